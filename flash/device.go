@@ -1,0 +1,223 @@
+package flash
+
+import (
+	"errors"
+	"fmt"
+	"sort"
+)
+
+// Errors returned by device operations; each is wrapped with the offending
+// offset and length.
+var (
+	ErrPowerCut   = errors.New("flash: power cut")
+	ErrRange      = errors.New("flash: out of range")
+	ErrAlign      = errors.New("flash: misaligned write")
+	ErrNotErased  = errors.New("flash: write to programmed bytes")
+	ErrNotSectors = errors.New("flash: erase range is not whole sectors")
+)
+
+// Device is a modelled flash part. It is not safe for concurrent use.
+type Device struct {
+	geom    Geometry
+	sectors []Sector
+	data    []byte
+	prog    []uint64 // one bit per byte: programmed since the last erase
+	ops     int      // write and erase operations attempted since the last PowerOn or SetFault
+	fault   *Fault
+	off     bool // power is cut: every operation fails until PowerOn
+	backing *fileBacking
+}
+
+// New returns an erased in-memory device with geometry g.
+func New(g Geometry) (*Device, error) {
+	size, err := g.Validate()
+	if err != nil {
+		return nil, err
+	}
+	d := &Device{
+		geom:    g,
+		sectors: g.sectorList(),
+		data:    make([]byte, size),
+		prog:    make([]uint64, (size+63)/64),
+	}
+	if g.ErasedValue != 0 {
+		for i := range d.data {
+			d.data[i] = g.ErasedValue
+		}
+	}
+	return d, nil
+}
+
+// Geometry returns the device's geometry.
+func (d *Device) Geometry() Geometry { return d.geom }
+
+// Size is the device size in bytes.
+func (d *Device) Size() uint32 { return uint32(len(d.data)) }
+
+// WriteAlign is the write alignment in bytes.
+func (d *Device) WriteAlign() int { return d.geom.WriteAlign }
+
+// ErasedValue is the value erased bytes read as.
+func (d *Device) ErasedValue() byte { return d.geom.ErasedValue }
+
+// Sectors returns a copy of the device's sectors in address order.
+func (d *Device) Sectors() []Sector { return append([]Sector(nil), d.sectors...) }
+
+// SectorsIn returns the sectors exactly covering [off, off+size), or an error
+// when the range does not start and end on sector boundaries.
+func (d *Device) SectorsIn(off, size uint32) ([]Sector, error) {
+	if uint64(off)+uint64(size) > uint64(len(d.data)) {
+		return nil, fmt.Errorf("%w: [%#x, +%#x) beyond device size %#x", ErrRange, off, size, len(d.data))
+	}
+	i := sort.Search(len(d.sectors), func(i int) bool { return d.sectors[i].Off >= off })
+	if i == len(d.sectors) || d.sectors[i].Off != off {
+		if size == 0 && off == uint32(len(d.data)) {
+			return nil, nil
+		}
+		return nil, fmt.Errorf("%w: offset %#x is not a sector start", ErrNotSectors, off)
+	}
+	end := off + size
+	j := i
+	for j < len(d.sectors) && d.sectors[j].Off < end {
+		j++
+	}
+	last := d.sectors[j-1]
+	if size > 0 && last.Off+last.Size != end {
+		return nil, fmt.Errorf("%w: end %#x is not a sector end", ErrNotSectors, end)
+	}
+	return append([]Sector(nil), d.sectors[i:j]...), nil
+}
+
+func (d *Device) checkRange(op string, off uint32, n int) error {
+	if uint64(off)+uint64(n) > uint64(len(d.data)) {
+		return fmt.Errorf("%w: %s [%#x, +%#x) beyond device size %#x", ErrRange, op, off, n, len(d.data))
+	}
+	return nil
+}
+
+// Read copies len(p) bytes at off into p. Reads are not counted as operations
+// and cannot be cut, but fail while the power is off.
+func (d *Device) Read(off uint32, p []byte) error {
+	if d.off {
+		return ErrPowerCut
+	}
+	if err := d.checkRange("read", off, len(p)); err != nil {
+		return err
+	}
+	copy(p, d.data[off:])
+	return nil
+}
+
+// Write programs p at off. Both must be multiples of the write alignment and
+// every target byte must be erased (not programmed since its sector's last
+// erase). A write counts as one operation for fault injection.
+func (d *Device) Write(off uint32, p []byte) error {
+	if d.off {
+		return ErrPowerCut
+	}
+	if err := d.checkRange("write", off, len(p)); err != nil {
+		return err
+	}
+	a := uint32(d.geom.WriteAlign)
+	if off%a != 0 || uint32(len(p))%a != 0 {
+		return fmt.Errorf("%w: write at %#x of %d bytes with alignment %d", ErrAlign, off, len(p), a)
+	}
+	for i := range uint32(len(p)) {
+		if d.isProg(off + i) {
+			return fmt.Errorf("%w: byte %#x already programmed", ErrNotErased, off+i)
+		}
+	}
+	n := len(p)
+	cut := d.step()
+	if cut {
+		if !d.fault.Tear {
+			return d.cut("write", off)
+		}
+		n = d.fault.tearLen(len(p))
+	}
+	copy(d.data[off:], p[:n])
+	for i := range uint32(n) {
+		d.setProg(off + i)
+	}
+	if d.backing != nil {
+		if err := d.backing.store(d, off, uint32(n)); err != nil {
+			return err
+		}
+	}
+	if cut {
+		return d.cut("write", off)
+	}
+	return nil
+}
+
+// Erase erases [off, off+size), which must be whole sectors. One call counts
+// as one operation for fault injection, whatever its size.
+func (d *Device) Erase(off, size uint32) error {
+	if d.off {
+		return ErrPowerCut
+	}
+	if _, err := d.SectorsIn(off, size); err != nil {
+		return err
+	}
+	n := size
+	cut := d.step()
+	if cut {
+		if !d.fault.Tear {
+			return d.cut("erase", off)
+		}
+		n = uint32(d.fault.tearLen(int(size)))
+	}
+	for i := off; i < off+n; i++ {
+		d.data[i] = d.geom.ErasedValue
+		d.clearProg(i)
+	}
+	if d.backing != nil {
+		if err := d.backing.store(d, off, n); err != nil {
+			return err
+		}
+	}
+	if cut {
+		return d.cut("erase", off)
+	}
+	return nil
+}
+
+// IsErased reports whether [off, off+n) holds only unprogrammed bytes.
+func (d *Device) IsErased(off uint32, n int) (bool, error) {
+	if d.off {
+		return false, ErrPowerCut
+	}
+	if err := d.checkRange("read", off, n); err != nil {
+		return false, err
+	}
+	for i := range uint32(n) {
+		if d.isProg(off + i) {
+			return false, nil
+		}
+	}
+	return true, nil
+}
+
+func (d *Device) isProg(i uint32) bool { return d.prog[i/64]&(1<<(i%64)) != 0 }
+func (d *Device) setProg(i uint32)     { d.prog[i/64] |= 1 << (i % 64) }
+func (d *Device) clearProg(i uint32)   { d.prog[i/64] &^= 1 << (i % 64) }
+
+// Clone returns an in-memory copy of d's contents with no fault armed and the
+// power on. The copy is never file-backed.
+func (d *Device) Clone() *Device {
+	return &Device{
+		geom:    d.geom,
+		sectors: d.sectors,
+		data:    append([]byte(nil), d.data...),
+		prog:    append([]uint64(nil), d.prog...),
+	}
+}
+
+// CopyFrom overwrites d's contents with src's, which must have the same
+// geometry; the fault and operation count are reset. It lets a power-cut
+// sweep restore a snapshot without allocating.
+func (d *Device) CopyFrom(src *Device) {
+	copy(d.data, src.data)
+	copy(d.prog, src.prog)
+	d.fault, d.ops, d.off = nil, 0, false
+}
