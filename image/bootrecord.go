@@ -1,0 +1,124 @@
+package image
+
+import (
+	"crypto/sha1"
+	"encoding/binary"
+	"encoding/hex"
+	"regexp"
+	"unicode"
+)
+
+// Boot record (PSA software component) keys, from the PSA attestation API.
+const (
+	SwComponentType                   = 1
+	SwComponentMeasurementValue       = 2
+	SwComponentVersion                = 4
+	SwComponentSignerID               = 5
+	SwComponentMeasurementDescription = 6
+)
+
+// MaxSwTypeLength is the longest --boot-record sw_type imgtool accepts.
+const MaxSwTypeLength = 12
+
+// BuildBootRecord encodes the BOOT_RECORD TLV value as imgtool does: a CBOR
+// map in the order type (1), version (4), signer ID (5), measurement
+// description (6), measurement value (2, zeros the bootloader fills in).
+func BuildBootRecord(swType string, v Version, signerID []byte, h Hash) ([]byte, error) {
+	if len(swType) > MaxSwTypeLength {
+		return nil, argErr("boot-record", "sw_type %q is %d characters, the maximum is %d", swType, len(swType), MaxSwTypeLength)
+	}
+	ver := itoa(uint64(v.Major)) + "." + itoa(uint64(v.Minor)) + "." + itoa(uint64(v.Revision))
+	b := []byte{0xa5}
+	b = cborHead(b, 0, SwComponentType)
+	b = cborText(b, swType)
+	b = cborHead(b, 0, SwComponentVersion)
+	b = cborText(b, ver)
+	b = cborHead(b, 0, SwComponentSignerID)
+	b = cborBytes(b, signerID)
+	b = cborHead(b, 0, SwComponentMeasurementDescription)
+	b = cborText(b, h.String())
+	b = cborHead(b, 0, SwComponentMeasurementValue)
+	b = cborBytes(b, make([]byte, h.Size()))
+	return b, nil
+}
+
+func itoa(n uint64) string {
+	if n == 0 {
+		return "0"
+	}
+	var d []byte
+	for n > 0 {
+		d = append([]byte{byte('0' + n%10)}, d...)
+		n /= 10
+	}
+	return string(d)
+}
+
+// cborHead appends a CBOR head of major type mt with argument n (shortest form).
+func cborHead(b []byte, mt byte, n uint64) []byte {
+	mt <<= 5
+	switch {
+	case n < 24:
+		return append(b, mt|byte(n))
+	case n <= 0xff:
+		return append(b, mt|24, byte(n))
+	case n <= 0xffff:
+		return binary.BigEndian.AppendUint16(append(b, mt|25), uint16(n))
+	case n <= 0xffffffff:
+		return binary.BigEndian.AppendUint32(append(b, mt|26), uint32(n))
+	}
+	return binary.BigEndian.AppendUint64(append(b, mt|27), n)
+}
+
+func cborText(b []byte, s string) []byte  { return append(cborHead(b, 3, uint64(len(s))), s...) }
+func cborBytes(b []byte, v []byte) []byte { return append(cborHead(b, 2, uint64(len(v))), v...) }
+
+var (
+	uuidRE    = regexp.MustCompile(`^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$`)
+	uuidHexRE = regexp.MustCompile(`^[0-9a-fA-F]{32}$`)
+	// NamespaceDNS is RFC 4122's DNS namespace, used for --vid names.
+	NamespaceDNS = [16]byte{0x6b, 0xa7, 0xb8, 0x10, 0x9d, 0xad, 0x11, 0xd1, 0x80, 0xb4, 0x00, 0xc0, 0x4f, 0xd4, 0x30, 0xc8}
+)
+
+// ParseUUID reads a --vid/--cid value as imgtool does: a UUID
+// (8-4-4-4-12 hex), 32 hex digits, or any printable name, which becomes the
+// name-based (SHA-1, version 5) UUID of that name in namespace ns (an error
+// when ns is nil).
+func ParseUUID(ns *[16]byte, value string) ([16]byte, error) {
+	var u [16]byte
+	switch {
+	case uuidRE.MatchString(value):
+		b, _ := hex.DecodeString(stripDashes(value))
+		copy(u[:], b)
+		return u, nil
+	case uuidHexRE.MatchString(value):
+		b, _ := hex.DecodeString(value)
+		copy(u[:], b)
+		return u, nil
+	}
+	for _, r := range value {
+		if !unicode.IsPrint(r) {
+			return u, argErr("uuid", "%q is neither a UUID nor a printable name", value)
+		}
+	}
+	if ns == nil {
+		return u, argErr("cid", "%q is a name, which needs --vid as its namespace", value)
+	}
+	h := sha1.New()
+	h.Write(ns[:])
+	h.Write([]byte(value))
+	copy(u[:], h.Sum(nil))
+	u[6] = u[6]&0x0f | 0x50
+	u[8] = u[8]&0x3f | 0x80
+	return u, nil
+}
+
+func stripDashes(s string) string {
+	out := make([]byte, 0, len(s))
+	for i := 0; i < len(s); i++ {
+		if s[i] != '-' {
+			out = append(out, s[i])
+		}
+	}
+	return string(out)
+}

@@ -1,0 +1,5 @@
+package image
+
+import "crypto"
+
+type cryptoSigner = crypto.Signer

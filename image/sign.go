@@ -1,0 +1,456 @@
+package image
+
+import (
+	"bytes"
+	"crypto"
+	"crypto/rand"
+	"crypto/rsa"
+	"encoding/binary"
+	"fmt"
+	"io"
+)
+
+// PublicKeyFormat says how the signing key is named in the TLV area.
+type PublicKeyFormat int
+
+const (
+	// KeyFormatHash writes a KEYHASH TLV (imgtool --public-key-format hash, the default).
+	KeyFormatHash PublicKeyFormat = iota
+	// KeyFormatFull writes the whole key in a PUBKEY TLV (--public-key-format full).
+	KeyFormatFull
+)
+
+// SignOptions are the options of imgtool sign, field by field. The zero
+// value of each field is imgtool's default, except HeaderSize (required).
+type SignOptions struct {
+	Key             crypto.Signer   // -k: signing key; nil makes an image with a hash TLV only
+	PublicKeyFormat PublicKeyFormat // --public-key-format
+	HashBits        int             // --sha: 0 (auto), 256, 384 or 512
+	Pure            bool            // --pure: Ed25519 over the image itself (forces SHA-512)
+	PadSig          bool            // --pad-sig: zero-pad ECDSA signatures to 72/103 bytes
+
+	HeaderSize  int     // -H/--header-size: >= 32
+	PadHeader   bool    // --pad-header: prepend HeaderSize erased bytes
+	ErasedVal   *byte   // -R/--erased-val: 0xff when nil
+	Version     Version // -v/--version
+	SlotSize    int     // -S/--slot-size: image + trailer must fit; 0 skips the check
+	Pad         bool    // --pad: pad to SlotSize and write the trailer magic
+	Confirm     bool    // --confirm: as Pad, and set image_ok
+	Test        bool    // --test: as Pad (a test upgrade)
+	Align       int     // --align: 1 (default), 2, 4, 8, 16, 32
+	MaxAlign    int     // --max-align: 8, 16, 32; 0 means max(8, Align)
+	MaxSectors  int     // -M/--max-sectors: 0 means 128
+	Overwrite   bool    // --overwrite-only
+	LoadAddr    uint32  // -L/--load-addr: sets RAM_LOAD when non-zero
+	ROMFixed    uint32  // -F/--rom-fixed: sets ROM_FIXED when non-zero
+	NonBootable bool    // --non-bootable
+
+	SecurityCounter *uint32      // -s/--security-counter (use Version.SecurityCounter() for "auto")
+	Dependencies    []Dependency // -d/--dependencies
+	BootRecord      string       // --boot-record sw_type ("" for none)
+	CustomTLVs      []TLV        // --custom-tlv, in order; types 0xa0..0xfffe, not predefined
+	VID, CID        string       // --vid, --cid (see ParseUUID)
+
+	EncryptKey    any  // -E/--encrypt: RSA, P-256 or X25519 public key; nil for none
+	EncryptKeyLen int  // --encrypt-keylen: 128 (default) or 256
+	HMACBits      int  // --hmac-sha: 0 (auto = 256) or 512 (X25519 only)
+	Clear         bool // -c/--clear: add the key TLV and flags but leave the body in clear
+	SaveEncTLV    bool // --save-enctlv: trailer room for the key TLV instead of the key
+
+	// Rand supplies the AES key, ECIES ephemeral keys and ECDSA/RSA
+	// signature randomness; crypto/rand.Reader when nil.
+	Rand io.Reader
+}
+
+// SignResult is a signed image.
+type SignResult struct {
+	// Bytes is the output file: the image, padded to SlotSize with the
+	// trailer when Pad, Confirm or Test was set.
+	Bytes []byte
+	// ImageSize is the length of the image proper (header to TLV end).
+	ImageSize int
+	Digest    []byte // the image hash (of the plaintext)
+	Signature []byte // the signature TLV value, nil when unsigned
+	Trailer   TrailerLayout
+}
+
+func (o *SignOptions) erased() byte {
+	if o.ErasedVal == nil {
+		return DefaultErasedVal
+	}
+	return *o.ErasedVal
+}
+
+func (o *SignOptions) layout() TrailerLayout {
+	l := TrailerLayout{Align: o.Align, MaxAlign: o.MaxAlign, MaxSectors: o.MaxSectors,
+		OverwriteOnly: o.Overwrite, Encrypted: o.EncryptKey != nil, SaveEncTLV: o.SaveEncTLV}
+	if l.Align == 0 {
+		l.Align = 1
+	}
+	if l.MaxAlign == 0 {
+		l.MaxAlign = max(DefaultMaxAlign, l.Align)
+	}
+	if l.MaxSectors == 0 {
+		l.MaxSectors = DefaultMaxSectors
+	}
+	return l
+}
+
+// chooseHash applies imgtool's rules: a key allows some hashes, "auto" takes
+// the first; --pure forces SHA-512 and forbids a choice.
+func (o *SignOptions) chooseHash(kt KeyType) (Hash, error) {
+	if o.Pure {
+		if kt != KeyEd25519 {
+			return 0, argErr("pure", "%w: pure signatures need an Ed25519 key, not %s", ErrUnsupported, kt)
+		}
+		if o.HashBits != 0 {
+			return 0, argErr("sha", "--pure enforces SHA-512 and forbids --sha")
+		}
+		return SHA512, nil
+	}
+	if kt == "" {
+		if o.HashBits == 0 {
+			return SHA256, nil
+		}
+		return HashFromBits(o.HashBits)
+	}
+	allowed := kt.allowedHashes()
+	if o.HashBits == 0 {
+		return allowed[0], nil
+	}
+	h, err := HashFromBits(o.HashBits)
+	if err != nil {
+		return 0, err
+	}
+	for _, a := range allowed {
+		if a == h {
+			return h, nil
+		}
+	}
+	return 0, argErr("sha", "a %s key cannot be used with --sha %d", kt, o.HashBits)
+}
+
+func (o *SignOptions) check() error {
+	if o.HeaderSize < HeaderSize || o.HeaderSize > 0xffff {
+		return argErr("header-size", "%d: must be between %d and 65535", o.HeaderSize, HeaderSize)
+	}
+	l := o.layout()
+	switch l.Align {
+	case 1, 2, 4, 8, 16, 32:
+	default:
+		return argErr("align", "%d is not one of 1, 2, 4, 8, 16, 32", l.Align)
+	}
+	switch l.MaxAlign {
+	case 8, 16, 32:
+	default:
+		return argErr("max-align", "%d is not one of 8, 16, 32", l.MaxAlign)
+	}
+	if l.MaxSectors < 0 {
+		return argErr("max-sectors", "%d is negative", l.MaxSectors)
+	}
+	if o.LoadAddr != 0 && o.ROMFixed != 0 {
+		return argErr("load-addr", "cannot set both --load-addr and --rom-fixed")
+	}
+	if (o.Pad || o.Confirm || o.Test) && o.SlotSize <= 0 {
+		return argErr("slot-size", "--pad, --confirm and --test need a slot size")
+	}
+	switch o.EncryptKeyLen {
+	case 0, 128, 256:
+	default:
+		return argErr("encrypt-keylen", "%d is not 128 or 256", o.EncryptKeyLen)
+	}
+	switch o.HMACBits {
+	case 0, 256, 512:
+	default:
+		return argErr("hmac-sha", "%d is not 256 or 512", o.HMACBits)
+	}
+	seen := map[uint16]bool{}
+	for _, t := range o.CustomTLVs {
+		if t.Type < TLVVendorMin || t.Type > TLVVendorMax {
+			return argErr("custom-tlv", "type 0x%04x is outside 0x%04x..0x%04x", t.Type, TLVVendorMin, TLVVendorMax)
+		}
+		if IsPredefinedTLV(t.Type) {
+			return argErr("custom-tlv", "type 0x%x conflicts with a predefined TLV", t.Type)
+		}
+		if seen[t.Type] {
+			return argErr("custom-tlv", "type 0x%x given twice", t.Type)
+		}
+		seen[t.Type] = true
+	}
+	return nil
+}
+
+// Sign builds an MCUboot image from a firmware binary the way imgtool sign
+// does, byte for byte: same header, same TLV order, same padding and trailer.
+// Ed25519 signatures are deterministic, so Sign reproduces imgtool's Ed25519
+// images exactly; ECDSA and RSA-PSS signatures are randomized.
+func Sign(firmware []byte, o *SignOptions) (*SignResult, error) {
+	if err := o.check(); err != nil {
+		return nil, err
+	}
+	r := o.Rand
+	if r == nil {
+		r = rand.Reader
+	}
+	hdr := o.HeaderSize
+	var kt KeyType
+	if o.Key != nil {
+		var err error
+		if kt, err = KeyTypeOf(o.Key); err != nil {
+			return nil, err
+		}
+		if kt.SigTLV() == 0 {
+			return nil, argErr("key", "%w: a %s key cannot sign", ErrUnsupported, kt)
+		}
+	} else if o.Pure {
+		return nil, argErr("pure", "--pure needs a signing key")
+	}
+	h, err := o.chooseHash(kt)
+	if err != nil {
+		return nil, err
+	}
+	if o.EncryptKey != nil {
+		if err := checkEncryptPair(kt, o.EncryptKey); err != nil {
+			return nil, err
+		}
+	}
+
+	// The body, preceded by the header area.
+	payload := make([]byte, 0, hdr+len(firmware)+1024)
+	if o.PadHeader {
+		payload = append(payload, bytes.Repeat([]byte{o.erased()}, hdr)...)
+	} else {
+		if len(firmware) < hdr {
+			return nil, argErr("header-size", "input of %d bytes is shorter than the %d-byte header; use --pad-header", len(firmware), hdr)
+		}
+		for _, c := range firmware[:hdr] {
+			if c != 0 {
+				return nil, argErr("pad-header", "header padding was not requested and the input does not start with %d zero bytes", hdr)
+			}
+		}
+	}
+	payload = append(payload, firmware...)
+
+	// Key bytes and hash.
+	var pubBytes, keyHash []byte
+	if o.Key != nil {
+		if pubBytes, err = PublicKeyBytes(o.Key); err != nil {
+			return nil, err
+		}
+		keyHash = h.Sum(pubBytes)
+	} else {
+		keyHash = make([]byte, 32)
+	}
+
+	// Protected TLVs, in imgtool's order.
+	var prot []TLV
+	if o.SecurityCounter != nil {
+		prot = append(prot, TLV{Type: TLVSecCnt, Value: binary.LittleEndian.AppendUint32(nil, *o.SecurityCounter)})
+	}
+	if o.BootRecord != "" {
+		br, err := BuildBootRecord(o.BootRecord, o.Version, keyHash, h)
+		if err != nil {
+			return nil, err
+		}
+		prot = append(prot, TLV{Type: TLVBootRecord, Value: br})
+	}
+	for _, d := range o.Dependencies {
+		prot = append(prot, TLV{Type: TLVDependency, Value: d.marshal()})
+	}
+	var vid [16]byte
+	if o.VID != "" {
+		if vid, err = ParseUUID(&NamespaceDNS, o.VID); err != nil {
+			return nil, err
+		}
+		prot = append(prot, TLV{Type: TLVUUIDVID, Value: vid[:]})
+	}
+	if o.CID != "" {
+		var ns *[16]byte
+		if o.VID != "" {
+			ns = &vid
+		}
+		cid, err := ParseUUID(ns, o.CID)
+		if err != nil {
+			return nil, err
+		}
+		prot = append(prot, TLV{Type: TLVUUIDCID, Value: cid[:]})
+	}
+	prot = append(prot, o.CustomTLVs...)
+	protSize := 0
+	if len(prot) > 0 {
+		protSize = tlvAreaSize(prot)
+		if protSize > 0xffff {
+			return nil, argErr("protected TLV area", "%d bytes do not fit ih_protect_tlv_size", protSize)
+		}
+	}
+
+	// An encrypted body is zero-padded to the AES block size.
+	keyLen := 16
+	if o.EncryptKeyLen == 256 {
+		keyLen = 32
+	}
+	if o.EncryptKey != nil {
+		if n := len(payload) % 16; n != 0 {
+			payload = append(payload, make([]byte, 16-n)...)
+		}
+	}
+	imgSize := len(payload) - hdr
+	if uint64(imgSize) > 0xffffffff {
+		return nil, argErr("input", "%w: %d bytes do not fit ih_img_size", ErrTooLarge, imgSize)
+	}
+
+	var flags Flags
+	if o.EncryptKey != nil {
+		flags |= FlagEncryptedAES128
+		if keyLen == 32 {
+			flags = FlagEncryptedAES256
+		}
+	}
+	if o.LoadAddr != 0 {
+		flags |= FlagRAMLoad
+	}
+	if o.ROMFixed != 0 {
+		flags |= FlagROMFixed
+	}
+	if o.NonBootable {
+		flags |= FlagNonBootable
+	}
+	load := o.LoadAddr
+	if o.ROMFixed != 0 {
+		load = o.ROMFixed
+	}
+	header := Header{Magic: ImageMagic, LoadAddr: load, HdrSize: uint16(hdr), ProtectTLVSize: uint16(protSize),
+		ImgSize: uint32(imgSize), Flags: flags, Ver: o.Version}
+	hb, _ := header.MarshalBinary()
+	copy(payload, hb)
+	if len(prot) > 0 {
+		if payload, err = appendTLVArea(payload, TLVProtInfoMagic, prot); err != nil {
+			return nil, err
+		}
+	}
+
+	// Hash and sign the header, body and protected area.
+	digest := h.Sum(payload)
+	res := &SignResult{Digest: digest, Trailer: o.layout()}
+	unprot := []TLV{{Type: uint16(h), Value: digest}}
+	if o.Pure {
+		unprot = append(unprot, TLV{Type: TLVSigPure, Value: []byte{1}})
+	}
+	if o.Key != nil {
+		if o.PublicKeyFormat == KeyFormatFull {
+			unprot = append(unprot, TLV{Type: TLVPubKey, Value: pubBytes})
+		} else {
+			unprot = append(unprot, TLV{Type: TLVKeyHash, Value: keyHash})
+		}
+		sig, err := signRegion(o.Key, kt, payload, h, digest, o.Pure, r)
+		if err != nil {
+			return nil, err
+		}
+		if o.PadSig && (kt == KeyECDSAP256 || kt == KeyECDSAP384) {
+			n := 72
+			if kt == KeyECDSAP384 {
+				n = 103
+			}
+			if len(sig) < n {
+				sig = append(sig, make([]byte, n-len(sig))...)
+			}
+		}
+		res.Signature = sig
+		unprot = append(unprot, TLV{Type: kt.SigTLV(), Value: sig})
+	}
+
+	if o.EncryptKey != nil {
+		aesKey := make([]byte, keyLen)
+		if _, err := io.ReadFull(r, aesKey); err != nil {
+			return nil, fmt.Errorf("image: reading random AES key: %w", err)
+		}
+		hm := SHA256
+		if o.HMACBits == 512 {
+			hm = SHA512
+		}
+		if _, isRSA := o.EncryptKey.(*rsa.PublicKey); isRSA {
+			hm = SHA256
+		}
+		et, err := wrapKey(o.EncryptKey, aesKey, hm, r)
+		if err != nil {
+			return nil, err
+		}
+		unprot = append(unprot, et)
+		res.Trailer.EncTLVLen = len(et.Value)
+		if !o.Clear {
+			if err := aesCTR(aesKey, payload[hdr:hdr+imgSize]); err != nil {
+				return nil, err
+			}
+		}
+	}
+	if payload, err = appendTLVArea(payload, TLVInfoMagic, unprot); err != nil {
+		return nil, err
+	}
+	res.ImageSize = len(payload)
+
+	tsize := res.Trailer.Size()
+	if o.SlotSize > 0 && len(payload)+tsize > o.SlotSize {
+		return nil, argErr("slot-size", "%w: image (0x%x) + trailer (0x%x) exceeds the slot size 0x%x", ErrTooLarge, len(payload), tsize, o.SlotSize)
+	}
+	if o.Pad || o.Confirm || o.Test {
+		payload = appendTrailer(payload, o.SlotSize, o.erased(), res.Trailer, o.Confirm)
+	}
+	res.Bytes = payload
+	return res, nil
+}
+
+// appendTrailer pads img to slotSize with the erased value and writes the
+// boot magic at the end, plus image_ok = 0x01 when confirm (not for
+// overwrite-only layouts).
+func appendTrailer(img []byte, slotSize int, erased byte, l TrailerLayout, confirm bool) []byte {
+	start := len(img)
+	img = append(img, bytes.Repeat([]byte{erased}, slotSize-start)...)
+	copy(img[slotSize-BootMagicSize:], BootMagic(l.MaxAlign))
+	if confirm && !l.OverwriteOnly {
+		img[slotSize-ImageOKOffset(l.MaxAlign)] = BootFlagSet
+	}
+	return img
+}
+
+// checkEncryptPair applies imgtool's rule that ECDSA and RSA signing keys
+// need an encryption key of the same family.
+func checkEncryptPair(kt KeyType, enc any) error {
+	et, err := KeyTypeOf(enc)
+	if err != nil {
+		return err
+	}
+	ok := true
+	switch kt {
+	case KeyECDSAP256:
+		ok = et == KeyECDSAP256
+	case KeyECDSAP384:
+		ok = false
+	case KeyRSA2048, KeyRSA3072:
+		ok = et == KeyRSA2048 || et == KeyRSA3072
+	}
+	if !ok {
+		return argErr("encrypt", "signing and encryption must use the same type of key (%s signing, %s encryption)", kt, et)
+	}
+	return nil
+}
+
+// signRegion signs the hashed region with key as MCUboot expects for kt.
+func signRegion(key crypto.Signer, kt KeyType, region []byte, h Hash, digest []byte, pure bool, r io.Reader) ([]byte, error) {
+	msg := signedMessage(kt, region, h, digest, pure)
+	var opts crypto.SignerOpts
+	switch kt {
+	case KeyECDSAP256:
+		opts = crypto.SHA256
+	case KeyECDSAP384:
+		opts = crypto.SHA384
+	case KeyRSA2048, KeyRSA3072:
+		opts = &rsa.PSSOptions{SaltLength: 32, Hash: crypto.SHA256}
+	case KeyEd25519:
+		opts = crypto.Hash(0)
+	}
+	sig, err := key.Sign(r, msg, opts)
+	if err != nil {
+		return nil, fmt.Errorf("image: signing with %s key: %w", kt, err)
+	}
+	return sig, nil
+}
