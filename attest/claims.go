@@ -1,0 +1,78 @@
+package attest
+
+import (
+	"bytes"
+	"regexp"
+)
+
+// Claims is the content of a PSA attestation token, independent of the
+// profile's key numbering. Optional claims are absent when empty.
+type Claims struct {
+	// Profile selects the claim keys and syntax; empty means ProfileRFC9783
+	// when signing.
+	Profile Profile
+	// Nonce is the verifier's challenge: 32, 48 or 64 bytes.
+	Nonce []byte
+	// InstanceID is 0x01 || SHA-256 of the attestation public key (see InstanceID).
+	InstanceID []byte
+	// ImplementationID identifies the immutable PSA RoT: 32 bytes.
+	ImplementationID []byte
+	// ClientID is the caller's security domain: < 0 non-secure, > 0 secure, never 0.
+	ClientID int32
+	// Lifecycle is the security lifecycle state.
+	Lifecycle Lifecycle
+	// BootSeed is optional (8..32 bytes); PSA_IOT_PROFILE_1 requires 32 bytes.
+	BootSeed []byte
+	// CertificationReference is optional: EAN-13+5 "ddddddddddddd-ddddd"
+	// (the legacy profiles also allow plain EAN-13).
+	CertificationReference string
+	// SoftwareComponents are the boot measurements: at least one, unless
+	// NoSoftwareMeasurements is set (PSA_IOT_PROFILE_1 only).
+	SoftwareComponents []SoftwareComponent
+	// NoSoftwareMeasurements is PSA_IOT_PROFILE_1's explicit "no
+	// measurements" claim, exclusive with SoftwareComponents.
+	NoSoftwareMeasurements bool
+	// VerificationService is the optional verification service indicator.
+	VerificationService string
+}
+
+// SoftwareComponent is one measured component. The bootloader's boot records
+// map onto it field by field.
+type SoftwareComponent struct {
+	// MeasurementType is the role, e.g. "BL", "PRoT", "ARoT", "App" (optional).
+	MeasurementType string
+	// MeasurementValue is the hash of the component: 32, 48 or 64 bytes.
+	MeasurementValue []byte
+	// Version is the component's version text (optional).
+	Version string
+	// SignerID is the hash of the signing key: 32, 48 or 64 bytes.
+	SignerID []byte
+	// MeasurementDescription names the hash, e.g. "sha-256" (optional).
+	MeasurementDescription string
+}
+
+var (
+	ean13   = regexp.MustCompile(`^[0-9]{13}$`)
+	ean13p5 = regexp.MustCompile(`^[0-9]{13}-[0-9]{5}$`)
+)
+
+// Equal reports whether c and d hold the same claims (nil and empty byte
+// slices compare equal).
+func (c *Claims) Equal(d *Claims) bool {
+	if c.Profile != d.Profile || !bytes.Equal(c.Nonce, d.Nonce) || !bytes.Equal(c.InstanceID, d.InstanceID) ||
+		!bytes.Equal(c.ImplementationID, d.ImplementationID) || c.ClientID != d.ClientID ||
+		c.Lifecycle != d.Lifecycle || !bytes.Equal(c.BootSeed, d.BootSeed) ||
+		c.CertificationReference != d.CertificationReference || c.NoSoftwareMeasurements != d.NoSoftwareMeasurements ||
+		c.VerificationService != d.VerificationService || len(c.SoftwareComponents) != len(d.SoftwareComponents) {
+		return false
+	}
+	for i, s := range c.SoftwareComponents {
+		t := d.SoftwareComponents[i]
+		if s.MeasurementType != t.MeasurementType || !bytes.Equal(s.MeasurementValue, t.MeasurementValue) ||
+			s.Version != t.Version || !bytes.Equal(s.SignerID, t.SignerID) ||
+			s.MeasurementDescription != t.MeasurementDescription {
+			return false
+		}
+	}
+	return true
+}

@@ -1,0 +1,158 @@
+package attest
+
+import (
+	"fmt"
+	"unicode/utf8"
+)
+
+// Claim names used in errors and in the JSON form.
+const (
+	nameProfile      = "profile"
+	nameNonce        = "nonce"
+	nameInstanceID   = "instance-id"
+	nameImplID       = "implementation-id"
+	nameClientID     = "client-id"
+	nameLifecycle    = "security-lifecycle"
+	nameBootSeed     = "boot-seed"
+	nameCertRef      = "certification-reference"
+	nameSwComponents = "software-components"
+	nameNoSw         = "no-software-measurements"
+	nameVSI          = "verification-service-indicator"
+)
+
+// Validate checks every claim against the syntax of c.Profile (an empty
+// profile is checked as ProfileRFC9783). It returns a *ClaimError naming the
+// first claim that is wrong.
+func (c *Claims) Validate() error {
+	p := c.Profile
+	if p == "" {
+		p = ProfileRFC9783
+	}
+	if !p.Known() {
+		return fmt.Errorf("%w: %q (want one of %q, %q, %q)", ErrProfile, p, ProfileRFC9783, ProfilePSA2, ProfileIoT1)
+	}
+	if len(c.Nonce) == 0 {
+		return missing(nameNonce)
+	}
+	if !validHashLen(len(c.Nonce)) {
+		return claimErr(nameNonce, ErrClaimSyntax, "%d bytes, want 32, 48 or 64", len(c.Nonce))
+	}
+	if len(c.InstanceID) == 0 {
+		return missing(nameInstanceID)
+	}
+	if len(c.InstanceID) != InstanceIDLen || c.InstanceID[0] != 0x01 {
+		return claimErr(nameInstanceID, ErrClaimSyntax, "want %d bytes starting with 0x01 (UEID type RAND), got %d bytes", InstanceIDLen, len(c.InstanceID))
+	}
+	if len(c.ImplementationID) == 0 {
+		return missing(nameImplID)
+	}
+	if len(c.ImplementationID) != ImplementationIDLen {
+		return claimErr(nameImplID, ErrClaimSyntax, "%d bytes, want %d", len(c.ImplementationID), ImplementationIDLen)
+	}
+	if c.ClientID == 0 {
+		return claimErr(nameClientID, ErrClaimSyntax, "0 is not allowed (negative: non-secure, positive: secure)")
+	}
+	if !c.Lifecycle.Valid() {
+		return claimErr(nameLifecycle, ErrClaimSyntax, "0x%04x is not in a defined state range", uint16(c.Lifecycle))
+	}
+	if err := validateBootSeed(p, c.BootSeed, len(c.BootSeed) > 0); err != nil {
+		return err
+	}
+	if c.CertificationReference != "" {
+		if err := validateCertRef(p, c.CertificationReference); err != nil {
+			return err
+		}
+	}
+	if err := validateComponents(p, c.SoftwareComponents, c.NoSoftwareMeasurements); err != nil {
+		return err
+	}
+	return validateText(nameVSI, c.VerificationService)
+}
+
+func validateBootSeed(p Profile, seed []byte, present bool) error {
+	if p == ProfileIoT1 {
+		if !present {
+			return missing(nameBootSeed)
+		}
+		if len(seed) != iot1BootSeedLen {
+			return claimErr(nameBootSeed, ErrClaimSyntax, "%d bytes, want %d in %s", len(seed), iot1BootSeedLen, p)
+		}
+		return nil
+	}
+	if present && (len(seed) < minBootSeedLen || len(seed) > maxBootSeedLen) {
+		return claimErr(nameBootSeed, ErrClaimSyntax, "%d bytes, want %d..%d", len(seed), minBootSeedLen, maxBootSeedLen)
+	}
+	return nil
+}
+
+func validateCertRef(p Profile, s string) error {
+	if ean13p5.MatchString(s) || (p != ProfileRFC9783 && ean13.MatchString(s)) {
+		return nil
+	}
+	if len(s) > MaxTextLen {
+		return claimErr(nameCertRef, ErrOversized, "%d bytes, limit %d", len(s), MaxTextLen)
+	}
+	want := "EAN-13+5 (13 digits, '-', 5 digits)"
+	if p != ProfileRFC9783 {
+		want = "EAN-13 or EAN-13+5"
+	}
+	return claimErr(nameCertRef, ErrClaimSyntax, "%q is not %s", s, want)
+}
+
+func validateText(name, s string) error {
+	if len(s) > MaxTextLen {
+		return claimErr(name, ErrOversized, "%d bytes, limit %d", len(s), MaxTextLen)
+	}
+	if !utf8.ValidString(s) {
+		return claimErr(name, ErrClaimSyntax, "not valid UTF-8")
+	}
+	return nil
+}
+
+func validateComponents(p Profile, scs []SoftwareComponent, none bool) error {
+	if none {
+		if p != ProfileIoT1 {
+			return claimErr(nameNoSw, ErrClaimSyntax, "only defined in %s", ProfileIoT1)
+		}
+		if len(scs) > 0 {
+			return claimErr(nameSwComponents, ErrClaimSyntax, "present together with %s", nameNoSw)
+		}
+		return nil
+	}
+	if len(scs) == 0 {
+		return missing(nameSwComponents)
+	}
+	if len(scs) > MaxSoftwareComponents {
+		return claimErr(nameSwComponents, ErrOversized, "%d components, limit %d", len(scs), MaxSoftwareComponents)
+	}
+	for i := range scs {
+		if err := scs[i].validate(i); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (s *SoftwareComponent) validate(i int) error {
+	field := func(f string) string { return fmt.Sprintf("%s[%d].%s", nameSwComponents, i, f) }
+	if len(s.MeasurementValue) == 0 {
+		return missing(field("measurement-value"))
+	}
+	if !validHashLen(len(s.MeasurementValue)) {
+		return claimErr(field("measurement-value"), ErrClaimSyntax, "%d bytes, want 32, 48 or 64", len(s.MeasurementValue))
+	}
+	if len(s.SignerID) == 0 {
+		return missing(field("signer-id"))
+	}
+	if !validHashLen(len(s.SignerID)) {
+		return claimErr(field("signer-id"), ErrClaimSyntax, "%d bytes, want 32, 48 or 64", len(s.SignerID))
+	}
+	for _, t := range []struct{ name, v string }{
+		{"measurement-type", s.MeasurementType}, {"version", s.Version}, {"measurement-description", s.MeasurementDescription},
+	} {
+		if err := validateText(field(t.name), t.v); err != nil {
+			return err
+		}
+	}
+	return nil
+}
