@@ -1,0 +1,44 @@
+package psa
+
+// The crypto service's call layout: a call's type is one of the Op codes,
+// input vector 0 carries a small fixed header (key ID, algorithm, ...), the
+// other vectors carry data. docs/spe-ipc.md lists each operation.
+
+// CryptoSID and CryptoVersion identify the crypto service (TF-M's SID).
+const (
+	CryptoSID     = 0x00000080
+	CryptoVersion = 1
+)
+
+// Op is a crypto service call type.
+type Op int32
+
+// Crypto service operations.
+const (
+	OpGenerateRandom    Op = 0x0100 // out0 = random bytes (its size is the request)
+	OpHashCompute       Op = 0x0200 // in0 = alg; in1 = input; out0 = hash
+	OpImportKey         Op = 0x0300 // in0 = attributes; in1 = key data; out0 = id
+	OpGenerateKey       Op = 0x0301 // in0 = attributes; out0 = id
+	OpExportKey         Op = 0x0302 // in0 = id; out0 = key data
+	OpExportPublicKey   Op = 0x0303 // in0 = id; out0 = public key data
+	OpCopyKey           Op = 0x0304 // in0 = id, attributes; out0 = new id
+	OpDestroyKey        Op = 0x0305 // in0 = id
+	OpPurgeKey          Op = 0x0306 // in0 = id
+	OpGetKeyAttributes  Op = 0x0307 // in0 = id; out0 = attributes
+	OpListKeys          Op = 0x0308 // out0 = attributes of each of the caller's keys
+	OpMACCompute        Op = 0x0400 // in0 = id, alg; in1 = input; out0 = mac
+	OpMACVerify         Op = 0x0401 // in0 = id, alg; in1 = input; in2 = mac
+	OpCipherEncrypt     Op = 0x0500 // in0 = id, alg; in1 = plaintext; out0 = iv || ciphertext
+	OpCipherDecrypt     Op = 0x0501 // in0 = id, alg; in1 = iv || ciphertext; out0 = plaintext
+	OpAEADEncrypt       Op = 0x0600 // in0 = id, alg, nonce; in1 = aad; in2 = plaintext; out0 = ciphertext || tag
+	OpAEADDecrypt       Op = 0x0601 // in0 = id, alg, nonce; in1 = aad; in2 = ciphertext || tag; out0 = plaintext
+	OpSignHash          Op = 0x0700 // in0 = id, alg; in1 = hash; out0 = signature
+	OpVerifyHash        Op = 0x0701 // in0 = id, alg; in1 = hash; in2 = signature
+	OpSignMessage       Op = 0x0702 // in0 = id, alg; in1 = message; out0 = signature
+	OpVerifyMessage     Op = 0x0703 // in0 = id, alg; in1 = message; in2 = signature
+	OpAsymmetricEncrypt Op = 0x0800 // in0 = id, alg; in1 = input; in2 = salt (OAEP label); out0
+	OpAsymmetricDecrypt Op = 0x0801 // in0 = id, alg; in1 = input; in2 = salt (OAEP label); out0
+	OpRawKeyAgreement   Op = 0x0900 // in0 = id, alg; in1 = peer public key; out0 = shared secret
+	OpDeriveBytes       Op = 0x0a00 // in0 = id, alg, length; in1 = salt; in2 = info; out0 = output
+	OpDeriveKey         Op = 0x0a01 // in0 = id, alg, attributes; in1 = salt; in2 = info; out0 = new id
+)

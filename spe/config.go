@@ -1,0 +1,98 @@
+package spe
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+)
+
+// Config is the `rampart spe serve` configuration file (JSON).
+type Config struct {
+	// Socket is the Unix socket path.
+	Socket string `json:"socket"`
+	// StateDir holds the hardware unique key and persistent keys (mode 0700).
+	StateDir string `json:"state_dir"`
+	// Clients maps kernel credentials to PSA client IDs; the first rule that
+	// matches wins, and a peer no rule matches is refused.
+	Clients []ClientRule `json:"clients"`
+}
+
+// ClientRule maps a peer uid, pid, or both, to a non-secure client ID.
+type ClientRule struct {
+	Name     string `json:"name,omitempty"`
+	UID      *int   `json:"uid,omitempty"`
+	PID      *int   `json:"pid,omitempty"`
+	ClientID int32  `json:"client_id"`
+}
+
+// ErrConfig is wrapped by every configuration error.
+var ErrConfig = errors.New("invalid configuration")
+
+// Validate checks c and names the field that is wrong.
+func (c *Config) Validate() error {
+	if c.Socket == "" {
+		return fmt.Errorf("spe: config: socket: empty: %w", ErrConfig)
+	}
+	if c.StateDir == "" {
+		return fmt.Errorf("spe: config: state_dir: empty: %w", ErrConfig)
+	}
+	if len(c.Clients) == 0 {
+		return fmt.Errorf("spe: config: clients: no client rule, every peer would be refused: %w", ErrConfig)
+	}
+	for i, r := range c.Clients {
+		if r.UID == nil && r.PID == nil {
+			return fmt.Errorf("spe: config: clients[%d]: neither uid nor pid given: %w", i, ErrConfig)
+		}
+		if r.ClientID >= 0 {
+			return fmt.Errorf("spe: config: clients[%d].client_id: %d, non-secure client IDs are negative: %w", i, r.ClientID, ErrConfig)
+		}
+	}
+	return nil
+}
+
+// Identify returns the client ID of the first rule matching uid and pid.
+func (c *Config) Identify(uid, pid int) (int32, error) {
+	for _, r := range c.Clients {
+		if (r.UID == nil || *r.UID == uid) && (r.PID == nil || *r.PID == pid) {
+			return r.ClientID, nil
+		}
+	}
+	return 0, fmt.Errorf("spe: no client rule for uid %d pid %d", uid, pid)
+}
+
+// LoadConfig reads and validates a JSON configuration file. Syntax errors
+// carry file:line.
+func LoadConfig(path string) (*Config, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("spe: config: %w", err)
+	}
+	return ParseConfig(path, data)
+}
+
+// ParseConfig decodes and validates configuration bytes; name is used in
+// error messages.
+func ParseConfig(name string, data []byte) (*Config, error) {
+	var c Config
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&c); err != nil {
+		off := dec.InputOffset()
+		var se *json.SyntaxError
+		if errors.As(err, &se) {
+			off = se.Offset
+		}
+		var te *json.UnmarshalTypeError
+		if errors.As(err, &te) {
+			off = te.Offset
+		}
+		line := 1 + bytes.Count(data[:min(int(off), len(data))], []byte("\n"))
+		return nil, fmt.Errorf("spe: config %s:%d: %v: %w", name, line, err, ErrConfig)
+	}
+	if err := c.Validate(); err != nil {
+		return nil, fmt.Errorf("%s: %w", name, err)
+	}
+	return &c, nil
+}

@@ -1,0 +1,117 @@
+package ipc
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"sync"
+)
+
+// Transport carries one request to the SPE and brings back its reply. The
+// reply (its Out vectors) is valid only until the next RoundTrip on the same
+// Transport. A Transport is safe for concurrent use; calls are serialized.
+type Transport interface {
+	RoundTrip(req *Request) (*Reply, error)
+	Close() error
+}
+
+// ReadFrame reads one whole frame (length prefix included) from br into buf,
+// growing buf as needed, and returns it. A frame whose prefix exceeds lim is
+// refused before anything more is read.
+func ReadFrame(br *bufio.Reader, buf []byte, lim Limits) ([]byte, error) {
+	prefix, err := br.Peek(4)
+	if err != nil {
+		if errors.Is(err, io.EOF) && len(prefix) > 0 {
+			err = io.ErrUnexpectedEOF
+		}
+		return buf, err
+	}
+	n, err := FrameLength(prefix, lim)
+	if err != nil {
+		return buf, err
+	}
+	if cap(buf) < n {
+		buf = make([]byte, n)
+	}
+	buf = buf[:n]
+	if _, err := io.ReadFull(br, buf); err != nil {
+		if errors.Is(err, io.EOF) {
+			err = io.ErrUnexpectedEOF
+		}
+		return buf, err
+	}
+	return buf, nil
+}
+
+// Conn is the client end of a connection to the SPE over a stream socket.
+type Conn struct {
+	mu   sync.Mutex
+	c    net.Conn
+	br   *bufio.Reader
+	wbuf []byte
+	rbuf []byte
+	seq  uint32
+	lim  Limits
+}
+
+// Dial connects to the SPE's Unix socket at path.
+func Dial(path string) (*Conn, error) {
+	c, err := net.Dial("unix", path)
+	if err != nil {
+		return nil, fmt.Errorf("ipc: dial %s: %w", path, err)
+	}
+	return NewConn(c, Limits{}), nil
+}
+
+// NewConn wraps an established stream connection to the SPE.
+func NewConn(c net.Conn, lim Limits) *Conn {
+	return &Conn{c: c, br: bufio.NewReaderSize(c, 64<<10), lim: lim}
+}
+
+// RoundTrip sends req with the next sequence number and waits for its reply.
+func (c *Conn) RoundTrip(req *Request) (*Reply, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.c == nil {
+		return nil, fmt.Errorf("ipc: round trip: %w", net.ErrClosed)
+	}
+	c.seq++
+	req.Seq = c.seq
+	var err error
+	c.wbuf, err = AppendRequest(c.wbuf[:0], req, c.lim)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := c.c.Write(c.wbuf); err != nil {
+		return nil, fmt.Errorf("ipc: send %v: %w", req.Kind, err)
+	}
+	c.rbuf, err = ReadFrame(c.br, c.rbuf, c.lim)
+	if err != nil {
+		return nil, fmt.Errorf("ipc: receive %v reply: %w", req.Kind, err)
+	}
+	rep, err := ParseReply(c.rbuf, c.lim)
+	if err != nil {
+		return nil, err
+	}
+	if rep.Seq != req.Seq {
+		return nil, fmt.Errorf("ipc: reply seq %d to request seq %d: %w", rep.Seq, req.Seq, ErrMalformed)
+	}
+	if rep.Kind != req.Kind && rep.Kind != KindError {
+		return nil, fmt.Errorf("ipc: %v reply to a %v request: %w", rep.Kind, req.Kind, ErrMalformed)
+	}
+	return rep, nil
+}
+
+// Close closes the connection; the SPE then frees every handle of it.
+func (c *Conn) Close() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.c == nil {
+		return nil
+	}
+	err := c.c.Close()
+	c.c = nil
+	return err
+}

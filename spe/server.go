@@ -1,0 +1,331 @@
+package spe
+
+import (
+	"crypto/rand"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"sort"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"rampart/spe/ipc"
+)
+
+// Options tunes a Server. The zero value is usable.
+type Options struct {
+	// Rand supplies handle values; nil means crypto/rand.
+	Rand io.Reader
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+	// Limits bounds frames and vectors; zero means the ipc defaults.
+	Limits ipc.Limits
+	// MaxSessions bounds concurrent connections (default 256).
+	MaxSessions int
+	// MaxHandles bounds the open handles of one connection (default 32).
+	MaxHandles int
+	// Identify maps a socket peer's kernel credentials to a PSA client ID.
+	// nil refuses every socket peer (in-process use only).
+	Identify func(uid, pid int) (int32, error)
+}
+
+type service struct {
+	manifest  ServiceManifest
+	partition string
+	handler   Handler
+}
+
+// Server is the partition manager and IPC server.
+type Server struct {
+	opt     Options
+	started time.Time
+
+	mu         sync.RWMutex
+	services   map[uint32]*service
+	partitions []PartitionManifest
+	observers  []SessionObserver
+
+	sessMu   sync.Mutex
+	sessions map[uint64]*session
+	nextSess uint64
+
+	calls  atomic.Uint64
+	errors atomic.Uint64
+
+	lnMu     sync.Mutex
+	ln       net.Listener
+	conns    map[net.Conn]bool
+	wg       sync.WaitGroup
+	ready    chan struct{}
+	shutdown atomic.Bool
+}
+
+// New returns a Server with no partitions.
+func New(opt Options) *Server {
+	if opt.Rand == nil {
+		opt.Rand = rand.Reader
+	}
+	if opt.Now == nil {
+		opt.Now = time.Now
+	}
+	if opt.MaxSessions <= 0 {
+		opt.MaxSessions = 256
+	}
+	if opt.MaxHandles <= 0 {
+		opt.MaxHandles = 32
+	}
+	s := &Server{
+		opt:      opt,
+		services: map[uint32]*service{},
+		sessions: map[uint64]*session{},
+		conns:    map[net.Conn]bool{},
+		ready:    make(chan struct{}),
+	}
+	s.started = opt.Now()
+	return s
+}
+
+// Register adds a partition: its manifest and one handler per service name.
+// A handler that implements SessionObserver is told when connections end.
+func (s *Server) Register(m PartitionManifest, handlers map[string]Handler) error {
+	if err := m.Validate(); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, p := range s.partitions {
+		if p.Name == m.Name {
+			return merr(m.Name, "name", "a partition of that name is already registered")
+		}
+	}
+	for i, sm := range m.Services {
+		if _, dup := s.services[sm.SID]; dup {
+			return merr(m.Name, fmt.Sprintf("services[%d].sid", i), "0x%x is already served by %s", sm.SID, s.services[sm.SID].partition)
+		}
+		if handlers[sm.Name] == nil {
+			return merr(m.Name, fmt.Sprintf("services[%d]", i), "no handler for service %q", sm.Name)
+		}
+	}
+	seen := map[Handler]bool{}
+	for _, sm := range m.Services {
+		if sm.VersionPolicy == "" {
+			sm.VersionPolicy = Strict
+		}
+		h := handlers[sm.Name]
+		s.services[sm.SID] = &service{manifest: sm, partition: m.Name, handler: h}
+		if o, ok := h.(SessionObserver); ok && !seen[h] {
+			s.observers = append(s.observers, o)
+		}
+		seen[h] = true
+	}
+	s.partitions = append(s.partitions, m)
+	return nil
+}
+
+// session is one client connection: its identity and its handle table.
+type session struct {
+	info    SessionInfo
+	mu      sync.Mutex
+	handles map[uint64]*service
+	closed  bool
+}
+
+func (ss *session) get(h uint64) (*service, bool) {
+	ss.mu.Lock()
+	defer ss.mu.Unlock()
+	svc, ok := ss.handles[h]
+	return svc, ok
+}
+
+func (ss *session) count() int {
+	ss.mu.Lock()
+	defer ss.mu.Unlock()
+	return len(ss.handles)
+}
+
+func (s *Server) openSession(client int32, uid, pid int) (*session, error) {
+	s.sessMu.Lock()
+	defer s.sessMu.Unlock()
+	if len(s.sessions) >= s.opt.MaxSessions {
+		return nil, ipc.ErrConnectionBusy
+	}
+	s.nextSess++
+	ss := &session{info: SessionInfo{ID: s.nextSess, Client: client, UID: uid, PID: pid}, handles: map[uint64]*service{}}
+	s.sessions[ss.info.ID] = ss
+	return ss, nil
+}
+
+// closeSession frees every handle of ss and tells the observers.
+func (s *Server) closeSession(ss *session) {
+	s.sessMu.Lock()
+	if ss.closed {
+		s.sessMu.Unlock()
+		return
+	}
+	ss.closed = true
+	delete(s.sessions, ss.info.ID)
+	s.sessMu.Unlock()
+	ss.mu.Lock()
+	ss.handles = nil
+	ss.mu.Unlock()
+	s.mu.RLock()
+	obs := append([]SessionObserver(nil), s.observers...)
+	s.mu.RUnlock()
+	for _, o := range obs {
+		o.SessionClosed(ss.info)
+	}
+}
+
+func (s *Server) lookup(sid uint32) *service {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.services[sid]
+}
+
+func (s *Server) newHandle(ss *session) (uint64, error) {
+	var b [8]byte
+	for range 8 {
+		if _, err := io.ReadFull(s.opt.Rand, b[:]); err != nil {
+			return 0, err
+		}
+		h := binary.LittleEndian.Uint64(b[:]) &^ (1 << 63)
+		if _, used := ss.handles[h]; h != 0 && !used {
+			return h, nil
+		}
+	}
+	return 0, errors.New("spe: no fresh handle value")
+}
+
+// handleFrame decodes one request frame from ss and appends the reply frame
+// to dst. It never fails: a frame it cannot decode gets an error reply.
+func (s *Server) handleFrame(ss *session, frame, dst []byte) []byte {
+	req, err := ipc.ParseRequest(frame, s.opt.Limits)
+	if err != nil {
+		s.errors.Add(1)
+		return ipc.AppendReply(dst, &ipc.Reply{Kind: ipc.KindError, Seq: ipc.PeekSeq(frame), Status: ipc.ErrProgrammerError})
+	}
+	rep := s.dispatch(ss, req)
+	if rep.Status != ipc.Success {
+		s.errors.Add(1)
+	}
+	return ipc.AppendReply(dst, rep)
+}
+
+func (s *Server) dispatch(ss *session, req *ipc.Request) *ipc.Reply {
+	rep := &ipc.Reply{Kind: req.Kind, Seq: req.Seq}
+	switch req.Kind {
+	case ipc.KindVersion:
+		if svc := s.lookup(req.SID); svc != nil && svc.manifest.allows(ss.info.Client) {
+			rep.Version = svc.manifest.Version
+		}
+	case ipc.KindConnect:
+		svc := s.lookup(req.SID)
+		if svc == nil || !svc.manifest.ConnectionBased || !svc.manifest.allows(ss.info.Client) || !svc.manifest.accepts(req.Version) {
+			rep.Status = ipc.ErrConnectionRefused
+			break
+		}
+		ss.mu.Lock()
+		if len(ss.handles) >= s.opt.MaxHandles {
+			ss.mu.Unlock()
+			rep.Status = ipc.ErrConnectionBusy
+			break
+		}
+		h, err := s.newHandle(ss)
+		if err != nil {
+			ss.mu.Unlock()
+			rep.Status = ipc.ErrInsufficientEntropy
+			break
+		}
+		ss.handles[h] = svc
+		ss.mu.Unlock()
+		rep.Handle = h
+	case ipc.KindClose:
+		ss.mu.Lock()
+		_, ok := ss.handles[req.Handle]
+		delete(ss.handles, req.Handle)
+		ss.mu.Unlock()
+		if !ok {
+			rep.Status = ipc.ErrProgrammerError
+		}
+	case ipc.KindCall:
+		svc, ok := ss.get(req.Handle)
+		if !ok {
+			rep.Status = ipc.ErrProgrammerError
+			break
+		}
+		rep.Status, rep.Out = s.call(ss, svc, req)
+	case ipc.KindStateless:
+		svc := s.lookup(req.SID)
+		if svc == nil || !svc.manifest.Stateless || !svc.manifest.allows(ss.info.Client) || !svc.manifest.accepts(req.Version) {
+			rep.Status = ipc.ErrConnectionRefused
+			break
+		}
+		rep.Status, rep.Out = s.call(ss, svc, req)
+	}
+	return rep
+}
+
+func (s *Server) call(ss *session, svc *service, req *ipc.Request) (st ipc.Status, out [][]byte) {
+	s.calls.Add(1)
+	m := &Message{Client: ss.info.Client, Session: ss.info.ID, Type: req.Type, In: req.In, OutSize: req.OutSize}
+	defer func() {
+		// A panicking service must not take the SPE down with it.
+		if r := recover(); r != nil {
+			st, out = ipc.ErrServiceFailure, nil
+		}
+	}()
+	st = svc.handler.Call(m)
+	if len(req.OutSize) == 0 {
+		return st, nil
+	}
+	out = m.Out
+	if out == nil {
+		out = make([][]byte, len(req.OutSize))
+	}
+	for i := range out {
+		if int64(len(out[i])) > int64(req.OutSize[i]) {
+			return ipc.ErrServiceFailure, nil
+		}
+	}
+	return st, out
+}
+
+// ServiceInfo describes one registered service, for status reports.
+type ServiceInfo struct {
+	Partition string        `json:"partition"`
+	Name      string        `json:"name"`
+	SID       uint32        `json:"sid"`
+	Version   uint32        `json:"version"`
+	Policy    VersionPolicy `json:"version_policy"`
+}
+
+// Stats is a snapshot of the server's state.
+type Stats struct {
+	Uptime   time.Duration `json:"uptime_ns"`
+	Sessions int           `json:"sessions"`
+	Handles  int           `json:"handles"`
+	Calls    uint64        `json:"calls"`
+	Errors   uint64        `json:"errors"`
+	Services []ServiceInfo `json:"services"`
+}
+
+// Stats returns the server's counters and registered services.
+func (s *Server) Stats() Stats {
+	st := Stats{Uptime: s.opt.Now().Sub(s.started), Calls: s.calls.Load(), Errors: s.errors.Load()}
+	s.sessMu.Lock()
+	st.Sessions = len(s.sessions)
+	for _, ss := range s.sessions {
+		st.Handles += ss.count()
+	}
+	s.sessMu.Unlock()
+	s.mu.RLock()
+	for _, svc := range s.services {
+		st.Services = append(st.Services, ServiceInfo{svc.partition, svc.manifest.Name, svc.manifest.SID, svc.manifest.Version, svc.manifest.VersionPolicy})
+	}
+	s.mu.RUnlock()
+	sort.Slice(st.Services, func(i, j int) bool { return st.Services[i].SID < st.Services[j].SID })
+	return st
+}
