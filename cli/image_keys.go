@@ -331,7 +331,10 @@ func imageECMinimal(p *ecdsa.PrivateKey, openssl bool) ([]byte, error) {
 	if p.Curve.Params().BitSize == 384 {
 		oid = asn1.ObjectIdentifier{1, 3, 132, 0, 34}
 	}
-	d := p.D.FillBytes(make([]byte, (p.Curve.Params().BitSize+7)/8))
+	d, err := p.Bytes()
+	if err != nil {
+		return nil, err
+	}
 	type ecPriv struct {
 		Version    int
 		PrivateKey []byte
