@@ -182,7 +182,7 @@ func ParseHeader(b []byte) (Header, error) {
 	switch h.Magic {
 	case ImageMagic:
 	case ImageMagicV1:
-		return h, fieldErr("ih_magic", 0, ErrUnsupported, "legacy v1 magic 0x%08x", h.Magic)
+		return h, fieldErr("ih_magic", 0, ErrBadMagic, "legacy v1 magic 0x%08x is not supported", h.Magic)
 	default:
 		return h, fieldErr("ih_magic", 0, ErrBadMagic, "0x%08x, want 0x%08x", h.Magic, ImageMagic)
 	}

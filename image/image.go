@@ -146,3 +146,23 @@ func (img *Image) BootRecord() ([]byte, bool) {
 	}
 	return p[0].Value, true
 }
+
+// MarshalBinary re-encodes the image from its typed model: header, header
+// padding, body, protected and unprotected TLV areas, then the tail. For a
+// parsed image it returns exactly the parsed bytes.
+func (img *Image) MarshalBinary() ([]byte, error) {
+	out := make([]byte, 0, len(img.raw))
+	out, _ = img.Header.AppendBinary(out)
+	out = append(out, img.raw[HeaderSize:img.Header.HdrSize]...)
+	out = append(out, img.Body()...)
+	var err error
+	if img.Protected != nil {
+		if out, err = appendTLVArea(out, TLVProtInfoMagic, img.Protected.TLVs); err != nil {
+			return nil, err
+		}
+	}
+	if out, err = appendTLVArea(out, TLVInfoMagic, img.Unprotected.TLVs); err != nil {
+		return nil, err
+	}
+	return append(out, img.Tail()...), nil
+}

@@ -294,7 +294,7 @@ func trimECDSAPad(sig []byte, kt KeyType) []byte {
 // opposed to a bad argument such as an unsupported key).
 func IsVerificationFailure(err error) bool {
 	for _, e := range []error{ErrTruncated, ErrBadMagic, ErrMalformed, ErrMissingHash, ErrDuplicateHash,
-		ErrHashMismatch, ErrKeyNotFound, ErrBadSignature, ErrDecrypt, ErrTooLarge} {
+		ErrHashMismatch, ErrKeyNotFound, ErrBadSignature, ErrDecrypt, ErrTooLarge, ErrEncrypted} {
 		if errors.Is(err, e) {
 			return true
 		}
