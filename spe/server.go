@@ -109,20 +109,29 @@ func (s *Server) Register(m PartitionManifest, handlers map[string]Handler) erro
 			return merr(m.Name, fmt.Sprintf("services[%d]", i), "no handler for service %q", sm.Name)
 		}
 	}
-	seen := map[Handler]bool{}
 	for _, sm := range m.Services {
 		if sm.VersionPolicy == "" {
 			sm.VersionPolicy = Strict
 		}
 		h := handlers[sm.Name]
 		s.services[sm.SID] = &service{manifest: sm, partition: m.Name, handler: h}
-		if o, ok := h.(SessionObserver); ok && !seen[h] {
+		if o, ok := h.(SessionObserver); ok && !s.observing(o) {
 			s.observers = append(s.observers, o)
 		}
-		seen[h] = true
 	}
 	s.partitions = append(s.partitions, m)
 	return nil
+}
+
+// observing reports whether o is already told about sessions. Observers are
+// compared as interface values, so they must be comparable (pointers).
+func (s *Server) observing(o SessionObserver) bool {
+	for _, x := range s.observers {
+		if x == o {
+			return true
+		}
+	}
+	return false
 }
 
 // session is one client connection: its identity and its handle table.

@@ -1,0 +1,67 @@
+package crypto
+
+import (
+	"crypto/hkdf"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+)
+
+// HUKSize is the length of the hardware unique key.
+const HUKSize = 32
+
+// LoadOrCreateHUK reads the hardware unique key from path, creating it from
+// rand (mode 0600, directory 0700) when it does not exist yet. A key file
+// that others could read is refused. Provisioning (issue 5) will own this
+// file later; until then the first start creates it.
+func LoadOrCreateHUK(path string, rand io.Reader) ([]byte, error) {
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return nil, fmt.Errorf("crypto: hardware unique key directory: %w", err)
+	}
+	f, err := os.OpenFile(path, os.O_RDONLY, 0)
+	if errors.Is(err, fs.ErrNotExist) {
+		huk := make([]byte, HUKSize)
+		if _, err := io.ReadFull(rand, huk); err != nil {
+			return nil, fmt.Errorf("crypto: hardware unique key: %w", err)
+		}
+		nf, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+		if err != nil {
+			return nil, fmt.Errorf("crypto: create hardware unique key: %w", err)
+		}
+		if _, err := nf.Write(huk); err != nil {
+			nf.Close()
+			return nil, fmt.Errorf("crypto: write hardware unique key: %w", err)
+		}
+		if err := nf.Sync(); err != nil {
+			nf.Close()
+			return nil, fmt.Errorf("crypto: write hardware unique key: %w", err)
+		}
+		return huk, nf.Close()
+	}
+	if err != nil {
+		return nil, fmt.Errorf("crypto: hardware unique key: %w", err)
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, fmt.Errorf("crypto: hardware unique key: %w", err)
+	}
+	if fi.Mode().Perm()&0o077 != 0 {
+		return nil, fmt.Errorf("crypto: hardware unique key %s has mode %v, want 0600", path, fi.Mode().Perm())
+	}
+	huk := make([]byte, HUKSize+1)
+	n, err := io.ReadFull(f, huk)
+	if n != HUKSize || !errors.Is(err, io.ErrUnexpectedEOF) {
+		return nil, fmt.Errorf("crypto: hardware unique key %s: want exactly %d bytes", path, HUKSize)
+	}
+	return huk[:HUKSize], nil
+}
+
+// storageKey derives the key-store sealing key from the hardware unique key.
+func storageKey(huk []byte) ([]byte, error) {
+	return hkdf.Key(sha256.New, huk, nil, "rampart spe crypto key store v1", 32)
+}

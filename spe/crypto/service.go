@@ -1,0 +1,309 @@
+package crypto
+
+import (
+	"crypto/rand"
+	"encoding/binary"
+	"fmt"
+	"io"
+	"path/filepath"
+
+	"rampart/psa"
+	"rampart/spe"
+	"rampart/spe/ipc"
+)
+
+// Manifest declares the crypto partition: one service at TF-M's crypto SID,
+// reachable by connection or statelessly, by any mapped non-secure client.
+var Manifest = spe.PartitionManifest{
+	FrameworkVersion: "1.1",
+	Name:             "RAMPART_SP_CRYPTO",
+	Type:             spe.PSARoT,
+	Services: []spe.ServiceManifest{{
+		Name: "CRYPTO", SID: psa.CryptoSID, Version: psa.CryptoVersion, VersionPolicy: spe.Strict,
+		ConnectionBased: true, Stateless: true, NonSecureClients: true,
+	}},
+}
+
+// Options configures the crypto service.
+type Options struct {
+	// StateDir holds the hardware unique key ("huk") and the sealed
+	// persistent keys ("keys/"). Empty means volatile keys only.
+	StateDir string
+	// HUK, when set, is used instead of StateDir/huk (tests, provisioning).
+	HUK []byte
+	// Rand is the entropy source for keys, IVs and random output; nil means
+	// crypto/rand. (Some Go primitives, such as ECDSA, draw their own.)
+	Rand io.Reader
+}
+
+// Service is the crypto RoT Service: an spe.Handler and spe.SessionObserver.
+type Service struct {
+	keys *store
+	rand io.Reader
+}
+
+// New opens the key store. With a StateDir it creates or loads the hardware
+// unique key there.
+func New(opt Options) (*Service, error) {
+	if opt.Rand == nil {
+		opt.Rand = rand.Reader
+	}
+	var dir string
+	huk := opt.HUK
+	if opt.StateDir != "" {
+		dir = filepath.Join(opt.StateDir, "keys")
+		if huk == nil {
+			var err error
+			huk, err = LoadOrCreateHUK(filepath.Join(opt.StateDir, "huk"), opt.Rand)
+			if err != nil {
+				return nil, err
+			}
+		}
+		if len(huk) != HUKSize {
+			return nil, fmt.Errorf("crypto: hardware unique key of %d bytes, want %d", len(huk), HUKSize)
+		}
+	}
+	st, err := newStore(dir, huk, opt.Rand)
+	if err != nil {
+		return nil, err
+	}
+	return &Service{keys: st, rand: opt.Rand}, nil
+}
+
+// Register adds the crypto partition to srv.
+func (s *Service) Register(srv *spe.Server) error {
+	return srv.Register(Manifest, map[string]spe.Handler{"CRYPTO": s})
+}
+
+// SessionClosed destroys the volatile keys created on the closed connection.
+func (s *Service) SessionClosed(info spe.SessionInfo) { s.keys.endSession(info.Client, info.ID) }
+
+// KeysInMemory returns how many key slots are loaded (volatile keys plus
+// cached persistent keys), for tests and status.
+func (s *Service) KeysInMemory() int { return s.keys.count() }
+
+// hdr parses the fixed header in input vector 0: n little-endian u32 values
+// followed by tail bytes (exactly tailLen, or any length when tailLen < 0).
+func hdr(m *spe.Message, n, tailLen int) ([]uint32, []byte, ipc.Status) {
+	b := m.InVec(0)
+	if len(b) < 4*n || (tailLen >= 0 && len(b) != 4*n+tailLen) {
+		return nil, nil, ipc.ErrInvalidArgument
+	}
+	v := make([]uint32, n)
+	for i := range v {
+		v[i] = binary.LittleEndian.Uint32(b[4*i:])
+	}
+	return v, b[4*n:], ipc.Success
+}
+
+// Call dispatches one crypto operation.
+func (s *Service) Call(m *spe.Message) ipc.Status {
+	switch psa.Op(m.Type) {
+	case psa.OpGenerateRandom:
+		return s.generateRandom(m)
+	case psa.OpHashCompute:
+		return s.hashCompute(m)
+	case psa.OpImportKey:
+		return s.importKey(m)
+	case psa.OpGenerateKey:
+		return s.generateKey(m)
+	case psa.OpExportKey:
+		return s.exportKey(m, false)
+	case psa.OpExportPublicKey:
+		return s.exportKey(m, true)
+	case psa.OpCopyKey:
+		return s.copyKey(m)
+	case psa.OpDestroyKey:
+		return s.destroyKey(m)
+	case psa.OpPurgeKey:
+		return s.purgeKey(m)
+	case psa.OpGetKeyAttributes:
+		return s.getAttributes(m)
+	case psa.OpListKeys:
+		return s.listKeys(m)
+	case psa.OpMACCompute, psa.OpMACVerify:
+		return s.mac(m, psa.Op(m.Type) == psa.OpMACVerify)
+	case psa.OpCipherEncrypt, psa.OpCipherDecrypt:
+		return s.cipher(m, psa.Op(m.Type) == psa.OpCipherEncrypt)
+	case psa.OpAEADEncrypt, psa.OpAEADDecrypt:
+		return s.aead(m, psa.Op(m.Type) == psa.OpAEADEncrypt)
+	case psa.OpSignHash, psa.OpSignMessage:
+		return s.sign(m, psa.Op(m.Type) == psa.OpSignMessage)
+	case psa.OpVerifyHash, psa.OpVerifyMessage:
+		return s.verify(m, psa.Op(m.Type) == psa.OpVerifyMessage)
+	case psa.OpAsymmetricEncrypt, psa.OpAsymmetricDecrypt:
+		return s.asymmetric(m, psa.Op(m.Type) == psa.OpAsymmetricEncrypt)
+	case psa.OpRawKeyAgreement:
+		return s.keyAgreement(m)
+	case psa.OpDeriveBytes, psa.OpDeriveKey:
+		return s.derive(m, psa.Op(m.Type) == psa.OpDeriveKey)
+	}
+	return ipc.ErrNotSupported
+}
+
+// key looks up the caller's key: the owner is always m.Client, so a client
+// can only ever name its own keys.
+func (s *Service) key(m *spe.Message, id uint32) (*slot, ipc.Status) {
+	return s.keys.get(keyRef{owner: m.Client, id: psa.KeyID(id)})
+}
+
+func idBytes(id psa.KeyID) []byte { return binary.LittleEndian.AppendUint32(nil, uint32(id)) }
+
+func (s *Service) generateRandom(m *spe.Message) ipc.Status {
+	if len(m.OutSize) != 1 || m.NumIn() != 0 {
+		return ipc.ErrInvalidArgument
+	}
+	b := make([]byte, m.OutSize[0])
+	if _, err := io.ReadFull(s.rand, b); err != nil {
+		return ipc.ErrInsufficientEntropy
+	}
+	return m.Write(0, b)
+}
+
+func parseAttrs(b []byte) (psa.KeyAttributes, ipc.Status) {
+	var a psa.KeyAttributes
+	if a.UnmarshalBinary(b) != nil {
+		return a, ipc.ErrInvalidArgument
+	}
+	return a, ipc.Success
+}
+
+func (s *Service) create(m *spe.Message, attr psa.KeyAttributes, material []byte) ipc.Status {
+	defer clear(material)
+	sl, st := newSlot(attr, material)
+	if st != ipc.Success {
+		return st
+	}
+	id, st := s.keys.put(m.Client, m.Session, sl)
+	if st != ipc.Success {
+		return st
+	}
+	if st := m.Write(0, idBytes(id)); st != ipc.Success {
+		s.keys.destroy(keyRef{m.Client, id})
+		return st
+	}
+	return ipc.Success
+}
+
+func (s *Service) importKey(m *spe.Message) ipc.Status {
+	attr, st := parseAttrs(m.InVec(0))
+	if st != ipc.Success || m.NumIn() != 2 {
+		return ipc.ErrInvalidArgument
+	}
+	if attr, st = checkNewAttributes(attr); st != ipc.Success {
+		return st
+	}
+	return s.create(m, attr, append([]byte(nil), m.InVec(1)...))
+}
+
+func (s *Service) generateKey(m *spe.Message) ipc.Status {
+	attr, st := parseAttrs(m.InVec(0))
+	if st != ipc.Success || m.NumIn() != 1 {
+		return ipc.ErrInvalidArgument
+	}
+	if attr, st = checkNewAttributes(attr); st != ipc.Success {
+		return st
+	}
+	material, st := generateMaterial(attr, s.rand)
+	if st != ipc.Success {
+		return st
+	}
+	return s.create(m, attr, material)
+}
+
+func (s *Service) exportKey(m *spe.Message, public bool) ipc.Status {
+	v, _, st := hdr(m, 1, 0)
+	if st != ipc.Success {
+		return st
+	}
+	sl, st := s.key(m, v[0])
+	if st != ipc.Success {
+		return st
+	}
+	if public {
+		if !sl.attr.Type.IsKeyPair() && !sl.attr.Type.IsPublicKey() {
+			return ipc.ErrInvalidArgument
+		}
+		b, st := sl.publicMaterial()
+		if st != ipc.Success {
+			return st
+		}
+		return m.Write(0, b)
+	}
+	// A public key is always exportable; anything else needs EXPORT.
+	if !sl.attr.Type.IsPublicKey() && sl.attr.Usage&psa.UsageExport == 0 {
+		return ipc.ErrNotPermitted
+	}
+	return m.Write(0, sl.material)
+}
+
+func (s *Service) copyKey(m *spe.Message) ipc.Status {
+	b := m.InVec(0)
+	if len(b) != 4+psa.AttributesSize {
+		return ipc.ErrInvalidArgument
+	}
+	req, st := parseAttrs(b[4:])
+	if st != ipc.Success {
+		return st
+	}
+	sl, st := s.key(m, binary.LittleEndian.Uint32(b))
+	if st != ipc.Success {
+		return st
+	}
+	if sl.attr.Usage&psa.UsageCopy == 0 {
+		return ipc.ErrNotPermitted
+	}
+	if (req.Type != psa.KeyTypeNone && req.Type != sl.attr.Type) || (req.Bits != 0 && req.Bits != sl.attr.Bits) {
+		return ipc.ErrInvalidArgument
+	}
+	alg, ok := intersect(sl.attr.Algorithm, req.Algorithm)
+	if !ok {
+		return ipc.ErrInvalidArgument
+	}
+	attr := psa.KeyAttributes{Type: sl.attr.Type, Bits: sl.attr.Bits, Lifetime: req.Lifetime, ID: req.ID,
+		Usage: sl.attr.Usage & req.Usage, Algorithm: alg}
+	if attr, st = checkNewAttributes(attr); st != ipc.Success {
+		return st
+	}
+	attr.Usage &= sl.attr.Usage // extension must not widen the source policy
+	return s.create(m, attr, append([]byte(nil), sl.material...))
+}
+
+func (s *Service) destroyKey(m *spe.Message) ipc.Status {
+	v, _, st := hdr(m, 1, 0)
+	if st != ipc.Success {
+		return st
+	}
+	if v[0] == uint32(psa.KeyIDNull) {
+		return ipc.Success // destroying PSA_KEY_ID_NULL does nothing, successfully
+	}
+	return s.keys.destroy(keyRef{m.Client, psa.KeyID(v[0])})
+}
+
+func (s *Service) purgeKey(m *spe.Message) ipc.Status {
+	v, _, st := hdr(m, 1, 0)
+	if st != ipc.Success {
+		return st
+	}
+	return s.keys.purge(keyRef{m.Client, psa.KeyID(v[0])})
+}
+
+func (s *Service) getAttributes(m *spe.Message) ipc.Status {
+	v, _, st := hdr(m, 1, 0)
+	if st != ipc.Success {
+		return st
+	}
+	sl, st := s.key(m, v[0])
+	if st != ipc.Success {
+		return st
+	}
+	return m.Write(0, psa.AppendAttributes(nil, sl.attr))
+}
+
+func (s *Service) listKeys(m *spe.Message) ipc.Status {
+	var b []byte
+	for _, a := range s.keys.list(m.Client) {
+		b = psa.AppendAttributes(b, a)
+	}
+	return m.Write(0, b)
+}

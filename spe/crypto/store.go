@@ -1,0 +1,308 @@
+package crypto
+
+import (
+	"crypto/aes"
+	"crypto/cipher"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+
+	"rampart/psa"
+	"rampart/spe/ipc"
+)
+
+// keyRef names a key: IDs are per client, so the owner is part of the name.
+type keyRef struct {
+	owner int32
+	id    psa.KeyID
+}
+
+// Limits on volatile keys.
+const (
+	maxVolatileTotal     = 4096
+	volatileIDMin        = psa.KeyID(0x7f000000)
+	volatileIDMax        = psa.KeyIDVendorMax
+	sealedMagic          = "RPK1"
+	sealedNonceSize      = 12
+	persistentFileSuffix = ".key"
+)
+
+// store holds the key slots: volatile keys in memory only, persistent keys
+// sealed on disk and cached in memory once used.
+type store struct {
+	mu       sync.RWMutex
+	slots    map[keyRef]*slot
+	volatile int
+	nextVol  psa.KeyID
+	dir      string // "" means no persistent storage
+	aead     cipher.AEAD
+	rand     io.Reader
+}
+
+func newStore(dir string, huk []byte, rand io.Reader) (*store, error) {
+	s := &store{slots: map[keyRef]*slot{}, dir: dir, rand: rand, nextVol: volatileIDMin}
+	if dir == "" {
+		return s, nil
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("crypto: key directory: %w", err)
+	}
+	k, err := storageKey(huk)
+	if err != nil {
+		return nil, fmt.Errorf("crypto: storage key: %w", err)
+	}
+	blk, err := aes.NewCipher(k)
+	if err != nil {
+		return nil, err
+	}
+	s.aead, err = cipher.NewGCM(blk)
+	return s, err
+}
+
+func (s *store) path(r keyRef) string {
+	return filepath.Join(s.dir, fmt.Sprintf("%08x-%08x%s", uint32(r.owner), uint32(r.id), persistentFileSuffix))
+}
+
+func sealedAAD(r keyRef) []byte {
+	b := []byte(sealedMagic)
+	b = binary.LittleEndian.AppendUint32(b, uint32(r.owner))
+	return binary.LittleEndian.AppendUint32(b, uint32(r.id))
+}
+
+// get returns the slot for r, loading a persistent key from disk on a miss.
+func (s *store) get(r keyRef) (*slot, ipc.Status) {
+	if r.id == psa.KeyIDNull {
+		return nil, ipc.ErrInvalidHandle
+	}
+	s.mu.RLock()
+	sl := s.slots[r]
+	s.mu.RUnlock()
+	if sl != nil {
+		return sl, ipc.Success
+	}
+	if s.dir == "" || r.id > psa.KeyIDUserMax {
+		return nil, ipc.ErrInvalidHandle
+	}
+	sl, st := s.load(r)
+	if st != ipc.Success {
+		return nil, st
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if cur := s.slots[r]; cur != nil {
+		return cur, ipc.Success
+	}
+	s.slots[r] = sl
+	return sl, ipc.Success
+}
+
+func (s *store) load(r keyRef) (*slot, ipc.Status) {
+	data, err := os.ReadFile(s.path(r))
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, ipc.ErrInvalidHandle
+	}
+	if err != nil {
+		return nil, ipc.ErrStorageFailure
+	}
+	if len(data) < len(sealedMagic)+sealedNonceSize || string(data[:4]) != sealedMagic {
+		return nil, ipc.ErrDataCorrupt
+	}
+	nonce := data[4 : 4+sealedNonceSize]
+	pt, err := s.aead.Open(nil, nonce, data[4+sealedNonceSize:], sealedAAD(r))
+	if err != nil {
+		return nil, ipc.ErrDataCorrupt
+	}
+	defer clear(pt)
+	if len(pt) < psa.AttributesSize {
+		return nil, ipc.ErrDataInvalid
+	}
+	var attr psa.KeyAttributes
+	if attr.UnmarshalBinary(pt[:psa.AttributesSize]) != nil || attr.ID != r.id {
+		return nil, ipc.ErrDataInvalid
+	}
+	sl, st := newSlot(attr, pt[psa.AttributesSize:])
+	if st != ipc.Success {
+		return nil, ipc.ErrDataInvalid
+	}
+	sl.owner = r.owner
+	return sl, ipc.Success
+}
+
+// put adds a new key. Volatile keys get an ID here and belong to session.
+func (s *store) put(owner int32, session uint64, sl *slot) (psa.KeyID, ipc.Status) {
+	sl.owner = owner
+	if sl.attr.Lifetime.IsPersistent() {
+		if s.dir == "" {
+			return 0, ipc.ErrNotSupported
+		}
+		r := keyRef{owner, sl.attr.ID}
+		if _, st := s.get(r); st == ipc.Success {
+			return 0, ipc.ErrAlreadyExists
+		} else if st != ipc.ErrInvalidHandle {
+			return 0, st
+		}
+		if st := s.persist(r, sl); st != ipc.Success {
+			return 0, st
+		}
+		s.mu.Lock()
+		s.slots[r] = sl
+		s.mu.Unlock()
+		return r.id, ipc.Success
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.volatile >= maxVolatileTotal {
+		return 0, ipc.ErrInsufficientMemory
+	}
+	for {
+		id := s.nextVol
+		s.nextVol++
+		if s.nextVol > volatileIDMax || s.nextVol < volatileIDMin {
+			s.nextVol = volatileIDMin
+		}
+		r := keyRef{owner, id}
+		if s.slots[r] == nil {
+			sl.attr.ID = id
+			sl.session = session
+			s.slots[r] = sl
+			s.volatile++
+			return id, ipc.Success
+		}
+	}
+}
+
+func (s *store) persist(r keyRef, sl *slot) ipc.Status {
+	pt := psa.AppendAttributes(nil, sl.attr)
+	pt = append(pt, sl.material...)
+	defer clear(pt)
+	nonce := make([]byte, sealedNonceSize)
+	if _, err := io.ReadFull(s.rand, nonce); err != nil {
+		return ipc.ErrInsufficientEntropy
+	}
+	out := append([]byte(sealedMagic), nonce...)
+	out = s.aead.Seal(out, nonce, pt, sealedAAD(r))
+	tmp, err := os.CreateTemp(s.dir, ".tmp-*")
+	if err != nil {
+		return ipc.ErrStorageFailure
+	}
+	ok := false
+	defer func() {
+		if !ok {
+			tmp.Close()
+			os.Remove(tmp.Name())
+		}
+	}()
+	if err := tmp.Chmod(0o600); err != nil {
+		return ipc.ErrStorageFailure
+	}
+	if _, err := tmp.Write(out); err != nil {
+		return ipc.ErrInsufficientStorage
+	}
+	if err := tmp.Sync(); err != nil {
+		return ipc.ErrStorageFailure
+	}
+	if err := tmp.Close(); err != nil {
+		return ipc.ErrStorageFailure
+	}
+	if err := os.Rename(tmp.Name(), s.path(r)); err != nil {
+		return ipc.ErrStorageFailure
+	}
+	ok = true
+	return ipc.Success
+}
+
+// destroy removes a key from memory and, when persistent, from disk.
+func (s *store) destroy(r keyRef) ipc.Status {
+	sl, st := s.get(r)
+	if st != ipc.Success {
+		return st
+	}
+	s.mu.Lock()
+	delete(s.slots, r)
+	if !sl.attr.Lifetime.IsPersistent() {
+		s.volatile--
+	}
+	s.mu.Unlock()
+	if sl.attr.Lifetime.IsPersistent() {
+		if err := os.Remove(s.path(r)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return ipc.ErrStorageFailure
+		}
+	}
+	return ipc.Success
+}
+
+// purge drops the in-memory copy of a persistent key.
+func (s *store) purge(r keyRef) ipc.Status {
+	sl, st := s.get(r)
+	if st != ipc.Success {
+		return st
+	}
+	if sl.attr.Lifetime.IsPersistent() {
+		s.mu.Lock()
+		delete(s.slots, r)
+		s.mu.Unlock()
+	}
+	return ipc.Success
+}
+
+// endSession destroys the volatile keys created on a connection.
+func (s *store) endSession(owner int32, session uint64) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n := 0
+	for r, sl := range s.slots {
+		if r.owner == owner && sl.session == session && !sl.attr.Lifetime.IsPersistent() {
+			delete(s.slots, r)
+			s.volatile--
+			n++
+		}
+	}
+	return n
+}
+
+// list returns the attributes of owner's keys (volatile and persistent).
+func (s *store) list(owner int32) []psa.KeyAttributes {
+	seen := map[psa.KeyID]bool{}
+	var out []psa.KeyAttributes
+	s.mu.RLock()
+	for r, sl := range s.slots {
+		if r.owner == owner {
+			out = append(out, sl.attr)
+			seen[r.id] = true
+		}
+	}
+	s.mu.RUnlock()
+	if s.dir != "" {
+		prefix := fmt.Sprintf("%08x-", uint32(owner))
+		entries, _ := os.ReadDir(s.dir)
+		for _, e := range entries {
+			name := e.Name()
+			if !strings.HasPrefix(name, prefix) || !strings.HasSuffix(name, persistentFileSuffix) {
+				continue
+			}
+			var id uint32
+			if _, err := fmt.Sscanf(strings.TrimSuffix(name[len(prefix):], persistentFileSuffix), "%08x", &id); err != nil || seen[psa.KeyID(id)] {
+				continue
+			}
+			if sl, st := s.load(keyRef{owner, psa.KeyID(id)}); st == ipc.Success {
+				out = append(out, sl.attr)
+			}
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
+	return out
+}
+
+// count returns the number of keys in memory (for tests and status).
+func (s *store) count() int {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return len(s.slots)
+}
