@@ -1,0 +1,36 @@
+package demo
+
+import (
+	"crypto"
+	"crypto/rand"
+	"io"
+	"os"
+	"path/filepath"
+)
+
+// State carries what earlier steps produced to later ones.
+type State struct {
+	opts Options
+	rand io.Reader
+
+	signKey  crypto.Signer // the manufacturer's firmware signing key
+	firmware map[string][]byte
+	images   map[string][]byte // signed images by name ("v1", "v2", ...)
+}
+
+func newState(o Options) *State {
+	r := o.Rand
+	if r == nil {
+		r = rand.Reader
+	}
+	return &State{opts: o, rand: r, firmware: map[string][]byte{}, images: map[string][]byte{}}
+}
+
+// write stores a file inside the demo directory and returns its path.
+func (s *State) write(name string, data []byte) (string, error) {
+	p := filepath.Join(s.opts.Dir, name)
+	if err := os.MkdirAll(filepath.Dir(p), 0o700); err != nil {
+		return "", err
+	}
+	return p, os.WriteFile(p, data, 0o600)
+}
