@@ -36,7 +36,7 @@ func New(g Geometry) (*Device, error) {
 	}
 	d := &Device{
 		geom:    g,
-		sectors: g.sectorList(),
+		sectors: g.SectorList(),
 		data:    make([]byte, size),
 		prog:    make([]uint64, (size+63)/64),
 	}

@@ -63,8 +63,9 @@ func (g Geometry) Validate() (uint32, error) {
 	return uint32(total), nil
 }
 
-// sectorList expands the runs into individual sectors.
-func (g Geometry) sectorList() []Sector {
+// SectorList expands the runs into individual sectors in address order.
+// Validate the geometry first.
+func (g Geometry) SectorList() []Sector {
 	var out []Sector
 	var off uint32
 	for _, r := range g.Sectors {

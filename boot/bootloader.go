@@ -1,0 +1,373 @@
+package boot
+
+import (
+	"errors"
+	"fmt"
+	"slices"
+
+	"rampart/flash"
+	"rampart/image"
+)
+
+// Bootloader boots the images of one device. It is not safe for concurrent use.
+type Bootloader struct {
+	dev      *flash.Device
+	cfg      *Config
+	l        *layout
+	io       *slotIO
+	keys     []any
+	counters *Counters
+}
+
+// New returns a bootloader for dev laid out by cfg, trusting keys (public or
+// private halves of ECDSA, Ed25519 or RSA keys, as the image package takes
+// them) and keeping security counters in counters.
+func New(dev *flash.Device, cfg *Config, keys []any, counters *Counters) (*Bootloader, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	g := dev.Geometry()
+	if g.WriteAlign != cfg.Flash.WriteAlign || g.ErasedValue != cfg.Flash.ErasedValue || !slices.Equal(g.Sectors, cfg.Flash.Sectors) {
+		return nil, fmt.Errorf("%w: the device's geometry differs from the flash map's", ErrConfig)
+	}
+	if counters == nil {
+		return nil, errors.New("boot: no security counters given")
+	}
+	l, err := cfg.layout()
+	if err != nil {
+		return nil, err
+	}
+	return &Bootloader{dev: dev, cfg: cfg, l: l, io: &slotIO{dev: dev, l: l}, keys: keys, counters: counters}, nil
+}
+
+// Counters returns the bootloader's security counters.
+func (b *Bootloader) Counters() *Counters { return b.counters }
+
+// ImageReport says what one boot did with one image and why.
+type ImageReport struct {
+	Index int    `json:"index"`
+	Name  string `json:"name"`
+	// Action is what this boot started or finished: none, test, permanent
+	// (also an overwrite) or revert.
+	Action  SwapType `json:"action"`
+	Resumed bool     `json:"resumed"` // an interrupted swap was finished
+	Notes   []string `json:"notes"`   // the reasons, in order
+	// Booted is set when the primary slot validated; Record is its measurement.
+	Booted          bool        `json:"booted"`
+	Version         string      `json:"version,omitempty"`
+	SecurityCounter uint32      `json:"security_counter"`
+	DeviceCounter   uint32      `json:"device_counter"` // the OTP counter after this boot
+	Record          *BootRecord `json:"boot_record,omitempty"`
+}
+
+// Result is the outcome of one boot.
+type Result struct {
+	Images []ImageReport `json:"images"`
+}
+
+// Records returns the boot records of the booted images in image order.
+func (r *Result) Records() []BootRecord {
+	var out []BootRecord
+	for _, im := range r.Images {
+		if im.Record != nil {
+			out = append(out, *im.Record)
+		}
+	}
+	return out
+}
+
+func (r *ImageReport) note(format string, args ...any) {
+	r.Notes = append(r.Notes, fmt.Sprintf(format, args...))
+}
+
+// imageState is the bootloader's working state for one image during a boot.
+type imageState struct {
+	pri, sec Trailer
+	action   SwapType
+	resumed  bool
+	swapSize uint32
+	cand     *validImage // the validated secondary of a new test/permanent upgrade
+	noRaise  bool        // the primary's counter must not be raised this boot
+}
+
+// Boot runs one boot: it finishes any interrupted swap, decides and performs
+// upgrades and reverts, validates every primary image, raises security
+// counters where MCUboot would, and measures the booted images. A power cut
+// returns an error wrapping flash.ErrPowerCut; calling Boot again after
+// dev.PowerOn resumes. When some primary image is not valid the error wraps
+// ErrNoBootableImage and the Result says why.
+func (b *Bootloader) Boot() (*Result, error) {
+	n := len(b.l.images)
+	res := &Result{Images: make([]ImageReport, n)}
+	st := make([]imageState, n)
+	for i := range n {
+		res.Images[i] = ImageReport{Index: i, Name: b.cfg.Images[i].Name, Action: SwapNone}
+		im := b.l.images[i]
+		var err error
+		if st[i].pri, err = b.io.trailer(im.primary); err != nil {
+			return res, err
+		}
+		if st[i].sec, err = b.io.trailer(im.secondary); err != nil {
+			return res, err
+		}
+		st[i].action = SwapNone
+	}
+	// Phase 1: finish interrupted swaps first, so that every primary holds
+	// a whole image before anything is decided from it.
+	upgrading := false
+	for i := range n {
+		if err := b.resume(i, &st[i], &res.Images[i]); err != nil {
+			return res, err
+		}
+		if st[i].resumed && st[i].action != SwapRevert {
+			upgrading = true
+		}
+	}
+	// Phase 2: new requests from the trailers.
+	for i := range n {
+		if st[i].resumed {
+			continue
+		}
+		if err := b.decide(i, &st[i], &res.Images[i], upgrading); err != nil {
+			return res, err
+		}
+	}
+	b.checkDependencies(st, res)
+	// Phase 3: perform the new swaps, then mark them all done.
+	for i := range n {
+		if err := b.perform(i, &st[i], &res.Images[i]); err != nil {
+			return res, err
+		}
+	}
+	if b.l.strategy == SwapMove {
+		for i := range n {
+			if st[i].action != SwapNone {
+				if err := b.io.finishSwap(b.l.images[i], st[i].action); err != nil {
+					return res, err
+				}
+			}
+		}
+	}
+	// Phase 4: validate what will run, raise counters, measure.
+	var bad []string
+	for i := range n {
+		if err := b.admit(i, &st[i], &res.Images[i]); err != nil {
+			if errors.Is(err, flash.ErrPowerCut) {
+				return res, err
+			}
+			bad = append(bad, fmt.Sprintf("image %d: %v", i, err))
+		}
+	}
+	if len(bad) > 0 {
+		return res, fmt.Errorf("%w: %v", ErrNoBootableImage, bad)
+	}
+	return res, nil
+}
+
+// resume finishes a swap the primary trailer says was interrupted.
+func (b *Bootloader) resume(i int, s *imageState, r *ImageReport) error {
+	if b.l.strategy != SwapMove || !swapInProgress(s.pri, s.sec) {
+		return nil
+	}
+	im := b.l.images[i]
+	if int(s.pri.SwapSize) > im.maxImageSize(b.l) {
+		r.note("primary trailer records a %s swap of %d bytes, more than the slots hold: ignored", s.pri.SwapType, s.pri.SwapSize)
+		return nil
+	}
+	done, err := b.io.resumeSwap(im, s.pri.SwapSize)
+	if err != nil {
+		return err
+	}
+	s.action, s.resumed, s.swapSize = s.pri.SwapType, true, s.pri.SwapSize
+	r.Action, r.Resumed = s.action, true
+	r.note("resumed an interrupted %s swap of %d bytes after step %d of %d", s.action, s.swapSize, done, 3*swapSectors(im.primary, s.swapSize))
+	return nil
+}
+
+// decide applies the swap table to image i and validates what it asks for.
+func (b *Bootloader) decide(i int, s *imageState, r *ImageReport, upgrading bool) error {
+	im := b.l.images[i]
+	t := swapTypeFromTable(s.pri, s.sec)
+	r.note("trailers: primary magic %s image_ok %s copy_done %s; secondary magic %s image_ok %s: swap type %s",
+		s.pri.Magic, s.pri.ImageOK, s.pri.CopyDone, s.sec.Magic, s.sec.ImageOK, t)
+	if b.l.strategy == OverwriteOnly {
+		switch t {
+		case SwapTest:
+			r.note("overwrite-only: a test request is performed as a permanent overwrite")
+			t = SwapPerm
+		case SwapRevert:
+			r.note("overwrite-only: nothing to revert to")
+			t = SwapNone
+		}
+	}
+	switch t {
+	case SwapTest, SwapPerm:
+		v, err := b.checkCandidate(i)
+		if err != nil {
+			r.note("secondary slot rejected (%v): erasing it", err)
+			if err := b.io.eraseFrom(im.secondary, 0); err != nil {
+				return err
+			}
+			return nil
+		}
+		s.cand = v
+		r.note("secondary image %s validated (security counter %d)", v.version(), v.secCnt)
+	case SwapRevert:
+		if upgrading {
+			r.note("revert deferred: another image's interrupted upgrade is being completed first")
+			s.noRaise = true
+			return nil
+		}
+		sec, err := b.io.readSlot(im.secondary)
+		if err != nil {
+			return err
+		}
+		if _, err := b.validate(sec, i, im.maxImageSize(b.l)); err != nil {
+			r.note("cannot revert, the secondary slot is not a valid image (%v): keeping the unconfirmed image", err)
+			s.noRaise = true
+			return nil
+		}
+		r.note("image in the primary slot was tested and not confirmed: reverting")
+	}
+	s.action = t
+	return nil
+}
+
+// checkCandidate validates image i's secondary slot as an upgrade.
+func (b *Bootloader) checkCandidate(i int) (*validImage, error) {
+	im := b.l.images[i]
+	sec, err := b.io.readSlot(im.secondary)
+	if err != nil {
+		return nil, err
+	}
+	v, err := b.validate(sec, i, im.maxImageSize(b.l))
+	if err != nil {
+		return nil, err
+	}
+	if b.cfg.DowngradePrevention {
+		if cur, err := b.primaryImage(i); err == nil && v.version().Compare(cur.version(), false) < 0 {
+			return nil, fmt.Errorf("%w: %s < %s", ErrDowngrade, v.version(), cur.version())
+		}
+	}
+	return v, nil
+}
+
+// primaryImage validates image i's primary slot.
+func (b *Bootloader) primaryImage(i int) (*validImage, error) {
+	im := b.l.images[i]
+	pri, err := b.io.readSlot(im.primary)
+	if err != nil {
+		return nil, err
+	}
+	return b.validate(pri, i, im.primary.imageMax(b.l, b.l.strategy == SwapMove))
+}
+
+// checkDependencies cancels upgrades whose DEPENDENCY TLVs would not hold
+// once the upgrades that remain are done, until no more are cancelled.
+func (b *Bootloader) checkDependencies(st []imageState, res *Result) {
+	versions := make([]*image.Version, len(st))
+	for changed := true; changed; {
+		changed = false
+		for j := range st {
+			versions[j] = nil
+			if st[j].cand != nil && st[j].action != SwapNone {
+				v := st[j].cand.version()
+				versions[j] = &v
+			} else if p, err := b.primaryImage(j); err == nil {
+				v := p.version()
+				versions[j] = &v
+			}
+		}
+		for i := range st {
+			if st[i].cand == nil || st[i].action == SwapNone {
+				continue
+			}
+			for _, d := range st[i].cand.deps {
+				ok := int(d.ImageID) < len(st) && versions[d.ImageID] != nil && versions[d.ImageID].Compare(d.Version, false) >= 0
+				if !ok {
+					res.Images[i].note("upgrade not done: %v: dependency %s not satisfied", ErrDependency, d)
+					st[i].action = SwapNone
+					st[i].cand = nil
+					changed = true
+					break
+				}
+			}
+		}
+	}
+}
+
+// perform starts a new swap or overwrite for image i.
+func (b *Bootloader) perform(i int, s *imageState, r *ImageReport) error {
+	if s.resumed || s.action == SwapNone {
+		r.Action = s.action
+		return nil
+	}
+	im := b.l.images[i]
+	if b.l.strategy == OverwriteOnly {
+		r.Action = SwapPerm
+		r.note("overwriting the primary slot with the secondary image (%d bytes)", s.cand.size)
+		return b.io.overwrite(im, uint32(s.cand.size))
+	}
+	size := 0
+	if s.cand != nil {
+		size = s.cand.size
+	} else if h, err := b.headerSize(im.secondary); err == nil {
+		size = h
+	}
+	if h, err := b.headerSize(im.primary); err == nil {
+		size = max(size, h)
+	}
+	if size == 0 || size > im.maxImageSize(b.l) {
+		r.note("swap of %d bytes does not fit the slots: not done", size)
+		s.action = SwapNone
+		s.noRaise = true
+		return nil
+	}
+	s.swapSize = uint32(size)
+	r.Action = s.action
+	r.note("starting a %s swap of %d bytes using move", s.action, size)
+	return b.io.startSwap(i, im, s.action, s.swapSize, s.sec)
+}
+
+// headerSize is the size the image header at the start of s claims.
+func (b *Bootloader) headerSize(s *slot) (int, error) {
+	data, err := b.io.readSlot(s)
+	if err != nil {
+		return 0, err
+	}
+	img, err := image.Parse(data)
+	if err != nil {
+		return 0, err
+	}
+	return img.Size(), nil
+}
+
+// admit validates image i's primary slot, raises its security counter when
+// the image is permanent, and measures it.
+func (b *Bootloader) admit(i int, s *imageState, r *ImageReport) error {
+	v, err := b.primaryImage(i)
+	if err != nil {
+		r.note("primary slot not bootable: %v", err)
+		r.DeviceCounter = b.counters.Get(i)
+		return err
+	}
+	r.Booted = true
+	r.Version = v.version().String()
+	r.SecurityCounter = v.secCnt
+	// MCUboot raises the stored counter when nothing was pending or right
+	// after a permanent upgrade; never for a test (it may still revert).
+	if (s.action == SwapNone || s.action == SwapPerm) && !s.noRaise {
+		raised, err := b.counters.Raise(i, v.secCnt)
+		if err != nil {
+			return err
+		}
+		if raised {
+			r.note("security counter raised to %d", v.secCnt)
+		}
+	}
+	r.DeviceCounter = b.counters.Get(i)
+	rec := newBootRecord(v, b.cfg.Images[i].Name)
+	r.Record = &rec
+	r.note("booting %s %s", r.Name, r.Version)
+	return nil
+}

@@ -1,0 +1,184 @@
+package boot
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+
+	"go.yaml.in/yaml/v3"
+
+	"rampart/flash"
+)
+
+// Strategy is how an upgrade moves an image into the primary slot.
+type Strategy string
+
+// The upgrade strategies the bootloader implements.
+const (
+	OverwriteOnly Strategy = "overwrite-only"
+	SwapMove      Strategy = "swap-move"
+)
+
+// Num is an unsigned 32-bit number that a config may write in decimal or,
+// as a string, in hexadecimal ("0x10000").
+type Num uint32
+
+// UnmarshalJSON accepts a JSON number or a string holding a number.
+func (n *Num) UnmarshalJSON(b []byte) error {
+	s := string(bytes.TrimSpace(b))
+	if strings.HasPrefix(s, `"`) {
+		if err := json.Unmarshal(b, &s); err != nil {
+			return err
+		}
+	}
+	return n.parse(s)
+}
+
+// UnmarshalYAML accepts a YAML integer in any base YAML allows, or a string.
+func (n *Num) UnmarshalYAML(v *yaml.Node) error {
+	if v.Kind != yaml.ScalarNode {
+		return fmt.Errorf("line %d: want a number", v.Line)
+	}
+	if err := n.parse(v.Value); err != nil {
+		return fmt.Errorf("line %d: %w", v.Line, err)
+	}
+	return nil
+}
+
+func (n *Num) parse(s string) error {
+	v, err := strconv.ParseUint(strings.ReplaceAll(s, "_", ""), 0, 32)
+	if err != nil {
+		return fmt.Errorf("%q is not a 32-bit unsigned number", s)
+	}
+	*n = Num(v)
+	return nil
+}
+
+// Area is a range of the flash device.
+type Area struct {
+	Offset Num `json:"offset" yaml:"offset"`
+	Size   Num `json:"size" yaml:"size"`
+}
+
+// End is the offset just past the area.
+func (a Area) End() uint64 { return uint64(a.Offset) + uint64(a.Size) }
+
+// ImageSlots are the two slots of one image.
+type ImageSlots struct {
+	ID   int    `json:"id" yaml:"id"`
+	Name string `json:"name" yaml:"name"` // also the default measurement type, e.g. "SPE"
+	// Primary is where the image runs from; Secondary receives updates.
+	Primary   Area `json:"primary" yaml:"primary"`
+	Secondary Area `json:"secondary" yaml:"secondary"`
+}
+
+// NamedArea is a storage area (ITS, PS, NV counters...).
+type NamedArea struct {
+	Name string `json:"name" yaml:"name"`
+	Area `yaml:",inline"`
+}
+
+// Config is the flash map file: the device's geometry, the boot strategy and
+// the areas. The zone tool generates it; `rampart boot create` reads it.
+type Config struct {
+	Flash    flash.Geometry `json:"flash" yaml:"flash"`
+	Strategy Strategy       `json:"strategy" yaml:"strategy"`
+	// MaxAlign is MCUboot's BOOT_MAX_ALIGN: trailer fields are this far apart.
+	// 0 means 8 (imgtool's default).
+	MaxAlign int `json:"max_align,omitempty" yaml:"max_align,omitempty"`
+	// MaxSectors sizes the swap-status area (BOOT_MAX_IMG_SECTORS). 0 means the
+	// sector count of the largest slot.
+	MaxSectors int `json:"max_sectors,omitempty" yaml:"max_sectors,omitempty"`
+	// DowngradePrevention refuses an update whose version is lower than the
+	// running image's (MCUBOOT_DOWNGRADE_PREVENTION).
+	DowngradePrevention bool         `json:"downgrade_prevention" yaml:"downgrade_prevention"`
+	Bootloader          Area         `json:"bootloader" yaml:"bootloader"`
+	Images              []ImageSlots `json:"images" yaml:"images"`
+	Scratch             *Area        `json:"scratch,omitempty" yaml:"scratch,omitempty"`
+	Storage             []NamedArea  `json:"storage,omitempty" yaml:"storage,omitempty"`
+}
+
+// ErrConfig is wrapped by every flash-map validation error.
+var ErrConfig = errors.New("boot: invalid flash map")
+
+// maxImages bounds the image count: swap_info keeps the index in 4 bits.
+const maxImages = 16
+
+// maxConfigSize bounds a config file read by LoadConfig.
+const maxConfigSize = 1 << 20
+
+// LoadConfig reads a flash map from a .json, .yaml or .yml file and validates it.
+func LoadConfig(path string) (*Config, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("boot: %w", err)
+	}
+	c, err := ParseConfig(b, strings.EqualFold(filepath.Ext(path), ".json"))
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return c, nil
+}
+
+// ParseConfig decodes a flash map (JSON when isJSON, else YAML), rejecting
+// unknown fields, and validates it.
+func ParseConfig(b []byte, isJSON bool) (*Config, error) {
+	if len(b) > maxConfigSize {
+		return nil, fmt.Errorf("%w: %d bytes is larger than %d", ErrConfig, len(b), maxConfigSize)
+	}
+	var c Config
+	if isJSON {
+		dec := json.NewDecoder(bytes.NewReader(b))
+		dec.DisallowUnknownFields()
+		if err := dec.Decode(&c); err != nil {
+			return nil, fmt.Errorf("%w: line %d: %v", ErrConfig, jsonLine(b, err), err)
+		}
+		if dec.More() {
+			return nil, fmt.Errorf("%w: trailing data after the JSON object", ErrConfig)
+		}
+	} else {
+		dec := yaml.NewDecoder(bytes.NewReader(b))
+		dec.KnownFields(true)
+		if err := dec.Decode(&c); err != nil {
+			return nil, fmt.Errorf("%w: %v", ErrConfig, err)
+		}
+	}
+	if err := c.Validate(); err != nil {
+		return nil, err
+	}
+	return &c, nil
+}
+
+// jsonLine finds the line of a JSON decoding error, or 0.
+func jsonLine(b []byte, err error) int {
+	var off int64
+	var se *json.SyntaxError
+	var te *json.UnmarshalTypeError
+	switch {
+	case errors.As(err, &se):
+		off = se.Offset
+	case errors.As(err, &te):
+		off = te.Offset
+	default:
+		return 0
+	}
+	if off > int64(len(b)) {
+		off = int64(len(b))
+	}
+	return 1 + bytes.Count(b[:off], []byte("\n"))
+}
+
+// MarshalJSON-friendly copy used by the CLI is the Config itself.
+
+// EffectiveMaxAlign is MaxAlign with its default applied.
+func (c *Config) EffectiveMaxAlign() int {
+	if c.MaxAlign == 0 {
+		return 8
+	}
+	return c.MaxAlign
+}

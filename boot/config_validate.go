@@ -1,0 +1,151 @@
+package boot
+
+import (
+	"fmt"
+	"sort"
+
+	"rampart/flash"
+)
+
+// Validate checks the flash map: geometry, strategy, alignment, that every
+// area lies on sector boundaries inside the device without overlapping
+// another, and that each image's slots suit the strategy.
+func (c *Config) Validate() error {
+	size, err := c.Flash.Validate()
+	if err != nil {
+		return fmt.Errorf("%w: flash: %w", ErrConfig, err)
+	}
+	switch c.Strategy {
+	case OverwriteOnly, SwapMove:
+	default:
+		return fmt.Errorf("%w: strategy %q is neither %q nor %q", ErrConfig, c.Strategy, OverwriteOnly, SwapMove)
+	}
+	ma := c.EffectiveMaxAlign()
+	if ma != 8 && ma != 16 && ma != 32 {
+		return fmt.Errorf("%w: max_align %d is not 8, 16 or 32", ErrConfig, c.MaxAlign)
+	}
+	if ma < c.Flash.WriteAlign {
+		return fmt.Errorf("%w: max_align %d is below flash.write_align %d", ErrConfig, ma, c.Flash.WriteAlign)
+	}
+	if c.MaxSectors < 0 || c.MaxSectors > 4096 {
+		return fmt.Errorf("%w: max_sectors %d is outside 0..4096", ErrConfig, c.MaxSectors)
+	}
+	if len(c.Images) == 0 || len(c.Images) > maxImages {
+		return fmt.Errorf("%w: images: %d images, want 1..%d", ErrConfig, len(c.Images), maxImages)
+	}
+	sectors := c.Flash.SectorList()
+	type named struct {
+		name string
+		a    Area
+	}
+	var all []named
+	add := func(name string, a Area) error {
+		if a.Size == 0 {
+			return fmt.Errorf("%w: %s.size is 0", ErrConfig, name)
+		}
+		if a.End() > uint64(size) {
+			return fmt.Errorf("%w: %s [%#x, %#x) ends beyond the device size %#x", ErrConfig, name, a.Offset, a.End(), size)
+		}
+		if _, err := sectorsOf(sectors, a); err != nil {
+			return fmt.Errorf("%w: %s: %v", ErrConfig, name, err)
+		}
+		all = append(all, named{name, a})
+		return nil
+	}
+	if err := add("bootloader", c.Bootloader); err != nil {
+		return err
+	}
+	for i, im := range c.Images {
+		p := fmt.Sprintf("images[%d]", i)
+		if im.ID != i {
+			return fmt.Errorf("%w: %s.id is %d, want %d (ids are the image indexes in order)", ErrConfig, p, im.ID, i)
+		}
+		if err := add(p+".primary", im.Primary); err != nil {
+			return err
+		}
+		if err := add(p+".secondary", im.Secondary); err != nil {
+			return err
+		}
+	}
+	if c.Scratch != nil {
+		if err := add("scratch", *c.Scratch); err != nil {
+			return err
+		}
+	}
+	for i, s := range c.Storage {
+		if s.Name == "" {
+			return fmt.Errorf("%w: storage[%d].name is empty", ErrConfig, i)
+		}
+		if err := add(fmt.Sprintf("storage[%d] (%s)", i, s.Name), s.Area); err != nil {
+			return err
+		}
+	}
+	sort.Slice(all, func(i, j int) bool { return all[i].a.Offset < all[j].a.Offset })
+	for i := 1; i < len(all); i++ {
+		if uint64(all[i].a.Offset) < all[i-1].a.End() {
+			return fmt.Errorf("%w: %s overlaps %s", ErrConfig, all[i].name, all[i-1].name)
+		}
+	}
+	l, err := c.layout()
+	if err != nil {
+		return err
+	}
+	for i, im := range l.images {
+		if err := c.checkSlots(i, im, l); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// sectorsOf returns the sectors exactly covering a.
+func sectorsOf(all []flash.Sector, a Area) ([]flash.Sector, error) {
+	var out []flash.Sector
+	start, end := uint64(a.Offset), a.End()
+	for _, s := range all {
+		so, se := uint64(s.Off), uint64(s.Off)+uint64(s.Size)
+		if se <= start || so >= end {
+			continue
+		}
+		if so < start {
+			return nil, fmt.Errorf("offset %#x is not on a sector boundary", a.Offset)
+		}
+		if se > end {
+			return nil, fmt.Errorf("end %#x is not on a sector boundary", end)
+		}
+		out = append(out, s)
+	}
+	return out, nil
+}
+
+// checkSlots verifies that an image's slots suit the strategy.
+func (c *Config) checkSlots(i int, im imageLayout, l *layout) error {
+	p := fmt.Sprintf("images[%d]", i)
+	for _, s := range []*slot{im.primary, im.secondary} {
+		if len(s.sectors) > l.maxSectors {
+			return fmt.Errorf("%w: %s has %d sectors, more than max_sectors %d", ErrConfig, p, len(s.sectors), l.maxSectors)
+		}
+	}
+	if c.Strategy == OverwriteOnly {
+		if im.primary.imageMax(l, false) <= 0 || im.secondary.imageMax(l, false) <= 0 {
+			return fmt.Errorf("%w: %s: a slot has no room for an image beside its trailer", ErrConfig, p)
+		}
+		return nil
+	}
+	// swap-move: every sector of both slots the same size; the primary has the
+	// same number of sectors as the secondary or one more.
+	sz := im.primary.sectors[0].Size
+	for _, s := range append(append([]flash.Sector(nil), im.primary.sectors...), im.secondary.sectors...) {
+		if s.Size != sz {
+			return fmt.Errorf("%w: %s: swap-move needs one sector size in both slots, found %d and %d", ErrConfig, p, sz, s.Size)
+		}
+	}
+	np, ns := len(im.primary.sectors), len(im.secondary.sectors)
+	if np != ns && np != ns+1 {
+		return fmt.Errorf("%w: %s: swap-move needs the primary slot to have as many sectors as the secondary or one more, have %d and %d", ErrConfig, p, np, ns)
+	}
+	if im.maxImageSize(l) <= 0 {
+		return fmt.Errorf("%w: %s: slots too small for an image beside the trailer and the move sector", ErrConfig, p)
+	}
+	return nil
+}

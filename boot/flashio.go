@@ -1,0 +1,106 @@
+package boot
+
+import (
+	"bytes"
+
+	"rampart/flash"
+)
+
+// copyChunk is the buffer size of a region copy: each chunk is one flash
+// write, as MCUboot's boot_copy_region writes through a fixed buffer.
+const copyChunk = 1024
+
+// slotIO performs the bootloader's flash operations on one device.
+type slotIO struct {
+	dev *flash.Device
+	l   *layout
+	buf []byte
+}
+
+func (io *slotIO) read(s *slot, off uint32, n int) ([]byte, error) {
+	b := make([]byte, n)
+	return b, io.dev.Read(s.off+off, b)
+}
+
+// readSlot returns the whole slot's contents.
+func (io *slotIO) readSlot(s *slot) ([]byte, error) { return io.read(s, 0, int(s.size)) }
+
+// trailer decodes s's trailer.
+func (io *slotIO) trailer(s *slot) (Trailer, error) {
+	n := io.l.infoSize()
+	b, err := io.read(s, s.size-uint32(n), n)
+	if err != nil {
+		return Trailer{}, err
+	}
+	return io.l.decodeTrailer(b), nil
+}
+
+// writeField writes v at slot offset off, padded with the erased value to
+// the write alignment (MCUboot's boot_write_trailer).
+func (io *slotIO) writeField(s *slot, off uint32, v []byte) error {
+	n := alignUp(len(v), io.l.writeAlign)
+	b := bytes.Repeat([]byte{io.l.erased}, n)
+	copy(b, v)
+	return io.dev.Write(s.off+off, b)
+}
+
+func (io *slotIO) writeFlag(s *slot, off uint32) error { return io.writeField(s, off, []byte{flagSet}) }
+
+func (io *slotIO) writeMagic(s *slot) error {
+	m := io.l.magicBytes()
+	return io.dev.Write(s.off+s.size-uint32(len(m)), m)
+}
+
+func (io *slotIO) writeSwapInfo(s *slot, t SwapType, image int) error {
+	return io.writeField(s, io.l.swapInfoOff(s.size), []byte{byte(t)&0x0f | byte(image)<<4})
+}
+
+func (io *slotIO) writeSwapSize(s *slot, n uint32) error {
+	return io.writeField(s, io.l.swapSizeOff(s.size), []byte{byte(n), byte(n >> 8), byte(n >> 16), byte(n >> 24)})
+}
+
+// eraseSector erases sector i of s.
+func (io *slotIO) eraseSector(s *slot, i int) error {
+	sec := s.sectors[i]
+	return io.dev.Erase(sec.Off, sec.Size)
+}
+
+// eraseFrom erases sectors i.. of s, one operation per sector.
+func (io *slotIO) eraseFrom(s *slot, i int) error {
+	for ; i < len(s.sectors); i++ {
+		if err := io.eraseSector(s, i); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// eraseTrailer erases the sectors holding s's trailer.
+func (io *slotIO) eraseTrailer(s *slot) error { return io.eraseFrom(s, io.l.trailerSectorIndex(s)) }
+
+// copySector copies n bytes from absolute offset src to dst (dst already erased).
+func (io *slotIO) copyBytes(src, dst, n uint32) error {
+	if io.buf == nil {
+		io.buf = make([]byte, copyChunk)
+	}
+	for done := uint32(0); done < n; {
+		c := min(uint32(len(io.buf)), n-done)
+		b := io.buf[:c]
+		if err := io.dev.Read(src+done, b); err != nil {
+			return err
+		}
+		if err := io.dev.Write(dst+done, b); err != nil {
+			return err
+		}
+		done += c
+	}
+	return nil
+}
+
+// moveSector erases dst (a sector) and copies the sector at src into it.
+func (io *slotIO) moveSector(src, dst flash.Sector) error {
+	if err := io.dev.Erase(dst.Off, dst.Size); err != nil {
+		return err
+	}
+	return io.copyBytes(src.Off, dst.Off, dst.Size)
+}

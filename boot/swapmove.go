@@ -1,0 +1,165 @@
+package boot
+
+import "fmt"
+
+// Swap using move (MCUboot's swap-move, re-derived): with n the number of
+// sectors the larger of the two images covers,
+//
+//	move phase, k = 0..n-1:   primary[n-k] ← primary[n-1-k]      (record k)
+//	swap phase, j = 0..n-1:   primary[j]   ← secondary[j]        (record n+2j)
+//	                          secondary[j] ← primary[j+1]        (record n+2j+1)
+//
+// Each step erases its destination sector, copies the source and then
+// writes one status record in the primary trailer. A step's source is only
+// overwritten by a later step, so a step cut by a power failure is simply
+// redone from the start on the next boot.
+
+// statusRecordOff is the slot offset of the status record of step.
+func (l *layout) statusRecordOff(s *slot, step, n int) uint32 {
+	idx := step
+	if step >= n {
+		idx = l.maxSectors + (step - n)
+	}
+	return l.statusOff(s.size) + uint32(idx*l.writeAlign)
+}
+
+// swapSectors is n for a swap of size bytes in slot s (all sectors one size).
+func swapSectors(s *slot, size uint32) int {
+	sz := s.sectors[0].Size
+	return int((size + sz - 1) / sz)
+}
+
+// completedSteps counts the status records written in order from the first.
+func (io *slotIO) completedSteps(pri *slot, n int) (int, error) {
+	wa := io.l.writeAlign
+	first := io.l.statusOff(pri.size)
+	b, err := io.read(pri, first, io.l.statusSize())
+	if err != nil {
+		return 0, err
+	}
+	for step := range 3 * n {
+		off := int(io.l.statusRecordOff(pri, step, n) - first)
+		if allEqual(b[off:off+wa], io.l.erased) {
+			return step, nil
+		}
+	}
+	return 3 * n, nil
+}
+
+// startSwap records a new swap of type t in image i's trailers and runs it.
+func (io *slotIO) startSwap(i int, im imageLayout, t SwapType, size uint32, secTrailer Trailer) error {
+	pri, sec := im.primary, im.secondary
+	if t == SwapRevert && secTrailer.Magic != MagicGood {
+		// Re-initialising the primary trailer erases the only record of the
+		// revert. Record it first in the secondary trailer as a confirmed
+		// request (MCUboot's fixup_revert) marked as a revert.
+		if err := io.eraseTrailer(sec); err != nil {
+			return err
+		}
+		if err := io.writeFlag(sec, io.l.imageOKOff(sec.size)); err != nil {
+			return err
+		}
+		if err := io.writeSwapSize(sec, size); err != nil {
+			return err
+		}
+		if err := io.writeSwapInfo(sec, SwapRevert, i); err != nil {
+			return err
+		}
+		if err := io.writeMagic(sec); err != nil {
+			return err
+		}
+	}
+	if err := io.eraseTrailer(pri); err != nil {
+		return err
+	}
+	if err := io.writeSwapInfo(pri, t, i); err != nil {
+		return err
+	}
+	if err := io.writeSwapSize(pri, size); err != nil {
+		return err
+	}
+	if t == SwapPerm {
+		if err := io.writeFlag(pri, io.l.imageOKOff(pri.size)); err != nil {
+			return err
+		}
+	}
+	// The magic goes last: with it the primary trailer takes over the request.
+	if err := io.writeMagic(pri); err != nil {
+		return err
+	}
+	if err := io.eraseTrailer(sec); err != nil {
+		return err
+	}
+	return io.runSwap(im, size, 0)
+}
+
+// resumeSwap finishes a swap recorded in the primary trailer.
+func (io *slotIO) resumeSwap(im imageLayout, size uint32) (int, error) {
+	n := swapSectors(im.primary, size)
+	done, err := io.completedSteps(im.primary, n)
+	if err != nil {
+		return 0, err
+	}
+	return done, io.runSwap(im, size, done)
+}
+
+// runSwap performs steps from..3n-1.
+func (io *slotIO) runSwap(im imageLayout, size uint32, from int) error {
+	pri, sec := im.primary, im.secondary
+	n := swapSectors(pri, size)
+	if n+1 > io.l.trailerSectorIndex(pri) || n > io.l.trailerSectorIndex(sec) || n > io.l.maxSectors {
+		return fmt.Errorf("boot: swap of %d bytes does not fit the slots", size)
+	}
+	for step := from; step < 3*n; step++ {
+		var err error
+		switch j := step - n; {
+		case step < n:
+			err = io.moveSector(pri.sectors[n-1-step], pri.sectors[n-step])
+		case j%2 == 0:
+			err = io.moveSector(sec.sectors[j/2], pri.sectors[j/2])
+		default:
+			err = io.moveSector(pri.sectors[j/2+1], sec.sectors[j/2])
+		}
+		if err != nil {
+			return err
+		}
+		if err := io.writeField(pri, io.l.statusRecordOff(pri, step, n), []byte{flagSet}); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// finishSwap marks a completed swap: a reverted image is made permanent,
+// then copy_done is set. Fields already written are left alone, so it can
+// be repeated after a power cut.
+func (io *slotIO) finishSwap(im imageLayout, t SwapType) error {
+	pri := im.primary
+	tr, err := io.trailer(pri)
+	if err != nil {
+		return err
+	}
+	if t == SwapRevert && tr.ImageOK == FlagUnset {
+		if err := io.writeFlag(pri, io.l.imageOKOff(pri.size)); err != nil {
+			return err
+		}
+	}
+	if tr.CopyDone == FlagUnset {
+		return io.writeFlag(pri, io.l.copyDoneOff(pri.size))
+	}
+	return nil
+}
+
+// overwrite copies size bytes of the secondary over the erased primary, then
+// erases the secondary's trailer so the request is not repeated. A power cut
+// anywhere leaves the request in place and the next boot starts again.
+func (io *slotIO) overwrite(im imageLayout, size uint32) error {
+	if err := io.eraseFrom(im.primary, 0); err != nil {
+		return err
+	}
+	n := uint32(alignUp(int(size), io.l.writeAlign))
+	if err := io.copyBytes(im.secondary.off, im.primary.off, n); err != nil {
+		return err
+	}
+	return io.eraseTrailer(im.secondary)
+}

@@ -1,0 +1,321 @@
+package boot
+
+import (
+	"bytes"
+	"errors"
+	"flag"
+	"fmt"
+	"testing"
+
+	"rampart/flash"
+	"rampart/image"
+)
+
+var sweepFlag = flag.String("sweep", "fast", "power-cut sweep size: fast (a subset, in go test) or full (every layout, alignment and erased value)")
+
+// step is one thing the device does: boot (expecting the versions booted,
+// per image) or confirm image i.
+type step struct {
+	boot    []string
+	confirm int
+}
+
+func bootStep(v ...string) step { return step{boot: v, confirm: -1} }
+func confirmStep(i int) step    { return step{confirm: i} }
+
+// scenario is an upgrade story: setup (never interrupted) then steps, after
+// which each image's primary and secondary slots hold the given images and
+// the counters have the given values.
+type scenario struct {
+	name     string
+	strategy Strategy
+	images   int
+	setup    func(r *rig, im *imageSet)
+	steps    []step
+	// final slot contents by image: index into imageSet.all, -1 to not check
+	wantPri, wantSec []int
+	wantCtr          []uint32
+}
+
+// imageSet holds the scenario's images: old[i] and new[i] for image i.
+type imageSet struct {
+	old, new [][]byte
+}
+
+func (s *imageSet) get(k int) []byte {
+	if k < len(s.old) {
+		return s.old[k]
+	}
+	return s.new[k-len(s.old)]
+}
+
+func newImageSet(t testing.TB, n, bodySize int) *imageSet {
+	s := &imageSet{}
+	for i := range n {
+		var deps []image.Dependency
+		if i == 1 {
+			// The non-secure image needs the new secure image.
+			deps = []image.Dependency{{ImageID: 0, Version: image.Version{Major: 2}}}
+		}
+		s.old = append(s.old, makeImage(t, imgSpec{ver: "1.0.0", secCnt: 1, size: bodySize - 1000 + 300*i, seed: uint64(10 + i)}))
+		s.new = append(s.new, makeImage(t, imgSpec{ver: "2.0.0", secCnt: 2, size: bodySize + 500*i, deps: deps, seed: uint64(20 + i), record: []string{"SPE", "NSPE"}[i]}))
+	}
+	return s
+}
+
+func factory(r *rig, im *imageSet) {
+	for i := range im.old {
+		r.install(i, Primary, im.old[i])
+	}
+}
+
+func stage(perm bool) func(r *rig, im *imageSet) {
+	return func(r *rig, im *imageSet) {
+		factory(r, im)
+		for i := range im.new {
+			r.install(i, Secondary, im.new[i])
+			r.request(i, perm)
+		}
+	}
+}
+
+func rep(n int, v string) []string {
+	out := make([]string, n)
+	for i := range out {
+		out[i] = v
+	}
+	return out
+}
+
+func scenarios() []scenario {
+	var out []scenario
+	for _, n := range []int{1, 2} {
+		o := func(k int) []int { // k=0 old, 1 new, per image
+			r := make([]int, n)
+			for i := range r {
+				r[i] = k*n + i
+			}
+			return r
+		}
+		out = append(out,
+			scenario{name: fmt.Sprintf("swap-test-revert-%dimg", n), strategy: SwapMove, images: n, setup: stage(false),
+				steps:   []step{bootStep(rep(n, "2.0.0+0")...), bootStep(rep(n, "1.0.0+0")...)},
+				wantPri: o(0), wantSec: o(1), wantCtr: ctr(n, 1)},
+			scenario{name: fmt.Sprintf("swap-test-confirm-%dimg", n), strategy: SwapMove, images: n, setup: stage(false),
+				steps:   append(append([]step{bootStep(rep(n, "2.0.0+0")...)}, confirmSteps(n)...), bootStep(rep(n, "2.0.0+0")...)),
+				wantPri: o(1), wantSec: o(0), wantCtr: ctr(n, 2)},
+			scenario{name: fmt.Sprintf("swap-perm-%dimg", n), strategy: SwapMove, images: n, setup: stage(true),
+				steps:   []step{bootStep(rep(n, "2.0.0+0")...), bootStep(rep(n, "2.0.0+0")...)},
+				wantPri: o(1), wantSec: o(0), wantCtr: ctr(n, 2)},
+			scenario{name: fmt.Sprintf("overwrite-%dimg", n), strategy: OverwriteOnly, images: n, setup: stage(false),
+				steps:   []step{bootStep(rep(n, "2.0.0+0")...), bootStep(rep(n, "2.0.0+0")...)},
+				wantPri: o(1), wantSec: o(1), wantCtr: ctr(n, 2)},
+		)
+	}
+	return out
+}
+
+func confirmSteps(n int) []step {
+	var s []step
+	for i := range n {
+		s = append(s, confirmStep(i))
+	}
+	return s
+}
+
+func ctr(n int, v uint32) []uint32 {
+	out := make([]uint32, n)
+	for i := range out {
+		out[i] = v
+	}
+	return out
+}
+
+// sweepCounts accumulates what a sweep did.
+type sweepCounts struct {
+	scenarios, cutPoints, boots, failures int
+}
+
+// runScenario runs sc once without faults and then once per cut point: the
+// power fails before that write or erase of the boot steps, the device
+// reboots, and the story continues. Every boot must boot exactly the
+// expected authentic images, counters must never go down, and the final
+// slots and counters must be as expected.
+func runScenario(t *testing.T, cfg *Config, sc scenario, im *imageSet, tear bool, counts *sweepCounts) {
+	base := newRig(t, cfg)
+	sc.setup(base, im)
+	snapDev, snapCtr := base.dev.Clone(), base.ctr.Clone()
+	digests := map[string][]byte{}
+	for k := range 2 * sc.images {
+		b := im.get(k)
+		_, v, err := image.Verify(b, testKey.Public())
+		if err != nil {
+			t.Fatal(err)
+		}
+		digests[fmt.Sprintf("%d/%s", k%sc.images, imgVersion(t, b))] = v.Digest
+	}
+	r := newRig(t, cfg)
+	total := -1
+	counts.scenarios++
+	for cut := 0; total < 0 || cut <= total; cut++ {
+		r.dev.CopyFrom(snapDev)
+		*r.ctr = *snapCtr.Clone()
+		ops, failed := runOnce(t, r, sc, im, cut, tear, digests, counts)
+		if failed {
+			counts.failures++
+			if counts.failures > 5 {
+				t.FailNow()
+			}
+		}
+		if cut == 0 {
+			total = ops
+		} else {
+			counts.cutPoints++
+		}
+	}
+}
+
+// runOnce plays the steps with a power cut before operation cut (0: none)
+// and returns the number of boot operations of an uninterrupted run.
+func runOnce(t *testing.T, r *rig, sc scenario, im *imageSet, cut int, tear bool, digests map[string][]byte, counts *sweepCounts) (int, bool) {
+	where := fmt.Sprintf("%s cut %d", sc.name, cut)
+	remaining := cut
+	ops := 0
+	prev := make([]uint32, sc.images)
+	for si, s := range sc.steps {
+		if s.boot == nil {
+			r.dev.SetFault(nil)
+			if err := r.bl.Confirm(s.confirm); err != nil {
+				t.Errorf("%s: confirm: %v", where, err)
+				return ops, true
+			}
+			continue
+		}
+		if remaining > 0 {
+			r.dev.SetFault(&flash.Fault{CutBefore: remaining, Tear: tear, TearNum: 1, TearDen: 2})
+		} else {
+			r.dev.SetFault(nil)
+		}
+		res, err := r.bl.Boot()
+		counts.boots++
+		n := r.dev.Ops()
+		ops += n
+		if errors.Is(err, flash.ErrPowerCut) {
+			r.dev.PowerOn()
+			remaining = 0
+			res, err = r.bl.Boot()
+			counts.boots++
+		} else if remaining > 0 {
+			remaining -= n
+		}
+		if err != nil {
+			t.Errorf("%s step %d: %v\n%s", where, si, err, notes(res))
+			return ops, true
+		}
+		for i, want := range s.boot {
+			got := res.Images[i]
+			d := digests[fmt.Sprintf("%d/%s", i, want)]
+			if !got.Booted || got.Version != want || got.Record == nil || !bytes.Equal(got.Record.MeasurementValue, d) {
+				t.Errorf("%s step %d: image %d booted %q (booted %v), want %s\n%s", where, si, i, got.Version, got.Booted, want, notes(res))
+				return ops, true
+			}
+			if c := r.ctr.Get(i); c < prev[i] {
+				t.Errorf("%s step %d: image %d counter went down %d -> %d", where, si, i, prev[i], c)
+				return ops, true
+			}
+			prev[i] = r.ctr.Get(i)
+		}
+	}
+	return ops, !checkFinal(t, r, sc, im, where)
+}
+
+func checkFinal(t *testing.T, r *rig, sc scenario, im *imageSet, where string) bool {
+	// One more uninterrupted boot settles the counters: a boot with nothing
+	// pending raises each to its (confirmed) primary image's value.
+	r.dev.SetFault(nil)
+	if res, err := r.bl.Boot(); err != nil {
+		t.Errorf("%s: final boot: %v\n%s", where, err, notes(res))
+		return false
+	}
+	st, err := r.bl.State()
+	if err != nil {
+		t.Errorf("%s: state: %v", where, err)
+		return false
+	}
+	for i := range sc.images {
+		for _, c := range []struct {
+			slot SlotName
+			want int
+		}{{Primary, sc.wantPri[i]}, {Secondary, sc.wantSec[i]}} {
+			if c.want < 0 {
+				continue
+			}
+			want := im.get(c.want)
+			if got := r.slotBytes(i, c.slot, len(want)); !bytes.Equal(got, want) {
+				t.Errorf("%s: image %d %s slot does not hold image %d", where, i, c.slot, c.want)
+				return false
+			}
+		}
+		if st[i].NextSwap != SwapNone || st[i].SwapPending {
+			t.Errorf("%s: image %d still has a %s swap pending", where, i, st[i].NextSwap)
+			return false
+		}
+		if got := r.ctr.Get(i); got != sc.wantCtr[i] {
+			t.Errorf("%s: image %d counter %d, want %d", where, i, got, sc.wantCtr[i])
+			return false
+		}
+	}
+	return true
+}
+
+// sweepConfigs lists the (layout, alignment, erased value) combinations of a
+// sweep: all of them for -sweep=full, a covering subset otherwise.
+func sweepConfigs(full bool) []struct {
+	ls     layoutSpec
+	align  int
+	erased byte
+} {
+	type c = struct {
+		ls     layoutSpec
+		align  int
+		erased byte
+	}
+	var out []c
+	for li, ls := range layouts {
+		for ai, align := range []int{1, 8, 32} {
+			for ei, erased := range []byte{0xff, 0x00} {
+				// The fast subset still covers every layout, every alignment
+				// and both erased values.
+				if full || (li+ai+ei)%3 == 0 {
+					out = append(out, c{ls, align, erased})
+				}
+			}
+		}
+	}
+	return out
+}
+
+func TestPowerCutSweep(t *testing.T) {
+	full := *sweepFlag == "full"
+	if !full && *sweepFlag != "fast" {
+		t.Fatalf("-sweep=%q: want fast or full", *sweepFlag)
+	}
+	var counts sweepCounts
+	imgs := map[int]*imageSet{}
+	for _, c := range sweepConfigs(full) {
+		for _, sc := range scenarios() {
+			if sc.images > len(c.ls.slotSector) {
+				continue
+			}
+			name := fmt.Sprintf("%s/align%d/erased%02x/%s", c.ls.name, c.align, c.erased, sc.name)
+			t.Run(name, func(t *testing.T) {
+				cfg := c.ls.config(sc.strategy, c.align, c.erased, sc.images)
+				if imgs[sc.images] == nil {
+					imgs[sc.images] = newImageSet(t, sc.images, 6000)
+				}
+				runScenario(t, cfg, sc, imgs[sc.images], false, &counts)
+			})
+		}
+	}
+	t.Logf("sweep=%s: %d scenario runs, %d cut points, %d boots, %d failures", *sweepFlag, counts.scenarios, counts.cutPoints, counts.boots, counts.failures)
+}
