@@ -50,7 +50,13 @@ func imageReadFile(path, what string) ([]byte, error) {
 		return nil, fail(ExitError, fmt.Errorf("reading %s: %w", what, err), "")
 	}
 	defer f.Close()
-	b, err := io.ReadAll(io.LimitReader(f, imageMaxFile+1))
+	// Read into one buffer of the file's size (no doubling copies: images
+	// can be tens of MiB and this is on the hot path of sign and verify).
+	var b []byte
+	if st, err := f.Stat(); err == nil && st.Mode().IsRegular() && st.Size() <= imageMaxFile {
+		b = make([]byte, 0, st.Size()+1)
+	}
+	b, err = imageReadAll(f, b)
 	if err != nil {
 		return nil, fail(ExitError, fmt.Errorf("reading %s %s: %w", what, path, err), "")
 	}
@@ -58,6 +64,24 @@ func imageReadFile(path, what string) ([]byte, error) {
 		return nil, fail(ExitError, fmt.Errorf("%s %s: larger than %d bytes", what, path, imageMaxFile), "")
 	}
 	return b, nil
+}
+
+// imageReadAll reads r to its end (at most imageMaxFile+1 bytes) into b.
+func imageReadAll(r io.Reader, b []byte) ([]byte, error) {
+	lr := io.LimitReader(r, imageMaxFile+1)
+	for {
+		if len(b) == cap(b) {
+			b = append(b, 0)[:len(b)]
+		}
+		n, err := lr.Read(b[len(b):cap(b)])
+		b = b[:len(b)+n]
+		if err == io.EOF {
+			return b, nil
+		}
+		if err != nil {
+			return b, err
+		}
+	}
 }
 
 // imageIsHex reports whether path names an Intel HEX file (imgtool's rule:

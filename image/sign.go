@@ -216,7 +216,13 @@ func Sign(firmware []byte, o *SignOptions) (*SignResult, error) {
 	}
 
 	// The body, preceded by the header area.
-	payload := make([]byte, 0, hdr+len(firmware)+1024)
+	// One allocation for the whole output: body, TLV areas (a few hundred
+	// bytes, more with large custom TLVs) and the slot padding.
+	capacity := hdr + len(firmware) + 2048 + tlvAreaSize(o.CustomTLVs)
+	if (o.Pad || o.Confirm || o.Test) && o.SlotSize > capacity {
+		capacity = o.SlotSize
+	}
+	payload := make([]byte, 0, capacity)
 	if o.PadHeader {
 		payload = append(payload, bytes.Repeat([]byte{o.erased()}, hdr)...)
 	} else {
