@@ -3,27 +3,8 @@ package attest
 import (
 	"fmt"
 	"math"
-
-	"github.com/fxamacker/cbor/v2"
+	"strconv"
 )
-
-// decMode is strict where RFC 9783 is (definite lengths only, no duplicate
-// map keys) and tolerant where it asks verifiers to be (non-preferred integer
-// and length encodings are accepted).
-var decMode = func() cbor.DecMode {
-	dm, err := cbor.DecOptions{
-		DupMapKey:        cbor.DupMapKeyEnforcedAPF,
-		IndefLength:      cbor.IndefLengthForbidden,
-		MaxNestedLevels:  maxNesting,
-		MaxArrayElements: 1024,
-		MaxMapPairs:      1024,
-		UTF8:             cbor.UTF8RejectInvalid,
-	}.DecMode()
-	if err != nil {
-		panic(err)
-	}
-	return dm
-}()
 
 const namePayload = "payload"
 
@@ -35,6 +16,7 @@ const (
 	majorText  = 3
 	majorArray = 4
 	majorMap   = 5
+	majorTag   = 6
 )
 
 func major(raw []byte) int { return int(raw[0] >> 5) }
@@ -47,9 +29,11 @@ func wrongType(name string, raw []byte, want string) error {
 
 // UnmarshalPayload decodes a claims map (a token's COSE payload), finds its
 // profile and checks every known claim's syntax. Unknown claims are ignored.
-// It returns a *ClaimError naming the claim at fault.
+// It returns a *ClaimError naming the claim at fault. The byte-string claims
+// of the result alias payload.
 func UnmarshalPayload(payload []byte) (*Claims, error) {
-	m, err := decodeClaimsMap(payload)
+	var buf [16]entry
+	m, err := decodeClaimsMap(payload, buf[:0])
 	if err != nil {
 		return nil, err
 	}
@@ -68,7 +52,7 @@ func UnmarshalPayload(payload []byte) (*Claims, error) {
 	if c.ImplementationID, err = getBytes(m, k.implID, nameImplID, true); err != nil {
 		return nil, err
 	}
-	raw, ok := m[k.clientID]
+	raw, ok := lookup(m, k.clientID)
 	if !ok {
 		return nil, missing(nameClientID)
 	}
@@ -80,7 +64,7 @@ func UnmarshalPayload(payload []byte) (*Claims, error) {
 		return nil, claimErr(nameClientID, ErrClaimSyntax, "%d does not fit in 32 bits", id)
 	}
 	c.ClientID = int32(id)
-	if raw, ok = m[k.lifecycle]; !ok {
+	if raw, ok = lookup(m, k.lifecycle); !ok {
 		return nil, missing(nameLifecycle)
 	}
 	if major(raw) != majorUint {
@@ -107,7 +91,7 @@ func UnmarshalPayload(payload []byte) (*Claims, error) {
 		return nil, err
 	}
 	if k.noSwMeasurements != 0 {
-		if raw, ok := m[k.noSwMeasurements]; ok {
+		if raw, ok := lookup(m, k.noSwMeasurements); ok {
 			v, err := decodeInt(nameNoSw, raw)
 			if err != nil {
 				return nil, err
@@ -118,7 +102,7 @@ func UnmarshalPayload(payload []byte) (*Claims, error) {
 			c.NoSoftwareMeasurements = true
 		}
 	}
-	if raw, ok := m[k.swComponents]; ok {
+	if raw, ok := lookup(m, k.swComponents); ok {
 		if c.SoftwareComponents, err = decodeComponents(raw); err != nil {
 			return nil, err
 		}
@@ -129,38 +113,20 @@ func UnmarshalPayload(payload []byte) (*Claims, error) {
 	return c, nil
 }
 
-// decodeClaimsMap splits the payload into its claims, keyed by integer.
-// Claims with non-integer keys cannot be PSA claims and are dropped.
-func decodeClaimsMap(payload []byte) (map[int64]cbor.RawMessage, error) {
+// decodeClaimsMap splits the payload into its claims. Claims with
+// non-integer keys cannot be PSA claims and are never looked up.
+func decodeClaimsMap(payload []byte, dst []entry) ([]entry, error) {
 	if len(payload) == 0 {
 		return nil, claimErr(namePayload, ErrClaimSyntax, "empty")
 	}
 	if major(payload) != majorMap {
 		return nil, wrongType(namePayload, payload, "map of claims")
 	}
-	var raw map[any]cbor.RawMessage
-	if err := decMode.Unmarshal(payload, &raw); err != nil {
-		return nil, claimErr(namePayload, ErrClaimSyntax, "malformed CBOR: %v", err)
-	}
-	if len(raw) > maxMapPairs {
-		return nil, claimErr(namePayload, ErrOversized, "%d claims, limit %d", len(raw), maxMapPairs)
-	}
-	m := make(map[int64]cbor.RawMessage, len(raw))
-	for key, v := range raw {
-		switch k := key.(type) {
-		case int64:
-			m[k] = v
-		case uint64:
-			if k <= math.MaxInt64 {
-				m[int64(k)] = v
-			}
-		}
-	}
-	return m, nil
+	return readMap(payload, namePayload, maxMapPairs, dst)
 }
 
-func detectProfile(m map[int64]cbor.RawMessage) (Profile, error) {
-	if raw, ok := m[keysEAT.profile]; ok {
+func detectProfile(m []entry) (Profile, error) {
+	if raw, ok := lookup(m, keysEAT.profile); ok {
 		s, err := decodeText(nameProfile, raw)
 		if err != nil {
 			return "", err
@@ -172,7 +138,7 @@ func detectProfile(m map[int64]cbor.RawMessage) (Profile, error) {
 			return "", fmt.Errorf("%w: claim profile (265) is %q, want %q or %q", ErrProfile, truncate(s), ProfileRFC9783, ProfilePSA2)
 		}
 	}
-	if raw, ok := m[keysIoT1.profile]; ok {
+	if raw, ok := lookup(m, keysIoT1.profile); ok {
 		s, err := decodeText(nameProfile, raw)
 		if err != nil {
 			return "", err
@@ -183,7 +149,7 @@ func detectProfile(m map[int64]cbor.RawMessage) (Profile, error) {
 		return ProfileIoT1, nil
 	}
 	// PSA_IOT_PROFILE_1 made the profile claim optional.
-	if _, ok := m[keysIoT1.nonce]; ok {
+	if _, ok := lookup(m, keysIoT1.nonce); ok {
 		return ProfileIoT1, nil
 	}
 	return "", fmt.Errorf("%w: %w", ErrProfile, missing(nameProfile))
@@ -196,8 +162,8 @@ func truncate(s string) string {
 	return s
 }
 
-func getBytes(m map[int64]cbor.RawMessage, key int64, name string, mandatory bool) ([]byte, error) {
-	raw, ok := m[key]
+func getBytes(m []entry, key int64, name string, mandatory bool) ([]byte, error) {
+	raw, ok := lookup(m, key)
 	if !ok {
 		if mandatory {
 			return nil, missing(name)
@@ -207,13 +173,16 @@ func getBytes(m map[int64]cbor.RawMessage, key int64, name string, mandatory boo
 	return decodeBytes(name, raw)
 }
 
-func getText(m map[int64]cbor.RawMessage, key int64, name string) (string, error) {
-	raw, ok := m[key]
+func getText(m []entry, key int64, name string) (string, error) {
+	raw, ok := lookup(m, key)
 	if !ok {
 		return "", nil
 	}
 	return decodeText(name, raw)
 }
+
+// The decoders below receive items that readMap or readArray have already
+// checked to be complete and well formed.
 
 func decodeBytes(name string, raw []byte) ([]byte, error) {
 	if major(raw) == majorArray && name == nameNonce {
@@ -222,99 +191,95 @@ func decodeBytes(name string, raw []byte) ([]byte, error) {
 	if major(raw) != majorBytes {
 		return nil, wrongType(name, raw, "byte string")
 	}
-	var b []byte
-	if err := decMode.Unmarshal(raw, &b); err != nil {
-		return nil, claimErr(name, ErrClaimSyntax, "%v", err)
-	}
-	if b == nil {
-		b = []byte{}
-	}
-	return b, nil
+	return bstrContent(raw), nil
 }
 
 func decodeText(name string, raw []byte) (string, error) {
 	if major(raw) != majorText {
 		return "", wrongType(name, raw, "text string")
 	}
-	var s string
-	if err := decMode.Unmarshal(raw, &s); err != nil {
-		return "", claimErr(name, ErrClaimSyntax, "%v", err)
+	_, _, n, _ := head(raw)
+	if len(raw)-n > MaxTextLen {
+		return "", claimErr(name, ErrOversized, "%d bytes, limit %d", len(raw)-n, MaxTextLen)
 	}
-	if len(s) > MaxTextLen {
-		return "", claimErr(name, ErrOversized, "%d bytes, limit %d", len(s), MaxTextLen)
-	}
-	return s, nil
+	return string(raw[n:]), nil
 }
 
 func decodeInt(name string, raw []byte) (int64, error) {
-	if m := major(raw); m != majorUint && m != majorNint {
+	m, arg, _, _ := head(raw)
+	if m != majorUint && m != majorNint {
 		return 0, wrongType(name, raw, "integer")
 	}
-	var v int64
-	if err := decMode.Unmarshal(raw, &v); err != nil {
-		return 0, claimErr(name, ErrClaimSyntax, "%v", err)
+	if arg > math.MaxInt64 {
+		return 0, claimErr(name, ErrClaimSyntax, "integer out of range")
 	}
-	return v, nil
+	if m == majorNint {
+		return -1 - int64(arg), nil
+	}
+	return int64(arg), nil
 }
 
 func decodeComponents(raw []byte) ([]SoftwareComponent, error) {
 	if major(raw) != majorArray {
 		return nil, wrongType(nameSwComponents, raw, "array of maps")
 	}
-	var items []cbor.RawMessage
-	if err := decMode.Unmarshal(raw, &items); err != nil {
-		return nil, claimErr(nameSwComponents, ErrClaimSyntax, "%v", err)
-	}
-	if len(items) > MaxSoftwareComponents {
-		return nil, claimErr(nameSwComponents, ErrOversized, "%d components, limit %d", len(items), MaxSoftwareComponents)
+	items, err := readArray(raw, nameSwComponents, MaxSoftwareComponents)
+	if err != nil {
+		return nil, err
 	}
 	if len(items) == 0 {
 		return nil, claimErr(nameSwComponents, ErrClaimSyntax, "empty array, want at least one component")
 	}
 	scs := make([]SoftwareComponent, len(items))
+	var buf [8]entry
 	for i, it := range items {
-		name := fmt.Sprintf("%s[%d]", nameSwComponents, i)
+		name := func(f string) string {
+			if f == "" {
+				return nameSwComponents + "[" + strconv.Itoa(i) + "]"
+			}
+			return nameSwComponents + "[" + strconv.Itoa(i) + "]." + f
+		}
 		if major(it) != majorMap {
-			return nil, wrongType(name, it, "map")
+			return nil, wrongType(name(""), it, "map")
 		}
-		var fm map[any]cbor.RawMessage
-		if err := decMode.Unmarshal(it, &fm); err != nil {
-			return nil, claimErr(name, ErrClaimSyntax, "%v", err)
+		fm, err := readMap(it, "", maxComponentFields, buf[:0])
+		if err != nil {
+			return nil, renameClaim(err, func(string) string { return name("") })
 		}
-		field := func(key int64) (cbor.RawMessage, bool) {
-			if v, ok := fm[key]; ok {
-				return v, true
-			}
-			v, ok := fm[uint64(key)]
-			return v, ok
-		}
-		s := &scs[i]
-		var err error
-		if v, ok := field(swKeyMeasurementType); ok {
-			if s.MeasurementType, err = decodeText(name+".measurement-type", v); err != nil {
-				return nil, err
-			}
-		}
-		if v, ok := field(swKeyMeasurementValue); ok {
-			if s.MeasurementValue, err = decodeBytes(name+".measurement-value", v); err != nil {
-				return nil, err
-			}
-		}
-		if v, ok := field(swKeyVersion); ok {
-			if s.Version, err = decodeText(name+".version", v); err != nil {
-				return nil, err
-			}
-		}
-		if v, ok := field(swKeySignerID); ok {
-			if s.SignerID, err = decodeBytes(name+".signer-id", v); err != nil {
-				return nil, err
-			}
-		}
-		if v, ok := field(swKeyMeasurementDesc); ok {
-			if s.MeasurementDescription, err = decodeText(name+".measurement-description", v); err != nil {
-				return nil, err
-			}
+		if err := scs[i].decode(fm); err != nil {
+			return nil, renameClaim(err, name)
 		}
 	}
 	return scs, nil
+}
+
+// decode fills s from a component map; errors name the field only.
+func (s *SoftwareComponent) decode(fm []entry) error {
+	var err error
+	if v, ok := lookup(fm, swKeyMeasurementType); ok {
+		if s.MeasurementType, err = decodeText("measurement-type", v); err != nil {
+			return err
+		}
+	}
+	if v, ok := lookup(fm, swKeyMeasurementValue); ok {
+		if s.MeasurementValue, err = decodeBytes("measurement-value", v); err != nil {
+			return err
+		}
+	}
+	if v, ok := lookup(fm, swKeyVersion); ok {
+		if s.Version, err = decodeText("version", v); err != nil {
+			return err
+		}
+	}
+	if v, ok := lookup(fm, swKeySignerID); ok {
+		if s.SignerID, err = decodeBytes("signer-id", v); err != nil {
+			return err
+		}
+	}
+	if v, ok := lookup(fm, swKeyMeasurementDesc); ok {
+		if s.MeasurementDescription, err = decodeText("measurement-description", v); err != nil {
+			return err
+		}
+	}
+	return nil
 }

@@ -13,6 +13,8 @@ const (
 	MaxTextLen = 256
 	// maxMapPairs bounds the claims map, unknown claims included.
 	maxMapPairs = 64
+	// maxComponentFields bounds one software component's map.
+	maxComponentFields = 16
 	// maxNesting bounds CBOR nesting (token > claims > components > map > unknown claim values).
 	maxNesting = 8
 )

@@ -2,6 +2,7 @@ package attest
 
 import (
 	"fmt"
+	"strconv"
 	"unicode/utf8"
 )
 
@@ -134,7 +135,8 @@ func validateComponents(p Profile, scs []SoftwareComponent, none bool) error {
 }
 
 func (s *SoftwareComponent) validate(i int) error {
-	field := func(f string) string { return fmt.Sprintf("%s[%d].%s", nameSwComponents, i, f) }
+	// Names are built only for an error: this runs for every verified token.
+	field := func(f string) string { return nameSwComponents + "[" + strconv.Itoa(i) + "]." + f }
 	if len(s.MeasurementValue) == 0 {
 		return missing(field("measurement-value"))
 	}
@@ -147,12 +149,22 @@ func (s *SoftwareComponent) validate(i int) error {
 	if !validHashLen(len(s.SignerID)) {
 		return claimErr(field("signer-id"), ErrClaimSyntax, "%d bytes, want 32, 48 or 64", len(s.SignerID))
 	}
-	for _, t := range []struct{ name, v string }{
-		{"measurement-type", s.MeasurementType}, {"version", s.Version}, {"measurement-description", s.MeasurementDescription},
-	} {
-		if err := validateText(field(t.name), t.v); err != nil {
-			return err
-		}
+	if err := validateText("measurement-type", s.MeasurementType); err != nil {
+		return renameClaim(err, field)
+	}
+	if err := validateText("version", s.Version); err != nil {
+		return renameClaim(err, field)
+	}
+	if err := validateText("measurement-description", s.MeasurementDescription); err != nil {
+		return renameClaim(err, field)
 	}
 	return nil
+}
+
+// renameClaim qualifies the claim name of a *ClaimError.
+func renameClaim(err error, qualify func(string) string) error {
+	if ce, ok := err.(*ClaimError); ok {
+		ce.Claim = qualify(ce.Claim)
+	}
+	return err
 }

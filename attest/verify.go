@@ -5,8 +5,6 @@ import (
 	"crypto"
 	"crypto/subtle"
 	"fmt"
-
-	"github.com/veraison/go-cose"
 )
 
 // VerifyOptions say what a token must satisfy. Exactly one of Key and Lookup
@@ -43,14 +41,14 @@ func Verify(token []byte, opts VerifyOptions) (*Claims, error) {
 	if (opts.Key == nil) == (opts.Lookup == nil) {
 		return nil, fmt.Errorf("%w: set exactly one of VerifyOptions.Key and VerifyOptions.Lookup", ErrUnknownKey)
 	}
-	msg, alg, err := decodeEnvelope(token)
+	env, err := decodeEnvelope(token)
 	if err != nil {
 		return nil, err
 	}
 	key := opts.Key
 	var end *Endorsement
 	if opts.Lookup != nil {
-		id, err := peekInstanceID(msg.Payload)
+		id, err := peekInstanceID(env.payload)
 		if err != nil {
 			return nil, err
 		}
@@ -63,21 +61,11 @@ func Verify(token []byte, opts VerifyOptions) (*Claims, error) {
 		}
 		key = end.PublicKey
 	}
-	keyAlg, err := algorithmFor(key)
-	if err != nil {
+	if err := env.verifySignature(key); err != nil {
 		return nil, err
 	}
-	if keyAlg != alg {
-		return nil, fmt.Errorf("%w: token is signed with %v but the key is for %v", ErrSignature, alg, keyAlg)
-	}
-	v, err := cose.NewVerifier(alg, key)
-	if err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrKey, err)
-	}
-	if err := msg.Verify(nil, v); err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrSignature, err)
-	}
-	c, err := UnmarshalPayload(msg.Payload)
+	// The claims must not alias the caller's token buffer.
+	c, err := UnmarshalPayload(bytes.Clone(env.payload))
 	if err != nil {
 		return nil, err
 	}
@@ -124,7 +112,8 @@ func profileAccepted(p Profile, accepted []Profile) bool {
 // peekInstanceID extracts the instance ID from an unverified payload, only
 // to find the key: nothing else is read before the signature is checked.
 func peekInstanceID(payload []byte) ([]byte, error) {
-	m, err := decodeClaimsMap(payload)
+	var buf [16]entry
+	m, err := decodeClaimsMap(payload, buf[:0])
 	if err != nil {
 		return nil, err
 	}
