@@ -27,7 +27,7 @@ type imageVerifyResult struct {
 func newImageVerifyCmd(env *Env) *cobra.Command {
 	var keys []string
 	var decKey, slotSize string
-	var asJSON bool
+	var asJSON, clear bool
 	cmd := &cobra.Command{
 		Use:   "verify [-k KEY]... [--decrypt-key KEY] IMAGE",
 		Short: "Check an image's structure, hash and signature; exit 0 only when valid",
@@ -45,7 +45,7 @@ output then says the signature was not checked. Exit codes: 0 valid, 1 invalid
   rampart image verify -k old.pem -k new.pem --json app.signed.bin`,
 		Args: exactArgs(1, "one IMAGE"),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			var opts image.VerifyOptions
+			opts := image.VerifyOptions{BodyInClear: clear}
 			for _, k := range keys {
 				key, err := imageLoadKey(k, "-k/--key")
 				if err != nil {
@@ -126,5 +126,6 @@ output then says the signature was not checked. Exit codes: 0 valid, 1 invalid
 	cmd.Flags().StringVar(&decKey, "decrypt-key", "", "private key to decrypt an encrypted image")
 	cmd.Flags().StringVarP(&slotSize, "slot-size", "S", "", "fail when the file is larger than this slot size")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print the result as JSON")
+	cmd.Flags().BoolVarP(&clear, "clear", "c", false, "the body is in clear although the flags say encrypted (sign --clear)")
 	return cmd
 }

@@ -141,6 +141,16 @@ func TestEncryptRoundTrip(t *testing.T) {
 			}
 		})
 	}
+	// --clear: flags and key TLV, body in clear; verified with BodyInClear.
+	res, err := Sign(in, &SignOptions{Key: x, HeaderSize: 32, PadHeader: true, EncryptKey: publicOf(x25519), Clear: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if img, v, err := Verify(res.Bytes); err == nil || !bytes.Contains(res.Bytes, in) {
+		t.Fatalf("clear image: %v %v", err, v)
+	} else if _, err := img.Verify(VerifyOptions{Keys: []any{x.Public()}, BodyInClear: true}); err != nil {
+		t.Fatalf("clear image with BodyInClear: %v", err)
+	}
 	// imgtool's rule: ECDSA signing needs an ECDSA encryption key.
 	if _, err := Sign(in, &SignOptions{Key: p256, HeaderSize: 32, PadHeader: true, EncryptKey: publicOf(x25519)}); err == nil {
 		t.Fatal("P-256 signing with X25519 encryption accepted")

@@ -22,6 +22,10 @@ type VerifyOptions struct {
 	// public half was given to imgtool -E). Without it an encrypted image
 	// cannot be verified: its hash covers the plaintext.
 	DecryptKey any
+	// BodyInClear verifies an image whose flags say encrypted but whose body
+	// is plaintext: an image made with imgtool --clear, or one already
+	// decrypted into the primary slot (MCUboot only decrypts the secondary).
+	BodyInClear bool
 }
 
 // Verified describes an image that passed [Image.Verify].
@@ -102,7 +106,7 @@ func (img *Image) Verify(opts VerifyOptions) (*Verified, error) {
 	h := Hash(ht.Type)
 	region := img.HashedRegion()
 	res := &Verified{Hash: h, KeyIndex: -1}
-	if img.Header.Flags.Encrypted() {
+	if img.Header.Flags.Encrypted() && !opts.BodyInClear {
 		if opts.DecryptKey == nil {
 			return nil, fieldErr("ih_flags", 16, ErrEncrypted, "%s: give the decrypt key to check its hash", img.Header.Flags.Names())
 		}
