@@ -1,0 +1,137 @@
+package boot
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"path/filepath"
+	"reflect"
+	"testing"
+
+	"rampart/image"
+)
+
+func sampleRecord() BootRecord {
+	return BootRecord{
+		MeasurementType:  "SPE",
+		MeasurementValue: bytes.Repeat([]byte{0xab}, 32),
+		Version:          "2.1.3",
+		SignerID:         bytes.Repeat([]byte{0xcd}, 32),
+		MeasurementDesc:  "SHA256",
+	}
+}
+
+func TestBootRecordEncoding(t *testing.T) {
+	r := sampleRecord()
+	b, err := r.MarshalCBOR()
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Core deterministic encoding: a5 map, keys 1, 2, 4, 5, 6 in order.
+	want := "a5" + "01" + "63535045" + "02" + "5820" + hex.EncodeToString(r.MeasurementValue) +
+		"04" + "65322e312e33" + "05" + "5820" + hex.EncodeToString(r.SignerID) + "06" + "66534841323536"
+	if got := hex.EncodeToString(b); got != want {
+		t.Fatalf("encoding\n got %s\nwant %s", got, want)
+	}
+	var back BootRecord
+	if err := back.UnmarshalCBOR(b); err != nil || !reflect.DeepEqual(back, r) {
+		t.Fatalf("round trip: %v %+v", err, back)
+	}
+	for n := range len(b) {
+		var x BootRecord
+		if err := x.UnmarshalCBOR(b[:n]); err == nil {
+			t.Fatalf("%d-byte prefix decoded", n)
+		}
+	}
+	for name, bad := range map[string]string{
+		"duplicate key": "a3" + "0241aa" + "0241bb" + "0541cc",
+		"no value":      "a2" + "01" + "6153" + "0541cc",
+		"no signer":     "a1" + "0241aa",
+		"wrong type":    "a2" + "02" + "01" + "0541cc",
+		"not a map":     "80",
+	} {
+		b, _ := hex.DecodeString(bad)
+		var x BootRecord
+		if err := x.UnmarshalCBOR(b); err == nil {
+			t.Errorf("%s: decoded", name)
+		}
+	}
+}
+
+func FuzzBootRecord(f *testing.F) {
+	b, _ := sampleRecord().MarshalCBOR()
+	f.Add(b)
+	f.Fuzz(func(t *testing.T, b []byte) {
+		var r BootRecord
+		if r.UnmarshalCBOR(b) != nil {
+			return
+		}
+		e, err := r.MarshalCBOR()
+		if err != nil {
+			t.Fatal(err)
+		}
+		var r2 BootRecord
+		if err := r2.UnmarshalCBOR(e); err != nil || !reflect.DeepEqual(r, r2) {
+			t.Fatalf("re-encoding does not round-trip: %v", err)
+		}
+	})
+}
+
+// TestBootRecordFromBoot checks the record of a booted image: its hash,
+// version, signer ID (SHA-256 of the signing key's SubjectPublicKeyInfo) and
+// the measurement type from the image's BOOT_RECORD TLV or the map's name.
+func TestBootRecordFromBoot(t *testing.T) {
+	r := newRig(t, layouts[0].config(SwapMove, 8, 0xff, 2))
+	a := makeImage(t, imgSpec{ver: "1.2.3+4", secCnt: 1, size: 3000, record: "ROT"})
+	b := makeImage(t, imgSpec{ver: "0.9.0", secCnt: 1, size: 3000, key: ecdsaKey, seed: 9})
+	r.install(0, Primary, a)
+	r.install(1, Primary, b)
+	res := r.boot()
+	recs := res.Records()
+	if len(recs) != 2 {
+		t.Fatalf("%d records", len(recs))
+	}
+	pub, _ := image.PublicKeyBytes(testKey.Public())
+	sid := sha256.Sum256(pub)
+	_, v, _ := image.Verify(a, testKey.Public())
+	if recs[0].MeasurementType != "ROT" || recs[0].Version != "1.2.3" || !bytes.Equal(recs[0].SignerID, sid[:]) ||
+		!bytes.Equal(recs[0].MeasurementValue, v.Digest) || recs[0].MeasurementDesc != "SHA256" {
+		t.Fatalf("record 0: %+v", recs[0])
+	}
+	epub, _ := image.PublicKeyBytes(ecdsaKey.Public())
+	esid := sha256.Sum256(epub)
+	if recs[1].MeasurementType != "NSPE" || !bytes.Equal(recs[1].SignerID, esid[:]) {
+		t.Fatalf("record 1: %+v", recs[1])
+	}
+}
+
+func TestCountersMonotonic(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "otp.json")
+	c := NewCounters(2, 3)
+	if err := c.SaveAs(path); err != nil {
+		t.Fatal(err)
+	}
+	for _, step := range []struct {
+		v      uint32
+		raised bool
+		want   uint32
+	}{{5, true, 5}, {3, false, 5}, {5, false, 5}, {9, true, 9}, {0, false, 9}, {10, true, 10}} {
+		raised, err := c.Raise(0, step.v)
+		if err != nil || raised != step.raised || c.Get(0) != step.want {
+			t.Fatalf("raise to %d: raised %v err %v value %d", step.v, raised, err, c.Get(0))
+		}
+	}
+	if _, err := c.Raise(0, 11); err == nil {
+		t.Fatal("a fourth raise with 3 fuse rows succeeded")
+	}
+	if c.Get(1) != 0 || c.Get(7) != 0 {
+		t.Fatal("untouched counters not zero")
+	}
+	d, err := LoadCounters(path)
+	if err != nil || d.Get(0) != 10 {
+		t.Fatalf("reload: %v %d", err, d.Get(0))
+	}
+	if _, err := d.Raise(-1, 1); err == nil {
+		t.Fatal("negative index accepted")
+	}
+}
