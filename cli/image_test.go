@@ -1,0 +1,166 @@
+package cli
+
+import (
+	"bytes"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+const imageVec = "../image/testdata/mcuboot/"
+
+func TestImageKeygenSignVerify(t *testing.T) {
+	dir := t.TempDir()
+	types := []string{"ecdsa-p256", "ecdsa-p384", "ed25519", "rsa-2048"}
+	for _, kt := range types {
+		key := filepath.Join(dir, kt+".pem")
+		if code, _, errs := run(t, "image", "keygen", "-t", kt, "-k", key); code != 0 {
+			t.Fatalf("keygen %s: %d %s", kt, code, errs)
+		}
+		pub := filepath.Join(dir, kt+".pub.pem")
+		code, out, _ := run(t, "image", "getpub", "-k", key, "-e", "pem")
+		if code != 0 || !strings.HasPrefix(out, "-----BEGIN PUBLIC KEY-----") {
+			t.Fatalf("getpub: %d %q", code, out)
+		}
+		os.WriteFile(pub, []byte(out), 0o600)
+		img := filepath.Join(dir, kt+".bin")
+		code, _, errs := run(t, "image", "sign", "-k", key, "-H", "0x200", "--pad-header", "-v", "1.2.3+4", "-S", "0x20000",
+			"-s", "auto", "--custom-tlv", "0xa0", "0x0102", "--confirm", imageVec+"input.bin", img)
+		if code != 0 {
+			t.Fatalf("sign %s: %d %s", kt, code, errs)
+		}
+		code, out, errs = run(t, "image", "verify", "-k", pub, "--json", img)
+		var res imageVerifyResult
+		if code != 0 || json.Unmarshal([]byte(out), &res) != nil || !res.Valid || !res.Signed || res.SecurityCounter == nil || *res.SecurityCounter != 0x01020003 {
+			t.Fatalf("verify %s: %d %s %s", kt, code, out, errs)
+		}
+		// the wrong key: exit 1, the error names the TLV area
+		other := imageVec + "ed25519.pem"
+		if kt == "ed25519" {
+			other = imageVec + "ecdsa-p256.pem"
+		}
+		code, _, errs = run(t, "image", "verify", "-k", other, img)
+		if code != ExitFailure || !strings.Contains(errs, "no signature by any of the given keys") {
+			t.Fatalf("verify with the wrong key: %d %s", code, errs)
+		}
+	}
+}
+
+func TestImageGetpubFormats(t *testing.T) {
+	for _, k := range []string{"ecdsa-p256", "ecdsa-p384", "ed25519", "rsa-2048"} {
+		want, _ := os.ReadFile(imageVec + k + ".pub.c")
+		code, out, _ := run(t, "image", "getpub", "-k", imageVec+k+".pem")
+		if code != 0 {
+			t.Fatal(code)
+		}
+		_, wantBody, _ := strings.Cut(string(want), "\n")
+		_, gotBody, _ := strings.Cut(out, "\n")
+		if gotBody != wantBody {
+			t.Errorf("%s lang-c:\n%s\nwant\n%s", k, gotBody, wantBody)
+		}
+		for enc, file := range map[string]string{"raw": ".pub.der", "pem": ".pub.pem"} {
+			want, _ := os.ReadFile(imageVec + k + file)
+			if _, out, _ := run(t, "image", "getpub", "-k", imageVec+k+".pem", "-e", enc); out != string(want) {
+				t.Errorf("%s -e %s differs", k, enc)
+			}
+		}
+		want, _ = os.ReadFile(imageVec + k + ".pubhash.bin")
+		if _, out, _ := run(t, "image", "getpubhash", "-k", imageVec+k+".pem", "-e", "raw"); out != string(want) {
+			t.Errorf("%s getpubhash differs", k)
+		}
+	}
+	_, out, _ := run(t, "image", "getpub", "-k", imageVec+"ed25519.pem", "-e", "lang-rust", "--name-suffix", "_2")
+	if !strings.Contains(out, "static ED25519_PUB_KEY_2: &[u8] = &[\n    0x30, 0x2a,") {
+		t.Errorf("lang-rust: %q", out)
+	}
+	code, out, _ := run(t, "image", "getpriv", "-k", imageVec+"enc/enc-ec256-priv.pem", "--minimal")
+	if code != 0 || !strings.Contains(out, "const unsigned int enc_priv_key_len = ") {
+		t.Errorf("getpriv: %d %q", code, out)
+	}
+	if code, _, _ := run(t, "image", "getpriv", "-k", imageVec+"ed25519.pem"); code != ExitUsage {
+		t.Errorf("getpriv ed25519: exit %d", code)
+	}
+}
+
+func TestImageSignReproducesVectorAndHex(t *testing.T) {
+	dir := t.TempDir()
+	out := filepath.Join(dir, "p.bin")
+	code, _, errs := run(t, "image", "sign", "-k", imageVec+"ed25519.pem", "--header-size", "0x200", "--pad-header",
+		"--version", "1.2.3+4", "--slot-size", "0x20000", "--pad", "--align", "4", "--max-align", "16", imageVec+"input.bin", out)
+	if code != 0 {
+		t.Fatal(errs)
+	}
+	got, _ := os.ReadFile(out)
+	want, _ := os.ReadFile(imageVec + "ed25519.pad.maxalign16.bin")
+	if !bytes.Equal(got, want) {
+		t.Fatal("differs from imgtool's ed25519.pad.maxalign16.bin")
+	}
+	// Intel HEX out, at an address, then back in: same image.
+	hexOut := filepath.Join(dir, "p.hex")
+	if code, _, errs := run(t, "image", "sign", "-k", imageVec+"ed25519.pem", "-H", "0x200", "--pad-header", "-v", "1.2.3+4",
+		"-S", "0x20000", "-x", "0x08020000", imageVec+"input.bin", hexOut); code != 0 {
+		t.Fatal(errs)
+	}
+	if code, _, errs := run(t, "image", "verify", "-k", imageVec+"ed25519.pem", hexOut); code != 0 {
+		t.Fatal(errs)
+	}
+	code, js, _ := run(t, "image", "dump", "--json", hexOut)
+	var d map[string]any
+	if code != 0 || json.Unmarshal([]byte(js), &d) != nil {
+		t.Fatalf("dump --json: %d %s", code, js)
+	}
+	if hdr := d["header"].(map[string]any); hdr["version"] != "1.2.3+4" || hdr["hdr_size"] != float64(512) {
+		t.Fatalf("dump header %v", hdr)
+	}
+	// hex output without an address is a usage error
+	if code, _, _ := run(t, "image", "sign", "-H", "0x200", "--pad-header", "-v", "1", "-S", "0x20000", imageVec+"input.bin", hexOut); code != ExitUsage {
+		t.Fatalf("hex without address: exit %d", code)
+	}
+	if code, out, _ := run(t, "image", "sign", "--help"); code != 0 || !strings.Contains(out, "--custom-tlv") || !strings.Contains(out, "Example") {
+		t.Fatalf("sign --help: %d", code)
+	}
+}
+
+func TestImageBadInputExitCodes(t *testing.T) {
+	dir := t.TempDir()
+	good, _ := os.ReadFile(imageVec + "ed25519.signed.bin")
+	write := func(name string, b []byte) string {
+		p := filepath.Join(dir, name)
+		os.WriteFile(p, b, 0o600)
+		return p
+	}
+	flip := func(off int) []byte {
+		b := append([]byte(nil), good...)
+		b[off] ^= 0xff
+		return b
+	}
+	key := imageVec + "ed25519.pem"
+	cases := []struct {
+		name string
+		args []string
+		code int
+		msg  string
+	}{
+		{"truncated", []string{"verify", "-k", key, write("t.bin", good[:1000])}, ExitFailure, "ih_img_size"},
+		{"wrong magic", []string{"verify", "-k", key, write("m.bin", flip(1))}, ExitFailure, "ih_magic"},
+		{"hash mismatch", []string{"verify", "-k", key, write("h.bin", flip(0x300))}, ExitFailure, "hash mismatch"},
+		{"oversized for the slot", []string{"verify", "-S", "0x1000", "-k", key, imageVec + "ed25519.signed.bin"}, ExitFailure, "slot"},
+		{"missing key file", []string{"verify", "-k", filepath.Join(dir, "nope.pem"), imageVec + "ed25519.signed.bin"}, ExitError, "nope.pem"},
+		{"unreadable key", []string{"verify", "-k", write("bad.pem", []byte("junk")), imageVec + "ed25519.signed.bin"}, ExitError, "PEM"},
+		{"encrypted without key", []string{"verify", "-k", imageVec + "ecdsa-p256.pem", imageVec + "enc/ecdsa-p256.enc-ec256.bin"}, ExitFailure, "encrypted"},
+		{"bad version", []string{"sign", "-H", "0x200", "--pad-header", "-v", "1.x", "-S", "0x20000", imageVec + "input.bin", filepath.Join(dir, "o.bin")}, ExitUsage, "version"},
+		{"header below 32", []string{"sign", "-H", "16", "--pad-header", "-v", "1", "-S", "0x20000", imageVec + "input.bin", filepath.Join(dir, "o.bin")}, ExitUsage, "header-size"},
+		{"larger than slot", []string{"sign", "-k", key, "-H", "0x200", "--pad-header", "-v", "1", "-S", "0x10000", imageVec + "input.bin", filepath.Join(dir, "o.bin")}, ExitUsage, "slot-size"},
+		{"unsupported sha", []string{"sign", "-k", key, "-H", "0x200", "--pad-header", "-v", "1", "-S", "0x20000", "--sha", "384", imageVec + "input.bin", filepath.Join(dir, "o.bin")}, ExitUsage, "sha"},
+		{"custom tlv missing value", []string{"sign", "-H", "0x200", "-v", "1", "-S", "0x20000", "--custom-tlv", "0xa0"}, ExitUsage, "custom-tlv"},
+		{"public key cannot sign", []string{"sign", "-k", imageVec + "ed25519.pub.pem", "-H", "0x200", "--pad-header", "-v", "1", "-S", "0x20000", imageVec + "input.bin", filepath.Join(dir, "o.bin")}, ExitError, "public-only"},
+	}
+	for _, c := range cases {
+		code, _, errs := run(t, append([]string{"image"}, c.args...)...)
+		if code != c.code || !strings.Contains(errs, c.msg) {
+			t.Errorf("%s: exit %d (want %d), stderr %q (want it to mention %q)", c.name, code, c.code, errs, c.msg)
+		}
+	}
+}
