@@ -23,6 +23,7 @@ type Rule struct {
 
 // Rules are every check [Check] makes, in a stable order.
 var Rules = []Rule{
+	{"TM000", "invalid-file", "The file is not a well-formed model: YAML syntax, an unknown field, a wrong type or an invalid CVSS vector."},
 	{"TM001", "missing-field", "A required field is missing or empty."},
 	{"TM002", "invalid-value", "A field has a value outside its allowed set or form."},
 	{"TM003", "duplicate-id", "Two items share one ID; IDs are unique across the whole model."},
