@@ -6,7 +6,7 @@ import "fmt"
 // an implementation-defined minor state in bits 7..0.
 type Lifecycle uint16
 
-// Major lifecycle states (RFC 9783 section 4.3.1; PSA Security Model).
+// Major lifecycle states (RFC 9783 security lifecycle claim; PSA Security Model).
 const (
 	LifecycleUnknown                Lifecycle = 0x0000
 	LifecycleAssemblyAndTest        Lifecycle = 0x1000
@@ -30,7 +30,7 @@ func (l Lifecycle) Valid() bool {
 }
 
 // Trustworthy reports whether a verifier may accept a token in this state:
-// only secured and non-PSA-RoT debug (RFC 9783 section 5).
+// only secured and non-PSA-RoT debug (RFC 9783, verification policy).
 func (l Lifecycle) Trustworthy() bool {
 	return l.Major() == LifecycleSecured || l.Major() == LifecycleNonPSARoTDebug
 }

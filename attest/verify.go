@@ -13,7 +13,7 @@ type VerifyOptions struct {
 	// Key is the attestation public key the token must be signed with.
 	Key crypto.PublicKey
 	// Lookup finds the endorsement of the key by the token's instance ID
-	// (claim-based key identification, RFC 9783 section 5). A nil
+	// (claim-based key identification, RFC 9783). A nil
 	// endorsement or an error fails verification.
 	Lookup func(instanceID []byte) (*Endorsement, error)
 	// Nonce is the challenge the token must carry: 32, 48 or 64 bytes.

@@ -28,6 +28,9 @@ software components...) a device signs with its attestation key.
 Profiles: tag:psacertified.org,2023:psa#tfm (RFC 9783), http://arm.com/psa/2.0.0
 (TF-M) and PSA_IOT_PROFILE_1 (legacy). The format and the verification rules are in
 docs/attestation-token.md.`,
+		Example: `  rampart attest verify --key iak.pub.pem --nonce $NONCE token.cbor
+  rampart attest create --key iak.pem --claims claims.json --nonce $NONCE --out token.cbor
+  rampart attest endorse iak.pub.pem > endorsements.json`,
 		Args: exactArgs(0, "a subcommand (verify, create, endorse)"),
 		RunE: func(cmd *cobra.Command, _ []string) error { return cmd.Help() },
 	}
