@@ -174,7 +174,21 @@ func convertFlashMap(y *yFlashMap, file string, n *yaml.Node) (*FlashMap, error)
 		return nil, errAt(ErrTooLarge, file, line(n), "flash_map: more than %d areas", MaxItems)
 	}
 	fm := &FlashMap{Memory: y.Memory, Sector: uint64(y.Sector), HeaderSize: uint64(y.HeaderSize),
-		TrailerSize: uint64(y.TrailerSize), Line: line(n)}
+		TrailerSize: uint64(y.TrailerSize), Line: line(n), Strategy: y.Strategy, WriteAlign: y.WriteAlign}
+	switch fm.Strategy {
+	case "":
+		fm.Strategy = "swap-move"
+	case "swap-move", "overwrite-only":
+	default:
+		return nil, errAt(ErrSyntax, file, fieldLine(n, "strategy"), "flash_map.strategy: %q (want swap-move or overwrite-only)", y.Strategy)
+	}
+	switch fm.WriteAlign {
+	case 0:
+		fm.WriteAlign = 8
+	case 1, 2, 4, 8, 16, 32:
+	default:
+		return nil, errAt(ErrSyntax, file, fieldLine(n, "write_align"), "flash_map.write_align: %d (want 1, 2, 4, 8, 16 or 32)", y.WriteAlign)
+	}
 	an := child(n, "areas")
 	ids := map[int]bool{}
 	for i, ya := range y.Areas {

@@ -52,6 +52,21 @@ func (a *analyzer) checkFlashMap() {
 		}
 		byMem[m] = append(byMem[m], span{ar.Offset, ar.Offset + ar.Size, ar})
 	}
+	if boot == 0 {
+		a.warnf("Z-FLASH-BOOT", fm.Line, "flash_map", "no bootloader area: flash_map.yaml for rampart boot is not generated")
+	}
+	for i := range sizes {
+		if i[0] >= len(sizes) {
+			a.errf("Z-FLASH-SLOT", fm.Line, "flash_map", "image numbers must count from 0 without gaps (found image %d)", i[0])
+		}
+	}
+	if m := d.Memory(fm.Memory); m != nil {
+		if s := a.flashSector(); s != 0 && m.Size%s != 0 {
+			a.errf("Z-FLASH-SECTOR", fm.Line, "flash_map.sector", "memory %s (0x%X bytes) is not a whole number of 0x%X-byte sectors", m.Name, m.Size, s)
+		}
+	} else {
+		a.errf("Z-REF", fm.Line, "flash_map.memory", "device %s has no memory %q", d.Name, fm.Memory)
+	}
 	if boot > 1 {
 		a.errf("Z-FLASH-SLOT", fm.Line, "flash_map", "%d bootloader areas (want at most one)", boot)
 	}
@@ -59,8 +74,8 @@ func (a *analyzer) checkFlashMap() {
 		if k[1] == 1 {
 			if p, ok := sizes[[2]int{k[0], 0}]; !ok {
 				a.errf("Z-FLASH-SLOT", fm.Line, "flash_map", "image %d has a secondary slot but no primary", k[0])
-			} else if p != sz {
-				a.errf("Z-FLASH-SLOT", fm.Line, "flash_map", "image %d: primary (0x%X) and secondary (0x%X) slots differ in size", k[0], p, sz)
+			} else if fm.Strategy != "overwrite-only" && p != sz && p != sz+a.flashSector() {
+				a.errf("Z-FLASH-SLOT", fm.Line, "flash_map", "image %d: with swap-move the primary slot (0x%X) is as large as the secondary (0x%X) or one sector larger", k[0], p, sz)
 			}
 		}
 	}
@@ -97,4 +112,16 @@ func (a *analyzer) checkFlashMap() {
 			a.warnf("Z-FLASH-CODE", pt.Line, "partitions["+pt.Name+"]", "code partition is not inside a primary slot (after its 0x%X-byte header, before its trailer): the bootloader will not verify it", fm.HeaderSize)
 		}
 	}
+}
+
+// flashSector is the flash map's sector size, else its memory's.
+func (a *analyzer) flashSector() uint64 {
+	fm := a.p.FlashMap
+	if fm.Sector != 0 {
+		return fm.Sector
+	}
+	if m := a.p.Device.Memory(fm.Memory); m != nil {
+		return m.Sector
+	}
+	return 0
 }

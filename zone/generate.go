@@ -40,7 +40,9 @@ func Generate(l *Layout) ([]File, error) {
 		add("flash_layout.h", genFlashLayout(l))
 		add("region_defs.h", genRegionDefs(l))
 		add("mcuboot_partitions.overlay", genZephyr(l))
-		add("flash_map.yaml", genFlashMapYAML(l))
+		if areaFor(l, "bootloader", 0) != nil && areaFor(l, "primary", 0) != nil {
+			add("flash_map.yaml", genFlashMapYAML(l))
+		}
 	}
 	add("memory_map.svg", genSVG(l))
 	add("memory_map.md", genMarkdown(l))

@@ -177,6 +177,8 @@ type FlashMap struct {
 	Sector      uint64 // erase sector; 0: take the memory's
 	HeaderSize  uint64 // MCUboot image header (TF-M BL2_HEADER_SIZE)
 	TrailerSize uint64 // MCUboot trailer reserved at a slot's end
+	Strategy    string // MCUboot upgrade strategy: swap-move (default) or overwrite-only
+	WriteAlign  int    // flash write alignment in bytes (default 8)
 	Areas       []*FlashArea
 	Line        int
 }

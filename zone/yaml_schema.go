@@ -41,6 +41,8 @@ type yFlashMap struct {
 	Sector      Hex      `yaml:"sector"`
 	HeaderSize  Hex      `yaml:"header_size"`
 	TrailerSize Hex      `yaml:"trailer_size"`
+	Strategy    string   `yaml:"strategy"`
+	WriteAlign  int      `yaml:"write_align"`
 	Areas       []yFArea `yaml:"areas"`
 }
 
