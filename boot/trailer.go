@@ -207,3 +207,36 @@ func (l *layout) encodeTrailer(t Trailer) []byte {
 	}
 	return b
 }
+
+// UnmarshalText parses the names MarshalText writes.
+func (m *Magic) UnmarshalText(b []byte) error {
+	for v := MagicUnset; v <= MagicBad; v++ {
+		if v.String() == string(b) {
+			*m = v
+			return nil
+		}
+	}
+	return fmt.Errorf("boot: magic %q: want unset, good or bad", b)
+}
+
+// UnmarshalText parses the names MarshalText writes.
+func (f *Flag) UnmarshalText(b []byte) error {
+	for v := FlagUnset; v <= FlagBad; v++ {
+		if v.String() == string(b) {
+			*f = v
+			return nil
+		}
+	}
+	return fmt.Errorf("boot: flag %q: want unset, set or bad", b)
+}
+
+// UnmarshalText parses the names MarshalText writes.
+func (t *SwapType) UnmarshalText(b []byte) error {
+	for _, v := range []SwapType{SwapNone, SwapTest, SwapPerm, SwapRevert, SwapFail, SwapPanic} {
+		if v.String() == string(b) {
+			*t = v
+			return nil
+		}
+	}
+	return fmt.Errorf("boot: swap type %q is not one of none, test, permanent, revert, fail, panic", b)
+}

@@ -2,6 +2,7 @@ package boot
 
 import (
 	"bytes"
+	"encoding/json"
 	"testing"
 
 	"rampart/image"
@@ -180,4 +181,25 @@ func FuzzParseTrailer(f *testing.F) {
 			t.Fatalf("%+v re-parsed as %+v", clean, got)
 		}
 	})
+}
+
+func TestTrailerJSONRoundTrip(t *testing.T) {
+	for _, tr := range trailerVectors() {
+		b, err := json.Marshal(tr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var back Trailer
+		if err := json.Unmarshal(b, &back); err != nil || back != tr {
+			t.Fatalf("%s: %v %+v", b, err, back)
+		}
+	}
+	var m Magic
+	if m.UnmarshalText([]byte("great")) == nil {
+		t.Fatal("unknown magic name accepted")
+	}
+	var s SwapType
+	if s.UnmarshalText([]byte("sideways")) == nil {
+		t.Fatal("unknown swap type accepted")
+	}
 }

@@ -1,0 +1,169 @@
+package cli
+
+import (
+	"crypto/ed25519"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/fxamacker/cbor/v2"
+
+	"rampart/boot"
+	"rampart/image"
+)
+
+const bootTestMap = `flash:
+  sectors: [{size: 0x1000, count: 40}]
+  write_align: 8
+  erased_value: 0xff
+strategy: swap-move
+bootloader: {offset: 0, size: 0x2000}
+images:
+  - id: 0
+    name: SPE
+    primary:   {offset: 0x2000, size: 0x9000}
+    secondary: {offset: 0xb000, size: 0x8000}
+`
+
+// bootTestDevice writes a key, a map and three signed images to a temp dir
+// and creates a device there.
+func bootTestDevice(t *testing.T) (dir string, imgs map[string]string) {
+	dir = t.TempDir()
+	priv := ed25519.NewKeyFromSeed(make([]byte, 32))
+	pem, err := image.MarshalPrivateKeyPEM(priv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	key := filepath.Join(dir, "key.pem")
+	mustWrite(t, key, pem)
+	mustWrite(t, filepath.Join(dir, "map.yaml"), []byte(bootTestMap))
+	imgs = map[string]string{}
+	for i, v := range []string{"1.0.0", "1.1.0", "1.2.0"} {
+		ver, _ := image.ParseVersion(v)
+		sc := ver.SecurityCounter()
+		res, err := image.Sign(make([]byte, 3000+100*i), &image.SignOptions{Key: priv, HeaderSize: 32, PadHeader: true, Version: ver, SecurityCounter: &sc})
+		if err != nil {
+			t.Fatal(err)
+		}
+		p := filepath.Join(dir, v+".bin")
+		mustWrite(t, p, res.Bytes)
+		imgs[v] = p
+	}
+	dev := filepath.Join(dir, "dev")
+	if code, out, errs := run(t, "boot", "create", "--map", filepath.Join(dir, "map.yaml"), "--key", key, dev); code != 0 {
+		t.Fatalf("create: %d %s %s", code, out, errs)
+	}
+	return dev, imgs
+}
+
+func mustWrite(t *testing.T, p string, b []byte) {
+	t.Helper()
+	if err := os.WriteFile(p, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func mustRun(t *testing.T, args ...string) string {
+	t.Helper()
+	code, out, errs := run(t, args...)
+	if code != 0 {
+		t.Fatalf("%v: exit %d\n%s%s", args, code, out, errs)
+	}
+	return out
+}
+
+func bootRunJSON(t *testing.T, dev string) (booted bool, action, version string, ctr uint32) {
+	t.Helper()
+	out := mustRun(t, "boot", "run", "--json", dev)
+	var res struct {
+		Booted bool
+		Images []boot.ImageReport
+	}
+	if err := json.Unmarshal([]byte(out), &res); err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	im := res.Images[0]
+	return res.Booted, im.Action.String(), im.Version, im.DeviceCounter
+}
+
+// TestBootCLIConfirmedAndRevertedUpgrades takes a device from first boot
+// through a confirmed upgrade and through a reverted one.
+func TestBootCLIConfirmedAndRevertedUpgrades(t *testing.T) {
+	dev, imgs := bootTestDevice(t)
+	mustRun(t, "boot", "install", "--slot", "primary", dev, imgs["1.0.0"])
+	if ok, act, ver, ctr := bootRunJSON(t, dev); !ok || act != "none" || ver != "1.0.0+0" || ctr != 1<<24 {
+		t.Fatalf("first boot: %v %s %s %#x", ok, act, ver, ctr)
+	}
+	// Confirmed upgrade.
+	mustRun(t, "boot", "install", dev, imgs["1.1.0"])
+	mustRun(t, "boot", "request", "--test", dev)
+	if _, act, ver, ctr := bootRunJSON(t, dev); act != "test" || ver != "1.1.0+0" || ctr != 1<<24 {
+		t.Fatalf("test boot: %s %s %#x", act, ver, ctr)
+	}
+	mustRun(t, "boot", "confirm", dev)
+	if _, act, ver, ctr := bootRunJSON(t, dev); act != "none" || ver != "1.1.0+0" || ctr != 1<<24|1<<16 {
+		t.Fatalf("after confirm: %s %s %#x", act, ver, ctr)
+	}
+	// Reverted upgrade.
+	mustRun(t, "boot", "install", dev, imgs["1.2.0"])
+	mustRun(t, "boot", "request", "--test", dev)
+	if _, act, ver, _ := bootRunJSON(t, dev); act != "test" || ver != "1.2.0+0" {
+		t.Fatalf("second test boot: %s %s", act, ver)
+	}
+	recs := filepath.Join(t.TempDir(), "records.cbor")
+	out := mustRun(t, "boot", "run", "--records", recs, dev)
+	if !strings.Contains(out, "action revert") || !strings.Contains(out, "booted 1.1.0+0") || !strings.Contains(out, "reverting") {
+		t.Fatalf("revert boot:\n%s", out)
+	}
+	b, err := os.ReadFile(recs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rr []boot.BootRecord
+	if err := cbor.Unmarshal(b, &rr); err != nil || len(rr) != 1 || rr[0].Version != "1.1.0" || len(rr[0].SignerID) != 32 {
+		t.Fatalf("records: %v %+v", err, rr)
+	}
+	show := mustRun(t, "boot", "show", dev)
+	if !strings.Contains(show, "next boot: none") || !strings.Contains(show, "valid 1.2.0+0") {
+		t.Fatalf("show:\n%s", show)
+	}
+	var st []boot.ImageState
+	if err := json.Unmarshal([]byte(mustRun(t, "boot", "show", "--json", dev)), &st); err != nil || st[0].Primary.Version != "1.1.0+0" || st[0].DeviceCounter != 1<<24|1<<16 {
+		t.Fatalf("show --json: %v %+v", err, st)
+	}
+}
+
+func TestBootCLIErrors(t *testing.T) {
+	dev, imgs := bootTestDevice(t)
+	for _, c := range []struct {
+		args []string
+		code int
+	}{
+		{[]string{"boot", "run", filepath.Join(t.TempDir(), "nope")}, ExitError},
+		{[]string{"boot", "request", dev}, ExitUsage},
+		{[]string{"boot", "request", "--test", "--permanent", dev}, ExitUsage},
+		{[]string{"boot", "install", "--slot", "tertiary", dev, imgs["1.0.0"]}, ExitUsage},
+		{[]string{"boot", "install", "--image", "4", dev, imgs["1.0.0"]}, ExitUsage},
+		{[]string{"boot", "run", dev}, ExitFailure}, // empty flash: nothing to boot
+		{[]string{"boot", "create", dev}, ExitUsage},
+		{[]string{"boot", "create", "--map", "/nonexistent.yaml", "--key", "k", dev}, ExitFailure},
+	} {
+		code, _, errs := run(t, c.args...)
+		if code != c.code || !strings.HasPrefix(errs, "rampart: ") {
+			t.Errorf("%v: exit %d, want %d; stderr %q", c.args, code, c.code, errs)
+		}
+	}
+	big := filepath.Join(t.TempDir(), "big.bin")
+	mustWrite(t, big, make([]byte, 0x8001))
+	if code, _, _ := run(t, "boot", "install", dev, big); code != ExitFailure {
+		t.Errorf("oversized install: exit %d", code)
+	}
+	for _, sub := range []string{"create", "install", "request", "run", "confirm", "show"} {
+		_, out, _ := run(t, "boot", sub, "--help")
+		if !strings.Contains(out, "Examples:") {
+			t.Errorf("boot %s --help has no examples", sub)
+		}
+	}
+}
