@@ -54,6 +54,9 @@ func imageReadFile(path, what string) ([]byte, error) {
 	// can be tens of MiB and this is on the hot path of sign and verify).
 	var b []byte
 	if st, err := f.Stat(); err == nil && st.Mode().IsRegular() && st.Size() <= imageMaxFile {
+		if m, ok := imageMapFile(f, st.Size()); ok {
+			return m, nil
+		}
 		b = make([]byte, 0, st.Size()+1)
 	}
 	b, err = imageReadAll(f, b)

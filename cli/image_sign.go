@@ -293,13 +293,7 @@ func imageSign(env *Env, fl *pflag.FlagSet, f *imageSignFlags, inPath, outPath s
 	if inHex && base != 0 && o.PadHeader {
 		base -= uint32(o.HeaderSize)
 	}
-	res, err := image.Sign(in, o)
-	if err != nil {
-		return imageFailure(err)
-	}
-
-	// Output.
-	out := res.Bytes
+	var res *image.SignResult
 	if imageIsHex(outPath) {
 		if !inHex && f.hexAddr == "" {
 			return usageError("no address exists in the input file and -x/--hex-addr was not given")
@@ -311,10 +305,26 @@ func imageSign(env *Env, fl *pflag.FlagSet, f *imageSignFlags, inPath, outPath s
 			}
 			base = uint32(v)
 		}
-		out = imageHexOutput(res, o, base)
-	}
-	if err := imageWriteFile(outPath, out, 0o644); err != nil {
-		return err
+		if res, err = image.Sign(in, o); err != nil {
+			return imageFailure(err)
+		}
+		if err := imageWriteFile(outPath, imageHexOutput(res, o, base), 0o644); err != nil {
+			return err
+		}
+	} else {
+		// Stream the output: the firmware is never copied.
+		out, err := os.Create(outPath)
+		if err != nil {
+			return fail(ExitError, fmt.Errorf("writing %s: %w", outPath, err), "")
+		}
+		res, err = image.SignTo(out, in, o)
+		if cerr := out.Close(); err == nil && cerr != nil {
+			err = fail(ExitError, fmt.Errorf("writing %s: %w", outPath, cerr), "")
+		}
+		if err != nil {
+			os.Remove(outPath)
+			return imageFailure(err)
+		}
 	}
 	if f.sigOut != "" && res.Signature != nil {
 		return imageWriteFile(f.sigOut, []byte(base64.StdEncoding.EncodeToString(res.Signature)), 0o644)

@@ -185,6 +185,100 @@ func (o *SignOptions) check() error {
 // Ed25519 signatures are deterministic, so Sign reproduces imgtool's Ed25519
 // images exactly; ECDSA and RSA-PSS signatures are randomized.
 func Sign(firmware []byte, o *SignOptions) (*SignResult, error) {
+	p, err := build(firmware, o, nil)
+	if err != nil {
+		return nil, err
+	}
+	size := p.res.ImageSize
+	if p.padded {
+		size = o.SlotSize
+	}
+	out := make([]byte, 0, size)
+	for _, piece := range p.pieces() {
+		out = append(out, piece...)
+	}
+	if p.padded {
+		out = appendTrailer(out, o.SlotSize, o.erased(), p.res.Trailer, o.Confirm)
+	}
+	p.res.Bytes = out
+	return p.res, nil
+}
+
+// SignTo is [Sign] writing the output to w instead of returning it: it
+// never copies the firmware (unless it encrypts it), which matters for
+// images of many megabytes. The returned SignResult has a nil Bytes.
+func SignTo(w io.Writer, firmware []byte, o *SignOptions) (*SignResult, error) {
+	writeAll := func(pieces [][]byte) error {
+		for _, piece := range pieces {
+			if _, err := w.Write(piece); err != nil {
+				return fmt.Errorf("image: writing output: %w", err)
+			}
+		}
+		return nil
+	}
+	// The header, body and protected area do not depend on the hash: when
+	// the body is not encrypted they are written while the hash is computed.
+	var early chan error
+	start := func(pieces [][]byte) {
+		early = make(chan error, 1)
+		go func() { early <- writeAll(pieces) }()
+	}
+	p, err := build(firmware, o, start)
+	if early != nil {
+		if werr := <-early; err == nil {
+			err = werr
+		}
+	}
+	if err != nil {
+		return nil, err
+	}
+	rest := p.pieces()
+	if early != nil {
+		rest = [][]byte{p.unprot}
+	}
+	if err := writeAll(rest); err != nil {
+		return nil, err
+	}
+	if p.padded {
+		// The padding and trailer only: the same bytes appendTrailer writes.
+		tail := appendTrailer(nil, o.SlotSize-p.res.ImageSize, o.erased(), p.res.Trailer, o.Confirm)
+		if _, err := w.Write(tail); err != nil {
+			return nil, fmt.Errorf("image: writing output: %w", err)
+		}
+	}
+	return p.res, nil
+}
+
+// signed is an image as a list of pieces that are never concatenated
+// unless the caller wants one buffer.
+type signed struct {
+	head   []byte   // header and header padding (ih_hdr_size bytes)
+	body   [][]byte // body pieces: the firmware (aliased), encryption padding
+	prot   []byte   // protected TLV area, possibly empty
+	unprot []byte   // TLV area
+	padded bool
+	res    *SignResult
+}
+
+func (p *signed) pieces() [][]byte {
+	out := append([][]byte{p.head}, p.body...)
+	return append(out, p.prot, p.unprot)
+}
+
+// hashedPieces are the pieces of the hashed region (with the plaintext body).
+func hashPieces(h Hash, pieces ...[]byte) []byte {
+	d := h.New()
+	for _, p := range pieces {
+		d.Write(p)
+	}
+	return d.Sum(nil)
+}
+
+// build lays the image out and signs it. If early is not nil and the body
+// is not encrypted, build hands it the header, body and protected area as
+// soon as they are final, before hashing; the caller then must not write
+// them again.
+func build(firmware []byte, o *SignOptions, early func([][]byte)) (*signed, error) {
 	if err := o.check(); err != nil {
 		return nil, err
 	}
@@ -215,16 +309,15 @@ func Sign(firmware []byte, o *SignOptions) (*SignResult, error) {
 		}
 	}
 
-	// The body, preceded by the header area.
-	// One allocation for the whole output: body, TLV areas (a few hundred
-	// bytes, more with large custom TLVs) and the slot padding.
-	capacity := hdr + len(firmware) + 2048 + tlvAreaSize(o.CustomTLVs)
-	if (o.Pad || o.Confirm || o.Test) && o.SlotSize > capacity {
-		capacity = o.SlotSize
-	}
-	payload := make([]byte, 0, capacity)
+	// The header area and the body. Without --pad-header the input's first
+	// ih_hdr_size bytes must be zeros and become the header area.
+	p := &signed{padded: o.Pad || o.Confirm || o.Test}
+	head := make([]byte, hdr)
+	body := firmware
 	if o.PadHeader {
-		payload = append(payload, bytes.Repeat([]byte{o.erased()}, hdr)...)
+		for i := range head {
+			head[i] = o.erased()
+		}
 	} else {
 		if len(firmware) < hdr {
 			return nil, argErr("header-size", "input of %d bytes is shorter than the %d-byte header; use --pad-header", len(firmware), hdr)
@@ -234,8 +327,9 @@ func Sign(firmware []byte, o *SignOptions) (*SignResult, error) {
 				return nil, argErr("pad-header", "header padding was not requested and the input does not start with %d zero bytes", hdr)
 			}
 		}
+		body = firmware[hdr:]
 	}
-	payload = append(payload, firmware...)
+	p.body = [][]byte{body}
 
 	// Key bytes and hash.
 	var pubBytes, keyHash []byte
@@ -290,17 +384,19 @@ func Sign(firmware []byte, o *SignOptions) (*SignResult, error) {
 		}
 	}
 
-	// An encrypted body is zero-padded to the AES block size.
+	// An encrypted image is zero-padded so that header + body is a
+	// multiple of the AES block size.
 	keyLen := 16
 	if o.EncryptKeyLen == 256 {
 		keyLen = 32
 	}
+	imgSize := len(body)
 	if o.EncryptKey != nil {
-		if n := len(payload) % 16; n != 0 {
-			payload = append(payload, make([]byte, 16-n)...)
+		if n := (hdr + imgSize) % 16; n != 0 {
+			p.body = append(p.body, make([]byte, 16-n))
+			imgSize += 16 - n
 		}
 	}
-	imgSize := len(payload) - hdr
 	if uint64(imgSize) > 0xffffffff {
 		return nil, argErr("input", "%w: %d bytes do not fit ih_img_size", ErrTooLarge, imgSize)
 	}
@@ -328,15 +424,20 @@ func Sign(firmware []byte, o *SignOptions) (*SignResult, error) {
 	header := Header{Magic: ImageMagic, LoadAddr: load, HdrSize: uint16(hdr), ProtectTLVSize: uint16(protSize),
 		ImgSize: uint32(imgSize), Flags: flags, Ver: o.Version}
 	hb, _ := header.MarshalBinary()
-	copy(payload, hb)
+	copy(head, hb)
+	p.head = head
 	if len(prot) > 0 {
-		if payload, err = appendTLVArea(payload, TLVProtInfoMagic, prot); err != nil {
+		if p.prot, err = appendTLVArea(nil, TLVProtInfoMagic, prot); err != nil {
 			return nil, err
 		}
 	}
 
 	// Hash and sign the header, body and protected area.
-	digest := h.Sum(payload)
+	region := append(append([][]byte{p.head}, p.body...), p.prot)
+	if early != nil && o.EncryptKey == nil {
+		early(region)
+	}
+	digest := hashPieces(h, region...)
 	res := &SignResult{Digest: digest, Trailer: o.layout()}
 	unprot := []TLV{{Type: uint16(h), Value: digest}}
 	if o.Pure {
@@ -348,7 +449,7 @@ func Sign(firmware []byte, o *SignOptions) (*SignResult, error) {
 		} else {
 			unprot = append(unprot, TLV{Type: TLVKeyHash, Value: keyHash})
 		}
-		sig, err := signRegion(o.Key, kt, payload, h, digest, o.Pure, r)
+		sig, err := signRegion(o.Key, kt, region, h, digest, o.Pure, r)
 		if err != nil {
 			return nil, err
 		}
@@ -384,25 +485,27 @@ func Sign(firmware []byte, o *SignOptions) (*SignResult, error) {
 		unprot = append(unprot, et)
 		res.Trailer.EncTLVLen = len(et.Value)
 		if !o.Clear {
-			if err := aesCTR(aesKey, payload[hdr:hdr+imgSize]); err != nil {
+			enc := make([]byte, 0, imgSize)
+			for _, b := range p.body {
+				enc = append(enc, b...)
+			}
+			if err := aesCTR(aesKey, enc); err != nil {
 				return nil, err
 			}
+			p.body = [][]byte{enc}
 		}
 	}
-	if payload, err = appendTLVArea(payload, TLVInfoMagic, unprot); err != nil {
+	if p.unprot, err = appendTLVArea(nil, TLVInfoMagic, unprot); err != nil {
 		return nil, err
 	}
-	res.ImageSize = len(payload)
+	res.ImageSize = hdr + imgSize + len(p.prot) + len(p.unprot)
 
 	tsize := res.Trailer.Size()
-	if o.SlotSize > 0 && len(payload)+tsize > o.SlotSize {
-		return nil, argErr("slot-size", "%w: image (0x%x) + trailer (0x%x) exceeds the slot size 0x%x", ErrTooLarge, len(payload), tsize, o.SlotSize)
+	if o.SlotSize > 0 && res.ImageSize+tsize > o.SlotSize {
+		return nil, argErr("slot-size", "%w: image (0x%x) + trailer (0x%x) exceeds the slot size 0x%x", ErrTooLarge, res.ImageSize, tsize, o.SlotSize)
 	}
-	if o.Pad || o.Confirm || o.Test {
-		payload = appendTrailer(payload, o.SlotSize, o.erased(), res.Trailer, o.Confirm)
-	}
-	res.Bytes = payload
-	return res, nil
+	p.res = res
+	return p, nil
 }
 
 // appendTrailer pads img to slotSize with the erased value and writes the
@@ -441,8 +544,8 @@ func checkEncryptPair(kt KeyType, enc any) error {
 }
 
 // signRegion signs the hashed region with key as MCUboot expects for kt.
-func signRegion(key crypto.Signer, kt KeyType, region []byte, h Hash, digest []byte, pure bool, r io.Reader) ([]byte, error) {
-	msg := signedMessage(kt, region, h, digest, pure)
+func signRegion(key crypto.Signer, kt KeyType, region [][]byte, h Hash, digest []byte, pure bool, r io.Reader) ([]byte, error) {
+	msg := signedMessagePieces(kt, region, h, digest, pure)
 	var opts crypto.SignerOpts
 	switch kt {
 	case KeyECDSAP256:

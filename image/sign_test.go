@@ -290,3 +290,32 @@ func TestVectorKeyFiles(t *testing.T) {
 		t.Errorf("P-224: %v", err)
 	}
 }
+
+func TestSignToMatchesSign(t *testing.T) {
+	in := readVec(t, "input.bin")
+	for _, mod := range []func(o *SignOptions){
+		func(o *SignOptions) {},
+		func(o *SignOptions) { o.Pad, o.Confirm = true, true },
+		func(o *SignOptions) { o.Pure = true },
+		func(o *SignOptions) { o.PadHeader = false; o.HeaderSize = 32 },
+	} {
+		o := vecSignOptions(t, "ed25519.pem")
+		mod(o)
+		fw := in
+		if !o.PadHeader {
+			fw = append(make([]byte, 32), in...)
+		}
+		want, err := Sign(fw, o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var buf bytes.Buffer
+		res, err := SignTo(&buf, fw, o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(buf.Bytes(), want.Bytes) || res.ImageSize != want.ImageSize {
+			t.Fatalf("SignTo differs from Sign at %d", firstDiff(buf.Bytes(), want.Bytes))
+		}
+	}
+}

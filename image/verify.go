@@ -6,8 +6,6 @@ import (
 	"crypto/ecdsa"
 	"crypto/ed25519"
 	"crypto/rsa"
-	"crypto/sha256"
-	"crypto/sha512"
 	"errors"
 )
 
@@ -214,22 +212,33 @@ func indexOf(tk []trustedKey, k trustedKey) int {
 // ECDSA/RSA hash of the region, the image digest for Ed25519, or the region
 // itself for pure Ed25519.
 func signedMessage(kt KeyType, region []byte, h Hash, digest []byte, pure bool) []byte {
+	return signedMessagePieces(kt, [][]byte{region}, h, digest, pure)
+}
+
+// signedMessagePieces is signedMessage over a region given in pieces; only
+// pure Ed25519 needs them joined.
+func signedMessagePieces(kt KeyType, region [][]byte, h Hash, digest []byte, pure bool) []byte {
 	switch kt {
 	case KeyECDSAP256, KeyRSA2048, KeyRSA3072:
 		if h == SHA256 {
 			return digest
 		}
-		s := sha256.Sum256(region)
-		return s[:]
+		return hashPieces(SHA256, region...)
 	case KeyECDSAP384:
 		if h == SHA384 {
 			return digest
 		}
-		s := sha512.Sum384(region)
-		return s[:]
+		return hashPieces(SHA384, region...)
 	}
 	if pure {
-		return region
+		if len(region) == 1 {
+			return region[0]
+		}
+		var all []byte
+		for _, p := range region {
+			all = append(all, p...)
+		}
+		return all
 	}
 	return digest
 }
