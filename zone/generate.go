@@ -19,6 +19,9 @@ func Generate(l *Layout) ([]File, error) {
 		return nil, err
 	}
 	p := l.Project
+	if err := checkNames(p); err != nil {
+		return nil, err
+	}
 	var out []File
 	add := func(name, text string) { out = append(out, File{Name: name, Data: []byte(text)}) }
 	if p.Mode != "mpu" {
@@ -128,4 +131,25 @@ func orderedPartitions(l *Layout) []*Partition {
 		}
 	}
 	return out
+}
+
+// checkNames refuses names that collide once made into C identifiers or file
+// names (they would silently overwrite each other's macros or files).
+func checkNames(p *Project) error {
+	seen := map[string]string{}
+	for _, pt := range p.Partitions {
+		k := "partition " + strings.ToUpper(CName(pt.Name))
+		if prev, ok := seen[k]; ok {
+			return errAt(ErrCheck, p.File, pt.Line, "partitions %q and %q both become %s in generated C", prev, pt.Name, strings.ToUpper(CName(pt.Name)))
+		}
+		seen[k] = pt.Name
+	}
+	for _, z := range p.Zones {
+		k := "zone " + strings.ToLower(FileName(z.Name))
+		if prev, ok := seen[k]; ok {
+			return errAt(ErrCheck, p.File, z.Line, "zones %q and %q both become %s.ld", prev, z.Name, FileName(z.Name))
+		}
+		seen[k] = z.Name
+	}
+	return nil
 }
