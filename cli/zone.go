@@ -28,9 +28,10 @@ The file format is described in docs/zone-format.md.`,
 		Example: `  rampart zone devices
   rampart zone check examples/zone/stm32l552-blinky.yaml
   rampart zone generate examples/zone/an505-demo.yaml --out build/zone
-  rampart zone generate --rzone STM32L5.rzone --azone STM32L5.azone --out build/zone`,
+  rampart zone generate --rzone STM32L5.rzone --azone STM32L5.azone --out build/zone
+  rampart zone import --rzone STM32L5.rzone --azone STM32L5.azone -o stm32l5.yaml`,
 	}
-	cmd.AddCommand(newZoneCheckCmd(env), newZoneGenerateCmd(env), newZoneDevicesCmd(env))
+	cmd.AddCommand(newZoneCheckCmd(env), newZoneGenerateCmd(env), newZoneDevicesCmd(env), newZoneImportCmd(env))
 	return cmd
 }
 

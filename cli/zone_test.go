@@ -111,3 +111,15 @@ func TestZoneGenerate(t *testing.T) {
 		}
 	}
 }
+
+func TestZoneImport(t *testing.T) {
+	d := "../zone/cmsis/testdata/LPC55S69/"
+	out := filepath.Join(t.TempDir(), "lpc.yaml")
+	if code, _, errb := run(t, "zone", "import", "--rzone", d+"LPC55S69.rzone", "--azone", d+"LPC55S69.azone", "-o", out); code != ExitOK {
+		t.Fatalf("import: exit %d %s", code, errb)
+	}
+	code, stdout, _ := run(t, "zone", "check", out)
+	if code != ExitOK || !strings.Contains(stdout, "0x1000FE00..0x1000FFE0 nsc (Veneer)") {
+		t.Fatalf("check of imported YAML: exit %d\n%s", code, stdout)
+	}
+}

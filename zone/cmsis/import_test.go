@@ -4,6 +4,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"reflect"
 	"regexp"
 	"strconv"
 	"testing"
@@ -141,5 +142,31 @@ func TestSTM32L5MemLayout(t *testing.T) {
 		if got[k] != v {
 			t.Errorf("%s: got 0x%X, CMSIS-Zone 0x%X", k, got[k], v)
 		}
+	}
+}
+
+// Every imported example converts to Rampart YAML that loads back to the same
+// layout (SAU regions, interrupt targets, peripheral states, MPU regions).
+func TestImportedExamplesRoundTripThroughYAML(t *testing.T) {
+	for _, b := range examples {
+		t.Run(b, func(t *testing.T) {
+			p := load(t, b)
+			y, err := zone.MarshalProject(p)
+			if err != nil {
+				t.Fatal(err)
+			}
+			q, err := zone.ParseProject(y, b+".yaml")
+			if err != nil {
+				t.Fatalf("%v\n%s", err, y)
+			}
+			l1, l2 := zone.Analyze(p), zone.Analyze(q)
+			if !reflect.DeepEqual(l1.SAU, l2.SAU) || !reflect.DeepEqual(l1.ITNS, l2.ITNS) ||
+				!reflect.DeepEqual(l1.PeripheralSecurity, l2.PeripheralSecurity) || !reflect.DeepEqual(l1.MPU, l2.MPU) {
+				t.Fatalf("layout changed through YAML:\n%s", y)
+			}
+			if (l1.Err() == nil) != (l2.Err() == nil) {
+				t.Fatalf("check result changed: %v vs %v", l1.Err(), l2.Err())
+			}
+		})
 	}
 }
