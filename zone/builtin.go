@@ -6,6 +6,7 @@ import (
 	"path"
 	"sort"
 	"strings"
+	"sync"
 )
 
 //go:embed devices/*.yaml
@@ -54,16 +55,47 @@ func BuiltinDevice(name string) (*Device, error) {
 			return loadBuiltin(e.Name())
 		}
 	}
-	all, err := BuiltinDevices()
+	index, err := builtinIndex()
 	if err != nil {
 		return nil, err
 	}
-	var names []string
-	for _, d := range all {
-		if strings.ToLower(d.Name) == want {
-			return d, nil
-		}
-		names = append(names, d.Name)
+	if file, ok := index[want]; ok {
+		return loadBuiltin(file)
 	}
+	var names []string
+	for n := range index {
+		names = append(names, n)
+	}
+	sort.Strings(names)
 	return nil, fmt.Errorf("%w: no built-in device %q (have %s)", ErrReference, name, strings.Join(names, ", "))
+}
+
+var (
+	indexOnce sync.Once
+	index     map[string]string // lower-case device name -> file
+	indexErr  error
+)
+
+// builtinIndex maps device names to their files, parsing each file once.
+func builtinIndex() (map[string]string, error) {
+	indexOnce.Do(func() {
+		ents, err := builtinFS.ReadDir("devices")
+		if err != nil {
+			indexErr = err
+			return
+		}
+		index = map[string]string{}
+		for _, e := range ents {
+			if !strings.HasSuffix(e.Name(), ".yaml") {
+				continue
+			}
+			d, err := loadBuiltin(e.Name())
+			if err != nil {
+				indexErr = err
+				return
+			}
+			index[strings.ToLower(d.Name)] = e.Name()
+		}
+	})
+	return index, indexErr
 }
