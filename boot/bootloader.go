@@ -265,6 +265,13 @@ func (b *Bootloader) primaryImage(i int) (*validImage, error) {
 // checkDependencies cancels upgrades whose DEPENDENCY TLVs would not hold
 // once the upgrades that remain are done, until no more are cancelled.
 func (b *Bootloader) checkDependencies(st []imageState, res *Result) {
+	needed := false
+	for i := range st {
+		needed = needed || (st[i].cand != nil && len(st[i].cand.deps) > 0)
+	}
+	if !needed {
+		return
+	}
 	versions := make([]*image.Version, len(st))
 	for changed := true; changed; {
 		changed = false

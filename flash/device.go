@@ -40,12 +40,18 @@ func New(g Geometry) (*Device, error) {
 		data:    make([]byte, size),
 		prog:    make([]uint64, (size+63)/64),
 	}
-	if g.ErasedValue != 0 {
-		for i := range d.data {
-			d.data[i] = g.ErasedValue
-		}
-	}
+	fill(d.data, g.ErasedValue)
 	return d, nil
+}
+
+func fill(b []byte, v byte) {
+	if len(b) == 0 {
+		return
+	}
+	b[0] = v
+	for n := 1; n < len(b); n *= 2 {
+		copy(b[n:], b[:n])
+	}
 }
 
 // Geometry returns the device's geometry.
@@ -122,10 +128,8 @@ func (d *Device) Write(off uint32, p []byte) error {
 	if off%a != 0 || uint32(len(p))%a != 0 {
 		return fmt.Errorf("%w: write at %#x of %d bytes with alignment %d", ErrAlign, off, len(p), a)
 	}
-	for i := range uint32(len(p)) {
-		if d.isProg(off + i) {
-			return fmt.Errorf("%w: byte %#x already programmed", ErrNotErased, off+i)
-		}
+	if i, found := d.firstProg(off, uint32(len(p))); found {
+		return fmt.Errorf("%w: byte %#x already programmed", ErrNotErased, i)
 	}
 	n := len(p)
 	cut := d.step()
@@ -136,9 +140,7 @@ func (d *Device) Write(off uint32, p []byte) error {
 		n = d.fault.tearLen(len(p))
 	}
 	copy(d.data[off:], p[:n])
-	for i := range uint32(n) {
-		d.setProg(off + i)
-	}
+	d.setProgRange(off, uint32(n))
 	if d.backing != nil {
 		if err := d.backing.store(d, off, uint32(n)); err != nil {
 			return err
@@ -167,10 +169,8 @@ func (d *Device) Erase(off, size uint32) error {
 		}
 		n = uint32(d.fault.tearLen(int(size)))
 	}
-	for i := off; i < off+n; i++ {
-		d.data[i] = d.geom.ErasedValue
-		d.clearProg(i)
-	}
+	fill(d.data[off:off+n], d.geom.ErasedValue)
+	d.clearProgRange(off, n)
 	if d.backing != nil {
 		if err := d.backing.store(d, off, n); err != nil {
 			return err
@@ -190,15 +190,53 @@ func (d *Device) IsErased(off uint32, n int) (bool, error) {
 	if err := d.checkRange("read", off, n); err != nil {
 		return false, err
 	}
-	for i := range uint32(n) {
-		if d.isProg(off + i) {
-			return false, nil
-		}
-	}
-	return true, nil
+	_, found := d.firstProg(off, uint32(n))
+	return !found, nil
 }
 
 func (d *Device) isProg(i uint32) bool { return d.prog[i/64]&(1<<(i%64)) != 0 }
+
+// firstProg finds the first programmed byte in [off, off+n), a word at a time.
+func (d *Device) firstProg(off, n uint32) (uint32, bool) {
+	for i, end := off, off+n; i < end; {
+		if i%64 == 0 && end-i >= 64 {
+			if d.prog[i/64] == 0 {
+				i += 64
+				continue
+			}
+		}
+		if d.isProg(i) {
+			return i, true
+		}
+		i++
+	}
+	return 0, false
+}
+
+// setProgRange and clearProgRange mark [off, off+n) a word at a time.
+func (d *Device) setProgRange(off, n uint32) {
+	for i, end := off, off+n; i < end; {
+		if i%64 == 0 && end-i >= 64 {
+			d.prog[i/64] = ^uint64(0)
+			i += 64
+			continue
+		}
+		d.setProg(i)
+		i++
+	}
+}
+
+func (d *Device) clearProgRange(off, n uint32) {
+	for i, end := off, off+n; i < end; {
+		if i%64 == 0 && end-i >= 64 {
+			d.prog[i/64] = 0
+			i += 64
+			continue
+		}
+		d.clearProg(i)
+		i++
+	}
+}
 func (d *Device) setProg(i uint32)     { d.prog[i/64] |= 1 << (i % 64) }
 func (d *Device) clearProg(i uint32)   { d.prog[i/64] &^= 1 << (i % 64) }
 

@@ -198,3 +198,29 @@ func TestOpenRejectsGarbage(t *testing.T) {
 		}
 	}
 }
+
+// TestProgrammedTrackingAcrossWords exercises the word-at-a-time paths of
+// the programmed bitmap with ranges that start and end inside words.
+func TestProgrammedTrackingAcrossWords(t *testing.T) {
+	d, _ := New(Geometry{Sectors: []SectorRun{{Size: 1024, Count: 2}}, WriteAlign: 1, ErasedValue: 0xFF})
+	if err := d.Write(60, make([]byte, 200)); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		off, n uint32
+		erased bool
+	}{{0, 60, true}, {0, 61, false}, {259, 1, false}, {260, 700, true}, {64, 128, false}, {1024, 1024, true}} {
+		if got, _ := d.IsErased(c.off, int(c.n)); got != c.erased {
+			t.Errorf("IsErased(%d, %d) = %v", c.off, c.n, got)
+		}
+	}
+	if err := d.Write(259, []byte{1}); !errors.Is(err, ErrNotErased) {
+		t.Fatal(err)
+	}
+	if err := d.Erase(0, 1024); err != nil {
+		t.Fatal(err)
+	}
+	if ok, _ := d.IsErased(0, 1024); !ok {
+		t.Fatal("erase left programmed bits")
+	}
+}
