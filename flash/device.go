@@ -237,8 +237,8 @@ func (d *Device) clearProgRange(off, n uint32) {
 		i++
 	}
 }
-func (d *Device) setProg(i uint32)     { d.prog[i/64] |= 1 << (i % 64) }
-func (d *Device) clearProg(i uint32)   { d.prog[i/64] &^= 1 << (i % 64) }
+func (d *Device) setProg(i uint32)   { d.prog[i/64] |= 1 << (i % 64) }
+func (d *Device) clearProg(i uint32) { d.prog[i/64] &^= 1 << (i % 64) }
 
 // Clone returns an in-memory copy of d's contents with no fault armed and the
 // power on. The copy is never file-backed.
