@@ -26,8 +26,11 @@ func Generate(l *Layout) ([]File, error) {
 	add := func(name, text string) { out = append(out, File{Name: name, Data: []byte(text)}) }
 	if p.Mode != "mpu" {
 		add("partition_"+CName(p.Device.Name)+".h", genPartitionHeader(l))
-		if p.Device.IDAU == IDAUNRFSPU {
+		switch p.Device.IDAU {
+		case IDAUNRFSPU:
 			add("spu_config.h", genSPU(l))
+		case IDAUSAML11:
+			add("saml11_fuses.h", genSAML11(l))
 		}
 		for _, z := range p.Zones {
 			if z.Kind == ZoneSecurity {
