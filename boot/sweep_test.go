@@ -5,6 +5,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"math/rand/v2"
 	"testing"
 
 	"rampart/flash"
@@ -133,7 +134,7 @@ func ctr(n int, v uint32) []uint32 {
 
 // sweepCounts accumulates what a sweep did.
 type sweepCounts struct {
-	scenarios, cutPoints, boots, failures int
+	scenarios, cutPoints, single, chains, boots, failures int
 }
 
 // runScenario runs sc once without faults and then once per cut point: the
@@ -141,7 +142,7 @@ type sweepCounts struct {
 // reboots, and the story continues. Every boot must boot exactly the
 // expected authentic images, counters must never go down, and the final
 // slots and counters must be as expected.
-func runScenario(t *testing.T, cfg *Config, sc scenario, im *imageSet, tear bool, counts *sweepCounts) {
+func runScenario(t *testing.T, cfg *Config, sc scenario, im *imageSet, tear bool, chains int, counts *sweepCounts) {
 	base := newRig(t, cfg)
 	sc.setup(base, im)
 	snapDev, snapCtr := base.dev.Clone(), base.ctr.Clone()
@@ -157,10 +158,33 @@ func runScenario(t *testing.T, cfg *Config, sc scenario, im *imageSet, tear bool
 	r := newRig(t, cfg)
 	total := -1
 	counts.scenarios++
+	defer func() {
+		if chains > 0 && !t.Failed() {
+			rng := rand.New(rand.NewPCG(uint64(total), uint64(len(sc.name))))
+			for range chains {
+				r.dev.CopyFrom(snapDev)
+				*r.ctr = *snapCtr.Clone()
+				cuts := make([]int, 2+rng.IntN(4))
+				for k := range cuts {
+					cuts[k] = 1 + rng.IntN(total)
+				}
+				if _, failed := runOnce(t, r, sc, im, cuts, tear, digests, counts); failed {
+					counts.failures++
+					return
+				}
+				counts.chains++
+				counts.cutPoints += len(cuts)
+			}
+		}
+	}()
 	for cut := 0; total < 0 || cut <= total; cut++ {
 		r.dev.CopyFrom(snapDev)
 		*r.ctr = *snapCtr.Clone()
-		ops, failed := runOnce(t, r, sc, im, cut, tear, digests, counts)
+		var cuts []int
+		if cut > 0 {
+			cuts = []int{cut}
+		}
+		ops, failed := runOnce(t, r, sc, im, cuts, tear, digests, counts)
 		if failed {
 			counts.failures++
 			if counts.failures > 5 {
@@ -171,15 +195,22 @@ func runScenario(t *testing.T, cfg *Config, sc scenario, im *imageSet, tear bool
 			total = ops
 		} else {
 			counts.cutPoints++
+			counts.single++
 		}
 	}
 }
 
-// runOnce plays the steps with a power cut before operation cut (0: none)
-// and returns the number of boot operations of an uninterrupted run.
-func runOnce(t *testing.T, r *rig, sc scenario, im *imageSet, cut int, tear bool, digests map[string][]byte, counts *sweepCounts) (int, bool) {
-	where := fmt.Sprintf("%s cut %d", sc.name, cut)
-	remaining := cut
+// runOnce plays the steps with power cuts: the first cut falls before
+// operation cuts[0] of the boot steps, each later one before operation
+// cuts[k] of the reboot that follows the previous cut (a cut beyond a boot's
+// operations carries over to the next boot). It returns the number of boot
+// operations of an uninterrupted run.
+func runOnce(t *testing.T, r *rig, sc scenario, im *imageSet, cuts []int, tear bool, digests map[string][]byte, counts *sweepCounts) (int, bool) {
+	where := fmt.Sprintf("%s cuts %v", sc.name, cuts)
+	remaining := 0
+	if len(cuts) > 0 {
+		remaining, cuts = cuts[0], cuts[1:]
+	}
 	ops := 0
 	prev := make([]uint32, sc.images)
 	for si, s := range sc.steps {
@@ -191,22 +222,31 @@ func runOnce(t *testing.T, r *rig, sc scenario, im *imageSet, cut int, tear bool
 			}
 			continue
 		}
-		if remaining > 0 {
-			r.dev.SetFault(&flash.Fault{CutBefore: remaining, Tear: tear, TearNum: 1, TearDen: 2})
-		} else {
-			r.dev.SetFault(nil)
-		}
-		res, err := r.bl.Boot()
-		counts.boots++
-		n := r.dev.Ops()
-		ops += n
-		if errors.Is(err, flash.ErrPowerCut) {
-			r.dev.PowerOn()
-			remaining = 0
+		var res *Result
+		var err error
+		for {
+			if remaining > 0 {
+				r.dev.SetFault(&flash.Fault{CutBefore: remaining, Tear: tear, TearNum: 1, TearDen: 2})
+			} else {
+				r.dev.SetFault(nil)
+			}
 			res, err = r.bl.Boot()
 			counts.boots++
-		} else if remaining > 0 {
-			remaining -= n
+			n := r.dev.Ops()
+			ops += n
+			if errors.Is(err, flash.ErrPowerCut) {
+				// Power is back: the device reboots, maybe to be cut again.
+				r.dev.PowerOn()
+				remaining = 0
+				if len(cuts) > 0 {
+					remaining, cuts = cuts[0], cuts[1:]
+				}
+				continue
+			}
+			if remaining > 0 {
+				remaining -= n
+			}
+			break
 		}
 		if err != nil {
 			t.Errorf("%s step %d: %v\n%s", where, si, err, notes(res))
@@ -314,6 +354,12 @@ func TestPowerCutSweep(t *testing.T) {
 		t.Fatalf("-sweep=%q: want fast or full", *sweepFlag)
 	}
 	var counts sweepCounts
+	// Random chains of 2 to 5 cuts (a cut, then cuts during the reboots
+	// that follow), as MCUboot's perm_with_random_fails.
+	chains := 5
+	if full {
+		chains = 50
+	}
 	imgs := map[int]*imageSet{}
 	for _, c := range sweepConfigs(full) {
 		for _, sc := range scenarios() {
@@ -326,11 +372,11 @@ func TestPowerCutSweep(t *testing.T) {
 				if imgs[sc.images] == nil {
 					imgs[sc.images] = newImageSet(t, sc.images, 6000)
 				}
-				runScenario(t, cfg, sc, imgs[sc.images], false, &counts)
+				runScenario(t, cfg, sc, imgs[sc.images], false, chains, &counts)
 			})
 		}
 	}
-	t.Logf("sweep=%s: %d scenario runs, %d cut points, %d boots, %d failures", *sweepFlag, counts.scenarios, counts.cutPoints, counts.boots, counts.failures)
+	t.Logf("sweep=%s: %d scenario runs, %d cut points (%d of them in %d random chains of 2-5 cuts), %d boots, %d failures", *sweepFlag, counts.scenarios, counts.cutPoints, counts.cutPoints-counts.single, counts.chains, counts.boots, counts.failures)
 }
 
 // TestPowerCutSweepTorn repeats part of the sweep with torn operations: the
@@ -346,7 +392,7 @@ func TestPowerCutSweepTorn(t *testing.T) {
 		for _, sc := range scenarios() {
 			name := fmt.Sprintf("%s/align%d/erased%02x/%s", c.ls.name, c.align, c.erased, sc.name)
 			t.Run(name, func(t *testing.T) {
-				runScenario(t, c.ls.config(sc.strategy, c.align, c.erased, sc.images), sc, newImageSet(t, sc.images, 6000), true, &counts)
+				runScenario(t, c.ls.config(sc.strategy, c.align, c.erased, sc.images), sc, newImageSet(t, sc.images, 6000), true, 0, &counts)
 			})
 		}
 	}
