@@ -1,0 +1,36 @@
+package audit
+
+import (
+	"io"
+	"os"
+)
+
+// Backing is the store a Log appends to. *os.File satisfies it; tests use a
+// fault-injecting implementation.
+type Backing interface {
+	io.ReaderAt
+	io.WriterAt
+	// Sync makes everything written so far durable.
+	Sync() error
+	// Truncate cuts the store to size bytes (used only to drop a torn tail).
+	Truncate(size int64) error
+	Stat() (os.FileInfo, error)
+	Close() error
+}
+
+// OpenFile opens (creating if needed) the file at path as a Backing. The
+// directory entry of a new file is synced so the file itself survives a crash.
+func OpenFile(path string) (Backing, error) {
+	_, statErr := os.Stat(path)
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, err
+	}
+	if os.IsNotExist(statErr) {
+		if err := syncDir(path); err != nil {
+			f.Close()
+			return nil, err
+		}
+	}
+	return f, nil
+}
