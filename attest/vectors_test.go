@@ -2,7 +2,9 @@ package attest
 
 import (
 	"bytes"
+	"encoding/base64"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"os"
 	"path/filepath"
@@ -115,5 +117,27 @@ func TestInstanceIDOfTFMKey(t *testing.T) {
 	}
 	if got := hex.EncodeToString(id); got != "01fa58755f658627ce5460f29b75296713248cae7ad9e2984b90280efcbcb50248" {
 		t.Fatalf("instance ID %s", got)
+	}
+}
+
+// TestRFCKeyMatchesJWK checks that rfc-es-iak.pub.pem is the JWK published
+// in RFC 9783 (rfc-es-iak.json), so the example verifies with the RFC's key.
+func TestRFCKeyMatchesJWK(t *testing.T) {
+	var jwk struct{ Crv, X, Y string }
+	if err := json.Unmarshal(readFile(t, "rfc-es-iak.json"), &jwk); err != nil {
+		t.Fatal(err)
+	}
+	x, err1 := base64.RawURLEncoding.DecodeString(jwk.X)
+	y, err2 := base64.RawURLEncoding.DecodeString(jwk.Y)
+	if err1 != nil || err2 != nil || jwk.Crv != "P-256" {
+		t.Fatalf("JWK: %v %v %q", err1, err2, jwk.Crv)
+	}
+	key, err := ParsePublicKeyPEM(readFile(t, "rfc-es-iak.pub.pem"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	point, _ := key.Bytes()
+	if !bytes.Equal(point, append(append([]byte{4}, x...), y...)) {
+		t.Fatal("rfc-es-iak.pub.pem is not the RFC's JWK")
 	}
 }
