@@ -3,10 +3,14 @@ package cli
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"rampart/image/ihex"
 )
 
 const imageVec = "../image/testdata/mcuboot/"
@@ -163,4 +167,71 @@ func TestImageBadInputExitCodes(t *testing.T) {
 			t.Errorf("%s: exit %d (want %d), stderr %q (want it to mention %q)", c.name, code, c.code, errs, c.msg)
 		}
 	}
+}
+
+// TestImageSameBytesAsImgtool runs imgtool sign and rampart image sign with
+// the same command lines (Ed25519, so both are deterministic) and compares
+// the outputs byte for byte, Intel HEX included. Needs RAMPART_IMGTOOL.
+func TestImageSameBytesAsImgtool(t *testing.T) {
+	tool := os.Getenv("RAMPART_IMGTOOL")
+	if tool == "" {
+		t.Skip("RAMPART_IMGTOOL is not set (path to MCUboot's scripts/imgtool.py): skipped; see docs/imgtool-interop.md")
+	}
+	py := os.Getenv("RAMPART_PYTHON")
+	if py == "" {
+		py = "/usr/bin/python3"
+	}
+	dir := t.TempDir()
+	in := imageVec + "input.bin"
+	// a hex input at 0x08000000 made by rampart's own writer from input.bin
+	hexIn := filepath.Join(dir, "in.hex")
+	raw, _ := os.ReadFile(in)
+	os.WriteFile(hexIn, imageHexFor(raw, 0x08000000), 0o600)
+	common := []string{"-k", imageVec + "ed25519.pem", "-H", "0x200", "--pad-header", "-v", "1.2.3+4", "-S", "0x20000"}
+	for i, extra := range [][]string{
+		{"--vid", "example.com", "--cid", "my-board-app"},
+		{"--vid", "12345678-1234-5678-1234-567812345678", "--cid", "00112233445566778899aabbccddeeff"},
+		{"-L", "0x20000000", "--non-bootable"},
+		{"-F", "0x08020000", "-R", "0", "--pad", "--align", "8"},
+		{"--test", "--max-align", "32", "-M", "64"},
+		{"--overwrite-only", "--confirm", "-s", "0x10203"},
+		{"-d", "(0,1.0.0+0), (2,3.4.5+6)", "--boot-record", "BL2", "--custom-tlv", "0x1000", "text", "--sha", "512"},
+		{"--public-key-format", "full", "--pure"},
+		{"out.hex", "-x", "0x08020000", "--confirm"},
+		{"in.hex", "out.hex", "--pad"},
+	} {
+		name := fmt.Sprintf("case%d", i)
+		args := append([]string(nil), common...)
+		input, output := in, "out.bin"
+		for _, a := range extra {
+			switch a {
+			case "out.hex":
+				output = a
+			case "in.hex":
+				input = hexIn
+			default:
+				args = append(args, a)
+			}
+		}
+		theirs := filepath.Join(dir, name+".imgtool."+output)
+		mine := filepath.Join(dir, name+".rampart."+output)
+		if out, err := exec.Command(py, append(append([]string{tool, "sign"}, args...), input, theirs)...).CombinedOutput(); err != nil {
+			t.Fatalf("%v: imgtool: %v\n%s", extra, err, out)
+		}
+		if code, _, errs := run(t, append(append([]string{"image", "sign"}, args...), input, mine)...); code != 0 {
+			t.Fatalf("%v: rampart: %s", extra, errs)
+		}
+		a, _ := os.ReadFile(theirs)
+		b, _ := os.ReadFile(mine)
+		if !bytes.Equal(a, b) {
+			t.Errorf("%v: outputs differ (%d vs %d bytes)", extra, len(a), len(b))
+		}
+	}
+}
+
+// imageHexFor writes data at base as Intel HEX with rampart's writer.
+func imageHexFor(data []byte, base uint32) []byte {
+	m := &ihex.Memory{}
+	m.Put(base, data)
+	return m.Marshal()
 }
