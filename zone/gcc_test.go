@@ -86,6 +86,9 @@ func TestGeneratedFilesCompileAndLink(t *testing.T) {
 	if v := s["Reset_Handler"]; !strings.HasPrefix(v, "100") || v >= "1007f000" {
 		t.Errorf("secure Reset_Handler at %s, want inside CODE_S", v)
 	}
+	if s["__sg_end__"] <= s["__sg_start__"] {
+		t.Errorf("veneer section bounds %s..%s are empty", s["__sg_start__"], s["__sg_end__"])
+	}
 	if v := ns["NS_Reset_Handler"]; !strings.HasPrefix(v, "0008") {
 		t.Errorf("non-secure Reset_Handler at %s, want inside CODE_NS 0x00080000", v)
 	}

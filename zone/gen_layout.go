@@ -121,11 +121,11 @@ func genLinker(l *Layout, z *Zone) string {
   /* Secure gateway veneers (SG) live in the Non-secure callable partition. */
   .gnu.sgstubs : ALIGN(32)
   {
-    __sg_start__ = .;
     *(.gnu.sgstubs*)
-    . = ALIGN(32);
-    __sg_end__ = .;
   } > %s
+  /* The linker sizes the veneers late: take the bounds from the section itself. */
+  __sg_start__ = ADDR(.gnu.sgstubs);
+  __sg_end__ = ADDR(.gnu.sgstubs) + SIZEOF(.gnu.sgstubs);
 `, CName(im.nsc.Name))
 	}
 	b.WriteString(`

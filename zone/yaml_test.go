@@ -207,3 +207,13 @@ func TestArmv7Encoding(t *testing.T) {
 		}
 	}
 }
+
+// A YAML alias bomb is refused by the decoder instead of expanding.
+func TestYAMLAliasBomb(t *testing.T) {
+	src := "a: &a [x, x, x, x, x, x, x, x, x]\nb: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a]\nc: &c [*b, *b, *b, *b, *b, *b, *b, *b, *b]\n" +
+		"d: &d [*c, *c, *c, *c, *c, *c, *c, *c, *c]\ne: &e [*d, *d, *d, *d, *d, *d, *d, *d, *d]\nf: &f [*e, *e, *e, *e, *e, *e, *e, *e, *e]\n" +
+		"g: &g [*f, *f, *f, *f, *f, *f, *f, *f, *f]\nh: [*g, *g, *g, *g, *g, *g, *g, *g, *g]\n"
+	if _, err := ParseProject([]byte(src), "bomb.yaml"); err == nil {
+		t.Fatal("alias bomb accepted")
+	}
+}
