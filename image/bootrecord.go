@@ -122,3 +122,130 @@ func stripDashes(s string) string {
 	}
 	return string(out)
 }
+
+// BootRecord is the decoded BOOT_RECORD TLV: a PSA software component
+// description the bootloader completes with the measured image hash.
+type BootRecord struct {
+	SwType                 string // key 1
+	Version                string // key 4
+	SignerID               []byte // key 5
+	MeasurementDescription string // key 6
+	MeasurementValue       []byte // key 2
+}
+
+// ParseBootRecord decodes a BOOT_RECORD value strictly: a definite-length
+// CBOR map of at most 5 entries with unsigned-integer keys 1, 2, 4, 5, 6 (each
+// at most once), text values for 1, 4, 6 and byte-string values for 2, 5,
+// and nothing after the map.
+func ParseBootRecord(b []byte) (*BootRecord, error) {
+	bad := func(format string, args ...any) error {
+		return fieldErr("TLV 0x60 (BOOT_RECORD)", -1, ErrMalformed, format, args...)
+	}
+	d := cborReader{b: b}
+	mt, n, ok := d.head()
+	if !ok || mt != 5 || n > 5 {
+		return nil, bad("not a CBOR map of at most 5 entries")
+	}
+	r := &BootRecord{}
+	seen := map[uint64]bool{}
+	for range n {
+		kt, key, ok := d.head()
+		if !ok || kt != 0 || seen[key] {
+			return nil, bad("entry key is not a new unsigned integer")
+		}
+		seen[key] = true
+		vt, l, ok := d.head()
+		if !ok || (vt != 2 && vt != 3) {
+			return nil, bad("value of key %d is not a byte or text string", key)
+		}
+		v, ok := d.take(l)
+		if !ok {
+			return nil, bad("value of key %d runs past the record", key)
+		}
+		want := byte(3)
+		if key == SwComponentMeasurementValue || key == SwComponentSignerID {
+			want = 2
+		}
+		if vt != want {
+			return nil, bad("value of key %d has CBOR major type %d, want %d", key, vt, want)
+		}
+		switch key {
+		case SwComponentType:
+			r.SwType = string(v)
+		case SwComponentVersion:
+			r.Version = string(v)
+		case SwComponentSignerID:
+			r.SignerID = v
+		case SwComponentMeasurementDescription:
+			r.MeasurementDescription = string(v)
+		case SwComponentMeasurementValue:
+			r.MeasurementValue = v
+		default:
+			return nil, bad("unknown key %d", key)
+		}
+	}
+	if len(d.b) != 0 {
+		return nil, bad("%d bytes after the map", len(d.b))
+	}
+	return r, nil
+}
+
+// MeasuredBootRecord returns a copy of the BOOT_RECORD value with the
+// measurement value (imgtool writes zeros, last in the map) replaced by
+// digest, as MCUboot does when it saves the boot record for attestation.
+func MeasuredBootRecord(record, digest []byte) ([]byte, error) {
+	r, err := ParseBootRecord(record)
+	if err != nil {
+		return nil, err
+	}
+	if len(r.MeasurementValue) != len(digest) {
+		return nil, fieldErr("TLV 0x60 (BOOT_RECORD)", -1, ErrMalformed, "measurement value of %d bytes, digest of %d", len(r.MeasurementValue), len(digest))
+	}
+	tail := cborBytes([]byte{SwComponentMeasurementValue}, r.MeasurementValue)
+	if !bytesHasSuffix(record, tail) {
+		return nil, fieldErr("TLV 0x60 (BOOT_RECORD)", -1, ErrMalformed, "the measurement value is not the last entry")
+	}
+	out := append([]byte(nil), record...)
+	copy(out[len(out)-len(digest):], digest)
+	return out, nil
+}
+
+func bytesHasSuffix(b, s []byte) bool {
+	return len(b) >= len(s) && string(b[len(b)-len(s):]) == string(s)
+}
+
+// cborReader reads CBOR heads with definite lengths only.
+type cborReader struct{ b []byte }
+
+func (d *cborReader) head() (major byte, arg uint64, ok bool) {
+	if len(d.b) == 0 {
+		return 0, 0, false
+	}
+	c := d.b[0]
+	d.b = d.b[1:]
+	major, ai := c>>5, c&0x1f
+	switch {
+	case ai < 24:
+		return major, uint64(ai), true
+	case ai <= 27:
+		n := 1 << (ai - 24)
+		if len(d.b) < n {
+			return 0, 0, false
+		}
+		for _, x := range d.b[:n] {
+			arg = arg<<8 | uint64(x)
+		}
+		d.b = d.b[n:]
+		return major, arg, true
+	}
+	return 0, 0, false // indefinite lengths and reserved values
+}
+
+func (d *cborReader) take(n uint64) ([]byte, bool) {
+	if n > uint64(len(d.b)) {
+		return nil, false
+	}
+	v := d.b[:n:n]
+	d.b = d.b[n:]
+	return v, true
+}

@@ -44,7 +44,7 @@ func smallSigned(t testing.TB) ([]byte, ed25519.PrivateKey) {
 	_, priv, _ := ed25519.GenerateKey(bytes.NewReader(make([]byte, 64)))
 	sc := uint32(5)
 	res, err := Sign(bytes.Repeat([]byte{0xa5, 0x5a, 0x00, 0x01}, 16), &SignOptions{
-		Key: priv, HeaderSize: 32, PadHeader: true, Version: Version{1, 0, 0, 1}, SlotSize: 0x2000,
+		Key: priv, HeaderSize: 32, PadHeader: true, Version: Version{1, 0, 0, 1}, SlotSize: 0x400,
 		SecurityCounter: &sc, Dependencies: []Dependency{{1, Version{2, 0, 0, 0}}}, BootRecord: "NSPE",
 		CustomTLVs: []TLV{{Type: 0xa1, Value: []byte("x")}}, Pad: true,
 	})
@@ -85,6 +85,9 @@ func TestFlipEveryByte(t *testing.T) {
 	}
 	mut := make([]byte, len(b))
 	for i := 0; i < len(b); i++ {
+		if i >= img.Size()+32 && i < len(b)-48 {
+			continue // the middle of the slot padding: same rule as its ends
+		}
 		for _, x := range []byte{0x01, 0x80, 0xff} {
 			copy(mut, b)
 			mut[i] ^= x
