@@ -229,6 +229,39 @@ func TestImageSameBytesAsImgtool(t *testing.T) {
 	}
 }
 
+// TestImageGetprivSameAsImgtool compares getpriv's arrays with imgtool's
+// for the encryption keys it supports. Needs RAMPART_IMGTOOL.
+func TestImageGetprivSameAsImgtool(t *testing.T) {
+	tool := os.Getenv("RAMPART_IMGTOOL")
+	if tool == "" {
+		t.Skip("RAMPART_IMGTOOL is not set: skipped; see docs/imgtool-interop.md")
+	}
+	py := os.Getenv("RAMPART_PYTHON")
+	if py == "" {
+		py = "/usr/bin/python3"
+	}
+	for _, c := range [][]string{
+		{"enc/enc-ec256-priv.pem"}, {"enc/enc-ec256-priv.pem", "--minimal"}, {"enc/enc-ec256-priv.pem", "-f", "openssl"},
+		{"enc/enc-ec256-priv.pem", "--minimal", "-f", "openssl"}, {"enc/enc-rsa2048-priv.pem"},
+		{"enc/enc-rsa2048-priv.pem", "--minimal"}, {"enc/enc-x25519-priv.pem"}, {"ecdsa-p384.pem"},
+	} {
+		args := append([]string{"getpriv", "-k", imageVec + c[0]}, c[1:]...)
+		want, err := exec.Command(py, append([]string{tool}, args...)...).Output()
+		if err != nil {
+			t.Fatalf("%v: imgtool: %v", c, err)
+		}
+		code, got, errs := run(t, append([]string{"image"}, args...)...)
+		if code != 0 {
+			t.Fatalf("%v: %s", c, errs)
+		}
+		_, w, _ := strings.Cut(string(want), "\n")
+		_, g, _ := strings.Cut(got, "\n")
+		if w != g {
+			t.Errorf("%v: arrays differ", c)
+		}
+	}
+}
+
 // imageHexFor writes data at base as Intel HEX with rampart's writer.
 func imageHexFor(data []byte, base uint32) []byte {
 	m := &ihex.Memory{}
