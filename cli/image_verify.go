@@ -109,6 +109,9 @@ output then says the signature was not checked. Exit codes: 0 valid, 1 invalid
 				fmt.Fprintln(env.Stdout, "Image was correctly validated")
 				fmt.Fprintf(env.Stdout, "Image version: %s\n", res.Version)
 				fmt.Fprintf(env.Stdout, "Image digest: %s\n", res.Digest)
+				if res.Pure {
+					fmt.Fprintln(env.Stdout, "Signature is over the image itself (SIG_PURE)")
+				}
 				switch {
 				case res.Signed:
 					fmt.Fprintf(env.Stdout, "Signature: %s by %s\n", res.SignatureTLV, res.Key)
