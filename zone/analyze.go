@@ -99,6 +99,9 @@ func (a *analyzer) checkDevice() {
 				a.errf("Z-DEVICE", m.Line, "memories["+m.Name+"]", "0x%X + size 0x%X runs past 4 GiB", alias[1], m.Size)
 			}
 		}
+		if m.MPCBase != 0 && m.Block == 0 {
+			a.errf("Z-DEVICE", m.Line, "memories["+m.Name+"].mpc_base", "an MPC needs its block size (block) for the checks")
+		}
 		if m.Block != 0 && m.Block&(m.Block-1) != 0 {
 			a.errf("Z-DEVICE", m.Line, "memories["+m.Name+"].block", "block size 0x%X is not a power of two", m.Block)
 		}

@@ -232,7 +232,7 @@ func convertDevice(yd *yDevice, file string, n *yaml.Node) (*Device, error) {
 	}
 	d := &Device{Name: yd.Name, Vendor: yd.Vendor, Core: yd.Core, Interrupts: yd.Interrupts,
 		MPU: MPUType(yd.MPU.Type), MPURegions: yd.MPU.Regions, MPURegionsNS: yd.MPU.RegionsNS,
-		IDAU: yd.IDAU.Kind, IDAUFlashRegion: uint64(yd.IDAU.FlashRegion), IDAURAMRegion: uint64(yd.IDAU.RAMRegion),
+		IDAU: yd.IDAU.Kind, IDAUFlashRegion: uint64(yd.IDAU.FlashRegion), IDAURAMRegion: uint64(yd.IDAU.RAMRegion), NSCCFG: uint64(yd.IDAU.NSCCFG),
 		Sources: yd.Sources, File: file, Line: line(n)}
 	d.TrustZone = yd.TrustZone == nil || *yd.TrustZone
 	d.SAURegions = 8
@@ -329,7 +329,7 @@ func convertMemory(ym *yMemory, file string, in *yaml.Node, i int) (*Memory, err
 		return nil, errAt(ErrSyntax, file, fieldLine(in, "size"), "memories[%s].size: missing or zero", ym.Name)
 	}
 	m := &Memory{Name: ym.Name, Aliases: ym.Aliases, Size: uint64(*ym.Size), Access: ym.Access,
-		Block: uint64(ym.Block), Sector: uint64(ym.Sector), Line: line(in)}
+		Block: uint64(ym.Block), MPCBase: uint64(ym.MPCBase), Sector: uint64(ym.Sector), Line: line(in)}
 	switch strings.ToLower(ym.Type) {
 	case "rom", "flash":
 		m.ROM = true

@@ -110,8 +110,76 @@ static inline void rampart_tz_setup(void)
 	}
 	b.WriteString("  *sau_ctrl = (SAU_INIT_CTRL_ENABLE << 0) | (SAU_INIT_CTRL_ALLNS << 1);\n")
 	b.WriteString("  __asm volatile (\"dsb\\n\\tisb\" ::: \"memory\");\n}\n\n")
+	genPlatformSetup(&b, l)
 	fmt.Fprintf(&b, "#endif /* %s */\n", guard)
 	return b.String()
+}
+
+// genPlatformSetup writes rampart_platform_setup(): the attribution settings
+// outside the core that the description knows how to make. Arm SIE-200 MPCs
+// get their non-secure blocks opened (the block size is read from BLK_CFG at
+// run time; the checks used the description's, which must be a multiple of
+// it); an IoT Kit / SSE-200 IDAU gets NSCCFG.CODENSC/RAMNSC so that the SAU's
+// NSC regions take effect.
+func genPlatformSetup(b *strings.Builder, l *Layout) {
+	d := l.Project.Device
+	var nsccfg uint64
+	if d.NSCCFG != 0 {
+		for _, pt := range l.Project.Partitions {
+			if pt.Security != NSC || pt.Memory == nil {
+				continue
+			}
+			switch pt.Start() >> 28 {
+			case 0x1:
+				nsccfg |= 1 // CODENSC
+			case 0x3:
+				nsccfg |= 2 // RAMNSC
+			}
+		}
+	}
+	type open struct {
+		mpc, base, start, size uint64
+		name                   string
+	}
+	var opens []open
+	for _, m := range d.Memories {
+		if m.MPCBase == 0 {
+			continue
+		}
+		for _, pt := range l.Project.Partitions {
+			if pt.Memory == m && pt.Security == NonSecure {
+				opens = append(opens, open{m.MPCBase, m.Physical, pt.Physical(), pt.Size, pt.Name})
+			}
+		}
+	}
+	b.WriteString("/* rampart_platform_setup applies the device's attribution settings outside the core\n * (memory protection controllers, IDAU options). Call it from Secure state. */\n")
+	if len(opens) > 0 {
+		b.WriteString(`static inline void rampart_mpc_open(unsigned int mpc, unsigned int mem_base, unsigned int start, unsigned int size)
+{
+  /* Arm SIE-200 MPC: BLK_CFG (0x14) gives the block size, BLK_IDX (0x18) selects a LUT word,
+   * BLK_LUT (0x1C) holds one bit per block (1 = Non-secure). CTRL.AUTOINC may step BLK_IDX
+   * after each LUT access, so the index is written before every access. */
+  volatile unsigned int *const r = (volatile unsigned int *)mpc;
+  unsigned int blk = 1u << (r[0x14 / 4] + 5);
+  for (unsigned int a = start; a < start + size; a += blk) {
+    unsigned int n = (a - mem_base) / blk;
+    r[0x18 / 4] = n / 32;
+    unsigned int lut = r[0x1C / 4];
+    r[0x18 / 4] = n / 32;
+    r[0x1C / 4] = lut | (1u << (n % 32));
+  }
+}
+
+`)
+	}
+	b.WriteString("static inline void rampart_platform_setup(void)\n{\n")
+	if nsccfg != 0 {
+		fmt.Fprintf(b, "  *(volatile unsigned int *)0x%08Xu |= 0x%Xu; /* NSCCFG: CODENSC=bit 0, RAMNSC=bit 1 */\n", d.NSCCFG, nsccfg)
+	}
+	for _, o := range opens {
+		fmt.Fprintf(b, "  rampart_mpc_open(0x%08Xu, 0x%08Xu, 0x%08Xu, 0x%Xu); /* %s */\n", o.mpc, o.base, o.start, o.size, cComment(o.name))
+	}
+	b.WriteString("  __asm volatile (\"dsb\\n\\tisb\" ::: \"memory\");\n}\n\n")
 }
 
 // genVendorSetup ORs together the vendor register values of Secure

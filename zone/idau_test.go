@@ -92,3 +92,19 @@ func TestSAML11Fuses(t *testing.T) {
 	}
 	wantCode(t, Analyze(p), "Z-SAML11")
 }
+
+// The AN505's vendor settings are generated: NSCCFG.CODENSC for the veneers in
+// Secure code memory, and one MPC call per non-secure partition.
+func TestAN505PlatformSetup(t *testing.T) {
+	l := analyzeEdited(t, "testdata/an505-demo.yaml", "", "")
+	h := generated(t, l, "partition_mps2_an505.h")
+	for _, want := range []string{
+		"*(volatile unsigned int *)0x50080014u |= 0x1u;",
+		"rampart_mpc_open(0x58007000u, 0x00000000u, 0x00080000u, 0x80000u); /* CODE_NS */",
+		"rampart_mpc_open(0x58008000u, 0x28000000u, 0x28100000u, 0x100000u); /* DATA_NS */",
+	} {
+		if !strings.Contains(h, want) {
+			t.Errorf("partition header lacks %q", want)
+		}
+	}
+}

@@ -66,7 +66,7 @@ func marshalDevice(d *Device) *yDevice {
 	tz, sau := d.TrustZone, d.SAURegions
 	yd := &yDevice{Name: d.Name, Vendor: d.Vendor, Core: d.Core, TrustZone: &tz, SAURegions: &sau, Interrupts: d.Interrupts,
 		MPU:     yMPU{Type: string(d.MPU), Regions: d.MPURegions, RegionsNS: d.MPURegionsNS},
-		IDAU:    yIDAU{Kind: d.IDAU, FlashRegion: Hex(d.IDAUFlashRegion), RAMRegion: Hex(d.IDAURAMRegion)},
+		IDAU:    yIDAU{Kind: d.IDAU, FlashRegion: Hex(d.IDAUFlashRegion), RAMRegion: Hex(d.IDAURAMRegion), NSCCFG: Hex(d.NSCCFG)},
 		Sources: d.Sources}
 	for _, f := range d.SAUInit {
 		start, size := Hex(f.Start), Hex(f.Size)
@@ -75,7 +75,7 @@ func marshalDevice(d *Device) *yDevice {
 	for _, m := range d.Memories {
 		size := Hex(m.Size)
 		ym := yMemory{Name: m.Name, Aliases: m.Aliases, Type: "ram", Size: &size, Access: m.Access, Security: m.Security.String(),
-			Block: Hex(m.Block), Sector: Hex(m.Sector)}
+			Block: Hex(m.Block), MPCBase: Hex(m.MPCBase), Sector: Hex(m.Sector)}
 		if m.ROM {
 			ym.Type = "rom"
 		}

@@ -38,12 +38,16 @@ type Device struct {
 	// IDAU chip (nRF5340 SPU: 16 KiB flash, 8 KiB RAM; SAM L11: 256 bytes).
 	IDAUFlashRegion uint64
 	IDAURAMRegion   uint64
-	SAUInit         []FixedRegion // regions the SAU always needs (e.g. the Non-secure peripheral alias)
-	Memories        []*Memory
-	Peripherals     []*Peripheral
-	Sources         []string // where the addresses come from (reference manual, section)
-	File            string
-	Line            int
+	// NSCCFG is the address of an Arm IoT Kit / SSE-200 NSCCFG register
+	// (CODENSC bit 0, RAMNSC bit 1): the IDAU lets the SAU mark Secure code or
+	// RAM NSC only when these are set. 0: not applicable.
+	NSCCFG      uint64
+	SAUInit     []FixedRegion // regions the SAU always needs (e.g. the Non-secure peripheral alias)
+	Memories    []*Memory
+	Peripherals []*Peripheral
+	Sources     []string // where the addresses come from (reference manual, section)
+	File        string
+	Line        int
 }
 
 // FixedRegion is a device-level SAU region (from CMSIS-Zone's sau_init).
@@ -71,8 +75,11 @@ type Memory struct {
 	// "c" = Secure or NSC, "s" = Secure only, "n" = Non-secure only).
 	Security Security
 	Block    uint64 // MPC / SPU block size (0: no block-based controller)
-	Sector   uint64 // flash erase sector (0: unknown)
-	Line     int
+	// MPCBase is the register block of an Arm SIE-200 style MPC guarding the
+	// memory (BLK_CFG 0x14, BLK_IDX 0x18, BLK_LUT 0x1C); 0: none or unknown.
+	MPCBase uint64
+	Sector  uint64 // flash erase sector (0: unknown)
+	Line    int
 }
 
 // AddressFor returns the address of offset off in the alias used by a

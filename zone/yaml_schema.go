@@ -81,6 +81,7 @@ type yIDAU struct {
 	Kind        string `yaml:"kind,omitempty"`
 	FlashRegion Hex    `yaml:"flash_region,omitempty"`
 	RAMRegion   Hex    `yaml:"ram_region,omitempty"`
+	NSCCFG      Hex    `yaml:"nsccfg,omitempty"`
 }
 
 type yFixed struct {
@@ -101,6 +102,7 @@ type yMemory struct {
 	Access   string   `yaml:"access,omitempty"`
 	Security string   `yaml:"security,omitempty"`
 	Block    Hex      `yaml:"block,omitempty"`
+	MPCBase  Hex      `yaml:"mpc_base,omitempty"`
 	Sector   Hex      `yaml:"sector,omitempty"`
 	Source   string   `yaml:"source,omitempty"`
 }
