@@ -59,3 +59,39 @@ func FuzzParseBootRecord(f *testing.F) {
 		}
 	})
 }
+
+func TestTrailerLayouts(t *testing.T) {
+	_, priv := smallSigned(t)
+	for _, c := range []struct {
+		align, maxAlign int
+		overwrite       bool
+		confirm         bool
+	}{{1, 0, false, true}, {4, 16, false, true}, {32, 32, false, false}, {8, 0, true, true}} {
+		res, err := Sign([]byte("fw"), &SignOptions{Key: priv, HeaderSize: 32, PadHeader: true, SlotSize: 0x4000,
+			Align: c.align, MaxAlign: c.maxAlign, Overwrite: c.overwrite, Confirm: c.confirm, Pad: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		tr, err := ParseTrailer(res.Bytes)
+		if err != nil || !tr.MagicValid {
+			t.Fatalf("%+v: %v %+v", c, err, tr)
+		}
+		want := max(8, c.align, c.maxAlign)
+		if tr.MaxAlign != want {
+			t.Errorf("%+v: max-align %d, want %d", c, tr.MaxAlign, want)
+		}
+		ok := byte(0xff)
+		if c.confirm && !c.overwrite {
+			ok = BootFlagSet
+		}
+		if tr.ImageOK != ok || tr.CopyDone != 0xff || tr.SwapInfo != 0xff || tr.SwapSize != 0xffffffff {
+			t.Errorf("%+v: %+v", c, tr)
+		}
+		if len(res.Bytes) != 0x4000 {
+			t.Errorf("%+v: padded to %d", c, len(res.Bytes))
+		}
+	}
+	if tr, _ := ParseTrailer(bytes.Repeat([]byte{0xff}, 64)); tr.MagicValid {
+		t.Error("erased slot has a valid magic")
+	}
+}
