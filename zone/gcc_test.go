@@ -123,3 +123,47 @@ func TestQEMUNonSecureAccessFaults(t *testing.T) {
 		t.Errorf("non-secure read of secure memory succeeded:\n%s", text)
 	}
 }
+
+// Every example's generated headers compile warning-free and its secure
+// linker script links a trivial image, for the example's own core.
+func TestAllExamplesCompile(t *testing.T) {
+	gcc := tool(t, "RAMPART_ARM_GCC", "arm-none-eabi-gcc")
+	files, _ := filepath.Glob("testdata/*.yaml")
+	for _, f := range files {
+		t.Run(filepath.Base(f), func(t *testing.T) {
+			p, err := zone.LoadProject(f)
+			if err != nil {
+				t.Fatal(err)
+			}
+			out, err := zone.Generate(zone.Analyze(p))
+			if err != nil {
+				t.Fatal(err)
+			}
+			dir := t.TempDir()
+			var includes []string
+			for _, g := range out {
+				if err := os.WriteFile(filepath.Join(dir, g.Name), g.Data, 0o644); err != nil {
+					t.Fatal(err)
+				}
+				if strings.HasSuffix(g.Name, ".h") && g.Name != "mpu_config.h" {
+					includes = append(includes, "#include \""+g.Name+"\"\n")
+				}
+			}
+			src := strings.Join(includes, "") + `
+extern unsigned int __StackTop;
+void Reset_Handler(void) { rampart_tz_setup(); rampart_platform_setup(); for (;;) { } }
+__attribute__((section(".vectors"), used)) static const void *const vectors[2] = { &__StackTop, Reset_Handler };
+`
+			if err := os.WriteFile(filepath.Join(dir, "t.c"), []byte(src), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			cpu := "cortex-m33"
+			if strings.Contains(p.Device.Core, "M23") {
+				cpu = "cortex-m23"
+			}
+			ld := filepath.Join(dir, zone.FileName(p.SecurityZones(zone.Secure)[0].Name)+".ld")
+			run(t, time.Minute, gcc, "-mcpu="+cpu, "-mthumb", "-mcmse", "-O1", "-ffreestanding", "-nostdlib", "-nostartfiles",
+				"-Wall", "-Wextra", "-Werror", "-I", dir, "-T", ld, filepath.Join(dir, "t.c"), "-o", filepath.Join(dir, "t.elf"))
+		})
+	}
+}
