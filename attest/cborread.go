@@ -163,27 +163,28 @@ func lookup(es []entry, key int64) ([]byte, bool) {
 	return nil, false
 }
 
-// readArray splits a definite-length array into its items.
-func readArray(b []byte, name string, limit int) ([][]byte, error) {
+// readArray splits a definite-length array at the start of b into its
+// items; size is the array's length in bytes.
+func readArray(b []byte, name string, limit int) (items [][]byte, size int, err error) {
 	major, count, n, err := head(b)
 	if err != nil {
-		return nil, claimErr(name, ErrClaimSyntax, "malformed CBOR: %v", err)
+		return nil, 0, claimErr(name, ErrClaimSyntax, "malformed CBOR: %v", err)
 	}
 	if major != majorArray {
-		return nil, wrongType(name, b, "array")
+		return nil, 0, wrongType(name, b, "array")
 	}
 	if count > uint64(limit) {
-		return nil, claimErr(name, ErrOversized, "%d items, limit %d", count, limit)
+		return nil, 0, claimErr(name, ErrOversized, "%d items, limit %d", count, limit)
 	}
-	items := make([][]byte, 0, count)
+	items = make([][]byte, 0, count)
 	off := n
 	for i := uint64(0); i < count; i++ {
 		s, err := itemSize(b[off:], 1)
 		if err != nil {
-			return nil, claimErr(name, ErrClaimSyntax, "malformed CBOR: %v", err)
+			return nil, 0, claimErr(name, ErrClaimSyntax, "malformed CBOR: %v", err)
 		}
 		items = append(items, b[off:off+s])
 		off += s
 	}
-	return items, nil
+	return items, off, nil
 }

@@ -223,7 +223,7 @@ func decodeComponents(raw []byte) ([]SoftwareComponent, error) {
 	if major(raw) != majorArray {
 		return nil, wrongType(nameSwComponents, raw, "array of maps")
 	}
-	items, err := readArray(raw, nameSwComponents, MaxSoftwareComponents)
+	items, _, err := readArray(raw, nameSwComponents, MaxSoftwareComponents)
 	if err != nil {
 		return nil, err
 	}

@@ -2,6 +2,7 @@ package attest
 
 import (
 	"crypto"
+	"crypto/ecdsa"
 	"crypto/sha256"
 	"crypto/sha512"
 	"fmt"
@@ -43,15 +44,10 @@ func decodeEnvelope(token []byte) (*envelope, error) {
 	if len(token) > MaxTokenSize {
 		return nil, fmt.Errorf("%w: token is %d bytes, limit %d: %w", ErrEnvelope, len(token), MaxTokenSize, ErrOversized)
 	}
-	size, err := itemSize(token, 0)
+	mt, tag, n, err := head(token)
 	if err != nil {
 		return nil, fmt.Errorf("%w: malformed CBOR: %v", ErrEnvelope, err)
 	}
-	if size != len(token) {
-		return nil, fmt.Errorf("%w: %d trailing bytes after the COSE_Sign1", ErrEnvelope, len(token)-size)
-	}
-	// The whole item is now known to be well formed and complete.
-	mt, tag, n, _ := head(token)
 	switch {
 	case mt == majorArray:
 		return nil, fmt.Errorf("%w: untagged COSE_Sign1; want tag 18", ErrEnvelope)
@@ -64,9 +60,15 @@ func decodeEnvelope(token []byte) (*envelope, error) {
 	case tag != tagSign1:
 		return nil, fmt.Errorf("%w: CBOR tag %d, want 18 (COSE_Sign1)", ErrEnvelope, tag)
 	}
-	items, err := readArray(token[n:], "COSE_Sign1", 4)
-	if err != nil || len(items) != 4 {
-		return nil, fmt.Errorf("%w: want an array of 4 (protected, unprotected, payload, signature)", ErrEnvelope)
+	items, size, err := readArray(token[n:], "COSE_Sign1", 4)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrEnvelope, err)
+	}
+	if len(items) != 4 {
+		return nil, fmt.Errorf("%w: an array of %d, want 4 (protected, unprotected, payload, signature)", ErrEnvelope, len(items))
+	}
+	if n+size != len(token) {
+		return nil, fmt.Errorf("%w: %d trailing bytes after the COSE_Sign1", ErrEnvelope, len(token)-n-size)
 	}
 	e := &envelope{}
 	if major(items[0]) != majorBytes {
@@ -166,8 +168,10 @@ func bstrHead(dst []byte, n int) []byte {
 	}
 }
 
-// verifySignature checks e's signature with key through go-cose's ECDSA
-// verifier (which decodes the fixed-size r||s and checks it).
+// verifySignature checks e's signature with key. A COSE ECDSA signature is
+// r || s, each as long as the curve's order (RFC 9053 section 2.1); it is
+// checked with crypto/ecdsa over the Sig_structure digest (TestGoCoseAgrees
+// and FuzzParse hold this path to go-cose's verifier).
 func (e *envelope) verifySignature(key crypto.PublicKey) error {
 	keyAlg, err := algorithmFor(key)
 	if err != nil {
@@ -176,20 +180,46 @@ func (e *envelope) verifySignature(key crypto.PublicKey) error {
 	if keyAlg != e.alg {
 		return fmt.Errorf("%w: token is signed with %v but the key is for %v", ErrSignature, e.alg, keyAlg)
 	}
-	v, err := cose.NewVerifier(e.alg, key)
-	if err != nil {
-		return fmt.Errorf("%w: %v", ErrKey, err)
-	}
-	dv, ok := v.(cose.DigestVerifier)
-	if !ok {
-		return fmt.Errorf("%w: no digest verifier for %v", ErrKey, e.alg)
+	pub := key.(*ecdsa.PublicKey) // algorithmFor accepted it
+	n := (pub.Curve.Params().N.BitLen() + 7) / 8
+	if len(e.signature) != 2*n {
+		return fmt.Errorf("%w: signature is %d bytes, want %d for %v", ErrSignature, len(e.signature), 2*n, e.alg)
 	}
 	d, err := e.digest()
 	if err != nil {
 		return err
 	}
-	if err := dv.VerifyDigest(d, e.signature); err != nil {
-		return fmt.Errorf("%w: %v", ErrSignature, err)
+	if !ecdsa.VerifyASN1(pub, d, asn1Signature(e.signature[:n], e.signature[n:])) {
+		return fmt.Errorf("%w: the signature does not match the key", ErrSignature)
 	}
 	return nil
+}
+
+// asn1Signature encodes r and s (big-endian, unsigned, at most 66 bytes
+// each) as the DER ECDSA-Sig-Value SEQUENCE { r INTEGER, s INTEGER } that
+// crypto/ecdsa verifies.
+func asn1Signature(r, s []byte) []byte {
+	ri, si := asn1Uint(r), asn1Uint(s)
+	body := len(ri) + len(si) // at most 2*(2+67) = 138
+	out := make([]byte, 0, 3+body)
+	if body < 0x80 {
+		out = append(out, 0x30, byte(body))
+	} else {
+		out = append(out, 0x30, 0x81, byte(body))
+	}
+	return append(append(out, ri...), si...)
+}
+
+func asn1Uint(v []byte) []byte {
+	for len(v) > 0 && v[0] == 0 {
+		v = v[1:]
+	}
+	pad := len(v) == 0 || v[0]&0x80 != 0
+	out := make([]byte, 0, 3+len(v))
+	if pad {
+		out = append(out, 0x02, byte(len(v)+1), 0)
+	} else {
+		out = append(out, 0x02, byte(len(v)))
+	}
+	return append(out, v...)
 }

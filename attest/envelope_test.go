@@ -3,7 +3,9 @@ package attest
 import (
 	"bytes"
 	"crypto/rand"
+	"encoding/asn1"
 	"encoding/binary"
+	"math/big"
 	"testing"
 
 	"github.com/veraison/go-cose"
@@ -104,5 +106,26 @@ func TestEnvelopeHeaders(t *testing.T) {
 	}})
 	if _, err := Verify(tok, opts); err == nil {
 		t.Fatal("critical header accepted")
+	}
+}
+
+// TestASN1Signature checks the DER encoding of r||s against encoding/asn1.
+func TestASN1Signature(t *testing.T) {
+	for _, n := range []int{32, 48, 66} {
+		for _, first := range []byte{0x00, 0x01, 0x7f, 0x80, 0xff} {
+			r, s := seq(n, first), make([]byte, n) // s = 0 is the edge case of an empty integer
+			s[n-1] = first
+			var sig struct{ R, S *big.Int }
+			if _, err := asn1.Unmarshal(asn1Signature(r, s), &sig); err != nil {
+				t.Fatalf("n %d first %#x: %v", n, first, err)
+			}
+			if sig.R.Cmp(new(big.Int).SetBytes(r)) != 0 || sig.S.Cmp(new(big.Int).SetBytes(s)) != 0 {
+				t.Fatalf("n %d first %#x: decoded %v %v", n, first, sig.R, sig.S)
+			}
+			want, _ := asn1.Marshal(struct{ R, S *big.Int }{new(big.Int).SetBytes(r), new(big.Int).SetBytes(s)})
+			if !bytes.Equal(asn1Signature(r, s), want) {
+				t.Fatalf("n %d first %#x: not DER", n, first)
+			}
+		}
 	}
 }

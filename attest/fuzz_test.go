@@ -12,7 +12,7 @@ import (
 // TF-M vectors in testdata, their Mac0 siblings, and Rampart tokens in every
 // profile. Properties: no panic; whatever parses re-encodes to claims that
 // parse back equal; and verification never succeeds for a token that does
-// not parse.
+// not parse; Rampart's signature check agrees with go-cose's.
 func FuzzParse(f *testing.F) {
 	for _, name := range []string{"rfc-sign1.cbor", "psa-iot-1_sign1.bin", "psa-2_0_0_sign1.bin", "psa-iot-1_mac0.bin", "psa-2_0_0_mac0.bin"} {
 		f.Add(readFile(f, name))
@@ -35,6 +35,16 @@ func FuzzParse(f *testing.F) {
 				alg, aerr := m.Headers.Protected.Algorithm()
 				if aerr != nil || alg != env.alg || !bytes.Equal(m.Payload, env.payload) || !bytes.Equal(m.Signature, env.signature) {
 					t.Fatalf("envelope decoders disagree: alg %v/%v (%v)", env.alg, alg, aerr)
+				}
+			}
+		}
+		// Where Rampart accepts a signature, go-cose must too.
+		if _, err := Verify(data, VerifyOptions{Key: &key.PublicKey, Nonce: nonce, AllowInstanceIDMismatch: true}); err == nil {
+			var m cose.Sign1Message
+			if m.UnmarshalCBOR(data) == nil {
+				v, _ := cose.NewVerifier(cose.AlgorithmES256, &key.PublicKey)
+				if err := m.Verify(nil, v); err != nil {
+					t.Fatalf("Rampart verified a signature go-cose rejects: %v", err)
 				}
 			}
 		}
