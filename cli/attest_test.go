@@ -11,15 +11,15 @@ import (
 const attestTD = "../attest/testdata/"
 
 var (
-	nonceRFC = strings.Repeat("01", 32)
-	nonceTFM = strings.Repeat("00", 64)
+	attestNonceRFC = strings.Repeat("01", 32)
+	attestNonceTFM = strings.Repeat("00", 64)
 )
 
 func TestAttestVerifyVectors(t *testing.T) {
 	for _, c := range []struct{ key, nonce, token string }{
-		{"rfc-es-iak.pub.pem", nonceRFC, "rfc-sign1.cbor"},
-		{"public.pem", nonceTFM, "psa-iot-1_sign1.bin"},
-		{"public.pem", nonceTFM, "psa-2_0_0_sign1.bin"},
+		{"rfc-es-iak.pub.pem", attestNonceRFC, "rfc-sign1.cbor"},
+		{"public.pem", attestNonceTFM, "psa-iot-1_sign1.bin"},
+		{"public.pem", attestNonceTFM, "psa-2_0_0_sign1.bin"},
 	} {
 		code, out, stderr := run(t, "attest", "verify", "--key", attestTD+c.key, "--nonce", c.nonce, attestTD+c.token)
 		if code != ExitOK || !strings.Contains(out, "token verified (ES256)") || !strings.Contains(out, "security-lifecycle") {
@@ -27,18 +27,18 @@ func TestAttestVerifyVectors(t *testing.T) {
 		}
 	}
 	// The RFC example's placeholder instance ID: a warning, or a failure when strict.
-	code, _, stderr := run(t, "attest", "verify", "--key", attestTD+"rfc-es-iak.pub.pem", "--nonce", nonceRFC, attestTD+"rfc-sign1.cbor")
+	code, _, stderr := run(t, "attest", "verify", "--key", attestTD+"rfc-es-iak.pub.pem", "--nonce", attestNonceRFC, attestTD+"rfc-sign1.cbor")
 	if code != ExitOK || !strings.Contains(stderr, "warning: the token's instance ID") {
 		t.Fatalf("lenient: exit %d, stderr %q", code, stderr)
 	}
-	code, _, stderr = run(t, "attest", "verify", "--strict-instance-id", "--key", attestTD+"rfc-es-iak.pub.pem", "--nonce", nonceRFC, attestTD+"rfc-sign1.cbor")
+	code, _, stderr = run(t, "attest", "verify", "--strict-instance-id", "--key", attestTD+"rfc-es-iak.pub.pem", "--nonce", attestNonceRFC, attestTD+"rfc-sign1.cbor")
 	if code != ExitFailure || !strings.Contains(stderr, "instance ID does not match") {
 		t.Fatalf("strict: exit %d, stderr %q", code, stderr)
 	}
 }
 
 func TestAttestVerifyJSON(t *testing.T) {
-	code, out, _ := run(t, "attest", "verify", "--json", "--key", attestTD+"public.pem", "--nonce", nonceTFM, attestTD+"psa-2_0_0_sign1.bin")
+	code, out, _ := run(t, "attest", "verify", "--json", "--key", attestTD+"public.pem", "--nonce", attestNonceTFM, attestTD+"psa-2_0_0_sign1.bin")
 	var r struct {
 		Valid  bool `json:"valid"`
 		Claims struct {
@@ -58,7 +58,7 @@ func TestAttestVerifyJSON(t *testing.T) {
 		t.Fatalf("JSON: %s", out)
 	}
 	// A failing token still prints JSON, with the reason.
-	code, out, _ = run(t, "attest", "verify", "--json", "--key", attestTD+"public.pem", "--nonce", nonceRFC, attestTD+"psa-2_0_0_sign1.bin")
+	code, out, _ = run(t, "attest", "verify", "--json", "--key", attestTD+"public.pem", "--nonce", attestNonceRFC, attestTD+"psa-2_0_0_sign1.bin")
 	if code != ExitFailure || !strings.Contains(out, `"valid": false`) || !strings.Contains(out, "nonce mismatch") {
 		t.Fatalf("failing JSON: exit %d\n%s", code, out)
 	}
@@ -84,21 +84,21 @@ func TestAttestVerifyExitCodes(t *testing.T) {
 		code int
 		text string
 	}{
-		{"wrong nonce", []string{"--key", attestTD + "public.pem", "--nonce", nonceRFC, attestTD + "psa-iot-1_sign1.bin"}, ExitFailure, "nonce mismatch"},
-		{"wrong key", []string{"--key", attestTD + "rfc-es-iak.pub.pem", "--nonce", nonceTFM, attestTD + "psa-iot-1_sign1.bin"}, ExitFailure, "signature"},
-		{"truncated", []string{"--key", attestTD + "rfc-es-iak.pub.pem", "--nonce", nonceRFC, trunc}, ExitFailure, "envelope"},
-		{"mac0", []string{"--key", attestTD + "public.pem", "--nonce", nonceTFM, attestTD + "psa-iot-1_mac0.bin"}, ExitFailure, "Mac0"},
+		{"wrong nonce", []string{"--key", attestTD + "public.pem", "--nonce", attestNonceRFC, attestTD + "psa-iot-1_sign1.bin"}, ExitFailure, "nonce mismatch"},
+		{"wrong key", []string{"--key", attestTD + "rfc-es-iak.pub.pem", "--nonce", attestNonceTFM, attestTD + "psa-iot-1_sign1.bin"}, ExitFailure, "signature"},
+		{"truncated", []string{"--key", attestTD + "rfc-es-iak.pub.pem", "--nonce", attestNonceRFC, trunc}, ExitFailure, "envelope"},
+		{"mac0", []string{"--key", attestTD + "public.pem", "--nonce", attestNonceTFM, attestTD + "psa-iot-1_mac0.bin"}, ExitFailure, "Mac0"},
 		{"nonce 33 bytes", []string{"--key", attestTD + "public.pem", "--nonce", strings.Repeat("00", 33), attestTD + "psa-iot-1_sign1.bin"}, ExitUsage, "33 bytes"},
 		{"nonce not hex", []string{"--key", attestTD + "public.pem", "--nonce", "xyz", attestTD + "psa-iot-1_sign1.bin"}, ExitUsage, "hex"},
 		{"no nonce", []string{"--key", attestTD + "public.pem", attestTD + "psa-iot-1_sign1.bin"}, ExitUsage, "nonce"},
-		{"no key", []string{"--nonce", nonceTFM, attestTD + "psa-iot-1_sign1.bin"}, ExitUsage, "--key"},
-		{"two keys", []string{"--key", "a", "--endorsements", "b", "--nonce", nonceTFM, "t"}, ExitUsage, "--key"},
-		{"no token", []string{"--key", attestTD + "public.pem", "--nonce", nonceTFM}, ExitUsage, "TOKEN"},
-		{"bad profile", []string{"--profile", "psa9", "--key", attestTD + "public.pem", "--nonce", nonceTFM, "t"}, ExitUsage, "profile"},
-		{"missing token file", []string{"--key", attestTD + "public.pem", "--nonce", nonceTFM, filepath.Join(dir, "none")}, ExitError, "reading the token"},
-		{"missing key file", []string{"--key", filepath.Join(dir, "none"), "--nonce", nonceTFM, attestTD + "psa-iot-1_sign1.bin"}, ExitError, "reading the key"},
-		{"key not PEM", []string{"--key", notPEM, "--nonce", nonceTFM, attestTD + "psa-iot-1_sign1.bin"}, ExitError, "PEM"},
-		{"profile not accepted", []string{"--profile", "rfc9783", "--key", attestTD + "public.pem", "--nonce", nonceTFM, attestTD + "psa-iot-1_sign1.bin"}, ExitFailure, "profile"},
+		{"no key", []string{"--nonce", attestNonceTFM, attestTD + "psa-iot-1_sign1.bin"}, ExitUsage, "--key"},
+		{"two keys", []string{"--key", "a", "--endorsements", "b", "--nonce", attestNonceTFM, "t"}, ExitUsage, "--key"},
+		{"no token", []string{"--key", attestTD + "public.pem", "--nonce", attestNonceTFM}, ExitUsage, "TOKEN"},
+		{"bad profile", []string{"--profile", "psa9", "--key", attestTD + "public.pem", "--nonce", attestNonceTFM, "t"}, ExitUsage, "profile"},
+		{"missing token file", []string{"--key", attestTD + "public.pem", "--nonce", attestNonceTFM, filepath.Join(dir, "none")}, ExitError, "reading the token"},
+		{"missing key file", []string{"--key", filepath.Join(dir, "none"), "--nonce", attestNonceTFM, attestTD + "psa-iot-1_sign1.bin"}, ExitError, "reading the key"},
+		{"key not PEM", []string{"--key", notPEM, "--nonce", attestNonceTFM, attestTD + "psa-iot-1_sign1.bin"}, ExitError, "PEM"},
+		{"profile not accepted", []string{"--profile", "rfc9783", "--key", attestTD + "public.pem", "--nonce", attestNonceTFM, attestTD + "psa-iot-1_sign1.bin"}, ExitFailure, "profile"},
 	}
 	for _, c := range cases {
 		code, _, stderr := run(t, append([]string{"attest", "verify"}, c.args...)...)
@@ -149,7 +149,7 @@ func TestAttestCreateVerifyEndorse(t *testing.T) {
 		t.Fatalf("verify by endorsement: exit %d\n%s%s", code, out, stderr)
 	}
 	// The TF-M token carries another implementation ID than the one endorsed.
-	if code, _, stderr := run(t, "attest", "verify", "--endorsements", endorsements, "--nonce", nonceTFM, attestTD+"psa-iot-1_sign1.bin"); code != ExitFailure || !strings.Contains(stderr, "implementation-id") {
+	if code, _, stderr := run(t, "attest", "verify", "--endorsements", endorsements, "--nonce", attestNonceTFM, attestTD+"psa-iot-1_sign1.bin"); code != ExitFailure || !strings.Contains(stderr, "implementation-id") {
 		t.Fatalf("endorsed implementation ID: exit %d, %s", code, stderr)
 	}
 	// Claims the profile forbids fail to sign, naming the claim.
