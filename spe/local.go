@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net"
 	"sync"
+	"sync/atomic"
 
 	"rampart/spe/ipc"
 )
@@ -14,12 +15,13 @@ import (
 // operating-system boundary separates the client from the keys. It
 // implements ipc.Transport.
 type LocalConn struct {
-	s    *Server
-	mu   sync.Mutex
-	ss   *session
-	wbuf []byte
-	rbuf []byte
-	seq  uint32
+	s      *Server
+	mu     sync.Mutex
+	closed atomic.Bool
+	ss     *session
+	wbuf   []byte
+	rbuf   []byte
+	seq    uint32
 }
 
 // Local opens an in-process session for client (its PSA client ID; negative
@@ -40,7 +42,7 @@ func (s *Server) Local(client int32) (*LocalConn, error) {
 func (l *LocalConn) RoundTrip(req *ipc.Request) (*ipc.Reply, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if l.ss == nil {
+	if l.closed.Load() {
 		return nil, fmt.Errorf("spe: local round trip: %w", net.ErrClosed)
 	}
 	l.seq++
@@ -54,13 +56,11 @@ func (l *LocalConn) RoundTrip(req *ipc.Request) (*ipc.Reply, error) {
 	return ipc.ParseReply(l.rbuf, l.s.opt.Limits)
 }
 
-// Close ends the session: its handles are freed and its observers told.
+// Close ends the session: its handles are freed and its observers told. A
+// call in progress finishes on the closed session.
 func (l *LocalConn) Close() error {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if l.ss != nil {
+	if !l.closed.Swap(true) {
 		l.s.closeSession(l.ss)
-		l.ss = nil
 	}
 	return nil
 }

@@ -237,6 +237,11 @@ func (s *Server) dispatch(ss *session, req *ipc.Request) *ipc.Reply {
 			break
 		}
 		ss.mu.Lock()
+		if ss.handles == nil {
+			ss.mu.Unlock()
+			rep.Status = ipc.ErrConnectionRefused // the session is closing
+			break
+		}
 		if len(ss.handles) >= s.opt.MaxHandles {
 			ss.mu.Unlock()
 			rep.Status = ipc.ErrConnectionBusy

@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"sync"
+	"sync/atomic"
 )
 
 // Transport carries one request to the SPE and brings back its reply. The
@@ -47,13 +48,14 @@ func ReadFrame(br *bufio.Reader, buf []byte, lim Limits) ([]byte, error) {
 
 // Conn is the client end of a connection to the SPE over a stream socket.
 type Conn struct {
-	mu   sync.Mutex
-	c    net.Conn
-	br   *bufio.Reader
-	wbuf []byte
-	rbuf []byte
-	seq  uint32
-	lim  Limits
+	mu     sync.Mutex
+	closed atomic.Bool
+	c      net.Conn
+	br     *bufio.Reader
+	wbuf   []byte
+	rbuf   []byte
+	seq    uint32
+	lim    Limits
 }
 
 // Dial connects to the SPE's Unix socket at path.
@@ -74,7 +76,7 @@ func NewConn(c net.Conn, lim Limits) *Conn {
 func (c *Conn) RoundTrip(req *Request) (*Reply, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.c == nil {
+	if c.closed.Load() {
 		return nil, fmt.Errorf("ipc: round trip: %w", net.ErrClosed)
 	}
 	c.seq++
@@ -104,14 +106,11 @@ func (c *Conn) RoundTrip(req *Request) (*Reply, error) {
 	return rep, nil
 }
 
-// Close closes the connection; the SPE then frees every handle of it.
+// Close closes the connection; the SPE then frees every handle of it. It
+// does not wait for a round trip in progress, which fails.
 func (c *Conn) Close() error {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.c == nil {
+	if c.closed.Swap(true) {
 		return nil
 	}
-	err := c.c.Close()
-	c.c = nil
-	return err
+	return c.c.Close()
 }
