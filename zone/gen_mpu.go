@@ -23,6 +23,10 @@ func genMPU(l *Layout) string {
 	for _, zn := range names {
 		regs := l.MPU[zn]
 		id := strings.ToUpper(CName(zn))
+		priv := false // privileged-only regions for zones marked privileged
+		if z := l.Project.Zone(zn); z != nil && z.Privilege == "p" {
+			priv = true
+		}
 		fmt.Fprintf(&b, "/* Zone %s: %d regions */\n#define MPU_%s_REGION_COUNT %d\n#define MPU_%s_REGIONS { \\\n", cComment(zn), len(regs), id, len(regs), id)
 		for i, r := range regs {
 			ro := btoi(!strings.Contains(r.Access, "w"))
@@ -33,12 +37,17 @@ func genMPU(l *Layout) string {
 			}
 			switch d.MPU {
 			case MPUv8M:
-				fmt.Fprintf(&b, "  { ARM_MPU_RBAR(0x%08XUL, ARM_MPU_SH_NON, %d, 1, %d), ARM_MPU_RLAR(0x%08XUL, %d) }, /* %s */ \\\n",
-					r.Start, ro, xn, r.Limit()&^0x1F, attr, cComment(r.Name))
+				fmt.Fprintf(&b, "  { ARM_MPU_RBAR(0x%08XUL, ARM_MPU_SH_NON, %d, %d, %d), ARM_MPU_RLAR(0x%08XUL, %d) }, /* %s */ \\\n",
+					r.Start, ro, btoi(!priv), xn, r.Limit()&^0x1F, attr, cComment(r.Name))
 			default:
 				ap := 3 // full access
-				if ro == 1 {
-					ap = 6
+				switch {
+				case priv && ro == 1:
+					ap = 5 // privileged read-only
+				case priv:
+					ap = 1 // privileged read-write
+				case ro == 1:
+					ap = 6 // read-only
 				}
 				tex, c, bb, s := 0, 1, 0, 0
 				if r.Device {
