@@ -87,16 +87,17 @@ type zoneSAU struct {
 
 func newZoneCheckCmd(env *Env) *cobra.Command {
 	var rz, az string
-	var asJSON bool
+	var asJSON, strict bool
 	cmd := &cobra.Command{
 		Use:   "check [FILE]",
 		Short: "Check a zone project (YAML, or a CMSIS-Zone .rzone/.azone pair)",
 		Long: `check loads a project and applies every rule: overlaps, regions inside their memory,
 SAU and MPU granularity and budgets, MPC blocks, IDAU rules (nRF SPU, SAM L11), NSC in
 secure code, peripherals and interrupts each in exactly one security state, and the flash
-map. Errors and warnings are printed as file:line. Exit 0 when there is no error, 1 otherwise.`,
+map. Errors and warnings are printed as file:line. Exit 0 when there is no error, 1 otherwise
+(with --strict, warnings fail the check too).`,
 		Example: `  rampart zone check examples/zone/stm32l552-blinky.yaml
-  rampart zone check --json examples/zone/nrf5340-app.yaml
+  rampart zone check --strict --json examples/zone/nrf5340-app.yaml
   rampart zone check --rzone LPC55S69.rzone --azone LPC55S69.azone`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			p, err := loadZone(args, rz, az)
@@ -112,7 +113,7 @@ map. Errors and warnings are printed as file:line. Exit 0 when there is no error
 					rep.Warnings++
 				}
 			}
-			rep.OK = rep.Errors == 0
+			rep.OK = rep.Errors == 0 && (!strict || rep.Warnings == 0)
 			for _, r := range l.SAU {
 				rep.SAU = append(rep.SAU, zoneSAU{Start: fmt.Sprintf("0x%08X", r.Start), End: fmt.Sprintf("0x%08X", r.End()), NSC: r.NSC, Covers: r.Names})
 			}
@@ -142,6 +143,9 @@ map. Errors and warnings are printed as file:line. Exit 0 when there is no error
 				fmt.Fprintf(env.Stdout, "%s on %s: %d errors, %d warnings\n", p.Name, p.Device.Name, rep.Errors, rep.Warnings)
 			}
 			if !rep.OK {
+				if rep.Errors == 0 {
+					return fail(ExitFailure, fmt.Errorf("zone: %s: %d warnings with --strict", p.Name, rep.Warnings), "fix the warnings listed above, or drop --strict")
+				}
 				return fail(ExitFailure, fmt.Errorf("zone: %s: %d errors", p.Name, rep.Errors), "fix the errors listed above")
 			}
 			return nil
@@ -150,6 +154,7 @@ map. Errors and warnings are printed as file:line. Exit 0 when there is no error
 	cmd.Flags().StringVar(&rz, "rzone", "", "CMSIS-Zone resource file (.rzone)")
 	cmd.Flags().StringVar(&az, "azone", "", "CMSIS-Zone assignment file (.azone)")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print the report as JSON")
+	cmd.Flags().BoolVar(&strict, "strict", false, "treat warnings as errors (for CI)")
 	return cmd
 }
 

@@ -123,3 +123,13 @@ func TestZoneImport(t *testing.T) {
 		t.Fatalf("check of imported YAML: exit %d\n%s", code, stdout)
 	}
 }
+
+func TestZoneCheckStrict(t *testing.T) {
+	// an521-tfm has one MPC warning: clean without --strict, a failure with it.
+	if code, _, _ := run(t, "zone", "check", "../examples/zone/an521-tfm.yaml"); code != ExitOK {
+		t.Fatalf("exit %d", code)
+	}
+	if code, _, errb := run(t, "zone", "check", "--strict", "../examples/zone/an521-tfm.yaml"); code != ExitFailure || !strings.Contains(errb, "warnings with --strict") {
+		t.Fatalf("--strict: exit %d %s", code, errb)
+	}
+}
