@@ -2,6 +2,7 @@ package image
 
 import (
 	"bytes"
+	"crypto/sha256"
 	"os"
 	"path/filepath"
 	"strings"
@@ -175,4 +176,23 @@ func firstDiff(a, b []byte) int {
 		}
 	}
 	return min(len(a), len(b))
+}
+
+func TestVectorChecksums(t *testing.T) {
+	sums := string(readVec(t, "SHA256SUMS"))
+	n := 0
+	for _, line := range strings.Split(strings.TrimSpace(sums), "\n") {
+		want, name, ok := strings.Cut(line, "  ")
+		if !ok {
+			t.Fatalf("bad SHA256SUMS line %q", line)
+		}
+		got := sha256.Sum256(readVec(t, strings.TrimPrefix(name, "./")))
+		if hexs(got[:]) != want {
+			t.Errorf("%s: checksum differs from SHA256SUMS", name)
+		}
+		n++
+	}
+	if n < 20 {
+		t.Fatalf("only %d checksums", n)
+	}
 }
