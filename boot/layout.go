@@ -54,11 +54,9 @@ func (c *Config) layout() (*layout, error) {
 			return nil, fmt.Errorf("%w: images[%d].secondary: %v", ErrConfig, i, err)
 		}
 		l.images = append(l.images, imageLayout{p, s})
-		if l.maxSectors == 0 {
-			l.maxSectors = max(l.maxSectors, len(p.sectors), len(s.sectors))
-		}
 	}
 	if c.MaxSectors == 0 {
+		// Default: the sector count of the largest slot.
 		for _, im := range l.images {
 			l.maxSectors = max(l.maxSectors, len(im.primary.sectors), len(im.secondary.sectors))
 		}

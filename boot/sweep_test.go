@@ -356,7 +356,7 @@ func TestPowerCutSweep(t *testing.T) {
 	var counts sweepCounts
 	// Random chains of 2 to 5 cuts (a cut, then cuts during the reboots
 	// that follow), as MCUboot's perm_with_random_fails.
-	chains := 5
+	chains := 3
 	if full {
 		chains = 50
 	}
