@@ -53,6 +53,21 @@ func attestReadInput(env *Env, path, what string) ([]byte, error) {
 	return b, nil
 }
 
+// attestUnhex decodes a token given as hex text (as "attest create --hex"
+// writes and RFC 9783 prints). A binary token starts with a CBOR tag byte
+// (0xc0..0xdb), never with a hex digit, so the two cannot be confused.
+func attestUnhex(b []byte) []byte {
+	t := bytes.Join(bytes.Fields(b), nil)
+	if len(t) == 0 || len(t)%2 != 0 {
+		return b
+	}
+	d, err := hex.DecodeString(string(t))
+	if err != nil {
+		return b
+	}
+	return d
+}
+
 // attestNonceFlag decodes a --nonce value: hex of 32, 48 or 64 bytes.
 func attestNonceFlag(s string) ([]byte, error) {
 	n, err := hex.DecodeString(strings.TrimPrefix(strings.TrimSpace(s), "0x"))
@@ -103,7 +118,8 @@ implementation ID when the endorsement carries one.
 
 With --key, a token whose instance ID is not 0x01||SHA-256(key) is reported with a
 warning (RFC 9783's own example carries a placeholder instance ID); add
---strict-instance-id to fail it. TOKEN may be "-" for standard input.
+--strict-instance-id to fail it. TOKEN is binary CBOR or hex text; "-" reads
+standard input.
 
 Exit status: 0 the token passes, 1 it fails, 2 usage error, 3 unreadable input.`,
 		Example: `  # the RFC 9783 example token (nonce is 32 bytes of 0x01)
@@ -152,6 +168,7 @@ Exit status: 0 the token passes, 1 it fails, 2 usage error, 3 unreadable input.`
 			if err != nil {
 				return err
 			}
+			tok = attestUnhex(tok)
 			claims, verr := attest.Verify(tok, opts)
 			res := attestVerifyResult{Valid: verr == nil, Claims: claims}
 			if verr != nil {

@@ -20,6 +20,7 @@ func TestAttestVerifyVectors(t *testing.T) {
 		{"rfc-es-iak.pub.pem", attestNonceRFC, "rfc-sign1.cbor"},
 		{"public.pem", attestNonceTFM, "psa-iot-1_sign1.bin"},
 		{"public.pem", attestNonceTFM, "psa-2_0_0_sign1.bin"},
+		{"rfc-es-iak.pub.pem", attestNonceRFC, "rfc-sign1.hex"},
 	} {
 		code, out, stderr := run(t, "attest", "verify", "--key", attestTD+c.key, "--nonce", c.nonce, attestTD+c.token)
 		if code != ExitOK || !strings.Contains(out, "token verified (ES256)") || !strings.Contains(out, "security-lifecycle") {
@@ -159,5 +160,25 @@ func TestAttestCreateVerifyEndorse(t *testing.T) {
 	}
 	if code, _, stderr := run(t, "attest", "create", "--key", attestTD+"key.pem", "--claims", bad, "--nonce", nonce, "--out", filepath.Join(dir, "x")); code != ExitFailure || !strings.Contains(stderr, "client-id") {
 		t.Fatalf("bad claims: exit %d, %s", code, stderr)
+	}
+}
+
+func TestAttestCreateHex(t *testing.T) {
+	dir := t.TempDir()
+	claims := filepath.Join(dir, "claims.json")
+	if err := os.WriteFile(claims, []byte(`{"implementation-id": "`+strings.Repeat("cd", 32)+`", "client-id": 5,
+  "security-lifecycle": 16384, "software-components": [{"measurement-value": "`+strings.Repeat("11", 48)+`", "signer-id": "`+strings.Repeat("22", 64)+`"}]}`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	code, out, stderr := run(t, "attest", "create", "--hex", "--key", attestTD+"key.pem", "--claims", claims, "--nonce", attestNonceRFC, "--out", "-")
+	if code != ExitOK || !strings.HasPrefix(out, "d2") {
+		t.Fatalf("create --hex: exit %d, %q %s", code, out, stderr)
+	}
+	tok := filepath.Join(dir, "tok.hex")
+	if err := os.WriteFile(tok, []byte(out), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if code, out, stderr := run(t, "attest", "verify", "--key", attestTD+"public.pem", "--nonce", attestNonceRFC, tok); code != ExitOK || !strings.Contains(out, "non-psa-rot-debug") {
+		t.Fatalf("verify hex token: exit %d\n%s%s", code, out, stderr)
 	}
 }
