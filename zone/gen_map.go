@@ -88,7 +88,7 @@ var svgFill = map[Security]string{Secure: "#d9534f", NonSecure: "#5cb85c", NSC: 
 // heights proportional to size with a minimum so small ones stay legible.
 func genSVG(l *Layout) string {
 	mems := l.Project.Device.Memories
-	const colW, gap, top, colH = 220, 40, 60, 520
+	const colW, gap, top, colH = 300, 40, 60, 520
 	w := len(mems)*(colW+gap) + gap
 	if w < 400 {
 		w = 400
@@ -96,7 +96,7 @@ func genSVG(l *Layout) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, `<svg xmlns="http://www.w3.org/2000/svg" width="%d" height="%d" font-family="sans-serif" font-size="11">`+"\n", w, top+colH+60)
 	fmt.Fprintf(&b, `<text x="%d" y="24" font-size="15" font-weight="bold">%s on %s</text>`+"\n", gap, html.EscapeString(l.Project.Name), html.EscapeString(l.Project.Device.Name))
-	fmt.Fprintf(&b, `<text x="%d" y="44">red: secure, orange: non-secure callable, green: non-secure, grey: unassigned (secure)</text>`+"\n", gap)
+	fmt.Fprintf(&b, `<text x="%d" y="44">red: secure, orange: non-secure callable, green: non-secure, grey: unassigned (secure); dashed: flash map areas</text>`+"\n", gap)
 	for i, m := range mems {
 		x := gap + i*(colW+gap)
 		fmt.Fprintf(&b, `<rect x="%d" y="%d" width="%d" height="%d" fill="#e6e6e6" stroke="#333"/>`+"\n", x, top, colW, colH)
@@ -109,17 +109,36 @@ func genSVG(l *Layout) string {
 			}
 		}
 		sort.Slice(parts, func(a, c int) bool { return parts[a].Offset < parts[c].Offset })
-		for _, pt := range parts {
-			// Address grows upwards, as in reference manuals.
-			y0 := top + colH - int(float64(pt.Offset+pt.Size)/float64(m.Size)*colH)
-			h := int(float64(pt.Size) / float64(m.Size) * colH)
+		// y grows downwards; addresses grow upwards, as in reference manuals.
+		box := func(off, size uint64) (y, h int) {
+			y = top + colH - int(float64(off+size)/float64(m.Size)*colH)
+			h = int(float64(size) / float64(m.Size) * colH)
 			if h < 14 {
 				h = 14
+				y = min(y, top+colH-h)
 			}
-			fmt.Fprintf(&b, `<rect x="%d" y="%d" width="%d" height="%d" fill="%s" stroke="#222"><title>%s 0x%08X size 0x%X</title></rect>`+"\n",
-				x, y0, colW, h, svgFill[pt.Security], html.EscapeString(pt.Name), pt.Start(), pt.Size)
-			fmt.Fprintf(&b, `<text x="%d" y="%d">%s %s @0x%08X</text>`+"\n", x+4, y0+11, html.EscapeString(pt.Name), human(pt.Size), pt.Start())
+			return y, h
 		}
+		var labels strings.Builder
+		for _, pt := range parts {
+			y, h := box(pt.Offset, pt.Size)
+			fmt.Fprintf(&b, `<rect x="%d" y="%d" width="%d" height="%d" fill="%s" stroke="#222"><title>%s 0x%08X size 0x%X</title></rect>`+"\n",
+				x, y, colW, h, svgFill[pt.Security], html.EscapeString(pt.Name), pt.Start(), pt.Size)
+			fmt.Fprintf(&labels, `<text x="%d" y="%d">%s %s @0x%08X</text>`+"\n", x+4, y+h/2+4, html.EscapeString(pt.Name), human(pt.Size), pt.Start())
+		}
+		// The bootloader's flash areas, as a dashed strip on the right of their memory.
+		if fm := l.Project.FlashMap; fm != nil {
+			for _, a := range fm.Areas {
+				if l.Project.Device.Memory(a.Memory) != m || a.Offset+a.Size > m.Size || a.Size == 0 {
+					continue
+				}
+				y, h := box(a.Offset, a.Size)
+				fmt.Fprintf(&b, `<rect x="%d" y="%d" width="70" height="%d" fill="#ffffff" fill-opacity="0.6" stroke="#1f4e9c" stroke-dasharray="4 2"><title>%s (%s) offset 0x%X size 0x%X</title></rect>`+"\n",
+					x+colW-70, y, h, html.EscapeString(a.Name), a.Role, a.Offset, a.Size)
+				fmt.Fprintf(&labels, `<text x="%d" y="%d" font-size="9" fill="#1f4e9c">%s</text>`+"\n", x+colW-67, y+h/2+3, html.EscapeString(a.Name))
+			}
+		}
+		b.WriteString(labels.String())
 	}
 	b.WriteString("</svg>\n")
 	return b.String()
