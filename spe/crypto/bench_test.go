@@ -1,0 +1,233 @@
+package crypto
+
+import (
+	"crypto/aes"
+	"crypto/cipher"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/sha256"
+	"flag"
+	"io"
+	"net"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"rampart/psa"
+	"rampart/spe"
+	"rampart/spe/ipc"
+)
+
+var perf = flag.Bool("perf", false, "run TestPerformanceRatios (SPE versus in-process baselines)")
+
+const nopSID = 0x0000ff00
+
+// withNop registers an empty service for round-trip measurements.
+func (e *testSPE) withNop(t testing.TB) {
+	t.Helper()
+	m := spe.PartitionManifest{Name: "BENCH_NOP", Type: spe.ApplicationRoT, Services: []spe.ServiceManifest{
+		{Name: "NOP", SID: nopSID, Version: 1, ConnectionBased: true, NonSecureClients: true}}}
+	if err := e.srv.Register(m, map[string]spe.Handler{"NOP": spe.HandlerFunc(func(*spe.Message) ipc.Status { return ipc.Success })}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// emptyCallFrames returns the sizes of an empty call and of its reply.
+func emptyCallFrames() (int, int) {
+	req, _ := ipc.AppendRequest(nil, &ipc.Request{Kind: ipc.KindCall, Handle: 1}, ipc.Limits{})
+	rep := ipc.AppendReply(nil, &ipc.Reply{Kind: ipc.KindCall})
+	return len(req), len(rep)
+}
+
+func benchEmptyCallSPE(b *testing.B) {
+	e := startSPE(b, "", nil)
+	e.withNop(b)
+	c, err := ipc.Dial(e.sock)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer c.Close()
+	rep, err := c.RoundTrip(&ipc.Request{Kind: ipc.KindConnect, SID: nopSID, Version: 1})
+	if err != nil || rep.Status != ipc.Success {
+		b.Fatal(err, rep)
+	}
+	req := &ipc.Request{Kind: ipc.KindCall, Handle: rep.Handle}
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if rep, err := c.RoundTrip(req); err != nil || rep.Status != ipc.Success {
+			b.Fatal(err)
+		}
+	}
+}
+
+// benchEcho is the baseline: a bare Unix-socket echo of an empty call's
+// request, answered with a reply of the same size as the SPE's.
+func benchEcho(b *testing.B) {
+	reqLen, repLen := emptyCallFrames()
+	dir, _ := os.MkdirTemp("", "echo")
+	defer os.RemoveAll(dir)
+	ln, err := net.Listen("unix", filepath.Join(dir, "echo.sock"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		c, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		defer c.Close()
+		in, out := make([]byte, reqLen), make([]byte, repLen)
+		for {
+			if _, err := io.ReadFull(c, in); err != nil {
+				return
+			}
+			copy(out, in)
+			if _, err := c.Write(out); err != nil {
+				return
+			}
+		}
+	}()
+	c, err := net.Dial("unix", ln.Addr().String())
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer c.Close()
+	req, rep := make([]byte, reqLen), make([]byte, repLen)
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if _, err := c.Write(req); err != nil {
+			b.Fatal(err)
+		}
+		if _, err := io.ReadFull(c, rep); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkEmptyCallSPE(b *testing.B)      { benchEmptyCallSPE(b) }
+func BenchmarkEmptyCallUnixEcho(b *testing.B) { benchEcho(b) }
+
+func benchSignSPE(b *testing.B) {
+	e := startSPE(b, "", nil)
+	c := e.dial(b)
+	id, err := c.GenerateKey(psa.KeyAttributes{Type: secp, Bits: 256, Usage: psa.UsageSignHash, Algorithm: psa.AlgECDSA(psa.AlgSHA256)})
+	if err != nil {
+		b.Fatal(err)
+	}
+	d := sha256.Sum256([]byte("bench"))
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if _, err := c.SignHash(id, psa.AlgECDSA(psa.AlgSHA256), d[:]); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func benchSignInProcess(b *testing.B) {
+	k, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	d := sha256.Sum256([]byte("bench"))
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if _, err := ecdsa.SignASN1(rand.Reader, k, d[:]); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkSignP256SPE(b *testing.B)       { benchSignSPE(b) }
+func BenchmarkSignP256InProcess(b *testing.B) { benchSignInProcess(b) }
+
+func benchGCMSPE(size int) func(*testing.B) {
+	return func(b *testing.B) {
+		e := startSPE(b, "", nil)
+		c := e.dial(b)
+		id, err := c.GenerateKey(psa.KeyAttributes{Type: psa.KeyTypeAES, Bits: 128, Usage: psa.UsageEncrypt, Algorithm: psa.AlgGCM})
+		if err != nil {
+			b.Fatal(err)
+		}
+		msg, nonce := make([]byte, size), make([]byte, 12)
+		b.SetBytes(int64(size))
+		b.ResetTimer()
+		for i := 0; i < b.N; i++ {
+			if _, err := c.AEADEncrypt(id, psa.AlgGCM, nonce, nil, msg); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+}
+
+func benchGCMInProcess(size int) func(*testing.B) {
+	return func(b *testing.B) {
+		blk, _ := aes.NewCipher(make([]byte, 16))
+		g, _ := cipher.NewGCM(blk)
+		msg, nonce := make([]byte, size), make([]byte, 12)
+		b.SetBytes(int64(size))
+		b.ResetTimer()
+		for i := 0; i < b.N; i++ {
+			g.Seal(nil, nonce, msg, nil)
+		}
+	}
+}
+
+func BenchmarkGCM1KSPE(b *testing.B)        { benchGCMSPE(1 << 10)(b) }
+func BenchmarkGCM1KInProcess(b *testing.B)  { benchGCMInProcess(1 << 10)(b) }
+func BenchmarkGCM64KSPE(b *testing.B)       { benchGCMSPE(64 << 10)(b) }
+func BenchmarkGCM64KInProcess(b *testing.B) { benchGCMInProcess(64 << 10)(b) }
+
+// TestPerformanceRatios runs each SPE benchmark next to its in-process or
+// bare-socket baseline in one run and reports the ratios:
+//
+//	go test -run TestPerformanceRatios -perf -v ./spe/crypto
+func TestPerformanceRatios(t *testing.T) {
+	if !*perf {
+		t.Skip("pass -perf to measure")
+	}
+	pairs := []struct {
+		name      string
+		spe, base func(*testing.B)
+		goal      string
+	}{
+		{"(a) empty call vs Unix-socket echo", benchEmptyCallSPE, benchEcho, "time ratio <= 1.5"},
+		{"(b) ECDSA P-256 sign vs in-process", benchSignSPE, benchSignInProcess, "rate ratio >= 0.8"},
+		{"(c) AES-GCM 1 KiB vs in-process", benchGCMSPE(1 << 10), benchGCMInProcess(1 << 10), "report"},
+		{"(c) AES-GCM 64 KiB vs in-process", benchGCMSPE(64 << 10), benchGCMInProcess(64 << 10), "report"},
+	}
+	for _, p := range pairs {
+		s := testing.Benchmark(p.spe)
+		b := testing.Benchmark(p.base)
+		sn, bn := float64(s.NsPerOp()), float64(b.NsPerOp())
+		t.Logf("%s: SPE %.1f µs/op, baseline %.1f µs/op; time ratio %.2fx, rate ratio %.2f (goal: %s)",
+			p.name, sn/1e3, bn/1e3, sn/bn, bn/sn, p.goal)
+	}
+}
+
+func TestDeadClientsVolatileKeysPurged(t *testing.T) {
+	e := startSPE(t, "", nil)
+	for i := 0; i < 3; i++ {
+		conn, err := ipc.Dial(e.sock)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c, err := psa.NewClient(conn)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for j := 0; j < 4; j++ {
+			if _, err := c.GenerateKey(psa.KeyAttributes{Type: psa.KeyTypeAES, Bits: 128, Usage: psa.UsageEncrypt, Algorithm: psa.AlgCTR}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if i == 0 {
+			c.Close() // an orderly close frame, then the socket
+		} else {
+			conn.Close() // the client vanishes: no close frame
+		}
+	}
+	if e.svc.KeysInMemory() == 12 {
+		t.Log("keys still present right after the closes (expected until the SPE notices)")
+	}
+	waitFor(t, "volatile keys of dead connections to be destroyed", func() bool { return e.svc.KeysInMemory() == 0 })
+	waitFor(t, "sessions to end", func() bool { return e.srv.Stats().Sessions == 0 })
+}
