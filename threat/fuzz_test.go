@@ -7,6 +7,11 @@ import (
 // FuzzParse feeds arbitrary bytes to the model loader and the checker,
 // seeded with the templates and the malformed cases of the tests. Neither may
 // panic; a model that loads must re-encode and load again.
+//
+// The templates are 10-16 KiB: minimizing each new interesting input byte by
+// byte then takes minutes, so run with a bounded minimization, e.g.
+//
+//	go test -run XXX -fuzz FuzzParse -fuzzminimizetime 2s -fuzztime 3m ./threat
 func FuzzParse(f *testing.F) {
 	for _, name := range Templates() {
 		data, _ := Template(name)
