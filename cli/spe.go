@@ -1,0 +1,233 @@
+package cli
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"os/signal"
+	"syscall"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"rampart/psa"
+	"rampart/spe"
+	"rampart/spe/crypto"
+	"rampart/spe/ipc"
+)
+
+func init() { register("spe", newSpeCmd) }
+
+// speDefaultSocket is where `rampart spe` looks when --socket is not given
+// and RAMPART_SPE_SOCKET is unset.
+const speDefaultSocket = "/run/rampart/spe.sock"
+
+func newSpeCmd(env *Env) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "spe",
+		Short: "Run and inspect the Secure Processing Environment (trusted services over a Unix socket)",
+		Long: `The SPE is the process that owns every key. Applications reach it only through
+the PSA Firmware Framework call model over a Unix socket (docs/spe-ipc.md); the kernel
+tells the SPE who each client is (SO_PEERCRED), and the configuration maps uids and pids
+to PSA client IDs.`,
+		Example: `  rampart spe serve --config /etc/rampart/spe.json
+  rampart spe status --socket /run/rampart/spe.sock
+  rampart spe keys --json`,
+	}
+	cmd.AddCommand(newSpeServeCmd(env), newSpeStatusCmd(env), newSpeKeysCmd(env))
+	return cmd
+}
+
+func speSocket(env *Env, flag string) string {
+	if flag != "" {
+		return flag
+	}
+	if s := env.Getenv("RAMPART_SPE_SOCKET"); s != "" {
+		return s
+	}
+	return speDefaultSocket
+}
+
+func newSpeServeCmd(env *Env) *cobra.Command {
+	var configPath string
+	var check bool
+	cmd := &cobra.Command{
+		Use:   "serve",
+		Short: "Run the SPE: crypto and status services on a Unix socket (mode 0600)",
+		Long: `Run the SPE until SIGINT or SIGTERM. The configuration (JSON) names the socket, the
+state directory (hardware unique key and sealed persistent keys, mode 0700) and the rules
+mapping peer uids/pids to negative PSA client IDs; a peer no rule matches is refused.
+
+  {"socket": "/run/rampart/spe.sock", "state_dir": "/var/lib/rampart/spe",
+   "clients": [{"name": "agent", "uid": 1000, "client_id": -1}]}
+
+--check-config validates the file and exits (0 valid, 1 invalid, 3 unreadable).`,
+		Example: `  rampart spe serve --config /etc/rampart/spe.json
+  rampart spe serve --config spe.json --check-config`,
+		Args: exactArgs(0, "no arguments"),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if configPath == "" {
+				return usageError("spe serve needs --config")
+			}
+			cfg, err := spe.LoadConfig(configPath)
+			if err != nil {
+				if errors.Is(err, spe.ErrConfig) {
+					return fail(ExitFailure, err, "fix the field named above")
+				}
+				return fail(ExitError, err, "")
+			}
+			if check {
+				fmt.Fprintf(env.Stdout, "%s: valid (%d client rules)\n", configPath, len(cfg.Clients))
+				return nil
+			}
+			svc, err := crypto.New(crypto.Options{StateDir: cfg.StateDir})
+			if err != nil {
+				return fail(ExitError, err, "the state directory must be writable by the SPE only")
+			}
+			srv := spe.New(spe.Options{Identify: cfg.Identify})
+			if err := svc.Register(srv); err != nil {
+				return fail(ExitError, err, "")
+			}
+			if err := srv.RegisterStatus(); err != nil {
+				return fail(ExitError, err, "")
+			}
+			if err := srv.Listen(cfg.Socket); err != nil {
+				return fail(ExitError, err, "")
+			}
+			ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+			defer stop()
+			go func() { <-ctx.Done(); srv.Shutdown() }()
+			fmt.Fprintf(env.Stderr, "spe: serving on %s (state in %s)\n", cfg.Socket, cfg.StateDir)
+			if err := srv.Serve(); err != nil {
+				return fail(ExitError, err, "")
+			}
+			os.Remove(cfg.Socket)
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&configPath, "config", "", "SPE configuration file (JSON)")
+	cmd.Flags().BoolVar(&check, "check-config", false, "validate the configuration and exit")
+	return cmd
+}
+
+func speDialErr(err error, sock string) error {
+	if errors.Is(err, fs.ErrNotExist) || errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, fs.ErrPermission) {
+		return fail(ExitError, err, "is `rampart spe serve` running, and may this user open "+sock+"?")
+	}
+	var st ipc.Status
+	if errors.As(err, &st) {
+		return fail(ExitFailure, err, "the SPE refused this client: add a client rule for its uid or pid")
+	}
+	return fail(ExitError, err, "")
+}
+
+func newSpeStatusCmd(env *Env) *cobra.Command {
+	var sock string
+	var asJSON bool
+	cmd := &cobra.Command{
+		Use:   "status",
+		Short: "Show the running SPE's services, sessions and call counters",
+		Example: `  rampart spe status
+  rampart spe status --socket /tmp/spe.sock --json`,
+		Args: exactArgs(0, "no arguments"),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			sock = speSocket(env, sock)
+			c, err := ipc.Dial(sock)
+			if err != nil {
+				return speDialErr(err, sock)
+			}
+			defer c.Close()
+			rep, err := c.RoundTrip(&ipc.Request{Kind: ipc.KindStateless, SID: spe.StatusSID, Version: 1, OutSize: []uint32{1 << 20}})
+			if err != nil {
+				return speDialErr(err, sock)
+			}
+			if rep.Status != ipc.Success || len(rep.Out) != 1 {
+				return speDialErr(fmt.Errorf("spe status: %w", rep.Status), sock)
+			}
+			var st spe.Stats
+			if err := json.Unmarshal(rep.Out[0], &st); err != nil {
+				return fail(ExitError, fmt.Errorf("spe status: %w", err), "")
+			}
+			if asJSON {
+				enc := json.NewEncoder(env.Stdout)
+				enc.SetIndent("", "  ")
+				return enc.Encode(st)
+			}
+			fmt.Fprintf(env.Stdout, "uptime %s, %d sessions, %d open handles, %d calls, %d errors\n",
+				st.Uptime.Round(time.Second), st.Sessions, st.Handles, st.Calls, st.Errors)
+			tw := tabwriter.NewWriter(env.Stdout, 0, 4, 2, ' ', 0)
+			fmt.Fprintln(tw, "SID\tVERSION\tPOLICY\tSERVICE\tPARTITION")
+			for _, s := range st.Services {
+				fmt.Fprintf(tw, "0x%08x\t%d\t%s\t%s\t%s\n", s.SID, s.Version, s.Policy, s.Name, s.Partition)
+			}
+			return tw.Flush()
+		},
+	}
+	cmd.Flags().StringVar(&sock, "socket", "", "SPE socket (default $RAMPART_SPE_SOCKET or "+speDefaultSocket+")")
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print the status as JSON")
+	return cmd
+}
+
+// speKey is the JSON shape of one key's metadata.
+type speKey struct {
+	ID        uint32 `json:"id"`
+	Type      string `json:"type"`
+	Bits      int    `json:"bits"`
+	Lifetime  string `json:"lifetime"`
+	Usage     string `json:"usage"`
+	Algorithm string `json:"algorithm"`
+}
+
+func newSpeKeysCmd(env *Env) *cobra.Command {
+	var sock string
+	var asJSON bool
+	cmd := &cobra.Command{
+		Use:   "keys",
+		Short: "List the calling client's keys in the SPE (metadata only, never key material)",
+		Long: `List the keys of the client this process is mapped to (by its uid or pid):
+ID, type, size, lifetime, usage flags and permitted algorithm. Another client's keys are
+never visible, and no key material is ever printed.`,
+		Example: `  rampart spe keys
+  rampart spe keys --socket /tmp/spe.sock --json`,
+		Args: exactArgs(0, "no arguments"),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			sock = speSocket(env, sock)
+			c, err := psa.Dial(sock)
+			if err != nil {
+				return speDialErr(err, sock)
+			}
+			defer c.Close()
+			list, err := c.ListKeys()
+			if err != nil {
+				return speDialErr(err, sock)
+			}
+			keys := make([]speKey, 0, len(list))
+			for _, a := range list {
+				lt := "volatile"
+				if a.Lifetime.IsPersistent() {
+					lt = "persistent"
+				}
+				keys = append(keys, speKey{uint32(a.ID), fmt.Sprintf("0x%04x", uint16(a.Type)), a.Bits, lt,
+					fmt.Sprintf("0x%08x", uint32(a.Usage)), fmt.Sprintf("0x%08x", uint32(a.Algorithm))})
+			}
+			if asJSON {
+				enc := json.NewEncoder(env.Stdout)
+				enc.SetIndent("", "  ")
+				return enc.Encode(keys)
+			}
+			tw := tabwriter.NewWriter(env.Stdout, 0, 4, 2, ' ', 0)
+			fmt.Fprintln(tw, "ID\tTYPE\tBITS\tLIFETIME\tUSAGE\tALGORITHM")
+			for _, k := range keys {
+				fmt.Fprintf(tw, "0x%08x\t%s\t%d\t%s\t%s\t%s\n", k.ID, k.Type, k.Bits, k.Lifetime, k.Usage, k.Algorithm)
+			}
+			return tw.Flush()
+		},
+	}
+	cmd.Flags().StringVar(&sock, "socket", "", "SPE socket (default $RAMPART_SPE_SOCKET or "+speDefaultSocket+")")
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print the keys as JSON")
+	return cmd
+}

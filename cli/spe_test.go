@@ -1,0 +1,116 @@
+package cli
+
+import (
+	"bytes"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"rampart/psa"
+)
+
+func speWriteConfig(t *testing.T, dir, sock string) string {
+	t.Helper()
+	cfg := map[string]any{
+		"socket":    sock,
+		"state_dir": filepath.Join(dir, "state"),
+		"clients":   []map[string]any{{"name": "tests", "uid": os.Getuid(), "client_id": -1}},
+	}
+	b, _ := json.Marshal(cfg)
+	p := filepath.Join(dir, "spe.json")
+	if err := os.WriteFile(p, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func TestSpeServeCheckConfig(t *testing.T) {
+	dir := t.TempDir()
+	good := speWriteConfig(t, dir, filepath.Join(dir, "spe.sock"))
+	if code, out, errs := run(t, "spe", "serve", "--config", good, "--check-config"); code != ExitOK || !strings.Contains(out, "valid") {
+		t.Fatalf("good config: %d %q %q", code, out, errs)
+	}
+	bad := filepath.Join(dir, "bad.json")
+	os.WriteFile(bad, []byte("{\n\"socket\": \"x\",\n\"state_dir\": \"y\",\n\"clients\": [{\"uid\": 1, \"client_id\": 5}]\n}"), 0o600)
+	if code, _, errs := run(t, "spe", "serve", "--config", bad, "--check-config"); code != ExitFailure || !strings.Contains(errs, "client_id") {
+		t.Fatalf("bad config: %d %q", code, errs)
+	}
+	if code, _, _ := run(t, "spe", "serve", "--config", filepath.Join(dir, "missing.json")); code != ExitError {
+		t.Fatalf("missing config: %d", code)
+	}
+	if code, _, _ := run(t, "spe", "serve"); code != ExitUsage {
+		t.Fatalf("no config: %d", code)
+	}
+	if code, _, errs := run(t, "spe", "status", "--socket", filepath.Join(dir, "nothing.sock")); code != ExitError || !strings.Contains(errs, "hint:") {
+		t.Fatalf("status without an SPE: %d %q", code, errs)
+	}
+}
+
+// TestSpeServeStatusKeys runs `rampart spe serve` for real, talks to it with
+// status and keys, and stops it with SIGTERM.
+func TestSpeServeStatusKeys(t *testing.T) {
+	dir, err := os.MkdirTemp("", "spe-cli")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer os.RemoveAll(dir)
+	sock := filepath.Join(dir, "run", "spe.sock")
+	cfg := speWriteConfig(t, dir, sock)
+	done := make(chan int, 1)
+	var serveErr bytes.Buffer
+	go func() {
+		env := &Env{Stdin: strings.NewReader(""), Stdout: &bytes.Buffer{}, Stderr: &serveErr, Getenv: func(string) string { return "" }}
+		done <- Main([]string{"spe", "serve", "--config", cfg}, env)
+	}()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		if _, err := os.Stat(sock); err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("spe serve did not create its socket")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	c, err := psa.Dial(sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	secret := bytes.Repeat([]byte{0xa7}, 32)
+	if _, err := c.ImportKey(psa.KeyAttributes{Type: psa.KeyTypeHMAC, Lifetime: psa.LifetimePersistent, ID: 9, Usage: psa.UsageSignMessage, Algorithm: psa.AlgHMAC(psa.AlgSHA256)}, secret); err != nil {
+		t.Fatal(err)
+	}
+	c.Close()
+
+	code, out, errs := run(t, "spe", "keys", "--socket", sock, "--json")
+	if code != ExitOK {
+		t.Fatalf("keys: %d %q", code, errs)
+	}
+	var keys []speKey
+	if err := json.Unmarshal([]byte(out), &keys); err != nil || len(keys) != 1 || keys[0].ID != 9 || keys[0].Lifetime != "persistent" || keys[0].Bits != 256 {
+		t.Fatalf("keys: %q %v", out, err)
+	}
+	if strings.Contains(strings.ToLower(out), "a7a7a7a7") {
+		t.Fatal("keys printed key material")
+	}
+	code, out, errs = run(t, "spe", "status", "--socket", sock)
+	if code != ExitOK || !strings.Contains(out, "0x00000080") || !strings.Contains(out, "RAMPART_SP_CRYPTO") {
+		t.Fatalf("status: %d %q %q", code, out, errs)
+	}
+	if fi, err := os.Stat(sock); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Fatalf("socket mode: %v %v", fi.Mode(), err)
+	}
+	syscall.Kill(os.Getpid(), syscall.SIGTERM)
+	select {
+	case code := <-done:
+		if code != ExitOK {
+			t.Fatalf("serve exit %d: %s", code, serveErr.String())
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("spe serve did not stop on SIGTERM")
+	}
+}
