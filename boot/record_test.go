@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
+	"os"
 	"path/filepath"
 	"reflect"
 	"testing"
@@ -133,5 +134,23 @@ func TestCountersMonotonic(t *testing.T) {
 	}
 	if _, err := d.Raise(-1, 1); err == nil {
 		t.Fatal("negative index accepted")
+	}
+}
+
+func TestLoadCountersRejectsMalformed(t *testing.T) {
+	dir := t.TempDir()
+	for name, body := range map[string]string{
+		"syntax":   `{"banks": [[1,2]`,
+		"no fuses": `{"banks": [[1]], "fuses": 0}`,
+		"overfull": `{"banks": [[1,2,3]], "fuses": 2}`,
+		"type":     `{"banks": "x", "fuses": 4}`,
+	} {
+		p := filepath.Join(dir, name+".json")
+		if err := os.WriteFile(p, []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := LoadCounters(p); err == nil {
+			t.Errorf("%s: loaded", name)
+		}
 	}
 }

@@ -112,6 +112,16 @@ func load(r io.ReaderAt) (*Device, *fileBacking, error) {
 	if err := json.Unmarshal(js, &g); err != nil {
 		return nil, nil, fmt.Errorf("%w: geometry: %v", ErrFile, err)
 	}
+	size, err := g.Validate()
+	if err != nil {
+		return nil, nil, err
+	}
+	// Check the file really holds the data and bitmap the geometry claims
+	// before allocating for them.
+	end := 12 + int64(n) + int64(size) + 8*int64((size+63)/64)
+	if _, err := r.ReadAt(make([]byte, 1), end-1); err != nil {
+		return nil, nil, fmt.Errorf("%w: shorter than the %d bytes its geometry needs", ErrFile, end)
+	}
 	d, err := New(g)
 	if err != nil {
 		return nil, nil, err

@@ -224,3 +224,49 @@ func TestProgrammedTrackingAcrossWords(t *testing.T) {
 		t.Fatal("erase left programmed bits")
 	}
 }
+
+func smallFile(t testing.TB) []byte {
+	path := filepath.Join(t.TempDir(), "dev.flash")
+	d, err := Create(path, Geometry{Sectors: []SectorRun{{Size: 64, Count: 2}}, WriteAlign: 8, ErasedValue: 0xFF})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Write(8, []byte{1, 2, 3, 4, 5, 6, 7, 8}); err != nil {
+		t.Fatal(err)
+	}
+	d.Close()
+	b, err := readFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+func TestDeviceFilePrefixesRejected(t *testing.T) {
+	b := smallFile(t)
+	if _, _, err := load(bytes.NewReader(b)); err != nil {
+		t.Fatal(err)
+	}
+	for n := range len(b) {
+		if _, _, err := load(bytes.NewReader(b[:n])); err == nil {
+			t.Fatalf("%d-byte prefix of a %d-byte device file loaded", n, len(b))
+		}
+	}
+}
+
+func FuzzLoadDeviceFile(f *testing.F) {
+	f.Add(smallFile(f))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		d, _, err := load(bytes.NewReader(b))
+		if err != nil {
+			return
+		}
+		// A loaded device is usable: its geometry validates and reads work.
+		if _, err := d.Geometry().Validate(); err != nil {
+			t.Fatal(err)
+		}
+		if err := d.Read(0, make([]byte, d.Size())); err != nil {
+			t.Fatal(err)
+		}
+	})
+}
