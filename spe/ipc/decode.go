@@ -154,11 +154,16 @@ func ParseRequest(frame []byte, lim Limits) (*Request, error) {
 		if nout > 0 {
 			q.OutSize = make([]uint32, nout)
 		}
+		var total int64
 		for i := range q.OutSize {
 			q.OutSize[i] = r.u32(fmt.Sprintf("out_size[%d]", i))
 			if r.err == nil && int64(q.OutSize[i]) > int64(lim.vec()) {
 				return nil, ferr(fmt.Sprintf("out_size[%d]", i), ErrOversized, "%d bytes, limit %d", q.OutSize[i], lim.vec())
 			}
+			total += int64(q.OutSize[i])
+		}
+		if r.err == nil && total+replyOverhead > int64(lim.frame()) {
+			return nil, ferr("out_size", ErrOversized, "outputs of %d bytes in total would not fit a %d-byte reply frame", total, lim.frame())
 		}
 		if nin > 0 {
 			q.In = make([][]byte, nin)

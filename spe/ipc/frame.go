@@ -17,8 +17,11 @@ const (
 	MaxIOVec = 4
 	// DefaultMaxVec bounds each input vector and each requested output size.
 	DefaultMaxVec = 1 << 20
-	// DefaultMaxFrame bounds a whole frame, length prefix included.
-	DefaultMaxFrame = MaxIOVec*DefaultMaxVec + 64
+	// DefaultMaxFrame bounds a whole frame, length prefix included: the
+	// vectors of one request (or of its reply) share about 1 MiB.
+	DefaultMaxFrame = DefaultMaxVec + 1024
+	// replyOverhead is the most a reply frame adds to its output vectors.
+	replyOverhead = HeaderSize + 8 + 4*MaxIOVec
 	// MaxCallType is INT16_MAX: PSA_IPC_CALL (0) and up are the call types a
 	// client may send; negative types are reserved to the framework.
 	MaxCallType = 1<<15 - 1
@@ -174,11 +177,16 @@ func AppendRequest(dst []byte, r *Request, lim Limits) ([]byte, error) {
 			}
 			b = le.AppendUint32(b, uint32(len(v)))
 		}
+		var total int64
 		for i, n := range r.OutSize {
 			if int64(n) > int64(lim.vec()) {
 				return dst, ferr(fmt.Sprintf("out_size[%d]", i), ErrOversized, "%d bytes, limit %d", n, lim.vec())
 			}
+			total += int64(n)
 			b = le.AppendUint32(b, n)
+		}
+		if total+replyOverhead > int64(lim.frame()) {
+			return dst, ferr("out_size", ErrOversized, "outputs of %d bytes in total would not fit a %d-byte reply frame", total, lim.frame())
 		}
 		for _, v := range r.In {
 			b = append(b, v...)

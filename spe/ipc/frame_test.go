@@ -203,6 +203,7 @@ func TestHostileFrames(t *testing.T) {
 		{"in_len beyond frame", set(call, 28, 0, 0, 1, 0), ErrTruncated, "in[0]"},
 		{"in_len over limit", set(call, 28, 0, 0, 0, 0x10), ErrOversized, "in_len[0]"},
 		{"out_size over limit", set(call, 36, 0, 0, 0, 0x10), ErrOversized, "out_size[0]"},
+		{"out_size total over the reply frame", set(mustFrame(t, &Request{Kind: KindCall, OutSize: []uint32{1, 1, 1}}), 28, 0, 0, 6, 0, 0, 0, 6, 0, 0, 0, 6, 0), ErrOversized, "out_size"},
 	}
 	for _, c := range cases {
 		_, err := ParseRequest(c.frame, Limits{})
