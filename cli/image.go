@@ -35,7 +35,7 @@ and exactly which bytes verification does not cover, is in docs/image-format.md.
 		RunE: func(cmd *cobra.Command, _ []string) error { return cmd.Help() },
 	}
 	cmd.AddCommand(newImageKeygenCmd(env), newImageGetpubCmd(env), newImageGetpubhashCmd(env),
-		newImageGetprivCmd(env), newImageSignCmd(env), newImageVerifyCmd(env), newImageDumpCmd(env))
+		newImageGetprivCmd(env), newImageKeyinfoCmd(env), newImageSignCmd(env), newImageVerifyCmd(env), newImageDumpCmd(env))
 	return cmd
 }
 

@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"crypto"
 	"crypto/ecdh"
 	"crypto/ecdsa"
 	"crypto/ed25519"
@@ -361,4 +362,43 @@ func imageECMinimal(p *ecdsa.PrivateKey, openssl bool) ([]byte, error) {
 		Algorithm  asn1.ObjectIdentifier
 		Parameters asn1.ObjectIdentifier
 	}{asn1.ObjectIdentifier{1, 2, 840, 10045, 2, 1}, oid}, inner})
+}
+
+func newImageKeyinfoCmd(env *Env) *cobra.Command {
+	var keyFile, require string
+	cmd := &cobra.Command{
+		Use:   "keyinfo -k FILE [--require private|public]",
+		Short: "Say whether a PEM file holds a key pair (private) or a public key",
+		Long: `Print "private" for a key pair PEM or "public" for a public-only PEM, as imgtool
+keyinfo does. With --require, exit 1 when the kind differs: a build can check that it
+was given the right file.`,
+		Example: `  rampart image keyinfo -k signing.pem
+  rampart image keyinfo -k signing.pub.pem --require public`,
+		Args: exactArgs(0, "no arguments"),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if keyFile == "" {
+				return usageError("keyinfo needs -k FILE")
+			}
+			if require != "" && require != "private" && require != "public" {
+				return usageError("--require %q: want private or public", require)
+			}
+			k, err := imageLoadKey(keyFile, "-k")
+			if err != nil {
+				return err
+			}
+			kind := "public"
+			switch k.(type) {
+			case crypto.Signer, *ecdh.PrivateKey:
+				kind = "private"
+			}
+			fmt.Fprintln(env.Stdout, kind)
+			if require != "" && kind != require {
+				return failf(ExitFailure, "key %s is %s, but %s was required", keyFile, kind, require)
+			}
+			return nil
+		},
+	}
+	cmd.Flags().StringVarP(&keyFile, "key", "k", "", "key file (PEM)")
+	cmd.Flags().StringVar(&require, "require", "", "private or public: exit 1 when the key is of the other kind")
+	return cmd
 }

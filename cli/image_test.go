@@ -83,6 +83,12 @@ func TestImageGetpubFormats(t *testing.T) {
 	if code != 0 || !strings.Contains(out, "const unsigned int enc_priv_key_len = ") {
 		t.Errorf("getpriv: %d %q", code, out)
 	}
+	if code, out, _ := run(t, "image", "keyinfo", "-k", imageVec+"ed25519.pub.pem"); code != 0 || out != "public\n" {
+		t.Errorf("keyinfo public: %d %q", code, out)
+	}
+	if code, out, _ := run(t, "image", "keyinfo", "-k", imageVec+"enc/enc-x25519-priv.pem", "--require", "public"); code != ExitFailure || out != "private\n" {
+		t.Errorf("keyinfo --require: %d %q", code, out)
+	}
 	if code, _, _ := run(t, "image", "getpriv", "-k", imageVec+"ed25519.pem"); code != ExitUsage {
 		t.Errorf("getpriv ed25519: exit %d", code)
 	}
