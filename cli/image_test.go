@@ -274,3 +274,24 @@ func imageHexFor(data []byte, base uint32) []byte {
 	m.Put(base, data)
 	return m.Marshal()
 }
+
+// TestImageDumpMatchesDumpinfo compares rampart image dump (human and
+// --yaml) with imgtool dumpinfo's stored output for every vector.
+func TestImageDumpMatchesDumpinfo(t *testing.T) {
+	files, _ := filepath.Glob(imageVec + "*.dumpinfo.txt")
+	if len(files) < 15 {
+		t.Fatalf("only %d dumpinfo files", len(files))
+	}
+	for _, txt := range files {
+		img := strings.TrimSuffix(txt, ".dumpinfo.txt") + ".bin"
+		want, _ := os.ReadFile(txt)
+		code, got, errs := run(t, "image", "dump", img)
+		if code != 0 || got != string(want) {
+			t.Errorf("%s: human dump differs (exit %d %s)", filepath.Base(img), code, errs)
+		}
+		want, _ = os.ReadFile(strings.TrimSuffix(txt, ".txt") + ".yaml")
+		if _, got, _ := run(t, "image", "dump", "--yaml", img); got != string(want) {
+			t.Errorf("%s: --yaml dump differs", filepath.Base(img))
+		}
+	}
+}
