@@ -113,6 +113,18 @@ func scenarios() []scenario {
 				wantPri: o(1), wantSec: o(1), wantCtr: ctr(n, 2)},
 		)
 	}
+	// Two images, one permanent and one test upgrade in the same boot; the
+	// test one then reverts while the permanent one stays.
+	out = append(out, scenario{name: "swap-perm-and-test-2img", strategy: SwapMove, images: 2,
+		setup: func(r *rig, im *imageSet) {
+			factory(r, im)
+			for i, perm := range []bool{true, false} {
+				r.install(i, Secondary, im.new[i])
+				r.request(i, perm)
+			}
+		},
+		steps:   []step{bootStep("2.0.0+0", "2.0.0+0"), bootStep("2.0.0+0", "1.0.0+0")},
+		wantPri: []int{2, 1}, wantSec: []int{0, 3}, wantCtr: []uint32{2, 1}})
 	return out
 }
 
