@@ -148,6 +148,15 @@ func TestBadInputNamesField(t *testing.T) {
 			return rebuildUnprot(t, b, func(tl []TLV) []TLV { return append(tl, TLV{Type: TLVSecCnt, Value: []byte{9, 0, 0, 0}}) })
 		}},
 		{"wrong key", "TLV area", ErrKeyNotFound, func(b []byte) []byte { return b }},
+		{"unsupported signature algorithm", "ECDSA224", ErrUnsupported, func(b []byte) []byte {
+			return rebuildUnprot(t, b, func(tl []TLV) []TLV { tl[2].Type = TLVECDSA224; return tl })
+		}},
+		{"signature of another algorithm", "ECDSASIG", ErrBadSignature, func(b []byte) []byte {
+			return rebuildUnprot(t, b, func(tl []TLV) []TLV { tl[2].Type = TLVECDSASig; return tl })
+		}},
+		{"unknown hash algorithm", "TLV area", ErrMissingHash, func(b []byte) []byte {
+			return rebuildUnprot(t, b, func(tl []TLV) []TLV { tl[0].Type = 0x13; return tl })
+		}},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

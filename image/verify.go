@@ -247,6 +247,9 @@ func verifySig(k trustedKey, t TLV, region []byte, res *Verified) error {
 	fail := func(format string, args ...any) error {
 		return fieldErr(t.field(), t.Offset, ErrBadSignature, format, args...)
 	}
+	if t.Type == TLVECDSA224 {
+		return fail("%w: ECDSA224 signatures are obsolete", ErrUnsupported)
+	}
 	if t.Type != k.kt.SigTLV() {
 		return fail("the key named before it is %s, which signs with TLV 0x%02x", k.kt, k.kt.SigTLV())
 	}
