@@ -1,6 +1,7 @@
 package cmsis
 
 import (
+	"bytes"
 	"os"
 	"path/filepath"
 	"testing"
@@ -32,13 +33,28 @@ func FuzzImport(f *testing.F) {
 	})
 }
 
-// Every prefix of a real .azone is rejected or imports without panicking.
-func TestTruncatedAzone(t *testing.T) {
-	r, _ := os.ReadFile("testdata/STM32L5/STM32L5.rzone")
-	a, _ := os.ReadFile("testdata/STM32L5/STM32L5.azone")
-	for i := 0; i < len(a); i += 7 {
-		if p, err := Import(r, "r", a[:i], "a"); err == nil {
+// Every prefix of a real .azone and .rzone is rejected or imports without
+// panicking; a truncated document (cut inside its root element) is rejected.
+func TestTruncatedFiles(t *testing.T) {
+	r, _ := os.ReadFile("testdata/SAML11/SAML11.rzone")
+	a, _ := os.ReadFile("testdata/SAML11/SAML11.azone")
+	step := 1
+	if raceEnabled {
+		step = 23
+	}
+	check := func(rr, aa []byte, cut int, of []byte) {
+		p, err := Import(rr, "r", aa, "a")
+		if err == nil {
 			zone.Analyze(p)
+			if cut < len(bytes.TrimSpace(of)) {
+				t.Fatalf("a document cut at %d of %d bytes was accepted", cut, len(of))
+			}
 		}
+	}
+	for i := 0; i < len(a); i += step {
+		check(r, a[:i], i, a)
+	}
+	for i := 0; i < len(r); i += step {
+		check(r[:i], a, i, r)
 	}
 }

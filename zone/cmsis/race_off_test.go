@@ -1,0 +1,5 @@
+//go:build !race
+
+package cmsis
+
+const raceEnabled = false
