@@ -436,6 +436,11 @@ func TestManifests(t *testing.T) {
 	if err != nil || m.Name != "TEST" || len(m.Services) != 6 {
 		t.Fatalf("round trip: %v", err)
 	}
+	for i := 0; i < len(b); i++ {
+		if _, err := spe.ParseManifest(b[:i]); err == nil {
+			t.Fatalf("manifest prefix of %d bytes accepted", i)
+		}
+	}
 	for name, mut := range map[string]func(*spe.PartitionManifest){
 		"no name":          func(m *spe.PartitionManifest) { m.Name = "" },
 		"bad type":         func(m *spe.PartitionManifest) { m.Type = "ROOT" },
@@ -486,6 +491,11 @@ func TestConfig(t *testing.T) {
 	}
 	if _, err := c.Identify(5, 5); err == nil {
 		t.Error("unknown peer mapped")
+	}
+	for i := 0; i < len(good); i++ {
+		if _, err := spe.ParseConfig("spe.json", []byte(good[:i])); !errors.Is(err, spe.ErrConfig) {
+			t.Fatalf("prefix of %d bytes: %v", i, err)
+		}
 	}
 	for name, tc := range map[string]struct{ text, want string }{
 		"syntax":          {"{\n  \"socket\": \"x\",\n  oops\n}", "spe.json:3"},
