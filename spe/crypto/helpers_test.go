@@ -1,7 +1,6 @@
 package crypto
 
 import (
-	"net"
 	"os"
 	"path/filepath"
 	"testing"
@@ -97,5 +96,3 @@ func localClient(t testing.TB, srv *spe.Server, client int32) *psa.Client {
 	t.Cleanup(func() { c.Close() })
 	return c
 }
-
-var _ = net.Dial
