@@ -278,3 +278,33 @@ func FuzzParseProject(f *testing.F) {
 		}
 	})
 }
+
+// TestProjectPrefixes: a prefix of a project file either fails to parse or
+// parses to fields that are the full file's fields or prefixes of them; it
+// never invents a value.
+func TestProjectPrefixes(t *testing.T) {
+	data, err := os.ReadFile("../examples/project/rampart.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	full, err := ParseProject("p.yaml", data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < len(data); i++ {
+		p, err := ParseProject("p.yaml", data[:i])
+		if err != nil {
+			continue
+		}
+		for _, f := range [][2]string{{p.Name, full.Name}, {p.ThreatModel, full.ThreatModel}, {p.Zone, full.Zone}, {p.ImageSigning, full.ImageSigning}, {p.Device, full.Device}, {p.SPE, full.SPE}} {
+			if !strings.HasPrefix(f[1], f[0]) {
+				t.Fatalf("prefix of %d bytes gives %q, not a prefix of %q", i, f[0], f[1])
+			}
+		}
+		for id, why := range p.NotApplicable {
+			if !strings.HasPrefix(full.NotApplicable[id], why) {
+				t.Fatalf("prefix of %d bytes gives not_applicable %s %q", i, id, why)
+			}
+		}
+	}
+}

@@ -149,3 +149,30 @@ func TestUnknownFormat(t *testing.T) {
 		t.Fatal("pdf accepted")
 	}
 }
+
+// TestBrokenModelsStillRender: a model that loads but fails its check
+// (cycles, self-references, dangling IDs) renders in every format, and the
+// report shows the check failing.
+func TestBrokenModelsStillRender(t *testing.T) {
+	src := "rampart_threat_model: 1\ntitle: broken\ntrust_boundaries:\n  - {id: A, name: a, parent: B}\n  - {id: B, name: b, parent: A}\n  - {id: S, name: s, parent: S}\n" +
+		"components:\n  - {id: C, name: c, kind: process, boundary: A}\n  - {id: D, name: d, kind: datastore, boundary: S}\n  - {id: E, name: e, kind: external, boundary: NOPE}\n" +
+		"data_flows:\n  - {id: F, from: C, to: D}\n  - {id: G, from: D, to: C}\n  - {id: H, from: E, to: X}\n  - {id: I, from: C, to: C}\n" +
+		"threats:\n  - {id: T, title: t, stride: [spoofing], agents: [X], assets: [Y], cvss: \"CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:H/A:H\"}\n"
+	m, err := Parse("broken.yaml", []byte(src))
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := Analyze(m)
+	if a.Summary.Errors == 0 {
+		t.Fatal("broken model checks clean")
+	}
+	for _, f := range Formats {
+		var b bytes.Buffer
+		if err := WriteReport(&b, a, f); err != nil {
+			t.Fatalf("%s: %v", f, err)
+		}
+		if f == FormatHTML && !strings.Contains(b.String(), "FAILS") {
+			t.Errorf("html report does not show the failing check")
+		}
+	}
+}
