@@ -38,17 +38,27 @@ docs/attestation-token.md.`,
 	return cmd
 }
 
+// attestMaxInput bounds any file the attest commands read (tokens are at
+// most 16 KiB; endorsement lists can be large).
+const attestMaxInput = 64 << 20
+
 // attestReadInput reads a file ("-" is standard input), failing with exit 3.
 func attestReadInput(env *Env, path, what string) ([]byte, error) {
-	var b []byte
-	var err error
-	if path == "-" {
-		b, err = io.ReadAll(io.LimitReader(env.Stdin, 64<<20))
-	} else {
-		b, err = os.ReadFile(path)
+	r := env.Stdin
+	if path != "-" {
+		f, err := os.Open(path)
+		if err != nil {
+			return nil, fail(ExitError, fmt.Errorf("reading %s: %w", what, err), "")
+		}
+		defer f.Close()
+		r = f
 	}
+	b, err := io.ReadAll(io.LimitReader(r, attestMaxInput+1))
 	if err != nil {
 		return nil, fail(ExitError, fmt.Errorf("reading %s: %w", what, err), "")
+	}
+	if len(b) > attestMaxInput {
+		return nil, fail(ExitError, fmt.Errorf("reading %s: larger than %d bytes", what, attestMaxInput), "")
 	}
 	return b, nil
 }
