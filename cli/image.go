@@ -109,16 +109,27 @@ func imageReadImage(path, what string) (data []byte, base uint32, isHex bool, er
 	return data, base, true, nil
 }
 
+// imageKeyPasswordEnv names the variable holding the password of
+// password-protected key files (keygen -p writes one, every command reads it).
+const imageKeyPasswordEnv = "RAMPART_KEY_PASSWORD"
+
 // imageLoadKey reads a PEM key file; a missing or unreadable key is exit 3.
-func imageLoadKey(path, flag string) (any, error) {
+func imageLoadKey(env *Env, path, flag string) (any, error) {
 	b, err := imageReadFile(path, "key file")
 	if err != nil {
 		return nil, err
 	}
 	k, err := image.ParseKeyPEM(b)
+	if errors.Is(err, image.ErrPasswordRequired) {
+		pw := env.Getenv(imageKeyPasswordEnv)
+		if pw == "" {
+			return nil, fail(ExitError, fmt.Errorf("%s %s: %w", flag, path, err), "set "+imageKeyPasswordEnv+" to its password")
+		}
+		k, err = image.ParseKeyPEMPassword(b, []byte(pw))
+	}
 	if err != nil {
 		return nil, fail(ExitError, fmt.Errorf("%s %s: %w", flag, path, err),
-			"keys are PEM files as imgtool keygen writes them (PKCS#8, SEC 1 or PKCS#1; not password-protected)")
+			"keys are PEM files as imgtool keygen writes them (PKCS#8, SEC 1 or PKCS#1; a protected key needs "+imageKeyPasswordEnv+")")
 	}
 	return k, nil
 }

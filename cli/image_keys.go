@@ -66,15 +66,16 @@ func newImageKeygenCmd(env *Env) *cobra.Command {
 		Short: "Generate a key pair as an unencrypted PKCS#8 PEM file",
 		Long: `Generate a signing key (ecdsa-p256, ecdsa-p384, ed25519, rsa-2048, rsa-3072) or an
 encryption key (x25519; ecdsa-p256 and rsa-2048 keys also encrypt) and write it as
-an unencrypted PKCS#8 PEM file, as imgtool keygen does. The file is created with
-mode 0600. Keep it secret: the public half is what the bootloader embeds.`,
+an unencrypted PKCS#8 PEM file, as imgtool keygen does; with -p the file is encrypted
+(PKCS#8 PBES2, PBKDF2-HMAC-SHA256, AES-256-CBC) with the password in the environment
+variable RAMPART_KEY_PASSWORD, which every image command also uses to read such keys.
+The file is created with mode 0600. Keep it secret: the public half is what the
+bootloader embeds.`,
 		Example: `  rampart image keygen -t ed25519 -k signing.pem
-  rampart image keygen -t x25519 -k enc.pem`,
+  rampart image keygen -t x25519 -k enc.pem
+  RAMPART_KEY_PASSWORD=... rampart image keygen -t ecdsa-p256 -k signing.pem -p`,
 		Args: exactArgs(0, "no arguments"),
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if password {
-				return usageError("-p/--password: password-protected keys are not supported; protect the file itself")
-			}
 			if keyFile == "" || keyType == "" {
 				return usageError("keygen needs -t TYPE and -k FILE")
 			}
@@ -82,7 +83,16 @@ mode 0600. Keep it secret: the public half is what the bootloader embeds.`,
 			if err != nil {
 				return imageFailure(err)
 			}
-			pemBytes, err := image.MarshalPrivateKeyPEM(k)
+			var pemBytes []byte
+			if password {
+				pw := env.Getenv(imageKeyPasswordEnv)
+				if pw == "" {
+					return usageError("-p/--password: set %s to the password (rampart does not prompt)", imageKeyPasswordEnv)
+				}
+				pemBytes, err = image.MarshalPrivateKeyPEMPassword(k, []byte(pw), nil)
+			} else {
+				pemBytes, err = image.MarshalPrivateKeyPEM(k)
+			}
 			if err != nil {
 				return imageFailure(err)
 			}
@@ -91,7 +101,7 @@ mode 0600. Keep it secret: the public half is what the bootloader embeds.`,
 	}
 	cmd.Flags().StringVarP(&keyType, "type", "t", "", "key type: ecdsa-p256, ecdsa-p384, ed25519, rsa-2048, rsa-3072, x25519")
 	cmd.Flags().StringVarP(&keyFile, "key", "k", "", "file to write the private key to")
-	cmd.Flags().BoolVarP(&password, "password", "p", false, "protect the key with a password (not supported)")
+	cmd.Flags().BoolVarP(&password, "password", "p", false, "encrypt the key file with the password in RAMPART_KEY_PASSWORD")
 	return cmd
 }
 
@@ -128,7 +138,7 @@ func newImageGetpubCmd(env *Env) *cobra.Command {
 			if keyFile == "" {
 				return usageError("getpub needs -k FILE")
 			}
-			k, err := imageLoadKey(keyFile, "-k")
+			k, err := imageLoadKey(env, keyFile, "-k")
 			if err != nil {
 				return err
 			}
@@ -197,7 +207,7 @@ for SHA-256 images, and what a bootloader built with MCUBOOT_HW_KEY stores.`,
 			if keyFile == "" {
 				return usageError("getpubhash needs -k FILE")
 			}
-			k, err := imageLoadKey(keyFile, "-k")
+			k, err := imageLoadKey(env, keyFile, "-k")
 			if err != nil {
 				return err
 			}
@@ -245,7 +255,7 @@ imgtool. --minimal drops the public key (ECDSA) or the CRT values (RSA).`,
 			if keyFile == "" {
 				return usageError("getpriv needs -k FILE")
 			}
-			k, err := imageLoadKey(keyFile, "-k")
+			k, err := imageLoadKey(env, keyFile, "-k")
 			if err != nil {
 				return err
 			}
@@ -382,7 +392,7 @@ was given the right file.`,
 			if require != "" && require != "private" && require != "public" {
 				return usageError("--require %q: want private or public", require)
 			}
-			k, err := imageLoadKey(keyFile, "-k")
+			k, err := imageLoadKey(env, keyFile, "-k")
 			if err != nil {
 				return err
 			}

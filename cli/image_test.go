@@ -52,6 +52,38 @@ func TestImageKeygenSignVerify(t *testing.T) {
 	}
 }
 
+func TestImagePasswordKeys(t *testing.T) {
+	dir := t.TempDir()
+	key := filepath.Join(dir, "pw.pem")
+	withPW := func(args ...string) (int, string, string) {
+		var out, errb bytes.Buffer
+		env := &Env{Stdin: strings.NewReader(""), Stdout: &out, Stderr: &errb,
+			Getenv: func(k string) string {
+				if k == imageKeyPasswordEnv {
+					return "s3cret"
+				}
+				return ""
+			}}
+		return Main(args, env), out.String(), errb.String()
+	}
+	if code, _, errs := run(t, "image", "keygen", "-t", "ed25519", "-k", key, "-p"); code != ExitUsage {
+		t.Fatalf("keygen -p without a password: %d %s", code, errs)
+	}
+	if code, _, errs := withPW("image", "keygen", "-t", "ed25519", "-k", key, "-p"); code != 0 {
+		t.Fatal(errs)
+	}
+	img := filepath.Join(dir, "i.bin")
+	if code, _, errs := run(t, "image", "sign", "-k", key, "-H", "0x200", "--pad-header", "-v", "1", "-S", "0x20000", imageVec+"input.bin", img); code != ExitError || !strings.Contains(errs, imageKeyPasswordEnv) {
+		t.Fatalf("sign with a protected key and no password: %d %s", code, errs)
+	}
+	if code, _, errs := withPW("image", "sign", "-k", key, "-H", "0x200", "--pad-header", "-v", "1", "-S", "0x20000", imageVec+"input.bin", img); code != 0 {
+		t.Fatal(errs)
+	}
+	if code, _, errs := withPW("image", "verify", "-k", key, img); code != 0 {
+		t.Fatal(errs)
+	}
+}
+
 func TestImageGetpubFormats(t *testing.T) {
 	for _, k := range []string{"ecdsa-p256", "ecdsa-p384", "ed25519", "rsa-2048"} {
 		want, _ := os.ReadFile(imageVec + k + ".pub.c")

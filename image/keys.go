@@ -281,8 +281,11 @@ func ParseKeyPEM(data []byte) (any, error) {
 	if blk == nil {
 		return nil, argErr("key", "%w: no PEM block found", ErrMalformed)
 	}
-	if _, enc := blk.Headers["Proc-Type"]; enc || blk.Type == "ENCRYPTED PRIVATE KEY" {
-		return nil, argErr("key", "%w: password-protected keys are not supported; decrypt it first (openssl pkey)", ErrUnsupported)
+	if blk.Type == "ENCRYPTED PRIVATE KEY" {
+		return nil, argErr("key", "%w", ErrPasswordRequired)
+	}
+	if _, enc := blk.Headers["Proc-Type"]; enc {
+		return nil, argErr("key", "%w: legacy OpenSSL PEM encryption is not supported; convert it to PKCS#8 (openssl pkcs8 -topk8)", ErrUnsupported)
 	}
 	var k any
 	var err error
