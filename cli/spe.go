@@ -22,6 +22,11 @@ import (
 
 func init() { register("spe", newSpeCmd) }
 
+// speSubcommands lets files for other SPE services (storage, attestation,
+// provisioning, firmware update) add subcommands under "rampart spe" without
+// editing this file: each appends its factory from an init function.
+var speSubcommands []func(*Env) *cobra.Command
+
 // speDefaultSocket is where `rampart spe` looks when --socket is not given
 // and RAMPART_SPE_SOCKET is unset.
 const speDefaultSocket = "/run/rampart/spe.sock"
@@ -39,6 +44,9 @@ to PSA client IDs.`,
   rampart spe keys --json`,
 	}
 	cmd.AddCommand(newSpeServeCmd(env), newSpeStatusCmd(env), newSpeKeysCmd(env))
+	for _, f := range speSubcommands {
+		cmd.AddCommand(f(env))
+	}
 	return cmd
 }
 
