@@ -274,3 +274,37 @@ func TestGeometryMismatch(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestCutRequestIsAtomic cuts the power before each write of a permanent
+// request: afterwards there is either no request or a permanent one, never
+// a test request.
+func TestCutRequestIsAtomic(t *testing.T) {
+	for _, align := range []int{1, 32} {
+		r := newRig(t, layouts[0].config(SwapMove, align, 0xff, 1))
+		r.install(0, Secondary, makeImage(t, imgSpec{ver: "2.0.0", secCnt: 2, size: 5000}))
+		snap := r.dev.Clone()
+		r.dev.SetFault(nil)
+		r.request(0, true)
+		total := r.dev.Ops()
+		if total != 3 {
+			t.Fatalf("a permanent request took %d writes, want 3 (image_ok, swap_info, magic)", total)
+		}
+		for cut := 1; cut <= total; cut++ {
+			r.dev.CopyFrom(snap)
+			r.dev.SetFault(&flash.Fault{CutBefore: cut})
+			if err := r.bl.RequestUpgrade(0, true); !errors.Is(err, flash.ErrPowerCut) {
+				t.Fatal(err)
+			}
+			r.dev.PowerOn()
+			st, _ := r.bl.State()
+			if st[0].NextSwap != SwapNone {
+				t.Fatalf("align %d cut %d: %s request after a cut before the magic", align, cut, st[0].NextSwap)
+			}
+			// Asking again completes the request.
+			r.request(0, true)
+			if st, _ := r.bl.State(); st[0].NextSwap != SwapPerm {
+				t.Fatalf("align %d cut %d: retried request is %s", align, cut, st[0].NextSwap)
+			}
+		}
+	}
+}
