@@ -46,7 +46,7 @@ func (in *inputs) configChecks(id string) []Evidence {
 	case "R4.4":
 		return []Evidence{d.enumSetting("device", "audit_log.access", "log access restricted", []string{"authenticated", "secure-only"}, []string{"any"})}
 	case "R4.6":
-		return []Evidence{in.zoneEv, in.speEv}
+		return []Evidence{in.zoneEv, in.speEv, in.partitionEvidence()}
 	case "R5.1":
 		return []Evidence{d.enumSetting("device", "passwords", "passwords are unique per device, with no universal default", []string{"per-device"}, []string{"default"})}
 	case "R6.1":
@@ -55,6 +55,33 @@ func (in *inputs) configChecks(id string) []Evidence {
 		return []Evidence{b("erase_on_decommission", "decommissioning erases user data and destroys keys")}
 	}
 	return nil // R4.5, R5.2, R5.3: only the threat model's trace
+}
+
+// partitionEvidence compares the zones the threat model's components
+// declare with the partition advice (threat.Partition): a component that
+// protects an asset or holds a sensitive device asset must be Secure.
+func (in *inputs) partitionEvidence() Evidence {
+	what := "threat model's components on the side the partition advice gives"
+	if in.model == nil {
+		return Evidence{Source: orDash(in.p.ThreatModel), Found: what + ": no threat model loaded", Result: NotFound}
+	}
+	var conflicts []string
+	secure := 0
+	for _, p := range threat.Partition(in.model) {
+		if p.Conflict {
+			conflicts = append(conflicts, fmt.Sprintf("%s is declared %s but %s", p.Component, p.Declared, strings.Join(p.Reasons, ", ")))
+		}
+		if p.Advice == threat.SideSecure {
+			secure++
+		}
+	}
+	switch {
+	case len(conflicts) > 0:
+		return Evidence{Source: in.p.ThreatModel, Found: what + ": " + strings.Join(conflicts, "; "), Result: Fails}
+	case secure == 0:
+		return Evidence{Source: in.p.ThreatModel, Found: what + ": no component is advised Secure (no component holds or protects an asset)", Result: NotFound}
+	}
+	return Evidence{Source: in.p.ThreatModel, Found: fmt.Sprintf("%s: %d component(s) advised Secure, no declared zone contradicts the advice", what, secure), Result: OK}
 }
 
 // autoNotApplicable returns why a requirement does not apply according to

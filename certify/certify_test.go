@@ -116,6 +116,7 @@ func TestEvidenceChangesTheAnswer(t *testing.T) {
 		{"evidence document missing", "threat-model.yaml", "ref: docs/input-validation.md", "ref: docs/missing.md", "R4.5", Partly, "(docs/missing.md) named by SR.INPUT_CHECKS: not found"},
 		{"threat model broken", "threat-model.yaml", "mitigated_by: [O.ANTI_ROLLBACK]", "mitigated_by: [O.NOPE]", "R4.5", Partly, "1 check error(s)"},
 		{"spe config invalid", "spe.json", `"client_id": -1`, `"client_id": 1`, "R4.6", NotMet, "non-secure client IDs are negative"},
+		{"component on the wrong side", "threat-model.yaml", "    boundary: TB.SPE\n    zone: secure\n", "    boundary: TB.SPE\n    zone: non-secure\n", "R4.6", NotMet, "C.BOOT is declared non-secure but protects D.FIRMWARE, holds D.ROT_KEYS"},
 		{"zone without non-secure zone", "zone.yaml", "security: non-secure\n    partitions: [CODE_NS, DATA_NS]", "security: secure\n    partitions: [CODE_NS, DATA_NS]", "R4.6", NotMet, "zone"},
 	}
 	for _, c := range cases {
