@@ -12,6 +12,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"sort"
 	"testing"
 
 	"rampart/psa"
@@ -19,7 +20,10 @@ import (
 	"rampart/spe/ipc"
 )
 
-var perf = flag.Bool("perf", false, "run TestPerformanceRatios (SPE versus in-process baselines)")
+var (
+	perf       = flag.Bool("perf", false, "run TestPerformanceRatios (SPE versus in-process baselines)")
+	perfRounds = flag.Int("perf.rounds", 5, "alternating rounds per pair in TestPerformanceRatios")
+)
 
 const nopSID = 0x0000ff00
 
@@ -194,12 +198,21 @@ func TestPerformanceRatios(t *testing.T) {
 		{"(c) AES-GCM 1 KiB vs in-process", benchGCMSPE(1 << 10), benchGCMInProcess(1 << 10), "report"},
 		{"(c) AES-GCM 64 KiB vs in-process", benchGCMSPE(64 << 10), benchGCMInProcess(64 << 10), "report"},
 	}
+	// The machine is shared, so each pair is measured in alternating rounds
+	// and the fastest round of each side is compared (interference only
+	// ever adds time); the median is shown as well.
 	for _, p := range pairs {
-		s := testing.Benchmark(p.spe)
-		b := testing.Benchmark(p.base)
-		sn, bn := float64(s.NsPerOp()), float64(b.NsPerOp())
-		t.Logf("%s: SPE %.1f µs/op, baseline %.1f µs/op; time ratio %.2fx, rate ratio %.2f (goal: %s)",
-			p.name, sn/1e3, bn/1e3, sn/bn, bn/sn, p.goal)
+		var sv, bv []float64
+		for r := 0; r < *perfRounds; r++ {
+			sv = append(sv, float64(testing.Benchmark(p.spe).NsPerOp()))
+			bv = append(bv, float64(testing.Benchmark(p.base).NsPerOp()))
+		}
+		sort.Float64s(sv)
+		sort.Float64s(bv)
+		sn, bn := sv[0], bv[0]
+		sm, bm := sv[len(sv)/2], bv[len(bv)/2]
+		t.Logf("%s: SPE %.1f µs/op, baseline %.1f µs/op (best of %d); time ratio %.2fx, rate ratio %.2f; medians %.1f / %.1f µs, ratio %.2fx (goal: %s)",
+			p.name, sn/1e3, bn/1e3, len(sv), sn/bn, bn/sn, sm/1e3, bm/1e3, sm/bm, p.goal)
 	}
 }
 
