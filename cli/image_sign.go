@@ -23,7 +23,7 @@ type imageSignFlags struct {
 	key, publicKeyFormat, align, maxAlign, version, headerSize, slotSize     string
 	endian, encryptKeylen, encrypt, compression, dependencies, loadAddr      string
 	romFixed, hexAddr, erasedVal, securityCounter, bootRecord, vid, cid, sha string
-	hmacSHA, sigOut                                                          string
+	hmacSHA, sigOut, vectorToSign, fixSig, fixSigPubkey                      string
 	padSig, padHeader, pad, confirm, test, overwriteOnly, clear, saveEncTLV  bool
 	pure, nonBootable                                                        bool
 	maxSectors                                                               int
@@ -51,7 +51,11 @@ ECIES-X25519 or RSA-OAEP). -S is required: image plus trailer must fit the slot;
 sets image_ok (a permanent one).
 
 --custom-tlv and --custom-tlv-file take two values each: TAG VALUE (0x-prefixed
-VALUE is hex, otherwise the text itself) and TAG FILE.`,
+VALUE is hex, otherwise the text itself) and TAG FILE.
+
+External signing (an HSM, a signing service): --vector-to-sign payload|digest writes
+what must be signed instead of the image; --fix-sig SIG --fix-sig-pubkey PUB then
+builds the image with that signature (base64 file), after checking it verifies.`,
 		Example: `  rampart image sign -k signing.pem -H 0x200 --pad-header -v 1.2.3+4 -S 0x20000 app.bin app.signed.bin
   rampart image sign -k signing.pem -H 0x200 --pad-header -v 1.2.3 -S 0x20000 -s auto --pad app.bin update.bin
   rampart image sign -k signing.pem -E enc-pub.pem -H 0x200 --pad-header -v 2.0.0 -S 0x40000 app.hex app.signed.hex
@@ -115,6 +119,9 @@ VALUE is hex, otherwise the text itself) and TAG FILE.`,
 	fl.StringVar(&f.hmacSHA, "hmac-sha", "auto", "HKDF/HMAC hash of the ECIES key exchange: auto, 256, 512")
 	fl.BoolVar(&f.pure, "pure", false, "Ed25519 signature over the image itself (SIG_PURE)")
 	fl.StringVar(&f.sigOut, "sig-out", "", "also write the signature, base64, to this file")
+	fl.StringVar(&f.vectorToSign, "vector-to-sign", "", "write what an external signer must sign instead of the image: payload or digest")
+	fl.StringVar(&f.fixSig, "fix-sig", "", "use this signature (base64 file, made over --vector-to-sign's output) instead of signing")
+	fl.StringVar(&f.fixSigPubkey, "fix-sig-pubkey", "", "public key of the --fix-sig signature")
 	fl.BoolP("help", "h", false, "help for sign")
 	return cmd
 }
@@ -267,7 +274,7 @@ func imageSign(env *Env, fl *pflag.FlagSet, f *imageSignFlags, inPath, outPath s
 
 	// Keys.
 	if f.key != "" {
-		k, err := imageLoadKey(f.key, "-k/--key")
+		k, err := imageLoadKey(env, f.key, "-k/--key")
 		if err != nil {
 			return err
 		}
@@ -277,8 +284,33 @@ func imageSign(env *Env, fl *pflag.FlagSet, f *imageSignFlags, inPath, outPath s
 		}
 		o.Key = s
 	}
+	if f.fixSig != "" {
+		if f.key != "" {
+			return usageError("cannot sign with -k and use --fix-sig at the same time")
+		}
+		if f.fixSigPubkey == "" {
+			return usageError("--fix-sig needs --fix-sig-pubkey: the public key of the fixed signature")
+		}
+		b, err := imageReadFile(f.fixSig, "--fix-sig file")
+		if err != nil {
+			return err
+		}
+		if o.FixedSignature, err = base64.StdEncoding.DecodeString(strings.TrimSpace(string(b))); err != nil {
+			return fail(ExitError, fmt.Errorf("--fix-sig %s: not base64: %w", f.fixSig, err), "")
+		}
+	}
+	if f.fixSigPubkey != "" {
+		k, err := imageLoadKey(env, f.fixSigPubkey, "--fix-sig-pubkey")
+		if err != nil {
+			return err
+		}
+		o.FixedSignatureKey = imagePublicOf(k)
+	}
+	if f.vectorToSign != "" && f.vectorToSign != "payload" && f.vectorToSign != "digest" {
+		return usageError("--vector-to-sign %q: want payload or digest", f.vectorToSign)
+	}
 	if f.encrypt != "" {
-		k, err := imageLoadKey(f.encrypt, "-E/--encrypt")
+		k, err := imageLoadKey(env, f.encrypt, "-E/--encrypt")
 		if err != nil {
 			return err
 		}
@@ -294,6 +326,16 @@ func imageSign(env *Env, fl *pflag.FlagSet, f *imageSignFlags, inPath, outPath s
 		base -= uint32(o.HeaderSize)
 	}
 	var res *image.SignResult
+	if f.vectorToSign != "" {
+		payload, digest, err := image.SigningVector(in, o)
+		if err != nil {
+			return imageFailure(err)
+		}
+		if f.vectorToSign == "digest" {
+			payload = digest
+		}
+		return imageWriteFile(outPath, payload, 0o644)
+	}
 	if imageIsHex(outPath) {
 		if !inHex && f.hexAddr == "" {
 			return usageError("no address exists in the input file and -x/--hex-addr was not given")

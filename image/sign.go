@@ -57,9 +57,18 @@ type SignOptions struct {
 	Clear         bool // -c/--clear: add the key TLV and flags but leave the body in clear
 	SaveEncTLV    bool // --save-enctlv: trailer room for the key TLV instead of the key
 
+	// FixedSignature is a signature made elsewhere (an HSM, a signing
+	// server) over the vector [SigningVector] returned (imgtool --fix-sig);
+	// FixedSignatureKey is the public key that made it (--fix-sig-pubkey).
+	// Use them instead of Key. Sign checks the signature before using it.
+	FixedSignature    []byte
+	FixedSignatureKey any
+
 	// Rand supplies the AES key, ECIES ephemeral keys and ECDSA/RSA
 	// signature randomness; crypto/rand.Reader when nil.
 	Rand io.Reader
+
+	vectorOnly bool // build stops after hashing (SigningVector)
 }
 
 // SignResult is a signed image.
@@ -72,6 +81,26 @@ type SignResult struct {
 	Digest    []byte // the image hash (of the plaintext)
 	Signature []byte // the signature TLV value, nil when unsigned
 	Trailer   TrailerLayout
+}
+
+// SigningVector returns what an external signer must sign for these
+// options (imgtool --vector-to-sign): the hashed region (header, body and
+// protected TLVs, as "payload") and the image hash ("digest"). Key may be
+// nil; FixedSignatureKey, when set, selects the hash and the key hash the
+// boot record holds. ECDSA and RSA keys sign the region with their hash,
+// Ed25519 signs the digest (or the region with Pure).
+func SigningVector(firmware []byte, o *SignOptions) (payload, digest []byte, err error) {
+	c := *o
+	c.vectorOnly = true
+	c.FixedSignature = nil
+	p, err := build(firmware, &c, nil)
+	if err != nil {
+		return nil, nil, err
+	}
+	for _, piece := range p.region {
+		payload = append(payload, piece...)
+	}
+	return payload, p.res.Digest, nil
 }
 
 func (o *SignOptions) erased() byte {
@@ -252,6 +281,7 @@ func SignTo(w io.Writer, firmware []byte, o *SignOptions) (*SignResult, error) {
 // signed is an image as a list of pieces that are never concatenated
 // unless the caller wants one buffer.
 type signed struct {
+	region [][]byte // the hashed region, for SigningVector
 	head   []byte   // header and header padding (ih_hdr_size bytes)
 	body   [][]byte // body pieces: the firmware (aliased), encryption padding
 	prot   []byte   // protected TLV area, possibly empty
@@ -288,9 +318,22 @@ func build(firmware []byte, o *SignOptions, early func([][]byte)) (*signed, erro
 	}
 	hdr := o.HeaderSize
 	var kt KeyType
+	var signKey any
 	if o.Key != nil {
+		signKey = o.Key
+	}
+	if o.FixedSignature != nil || o.FixedSignatureKey != nil {
+		if o.Key != nil {
+			return nil, argErr("fix-sig", "cannot sign with a key and use a fixed signature at the same time")
+		}
+		if o.FixedSignatureKey == nil {
+			return nil, argErr("fix-sig-pubkey", "the public key of the fixed signature is not given")
+		}
+		signKey = publicOf(o.FixedSignatureKey)
+	}
+	if signKey != nil {
 		var err error
-		if kt, err = KeyTypeOf(o.Key); err != nil {
+		if kt, err = KeyTypeOf(signKey); err != nil {
 			return nil, err
 		}
 		if kt.SigTLV() == 0 {
@@ -333,8 +376,8 @@ func build(firmware []byte, o *SignOptions, early func([][]byte)) (*signed, erro
 
 	// Key bytes and hash.
 	var pubBytes, keyHash []byte
-	if o.Key != nil {
-		if pubBytes, err = PublicKeyBytes(o.Key); err != nil {
+	if signKey != nil {
+		if pubBytes, err = PublicKeyBytes(signKey); err != nil {
 			return nil, err
 		}
 		keyHash = h.Sum(pubBytes)
@@ -434,7 +477,7 @@ func build(firmware []byte, o *SignOptions, early func([][]byte)) (*signed, erro
 
 	// Hash and sign the header, body and protected area.
 	region := append(append([][]byte{p.head}, p.body...), p.prot)
-	if early != nil && o.EncryptKey == nil {
+	if early != nil && o.EncryptKey == nil && !o.vectorOnly {
 		early(region)
 	}
 	digest := hashPieces(h, region...)
@@ -443,15 +486,29 @@ func build(firmware []byte, o *SignOptions, early func([][]byte)) (*signed, erro
 	if o.Pure {
 		unprot = append(unprot, TLV{Type: TLVSigPure, Value: []byte{1}})
 	}
-	if o.Key != nil {
+	if o.vectorOnly {
+		p.res = res
+		p.region = region
+		return p, nil
+	}
+	if signKey != nil {
 		if o.PublicKeyFormat == KeyFormatFull {
 			unprot = append(unprot, TLV{Type: TLVPubKey, Value: pubBytes})
 		} else {
 			unprot = append(unprot, TLV{Type: TLVKeyHash, Value: keyHash})
 		}
-		sig, err := signRegion(o.Key, kt, region, h, digest, o.Pure, r)
-		if err != nil {
-			return nil, err
+		var sig []byte
+		if o.Key != nil {
+			if sig, err = signRegion(o.Key, kt, region, h, digest, o.Pure, r); err != nil {
+				return nil, err
+			}
+		} else {
+			sig = o.FixedSignature
+			tk := trustedKey{kt: kt, pub: signKey}
+			msg := signedMessagePieces(kt, region, h, digest, o.Pure)
+			if err := verifySigMessage(tk, TLV{Type: kt.SigTLV(), Value: sig, Offset: -1}, msg); err != nil {
+				return nil, argErr("fix-sig", "the fixed signature does not verify with the given public key over this image: %v", err)
+			}
 		}
 		if o.PadSig && (kt == KeyECDSAP256 || kt == KeyECDSAP384) {
 			n := 72

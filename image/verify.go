@@ -256,7 +256,14 @@ func verifySig(k trustedKey, t TLV, region []byte, res *Verified) error {
 	if res.Pure && k.kt != KeyEd25519 {
 		return fail("%w: SIG_PURE with a %s key", ErrUnsupported, k.kt)
 	}
-	msg := signedMessage(k.kt, region, res.Hash, res.Digest, res.Pure)
+	return verifySigMessage(k, t, signedMessage(k.kt, region, res.Hash, res.Digest, res.Pure))
+}
+
+// verifySigMessage checks one signature TLV over msg (see signedMessage).
+func verifySigMessage(k trustedKey, t TLV, msg []byte) error {
+	fail := func(format string, args ...any) error {
+		return fieldErr(t.field(), t.Offset, ErrBadSignature, format, args...)
+	}
 	switch p := k.pub.(type) {
 	case *ecdsa.PublicKey:
 		sig := trimECDSAPad(t.Value, k.kt)
