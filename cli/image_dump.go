@@ -105,6 +105,7 @@ use verify to check the hash and signature.`,
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print as JSON")
 	cmd.Flags().BoolVar(&asYAML, "yaml", false, "print as YAML")
 	cmd.Flags().StringVarP(&outFile, "outfile", "o", "", "write to this file")
+	cmd.Flags().BoolP("silent", "s", false, "accepted for imgtool compatibility; ignored (as by imgtool)")
 	return cmd
 }
 
