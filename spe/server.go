@@ -27,6 +27,12 @@ type Options struct {
 	MaxSessions int
 	// MaxHandles bounds the open handles of one connection (default 32).
 	MaxHandles int
+	// MaxSessionsPerClient bounds the connections of one client ID, so one
+	// client cannot take every session (default 64).
+	MaxSessionsPerClient int
+	// WriteTimeout bounds how long a reply may wait for a client that does
+	// not read (default 30 s); the connection is then dropped.
+	WriteTimeout time.Duration
 	// Identify maps a socket peer's kernel credentials to a PSA client ID.
 	// nil refuses every socket peer (in-process use only).
 	Identify func(uid, pid int) (int32, error)
@@ -76,6 +82,12 @@ func New(opt Options) *Server {
 	}
 	if opt.MaxHandles <= 0 {
 		opt.MaxHandles = 32
+	}
+	if opt.MaxSessionsPerClient <= 0 {
+		opt.MaxSessionsPerClient = 64
+	}
+	if opt.WriteTimeout <= 0 {
+		opt.WriteTimeout = 30 * time.Second
 	}
 	s := &Server{
 		opt:      opt,
@@ -159,6 +171,15 @@ func (s *Server) openSession(client int32, uid, pid int) (*session, error) {
 	s.sessMu.Lock()
 	defer s.sessMu.Unlock()
 	if len(s.sessions) >= s.opt.MaxSessions {
+		return nil, ipc.ErrConnectionBusy
+	}
+	n := 0
+	for _, ss := range s.sessions {
+		if ss.info.Client == client {
+			n++
+		}
+	}
+	if n >= s.opt.MaxSessionsPerClient {
 		return nil, ipc.ErrConnectionBusy
 	}
 	s.nextSess++

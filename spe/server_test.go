@@ -11,6 +11,7 @@ import (
 	"runtime"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -268,14 +269,16 @@ func TestHostileFramesWhileOthersAreServed(t *testing.T) {
 	ts := startServer(t, spe.Options{})
 	// A well-behaved client keeps calling during the whole attack.
 	stop := make(chan struct{})
+	started := make(chan struct{})
 	var good sync.WaitGroup
-	var goodCalls, goodFailures int
+	var goodCalls, goodFailures atomic.Int64
 	good.Add(1)
 	go func() {
 		defer good.Done()
 		c, err := ipc.Dial(ts.sock)
 		if err != nil {
-			goodFailures++
+			goodFailures.Add(1)
+			close(started)
 			return
 		}
 		defer c.Close()
@@ -287,12 +290,18 @@ func TestHostileFramesWhileOthersAreServed(t *testing.T) {
 			}
 			rep, err := c.RoundTrip(&ipc.Request{Kind: ipc.KindStateless, SID: echoSID, Version: 1, In: [][]byte{[]byte("ok")}, OutSize: []uint32{2}})
 			if err != nil || rep.Status != ipc.Success || string(rep.Out[0]) != "ok" {
-				goodFailures++
+				goodFailures.Add(1)
+				if goodCalls.Load() == 0 {
+					close(started)
+				}
 				return
 			}
-			goodCalls++
+			if goodCalls.Add(1) == 1 {
+				close(started)
+			}
 		}
 	}()
+	<-started
 
 	call := frame(t, &ipc.Request{Kind: ipc.KindStateless, Seq: 9, SID: echoSID, Version: 1, In: [][]byte{[]byte("x")}, OutSize: []uint32{1}})
 	mut := func(off int, v ...byte) []byte {
@@ -352,10 +361,15 @@ func TestHostileFramesWhileOthersAreServed(t *testing.T) {
 			t.Fatalf("connection still open after a bad length prefix")
 		}
 	}
+	// The well-behaved client is still being answered after the attack.
+	after := goodCalls.Load()
+	waitFor(t, "the well-behaved client to be served after the attack", func() bool {
+		return goodCalls.Load() > after+10 || goodFailures.Load() != 0
+	})
 	close(stop)
 	good.Wait()
-	if goodFailures != 0 || goodCalls == 0 {
-		t.Fatalf("well-behaved client: %d calls, %d failures", goodCalls, goodFailures)
+	if goodFailures.Load() != 0 {
+		t.Fatalf("well-behaved client: %d calls, %d failures", goodCalls.Load(), goodFailures.Load())
 	}
 }
 
@@ -400,6 +414,23 @@ func TestUnknownPeerAndSessionLimit(t *testing.T) {
 	}
 	if rep, _ := ipc.ParseReply(f, ipc.Limits{}); rep == nil || rep.Status != ipc.ErrConnectionRefused {
 		t.Fatalf("unknown peer: %v", rep)
+	}
+
+	ts3 := startServer(t, spe.Options{MaxSessionsPerClient: 2})
+	for i := 0; i < 2; i++ {
+		rt(t, ts3.dial(t), &ipc.Request{Kind: ipc.KindVersion, SID: echoSID})
+	}
+	r3 := dialRaw(t, ts3.sock)
+	r3.c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if f, err := ipc.ReadFrame(r3.br, nil, ipc.Limits{}); err != nil {
+		t.Fatal(err)
+	} else if rep, _ := ipc.ParseReply(f, ipc.Limits{}); rep == nil || rep.Status != ipc.ErrConnectionBusy {
+		t.Fatalf("over the per-client session limit: %v", rep)
+	}
+	if l, err := ts3.srv.Local(-9); err != nil {
+		t.Fatalf("another client blocked by client -1's sessions: %v", err)
+	} else {
+		l.Close()
 	}
 
 	ts2 := startServer(t, spe.Options{MaxSessions: 1})

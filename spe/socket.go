@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"syscall"
+	"time"
 
 	"golang.org/x/sys/unix"
 
@@ -148,6 +149,7 @@ func (s *Server) serveConn(c net.Conn) {
 		s.wg.Done()
 	}()
 	refuse := func(st ipc.Status) {
+		c.SetWriteDeadline(time.Now().Add(s.opt.WriteTimeout))
 		c.Write(ipc.AppendReply(nil, &ipc.Reply{Kind: ipc.KindError, Status: st}))
 	}
 	uid, pid, err := PeerCred(c)
@@ -181,6 +183,7 @@ func (s *Server) serveConn(c net.Conn) {
 			return
 		}
 		out = s.handleFrame(ss, in, out[:0])
+		c.SetWriteDeadline(time.Now().Add(s.opt.WriteTimeout))
 		if _, err := c.Write(out); err != nil {
 			return
 		}

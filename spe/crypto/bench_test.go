@@ -129,6 +129,31 @@ func benchSignSPE(b *testing.B) {
 	}
 }
 
+// benchSignLocal is the SPE's in-process mode: same frames and service,
+// no socket; it shows what the framework costs without the round trip.
+func benchSignLocal(b *testing.B) {
+	svc, err := New(Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	srv := spe.New(spe.Options{})
+	if err := svc.Register(srv); err != nil {
+		b.Fatal(err)
+	}
+	c := localClient(b, srv, -1)
+	id, err := c.GenerateKey(psa.KeyAttributes{Type: secp, Bits: 256, Usage: psa.UsageSignHash, Algorithm: psa.AlgECDSA(psa.AlgSHA256)})
+	if err != nil {
+		b.Fatal(err)
+	}
+	d := sha256.Sum256([]byte("bench"))
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if _, err := c.SignHash(id, psa.AlgECDSA(psa.AlgSHA256), d[:]); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
 func benchSignInProcess(b *testing.B) {
 	k, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	d := sha256.Sum256([]byte("bench"))
@@ -141,6 +166,7 @@ func benchSignInProcess(b *testing.B) {
 }
 
 func BenchmarkSignP256SPE(b *testing.B)       { benchSignSPE(b) }
+func BenchmarkSignP256SPELocal(b *testing.B)  { benchSignLocal(b) }
 func BenchmarkSignP256InProcess(b *testing.B) { benchSignInProcess(b) }
 
 func benchGCMSPE(size int) func(*testing.B) {
@@ -195,6 +221,7 @@ func TestPerformanceRatios(t *testing.T) {
 	}{
 		{"(a) empty call vs Unix-socket echo", benchEmptyCallSPE, benchEcho, "time ratio <= 1.5"},
 		{"(b) ECDSA P-256 sign vs in-process", benchSignSPE, benchSignInProcess, "rate ratio >= 0.8"},
+		{"(b') ECDSA P-256 sign, SPE in-process mode vs in-process", benchSignLocal, benchSignInProcess, "shows the framework's own cost"},
 		{"(c) AES-GCM 1 KiB vs in-process", benchGCMSPE(1 << 10), benchGCMInProcess(1 << 10), "report"},
 		{"(c) AES-GCM 64 KiB vs in-process", benchGCMSPE(64 << 10), benchGCMInProcess(64 << 10), "report"},
 	}
