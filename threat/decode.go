@@ -126,6 +126,10 @@ func (d *decoder) err() error {
 	if len(d.problems) == 0 {
 		return nil
 	}
+	sort.SliceStable(d.problems, func(i, j int) bool {
+		a, b := d.problems[i].Pos, d.problems[j].Pos
+		return a.Line < b.Line || (a.Line == b.Line && a.Column < b.Column)
+	})
 	return &LoadError{Problems: d.problems}
 }
 
