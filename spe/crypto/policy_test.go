@@ -1,6 +1,7 @@
 package crypto
 
 import (
+	"bytes"
 	"crypto/rsa"
 	"crypto/x509"
 	"encoding/hex"
@@ -307,5 +308,36 @@ func TestKeyManagementErrors(t *testing.T) {
 	}
 	if _, err := c.GenerateKey(psa.KeyAttributes{Type: psa.KeyTypeECCPublicKey(psa.ECCFamilySECPR1), Bits: 256}); !errors.Is(err, psa.ErrInvalidArgument) {
 		t.Errorf("generate a public key: %v", err)
+	}
+}
+
+func TestStateDirectoryAndHUKModes(t *testing.T) {
+	dir := t.TempDir()
+	loose := filepath.Join(dir, "loose")
+	os.Mkdir(loose, 0o755)
+	os.Chmod(loose, 0o755)
+	if _, err := New(Options{StateDir: loose}); err == nil {
+		t.Error("state directory readable by others accepted")
+	}
+	good := filepath.Join(dir, "good")
+	if _, err := New(Options{StateDir: good}); err != nil {
+		t.Fatal(err)
+	}
+	huk := filepath.Join(good, "huk")
+	first, _ := os.ReadFile(huk)
+	if _, err := New(Options{StateDir: good}); err != nil {
+		t.Fatal(err)
+	}
+	if again, _ := os.ReadFile(huk); !bytes.Equal(first, again) || len(first) != HUKSize {
+		t.Fatal("the hardware unique key changed across starts")
+	}
+	os.Chmod(huk, 0o644)
+	if _, err := New(Options{StateDir: good}); err == nil {
+		t.Error("hardware unique key readable by others accepted")
+	}
+	os.Chmod(huk, 0o600)
+	os.WriteFile(huk, first[:16], 0o600)
+	if _, err := New(Options{StateDir: good}); err == nil {
+		t.Error("short hardware unique key accepted")
 	}
 }

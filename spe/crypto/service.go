@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"io"
+	"os"
 	"path/filepath"
 
 	"rampart/psa"
@@ -51,6 +52,16 @@ func New(opt Options) (*Service, error) {
 	var dir string
 	huk := opt.HUK
 	if opt.StateDir != "" {
+		if err := os.MkdirAll(opt.StateDir, 0o700); err != nil {
+			return nil, fmt.Errorf("crypto: state directory: %w", err)
+		}
+		fi, err := os.Stat(opt.StateDir)
+		if err != nil {
+			return nil, fmt.Errorf("crypto: state directory: %w", err)
+		}
+		if fi.Mode().Perm()&0o077 != 0 {
+			return nil, fmt.Errorf("crypto: state directory %s has mode %v, want 0700", opt.StateDir, fi.Mode().Perm())
+		}
 		dir = filepath.Join(opt.StateDir, "keys")
 		if huk == nil {
 			var err error
