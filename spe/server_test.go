@@ -415,6 +415,15 @@ func TestUnknownPeerAndSessionLimit(t *testing.T) {
 	if rep, _ := ipc.ParseReply(f, ipc.Limits{}); rep == nil || rep.Status != ipc.ErrConnectionRefused {
 		t.Fatalf("unknown peer: %v", rep)
 	}
+	// The client library reports the refusal as a status, not a protocol error.
+	c0, err := ipc.Dial(ts.sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c0.Close()
+	if rep, err := c0.RoundTrip(&ipc.Request{Kind: ipc.KindConnect, SID: echoSID, Version: 1}); err != nil || rep.Kind != ipc.KindError || rep.Status != ipc.ErrConnectionRefused {
+		t.Fatalf("refused peer through ipc.Conn: %v %v", rep, err)
+	}
 
 	ts3 := startServer(t, spe.Options{MaxSessionsPerClient: 2})
 	for i := 0; i < 2; i++ {

@@ -37,6 +37,7 @@ const (
 // store holds the key slots: volatile keys in memory only, persistent keys
 // sealed on disk and cached in memory once used.
 type store struct {
+	createMu sync.Mutex // serializes the creation of persistent keys
 	mu       sync.RWMutex
 	slots    map[keyRef]*slot
 	volatile int
@@ -143,6 +144,8 @@ func (s *store) put(owner int32, session uint64, sl *slot) (psa.KeyID, ipc.Statu
 			return 0, ipc.ErrNotSupported
 		}
 		r := keyRef{owner, sl.attr.ID}
+		s.createMu.Lock()
+		defer s.createMu.Unlock()
 		if _, st := s.get(r); st == ipc.Success {
 			return 0, ipc.ErrAlreadyExists
 		} else if st != ipc.ErrInvalidHandle {

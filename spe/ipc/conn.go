@@ -97,6 +97,11 @@ func (c *Conn) RoundTrip(req *Request) (*Reply, error) {
 	if err != nil {
 		return nil, err
 	}
+	if rep.Kind == KindError && rep.Seq == 0 {
+		// The SPE refused the connection itself (unknown peer, too many
+		// sessions) before reading any request.
+		return rep, nil
+	}
 	if rep.Seq != req.Seq {
 		return nil, fmt.Errorf("ipc: reply seq %d to request seq %d: %w", rep.Seq, req.Seq, ErrMalformed)
 	}
