@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"fmt"
+	"io"
 	"os"
 	"regexp"
 	"strconv"
@@ -354,12 +355,21 @@ func imageSign(env *Env, fl *pflag.FlagSet, f *imageSignFlags, inPath, outPath s
 			return err
 		}
 	} else {
-		// Stream the output: the firmware is never copied.
-		out, err := os.Create(outPath)
+		// Stream the output: the firmware is never copied. An existing file
+		// is overwritten in place and then cut to length, which spares the
+		// file system freeing and reallocating every block of a re-signed
+		// image; on any error the output is removed.
+		out, err := os.OpenFile(outPath, os.O_WRONLY|os.O_CREATE, 0o644)
 		if err != nil {
 			return fail(ExitError, fmt.Errorf("writing %s: %w", outPath, err), "")
 		}
-		res, err = image.SignTo(out, in, o)
+		cw := &imageCountingWriter{w: out}
+		res, err = image.SignTo(cw, in, o)
+		if err == nil {
+			if terr := out.Truncate(cw.n); terr != nil {
+				err = fail(ExitError, fmt.Errorf("writing %s: %w", outPath, terr), "")
+			}
+		}
 		if cerr := out.Close(); err == nil && cerr != nil {
 			err = fail(ExitError, fmt.Errorf("writing %s: %w", outPath, cerr), "")
 		}
@@ -372,6 +382,18 @@ func imageSign(env *Env, fl *pflag.FlagSet, f *imageSignFlags, inPath, outPath s
 		return imageWriteFile(f.sigOut, []byte(base64.StdEncoding.EncodeToString(res.Signature)), 0o644)
 	}
 	return nil
+}
+
+// imageCountingWriter counts the bytes written through it.
+type imageCountingWriter struct {
+	w io.Writer
+	n int64
+}
+
+func (c *imageCountingWriter) Write(b []byte) (int, error) {
+	n, err := c.w.Write(b)
+	c.n += int64(n)
+	return n, err
 }
 
 // imageHexOutput lays a signed image out at base; with padding it writes
