@@ -132,6 +132,8 @@ func TestImageGetpubFormats(t *testing.T) {
 func TestImageSignReproducesVectorAndHex(t *testing.T) {
 	dir := t.TempDir()
 	out := filepath.Join(dir, "p.bin")
+	// an existing, longer output file is replaced exactly
+	os.WriteFile(out, bytes.Repeat([]byte{0x5a}, 0x30000), 0o644)
 	code, _, errs := run(t, "image", "sign", "-k", imageVec+"ed25519.pem", "--header-size", "0x200", "--pad-header",
 		"--version", "1.2.3+4", "--slot-size", "0x20000", "--pad", "--align", "4", "--max-align", "16", imageVec+"input.bin", out)
 	if code != 0 {
