@@ -5,9 +5,10 @@ import (
 	"crypto/ecdh"
 	"encoding/base64"
 	"encoding/hex"
+	"errors"
 	"fmt"
-	"io"
 	"os"
+	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
@@ -355,45 +356,36 @@ func imageSign(env *Env, fl *pflag.FlagSet, f *imageSignFlags, inPath, outPath s
 			return err
 		}
 	} else {
-		// Stream the output: the firmware is never copied. An existing file
-		// is overwritten in place and then cut to length, which spares the
-		// file system freeing and reallocating every block of a re-signed
-		// image; on any error the output is removed.
-		out, err := os.OpenFile(outPath, os.O_WRONLY|os.O_CREATE, 0o644)
+		// Stream the output (the firmware is never copied) into a temporary
+		// file next to it, renamed over OUTFILE only on success: a failed
+		// run leaves an existing OUTFILE as it was.
+		out, err := os.CreateTemp(filepath.Dir(outPath), "."+filepath.Base(outPath)+".*")
 		if err != nil {
 			return fail(ExitError, fmt.Errorf("writing %s: %w", outPath, err), "")
 		}
-		cw := &imageCountingWriter{w: out}
-		res, err = image.SignTo(cw, in, o)
+		tmp := out.Name()
+		res, err = image.SignTo(out, in, o)
 		if err == nil {
-			if terr := out.Truncate(cw.n); terr != nil {
-				err = fail(ExitError, fmt.Errorf("writing %s: %w", outPath, terr), "")
-			}
+			err = out.Chmod(0o644)
 		}
 		if cerr := out.Close(); err == nil && cerr != nil {
-			err = fail(ExitError, fmt.Errorf("writing %s: %w", outPath, cerr), "")
+			err = cerr
+		}
+		if err == nil {
+			err = os.Rename(tmp, outPath)
 		}
 		if err != nil {
-			os.Remove(outPath)
-			return imageFailure(err)
+			os.Remove(tmp)
+			if errors.Is(err, image.ErrInvalidArgument) || image.IsVerificationFailure(err) {
+				return imageFailure(err)
+			}
+			return fail(ExitError, fmt.Errorf("writing %s: %w", outPath, err), "")
 		}
 	}
 	if f.sigOut != "" && res.Signature != nil {
 		return imageWriteFile(f.sigOut, []byte(base64.StdEncoding.EncodeToString(res.Signature)), 0o644)
 	}
 	return nil
-}
-
-// imageCountingWriter counts the bytes written through it.
-type imageCountingWriter struct {
-	w io.Writer
-	n int64
-}
-
-func (c *imageCountingWriter) Write(b []byte) (int, error) {
-	n, err := c.w.Write(b)
-	c.n += int64(n)
-	return n, err
 }
 
 // imageHexOutput lays a signed image out at base; with padding it writes

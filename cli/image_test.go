@@ -144,6 +144,16 @@ func TestImageSignReproducesVectorAndHex(t *testing.T) {
 	if !bytes.Equal(got, want) {
 		t.Fatal("differs from imgtool's ed25519.pad.maxalign16.bin")
 	}
+	// a failing run (slot too small) leaves the existing output as it was
+	if code, _, _ := run(t, "image", "sign", "-k", imageVec+"ed25519.pem", "-H", "0x200", "--pad-header", "-v", "1", "-S", "0x10000", imageVec+"input.bin", out); code == 0 {
+		t.Fatal("oversized image accepted")
+	}
+	if again, _ := os.ReadFile(out); !bytes.Equal(again, want) {
+		t.Fatal("a failed sign changed the existing output")
+	}
+	if m, _ := filepath.Glob(filepath.Join(dir, ".p.bin.*")); len(m) != 0 {
+		t.Fatalf("temporary files left: %v", m)
+	}
 	// Intel HEX out, at an address, then back in: same image.
 	hexOut := filepath.Join(dir, "p.hex")
 	if code, _, errs := run(t, "image", "sign", "-k", imageVec+"ed25519.pem", "-H", "0x200", "--pad-header", "-v", "1.2.3+4",
