@@ -47,14 +47,14 @@ output then says the signature was not checked. Exit codes: 0 valid, 1 invalid
 		RunE: func(cmd *cobra.Command, args []string) error {
 			opts := image.VerifyOptions{BodyInClear: clear}
 			for _, k := range keys {
-				key, err := imageLoadKey(k, "-k/--key")
+				key, err := imageLoadKey(env, k, "-k/--key")
 				if err != nil {
 					return err
 				}
 				opts.Keys = append(opts.Keys, key)
 			}
 			if decKey != "" {
-				key, err := imageLoadKey(decKey, "--decrypt-key")
+				key, err := imageLoadKey(env, decKey, "--decrypt-key")
 				if err != nil {
 					return err
 				}
