@@ -1,0 +1,14 @@
+// Package storage is the SPE's atomic object store: named objects kept as
+// files in one directory, each replaced as a whole (write a temporary file,
+// fsync it, rename it over the old one, fsync the directory), so that after a
+// power cut at any step a reader finds the old object or the new one, never a
+// mix. It is the backing of the Internal Trusted Storage (package its) and
+// Protected Storage (package ps) services, which add the PSA semantics.
+//
+// Every step can be interrupted by an injected Fault, so tests can prove the
+// old-or-new property at each write, fsync and rename. Destroy overwrites every
+// object before unlinking it, for decommissioning.
+//
+// The package must never expose a half-written object, never follow names
+// that leave its directory, and never keep an object after Destroy.
+package storage

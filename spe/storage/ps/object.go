@@ -1,0 +1,120 @@
+package ps
+
+import (
+	"bytes"
+	"crypto/aes"
+	"crypto/cipher"
+	"crypto/hkdf"
+	"crypto/sha256"
+	"encoding/binary"
+	"fmt"
+	"io"
+
+	"rampart/psa"
+	"rampart/spe/ipc"
+)
+
+// fileMagic starts every PS object file.
+var fileMagic = []byte("RPS1")
+
+// header: magic, flags u32, version u64, client i32, uid u64, length u32, nonce.
+const (
+	nonceSize  = 12
+	tagSize    = 16
+	headerSize = 4 + 4 + 8 + 4 + 8 + 4 + nonceSize
+)
+
+// sealed is a decoded PS object file.
+type sealed struct {
+	Flags   psa.StorageFlags
+	Version uint64
+	Client  int32
+	UID     psa.StorageUID
+	Data    []byte // plaintext after open
+}
+
+// objectKey derives the AEAD key of (client, uid) from the HUK.
+func objectKey(huk []byte, client int32, uid psa.StorageUID) (cipher.AEAD, error) {
+	info := binary.LittleEndian.AppendUint32([]byte("rampart ps object v1"), uint32(client))
+	info = binary.LittleEndian.AppendUint64(info, uint64(uid))
+	k, err := hkdf.Key(sha256.New, huk, nil, string(info), 32)
+	if err != nil {
+		return nil, err
+	}
+	b, err := aes.NewCipher(k)
+	if err != nil {
+		return nil, err
+	}
+	return cipher.NewGCM(b)
+}
+
+func (o *sealed) header(nonce []byte) []byte {
+	h := make([]byte, 0, headerSize)
+	h = append(h, fileMagic...)
+	h = binary.LittleEndian.AppendUint32(h, uint32(o.Flags))
+	h = binary.LittleEndian.AppendUint64(h, o.Version)
+	h = binary.LittleEndian.AppendUint32(h, uint32(o.Client))
+	h = binary.LittleEndian.AppendUint64(h, uint64(o.UID))
+	h = binary.LittleEndian.AppendUint32(h, uint32(len(o.Data)))
+	return append(h, nonce...)
+}
+
+// seal encodes o: header || ciphertext || tag, or with NO_CONFIDENTIALITY
+// header || data || tag where the tag authenticates header and data.
+func seal(huk []byte, o *sealed, rand io.Reader) ([]byte, error) {
+	aead, err := objectKey(huk, o.Client, o.UID)
+	if err != nil {
+		return nil, err
+	}
+	nonce := make([]byte, nonceSize)
+	if _, err := io.ReadFull(rand, nonce); err != nil {
+		return nil, fmt.Errorf("ps: nonce: %w", err)
+	}
+	h := o.header(nonce)
+	if o.Flags&psa.StorageFlagNoConfidentiality != 0 {
+		aad := append(append([]byte(nil), h...), o.Data...)
+		tag := aead.Seal(nil, nonce, nil, aad)
+		return append(aad, tag...), nil
+	}
+	return aead.Seal(h, nonce, o.Data, h), nil
+}
+
+// open decodes and authenticates a PS object file for (client, uid). A file
+// that is malformed or whose tag fails gives ipc.ErrInvalidSignature.
+func open(huk []byte, client int32, uid psa.StorageUID, b []byte) (*sealed, error) {
+	if len(b) < headerSize+tagSize || !bytes.Equal(b[:4], fileMagic) {
+		return nil, fmt.Errorf("ps: object file malformed: %w", ipc.ErrInvalidSignature)
+	}
+	o := &sealed{
+		Flags:   psa.StorageFlags(binary.LittleEndian.Uint32(b[4:])),
+		Version: binary.LittleEndian.Uint64(b[8:]),
+		Client:  int32(binary.LittleEndian.Uint32(b[16:])),
+		UID:     psa.StorageUID(binary.LittleEndian.Uint64(b[20:])),
+	}
+	n := binary.LittleEndian.Uint32(b[28:])
+	if uint64(n) != uint64(len(b)-headerSize-tagSize) {
+		return nil, fmt.Errorf("ps: object length field %d does not match the file: %w", n, ipc.ErrInvalidSignature)
+	}
+	if o.Client != client || o.UID != uid {
+		return nil, fmt.Errorf("ps: object file belongs to another object: %w", ipc.ErrInvalidSignature)
+	}
+	aead, err := objectKey(huk, client, uid)
+	if err != nil {
+		return nil, err
+	}
+	h, nonce := b[:headerSize], b[headerSize-nonceSize:headerSize]
+	if o.Flags&psa.StorageFlagNoConfidentiality != 0 {
+		body := b[:len(b)-tagSize]
+		if _, err := aead.Open(nil, nonce, b[len(body):], body); err != nil {
+			return nil, fmt.Errorf("ps: object tag: %w", ipc.ErrInvalidSignature)
+		}
+		o.Data = append([]byte(nil), b[headerSize:len(body)]...)
+		return o, nil
+	}
+	pt, err := aead.Open(nil, nonce, b[headerSize:], h)
+	if err != nil {
+		return nil, fmt.Errorf("ps: object tag: %w", ipc.ErrInvalidSignature)
+	}
+	o.Data = pt
+	return o, nil
+}
