@@ -11,6 +11,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"sort"
 	"testing"
@@ -47,7 +48,15 @@ func emptyCallFrames() (int, int) {
 func benchEmptyCallSPE(b *testing.B) {
 	e := startSPE(b, "", nil)
 	e.withNop(b)
-	c, err := ipc.Dial(e.sock)
+	benchEmptyCallAt(e.sock)(b)
+}
+
+func benchEmptyCallAt(sock string) func(*testing.B) {
+	return func(b *testing.B) { emptyCalls(b, sock) }
+}
+
+func emptyCalls(b *testing.B, sock string) {
+	c, err := ipc.Dial(sock)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -68,7 +77,6 @@ func benchEmptyCallSPE(b *testing.B) {
 // benchEcho is the baseline: a bare Unix-socket echo of an empty call's
 // request, answered with a reply of the same size as the SPE's.
 func benchEcho(b *testing.B) {
-	reqLen, repLen := emptyCallFrames()
 	dir, _ := os.MkdirTemp("", "echo")
 	defer os.RemoveAll(dir)
 	ln, err := net.Listen("unix", filepath.Join(dir, "echo.sock"))
@@ -76,36 +84,52 @@ func benchEcho(b *testing.B) {
 		b.Fatal(err)
 	}
 	defer ln.Close()
-	go func() {
+	go serveEcho(ln)
+	benchEchoAt(ln.Addr().String())(b)
+}
+
+// serveEcho answers each empty-call-sized request with a reply-sized echo,
+// on every connection, until ln is closed.
+func serveEcho(ln net.Listener) {
+	reqLen, repLen := emptyCallFrames()
+	for {
 		c, err := ln.Accept()
 		if err != nil {
 			return
 		}
-		defer c.Close()
-		in, out := make([]byte, reqLen), make([]byte, repLen)
-		for {
-			if _, err := io.ReadFull(c, in); err != nil {
-				return
+		go func() {
+			defer c.Close()
+			in, out := make([]byte, reqLen), make([]byte, repLen)
+			for {
+				if _, err := io.ReadFull(c, in); err != nil {
+					return
+				}
+				copy(out, in)
+				if _, err := c.Write(out); err != nil {
+					return
+				}
 			}
-			copy(out, in)
-			if _, err := c.Write(out); err != nil {
-				return
-			}
-		}
-	}()
-	c, err := net.Dial("unix", ln.Addr().String())
-	if err != nil {
-		b.Fatal(err)
+		}()
 	}
-	defer c.Close()
-	req, rep := make([]byte, reqLen), make([]byte, repLen)
-	b.ResetTimer()
-	for i := 0; i < b.N; i++ {
-		if _, err := c.Write(req); err != nil {
+}
+
+func benchEchoAt(sock string) func(*testing.B) {
+	return func(b *testing.B) {
+		reqLen, repLen := emptyCallFrames()
+		c, err := net.Dial("unix", sock)
+		if err != nil {
 			b.Fatal(err)
 		}
-		if _, err := io.ReadFull(c, rep); err != nil {
-			b.Fatal(err)
+		defer c.Close()
+		req, rep := make([]byte, reqLen), make([]byte, repLen)
+		b.ResetTimer()
+		for i := 0; i < b.N; i++ {
+			if _, err := c.Write(req); err != nil {
+				b.Fatal(err)
+			}
+			if _, err := io.ReadFull(c, rep); err != nil {
+				b.Fatal(err)
+			}
 		}
 	}
 }
@@ -115,7 +139,17 @@ func BenchmarkEmptyCallUnixEcho(b *testing.B) { benchEcho(b) }
 
 func benchSignSPE(b *testing.B) {
 	e := startSPE(b, "", nil)
-	c := e.dial(b)
+	benchSignAt(e.sock)(b)
+}
+
+func benchSignAt(sock string) func(*testing.B) { return func(b *testing.B) { signs(b, sock) } }
+
+func signs(b *testing.B, sock string) {
+	c, err := psa.Dial(sock)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer c.Close()
 	id, err := c.GenerateKey(psa.KeyAttributes{Type: secp, Bits: 256, Usage: psa.UsageSignHash, Algorithm: psa.AlgECDSA(psa.AlgSHA256)})
 	if err != nil {
 		b.Fatal(err)
@@ -225,6 +259,21 @@ func TestPerformanceRatios(t *testing.T) {
 		{"(c) AES-GCM 1 KiB vs in-process", benchGCMSPE(1 << 10), benchGCMInProcess(1 << 10), "report"},
 		{"(c) AES-GCM 64 KiB vs in-process", benchGCMSPE(64 << 10), benchGCMInProcess(64 << 10), "report"},
 	}
+	// The deployment shape: the SPE (and the echo baseline) in another
+	// process, as `rampart spe serve` runs.
+	speSock, echoSock := startHelperProcess(t, "spe"), startHelperProcess(t, "echo")
+	pairs = append(pairs,
+		struct {
+			name      string
+			spe, base func(*testing.B)
+			goal      string
+		}{"(a, cross-process) empty call vs Unix-socket echo", benchEmptyCallAt(speSock), benchEchoAt(echoSock), "time ratio <= 1.5"},
+		struct {
+			name      string
+			spe, base func(*testing.B)
+			goal      string
+		}{"(b, cross-process) ECDSA P-256 sign vs in-process", benchSignAt(speSock), benchSignInProcess, "rate ratio >= 0.8"},
+	)
 	// The machine is shared, so each pair is measured in alternating rounds
 	// and the fastest round of each side is compared (interference only
 	// ever adds time); the median is shown as well.
@@ -241,6 +290,70 @@ func TestPerformanceRatios(t *testing.T) {
 		t.Logf("%s: SPE %.1f µs/op, baseline %.1f µs/op (best of %d); time ratio %.2fx, rate ratio %.2f; medians %.1f / %.1f µs, ratio %.2fx (goal: %s)",
 			p.name, sn/1e3, bn/1e3, len(sv), sn/bn, bn/sn, sm/1e3, bm/1e3, sm/bm, p.goal)
 	}
+}
+
+// startHelperProcess runs this test binary as a separate SPE (mode "spe",
+// with the empty service) or echo server (mode "echo") and returns its
+// socket; the process ends when the test does.
+func startHelperProcess(t *testing.T, mode string) string {
+	t.Helper()
+	dir, err := os.MkdirTemp("", "helper")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	sock := filepath.Join(dir, "run", mode+".sock")
+	cmd := exec.Command(os.Args[0], "-test.run=^TestBenchServerProcess$")
+	cmd.Env = append(os.Environ(), "RAMPART_SPE_BENCH_SOCK="+sock, "RAMPART_SPE_BENCH_MODE="+mode)
+	stdin, _ := cmd.StdinPipe()
+	cmd.Stderr = os.Stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { stdin.Close(); cmd.Wait() })
+	waitFor(t, mode+" helper socket", func() bool {
+		c, err := net.Dial("unix", sock)
+		if err == nil {
+			c.Close()
+		}
+		return err == nil
+	})
+	return sock
+}
+
+// TestBenchServerProcess is the server side of the cross-process
+// measurements; it does nothing unless started by startHelperProcess.
+func TestBenchServerProcess(t *testing.T) {
+	sock := os.Getenv("RAMPART_SPE_BENCH_SOCK")
+	if sock == "" {
+		t.Skip("helper process of TestPerformanceRatios")
+	}
+	if os.Getenv("RAMPART_SPE_BENCH_MODE") == "echo" {
+		os.MkdirAll(filepath.Dir(sock), 0o700)
+		ln, err := net.Listen("unix", sock)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer ln.Close()
+		go serveEcho(ln)
+	} else {
+		svc, err := New(Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		srv := spe.New(spe.Options{Identify: func(int, int) (int32, error) { return -1, nil }})
+		if err := svc.Register(srv); err != nil {
+			t.Fatal(err)
+		}
+		e := &testSPE{srv: srv, svc: svc, sock: sock}
+		e.withNop(t)
+		if err := srv.Listen(sock); err != nil {
+			t.Fatal(err)
+		}
+		go srv.Serve()
+		defer srv.Shutdown()
+	}
+	io.Copy(io.Discard, os.Stdin) // until the parent closes our stdin
 }
 
 func TestDeadClientsVolatileKeysPurged(t *testing.T) {
