@@ -213,6 +213,13 @@ func TestPersistentKeysSurviveRestartSealed(t *testing.T) {
 	if _, err := other.ExportKey(42); !errors.Is(err, psa.ErrDataCorrupt) {
 		t.Errorf("key file copied to client -2: %v, want DATA_CORRUPT", err)
 	}
+	// A key that no longer opens can still be destroyed, freeing its ID.
+	if err := other.DestroyKey(42); err != nil {
+		t.Errorf("destroy of a corrupted key: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(state, "keys", "fffffffe-0000002a.key")); !os.IsNotExist(err) {
+		t.Errorf("corrupted key file still there: %v", err)
+	}
 	if err := c.DestroyKey(42); err != nil {
 		t.Fatal(err)
 	}

@@ -24,14 +24,15 @@ type keyRef struct {
 	id    psa.KeyID
 }
 
-// Limits on volatile keys.
+// Limits of the key store and its file format.
 const (
-	maxVolatileTotal     = 4096
-	volatileIDMin        = psa.KeyID(0x7f000000)
-	volatileIDMax        = psa.KeyIDVendorMax
-	sealedMagic          = "RPK1"
-	sealedNonceSize      = 12
-	persistentFileSuffix = ".key"
+	maxVolatileTotal       = 4096
+	maxPersistentPerClient = 256
+	volatileIDMin          = psa.KeyID(0x7f000000)
+	volatileIDMax          = psa.KeyIDVendorMax
+	sealedMagic            = "RPK1"
+	sealedNonceSize        = 12
+	persistentFileSuffix   = ".key"
 )
 
 // store holds the key slots: volatile keys in memory only, persistent keys
@@ -151,6 +152,9 @@ func (s *store) put(owner int32, session uint64, sl *slot) (psa.KeyID, ipc.Statu
 		} else if st != ipc.ErrInvalidHandle {
 			return 0, st
 		}
+		if s.persistentCount(owner) >= maxPersistentPerClient {
+			return 0, ipc.ErrInsufficientStorage
+		}
 		if st := s.persist(r, sl); st != ipc.Success {
 			return 0, st
 		}
@@ -221,9 +225,30 @@ func (s *store) persist(r keyRef, sl *slot) ipc.Status {
 	return ipc.Success
 }
 
-// destroy removes a key from memory and, when persistent, from disk.
+// persistentCount returns how many persistent keys owner has on disk.
+func (s *store) persistentCount(owner int32) int {
+	prefix := fmt.Sprintf("%08x-", uint32(owner))
+	entries, _ := os.ReadDir(s.dir)
+	n := 0
+	for _, e := range entries {
+		if strings.HasPrefix(e.Name(), prefix) && strings.HasSuffix(e.Name(), persistentFileSuffix) {
+			n++
+		}
+	}
+	return n
+}
+
+// destroy removes a key from memory and, when persistent, from disk. A
+// stored key that no longer opens (corrupted, tampered) is removed too, so
+// its ID can be used again.
 func (s *store) destroy(r keyRef) ipc.Status {
 	sl, st := s.get(r)
+	if (st == ipc.ErrDataCorrupt || st == ipc.ErrDataInvalid) && s.dir != "" {
+		if err := os.Remove(s.path(r)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return ipc.ErrStorageFailure
+		}
+		return ipc.Success
+	}
 	if st != ipc.Success {
 		return st
 	}
