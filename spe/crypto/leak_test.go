@@ -223,6 +223,17 @@ func TestPersistentKeysSurviveRestartSealed(t *testing.T) {
 	if err := c.DestroyKey(42); err != nil {
 		t.Fatal(err)
 	}
+	// The per-client limit on stored keys.
+	e.svc.keys.maxPers = 2
+	for id := psa.KeyID(1); id <= 3; id++ {
+		_, err := c.ImportKey(psa.KeyAttributes{Type: psa.KeyTypeAES, Lifetime: psa.LifetimePersistent, ID: id}, secret[:16])
+		if id <= 2 && err != nil {
+			t.Fatal(err)
+		}
+		if id == 3 && !errors.Is(err, psa.ErrInsufficientStorage) {
+			t.Errorf("third stored key over a limit of 2: %v", err)
+		}
+	}
 	if _, err := os.Stat(file); !os.IsNotExist(err) {
 		t.Errorf("destroyed key file still there: %v", err)
 	}

@@ -44,12 +44,13 @@ type store struct {
 	volatile int
 	nextVol  psa.KeyID
 	dir      string // "" means no persistent storage
+	maxPers  int    // persistent keys per client
 	aead     cipher.AEAD
 	rand     io.Reader
 }
 
 func newStore(dir string, huk []byte, rand io.Reader) (*store, error) {
-	s := &store{slots: map[keyRef]*slot{}, dir: dir, rand: rand, nextVol: volatileIDMin}
+	s := &store{slots: map[keyRef]*slot{}, dir: dir, rand: rand, nextVol: volatileIDMin, maxPers: maxPersistentPerClient}
 	if dir == "" {
 		return s, nil
 	}
@@ -152,7 +153,7 @@ func (s *store) put(owner int32, session uint64, sl *slot) (psa.KeyID, ipc.Statu
 		} else if st != ipc.ErrInvalidHandle {
 			return 0, st
 		}
-		if s.persistentCount(owner) >= maxPersistentPerClient {
+		if s.persistentCount(owner) >= s.maxPers {
 			return 0, ipc.ErrInsufficientStorage
 		}
 		if st := s.persist(r, sl); st != ipc.Success {
