@@ -180,6 +180,20 @@ func TestImageSignReproducesVectorAndHex(t *testing.T) {
 	}
 }
 
+func TestImageVerifyKeyHash(t *testing.T) {
+	kh, _ := os.ReadFile(imageVec + "ecdsa-p256.pubhash.bin")
+	code, out, errs := run(t, "image", "verify", "--key-hash", fmt.Sprintf("%x", kh), imageVec+"ecdsa-p256.fullkey.bin")
+	if code != 0 || !strings.Contains(out, "embedded key with hash") {
+		t.Fatalf("%d %s %s", code, out, errs)
+	}
+	if code, _, _ := run(t, "image", "verify", "--key-hash", fmt.Sprintf("%x", kh), imageVec+"ecdsa-p256.signed.bin"); code != ExitFailure {
+		t.Fatalf("KEYHASH image with only a key hash: exit %d", code)
+	}
+	if code, _, _ := run(t, "image", "verify", "--key-hash", "abc", imageVec+"ecdsa-p256.signed.bin"); code != ExitUsage {
+		t.Fatalf("bad --key-hash: exit %d", code)
+	}
+}
+
 func TestImageBadInputExitCodes(t *testing.T) {
 	dir := t.TempDir()
 	good, _ := os.ReadFile(imageVec + "ed25519.signed.bin")

@@ -4,6 +4,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -25,7 +26,7 @@ type imageVerifyResult struct {
 }
 
 func newImageVerifyCmd(env *Env) *cobra.Command {
-	var keys []string
+	var keys, keyHashes []string
 	var decKey, slotSize string
 	var asJSON, clear bool
 	cmd := &cobra.Command{
@@ -42,7 +43,8 @@ output then says the signature was not checked. Exit codes: 0 valid, 1 invalid
 (the error names the field), 2 command-line mistake, 3 unreadable file or key.`,
 		Example: `  rampart image verify -k signing.pem app.signed.bin
   rampart image verify -k signing.pem --decrypt-key enc-priv.pem app.encrypted.bin
-  rampart image verify -k old.pem -k new.pem --json app.signed.bin`,
+  rampart image verify -k old.pem -k new.pem --json app.signed.bin
+  rampart image verify --key-hash $(rampart image getpubhash -k signing.pem -e raw | xxd -p -c64) app.fullkey.bin`,
 		Args: exactArgs(1, "one IMAGE"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			opts := image.VerifyOptions{BodyInClear: clear}
@@ -52,6 +54,13 @@ output then says the signature was not checked. Exit codes: 0 valid, 1 invalid
 					return err
 				}
 				opts.Keys = append(opts.Keys, key)
+			}
+			for _, h := range keyHashes {
+				b, err := hex.DecodeString(strings.TrimPrefix(h, "0x"))
+				if err != nil || (len(b) != 32 && len(b) != 48 && len(b) != 64) {
+					return usageError("--key-hash %q: want the hex of a 32, 48 or 64-byte key hash (getpubhash -e raw)", h)
+				}
+				opts.KeyHashes = append(opts.KeyHashes, b)
 			}
 			if decKey != "" {
 				key, err := imageLoadKey(env, decKey, "--decrypt-key")
@@ -87,7 +96,10 @@ output then says the signature was not checked. Exit codes: 0 valid, 1 invalid
 				}
 				res.Valid, res.Hash, res.Digest = true, v.Hash.String(), hex.EncodeToString(v.Digest)
 				res.Signed, res.Pure = v.Signed, v.Pure
-				if v.Signed {
+				if v.Signed && v.KeyHashIndex >= 0 {
+					res.Key = "embedded key with hash " + keyHashes[v.KeyHashIndex]
+					res.SignatureTLV = image.TLVName(v.Signature.Type)
+				} else if v.Signed {
 					res.Key = keys[v.KeyIndex]
 					res.SignatureTLV = image.TLVName(v.Signature.Type)
 				}
@@ -127,6 +139,7 @@ output then says the signature was not checked. Exit codes: 0 valid, 1 invalid
 	}
 	cmd.Flags().StringArrayVarP(&keys, "key", "k", nil, "trusted key (PEM, public or private); repeat for several")
 	cmd.Flags().StringVar(&decKey, "decrypt-key", "", "private key to decrypt an encrypted image")
+	cmd.Flags().StringArrayVar(&keyHashes, "key-hash", nil, "trusted key hash (hex, as getpubhash -e raw): accepts an image carrying that key in full (PUBKEY)")
 	cmd.Flags().StringVarP(&slotSize, "slot-size", "S", "", "fail when the file is larger than this slot size")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print the result as JSON")
 	cmd.Flags().BoolVarP(&clear, "clear", "c", false, "the body is in clear although the flags say encrypted (sign --clear)")

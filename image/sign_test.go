@@ -372,3 +372,26 @@ func TestExternalSigning(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestVerifyWithKeyHashOnly is MCUboot's HW_KEY mode: the device keeps only
+// the key's hash, the image carries the full key.
+func TestVerifyWithKeyHashOnly(t *testing.T) {
+	for _, f := range []string{"ed25519.fullkey.bin", "ecdsa-p256.fullkey.bin"} {
+		b := readVec(t, f)
+		img, _ := Parse(b)
+		kh := readVec(t, strings.SplitN(f, ".", 2)[0]+".pubhash.bin")
+		v, err := img.Verify(VerifyOptions{KeyHashes: [][]byte{make([]byte, 32), kh}})
+		if err != nil || !v.Signed || v.KeyHashIndex != 1 || v.KeyIndex != -1 || v.Key == nil {
+			t.Fatalf("%s: %v %+v", f, err, v)
+		}
+		other := bytes.Repeat([]byte{1}, 32)
+		if _, err := img.Verify(VerifyOptions{KeyHashes: [][]byte{other}}); !errors.Is(err, ErrKeyNotFound) {
+			t.Fatalf("%s with another hash: %v", f, err)
+		}
+	}
+	// a KEYHASH image cannot be verified from a key hash alone
+	img, _ := Parse(readVec(t, "ed25519.signed.bin"))
+	if _, err := img.Verify(VerifyOptions{KeyHashes: [][]byte{readVec(t, "ed25519.pubhash.bin")}}); !errors.Is(err, ErrKeyNotFound) {
+		t.Fatalf("KEYHASH image: %v", err)
+	}
+}

@@ -6,6 +6,7 @@ import (
 	"crypto/ecdsa"
 	"crypto/ed25519"
 	"crypto/rsa"
+	"crypto/x509"
 	"errors"
 )
 
@@ -20,6 +21,12 @@ type VerifyOptions struct {
 	// public half was given to imgtool -E). Without it an encrypted image
 	// cannot be verified: its hash covers the plaintext.
 	DecryptKey any
+	// KeyHashes are hashes of trusted keys (SHA-256 of PublicKeyBytes, as
+	// getpubhash prints, or the image-hash algorithm's). An image that
+	// carries its key in full (PUBKEY TLV, --public-key-format full) is
+	// accepted when that key hashes to one of them: MCUboot's
+	// MCUBOOT_HW_KEY mode, where the device stores only the key's hash.
+	KeyHashes [][]byte
 	// BodyInClear verifies an image whose flags say encrypted but whose body
 	// is plaintext: an image made with imgtool --clear, or one already
 	// decrypted into the primary slot (MCUboot only decrypts the secondary).
@@ -35,7 +42,12 @@ type Verified struct {
 	Signed bool
 	// KeyIndex is the index in VerifyOptions.Keys of the key whose
 	// signature verified, or -1.
-	KeyIndex  int
+	KeyIndex int
+	// KeyHashIndex is the index in VerifyOptions.KeyHashes that admitted
+	// the image's embedded key, or -1.
+	KeyHashIndex int
+	// Key is the public key whose signature verified.
+	Key       crypto.PublicKey
 	Signature TLV // the signature TLV that verified, when Signed
 	// Plaintext is the hashed region with a decrypted body, set only for
 	// encrypted images.
@@ -103,7 +115,7 @@ func (img *Image) Verify(opts VerifyOptions) (*Verified, error) {
 	}
 	h := Hash(ht.Type)
 	region := img.HashedRegion()
-	res := &Verified{Hash: h, KeyIndex: -1}
+	res := &Verified{Hash: h, KeyIndex: -1, KeyHashIndex: -1}
 	if img.Header.Flags.Encrypted() && !opts.BodyInClear {
 		if opts.DecryptKey == nil {
 			return nil, fieldErr("ih_flags", 16, ErrEncrypted, "%s: give the decrypt key to check its hash", img.Header.Flags.Names())
@@ -123,20 +135,49 @@ func (img *Image) Verify(opts VerifyOptions) (*Verified, error) {
 		}
 		res.Pure = true
 	}
-	if len(opts.Keys) == 0 {
+	if len(opts.Keys) == 0 && len(opts.KeyHashes) == 0 {
 		return res, nil
 	}
-	return res, img.checkSignatures(opts.Keys, region, res)
+	return res, img.checkSignatures(opts.Keys, opts.KeyHashes, region, res)
 }
 
 type trustedKey struct {
-	kt    KeyType
-	pub   crypto.PublicKey
-	bytes []byte
-	hash  []byte
+	kt        KeyType
+	pub       crypto.PublicKey
+	bytes     []byte
+	hash      []byte
+	hashIndex int // index in VerifyOptions.KeyHashes for an embedded key, else -1
 }
 
-func (img *Image) checkSignatures(keys []any, region []byte, res *Verified) error {
+// embeddedKey admits a PUBKEY TLV's key when its SHA-256 or image-hash
+// digest is one of keyHashes, and parses it.
+func embeddedKey(b []byte, keyHashes [][]byte, h Hash) (*trustedKey, int) {
+	sums := [][]byte{SHA256.Sum(b)}
+	if h != SHA256 {
+		sums = append(sums, h.Sum(b))
+	}
+	for j, want := range keyHashes {
+		for _, s := range sums {
+			if !bytes.Equal(s, want) {
+				continue
+			}
+			pub, err := x509.ParsePKIXPublicKey(b)
+			if err != nil {
+				if pub, err = x509.ParsePKCS1PublicKey(b); err != nil {
+					return nil, -1
+				}
+			}
+			kt, err := KeyTypeOf(pub)
+			if err != nil || kt.SigTLV() == 0 {
+				return nil, -1
+			}
+			return &trustedKey{kt: kt, pub: pub, bytes: b, hash: h.Sum(b)}, j
+		}
+	}
+	return nil, -1
+}
+
+func (img *Image) checkSignatures(keys []any, keyHashes [][]byte, region []byte, res *Verified) error {
 	tk := make([]trustedKey, len(keys))
 	for i, k := range keys {
 		kt, err := KeyTypeOf(k)
@@ -150,7 +191,7 @@ func (img *Image) checkSignatures(keys []any, region []byte, res *Verified) erro
 		if err != nil {
 			return err
 		}
-		tk[i] = trustedKey{kt: kt, pub: publicOf(k), bytes: b, hash: res.Hash.Sum(b)}
+		tk[i] = trustedKey{kt: kt, pub: publicOf(k), bytes: b, hash: res.Hash.Sum(b), hashIndex: -1}
 	}
 	cur := -1
 	var sigErr error
@@ -176,6 +217,13 @@ func (img *Image) checkSignatures(keys []any, region []byte, res *Verified) erro
 					break
 				}
 			}
+			if cur < 0 && len(keyHashes) > 0 {
+				if k, j := embeddedKey(t.Value, keyHashes, res.Hash); k != nil {
+					k.hashIndex = j
+					tk = append(tk, *k)
+					cur, identified = len(tk)-1, true
+				}
+			}
 		case TLVRSA2048PSS, TLVRSA3072PSS, TLVECDSASig, TLVED25519, TLVECDSA224:
 			if cur < 0 {
 				continue
@@ -186,7 +234,12 @@ func (img *Image) checkSignatures(keys []any, region []byte, res *Verified) erro
 				sigErr = err
 				continue
 			}
-			res.Signed, res.KeyIndex, res.Signature = true, indexOf(tk, k), t
+			res.Signed, res.Signature, res.Key = true, t, k.pub
+			if k.hashIndex >= 0 {
+				res.KeyHashIndex = k.hashIndex
+			} else {
+				res.KeyIndex = indexOf(tk[:len(keys)], k)
+			}
 			return nil
 		}
 	}
