@@ -8,6 +8,7 @@ import (
 	"net"
 	"sync"
 	"sync/atomic"
+	"time"
 )
 
 // Transport carries one request to the SPE and brings back its reply. The
@@ -87,6 +88,11 @@ func (c *Conn) RoundTrip(req *Request) (*Reply, error) {
 		return nil, err
 	}
 	if _, err := c.c.Write(c.wbuf); err != nil {
+		// The SPE may have refused the connection and hung up before we
+		// wrote: its error frame is then still waiting to be read.
+		if rep := c.pendingRefusal(); rep != nil {
+			return rep, nil
+		}
 		return nil, fmt.Errorf("ipc: send %v: %w", req.Kind, err)
 	}
 	c.rbuf, err = ReadFrame(c.br, c.rbuf, c.lim)
@@ -109,6 +115,22 @@ func (c *Conn) RoundTrip(req *Request) (*Reply, error) {
 		return nil, fmt.Errorf("ipc: %v reply to a %v request: %w", rep.Kind, req.Kind, ErrMalformed)
 	}
 	return rep, nil
+}
+
+// pendingRefusal returns an unsolicited error frame (sequence 0) already
+// sent by the SPE, if there is one.
+func (c *Conn) pendingRefusal() *Reply {
+	c.c.SetReadDeadline(time.Now().Add(100 * time.Millisecond))
+	defer c.c.SetReadDeadline(time.Time{})
+	f, err := ReadFrame(c.br, nil, c.lim)
+	if err != nil {
+		return nil
+	}
+	rep, err := ParseReply(f, c.lim)
+	if err != nil || rep.Kind != KindError || rep.Seq != 0 {
+		return nil
+	}
+	return rep
 }
 
 // Close closes the connection; the SPE then frees every handle of it. It
