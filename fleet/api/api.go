@@ -1,0 +1,399 @@
+package api
+
+import (
+	"context"
+	"crypto/ecdsa"
+	_ "embed"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"time"
+
+	"rampart/fleet/store"
+	"rampart/fleet/telemetry"
+	"rampart/fleet/trust"
+)
+
+//go:embed openapi.json
+var openAPI []byte
+
+// OpenAPI returns the OpenAPI 3.1 document of the admin API.
+func OpenAPI() []byte { return append([]byte(nil), openAPI...) }
+
+// Deps are what the API acts on.
+type Deps struct {
+	Store *store.DB
+	// Disconnect drops a device's MQTT connection.
+	Disconnect    func(deviceID, reason string) bool
+	Manufacturers map[string]*ecdsa.PublicKey
+	ReleaseKeys   []any
+	Tokens        []TokenConfig
+	Metrics       http.Handler // served at /metrics to viewers; may be nil
+	Log           *slog.Logger
+	// OnRequest is called after each request (metrics); may be nil.
+	OnRequest func(route string, status int)
+}
+
+// API is the admin HTTP handler.
+type API struct {
+	d      Deps
+	tokens []token
+	mux    *http.ServeMux
+}
+
+type token struct {
+	TokenConfig
+	digest []byte
+}
+
+// Max request bodies.
+const (
+	maxJSONBody = 64 << 10
+)
+
+// New checks deps and builds the handler.
+func New(d Deps) (*API, error) {
+	if d.Store == nil {
+		return nil, errors.New("api: Store is required")
+	}
+	if d.Log == nil {
+		d.Log = slog.New(slog.DiscardHandler)
+	}
+	if d.Disconnect == nil {
+		d.Disconnect = func(string, string) bool { return false }
+	}
+	a := &API{d: d, mux: http.NewServeMux()}
+	for _, t := range d.Tokens {
+		if err := t.Validate(); err != nil {
+			return nil, err
+		}
+		b, _ := hex.DecodeString(t.SHA256)
+		a.tokens = append(a.tokens, token{t, b})
+	}
+	a.route("GET /api/v1/devices", Viewer, a.listDevices)
+	a.route("GET /api/v1/devices/{id}", Viewer, a.getDevice)
+	a.route("POST /api/v1/devices/{id}/suspend", Operator, a.transition(store.Suspended, true))
+	a.route("POST /api/v1/devices/{id}/resume", Operator, a.transition(store.Active, false))
+	a.route("POST /api/v1/devices/{id}/decommission", Admin, a.transition(store.Decommissioned, false))
+	a.route("POST /api/v1/devices/{id}/reprovision", Admin, a.transition(store.Registered, false))
+	a.route("GET /api/v1/endorsements", Viewer, a.listEndorsements)
+	a.route("POST /api/v1/endorsements", Admin, a.importEndorsements)
+	a.route("GET /api/v1/releases", Viewer, a.listReleases)
+	a.route("POST /api/v1/releases", Admin, a.registerRelease)
+	a.route("GET /api/v1/audit", Viewer, a.audit)
+	a.route("GET /api/v1/telemetry", Viewer, a.telemetry)
+	if d.Metrics != nil {
+		a.route("GET /metrics", Viewer, d.Metrics.ServeHTTP)
+	}
+	a.mux.HandleFunc("GET /api/v1/openapi.json", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		w.Write(openAPI)
+	})
+	a.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		if err := d.Store.Ping(r.Context()); err != nil {
+			writeErr(w, http.StatusServiceUnavailable, "store: %v", err)
+			return
+		}
+		io.WriteString(w, "ok\n")
+	})
+	return a, nil
+}
+
+// ServeHTTP implements http.Handler.
+func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) { a.mux.ServeHTTP(w, r) }
+
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+}
+
+func (s *statusWriter) WriteHeader(c int) { s.status = c; s.ResponseWriter.WriteHeader(c) }
+
+type ctxKey struct{}
+
+func (a *API) route(pattern string, need Role, h http.HandlerFunc) {
+	a.mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
+		sw := &statusWriter{ResponseWriter: w, status: 200}
+		defer func() {
+			if a.d.OnRequest != nil {
+				a.d.OnRequest(pattern, sw.status)
+			}
+		}()
+		c, ok := a.authenticate(r)
+		if !ok {
+			a.deny(r, "remote:"+r.RemoteAddr, pattern, "no valid bearer token")
+			sw.Header().Set("WWW-Authenticate", `Bearer realm="rampart"`)
+			writeErr(sw, http.StatusUnauthorized, "a valid bearer token is required")
+			return
+		}
+		if c.role.rank() < need.rank() {
+			a.deny(r, "token:"+c.name, pattern, fmt.Sprintf("role %s is weaker than the required %s", c.role, need))
+			writeErr(sw, http.StatusForbidden, "role %s may not call %s (needs %s)", c.role, pattern, need)
+			return
+		}
+		h(sw, r.WithContext(context.WithValue(r.Context(), ctxKey{}, c)))
+	})
+}
+
+func (a *API) deny(r *http.Request, actor, action, reason string) {
+	a.d.Log.Info("admin call refused", "actor", actor, "action", action, "reason", reason)
+	a.d.Store.Audit(r.Context(), &store.AuditEntry{Actor: actor, Action: "api " + action, Subject: r.URL.Path, Decision: store.Deny, Reason: reason})
+}
+
+func actor(r *http.Request) string {
+	if c, ok := r.Context().Value(ctxKey{}).(*caller); ok {
+		return "token:" + c.name
+	}
+	return "remote:" + r.RemoteAddr
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	enc.Encode(v)
+}
+
+// Error is the body of every error reply.
+type Error struct {
+	Error string `json:"error"`
+}
+
+func writeErr(w http.ResponseWriter, status int, format string, args ...any) {
+	writeJSON(w, status, Error{Error: fmt.Sprintf(format, args...)})
+}
+
+func storeErr(w http.ResponseWriter, err error) {
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		writeErr(w, http.StatusNotFound, "%v", err)
+	case errors.Is(err, store.ErrConflict):
+		writeErr(w, http.StatusConflict, "%v", err)
+	default:
+		writeErr(w, http.StatusInternalServerError, "%v", err)
+	}
+}
+
+func (a *API) listDevices(w http.ResponseWriter, r *http.Request) {
+	st := store.State(r.URL.Query().Get("state"))
+	if st != "" && !st.Valid() {
+		writeErr(w, http.StatusBadRequest, "state %q: want registered, active, suspended or decommissioned", st)
+		return
+	}
+	list, err := a.d.Store.Devices(r.Context(), st)
+	if err != nil {
+		storeErr(w, err)
+		return
+	}
+	if list == nil {
+		list = []*store.Device{}
+	}
+	writeJSON(w, 200, list)
+}
+
+// DeviceDetail is a device with its certificates.
+type DeviceDetail struct {
+	*store.Device
+	Certificates []*store.Certificate `json:"certificates"`
+}
+
+func (a *API) getDevice(w http.ResponseWriter, r *http.Request) {
+	d, err := a.d.Store.Device(r.Context(), r.PathValue("id"))
+	if err != nil {
+		storeErr(w, err)
+		return
+	}
+	certs, err := a.d.Store.Certificates(r.Context(), d.ID)
+	if err != nil {
+		storeErr(w, err)
+		return
+	}
+	if certs == nil {
+		certs = []*store.Certificate{}
+	}
+	writeJSON(w, 200, DeviceDetail{d, certs})
+}
+
+// TransitionRequest is the body of a lifecycle call.
+type TransitionRequest struct {
+	Reason string `json:"reason"`
+}
+
+func (a *API) transition(to store.State, needReason bool) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		var req TransitionRequest
+		if r.ContentLength != 0 {
+			dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxJSONBody))
+			dec.DisallowUnknownFields()
+			if err := dec.Decode(&req); err != nil && !errors.Is(err, io.EOF) {
+				writeErr(w, http.StatusBadRequest, "body: %v", err)
+				return
+			}
+		}
+		if needReason && req.Reason == "" {
+			writeErr(w, http.StatusBadRequest, "reason: required to %s a device", r.URL.Path[len(r.URL.Path)-len("suspend"):])
+			return
+		}
+		id := r.PathValue("id")
+		action := "device." + map[store.State]string{store.Suspended: "suspend", store.Active: "resume", store.Decommissioned: "decommission", store.Registered: "reprovision"}[to]
+		audit := &store.AuditEntry{Actor: actor(r), Action: action, Subject: id, Decision: store.Allow, Reason: req.Reason}
+		before, revoked, err := a.d.Store.SetState(r.Context(), id, to, req.Reason, audit)
+		if err != nil {
+			a.d.Store.Audit(r.Context(), &store.AuditEntry{Actor: actor(r), Action: action, Subject: id, Decision: store.Deny, Reason: err.Error()})
+			storeErr(w, err)
+			return
+		}
+		dropped := false
+		if to == store.Suspended || to == store.Decommissioned {
+			dropped = a.d.Disconnect(id, string(to)+": "+req.Reason)
+		}
+		a.d.Log.Info("device state changed", "device", id, "from", before.State, "to", to, "reason", req.Reason, "actor", actor(r), "revoked", len(revoked), "disconnected", dropped)
+		d, err := a.d.Store.Device(r.Context(), id)
+		if err != nil {
+			storeErr(w, err)
+			return
+		}
+		writeJSON(w, 200, struct {
+			*store.Device
+			Revoked      []string `json:"revoked_certificates,omitempty"`
+			Disconnected bool     `json:"disconnected"`
+		}{d, revoked, dropped})
+	}
+}
+
+// Endorsement is one row of GET /endorsements.
+type Endorsement struct {
+	DeviceID         string `json:"device_id"`
+	InstanceID       string `json:"instance_id"`
+	ImplementationID string `json:"implementation_id,omitempty"`
+	Manufacturer     string `json:"manufacturer"`
+	PublicKey        string `json:"public_key"`
+	Comment          string `json:"comment,omitempty"`
+}
+
+func (a *API) listEndorsements(w http.ResponseWriter, r *http.Request) {
+	list, err := a.d.Store.Devices(r.Context(), "")
+	if err != nil {
+		storeErr(w, err)
+		return
+	}
+	out := []Endorsement{}
+	for _, d := range list {
+		out = append(out, Endorsement{d.ID, hex.EncodeToString(d.InstanceID), hex.EncodeToString(d.ImplementationID), d.Manufacturer, d.PublicKeyPEM, d.Comment})
+	}
+	writeJSON(w, 200, out)
+}
+
+func (a *API) importEndorsements(w http.ResponseWriter, r *http.Request) {
+	data, err := io.ReadAll(http.MaxBytesReader(w, r.Body, trust.MaxSignedSize))
+	if err != nil {
+		writeErr(w, http.StatusRequestEntityTooLarge, "body: %v", err)
+		return
+	}
+	res, err := trust.Import(r.Context(), a.d.Store, data, a.d.Manufacturers, actor(r))
+	if err != nil {
+		status := http.StatusBadRequest
+		if errors.Is(err, trust.ErrUntrusted) {
+			status = http.StatusForbidden
+		}
+		writeErr(w, status, "%v", err)
+		return
+	}
+	writeJSON(w, 200, res)
+}
+
+func (a *API) listReleases(w http.ResponseWriter, r *http.Request) {
+	list, err := a.d.Store.Releases(r.Context())
+	if err != nil {
+		storeErr(w, err)
+		return
+	}
+	if list == nil {
+		list = []*store.Release{}
+	}
+	writeJSON(w, 200, list)
+}
+
+func (a *API) registerRelease(w http.ResponseWriter, r *http.Request) {
+	data, err := io.ReadAll(http.MaxBytesReader(w, r.Body, trust.MaxImageSize))
+	if err != nil {
+		writeErr(w, http.StatusRequestEntityTooLarge, "body: %v", err)
+		return
+	}
+	rel, err := trust.RegisterRelease(r.Context(), a.d.Store, data, a.d.ReleaseKeys, r.URL.Query().Get("comment"), actor(r))
+	if err != nil {
+		if errors.Is(err, store.ErrConflict) {
+			storeErr(w, err)
+			return
+		}
+		writeErr(w, http.StatusUnprocessableEntity, "%v", err)
+		return
+	}
+	writeJSON(w, 201, rel)
+}
+
+func parseTime(s string) (time.Time, error) {
+	if s == "" {
+		return time.Time{}, nil
+	}
+	if ms, err := strconv.ParseInt(s, 10, 64); err == nil {
+		return time.UnixMilli(ms), nil
+	}
+	return time.Parse(time.RFC3339Nano, s)
+}
+
+func (a *API) audit(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	since, err := parseTime(q.Get("since"))
+	if err != nil {
+		writeErr(w, http.StatusBadRequest, "since: %v", err)
+		return
+	}
+	limit, _ := strconv.Atoi(q.Get("limit"))
+	list, err := a.d.Store.AuditLog(r.Context(), store.AuditFilter{Subject: q.Get("subject"), Action: q.Get("action"), Decision: q.Get("decision"), Since: since, Limit: limit})
+	if err != nil {
+		storeErr(w, err)
+		return
+	}
+	if list == nil {
+		list = []*store.AuditEntry{}
+	}
+	writeJSON(w, 200, list)
+}
+
+func (a *API) telemetry(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	from, err := parseTime(q.Get("from"))
+	if err != nil {
+		writeErr(w, http.StatusBadRequest, "from: %v", err)
+		return
+	}
+	to, err := parseTime(q.Get("to"))
+	if err != nil {
+		writeErr(w, http.StatusBadRequest, "to: %v", err)
+		return
+	}
+	format := q.Get("format")
+	if format != "" && format != "json" && format != "csv" {
+		writeErr(w, http.StatusBadRequest, "format %q: want json or csv", format)
+		return
+	}
+	limit, _ := strconv.Atoi(q.Get("limit"))
+	pts, err := a.d.Store.Points(r.Context(), store.PointQuery{DeviceID: q.Get("device"), Metric: q.Get("metric"), From: from, To: to, Limit: limit})
+	if err != nil {
+		storeErr(w, err)
+		return
+	}
+	if format == "csv" {
+		w.Header().Set("Content-Type", "text/csv")
+	} else {
+		w.Header().Set("Content-Type", "application/json")
+	}
+	telemetry.Export(w, format, pts)
+}

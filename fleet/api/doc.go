@@ -1,0 +1,10 @@
+// Package api is the fleet server's admin API: HTTP/JSON under /api/v1,
+// described by the OpenAPI document it serves at /api/v1/openapi.json,
+// guarded by bearer tokens with roles (viewer < operator < admin). It lists
+// and changes device lifecycles, imports signed endorsements, registers
+// releases, and queries the audit log and telemetry.
+//
+// It must never store or log a token in clear (only SHA-256 digests are
+// configured and compared), never act before checking the caller's role,
+// and every refused or state-changing call goes to the audit log.
+package api

@@ -1,0 +1,247 @@
+package ca
+
+import (
+	"bytes"
+	"crypto"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/sha256"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/hex"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"io"
+	"math/big"
+	"net"
+	"net/url"
+	"os"
+	"path/filepath"
+	"time"
+)
+
+// File names inside the CA directory.
+const (
+	CertFile = "ca.crt"     // the CA certificate, PEM
+	KeyFile  = "ca.key.enc" // the CA key, encrypted (EncryptKey)
+)
+
+// CA issues fleet certificates.
+type CA struct {
+	cert *x509.Certificate
+	key  crypto.Signer
+	rand io.Reader
+	now  func() time.Time
+}
+
+// Options configure Open.
+type Options struct {
+	Rand io.Reader        // randomness; required
+	Now  func() time.Time // clock; time.Now when nil
+	// Name is the CA's common name when a new CA is created.
+	Name string
+}
+
+// Open loads the CA from dir, or creates it there (a P-256 key and a
+// ten-year self-signed certificate) when dir holds neither file. The key
+// file is written encrypted with passphrase, with mode 0600.
+func Open(dir string, passphrase []byte, o Options) (*CA, error) {
+	if o.Rand == nil {
+		return nil, errors.New("ca: options: Rand is required")
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.Name == "" {
+		o.Name = "Rampart fleet CA"
+	}
+	certPEM, errC := os.ReadFile(filepath.Join(dir, CertFile))
+	keyPEM, errK := os.ReadFile(filepath.Join(dir, KeyFile))
+	switch {
+	case errC == nil && errK == nil:
+		return load(certPEM, keyPEM, passphrase, o)
+	case errors.Is(errC, os.ErrNotExist) && errors.Is(errK, os.ErrNotExist):
+		return create(dir, passphrase, o)
+	case errC != nil && !errors.Is(errC, os.ErrNotExist):
+		return nil, fmt.Errorf("ca: %w", errC)
+	case errK != nil && !errors.Is(errK, os.ErrNotExist):
+		return nil, fmt.Errorf("ca: %w", errK)
+	}
+	return nil, fmt.Errorf("ca: %s holds only one of %s and %s", dir, CertFile, KeyFile)
+}
+
+func load(certPEM, keyPEM, passphrase []byte, o Options) (*CA, error) {
+	b, _ := pem.Decode(certPEM)
+	if b == nil || b.Type != "CERTIFICATE" {
+		return nil, fmt.Errorf("ca: %s: no CERTIFICATE block", CertFile)
+	}
+	cert, err := x509.ParseCertificate(b.Bytes)
+	if err != nil {
+		return nil, fmt.Errorf("ca: %s: %w", CertFile, err)
+	}
+	key, err := DecryptKey(keyPEM, passphrase)
+	if err != nil {
+		return nil, err
+	}
+	if !key.PublicKey.Equal(cert.PublicKey) {
+		return nil, fmt.Errorf("ca: %s does not match %s", KeyFile, CertFile)
+	}
+	return &CA{cert: cert, key: key, rand: o.Rand, now: o.Now}, nil
+}
+
+func create(dir string, passphrase []byte, o Options) (*CA, error) {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), o.Rand)
+	if err != nil {
+		return nil, fmt.Errorf("ca: generate key: %w", err)
+	}
+	enc, err := EncryptKey(key, passphrase, o.Rand)
+	if err != nil {
+		return nil, err
+	}
+	now := o.Now()
+	serial, err := randSerial(o.Rand)
+	if err != nil {
+		return nil, err
+	}
+	ski := sha256.Sum256(elliptic.MarshalCompressed(elliptic.P256(), key.X, key.Y))
+	tmpl := &x509.Certificate{
+		SerialNumber:          serial,
+		Subject:               pkix.Name{CommonName: o.Name, Organization: []string{"Rampart"}},
+		NotBefore:             now.Add(-time.Minute),
+		NotAfter:              now.AddDate(10, 0, 0),
+		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageCRLSign | x509.KeyUsageDigitalSignature,
+		BasicConstraintsValid: true,
+		IsCA:                  true,
+		MaxPathLenZero:        true,
+		SubjectKeyId:          ski[:20],
+	}
+	der, err := x509.CreateCertificate(o.Rand, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		return nil, fmt.Errorf("ca: self-sign: %w", err)
+	}
+	cert, _ := x509.ParseCertificate(der)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("ca: %w", err)
+	}
+	if err := writeFile(filepath.Join(dir, KeyFile), enc, 0o600); err != nil {
+		return nil, err
+	}
+	if err := writeFile(filepath.Join(dir, CertFile), pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o644); err != nil {
+		return nil, err
+	}
+	return &CA{cert: cert, key: key, rand: o.Rand, now: o.Now}, nil
+}
+
+// writeFile writes atomically (temporary file, fsync, rename).
+func writeFile(path string, data []byte, mode os.FileMode) error {
+	tmp := path + ".tmp"
+	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, mode)
+	if err != nil {
+		return fmt.Errorf("ca: %w", err)
+	}
+	_, err = f.Write(data)
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp, path)
+	}
+	if err != nil {
+		os.Remove(tmp)
+		return fmt.Errorf("ca: write %s: %w", path, err)
+	}
+	return nil
+}
+
+func randSerial(r io.Reader) (*big.Int, error) {
+	b := make([]byte, 16)
+	if _, err := io.ReadFull(r, b); err != nil {
+		return nil, fmt.Errorf("ca: serial: %w", err)
+	}
+	b[0] &= 0x7f
+	b[0] |= 0x40 // positive, always 16 bytes long
+	return new(big.Int).SetBytes(b), nil
+}
+
+// Certificate returns the CA certificate.
+func (c *CA) Certificate() *x509.Certificate { return c.cert }
+
+// Pool returns a pool holding only the CA certificate.
+func (c *CA) Pool() *x509.CertPool {
+	p := x509.NewCertPool()
+	p.AddCert(c.cert)
+	return p
+}
+
+// Serial formats a certificate serial number as the store keeps it.
+func Serial(n *big.Int) string { return hex.EncodeToString(n.Bytes()) }
+
+// DeviceURIPrefix prefixes the instance ID (hex) in a device certificate's
+// URI subject alternative name.
+const DeviceURIPrefix = "urn:rampart:psa-instance:"
+
+// IssueDevice issues a client certificate for pub (already vetted), with the
+// device ID as the subject common name and the attestation instance ID as a
+// URI SAN, valid for ttl.
+func (c *CA) IssueDevice(pub crypto.PublicKey, deviceID string, instanceID []byte, ttl time.Duration) (*x509.Certificate, error) {
+	u, err := url.Parse(DeviceURIPrefix + hex.EncodeToString(instanceID))
+	if err != nil {
+		return nil, fmt.Errorf("ca: instance id: %w", err)
+	}
+	return c.issue(pub, &x509.Certificate{
+		Subject:     pkix.Name{CommonName: deviceID, Organization: []string{"Rampart fleet device"}},
+		URIs:        []*url.URL{u},
+		KeyUsage:    x509.KeyUsageDigitalSignature,
+		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
+	}, ttl)
+}
+
+// IssueServer issues a TLS server certificate for hosts (DNS names or IP
+// addresses), valid for ttl.
+func (c *CA) IssueServer(pub crypto.PublicKey, hosts []string, ttl time.Duration) (*x509.Certificate, error) {
+	t := &x509.Certificate{
+		Subject:     pkix.Name{CommonName: "Rampart fleet server"},
+		KeyUsage:    x509.KeyUsageDigitalSignature,
+		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+	}
+	for _, h := range hosts {
+		if ip := net.ParseIP(h); ip != nil {
+			t.IPAddresses = append(t.IPAddresses, ip)
+		} else {
+			t.DNSNames = append(t.DNSNames, h)
+		}
+	}
+	return c.issue(pub, t, ttl)
+}
+
+func (c *CA) issue(pub crypto.PublicKey, t *x509.Certificate, ttl time.Duration) (*x509.Certificate, error) {
+	if ttl <= 0 {
+		return nil, fmt.Errorf("ca: ttl %v: must be positive", ttl)
+	}
+	serial, err := randSerial(c.rand)
+	if err != nil {
+		return nil, err
+	}
+	now := c.now()
+	t.SerialNumber = serial
+	t.NotBefore = now.Add(-time.Minute) // small clock skew allowance
+	t.NotAfter = now.Add(ttl)
+	if t.NotAfter.After(c.cert.NotAfter) {
+		t.NotAfter = c.cert.NotAfter
+	}
+	t.AuthorityKeyId = c.cert.SubjectKeyId
+	der, err := x509.CreateCertificate(c.rand, t, c.cert, pub, c.key)
+	if err != nil {
+		return nil, fmt.Errorf("ca: issue: %w", err)
+	}
+	return x509.ParseCertificate(der)
+}
+
+// IsIssuer reports whether cert was signed by this CA.
+func (c *CA) IsIssuer(cert *x509.Certificate) bool {
+	return bytes.Equal(cert.RawIssuer, c.cert.RawSubject) && cert.CheckSignatureFrom(c.cert) == nil
+}

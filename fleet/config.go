@@ -1,0 +1,286 @@
+package fleet
+
+import (
+	"bytes"
+	"crypto/ecdsa"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+
+	"rampart/attest"
+	"rampart/fleet/api"
+	"rampart/image"
+)
+
+// Config is the server's configuration file (examples/fleet/server.yaml).
+type Config struct {
+	// DataDir holds the CA files and, by default, the SQLite database.
+	DataDir string `yaml:"data_dir"`
+	// Database is a postgres:// URL or a SQLite file path; default
+	// DataDir/fleet.db. "env:NAME" reads it from the environment.
+	Database string `yaml:"database"`
+	// ServerNames are the DNS names and IP addresses in the server's TLS
+	// certificate (default localhost and 127.0.0.1).
+	ServerNames []string `yaml:"server_names"`
+	Listen      struct {
+		Enroll string `yaml:"enroll"` // HTTPS enrollment (EST); default 127.0.0.1:8443
+		Admin  string `yaml:"admin"`  // HTTPS admin API and /metrics; default 127.0.0.1:8444
+		MQTT   string `yaml:"mqtt"`   // MQTT over mutual TLS; default 127.0.0.1:8883
+	} `yaml:"listen"`
+	CA struct {
+		Name string `yaml:"name"`
+		// PassphraseEnv names the environment variable holding the CA key
+		// passphrase (default RAMPART_CA_PASSPHRASE). The passphrase is
+		// never read from the file itself.
+		PassphraseEnv string   `yaml:"passphrase_env"`
+		CertTTL       Duration `yaml:"cert_ttl"` // device certificate lifetime; default 24h
+	} `yaml:"ca"`
+	NonceTTL Duration `yaml:"nonce_ttl"` // default 5m
+	// Manufacturers are the keys trusted to sign endorsement lists.
+	Manufacturers []struct {
+		Name      string `yaml:"name"`
+		PublicKey string `yaml:"public_key"` // PEM file path
+	} `yaml:"manufacturers"`
+	// ReleaseKeys are PEM files of keys trusted to sign release images.
+	ReleaseKeys []string `yaml:"release_keys"`
+	// APITokens admit admin API callers; only SHA-256 digests are stored.
+	APITokens []api.TokenConfig `yaml:"api_tokens"`
+	Telemetry struct {
+		Retention Duration `yaml:"retention"` // default 30 days
+		MaxBatch  int      `yaml:"max_batch"` // default 5000
+		MaxDelay  Duration `yaml:"max_delay"` // default 2ms
+	} `yaml:"telemetry"`
+	Log struct {
+		Level  string `yaml:"level"`  // debug, info (default), warn, error
+		Format string `yaml:"format"` // json (default) or text
+	} `yaml:"log"`
+
+	// Fields set by code, not by the file.
+	file             string
+	root             *yaml.Node
+	manufacturerKeys map[string]*ecdsa.PublicKey
+	releaseKeys      []any
+}
+
+// Duration is a time.Duration written as "90s", "24h".
+type Duration struct{ time.Duration }
+
+// UnmarshalYAML parses a Go duration string.
+func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
+	v, err := time.ParseDuration(n.Value)
+	if err != nil {
+		return fmt.Errorf("line %d: duration %q: %v", n.Line, n.Value, err)
+	}
+	d.Duration = v
+	return nil
+}
+
+// MarshalYAML writes the duration string.
+func (d Duration) MarshalYAML() (any, error) { return d.String(), nil }
+
+// LoadConfig reads and validates a configuration file. Errors carry
+// file:line where a line is known.
+func LoadConfig(path string) (*Config, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("fleet: config: %w", err)
+	}
+	return ParseConfig(path, data)
+}
+
+// ParseConfig parses configuration text named file, resolves the key files
+// relative to the file's directory and validates it.
+func ParseConfig(file string, data []byte) (*Config, error) {
+	var root yaml.Node
+	if err := yaml.Unmarshal(data, &root); err != nil {
+		return nil, fmt.Errorf("fleet: config: %s: %v", file, err)
+	}
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	dec.KnownFields(true)
+	var c Config
+	if err := dec.Decode(&c); err != nil && !errors.Is(err, io.EOF) {
+		return nil, fmt.Errorf("fleet: config: %s: %v", file, err)
+	}
+	c.file, c.root = file, &root
+	dir := filepath.Dir(file)
+	rel := func(p string) string {
+		if p == "" || filepath.IsAbs(p) {
+			return p
+		}
+		return filepath.Join(dir, p)
+	}
+	c.DataDir = rel(c.DataDir)
+	for i := range c.Manufacturers {
+		c.Manufacturers[i].PublicKey = rel(c.Manufacturers[i].PublicKey)
+	}
+	for i := range c.ReleaseKeys {
+		c.ReleaseKeys[i] = rel(c.ReleaseKeys[i])
+	}
+	if err := c.Validate(); err != nil {
+		return nil, err
+	}
+	return &c, nil
+}
+
+// at formats "file:line: " for a dotted key path, when known.
+func (c *Config) at(path string) string {
+	if c.root == nil || c.file == "" {
+		return ""
+	}
+	n := c.root
+	if n.Kind == yaml.DocumentNode && len(n.Content) > 0 {
+		n = n.Content[0]
+	}
+	line := 0
+	for _, k := range strings.Split(path, ".") {
+		found := false
+		if n.Kind == yaml.MappingNode {
+			for i := 0; i+1 < len(n.Content); i += 2 {
+				if n.Content[i].Value == k {
+					line, n, found = n.Content[i].Line, n.Content[i+1], true
+					break
+				}
+			}
+		}
+		if !found {
+			break
+		}
+	}
+	if line == 0 {
+		return c.file + ": "
+	}
+	return fmt.Sprintf("%s:%d: ", c.file, line)
+}
+
+// Validate applies defaults, checks every field and loads the trusted keys.
+func (c *Config) Validate() error {
+	var errs []error
+	bad := func(path, format string, args ...any) {
+		errs = append(errs, fmt.Errorf("fleet: config: %s%s: %s", c.at(path), path, fmt.Sprintf(format, args...)))
+	}
+	if c.DataDir == "" {
+		bad("data_dir", "required")
+	}
+	if strings.HasPrefix(c.Database, "env:") {
+		c.Database = os.Getenv(strings.TrimPrefix(c.Database, "env:"))
+		if c.Database == "" {
+			bad("database", "environment variable %s is empty", strings.TrimPrefix(c.Database, "env:"))
+		}
+	}
+	if c.Database == "" && c.DataDir != "" {
+		c.Database = filepath.Join(c.DataDir, "fleet.db")
+	}
+	if len(c.ServerNames) == 0 {
+		c.ServerNames = []string{"localhost", "127.0.0.1"}
+	}
+	def := func(p *string, v string) {
+		if *p == "" {
+			*p = v
+		}
+	}
+	def(&c.Listen.Enroll, "127.0.0.1:8443")
+	def(&c.Listen.Admin, "127.0.0.1:8444")
+	def(&c.Listen.MQTT, "127.0.0.1:8883")
+	for name, a := range map[string]string{"listen.enroll": c.Listen.Enroll, "listen.admin": c.Listen.Admin, "listen.mqtt": c.Listen.MQTT} {
+		if _, _, err := net.SplitHostPort(a); err != nil {
+			bad(name, "%v", err)
+		}
+	}
+	def(&c.CA.PassphraseEnv, "RAMPART_CA_PASSPHRASE")
+	if c.CA.CertTTL.Duration == 0 {
+		c.CA.CertTTL.Duration = 24 * time.Hour
+	}
+	if c.CA.CertTTL.Duration < time.Minute || c.CA.CertTTL.Duration > 90*24*time.Hour {
+		bad("ca.cert_ttl", "%v: want 1m..2160h (short-lived certificates)", c.CA.CertTTL)
+	}
+	if c.NonceTTL.Duration == 0 {
+		c.NonceTTL.Duration = 5 * time.Minute
+	}
+	if c.NonceTTL.Duration < time.Second || c.NonceTTL.Duration > time.Hour {
+		bad("nonce_ttl", "%v: want 1s..1h", c.NonceTTL)
+	}
+	c.manufacturerKeys = map[string]*ecdsa.PublicKey{}
+	for i, m := range c.Manufacturers {
+		p := fmt.Sprintf("manufacturers.%d", i)
+		if m.Name == "" {
+			bad(p, "name required")
+		}
+		if _, dup := c.manufacturerKeys[m.Name]; dup {
+			bad(p, "duplicate name %q", m.Name)
+		}
+		b, err := os.ReadFile(m.PublicKey)
+		if err != nil {
+			bad(p, "public_key: %v", err)
+			continue
+		}
+		k, err := attest.ParsePublicKeyPEM(b)
+		if err != nil {
+			bad(p, "public_key %s: %v", m.PublicKey, err)
+			continue
+		}
+		c.manufacturerKeys[m.Name] = k
+	}
+	c.releaseKeys = nil
+	for i, f := range c.ReleaseKeys {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			bad(fmt.Sprintf("release_keys.%d", i), "%v", err)
+			continue
+		}
+		k, err := image.ParseKeyPEM(b)
+		if err != nil {
+			bad(fmt.Sprintf("release_keys.%d", i), "%s: %v", f, err)
+			continue
+		}
+		c.releaseKeys = append(c.releaseKeys, k)
+	}
+	for i, t := range c.APITokens {
+		if err := t.Validate(); err != nil {
+			bad(fmt.Sprintf("api_tokens.%d", i), "%v", err)
+		}
+	}
+	if c.Telemetry.Retention.Duration == 0 {
+		c.Telemetry.Retention.Duration = 30 * 24 * time.Hour
+	}
+	if c.Telemetry.Retention.Duration < time.Minute {
+		bad("telemetry.retention", "%v: want at least 1m", c.Telemetry.Retention)
+	}
+	if c.Telemetry.MaxBatch == 0 {
+		c.Telemetry.MaxBatch = 5000
+	}
+	if c.Telemetry.MaxBatch < 1 || c.Telemetry.MaxBatch > 100000 {
+		bad("telemetry.max_batch", "%d: want 1..100000", c.Telemetry.MaxBatch)
+	}
+	if c.Telemetry.MaxDelay.Duration == 0 {
+		c.Telemetry.MaxDelay.Duration = 2 * time.Millisecond
+	}
+	if c.Telemetry.MaxDelay.Duration > time.Second {
+		bad("telemetry.max_delay", "%v: want at most 1s", c.Telemetry.MaxDelay)
+	}
+	def(&c.Log.Level, "info")
+	def(&c.Log.Format, "json")
+	switch c.Log.Level {
+	case "debug", "info", "warn", "error":
+	default:
+		bad("log.level", "%q: want debug, info, warn or error", c.Log.Level)
+	}
+	if c.Log.Format != "json" && c.Log.Format != "text" {
+		bad("log.format", "%q: want json or text", c.Log.Format)
+	}
+	return errors.Join(errs...)
+}
+
+// TokenSHA256 is the digest form of an API token for the config file.
+func TokenSHA256(token string) string {
+	h := sha256.Sum256([]byte(token))
+	return hex.EncodeToString(h[:])
+}

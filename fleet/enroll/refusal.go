@@ -1,0 +1,53 @@
+package enroll
+
+import (
+	"fmt"
+	"net/http"
+)
+
+// Code is a machine-readable enrollment refusal reason, sent in the
+// Rampart-Reason header and the JSON error body, and recorded in the audit log.
+type Code string
+
+// Refusal codes.
+const (
+	CodeOversized       Code = "oversized"         // body larger than MaxBodySize
+	CodeMalformed       Code = "malformed-request" // encoding, CSR or header syntax
+	CodeNonceUnknown    Code = "nonce-unknown"     // never issued, or expired
+	CodeNonceReplayed   Code = "nonce-replayed"    // already used
+	CodeMalformedToken  Code = "malformed-token"   // not a well-formed PSA token (CBOR/COSE/claims)
+	CodeUnknownInstance Code = "unknown-instance"  // no endorsement for the instance ID
+	CodeBadSignature    Code = "bad-signature"     // token not signed by the endorsed key
+	CodeBinding         Code = "binding"           // token nonce != Binding(server nonce, CSR key)
+	CodeLifecycle       Code = "lifecycle"         // PSA security lifecycle not trustworthy
+	CodeEndorsement     Code = "endorsement"       // token contradicts its endorsement
+	CodeDeviceState     Code = "device-state"      // suspended, decommissioned, or not enrolled (renewal)
+	CodeUnknownFirmware Code = "unknown-firmware"  // a measurement matches no registered release
+	CodeNoMeasurements  Code = "no-measurements"   // token carries no software measurements
+	CodeInternal        Code = "internal"
+)
+
+// status maps a code to its HTTP status.
+func (c Code) status() int {
+	switch c {
+	case CodeOversized:
+		return http.StatusRequestEntityTooLarge
+	case CodeMalformed, CodeMalformedToken:
+		return http.StatusBadRequest
+	case CodeInternal:
+		return http.StatusInternalServerError
+	}
+	return http.StatusForbidden
+}
+
+// Refusal is a refused enrollment: a code and a human-readable detail.
+type Refusal struct {
+	Code   Code   `json:"error"`
+	Detail string `json:"detail"`
+}
+
+func (r *Refusal) Error() string { return fmt.Sprintf("enroll: refused (%s): %s", r.Code, r.Detail) }
+
+func refuse(c Code, format string, args ...any) *Refusal {
+	return &Refusal{Code: c, Detail: fmt.Sprintf(format, args...)}
+}

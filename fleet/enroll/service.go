@@ -1,0 +1,287 @@
+package enroll
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"rampart/attest"
+	"rampart/fleet/ca"
+	"rampart/fleet/store"
+)
+
+// Config configures a Service.
+type Config struct {
+	Store    *store.DB
+	CA       *ca.CA
+	Rand     io.Reader        // nonces; required
+	Now      func() time.Time // clock; time.Now when nil
+	Log      *slog.Logger     // nil discards
+	NonceTTL time.Duration    // default 5 minutes
+	CertTTL  time.Duration    // device certificate lifetime; default 24 hours
+	// MaxNonces bounds outstanding nonces (default 1,000,000).
+	MaxNonces int
+	// OnDecision is called after each decision (metrics); may be nil.
+	OnDecision func(action string, code Code)
+}
+
+// Service is the server side of enrollment.
+type Service struct {
+	cfg    Config
+	nonces *nonceCache
+}
+
+// NewService checks cfg and builds a Service.
+func NewService(cfg Config) (*Service, error) {
+	if cfg.Store == nil || cfg.CA == nil || cfg.Rand == nil {
+		return nil, errors.New("enroll: config: Store, CA and Rand are required")
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.Log == nil {
+		cfg.Log = slog.New(slog.DiscardHandler)
+	}
+	if cfg.NonceTTL <= 0 {
+		cfg.NonceTTL = 5 * time.Minute
+	}
+	if cfg.CertTTL <= 0 {
+		cfg.CertTTL = 24 * time.Hour
+	}
+	if cfg.MaxNonces <= 0 {
+		cfg.MaxNonces = 1_000_000
+	}
+	return &Service{cfg: cfg, nonces: &nonceCache{m: map[[NonceLen]byte]nonceEntry{}, ttl: cfg.NonceTTL, max: cfg.MaxNonces, now: cfg.Now, rand: cfg.Rand}}, nil
+}
+
+// SweepNonces forgets expired nonces; the server calls it periodically.
+func (s *Service) SweepNonces() { s.nonces.sweep() }
+
+// Handler serves the enrollment endpoints.
+func (s *Service) Handler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("POST "+PathNonce, s.serveNonce)
+	mux.HandleFunc("GET "+PathCACerts, s.serveCACerts)
+	mux.HandleFunc("POST "+PathSimpleEnroll, func(w http.ResponseWriter, r *http.Request) { s.serveEnroll(w, r, false) })
+	mux.HandleFunc("POST "+PathSimpleReenrol, func(w http.ResponseWriter, r *http.Request) { s.serveEnroll(w, r, true) })
+	return mux
+}
+
+// NonceReply is the JSON body answering PathNonce.
+type NonceReply struct {
+	Nonce   []byte    `json:"nonce"` // base64 in JSON
+	Expires time.Time `json:"expires"`
+}
+
+func (s *Service) serveNonce(w http.ResponseWriter, r *http.Request) {
+	n, exp, err := s.nonces.issue()
+	if err != nil {
+		s.cfg.Log.Warn("nonce refused", "err", err, "remote", r.RemoteAddr)
+		w.Header().Set("Retry-After", "5")
+		http.Error(w, err.Error(), http.StatusServiceUnavailable)
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	json.NewEncoder(w).Encode(NonceReply{Nonce: n, Expires: exp.UTC()})
+}
+
+func (s *Service) serveCACerts(w http.ResponseWriter, _ *http.Request) {
+	p7, err := ca.CertsOnly(s.cfg.CA.Certificate())
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusInternalServerError)
+		return
+	}
+	writeCertsOnly(w, p7)
+}
+
+func writeCertsOnly(w http.ResponseWriter, p7 []byte) {
+	w.Header().Set("Content-Type", "application/pkcs7-mime; smime-type=certs-only")
+	w.Header().Set("Content-Transfer-Encoding", "base64")
+	io.WriteString(w, base64.StdEncoding.EncodeToString(p7))
+}
+
+func (s *Service) serveEnroll(w http.ResponseWriter, r *http.Request, renew bool) {
+	action := "enroll"
+	if renew {
+		action = "renew"
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxBodySize))
+	var cert []byte
+	var ref *Refusal
+	var subject string
+	if err != nil {
+		ref = refuse(CodeOversized, "request body: %v", err)
+		var mbe *http.MaxBytesError
+		if !errors.As(err, &mbe) {
+			ref.Code = CodeMalformed
+		}
+	} else {
+		subject, cert, ref = s.Enroll(r.Context(), RawRequest{
+			ContentType:      r.Header.Get("Content-Type"),
+			TransferEncoding: r.Header.Get("Content-Transfer-Encoding"),
+			Body:             body,
+			Nonce:            r.Header.Get(HeaderNonce),
+			Token:            r.Header.Get(HeaderToken),
+		}, renew, "remote:"+r.RemoteAddr)
+	}
+	if ref != nil {
+		if err != nil { // Enroll audits its own refusals
+			s.audit(r.Context(), "remote:"+r.RemoteAddr, action, subject, ref)
+		}
+		w.Header().Set(HeaderReason, string(ref.Code))
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(ref.Code.status())
+		json.NewEncoder(w).Encode(ref)
+		return
+	}
+	writeCertsOnly(w, cert)
+}
+
+func (s *Service) audit(ctx context.Context, actor, action, subject string, ref *Refusal) {
+	e := &store.AuditEntry{Actor: actor, Action: action, Subject: subject, Decision: store.Deny, Reason: string(ref.Code) + ": " + ref.Detail}
+	if err := s.cfg.Store.Audit(ctx, e); err != nil {
+		s.cfg.Log.Error("audit write failed", "err", err)
+	}
+	s.cfg.Log.Info("enrollment refused", "action", action, "subject", subject, "code", ref.Code, "detail", ref.Detail, "actor", actor)
+	if s.cfg.OnDecision != nil {
+		s.cfg.OnDecision(action, ref.Code)
+	}
+}
+
+// Enroll runs the whole decision for one request and returns the device ID
+// and the certs-only PKCS#7 of the issued certificate, or a refusal. Every
+// refusal is audited here, except those found before the body was read
+// (the HTTP handler audits those).
+func (s *Service) Enroll(ctx context.Context, raw RawRequest, renew bool, actor string) (deviceID string, p7 []byte, ref *Refusal) {
+	action := "enroll"
+	if renew {
+		action = "renew"
+	}
+	defer func() {
+		if ref != nil {
+			s.audit(ctx, actor, action, deviceID, ref)
+		}
+	}()
+	req, err := ParseRequest(raw)
+	if err != nil {
+		return "", nil, refuse(CodeMalformed, "%v", err)
+	}
+	if ref := s.nonces.consume(req.ServerNonce); ref != nil {
+		return "", nil, ref
+	}
+	binding, err := Binding(req.ServerNonce, req.CSR.PublicKey)
+	if err != nil {
+		return "", nil, refuse(CodeMalformed, "%v", err)
+	}
+	var dev *store.Device
+	claims, err := attest.Verify(req.Token, attest.VerifyOptions{
+		Nonce: binding,
+		Lookup: func(instanceID []byte) (*attest.Endorsement, error) {
+			d, err := s.cfg.Store.DeviceByInstance(ctx, instanceID)
+			if err != nil {
+				return nil, err
+			}
+			pub, err := attest.ParsePublicKeyPEM([]byte(d.PublicKeyPEM))
+			if err != nil {
+				return nil, err
+			}
+			dev = d
+			return &attest.Endorsement{InstanceID: d.InstanceID, ImplementationID: d.ImplementationID, PublicKey: pub}, nil
+		},
+	})
+	if dev != nil {
+		deviceID = dev.ID
+	}
+	if err != nil {
+		return deviceID, nil, classify(err)
+	}
+	if dev == nil { // Lookup always runs before a successful Verify.
+		return deviceID, nil, refuse(CodeInternal, "verified token without an endorsement")
+	}
+	switch {
+	case dev.State == store.Decommissioned:
+		return deviceID, nil, refuse(CodeDeviceState, "device is decommissioned: re-provision it before it may enroll again")
+	case dev.State == store.Suspended:
+		return deviceID, nil, refuse(CodeDeviceState, "device is suspended: %s", dev.Reason)
+	case renew && dev.State != store.Active:
+		return deviceID, nil, refuse(CodeDeviceState, "renewal needs an enrolled (active) device; device is %s", dev.State)
+	}
+	if ref := s.checkFirmware(ctx, claims); ref != nil {
+		return deviceID, nil, ref
+	}
+	cert, err := s.cfg.CA.IssueDevice(req.CSR.PublicKey, dev.ID, dev.InstanceID, s.cfg.CertTTL)
+	if err != nil {
+		return deviceID, nil, refuse(CodeInternal, "issue: %v", err)
+	}
+	p7, err = ca.CertsOnly(cert)
+	if err != nil {
+		return deviceID, nil, refuse(CodeInternal, "%v", err)
+	}
+	from := []store.State{store.Registered, store.Active}
+	if renew {
+		from = []store.State{store.Active}
+	}
+	rec := &store.Certificate{Serial: ca.Serial(cert.SerialNumber), DeviceID: dev.ID, NotBefore: cert.NotBefore, NotAfter: cert.NotAfter, DER: cert.Raw}
+	ok := &store.AuditEntry{Actor: actor, Action: action, Subject: dev.ID, Decision: store.Allow,
+		Reason: fmt.Sprintf("attested (lifecycle %s, %d measurements matched); certificate %s until %s", claims.Lifecycle, len(claims.SoftwareComponents), rec.Serial, cert.NotAfter.UTC().Format(time.RFC3339))}
+	if err := s.cfg.Store.RecordEnrollment(ctx, rec, from, ok); err != nil {
+		if errors.Is(err, store.ErrConflict) {
+			return deviceID, nil, refuse(CodeDeviceState, "%v", err)
+		}
+		return deviceID, nil, refuse(CodeInternal, "record: %v", err)
+	}
+	s.cfg.Log.Info("device enrolled", "action", action, "device", dev.ID, "serial", rec.Serial)
+	if s.cfg.OnDecision != nil {
+		s.cfg.OnDecision(action, "")
+	}
+	return deviceID, p7, nil
+}
+
+// classify maps attest.Verify errors to refusal codes.
+func classify(err error) *Refusal {
+	switch {
+	case errors.Is(err, store.ErrNotFound), errors.Is(err, attest.ErrUnknownKey):
+		return refuse(CodeUnknownInstance, "no endorsement for the token's instance ID: %v", err)
+	case errors.Is(err, attest.ErrSignature):
+		return refuse(CodeBadSignature, "token is not signed by the endorsed attestation key: %v", err)
+	case errors.Is(err, attest.ErrNonce):
+		return refuse(CodeBinding, "token nonce is not SHA-256(server nonce || CSR public key): %v", err)
+	case errors.Is(err, attest.ErrLifecycle):
+		return refuse(CodeLifecycle, "%v", err)
+	case errors.Is(err, attest.ErrEndorsement), errors.Is(err, attest.ErrInstanceID):
+		return refuse(CodeEndorsement, "%v", err)
+	case errors.Is(err, attest.ErrKey):
+		return refuse(CodeInternal, "endorsed key unusable: %v", err)
+	}
+	return refuse(CodeMalformedToken, "%v", err)
+}
+
+// checkFirmware requires every software component to match a registered
+// release: same image hash, and same signer ID.
+func (s *Service) checkFirmware(ctx context.Context, c *attest.Claims) *Refusal {
+	if len(c.SoftwareComponents) == 0 {
+		return refuse(CodeNoMeasurements, "token carries no software measurements")
+	}
+	for i, sc := range c.SoftwareComponents {
+		rel, err := s.cfg.Store.Release(ctx, sc.MeasurementValue)
+		if errors.Is(err, store.ErrNotFound) {
+			return refuse(CodeUnknownFirmware, "software-components[%d] (%s %s): measurement %s is no registered release", i, sc.MeasurementType, sc.Version, hex.EncodeToString(sc.MeasurementValue))
+		}
+		if err != nil {
+			return refuse(CodeInternal, "%v", err)
+		}
+		if !bytes.Equal(rel.SignerID, sc.SignerID) {
+			return refuse(CodeUnknownFirmware, "software-components[%d]: signer-id %x differs from release %s %s's %x", i, sc.SignerID, rel.SwType, rel.Version, rel.SignerID)
+		}
+	}
+	return nil
+}

@@ -1,0 +1,280 @@
+package fleet
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/base64"
+	"io"
+	"math/big"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/eclipse/paho.golang/paho"
+
+	"rampart/attest"
+	"rampart/fleet/enroll"
+	"rampart/fleet/store"
+)
+
+// TestEnrollRefusals drives each refusal reason through the real HTTPS
+// endpoint and checks the code and the audit entry.
+func TestEnrollRefusals(t *testing.T) {
+	eachBackend(t, func(t *testing.T, f *fixture) {
+		devs := f.newDevices(3)
+		d := devs[0]
+		ctx := context.Background()
+		cl := d.client()
+		submit := func(nonce []byte, csrKey *deviceKey, tok []byte) error {
+			csr, err := enroll.NewCSR(csrKey.k, rand.Reader, "")
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, err = cl.Submit(ctx, false, csr, nonce, tok)
+			return err
+		}
+		fresh := func() []byte {
+			n, err := cl.Nonce(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return n
+		}
+		key := &deviceKey{d.key}
+		token := func(nonce []byte, k *deviceKey) []byte {
+			b, _ := enroll.Binding(nonce, k.k.Public())
+			tok, err := d.attest(ctx, b)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return tok
+		}
+		check := func(name string, err error, want enroll.Code) {
+			t.Helper()
+			if got := refusalCode(t, err); got != want {
+				t.Fatalf("%s: refused with %s (%v), want %s", name, got, err, want)
+			}
+			l, _ := f.srv.Store().AuditLog(ctx, store.AuditFilter{Action: "enroll", Decision: store.Deny, Limit: 1})
+			if len(l) == 0 || !strings.HasPrefix(l[0].Reason, string(want)+":") {
+				t.Fatalf("%s: audit %+v does not record %s", name, l, want)
+			}
+		}
+
+		// Nonce never issued.
+		var bogus [32]byte
+		check("unknown nonce", submit(bogus[:], key, token(bogus[:], key)), enroll.CodeNonceUnknown)
+		// Replayed nonce: the first use succeeds, the second is refused.
+		n := fresh()
+		tok := token(n, key)
+		if err := submit(n, key, tok); err != nil {
+			t.Fatal(err)
+		}
+		check("replayed nonce", submit(n, key, tok), enroll.CodeNonceReplayed)
+		// A CSR whose key the token does not bind.
+		n = fresh()
+		other := &deviceKey{genKey(t)}
+		check("csr key not bound", submit(n, other, token(n, key)), enroll.CodeBinding)
+		// Token nonce made for a different server nonce.
+		n, n2 := fresh(), fresh()
+		check("wrong nonce", submit(n, key, token(n2, key)), enroll.CodeBinding)
+		// Unknown instance: a device that was never endorsed.
+		stranger := &device{f: f, iak: genKey(t), key: genKey(t), impl: d.impl}
+		stranger.inst, _ = attest.InstanceID(&stranger.iak.PublicKey)
+		check("unknown instance", stranger.enroll(false), enroll.CodeUnknownInstance)
+		// Unendorsed key claiming an endorsed instance ID: bad signature.
+		impostor := &device{f: f, iak: d.iak, key: genKey(t), impl: d.impl, inst: d.inst, signer: genKey(t)}
+		check("unendorsed key", impostor.enroll(false), enroll.CodeBadSignature)
+		// Wrong PSA lifecycle.
+		dbg := devs[1]
+		dbg.claims = func(c *attest.Claims) { c.Lifecycle = attest.LifecycleRecoverablePSARoTDebug }
+		check("lifecycle", dbg.enroll(false), enroll.CodeLifecycle)
+		// Unknown firmware: a measurement no release has.
+		dbg.claims = func(c *attest.Claims) { c.SoftwareComponents[0].MeasurementValue = make([]byte, 32) }
+		check("unknown firmware", dbg.enroll(false), enroll.CodeUnknownFirmware)
+		// Right hash, wrong signer.
+		dbg.claims = func(c *attest.Claims) { c.SoftwareComponents[0].SignerID = make([]byte, 32) }
+		check("wrong signer", dbg.enroll(false), enroll.CodeUnknownFirmware)
+		// Implementation ID contradicting the endorsement.
+		dbg.claims = func(c *attest.Claims) { c.ImplementationID = make([]byte, 32) }
+		check("implementation id", dbg.enroll(false), enroll.CodeEndorsement)
+		dbg.claims = nil
+		// Malformed CBOR in the token.
+		n = fresh()
+		check("malformed cbor", submit(n, key, []byte{0xd2, 0x84, 0x43, 0xa1, 0x01}), enroll.CodeMalformedToken)
+		// A token with a flipped signature byte.
+		n = fresh()
+		tok = token(n, key)
+		tok[len(tok)-1] ^= 1
+		check("bad signature", submit(n, key, tok), enroll.CodeBadSignature)
+
+		// Raw HTTP faults: oversized body, malformed CSR, missing headers.
+		post := func(body string, hdr map[string]string) *http.Response {
+			req, _ := http.NewRequest(http.MethodPost, f.srv.EnrollURL()+enroll.PathSimpleEnroll, strings.NewReader(body))
+			req.Header.Set("Content-Type", "application/pkcs10")
+			for k, v := range hdr {
+				req.Header.Set(k, v)
+			}
+			resp, err := f.http.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			return resp
+		}
+		if r := post(strings.Repeat("A", enroll.MaxBodySize+1), nil); r.StatusCode != http.StatusRequestEntityTooLarge || r.Header.Get(enroll.HeaderReason) != string(enroll.CodeOversized) {
+			t.Fatalf("oversized body: %s %q", r.Status, r.Header.Get(enroll.HeaderReason))
+		}
+		if r := post("bm90IGEgY3Ny", map[string]string{enroll.HeaderNonce: base64.StdEncoding.EncodeToString(bogus[:]), enroll.HeaderToken: "AAAA"}); r.StatusCode != http.StatusBadRequest || r.Header.Get(enroll.HeaderReason) != string(enroll.CodeMalformed) {
+			t.Fatalf("malformed csr: %s %q", r.Status, r.Header.Get(enroll.HeaderReason))
+		}
+		l, _ := f.srv.Store().AuditLog(ctx, store.AuditFilter{Decision: store.Deny, Limit: 100})
+		if len(l) < 13 {
+			t.Fatalf("only %d refusals audited", len(l))
+		}
+	})
+}
+
+type deviceKey struct{ k *ecdsa.PrivateKey }
+
+// api calls the admin API and returns the status and body.
+func (f *fixture) api(method, path, token, body string) (int, string) {
+	f.t.Helper()
+	req, _ := http.NewRequest(method, f.srv.AdminURL()+path, strings.NewReader(body))
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	if body != "" {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	resp, err := f.http.Do(req)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+func mustConnectFail(t *testing.T, f *fixture, cert tls.Certificate, clientID, what string) {
+	t.Helper()
+	c, _, err := mqttConnect(f, cert, clientID)
+	if err == nil {
+		c.Disconnect(&paho.Disconnect{})
+		t.Fatalf("%s: MQTT connection accepted", what)
+	}
+}
+
+func TestLifecycleAndMQTTRefusals(t *testing.T) {
+	eachBackend(t, func(t *testing.T, f *fixture) {
+		devs := f.newDevices(2)
+		a, b := devs[0], devs[1]
+		for _, d := range devs {
+			if err := d.enroll(false); err != nil {
+				t.Fatal(err)
+			}
+		}
+		// A foreign certificate naming device a.
+		fk := genKey(t)
+		tmpl := &x509.Certificate{SerialNumber: big.NewInt(7), Subject: pkix.Name{CommonName: a.id}, NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+			ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}, KeyUsage: x509.KeyUsageDigitalSignature}
+		der, _ := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &fk.PublicKey, fk)
+		mustConnectFail(t, f, tls.Certificate{Certificate: [][]byte{der}, PrivateKey: fk}, a.id, "foreign certificate")
+		if e := f.lastAudit("mqtt.connect", a.id); e.Decision != store.Deny || !strings.Contains(e.Reason, "certificate") {
+			t.Fatalf("foreign certificate audit: %+v", e)
+		}
+		// b's certificate with a's client identifier.
+		mustConnectFail(t, f, b.tlsCert(), a.id, "client id of another device")
+
+		c, _, err := a.mqtt("")
+		if err != nil {
+			t.Fatal(err)
+		}
+		// Admin calls without a token, or with too weak a role.
+		if st, _ := f.api("GET", "/api/v1/devices", "", ""); st != http.StatusUnauthorized {
+			t.Fatalf("no token: %d", st)
+		}
+		if st, _ := f.api("GET", "/api/v1/devices", "wrong", ""); st != http.StatusUnauthorized {
+			t.Fatalf("wrong token: %d", st)
+		}
+		if st, _ := f.api("POST", "/api/v1/devices/"+a.id+"/suspend", viewerToken, `{"reason":"x"}`); st != http.StatusForbidden {
+			t.Fatalf("viewer suspending: %d", st)
+		}
+		if st, body := f.api("GET", "/api/v1/devices", viewerToken, ""); st != 200 || !strings.Contains(body, a.id) {
+			t.Fatalf("viewer listing: %d %s", st, body)
+		}
+		if st, _ := f.api("POST", "/api/v1/devices/"+a.id+"/suspend", operatorToken, `{}`); st != http.StatusBadRequest {
+			t.Fatalf("suspend without reason: %d", st)
+		}
+		// Suspend: the live connection drops at once, reconnecting and
+		// enrolling are refused; resume restores service.
+		if st, body := f.api("POST", "/api/v1/devices/"+a.id+"/suspend", operatorToken, `{"reason":"reported stolen"}`); st != 200 || !strings.Contains(body, `"disconnected": true`) {
+			t.Fatalf("suspend: %d %s", st, body)
+		}
+		select {
+		case <-c.Done():
+		case <-time.After(5 * time.Second):
+			t.Fatal("suspended device still connected")
+		}
+		mustConnectFail(t, f, a.tlsCert(), a.id, "suspended device")
+		if err := a.enroll(false); refusalCode(t, err) != enroll.CodeDeviceState {
+			t.Fatalf("suspended device enrolled: %v", err)
+		}
+		if st, _ := f.api("POST", "/api/v1/devices/"+a.id+"/resume", operatorToken, ""); st != 200 {
+			t.Fatalf("resume: %d", st)
+		}
+		c, _, err = a.mqtt("")
+		if err != nil {
+			t.Fatalf("resumed device: %v", err)
+		}
+		// Decommission: operator may not; admin revokes and disconnects.
+		if st, _ := f.api("POST", "/api/v1/devices/"+a.id+"/decommission", operatorToken, `{"reason":"end of life"}`); st != http.StatusForbidden {
+			t.Fatalf("operator decommissioning: %d", st)
+		}
+		st, body := f.api("POST", "/api/v1/devices/"+a.id+"/decommission", adminToken, `{"reason":"end of life"}`)
+		if st != 200 || !strings.Contains(body, "revoked_certificates") {
+			t.Fatalf("decommission: %d %s", st, body)
+		}
+		select {
+		case <-c.Done():
+		case <-time.After(5 * time.Second):
+			t.Fatal("decommissioned device still connected")
+		}
+		mustConnectFail(t, f, a.tlsCert(), a.id, "revoked certificate")
+		if e := f.lastAudit("mqtt.connect", a.id); !strings.Contains(e.Reason, "revoked") {
+			t.Fatalf("revoked certificate audit: %+v", e)
+		}
+		if err := a.enroll(false); refusalCode(t, err) != enroll.CodeDeviceState {
+			t.Fatalf("decommissioned device enrolled: %v", err)
+		}
+		// Re-provisioning allows enrollment again.
+		if st, _ := f.api("POST", "/api/v1/devices/"+a.id+"/reprovision", adminToken, `{"reason":"refurbished"}`); st != 200 {
+			t.Fatalf("reprovision: %d", st)
+		}
+		if err := a.enroll(false); err != nil {
+			t.Fatalf("re-provisioned device: %v", err)
+		}
+		c, _, err = a.mqtt("")
+		if err != nil {
+			t.Fatalf("re-enrolled device: %v", err)
+		}
+		c.Disconnect(&paho.Disconnect{})
+		// b was never touched and still works.
+		cb, _, err := b.mqtt("")
+		if err != nil {
+			t.Fatal(err)
+		}
+		cb.Disconnect(&paho.Disconnect{})
+		// An expired certificate: move the server clock past its lifetime.
+		f.clock.Store(int64(2 * time.Hour))
+		mustConnectFail(t, f, b.tlsCert(), b.id, "expired certificate")
+		if e := f.lastAudit("mqtt.connect", b.id); !strings.Contains(e.Reason, "expired") {
+			t.Fatalf("expired certificate audit: %+v", e)
+		}
+	})
+}

@@ -1,0 +1,272 @@
+package fleet
+
+import (
+	"bytes"
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/pem"
+	"fmt"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/eclipse/paho.golang/paho"
+
+	"rampart/attest"
+	"rampart/fleet/enroll"
+	"rampart/fleet/store/storetest"
+	"rampart/fleet/trust"
+	"rampart/image"
+)
+
+const testPassphrase = "correct horse battery staple"
+
+// Tokens used by the tests, with their roles.
+const (
+	adminToken    = "admin-secret-token"
+	operatorToken = "operator-secret-token"
+	viewerToken   = "viewer-secret-token"
+)
+
+// fixture is a running fleet server with one manufacturer, one release key
+// and one registered release.
+type fixture struct {
+	t       *testing.T
+	srv     *Server
+	dir     string
+	mfr     *ecdsa.PrivateKey
+	relKey  *ecdsa.PrivateKey
+	release []byte // signed image
+	relInfo component
+	http    *http.Client
+	cfgPath string
+	backend string
+	clock   atomic.Int64 // offset added to the server clock
+}
+
+type component struct {
+	swType, version string
+	digest, signer  []byte
+}
+
+func writePEM(t testing.TB, path, typ string, der []byte) {
+	t.Helper()
+	if err := os.WriteFile(path, pem.EncodeToMemory(&pem.Block{Type: typ, Bytes: der}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func genKey(t testing.TB) *ecdsa.PrivateKey {
+	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return k
+}
+
+// configText is the server configuration the fixture uses.
+func configText(database string) string {
+	return fmt.Sprintf(`data_dir: data
+database: %q
+listen:
+  enroll: 127.0.0.1:0
+  admin: 127.0.0.1:0
+  mqtt: 127.0.0.1:0
+ca:
+  name: Test fleet CA
+  passphrase_env: RAMPART_TEST_CA_PASSPHRASE
+  cert_ttl: 1h
+manufacturers:
+  - name: acme
+    public_key: acme.pub.pem
+release_keys: [release.pub.pem]
+api_tokens:
+  - {name: root, role: admin, sha256: %s}
+  - {name: ops, role: operator, sha256: %s}
+  - {name: dash, role: viewer, sha256: %s}
+telemetry:
+  retention: 24h
+  max_delay: 1ms
+log:
+  level: warn
+  format: text
+`, database, TokenSHA256(adminToken), TokenSHA256(operatorToken), TokenSHA256(viewerToken))
+}
+
+func newFixture(t *testing.T, backend string) *fixture {
+	t.Helper()
+	f := &fixture{t: t, dir: t.TempDir(), mfr: genKey(t), relKey: genKey(t), backend: backend}
+	pub, _ := x509.MarshalPKIXPublicKey(&f.mfr.PublicKey)
+	writePEM(t, filepath.Join(f.dir, "acme.pub.pem"), "PUBLIC KEY", pub)
+	rpub, _ := x509.MarshalPKIXPublicKey(&f.relKey.PublicKey)
+	writePEM(t, filepath.Join(f.dir, "release.pub.pem"), "PUBLIC KEY", rpub)
+	db := ""
+	if backend == "postgres" {
+		db = storetest.PostgresDSN(t)
+	}
+	f.cfgPath = filepath.Join(f.dir, "server.yaml")
+	if err := os.WriteFile(f.cfgPath, []byte(configText(db)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	// A signed release with a boot record, as the bootloader would measure it.
+	v, _ := image.ParseVersion("1.2.3")
+	res, err := image.Sign(bytes.Repeat([]byte{0xA5}, 4096), &image.SignOptions{Key: f.relKey, HeaderSize: 0x200, PadHeader: true, Version: v, BootRecord: "SPE", Rand: rand.Reader})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.release = res.Bytes
+	signer, _ := image.KeyHash(&f.relKey.PublicKey, image.SHA256)
+	f.relInfo = component{swType: "SPE", version: "1.2.3", digest: res.Digest, signer: signer}
+	f.start()
+	if _, err := trust.RegisterRelease(context.Background(), f.srv.Store(), f.release, f.srv.cfg.releaseKeys, "test", "test"); err != nil {
+		t.Fatal(err)
+	}
+	return f
+}
+
+func (f *fixture) start() {
+	t := f.t
+	cfg, err := LoadConfig(f.cfgPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, err := New(cfg, Options{Passphrase: []byte(testPassphrase), Rand: rand.Reader, Now: func() time.Time { return time.Now().Add(time.Duration(f.clock.Load())) }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.Start(); err != nil {
+		t.Fatal(err)
+	}
+	<-srv.Ready()
+	f.srv = srv
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		srv.Shutdown(ctx)
+	})
+	f.http = &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: srv.CA().Pool()}}}
+}
+
+// device is a simulated device: an attestation key (endorsed) and a
+// device key (the CSR's).
+type device struct {
+	f      *fixture
+	iak    *ecdsa.PrivateKey
+	key    *ecdsa.PrivateKey
+	id     string
+	inst   []byte
+	impl   []byte
+	cert   *x509.Certificate
+	claims func(c *attest.Claims) // optional tweak before signing
+	signer *ecdsa.PrivateKey      // token signer; iak when nil
+}
+
+var devSeq atomic.Int64
+
+// newDevices creates n devices and imports their endorsements signed by
+// the manufacturer.
+func (f *fixture) newDevices(n int) []*device {
+	f.t.Helper()
+	list := &attest.EndorsementList{}
+	var out []*device
+	impl := bytes.Repeat([]byte{0x11}, 32)
+	for range n {
+		d := &device{f: f, iak: genKey(f.t), key: genKey(f.t), impl: impl}
+		d.inst, _ = attest.InstanceID(&d.iak.PublicKey)
+		d.id = trust.DeviceID(d.inst)
+		if err := list.Add(attest.Endorsement{PublicKey: &d.iak.PublicKey, ImplementationID: impl, Comment: fmt.Sprintf("dev %d", devSeq.Add(1))}); err != nil {
+			f.t.Fatal(err)
+		}
+		out = append(out, d)
+	}
+	signed, err := trust.SignEndorsements(list, "acme", f.mfr, rand.Reader)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	if _, err := trust.Import(context.Background(), f.srv.Store(), signed, f.srv.cfg.manufacturerKeys, "test"); err != nil {
+		f.t.Fatal(err)
+	}
+	return out
+}
+
+// claimsFor builds the device's token claims for a nonce.
+func (d *device) claimsFor(nonce []byte) *attest.Claims {
+	c := &attest.Claims{
+		Nonce:            nonce,
+		ImplementationID: d.impl,
+		ClientID:         -1,
+		Lifecycle:        attest.LifecycleSecured,
+		SoftwareComponents: []attest.SoftwareComponent{{
+			MeasurementType: d.f.relInfo.swType, MeasurementValue: d.f.relInfo.digest, Version: d.f.relInfo.version,
+			SignerID: d.f.relInfo.signer, MeasurementDescription: "SHA256",
+		}},
+	}
+	if d.claims != nil {
+		d.claims(c)
+	}
+	return c
+}
+
+func (d *device) attest(_ context.Context, nonce []byte) ([]byte, error) {
+	s := d.signer
+	if s == nil {
+		s = d.iak
+	}
+	c := d.claimsFor(nonce)
+	if d.signer != nil && c.InstanceID == nil {
+		c.InstanceID = d.inst // claim the endorsed identity with another key
+	}
+	return attest.Sign(c, s, rand.Reader)
+}
+
+func (d *device) client() *enroll.Client {
+	return &enroll.Client{URL: d.f.srv.EnrollURL(), HTTP: d.f.http}
+}
+
+func (d *device) enroll(renew bool) error {
+	cert, err := d.client().Enroll(context.Background(), d.key, rand.Reader, d.attest, renew)
+	if err == nil {
+		d.cert = cert
+	}
+	return err
+}
+
+// tlsCert is the device's client certificate for MQTT.
+func (d *device) tlsCert() tls.Certificate {
+	return tls.Certificate{Certificate: [][]byte{d.cert.Raw}, PrivateKey: d.key, Leaf: d.cert}
+}
+
+// mqtt connects with MQTT 5 as clientID (the device id when empty).
+func (d *device) mqtt(clientID string) (*paho.Client, *paho.Connack, error) {
+	if clientID == "" {
+		clientID = d.id
+	}
+	return mqttConnect(d.f, d.tlsCert(), clientID)
+}
+
+func mqttConnect(f *fixture, cert tls.Certificate, clientID string) (*paho.Client, *paho.Connack, error) {
+	conn, err := tls.Dial("tcp", f.srv.MQTTAddr(), &tls.Config{RootCAs: f.srv.CA().Pool(), Certificates: []tls.Certificate{cert}, ServerName: "127.0.0.1"})
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := conn.Handshake(); err != nil {
+		conn.Close()
+		return nil, nil, err
+	}
+	c := paho.NewClient(paho.ClientConfig{Conn: conn})
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	ca, err := c.Connect(ctx, &paho.Connect{ClientID: clientID, KeepAlive: 30, CleanStart: true})
+	if err != nil {
+		conn.Close()
+		return nil, ca, err
+	}
+	return c, ca, nil
+}

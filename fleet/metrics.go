@@ -1,0 +1,52 @@
+package fleet
+
+import (
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"rampart/fleet/enroll"
+)
+
+type metrics struct {
+	reg        *prometheus.Registry
+	decisions  *prometheus.CounterVec
+	mqttDenied *prometheus.CounterVec
+	samples    prometheus.Counter
+	batch      prometheus.Histogram
+	api        *prometheus.CounterVec
+}
+
+func newMetrics(connected func() float64) *metrics {
+	m := &metrics{reg: prometheus.NewRegistry()}
+	m.decisions = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "rampart_enrollment_decisions_total", Help: "Enrollment and renewal decisions by action and refusal code (empty code = issued)."}, []string{"action", "code"})
+	m.mqttDenied = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "rampart_mqtt_denied_total", Help: "Refused MQTT connections, publishes and subscriptions."}, []string{"action"})
+	m.samples = prometheus.NewCounter(prometheus.CounterOpts{Name: "rampart_telemetry_samples_stored_total", Help: "Telemetry samples committed to the store."})
+	m.batch = prometheus.NewHistogram(prometheus.HistogramOpts{Name: "rampart_telemetry_batch_seconds", Help: "Time to commit one telemetry batch.", Buckets: prometheus.ExponentialBuckets(0.0005, 2, 14)})
+	m.api = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "rampart_api_requests_total", Help: "Admin API requests by route and status."}, []string{"route", "status"})
+	m.reg.MustRegister(m.decisions, m.mqttDenied, m.samples, m.batch, m.api,
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "rampart_mqtt_connected_devices", Help: "Devices connected to the MQTT broker."}, connected),
+		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	return m
+}
+
+func (m *metrics) decision(action string, code enroll.Code) {
+	m.decisions.WithLabelValues(action, string(code)).Inc()
+}
+
+func (m *metrics) committed(n int, took time.Duration) {
+	m.samples.Add(float64(n))
+	m.batch.Observe(took.Seconds())
+}
+
+func (m *metrics) request(route string, status int) {
+	m.api.WithLabelValues(route, strconv.Itoa(status)).Inc()
+}
+
+func (m *metrics) handler() http.Handler {
+	return promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{})
+}

@@ -1,0 +1,102 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// Certificate is an issued device certificate.
+type Certificate struct {
+	Serial    string    `json:"serial"` // lower-case hex
+	DeviceID  string    `json:"device_id"`
+	NotBefore time.Time `json:"not_before"`
+	NotAfter  time.Time `json:"not_after"`
+	Revoked   time.Time `json:"revoked,omitzero"`
+	DER       []byte    `json:"der"`
+}
+
+// RecordEnrollment stores an issued certificate and makes the device active,
+// with its audit entry, in one transaction, provided the device is still in
+// one of the states in from (ErrConflict otherwise). The certificate must be
+// returned to the device only after this succeeds: a crash before the commit
+// leaves no trace, after it the certificate is on record.
+func (s *DB) RecordEnrollment(ctx context.Context, c *Certificate, from []State, audit *AuditEntry) error {
+	now := ms(s.now())
+	return s.tx(ctx, func(t *sql.Tx) error {
+		var st string
+		err := t.QueryRowContext(ctx, s.q(`SELECT state FROM devices WHERE device_id = ?`), c.DeviceID).Scan(&st)
+		if errors.Is(err, sql.ErrNoRows) {
+			return fmt.Errorf("store: enrollment of %s: %w", c.DeviceID, ErrNotFound)
+		}
+		if err != nil {
+			return fmt.Errorf("store: enrollment: %w", err)
+		}
+		ok := false
+		for _, f := range from {
+			ok = ok || State(st) == f
+		}
+		if !ok {
+			return fmt.Errorf("store: enrollment of %s: device is %s: %w", c.DeviceID, st, ErrConflict)
+		}
+		if _, err := s.exec(ctx, t, `INSERT INTO certificates (serial, device_id, not_before_ms, not_after_ms, revoked_ms, der) VALUES (?,?,?,?,0,?)`,
+			c.Serial, c.DeviceID, ms(c.NotBefore), ms(c.NotAfter), c.DER); err != nil {
+			return fmt.Errorf("store: record certificate: %w", err)
+		}
+		if _, err := s.exec(ctx, t, `UPDATE devices SET state = ?, reason = '', updated_ms = ?, enrolled_ms = ?, last_attested_ms = ? WHERE device_id = ?`,
+			string(Active), now, now, now, c.DeviceID); err != nil {
+			return fmt.Errorf("store: activate: %w", err)
+		}
+		if audit != nil {
+			return s.insertAudit(ctx, t, audit)
+		}
+		return nil
+	})
+}
+
+const certCols = `serial, device_id, not_before_ms, not_after_ms, revoked_ms, der`
+
+func scanCert(r interface{ Scan(...any) error }) (*Certificate, error) {
+	var c Certificate
+	var nb, na, rv int64
+	if err := r.Scan(&c.Serial, &c.DeviceID, &nb, &na, &rv, &c.DER); err != nil {
+		if errors.Is(err, sql.ErrNoRows) {
+			return nil, ErrNotFound
+		}
+		return nil, fmt.Errorf("store: read certificate: %w", err)
+	}
+	c.NotBefore, c.NotAfter, c.Revoked = fromMS(nb), fromMS(na), fromMS(rv)
+	return &c, nil
+}
+
+// Certificate returns the certificate with serial (lower-case hex).
+func (s *DB) Certificate(ctx context.Context, serial string) (*Certificate, error) {
+	return scanCert(s.sql.QueryRowContext(ctx, s.q(`SELECT `+certCols+` FROM certificates WHERE serial = ?`), serial))
+}
+
+// Certificates lists the certificates of a device, newest first.
+func (s *DB) Certificates(ctx context.Context, deviceID string) ([]*Certificate, error) {
+	rows, err := s.sql.QueryContext(ctx, s.q(`SELECT `+certCols+` FROM certificates WHERE device_id = ? ORDER BY not_before_ms DESC, serial`), deviceID)
+	if err != nil {
+		return nil, fmt.Errorf("store: list certificates: %w", err)
+	}
+	defer rows.Close()
+	var out []*Certificate
+	for rows.Next() {
+		c, err := scanCert(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, c)
+	}
+	return out, rows.Err()
+}
+
+// CountCertificates returns the number of certificates on record.
+func (s *DB) CountCertificates(ctx context.Context) (int, error) {
+	var n int
+	err := s.sql.QueryRowContext(ctx, `SELECT COUNT(*) FROM certificates`).Scan(&n)
+	return n, err
+}

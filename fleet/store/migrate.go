@@ -1,0 +1,110 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"strings"
+)
+
+// migrations are applied in order, once each; their index+1 is the schema
+// version recorded in schema_version. {{blob}}, {{serial}} and {{real}} are
+// replaced per dialect; everything else is SQL both databases accept.
+var migrations = []string{
+	// 1: initial schema.
+	`CREATE TABLE devices (
+		device_id TEXT PRIMARY KEY,
+		instance_id {{blob}} NOT NULL UNIQUE,
+		implementation_id {{blob}},
+		public_key TEXT NOT NULL,
+		state TEXT NOT NULL,
+		reason TEXT NOT NULL DEFAULT '',
+		comment TEXT NOT NULL DEFAULT '',
+		manufacturer TEXT NOT NULL DEFAULT '',
+		created_ms BIGINT NOT NULL,
+		updated_ms BIGINT NOT NULL,
+		enrolled_ms BIGINT NOT NULL DEFAULT 0,
+		last_attested_ms BIGINT NOT NULL DEFAULT 0
+	);
+	CREATE TABLE releases (
+		digest {{blob}} PRIMARY KEY,
+		sw_type TEXT NOT NULL,
+		version TEXT NOT NULL,
+		signer_id {{blob}} NOT NULL,
+		hash_alg TEXT NOT NULL,
+		size BIGINT NOT NULL,
+		created_ms BIGINT NOT NULL,
+		comment TEXT NOT NULL DEFAULT ''
+	);
+	CREATE TABLE certificates (
+		serial TEXT PRIMARY KEY,
+		device_id TEXT NOT NULL REFERENCES devices(device_id),
+		not_before_ms BIGINT NOT NULL,
+		not_after_ms BIGINT NOT NULL,
+		revoked_ms BIGINT NOT NULL DEFAULT 0,
+		der {{blob}} NOT NULL
+	);
+	CREATE INDEX certificates_device ON certificates(device_id);
+	CREATE TABLE audit (
+		id {{serial}},
+		ts_ms BIGINT NOT NULL,
+		actor TEXT NOT NULL,
+		action TEXT NOT NULL,
+		subject TEXT NOT NULL,
+		decision TEXT NOT NULL,
+		reason TEXT NOT NULL
+	);
+	CREATE INDEX audit_subject ON audit(subject, ts_ms);
+	CREATE TABLE telemetry (
+		device_id TEXT NOT NULL,
+		metric TEXT NOT NULL,
+		ts_ms BIGINT NOT NULL,
+		value {{real}} NOT NULL
+	);
+	CREATE INDEX telemetry_device_metric_ts ON telemetry(device_id, metric, ts_ms);
+	CREATE INDEX telemetry_ts ON telemetry(ts_ms);`,
+}
+
+func (s *DB) sub(m string) string {
+	r := strings.NewReplacer(
+		"{{blob}}", map[Dialect]string{SQLite: "BLOB", Postgres: "BYTEA"}[s.dialect],
+		"{{serial}}", map[Dialect]string{SQLite: "INTEGER PRIMARY KEY AUTOINCREMENT", Postgres: "BIGSERIAL PRIMARY KEY"}[s.dialect],
+		"{{real}}", map[Dialect]string{SQLite: "REAL", Postgres: "DOUBLE PRECISION"}[s.dialect],
+	)
+	return r.Replace(m)
+}
+
+// SchemaVersion is the number of migrations this build knows.
+func SchemaVersion() int { return len(migrations) }
+
+func (s *DB) migrate(ctx context.Context) error {
+	if _, err := s.sql.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)`); err != nil {
+		return fmt.Errorf("store: migrate: %w", err)
+	}
+	var v int
+	err := s.sql.QueryRowContext(ctx, `SELECT COALESCE(MAX(version), 0) FROM schema_version`).Scan(&v)
+	if err != nil {
+		return fmt.Errorf("store: migrate: read version: %w", err)
+	}
+	if v > len(migrations) {
+		return fmt.Errorf("store: migrate: database schema version %d is newer than this build's %d", v, len(migrations))
+	}
+	for i := v; i < len(migrations); i++ {
+		err := s.tx(ctx, func(t *sql.Tx) error {
+			for _, stmt := range strings.Split(s.sub(migrations[i]), ";") {
+				if strings.TrimSpace(stmt) == "" {
+					continue
+				}
+				if _, err := t.ExecContext(ctx, stmt); err != nil {
+					return fmt.Errorf("store: migration %d: %w", i+1, err)
+				}
+			}
+			_, err := s.exec(ctx, t, `INSERT INTO schema_version (version) VALUES (?)`, i+1)
+			return err
+		})
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}

@@ -1,0 +1,81 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// Release is a registered firmware release: a signed image whose hash is a
+// reference value for the software-components claim.
+type Release struct {
+	Digest   []byte    `json:"digest"`    // image hash (measurement-value)
+	SwType   string    `json:"sw_type"`   // measurement-type
+	Version  string    `json:"version"`   // "major.minor.revision"
+	SignerID []byte    `json:"signer_id"` // hash of the signing key (signer-id)
+	HashAlg  string    `json:"hash_alg"`  // "SHA256", ...
+	Size     int64     `json:"size"`
+	Created  time.Time `json:"created"`
+	Comment  string    `json:"comment,omitempty"`
+}
+
+// PutRelease registers r; registering the same digest again is ErrConflict.
+func (s *DB) PutRelease(ctx context.Context, r *Release, audit *AuditEntry) error {
+	return s.tx(ctx, func(t *sql.Tx) error {
+		var n int
+		if err := t.QueryRowContext(ctx, s.q(`SELECT COUNT(*) FROM releases WHERE digest = ?`), r.Digest).Scan(&n); err != nil {
+			return fmt.Errorf("store: put release: %w", err)
+		}
+		if n > 0 {
+			return fmt.Errorf("store: release %x already registered: %w", r.Digest, ErrConflict)
+		}
+		if _, err := s.exec(ctx, t, `INSERT INTO releases (digest, sw_type, version, signer_id, hash_alg, size, created_ms, comment) VALUES (?,?,?,?,?,?,?,?)`,
+			r.Digest, r.SwType, r.Version, r.SignerID, r.HashAlg, r.Size, ms(s.now()), r.Comment); err != nil {
+			return fmt.Errorf("store: put release: %w", err)
+		}
+		if audit != nil {
+			return s.insertAudit(ctx, t, audit)
+		}
+		return nil
+	})
+}
+
+const releaseCols = `digest, sw_type, version, signer_id, hash_alg, size, created_ms, comment`
+
+func scanRelease(r interface{ Scan(...any) error }) (*Release, error) {
+	var x Release
+	var c int64
+	if err := r.Scan(&x.Digest, &x.SwType, &x.Version, &x.SignerID, &x.HashAlg, &x.Size, &c, &x.Comment); err != nil {
+		if errors.Is(err, sql.ErrNoRows) {
+			return nil, ErrNotFound
+		}
+		return nil, fmt.Errorf("store: read release: %w", err)
+	}
+	x.Created = fromMS(c)
+	return &x, nil
+}
+
+// Release returns the release whose image hash is digest.
+func (s *DB) Release(ctx context.Context, digest []byte) (*Release, error) {
+	return scanRelease(s.sql.QueryRowContext(ctx, s.q(`SELECT `+releaseCols+` FROM releases WHERE digest = ?`), digest))
+}
+
+// Releases lists every release, oldest first.
+func (s *DB) Releases(ctx context.Context) ([]*Release, error) {
+	rows, err := s.sql.QueryContext(ctx, `SELECT `+releaseCols+` FROM releases ORDER BY created_ms, sw_type, version`)
+	if err != nil {
+		return nil, fmt.Errorf("store: list releases: %w", err)
+	}
+	defer rows.Close()
+	var out []*Release
+	for rows.Next() {
+		r, err := scanRelease(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, r)
+	}
+	return out, rows.Err()
+}

@@ -1,0 +1,5 @@
+package storetest
+
+import "os"
+
+var testingGetenv = os.Getenv

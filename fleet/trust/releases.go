@@ -1,0 +1,69 @@
+package trust
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"rampart/fleet/store"
+	"rampart/image"
+)
+
+// MaxImageSize bounds an uploaded release image.
+const MaxImageSize = 64 << 20
+
+// RegisterRelease verifies a signed MCUboot image with the trusted release
+// keys and registers its measurement: the image hash (what the bootloader
+// reports as measurement-value), the KEYHASH of the key that verified it
+// (signer-id), the version and the BOOT_RECORD sw_type. Audited by actor.
+func RegisterRelease(ctx context.Context, db *store.DB, img []byte, keys []any, comment, actor string) (*store.Release, error) {
+	r, err := verifyRelease(img, keys, comment)
+	if err != nil {
+		db.Audit(ctx, &store.AuditEntry{Actor: actor, Action: "releases.register", Decision: store.Deny, Reason: err.Error()})
+		return nil, err
+	}
+	audit := &store.AuditEntry{Actor: actor, Action: "releases.register", Subject: fmt.Sprintf("%x", r.Digest), Decision: store.Allow,
+		Reason: fmt.Sprintf("%s %s signed by %x", r.SwType, r.Version, r.SignerID)}
+	if err := db.PutRelease(ctx, r, audit); err != nil {
+		return nil, err
+	}
+	return r, nil
+}
+
+func verifyRelease(data []byte, keys []any, comment string) (*store.Release, error) {
+	if len(data) > MaxImageSize {
+		return nil, fmt.Errorf("trust: release: %d bytes exceeds %d", len(data), MaxImageSize)
+	}
+	if len(keys) == 0 {
+		return nil, errors.New("trust: release: no release signing keys configured")
+	}
+	img, v, err := image.Verify(data, keys...)
+	if err != nil {
+		return nil, fmt.Errorf("trust: release: %w", err)
+	}
+	if !v.Signed || v.KeyIndex < 0 {
+		return nil, errors.New("trust: release: image is not signed by a trusted release key")
+	}
+	signer, err := image.KeyHash(keys[v.KeyIndex], v.Hash)
+	if err != nil {
+		return nil, fmt.Errorf("trust: release: signer id: %w", err)
+	}
+	swType := ""
+	if rec, ok := img.BootRecord(); ok {
+		br, err := image.ParseBootRecord(rec)
+		if err != nil {
+			return nil, fmt.Errorf("trust: release: boot record: %w", err)
+		}
+		swType = br.SwType
+	}
+	ver := img.Header.Ver
+	return &store.Release{
+		Digest:   v.Digest,
+		SwType:   swType,
+		Version:  fmt.Sprintf("%d.%d.%d", ver.Major, ver.Minor, ver.Revision),
+		SignerID: signer,
+		HashAlg:  v.Hash.String(),
+		Size:     int64(img.Size()),
+		Comment:  comment,
+	}, nil
+}
