@@ -43,3 +43,25 @@ func TestPasswordProtectedKeys(t *testing.T) {
 		}
 	}
 }
+
+// FuzzParseKeyPEM feeds hostile key files (trust boundary: files given to
+// the CLI) to the PEM, PKCS#8 and PBES2 parsers, seeded from the vector keys.
+func FuzzParseKeyPEM(f *testing.F) {
+	for _, p := range []string{"mcuboot/ecdsa-p256.pem", "mcuboot/ecdsa-p384.pem", "mcuboot/ed25519.pem", "mcuboot/rsa-2048.pem",
+		"mcuboot/ed25519.pub.pem", "mcuboot/enc/enc-x25519-priv.pem", "pw-ecdsa-p256.pem", "pw-ed25519.pem"} {
+		b, err := os.ReadFile("testdata/" + p)
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(b)
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		k, err := ParseKeyPEM(b)
+		if err == nil {
+			if _, err := PublicKeyBytes(k); err != nil {
+				t.Fatalf("accepted key has no MCUboot encoding: %v", err)
+			}
+		}
+		ParseKeyPEMPassword(b, []byte("secret"))
+	})
+}
