@@ -42,3 +42,20 @@ const (
 	OpDeriveBytes       Op = 0x0a00 // in0 = id, alg, length; in1 = salt; in2 = info; out0 = output
 	OpDeriveKey         Op = 0x0a01 // in0 = id, alg, attributes; in1 = salt; in2 = info; out0 = new id
 )
+
+// Multi-part operations. An operation lives in the SPE, belongs to the
+// connection that started it and ends with finish, verify or abort, or when
+// the connection closes.
+const (
+	OpHashSetup       Op = 0x0210 // in0 = alg; out0 = operation (u32)
+	OpHashUpdate      Op = 0x0211 // in0 = operation; in1 = input
+	OpHashFinish      Op = 0x0212 // in0 = operation; out0 = hash
+	OpHashVerify      Op = 0x0213 // in0 = operation; in1 = expected hash
+	OpHashAbort       Op = 0x0214 // in0 = operation
+	OpMACSignSetup    Op = 0x0410 // in0 = id, alg; out0 = operation
+	OpMACVerifySetup  Op = 0x0411 // in0 = id, alg; out0 = operation
+	OpMACUpdate       Op = 0x0412 // in0 = operation; in1 = input
+	OpMACSignFinish   Op = 0x0413 // in0 = operation; out0 = mac
+	OpMACVerifyFinish Op = 0x0414 // in0 = operation; in1 = mac
+	OpMACAbort        Op = 0x0415 // in0 = operation
+)

@@ -9,14 +9,8 @@ import (
 // cipher. It is written here because neither the standard library nor
 // golang.org/x/crypto exposes it.
 func cmac(b cipher.Block, msg []byte) [16]byte {
-	var l, k1, k2 [16]byte
-	b.Encrypt(l[:], l[:])
-	dbl(&k1, &l)
-	dbl(&k2, &k1)
 	var x [16]byte
-	n := len(msg)
-	full := n > 0 && n%16 == 0
-	blocks := (n + 15) / 16
+	blocks := (len(msg) + 15) / 16
 	if blocks == 0 {
 		blocks = 1
 	}
@@ -24,9 +18,18 @@ func cmac(b cipher.Block, msg []byte) [16]byte {
 		subtle.XORBytes(x[:], x[:], msg[16*i:16*i+16])
 		b.Encrypt(x[:], x[:])
 	}
+	return cmacFinish(b, x, msg[16*(blocks-1):])
+}
+
+// cmacFinish processes the last block (0 to 16 bytes; empty only for an
+// empty message) on top of the chaining value x.
+func cmacFinish(b cipher.Block, x [16]byte, rest []byte) [16]byte {
+	var l, k1, k2 [16]byte
+	b.Encrypt(l[:], l[:])
+	dbl(&k1, &l)
+	dbl(&k2, &k1)
 	var last [16]byte
-	rest := msg[16*(blocks-1):]
-	if full {
+	if len(rest) == 16 {
 		subtle.XORBytes(last[:], rest, k1[:])
 	} else {
 		copy(last[:], rest)

@@ -40,6 +40,7 @@ type Options struct {
 // Service is the crypto RoT Service: an spe.Handler and spe.SessionObserver.
 type Service struct {
 	keys *store
+	ops  operations
 	rand io.Reader
 }
 
@@ -87,7 +88,14 @@ func (s *Service) Register(srv *spe.Server) error {
 }
 
 // SessionClosed destroys the volatile keys created on the closed connection.
-func (s *Service) SessionClosed(info spe.SessionInfo) { s.keys.endSession(info.Client, info.ID) }
+// It also ends the connection's open multi-part operations.
+func (s *Service) SessionClosed(info spe.SessionInfo) {
+	s.keys.endSession(info.Client, info.ID)
+	s.ops.endSession(info.ID)
+}
+
+// OpenOperations returns how many multi-part operations are open.
+func (s *Service) OpenOperations() int { return s.ops.count() }
 
 // KeysInMemory returns how many key slots are loaded (volatile keys plus
 // cached persistent keys), for tests and status.
@@ -148,6 +156,9 @@ func (s *Service) Call(m *spe.Message) ipc.Status {
 		return s.keyAgreement(m)
 	case psa.OpDeriveBytes, psa.OpDeriveKey:
 		return s.derive(m, psa.Op(m.Type) == psa.OpDeriveKey)
+	case psa.OpHashSetup, psa.OpHashUpdate, psa.OpHashFinish, psa.OpHashVerify, psa.OpHashAbort,
+		psa.OpMACSignSetup, psa.OpMACVerifySetup, psa.OpMACUpdate, psa.OpMACSignFinish, psa.OpMACVerifyFinish, psa.OpMACAbort:
+		return s.multipart(m)
 	}
 	return ipc.ErrNotSupported
 }
