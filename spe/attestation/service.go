@@ -1,0 +1,249 @@
+package attestation
+
+import (
+	"crypto/ecdsa"
+	"crypto/rand"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+
+	"rampart/attest"
+	"rampart/boot"
+	"rampart/psa"
+	"rampart/spe"
+	"rampart/spe/ipc"
+	"rampart/spe/storage"
+)
+
+// Manifest declares the attestation partition.
+var Manifest = spe.PartitionManifest{
+	FrameworkVersion: "1.1",
+	Name:             "RAMPART_SP_INITIAL_ATTESTATION",
+	Type:             spe.PSARoT,
+	Services: []spe.ServiceManifest{{
+		Name: "INITIAL_ATTESTATION", SID: psa.AttestSID, Version: psa.AttestVersion, VersionPolicy: spe.Strict,
+		Stateless: true, NonSecureClients: true,
+	}},
+}
+
+// Options configures the service.
+type Options struct {
+	Store *storage.Store // where Provision put the sealed IAK and identity
+	HUK   []byte
+	// Lifecycle returns the current security lifecycle state.
+	Lifecycle func() attest.Lifecycle
+	// BootRecords returns the measurements of this boot (boot.Result.Records).
+	BootRecords func() []boot.BootRecord
+	// BootSeed is this boot's seed (8..32 bytes); nil draws 32 random bytes.
+	BootSeed []byte
+	// Rand is used for the boot seed and ECDSA signatures; nil means crypto/rand.
+	Rand io.Reader
+}
+
+// Service is the Initial Attestation RoT Service.
+type Service struct {
+	opt Options
+	key *ecdsa.PrivateKey
+	id  *Identity
+}
+
+// New loads the IAK. A device that is not provisioned yet gets a service
+// that answers SERVICE_FAILURE until it is (see Reload).
+func New(opt Options) (*Service, error) {
+	if opt.Rand == nil {
+		opt.Rand = rand.Reader
+	}
+	if opt.Lifecycle == nil || opt.BootRecords == nil {
+		return nil, errors.New("attestation: Lifecycle and BootRecords are required")
+	}
+	if opt.BootSeed == nil {
+		opt.BootSeed = make([]byte, 32)
+		if _, err := io.ReadFull(opt.Rand, opt.BootSeed); err != nil {
+			return nil, fmt.Errorf("attestation: boot seed: %w", err)
+		}
+	}
+	s := &Service{opt: opt}
+	if err := s.Reload(); err != nil && !errors.Is(err, ErrNotProvisioned) {
+		return nil, err
+	}
+	return s, nil
+}
+
+// Reload reads the IAK again (after provisioning or decommissioning).
+func (s *Service) Reload() error {
+	key, id, err := load(s.opt.Store, s.opt.HUK)
+	s.key, s.id = key, id
+	return err
+}
+
+// PublicKey returns the IAK's public key, or nil before provisioning.
+func (s *Service) PublicKey() *ecdsa.PublicKey {
+	if s.key == nil {
+		return nil
+	}
+	return &s.key.PublicKey
+}
+
+// Register adds the attestation partition to srv.
+func (s *Service) Register(srv *spe.Server) error {
+	return srv.Register(Manifest, map[string]spe.Handler{"INITIAL_ATTESTATION": s})
+}
+
+func validChallenge(n int) bool { return n == 32 || n == 48 || n == 64 }
+
+func profileOf(p psa.AttestProfile) (attest.Profile, bool) {
+	switch p {
+	case psa.AttestProfileRFC9783:
+		return attest.ProfileRFC9783, true
+	case psa.AttestProfileIoT1:
+		return attest.ProfileIoT1, true
+	}
+	return "", false
+}
+
+// Claims builds the claims of a token for client over challenge.
+func (s *Service) Claims(client int32, challenge []byte, profile attest.Profile) (*attest.Claims, error) {
+	if !validChallenge(len(challenge)) {
+		return nil, fmt.Errorf("attestation: challenge of %d bytes, want 32, 48 or 64: %w", len(challenge), ipc.ErrInvalidArgument)
+	}
+	if s.key == nil {
+		return nil, fmt.Errorf("%w: %w", ErrNotProvisioned, ipc.ErrServiceFailure)
+	}
+	lc := s.opt.Lifecycle()
+	switch lc.Major() {
+	case attest.LifecycleSecured, attest.LifecycleNonPSARoTDebug, attest.LifecycleRecoverablePSARoTDebug:
+	default:
+		return nil, fmt.Errorf("attestation: no tokens in lifecycle state %s: %w", lc, ipc.ErrBadState)
+	}
+	c := &attest.Claims{
+		Profile:                profile,
+		Nonce:                  append([]byte(nil), challenge...),
+		ImplementationID:       s.id.ImplementationID,
+		ClientID:               client,
+		Lifecycle:              lc,
+		BootSeed:               s.opt.BootSeed,
+		CertificationReference: s.id.CertificationReference,
+		VerificationService:    s.id.VerificationService,
+	}
+	for _, r := range s.opt.BootRecords() {
+		c.SoftwareComponents = append(c.SoftwareComponents, attest.SoftwareComponent{
+			MeasurementType: r.MeasurementType, MeasurementValue: r.MeasurementValue, Version: r.Version,
+			SignerID: r.SignerID, MeasurementDescription: r.MeasurementDesc,
+		})
+	}
+	if len(c.SoftwareComponents) == 0 {
+		if profile != attest.ProfileIoT1 {
+			return nil, fmt.Errorf("attestation: no boot measurements: %w", ipc.ErrServiceFailure)
+		}
+		c.NoSoftwareMeasurements = true
+	}
+	return c, nil
+}
+
+// Token signs a token for client over challenge in profile.
+func (s *Service) Token(client int32, challenge []byte, profile attest.Profile) ([]byte, error) {
+	c, err := s.Claims(client, challenge, profile)
+	if err != nil {
+		return nil, err
+	}
+	tok, err := attest.Sign(c, s.key, s.opt.Rand)
+	if err != nil {
+		return nil, fmt.Errorf("attestation: %v: %w", err, ipc.ErrServiceFailure)
+	}
+	return tok, nil
+}
+
+// Call dispatches one attestation call.
+func (s *Service) Call(m *spe.Message) ipc.Status {
+	req, st := Decode(m)
+	if st != ipc.Success {
+		return st
+	}
+	switch req.Op {
+	case psa.AttestOpGetToken:
+		tok, err := s.Token(m.Client, req.Challenge, req.Profile)
+		if err != nil {
+			return statusOf(err)
+		}
+		return m.Write(0, tok)
+	case psa.AttestOpGetTokenSize:
+		// The size of a real token over a zero challenge: ECDSA signatures
+		// in COSE have a fixed size, so every token of this size matches.
+		tok, err := s.Token(m.Client, make([]byte, req.ChallengeSize), req.Profile)
+		if err != nil {
+			return statusOf(err)
+		}
+		return m.Write(0, binary.LittleEndian.AppendUint32(nil, uint32(len(tok))))
+	case psa.AttestOpGetPublicKey:
+		if s.key == nil {
+			return ipc.ErrServiceFailure
+		}
+		pk, err := s.key.PublicKey.ECDH()
+		if err != nil {
+			return ipc.ErrServiceFailure
+		}
+		return m.Write(0, pk.Bytes())
+	}
+	return ipc.ErrNotSupported
+}
+
+func statusOf(err error) ipc.Status {
+	var st ipc.Status
+	if errors.As(err, &st) {
+		return st
+	}
+	return ipc.ErrServiceFailure
+}
+
+// Request is a decoded attestation call.
+type Request struct {
+	Op            psa.AttestOp
+	Challenge     []byte
+	ChallengeSize int
+	Profile       attest.Profile
+}
+
+// Decode checks an attestation call's vectors against its layout.
+func Decode(m *spe.Message) (*Request, ipc.Status) {
+	r := &Request{Op: psa.AttestOp(m.Type), Profile: attest.ProfileRFC9783}
+	if r.Op == psa.AttestOpGetPublicKey {
+		if m.NumIn() != 0 || len(m.OutSize) != 1 {
+			return nil, ipc.ErrProgrammerError
+		}
+		return r, ipc.Success
+	}
+	if r.Op != psa.AttestOpGetToken && r.Op != psa.AttestOpGetTokenSize {
+		return nil, ipc.ErrNotSupported
+	}
+	if m.NumIn() < 1 || m.NumIn() > 2 || len(m.OutSize) != 1 {
+		return nil, ipc.ErrProgrammerError
+	}
+	if m.NumIn() == 2 {
+		p := m.InVec(1)
+		if len(p) != 1 {
+			return nil, ipc.ErrInvalidArgument
+		}
+		var ok bool
+		if r.Profile, ok = profileOf(psa.AttestProfile(p[0])); !ok {
+			return nil, ipc.ErrNotSupported
+		}
+	}
+	if r.Op == psa.AttestOpGetToken {
+		r.Challenge = m.InVec(0)
+		if !validChallenge(len(r.Challenge)) {
+			return nil, ipc.ErrInvalidArgument
+		}
+		return r, ipc.Success
+	}
+	in0 := m.InVec(0)
+	if len(in0) != 4 {
+		return nil, ipc.ErrProgrammerError
+	}
+	n := binary.LittleEndian.Uint32(in0)
+	if !validChallenge(int(n)) {
+		return nil, ipc.ErrInvalidArgument
+	}
+	r.ChallengeSize = int(n)
+	return r, ipc.Success
+}
