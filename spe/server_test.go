@@ -144,6 +144,11 @@ func TestSocketModes(t *testing.T) {
 	if err != nil || di.Mode().Perm() != 0o700 {
 		t.Fatalf("socket directory mode %v %v", di.Mode(), err)
 	}
+	open := t.TempDir()
+	os.Chmod(open, 0o755)
+	if err := spe.New(spe.Options{}).Listen(filepath.Join(open, "spe.sock")); err == nil {
+		t.Fatal("listened in a directory others can enter")
+	}
 }
 
 func TestConnectCallCloseAndHandles(t *testing.T) {

@@ -16,8 +16,9 @@ import (
 )
 
 // Listen creates the SPE's Unix socket at path: its directory is created
-// with mode 0700 when missing (and must not be writable by others when it
-// exists), a stale socket file is replaced, and the socket gets mode 0600.
+// with mode 0700 when missing and must have no group or other permissions
+// when it exists, a stale socket file is replaced, and the socket gets mode
+// 0600.
 func (s *Server) Listen(path string) error {
 	dir := filepath.Dir(path)
 	if err := os.MkdirAll(dir, 0o700); err != nil {
@@ -27,8 +28,8 @@ func (s *Server) Listen(path string) error {
 	if err != nil {
 		return fmt.Errorf("spe: socket directory: %w", err)
 	}
-	if fi.Mode().Perm()&0o022 != 0 {
-		return fmt.Errorf("spe: socket directory %s is writable by group or others (mode %v)", dir, fi.Mode().Perm())
+	if fi.Mode().Perm()&0o077 != 0 {
+		return fmt.Errorf("spe: socket directory %s has mode %v, want 0700", dir, fi.Mode().Perm())
 	}
 	if fi, err := os.Lstat(path); err == nil {
 		if fi.Mode()&os.ModeSocket == 0 {
