@@ -1,0 +1,165 @@
+package auditsvc
+
+import (
+	"crypto"
+	"crypto/x509"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+
+	"rampart/psa"
+	"rampart/spe"
+	"rampart/spe/audit"
+	"rampart/spe/ipc"
+)
+
+// Manifest declares the audit partition.
+var Manifest = spe.PartitionManifest{
+	FrameworkVersion: "1.1",
+	Name:             "RAMPART_SP_AUDIT_LOG",
+	Type:             spe.PSARoT,
+	Services: []spe.ServiceManifest{{
+		Name: "AUDIT_LOG", SID: psa.AuditSID, Version: psa.AuditVersion, VersionPolicy: spe.Strict,
+		Stateless: true, NonSecureClients: true,
+	}},
+}
+
+// Options configures the service.
+type Options struct {
+	// Path is the log's backing file.
+	Path string
+	// Signer signs checkpoints (a device key that never leaves the SPE).
+	Signer crypto.Signer
+	// Readers lists the non-secure client IDs allowed to read the log;
+	// secure clients (ID > 0) may always read.
+	Readers []int32
+	// Log options (clock, checkpoint interval).
+	Log audit.Options
+}
+
+// Service is the audit log RoT Service.
+type Service struct {
+	log     *audit.Log
+	path    string
+	pubDER  []byte
+	readers []int32
+}
+
+// Open opens (or creates) the log at opt.Path. A log that fails
+// verification is refused: appending to it would hide the damage.
+func Open(opt Options) (*Service, error) {
+	if opt.Signer == nil || opt.Path == "" {
+		return nil, errors.New("auditsvc: a path and a signer are required")
+	}
+	der, err := x509.MarshalPKIXPublicKey(opt.Signer.Public())
+	if err != nil {
+		return nil, fmt.Errorf("auditsvc: %w", err)
+	}
+	b, err := audit.OpenFile(opt.Path)
+	if err != nil {
+		return nil, fmt.Errorf("auditsvc: %w", err)
+	}
+	l, err := audit.Open(b, opt.Signer, opt.Log)
+	if err != nil {
+		b.Close()
+		return nil, fmt.Errorf("auditsvc: %w", err)
+	}
+	return &Service{log: l, path: opt.Path, pubDER: der, readers: opt.Readers}, nil
+}
+
+// Log returns the open log, for secure code in the same process (other
+// services record their own events through it).
+func (s *Service) Log() *audit.Log { return s.log }
+
+// Close seals the log with a final checkpoint.
+func (s *Service) Close() error { return s.log.Close() }
+
+// Register adds the audit partition to srv.
+func (s *Service) Register(srv *spe.Server) error {
+	return srv.Register(Manifest, map[string]spe.Handler{"AUDIT_LOG": s})
+}
+
+func (s *Service) reader(c int32) bool {
+	if c > 0 {
+		return true
+	}
+	for _, r := range s.readers {
+		if r == c {
+			return true
+		}
+	}
+	return false
+}
+
+// Call dispatches one audit call.
+func (s *Service) Call(m *spe.Message) ipc.Status {
+	switch psa.AuditOp(m.Type) {
+	case psa.AuditOpAppend:
+		if m.NumIn() != 2 || len(m.OutSize) != 0 {
+			return ipc.ErrProgrammerError
+		}
+		if m.Client <= 0 {
+			return ipc.ErrNotPermitted
+		}
+		ev := m.InVec(0)
+		if len(ev) == 0 || len(ev) > audit.MaxEventLen || len(m.InVec(1)) > audit.MaxDataLen {
+			return ipc.ErrInvalidArgument
+		}
+		if _, err := s.log.Append(m.Client, string(ev), m.InVec(1)); err != nil {
+			if errors.Is(err, audit.ErrRecord) {
+				return ipc.ErrInvalidArgument
+			}
+			return ipc.ErrStorageFailure
+		}
+		return ipc.Success
+	case psa.AuditOpPublicKey:
+		if m.NumIn() != 0 || len(m.OutSize) != 1 {
+			return ipc.ErrProgrammerError
+		}
+		return m.Write(0, s.pubDER)
+	}
+	if !s.reader(m.Client) {
+		return ipc.ErrNotPermitted
+	}
+	switch psa.AuditOp(m.Type) {
+	case psa.AuditOpSize:
+		if m.NumIn() != 0 || len(m.OutSize) != 1 {
+			return ipc.ErrProgrammerError
+		}
+		fi, err := os.Stat(s.path)
+		if err != nil {
+			return ipc.ErrStorageFailure
+		}
+		return m.Write(0, binary.LittleEndian.AppendUint64(nil, uint64(fi.Size())))
+	case psa.AuditOpRead:
+		if m.NumIn() != 1 || len(m.InVec(0)) != 8 || len(m.OutSize) != 1 {
+			return ipc.ErrProgrammerError
+		}
+		off := binary.LittleEndian.Uint64(m.InVec(0))
+		if off > 1<<62 {
+			return ipc.ErrInvalidArgument
+		}
+		f, err := os.Open(s.path)
+		if err != nil {
+			return ipc.ErrStorageFailure
+		}
+		defer f.Close()
+		buf := make([]byte, m.OutSize[0])
+		n, err := f.ReadAt(buf, int64(off))
+		if err != nil && err != io.EOF {
+			return ipc.ErrStorageFailure
+		}
+		return m.Write(0, buf[:n])
+	case psa.AuditOpCheckpoint:
+		if m.NumIn() != 0 || len(m.OutSize) != 0 {
+			return ipc.ErrProgrammerError
+		}
+		if _, err := s.log.Checkpoint(); err != nil {
+			return ipc.ErrStorageFailure
+		}
+		return ipc.Success
+	}
+	return ipc.ErrNotSupported
+}
