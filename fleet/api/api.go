@@ -44,6 +44,7 @@ type API struct {
 	d      Deps
 	tokens []token
 	mux    *http.ServeMux
+	routes []string
 }
 
 type token struct {
@@ -116,7 +117,11 @@ func (s *statusWriter) WriteHeader(c int) { s.status = c; s.ResponseWriter.Write
 
 type ctxKey struct{}
 
+// Routes lists the authenticated routes ("METHOD /path") in registration order.
+func (a *API) Routes() []string { return append([]string(nil), a.routes...) }
+
 func (a *API) route(pattern string, need Role, h http.HandlerFunc) {
+	a.routes = append(a.routes, pattern)
 	a.mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
 		sw := &statusWriter{ResponseWriter: w, status: 200}
 		defer func() {

@@ -1,0 +1,499 @@
+package cli
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"crypto/x509"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/url"
+	"os"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"rampart/attest"
+	"rampart/fleet/api"
+	"rampart/fleet/store"
+	"rampart/fleet/trust"
+)
+
+func init() { register("fleet", newFleetCmd) }
+
+// fleetOpts are the connection flags every fleet subcommand shares.
+type fleetOpts struct {
+	server, token, caFile string
+	json                  bool
+}
+
+func newFleetCmd(env *Env) *cobra.Command {
+	o := &fleetOpts{}
+	cmd := &cobra.Command{
+		Use:   "fleet",
+		Short: "Administer a running fleet server: devices, endorsements, releases, audit, telemetry",
+		Long: `Client of the fleet server's admin API (docs/fleet-admin-api.md).
+
+The server URL, the API token and the fleet CA certificate (to authenticate the server)
+come from flags or from RAMPART_FLEET_URL, RAMPART_FLEET_TOKEN and RAMPART_FLEET_CA.
+Tokens have roles: viewer (read), operator (+ suspend, resume), admin (+ decommission,
+re-provision, import endorsements, register releases).
+
+Exit status: 0 done, 1 refused by the server (unknown device, weak role, bad input),
+2 usage, 3 the server could not be reached or a file could not be read.`,
+		Example: `  export RAMPART_FLEET_URL=https://127.0.0.1:8444 RAMPART_FLEET_CA=data/ca.crt RAMPART_FLEET_TOKEN=...
+  rampart fleet devices list --state active
+  rampart fleet devices suspend 3fa2... --reason "reported stolen"
+  rampart fleet endorsements sign --key acme.pem --manufacturer acme endorsements.json > signed.json
+  rampart fleet endorsements import signed.json
+  rampart fleet releases register app-1.2.3.signed.bin
+  rampart fleet audit --subject 3fa2... --json
+  rampart fleet telemetry --device 3fa2... --metric temperature --from 2026-11-25T00:00:00Z --format csv`,
+		Args: exactArgs(0, "a subcommand (devices, endorsements, releases, audit, telemetry)"),
+		RunE: func(cmd *cobra.Command, _ []string) error { return cmd.Help() },
+	}
+	pf := cmd.PersistentFlags()
+	pf.StringVar(&o.server, "server", "", "admin API base URL (default $RAMPART_FLEET_URL)")
+	pf.StringVar(&o.token, "token", "", "API token (default $RAMPART_FLEET_TOKEN)")
+	pf.StringVar(&o.caFile, "ca", "", "fleet CA certificate PEM trusted for TLS (default $RAMPART_FLEET_CA; system roots when empty)")
+	pf.BoolVar(&o.json, "json", false, "print JSON")
+	cmd.AddCommand(newFleetDevicesCmd(env, o), newFleetEndorsementsCmd(env, o), newFleetReleasesCmd(env, o), newFleetAuditCmd(env, o), newFleetTelemetryCmd(env, o))
+	return cmd
+}
+
+func (o *fleetOpts) client(env *Env) (*api.Client, error) {
+	if o.server == "" {
+		o.server = env.Getenv("RAMPART_FLEET_URL")
+	}
+	if o.token == "" {
+		o.token = env.Getenv("RAMPART_FLEET_TOKEN")
+	}
+	if o.caFile == "" {
+		o.caFile = env.Getenv("RAMPART_FLEET_CA")
+	}
+	if o.server == "" {
+		return nil, usageError("no server: give --server or set RAMPART_FLEET_URL")
+	}
+	var roots *x509.CertPool
+	if o.caFile != "" {
+		b, err := os.ReadFile(o.caFile)
+		if err != nil {
+			return nil, fail(ExitError, fmt.Errorf("fleet: --ca: %w", err), "")
+		}
+		roots = x509.NewCertPool()
+		if !roots.AppendCertsFromPEM(b) {
+			return nil, fail(ExitError, fmt.Errorf("fleet: --ca %s: no PEM certificate", o.caFile), "")
+		}
+	}
+	return api.NewClient(o.server, o.token, roots), nil
+}
+
+// fleetErr maps an API error to an exit code.
+func fleetErr(err error) error {
+	if err == nil {
+		return nil
+	}
+	if api.IsStatus(err, 401) {
+		return fail(ExitFailure, err, "give a valid token with --token or RAMPART_FLEET_TOKEN")
+	}
+	if api.IsStatus(err, 403) {
+		return fail(ExitFailure, err, "this needs a token with a stronger role")
+	}
+	var se *api.StatusError
+	if errors.As(err, &se) && se.Status < 500 {
+		return fail(ExitFailure, err, "")
+	}
+	return fail(ExitError, err, "")
+}
+
+func printJSON(env *Env, v any) error {
+	enc := json.NewEncoder(env.Stdout)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}
+
+func fmtTime(t time.Time) string {
+	if t.IsZero() {
+		return "-"
+	}
+	return t.UTC().Format(time.RFC3339)
+}
+
+func newFleetDevicesCmd(env *Env, o *fleetOpts) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:     "devices",
+		Short:   "List, show and change the lifecycle of devices",
+		Example: "  rampart fleet devices list --state suspended\n  rampart fleet devices decommission ID --reason \"end of life\"",
+		Args:    exactArgs(0, "a subcommand (list, show, suspend, resume, decommission, reprovision)"),
+		RunE:    func(cmd *cobra.Command, _ []string) error { return cmd.Help() },
+	}
+	var state string
+	list := &cobra.Command{
+		Use:     "list",
+		Short:   "List devices",
+		Example: "  rampart fleet devices list --state active --json",
+		Args:    exactArgs(0, "no arguments"),
+		RunE: func(_ *cobra.Command, _ []string) error {
+			c, err := o.client(env)
+			if err != nil {
+				return err
+			}
+			q := url.Values{}
+			if state != "" {
+				q.Set("state", state)
+			}
+			var devs []store.Device
+			if err := c.Get(context.Background(), "/api/v1/devices", q, &devs); err != nil {
+				return fleetErr(err)
+			}
+			if o.json {
+				return printJSON(env, devs)
+			}
+			tw := tabwriter.NewWriter(env.Stdout, 0, 4, 2, ' ', 0)
+			fmt.Fprintln(tw, "ID\tSTATE\tMANUFACTURER\tENROLLED\tLAST ATTESTED\tREASON")
+			for _, d := range devs {
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", d.ID, d.State, d.Manufacturer, fmtTime(d.Enrolled), fmtTime(d.LastAttested), d.Reason)
+			}
+			return tw.Flush()
+		},
+	}
+	list.Flags().StringVar(&state, "state", "", "only registered, active, suspended or decommissioned devices")
+	show := &cobra.Command{
+		Use:     "show ID",
+		Short:   "Show one device and its certificates",
+		Example: "  rampart fleet devices show 3fa2c1...",
+		Args:    exactArgs(1, "a device id"),
+		RunE: func(_ *cobra.Command, args []string) error {
+			c, err := o.client(env)
+			if err != nil {
+				return err
+			}
+			var d api.DeviceDetail
+			if err := c.Get(context.Background(), "/api/v1/devices/"+url.PathEscape(args[0]), nil, &d); err != nil {
+				return fleetErr(err)
+			}
+			if o.json {
+				return printJSON(env, d)
+			}
+			fmt.Fprintf(env.Stdout, "device:        %s\nstate:         %s %s\ninstance id:   %s\nmanufacturer:  %s\nenrolled:      %s\nlast attested: %s\n",
+				d.ID, d.State, d.Reason, hex.EncodeToString(d.InstanceID), d.Manufacturer, fmtTime(d.Enrolled), fmtTime(d.LastAttested))
+			for _, ct := range d.Certificates {
+				rev := ""
+				if !ct.Revoked.IsZero() {
+					rev = " REVOKED " + fmtTime(ct.Revoked)
+				}
+				fmt.Fprintf(env.Stdout, "certificate:   %s %s .. %s%s\n", ct.Serial, fmtTime(ct.NotBefore), fmtTime(ct.NotAfter), rev)
+			}
+			return nil
+		},
+	}
+	cmd.AddCommand(list, show)
+	for _, tr := range []struct{ name, short, role string }{
+		{"suspend", "Suspend a device (reason required); its MQTT connection drops at once", "operator"},
+		{"resume", "Resume a suspended device", "operator"},
+		{"decommission", "Decommission a device: revoke its certificates, disconnect it, block re-enrollment", "admin"},
+		{"reprovision", "Allow a decommissioned device to enroll again", "admin"},
+	} {
+		var reason string
+		c := &cobra.Command{
+			Use:     tr.name + " ID",
+			Short:   tr.short + " (" + tr.role + " token)",
+			Example: fmt.Sprintf("  rampart fleet devices %s 3fa2c1... --reason \"maintenance\"", tr.name),
+			Args:    exactArgs(1, "a device id"),
+			RunE: func(_ *cobra.Command, args []string) error {
+				if tr.name == "suspend" && reason == "" {
+					return usageError("--reason is required to suspend a device")
+				}
+				c, err := o.client(env)
+				if err != nil {
+					return err
+				}
+				body, _ := json.Marshal(api.TransitionRequest{Reason: reason})
+				var res map[string]any
+				if err := c.Post(context.Background(), "/api/v1/devices/"+url.PathEscape(args[0])+"/"+tr.name, nil, bytes.NewReader(body), "application/json", &res); err != nil {
+					return fleetErr(err)
+				}
+				if o.json {
+					return printJSON(env, res)
+				}
+				fmt.Fprintf(env.Stdout, "%s: %v", args[0], res["state"])
+				if rv, ok := res["revoked_certificates"].([]any); ok {
+					fmt.Fprintf(env.Stdout, ", %d certificate(s) revoked", len(rv))
+				}
+				if res["disconnected"] == true {
+					fmt.Fprint(env.Stdout, ", disconnected")
+				}
+				fmt.Fprintln(env.Stdout)
+				return nil
+			},
+		}
+		c.Flags().StringVar(&reason, "reason", "", "why (kept in the device record and the audit log)")
+		cmd.AddCommand(c)
+	}
+	return cmd
+}
+
+func newFleetEndorsementsCmd(env *Env, o *fleetOpts) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:     "endorsements",
+		Short:   "List, sign and import manufacturer endorsements",
+		Example: "  rampart fleet endorsements sign --key acme.pem --manufacturer acme list.json > signed.json\n  rampart fleet endorsements import signed.json",
+		Args:    exactArgs(0, "a subcommand (list, sign, import)"),
+		RunE:    func(cmd *cobra.Command, _ []string) error { return cmd.Help() },
+	}
+	list := &cobra.Command{
+		Use:     "list",
+		Short:   "List the endorsements on the server",
+		Example: "  rampart fleet endorsements list --json",
+		Args:    exactArgs(0, "no arguments"),
+		RunE: func(_ *cobra.Command, _ []string) error {
+			c, err := o.client(env)
+			if err != nil {
+				return err
+			}
+			var es []api.Endorsement
+			if err := c.Get(context.Background(), "/api/v1/endorsements", nil, &es); err != nil {
+				return fleetErr(err)
+			}
+			if o.json {
+				return printJSON(env, es)
+			}
+			tw := tabwriter.NewWriter(env.Stdout, 0, 4, 2, ' ', 0)
+			fmt.Fprintln(tw, "DEVICE\tMANUFACTURER\tINSTANCE ID\tCOMMENT")
+			for _, e := range es {
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", e.DeviceID, e.Manufacturer, e.InstanceID, e.Comment)
+			}
+			return tw.Flush()
+		},
+	}
+	var keyFile, manufacturer string
+	sign := &cobra.Command{
+		Use:   "sign LIST.json",
+		Short: "Sign an endorsement list with a manufacturer key (offline; no server needed)",
+		Long: `Wrap an endorsement list (as written by rampart attest endorse) in the signed form
+the server imports: {"format":"rampart-signed-endorsements/1","manufacturer":...,
+"payload":base64,"signature":base64}, an ECDSA signature over the payload bytes.`,
+		Example: "  rampart fleet endorsements sign --key acme.pem --manufacturer acme list.json > signed.json",
+		Args:    exactArgs(1, "an endorsement list file"),
+		RunE: func(_ *cobra.Command, args []string) error {
+			if keyFile == "" || manufacturer == "" {
+				return usageError("--key and --manufacturer are required")
+			}
+			kb, err := os.ReadFile(keyFile)
+			if err != nil {
+				return fail(ExitError, err, "")
+			}
+			key, err := attest.ParsePrivateKeyPEM(kb)
+			if err != nil {
+				return fail(ExitError, err, "")
+			}
+			lb, err := attestReadInput(env, args[0], "endorsement list")
+			if err != nil {
+				return err
+			}
+			l, err := attest.ReadEndorsements(bytes.NewReader(lb))
+			if err != nil {
+				return fail(ExitFailure, err, "")
+			}
+			out, err := trust.SignEndorsements(l, manufacturer, key, rand.Reader)
+			if err != nil {
+				return fail(ExitError, err, "")
+			}
+			_, err = env.Stdout.Write(append(out, '\n'))
+			return err
+		},
+	}
+	sign.Flags().StringVar(&keyFile, "key", "", "manufacturer private key (PEM)")
+	sign.Flags().StringVar(&manufacturer, "manufacturer", "", "manufacturer name, as in the server's configuration")
+	imp := &cobra.Command{
+		Use:     "import SIGNED.json",
+		Short:   "Import a signed endorsement list (admin token)",
+		Example: "  rampart fleet endorsements import signed.json",
+		Args:    exactArgs(1, "a signed endorsement file"),
+		RunE: func(_ *cobra.Command, args []string) error {
+			b, err := attestReadInput(env, args[0], "signed endorsements")
+			if err != nil {
+				return err
+			}
+			c, err := o.client(env)
+			if err != nil {
+				return err
+			}
+			var res trust.ImportResult
+			if err := c.Post(context.Background(), "/api/v1/endorsements", nil, bytes.NewReader(b), "application/json", &res); err != nil {
+				return fleetErr(err)
+			}
+			if o.json {
+				return printJSON(env, res)
+			}
+			fmt.Fprintf(env.Stdout, "signed by %s: %d added, %d updated\n", res.Manufacturer, len(res.Added), len(res.Updated))
+			return nil
+		},
+	}
+	cmd.AddCommand(list, sign, imp)
+	return cmd
+}
+
+func newFleetReleasesCmd(env *Env, o *fleetOpts) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:     "releases",
+		Short:   "List and register firmware releases (the reference measurements)",
+		Example: "  rampart fleet releases register spe-1.2.3.signed.bin --comment \"Q4 release\"",
+		Args:    exactArgs(0, "a subcommand (list, register)"),
+		RunE:    func(cmd *cobra.Command, _ []string) error { return cmd.Help() },
+	}
+	list := &cobra.Command{
+		Use:     "list",
+		Short:   "List registered releases",
+		Example: "  rampart fleet releases list --json",
+		Args:    exactArgs(0, "no arguments"),
+		RunE: func(_ *cobra.Command, _ []string) error {
+			c, err := o.client(env)
+			if err != nil {
+				return err
+			}
+			var rs []store.Release
+			if err := c.Get(context.Background(), "/api/v1/releases", nil, &rs); err != nil {
+				return fleetErr(err)
+			}
+			if o.json {
+				return printJSON(env, rs)
+			}
+			tw := tabwriter.NewWriter(env.Stdout, 0, 4, 2, ' ', 0)
+			fmt.Fprintln(tw, "TYPE\tVERSION\tMEASUREMENT\tSIGNER ID\tREGISTERED")
+			for _, r := range rs {
+				fmt.Fprintf(tw, "%s\t%s\t%x\t%x\t%s\n", r.SwType, r.Version, r.Digest, r.SignerID, fmtTime(r.Created))
+			}
+			return tw.Flush()
+		},
+	}
+	var comment string
+	reg := &cobra.Command{
+		Use:     "register IMAGE",
+		Short:   "Upload a signed image; the server verifies it with its release keys (admin token)",
+		Example: "  rampart fleet releases register spe-1.2.3.signed.bin",
+		Args:    exactArgs(1, "a signed image file"),
+		RunE: func(_ *cobra.Command, args []string) error {
+			b, err := attestReadInput(env, args[0], "image")
+			if err != nil {
+				return err
+			}
+			c, err := o.client(env)
+			if err != nil {
+				return err
+			}
+			q := url.Values{}
+			if comment != "" {
+				q.Set("comment", comment)
+			}
+			var r store.Release
+			if err := c.Post(context.Background(), "/api/v1/releases", q, bytes.NewReader(b), "application/octet-stream", &r); err != nil {
+				return fleetErr(err)
+			}
+			if o.json {
+				return printJSON(env, r)
+			}
+			fmt.Fprintf(env.Stdout, "registered %s %s: measurement %x\n", r.SwType, r.Version, r.Digest)
+			return nil
+		},
+	}
+	reg.Flags().StringVar(&comment, "comment", "", "free text kept with the release")
+	cmd.AddCommand(list, reg)
+	return cmd
+}
+
+func newFleetAuditCmd(env *Env, o *fleetOpts) *cobra.Command {
+	var subject, action, decision, since string
+	var limit int
+	cmd := &cobra.Command{
+		Use:     "audit",
+		Short:   "Show the audit log (every enrollment decision, refusal and admin change), newest first",
+		Example: "  rampart fleet audit --decision deny --since 2026-11-25T00:00:00Z\n  rampart fleet audit --subject 3fa2c1... --json",
+		Args:    exactArgs(0, "no arguments"),
+		RunE: func(_ *cobra.Command, _ []string) error {
+			c, err := o.client(env)
+			if err != nil {
+				return err
+			}
+			q := url.Values{}
+			for k, v := range map[string]string{"subject": subject, "action": action, "decision": decision, "since": since} {
+				if v != "" {
+					q.Set(k, v)
+				}
+			}
+			if limit > 0 {
+				q.Set("limit", fmt.Sprint(limit))
+			}
+			var es []store.AuditEntry
+			if err := c.Get(context.Background(), "/api/v1/audit", q, &es); err != nil {
+				return fleetErr(err)
+			}
+			if o.json {
+				return printJSON(env, es)
+			}
+			tw := tabwriter.NewWriter(env.Stdout, 0, 4, 2, ' ', 0)
+			fmt.Fprintln(tw, "TIME\tDECISION\tACTION\tSUBJECT\tACTOR\tREASON")
+			for _, e := range es {
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", fmtTime(e.Time), e.Decision, e.Action, e.Subject, e.Actor, strings.ReplaceAll(e.Reason, "\n", " "))
+			}
+			return tw.Flush()
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&subject, "subject", "", "only entries about this subject (device id, ...)")
+	f.StringVar(&action, "action", "", "only this action (enroll, renew, mqtt.connect, device.suspend, ...)")
+	f.StringVar(&decision, "decision", "", "allow or deny")
+	f.StringVar(&since, "since", "", "RFC 3339 time")
+	f.IntVar(&limit, "limit", 0, "at most this many entries (server default 1000)")
+	return cmd
+}
+
+func newFleetTelemetryCmd(env *Env, o *fleetOpts) *cobra.Command {
+	var device, metric, from, to, format string
+	var limit int
+	cmd := &cobra.Command{
+		Use:     "telemetry",
+		Short:   "Query or export stored telemetry (CSV or JSON)",
+		Example: "  rampart fleet telemetry --device 3fa2c1... --metric temperature --from 2026-11-25T00:00:00Z --format csv > t.csv",
+		Args:    exactArgs(0, "no arguments"),
+		RunE: func(_ *cobra.Command, _ []string) error {
+			if o.json {
+				format = "json"
+			}
+			if format != "csv" && format != "json" {
+				return usageError("--format %q: want csv or json", format)
+			}
+			c, err := o.client(env)
+			if err != nil {
+				return err
+			}
+			q := url.Values{"format": {format}}
+			for k, v := range map[string]string{"device": device, "metric": metric, "from": from, "to": to} {
+				if v != "" {
+					q.Set(k, v)
+				}
+			}
+			if limit > 0 {
+				q.Set("limit", fmt.Sprint(limit))
+			}
+			b, err := c.Do(context.Background(), "GET", "/api/v1/telemetry", q, nil, "")
+			if err != nil {
+				return fleetErr(err)
+			}
+			_, err = env.Stdout.Write(b)
+			return err
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&device, "device", "", "device id")
+	f.StringVar(&metric, "metric", "", "metric name")
+	f.StringVar(&from, "from", "", "start (inclusive), RFC 3339 or Unix milliseconds")
+	f.StringVar(&to, "to", "", "end (exclusive), RFC 3339 or Unix milliseconds")
+	f.StringVar(&format, "format", "csv", "csv or json")
+	f.IntVar(&limit, "limit", 0, "at most this many samples (server default 100000)")
+	return cmd
+}

@@ -1,0 +1,142 @@
+package cli
+
+import (
+	"bytes"
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"encoding/json"
+	"encoding/pem"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"rampart/attest"
+	"rampart/fleet"
+	"rampart/image"
+)
+
+func fleetPEM(t *testing.T, path, typ string, der []byte) {
+	t.Helper()
+	if err := os.WriteFile(path, pem.EncodeToMemory(&pem.Block{Type: typ, Bytes: der}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func runCLI(t *testing.T, env map[string]string, args ...string) (int, string, string) {
+	t.Helper()
+	var out, errb bytes.Buffer
+	code := Main(args, &Env{Stdin: strings.NewReader(""), Stdout: &out, Stderr: &errb, Getenv: func(k string) string { return env[k] }})
+	return code, out.String(), errb.String()
+}
+
+func TestFleetCLI(t *testing.T) {
+	dir := t.TempDir()
+	mfr, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	rel, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	mder, _ := x509.MarshalPKCS8PrivateKey(mfr)
+	fleetPEM(t, filepath.Join(dir, "acme.pem"), "PRIVATE KEY", mder)
+	mpub, _ := x509.MarshalPKIXPublicKey(&mfr.PublicKey)
+	fleetPEM(t, filepath.Join(dir, "acme.pub.pem"), "PUBLIC KEY", mpub)
+	rpub, _ := x509.MarshalPKIXPublicKey(&rel.PublicKey)
+	fleetPEM(t, filepath.Join(dir, "release.pub.pem"), "PUBLIC KEY", rpub)
+	admin, viewer := "admin-tok", "viewer-tok"
+	cfgText := fmt.Sprintf(`data_dir: data
+listen: {enroll: "127.0.0.1:0", admin: "127.0.0.1:0", mqtt: "127.0.0.1:0"}
+manufacturers: [{name: acme, public_key: acme.pub.pem}]
+release_keys: [release.pub.pem]
+api_tokens:
+  - {name: root, role: admin, sha256: %s}
+  - {name: dash, role: viewer, sha256: %s}
+log: {level: error}
+`, fleet.TokenSHA256(admin), fleet.TokenSHA256(viewer))
+	cfgPath := filepath.Join(dir, "server.yaml")
+	os.WriteFile(cfgPath, []byte(cfgText), 0o600)
+
+	if code, out, errs := runCLI(t, nil, "server", "--config", cfgPath, "--check-config"); code != 0 || !strings.Contains(out, "configuration OK") {
+		t.Fatalf("check-config: %d %s %s", code, out, errs)
+	}
+	bad := filepath.Join(dir, "bad.yaml")
+	os.WriteFile(bad, []byte("data_dir: d\nca:\n  cert_ttl: 1s\n"), 0o600)
+	if code, _, errs := runCLI(t, nil, "server", "--config", bad, "--check-config"); code != ExitFailure || !strings.Contains(errs, "bad.yaml:3: ca.cert_ttl") {
+		t.Fatalf("bad config: %d %s", code, errs)
+	}
+	if code, out, _ := runCLI(t, nil, "server", "token", "--name", "x", "--role", "operator"); code != 0 || !strings.Contains(out, "role: operator, sha256: ") {
+		t.Fatalf("token: %d %s", code, out)
+	}
+
+	cfg, err := fleet.LoadConfig(cfgPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, err := fleet.New(cfg, fleet.Options{Passphrase: []byte("pw"), Rand: rand.Reader, LogOutput: &bytes.Buffer{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Shutdown(context.Background())
+	env := map[string]string{"RAMPART_FLEET_URL": srv.AdminURL(), "RAMPART_FLEET_TOKEN": admin, "RAMPART_FLEET_CA": filepath.Join(dir, "data", "ca.crt")}
+	viewerEnv := map[string]string{"RAMPART_FLEET_URL": srv.AdminURL(), "RAMPART_FLEET_TOKEN": viewer, "RAMPART_FLEET_CA": filepath.Join(dir, "data", "ca.crt")}
+
+	// Endorsements: sign offline, import, list.
+	iak, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	l := &attest.EndorsementList{}
+	l.Add(attest.Endorsement{PublicKey: &iak.PublicKey, Comment: "unit 1"})
+	var lb bytes.Buffer
+	l.WriteJSON(&lb)
+	os.WriteFile(filepath.Join(dir, "list.json"), lb.Bytes(), 0o600)
+	code, signed, errs := runCLI(t, nil, "fleet", "endorsements", "sign", "--key", filepath.Join(dir, "acme.pem"), "--manufacturer", "acme", filepath.Join(dir, "list.json"))
+	if code != 0 {
+		t.Fatalf("sign: %d %s", code, errs)
+	}
+	os.WriteFile(filepath.Join(dir, "signed.json"), []byte(signed), 0o600)
+	if code, _, errs := runCLI(t, viewerEnv, "fleet", "endorsements", "import", filepath.Join(dir, "signed.json")); code != ExitFailure || !strings.Contains(errs, "403") {
+		t.Fatalf("viewer import: %d %s", code, errs)
+	}
+	if code, out, errs := runCLI(t, env, "fleet", "endorsements", "import", filepath.Join(dir, "signed.json")); code != 0 || !strings.Contains(out, "1 added") {
+		t.Fatalf("import: %d %s %s", code, out, errs)
+	}
+	code, out, _ := runCLI(t, viewerEnv, "fleet", "devices", "list", "--json")
+	var devs []map[string]any
+	if code != 0 || json.Unmarshal([]byte(out), &devs) != nil || len(devs) != 1 || devs[0]["state"] != "registered" {
+		t.Fatalf("devices list: %d %s", code, out)
+	}
+	id := devs[0]["id"].(string)
+	// Releases.
+	res, err := image.Sign(bytes.Repeat([]byte{1}, 1000), &image.SignOptions{Key: rel, HeaderSize: 0x200, PadHeader: true, BootRecord: "NSPE", Rand: rand.Reader})
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(filepath.Join(dir, "app.bin"), res.Bytes, 0o600)
+	if code, out, errs := runCLI(t, env, "fleet", "releases", "register", filepath.Join(dir, "app.bin")); code != 0 || !strings.Contains(out, "registered NSPE 0.0.0") {
+		t.Fatalf("register: %d %s %s", code, out, errs)
+	}
+	if code, _, errs := runCLI(t, env, "fleet", "releases", "register", filepath.Join(dir, "list.json")); code != ExitFailure {
+		t.Fatalf("register non-image: %d %s", code, errs)
+	}
+	// Lifecycle and its refusals.
+	if code, _, _ := runCLI(t, env, "fleet", "devices", "suspend", id); code != ExitUsage {
+		t.Fatalf("suspend without reason: %d", code)
+	}
+	if code, out, errs := runCLI(t, env, "fleet", "devices", "suspend", id, "--reason", "lost"); code != 0 || !strings.Contains(out, "suspended") {
+		t.Fatalf("suspend: %d %s %s", code, out, errs)
+	}
+	if code, _, _ := runCLI(t, env, "fleet", "devices", "show", "nope"); code != ExitFailure {
+		t.Fatalf("show unknown: %d", code)
+	}
+	if code, out, _ := runCLI(t, env, "fleet", "audit", "--subject", id); code != 0 || !strings.Contains(out, "device.suspend") {
+		t.Fatalf("audit: %d %s", code, out)
+	}
+	if code, out, _ := runCLI(t, env, "fleet", "telemetry", "--device", id); code != 0 || !strings.HasPrefix(out, "device_id,metric,time,value") {
+		t.Fatalf("telemetry: %d %q", code, out)
+	}
+	if code, _, _ := runCLI(t, map[string]string{}, "fleet", "devices", "list"); code != ExitUsage {
+		t.Fatalf("no server: %d", code)
+	}
+}
