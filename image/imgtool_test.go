@@ -67,6 +67,28 @@ func TestImgtoolCrossCheck(t *testing.T) {
 		}
 	}
 
+	// Variants imgtool also accepts: padded ECDSA signatures, full public
+	// keys, RAM load address.
+	for _, v := range []struct {
+		kt  KeyType
+		mod func(o *SignOptions)
+	}{
+		{KeyECDSAP256, func(o *SignOptions) { o.PadSig = true }},
+		{KeyECDSAP384, func(o *SignOptions) { o.PadSig = true; o.PublicKeyFormat = KeyFormatFull }},
+		{KeyRSA3072, func(o *SignOptions) { o.LoadAddr = 0x20000000; o.PublicKeyFormat = KeyFormatFull }},
+	} {
+		o := &SignOptions{Key: keys[v.kt], HeaderSize: 0x200, PadHeader: true, SlotSize: 0x10000}
+		v.mod(o)
+		res, err := Sign(in, o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out, err := imgtool("verify", "-k", keyFile(string(v.kt)+".pem", keys[v.kt]), write("v.bin", res.Bytes))
+		if err != nil || !strings.Contains(out, "Image was correctly validated") {
+			t.Errorf("imgtool rejects a Rampart %s image (%+v): %v\n%s", v.kt, o, err, out)
+		}
+	}
+
 	// Encrypted: Rampart encrypts, an independent Python decryptor
 	// (testdata/decrypt_image.py) recovers the plaintext image, imgtool
 	// verifies it. Then imgtool encrypts and Rampart decrypts and verifies.

@@ -153,12 +153,16 @@ func (t KeyType) SigTLV() uint16 {
 }
 
 // allowedHashes are the image hashes imgtool accepts per key type, the
-// first being its default (ALLOWED_KEY_SHA).
-func (t KeyType) allowedHashes() []Hash {
+// first being its default (ALLOWED_KEY_SHA). imgtool allows SHA-512 with a
+// P-256 key only when the key is public (external signing, --fix-sig).
+func (t KeyType) allowedHashes(private bool) []Hash {
 	switch t {
 	case KeyECDSAP384:
 		return []Hash{SHA384}
 	case KeyECDSAP256:
+		if private {
+			return []Hash{SHA256}
+		}
 		return []Hash{SHA256, SHA512}
 	case KeyRSA2048, KeyRSA3072:
 		return []Hash{SHA256}

@@ -103,6 +103,7 @@ func (o *SignOptions) layout() TrailerLayout {
 // chooseHash applies imgtool's rules: a key allows some hashes, "auto" takes
 // the first; --pure forces SHA-512 and forbids a choice.
 func (o *SignOptions) chooseHash(kt KeyType) (Hash, error) {
+	private := o.Key != nil
 	if o.Pure {
 		if kt != KeyEd25519 {
 			return 0, argErr("pure", "%w: pure signatures need an Ed25519 key, not %s", ErrUnsupported, kt)
@@ -118,7 +119,7 @@ func (o *SignOptions) chooseHash(kt KeyType) (Hash, error) {
 		}
 		return HashFromBits(o.HashBits)
 	}
-	allowed := kt.allowedHashes()
+	allowed := kt.allowedHashes(private)
 	if o.HashBits == 0 {
 		return allowed[0], nil
 	}
