@@ -6,7 +6,6 @@ import (
 	"crypto"
 	"crypto/x509"
 	"crypto/x509/pkix"
-	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -90,15 +89,15 @@ func (c *Client) Submit(ctx context.Context, renew bool, csrDER, serverNonce, to
 	if renew {
 		path = PathSimpleReenrol
 	}
-	body := base64.StdEncoding.EncodeToString(csrDER)
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, strings.TrimRight(c.URL, "/")+path, strings.NewReader(body))
+	raw := EncodeRequest(csrDER, serverNonce, token)
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, strings.TrimRight(c.URL, "/")+path, bytes.NewReader(raw.Body))
 	if err != nil {
 		return nil, fmt.Errorf("enroll: %w", err)
 	}
-	req.Header.Set("Content-Type", "application/pkcs10")
-	req.Header.Set("Content-Transfer-Encoding", "base64")
-	req.Header.Set(HeaderNonce, base64.StdEncoding.EncodeToString(serverNonce))
-	req.Header.Set(HeaderToken, base64.StdEncoding.EncodeToString(token))
+	req.Header.Set("Content-Type", raw.ContentType)
+	req.Header.Set("Content-Transfer-Encoding", raw.TransferEncoding)
+	req.Header.Set(HeaderNonce, raw.Nonce)
+	req.Header.Set(HeaderToken, raw.Token)
 	resp, err := c.http().Do(req)
 	if err != nil {
 		return nil, fmt.Errorf("enroll: %w", err)

@@ -71,6 +71,18 @@ type Request struct {
 	Token       []byte
 }
 
+// EncodeRequest builds the raw request a client sends: the CSR in base64
+// (RFC 7030 section 4.2.1) and the nonce and token headers.
+func EncodeRequest(csrDER, serverNonce, token []byte) RawRequest {
+	return RawRequest{
+		ContentType:      "application/pkcs10",
+		TransferEncoding: "base64",
+		Body:             []byte(base64.StdEncoding.EncodeToString(csrDER)),
+		Nonce:            base64.StdEncoding.EncodeToString(serverNonce),
+		Token:            base64.StdEncoding.EncodeToString(token),
+	}
+}
+
 // ParseRequest checks a raw request: sizes, encodings, the CSR (parsed, its
 // signature = proof of possession checked, an ECDSA P-256 or P-384 key) and
 // the two headers. Errors wrap ErrRequest and name the field.
