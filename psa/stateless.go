@@ -1,6 +1,7 @@
 package psa
 
 import (
+	"errors"
 	"fmt"
 	"sync"
 
@@ -57,4 +58,10 @@ func (s *service) close() error {
 	err := s.t.Close()
 	s.t = nil
 	return err
+}
+
+// errorIs reports whether err wraps exactly status st.
+func errorIs(err error, st ipc.Status) bool {
+	var got ipc.Status
+	return errors.As(err, &got) && got == st
 }
