@@ -1,0 +1,295 @@
+package platform
+
+import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"rampart/attest"
+	"rampart/boot"
+	"rampart/spe"
+	"rampart/spe/attestation"
+	"rampart/spe/audit"
+	"rampart/spe/auditsvc"
+	"rampart/spe/crypto"
+	"rampart/spe/fwu"
+	"rampart/spe/lifecycle"
+	"rampart/spe/storage"
+	"rampart/spe/storage/its"
+	"rampart/spe/storage/ps"
+)
+
+// Subdirectories and files of the state directory.
+const (
+	HUKFile      = "huk"
+	KeysDir      = "keys" // the crypto service's sealed keys
+	ITSDir       = "its"
+	PSDir        = "ps"
+	AttestDir    = "attest"
+	LifecycleDir = "lifecycle"
+	FWUDir       = "fwu"
+	AuditDir     = "audit"
+	AuditLogFile = "audit.log"
+)
+
+const auditKeyObject, auditKeyLabel = "audit-key", "audit checkpoint key"
+
+// Options configures a platform.
+type Options struct {
+	// StateDir holds every secret and object of the SPE (mode 0700).
+	StateDir string
+	// Device is the bootloader device the SPE was booted from; nil means no
+	// firmware update and boot records from BootRecords.
+	Device *Device
+	// LastBoot is the result of the boot that started this SPE; nil with a
+	// Device makes Open boot the device.
+	LastBoot *boot.Result
+	// BootRecords are the measurements to attest when there is no Device.
+	BootRecords []boot.BootRecord
+	// Server options (client identification, limits).
+	Server spe.Options
+	// LifecycleAdmins may request lifecycle transitions over IPC.
+	LifecycleAdmins []int32
+	// AuditReaders may read the audit log over IPC.
+	AuditReaders []int32
+	// Rand and Now are injected for tests; nil means crypto/rand, time.Now.
+	Rand io.Reader
+	Now  func() time.Time
+}
+
+// Platform is an assembled SPE.
+type Platform struct {
+	Server      *spe.Server
+	Lifecycle   *lifecycle.Manager
+	Crypto      *crypto.Service      // nil when decommissioned
+	ITS         *its.Service         // nil when decommissioned
+	PS          *ps.Service          // nil when decommissioned
+	Attestation *attestation.Service // nil when decommissioned
+	Audit       *auditsvc.Service    // nil when decommissioned
+	FWU         *fwu.Service         // nil without a Device or when decommissioned
+
+	opt     Options
+	huk     []byte
+	attestS *storage.Store
+	mu      sync.Mutex
+	last    *boot.Result
+}
+
+// Open assembles the SPE from opt. On a device that is decommissioned it
+// finishes the destruction and starts only the lifecycle and status
+// services.
+func Open(opt Options) (*Platform, error) {
+	if opt.StateDir == "" {
+		return nil, errors.New("platform: a state directory is required")
+	}
+	if opt.Rand == nil {
+		opt.Rand = rand.Reader
+	}
+	p := &Platform{opt: opt, last: opt.LastBoot}
+	lcStore, err := storage.Open(filepath.Join(opt.StateDir, LifecycleDir), storage.Options{})
+	if err != nil {
+		return nil, fmt.Errorf("platform: %w", err)
+	}
+	if p.Lifecycle, err = lifecycle.Open(lcStore); err != nil {
+		return nil, fmt.Errorf("platform: %w", err)
+	}
+	p.Lifecycle.OnDecommission(p.destroy)
+	if err := p.Lifecycle.Resume(); err != nil {
+		return nil, fmt.Errorf("platform: %w", err)
+	}
+	p.Server = spe.New(opt.Server)
+	if err := p.Server.RegisterStatus(); err != nil {
+		return nil, err
+	}
+	if err := (&lifecycle.Service{M: p.Lifecycle, Admins: opt.LifecycleAdmins}).Register(p.Server); err != nil {
+		return nil, err
+	}
+	if p.Lifecycle.State().Major() == attest.LifecycleDecommissioned {
+		return p, nil
+	}
+	if err := p.openServices(); err != nil {
+		p.Close()
+		return nil, err
+	}
+	return p, nil
+}
+
+func (p *Platform) openServices() error {
+	opt := p.opt
+	var err error
+	p.huk, err = crypto.LoadOrCreateHUK(filepath.Join(opt.StateDir, HUKFile), opt.Rand)
+	if err != nil {
+		return fmt.Errorf("platform: %w", err)
+	}
+	if p.Crypto, err = crypto.New(crypto.Options{StateDir: opt.StateDir, HUK: p.huk, Rand: opt.Rand}); err != nil {
+		return fmt.Errorf("platform: %w", err)
+	}
+	itsStore, err := storage.Open(filepath.Join(opt.StateDir, ITSDir), storage.Options{})
+	if err != nil {
+		return fmt.Errorf("platform: %w", err)
+	}
+	p.ITS = its.New(itsStore, its.Limits{})
+	psStore, err := storage.Open(filepath.Join(opt.StateDir, PSDir), storage.Options{})
+	if err != nil {
+		return fmt.Errorf("platform: %w", err)
+	}
+	if p.PS, err = ps.New(ps.Options{Store: psStore, ITS: p.ITS, HUK: p.huk, Rand: opt.Rand}); err != nil {
+		return fmt.Errorf("platform: %w", err)
+	}
+	if p.attestS, err = storage.Open(filepath.Join(opt.StateDir, AttestDir), storage.Options{}); err != nil {
+		return fmt.Errorf("platform: %w", err)
+	}
+	if opt.Device != nil && p.last == nil {
+		if p.last, err = opt.Device.Boot.Boot(); err != nil {
+			return fmt.Errorf("platform: boot: %w", err)
+		}
+	}
+	p.Attestation, err = attestation.New(attestation.Options{
+		Store: p.attestS, HUK: p.huk, Lifecycle: p.Lifecycle.State, BootRecords: p.bootRecords, Rand: opt.Rand,
+	})
+	if err != nil {
+		return fmt.Errorf("platform: %w", err)
+	}
+	auditKey, err := p.auditKey()
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(filepath.Join(opt.StateDir, AuditDir), 0o700); err != nil {
+		return fmt.Errorf("platform: %w", err)
+	}
+	p.Audit, err = auditsvc.Open(auditsvc.Options{
+		Path: filepath.Join(opt.StateDir, AuditDir, AuditLogFile), Signer: auditKey, Readers: opt.AuditReaders,
+		Log: audit.Options{Now: opt.Now, CheckpointEvery: 16},
+	})
+	if err != nil {
+		return fmt.Errorf("platform: %w", err)
+	}
+	for _, r := range []interface{ Register(*spe.Server) error }{p.Crypto, p.ITS, p.PS, p.Attestation, p.Audit} {
+		if err := r.Register(p.Server); err != nil {
+			return err
+		}
+	}
+	if opt.Device != nil {
+		fwuStore, err := storage.Open(filepath.Join(opt.StateDir, FWUDir), storage.Options{})
+		if err != nil {
+			return fmt.Errorf("platform: %w", err)
+		}
+		p.FWU, err = fwu.New(fwu.Options{
+			Store: fwuStore, Flash: opt.Device.Flash, Config: opt.Device.Config, Boot: opt.Device.Boot,
+			Keys: opt.Device.Keys, LastBoot: p.last, Reboot: p.Reboot,
+		})
+		if err != nil {
+			return fmt.Errorf("platform: %w", err)
+		}
+		if err := p.FWU.Register(p.Server); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// auditKey loads (or, on first start, generates) the audit checkpoint key,
+// sealed under the HUK like the IAK.
+func (p *Platform) auditKey() (*ecdsa.PrivateKey, error) {
+	der, err := p.attestS.GetSealed(auditKeyObject, auditKeyLabel, p.huk)
+	if errors.Is(err, storage.ErrNotExist) {
+		k, err := ecdsa.GenerateKey(elliptic.P256(), p.opt.Rand)
+		if err != nil {
+			return nil, fmt.Errorf("platform: audit key: %w", err)
+		}
+		der, err := x509.MarshalPKCS8PrivateKey(k)
+		if err != nil {
+			return nil, err
+		}
+		if err := p.attestS.PutSealed(auditKeyObject, auditKeyLabel, p.huk, der, p.opt.Rand); err != nil {
+			return nil, fmt.Errorf("platform: audit key: %w", err)
+		}
+		return k, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("platform: audit key: %w", err)
+	}
+	k, err := x509.ParsePKCS8PrivateKey(der)
+	if err != nil {
+		return nil, fmt.Errorf("platform: audit key: %w", err)
+	}
+	ek, ok := k.(*ecdsa.PrivateKey)
+	if !ok {
+		return nil, errors.New("platform: audit key is not ECDSA")
+	}
+	return ek, nil
+}
+
+// HUK returns the hardware unique key (provisioning and tests only).
+func (p *Platform) HUK() []byte { return p.huk }
+
+// AttestStore returns the attestation store (provisioning only).
+func (p *Platform) AttestStore() *storage.Store { return p.attestS }
+
+// LastBoot returns the latest boot's result (nil without a Device).
+func (p *Platform) LastBoot() *boot.Result {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.last
+}
+
+func (p *Platform) bootRecords() []boot.BootRecord {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.last != nil {
+		return p.last.Records()
+	}
+	return p.opt.BootRecords
+}
+
+// Reboot runs the bootloader again (as a device reset would) and makes its
+// measurements the ones attestation reports.
+func (p *Platform) Reboot() (*boot.Result, error) {
+	if p.opt.Device == nil {
+		return nil, errors.New("platform: no device to reboot")
+	}
+	res, err := p.opt.Device.Boot.Boot()
+	if err != nil {
+		return res, err
+	}
+	p.mu.Lock()
+	p.last = res
+	p.mu.Unlock()
+	return res, nil
+}
+
+// destroy is the decommissioning destroyer: it shreds the HUK, the crypto
+// key store, ITS, PS, the attestation store (IAK, audit key), the audit log
+// and FWU state, and forgets the in-memory HUK and IAK.
+func (p *Platform) destroy() error {
+	dir := p.opt.StateDir
+	var errs []error
+	if p.Attestation != nil {
+		p.Attestation.Reload() // the IAK is gone from memory once its file is
+	}
+	errs = append(errs, storage.ShredFile(filepath.Join(dir, HUKFile)))
+	for _, d := range []string{KeysDir, ITSDir, PSDir, AttestDir, AuditDir, FWUDir} {
+		errs = append(errs, storage.Shred(filepath.Join(dir, d)))
+	}
+	if p.Attestation != nil {
+		p.Attestation.Reload()
+	}
+	clear(p.huk)
+	return errors.Join(errs...)
+}
+
+// Close closes the audit log (sealing it with a checkpoint).
+func (p *Platform) Close() error {
+	if p.Audit != nil {
+		return p.Audit.Close()
+	}
+	return nil
+}

@@ -1,0 +1,244 @@
+package platform_test
+
+import (
+	"bytes"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/sha256"
+	"errors"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"rampart/attest"
+	"rampart/boot"
+	"rampart/image"
+	"rampart/psa"
+	"rampart/spe/ipc"
+	"rampart/spe/platform"
+	"rampart/spe/provision"
+)
+
+const flashMap = `{
+  "flash": {"sectors": [{"size": 4096, "count": 37}], "write_align": 8, "erased_value": 255},
+  "strategy": "swap-move", "max_align": 8,
+  "bootloader": {"offset": 0, "size": 16384},
+  "images": [{"id": 0, "name": "SPE",
+     "primary": {"offset": "0x4000", "size": "0x11000"},
+     "secondary": {"offset": "0x15000", "size": "0x10000"}}]
+}`
+
+func key(s string) *ecdsa.PrivateKey {
+	h := sha256.Sum256([]byte(s))
+	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.NewChaCha8(h))
+	if err != nil {
+		panic(err)
+	}
+	return k
+}
+
+var (
+	bootKey = key("platform test boot key")
+	mfrKey  = key("platform test manufacturer key")
+	implID  = bytes.Repeat([]byte{0x5a}, 32)
+)
+
+func signed(t testing.TB, ver string, size int) []byte {
+	t.Helper()
+	fw := bytes.Repeat([]byte(ver), size/len(ver))
+	v, _ := image.ParseVersion(ver)
+	sc := v.SecurityCounter()
+	res, err := image.Sign(fw, &image.SignOptions{Key: bootKey, HeaderSize: 32, PadHeader: true, Version: v, SecurityCounter: &sc, BootRecord: "SPE"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return res.Bytes
+}
+
+// newDevice creates a device directory with v1 in the primary slot and no
+// boot keys yet (provisioning installs them).
+func newDevice(t *testing.T) (devDir, stateDir string) {
+	t.Helper()
+	root := t.TempDir()
+	devDir, stateDir = filepath.Join(root, "device"), filepath.Join(root, "state")
+	cfg, err := boot.ParseConfig([]byte(flashMap), true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := platform.CreateDevice(devDir, cfg, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Boot.Install(0, boot.Primary, signed(t, "1.0.0", 4000)); err != nil {
+		t.Fatal(err)
+	}
+	d.Close()
+	return devDir, stateDir
+}
+
+func open(t *testing.T, devDir, stateDir string) (*platform.Platform, *platform.Device) {
+	t.Helper()
+	d, err := platform.OpenDevice(devDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { d.Close() })
+	p, err := platform.Open(platform.Options{StateDir: stateDir, Device: d})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { p.Close() })
+	return p, d
+}
+
+func provisionDevice(t *testing.T, devDir, stateDir string) *provision.Result {
+	t.Helper()
+	// Before provisioning the device has no boot keys: nothing boots, and
+	// there is nothing to attest.
+	d, err := platform.OpenDevice(devDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := platform.Open(platform.Options{StateDir: stateDir, LastBoot: &boot.Result{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pubPEM, _ := image.MarshalPublicKeyPEM(&bootKey.PublicKey)
+	res, err := provision.Run(p, provision.Options{ImplementationID: implID, CertificationReference: "1234567890123-12345",
+		BootKeys: [][]byte{pubPEM}, DeviceDir: devDir, Manufacturer: mfrKey, Comment: "unit test"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := provision.Run(p, provision.Options{ImplementationID: implID, Manufacturer: mfrKey}); !errors.Is(err, provision.ErrState) {
+		t.Fatalf("second provisioning: %v", err)
+	}
+	p.Close()
+	d.Close()
+	return res
+}
+
+func token(t *testing.T, p *platform.Platform, client int32, nonce []byte) ([]byte, error) {
+	t.Helper()
+	l, err := p.Server.Local(client)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := psa.NewAttestation(l)
+	defer c.Close()
+	return c.Token(nonce)
+}
+
+// TestDeviceLife provisions a device, boots v1, attests, updates to v2
+// through FWU, attests again, and decommissions it.
+func TestDeviceLife(t *testing.T) {
+	devDir, stateDir := newDevice(t)
+	res := provisionDevice(t, devDir, stateDir)
+
+	list, payload, err := provision.VerifyEndorsements(res.Signed, &mfrKey.PublicKey)
+	if err != nil || !bytes.Equal(payload, res.List) || list.Len() != 1 {
+		t.Fatalf("signed endorsements: %v", err)
+	}
+	bad := bytes.Clone(res.Signed)
+	bad[len(bad)-70] ^= 1
+	if _, _, err := provision.VerifyEndorsements(bad, &mfrKey.PublicKey); err == nil {
+		t.Fatal("tampered endorsement verified")
+	}
+	if _, _, err := provision.VerifyEndorsements(res.Signed, &bootKey.PublicKey); !errors.Is(err, provision.ErrEndorsementSignature) {
+		t.Fatalf("endorsement with the wrong key: %v", err)
+	}
+
+	p, _ := open(t, devDir, stateDir)
+	if p.Lifecycle.State() != attest.LifecycleSecured {
+		t.Fatalf("lifecycle %s", p.Lifecycle.State())
+	}
+	nonce := bytes.Repeat([]byte{0xee}, 48)
+	tok, err := token(t, p, -7, nonce)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cl, err := attest.Verify(tok, attest.VerifyOptions{Lookup: list.Lookup, Nonce: nonce})
+	if err != nil {
+		t.Fatal(err)
+	}
+	v1 := signed(t, "1.0.0", 4000)
+	img, ver, _ := image.Verify(v1, &bootKey.PublicKey)
+	if cl.ClientID != -7 || len(cl.SoftwareComponents) != 1 || cl.SoftwareComponents[0].Version != "1.0.0" || img.Header.Ver.Major != 1 ||
+		!bytes.Equal(cl.SoftwareComponents[0].MeasurementValue, ver.Digest) {
+		t.Fatalf("claims %+v, want the v1 image's digest %x", cl.SoftwareComponents, ver.Digest)
+	}
+
+	// Update to v2 through the FWU service.
+	l, _ := p.Server.Local(-1)
+	fw := psa.NewFWU(l)
+	v2 := signed(t, "2.0.0", 5000)
+	if err := fw.Start(0); err != nil {
+		t.Fatal(err)
+	}
+	if err := fw.Write(0, 0, v2); err != nil {
+		t.Fatal(err)
+	}
+	if err := fw.Finish(0); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := fw.Install(); err != nil {
+		t.Fatal(err)
+	}
+	if err := fw.RequestReboot(); err != nil {
+		t.Fatal(err)
+	}
+	if err := fw.Accept(); err != nil {
+		t.Fatal(err)
+	}
+	fw.Close()
+	tok, err = token(t, p, -7, nonce)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cl, err = attest.Verify(tok, attest.VerifyOptions{Lookup: list.Lookup, Nonce: nonce})
+	if err != nil || cl.SoftwareComponents[0].Version != "2.0.0" && cl.SoftwareComponents[0].Version != "2.0.0+0" {
+		t.Fatalf("after update: %v %+v", err, cl)
+	}
+
+	// Store something, then decommission: nothing survives.
+	l2, _ := p.Server.Local(-1)
+	store := psa.NewPS(l2)
+	if err := store.Set(1, []byte("customer data"), 0); err != nil {
+		t.Fatal(err)
+	}
+	store.Close()
+	if err := p.Lifecycle.Transition(attest.LifecycleDecommissioned); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := token(t, p, -7, nonce); !errors.Is(err, ipc.ErrServiceFailure) && !errors.Is(err, ipc.ErrBadState) {
+		t.Fatalf("token after decommissioning: %v", err)
+	}
+	for _, name := range []string{platform.HUKFile, platform.KeysDir, platform.ITSDir, platform.PSDir, platform.AttestDir, platform.AuditDir} {
+		if _, err := os.Stat(filepath.Join(stateDir, name)); !os.IsNotExist(err) {
+			t.Errorf("%s survives decommissioning: %v", name, err)
+		}
+	}
+	p.Close()
+	p2, _ := open(t, devDir, stateDir)
+	if p2.Attestation != nil || p2.Crypto != nil || p2.PS != nil {
+		t.Fatal("key-holding services started on a decommissioned device")
+	}
+	if _, err := os.Stat(filepath.Join(stateDir, platform.HUKFile)); !os.IsNotExist(err) {
+		t.Fatal("a new HUK was minted on a decommissioned device")
+	}
+}
+
+// TestNoTokenBeforeProvisioning: a device in assembly and test has no IAK
+// and refuses tokens.
+func TestNoTokenBeforeProvisioning(t *testing.T) {
+	devDir, stateDir := newDevice(t)
+	p, err := platform.Open(platform.Options{StateDir: stateDir, BootRecords: []boot.BootRecord{{MeasurementValue: make([]byte, 32), SignerID: make([]byte, 32)}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	_ = devDir
+	if _, err := token(t, p, -1, make([]byte, 32)); !errors.Is(err, ipc.ErrServiceFailure) {
+		t.Fatalf("unprovisioned token: %v", err)
+	}
+}

@@ -1,0 +1,166 @@
+package provision
+
+import (
+	"bytes"
+	"crypto"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+
+	"rampart/attest"
+	"rampart/image"
+	"rampart/spe/attestation"
+	"rampart/spe/lifecycle"
+	"rampart/spe/platform"
+)
+
+// ErrState is returned when the device is not in a provisioning state.
+var ErrState = errors.New("provision: device is not in assembly-and-test or PSA RoT provisioning")
+
+// Options describe one device's provisioning.
+type Options struct {
+	// ImplementationID identifies the PSA RoT implementation (32 bytes).
+	ImplementationID []byte
+	// CertificationReference is the optional PSA Certified reference.
+	CertificationReference string
+	// Curve of the IAK: elliptic.P256() (nil) or elliptic.P384().
+	Curve elliptic.Curve
+	// BootKeys are PEM public keys to install as boot verification keys in
+	// DeviceDir/keys (none: keep the device's keys).
+	BootKeys [][]byte
+	// DeviceDir is the bootloader device directory (needed with BootKeys).
+	DeviceDir string
+	// Manufacturer signs the endorsement (ECDSA P-256 or P-384).
+	Manufacturer crypto.Signer
+	// Comment goes into the endorsement.
+	Comment string
+	// Rand is injected for tests; nil means crypto/rand.
+	Rand io.Reader
+}
+
+// Result is what provisioning produced.
+type Result struct {
+	Endorsement attest.Endorsement
+	// List is the endorsement list (attest's JSON file form) holding this
+	// device: `rampart attest verify --endorsements` reads it.
+	List []byte
+	// Signed is List signed by the manufacturer as a tagged COSE_Sign1.
+	Signed []byte
+	// BootKeyFiles are the installed boot key files.
+	BootKeyFiles []string
+}
+
+// Run provisions the platform p. A run interrupted after the IAK was made
+// can be run again: it continues with the same IAK.
+func Run(p *platform.Platform, opt Options) (*Result, error) {
+	if opt.Rand == nil {
+		opt.Rand = rand.Reader
+	}
+	if opt.Curve == nil {
+		opt.Curve = elliptic.P256()
+	}
+	if opt.Manufacturer == nil {
+		return nil, errors.New("provision: a manufacturer key is required to sign the endorsement")
+	}
+	if len(opt.BootKeys) > 0 && opt.DeviceDir == "" {
+		return nil, errors.New("provision: boot keys need a device directory")
+	}
+	for i, k := range opt.BootKeys {
+		if _, err := image.ParseKeyPEM(k); err != nil {
+			return nil, fmt.Errorf("provision: boot key %d: %w", i, err)
+		}
+	}
+	if p.Attestation == nil {
+		return nil, ErrState
+	}
+	switch p.Lifecycle.State().Major() {
+	case attest.LifecycleAssemblyAndTest:
+		if err := p.Lifecycle.Transition(attest.LifecyclePSARoTProvisioning); err != nil {
+			return nil, fmt.Errorf("provision: %w", err)
+		}
+	case attest.LifecyclePSARoTProvisioning:
+	default:
+		return nil, fmt.Errorf("%w (it is %s)", ErrState, p.Lifecycle.State())
+	}
+	pub := p.Attestation.PublicKey()
+	if pub == nil {
+		var err error
+		id := attestation.Identity{ImplementationID: opt.ImplementationID, CertificationReference: opt.CertificationReference}
+		if _, err = attestation.Provision(p.AttestStore(), p.HUK(), opt.Curve, id, opt.Rand); err != nil {
+			return nil, fmt.Errorf("provision: %w", err)
+		}
+		if err := p.Attestation.Reload(); err != nil {
+			return nil, fmt.Errorf("provision: %w", err)
+		}
+		pub = p.Attestation.PublicKey()
+	}
+	res := &Result{}
+	for i, k := range opt.BootKeys {
+		name := filepath.Join(opt.DeviceDir, platform.DeviceKeys, fmt.Sprintf("provisioned-%02d.pem", i))
+		if err := writeFileAtomic(name, k); err != nil {
+			return nil, fmt.Errorf("provision: boot key: %w", err)
+		}
+		res.BootKeyFiles = append(res.BootKeyFiles, name)
+	}
+	if err := p.Lifecycle.Transition(attest.LifecycleSecured); err != nil {
+		return nil, fmt.Errorf("provision: %w", err)
+	}
+	iid, err := attest.InstanceID(pub)
+	if err != nil {
+		return nil, fmt.Errorf("provision: %w", err)
+	}
+	res.Endorsement = attest.Endorsement{InstanceID: iid, ImplementationID: append([]byte(nil), opt.ImplementationID...), PublicKey: pub, Comment: opt.Comment}
+	var list attest.EndorsementList
+	if err := list.Add(res.Endorsement); err != nil {
+		return nil, fmt.Errorf("provision: %w", err)
+	}
+	var buf bytes.Buffer
+	if err := list.WriteJSON(&buf); err != nil {
+		return nil, fmt.Errorf("provision: %w", err)
+	}
+	res.List = buf.Bytes()
+	if res.Signed, err = SignEndorsements(res.List, opt.Manufacturer, opt.Rand); err != nil {
+		return nil, err
+	}
+	return res, nil
+}
+
+// IsProvisioned reports whether lc is past provisioning.
+func IsProvisioned(lc attest.Lifecycle) bool { return lifecycle.AttestationAllowed(lc) }
+
+func writeFileAtomic(name string, data []byte) error {
+	if err := os.MkdirAll(filepath.Dir(name), 0o755); err != nil {
+		return err
+	}
+	tmp := name + ".tmp"
+	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
+	if err != nil {
+		return err
+	}
+	if _, err := f.Write(data); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	return os.Rename(tmp, name)
+}
+
+// ecdsaPub returns the signer's ECDSA public key.
+func ecdsaPub(s crypto.Signer) (*ecdsa.PublicKey, error) {
+	pub, ok := s.Public().(*ecdsa.PublicKey)
+	if !ok {
+		return nil, errors.New("provision: the manufacturer key must be ECDSA P-256 or P-384")
+	}
+	return pub, nil
+}
