@@ -147,3 +147,21 @@ func TestIsolationHelper(t *testing.T) {
 	b, _ := json.Marshal(res)
 	fmt.Printf("RESULT %s\n", b)
 }
+
+// A secure partition (positive client ID) using the crypto service in
+// process keeps its keys out of every non-secure client's namespace.
+func TestSecurePartitionKeysAreItsOwn(t *testing.T) {
+	e := startSPE(t, "", nil)
+	part := localClient(t, e.srv, 5)
+	iak, err := part.GenerateKey(psa.KeyAttributes{Type: secp, Bits: 256, Lifetime: psa.LifetimePersistent, ID: 1, Usage: psa.UsageSignHash, Algorithm: psa.AlgECDSA(psa.AlgSHA256)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ns := e.dial(t)
+	if _, err := ns.SignHash(iak, psa.AlgECDSA(psa.AlgSHA256), make([]byte, 32)); !errors.Is(err, psa.ErrInvalidHandle) {
+		t.Fatalf("non-secure client used the partition's key: %v", err)
+	}
+	if _, err := part.SignHash(iak, psa.AlgECDSA(psa.AlgSHA256), make([]byte, 32)); err != nil {
+		t.Fatal(err)
+	}
+}
