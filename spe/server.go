@@ -317,7 +317,8 @@ func (s *Server) call(ss *session, svc *service, req *ipc.Request) (st ipc.Statu
 		return st, nil
 	}
 	out = m.Out
-	if out == nil {
+	if out == nil || st != ipc.Success {
+		// A failed call returns empty outputs, whatever the service wrote.
 		out = make([][]byte, len(req.OutSize))
 	}
 	for i := range out {
