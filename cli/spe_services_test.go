@@ -1,0 +1,104 @@
+package cli
+
+import (
+	"bytes"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"encoding/hex"
+	"encoding/pem"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"rampart/attest"
+	"rampart/boot"
+	"rampart/image"
+	"rampart/spe/platform"
+)
+
+// TestSpeProvisionAttestDecommission runs the factory and field commands on
+// a device: provision, attest, verify with the endorsement, decommission.
+func TestSpeProvisionAttestDecommission(t *testing.T) {
+	dir := t.TempDir()
+	bootKey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	mfr, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	write := func(name string, b []byte) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	der, _ := x509.MarshalPKCS8PrivateKey(mfr)
+	mfrPath := write("mfr.pem", pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}))
+	mfrPub, _ := attest.MarshalPublicKeyPEM(&mfr.PublicKey)
+	mfrPubPath := write("mfr.pub.pem", mfrPub)
+	bootPub, _ := image.MarshalPublicKeyPEM(&bootKey.PublicKey)
+	bootPubPath := write("boot.pub.pem", bootPub)
+
+	cfg, err := boot.ParseConfig([]byte(`{"flash": {"sectors": [{"size": 4096, "count": 20}], "write_align": 8, "erased_value": 255},
+	  "strategy": "overwrite-only", "bootloader": {"offset": 0, "size": 8192},
+	  "images": [{"id": 0, "name": "SPE", "primary": {"offset": "0x2000", "size": "0x9000"}, "secondary": {"offset": "0xb000", "size": "0x9000"}}]}`), true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	devDir, stateDir := filepath.Join(dir, "dev"), filepath.Join(dir, "state")
+	d, err := platform.CreateDevice(devDir, cfg, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, _ := image.ParseVersion("1.2.0")
+	sc := uint32(1)
+	res, err := image.Sign(bytes.Repeat([]byte{0x5a}, 3000), &image.SignOptions{SecurityCounter: &sc, Key: bootKey, HeaderSize: 32, PadHeader: true, Version: v, BootRecord: "SPE"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Boot.Install(0, boot.Primary, res.Bytes); err != nil {
+		t.Fatal(err)
+	}
+	d.Close()
+
+	impl := strings.Repeat("ab", 32)
+	endo := filepath.Join(dir, "endorsement.json")
+	if code, out, errs := run(t, "spe", "provision", "--state-dir", stateDir, "--device", devDir, "--implementation-id", impl,
+		"--boot-key", bootPubPath, "--manufacturer-key", mfrPath, "--endorsement", endo); code != ExitOK || !strings.Contains(out, "secured") {
+		t.Fatalf("provision: %d %q %q", code, out, errs)
+	}
+	if code, _, errs := run(t, "spe", "provision", "--state-dir", stateDir, "--implementation-id", impl,
+		"--manufacturer-key", mfrPath, "--endorsement", endo+"2"); code != ExitFailure {
+		t.Fatalf("second provision: %d %q", code, errs)
+	}
+	if code, out, errs := run(t, "spe", "endorsement", "verify", "--manufacturer-key", mfrPubPath, endo+".cose"); code != ExitOK || !strings.Contains(out, "instance_id") {
+		t.Fatalf("endorsement verify: %d %q", code, errs)
+	}
+	if code, _, _ := run(t, "spe", "endorsement", "verify", "--manufacturer-key", bootPubPath, endo+".cose"); code != ExitFailure {
+		t.Fatalf("endorsement verify with the wrong key: %d", code)
+	}
+	nonce := hex.EncodeToString(bytes.Repeat([]byte{7}, 32))
+	tok := filepath.Join(dir, "token.cbor")
+	if code, _, errs := run(t, "spe", "attest", "--state-dir", stateDir, "--device", devDir, "--nonce", nonce, "-o", tok); code != ExitOK {
+		t.Fatalf("attest: %d %q", code, errs)
+	}
+	code, out, errs := run(t, "attest", "verify", "--endorsements", endo, "--nonce", nonce, "--json", tok)
+	if code != ExitOK || !strings.Contains(out, "1.2.0") {
+		t.Fatalf("verify: %d %q %q", code, out, errs)
+	}
+	if code, _, _ := run(t, "spe", "attest", "--state-dir", stateDir, "--nonce", nonce[:10]); code != ExitUsage {
+		t.Fatalf("short nonce: %d", code)
+	}
+	if code, _, _ := run(t, "spe", "lifecycle", "--state-dir", stateDir, "--set", "assembly-and-test"); code != ExitFailure {
+		t.Fatalf("forbidden transition: %d", code)
+	}
+	if code, out, errs := run(t, "spe", "lifecycle", "--state-dir", stateDir, "--set", "decommissioned"); code != ExitOK || !strings.Contains(out, "decommissioned") {
+		t.Fatalf("decommission: %d %q %q", code, out, errs)
+	}
+	if code, _, errs := run(t, "spe", "attest", "--state-dir", stateDir, "--device", devDir, "--nonce", nonce); code == ExitOK {
+		t.Fatalf("attest after decommissioning: %d %q", code, errs)
+	}
+	if _, err := os.Stat(filepath.Join(stateDir, "huk")); !os.IsNotExist(err) {
+		t.Fatal("HUK survives decommissioning")
+	}
+}
