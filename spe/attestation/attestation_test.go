@@ -35,7 +35,11 @@ type rig struct {
 	c   *psa.Attestation
 }
 
-func newRig(t *testing.T, curve elliptic.Curve) *rig {
+func newBenchRig(b *testing.B) *rig {
+	return newRig(b, elliptic.P256())
+}
+
+func newRig(t testing.TB, curve elliptic.Curve) *rig {
 	t.Helper()
 	st, err := storage.Open(t.TempDir(), storage.Options{})
 	if err != nil {
