@@ -85,7 +85,13 @@ func (s *Service) reconcile(res *boot.Result) error {
 		switch c.State {
 		case psa.FWUWriting:
 			*c = component{State: psa.FWUFailed, Error: int32(ipc.ErrStorageFailure)}
-		case psa.FWUStaged:
+		case psa.FWUStaged, psa.FWUCandidate:
+			// A candidate whose install was cut after the bootloader's
+			// request reached the flash, but before the state was saved,
+			// is staged too: follow what the bootloader did.
+			if c.State == psa.FWUCandidate && (rep == nil || rep.Action == boot.SwapNone) {
+				continue
+			}
 			switch {
 			case rep != nil && rep.Booted && rep.Action == boot.SwapTest && rep.Version == versionText(c.Candidate):
 				c.State = psa.FWUTrial

@@ -291,3 +291,70 @@ func TestTamperAfterFinish(t *testing.T) {
 		t.Fatalf("staged: %s", st[0].NextSwap)
 	}
 }
+
+// TestPowerCutDuringUpdate cuts the power at every flash write and erase of
+// a whole update (start, writes, finish, install), reboots, and checks that
+// the device still boots the old or the new image and that the FWU state
+// agrees with what the bootloader did.
+func TestPowerCutDuringUpdate(t *testing.T) {
+	v2 := signed(t, "2.0.0", 6000, bootKey)
+	for k := 1; ; k++ {
+		d := newDevice(t)
+		storeDir := t.TempDir()
+		st, _ := storage.Open(storeDir, storage.Options{})
+		cfg, _ := boot.ParseConfig([]byte(flashMap), true)
+		res, err := d.bl.Boot()
+		if err != nil {
+			t.Fatal(err)
+		}
+		keys := []any{&bootKey.PublicKey}
+		svc, err := fwu.New(fwu.Options{Store: st, Flash: d.dev, Config: cfg, Boot: d.bl, Keys: keys, LastBoot: res})
+		if err != nil {
+			t.Fatal(err)
+		}
+		d.dev.SetFault(&flash.Fault{CutBefore: k, Tear: true, TearNum: 1, TearDen: 2})
+		err = svc.Start(0)
+		for off := 0; err == nil && off < len(v2); off += 1000 {
+			err = svc.Write(0, uint32(off), v2[off:min(off+1000, len(v2))])
+		}
+		if err == nil {
+			err = svc.Finish(0)
+		}
+		if err == nil {
+			if err = svc.Install(); errors.Is(err, psa.SuccessReboot) {
+				err = nil
+			}
+		}
+		cut := d.dev.PoweredOff()
+		d.dev.PowerOn()
+		bl, berr := boot.New(d.dev, cfg, keys, d.bl.Counters())
+		if berr != nil {
+			t.Fatal(berr)
+		}
+		res, berr = bl.Boot()
+		if berr != nil {
+			t.Fatalf("cut at op %d: device does not boot: %v", k, berr)
+		}
+		svc2, err2 := fwu.New(fwu.Options{Store: st, Flash: d.dev, Config: cfg, Boot: bl, Keys: keys, LastBoot: res})
+		if err2 != nil {
+			t.Fatal(err2)
+		}
+		info, _ := svc2.Query(0)
+		running := res.Images[0].Version
+		switch {
+		case running == "2.0.0+0" && info.State == psa.FWUTrial:
+		case running == "1.0.0+0" && (info.State == psa.FWUFailed || info.State == psa.FWUCandidate || info.State == psa.FWUReady):
+		default:
+			t.Fatalf("cut at op %d (err %v): running %s, FWU state %s", k, err, running, info.State)
+		}
+		if !cut {
+			if err != nil || running != "2.0.0+0" {
+				t.Fatalf("uncut run: %v, running %s", err, running)
+			}
+			if k < 5 {
+				t.Fatalf("only %d flash operations", k)
+			}
+			break
+		}
+	}
+}
