@@ -56,6 +56,9 @@ type Options struct {
 	BootRecords []boot.BootRecord
 	// Server options (client identification, limits).
 	Server spe.Options
+	// Into, when set, is an existing server to register the services on
+	// (its owner registers the status service); Server is then unused.
+	Into *spe.Server
 	// LifecycleAdmins may request lifecycle transitions over IPC.
 	LifecycleAdmins []int32
 	// AuditReaders may read the audit log over IPC.
@@ -105,9 +108,13 @@ func Open(opt Options) (*Platform, error) {
 	if err := p.Lifecycle.Resume(); err != nil {
 		return nil, fmt.Errorf("platform: %w", err)
 	}
-	p.Server = spe.New(opt.Server)
-	if err := p.Server.RegisterStatus(); err != nil {
-		return nil, err
+	if opt.Into != nil {
+		p.Server = opt.Into
+	} else {
+		p.Server = spe.New(opt.Server)
+		if err := p.Server.RegisterStatus(); err != nil {
+			return nil, err
+		}
 	}
 	if err := (&lifecycle.Service{M: p.Lifecycle, Admins: opt.LifecycleAdmins}).Register(p.Server); err != nil {
 		return nil, err
