@@ -2,6 +2,7 @@ package cli
 
 import (
 	"rampart/spe"
+	"rampart/spe/crypto"
 	"rampart/spe/platform"
 )
 
@@ -13,9 +14,10 @@ type speAllServices struct {
 	stateDir, deviceDir string
 }
 
-// speServices is the service set of `rampart spe serve` for cfg.
-func speServices(env *Env, cfg *spe.Config) (*speAllServices, error) {
-	return &speAllServices{stateDir: cfg.StateDir, deviceDir: env.Getenv("RAMPART_SPE_DEVICE")}, nil
+// speServices is the service set of `rampart spe serve`: the state
+// directory comes from the crypto options serve used to build alone.
+func speServices(env *Env, opt crypto.Options) (*speAllServices, error) {
+	return &speAllServices{stateDir: opt.StateDir, deviceDir: env.Getenv("RAMPART_SPE_DEVICE")}, nil
 }
 
 // Register opens the platform on srv. The device and the platform stay open
