@@ -92,7 +92,7 @@ mapping peer uids/pids to negative PSA client IDs; a peer no rule matches is ref
 				fmt.Fprintf(env.Stdout, "%s: valid (%d client rules)\n", configPath, len(cfg.Clients))
 				return nil
 			}
-			svc, err := crypto.New(crypto.Options{StateDir: cfg.StateDir})
+			svc, err := speServices(env, crypto.Options{StateDir: cfg.StateDir})
 			if err != nil {
 				return fail(ExitError, err, "the state directory must be writable by the SPE only")
 			}
