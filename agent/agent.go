@@ -1,0 +1,196 @@
+package agent
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/eclipse/paho.golang/paho"
+
+	"rampart/psa"
+)
+
+// Agent is one device's agent.
+type Agent struct {
+	cfg    Config
+	crypto *psa.Client
+	signer *psa.Signer
+	att    *psa.Attestation
+	fwu    *psa.FWU
+	http   *http.Client
+
+	mu    sync.Mutex // guards state and the MQTT client
+	state *State
+	cert  *x509.Certificate
+	mqtt  *paho.Client
+	lost  chan struct{} // closed when the current MQTT session is lost
+	jobs  chan Job
+
+	started time.Time
+}
+
+// New opens the agent's sessions with the SPE, makes sure its TLS key
+// exists there (generating it inside the SPE on first start) and loads the
+// persisted state. It does not touch the network.
+func New(cfg Config) (*Agent, error) {
+	if err := cfg.check(); err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(cfg.Dir, 0o700); err != nil {
+		return nil, fmt.Errorf("agent: %w", err)
+	}
+	st, err := loadState(cfg.Dir)
+	if err != nil {
+		return nil, err
+	}
+	a := &Agent{cfg: cfg, state: st, jobs: make(chan Job, 4), started: cfg.Now()}
+	if err := a.openSPE(); err != nil {
+		a.Close()
+		return nil, err
+	}
+	if len(st.CertDER) > 0 {
+		c, err := x509.ParseCertificate(st.CertDER)
+		if err != nil {
+			return nil, fmt.Errorf("agent: state: certificate: %w", err)
+		}
+		a.cert = c
+	}
+	a.http = &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{
+		DialContext:     cfg.Dial,
+		TLSClientConfig: &tls.Config{RootCAs: cfg.Roots, Time: cfg.Now, MinVersion: tls.VersionTLS12},
+		MaxIdleConns:    2, IdleConnTimeout: 30 * time.Second,
+	}}
+	return a, nil
+}
+
+func (a *Agent) openSPE() error {
+	t, err := a.cfg.SPE()
+	if err != nil {
+		return fmt.Errorf("agent: spe: %w", err)
+	}
+	if a.crypto, err = psa.NewClient(t); err != nil {
+		return fmt.Errorf("agent: spe: crypto: %w", err)
+	}
+	if a.signer, err = psa.NewSigner(a.crypto, a.cfg.KeyID); err != nil {
+		// First start: the key is generated inside the SPE and never leaves it.
+		_, gerr := a.crypto.GenerateKey(psa.KeyAttributes{
+			Type: psa.KeyTypeECCKeyPair(psa.ECCFamilySECPR1), Bits: 256, Lifetime: psa.LifetimePersistent,
+			ID: a.cfg.KeyID, Usage: psa.UsageSignHash, Algorithm: psa.AlgECDSA(psa.AlgAnyHash),
+		})
+		if gerr != nil {
+			return fmt.Errorf("agent: spe: device key %#x: %v (generate: %w)", a.cfg.KeyID, err, gerr)
+		}
+		if a.signer, err = psa.NewSigner(a.crypto, a.cfg.KeyID); err != nil {
+			return fmt.Errorf("agent: spe: device key: %w", err)
+		}
+	}
+	if t, err = a.cfg.SPE(); err != nil {
+		return fmt.Errorf("agent: spe: %w", err)
+	}
+	a.att = psa.NewAttestation(t)
+	if t, err = a.cfg.SPE(); err != nil {
+		return fmt.Errorf("agent: spe: %w", err)
+	}
+	a.fwu = psa.NewFWU(t)
+	return nil
+}
+
+// Close ends the MQTT session and the SPE sessions.
+func (a *Agent) Close() error {
+	a.mu.Lock()
+	c := a.mqtt
+	a.mqtt = nil
+	a.mu.Unlock()
+	if c != nil {
+		c.Disconnect(&paho.Disconnect{})
+	}
+	for _, cl := range []interface{ Close() error }{a.fwu, a.att, a.crypto} {
+		if cl != nil && !isNilCloser(cl) {
+			cl.Close()
+		}
+	}
+	if a.http != nil {
+		a.http.CloseIdleConnections()
+	}
+	return nil
+}
+
+func isNilCloser(c interface{ Close() error }) bool {
+	switch v := c.(type) {
+	case *psa.FWU:
+		return v == nil
+	case *psa.Attestation:
+		return v == nil
+	case *psa.Client:
+		return v == nil
+	}
+	return false
+}
+
+// DeviceID is the device's fleet identity (empty before enrollment).
+func (a *Agent) DeviceID() string {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.state.DeviceID
+}
+
+// Certificate is the current device certificate (nil before enrollment).
+func (a *Agent) Certificate() *x509.Certificate {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.cert
+}
+
+// State returns a copy of the persisted state.
+func (a *Agent) State() State {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	s := *a.state
+	if s.Update != nil {
+		u := *s.Update
+		s.Update = &u
+	}
+	return s
+}
+
+func (a *Agent) saveLocked() error { return a.state.save(a.cfg.Dir) }
+
+// Attest returns a fresh attestation token over nonce from the SPE.
+func (a *Agent) Attest(_ context.Context, nonce []byte) ([]byte, error) {
+	tok, err := a.att.Token(nonce)
+	if err != nil {
+		return nil, fmt.Errorf("agent: attestation: %w", err)
+	}
+	return tok, nil
+}
+
+func (a *Agent) dialTLS(ctx context.Context) (net.Conn, error) {
+	a.mu.Lock()
+	cert := a.cert
+	a.mu.Unlock()
+	if cert == nil {
+		return nil, errors.New("agent: mqtt: not enrolled")
+	}
+	raw, err := a.cfg.Dial(ctx, "tcp", a.cfg.MQTTAddr)
+	if err != nil {
+		return nil, fmt.Errorf("agent: mqtt: %w", err)
+	}
+	conn := tls.Client(raw, &tls.Config{
+		RootCAs: a.cfg.Roots, ServerName: a.cfg.ServerName, Time: a.cfg.Now, MinVersion: tls.VersionTLS12,
+		Certificates: []tls.Certificate{{Certificate: [][]byte{cert.Raw}, PrivateKey: a.signer, Leaf: cert}},
+	})
+	hctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+	defer cancel()
+	if err := conn.HandshakeContext(hctx); err != nil {
+		raw.Close()
+		return nil, fmt.Errorf("agent: mqtt: tls: %w", err)
+	}
+	return conn, nil
+}

@@ -1,0 +1,114 @@
+package agent
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
+)
+
+// DownloadFile is the partial or complete image in the agent's directory.
+const DownloadFile = "download.bin"
+
+// ErrDigest: the downloaded image does not match the job's digest.
+var ErrDigest = errors.New("agent: download: digest does not match the job")
+
+// download fetches the job's image into DownloadFile, resuming a partial
+// file with an HTTP Range request, and checks its size and SHA-256. A
+// server that ignores Range restarts the file from zero; a digest mismatch
+// deletes the file and is fatal for the job.
+func (a *Agent) download(ctx context.Context, j Job) (string, error) {
+	path := filepath.Join(a.cfg.Dir, DownloadFile)
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return "", fmt.Errorf("agent: download: %w", err)
+	}
+	defer f.Close()
+	have, err := f.Seek(0, io.SeekEnd)
+	if err != nil {
+		return "", fmt.Errorf("agent: download: %w", err)
+	}
+	if have > j.Size {
+		if err := f.Truncate(0); err != nil {
+			return "", err
+		}
+		have = 0
+	}
+	if have < j.Size {
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, j.URL, nil)
+		if err != nil {
+			return "", fatal(fmt.Errorf("agent: download: %w", err))
+		}
+		if have > 0 {
+			req.Header.Set("Range", "bytes="+strconv.FormatInt(have, 10)+"-")
+		}
+		resp, err := a.http.Do(req)
+		if err != nil {
+			return "", fmt.Errorf("agent: download: %w", err)
+		}
+		defer resp.Body.Close()
+		switch {
+		case resp.StatusCode == http.StatusPartialContent && have > 0:
+			// resume
+		case resp.StatusCode == http.StatusOK:
+			if err := f.Truncate(0); err != nil {
+				return "", err
+			}
+			if have, err = f.Seek(0, io.SeekStart); err != nil {
+				return "", err
+			}
+		case resp.StatusCode == http.StatusNotFound || resp.StatusCode == http.StatusForbidden || resp.StatusCode == http.StatusGone:
+			return "", fatal(fmt.Errorf("agent: download: %s: %s", j.URL, resp.Status))
+		default:
+			return "", fmt.Errorf("agent: download: %s: %s", j.URL, resp.Status)
+		}
+		buf := make([]byte, 32<<10)
+		for have < j.Size {
+			n, rerr := resp.Body.Read(buf[:min(int64(len(buf)), j.Size-have)])
+			if n > 0 {
+				if _, err := f.Write(buf[:n]); err != nil {
+					return "", fmt.Errorf("agent: download: %w", err)
+				}
+				have += int64(n)
+				if h := a.cfg.Hooks.DownloadBlock; h != nil {
+					if err := h(have); err != nil {
+						f.Sync()
+						return "", err
+					}
+				}
+			}
+			if rerr == io.EOF {
+				break
+			}
+			if rerr != nil {
+				f.Sync()
+				return "", fmt.Errorf("agent: download: after %d bytes: %w", have, rerr)
+			}
+		}
+		if err := f.Sync(); err != nil {
+			return "", err
+		}
+		if have < j.Size {
+			return "", fmt.Errorf("agent: download: %d of %d bytes", have, j.Size)
+		}
+	}
+	if _, err := f.Seek(0, io.SeekStart); err != nil {
+		return "", err
+	}
+	h := sha256.New()
+	if _, err := io.Copy(h, f); err != nil {
+		return "", fmt.Errorf("agent: download: %w", err)
+	}
+	if got := hex.EncodeToString(h.Sum(nil)); got != j.SHA256 {
+		f.Close()
+		os.Remove(path)
+		return "", fatal(fmt.Errorf("%w: sha256 %s, job says %s", ErrDigest, got, j.SHA256))
+	}
+	return path, nil
+}

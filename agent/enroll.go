@@ -1,0 +1,67 @@
+package agent
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"rampart/fleet/enroll"
+)
+
+// Enroll obtains a certificate by attestation: the first enrollment, or
+// with renew a re-enrollment, which proves the device's current state with
+// a fresh token (the server checks every measurement again).
+func (a *Agent) Enroll(ctx context.Context, renew bool) error {
+	c := &enroll.Client{URL: a.cfg.EnrollURL, HTTP: a.http}
+	cert, err := c.Enroll(ctx, a.signer, a.cfg.Rand, a.Attest, renew)
+	if err != nil {
+		return fmt.Errorf("agent: enroll: %w", err)
+	}
+	if cert.Subject.CommonName == "" {
+		return fatal(fmt.Errorf("agent: enroll: certificate has no device id"))
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.cert = cert
+	a.state.DeviceID = cert.Subject.CommonName
+	a.state.CertDER = cert.Raw
+	return a.saveLocked()
+}
+
+// needsEnrollment reports whether the agent must enroll (no certificate)
+// or renew (the certificate is within RenewBefore of its expiry).
+func (a *Agent) needsEnrollment() (need, renew bool) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.cert == nil {
+		return true, false
+	}
+	before := a.cfg.RenewBefore
+	if before <= 0 {
+		before = a.cert.NotAfter.Sub(a.cert.NotBefore) / 3
+	}
+	return a.cfg.Now().After(a.cert.NotAfter.Add(-before)), true
+}
+
+// renewAt is when the current certificate should be renewed.
+func (a *Agent) renewAt() time.Time {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.cert == nil {
+		return a.cfg.Now()
+	}
+	before := a.cfg.RenewBefore
+	if before <= 0 {
+		before = a.cert.NotAfter.Sub(a.cert.NotBefore) / 3
+	}
+	return a.cert.NotAfter.Add(-before)
+}
+
+// EnsureEnrolled enrolls or renews when needed, retrying transient errors.
+func (a *Agent) EnsureEnrolled(ctx context.Context) error {
+	need, renew := a.needsEnrollment()
+	if !need {
+		return nil
+	}
+	return retry(ctx, a.cfg.Backoff, a.cfg.Rand, "enroll", func() error { return a.Enroll(ctx, renew) })
+}

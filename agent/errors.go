@@ -1,0 +1,114 @@
+package agent
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"time"
+
+	"rampart/fleet/enroll"
+)
+
+// ErrFatal marks an error that retrying will not cure: a refused
+// enrollment, an image that fails its checks, a job that is malformed.
+var ErrFatal = errors.New("agent: fatal")
+
+// fatal wraps err so that IsFatal reports true.
+func fatal(err error) error {
+	if err == nil {
+		return nil
+	}
+	return &fatalError{err}
+}
+
+type fatalError struct{ err error }
+
+func (e *fatalError) Error() string        { return e.err.Error() }
+func (e *fatalError) Unwrap() []error      { return []error{e.err, ErrFatal} }
+func (e *fatalError) Is(target error) bool { return target == ErrFatal }
+
+// IsFatal reports whether err should not be retried. Enrollment refusals
+// are fatal except those a fresh attempt can cure (an expired or reused
+// nonce, a server-side failure).
+func IsFatal(err error) bool {
+	if err == nil {
+		return false
+	}
+	if errors.Is(err, ErrFatal) {
+		return true
+	}
+	var r *enroll.Refusal
+	if errors.As(err, &r) {
+		switch r.Code {
+		case enroll.CodeNonceUnknown, enroll.CodeNonceReplayed, enroll.CodeInternal:
+			return false
+		}
+		return true
+	}
+	return false
+}
+
+// Backoff is an exponential backoff with full jitter.
+type Backoff struct {
+	Base time.Duration // first delay (default 200ms)
+	Max  time.Duration // cap (default 30s)
+	// Attempts bounds the tries of one operation (default 8); 0 < n.
+	Attempts int
+}
+
+func (b Backoff) withDefaults() Backoff {
+	if b.Base <= 0 {
+		b.Base = 200 * time.Millisecond
+	}
+	if b.Max <= 0 {
+		b.Max = 30 * time.Second
+	}
+	if b.Attempts <= 0 {
+		b.Attempts = 8
+	}
+	return b
+}
+
+// delay returns the wait before attempt n (0-based) with full jitter drawn
+// from r: uniform in [d/2, d] where d = min(Max, Base*2^n).
+func (b Backoff) delay(n int, r io.Reader) time.Duration {
+	d := b.Base
+	for i := 0; i < n && d < b.Max; i++ {
+		d *= 2
+	}
+	d = min(d, b.Max)
+	var x [8]byte
+	if _, err := io.ReadFull(r, x[:]); err != nil {
+		return d
+	}
+	v := uint64(x[0]) | uint64(x[1])<<8 | uint64(x[2])<<16 | uint64(x[3])<<24 | uint64(x[4])<<32 | uint64(x[5])<<40
+	half := uint64(d / 2)
+	if half == 0 {
+		return d
+	}
+	return time.Duration(half + v%(half+1))
+}
+
+// retry runs op until it succeeds, fails fatally, ctx ends or the attempts
+// run out. what names the operation in the error.
+func retry(ctx context.Context, b Backoff, r io.Reader, what string, op func() error) error {
+	b = b.withDefaults()
+	var err error
+	for n := 0; n < b.Attempts; n++ {
+		if err = op(); err == nil || IsFatal(err) {
+			return err
+		}
+		if n == b.Attempts-1 {
+			break
+		}
+		t := time.NewTimer(b.delay(n, r))
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return fmt.Errorf("agent: %s: %w (last error: %v)", what, ctx.Err(), err)
+		case <-t.C:
+		}
+	}
+	return fmt.Errorf("agent: %s: %d attempts: %w", what, b.Attempts, err)
+}

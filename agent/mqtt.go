@@ -1,0 +1,154 @@
+package agent
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/eclipse/paho.golang/packets"
+	"github.com/eclipse/paho.golang/paho"
+)
+
+// Connect opens the mutual-TLS MQTT session (client identifier = device
+// id, as the broker requires) and subscribes to the device's jobs topic.
+func (a *Agent) Connect(ctx context.Context) error {
+	id := a.DeviceID()
+	if id == "" {
+		return errors.New("agent: mqtt: not enrolled")
+	}
+	conn, err := a.dialTLS(ctx)
+	if err != nil {
+		return err
+	}
+	lost := make(chan struct{})
+	var once = make(chan struct{}, 1)
+	signal := func() {
+		select {
+		case once <- struct{}{}:
+			close(lost)
+		default:
+		}
+	}
+	c := paho.NewClient(paho.ClientConfig{
+		Conn:               packets.NewThreadSafeConn(conn),
+		OnClientError:      func(error) { signal() },
+		OnServerDisconnect: func(*paho.Disconnect) { signal() },
+		OnPublishReceived: []func(paho.PublishReceived) (bool, error){func(pr paho.PublishReceived) (bool, error) {
+			if pr.Packet.Topic != JobsTopic(id) || len(pr.Packet.Payload) == 0 {
+				return false, nil
+			}
+			j, err := ParseJob(pr.Packet.Payload)
+			if err != nil {
+				a.cfg.Log.Warn("job refused", "err", err)
+				return true, nil
+			}
+			select {
+			case a.jobs <- j:
+			default: // a job is already waiting; the retained one is redelivered on reconnect
+			}
+			return true, nil
+		}},
+	})
+	cctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+	defer cancel()
+	ca, err := c.Connect(cctx, &paho.Connect{ClientID: id, KeepAlive: 60, CleanStart: true})
+	if err != nil {
+		conn.Close()
+		if ca != nil && ca.ReasonCode >= 0x80 {
+			return fmt.Errorf("agent: mqtt: connect refused: reason %#x", ca.ReasonCode)
+		}
+		return fmt.Errorf("agent: mqtt: connect: %w", err)
+	}
+	sa, err := c.Subscribe(cctx, &paho.Subscribe{Subscriptions: []paho.SubscribeOptions{{Topic: JobsTopic(id), QoS: 1}}})
+	if err != nil || len(sa.Reasons) != 1 || sa.Reasons[0] >= 0x80 {
+		c.Disconnect(&paho.Disconnect{})
+		return fmt.Errorf("agent: mqtt: subscribe %s: %v", JobsTopic(id), err)
+	}
+	a.mu.Lock()
+	old := a.mqtt
+	a.mqtt, a.lost = c, lost
+	a.mu.Unlock()
+	if old != nil {
+		old.Disconnect(&paho.Disconnect{})
+	}
+	return nil
+}
+
+// Connected reports whether an MQTT session is up.
+func (a *Agent) Connected() bool {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.mqtt == nil {
+		return false
+	}
+	select {
+	case <-a.lost:
+		return false
+	default:
+		return true
+	}
+}
+
+func (a *Agent) publish(ctx context.Context, topic string, payload []byte, retain bool) error {
+	a.mu.Lock()
+	c := a.mqtt
+	a.mu.Unlock()
+	if c == nil {
+		return errors.New("agent: mqtt: not connected")
+	}
+	pctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+	defer cancel()
+	pr, err := c.Publish(pctx, &paho.Publish{Topic: topic, QoS: 1, Payload: payload, Retain: retain})
+	if err != nil {
+		return fmt.Errorf("agent: mqtt: publish %s: %w", topic, err)
+	}
+	if pr != nil && pr.ReasonCode >= 0x80 {
+		return &PublishRefused{Topic: topic, Reason: pr.ReasonCode}
+	}
+	return nil
+}
+
+// PublishRefused is a publish the broker answered with a failure reason.
+type PublishRefused struct {
+	Topic  string
+	Reason byte
+}
+
+func (e *PublishRefused) Error() string {
+	return fmt.Sprintf("agent: mqtt: publish %s refused: reason %#x", e.Topic, e.Reason)
+}
+
+type telemetryMessage struct {
+	TS     int64              `json:"ts,omitempty"`
+	Values map[string]float64 `json:"values"`
+}
+
+// Publish sends one telemetry sample (QoS 1: acknowledged means stored).
+// If the broker refuses the sample and it carried the device's timestamp,
+// the device clock may be wrong: it is sent again stamped by the server.
+func (a *Agent) Publish(ctx context.Context, values map[string]float64) error {
+	id := a.DeviceID()
+	m := telemetryMessage{TS: a.cfg.Now().UnixMilli(), Values: values}
+	b, _ := json.Marshal(m)
+	err := a.publish(ctx, "devices/"+id+"/telemetry", b, false)
+	var ref *PublishRefused
+	if errors.As(err, &ref) {
+		a.cfg.Log.Warn("telemetry refused; resending with the server's time", "err", err)
+		m.TS = 0
+		b, _ = json.Marshal(m)
+		err = a.publish(ctx, "devices/"+id+"/telemetry", b, false)
+	}
+	return err
+}
+
+func (a *Agent) readings() map[string]float64 {
+	now := a.cfg.Now()
+	if a.cfg.Telemetry != nil {
+		if v := a.cfg.Telemetry(now); len(v) > 0 {
+			return v
+		}
+	}
+	return map[string]float64{"uptime_s": now.Sub(a.started).Seconds()}
+}

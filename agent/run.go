@@ -1,0 +1,118 @@
+package agent
+
+import (
+	"context"
+	"encoding/json"
+	"time"
+
+	"rampart/image"
+)
+
+// ReportOutcome publishes the latest job's outcome (retained) on the
+// device's status topic and as telemetry (update_ok, fw_version).
+func (a *Agent) ReportOutcome(ctx context.Context) error {
+	a.mu.Lock()
+	last := a.state.Last
+	a.mu.Unlock()
+	if last == nil {
+		return nil
+	}
+	b, err := json.Marshal(last)
+	if err != nil {
+		return err
+	}
+	if err := a.publish(ctx, StatusTopic(a.DeviceID()), b, true); err != nil {
+		return err
+	}
+	ok := 0.0
+	if last.OK {
+		ok = 1
+	}
+	vals := map[string]float64{"update_ok": ok}
+	if v, err := image.ParseVersion(last.Version); err == nil {
+		vals["fw_version"] = float64(int(v.Major)*10000 + int(v.Minor)*100 + int(v.Revision))
+	}
+	return a.Publish(ctx, vals)
+}
+
+// Run is the agent's main loop until ctx ends or a fatal error: enroll (or
+// renew), connect, resume an interrupted update, then publish telemetry
+// every TelemetryInterval, carry out jobs as they arrive, renew before the
+// certificate expires and reconnect after a lost session. Transient errors
+// are retried with backoff and jitter.
+func (a *Agent) Run(ctx context.Context) error {
+	resumed := false
+	for attempt := 0; ; attempt++ {
+		err := a.session(ctx, &resumed)
+		if ctx.Err() != nil {
+			return nil
+		}
+		if IsFatal(err) {
+			return err
+		}
+		a.cfg.Log.Info("session ended; retrying", "err", err)
+		t := time.NewTimer(a.cfg.Backoff.delay(min(attempt, 16), a.cfg.Rand))
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return nil
+		case <-t.C:
+		}
+	}
+}
+
+// session runs one connected session; it returns when the session is lost.
+func (a *Agent) session(ctx context.Context, resumed *bool) error {
+	if err := a.EnsureEnrolled(ctx); err != nil {
+		return err
+	}
+	if !*resumed && a.Pending() != nil {
+		// An update was interrupted (crash, power cut): finish it first.
+		if _, err := a.Resume(ctx); err != nil {
+			return err
+		}
+		*resumed = true
+	}
+	*resumed = true
+	if err := a.Connect(ctx); err != nil {
+		return err
+	}
+	a.ReportOutcome(ctx)
+	a.mu.Lock()
+	lost := a.lost
+	a.mu.Unlock()
+	tick := time.NewTicker(a.cfg.TelemetryInterval)
+	defer tick.Stop()
+	if err := a.Publish(ctx, a.readings()); err != nil {
+		return err
+	}
+	for {
+		renew := time.NewTimer(max(time.Until(a.renewAt()), time.Second))
+		select {
+		case <-ctx.Done():
+			renew.Stop()
+			return ctx.Err()
+		case <-lost:
+			renew.Stop()
+			return errNoSession
+		case <-renew.C:
+			if err := a.EnsureEnrolled(ctx); err != nil {
+				return err
+			}
+		case <-tick.C:
+			renew.Stop()
+			if err := a.Publish(ctx, a.readings()); err != nil {
+				return err
+			}
+		case j := <-a.jobs:
+			renew.Stop()
+			o, err := a.HandleJob(ctx, j)
+			if err != nil {
+				return err
+			}
+			if o != nil {
+				a.ReportOutcome(ctx)
+			}
+		}
+	}
+}

@@ -1,0 +1,100 @@
+package agent
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+)
+
+// StateFile is the agent's persisted state in its directory.
+const StateFile = "state.json"
+
+// Phase is where an update stands.
+type Phase string
+
+// Update phases, in order. Each is persisted before the work of the next
+// one starts, so a restart resumes from the last one reached.
+const (
+	PhaseDownloading Phase = "downloading" // fetching the image (resumable)
+	PhaseDownloaded  Phase = "downloaded"  // image complete and checked
+	PhaseStaged      Phase = "staged"      // SPE verified and installed it; reboot next
+	PhaseTrial       Phase = "trial"       // rebooted into the new image; self-test next
+	PhaseDone        Phase = "done"        // accepted and re-attested
+	PhaseFailed      Phase = "failed"      // refused or reverted
+)
+
+// State is what the agent keeps across restarts. It holds no secret: the
+// key is in the SPE; the certificate is public.
+type State struct {
+	DeviceID string  `json:"device_id,omitempty"`
+	CertDER  []byte  `json:"cert,omitempty"`
+	Update   *Update `json:"update,omitempty"`
+	// Last is the outcome of the latest finished job.
+	Last *Outcome `json:"last,omitempty"`
+}
+
+// Update is an update in progress.
+type Update struct {
+	Job      Job    `json:"job"`
+	Phase    Phase  `json:"phase"`
+	Attempts int    `json:"attempts"`
+	From     string `json:"from_version"`
+}
+
+// Outcome is how a job ended; the agent publishes it.
+type Outcome struct {
+	JobID   string `json:"job"`
+	OK      bool   `json:"ok"`
+	Version string `json:"version"` // running after the job
+	Error   string `json:"error,omitempty"`
+	// Token is the fresh attestation (base64 in JSON) taken after the job.
+	Token []byte `json:"token,omitempty"`
+}
+
+func loadState(dir string) (*State, error) {
+	b, err := os.ReadFile(filepath.Join(dir, StateFile))
+	if os.IsNotExist(err) {
+		return &State{}, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("agent: state: %w", err)
+	}
+	var s State
+	if err := json.Unmarshal(b, &s); err != nil {
+		return nil, fmt.Errorf("agent: state: %s: %w", StateFile, err)
+	}
+	if s.Update != nil {
+		if err := s.Update.Job.Validate(); err != nil {
+			return nil, fmt.Errorf("agent: state: update: %w", err)
+		}
+	}
+	return &s, nil
+}
+
+// save writes the state atomically: a temporary file, fsync, rename.
+func (s *State) save(dir string) error {
+	b, err := json.Marshal(s)
+	if err != nil {
+		return err
+	}
+	tmp, err := os.CreateTemp(dir, ".state-*")
+	if err != nil {
+		return fmt.Errorf("agent: state: %w", err)
+	}
+	defer os.Remove(tmp.Name())
+	_, err = tmp.Write(b)
+	if err == nil {
+		err = tmp.Sync()
+	}
+	if cerr := tmp.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return fmt.Errorf("agent: state: %w", err)
+	}
+	if err := os.Rename(tmp.Name(), filepath.Join(dir, StateFile)); err != nil {
+		return fmt.Errorf("agent: state: %w", err)
+	}
+	return nil
+}

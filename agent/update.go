@@ -1,0 +1,285 @@
+package agent
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"rampart/image"
+	"rampart/psa"
+)
+
+// component is the image the agent updates: the bootloader's image 0.
+const component psa.FWUComponent = 0
+
+// writeBlock is the size of each FWU write.
+const writeBlock = 16 << 10
+
+// RunningVersion is the version of the active image, as the SPE reports it.
+func (a *Agent) RunningVersion() (string, error) {
+	info, err := a.fwu.Query(component)
+	if err != nil {
+		return "", fmt.Errorf("agent: fwu: query: %w", err)
+	}
+	return versionString(info.Version), nil
+}
+
+func versionString(v psa.FWUImageVersion) string {
+	return fmt.Sprintf("%d.%d.%d", v.Major, v.Minor, v.Patch)
+}
+
+func sameVersion(v psa.FWUImageVersion, s string) bool {
+	p, err := image.ParseVersion(s)
+	return err == nil && p.Major == v.Major && p.Minor == v.Minor && p.Revision == v.Patch
+}
+
+// HandleJob carries out a firmware-update job, or resumes the one in
+// progress (a job is taken only when none is). It returns the outcome once
+// the job has ended, successfully or not; an error means the job has not
+// ended (transient trouble, or ctx ended) and will resume later.
+func (a *Agent) HandleJob(ctx context.Context, j Job) (*Outcome, error) {
+	if err := j.Validate(); err != nil {
+		return nil, fatal(err)
+	}
+	a.mu.Lock()
+	if a.state.Last != nil && a.state.Last.JobID == j.ID && a.state.Update == nil {
+		o := *a.state.Last
+		a.mu.Unlock()
+		return &o, nil
+	}
+	if a.state.Update == nil {
+		a.mu.Unlock()
+		from, err := a.RunningVersion()
+		if err != nil {
+			return nil, err
+		}
+		a.mu.Lock()
+		a.state.Update = &Update{Job: j, Phase: PhaseDownloading, From: from}
+		if err := a.saveLocked(); err != nil {
+			a.mu.Unlock()
+			return nil, err
+		}
+	}
+	a.mu.Unlock()
+	return a.Resume(ctx)
+}
+
+// Pending returns the update in progress, if any.
+func (a *Agent) Pending() *Update {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.state.Update == nil {
+		return nil
+	}
+	u := *a.state.Update
+	return &u
+}
+
+func (a *Agent) setPhase(p Phase) error {
+	a.mu.Lock()
+	a.state.Update.Phase = p
+	err := a.saveLocked()
+	a.mu.Unlock()
+	if err != nil {
+		return err
+	}
+	a.cfg.Log.Info("update phase", "phase", p)
+	if h := a.cfg.Hooks.AfterPhase; h != nil {
+		return h(p)
+	}
+	return nil
+}
+
+// Resume continues the persisted update from its phase. It returns nil,
+// nil when there is none.
+func (a *Agent) Resume(ctx context.Context) (*Outcome, error) {
+	u := a.Pending()
+	if u == nil {
+		return nil, nil
+	}
+	j := u.Job
+	for {
+		u = a.Pending()
+		switch u.Phase {
+		case PhaseDownloading:
+			err := retry(ctx, a.cfg.Backoff, a.cfg.Rand, "download", func() error {
+				_, err := a.download(ctx, j)
+				return err
+			})
+			if IsFatal(err) {
+				return a.finish(ctx, false, err)
+			}
+			if err != nil {
+				return nil, err
+			}
+			if err := a.setPhase(PhaseDownloaded); err != nil {
+				return nil, err
+			}
+		case PhaseDownloaded:
+			if err := a.stage(j); err != nil {
+				if IsFatal(err) {
+					return a.finish(ctx, false, err)
+				}
+				return nil, err
+			}
+			if err := a.setPhase(PhaseStaged); err != nil {
+				return nil, err
+			}
+		case PhaseStaged:
+			info, err := a.fwu.Query(component)
+			if err != nil {
+				return nil, fmt.Errorf("agent: fwu: %w", err)
+			}
+			if info.State == psa.FWUStaged {
+				// Reboot through the bootloader: it swaps the image in for a test boot.
+				if err := a.fwu.RequestReboot(); err != nil {
+					return nil, fmt.Errorf("agent: reboot: %w", err)
+				}
+				if info, err = a.fwu.Query(component); err != nil {
+					return nil, fmt.Errorf("agent: fwu: %w", err)
+				}
+			}
+			if info.State != psa.FWUTrial {
+				// A power cut after staging already rebooted the device.
+				if sameVersion(info.Version, j.Version) {
+					return a.finish(ctx, true, nil)
+				}
+				return a.finish(ctx, false, fatal(fmt.Errorf("agent: update: the bootloader did not boot %s (state %s, running %s)", j.Version, info.State, versionString(info.Version))))
+			}
+			if err := a.setPhase(PhaseTrial); err != nil {
+				return nil, err
+			}
+		case PhaseTrial:
+			info, err := a.fwu.Query(component)
+			if err != nil {
+				return nil, fmt.Errorf("agent: fwu: %w", err)
+			}
+			if info.State != psa.FWUTrial {
+				if sameVersion(info.Version, j.Version) && info.State != psa.FWURejected {
+					return a.finish(ctx, true, nil)
+				}
+				return a.finish(ctx, false, fatal(fmt.Errorf("agent: update: trial of %s ended unconfirmed; the bootloader reverted to %s", j.Version, versionString(info.Version))))
+			}
+			if err := a.selfTest(ctx, j); err != nil {
+				if IsFatal(err) || ctx.Err() == nil {
+					if _, rerr := a.fwu.Reject(-1); rerr != nil {
+						return nil, fmt.Errorf("agent: fwu: reject: %w", rerr)
+					}
+					if rerr := a.fwu.RequestReboot(); rerr != nil {
+						return nil, fmt.Errorf("agent: reboot after reject: %w", rerr)
+					}
+					return a.finish(ctx, false, fatal(fmt.Errorf("agent: self-test of %s failed, reverted: %w", j.Version, err)))
+				}
+				return nil, err
+			}
+			if err := a.fwu.Accept(); err != nil {
+				return nil, fmt.Errorf("agent: fwu: accept: %w", err)
+			}
+			return a.finish(ctx, true, nil)
+		default:
+			return nil, fatal(fmt.Errorf("agent: state: update phase %q", u.Phase))
+		}
+	}
+}
+
+// stage hands the downloaded image to the SPE's FWU service, which
+// verifies it (signature, key, security counter) before it can be installed.
+func (a *Agent) stage(j Job) error {
+	data, err := os.ReadFile(filepath.Join(a.cfg.Dir, DownloadFile))
+	if err != nil {
+		return fmt.Errorf("agent: stage: %w", err)
+	}
+	info, err := a.fwu.Query(component)
+	if err != nil {
+		return fmt.Errorf("agent: fwu: %w", err)
+	}
+	switch info.State {
+	case psa.FWUReady:
+	case psa.FWUWriting, psa.FWUCandidate:
+		if err := a.fwu.Cancel(component); err != nil {
+			return fmt.Errorf("agent: fwu: cancel: %w", err)
+		}
+		fallthrough
+	case psa.FWUFailed:
+		if err := a.fwu.Clean(component); err != nil {
+			return fmt.Errorf("agent: fwu: clean: %w", err)
+		}
+	case psa.FWUStaged, psa.FWUTrial:
+		return nil // a previous run got this far before the power cut
+	default:
+		return fmt.Errorf("agent: fwu: component in state %s", info.State)
+	}
+	if uint32(len(data)) > info.MaxSize && info.MaxSize > 0 {
+		return fatal(fmt.Errorf("agent: stage: image of %d bytes, the slot takes %d", len(data), info.MaxSize))
+	}
+	if err := a.fwu.Start(component); err != nil {
+		return fmt.Errorf("agent: fwu: start: %w", err)
+	}
+	for off := 0; off < len(data); off += writeBlock {
+		end := min(off+writeBlock, len(data))
+		if err := a.fwu.Write(component, uint32(off), data[off:end]); err != nil {
+			return fmt.Errorf("agent: fwu: write at %d: %w", off, err)
+		}
+	}
+	if err := a.fwu.Finish(component); err != nil {
+		// The SPE refused the image: a bad signature, an unknown key or a
+		// downgrade. Retrying will not change its mind.
+		a.fwu.Clean(component)
+		return fatal(fmt.Errorf("agent: the SPE refused %s: %w", j.Version, err))
+	}
+	if _, err := a.fwu.Install(); err != nil {
+		a.fwu.Clean(component)
+		return fatal(fmt.Errorf("agent: fwu: install %s: %w", j.Version, err))
+	}
+	return nil
+}
+
+// selfTest checks the trial image: the fleet must accept a fresh
+// attestation of it (re-enrollment checks every measurement against the
+// registered releases), then the configured application test runs.
+func (a *Agent) selfTest(ctx context.Context, j Job) error {
+	err := retry(ctx, a.cfg.Backoff, a.cfg.Rand, "re-attest", func() error { return a.Enroll(ctx, true) })
+	if err != nil {
+		return err
+	}
+	if a.cfg.SelfTest != nil {
+		if err := a.cfg.SelfTest(ctx, j.Version); err != nil {
+			return fatal(err)
+		}
+	}
+	return nil
+}
+
+// finish ends the job: records the outcome with a fresh attestation token,
+// clears the update and removes the download.
+func (a *Agent) finish(ctx context.Context, ok bool, cause error) (*Outcome, error) {
+	u := a.Pending()
+	o := &Outcome{JobID: u.Job.ID, OK: ok}
+	if cause != nil {
+		o.Error = cause.Error()
+	}
+	if v, err := a.RunningVersion(); err == nil {
+		o.Version = v
+	}
+	nonce := make([]byte, 32)
+	if _, err := a.cfg.Rand.Read(nonce); err == nil {
+		if tok, err := a.Attest(ctx, nonce); err == nil {
+			o.Token = tok
+		}
+	}
+	a.mu.Lock()
+	a.state.Update = nil
+	a.state.Last = o
+	err := a.saveLocked()
+	a.mu.Unlock()
+	os.Remove(filepath.Join(a.cfg.Dir, DownloadFile))
+	if err != nil {
+		return nil, err
+	}
+	a.cfg.Log.Info("update finished", "job", o.JobID, "ok", ok, "version", o.Version, "err", o.Error)
+	return o, nil
+}
+
+var errNoSession = errors.New("agent: no MQTT session")

@@ -1,0 +1,165 @@
+package sim
+
+import (
+	"bytes"
+	"context"
+	"crypto/x509"
+	"encoding/pem"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"time"
+
+	"rampart/agent"
+	"rampart/attest"
+	"rampart/boot"
+	"rampart/spe/ipc"
+	"rampart/spe/platform"
+	"rampart/spe/provision"
+)
+
+// flashMap is a small device: 4 KiB sectors, a 16 KiB primary slot and a
+// 12 KiB secondary slot (swap-using-move needs one sector more in the
+// primary), enough for the simulator's firmware.
+const flashMap = `{
+  "flash": {"sectors": [{"size": 4096, "count": 8}], "write_align": 8, "erased_value": 255},
+  "strategy": "swap-move", "max_align": 8,
+  "bootloader": {"offset": 0, "size": 4096},
+  "images": [{"id": 0, "name": "SPE",
+     "primary": {"offset": "0x1000", "size": "0x4000"},
+     "secondary": {"offset": "0x5000", "size": "0x3000"}}]
+}`
+
+// ImplementationID is the simulated devices' PSA RoT implementation ID.
+var ImplementationID = bytes.Repeat([]byte{0x52}, 32)
+
+// Device is one simulated device: flash and bootloader, SPE, agent.
+type Device struct {
+	Index   int
+	Dir     string
+	dev     *platform.Device
+	plat    *platform.Platform
+	Agent   *agent.Agent
+	Endorse attest.Endorsement
+}
+
+// Dirs of a device.
+func (d *Device) devDir() string   { return filepath.Join(d.Dir, "device") }
+func (d *Device) stateDir() string { return filepath.Join(d.Dir, "spe") }
+func (d *Device) agentDir() string { return filepath.Join(d.Dir, "agent") }
+
+// Manufacture makes a device at the factory: its flash with firmware
+// installed in the primary slot, then provisioning (keys generated inside
+// its SPE, boot key installed, lifecycle secured, endorsement made).
+func Manufacture(dir string, index int, f *Fleet, firmware []byte) (*Device, error) {
+	d := &Device{Index: index, Dir: dir}
+	cfg, err := boot.ParseConfig([]byte(flashMap), true)
+	if err != nil {
+		return nil, err
+	}
+	dev, err := platform.CreateDevice(d.devDir(), cfg, nil)
+	if err != nil {
+		return nil, err
+	}
+	if err := dev.Boot.Install(0, boot.Primary, firmware); err != nil {
+		dev.Close()
+		return nil, err
+	}
+	dev.Close()
+	p, err := platform.Open(platform.Options{StateDir: d.stateDir(), LastBoot: &boot.Result{}, Rand: f.Rand})
+	if err != nil {
+		return nil, fmt.Errorf("sim: device %d: spe: %w", index, err)
+	}
+	defer p.Close()
+	der, _ := x509.MarshalPKIXPublicKey(&f.Release.PublicKey)
+	bootKey := pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der})
+	res, err := provision.Run(p, provision.Options{ImplementationID: ImplementationID, BootKeys: [][]byte{bootKey},
+		DeviceDir: d.devDir(), Manufacturer: f.Mfr, Comment: fmt.Sprintf("sim device %d", index), Rand: f.Rand})
+	if err != nil {
+		return nil, fmt.Errorf("sim: device %d: provision: %w", index, err)
+	}
+	d.Endorse = res.Endorsement
+	return d, nil
+}
+
+// PowerOn boots the device (the bootloader verifies and measures its
+// image) and starts its SPE.
+func (d *Device) PowerOn() (*boot.Result, error) {
+	dev, err := platform.OpenDevice(d.devDir())
+	if err != nil {
+		return nil, err
+	}
+	p, err := platform.Open(platform.Options{StateDir: d.stateDir(), Device: dev})
+	if err != nil {
+		dev.Close()
+		return nil, fmt.Errorf("sim: device %d: boot: %w", d.Index, err)
+	}
+	d.dev, d.plat = dev, p
+	return p.LastBoot(), nil
+}
+
+// PowerOff cuts power: the agent stops where it is, the SPE and flash close.
+func (d *Device) PowerOff() {
+	if d.Agent != nil {
+		d.Agent.Close()
+		d.Agent = nil
+	}
+	if d.plat != nil {
+		d.plat.Close()
+		d.plat = nil
+	}
+	if d.dev != nil {
+		d.dev.Close()
+		d.dev = nil
+	}
+}
+
+// Platform is the running SPE (nil when powered off).
+func (d *Device) Platform() *platform.Platform { return d.plat }
+
+// AgentOptions tune a device's agent.
+type AgentOptions struct {
+	Dial      func(ctx context.Context, network, addr string) (net.Conn, error)
+	Now       func() time.Time
+	Hooks     *agent.Hooks
+	SelfTest  func(ctx context.Context, version string) error
+	Interval  time.Duration
+	Backoff   agent.Backoff
+	Telemetry func(now time.Time) map[string]float64
+}
+
+// StartAgent builds the device's agent over an in-process SPE session
+// (non-secure client ID -1), as `rampart agent` does over the socket.
+func (d *Device) StartAgent(f *Fleet, o AgentOptions) (*agent.Agent, error) {
+	if d.plat == nil {
+		return nil, fmt.Errorf("sim: device %d is powered off", d.Index)
+	}
+	p := d.plat
+	a, err := agent.New(agent.Config{
+		Dir:               d.agentDir(),
+		SPE:               func() (ipc.Transport, error) { return p.Server.Local(-1) },
+		EnrollURL:         f.Server.EnrollURL(),
+		MQTTAddr:          f.Server.MQTTAddr(),
+		Roots:             f.Roots(),
+		Dial:              o.Dial,
+		Now:               o.Now,
+		Hooks:             o.Hooks,
+		SelfTest:          o.SelfTest,
+		TelemetryInterval: o.Interval,
+		Backoff:           o.Backoff,
+		Telemetry:         o.Telemetry,
+		Rand:              f.Rand,
+	})
+	if err != nil {
+		return nil, err
+	}
+	d.Agent = a
+	return a, nil
+}
+
+// Remove deletes the device's files.
+func (d *Device) Remove() error {
+	d.PowerOff()
+	return os.RemoveAll(d.Dir)
+}

@@ -1,0 +1,186 @@
+package sim
+
+import (
+	"bytes"
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/x509"
+	"encoding/hex"
+	"encoding/pem"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"rampart/agent"
+	"rampart/fleet"
+	"rampart/fleet/trust"
+	"rampart/image"
+)
+
+// AdminToken is the admin API token of the simulated fleet.
+const AdminToken = "rampart-sim-admin-token"
+
+// Fleet is an in-process fleet server with the keys a simulation needs: the
+// manufacturer's endorsement key, the firmware signing key (also the
+// devices' boot key and the fleet's release key) and an HTTP image server.
+type Fleet struct {
+	Dir     string
+	Server  *fleet.Server
+	Mfr     *ecdsa.PrivateKey // signs endorsements
+	Release *ecdsa.PrivateKey // signs firmware
+	Rand    io.Reader
+
+	images   sync.Map // name -> []byte
+	imgSrv   *http.Server
+	imgLis   net.Listener
+	releases []any
+}
+
+// FleetOptions configure StartFleet.
+type FleetOptions struct {
+	Dir     string
+	CertTTL time.Duration // device certificate lifetime (default 24h)
+	Rand    io.Reader
+	Now     func() time.Time
+	Log     io.Writer // server log (text, warn level); discarded when nil
+}
+
+// StartFleet creates keys and a configuration in o.Dir and starts a fleet
+// server listening on 127.0.0.1:0, with SQLite in o.Dir.
+func StartFleet(o FleetOptions) (*Fleet, error) {
+	if o.Rand == nil {
+		o.Rand = rand.Reader
+	}
+	if o.CertTTL <= 0 {
+		o.CertTTL = 24 * time.Hour
+	}
+	f := &Fleet{Dir: o.Dir, Rand: o.Rand}
+	var err error
+	if f.Mfr, err = ecdsa.GenerateKey(elliptic.P256(), o.Rand); err != nil {
+		return nil, err
+	}
+	if f.Release, err = ecdsa.GenerateKey(elliptic.P256(), o.Rand); err != nil {
+		return nil, err
+	}
+	f.releases = []any{&f.Release.PublicKey}
+	for name, k := range map[string]*ecdsa.PrivateKey{"manufacturer.pub.pem": f.Mfr, "release.pub.pem": f.Release} {
+		der, _ := x509.MarshalPKIXPublicKey(&k.PublicKey)
+		if err := os.WriteFile(filepath.Join(o.Dir, name), pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der}), 0o600); err != nil {
+			return nil, err
+		}
+	}
+	cfgText := fmt.Sprintf(`data_dir: fleet-data
+listen: {enroll: "127.0.0.1:0", admin: "127.0.0.1:0", mqtt: "127.0.0.1:0"}
+ca: {name: Rampart simulated fleet CA, cert_ttl: %s}
+manufacturers: [{name: sim, public_key: manufacturer.pub.pem}]
+release_keys: [release.pub.pem]
+api_tokens: [{name: sim, role: admin, sha256: %s}]
+telemetry: {max_delay: 2ms}
+log: {level: warn, format: text}
+`, o.CertTTL, fleet.TokenSHA256(AdminToken))
+	path := filepath.Join(o.Dir, "server.yaml")
+	if err := os.WriteFile(path, []byte(cfgText), 0o600); err != nil {
+		return nil, err
+	}
+	cfg, err := fleet.ParseConfig(path, []byte(cfgText))
+	if err != nil {
+		return nil, err
+	}
+	logw := o.Log
+	if logw == nil {
+		logw = io.Discard
+	}
+	pass := make([]byte, 24)
+	if _, err := io.ReadFull(o.Rand, pass); err != nil {
+		return nil, err
+	}
+	srv, err := fleet.New(cfg, fleet.Options{Passphrase: []byte(hex.EncodeToString(pass)), Rand: o.Rand, Now: o.Now,
+		Log: slog.New(slog.NewTextHandler(logw, &slog.HandlerOptions{Level: slog.LevelWarn}))})
+	if err != nil {
+		return nil, err
+	}
+	if err := srv.Start(); err != nil {
+		return nil, err
+	}
+	<-srv.Ready()
+	f.Server = srv
+	if f.imgLis, err = net.Listen("tcp", "127.0.0.1:0"); err != nil {
+		f.Close()
+		return nil, err
+	}
+	f.imgSrv = &http.Server{Handler: http.HandlerFunc(f.serveImage), ReadHeaderTimeout: 10 * time.Second}
+	go f.imgSrv.Serve(f.imgLis)
+	return f, nil
+}
+
+// Close stops the image server and the fleet server.
+func (f *Fleet) Close() error {
+	if f.imgSrv != nil {
+		f.imgSrv.Close()
+	}
+	if f.Server == nil {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	return f.Server.Shutdown(ctx)
+}
+
+// Roots is the pool devices trust for the fleet server.
+func (f *Fleet) Roots() *x509.CertPool { return f.Server.CA().Pool() }
+
+// serveImage serves published images with Range support (http.ServeContent).
+func (f *Fleet) serveImage(w http.ResponseWriter, r *http.Request) {
+	v, ok := f.images.Load(filepath.Base(r.URL.Path))
+	if !ok {
+		http.NotFound(w, r)
+		return
+	}
+	http.ServeContent(w, r, "", time.Time{}, bytes.NewReader(v.([]byte)))
+}
+
+// Host makes data downloadable as name and returns the job describing it.
+func (f *Fleet) Host(jobID, name, version string, data []byte) agent.Job {
+	f.images.Store(name, data)
+	sum := sha256.Sum256(data)
+	return agent.Job{ID: jobID, Version: version, URL: "http://" + f.imgLis.Addr().String() + "/images/" + name,
+		Size: int64(len(data)), SHA256: hex.EncodeToString(sum[:])}
+}
+
+// SignFirmware builds firmware of the given version signed with the release
+// key (security counter from the version, a boot record for attestation).
+func (f *Fleet) SignFirmware(version string, size int) ([]byte, error) {
+	v, err := image.ParseVersion(version)
+	if err != nil {
+		return nil, err
+	}
+	fw := make([]byte, 0, size)
+	blk := sha256.Sum256([]byte("rampart sim firmware " + version))
+	for len(fw) < size {
+		fw = append(fw, blk[:]...)
+		blk = sha256.Sum256(blk[:])
+	}
+	sc := v.SecurityCounter()
+	res, err := image.Sign(fw[:size], &image.SignOptions{Key: f.Release, HeaderSize: 32, PadHeader: true, Version: v,
+		SecurityCounter: &sc, BootRecord: "SPE", Rand: f.Rand})
+	if err != nil {
+		return nil, err
+	}
+	return res.Bytes, nil
+}
+
+// RegisterRelease registers a signed image: its measurement becomes a
+// reference value that enrollment accepts.
+func (f *Fleet) RegisterRelease(ctx context.Context, img []byte, comment string) error {
+	_, err := trust.RegisterRelease(ctx, f.Server.Store(), img, f.releases, comment, "sim")
+	return err
+}
