@@ -79,6 +79,15 @@ type Manager struct {
 	st         *storage.Store
 	state      State
 	destroyers []Destroyer
+	observers  []func(from, to State)
+}
+
+// OnTransition registers f to run after every recorded transition (before
+// the destroyers of decommissioning), e.g. to audit it.
+func (m *Manager) OnTransition(f func(from, to State)) {
+	m.mu.Lock()
+	m.observers = append(m.observers, f)
+	m.mu.Unlock()
 }
 
 const stateObject = "state"
@@ -165,7 +174,11 @@ func (m *Manager) Transition(to State) error {
 	if err := m.st.Put(stateObject, append(b, sum[:]...)); err != nil {
 		return fmt.Errorf("lifecycle: %w", err)
 	}
+	from := m.state
 	m.state = to
+	for _, f := range m.observers {
+		f(from, to)
+	}
 	if to.Major() == attest.LifecycleDecommissioned {
 		return m.destroy()
 	}

@@ -40,6 +40,9 @@ const (
 	AuditLogFile = "audit.log"
 )
 
+// LifecyclePartitionID is the secure client ID lifecycle events are audited under.
+const LifecyclePartitionID int32 = 0xf101
+
 const auditKeyObject, auditKeyLabel = "audit-key", "audit checkpoint key"
 
 // Options configures a platform.
@@ -179,6 +182,11 @@ func (p *Platform) openServices() error {
 	if err != nil {
 		return fmt.Errorf("platform: %w", err)
 	}
+	p.Lifecycle.OnTransition(func(from, to lifecycle.State) {
+		// Best effort: a failed append makes the log refuse further use,
+		// which its readers see; the transition itself is already recorded.
+		_, _ = p.Audit.Log().Append(LifecyclePartitionID, "lifecycle.transition", []byte(from.String()+" -> "+to.String()))
+	})
 	for _, r := range []interface{ Register(*spe.Server) error }{p.Crypto, p.ITS, p.PS, p.Attestation, p.Audit} {
 		if err := r.Register(p.Server); err != nil {
 			return err

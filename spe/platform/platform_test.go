@@ -9,12 +9,14 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"rampart/attest"
 	"rampart/boot"
 	"rampart/image"
 	"rampart/psa"
+	"rampart/spe/audit"
 	"rampart/spe/ipc"
 	"rampart/spe/platform"
 	"rampart/spe/provision"
@@ -240,5 +242,59 @@ func TestNoTokenBeforeProvisioning(t *testing.T) {
 	_ = devDir
 	if _, err := token(t, p, -1, make([]byte, 32)); !errors.Is(err, ipc.ErrServiceFailure) {
 		t.Fatalf("unprovisioned token: %v", err)
+	}
+}
+
+// TestLifecycleAudited: every transition lands in the audit log, which an
+// authorized reader retrieves and verifies.
+func TestLifecycleAudited(t *testing.T) {
+	devDir, stateDir := newDevice(t)
+	provisionDevice(t, devDir, stateDir)
+	d, err := platform.OpenDevice(devDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	p, err := platform.Open(platform.Options{StateDir: stateDir, Device: d, AuditReaders: []int32{-4}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	if err := p.Lifecycle.Transition(attest.LifecycleNonPSARoTDebug); err != nil {
+		t.Fatal(err)
+	}
+	l, _ := p.Server.Local(-4)
+	c := psa.NewAudit(l)
+	defer c.Close()
+	if err := c.Checkpoint(); err != nil {
+		t.Fatal(err)
+	}
+	data, err := c.ReadAll(1 << 20)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pub, err := c.PublicKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	rep, err := audit.Verify(bytes.NewReader(data), int64(len(data)), pub, audit.VerifyOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var events []string
+	for _, r := range rep.Records {
+		events = append(events, string(r.Data))
+	}
+	// Provisioning's two transitions and the debug one, in order.
+	want := []string{
+		attest.LifecycleAssemblyAndTest.String() + " -> " + attest.LifecyclePSARoTProvisioning.String(),
+		attest.LifecyclePSARoTProvisioning.String() + " -> " + attest.LifecycleSecured.String(),
+		attest.LifecycleSecured.String() + " -> " + attest.LifecycleNonPSARoTDebug.String(),
+	}
+	if strings.Join(events, "|") != strings.Join(want, "|") {
+		t.Fatalf("events %q, want %q", events, want)
+	}
+	if rep.Records[2].Client != platform.LifecyclePartitionID || rep.Records[2].Event != "lifecycle.transition" {
+		t.Fatalf("record %+v", rep.Records[2])
 	}
 }
