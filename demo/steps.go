@@ -8,5 +8,6 @@ var notBuilt = []string{"fleet onboarding by attestation", "MQTT telemetry", "up
 func Steps() []Step {
 	var steps []Step
 	steps = append(steps, imageSteps()...)
+	steps = append(steps, speSteps()...)
 	return steps
 }
