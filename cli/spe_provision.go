@@ -60,7 +60,7 @@ type speProvisionSummary struct {
 func newSpeProvisionCmd(env *Env) *cobra.Command {
 	var stateDir, deviceDir, implHex, certRef, mfrPath, outPath, signedPath, comment string
 	var bootKeys []string
-	var p384, asJSON bool
+	var p384, asJSON, reissue bool
 	cmd := &cobra.Command{
 		Use:   "provision --state-dir DIR --implementation-id HEX --manufacturer-key KEY.pem --endorsement OUT.json",
 		Short: "Factory provisioning: generate the HUK and attestation key in the SPE, move to secured, write a signed endorsement",
@@ -74,6 +74,9 @@ The endorsement (instance ID, implementation ID, attestation public key) is writ
 endorsement list format that 'rampart attest verify --endorsements' reads, and the same bytes
 signed by the manufacturer key as a COSE_Sign1 (--signed, default OUT.json.cose) for a fleet
 server to import after checking with 'rampart spe endorsement verify'.
+
+--reissue writes the endorsement of a device that is already provisioned again (for a run
+cut by a power failure after the device reached secured); it changes nothing in the device.
 
 Exit codes: 0 provisioned, 1 the device is not in a provisioning state, 2 usage, 3 I/O.`,
 		Example: `  rampart spe provision --state-dir /var/lib/rampart/spe --device dev \
@@ -120,8 +123,13 @@ Exit codes: 0 provisioned, 1 the device is not in a provisioning state, 2 usage,
 			if p384 {
 				curve = elliptic.P384()
 			}
-			res, err := provision.Run(p, provision.Options{ImplementationID: impl, CertificationReference: certRef, Curve: curve,
-				BootKeys: keys, DeviceDir: deviceDir, Manufacturer: mfr, Comment: comment})
+			popt := provision.Options{ImplementationID: impl, CertificationReference: certRef, Curve: curve,
+				BootKeys: keys, DeviceDir: deviceDir, Manufacturer: mfr, Comment: comment}
+			run := provision.Run
+			if reissue {
+				run = provision.Reissue
+			}
+			res, err := run(p, popt)
 			if errors.Is(err, provision.ErrState) {
 				return fail(ExitFailure, err, "a device is provisioned once; decommissioned devices cannot be provisioned again")
 			}
@@ -160,6 +168,7 @@ Exit codes: 0 provisioned, 1 the device is not in a provisioning state, 2 usage,
 	f.StringVar(&comment, "comment", "", "comment stored in the endorsement")
 	f.BoolVar(&p384, "p384", false, "make a P-384 attestation key (ES384 tokens)")
 	f.BoolVar(&asJSON, "json", false, "print the summary as JSON")
+	f.BoolVar(&reissue, "reissue", false, "only write the endorsement of an already provisioned device again")
 	return cmd
 }
 

@@ -71,6 +71,15 @@ func TestSpeProvisionAttestDecommission(t *testing.T) {
 		"--manufacturer-key", mfrPath, "--endorsement", endo+"2"); code != ExitFailure {
 		t.Fatalf("second provision: %d %q", code, errs)
 	}
+	if code, out, errs := run(t, "spe", "provision", "--reissue", "--state-dir", stateDir, "--implementation-id", impl,
+		"--manufacturer-key", mfrPath, "--endorsement", endo+".again"); code != ExitOK || !strings.Contains(out, "secured") {
+		t.Fatalf("reissue: %d %q %q", code, out, errs)
+	}
+	first, _ := os.ReadFile(endo)
+	again, _ := os.ReadFile(endo + ".again")
+	if !bytes.Equal(first, again) {
+		t.Fatalf("reissued endorsement differs:\n%s\n%s", first, again)
+	}
 	if code, out, errs := run(t, "spe", "endorsement", "verify", "--manufacturer-key", mfrPubPath, endo+".cose"); code != ExitOK || !strings.Contains(out, "instance_id") {
 		t.Fatalf("endorsement verify: %d %q", code, errs)
 	}

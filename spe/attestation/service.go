@@ -85,6 +85,16 @@ func (s *Service) PublicKey() *ecdsa.PublicKey {
 	return &s.key.PublicKey
 }
 
+// Identity returns what provisioning recorded, or nil before provisioning.
+func (s *Service) Identity() *Identity {
+	if s.id == nil {
+		return nil
+	}
+	id := *s.id
+	id.ImplementationID = append([]byte(nil), s.id.ImplementationID...)
+	return &id
+}
+
 // Register adds the attestation partition to srv.
 func (s *Service) Register(srv *spe.Server) error {
 	return srv.Register(Manifest, map[string]spe.Handler{"INITIAL_ATTESTATION": s})

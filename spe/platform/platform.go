@@ -66,6 +66,9 @@ type Options struct {
 	LifecycleAdmins []int32
 	// AuditReaders may read the audit log over IPC.
 	AuditReaders []int32
+	// StorageFault, when set, is armed on every object store of the
+	// platform (power-cut tests; see storage.CutAt).
+	StorageFault storage.FaultFunc
 	// Rand and Now are injected for tests; nil means crypto/rand, time.Now.
 	Rand io.Reader
 	Now  func() time.Time
@@ -100,7 +103,7 @@ func Open(opt Options) (*Platform, error) {
 		opt.Rand = rand.Reader
 	}
 	p := &Platform{opt: opt, last: opt.LastBoot}
-	lcStore, err := storage.Open(filepath.Join(opt.StateDir, LifecycleDir), storage.Options{})
+	lcStore, err := storage.Open(filepath.Join(opt.StateDir, LifecycleDir), storage.Options{Fault: opt.StorageFault})
 	if err != nil {
 		return nil, fmt.Errorf("platform: %w", err)
 	}
@@ -142,19 +145,19 @@ func (p *Platform) openServices() error {
 	if p.Crypto, err = crypto.New(crypto.Options{StateDir: opt.StateDir, HUK: p.huk, Rand: opt.Rand}); err != nil {
 		return fmt.Errorf("platform: %w", err)
 	}
-	itsStore, err := storage.Open(filepath.Join(opt.StateDir, ITSDir), storage.Options{})
+	itsStore, err := storage.Open(filepath.Join(opt.StateDir, ITSDir), storage.Options{Fault: opt.StorageFault})
 	if err != nil {
 		return fmt.Errorf("platform: %w", err)
 	}
 	p.ITS = its.New(itsStore, its.Limits{})
-	psStore, err := storage.Open(filepath.Join(opt.StateDir, PSDir), storage.Options{})
+	psStore, err := storage.Open(filepath.Join(opt.StateDir, PSDir), storage.Options{Fault: opt.StorageFault})
 	if err != nil {
 		return fmt.Errorf("platform: %w", err)
 	}
 	if p.PS, err = ps.New(ps.Options{Store: psStore, ITS: p.ITS, HUK: p.huk, Rand: opt.Rand}); err != nil {
 		return fmt.Errorf("platform: %w", err)
 	}
-	if p.attestS, err = storage.Open(filepath.Join(opt.StateDir, AttestDir), storage.Options{}); err != nil {
+	if p.attestS, err = storage.Open(filepath.Join(opt.StateDir, AttestDir), storage.Options{Fault: opt.StorageFault}); err != nil {
 		return fmt.Errorf("platform: %w", err)
 	}
 	if opt.Device != nil && p.last == nil {
@@ -193,7 +196,7 @@ func (p *Platform) openServices() error {
 		}
 	}
 	if opt.Device != nil {
-		fwuStore, err := storage.Open(filepath.Join(opt.StateDir, FWUDir), storage.Options{})
+		fwuStore, err := storage.Open(filepath.Join(opt.StateDir, FWUDir), storage.Options{Fault: opt.StorageFault})
 		if err != nil {
 			return fmt.Errorf("platform: %w", err)
 		}

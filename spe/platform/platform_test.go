@@ -20,6 +20,7 @@ import (
 	"rampart/spe/ipc"
 	"rampart/spe/platform"
 	"rampart/spe/provision"
+	"rampart/spe/storage"
 )
 
 const flashMap = `{
@@ -296,5 +297,59 @@ func TestLifecycleAudited(t *testing.T) {
 	}
 	if rep.Records[2].Client != platform.LifecyclePartitionID || rep.Records[2].Event != "lifecycle.transition" {
 		t.Fatalf("record %+v", rep.Records[2])
+	}
+}
+
+// TestProvisioningPowerCut cuts the power at every storage step of
+// provisioning (lifecycle records, identity, sealed IAK, audit key and
+// log): running provisioning again afterwards always yields a secured
+// device whose tokens verify with the endorsement it writes.
+func TestProvisioningPowerCut(t *testing.T) {
+	for k := 1; ; k++ {
+		devDir, stateDir := newDevice(t)
+		var n int
+		cut := storage.CutAt(k, &n)
+		pubPEM, _ := image.MarshalPublicKeyPEM(&bootKey.PublicKey)
+		opts := provision.Options{ImplementationID: implID, BootKeys: [][]byte{pubPEM}, DeviceDir: devDir, Manufacturer: mfrKey}
+		var err error
+		p, err := platform.Open(platform.Options{StateDir: stateDir, LastBoot: &boot.Result{}, StorageFault: cut})
+		if err == nil {
+			_, err = provision.Run(p, opts)
+			p.Close()
+		}
+		done := err == nil
+		// Power back: provisioning again finishes the job.
+		p2, err2 := platform.Open(platform.Options{StateDir: stateDir, LastBoot: &boot.Result{}})
+		if err2 != nil {
+			t.Fatalf("cut at storage step %d: reopen: %v", k, err2)
+		}
+		res, err2 := provision.Run(p2, opts)
+		if !done && errors.Is(err2, provision.ErrState) && p2.Lifecycle.State() == attest.LifecycleSecured {
+			// Cut after secured was recorded: the endorsement is reissued.
+			res, err2 = provision.Reissue(p2, opts)
+		}
+		switch {
+		case done && !errors.Is(err2, provision.ErrState):
+			t.Fatalf("uncut provisioning, then again: %v", err2)
+		case !done && err2 != nil:
+			t.Fatalf("cut at storage step %d (%v): provisioning again: %v", k, err, err2)
+		}
+		p2.Close()
+		if done {
+			if k < 5 {
+				t.Fatalf("only %d storage steps", k)
+			}
+			break
+		}
+		p3, _ := open(t, devDir, stateDir)
+		nonce := bytes.Repeat([]byte{3}, 32)
+		tok, err := token(t, p3, -1, nonce)
+		if err != nil {
+			t.Fatalf("cut at step %d: token: %v", k, err)
+		}
+		list, _, _ := provision.VerifyEndorsements(res.Signed, &mfrKey.PublicKey)
+		if _, err := attest.Verify(tok, attest.VerifyOptions{Lookup: list.Lookup, Nonce: nonce}); err != nil {
+			t.Fatalf("cut at step %d: %v", k, err)
+		}
 	}
 }

@@ -110,24 +110,57 @@ func Run(p *platform.Platform, opt Options) (*Result, error) {
 	if err := p.Lifecycle.Transition(attest.LifecycleSecured); err != nil {
 		return nil, fmt.Errorf("provision: %w", err)
 	}
+	if err := endorse(res, pub, opt); err != nil {
+		return nil, err
+	}
+	return res, nil
+}
+
+// Reissue writes the endorsement of a device that is already provisioned
+// (secured or a debug state) again, e.g. when the provisioning run was cut
+// after the device reached secured but before the endorsement was saved.
+// It changes nothing in the device; opt.ImplementationID, when set, must be
+// the one recorded.
+func Reissue(p *platform.Platform, opt Options) (*Result, error) {
+	if opt.Rand == nil {
+		opt.Rand = rand.Reader
+	}
+	if opt.Manufacturer == nil {
+		return nil, errors.New("provision: a manufacturer key is required to sign the endorsement")
+	}
+	if p.Attestation == nil || !IsProvisioned(p.Lifecycle.State()) || p.Attestation.PublicKey() == nil {
+		return nil, fmt.Errorf("provision: reissue: the device is not provisioned (it is %s)", p.Lifecycle.State())
+	}
+	id := p.Attestation.Identity()
+	if opt.ImplementationID != nil && !bytes.Equal(opt.ImplementationID, id.ImplementationID) {
+		return nil, errors.New("provision: reissue: the implementation ID differs from the one provisioned")
+	}
+	opt.ImplementationID = id.ImplementationID
+	res := &Result{}
+	if err := endorse(res, p.Attestation.PublicKey(), opt); err != nil {
+		return nil, err
+	}
+	return res, nil
+}
+
+// endorse fills res's endorsement, list and signed list for pub.
+func endorse(res *Result, pub *ecdsa.PublicKey, opt Options) error {
 	iid, err := attest.InstanceID(pub)
 	if err != nil {
-		return nil, fmt.Errorf("provision: %w", err)
+		return fmt.Errorf("provision: %w", err)
 	}
 	res.Endorsement = attest.Endorsement{InstanceID: iid, ImplementationID: append([]byte(nil), opt.ImplementationID...), PublicKey: pub, Comment: opt.Comment}
 	var list attest.EndorsementList
 	if err := list.Add(res.Endorsement); err != nil {
-		return nil, fmt.Errorf("provision: %w", err)
+		return fmt.Errorf("provision: %w", err)
 	}
 	var buf bytes.Buffer
 	if err := list.WriteJSON(&buf); err != nil {
-		return nil, fmt.Errorf("provision: %w", err)
+		return fmt.Errorf("provision: %w", err)
 	}
 	res.List = buf.Bytes()
-	if res.Signed, err = SignEndorsements(res.List, opt.Manufacturer, opt.Rand); err != nil {
-		return nil, err
-	}
-	return res, nil
+	res.Signed, err = SignEndorsements(res.List, opt.Manufacturer, opt.Rand)
+	return err
 }
 
 // IsProvisioned reports whether lc is past provisioning.
