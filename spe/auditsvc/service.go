@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"sync"
 
 	"rampart/psa"
 	"rampart/spe"
@@ -35,13 +36,20 @@ type Options struct {
 	// Readers lists the non-secure client IDs allowed to read the log;
 	// secure clients (ID > 0) may always read.
 	Readers []int32
-	// Log options (clock, checkpoint interval).
+	// Log options (clock, checkpoint interval). Log.Anchor is set from
+	// Anchor when that is given.
 	Log audit.Options
+	// Anchor, when set, keeps the latest checkpoint outside the log and
+	// refuses a log that no longer contains it (truncation, rollback).
+	Anchor *ITSAnchor
 }
 
 // Service is the audit log RoT Service.
 type Service struct {
 	log     *audit.Log
+	anchor  *ITSAnchor
+	amu     sync.Mutex
+	saved   uint64 // count of the checkpoint last saved as the anchor
 	path    string
 	pubDER  []byte
 	readers []int32
@@ -57,6 +65,13 @@ func Open(opt Options) (*Service, error) {
 	if err != nil {
 		return nil, fmt.Errorf("auditsvc: %w", err)
 	}
+	if opt.Anchor != nil {
+		a, err := opt.Anchor.Load()
+		if err != nil {
+			return nil, err
+		}
+		opt.Log.Anchor = a
+	}
 	b, err := audit.OpenFile(opt.Path)
 	if err != nil {
 		return nil, fmt.Errorf("auditsvc: %w", err)
@@ -66,15 +81,53 @@ func Open(opt Options) (*Service, error) {
 		b.Close()
 		return nil, fmt.Errorf("auditsvc: %w", err)
 	}
-	return &Service{log: l, path: opt.Path, pubDER: der, readers: opt.Readers}, nil
+	s := &Service{log: l, anchor: opt.Anchor, path: opt.Path, pubDER: der, readers: opt.Readers}
+	if opt.Log.Anchor != nil {
+		s.saved = opt.Log.Anchor.Count
+	}
+	return s, nil
+}
+
+// saveAnchor stores the latest checkpoint when it is newer than the one
+// saved. A failure is reported; the log itself is intact.
+func (s *Service) saveAnchor() error {
+	if s.anchor == nil {
+		return nil
+	}
+	s.amu.Lock()
+	defer s.amu.Unlock()
+	c, _ := s.log.Head()
+	if c == nil || c.Count == s.saved {
+		return nil
+	}
+	if err := s.anchor.Save(c); err != nil {
+		return err
+	}
+	s.saved = c.Count
+	return nil
+}
+
+// Append adds a record for a secure caller in this process and keeps the
+// anchor current.
+func (s *Service) Append(client int32, event string, data []byte) error {
+	if _, err := s.log.Append(client, event, data); err != nil {
+		return err
+	}
+	return s.saveAnchor()
 }
 
 // Log returns the open log, for secure code in the same process (other
 // services record their own events through it).
 func (s *Service) Log() *audit.Log { return s.log }
 
-// Close seals the log with a final checkpoint.
-func (s *Service) Close() error { return s.log.Close() }
+// Close seals the log with a final checkpoint and saves it as the anchor.
+func (s *Service) Close() error {
+	err := s.log.Close()
+	if aerr := s.saveAnchor(); err == nil {
+		err = aerr
+	}
+	return err
+}
 
 // Register adds the audit partition to srv.
 func (s *Service) Register(srv *spe.Server) error {
@@ -107,7 +160,7 @@ func (s *Service) Call(m *spe.Message) ipc.Status {
 		if len(ev) == 0 || len(ev) > audit.MaxEventLen || len(m.InVec(1)) > audit.MaxDataLen {
 			return ipc.ErrInvalidArgument
 		}
-		if _, err := s.log.Append(m.Client, string(ev), m.InVec(1)); err != nil {
+		if err := s.Append(m.Client, string(ev), m.InVec(1)); err != nil {
 			if errors.Is(err, audit.ErrRecord) {
 				return ipc.ErrInvalidArgument
 			}
@@ -157,6 +210,9 @@ func (s *Service) Call(m *spe.Message) ipc.Status {
 			return ipc.ErrProgrammerError
 		}
 		if _, err := s.log.Checkpoint(); err != nil {
+			return ipc.ErrStorageFailure
+		}
+		if err := s.saveAnchor(); err != nil {
 			return ipc.ErrStorageFailure
 		}
 		return ipc.Success

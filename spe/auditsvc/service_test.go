@@ -15,6 +15,8 @@ import (
 	"rampart/spe/audit"
 	"rampart/spe/auditsvc"
 	"rampart/spe/ipc"
+	"rampart/spe/storage"
+	"rampart/spe/storage/its"
 )
 
 func setup(t *testing.T) (string, *ecdsa.PrivateKey, *spe.Server, *auditsvc.Service) {
@@ -93,5 +95,47 @@ func TestAppendRetrieveVerify(t *testing.T) {
 	os.WriteFile(path, c, 0o600)
 	if _, err := auditsvc.Open(auditsvc.Options{Path: path, Signer: key}); err == nil {
 		t.Fatal("tampered log reopened")
+	}
+}
+
+// TestAnchorRefusesRollback: with the anchor kept in ITS, a log file
+// replaced by an older copy (a rollback to an earlier checkpoint) is refused.
+func TestAnchorRefusesRollback(t *testing.T) {
+	dir := t.TempDir()
+	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	st, err := storage.Open(filepath.Join(dir, "its"), storage.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	anchor := &auditsvc.ITSAnchor{ITS: its.New(st, its.Limits{})}
+	path := filepath.Join(dir, "audit.log")
+	opts := auditsvc.Options{Path: path, Signer: key, Anchor: anchor, Log: audit.Options{CheckpointEvery: 1}}
+	svc, err := auditsvc.Open(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := svc.Append(3, "first", nil); err != nil {
+		t.Fatal(err)
+	}
+	svc.Close()
+	old, _ := os.ReadFile(path)
+	svc, err = auditsvc.Open(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := svc.Append(3, "second", nil); err != nil {
+		t.Fatal(err)
+	}
+	svc.Close()
+	if a, err := anchor.Load(); err != nil || a == nil || a.Count != 2 {
+		t.Fatalf("anchor %+v %v", a, err)
+	}
+	os.WriteFile(path, old, 0o600)
+	if _, err := auditsvc.Open(opts); err == nil {
+		t.Fatal("rolled-back log reopened")
+	}
+	// Without the anchor the rollback would pass: the anchor is what catches it.
+	if _, err := auditsvc.Open(auditsvc.Options{Path: path, Signer: key}); err != nil {
+		t.Fatalf("old log on its own: %v", err)
 	}
 }

@@ -358,3 +358,33 @@ func TestPowerCutDuringUpdate(t *testing.T) {
 		}
 	}
 }
+
+// TestDamagedState: a damaged state record leaves every component FAILED
+// (cleanable), never a running SPE that cannot start.
+func TestDamagedState(t *testing.T) {
+	for _, junk := range [][]byte{[]byte("{"), []byte(`[{"state": 200}]`), []byte("null"), {0xff, 0x00}} {
+		d := newDevice(t)
+		dir := t.TempDir()
+		st, _ := storage.Open(dir, storage.Options{})
+		if err := st.Put("state", junk); err != nil {
+			t.Fatal(err)
+		}
+		cfg, _ := boot.ParseConfig([]byte(flashMap), true)
+		svc, err := fwu.New(fwu.Options{Store: st, Flash: d.dev, Config: cfg, Boot: d.bl, Keys: []any{&bootKey.PublicKey}})
+		if err != nil {
+			t.Fatalf("%q: %v", junk, err)
+		}
+		info, _ := svc.Query(0)
+		if info.State != psa.FWUFailed && info.State != psa.FWUReady {
+			t.Fatalf("%q: state %s", junk, info.State)
+		}
+		if info.State == psa.FWUFailed {
+			if err := svc.Clean(0); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := svc.Start(0); err != nil {
+			t.Fatalf("%q: start after clean: %v", junk, err)
+		}
+	}
+}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 
 	"rampart/psa"
+	"rampart/spe/ipc"
 	"rampart/spe/storage"
 )
 
@@ -30,7 +31,12 @@ func loadState(st *storage.Store, n int) ([]component, error) {
 	}
 	var saved []component
 	if err := json.Unmarshal(b, &saved); err != nil {
-		return nil, fmt.Errorf("fwu: state: %w", err)
+		// A damaged state record must not keep the SPE from starting: every
+		// component is FAILED (DATA_CORRUPT) until cleaned.
+		for i := range comps {
+			comps[i] = component{State: psa.FWUFailed, Error: int32(ipc.ErrDataCorrupt)}
+		}
+		return comps, nil
 	}
 	for i := range comps {
 		if i < len(saved) && saved[i].State <= psa.FWUUpdated {

@@ -180,7 +180,7 @@ func (p *Platform) openServices() error {
 	}
 	p.Audit, err = auditsvc.Open(auditsvc.Options{
 		Path: filepath.Join(opt.StateDir, AuditDir, AuditLogFile), Signer: auditKey, Readers: opt.AuditReaders,
-		Log: audit.Options{Now: opt.Now, CheckpointEvery: 16},
+		Log: audit.Options{Now: opt.Now, CheckpointEvery: 16}, Anchor: &auditsvc.ITSAnchor{ITS: p.ITS},
 	})
 	if err != nil {
 		return fmt.Errorf("platform: %w", err)
@@ -188,7 +188,7 @@ func (p *Platform) openServices() error {
 	p.Lifecycle.OnTransition(func(from, to lifecycle.State) {
 		// Best effort: a failed append makes the log refuse further use,
 		// which its readers see; the transition itself is already recorded.
-		_, _ = p.Audit.Log().Append(LifecyclePartitionID, "lifecycle.transition", []byte(from.String()+" -> "+to.String()))
+		_ = p.Audit.Append(LifecyclePartitionID, "lifecycle.transition", []byte(from.String()+" -> "+to.String()))
 	})
 	for _, r := range []interface{ Register(*spe.Server) error }{p.Crypto, p.ITS, p.PS, p.Attestation, p.Audit} {
 		if err := r.Register(p.Server); err != nil {
