@@ -134,3 +134,25 @@ func TestService(t *testing.T) {
 		t.Fatalf("state %x", s)
 	}
 }
+
+func TestStateRecordPrefixes(t *testing.T) {
+	dir := t.TempDir()
+	m := open(t, dir)
+	if err := m.Transition(attest.LifecyclePSARoTProvisioning); err != nil {
+		t.Fatal(err)
+	}
+	p := filepath.Join(dir, "state")
+	b, _ := os.ReadFile(p)
+	for n := 0; n < len(b); n++ {
+		os.WriteFile(p, b[:n], 0o600)
+		st, _ := storage.Open(dir, storage.Options{})
+		if _, err := lifecycle.Open(st); !errors.Is(err, ipc.ErrDataCorrupt) {
+			t.Fatalf("prefix %d: %v", n, err)
+		}
+	}
+	os.WriteFile(p, append(b, 0), 0o600)
+	st, _ := storage.Open(dir, storage.Options{})
+	if _, err := lifecycle.Open(st); !errors.Is(err, ipc.ErrDataCorrupt) {
+		t.Fatalf("trailing byte: %v", err)
+	}
+}
