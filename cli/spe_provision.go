@@ -11,6 +11,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"rampart/attest"
+	"rampart/spe/audit"
 	"rampart/spe/platform"
 	"rampart/spe/provision"
 )
@@ -36,6 +37,9 @@ func speOpenPlatform(stateDir, deviceDir string) (*platform.Platform, func(), er
 	if err != nil {
 		if dev != nil {
 			dev.Close()
+		}
+		if errors.Is(err, audit.ErrTampered) {
+			return nil, nil, fail(ExitFailure, err, "the audit log was edited, truncated or rolled back: the SPE refuses to continue it")
 		}
 		return nil, nil, fail(ExitError, err, "check the state directory (the SPE's own, mode 0700) and that the device boots (rampart boot run)")
 	}

@@ -101,6 +101,20 @@ func TestSpeProvisionAttestDecommission(t *testing.T) {
 	if code, _, _ := run(t, "spe", "lifecycle", "--state-dir", stateDir, "--set", "assembly-and-test"); code != ExitFailure {
 		t.Fatalf("forbidden transition: %d", code)
 	}
+	code, out, errs = run(t, "spe", "audit", "--state-dir", stateDir, "--json")
+	if code != ExitOK || strings.Count(out, "lifecycle.transition") != 2 {
+		t.Fatalf("audit: %d %q %q", code, out, errs)
+	}
+	// Tampering with the log file is reported by the next start (refused).
+	logPath := filepath.Join(stateDir, "audit", "audit.log")
+	lb, _ := os.ReadFile(logPath)
+	lb[len(lb)/3] ^= 0x04
+	os.WriteFile(logPath, lb, 0o600)
+	if code, _, errs := run(t, "spe", "audit", "--state-dir", stateDir); code != ExitFailure || !strings.Contains(errs, "tampered") {
+		t.Fatalf("tampered audit log accepted: %q", errs)
+	}
+	lb[len(lb)/3] ^= 0x04
+	os.WriteFile(logPath, lb, 0o600)
 	if code, out, errs := run(t, "spe", "lifecycle", "--state-dir", stateDir, "--set", "decommissioned"); code != ExitOK || !strings.Contains(out, "decommissioned") {
 		t.Fatalf("decommission: %d %q %q", code, out, errs)
 	}
