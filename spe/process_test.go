@@ -23,7 +23,7 @@ func TestClientProcessKilledMidCall(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { cmd.Process.Kill() }) // never leave the helper behind
-	<-ts.entered // the helper's call is inside the service now
+	<-ts.entered                             // the helper's call is inside the service now
 	if st := ts.srv.Stats(); st.Sessions != 1 || st.Handles != 1 {
 		t.Fatalf("before the kill: %+v", st)
 	}
