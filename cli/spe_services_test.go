@@ -101,6 +101,31 @@ func TestSpeProvisionAttestDecommission(t *testing.T) {
 	if code, _, _ := run(t, "spe", "lifecycle", "--state-dir", stateDir, "--set", "assembly-and-test"); code != ExitFailure {
 		t.Fatalf("forbidden transition: %d", code)
 	}
+	// Update to 1.3.0 through FWU; a foreign image is refused.
+	v13, _ := image.ParseVersion("1.3.0")
+	sc2 := uint32(2)
+	res2, err := image.Sign(bytes.Repeat([]byte{0x6b}, 3500), &image.SignOptions{SecurityCounter: &sc2, Key: bootKey, HeaderSize: 32, PadHeader: true, Version: v13})
+	if err != nil {
+		t.Fatal(err)
+	}
+	v2Path := write("v13.bin", res2.Bytes)
+	foreign := write("foreign.bin", bytes.Repeat([]byte{1}, 4000))
+	if code, _, errs := run(t, "spe", "fwu", "update", "--state-dir", stateDir, "--device", devDir, foreign); code != ExitFailure || !strings.Contains(errs, "not staged") {
+		t.Fatalf("foreign image: %d %q", code, errs)
+	}
+	if code, _, _ := run(t, "spe", "fwu", "query", "--state-dir", stateDir, "--device", devDir); code != ExitOK {
+		t.Fatalf("query: %d", code)
+	}
+	code, out, errs = run(t, "spe", "fwu", "update", "--state-dir", stateDir, "--device", devDir, "--reboot", "--accept", "--json", v2Path)
+	if code != ExitOK || !strings.Contains(out, `"state":"UPDATED"`) || !strings.Contains(out, `"version":"1.3.0+0"`) {
+		t.Fatalf("update: %d %q %q", code, out, errs)
+	}
+	if code, _, errs := run(t, "spe", "attest", "--state-dir", stateDir, "--device", devDir, "--nonce", nonce, "-o", tok); code != ExitOK {
+		t.Fatalf("attest after update: %d %q", code, errs)
+	}
+	if code, out, errs := run(t, "attest", "verify", "--endorsements", endo, "--nonce", nonce, "--json", tok); code != ExitOK || !strings.Contains(out, "1.3.0") {
+		t.Fatalf("verify after update: %d %q %q", code, out, errs)
+	}
 	code, out, errs = run(t, "spe", "audit", "--state-dir", stateDir, "--json")
 	if code != ExitOK || strings.Count(out, "lifecycle.transition") != 2 {
 		t.Fatalf("audit: %d %q %q", code, out, errs)
