@@ -67,7 +67,9 @@ type device struct {
 	c   *psa.FWU
 }
 
-func newDevice(t *testing.T) *device {
+func newFuzzDevice(f *testing.F) *device { return newDevice(f) }
+
+func newDevice(t testing.TB) *device {
 	t.Helper()
 	cfg, err := boot.ParseConfig([]byte(flashMap), true)
 	if err != nil {
