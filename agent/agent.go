@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"os"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/eclipse/paho.golang/paho"
@@ -33,8 +34,12 @@ type Agent struct {
 	lost  chan struct{} // closed when the current MQTT session is lost
 	jobs  chan Job
 
-	started time.Time
+	started   time.Time
+	published atomic.Int64
 }
+
+// Published is the number of telemetry samples the broker acknowledged.
+func (a *Agent) Published() int64 { return a.published.Load() }
 
 // New opens the agent's sessions with the SPE, makes sure its TLS key
 // exists there (generating it inside the SPE on first start) and loads the

@@ -101,11 +101,11 @@ func (a *Agent) publish(ctx context.Context, topic string, payload []byte, retai
 	pctx, cancel := context.WithTimeout(ctx, 15*time.Second)
 	defer cancel()
 	pr, err := c.Publish(pctx, &paho.Publish{Topic: topic, QoS: 1, Payload: payload, Retain: retain})
-	if err != nil {
-		return fmt.Errorf("agent: mqtt: publish %s: %w", topic, err)
-	}
 	if pr != nil && pr.ReasonCode >= 0x80 {
 		return &PublishRefused{Topic: topic, Reason: pr.ReasonCode}
+	}
+	if err != nil {
+		return fmt.Errorf("agent: mqtt: publish %s: %w", topic, err)
 	}
 	return nil
 }
@@ -139,6 +139,9 @@ func (a *Agent) Publish(ctx context.Context, values map[string]float64) error {
 		m.TS = 0
 		b, _ = json.Marshal(m)
 		err = a.publish(ctx, "devices/"+id+"/telemetry", b, false)
+	}
+	if err == nil {
+		a.published.Add(1)
 	}
 	return err
 }

@@ -1,0 +1,57 @@
+package sim
+
+import (
+	"fmt"
+	"io"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// progress redraws one status line while a run goes on.
+type progress struct {
+	w                                           io.Writer
+	n                                           int
+	manufactured, onboarded, reporting, updated atomic.Int64
+	done                                        chan struct{}
+	wg                                          sync.WaitGroup
+	start                                       time.Time
+}
+
+func newProgress(w io.Writer, n int) *progress {
+	p := &progress{w: w, n: n, done: make(chan struct{}), start: time.Now()}
+	if w == nil {
+		return p
+	}
+	p.wg.Add(1)
+	go func() {
+		defer p.wg.Done()
+		t := time.NewTicker(250 * time.Millisecond)
+		defer t.Stop()
+		for {
+			select {
+			case <-p.done:
+				p.draw()
+				fmt.Fprintln(p.w)
+				return
+			case <-t.C:
+				p.draw()
+			}
+		}
+	}()
+	return p
+}
+
+func (p *progress) draw() {
+	fmt.Fprintf(p.w, "\r%6.1fs  manufactured %d/%d  onboarded %d/%d  reporting %d/%d  updated %d   ",
+		time.Since(p.start).Seconds(), p.manufactured.Load(), p.n, p.onboarded.Load(), p.n, p.reporting.Load(), p.n, p.updated.Load())
+}
+
+func (p *progress) stop() {
+	select {
+	case <-p.done:
+	default:
+		close(p.done)
+	}
+	p.wg.Wait()
+}

@@ -1,0 +1,54 @@
+package sim
+
+import (
+	"context"
+	"flag"
+	"os"
+	"time"
+	"testing"
+)
+
+var devicesFlag = flag.Int("devices", 0, "run TestSimScale with this many devices (e.g. 10000)")
+
+// TestSimFaults: a small fleet onboards and reports through a flaky
+// network, one clock runs 36 h fast, and an update reaches every device:
+// the tampered image is refused, the power cut resumes and finishes.
+func TestSimFaults(t *testing.T) {
+	rep, err := Run(context.Background(), Options{Devices: 12, Dir: t.TempDir(), Update: true, Seed: 1, Timeout: 40 * time.Second,
+		Faults: Faults{FlakyNetwork: 0.2, PowerCuts: 2, Tampered: 2, ClockSkew: 2}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("%+v", rep)
+	if !rep.OK() || rep.Updated != 10 || rep.TamperRefused != 2 || rep.PowerCutResume != 2 || rep.ClockSkewed != 2 {
+		t.Fatalf("report %+v", rep)
+	}
+}
+
+// TestSimScale onboards 1,000 devices (or -devices N) against the real
+// in-process server and checks every one reports.
+func TestSimScale(t *testing.T) {
+	n := 1000
+	if *devicesFlag > 0 {
+		n = *devicesFlag
+	}
+	if testing.Short() {
+		n = 100
+	}
+	rep, err := Run(context.Background(), Options{Devices: n, Dir: t.TempDir(), Progress: progressOut()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("%d devices: manufacture %v, onboard+report %v, CPU %v, max RSS %d MiB, heap %d MiB, broker connections %d",
+		n, rep.Manufacture, rep.Onboard, rep.CPU, rep.MaxRSSBytes>>20, rep.HeapBytes>>20, rep.BrokerConns)
+	if !rep.OK() {
+		t.Fatalf("report %+v", rep)
+	}
+}
+
+func progressOut() *os.File {
+	if testing.Verbose() {
+		return os.Stderr
+	}
+	return nil
+}
