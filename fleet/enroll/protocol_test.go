@@ -133,11 +133,13 @@ func TestRequestHostile(t *testing.T) {
 	badSig := append([]byte(nil), v.CSR...)
 	badSig[len(badSig)-3] ^= 0x55
 	cases := map[string]func(*RawRequest){
-		"content type":        func(r *RawRequest) { r.ContentType = "application/json" },
-		"transfer encoding":   func(r *RawRequest) { r.TransferEncoding = "binary" },
-		"oversized body":      func(r *RawRequest) { r.Body = bytes.Repeat([]byte("A"), MaxBodySize+1) },
-		"not base64":          func(r *RawRequest) { r.Body = []byte("!!!!") },
-		"trailing garbage":    func(r *RawRequest) { r.Body = []byte(base64.StdEncoding.EncodeToString(append(append([]byte{}, v.CSR...), 0))) },
+		"content type":      func(r *RawRequest) { r.ContentType = "application/json" },
+		"transfer encoding": func(r *RawRequest) { r.TransferEncoding = "binary" },
+		"oversized body":    func(r *RawRequest) { r.Body = bytes.Repeat([]byte("A"), MaxBodySize+1) },
+		"not base64":        func(r *RawRequest) { r.Body = []byte("!!!!") },
+		"trailing garbage": func(r *RawRequest) {
+			r.Body = []byte(base64.StdEncoding.EncodeToString(append(append([]byte{}, v.CSR...), 0)))
+		},
 		"rsa key":             func(r *RawRequest) { r.Body = []byte(base64.StdEncoding.EncodeToString(rsaCSR)) },
 		"csr signature":       func(r *RawRequest) { r.Body = []byte(base64.StdEncoding.EncodeToString(badSig)) },
 		"missing nonce":       func(r *RawRequest) { r.Nonce = "" },

@@ -26,7 +26,7 @@ func TestParse(t *testing.T) {
 	for name, p := range map[string]string{
 		"not json": `{`, "no values": `{"values":{}}`, "bad name": `{"values":{"a b":1}}`, "string value": `{"values":{"a":"1"}}`,
 		"future": `{"ts":9999999999999,"values":{"a":1}}`, "negative ts": `{"ts":-1,"values":{"a":1}}`,
-		"too many": `{"values":{` + strings.Repeat(`"a":1,`, 0) + manyValues(MaxValues+1) + `}}`,
+		"too many":  `{"values":{` + strings.Repeat(`"a":1,`, 0) + manyValues(MaxValues+1) + `}}`,
 		"oversized": `{"values":{"a":1}}` + strings.Repeat(" ", MaxPayload),
 	} {
 		if _, err := Parse("d", []byte(p), now); !errors.Is(err, ErrPayload) {

@@ -1,0 +1,46 @@
+package fleet
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestConfigErrorsNameFileLine(t *testing.T) {
+	dir := t.TempDir()
+	for name, tc := range map[string]struct{ text, want string }{
+		"unknown field": {"data_dir: d\nlisten:\n  mqtt: x\n  bogus: 1\n", "line 4: field bogus not found"},
+		"bad duration":  {"data_dir: d\nnonce_ttl: soon\n", "line 2"},
+		"ttl range":     {"data_dir: d\nca:\n  cert_ttl: 1s\n", "c.yaml:3: ca.cert_ttl"},
+		"no data dir":   {"log:\n  level: info\n", "data_dir: required"},
+		"bad address":   {"data_dir: d\nlisten:\n  admin: nocolon\n", "c.yaml:3: listen.admin"},
+		"missing key":   {"data_dir: d\nmanufacturers:\n  - name: acme\n    public_key: nope.pem\n", "c.yaml:3: manufacturers.0: public_key"},
+		"bad role":      {"data_dir: d\napi_tokens:\n  - {name: a, role: root, sha256: 00}\n", "api_tokens.0"},
+		"bad level":     {"data_dir: d\nlog: {level: loud}\n", "log.level"},
+	} {
+		_, err := ParseConfig(filepath.Join(dir, "c.yaml"), []byte(tc.text))
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: %v, want %q", name, err, tc.want)
+		}
+	}
+}
+
+func TestConfigDefaultsAndExample(t *testing.T) {
+	c, err := ParseConfig("/etc/rampart/server.yaml", []byte("data_dir: /var/lib/rampart\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Database != "/var/lib/rampart/fleet.db" || c.CA.CertTTL.Duration != 24*time.Hour || c.Listen.MQTT != "127.0.0.1:8883" || c.CA.PassphraseEnv != "RAMPART_CA_PASSPHRASE" {
+		t.Fatalf("defaults: %+v", c)
+	}
+	// The shipped example validates (with its key files).
+	ex := filepath.Join("..", "examples", "fleet", "server.yaml")
+	if _, err := os.Stat(ex); err != nil {
+		t.Skip("examples/fleet/server.yaml absent")
+	}
+	if _, err := LoadConfig(ex); err != nil {
+		t.Fatalf("example: %v", err)
+	}
+}
