@@ -181,3 +181,29 @@ func TestNotProvisioned(t *testing.T) {
 		t.Fatal("IAK sealed under another HUK loaded")
 	}
 }
+
+// TestConcurrentTokensAndReload runs token requests beside reloads of the
+// key (as provisioning and decommissioning do); run it with -race.
+func TestConcurrentTokensAndReload(t *testing.T) {
+	r := newRig(t, elliptic.P256())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for i := 0; i < 20; i++ {
+			if err := r.svc.Reload(); err != nil {
+				t.Error(err)
+				return
+			}
+		}
+	}()
+	for i := 0; i < 20; i++ {
+		tok, err := r.svc.Token(int32(-1-i), nonce32, attest.ProfileRFC9783)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := attest.Verify(tok, attest.VerifyOptions{Key: r.pub, Nonce: nonce32}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	<-done
+}

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"sync"
 
 	"rampart/attest"
 	"rampart/boot"
@@ -44,6 +45,7 @@ type Options struct {
 // Service is the Initial Attestation RoT Service.
 type Service struct {
 	opt Options
+	mu  sync.RWMutex // guards key and id (Reload runs at provisioning and decommissioning)
 	key *ecdsa.PrivateKey
 	id  *Identity
 }
@@ -73,25 +75,36 @@ func New(opt Options) (*Service, error) {
 // Reload reads the IAK again (after provisioning or decommissioning).
 func (s *Service) Reload() error {
 	key, id, err := load(s.opt.Store, s.opt.HUK)
+	s.mu.Lock()
 	s.key, s.id = key, id
+	s.mu.Unlock()
 	return err
+}
+
+// current returns the loaded key and identity (nil before provisioning).
+func (s *Service) current() (*ecdsa.PrivateKey, *Identity) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.key, s.id
 }
 
 // PublicKey returns the IAK's public key, or nil before provisioning.
 func (s *Service) PublicKey() *ecdsa.PublicKey {
-	if s.key == nil {
+	key, _ := s.current()
+	if key == nil {
 		return nil
 	}
-	return &s.key.PublicKey
+	return &key.PublicKey
 }
 
 // Identity returns what provisioning recorded, or nil before provisioning.
 func (s *Service) Identity() *Identity {
-	if s.id == nil {
+	_, cur := s.current()
+	if cur == nil {
 		return nil
 	}
-	id := *s.id
-	id.ImplementationID = append([]byte(nil), s.id.ImplementationID...)
+	id := *cur
+	id.ImplementationID = append([]byte(nil), cur.ImplementationID...)
 	return &id
 }
 
@@ -114,27 +127,33 @@ func profileOf(p psa.AttestProfile) (attest.Profile, bool) {
 
 // Claims builds the claims of a token for client over challenge.
 func (s *Service) Claims(client int32, challenge []byte, profile attest.Profile) (*attest.Claims, error) {
+	c, _, err := s.claims(client, challenge, profile)
+	return c, err
+}
+
+func (s *Service) claims(client int32, challenge []byte, profile attest.Profile) (*attest.Claims, *ecdsa.PrivateKey, error) {
 	if !validChallenge(len(challenge)) {
-		return nil, fmt.Errorf("attestation: challenge of %d bytes, want 32, 48 or 64: %w", len(challenge), ipc.ErrInvalidArgument)
+		return nil, nil, fmt.Errorf("attestation: challenge of %d bytes, want 32, 48 or 64: %w", len(challenge), ipc.ErrInvalidArgument)
 	}
-	if s.key == nil {
-		return nil, fmt.Errorf("%w: %w", ErrNotProvisioned, ipc.ErrServiceFailure)
+	key, id := s.current()
+	if key == nil {
+		return nil, nil, fmt.Errorf("%w: %w", ErrNotProvisioned, ipc.ErrServiceFailure)
 	}
 	lc := s.opt.Lifecycle()
 	switch lc.Major() {
 	case attest.LifecycleSecured, attest.LifecycleNonPSARoTDebug, attest.LifecycleRecoverablePSARoTDebug:
 	default:
-		return nil, fmt.Errorf("attestation: no tokens in lifecycle state %s: %w", lc, ipc.ErrBadState)
+		return nil, nil, fmt.Errorf("attestation: no tokens in lifecycle state %s: %w", lc, ipc.ErrBadState)
 	}
 	c := &attest.Claims{
 		Profile:                profile,
 		Nonce:                  append([]byte(nil), challenge...),
-		ImplementationID:       s.id.ImplementationID,
+		ImplementationID:       id.ImplementationID,
 		ClientID:               client,
 		Lifecycle:              lc,
 		BootSeed:               s.opt.BootSeed,
-		CertificationReference: s.id.CertificationReference,
-		VerificationService:    s.id.VerificationService,
+		CertificationReference: id.CertificationReference,
+		VerificationService:    id.VerificationService,
 	}
 	for _, r := range s.opt.BootRecords() {
 		c.SoftwareComponents = append(c.SoftwareComponents, attest.SoftwareComponent{
@@ -144,20 +163,20 @@ func (s *Service) Claims(client int32, challenge []byte, profile attest.Profile)
 	}
 	if len(c.SoftwareComponents) == 0 {
 		if profile != attest.ProfileIoT1 {
-			return nil, fmt.Errorf("attestation: no boot measurements: %w", ipc.ErrServiceFailure)
+			return nil, nil, fmt.Errorf("attestation: no boot measurements: %w", ipc.ErrServiceFailure)
 		}
 		c.NoSoftwareMeasurements = true
 	}
-	return c, nil
+	return c, key, nil
 }
 
 // Token signs a token for client over challenge in profile.
 func (s *Service) Token(client int32, challenge []byte, profile attest.Profile) ([]byte, error) {
-	c, err := s.Claims(client, challenge, profile)
+	c, key, err := s.claims(client, challenge, profile)
 	if err != nil {
 		return nil, err
 	}
-	tok, err := attest.Sign(c, s.key, s.opt.Rand)
+	tok, err := attest.Sign(c, key, s.opt.Rand)
 	if err != nil {
 		return nil, fmt.Errorf("attestation: %v: %w", err, ipc.ErrServiceFailure)
 	}
@@ -186,10 +205,11 @@ func (s *Service) Call(m *spe.Message) ipc.Status {
 		}
 		return m.Write(0, binary.LittleEndian.AppendUint32(nil, uint32(len(tok))))
 	case psa.AttestOpGetPublicKey:
-		if s.key == nil {
+		pub := s.PublicKey()
+		if pub == nil {
 			return ipc.ErrServiceFailure
 		}
-		pk, err := s.key.PublicKey.ECDH()
+		pk, err := pub.ECDH()
 		if err != nil {
 			return ipc.ErrServiceFailure
 		}
