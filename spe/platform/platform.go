@@ -138,6 +138,9 @@ func Open(opt Options) (*Platform, error) {
 func (p *Platform) openServices() error {
 	opt := p.opt
 	var err error
+	if err := ensureHUK(opt.StateDir, opt.Rand, opt.StorageFault); err != nil {
+		return err
+	}
 	p.huk, err = crypto.LoadOrCreateHUK(filepath.Join(opt.StateDir, HUKFile), opt.Rand)
 	if err != nil {
 		return fmt.Errorf("platform: %w", err)
