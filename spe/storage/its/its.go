@@ -149,7 +149,8 @@ func (s *Service) GetInfo(client int32, uid psa.StorageUID) (psa.StorageInfo, er
 	return psa.StorageInfo{Capacity: uint32(len(o.Data)), Size: uint32(len(o.Data)), Flags: o.Flags}, nil
 }
 
-// Remove is psa_its_remove.
+// Remove is psa_its_remove. A damaged object (DATA_CORRUPT) can be
+// removed, even if it was write-once: it can never be read again anyway.
 func (s *Service) Remove(client int32, uid psa.StorageUID) error {
 	if uid == 0 {
 		return fmt.Errorf("its: uid 0: %w", ipc.ErrInvalidArgument)
@@ -157,10 +158,13 @@ func (s *Service) Remove(client int32, uid psa.StorageUID) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	o, err := s.load(client, uid)
-	if err != nil {
+	switch {
+	case errors.Is(err, ipc.ErrDataCorrupt):
+		// A damaged object is unreadable whatever its flags were: removing
+		// it is the only way for its owner to recover the uid.
+	case err != nil:
 		return err
-	}
-	if o.Flags&psa.StorageFlagWriteOnce != 0 {
+	case o.Flags&psa.StorageFlagWriteOnce != 0:
 		return fmt.Errorf("its: uid %d is write-once: %w", uid, ipc.ErrNotPermitted)
 	}
 	if err := s.st.Delete(objName(client, uid)); err != nil {

@@ -124,6 +124,16 @@ func TestCorruptFileIsDataCorrupt(t *testing.T) {
 		if _, err := s.Get(-1, 5, 0, 100); !errors.Is(err, ipc.ErrDataCorrupt) {
 			t.Fatalf("prefix %d: %v", n, err)
 		}
+		if err := s.Set(-1, 5, []byte("x"), 0); !errors.Is(err, ipc.ErrDataCorrupt) {
+			t.Fatalf("set over prefix %d: %v", n, err)
+		}
+	}
+	// The owner recovers the uid by removing the damaged object.
+	if err := s.Remove(-1, 5); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Set(-1, 5, []byte("fresh"), 0); err != nil {
+		t.Fatal(err)
 	}
 }
 
