@@ -114,7 +114,7 @@ func TestEnrollRefusals(t *testing.T) {
 
 		// Raw HTTP faults: oversized body, malformed CSR, missing headers.
 		post := func(body string, hdr map[string]string) *http.Response {
-			req, _ := http.NewRequest(http.MethodPost, f.srv.EnrollURL()+enroll.PathSimpleEnroll, strings.NewReader(body))
+			req, _ := http.NewRequest(http.MethodPost, f.enrollURL+enroll.PathSimpleEnroll, strings.NewReader(body))
 			req.Header.Set("Content-Type", "application/pkcs10")
 			for k, v := range hdr {
 				req.Header.Set(k, v)
@@ -145,7 +145,7 @@ type deviceKey struct{ k *ecdsa.PrivateKey }
 // api calls the admin API and returns the status and body.
 func (f *fixture) api(method, path, token, body string) (int, string) {
 	f.t.Helper()
-	req, _ := http.NewRequest(method, f.srv.AdminURL()+path, strings.NewReader(body))
+	req, _ := http.NewRequest(method, f.adminURL+path, strings.NewReader(body))
 	if token != "" {
 		req.Header.Set("Authorization", "Bearer "+token)
 	}

@@ -49,6 +49,9 @@ type fixture struct {
 	cfgPath string
 	backend string
 	clock   atomic.Int64 // offset added to the server clock
+	// Where the server listens and the CA it uses (in-process or child).
+	enrollURL, adminURL, mqttAddr string
+	pool                          *x509.CertPool
 }
 
 type component struct {
@@ -102,6 +105,18 @@ log:
 
 func newFixture(t *testing.T, backend string) *fixture {
 	t.Helper()
+	f := prepareFixture(t, backend)
+	f.start()
+	if _, err := trust.RegisterRelease(context.Background(), f.srv.Store(), f.release, f.srv.cfg.releaseKeys, "test", "test"); err != nil {
+		t.Fatal(err)
+	}
+	return f
+}
+
+// prepareFixture writes the keys, the configuration and a signed release,
+// without starting a server.
+func prepareFixture(t *testing.T, backend string) *fixture {
+	t.Helper()
 	f := &fixture{t: t, dir: t.TempDir(), mfr: genKey(t), relKey: genKey(t), backend: backend}
 	pub, _ := x509.MarshalPKIXPublicKey(&f.mfr.PublicKey)
 	writePEM(t, filepath.Join(f.dir, "acme.pub.pem"), "PUBLIC KEY", pub)
@@ -124,10 +139,6 @@ func newFixture(t *testing.T, backend string) *fixture {
 	f.release = res.Bytes
 	signer, _ := image.KeyHash(&f.relKey.PublicKey, image.SHA256)
 	f.relInfo = component{swType: "SPE", version: "1.2.3", digest: res.Digest, signer: signer}
-	f.start()
-	if _, err := trust.RegisterRelease(context.Background(), f.srv.Store(), f.release, f.srv.cfg.releaseKeys, "test", "test"); err != nil {
-		t.Fatal(err)
-	}
 	return f
 }
 
@@ -151,7 +162,12 @@ func (f *fixture) start() {
 		defer cancel()
 		srv.Shutdown(ctx)
 	})
-	f.http = &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: srv.CA().Pool()}}}
+	f.setEndpoints(srv.EnrollURL(), srv.AdminURL(), srv.MQTTAddr(), srv.CA().Pool())
+}
+
+func (f *fixture) setEndpoints(enrollURL, adminURL, mqttAddr string, pool *x509.CertPool) {
+	f.enrollURL, f.adminURL, f.mqttAddr, f.pool = enrollURL, adminURL, mqttAddr, pool
+	f.http = &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
 }
 
 // device is a simulated device: an attestation key (endorsed) and a
@@ -190,7 +206,11 @@ func (f *fixture) newDevices(n int) []*device {
 	if err != nil {
 		f.t.Fatal(err)
 	}
-	if _, err := trust.Import(context.Background(), f.srv.Store(), signed, f.srv.cfg.manufacturerKeys, "test"); err != nil {
+	if f.srv == nil { // a child process: import through the admin API
+		if st, body := f.api("POST", "/api/v1/endorsements", adminToken, string(signed)); st != 200 {
+			f.t.Fatalf("import: %d %s", st, body)
+		}
+	} else if _, err := trust.Import(context.Background(), f.srv.Store(), signed, f.srv.cfg.manufacturerKeys, "test"); err != nil {
 		f.t.Fatal(err)
 	}
 	return out
@@ -227,7 +247,7 @@ func (d *device) attest(_ context.Context, nonce []byte) ([]byte, error) {
 }
 
 func (d *device) client() *enroll.Client {
-	return &enroll.Client{URL: d.f.srv.EnrollURL(), HTTP: d.f.http}
+	return &enroll.Client{URL: d.f.enrollURL, HTTP: d.f.http}
 }
 
 func (d *device) enroll(renew bool) error {
@@ -252,7 +272,7 @@ func (d *device) mqtt(clientID string) (*paho.Client, *paho.Connack, error) {
 }
 
 func mqttConnect(f *fixture, cert tls.Certificate, clientID string) (*paho.Client, *paho.Connack, error) {
-	conn, err := tls.Dial("tcp", f.srv.MQTTAddr(), &tls.Config{RootCAs: f.srv.CA().Pool(), Certificates: []tls.Certificate{cert}, ServerName: "127.0.0.1"})
+	conn, err := tls.Dial("tcp", f.mqttAddr, &tls.Config{RootCAs: f.pool, Certificates: []tls.Certificate{cert}, ServerName: "127.0.0.1"})
 	if err != nil {
 		return nil, nil, err
 	}

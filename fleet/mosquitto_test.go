@@ -34,7 +34,7 @@ func TestMosquittoClients(t *testing.T) {
 	writePEM(t, certFile, "CERTIFICATE", d.cert.Raw)
 	kder, _ := x509.MarshalECPrivateKey(d.key)
 	writePEM(t, keyFile, "EC PRIVATE KEY", kder)
-	_, port, _ := net.SplitHostPort(f.srv.MQTTAddr())
+	_, port, _ := net.SplitHostPort(f.mqttAddr)
 	common := []string{"-h", "localhost", "-p", port, "--cafile", caFile, "--cert", certFile, "--key", keyFile, "-i", d.id}
 	run := func(bin string, args ...string) (string, error) {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)

@@ -71,6 +71,11 @@ func (w *Writer) Store(ctx context.Context, deviceID string, payload []byte) err
 
 // Write returns once pts are committed.
 func (w *Writer) Write(ctx context.Context, pts []store.Point) error {
+	select {
+	case <-w.stop:
+		return ErrClosed
+	default:
+	}
 	r := &batchReq{points: pts, done: make(chan error, 1)}
 	select {
 	case w.in <- r:
@@ -82,6 +87,14 @@ func (w *Writer) Write(ctx context.Context, pts []store.Point) error {
 	select {
 	case err := <-r.done:
 		return err
+	case <-w.done:
+		// The loop has exited; it may have committed r while draining.
+		select {
+		case err := <-r.done:
+			return err
+		default:
+			return ErrClosed
+		}
 	case <-ctx.Done(): // the batch may still commit
 		return ctx.Err()
 	}
