@@ -57,6 +57,12 @@ func (a *Agent) HandleJob(ctx context.Context, j Job) (*Outcome, error) {
 		}
 		a.mu.Lock()
 		a.state.Update = &Update{Job: j, Phase: PhaseDownloading, From: from}
+		if older(j.Version, from) {
+			// Defence in depth: the SPE and bootloader must refuse a
+			// lower security counter too; the agent does not ask them to.
+			a.mu.Unlock()
+			return a.finish(ctx, false, fatal(fmt.Errorf("agent: job %s: downgrade from %s to %s refused", j.ID, from, j.Version)))
+		}
 		if err := a.saveLocked(); err != nil {
 			a.mu.Unlock()
 			return nil, err
@@ -202,7 +208,7 @@ func (a *Agent) stage(j Job) error {
 			return fmt.Errorf("agent: fwu: cancel: %w", err)
 		}
 		fallthrough
-	case psa.FWUFailed:
+	case psa.FWUFailed, psa.FWUUpdated, psa.FWURejected:
 		if err := a.fwu.Clean(component); err != nil {
 			return fmt.Errorf("agent: fwu: clean: %w", err)
 		}
@@ -283,3 +289,19 @@ func (a *Agent) finish(ctx context.Context, ok bool, cause error) (*Outcome, err
 }
 
 var errNoSession = errors.New("agent: no MQTT session")
+
+// older reports whether version a is lower than version b.
+func older(a, b string) bool {
+	va, err1 := image.ParseVersion(a)
+	vb, err2 := image.ParseVersion(b)
+	if err1 != nil || err2 != nil {
+		return false
+	}
+	if va.Major != vb.Major {
+		return va.Major < vb.Major
+	}
+	if va.Minor != vb.Minor {
+		return va.Minor < vb.Minor
+	}
+	return va.Revision < vb.Revision
+}

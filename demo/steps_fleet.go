@@ -1,0 +1,303 @@
+package demo
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"rampart/agent"
+	"rampart/fleet/api"
+	"rampart/fleet/store"
+	"rampart/sim"
+)
+
+// demoDevices is how many devices the fleet part of the demo runs.
+const demoDevices = 3
+
+// fleetDemo carries the fleet part's state between its steps.
+type fleetDemo struct {
+	f       *sim.Fleet
+	images  map[string][]byte
+	devs    []*sim.Device
+	agents  []*agent.Agent
+	cancel  context.CancelFunc
+	done    chan struct{}
+	started bool
+}
+
+func fleetSteps() []Step {
+	fd := &fleetDemo{images: map[string][]byte{}}
+	return []Step{
+		{"Create a fleet: in-process server (SQLite, 127.0.0.1), CA, manufacturer and release keys", fd.start},
+		{"Sign firmware v1.0.0 and v2.0.0 with the release key and register both as releases", fd.releases},
+		{"Provision 3 devices at the factory: keys generated inside each SPE, endorsements imported", fd.provision},
+		{"Boot each device: the bootloader verifies and measures v1 on its simulated flash", fd.boot},
+		{"Onboard by attestation: token nonce bound to the server nonce and the CSR key; mTLS MQTT with the key in the SPE", fd.onboard},
+		{"Stream telemetry over MQTT (acknowledged = stored)", fd.telemetry},
+		{"Roll out v2.0.0: download, SPE verifies, reboot through the bootloader, self-test, accept, re-attest", fd.rollout},
+		{"A tampered v2 image (one byte flipped) is refused by the SPE; the device keeps running v2", fd.tampered},
+		{"A downgrade to v1 (validly signed, lower version and security counter) is refused by the agent", fd.downgrade},
+		{"Decommission a device: the fleet revokes it, it is disconnected and locked out", fd.decommission},
+		{"Stop the devices and the fleet server", fd.stop},
+	}
+}
+
+func (fd *fleetDemo) need(what string, ok bool) error {
+	if !ok {
+		return fmt.Errorf("no %s: an earlier step failed", what)
+	}
+	return nil
+}
+
+func (fd *fleetDemo) start(s *State) (string, error) {
+	f, err := sim.StartFleet(sim.FleetOptions{Dir: s.opts.Dir, Rand: s.rand})
+	if err != nil {
+		return "", err
+	}
+	fd.f = f
+	return fmt.Sprintf("enrollment %s, MQTT %s, admin %s\nCA %q; database %s", f.Server.EnrollURL(), f.Server.MQTTAddr(), f.Server.AdminURL(),
+		f.Server.CA().Certificate().Subject.CommonName, filepath.Join(s.opts.Dir, "fleet-data", "fleet.db")), nil
+}
+
+func (fd *fleetDemo) releases(s *State) (string, error) {
+	if err := fd.need("fleet", fd.f != nil); err != nil {
+		return "", err
+	}
+	var lines []string
+	for _, v := range []string{"1.0.0", "2.0.0"} {
+		img, err := fd.f.SignFirmware(v, 4000+len(fd.images)*300)
+		if err != nil {
+			return "", err
+		}
+		if err := fd.f.RegisterRelease(context.Background(), img, "demo "+v); err != nil {
+			return "", err
+		}
+		fd.images[v] = img
+		p, _ := s.write("images/fleet-"+v+".signed.bin", img)
+		lines = append(lines, fmt.Sprintf("%s: %d-byte signed image %s, registered", v, len(img), p))
+	}
+	return strings.Join(lines, "\n"), nil
+}
+
+func (fd *fleetDemo) provision(s *State) (string, error) {
+	if err := fd.need("v1 release", fd.images["1.0.0"] != nil); err != nil {
+		return "", err
+	}
+	var lines []string
+	for i := range demoDevices {
+		d, err := sim.Manufacture(filepath.Join(s.opts.Dir, "devices", fmt.Sprint(i)), i, fd.f, fd.images["1.0.0"])
+		if err != nil {
+			return "", err
+		}
+		fd.devs = append(fd.devs, d)
+		lines = append(lines, fmt.Sprintf("device %d: instance ID %x...", i, d.Endorse.InstanceID[:9]))
+	}
+	if err := fd.f.Endorse(context.Background(), fd.devs); err != nil {
+		return "", err
+	}
+	return strings.Join(append(lines, "endorsements signed by the manufacturer and imported by the fleet"), "\n"), nil
+}
+
+func (fd *fleetDemo) boot(*State) (string, error) {
+	if err := fd.need("devices", len(fd.devs) == demoDevices); err != nil {
+		return "", err
+	}
+	var lines []string
+	for i, d := range fd.devs {
+		res, err := d.PowerOn()
+		if err != nil {
+			return "", err
+		}
+		if res == nil || len(res.Records()) == 0 {
+			return "", fmt.Errorf("device %d booted without a boot record", i)
+		}
+		r := res.Records()[0]
+		lines = append(lines, fmt.Sprintf("device %d: booted %s, measurement %x...", i, r.Version, r.MeasurementValue[:8]))
+	}
+	return strings.Join(lines, "\n"), nil
+}
+
+func (fd *fleetDemo) onboard(*State) (string, error) {
+	if err := fd.need("booted devices", len(fd.devs) == demoDevices && fd.devs[0].Platform() != nil); err != nil {
+		return "", err
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	fd.cancel, fd.done = cancel, make(chan struct{})
+	running := make(chan struct{}, demoDevices)
+	for _, d := range fd.devs {
+		a, err := d.StartAgent(fd.f, sim.AgentOptions{Interval: 100 * time.Millisecond, Backoff: agent.Backoff{Base: 20 * time.Millisecond, Max: 300 * time.Millisecond}})
+		if err != nil {
+			cancel()
+			return "", err
+		}
+		fd.agents = append(fd.agents, a)
+		go func() { a.Run(ctx); running <- struct{}{} }()
+	}
+	fd.started = true
+	go func() {
+		for range fd.agents {
+			<-running
+		}
+		close(fd.done)
+	}()
+	if !waitUntil(10*time.Second, func() bool {
+		for _, a := range fd.agents {
+			if !a.Connected() {
+				return false
+			}
+		}
+		return true
+	}) {
+		return "", errors.New("not every device onboarded within 10s")
+	}
+	var lines []string
+	for i, a := range fd.agents {
+		c := a.Certificate()
+		lines = append(lines, fmt.Sprintf("device %d: enrolled as %s, certificate serial %x valid until %s, MQTT connected", i, a.DeviceID(), c.SerialNumber, c.NotAfter.Format(time.RFC3339)))
+	}
+	return strings.Join(lines, "\n"), nil
+}
+
+func (fd *fleetDemo) telemetry(*State) (string, error) {
+	if err := fd.need("onboarded devices", len(fd.agents) == demoDevices); err != nil {
+		return "", err
+	}
+	st := fd.f.Server.Store()
+	ctx := context.Background()
+	var lines []string
+	for i, a := range fd.agents {
+		var pts []store.Point
+		if !waitUntil(10*time.Second, func() bool {
+			pts, _ = st.Points(ctx, store.PointQuery{DeviceID: a.DeviceID(), Metric: "uptime_s"})
+			return len(pts) >= 3
+		}) {
+			return "", fmt.Errorf("device %d: fewer than 3 samples stored", i)
+		}
+		lines = append(lines, fmt.Sprintf("device %d: %d samples stored, latest uptime_s=%.2f", i, len(pts), pts[len(pts)-1].Value))
+	}
+	return strings.Join(lines, "\n"), nil
+}
+
+// runJob publishes a job to device i and waits for its outcome.
+func (fd *fleetDemo) runJob(i int, job agent.Job) (*agent.Outcome, error) {
+	a := fd.agents[i]
+	if err := fd.f.PublishJob(context.Background(), a.DeviceID(), job); err != nil {
+		return nil, err
+	}
+	var o *agent.Outcome
+	if !waitUntil(15*time.Second, func() bool {
+		s := a.State()
+		if s.Last != nil && s.Last.JobID == job.ID && s.Update == nil {
+			o = s.Last
+			return true
+		}
+		return false
+	}) {
+		return nil, fmt.Errorf("device %d: job %s did not finish within 15s", i, job.ID)
+	}
+	return o, nil
+}
+
+func (fd *fleetDemo) rollout(*State) (string, error) {
+	if err := fd.need("onboarded devices and v2", len(fd.agents) == demoDevices && fd.images["2.0.0"] != nil); err != nil {
+		return "", err
+	}
+	job := fd.f.Host("rollout-v2", "v2.bin", "2.0.0", fd.images["2.0.0"])
+	var lines []string
+	for i := range fd.agents {
+		o, err := fd.runJob(i, job)
+		if err != nil {
+			return "", err
+		}
+		if !o.OK || o.Version != "2.0.0" || len(o.Token) == 0 {
+			return "", fmt.Errorf("device %d: update outcome %+v", i, o)
+		}
+		lines = append(lines, fmt.Sprintf("device %d: running %s, accepted, fresh %d-byte attestation token; re-enrolled with the new measurement", i, o.Version, len(o.Token)))
+	}
+	return strings.Join(lines, "\n"), nil
+}
+
+func (fd *fleetDemo) refused(jobID, name string, img []byte, version string) (string, error) {
+	if err := fd.need("updated devices", len(fd.agents) == demoDevices && img != nil); err != nil {
+		return "", err
+	}
+	job := fd.f.Host(jobID, name, version, img)
+	o, err := fd.runJob(0, job)
+	if err != nil {
+		return "", err
+	}
+	if o.OK || o.Version != "2.0.0" {
+		return "", fmt.Errorf("device 0: the bad image was not refused: %+v", o)
+	}
+	return fmt.Sprintf("refused: %s\ndevice 0 still runs %s", o.Error, o.Version), nil
+}
+
+func (fd *fleetDemo) tampered(*State) (string, error) {
+	v2 := fd.images["2.0.0"]
+	if v2 == nil {
+		return fd.refused("", "", nil, "")
+	}
+	bad := append([]byte(nil), v2...)
+	bad[len(bad)/2] ^= 1
+	return fd.refused("tampered-v2", "v2-tampered.bin", bad, "2.0.0")
+}
+
+func (fd *fleetDemo) downgrade(*State) (string, error) {
+	return fd.refused("downgrade-v1", "v1.bin", fd.images["1.0.0"], "1.0.0")
+}
+
+func (fd *fleetDemo) decommission(*State) (string, error) {
+	if err := fd.need("onboarded devices", len(fd.agents) == demoDevices); err != nil {
+		return "", err
+	}
+	i := demoDevices - 1
+	a := fd.agents[i]
+	id := a.DeviceID()
+	c := api.NewClient(fd.f.Server.AdminURL(), sim.AdminToken, fd.f.Roots())
+	ctx := context.Background()
+	if err := c.Post(ctx, "/api/v1/devices/"+id+"/decommission", nil, strings.NewReader(`{"reason":"demo: end of life"}`), "application/json", nil); err != nil {
+		return "", err
+	}
+	if !waitUntil(5*time.Second, func() bool { return !a.Connected() }) {
+		return "", errors.New("the decommissioned device is still connected")
+	}
+	err := a.Enroll(ctx, true)
+	if err == nil {
+		return "", errors.New("the decommissioned device re-enrolled")
+	}
+	if err := a.Connect(ctx); err == nil {
+		return "", errors.New("the decommissioned device reconnected to MQTT")
+	}
+	return fmt.Sprintf("device %d (%s) decommissioned by the admin API and disconnected\nre-enrollment refused: %v\nMQTT connection refused", i, id, err), nil
+}
+
+func (fd *fleetDemo) stop(*State) (string, error) {
+	if fd.cancel != nil {
+		fd.cancel()
+		<-fd.done
+	}
+	for _, d := range fd.devs {
+		d.PowerOff()
+	}
+	if fd.f == nil {
+		return "", errors.New("no fleet: the first fleet step failed")
+	}
+	if err := fd.f.Close(); err != nil {
+		return "", err
+	}
+	return "devices powered off, server shut down", nil
+}
+
+func waitUntil(d time.Duration, cond func() bool) bool {
+	deadline := time.Now().Add(d)
+	for !cond() {
+		if time.Now().After(deadline) {
+			return false
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	return true
+}
