@@ -86,7 +86,6 @@ func TestDownloadResumes(t *testing.T) {
 	}
 }
 
-
 // TestDownloadServerIgnoresRange: a 200 answer to a Range request restarts
 // the file rather than appending the whole image to the partial one.
 func TestDownloadServerIgnoresRange(t *testing.T) {
