@@ -25,13 +25,16 @@ type Options struct {
 	LastBoot *boot.Result
 	// Reboot reboots the device (runs the bootloader again) and returns the
 	// new boot's result; the platform supplies it. nil makes request_reboot
-	// answer NOT_SUPPORTED.
+	// answer NOT_SUPPORTED. It is called without Lock held.
 	Reboot func() (*boot.Result, error)
+	// Lock serializes this service with the device's other users (ITS on
+	// flash); nil means a private mutex.
+	Lock sync.Locker
 }
 
 // Service is the FWU RoT Service. It is safe for concurrent use.
 type Service struct {
-	mu      sync.Mutex
+	mu      sync.Locker
 	opt     Options
 	comps   []component
 	pending [][]byte // per component: written bytes not yet aligned to the flash
@@ -50,7 +53,10 @@ func New(opt Options) (*Service, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Service{opt: opt, comps: comps, pending: make([][]byte, len(comps))}
+	if opt.Lock == nil {
+		opt.Lock = &sync.Mutex{}
+	}
+	s := &Service{mu: opt.Lock, opt: opt, comps: comps, pending: make([][]byte, len(comps))}
 	if err := s.reconcile(opt.LastBoot); err != nil {
 		return nil, err
 	}

@@ -55,6 +55,10 @@ type Options struct {
 	// LastBoot is the result of the boot that started this SPE; nil with a
 	// Device makes Open boot the device.
 	LastBoot *boot.Result
+	// ITSOnFlash keeps ITS (and so PS's version records and the audit
+	// anchor) in the device flash map's storage area named "its" (an even
+	// number of sectors) instead of state/its.
+	ITSOnFlash bool
 	// BootRecords are the measurements to attest when there is no Device.
 	BootRecords []boot.BootRecord
 	// Server options (client identification, limits).
@@ -86,6 +90,7 @@ type Platform struct {
 	FWU         *fwu.Service         // nil without a Device or when decommissioned
 
 	opt     Options
+	devLock sync.Mutex // serializes the device flash between FWU, reboots and ITS on flash
 	huk     []byte
 	attestS *storage.Store
 	mu      sync.Mutex
@@ -148,9 +153,9 @@ func (p *Platform) openServices() error {
 	if p.Crypto, err = crypto.New(crypto.Options{StateDir: opt.StateDir, HUK: p.huk, Rand: opt.Rand}); err != nil {
 		return fmt.Errorf("platform: %w", err)
 	}
-	itsStore, err := storage.Open(filepath.Join(opt.StateDir, ITSDir), storage.Options{Fault: opt.StorageFault})
+	itsStore, err := p.openITSStore()
 	if err != nil {
-		return fmt.Errorf("platform: %w", err)
+		return err
 	}
 	p.ITS = its.New(itsStore, its.Limits{})
 	psStore, err := storage.Open(filepath.Join(opt.StateDir, PSDir), storage.Options{Fault: opt.StorageFault})
@@ -205,7 +210,7 @@ func (p *Platform) openServices() error {
 		}
 		p.FWU, err = fwu.New(fwu.Options{
 			Store: fwuStore, Flash: opt.Device.Flash, Config: opt.Device.Config, Boot: opt.Device.Boot,
-			Keys: opt.Device.Keys, LastBoot: p.last, Reboot: p.Reboot,
+			Keys: opt.Device.Keys, LastBoot: p.last, Reboot: p.Reboot, Lock: &p.devLock,
 		})
 		if err != nil {
 			return fmt.Errorf("platform: %w", err)
@@ -215,6 +220,32 @@ func (p *Platform) openServices() error {
 		}
 	}
 	return nil
+}
+
+// openITSStore opens ITS's backend: the device's "its" flash area with
+// ITSOnFlash, else state/its.
+func (p *Platform) openITSStore() (storage.Backend, error) {
+	opt := p.opt
+	if !opt.ITSOnFlash {
+		st, err := storage.Open(filepath.Join(opt.StateDir, ITSDir), storage.Options{Fault: opt.StorageFault})
+		if err != nil {
+			return nil, fmt.Errorf("platform: %w", err)
+		}
+		return st, nil
+	}
+	if opt.Device == nil {
+		return nil, errors.New("platform: ITS on flash needs a device")
+	}
+	for _, a := range opt.Device.Config.Storage {
+		if a.Name == "its" {
+			fs, err := storage.OpenFlash(opt.Device.Flash, uint32(a.Offset), uint32(a.Size), storage.FlashOptions{Lock: &p.devLock})
+			if err != nil {
+				return nil, fmt.Errorf("platform: %w", err)
+			}
+			return fs, nil
+		}
+	}
+	return nil, errors.New(`platform: ITS on flash: the flash map has no storage area named "its"`)
 }
 
 // auditKey loads (or, on first start, generates) the audit checkpoint key,
@@ -277,7 +308,9 @@ func (p *Platform) Reboot() (*boot.Result, error) {
 	if p.opt.Device == nil {
 		return nil, errors.New("platform: no device to reboot")
 	}
+	p.devLock.Lock()
 	res, err := p.opt.Device.Boot.Boot()
+	p.devLock.Unlock()
 	if err != nil {
 		return res, err
 	}
@@ -297,6 +330,11 @@ func (p *Platform) destroy() error {
 		p.Attestation.Reload() // the IAK is gone from memory once its file is
 	}
 	errs = append(errs, storage.ShredFile(filepath.Join(dir, HUKFile)))
+	if p.ITS != nil {
+		if _, onFlash := p.ITS.Store().(*storage.FlashStore); onFlash {
+			errs = append(errs, p.ITS.Store().Destroy())
+		}
+	}
 	for _, d := range []string{KeysDir, ITSDir, PSDir, AttestDir, AuditDir, FWUDir} {
 		errs = append(errs, storage.Shred(filepath.Join(dir, d)))
 	}

@@ -353,3 +353,87 @@ func TestProvisioningPowerCut(t *testing.T) {
 		}
 	}
 }
+
+const flashMapWithITS = `{
+  "flash": {"sectors": [{"size": 4096, "count": 41}], "write_align": 8, "erased_value": 255},
+  "strategy": "swap-move", "max_align": 8,
+  "bootloader": {"offset": 0, "size": 16384},
+  "images": [{"id": 0, "name": "SPE",
+     "primary": {"offset": "0x4000", "size": "0x11000"},
+     "secondary": {"offset": "0x15000", "size": "0x10000"}}],
+  "storage": [{"name": "its", "offset": "0x25000", "size": "0x4000"}]
+}`
+
+// TestITSOnFlash keeps ITS (PS records, audit anchor) in the device's "its"
+// flash area: objects survive a restart, an update runs beside it, and
+// decommissioning erases the area.
+func TestITSOnFlash(t *testing.T) {
+	root := t.TempDir()
+	devDir, stateDir := filepath.Join(root, "device"), filepath.Join(root, "state")
+	cfg, err := boot.ParseConfig([]byte(flashMapWithITS), true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pubPEM, _ := image.MarshalPublicKeyPEM(&bootKey.PublicKey)
+	d, err := platform.CreateDevice(devDir, cfg, [][]byte{pubPEM})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Boot.Install(0, boot.Primary, signed(t, "1.0.0", 4000)); err != nil {
+		t.Fatal(err)
+	}
+	d.Close()
+	openFlashPlatform := func() (*platform.Platform, *platform.Device) {
+		d, err := platform.OpenDevice(devDir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		p, err := platform.Open(platform.Options{StateDir: stateDir, Device: d, ITSOnFlash: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return p, d
+	}
+	p, d := openFlashPlatform()
+	l, _ := p.Server.Local(-1)
+	c := psa.NewITS(l)
+	if err := c.Set(5, []byte("in flash"), 0); err != nil {
+		t.Fatal(err)
+	}
+	c.Close()
+	if _, err := os.Stat(filepath.Join(stateDir, platform.ITSDir)); !os.IsNotExist(err) {
+		t.Fatalf("ITS directory created with ITS on flash: %v", err)
+	}
+	// An update beside ITS on the same flash.
+	l2, _ := p.Server.Local(-1)
+	fw := psa.NewFWU(l2)
+	v2 := signed(t, "2.0.0", 5000)
+	if err := fw.Start(0); err != nil {
+		t.Fatal(err)
+	}
+	if err := fw.Write(0, 0, v2); err != nil {
+		t.Fatal(err)
+	}
+	if err := fw.Finish(0); err != nil {
+		t.Fatal(err)
+	}
+	fw.Close()
+	p.Close()
+	d.Close()
+
+	p, d = openFlashPlatform()
+	defer d.Close()
+	l, _ = p.Server.Local(-1)
+	c = psa.NewITS(l)
+	if got, err := c.Get(5, 0, 100); err != nil || string(got) != "in flash" {
+		t.Fatalf("after restart: %q %v", got, err)
+	}
+	c.Close()
+	if err := p.Lifecycle.Transition(attest.LifecycleDecommissioned); err != nil {
+		t.Fatal(err)
+	}
+	if ok, err := d.Flash.IsErased(0x25000, 0x4000); err != nil || !ok {
+		t.Fatalf("ITS flash area not erased by decommissioning: %v", err)
+	}
+	p.Close()
+}

@@ -32,12 +32,13 @@ const DefaultMaxSecureAssets = 4096
 // Service is the ITS RoT Service. It is safe for concurrent use.
 type Service struct {
 	mu  sync.Mutex
-	st  *storage.Store
+	st  storage.Backend
 	lim Limits
 }
 
-// New returns an ITS service keeping its objects in st.
-func New(st *storage.Store, lim Limits) *Service {
+// New returns an ITS service keeping its objects in st: a directory of
+// files (storage.Store) or an area of the device's flash (storage.FlashStore).
+func New(st storage.Backend, lim Limits) *Service {
 	if lim.MaxAssetSize <= 0 {
 		lim.MaxAssetSize = DefaultMaxAssetSize
 	}
@@ -51,7 +52,7 @@ func New(st *storage.Store, lim Limits) *Service {
 }
 
 // Store returns the backing store (for decommissioning).
-func (s *Service) Store() *storage.Store { return s.st }
+func (s *Service) Store() storage.Backend { return s.st }
 
 // allowedFlags are the creation flags ITS accepts (the PS-only flags are
 // accepted and have no effect, as in TF-M).

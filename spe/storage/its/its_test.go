@@ -16,11 +16,17 @@ import (
 
 func newITS(t testing.TB, dir string, lim its.Limits) *its.Service {
 	t.Helper()
+	s, _ := newITSStore(t, dir, lim)
+	return s
+}
+
+func newITSStore(t testing.TB, dir string, lim its.Limits) (*its.Service, *storage.Store) {
+	t.Helper()
 	st, err := storage.Open(dir, storage.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	return its.New(st, lim)
+	return its.New(st, lim), st
 }
 
 // client returns a psa.ITS talking to s through an in-process SPE.
@@ -145,12 +151,12 @@ func TestPowerCutEveryStep(t *testing.T) {
 	for _, remove := range []bool{false, true} {
 		for k := 1; ; k++ {
 			dir := t.TempDir()
-			s := newITS(t, dir, its.Limits{})
+			s, st := newITSStore(t, dir, its.Limits{})
 			if err := s.Set(-1, 1, oldV, 0); err != nil {
 				t.Fatal(err)
 			}
 			var n int
-			s.Store().SetFault(storage.CutAt(k, &n))
+			st.SetFault(storage.CutAt(k, &n))
 			var err error
 			if remove {
 				err = s.Remove(-1, 1)
