@@ -9,6 +9,13 @@
 // old-or-new property at each write, fsync and rename. Destroy overwrites every
 // object before unlinking it, for decommissioning.
 //
+// FlashStore offers the same Backend on the flash model (package flash): a
+// log-structured store in two banks of an area of the device, where each
+// change is one CRC-checked record and a compaction commits by writing the
+// new bank's header last. Sealed objects (PutSealed) bind a secret to the
+// hardware unique key.
+//
 // The package must never expose a half-written object, never follow names
-// that leave its directory, and never keep an object after Destroy.
+// that leave its directory, never write to flash that is not erased, and
+// never keep an object after Destroy.
 package storage
