@@ -1,6 +1,7 @@
 // Package its is the SPE's Internal Trusted Storage service (PSA ITS 1.0,
 // SID 0x70): objects named by (caller's client ID, uid) kept in a
-// storage.Store, so every set is atomic across power cuts. Objects carry
+// storage.Backend (files, or the device's flash), so every set is atomic
+// across power cuts. Objects carry
 // their flags and a SHA-256 digest, so a damaged file reads as DATA_CORRUPT,
 // never as wrong data.
 //
