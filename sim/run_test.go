@@ -4,8 +4,8 @@ import (
 	"context"
 	"flag"
 	"os"
-	"time"
 	"testing"
+	"time"
 )
 
 var devicesFlag = flag.Int("devices", 0, "run TestSimScale with this many devices (e.g. 10000)")

@@ -1,0 +1,214 @@
+package sim
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"rampart/agent"
+	"rampart/fleet/store"
+)
+
+var fastBackoff = agent.Backoff{Base: 10 * time.Millisecond, Max: 100 * time.Millisecond}
+
+// runAgent starts the device's agent and returns a stop function.
+func runAgent(t *testing.T, w *world, d *Device, o AgentOptions) (*agent.Agent, func()) {
+	t.Helper()
+	if o.Interval == 0 {
+		o.Interval = time.Second
+	}
+	o.Backoff = fastBackoff
+	a, err := d.StartAgent(w.f, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { a.Run(ctx); close(done) }()
+	return a, func() { cancel(); <-done }
+}
+
+func outcome(t *testing.T, a *agent.Agent, jobID string) *agent.Outcome {
+	t.Helper()
+	var o *agent.Outcome
+	waitFor(t, "outcome of "+jobID, func() bool {
+		s := a.State()
+		if s.Last != nil && s.Last.JobID == jobID && s.Update == nil {
+			o = s.Last
+			return true
+		}
+		return false
+	})
+	return o
+}
+
+// TestPowerCutEveryPhase cuts power once at each point of an update; after
+// power-on the agent resumes from its persisted state. A cut during the
+// trial boot (before the agent accepted the image) is reverted by the
+// bootloader, and reported as a failure.
+func TestPowerCutEveryPhase(t *testing.T) {
+	w := newWorld(t)
+	cases := []struct {
+		name   string
+		hooks  func(cut func() error) *agent.Hooks
+		wantOK bool
+	}{
+		{"mid-download", func(cut func() error) *agent.Hooks {
+			return &agent.Hooks{DownloadBlock: func(int64) error { return cut() }}
+		}, true},
+		{"downloaded", func(cut func() error) *agent.Hooks { return phaseHook(agent.PhaseDownloaded, cut) }, true},
+		{"staged", func(cut func() error) *agent.Hooks { return phaseHook(agent.PhaseStaged, cut) }, true},
+		{"trial", func(cut func() error) *agent.Hooks { return phaseHook(agent.PhaseTrial, cut) }, false},
+	}
+	for i, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			d := w.device(t, i)
+			cutCh := make(chan struct{})
+			fired := false
+			cut := func() error {
+				if fired {
+					return nil
+				}
+				fired = true
+				close(cutCh)
+				return ErrPowerCut
+			}
+			a, stop := runAgent(t, w, d, AgentOptions{Hooks: tc.hooks(cut)})
+			waitFor(t, "connection", a.Connected)
+			job := w.f.Host("job-"+tc.name, "v2.bin", "2.0.0", w.v2)
+			if err := w.f.PublishJob(context.Background(), a.DeviceID(), job); err != nil {
+				t.Fatal(err)
+			}
+			select {
+			case <-cutCh:
+			case <-time.After(20 * time.Second):
+				t.Fatal("the power cut never happened")
+			}
+			// Power cut: the agent's process dies with the device.
+			stop()
+			d.PowerOff()
+			if a.Pending() == nil {
+				t.Fatal("no update persisted at the power cut")
+			}
+			if _, err := d.PowerOn(); err != nil {
+				t.Fatal(err)
+			}
+			a2, stop2 := runAgent(t, w, d, AgentOptions{})
+			defer stop2()
+			o := outcome(t, a2, job.ID)
+			if o.OK != tc.wantOK {
+				t.Fatalf("outcome %+v, want ok=%v", o, tc.wantOK)
+			}
+			want := "2.0.0"
+			if !tc.wantOK {
+				want = "1.0.0"
+				if !strings.Contains(o.Error, "reverted") {
+					t.Fatalf("outcome error %q does not say the image was reverted", o.Error)
+				}
+			}
+			if v, _ := a2.RunningVersion(); v != want || o.Version != want || len(o.Token) == 0 {
+				t.Fatalf("running %s, outcome %+v, want %s", v, o, want)
+			}
+		})
+	}
+}
+
+func phaseHook(p agent.Phase, cut func() error) *agent.Hooks {
+	return &agent.Hooks{AfterPhase: func(got agent.Phase) error {
+		if got == p {
+			return cut()
+		}
+		return nil
+	}}
+}
+
+// TestSelfTestFailureReverts: an image the fleet knows and the SPE accepts,
+// but whose self-test fails, is rejected and the bootloader reverts it.
+func TestSelfTestFailureReverts(t *testing.T) {
+	w := newWorld(t)
+	d := w.device(t, 0)
+	a, stop := runAgent(t, w, d, AgentOptions{SelfTest: func(_ context.Context, v string) error {
+		if v == "2.0.0" {
+			return errors.New("sensor bus does not answer")
+		}
+		return nil
+	}})
+	defer stop()
+	waitFor(t, "connection", a.Connected)
+	job := w.f.Host("bad-v2", "v2.bin", "2.0.0", w.v2)
+	if err := w.f.PublishJob(context.Background(), a.DeviceID(), job); err != nil {
+		t.Fatal(err)
+	}
+	o := outcome(t, a, job.ID)
+	if o.OK || o.Version != "1.0.0" || !strings.Contains(o.Error, "sensor bus") {
+		t.Fatalf("outcome %+v", o)
+	}
+	// The device reconnects and reports running v1.
+	waitFor(t, "update_ok=0 reported", func() bool {
+		pts, _ := w.f.Server.Store().Points(context.Background(), store.PointQuery{DeviceID: a.DeviceID(), Metric: "update_ok"})
+		return len(pts) > 0 && pts[len(pts)-1].Value == 0
+	})
+}
+
+// TestUnknownFirmwareRefusedByFleet: a validly signed image the fleet has
+// not registered boots, but the fleet refuses its attestation, so the
+// trial is rejected and reverted.
+func TestUnknownFirmwareRefusedByFleet(t *testing.T) {
+	w := newWorld(t)
+	v3, err := w.f.SignFirmware("3.0.0", 4200)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := w.device(t, 0)
+	a, stop := runAgent(t, w, d, AgentOptions{})
+	defer stop()
+	waitFor(t, "connection", a.Connected)
+	job := w.f.Host("unregistered-v3", "v3.bin", "3.0.0", v3)
+	if err := w.f.PublishJob(context.Background(), a.DeviceID(), job); err != nil {
+		t.Fatal(err)
+	}
+	o := outcome(t, a, job.ID)
+	if o.OK || o.Version != "1.0.0" || !strings.Contains(o.Error, "unknown-firmware") {
+		t.Fatalf("outcome %+v", o)
+	}
+}
+
+// TestRenewal: the agent renews its certificate by re-attestation before
+// it expires.
+func TestRenewal(t *testing.T) {
+	w := newWorld(t)
+	d := w.device(t, 0)
+	o := AgentOptions{Backoff: fastBackoff}
+	o.Interval = time.Second
+	a, err := d.StartAgent(w.f, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	if err := a.EnsureEnrolled(ctx); err != nil {
+		t.Fatal(err)
+	}
+	first := a.Certificate()
+	// The fleet's certificates live 24 h: an hour before expiry the agent
+	// must renew.
+	a2cfgNow := first.NotAfter.Add(-time.Hour)
+	a.Close()
+	d.Agent = nil
+	o.Now = func() time.Time { return a2cfgNow }
+	a, err = d.StartAgent(w.f, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := a.EnsureEnrolled(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if a.Certificate().SerialNumber.Cmp(first.SerialNumber) == 0 {
+		t.Fatal("not renewed an hour before expiry")
+	}
+	certs, _ := w.f.Server.Store().Certificates(ctx, a.DeviceID())
+	if len(certs) != 2 {
+		t.Fatalf("%d certificates on record, want 2", len(certs))
+	}
+}
