@@ -37,7 +37,7 @@ var (
 	loadWorkers  = flag.Int("fleet.workers", 32, "load test: concurrent enrollments")
 	loadPubs     = flag.Int("fleet.publishers", 200, "load test: publishing devices")
 	loadInflight = flag.Int("fleet.inflight", 8, "load test: QoS 1 messages in flight per publisher")
-	loadDuration  = flag.Duration("fleet.duration", 5*time.Second, "load test: telemetry measurement time")
+	loadDuration = flag.Duration("fleet.duration", 5*time.Second, "load test: telemetry measurement time")
 	loadInProc   = flag.Bool("fleet.inprocess", false, "load test: run the server in this process (for -cpuprofile; memory figures then invalid)")
 	loadBaseline = flag.String("fleet.baseline", "127.0.0.1:1883", "load test: pass-through MQTT broker for the telemetry baseline (empty skips)")
 )
