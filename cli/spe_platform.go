@@ -1,35 +1,74 @@
 package cli
 
 import (
+	"fmt"
+	"strconv"
+	"strings"
+
 	"rampart/spe"
 	"rampart/spe/crypto"
 	"rampart/spe/platform"
 )
 
 // speAllServices registers every SPE service of package platform (crypto,
-// ITS, PS, attestation, audit, lifecycle and, with RAMPART_SPE_DEVICE set
-// to a bootloader device directory, firmware update) on a server: what
-// `rampart spe serve` runs.
+// ITS, PS, attestation, audit, lifecycle and, with a device, firmware
+// update) on a server: what `rampart spe serve` runs. The environment adds
+// what the JSON configuration does not say (yet):
+//
+//	RAMPART_SPE_DEVICE            bootloader device directory (FWU, boot records)
+//	RAMPART_SPE_ITS_FLASH=1       keep ITS in the device's "its" flash area
+//	RAMPART_SPE_LIFECYCLE_ADMINS  client IDs that may change the lifecycle, e.g. "-1,-2"
+//	RAMPART_SPE_AUDIT_READERS     client IDs that may read the audit log
 type speAllServices struct {
-	stateDir, deviceDir string
+	opt       platform.Options
+	deviceDir string
 }
 
 // speServices is the service set of `rampart spe serve`: the state
 // directory comes from the crypto options serve used to build alone.
 func speServices(env *Env, opt crypto.Options) (*speAllServices, error) {
-	return &speAllServices{stateDir: opt.StateDir, deviceDir: env.Getenv("RAMPART_SPE_DEVICE")}, nil
+	admins, err := speClientList(env, "RAMPART_SPE_LIFECYCLE_ADMINS")
+	if err != nil {
+		return nil, err
+	}
+	readers, err := speClientList(env, "RAMPART_SPE_AUDIT_READERS")
+	if err != nil {
+		return nil, err
+	}
+	return &speAllServices{
+		opt: platform.Options{StateDir: opt.StateDir, LifecycleAdmins: admins, AuditReaders: readers,
+			ITSOnFlash: env.Getenv("RAMPART_SPE_ITS_FLASH") == "1"},
+		deviceDir: env.Getenv("RAMPART_SPE_DEVICE"),
+	}, nil
+}
+
+// speClientList parses a comma-separated list of non-zero client IDs.
+func speClientList(env *Env, name string) ([]int32, error) {
+	var ids []int32
+	for _, f := range strings.Split(env.Getenv(name), ",") {
+		if f = strings.TrimSpace(f); f == "" {
+			continue
+		}
+		n, err := strconv.ParseInt(f, 0, 32)
+		if err != nil || n == 0 {
+			return nil, fmt.Errorf("%s: %q is not a client ID", name, f)
+		}
+		ids = append(ids, int32(n))
+	}
+	return ids, nil
 }
 
 // Register opens the platform on srv. The device and the platform stay open
 // for the life of the process.
 func (s *speAllServices) Register(srv *spe.Server) error {
-	var dev *platform.Device
 	if s.deviceDir != "" {
-		var err error
-		if dev, err = platform.OpenDevice(s.deviceDir); err != nil {
+		dev, err := platform.OpenDevice(s.deviceDir)
+		if err != nil {
 			return err
 		}
+		s.opt.Device = dev
 	}
-	_, err := platform.Open(platform.Options{StateDir: s.stateDir, Device: dev, Into: srv})
+	s.opt.Into = srv
+	_, err := platform.Open(s.opt)
 	return err
 }

@@ -94,3 +94,18 @@ func TestSpeServeAllServices(t *testing.T) {
 		t.Fatal("spe serve did not stop on SIGTERM")
 	}
 }
+
+func TestSpeClientList(t *testing.T) {
+	env := func(v string) *Env { return &Env{Getenv: func(string) string { return v }} }
+	if ids, err := speClientList(env(" -1, -2,0x7 "), "X"); err != nil || len(ids) != 3 || ids[0] != -1 || ids[2] != 7 {
+		t.Fatalf("%v %v", ids, err)
+	}
+	for _, bad := range []string{"0", "x", "-1,,y", "99999999999"} {
+		if _, err := speClientList(env(bad), "X"); err == nil {
+			t.Errorf("%q accepted", bad)
+		}
+	}
+	if ids, err := speClientList(env(""), "X"); err != nil || ids != nil {
+		t.Fatalf("empty: %v %v", ids, err)
+	}
+}
