@@ -4,8 +4,11 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"os"
+	"os/exec"
 	"os/signal"
+	"strconv"
 
 	"github.com/spf13/cobra"
 
@@ -18,6 +21,8 @@ func newSimCmd(env *Env) *cobra.Command {
 	var opt sim.Options
 	var dir string
 	var asJSON, quiet bool
+	var procs int
+	var joinPath string
 	cmd := &cobra.Command{
 		Use:   "sim",
 		Short: "Run N simulated devices (own flash, SPE, agent) against an in-process fleet server",
@@ -30,7 +35,7 @@ with injected faults, and reports how many onboarded and reported and what it co
 Exit 0 when every device onboarded, reported and (with --update) ended as expected.`,
 		Example: `  rampart sim --devices 1000
   rampart sim --devices 50 --update --flaky 0.2 --power-cuts 3 --tampered 2 --clock-skew 2
-  rampart sim --devices 10000 --json`,
+  rampart sim --devices 10000 --processes 3 --json`,
 		Args: exactArgs(0, "no arguments"),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if opt.Devices <= 0 {
@@ -52,7 +57,36 @@ Exit 0 when every device onboarded, reported and (with --update) ended as expect
 			}
 			ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 			defer stop()
-			rep, err := sim.Run(ctx, opt)
+			var rep *sim.Report
+			var err error
+			switch {
+			case joinPath != "":
+				// A device process of a sharded run: report, then wait
+				// for the parent to close stdin.
+				if opt.Join, err = sim.ReadJoinFile(joinPath); err != nil {
+					return fail(ExitUsage, err, "")
+				}
+				opt.Progress = nil
+				opt.Hold = func(r *sim.Report) {
+					json.NewEncoder(env.Stdout).Encode(r)
+					io.Copy(io.Discard, env.Stdin)
+				}
+				if _, err = sim.Run(ctx, opt); err != nil {
+					return fail(ExitError, err, "")
+				}
+				return nil
+			case procs > 1:
+				exe, xerr := os.Executable()
+				if xerr != nil {
+					return fail(ExitError, xerr, "")
+				}
+				rep, err = sim.RunSharded(ctx, opt, procs, func(join string, n, off int, d string) *exec.Cmd {
+					return exec.CommandContext(ctx, exe, "sim", "--join", join, "--devices", strconv.Itoa(n), "--offset", strconv.Itoa(off),
+						"--dir", d, "--interval", opt.Interval.String(), "--timeout", opt.Timeout.String(), "--flaky", fmt.Sprint(opt.Faults.FlakyNetwork))
+				})
+			default:
+				rep, err = sim.Run(ctx, opt)
+			}
 			if err != nil {
 				return fail(ExitError, err, "")
 			}
@@ -72,8 +106,14 @@ Exit 0 when every device onboarded, reported and (with --update) ended as expect
 						rep.Updated, rep.Rollout.Round(1e6), rep.PowerCutResume, rep.TamperRefused, rep.UpdateFailed)
 				}
 				fmt.Fprintf(w, "clock-skewed  %d reporting\n", rep.ClockSkewed)
-				fmt.Fprintf(w, "process       CPU %v, max RSS %d MiB, heap %d MiB, %d goroutines, %d broker connections (server in process)\n",
-					rep.CPU.Round(1e6), rep.MaxRSSBytes>>20, rep.HeapBytes>>20, rep.Goroutines, rep.BrokerConns)
+				if rep.Processes > 0 {
+					fmt.Fprintf(w, "server        CPU %v over %v, max RSS %d MiB, heap %d MiB, %d broker connections\n",
+						rep.CPU.Round(1e6), rep.Wall.Round(1e6), rep.MaxRSSBytes>>20, rep.HeapBytes>>20, rep.BrokerConns)
+					fmt.Fprintf(w, "devices       in %d processes: CPU %v, max RSS %d MiB (sum)\n", rep.Processes, rep.DeviceCPU.Round(1e6), rep.DeviceRSSBytes>>20)
+				} else {
+					fmt.Fprintf(w, "process       CPU %v, max RSS %d MiB, heap %d MiB, %d goroutines, %d broker connections (server and devices in one process)\n",
+						rep.CPU.Round(1e6), rep.MaxRSSBytes>>20, rep.HeapBytes>>20, rep.Goroutines, rep.BrokerConns)
+				}
 				for _, e := range rep.Errors {
 					fmt.Fprintf(w, "error         %s\n", e)
 				}
@@ -96,5 +136,10 @@ Exit 0 when every device onboarded, reported and (with --update) ended as expect
 	f.DurationVar(&opt.Timeout, "timeout", 0, "bound on each phase (default 2m + 10ms per device)")
 	f.BoolVar(&asJSON, "json", false, "print the report as JSON")
 	f.BoolVar(&quiet, "quiet", false, "no progress line")
+	f.IntVar(&procs, "processes", 1, "run the devices in this many child processes, the server in this one (each process has its own descriptor limit; CPU and memory are then the server's alone)")
+	f.StringVar(&joinPath, "join", "", "internal: be a device process of a sharded run")
+	f.IntVar(&opt.Offset, "offset", 0, "internal: first device number")
+	f.MarkHidden("join")
+	f.MarkHidden("offset")
 	return cmd
 }

@@ -72,7 +72,7 @@ func Manufacture(dir string, index int, f *Fleet, firmware []byte) (*Device, err
 		return nil, fmt.Errorf("sim: device %d: spe: %w", index, err)
 	}
 	defer p.Close()
-	der, _ := x509.MarshalPKIXPublicKey(&f.Release.PublicKey)
+	der, _ := x509.MarshalPKIXPublicKey(f.bootKey)
 	bootKey := pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der})
 	res, err := provision.Run(p, provision.Options{ImplementationID: ImplementationID, BootKeys: [][]byte{bootKey},
 		DeviceDir: d.devDir(), Manufacturer: f.Mfr, Comment: fmt.Sprintf("sim device %d", index), Rand: f.Rand})
@@ -139,8 +139,8 @@ func (d *Device) StartAgent(f *Fleet, o AgentOptions) (*agent.Agent, error) {
 	a, err := agent.New(agent.Config{
 		Dir:               d.agentDir(),
 		SPE:               func() (ipc.Transport, error) { return p.Server.Local(-1) },
-		EnrollURL:         f.Server.EnrollURL(),
-		MQTTAddr:          f.Server.MQTTAddr(),
+		EnrollURL:         f.EnrollURL,
+		MQTTAddr:          f.MQTTAddr,
 		Roots:             f.Roots(),
 		Dial:              o.Dial,
 		Now:               o.Now,

@@ -36,8 +36,13 @@ type Fleet struct {
 	Dir     string
 	Server  *fleet.Server
 	Mfr     *ecdsa.PrivateKey // signs endorsements
-	Release *ecdsa.PrivateKey // signs firmware
+	Release *ecdsa.PrivateKey // signs firmware (nil in a joined process)
 	Rand    io.Reader
+
+	// Where devices reach the fleet, and the roots they trust.
+	EnrollURL, MQTTAddr, AdminURL string
+	roots                         *x509.CertPool
+	bootKey                       *ecdsa.PublicKey // the devices' boot key (release public key)
 
 	images   sync.Map // name -> []byte
 	imgSrv   *http.Server
@@ -113,6 +118,8 @@ log: {level: warn, format: text}
 	}
 	<-srv.Ready()
 	f.Server = srv
+	f.EnrollURL, f.MQTTAddr, f.AdminURL = srv.EnrollURL(), srv.MQTTAddr(), srv.AdminURL()
+	f.roots, f.bootKey = srv.CA().Pool(), &f.Release.PublicKey
 	if f.imgLis, err = net.Listen("tcp", "127.0.0.1:0"); err != nil {
 		f.Close()
 		return nil, err
@@ -136,7 +143,7 @@ func (f *Fleet) Close() error {
 }
 
 // Roots is the pool devices trust for the fleet server.
-func (f *Fleet) Roots() *x509.CertPool { return f.Server.CA().Pool() }
+func (f *Fleet) Roots() *x509.CertPool { return f.roots }
 
 // serveImage serves published images with Range support (http.ServeContent).
 func (f *Fleet) serveImage(w http.ResponseWriter, r *http.Request) {

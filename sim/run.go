@@ -32,6 +32,13 @@ type Options struct {
 	// Progress receives a redrawn status line; nil for none.
 	Progress io.Writer
 	Seed     uint64
+	// Join makes this process the devices of a fleet another process
+	// serves (RunSharded); Offset numbers its devices. Hold, when set, is
+	// called with the report once every device reports, before the
+	// devices stop (a device process writes it and waits for its parent).
+	Join   *JoinFile
+	Offset int
+	Hold   func(*Report)
 }
 
 // Report is what a run achieved and cost.
@@ -58,6 +65,11 @@ type Report struct {
 	BrokerConns  int64         `json:"broker_connections"`
 	ServerInProc bool          `json:"server_in_process"`
 	Errors       []string      `json:"errors,omitempty"`
+	// Sharded runs: device processes, their CPU and memory, wall time.
+	Processes      int           `json:"processes,omitempty"`
+	DeviceCPU      time.Duration `json:"device_cpu_ns,omitempty"`
+	DeviceRSSBytes int64         `json:"device_max_rss_bytes_sum,omitempty"`
+	Wall           time.Duration `json:"wall_ns,omitempty"`
 }
 
 // OK reports whether every device onboarded, reported and, when an update
@@ -95,23 +107,33 @@ func Run(ctx context.Context, opt Options) (*Report, error) {
 	if opt.Workers <= 0 {
 		opt.Workers = 2 * runtime.GOMAXPROCS(0)
 	}
-	rep := &Report{Devices: opt.Devices, ServerInProc: true}
-	f, err := StartFleet(FleetOptions{Dir: opt.Dir, CertTTL: 7 * 24 * time.Hour})
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	v1, err := f.SignFirmware("1.0.0", 4096)
-	if err != nil {
-		return nil, err
-	}
-	v2, err := f.SignFirmware("2.0.0", 4500)
-	if err != nil {
-		return nil, err
-	}
-	for _, img := range [][]byte{v1, v2} {
-		if err := f.RegisterRelease(ctx, img, "sim"); err != nil {
+	rep := &Report{Devices: opt.Devices, ServerInProc: opt.Join == nil}
+	var f *Fleet
+	var v1, v2 []byte
+	var err error
+	if opt.Join != nil {
+		if opt.Update {
+			return nil, errors.New("sim: update: only with the server in this process")
+		}
+		if f, err = joinFleet(opt.Join); err != nil {
 			return nil, err
+		}
+		v1 = opt.Join.Firmware
+	} else {
+		if f, err = StartFleet(FleetOptions{Dir: opt.Dir, CertTTL: 7 * 24 * time.Hour}); err != nil {
+			return nil, err
+		}
+		defer f.Close()
+		if v1, err = f.SignFirmware("1.0.0", 4096); err != nil {
+			return nil, err
+		}
+		if v2, err = f.SignFirmware("2.0.0", 4500); err != nil {
+			return nil, err
+		}
+		for _, img := range [][]byte{v1, v2} {
+			if err := f.RegisterRelease(ctx, img, "sim"); err != nil {
+				return nil, err
+			}
 		}
 	}
 	prog := newProgress(opt.Progress, opt.Devices)
@@ -123,7 +145,7 @@ func Run(ctx context.Context, opt Options) (*Report, error) {
 	var mErr error
 	var mu sync.Mutex
 	parallel(opt.Workers, opt.Devices, func(i int) {
-		d, err := Manufacture(filepath.Join(opt.Dir, "devices", fmt.Sprintf("%05d", i)), i, f, v1)
+		d, err := Manufacture(filepath.Join(opt.Dir, "devices", fmt.Sprintf("%05d", i)), opt.Offset+i, f, v1)
 		mu.Lock()
 		defer mu.Unlock()
 		if err != nil {
@@ -269,7 +291,12 @@ func Run(ctx context.Context, opt Options) (*Report, error) {
 	rep.HeapBytes = ms.HeapInuse
 	rep.Goroutines = runtime.NumGoroutine()
 	rep.MaxRSSBytes = maxRSS()
-	rep.BrokerConns = f.Server.Broker().Connected()
+	if f.Server != nil {
+		rep.BrokerConns = f.Server.Broker().Connected()
+	}
+	if opt.Hold != nil {
+		opt.Hold(rep)
+	}
 	return rep, nil
 }
 

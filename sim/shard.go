@@ -1,0 +1,179 @@
+package sim
+
+import (
+	"bufio"
+	"context"
+	"crypto/ecdsa"
+	"crypto/rand"
+	"crypto/x509"
+	"encoding/json"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"sync"
+	"time"
+)
+
+// JoinFile is what a parent run writes for the device processes it
+// spawns: where the fleet listens, the CA to trust, the manufacturer key
+// (to provision and endorse) and the firmware. It holds a private key: it
+// is written 0600 inside the run's directory and removed with it.
+type JoinFile struct {
+	EnrollURL string `json:"enroll_url"`
+	MQTTAddr  string `json:"mqtt_addr"`
+	AdminURL  string `json:"admin_url"`
+	CAPEM     []byte `json:"ca_pem"`
+	MfrKeyDER []byte `json:"manufacturer_key"` // PKCS#8
+	BootKey   []byte `json:"boot_key"`         // PKIX
+	Firmware  []byte `json:"firmware"`         // signed v1
+}
+
+// joinFleet is the device side of a fleet served by another process.
+func joinFleet(j *JoinFile) (*Fleet, error) {
+	roots := x509.NewCertPool()
+	if !roots.AppendCertsFromPEM(j.CAPEM) {
+		return nil, errors.New("sim: join: ca_pem: no certificate")
+	}
+	k, err := x509.ParsePKCS8PrivateKey(j.MfrKeyDER)
+	if err != nil {
+		return nil, fmt.Errorf("sim: join: manufacturer_key: %w", err)
+	}
+	mfr, ok := k.(*ecdsa.PrivateKey)
+	if !ok {
+		return nil, errors.New("sim: join: manufacturer_key: not ECDSA")
+	}
+	bk, err := x509.ParsePKIXPublicKey(j.BootKey)
+	if err != nil {
+		return nil, fmt.Errorf("sim: join: boot_key: %w", err)
+	}
+	bootKey, ok := bk.(*ecdsa.PublicKey)
+	if !ok {
+		return nil, errors.New("sim: join: boot_key: not ECDSA")
+	}
+	return &Fleet{Mfr: mfr, Rand: rand.Reader, EnrollURL: j.EnrollURL, MQTTAddr: j.MQTTAddr, AdminURL: j.AdminURL, roots: roots, bootKey: bootKey}, nil
+}
+
+// Spawn starts a device process: `rampart sim --join FILE --devices N
+// --offset K --dir DIR --json`, with its stdin a pipe the parent closes to
+// end it.
+type Spawn func(joinFile string, devices, offset int, dir string) *exec.Cmd
+
+// RunSharded runs the server in this process and the devices in procs
+// child processes (each has its own file-descriptor limit: a device holds
+// four descriptors when the server shares its process). The report's CPU
+// and memory figures are then the server's alone; the children's are
+// summed in DeviceCPU and DeviceRSSBytes.
+func RunSharded(ctx context.Context, opt Options, procs int, spawn Spawn) (*Report, error) {
+	if procs < 1 || opt.Devices < procs {
+		return nil, errors.New("sim: processes: want 1..devices")
+	}
+	f, err := StartFleet(FleetOptions{Dir: opt.Dir, CertTTL: 7 * 24 * time.Hour})
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	v1, err := f.SignFirmware("1.0.0", 4096)
+	if err != nil {
+		return nil, err
+	}
+	if err := f.RegisterRelease(ctx, v1, "sim"); err != nil {
+		return nil, err
+	}
+	mk, _ := x509.MarshalPKCS8PrivateKey(f.Mfr)
+	bk, _ := x509.MarshalPKIXPublicKey(&f.Release.PublicKey)
+	jf := JoinFile{EnrollURL: f.EnrollURL, MQTTAddr: f.MQTTAddr, AdminURL: f.AdminURL,
+		CAPEM:     pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: f.Server.CA().Certificate().Raw}),
+		MfrKeyDER: mk, BootKey: bk, Firmware: v1}
+	b, _ := json.Marshal(jf)
+	joinPath := filepath.Join(opt.Dir, "join.json")
+	if err := os.WriteFile(joinPath, b, 0o600); err != nil {
+		return nil, err
+	}
+	cpu0 := cpuTime()
+	start := time.Now()
+	rep := &Report{Devices: opt.Devices, ServerInProc: true}
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	var stdins []io.WriteCloser
+	var cmds []*exec.Cmd
+	var errs error
+	per := opt.Devices / procs
+	for p := range procs {
+		n := per
+		if p == procs-1 {
+			n = opt.Devices - per*(procs-1)
+		}
+		dir := filepath.Join(opt.Dir, fmt.Sprintf("proc%d", p))
+		if err := os.MkdirAll(dir, 0o700); err != nil {
+			return nil, err
+		}
+		cmd := spawn(joinPath, n, p*per, dir)
+		in, _ := cmd.StdinPipe()
+		out, _ := cmd.StdoutPipe()
+		if opt.Progress != nil {
+			cmd.Stderr = opt.Progress
+		}
+		if err := cmd.Start(); err != nil {
+			return nil, fmt.Errorf("sim: device process %d: %w", p, err)
+		}
+		stdins, cmds = append(stdins, in), append(cmds, cmd)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			var r Report
+			if err := json.NewDecoder(bufio.NewReader(out)).Decode(&r); err != nil {
+				mu.Lock()
+				errs = errors.Join(errs, fmt.Errorf("sim: device process %d: report: %w", p, err))
+				mu.Unlock()
+				return
+			}
+			go io.Copy(io.Discard, out)
+			mu.Lock()
+			defer mu.Unlock()
+			rep.Manufactured += r.Manufactured
+			rep.Onboarded += r.Onboarded
+			rep.Reporting += r.Reporting
+			rep.Telemetry += r.Telemetry
+			rep.DeviceCPU += r.CPU
+			rep.DeviceRSSBytes += r.MaxRSSBytes
+			rep.Manufacture = max(rep.Manufacture, r.Manufacture)
+			rep.Onboard = max(rep.Onboard, r.Onboard)
+			rep.Errors = append(rep.Errors, r.Errors...)
+		}()
+	}
+	wg.Wait()
+	rep.Processes = procs
+	rep.Wall = time.Since(start)
+	rep.CPU = cpuTime() - cpu0
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	rep.HeapBytes = ms.HeapInuse
+	rep.MaxRSSBytes = maxRSS()
+	rep.Goroutines = runtime.NumGoroutine()
+	rep.BrokerConns = f.Server.Broker().Connected()
+	for _, in := range stdins {
+		in.Close()
+	}
+	for _, c := range cmds {
+		c.Wait()
+	}
+	return rep, errs
+}
+
+// ReadJoinFile reads a JoinFile written by RunSharded.
+func ReadJoinFile(path string) (*JoinFile, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	var j JoinFile
+	if err := json.Unmarshal(b, &j); err != nil {
+		return nil, fmt.Errorf("sim: join file: %w", err)
+	}
+	return &j, nil
+}
