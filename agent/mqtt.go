@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/eclipse/paho.golang/packets"
@@ -154,4 +155,14 @@ func (a *Agent) readings() map[string]float64 {
 		}
 	}
 	return map[string]float64{"uptime_s": now.Sub(a.started).Seconds()}
+}
+
+// PublishTo publishes payload (QoS 1) on devices/<id>/<suffix>, the only
+// topics the broker lets the device use; retain keeps it for later
+// subscribers.
+func (a *Agent) PublishTo(ctx context.Context, suffix string, payload []byte, retain bool) error {
+	if suffix == "" || strings.ContainsAny(suffix, "+#") || strings.HasPrefix(suffix, "/") {
+		return fmt.Errorf("agent: mqtt: topic suffix %q", suffix)
+	}
+	return a.publish(ctx, "devices/"+a.DeviceID()+"/"+suffix, payload, retain)
 }
