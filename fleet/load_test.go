@@ -39,8 +39,15 @@ var (
 	loadInflight = flag.Int("fleet.inflight", 8, "load test: QoS 1 messages in flight per publisher")
 	loadDuration = flag.Duration("fleet.duration", 5*time.Second, "load test: telemetry measurement time")
 	loadInProc   = flag.Bool("fleet.inprocess", false, "load test: run the server in this process (for -cpuprofile; memory figures then invalid)")
-	loadBaseline = flag.String("fleet.baseline", "127.0.0.1:1883", "load test: pass-through MQTT broker for the telemetry baseline (empty skips)")
+	loadBaseline = flag.String("fleet.baseline", envOr("RAMPART_TEST_MQTT", "127.0.0.1:1883"), "load test: pass-through MQTT broker for the telemetry baseline (default $RAMPART_TEST_MQTT; empty skips)")
 )
+
+func envOr(k, def string) string {
+	if v := os.Getenv(k); v != "" {
+		return v
+	}
+	return def
+}
 
 func TestLoad(t *testing.T) {
 	if !*loadFlag {
