@@ -82,7 +82,7 @@ func New(cfg Config) (*Broker, error) {
 		Capabilities:             caps,
 		ClientNetWriteBufferSize: cfg.BufferSize,
 		ClientNetReadBufferSize:  cfg.BufferSize,
-		Logger:                   cfg.Log.With("component", "mqtt"),
+		Logger:                   cfg.Log.With("subsystem", "mochi"),
 		SysTopicResendInterval:   3600,
 	})
 	if err := b.srv.AddHook(&hook{b: b}, nil); err != nil {
