@@ -30,6 +30,7 @@ func (a *Agent) download(ctx context.Context, j Job) (string, error) {
 		return "", fmt.Errorf("agent: download: %w", err)
 	}
 	defer f.Close()
+	defer a.http.CloseIdleConnections()
 	have, err := f.Seek(0, io.SeekEnd)
 	if err != nil {
 		return "", fmt.Errorf("agent: download: %w", err)

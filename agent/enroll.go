@@ -13,6 +13,8 @@ import (
 // a fresh token (the server checks every measurement again).
 func (a *Agent) Enroll(ctx context.Context, renew bool) error {
 	c := &enroll.Client{URL: a.cfg.EnrollURL, HTTP: a.http}
+	// Enrollment is rare: keep no connection to the server open after it.
+	defer a.http.CloseIdleConnections()
 	cert, err := c.Enroll(ctx, a.signer, a.cfg.Rand, a.Attest, renew)
 	if err != nil {
 		return fmt.Errorf("agent: enroll: %w", err)
