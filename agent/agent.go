@@ -116,27 +116,19 @@ func (a *Agent) Close() error {
 	if c != nil {
 		c.Disconnect(&paho.Disconnect{})
 	}
-	for _, cl := range []interface{ Close() error }{a.fwu, a.att, a.crypto} {
-		if cl != nil && !isNilCloser(cl) {
-			cl.Close()
-		}
+	if a.fwu != nil {
+		a.fwu.Close()
+	}
+	if a.att != nil {
+		a.att.Close()
+	}
+	if a.crypto != nil {
+		a.crypto.Close()
 	}
 	if a.http != nil {
 		a.http.CloseIdleConnections()
 	}
 	return nil
-}
-
-func isNilCloser(c interface{ Close() error }) bool {
-	switch v := c.(type) {
-	case *psa.FWU:
-		return v == nil
-	case *psa.Attestation:
-		return v == nil
-	case *psa.Client:
-		return v == nil
-	}
-	return false
 }
 
 // DeviceID is the device's fleet identity (empty before enrollment).

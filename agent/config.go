@@ -62,6 +62,9 @@ type Config struct {
 type Hooks struct {
 	// AfterPhase runs after the update state was persisted in a phase.
 	AfterPhase func(phase Phase) error
+	// Resume runs each time an update is started or resumed, after the
+	// attempt was counted, with the persisted phase.
+	Resume func(phase Phase) error
 	// DownloadBlock runs after each block written to the download file.
 	DownloadBlock func(written int64) error
 }

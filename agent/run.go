@@ -3,10 +3,13 @@ package agent
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"time"
 
 	"rampart/image"
 )
+
+var errNoSession = errors.New("agent: no MQTT session")
 
 // ReportOutcome publishes the latest job's outcome (retained) on the
 // device's status topic and as telemetry (update_ok, fw_version).
@@ -41,9 +44,8 @@ func (a *Agent) ReportOutcome(ctx context.Context) error {
 // certificate expires and reconnect after a lost session. Transient errors
 // are retried with backoff and jitter.
 func (a *Agent) Run(ctx context.Context) error {
-	resumed := false
 	for attempt := 0; ; attempt++ {
-		err := a.session(ctx, &resumed)
+		err := a.session(ctx)
 		if ctx.Err() != nil {
 			return nil
 		}
@@ -62,18 +64,17 @@ func (a *Agent) Run(ctx context.Context) error {
 }
 
 // session runs one connected session; it returns when the session is lost.
-func (a *Agent) session(ctx context.Context, resumed *bool) error {
+func (a *Agent) session(ctx context.Context) error {
 	if err := a.EnsureEnrolled(ctx); err != nil {
 		return err
 	}
-	if !*resumed && a.Pending() != nil {
-		// An update was interrupted (crash, power cut): finish it first.
+	if a.Pending() != nil {
+		// An update was interrupted (crash, power cut, lost session):
+		// finish it first.
 		if _, err := a.Resume(ctx); err != nil {
 			return err
 		}
-		*resumed = true
 	}
-	*resumed = true
 	if err := a.Connect(ctx); err != nil {
 		return err
 	}

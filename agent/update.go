@@ -2,7 +2,6 @@ package agent
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -13,6 +12,9 @@ import (
 
 // component is the image the agent updates: the bootloader's image 0.
 const component psa.FWUComponent = 0
+
+// MaxAttempts bounds how many times one job is started or resumed.
+const MaxAttempts = 8
 
 // writeBlock is the size of each FWU write.
 const writeBlock = 16 << 10
@@ -106,6 +108,28 @@ func (a *Agent) Resume(ctx context.Context) (*Outcome, error) {
 		return nil, nil
 	}
 	j := u.Job
+	// Count the runs of this job, so that an update that crashes the
+	// agent every time at the same point ends instead of looping.
+	a.mu.Lock()
+	a.state.Update.Attempts++
+	attempts := a.state.Update.Attempts
+	err := a.saveLocked()
+	a.mu.Unlock()
+	if err != nil {
+		return nil, err
+	}
+	if attempts > MaxAttempts {
+		if info, qerr := a.fwu.Query(component); qerr == nil && info.State == psa.FWUTrial {
+			a.fwu.Reject(-1)
+			a.fwu.RequestReboot()
+		}
+		return a.finish(ctx, false, fatal(fmt.Errorf("agent: job %s: gave up after %d attempts", j.ID, MaxAttempts)))
+	}
+	if h := a.cfg.Hooks.Resume; h != nil {
+		if err := h(u.Phase); err != nil {
+			return nil, err
+		}
+	}
 	for {
 		u = a.Pending()
 		switch u.Phase {
@@ -287,8 +311,6 @@ func (a *Agent) finish(ctx context.Context, ok bool, cause error) (*Outcome, err
 	a.cfg.Log.Info("update finished", "job", o.JobID, "ok", ok, "version", o.Version, "err", o.Error)
 	return o, nil
 }
-
-var errNoSession = errors.New("agent: no MQTT session")
 
 // older reports whether version a is lower than version b.
 func older(a, b string) bool {

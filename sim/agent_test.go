@@ -212,3 +212,28 @@ func TestRenewal(t *testing.T) {
 		t.Fatalf("%d certificates on record, want 2", len(certs))
 	}
 }
+
+// TestGivesUpAfterMaxAttempts: an update that fails at the same point on
+// every run ends as a failure instead of looping forever.
+func TestGivesUpAfterMaxAttempts(t *testing.T) {
+	w := newWorld(t)
+	d := w.device(t, 0)
+	runs := 0
+	a, stop := runAgent(t, w, d, AgentOptions{Hooks: &agent.Hooks{Resume: func(agent.Phase) error {
+		runs++
+		return errors.New("agent crashed")
+	}}})
+	defer stop()
+	waitFor(t, "connection", a.Connected)
+	job := w.f.Host("crashing", "v2.bin", "2.0.0", w.v2)
+	if err := w.f.PublishJob(context.Background(), a.DeviceID(), job); err != nil {
+		t.Fatal(err)
+	}
+	o := outcome(t, a, job.ID)
+	if o.OK || !strings.Contains(o.Error, "gave up") || o.Version != "1.0.0" {
+		t.Fatalf("outcome %+v after %d runs", o, runs)
+	}
+	if runs > agent.MaxAttempts {
+		t.Fatalf("%d runs, more than %d attempts", runs, agent.MaxAttempts)
+	}
+}
