@@ -11,6 +11,7 @@ import (
 	"rampart/agent"
 	"rampart/fleet/api"
 	"rampart/fleet/store"
+	"rampart/psa"
 	"rampart/sim"
 )
 
@@ -246,7 +247,43 @@ func (fd *fleetDemo) tampered(*State) (string, error) {
 }
 
 func (fd *fleetDemo) downgrade(*State) (string, error) {
-	return fd.refused("downgrade-v1", "v1.bin", fd.images["1.0.0"], "1.0.0")
+	detail, err := fd.refused("downgrade-v1", "v1.bin", fd.images["1.0.0"], "1.0.0")
+	if err != nil {
+		return "", err
+	}
+	// Past the agent: v1 handed straight to the SPE's firmware-update
+	// service is staged, but the bootloader refuses to boot it.
+	l, err := fd.devs[0].Platform().Server.Local(-1)
+	if err != nil {
+		return "", err
+	}
+	fw := psa.NewFWU(l)
+	defer fw.Close()
+	fw.Clean(0)
+	if err := fw.Start(0); err != nil {
+		return "", err
+	}
+	if err := fw.Write(0, 0, fd.images["1.0.0"]); err != nil {
+		return "", err
+	}
+	stage := "the SPE refused it"
+	if err := fw.Finish(0); err == nil {
+		if _, err := fw.Install(); err == nil {
+			if err := fw.RequestReboot(); err != nil {
+				return "", err
+			}
+			stage = "the bootloader refused it at reboot (downgrade prevention)"
+		}
+	}
+	info, err := fw.Query(0)
+	if err != nil {
+		return "", err
+	}
+	if info.Version.Major != 2 || info.State == psa.FWUTrial {
+		return "", fmt.Errorf("v1 handed to the SPE directly booted: %+v", info)
+	}
+	fw.Clean(0)
+	return detail + "\nhanded to the SPE directly: " + stage + "; still running " + info.Version.String(), nil
 }
 
 func (fd *fleetDemo) decommission(*State) (string, error) {

@@ -9,6 +9,7 @@ import (
 
 	"rampart/agent"
 	"rampart/fleet/store"
+	"rampart/psa"
 )
 
 var fastBackoff = agent.Backoff{Base: 10 * time.Millisecond, Max: 100 * time.Millisecond}
@@ -235,5 +236,60 @@ func TestGivesUpAfterMaxAttempts(t *testing.T) {
 	}
 	if runs > agent.MaxAttempts {
 		t.Fatalf("%d runs, more than %d attempts", runs, agent.MaxAttempts)
+	}
+}
+
+// TestSPERefusesDowngrade: with the agent's own check out of the way, an
+// older image handed straight to the SPE does not run: the bootloader's
+// downgrade prevention refuses it at the reboot.
+func TestSPERefusesDowngrade(t *testing.T) {
+	w := newWorld(t)
+	d := w.device(t, 0)
+	a, stop := runAgent(t, w, d, AgentOptions{})
+	defer stop()
+	waitFor(t, "connection", a.Connected)
+	job := w.f.Host("v2", "v2.bin", "2.0.0", w.v2)
+	if err := w.f.PublishJob(context.Background(), a.DeviceID(), job); err != nil {
+		t.Fatal(err)
+	}
+	if o := outcome(t, a, job.ID); !o.OK {
+		t.Fatalf("update to v2: %+v", o)
+	}
+	l, err := d.Platform().Server.Local(-1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fw := psa.NewFWU(l)
+	defer fw.Close()
+	fw.Clean(0) // the accepted v2 left the component UPDATED
+	if err := fw.Start(0); err != nil {
+		t.Fatal(err)
+	}
+	if err := fw.Write(0, 0, w.v1); err != nil {
+		t.Fatal(err)
+	}
+	// The FWU service verifies signature and security counter only; the
+	// downgrade is refused by the bootloader at the reboot (downgrade
+	// prevention), which keeps v2.
+	if err := fw.Finish(0); err != nil {
+		t.Logf("refused at finish: %v", err)
+		return
+	}
+	if _, err := fw.Install(); err != nil {
+		t.Logf("refused at install: %v", err)
+		return
+	}
+	if err := fw.RequestReboot(); err != nil {
+		t.Fatal(err)
+	}
+	info, err := fw.Query(0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if info.State == psa.FWUTrial || info.Version.Major != 2 {
+		t.Fatalf("the bootloader booted the downgrade: %+v", info)
+	}
+	if v, _ := a.RunningVersion(); v != "2.0.0" {
+		t.Fatalf("running %s", v)
 	}
 }

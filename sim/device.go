@@ -21,10 +21,12 @@ import (
 
 // flashMap is a small device: 4 KiB sectors, a 16 KiB primary slot and a
 // 12 KiB secondary slot (swap-using-move needs one sector more in the
-// primary), enough for the simulator's firmware.
+// primary), enough for the simulator's firmware. Downgrade prevention is
+// on: the bootloader, and so the SPE's firmware-update service, refuses an
+// image older than the running one.
 const flashMap = `{
   "flash": {"sectors": [{"size": 4096, "count": 8}], "write_align": 8, "erased_value": 255},
-  "strategy": "swap-move", "max_align": 8,
+  "strategy": "swap-move", "max_align": 8, "downgrade_prevention": true,
   "bootloader": {"offset": 0, "size": 4096},
   "images": [{"id": 0, "name": "SPE",
      "primary": {"offset": "0x1000", "size": "0x4000"},
