@@ -82,7 +82,7 @@ Exit 0 when every device onboarded, reported and (with --update) ended as expect
 				}
 				rep, err = sim.RunSharded(ctx, opt, procs, func(join string, n, off int, d string) *exec.Cmd {
 					return exec.CommandContext(ctx, exe, "sim", "--join", join, "--devices", strconv.Itoa(n), "--offset", strconv.Itoa(off),
-						"--dir", d, "--interval", opt.Interval.String(), "--timeout", opt.Timeout.String(), "--flaky", fmt.Sprint(opt.Faults.FlakyNetwork))
+						"--dir", d, "--onboarding", strconv.Itoa(opt.Onboarding), "--interval", opt.Interval.String(), "--timeout", opt.Timeout.String(), "--flaky", fmt.Sprint(opt.Faults.FlakyNetwork))
 				})
 			default:
 				rep, err = sim.Run(ctx, opt)
@@ -134,6 +134,7 @@ Exit 0 when every device onboarded, reported and (with --update) ended as expect
 	f.IntVar(&opt.Faults.ClockSkew, "clock-skew", 0, "devices whose clock runs 36 hours fast")
 	f.DurationVar(&opt.Interval, "interval", 0, "telemetry period of each device (default 30s)")
 	f.DurationVar(&opt.Timeout, "timeout", 0, "bound on each phase (default 2m + 10ms per device)")
+	f.IntVar(&opt.Onboarding, "onboarding", 0, "devices enrolling and connecting at once (default 64 per CPU)")
 	f.BoolVar(&asJSON, "json", false, "print the report as JSON")
 	f.BoolVar(&quiet, "quiet", false, "no progress line")
 	f.IntVar(&procs, "processes", 1, "run the devices in this many child processes, the server in this one (each process has its own descriptor limit; CPU and memory are then the server's alone)")

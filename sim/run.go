@@ -32,6 +32,10 @@ type Options struct {
 	// Progress receives a redrawn status line; nil for none.
 	Progress io.Writer
 	Seed     uint64
+	// Onboarding bounds how many devices enroll and connect at once
+	// (default 64 per CPU): a whole fleet powered on in the same second
+	// otherwise spends its time in timeouts and retries.
+	Onboarding int
 	// Join makes this process the devices of a fleet another process
 	// serves (RunSharded); Offset numbers its devices. Hold, when set, is
 	// called with the report once every device reports, before the
@@ -107,6 +111,9 @@ func Run(ctx context.Context, opt Options) (*Report, error) {
 	if opt.Workers <= 0 {
 		opt.Workers = 2 * runtime.GOMAXPROCS(0)
 	}
+	if opt.Onboarding <= 0 {
+		opt.Onboarding = 64 * runtime.GOMAXPROCS(0)
+	}
 	rep := &Report{Devices: opt.Devices, ServerInProc: opt.Join == nil}
 	var f *Fleet
 	var v1, v2 []byte
@@ -172,11 +179,12 @@ func Run(ctx context.Context, opt Options) (*Report, error) {
 	runCtx, stopAll := context.WithCancel(ctx)
 	var wg sync.WaitGroup
 	flaky := newFlakyDialer(opt.Faults.FlakyNetwork, opt.Seed)
+	gate := make(chan struct{}, opt.Onboarding)
 	for _, sd := range devs {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			live(runCtx, f, sd, opt, flaky, prog)
+			live(runCtx, f, sd, opt, flaky, gate)
 		}()
 	}
 	defer func() {
@@ -302,7 +310,27 @@ func Run(ctx context.Context, opt Options) (*Report, error) {
 
 // live runs one device until ctx ends, power-cycling it when a power cut
 // is injected.
-func live(ctx context.Context, f *Fleet, sd *simDevice, opt Options, flaky *flakyDialer, prog *progress) {
+func live(ctx context.Context, f *Fleet, sd *simDevice, opt Options, flaky *flakyDialer, gate chan struct{}) {
+	// Wait for an onboarding slot; give it back once the device has
+	// reported (or after a minute, so a stuck device does not hold it).
+	select {
+	case gate <- struct{}{}:
+	case <-ctx.Done():
+		return
+	}
+	var once sync.Once
+	release := func() { once.Do(func() { <-gate }) }
+	defer release()
+	go func() {
+		deadline := time.Now().Add(time.Minute)
+		for ctx.Err() == nil && time.Now().Before(deadline) {
+			if a := sd.agent.Load(); a != nil && a.Published() > 0 {
+				break
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+		release()
+	}()
 	for ctx.Err() == nil {
 		if sd.d.Platform() == nil {
 			if _, err := sd.d.PowerOn(); err != nil {
