@@ -18,6 +18,7 @@ import (
 	"rampart/fleet/api"
 	"rampart/fleet/broker"
 	"rampart/fleet/ca"
+	"rampart/fleet/campaign"
 	"rampart/fleet/enroll"
 	"rampart/fleet/store"
 	"rampart/fleet/telemetry"
@@ -30,6 +31,9 @@ type Options struct {
 	Passphrase []byte
 	Rand       io.Reader        // required
 	Now        func() time.Time // time.Now when nil
+	// Campaign tunes the campaign engine (tests: Tick, BytesPerSecond,
+	// Tamper); Store, Publish, ImageBase, Now and Log are set by New.
+	Campaign campaign.Config
 	// Log overrides the logger built from Config.Log (written to LogOutput).
 	Log       *slog.Logger
 	LogOutput io.Writer // os.Stderr when nil
@@ -46,6 +50,7 @@ type Server struct {
 	writer  *telemetry.Writer
 	broker  *broker.Broker
 	api     *api.API
+	camps   *campaign.Engine
 	metrics *metrics
 	tlsCert tls.Certificate
 
@@ -116,14 +121,21 @@ func New(cfg *Config, o Options) (*Server, error) {
 	s.writer = telemetry.NewWriter(telemetry.WriterConfig{Store: s.db, Now: o.Now, Log: log.With("component", "telemetry"),
 		MaxBatch: cfg.Telemetry.MaxBatch, MaxDelay: cfg.Telemetry.MaxDelay.Duration, OnCommit: s.metrics.committed})
 	s.broker, err = broker.New(broker.Config{Address: cfg.Listen.MQTT, CA: s.ca, Store: s.db, Certificate: s.tlsCert, Sink: s.writer,
-		Now: o.Now, Log: log.With("component", "broker"), OnDeny: func(a string) { s.metrics.mqttDenied.WithLabelValues(a).Inc() }})
+		Now: o.Now, Log: log.With("component", "broker"), OnDeny: func(a string) { s.metrics.mqttDenied.WithLabelValues(a).Inc() },
+		OnStatus: func(id string, p []byte) { s.camps.Report(context.Background(), id, p) }})
 	if err != nil {
 		s.writer.Close()
 		return fail(err)
 	}
 	connected = func() float64 { return float64(s.broker.Connected()) }
+	cc := o.Campaign
+	cc.Store, cc.Publish, cc.ImageBase, cc.Now, cc.Log = s.db, s.broker.PublishJob, s.EnrollURL, o.Now, log.With("component", "campaign")
+	if s.camps, err = campaign.New(ctx, cc); err != nil {
+		s.writer.Close()
+		return fail(err)
+	}
 	s.api, err = api.New(api.Deps{Store: s.db, Disconnect: s.broker.Disconnect, Manufacturers: cfg.manufacturerKeys, ReleaseKeys: cfg.releaseKeys,
-		Tokens: cfg.APITokens, Metrics: s.metrics.handler(), Log: log.With("component", "api"), OnRequest: s.metrics.request})
+		Campaigns: s.camps, Tokens: cfg.APITokens, Metrics: s.metrics.handler(), Log: log.With("component", "api"), OnRequest: s.metrics.request})
 	if err != nil {
 		s.writer.Close()
 		return fail(err)
@@ -159,10 +171,16 @@ func (s *Server) Start() error {
 		return err
 	}
 	errLog := slog.NewLogLogger(s.log.Handler(), slog.LevelDebug)
-	s.enrollSrv = &http.Server{Handler: s.enroll.Handler(), ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second, WriteTimeout: 30 * time.Second, IdleTimeout: 60 * time.Second, MaxHeaderBytes: 64 << 10, ErrorLog: errLog}
+	// The enrollment listener also serves release images to devices
+	// (content-addressed, Range requests): devices already trust it.
+	mux := http.NewServeMux()
+	mux.Handle("GET /images/", s.camps.ImageHandler())
+	mux.Handle("/", s.enroll.Handler())
+	s.enrollSrv = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second, WriteTimeout: 30 * time.Second, IdleTimeout: 60 * time.Second, MaxHeaderBytes: 64 << 10, ErrorLog: errLog}
 	s.adminSrv = &http.Server{Handler: s.api, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 60 * time.Second, ErrorLog: errLog}
 	go s.enrollSrv.Serve(s.enrollLis)
 	go s.adminSrv.Serve(s.adminLis)
+	s.camps.Start()
 	ctx, cancel := context.WithCancel(context.Background())
 	s.stopBg = cancel
 	s.bg.Add(2)
@@ -206,6 +224,9 @@ func (s *Server) Store() *store.DB { return s.db }
 // CA returns the fleet CA.
 func (s *Server) CA() *ca.CA { return s.ca }
 
+// Campaigns returns the campaign engine.
+func (s *Server) Campaigns() *campaign.Engine { return s.camps }
+
 // Broker returns the MQTT broker.
 func (s *Server) Broker() *broker.Broker { return s.broker }
 
@@ -220,6 +241,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		if s.enrollSrv != nil {
 			errs = append(errs, s.enrollSrv.Shutdown(ctx), s.adminSrv.Shutdown(ctx))
 		}
+		errs = append(errs, s.camps.Close())
 		errs = append(errs, s.broker.Close())
 		s.writer.Close()
 		s.bg.Wait()

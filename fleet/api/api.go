@@ -14,6 +14,7 @@ import (
 	"strconv"
 	"time"
 
+	"rampart/fleet/campaign"
 	"rampart/fleet/store"
 	"rampart/fleet/telemetry"
 	"rampart/fleet/trust"
@@ -32,9 +33,12 @@ type Deps struct {
 	Disconnect    func(deviceID, reason string) bool
 	Manufacturers map[string]*ecdsa.PublicKey
 	ReleaseKeys   []any
-	Tokens        []TokenConfig
-	Metrics       http.Handler // served at /metrics to viewers; may be nil
-	Log           *slog.Logger
+	// Campaigns runs firmware update campaigns; nil disables the
+	// campaign routes and release uploads keep only the measurement.
+	Campaigns *campaign.Engine
+	Tokens    []TokenConfig
+	Metrics   http.Handler // served at /metrics to viewers; may be nil
+	Log       *slog.Logger
 	// OnRequest is called after each request (metrics); may be nil.
 	OnRequest func(route string, status int)
 }
@@ -86,6 +90,12 @@ func New(d Deps) (*API, error) {
 	a.route("POST /api/v1/endorsements", Admin, a.importEndorsements)
 	a.route("GET /api/v1/releases", Viewer, a.listReleases)
 	a.route("POST /api/v1/releases", Admin, a.registerRelease)
+	if d.Campaigns != nil {
+		a.route("GET /api/v1/campaigns", Viewer, a.listCampaigns)
+		a.route("POST /api/v1/campaigns", Operator, a.createCampaign)
+		a.route("GET /api/v1/campaigns/{id}", Viewer, a.getCampaign)
+		a.route("POST /api/v1/campaigns/{id}/{action}", Operator, a.controlCampaign)
+	}
 	a.route("GET /api/v1/audit", Viewer, a.audit)
 	a.route("GET /api/v1/telemetry", Viewer, a.telemetry)
 	if d.Metrics != nil {
@@ -331,7 +341,20 @@ func (a *API) registerRelease(w http.ResponseWriter, r *http.Request) {
 		writeErr(w, http.StatusRequestEntityTooLarge, "body: %v", err)
 		return
 	}
-	rel, err := trust.RegisterRelease(r.Context(), a.d.Store, data, a.d.ReleaseKeys, r.URL.Query().Get("comment"), actor(r))
+	var rel *store.Release
+	if a.d.Campaigns != nil {
+		var sha string
+		rel, sha, err = campaign.Upload(r.Context(), a.d.Store, data, a.d.ReleaseKeys, r.URL.Query().Get("force") == "true", r.URL.Query().Get("comment"), actor(r))
+		if err == nil {
+			w.Header().Set("Location", "/images/"+sha)
+		}
+	} else {
+		rel, err = trust.RegisterRelease(r.Context(), a.d.Store, data, a.d.ReleaseKeys, r.URL.Query().Get("comment"), actor(r))
+	}
+	if errors.Is(err, campaign.ErrRollback) {
+		writeErr(w, http.StatusConflict, "%v", err)
+		return
+	}
 	if err != nil {
 		if errors.Is(err, store.ErrConflict) {
 			storeErr(w, err)

@@ -45,6 +45,9 @@ type Config struct {
 	OnDeny func(action string)
 	// BufferSize is the per-connection read and write buffer (default 2 KiB).
 	BufferSize int
+	// OnStatus receives what a device publishes on its own
+	// devices/<id>/updates topic (update outcomes); may be nil.
+	OnStatus func(deviceID string, payload []byte)
 }
 
 // Broker is a running MQTT broker.
@@ -84,6 +87,7 @@ func New(cfg Config) (*Broker, error) {
 		ClientNetReadBufferSize:  cfg.BufferSize,
 		Logger:                   cfg.Log.With("subsystem", "mochi"),
 		SysTopicResendInterval:   3600,
+		InlineClient:             true, // the server publishes jobs (PublishJob)
 	})
 	if err := b.srv.AddHook(&hook{b: b}, nil); err != nil {
 		return nil, fmt.Errorf("broker: %w", err)
@@ -114,6 +118,21 @@ func (b *Broker) Connected() int64 { return b.connected.Load() }
 
 // Published is the number of telemetry messages accepted.
 func (b *Broker) Published() int64 { return b.published.Load() }
+
+// JobsTopic is where the server publishes a device's firmware-update jobs.
+func JobsTopic(deviceID string) string { return TopicPrefix + deviceID + "/jobs" }
+
+// StatusTopic is where a device reports update outcomes.
+func StatusTopic(deviceID string) string { return TopicPrefix + deviceID + "/updates" }
+
+// PublishJob publishes payload as the retained QoS 1 job of the device
+// (an empty payload clears it), from the server's own inline client.
+func (b *Broker) PublishJob(deviceID string, payload []byte) error {
+	if err := b.srv.Publish(JobsTopic(deviceID), payload, true, 1); err != nil {
+		return fmt.Errorf("broker: publish job to %s: %w", deviceID, err)
+	}
+	return nil
+}
 
 // Close stops the broker and closes every connection.
 func (b *Broker) Close() error { return b.srv.Close() }
@@ -196,6 +215,10 @@ func (h *hook) OnACLCheck(cl *mqtt.Client, topic string, write bool) bool {
 }
 
 func (h *hook) OnPublish(cl *mqtt.Client, pk packets.Packet) (packets.Packet, error) {
+	if !cl.Net.Inline && h.b.cfg.OnStatus != nil && pk.TopicName == StatusTopic(cl.ID) {
+		h.b.cfg.OnStatus(cl.ID, pk.Payload)
+		return pk, nil
+	}
 	if cl.Net.Inline || pk.TopicName != TelemetryTopic(cl.ID) {
 		return pk, nil
 	}

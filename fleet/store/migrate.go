@@ -63,6 +63,36 @@ var migrations = []string{
 	);
 	CREATE INDEX telemetry_device_metric_ts ON telemetry(device_id, metric, ts_ms);
 	CREATE INDEX telemetry_ts ON telemetry(ts_ms);`,
+	// 2: firmware update campaigns (fleet/campaign) and content-addressed
+	// release images.
+	`CREATE TABLE release_images (
+		sha256 TEXT PRIMARY KEY,
+		digest {{blob}} NOT NULL,
+		sw_type TEXT NOT NULL,
+		security_counter BIGINT NOT NULL,
+		data {{blob}} NOT NULL,
+		created_ms BIGINT NOT NULL
+	);
+	CREATE TABLE campaigns (
+		id TEXT PRIMARY KEY,
+		spec TEXT NOT NULL,
+		state TEXT NOT NULL,
+		phase INTEGER NOT NULL,
+		reason TEXT NOT NULL DEFAULT '',
+		acked_failures INTEGER NOT NULL DEFAULT 0,
+		created_ms BIGINT NOT NULL,
+		updated_ms BIGINT NOT NULL
+	);
+	CREATE TABLE campaign_devices (
+		campaign_id TEXT NOT NULL REFERENCES campaigns(id),
+		device_id TEXT NOT NULL,
+		phase INTEGER NOT NULL,
+		status TEXT NOT NULL,
+		reason TEXT NOT NULL DEFAULT '',
+		notified_ms BIGINT NOT NULL DEFAULT 0,
+		updated_ms BIGINT NOT NULL,
+		PRIMARY KEY (campaign_id, device_id)
+	);`,
 }
 
 func (s *DB) sub(m string) string {

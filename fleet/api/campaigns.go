@@ -1,0 +1,83 @@
+package api
+
+import (
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+
+	"rampart/fleet/campaign"
+	"rampart/fleet/store"
+)
+
+func campaignErr(w http.ResponseWriter, err error) {
+	switch {
+	case errors.Is(err, campaign.ErrState):
+		writeErr(w, http.StatusConflict, "%v", err)
+	case errors.Is(err, campaign.ErrNoImage), errors.Is(err, campaign.ErrNoTarget):
+		writeErr(w, http.StatusUnprocessableEntity, "%v", err)
+	case errors.Is(err, store.ErrNotFound), errors.Is(err, store.ErrConflict):
+		storeErr(w, err)
+	default:
+		writeErr(w, http.StatusBadRequest, "%v", err)
+	}
+}
+
+func (a *API) listCampaigns(w http.ResponseWriter, r *http.Request) {
+	list, err := a.d.Campaigns.List(r.Context())
+	if err != nil {
+		storeErr(w, err)
+		return
+	}
+	writeJSON(w, 200, list)
+}
+
+func (a *API) createCampaign(w http.ResponseWriter, r *http.Request) {
+	var sp campaign.Spec
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, 4<<20))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&sp); err != nil {
+		writeErr(w, http.StatusBadRequest, "body: %v", err)
+		return
+	}
+	s, err := a.d.Campaigns.Create(r.Context(), sp, actor(r))
+	if err != nil {
+		campaignErr(w, err)
+		return
+	}
+	writeJSON(w, 201, s)
+}
+
+func (a *API) getCampaign(w http.ResponseWriter, r *http.Request) {
+	s, err := a.d.Campaigns.Status(r.PathValue("id"), r.URL.Query().Get("devices") == "true")
+	if err != nil {
+		campaignErr(w, err)
+		return
+	}
+	writeJSON(w, 200, s)
+}
+
+func (a *API) controlCampaign(w http.ResponseWriter, r *http.Request) {
+	act := campaign.Action(r.PathValue("action"))
+	switch act {
+	case campaign.Pause, campaign.Resume, campaign.Cancel, campaign.Approve:
+	default:
+		writeErr(w, http.StatusNotFound, "action %q: want pause, resume, cancel or approve", act)
+		return
+	}
+	var req TransitionRequest
+	if r.ContentLength != 0 {
+		dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxJSONBody))
+		dec.DisallowUnknownFields()
+		if err := dec.Decode(&req); err != nil && !errors.Is(err, io.EOF) {
+			writeErr(w, http.StatusBadRequest, "body: %v", err)
+			return
+		}
+	}
+	s, err := a.d.Campaigns.Control(r.Context(), r.PathValue("id"), act, actor(r), req.Reason)
+	if err != nil {
+		campaignErr(w, err)
+		return
+	}
+	writeJSON(w, 200, s)
+}

@@ -1,0 +1,355 @@
+package campaign
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math"
+	"sort"
+	"sync"
+	"time"
+
+	"rampart/fleet/store"
+)
+
+// Errors callers classify with errors.Is.
+var (
+	ErrState    = errors.New("campaign: not allowed in the campaign's state")
+	ErrNoImage  = errors.New("campaign: no uploaded image for the release")
+	ErrNoTarget = errors.New("campaign: the filter selects no device")
+)
+
+// Config configures an Engine.
+type Config struct {
+	Store *store.DB
+	// Publish sends a retained QoS 1 message on devices/<id>/jobs (an
+	// empty payload clears the retained job).
+	Publish func(deviceID string, payload []byte) error
+	// ImageBase returns the HTTPS base URL devices download images from
+	// ("https://host:port"); the engine serves /images/<sha256> there.
+	ImageBase func() string
+	Now       func() time.Time // time.Now when nil
+	Log       *slog.Logger
+	// Tick is the period of the evaluation loop (default 1 s; at most 5 s).
+	// Failures also wake it at once.
+	Tick time.Duration
+	// BytesPerSecond limits each image download (0: no limit).
+	BytesPerSecond int64
+	// Tamper, when set, may alter the image served to a device: fault
+	// injection for tests only.
+	Tamper func(deviceID string, data []byte) []byte
+}
+
+// Engine runs every campaign of one fleet server.
+type Engine struct {
+	cfg Config
+
+	mu       sync.Mutex
+	camps    map[string]*camp
+	byDevice map[string]*camp // device -> its active campaign
+	images   map[string][]byte
+	auditID  int64
+	lastPoll time.Time
+
+	wake chan struct{}
+	stop context.CancelFunc
+	done chan struct{}
+}
+
+type dev struct {
+	id       string
+	phase    int
+	status   Status
+	reason   string
+	notified time.Time
+	renewals int
+}
+
+type camp struct {
+	spec      Spec
+	rec       store.CampaignRecord
+	digest    []byte
+	imageSHA  string
+	size      int64
+	version   string
+	devs      map[string]*dev
+	list      []*dev
+	phaseSize []int
+	dirty     map[string]*dev
+}
+
+// New builds an engine and loads the unfinished campaigns from the store.
+func New(ctx context.Context, cfg Config) (*Engine, error) {
+	if cfg.Store == nil || cfg.Publish == nil || cfg.ImageBase == nil {
+		return nil, errors.New("campaign: config: Store, Publish and ImageBase are required")
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.Log == nil {
+		cfg.Log = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Tick <= 0 {
+		cfg.Tick = time.Second
+	}
+	if cfg.Tick > 5*time.Second {
+		return nil, fmt.Errorf("campaign: config: tick %s exceeds 5s", cfg.Tick)
+	}
+	e := &Engine{cfg: cfg, camps: map[string]*camp{}, byDevice: map[string]*camp{}, images: map[string][]byte{}, wake: make(chan struct{}, 1)}
+	recs, err := cfg.Store.Campaigns(ctx)
+	if err != nil {
+		return nil, err
+	}
+	for _, r := range recs {
+		if State(r.State) == Stopped || State(r.State) == Completed {
+			continue
+		}
+		c, err := e.load(ctx, r)
+		if err != nil {
+			return nil, err
+		}
+		e.add(c)
+	}
+	return e, nil
+}
+
+func (e *Engine) load(ctx context.Context, r *store.CampaignRecord) (*camp, error) {
+	var sp Spec
+	if err := json.Unmarshal([]byte(r.Spec), &sp); err != nil {
+		return nil, fmt.Errorf("campaign: %s: stored spec: %w", r.ID, err)
+	}
+	c, err := e.prepare(ctx, sp)
+	if err != nil {
+		return nil, err
+	}
+	c.rec = *r
+	rows, err := e.cfg.Store.CampaignDevices(ctx, r.ID)
+	if err != nil {
+		return nil, err
+	}
+	for _, row := range rows {
+		c.addDev(&dev{id: row.DeviceID, phase: row.Phase, status: Status(row.Status), reason: row.Reason, notified: row.Notified})
+	}
+	c.sizes()
+	return c, nil
+}
+
+// prepare resolves the release and its image.
+func (e *Engine) prepare(ctx context.Context, sp Spec) (*camp, error) {
+	digest, _ := hex.DecodeString(sp.Release)
+	rel, err := e.cfg.Store.Release(ctx, digest)
+	if err != nil {
+		return nil, fmt.Errorf("campaign: release %s: %w", sp.Release, err)
+	}
+	sha, err := e.cfg.Store.ImageByDigest(ctx, digest)
+	if err != nil {
+		return nil, fmt.Errorf("%w %s: %w", ErrNoImage, sp.Release, err)
+	}
+	_, data, err := e.cfg.Store.Image(ctx, sha)
+	if err != nil {
+		return nil, err
+	}
+	e.mu.Lock()
+	e.images[sha] = data
+	e.mu.Unlock()
+	return &camp{spec: sp, digest: digest, imageSHA: sha, size: int64(len(data)), version: rel.Version, devs: map[string]*dev{}, dirty: map[string]*dev{}}, nil
+}
+
+func (c *camp) addDev(d *dev) {
+	c.devs[d.id] = d
+	c.list = append(c.list, d)
+}
+
+func (c *camp) sizes() {
+	c.phaseSize = make([]int, len(c.spec.Phases))
+	for _, d := range c.list {
+		c.phaseSize[d.phase]++
+	}
+}
+
+func (e *Engine) add(c *camp) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.camps[c.rec.ID] = c
+	for _, d := range c.list {
+		if !d.status.Terminal() {
+			e.byDevice[d.id] = c
+		}
+	}
+}
+
+// Create selects the targets, splits them into phases, stores the campaign
+// and starts it (or waits for approval when its first phase asks).
+func (e *Engine) Create(ctx context.Context, sp Spec, actor string) (*Summary, error) {
+	sp.Defaults()
+	if err := sp.Validate(); err != nil {
+		return nil, err
+	}
+	c, err := e.prepare(ctx, sp)
+	if err != nil {
+		return nil, err
+	}
+	ids, err := e.targets(ctx, sp.Filter)
+	if err != nil {
+		return nil, err
+	}
+	e.mu.Lock()
+	for _, id := range ids {
+		if o, busy := e.byDevice[id]; busy {
+			e.mu.Unlock()
+			return nil, fmt.Errorf("campaign: device %s is in campaign %s: %w", id, o.rec.ID, ErrState)
+		}
+	}
+	e.mu.Unlock()
+	if err := assign(c, ids); err != nil {
+		return nil, err
+	}
+	st := Running
+	if sp.Phases[0].Approve {
+		st = Awaiting
+	}
+	b, _ := json.Marshal(sp)
+	c.rec = store.CampaignRecord{ID: sp.ID, Spec: string(b), State: string(st), Created: e.cfg.Now(), Updated: e.cfg.Now()}
+	rows := make([]store.CampaignDevice, 0, len(c.list))
+	for _, d := range c.list {
+		rows = append(rows, store.CampaignDevice{DeviceID: d.id, Phase: d.phase, Status: string(d.status)})
+	}
+	audit := &store.AuditEntry{Actor: actor, Action: "campaign.create", Subject: sp.ID, Decision: store.Allow,
+		Reason: fmt.Sprintf("release %s %s to %d devices in %d phases", c.version, sp.Release, len(c.list), len(sp.Phases))}
+	if err := e.cfg.Store.PutCampaign(ctx, &c.rec, rows, audit); err != nil {
+		return nil, err
+	}
+	e.add(c)
+	e.kick()
+	return e.Status(sp.ID, false)
+}
+
+// assign splits the targets into phases: named phases take their listed
+// devices; percent phases take cumulative shares of the targets in an order
+// fixed by hashing the campaign ID with each device ID.
+func assign(c *camp, ids []string) error {
+	sp := c.spec
+	if len(sp.Phases[0].Devices) > 0 {
+		in := map[string]bool{}
+		for _, id := range ids {
+			in[id] = true
+		}
+		seen := map[string]bool{}
+		for i, p := range sp.Phases {
+			for _, id := range p.Devices {
+				if !in[id] || seen[id] {
+					continue
+				}
+				seen[id] = true
+				c.addDev(&dev{id: id, phase: i, status: Queued})
+			}
+		}
+	} else {
+		type kv struct {
+			id string
+			h  [32]byte
+		}
+		ord := make([]kv, len(ids))
+		for i, id := range ids {
+			ord[i] = kv{id, sha256.Sum256([]byte(sp.ID + "\x00" + id))}
+		}
+		sort.Slice(ord, func(i, j int) bool { return string(ord[i].h[:]) < string(ord[j].h[:]) })
+		n, ph := len(ord), 0
+		for i, x := range ord {
+			for ph < len(sp.Phases)-1 && i >= int(math.Ceil(sp.Phases[ph].Percent/100*float64(n))) {
+				ph++
+			}
+			c.addDev(&dev{id: x.id, phase: ph, status: Queued})
+		}
+	}
+	if len(c.list) == 0 {
+		return ErrNoTarget
+	}
+	sort.SliceStable(c.list, func(i, j int) bool { return c.list[i].phase < c.list[j].phase })
+	c.sizes()
+	return nil
+}
+
+// targets applies the filter to the device table.
+func (e *Engine) targets(ctx context.Context, f Filter) ([]string, error) {
+	devs, err := e.cfg.Store.Devices(ctx, "")
+	if err != nil {
+		return nil, err
+	}
+	var versions map[string]float64
+	if len(f.Versions) > 0 {
+		if versions, err = e.cfg.Store.LatestTelemetry(ctx, "fw_version"); err != nil {
+			return nil, err
+		}
+	}
+	want := func(list []string, v string) bool {
+		for _, x := range list {
+			if x == v {
+				return true
+			}
+		}
+		return false
+	}
+	var out []string
+	for _, d := range devs {
+		okState := false
+		for _, s := range f.States {
+			okState = okState || d.State == s
+		}
+		if !okState || (f.Manufacturer != "" && d.Manufacturer != f.Manufacturer) ||
+			(len(f.Devices) > 0 && !want(f.Devices, d.ID)) || (f.IDPrefix != "" && (len(d.ID) < len(f.IDPrefix) || d.ID[:len(f.IDPrefix)] != f.IDPrefix)) {
+			continue
+		}
+		if len(f.Versions) > 0 {
+			v, ok := versions[d.ID]
+			if !ok || !want(f.Versions, fmt.Sprintf("%d.%d.%d", int(v)/10000, int(v)/100%100, int(v)%100)) {
+				continue
+			}
+		}
+		out = append(out, d.ID)
+	}
+	return out, nil
+}
+
+// kick wakes the evaluation loop.
+func (e *Engine) kick() {
+	select {
+	case e.wake <- struct{}{}:
+	default:
+	}
+}
+
+// Start runs the evaluation loop until Close.
+func (e *Engine) Start() {
+	ctx, cancel := context.WithCancel(context.Background())
+	e.stop, e.done = cancel, make(chan struct{})
+	go func() {
+		defer close(e.done)
+		t := time.NewTicker(e.cfg.Tick)
+		defer t.Stop()
+		for {
+			if err := e.Step(ctx); err != nil && ctx.Err() == nil {
+				e.cfg.Log.Warn("campaign step failed", "err", err)
+			}
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+			case <-e.wake:
+			}
+		}
+	}()
+}
+
+// Close stops the loop and writes the last progress.
+func (e *Engine) Close() error {
+	if e.stop != nil {
+		e.stop()
+		<-e.done
+	}
+	return e.flush(context.Background())
+}

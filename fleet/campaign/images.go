@@ -1,0 +1,170 @@
+package campaign
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+	"time"
+
+	"rampart/fleet/store"
+	"rampart/fleet/trust"
+	"rampart/image"
+)
+
+// ErrRollback is returned for an image whose security counter is lower
+// than one already uploaded for the same software type.
+var ErrRollback = errors.New("campaign: security counter lower than an uploaded release's")
+
+// Upload verifies a signed image against the release keys (fleet/trust),
+// refuses a security counter lower than the highest uploaded for its
+// software type unless force, registers the release (its measurement
+// becomes a reference value) and stores the image under the SHA-256 of its
+// bytes. A release registered before without its image gets the image
+// stored (and store.ErrConflict is not returned then).
+func Upload(ctx context.Context, db *store.DB, img []byte, keys []any, force bool, comment, actor string) (*store.Release, string, error) {
+	parsed, err := image.Parse(img)
+	if err != nil {
+		return nil, "", fmt.Errorf("campaign: upload: %w", err)
+	}
+	sc, _, err := parsed.SecurityCounter()
+	if err != nil {
+		return nil, "", fmt.Errorf("campaign: upload: security counter: %w", err)
+	}
+	rel, err := trust.RegisterRelease(ctx, db, img, keys, comment, actor)
+	conflict := errors.Is(err, store.ErrConflict)
+	if err != nil && !conflict {
+		return nil, "", err
+	}
+	if conflict {
+		// Verified by RegisterRelease before it found the release on record.
+		_, v, verr := image.Verify(img, keys...)
+		if verr != nil {
+			return nil, "", fmt.Errorf("campaign: upload: %w", verr)
+		}
+		if rel, err = db.Release(ctx, v.Digest); err != nil {
+			return nil, "", err
+		}
+	}
+	if max, any, err := db.MaxSecurityCounter(ctx, rel.SwType); err != nil {
+		return nil, "", err
+	} else if any && sc < max && !force {
+		db.Audit(ctx, &store.AuditEntry{Actor: actor, Action: "releases.upload", Subject: hex.EncodeToString(rel.Digest), Decision: store.Deny,
+			Reason: fmt.Sprintf("security counter %d < %d", sc, max)})
+		return nil, "", fmt.Errorf("%w: %d < %d (force to override)", ErrRollback, sc, max)
+	}
+	sum := sha256.Sum256(img)
+	h := hex.EncodeToString(sum[:])
+	if err := db.PutImage(ctx, h, rel.Digest, rel.SwType, sc, img); err != nil {
+		return nil, "", err
+	}
+	return rel, h, nil
+}
+
+// ImageHandler serves GET /images/<sha256>[?device=<id>] with Range
+// requests (a cut download resumes), limited to Config.BytesPerSecond per
+// download. The device parameter only feeds progress (downloading,
+// downloaded); it grants nothing: success needs attestation.
+func (e *Engine) ImageHandler() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		sha := strings.TrimPrefix(r.URL.Path, "/images/")
+		if len(sha) != 64 {
+			http.NotFound(w, r)
+			return
+		}
+		e.mu.Lock()
+		data, ok := e.images[sha]
+		e.mu.Unlock()
+		if !ok {
+			_, d, err := e.cfg.Store.Image(r.Context(), sha)
+			if err != nil {
+				http.NotFound(w, r)
+				return
+			}
+			data = d
+			e.mu.Lock()
+			e.images[sha] = d
+			e.mu.Unlock()
+		}
+		dev := r.URL.Query().Get("device")
+		e.mu.Lock()
+		tamper := e.cfg.Tamper
+		e.mu.Unlock()
+		if tamper != nil && dev != "" {
+			data = tamper(dev, data)
+		}
+		if dev != "" {
+			e.downloadEvent(dev, sha, false)
+		}
+		cw := &countWriter{ResponseWriter: w, limit: e.cfg.BytesPerSecond, start: time.Now()}
+		w.Header().Set("Cache-Control", "public, max-age=31536000, immutable")
+		http.ServeContent(cw, r, "", time.Time{}, bytes.NewReader(data))
+		if dev != "" && cw.reachedEnd(int64(len(data))) {
+			e.downloadEvent(dev, sha, true)
+		}
+	})
+}
+
+// countWriter counts the body bytes and paces them.
+type countWriter struct {
+	http.ResponseWriter
+	status int
+	n      int64
+	limit  int64
+	start  time.Time
+}
+
+func (c *countWriter) WriteHeader(s int) { c.status = s; c.ResponseWriter.WriteHeader(s) }
+
+func (c *countWriter) Write(b []byte) (int, error) {
+	if c.status == 0 {
+		c.status = 200
+	}
+	const chunk = 16 << 10
+	total := 0
+	for len(b) > 0 {
+		k := min(len(b), chunk)
+		if c.limit > 0 {
+			due := c.start.Add(time.Duration(float64(c.n) / float64(c.limit) * float64(time.Second)))
+			if d := time.Until(due); d > 0 {
+				time.Sleep(d)
+			}
+		}
+		n, err := c.ResponseWriter.Write(b[:k])
+		c.n += int64(n)
+		total += n
+		if err != nil {
+			return total, err
+		}
+		b = b[k:]
+	}
+	return total, nil
+}
+
+// reachedEnd reports whether the response delivered the last byte.
+func (c *countWriter) reachedEnd(size int64) bool {
+	switch c.status {
+	case http.StatusOK:
+		return c.n == size
+	case http.StatusPartialContent:
+		var a, b, total int64
+		cr := c.Header().Get("Content-Range")
+		if _, err := fmt.Sscanf(cr, "bytes %d-%d/%d", &a, &b, &total); err != nil {
+			return false
+		}
+		return b+1 == size && c.n == b-a+1
+	}
+	return false
+}
+
+// SetTamper installs (or, with nil, removes) a function that may alter the
+// image served to a device: fault injection for tests, never for service.
+func (e *Engine) SetTamper(f func(deviceID string, data []byte) []byte) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.cfg.Tamper = f
+}

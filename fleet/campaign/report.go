@@ -1,0 +1,120 @@
+package campaign
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"strings"
+
+	"rampart/agent"
+	"rampart/attest"
+)
+
+// MaxReportSize bounds an outcome report.
+const MaxReportSize = 32 << 10
+
+// Report handles a device's outcome message (devices/<id>/updates, the
+// agent's Outcome). A success becomes verified only when the report's
+// token is signed by the device's endorsed attestation key, its software
+// measurement is the release's, and the device re-enrolled by attestation
+// (a server nonce) after it was notified; otherwise it is failed. A
+// failure whose device runs another version than the release after a
+// trial is reverted.
+func (e *Engine) Report(ctx context.Context, deviceID string, payload []byte) {
+	if len(payload) == 0 || len(payload) > MaxReportSize {
+		return
+	}
+	var o agent.Outcome
+	if err := json.Unmarshal(payload, &o); err != nil {
+		e.cfg.Log.Info("outcome report refused", "device", deviceID, "err", err)
+		return
+	}
+	e.mu.Lock()
+	c := e.byDevice[deviceID]
+	if c == nil || o.JobID != c.rec.ID {
+		e.mu.Unlock()
+		return
+	}
+	d := c.devs[deviceID]
+	notified, digest := d.notified, c.digest
+	e.mu.Unlock()
+
+	st, reason := Verified, ""
+	switch {
+	case !o.OK && strings.Contains(o.Error, "revert"):
+		st, reason = Reverted, o.Error
+	case !o.OK:
+		st, reason = Failed, o.Error
+	default:
+		if err := e.verify(ctx, deviceID, o.Token, digest, notified); err != nil {
+			st, reason = Failed, err.Error()
+		}
+	}
+	e.mu.Lock()
+	if d.status.InFlight() || (d.status == Failed && st == Reverted) {
+		e.set(c, d, st, reason)
+	}
+	e.mu.Unlock()
+	if st != Verified {
+		e.cfg.Log.Info("device update failed", "campaign", c.rec.ID, "device", deviceID, "status", st, "reason", reason)
+	}
+}
+
+// verify checks the outcome token against the device's endorsement and
+// the release measurement, and that the device attested to the fleet
+// after notification.
+func (e *Engine) verify(ctx context.Context, deviceID string, token, digest []byte, notified interface{ UnixMilli() int64 }) error {
+	if len(token) == 0 {
+		return fmt.Errorf("campaign: report of %s carries no attestation token", deviceID)
+	}
+	dev, err := e.cfg.Store.Device(ctx, deviceID)
+	if err != nil {
+		return fmt.Errorf("campaign: device %s: %w", deviceID, err)
+	}
+	pub, err := attest.ParsePublicKeyPEM([]byte(dev.PublicKeyPEM))
+	if err != nil {
+		return fmt.Errorf("campaign: device %s: endorsed key: %w", deviceID, err)
+	}
+	tok, err := attest.Parse(token)
+	if err != nil {
+		return fmt.Errorf("campaign: report token: %w", err)
+	}
+	claims, err := attest.Verify(token, attest.VerifyOptions{Nonce: tok.Claims.Nonce, Lookup: func(id []byte) (*attest.Endorsement, error) {
+		if !bytes.Equal(id, dev.InstanceID) {
+			return nil, fmt.Errorf("campaign: token instance ID is not device %s's", deviceID)
+		}
+		return &attest.Endorsement{InstanceID: dev.InstanceID, PublicKey: pub}, nil
+	}})
+	if err != nil {
+		return fmt.Errorf("campaign: report token: %w", err)
+	}
+	found := false
+	for _, sc := range claims.SoftwareComponents {
+		found = found || bytes.Equal(sc.MeasurementValue, digest)
+	}
+	if !found {
+		return fmt.Errorf("campaign: attestation of %s does not show the release measurement %x", deviceID, digest)
+	}
+	if dev.LastAttested.UnixMilli() < notified.UnixMilli() {
+		return fmt.Errorf("campaign: %s has not re-enrolled by attestation since it was notified", deviceID)
+	}
+	return nil
+}
+
+// downloadEvent records what the image server saw of a device's download.
+func (e *Engine) downloadEvent(deviceID, sha string, complete bool) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	c := e.byDevice[deviceID]
+	if c == nil || c.imageSHA != sha {
+		return
+	}
+	d := c.devs[deviceID]
+	switch {
+	case complete && (d.status == Notified || d.status == Downloading):
+		e.set(c, d, Downloaded, "")
+	case !complete && d.status == Notified:
+		e.set(c, d, Downloading, "")
+	}
+}

@@ -1,0 +1,310 @@
+package campaign_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/hex"
+	"errors"
+	"flag"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"rampart/agent"
+	"rampart/attest"
+	"rampart/fleet/campaign"
+	"rampart/image"
+	"rampart/sim"
+)
+
+var long = flag.Bool("long", false, "run the 1,000-device campaign and the delivery benchmark")
+
+// rig is an in-process fleet server with simulated devices running the
+// real agent, and release 2.0.0 uploaded to the campaign engine.
+type rig struct {
+	f       *sim.Fleet
+	devs    []*sim.Device
+	agents  []*agent.Agent
+	v1, v2  []byte
+	release string // hex measurement of 2.0.0
+	stop    []func()
+}
+
+type devOpts struct {
+	selfTestFails map[int]bool
+}
+
+func newRig(t *testing.T, n int, o devOpts) *rig {
+	t.Helper()
+	ctx := context.Background()
+	f, err := sim.StartFleet(sim.FleetOptions{Dir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { f.Close() })
+	r := &rig{f: f}
+	if r.v1, err = f.SignFirmware("1.0.0", 4096); err != nil {
+		t.Fatal(err)
+	}
+	if r.v2, err = f.SignFirmware("2.0.0", 4500); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.RegisterRelease(ctx, r.v1, "factory"); err != nil {
+		t.Fatal(err)
+	}
+	rel, _, err := campaign.Upload(ctx, f.Server.Store(), r.v2, []any{&f.Release.PublicKey}, false, "2.0.0", "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.release = hex.EncodeToString(rel.Digest)
+	r.devs = make([]*sim.Device, n)
+	var mu sync.Mutex
+	var firstErr error
+	parallelDo(n, func(i int) {
+		d, err := sim.Manufacture(t.TempDir(), i, f, r.v1)
+		if err == nil {
+			_, err = d.PowerOn()
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		if err != nil && firstErr == nil {
+			firstErr = err
+		}
+		r.devs[i] = d
+	})
+	if firstErr != nil {
+		t.Fatal(firstErr)
+	}
+	t.Cleanup(func() {
+		for _, s := range r.stop {
+			s()
+		}
+		for _, d := range r.devs {
+			if d != nil {
+				d.PowerOff()
+			}
+		}
+	})
+	if err := f.Endorse(ctx, r.devs); err != nil {
+		t.Fatal(err)
+	}
+	r.agents = make([]*agent.Agent, n)
+	for i, d := range r.devs {
+		ao := sim.AgentOptions{Interval: time.Hour, Backoff: agent.Backoff{Base: 20 * time.Millisecond, Max: 500 * time.Millisecond}}
+		if o.selfTestFails[i] {
+			ao.SelfTest = func(context.Context, string) error { return errors.New("injected self-test failure") }
+		}
+		a, err := d.StartAgent(f, ao)
+		if err != nil {
+			t.Fatal(err)
+		}
+		r.agents[i] = a
+		cctx, cancel := context.WithCancel(context.Background())
+		done := make(chan struct{})
+		go func() { a.Run(cctx); close(done) }()
+		r.stop = append(r.stop, func() { cancel(); <-done })
+	}
+	waitFor(t, 60*time.Second, "every agent connected", func() bool {
+		return int(f.Server.Broker().Connected()) >= n
+	})
+	return r
+}
+
+func parallelDo(n int, f func(i int)) {
+	var wg sync.WaitGroup
+	ch := make(chan int)
+	for w := 0; w < 8; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range ch {
+				f(i)
+			}
+		}()
+	}
+	for i := 0; i < n; i++ {
+		ch <- i
+	}
+	close(ch)
+	wg.Wait()
+}
+
+func waitFor(t *testing.T, d time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %s waiting for %s", d, what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func (r *rig) engine() *campaign.Engine { return r.f.Server.Campaigns() }
+
+func (r *rig) waitState(t *testing.T, id string, d time.Duration, want ...campaign.State) *campaign.Summary {
+	t.Helper()
+	var s *campaign.Summary
+	waitFor(t, d, fmt.Sprintf("campaign %s in %v", id, want), func() bool {
+		var err error
+		if s, err = r.engine().Status(id, false); err != nil {
+			t.Fatal(err)
+		}
+		for _, w := range want {
+			if s.State == w {
+				return true
+			}
+		}
+		return false
+	})
+	return s
+}
+
+func runComplete(t *testing.T, n int) {
+	r := newRig(t, n, devOpts{})
+	start := time.Now()
+	_, err := r.engine().Create(context.Background(), campaign.Spec{ID: "rollout-2", Release: r.release,
+		Phases: []campaign.Phase{{Percent: 10}, {Percent: 50}, {Percent: 100}}, MaxConcurrent: 200}, "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := r.waitState(t, "rollout-2", 5*time.Minute, campaign.Completed, campaign.Paused)
+	if s.State != campaign.Completed || s.Counts[campaign.Verified] != n {
+		t.Fatalf("campaign ended %s (%s) with %v, want all %d verified", s.State, s.Reason, s.Counts, n)
+	}
+	for i, a := range r.agents {
+		if v, _ := a.RunningVersion(); v != "2.0.0" {
+			t.Fatalf("device %d runs %s", i, v)
+		}
+	}
+	t.Logf("%d devices verified on 2.0.0 in %s", n, time.Since(start).Round(time.Millisecond))
+}
+
+// TestCampaignCompletes: every device downloads, installs, reboots,
+// re-attests and reports; each is verified only from its attestation.
+func TestCampaignCompletes(t *testing.T) { runComplete(t, 12) }
+
+// TestCampaignThousand is the 1,000-device run (-long).
+func TestCampaignThousand(t *testing.T) {
+	if !*long {
+		t.Skip("1,000 simulated devices: run with -long")
+	}
+	runComplete(t, 1000)
+}
+
+// TestFailureThresholdPausesAndResume: 5% of the devices fail their
+// self-test and revert; with a 3% threshold the campaign pauses by itself,
+// and each reverted device's attestation shows the old measurement. Resume
+// acknowledges the failures and the campaign completes.
+func TestFailureThresholdPausesAndResume(t *testing.T) {
+	n := 40
+	fails := map[int]bool{3: true, 17: true} // 5%
+	r := newRig(t, n, devOpts{selfTestFails: fails})
+	ctx := context.Background()
+	_, err := r.engine().Create(ctx, campaign.Spec{ID: "rollout-5pc", Release: r.release,
+		Phases: []campaign.Phase{{Percent: 100, FailureThreshold: 0.03}}, MaxConcurrent: n}, "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := r.waitState(t, "rollout-5pc", 2*time.Minute, campaign.Paused, campaign.Completed)
+	if s.State != campaign.Paused {
+		t.Fatalf("campaign %s with %v, want paused by the failure threshold", s.State, s.Counts)
+	}
+	if got := s.Counts[campaign.Reverted] + s.Counts[campaign.Failed]; got < 2 {
+		t.Fatalf("paused with %d failures (%v), want the threshold 3%% of %d = 2", got, s.Counts, n)
+	}
+	t.Logf("paused: %s; counts %v", s.Reason, s.Counts)
+	full, _ := r.engine().Status("rollout-5pc", true)
+	v1sum := measurement(t, &r.f.Release.PublicKey, r.v1)
+	for _, d := range full.Devices {
+		var i int
+		for i = range r.agents {
+			if r.agents[i].DeviceID() == d.ID {
+				break
+			}
+		}
+		if fails[i] {
+			if d.Status != campaign.Reverted {
+				t.Fatalf("device %d: %s (%s), want reverted", i, d.Status, d.Reason)
+			}
+			last := r.agents[i].State().Last
+			if last == nil || last.OK || last.Version != "1.0.0" || !tokenShows(t, last.Token, v1sum) {
+				t.Fatalf("device %d: outcome %+v does not attest the old image", i, last)
+			}
+		}
+	}
+	if _, err := r.engine().Control(ctx, "rollout-5pc", campaign.Resume, "test", "failures understood"); err != nil {
+		t.Fatal(err)
+	}
+	s = r.waitState(t, "rollout-5pc", 2*time.Minute, campaign.Completed)
+	if s.Counts[campaign.Verified] != n-len(fails) || s.Counts[campaign.Reverted] != len(fails) {
+		t.Fatalf("completed with %v, want %d verified and %d reverted", s.Counts, n-len(fails), len(fails))
+	}
+}
+
+// TestTamperedImageRefusedByEveryDevice: the server serves every device an
+// image with one flipped byte (and a job whose digest is that of the real
+// image): every device refuses it and the campaign reports each failure.
+func TestTamperedImageRefusedByEveryDevice(t *testing.T) {
+	n := 6
+	r := newRig(t, n, devOpts{})
+	r.engine().SetTamper(func(_ string, data []byte) []byte {
+		bad := append([]byte(nil), data...)
+		bad[len(bad)/2] ^= 1
+		return bad
+	})
+	_, err := r.engine().Create(context.Background(), campaign.Spec{ID: "rollout-tampered", Release: r.release,
+		Phases: []campaign.Phase{{Percent: 100, FailureThreshold: 1}}, MaxConcurrent: n}, "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 2*time.Minute, "every device failed", func() bool {
+		s, _ := r.engine().Status("rollout-tampered", false)
+		return s.Counts[campaign.Failed] == n || s.State == campaign.Paused
+	})
+	s, _ := r.engine().Status("rollout-tampered", true)
+	if s.State != campaign.Paused {
+		t.Fatalf("state %s, want paused", s.State)
+	}
+	waitFor(t, 2*time.Minute, "every device reported", func() bool {
+		s, _ = r.engine().Status("rollout-tampered", true)
+		return s.Counts[campaign.Failed] == n
+	})
+	for _, d := range s.Devices {
+		if d.Reason == "" {
+			t.Fatalf("device %s failed without a reason", d.ID)
+		}
+	}
+	for i, a := range r.agents {
+		if v, _ := a.RunningVersion(); v != "1.0.0" {
+			t.Fatalf("device %d runs %s after a tampered image", i, v)
+		}
+	}
+	t.Logf("reason of one: %s", s.Devices[0].Reason)
+}
+
+func measurement(t *testing.T, pub any, img []byte) []byte {
+	t.Helper()
+	_, v, err := image.Verify(img, pub)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return v.Digest
+}
+
+// tokenShows reports whether the token's software components include the
+// measurement digest (and not only that: it must parse).
+func tokenShows(t *testing.T, token, digest []byte) bool {
+	t.Helper()
+	tok, err := attest.Parse(token)
+	if err != nil {
+		t.Fatalf("outcome token: %v", err)
+	}
+	for _, sc := range tok.Claims.SoftwareComponents {
+		if bytes.Equal(sc.MeasurementValue, digest) {
+			return true
+		}
+	}
+	return false
+}
