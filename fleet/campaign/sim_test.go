@@ -3,10 +3,12 @@ package campaign_test
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"flag"
 	"fmt"
+	"sort"
 	"sync"
 	"testing"
 	"time"
@@ -32,7 +34,9 @@ type rig struct {
 }
 
 type devOpts struct {
-	selfTestFails map[int]bool
+	// selfTestFails names the devices whose self-test fails; it may be
+	// filled in after the rig is built (device IDs are known then).
+	selfTestFails *sync.Map
 }
 
 func newRig(t *testing.T, n int, o devOpts) *rig {
@@ -92,8 +96,13 @@ func newRig(t *testing.T, n int, o devOpts) *rig {
 	r.agents = make([]*agent.Agent, n)
 	for i, d := range r.devs {
 		ao := sim.AgentOptions{Interval: time.Hour, Backoff: agent.Backoff{Base: 20 * time.Millisecond, Max: 500 * time.Millisecond}}
-		if o.selfTestFails[i] {
-			ao.SelfTest = func(context.Context, string) error { return errors.New("injected self-test failure") }
+		if o.selfTestFails != nil {
+			ao.SelfTest = func(context.Context, string) error {
+				if _, bad := o.selfTestFails.Load(i); bad {
+					return errors.New("injected self-test failure")
+				}
+				return nil
+			}
 		}
 		a, err := d.StartAgent(f, ao)
 		if err != nil {
@@ -194,28 +203,55 @@ func TestCampaignThousand(t *testing.T) {
 }
 
 // TestFailureThresholdPausesAndResume: 5% of the devices fail their
-// self-test and revert; with a 3% threshold the campaign pauses by itself,
-// and each reverted device's attestation shows the old measurement. Resume
-// acknowledges the failures and the campaign completes.
+// self-test and revert; with a 3% threshold the campaign pauses by itself
+// before notifying the rest, and each reverted device's attestation shows
+// the old measurement. Resume acknowledges the failures and the campaign
+// completes.
 func TestFailureThresholdPausesAndResume(t *testing.T) {
 	n := 40
-	fails := map[int]bool{3: true, 17: true} // 5%
-	r := newRig(t, n, devOpts{selfTestFails: fails})
+	var fails sync.Map
+	r := newRig(t, n, devOpts{selfTestFails: &fails})
 	ctx := context.Background()
-	_, err := r.engine().Create(ctx, campaign.Spec{ID: "rollout-5pc", Release: r.release,
-		Phases: []campaign.Phase{{Percent: 100, FailureThreshold: 0.03}}, MaxConcurrent: n}, "test")
+	id := "rollout-5pc"
+	// The campaign's order is SHA-256(id || 0 || device): fail the devices
+	// at positions 4 and 7 (2 of 40 = 5%), so the threshold is crossed
+	// while most devices are still queued.
+	order := make([]int, n)
+	for i := range order {
+		order[i] = i
+	}
+	key := func(i int) string {
+		h := sha256.Sum256([]byte(id + "\x00" + r.agents[i].DeviceID()))
+		return string(h[:])
+	}
+	sort.Slice(order, func(a, b int) bool { return key(order[a]) < key(order[b]) })
+	failing := map[int]bool{order[4]: true, order[7]: true}
+	for i := range failing {
+		fails.Store(i, true)
+	}
+	_, err := r.engine().Create(ctx, campaign.Spec{ID: id, Release: r.release,
+		Phases: []campaign.Phase{{Percent: 100, FailureThreshold: 0.03}}, MaxConcurrent: 4}, "test")
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := r.waitState(t, "rollout-5pc", 2*time.Minute, campaign.Paused, campaign.Completed)
+	s := r.waitState(t, id, 2*time.Minute, campaign.Paused, campaign.Completed)
 	if s.State != campaign.Paused {
 		t.Fatalf("campaign %s with %v, want paused by the failure threshold", s.State, s.Counts)
 	}
-	if got := s.Counts[campaign.Reverted] + s.Counts[campaign.Failed]; got < 2 {
-		t.Fatalf("paused with %d failures (%v), want the threshold 3%% of %d = 2", got, s.Counts, n)
+	if got := s.Counts[campaign.Reverted] + s.Counts[campaign.Failed]; got != 2 {
+		t.Fatalf("paused with %d failures (%v), want the threshold: 3%% of %d rounds up to 2", got, s.Counts, n)
+	}
+	if s.Counts[campaign.Queued] < n/2 {
+		t.Fatalf("paused with only %d devices queued (%v): the pause came late", s.Counts[campaign.Queued], s.Counts)
 	}
 	t.Logf("paused: %s; counts %v", s.Reason, s.Counts)
-	full, _ := r.engine().Status("rollout-5pc", true)
+	// Paused: nothing more is published.
+	queued := s.Counts[campaign.Queued]
+	time.Sleep(1500 * time.Millisecond)
+	if s, _ = r.engine().Status(id, false); s.Counts[campaign.Queued] != queued {
+		t.Fatalf("a paused campaign notified devices: %v", s.Counts)
+	}
+	full, _ := r.engine().Status(id, true)
 	v1sum := measurement(t, &r.f.Release.PublicKey, r.v1)
 	for _, d := range full.Devices {
 		var i int
@@ -224,7 +260,7 @@ func TestFailureThresholdPausesAndResume(t *testing.T) {
 				break
 			}
 		}
-		if fails[i] {
+		if failing[i] {
 			if d.Status != campaign.Reverted {
 				t.Fatalf("device %d: %s (%s), want reverted", i, d.Status, d.Reason)
 			}
@@ -234,12 +270,12 @@ func TestFailureThresholdPausesAndResume(t *testing.T) {
 			}
 		}
 	}
-	if _, err := r.engine().Control(ctx, "rollout-5pc", campaign.Resume, "test", "failures understood"); err != nil {
+	if _, err := r.engine().Control(ctx, id, campaign.Resume, "test", "failures understood"); err != nil {
 		t.Fatal(err)
 	}
-	s = r.waitState(t, "rollout-5pc", 2*time.Minute, campaign.Completed)
-	if s.Counts[campaign.Verified] != n-len(fails) || s.Counts[campaign.Reverted] != len(fails) {
-		t.Fatalf("completed with %v, want %d verified and %d reverted", s.Counts, n-len(fails), len(fails))
+	s = r.waitState(t, id, 2*time.Minute, campaign.Completed, campaign.Paused)
+	if s.State != campaign.Completed || s.Counts[campaign.Verified] != n-2 || s.Counts[campaign.Reverted] != 2 {
+		t.Fatalf("%s with %v, want completed with %d verified and 2 reverted", s.State, s.Counts, n-2)
 	}
 }
 

@@ -1,0 +1,314 @@
+package campaign_test
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"rampart/agent"
+	"rampart/fleet/campaign"
+	"rampart/fleet/store"
+	"rampart/image"
+)
+
+// bench is a store with n registered devices and an uploaded release,
+// and an engine whose clock and publisher the test holds.
+type bench struct {
+	db      *store.DB
+	path    string
+	release string
+	key     *ecdsa.PrivateKey
+	now     time.Time
+	mu      sync.Mutex
+	jobs    map[string][]byte
+	dups    int
+	srv     *httptest.Server
+}
+
+func newBench(t *testing.T, n int) *bench {
+	t.Helper()
+	b := &bench{path: filepath.Join(t.TempDir(), "fleet.db"), now: time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC), jobs: map[string][]byte{}}
+	var err error
+	if b.db, err = store.Open(context.Background(), b.path, store.Options{Now: b.clock}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { b.db.Close() })
+	if b.key, err = ecdsa.GenerateKey(elliptic.P256(), rand.Reader); err != nil {
+		t.Fatal(err)
+	}
+	img := b.sign(t, "2.0.0")
+	rel, _, err := campaign.Upload(context.Background(), b.db, img, []any{&b.key.PublicKey}, false, "", "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.release = hex.EncodeToString(rel.Digest)
+	for i := 0; i < n; i++ {
+		id := fmt.Sprintf("dev-%03d", i)
+		if _, err := b.db.PutEndorsement(context.Background(), &store.Device{ID: id, InstanceID: []byte(id), PublicKeyPEM: "none"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return b
+}
+
+func (b *bench) clock() time.Time { b.mu.Lock(); defer b.mu.Unlock(); return b.now }
+
+func (b *bench) advance(d time.Duration) { b.mu.Lock(); b.now = b.now.Add(d); b.mu.Unlock() }
+
+func (b *bench) sign(t *testing.T, version string) []byte {
+	t.Helper()
+	v, _ := image.ParseVersion(version)
+	sc := v.SecurityCounter()
+	res, err := image.Sign(make([]byte, 3000), &image.SignOptions{Key: b.key, HeaderSize: 32, PadHeader: true, Version: v, SecurityCounter: &sc, BootRecord: "SPE", Rand: rand.Reader})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return res.Bytes
+}
+
+func (b *bench) engine(t *testing.T) *campaign.Engine {
+	t.Helper()
+	var e *campaign.Engine
+	e, err := campaign.New(context.Background(), campaign.Config{Store: b.db, Now: b.clock,
+		ImageBase: func() string { return b.srv.URL },
+		Publish: func(id string, p []byte) error {
+			b.mu.Lock()
+			defer b.mu.Unlock()
+			if _, dup := b.jobs[id]; dup && len(p) > 0 {
+				b.dups++
+				return fmt.Errorf("job published twice to %s", id)
+			}
+			b.jobs[id] = p
+			return nil
+		}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b.srv == nil {
+		b.srv = httptest.NewServer(nil)
+		t.Cleanup(b.srv.Close)
+	}
+	b.srv.Config.Handler = e.ImageHandler()
+	return e
+}
+
+func (b *bench) published() int { b.mu.Lock(); defer b.mu.Unlock(); return len(b.jobs) }
+
+func (b *bench) job(t *testing.T, id string) agent.Job {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	j, err := agent.ParseJob(b.jobs[id])
+	if err != nil {
+		t.Fatal(err)
+	}
+	return j
+}
+
+// statuses maps device -> status.
+func statuses(t *testing.T, e *campaign.Engine, id string) map[string]campaign.DeviceProgress {
+	s, err := e.Status(id, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := map[string]campaign.DeviceProgress{}
+	for _, d := range s.Devices {
+		d.Notified = d.Notified.UTC()
+		m[d.ID] = d
+	}
+	return m
+}
+
+func report(t *testing.T, e *campaign.Engine, dev string, o agent.Outcome) {
+	b, _ := json.Marshal(o)
+	e.Report(context.Background(), dev, b)
+}
+
+// TestRestartLosesNoProgress: progress made by one engine (jobs out,
+// downloads seen, a revert and a refused report) is what a new engine on
+// the same store finds, and it publishes no job twice.
+func TestRestartLosesNoProgress(t *testing.T) {
+	b := newBench(t, 10)
+	ctx := context.Background()
+	e := b.engine(t)
+	spec := campaign.Spec{ID: "c1", Release: b.release, Filter: campaign.Filter{States: []store.State{store.Registered}},
+		Phases: []campaign.Phase{{Percent: 100, FailureThreshold: 1}}, MaxConcurrent: 4}
+	if _, err := e.Create(ctx, spec, "test"); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.Step(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if b.published() != 4 {
+		t.Fatalf("%d jobs published, want MaxConcurrent 4", b.published())
+	}
+	var ids []string
+	for id := range b.jobs {
+		ids = append(ids, id)
+	}
+	// A full download, a partial one (Range), a revert, an unverifiable success.
+	j := b.job(t, ids[0])
+	if r, err := http.Get(j.URL); err != nil || r.StatusCode != 200 {
+		t.Fatalf("download: %v %v", r, err)
+	}
+	req, _ := http.NewRequest("GET", b.job(t, ids[1]).URL, nil)
+	req.Header.Set("Range", "bytes=0-99")
+	if r, err := http.DefaultClient.Do(req); err != nil || r.StatusCode != http.StatusPartialContent {
+		t.Fatalf("range download: %v %v", r, err)
+	}
+	report(t, e, ids[2], agent.Outcome{JobID: "c1", OK: false, Version: "1.0.0", Error: "agent: self-test of 2.0.0 failed, reverted: x"})
+	report(t, e, ids[3], agent.Outcome{JobID: "c1", OK: true, Version: "2.0.0"}) // no token: not verified
+	b.advance(time.Second)
+	if err := e.Step(ctx); err != nil {
+		t.Fatal(err)
+	}
+	before := statuses(t, e, "c1")
+	want := map[string]campaign.Status{ids[0]: campaign.Downloaded, ids[1]: campaign.Downloading, ids[2]: campaign.Reverted, ids[3]: campaign.Failed}
+	for id, st := range want {
+		if before[id].Status != st {
+			t.Fatalf("%s: %s (%s), want %s", id, before[id].Status, before[id].Reason, st)
+		}
+	}
+	published := b.published()
+	// Restart: close, reopen the store, build a new engine.
+	if err := e.Close(); err != nil {
+		t.Fatal(err)
+	}
+	b.db.Close()
+	var err error
+	if b.db, err = store.Open(ctx, b.path, store.Options{Now: b.clock}); err != nil {
+		t.Fatal(err)
+	}
+	e2 := b.engine(t)
+	after := statuses(t, e2, "c1")
+	for id, d := range before {
+		if after[id] != d {
+			t.Fatalf("after restart %s is %+v, was %+v", id, after[id], d)
+		}
+	}
+	if err := e2.Step(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got := b.published() - published; got != 0 || b.dups != 0 {
+		t.Fatalf("%d new jobs and %d duplicates after restart, want none (4 still in flight)", got, b.dups)
+	}
+	report(t, e2, ids[1], agent.Outcome{JobID: "c1", OK: false, Version: "1.0.0", Error: "agent: download: 404"})
+	if err := e2.Step(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got := b.published() - published; got != 1 || b.dups != 0 {
+		t.Fatalf("%d new jobs (%d duplicates) after one in-flight device ended, want 1", got, b.dups)
+	}
+	// Watch window: the in-flight devices that never verify fail.
+	b.advance(16 * time.Minute)
+	if err := e2.Step(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for id, d := range statuses(t, e2, "c1") {
+		if d.Status == campaign.Downloaded || d.Status == campaign.Downloading {
+			t.Fatalf("%s still %s after the watch window", id, d.Status)
+		}
+	}
+	if after := statuses(t, e2, "c1"); after[ids[0]].Status != campaign.Failed {
+		t.Fatalf("%s: %+v, want failed by the watch window", ids[0], after[ids[0]])
+	}
+	e2.Close()
+}
+
+// TestThresholdsApproveCancel: the failure threshold pauses the campaign
+// in the step that follows the failure (the loop runs a step every Tick,
+// and a failure wakes it at once); resume acknowledges the failures; a
+// phase that asks for approval waits for it; cancel stops the queued.
+func TestThresholdsApproveCancel(t *testing.T) {
+	b := newBench(t, 20)
+	ctx := context.Background()
+	e := b.engine(t)
+	spec := campaign.Spec{ID: "c2", Release: b.release, Filter: campaign.Filter{States: []store.State{store.Registered}},
+		Phases: []campaign.Phase{{Percent: 10, FailureThreshold: 0.5, Approve: false}, {Percent: 100, Approve: true}}, MaxConcurrent: 20}
+	if _, err := e.Create(ctx, spec, "test"); err != nil {
+		t.Fatal(err)
+	}
+	e.Step(ctx)
+	if b.published() != 2 {
+		t.Fatalf("phase 1 (10%% of 20) published %d jobs, want 2", b.published())
+	}
+	var first string
+	for id := range b.jobs {
+		first = id
+	}
+	report(t, e, first, agent.Outcome{JobID: "c2", OK: false, Version: "1.0.0", Error: "agent: the SPE refused 2.0.0"})
+	e.Step(ctx)
+	s, _ := e.Status("c2", false)
+	if s.State != campaign.Paused {
+		t.Fatalf("state %s (%v), want paused (1 of 2 failed >= 50%%)", s.State, s.Counts)
+	}
+	if _, err := e.Control(ctx, "c2", campaign.Approve, "test", ""); !errors.Is(err, campaign.ErrState) {
+		t.Fatalf("approve while paused: %v", err)
+	}
+	if _, err := e.Control(ctx, "c2", campaign.Resume, "test", "ok"); err != nil {
+		t.Fatal(err)
+	}
+	var second string
+	for id := range b.jobs {
+		if id != first {
+			second = id
+		}
+	}
+	report(t, e, second, agent.Outcome{JobID: "c2", OK: false, Version: "1.0.0", Error: "agent: download: 404"})
+	e.Step(ctx)
+	if s, _ = e.Status("c2", false); s.State != campaign.Paused {
+		t.Fatalf("state %s, want paused again: a new failure after resume crosses 50%% again", s.State)
+	}
+	if _, err := e.Control(ctx, "c2", campaign.Resume, "test", "ok"); err != nil {
+		t.Fatal(err)
+	}
+	e.Step(ctx)
+	if s, _ = e.Status("c2", false); s.State != campaign.Awaiting {
+		t.Fatalf("state %s (%s), want awaiting approval for phase 2", s.State, s.Reason)
+	}
+	if b.published() != 2 {
+		t.Fatalf("jobs published before approval: %d", b.published())
+	}
+	if _, err := e.Control(ctx, "c2", campaign.Approve, "test", ""); err != nil {
+		t.Fatal(err)
+	}
+	e.Step(ctx)
+	if b.published() != 20 {
+		t.Fatalf("after approval %d jobs, want 20", b.published())
+	}
+	if _, err := e.Control(ctx, "c2", campaign.Cancel, "test", "stop"); err != nil {
+		t.Fatal(err)
+	}
+	s, _ = e.Status("c2", false)
+	if s.State != campaign.Stopped || s.Counts[campaign.Cancelled] != 18 {
+		t.Fatalf("cancel: %s %v", s.State, s.Counts)
+	}
+}
+
+// TestUploadRefusesLowerSecurityCounter: a release with a lower security
+// counter is refused unless forced; an unsigned one always.
+func TestUploadRefusesLowerSecurityCounter(t *testing.T) {
+	b := newBench(t, 0)
+	ctx := context.Background()
+	old := b.sign(t, "1.5.0")
+	if _, _, err := campaign.Upload(ctx, b.db, old, []any{&b.key.PublicKey}, false, "", "test"); !errors.Is(err, campaign.ErrRollback) {
+		t.Fatalf("lower counter: %v, want ErrRollback", err)
+	}
+	if _, _, err := campaign.Upload(ctx, b.db, old, []any{&b.key.PublicKey}, true, "", "test"); err != nil {
+		t.Fatalf("forced: %v", err)
+	}
+	other, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if _, _, err := campaign.Upload(ctx, b.db, b.sign(t, "3.0.0"), []any{&other.PublicKey}, false, "", "test"); err == nil {
+		t.Fatal("an image signed by an unknown key was accepted")
+	}
+}
