@@ -1,10 +1,18 @@
 package cli
 
 import (
+	"context"
+	"encoding/json"
+	"encoding/pem"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"rampart/fleet/store"
+	"rampart/sim"
+	"rampart/spe"
+	"rampart/spe/platform"
 )
 
 func TestAgentHelpAndUsage(t *testing.T) {
@@ -34,5 +42,80 @@ func TestSimCommand(t *testing.T) {
 	}
 	if code, _, _ := run(t, "sim"); code != ExitUsage {
 		t.Fatalf("sim without --devices: %d", code)
+	}
+}
+
+// TestAgentOverSocket runs `rampart agent --once` against an SPE served on
+// a Unix socket (as `rampart spe serve` does) and a real fleet server: the
+// agent's key is generated in the SPE, enrollment is by attestation, the
+// telemetry sample is stored; a second run reuses the key and state.
+func TestAgentOverSocket(t *testing.T) {
+	dir, err := os.MkdirTemp("", "ag") // short: Unix socket paths are limited
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer os.RemoveAll(dir)
+	f, err := sim.StartFleet(sim.FleetOptions{Dir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	v1, err := f.SignFirmware("1.0.0", 4000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	if err := f.RegisterRelease(ctx, v1, "test"); err != nil {
+		t.Fatal(err)
+	}
+	d, err := sim.Manufacture(filepath.Join(dir, "d"), 0, f, v1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Endorse(ctx, []*sim.Device{d}); err != nil {
+		t.Fatal(err)
+	}
+	dev, err := platform.OpenDevice(filepath.Join(d.Dir, "device"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer dev.Close()
+	p, err := platform.Open(platform.Options{StateDir: filepath.Join(d.Dir, "spe"), Device: dev,
+		Server: spe.Options{Identify: func(uid, pid int) (int32, error) { return -1, nil }}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	sock := filepath.Join(dir, "run", "spe.sock")
+	if err := p.Server.Listen(sock); err != nil {
+		t.Fatal(err)
+	}
+	go p.Server.Serve()
+	defer p.Server.Shutdown()
+	caFile := filepath.Join(dir, "ca.pem")
+	os.WriteFile(caFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: f.Server.CA().Certificate().Raw}), 0o600)
+	args := []string{"agent", "--once", "--json", "--socket", sock, "--dir", filepath.Join(dir, "agent"),
+		"--enroll-url", f.EnrollURL, "--mqtt", f.MQTTAddr, "--ca", caFile}
+	var ids []string
+	for range 2 {
+		code, out, errs := run(t, args...)
+		if code != ExitOK {
+			t.Fatalf("agent --once: %d %s %s", code, out, errs)
+		}
+		var r struct {
+			DeviceID string `json:"device_id"`
+			Version  string `json:"running_version"`
+		}
+		if err := json.Unmarshal([]byte(out), &r); err != nil || r.DeviceID == "" || r.Version != "1.0.0" {
+			t.Fatalf("agent --once output %q: %v", out, err)
+		}
+		ids = append(ids, r.DeviceID)
+	}
+	if ids[0] != ids[1] {
+		t.Fatalf("second run is another device: %v", ids)
+	}
+	pts, err := f.Server.Store().Points(ctx, store.PointQuery{DeviceID: ids[0], Metric: "agent_once"})
+	if err != nil || len(pts) != 2 {
+		t.Fatalf("stored samples %v, %v", pts, err)
 	}
 }
