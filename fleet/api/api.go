@@ -90,12 +90,10 @@ func New(d Deps) (*API, error) {
 	a.route("POST /api/v1/endorsements", Admin, a.importEndorsements)
 	a.route("GET /api/v1/releases", Viewer, a.listReleases)
 	a.route("POST /api/v1/releases", Admin, a.registerRelease)
-	if d.Campaigns != nil {
-		a.route("GET /api/v1/campaigns", Viewer, a.listCampaigns)
-		a.route("POST /api/v1/campaigns", Operator, a.createCampaign)
-		a.route("GET /api/v1/campaigns/{id}", Viewer, a.getCampaign)
-		a.route("POST /api/v1/campaigns/{id}/{action}", Operator, a.controlCampaign)
-	}
+	a.route("GET /api/v1/campaigns", Viewer, a.campaigns(a.listCampaigns))
+	a.route("POST /api/v1/campaigns", Operator, a.campaigns(a.createCampaign))
+	a.route("GET /api/v1/campaigns/{id}", Viewer, a.campaigns(a.getCampaign))
+	a.route("POST /api/v1/campaigns/{id}/{action}", Operator, a.campaigns(a.controlCampaign))
 	a.route("GET /api/v1/audit", Viewer, a.audit)
 	a.route("GET /api/v1/telemetry", Viewer, a.telemetry)
 	if d.Metrics != nil {

@@ -10,6 +10,17 @@ import (
 	"rampart/fleet/store"
 )
 
+// campaigns answers 503 when the server runs no campaign engine.
+func (a *API) campaigns(h http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if a.d.Campaigns == nil {
+			writeErr(w, http.StatusServiceUnavailable, "campaigns: this server runs no campaign engine")
+			return
+		}
+		h(w, r)
+	}
+}
+
 func campaignErr(w http.ResponseWriter, err error) {
 	switch {
 	case errors.Is(err, campaign.ErrState):
