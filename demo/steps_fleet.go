@@ -1,15 +1,19 @@
 package demo
 
 import (
+	"bytes"
 	"context"
+	"encoding/hex"
 	"errors"
 	"fmt"
+	"net/url"
 	"path/filepath"
 	"strings"
 	"time"
 
 	"rampart/agent"
 	"rampart/fleet/api"
+	"rampart/fleet/campaign"
 	"rampart/fleet/store"
 	"rampart/psa"
 	"rampart/sim"
@@ -22,6 +26,7 @@ const demoDevices = 3
 type fleetDemo struct {
 	f       *sim.Fleet
 	images  map[string][]byte
+	digests map[string]string // release measurements, hex
 	devs    []*sim.Device
 	agents  []*agent.Agent
 	cancel  context.CancelFunc
@@ -30,15 +35,15 @@ type fleetDemo struct {
 }
 
 func fleetSteps() []Step {
-	fd := &fleetDemo{images: map[string][]byte{}}
+	fd := &fleetDemo{images: map[string][]byte{}, digests: map[string]string{}}
 	return []Step{
 		{"Create a fleet: in-process server (SQLite, 127.0.0.1), CA, manufacturer and release keys", fd.start},
-		{"Sign firmware v1.0.0 and v2.0.0 with the release key and register both as releases", fd.releases},
+		{"Sign firmware v1.0.0 and v2.0.0 with the release key and upload both to the fleet (admin API)", fd.releases},
 		{"Provision 3 devices at the factory: keys generated inside each SPE, endorsements imported", fd.provision},
 		{"Boot each device: the bootloader verifies and measures v1 on its simulated flash", fd.boot},
 		{"Onboard by attestation: token nonce bound to the server nonce and the CSR key; mTLS MQTT with the key in the SPE", fd.onboard},
 		{"Stream telemetry over MQTT (acknowledged = stored)", fd.telemetry},
-		{"Roll out v2.0.0: download, SPE verifies, reboot through the bootloader, self-test, accept, re-attest", fd.rollout},
+		{"Roll out v2.0.0 as a fleet campaign: job over MQTT, download, SPE verifies, reboot through the bootloader, self-test, accept; the fleet verifies each device by attestation", fd.rollout},
 		{"A tampered v2 image (one byte flipped) is refused by the SPE; the device keeps running v2", fd.tampered},
 		{"A downgrade to v1 (validly signed, lower version and security counter) is refused by the agent", fd.downgrade},
 		{"Decommission a device: the fleet revokes it, it is disconnected and locked out", fd.decommission},
@@ -68,17 +73,23 @@ func (fd *fleetDemo) releases(s *State) (string, error) {
 		return "", err
 	}
 	var lines []string
+	c := api.NewClient(fd.f.Server.AdminURL(), sim.AdminToken, fd.f.Roots())
 	for _, v := range []string{"1.0.0", "2.0.0"} {
 		img, err := fd.f.SignFirmware(v, 4000+len(fd.images)*300)
 		if err != nil {
 			return "", err
 		}
-		if err := fd.f.RegisterRelease(context.Background(), img, "demo "+v); err != nil {
+		// Uploaded through the admin API: the server verifies the
+		// signature, registers the measurement and keeps the image for
+		// campaigns.
+		var rel store.Release
+		if err := c.Post(context.Background(), "/api/v1/releases", url.Values{"comment": {"demo " + v}}, bytes.NewReader(img), "application/octet-stream", &rel); err != nil {
 			return "", err
 		}
 		fd.images[v] = img
+		fd.digests[v] = hex.EncodeToString(rel.Digest)
 		p, _ := s.write("images/fleet-"+v+".signed.bin", img)
-		lines = append(lines, fmt.Sprintf("%s: %d-byte signed image %s, registered", v, len(img), p))
+		lines = append(lines, fmt.Sprintf("%s: %d-byte signed image %s, uploaded; measurement %x...", v, len(img), p, rel.Digest[:8]))
 	}
 	return strings.Join(lines, "\n"), nil
 }
@@ -203,20 +214,31 @@ func (fd *fleetDemo) runJob(i int, job agent.Job) (*agent.Outcome, error) {
 }
 
 func (fd *fleetDemo) rollout(*State) (string, error) {
-	if err := fd.need("onboarded devices and v2", len(fd.agents) == demoDevices && fd.images["2.0.0"] != nil); err != nil {
+	if err := fd.need("onboarded devices and v2", len(fd.agents) == demoDevices && fd.digests["2.0.0"] != ""); err != nil {
 		return "", err
 	}
-	job := fd.f.Host("rollout-v2", "v2.bin", "2.0.0", fd.images["2.0.0"])
-	var lines []string
-	for i := range fd.agents {
-		o, err := fd.runJob(i, job)
-		if err != nil {
-			return "", err
+	c := api.NewClient(fd.f.Server.AdminURL(), sim.AdminToken, fd.f.Roots())
+	ctx := context.Background()
+	spec := fmt.Sprintf(`{"id":"demo-v2","release":%q,"phases":[{"name":"all","percent":100}]}`, fd.digests["2.0.0"])
+	if err := c.Post(ctx, "/api/v1/campaigns", nil, strings.NewReader(spec), "application/json", nil); err != nil {
+		return "", err
+	}
+	var sum campaign.Summary
+	if !waitUntil(20*time.Second, func() bool {
+		if err := c.Get(ctx, "/api/v1/campaigns/demo-v2", nil, &sum); err != nil {
+			return false
 		}
-		if !o.OK || o.Version != "2.0.0" || len(o.Token) == 0 {
+		return sum.Counts[campaign.Verified] == demoDevices || sum.Counts[campaign.Failed] > 0 || sum.Counts[campaign.Reverted] > 0
+	}) || sum.Counts[campaign.Verified] != demoDevices {
+		return "", fmt.Errorf("campaign demo-v2: %s, counts %v", sum.State, sum.Counts)
+	}
+	lines := []string{fmt.Sprintf("campaign demo-v2 (%s): %d of %d devices verified by the fleet", sum.State, sum.Counts[campaign.Verified], sum.Total)}
+	for i, a := range fd.agents {
+		o := a.State().Last
+		if o == nil || !o.OK || o.Version != "2.0.0" || len(o.Token) == 0 {
 			return "", fmt.Errorf("device %d: update outcome %+v", i, o)
 		}
-		lines = append(lines, fmt.Sprintf("device %d: running %s, accepted, fresh %d-byte attestation token; re-enrolled with the new measurement", i, o.Version, len(o.Token)))
+		lines = append(lines, fmt.Sprintf("device %d: downloaded, SPE verified, rebooted, self-tested, accepted; running %s; %d-byte attestation in its report", i, o.Version, len(o.Token)))
 	}
 	return strings.Join(lines, "\n"), nil
 }
