@@ -45,7 +45,11 @@ func (a *Agent) ReportOutcome(ctx context.Context) error {
 // are retried with backoff and jitter.
 func (a *Agent) Run(ctx context.Context) error {
 	for attempt := 0; ; attempt++ {
+		began := time.Now()
 		err := a.session(ctx)
+		if time.Since(began) > time.Minute {
+			attempt = 0 // a session that lasted was not a failing one
+		}
 		if ctx.Err() != nil {
 			return nil
 		}
