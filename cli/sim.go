@@ -35,6 +35,7 @@ with injected faults, and reports how many onboarded and reported and what it co
 Exit 0 when every device onboarded, reported and (with --update) ended as expected.`,
 		Example: `  rampart sim --devices 1000
   rampart sim --devices 50 --update --flaky 0.2 --power-cuts 3 --tampered 2 --clock-skew 2
+  rampart sim --devices 1000 --update --campaign --tampered 10
   rampart sim --devices 10000 --processes 3 --json`,
 		Args: exactArgs(0, "no arguments"),
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -105,6 +106,9 @@ Exit 0 when every device onboarded, reported and (with --update) ended as expect
 					fmt.Fprintf(w, "updated       %d to 2.0.0 in %v (%d resumed after a power cut); tampered refused %d; failed %d\n",
 						rep.Updated, rep.Rollout.Round(1e6), rep.PowerCutResume, rep.TamperRefused, rep.UpdateFailed)
 				}
+				if rep.Campaign != nil {
+					fmt.Fprintf(w, "campaign      %v (the fleet's verdicts)\n", rep.Campaign)
+				}
 				fmt.Fprintf(w, "clock-skewed  %d reporting\n", rep.ClockSkewed)
 				if rep.Processes > 0 {
 					fmt.Fprintf(w, "server        CPU %v over %v, max RSS %d MiB, heap %d MiB, %d broker connections\n",
@@ -128,6 +132,7 @@ Exit 0 when every device onboarded, reported and (with --update) ended as expect
 	f.IntVar(&opt.Devices, "devices", 0, "number of devices")
 	f.StringVar(&dir, "dir", "", "keep device and server files here (default: a temporary directory, removed)")
 	f.BoolVar(&opt.Update, "update", false, "roll firmware v2 out to every device after onboarding")
+	f.BoolVar(&opt.Campaign, "campaign", false, "with --update: roll out as a fleet campaign (admin API) rather than one job per device")
 	f.Float64Var(&opt.Faults.FlakyNetwork, "flaky", 0, "probability that a connection attempt fails (0..1)")
 	f.IntVar(&opt.Faults.PowerCuts, "power-cuts", 0, "devices that lose power during their update")
 	f.IntVar(&opt.Faults.Tampered, "tampered", 0, "devices that receive a tampered image")

@@ -20,8 +20,10 @@ type Options struct {
 	Devices int
 	Dir     string // every device's files and the server's; must exist
 	Faults  Faults
-	// Update rolls firmware v2 out to every device once they all report.
-	Update bool
+	// Update rolls firmware v2 out to every device once they all report:
+	// one job per device, or with Campaign a fleet campaign (admin API).
+	Update   bool
+	Campaign bool
 	// Interval is each device's telemetry period (default 30s).
 	Interval time.Duration
 	// Timeout bounds each phase (default 2 minutes + 10ms per device).
@@ -69,6 +71,8 @@ type Report struct {
 	BrokerConns  int64         `json:"broker_connections"`
 	ServerInProc bool          `json:"server_in_process"`
 	Errors       []string      `json:"errors,omitempty"`
+	// Campaign counts the campaign's devices by status (with Campaign).
+	Campaign map[string]int `json:"campaign,omitempty"`
 	// Sharded runs: device processes, their CPU and memory, wall time.
 	Processes      int           `json:"processes,omitempty"`
 	DeviceCPU      time.Duration `json:"device_cpu_ns,omitempty"`
@@ -221,29 +225,44 @@ func Run(ctx context.Context, opt Options) (*Report, error) {
 		bad := append([]byte(nil), v2...)
 		bad[len(bad)/2] ^= 1
 		tampered := f.Host("rollout-2.0.0", "v2-tampered.bin", "2.0.0", bad)
-		var pubErr atomic.Int64
-		parallel(opt.Workers, len(devs), func(i int) {
-			sd := devs[i]
-			a := sd.agent.Load()
-			if a == nil || a.DeviceID() == "" {
-				return
+		jobID := good.ID
+		if opt.Campaign {
+			jobID = "" // the engine names the job
+			tamper := map[string]bool{}
+			for _, sd := range devs {
+				if a := sd.agent.Load(); a != nil && sd.tamper {
+					tamper[a.DeviceID()] = true
+				}
 			}
-			j := good
-			if sd.tamper {
-				j = tampered
+			if err := f.StartCampaign(ctx, "sim-rollout", v2, tamper, len(devs)); err != nil {
+				return rep, err
 			}
-			if err := f.PublishJob(ctx, a.DeviceID(), j); err != nil {
-				pubErr.Add(1)
+		} else {
+			var pubErr atomic.Int64
+			parallel(opt.Workers, len(devs), func(i int) {
+				sd := devs[i]
+				a := sd.agent.Load()
+				if a == nil || a.DeviceID() == "" {
+					return
+				}
+				j := good
+				if sd.tamper {
+					j = tampered
+				}
+				if err := f.PublishJob(ctx, a.DeviceID(), j); err != nil {
+					pubErr.Add(1)
+				}
+			})
+			if n := pubErr.Load(); n > 0 {
+				rep.Errors = append(rep.Errors, fmt.Sprintf("%d jobs could not be published", n))
 			}
-		})
-		if n := pubErr.Load(); n > 0 {
-			rep.Errors = append(rep.Errors, fmt.Sprintf("%d jobs could not be published", n))
 		}
+		ours := func(last *agent.Outcome) bool { return last != nil && (jobID == "" || last.JobID == jobID) }
 		finished := func() bool {
 			done := 0
 			for _, sd := range devs {
 				if a := sd.agent.Load(); a != nil {
-					if s := a.State(); s.Last != nil && s.Last.JobID == good.ID && s.Update == nil {
+					if s := a.State(); ours(s.Last) && s.Update == nil {
 						done++
 					}
 				}
@@ -255,6 +274,21 @@ func Run(ctx context.Context, opt Options) (*Report, error) {
 			rep.Errors = append(rep.Errors, "rollout timed out")
 		}
 		rep.Rollout = time.Since(start)
+		if opt.Campaign {
+			// The fleet's verdicts follow the devices' reports: wait for
+			// every device to be verified or failed.
+			poll(ctx, 20*time.Second, func() bool {
+				sum, err := f.CampaignStatus(ctx, "sim-rollout")
+				if err != nil {
+					return false
+				}
+				rep.Campaign = map[string]int{}
+				for k, v := range sum.Counts {
+					rep.Campaign[string(k)] = v
+				}
+				return rep.Campaign["verified"]+rep.Campaign["failed"]+rep.Campaign["reverted"] >= len(devs)
+			})
+		}
 		for _, sd := range devs {
 			a := sd.agent.Load()
 			if a == nil {
@@ -263,7 +297,7 @@ func Run(ctx context.Context, opt Options) (*Report, error) {
 			}
 			last := a.State().Last
 			switch {
-			case last == nil || last.JobID != good.ID:
+			case !ours(last):
 				rep.UpdateFailed++
 			case sd.tamper && !last.OK && last.Version == "1.0.0":
 				rep.TamperRefused++

@@ -52,3 +52,20 @@ func progressOut() *os.File {
 	}
 	return nil
 }
+
+// TestSimCampaign: the rollout as a fleet campaign, with a power cut and a
+// tampered download; the fleet verifies the updated devices by attestation.
+func TestSimCampaign(t *testing.T) {
+	rep, err := Run(context.Background(), Options{Devices: 8, Dir: t.TempDir(), Update: true, Campaign: true, Seed: 2, Timeout: 40 * time.Second,
+		Faults: Faults{PowerCuts: 1, Tampered: 1}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("%+v", rep)
+	if !rep.OK() || rep.Updated != 7 || rep.TamperRefused != 1 || rep.PowerCutResume != 1 {
+		t.Fatalf("report %+v", rep)
+	}
+	if rep.Campaign["verified"] != 7 || rep.Campaign["failed"]+rep.Campaign["reverted"] != 1 {
+		t.Fatalf("campaign counts %v", rep.Campaign)
+	}
+}
