@@ -124,15 +124,18 @@ func (c *countWriter) Write(b []byte) (int, error) {
 	if c.status == 0 {
 		c.status = 200
 	}
+	if c.limit <= 0 {
+		n, err := c.ResponseWriter.Write(b)
+		c.n += int64(n)
+		return n, err
+	}
 	const chunk = 16 << 10
 	total := 0
 	for len(b) > 0 {
 		k := min(len(b), chunk)
-		if c.limit > 0 {
-			due := c.start.Add(time.Duration(float64(c.n) / float64(c.limit) * float64(time.Second)))
-			if d := time.Until(due); d > 0 {
-				time.Sleep(d)
-			}
+		due := c.start.Add(time.Duration(float64(c.n) / float64(c.limit) * float64(time.Second)))
+		if d := time.Until(due); d > 0 {
+			time.Sleep(d)
 		}
 		n, err := c.ResponseWriter.Write(b[:k])
 		c.n += int64(n)

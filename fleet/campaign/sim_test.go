@@ -20,7 +20,10 @@ import (
 	"rampart/sim"
 )
 
-var long = flag.Bool("long", false, "run the 1,000-device campaign and the delivery benchmark")
+var (
+	long      = flag.Bool("long", false, "run the large campaign of simulated devices (-devices)")
+	longCount = flag.Int("devices", 1000, "devices of the -long campaign")
+)
 
 // rig is an in-process fleet server with simulated devices running the
 // real agent, and release 2.0.0 uploaded to the campaign engine.
@@ -194,12 +197,13 @@ func runComplete(t *testing.T, n int) {
 // re-attests and reports; each is verified only from its attestation.
 func TestCampaignCompletes(t *testing.T) { runComplete(t, 12) }
 
-// TestCampaignThousand is the 1,000-device run (-long).
+// TestCampaignThousand is the 1,000-device run (-long; -devices N to
+// change the count).
 func TestCampaignThousand(t *testing.T) {
 	if !*long {
 		t.Skip("1,000 simulated devices: run with -long")
 	}
-	runComplete(t, 1000)
+	runComplete(t, *longCount)
 }
 
 // TestFailureThresholdPausesAndResume: 5% of the devices fail their
