@@ -54,6 +54,10 @@ type Engine struct {
 	images   map[string][]byte
 	auditID  int64
 	lastPoll time.Time
+	// republish are the in-flight devices found at load: the broker keeps
+	// retained jobs in memory only, so a restart must publish them again
+	// (the agent ignores a job it has finished, and resumes one it has not).
+	republish map[*camp][]string
 
 	wake chan struct{}
 	stop context.CancelFunc
@@ -99,7 +103,8 @@ func New(ctx context.Context, cfg Config) (*Engine, error) {
 	if cfg.Tick > 5*time.Second {
 		return nil, fmt.Errorf("campaign: config: tick %s exceeds 5s", cfg.Tick)
 	}
-	e := &Engine{cfg: cfg, camps: map[string]*camp{}, byDevice: map[string]*camp{}, images: map[string][]byte{}, wake: make(chan struct{}, 1)}
+	e := &Engine{cfg: cfg, camps: map[string]*camp{}, byDevice: map[string]*camp{}, images: map[string][]byte{}, wake: make(chan struct{}, 1),
+		republish: map[*camp][]string{}}
 	recs, err := cfg.Store.Campaigns(ctx)
 	if err != nil {
 		return nil, err
@@ -113,6 +118,11 @@ func New(ctx context.Context, cfg Config) (*Engine, error) {
 			return nil, err
 		}
 		e.add(c)
+		for _, d := range c.list {
+			if d.status.InFlight() {
+				e.republish[c] = append(e.republish[c], d.id)
+			}
+		}
 	}
 	return e, nil
 }

@@ -27,6 +27,19 @@ func (e *Engine) Step(ctx context.Context) error {
 	var jobs []job
 	var stateChanges []*store.CampaignRecord
 	e.mu.Lock()
+	for c, ids := range e.republish {
+		for _, id := range ids {
+			if d := c.devs[id]; d != nil && d.status.InFlight() {
+				p, err := c.job(e.cfg.ImageBase(), id)
+				if err != nil {
+					e.mu.Unlock()
+					return err
+				}
+				jobs = append(jobs, job{id, p})
+			}
+		}
+	}
+	clear(e.republish)
 	for _, c := range e.camps {
 		before := c.rec.State + fmt.Sprint(c.rec.Phase)
 		e.timeouts(c, now)
