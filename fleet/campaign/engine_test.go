@@ -368,3 +368,31 @@ func TestImageRangeAndBandwidth(t *testing.T) {
 		t.Fatalf("unknown image: %d", r.StatusCode)
 	}
 }
+
+// TestMaintenanceWindow: jobs go out only inside the daily window, which
+// may span midnight.
+func TestMaintenanceWindow(t *testing.T) {
+	b := newBench(t, 3) // the clock starts at 12:00 UTC
+	ctx := context.Background()
+	e := b.engine(t)
+	spec := campaign.Spec{ID: "night", Release: b.release, Filter: campaign.Filter{States: []store.State{store.Registered}},
+		Window: &campaign.Window{Start: "22:00", End: "04:00"}}
+	if _, err := e.Create(ctx, spec, "test"); err != nil {
+		t.Fatal(err)
+	}
+	e.Step(ctx)
+	if b.published() != 0 {
+		t.Fatalf("%d jobs published at 12:00 outside 22:00-04:00", b.published())
+	}
+	b.advance(11 * time.Hour) // 23:00
+	e.Step(ctx)
+	if b.published() != 3 {
+		t.Fatalf("%d jobs published at 23:00, want 3", b.published())
+	}
+	w := campaign.Window{Start: "22:00", End: "04:00"}
+	for h, want := range map[int]bool{21: false, 22: true, 0: true, 3: true, 4: false, 12: false} {
+		if got := w.Open(time.Date(2026, 1, 1, h, 0, 0, 0, time.UTC)); got != want {
+			t.Errorf("%02d:00 open %v, want %v", h, got, want)
+		}
+	}
+}
