@@ -4,11 +4,14 @@ package demo
 // landed yet, so the summary says plainly what the demo does not show.
 var notBuilt = []string{}
 
-// Steps is the demo script, in order.
+// Steps is the demo script, in the order of a device's life: firmware is
+// signed, one device is made and provisioned at the factory and proves what
+// it runs by attestation, then a fleet of devices is onboarded, updated and
+// finally decommissioned.
 func Steps() []Step {
 	var steps []Step
 	steps = append(steps, imageSteps()...)
-	steps = append(steps, fleetSteps()...)
 	steps = append(steps, speSteps()...)
+	steps = append(steps, fleetSteps()...)
 	return steps
 }
