@@ -159,13 +159,17 @@ func (e *Engine) prepare(ctx context.Context, sp Spec) (*camp, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w %s: %w", ErrNoImage, sp.Release, err)
 	}
-	_, data, err := e.cfg.Store.Image(ctx, sha)
-	if err != nil {
-		return nil, err
-	}
 	e.mu.Lock()
-	e.images[sha] = data
+	data, cached := e.images[sha]
 	e.mu.Unlock()
+	if !cached {
+		if _, data, err = e.cfg.Store.Image(ctx, sha); err != nil {
+			return nil, err
+		}
+		e.mu.Lock()
+		e.images[sha] = data
+		e.mu.Unlock()
+	}
 	return &camp{spec: sp, digest: digest, imageSHA: sha, size: int64(len(data)), version: rel.Version, devs: map[string]*dev{}, dirty: map[string]*dev{}}, nil
 }
 
