@@ -396,3 +396,41 @@ func TestMaintenanceWindow(t *testing.T) {
 		}
 	}
 }
+
+// TestHealthSignals: after notification, an accepted re-enrollment moves a
+// device to rebooted, a refused one fails it (attestation refused), and
+// more renewals than max_renewals within the watch window fail it as a
+// reboot loop.
+func TestHealthSignals(t *testing.T) {
+	b := newBench(t, 3)
+	ctx := context.Background()
+	e := b.engine(t)
+	spec := campaign.Spec{ID: "h", Release: b.release, Filter: campaign.Filter{States: []store.State{store.Registered}},
+		Phases: []campaign.Phase{{Percent: 100, FailureThreshold: 1}}, MaxRenewals: 2}
+	if _, err := e.Create(ctx, spec, "test"); err != nil {
+		t.Fatal(err)
+	}
+	e.Step(ctx)
+	renew := func(dev, decision string) {
+		if err := b.db.Audit(ctx, &store.AuditEntry{Actor: "device:" + dev, Action: "renew", Subject: dev, Decision: decision, Reason: "test"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	b.advance(time.Second)
+	renew("dev-000", store.Allow)
+	renew("dev-001", store.Deny)
+	for i := 0; i < 3; i++ {
+		renew("dev-002", store.Allow)
+	}
+	e.Step(ctx)
+	st := statuses(t, e, "h")
+	if st["dev-000"].Status != campaign.Rebooted {
+		t.Errorf("dev-000: %+v, want rebooted", st["dev-000"])
+	}
+	if d := st["dev-001"]; d.Status != campaign.Failed || !strings.Contains(d.Reason, "attestation refused") {
+		t.Errorf("dev-001: %+v, want failed: attestation refused", d)
+	}
+	if d := st["dev-002"]; d.Status != campaign.Failed || !strings.Contains(d.Reason, "reboot loop") {
+		t.Errorf("dev-002: %+v, want failed: reboot loop", d)
+	}
+}
