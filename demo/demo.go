@@ -71,6 +71,7 @@ func Run(o Options) *Summary {
 			fmt.Fprintf(o.Out, "    FAIL %v\n", err)
 		} else {
 			sum.Passed++
+			st.passed[step.Name] = true
 			for _, line := range splitLines(detail) {
 				fmt.Fprintf(o.Out, "    %s\n", line)
 			}

@@ -31,3 +31,22 @@ func TestStepFailsWithoutItsInput(t *testing.T) {
 		t.Fatal("verify step passed with no image")
 	}
 }
+
+// TestCertifyStepNeedsEvidence checks that the certify step answers from what
+// the demo showed: with no earlier step passed (no provisioning, attestation
+// or mTLS seen), Level 1 requirements are not met and the step fails.
+func TestCertifyStepNeedsEvidence(t *testing.T) {
+	st := newState(Options{Dir: t.TempDir()})
+	if _, err := stepKeygen(st); err != nil {
+		t.Fatal(err)
+	}
+	_, err := stepCertify(st)
+	if err == nil {
+		t.Fatal("certify step passed although no step showed provisioning, attestation or mTLS")
+	}
+	for _, want := range []string{"R4.1", "not met"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error does not mention %q:\n%v", want, err)
+		}
+	}
+}

@@ -16,6 +16,10 @@ type State struct {
 	signKey  crypto.Signer // the manufacturer's firmware signing key
 	firmware map[string][]byte
 	images   map[string][]byte // signed images by name ("v1", "v2", ...)
+
+	// passed records, by step name, the steps that have passed so far, so
+	// that the certify step states only what the demo actually showed.
+	passed map[string]bool
 }
 
 func newState(o Options) *State {
@@ -23,7 +27,7 @@ func newState(o Options) *State {
 	if r == nil {
 		r = rand.Reader
 	}
-	return &State{opts: o, rand: r, firmware: map[string][]byte{}, images: map[string][]byte{}}
+	return &State{opts: o, rand: r, firmware: map[string][]byte{}, images: map[string][]byte{}, passed: map[string]bool{}}
 }
 
 // write stores a file inside the demo directory and returns its path.
