@@ -23,6 +23,7 @@ import (
 var (
 	long      = flag.Bool("long", false, "run the large campaign of simulated devices (-devices)")
 	longCount = flag.Int("devices", 1000, "devices of the -long campaign")
+	longConc  = flag.Int("concurrent", 200, "max_concurrent of the -long campaign")
 )
 
 // rig is an in-process fleet server with simulated devices running the
@@ -177,7 +178,7 @@ func runComplete(t *testing.T, n int) {
 	r := newRig(t, n, devOpts{})
 	start := time.Now()
 	_, err := r.engine().Create(context.Background(), campaign.Spec{ID: "rollout-2", Release: r.release,
-		Phases: []campaign.Phase{{Percent: 10}, {Percent: 50}, {Percent: 100}}, MaxConcurrent: 200}, "test")
+		Phases: []campaign.Phase{{Percent: 10}, {Percent: 50}, {Percent: 100}}, MaxConcurrent: *longConc}, "test")
 	if err != nil {
 		t.Fatal(err)
 	}
