@@ -5,6 +5,7 @@ import (
 	"html/template"
 	"io"
 	"strings"
+	"sync"
 )
 
 //go:embed report.html.tmpl
@@ -27,7 +28,11 @@ var htmlFuncs = template.FuncMap{
 	"needclass": func(s string) string { return "need-" + s },
 }
 
-var htmlTmpl = template.Must(template.New("report").Funcs(htmlFuncs).Parse(htmlTemplate))
+// htmlTmpl is parsed on first use, not at program start: every rampart
+// command links this package, few of them write an HTML report.
+var htmlTmpl = sync.OnceValue(func() *template.Template {
+	return template.Must(template.New("report").Funcs(htmlFuncs).Parse(htmlTemplate))
+})
 
 type htmlData struct {
 	*Analysis
@@ -43,5 +48,5 @@ func writeHTML(w io.Writer, a *Analysis) error {
 		PartitionDiagram: PartitionSVG(a.Model, a.Partition),
 		Threats:          a.ThreatsBySeverity(),
 	}
-	return htmlTmpl.Execute(w, d)
+	return htmlTmpl().Execute(w, d)
 }
