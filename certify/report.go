@@ -6,6 +6,7 @@ import (
 	"html/template"
 	"io"
 	"strings"
+	"sync"
 )
 
 // Formats of the self-assessment.
@@ -24,7 +25,7 @@ func Write(w io.Writer, a *Assessment, format string) error {
 	case "md":
 		return writeMarkdown(w, a)
 	case "html":
-		return htmlTmpl.Execute(w, a)
+		return htmlTmpl().Execute(w, a)
 	}
 	return fmt.Errorf("certify: unknown format %q (want md, html or json)", format)
 }
@@ -72,11 +73,14 @@ func orDash(s string) string {
 	return s
 }
 
-var htmlTmpl = template.Must(template.New("certify").Funcs(template.FuncMap{
-	"summary": summaryText,
-	"dash":    orDash,
-	"class":   func(s string) string { return strings.ReplaceAll(s, " ", "-") },
-}).Parse(`<!DOCTYPE html>
+// htmlTmpl is parsed on first use, not at program start: every rampart
+// command links this package, few of them write an HTML report.
+var htmlTmpl = sync.OnceValue(func() *template.Template {
+	return template.Must(template.New("certify").Funcs(template.FuncMap{
+		"summary": summaryText,
+		"dash":    orDash,
+		"class":   func(s string) string { return strings.ReplaceAll(s, " ", "-") },
+	}).Parse(`<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
 <title>PSA Certified Level 1 self-assessment: {{if .Name}}{{.Name}}{{else}}{{.Project}}{{end}}</title>
 <style>
@@ -106,3 +110,4 @@ ul { margin: 4px 0; padding-left: 18px; } .muted { color: #607d8b; }
 {{end}}</table>
 </main></body></html>
 `))
+})
