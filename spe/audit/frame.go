@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"hash/crc32"
 	"io"
+	"sync"
 )
 
 // The backing store is a sequence of frames:
@@ -28,14 +29,16 @@ const (
 	maxSignature = 1024
 )
 
-var castagnoli = crc32.MakeTable(crc32.Castagnoli)
+// castagnoli is built on first use, not at program start (every rampart
+// command links this package).
+var castagnoli = sync.OnceValue(func() *crc32.Table { return crc32.MakeTable(crc32.Castagnoli) })
 
 func appendFrame(dst []byte, kind byte, body []byte) []byte {
 	start := len(dst)
 	dst = append(dst, frameMagic, kind)
 	dst = binary.BigEndian.AppendUint32(dst, uint32(len(body)))
 	dst = append(dst, body...)
-	return binary.BigEndian.AppendUint32(dst, crc32.Checksum(dst[start:], castagnoli))
+	return binary.BigEndian.AppendUint32(dst, crc32.Checksum(dst[start:], castagnoli()))
 }
 
 // frame is one decoded frame and where it sits in the store.
@@ -80,7 +83,7 @@ func readFrame(r io.ReaderAt, off, size int64) (*frame, error) {
 		return nil, fmt.Errorf("reading at %d: %w", off, err)
 	}
 	want := binary.BigEndian.Uint32(buf[total-frameTrailer:])
-	if crc32.Checksum(buf[:total-frameTrailer], castagnoli) != want {
+	if crc32.Checksum(buf[:total-frameTrailer], castagnoli()) != want {
 		if off+total == size {
 			return nil, errTorn // the last frame, damaged while being written
 		}
