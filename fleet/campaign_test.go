@@ -1,0 +1,210 @@
+package fleet
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"crypto/tls"
+	"encoding/hex"
+	"encoding/json"
+	"io"
+	"testing"
+	"time"
+
+	"github.com/eclipse/paho.golang/packets"
+	"github.com/eclipse/paho.golang/paho"
+
+	"rampart/agent"
+	"rampart/attest"
+	"rampart/fleet/broker"
+	"rampart/fleet/campaign"
+	"rampart/image"
+)
+
+// updater is a scripted device that follows the update protocol: it takes
+// its job over MQTT, downloads the image, re-enrolls by attestation with
+// the new measurement and reports the outcome with a token.
+type updater struct {
+	*device
+	jobs chan agent.Job
+	mq   *paho.Client
+}
+
+func (f *fixture) updater(t *testing.T, d *device) *updater {
+	t.Helper()
+	u := &updater{device: d, jobs: make(chan agent.Job, 4)}
+	conn, err := tls.Dial("tcp", f.mqttAddr, &tls.Config{RootCAs: f.pool, Certificates: []tls.Certificate{d.tlsCert()}, ServerName: "127.0.0.1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	u.mq = paho.NewClient(paho.ClientConfig{Conn: packets.NewThreadSafeConn(conn), OnPublishReceived: []func(paho.PublishReceived) (bool, error){
+		func(p paho.PublishReceived) (bool, error) {
+			if j, err := agent.ParseJob(p.Packet.Payload); err == nil {
+				u.jobs <- j
+			}
+			return true, nil
+		}}})
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if _, err := u.mq.Connect(ctx, &paho.Connect{ClientID: d.id, KeepAlive: 30, CleanStart: true}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { u.mq.Disconnect(&paho.Disconnect{}) })
+	if _, err := u.mq.Subscribe(ctx, &paho.Subscribe{Subscriptions: []paho.SubscribeOptions{{Topic: broker.JobsTopic(d.id), QoS: 1}}}); err != nil {
+		t.Fatal(err)
+	}
+	return u
+}
+
+func (u *updater) job(t *testing.T) agent.Job {
+	t.Helper()
+	select {
+	case j := <-u.jobs:
+		return j
+	case <-time.After(10 * time.Second):
+		t.Fatalf("device %s received no job", u.id)
+		return agent.Job{}
+	}
+}
+
+func (u *updater) download(t *testing.T, j agent.Job) []byte {
+	t.Helper()
+	r, err := u.f.http.Get(j.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Body.Close()
+	b, _ := io.ReadAll(r.Body)
+	if r.StatusCode != 200 || int64(len(b)) != j.Size {
+		t.Fatalf("download %s: %d, %d bytes", j.URL, r.StatusCode, len(b))
+	}
+	return b
+}
+
+// finish boots the new image (its measurement in the claims), re-enrolls
+// and reports success with a token.
+func (u *updater) finish(t *testing.T, j agent.Job, comp component) {
+	t.Helper()
+	u.claims = func(c *attest.Claims) {
+		c.SoftwareComponents = []attest.SoftwareComponent{{MeasurementType: comp.swType, MeasurementValue: comp.digest, Version: comp.version, SignerID: comp.signer, MeasurementDescription: "SHA256"}}
+	}
+	if err := u.enroll(true); err != nil {
+		t.Fatalf("re-enrollment with the new image: %v", err)
+	}
+	nonce := make([]byte, 32)
+	rand.Read(nonce)
+	tok, err := u.attest(context.Background(), nonce)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, _ := json.Marshal(agent.Outcome{JobID: j.ID, OK: true, Version: j.Version, Token: tok})
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if _, err := u.mq.Publish(ctx, &paho.Publish{Topic: broker.StatusTopic(u.id), QoS: 1, Retain: true, Payload: out}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestCampaignSurvivesRestart stops the whole server mid-campaign (two
+// devices verified, one downloaded, one notified but offline) and starts
+// it again on the same data: the progress is all there, the in-flight jobs
+// are published again, and the campaign completes.
+func TestCampaignSurvivesRestart(t *testing.T) {
+	f := newFixture(t, "sqlite")
+	ctx := context.Background()
+	v, _ := image.ParseVersion("2.0.0")
+	sc := v.SecurityCounter()
+	res, err := image.Sign(bytes.Repeat([]byte{0x5A}, 4096), &image.SignOptions{Key: f.relKey, HeaderSize: 0x200, PadHeader: true, Version: v, SecurityCounter: &sc, BootRecord: "SPE", Rand: rand.Reader})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rel, _, err := campaign.Upload(ctx, f.srv.Store(), res.Bytes, f.srv.cfg.releaseKeys, false, "", "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	comp := component{swType: "SPE", version: "2.0.0", digest: rel.Digest, signer: f.relInfo.signer}
+	devs := f.newDevices(4)
+	for _, d := range devs {
+		if err := d.enroll(false); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var online []*updater
+	for _, d := range devs[:3] {
+		online = append(online, f.updater(t, d))
+	}
+	if _, err := f.srv.Campaigns().Create(ctx, campaign.Spec{ID: "restart", Release: hex.EncodeToString(rel.Digest), MaxConcurrent: 4,
+		Phases: []campaign.Phase{{Percent: 100, FailureThreshold: 0.5}}}, "test"); err != nil {
+		t.Fatal(err)
+	}
+	for _, u := range online[:2] {
+		j := u.job(t)
+		u.download(t, j)
+		u.finish(t, j, comp)
+	}
+	j2 := online[2].job(t)
+	online[2].download(t, j2)
+	status := func() map[string]campaign.Status {
+		s, err := f.srv.Campaigns().Status("restart", true)
+		if err != nil {
+			t.Fatal(err)
+		}
+		m := map[string]campaign.Status{}
+		for _, d := range s.Devices {
+			m[d.ID] = d.Status
+		}
+		return m
+	}
+	want := map[string]campaign.Status{devs[0].id: campaign.Verified, devs[1].id: campaign.Verified, devs[2].id: campaign.Downloaded, devs[3].id: campaign.Notified}
+	deadline := time.Now().Add(10 * time.Second)
+	for got := status(); !equalStatus(got, want); got = status() {
+		if time.Now().After(deadline) {
+			t.Fatalf("before restart: %v, want %v", got, want)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+
+	// Restart the whole server on the same data directory.
+	sctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	f.srv.Shutdown(sctx)
+	cancel()
+	f.start()
+	if got := status(); !equalStatus(got, want) {
+		t.Fatalf("after restart: %v, want %v", got, want)
+	}
+	// The offline device connects to the new server and gets its job (the
+	// broker's retained messages did not survive: the engine republished).
+	late := f.updater(t, devs[3])
+	j3 := late.job(t)
+	late.download(t, j3)
+	late.finish(t, j3, comp)
+	again := f.updater(t, devs[2])
+	j2b := again.job(t)
+	if j2b.ID != j2.ID || j2b.SHA256 != j2.SHA256 || j2b.Version != j2.Version { // the port changed: listen 127.0.0.1:0
+		t.Fatalf("job after restart %+v, was %+v", j2b, j2)
+	}
+	again.finish(t, j2b, comp)
+	deadline = time.Now().Add(10 * time.Second)
+	for {
+		s, _ := f.srv.Campaigns().Status("restart", false)
+		if s.State == campaign.Completed && s.Counts[campaign.Verified] == 4 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("after restart the campaign ended %s with %v", s.State, s.Counts)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func equalStatus(a, b map[string]campaign.Status) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for k, v := range b {
+		if a[k] != v {
+			return false
+		}
+	}
+	return true
+}
