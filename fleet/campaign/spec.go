@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"regexp"
 	"strings"
+	"sync"
 	"time"
 
 	"rampart/fleet/store"
@@ -141,7 +142,7 @@ type Spec struct {
 	Window      *Window `json:"window,omitempty"`
 }
 
-var idRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`)
+var idRE = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`) })
 
 // Defaults fills in the defaults.
 func (s *Spec) Defaults() {
@@ -176,7 +177,7 @@ func (s *Spec) Defaults() {
 
 // Validate checks every field (after Defaults).
 func (s *Spec) Validate() error {
-	if !idRE.MatchString(s.ID) {
+	if !idRE().MatchString(s.ID) {
 		return fmt.Errorf("campaign: id: %q: want 1..64 of [A-Za-z0-9._-]", s.ID)
 	}
 	if d, err := hex.DecodeString(s.Release); err != nil || (len(d) != 32 && len(d) != 48 && len(d) != 64) {
