@@ -6,6 +6,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"sync"
 )
 
 // Severities of a finding.
@@ -74,7 +75,7 @@ func Errors(fs []Finding) int {
 	return n
 }
 
-var idPattern = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9_.-]{0,63}$`)
+var idPattern = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[A-Za-z][A-Za-z0-9_.-]{0,63}$`) })
 
 // Item kinds in the ID index.
 const (
@@ -129,7 +130,7 @@ func (c *checker) define(id string, p Pos, kind string) {
 		c.add("TM001", SevError, p, "", "%s without an id", kind)
 		return
 	}
-	if !idPattern.MatchString(id) {
+	if !idPattern().MatchString(id) {
 		c.add("TM002", SevError, p, id, "id %q must start with a letter and use only letters, digits, '.', '_' and '-' (at most 64)", clip(id))
 	}
 	if prev, dup := c.ids[id]; dup {

@@ -11,6 +11,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 
 	"go.yaml.in/yaml/v3"
 )
@@ -37,7 +38,7 @@ func Load(path string) (*Model, error) {
 	return Parse(path, data)
 }
 
-var yamlLine = regexp.MustCompile(`line (\d+)`)
+var yamlLine = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`line (\d+)`) })
 
 // Parse decodes a model from data; name is used in error positions. It
 // rejects unknown fields, wrong types, anchors and aliases, duplicate keys,
@@ -109,7 +110,7 @@ func (d *decoder) addf(p Pos, field, format string, args ...any) {
 func (d *decoder) addSyntax(err error) {
 	msg := strings.TrimPrefix(err.Error(), "yaml: ")
 	p := Pos{}
-	if m := yamlLine.FindStringSubmatch(msg); m != nil {
+	if m := yamlLine().FindStringSubmatch(msg); m != nil {
 		p.Line, _ = strconv.Atoi(m[1])
 		msg = strings.TrimSpace(strings.Replace(msg, m[0]+":", "", 1))
 		// yaml.v3 reports an unclosed flow collection at its opening line
