@@ -4,11 +4,14 @@ import (
 	"fmt"
 	"regexp"
 	"sort"
+	"sync"
 )
 
 // cLvalue is what a vendor setup register may look like: it is written into
 // generated C, so nothing else is accepted.
-var cLvalue = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*(\[[0-9]{1,4}\])?((->|\.)[A-Za-z_][A-Za-z0-9_]*(\[[0-9]{1,4}\])?){0,4}$`)
+var cLvalue = sync.OnceValue(func() *regexp.Regexp {
+	return regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*(\[[0-9]{1,4}\])?((->|\.)[A-Za-z_][A-Za-z0-9_]*(\[[0-9]{1,4}\])?){0,4}$`)
+})
 
 // analyzer collects diagnostics while Analyze runs.
 type analyzer struct {
@@ -135,7 +138,7 @@ func (a *analyzer) checkDevice() {
 		}
 		pn[per.Name] = true
 		for _, s := range per.Setup {
-			if !cLvalue.MatchString(s.Register) {
+			if !cLvalue().MatchString(s.Register) {
 				a.errf("Z-DEVICE", per.Line, "peripherals["+per.Name+"].setup", "register %q is not a C register name like GTZC_TZSC->SECCFGR1", s.Register)
 			}
 		}

@@ -10,6 +10,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 
 	"go.yaml.in/yaml/v3"
 )
@@ -73,7 +74,7 @@ func readLimited(path string) ([]byte, error) {
 	return b, nil
 }
 
-var yamlLine = regexp.MustCompile(`line (\d+): (.*)`)
+var yamlLine = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`line (\d+): (.*)`) })
 
 // decodeStrict decodes one YAML document into v, rejecting unknown fields,
 // and also returns the node tree for positions.
@@ -110,12 +111,12 @@ func yamlError(file string, err error) error {
 		msg = te.Errors[0]
 	}
 	msg = strings.TrimPrefix(msg, "yaml: ")
-	if m := yamlLine.FindStringSubmatch(msg); m != nil {
+	if m := yamlLine().FindStringSubmatch(msg); m != nil {
 		n, _ := strconv.Atoi(m[1])
 		text := strings.ReplaceAll(m[2], "in type zone.y", "in ")
 		text = strings.Replace(text, "not found in", "is not a field of", 1)
 		// Nested errors from Hex carry their own "line N:"; keep the innermost.
-		if m2 := yamlLine.FindStringSubmatch(text); m2 != nil {
+		if m2 := yamlLine().FindStringSubmatch(text); m2 != nil {
 			n, _ = strconv.Atoi(m2[1])
 			text = m2[2]
 		}
