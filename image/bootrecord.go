@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"encoding/hex"
 	"regexp"
+	"sync"
 	"unicode"
 )
 
@@ -74,8 +75,10 @@ func cborText(b []byte, s string) []byte  { return append(cborHead(b, 3, uint64(
 func cborBytes(b []byte, v []byte) []byte { return append(cborHead(b, 2, uint64(len(v))), v...) }
 
 var (
-	uuidRE    = regexp.MustCompile(`^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$`)
-	uuidHexRE = regexp.MustCompile(`^[0-9a-fA-F]{32}$`)
+	uuidRE = sync.OnceValue(func() *regexp.Regexp {
+		return regexp.MustCompile(`^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$`)
+	})
+	uuidHexRE = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[0-9a-fA-F]{32}$`) })
 	// NamespaceDNS is RFC 4122's DNS namespace, used for --vid names.
 	NamespaceDNS = [16]byte{0x6b, 0xa7, 0xb8, 0x10, 0x9d, 0xad, 0x11, 0xd1, 0x80, 0xb4, 0x00, 0xc0, 0x4f, 0xd4, 0x30, 0xc8}
 )
@@ -87,11 +90,11 @@ var (
 func ParseUUID(ns *[16]byte, value string) ([16]byte, error) {
 	var u [16]byte
 	switch {
-	case uuidRE.MatchString(value):
+	case uuidRE().MatchString(value):
 		b, _ := hex.DecodeString(stripDashes(value))
 		copy(u[:], b)
 		return u, nil
-	case uuidHexRE.MatchString(value):
+	case uuidHexRE().MatchString(value):
 		b, _ := hex.DecodeString(value)
 		copy(u[:], b)
 		return u, nil
