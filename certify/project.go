@@ -11,6 +11,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 
 	"go.yaml.in/yaml/v3"
 
@@ -68,7 +69,7 @@ func perr(file string, line int, format string, args ...any) error {
 	return fmt.Errorf("certify: %s:%d: %s: %w", file, line, fmt.Sprintf(format, args...), ErrProject)
 }
 
-var yamlLine = regexp.MustCompile(`line (\d+): `)
+var yamlLine = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`line (\d+): `) })
 
 // ParseProject parses project file bytes; name is the file's path, whose
 // directory the named paths are relative to.
@@ -80,7 +81,7 @@ func ParseProject(name string, data []byte) (*Project, error) {
 		}
 		msg := strings.TrimPrefix(err.Error(), "yaml: ")
 		line := 0
-		if m := yamlLine.FindStringSubmatch(msg); m != nil {
+		if m := yamlLine().FindStringSubmatch(msg); m != nil {
 			line, _ = strconv.Atoi(m[1])
 			msg = strings.TrimPrefix(msg, m[0])
 		}
