@@ -12,6 +12,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
@@ -32,8 +33,8 @@ type imageSignFlags struct {
 	customTLV, customTLVFile                                                 []string
 }
 
-var imageDepImageRE = regexp.MustCompile(`\((\d+)`)
-var imageDepVersionRE = regexp.MustCompile(`,\s*([0-9.+]+)\)`)
+var imageDepImageRE = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`\((\d+)`) })
+var imageDepVersionRE = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`,\s*([0-9.+]+)\)`) })
 
 func newImageSignCmd(env *Env) *cobra.Command {
 	f := &imageSignFlags{}
@@ -437,8 +438,8 @@ func imageChoice(flag, v string, choices ...string) (int, error) {
 
 // imageParseDependencies reads "(id,version), ..." as imgtool does.
 func imageParseDependencies(s string) ([]image.Dependency, error) {
-	ids := imageDepImageRE.FindAllStringSubmatch(s, -1)
-	vers := imageDepVersionRE.FindAllStringSubmatch(s, -1)
+	ids := imageDepImageRE().FindAllStringSubmatch(s, -1)
+	vers := imageDepVersionRE().FindAllStringSubmatch(s, -1)
 	if len(ids) == 0 {
 		return nil, usageError("-d/--dependencies %q: want \"(image_id,version), ...\"", s)
 	}
