@@ -1,0 +1,90 @@
+package store_test
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"rampart/fleet/store"
+	"rampart/fleet/store/storetest"
+)
+
+func TestCampaignTables(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		c := &store.CampaignRecord{ID: "c1", Spec: `{"id":"c1"}`, State: "running"}
+		devs := []store.CampaignDevice{{DeviceID: "a", Phase: 0, Status: "queued"}, {DeviceID: "b", Phase: 1, Status: "queued"}}
+		if err := db.PutCampaign(ctx, c, devs, &store.AuditEntry{Actor: "t", Action: "campaign.create", Subject: "c1", Decision: store.Allow}); err != nil {
+			t.Fatal(err)
+		}
+		if err := db.PutCampaign(ctx, c, nil, nil); !errors.Is(err, store.ErrConflict) {
+			t.Fatalf("same id again: %v", err)
+		}
+		n := time.UnixMilli(1_800_000_000_000).UTC()
+		if err := db.SetCampaignDevices(ctx, "c1", []store.CampaignDevice{{DeviceID: "a", Status: "failed", Reason: "r", Notified: n}}); err != nil {
+			t.Fatal(err)
+		}
+		c.State, c.Phase, c.Reason, c.AckedFailures = "paused", 1, "threshold", 3
+		if err := db.SetCampaignState(ctx, c, nil); err != nil {
+			t.Fatal(err)
+		}
+		if err := db.SetCampaignState(ctx, &store.CampaignRecord{ID: "nope"}, nil); !errors.Is(err, store.ErrNotFound) {
+			t.Fatalf("unknown campaign: %v", err)
+		}
+		got, err := db.Campaign(ctx, "c1")
+		if err != nil || got.State != "paused" || got.Phase != 1 || got.Reason != "threshold" || got.AckedFailures != 3 || got.Spec != c.Spec {
+			t.Fatalf("campaign: %+v %v", got, err)
+		}
+		if _, err := db.Campaign(ctx, "nope"); !errors.Is(err, store.ErrNotFound) {
+			t.Fatalf("unknown: %v", err)
+		}
+		list, err := db.Campaigns(ctx)
+		if err != nil || len(list) != 1 {
+			t.Fatalf("list: %v %v", list, err)
+		}
+		rows, err := db.CampaignDevices(ctx, "c1")
+		if err != nil || len(rows) != 2 || rows[0].DeviceID != "a" || rows[0].Status != "failed" || rows[0].Reason != "r" || !rows[0].Notified.Equal(n) || rows[1].Phase != 1 {
+			t.Fatalf("devices: %+v %v", rows, err)
+		}
+
+		if err := db.PutImage(ctx, "aa", []byte{1}, "SPE", 5, []byte("img5")); err != nil {
+			t.Fatal(err)
+		}
+		if err := db.PutImage(ctx, "aa", []byte{1}, "SPE", 5, []byte("img5")); err != nil {
+			t.Fatalf("same image again: %v", err)
+		}
+		if err := db.PutImage(ctx, "bb", []byte{2}, "SPE", 7, []byte("img7")); err != nil {
+			t.Fatal(err)
+		}
+		if d, data, err := db.Image(ctx, "bb"); err != nil || string(d) != "\x02" || string(data) != "img7" {
+			t.Fatalf("image: %x %q %v", d, data, err)
+		}
+		if _, _, err := db.Image(ctx, "cc"); !errors.Is(err, store.ErrNotFound) {
+			t.Fatalf("unknown image: %v", err)
+		}
+		if h, err := db.ImageByDigest(ctx, []byte{1}); err != nil || h != "aa" {
+			t.Fatalf("by digest: %q %v", h, err)
+		}
+		if v, ok, err := db.MaxSecurityCounter(ctx, "SPE"); err != nil || !ok || v != 7 {
+			t.Fatalf("max counter: %d %v %v", v, ok, err)
+		}
+		if _, ok, err := db.MaxSecurityCounter(ctx, "NSPE"); err != nil || ok {
+			t.Fatalf("no images of a type: %v %v", ok, err)
+		}
+
+		now := time.Now()
+		if err := db.InsertPoints(ctx, []store.Point{
+			{DeviceID: "a", Metric: "fw_version", Time: now.Add(-time.Minute), Value: 10000},
+			{DeviceID: "a", Metric: "fw_version", Time: now, Value: 20000},
+			{DeviceID: "b", Metric: "fw_version", Time: now, Value: 10000},
+			{DeviceID: "b", Metric: "temp", Time: now.Add(time.Second), Value: 3},
+		}); err != nil {
+			t.Fatal(err)
+		}
+		m, err := db.LatestTelemetry(ctx, "fw_version")
+		if err != nil || len(m) != 2 || m["a"] != 20000 || m["b"] != 10000 {
+			t.Fatalf("latest: %v %v", m, err)
+		}
+	})
+}
