@@ -60,6 +60,11 @@ type Config struct {
 		MaxBatch  int      `yaml:"max_batch"` // default 5000
 		MaxDelay  Duration `yaml:"max_delay"` // default 2ms
 	} `yaml:"telemetry"`
+	Campaigns struct {
+		// BytesPerSecond limits each image download; 0 means no limit.
+		BytesPerSecond int64    `yaml:"bytes_per_second"`
+		Tick           Duration `yaml:"tick"` // evaluation period; default 1s, at most 5s
+	} `yaml:"campaigns"`
 	Log struct {
 		Level  string `yaml:"level"`  // debug, info (default), warn, error
 		Format string `yaml:"format"` // json (default) or text
@@ -270,6 +275,15 @@ func (c *Config) Validate() error {
 	}
 	if c.Telemetry.MaxDelay.Duration > time.Second {
 		bad("telemetry.max_delay", "%v: want at most 1s", c.Telemetry.MaxDelay)
+	}
+	if c.Campaigns.Tick.Duration == 0 {
+		c.Campaigns.Tick.Duration = time.Second
+	}
+	if c.Campaigns.Tick.Duration < 10*time.Millisecond || c.Campaigns.Tick.Duration > 5*time.Second {
+		bad("campaigns.tick", "%v: want 10ms..5s (a crossed failure threshold must pause within 60s)", c.Campaigns.Tick)
+	}
+	if c.Campaigns.BytesPerSecond < 0 {
+		bad("campaigns.bytes_per_second", "%d: want 0 (no limit) or more", c.Campaigns.BytesPerSecond)
 	}
 	def(&c.Log.Level, "info")
 	def(&c.Log.Format, "json")

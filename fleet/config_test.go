@@ -19,6 +19,8 @@ func TestConfigErrorsNameFileLine(t *testing.T) {
 		"missing key":   {"data_dir: d\nmanufacturers:\n  - name: acme\n    public_key: nope.pem\n", "c.yaml:3: manufacturers.0: public_key"},
 		"bad role":      {"data_dir: d\napi_tokens:\n  - {name: a, role: root, sha256: 00}\n", "api_tokens.0"},
 		"bad level":     {"data_dir: d\nlog: {level: loud}\n", "log.level"},
+		"slow tick":     {"data_dir: d\ncampaigns: {tick: 1m}\n", "c.yaml:2: campaigns.tick"},
+		"negative rate": {"data_dir: d\ncampaigns:\n  bytes_per_second: -1\n", "campaigns.bytes_per_second"},
 	} {
 		_, err := ParseConfig(filepath.Join(dir, "c.yaml"), []byte(tc.text))
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
@@ -32,7 +34,7 @@ func TestConfigDefaultsAndExample(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.Database != "/var/lib/rampart/fleet.db" || c.CA.CertTTL.Duration != 24*time.Hour || c.Listen.MQTT != "127.0.0.1:8883" || c.CA.PassphraseEnv != "RAMPART_CA_PASSPHRASE" {
+	if c.Database != "/var/lib/rampart/fleet.db" || c.CA.CertTTL.Duration != 24*time.Hour || c.Listen.MQTT != "127.0.0.1:8883" || c.CA.PassphraseEnv != "RAMPART_CA_PASSPHRASE" || c.Campaigns.Tick.Duration != time.Second {
 		t.Fatalf("defaults: %+v", c)
 	}
 	// The shipped example validates (with its key files).

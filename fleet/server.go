@@ -129,6 +129,12 @@ func New(cfg *Config, o Options) (*Server, error) {
 	}
 	connected = func() float64 { return float64(s.broker.Connected()) }
 	cc := o.Campaign
+	if cc.Tick == 0 {
+		cc.Tick = cfg.Campaigns.Tick.Duration
+	}
+	if cc.BytesPerSecond == 0 {
+		cc.BytesPerSecond = cfg.Campaigns.BytesPerSecond
+	}
 	cc.Store, cc.Publish, cc.ImageBase, cc.Now, cc.Log = s.db, s.broker.PublishJob, s.EnrollURL, o.Now, log.With("component", "campaign")
 	if s.camps, err = campaign.New(ctx, cc); err != nil {
 		s.writer.Close()
