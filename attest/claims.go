@@ -3,6 +3,7 @@ package attest
 import (
 	"bytes"
 	"regexp"
+	"sync"
 )
 
 // Claims is the content of a PSA attestation token, independent of the
@@ -52,8 +53,8 @@ type SoftwareComponent struct {
 }
 
 var (
-	ean13   = regexp.MustCompile(`^[0-9]{13}$`)
-	ean13p5 = regexp.MustCompile(`^[0-9]{13}-[0-9]{5}$`)
+	ean13   = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[0-9]{13}$`) })
+	ean13p5 = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[0-9]{13}-[0-9]{5}$`) })
 )
 
 // Equal reports whether c and d hold the same claims (nil and empty byte
