@@ -29,6 +29,10 @@ type Config struct {
 	// Database is a postgres:// URL or a SQLite file path; default
 	// DataDir/fleet.db. "env:NAME" reads it from the environment.
 	Database string `yaml:"database"`
+	// SQLiteSynchronous is FULL (default: a commit, and so an
+	// acknowledgement, survives a power cut), NORMAL (survives kill -9 but
+	// may lose the last commits on a power cut) or EXTRA.
+	SQLiteSynchronous string `yaml:"sqlite_synchronous"`
 	// ServerNames are the DNS names and IP addresses in the server's TLS
 	// certificate (default localhost and 127.0.0.1).
 	ServerNames []string `yaml:"server_names"`
@@ -185,6 +189,11 @@ func (c *Config) Validate() error {
 		if c.Database == "" {
 			bad("database", "environment variable %s is empty", strings.TrimPrefix(c.Database, "env:"))
 		}
+	}
+	switch strings.ToUpper(c.SQLiteSynchronous) {
+	case "", "FULL", "NORMAL", "EXTRA":
+	default:
+		bad("sqlite_synchronous", "%q: want FULL, NORMAL or EXTRA", c.SQLiteSynchronous)
 	}
 	if c.Database == "" && c.DataDir != "" {
 		c.Database = filepath.Join(c.DataDir, "fleet.db")

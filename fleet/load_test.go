@@ -38,6 +38,7 @@ var (
 	loadPubs     = flag.Int("fleet.publishers", 200, "load test: publishing devices")
 	loadInflight = flag.Int("fleet.inflight", 8, "load test: QoS 1 messages in flight per publisher")
 	loadDuration = flag.Duration("fleet.duration", 5*time.Second, "load test: telemetry measurement time")
+	loadValues   = flag.Int("fleet.values", 1, "load test: metrics (samples) per telemetry message, 1..64")
 	loadInProc   = flag.Bool("fleet.inprocess", false, "load test: run the server in this process (for -cpuprofile; memory figures then invalid)")
 	loadBaseline = flag.String("fleet.baseline", envOr("RAMPART_TEST_MQTT", "127.0.0.1:1883"), "load test: pass-through MQTT broker for the telemetry baseline (default $RAMPART_TEST_MQTT; empty skips)")
 )
@@ -152,8 +153,14 @@ func TestLoad(t *testing.T) {
 	// 4. Telemetry: messages durably stored per second (each acknowledged
 	// after its batch commits), against a pass-through broker.
 	pubs := min(*loadPubs, len(clients))
+	srv0, self0 := cpuTicks(t, pid), cpuTicks(t, os.Getpid())
 	got := publishLoad(t, clients[:pubs], func(i int) string { return broker.TelemetryTopic(clients[i].ClientID()) }, *loadDuration)
-	t.Logf("telemetry through the fleet server (mTLS, QoS 1, %d publishers x %d in flight): %.0f messages/s stored (goal >= 200000/s)", pubs, *loadInflight, got)
+	srv1, self1 := cpuTicks(t, pid), cpuTicks(t, os.Getpid())
+	t.Logf("telemetry through the fleet server (mTLS, QoS 1, %d publishers x %d in flight, %d samples a message): %.0f messages/s stored = %.0f samples/s (goal >= 200000/s)", pubs, *loadInflight, *loadValues, got, got*float64(*loadValues))
+	if child != nil && got > 0 {
+		msgs := got * loadDuration.Seconds()
+		t.Logf("CPU during telemetry: server %.1f s (%.1f us/message), load generator %.1f s (%.1f us/message); %d cores", ticksSec(srv1-srv0), 1e6*ticksSec(srv1-srv0)/msgs, ticksSec(self1-self0), 1e6*ticksSec(self1-self0)/msgs, runtime.NumCPU())
+	}
 	for _, c := range clients {
 		c.Disconnect(&paho.Disconnect{})
 	}
@@ -192,7 +199,7 @@ func publishLoad(t *testing.T, clients []*paho.Client, topic func(int) string, d
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				payload := []byte(`{"values":{"v":1.5}}`)
+				payload := telemetryPayload(*loadValues)
 				for time.Now().Before(stop) {
 					ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 					pr, err := c.Publish(ctx, &paho.Publish{Topic: tp, QoS: 1, Payload: payload})
@@ -315,6 +322,38 @@ func storeBound(t *testing.T) float64 {
 	}
 	return float64(n) / time.Since(start).Seconds()
 }
+
+// telemetryPayload is a message carrying n samples (metrics v0..v(n-1)).
+func telemetryPayload(n int) []byte {
+	n = max(1, min(n, 64))
+	var b strings.Builder
+	b.WriteString(`{"values":{`)
+	for i := range n {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		fmt.Fprintf(&b, `"v%d":1.5`, i)
+	}
+	b.WriteString(`}}`)
+	return []byte(b.String())
+}
+
+// cpuTicks is the user+system CPU time of process pid, in clock ticks.
+func cpuTicks(t *testing.T, pid int) int64 {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Fields after the ")" closing the command name: state is field 3,
+	// utime 14 and stime 15.
+	f := strings.Fields(string(b[strings.LastIndexByte(string(b), ')')+1:]))
+	u, _ := strconv.ParseInt(f[11], 10, 64)
+	s, _ := strconv.ParseInt(f[12], 10, 64)
+	return u + s
+}
+
+// ticksSec converts clock ticks (USER_HZ, 100 on Linux) to seconds.
+func ticksSec(n int64) float64 { return float64(n) / 100 }
 
 func rssKB(t *testing.T, pid int) int64 {
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))

@@ -93,7 +93,7 @@ func New(cfg *Config, o Options) (*Server, error) {
 	if err = os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("fleet: data_dir: %w", err)
 	}
-	if s.db, err = store.Open(ctx, cfg.Database, store.Options{Now: o.Now}); err != nil {
+	if s.db, err = store.Open(ctx, cfg.Database, store.Options{Now: o.Now, SQLiteSynchronous: cfg.SQLiteSynchronous}); err != nil {
 		return nil, err
 	}
 	fail := func(err error) (*Server, error) { s.db.Close(); return nil, err }

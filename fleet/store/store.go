@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"time"
 
 	_ "github.com/jackc/pgx/v5/stdlib" // registers the "pgx" database/sql driver
@@ -32,13 +33,25 @@ type DB struct {
 	sql     *sql.DB
 	dialect Dialect
 	now     func() time.Time
+
+	insMu   sync.Mutex
+	insFull *sql.Stmt // prepared INSERT of maxRowsPerInsert telemetry rows
 }
 
 // Options configure Open.
 type Options struct {
 	// Now is the clock; time.Now when nil.
 	Now func() time.Time
+	// SQLiteSynchronous is SQLite's synchronous setting in WAL mode:
+	// "FULL" (the default) syncs the log on every commit, so a committed
+	// (and so acknowledged) transaction survives a power cut; "NORMAL"
+	// survives a process crash (kill -9) but may lose the last
+	// transactions on a power cut or OS crash. Ignored for PostgreSQL.
+	SQLiteSynchronous string
 }
+
+// ErrOption: an Options field has a value Open does not accept.
+var ErrOption = errors.New("store: bad option")
 
 // Open opens (creating if needed) the database named by dsn and applies the
 // migrations. A dsn starting with "postgres://" or "postgresql://" selects
@@ -64,10 +77,19 @@ func Open(ctx context.Context, dsn string, o Options) (*DB, error) {
 		return nil, fmt.Errorf("store: dsn: need a file path or a postgres:// URL, got %q", dsn)
 	default:
 		d = SQLite
-		// WAL keeps readers off the writer's back; synchronous=NORMAL in WAL
-		// mode survives a process crash (kill -9) with every committed
-		// transaction, and loses at most the last ones on a power cut.
-		q := "?_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)&_pragma=foreign_keys(1)&_txlock=immediate"
+		// WAL keeps readers off the writer's back; synchronous=FULL (the
+		// default) makes every commit durable before it returns, which is
+		// what an acknowledged telemetry batch or a recorded certificate
+		// promises.
+		syncMode := strings.ToUpper(o.SQLiteSynchronous)
+		switch syncMode {
+		case "":
+			syncMode = "FULL"
+		case "FULL", "NORMAL", "EXTRA":
+		default:
+			return nil, fmt.Errorf("%w: sqlite synchronous %q: want FULL, NORMAL or EXTRA", ErrOption, o.SQLiteSynchronous)
+		}
+		q := "?_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)&_pragma=synchronous(" + syncMode + ")&_pragma=foreign_keys(1)&_txlock=immediate"
 		db, err = sql.Open("sqlite", "file:"+dsn+q)
 		if err == nil {
 			// One writer at a time is SQLite's model; a single pooled
@@ -90,7 +112,15 @@ func Open(ctx context.Context, dsn string, o Options) (*DB, error) {
 func (s *DB) Dialect() Dialect { return s.dialect }
 
 // Close closes the database.
-func (s *DB) Close() error { return s.sql.Close() }
+func (s *DB) Close() error {
+	s.insMu.Lock()
+	if s.insFull != nil {
+		s.insFull.Close()
+		s.insFull = nil
+	}
+	s.insMu.Unlock()
+	return s.sql.Close()
+}
 
 // Ping checks the database answers.
 func (s *DB) Ping(ctx context.Context) error { return s.sql.PingContext(ctx) }

@@ -25,26 +25,64 @@ func (s *DB) InsertPoints(ctx context.Context, points []Point) error {
 	if len(points) == 0 {
 		return nil
 	}
+	var full *sql.Stmt
+	if len(points) >= maxRowsPerInsert {
+		var err error
+		if full, err = s.insertStmt(ctx); err != nil {
+			return err
+		}
+	}
+	args := make([]any, 0, 4*min(len(points), maxRowsPerInsert))
 	return s.tx(ctx, func(t *sql.Tx) error {
 		for len(points) > 0 {
 			n := min(len(points), maxRowsPerInsert)
-			var b strings.Builder
-			b.WriteString(`INSERT INTO telemetry (device_id, metric, ts_ms, value) VALUES `)
-			args := make([]any, 0, 4*n)
-			for i, p := range points[:n] {
-				if i > 0 {
-					b.WriteByte(',')
-				}
-				b.WriteString("(?,?,?,?)")
+			args = args[:0]
+			for _, p := range points[:n] {
 				args = append(args, p.DeviceID, p.Metric, ms(p.Time), p.Value)
 			}
-			if _, err := s.exec(ctx, t, b.String(), args...); err != nil {
+			var err error
+			if n == maxRowsPerInsert {
+				_, err = t.StmtContext(ctx, full).ExecContext(ctx, args...)
+			} else {
+				_, err = s.exec(ctx, t, insertRows(n), args...)
+			}
+			if err != nil {
 				return fmt.Errorf("store: insert telemetry: %w", err)
 			}
 			points = points[n:]
 		}
 		return nil
 	})
+}
+
+// insertRows is a multi-row INSERT of n telemetry rows.
+func insertRows(n int) string {
+	var b strings.Builder
+	b.Grow(64 + 10*n)
+	b.WriteString(`INSERT INTO telemetry (device_id, metric, ts_ms, value) VALUES `)
+	for i := range n {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		b.WriteString("(?,?,?,?)")
+	}
+	return b.String()
+}
+
+// insertStmt returns the prepared full-size INSERT, preparing it once: a
+// big batch then costs no SQL parsing per chunk.
+func (s *DB) insertStmt(ctx context.Context) (*sql.Stmt, error) {
+	s.insMu.Lock()
+	defer s.insMu.Unlock()
+	if s.insFull != nil {
+		return s.insFull, nil
+	}
+	st, err := s.sql.PrepareContext(ctx, s.q(insertRows(maxRowsPerInsert)))
+	if err != nil {
+		return nil, fmt.Errorf("store: prepare telemetry insert: %w", err)
+	}
+	s.insFull = st
+	return st, nil
 }
 
 // PointQuery selects telemetry; empty fields match everything, From is
