@@ -7,6 +7,8 @@ import (
 	"crypto/x509"
 	"encoding/json"
 	"fmt"
+	"net/http"
+	_ "net/http/pprof"
 	"net/url"
 	"os"
 	"os/exec"
@@ -39,6 +41,11 @@ func TestMain(m *testing.M) {
 type childAddrs struct{ Enroll, Admin, MQTT string }
 
 func runChild(path string) {
+	// RAMPART_FLEET_TEST_CHILD_PPROF=127.0.0.1:6060 serves net/http/pprof
+	// from the child, to profile the server alone during the load test.
+	if addr := os.Getenv("RAMPART_FLEET_TEST_CHILD_PPROF"); addr != "" {
+		go http.ListenAndServe(addr, nil)
+	}
 	cfg, err := LoadConfig(path)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)

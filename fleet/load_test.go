@@ -79,6 +79,11 @@ func TestLoad(t *testing.T) {
 	hc := &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: f.pool}, MaxIdleConnsPerHost: *loadWorkers}}
 	next := atomic.Int64{}
 	var failed atomic.Int64
+	srvPID := os.Getpid()
+	if child != nil {
+		srvPID = child.Process.Pid
+	}
+	esrv0, eself0 := cpuTicks(t, srvPID), cpuTicks(t, os.Getpid())
 	start := time.Now()
 	var wg sync.WaitGroup
 	for range *loadWorkers {
@@ -105,6 +110,10 @@ func TestLoad(t *testing.T) {
 	el := time.Since(start)
 	rate := float64(n-int(failed.Load())) / el.Seconds()
 	t.Logf("enrollment end to end: %d devices in %v = %.0f/s (%d failed); %.0f%% of the crypto-bound limit (goal >= 3000/s)", n, el.Round(time.Millisecond), rate, failed.Load(), 100*rate/limit)
+	if child != nil {
+		esrv1, eself1 := cpuTicks(t, srvPID), cpuTicks(t, os.Getpid())
+		t.Logf("CPU during enrollment: server %.2f s (%.0f us/enrollment; crypto alone %.0f us), load generator %.2f s (%.0f us/enrollment; device crypto alone %.0f us); %d cores", ticksSec(esrv1-esrv0), 1e6*ticksSec(esrv1-esrv0)/float64(n), 1e6*float64(runtime.GOMAXPROCS(0))/limit, ticksSec(eself1-eself0), 1e6*ticksSec(eself1-eself0)/float64(n), 1e6*float64(runtime.GOMAXPROCS(0))/deviceSide, runtime.NumCPU())
+	}
 
 	// 3. Memory per idle connected device (server process RSS).
 	pid := os.Getpid()

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 )
 
@@ -23,37 +24,129 @@ type Certificate struct {
 // one of the states in from (ErrConflict otherwise). The certificate must be
 // returned to the device only after this succeeds: a crash before the commit
 // leaves no trace, after it the certificate is on record.
+//
+// Concurrent calls are committed together (group commit): one transaction,
+// and so one durable sync, for every enrollment waiting at that moment. Each
+// call still returns only after the transaction holding its certificate has
+// committed, and a device whose state does not allow it is refused on its
+// own without failing the others.
 func (s *DB) RecordEnrollment(ctx context.Context, c *Certificate, from []State, audit *AuditEntry) error {
+	r := &enrollReq{c: c, from: from, audit: audit, done: make(chan error, 1)}
+	g := &s.enrollGroup
+	g.mu.Lock()
+	g.pending = append(g.pending, r)
+	if g.leading {
+		g.mu.Unlock()
+		select {
+		case err := <-r.done:
+			return err
+		case <-ctx.Done():
+			// The batch may still commit; the caller must treat the
+			// enrollment as unknown, as after any timed-out commit.
+			return ctx.Err()
+		}
+	}
+	// This call leads: it commits batches until none is waiting.
+	g.leading = true
+	for {
+		batch := g.pending
+		if len(batch) > maxEnrollBatch {
+			batch = batch[:maxEnrollBatch]
+		}
+		g.pending = g.pending[len(batch):]
+		if len(batch) == 0 {
+			g.pending = nil
+			g.leading = false
+			g.mu.Unlock()
+			break
+		}
+		g.mu.Unlock()
+		s.commitEnrollments(context.WithoutCancel(ctx), batch)
+		g.mu.Lock()
+	}
+	return <-r.done
+}
+
+// maxEnrollBatch bounds one enrollment transaction.
+const maxEnrollBatch = 256
+
+type enrollReq struct {
+	c     *Certificate
+	from  []State
+	audit *AuditEntry
+	done  chan error
+}
+
+type enrollGroup struct {
+	mu      sync.Mutex
+	pending []*enrollReq
+	leading bool
+}
+
+// commitEnrollments records batch in one transaction and answers each
+// request once it has committed. If the transaction fails as a whole, each
+// request is retried in a transaction of its own, so that one bad row (say
+// a duplicate serial) fails only its own enrollment, with its own error.
+func (s *DB) commitEnrollments(ctx context.Context, batch []*enrollReq) {
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	if len(batch) > 1 {
+		results := make([]error, len(batch))
+		err := s.tx(ctx, func(t *sql.Tx) error {
+			for i, r := range batch {
+				err := s.recordEnrollment(ctx, t, r)
+				switch {
+				case errors.Is(err, ErrConflict), errors.Is(err, ErrNotFound):
+					results[i] = err // checked before any write: nothing to undo
+				case err != nil:
+					return err
+				}
+			}
+			return nil
+		})
+		if err == nil {
+			for i, r := range batch {
+				r.done <- results[i]
+			}
+			return
+		}
+	}
+	for _, r := range batch {
+		r.done <- s.tx(ctx, func(t *sql.Tx) error { return s.recordEnrollment(ctx, t, r) })
+	}
+}
+
+// recordEnrollment is one enrollment's statements inside t.
+func (s *DB) recordEnrollment(ctx context.Context, t *sql.Tx, r *enrollReq) error {
+	c := r.c
 	now := ms(s.now())
-	return s.tx(ctx, func(t *sql.Tx) error {
-		var st string
-		err := t.QueryRowContext(ctx, s.q(`SELECT state FROM devices WHERE device_id = ?`), c.DeviceID).Scan(&st)
-		if errors.Is(err, sql.ErrNoRows) {
-			return fmt.Errorf("store: enrollment of %s: %w", c.DeviceID, ErrNotFound)
-		}
-		if err != nil {
-			return fmt.Errorf("store: enrollment: %w", err)
-		}
-		ok := false
-		for _, f := range from {
-			ok = ok || State(st) == f
-		}
-		if !ok {
-			return fmt.Errorf("store: enrollment of %s: device is %s: %w", c.DeviceID, st, ErrConflict)
-		}
-		if _, err := s.exec(ctx, t, `INSERT INTO certificates (serial, device_id, not_before_ms, not_after_ms, revoked_ms, der) VALUES (?,?,?,?,0,?)`,
-			c.Serial, c.DeviceID, ms(c.NotBefore), ms(c.NotAfter), c.DER); err != nil {
-			return fmt.Errorf("store: record certificate: %w", err)
-		}
-		if _, err := s.exec(ctx, t, `UPDATE devices SET state = ?, reason = '', updated_ms = ?, enrolled_ms = ?, last_attested_ms = ? WHERE device_id = ?`,
-			string(Active), now, now, now, c.DeviceID); err != nil {
-			return fmt.Errorf("store: activate: %w", err)
-		}
-		if audit != nil {
-			return s.insertAudit(ctx, t, audit)
-		}
-		return nil
-	})
+	var st string
+	err := t.QueryRowContext(ctx, s.q(`SELECT state FROM devices WHERE device_id = ?`), c.DeviceID).Scan(&st)
+	if errors.Is(err, sql.ErrNoRows) {
+		return fmt.Errorf("store: enrollment of %s: %w", c.DeviceID, ErrNotFound)
+	}
+	if err != nil {
+		return fmt.Errorf("store: enrollment: %w", err)
+	}
+	ok := false
+	for _, f := range r.from {
+		ok = ok || State(st) == f
+	}
+	if !ok {
+		return fmt.Errorf("store: enrollment of %s: device is %s: %w", c.DeviceID, st, ErrConflict)
+	}
+	if _, err := s.exec(ctx, t, `INSERT INTO certificates (serial, device_id, not_before_ms, not_after_ms, revoked_ms, der) VALUES (?,?,?,?,0,?)`,
+		c.Serial, c.DeviceID, ms(c.NotBefore), ms(c.NotAfter), c.DER); err != nil {
+		return fmt.Errorf("store: record certificate: %w", err)
+	}
+	if _, err := s.exec(ctx, t, `UPDATE devices SET state = ?, reason = '', updated_ms = ?, enrolled_ms = ?, last_attested_ms = ? WHERE device_id = ?`,
+		string(Active), now, now, now, c.DeviceID); err != nil {
+		return fmt.Errorf("store: activate: %w", err)
+	}
+	if r.audit != nil {
+		return s.insertAudit(ctx, t, r.audit)
+	}
+	return nil
 }
 
 const certCols = `serial, device_id, not_before_ms, not_after_ms, revoked_ms, der`

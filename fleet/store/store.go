@@ -36,6 +36,8 @@ type DB struct {
 
 	insMu   sync.Mutex
 	insFull *sql.Stmt // prepared INSERT of maxRowsPerInsert telemetry rows
+
+	enrollGroup enrollGroup // RecordEnrollment's group commit
 }
 
 // Options configure Open.
