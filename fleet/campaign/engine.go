@@ -2,11 +2,13 @@ package campaign
 
 import (
 	"context"
+	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"math"
 	"sort"
@@ -37,8 +39,11 @@ type Config struct {
 	// Tick is the period of the evaluation loop (default 1 s; at most 5 s).
 	// Failures also wake it at once.
 	Tick time.Duration
-	// BytesPerSecond limits each image download (0: no limit).
+	// BytesPerSecond limits each device's image downloads together
+	// (concurrent downloads by one device share it; 0: no limit).
 	BytesPerSecond int64
+	// Rand draws each campaign's download key (crypto/rand when nil).
+	Rand io.Reader
 	// Tamper, when set, may alter the image served to a device: fault
 	// injection for tests only.
 	Tamper func(deviceID string, data []byte) []byte
@@ -52,6 +57,7 @@ type Engine struct {
 	camps    map[string]*camp
 	byDevice map[string]*camp // device -> its active campaign
 	images   map[string][]byte
+	pacers   map[string]*pacer // device -> its downloads' shared pacer
 	auditID  int64
 	lastPoll time.Time
 	// republish are the in-flight devices found at load: the broker keeps
@@ -84,6 +90,7 @@ type camp struct {
 	list      []*dev
 	phaseSize []int
 	dirty     map[string]*dev
+	key       []byte // download key (token.go)
 }
 
 // New builds an engine and loads the unfinished campaigns from the store.
@@ -97,13 +104,16 @@ func New(ctx context.Context, cfg Config) (*Engine, error) {
 	if cfg.Log == nil {
 		cfg.Log = slog.New(slog.DiscardHandler)
 	}
+	if cfg.Rand == nil {
+		cfg.Rand = rand.Reader
+	}
 	if cfg.Tick <= 0 {
 		cfg.Tick = time.Second
 	}
 	if cfg.Tick > 5*time.Second {
 		return nil, fmt.Errorf("campaign: config: tick %s exceeds 5s", cfg.Tick)
 	}
-	e := &Engine{cfg: cfg, camps: map[string]*camp{}, byDevice: map[string]*camp{}, images: map[string][]byte{}, wake: make(chan struct{}, 1),
+	e := &Engine{cfg: cfg, camps: map[string]*camp{}, byDevice: map[string]*camp{}, images: map[string][]byte{}, pacers: map[string]*pacer{}, wake: make(chan struct{}, 1),
 		republish: map[*camp][]string{}}
 	recs, err := cfg.Store.Campaigns(ctx)
 	if err != nil {
@@ -128,13 +138,22 @@ func New(ctx context.Context, cfg Config) (*Engine, error) {
 }
 
 func (e *Engine) load(ctx context.Context, r *store.CampaignRecord) (*camp, error) {
-	var sp Spec
-	if err := json.Unmarshal([]byte(r.Spec), &sp); err != nil {
+	var ss storedSpec
+	if err := json.Unmarshal([]byte(r.Spec), &ss); err != nil {
 		return nil, fmt.Errorf("campaign: %s: stored spec: %w", r.ID, err)
 	}
-	c, err := e.prepare(ctx, sp)
+	c, err := e.prepare(ctx, ss.Spec)
 	if err != nil {
 		return nil, err
+	}
+	c.key = ss.DownloadKey
+	if len(c.key) != DownloadKeySize {
+		// A campaign stored before download keys: a key for this run only
+		// (jobs are published again with it; older URLs are refused).
+		e.cfg.Log.Warn("campaign has no stored download key; using one for this run", "campaign", r.ID)
+		if c.key, err = e.newDownloadKey(); err != nil {
+			return nil, err
+		}
 	}
 	c.rec = *r
 	rows, err := e.cfg.Store.CampaignDevices(ctx, r.ID)
@@ -226,7 +245,13 @@ func (e *Engine) Create(ctx context.Context, sp Spec, actor string) (*Summary, e
 	if sp.Phases[0].Approve {
 		st = Awaiting
 	}
-	b, _ := json.Marshal(sp)
+	if c.key, err = e.newDownloadKey(); err != nil {
+		return nil, err
+	}
+	b, err := marshalStored(sp, c.key)
+	if err != nil {
+		return nil, err
+	}
 	c.rec = store.CampaignRecord{ID: sp.ID, Spec: string(b), State: string(st), Created: e.cfg.Now(), Updated: e.cfg.Now()}
 	rows := make([]store.CampaignDevice, 0, len(c.list))
 	for _, d := range c.list {

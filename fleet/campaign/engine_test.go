@@ -1,17 +1,14 @@
 package campaign_test
 
 import (
-	"bytes"
 	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
-	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
@@ -322,50 +319,6 @@ func TestUploadRefusesLowerSecurityCounter(t *testing.T) {
 	other, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if _, _, err := campaign.Upload(ctx, b.db, b.sign(t, "3.0.0"), []any{&other.PublicKey}, false, "", "test"); err == nil {
 		t.Fatal("an image signed by an unknown key was accepted")
-	}
-}
-
-// TestImageRangeAndBandwidth: the content-addressed URL serves Range
-// requests (a cut download resumes) and each download is paced to
-// BytesPerSecond.
-func TestImageRangeAndBandwidth(t *testing.T) {
-	b := newBench(t, 0)
-	b.bps = 256 << 10
-	img := b.signSize(t, "3.0.0", 192<<10)
-	if _, _, err := campaign.Upload(context.Background(), b.db, img, []any{&b.key.PublicKey}, false, "", "test"); err != nil {
-		t.Fatal(err)
-	}
-	b.engine(t)
-	sum := sha256.Sum256(img)
-	url := b.srv.URL + "/images/" + hex.EncodeToString(sum[:])
-	start := time.Now()
-	r, err := http.Get(url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	all, _ := io.ReadAll(r.Body)
-	r.Body.Close()
-	took := time.Since(start)
-	if !bytes.Equal(all, img) {
-		t.Fatal("served image differs")
-	}
-	// The first 16 KiB chunk goes at once, the other 176 KiB at 256 KiB/s.
-	if min := 600 * time.Millisecond; took < min {
-		t.Fatalf("192 KiB at 256 KiB/s took %s, want at least %s", took, min)
-	}
-	req, _ := http.NewRequest("GET", url, nil)
-	req.Header.Set("Range", fmt.Sprintf("bytes=%d-", len(img)-1000))
-	r, err = http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tail, _ := io.ReadAll(r.Body)
-	r.Body.Close()
-	if r.StatusCode != http.StatusPartialContent || !bytes.Equal(tail, img[len(img)-1000:]) {
-		t.Fatalf("range: %d, %d bytes", r.StatusCode, len(tail))
-	}
-	if r, _ := http.Get(b.srv.URL + "/images/" + strings.Repeat("0", 64)); r.StatusCode != http.StatusNotFound {
-		t.Fatalf("unknown image: %d", r.StatusCode)
 	}
 }
 

@@ -66,10 +66,13 @@ func Upload(ctx context.Context, db *store.DB, img []byte, keys []any, force boo
 	return rel, h, nil
 }
 
-// ImageHandler serves GET /images/<sha256>[?device=<id>] with Range
-// requests (a cut download resumes), limited to Config.BytesPerSecond per
-// download. The device parameter only feeds progress (downloading,
-// downloaded); it grants nothing: success needs attestation.
+// ImageHandler serves GET /images/<sha256>?device=<id>&token=<hex> with
+// Range requests (a cut download resumes). Only a device that a campaign
+// of that image has notified, presenting its download token (the job's
+// URL carries it), is served; anything else is refused with 403 Forbidden
+// and audited, and moves no progress. Each device's downloads together are
+// limited to Config.BytesPerSecond. Progress seen here (downloading,
+// downloaded) grants nothing: success needs attestation.
 func (e *Engine) ImageHandler() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		sha := strings.TrimPrefix(r.URL.Path, "/images/")
@@ -77,10 +80,21 @@ func (e *Engine) ImageHandler() http.Handler {
 			http.NotFound(w, r)
 			return
 		}
+		q := r.URL.Query()
+		dev, token := q.Get("device"), q.Get("token")
 		e.mu.Lock()
-		data, ok := e.images[sha]
+		c := e.byDevice[dev]
+		ok := dev != "" && c != nil && c.imageSHA == sha && c.validToken(dev, token)
 		e.mu.Unlock()
 		if !ok {
+			e.refuseDownload(r, dev, sha, token)
+			http.Error(w, "campaign: no valid download token for this device and image", http.StatusForbidden)
+			return
+		}
+		e.mu.Lock()
+		data, cached := e.images[sha]
+		e.mu.Unlock()
+		if !cached {
 			_, d, err := e.cfg.Store.Image(r.Context(), sha)
 			if err != nil {
 				http.NotFound(w, r)
@@ -91,18 +105,17 @@ func (e *Engine) ImageHandler() http.Handler {
 			e.images[sha] = d
 			e.mu.Unlock()
 		}
-		dev := r.URL.Query().Get("device")
 		e.mu.Lock()
 		tamper := e.cfg.Tamper
 		e.mu.Unlock()
-		if tamper != nil && dev != "" {
+		if tamper != nil {
 			data = tamper(dev, data)
 		}
-		if dev != "" {
-			e.downloadEvent(dev, sha, false)
-		}
-		cw := &countWriter{ResponseWriter: w, limit: e.cfg.BytesPerSecond, start: time.Now()}
-		w.Header().Set("Cache-Control", "public, max-age=31536000, immutable")
+		e.downloadEvent(dev, sha, false)
+		p := e.acquirePacer(dev)
+		defer e.releasePacer(dev, p)
+		cw := &countWriter{ResponseWriter: w, pace: p}
+		w.Header().Set("Cache-Control", "private, no-store")
 		if r.Header.Get("Range") == "" && r.Method == http.MethodGet {
 			// A whole image: one write (ServeContent copies through a
 			// LimitReader in 32 KiB pieces).
@@ -115,19 +128,42 @@ func (e *Engine) ImageHandler() http.Handler {
 		} else {
 			http.ServeContent(cw, r, "", time.Time{}, bytes.NewReader(data))
 		}
-		if dev != "" && cw.reachedEnd(int64(len(data))) {
+		if cw.reachedEnd(int64(len(data))) {
 			e.downloadEvent(dev, sha, true)
 		}
 	})
 }
 
-// countWriter counts the body bytes and paces them.
+// refuseDownload audits an image request without a valid token.
+func (e *Engine) refuseDownload(r *http.Request, dev, sha, token string) {
+	reason := "no device in an active campaign of this image"
+	switch {
+	case dev == "":
+		reason = "no device parameter"
+	case token == "":
+		reason = "no download token"
+	default:
+		e.mu.Lock()
+		if c := e.byDevice[dev]; c != nil && c.imageSHA == sha {
+			reason = "download token does not match campaign " + c.rec.ID
+		}
+		e.mu.Unlock()
+	}
+	e.cfg.Log.Info("image download refused", "device", dev, "image", sha, "remote", r.RemoteAddr, "reason", reason)
+	a := &store.AuditEntry{Actor: "http:" + r.RemoteAddr, Action: "image.download", Subject: dev, Decision: store.Deny,
+		Reason: fmt.Sprintf("image %s: %s", sha, reason)}
+	if err := e.cfg.Store.Audit(r.Context(), a); err != nil {
+		e.cfg.Log.Error("audit write failed", "err", err)
+	}
+}
+
+// countWriter counts the body bytes and paces them through the device's
+// shared pacer (nil: no limit).
 type countWriter struct {
 	http.ResponseWriter
 	status int
 	n      int64
-	limit  int64
-	start  time.Time
+	pace   *pacer
 }
 
 func (c *countWriter) WriteHeader(s int) { c.status = s; c.ResponseWriter.WriteHeader(s) }
@@ -136,7 +172,7 @@ func (c *countWriter) Write(b []byte) (int, error) {
 	if c.status == 0 {
 		c.status = 200
 	}
-	if c.limit <= 0 {
+	if c.pace == nil {
 		n, err := c.ResponseWriter.Write(b)
 		c.n += int64(n)
 		return n, err
@@ -145,10 +181,7 @@ func (c *countWriter) Write(b []byte) (int, error) {
 	total := 0
 	for len(b) > 0 {
 		k := min(len(b), chunk)
-		due := c.start.Add(time.Duration(float64(c.n) / float64(c.limit) * float64(time.Second)))
-		if d := time.Until(due); d > 0 {
-			time.Sleep(d)
-		}
+		c.pace.wait(k)
 		n, err := c.ResponseWriter.Write(b[:k])
 		c.n += int64(n)
 		total += n

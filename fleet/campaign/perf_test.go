@@ -5,7 +5,6 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
-	"crypto/sha256"
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
@@ -98,12 +97,23 @@ func TestDeliveryPerformance(t *testing.T) {
 		return len(notified) == n
 	})
 	published := time.Since(start)
-	job := agent.Job{URL: f.EnrollURL + "/images/" + hex.EncodeToString(sha(img))}
+	urls := make([]string, n)
+	for i, id := range notified {
+		b, err := e.Job("perf", id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		j, err := agent.ParseJob(b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		urls[i] = j.URL
+	}
 	client := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: f.Roots()}, MaxIdleConnsPerHost: *perfConns}}
 	dl := time.Now()
 	var got atomic.Int64
 	fetchAll(t, n, *perfConns, func(i int) {
-		r, err := client.Get(job.URL + "?device=" + notified[i])
+		r, err := client.Get(urls[i])
 		if err != nil {
 			t.Error(err)
 			return
@@ -126,11 +136,6 @@ func TestDeliveryPerformance(t *testing.T) {
 	t.Logf("campaign: jobs published in %s, downloads in %s, total %s (goal <= 30 s)", published.Round(time.Millisecond), dlTime.Round(time.Millisecond), elapsed.Round(time.Millisecond))
 	t.Logf("server image throughput %.0f MiB/s; loopback TLS baseline %.0f MiB/s (%s); ratio %.2f",
 		mbps(total, dlTime), mbps(total, base), base.Round(time.Millisecond), mbps(total, dlTime)/mbps(total, base))
-}
-
-func sha(b []byte) []byte {
-	s := sha256.Sum256(b)
-	return s[:]
 }
 
 // baselineTLS serves size bytes per request from a bare TLS listener and

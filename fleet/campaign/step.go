@@ -80,9 +80,10 @@ func (e *Engine) Step(ctx context.Context) error {
 	return nil
 }
 
-// job is the agent's job message for device id.
+// job is the agent's job message for device id; its URL carries the
+// device's download token.
 func (c *camp) job(base, id string) ([]byte, error) {
-	j := agent.Job{ID: c.rec.ID, Version: c.version, URL: base + "/images/" + c.imageSHA + "?device=" + url.QueryEscape(id), Size: c.size, SHA256: c.imageSHA}
+	j := agent.Job{ID: c.rec.ID, Version: c.version, URL: base + "/images/" + c.imageSHA + "?device=" + url.QueryEscape(id) + "&token=" + c.downloadToken(id), Size: c.size, SHA256: c.imageSHA}
 	return j.Marshal()
 }
 
