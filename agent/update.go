@@ -148,6 +148,7 @@ func (a *Agent) Resume(ctx context.Context) (*Outcome, error) {
 				return nil, err
 			}
 		case PhaseDownloaded:
+			a.reportProgress(ctx, j.ID, ProgressInstalling)
 			if err := a.stage(j); err != nil {
 				if IsFatal(err) {
 					return a.finish(ctx, false, err)
@@ -192,6 +193,7 @@ func (a *Agent) Resume(ctx context.Context) (*Outcome, error) {
 				}
 				return a.finish(ctx, false, fatal(fmt.Errorf("agent: update: trial of %s ended unconfirmed; the bootloader reverted to %s", j.Version, versionString(info.Version))))
 			}
+			a.reportProgress(ctx, j.ID, ProgressRebooted)
 			if err := a.selfTest(ctx, j); err != nil {
 				if IsFatal(err) || ctx.Err() == nil {
 					if _, rerr := a.fwu.Reject(-1); rerr != nil {

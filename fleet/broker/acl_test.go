@@ -24,4 +24,7 @@ func TestAllowed(t *testing.T) {
 	if TelemetryTopic(id) != "devices/"+id+"/telemetry" || !allowed(id, TelemetryTopic(id)) {
 		t.Fatal("a device may not publish its own telemetry")
 	}
+	if ProgressTopic(id) != "devices/"+id+"/progress" || !allowed(id, ProgressTopic(id)) || allowed("other", ProgressTopic(id)) {
+		t.Fatal("a device's progress topic is not its own alone")
+	}
 }

@@ -46,7 +46,9 @@ type Config struct {
 	// BufferSize is the per-connection read and write buffer (default 2 KiB).
 	BufferSize int
 	// OnStatus receives what a device publishes on its own
-	// devices/<id>/updates topic (update outcomes); may be nil.
+	// devices/<id>/updates topic (update outcomes) and
+	// devices/<id>/progress topic (update progress); may be nil. The
+	// payload tells them apart (docs/agent.md).
 	OnStatus func(deviceID string, payload []byte)
 }
 
@@ -124,6 +126,9 @@ func JobsTopic(deviceID string) string { return TopicPrefix + deviceID + "/jobs"
 
 // StatusTopic is where a device reports update outcomes.
 func StatusTopic(deviceID string) string { return TopicPrefix + deviceID + "/updates" }
+
+// ProgressTopic is where a device reports the progress of an update.
+func ProgressTopic(deviceID string) string { return TopicPrefix + deviceID + "/progress" }
 
 // PublishJob publishes payload as the retained QoS 1 job of the device
 // (an empty payload clears it), from the server's own inline client.
@@ -215,7 +220,7 @@ func (h *hook) OnACLCheck(cl *mqtt.Client, topic string, write bool) bool {
 }
 
 func (h *hook) OnPublish(cl *mqtt.Client, pk packets.Packet) (packets.Packet, error) {
-	if !cl.Net.Inline && h.b.cfg.OnStatus != nil && pk.TopicName == StatusTopic(cl.ID) {
+	if !cl.Net.Inline && h.b.cfg.OnStatus != nil && (pk.TopicName == StatusTopic(cl.ID) || pk.TopicName == ProgressTopic(cl.ID)) {
 		h.b.cfg.OnStatus(cl.ID, pk.Payload)
 		return pk, nil
 	}

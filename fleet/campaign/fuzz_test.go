@@ -87,13 +87,16 @@ func TestSpecValidation(t *testing.T) {
 	}
 }
 
-// FuzzReport: no outcome report, however malformed, makes a device
+// FuzzReport: no outcome or progress report, however malformed, makes a device
 // verified (the reports here carry no valid token) or panics the engine.
 func FuzzReport(f *testing.F) {
 	f.Add([]byte(`{"job":"c","ok":true,"version":"2.0.0","token":"0oRDoQEmoFkBCqk="}`))
 	f.Add([]byte(`{"job":"c","ok":false,"version":"1.0.0","error":"agent: self-test of 2.0.0 failed, reverted: x"}`))
 	f.Add([]byte(`{"job":"c","ok":true}`))
 	f.Add([]byte(`[]`))
+	f.Add([]byte(`{"job":"c","progress":"rebooted","version":"2.0.0"}`))
+	f.Add([]byte(`{"job":"c","progress":"installing"}`))
+	f.Add([]byte(`{"job":"c","progress":"verified","ok":true,"token":"0oRDoQEmoFkBCqk="}`))
 	b := newBench(f, 1)
 	e := b.engine(f)
 	ctx := context.Background()

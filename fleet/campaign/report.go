@@ -14,8 +14,9 @@ import (
 // MaxReportSize bounds an outcome report.
 const MaxReportSize = 32 << 10
 
-// Report handles a device's outcome message (devices/<id>/updates, the
-// agent's Outcome). A success becomes verified only when the report's
+// Report handles what a device publishes on its updates or progress topic
+// (the broker's OnStatus hook): a progress message (progress.go) or an
+// outcome message (devices/<id>/updates, the agent's Outcome). A success becomes verified only when the report's
 // token is signed by the device's endorsed attestation key, its software
 // measurement is the release's, and the device re-enrolled by attestation
 // (a server nonce) after it was notified; otherwise it is failed. A
@@ -23,6 +24,10 @@ const MaxReportSize = 32 << 10
 // trial is reverted.
 func (e *Engine) Report(ctx context.Context, deviceID string, payload []byte) {
 	if len(payload) == 0 || len(payload) > MaxReportSize {
+		return
+	}
+	if isProgress(payload) {
+		e.progress(deviceID, payload)
 		return
 	}
 	var o agent.Outcome

@@ -41,6 +41,8 @@ type devOpts struct {
 	// selfTestFails names the devices whose self-test fails; it may be
 	// filled in after the rig is built (device IDs are known then).
 	selfTestFails *sync.Map
+	// hooks, when set, are every agent's fault-injection hooks.
+	hooks *agent.Hooks
 }
 
 func newRig(t *testing.T, n int, o devOpts) *rig {
@@ -99,7 +101,7 @@ func newRig(t *testing.T, n int, o devOpts) *rig {
 	}
 	r.agents = make([]*agent.Agent, n)
 	for i, d := range r.devs {
-		ao := sim.AgentOptions{Interval: time.Hour, Backoff: agent.Backoff{Base: 20 * time.Millisecond, Max: 500 * time.Millisecond}}
+		ao := sim.AgentOptions{Interval: time.Hour, Backoff: agent.Backoff{Base: 20 * time.Millisecond, Max: 500 * time.Millisecond}, Hooks: o.hooks}
 		if o.selfTestFails != nil {
 			ao.SelfTest = func(context.Context, string) error {
 				if _, bad := o.selfTestFails.Load(i); bad {

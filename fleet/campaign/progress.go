@@ -1,0 +1,46 @@
+package campaign
+
+import (
+	"encoding/json"
+
+	"rampart/agent"
+)
+
+// rank orders the in-flight statuses; progress only moves forward.
+var rank = map[Status]int{Queued: 0, Notified: 1, Downloading: 2, Downloaded: 3, Installing: 4, Rebooted: 5}
+
+// isProgress reports whether payload is a progress message (it carries a
+// "progress" member) rather than an outcome.
+func isProgress(payload []byte) bool {
+	var probe struct {
+		Progress *string `json:"progress"`
+	}
+	return json.Unmarshal(payload, &probe) == nil && probe.Progress != nil
+}
+
+// progress handles a device's progress message (devices/<id>/progress,
+// the agent's Progress): installing or rebooted, for the device's current
+// campaign, moving its status forward only. It never verifies a device or
+// fails one: success needs an attested outcome (Report).
+func (e *Engine) progress(deviceID string, payload []byte) {
+	p, err := agent.ParseProgress(payload)
+	if err != nil {
+		e.cfg.Log.Info("progress report refused", "device", deviceID, "err", err)
+		return
+	}
+	st := Installing
+	if p.Progress == agent.ProgressRebooted {
+		st = Rebooted
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	c := e.byDevice[deviceID]
+	if c == nil || p.JobID != c.rec.ID {
+		return
+	}
+	d := c.devs[deviceID]
+	if d == nil || !d.status.InFlight() || rank[d.status] >= rank[st] {
+		return
+	}
+	e.set(c, d, st, "")
+}
