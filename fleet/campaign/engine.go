@@ -91,6 +91,8 @@ type camp struct {
 	phaseSize []int
 	dirty     map[string]*dev
 	key       []byte // download key (token.go)
+	// ephemeralKey: the stored campaign had no key (made before keys were).
+	ephemeralKey bool
 }
 
 // New builds an engine and loads the unfinished campaigns from the store.
@@ -127,6 +129,9 @@ func New(ctx context.Context, cfg Config) (*Engine, error) {
 		if err != nil {
 			return nil, err
 		}
+		if c.ephemeralKey {
+			cfg.Log.Warn("campaign has no stored download key; its jobs carry one for this run only", "campaign", r.ID)
+		}
 		e.add(c)
 		for _, d := range c.list {
 			if d.status.InFlight() {
@@ -149,11 +154,11 @@ func (e *Engine) load(ctx context.Context, r *store.CampaignRecord) (*camp, erro
 	c.key = ss.DownloadKey
 	if len(c.key) != DownloadKeySize {
 		// A campaign stored before download keys: a key for this run only
-		// (jobs are published again with it; older URLs are refused).
-		e.cfg.Log.Warn("campaign has no stored download key; using one for this run", "campaign", r.ID)
+		// (New publishes its in-flight jobs again; older URLs are refused).
 		if c.key, err = e.newDownloadKey(); err != nil {
 			return nil, err
 		}
+		c.ephemeralKey = true
 	}
 	c.rec = *r
 	rows, err := e.cfg.Store.CampaignDevices(ctx, r.ID)
