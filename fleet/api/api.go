@@ -344,7 +344,9 @@ func (a *API) registerRelease(w http.ResponseWriter, r *http.Request) {
 		var sha string
 		rel, sha, err = campaign.Upload(r.Context(), a.d.Store, data, a.d.ReleaseKeys, r.URL.Query().Get("force") == "true", r.URL.Query().Get("comment"), actor(r))
 		if err == nil {
-			w.Header().Set("Location", "/images/"+sha)
+			// The content address only: the image URL devices use needs a
+			// per-device download token, so no URL is advertised here.
+			w.Header().Set("Rampart-Image-SHA256", sha)
 		}
 	} else {
 		rel, err = trust.RegisterRelease(r.Context(), a.d.Store, data, a.d.ReleaseKeys, r.URL.Query().Get("comment"), actor(r))
