@@ -82,7 +82,9 @@ func Open(ctx context.Context, dsn string, o Options) (*DB, error) {
 		// WAL keeps readers off the writer's back; synchronous=FULL (the
 		// default) makes every commit durable before it returns, which is
 		// what an acknowledged telemetry batch or a recorded certificate
-		// promises.
+		// promises. temp_store=MEMORY keeps the statement journal of a
+		// multi-row INSERT in memory (it only serves rolling back that
+		// statement inside its transaction; durability is the WAL's).
 		syncMode := strings.ToUpper(o.SQLiteSynchronous)
 		switch syncMode {
 		case "":
@@ -91,7 +93,7 @@ func Open(ctx context.Context, dsn string, o Options) (*DB, error) {
 		default:
 			return nil, fmt.Errorf("%w: sqlite synchronous %q: want FULL, NORMAL or EXTRA", ErrOption, o.SQLiteSynchronous)
 		}
-		q := "?_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)&_pragma=synchronous(" + syncMode + ")&_pragma=foreign_keys(1)&_txlock=immediate"
+		q := "?_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)&_pragma=synchronous(" + syncMode + ")&_pragma=foreign_keys(1)&_pragma=temp_store(MEMORY)&_txlock=immediate"
 		db, err = sql.Open("sqlite", "file:"+dsn+q)
 		if err == nil {
 			// One writer at a time is SQLite's model; a single pooled
