@@ -97,6 +97,21 @@ type simDevice struct {
 	cut     bool
 	cutDone atomic.Bool
 	resumed atomic.Bool
+	// earlier counts the telemetry acknowledged to the device's earlier
+	// agent instances: a power cut replaces the agent, and the new one
+	// starts counting from zero.
+	earlier atomic.Int64
+}
+
+// published is the telemetry acknowledged to every agent this device has
+// run, so a device that reported before a power cut still counts as
+// reporting while its resumed agent reconnects.
+func (sd *simDevice) published() int64 {
+	n := sd.earlier.Load()
+	if a := sd.agent.Load(); a != nil {
+		n += a.Published()
+	}
+	return n
 }
 
 // Run manufactures opt.Devices devices, starts a fleet server in-process,
@@ -205,7 +220,7 @@ func Run(ctx context.Context, opt Options) (*Report, error) {
 				if a.DeviceID() != "" {
 					n++
 				}
-				if a.Published() > 0 {
+				if sd.published() > 0 {
 					r++
 				}
 			}
@@ -318,13 +333,13 @@ func Run(ctx context.Context, opt Options) (*Report, error) {
 			if a.DeviceID() != "" {
 				rep.Onboarded++
 			}
-			if a.Published() > 0 {
+			if sd.published() > 0 {
 				rep.Reporting++
 				if sd.skewed {
 					rep.ClockSkewed++
 				}
 			}
-			rep.Telemetry += a.Published()
+			rep.Telemetry += sd.published()
 		}
 	}
 	rep.CPU = cpuTime() - cpu0
@@ -401,6 +416,7 @@ func live(ctx context.Context, f *Fleet, sd *simDevice, opt Options, flaky *flak
 		if sd.cutDone.Load() && !sd.resumed.Load() {
 			// Power cut: everything stops; on power-on the bootloader
 			// runs and the agent resumes from its persisted state.
+			sd.earlier.Add(a.Published())
 			sd.d.PowerOff()
 			sd.resumed.Store(true)
 			continue

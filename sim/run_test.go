@@ -69,3 +69,18 @@ func TestSimCampaign(t *testing.T) {
 		t.Fatalf("campaign counts %v", rep.Campaign)
 	}
 }
+
+// TestPublishedSurvivesAgentReplacement pins the accounting a power cut
+// needs: telemetry acknowledged to a device's earlier agent still counts
+// while the resumed agent has not published yet (this raced in TestSimFaults
+// and TestSimCommand: a resumed device was reported as not reporting).
+func TestPublishedSurvivesAgentReplacement(t *testing.T) {
+	var sd simDevice
+	if sd.published() != 0 {
+		t.Fatalf("new device published %d", sd.published())
+	}
+	sd.earlier.Add(3) // what the agent before the power cut had published
+	if got := sd.published(); got != 3 {
+		t.Fatalf("after a power cut with no new agent yet: published %d, want 3", got)
+	}
+}
