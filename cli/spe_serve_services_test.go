@@ -31,8 +31,11 @@ func TestSpeServeAllServices(t *testing.T) {
 		done <- Main([]string{"spe", "serve", "--config", cfg}, env)
 	}()
 	deadline := time.Now().Add(5 * time.Second)
+	// Ready means accepting connections: the socket file appears at bind,
+	// before listen, so its existence alone is not enough.
 	for {
-		if _, err := os.Stat(sock); err == nil {
+		if c, err := ipc.Dial(sock); err == nil {
+			c.Close()
 			break
 		}
 		select {
@@ -41,7 +44,7 @@ func TestSpeServeAllServices(t *testing.T) {
 		default:
 		}
 		if time.Now().After(deadline) {
-			t.Fatal("spe serve did not create its socket")
+			t.Fatal("spe serve did not accept connections")
 		}
 		time.Sleep(5 * time.Millisecond)
 	}

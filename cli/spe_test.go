@@ -66,19 +66,18 @@ func TestSpeServeStatusKeys(t *testing.T) {
 		env := &Env{Stdin: strings.NewReader(""), Stdout: &bytes.Buffer{}, Stderr: &serveErr, Getenv: func(string) string { return "" }}
 		done <- Main([]string{"spe", "serve", "--config", cfg}, env)
 	}()
+	// Wait until the SPE accepts connections: the socket file appears at
+	// bind, before listen, so its existence alone is not readiness.
 	deadline := time.Now().Add(5 * time.Second)
+	var c *psa.Client
 	for {
-		if _, err := os.Stat(sock); err == nil {
+		if c, err = psa.Dial(sock); err == nil {
 			break
 		}
 		if time.Now().After(deadline) {
-			t.Fatal("spe serve did not create its socket")
+			t.Fatalf("spe serve did not accept connections: %v", err)
 		}
 		time.Sleep(5 * time.Millisecond)
-	}
-	c, err := psa.Dial(sock)
-	if err != nil {
-		t.Fatal(err)
 	}
 	secret := bytes.Repeat([]byte{0xa7}, 32)
 	if _, err := c.ImportKey(psa.KeyAttributes{Type: psa.KeyTypeHMAC, Lifetime: psa.LifetimePersistent, ID: 9, Usage: psa.UsageSignMessage, Algorithm: psa.AlgHMAC(psa.AlgSHA256)}, secret); err != nil {
