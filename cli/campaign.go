@@ -216,20 +216,10 @@ func newCampaignListCmd(env *Env, o *fleetOpts) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			var list []campaign.Summary
-			if err := c.Get(context.Background(), "/api/v1/campaigns", nil, &list); err != nil {
-				return fleetErr(err)
-			}
-			if o.json {
-				return printJSON(env, list)
-			}
-			tw := tabwriter.NewWriter(env.Stdout, 0, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "ID\tSTATE\tPHASE\tVERSION\tVERIFIED\tFAILED\tTOTAL\tCREATED")
-			for _, s := range list {
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%d\t%d\t%s\n", s.ID, s.State, s.PhaseName, s.Version, s.Counts[campaign.Verified],
+			return printList(env, o, c, "/api/v1/campaigns", nil, "ID\tSTATE\tPHASE\tVERSION\tVERIFIED\tFAILED\tTOTAL\tCREATED", func(s campaign.Summary) string {
+				return fmt.Sprintf("%s\t%s\t%s\t%s\t%d\t%d\t%d\t%s", s.ID, s.State, s.PhaseName, s.Version, s.Counts[campaign.Verified],
 					s.Counts[campaign.Failed]+s.Counts[campaign.Reverted], s.Total, fmtTime(s.Created))
-			}
-			return tw.Flush()
+			})
 		},
 	}
 }

@@ -12,7 +12,6 @@ import (
 	"net/url"
 	"os"
 	"strings"
-	"text/tabwriter"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -146,19 +145,9 @@ func newFleetDevicesCmd(env *Env, o *fleetOpts) *cobra.Command {
 			if state != "" {
 				q.Set("state", state)
 			}
-			var devs []store.Device
-			if err := c.Get(context.Background(), "/api/v1/devices", q, &devs); err != nil {
-				return fleetErr(err)
-			}
-			if o.json {
-				return printJSON(env, devs)
-			}
-			tw := tabwriter.NewWriter(env.Stdout, 0, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "ID\tSTATE\tMANUFACTURER\tENROLLED\tLAST ATTESTED\tREASON")
-			for _, d := range devs {
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", d.ID, d.State, d.Manufacturer, fmtTime(d.Enrolled), fmtTime(d.LastAttested), d.Reason)
-			}
-			return tw.Flush()
+			return printList(env, o, c, "/api/v1/devices", q, "ID\tSTATE\tMANUFACTURER\tENROLLED\tLAST ATTESTED\tREASON", func(d store.Device) string {
+				return fmt.Sprintf("%s\t%s\t%s\t%s\t%s\t%s", d.ID, d.State, d.Manufacturer, fmtTime(d.Enrolled), fmtTime(d.LastAttested), d.Reason)
+			})
 		},
 	}
 	list.Flags().StringVar(&state, "state", "", "only registered, active, suspended or decommissioned devices")
@@ -255,19 +244,9 @@ func newFleetEndorsementsCmd(env *Env, o *fleetOpts) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			var es []api.Endorsement
-			if err := c.Get(context.Background(), "/api/v1/endorsements", nil, &es); err != nil {
-				return fleetErr(err)
-			}
-			if o.json {
-				return printJSON(env, es)
-			}
-			tw := tabwriter.NewWriter(env.Stdout, 0, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "DEVICE\tMANUFACTURER\tINSTANCE ID\tCOMMENT")
-			for _, e := range es {
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", e.DeviceID, e.Manufacturer, e.InstanceID, e.Comment)
-			}
-			return tw.Flush()
+			return printList(env, o, c, "/api/v1/endorsements", nil, "DEVICE\tMANUFACTURER\tINSTANCE ID\tCOMMENT", func(e api.Endorsement) string {
+				return fmt.Sprintf("%s\t%s\t%s\t%s", e.DeviceID, e.Manufacturer, e.InstanceID, e.Comment)
+			})
 		},
 	}
 	var keyFile, manufacturer string
@@ -356,19 +335,9 @@ func newFleetReleasesCmd(env *Env, o *fleetOpts) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			var rs []store.Release
-			if err := c.Get(context.Background(), "/api/v1/releases", nil, &rs); err != nil {
-				return fleetErr(err)
-			}
-			if o.json {
-				return printJSON(env, rs)
-			}
-			tw := tabwriter.NewWriter(env.Stdout, 0, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "TYPE\tVERSION\tMEASUREMENT\tSIGNER ID\tREGISTERED")
-			for _, r := range rs {
-				fmt.Fprintf(tw, "%s\t%s\t%x\t%x\t%s\n", r.SwType, r.Version, r.Digest, r.SignerID, fmtTime(r.Created))
-			}
-			return tw.Flush()
+			return printList(env, o, c, "/api/v1/releases", nil, "TYPE\tVERSION\tMEASUREMENT\tSIGNER ID\tREGISTERED", func(r store.Release) string {
+				return fmt.Sprintf("%s\t%s\t%x\t%x\t%s", r.SwType, r.Version, r.Digest, r.SignerID, fmtTime(r.Created))
+			})
 		},
 	}
 	var comment string
@@ -428,19 +397,9 @@ func newFleetAuditCmd(env *Env, o *fleetOpts) *cobra.Command {
 			if limit > 0 {
 				q.Set("limit", fmt.Sprint(limit))
 			}
-			var es []store.AuditEntry
-			if err := c.Get(context.Background(), "/api/v1/audit", q, &es); err != nil {
-				return fleetErr(err)
-			}
-			if o.json {
-				return printJSON(env, es)
-			}
-			tw := tabwriter.NewWriter(env.Stdout, 0, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "TIME\tDECISION\tACTION\tSUBJECT\tACTOR\tREASON")
-			for _, e := range es {
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", fmtTime(e.Time), e.Decision, e.Action, e.Subject, e.Actor, strings.ReplaceAll(e.Reason, "\n", " "))
-			}
-			return tw.Flush()
+			return printList(env, o, c, "/api/v1/audit", q, "TIME\tDECISION\tACTION\tSUBJECT\tACTOR\tREASON", func(e store.AuditEntry) string {
+				return fmt.Sprintf("%s\t%s\t%s\t%s\t%s\t%s", fmtTime(e.Time), e.Decision, e.Action, e.Subject, e.Actor, strings.ReplaceAll(e.Reason, "\n", " "))
+			})
 		},
 	}
 	f := cmd.Flags()
