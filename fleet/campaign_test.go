@@ -37,7 +37,7 @@ func (f *fixture) updater(t *testing.T, d *device) *updater {
 	if err != nil {
 		t.Fatal(err)
 	}
-	u.mq = paho.NewClient(paho.ClientConfig{Conn: packets.NewThreadSafeConn(conn), OnPublishReceived: []func(paho.PublishReceived) (bool, error){
+	u.mq = paho.NewClient(paho.ClientConfig{Conn: packets.NewThreadSafeConn(conn), PacketTimeout: time.Minute, OnPublishReceived: []func(paho.PublishReceived) (bool, error){
 		func(p paho.PublishReceived) (bool, error) {
 			if j, err := agent.ParseJob(p.Packet.Payload); err == nil {
 				u.jobs <- j

@@ -280,8 +280,12 @@ func mqttConnect(f *fixture, cert tls.Certificate, clientID string) (*paho.Clien
 		conn.Close()
 		return nil, nil, err
 	}
-	c := paho.NewClient(paho.ClientConfig{Conn: conn})
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	// Acknowledged means durably committed: under heavy disk load (CI
+	// compiling while PostgreSQL fsyncs) a commit can take seconds, so the
+	// client waits far longer than paho's 10 s default before calling a
+	// packet lost. These are deadlines against hangs, not timing checks.
+	c := paho.NewClient(paho.ClientConfig{Conn: conn, PacketTimeout: time.Minute})
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	ca, err := c.Connect(ctx, &paho.Connect{ClientID: clientID, KeepAlive: 30, CleanStart: true})
 	if err != nil {
