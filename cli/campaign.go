@@ -68,30 +68,7 @@ func newCampaignUploadCmd(env *Env, o *fleetOpts) *cobra.Command {
 		Example: "  rampart campaign upload spe-2.0.0.signed.bin --comment \"spring release\"",
 		Args:    exactArgs(1, "a signed image file"),
 		RunE: func(_ *cobra.Command, args []string) error {
-			b, err := os.ReadFile(args[0])
-			if err != nil {
-				return fail(ExitError, fmt.Errorf("campaign: %w", err), "")
-			}
-			c, err := o.client(env)
-			if err != nil {
-				return err
-			}
-			q := url.Values{}
-			if comment != "" {
-				q.Set("comment", comment)
-			}
-			if force {
-				q.Set("force", "true")
-			}
-			var r store.Release
-			if err := c.Post(context.Background(), "/api/v1/releases", q, bytes.NewReader(b), "application/octet-stream", &r); err != nil {
-				return fleetErr(err)
-			}
-			if o.json {
-				return printJSON(env, r)
-			}
-			fmt.Fprintf(env.Stdout, "uploaded %s %s: release %x\n", r.SwType, r.Version, r.Digest)
-			return nil
+			return postRelease(env, o, args[0], comment, force)
 		},
 	}
 	cmd.Flags().StringVar(&comment, "comment", "", "free text kept with the release")

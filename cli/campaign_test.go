@@ -48,6 +48,9 @@ func TestCampaignCLI(t *testing.T) {
 	if code, _, errs := runCLI(t, env, "campaign", "upload", filepath.Join(dir, "v15.bin")); code != ExitFailure || !strings.Contains(errs, "security counter") {
 		t.Fatalf("lower security counter: %d %s", code, errs)
 	}
+	if code, out, errs := runCLI(t, env, "campaign", "upload", filepath.Join(dir, "v15.bin"), "--force"); code != 0 || !strings.Contains(out, "registered") {
+		t.Fatalf("lower security counter with --force: %d %s %s", code, out, errs)
+	}
 	if code, _, errs := runCLI(t, env, "campaign", "create", "--id", "none", "--release", hex.EncodeToString(rel.Digest), "--id-prefix", "nobody"); code != ExitFailure || !strings.Contains(errs, "selects no device") {
 		t.Fatalf("no targets: %d %s", code, errs)
 	}

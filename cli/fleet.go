@@ -347,27 +347,7 @@ func newFleetReleasesCmd(env *Env, o *fleetOpts) *cobra.Command {
 		Example: "  rampart fleet releases register spe-1.2.3.signed.bin",
 		Args:    exactArgs(1, "a signed image file"),
 		RunE: func(_ *cobra.Command, args []string) error {
-			b, err := attestReadInput(env, args[0], "image")
-			if err != nil {
-				return err
-			}
-			c, err := o.client(env)
-			if err != nil {
-				return err
-			}
-			q := url.Values{}
-			if comment != "" {
-				q.Set("comment", comment)
-			}
-			var r store.Release
-			if err := c.Post(context.Background(), "/api/v1/releases", q, bytes.NewReader(b), "application/octet-stream", &r); err != nil {
-				return fleetErr(err)
-			}
-			if o.json {
-				return printJSON(env, r)
-			}
-			fmt.Fprintf(env.Stdout, "registered %s %s: measurement %x\n", r.SwType, r.Version, r.Digest)
-			return nil
+			return postRelease(env, o, args[0], comment, false)
 		},
 	}
 	reg.Flags().StringVar(&comment, "comment", "", "free text kept with the release")
