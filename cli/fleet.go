@@ -47,8 +47,7 @@ Exit status: 0 done, 1 refused by the server (unknown device, weak role, bad inp
 		Example: `  export RAMPART_FLEET_URL=https://127.0.0.1:8444 RAMPART_FLEET_CA=data/ca.crt RAMPART_FLEET_TOKEN=...
   rampart fleet devices list --state active
   rampart fleet devices suspend 3fa2... --reason "reported stolen"
-  rampart fleet endorsements sign --key acme.pem --manufacturer acme endorsements.json > signed.json
-  rampart fleet endorsements import signed.json
+  rampart fleet endorsements import device.endorsement.json.cose   # as rampart spe provision wrote it
   rampart fleet releases register app-1.2.3.signed.bin
   rampart fleet audit --subject 3fa2... --json
   rampart fleet telemetry --device 3fa2... --metric temperature --from 2026-11-25T00:00:00Z --format csv`,
@@ -230,7 +229,7 @@ func newFleetEndorsementsCmd(env *Env, o *fleetOpts) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:     "endorsements",
 		Short:   "List, sign and import manufacturer endorsements",
-		Example: "  rampart fleet endorsements sign --key acme.pem --manufacturer acme list.json > signed.json\n  rampart fleet endorsements import signed.json",
+		Example: "  rampart fleet endorsements import device.endorsement.json.cose\n  rampart fleet endorsements sign --key acme.pem --manufacturer acme --out batch.cose list.json",
 		Args:    exactArgs(0, "a subcommand (list, sign, import)"),
 		RunE:    func(cmd *cobra.Command, _ []string) error { return cmd.Help() },
 	}
@@ -249,18 +248,22 @@ func newFleetEndorsementsCmd(env *Env, o *fleetOpts) *cobra.Command {
 			})
 		},
 	}
-	var keyFile, manufacturer string
+	var keyFile, manufacturer, outFile string
 	sign := &cobra.Command{
-		Use:   "sign LIST.json",
+		Use:   "sign LIST.json --key MFR.pem [--manufacturer NAME] --out SIGNED.cose",
 		Short: "Sign an endorsement list with a manufacturer key (offline; no server needed)",
-		Long: `Wrap an endorsement list (as written by rampart attest endorse) in the signed form
-the server imports: {"format":"rampart-signed-endorsements/1","manufacturer":...,
-"payload":base64,"signature":base64}, an ECDSA signature over the payload bytes.`,
-		Example: "  rampart fleet endorsements sign --key acme.pem --manufacturer acme list.json > signed.json",
+		Long: `Sign an endorsement list (as written by 'rampart attest endorse' or 'rampart spe provision
+--endorsement') with a manufacturer key, in the one signed-endorsement format: a tagged
+COSE_Sign1 (ES256/ES384/ES512, content type application/json, the manufacturer name as the
+protected kid) over the list's exact bytes, as 'rampart spe provision' writes for each
+device (docs/fleet-enrollment.md section 7). Use it to sign a batch of devices at once.
+
+The output is binary CBOR: give --out, or --out - to write it to standard output.`,
+		Example: "  rampart fleet endorsements sign --key acme.pem --manufacturer acme --out batch.cose list.json\n  rampart fleet endorsements import batch.cose",
 		Args:    exactArgs(1, "an endorsement list file"),
 		RunE: func(_ *cobra.Command, args []string) error {
-			if keyFile == "" || manufacturer == "" {
-				return usageError("--key and --manufacturer are required")
+			if keyFile == "" || outFile == "" {
+				return usageError("--key and --out are required")
 			}
 			kb, err := os.ReadFile(keyFile)
 			if err != nil {
@@ -268,30 +271,41 @@ the server imports: {"format":"rampart-signed-endorsements/1","manufacturer":...
 			}
 			key, err := attest.ParsePrivateKeyPEM(kb)
 			if err != nil {
-				return fail(ExitError, err, "")
+				return fail(ExitError, err, "the manufacturer key is an ECDSA P-256, P-384 or P-521 private key (PEM)")
 			}
 			lb, err := attestReadInput(env, args[0], "endorsement list")
 			if err != nil {
 				return err
 			}
-			l, err := attest.ReadEndorsements(bytes.NewReader(lb))
-			if err != nil {
+			out, err := attest.SignEndorsements(lb, manufacturer, key, rand.Reader)
+			if errors.Is(err, attest.ErrEndorsementList) {
 				return fail(ExitFailure, err, "")
 			}
-			out, err := trust.SignEndorsements(l, manufacturer, key, rand.Reader)
 			if err != nil {
 				return fail(ExitError, err, "")
 			}
-			_, err = env.Stdout.Write(append(out, '\n'))
-			return err
+			if outFile == "-" {
+				_, err = env.Stdout.Write(out)
+				return err
+			}
+			if err := os.WriteFile(outFile, out, 0o644); err != nil {
+				return fail(ExitError, err, "")
+			}
+			return nil
 		},
 	}
 	sign.Flags().StringVar(&keyFile, "key", "", "manufacturer private key (PEM)")
-	sign.Flags().StringVar(&manufacturer, "manufacturer", "", "manufacturer name, as in the server's configuration")
+	sign.Flags().StringVar(&manufacturer, "manufacturer", "", "manufacturer name, written as the protected kid (optional)")
+	sign.Flags().StringVarP(&outFile, "out", "o", "", `write the signed list (COSE_Sign1) here ("-" for standard output)`)
 	imp := &cobra.Command{
-		Use:     "import SIGNED.json",
-		Short:   "Import a signed endorsement list (admin token)",
-		Example: "  rampart fleet endorsements import signed.json",
+		Use:   "import SIGNED.cose",
+		Short: "Import a manufacturer-signed endorsement list (admin token)",
+		Long: `Import a signed endorsement list: the COSE_Sign1 that 'rampart spe provision' writes
+(--signed, default ENDORSEMENT.cose) or 'rampart fleet endorsements sign' makes, as it is.
+The server accepts it when any configured manufacturer key verifies it and records that
+manufacturer. The retired JSON wrapper rampart-signed-endorsements/1 is refused; the error
+says how to re-sign (docs/fleet-enrollment.md section 7).`,
+		Example: "  rampart fleet endorsements import device.endorsement.json.cose",
 		Args:    exactArgs(1, "a signed endorsement file"),
 		RunE: func(_ *cobra.Command, args []string) error {
 			b, err := attestReadInput(env, args[0], "signed endorsements")
@@ -303,7 +317,7 @@ the server imports: {"format":"rampart-signed-endorsements/1","manufacturer":...
 				return err
 			}
 			var res trust.ImportResult
-			if err := c.Post(context.Background(), "/api/v1/endorsements", nil, bytes.NewReader(b), "application/json", &res); err != nil {
+			if err := c.Post(context.Background(), "/api/v1/endorsements", nil, bytes.NewReader(b), "application/cose", &res); err != nil {
 				return fleetErr(err)
 			}
 			if o.json {

@@ -91,15 +91,19 @@ log: {level: error}
 	var lb bytes.Buffer
 	l.WriteJSON(&lb)
 	os.WriteFile(filepath.Join(dir, "list.json"), lb.Bytes(), 0o600)
-	code, signed, errs := runCLI(t, nil, "fleet", "endorsements", "sign", "--key", filepath.Join(dir, "acme.pem"), "--manufacturer", "acme", filepath.Join(dir, "list.json"))
+	signed := filepath.Join(dir, "list.cose")
+	code, _, errs := runCLI(t, nil, "fleet", "endorsements", "sign", "--key", filepath.Join(dir, "acme.pem"), "--manufacturer", "acme", "--out", signed, filepath.Join(dir, "list.json"))
 	if code != 0 {
 		t.Fatalf("sign: %d %s", code, errs)
 	}
-	os.WriteFile(filepath.Join(dir, "signed.json"), []byte(signed), 0o600)
-	if code, _, errs := runCLI(t, viewerEnv, "fleet", "endorsements", "import", filepath.Join(dir, "signed.json")); code != ExitFailure || !strings.Contains(errs, "403") {
+	if code, _, errs := runCLI(t, viewerEnv, "fleet", "endorsements", "import", signed); code != ExitFailure || !strings.Contains(errs, "403") {
 		t.Fatalf("viewer import: %d %s", code, errs)
 	}
-	if code, out, errs := runCLI(t, env, "fleet", "endorsements", "import", filepath.Join(dir, "signed.json")); code != 0 || !strings.Contains(out, "1 added") {
+	// The retired JSON wrapper is refused with how to re-sign it.
+	if code, _, errs := runCLI(t, env, "fleet", "endorsements", "import", "../attest/testdata/signed-endorsements-legacy.json"); code != ExitFailure || !strings.Contains(errs, "rampart fleet endorsements sign") {
+		t.Fatalf("legacy import: %d %s", code, errs)
+	}
+	if code, out, errs := runCLI(t, env, "fleet", "endorsements", "import", signed); code != 0 || !strings.Contains(out, "1 added") {
 		t.Fatalf("import: %d %s %s", code, out, errs)
 	}
 	code, out, _ := runCLI(t, viewerEnv, "fleet", "devices", "list", "--json")

@@ -62,7 +62,7 @@ type speProvisionSummary struct {
 }
 
 func newSpeProvisionCmd(env *Env) *cobra.Command {
-	var stateDir, deviceDir, implHex, certRef, mfrPath, outPath, signedPath, comment string
+	var stateDir, deviceDir, implHex, certRef, mfrPath, mfrName, outPath, signedPath, comment string
 	var bootKeys []string
 	var p384, asJSON, reissue bool
 	cmd := &cobra.Command{
@@ -76,8 +76,10 @@ the lifecycle moves from assembly-and-test through psa-rot-provisioning to secur
 
 The endorsement (instance ID, implementation ID, attestation public key) is written in the
 endorsement list format that 'rampart attest verify --endorsements' reads, and the same bytes
-signed by the manufacturer key as a COSE_Sign1 (--signed, default OUT.json.cose) for a fleet
-server to import after checking with 'rampart spe endorsement verify'.
+signed by the manufacturer key (--signed, default OUT.json.cose) in Rampart's one signed
+endorsement format: a tagged COSE_Sign1, content type application/json, --manufacturer as
+the protected kid (docs/fleet-enrollment.md section 7). A fleet server imports that file as
+it is ('rampart fleet endorsements import'); 'rampart spe endorsement verify' checks it.
 
 --reissue writes the endorsement of a device that is already provisioned again (for a run
 cut by a power failure after the device reached secured); it changes nothing in the device.
@@ -85,8 +87,9 @@ cut by a power failure after the device reached secured); it changes nothing in 
 Exit codes: 0 provisioned, 1 the device is not in a provisioning state, 2 usage, 3 I/O.`,
 		Example: `  rampart spe provision --state-dir /var/lib/rampart/spe --device dev \
       --implementation-id $(openssl rand -hex 32) --boot-key boot.pub.pem \
-      --manufacturer-key mfr.pem --endorsement device.endorsement.json
-  rampart attest verify --endorsements device.endorsement.json --nonce $NONCE token.cbor`,
+      --manufacturer-key mfr.pem --manufacturer acme --endorsement device.endorsement.json
+  rampart attest verify --endorsements device.endorsement.json --nonce $NONCE token.cbor
+  rampart fleet endorsements import device.endorsement.json.cose`,
 		Args: exactArgs(0, "no arguments"),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			impl, err := hex.DecodeString(implHex)
@@ -128,7 +131,7 @@ Exit codes: 0 provisioned, 1 the device is not in a provisioning state, 2 usage,
 				curve = elliptic.P384()
 			}
 			popt := provision.Options{ImplementationID: impl, CertificationReference: certRef, Curve: curve,
-				BootKeys: keys, DeviceDir: deviceDir, Manufacturer: mfr, Comment: comment}
+				BootKeys: keys, DeviceDir: deviceDir, Manufacturer: mfr, ManufacturerName: mfrName, Comment: comment}
 			run := provision.Run
 			if reissue {
 				run = provision.Reissue
@@ -167,6 +170,7 @@ Exit codes: 0 provisioned, 1 the device is not in a provisioning state, 2 usage,
 	f.StringVar(&certRef, "cert-ref", "", "PSA Certified reference (EAN-13+5, e.g. 0604565272829-10010)")
 	f.StringArrayVar(&bootKeys, "boot-key", nil, "boot verification public key (PEM); repeatable")
 	f.StringVar(&mfrPath, "manufacturer-key", "", "manufacturer signing key (ECDSA PEM)")
+	f.StringVar(&mfrName, "manufacturer", "", "manufacturer name, written as the signed endorsement's kid (optional)")
 	f.StringVar(&outPath, "endorsement", "", "write the endorsement list (JSON) here")
 	f.StringVar(&signedPath, "signed", "", "write the manufacturer-signed endorsement (COSE_Sign1) here")
 	f.StringVar(&comment, "comment", "", "comment stored in the endorsement")
@@ -219,11 +223,17 @@ stdout, ready for 'rampart attest verify --endorsements'. Exit 0 verified, 1 not
 			if err != nil {
 				return err
 			}
-			_, list, err := provision.VerifyEndorsements(signed, pub)
-			if err != nil {
+			s, err := attest.VerifySignedEndorsements(signed, pub)
+			if errors.Is(err, attest.ErrSignature) {
 				return fail(ExitFailure, err, "the file was not signed by this manufacturer key, or was altered")
 			}
-			_, err = env.Stdout.Write(list)
+			if err != nil {
+				return fail(ExitFailure, err, "")
+			}
+			if s.KeyID != "" {
+				fmt.Fprintf(env.Stderr, "signed by %q\n", s.KeyID)
+			}
+			_, err = env.Stdout.Write(s.Payload)
 			return err
 		},
 	}

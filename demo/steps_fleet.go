@@ -105,12 +105,14 @@ func (fd *fleetDemo) provision(s *State) (string, error) {
 			return "", err
 		}
 		fd.devs = append(fd.devs, d)
-		lines = append(lines, fmt.Sprintf("device %d: instance ID %x...", i, d.Endorse.InstanceID[:9]))
+		lines = append(lines, fmt.Sprintf("device %d: instance ID %x..., signed endorsement %s", i, d.Endorse.InstanceID[:9],
+			filepath.Join("devices", fmt.Sprint(i), sim.SignedEndorsementFile)))
 	}
+	// The fleet imports the files the factory wrote, as they are.
 	if err := fd.f.Endorse(context.Background(), fd.devs); err != nil {
 		return "", err
 	}
-	return strings.Join(append(lines, "endorsements signed by the manufacturer and imported by the fleet"), "\n"), nil
+	return strings.Join(append(lines, "the factory's COSE_Sign1 files imported as they are; the fleet verified the manufacturer key"), "\n"), nil
 }
 
 func (fd *fleetDemo) boot(*State) (string, error) {

@@ -101,24 +101,25 @@ func (d *speDemo) stepProvision(s *State) (string, error) {
 	defer p.Close()
 	impl := bytes.Repeat([]byte{0x52}, attest.ImplementationIDLen) // "R"
 	res, err := provision.Run(p, provision.Options{ImplementationID: impl, BootKeys: [][]byte{bootPub},
-		DeviceDir: d.devDir, Manufacturer: mfr, Comment: "rampart demo device", Rand: s.rand})
+		DeviceDir: d.devDir, Manufacturer: mfr, ManufacturerName: "rampart demo", Comment: "rampart demo device", Rand: s.rand})
 	if err != nil {
 		return "", err
 	}
 	if d.endorsementPath, err = s.write("spe/endorsement.json", res.List); err != nil {
 		return "", err
 	}
-	if _, err := s.write("spe/endorsement.json.cose", res.Signed); err != nil {
-		return "", err
-	}
-	// The fleet side: check the manufacturer's signature before trusting the list.
-	list, _, err := provision.VerifyEndorsements(res.Signed, &mfr.PublicKey)
+	cosePath, err := s.write("spe/endorsement.json.cose", res.Signed)
 	if err != nil {
 		return "", err
 	}
-	d.endorsements = list
-	return fmt.Sprintf("lifecycle %s\ninstance ID %x\nendorsement %s (manufacturer-signed copy beside it)",
-		p.Lifecycle.State(), res.Endorsement.InstanceID, d.endorsementPath), nil
+	// The fleet side: check the manufacturer's signature before trusting the list.
+	signed, err := attest.VerifySignedEndorsements(res.Signed, &mfr.PublicKey)
+	if err != nil {
+		return "", err
+	}
+	d.endorsements = signed.List
+	return fmt.Sprintf("lifecycle %s\ninstance ID %x\nendorsement %s\nsigned endorsement %s (COSE_Sign1, kid %q): what `rampart fleet endorsements import` takes as it is",
+		p.Lifecycle.State(), res.Endorsement.InstanceID, d.endorsementPath, cosePath, signed.KeyID), nil
 }
 
 func (d *speDemo) stepBoot(s *State) (string, error) {

@@ -202,7 +202,11 @@ func (f *fixture) newDevices(n int) []*device {
 		}
 		out = append(out, d)
 	}
-	signed, err := trust.SignEndorsements(list, "acme", f.mfr, rand.Reader)
+	var lb bytes.Buffer
+	if err := list.WriteJSON(&lb); err != nil {
+		f.t.Fatal(err)
+	}
+	signed, err := attest.SignEndorsements(lb.Bytes(), "acme", f.mfr, rand.Reader)
 	if err != nil {
 		f.t.Fatal(err)
 	}

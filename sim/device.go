@@ -46,6 +46,12 @@ type Device struct {
 	Endorse attest.Endorsement
 }
 
+// SignedEndorsementFile is where Manufacture writes a device's endorsement
+// as the factory signed it (provision's COSE_Sign1, what `rampart spe
+// provision` writes), under the device's directory: Fleet.Endorse imports
+// that file as it is.
+const SignedEndorsementFile = "endorsement.json.cose"
+
 // Dirs of a device.
 func (d *Device) devDir() string   { return filepath.Join(d.Dir, "device") }
 func (d *Device) stateDir() string { return filepath.Join(d.Dir, "spe") }
@@ -77,11 +83,14 @@ func Manufacture(dir string, index int, f *Fleet, firmware []byte) (*Device, err
 	der, _ := x509.MarshalPKIXPublicKey(f.bootKey)
 	bootKey := pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der})
 	res, err := provision.Run(p, provision.Options{ImplementationID: ImplementationID, BootKeys: [][]byte{bootKey},
-		DeviceDir: d.devDir(), Manufacturer: f.Mfr, Comment: fmt.Sprintf("sim device %d", index), Rand: f.Rand})
+		DeviceDir: d.devDir(), Manufacturer: f.Mfr, ManufacturerName: MfrName, Comment: fmt.Sprintf("sim device %d", index), Rand: f.Rand})
 	if err != nil {
 		return nil, fmt.Errorf("sim: device %d: provision: %w", index, err)
 	}
 	d.Endorse = res.Endorsement
+	if err := os.WriteFile(filepath.Join(dir, SignedEndorsementFile), res.Signed, 0o644); err != nil {
+		return nil, fmt.Errorf("sim: device %d: %w", index, err)
+	}
 	return d, nil
 }
 

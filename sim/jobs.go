@@ -4,33 +4,52 @@ import (
 	"bytes"
 	"context"
 	"crypto/ecdsa"
+	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
+	"sync"
 
 	"rampart/agent"
-	"rampart/attest"
 	"rampart/fleet/api"
 	"rampart/fleet/trust"
 )
 
-// Endorse imports the devices' endorsements into the fleet, signed by the
-// manufacturer key, as `rampart fleet endorsements import` does.
+// MfrName is the simulated manufacturer: the kid of its signed
+// endorsements and the name the fleet server trusts its key under.
+const MfrName = "sim"
+
+// importWorkers bounds concurrent endorsement imports.
+const importWorkers = 4
+
+// Endorse imports each device's endorsement into the fleet exactly as the
+// factory signed it (the device's SignedEndorsementFile, what `rampart spe
+// provision` writes), as `rampart fleet endorsements import` does: nothing
+// is signed again.
 func (f *Fleet) Endorse(ctx context.Context, devs []*Device) error {
-	list := &attest.EndorsementList{}
-	for _, d := range devs {
-		if err := list.Add(d.Endorse); err != nil {
-			return fmt.Errorf("sim: endorsement of device %d: %w", d.Index, err)
+	var mu sync.Mutex
+	var errs error
+	parallel(importWorkers, len(devs), func(i int) {
+		signed, err := os.ReadFile(filepath.Join(devs[i].Dir, SignedEndorsementFile))
+		if err == nil {
+			err = f.importSigned(ctx, signed)
 		}
-	}
-	signed, err := trust.SignEndorsements(list, "sim", f.Mfr, f.Rand)
-	if err != nil {
-		return err
-	}
+		if err != nil {
+			mu.Lock()
+			errs = errors.Join(errs, fmt.Errorf("sim: endorsement of device %d: %w", devs[i].Index, err))
+			mu.Unlock()
+		}
+	})
+	return errs
+}
+
+func (f *Fleet) importSigned(ctx context.Context, signed []byte) error {
 	if f.Server == nil {
 		// Another process runs the server: import through the admin API.
 		c := api.NewClient(f.AdminURL, AdminToken, f.roots)
-		return c.Post(ctx, "/api/v1/endorsements", nil, bytes.NewReader(signed), "application/octet-stream", nil)
+		return c.Post(ctx, "/api/v1/endorsements", nil, bytes.NewReader(signed), "application/cose", nil)
 	}
-	_, err = trust.Import(ctx, f.Server.Store(), signed, map[string]*ecdsa.PublicKey{"sim": &f.Mfr.PublicKey}, "sim")
+	_, err := trust.Import(ctx, f.Server.Store(), signed, map[string]*ecdsa.PublicKey{MfrName: &f.Mfr.PublicKey}, MfrName)
 	return err
 }
 

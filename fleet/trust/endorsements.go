@@ -3,100 +3,36 @@ package trust
 import (
 	"bytes"
 	"context"
-	"crypto"
 	"crypto/ecdsa"
-	"crypto/sha256"
-	"crypto/sha512"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
-	"sort"
 
 	"rampart/attest"
 	"rampart/fleet/store"
 )
 
-// SignedFormat is the format tag of a signed endorsement list.
-const SignedFormat = "rampart-signed-endorsements/1"
-
-// MaxSignedSize bounds a signed endorsement file (about 20,000 devices).
-const MaxSignedSize = 16 << 20
+// MaxSignedSize bounds a signed endorsement file (attest.MaxSignedEndorsementsSize).
+const MaxSignedSize = attest.MaxSignedEndorsementsSize
 
 // ErrUntrusted: no trusted manufacturer key verifies the signature.
 var ErrUntrusted = errors.New("trust: endorsement signature not verified by any trusted manufacturer key")
 
-// Signed is a signed endorsement list: Payload is an endorsement list in
-// attest's file form (attest.ReadEndorsements), Signature an ASN.1 ECDSA
-// signature over SHA-256 (P-256 keys) or SHA-384 (P-384) of exactly Payload.
-type Signed struct {
-	Format       string `json:"format"`
-	Manufacturer string `json:"manufacturer"`
-	Payload      []byte `json:"payload"`   // base64 in JSON
-	Signature    []byte `json:"signature"` // base64 in JSON
-}
-
-func digest(pub *ecdsa.PublicKey, msg []byte) []byte {
-	if pub.Curve.Params().BitSize > 256 {
-		h := sha512.Sum384(msg)
-		return h[:]
-	}
-	h := sha256.Sum256(msg)
-	return h[:]
-}
-
-// SignEndorsements signs an endorsement list (its file form) for manufacturer.
-func SignEndorsements(list *attest.EndorsementList, manufacturer string, key *ecdsa.PrivateKey, rand io.Reader) ([]byte, error) {
-	var buf bytes.Buffer
-	if err := list.WriteJSON(&buf); err != nil {
-		return nil, err
-	}
-	sig, err := key.Sign(rand, digest(&key.PublicKey, buf.Bytes()), crypto.SHA256)
-	if err != nil {
-		return nil, fmt.Errorf("trust: sign: %w", err)
-	}
-	return json.MarshalIndent(Signed{Format: SignedFormat, Manufacturer: manufacturer, Payload: buf.Bytes(), Signature: sig}, "", "  ")
-}
-
-// VerifyEndorsements checks a signed file against the trusted manufacturer
-// keys (name -> key) and returns the manufacturer and the list.
+// VerifyEndorsements checks a signed endorsement list in attest's one
+// format (the COSE_Sign1 `rampart spe provision` writes) against the trusted
+// manufacturer keys (name -> key): any key that verifies it is accepted, and
+// its name is returned as the manufacturer. A signature no trusted key
+// verifies wraps ErrUntrusted; a malformed file or list does not.
 func VerifyEndorsements(data []byte, manufacturers map[string]*ecdsa.PublicKey) (string, *attest.EndorsementList, error) {
-	if len(data) > MaxSignedSize {
-		return "", nil, fmt.Errorf("trust: signed endorsements: %d bytes exceeds %d", len(data), MaxSignedSize)
+	who, s, err := attest.VerifyAny(data, manufacturers)
+	if errors.Is(err, attest.ErrSignature) {
+		return "", nil, fmt.Errorf("%w: %w", ErrUntrusted, err)
 	}
-	var s Signed
-	dec := json.NewDecoder(bytes.NewReader(data))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&s); err != nil {
-		return "", nil, fmt.Errorf("trust: signed endorsements: %w", err)
-	}
-	if s.Format != SignedFormat {
-		return "", nil, fmt.Errorf("trust: signed endorsements: format %q, want %q", s.Format, SignedFormat)
-	}
-	names := make([]string, 0, len(manufacturers))
-	for n := range manufacturers {
-		if s.Manufacturer == "" || n == s.Manufacturer {
-			names = append(names, n)
-		}
-	}
-	sort.Strings(names)
-	who := ""
-	for _, n := range names {
-		k := manufacturers[n]
-		if ecdsa.VerifyASN1(k, digest(k, s.Payload), s.Signature) {
-			who = n
-			break
-		}
-	}
-	if who == "" {
-		return "", nil, fmt.Errorf("%w (manufacturer %q)", ErrUntrusted, s.Manufacturer)
-	}
-	list, err := attest.ReadEndorsements(bytes.NewReader(s.Payload))
 	if err != nil {
-		return "", nil, fmt.Errorf("trust: signed endorsements: payload: %w", err)
+		return "", nil, fmt.Errorf("trust: %w", err)
 	}
-	return who, list, nil
+	return who, s.List, nil
 }
 
 // DeviceID is the fleet's name for a device: the hex of the first 16 bytes

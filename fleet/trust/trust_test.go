@@ -6,9 +6,9 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
-	"encoding/json"
 	"errors"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"rampart/attest"
@@ -33,51 +33,59 @@ func openDB(t *testing.T) *store.DB {
 	return db
 }
 
-func TestEndorsementImport(t *testing.T) {
-	acme, evil := key(t), key(t)
-	trusted := map[string]*ecdsa.PublicKey{"acme": &acme.PublicKey}
-	l := &attest.EndorsementList{}
-	iak := key(t)
-	l.Add(attest.Endorsement{PublicKey: &iak.PublicKey, Comment: "one"})
-	signed, err := SignEndorsements(l, "acme", acme, rand.Reader)
+// signList signs l's file form as `rampart spe provision` does.
+func signList(t testing.TB, l *attest.EndorsementList, name string, k *ecdsa.PrivateKey) []byte {
+	t.Helper()
+	var buf bytes.Buffer
+	if err := l.WriteJSON(&buf); err != nil {
+		t.Fatal(err)
+	}
+	signed, err := attest.SignEndorsements(buf.Bytes(), name, k, rand.Reader)
 	if err != nil {
 		t.Fatal(err)
 	}
+	return signed
+}
+
+func TestEndorsementImport(t *testing.T) {
+	acme, evil, globex := key(t), key(t), key(t)
+	trusted := map[string]*ecdsa.PublicKey{"acme": &acme.PublicKey, "globex": &globex.PublicKey}
+	l := &attest.EndorsementList{}
+	iak := key(t)
+	l.Add(attest.Endorsement{PublicKey: &iak.PublicKey, Comment: "one"})
+	// The factory names itself "ACME Corp."; the fleet calls the key "acme".
+	signed := signList(t, l, "ACME Corp.", acme)
 	db := openDB(t)
 	res, err := Import(context.Background(), db, signed, trusted, "test")
 	if err != nil || res.Manufacturer != "acme" || len(res.Added) != 1 {
 		t.Fatalf("Import = %+v, %v", res, err)
 	}
 	inst, _ := attest.InstanceID(&iak.PublicKey)
-	if d, err := db.Device(context.Background(), DeviceID(inst)); err != nil || d.State != store.Registered || len(d.ID) != 32 {
+	if d, err := db.Device(context.Background(), DeviceID(inst)); err != nil || d.State != store.Registered || len(d.ID) != 32 || d.Manufacturer != "acme" {
 		t.Fatalf("device %+v, %v", d, err)
 	}
-	// Signed by an untrusted key, or claiming another manufacturer.
-	bad, _ := SignEndorsements(l, "acme", evil, rand.Reader)
+	if res, err := Import(context.Background(), db, signed, trusted, "test"); err != nil || len(res.Updated) != 1 {
+		t.Fatalf("re-import = %+v, %v", res, err)
+	}
+	// Signed by an untrusted key, even when claiming a trusted name.
+	bad := signList(t, l, "acme", evil)
 	if _, err := Import(context.Background(), db, bad, trusted, "test"); !errors.Is(err, ErrUntrusted) {
 		t.Fatalf("untrusted signer: %v", err)
 	}
-	other, _ := SignEndorsements(l, "globex", acme, rand.Reader)
-	if _, _, err := VerifyEndorsements(other, trusted); !errors.Is(err, ErrUntrusted) {
-		t.Fatalf("unknown manufacturer name: %v", err)
-	}
 	// A payload changed after signing.
-	var s Signed
-	json.Unmarshal(signed, &s)
-	s.Payload = bytes.Replace(s.Payload, []byte("one"), []byte("two"), 1)
-	tampered, _ := json.Marshal(s)
+	tampered := bytes.Replace(signed, []byte("one"), []byte("two"), 1)
 	if _, _, err := VerifyEndorsements(tampered, trusted); !errors.Is(err, ErrUntrusted) {
 		t.Fatalf("tampered payload: %v", err)
 	}
-	for name, in := range map[string]string{"not json": "{", "unknown field": `{"format":"rampart-signed-endorsements/1","x":1}`, "format": `{"format":"v0"}`} {
-		if _, _, err := VerifyEndorsements([]byte(in), trusted); err == nil {
-			t.Errorf("%s accepted", name)
+	// Malformed input is a bad request, not an untrusted signer.
+	legacy := []byte(`{"format":"rampart-signed-endorsements/1","manufacturer":"acme","payload":"e30=","signature":"AA=="}`)
+	for name, in := range map[string][]byte{"not COSE": []byte("{"), "legacy": legacy, "truncated": signed[:len(signed)/2], "empty": nil} {
+		if _, _, err := VerifyEndorsements(in, trusted); err == nil || errors.Is(err, ErrUntrusted) {
+			t.Errorf("%s: %v", name, err)
 		}
 	}
-	for i := range len(signed) {
-		if _, _, err := VerifyEndorsements(signed[:i], trusted); err == nil {
-			t.Fatalf("prefix %d accepted", i)
-		}
+	if _, _, err := VerifyEndorsements(legacy, trusted); !strings.Contains(err.Error(), "rampart fleet endorsements sign") {
+		t.Errorf("legacy refusal does not say how to re-sign: %v", err)
 	}
 	if l, _ := db.AuditLog(context.Background(), store.AuditFilter{Action: "endorsements.import", Decision: store.Deny}); len(l) != 1 {
 		t.Fatalf("%d refused imports audited, want 1", len(l))

@@ -35,8 +35,11 @@ type Options struct {
 	BootKeys [][]byte
 	// DeviceDir is the bootloader device directory (needed with BootKeys).
 	DeviceDir string
-	// Manufacturer signs the endorsement (ECDSA P-256 or P-384).
+	// Manufacturer signs the endorsement (ECDSA P-256, P-384 or P-521).
 	Manufacturer crypto.Signer
+	// ManufacturerName, when set, goes into the signed endorsement's
+	// protected kid (attest.SignEndorsements): the signer's name for itself.
+	ManufacturerName string
 	// Comment goes into the endorsement.
 	Comment string
 	// Rand is injected for tests; nil means crypto/rand.
@@ -49,7 +52,8 @@ type Result struct {
 	// List is the endorsement list (attest's JSON file form) holding this
 	// device: `rampart attest verify --endorsements` reads it.
 	List []byte
-	// Signed is List signed by the manufacturer as a tagged COSE_Sign1.
+	// Signed is List signed by the manufacturer as a tagged COSE_Sign1
+	// (attest.SignEndorsements): what a fleet server imports as it is.
 	Signed []byte
 	// BootKeyFiles are the installed boot key files.
 	BootKeyFiles []string
@@ -64,8 +68,8 @@ func Run(p *platform.Platform, opt Options) (*Result, error) {
 	if opt.Curve == nil {
 		opt.Curve = elliptic.P256()
 	}
-	if opt.Manufacturer == nil {
-		return nil, errors.New("provision: a manufacturer key is required to sign the endorsement")
+	if err := checkManufacturer(opt); err != nil {
+		return nil, err
 	}
 	if len(opt.BootKeys) > 0 && opt.DeviceDir == "" {
 		return nil, errors.New("provision: boot keys need a device directory")
@@ -125,8 +129,8 @@ func Reissue(p *platform.Platform, opt Options) (*Result, error) {
 	if opt.Rand == nil {
 		opt.Rand = rand.Reader
 	}
-	if opt.Manufacturer == nil {
-		return nil, errors.New("provision: a manufacturer key is required to sign the endorsement")
+	if err := checkManufacturer(opt); err != nil {
+		return nil, err
 	}
 	if p.Attestation == nil || !IsProvisioned(p.Lifecycle.State()) || p.Attestation.PublicKey() == nil {
 		return nil, fmt.Errorf("provision: reissue: the device is not provisioned (it is %s)", p.Lifecycle.State())
@@ -159,8 +163,10 @@ func endorse(res *Result, pub *ecdsa.PublicKey, opt Options) error {
 		return fmt.Errorf("provision: %w", err)
 	}
 	res.List = buf.Bytes()
-	res.Signed, err = SignEndorsements(res.List, opt.Manufacturer, opt.Rand)
-	return err
+	if res.Signed, err = attest.SignEndorsements(res.List, opt.ManufacturerName, opt.Manufacturer, opt.Rand); err != nil {
+		return fmt.Errorf("provision: %w", err)
+	}
+	return nil
 }
 
 // IsProvisioned reports whether lc is past provisioning.
@@ -189,11 +195,23 @@ func writeFileAtomic(name string, data []byte) error {
 	return os.Rename(tmp, name)
 }
 
-// ecdsaPub returns the signer's ECDSA public key.
-func ecdsaPub(s crypto.Signer) (*ecdsa.PublicKey, error) {
-	pub, ok := s.Public().(*ecdsa.PublicKey)
-	if !ok {
-		return nil, errors.New("provision: the manufacturer key must be ECDSA P-256 or P-384")
+// checkManufacturer refuses an unusable manufacturer key before the device
+// changes state, rather than after it reached secured.
+func checkManufacturer(opt Options) error {
+	if opt.Manufacturer == nil {
+		return errors.New("provision: a manufacturer key is required to sign the endorsement")
 	}
-	return pub, nil
+	pub, ok := opt.Manufacturer.Public().(*ecdsa.PublicKey)
+	if !ok {
+		return fmt.Errorf("provision: the manufacturer key is a %T, want ECDSA P-256, P-384 or P-521", opt.Manufacturer.Public())
+	}
+	switch pub.Curve {
+	case elliptic.P256(), elliptic.P384(), elliptic.P521():
+	default:
+		return fmt.Errorf("provision: the manufacturer key is on %s, want P-256, P-384 or P-521", pub.Curve.Params().Name)
+	}
+	if len(opt.ManufacturerName) > attest.MaxTextLen {
+		return fmt.Errorf("provision: manufacturer name of %d bytes, limit %d", len(opt.ManufacturerName), attest.MaxTextLen)
+	}
+	return nil
 }
