@@ -94,9 +94,13 @@ func newAttestEndorseCmd(env *Env) *cobra.Command {
 		Short: "Write an endorsement list (instance ID to key) for --endorsements",
 		Long: `Print an endorsement list with one entry per key: the instance ID computed from the
 key, the key, and optionally the implementation ID its tokens must carry. With
---list, the entries are added to an existing list, which is printed whole.`,
+--list, the entries are added to an existing list, which is printed whole.
+
+The list is unsigned: a fleet server imports it only signed by a manufacturer key
+('rampart fleet endorsements sign', the same COSE_Sign1 'rampart spe provision' writes).`,
 		Example: `  rampart attest endorse --implementation-id $IMPL dev1.pub.pem dev2.pub.pem > fleet.json
-  rampart attest verify --endorsements fleet.json --nonce $NONCE token.cbor`,
+  rampart attest verify --endorsements fleet.json --nonce $NONCE token.cbor
+  rampart fleet endorsements sign --key mfr.pem --manufacturer acme --out fleet.cose fleet.json`,
 		Args: func(cmd *cobra.Command, args []string) error {
 			if len(args) == 0 {
 				return usageError("%s takes one or more PUBKEY.pem files", cmd.CommandPath())

@@ -25,6 +25,14 @@ var ErrUntrusted = errors.New("trust: endorsement signature not verified by any 
 // its name is returned as the manufacturer. A signature no trusted key
 // verifies wraps ErrUntrusted; a malformed file or list does not.
 func VerifyEndorsements(data []byte, manufacturers map[string]*ecdsa.PublicKey) (string, *attest.EndorsementList, error) {
+	who, s, err := verifySigned(data, manufacturers)
+	if err != nil {
+		return "", nil, err
+	}
+	return who, s.List, nil
+}
+
+func verifySigned(data []byte, manufacturers map[string]*ecdsa.PublicKey) (string, *attest.SignedEndorsements, error) {
 	who, s, err := attest.VerifyAny(data, manufacturers)
 	if errors.Is(err, attest.ErrSignature) {
 		return "", nil, fmt.Errorf("%w: %w", ErrUntrusted, err)
@@ -32,7 +40,7 @@ func VerifyEndorsements(data []byte, manufacturers map[string]*ecdsa.PublicKey) 
 	if err != nil {
 		return "", nil, fmt.Errorf("trust: %w", err)
 	}
-	return who, s.List, nil
+	return who, s, nil
 }
 
 // DeviceID is the fleet's name for a device: the hex of the first 16 bytes
@@ -55,13 +63,13 @@ type ImportResult struct {
 // Import verifies a signed endorsement file and records every endorsement
 // (new devices start registered). Both outcomes are audited by actor.
 func Import(ctx context.Context, db *store.DB, data []byte, manufacturers map[string]*ecdsa.PublicKey, actor string) (*ImportResult, error) {
-	who, list, err := VerifyEndorsements(data, manufacturers)
+	who, signed, err := verifySigned(data, manufacturers)
 	if err != nil {
 		db.Audit(ctx, &store.AuditEntry{Actor: actor, Action: "endorsements.import", Subject: "", Decision: store.Deny, Reason: err.Error()})
 		return nil, err
 	}
 	var buf bytes.Buffer
-	list.WriteJSON(&buf)
+	signed.List.WriteJSON(&buf)
 	var file struct {
 		Endorsements []struct {
 			InstanceID       string `json:"instance_id"`
@@ -95,6 +103,6 @@ func Import(ctx context.Context, db *store.DB, data []byte, manufacturers map[st
 		}
 	}
 	db.Audit(ctx, &store.AuditEntry{Actor: actor, Action: "endorsements.import", Subject: who, Decision: store.Allow,
-		Reason: fmt.Sprintf("signed by %s: %d added, %d updated", who, len(res.Added), len(res.Updated))})
+		Reason: fmt.Sprintf("signed by %s (kid %q): %d added, %d updated", who, signed.KeyID, len(res.Added), len(res.Updated))})
 	return res, nil
 }

@@ -90,6 +90,10 @@ func TestEndorsementImport(t *testing.T) {
 	if l, _ := db.AuditLog(context.Background(), store.AuditFilter{Action: "endorsements.import", Decision: store.Deny}); len(l) != 1 {
 		t.Fatalf("%d refused imports audited, want 1", len(l))
 	}
+	// The audit names the trusted key that verified and the signer's own kid.
+	if l, _ := db.AuditLog(context.Background(), store.AuditFilter{Action: "endorsements.import", Decision: store.Allow}); len(l) != 2 || !strings.Contains(l[0].Reason, `signed by acme (kid "ACME Corp.")`) {
+		t.Fatalf("allowed imports audited: %+v", l)
+	}
 }
 
 func TestRegisterRelease(t *testing.T) {
