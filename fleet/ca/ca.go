@@ -188,11 +188,21 @@ const DeviceURIPrefix = "urn:rampart:psa-instance:"
 // device ID as the subject common name and the attestation instance ID as a
 // URI SAN, valid for ttl.
 func (c *CA) IssueDevice(pub crypto.PublicKey, deviceID string, instanceID []byte, ttl time.Duration) (*x509.Certificate, error) {
+	is, err := c.IssueDeviceDER(pub, deviceID, instanceID, ttl)
+	if err != nil {
+		return nil, err
+	}
+	return x509.ParseCertificate(is.DER)
+}
+
+// IssueDeviceDER is IssueDevice without parsing the result back: the
+// enrollment path needs only the DER, the serial and the validity.
+func (c *CA) IssueDeviceDER(pub crypto.PublicKey, deviceID string, instanceID []byte, ttl time.Duration) (*Issued, error) {
 	u, err := url.Parse(DeviceURIPrefix + hex.EncodeToString(instanceID))
 	if err != nil {
 		return nil, fmt.Errorf("ca: instance id: %w", err)
 	}
-	return c.issue(pub, &x509.Certificate{
+	return c.issueDER(pub, &x509.Certificate{
 		Subject:     pkix.Name{CommonName: deviceID, Organization: []string{"Rampart fleet device"}},
 		URIs:        []*url.URL{u},
 		KeyUsage:    x509.KeyUsageDigitalSignature,
@@ -219,6 +229,14 @@ func (c *CA) IssueServer(pub crypto.PublicKey, hosts []string, ttl time.Duration
 }
 
 func (c *CA) issue(pub crypto.PublicKey, t *x509.Certificate, ttl time.Duration) (*x509.Certificate, error) {
+	is, err := c.issueDER(pub, t, ttl)
+	if err != nil {
+		return nil, err
+	}
+	return x509.ParseCertificate(is.DER)
+}
+
+func (c *CA) issueDER(pub crypto.PublicKey, t *x509.Certificate, ttl time.Duration) (*Issued, error) {
 	if ttl <= 0 {
 		return nil, fmt.Errorf("ca: ttl %v: must be positive", ttl)
 	}
@@ -226,19 +244,21 @@ func (c *CA) issue(pub crypto.PublicKey, t *x509.Certificate, ttl time.Duration)
 	if err != nil {
 		return nil, err
 	}
-	now := c.now()
+	// Whole seconds, UTC: what the certificate encodes, so the times
+	// recorded next to it are the certificate's own.
+	now := c.now().UTC().Truncate(time.Second)
 	t.SerialNumber = serial
 	t.NotBefore = now.Add(-time.Minute) // small clock skew allowance
-	t.NotAfter = now.Add(ttl)
+	t.NotAfter = now.Add(ttl).Truncate(time.Second)
 	if t.NotAfter.After(c.cert.NotAfter) {
 		t.NotAfter = c.cert.NotAfter
 	}
 	t.AuthorityKeyId = c.cert.SubjectKeyId
-	der, err := x509.CreateCertificate(c.rand, t, c.cert, pub, c.key)
+	der, err := c.sign(t, pub)
 	if err != nil {
-		return nil, fmt.Errorf("ca: issue: %w", err)
+		return nil, err
 	}
-	return x509.ParseCertificate(der)
+	return &Issued{DER: der, Serial: serial, NotBefore: t.NotBefore, NotAfter: t.NotAfter.UTC()}, nil
 }
 
 // IsIssuer reports whether cert was signed by this CA.

@@ -5,6 +5,9 @@ import (
 	"encoding/asn1"
 	"errors"
 	"fmt"
+
+	"golang.org/x/crypto/cryptobyte"
+	casn1 "golang.org/x/crypto/cryptobyte/asn1"
 )
 
 // RFC 7030 returns certificates as a "certs-only" CMS SignedData (RFC 5652)
@@ -30,29 +33,48 @@ type signedData struct {
 	SignerInfos  asn1.RawValue // SET OF, empty
 }
 
-var emptySet = asn1.RawValue{Class: asn1.ClassUniversal, Tag: asn1.TagSet, IsCompound: true, Bytes: []byte{}}
-
 // CertsOnly encodes certs as a degenerate PKCS#7 / CMS SignedData.
 func CertsOnly(certs ...*x509.Certificate) ([]byte, error) {
+	ders := make([][]byte, len(certs))
+	for i, c := range certs {
+		ders[i] = c.Raw
+	}
+	return CertsOnlyDER(ders...)
+}
+
+// CertsOnlyDER is CertsOnly for certificates in DER: every enrollment
+// answer is one, so it is written directly rather than through reflection.
+//
+//	ContentInfo ::= SEQUENCE { contentType signedData,
+//	  content [0] EXPLICIT SignedData ::= SEQUENCE {
+//	    version 1, digestAlgorithms SET {}, encapContentInfo SEQUENCE { data },
+//	    certificates [0] IMPLICIT SET OF Certificate, signerInfos SET {} } }
+func CertsOnlyDER(certs ...[]byte) ([]byte, error) {
 	if len(certs) == 0 {
 		return nil, errors.New("ca: certs-only: no certificates")
 	}
-	var raw []byte
-	for _, c := range certs {
-		raw = append(raw, c.Raw...)
-	}
-	sd := signedData{
-		Version:          1,
-		DigestAlgorithms: emptySet,
-		Certificates:     asn1.RawValue{Class: asn1.ClassContextSpecific, Tag: 0, IsCompound: true, Bytes: raw},
-		SignerInfos:      emptySet,
-	}
-	sd.ContentInfo.ContentType = oidData
-	inner, err := asn1.Marshal(sd)
+	var b cryptobyte.Builder
+	b.AddASN1(casn1.SEQUENCE, func(b *cryptobyte.Builder) {
+		b.AddASN1ObjectIdentifier(oidSignedData)
+		b.AddASN1(casn1.Tag(0).Constructed().ContextSpecific(), func(b *cryptobyte.Builder) {
+			b.AddASN1(casn1.SEQUENCE, func(b *cryptobyte.Builder) {
+				b.AddASN1Int64(1)
+				b.AddASN1(casn1.SET, func(*cryptobyte.Builder) {})
+				b.AddASN1(casn1.SEQUENCE, func(b *cryptobyte.Builder) { b.AddASN1ObjectIdentifier(oidData) })
+				b.AddASN1(casn1.Tag(0).Constructed().ContextSpecific(), func(b *cryptobyte.Builder) {
+					for _, c := range certs {
+						b.AddBytes(c)
+					}
+				})
+				b.AddASN1(casn1.SET, func(*cryptobyte.Builder) {})
+			})
+		})
+	})
+	der, err := b.Bytes()
 	if err != nil {
 		return nil, fmt.Errorf("ca: certs-only: %w", err)
 	}
-	return asn1.Marshal(contentInfo{ContentType: oidSignedData, Content: asn1.RawValue{Class: asn1.ClassContextSpecific, Tag: 0, IsCompound: true, Bytes: inner}})
+	return der, nil
 }
 
 // ParseCertsOnly decodes a certs-only PKCS#7 and returns its certificates.

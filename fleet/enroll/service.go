@@ -218,11 +218,11 @@ func (s *Service) Enroll(ctx context.Context, raw RawRequest, renew bool, actor 
 	if ref := s.checkFirmware(ctx, claims); ref != nil {
 		return deviceID, nil, ref
 	}
-	cert, err := s.cfg.CA.IssueDevice(req.CSR.PublicKey, dev.ID, dev.InstanceID, s.cfg.CertTTL)
+	cert, err := s.cfg.CA.IssueDeviceDER(req.CSR.PublicKey, dev.ID, dev.InstanceID, s.cfg.CertTTL)
 	if err != nil {
 		return deviceID, nil, refuse(CodeInternal, "issue: %v", err)
 	}
-	p7, err = ca.CertsOnly(cert)
+	p7, err = ca.CertsOnlyDER(cert.DER)
 	if err != nil {
 		return deviceID, nil, refuse(CodeInternal, "%v", err)
 	}
@@ -230,7 +230,7 @@ func (s *Service) Enroll(ctx context.Context, raw RawRequest, renew bool, actor 
 	if renew {
 		from = []store.State{store.Active}
 	}
-	rec := &store.Certificate{Serial: ca.Serial(cert.SerialNumber), DeviceID: dev.ID, NotBefore: cert.NotBefore, NotAfter: cert.NotAfter, DER: cert.Raw}
+	rec := &store.Certificate{Serial: ca.Serial(cert.Serial), DeviceID: dev.ID, NotBefore: cert.NotBefore, NotAfter: cert.NotAfter, DER: cert.DER}
 	ok := &store.AuditEntry{Actor: actor, Action: action, Subject: dev.ID, Decision: store.Allow,
 		Reason: fmt.Sprintf("attested (lifecycle %s, %d measurements matched); certificate %s until %s", claims.Lifecycle, len(claims.SoftwareComponents), rec.Serial, cert.NotAfter.UTC().Format(time.RFC3339))}
 	if err := s.cfg.Store.RecordEnrollment(ctx, rec, from, ok); err != nil {

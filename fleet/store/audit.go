@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 	"time"
 )
@@ -23,20 +24,23 @@ type AuditEntry struct {
 	Reason   string    `json:"reason"`
 }
 
-func (s *DB) insertAudit(ctx context.Context, x execer, e *AuditEntry) error {
+// insertAudit appends e inside t (on its own when t is nil), with a
+// prepared statement: every enrollment writes one.
+func (s *DB) insertAudit(ctx context.Context, t *sql.Tx, e *AuditEntry) error {
 	if e.Time.IsZero() {
 		e.Time = s.now()
 	}
-	if _, err := s.exec(ctx, x, `INSERT INTO audit (ts_ms, actor, action, subject, decision, reason) VALUES (?,?,?,?,?,?)`,
-		ms(e.Time), e.Actor, e.Action, e.Subject, e.Decision, e.Reason); err != nil {
+	if _, err := s.execPrepared(ctx, t, qInsertAudit, ms(e.Time), e.Actor, e.Action, e.Subject, e.Decision, e.Reason); err != nil {
 		return fmt.Errorf("store: audit: %w", err)
 	}
 	return nil
 }
 
+const qInsertAudit = `INSERT INTO audit (ts_ms, actor, action, subject, decision, reason) VALUES (?,?,?,?,?,?)`
+
 // Audit appends e to the audit log.
 func (s *DB) Audit(ctx context.Context, e *AuditEntry) error {
-	return s.insertAudit(ctx, s.sql, e)
+	return s.insertAudit(ctx, nil, e)
 }
 
 // AuditFilter selects audit entries; zero fields match everything.

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"time"
 )
@@ -116,38 +117,63 @@ func (s *DB) commitEnrollments(ctx context.Context, batch []*enrollReq) {
 	}
 }
 
-// recordEnrollment is one enrollment's statements inside t.
+// recordEnrollment is one enrollment's statements inside t: the device's
+// state moves to active only if it is in one of r.from (one conditional
+// UPDATE, so no separate read), then the certificate and the audit entry
+// are inserted. All three are prepared statements. When the UPDATE matches
+// no row nothing has been written, and the device is read once more only
+// to say why (unknown device, or its state).
 func (s *DB) recordEnrollment(ctx context.Context, t *sql.Tx, r *enrollReq) error {
 	c := r.c
 	now := ms(s.now())
-	var st string
-	err := t.QueryRowContext(ctx, s.q(`SELECT state FROM devices WHERE device_id = ?`), c.DeviceID).Scan(&st)
-	if errors.Is(err, sql.ErrNoRows) {
-		return fmt.Errorf("store: enrollment of %s: %w", c.DeviceID, ErrNotFound)
+	if len(r.from) == 0 || len(r.from) > len(stateList) {
+		return fmt.Errorf("store: enrollment of %s: %d allowed states: %w", c.DeviceID, len(r.from), ErrConflict)
 	}
-	if err != nil {
-		return fmt.Errorf("store: enrollment: %w", err)
-	}
-	ok := false
+	args := make([]any, 0, 5+len(r.from))
+	args = append(args, string(Active), now, now, now, c.DeviceID)
 	for _, f := range r.from {
-		ok = ok || State(st) == f
+		args = append(args, string(f))
 	}
-	if !ok {
+	res, err := s.execPrepared(ctx, t, activateQuery[len(r.from)], args...)
+	if err != nil {
+		return fmt.Errorf("store: activate: %w", err)
+	}
+	if n, err := res.RowsAffected(); err != nil {
+		return fmt.Errorf("store: activate: %w", err)
+	} else if n == 0 {
+		var st string
+		err := t.QueryRowContext(ctx, s.q(`SELECT state FROM devices WHERE device_id = ?`), c.DeviceID).Scan(&st)
+		if errors.Is(err, sql.ErrNoRows) {
+			return fmt.Errorf("store: enrollment of %s: %w", c.DeviceID, ErrNotFound)
+		}
+		if err != nil {
+			return fmt.Errorf("store: enrollment: %w", err)
+		}
 		return fmt.Errorf("store: enrollment of %s: device is %s: %w", c.DeviceID, st, ErrConflict)
 	}
-	if _, err := s.exec(ctx, t, `INSERT INTO certificates (serial, device_id, not_before_ms, not_after_ms, revoked_ms, der) VALUES (?,?,?,?,0,?)`,
-		c.Serial, c.DeviceID, ms(c.NotBefore), ms(c.NotAfter), c.DER); err != nil {
+	if _, err := s.execPrepared(ctx, t, qInsertCert, c.Serial, c.DeviceID, ms(c.NotBefore), ms(c.NotAfter), c.DER); err != nil {
 		return fmt.Errorf("store: record certificate: %w", err)
-	}
-	if _, err := s.exec(ctx, t, `UPDATE devices SET state = ?, reason = '', updated_ms = ?, enrolled_ms = ?, last_attested_ms = ? WHERE device_id = ?`,
-		string(Active), now, now, now, c.DeviceID); err != nil {
-		return fmt.Errorf("store: activate: %w", err)
 	}
 	if r.audit != nil {
 		return s.insertAudit(ctx, t, r.audit)
 	}
 	return nil
 }
+
+const qInsertCert = `INSERT INTO certificates (serial, device_id, not_before_ms, not_after_ms, revoked_ms, der) VALUES (?,?,?,?,0,?)`
+
+// stateList is every state, the most a from list can name.
+var stateList = []State{Registered, Active, Suspended, Decommissioned}
+
+// activateQuery[n] moves a device to active if its state is one of n
+// given states (n = 1..4): a fixed text per n, so each is prepared once.
+var activateQuery = func() []string {
+	q := make([]string, len(stateList)+1)
+	for n := 1; n <= len(stateList); n++ {
+		q[n] = `UPDATE devices SET state = ?, reason = '', updated_ms = ?, enrolled_ms = ?, last_attested_ms = ? WHERE device_id = ? AND state IN (?` + strings.Repeat(",?", n-1) + `)`
+	}
+	return q
+}()
 
 const certCols = `serial, device_id, not_before_ms, not_after_ms, revoked_ms, der`
 

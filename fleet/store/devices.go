@@ -95,9 +95,13 @@ func (s *DB) Device(ctx context.Context, id string) (*Device, error) {
 }
 
 // DeviceByInstance returns the device with the attestation instance ID.
+// Every enrollment reads it (prepared statement; not cached, so a state
+// change or a new endorsement made by any writer is seen at once).
 func (s *DB) DeviceByInstance(ctx context.Context, instanceID []byte) (*Device, error) {
-	return scanDevice(s.sql.QueryRowContext(ctx, s.q(`SELECT `+deviceCols+` FROM devices WHERE instance_id = ?`), instanceID))
+	return scanDevice(s.queryRowPrepared(ctx, nil, qDeviceByInstance, instanceID))
 }
+
+const qDeviceByInstance = `SELECT ` + deviceCols + ` FROM devices WHERE instance_id = ?`
 
 // Devices lists devices, all or those in state, ordered by id.
 func (s *DB) Devices(ctx context.Context, state State) ([]*Device, error) {

@@ -1,10 +1,12 @@
 package store
 
 import (
+	"bytes"
 	"context"
 	"database/sql"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 )
 
@@ -57,9 +59,63 @@ func scanRelease(r interface{ Scan(...any) error }) (*Release, error) {
 	return &x, nil
 }
 
-// Release returns the release whose image hash is digest.
+// Release returns the release whose image hash is digest. Every enrollment
+// looks up each measurement here, so releases found are kept in memory:
+// a release row never changes once written (PutRelease refuses a second
+// registration of a digest and nothing updates or deletes releases), so a
+// row once read stays true. A digest not found is not remembered: a release
+// registered later, through this DB or any other writer, is found at once.
+// If releases ever become deletable, the deletion must go through this
+// package and drop the digest from s.relCache.
 func (s *DB) Release(ctx context.Context, digest []byte) (*Release, error) {
-	return scanRelease(s.sql.QueryRowContext(ctx, s.q(`SELECT `+releaseCols+` FROM releases WHERE digest = ?`), digest))
+	if r := s.relCache.get(digest); r != nil {
+		return r, nil
+	}
+	r, err := scanRelease(s.queryRowPrepared(ctx, nil, qRelease, digest))
+	if err != nil {
+		return nil, err
+	}
+	s.relCache.put(r)
+	return r.clone(), nil
+}
+
+const qRelease = `SELECT ` + releaseCols + ` FROM releases WHERE digest = ?`
+
+// releaseCache holds releases read by Release, by digest.
+type releaseCache struct {
+	mu sync.RWMutex
+	m  map[string]*Release
+}
+
+// maxCachedReleases bounds the cache; past it, it starts over (a fleet has
+// tens of releases, not thousands).
+const maxCachedReleases = 4096
+
+func (c *releaseCache) get(digest []byte) *Release {
+	c.mu.RLock()
+	r := c.m[string(digest)]
+	c.mu.RUnlock()
+	if r == nil {
+		return nil
+	}
+	return r.clone()
+}
+
+func (c *releaseCache) put(r *Release) {
+	c.mu.Lock()
+	if c.m == nil || len(c.m) >= maxCachedReleases {
+		c.m = map[string]*Release{}
+	}
+	c.m[string(r.Digest)] = r.clone()
+	c.mu.Unlock()
+}
+
+// clone copies r so that callers cannot alter the cached release.
+func (r *Release) clone() *Release {
+	x := *r
+	x.Digest = bytes.Clone(r.Digest)
+	x.SignerID = bytes.Clone(r.SignerID)
+	return &x
 }
 
 // Releases lists every release, oldest first.

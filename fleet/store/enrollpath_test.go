@@ -1,0 +1,88 @@
+package store_test
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"rampart/fleet/store"
+	"rampart/fleet/store/storetest"
+)
+
+// Release keeps found releases in memory: a digest not found is not
+// remembered (a release registered afterwards is found at once), and a
+// caller altering the release it got does not alter what later callers get.
+func TestReleaseLookupSeesNewReleases(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		digest := []byte("digest-0123456789abcdef0123456789")
+		if _, err := db.Release(ctx, digest); !errors.Is(err, store.ErrNotFound) {
+			t.Fatalf("before registration: %v, want ErrNotFound", err)
+		}
+		if err := db.PutRelease(ctx, &store.Release{Digest: digest, SwType: "SPE", Version: "1.0.0", SignerID: []byte("signer"), HashAlg: "SHA256", Size: 1}, nil); err != nil {
+			t.Fatal(err)
+		}
+		for i := range 2 { // from the database, then from memory
+			r, err := db.Release(ctx, digest)
+			if err != nil || string(r.SignerID) != "signer" || r.Version != "1.0.0" {
+				t.Fatalf("lookup %d: %+v, %v", i, r, err)
+			}
+			r.SignerID[0] = 'X'
+			r.Version = "9.9.9"
+		}
+		if err := db.PutRelease(ctx, &store.Release{Digest: digest, SwType: "SPE", Version: "2.0.0"}, nil); !errors.Is(err, store.ErrConflict) {
+			t.Fatalf("second registration of a digest: %v, want ErrConflict", err)
+		}
+		if r, _ := db.Release(ctx, digest); r.Version != "1.0.0" {
+			t.Fatalf("release changed to %s", r.Version)
+		}
+	})
+}
+
+// RecordEnrollment moves a device to active only from the states given,
+// says which state refused it, writes nothing when refused, and the
+// lookup by instance ID sees every state change at once.
+func TestRecordEnrollmentStates(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		if _, err := db.PutEndorsement(ctx, dev("r1")); err != nil {
+			t.Fatal(err)
+		}
+		now := time.Now().UTC().Truncate(time.Millisecond)
+		cert := func(serial string) *store.Certificate {
+			return &store.Certificate{Serial: serial, DeviceID: "r1", NotBefore: now, NotAfter: now.Add(time.Hour), DER: []byte{1}}
+		}
+		// Renewal needs an active device.
+		err := db.RecordEnrollment(ctx, cert("01"), []store.State{store.Active}, &store.AuditEntry{Actor: "t", Action: "renew", Subject: "r1", Decision: store.Allow})
+		if !errors.Is(err, store.ErrConflict) || !strings.Contains(err.Error(), "registered") {
+			t.Fatalf("renewal of a registered device: %v", err)
+		}
+		if _, err := db.Certificate(ctx, "01"); !errors.Is(err, store.ErrNotFound) {
+			t.Fatalf("refused enrollment left a certificate: %v", err)
+		}
+		if log, _ := db.AuditLog(ctx, store.AuditFilter{Subject: "r1"}); len(log) != 0 {
+			t.Fatalf("refused enrollment left %d audit entries", len(log))
+		}
+		if err := db.RecordEnrollment(ctx, cert("02"), []store.State{store.Registered, store.Active}, nil); err != nil {
+			t.Fatal(err)
+		}
+		if d, err := db.DeviceByInstance(ctx, []byte("inst-r1")); err != nil || d.State != store.Active || d.Enrolled.IsZero() {
+			t.Fatalf("after enrollment: %+v, %v", d, err)
+		}
+		if _, _, err := db.SetState(ctx, "r1", store.Decommissioned, "gone", nil); err != nil {
+			t.Fatal(err)
+		}
+		if d, _ := db.DeviceByInstance(ctx, []byte("inst-r1")); d.State != store.Decommissioned {
+			t.Fatalf("lookup after decommissioning: %s", d.State)
+		}
+		err = db.RecordEnrollment(ctx, cert("03"), []store.State{store.Registered, store.Active}, nil)
+		if !errors.Is(err, store.ErrConflict) || !strings.Contains(err.Error(), "decommissioned") {
+			t.Fatalf("enrollment of a decommissioned device: %v", err)
+		}
+		if err := db.RecordEnrollment(ctx, &store.Certificate{Serial: "04", DeviceID: "nobody"}, []store.State{store.Registered}, nil); !errors.Is(err, store.ErrNotFound) {
+			t.Fatalf("unknown device: %v", err)
+		}
+	})
+}
