@@ -1,18 +1,15 @@
 package broker
 
 import (
-	"bytes"
-	"context"
 	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
-	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
 	mqtt "github.com/mochi-mqtt/server/v2"
-	"github.com/mochi-mqtt/server/v2/listeners"
 	"github.com/mochi-mqtt/server/v2/packets"
 
 	"rampart/fleet/ca"
@@ -25,10 +22,15 @@ const TopicPrefix = "devices/"
 // TelemetryTopic returns the topic a device publishes telemetry to.
 func TelemetryTopic(deviceID string) string { return TopicPrefix + deviceID + "/telemetry" }
 
-// Sink receives telemetry payloads. Store must return only once the data is
-// durable: the broker acknowledges a QoS 1 or 2 publish after it returns nil.
+// Sink stores telemetry payloads. The broker acknowledges a QoS 1 or 2
+// publish only after done(nil).
 type Sink interface {
-	Store(ctx context.Context, deviceID string, payload []byte) error
+	// Submit parses payload and queues its samples without waiting for
+	// them to be stored. It refuses a malformed payload with an error and
+	// then never calls done. Otherwise it calls done exactly once: with
+	// nil only once the samples are durable, else with the storage error.
+	// done may run before Submit returns and must not block.
+	Submit(deviceID string, payload []byte, done func(error)) error
 }
 
 // Config configures a Broker.
@@ -45,6 +47,14 @@ type Config struct {
 	OnDeny func(action string)
 	// BufferSize is the per-connection read and write buffer (default 2 KiB).
 	BufferSize int
+	// Window is how many QoS 1 telemetry messages one connection may have
+	// unacknowledged (waiting for their commit) before the broker stops
+	// reading from it; it is also the Receive Maximum told to MQTT 5
+	// clients (default 64).
+	Window int
+	// HandshakeTimeout bounds the TLS handshake and the wait for CONNECT
+	// (default 10 s).
+	HandshakeTimeout time.Duration
 	// OnStatus receives what a device publishes on its own
 	// devices/<id>/updates topic (update outcomes) and
 	// devices/<id>/progress topic (update progress); may be nil. The
@@ -56,9 +66,12 @@ type Config struct {
 type Broker struct {
 	cfg       Config
 	srv       *mqtt.Server
-	lis       *listeners.TCP
+	lis       *tlsListener
+	window    int
+	sessions  sync.Map // *mqtt.Client -> *session, from CONNECT to disconnection
 	connected atomic.Int64
 	published atomic.Int64
+	countQoS0 func(error) // the Sink's completion for QoS 0 telemetry
 }
 
 // New builds a broker; Start begins listening.
@@ -75,12 +88,24 @@ func New(cfg Config) (*Broker, error) {
 	if cfg.BufferSize <= 0 {
 		cfg.BufferSize = 2048
 	}
-	b := &Broker{cfg: cfg}
+	if cfg.Window <= 0 {
+		cfg.Window = 64
+	}
+	cfg.Window = min(cfg.Window, 65535)
+	if cfg.HandshakeTimeout <= 0 {
+		cfg.HandshakeTimeout = 10 * time.Second
+	}
+	b := &Broker{cfg: cfg, window: cfg.Window}
+	b.countQoS0 = func(err error) {
+		if err == nil {
+			b.published.Add(1)
+		}
+	}
 	caps := mqtt.NewDefaultServerCapabilities()
 	caps.MaximumClientWritesPending = 64
 	caps.MaximumSessionExpiryInterval = 3600
 	caps.MaximumPacketSize = 64 << 10
-	caps.ReceiveMaximum = 64
+	caps.ReceiveMaximum = uint16(cfg.Window) // telemetry: enforced by the hook (session.enqueue)
 	caps.MaximumInflight = 64
 	caps.MaximumMessageExpiryInterval = 3600
 	b.srv = mqtt.New(&mqtt.Options{
@@ -105,7 +130,7 @@ func (b *Broker) Start() error {
 		ClientAuth:       tls.RequireAnyClientCert, // verified in VerifyConnection, so that refusals are audited
 		VerifyConnection: b.verifyPeer,
 	}
-	b.lis = listeners.NewTCP(listeners.Config{ID: "mqtts", Address: b.cfg.Address, TLSConfig: tc})
+	b.lis = newTLSListener("mqtts", b.cfg.Address, tc, b.cfg.HandshakeTimeout)
 	if err := b.srv.AddListener(b.lis); err != nil {
 		return fmt.Errorf("broker: listen %s: %w", b.cfg.Address, err)
 	}
@@ -155,88 +180,4 @@ func (b *Broker) Disconnect(deviceID, reason string) bool {
 	b.srv.Clients.Delete(deviceID)
 	b.cfg.Log.Info("device disconnected", "device", deviceID, "reason", reason)
 	return was
-}
-
-// peerID returns the common name of the client's verified certificate.
-func peerID(cl *mqtt.Client) (string, bool) {
-	tc, ok := cl.Net.Conn.(*tls.Conn)
-	if !ok {
-		return "", false
-	}
-	cs := tc.ConnectionState()
-	if !cs.HandshakeComplete || len(cs.PeerCertificates) == 0 {
-		return "", false
-	}
-	return cs.PeerCertificates[0].Subject.CommonName, true
-}
-
-// hook enforces identity and the ACL and feeds telemetry to the sink.
-type hook struct {
-	mqtt.HookBase
-	b *Broker
-}
-
-func (h *hook) ID() string { return "rampart-fleet" }
-
-func (h *hook) Provides(x byte) bool {
-	return bytes.Contains([]byte{mqtt.OnConnectAuthenticate, mqtt.OnACLCheck, mqtt.OnPublish, mqtt.OnSessionEstablished, mqtt.OnDisconnect}, []byte{x})
-}
-
-func (h *hook) OnConnectAuthenticate(cl *mqtt.Client, pk packets.Packet) bool {
-	id, ok := peerID(cl)
-	if !ok {
-		h.b.deny(context.Background(), "", "mqtt.connect", "no verified client certificate")
-		return false
-	}
-	if cl.ID != id {
-		h.b.deny(context.Background(), id, "mqtt.connect", fmt.Sprintf("client identifier %q is not the certificate's device id %q", cl.ID, id))
-		return false
-	}
-	return true
-}
-
-func (h *hook) OnSessionEstablished(cl *mqtt.Client, _ packets.Packet) { h.b.connected.Add(1) }
-
-func (h *hook) OnDisconnect(cl *mqtt.Client, _ error, _ bool) { h.b.connected.Add(-1) }
-
-// allowed reports whether topic (a name or a filter) lies under the
-// client's own prefix, without wildcards that could reach beyond it.
-func allowed(id, topic string) bool {
-	p := TopicPrefix + id + "/"
-	return strings.HasPrefix(topic, p) && len(topic) > len(p)
-}
-
-func (h *hook) OnACLCheck(cl *mqtt.Client, topic string, write bool) bool {
-	id, ok := peerID(cl)
-	if ok && id == cl.ID && allowed(id, topic) {
-		return true
-	}
-	op := "subscribe"
-	if write {
-		op = "publish"
-	}
-	h.b.deny(context.Background(), cl.ID, "mqtt."+op, fmt.Sprintf("topic %q is outside %s%s/", topic, TopicPrefix, cl.ID))
-	return false
-}
-
-func (h *hook) OnPublish(cl *mqtt.Client, pk packets.Packet) (packets.Packet, error) {
-	if !cl.Net.Inline && h.b.cfg.OnStatus != nil && (pk.TopicName == StatusTopic(cl.ID) || pk.TopicName == ProgressTopic(cl.ID)) {
-		h.b.cfg.OnStatus(cl.ID, pk.Payload)
-		return pk, nil
-	}
-	if cl.Net.Inline || pk.TopicName != TelemetryTopic(cl.ID) {
-		return pk, nil
-	}
-	if h.b.cfg.Sink == nil {
-		return pk, packets.ErrImplementationSpecificError
-	}
-	if err := h.b.cfg.Sink.Store(context.Background(), cl.ID, pk.Payload); err != nil {
-		h.b.cfg.Log.Info("telemetry refused", "device", cl.ID, "err", err)
-		if cl.Properties.ProtocolVersion == 5 {
-			return pk, packets.ErrPayloadFormatInvalid
-		}
-		return pk, packets.ErrRejectPacket // no acknowledgement: the device retries or gives up
-	}
-	h.b.published.Add(1)
-	return pk, nil
 }

@@ -5,8 +5,10 @@ import (
 	"context"
 	"errors"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -55,29 +57,119 @@ func TestWriterGroupCommit(t *testing.T) {
 	var batches, samples int
 	var mu sync.Mutex
 	w := NewWriter(WriterConfig{Store: db, MaxDelay: 5 * time.Millisecond, OnCommit: func(n int, _ time.Duration) { mu.Lock(); batches++; samples += n; mu.Unlock() }})
+	// Submissions from one goroutine, without waiting: answered in order.
+	var order []int
 	var wg sync.WaitGroup
 	for i := range 200 {
 		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			if err := w.Store(context.Background(), "dev", []byte(`{"values":{"x":`+string(rune('0'+i%10))+`}}`)); err != nil {
+		err := w.Submit("dev", []byte(`{"values":{"x":`+strconv.Itoa(i)+`}}`), func(err error) {
+			if err != nil {
 				t.Error(err)
 			}
-		}()
+			mu.Lock()
+			order = append(order, i)
+			mu.Unlock()
+			wg.Done()
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
 	}
 	wg.Wait()
-	// Every Store returned: every sample is committed.
+	// Every submission was answered: every sample is committed.
 	if n, _ := db.CountPoints(context.Background()); n != 200 {
 		t.Fatalf("%d samples stored after 200 acknowledged", n)
 	}
-	w.Close()
-	if err := w.Store(context.Background(), "dev", []byte(`{"values":{"x":1}}`)); !errors.Is(err, ErrClosed) {
-		t.Fatalf("after Close: %v", err)
-	}
 	mu.Lock()
-	defer mu.Unlock()
+	for i, v := range order {
+		if v != i {
+			t.Fatalf("answer %d is for submission %d: out of order", i, v)
+		}
+	}
 	if samples != 200 || batches >= 200 {
 		t.Fatalf("%d samples in %d batches: no grouping", samples, batches)
+	}
+	mu.Unlock()
+	// The blocking form.
+	if err := w.Write(context.Background(), []store.Point{{DeviceID: "dev", Metric: "y", Time: time.Now(), Value: 1}}); err != nil {
+		t.Fatal(err)
+	}
+	w.Close()
+	w.Close() // idempotent
+	got := make(chan error, 1)
+	if err := w.Submit("dev", []byte(`{"values":{"x":1}}`), func(err error) { got <- err }); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-got; !errors.Is(err, ErrClosed) {
+		t.Fatalf("after Close: %v", err)
+	}
+	if err := w.Write(context.Background(), nil); !errors.Is(err, ErrClosed) {
+		t.Fatalf("Write after Close: %v", err)
+	}
+}
+
+func TestWriterRefusalAndFailure(t *testing.T) {
+	db, err := store.Open(context.Background(), filepath.Join(t.TempDir(), "t.db"), store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := NewWriter(WriterConfig{Store: db})
+	defer w.Close()
+	// A malformed payload is refused at once; done is never called.
+	err = w.Submit("dev", []byte(`{"values":{"bad name":1}}`), func(error) { t.Error("done called for a refused payload") })
+	if !errors.Is(err, ErrPayload) {
+		t.Fatalf("malformed payload: %v", err)
+	}
+	// A store that fails: done gets the error, never nil.
+	db.Close()
+	got := make(chan error, 1)
+	if err := w.Submit("dev", []byte(`{"values":{"x":1}}`), func(err error) { got <- err }); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-got; err == nil {
+		t.Fatal("a failed commit was reported as committed")
+	}
+}
+
+// TestWriterCloseAnswersEveryone: submissions racing with Close are each
+// answered exactly once, committed or ErrClosed, never left waiting.
+func TestWriterCloseAnswersEveryone(t *testing.T) {
+	db, err := store.Open(context.Background(), filepath.Join(t.TempDir(), "t.db"), store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	w := NewWriter(WriterConfig{Store: db})
+	var answered, committed, submitted atomic.Int64
+	var wg sync.WaitGroup
+	for g := range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range 500 {
+				submitted.Add(1)
+				err := w.Submit("dev"+strconv.Itoa(g), []byte(`{"values":{"x":`+strconv.Itoa(i)+`}}`), func(err error) {
+					answered.Add(1)
+					if err == nil {
+						committed.Add(1)
+					} else if !errors.Is(err, ErrClosed) {
+						t.Error(err)
+					}
+				})
+				if err != nil {
+					t.Error(err)
+				}
+			}
+		}()
+	}
+	time.Sleep(time.Millisecond)
+	w.Close()
+	wg.Wait()
+	if answered.Load() != submitted.Load() {
+		t.Fatalf("%d of %d submissions answered", answered.Load(), submitted.Load())
+	}
+	if n, _ := db.CountPoints(context.Background()); n != committed.Load() {
+		t.Fatalf("%d samples stored, %d reported committed", n, committed.Load())
 	}
 }
 

@@ -26,18 +26,24 @@ type WriterConfig struct {
 	OnCommit func(samples int, took time.Duration)
 }
 
-// Writer batches samples into transactions (group commit).
+// Writer batches samples from every connection into transactions (group
+// commit) and reports each submission's outcome once its batch is settled.
 type Writer struct {
-	cfg    WriterConfig
-	in     chan *batchReq
-	stop   chan struct{}
-	done   chan struct{}
-	closed sync.Once
+	cfg  WriterConfig
+	in   chan batchReq
+	stop chan struct{}
+	done chan struct{}
+	// mu orders Submit against Close: Submit sends under the read lock,
+	// Close marks the writer closed under the write lock before stopping
+	// the loop, so that no submission can slip in after the final drain
+	// and never be answered.
+	mu     sync.RWMutex
+	closed bool
 }
 
 type batchReq struct {
 	points []store.Point
-	done   chan error
+	done   func(error)
 }
 
 // NewWriter starts a writer; Close stops it after flushing.
@@ -54,48 +60,49 @@ func NewWriter(cfg WriterConfig) *Writer {
 	if cfg.MaxDelay <= 0 {
 		cfg.MaxDelay = 2 * time.Millisecond
 	}
-	w := &Writer{cfg: cfg, in: make(chan *batchReq, 4096), stop: make(chan struct{}), done: make(chan struct{})}
+	w := &Writer{cfg: cfg, in: make(chan batchReq, 4096), stop: make(chan struct{}), done: make(chan struct{})}
 	go w.loop()
 	return w
 }
 
-// Store parses a device's payload and returns once its samples are
-// committed. It implements broker.Sink.
-func (w *Writer) Store(ctx context.Context, deviceID string, payload []byte) error {
+// Submit parses a device's payload and queues its samples without waiting
+// for the commit. A malformed payload is refused with an error wrapping
+// ErrPayload and done is not called. Otherwise done is called exactly once:
+// with nil only after the transaction holding the samples has committed,
+// with the store's error if it failed, or with ErrClosed if the writer has
+// stopped (then possibly before Submit returns). done runs on the writer's
+// goroutine and must not block. Submit blocks while the queue is full
+// (backpressure). It implements broker.Sink.
+func (w *Writer) Submit(deviceID string, payload []byte, done func(error)) error {
 	pts, err := Parse(deviceID, payload, w.cfg.Now())
 	if err != nil {
 		return err
 	}
-	return w.Write(ctx, pts)
+	w.submit(pts, done)
+	return nil
 }
 
-// Write returns once pts are committed.
+func (w *Writer) submit(pts []store.Point, done func(error)) {
+	w.mu.RLock()
+	if w.closed {
+		w.mu.RUnlock()
+		done(ErrClosed)
+		return
+	}
+	w.in <- batchReq{points: pts, done: done} // the loop runs until Close, which waits for this read lock
+	w.mu.RUnlock()
+}
+
+// Write returns once pts are committed (or ctx ends: the samples may
+// still commit then). It is the blocking form of Submit for callers that
+// have samples already parsed.
 func (w *Writer) Write(ctx context.Context, pts []store.Point) error {
+	ch := make(chan error, 1)
+	w.submit(pts, func(err error) { ch <- err })
 	select {
-	case <-w.stop:
-		return ErrClosed
-	default:
-	}
-	r := &batchReq{points: pts, done: make(chan error, 1)}
-	select {
-	case w.in <- r:
-	case <-w.stop:
-		return ErrClosed
-	case <-ctx.Done():
-		return ctx.Err()
-	}
-	select {
-	case err := <-r.done:
+	case err := <-ch:
 		return err
-	case <-w.done:
-		// The loop has exited; it may have committed r while draining.
-		select {
-		case err := <-r.done:
-			return err
-		default:
-			return ErrClosed
-		}
-	case <-ctx.Done(): // the batch may still commit
+	case <-ctx.Done():
 		return ctx.Err()
 	}
 }
@@ -103,7 +110,7 @@ func (w *Writer) Write(ctx context.Context, pts []store.Point) error {
 func (w *Writer) loop() {
 	defer close(w.done)
 	var (
-		reqs []*batchReq
+		reqs []batchReq
 		pts  []store.Point
 	)
 	flush := func() {
@@ -119,37 +126,43 @@ func (w *Writer) loop() {
 		} else if w.cfg.OnCommit != nil {
 			w.cfg.OnCommit(len(pts), time.Since(start))
 		}
-		for _, r := range reqs {
-			r.done <- err
+		for i := range reqs {
+			reqs[i].done(err)
+			reqs[i] = batchReq{} // let the samples and callbacks be collected
 		}
+		clear(pts)
 		reqs, pts = reqs[:0], pts[:0]
 	}
+	add := func(r batchReq) {
+		reqs = append(reqs, r)
+		pts = append(pts, r.points...)
+	}
 	for {
-		var first *batchReq
 		select {
-		case first = <-w.in:
+		case r := <-w.in:
+			add(r)
 		case <-w.stop:
-			// Drain what was already queued, then stop.
+			// Close has marked the writer closed: nothing more can be
+			// queued. Commit what was, then stop.
 			for {
 				select {
 				case r := <-w.in:
-					reqs = append(reqs, r)
-					pts = append(pts, r.points...)
+					add(r)
+					if len(pts) >= w.cfg.MaxBatch {
+						flush()
+					}
 				default:
 					flush()
 					return
 				}
 			}
 		}
-		reqs = append(reqs, first)
-		pts = append(pts, first.points...)
 		timer := time.NewTimer(w.cfg.MaxDelay)
 	fill:
 		for len(pts) < w.cfg.MaxBatch {
 			select {
 			case r := <-w.in:
-				reqs = append(reqs, r)
-				pts = append(pts, r.points...)
+				add(r)
 			case <-timer.C:
 				break fill
 			}
@@ -159,9 +172,16 @@ func (w *Writer) loop() {
 	}
 }
 
-// Close flushes queued samples and stops the writer.
+// Close commits queued samples, answers every submission, and stops the
+// writer. Submissions after Close are answered with ErrClosed.
 func (w *Writer) Close() {
-	w.closed.Do(func() { close(w.stop) })
+	w.mu.Lock()
+	first := !w.closed
+	w.closed = true
+	w.mu.Unlock()
+	if first {
+		close(w.stop)
+	}
 	<-w.done
 }
 
