@@ -208,25 +208,6 @@ func (s *DB) ImageByDigest(ctx context.Context, digest []byte) (string, error) {
 	return h, nil
 }
 
-// LatestTelemetry returns each device's latest value of metric.
-func (s *DB) LatestTelemetry(ctx context.Context, metric string) (map[string]float64, error) {
-	rows, err := s.sql.QueryContext(ctx, s.q(`SELECT t.device_id, t.value FROM telemetry t JOIN (SELECT device_id, MAX(ts_ms) AS m FROM telemetry WHERE metric = ? GROUP BY device_id) l ON t.device_id = l.device_id AND t.ts_ms = l.m WHERE t.metric = ?`), metric, metric)
-	if err != nil {
-		return nil, fmt.Errorf("store: latest telemetry: %w", err)
-	}
-	defer rows.Close()
-	out := map[string]float64{}
-	for rows.Next() {
-		var id string
-		var v float64
-		if err := rows.Scan(&id, &v); err != nil {
-			return nil, fmt.Errorf("store: latest telemetry: %w", err)
-		}
-		out[id] = v
-	}
-	return out, rows.Err()
-}
-
 // MaxSecurityCounter returns the highest security counter of the stored
 // images of swType, and whether there is any.
 func (s *DB) MaxSecurityCounter(ctx context.Context, swType string) (uint32, bool, error) {

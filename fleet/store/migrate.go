@@ -93,6 +93,35 @@ var migrations = []string{
 		updated_ms BIGINT NOT NULL,
 		PRIMARY KEY (campaign_id, device_id)
 	);`,
+	// 3: telemetry stored per batch and per series chunk instead of per
+	// sample (telemetry.go); migrateTelemetryRows then carries the rows of
+	// the old table over and drops it. {{bytetext}} makes PostgreSQL sort
+	// ids and metrics in byte order, as SQLite and Go do: Points merges
+	// chunks (sorted by the database) with pending batches (sorted in Go).
+	`CREATE TABLE telemetry_batches (
+		id {{serial}},
+		t_min BIGINT NOT NULL,
+		t_max BIGINT NOT NULL,
+		n INTEGER NOT NULL,
+		data {{blob}} NOT NULL
+	);
+	CREATE TABLE telemetry_chunks (
+		id {{serial}},
+		device_id {{bytetext}} NOT NULL,
+		metric {{bytetext}} NOT NULL,
+		t_min BIGINT NOT NULL,
+		t_max BIGINT NOT NULL,
+		n INTEGER NOT NULL,
+		data {{blob}} NOT NULL
+	);
+	CREATE INDEX telemetry_chunks_series ON telemetry_chunks(device_id, metric, t_min);
+	CREATE INDEX telemetry_chunks_t_min ON telemetry_chunks(t_min);`,
+}
+
+// migrationCode runs Go code inside a migration's transaction, after its
+// SQL, where SQL alone cannot do the work. Keyed by schema version.
+var migrationCode = map[int]func(ctx context.Context, s *DB, t *sql.Tx) error{
+	3: migrateTelemetryRows,
 }
 
 func (s *DB) sub(m string) string {
@@ -100,6 +129,7 @@ func (s *DB) sub(m string) string {
 		"{{blob}}", map[Dialect]string{SQLite: "BLOB", Postgres: "BYTEA"}[s.dialect],
 		"{{serial}}", map[Dialect]string{SQLite: "INTEGER PRIMARY KEY AUTOINCREMENT", Postgres: "BIGSERIAL PRIMARY KEY"}[s.dialect],
 		"{{real}}", map[Dialect]string{SQLite: "REAL", Postgres: "DOUBLE PRECISION"}[s.dialect],
+		"{{bytetext}}", map[Dialect]string{SQLite: "TEXT", Postgres: `TEXT COLLATE "C"`}[s.dialect],
 	)
 	return r.Replace(m)
 }
@@ -107,7 +137,11 @@ func (s *DB) sub(m string) string {
 // SchemaVersion is the number of migrations this build knows.
 func SchemaVersion() int { return len(migrations) }
 
-func (s *DB) migrate(ctx context.Context) error {
+func (s *DB) migrate(ctx context.Context) error { return s.migrateTo(ctx, len(migrations)) }
+
+// migrateTo applies the migrations up to schema version last (tests start
+// from older schemas with it).
+func (s *DB) migrateTo(ctx context.Context, last int) error {
 	if _, err := s.sql.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)`); err != nil {
 		return fmt.Errorf("store: migrate: %w", err)
 	}
@@ -119,13 +153,18 @@ func (s *DB) migrate(ctx context.Context) error {
 	if v > len(migrations) {
 		return fmt.Errorf("store: migrate: database schema version %d is newer than this build's %d", v, len(migrations))
 	}
-	for i := v; i < len(migrations); i++ {
+	for i := v; i < last; i++ {
 		err := s.tx(ctx, func(t *sql.Tx) error {
 			for _, stmt := range strings.Split(s.sub(migrations[i]), ";") {
 				if strings.TrimSpace(stmt) == "" {
 					continue
 				}
 				if _, err := t.ExecContext(ctx, stmt); err != nil {
+					return fmt.Errorf("store: migration %d: %w", i+1, err)
+				}
+			}
+			if code := migrationCode[i+1]; code != nil {
+				if err := code(ctx, s, t); err != nil {
 					return fmt.Errorf("store: migration %d: %w", i+1, err)
 				}
 			}

@@ -1,0 +1,353 @@
+package store
+
+import (
+	"cmp"
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+)
+
+const (
+	// chunkTarget is the most samples compaction puts in one chunk
+	// (about 9 KiB at 9 bytes a sample): big enough that a chunk row
+	// costs little per sample, small enough that decoding one for a
+	// narrow query or rewriting one at retention is cheap.
+	chunkTarget = 1024
+	// maxChunkSpan is the longest time one chunk covers: a query for a
+	// window starting at From only looks at chunks starting after
+	// From-maxChunkSpan.
+	maxChunkSpan = int64(24 * time.Hour / time.Millisecond)
+	// tailFactor bounds write amplification: new samples of a series are
+	// merged into its latest chunk only while that chunk holds at most
+	// tailFactor times as many samples as are being added, so each sample
+	// is rewritten a bounded number of times however slowly its series
+	// grows, and a slow series still ends up in chunks about tailFactor
+	// compactions long.
+	tailFactor = 8
+	// DefaultCompactSamples bounds one CompactTelemetry transaction.
+	DefaultCompactSamples = 200000
+)
+
+// CompactResult says what one CompactTelemetry call did.
+type CompactResult struct {
+	Batches int  // pending batches consumed
+	Samples int  // samples moved into chunks
+	Chunks  int  // chunk rows inserted or rewritten
+	More    bool // batches are still pending beyond this call's bound
+}
+
+// compactFault, when set (tests), is called after each step of a
+// compaction's transaction; an error it returns aborts the compaction
+// there, as a crash or a failing statement would.
+var compactFault func(step string) error
+
+func fault(step string) error {
+	if compactFault == nil {
+		return nil
+	}
+	return compactFault(step)
+}
+
+// CompactTelemetry moves the oldest pending batches (at least one, about
+// maxSamples samples; 0 means DefaultCompactSamples) into per-series
+// chunks. One transaction inserts or rewrites the chunks and deletes the
+// batches they came from, so an interrupted compaction changes nothing and
+// every sample stays stored exactly once. A concurrent change to a batch or
+// chunk it read (retention, another compactor on PostgreSQL) fails it with
+// ErrConflict; calling again later is safe.
+func (s *DB) CompactTelemetry(ctx context.Context, maxSamples int) (CompactResult, error) {
+	if maxSamples <= 0 {
+		maxSamples = DefaultCompactSamples
+	}
+	var res CompactResult
+	err := s.tx(ctx, func(t *sql.Tx) error {
+		res = CompactResult{}
+		batches, more, err := s.oldestBatches(ctx, t, maxSamples)
+		if err != nil {
+			return err
+		}
+		res.More = more
+		if len(batches) == 0 {
+			return nil
+		}
+		series, err := groupSeries(batches)
+		if err != nil {
+			return err
+		}
+		if err := fault("read"); err != nil {
+			return err
+		}
+		c, err := s.newCompactor(ctx, t)
+		if err != nil {
+			return err
+		}
+		defer c.close()
+		for _, sr := range series {
+			n, err := c.write(sr)
+			if err != nil {
+				return err
+			}
+			res.Chunks += n
+			res.Samples += len(sr.ts)
+			if err := fault("chunk"); err != nil {
+				return err
+			}
+		}
+		for _, b := range batches {
+			r, err := c.del.ExecContext(ctx, b.id, b.n)
+			if err != nil {
+				return fmt.Errorf("store: compact telemetry: delete batch %d: %w", b.id, err)
+			}
+			if k, err := r.RowsAffected(); err != nil || k != 1 {
+				return fmt.Errorf("store: compact telemetry: batch %d changed meanwhile: %w", b.id, ErrConflict)
+			}
+		}
+		res.Batches = len(batches)
+		return fault("delete")
+	})
+	if err != nil {
+		return CompactResult{}, err
+	}
+	return res, nil
+}
+
+// oldestBatches reads the oldest pending batches holding about maxSamples
+// samples; more reports whether any were left. Ids and sizes are read
+// first so that the blobs of batches left for later are not transferred.
+func (s *DB) oldestBatches(ctx context.Context, t *sql.Tx, maxSamples int) (list []blobRow, more bool, err error) {
+	rows, err := t.QueryContext(ctx, `SELECT id, n FROM telemetry_batches ORDER BY id`)
+	if err != nil {
+		return nil, false, fmt.Errorf("store: compact telemetry: %w", err)
+	}
+	defer rows.Close()
+	var last int64
+	total, count := 0, 0
+	for rows.Next() {
+		if total >= maxSamples {
+			more = true
+			break
+		}
+		var id, n int64
+		if err := rows.Scan(&id, &n); err != nil {
+			return nil, false, fmt.Errorf("store: compact telemetry: %w", err)
+		}
+		last, total, count = id, total+int(n), count+1
+	}
+	if err := rows.Err(); err != nil {
+		return nil, false, fmt.Errorf("store: compact telemetry: %w", err)
+	}
+	rows.Close()
+	if count == 0 {
+		return nil, false, nil
+	}
+	// A batch committed meanwhile with a smaller id (PostgreSQL allocates
+	// ids before commit) is simply compacted too: what is deleted is
+	// exactly what is read here.
+	rows, err = t.QueryContext(ctx, s.q(`SELECT id, n, data FROM telemetry_batches WHERE id <= ? ORDER BY id`), last)
+	if err != nil {
+		return nil, false, fmt.Errorf("store: compact telemetry: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var r blobRow
+		if err := rows.Scan(&r.id, &r.n, &r.data); err != nil {
+			return nil, false, fmt.Errorf("store: compact telemetry: %w", err)
+		}
+		list = append(list, r)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, false, fmt.Errorf("store: compact telemetry: %w", err)
+	}
+	return list, more, nil
+}
+
+// seriesData is one series' new samples, sorted by time (ties in storage
+// order).
+type seriesData struct {
+	dev, metric string
+	ts          []int64
+	vs          []float64
+}
+
+// groupSeries decodes batches (oldest first) and groups their samples by
+// series, sorted by (device, metric).
+func groupSeries(batches []blobRow) ([]*seriesData, error) {
+	bySeries := map[[2]string]*seriesData{}
+	for _, r := range batches {
+		b, err := decodeBatch(r.data)
+		if err != nil {
+			return nil, fmt.Errorf("store: compact telemetry: batch %d: %w", r.id, err)
+		}
+		if len(b.pts) != int(r.n) {
+			return nil, fmt.Errorf("store: compact telemetry: batch %d: %w: %d samples, row says %d", r.id, ErrCodec, len(b.pts), r.n)
+		}
+		// Dictionary indexes are per batch: map each (device, metric)
+		// index pair once, not each sample's strings.
+		local := map[uint64]*seriesData{}
+		for _, p := range b.pts {
+			k := uint64(p.dev)<<32 | uint64(p.metric)
+			sd := local[k]
+			if sd == nil {
+				key := [2]string{b.dict[p.dev], b.dict[p.metric]}
+				if sd = bySeries[key]; sd == nil {
+					sd = &seriesData{dev: key[0], metric: key[1]}
+					bySeries[key] = sd
+				}
+				local[k] = sd
+			}
+			sd.ts = append(sd.ts, p.ts)
+			sd.vs = append(sd.vs, p.v)
+		}
+	}
+	out := make([]*seriesData, 0, len(bySeries))
+	for _, sd := range bySeries {
+		sortSamples(sd.ts, sd.vs)
+		out = append(out, sd)
+	}
+	slices.SortFunc(out, func(a, b *seriesData) int { return cmpSeries(a.dev, a.metric, b.dev, b.metric) })
+	return out, nil
+}
+
+// sortSamples sorts ts (and vs with it) stably, when not already sorted.
+func sortSamples(ts []int64, vs []float64) {
+	if slices.IsSorted(ts) {
+		return
+	}
+	idx := make([]int, len(ts))
+	for i := range idx {
+		idx[i] = i
+	}
+	slices.SortStableFunc(idx, func(a, b int) int { return cmp.Compare(ts[a], ts[b]) })
+	t2, v2 := make([]int64, len(ts)), make([]float64, len(vs))
+	for i, j := range idx {
+		t2[i], v2[i] = ts[j], vs[j]
+	}
+	copy(ts, t2)
+	copy(vs, v2)
+}
+
+// splitChunks cuts sorted samples into chunks of at most chunkTarget
+// samples spanning at most maxChunkSpan, and calls f with each.
+func splitChunks(ts []int64, vs []float64, f func(ts []int64, vs []float64) error) error {
+	for start := 0; start < len(ts); {
+		end := start + 1
+		for end < len(ts) && end-start < chunkTarget && ts[end]-ts[start] <= maxChunkSpan {
+			end++
+		}
+		if err := f(ts[start:end], vs[start:end]); err != nil {
+			return err
+		}
+		start = end
+	}
+	return nil
+}
+
+// compactor holds one compaction's prepared statements.
+type compactor struct {
+	ctx                 context.Context
+	tail, upd, ins, del *sql.Stmt
+	errPrepare          error
+	stmts               []*sql.Stmt
+}
+
+func (s *DB) newCompactor(ctx context.Context, t *sql.Tx) (*compactor, error) {
+	c := &compactor{ctx: ctx}
+	prep := func(q string) *sql.Stmt {
+		if c.errPrepare != nil {
+			return nil
+		}
+		st, err := t.PrepareContext(ctx, s.q(q))
+		if err != nil {
+			c.errPrepare = fmt.Errorf("store: compact telemetry: prepare: %w", err)
+			return nil
+		}
+		c.stmts = append(c.stmts, st)
+		return st
+	}
+	c.tail = prep(`SELECT id, n, t_min, t_max, data FROM telemetry_chunks WHERE device_id = ? AND metric = ? ORDER BY t_min DESC, id DESC LIMIT 1`)
+	c.upd = prep(`UPDATE telemetry_chunks SET t_min = ?, t_max = ?, n = ?, data = ? WHERE id = ? AND n = ? AND t_min = ? AND t_max = ?`)
+	c.ins = prep(`INSERT INTO telemetry_chunks (device_id, metric, t_min, t_max, n, data) VALUES (?, ?, ?, ?, ?, ?)`)
+	c.del = prep(`DELETE FROM telemetry_batches WHERE id = ? AND n = ?`)
+	if c.errPrepare != nil {
+		c.close()
+		return nil, c.errPrepare
+	}
+	return c, nil
+}
+
+func (c *compactor) close() {
+	for _, st := range c.stmts {
+		st.Close()
+	}
+}
+
+// write stores one series' new samples: merged into its latest chunk when
+// that stays small and cheap (tailFactor), otherwise as new chunks. It
+// returns the number of chunk rows written.
+func (c *compactor) write(sd *seriesData) (int, error) {
+	k := len(sd.ts)
+	if k < chunkTarget {
+		var (
+			id, n, tMin, tMax int64
+			data              []byte
+		)
+		err := c.tail.QueryRowContext(c.ctx, sd.dev, sd.metric).Scan(&id, &n, &tMin, &tMax, &data)
+		switch {
+		case errors.Is(err, sql.ErrNoRows):
+		case err != nil:
+			return 0, fmt.Errorf("store: compact telemetry: %w", err)
+		case n+int64(k) <= chunkTarget && n <= int64(tailFactor*k) &&
+			max(tMax, sd.ts[k-1])-min(tMin, sd.ts[0]) <= maxChunkSpan:
+			ts, vs, err := decodeChunk(data)
+			if err != nil {
+				return 0, fmt.Errorf("store: compact telemetry: chunk %d: %w", id, err)
+			}
+			ts, vs = mergeSorted(ts, vs, sd.ts, sd.vs)
+			blob, err := encodeChunk(ts, vs)
+			if err != nil {
+				return 0, err
+			}
+			r, err := c.upd.ExecContext(c.ctx, ts[0], ts[len(ts)-1], len(ts), blob, id, n, tMin, tMax)
+			if err != nil {
+				return 0, fmt.Errorf("store: compact telemetry: %w", err)
+			}
+			if k, err := r.RowsAffected(); err != nil || k != 1 {
+				return 0, fmt.Errorf("store: compact telemetry: chunk %d changed meanwhile: %w", id, ErrConflict)
+			}
+			return 1, nil
+		}
+	}
+	rows := 0
+	err := splitChunks(sd.ts, sd.vs, func(ts []int64, vs []float64) error {
+		blob, err := encodeChunk(ts, vs)
+		if err != nil {
+			return err
+		}
+		if _, err := c.ins.ExecContext(c.ctx, sd.dev, sd.metric, ts[0], ts[len(ts)-1], len(ts), blob); err != nil {
+			return fmt.Errorf("store: compact telemetry: %w", err)
+		}
+		rows++
+		return nil
+	})
+	return rows, err
+}
+
+// mergeSorted merges two sorted series, a's samples first on equal times.
+func mergeSorted(at []int64, av []float64, bt []int64, bv []float64) ([]int64, []float64) {
+	ts := make([]int64, 0, len(at)+len(bt))
+	vs := make([]float64, 0, len(at)+len(bt))
+	i, j := 0, 0
+	for i < len(at) || j < len(bt) {
+		if j == len(bt) || (i < len(at) && at[i] <= bt[j]) {
+			ts, vs = append(ts, at[i]), append(vs, av[i])
+			i++
+		} else {
+			ts, vs = append(ts, bt[j]), append(vs, bv[j])
+			j++
+		}
+	}
+	return ts, vs
+}
