@@ -63,6 +63,9 @@ type Config struct {
 		Retention Duration `yaml:"retention"` // default 30 days
 		MaxBatch  int      `yaml:"max_batch"` // default 5000
 		MaxDelay  Duration `yaml:"max_delay"` // default 2ms
+		// CompactInterval is the period of the compaction of pending
+		// telemetry batches into per-series chunks; default 10s.
+		CompactInterval Duration `yaml:"compact_interval"`
 	} `yaml:"telemetry"`
 	Campaigns struct {
 		// BytesPerSecond limits each image download; 0 means no limit.
@@ -284,6 +287,12 @@ func (c *Config) Validate() error {
 	}
 	if c.Telemetry.MaxDelay.Duration > time.Second {
 		bad("telemetry.max_delay", "%v: want at most 1s", c.Telemetry.MaxDelay)
+	}
+	if c.Telemetry.CompactInterval.Duration == 0 {
+		c.Telemetry.CompactInterval.Duration = 10 * time.Second
+	}
+	if c.Telemetry.CompactInterval.Duration < 10*time.Millisecond || c.Telemetry.CompactInterval.Duration > time.Hour {
+		bad("telemetry.compact_interval", "%v: want 10ms..1h", c.Telemetry.CompactInterval)
 	}
 	if c.Campaigns.Tick.Duration == 0 {
 		c.Campaigns.Tick.Duration = time.Second

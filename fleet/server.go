@@ -189,10 +189,14 @@ func (s *Server) Start() error {
 	s.camps.Start()
 	ctx, cancel := context.WithCancel(context.Background())
 	s.stopBg = cancel
-	s.bg.Add(2)
+	s.bg.Add(3)
 	go func() {
 		defer s.bg.Done()
 		telemetry.RunRetention(ctx, s.db, s.cfg.Telemetry.Retention.Duration, time.Hour, s.opts.Now, s.log)
+	}()
+	go func() {
+		defer s.bg.Done()
+		telemetry.RunCompaction(ctx, telemetry.CompactConfig{Store: s.db, Interval: s.cfg.Telemetry.CompactInterval.Duration, Log: s.log.With("component", "telemetry")})
 	}()
 	go func() {
 		defer s.bg.Done()
