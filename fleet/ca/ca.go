@@ -196,18 +196,37 @@ func (c *CA) IssueDevice(pub crypto.PublicKey, deviceID string, instanceID []byt
 }
 
 // IssueDeviceDER is IssueDevice without parsing the result back: the
-// enrollment path needs only the DER, the serial and the validity.
+// enrollment path needs only the DER, the serial and the validity. The
+// TBSCertificate is written directly (deviceTBS) when the inputs allow it,
+// through x509.CreateCertificate otherwise: the same bytes either way.
 func (c *CA) IssueDeviceDER(pub crypto.PublicKey, deviceID string, instanceID []byte, ttl time.Duration) (*Issued, error) {
 	u, err := url.Parse(DeviceURIPrefix + hex.EncodeToString(instanceID))
 	if err != nil {
 		return nil, fmt.Errorf("ca: instance id: %w", err)
 	}
-	return c.issueDER(pub, &x509.Certificate{
-		Subject:     pkix.Name{CommonName: deviceID, Organization: []string{"Rampart fleet device"}},
+	t := &x509.Certificate{
+		Subject:     pkix.Name{CommonName: deviceID, Organization: []string{deviceOrganization}},
 		URIs:        []*url.URL{u},
 		KeyUsage:    x509.KeyUsageDigitalSignature,
 		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
-	}, ttl)
+	}
+	if err := c.fill(t, ttl); err != nil {
+		return nil, err
+	}
+	tbs, ok, err := c.deviceTBS(t.SerialNumber, t.NotBefore, t.NotAfter, deviceID, u, pub)
+	if err != nil {
+		return nil, err
+	}
+	var der []byte
+	if ok {
+		der, err = signTBS(tbs, crypto.SHA256, c.key.(*ecdsa.PrivateKey), c.rand)
+	} else {
+		der, err = c.sign(t, pub)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return &Issued{DER: der, Serial: t.SerialNumber, NotBefore: t.NotBefore, NotAfter: t.NotAfter}, nil
 }
 
 // IssueServer issues a TLS server certificate for hosts (DNS names or IP
@@ -237,12 +256,24 @@ func (c *CA) issue(pub crypto.PublicKey, t *x509.Certificate, ttl time.Duration)
 }
 
 func (c *CA) issueDER(pub crypto.PublicKey, t *x509.Certificate, ttl time.Duration) (*Issued, error) {
+	if err := c.fill(t, ttl); err != nil {
+		return nil, err
+	}
+	der, err := c.sign(t, pub)
+	if err != nil {
+		return nil, err
+	}
+	return &Issued{DER: der, Serial: t.SerialNumber, NotBefore: t.NotBefore, NotAfter: t.NotAfter}, nil
+}
+
+// fill sets the serial, the validity and the authority key ID of t.
+func (c *CA) fill(t *x509.Certificate, ttl time.Duration) error {
 	if ttl <= 0 {
-		return nil, fmt.Errorf("ca: ttl %v: must be positive", ttl)
+		return fmt.Errorf("ca: ttl %v: must be positive", ttl)
 	}
 	serial, err := randSerial(c.rand)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	// Whole seconds, UTC: what the certificate encodes, so the times
 	// recorded next to it are the certificate's own.
@@ -251,14 +282,10 @@ func (c *CA) issueDER(pub crypto.PublicKey, t *x509.Certificate, ttl time.Durati
 	t.NotBefore = now.Add(-time.Minute) // small clock skew allowance
 	t.NotAfter = now.Add(ttl).Truncate(time.Second)
 	if t.NotAfter.After(c.cert.NotAfter) {
-		t.NotAfter = c.cert.NotAfter
+		t.NotAfter = c.cert.NotAfter.UTC()
 	}
 	t.AuthorityKeyId = c.cert.SubjectKeyId
-	der, err := c.sign(t, pub)
-	if err != nil {
-		return nil, err
-	}
-	return &Issued{DER: der, Serial: serial, NotBefore: t.NotBefore, NotAfter: t.NotAfter.UTC()}, nil
+	return nil
 }
 
 // IsIssuer reports whether cert was signed by this CA.

@@ -98,7 +98,7 @@ func (s *DB) Device(ctx context.Context, id string) (*Device, error) {
 // Every enrollment reads it (prepared statement; not cached, so a state
 // change or a new endorsement made by any writer is seen at once).
 func (s *DB) DeviceByInstance(ctx context.Context, instanceID []byte) (*Device, error) {
-	return scanDevice(s.queryRowPrepared(ctx, nil, qDeviceByInstance, instanceID))
+	return scanDevice(s.readRow(ctx, qDeviceByInstance, instanceID))
 }
 
 const qDeviceByInstance = `SELECT ` + deviceCols + ` FROM devices WHERE instance_id = ?`

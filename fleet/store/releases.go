@@ -71,7 +71,7 @@ func (s *DB) Release(ctx context.Context, digest []byte) (*Release, error) {
 	if r := s.relCache.get(digest); r != nil {
 		return r, nil
 	}
-	r, err := scanRelease(s.queryRowPrepared(ctx, nil, qRelease, digest))
+	r, err := scanRelease(s.readRow(ctx, qRelease, digest))
 	if err != nil {
 		return nil, err
 	}

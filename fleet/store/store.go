@@ -30,7 +30,14 @@ const (
 
 // DB is the fleet store. It is safe for concurrent use.
 type DB struct {
-	sql     *sql.DB
+	sql *sql.DB
+	// rd serves the enrollment path's point reads (DeviceByInstance,
+	// Release). For SQLite it is a second pool of read-only connections:
+	// the single writing connection is held by each group commit through
+	// its sync, and reads queued behind it kept enrollments from joining
+	// the next batch. WAL readers see the last committed state and never
+	// block the writer. For PostgreSQL it is sql.
+	rd      *sql.DB
 	dialect Dialect
 	now     func() time.Time
 
@@ -39,7 +46,8 @@ type DB struct {
 
 	enrollGroup enrollGroup // RecordEnrollment's group commit
 
-	stmts map[string]*sql.Stmt // preparedQueries by query text; read-only after Open
+	stmts     map[string]*sql.Stmt // preparedQueries by query text; read-only after Open
+	readStmts map[string]*sql.Stmt // readQueries, prepared on rd
 
 	relCache releaseCache // registered releases by digest (Release)
 }
@@ -68,9 +76,10 @@ func Open(ctx context.Context, dsn string, o Options) (*DB, error) {
 		o.Now = time.Now
 	}
 	var (
-		db  *sql.DB
-		d   Dialect
-		err error
+		db      *sql.DB
+		d       Dialect
+		err     error
+		readDSN string // SQLite: the read-only pool
 	)
 	switch {
 	case strings.HasPrefix(dsn, "postgres://"), strings.HasPrefix(dsn, "postgresql://"):
@@ -104,20 +113,41 @@ func Open(ctx context.Context, dsn string, o Options) (*DB, error) {
 			// connection avoids SQLITE_BUSY storms under load.
 			db.SetMaxOpenConns(1)
 		}
+		readDSN = "file:" + dsn + "?_pragma=busy_timeout(10000)&_pragma=query_only(1)"
 	}
 	if err != nil {
 		return nil, fmt.Errorf("store: open: %w", err)
 	}
-	s := &DB{sql: db, dialect: d, now: o.Now}
+	s := &DB{sql: db, rd: db, dialect: d, now: o.Now}
 	if err := s.migrate(ctx); err != nil {
 		db.Close()
 		return nil, err
 	}
+	if readDSN != "" { // after migrating: the file is in WAL mode now
+		if s.rd, err = sql.Open("sqlite", readDSN); err != nil {
+			db.Close()
+			return nil, fmt.Errorf("store: open readers: %w", err)
+		}
+		s.rd.SetMaxOpenConns(maxSQLiteReaders)
+		s.rd.SetMaxIdleConns(maxSQLiteReaders)
+	}
 	if err := s.prepare(ctx); err != nil {
-		db.Close()
+		s.closeDBs()
 		return nil, err
 	}
 	return s, nil
+}
+
+// maxSQLiteReaders bounds the read-only connections (each has its own
+// page cache).
+const maxSQLiteReaders = 4
+
+func (s *DB) closeDBs() error {
+	var err error
+	if s.rd != nil && s.rd != s.sql { // a DB built without Open has no rd
+		err = s.rd.Close()
+	}
+	return errors.Join(s.sql.Close(), err)
 }
 
 // Dialect reports which database is behind s.
@@ -132,7 +162,7 @@ func (s *DB) Close() error {
 	}
 	s.insMu.Unlock()
 	s.closeStmts()
-	return s.sql.Close()
+	return s.closeDBs()
 }
 
 // Ping checks the database answers.
@@ -160,7 +190,7 @@ func (s *DB) exec(ctx context.Context, x execer, query string, args ...any) (sql
 	return x.ExecContext(ctx, s.q(query), args...)
 }
 
-// preparedQueries are the statements every enrollment runs, prepared once
+// preparedQueries are the statements every enrollment writes, prepared once
 // at Open: unprepared, SQLite parsed and planned each of them anew (a tenth
 // of the server's CPU per enrollment in the profile). They are prepared
 // before any transaction exists because SQLite has one pooled connection:
@@ -168,29 +198,52 @@ func (s *DB) exec(ctx context.Context, x execer, query string, args ...any) (sql
 // database/sql re-prepares a statement on each further pooled connection
 // (PostgreSQL) the first time it runs there, on that connection.
 func preparedQueries() []string {
-	q := []string{qDeviceByInstance, qRelease, qInsertCert, qInsertAudit}
-	return append(q, activateQuery[1:]...)
+	return append([]string{qInsertCert, qInsertAudit}, activateQuery[1:]...)
 }
 
-// prepare prepares preparedQueries; Open calls it after migrating.
+// readQueries are prepared on the read pool (rd).
+var readQueries = []string{qDeviceByInstance, qRelease}
+
+// prepare prepares preparedQueries and readQueries; Open calls it after
+// migrating.
 func (s *DB) prepare(ctx context.Context) error {
 	s.stmts = map[string]*sql.Stmt{}
-	for _, q := range preparedQueries() {
-		st, err := s.sql.PrepareContext(ctx, s.q(q))
-		if err != nil {
-			s.closeStmts()
-			return fmt.Errorf("store: prepare %q: %w", q, err)
+	s.readStmts = map[string]*sql.Stmt{}
+	for _, set := range []struct {
+		db *sql.DB
+		qs []string
+		m  map[string]*sql.Stmt
+	}{{s.sql, preparedQueries(), s.stmts}, {s.rd, readQueries, s.readStmts}} {
+		for _, q := range set.qs {
+			st, err := set.db.PrepareContext(ctx, s.q(q))
+			if err != nil {
+				s.closeStmts()
+				return fmt.Errorf("store: prepare %q: %w", q, err)
+			}
+			set.m[q] = st
 		}
-		s.stmts[q] = st
 	}
 	return nil
 }
 
 func (s *DB) closeStmts() {
-	for q, st := range s.stmts {
-		st.Close()
-		delete(s.stmts, q)
+	for _, m := range []map[string]*sql.Stmt{s.stmts, s.readStmts} {
+		for q, st := range m {
+			st.Close()
+			delete(m, q)
+		}
 	}
+}
+
+// readRow runs one of readQueries on the read pool.
+func (s *DB) readRow(ctx context.Context, query string, args ...any) *sql.Row {
+	if st := s.readStmts[query]; st != nil {
+		return st.QueryRowContext(ctx, args...)
+	}
+	if s.rd == nil { // a DB built without Open
+		return s.sql.QueryRowContext(ctx, s.q(query), args...)
+	}
+	return s.rd.QueryRowContext(ctx, s.q(query), args...)
 }
 
 // stmt returns the prepared form of query, bound to t when t is not nil
@@ -214,17 +267,6 @@ func (s *DB) execPrepared(ctx context.Context, t *sql.Tx, query string, args ...
 		return t.ExecContext(ctx, s.q(query), args...)
 	}
 	return s.sql.ExecContext(ctx, s.q(query), args...)
-}
-
-// queryRowPrepared is execPrepared for a single-row SELECT.
-func (s *DB) queryRowPrepared(ctx context.Context, t *sql.Tx, query string, args ...any) *sql.Row {
-	if st := s.stmt(ctx, t, query); st != nil {
-		return st.QueryRowContext(ctx, args...)
-	}
-	if t != nil {
-		return t.QueryRowContext(ctx, s.q(query), args...)
-	}
-	return s.sql.QueryRowContext(ctx, s.q(query), args...)
 }
 
 type execer interface {

@@ -1,0 +1,189 @@
+package enroll_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"encoding/hex"
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"path/filepath"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"rampart/attest"
+	"rampart/fleet/ca"
+	"rampart/fleet/enroll"
+	"rampart/fleet/store"
+	"rampart/fleet/store/storetest"
+)
+
+// BenchmarkEnroll measures the server's decision for one enrollment
+// (Service.Enroll: parse, nonce, token verification with the endorsement
+// lookup, lifecycle and firmware checks, certificate, group-committed
+// record) on a real store, with 32 concurrent enrollments as the load test
+// runs, and beside it, in the same run, the cryptography alone (token
+// verify + CSR verify + certificate sign). Both report CPU µs per
+// enrollment (process CPU time, all cores); "service" also reports the
+// non-cryptographic rest against the "crypto" figure of the same run.
+// HTTP and TLS are not included (the load test measures them).
+//
+//	go test ./fleet/enroll -run '^$' -bench Enroll -benchtime 2000x
+//	RAMPART_TEST_POSTGRES=... go test ./fleet/enroll -run '^$' -bench Enroll/postgres -benchtime 2000x
+func BenchmarkEnroll(b *testing.B) {
+	for _, backend := range storetest.Backends {
+		b.Run(backend, func(b *testing.B) {
+			e := newBenchEnv(b, backend)
+			var cryptoUS float64
+			b.Run("crypto", func(b *testing.B) {
+				reqs := e.requests(b, b.N)
+				cpu0 := cpuTime()
+				b.ResetTimer()
+				var next atomic.Int64
+				b.RunParallel(func(pb *testing.PB) {
+					for pb.Next() {
+						r := reqs[next.Add(1)-1]
+						if _, err := attest.Verify(r.token, attest.VerifyOptions{Key: &r.dev.iak.PublicKey, Nonce: r.binding}); err != nil {
+							b.Error(err)
+							return
+						}
+						csr, err := x509.ParseCertificateRequest(r.csrDER)
+						if err != nil || csr.CheckSignature() != nil {
+							b.Error("csr")
+							return
+						}
+						if _, err := e.ca.IssueDevice(csr.PublicKey, r.dev.id, r.dev.inst, time.Hour); err != nil {
+							b.Error(err)
+							return
+						}
+					}
+				})
+				b.StopTimer()
+				cryptoUS = (cpuTime() - cpu0).Seconds() * 1e6 / float64(b.N)
+				b.ReportMetric(cryptoUS, "cpu-us/op")
+			})
+			b.Run("service", func(b *testing.B) {
+				reqs := e.requests(b, b.N)
+				b.SetParallelism(16) // 32 goroutines on 2 cores, as the load test's 32 workers
+				cpu0 := cpuTime()
+				b.ResetTimer()
+				var next atomic.Int64
+				b.RunParallel(func(pb *testing.PB) {
+					for pb.Next() {
+						r := reqs[next.Add(1)-1]
+						if _, _, ref := e.svc.Enroll(context.Background(), r.raw, false, "bench"); ref != nil {
+							b.Error(ref)
+							return
+						}
+					}
+				})
+				b.StopTimer()
+				us := (cpuTime() - cpu0).Seconds() * 1e6 / float64(b.N)
+				b.ReportMetric(us, "cpu-us/op")
+				if cryptoUS > 0 {
+					b.ReportMetric(us-cryptoUS, "noncrypto-us/op")
+					b.ReportMetric(us/cryptoUS, "x-crypto")
+				}
+			})
+		})
+	}
+}
+
+type benchDevice struct {
+	iak, key *ecdsa.PrivateKey
+	id       string
+	inst     []byte
+	csrDER   []byte
+}
+
+type benchEnv struct {
+	svc     *enroll.Service
+	handler http.Handler
+	ca      *ca.CA
+	devs    []*benchDevice
+	release *store.Release
+}
+
+type benchReq struct {
+	dev     *benchDevice
+	csrDER  []byte
+	token   []byte
+	binding []byte
+	raw     enroll.RawRequest
+}
+
+func newBenchEnv(b *testing.B, backend string) *benchEnv {
+	b.Helper()
+	db := storetest.Open(b, backend, nil)
+	dir := b.TempDir()
+	c, err := ca.Open(filepath.Join(dir, "ca"), []byte("pw"), ca.Options{Rand: rand.Reader})
+	if err != nil {
+		b.Fatal(err)
+	}
+	svc, err := enroll.NewService(enroll.Config{Store: db, CA: c, Rand: rand.Reader, CertTTL: time.Hour})
+	if err != nil {
+		b.Fatal(err)
+	}
+	ctx := context.Background()
+	rel := &store.Release{Digest: bytes.Repeat([]byte{0xA5}, 32), SwType: "SPE", Version: "1.2.3", SignerID: bytes.Repeat([]byte{0x5A}, 32), HashAlg: "SHA256", Size: 4096}
+	if err := db.PutRelease(ctx, rel, nil); err != nil {
+		b.Fatal(err)
+	}
+	e := &benchEnv{svc: svc, handler: svc.Handler(), ca: c, release: rel}
+	for range 64 {
+		d := &benchDevice{}
+		d.iak, _ = ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+		d.key, _ = ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+		d.inst, _ = attest.InstanceID(&d.iak.PublicKey)
+		d.id = hex.EncodeToString(d.inst[1:17])
+		pemKey, _ := attest.MarshalPublicKeyPEM(&d.iak.PublicKey)
+		if _, err := db.PutEndorsement(ctx, &store.Device{ID: d.id, InstanceID: d.inst, PublicKeyPEM: string(pemKey)}); err != nil {
+			b.Fatal(err)
+		}
+		if d.csrDER, err = enroll.NewCSR(d.key, rand.Reader, ""); err != nil {
+			b.Fatal(err)
+		}
+		e.devs = append(e.devs, d)
+	}
+	return e
+}
+
+// requests prepares n enrollment requests (fresh server nonces, signed
+// tokens) before the timer runs: that is the devices' work.
+func (e *benchEnv) requests(b *testing.B, n int) []*benchReq {
+	b.Helper()
+	out := make([]*benchReq, n)
+	for i := range out {
+		d := e.devs[i%len(e.devs)]
+		w := httptest.NewRecorder()
+		e.handler.ServeHTTP(w, httptest.NewRequest("POST", enroll.PathNonce, nil))
+		var nr enroll.NonceReply
+		if err := json.Unmarshal(w.Body.Bytes(), &nr); err != nil {
+			b.Fatal(err)
+		}
+		bind, _ := enroll.Binding(nr.Nonce, d.key.Public())
+		c := &attest.Claims{Nonce: bind, ImplementationID: bytes.Repeat([]byte{0x11}, 32), ClientID: -1, Lifecycle: attest.LifecycleSecured,
+			SoftwareComponents: []attest.SoftwareComponent{{MeasurementType: e.release.SwType, MeasurementValue: e.release.Digest, Version: e.release.Version, SignerID: e.release.SignerID, MeasurementDescription: "SHA256"}}}
+		tok, err := attest.Sign(c, d.iak, rand.Reader)
+		if err != nil {
+			b.Fatal(err)
+		}
+		out[i] = &benchReq{dev: d, csrDER: d.csrDER, token: tok, binding: bind, raw: enroll.EncodeRequest(d.csrDER, nr.Nonce, tok)}
+	}
+	return out
+}
+
+// cpuTime is the process's user + system CPU time so far.
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
