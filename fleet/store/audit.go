@@ -38,9 +38,16 @@ func (s *DB) insertAudit(ctx context.Context, t *sql.Tx, e *AuditEntry) error {
 
 const qInsertAudit = `INSERT INTO audit (ts_ms, actor, action, subject, decision, reason) VALUES (?,?,?,?,?,?)`
 
-// Audit appends e to the audit log.
+// Audit appends e to the audit log, durably, before it returns. Entries
+// written concurrently (refused enrollments, refused MQTT connections,
+// admin actions) share the enrollments' group commit: one transaction and
+// one sync for all of them, so a burst of refusals costs one commit per
+// batch instead of one each.
 func (s *DB) Audit(ctx context.Context, e *AuditEntry) error {
-	return s.insertAudit(ctx, nil, e)
+	if e.Time.IsZero() {
+		e.Time = s.now()
+	}
+	return s.groupCommit(ctx, &enrollReq{audit: e, done: make(chan error, 1)})
 }
 
 // AuditFilter selects audit entries; zero fields match everything.

@@ -32,45 +32,59 @@ type Certificate struct {
 // committed, and a device whose state does not allow it is refused on its
 // own without failing the others.
 func (s *DB) RecordEnrollment(ctx context.Context, c *Certificate, from []State, audit *AuditEntry) error {
-	r := &enrollReq{c: c, from: from, audit: audit, done: make(chan error, 1)}
+	return s.groupCommit(ctx, &enrollReq{c: c, from: from, audit: audit, done: make(chan error, 1)})
+}
+
+// groupCommit queues r for the next group transaction and waits for its
+// outcome. The first request finding no commit loop running starts one on
+// its own goroutine, which commits batches until none is waiting: no
+// caller's answer waits for other callers' batches (when the caller itself
+// led the loop, under steady load it stayed there, holding back one
+// device's response for as long as others kept arriving).
+func (s *DB) groupCommit(ctx context.Context, r *enrollReq) error {
 	g := &s.enrollGroup
 	g.mu.Lock()
 	g.pending = append(g.pending, r)
-	if g.leading {
-		g.mu.Unlock()
-		select {
-		case err := <-r.done:
-			return err
-		case <-ctx.Done():
-			// The batch may still commit; the caller must treat the
-			// enrollment as unknown, as after any timed-out commit.
-			return ctx.Err()
-		}
+	if !g.leading {
+		g.leading = true
+		go s.commitLoop()
 	}
-	// This call leads: it commits batches until none is waiting.
-	g.leading = true
-	for {
+	g.mu.Unlock()
+	select {
+	case err := <-r.done:
+		return err
+	case <-ctx.Done():
+		// The batch may still commit; the caller must treat the
+		// enrollment as unknown, as after any timed-out commit.
+		return ctx.Err()
+	}
+}
+
+// commitLoop commits queued requests, up to maxEnrollBatch a transaction,
+// until the queue is empty.
+func (s *DB) commitLoop() {
+	g := &s.enrollGroup
+	g.mu.Lock()
+	for len(g.pending) > 0 {
 		batch := g.pending
 		if len(batch) > maxEnrollBatch {
 			batch = batch[:maxEnrollBatch]
 		}
 		g.pending = g.pending[len(batch):]
-		if len(batch) == 0 {
-			g.pending = nil
-			g.leading = false
-			g.mu.Unlock()
-			break
-		}
 		g.mu.Unlock()
-		s.commitEnrollments(context.WithoutCancel(ctx), batch)
+		s.commitEnrollments(context.Background(), batch)
 		g.mu.Lock()
 	}
-	return <-r.done
+	g.pending = nil
+	g.leading = false
+	g.mu.Unlock()
 }
 
 // maxEnrollBatch bounds one enrollment transaction.
 const maxEnrollBatch = 256
 
+// enrollReq is one request of the group commit: an enrollment, or an
+// audit entry alone (c nil).
 type enrollReq struct {
 	c     *Certificate
 	from  []State
@@ -117,7 +131,8 @@ func (s *DB) commitEnrollments(ctx context.Context, batch []*enrollReq) {
 	}
 }
 
-// recordEnrollment is one enrollment's statements inside t: the device's
+// recordEnrollment is one request's statements inside t. An audit-only
+// request (no certificate; Audit) inserts its entry. Otherwise the device's
 // state moves to active only if it is in one of r.from (one conditional
 // UPDATE, so no separate read), then the certificate and the audit entry
 // are inserted. All three are prepared statements. When the UPDATE matches
@@ -125,6 +140,9 @@ func (s *DB) commitEnrollments(ctx context.Context, batch []*enrollReq) {
 // to say why (unknown device, or its state).
 func (s *DB) recordEnrollment(ctx context.Context, t *sql.Tx, r *enrollReq) error {
 	c := r.c
+	if c == nil {
+		return s.insertAudit(ctx, t, r.audit)
+	}
 	now := ms(s.now())
 	if len(r.from) == 0 || len(r.from) > len(stateList) {
 		return fmt.Errorf("store: enrollment of %s: %d allowed states: %w", c.DeviceID, len(r.from), ErrConflict)

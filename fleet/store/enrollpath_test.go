@@ -3,7 +3,9 @@ package store_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -83,6 +85,38 @@ func TestRecordEnrollmentStates(t *testing.T) {
 		}
 		if err := db.RecordEnrollment(ctx, &store.Certificate{Serial: "04", DeviceID: "nobody"}, []store.State{store.Registered}, nil); !errors.Is(err, store.ErrNotFound) {
 			t.Fatalf("unknown device: %v", err)
+		}
+	})
+}
+
+// Concurrent audit entries share group commits, and each is on record when
+// its call returns.
+func TestAuditGroupCommit(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		const n = 50
+		var wg sync.WaitGroup
+		errs := make([]error, n)
+		for i := range n {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				errs[i] = db.Audit(ctx, &store.AuditEntry{Actor: "t", Action: "enroll", Subject: fmt.Sprintf("a%02d", i), Decision: store.Deny, Reason: "test"})
+				if errs[i] == nil {
+					if log, err := db.AuditLog(ctx, store.AuditFilter{Subject: fmt.Sprintf("a%02d", i)}); err != nil || len(log) != 1 {
+						errs[i] = fmt.Errorf("after return: %d entries, %v", len(log), err)
+					}
+				}
+			}()
+		}
+		wg.Wait()
+		for i, err := range errs {
+			if err != nil {
+				t.Errorf("a%02d: %v", i, err)
+			}
+		}
+		if log, _ := db.AuditLog(ctx, store.AuditFilter{Action: "enroll"}); len(log) != n {
+			t.Fatalf("%d entries, want %d", len(log), n)
 		}
 	})
 }
