@@ -74,6 +74,7 @@ func dialRaw(addr string, tc *tls.Config, version byte, clientID, topic string, 
 // pubRun is one publishing phase shared by all its connections.
 type pubRun struct {
 	values  int
+	refill  int         // PUBACKs to wait for before writing again (see publish)
 	stop    atomic.Bool // writers stop sending
 	closing atomic.Bool // connections are being closed: read errors expected
 	sent    atomic.Int64
@@ -196,38 +197,56 @@ func (c *rawClient) publish(p *pubRun) {
 		payload := make([]byte, 0, 32+len(suffix))
 		pkt := make([]byte, 0, 64+len(c.topic)+cap(payload))
 		var id uint16
+		// Each round sends one message per credit held (PUBACKs returned),
+		// coalesced, then flushes: nothing more may be sent. The next round
+		// starts once refill credits are back, so that a server answering
+		// each PUBLISH in its own segment does not make this side pay one
+		// write per message.
+		refill := max(1, min(p.refill, c.window))
+		held, want := 0, 1
 		for {
-			select {
-			case <-credits:
-			case <-done:
-				return
+			for held < want {
+				select {
+				case <-credits:
+					held++
+				case <-done:
+					return
+				}
+			}
+		more:
+			for {
+				select {
+				case <-credits:
+					held++
+				default:
+					break more
+				}
 			}
 			if p.stop.Load() {
 				w.Flush()
 				return
 			}
-			if id++; id == 0 {
-				id = 1
-			}
-			mu.Lock()
-			ring[(head+count)%len(ring)] = id
-			count++
-			mu.Unlock()
-			payload = append(strconv.AppendInt(append(payload[:0], `{"ts":`...), time.Now().UnixMilli(), 10), suffix...)
-			pkt = appendPublish1(pkt[:0], c.version, c.topic, id, payload)
-			p.sent.Add(1)
-			if _, err := w.Write(pkt); err != nil {
-				p.fail(c, "write: %v", err)
-				return
-			}
-			// Coalesce: flush only when the window is full (nothing more
-			// may be sent until a PUBACK comes back).
-			if len(credits) == 0 {
-				if err := w.Flush(); err != nil {
+			for ; held > 0; held-- {
+				if id++; id == 0 {
+					id = 1
+				}
+				mu.Lock()
+				ring[(head+count)%len(ring)] = id
+				count++
+				mu.Unlock()
+				payload = append(strconv.AppendInt(append(payload[:0], `{"ts":`...), time.Now().UnixMilli(), 10), suffix...)
+				pkt = appendPublish1(pkt[:0], c.version, c.topic, id, payload)
+				p.sent.Add(1)
+				if _, err := w.Write(pkt); err != nil {
 					p.fail(c, "write: %v", err)
 					return
 				}
 			}
+			if err := w.Flush(); err != nil {
+				p.fail(c, "write: %v", err)
+				return
+			}
+			want = refill
 		}
 	}()
 }
@@ -247,8 +266,8 @@ type pubResult struct {
 // runPublish publishes from every client: warm up, measure acknowledged
 // messages and the CPU of pids over d, stop, wait for the acknowledgements
 // still owed (up to drain), close the connections.
-func runPublish(clients []*rawClient, values int, warm, d, drain time.Duration, pids []int) pubResult {
-	p := &pubRun{values: values}
+func runPublish(clients []*rawClient, values, refill int, warm, d, drain time.Duration, pids []int) pubResult {
+	p := &pubRun{values: values, refill: refill}
 	for _, c := range clients {
 		c.publish(p)
 	}

@@ -37,6 +37,7 @@ var (
 	loadPubs     = flag.Int("fleet.publishers", 200, "load test: publishing devices (connections)")
 	loadInflight = flag.Int("fleet.inflight", 32, "load test: QoS 1 messages in flight per publisher (capped by the server's Receive Maximum)")
 	loadDuration = flag.Duration("fleet.duration", 5*time.Second, "load test: telemetry measurement time (after -fleet.warmup)")
+	loadRefill   = flag.Int("fleet.refill", 8, "load test: a publisher whose window has filled writes again once this many PUBACKs are back (1 = at every PUBACK)")
 	loadWarmup   = flag.Duration("fleet.warmup", time.Second, "load test: telemetry warm-up before measuring")
 	loadValues   = flag.Int("fleet.values", 1, "load test: metrics (samples) per telemetry message, 1..64")
 	loadMQTT5    = flag.Bool("fleet.mqtt5", false, "load test: MQTT 5 instead of 3.1.1")
@@ -181,7 +182,7 @@ func TestLoad(t *testing.T) {
 	// Each publisher's window is -fleet.inflight, capped at connection
 	// time by the server's Receive Maximum (MQTT 5); no reconnection.
 	self := os.Getpid()
-	res := runPublish(clients[:pubs], *loadValues, *loadWarmup, *loadDuration, time.Minute, []int{srvPID, self})
+	res := runPublish(clients[:pubs], *loadValues, *loadRefill, *loadWarmup, *loadDuration, time.Minute, []int{srvPID, self})
 	for _, c := range clients[pubs:] {
 		c.conn.Close()
 	}
@@ -330,7 +331,7 @@ func mosquittoBaseline(t *testing.T, addr string, version byte, pubs int) pubRes
 	if p := findProcess("mosquitto"); p != 0 {
 		pids = append(pids, p)
 	}
-	return runPublish(clients, *loadValues, *loadWarmup, *loadDuration, time.Minute, pids)
+	return runPublish(clients, *loadValues, *loadRefill, *loadWarmup, *loadDuration, time.Minute, pids)
 }
 
 // ackerBaseline publishes the same load to the acker child with the
@@ -350,7 +351,7 @@ func ackerBaseline(t *testing.T, f *fixture, devs []*device, version byte) pubRe
 		}
 		clients = append(clients, c)
 	}
-	return runPublish(clients, *loadValues, *loadWarmup, *loadDuration, time.Minute, []int{cmd.Process.Pid, os.Getpid()})
+	return runPublish(clients, *loadValues, *loadRefill, *loadWarmup, *loadDuration, time.Minute, []int{cmd.Process.Pid, os.Getpid()})
 }
 
 func storeBound(t *testing.T, synchronous string) float64 {
