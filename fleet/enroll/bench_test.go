@@ -104,6 +104,7 @@ type benchDevice struct {
 
 type benchEnv struct {
 	svc     *enroll.Service
+	db      *store.DB
 	handler http.Handler
 	ca      *ca.CA
 	devs    []*benchDevice
@@ -118,7 +119,7 @@ type benchReq struct {
 	raw     enroll.RawRequest
 }
 
-func newBenchEnv(b *testing.B, backend string) *benchEnv {
+func newBenchEnv(b testing.TB, backend string) *benchEnv {
 	b.Helper()
 	db := storetest.Open(b, backend, nil)
 	dir := b.TempDir()
@@ -135,7 +136,7 @@ func newBenchEnv(b *testing.B, backend string) *benchEnv {
 	if err := db.PutRelease(ctx, rel, nil); err != nil {
 		b.Fatal(err)
 	}
-	e := &benchEnv{svc: svc, handler: svc.Handler(), ca: c, release: rel}
+	e := &benchEnv{svc: svc, db: db, handler: svc.Handler(), ca: c, release: rel}
 	for range 64 {
 		d := &benchDevice{}
 		d.iak, _ = ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
@@ -156,7 +157,12 @@ func newBenchEnv(b *testing.B, backend string) *benchEnv {
 
 // requests prepares n enrollment requests (fresh server nonces, signed
 // tokens) before the timer runs: that is the devices' work.
-func (e *benchEnv) requests(b *testing.B, n int) []*benchReq {
+func (e *benchEnv) requests(b testing.TB, n int) []*benchReq {
+	return e.requestsFor(b, n, e.release)
+}
+
+// requestsFor is requests with tokens measuring rel.
+func (e *benchEnv) requestsFor(b testing.TB, n int, rel *store.Release) []*benchReq {
 	b.Helper()
 	out := make([]*benchReq, n)
 	for i := range out {
@@ -169,7 +175,7 @@ func (e *benchEnv) requests(b *testing.B, n int) []*benchReq {
 		}
 		bind, _ := enroll.Binding(nr.Nonce, d.key.Public())
 		c := &attest.Claims{Nonce: bind, ImplementationID: bytes.Repeat([]byte{0x11}, 32), ClientID: -1, Lifecycle: attest.LifecycleSecured,
-			SoftwareComponents: []attest.SoftwareComponent{{MeasurementType: e.release.SwType, MeasurementValue: e.release.Digest, Version: e.release.Version, SignerID: e.release.SignerID, MeasurementDescription: "SHA256"}}}
+			SoftwareComponents: []attest.SoftwareComponent{{MeasurementType: rel.SwType, MeasurementValue: rel.Digest, Version: rel.Version, SignerID: rel.SignerID, MeasurementDescription: "SHA256"}}}
 		tok, err := attest.Sign(c, d.iak, rand.Reader)
 		if err != nil {
 			b.Fatal(err)
