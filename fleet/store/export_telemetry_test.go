@@ -125,3 +125,25 @@ func legacyInsert(name string, n int) string {
 	}
 	return b.String()
 }
+
+// PointsRows is the per-sample Points of migrations 1 and 2 over table
+// name (the benchmark's baseline); it honours DeviceID, Metric, From, To.
+func (s *DB) PointsRows(ctx context.Context, name string, q PointQuery) ([]Point, error) {
+	query := `SELECT device_id, metric, ts_ms, value FROM ` + name + ` WHERE device_id = ? AND metric = ? AND ts_ms >= ? AND ts_ms < ? ORDER BY device_id, metric, ts_ms LIMIT 100000`
+	rows, err := s.sql.QueryContext(ctx, s.q(query), q.DeviceID, q.Metric, ms(q.From), ms(q.To))
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []Point
+	for rows.Next() {
+		var p Point
+		var t int64
+		if err := rows.Scan(&p.DeviceID, &p.Metric, &t, &p.Value); err != nil {
+			return nil, err
+		}
+		p.Time = fromMS(t)
+		out = append(out, p)
+	}
+	return out, rows.Err()
+}

@@ -27,8 +27,12 @@ const (
 	// grows, and a slow series still ends up in chunks about tailFactor
 	// compactions long.
 	tailFactor = 8
-	// DefaultCompactSamples bounds one CompactTelemetry transaction.
-	DefaultCompactSamples = 200000
+	// DefaultCompactSamples bounds one CompactTelemetry transaction. On
+	// SQLite a pass holds the only write lock, so ingest waits for it:
+	// a pass of 1,000,000 samples takes about 1-2 s when series get
+	// hundreds of samples each, several seconds when a hundred thousand
+	// series get a few each (docs/fleet-server.md, Performance).
+	DefaultCompactSamples = 1000000
 )
 
 // CompactResult says what one CompactTelemetry call did.
