@@ -139,33 +139,43 @@ func (r *reader) fail(format string, args ...any) error {
 	return fmt.Errorf("%w: %s at byte %d: %s", ErrCodec, r.what, r.off, fmt.Sprintf(format, args...))
 }
 
-func (r *reader) uvarint(field string) (uint64, error) {
+// name is a field's name for errors: field is a format with one %d for
+// the index i ("sample %d time"), or a plain name when i < 0. Built only on
+// failure: the decoders run over millions of samples a second.
+func name(field string, i int) string {
+	if i < 0 {
+		return field
+	}
+	return fmt.Sprintf(field, i)
+}
+
+func (r *reader) uvarint(field string, i int) (uint64, error) {
 	v, n := binary.Uvarint(r.b[r.off:])
 	if n == 0 {
-		return 0, r.fail("truncated reading %s", field)
+		return 0, r.fail("truncated reading %s", name(field, i))
 	}
 	if n < 0 {
-		return 0, r.fail("%s: varint overflows 64 bits", field)
+		return 0, r.fail("%s: varint overflows 64 bits", name(field, i))
 	}
 	r.off += n
 	return v, nil
 }
 
-func (r *reader) varint(field string) (int64, error) {
+func (r *reader) varint(field string, i int) (int64, error) {
 	v, n := binary.Varint(r.b[r.off:])
 	if n == 0 {
-		return 0, r.fail("truncated reading %s", field)
+		return 0, r.fail("truncated reading %s", name(field, i))
 	}
 	if n < 0 {
-		return 0, r.fail("%s: varint overflows 64 bits", field)
+		return 0, r.fail("%s: varint overflows 64 bits", name(field, i))
 	}
 	r.off += n
 	return v, nil
 }
 
-func (r *reader) float(field string) (float64, error) {
+func (r *reader) float(field string, i int) (float64, error) {
 	if len(r.b)-r.off < 8 {
-		return 0, r.fail("truncated reading %s", field)
+		return 0, r.fail("truncated reading %s", name(field, i))
 	}
 	v := math.Float64frombits(binary.LittleEndian.Uint64(r.b[r.off:]))
 	r.off += 8
@@ -175,16 +185,16 @@ func (r *reader) float(field string) (float64, error) {
 // count reads an element count and refuses one above limit or above what
 // the remaining bytes could hold at minBytes an element: a hostile count
 // must not make the decoder allocate.
-func (r *reader) count(field string, limit, minBytes int) (int, error) {
-	v, err := r.uvarint(field)
+func (r *reader) count(field string, i, limit, minBytes int) (int, error) {
+	v, err := r.uvarint(field, i)
 	if err != nil {
 		return 0, err
 	}
 	if v > uint64(limit) {
-		return 0, r.fail("%s %d exceeds the limit %d", field, v, limit)
+		return 0, r.fail("%s %d exceeds the limit %d", name(field, i), v, limit)
 	}
 	if rest := len(r.b) - r.off; v*uint64(minBytes) > uint64(rest) {
-		return 0, r.fail("%s %d needs at least %d bytes, %d left", field, v, v*uint64(minBytes), rest)
+		return 0, r.fail("%s %d needs at least %d bytes, %d left", name(field, i), v, v*uint64(minBytes), rest)
 	}
 	return int(v), nil
 }
@@ -216,13 +226,13 @@ func decodeBatch(data []byte) (*batch, error) {
 	if err := r.header(batchKind); err != nil {
 		return nil, err
 	}
-	ns, err := r.count("dictionary size", 2*maxBatchPoints, 2)
+	ns, err := r.count("dictionary size", -1, 2*maxBatchPoints, 2)
 	if err != nil {
 		return nil, err
 	}
 	b := &batch{dict: make([]string, ns)}
 	for i := range b.dict {
-		l, err := r.count(fmt.Sprintf("string %d length", i), maxTelemetryString, 1)
+		l, err := r.count("string %d length", i, maxTelemetryString, 1)
 		if err != nil {
 			return nil, err
 		}
@@ -232,7 +242,7 @@ func decodeBatch(data []byte) (*batch, error) {
 		b.dict[i] = string(r.b[r.off : r.off+l])
 		r.off += l
 	}
-	np, err := r.count("sample count", maxBatchPoints, minBatchPointBytes)
+	np, err := r.count("sample count", -1, maxBatchPoints, minBatchPointBytes)
 	if err != nil {
 		return nil, err
 	}
@@ -240,23 +250,23 @@ func decodeBatch(data []byte) (*batch, error) {
 	var ts int64
 	for i := range b.pts {
 		p := &b.pts[i]
-		d, err := r.uvarint(fmt.Sprintf("sample %d device", i))
+		d, err := r.uvarint("sample %d device", i)
 		if err != nil {
 			return nil, err
 		}
-		m, err := r.uvarint(fmt.Sprintf("sample %d metric", i))
+		m, err := r.uvarint("sample %d metric", i)
 		if err != nil {
 			return nil, err
 		}
 		if d >= uint64(ns) || m >= uint64(ns) {
 			return nil, r.fail("sample %d: string index %d/%d outside the dictionary of %d", i, d, m, ns)
 		}
-		delta, err := r.varint(fmt.Sprintf("sample %d time", i))
+		delta, err := r.varint("sample %d time", i)
 		if err != nil {
 			return nil, err
 		}
 		ts += delta
-		if p.v, err = r.float(fmt.Sprintf("sample %d value", i)); err != nil {
+		if p.v, err = r.float("sample %d value", i); err != nil {
 			return nil, err
 		}
 		p.dev, p.metric, p.ts = uint32(d), uint32(m), ts
@@ -292,21 +302,21 @@ func decodeChunk(data []byte) (ts []int64, vs []float64, err error) {
 	if err := r.header(chunkKind); err != nil {
 		return nil, nil, err
 	}
-	n, err := r.count("sample count", maxChunkPoints, minChunkPointBytes)
+	n, err := r.count("sample count", -1, maxChunkPoints, minChunkPointBytes)
 	if err != nil {
 		return nil, nil, err
 	}
 	if n == 0 {
 		return nil, nil, r.fail("empty chunk")
 	}
-	first, err := r.varint("first time")
+	first, err := r.varint("first time", -1)
 	if err != nil {
 		return nil, nil, err
 	}
 	ts = make([]int64, n)
 	ts[0] = first
 	for i := 1; i < n; i++ {
-		gap, err := r.uvarint(fmt.Sprintf("sample %d time gap", i))
+		gap, err := r.uvarint("sample %d time gap", i)
 		if err != nil {
 			return nil, nil, err
 		}
@@ -320,7 +330,7 @@ func decodeChunk(data []byte) (ts []int64, vs []float64, err error) {
 	}
 	vs = make([]float64, n)
 	for i := range vs {
-		vs[i], _ = r.float("value")
+		vs[i], _ = r.float("sample %d value", i)
 	}
 	return ts, vs, r.end()
 }

@@ -4,9 +4,9 @@ import (
 	"cmp"
 	"context"
 	"database/sql"
-	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 )
 
@@ -89,8 +89,12 @@ func (s *DB) CompactTelemetry(ctx context.Context, maxSamples int) (CompactResul
 			return err
 		}
 		defer c.close()
-		for _, sr := range series {
-			n, err := c.write(sr)
+		tails, err := c.tails(series)
+		if err != nil {
+			return err
+		}
+		for i, sr := range series {
+			n, err := c.write(sr, tails[i])
 			if err != nil {
 				return err
 			}
@@ -251,14 +255,42 @@ func splitChunks(ts []int64, vs []float64, f func(ts []int64, vs []float64) erro
 
 // compactor holds one compaction's prepared statements.
 type compactor struct {
-	ctx                 context.Context
-	tail, upd, ins, del *sql.Stmt
-	errPrepare          error
-	stmts               []*sql.Stmt
+	ctx                      context.Context
+	s                        *DB
+	t                        *sql.Tx
+	tail, upd, app, ins, del *sql.Stmt
+	errPrepare               error
+	stmts                    []*sql.Stmt
+}
+
+// tailGroup is how many series one latest-chunk query looks up: one
+// statement per series cost as much as the lookup itself.
+const tailGroup = 100
+
+// tailsQuery finds the latest chunk (highest t_min, then id) of each of n
+// series given as (device, metric) parameter pairs.
+func tailsQuery(n int) string {
+	var b strings.Builder
+	b.WriteString(`WITH v(d, m) AS (VALUES `)
+	for i := range n {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		b.WriteString(`(?, ?)`)
+	}
+	b.WriteString(`) SELECT c.device_id, c.metric, c.id, c.n, c.t_min, c.t_max, c.data FROM v JOIN telemetry_chunks c ON c.id =
+		(SELECT id FROM telemetry_chunks WHERE device_id = v.d AND metric = v.m ORDER BY t_min DESC, id DESC LIMIT 1)`)
+	return b.String()
+}
+
+// tailRow is a series' latest chunk.
+type tailRow struct {
+	id, n, tMin, tMax int64
+	data              []byte
 }
 
 func (s *DB) newCompactor(ctx context.Context, t *sql.Tx) (*compactor, error) {
-	c := &compactor{ctx: ctx}
+	c := &compactor{ctx: ctx, s: s, t: t}
 	prep := func(q string) *sql.Stmt {
 		if c.errPrepare != nil {
 			return nil
@@ -271,8 +303,11 @@ func (s *DB) newCompactor(ctx context.Context, t *sql.Tx) (*compactor, error) {
 		c.stmts = append(c.stmts, st)
 		return st
 	}
-	c.tail = prep(`SELECT id, n, t_min, t_max, data FROM telemetry_chunks WHERE device_id = ? AND metric = ? ORDER BY t_min DESC, id DESC LIMIT 1`)
+	c.tail = prep(tailsQuery(tailGroup))
 	c.upd = prep(`UPDATE telemetry_chunks SET t_min = ?, t_max = ?, n = ?, data = ? WHERE id = ? AND n = ? AND t_min = ? AND t_max = ?`)
+	// Appending leaves t_min, an indexed column, unchanged: not naming it
+	// spares SQLite rewriting two index entries.
+	c.app = prep(`UPDATE telemetry_chunks SET t_max = ?, n = ?, data = ? WHERE id = ? AND n = ? AND t_min = ? AND t_max = ?`)
 	c.ins = prep(`INSERT INTO telemetry_chunks (device_id, metric, t_min, t_max, n, data) VALUES (?, ?, ?, ?, ?, ?)`)
 	c.del = prep(`DELETE FROM telemetry_batches WHERE id = ? AND n = ?`)
 	if c.errPrepare != nil {
@@ -288,24 +323,63 @@ func (c *compactor) close() {
 	}
 }
 
-// write stores one series' new samples: merged into its latest chunk when
-// that stays small and cheap (tailFactor), otherwise as new chunks. It
-// returns the number of chunk rows written.
-func (c *compactor) write(sd *seriesData) (int, error) {
+// tails returns the latest chunk of each series that could be merged into
+// one (nil where there is none, or the series has too many new samples).
+func (c *compactor) tails(series []*seriesData) ([]*tailRow, error) {
+	out := make([]*tailRow, len(series))
+	var want []int // indexes into series
+	for i, sd := range series {
+		if len(sd.ts) < chunkTarget {
+			want = append(want, i)
+		}
+	}
+	index := make(map[[2]string]int, len(want))
+	for len(want) > 0 {
+		group := want[:min(len(want), tailGroup)]
+		want = want[len(group):]
+		args := make([]any, 0, 2*len(group))
+		for _, i := range group {
+			args = append(args, series[i].dev, series[i].metric)
+			index[[2]string{series[i].dev, series[i].metric}] = i
+		}
+		var rows *sql.Rows
+		var err error
+		if len(group) == tailGroup {
+			rows, err = c.tail.QueryContext(c.ctx, args...)
+		} else {
+			rows, err = c.t.QueryContext(c.ctx, c.s.q(tailsQuery(len(group))), args...)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("store: compact telemetry: latest chunks: %w", err)
+		}
+		for rows.Next() {
+			var k [2]string
+			r := new(tailRow)
+			if err := rows.Scan(&k[0], &k[1], &r.id, &r.n, &r.tMin, &r.tMax, &r.data); err != nil {
+				rows.Close()
+				return nil, fmt.Errorf("store: compact telemetry: latest chunks: %w", err)
+			}
+			if i, ok := index[k]; ok {
+				out[i] = r
+			}
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return nil, fmt.Errorf("store: compact telemetry: latest chunks: %w", err)
+		}
+	}
+	return out, nil
+}
+
+// write stores one series' new samples: merged into its latest chunk tail
+// when that stays small and cheap (tailFactor), otherwise as new chunks.
+// It returns the number of chunk rows written.
+func (c *compactor) write(sd *seriesData, tail *tailRow) (int, error) {
 	k := len(sd.ts)
-	if k < chunkTarget {
-		var (
-			id, n, tMin, tMax int64
-			data              []byte
-		)
-		err := c.tail.QueryRowContext(c.ctx, sd.dev, sd.metric).Scan(&id, &n, &tMin, &tMax, &data)
-		switch {
-		case errors.Is(err, sql.ErrNoRows):
-		case err != nil:
-			return 0, fmt.Errorf("store: compact telemetry: %w", err)
-		case n+int64(k) <= chunkTarget && n <= int64(tailFactor*k) &&
-			max(tMax, sd.ts[k-1])-min(tMin, sd.ts[0]) <= maxChunkSpan:
-			ts, vs, err := decodeChunk(data)
+	if tail != nil {
+		id, n, tMin, tMax := tail.id, tail.n, tail.tMin, tail.tMax
+		if n+int64(k) <= chunkTarget && n <= int64(tailFactor*k) && max(tMax, sd.ts[k-1])-min(tMin, sd.ts[0]) <= maxChunkSpan {
+			ts, vs, err := decodeChunk(tail.data)
 			if err != nil {
 				return 0, fmt.Errorf("store: compact telemetry: chunk %d: %w", id, err)
 			}
@@ -314,7 +388,12 @@ func (c *compactor) write(sd *seriesData) (int, error) {
 			if err != nil {
 				return 0, err
 			}
-			r, err := c.upd.ExecContext(c.ctx, ts[0], ts[len(ts)-1], len(ts), blob, id, n, tMin, tMax)
+			var r sql.Result
+			if ts[0] == tMin {
+				r, err = c.app.ExecContext(c.ctx, ts[len(ts)-1], len(ts), blob, id, n, tMin, tMax)
+			} else {
+				r, err = c.upd.ExecContext(c.ctx, ts[0], ts[len(ts)-1], len(ts), blob, id, n, tMin, tMax)
+			}
 			if err != nil {
 				return 0, fmt.Errorf("store: compact telemetry: %w", err)
 			}

@@ -411,3 +411,39 @@ func TestTelemetryMigration3(t *testing.T) {
 		})
 	}
 }
+
+// Compaction over more series than one latest-chunk lookup holds merges
+// each series' new samples into its own latest chunk.
+func TestTelemetryCompactManySeries(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		const series = 250
+		var m model
+		for pass := range 3 {
+			var b []store.Point
+			for i := range series {
+				for j := range 2 {
+					b = append(b, store.Point{DeviceID: fmt.Sprintf("dev-%03d", i), Metric: "temp", Time: at(int64(pass*10 + j)), Value: float64(i*100 + pass*10 + j)})
+				}
+			}
+			if err := db.InsertPoints(ctx, b); err != nil {
+				t.Fatal(err)
+			}
+			m = append(m, b...)
+			r, err := db.CompactTelemetry(ctx, 0)
+			if err != nil || r.Samples != len(b) || r.Chunks != series {
+				t.Fatalf("pass %d: %+v, %v", pass, r, err)
+			}
+		}
+		if c, _ := db.QueryInt64(ctx, `SELECT COUNT(*) FROM telemetry_chunks`); c != series {
+			t.Fatalf("%d chunks for %d series: new samples not merged into the latest chunks", c, series)
+		}
+		m.checkQuick(t, db, "merged")
+		for _, d := range []string{"dev-000", "dev-137", "dev-249"} {
+			got, err := db.Points(ctx, store.PointQuery{DeviceID: d})
+			if err != nil || len(got) != 6 || got[5].Time.Sub(tbase) != 21*time.Millisecond {
+				t.Fatalf("%s: %v, %v", d, got, err)
+			}
+		}
+	})
+}
