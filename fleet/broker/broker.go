@@ -45,7 +45,10 @@ type Config struct {
 	Log         *slog.Logger
 	// OnDeny is called for each refused connection or topic (metrics).
 	OnDeny func(action string)
-	// BufferSize is the per-connection read and write buffer (default 2 KiB).
+	// BufferSize is the per-connection read and write buffer (default
+	// 512 bytes: telemetry messages are small, larger packets are read
+	// straight through; 2 KiB cost 1.5 KB more live heap per idle
+	// connection for no measured throughput gain).
 	BufferSize int
 	// Window is how many QoS 1 telemetry messages one connection may have
 	// unacknowledged (waiting for their commit) before the broker stops
@@ -86,7 +89,7 @@ func New(cfg Config) (*Broker, error) {
 		cfg.Log = slog.New(slog.DiscardHandler)
 	}
 	if cfg.BufferSize <= 0 {
-		cfg.BufferSize = 2048
+		cfg.BufferSize = 512
 	}
 	if cfg.Window <= 0 {
 		cfg.Window = 64

@@ -93,8 +93,14 @@ func (h *hook) OnDisconnect(cl *mqtt.Client, _ error, _ bool) {
 // allowed reports whether topic (a name or a filter) lies under the
 // client's own prefix, without wildcards that could reach beyond it.
 func allowed(id, topic string) bool {
-	p := TopicPrefix + id + "/"
-	return strings.HasPrefix(topic, p) && len(topic) > len(p)
+	// TopicPrefix + id + "/" + at least one byte, without building the
+	// prefix: this runs for every message.
+	rest, ok := strings.CutPrefix(topic, TopicPrefix)
+	if !ok {
+		return false
+	}
+	rest, ok = strings.CutPrefix(rest, id)
+	return ok && len(rest) > 1 && rest[0] == '/'
 }
 
 func (h *hook) OnACLCheck(cl *mqtt.Client, topic string, write bool) bool {

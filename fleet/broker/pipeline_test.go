@@ -24,6 +24,7 @@ import (
 
 	"rampart/fleet/ca"
 	"rampart/fleet/store"
+	"rampart/fleet/telemetry"
 )
 
 // fakeSink holds every submission until the test settles it, in any
@@ -82,6 +83,8 @@ type testBroker struct {
 	pool *x509.CertPool
 }
 
+// startBroker runs a broker on a fresh store; a nil sink means the real
+// telemetry writer on that store.
 func startBroker(t *testing.T, sink Sink, window int) *testBroker {
 	t.Helper()
 	dir := t.TempDir()
@@ -93,6 +96,11 @@ func startBroker(t *testing.T, sink Sink, window int) *testBroker {
 	c, err := ca.Open(filepath.Join(dir, "ca"), []byte("pw"), ca.Options{Rand: rand.Reader})
 	if err != nil {
 		t.Fatal(err)
+	}
+	if sink == nil {
+		w := telemetry.NewWriter(telemetry.WriterConfig{Store: db})
+		t.Cleanup(w.Close) // after the broker's Close (cleanups run last first)
+		sink = w
 	}
 	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	cert, err := c.IssueServer(&key.PublicKey, []string{"127.0.0.1"}, time.Hour)
@@ -435,5 +443,33 @@ func TestHandshakeTimeout(t *testing.T) {
 	conn.SetReadDeadline(time.Now().Add(time.Minute)) // against hangs
 	if _, err := conn.Read(make([]byte, 1)); err != io.EOF {
 		t.Fatalf("idle pre-handshake connection: read %v, want EOF", err)
+	}
+}
+
+// TestPipelinedAckedMeansStored: with the real telemetry writer, by the
+// time the k-th PUBACK of a pipelined stream arrives, at least k samples
+// are committed.
+func TestPipelinedAckedMeansStored(t *testing.T) {
+	tb := startBroker(t, nil, 32)
+	id := fmt.Sprintf("%032x", 9)
+	c := tb.dial(t, tb.device(t, id), id, 5)
+	const n = 300
+	go func() {
+		var all []byte
+		for i := range n {
+			all = append(all, c.publish(uint16(i+1), payloadN(i))...)
+		}
+		c.conn.Write(all)
+	}()
+	for i := range n {
+		pk := c.read(t)
+		if pk.PacketID != uint16(i+1) || pk.ReasonCode != 0 {
+			t.Fatalf("acknowledgement %d: id %d reason %#x", i, pk.PacketID, pk.ReasonCode)
+		}
+		if i%50 == 49 {
+			if stored, err := tb.db.CountPoints(context.Background()); err != nil || stored < int64(i+1) {
+				t.Fatalf("%d messages acknowledged, %d samples stored (%v)", i+1, stored, err)
+			}
+		}
 	}
 }
