@@ -86,7 +86,12 @@ func Open(ctx context.Context, dsn string, o Options) (*DB, error) {
 		d = Postgres
 		db, err = sql.Open("pgx", dsn)
 		if err == nil {
+			// As many idle connections as open ones: with database/sql's
+			// default of 2 idle, a burst of enrollments closed and reopened
+			// connections (TCP, startup, authentication, and preparing the
+			// statements again) all the time.
 			db.SetMaxOpenConns(16)
+			db.SetMaxIdleConns(16)
 		}
 	case dsn == "" || dsn == ":memory:":
 		return nil, fmt.Errorf("store: dsn: need a file path or a postgres:// URL, got %q", dsn)
