@@ -56,6 +56,13 @@ var (
 const envPerfClients = "RAMPART_BROKER_TEST_CLIENTS"
 
 func TestMain(m *testing.M) {
+	if dir := os.Getenv(envCrashServer); dir != "" {
+		if err := runCrashServer(dir); err != nil {
+			fmt.Fprintln(os.Stderr, "crash server:", err)
+			os.Exit(3)
+		}
+		return
+	}
 	if path := os.Getenv(envPerfClients); path != "" {
 		if err := runPerfClients(path); err != nil {
 			fmt.Fprintln(os.Stderr, "perf clients:", err)

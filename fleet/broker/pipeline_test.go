@@ -78,9 +78,11 @@ func (f *fakeSink) take(t *testing.T) []fakeSub {
 
 type testBroker struct {
 	*Broker
-	db   *store.DB
-	ca   *ca.CA
-	pool *x509.CertPool
+	db     *store.DB
+	dbPath string
+	ca     *ca.CA
+	pool   *x509.CertPool
+	addr   string // the broker's address, or another's (TestPipelinedCrash)
 }
 
 // startBroker runs a broker on a fresh store; a nil sink means the real
@@ -116,7 +118,7 @@ func startBroker(t *testing.T, sink Sink, window int) *testBroker {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { b.Close() })
-	return &testBroker{Broker: b, db: db, ca: c, pool: c.Pool()}
+	return &testBroker{Broker: b, db: db, dbPath: filepath.Join(dir, "b.db"), ca: c, pool: c.Pool(), addr: b.Addr()}
 }
 
 // device enrolls a device in the store and returns its client certificate.
@@ -149,7 +151,7 @@ type rawClient struct {
 
 func (tb *testBroker) dial(t *testing.T, cert tls.Certificate, id string, version byte) *rawClient {
 	t.Helper()
-	conn, err := tls.Dial("tcp", tb.Addr(), &tls.Config{RootCAs: tb.pool, Certificates: []tls.Certificate{cert}, ServerName: "127.0.0.1"})
+	conn, err := tls.Dial("tcp", tb.addr, &tls.Config{RootCAs: tb.pool, Certificates: []tls.Certificate{cert}, ServerName: "127.0.0.1"})
 	if err != nil {
 		t.Fatal(err)
 	}
