@@ -137,13 +137,15 @@ func ParseRequest(r RawRequest) (*Request, error) {
 // decodeB64 decodes standard base64, ignoring white space (RFC 7030 bodies
 // are line-wrapped), refusing results over max bytes.
 func decodeB64(s string, max int) ([]byte, error) {
-	s = strings.Map(func(r rune) rune {
-		switch r {
-		case ' ', '\t', '\r', '\n':
-			return -1
-		}
-		return r
-	}, s)
+	if strings.ContainsAny(s, " \t\r\n") { // headers never have any: no copy then
+		s = strings.Map(func(r rune) rune {
+			switch r {
+			case ' ', '\t', '\r', '\n':
+				return -1
+			}
+			return r
+		}, s)
+	}
 	if base64.StdEncoding.DecodedLen(len(s)) > max+2 {
 		return nil, fmt.Errorf("longer than %d bytes", max)
 	}

@@ -91,7 +91,19 @@ func (s *Service) serveNonce(w http.ResponseWriter, r *http.Request) {
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Cache-Control", "no-store")
-	json.NewEncoder(w).Encode(NonceReply{Nonce: n, Expires: exp.UTC()})
+	w.Write(appendNonceReply(make([]byte, 0, 128), n, exp))
+}
+
+// appendNonceReply appends the JSON of NonceReply{n, exp} exactly as
+// encoding/json's Encoder writes it (base64 nonce, RFC 3339 time with
+// nanoseconds, a final newline), without reflection: every enrollment asks
+// for a nonce. TestNonceReplyJSON compares the two.
+func appendNonceReply(b, n []byte, exp time.Time) []byte {
+	b = append(b, `{"nonce":"`...)
+	b = base64.StdEncoding.AppendEncode(b, n)
+	b = append(b, `","expires":"`...)
+	b = exp.UTC().AppendFormat(b, time.RFC3339Nano)
+	return append(b, "\"}\n"...)
 }
 
 func (s *Service) serveCACerts(w http.ResponseWriter, _ *http.Request) {
