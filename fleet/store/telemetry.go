@@ -81,14 +81,20 @@ type PointQuery struct {
 // snapshot runs f in a transaction that sees one consistent state of both
 // telemetry tables (a compaction committing between two reads would
 // otherwise show a sample twice or not at all), then rolls it back.
-// SQLite: the store's single connection and BEGIN IMMEDIATE already
-// serialise; PostgreSQL: REPEATABLE READ.
+// SQLite: a read transaction on the read-only pool, whose snapshot (WAL)
+// is fixed at its first read, so queries neither wait for nor block the
+// writer (a compaction pass holds it for seconds); PostgreSQL: REPEATABLE
+// READ.
 func (s *DB) snapshot(ctx context.Context, f func(*sql.Tx) error) error {
 	var o *sql.TxOptions
 	if s.dialect == Postgres {
 		o = &sql.TxOptions{Isolation: sql.LevelRepeatableRead, ReadOnly: true}
 	}
-	t, err := s.sql.BeginTx(ctx, o)
+	db := s.rd
+	if db == nil { // a DB built without Open (tests)
+		db = s.sql
+	}
+	t, err := db.BeginTx(ctx, o)
 	if err != nil {
 		return fmt.Errorf("store: begin: %w", err)
 	}
