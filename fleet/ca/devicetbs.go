@@ -59,7 +59,7 @@ func (c *CA) deviceTBS(serial *big.Int, notBefore, notAfter time.Time, deviceID 
 			return nil, false, nil
 		}
 	}
-	var b cryptobyte.Builder
+	b := cryptobyte.NewBuilder(make([]byte, 0, 640)) // one allocation, no regrowth
 	b.AddASN1(casn1.SEQUENCE, func(b *cryptobyte.Builder) {
 		b.AddASN1(casn1.Tag(0).Constructed().ContextSpecific(), func(b *cryptobyte.Builder) { b.AddASN1Int64(2) })
 		b.AddASN1BigInt(serial)

@@ -53,7 +53,11 @@ func CertsOnlyDER(certs ...[]byte) ([]byte, error) {
 	if len(certs) == 0 {
 		return nil, errors.New("ca: certs-only: no certificates")
 	}
-	var b cryptobyte.Builder
+	n := 64
+	for _, c := range certs {
+		n += len(c)
+	}
+	b := cryptobyte.NewBuilder(make([]byte, 0, n)) // one allocation, no regrowth
 	b.AddASN1(casn1.SEQUENCE, func(b *cryptobyte.Builder) {
 		b.AddASN1ObjectIdentifier(oidSignedData)
 		b.AddASN1(casn1.Tag(0).Constructed().ContextSpecific(), func(b *cryptobyte.Builder) {

@@ -105,7 +105,7 @@ func signTBS(tbs []byte, h crypto.Hash, k *ecdsa.PrivateKey, rand io.Reader) ([]
 	if err != nil {
 		return nil, fmt.Errorf("ca: issue: sign: %w", err)
 	}
-	var b cryptobyte.Builder
+	b := cryptobyte.NewBuilder(make([]byte, 0, len(tbs)+96)) // one allocation, no regrowth
 	b.AddASN1(casn1.SEQUENCE, func(b *cryptobyte.Builder) {
 		b.AddBytes(tbs)
 		b.AddBytes(alg)
