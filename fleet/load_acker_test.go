@@ -57,9 +57,27 @@ func runAcker(caPath string) error {
 	if !pool.AppendCertsFromPEM(pemCA) {
 		return fmt.Errorf("%s: no certificate", caPath)
 	}
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	tc, der, err := ackerTLS(pool)
 	if err != nil {
 		return err
+	}
+	ln, err := tls.Listen("tcp", "127.0.0.1:0", tc)
+	if err != nil {
+		return err
+	}
+	if err := json.NewEncoder(os.Stdout).Encode(ackerAddr{ln.Addr().String(), der}); err != nil {
+		return err
+	}
+	return serveAcker(ln, false)
+}
+
+// ackerTLS is the acker's TLS configuration: a fresh self-signed P-256
+// server certificate (returned, DER) and client certificates verified
+// against pool, as the fleet broker does (minus its store lookups).
+func ackerTLS(pool *x509.CertPool) (*tls.Config, []byte, error) {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return nil, nil, err
 	}
 	tmpl := &x509.Certificate{
 		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "rampart load acker"},
@@ -69,9 +87,9 @@ func runAcker(caPath string) error {
 	}
 	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
 	if err != nil {
-		return err
+		return nil, nil, err
 	}
-	tc := &tls.Config{
+	return &tls.Config{
 		MinVersion:   tls.VersionTLS12,
 		Certificates: []tls.Certificate{{Certificate: [][]byte{der}, PrivateKey: key}},
 		ClientAuth:   tls.RequireAnyClientCert,
@@ -86,26 +104,24 @@ func runAcker(caPath string) error {
 			_, err := cs.PeerCertificates[0].Verify(x509.VerifyOptions{Roots: pool, Intermediates: inter, KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}})
 			return err
 		},
-	}
-	ln, err := tls.Listen("tcp", "127.0.0.1:0", tc)
-	if err != nil {
-		return err
-	}
-	if err := json.NewEncoder(os.Stdout).Encode(ackerAddr{ln.Addr().String(), der}); err != nil {
-		return err
-	}
+	}, der, nil
+}
+
+// serveAcker serves ln until it fails. reorder (tests only) swaps each
+// pair of PUBACKs, to check that the client notices.
+func serveAcker(ln net.Listener, reorder bool) error {
 	for {
 		c, err := ln.Accept()
 		if err != nil {
 			return err
 		}
-		go ackConn(c.(*tls.Conn))
+		go ackConn(c.(*tls.Conn), reorder)
 	}
 }
 
 // ackConn serves one connection: CONNACK, PUBACK, PINGRESP; PUBACKs are
 // written in order and flushed when no more input is buffered.
-func ackConn(c *tls.Conn) {
+func ackConn(c *tls.Conn, reorder bool) {
 	defer c.Close()
 	if err := c.Handshake(); err != nil {
 		return
@@ -116,6 +132,7 @@ func ackConn(c *tls.Conn) {
 	buf := make([]byte, 512)
 	var out []byte
 	version := byte(0)
+	var held uint16 // reorder: the PUBACK not sent yet
 	for {
 		h, body, err := readPacket(r, buf, 64<<10)
 		if err != nil {
@@ -137,7 +154,14 @@ func ackConn(c *tls.Conn) {
 			if err != nil {
 				return
 			}
-			if qos == 1 {
+			if qos == 1 && reorder {
+				if held == 0 {
+					held = id
+				} else {
+					out = appendPuback(appendPuback(out, id), held)
+					held = 0
+				}
+			} else if qos == 1 {
 				out = appendPuback(out, id)
 			}
 		case h>>4 == pktPingreq:

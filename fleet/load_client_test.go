@@ -157,14 +157,16 @@ func (c *rawClient) publish(p *pubRun) {
 				p.fail(c, "%v", err)
 				return
 			}
+			// A credit returns when its entry leaves the ring (in order),
+			// so the ring never holds more than the window.
 			mu.Lock()
-			found := false
+			found, popped := false, 0
 			if count > 0 && ring[head] == id {
-				found = true
+				found, popped = true, 1
 				head, count = (head+1)%len(ring), count-1
 				for count > 0 && ackedOOO[head] {
 					ackedOOO[head] = false
-					head, count = (head+1)%len(ring), count-1
+					head, count, popped = (head+1)%len(ring), count-1, popped+1
 				}
 			} else {
 				for i := 1; i < count; i++ {
@@ -187,7 +189,9 @@ func (c *rawClient) publish(p *pubRun) {
 			} else {
 				p.acked.Add(1)
 			}
-			credits <- struct{}{}
+			for range popped {
+				credits <- struct{}{}
+			}
 		}
 	}()
 	go func() { // writer
