@@ -54,6 +54,14 @@ func SetCompactFault(f func(step string) error) (restore func()) {
 	return func() { compactFault = old }
 }
 
+// SetBatchRowPoints lowers the samples InsertPoints puts in one row until
+// the returned function is called.
+func SetBatchRowPoints(n int) (restore func()) {
+	old := batchRowPoints
+	batchRowPoints = n
+	return func() { batchRowPoints = old }
+}
+
 // Codec entry points for the external tests.
 var (
 	EncodeBatch = func(p []Point) ([]byte, error) { b, _, _, err := encodeBatch(p); return b, err }

@@ -29,6 +29,10 @@ type Point struct {
 	Value    float64   `json:"value"`
 }
 
+// batchRowPoints is the most samples InsertPoints puts in one row
+// (maxBatchPoints; tests lower it to exercise the split).
+var batchRowPoints = maxBatchPoints
+
 // InsertPoints stores points in one transaction: all or none. Points must
 // have a device id and a metric name (1..4096 bytes) and a finite value.
 func (s *DB) InsertPoints(ctx context.Context, points []Point) error {
@@ -42,7 +46,7 @@ func (s *DB) InsertPoints(ctx context.Context, points []Point) error {
 	}
 	var rows []row
 	for len(points) > 0 {
-		n := min(len(points), maxBatchPoints)
+		n := min(len(points), batchRowPoints)
 		data, tMin, tMax, err := encodeBatch(points[:n])
 		if err != nil {
 			return err

@@ -282,6 +282,33 @@ func TestTelemetryWindowBounds(t *testing.T) {
 	})
 }
 
+// A call larger than one batch row is split into several rows of one
+// transaction: all stored, or none when a sample of a later row is bad.
+func TestTelemetryInsertSplit(t *testing.T) {
+	defer store.SetBatchRowPoints(7)()
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		var m model
+		for i := range 30 {
+			m = append(m, store.Point{DeviceID: "dev-a", Metric: "temp", Time: at(int64(i)), Value: float64(i)})
+		}
+		bad := append(slices.Clone(m), store.Point{DeviceID: "dev-a", Metric: "temp", Value: math.NaN()})
+		if err := db.InsertPoints(ctx, bad); err == nil {
+			t.Fatal("a NaN in the fifth row was accepted")
+		}
+		if n, _ := db.CountPoints(ctx); n != 0 {
+			t.Fatalf("%d samples stored by a refused call", n)
+		}
+		if err := db.InsertPoints(ctx, m); err != nil {
+			t.Fatal(err)
+		}
+		if rows, _ := db.QueryInt64(ctx, `SELECT COUNT(*) FROM telemetry_batches`); rows != 5 {
+			t.Fatalf("30 samples in %d rows, want 5", rows)
+		}
+		m.checkQuick(t, db, "split")
+	})
+}
+
 // InsertPoints refuses what the per-sample schema refused, and nothing of
 // the call is stored.
 func TestTelemetryInsertRefused(t *testing.T) {
