@@ -545,3 +545,27 @@ func TestTelemetryReadsDuringCompaction(t *testing.T) {
 		}
 	})
 }
+
+// Series are ordered by byte order on both databases, including when
+// pending samples and chunks are merged. (A PostgreSQL database collated
+// en_US would put "a" before "B" but for the chunk columns' COLLATE "C";
+// the test database may already be C.)
+func TestTelemetrySeriesByteOrder(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		var m model
+		for i, d := range []string{"b", "B", "a", "A-1", "a-2", "_x", "é"} {
+			p := []store.Point{{DeviceID: d, Metric: "M", Time: at(int64(i)), Value: 1}, {DeviceID: d, Metric: "m", Time: at(int64(i)), Value: 2}}
+			if err := db.InsertPoints(ctx, p); err != nil {
+				t.Fatal(err)
+			}
+			m = append(m, p...)
+			if i%2 == 0 { // every other device compacted, the rest pending
+				if _, err := db.CompactTelemetry(ctx, 0); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+		m.compare(t, db, "byte order", []store.PointQuery{{}, {Limit: 5}, {Metric: "m"}})
+	})
+}
