@@ -1,7 +1,6 @@
 package broker
 
 import (
-	"context"
 	"crypto/tls"
 	"errors"
 	"log/slog"
@@ -99,9 +98,10 @@ func (l *tlsListener) Serve(establish listeners.EstablishFn) {
 func (l *tlsListener) handshake(c net.Conn, establish listeners.EstablishFn) {
 	defer l.wg.Done()
 	tc := tls.Server(c, l.cfg)
-	ctx, cancel := context.WithTimeout(context.Background(), l.timeout)
-	err := tc.HandshakeContext(ctx)
-	cancel()
+	// A deadline rather than HandshakeContext, which would start one more
+	// goroutine per connection to watch the context.
+	c.SetDeadline(time.Now().Add(l.timeout))
+	err := tc.Handshake()
 	l.mu.Lock()
 	delete(l.shakes, c)
 	closed := l.closed
