@@ -174,6 +174,19 @@ func (h *hook) telemetryQoS1(s *session, pk packets.Packet) (packets.Packet, err
 		s.settle(seq, ackEntry{code: packets.ErrPayloadFormatInvalid.Code, noAck: !s.v5})
 		return pk, packets.ErrRejectPacket
 	}
+	return h.republish(s, pk)
+}
+
+// republish hands an accepted telemetry packet back to mochi as QoS 0, for
+// its subscribers and the retained store. The ACL lets only the device
+// itself subscribe to its telemetry topic and the server subscribes to
+// none, so when the device has no subscription and the packet is not
+// retained, nobody could receive it: mochi is spared the subscriber
+// look-up (4% of the broker's CPU per message).
+func (h *hook) republish(s *session, pk packets.Packet) (packets.Packet, error) {
+	if !pk.FixedHeader.Retain && s.cl.State.Subscriptions.Len() == 0 {
+		return pk, packets.ErrRejectPacket
+	}
 	pk.FixedHeader.Qos = 0
 	return pk, nil
 }
@@ -186,7 +199,7 @@ func (h *hook) telemetryQoS0(s *session, pk packets.Packet) (packets.Packet, err
 		h.b.cfg.Log.Info("telemetry refused", "device", s.id, "err", err)
 		return pk, packets.ErrRejectPacket
 	}
-	return pk, nil
+	return h.republish(s, pk)
 }
 
 // telemetryQoS2 stores before mochi sends PUBREC, on the read loop (QoS 2

@@ -475,3 +475,38 @@ func TestPipelinedAckedMeansStored(t *testing.T) {
 		}
 	}
 }
+
+// TestOwnTelemetrySubscription: a device subscribed to its own telemetry
+// topic still receives what it publishes (at QoS 0), and the PUBACK still
+// waits for the commit.
+func TestOwnTelemetrySubscription(t *testing.T) {
+	for _, v := range []byte{4, 5} {
+		t.Run(fmt.Sprintf("v%d", v), func(t *testing.T) {
+			sink := newFakeSink()
+			tb := startBroker(t, sink, 8)
+			id := fmt.Sprintf("%032x", 20+v)
+			c := tb.dial(t, tb.device(t, id), id, v)
+			sub := packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Subscribe, Qos: 1}, ProtocolVersion: v, PacketID: 100,
+				Filters: packets.Subscriptions{{Filter: TelemetryTopic(id), Qos: 1}}}
+			var buf bytes.Buffer
+			if err := sub.SubscribeEncode(&buf); err != nil {
+				t.Fatal(err)
+			}
+			c.send(t, buf.Bytes())
+			if pk := c.read(t); pk.FixedHeader.Type != packets.Suback {
+				t.Fatalf("want SUBACK, got type %d", pk.FixedHeader.Type)
+			}
+			c.send(t, c.publish(1, payloadN(1)))
+			pk := c.read(t)
+			if pk.FixedHeader.Type != packets.Publish || pk.TopicName != TelemetryTopic(id) || string(pk.Payload) != payloadN(1) {
+				t.Fatalf("want the device's own message, got %+v", pk)
+			}
+			for _, s := range sink.take(t) {
+				s.done(nil)
+			}
+			if pk := c.read(t); pk.FixedHeader.Type != packets.Puback || pk.PacketID != 1 {
+				t.Fatalf("want PUBACK 1, got %+v", pk)
+			}
+		})
+	}
+}
