@@ -35,29 +35,51 @@ func Parse(deviceID string, payload []byte, now time.Time) ([]store.Point, error
 	if len(payload) > MaxPayload {
 		return nil, fmt.Errorf("%w: %d bytes exceeds %d", ErrPayload, len(payload), MaxPayload)
 	}
-	var m Message
-	if err := json.Unmarshal(payload, &m); err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrPayload, err)
+	m, ok := scanCanonical(payload)
+	if !ok {
+		var err error
+		if m, err = decodeJSON(payload); err != nil {
+			return nil, err
+		}
 	}
-	if len(m.Values) == 0 || len(m.Values) > MaxValues {
-		return nil, fmt.Errorf("%w: values: %d entries, want 1..%d", ErrPayload, len(m.Values), MaxValues)
+	return m.points(deviceID, now)
+}
+
+// decodeJSON is the reference decoder (encoding/json); scanCanonical is
+// the fast path for the shape devices send.
+func decodeJSON(payload []byte) (message, error) {
+	var jm Message
+	if err := json.Unmarshal(payload, &jm); err != nil {
+		return message{}, fmt.Errorf("%w: %v", ErrPayload, err)
+	}
+	m := message{ts: jm.TS, values: make([]sample, 0, len(jm.Values))}
+	for k, v := range jm.Values {
+		m.values = append(m.values, sample{name: k, value: v})
+	}
+	return m, nil
+}
+
+// points validates a decoded message and turns it into samples.
+func (m message) points(deviceID string, now time.Time) ([]store.Point, error) {
+	if len(m.values) == 0 || len(m.values) > MaxValues {
+		return nil, fmt.Errorf("%w: values: %d entries, want 1..%d", ErrPayload, len(m.values), MaxValues)
 	}
 	t := now
-	if m.TS != 0 {
-		if m.TS < 0 || m.TS > now.Add(24*time.Hour).UnixMilli() {
-			return nil, fmt.Errorf("%w: ts %d out of range", ErrPayload, m.TS)
+	if m.ts != 0 {
+		if m.ts < 0 || m.ts > now.Add(24*time.Hour).UnixMilli() {
+			return nil, fmt.Errorf("%w: ts %d out of range", ErrPayload, m.ts)
 		}
-		t = time.UnixMilli(m.TS)
+		t = time.UnixMilli(m.ts)
 	}
-	out := make([]store.Point, 0, len(m.Values))
-	for k, v := range m.Values {
-		if !validMetric(k) {
-			return nil, fmt.Errorf("%w: metric name %q: want 1..%d of [A-Za-z0-9_.-]", ErrPayload, k, MaxMetricLen)
+	out := make([]store.Point, 0, len(m.values))
+	for _, s := range m.values {
+		if !validMetric(s.name) {
+			return nil, fmt.Errorf("%w: metric name %q: want 1..%d of [A-Za-z0-9_.-]", ErrPayload, s.name, MaxMetricLen)
 		}
-		if math.IsNaN(v) || math.IsInf(v, 0) {
-			return nil, fmt.Errorf("%w: metric %q: not a finite number", ErrPayload, k)
+		if math.IsNaN(s.value) || math.IsInf(s.value, 0) {
+			return nil, fmt.Errorf("%w: metric %q: not a finite number", ErrPayload, s.name)
 		}
-		out = append(out, store.Point{DeviceID: deviceID, Metric: k, Time: t, Value: v})
+		out = append(out, store.Point{DeviceID: deviceID, Metric: s.name, Time: t, Value: s.value})
 	}
 	return out, nil
 }
