@@ -139,6 +139,10 @@ func (e *Engine) Control(ctx context.Context, id string, a Action, actor, reason
 		}
 		return nil, fmt.Errorf("campaign: %s has ended: %w", id, ErrState)
 	}
+	// A transition the engine made since its last step (a failure paused
+	// the campaign) is recorded first, so the audit log shows it before
+	// the operator's action.
+	pending := e.unsavedStates()
 	from := State(c.rec.State)
 	var clear []string
 	switch {
@@ -163,8 +167,12 @@ func (e *Engine) Control(ctx context.Context, id string, a Action, actor, reason
 		}
 	default:
 		e.mu.Unlock()
+		if err := e.saveStates(ctx, pending); err != nil {
+			return nil, err
+		}
 		return nil, fmt.Errorf("campaign: %s is %s: cannot %s: %w", id, from, a, ErrState)
 	}
+	c.saved = c.stateKey() // recorded below
 	r := c.rec
 	if State(r.State) == Stopped {
 		delete(e.camps, id)
@@ -180,6 +188,9 @@ func (e *Engine) Control(ctx context.Context, id string, a Action, actor, reason
 	}
 	c.dirty = map[string]*dev{}
 	e.mu.Unlock()
+	if err := e.saveStates(ctx, pending); err != nil {
+		return nil, err
+	}
 	if err := e.cfg.Store.SetCampaignDevices(ctx, id, rows); err != nil {
 		return nil, err
 	}

@@ -91,6 +91,10 @@ type camp struct {
 	phaseSize []int
 	dirty     map[string]*dev
 	key       []byte // download key (token.go)
+	// saved is the state and phase last recorded in the store (stateKey):
+	// a transition made outside Step (a failure reported between steps
+	// pauses at once) is written, and audited, by the next Step or Close.
+	saved string
 	// ephemeralKey: the stored campaign had no key (made before keys were).
 	ephemeralKey bool
 }
@@ -161,6 +165,7 @@ func (e *Engine) load(ctx context.Context, r *store.CampaignRecord) (*camp, erro
 		c.ephemeralKey = true
 	}
 	c.rec = *r
+	c.saved = c.stateKey()
 	rows, err := e.cfg.Store.CampaignDevices(ctx, r.ID)
 	if err != nil {
 		return nil, err
@@ -258,6 +263,7 @@ func (e *Engine) Create(ctx context.Context, sp Spec, actor string) (*Summary, e
 		return nil, err
 	}
 	c.rec = store.CampaignRecord{ID: sp.ID, Spec: string(b), State: string(st), Created: e.cfg.Now(), Updated: e.cfg.Now()}
+	c.saved = c.stateKey()
 	rows := make([]store.CampaignDevice, 0, len(c.list))
 	for _, d := range c.list {
 		rows = append(rows, store.CampaignDevice{DeviceID: d.id, Phase: d.phase, Status: string(d.status)})
@@ -389,11 +395,19 @@ func (e *Engine) Start() {
 	}()
 }
 
-// Close stops the loop and writes the last progress.
+// Close stops the loop and writes the last progress (and a state change,
+// such as a pause, made since the last step).
 func (e *Engine) Close() error {
 	if e.stop != nil {
 		e.stop()
 		<-e.done
 	}
-	return e.flush(context.Background())
+	ctx := context.Background()
+	e.mu.Lock()
+	pending := e.unsavedStates()
+	e.mu.Unlock()
+	if err := e.saveStates(ctx, pending); err != nil {
+		return err
+	}
+	return e.flush(ctx)
 }

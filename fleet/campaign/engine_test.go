@@ -235,9 +235,9 @@ func TestRestartLosesNoProgress(t *testing.T) {
 }
 
 // TestThresholdsApproveCancel: the failure threshold pauses the campaign
-// in the step that follows the failure (the loop runs a step every Tick,
-// and a failure wakes it at once); resume acknowledges the failures; a
-// phase that asks for approval waits for it; cancel stops the queued.
+// (when the failure is recorded; the step that follows records the pause);
+// resume acknowledges the failures; a phase that asks for approval waits
+// for it; cancel stops the queued.
 func TestThresholdsApproveCancel(t *testing.T) {
 	b := newBench(t, 20)
 	ctx := context.Background()
@@ -386,4 +386,82 @@ func TestHealthSignals(t *testing.T) {
 	if d := st["dev-002"]; d.Status != campaign.Failed || !strings.Contains(d.Reason, "reboot loop") {
 		t.Errorf("dev-002: %+v, want failed: reboot loop", d)
 	}
+}
+
+// TestThresholdPausesWhenFailureRecorded: the failure that crosses the
+// threshold pauses the campaign under the same lock that records it, so
+// no reader sees every device failed on a running campaign (the race that
+// made TestTamperedImageRefusedByEveryDevice flaky). The pause is then
+// recorded and audited once, by the next step, or by Close when no step
+// runs, or before an operator's action on the campaign.
+func TestThresholdPausesWhenFailureRecorded(t *testing.T) {
+	ctx := context.Background()
+	pausedAudits := func(b *bench, id string) int {
+		t.Helper()
+		l, err := b.db.AuditLog(ctx, store.AuditFilter{Subject: id, Action: "campaign.paused"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return len(l)
+	}
+	run := func(t *testing.T, id string, record func(b *bench, e *campaign.Engine)) {
+		b := newBench(t, 3)
+		e := b.engine(t)
+		spec := campaign.Spec{ID: id, Release: b.release, Filter: campaign.Filter{States: []store.State{store.Registered}},
+			Phases: []campaign.Phase{{Percent: 100, FailureThreshold: 1}}}
+		if _, err := e.Create(ctx, spec, "test"); err != nil {
+			t.Fatal(err)
+		}
+		if err := e.Step(ctx); err != nil {
+			t.Fatal(err)
+		}
+		for i := 0; i < 3; i++ {
+			dev := fmt.Sprintf("dev-%03d", i)
+			if s, _ := e.Status(id, false); s.State != campaign.Running {
+				t.Fatalf("before %s failed: %s, want running (threshold 100%%)", dev, s.State)
+			}
+			report(t, e, dev, agent.Outcome{JobID: id, OK: false, Version: "1.0.0", Error: "agent: image digest mismatch"})
+		}
+		// No step has run since the failures.
+		if s, _ := e.Status(id, false); s.State != campaign.Paused || s.Counts[campaign.Failed] != 3 {
+			t.Fatalf("after the third failure: %s with %v, want paused at once", s.State, s.Counts)
+		}
+		record(b, e)
+		r, err := b.db.Campaign(ctx, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r.State != string(campaign.Paused) || !strings.Contains(r.Reason, "failure threshold") {
+			t.Fatalf("stored: %s (%s), want paused by the threshold", r.State, r.Reason)
+		}
+		if n := pausedAudits(b, id); n != 1 {
+			t.Fatalf("%d campaign.paused audit entries, want 1", n)
+		}
+	}
+	t.Run("step", func(t *testing.T) {
+		run(t, "p-step", func(b *bench, e *campaign.Engine) {
+			for i := 0; i < 2; i++ { // the second step has nothing to record
+				if err := e.Step(ctx); err != nil {
+					t.Fatal(err)
+				}
+			}
+		})
+	})
+	t.Run("close", func(t *testing.T) {
+		run(t, "p-close", func(b *bench, e *campaign.Engine) {
+			if err := e.Close(); err != nil {
+				t.Fatal(err)
+			}
+		})
+	})
+	t.Run("operator", func(t *testing.T) {
+		run(t, "p-op", func(b *bench, e *campaign.Engine) {
+			if _, err := e.Control(ctx, "p-op", campaign.Pause, "test", "again"); !errors.Is(err, campaign.ErrState) {
+				t.Fatalf("pause of a paused campaign: %v, want ErrState", err)
+			}
+			if err := e.Step(ctx); err != nil {
+				t.Fatal(err)
+			}
+		})
+	})
 }

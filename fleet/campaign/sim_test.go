@@ -302,18 +302,17 @@ func TestTamperedImageRefusedByEveryDevice(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 2*time.Minute, "every device failed", func() bool {
-		s, _ := r.engine().Status("rollout-tampered", false)
-		return s.Counts[campaign.Failed] == n || s.State == campaign.Paused
-	})
-	s, _ := r.engine().Status("rollout-tampered", true)
-	if s.State != campaign.Paused {
-		t.Fatalf("state %s, want paused", s.State)
+	// With a 100% threshold the campaign pauses when the last device's
+	// failure is recorded (in the same critical section): wait for the
+	// state, never for the counts, which run one report ahead of it.
+	r.waitState(t, "rollout-tampered", 2*time.Minute, campaign.Paused, campaign.Completed)
+	s, err := r.engine().Status("rollout-tampered", true)
+	if err != nil {
+		t.Fatal(err)
 	}
-	waitFor(t, 2*time.Minute, "every device reported", func() bool {
-		s, _ = r.engine().Status("rollout-tampered", true)
-		return s.Counts[campaign.Failed] == n
-	})
+	if s.State != campaign.Paused || s.Counts[campaign.Failed] != n {
+		t.Fatalf("state %s with %v, want paused with all %d failed", s.State, s.Counts, n)
+	}
 	for _, d := range s.Devices {
 		if d.Reason == "" {
 			t.Fatalf("device %s failed without a reason", d.ID)

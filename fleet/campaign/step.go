@@ -25,7 +25,6 @@ func (e *Engine) Step(ctx context.Context) error {
 		payload []byte
 	}
 	var jobs []job
-	var stateChanges []*store.CampaignRecord
 	e.mu.Lock()
 	for c, ids := range e.republish {
 		for _, id := range ids {
@@ -41,7 +40,6 @@ func (e *Engine) Step(ctx context.Context) error {
 	}
 	clear(e.republish)
 	for _, c := range e.camps {
-		before := c.rec.State + fmt.Sprint(c.rec.Phase)
 		e.timeouts(c, now)
 		e.evaluate(c)
 		if State(c.rec.State) == Running && c.spec.Window.Open(now) {
@@ -54,18 +52,11 @@ func (e *Engine) Step(ctx context.Context) error {
 				jobs = append(jobs, job{d.id, p})
 			}
 		}
-		if c.rec.State+fmt.Sprint(c.rec.Phase) != before {
-			r := c.rec
-			stateChanges = append(stateChanges, &r)
-		}
 	}
+	stateChanges := e.unsavedStates()
 	e.mu.Unlock()
-	for _, r := range stateChanges {
-		a := &store.AuditEntry{Actor: "campaign", Action: "campaign." + r.State, Subject: r.ID, Decision: store.Allow, Reason: fmt.Sprintf("phase %d: %s", r.Phase, r.Reason)}
-		if err := e.cfg.Store.SetCampaignState(ctx, r, a); err != nil {
-			return err
-		}
-		e.cfg.Log.Info("campaign state", "campaign", r.ID, "state", r.State, "phase", r.Phase, "reason", r.Reason)
+	if err := e.saveStates(ctx, stateChanges); err != nil {
+		return err
 	}
 	// Progress is persisted before the jobs go out: a restart then finds
 	// every published job recorded as notified.
@@ -87,7 +78,40 @@ func (c *camp) job(base, id string) ([]byte, error) {
 	return j.Marshal()
 }
 
-// set changes a device's status and marks it for persistence.
+// stateKey is what Step compares with saved to find a transition to record.
+func (c *camp) stateKey() string { return c.rec.State + "/" + fmt.Sprint(c.rec.Phase) }
+
+// unsavedStates returns the campaigns whose state or phase changed since
+// it was last recorded, and marks them recorded. Called with e.mu held.
+func (e *Engine) unsavedStates() []*store.CampaignRecord {
+	var out []*store.CampaignRecord
+	for _, c := range e.camps {
+		if k := c.stateKey(); k != c.saved {
+			c.saved = k
+			r := c.rec
+			out = append(out, &r)
+		}
+	}
+	return out
+}
+
+// saveStates records the engine's own transitions, audited (actor campaign).
+func (e *Engine) saveStates(ctx context.Context, recs []*store.CampaignRecord) error {
+	for _, r := range recs {
+		a := &store.AuditEntry{Actor: "campaign", Action: "campaign." + r.State, Subject: r.ID, Decision: store.Allow, Reason: fmt.Sprintf("phase %d: %s", r.Phase, r.Reason)}
+		if err := e.cfg.Store.SetCampaignState(ctx, r, a); err != nil {
+			return err
+		}
+		e.cfg.Log.Info("campaign state", "campaign", r.ID, "state", r.State, "phase", r.Phase, "reason", r.Reason)
+	}
+	return nil
+}
+
+// set changes a device's status and marks it for persistence. A failure
+// applies the thresholds at once, under the same lock that records it: no
+// reader (Status, the image server, Step's notify) ever sees a crossed
+// failure threshold on a running campaign. Step records the pause (and is
+// woken to do so now).
 func (e *Engine) set(c *camp, d *dev, st Status, reason string) {
 	if d.status == st && d.reason == reason {
 		return
@@ -98,6 +122,7 @@ func (e *Engine) set(c *camp, d *dev, st Status, reason string) {
 		delete(e.byDevice, d.id)
 	}
 	if st.IsFailure() {
+		e.evaluate(c)
 		e.kick()
 	}
 }
