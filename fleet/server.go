@@ -196,7 +196,8 @@ func (s *Server) Start() error {
 	}()
 	go func() {
 		defer s.bg.Done()
-		telemetry.RunCompaction(ctx, telemetry.CompactConfig{Store: s.db, Interval: s.cfg.Telemetry.CompactInterval.Duration, Log: s.log.With("component", "telemetry")})
+		telemetry.RunCompaction(ctx, telemetry.CompactConfig{Store: s.db, Interval: s.cfg.Telemetry.CompactInterval.Duration,
+			Log: s.log.With("component", "telemetry"), OnCompact: s.metrics.compacted})
 	}()
 	go func() {
 		defer s.bg.Done()

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"strings"
-	"sync"
 	"time"
 
 	_ "github.com/jackc/pgx/v5/stdlib" // registers the "pgx" database/sql driver
@@ -40,9 +39,6 @@ type DB struct {
 	rd      *sql.DB
 	dialect Dialect
 	now     func() time.Time
-
-	insMu   sync.Mutex
-	insFull *sql.Stmt // prepared INSERT of maxRowsPerInsert telemetry rows
 
 	enrollGroup enrollGroup // RecordEnrollment's group commit
 
@@ -160,12 +156,6 @@ func (s *DB) Dialect() Dialect { return s.dialect }
 
 // Close closes the database.
 func (s *DB) Close() error {
-	s.insMu.Lock()
-	if s.insFull != nil {
-		s.insFull.Close()
-		s.insFull = nil
-	}
-	s.insMu.Unlock()
 	s.closeStmts()
 	return s.closeDBs()
 }
@@ -240,8 +230,15 @@ func (s *DB) closeStmts() {
 	}
 }
 
-// readRow runs one of readQueries on the read pool.
+// readRow runs one of readQueries on the read pool. On SQLite the query
+// does not watch ctx: it is an indexed point read of microseconds, which an
+// interrupt could not usefully shorten, and with a context that can be done
+// (an HTTP request's) the driver starts a goroutine to watch it for every
+// query.
 func (s *DB) readRow(ctx context.Context, query string, args ...any) *sql.Row {
+	if s.dialect == SQLite {
+		ctx = context.WithoutCancel(ctx)
+	}
 	if st := s.readStmts[query]; st != nil {
 		return st.QueryRowContext(ctx, args...)
 	}

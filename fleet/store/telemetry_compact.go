@@ -41,6 +41,11 @@ type CompactResult struct {
 	Samples int  // samples moved into chunks
 	Chunks  int  // chunk rows inserted or rewritten
 	More    bool // batches are still pending beyond this call's bound
+	Pending int  // batches left pending (as of the call's read; metrics)
+	// Write is how long the write transaction took: on SQLite, how long
+	// the pass held the write lock (reading and encoding happen before,
+	// on a snapshot).
+	Write time.Duration
 }
 
 // compactFault, when set (tests), is called after each step of a
@@ -57,54 +62,52 @@ func fault(step string) error {
 
 // CompactTelemetry moves the oldest pending batches (at least one, about
 // maxSamples samples; 0 means DefaultCompactSamples) into per-series
-// chunks. One transaction inserts or rewrites the chunks and deletes the
-// batches they came from, so an interrupted compaction changes nothing and
-// every sample stays stored exactly once. A concurrent change to a batch or
-// chunk it read (retention, another compactor on PostgreSQL) fails it with
-// ErrConflict; calling again later is safe.
+// chunks. It plans on a read snapshot (reads the batches and latest chunks,
+// groups, merges and encodes) without holding SQLite's write lock, then
+// applies the plan in one transaction that inserts or rewrites the chunks
+// and deletes the batches they came from, so an interrupted compaction
+// changes nothing and every sample stays stored exactly once. Every write
+// is conditional on what the plan read (a chunk's id, size and bounds, a
+// batch's id and size): a change in between (retention, another compactor
+// on PostgreSQL) fails the transaction with ErrConflict; calling again
+// later is safe.
 func (s *DB) CompactTelemetry(ctx context.Context, maxSamples int) (CompactResult, error) {
 	if maxSamples <= 0 {
 		maxSamples = DefaultCompactSamples
 	}
-	var res CompactResult
-	err := s.tx(ctx, func(t *sql.Tx) error {
-		res = CompactResult{}
-		batches, more, err := s.oldestBatches(ctx, t, maxSamples)
-		if err != nil {
-			return err
-		}
-		res.More = more
-		if len(batches) == 0 {
-			return nil
-		}
-		series, err := groupSeries(batches)
-		if err != nil {
-			return err
-		}
-		if err := fault("read"); err != nil {
-			return err
-		}
+	var p *compactPlan
+	err := s.snapshot(ctx, func(t *sql.Tx) error {
+		var err error
+		p, err = s.planCompaction(ctx, t, maxSamples)
+		return err
+	})
+	if err != nil {
+		return CompactResult{}, err
+	}
+	res := CompactResult{More: p.pending > 0, Pending: p.pending}
+	if len(p.batches) == 0 {
+		return res, nil
+	}
+	start := time.Now()
+	err = s.tx(ctx, func(t *sql.Tx) error {
+		res.Chunks, res.Samples = 0, 0
 		c, err := s.newCompactor(ctx, t)
 		if err != nil {
 			return err
 		}
 		defer c.close()
-		tails, err := c.tails(series)
-		if err != nil {
-			return err
-		}
-		for i, sr := range series {
-			n, err := c.write(sr, tails[i])
+		for _, sp := range p.series {
+			n, err := c.apply(sp)
 			if err != nil {
 				return err
 			}
 			res.Chunks += n
-			res.Samples += len(sr.ts)
+			res.Samples += sp.samples
 			if err := fault("chunk"); err != nil {
 				return err
 			}
 		}
-		for _, b := range batches {
+		for _, b := range p.batches {
 			r, err := c.del.ExecContext(ctx, b.id, b.n)
 			if err != nil {
 				return fmt.Errorf("store: compact telemetry: delete batch %d: %w", b.id, err)
@@ -113,63 +116,125 @@ func (s *DB) CompactTelemetry(ctx context.Context, maxSamples int) (CompactResul
 				return fmt.Errorf("store: compact telemetry: batch %d changed meanwhile: %w", b.id, ErrConflict)
 			}
 		}
-		res.Batches = len(batches)
 		return fault("delete")
 	})
 	if err != nil {
 		return CompactResult{}, err
 	}
+	res.Batches, res.Write = len(p.batches), time.Since(start)
 	return res, nil
 }
 
+// compactPlan is what one compaction will write, computed on a snapshot.
+type compactPlan struct {
+	batches []blobRow // to delete (their data is dropped once planned)
+	pending int       // batches left for later
+	series  []seriesPlan
+}
+
+// seriesPlan is one series' writes: either a rewrite of its latest chunk
+// (merge != nil) or new chunks.
+type seriesPlan struct {
+	dev, metric string
+	samples     int
+	merge       *chunkRewrite
+	inserts     []newChunk
+}
+
+// chunkRewrite replaces chunk id, as read (n, tMin, tMax), by data.
+type chunkRewrite struct {
+	id, n, tMin, tMax    int64 // as read: the condition of the update
+	newMin, newMax, newN int64
+	data                 []byte
+}
+
+type newChunk struct {
+	tMin, tMax, n int64
+	data          []byte
+}
+
+// planCompaction reads and encodes everything one compaction writes.
+func (s *DB) planCompaction(ctx context.Context, t *sql.Tx, maxSamples int) (*compactPlan, error) {
+	batches, pending, err := s.oldestBatches(ctx, t, maxSamples)
+	if err != nil {
+		return nil, err
+	}
+	p := &compactPlan{pending: pending}
+	if len(batches) == 0 {
+		return p, nil
+	}
+	series, err := groupSeries(batches)
+	if err != nil {
+		return nil, err
+	}
+	for i := range batches {
+		batches[i].data = nil
+	}
+	p.batches = batches
+	if err := fault("read"); err != nil {
+		return nil, err
+	}
+	tails, err := s.tails(ctx, t, series)
+	if err != nil {
+		return nil, err
+	}
+	p.series = make([]seriesPlan, len(series))
+	for i, sd := range series {
+		if p.series[i], err = planSeries(sd, tails[i]); err != nil {
+			return nil, err
+		}
+	}
+	return p, nil
+}
+
 // oldestBatches reads the oldest pending batches holding about maxSamples
-// samples; more reports whether any were left. Ids and sizes are read
-// first so that the blobs of batches left for later are not transferred.
-func (s *DB) oldestBatches(ctx context.Context, t *sql.Tx, maxSamples int) (list []blobRow, more bool, err error) {
+// samples; pending is how many were left. Ids and sizes are read first so
+// that the blobs of batches left for later are not transferred.
+func (s *DB) oldestBatches(ctx context.Context, t *sql.Tx, maxSamples int) (list []blobRow, pending int, err error) {
 	rows, err := t.QueryContext(ctx, `SELECT id, n FROM telemetry_batches ORDER BY id`)
 	if err != nil {
-		return nil, false, fmt.Errorf("store: compact telemetry: %w", err)
+		return nil, 0, fmt.Errorf("store: compact telemetry: %w", err)
 	}
 	defer rows.Close()
 	var last int64
 	total, count := 0, 0
 	for rows.Next() {
 		if total >= maxSamples {
-			more = true
-			break
+			pending++
+			continue
 		}
 		var id, n int64
 		if err := rows.Scan(&id, &n); err != nil {
-			return nil, false, fmt.Errorf("store: compact telemetry: %w", err)
+			return nil, 0, fmt.Errorf("store: compact telemetry: %w", err)
 		}
 		last, total, count = id, total+int(n), count+1
 	}
 	if err := rows.Err(); err != nil {
-		return nil, false, fmt.Errorf("store: compact telemetry: %w", err)
+		return nil, 0, fmt.Errorf("store: compact telemetry: %w", err)
 	}
 	rows.Close()
 	if count == 0 {
-		return nil, false, nil
+		return nil, 0, nil
 	}
 	// A batch committed meanwhile with a smaller id (PostgreSQL allocates
 	// ids before commit) is simply compacted too: what is deleted is
 	// exactly what is read here.
 	rows, err = t.QueryContext(ctx, s.q(`SELECT id, n, data FROM telemetry_batches WHERE id <= ? ORDER BY id`), last)
 	if err != nil {
-		return nil, false, fmt.Errorf("store: compact telemetry: %w", err)
+		return nil, 0, fmt.Errorf("store: compact telemetry: %w", err)
 	}
 	defer rows.Close()
 	for rows.Next() {
 		var r blobRow
 		if err := rows.Scan(&r.id, &r.n, &r.data); err != nil {
-			return nil, false, fmt.Errorf("store: compact telemetry: %w", err)
+			return nil, 0, fmt.Errorf("store: compact telemetry: %w", err)
 		}
 		list = append(list, r)
 	}
 	if err := rows.Err(); err != nil {
-		return nil, false, fmt.Errorf("store: compact telemetry: %w", err)
+		return nil, 0, fmt.Errorf("store: compact telemetry: %w", err)
 	}
-	return list, more, nil
+	return list, pending, nil
 }
 
 // seriesData is one series' new samples, sorted by time (ties in storage
@@ -260,14 +325,12 @@ func splitChunks(ts []int64, vs []float64, f func(ts []int64, vs []float64) erro
 	return nil
 }
 
-// compactor holds one compaction's prepared statements.
+// compactor holds one compaction's prepared write statements.
 type compactor struct {
-	ctx                      context.Context
-	s                        *DB
-	t                        *sql.Tx
-	tail, upd, app, ins, del *sql.Stmt
-	errPrepare               error
-	stmts                    []*sql.Stmt
+	ctx                context.Context
+	upd, app, ins, del *sql.Stmt
+	errPrepare         error
+	stmts              []*sql.Stmt
 }
 
 // tailGroup is how many series one latest-chunk query looks up: one
@@ -297,7 +360,7 @@ type tailRow struct {
 }
 
 func (s *DB) newCompactor(ctx context.Context, t *sql.Tx) (*compactor, error) {
-	c := &compactor{ctx: ctx, s: s, t: t}
+	c := &compactor{ctx: ctx}
 	prep := func(q string) *sql.Stmt {
 		if c.errPrepare != nil {
 			return nil
@@ -310,7 +373,6 @@ func (s *DB) newCompactor(ctx context.Context, t *sql.Tx) (*compactor, error) {
 		c.stmts = append(c.stmts, st)
 		return st
 	}
-	c.tail = prep(tailsQuery(tailGroup))
 	c.upd = prep(`UPDATE telemetry_chunks SET t_min = ?, t_max = ?, n = ?, data = ? WHERE id = ? AND n = ? AND t_min = ? AND t_max = ?`)
 	// Appending leaves t_min, an indexed column, unchanged: not naming it
 	// spares SQLite rewriting two index entries.
@@ -332,13 +394,25 @@ func (c *compactor) close() {
 
 // tails returns the latest chunk of each series that could be merged into
 // one (nil where there is none, or the series has too many new samples).
-func (c *compactor) tails(series []*seriesData) ([]*tailRow, error) {
+func (s *DB) tails(ctx context.Context, t *sql.Tx, series []*seriesData) ([]*tailRow, error) {
 	out := make([]*tailRow, len(series))
 	var want []int // indexes into series
 	for i, sd := range series {
 		if len(sd.ts) < chunkTarget {
 			want = append(want, i)
 		}
+	}
+	if len(want) == 0 {
+		return out, nil
+	}
+	var full *sql.Stmt
+	if len(want) >= tailGroup {
+		st, err := t.PrepareContext(ctx, s.q(tailsQuery(tailGroup)))
+		if err != nil {
+			return nil, fmt.Errorf("store: compact telemetry: prepare: %w", err)
+		}
+		defer st.Close()
+		full = st
 	}
 	index := make(map[[2]string]int, len(want))
 	for len(want) > 0 {
@@ -352,9 +426,9 @@ func (c *compactor) tails(series []*seriesData) ([]*tailRow, error) {
 		var rows *sql.Rows
 		var err error
 		if len(group) == tailGroup {
-			rows, err = c.tail.QueryContext(c.ctx, args...)
+			rows, err = full.QueryContext(ctx, args...)
 		} else {
-			rows, err = c.t.QueryContext(c.ctx, c.s.q(tailsQuery(len(group))), args...)
+			rows, err = t.QueryContext(ctx, s.q(tailsQuery(len(group))), args...)
 		}
 		if err != nil {
 			return nil, fmt.Errorf("store: compact telemetry: latest chunks: %w", err)
@@ -378,51 +452,64 @@ func (c *compactor) tails(series []*seriesData) ([]*tailRow, error) {
 	return out, nil
 }
 
-// write stores one series' new samples: merged into its latest chunk tail
-// when that stays small and cheap (tailFactor), otherwise as new chunks.
-// It returns the number of chunk rows written.
-func (c *compactor) write(sd *seriesData, tail *tailRow) (int, error) {
+// planSeries encodes one series' new samples: merged into its latest chunk
+// tail when that stays small and cheap (tailFactor), otherwise as new
+// chunks.
+func planSeries(sd *seriesData, tail *tailRow) (seriesPlan, error) {
+	p := seriesPlan{dev: sd.dev, metric: sd.metric, samples: len(sd.ts)}
 	k := len(sd.ts)
 	if tail != nil {
 		id, n, tMin, tMax := tail.id, tail.n, tail.tMin, tail.tMax
 		if n+int64(k) <= chunkTarget && n <= int64(tailFactor*k) && max(tMax, sd.ts[k-1])-min(tMin, sd.ts[0]) <= maxChunkSpan {
 			ts, vs, err := decodeChunk(tail.data)
 			if err != nil {
-				return 0, fmt.Errorf("store: compact telemetry: chunk %d: %w", id, err)
+				return p, fmt.Errorf("store: compact telemetry: chunk %d: %w", id, err)
 			}
 			ts, vs = mergeSorted(ts, vs, sd.ts, sd.vs)
 			blob, err := encodeChunk(ts, vs)
 			if err != nil {
-				return 0, err
+				return p, err
 			}
-			var r sql.Result
-			if ts[0] == tMin {
-				r, err = c.app.ExecContext(c.ctx, ts[len(ts)-1], len(ts), blob, id, n, tMin, tMax)
-			} else {
-				r, err = c.upd.ExecContext(c.ctx, ts[0], ts[len(ts)-1], len(ts), blob, id, n, tMin, tMax)
-			}
-			if err != nil {
-				return 0, fmt.Errorf("store: compact telemetry: %w", err)
-			}
-			if k, err := r.RowsAffected(); err != nil || k != 1 {
-				return 0, fmt.Errorf("store: compact telemetry: chunk %d changed meanwhile: %w", id, ErrConflict)
-			}
-			return 1, nil
+			p.merge = &chunkRewrite{id: id, n: n, tMin: tMin, tMax: tMax, newMin: ts[0], newMax: ts[len(ts)-1], newN: int64(len(ts)), data: blob}
+			return p, nil
 		}
 	}
-	rows := 0
 	err := splitChunks(sd.ts, sd.vs, func(ts []int64, vs []float64) error {
 		blob, err := encodeChunk(ts, vs)
 		if err != nil {
 			return err
 		}
-		if _, err := c.ins.ExecContext(c.ctx, sd.dev, sd.metric, ts[0], ts[len(ts)-1], len(ts), blob); err != nil {
-			return fmt.Errorf("store: compact telemetry: %w", err)
-		}
-		rows++
+		p.inserts = append(p.inserts, newChunk{tMin: ts[0], tMax: ts[len(ts)-1], n: int64(len(ts)), data: blob})
 		return nil
 	})
-	return rows, err
+	return p, err
+}
+
+// apply writes one series' planned chunks and returns how many rows it
+// wrote.
+func (c *compactor) apply(p seriesPlan) (int, error) {
+	if m := p.merge; m != nil {
+		var r sql.Result
+		var err error
+		if m.newMin == m.tMin {
+			r, err = c.app.ExecContext(c.ctx, m.newMax, m.newN, m.data, m.id, m.n, m.tMin, m.tMax)
+		} else {
+			r, err = c.upd.ExecContext(c.ctx, m.newMin, m.newMax, m.newN, m.data, m.id, m.n, m.tMin, m.tMax)
+		}
+		if err != nil {
+			return 0, fmt.Errorf("store: compact telemetry: %w", err)
+		}
+		if k, err := r.RowsAffected(); err != nil || k != 1 {
+			return 0, fmt.Errorf("store: compact telemetry: chunk %d changed meanwhile: %w", m.id, ErrConflict)
+		}
+		return 1, nil
+	}
+	for _, ch := range p.inserts {
+		if _, err := c.ins.ExecContext(c.ctx, p.dev, p.metric, ch.tMin, ch.tMax, ch.n, ch.data); err != nil {
+			return 0, fmt.Errorf("store: compact telemetry: %w", err)
+		}
+	}
+	return len(p.inserts), nil
 }
 
 // mergeSorted merges two sorted series, a's samples first on equal times.

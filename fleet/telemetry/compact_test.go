@@ -40,7 +40,7 @@ func TestRunCompaction(t *testing.T) {
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		RunCompaction(rctx, CompactConfig{Store: db, Interval: time.Hour, MaxSamples: 3 * per,
+		RunCompaction(rctx, CompactConfig{Store: db, Interval: time.Hour, MaxSamples: 3 * per, PassTarget: -1,
 			OnCompact: func(r store.CompactResult, _ time.Duration) { results <- r }})
 	}()
 	moved, passes := 0, 0
@@ -71,6 +71,31 @@ func TestRunCompaction(t *testing.T) {
 	for i := 1; i < len(pts); i++ {
 		if !pts[i].Time.After(pts[i-1].Time) {
 			t.Fatalf("d3 out of order at %d", i)
+		}
+	}
+}
+
+// nextPassSize scales the next pass to the target at the last pass's rate,
+// grows at most twofold, and stays within its bounds.
+func TestNextPassSize(t *testing.T) {
+	ms := time.Millisecond
+	for _, c := range []struct {
+		size, samples int
+		took          time.Duration
+		max, want     int
+	}{
+		{2000, 2000, 10 * ms, 1000000, 4000},       // fast: at most twice
+		{100000, 100000, 50 * ms, 1000000, 200000}, // exactly twice
+		{100000, 100000, 400 * ms, 1000000, 25000}, // slow: shrinks at once
+		{100000, 100000, 100 * ms, 1000000, 100000},
+		{100000, 1000, 10 * time.Second, 1000000, minPassSamples}, // floor
+		{800000, 800000, 10 * ms, 1000000, 1000000},               // ceiling
+		{600, 600, 10 * ms, 150, 150},                             // ceiling below the floor
+		{5000, 100, 10 * ms, 1000000, 5000},                       // too little to time
+		{5000, 5000, 0, 1000000, 5000},
+	} {
+		if got := nextPassSize(c.size, c.samples, c.took, 100*ms, c.max); got != c.want {
+			t.Errorf("nextPassSize(%d, %d, %v, 100ms, %d) = %d, want %d", c.size, c.samples, c.took, c.max, got, c.want)
 		}
 	}
 }
