@@ -41,6 +41,14 @@ func UnmarshalPayload(payload []byte) (*Claims, error) {
 	if err != nil {
 		return nil, err
 	}
+	return claimsFromMap(m, p)
+}
+
+// claimsFromMap is UnmarshalPayload after the map is split and its profile
+// found: Verify splits the map once, reads the instance ID from it to find
+// the key, and builds the claims from the same split after the signature.
+func claimsFromMap(m []entry, p Profile) (*Claims, error) {
+	var err error
 	k := p.keys()
 	c := &Claims{Profile: p}
 	if c.Nonce, err = getBytes(m, k.nonce, nameNonce, true); err != nil {

@@ -45,10 +45,22 @@ func Verify(token []byte, opts VerifyOptions) (*Claims, error) {
 	if err != nil {
 		return nil, err
 	}
+	// The claims must not alias the caller's token buffer. The map is split
+	// once: with Lookup before the signature, only to read the instance ID,
+	// and the claims are built from that split after the signature.
+	payload := bytes.Clone(env.payload)
+	var (
+		buf [16]entry
+		m   []entry
+		p   Profile
+	)
 	key := opts.Key
 	var end *Endorsement
 	if opts.Lookup != nil {
-		id, err := peekInstanceID(env.payload)
+		if m, p, err = splitClaims(payload, buf[:0]); err != nil {
+			return nil, err
+		}
+		id, err := instanceIDOf(m, p)
 		if err != nil {
 			return nil, err
 		}
@@ -64,8 +76,12 @@ func Verify(token []byte, opts VerifyOptions) (*Claims, error) {
 	if err := env.verifySignature(key); err != nil {
 		return nil, err
 	}
-	// The claims must not alias the caller's token buffer.
-	c, err := UnmarshalPayload(bytes.Clone(env.payload))
+	if m == nil {
+		if m, p, err = splitClaims(payload, buf[:0]); err != nil {
+			return nil, err
+		}
+	}
+	c, err := claimsFromMap(m, p)
 	if err != nil {
 		return nil, err
 	}
@@ -109,18 +125,23 @@ func profileAccepted(p Profile, accepted []Profile) bool {
 	return false
 }
 
-// peekInstanceID extracts the instance ID from an unverified payload, only
-// to find the key: nothing else is read before the signature is checked.
-func peekInstanceID(payload []byte) ([]byte, error) {
-	var buf [16]entry
-	m, err := decodeClaimsMap(payload, buf[:0])
+// splitClaims splits a payload into its claims and finds its profile.
+func splitClaims(payload []byte, dst []entry) ([]entry, Profile, error) {
+	m, err := decodeClaimsMap(payload, dst)
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
 	p, err := detectProfile(m)
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
+	return m, p, nil
+}
+
+// instanceIDOf reads the instance ID from an unverified, split payload,
+// only to find the key: nothing else is read before the signature is
+// checked.
+func instanceIDOf(m []entry, p Profile) ([]byte, error) {
 	id, err := getBytes(m, p.keys().instanceID, nameInstanceID, true)
 	if err != nil {
 		return nil, err
