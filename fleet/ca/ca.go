@@ -18,6 +18,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"sync"
 	"time"
 )
 
@@ -33,6 +34,10 @@ type CA struct {
 	key  crypto.Signer
 	rand io.Reader
 	now  func() time.Time
+
+	fixedOnce sync.Once // deviceFixed
+	fixed     *deviceFixedParts
+	fixedErr  error
 }
 
 // Options configure Open.

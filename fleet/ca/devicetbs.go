@@ -4,7 +4,6 @@ import (
 	"crypto"
 	"crypto/ecdsa"
 	"crypto/elliptic"
-	"crypto/x509"
 	"encoding/asn1"
 	"fmt"
 	"math/big"
@@ -49,7 +48,7 @@ func (c *CA) deviceTBS(serial *big.Int, notBefore, notAfter time.Time, deviceID 
 	if _, isECDSA := pub.(*ecdsa.PublicKey); !isECDSA {
 		return nil, false, nil
 	}
-	spki, err := x509.MarshalPKIXPublicKey(pub)
+	spki, err := SPKI(pub)
 	if err != nil {
 		return nil, false, fmt.Errorf("ca: issue: %w", err)
 	}
@@ -59,39 +58,30 @@ func (c *CA) deviceTBS(serial *big.Int, notBefore, notAfter time.Time, deviceID 
 			return nil, false, nil
 		}
 	}
+	fixed, err := c.deviceFixed()
+	if err != nil {
+		return nil, false, err
+	}
 	b := cryptobyte.NewBuilder(make([]byte, 0, 640)) // one allocation, no regrowth
 	b.AddASN1(casn1.SEQUENCE, func(b *cryptobyte.Builder) {
-		b.AddASN1(casn1.Tag(0).Constructed().ContextSpecific(), func(b *cryptobyte.Builder) { b.AddASN1Int64(2) })
+		b.AddBytes(fixedVersion)
 		b.AddASN1BigInt(serial)
-		b.AddASN1(casn1.SEQUENCE, func(b *cryptobyte.Builder) { b.AddASN1ObjectIdentifier(oidECDSAWithSHA256) })
-		b.AddBytes(c.cert.RawSubject)
+		b.AddBytes(fixed.algIssuer)
 		b.AddASN1(casn1.SEQUENCE, func(b *cryptobyte.Builder) {
 			addTime(b, notBefore)
 			addTime(b, notAfter)
 		})
 		b.AddASN1(casn1.SEQUENCE, func(b *cryptobyte.Builder) { // Name: O, then CN (pkix.Name order)
-			addRDN(b, oidOrganization, deviceOrganization)
+			b.AddBytes(fixed.organization)
 			addRDN(b, oidCommonName, deviceID)
 		})
 		b.AddBytes(spki)
 		b.AddASN1(casn1.Tag(3).Constructed().ContextSpecific(), func(b *cryptobyte.Builder) {
 			b.AddASN1(casn1.SEQUENCE, func(b *cryptobyte.Builder) {
 				// CreateCertificate's order: key usage, extended key
-				// usage, authority key ID, subject alternative name.
-				addExtension(b, oidKeyUsage, true, func(b *cryptobyte.Builder) {
-					// digitalSignature: one bit, so 7 unused bits (03 02 07 80)
-					b.AddASN1(casn1.BIT_STRING, func(b *cryptobyte.Builder) { b.AddBytes([]byte{7, 0x80}) })
-				})
-				addExtension(b, oidExtKeyUsage, false, func(b *cryptobyte.Builder) {
-					b.AddASN1(casn1.SEQUENCE, func(b *cryptobyte.Builder) { b.AddASN1ObjectIdentifier(oidClientAuth) })
-				})
-				if len(c.cert.SubjectKeyId) > 0 {
-					addExtension(b, oidAuthorityKeyID, false, func(b *cryptobyte.Builder) {
-						b.AddASN1(casn1.SEQUENCE, func(b *cryptobyte.Builder) {
-							b.AddASN1(casn1.Tag(0).ContextSpecific(), func(b *cryptobyte.Builder) { b.AddBytes(c.cert.SubjectKeyId) })
-						})
-					})
-				}
+				// usage, authority key ID (fixed.extensions), subject
+				// alternative name.
+				b.AddBytes(fixed.extensions)
 				addExtension(b, oidSubjectAltName, false, func(b *cryptobyte.Builder) {
 					b.AddASN1(casn1.SEQUENCE, func(b *cryptobyte.Builder) {
 						b.AddASN1(casn1.Tag(6).ContextSpecific(), func(b *cryptobyte.Builder) { b.AddBytes([]byte(uri)) })
@@ -105,6 +95,59 @@ func (c *CA) deviceTBS(serial *big.Int, notBefore, notAfter time.Time, deviceID 
 		return nil, false, fmt.Errorf("ca: issue: %w", err)
 	}
 	return tbs, true, nil
+}
+
+// fixedVersion is [0] EXPLICIT INTEGER 2 (v3).
+var fixedVersion = []byte{0xa0, 0x03, 0x02, 0x01, 0x02}
+
+// deviceFixedParts are the parts of every device TBSCertificate that do not
+// change between certificates of one CA, encoded once: each nested element
+// written through cryptobyte costs an allocation.
+type deviceFixedParts struct {
+	algIssuer    []byte // signature AlgorithmIdentifier, then the issuer Name
+	organization []byte // the subject's O RDN
+	extensions   []byte // key usage, extended key usage, authority key ID
+}
+
+// deviceFixed returns c's fixed parts, encoding them on first use.
+func (c *CA) deviceFixed() (*deviceFixedParts, error) {
+	c.fixedOnce.Do(func() {
+		var f deviceFixedParts
+		b := cryptobyte.NewBuilder(nil)
+		b.AddASN1(casn1.SEQUENCE, func(b *cryptobyte.Builder) { b.AddASN1ObjectIdentifier(oidECDSAWithSHA256) })
+		b.AddBytes(c.cert.RawSubject)
+		if f.algIssuer, c.fixedErr = b.Bytes(); c.fixedErr != nil {
+			return
+		}
+		b = cryptobyte.NewBuilder(nil)
+		addRDN(b, oidOrganization, deviceOrganization)
+		if f.organization, c.fixedErr = b.Bytes(); c.fixedErr != nil {
+			return
+		}
+		b = cryptobyte.NewBuilder(nil)
+		addExtension(b, oidKeyUsage, true, func(b *cryptobyte.Builder) {
+			// digitalSignature: one bit, so 7 unused bits (03 02 07 80)
+			b.AddASN1(casn1.BIT_STRING, func(b *cryptobyte.Builder) { b.AddBytes([]byte{7, 0x80}) })
+		})
+		addExtension(b, oidExtKeyUsage, false, func(b *cryptobyte.Builder) {
+			b.AddASN1(casn1.SEQUENCE, func(b *cryptobyte.Builder) { b.AddASN1ObjectIdentifier(oidClientAuth) })
+		})
+		if len(c.cert.SubjectKeyId) > 0 {
+			addExtension(b, oidAuthorityKeyID, false, func(b *cryptobyte.Builder) {
+				b.AddASN1(casn1.SEQUENCE, func(b *cryptobyte.Builder) {
+					b.AddASN1(casn1.Tag(0).ContextSpecific(), func(b *cryptobyte.Builder) { b.AddBytes(c.cert.SubjectKeyId) })
+				})
+			})
+		}
+		if f.extensions, c.fixedErr = b.Bytes(); c.fixedErr != nil {
+			return
+		}
+		c.fixed = &f
+	})
+	if c.fixedErr != nil {
+		return nil, fmt.Errorf("ca: issue: %w", c.fixedErr)
+	}
+	return c.fixed, nil
 }
 
 // addTime writes t as encoding/asn1 does: UTCTime from 1950 to 2049,
