@@ -12,6 +12,7 @@ import (
 	"strings"
 
 	"rampart/attest"
+	"rampart/fleet/ca"
 )
 
 // Paths and headers of the protocol.
@@ -41,7 +42,7 @@ const (
 // key of the CSR: SHA-256(serverNonce || SubjectPublicKeyInfo DER of pub).
 // It is 32 bytes, one of the nonce sizes a PSA token allows.
 func Binding(serverNonce []byte, pub crypto.PublicKey) ([]byte, error) {
-	spki, err := x509.MarshalPKIXPublicKey(pub)
+	spki, err := ca.SPKI(pub) // x509.MarshalPKIXPublicKey's bytes, without its reflection
 	if err != nil {
 		return nil, fmt.Errorf("enroll: binding: %w", err)
 	}

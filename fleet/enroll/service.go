@@ -7,10 +7,10 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
+	"strconv"
 	"time"
 
 	"rampart/attest"
@@ -118,7 +118,7 @@ func (s *Service) serveCACerts(w http.ResponseWriter, _ *http.Request) {
 func writeCertsOnly(w http.ResponseWriter, p7 []byte) {
 	w.Header().Set("Content-Type", "application/pkcs7-mime; smime-type=certs-only")
 	w.Header().Set("Content-Transfer-Encoding", "base64")
-	io.WriteString(w, base64.StdEncoding.EncodeToString(p7))
+	w.Write(base64.StdEncoding.AppendEncode(make([]byte, 0, base64.StdEncoding.EncodedLen(len(p7))), p7))
 }
 
 func (s *Service) serveEnroll(w http.ResponseWriter, r *http.Request, renew bool) {
@@ -238,13 +238,13 @@ func (s *Service) Enroll(ctx context.Context, raw RawRequest, renew bool, actor 
 	if err != nil {
 		return deviceID, nil, refuse(CodeInternal, "%v", err)
 	}
-	from := []store.State{store.Registered, store.Active}
+	from := enrollFrom
 	if renew {
-		from = []store.State{store.Active}
+		from = renewFrom
 	}
 	rec := &store.Certificate{Serial: ca.Serial(cert.Serial), DeviceID: dev.ID, NotBefore: cert.NotBefore, NotAfter: cert.NotAfter, DER: cert.DER}
 	ok := &store.AuditEntry{Actor: actor, Action: action, Subject: dev.ID, Decision: store.Allow,
-		Reason: fmt.Sprintf("attested (lifecycle %s, %d measurements matched); certificate %s until %s", claims.Lifecycle, len(claims.SoftwareComponents), rec.Serial, cert.NotAfter.UTC().Format(time.RFC3339))}
+		Reason: allowReason(claims, rec.Serial, cert.NotAfter)}
 	if err := s.cfg.Store.RecordEnrollment(ctx, rec, from, ok); err != nil {
 		if errors.Is(err, store.ErrConflict) {
 			return deviceID, nil, refuse(CodeDeviceState, "%v", err)
@@ -256,6 +256,28 @@ func (s *Service) Enroll(ctx context.Context, raw RawRequest, renew bool, actor 
 		s.cfg.OnDecision(action, "")
 	}
 	return deviceID, p7, nil
+}
+
+// The states a device may enroll from (RecordEnrollment only reads them).
+var (
+	enrollFrom = []store.State{store.Registered, store.Active}
+	renewFrom  = []store.State{store.Active}
+)
+
+// allowReason is the audit reason of an issued certificate, "attested
+// (lifecycle L, N measurements matched); certificate S until T", built
+// without fmt (every enrollment writes one).
+func allowReason(c *attest.Claims, serial string, notAfter time.Time) string {
+	b := make([]byte, 0, 160)
+	b = append(b, "attested (lifecycle "...)
+	b = append(b, c.Lifecycle.String()...)
+	b = append(b, ", "...)
+	b = strconv.AppendInt(b, int64(len(c.SoftwareComponents)), 10)
+	b = append(b, " measurements matched); certificate "...)
+	b = append(b, serial...)
+	b = append(b, " until "...)
+	b = notAfter.UTC().AppendFormat(b, time.RFC3339)
+	return string(b)
 }
 
 // classify maps attest.Verify errors to refusal codes.
