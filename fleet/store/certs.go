@@ -102,9 +102,18 @@ type enrollGroup struct {
 // request once it has committed. If the transaction fails as a whole, each
 // request is retried in a transaction of its own, so that one bad row (say
 // a duplicate serial) fails only its own enrollment, with its own error.
+//
+// Only PostgreSQL's transaction gets a deadline (a network or server
+// hang). SQLite's needs none: its waits for another process's lock end at
+// busy_timeout (10 s), an interrupt cannot cut a sync short, and with a
+// context that can be done the driver starts a goroutine to watch it for
+// every statement (three per enrollment).
 func (s *DB) commitEnrollments(ctx context.Context, batch []*enrollReq) {
-	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	defer cancel()
+	if s.dialect != SQLite {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, 30*time.Second)
+		defer cancel()
+	}
 	if len(batch) > 1 {
 		results := make([]error, len(batch))
 		err := s.tx(ctx, func(t *sql.Tx) error {
