@@ -99,3 +99,59 @@ func TestNextPassSize(t *testing.T) {
 		}
 	}
 }
+
+// Passes are sized down towards PassTarget, and once a backlog has not
+// drained within one Interval they take MaxSamples until it has. The
+// target (1 ns) and interval (1 µs) are such that every pass overruns
+// both, whatever the machine's speed.
+func TestRunCompactionCatchUp(t *testing.T) {
+	db, err := store.Open(context.Background(), filepath.Join(t.TempDir(), "c.db"), store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	ctx := context.Background()
+	const batches, per = 60, 100
+	now := time.UnixMilli(1_764_000_000_000)
+	for i := range batches {
+		pts := make([]store.Point, per)
+		for j := range pts {
+			pts[j] = store.Point{DeviceID: fmt.Sprintf("d%d", j%7), Metric: "m", Time: now.Add(time.Duration(i*per+j) * time.Millisecond), Value: float64(j)}
+		}
+		if err := db.InsertPoints(ctx, pts); err != nil {
+			t.Fatal(err)
+		}
+	}
+	results := make(chan store.CompactResult, 100)
+	rctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		RunCompaction(rctx, CompactConfig{Store: db, Interval: time.Microsecond, MaxSamples: 3000, PassTarget: time.Nanosecond, PassPause: -1,
+			OnCompact: func(r store.CompactResult, _ time.Duration) {
+				if r.Batches > 0 { // empty passes come every microsecond
+					results <- r
+				}
+			}})
+	}()
+	var got []int
+	for moved := 0; moved < batches; {
+		select {
+		case r := <-results:
+			moved += r.Batches
+			got = append(got, r.Batches)
+		case <-time.After(time.Minute): // a hang guard, not a timing assertion
+			t.Fatalf("%d of %d batches compacted", moved, batches)
+		}
+	}
+	cancel()
+	<-done
+	// 2,000 samples first; then the floor of 500; then, the backlog older
+	// than one interval, 3,000 until drained.
+	if want := []int{20, 5, 30, 5}; fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("batches a pass %v, want %v", got, want)
+	}
+	if n, err := db.CountPoints(ctx); err != nil || n != batches*per {
+		t.Fatalf("CountPoints = %d, %v", n, err)
+	}
+}
