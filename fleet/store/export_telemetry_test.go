@@ -54,6 +54,14 @@ func SetCompactFault(f func(step string) error) (restore func()) {
 	return func() { compactFault = old }
 }
 
+// SetRetentionFault installs f as the retention hook until the returned
+// function is called.
+func SetRetentionFault(f func(step string)) (restore func()) {
+	old := retentionFault
+	retentionFault = f
+	return func() { retentionFault = old }
+}
+
 // SetBatchRowPoints lowers the samples InsertPoints puts in one row until
 // the returned function is called.
 func SetBatchRowPoints(n int) (restore func()) {

@@ -187,6 +187,9 @@ func (s *DB) trimChunks(ctx context.Context, tx *sql.Tx, cut int64) (int64, erro
 	if err != nil {
 		return 0, err
 	}
+	if retentionFault != nil {
+		retentionFault("chunks read")
+	}
 	var removed int64
 	for _, r := range list {
 		ts, vs, err := decodeChunk(r.data)
@@ -204,8 +207,12 @@ func (s *DB) trimChunks(ctx context.Context, tx *sql.Tx, cut int64) (int64, erro
 		if err != nil {
 			return 0, err
 		}
-		if _, err := s.exec(ctx, tx, `UPDATE telemetry_chunks SET t_min = ?, n = ?, data = ? WHERE id = ?`, ts[i], len(ts)-i, data, r.id); err != nil {
-			return 0, fmt.Errorf("store: retention: %w", err)
+		// Conditional on what was read: on PostgreSQL (READ COMMITTED) a
+		// compaction may have merged samples into this chunk since; writing
+		// the trimmed old contents back would drop them. The next run retries.
+		if err := s.rewriteIfUnchanged(ctx, tx, `UPDATE telemetry_chunks SET t_min = ?, n = ?, data = ? WHERE id = ? AND n = ? AND data = ?`,
+			ts[i], len(ts)-i, data, r.id, r.n, r.data); err != nil {
+			return 0, err
 		}
 		removed += int64(i)
 	}
@@ -238,12 +245,32 @@ func (s *DB) trimBatches(ctx context.Context, tx *sql.Tx, cut int64) (int64, err
 		// The compactor deletes a batch only if its n is unchanged, so a
 		// concurrent compaction (PostgreSQL) of this batch fails and retries
 		// instead of moving the samples removed here.
-		if _, err := s.exec(ctx, tx, `UPDATE telemetry_batches SET t_min = ?, t_max = ?, n = ?, data = ? WHERE id = ?`, tMin, tMax, len(keep), data, r.id); err != nil {
-			return 0, fmt.Errorf("store: retention: %w", err)
+		if err := s.rewriteIfUnchanged(ctx, tx, `UPDATE telemetry_batches SET t_min = ?, t_max = ?, n = ?, data = ? WHERE id = ? AND n = ? AND data = ?`,
+			tMin, tMax, len(keep), data, r.id, r.n, r.data); err != nil {
+			return 0, err
 		}
 		removed += int64(len(b.pts) - len(keep))
 	}
 	return removed, nil
+}
+
+// retentionFault, when set by a test, runs at named points of a retention
+// pass (to interleave a concurrent compaction).
+var retentionFault func(step string)
+
+// rewriteIfUnchanged runs a retention UPDATE conditional on the row being
+// as read, and fails with ErrConflict when another writer changed it.
+func (s *DB) rewriteIfUnchanged(ctx context.Context, tx *sql.Tx, query string, args ...any) error {
+	res, err := s.exec(ctx, tx, query, args...)
+	if err != nil {
+		return fmt.Errorf("store: retention: %w", err)
+	}
+	if n, err := res.RowsAffected(); err != nil {
+		return fmt.Errorf("store: retention: %w", err)
+	} else if n != 1 {
+		return fmt.Errorf("store: retention: a row changed while it was trimmed: %w", ErrConflict)
+	}
+	return nil
 }
 
 // LatestTelemetry returns each device's latest value of metric (of two

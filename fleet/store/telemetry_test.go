@@ -569,3 +569,51 @@ func TestTelemetrySeriesByteOrder(t *testing.T) {
 		m.compare(t, db, "byte order", []store.PointQuery{{}, {Limit: 5}, {Metric: "m"}})
 	})
 }
+
+// Retention trims a chunk that straddles the cut; a compaction that merges
+// a late sample into that chunk between retention's read and its write must
+// not be undone (PostgreSQL runs them concurrently; SQLite has one writer).
+func TestTelemetryRetentionDuringCompaction(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		if db.Dialect() == store.SQLite {
+			t.Skip("SQLite serialises retention and compaction on its one writer connection")
+		}
+		ctx := context.Background()
+		at := func(ms int64, v float64) store.Point {
+			return store.Point{DeviceID: "d", Metric: "m", Time: time.UnixMilli(ms), Value: v}
+		}
+		if err := db.InsertPoints(ctx, []store.Point{at(1000, 1), at(2000, 2)}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := db.CompactTelemetry(ctx, 0); err != nil {
+			t.Fatal(err)
+		}
+		if err := db.InsertPoints(ctx, []store.Point{at(3000, 3)}); err != nil {
+			t.Fatal(err)
+		}
+		var compacted error
+		restore := store.SetRetentionFault(func(step string) {
+			if step == "chunks read" && compacted == nil {
+				_, compacted = db.CompactTelemetry(ctx, 0) // merges 3000 into the straddling chunk
+				if compacted == nil {
+					compacted = errors.New("done")
+				}
+			}
+		})
+		_, err := db.DeletePointsBefore(ctx, time.UnixMilli(1500))
+		restore()
+		if compacted == nil || compacted.Error() != "done" {
+			t.Fatalf("the interleaved compaction did not run: %v", compacted)
+		}
+		if !errors.Is(err, store.ErrConflict) {
+			t.Fatalf("retention over a chunk changed under it: %v, want ErrConflict", err)
+		}
+		if n, err := db.DeletePointsBefore(ctx, time.UnixMilli(1500)); err != nil || n != 1 {
+			t.Fatalf("retention retried: removed %d, %v; want 1", n, err)
+		}
+		pts, err := db.Points(ctx, store.PointQuery{DeviceID: "d", Metric: "m"})
+		if err != nil || len(pts) != 2 || pts[0].Value != 2 || pts[1].Value != 3 {
+			t.Fatalf("after retention: %+v, %v; want the samples at 2000 and 3000", pts, err)
+		}
+	})
+}
