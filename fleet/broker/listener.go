@@ -33,13 +33,14 @@ type tlsListener struct {
 	ln     net.Listener
 	closed bool
 	shakes map[net.Conn]struct{} // connections in their handshake
+	live   map[net.Conn]struct{} // handed to mochi, establish not yet returned
 	wg     sync.WaitGroup        // handshake goroutines
 }
 
 var _ listeners.Listener = (*tlsListener)(nil)
 
 func newTLSListener(id, address string, cfg *tls.Config, timeout time.Duration) *tlsListener {
-	return &tlsListener{id: id, address: address, cfg: cfg, timeout: timeout, shakes: map[net.Conn]struct{}{}}
+	return &tlsListener{id: id, address: address, cfg: cfg, timeout: timeout, shakes: map[net.Conn]struct{}{}, live: map[net.Conn]struct{}{}}
 }
 
 func (l *tlsListener) ID() string       { return l.id }
@@ -102,24 +103,29 @@ func (l *tlsListener) handshake(c net.Conn, establish listeners.EstablishFn) {
 	// goroutine per connection to watch the context.
 	c.SetDeadline(time.Now().Add(l.timeout))
 	err := tc.Handshake()
-	l.mu.Lock()
-	delete(l.shakes, c)
-	closed := l.closed
-	l.mu.Unlock()
-	if err != nil || closed {
-		if err != nil {
-			l.log.Debug("mqtt tls handshake failed", "remote", c.RemoteAddr().String(), "err", err)
-		}
-		c.Close()
-		return
+	if err != nil {
+		l.log.Debug("mqtt tls handshake failed", "remote", c.RemoteAddr().String(), "err", err)
 	}
 	// The client must send CONNECT within the same bound; mochi replaces
 	// this deadline with the keepalive once CONNECT is read.
 	c.SetDeadline(time.Now().Add(l.timeout))
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	delete(l.shakes, c)
+	if err != nil || l.closed {
+		c.Close()
+		return
+	}
+	// Registered before Close can run, so a connection handed over just
+	// as the broker stops is closed by Close rather than left attached.
+	l.live[c] = struct{}{}
 	go func() {
 		if err := establish(l.id, tc); err != nil {
 			l.log.Debug("mqtt connection ended", "err", err)
 		}
+		l.mu.Lock()
+		delete(l.live, c)
+		l.mu.Unlock()
 	}()
 }
 
@@ -146,4 +152,10 @@ func (l *tlsListener) Close(closeClients listeners.CloseFn) {
 	if first {
 		closeClients(l.id)
 	}
+	// Connections mochi had not attached yet when it closed its clients.
+	l.mu.Lock()
+	for c := range l.live {
+		c.Close()
+	}
+	l.mu.Unlock()
 }
