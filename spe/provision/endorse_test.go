@@ -52,6 +52,7 @@ func TestRunRefusesUnusableManufacturerKey(t *testing.T) {
 		"no key": {},
 		"P-224":  {Manufacturer: key(elliptic.P224(), "m")},
 		"name":   {Manufacturer: key(elliptic.P256(), "m"), ManufacturerName: strings.Repeat("a", attest.MaxTextLen+1)},
+		"utf8":   {Manufacturer: key(elliptic.P256(), "m"), ManufacturerName: "acme\xff"},
 	} {
 		// The key is checked before the platform is touched.
 		if _, err := provision.Run(nil, opt); err == nil || !strings.Contains(err.Error(), "manufacturer") {

@@ -11,6 +11,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"unicode/utf8"
 
 	"rampart/attest"
 	"rampart/image"
@@ -212,6 +213,9 @@ func checkManufacturer(opt Options) error {
 	}
 	if len(opt.ManufacturerName) > attest.MaxTextLen {
 		return fmt.Errorf("provision: manufacturer name of %d bytes, limit %d", len(opt.ManufacturerName), attest.MaxTextLen)
+	}
+	if !utf8.ValidString(opt.ManufacturerName) {
+		return fmt.Errorf("provision: manufacturer name %q is not valid UTF-8", opt.ManufacturerName)
 	}
 	return nil
 }
