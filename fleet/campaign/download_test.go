@@ -195,7 +195,11 @@ func downloadAll(t *testing.T, size int, urls ...string) time.Duration {
 }
 
 // TestBandwidthPerDevice: concurrent downloads by one device share its
-// BytesPerSecond; two devices each get their own.
+// BytesPerSecond, on the wall clock. Only lower bounds are asserted: load
+// can slow a download down but never speed it past its budget. That two
+// devices do not share a budget is an upper bound, which load breaks (two
+// devices once took 849 ms against 1.0 s for one, under CPU stress):
+// TestImageHandlerPacesPerDevice checks it on a virtual clock.
 func TestBandwidthPerDevice(t *testing.T) {
 	b := newBench(t, 2)
 	b.bps = 512 << 10
@@ -210,8 +214,8 @@ func TestBandwidthPerDevice(t *testing.T) {
 		t.Fatalf("two concurrent downloads by one device took %s, want at least %s", shared, min)
 	}
 	// Two devices, 256 KiB each at 512 KiB/s each: about 0.47 s.
-	if separate >= shared*3/4 {
-		t.Fatalf("two devices took %s, one device twice %s: want the devices not to share", separate, shared)
+	if min := 400 * time.Millisecond; separate < min {
+		t.Fatalf("two devices' concurrent downloads took %s, want at least %s", separate, min)
 	}
 	t.Logf("2 x 256 KiB at 512 KiB/s: one device %s, two devices %s", shared.Round(time.Millisecond), separate.Round(time.Millisecond))
 }

@@ -58,6 +58,9 @@ type Engine struct {
 	byDevice map[string]*camp // device -> its active campaign
 	images   map[string][]byte
 	pacers   map[string]*pacer // device -> its downloads' shared pacer
+	// newPacer makes a device's pacer (newPacer when nil; a test's
+	// virtual clock otherwise).
+	newPacer func(limit int64) *pacer
 	auditID  int64
 	lastPoll time.Time
 	// republish are the in-flight devices found at load: the broker keeps

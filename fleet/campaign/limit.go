@@ -53,7 +53,11 @@ func (e *Engine) acquirePacer(deviceID string) *pacer {
 	defer e.mu.Unlock()
 	p := e.pacers[deviceID]
 	if p == nil {
-		p = newPacer(e.cfg.BytesPerSecond)
+		mk := e.newPacer
+		if mk == nil {
+			mk = newPacer
+		}
+		p = mk(e.cfg.BytesPerSecond)
 		e.pacers[deviceID] = p
 	}
 	p.users++

@@ -1,9 +1,17 @@
 package campaign
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
 	"sync"
 	"testing"
 	"time"
+
+	"rampart/fleet/store"
 )
 
 // TestPacerShared: on a fake clock, interleaved writes of two downloads
@@ -52,5 +60,96 @@ func TestPacerPerDevice(t *testing.T) {
 	}
 	if (&Engine{cfg: Config{}}).acquirePacer("a") != nil {
 		t.Fatal("a pacer without a limit")
+	}
+}
+
+// TestImageHandlerPacesPerDevice: through the image server, two
+// concurrent downloads of one device book one budget, and two devices'
+// downloads book one each. The pacers run on a virtual clock that stands
+// still (so every write's booking adds up exactly) and whose first sleep
+// of each download waits until both downloads hold their pacer, so they
+// overlap whatever the machine's load. The wall-clock counterpart is
+// TestBandwidthPerDevice, which can only check lower bounds.
+func TestImageHandlerPacesPerDevice(t *testing.T) {
+	const limit, size = 512 << 10, 256 << 10
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	run := func(t *testing.T, devices ...string) []time.Duration {
+		var mu sync.Mutex
+		var made []*pacer
+		sleeping := 0
+		overlap := make(chan struct{})
+		e := &Engine{cfg: Config{BytesPerSecond: limit}, byDevice: map[string]*camp{}, images: map[string][]byte{}, pacers: map[string]*pacer{}}
+		e.newPacer = func(l int64) *pacer {
+			p := newPacer(l)
+			p.now = func() time.Time { return t0 }
+
+			p.sleep = func(time.Duration) {
+				mu.Lock()
+				sleeping++
+				if sleeping == len(devices) {
+					close(overlap)
+				}
+				mu.Unlock()
+				select {
+				case <-overlap:
+				case <-time.After(30 * time.Second): // a download failed: let the other end
+					t.Error("the downloads never overlapped")
+				}
+			}
+			mu.Lock()
+			made = append(made, p)
+			mu.Unlock()
+			return p
+		}
+		img := make([]byte, size)
+		sum := sha256.Sum256(img)
+		sha := hex.EncodeToString(sum[:])
+		e.images[sha] = img
+		c := &camp{rec: store.CampaignRecord{ID: "pace", State: string(Running)}, imageSHA: sha, key: make([]byte, DownloadKeySize), devs: map[string]*dev{}, dirty: map[string]*dev{}}
+		for _, d := range devices {
+			if c.devs[d] == nil {
+				c.addDev(&dev{id: d, status: Notified})
+				e.byDevice[d] = c
+			}
+		}
+		srv := httptest.NewServer(e.ImageHandler())
+		defer srv.Close()
+		var wg sync.WaitGroup
+		errs := make(chan error, len(devices))
+		for _, d := range devices {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				r, err := http.Get(srv.URL + "/images/" + sha + "?device=" + d + "&token=" + c.downloadToken(d))
+				if err != nil {
+					errs <- err
+					return
+				}
+				defer r.Body.Close()
+				if n, _ := io.Copy(io.Discard, r.Body); r.StatusCode != 200 || n != size {
+					errs <- fmt.Errorf("%s: %d, %d bytes", d, r.StatusCode, n)
+				}
+			}()
+		}
+		wg.Wait()
+		close(errs)
+		for err := range errs {
+			t.Fatal(err)
+		}
+		if len(e.pacers) != 0 {
+			t.Fatalf("%d pacers left after the downloads", len(e.pacers))
+		}
+		var booked []time.Duration
+		for _, p := range made {
+			booked = append(booked, p.next.Sub(t0))
+		}
+		return booked
+	}
+	// 256 KiB at 512 KiB/s books 0.5 s.
+	if got := run(t, "dev-a", "dev-a"); len(got) != 1 || got[0] != time.Second {
+		t.Fatalf("one device, two downloads: budgets booked %v, want one of 1s", got)
+	}
+	if got := run(t, "dev-a", "dev-b"); len(got) != 2 || got[0] != time.Second/2 || got[1] != time.Second/2 {
+		t.Fatalf("two devices: budgets booked %v, want two of 500ms", got)
 	}
 }
