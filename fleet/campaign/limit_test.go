@@ -132,10 +132,15 @@ func TestImageHandlerPacesPerDevice(t *testing.T) {
 			}()
 		}
 		wg.Wait()
+		// A client can read the last byte before its handler returns (and
+		// releases the pacer): Close waits for the handlers.
+		srv.Close()
 		close(errs)
 		for err := range errs {
 			t.Fatal(err)
 		}
+		e.mu.Lock()
+		defer e.mu.Unlock()
 		if len(e.pacers) != 0 {
 			t.Fatalf("%d pacers left after the downloads", len(e.pacers))
 		}
