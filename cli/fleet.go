@@ -321,9 +321,18 @@ says how to re-sign (docs/fleet-enrollment.md section 7).`,
 				return fleetErr(err)
 			}
 			if o.json {
-				return printJSON(env, res)
+				if err := printJSON(env, res); err != nil {
+					return err
+				}
+			} else {
+				fmt.Fprintf(env.Stdout, "signed by %s: %d added, %d updated, %d refused\n", res.Manufacturer, len(res.Added), len(res.Updated), len(res.Refused))
+				for _, r := range res.Refused {
+					fmt.Fprintf(env.Stderr, "refused %s: %s\n", r.DeviceID, r.Reason)
+				}
 			}
-			fmt.Fprintf(env.Stdout, "signed by %s: %d added, %d updated\n", res.Manufacturer, len(res.Added), len(res.Updated))
+			if len(res.Refused) > 0 {
+				return failf(ExitFailure, "%d endorsements refused (devices in service keep their key and manufacturer)", len(res.Refused))
+			}
 			return nil
 		},
 	}

@@ -70,8 +70,13 @@ func scanDevice(r interface{ Scan(...any) error }) (*Device, error) {
 func (s *DB) PutEndorsement(ctx context.Context, d *Device) (created bool, err error) {
 	now := ms(s.now())
 	err = s.tx(ctx, func(t *sql.Tx) error {
-		var st string
-		err := t.QueryRowContext(ctx, s.q(`SELECT state FROM devices WHERE device_id = ?`), d.ID).Scan(&st)
+		var st, key, mfr string
+		err := t.QueryRowContext(ctx, s.q(`SELECT state, public_key, manufacturer FROM devices WHERE device_id = ?`), d.ID).Scan(&st, &key, &mfr)
+		if err == nil {
+			if why := endorsementChange(State(st), key, mfr, d); why != "" {
+				return fmt.Errorf("store: endorsement of %s refused: %s: %w", d.ID, why, ErrConflict)
+			}
+		}
 		switch {
 		case errors.Is(err, sql.ErrNoRows):
 			created = true
@@ -87,6 +92,26 @@ func (s *DB) PutEndorsement(ctx context.Context, d *Device) (created bool, err e
 		return nil
 	})
 	return created, err
+}
+
+// endorsementChange says why a new endorsement may not replace the one on
+// record, or "" when it may. Whoever holds a trusted manufacturer key must
+// not be able to take over a device another manufacturer endorsed, nor swap
+// the attestation key of a device in service: either would let a different
+// chip enroll under the device's identity. A key or manufacturer changes
+// only once the device is decommissioned (re-provisioning); a device never
+// enrolled may get a new key from its own manufacturer (a factory re-run).
+func endorsementChange(st State, key, mfr string, d *Device) string {
+	if st == Decommissioned || (key == d.PublicKeyPEM && mfr == d.Manufacturer) {
+		return ""
+	}
+	if mfr != d.Manufacturer {
+		return fmt.Sprintf("endorsed by manufacturer %q, this endorsement is from %q (decommission it first)", mfr, d.Manufacturer)
+	}
+	if st != Registered {
+		return fmt.Sprintf("its attestation key differs and the device is %s (decommission it first)", st)
+	}
+	return ""
 }
 
 // Device returns the device with id.

@@ -58,6 +58,15 @@ type ImportResult struct {
 	Manufacturer string   `json:"manufacturer"`
 	Added        []string `json:"added"`
 	Updated      []string `json:"updated"`
+	// Refused lists endorsements not recorded because they would change
+	// the key or manufacturer of a device in service (each is audited).
+	Refused []Refused `json:"refused,omitempty"`
+}
+
+// Refused is one endorsement an import did not record, and why.
+type Refused struct {
+	DeviceID string `json:"device_id"`
+	Reason   string `json:"reason"`
 }
 
 // Import verifies a signed endorsement file and records every endorsement
@@ -93,6 +102,11 @@ func Import(ctx context.Context, db *store.DB, data []byte, manufacturers map[st
 		}
 		d := &store.Device{ID: DeviceID(inst), InstanceID: inst, ImplementationID: impl, PublicKeyPEM: e.PublicKey, Comment: e.Comment, Manufacturer: who}
 		created, err := db.PutEndorsement(ctx, d)
+		if errors.Is(err, store.ErrConflict) {
+			res.Refused = append(res.Refused, Refused{DeviceID: d.ID, Reason: err.Error()})
+			db.Audit(ctx, &store.AuditEntry{Actor: actor, Action: "endorsements.import", Subject: d.ID, Decision: store.Deny, Reason: err.Error()})
+			continue
+		}
 		if err != nil {
 			return nil, err
 		}
@@ -103,6 +117,6 @@ func Import(ctx context.Context, db *store.DB, data []byte, manufacturers map[st
 		}
 	}
 	db.Audit(ctx, &store.AuditEntry{Actor: actor, Action: "endorsements.import", Subject: who, Decision: store.Allow,
-		Reason: fmt.Sprintf("signed by %s (kid %q): %d added, %d updated", who, signed.KeyID, len(res.Added), len(res.Updated))})
+		Reason: fmt.Sprintf("signed by %s (kid %q): %d added, %d updated, %d refused", who, signed.KeyID, len(res.Added), len(res.Updated), len(res.Refused))})
 	return res, nil
 }

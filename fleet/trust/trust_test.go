@@ -148,3 +148,43 @@ func mustBootRecord(t *testing.T, b []byte) []byte {
 	}
 	return rec
 }
+
+// A trusted manufacturer cannot take over a device another manufacturer
+// endorsed: the import records the others and lists the refusal, audited.
+// Once the device is decommissioned the new endorsement is accepted
+// (re-provisioning).
+func TestEndorsementImportRefusesTakeover(t *testing.T) {
+	ctx := context.Background()
+	acme, globex := key(t), key(t)
+	trusted := map[string]*ecdsa.PublicKey{"acme": &acme.PublicKey, "globex": &globex.PublicKey}
+	iak, other := key(t), key(t)
+	l := &attest.EndorsementList{}
+	l.Add(attest.Endorsement{PublicKey: &iak.PublicKey})
+	db := openDB(t)
+	if _, err := Import(ctx, db, signList(t, l, "acme", acme), trusted, "test"); err != nil {
+		t.Fatal(err)
+	}
+	l.Add(attest.Endorsement{PublicKey: &other.PublicKey})
+	res, err := Import(ctx, db, signList(t, l, "globex", globex), trusted, "test")
+	if err != nil || len(res.Refused) != 1 || len(res.Added) != 1 || !strings.Contains(res.Refused[0].Reason, `manufacturer "acme"`) {
+		t.Fatalf("takeover import = %+v, %v; want one refused, one added", res, err)
+	}
+	inst, _ := attest.InstanceID(&iak.PublicKey)
+	id := DeviceID(inst)
+	if d, _ := db.Device(ctx, id); d.Manufacturer != "acme" {
+		t.Fatalf("manufacturer after a refused takeover: %q", d.Manufacturer)
+	}
+	audit, err := db.AuditLog(ctx, store.AuditFilter{Subject: id, Action: "endorsements.import"})
+	if err != nil || len(audit) != 1 || audit[0].Decision != store.Deny {
+		t.Fatalf("refusal not audited: %+v, %v", audit, err)
+	}
+	if _, _, err := db.SetState(ctx, id, store.Decommissioned, "returned", nil); err != nil {
+		t.Fatal(err)
+	}
+	if res, err := Import(ctx, db, signList(t, l, "globex", globex), trusted, "test"); err != nil || len(res.Refused) != 0 {
+		t.Fatalf("after decommissioning: %+v, %v", res, err)
+	}
+	if d, _ := db.Device(ctx, id); d.Manufacturer != "globex" {
+		t.Fatalf("manufacturer after re-provisioning: %q", d.Manufacturer)
+	}
+}
