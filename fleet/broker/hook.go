@@ -178,15 +178,15 @@ func (h *hook) telemetryQoS1(s *session, pk packets.Packet) (packets.Packet, err
 }
 
 // republish hands an accepted telemetry packet back to mochi as QoS 0, for
-// its subscribers and the retained store. The ACL lets only the device
-// itself subscribe to its telemetry topic and the server subscribes to
-// none, so when the device has no subscription and the packet is not
-// retained, nobody could receive it: mochi is spared the subscriber
-// look-up (4% of the broker's CPU per message).
-func (h *hook) republish(s *session, pk packets.Packet) (packets.Packet, error) {
-	if !pk.FixedHeader.Retain && s.cl.State.Subscriptions.Len() == 0 {
-		return pk, packets.ErrRejectPacket
-	}
+// its subscribers and the retained store (only the device itself may
+// subscribe to its telemetry topic). It always lets mochi publish, even
+// when nobody subscribes: refusing the packet to spare mochi its
+// subscriber look-up cost more than the look-up, because mochi's hook chain
+// copies the whole packet into a log attribute for every refused packet
+// before its logger checks the level. Measured with the load test at 500
+// devices, alternating builds: 8.2-8.7 us of server CPU a message when
+// refusing, 5.3-6.7 us when publishing.
+func (h *hook) republish(_ *session, pk packets.Packet) (packets.Packet, error) {
 	pk.FixedHeader.Qos = 0
 	return pk, nil
 }
