@@ -14,13 +14,13 @@ import (
 	"runtime"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
 	"rampart/attest"
 	"rampart/fleet/ca"
 	"rampart/fleet/enroll"
+	"rampart/internal/proc"
 )
 
 // precomputeCSRs makes every device's CSR ahead of the measurement. A CSR
@@ -155,7 +155,7 @@ func perSecond(t *testing.T, d time.Duration, op func() error) (float64, time.Du
 	var firstErr atomic.Value
 	stop := time.Now().Add(d)
 	var wg sync.WaitGroup
-	cpu0 := processCPU()
+	cpu0 := proc.CPU()
 	start := time.Now()
 	for range runtime.GOMAXPROCS(0) {
 		wg.Add(1)
@@ -171,18 +171,10 @@ func perSecond(t *testing.T, d time.Duration, op func() error) (float64, time.Du
 		}()
 	}
 	wg.Wait()
-	el, cpu := time.Since(start), processCPU()-cpu0
+	el, cpu := time.Since(start), proc.CPU()-cpu0
 	if err, _ := firstErr.Load().(error); err != nil {
 		t.Fatal(err)
 	}
 	n := max(ops.Load(), 1)
 	return float64(n) / el.Seconds(), cpu / time.Duration(n)
-}
-
-// processCPU is this process's user+system CPU time (getrusage, in
-// microseconds rather than /proc's clock ticks).
-func processCPU() time.Duration {
-	var ru syscall.Rusage
-	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }

@@ -12,71 +12,40 @@ import (
 	"syscall"
 	"testing"
 	"text/tabwriter"
+	"time"
+
+	"rampart/internal/proc"
 )
 
 // cpuTicksOf is the user+system CPU time of process pid in clock ticks,
 // 0 when it cannot be read (the process is gone).
 func cpuTicksOf(pid int) int64 {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return 0
-	}
-	// Fields after the ")" closing the command name: state is field 3,
-	// utime 14 and stime 15.
-	f := strings.Fields(string(b[strings.LastIndexByte(string(b), ')')+1:]))
-	if len(f) < 13 {
-		return 0
-	}
-	u, _ := strconv.ParseInt(f[11], 10, 64)
-	s, _ := strconv.ParseInt(f[12], 10, 64)
-	return u + s
+	n, _ := proc.CPUTicks(pid)
+	return n
 }
 
 // cpuTicks is cpuTicksOf, failing the test when pid cannot be read.
 func cpuTicks(t *testing.T, pid int) int64 {
-	if _, err := os.Stat(fmt.Sprintf("/proc/%d/stat", pid)); err != nil {
-		t.Fatal(err)
-	}
-	return cpuTicksOf(pid)
-}
-
-// ticksSec converts clock ticks (USER_HZ, 100 on Linux) to seconds.
-func ticksSec(n int64) float64 { return float64(n) / 100 }
-
-func rssKB(t *testing.T, pid int) int64 {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	n, err := proc.CPUTicks(pid)
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, l := range strings.Split(string(b), "\n") {
-		if v, ok := strings.CutPrefix(l, "VmRSS:"); ok {
-			kb, _ := strconv.ParseInt(strings.Fields(v)[0], 10, 64)
-			return kb
-		}
+	return n
+}
+
+// ticksSec converts clock ticks to seconds.
+func ticksSec(n int64) float64 { return (time.Duration(n) * proc.ClockTick).Seconds() }
+
+func rssKB(t *testing.T, pid int) int64 {
+	kb, err := proc.RSSKB(pid)
+	if err != nil {
+		t.Fatal(err)
 	}
-	t.Fatal("no VmRSS")
-	return 0
+	return kb
 }
 
 // openFileLimit is the soft RLIMIT_NOFILE of process pid.
-func openFileLimit(pid int) (int64, error) {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/limits", pid))
-	if err != nil {
-		return 0, err
-	}
-	for _, l := range strings.Split(string(b), "\n") {
-		if v, ok := strings.CutPrefix(l, "Max open files"); ok {
-			f := strings.Fields(v)
-			if len(f) > 0 {
-				if f[0] == "unlimited" {
-					return 1 << 40, nil
-				}
-				return strconv.ParseInt(f[0], 10, 64)
-			}
-		}
-	}
-	return 0, fmt.Errorf("pid %d: no open-file limit", pid)
-}
+func openFileLimit(pid int) (int64, error) { return proc.OpenFileLimit(pid) }
 
 // ensureFiles raises this process's soft open-file limit to at least
 // need when the hard limit allows, and fails the test when it does not.

@@ -9,10 +9,10 @@ import (
 	"runtime"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 
 	"rampart/agent"
+	"rampart/internal/proc"
 )
 
 // Options configure a simulation run.
@@ -193,7 +193,7 @@ func Run(ctx context.Context, opt Options) (*Report, error) {
 	}
 
 	// Power on and onboard.
-	cpu0 := cpuTime()
+	cpu0 := proc.CPU()
 	start = time.Now()
 	runCtx, stopAll := context.WithCancel(ctx)
 	var wg sync.WaitGroup
@@ -342,12 +342,12 @@ func Run(ctx context.Context, opt Options) (*Report, error) {
 			rep.Telemetry += sd.published()
 		}
 	}
-	rep.CPU = cpuTime() - cpu0
+	rep.CPU = proc.CPU() - cpu0
 	var ms runtime.MemStats
 	runtime.ReadMemStats(&ms)
 	rep.HeapBytes = ms.HeapInuse
 	rep.Goroutines = runtime.NumGoroutine()
-	rep.MaxRSSBytes = maxRSS()
+	rep.MaxRSSBytes = proc.MaxRSS()
 	if f.Server != nil {
 		rep.BrokerConns = f.Server.Broker().Connected()
 	}
@@ -461,20 +461,4 @@ func poll(ctx context.Context, timeout time.Duration, cond func() bool) bool {
 		time.Sleep(50 * time.Millisecond)
 	}
 	return true
-}
-
-func cpuTime() time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-}
-
-func maxRSS() int64 {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0
-	}
-	return ru.Maxrss * 1024 // kilobytes on Linux
 }

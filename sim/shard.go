@@ -17,6 +17,8 @@ import (
 	"runtime"
 	"sync"
 	"time"
+
+	"rampart/internal/proc"
 )
 
 // JoinFile is what a parent run writes for the device processes it
@@ -94,7 +96,7 @@ func RunSharded(ctx context.Context, opt Options, procs int, spawn Spawn) (*Repo
 	if err := os.WriteFile(joinPath, b, 0o600); err != nil {
 		return nil, err
 	}
-	cpu0 := cpuTime()
+	cpu0 := proc.CPU()
 	start := time.Now()
 	rep := &Report{Devices: opt.Devices, ServerInProc: true}
 	var mu sync.Mutex
@@ -149,11 +151,11 @@ func RunSharded(ctx context.Context, opt Options, procs int, spawn Spawn) (*Repo
 	wg.Wait()
 	rep.Processes = procs
 	rep.Wall = time.Since(start)
-	rep.CPU = cpuTime() - cpu0
+	rep.CPU = proc.CPU() - cpu0
 	var ms runtime.MemStats
 	runtime.ReadMemStats(&ms)
 	rep.HeapBytes = ms.HeapInuse
-	rep.MaxRSSBytes = maxRSS()
+	rep.MaxRSSBytes = proc.MaxRSS()
 	rep.Goroutines = runtime.NumGoroutine()
 	rep.BrokerConns = f.Server.Broker().Connected()
 	for _, in := range stdins {

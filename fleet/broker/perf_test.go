@@ -30,7 +30,6 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
@@ -39,6 +38,7 @@ import (
 	"rampart/fleet/ca"
 	"rampart/fleet/store"
 	"rampart/fleet/telemetry"
+	"rampart/internal/proc"
 )
 
 var (
@@ -212,7 +212,7 @@ func TestPerf(t *testing.T) {
 			t.Fatalf("-broker.inflight: %q", f)
 		}
 		stored0, _ := db.CountPoints(ctx)
-		cpu0 := cpuSelf()
+		cpu0 := proc.CPU()
 		fmt.Fprintf(stdin, "publish %d %d %d\n", *perfPubs, inflight, perfDuration.Milliseconds())
 		line, err := out.ReadString('\n')
 		if err != nil {
@@ -223,7 +223,7 @@ func TestPerf(t *testing.T) {
 		if _, err := fmt.Sscanf(line, "done %d %g", &acked, &secs); err != nil {
 			t.Fatalf("clients: %q", line)
 		}
-		cpu := cpuSelf() - cpu0
+		cpu := proc.CPU() - cpu0
 		stored1, _ := db.CountPoints(ctx)
 		if stored1-stored0 < acked {
 			t.Fatalf("%d messages acknowledged but %d stored", acked, stored1-stored0)
@@ -232,25 +232,12 @@ func TestPerf(t *testing.T) {
 	}
 }
 
-func cpuSelf() time.Duration {
-	var ru syscall.Rusage
-	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-}
-
 func rssKB(t *testing.T) int64 {
-	b, err := os.ReadFile("/proc/self/status")
+	kb, err := proc.RSSKB(os.Getpid())
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, l := range strings.Split(string(b), "\n") {
-		if v, ok := strings.CutPrefix(l, "VmRSS:"); ok {
-			kb, _ := strconv.ParseInt(strings.Fields(v)[0], 10, 64)
-			return kb
-		}
-	}
-	t.Fatal("no VmRSS")
-	return 0
+	return kb
 }
 
 // runPerfClients connects every device of the bundle (MQTT 3.1.1), says

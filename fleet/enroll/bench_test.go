@@ -15,7 +15,6 @@ import (
 	"net/http/httptest"
 	"path/filepath"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
@@ -24,6 +23,7 @@ import (
 	"rampart/fleet/enroll"
 	"rampart/fleet/store"
 	"rampart/fleet/store/storetest"
+	"rampart/internal/proc"
 )
 
 // BenchmarkEnroll measures the server's decision for one enrollment
@@ -45,7 +45,7 @@ func BenchmarkEnroll(b *testing.B) {
 			var cryptoUS float64
 			b.Run("crypto", func(b *testing.B) {
 				reqs := e.requests(b, b.N)
-				cpu0 := cpuTime()
+				cpu0 := proc.CPU()
 				b.ResetTimer()
 				var next atomic.Int64
 				b.RunParallel(func(pb *testing.PB) {
@@ -67,7 +67,7 @@ func BenchmarkEnroll(b *testing.B) {
 					}
 				})
 				b.StopTimer()
-				cryptoUS = (cpuTime() - cpu0).Seconds() * 1e6 / float64(b.N)
+				cryptoUS = (proc.CPU() - cpu0).Seconds() * 1e6 / float64(b.N)
 				b.ReportMetric(cryptoUS, "cpu-us/op")
 			})
 			b.Run("service", func(b *testing.B) {
@@ -76,7 +76,7 @@ func BenchmarkEnroll(b *testing.B) {
 				// A context that can be done, as an HTTP request's.
 				ctx, cancel := context.WithCancel(context.Background())
 				defer cancel()
-				cpu0 := cpuTime()
+				cpu0 := proc.CPU()
 				b.ResetTimer()
 				var next atomic.Int64
 				b.RunParallel(func(pb *testing.PB) {
@@ -89,7 +89,7 @@ func BenchmarkEnroll(b *testing.B) {
 					}
 				})
 				b.StopTimer()
-				us := (cpuTime() - cpu0).Seconds() * 1e6 / float64(b.N)
+				us := (proc.CPU() - cpu0).Seconds() * 1e6 / float64(b.N)
 				b.ReportMetric(us, "cpu-us/op")
 				if cryptoUS > 0 {
 					b.ReportMetric(us-cryptoUS, "noncrypto-us/op")
@@ -190,15 +190,6 @@ func (e *benchEnv) requestsFor(b testing.TB, n int, rel *store.Release) []*bench
 	return out
 }
 
-// cpuTime is the process's user + system CPU time so far.
-func cpuTime() time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-}
-
 // BenchmarkDeviceRead measures the enrollment path's device read on SQLite
 // with 2,000 devices when every read follows a commit (as under load, where
 // the group commit lands between any two reads): each op commits an audit
@@ -223,7 +214,7 @@ func BenchmarkDeviceRead(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
-	cpu0 := cpuTime()
+	cpu0 := proc.CPU()
 	b.ResetTimer()
 	for i := range b.N {
 		if err := db.Audit(ctx, &store.AuditEntry{Actor: "bench", Action: "enroll", Subject: "x", Decision: store.Allow, Reason: "bench"}); err != nil {
@@ -234,7 +225,7 @@ func BenchmarkDeviceRead(b *testing.B) {
 		}
 	}
 	b.StopTimer()
-	b.ReportMetric((cpuTime()-cpu0).Seconds()*1e6/float64(b.N), "cpu-us/op")
+	b.ReportMetric((proc.CPU()-cpu0).Seconds()*1e6/float64(b.N), "cpu-us/op")
 }
 
 // BenchmarkDecisionLog measures the one log line per decision as the fleet

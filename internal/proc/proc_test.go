@@ -1,0 +1,46 @@
+package proc
+
+import (
+	"os"
+	"testing"
+)
+
+func TestSelf(t *testing.T) {
+	pid := os.Getpid()
+	// Burn a little CPU so the counters move.
+	x := 0
+	for i := range 20_000_000 {
+		x += i
+	}
+	_ = x
+	if CPU() <= 0 {
+		t.Fatalf("CPU() = %v, want > 0", CPU())
+	}
+	if MaxRSS() < 1<<20 {
+		t.Fatalf("MaxRSS() = %d bytes, want at least 1 MiB", MaxRSS())
+	}
+	ticks, err := CPUTicks(pid)
+	if err != nil || ticks < 0 {
+		t.Fatalf("CPUTicks = %d, %v", ticks, err)
+	}
+	rss, err := RSSKB(pid)
+	if err != nil || rss < 1024 || rss*1024 > MaxRSS()+1<<20 {
+		t.Fatalf("RSSKB = %d, %v (peak %d bytes)", rss, err, MaxRSS())
+	}
+	if n, err := OpenFileLimit(pid); err != nil || n < 3 {
+		t.Fatalf("OpenFileLimit = %d, %v", n, err)
+	}
+}
+
+func TestGonePID(t *testing.T) {
+	const gone = 1 << 30 // above pid_max
+	if _, err := CPUTicks(gone); err == nil {
+		t.Error("CPUTicks of a missing process: no error")
+	}
+	if _, err := RSSKB(gone); err == nil {
+		t.Error("RSSKB of a missing process: no error")
+	}
+	if _, err := OpenFileLimit(gone); err == nil {
+		t.Error("OpenFileLimit of a missing process: no error")
+	}
+}
