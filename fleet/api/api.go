@@ -238,16 +238,27 @@ type TransitionRequest struct {
 	Reason string `json:"reason"`
 }
 
+// readJSON decodes the request body into v, refusing unknown fields and
+// bodies over limit; with optional, an empty body leaves v as it is. On a
+// bad body it answers 400 naming what was wrong and returns false.
+func readJSON(w http.ResponseWriter, r *http.Request, limit int64, optional bool, v any) bool {
+	if optional && r.ContentLength == 0 {
+		return true
+	}
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, limit))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil && !(optional && errors.Is(err, io.EOF)) {
+		writeErr(w, http.StatusBadRequest, "body: %v", err)
+		return false
+	}
+	return true
+}
+
 func (a *API) transition(to store.State, needReason bool) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		var req TransitionRequest
-		if r.ContentLength != 0 {
-			dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxJSONBody))
-			dec.DisallowUnknownFields()
-			if err := dec.Decode(&req); err != nil && !errors.Is(err, io.EOF) {
-				writeErr(w, http.StatusBadRequest, "body: %v", err)
-				return
-			}
+		if !readJSON(w, r, maxJSONBody, true, &req) {
+			return
 		}
 		if needReason && req.Reason == "" {
 			writeErr(w, http.StatusBadRequest, "reason: required to %s a device", r.URL.Path[len(r.URL.Path)-len("suspend"):])

@@ -1,9 +1,7 @@
 package api
 
 import (
-	"encoding/json"
 	"errors"
-	"io"
 	"net/http"
 
 	"rampart/fleet/campaign"
@@ -45,10 +43,7 @@ func (a *API) listCampaigns(w http.ResponseWriter, r *http.Request) {
 
 func (a *API) createCampaign(w http.ResponseWriter, r *http.Request) {
 	var sp campaign.Spec
-	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, 4<<20))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&sp); err != nil {
-		writeErr(w, http.StatusBadRequest, "body: %v", err)
+	if !readJSON(w, r, 4<<20, false, &sp) {
 		return
 	}
 	s, err := a.d.Campaigns.Create(r.Context(), sp, actor(r))
@@ -77,13 +72,8 @@ func (a *API) controlCampaign(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var req TransitionRequest
-	if r.ContentLength != 0 {
-		dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxJSONBody))
-		dec.DisallowUnknownFields()
-		if err := dec.Decode(&req); err != nil && !errors.Is(err, io.EOF) {
-			writeErr(w, http.StatusBadRequest, "body: %v", err)
-			return
-		}
+	if !readJSON(w, r, maxJSONBody, true, &req) {
+		return
 	}
 	s, err := a.d.Campaigns.Control(r.Context(), r.PathValue("id"), act, actor(r), req.Reason)
 	if err != nil {
