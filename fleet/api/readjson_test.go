@@ -20,7 +20,7 @@ func TestReadJSON(t *testing.T) {
 		{"good", `{"reason":"lost"}`, false, true, ""},
 		{"optional empty", ``, true, true, ""},
 		{"required empty", ``, false, false, "EOF"},
-		{"unknown field", `{"reason":"x","extra":1}`, true, false, `unknown field \\"extra\\"`},
+		{"unknown field", `{"reason":"x","extra":1}`, true, false, `unknown field \"extra\"`},
 		{"malformed", `{"reason":`, true, false, "unexpected EOF"},
 		{"oversized", `{"reason":"` + strings.Repeat("a", 200) + `"}`, true, false, "too large"},
 	} {
