@@ -161,16 +161,11 @@ func (r *reader) uvarint(field string, i int) (uint64, error) {
 	return v, nil
 }
 
+// varint reads a zig-zag signed varint (encoding/binary's Varint form) as
+// its unsigned varint, so that both share one bounds check.
 func (r *reader) varint(field string, i int) (int64, error) {
-	v, n := binary.Varint(r.b[r.off:])
-	if n == 0 {
-		return 0, r.fail("truncated reading %s", name(field, i))
-	}
-	if n < 0 {
-		return 0, r.fail("%s: varint overflows 64 bits", name(field, i))
-	}
-	r.off += n
-	return v, nil
+	u, err := r.uvarint(field, i)
+	return int64(u>>1) ^ -int64(u&1), err
 }
 
 func (r *reader) float(field string, i int) (float64, error) {
