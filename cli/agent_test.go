@@ -50,11 +50,7 @@ func TestSimCommand(t *testing.T) {
 // agent's key is generated in the SPE, enrollment is by attestation, the
 // telemetry sample is stored; a second run reuses the key and state.
 func TestAgentOverSocket(t *testing.T) {
-	dir, err := os.MkdirTemp("", "ag") // short: Unix socket paths are limited
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer os.RemoveAll(dir)
+	dir := shortTempDir(t, "ag")
 	f, err := sim.StartFleet(sim.FleetOptions{Dir: dir})
 	if err != nil {
 		t.Fatal(err)

@@ -24,11 +24,7 @@ import (
 // fleet endorsements import` sends that file as it is to a real fleet
 // server, and the device then enrolls by attestation (`rampart agent --once`).
 func TestProvisionImportEnroll(t *testing.T) {
-	dir, err := os.MkdirTemp("", "e2e") // short: Unix socket paths are limited
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer os.RemoveAll(dir)
+	dir := shortTempDir(t, "e2e")
 	f, err := sim.StartFleet(sim.FleetOptions{Dir: dir})
 	if err != nil {
 		t.Fatal(err)

@@ -1,14 +1,9 @@
 package cli
 
 import (
-	"bytes"
 	"errors"
-	"os"
-	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
-	"time"
 
 	"rampart/psa"
 	"rampart/spe/ipc"
@@ -17,37 +12,8 @@ import (
 // TestSpeServeAllServices runs `rampart spe serve` and reaches storage,
 // attestation and lifecycle over the real socket.
 func TestSpeServeAllServices(t *testing.T) {
-	dir, err := os.MkdirTemp("", "spe-svc")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer os.RemoveAll(dir)
-	sock := filepath.Join(dir, "run", "spe.sock")
-	cfg := speWriteConfig(t, dir, sock)
-	done := make(chan int, 1)
-	var serveErr bytes.Buffer
-	go func() {
-		env := &Env{Stdin: strings.NewReader(""), Stdout: &bytes.Buffer{}, Stderr: &serveErr, Getenv: func(string) string { return "" }}
-		done <- Main([]string{"spe", "serve", "--config", cfg}, env)
-	}()
-	deadline := time.Now().Add(5 * time.Second)
-	// Ready means accepting connections: the socket file appears at bind,
-	// before listen, so its existence alone is not enough.
-	for {
-		if c, err := ipc.Dial(sock); err == nil {
-			c.Close()
-			break
-		}
-		select {
-		case code := <-done:
-			t.Fatalf("serve exited %d: %s", code, serveErr.String())
-		default:
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("spe serve did not accept connections")
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	spe := startSpeServe(t, "spe-svc")
+	sock := spe.sock
 	dial := func() ipc.Transport {
 		c, err := ipc.Dial(sock)
 		if err != nil {
@@ -87,15 +53,7 @@ func TestSpeServeAllServices(t *testing.T) {
 			t.Fatalf("status lacks %s: %d %q %q", want, code, out, errs)
 		}
 	}
-	syscall.Kill(os.Getpid(), syscall.SIGTERM)
-	select {
-	case code := <-done:
-		if code != ExitOK {
-			t.Fatalf("serve exit %d: %s", code, serveErr.String())
-		}
-	case <-time.After(5 * time.Second):
-		t.Fatal("spe serve did not stop on SIGTERM")
-	}
+	spe.stop(t)
 }
 
 func TestSpeClientList(t *testing.T) {

@@ -6,9 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
-	"time"
 
 	"rampart/psa"
 )
@@ -53,31 +51,11 @@ func TestSpeServeCheckConfig(t *testing.T) {
 // TestSpeServeStatusKeys runs `rampart spe serve` for real, talks to it with
 // status and keys, and stops it with SIGTERM.
 func TestSpeServeStatusKeys(t *testing.T) {
-	dir, err := os.MkdirTemp("", "spe-cli")
+	spe := startSpeServe(t, "spe-cli")
+	sock := spe.sock
+	c, err := psa.Dial(sock)
 	if err != nil {
 		t.Fatal(err)
-	}
-	defer os.RemoveAll(dir)
-	sock := filepath.Join(dir, "run", "spe.sock")
-	cfg := speWriteConfig(t, dir, sock)
-	done := make(chan int, 1)
-	var serveErr bytes.Buffer
-	go func() {
-		env := &Env{Stdin: strings.NewReader(""), Stdout: &bytes.Buffer{}, Stderr: &serveErr, Getenv: func(string) string { return "" }}
-		done <- Main([]string{"spe", "serve", "--config", cfg}, env)
-	}()
-	// Wait until the SPE accepts connections: the socket file appears at
-	// bind, before listen, so its existence alone is not readiness.
-	deadline := time.Now().Add(5 * time.Second)
-	var c *psa.Client
-	for {
-		if c, err = psa.Dial(sock); err == nil {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("spe serve did not accept connections: %v", err)
-		}
-		time.Sleep(5 * time.Millisecond)
 	}
 	secret := bytes.Repeat([]byte{0xa7}, 32)
 	if _, err := c.ImportKey(psa.KeyAttributes{Type: psa.KeyTypeHMAC, Lifetime: psa.LifetimePersistent, ID: 9, Usage: psa.UsageSignMessage, Algorithm: psa.AlgHMAC(psa.AlgSHA256)}, secret); err != nil {
@@ -103,13 +81,5 @@ func TestSpeServeStatusKeys(t *testing.T) {
 	if fi, err := os.Stat(sock); err != nil || fi.Mode().Perm() != 0o600 {
 		t.Fatalf("socket mode: %v %v", fi.Mode(), err)
 	}
-	syscall.Kill(os.Getpid(), syscall.SIGTERM)
-	select {
-	case code := <-done:
-		if code != ExitOK {
-			t.Fatalf("serve exit %d: %s", code, serveErr.String())
-		}
-	case <-time.After(5 * time.Second):
-		t.Fatal("spe serve did not stop on SIGTERM")
-	}
+	spe.stop(t)
 }
