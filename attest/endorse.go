@@ -121,25 +121,42 @@ func (l *EndorsementList) Lookup(instanceID []byte) (*Endorsement, error) {
 
 // WriteJSON writes the list in its file form, sorted by instance ID.
 func (l *EndorsementList) WriteJSON(w io.Writer) error {
-	ids := make([]string, 0, len(l.byID))
-	for id := range l.byID {
-		ids = append(ids, id)
-	}
-	sort.Strings(ids)
 	var f endorsementFile
 	f.Endorsements = []endorsementJSON{}
-	for _, id := range ids {
-		e := l.byID[id]
-		pemKey, err := MarshalPublicKeyPEM(e.PublicKey)
+	for _, e := range l.All() {
+		pemKey, err := e.PublicKeyPEM()
 		if err != nil {
 			return err
 		}
 		f.Endorsements = append(f.Endorsements, endorsementJSON{
 			InstanceID: hex.EncodeToString(e.InstanceID), ImplementationID: hex.EncodeToString(e.ImplementationID),
-			PublicKey: strings.TrimSpace(string(pemKey)) + "\n", Comment: e.Comment,
+			PublicKey: pemKey, Comment: e.Comment,
 		})
 	}
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
 	return enc.Encode(f)
+}
+
+// All returns the endorsements ordered by instance ID.
+func (l *EndorsementList) All() []*Endorsement {
+	ids := make([]string, 0, len(l.byID))
+	for id := range l.byID {
+		ids = append(ids, id)
+	}
+	sort.Strings(ids)
+	out := make([]*Endorsement, len(ids))
+	for i, id := range ids {
+		out[i] = l.byID[id]
+	}
+	return out
+}
+
+// PublicKeyPEM is the endorsed key in the PEM form the list file carries.
+func (e *Endorsement) PublicKeyPEM() (string, error) {
+	pemKey, err := MarshalPublicKeyPEM(e.PublicKey)
+	if err != nil {
+		return "", err
+	}
+	return strings.TrimSpace(string(pemKey)) + "\n", nil
 }

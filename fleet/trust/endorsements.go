@@ -1,11 +1,9 @@
 package trust
 
 import (
-	"bytes"
 	"context"
 	"crypto/ecdsa"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 
@@ -77,30 +75,13 @@ func Import(ctx context.Context, db *store.DB, data []byte, manufacturers map[st
 		db.Audit(ctx, &store.AuditEntry{Actor: actor, Action: "endorsements.import", Subject: "", Decision: store.Deny, Reason: err.Error()})
 		return nil, err
 	}
-	var buf bytes.Buffer
-	signed.List.WriteJSON(&buf)
-	var file struct {
-		Endorsements []struct {
-			InstanceID       string `json:"instance_id"`
-			ImplementationID string `json:"implementation_id"`
-			PublicKey        string `json:"public_key"`
-			Comment          string `json:"comment"`
-		} `json:"endorsements"`
-	}
-	if err := json.Unmarshal(buf.Bytes(), &file); err != nil {
-		return nil, fmt.Errorf("trust: %w", err)
-	}
 	res := &ImportResult{Manufacturer: who}
-	for _, e := range file.Endorsements {
-		inst, err := hex.DecodeString(e.InstanceID)
+	for _, e := range signed.List.All() {
+		pemKey, err := e.PublicKeyPEM()
 		if err != nil {
-			return nil, fmt.Errorf("trust: instance_id: %w", err)
+			return nil, fmt.Errorf("trust: %w", err)
 		}
-		impl, err := hex.DecodeString(e.ImplementationID)
-		if err != nil {
-			return nil, fmt.Errorf("trust: implementation_id: %w", err)
-		}
-		d := &store.Device{ID: DeviceID(inst), InstanceID: inst, ImplementationID: impl, PublicKeyPEM: e.PublicKey, Comment: e.Comment, Manufacturer: who}
+		d := &store.Device{ID: DeviceID(e.InstanceID), InstanceID: e.InstanceID, ImplementationID: e.ImplementationID, PublicKeyPEM: pemKey, Comment: e.Comment, Manufacturer: who}
 		created, err := db.PutEndorsement(ctx, d)
 		if errors.Is(err, store.ErrConflict) {
 			res.Refused = append(res.Refused, Refused{DeviceID: d.ID, Reason: err.Error()})
