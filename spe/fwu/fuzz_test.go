@@ -9,6 +9,7 @@ import (
 	"rampart/spe"
 	"rampart/spe/fwu"
 	"rampart/spe/ipc"
+	"rampart/spe/storage"
 )
 
 // FuzzDecode feeds hostile vectors to the FWU request decoder.
@@ -80,5 +81,39 @@ func FuzzCall(f *testing.F) {
 				t.Fatalf("an unverified image is staged: %v", err)
 			}
 		}
+	})
+}
+
+// FuzzLoadState: the FWU state record (a file in the SPE's storage, not
+// authenticated) may hold anything; the service must still start, answer
+// Query, and never stage or allocate beyond the slot on its word.
+func FuzzLoadState(f *testing.F) {
+	for _, s := range []string{
+		`[{"state":0}]`, `[{"state":2,"candidate":{"major":2},"written":3000}]`,
+		`[{"state":2,"written":4000000000}]`, `[{"state":200}]`, `{`, `null`, `[]`,
+	} {
+		f.Add([]byte(s))
+	}
+	d := newFuzzDevice(f)
+	cfg, err := boot.ParseConfig([]byte(flashMap), true)
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Fuzz(func(t *testing.T, state []byte) {
+		st, err := storage.Open(t.TempDir(), storage.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := st.Put("state", state); err != nil {
+			return // refused by the store itself (e.g. too large)
+		}
+		svc, err := fwu.New(fwu.Options{Store: st, Flash: d.dev, Config: cfg, Boot: d.bl, Keys: []any{&bootKey.PublicKey}})
+		if err != nil {
+			t.Fatalf("state %q: the service did not start: %v", state, err)
+		}
+		if _, err := svc.Query(0); err != nil {
+			t.Fatalf("state %q: query: %v", state, err)
+		}
+		svc.Install() // must not panic nor allocate past the slot
 	})
 }

@@ -49,7 +49,11 @@ func New(opt Options) (*Service, error) {
 	if len(opt.Keys) == 0 {
 		return nil, errors.New("fwu: no boot verification keys: nothing could ever be staged")
 	}
-	comps, err := loadState(opt.Store, len(opt.Config.Images))
+	sizes := make([]uint32, len(opt.Config.Images))
+	for i, im := range opt.Config.Images {
+		sizes[i] = uint32(im.Secondary.Size)
+	}
+	comps, err := loadState(opt.Store, sizes)
 	if err != nil {
 		return nil, err
 	}
@@ -197,7 +201,13 @@ func (s *Service) Write(c psa.FWUComponent, offset uint32, block []byte) error {
 // verifySlot reads the first n bytes of component c's secondary slot and
 // verifies them as a signed image with the boot keys.
 func (s *Service) verifySlot(c psa.FWUComponent, n uint32) (image.Version, error) {
-	off, _, _ := s.slot(c)
+	off, size, err := s.slot(c)
+	if err != nil {
+		return image.Version{}, err
+	}
+	if n > size {
+		return image.Version{}, fmt.Errorf("fwu: candidate of %d bytes in a %d-byte slot: %w", n, size, ipc.ErrDataCorrupt)
+	}
 	data := make([]byte, n)
 	if err := s.opt.Flash.Read(off, data); err != nil {
 		return image.Version{}, fmt.Errorf("fwu: %v: %w", err, ipc.ErrStorageFailure)

@@ -1,6 +1,7 @@
 package fwu_test
 
 import (
+	"bytes"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/sha256"
@@ -364,7 +365,8 @@ func TestPowerCutDuringUpdate(t *testing.T) {
 // TestDamagedState: a damaged state record leaves every component FAILED
 // (cleanable), never a running SPE that cannot start.
 func TestDamagedState(t *testing.T) {
-	for _, junk := range [][]byte{[]byte("{"), []byte(`[{"state": 200}]`), []byte("null"), {0xff, 0x00}} {
+	for _, junk := range [][]byte{[]byte("{"), []byte(`[{"state": 200}]`), []byte("null"), {0xff, 0x00},
+		[]byte(`[{"state": 2, "written": 4000000000}]`)} { // more than the slot: must not be believed (nor allocated)
 		d := newDevice(t)
 		dir := t.TempDir()
 		st, _ := storage.Open(dir, storage.Options{})
@@ -379,6 +381,9 @@ func TestDamagedState(t *testing.T) {
 		info, _ := svc.Query(0)
 		if info.State != psa.FWUFailed && info.State != psa.FWUReady {
 			t.Fatalf("%q: state %s", junk, info.State)
+		}
+		if bytes.Contains(junk, []byte("written")) && info.State != psa.FWUFailed {
+			t.Fatalf("%q: state %s, want FAILED", junk, info.State)
 		}
 		if info.State == psa.FWUFailed {
 			if err := svc.Clean(0); err != nil {

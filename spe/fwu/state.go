@@ -20,7 +20,13 @@ type component struct {
 
 const stateObject = "state"
 
-func loadState(st *storage.Store, n int) ([]component, error) {
+// loadState reads the components' state; slotSize[i] bounds component i's
+// Written count. The record has no MAC (it only ever leads to an image
+// that is verified before it is staged), so a record that does not parse,
+// or claims more bytes than the slot holds, marks the component FAILED
+// (DATA_CORRUPT) rather than being believed.
+func loadState(st *storage.Store, slotSize []uint32) ([]component, error) {
+	n := len(slotSize)
 	comps := make([]component, n)
 	b, err := st.Get(stateObject)
 	if errors.Is(err, storage.ErrNotExist) {
@@ -39,7 +45,11 @@ func loadState(st *storage.Store, n int) ([]component, error) {
 		return comps, nil
 	}
 	for i := range comps {
-		if i < len(saved) && saved[i].State <= psa.FWUUpdated {
+		switch {
+		case i >= len(saved) || saved[i].State > psa.FWUUpdated:
+		case saved[i].Written > slotSize[i]:
+			comps[i] = component{State: psa.FWUFailed, Error: int32(ipc.ErrDataCorrupt)}
+		default:
 			comps[i] = saved[i]
 		}
 	}
