@@ -190,7 +190,7 @@ func RunRetention(ctx context.Context, db *store.DB, keep, interval time.Duratio
 	t := time.NewTicker(interval)
 	defer t.Stop()
 	for {
-		n, err := db.DeletePointsBefore(ctx, now().Add(-keep))
+		n, err := retainOnce(ctx, db, now().Add(-keep))
 		if err != nil && ctx.Err() == nil {
 			log.Error("telemetry retention failed", "err", err)
 		} else if n > 0 {
@@ -200,6 +200,24 @@ func RunRetention(ctx context.Context, db *store.DB, keep, interval time.Duratio
 		case <-ctx.Done():
 			return
 		case <-t.C:
+		}
+	}
+}
+
+// deletePointsBefore is the store call retention makes (a seam for tests).
+var deletePointsBefore = (*store.DB).DeletePointsBefore
+
+// retainOnce runs one retention pass, retried at once (a few times) when a
+// concurrent compaction changed a row it was trimming (store.ErrConflict),
+// rather than waiting a whole interval (an hour in the server).
+func retainOnce(ctx context.Context, db *store.DB, cut time.Time) (int64, error) {
+	const attempts = 3
+	var total int64
+	for i := 1; ; i++ {
+		n, err := deletePointsBefore(db, ctx, cut)
+		total += n
+		if err == nil || !errors.Is(err, store.ErrConflict) || i == attempts {
+			return total, err
 		}
 	}
 }
