@@ -617,3 +617,61 @@ func TestTelemetryRetentionDuringCompaction(t *testing.T) {
 		}
 	})
 }
+
+// Compaction plans on a snapshot and writes conditionally: when retention
+// trims the chunk it merges into, or the batch it moves, between the plan
+// and the write, the pass fails with ErrConflict and changes nothing; the
+// next pass succeeds and no trimmed sample comes back.
+func TestTelemetryCompactionDuringRetention(t *testing.T) {
+	at := func(ms int64, v float64) store.Point {
+		return store.Point{DeviceID: "d", Metric: "m", Time: time.UnixMilli(ms), Value: v}
+	}
+	for _, c := range []struct {
+		name      string
+		compacted []store.Point // compacted into a chunk first
+		pending   []store.Point // left in a batch
+	}{
+		{"chunk trimmed", []store.Point{at(1000, 1), at(2000, 2)}, []store.Point{at(3000, 3)}},
+		{"batch trimmed", nil, []store.Point{at(1000, 1), at(2000, 2), at(3000, 3)}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			storetest.Each(t, func(t *testing.T, db *store.DB) {
+				ctx := context.Background()
+				if c.compacted != nil {
+					if err := db.InsertPoints(ctx, c.compacted); err != nil {
+						t.Fatal(err)
+					}
+					if _, err := db.CompactTelemetry(ctx, 0); err != nil {
+						t.Fatal(err)
+					}
+				}
+				if err := db.InsertPoints(ctx, c.pending); err != nil {
+					t.Fatal(err)
+				}
+				var trimmed int64
+				var retErr error
+				restore := store.SetCompactFault(func(step string) error {
+					if step == "read" && trimmed == 0 && retErr == nil {
+						trimmed, retErr = db.DeletePointsBefore(ctx, time.UnixMilli(1500))
+					}
+					return nil
+				})
+				_, err := db.CompactTelemetry(ctx, 0)
+				restore()
+				if retErr != nil || trimmed != 1 {
+					t.Fatalf("interleaved retention: removed %d, %v; want 1", trimmed, retErr)
+				}
+				if !errors.Is(err, store.ErrConflict) {
+					t.Fatalf("compaction over a row retention changed: %v, want ErrConflict", err)
+				}
+				if _, err := db.CompactTelemetry(ctx, 0); err != nil {
+					t.Fatalf("next pass: %v", err)
+				}
+				pts, err := db.Points(ctx, store.PointQuery{DeviceID: "d", Metric: "m"})
+				if err != nil || len(pts) != 2 || pts[0].Value != 2 || pts[1].Value != 3 {
+					t.Fatalf("after both: %+v, %v; want the samples at 2000 and 3000", pts, err)
+				}
+			})
+		})
+	}
+}
