@@ -179,10 +179,6 @@ func (a *Agent) Resume(ctx context.Context) (*Outcome, error) {
 					return nil, fmt.Errorf("agent: fwu: %w", err)
 				}
 			}
-			if info.State != psa.FWUTrial && installed(info, j) {
-				// A power cut after staging already rebooted the device.
-				return a.finish(ctx, ResultOK, nil)
-			}
 			if info.State != psa.FWUTrial && !installed(info, j) {
 				return a.finish(ctx, ResultFailed, fatal(fmt.Errorf("agent: update: the bootloader did not boot %s (state %s, running %s)", j.Version, info.State, versionString(info.Version))))
 			}
