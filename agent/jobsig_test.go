@@ -296,3 +296,48 @@ func FuzzVerifyJob(f *testing.F) {
 		}
 	})
 }
+
+// FuzzJobPayload: a payload either fails to parse, or round-trips.
+func FuzzJobPayload(f *testing.F) {
+	f.Add([]byte(samplePayload))
+	f.Add([]byte(`{}`))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		j, err := parseJobPayload(b)
+		if err != nil {
+			return
+		}
+		out, err := j.marshalPayload()
+		if err != nil {
+			t.Fatalf("valid job does not marshal: %v", err)
+		}
+		j2, err := parseJobPayload(out)
+		if err != nil || !j2.Equal(j) {
+			t.Fatalf("round trip: %+v %v", j2, err)
+		}
+	})
+}
+
+// BenchmarkSignJob is the server's cost per job published.
+func BenchmarkSignJob(b *testing.B) {
+	w := newJobWorld(b)
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := w.signer.Sign("dev-a", w.payload); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkVerifyJob is the device's cost per job message: the signer's
+// chain and the COSE signature (two ECDSA verifications).
+func BenchmarkVerifyJob(b *testing.B) {
+	w := newJobWorld(b)
+	msg := w.sign(b, "dev-a", w.payload)
+	p := w.policy()
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := VerifyJob(msg, p); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
