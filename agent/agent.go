@@ -27,12 +27,14 @@ type Agent struct {
 	fwu    *psa.FWU
 	http   *http.Client
 
-	mu    sync.Mutex // guards state and the MQTT client
-	state *State
-	cert  *x509.Certificate
-	mqtt  *paho.Client
-	lost  chan struct{} // closed when the current MQTT session is lost
-	jobs  chan Job
+	mu          sync.Mutex // guards state, the MQTT client and the refusals
+	state       *State
+	refused     int64 // job messages refused (jobs.go)
+	lastRefusal error
+	cert        *x509.Certificate
+	mqtt        *paho.Client
+	lost        chan struct{} // closed when the current MQTT session is lost
+	jobs        chan Job
 
 	started   time.Time
 	published atomic.Int64
@@ -71,8 +73,21 @@ func New(cfg Config) (*Agent, error) {
 		DialContext:     cfg.Dial,
 		TLSClientConfig: &tls.Config{RootCAs: cfg.Roots, Time: cfg.Now, MinVersion: tls.VersionTLS12},
 		MaxIdleConns:    2, IdleConnTimeout: 30 * time.Second,
-	}}
+	}, CheckRedirect: sameOriginHTTPS}
 	return a, nil
+}
+
+// sameOriginHTTPS follows a redirect only to https on the host and port of
+// the original request: a job's URL was checked against the fleet's
+// endpoints, and a redirect must not lead the download elsewhere.
+func sameOriginHTTPS(req *http.Request, via []*http.Request) error {
+	if len(via) >= 5 {
+		return errors.New("agent: http: more than 5 redirects")
+	}
+	if req.URL.Scheme != "https" || hostPort(req.URL) != hostPort(via[0].URL) {
+		return fmt.Errorf("%w: redirect to %s://%s refused", ErrJobURL, req.URL.Scheme, req.URL.Host)
+	}
+	return nil
 }
 
 func (a *Agent) openSPE() error {
@@ -153,6 +168,10 @@ func (a *Agent) State() State {
 	if s.Update != nil {
 		u := *s.Update
 		s.Update = &u
+	}
+	if s.Taken != nil {
+		t := *s.Taken
+		s.Taken = &t
 	}
 	return s
 }

@@ -4,12 +4,21 @@
 // SPE (psa.Signer), renews its certificate by re-attestation before it
 // expires, publishes telemetry, and carries out firmware-update jobs:
 // resumable download, hand-over to the SPE's firmware-update service, reboot
-// through the bootloader, self-test, then accept (or reject and let the
-// bootloader revert), and a fresh attestation to report the outcome.
+// through the bootloader, re-attestation and self-test, then accept (or
+// reject and let the bootloader revert), and a fresh attestation over the
+// fleet's challenge to report the outcome.
+//
+// A job is acted on only if the fleet's job signer signed it for this
+// device (jobsig.go), it has not expired, it was not issued before the last
+// job taken, and its URL is https to a fleet endpoint: whoever can put a
+// message on the device's jobs topic, the broker included, is as hostile as
+// the network.
 //
 // Every key operation goes through the SPE over package psa: the agent must
 // never generate, hold, export or log a private key, never install an image
-// the SPE has not verified, and never report an update as done before the
-// image was accepted and re-attested. Its update state is persisted in its
-// directory, so a crash or a power cut resumes where it stopped.
+// the SPE has not verified, never act on a job it has not verified, and
+// never report an update as done before the image was re-attested and
+// accepted, whatever the bootloader's update mode. Its update state is
+// persisted in its directory, so a crash or a power cut resumes where it
+// stopped.
 package agent

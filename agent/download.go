@@ -19,11 +19,17 @@ const DownloadFile = "download.bin"
 // ErrDigest: the downloaded image does not match the job's digest.
 var ErrDigest = errors.New("agent: download: digest does not match the job")
 
-// download fetches the job's image into DownloadFile, resuming a partial
+// download fetches the job's image into DownloadFile over https only
+// (redirects only to the same origin: sameOriginHTTPS), resuming a partial
 // file with an HTTP Range request, and checks its size and SHA-256. A
 // server that ignores Range restarts the file from zero; a digest mismatch
 // deletes the file and is fatal for the job.
 func (a *Agent) download(ctx context.Context, j Job) (string, error) {
+	// Checked here as well as when the job was taken: a job persisted by
+	// an older agent, before jobs were signed, may name plain http.
+	if err := checkHTTPS(j.URL); err != nil {
+		return "", fatal(err)
+	}
 	path := filepath.Join(a.cfg.Dir, DownloadFile)
 	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
 	if err != nil {
@@ -50,6 +56,9 @@ func (a *Agent) download(ctx context.Context, j Job) (string, error) {
 			req.Header.Set("Range", "bytes="+strconv.FormatInt(have, 10)+"-")
 		}
 		resp, err := a.http.Do(req)
+		if errors.Is(err, ErrJobURL) { // a redirect away from the fleet
+			return "", fatal(fmt.Errorf("agent: download: %w", err))
+		}
 		if err != nil {
 			return "", fmt.Errorf("agent: download: %w", err)
 		}

@@ -35,11 +35,15 @@ func (s *imageServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	http.ServeContent(w, r, "", time.Time{}, bytes.NewReader(s.data))
 }
 
-func testAgent(t *testing.T, hooks *Hooks) *Agent {
+// testAgent is an agent with only what download needs, whose HTTPS client
+// trusts srv (the agent's redirect rule included).
+func testAgent(t *testing.T, srv *httptest.Server, hooks *Hooks) *Agent {
 	if hooks == nil {
 		hooks = &Hooks{}
 	}
-	return &Agent{cfg: Config{Dir: t.TempDir(), Hooks: hooks, Rand: rand.Reader}, http: &http.Client{}}
+	c := srv.Client()
+	c.CheckRedirect = sameOriginHTTPS
+	return &Agent{cfg: Config{Dir: t.TempDir(), Hooks: hooks, Rand: rand.Reader}, http: c}
 }
 
 func jobFor(url string, data []byte) Job {
@@ -55,10 +59,10 @@ func TestDownloadResumes(t *testing.T) {
 	data := make([]byte, 200_000)
 	rand.Read(data)
 	is := &imageServer{data: data}
-	srv := httptest.NewServer(is)
+	srv := httptest.NewTLSServer(is)
 	defer srv.Close()
 	cut := true
-	a := testAgent(t, &Hooks{DownloadBlock: func(n int64) error {
+	a := testAgent(t, srv, &Hooks{DownloadBlock: func(n int64) error {
 		if cut && n >= 70_000 {
 			cut = false
 			return errCut
@@ -90,9 +94,9 @@ func TestDownloadResumes(t *testing.T) {
 // the file rather than appending the whole image to the partial one.
 func TestDownloadServerIgnoresRange(t *testing.T) {
 	data := bytes.Repeat([]byte("rampart"), 10_000)
-	srv := httptest.NewServer(&imageServer{data: data, noRanges: true})
+	srv := httptest.NewTLSServer(&imageServer{data: data, noRanges: true})
 	defer srv.Close()
-	a := testAgent(t, nil)
+	a := testAgent(t, srv, nil)
 	os.WriteFile(filepath.Join(a.cfg.Dir, DownloadFile), data[:1000], 0o600)
 	path, err := a.download(context.Background(), jobFor(srv.URL+"/x", data))
 	if err != nil {
@@ -107,9 +111,9 @@ func TestDownloadServerIgnoresRange(t *testing.T) {
 // deleted and the error is fatal (retrying fetches the same bytes).
 func TestDownloadDigestMismatch(t *testing.T) {
 	data := bytes.Repeat([]byte{1}, 5000)
-	srv := httptest.NewServer(&imageServer{data: data})
+	srv := httptest.NewTLSServer(&imageServer{data: data})
 	defer srv.Close()
-	a := testAgent(t, nil)
+	a := testAgent(t, srv, nil)
 	j := jobFor(srv.URL+"/x", data)
 	j.SHA256 = hex.EncodeToString(make([]byte, 32))
 	_, err := a.download(context.Background(), j)
@@ -124,5 +128,36 @@ func TestDownloadDigestMismatch(t *testing.T) {
 	srv.Config.Handler = http.NotFoundHandler()
 	if _, err := a.download(context.Background(), j); !IsFatal(err) {
 		t.Fatalf("404 is not fatal: %v", err)
+	}
+}
+
+// TestDownloadRefusesPlainHTTPAndRedirects: a job URL that is not https is
+// refused before any request (a job an older agent persisted may name
+// http), and so is a redirect away from the job's https origin, to plain
+// http or to another host; the image is never fetched from there.
+func TestDownloadRefusesPlainHTTPAndRedirects(t *testing.T) {
+	data := bytes.Repeat([]byte{7}, 5000)
+	plain := httptest.NewServer(&imageServer{data: data})
+	defer plain.Close()
+	other := httptest.NewTLSServer(&imageServer{data: data})
+	defer other.Close()
+	srv := httptest.NewTLSServer(nil)
+	defer srv.Close()
+	a := testAgent(t, srv, nil)
+	if _, err := a.download(context.Background(), jobFor(plain.URL+"/x", data)); !errors.Is(err, ErrJobURL) || !IsFatal(err) {
+		t.Fatalf("plain http job: %v", err)
+	}
+	for _, target := range []string{plain.URL + "/x", other.URL + "/x"} {
+		srv.Config.Handler = http.RedirectHandler(target, http.StatusFound)
+		if _, err := a.download(context.Background(), jobFor(srv.URL+"/x", data)); !errors.Is(err, ErrJobURL) || !IsFatal(err) {
+			t.Fatalf("redirect to %s: %v", target, err)
+		}
+	}
+	mux := http.NewServeMux()
+	mux.Handle("/moved", &imageServer{data: data})
+	mux.Handle("/x", http.RedirectHandler("/moved", http.StatusFound))
+	srv.Config.Handler = mux
+	if _, err := a.download(context.Background(), jobFor(srv.URL+"/x", data)); err != nil {
+		t.Fatalf("redirect on the same origin: %v", err)
 	}
 }

@@ -1,16 +1,24 @@
 package agent
 
 import (
+	"bytes"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io"
 	"net/url"
+	"unicode"
 
 	"rampart/image"
 )
 
-// MaxJobSize bounds a job message.
-const MaxJobSize = 4 << 10
+// MaxJobSize bounds a job message: the signed envelope with its signer's
+// certificate (docs/agent.md).
+const MaxJobSize = 8 << 10
+
+// maxJobPayload bounds the job's JSON inside the envelope.
+const maxJobPayload = 4 << 10
 
 // MaxImageSize bounds a downloaded image.
 const MaxImageSize = 64 << 20
@@ -20,29 +28,81 @@ const MaxImageSize = 64 << 20
 func JobsTopic(deviceID string) string   { return "devices/" + deviceID + "/jobs" }
 func StatusTopic(deviceID string) string { return "devices/" + deviceID + "/updates" }
 
-// Job is a firmware-update job (docs/agent.md).
+// Job is a firmware-update job (docs/agent.md): the payload of the signed
+// job message (jobsig.go). Device, Nonce, Issued and Expires are set by the
+// fleet's JobSigner; a job the agent takes has had all of them checked.
 type Job struct {
 	ID      string `json:"id"`      // unique per job; a job already done is ignored
 	Version string `json:"version"` // the image's version, e.g. 2.0.0
 	URL     string `json:"url"`     // https URL of the signed image
 	Size    int64  `json:"size"`    // bytes
 	SHA256  string `json:"sha256"`  // hex digest of the whole image file
+	// Device is the device ID the job is for (the common name of the
+	// device's certificate, which the CA derived from its attested
+	// instance ID); any other device refuses the job.
+	Device string `json:"device,omitempty"`
+	// Nonce is the fleet's challenge for the attestation token of the
+	// job's outcome (32, 48 or 64 bytes; base64 in JSON).
+	Nonce []byte `json:"nonce,omitempty"`
+	// Issued is when the fleet signed the job (Unix ms). It increases
+	// strictly from one job of a device to the next: the agent refuses a
+	// job issued before the last one it took (a replay).
+	Issued int64 `json:"issued,omitempty"`
+	// Expires is when the job lapses (Unix ms, the device's clock).
+	Expires int64 `json:"expires,omitempty"`
 }
 
-// ParseJob decodes and validates a job message.
-func ParseJob(b []byte) (Job, error) {
+// Equal reports whether two jobs are the same in every field.
+func (j Job) Equal(k Job) bool {
+	return j.ID == k.ID && j.Version == k.Version && j.URL == k.URL && j.Size == k.Size && j.SHA256 == k.SHA256 &&
+		j.Device == k.Device && bytes.Equal(j.Nonce, k.Nonce) && j.Issued == k.Issued && j.Expires == k.Expires
+}
+
+// parseJobPayload decodes a job's JSON strictly (no unknown member, no
+// trailing data) and validates it.
+func parseJobPayload(b []byte) (Job, error) {
 	var j Job
-	if len(b) > MaxJobSize {
-		return j, fmt.Errorf("agent: job: %d bytes, more than %d", len(b), MaxJobSize)
+	if len(b) > maxJobPayload {
+		return j, fmt.Errorf("agent: job: payload of %d bytes, more than %d", len(b), maxJobPayload)
 	}
-	if err := json.Unmarshal(b, &j); err != nil {
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&j); err != nil {
 		return j, fmt.Errorf("agent: job: %w", err)
+	}
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+		return j, errors.New("agent: job: data after the JSON object")
 	}
 	return j, j.Validate()
 }
 
-// Validate checks every field of a job.
+// Validate checks every field of a job the fleet signs: the job's own
+// fields (checkFields), an https URL, and the fields that bind it to a
+// device and a time.
 func (j Job) Validate() error {
+	if err := j.checkFields(); err != nil {
+		return err
+	}
+	if err := checkHTTPS(j.URL); err != nil {
+		return err
+	}
+	if j.Device == "" || len(j.Device) > 128 || !printable(j.Device) {
+		return errors.New("agent: job: device: empty, longer than 128 bytes or not printable")
+	}
+	if n := len(j.Nonce); n != 32 && n != 48 && n != 64 {
+		return fmt.Errorf("agent: job: nonce: %d bytes, want 32, 48 or 64", n)
+	}
+	if j.Issued <= 0 || j.Expires <= j.Issued {
+		return fmt.Errorf("agent: job: issued %d, expires %d: want 0 < issued < expires", j.Issued, j.Expires)
+	}
+	return nil
+}
+
+// checkFields checks what describes the image: id, version, URL syntax,
+// size, digest. It is all a job persisted by an older agent (before jobs
+// were signed) is held to when the state is loaded; such a job's URL is
+// checked again before each download (checkHTTPS).
+func (j Job) checkFields() error {
 	if j.ID == "" || len(j.ID) > 128 {
 		return fmt.Errorf("agent: job: id: empty or longer than 128 bytes")
 	}
@@ -62,8 +122,27 @@ func (j Job) Validate() error {
 	return nil
 }
 
-// Marshal encodes the job message.
-func (j Job) Marshal() ([]byte, error) {
+// checkHTTPS refuses a URL that is not https with a host and no user
+// information: images come only over TLS from the fleet.
+func checkHTTPS(raw string) error {
+	u, err := url.Parse(raw)
+	if err != nil || u.Scheme != "https" || u.Hostname() == "" || u.User != nil {
+		return fmt.Errorf("%w: %q is not an https URL with a host", ErrJobURL, raw)
+	}
+	return nil
+}
+
+func printable(s string) bool {
+	for _, r := range s {
+		if !unicode.IsPrint(r) || r == unicode.ReplacementChar {
+			return false
+		}
+	}
+	return true
+}
+
+// marshalPayload encodes the job's JSON after validating it.
+func (j Job) marshalPayload() ([]byte, error) {
 	if err := j.Validate(); err != nil {
 		return nil, err
 	}

@@ -40,15 +40,7 @@ func (a *Agent) Connect(ctx context.Context) error {
 			if pr.Packet.Topic != JobsTopic(id) || len(pr.Packet.Payload) == 0 {
 				return false, nil
 			}
-			j, err := ParseJob(pr.Packet.Payload)
-			if err != nil {
-				a.cfg.Log.Warn("job refused", "err", err)
-				return true, nil
-			}
-			select {
-			case a.jobs <- j:
-			default: // a job is already waiting; the retained one is redelivered on reconnect
-			}
+			a.receiveJob(pr.Packet.Payload)
 			return true, nil
 		}},
 	})

@@ -111,7 +111,7 @@ func (a *Agent) session(ctx context.Context) error {
 			}
 		case j := <-a.jobs:
 			renew.Stop()
-			o, err := a.HandleJob(ctx, j)
+			o, err := a.takeJob(ctx, j)
 			if err != nil {
 				return err
 			}

@@ -32,6 +32,15 @@ type State struct {
 	Update   *Update `json:"update,omitempty"`
 	// Last is the outcome of the latest finished job.
 	Last *Outcome `json:"last,omitempty"`
+	// Taken is the latest job the agent took: a job issued before it is
+	// a replay and refused.
+	Taken *TakenJob `json:"taken,omitempty"`
+}
+
+// TakenJob identifies the latest job taken.
+type TakenJob struct {
+	ID     string `json:"id"`
+	Issued int64  `json:"issued"` // Unix ms, the fleet's signing time
 }
 
 // Update is an update in progress.
@@ -42,13 +51,18 @@ type Update struct {
 	From     string `json:"from_version"`
 }
 
-// Outcome is how a job ended; the agent publishes it.
+// Outcome is how a job ended; the agent publishes it (outcome.go).
 type Outcome struct {
-	JobID   string `json:"job"`
-	OK      bool   `json:"ok"`
+	JobID string `json:"job"`
+	// OK is Result == ResultOK, kept for servers older than Result.
+	OK bool `json:"ok"`
+	// Result is how the job ended: ok, failed or reverted. Agents older
+	// than the field sent only OK (ParseOutcome maps it).
+	Result  Result `json:"result,omitempty"`
 	Version string `json:"version"` // running after the job
 	Error   string `json:"error,omitempty"`
-	// Token is the fresh attestation (base64 in JSON) taken after the job.
+	// Token is the fresh attestation (base64 in JSON) taken after the
+	// job, over the job's nonce (the fleet's challenge).
 	Token []byte `json:"token,omitempty"`
 }
 
@@ -65,7 +79,11 @@ func loadState(dir string) (*State, error) {
 		return nil, fmt.Errorf("agent: state: %s: %w", StateFile, err)
 	}
 	if s.Update != nil {
-		if err := s.Update.Job.Validate(); err != nil {
+		// checkFields, not Validate: the job may have been taken by an
+		// older agent, before jobs were signed (this agent may be the new
+		// firmware that job installed). Its URL is checked again before
+		// any download.
+		if err := s.Update.Job.checkFields(); err != nil {
 			return nil, fmt.Errorf("agent: state: update: %w", err)
 		}
 	}

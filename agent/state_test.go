@@ -9,9 +9,13 @@ import (
 
 func TestStateRoundTrip(t *testing.T) {
 	dir := t.TempDir()
-	j, _ := ParseJob([]byte(sampleJob))
+	j, err := parseJobPayload([]byte(samplePayload))
+	if err != nil {
+		t.Fatal(err)
+	}
 	s := &State{DeviceID: "abc", CertDER: []byte{1, 2}, Update: &Update{Job: j, Phase: PhaseStaged, From: "1.0.0"},
-		Last: &Outcome{JobID: "old", OK: true, Version: "1.0.0", Token: []byte{9}}}
+		Last:  &Outcome{JobID: "old", OK: true, Result: ResultOK, Version: "1.0.0", Token: []byte{9}},
+		Taken: &TakenJob{ID: j.ID, Issued: j.Issued}}
 	if err := s.save(dir); err != nil {
 		t.Fatal(err)
 	}

@@ -3,6 +3,7 @@ package agent
 import (
 	"context"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 
@@ -37,15 +38,18 @@ func sameVersion(v psa.FWUImageVersion, s string) bool {
 	return err == nil && p.Major == v.Major && p.Minor == v.Minor && p.Revision == v.Patch
 }
 
-// HandleJob carries out a firmware-update job, or resumes the one in
-// progress (a job is taken only when none is). It returns the outcome once
-// the job has ended, successfully or not; an error means the job has not
-// ended (transient trouble, or ctx ended) and will resume later.
-func (a *Agent) HandleJob(ctx context.Context, j Job) (*Outcome, error) {
-	if err := j.Validate(); err != nil {
-		return nil, fatal(err)
-	}
+// takeJob carries out a verified firmware-update job, or resumes the one
+// in progress (a job is taken only when none is). It returns the outcome
+// once the job has ended, successfully or not; an error means the job has
+// not ended (transient trouble, or ctx ended) and will resume later. A job
+// that became a replay while it was queued is dropped (nil, nil).
+func (a *Agent) takeJob(ctx context.Context, j Job) (*Outcome, error) {
 	a.mu.Lock()
+	if err := a.replayLocked(j); err != nil { // a newer job was taken since this one was queued
+		a.mu.Unlock()
+		a.refuse(err)
+		return nil, nil
+	}
 	if a.state.Last != nil && a.state.Last.JobID == j.ID && a.state.Update == nil {
 		o := *a.state.Last
 		a.mu.Unlock()
@@ -59,11 +63,12 @@ func (a *Agent) HandleJob(ctx context.Context, j Job) (*Outcome, error) {
 		}
 		a.mu.Lock()
 		a.state.Update = &Update{Job: j, Phase: PhaseDownloading, From: from}
+		a.state.Taken = &TakenJob{ID: j.ID, Issued: j.Issued}
 		if older(j.Version, from) {
 			// Defence in depth: the SPE and bootloader must refuse a
 			// lower security counter too; the agent does not ask them to.
 			a.mu.Unlock()
-			return a.finish(ctx, false, fatal(fmt.Errorf("agent: job %s: downgrade from %s to %s refused", j.ID, from, j.Version)))
+			return a.finish(ctx, ResultFailed, fatal(fmt.Errorf("agent: job %s: downgrade from %s to %s refused", j.ID, from, j.Version)))
 		}
 		if err := a.saveLocked(); err != nil {
 			a.mu.Unlock()
@@ -119,11 +124,13 @@ func (a *Agent) Resume(ctx context.Context) (*Outcome, error) {
 		return nil, err
 	}
 	if attempts > MaxAttempts {
+		result := ResultFailed
 		if info, qerr := a.fwu.Query(component); qerr == nil && info.State == psa.FWUTrial {
 			a.fwu.Reject(-1)
 			a.fwu.RequestReboot()
+			result = ResultReverted
 		}
-		return a.finish(ctx, false, fatal(fmt.Errorf("agent: job %s: gave up after %d attempts", j.ID, MaxAttempts)))
+		return a.finish(ctx, result, fatal(fmt.Errorf("agent: job %s: gave up after %d attempts", j.ID, MaxAttempts)))
 	}
 	if h := a.cfg.Hooks.Resume; h != nil {
 		if err := h(u.Phase); err != nil {
@@ -139,7 +146,7 @@ func (a *Agent) Resume(ctx context.Context) (*Outcome, error) {
 				return err
 			})
 			if IsFatal(err) {
-				return a.finish(ctx, false, err)
+				return a.finish(ctx, ResultFailed, err)
 			}
 			if err != nil {
 				return nil, err
@@ -151,7 +158,7 @@ func (a *Agent) Resume(ctx context.Context) (*Outcome, error) {
 			a.reportProgress(ctx, j.ID, ProgressInstalling)
 			if err := a.stage(j); err != nil {
 				if IsFatal(err) {
-					return a.finish(ctx, false, err)
+					return a.finish(ctx, ResultFailed, err)
 				}
 				return nil, err
 			}
@@ -172,48 +179,67 @@ func (a *Agent) Resume(ctx context.Context) (*Outcome, error) {
 					return nil, fmt.Errorf("agent: fwu: %w", err)
 				}
 			}
-			if info.State != psa.FWUTrial {
-				// A power cut after staging already rebooted the device.
-				if sameVersion(info.Version, j.Version) {
-					return a.finish(ctx, true, nil)
-				}
-				return a.finish(ctx, false, fatal(fmt.Errorf("agent: update: the bootloader did not boot %s (state %s, running %s)", j.Version, info.State, versionString(info.Version))))
+			if info.State != psa.FWUTrial && !installed(info, j) {
+				return a.finish(ctx, ResultFailed, fatal(fmt.Errorf("agent: update: the bootloader did not boot %s (state %s, running %s)", j.Version, info.State, versionString(info.Version))))
 			}
+			// In its trial (swap), or already permanent (an overwrite-only
+			// bootloader, which cannot test): either way the new image runs
+			// and must pass the same attested confirmation.
 			if err := a.setPhase(PhaseTrial); err != nil {
 				return nil, err
 			}
 		case PhaseTrial:
-			info, err := a.fwu.Query(component)
-			if err != nil {
-				return nil, fmt.Errorf("agent: fwu: %w", err)
-			}
-			if info.State != psa.FWUTrial {
-				if sameVersion(info.Version, j.Version) && info.State != psa.FWURejected {
-					return a.finish(ctx, true, nil)
-				}
-				return a.finish(ctx, false, fatal(fmt.Errorf("agent: update: trial of %s ended unconfirmed; the bootloader reverted to %s", j.Version, versionString(info.Version))))
-			}
-			a.reportProgress(ctx, j.ID, ProgressRebooted)
-			if err := a.selfTest(ctx, j); err != nil {
-				if IsFatal(err) || ctx.Err() == nil {
-					if _, rerr := a.fwu.Reject(-1); rerr != nil {
-						return nil, fmt.Errorf("agent: fwu: reject: %w", rerr)
-					}
-					if rerr := a.fwu.RequestReboot(); rerr != nil {
-						return nil, fmt.Errorf("agent: reboot after reject: %w", rerr)
-					}
-					return a.finish(ctx, false, fatal(fmt.Errorf("agent: self-test of %s failed, reverted: %w", j.Version, err)))
-				}
-				return nil, err
-			}
-			if err := a.fwu.Accept(); err != nil {
-				return nil, fmt.Errorf("agent: fwu: accept: %w", err)
-			}
-			return a.finish(ctx, true, nil)
+			return a.confirm(ctx, j)
 		default:
 			return nil, fatal(fmt.Errorf("agent: state: update phase %q", u.Phase))
 		}
 	}
+}
+
+// installed reports whether the job's image runs outside a trial: the
+// bootloader made it permanent without a test (overwrite-only), or the
+// agent accepted it before a crash.
+func installed(info psa.FWUComponentInfo, j Job) bool {
+	return info.State != psa.FWUTrial && info.State != psa.FWURejected && sameVersion(info.Version, j.Version)
+}
+
+// confirm is the trial boot, on every update mode: the new image must pass
+// the attested confirmation (selfTest: re-enrollment by attestation, then
+// the application's self-test) before the job ends well. In a trial a
+// failure rejects the image and the bootloader reverts it; an image the
+// bootloader already made permanent (overwrite-only) cannot be reverted,
+// and its failure is reported as such.
+func (a *Agent) confirm(ctx context.Context, j Job) (*Outcome, error) {
+	info, err := a.fwu.Query(component)
+	if err != nil {
+		return nil, fmt.Errorf("agent: fwu: %w", err)
+	}
+	trial := info.State == psa.FWUTrial
+	if !trial && !installed(info, j) {
+		return a.finish(ctx, ResultReverted, fatal(fmt.Errorf("agent: update: trial of %s ended unconfirmed; the bootloader reverted to %s", j.Version, versionString(info.Version))))
+	}
+	a.reportProgress(ctx, j.ID, ProgressRebooted)
+	if err := a.selfTest(ctx, j); err != nil {
+		if !IsFatal(err) && ctx.Err() != nil {
+			return nil, err // stopped, not failed: the confirmation runs again
+		}
+		if !trial {
+			return a.finish(ctx, ResultFailed, fatal(fmt.Errorf("agent: confirmation of %s failed and the bootloader installed it for good (no trial: it cannot be reverted): %w", j.Version, err)))
+		}
+		if _, rerr := a.fwu.Reject(-1); rerr != nil {
+			return nil, fmt.Errorf("agent: fwu: reject: %w", rerr)
+		}
+		if rerr := a.fwu.RequestReboot(); rerr != nil {
+			return nil, fmt.Errorf("agent: reboot after reject: %w", rerr)
+		}
+		return a.finish(ctx, ResultReverted, fatal(fmt.Errorf("agent: self-test of %s failed, reverted: %w", j.Version, err)))
+	}
+	if trial {
+		if err := a.fwu.Accept(); err != nil {
+			return nil, fmt.Errorf("agent: fwu: accept: %w", err)
+		}
+	}
+	return a.finish(ctx, ResultOK, nil)
 }
 
 // stage hands the downloaded image to the SPE's FWU service, which
@@ -284,19 +310,27 @@ func (a *Agent) selfTest(ctx context.Context, j Job) error {
 	return nil
 }
 
-// finish ends the job: records the outcome with a fresh attestation token,
-// clears the update and removes the download.
-func (a *Agent) finish(ctx context.Context, ok bool, cause error) (*Outcome, error) {
+// finish ends the job: records the outcome with a fresh attestation token
+// over the job's nonce (the fleet's challenge; a random one for a job an
+// older agent took, which had none), clears the update and removes the
+// download.
+func (a *Agent) finish(ctx context.Context, result Result, cause error) (*Outcome, error) {
 	u := a.Pending()
-	o := &Outcome{JobID: u.Job.ID, OK: ok}
+	o := &Outcome{JobID: u.Job.ID, OK: result == ResultOK, Result: result}
 	if cause != nil {
 		o.Error = cause.Error()
 	}
 	if v, err := a.RunningVersion(); err == nil {
 		o.Version = v
 	}
-	nonce := make([]byte, 32)
-	if _, err := a.cfg.Rand.Read(nonce); err == nil {
+	nonce := u.Job.Nonce
+	if len(nonce) == 0 {
+		nonce = make([]byte, 32)
+		if _, err := io.ReadFull(a.cfg.Rand, nonce); err != nil {
+			nonce = nil
+		}
+	}
+	if nonce != nil {
 		if tok, err := a.Attest(ctx, nonce); err == nil {
 			o.Token = tok
 		}
@@ -310,7 +344,7 @@ func (a *Agent) finish(ctx context.Context, ok bool, cause error) (*Outcome, err
 	if err != nil {
 		return nil, err
 	}
-	a.cfg.Log.Info("update finished", "job", o.JobID, "ok", ok, "version", o.Version, "err", o.Error)
+	a.cfg.Log.Info("update finished", "job", o.JobID, "result", result, "version", o.Version, "err", o.Error)
 	return o, nil
 }
 

@@ -46,6 +46,7 @@ func fleetSteps() []Step {
 		{"Roll out v2.0.0 as a fleet campaign: job over MQTT, download, SPE verifies, reboot through the bootloader, self-test, accept; the fleet verifies each device by attestation", fd.rollout},
 		{"A tampered v2 image (one byte flipped) is refused by the SPE; the device keeps running v2", fd.tampered},
 		{"A downgrade to v1 (validly signed, lower version and security counter) is refused by the agent", fd.downgrade},
+		{"Forged jobs put on a device's topic (an unsigned job, another device's genuine job) are refused: the agent acts only on jobs the fleet signed for it", fd.forged},
 		{"Decommission a device: the fleet revokes it, it is disconnected and locked out", fd.decommission},
 		{"Stop the devices and the fleet server", fd.stop},
 	}
@@ -308,6 +309,51 @@ func (fd *fleetDemo) downgrade(*State) (string, error) {
 	}
 	fw.Clean(0)
 	return detail + "\nhanded to the SPE directly: " + stage + "; still running " + info.Version.String(), nil
+}
+
+// forged delivers two jobs to device 0 through the broker's own client,
+// which delivers whatever it is given (so the refusal is the agent's, not
+// the broker ACL's): the unsigned job of issue 15's attack, pointing at
+// another server, and the fleet's genuine job for device 1.
+func (fd *fleetDemo) forged(*State) (string, error) {
+	if err := fd.need("updated devices", len(fd.agents) == demoDevices && fd.images["2.0.0"] != nil); err != nil {
+		return "", err
+	}
+	a, other := fd.agents[0], fd.agents[1]
+	before, _ := a.RefusedJobs()
+	unsigned := fmt.Appendf(nil, `{"id":"evil","version":"9.0.0","url":"https://evil.example/v9.bin","size":4096,"sha256":"%064x"}`, 0)
+	genuine, err := fd.f.Server.JobSigner().Sign(other.DeviceID(), fd.f.Host("for-device-1", "v2.bin", "2.0.0", fd.images["2.0.0"]))
+	if err != nil {
+		return "", err
+	}
+	var lines []string
+	for _, m := range []struct {
+		what string
+		msg  []byte
+		why  error
+	}{{"unsigned job to https://evil.example", unsigned, agent.ErrJobEnvelope}, {"device 1's genuine job", genuine, agent.ErrJobDevice}} {
+		if err := fd.f.Server.Broker().PublishJob(a.DeviceID(), m.msg); err != nil {
+			return "", err
+		}
+		before++
+		var last error
+		if !waitUntil(10*time.Second, func() bool {
+			var n int64
+			n, last = a.RefusedJobs()
+			return n == before && errors.Is(last, m.why)
+		}) {
+			return "", fmt.Errorf("device 0 did not refuse the %s (last refusal: %v)", m.what, last)
+		}
+		lines = append(lines, fmt.Sprintf("%s: refused: %v", m.what, last))
+	}
+	if u := a.Pending(); u != nil {
+		return "", fmt.Errorf("device 0 started an update: %+v", u)
+	}
+	v, err := a.RunningVersion()
+	if err != nil || v != "2.0.0" {
+		return "", fmt.Errorf("device 0 runs %s (%v)", v, err)
+	}
+	return strings.Join(lines, "\n") + "\ndevice 0 still runs " + v, nil
 }
 
 func (fd *fleetDemo) decommission(*State) (string, error) {

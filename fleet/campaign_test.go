@@ -27,20 +27,25 @@ import (
 type updater struct {
 	*device
 	jobs chan agent.Job
+	bad  chan error // jobs the device refused
 	mq   *paho.Client
 }
 
 func (f *fixture) updater(t *testing.T, d *device) *updater {
 	t.Helper()
-	u := &updater{device: d, jobs: make(chan agent.Job, 4)}
+	u := &updater{device: d, jobs: make(chan agent.Job, 4), bad: make(chan error, 4)}
 	conn, err := tls.Dial("tcp", f.mqttAddr, &tls.Config{RootCAs: f.pool, Certificates: []tls.Certificate{d.tlsCert()}, ServerName: "127.0.0.1"})
 	if err != nil {
 		t.Fatal(err)
 	}
 	u.mq = paho.NewClient(paho.ClientConfig{Conn: packets.NewThreadSafeConn(conn), PacketTimeout: time.Minute, OnPublishReceived: []func(paho.PublishReceived) (bool, error){
 		func(p paho.PublishReceived) (bool, error) {
-			if j, err := agent.ParseJob(p.Packet.Payload); err == nil {
+			// As the agent does: only a job the fleet signed for this device.
+			pol := agent.JobPolicy{Roots: f.pool, Device: d.cert, EnrollURL: f.enrollURL, Now: time.Now()}
+			if j, err := agent.VerifyJob(p.Packet.Payload, pol); err == nil {
 				u.jobs <- j
+			} else {
+				u.bad <- err
 			}
 			return true, nil
 		}}})
@@ -61,6 +66,9 @@ func (u *updater) job(t *testing.T) agent.Job {
 	select {
 	case j := <-u.jobs:
 		return j
+	case err := <-u.bad:
+		t.Fatalf("device %s refused its job: %v", u.id, err)
+		return agent.Job{}
 	case <-time.After(10 * time.Second):
 		t.Fatalf("device %s received no job", u.id)
 		return agent.Job{}
@@ -82,7 +90,7 @@ func (u *updater) download(t *testing.T, j agent.Job) []byte {
 }
 
 // finish boots the new image (its measurement in the claims), re-enrolls
-// and reports success with a token.
+// and reports success with a token over the job's challenge.
 func (u *updater) finish(t *testing.T, j agent.Job, comp component) {
 	t.Helper()
 	u.claims = func(c *attest.Claims) {
@@ -91,13 +99,11 @@ func (u *updater) finish(t *testing.T, j agent.Job, comp component) {
 	if err := u.enroll(true); err != nil {
 		t.Fatalf("re-enrollment with the new image: %v", err)
 	}
-	nonce := make([]byte, 32)
-	rand.Read(nonce)
-	tok, err := u.attest(context.Background(), nonce)
+	tok, err := u.attest(context.Background(), j.Nonce) // the server's challenge
 	if err != nil {
 		t.Fatal(err)
 	}
-	out, _ := json.Marshal(agent.Outcome{JobID: j.ID, OK: true, Version: j.Version, Token: tok})
+	out, _ := json.Marshal(agent.Outcome{JobID: j.ID, OK: true, Result: agent.ResultOK, Version: j.Version, Token: tok})
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	if _, err := u.mq.Publish(ctx, &paho.Publish{Topic: broker.StatusTopic(u.id), QoS: 1, Retain: true, Payload: out}); err != nil {
@@ -180,7 +186,7 @@ func TestCampaignSurvivesRestart(t *testing.T) {
 	late.finish(t, j3, comp)
 	again := f.updater(t, devs[2])
 	j2b := again.job(t)
-	if j2b.ID != j2.ID || j2b.SHA256 != j2.SHA256 || j2b.Version != j2.Version { // the port changed: listen 127.0.0.1:0
+	if j2b.ID != j2.ID || j2b.SHA256 != j2.SHA256 || j2b.Version != j2.Version || !bytes.Equal(j2b.Nonce, j2.Nonce) || j2b.Issued <= j2.Issued { // the port changed: listen 127.0.0.1:0
 		t.Fatalf("job after restart %+v, was %+v", j2b, j2)
 	}
 	again.finish(t, j2b, comp)

@@ -15,6 +15,7 @@ import (
 	"sync"
 	"time"
 
+	"rampart/agent"
 	"rampart/fleet/api"
 	"rampart/fleet/broker"
 	"rampart/fleet/ca"
@@ -37,6 +38,11 @@ type Options struct {
 	// Log overrides the logger built from Config.Log (written to LogOutput).
 	Log       *slog.Logger
 	LogOutput io.Writer // os.Stderr when nil
+	// ImageEndpoints are https://host[:port] endpoints, besides the
+	// enrollment listener, that devices may download images from (a
+	// simulator's image server, a CDN): they are certified in the job
+	// signer's certificate, the only place devices learn them from.
+	ImageEndpoints []string
 }
 
 // Server is a fleet server.
@@ -51,6 +57,7 @@ type Server struct {
 	broker  *broker.Broker
 	api     *api.API
 	camps   *campaign.Engine
+	jobs    *agent.JobSigner
 	metrics *metrics
 	tlsCert tls.Certificate
 
@@ -110,6 +117,9 @@ func New(cfg *Config, o Options) (*Server, error) {
 		return fail(err)
 	}
 	s.tlsCert = tls.Certificate{Certificate: [][]byte{cert.Raw, s.ca.Certificate().Raw}, PrivateKey: key, Leaf: cert}
+	if s.jobs, err = newJobSigner(s.ca, o); err != nil {
+		return fail(err)
+	}
 
 	var connected func() float64
 	s.metrics = newMetrics(func() float64 { return connected() })
@@ -135,7 +145,7 @@ func New(cfg *Config, o Options) (*Server, error) {
 	if cc.BytesPerSecond == 0 {
 		cc.BytesPerSecond = cfg.Campaigns.BytesPerSecond
 	}
-	cc.Store, cc.Publish, cc.ImageBase, cc.Now, cc.Log = s.db, s.broker.PublishJob, s.EnrollURL, o.Now, log.With("component", "campaign")
+	cc.Store, cc.Publish, cc.ImageBase, cc.Now, cc.Log, cc.Jobs = s.db, s.broker.PublishJob, s.EnrollURL, o.Now, log.With("component", "campaign"), s.jobs
 	if s.camps, err = campaign.New(ctx, cc); err != nil {
 		s.writer.Close()
 		return fail(err)
@@ -234,6 +244,10 @@ func (s *Server) Store() *store.DB { return s.db }
 
 // CA returns the fleet CA.
 func (s *Server) CA() *ca.CA { return s.ca }
+
+// JobSigner signs firmware-update jobs for devices (the campaign engine's,
+// and those a simulator publishes itself).
+func (s *Server) JobSigner() *agent.JobSigner { return s.jobs }
 
 // Campaigns returns the campaign engine.
 func (s *Server) Campaigns() *campaign.Engine { return s.camps }

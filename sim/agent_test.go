@@ -105,8 +105,8 @@ func TestPowerCutEveryPhase(t *testing.T) {
 			want := "2.0.0"
 			if !tc.wantOK {
 				want = "1.0.0"
-				if !strings.Contains(o.Error, "reverted") {
-					t.Fatalf("outcome error %q does not say the image was reverted", o.Error)
+				if o.Result != agent.ResultReverted || !strings.Contains(o.Error, "reverted") {
+					t.Fatalf("outcome %s (%q), want reverted", o.Result, o.Error)
 				}
 			}
 			if v, _ := a2.RunningVersion(); v != want || o.Version != want || len(o.Token) == 0 {
@@ -143,7 +143,7 @@ func TestSelfTestFailureReverts(t *testing.T) {
 		t.Fatal(err)
 	}
 	o := outcome(t, a, job.ID)
-	if o.OK || o.Version != "1.0.0" || !strings.Contains(o.Error, "sensor bus") {
+	if o.OK || o.Result != agent.ResultReverted || o.Version != "1.0.0" || !strings.Contains(o.Error, "sensor bus") {
 		t.Fatalf("outcome %+v", o)
 	}
 	// The device reconnects and reports running v1.
@@ -171,7 +171,7 @@ func TestUnknownFirmwareRefusedByFleet(t *testing.T) {
 		t.Fatal(err)
 	}
 	o := outcome(t, a, job.ID)
-	if o.OK || o.Version != "1.0.0" || !strings.Contains(o.Error, "unknown-firmware") {
+	if o.OK || o.Result != agent.ResultReverted || o.Version != "1.0.0" || !strings.Contains(o.Error, "unknown-firmware") {
 		t.Fatalf("outcome %+v", o)
 	}
 }
@@ -231,7 +231,7 @@ func TestGivesUpAfterMaxAttempts(t *testing.T) {
 		t.Fatal(err)
 	}
 	o := outcome(t, a, job.ID)
-	if o.OK || !strings.Contains(o.Error, "gave up") || o.Version != "1.0.0" {
+	if o.OK || o.Result != agent.ResultFailed || !strings.Contains(o.Error, "gave up") || o.Version != "1.0.0" {
 		t.Fatalf("outcome %+v after %d runs", o, runs)
 	}
 	if runs > agent.MaxAttempts {

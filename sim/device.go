@@ -9,6 +9,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"rampart/agent"
@@ -57,12 +58,29 @@ func (d *Device) devDir() string   { return filepath.Join(d.Dir, "device") }
 func (d *Device) stateDir() string { return filepath.Join(d.Dir, "spe") }
 func (d *Device) agentDir() string { return filepath.Join(d.Dir, "agent") }
 
+// ManufactureOptions vary the device made.
+type ManufactureOptions struct {
+	// Strategy is the bootloader's upgrade strategy: swap-move (the
+	// default: a new image boots in a trial and is reverted unless
+	// accepted) or overwrite-only (no trial: an upgrade is permanent).
+	Strategy boot.Strategy
+}
+
 // Manufacture makes a device at the factory: its flash with firmware
 // installed in the primary slot, then provisioning (keys generated inside
 // its SPE, boot key installed, lifecycle secured, endorsement made).
 func Manufacture(dir string, index int, f *Fleet, firmware []byte) (*Device, error) {
+	return ManufactureWith(dir, index, f, firmware, ManufactureOptions{})
+}
+
+// ManufactureWith is Manufacture with options.
+func ManufactureWith(dir string, index int, f *Fleet, firmware []byte, o ManufactureOptions) (*Device, error) {
 	d := &Device{Index: index, Dir: dir}
-	cfg, err := boot.ParseConfig([]byte(flashMap), true)
+	fm := flashMap
+	if o.Strategy != "" {
+		fm = strings.Replace(fm, `"strategy": "swap-move"`, `"strategy": "`+string(o.Strategy)+`"`, 1)
+	}
+	cfg, err := boot.ParseConfig([]byte(fm), true)
 	if err != nil {
 		return nil, err
 	}

@@ -7,6 +7,7 @@ import (
 	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/sha256"
+	"crypto/tls"
 	"crypto/x509"
 	"encoding/hex"
 	"encoding/pem"
@@ -31,7 +32,8 @@ const AdminToken = "rampart-sim-admin-token"
 
 // Fleet is an in-process fleet server with the keys a simulation needs: the
 // manufacturer's endorsement key, the firmware signing key (also the
-// devices' boot key and the fleet's release key) and an HTTP image server.
+// devices' boot key and the fleet's release key) and an HTTPS image server
+// (for jobs published outside campaigns).
 type Fleet struct {
 	Dir     string
 	Server  *fleet.Server
@@ -108,25 +110,54 @@ log: {level: warn, format: text}
 	if _, err := io.ReadFull(o.Rand, pass); err != nil {
 		return nil, err
 	}
-	srv, err := fleet.New(cfg, fleet.Options{Passphrase: []byte(hex.EncodeToString(pass)), Rand: o.Rand, Now: o.Now,
-		Log: slog.New(slog.NewTextHandler(logw, &slog.HandlerOptions{Level: slog.LevelWarn}))})
+	// The image server's address is known before the fleet starts: the
+	// fleet certifies it as an image endpoint in its job signer's
+	// certificate, the only way devices accept a URL off the enrollment
+	// listener.
+	rawLis, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return nil, err
 	}
+	srv, err := fleet.New(cfg, fleet.Options{Passphrase: []byte(hex.EncodeToString(pass)), Rand: o.Rand, Now: o.Now,
+		Log:            slog.New(slog.NewTextHandler(logw, &slog.HandlerOptions{Level: slog.LevelWarn})),
+		ImageEndpoints: []string{"https://" + rawLis.Addr().String()}})
+	if err != nil {
+		rawLis.Close()
+		return nil, err
+	}
 	if err := srv.Start(); err != nil {
+		rawLis.Close()
 		return nil, err
 	}
 	<-srv.Ready()
 	f.Server = srv
 	f.EnrollURL, f.MQTTAddr, f.AdminURL = srv.EnrollURL(), srv.MQTTAddr(), srv.AdminURL()
 	f.roots, f.bootKey = srv.CA().Pool(), &f.Release.PublicKey
-	if f.imgLis, err = net.Listen("tcp", "127.0.0.1:0"); err != nil {
+	tc, err := f.imageTLS()
+	if err != nil {
+		rawLis.Close()
 		f.Close()
 		return nil, err
 	}
-	f.imgSrv = &http.Server{Handler: http.HandlerFunc(f.serveImage), ReadHeaderTimeout: 10 * time.Second}
+	f.imgLis = tls.NewListener(rawLis, tc)
+	f.imgSrv = &http.Server{Handler: http.HandlerFunc(f.serveImage), ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second,
+		WriteTimeout: 30 * time.Second, IdleTimeout: 60 * time.Second}
 	go f.imgSrv.Serve(f.imgLis)
 	return f, nil
+}
+
+// imageTLS is the image server's TLS configuration: a certificate for
+// 127.0.0.1 from the fleet CA, which devices trust (plain http is refused).
+func (f *Fleet) imageTLS() (*tls.Config, error) {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), f.Rand)
+	if err != nil {
+		return nil, err
+	}
+	cert, err := f.Server.CA().IssueServer(&key.PublicKey, []string{"127.0.0.1"}, 90*24*time.Hour) // as the fleet's own: skewed device clocks still accept it
+	if err != nil {
+		return nil, err
+	}
+	return &tls.Config{MinVersion: tls.VersionTLS12, Certificates: []tls.Certificate{{Certificate: [][]byte{cert.Raw}, PrivateKey: key, Leaf: cert}}}, nil
 }
 
 // Close stops the image server and the fleet server.
@@ -155,11 +186,12 @@ func (f *Fleet) serveImage(w http.ResponseWriter, r *http.Request) {
 	http.ServeContent(w, r, "", time.Time{}, bytes.NewReader(v.([]byte)))
 }
 
-// Host makes data downloadable as name and returns the job describing it.
+// Host makes data downloadable as name (over https, from the image
+// endpoint the fleet certified) and returns the job describing it.
 func (f *Fleet) Host(jobID, name, version string, data []byte) agent.Job {
 	f.images.Store(name, data)
 	sum := sha256.Sum256(data)
-	return agent.Job{ID: jobID, Version: version, URL: "http://" + f.imgLis.Addr().String() + "/images/" + name,
+	return agent.Job{ID: jobID, Version: version, URL: "https://" + f.imgLis.Addr().String() + "/images/" + name,
 		Size: int64(len(data)), SHA256: hex.EncodeToString(sum[:])}
 }
 

@@ -53,16 +53,17 @@ func (f *Fleet) importSigned(ctx context.Context, signed []byte) error {
 	return err
 }
 
-// PublishJob delivers a firmware-update job to a device: a retained QoS 1
-// message on devices/<id>/jobs (docs/agent.md), published by the fleet
-// broker's own client.
+// PublishJob delivers a firmware-update job to a device: signed by the
+// fleet's job signer for that device, a retained QoS 1 message on
+// devices/<id>/jobs (docs/agent.md), published by the fleet broker's own
+// client.
 func (f *Fleet) PublishJob(ctx context.Context, deviceID string, j agent.Job) error {
-	payload, err := j.Marshal()
-	if err != nil {
-		return err
-	}
 	if f.Server == nil {
 		return fmt.Errorf("sim: job for %s: the server runs in another process", deviceID)
+	}
+	payload, err := f.Server.JobSigner().Sign(deviceID, j)
+	if err != nil {
+		return fmt.Errorf("sim: job for %s: %w", deviceID, err)
 	}
 	if err := f.Server.Broker().PublishJob(deviceID, payload); err != nil {
 		return fmt.Errorf("sim: job for %s: %w", deviceID, err)

@@ -1,18 +1,21 @@
 // Package campaign runs firmware update campaigns on the fleet server: it
 // selects target devices by filter, splits them into phases, publishes the
-// agent's job message (docs/agent.md) to each device over MQTT, serves the
-// image over HTTPS with Range requests from content-addressed URLs, follows
+// agent's job message (docs/agent.md), signed by the fleet's job signer for
+// each device, over MQTT, serves the image over HTTPS with Range requests
+// from content-addressed URLs, follows
 // every device's progress from what the device and the server observe
 // (downloads, re-enrollment by attestation, the retained outcome report),
 // and pauses a campaign by itself when failures cross a phase's threshold.
 //
 // A device counts as updated only when verified: its outcome report carries
-// an attestation token, signed by its endorsed key, whose software
+// an attestation token, signed by its endorsed key, over the challenge its
+// job carried (made by the server, one per notification), whose software
 // measurement is the release's, and the device re-enrolled by attestation
 // (with a server nonce) after it was notified. Everything is persisted in
 // the fleet store, so a server restart loses no progress.
 //
 // It must never count a device as updated on its word alone, never publish
-// a job for an image it has not verified against the release keys, and
-// never hold a private key.
+// an unsigned job or one for an image it has not verified against the
+// release keys, and never hold a private key other than the job signer's
+// (which it is given).
 package campaign

@@ -44,7 +44,7 @@ func get(t *testing.T, u string, rng string) (int, []byte) {
 	if rng != "" {
 		req.Header.Set("Range", rng)
 	}
-	r, err := http.DefaultClient.Do(req)
+	r, err := httpsClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -174,7 +174,7 @@ func downloadAll(t *testing.T, size int, urls ...string) time.Duration {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			r, err := http.Get(u)
+			r, err := httpsClient.Get(u)
 			if err != nil {
 				errs <- err
 				return

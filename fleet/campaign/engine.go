@@ -15,6 +15,7 @@ import (
 	"sync"
 	"time"
 
+	"rampart/agent"
 	"rampart/fleet/store"
 )
 
@@ -47,6 +48,9 @@ type Config struct {
 	// Tamper, when set, may alter the image served to a device: fault
 	// injection for tests only.
 	Tamper func(deviceID string, data []byte) []byte
+	// Jobs signs every job the engine publishes (the fleet's job signer:
+	// agents act on no other job).
+	Jobs *agent.JobSigner
 }
 
 // Engine runs every campaign of one fleet server.
@@ -104,8 +108,8 @@ type camp struct {
 
 // New builds an engine and loads the unfinished campaigns from the store.
 func New(ctx context.Context, cfg Config) (*Engine, error) {
-	if cfg.Store == nil || cfg.Publish == nil || cfg.ImageBase == nil {
-		return nil, errors.New("campaign: config: Store, Publish and ImageBase are required")
+	if cfg.Store == nil || cfg.Publish == nil || cfg.ImageBase == nil || cfg.Jobs == nil {
+		return nil, errors.New("campaign: config: Store, Publish, ImageBase and Jobs are required")
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now

@@ -5,12 +5,14 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
+	"crypto/x509"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -18,6 +20,7 @@ import (
 	"time"
 
 	"rampart/agent"
+	"rampart/fleet/ca"
 	"rampart/fleet/campaign"
 	"rampart/fleet/store"
 	"rampart/image"
@@ -85,14 +88,18 @@ func (b *bench) signSize(t testing.TB, version string, size int) []byte {
 func (b *bench) engine(t testing.TB) *campaign.Engine {
 	t.Helper()
 	var e *campaign.Engine
+	if b.srv == nil {
+		b.srv = httptest.NewTLSServer(nil)
+		t.Cleanup(b.srv.Close)
+	}
 	e, err := campaign.New(context.Background(), campaign.Config{Store: b.db, Now: b.clock, BytesPerSecond: b.bps,
-		ImageBase: func() string { return b.srv.URL },
+		ImageBase: func() string { return b.srv.URL }, Jobs: b.jobSigner(t),
 		Publish: func(id string, p []byte) error {
 			b.mu.Lock()
 			defer b.mu.Unlock()
 			if old, dup := b.jobs[id]; dup && len(p) > 0 {
-				if string(old) == string(p) {
-					b.repeats++ // the same job again (after a restart)
+				if sameJob(old, p) {
+					b.repeats++ // the same job again (after a restart), signed again
 					return nil
 				}
 				b.dups++
@@ -104,25 +111,100 @@ func (b *bench) engine(t testing.TB) *campaign.Engine {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if b.srv == nil {
-		b.srv = httptest.NewServer(nil)
-		t.Cleanup(b.srv.Close)
-	}
 	b.srv.Config.Handler = e.ImageHandler()
 	return e
 }
 
 func (b *bench) published() int { b.mu.Lock(); defer b.mu.Unlock(); return len(b.jobs) }
 
+// job is the job published to device id, verified as that device's agent
+// verifies it.
 func (b *bench) job(t *testing.T, id string) agent.Job {
+	t.Helper()
 	b.mu.Lock()
-	defer b.mu.Unlock()
-	j, err := agent.ParseJob(b.jobs[id])
+	msg := b.jobs[id]
+	b.mu.Unlock()
+	j, err := agent.VerifyJob(msg, agent.JobPolicy{Roots: testCA(t).Pool(), Device: deviceCert(t, id), EnrollURL: b.srv.URL, Now: b.clock()})
 	if err != nil {
 		t.Fatal(err)
 	}
 	return j
 }
+
+// jobSigner is a job signer certified by the test CA, on the bench clock.
+func (b *bench) jobSigner(t testing.TB) *agent.JobSigner {
+	t.Helper()
+	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, err := testCA(t).IssueJobSigner(&k.PublicKey, nil, 365*24*time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &agent.JobSigner{Key: k, Cert: cert, Now: b.clock}
+}
+
+var (
+	caOnce sync.Once
+	theCA  *ca.CA
+	caErr  error
+)
+
+// testCA is one fleet CA for the whole test binary (opening one costs a
+// tenth of a second of scrypt), dated at the benches' epoch.
+func testCA(t testing.TB) *ca.CA {
+	t.Helper()
+	caOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "campaign-test-ca-")
+		if err != nil {
+			caErr = err
+			return
+		}
+		defer os.RemoveAll(dir)
+		epoch := time.Date(2026, 11, 25, 0, 0, 0, 0, time.UTC)
+		theCA, caErr = ca.Open(dir, []byte("campaign test CA passphrase"), ca.Options{Rand: rand.Reader, Now: func() time.Time { return epoch }})
+	})
+	if caErr != nil {
+		t.Fatal(caErr)
+	}
+	return theCA
+}
+
+// deviceCert is a certificate of the test CA for device id (a fresh key:
+// only the common name and the issuer matter to job verification).
+func deviceCert(t testing.TB, id string) *x509.Certificate {
+	t.Helper()
+	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := testCA(t).IssueDevice(&k.PublicKey, id, []byte(id), 365*24*time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// sameJob reports whether two job messages carry the same job but for
+// the signing time (a job published again after a restart).
+func sameJob(a, b []byte) bool {
+	x, err1 := agent.DecodeJob(a)
+	y, err2 := agent.DecodeJob(b)
+	if err1 != nil || err2 != nil {
+		return false
+	}
+	j, k := x.Job, y.Job
+	j.Issued, j.Expires, k.Issued, k.Expires = 0, 0, 0, 0
+	return j.Equal(k)
+}
+
+// httpsClient trusts the certificate every httptest TLS server presents.
+var httpsClient = func() *http.Client {
+	s := httptest.NewTLSServer(nil)
+	defer s.Close()
+	return s.Client()
+}()
 
 // statuses maps device -> status.
 func statuses(t *testing.T, e *campaign.Engine, id string) map[string]campaign.DeviceProgress {
@@ -167,15 +249,15 @@ func TestRestartLosesNoProgress(t *testing.T) {
 	}
 	// A full download, a partial one (Range), a revert, an unverifiable success.
 	j := b.job(t, ids[0])
-	if r, err := http.Get(j.URL); err != nil || r.StatusCode != 200 {
+	if r, err := httpsClient.Get(j.URL); err != nil || r.StatusCode != 200 {
 		t.Fatalf("download: %v %v", r, err)
 	}
 	req, _ := http.NewRequest("GET", b.job(t, ids[1]).URL, nil)
 	req.Header.Set("Range", "bytes=0-99")
-	if r, err := http.DefaultClient.Do(req); err != nil || r.StatusCode != http.StatusPartialContent {
+	if r, err := httpsClient.Do(req); err != nil || r.StatusCode != http.StatusPartialContent {
 		t.Fatalf("range download: %v %v", r, err)
 	}
-	report(t, e, ids[2], agent.Outcome{JobID: "c1", OK: false, Version: "1.0.0", Error: "agent: self-test of 2.0.0 failed, reverted: x"})
+	report(t, e, ids[2], agent.Outcome{JobID: "c1", OK: false, Result: agent.ResultReverted, Version: "1.0.0", Error: "agent: self-test of 2.0.0 failed: x"})
 	report(t, e, ids[3], agent.Outcome{JobID: "c1", OK: true, Version: "2.0.0"}) // no token: not verified
 	b.advance(time.Second)
 	if err := e.Step(ctx); err != nil {

@@ -3,25 +3,29 @@ package campaign
 import (
 	"bytes"
 	"context"
-	"encoding/json"
+	"errors"
 	"fmt"
-	"strings"
+	"time"
 
 	"rampart/agent"
 	"rampart/attest"
 )
 
 // MaxReportSize bounds an outcome report.
-const MaxReportSize = 32 << 10
+const MaxReportSize = agent.MaxOutcomeSize
 
 // Report handles what a device publishes on its updates or progress topic
 // (the broker's OnStatus hook): a progress message (progress.go) or an
-// outcome message (devices/<id>/updates, the agent's Outcome). A success becomes verified only when the report's
-// token is signed by the device's endorsed attestation key, its software
-// measurement is the release's, and the device re-enrolled by attestation
-// (a server nonce) after it was notified; otherwise it is failed. A
-// failure whose device runs another version than the release after a
-// trial is reverted.
+// outcome message (devices/<id>/updates, the agent's Outcome). The
+// outcome's result field decides: ok becomes verified only when the
+// report's token is signed by the device's endorsed attestation key, its
+// nonce is the challenge the server sent in the device's job
+// (outcomeNonce), its software measurement is the release's, and the
+// device re-enrolled by attestation (a server nonce) after it was
+// notified; otherwise it is failed. failed and reverted are taken as the
+// device says (a device may always refuse an update). The engine takes one
+// outcome per device and campaign: the first moves the device to a final
+// status, and later ones, replays included, are ignored.
 func (e *Engine) Report(ctx context.Context, deviceID string, payload []byte) {
 	if len(payload) == 0 || len(payload) > MaxReportSize {
 		return
@@ -30,8 +34,8 @@ func (e *Engine) Report(ctx context.Context, deviceID string, payload []byte) {
 		e.progress(deviceID, payload)
 		return
 	}
-	var o agent.Outcome
-	if err := json.Unmarshal(payload, &o); err != nil {
+	o, err := agent.ParseOutcome(payload)
+	if err != nil {
 		e.cfg.Log.Info("outcome report refused", "device", deviceID, "err", err)
 		return
 	}
@@ -43,16 +47,17 @@ func (e *Engine) Report(ctx context.Context, deviceID string, payload []byte) {
 	}
 	d := c.devs[deviceID]
 	notified, digest := d.notified, c.digest
+	nonce := c.outcomeNonce(deviceID, notified)
 	e.mu.Unlock()
 
 	st, reason := Verified, ""
-	switch {
-	case !o.OK && strings.Contains(o.Error, "revert"):
+	switch o.Result {
+	case agent.ResultReverted:
 		st, reason = Reverted, o.Error
-	case !o.OK:
+	case agent.ResultFailed:
 		st, reason = Failed, o.Error
 	default:
-		if err := e.verify(ctx, deviceID, o.Token, digest, notified); err != nil {
+		if err := e.verify(ctx, deviceID, o.Token, nonce, digest, notified); err != nil {
 			st, reason = Failed, err.Error()
 		}
 	}
@@ -66,10 +71,10 @@ func (e *Engine) Report(ctx context.Context, deviceID string, payload []byte) {
 	}
 }
 
-// verify checks the outcome token against the device's endorsement and
-// the release measurement, and that the device attested to the fleet
-// after notification.
-func (e *Engine) verify(ctx context.Context, deviceID string, token, digest []byte, notified interface{ UnixMilli() int64 }) error {
+// verify checks the outcome token against the device's endorsement, the
+// server's challenge and the release measurement, and that the device
+// attested to the fleet after notification.
+func (e *Engine) verify(ctx context.Context, deviceID string, token, nonce, digest []byte, notified time.Time) error {
 	if len(token) == 0 {
 		return fmt.Errorf("campaign: report of %s carries no attestation token", deviceID)
 	}
@@ -81,16 +86,15 @@ func (e *Engine) verify(ctx context.Context, deviceID string, token, digest []by
 	if err != nil {
 		return fmt.Errorf("campaign: device %s: endorsed key: %w", deviceID, err)
 	}
-	tok, err := attest.Parse(token)
-	if err != nil {
-		return fmt.Errorf("campaign: report token: %w", err)
-	}
-	claims, err := attest.Verify(token, attest.VerifyOptions{Nonce: tok.Claims.Nonce, Lookup: func(id []byte) (*attest.Endorsement, error) {
+	claims, err := attest.Verify(token, attest.VerifyOptions{Nonce: nonce, Lookup: func(id []byte) (*attest.Endorsement, error) {
 		if !bytes.Equal(id, dev.InstanceID) {
 			return nil, fmt.Errorf("campaign: token instance ID is not device %s's", deviceID)
 		}
 		return &attest.Endorsement{InstanceID: dev.InstanceID, PublicKey: pub}, nil
 	}})
+	if errors.Is(err, attest.ErrNonce) {
+		return fmt.Errorf("campaign: report token of %s is not over the challenge of its job (an older token, or a nonce of its own): %w", deviceID, err)
+	}
 	if err != nil {
 		return fmt.Errorf("campaign: report token: %w", err)
 	}

@@ -21,20 +21,16 @@ func (e *Engine) Step(ctx context.Context) error {
 		return err
 	}
 	type job struct {
-		dev     string
-		payload []byte
+		dev string
+		job agent.Job
 	}
 	var jobs []job
+	base := e.cfg.ImageBase()
 	e.mu.Lock()
 	for c, ids := range e.republish {
 		for _, id := range ids {
 			if d := c.devs[id]; d != nil && d.status.InFlight() {
-				p, err := c.job(e.cfg.ImageBase(), id)
-				if err != nil {
-					e.mu.Unlock()
-					return err
-				}
-				jobs = append(jobs, job{id, p})
+				jobs = append(jobs, job{id, c.job(base, d)})
 			}
 		}
 	}
@@ -44,12 +40,7 @@ func (e *Engine) Step(ctx context.Context) error {
 		e.evaluate(c)
 		if State(c.rec.State) == Running && c.spec.Window.Open(now) {
 			for _, d := range e.notify(c, now) {
-				p, err := c.job(e.cfg.ImageBase(), d.id)
-				if err != nil {
-					e.mu.Unlock()
-					return err
-				}
-				jobs = append(jobs, job{d.id, p})
+				jobs = append(jobs, job{d.id, c.job(base, d)})
 			}
 		}
 	}
@@ -63,19 +54,26 @@ func (e *Engine) Step(ctx context.Context) error {
 	if err := e.flush(ctx); err != nil {
 		return err
 	}
+	// Signed outside the lock: one ECDSA signature per job.
 	for _, j := range jobs {
-		if err := e.cfg.Publish(j.dev, j.payload); err != nil {
+		p, err := e.cfg.Jobs.Sign(j.dev, j.job)
+		if err == nil {
+			err = e.cfg.Publish(j.dev, p)
+		}
+		if err != nil {
 			e.cfg.Log.Warn("job not published", "device", j.dev, "err", err)
 		}
 	}
 	return nil
 }
 
-// job is the agent's job message for device id; its URL carries the
-// device's download token.
-func (c *camp) job(base, id string) ([]byte, error) {
-	j := agent.Job{ID: c.rec.ID, Version: c.version, URL: base + "/images/" + c.imageSHA + "?device=" + url.QueryEscape(id) + "&token=" + c.downloadToken(id), Size: c.size, SHA256: c.imageSHA}
-	return j.Marshal()
+// job is the agent's job for device d, before it is signed: its URL
+// carries the device's download token, its nonce the challenge for the
+// outcome's attestation. Called with e.mu held.
+func (c *camp) job(base string, d *dev) agent.Job {
+	return agent.Job{ID: c.rec.ID, Version: c.version, Size: c.size, SHA256: c.imageSHA,
+		URL:   base + "/images/" + c.imageSHA + "?device=" + url.QueryEscape(d.id) + "&token=" + c.downloadToken(d.id),
+		Nonce: c.outcomeNonce(d.id, d.notified)}
 }
 
 // stateKey is what Step compares with saved to find a transition to record.

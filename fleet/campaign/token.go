@@ -6,6 +6,8 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"strconv"
+	"time"
 )
 
 // DownloadKeySize is the size of a campaign's download key.
@@ -48,15 +50,31 @@ func (c *camp) validToken(deviceID, token string) bool {
 	return len(token) == len(want) && hmac.Equal([]byte(token), []byte(want))
 }
 
-// Job returns the job message the engine publishes to a device of an
-// active campaign, download token included (a capability: show it only
-// to whom may download as the device).
+// outcomeNonce is the server's challenge for the attestation token of the
+// device's outcome, sent in its job: HMAC-SHA256 under the campaign's key
+// over the campaign ID, the device ID and the time the device was notified
+// (Unix ms, as the store keeps it). Only the server can make it, it is new
+// for every notification, and it survives a restart without being stored.
+// A token over any other nonce (an older token, one the device chose) does
+// not verify a report.
+func (c *camp) outcomeNonce(deviceID string, notified time.Time) []byte {
+	m := hmac.New(sha256.New, c.key)
+	m.Write([]byte("rampart-campaign-outcome-v1\x00" + c.rec.ID + "\x00" + deviceID + "\x00" + strconv.FormatInt(notified.UnixMilli(), 10)))
+	return m.Sum(nil)
+}
+
+// Job returns the signed job message the engine publishes to a device of
+// an active campaign, download token included (a capability: show it
+// only to whom may download as the device).
 func (e *Engine) Job(campaignID, deviceID string) ([]byte, error) {
+	base := e.cfg.ImageBase()
 	e.mu.Lock()
-	defer e.mu.Unlock()
 	c := e.camps[campaignID]
 	if c == nil || c.devs[deviceID] == nil {
+		e.mu.Unlock()
 		return nil, fmt.Errorf("campaign: %s: no active campaign with device %s: %w", campaignID, deviceID, ErrState)
 	}
-	return c.job(e.cfg.ImageBase(), deviceID)
+	j := c.job(base, c.devs[deviceID])
+	e.mu.Unlock()
+	return e.cfg.Jobs.Sign(deviceID, j)
 }

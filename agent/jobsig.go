@@ -1,0 +1,318 @@
+package agent
+
+import (
+	"bytes"
+	"crypto"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"encoding/asn1"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/url"
+	"slices"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/veraison/go-cose"
+
+	"rampart/fleet/ca"
+)
+
+// A job message is a tagged COSE_Sign1 (RFC 9052) made by the fleet's job
+// signer (docs/agent.md, "Job message"):
+//
+//	protected:   {1 (alg): -7 ES256 | -35 ES384,
+//	              3 (content type): "application/rampart-job+json",
+//	              33 (x5chain): bstr, the job signer's certificate (RFC 9360)}
+//	unprotected: {} (ignored)
+//	payload:     the job's JSON (Job), device, nonce, issued and expires included
+//	signature:   r || s by the job signer's key
+//
+// A device acts on a job only if the signer's certificate chains to the CA
+// that issued the device's own certificate and carries the job signer's
+// role (ca.OIDDocumentSigning and ca.JobSignerURI), the signature verifies
+// with its key, the job names this device, has not expired, was not issued
+// before the last job the device took, and its URL is https to the
+// enrollment endpoint or an endpoint the signer's certificate names.
+
+// JobContentType is the protected content type of a job message.
+const JobContentType = "application/rampart-job+json"
+
+// DefaultJobTTL is how long a signed job stays valid. Device clocks may be
+// days off (no RTC, the simulator skews some by 36 h), so it is generous:
+// replay of a job older than the last one taken is refused by Issued,
+// whatever the clock says; the expiry only bounds a job the device has
+// never seen.
+const DefaultJobTTL = 7 * 24 * time.Hour
+
+// maxSignerCert bounds the job signer's certificate in a job message.
+const maxSignerCert = 4 << 10
+
+// Reasons a job is refused; errors wrap one of them.
+var (
+	ErrJobEnvelope  = errors.New("agent: job: not a valid signed job")
+	ErrJobSignature = errors.New("agent: job: not signed by the fleet's job signer")
+	ErrJobDevice    = errors.New("agent: job: for another device")
+	ErrJobExpired   = errors.New("agent: job: expired")
+	ErrJobReplayed  = errors.New("agent: job: issued before the last job taken (replayed)")
+	ErrJobURL       = errors.New("agent: job: url is not an https fleet endpoint")
+)
+
+// JobSigner signs the fleet's jobs. It is safe for concurrent use.
+type JobSigner struct {
+	Key  crypto.Signer     // the job signer's key (ECDSA P-256 or P-384)
+	Cert *x509.Certificate // its certificate (ca.IssueJobSigner)
+	TTL  time.Duration     // validity of a job; DefaultJobTTL when 0
+	Rand io.Reader         // nonces and signatures; crypto/rand when nil
+	Now  func() time.Time  // time.Now when nil
+
+	last atomic.Int64 // the last Issued, so that it strictly increases
+}
+
+// Sign binds j to deviceID (Device, Issued, Expires; a random Nonce when
+// j has none), validates it and returns the signed job message. It
+// refuses a job no agent would accept (an http URL, a bad field).
+func (s *JobSigner) Sign(deviceID string, j Job) ([]byte, error) {
+	if s.Key == nil || s.Cert == nil {
+		return nil, errors.New("agent: job signer: key and certificate are required")
+	}
+	r := s.Rand
+	if r == nil {
+		r = rand.Reader
+	}
+	now := time.Now
+	if s.Now != nil {
+		now = s.Now
+	}
+	ttl := s.TTL
+	if ttl <= 0 {
+		ttl = DefaultJobTTL
+	}
+	if len(j.Nonce) == 0 {
+		j.Nonce = make([]byte, 32)
+		if _, err := io.ReadFull(r, j.Nonce); err != nil {
+			return nil, fmt.Errorf("agent: job signer: nonce: %w", err)
+		}
+	}
+	j.Device, j.Issued = deviceID, s.issued(now().UnixMilli())
+	j.Expires = j.Issued + ttl.Milliseconds()
+	payload, err := j.marshalPayload()
+	if err != nil {
+		return nil, err
+	}
+	alg, err := coseAlg(s.Key.Public())
+	if err != nil {
+		return nil, err
+	}
+	signer, err := cose.NewSigner(alg, s.Key)
+	if err != nil {
+		return nil, fmt.Errorf("agent: job signer: %w", err)
+	}
+	msg := cose.NewSign1Message()
+	msg.Headers.Protected.SetAlgorithm(alg)
+	msg.Headers.Protected[cose.HeaderLabelContentType] = JobContentType
+	msg.Headers.Protected[cose.HeaderLabelX5Chain] = s.Cert.Raw
+	msg.Payload = payload
+	if err := msg.Sign(r, nil, signer); err != nil {
+		return nil, fmt.Errorf("agent: job signer: %w", err)
+	}
+	out, err := msg.MarshalCBOR()
+	if err != nil {
+		return nil, fmt.Errorf("agent: job signer: %w", err)
+	}
+	if len(out) > MaxJobSize {
+		return nil, fmt.Errorf("agent: job signer: message of %d bytes, more than %d", len(out), MaxJobSize)
+	}
+	return out, nil
+}
+
+// issued returns max(now, last+1) and records it.
+func (s *JobSigner) issued(now int64) int64 {
+	for {
+		last := s.last.Load()
+		v := max(now, last+1)
+		if s.last.CompareAndSwap(last, v) {
+			return v
+		}
+	}
+}
+
+func coseAlg(pub crypto.PublicKey) (cose.Algorithm, error) {
+	k, ok := pub.(*ecdsa.PublicKey)
+	switch {
+	case ok && k.Curve == elliptic.P256():
+		return cose.AlgorithmES256, nil
+	case ok && k.Curve == elliptic.P384():
+		return cose.AlgorithmES384, nil
+	}
+	return 0, fmt.Errorf("%w: signer key %T is not ECDSA P-256 or P-384", ErrJobSignature, pub)
+}
+
+// SignedJob is a decoded job message. Nothing in it is trusted before
+// Verify returned nil.
+type SignedJob struct {
+	Job    Job               // the payload, parsed and validated
+	Signer *x509.Certificate // the x5chain certificate
+	Alg    cose.Algorithm
+
+	msg cose.Sign1Message
+}
+
+// DecodeJob decodes a job message without verifying it: size, envelope,
+// protected header (algorithm, content type, the signer's certificate, no
+// critical parameters) and the payload, which must be a valid job.
+func DecodeJob(b []byte) (*SignedJob, error) {
+	bad := func(format string, args ...any) error {
+		return fmt.Errorf("%w: %s", ErrJobEnvelope, fmt.Sprintf(format, args...))
+	}
+	if len(b) > MaxJobSize {
+		return nil, bad("%d bytes, more than %d", len(b), MaxJobSize)
+	}
+	if len(b) == 0 || b[0] != 0xd2 {
+		return nil, bad("not a tagged COSE_Sign1 (an unsigned job is refused)")
+	}
+	s := &SignedJob{}
+	if err := s.msg.UnmarshalCBOR(b); err != nil {
+		return nil, bad("%v", err)
+	}
+	h := s.msg.Headers.Protected
+	if _, ok := h[cose.HeaderLabelCritical]; ok {
+		return nil, bad("critical header parameters are not supported")
+	}
+	alg, err := h.Algorithm()
+	if err != nil || (alg != cose.AlgorithmES256 && alg != cose.AlgorithmES384) {
+		return nil, bad("algorithm %v (%v), want ES256 or ES384", alg, err)
+	}
+	s.Alg = alg
+	if ct, _ := h[cose.HeaderLabelContentType].(string); ct != JobContentType {
+		return nil, bad("content type %v, want %q", h[cose.HeaderLabelContentType], JobContentType)
+	}
+	der, ok := h[cose.HeaderLabelX5Chain].([]byte)
+	if !ok || len(der) == 0 || len(der) > maxSignerCert {
+		return nil, bad("protected x5chain must be one certificate of at most %d bytes", maxSignerCert)
+	}
+	if s.Signer, err = x509.ParseCertificate(der); err != nil {
+		return nil, bad("x5chain: %v", err)
+	}
+	if s.Job, err = parseJobPayload(s.msg.Payload); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrJobEnvelope, err)
+	}
+	return s, nil
+}
+
+// JobPolicy is what a device checks a job against.
+type JobPolicy struct {
+	// Roots are the device's fleet trust anchors (Config.Roots).
+	Roots *x509.CertPool
+	// Device is the device's own certificate: the job signer must chain to
+	// its issuer, and the job must name its common name.
+	Device *x509.Certificate
+	// EnrollURL is the base URL the device enrolls with; its host and port
+	// are a download endpoint.
+	EnrollURL string
+	// Now is the device's time.
+	Now time.Time
+}
+
+// Verify checks the signed job against p: the signer's certificate and
+// role, the signature, the device, the expiry and the URL. Replay against
+// the last job taken is the agent's check (it holds that state).
+func (s *SignedJob) Verify(p JobPolicy) error {
+	if p.Roots == nil || p.Device == nil {
+		return fmt.Errorf("%w: no trust anchors or device certificate", ErrJobSignature)
+	}
+	if err := checkSignerRole(s.Signer); err != nil {
+		return err
+	}
+	chains, err := s.Signer.Verify(x509.VerifyOptions{Roots: p.Roots, CurrentTime: p.Now, KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageAny}})
+	if err != nil {
+		return fmt.Errorf("%w: signer certificate: %v", ErrJobSignature, err)
+	}
+	if !slices.ContainsFunc(chains, func(c []*x509.Certificate) bool { return issued(p.Device, c[len(c)-1]) }) {
+		return fmt.Errorf("%w: the signer does not chain to the CA that issued this device's certificate", ErrJobSignature)
+	}
+	keyAlg, err := coseAlg(s.Signer.PublicKey)
+	if err != nil {
+		return err
+	}
+	if keyAlg != s.Alg {
+		return fmt.Errorf("%w: signed with %v, the signer's key is for %v", ErrJobSignature, s.Alg, keyAlg)
+	}
+	v, err := cose.NewVerifier(keyAlg, s.Signer.PublicKey)
+	if err != nil {
+		return fmt.Errorf("%w: %v", ErrJobSignature, err)
+	}
+	if err := s.msg.Verify(nil, v); err != nil {
+		return fmt.Errorf("%w: %v", ErrJobSignature, err)
+	}
+	j := s.Job
+	if j.Device != p.Device.Subject.CommonName {
+		return fmt.Errorf("%w: job %s is for %q, this device is %q", ErrJobDevice, j.ID, j.Device, p.Device.Subject.CommonName)
+	}
+	if p.Now.UnixMilli() > j.Expires {
+		return fmt.Errorf("%w: job %s expired at %s (device time %s)", ErrJobExpired, j.ID, time.UnixMilli(j.Expires).UTC().Format(time.RFC3339), p.Now.UTC().Format(time.RFC3339))
+	}
+	return checkEndpoint(j.URL, p.EnrollURL, s.Signer)
+}
+
+// VerifyJob decodes and verifies a job message.
+func VerifyJob(b []byte, p JobPolicy) (Job, error) {
+	s, err := DecodeJob(b)
+	if err != nil {
+		return Job{}, err
+	}
+	if err := s.Verify(p); err != nil {
+		return Job{}, err
+	}
+	return s.Job, nil
+}
+
+// checkSignerRole requires the job signer's marks: id-kp-documentSigning,
+// the job signer URI, digital signature, not a CA.
+func checkSignerRole(c *x509.Certificate) error {
+	hasEKU := slices.ContainsFunc(c.UnknownExtKeyUsage, func(o asn1.ObjectIdentifier) bool { return o.Equal(ca.OIDDocumentSigning) })
+	hasURI := slices.ContainsFunc(c.URIs, func(u *url.URL) bool { return u.String() == ca.JobSignerURI })
+	if !hasEKU || !hasURI || c.KeyUsage&x509.KeyUsageDigitalSignature == 0 || c.IsCA {
+		return fmt.Errorf("%w: certificate %q is not the fleet's job signer (needs id-kp-documentSigning and %s)", ErrJobSignature, c.Subject.CommonName, ca.JobSignerURI)
+	}
+	return nil
+}
+
+// issued reports whether root issued cert.
+func issued(cert, root *x509.Certificate) bool {
+	return bytes.Equal(cert.RawIssuer, root.RawSubject) && cert.CheckSignatureFrom(root) == nil
+}
+
+// checkEndpoint requires an https URL whose host and port are the
+// enrollment endpoint's or one of the https endpoints the (verified)
+// signer's certificate names.
+func checkEndpoint(raw, enrollURL string, signer *x509.Certificate) error {
+	if err := checkHTTPS(raw); err != nil {
+		return err
+	}
+	u, _ := url.Parse(raw)
+	want := hostPort(u)
+	if e, err := url.Parse(enrollURL); err == nil && e.Scheme == "https" && hostPort(e) == want {
+		return nil
+	}
+	for _, e := range signer.URIs {
+		if e.Scheme == "https" && hostPort(e) == want {
+			return nil
+		}
+	}
+	return fmt.Errorf("%w: %s is neither the enrollment endpoint nor an endpoint of the job signer", ErrJobURL, want)
+}
+
+// hostPort is the URL's lower-case host and port (443 when absent).
+func hostPort(u *url.URL) string {
+	port := u.Port()
+	if port == "" {
+		port = "443"
+	}
+	return net.JoinHostPort(strings.ToLower(u.Hostname()), port)
+}
