@@ -22,6 +22,7 @@ import (
 	"rampart/fleet/enroll"
 	"rampart/fleet/store"
 	"rampart/fleet/telemetry"
+	"rampart/internal/secfile"
 )
 
 // Options are what the process gives the server besides its Config.
@@ -90,7 +91,9 @@ func New(cfg *Config, o Options) (*Server, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	var err error
-	if err = os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+	// data_dir holds the CA key and, by default, the database: 0700, and
+	// tightened if an older version or an operator left it open.
+	if err = secfile.MkdirAll(cfg.DataDir); err != nil {
 		return nil, fmt.Errorf("fleet: data_dir: %w", err)
 	}
 	if s.db, err = store.Open(ctx, cfg.Database, store.Options{Now: o.Now, SQLiteSynchronous: cfg.SQLiteSynchronous}); err != nil {
