@@ -11,6 +11,8 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+
+	"rampart/internal/secfile"
 )
 
 // DownloadFile is the partial or complete image in the agent's directory.
@@ -25,7 +27,7 @@ var ErrDigest = errors.New("agent: download: digest does not match the job")
 // deletes the file and is fatal for the job.
 func (a *Agent) download(ctx context.Context, j Job) (string, error) {
 	path := filepath.Join(a.cfg.Dir, DownloadFile)
-	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	f, err := secfile.OpenFile(path, os.O_RDWR|os.O_CREATE) // 0600, tightened if it exists
 	if err != nil {
 		return "", fmt.Errorf("agent: download: %w", err)
 	}
