@@ -150,8 +150,8 @@ func imageParseInt(flag, s string, bits int) (uint64, error) {
 
 // imageWriteFile writes an output file that holds nothing secret (signed
 // images, signatures); keys go through secfile.WriteFile.
-func imageWriteFile(path string, b []byte, perm os.FileMode) error {
-	if err := os.WriteFile(path, b, perm); err != nil {
+func imageWriteFile(path string, b []byte) error {
+	if err := os.WriteFile(path, b, 0o644); err != nil {
 		return fail(ExitError, fmt.Errorf("writing %s: %w", path, err), "")
 	}
 	return nil
