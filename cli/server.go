@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"os/signal"
@@ -14,6 +15,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"rampart/fleet"
+	"rampart/fleet/ca"
 )
 
 func init() { register("server", newServerCmd) }
@@ -74,7 +76,7 @@ telemetry is committed).`,
 	}
 	cmd.Flags().StringVarP(&config, "config", "c", "", "configuration file (YAML)")
 	cmd.Flags().BoolVar(&checkConfig, "check-config", false, "validate the configuration and exit (0 valid, 1 invalid)")
-	cmd.AddCommand(newServerTokenCmd(env))
+	cmd.AddCommand(newServerTokenCmd(env), newServerCAPassphraseCmd(env))
 	return cmd
 }
 
@@ -125,5 +127,51 @@ entry for the server configuration, which stores only the token's SHA-256.`,
 	cmd.Flags().StringVar(&name, "name", "", "token name (shown in the audit log)")
 	cmd.Flags().StringVar(&role, "role", "viewer", "viewer, operator or admin")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+	return cmd
+}
+
+// caNewPassphraseEnv names the variable holding the new CA passphrase for
+// server ca-passphrase (the current one is in ca.passphrase_env).
+const caNewPassphraseEnv = "RAMPART_CA_NEW_PASSPHRASE"
+
+func newServerCAPassphraseCmd(env *Env) *cobra.Command {
+	var config string
+	cmd := &cobra.Command{
+		Use:   "ca-passphrase --config FILE",
+		Short: "Re-encrypt the CA key under a new passphrase",
+		Long: `Re-encrypt data_dir/ca.key.enc under the passphrase in ` + caNewPassphraseEnv + `, opening it
+with the current one from the variable ca.passphrase_env names. The new passphrase must have
+at least 16 characters, 8 of them different (openssl rand -base64 24 makes one). The key file
+is replaced whole (mode 0600); a running server keeps its key in memory and needs the new
+passphrase at its next start. Exit 1 when the current passphrase is wrong or the new one too weak.`,
+		Example: `  RAMPART_CA_PASSPHRASE=old RAMPART_CA_NEW_PASSPHRASE="$(openssl rand -base64 24)" \
+    rampart server ca-passphrase --config /etc/rampart/server.yaml`,
+		Args: exactArgs(0, "no arguments (use --config)"),
+		RunE: func(_ *cobra.Command, _ []string) error {
+			if config == "" {
+				return usageError("--config is required")
+			}
+			cfg, err := fleet.LoadConfig(config)
+			if err != nil {
+				return fail(ExitFailure, err, "fix the configuration file; see examples/fleet/server.yaml")
+			}
+			oldPass, newPass := passphraseFromEnv(env, cfg.CA.PassphraseEnv), passphraseFromEnv(env, caNewPassphraseEnv)
+			if oldPass == nil || newPass == nil {
+				return usageError("set %s to the current passphrase and %s to the new one", cfg.CA.PassphraseEnv, caNewPassphraseEnv)
+			}
+			err = ca.ChangePassphrase(cfg.DataDir, oldPass, newPass, rand.Reader)
+			switch {
+			case errors.Is(err, ca.ErrWeakPassphrase):
+				return fail(ExitFailure, err, "generate one: openssl rand -base64 24")
+			case errors.Is(err, ca.ErrPassphrase):
+				return fail(ExitFailure, err, cfg.CA.PassphraseEnv+" must hold the current passphrase")
+			case err != nil:
+				return fail(ExitError, err, "")
+			}
+			fmt.Fprintf(env.Stdout, "%s: CA key re-encrypted; start the server with the new passphrase in %s\n", cfg.DataDir, cfg.CA.PassphraseEnv)
+			return nil
+		},
+	}
+	cmd.Flags().StringVarP(&config, "config", "c", "", "configuration file (YAML)")
 	return cmd
 }

@@ -1,10 +1,18 @@
 package fleet
 
 import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"errors"
+	"io"
 	"os"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"testing"
+
+	"rampart/fleet/ca"
 )
 
 // TestServerFilesPrivate: a server started on a data_dir an older version
@@ -31,5 +39,48 @@ func TestServerFilesPrivate(t *testing.T) {
 		if st.Mode().Perm() != want {
 			t.Errorf("%s: mode %v, want %v", filepath.Base(p), st.Mode().Perm(), want)
 		}
+	}
+}
+
+// TestWeakPassphraseRefusedForNewCA: a new CA key is not written under a
+// passphrase below the policy (a one-character passphrase was accepted);
+// nothing is left in data_dir.
+func TestWeakPassphraseRefusedForNewCA(t *testing.T) {
+	f := prepareFixture(t, "sqlite")
+	cfg, err := LoadConfig(f.cfgPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range []string{"x", "short-but-mixed", "aaaaaaaaaaaaaaaaaaaaaaaa"} {
+		_, err := New(cfg, Options{Passphrase: []byte(p), Rand: rand.Reader, LogOutput: io.Discard})
+		if !errors.Is(err, ca.ErrWeakPassphrase) || !strings.Contains(err.Error(), "RAMPART_TEST_CA_PASSPHRASE") {
+			t.Fatalf("passphrase %q: %v, want ErrWeakPassphrase naming the variable", p, err)
+		}
+		if _, err := os.Stat(filepath.Join(cfg.DataDir, ca.KeyFile)); !os.IsNotExist(err) {
+			t.Fatalf("passphrase %q: a key file was written (%v)", p, err)
+		}
+	}
+}
+
+// TestWeakPassphraseOfExistingCAWarns: a CA key written by an older version
+// under a weak passphrase still opens (the fleet keeps running after the
+// upgrade), with a warning naming the command that changes it.
+func TestWeakPassphraseOfExistingCAWarns(t *testing.T) {
+	f := prepareFixture(t, "sqlite")
+	cfg, err := LoadConfig(f.cfgPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ca.Open(cfg.DataDir, []byte("pw"), ca.Options{Rand: rand.Reader}); err != nil {
+		t.Fatal(err)
+	}
+	var logs bytes.Buffer
+	srv, err := New(cfg, Options{Passphrase: []byte("pw"), Rand: rand.Reader, LogOutput: &logs})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Shutdown(context.Background())
+	if !strings.Contains(logs.String(), "level=WARN") || !strings.Contains(logs.String(), "rampart server ca-passphrase") {
+		t.Fatalf("no warning about the weak passphrase: %q", logs.String())
 	}
 }

@@ -12,6 +12,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"path/filepath"
 	"sync"
 	"time"
 
@@ -100,7 +101,7 @@ func New(cfg *Config, o Options) (*Server, error) {
 		return nil, err
 	}
 	fail := func(err error) (*Server, error) { s.db.Close(); return nil, err }
-	if s.ca, err = ca.Open(cfg.DataDir, pass, ca.Options{Rand: o.Rand, Now: o.Now, Name: cfg.CA.Name}); err != nil {
+	if s.ca, err = openCA(cfg, pass, o, log); err != nil {
 		return fail(err)
 	}
 	// The TLS server key lives in memory only; a new one each start.
@@ -150,6 +151,24 @@ func New(cfg *Config, o Options) (*Server, error) {
 		return fail(err)
 	}
 	return s, nil
+}
+
+// openCA opens the CA in data_dir. A new CA key is written only under a
+// passphrase that meets ca.CheckPassphrase; an existing key under a weaker
+// one still opens (refusing it would stop a running fleet at upgrade) with
+// a warning saying how to change it.
+func openCA(cfg *Config, pass []byte, o Options, log *slog.Logger) (*ca.CA, error) {
+	weak := ca.CheckPassphrase(pass)
+	_, statErr := os.Stat(filepath.Join(cfg.DataDir, ca.KeyFile))
+	if weak != nil && errors.Is(statErr, os.ErrNotExist) {
+		return nil, fmt.Errorf("fleet: CA passphrase (%s): %w; generate one, e.g. openssl rand -base64 24", cfg.CA.PassphraseEnv, weak)
+	}
+	c, err := ca.Open(cfg.DataDir, pass, ca.Options{Rand: o.Rand, Now: o.Now, Name: cfg.CA.Name})
+	if err == nil && weak != nil {
+		log.Warn("the CA key is encrypted under a passphrase weaker than new keys may be; change it with rampart server ca-passphrase",
+			"reason", weak.Error())
+	}
+	return c, err
 }
 
 // NewLogger builds the structured logger the configuration asks for.
