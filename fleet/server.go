@@ -140,6 +140,11 @@ func New(cfg *Config, o Options) (*Server, error) {
 		cc.BytesPerSecond = cfg.Campaigns.BytesPerSecond
 	}
 	cc.Store, cc.Publish, cc.ImageBase, cc.Now, cc.Log = s.db, s.broker.PublishJob, s.EnrollURL, o.Now, log.With("component", "campaign")
+	// Download keys are stored sealed under a secret only the CA key gives.
+	if cc.KeySecret, err = s.ca.DeriveSecret("campaign download keys"); err != nil {
+		s.writer.Close()
+		return fail(err)
+	}
 	if s.camps, err = campaign.New(ctx, cc); err != nil {
 		s.writer.Close()
 		return fail(err)

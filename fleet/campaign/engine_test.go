@@ -37,6 +37,7 @@ type bench struct {
 	repeats int
 	bps     int64
 	srv     *httptest.Server
+	secret  []byte // the engine's KeySecret when set
 }
 
 func newBench(t testing.TB, n int) *bench {
@@ -85,7 +86,7 @@ func (b *bench) signSize(t testing.TB, version string, size int) []byte {
 func (b *bench) engine(t testing.TB) *campaign.Engine {
 	t.Helper()
 	var e *campaign.Engine
-	e, err := campaign.New(context.Background(), campaign.Config{Store: b.db, Now: b.clock, BytesPerSecond: b.bps,
+	e, err := campaign.New(context.Background(), campaign.Config{Store: b.db, Now: b.clock, BytesPerSecond: b.bps, KeySecret: b.keySecret(),
 		ImageBase: func() string { return b.srv.URL },
 		Publish: func(id string, p []byte) error {
 			b.mu.Lock()
@@ -110,6 +111,15 @@ func (b *bench) engine(t testing.TB) *campaign.Engine {
 	}
 	b.srv.Config.Handler = e.ImageHandler()
 	return e
+}
+
+// keySecret is the engine's KeySecret: fixed for the bench, as the
+// server's is for its CA (b.secret overrides it).
+func (b *bench) keySecret() []byte {
+	if b.secret != nil {
+		return b.secret
+	}
+	return []byte("bench key secret, 32 bytes long.")
 }
 
 func (b *bench) published() int { b.mu.Lock(); defer b.mu.Unlock(); return len(b.jobs) }
