@@ -123,7 +123,7 @@ func New(cfg *Config, o Options) (*Server, error) {
 		return fail(err)
 	}
 	s.writer = telemetry.NewWriter(telemetry.WriterConfig{Store: s.db, Now: o.Now, Log: log.With("component", "telemetry"),
-		MaxBatch: cfg.Telemetry.MaxBatch, MaxDelay: cfg.Telemetry.MaxDelay.Duration, OnCommit: s.metrics.committed})
+		MaxBatch: cfg.Telemetry.MaxBatch, MaxDelay: cfg.Telemetry.MaxDelay.Duration, Retention: cfg.Telemetry.Retention.Duration, OnCommit: s.metrics.committed})
 	s.broker, err = broker.New(broker.Config{Address: cfg.Listen.MQTT, CA: s.ca, Store: s.db, Certificate: s.tlsCert, Sink: s.writer,
 		Now: o.Now, Log: log.With("component", "broker"), OnDeny: func(a string) { s.metrics.mqttDenied.WithLabelValues(a).Inc() },
 		OnStatus: func(id string, p []byte) { s.camps.Report(context.Background(), id, p) }})
