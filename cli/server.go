@@ -16,6 +16,7 @@ import (
 
 	"rampart/fleet"
 	"rampart/fleet/ca"
+	"rampart/fleet/store"
 )
 
 func init() { register("server", newServerCmd) }
@@ -24,11 +25,14 @@ func newServerCmd(env *Env) *cobra.Command {
 	var (
 		config      string
 		checkConfig bool
+		offline     bool
 	)
 	cmd := &cobra.Command{
 		Use:   "server",
 		Short: "Run the fleet server: attestation-gated enrollment, MQTT over mutual TLS, telemetry, admin API",
 		Long: `Run Rampart's fleet server from one configuration file (examples/fleet/server.yaml).
+--check-config validates the file, connects to the database and checks its schema version
+(changing nothing), and exits: 0 valid, 1 invalid; --offline skips the database.
 
 It admits a device only when its PSA attestation token verifies against the endorsed
 attestation key, binds the server's nonce to the CSR key, shows a trustworthy lifecycle
@@ -40,6 +44,7 @@ docs/fleet-enrollment.md, the admin API in docs/fleet-admin-api.md.
 SIGINT or SIGTERM shut the server down gracefully (requests in flight finish, queued
 telemetry is committed).`,
 		Example: `  rampart server --config /etc/rampart/server.yaml --check-config
+  rampart server --config server.yaml --check-config --offline   # the file alone, on a build machine
   RAMPART_CA_PASSPHRASE=... rampart server --config /etc/rampart/server.yaml
   rampart server token --name ops --role operator`,
 		Args: exactArgs(0, "no arguments (use --config)"),
@@ -53,7 +58,11 @@ telemetry is committed).`,
 			}
 			if checkConfig {
 				fmt.Fprintf(env.Stdout, "%s: configuration OK (store %s, enroll %s, admin %s, mqtt %s)\n", config, redactDSN(cfg.Database), cfg.Listen.Enroll, cfg.Listen.Admin, cfg.Listen.MQTT)
-				return nil
+				if offline {
+					fmt.Fprintln(env.Stdout, "store: not checked (--offline)")
+					return nil
+				}
+				return checkStore(env, cfg.Database)
 			}
 			srv, err := fleet.New(cfg, fleet.Options{Rand: rand.Reader, LogOutput: env.Stderr, Passphrase: passphraseFromEnv(env, cfg.CA.PassphraseEnv)})
 			if err != nil {
@@ -75,7 +84,8 @@ telemetry is committed).`,
 		},
 	}
 	cmd.Flags().StringVarP(&config, "config", "c", "", "configuration file (YAML)")
-	cmd.Flags().BoolVar(&checkConfig, "check-config", false, "validate the configuration and exit (0 valid, 1 invalid)")
+	cmd.Flags().BoolVar(&checkConfig, "check-config", false, "validate the configuration and the database (reachable, schema not newer than this build) and exit (0 valid, 1 invalid)")
+	cmd.Flags().BoolVar(&offline, "offline", false, "with --check-config: validate the file only, do not connect to the database")
 	cmd.AddCommand(newServerTokenCmd(env), newServerCAPassphraseCmd(env))
 	return cmd
 }
@@ -83,6 +93,30 @@ telemetry is committed).`,
 func passphraseFromEnv(env *Env, name string) []byte {
 	if v := env.Getenv(name); v != "" {
 		return []byte(v)
+	}
+	return nil
+}
+
+// checkStore is --check-config's database part: connect as the server
+// would and read the schema version, changing nothing (a missing SQLite
+// file is not created).
+func checkStore(env *Env, dsn string) error {
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	st, err := store.CheckSchema(ctx, dsn)
+	switch {
+	case errors.Is(err, store.ErrSchemaNewer):
+		return fail(ExitFailure, err, "this binary is older than the one that last ran on this database: run the newer one")
+	case err != nil:
+		return fail(ExitFailure, err, "check the database setting and that the database is reachable (--offline checks the file alone)")
+	case !st.Exists:
+		fmt.Fprintf(env.Stdout, "store: %s does not exist yet: created and migrated to schema %d at first start\n", redactDSN(dsn), st.Want)
+	case st.Version == 0:
+		fmt.Fprintf(env.Stdout, "store: reachable, no schema yet: created at first start (schema %d)\n", st.Want)
+	case st.Version < st.Want:
+		fmt.Fprintf(env.Stdout, "store: schema version %d; the server migrates it to %d at start\n", st.Version, st.Want)
+	default:
+		fmt.Fprintf(env.Stdout, "store: schema version %d (current)\n", st.Version)
 	}
 	return nil
 }
