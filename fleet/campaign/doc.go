@@ -13,6 +13,7 @@
 // the fleet store, so a server restart loses no progress.
 //
 // It must never count a device as updated on its word alone, never publish
-// a job for an image it has not verified against the release keys, and
-// never hold a private key.
+// a job for an image it has not verified against the release keys, never
+// hold a private key, and never store a download key in clear (it is sealed
+// under Config.KeySecret, keystore.go).
 package campaign
