@@ -16,8 +16,8 @@ import (
 )
 
 // TestServerFilesPrivate: a server started on a data_dir an older version
-// left 0755, with a 0644 database, keeps everything it writes private:
-// data_dir 0700, the CA key and the database (and its WAL) 0600.
+// left 0755, with a 0644 database and a 0644 CA key, keeps everything
+// private: data_dir 0700, the CA key and the database (and its WAL) 0600.
 func TestServerFilesPrivate(t *testing.T) {
 	old := syscall.Umask(0o022)
 	defer syscall.Umask(old)
@@ -29,6 +29,11 @@ func TestServerFilesPrivate(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(data, "fleet.db"), nil, 0o644); err != nil {
 		t.Fatal(err)
 	}
+	if _, err := ca.Open(data, []byte(testPassphrase), ca.Options{Rand: rand.Reader}); err != nil {
+		t.Fatal(err)
+	}
+	os.Chmod(data, 0o755)
+	os.Chmod(filepath.Join(data, ca.KeyFile), 0o644)
 	f.start()
 	for p, want := range map[string]os.FileMode{data: 0o700, filepath.Join(data, "ca.key.enc"): 0o600,
 		filepath.Join(data, "fleet.db"): 0o600, filepath.Join(data, "fleet.db-wal"): 0o600} {

@@ -92,10 +92,8 @@ func New(cfg *Config, o Options) (*Server, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	var err error
-	// data_dir holds the CA key and, by default, the database: 0700, and
-	// tightened if an older version or an operator left it open.
-	if err = secfile.MkdirAll(cfg.DataDir); err != nil {
-		return nil, fmt.Errorf("fleet: data_dir: %w", err)
+	if err = secureDataDir(cfg.DataDir, log); err != nil {
+		return nil, err
 	}
 	if s.db, err = store.Open(ctx, cfg.Database, store.Options{Now: o.Now, SQLiteSynchronous: cfg.SQLiteSynchronous}); err != nil {
 		return nil, err
@@ -156,6 +154,29 @@ func New(cfg *Config, o Options) (*Server, error) {
 		return fail(err)
 	}
 	return s, nil
+}
+
+// secureDataDir makes data_dir (the CA key and, by default, the database)
+// 0700 and an existing CA key file 0600, tightening what an older version
+// or an operator left open. Where an existing directory or key file cannot
+// be changed (a read-only mount, another owner) the server still starts,
+// warning: it only reads them; the database it writes is held to 0600
+// strictly (fleet/store).
+func secureDataDir(dir string, log *slog.Logger) error {
+	for _, step := range []struct {
+		path string
+		do   func(string) error
+	}{{dir, secfile.MkdirAll}, {filepath.Join(dir, ca.KeyFile), secfile.Tighten}} {
+		err := step.do(step.path)
+		if errors.Is(err, secfile.ErrCannotTighten) {
+			log.Warn("readable by other users and its mode cannot be changed: fix it (0700 directory, 0600 key)", "path", step.path, "err", err.Error())
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("fleet: data_dir: %w", err)
+		}
+	}
+	return nil
 }
 
 // openCA opens the CA in data_dir. A new CA key is written only under a

@@ -53,8 +53,9 @@ type Options struct {
 // Open loads the CA from dir, or creates it there (a P-256 key and a
 // ten-year self-signed certificate) when dir holds neither file. The key
 // file is written encrypted with passphrase, with mode 0600, in a 0700
-// directory; an existing directory or key file with group or other access
-// (left by an older version) is tightened to that first.
+// directory (an existing one with group or other access is tightened
+// first). Loading an existing CA changes no mode: the server tightens its
+// data_dir and key file itself (fleet.New), warning where it cannot.
 func Open(dir string, passphrase []byte, o Options) (*CA, error) {
 	if o.Rand == nil {
 		return nil, errors.New("ca: options: Rand is required")
@@ -69,9 +70,6 @@ func Open(dir string, passphrase []byte, o Options) (*CA, error) {
 	keyPEM, errK := os.ReadFile(filepath.Join(dir, KeyFile))
 	switch {
 	case errC == nil && errK == nil:
-		if err := tighten(dir); err != nil {
-			return nil, err
-		}
 		return load(certPEM, keyPEM, passphrase, o)
 	case errors.Is(errC, os.ErrNotExist) && errors.Is(errK, os.ErrNotExist):
 		return create(dir, passphrase, o)
@@ -145,17 +143,6 @@ func create(dir string, passphrase []byte, o Options) (*CA, error) {
 		return nil, fmt.Errorf("ca: %w", err)
 	}
 	return &CA{cert: cert, key: key, rand: o.Rand, now: o.Now}, nil
-}
-
-// tighten removes group and other access from an existing CA directory
-// and its key file.
-func tighten(dir string) error {
-	for _, p := range []string{dir, filepath.Join(dir, KeyFile)} {
-		if err := secfile.Tighten(p); err != nil {
-			return fmt.Errorf("ca: %w", err)
-		}
-	}
-	return nil
 }
 
 func randSerial(r io.Reader) (*big.Int, error) {

@@ -14,11 +14,18 @@
 package secfile
 
 import (
+	"errors"
 	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
 )
+
+// ErrCannotTighten: a file or directory has group or other access and its
+// mode cannot be changed (not its owner, a read-only file system). Writers
+// must not go on; a caller that only reads an existing file may warn and
+// continue.
+var ErrCannotTighten = errors.New("secfile: cannot remove group and other access")
 
 // The modes of what this package creates.
 const (
@@ -95,12 +102,15 @@ func OpenFile(path string, flag int) (*os.File, error) {
 		return nil, fmt.Errorf("secfile: %w", err)
 	}
 	st, err := f.Stat()
-	if err == nil && st.Mode().Perm()&0o077 != 0 {
-		err = f.Chmod(st.Mode().Perm() &^ 0o077)
-	}
 	if err != nil {
 		f.Close()
 		return nil, fmt.Errorf("secfile: %s: %w", path, err)
+	}
+	if perm := st.Mode().Perm(); perm&0o077 != 0 {
+		if err := f.Chmod(perm &^ 0o077); err != nil {
+			f.Close()
+			return nil, fmt.Errorf("%w: %s: %w", ErrCannotTighten, path, err)
+		}
 	}
 	return f, nil
 }
@@ -118,7 +128,7 @@ func Tighten(path string) error {
 	}
 	if perm := st.Mode().Perm(); perm&0o077 != 0 {
 		if err := os.Chmod(path, perm&^0o077); err != nil {
-			return fmt.Errorf("secfile: %w", err)
+			return fmt.Errorf("%w: %w", ErrCannotTighten, err)
 		}
 	}
 	return nil

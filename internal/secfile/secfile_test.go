@@ -1,6 +1,7 @@
 package secfile
 
 import (
+	"errors"
 	"os"
 	"path/filepath"
 	"syscall"
@@ -131,5 +132,21 @@ func TestMkdirAllTightensOnlyItsDirectory(t *testing.T) {
 	}
 	if err := Tighten(loose); err != nil || perm(t, loose) != 0o500 {
 		t.Fatalf("Tighten changed a 0500 directory: %v %v", err, perm(t, loose))
+	}
+}
+
+// TestCannotTighten: a path whose mode cannot be changed (here a procfs
+// file, which even root may not chmod) is reported with ErrCannotTighten,
+// so that a reader can tell it from other failures.
+func TestCannotTighten(t *testing.T) {
+	const p = "/proc/self/status" // 0444
+	if _, err := os.Stat(p); err != nil {
+		t.Skipf("no %s: %v", p, err)
+	}
+	if err := Tighten(p); !errors.Is(err, ErrCannotTighten) {
+		t.Fatalf("Tighten(%s) = %v, want ErrCannotTighten", p, err)
+	}
+	if _, err := OpenFile(p, os.O_RDONLY); !errors.Is(err, ErrCannotTighten) {
+		t.Fatalf("OpenFile(%s) = %v, want ErrCannotTighten", p, err)
 	}
 }
