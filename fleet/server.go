@@ -91,7 +91,10 @@ func New(cfg *Config, o Options) (*Server, error) {
 	s := &Server{cfg: cfg, opts: o, log: log, ready: make(chan struct{})}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	var err error
+	weakPass, err := checkCAPassphrase(cfg, pass)
+	if err != nil {
+		return nil, err
+	}
 	if err = secureDataDir(cfg.DataDir, log); err != nil {
 		return nil, err
 	}
@@ -99,8 +102,12 @@ func New(cfg *Config, o Options) (*Server, error) {
 		return nil, err
 	}
 	fail := func(err error) (*Server, error) { s.db.Close(); return nil, err }
-	if s.ca, err = openCA(cfg, pass, o, log); err != nil {
+	if s.ca, err = ca.Open(cfg.DataDir, pass, ca.Options{Rand: o.Rand, Now: o.Now, Name: cfg.CA.Name}); err != nil {
 		return fail(err)
+	}
+	if weakPass != nil {
+		log.Warn("the CA key is encrypted under a passphrase weaker than new keys may be; change it with rampart server ca-passphrase",
+			"reason", weakPass.Error())
 	}
 	// The TLS server key lives in memory only; a new one each start.
 	key, err := ecdsa.GenerateKey(elliptic.P256(), o.Rand)
@@ -179,22 +186,20 @@ func secureDataDir(dir string, log *slog.Logger) error {
 	return nil
 }
 
-// openCA opens the CA in data_dir. A new CA key is written only under a
-// passphrase that meets ca.CheckPassphrase; an existing key under a weaker
-// one still opens (refusing it would stop a running fleet at upgrade) with
-// a warning saying how to change it.
-func openCA(cfg *Config, pass []byte, o Options, log *slog.Logger) (*ca.CA, error) {
-	weak := ca.CheckPassphrase(pass)
-	_, statErr := os.Stat(filepath.Join(cfg.DataDir, ca.KeyFile))
-	if weak != nil && errors.Is(statErr, os.ErrNotExist) {
-		return nil, fmt.Errorf("fleet: CA passphrase (%s): %w; generate one, e.g. openssl rand -base64 24", cfg.CA.PassphraseEnv, weak)
+// checkCAPassphrase applies ca.CheckPassphrase before anything is
+// created: a new CA key is written only under a passphrase that meets it.
+// An existing key under a weaker one still opens (refusing it would stop a
+// running fleet at upgrade, and the key is no weaker than it was): weak is
+// then returned for the caller to warn about.
+func checkCAPassphrase(cfg *Config, pass []byte) (weak, err error) {
+	weak = ca.CheckPassphrase(pass)
+	if weak == nil {
+		return nil, nil
 	}
-	c, err := ca.Open(cfg.DataDir, pass, ca.Options{Rand: o.Rand, Now: o.Now, Name: cfg.CA.Name})
-	if err == nil && weak != nil {
-		log.Warn("the CA key is encrypted under a passphrase weaker than new keys may be; change it with rampart server ca-passphrase",
-			"reason", weak.Error())
+	if _, err := os.Stat(filepath.Join(cfg.DataDir, ca.KeyFile)); errors.Is(err, os.ErrNotExist) {
+		return weak, fmt.Errorf("fleet: CA passphrase (%s): %w; generate one, e.g. openssl rand -base64 24", cfg.CA.PassphraseEnv, weak)
 	}
-	return c, err
+	return weak, nil
 }
 
 // NewLogger builds the structured logger the configuration asks for.
