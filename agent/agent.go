@@ -8,13 +8,13 @@ import (
 	"fmt"
 	"net"
 	"net/http"
-	"os"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/eclipse/paho.golang/paho"
 
+	"rampart/internal/secfile"
 	"rampart/psa"
 )
 
@@ -50,7 +50,7 @@ func New(cfg Config) (*Agent, error) {
 	if err := cfg.check(); err != nil {
 		return nil, err
 	}
-	if err := os.MkdirAll(cfg.Dir, 0o700); err != nil {
+	if err := secfile.MkdirAll(cfg.Dir); err != nil { // 0700, tightened if it exists
 		return nil, fmt.Errorf("agent: %w", err)
 	}
 	st, err := loadState(cfg.Dir)

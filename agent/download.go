@@ -11,6 +11,8 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+
+	"rampart/internal/secfile"
 )
 
 // DownloadFile is the partial or complete image in the agent's directory.
@@ -31,7 +33,7 @@ func (a *Agent) download(ctx context.Context, j Job) (string, error) {
 		return "", fatal(err)
 	}
 	path := filepath.Join(a.cfg.Dir, DownloadFile)
-	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	f, err := secfile.OpenFile(path, os.O_RDWR|os.O_CREATE) // 0600, tightened if it exists
 	if err != nil {
 		return "", fmt.Errorf("agent: download: %w", err)
 	}

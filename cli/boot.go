@@ -142,10 +142,10 @@ as in one-time-programmable memory). DEVICE-DIR must not exist.`,
 				pems = append(pems, pem)
 			}
 			dir := args[0]
-			if err := os.Mkdir(dir, 0o755); err != nil {
+			if err := os.Mkdir(dir, 0o700); err != nil { // its flash holds the device's internal trusted storage
 				return fail(ExitError, fmt.Errorf("boot: %w", err), "choose a new directory")
 			}
-			if err := os.Mkdir(filepath.Join(dir, bootKeysDir), 0o755); err != nil {
+			if err := os.Mkdir(filepath.Join(dir, bootKeysDir), 0o700); err != nil {
 				return fail(ExitError, err, "")
 			}
 			for i, pem := range pems {

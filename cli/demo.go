@@ -7,6 +7,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"rampart/demo"
+	"rampart/internal/secfile"
 )
 
 func init() { register("demo", newDemoCmd) }
@@ -35,7 +36,7 @@ It ends with a summary and exits 0 only if every step passed.`,
 				if !keep {
 					defer os.RemoveAll(d)
 				}
-			} else if err := os.MkdirAll(dir, 0o700); err != nil {
+			} else if err := secfile.MkdirAll(dir); err != nil { // signing keys, device state
 				return fail(ExitError, err, "")
 			}
 			out := env.Stdout

@@ -73,7 +73,7 @@ log: {level: error}
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv, err := fleet.New(cfg, fleet.Options{Passphrase: []byte("pw"), Rand: rand.Reader, LogOutput: &bytes.Buffer{}})
+	srv, err := fleet.New(cfg, fleet.Options{Passphrase: []byte("a passphrase for the test CA"), Rand: rand.Reader, LogOutput: &bytes.Buffer{}})
 	if err != nil {
 		t.Fatal(err)
 	}

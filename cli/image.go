@@ -148,9 +148,10 @@ func imageParseInt(flag, s string, bits int) (uint64, error) {
 	return v, nil
 }
 
-// imageWriteFile writes an output file.
-func imageWriteFile(path string, b []byte, perm os.FileMode) error {
-	if err := os.WriteFile(path, b, perm); err != nil {
+// imageWriteFile writes an output file that holds nothing secret (signed
+// images, signatures); keys go through secfile.WriteFile.
+func imageWriteFile(path string, b []byte) error {
+	if err := os.WriteFile(path, b, 0o644); err != nil {
 		return fail(ExitError, fmt.Errorf("writing %s: %w", path, err), "")
 	}
 	return nil

@@ -20,6 +20,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"rampart/image"
+	"rampart/internal/secfile"
 )
 
 // imageAutogen heads generated C and Rust source.
@@ -97,7 +98,12 @@ bootloader embeds.`,
 			if err != nil {
 				return imageFailure(err)
 			}
-			return imageWriteFile(keyFile, pemBytes, 0o600)
+			// A new 0600 file renamed over the old one: writing into an
+			// existing 0644 file would keep its mode and publish the key.
+			if err := secfile.WriteFile(keyFile, pemBytes); err != nil {
+				return fail(ExitError, err, "")
+			}
+			return nil
 		},
 	}
 	cmd.Flags().StringVarP(&keyType, "type", "t", "", "key type: ecdsa-p256, ecdsa-p384, ed25519, rsa-2048, rsa-3072, x25519")

@@ -337,7 +337,7 @@ func imageSign(env *Env, fl *pflag.FlagSet, f *imageSignFlags, inPath, outPath s
 		if f.vectorToSign == "digest" {
 			payload = digest
 		}
-		return imageWriteFile(outPath, payload, 0o644)
+		return imageWriteFile(outPath, payload)
 	}
 	if imageIsHex(outPath) {
 		if !inHex && f.hexAddr == "" {
@@ -353,7 +353,7 @@ func imageSign(env *Env, fl *pflag.FlagSet, f *imageSignFlags, inPath, outPath s
 		if res, err = image.Sign(in, o); err != nil {
 			return imageFailure(err)
 		}
-		if err := imageWriteFile(outPath, imageHexOutput(res, o, base), 0o644); err != nil {
+		if err := imageWriteFile(outPath, imageHexOutput(res, o, base)); err != nil {
 			return err
 		}
 	} else {
@@ -384,7 +384,7 @@ func imageSign(env *Env, fl *pflag.FlagSet, f *imageSignFlags, inPath, outPath s
 		}
 	}
 	if f.sigOut != "" && res.Signature != nil {
-		return imageWriteFile(f.sigOut, []byte(base64.StdEncoding.EncodeToString(res.Signature)), 0o644)
+		return imageWriteFile(f.sigOut, []byte(base64.StdEncoding.EncodeToString(res.Signature)))
 	}
 	return nil
 }

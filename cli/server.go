@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"os/signal"
@@ -14,6 +15,8 @@ import (
 	"github.com/spf13/cobra"
 
 	"rampart/fleet"
+	"rampart/fleet/ca"
+	"rampart/fleet/store"
 )
 
 func init() { register("server", newServerCmd) }
@@ -22,11 +25,14 @@ func newServerCmd(env *Env) *cobra.Command {
 	var (
 		config      string
 		checkConfig bool
+		offline     bool
 	)
 	cmd := &cobra.Command{
 		Use:   "server",
 		Short: "Run the fleet server: attestation-gated enrollment, MQTT over mutual TLS, telemetry, admin API",
 		Long: `Run Rampart's fleet server from one configuration file (examples/fleet/server.yaml).
+--check-config validates the file, connects to the database and checks its schema version
+(changing nothing), and exits: 0 valid, 1 invalid; --offline skips the database.
 
 It admits a device only when its PSA attestation token verifies against the endorsed
 attestation key, binds the server's nonce to the CSR key, shows a trustworthy lifecycle
@@ -38,6 +44,7 @@ docs/fleet-enrollment.md, the admin API in docs/fleet-admin-api.md.
 SIGINT or SIGTERM shut the server down gracefully (requests in flight finish, queued
 telemetry is committed).`,
 		Example: `  rampart server --config /etc/rampart/server.yaml --check-config
+  rampart server --config server.yaml --check-config --offline   # the file alone, on a build machine
   RAMPART_CA_PASSPHRASE=... rampart server --config /etc/rampart/server.yaml
   rampart server token --name ops --role operator`,
 		Args: exactArgs(0, "no arguments (use --config)"),
@@ -51,7 +58,11 @@ telemetry is committed).`,
 			}
 			if checkConfig {
 				fmt.Fprintf(env.Stdout, "%s: configuration OK (store %s, enroll %s, admin %s, mqtt %s)\n", config, redactDSN(cfg.Database), cfg.Listen.Enroll, cfg.Listen.Admin, cfg.Listen.MQTT)
-				return nil
+				if offline {
+					fmt.Fprintln(env.Stdout, "store: not checked (--offline)")
+					return nil
+				}
+				return checkStore(env, cfg.Database)
 			}
 			srv, err := fleet.New(cfg, fleet.Options{Rand: rand.Reader, LogOutput: env.Stderr, Passphrase: passphraseFromEnv(env, cfg.CA.PassphraseEnv)})
 			if err != nil {
@@ -73,14 +84,39 @@ telemetry is committed).`,
 		},
 	}
 	cmd.Flags().StringVarP(&config, "config", "c", "", "configuration file (YAML)")
-	cmd.Flags().BoolVar(&checkConfig, "check-config", false, "validate the configuration and exit (0 valid, 1 invalid)")
-	cmd.AddCommand(newServerTokenCmd(env))
+	cmd.Flags().BoolVar(&checkConfig, "check-config", false, "validate the configuration and the database (reachable, schema not newer than this build) and exit (0 valid, 1 invalid)")
+	cmd.Flags().BoolVar(&offline, "offline", false, "with --check-config: validate the file only, do not connect to the database")
+	cmd.AddCommand(newServerTokenCmd(env), newServerCAPassphraseCmd(env))
 	return cmd
 }
 
 func passphraseFromEnv(env *Env, name string) []byte {
 	if v := env.Getenv(name); v != "" {
 		return []byte(v)
+	}
+	return nil
+}
+
+// checkStore is --check-config's database part: connect as the server
+// would and read the schema version, changing nothing (a missing SQLite
+// file is not created).
+func checkStore(env *Env, dsn string) error {
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	st, err := store.CheckSchema(ctx, dsn)
+	switch {
+	case errors.Is(err, store.ErrSchemaNewer):
+		return fail(ExitFailure, err, "this binary is older than the one that last ran on this database: run the newer one")
+	case err != nil:
+		return fail(ExitFailure, err, "check the database setting and that the database is reachable (--offline checks the file alone)")
+	case !st.Exists:
+		fmt.Fprintf(env.Stdout, "store: %s does not exist yet: created and migrated to schema %d at first start\n", redactDSN(dsn), st.Want)
+	case st.Version == 0:
+		fmt.Fprintf(env.Stdout, "store: reachable, no schema yet: created at first start (schema %d)\n", st.Want)
+	case st.Version < st.Want:
+		fmt.Fprintf(env.Stdout, "store: schema version %d; the server migrates it to %d at start\n", st.Version, st.Want)
+	default:
+		fmt.Fprintf(env.Stdout, "store: schema version %d (current)\n", st.Version)
 	}
 	return nil
 }
@@ -125,5 +161,51 @@ entry for the server configuration, which stores only the token's SHA-256.`,
 	cmd.Flags().StringVar(&name, "name", "", "token name (shown in the audit log)")
 	cmd.Flags().StringVar(&role, "role", "viewer", "viewer, operator or admin")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+	return cmd
+}
+
+// caNewPassphraseEnv names the variable holding the new CA passphrase for
+// server ca-passphrase (the current one is in ca.passphrase_env).
+const caNewPassphraseEnv = "RAMPART_CA_NEW_PASSPHRASE"
+
+func newServerCAPassphraseCmd(env *Env) *cobra.Command {
+	var config string
+	cmd := &cobra.Command{
+		Use:   "ca-passphrase --config FILE",
+		Short: "Re-encrypt the CA key under a new passphrase",
+		Long: `Re-encrypt data_dir/ca.key.enc under the passphrase in ` + caNewPassphraseEnv + `, opening it
+with the current one from the variable ca.passphrase_env names. The new passphrase must have
+at least 16 characters, 8 of them different (openssl rand -base64 24 makes one). The key file
+is replaced whole (mode 0600); a running server keeps its key in memory and needs the new
+passphrase at its next start. Exit 1 when the current passphrase is wrong or the new one too weak.`,
+		Example: `  RAMPART_CA_PASSPHRASE=old RAMPART_CA_NEW_PASSPHRASE="$(openssl rand -base64 24)" \
+    rampart server ca-passphrase --config /etc/rampart/server.yaml`,
+		Args: exactArgs(0, "no arguments (use --config)"),
+		RunE: func(_ *cobra.Command, _ []string) error {
+			if config == "" {
+				return usageError("--config is required")
+			}
+			cfg, err := fleet.LoadConfig(config)
+			if err != nil {
+				return fail(ExitFailure, err, "fix the configuration file; see examples/fleet/server.yaml")
+			}
+			oldPass, newPass := passphraseFromEnv(env, cfg.CA.PassphraseEnv), passphraseFromEnv(env, caNewPassphraseEnv)
+			if oldPass == nil || newPass == nil {
+				return usageError("set %s to the current passphrase and %s to the new one", cfg.CA.PassphraseEnv, caNewPassphraseEnv)
+			}
+			err = ca.ChangePassphrase(cfg.DataDir, oldPass, newPass, rand.Reader)
+			switch {
+			case errors.Is(err, ca.ErrWeakPassphrase):
+				return fail(ExitFailure, err, "generate one: openssl rand -base64 24")
+			case errors.Is(err, ca.ErrPassphrase):
+				return fail(ExitFailure, err, cfg.CA.PassphraseEnv+" must hold the current passphrase")
+			case err != nil:
+				return fail(ExitError, err, "")
+			}
+			fmt.Fprintf(env.Stdout, "%s: CA key re-encrypted; start the server with the new passphrase in %s\n", cfg.DataDir, cfg.CA.PassphraseEnv)
+			return nil
+		},
+	}
+	cmd.Flags().StringVarP(&config, "config", "c", "", "configuration file (YAML)")
 	return cmd
 }

@@ -12,6 +12,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"rampart/internal/secfile"
 	"rampart/sim"
 )
 
@@ -49,7 +50,7 @@ Exit 0 when every device onboarded, reported and (with --update) ended as expect
 				}
 				defer os.RemoveAll(d)
 				dir = d
-			} else if err := os.MkdirAll(dir, 0o700); err != nil {
+			} else if err := secfile.MkdirAll(dir); err != nil { // keys, the CA, the database
 				return fail(ExitError, err, "")
 			}
 			opt.Dir = dir

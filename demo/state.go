@@ -4,8 +4,9 @@ import (
 	"crypto"
 	"crypto/rand"
 	"io"
-	"os"
 	"path/filepath"
+
+	"rampart/internal/secfile"
 )
 
 // State carries what earlier steps produced to later ones.
@@ -30,11 +31,12 @@ func newState(o Options) *State {
 	return &State{opts: o, rand: r, firmware: map[string][]byte{}, images: map[string][]byte{}, passed: map[string]bool{}}
 }
 
-// write stores a file inside the demo directory and returns its path.
+// write stores a file inside the demo directory and returns its path. Some
+// are private keys: every file is 0600 in 0700 directories (secfile).
 func (s *State) write(name string, data []byte) (string, error) {
 	p := filepath.Join(s.opts.Dir, name)
-	if err := os.MkdirAll(filepath.Dir(p), 0o700); err != nil {
+	if err := secfile.MkdirAll(filepath.Dir(p)); err != nil {
 		return "", err
 	}
-	return p, os.WriteFile(p, data, 0o600)
+	return p, secfile.WriteFile(p, data)
 }

@@ -65,7 +65,7 @@ func TestEnrollConnectPublish(t *testing.T) {
 		defer c.Disconnect(&paho.Disconnect{})
 		ctx := context.Background()
 		for i := range 5 {
-			payload := []byte(`{"ts":` + itoa(1_764_000_000_000+int64(i)) + `,"values":{"temperature":21.5,"rssi":-67}}`)
+			payload := []byte(`{"ts":` + itoa(time.Now().UnixMilli()+int64(i)) + `,"values":{"temperature":21.5,"rssi":-67}}`) // within telemetry.retention
 			pr, err := c.Publish(ctx, &paho.Publish{Topic: broker.TelemetryTopic(d.id), QoS: 1, Payload: payload})
 			if err != nil || pr.ReasonCode != 0 {
 				t.Fatalf("publish: %v %+v", err, pr)

@@ -12,6 +12,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"path/filepath"
 	"sync"
 	"time"
 
@@ -23,6 +24,7 @@ import (
 	"rampart/fleet/enroll"
 	"rampart/fleet/store"
 	"rampart/fleet/telemetry"
+	"rampart/internal/secfile"
 )
 
 // Options are what the process gives the server besides its Config.
@@ -96,9 +98,12 @@ func New(cfg *Config, o Options) (*Server, error) {
 	s := &Server{cfg: cfg, opts: o, log: log, ready: make(chan struct{})}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	var err error
-	if err = os.MkdirAll(cfg.DataDir, 0o700); err != nil {
-		return nil, fmt.Errorf("fleet: data_dir: %w", err)
+	weakPass, err := checkCAPassphrase(cfg, pass)
+	if err != nil {
+		return nil, err
+	}
+	if err = secureDataDir(cfg.DataDir, log); err != nil {
+		return nil, err
 	}
 	if s.db, err = store.Open(ctx, cfg.Database, store.Options{Now: o.Now, SQLiteSynchronous: cfg.SQLiteSynchronous}); err != nil {
 		return nil, err
@@ -106,6 +111,10 @@ func New(cfg *Config, o Options) (*Server, error) {
 	fail := func(err error) (*Server, error) { s.db.Close(); return nil, err }
 	if s.ca, err = ca.Open(cfg.DataDir, pass, ca.Options{Rand: o.Rand, Now: o.Now, Name: cfg.CA.Name}); err != nil {
 		return fail(err)
+	}
+	if weakPass != nil {
+		log.Warn("the CA key is encrypted under a passphrase weaker than new keys may be; change it with rampart server ca-passphrase",
+			"reason", weakPass.Error())
 	}
 	// The TLS server key lives in memory only; a new one each start.
 	key, err := ecdsa.GenerateKey(elliptic.P256(), o.Rand)
@@ -129,7 +138,7 @@ func New(cfg *Config, o Options) (*Server, error) {
 		return fail(err)
 	}
 	s.writer = telemetry.NewWriter(telemetry.WriterConfig{Store: s.db, Now: o.Now, Log: log.With("component", "telemetry"),
-		MaxBatch: cfg.Telemetry.MaxBatch, MaxDelay: cfg.Telemetry.MaxDelay.Duration, OnCommit: s.metrics.committed})
+		MaxBatch: cfg.Telemetry.MaxBatch, MaxDelay: cfg.Telemetry.MaxDelay.Duration, Retention: cfg.Telemetry.Retention.Duration, OnCommit: s.metrics.committed})
 	s.broker, err = broker.New(broker.Config{Address: cfg.Listen.MQTT, CA: s.ca, Store: s.db, Certificate: s.tlsCert, Sink: s.writer,
 		Now: o.Now, Log: log.With("component", "broker"), OnDeny: func(a string) { s.metrics.mqttDenied.WithLabelValues(a).Inc() },
 		OnStatus: func(id string, p []byte) { s.camps.Report(context.Background(), id, p) }})
@@ -146,6 +155,11 @@ func New(cfg *Config, o Options) (*Server, error) {
 		cc.BytesPerSecond = cfg.Campaigns.BytesPerSecond
 	}
 	cc.Store, cc.Publish, cc.ImageBase, cc.Now, cc.Log, cc.Jobs = s.db, s.broker.PublishJob, s.EnrollURL, o.Now, log.With("component", "campaign"), s.jobs
+	// Download keys are stored sealed under a secret only the CA key gives.
+	if cc.KeySecret, err = s.ca.DeriveSecret("campaign download keys"); err != nil {
+		s.writer.Close()
+		return fail(err)
+	}
 	if s.camps, err = campaign.New(ctx, cc); err != nil {
 		s.writer.Close()
 		return fail(err)
@@ -157,6 +171,45 @@ func New(cfg *Config, o Options) (*Server, error) {
 		return fail(err)
 	}
 	return s, nil
+}
+
+// secureDataDir makes data_dir (the CA key and, by default, the database)
+// 0700 and an existing CA key file 0600, tightening what an older version
+// or an operator left open. Where an existing directory or key file cannot
+// be changed (a read-only mount, another owner) the server still starts,
+// warning: it only reads them; the database it writes is held to 0600
+// strictly (fleet/store).
+func secureDataDir(dir string, log *slog.Logger) error {
+	for _, step := range []struct {
+		path string
+		do   func(string) error
+	}{{dir, secfile.MkdirAll}, {filepath.Join(dir, ca.KeyFile), secfile.Tighten}} {
+		err := step.do(step.path)
+		if errors.Is(err, secfile.ErrCannotTighten) {
+			log.Warn("readable by other users and its mode cannot be changed: fix it (0700 directory, 0600 key)", "path", step.path, "err", err.Error())
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("fleet: data_dir: %w", err)
+		}
+	}
+	return nil
+}
+
+// checkCAPassphrase applies ca.CheckPassphrase before anything is
+// created: a new CA key is written only under a passphrase that meets it.
+// An existing key under a weaker one still opens (refusing it would stop a
+// running fleet at upgrade, and the key is no weaker than it was): weak is
+// then returned for the caller to warn about.
+func checkCAPassphrase(cfg *Config, pass []byte) (weak, err error) {
+	weak = ca.CheckPassphrase(pass)
+	if weak == nil {
+		return nil, nil
+	}
+	if _, err := os.Stat(filepath.Join(cfg.DataDir, ca.KeyFile)); errors.Is(err, os.ErrNotExist) {
+		return weak, fmt.Errorf("fleet: CA passphrase (%s): %w; generate one, e.g. openssl rand -base64 24", cfg.CA.PassphraseEnv, weak)
+	}
+	return weak, nil
 }
 
 // NewLogger builds the structured logger the configuration asks for.

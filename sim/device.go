@@ -15,6 +15,7 @@ import (
 	"rampart/agent"
 	"rampart/attest"
 	"rampart/boot"
+	"rampart/internal/secfile"
 	"rampart/spe/ipc"
 	"rampart/spe/platform"
 	"rampart/spe/provision"
@@ -106,7 +107,7 @@ func ManufactureWith(dir string, index int, f *Fleet, firmware []byte, o Manufac
 		return nil, fmt.Errorf("sim: device %d: provision: %w", index, err)
 	}
 	d.Endorse = res.Endorsement
-	if err := os.WriteFile(filepath.Join(dir, SignedEndorsementFile), res.Signed, 0o644); err != nil {
+	if err := secfile.WriteFile(filepath.Join(dir, SignedEndorsementFile), res.Signed); err != nil {
 		return nil, fmt.Errorf("sim: device %d: %w", index, err)
 	}
 	return d, nil

@@ -16,7 +16,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"os"
 	"path/filepath"
 	"sync"
 	"time"
@@ -25,6 +24,7 @@ import (
 	"rampart/fleet"
 	"rampart/fleet/trust"
 	"rampart/image"
+	"rampart/internal/secfile"
 )
 
 // AdminToken is the admin API token of the simulated fleet.
@@ -81,7 +81,7 @@ func StartFleet(o FleetOptions) (*Fleet, error) {
 	f.releases = []any{&f.Release.PublicKey}
 	for name, k := range map[string]*ecdsa.PrivateKey{"manufacturer.pub.pem": f.Mfr, "release.pub.pem": f.Release} {
 		der, _ := x509.MarshalPKIXPublicKey(&k.PublicKey)
-		if err := os.WriteFile(filepath.Join(o.Dir, name), pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der}), 0o600); err != nil {
+		if err := secfile.WriteFile(filepath.Join(o.Dir, name), pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der})); err != nil {
 			return nil, err
 		}
 	}
@@ -95,7 +95,7 @@ telemetry: {max_delay: 2ms}
 log: {level: warn, format: text}
 `, o.CertTTL, fleet.TokenSHA256(AdminToken))
 	path := filepath.Join(o.Dir, "server.yaml")
-	if err := os.WriteFile(path, []byte(cfgText), 0o600); err != nil {
+	if err := secfile.WriteFile(path, []byte(cfgText)); err != nil {
 		return nil, err
 	}
 	cfg, err := fleet.ParseConfig(path, []byte(cfgText))

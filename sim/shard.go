@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"rampart/internal/proc"
+	"rampart/internal/secfile"
 )
 
 // JoinFile is what a parent run writes for the device processes it
@@ -93,7 +94,7 @@ func RunSharded(ctx context.Context, opt Options, procs int, spawn Spawn) (*Repo
 		MfrKeyDER: mk, BootKey: bk, Firmware: v1}
 	b, _ := json.Marshal(jf)
 	joinPath := filepath.Join(opt.Dir, "join.json")
-	if err := os.WriteFile(joinPath, b, 0o600); err != nil {
+	if err := secfile.WriteFile(joinPath, b); err != nil { // holds the manufacturer's private key
 		return nil, err
 	}
 	cpu0 := proc.CPU()
@@ -111,7 +112,7 @@ func RunSharded(ctx context.Context, opt Options, procs int, spawn Spawn) (*Repo
 			n = opt.Devices - per*(procs-1)
 		}
 		dir := filepath.Join(opt.Dir, fmt.Sprintf("proc%d", p))
-		if err := os.MkdirAll(dir, 0o700); err != nil {
+		if err := secfile.MkdirAll(dir); err != nil {
 			return nil, err
 		}
 		cmd := spawn(joinPath, n, p*per, dir)

@@ -20,6 +20,8 @@ import (
 	"path/filepath"
 	"sync"
 	"time"
+
+	"rampart/internal/secfile"
 )
 
 // File names inside the CA directory.
@@ -50,7 +52,10 @@ type Options struct {
 
 // Open loads the CA from dir, or creates it there (a P-256 key and a
 // ten-year self-signed certificate) when dir holds neither file. The key
-// file is written encrypted with passphrase, with mode 0600.
+// file is written encrypted with passphrase, with mode 0600, in a 0700
+// directory (an existing one with group or other access is tightened
+// first). Loading an existing CA changes no mode: the server tightens its
+// data_dir and key file itself (fleet.New), warning where it cannot.
 func Open(dir string, passphrase []byte, o Options) (*CA, error) {
 	if o.Rand == nil {
 		return nil, errors.New("ca: options: Rand is required")
@@ -126,40 +131,18 @@ func create(dir string, passphrase []byte, o Options) (*CA, error) {
 		return nil, fmt.Errorf("ca: self-sign: %w", err)
 	}
 	cert, _ := x509.ParseCertificate(der)
-	if err := os.MkdirAll(dir, 0o700); err != nil {
+	if err := secfile.MkdirAll(dir); err != nil {
 		return nil, fmt.Errorf("ca: %w", err)
 	}
-	if err := writeFile(filepath.Join(dir, KeyFile), enc, 0o600); err != nil {
-		return nil, err
+	// The certificate is public, but it lives in the 0700 directory anyway;
+	// both files are written whole and renamed into place.
+	if err := secfile.WriteFile(filepath.Join(dir, KeyFile), enc); err != nil {
+		return nil, fmt.Errorf("ca: %w", err)
 	}
-	if err := writeFile(filepath.Join(dir, CertFile), pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o644); err != nil {
-		return nil, err
+	if err := secfile.WriteFile(filepath.Join(dir, CertFile), pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})); err != nil {
+		return nil, fmt.Errorf("ca: %w", err)
 	}
 	return &CA{cert: cert, key: key, rand: o.Rand, now: o.Now}, nil
-}
-
-// writeFile writes atomically (temporary file, fsync, rename).
-func writeFile(path string, data []byte, mode os.FileMode) error {
-	tmp := path + ".tmp"
-	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, mode)
-	if err != nil {
-		return fmt.Errorf("ca: %w", err)
-	}
-	_, err = f.Write(data)
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp, path)
-	}
-	if err != nil {
-		os.Remove(tmp)
-		return fmt.Errorf("ca: write %s: %w", path, err)
-	}
-	return nil
 }
 
 func randSerial(r io.Reader) (*big.Int, error) {

@@ -16,6 +16,7 @@
 //
 // It must never count a device as updated on its word alone, never publish
 // an unsigned job or one for an image it has not verified against the
-// release keys, and never hold a private key other than the job signer's
-// (which it is given).
+// release keys, never hold a private key other than the job signer's (which
+// it is given), and never store a download key in clear (it is sealed under
+// Config.KeySecret, keystore.go).
 package campaign

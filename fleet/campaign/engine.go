@@ -45,6 +45,10 @@ type Config struct {
 	BytesPerSecond int64
 	// Rand draws each campaign's download key (crypto/rand when nil).
 	Rand io.Reader
+	// KeySecret (32 bytes, required) seals each campaign's download key in
+	// the store (keystore.go); the server derives it from the CA key, so a
+	// copy of the database cannot mint download tokens.
+	KeySecret []byte
 	// Tamper, when set, may alter the image served to a device: fault
 	// injection for tests only.
 	Tamper func(deviceID string, data []byte) []byte
@@ -97,13 +101,11 @@ type camp struct {
 	list      []*dev
 	phaseSize []int
 	dirty     map[string]*dev
-	key       []byte // download key (token.go)
+	key       []byte // download key (token.go), stored sealed (keystore.go)
 	// saved is the state and phase last recorded in the store (stateKey):
 	// a transition made outside Step (a failure reported between steps
 	// pauses at once) is written, and audited, by the next Step or Close.
 	saved string
-	// ephemeralKey: the stored campaign had no key (made before keys were).
-	ephemeralKey bool
 }
 
 // New builds an engine and loads the unfinished campaigns from the store.
@@ -126,6 +128,9 @@ func New(ctx context.Context, cfg Config) (*Engine, error) {
 	if cfg.Tick > 5*time.Second {
 		return nil, fmt.Errorf("campaign: config: tick %s exceeds 5s", cfg.Tick)
 	}
+	if len(cfg.KeySecret) != keySecretSize {
+		return nil, fmt.Errorf("campaign: config: KeySecret must be %d bytes", keySecretSize)
+	}
 	e := &Engine{cfg: cfg, camps: map[string]*camp{}, byDevice: map[string]*camp{}, images: map[string][]byte{}, pacers: map[string]*pacer{}, wake: make(chan struct{}, 1),
 		republish: map[*camp][]string{}}
 	recs, err := cfg.Store.Campaigns(ctx)
@@ -134,14 +139,14 @@ func New(ctx context.Context, cfg Config) (*Engine, error) {
 	}
 	for _, r := range recs {
 		if State(r.State) == Stopped || State(r.State) == Completed {
+			if err := e.dropClearKey(ctx, r); err != nil {
+				return nil, err
+			}
 			continue
 		}
 		c, err := e.load(ctx, r)
 		if err != nil {
 			return nil, err
-		}
-		if c.ephemeralKey {
-			cfg.Log.Warn("campaign has no stored download key; its jobs carry one for this run only", "campaign", r.ID)
 		}
 		e.add(c)
 		for _, d := range c.list {
@@ -162,14 +167,8 @@ func (e *Engine) load(ctx context.Context, r *store.CampaignRecord) (*camp, erro
 	if err != nil {
 		return nil, err
 	}
-	c.key = ss.DownloadKey
-	if len(c.key) != DownloadKeySize {
-		// A campaign stored before download keys: a key for this run only
-		// (New publishes its in-flight jobs again; older URLs are refused).
-		if c.key, err = e.newDownloadKey(); err != nil {
-			return nil, err
-		}
-		c.ephemeralKey = true
+	if c.key, err = e.loadKey(ctx, r, ss); err != nil {
+		return nil, err
 	}
 	c.rec = *r
 	c.saved = c.stateKey()
@@ -265,7 +264,7 @@ func (e *Engine) Create(ctx context.Context, sp Spec, actor string) (*Summary, e
 	if c.key, err = e.newDownloadKey(); err != nil {
 		return nil, err
 	}
-	b, err := marshalStored(sp, c.key)
+	b, err := e.marshalStored(sp.ID, sp, c.key)
 	if err != nil {
 		return nil, err
 	}

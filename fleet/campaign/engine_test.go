@@ -40,6 +40,7 @@ type bench struct {
 	repeats int
 	bps     int64
 	srv     *httptest.Server
+	secret  []byte // the engine's KeySecret when set
 }
 
 func newBench(t testing.TB, n int) *bench {
@@ -92,7 +93,7 @@ func (b *bench) engine(t testing.TB) *campaign.Engine {
 		b.srv = httptest.NewTLSServer(nil)
 		t.Cleanup(b.srv.Close)
 	}
-	e, err := campaign.New(context.Background(), campaign.Config{Store: b.db, Now: b.clock, BytesPerSecond: b.bps,
+	e, err := campaign.New(context.Background(), campaign.Config{Store: b.db, Now: b.clock, BytesPerSecond: b.bps, KeySecret: b.keySecret(),
 		ImageBase: func() string { return b.srv.URL }, Jobs: b.jobSigner(t),
 		Publish: func(id string, p []byte) error {
 			b.mu.Lock()
@@ -113,6 +114,15 @@ func (b *bench) engine(t testing.TB) *campaign.Engine {
 	}
 	b.srv.Config.Handler = e.ImageHandler()
 	return e
+}
+
+// keySecret is the engine's KeySecret: fixed for the bench, as the
+// server's is for its CA (b.secret overrides it).
+func (b *bench) keySecret() []byte {
+	if b.secret != nil {
+		return b.secret
+	}
+	return []byte("bench key secret, 32 bytes long.")
 }
 
 func (b *bench) published() int { b.mu.Lock(); defer b.mu.Unlock(); return len(b.jobs) }

@@ -26,7 +26,10 @@ var ErrRollback = errors.New("campaign: security counter lower than an uploaded 
 // software type unless force, registers the release (its measurement
 // becomes a reference value) and stores the image under the SHA-256 of its
 // bytes. A release registered before without its image gets the image
-// stored (and store.ErrConflict is not returned then).
+// stored; a release whose image is already stored (these bytes, or another
+// signature over the same measurement) is refused with store.ErrConflict
+// and audited: the upload would change nothing, and an operator who meant
+// to upload a new version should hear so.
 func Upload(ctx context.Context, db *store.DB, img []byte, keys []any, force bool, comment, actor string) (*store.Release, string, error) {
 	parsed, err := image.Parse(img)
 	if err != nil {
@@ -48,6 +51,13 @@ func Upload(ctx context.Context, db *store.DB, img []byte, keys []any, force boo
 			return nil, "", fmt.Errorf("campaign: upload: %w", verr)
 		}
 		if rel, err = db.Release(ctx, v.Digest); err != nil {
+			return nil, "", err
+		}
+		if sha, err := db.ImageByDigest(ctx, v.Digest); err == nil {
+			db.Audit(ctx, &store.AuditEntry{Actor: actor, Action: "releases.upload", Subject: hex.EncodeToString(rel.Digest), Decision: store.Deny,
+				Reason: "already registered, image " + sha + " stored"})
+			return nil, "", fmt.Errorf("campaign: upload: release %x already registered with its image %s: %w", rel.Digest, sha, store.ErrConflict)
+		} else if !errors.Is(err, store.ErrNotFound) {
 			return nil, "", err
 		}
 	}

@@ -4,35 +4,10 @@ import (
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/hex"
-	"encoding/json"
 	"fmt"
 	"strconv"
 	"time"
 )
-
-// DownloadKeySize is the size of a campaign's download key.
-const DownloadKeySize = 32
-
-// storedSpec is what the campaigns row keeps: the operator's spec and the
-// campaign's download key, which never leaves the server (Status shows the
-// parsed Spec only).
-type storedSpec struct {
-	Spec
-	DownloadKey []byte `json:"download_key,omitempty"`
-}
-
-// newDownloadKey draws a campaign's download key from the engine's Rand.
-func (e *Engine) newDownloadKey() ([]byte, error) {
-	k := make([]byte, DownloadKeySize)
-	if _, err := e.cfg.Rand.Read(k); err != nil {
-		return nil, fmt.Errorf("campaign: download key: %w", err)
-	}
-	return k, nil
-}
-
-func marshalStored(sp Spec, key []byte) ([]byte, error) {
-	return json.Marshal(storedSpec{Spec: sp, DownloadKey: key})
-}
 
 // downloadToken is the device's capability to fetch the campaign's image
 // and move its own progress: HMAC-SHA256 under the campaign's key over the

@@ -6,6 +6,7 @@
 //
 // It holds no policy: it never decides whether a device may enroll or connect
 // (fleet/enroll and fleet/broker do), and it must never store a private key.
+// The SQLite database and its side files are 0600 (tightened if found looser).
 // Every write that acknowledges something to a device (an issued certificate,
 // a telemetry batch) commits before it returns.
 package store

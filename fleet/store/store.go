@@ -5,11 +5,14 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"os"
 	"strings"
 	"time"
 
 	_ "github.com/jackc/pgx/v5/stdlib" // registers the "pgx" database/sql driver
 	_ "modernc.org/sqlite"             // registers the "sqlite" database/sql driver
+
+	"rampart/internal/secfile"
 )
 
 // Errors returned by the store; callers classify with errors.Is.
@@ -107,6 +110,9 @@ func Open(ctx context.Context, dsn string, o Options) (*DB, error) {
 		default:
 			return nil, fmt.Errorf("%w: sqlite synchronous %q: want FULL, NORMAL or EXTRA", ErrOption, o.SQLiteSynchronous)
 		}
+		if err := secureSQLiteFiles(dsn); err != nil {
+			return nil, err
+		}
 		q := "?_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)&_pragma=synchronous(" + syncMode + ")&_pragma=foreign_keys(1)&_pragma=temp_store(MEMORY)&_txlock=immediate"
 		db, err = sql.Open("sqlite", "file:"+dsn+q)
 		if err == nil {
@@ -137,6 +143,27 @@ func Open(ctx context.Context, dsn string, o Options) (*DB, error) {
 		return nil, err
 	}
 	return s, nil
+}
+
+// secureSQLiteFiles makes the database file (creating it empty if needed)
+// and its -wal, -shm and -journal files 0600 before SQLite opens them: they
+// hold device identities, telemetry and campaign state. SQLite creates its
+// side files with the database file's mode, so a 0600 database keeps them
+// 0600; the ones left by an older version with a looser mode are tightened.
+// The file is opened read-only: a database the process may not write stays
+// a matter for Open to report.
+func secureSQLiteFiles(path string) error {
+	f, err := secfile.OpenFile(path, os.O_RDONLY|os.O_CREATE)
+	if err != nil {
+		return fmt.Errorf("store: %w", err)
+	}
+	f.Close()
+	for _, side := range []string{"-wal", "-shm", "-journal"} {
+		if err := secfile.Tighten(path + side); err != nil {
+			return fmt.Errorf("store: %w", err)
+		}
+	}
+	return nil
 }
 
 // maxSQLiteReaders bounds the read-only connections (each has its own

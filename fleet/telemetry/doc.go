@@ -7,5 +7,8 @@
 // retention and exports query results as CSV or JSON.
 //
 // It must never acknowledge a sample before the transaction holding it has
-// committed, and never accept a sample a device sent for another device.
+// committed, never accept a sample a device sent for another device, and
+// never read more into a payload than it says: null, a repeated key or a
+// sample older than the retention window is refused, not stored as 0,
+// merged or kept until the next retention pass.
 package telemetry

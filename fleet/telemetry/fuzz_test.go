@@ -22,7 +22,7 @@ func FuzzParse(f *testing.F) {
 	}
 	now := time.UnixMilli(1_764_000_000_000)
 	f.Fuzz(func(t *testing.T, payload []byte) {
-		pts, err := Parse("dev1", payload, now)
+		pts, err := Parse("dev1", payload, now, 0)
 		if err != nil {
 			return
 		}

@@ -24,14 +24,21 @@ var ErrPayload = errors.New("telemetry: bad payload")
 //
 //	{"ts": 1764086400000, "values": {"temperature": 21.5, "rssi": -67}}
 //
-// ts is Unix milliseconds, optional (the server's receive time when absent).
+// ts is Unix milliseconds, optional (the server's receive time when absent
+// or 0), at most 24 hours ahead of the server's clock and, when a retention
+// is set, not older than it (retention would delete the samples at once).
+// null is refused anywhere (encoding/json would store a null value as 0),
+// and so is a repeated key: a second "values" object (which encoding/json
+// merges into the first, also when spelled "Values") or a metric named
+// twice (of which it keeps the last).
 type Message struct {
 	TS     int64              `json:"ts,omitempty"`
 	Values map[string]float64 `json:"values"`
 }
 
-// Parse decodes a payload from deviceID into samples.
-func Parse(deviceID string, payload []byte, now time.Time) ([]store.Point, error) {
+// Parse decodes a payload from deviceID into samples. now is the server's
+// clock; retention, when positive, refuses a ts older than now-retention.
+func Parse(deviceID string, payload []byte, now time.Time, retention time.Duration) ([]store.Point, error) {
 	if len(payload) > MaxPayload {
 		return nil, fmt.Errorf("%w: %d bytes exceeds %d", ErrPayload, len(payload), MaxPayload)
 	}
@@ -42,15 +49,18 @@ func Parse(deviceID string, payload []byte, now time.Time) ([]store.Point, error
 			return nil, err
 		}
 	}
-	return m.points(deviceID, now)
+	return m.points(deviceID, now, retention)
 }
 
-// decodeJSON is the reference decoder (encoding/json); scanCanonical is
-// the fast path for the shape devices send.
+// decodeJSON is the reference decoder (encoding/json, then strictJSON);
+// scanCanonical is the fast path for the shape devices send.
 func decodeJSON(payload []byte) (message, error) {
 	var jm Message
 	if err := json.Unmarshal(payload, &jm); err != nil {
 		return message{}, fmt.Errorf("%w: %v", ErrPayload, err)
+	}
+	if err := strictJSON(payload); err != nil {
+		return message{}, err
 	}
 	m := message{ts: jm.TS, values: make([]sample, 0, len(jm.Values))}
 	for k, v := range jm.Values {
@@ -60,7 +70,7 @@ func decodeJSON(payload []byte) (message, error) {
 }
 
 // points validates a decoded message and turns it into samples.
-func (m message) points(deviceID string, now time.Time) ([]store.Point, error) {
+func (m message) points(deviceID string, now time.Time, retention time.Duration) ([]store.Point, error) {
 	if len(m.values) == 0 || len(m.values) > MaxValues {
 		return nil, fmt.Errorf("%w: values: %d entries, want 1..%d", ErrPayload, len(m.values), MaxValues)
 	}
@@ -70,6 +80,9 @@ func (m message) points(deviceID string, now time.Time) ([]store.Point, error) {
 			return nil, fmt.Errorf("%w: ts %d out of range", ErrPayload, m.ts)
 		}
 		t = time.UnixMilli(m.ts)
+		if retention > 0 && t.Before(now.Add(-retention)) {
+			return nil, fmt.Errorf("%w: ts %d is older than the retention window (%s)", ErrPayload, m.ts, retention)
+		}
 	}
 	out := make([]store.Point, 0, len(m.values))
 	for _, s := range m.values {

@@ -44,6 +44,8 @@ var scanCases = []struct {
 	{`{"TS":1,"Values":{"a":1}}`, false}, // encoding/json matches keys case-insensitively
 	{`{"values":{"a":1,"a":2}}`, false},  // duplicate: last wins in encoding/json
 	{`{"values":{"a":1},"values":{"b":2}}`, false},
+	{`{"values":{"a":1},"Values":{"b":2}}`, false}, // merged by encoding/json: refused by strictJSON
+	{`{"values":{"a":null}}`, false},               // 0 for encoding/json: refused by strictJSON
 	{`{"values":{"\u0061":1}}`, false},
 	{`{"values":{"a":1},"extra":[1,{"x":null}]}`, false},
 	{`{"values":{"a":01}}`, false},
@@ -74,10 +76,10 @@ func TestScanCanonicalAgreesWithEncodingJSON(t *testing.T) {
 			t.Errorf("%q: fast path decoded %+v, encoding/json %+v, %v", c.payload, m, ref, refErr)
 		}
 		// Parse as a whole says the same as the reference path alone.
-		got, err := Parse("d", []byte(c.payload), now)
+		got, err := Parse("d", []byte(c.payload), now, 0)
 		var want []any
 		if refErr == nil {
-			pts, e := ref.points("d", now)
+			pts, e := ref.points("d", now, 0)
 			refErr = e
 			for _, p := range pts {
 				want = append(want, p)
@@ -121,7 +123,7 @@ func BenchmarkParse(b *testing.B) {
 		b.Run(p.name+"/fast", func(b *testing.B) {
 			b.ReportAllocs()
 			for b.Loop() {
-				if _, err := Parse("dev", []byte(p.payload), now); err != nil {
+				if _, err := Parse("dev", []byte(p.payload), now, 0); err != nil {
 					b.Fatal(err)
 				}
 			}
@@ -133,7 +135,7 @@ func BenchmarkParse(b *testing.B) {
 				if err != nil {
 					b.Fatal(err)
 				}
-				if _, err := m.points("dev", now); err != nil {
+				if _, err := m.points("dev", now, 0); err != nil {
 					b.Fatal(err)
 				}
 			}

@@ -17,11 +17,11 @@ import (
 
 func TestParse(t *testing.T) {
 	now := time.UnixMilli(1_764_000_000_000)
-	pts, err := Parse("d1", []byte(`{"ts":1763999999000,"values":{"t":21.5,"rssi":-67}}`), now)
+	pts, err := Parse("d1", []byte(`{"ts":1763999999000,"values":{"t":21.5,"rssi":-67}}`), now, 0)
 	if err != nil || len(pts) != 2 || pts[0].DeviceID != "d1" || !pts[0].Time.Equal(time.UnixMilli(1763999999000)) {
 		t.Fatalf("Parse = %v, %v", pts, err)
 	}
-	pts, err = Parse("d1", []byte(`{"values":{"t":1}}`), now)
+	pts, err = Parse("d1", []byte(`{"values":{"t":1}}`), now, 0)
 	if err != nil || !pts[0].Time.Equal(now) {
 		t.Fatalf("default time: %v %v", pts, err)
 	}
@@ -31,7 +31,7 @@ func TestParse(t *testing.T) {
 		"too many":  `{"values":{` + strings.Repeat(`"a":1,`, 0) + manyValues(MaxValues+1) + `}}`,
 		"oversized": `{"values":{"a":1}}` + strings.Repeat(" ", MaxPayload),
 	} {
-		if _, err := Parse("d", []byte(p), now); !errors.Is(err, ErrPayload) {
+		if _, err := Parse("d", []byte(p), now, 0); !errors.Is(err, ErrPayload) {
 			t.Errorf("%s: %v", name, err)
 		}
 	}

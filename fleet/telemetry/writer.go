@@ -22,6 +22,9 @@ type WriterConfig struct {
 	MaxBatch int
 	// MaxDelay is how long a batch waits for company (default 2 ms).
 	MaxDelay time.Duration
+	// Retention refuses samples older than now-Retention (Parse); 0 sets no
+	// lower bound. The server passes telemetry.retention.
+	Retention time.Duration
 	// OnCommit is called with each committed batch size (metrics); may be nil.
 	OnCommit func(samples int, took time.Duration)
 }
@@ -74,7 +77,7 @@ func NewWriter(cfg WriterConfig) *Writer {
 // goroutine and must not block. Submit blocks while the queue is full
 // (backpressure). It implements broker.Sink.
 func (w *Writer) Submit(deviceID string, payload []byte, done func(error)) error {
-	pts, err := Parse(deviceID, payload, w.cfg.Now())
+	pts, err := Parse(deviceID, payload, w.cfg.Now(), w.cfg.Retention)
 	if err != nil {
 		return err
 	}

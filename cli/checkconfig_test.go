@@ -1,0 +1,76 @@
+package cli
+
+import (
+	"context"
+	"database/sql"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"rampart/fleet/store"
+	"rampart/fleet/store/storetest"
+)
+
+// TestCheckConfigChecksDatabase: --check-config connects to the database
+// and reads its schema version, changing nothing: exit 1 when the database
+// cannot be reached or read, or was migrated by a newer build (the server
+// would refuse to start on all three); 0 for a missing SQLite file (not
+// created) or a current schema; --offline validates the file alone.
+func TestCheckConfigChecksDatabase(t *testing.T) {
+	dir := t.TempDir()
+	check := func(database string, args ...string) (int, string, string) {
+		t.Helper()
+		cfg := filepath.Join(dir, "server.yaml")
+		text := "data_dir: data\n"
+		if database != "" {
+			text += "database: " + database + "\n"
+		}
+		if err := os.WriteFile(cfg, []byte(text), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return runCLI(t, nil, append([]string{"server", "--config", cfg, "--check-config"}, args...)...)
+	}
+	dbPath := filepath.Join(dir, "data", "fleet.db")
+	if code, out, errs := check(""); code != 0 || !strings.Contains(out, "does not exist yet") {
+		t.Fatalf("missing SQLite file: %d %q %q", code, out, errs)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "data")); !os.IsNotExist(err) {
+		t.Fatalf("--check-config created data_dir or the database: %v", err)
+	}
+	os.MkdirAll(filepath.Join(dir, "data"), 0o700)
+	db, err := store.Open(context.Background(), dbPath, store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	if code, out, errs := check(""); code != 0 || !strings.Contains(out, "(current)") {
+		t.Fatalf("current schema: %d %q %q", code, out, errs)
+	}
+	raw, err := sql.Open("sqlite", dbPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := raw.Exec(`INSERT INTO schema_version (version) VALUES (99)`); err != nil {
+		t.Fatal(err)
+	}
+	raw.Close()
+	if code, _, errs := check(""); code != ExitFailure || !strings.Contains(errs, "newer than this build") {
+		t.Fatalf("newer schema: %d %q", code, errs)
+	}
+	if code, out, errs := check("", "--offline"); code != 0 || !strings.Contains(out, "not checked (--offline)") {
+		t.Fatalf("--offline: %d %q %q", code, out, errs)
+	}
+	unreachable := "postgres://postgres@127.0.0.1:1/none?sslmode=disable&connect_timeout=5"
+	if code, _, errs := check(unreachable); code != ExitFailure || !strings.Contains(errs, "hint: ") {
+		t.Fatalf("unreachable PostgreSQL: %d %q", code, errs)
+	}
+	if code, _, _ := check(unreachable, "--offline"); code != 0 {
+		t.Fatalf("unreachable PostgreSQL, --offline: %d", code)
+	}
+	if os.Getenv(storetest.EnvPostgres) != "" {
+		if code, out, errs := check(storetest.PostgresDSN(t)); code != 0 || !strings.Contains(out, "no schema yet") {
+			t.Fatalf("empty PostgreSQL schema: %d %q %q", code, out, errs)
+		}
+	}
+}
