@@ -189,7 +189,7 @@ func (s *Server) Start() error {
 	s.camps.Start()
 	ctx, cancel := context.WithCancel(context.Background())
 	s.stopBg = cancel
-	s.bg.Add(3)
+	s.bg.Add(2)
 	go func() {
 		defer s.bg.Done()
 		telemetry.RunRetention(ctx, s.db, s.cfg.Telemetry.Retention.Duration, time.Hour, s.opts.Now, s.log)
@@ -198,19 +198,6 @@ func (s *Server) Start() error {
 		defer s.bg.Done()
 		telemetry.RunCompaction(ctx, telemetry.CompactConfig{Store: s.db, Interval: s.cfg.Telemetry.CompactInterval.Duration,
 			Log: s.log.With("component", "telemetry"), OnCompact: s.metrics.compacted})
-	}()
-	go func() {
-		defer s.bg.Done()
-		t := time.NewTicker(time.Minute)
-		defer t.Stop()
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case <-t.C:
-				s.enroll.SweepNonces()
-			}
-		}
 	}()
 	s.log.Info("fleet server started", "enroll", s.EnrollURL(), "admin", s.AdminURL(), "mqtt", s.MQTTAddr(), "store", string(s.db.Dialect()))
 	close(s.ready)
