@@ -15,6 +15,7 @@ import (
 	"sync"
 	"time"
 
+	"rampart/fleet/internal/burst"
 	"rampart/fleet/store"
 )
 
@@ -47,6 +48,10 @@ type Config struct {
 	// Tamper, when set, may alter the image served to a device: fault
 	// injection for tests only.
 	Tamper func(deviceID string, data []byte) []byte
+	// Refusals, when set, coalesces the audit entries of refused image
+	// downloads per source and device (the first of a burst written at
+	// once, then a count per window); when nil each is written.
+	Refusals *burst.Coalescer[*store.AuditEntry]
 }
 
 // Engine runs every campaign of one fleet server.
