@@ -13,6 +13,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -290,5 +291,55 @@ func TestHealthzReadOnlyStore(t *testing.T) {
 	f.start()
 	if st, body := f.api("GET", "/healthz", "", ""); st != http.StatusServiceUnavailable || body != "unavailable\n" {
 		t.Fatalf("healthz on a read-only store: %d %q", st, body)
+	}
+}
+
+// Audit retention runs at start and then hourly: entries older than
+// audit.retention and those beyond audit.max_rows are deleted.
+func TestAuditRetentionRuns(t *testing.T) {
+	f := prepareFixture(t, "sqlite")
+	appendConfig(t, f.cfgPath, "audit: {retention: 720h, max_rows: 1000}\n")
+	f.start()
+	ctx := context.Background()
+	db := f.srv.Store()
+	var wg sync.WaitGroup
+	for g := range 30 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range 100 {
+				at := time.Now().Add(-40 * 24 * time.Hour) // older than the retention
+				if g >= 10 {
+					at = time.Now().Add(-time.Hour)
+				}
+				if err := db.Audit(ctx, &store.AuditEntry{Time: at.Add(time.Duration(i) * time.Millisecond), Actor: "test", Action: "x", Decision: store.Allow}); err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	ctxS, cancel := context.WithTimeout(ctx, 10*time.Second)
+	f.srv.Shutdown(ctxS)
+	cancel()
+	f.start() // the first pass runs at start
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		n, _ := f.srv.Store().CountAudit(ctx)
+		l, _ := f.srv.Store().AuditLog(ctx, store.AuditFilter{Action: "x", Limit: 5000})
+		oldest := time.Now()
+		for _, e := range l {
+			if e.Time.Before(oldest) {
+				oldest = e.Time
+			}
+		}
+		if n <= 1000 && time.Since(oldest) < 30*24*time.Hour {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("after retention: %d rows, oldest %v", n, oldest)
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }
