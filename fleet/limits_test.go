@@ -150,25 +150,30 @@ func TestSlowClientsPerListener(t *testing.T) {
 			}
 			f.served(t, l.name)
 		})
-		t.Run(l.name+"/per-source-cap", func(t *testing.T) {
-			var conns []*tls.Conn
+	}
+}
+
+// Each listener closes a source's connection beyond max_conns_per_source
+// at accept, before its TLS handshake, and still serves other sources. The
+// headers timeout here is long, so the connections already open stay so.
+func TestPerSourceConnectionCap(t *testing.T) {
+	f := newLimitedFixture(t, `http:
+  enroll: {read_header_timeout: 1m, max_conns_per_source: 6}
+  admin: {read_header_timeout: 1m, max_conns_per_source: 6}
+`)
+	for _, l := range []struct{ name, base string }{{"enroll", f.enrollURL}, {"admin", f.adminURL}} {
+		t.Run(l.name, func(t *testing.T) {
 			for range 6 {
-				conns = append(conns, f.dialTLS(t, l.base, "127.0.0.3"))
+				f.dialTLS(t, l.base, "127.0.0.3")
 			}
 			u, _ := url.Parse(l.base)
-			d := &net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP("127.0.0.3")}}
-			raw, err := d.Dial("tcp", u.Host)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer raw.Close()
-			if !closedWithin(raw, wait) {
-				t.Fatal("a seventh connection from one source was kept open (cap 6)")
+			d := &net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP("127.0.0.3")}, Timeout: 10 * time.Second}
+			c, err := tls.DialWithDialer(d, "tcp", u.Host, &tls.Config{RootCAs: f.pool, ServerName: "127.0.0.1"})
+			if err == nil {
+				c.Close()
+				t.Fatal("a seventh connection from one source completed its handshake (cap 6)")
 			}
 			f.served(t, l.name)
-			for _, c := range conns {
-				c.Close()
-			}
 		})
 	}
 }
