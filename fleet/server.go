@@ -119,7 +119,9 @@ func New(cfg *Config, o Options) (*Server, error) {
 
 	var connected func() float64
 	s.metrics = newMetrics(func() float64 { return connected() })
-	s.refusals = burst.Audit(s.db, cfg.Audit.BurstWindow.Duration, cfg.Limits.Sources, o.Now, log.With("component", "audit"))
+	// At most 10,000 bursts tracked, each holding about 2 KB at most;
+	// beyond, sources share one burst per kind.
+	s.refusals = burst.Audit(s.db, cfg.Audit.BurstWindow.Duration, 10000, o.Now, log.With("component", "audit"))
 	failures := netlimit.Rate{PerSecond: cfg.Limits.FailureRate, Burst: cfg.Limits.FailureBurst}
 	s.enrollFails = netlimit.NewLimiter(failures, cfg.Limits.Sources, o.Now)
 	s.adminFails = netlimit.NewLimiter(failures, cfg.Limits.Sources, o.Now)

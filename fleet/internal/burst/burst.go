@@ -39,6 +39,10 @@ type Config[T any] struct {
 	// Add, whose caller waits for it), or a summary (from Tick or Flush).
 	Record func(ctx context.Context, ev T, b Burst) error
 	Log    *slog.Logger // summary record failures; nil discards
+	// Keep, when set, returns what to hold of an event counted for a
+	// summary (a bounded copy: events may carry request data, and up to
+	// MaxKeys of them are held).
+	Keep func(T) T
 }
 
 // Overflow is the source of the events from sources beyond MaxKeys.
@@ -82,6 +86,10 @@ func New[T any](cfg Config[T]) *Coalescer[T] {
 // others are counted for the next summary.
 func (c *Coalescer[T]) Add(ctx context.Context, source, kind string, ev T) (recorded bool, err error) {
 	now := c.cfg.Now()
+	held := ev
+	if c.cfg.Keep != nil {
+		held = c.cfg.Keep(ev)
+	}
 	c.mu.Lock()
 	k := key{source, kind}
 	st, ok := c.m[k]
@@ -94,7 +102,7 @@ func (c *Coalescer[T]) Add(ctx context.Context, source, kind string, ev T) (reco
 			st.since = now
 		}
 		st.count++
-		st.last = ev
+		st.last = held
 		c.mu.Unlock()
 		return false, nil
 	}

@@ -164,3 +164,13 @@ func TestAuditFlood(t *testing.T) {
 		}
 	})
 }
+
+// What a burst holds for its summary is bounded, whatever the request
+// carried (an attacker's path may be tens of kilobytes).
+func TestAuditKeepsBoundedCopy(t *testing.T) {
+	long := strings.Repeat("x", 60000)
+	k := keepAudit(&store.AuditEntry{Actor: long, Action: long, Subject: long, Decision: long, Reason: long})
+	if n := len(k.Actor) + len(k.Action) + len(k.Subject) + len(k.Decision) + len(k.Reason); n > 2100 {
+		t.Fatalf("held %d bytes", n)
+	}
+}
