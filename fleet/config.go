@@ -76,12 +76,86 @@ type Config struct {
 		Level  string `yaml:"level"`  // debug, info (default), warn, error
 		Format string `yaml:"format"` // json (default) or text
 	} `yaml:"log"`
+	// HTTP bounds each HTTPS listener (docs/fleet-server.md, Listener limits).
+	HTTP struct {
+		Enroll HTTPLimits `yaml:"enroll"`
+		Admin  HTTPLimits `yaml:"admin"`
+	} `yaml:"http"`
+	// Limits are request budgets per source (an IPv4 address, an IPv6 /64).
+	Limits struct {
+		NonceRate    float64 `yaml:"nonce_rate"`    // nonce requests a second; default 20
+		NonceBurst   int     `yaml:"nonce_burst"`   // default 100
+		FailureRate  float64 `yaml:"failure_rate"`  // failed requests a second, per listener; default 1
+		FailureBurst int     `yaml:"failure_burst"` // default 30
+		Sources      int     `yaml:"sources"`       // sources each table tracks; default 65536
+	} `yaml:"limits"`
+	Audit struct {
+		Retention Duration `yaml:"retention"` // entries older are deleted (hourly); default 2160h (90 days)
+		MaxRows   int64    `yaml:"max_rows"`  // at most this many entries are kept; default 10,000,000
+		// BurstWindow: a refusal repeated from one source within it is
+		// counted, not written; default 1m.
+		BurstWindow Duration `yaml:"burst_window"`
+	} `yaml:"audit"`
 
 	// Fields set by code, not by the file.
 	file             string
 	root             *yaml.Node
 	manufacturerKeys map[string]*ecdsa.PublicKey
 	releaseKeys      []any
+}
+
+// HTTPLimits bound one HTTPS listener.
+type HTTPLimits struct {
+	// ReadHeaderTimeout: the TLS handshake and the request's headers.
+	ReadHeaderTimeout Duration `yaml:"read_header_timeout"`
+	// ReadTimeout: the whole request, headers and body.
+	ReadTimeout Duration `yaml:"read_timeout"`
+	// StallTimeout: the longest a request body or a response may stop
+	// moving (a slow but moving transfer may take longer in all).
+	StallTimeout Duration `yaml:"stall_timeout"`
+	// IdleTimeout: a kept-alive connection between requests.
+	IdleTimeout       Duration `yaml:"idle_timeout"`
+	MaxHeaderBytes    int      `yaml:"max_header_bytes"`
+	MaxConns          int      `yaml:"max_conns"`            // open at once
+	MaxConnsPerSource int      `yaml:"max_conns_per_source"` // open at once from one source
+}
+
+// Defaults of the listeners' limits: the enrollment listener serves small
+// requests from many devices (and paced image downloads, which the stall
+// timeout lets run as long as they move); the admin listener takes image
+// uploads of up to 64 MiB from few clients.
+var (
+	defaultEnrollHTTP = HTTPLimits{ReadHeaderTimeout: Duration{10 * time.Second}, ReadTimeout: Duration{30 * time.Second},
+		StallTimeout: Duration{10 * time.Second}, IdleTimeout: Duration{60 * time.Second}, MaxHeaderBytes: 64 << 10, MaxConns: 4096, MaxConnsPerSource: 64}
+	defaultAdminHTTP = HTTPLimits{ReadHeaderTimeout: Duration{10 * time.Second}, ReadTimeout: Duration{10 * time.Minute},
+		StallTimeout: Duration{30 * time.Second}, IdleTimeout: Duration{60 * time.Second}, MaxHeaderBytes: 16 << 10, MaxConns: 256, MaxConnsPerSource: 16}
+)
+
+// validate applies def to the zero fields of h and checks the result.
+func (h *HTTPLimits) validate(path string, def HTTPLimits, bad func(path, format string, args ...any)) {
+	dur := func(d *Duration, dv Duration, key string, lo, hi time.Duration) {
+		if d.Duration == 0 {
+			*d = dv
+		}
+		if d.Duration < lo || d.Duration > hi {
+			bad(path+"."+key, "%v: want %v..%v", d.Duration, lo, hi)
+		}
+	}
+	dur(&h.ReadHeaderTimeout, def.ReadHeaderTimeout, "read_header_timeout", 10*time.Millisecond, 10*time.Minute)
+	dur(&h.ReadTimeout, def.ReadTimeout, "read_timeout", 10*time.Millisecond, 24*time.Hour)
+	dur(&h.StallTimeout, def.StallTimeout, "stall_timeout", 10*time.Millisecond, time.Hour)
+	dur(&h.IdleTimeout, def.IdleTimeout, "idle_timeout", 10*time.Millisecond, time.Hour)
+	num := func(v *int, dv int, key string, lo, hi int) {
+		if *v == 0 {
+			*v = dv
+		}
+		if *v < lo || *v > hi {
+			bad(path+"."+key, "%d: want %d..%d", *v, lo, hi)
+		}
+	}
+	num(&h.MaxHeaderBytes, def.MaxHeaderBytes, "max_header_bytes", 4<<10, 1<<20)
+	num(&h.MaxConns, def.MaxConns, "max_conns", 1, 1_000_000)
+	num(&h.MaxConnsPerSource, def.MaxConnsPerSource, "max_conns_per_source", 1, max(h.MaxConns, 1))
 }
 
 // Duration is a time.Duration written as "90s", "24h".
@@ -303,6 +377,9 @@ func (c *Config) Validate() error {
 	if c.Campaigns.BytesPerSecond < 0 {
 		bad("campaigns.bytes_per_second", "%d: want 0 (no limit) or more", c.Campaigns.BytesPerSecond)
 	}
+	c.HTTP.Enroll.validate("http.enroll", defaultEnrollHTTP, bad)
+	c.HTTP.Admin.validate("http.admin", defaultAdminHTTP, bad)
+	c.validateLimits(bad)
 	def(&c.Log.Level, "info")
 	def(&c.Log.Format, "json")
 	switch c.Log.Level {
@@ -320,4 +397,49 @@ func (c *Config) Validate() error {
 func TokenSHA256(token string) string {
 	h := sha256.Sum256([]byte(token))
 	return hex.EncodeToString(h[:])
+}
+
+// validateLimits applies the defaults of limits and audit and checks them.
+func (c *Config) validateLimits(bad func(path, format string, args ...any)) {
+	l := &c.Limits
+	rate := func(v *float64, dv float64, key string) {
+		if *v == 0 {
+			*v = dv
+		}
+		if !(*v > 0 && *v <= 1e6) {
+			bad(key, "%g: want more than 0, at most 1e6 a second", *v)
+		}
+	}
+	count := func(v *int, dv int, key string, lo, hi int) {
+		if *v == 0 {
+			*v = dv
+		}
+		if *v < lo || *v > hi {
+			bad(key, "%d: want %d..%d", *v, lo, hi)
+		}
+	}
+	rate(&l.NonceRate, 20, "limits.nonce_rate")
+	count(&l.NonceBurst, 100, "limits.nonce_burst", 1, 1_000_000)
+	rate(&l.FailureRate, 1, "limits.failure_rate")
+	count(&l.FailureBurst, 30, "limits.failure_burst", 1, 1_000_000)
+	count(&l.Sources, 65536, "limits.sources", 16, 10_000_000)
+	a := &c.Audit
+	if a.Retention.Duration == 0 {
+		a.Retention.Duration = 90 * 24 * time.Hour
+	}
+	if a.Retention.Duration < time.Hour {
+		bad("audit.retention", "%v: want at least 1h", a.Retention.Duration)
+	}
+	if a.MaxRows == 0 {
+		a.MaxRows = 10_000_000
+	}
+	if a.MaxRows < 1000 {
+		bad("audit.max_rows", "%d: want at least 1000", a.MaxRows)
+	}
+	if a.BurstWindow.Duration == 0 {
+		a.BurstWindow.Duration = time.Minute
+	}
+	if a.BurstWindow.Duration < 100*time.Millisecond || a.BurstWindow.Duration > time.Hour {
+		bad("audit.burst_window", "%v: want 100ms..1h", a.BurstWindow.Duration)
+	}
 }

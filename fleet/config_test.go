@@ -21,6 +21,10 @@ func TestConfigErrorsNameFileLine(t *testing.T) {
 		"bad level":     {"data_dir: d\nlog: {level: loud}\n", "log.level"},
 		"slow tick":     {"data_dir: d\ncampaigns: {tick: 1m}\n", "c.yaml:2: campaigns.tick"},
 		"negative rate": {"data_dir: d\ncampaigns:\n  bytes_per_second: -1\n", "campaigns.bytes_per_second"},
+		"stall range":   {"data_dir: d\nhttp:\n  admin:\n    stall_timeout: 2h\n", "c.yaml:4: http.admin.stall_timeout"},
+		"per source":    {"data_dir: d\nhttp:\n  enroll: {max_conns: 10, max_conns_per_source: 11}\n", "http.enroll.max_conns_per_source"},
+		"nonce rate":    {"data_dir: d\nlimits:\n  nonce_rate: -3\n", "c.yaml:3: limits.nonce_rate"},
+		"audit rows":    {"data_dir: d\naudit:\n  max_rows: 10\n", "c.yaml:3: audit.max_rows"},
 	} {
 		_, err := ParseConfig(filepath.Join(dir, "c.yaml"), []byte(tc.text))
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
@@ -36,6 +40,9 @@ func TestConfigDefaultsAndExample(t *testing.T) {
 	}
 	if c.Database != "/var/lib/rampart/fleet.db" || c.CA.CertTTL.Duration != 24*time.Hour || c.Listen.MQTT != "127.0.0.1:8883" || c.CA.PassphraseEnv != "RAMPART_CA_PASSPHRASE" || c.Campaigns.Tick.Duration != time.Second {
 		t.Fatalf("defaults: %+v", c)
+	}
+	if c.HTTP.Admin != defaultAdminHTTP || c.HTTP.Enroll != defaultEnrollHTTP || c.Limits.NonceRate != 20 || c.Limits.FailureBurst != 30 || c.Audit.MaxRows != 10_000_000 || c.Audit.Retention.Duration != 90*24*time.Hour {
+		t.Fatalf("limit defaults: %+v %+v %+v", c.HTTP, c.Limits, c.Audit)
 	}
 	// The shipped example validates (with its key files).
 	ex := filepath.Join("..", "examples", "fleet", "server.yaml")

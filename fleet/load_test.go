@@ -58,6 +58,25 @@ func envOr(k, def string) string {
 	return def
 }
 
+// loadLimits lift the per-source limits for the load test's single address.
+const loadLimits = `limits: {nonce_rate: 1000000, nonce_burst: 1000000, failure_rate: 1000000, failure_burst: 1000000}
+http:
+  enroll: {max_conns: 100000, max_conns_per_source: 100000}
+  admin: {max_conns: 1000, max_conns_per_source: 1000}
+`
+
+func appendConfig(t *testing.T, path, extra string) {
+	t.Helper()
+	f, err := os.OpenFile(path, os.O_APPEND|os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if _, err := f.WriteString(extra); err != nil {
+		t.Fatal(err)
+	}
+}
+
 func TestLoad(t *testing.T) {
 	if !*loadFlag {
 		t.Skip("load test: run with -fleet.load")
@@ -77,6 +96,9 @@ func TestLoad(t *testing.T) {
 	ensureFiles(t, int64(n+pubs+256), fmt.Sprintf("%d idle devices", n))
 	var sum summary
 	f := prepareFixture(t, "sqlite")
+	// Every load device comes from 127.0.0.1, one source for the
+	// per-source limits (meant for the Internet, not for a load test).
+	appendConfig(t, f.cfgPath, loadLimits)
 	memAddr := ""
 	if !*loadInProc {
 		if memAddr = os.Getenv(envChildPprof); memAddr == "" {

@@ -20,6 +20,9 @@ type metrics struct {
 	samples    prometheus.Counter
 	batch      prometheus.Histogram
 	api        *prometheus.CounterVec
+	// Per-source limits of the HTTPS listeners, by listener.
+	refusedConn *prometheus.CounterVec
+	rateLimited *prometheus.CounterVec
 
 	compactSamples prometheus.Counter
 	compactPass    prometheus.Histogram
@@ -34,13 +37,15 @@ func newMetrics(connected func() float64) *metrics {
 	m.samples = prometheus.NewCounter(prometheus.CounterOpts{Name: "rampart_telemetry_samples_stored_total", Help: "Telemetry samples committed to the store."})
 	m.batch = prometheus.NewHistogram(prometheus.HistogramOpts{Name: "rampart_telemetry_batch_seconds", Help: "Time to commit one telemetry batch.", Buckets: prometheus.ExponentialBuckets(0.0005, 2, 14)})
 	m.api = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "rampart_api_requests_total", Help: "Admin API requests by route and status."}, []string{"route", "status"})
+	m.refusedConn = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "rampart_http_connections_refused_total", Help: "HTTPS connections closed at accept for being over the listener's per-source or total connection cap."}, []string{"listener"})
+	m.rateLimited = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "rampart_http_rate_limited_total", Help: "HTTPS requests answered 429 because their source spent its failure budget."}, []string{"listener"})
 	m.compactSamples = prometheus.NewCounter(prometheus.CounterOpts{Name: "rampart_telemetry_compacted_samples_total", Help: "Telemetry samples moved from pending batches into per-series chunks."})
 	m.compactPass = prometheus.NewHistogram(prometheus.HistogramOpts{Name: "rampart_telemetry_compaction_pass_seconds", Help: "Duration of one telemetry compaction pass that moved samples (planning and write transaction).", Buckets: prometheus.ExponentialBuckets(0.001, 2, 14)})
 	// On SQLite the write transaction holds the only write lock: its
 	// duration is about the longest an ingest commit waits for compaction.
 	m.compactWrite = prometheus.NewHistogram(prometheus.HistogramOpts{Name: "rampart_telemetry_compaction_write_seconds", Help: "Duration of the write transaction of one telemetry compaction pass (on SQLite: how long it held the write lock).", Buckets: prometheus.ExponentialBuckets(0.001, 2, 14)})
 	m.pending = prometheus.NewGauge(prometheus.GaugeOpts{Name: "rampart_telemetry_pending_batches", Help: "Telemetry batches not yet compacted, as left by the last compaction pass."})
-	m.reg.MustRegister(m.decisions, m.mqttDenied, m.samples, m.batch, m.api, m.compactSamples, m.compactPass, m.compactWrite, m.pending,
+	m.reg.MustRegister(m.decisions, m.mqttDenied, m.samples, m.batch, m.api, m.refusedConn, m.rateLimited, m.compactSamples, m.compactPass, m.compactWrite, m.pending,
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "rampart_mqtt_connected_devices", Help: "Devices connected to the MQTT broker."}, connected),
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m

@@ -22,6 +22,8 @@ import (
 	"rampart/fleet/ca"
 	"rampart/fleet/campaign"
 	"rampart/fleet/enroll"
+	"rampart/fleet/internal/burst"
+	"rampart/fleet/internal/netlimit"
 	"rampart/fleet/store"
 	"rampart/fleet/telemetry"
 	"rampart/internal/secfile"
@@ -62,6 +64,10 @@ type Server struct {
 	jobs    *agent.JobSigner
 	metrics *metrics
 	tlsCert tls.Certificate
+	// refusals coalesces the refusal audit entries of every HTTPS
+	// listener per source and kind.
+	refusals                *burst.Coalescer[*store.AuditEntry]
+	enrollFails, adminFails *netlimit.Limiter
 
 	enrollSrv, adminSrv *http.Server
 	enrollLis, adminLis net.Listener
@@ -132,8 +138,15 @@ func New(cfg *Config, o Options) (*Server, error) {
 
 	var connected func() float64
 	s.metrics = newMetrics(func() float64 { return connected() })
+	// At most 10,000 bursts tracked, each holding about 2 KB at most;
+	// beyond, sources share one burst per kind.
+	s.refusals = burst.Audit(s.db, cfg.Audit.BurstWindow.Duration, 10000, o.Now, log.With("component", "audit"))
+	failures := netlimit.Rate{PerSecond: cfg.Limits.FailureRate, Burst: cfg.Limits.FailureBurst}
+	s.enrollFails = netlimit.NewLimiter(failures, cfg.Limits.Sources, o.Now)
+	s.adminFails = netlimit.NewLimiter(failures, cfg.Limits.Sources, o.Now)
 	s.enroll, err = enroll.NewService(enroll.Config{Store: s.db, CA: s.ca, Rand: o.Rand, Now: o.Now, Log: log.With("component", "enroll"),
-		NonceTTL: cfg.NonceTTL.Duration, CertTTL: cfg.CA.CertTTL.Duration, OnDecision: s.metrics.decision})
+		NonceTTL: cfg.NonceTTL.Duration, CertTTL: cfg.CA.CertTTL.Duration, OnDecision: s.metrics.decision,
+		NonceRate: netlimit.Rate{PerSecond: cfg.Limits.NonceRate, Burst: cfg.Limits.NonceBurst}, MaxSources: cfg.Limits.Sources, Refusals: s.refusals})
 	if err != nil {
 		return fail(err)
 	}
@@ -160,12 +173,14 @@ func New(cfg *Config, o Options) (*Server, error) {
 		s.writer.Close()
 		return fail(err)
 	}
+	cc.Refusals = s.refusals
 	if s.camps, err = campaign.New(ctx, cc); err != nil {
 		s.writer.Close()
 		return fail(err)
 	}
 	s.api, err = api.New(api.Deps{Store: s.db, Disconnect: s.broker.Disconnect, Manufacturers: cfg.manufacturerKeys, ReleaseKeys: cfg.releaseKeys,
-		Campaigns: s.camps, Tokens: cfg.APITokens, Metrics: s.metrics.handler(), Log: log.With("component", "api"), OnRequest: s.metrics.request})
+		Campaigns: s.camps, Tokens: cfg.APITokens, Metrics: s.metrics.handler(), Log: log.With("component", "api"), OnRequest: s.metrics.request,
+		Refusals: s.refusals})
 	if err != nil {
 		s.writer.Close()
 		return fail(err)
@@ -227,32 +242,31 @@ func NewLogger(cfg *Config, w io.Writer) *slog.Logger {
 func (s *Server) Start() error {
 	tc := &tls.Config{MinVersion: tls.VersionTLS12, Certificates: []tls.Certificate{s.tlsCert}}
 	var err error
-	if s.enrollLis, err = tls.Listen("tcp", s.cfg.Listen.Enroll, tc); err != nil {
-		return fmt.Errorf("fleet: listen enroll: %w", err)
+	if s.enrollLis, err = s.listen("enroll", s.cfg.Listen.Enroll, s.cfg.HTTP.Enroll, tc); err != nil {
+		return err
 	}
-	if s.adminLis, err = tls.Listen("tcp", s.cfg.Listen.Admin, tc); err != nil {
+	if s.adminLis, err = s.listen("admin", s.cfg.Listen.Admin, s.cfg.HTTP.Admin, tc); err != nil {
 		s.enrollLis.Close()
-		return fmt.Errorf("fleet: listen admin: %w", err)
+		return err
 	}
 	if err := s.broker.Start(); err != nil {
 		s.enrollLis.Close()
 		s.adminLis.Close()
 		return err
 	}
-	errLog := slog.NewLogLogger(s.log.Handler(), slog.LevelDebug)
 	// The enrollment listener also serves release images to devices
 	// (content-addressed, Range requests): devices already trust it.
 	mux := http.NewServeMux()
 	mux.Handle("GET /images/", s.camps.ImageHandler())
 	mux.Handle("/", s.enroll.Handler())
-	s.enrollSrv = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second, WriteTimeout: 30 * time.Second, IdleTimeout: 60 * time.Second, MaxHeaderBytes: 64 << 10, ErrorLog: errLog}
-	s.adminSrv = &http.Server{Handler: s.api, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 60 * time.Second, ErrorLog: errLog}
+	s.enrollSrv = s.httpServer("enroll", s.cfg.HTTP.Enroll, netlimit.Failures(mux, s.enrollFails, nil, s.limited("enroll")))
+	s.adminSrv = s.httpServer("admin", s.cfg.HTTP.Admin, netlimit.Failures(s.api, s.adminFails, s.api.Authenticated, s.limited("admin")))
 	go s.enrollSrv.Serve(s.enrollLis)
 	go s.adminSrv.Serve(s.adminLis)
 	s.camps.Start()
 	ctx, cancel := context.WithCancel(context.Background())
 	s.stopBg = cancel
-	s.bg.Add(3)
+	s.bg.Add(4)
 	go func() {
 		defer s.bg.Done()
 		telemetry.RunRetention(ctx, s.db, s.cfg.Telemetry.Retention.Duration, time.Hour, s.opts.Now, s.log)
@@ -264,20 +278,59 @@ func (s *Server) Start() error {
 	}()
 	go func() {
 		defer s.bg.Done()
-		t := time.NewTicker(time.Minute)
-		defer t.Stop()
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case <-t.C:
-				s.enroll.SweepNonces()
-			}
-		}
+		s.refusals.Run(ctx)
+	}()
+	go func() {
+		defer s.bg.Done()
+		runAuditRetention(ctx, s.db, s.cfg.Audit.Retention.Duration, s.cfg.Audit.MaxRows, time.Hour, s.opts.Now, s.log.With("component", "audit"))
 	}()
 	s.log.Info("fleet server started", "enroll", s.EnrollURL(), "admin", s.AdminURL(), "mqtt", s.MQTTAddr(), "store", string(s.db.Dialect()))
 	close(s.ready)
 	return nil
+}
+
+// listen opens an HTTPS listener whose connections are capped per source
+// and in all (a refused connection is closed before its TLS handshake).
+func (s *Server) listen(name, addr string, l HTTPLimits, tc *tls.Config) (net.Listener, error) {
+	inner, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("fleet: listen %s: %w", name, err)
+	}
+	capped := netlimit.Listen(inner, l.MaxConnsPerSource, l.MaxConns, func(src netlimit.Source) {
+		s.metrics.refusedConn.WithLabelValues(name).Inc()
+		// Off the accept loop: the first refusal of a burst is a commit.
+		go s.refuse(src, "http."+name+".connect", "connection refused: over the listener's connection limits", "conn-cap")
+	})
+	return tls.NewListener(capped, tc), nil
+}
+
+// httpServer builds a listener's server with its timeouts: headers (and
+// the TLS handshake) within ReadHeaderTimeout, the whole request within
+// ReadTimeout, no body or response stalled longer than StallTimeout, no
+// path or query with control characters or invalid UTF-8.
+func (s *Server) httpServer(name string, l HTTPLimits, h http.Handler) *http.Server {
+	h = netlimit.Stall(netlimit.CleanRequest(h), l.StallTimeout.Duration, l.ReadTimeout.Duration)
+	return &http.Server{Handler: h, ReadHeaderTimeout: l.ReadHeaderTimeout.Duration, ReadTimeout: l.ReadTimeout.Duration,
+		WriteTimeout: l.StallTimeout.Duration, IdleTimeout: l.IdleTimeout.Duration, MaxHeaderBytes: l.MaxHeaderBytes,
+		ErrorLog: slog.NewLogLogger(s.log.Handler(), slog.LevelDebug)}
+}
+
+// limited audits (once per burst) a request refused for its source's
+// spent failure budget.
+func (s *Server) limited(name string) func(*http.Request, netlimit.Source) {
+	return func(r *http.Request, src netlimit.Source) {
+		s.metrics.rateLimited.WithLabelValues(name).Inc()
+		s.refuse(src, "http."+name, "rate-limited: too many failed requests from this source", "failures")
+	}
+}
+
+func (s *Server) refuse(src netlimit.Source, action, reason, kind string) {
+	e := &store.AuditEntry{Actor: "remote:" + src.String(), Action: action, Subject: src.String(), Decision: store.Deny, Reason: reason}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if _, err := s.refusals.Add(ctx, src.String(), action+" "+kind, e); err != nil {
+		s.log.Error("audit write failed", "err", err)
+	}
 }
 
 // Ready is closed once Start has bound every listener.
@@ -313,11 +366,11 @@ func (s *Server) Broker() *broker.Broker { return s.broker }
 func (s *Server) Shutdown(ctx context.Context) error {
 	var errs []error
 	s.shutOnce.Do(func() {
-		if s.stopBg != nil {
-			s.stopBg()
-		}
 		if s.enrollSrv != nil {
 			errs = append(errs, s.enrollSrv.Shutdown(ctx), s.adminSrv.Shutdown(ctx))
+		}
+		if s.stopBg != nil {
+			s.stopBg() // after the listeners: the refusal summaries are flushed last
 		}
 		errs = append(errs, s.camps.Close())
 		errs = append(errs, s.broker.Close())

@@ -93,6 +93,10 @@ release_keys: [release.pub.pem]
 api_tokens: [{name: sim, role: admin, sha256: %s}]
 telemetry: {max_delay: 2ms}
 log: {level: warn, format: text}
+# Every simulated device comes from 127.0.0.1: one source for the
+# per-source limits, which are meant for devices on the Internet.
+limits: {nonce_rate: 1000000, nonce_burst: 1000000, failure_rate: 1000000, failure_burst: 1000000}
+http: {enroll: {max_conns: 100000, max_conns_per_source: 100000}}
 `, o.CertTTL, fleet.TokenSHA256(AdminToken))
 	path := filepath.Join(o.Dir, "server.yaml")
 	if err := secfile.WriteFile(path, []byte(cfgText)); err != nil {

@@ -12,9 +12,12 @@ import (
 	"log/slog"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	"rampart/fleet/campaign"
+	"rampart/fleet/internal/burst"
+	"rampart/fleet/internal/netlimit"
 	"rampart/fleet/store"
 	"rampart/fleet/telemetry"
 	"rampart/fleet/trust"
@@ -39,6 +42,9 @@ type Deps struct {
 	Tokens    []TokenConfig
 	Metrics   http.Handler // served at /metrics to viewers; may be nil
 	Log       *slog.Logger
+	// Refusals coalesces the audit entries of refused calls per source
+	// and kind; the caller runs it. When nil each is written on its own.
+	Refusals *burst.Coalescer[*store.AuditEntry]
 	// OnRequest is called after each request (metrics); may be nil.
 	OnRequest func(route string, status int)
 }
@@ -49,6 +55,7 @@ type API struct {
 	tokens []token
 	mux    *http.ServeMux
 	routes []string
+	health healthCache
 }
 
 type token struct {
@@ -103,13 +110,7 @@ func New(d Deps) (*API, error) {
 		w.Header().Set("Content-Type", "application/json")
 		w.Write(openAPI)
 	})
-	a.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
-		if err := d.Store.Ping(r.Context()); err != nil {
-			writeErr(w, http.StatusServiceUnavailable, "store: %v", err)
-			return
-		}
-		io.WriteString(w, "ok\n")
-	})
+	a.mux.HandleFunc("GET /healthz", a.healthz)
 	return a, nil
 }
 
@@ -139,13 +140,13 @@ func (a *API) route(pattern string, need Role, h http.HandlerFunc) {
 		}()
 		c, ok := a.authenticate(r)
 		if !ok {
-			a.deny(r, "remote:"+r.RemoteAddr, pattern, "no valid bearer token")
+			a.deny(r, "remote:"+r.RemoteAddr, pattern, "no valid bearer token", http.StatusUnauthorized)
 			sw.Header().Set("WWW-Authenticate", `Bearer realm="rampart"`)
 			writeErr(sw, http.StatusUnauthorized, "a valid bearer token is required")
 			return
 		}
 		if c.role.rank() < need.rank() {
-			a.deny(r, "token:"+c.name, pattern, fmt.Sprintf("role %s is weaker than the required %s", c.role, need))
+			a.deny(r, "token:"+c.name, pattern, fmt.Sprintf("role %s is weaker than the required %s", c.role, need), http.StatusForbidden)
 			writeErr(sw, http.StatusForbidden, "role %s may not call %s (needs %s)", c.role, pattern, need)
 			return
 		}
@@ -153,9 +154,36 @@ func (a *API) route(pattern string, need Role, h http.HandlerFunc) {
 	})
 }
 
-func (a *API) deny(r *http.Request, actor, action, reason string) {
-	a.d.Log.Info("admin call refused", "actor", actor, "action", action, "reason", reason)
-	a.d.Store.Audit(r.Context(), &store.AuditEntry{Actor: actor, Action: "api " + action, Subject: r.URL.Path, Decision: store.Deny, Reason: reason})
+// deny audits a refused call: through Deps.Refusals when set, keyed by the
+// caller's source and what was refused, so that a flood writes one row
+// and then a count per window.
+func (a *API) deny(r *http.Request, actor, action, reason string, status int) {
+	e := &store.AuditEntry{Actor: actor, Action: "api " + action, Subject: r.URL.Path, Decision: store.Deny, Reason: reason}
+	recorded, err := true, error(nil)
+	if a.d.Refusals != nil {
+		kind := strconv.Itoa(status) + " " + action
+		if status == http.StatusForbidden {
+			kind += " " + actor // an authenticated caller: one burst per token
+		}
+		recorded, err = a.d.Refusals.Add(r.Context(), netlimit.SourceOf(r.RemoteAddr).String(), kind, e)
+	} else {
+		err = a.d.Store.Audit(r.Context(), e)
+	}
+	if err != nil {
+		a.d.Log.Error("audit write failed", "err", err)
+	}
+	lvl := slog.LevelInfo
+	if !recorded {
+		lvl = slog.LevelDebug
+	}
+	a.d.Log.Log(r.Context(), lvl, "admin call refused", "actor", actor, "action", action, "reason", reason)
+}
+
+// Authenticated reports whether r carries a valid bearer token (the
+// listener's failure budget does not apply to such requests).
+func (a *API) Authenticated(r *http.Request) bool {
+	_, ok := a.authenticate(r)
+	return ok
 }
 
 func actor(r *http.Request) string {
@@ -182,15 +210,41 @@ func writeErr(w http.ResponseWriter, status int, format string, args ...any) {
 	writeJSON(w, status, Error{Error: fmt.Sprintf(format, args...)})
 }
 
-func storeErr(w http.ResponseWriter, err error) {
+// storeErr answers a store error: 404 and 409 for the request's errors,
+// anything else as an internal error.
+func (a *API) storeErr(w http.ResponseWriter, err error) {
 	switch {
 	case errors.Is(err, store.ErrNotFound):
 		writeErr(w, http.StatusNotFound, "%v", err)
 	case errors.Is(err, store.ErrConflict):
 		writeErr(w, http.StatusConflict, "%v", err)
 	default:
-		writeErr(w, http.StatusInternalServerError, "%v", err)
+		a.internal(w, err)
 	}
+}
+
+// fail answers err with status, unless err is a failure of the store
+// rather than of the request: that is an internal error.
+func (a *API) fail(w http.ResponseWriter, status int, err error) {
+	if isInternal(err) {
+		a.internal(w, err)
+		return
+	}
+	writeErr(w, status, "%v", err)
+}
+
+// internal logs err and answers 500 without it: a database error names
+// tables, addresses and users, none of which a client needs.
+func (a *API) internal(w http.ResponseWriter, err error) {
+	a.d.Log.Error("admin request failed", "err", err)
+	writeErr(w, http.StatusInternalServerError, "internal error: the server logged the cause")
+}
+
+// isInternal reports whether err is a failure of the store itself (every
+// store error says "store: ", house style) other than the request's own
+// ErrNotFound and ErrConflict.
+func isInternal(err error) bool {
+	return strings.Contains(err.Error(), "store: ") && !errors.Is(err, store.ErrNotFound) && !errors.Is(err, store.ErrConflict)
 }
 
 func (a *API) listDevices(w http.ResponseWriter, r *http.Request) {
@@ -201,7 +255,7 @@ func (a *API) listDevices(w http.ResponseWriter, r *http.Request) {
 	}
 	list, err := a.d.Store.Devices(r.Context(), st)
 	if err != nil {
-		storeErr(w, err)
+		a.storeErr(w, err)
 		return
 	}
 	if list == nil {
@@ -219,12 +273,12 @@ type DeviceDetail struct {
 func (a *API) getDevice(w http.ResponseWriter, r *http.Request) {
 	d, err := a.d.Store.Device(r.Context(), r.PathValue("id"))
 	if err != nil {
-		storeErr(w, err)
+		a.storeErr(w, err)
 		return
 	}
 	certs, err := a.d.Store.Certificates(r.Context(), d.ID)
 	if err != nil {
-		storeErr(w, err)
+		a.storeErr(w, err)
 		return
 	}
 	if certs == nil {
@@ -269,8 +323,10 @@ func (a *API) transition(to store.State, needReason bool) http.HandlerFunc {
 		audit := &store.AuditEntry{Actor: actor(r), Action: action, Subject: id, Decision: store.Allow, Reason: req.Reason}
 		before, revoked, err := a.d.Store.SetState(r.Context(), id, to, req.Reason, audit)
 		if err != nil {
-			a.d.Store.Audit(r.Context(), &store.AuditEntry{Actor: actor(r), Action: action, Subject: id, Decision: store.Deny, Reason: err.Error()})
-			storeErr(w, err)
+			if aerr := a.d.Store.Audit(r.Context(), &store.AuditEntry{Actor: actor(r), Action: action, Subject: id, Decision: store.Deny, Reason: err.Error()}); aerr != nil {
+				a.d.Log.Error("audit write failed", "err", aerr)
+			}
+			a.storeErr(w, err)
 			return
 		}
 		dropped := false
@@ -280,7 +336,7 @@ func (a *API) transition(to store.State, needReason bool) http.HandlerFunc {
 		a.d.Log.Info("device state changed", "device", id, "from", before.State, "to", to, "reason", req.Reason, "actor", actor(r), "revoked", len(revoked), "disconnected", dropped)
 		d, err := a.d.Store.Device(r.Context(), id)
 		if err != nil {
-			storeErr(w, err)
+			a.storeErr(w, err)
 			return
 		}
 		writeJSON(w, 200, struct {
@@ -304,7 +360,7 @@ type Endorsement struct {
 func (a *API) listEndorsements(w http.ResponseWriter, r *http.Request) {
 	list, err := a.d.Store.Devices(r.Context(), "")
 	if err != nil {
-		storeErr(w, err)
+		a.storeErr(w, err)
 		return
 	}
 	out := []Endorsement{}
@@ -326,7 +382,7 @@ func (a *API) importEndorsements(w http.ResponseWriter, r *http.Request) {
 		if errors.Is(err, trust.ErrUntrusted) {
 			status = http.StatusForbidden
 		}
-		writeErr(w, status, "%v", err)
+		a.fail(w, status, err)
 		return
 	}
 	writeJSON(w, 200, res)
@@ -335,7 +391,7 @@ func (a *API) importEndorsements(w http.ResponseWriter, r *http.Request) {
 func (a *API) listReleases(w http.ResponseWriter, r *http.Request) {
 	list, err := a.d.Store.Releases(r.Context())
 	if err != nil {
-		storeErr(w, err)
+		a.storeErr(w, err)
 		return
 	}
 	if list == nil {
@@ -363,15 +419,15 @@ func (a *API) registerRelease(w http.ResponseWriter, r *http.Request) {
 		rel, err = trust.RegisterRelease(r.Context(), a.d.Store, data, a.d.ReleaseKeys, r.URL.Query().Get("comment"), actor(r))
 	}
 	if errors.Is(err, campaign.ErrRollback) {
-		writeErr(w, http.StatusConflict, "%v", err)
+		a.fail(w, http.StatusConflict, err)
 		return
 	}
 	if err != nil {
 		if errors.Is(err, store.ErrConflict) {
-			storeErr(w, err)
+			a.storeErr(w, err)
 			return
 		}
-		writeErr(w, http.StatusUnprocessableEntity, "%v", err)
+		a.fail(w, http.StatusUnprocessableEntity, err)
 		return
 	}
 	writeJSON(w, 201, rel)
@@ -397,7 +453,7 @@ func (a *API) audit(w http.ResponseWriter, r *http.Request) {
 	limit, _ := strconv.Atoi(q.Get("limit"))
 	list, err := a.d.Store.AuditLog(r.Context(), store.AuditFilter{Subject: q.Get("subject"), Action: q.Get("action"), Decision: q.Get("decision"), Since: since, Limit: limit})
 	if err != nil {
-		storeErr(w, err)
+		a.storeErr(w, err)
 		return
 	}
 	if list == nil {
@@ -426,7 +482,7 @@ func (a *API) telemetry(w http.ResponseWriter, r *http.Request) {
 	limit, _ := strconv.Atoi(q.Get("limit"))
 	pts, err := a.d.Store.Points(r.Context(), store.PointQuery{DeviceID: q.Get("device"), Metric: q.Get("metric"), From: from, To: to, Limit: limit})
 	if err != nil {
-		storeErr(w, err)
+		a.storeErr(w, err)
 		return
 	}
 	if format == "csv" {

@@ -19,23 +19,23 @@ func (a *API) campaigns(h http.HandlerFunc) http.HandlerFunc {
 	}
 }
 
-func campaignErr(w http.ResponseWriter, err error) {
+func (a *API) campaignErr(w http.ResponseWriter, err error) {
 	switch {
 	case errors.Is(err, campaign.ErrState):
 		writeErr(w, http.StatusConflict, "%v", err)
 	case errors.Is(err, campaign.ErrNoImage), errors.Is(err, campaign.ErrNoTarget):
 		writeErr(w, http.StatusUnprocessableEntity, "%v", err)
 	case errors.Is(err, store.ErrNotFound), errors.Is(err, store.ErrConflict):
-		storeErr(w, err)
+		a.storeErr(w, err)
 	default:
-		writeErr(w, http.StatusBadRequest, "%v", err)
+		a.fail(w, http.StatusBadRequest, err)
 	}
 }
 
 func (a *API) listCampaigns(w http.ResponseWriter, r *http.Request) {
 	list, err := a.d.Campaigns.List(r.Context())
 	if err != nil {
-		storeErr(w, err)
+		a.storeErr(w, err)
 		return
 	}
 	writeJSON(w, 200, list)
@@ -48,7 +48,7 @@ func (a *API) createCampaign(w http.ResponseWriter, r *http.Request) {
 	}
 	s, err := a.d.Campaigns.Create(r.Context(), sp, actor(r))
 	if err != nil {
-		campaignErr(w, err)
+		a.campaignErr(w, err)
 		return
 	}
 	writeJSON(w, 201, s)
@@ -57,7 +57,7 @@ func (a *API) createCampaign(w http.ResponseWriter, r *http.Request) {
 func (a *API) getCampaign(w http.ResponseWriter, r *http.Request) {
 	s, err := a.d.Campaigns.Status(r.PathValue("id"), r.URL.Query().Get("devices") == "true")
 	if err != nil {
-		campaignErr(w, err)
+		a.campaignErr(w, err)
 		return
 	}
 	writeJSON(w, 200, s)
@@ -77,7 +77,7 @@ func (a *API) controlCampaign(w http.ResponseWriter, r *http.Request) {
 	}
 	s, err := a.d.Campaigns.Control(r.Context(), r.PathValue("id"), act, actor(r), req.Reason)
 	if err != nil {
-		campaignErr(w, err)
+		a.campaignErr(w, err)
 		return
 	}
 	writeJSON(w, 200, s)

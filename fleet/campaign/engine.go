@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"rampart/agent"
+	"rampart/fleet/internal/burst"
 	"rampart/fleet/store"
 )
 
@@ -55,6 +56,10 @@ type Config struct {
 	// Jobs signs every job the engine publishes (the fleet's job signer:
 	// agents act on no other job).
 	Jobs *agent.JobSigner
+	// Refusals, when set, coalesces the audit entries of refused image
+	// downloads per source and device (the first of a burst written at
+	// once, then a count per window); when nil each is written.
+	Refusals *burst.Coalescer[*store.AuditEntry]
 }
 
 // Engine runs every campaign of one fleet server.

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"rampart/fleet/internal/netlimit"
 	"rampart/fleet/store"
 	"rampart/fleet/trust"
 	"rampart/image"
@@ -162,7 +163,13 @@ func (e *Engine) refuseDownload(r *http.Request, dev, sha, token string) {
 	e.cfg.Log.Info("image download refused", "device", dev, "image", sha, "remote", r.RemoteAddr, "reason", reason)
 	a := &store.AuditEntry{Actor: "http:" + r.RemoteAddr, Action: "image.download", Subject: dev, Decision: store.Deny,
 		Reason: fmt.Sprintf("image %s: %s", sha, reason)}
-	if err := e.cfg.Store.Audit(r.Context(), a); err != nil {
+	var err error
+	if e.cfg.Refusals != nil {
+		_, err = e.cfg.Refusals.Add(r.Context(), netlimit.SourceOf(r.RemoteAddr).String(), "image.download "+dev, a)
+	} else {
+		err = e.cfg.Store.Audit(r.Context(), a)
+	}
+	if err != nil {
 		e.cfg.Log.Error("audit write failed", "err", err)
 	}
 }

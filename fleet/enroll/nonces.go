@@ -1,6 +1,9 @@
 package enroll
 
 import (
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -8,81 +11,154 @@ import (
 	"time"
 )
 
-// nonceCache holds issued server nonces until they expire. A nonce is
-// consumed by its first use; later uses are replays. Nonces live in memory
-// only: after a restart devices simply ask for a new one.
-type nonceCache struct {
-	mu   sync.Mutex
-	m    map[[NonceLen]byte]nonceEntry
+// Server nonces are stateless until used. A nonce is
+//
+//	expiry (8 bytes, Unix milliseconds, big-endian) || random (8 bytes) ||
+//	HMAC-SHA256(key, "rampart enroll nonce v1" || expiry || random)[:16]
+//
+// so the server checks that it issued a nonce, and that it has not expired,
+// without having stored it: asking for nonces costs the server no memory,
+// whoever asks and however often. Single use is enforced by remembering
+// the nonces that have been used (usedNonces), each only until it expires,
+// and a nonce is recorded there only once a token verified against an
+// endorsed attestation key binds it: a client without an endorsed device
+// cannot add a single entry.
+//
+// The key is made fresh at each start, as the used set lives in memory: a
+// nonce issued before a restart is not accepted after it (devices ask for
+// a new one), so a nonce used before a restart cannot be replayed after
+// it. Several server nodes would share the key and move the used set to
+// the shared store (an insert-if-absent of the nonce's tag with its
+// expiry, which a PostgreSQL primary key or a NATS KV create does).
+type nonces struct {
+	key  []byte
 	ttl  time.Duration
-	max  int
 	now  func() time.Time
 	rand io.Reader
+	used *usedNonces
 }
 
-type nonceEntry struct {
-	expires time.Time
-	used    bool
+const nonceDomain = "rampart enroll nonce v1"
+
+// nonceID identifies a nonce in the used set: its tag.
+type nonceID [16]byte
+
+func newNonces(ttl time.Duration, maxUsed int, now func() time.Time, rand io.Reader) (*nonces, error) {
+	key := make([]byte, 32)
+	if _, err := io.ReadFull(rand, key); err != nil {
+		return nil, fmt.Errorf("enroll: nonce key: %w", err)
+	}
+	return &nonces{key: key, ttl: ttl, now: now, rand: rand, used: newUsedNonces(ttl, maxUsed)}, nil
 }
 
-var errTooManyNonces = errors.New("enroll: too many outstanding nonces")
+func (c *nonces) tag(body []byte) []byte {
+	m := hmac.New(sha256.New, c.key)
+	m.Write([]byte(nonceDomain))
+	m.Write(body)
+	return m.Sum(nil)[:16]
+}
 
-func (c *nonceCache) issue() ([]byte, time.Time, error) {
-	var n [NonceLen]byte
-	if _, err := io.ReadFull(c.rand, n[:]); err != nil {
+// issue makes a nonce valid until now + ttl.
+func (c *nonces) issue() ([]byte, time.Time, error) {
+	n := make([]byte, NonceLen)
+	exp := c.now().Add(c.ttl).Truncate(time.Millisecond)
+	binary.BigEndian.PutUint64(n[:8], uint64(exp.UnixMilli()))
+	if _, err := io.ReadFull(c.rand, n[8:16]); err != nil {
 		return nil, time.Time{}, fmt.Errorf("enroll: nonce: %w", err)
 	}
-	now := c.now()
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if len(c.m) >= c.max {
-		c.sweepLocked(now)
-		if len(c.m) >= c.max {
-			return nil, time.Time{}, errTooManyNonces
-		}
-	}
-	exp := now.Add(c.ttl)
-	c.m[n] = nonceEntry{expires: exp}
-	return n[:], exp, nil
+	copy(n[16:], c.tag(n[:16]))
+	return n, exp, nil
 }
 
-// consume marks nonce used; it returns a refusal code when the nonce was
-// never issued, has expired, or was used before.
-func (c *nonceCache) consume(nonce []byte) *Refusal {
-	var k [NonceLen]byte
+// check verifies that this server issued nonce and that it has not
+// expired; it stores nothing. It returns the nonce's identity and expiry
+// for use.
+func (c *nonces) check(nonce []byte) (nonceID, time.Time, *Refusal) {
+	var id nonceID
 	if len(nonce) != NonceLen {
-		return refuse(CodeNonceUnknown, "server nonce has %d bytes", len(nonce))
+		return id, time.Time{}, refuse(CodeNonceUnknown, "server nonce has %d bytes", len(nonce))
 	}
-	copy(k[:], nonce)
+	if !hmac.Equal(nonce[16:], c.tag(nonce[:16])) {
+		return id, time.Time{}, refuse(CodeNonceUnknown, "server nonce was not issued by this server (or before its last restart)")
+	}
+	exp := time.UnixMilli(int64(binary.BigEndian.Uint64(nonce[:8])))
 	now := c.now()
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	e, ok := c.m[k]
-	switch {
-	case !ok:
-		return refuse(CodeNonceUnknown, "server nonce was not issued by this server (or has been forgotten)")
-	case !now.Before(e.expires):
-		delete(c.m, k)
-		return refuse(CodeNonceUnknown, "server nonce expired at %s", e.expires.UTC().Format(time.RFC3339))
-	case e.used:
-		return refuse(CodeNonceReplayed, "server nonce was already used")
+	if !now.Before(exp) {
+		return id, time.Time{}, refuse(CodeNonceUnknown, "server nonce expired at %s", exp.UTC().Format(time.RFC3339))
 	}
-	e.used = true
-	c.m[k] = e
+	copy(id[:], nonce[16:])
+	return id, exp, nil
+}
+
+// use records a checked nonce as used; it refuses a nonce used before.
+func (c *nonces) use(id nonceID, exp time.Time) *Refusal {
+	switch err := c.used.add(id, c.now()); {
+	case errors.Is(err, errReplay):
+		return refuse(CodeNonceReplayed, "server nonce was already used")
+	case err != nil:
+		return refuse(CodeInternal, "%v", err)
+	}
 	return nil
 }
 
-func (c *nonceCache) sweepLocked(now time.Time) {
-	for k, e := range c.m {
-		if !now.Before(e.expires) {
-			delete(c.m, k)
-		}
+var (
+	errReplay   = errors.New("enroll: nonce already used")
+	errUsedFull = errors.New("enroll: too many nonces used within their validity; retry later")
+)
+
+// usedNonces remembers used nonces for at least the nonce lifetime after
+// their use, in two generations swapped every ttl: an entry added at t
+// (of a nonce expiring at most at t + ttl) stays in the current generation
+// until the next swap and then in the previous one for a whole ttl, so it
+// is kept past its nonce's expiry, and forgetting costs nothing per entry.
+// At most max entries are held; a use beyond that is refused (it needs
+// max verified attestations within two nonce lifetimes).
+type usedNonces struct {
+	mu        sync.Mutex
+	ttl       time.Duration
+	max       int
+	cur, prev map[nonceID]struct{}
+	swapped   time.Time
+}
+
+func newUsedNonces(ttl time.Duration, max int) *usedNonces {
+	return &usedNonces{ttl: ttl, max: max, cur: map[nonceID]struct{}{}, prev: map[nonceID]struct{}{}}
+}
+
+func (u *usedNonces) add(id nonceID, now time.Time) error {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	u.rotate(now)
+	if _, ok := u.cur[id]; ok {
+		return errReplay
+	}
+	if _, ok := u.prev[id]; ok {
+		return errReplay
+	}
+	if len(u.cur)+len(u.prev) >= u.max {
+		return errUsedFull
+	}
+	u.cur[id] = struct{}{}
+	return nil
+}
+
+// rotate swaps the generations when a ttl has passed since the last swap;
+// after two ttls without use both are dropped.
+func (u *usedNonces) rotate(now time.Time) {
+	if u.swapped.IsZero() {
+		u.swapped = now
+	}
+	switch d := now.Sub(u.swapped); {
+	case d >= 2*u.ttl:
+		u.prev, u.cur, u.swapped = map[nonceID]struct{}{}, map[nonceID]struct{}{}, now
+	case d >= u.ttl:
+		u.prev, u.cur, u.swapped = u.cur, map[nonceID]struct{}{}, now
 	}
 }
 
-// sweep forgets expired nonces.
-func (c *nonceCache) sweep() {
-	c.mu.Lock()
-	c.sweepLocked(c.now())
-	c.mu.Unlock()
+// len is the number of used nonces remembered.
+func (u *usedNonces) len() int {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	return len(u.cur) + len(u.prev)
 }

@@ -7,14 +7,18 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	"rampart/attest"
 	"rampart/fleet/ca"
+	"rampart/fleet/internal/burst"
+	"rampart/fleet/internal/netlimit"
 	"rampart/fleet/store"
 )
 
@@ -27,17 +31,34 @@ type Config struct {
 	Log      *slog.Logger     // nil discards
 	NonceTTL time.Duration    // default 5 minutes
 	CertTTL  time.Duration    // device certificate lifetime; default 24 hours
-	// MaxNonces bounds outstanding nonces (default 1,000,000).
-	MaxNonces int
+	// MaxUsedNonces bounds the used nonces remembered until they expire
+	// (default 1,000,000); issued nonces are not stored at all.
+	MaxUsedNonces int
+	// NonceRate limits nonce requests per source (IPv4 address, IPv6
+	// /64); default 20/s, bursts of 100.
+	NonceRate netlimit.Rate
+	// MaxSources bounds the sources NonceRate tracks (default 65,536).
+	MaxSources int
+	// Refusals coalesces refusal audit entries per source and kind (the
+	// first of a burst written at once, then a count per window); the
+	// caller runs it. When nil every refusal is written on its own and
+	// rate-limited nonce requests are only logged.
+	Refusals *burst.Coalescer[*store.AuditEntry]
 	// OnDecision is called after each decision (metrics); may be nil.
 	OnDecision func(action string, code Code)
 }
 
 // Service is the server side of enrollment.
 type Service struct {
-	cfg    Config
-	nonces *nonceCache
+	cfg        Config
+	nonces     *nonces
+	nonceLimit *netlimit.Limiter
 }
+
+// Defaults of Config.
+var (
+	DefaultNonceRate = netlimit.Rate{PerSecond: 20, Burst: 100}
+)
 
 // NewService checks cfg and builds a Service.
 func NewService(cfg Config) (*Service, error) {
@@ -56,14 +77,24 @@ func NewService(cfg Config) (*Service, error) {
 	if cfg.CertTTL <= 0 {
 		cfg.CertTTL = 24 * time.Hour
 	}
-	if cfg.MaxNonces <= 0 {
-		cfg.MaxNonces = 1_000_000
+	if cfg.MaxUsedNonces <= 0 {
+		cfg.MaxUsedNonces = 1_000_000
 	}
-	return &Service{cfg: cfg, nonces: &nonceCache{m: map[[NonceLen]byte]nonceEntry{}, ttl: cfg.NonceTTL, max: cfg.MaxNonces, now: cfg.Now, rand: cfg.Rand}}, nil
+	if cfg.NonceRate == (netlimit.Rate{}) {
+		cfg.NonceRate = DefaultNonceRate
+	}
+	if !cfg.NonceRate.Valid() {
+		return nil, errors.New("enroll: config: NonceRate needs a positive rate and burst")
+	}
+	if cfg.MaxSources <= 0 {
+		cfg.MaxSources = 65536
+	}
+	n, err := newNonces(cfg.NonceTTL, cfg.MaxUsedNonces, cfg.Now, cfg.Rand)
+	if err != nil {
+		return nil, err
+	}
+	return &Service{cfg: cfg, nonces: n, nonceLimit: netlimit.NewLimiter(cfg.NonceRate, cfg.MaxSources, cfg.Now)}, nil
 }
-
-// SweepNonces forgets expired nonces; the server calls it periodically.
-func (s *Service) SweepNonces() { s.nonces.sweep() }
 
 // Handler serves the enrollment endpoints.
 func (s *Service) Handler() http.Handler {
@@ -82,11 +113,17 @@ type NonceReply struct {
 }
 
 func (s *Service) serveNonce(w http.ResponseWriter, r *http.Request) {
+	src := netlimit.SourceOf(r.RemoteAddr)
+	if !s.nonceLimit.Allow(src) {
+		s.refuseRate(r.Context(), src, "remote:"+r.RemoteAddr)
+		netlimit.TooMany(w, s.nonceLimit.RetryAfter(src))
+		return
+	}
 	n, exp, err := s.nonces.issue()
 	if err != nil {
-		s.cfg.Log.Warn("nonce refused", "err", err, "remote", r.RemoteAddr)
+		s.cfg.Log.Error("nonce refused", "err", err, "remote", r.RemoteAddr)
 		w.Header().Set("Retry-After", "5")
-		http.Error(w, err.Error(), http.StatusServiceUnavailable)
+		http.Error(w, "enroll: no nonce available now", http.StatusServiceUnavailable)
 		return
 	}
 	w.Header().Set("Content-Type", "application/json")
@@ -149,6 +186,9 @@ func (s *Service) serveEnroll(w http.ResponseWriter, r *http.Request, renew bool
 		if err != nil { // Enroll audits its own refusals
 			s.audit(r.Context(), "remote:"+r.RemoteAddr, action, subject, ref)
 		}
+		if ref.Code == CodeInternal { // the cause is in the log and the audit row
+			ref = &Refusal{Code: CodeInternal, Detail: "internal error: the server logged the cause"}
+		}
 		w.Header().Set(HeaderReason, string(ref.Code))
 		w.Header().Set("Content-Type", "application/json")
 		w.WriteHeader(ref.Code.status())
@@ -158,14 +198,45 @@ func (s *Service) serveEnroll(w http.ResponseWriter, r *http.Request, renew bool
 	writeCertsOnly(w, cert)
 }
 
+// audit records a refusal: through Config.Refusals, keyed by the source in
+// actor ("remote:host:port") and the action, code and subject, so that a
+// flood of one refusal writes one row and then a count per window.
 func (s *Service) audit(ctx context.Context, actor, action, subject string, ref *Refusal) {
 	e := &store.AuditEntry{Actor: actor, Action: action, Subject: subject, Decision: store.Deny, Reason: string(ref.Code) + ": " + ref.Detail}
-	if err := s.cfg.Store.Audit(ctx, e); err != nil {
+	recorded, err := s.record(ctx, actor, action+" "+string(ref.Code)+" "+subject, e)
+	if err != nil {
 		s.cfg.Log.Error("audit write failed", "err", err)
 	}
-	s.cfg.Log.Info("enrollment refused", "action", action, "subject", subject, "code", ref.Code, "detail", ref.Detail, "actor", actor)
+	lvl := slog.LevelInfo
+	if !recorded {
+		lvl = slog.LevelDebug // counted in the burst's summary row
+	}
+	s.cfg.Log.Log(ctx, lvl, "enrollment refused", "action", action, "subject", subject, "code", ref.Code, "detail", ref.Detail, "actor", actor)
 	if s.cfg.OnDecision != nil {
 		s.cfg.OnDecision(action, ref.Code)
+	}
+}
+
+func (s *Service) record(ctx context.Context, actor, kind string, e *store.AuditEntry) (bool, error) {
+	if s.cfg.Refusals == nil {
+		return true, s.cfg.Store.Audit(ctx, e)
+	}
+	src := netlimit.SourceOf(strings.TrimPrefix(actor, "remote:"))
+	return s.cfg.Refusals.Add(ctx, src.String(), kind, e)
+}
+
+// refuseRate records a nonce request refused by the per-source rate.
+func (s *Service) refuseRate(ctx context.Context, src netlimit.Source, actor string) {
+	if s.cfg.Refusals == nil {
+		s.cfg.Log.Debug("nonce request rate-limited", "source", src)
+		return
+	}
+	e := &store.AuditEntry{Actor: actor, Action: "enroll.nonce", Subject: src.String(), Decision: store.Deny,
+		Reason: fmt.Sprintf("rate-limited: over %g nonce requests a second from this source", s.cfg.NonceRate.PerSecond)}
+	if recorded, err := s.cfg.Refusals.Add(ctx, src.String(), "enroll.nonce rate-limited", e); err != nil {
+		s.cfg.Log.Error("audit write failed", "err", err)
+	} else if recorded {
+		s.cfg.Log.Info("nonce requests rate-limited", "source", src)
 	}
 }
 
@@ -187,7 +258,8 @@ func (s *Service) Enroll(ctx context.Context, raw RawRequest, renew bool, actor 
 	if err != nil {
 		return "", nil, refuse(CodeMalformed, "%v", err)
 	}
-	if ref := s.nonces.consume(req.ServerNonce); ref != nil {
+	nonceID, nonceExp, ref := s.nonces.check(req.ServerNonce)
+	if ref != nil {
 		return "", nil, ref
 	}
 	binding, err := Binding(req.ServerNonce, req.CSR.PublicKey)
@@ -218,6 +290,11 @@ func (s *Service) Enroll(ctx context.Context, raw RawRequest, renew bool, actor 
 	}
 	if dev == nil { // Lookup always runs before a successful Verify.
 		return deviceID, nil, refuse(CodeInternal, "verified token without an endorsement")
+	}
+	// Only now is the nonce recorded as used: a token of an endorsed
+	// device binds it, so no one without one can fill the used set.
+	if ref := s.nonces.use(nonceID, nonceExp); ref != nil {
+		return deviceID, nil, ref
 	}
 	switch {
 	case dev.State == store.Decommissioned:

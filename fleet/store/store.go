@@ -190,6 +190,21 @@ func (s *DB) Close() error {
 // Ping checks the database answers.
 func (s *DB) Ping(ctx context.Context) error { return s.sql.PingContext(ctx) }
 
+// CheckWritable commits a write that changes nothing (the schema version
+// set to itself): it fails where every real write would, on a read-only
+// SQLite file or file system, a full disk, or a PostgreSQL server or
+// transaction that is read-only. It costs one commit; callers should not
+// run it more than every few seconds.
+func (s *DB) CheckWritable(ctx context.Context) error {
+	return s.tx(ctx, func(t *sql.Tx) error {
+		_, err := s.exec(ctx, t, `UPDATE schema_version SET version = version WHERE version = (SELECT MAX(version) FROM schema_version)`)
+		if err != nil {
+			return fmt.Errorf("store: write check: %w", err)
+		}
+		return nil
+	})
+}
+
 // q rewrites ?-placeholders to $n for PostgreSQL.
 func (s *DB) q(query string) string {
 	if s.dialect != Postgres {

@@ -1,0 +1,88 @@
+package netlimit
+
+import (
+	"fmt"
+	"testing"
+	"time"
+)
+
+type clock struct{ t time.Time }
+
+func (c *clock) now() time.Time          { return c.t }
+func (c *clock) advance(d time.Duration) { c.t = c.t.Add(d) }
+
+func newClock() *clock { return &clock{t: time.Unix(1_764_000_000, 0)} }
+
+func TestLimiterBucket(t *testing.T) {
+	c := newClock()
+	l := NewLimiter(Rate{PerSecond: 2, Burst: 5}, 100, c.now)
+	a, b := SourceOf("192.0.2.1:1"), SourceOf("192.0.2.2:1")
+	for i := range 5 {
+		if !l.Allow(a) {
+			t.Fatalf("request %d of the burst refused", i)
+		}
+	}
+	if l.Allow(a) || !l.Blocked(a) {
+		t.Fatal("request beyond the burst allowed")
+	}
+	if got := l.RetryAfter(a); got != time.Second {
+		t.Fatalf("RetryAfter = %v, want 1s", got)
+	}
+	if !l.Allow(b) || l.Blocked(b) {
+		t.Fatal("another source is limited by the first one's use")
+	}
+	c.advance(500 * time.Millisecond) // one token back
+	if !l.Allow(a) || l.Allow(a) {
+		t.Fatal("refill after 0.5 s at 2/s is not one token")
+	}
+	c.advance(time.Hour)
+	for range 5 {
+		l.Charge(a)
+	}
+	if !l.Blocked(a) || l.Blocked(b) {
+		t.Fatal("Charge did not spend the bucket")
+	}
+	l.Charge(a) // stays at zero, no debt
+	c.advance(500 * time.Millisecond)
+	if l.Blocked(a) {
+		t.Fatal("charging an empty bucket ran it into debt")
+	}
+}
+
+// The table never holds more than its bound; sources left out share the
+// overflow bucket while the table is full of sources still spending, and
+// get their own again once full buckets have been forgotten.
+func TestLimiterBounded(t *testing.T) {
+	c := newClock()
+	const max = 50
+	l := NewLimiter(Rate{PerSecond: 1, Burst: 3}, max, c.now)
+	src := func(i int) Source { return SourceOf(fmt.Sprintf("[2001:db8:0:%x::1]:1", i)) }
+	for i := range max {
+		l.Allow(src(i)) // each in the table, spending
+	}
+	if l.Len() != max {
+		t.Fatalf("table holds %d, want %d", l.Len(), max)
+	}
+	// Many more sources: bounded table, one shared overflow bucket.
+	allowed := 0
+	for i := max; i < 10*max; i++ {
+		if l.Allow(src(i)) {
+			allowed++
+		}
+		if l.Len() > max {
+			t.Fatalf("table grew to %d", l.Len())
+		}
+	}
+	if allowed != 3 {
+		t.Fatalf("sources beyond the table got %d tokens, want the overflow bucket's 3", allowed)
+	}
+	if !l.Blocked(src(10 * max)) {
+		t.Fatal("an unknown source is not blocked with the overflow bucket empty")
+	}
+	// Once the early sources' buckets are full again they are forgotten,
+	// and a new source gets a bucket of its own.
+	c.advance(10 * time.Second)
+	if !l.Allow(src(20*max)) || l.Len() != 1 {
+		t.Fatalf("after refill: table holds %d, want the new source alone", l.Len())
+	}
+}
