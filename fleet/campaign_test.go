@@ -28,32 +28,42 @@ type updater struct {
 	*device
 	jobs chan agent.Job
 	mq   *paho.Client
+	done string // the job finished last: its retained copy is ignored, as the agent does
 }
 
 func (f *fixture) updater(t *testing.T, d *device) *updater {
 	t.Helper()
 	u := &updater{device: d, jobs: make(chan agent.Job, 4)}
-	conn, err := tls.Dial("tcp", f.mqttAddr, &tls.Config{RootCAs: f.pool, Certificates: []tls.Certificate{d.tlsCert()}, ServerName: "127.0.0.1"})
+	u.connect(t)
+	return u
+}
+
+// connect opens the device's MQTT session with its current certificate
+// and subscribes to its jobs.
+func (u *updater) connect(t *testing.T) {
+	t.Helper()
+	conn, err := tls.Dial("tcp", u.f.mqttAddr, &tls.Config{RootCAs: u.f.pool, Certificates: []tls.Certificate{u.tlsCert()}, ServerName: "127.0.0.1"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	u.mq = paho.NewClient(paho.ClientConfig{Conn: packets.NewThreadSafeConn(conn), PacketTimeout: time.Minute, OnPublishReceived: []func(paho.PublishReceived) (bool, error){
+	done := u.done
+	mq := paho.NewClient(paho.ClientConfig{Conn: packets.NewThreadSafeConn(conn), PacketTimeout: time.Minute, OnPublishReceived: []func(paho.PublishReceived) (bool, error){
 		func(p paho.PublishReceived) (bool, error) {
-			if j, err := agent.ParseJob(p.Packet.Payload); err == nil {
+			if j, err := agent.ParseJob(p.Packet.Payload); err == nil && j.ID != done {
 				u.jobs <- j
 			}
 			return true, nil
 		}}})
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	if _, err := u.mq.Connect(ctx, &paho.Connect{ClientID: d.id, KeepAlive: 30, CleanStart: true}); err != nil {
+	if _, err := mq.Connect(ctx, &paho.Connect{ClientID: u.id, KeepAlive: 30, CleanStart: true}); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { u.mq.Disconnect(&paho.Disconnect{}) })
-	if _, err := u.mq.Subscribe(ctx, &paho.Subscribe{Subscriptions: []paho.SubscribeOptions{{Topic: broker.JobsTopic(d.id), QoS: 1}}}); err != nil {
+	t.Cleanup(func() { mq.Disconnect(&paho.Disconnect{}) })
+	if _, err := mq.Subscribe(ctx, &paho.Subscribe{Subscriptions: []paho.SubscribeOptions{{Topic: broker.JobsTopic(u.id), QoS: 1}}}); err != nil {
 		t.Fatal(err)
 	}
-	return u
+	u.mq = mq
 }
 
 func (u *updater) job(t *testing.T) agent.Job {
@@ -91,6 +101,10 @@ func (u *updater) finish(t *testing.T, j agent.Job, comp component) {
 	if err := u.enroll(true); err != nil {
 		t.Fatalf("re-enrollment with the new image: %v", err)
 	}
+	// The new certificate supersedes the one the session was opened
+	// with, which ended it: report over a new session, as the agent does.
+	u.done = j.ID
+	u.connect(t)
 	nonce := make([]byte, 32)
 	rand.Read(nonce)
 	tok, err := u.attest(context.Background(), nonce)

@@ -22,6 +22,7 @@ import (
 	"rampart/fleet/enroll"
 	"rampart/fleet/store"
 	"rampart/fleet/telemetry"
+	"rampart/internal/tlsconf"
 )
 
 // Options are what the process gives the server besides its Config.
@@ -114,7 +115,8 @@ func New(cfg *Config, o Options) (*Server, error) {
 	var connected func() float64
 	s.metrics = newMetrics(func() float64 { return connected() })
 	s.enroll, err = enroll.NewService(enroll.Config{Store: s.db, CA: s.ca, Rand: o.Rand, Now: o.Now, Log: log.With("component", "enroll"),
-		NonceTTL: cfg.NonceTTL.Duration, CertTTL: cfg.CA.CertTTL.Duration, OnDecision: s.metrics.decision})
+		NonceTTL: cfg.NonceTTL.Duration, CertTTL: cfg.CA.CertTTL.Duration, OnDecision: s.metrics.decision,
+		OnIssued: func(id, serial string) { s.broker.Supersede(id, serial) }})
 	if err != nil {
 		return fail(err)
 	}
@@ -162,7 +164,7 @@ func NewLogger(cfg *Config, w io.Writer) *slog.Logger {
 
 // Start listens on the three addresses and serves in the background.
 func (s *Server) Start() error {
-	tc := &tls.Config{MinVersion: tls.VersionTLS12, Certificates: []tls.Certificate{s.tlsCert}}
+	tc := tlsconf.Server(s.tlsCert)
 	var err error
 	if s.enrollLis, err = tls.Listen("tcp", s.cfg.Listen.Enroll, tc); err != nil {
 		return fmt.Errorf("fleet: listen enroll: %w", err)
