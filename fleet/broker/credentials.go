@@ -67,7 +67,7 @@ func (b *Broker) outdated(s *session) (string, bool) {
 	c.mu.Lock()
 	cur, ok := c.m[s.id]
 	c.mu.Unlock()
-	return cur.serial, ok && cur.serial != s.serial
+	return cur.serial, ok && cur.serial != s.serial && time.Now().Before(cur.until)
 }
 
 // watch binds a new session to its certificate: it ends it at once if the
