@@ -29,36 +29,46 @@ type updater struct {
 	jobs chan agent.Job
 	bad  chan error // jobs the device refused
 	mq   *paho.Client
+	done string // the job finished last: its retained copy is ignored, as the agent does
 }
 
 func (f *fixture) updater(t *testing.T, d *device) *updater {
 	t.Helper()
 	u := &updater{device: d, jobs: make(chan agent.Job, 4), bad: make(chan error, 4)}
-	conn, err := tls.Dial("tcp", f.mqttAddr, &tls.Config{RootCAs: f.pool, Certificates: []tls.Certificate{d.tlsCert()}, ServerName: "127.0.0.1"})
+	u.connect(t)
+	return u
+}
+
+// connect opens the device's MQTT session with its current certificate
+// and subscribes to its jobs.
+func (u *updater) connect(t *testing.T) {
+	t.Helper()
+	conn, err := tls.Dial("tcp", u.f.mqttAddr, &tls.Config{RootCAs: u.f.pool, Certificates: []tls.Certificate{u.tlsCert()}, ServerName: "127.0.0.1"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	u.mq = paho.NewClient(paho.ClientConfig{Conn: packets.NewThreadSafeConn(conn), PacketTimeout: time.Minute, OnPublishReceived: []func(paho.PublishReceived) (bool, error){
+	done := u.done
+	mq := paho.NewClient(paho.ClientConfig{Conn: packets.NewThreadSafeConn(conn), PacketTimeout: time.Minute, OnPublishReceived: []func(paho.PublishReceived) (bool, error){
 		func(p paho.PublishReceived) (bool, error) {
 			// As the agent does: only a job the fleet signed for this device.
-			pol := agent.JobPolicy{Roots: f.pool, Device: d.cert, EnrollURL: f.enrollURL, Now: time.Now()}
-			if j, err := agent.VerifyJob(p.Packet.Payload, pol); err == nil {
+			pol := agent.JobPolicy{Roots: u.f.pool, Device: u.cert, EnrollURL: u.f.enrollURL, Now: time.Now()}
+			if j, err := agent.VerifyJob(p.Packet.Payload, pol); err == nil && j.ID != done {
 				u.jobs <- j
-			} else {
+			} else if err != nil {
 				u.bad <- err
 			}
 			return true, nil
 		}}})
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	if _, err := u.mq.Connect(ctx, &paho.Connect{ClientID: d.id, KeepAlive: 30, CleanStart: true}); err != nil {
+	if _, err := mq.Connect(ctx, &paho.Connect{ClientID: u.id, KeepAlive: 30, CleanStart: true}); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { u.mq.Disconnect(&paho.Disconnect{}) })
-	if _, err := u.mq.Subscribe(ctx, &paho.Subscribe{Subscriptions: []paho.SubscribeOptions{{Topic: broker.JobsTopic(d.id), QoS: 1}}}); err != nil {
+	t.Cleanup(func() { mq.Disconnect(&paho.Disconnect{}) })
+	if _, err := mq.Subscribe(ctx, &paho.Subscribe{Subscriptions: []paho.SubscribeOptions{{Topic: broker.JobsTopic(u.id), QoS: 1}}}); err != nil {
 		t.Fatal(err)
 	}
-	return u
+	u.mq = mq
 }
 
 func (u *updater) job(t *testing.T) agent.Job {
@@ -99,6 +109,10 @@ func (u *updater) finish(t *testing.T, j agent.Job, comp component) {
 	if err := u.enroll(true); err != nil {
 		t.Fatalf("re-enrollment with the new image: %v", err)
 	}
+	// The new certificate supersedes the one the session was opened
+	// with, which ended it: report over a new session, as the agent does.
+	u.done = j.ID
+	u.connect(t)
 	tok, err := u.attest(context.Background(), j.Nonce) // the server's challenge
 	if err != nil {
 		t.Fatal(err)

@@ -52,13 +52,25 @@ func TestMosquittoClients(t *testing.T) {
 	if len(pts) != 2 {
 		t.Fatalf("stored %d samples from mosquitto_pub, want 2", len(pts))
 	}
-	// mosquitto_sub on its own topic receives a retained message it published.
-	own := "devices/" + d.id + "/state"
-	if out, err := run(pub, "-q", "1", "-r", "-t", own, "-m", "online"); err != nil {
+	// mosquitto_sub on its own topic receives a retained message it
+	// published on the one topic a device may retain on (its update
+	// outcome); a retained message anywhere else is refused: MQTT 3.1.1
+	// closes the connection, MQTT 5 answers 0x87.
+	own := broker.StatusTopic(d.id)
+	if out, err := run(pub, "-q", "1", "-r", "-t", own, "-m", `{"job":"none"}`); err != nil {
 		t.Fatalf("retained publish: %v\n%s", err, out)
 	}
-	if out, err := run(sub, "-V", "mqttv5", "-t", own, "-C", "1", "-W", "5"); err != nil || strings.TrimSpace(out) != "online" {
+	if out, err := run(sub, "-V", "mqttv5", "-t", own, "-C", "1", "-W", "5"); err != nil || strings.TrimSpace(out) != `{"job":"none"}` {
 		t.Fatalf("mosquitto_sub: %v %q", err, out)
+	}
+	for _, v := range []string{"mqttv311", "mqttv5"} {
+		// mosquitto_pub exits 0 on an MQTT 5 refusal, with a warning.
+		if out, err := run(pub, "-V", v, "-q", "1", "-r", "-t", "devices/"+d.id+"/state", "-m", "online"); err == nil && !strings.Contains(out, "Not authorized") {
+			t.Fatalf("%s: retained publish on devices/<id>/state accepted:\n%s", v, out)
+		}
+	}
+	if e := f.lastAudit("mqtt.publish", d.id); e.Decision != store.Deny || !strings.Contains(e.Reason, "retain") {
+		t.Fatalf("refused retained publish audit: %+v", e)
 	}
 	// Another device's topic: the subscription is refused (MQTT 5 reason code).
 	if out, err := run(sub, "-V", "mqttv5", "-t", "devices/other/telemetry", "-C", "1", "-W", "2"); err == nil && !strings.Contains(out, "denied") {

@@ -27,6 +27,7 @@ import (
 	"rampart/fleet/store"
 	"rampart/fleet/telemetry"
 	"rampart/internal/secfile"
+	"rampart/internal/tlsconf"
 )
 
 // Options are what the process gives the server besides its Config.
@@ -146,7 +147,8 @@ func New(cfg *Config, o Options) (*Server, error) {
 	s.adminFails = netlimit.NewLimiter(failures, cfg.Limits.Sources, o.Now)
 	s.enroll, err = enroll.NewService(enroll.Config{Store: s.db, CA: s.ca, Rand: o.Rand, Now: o.Now, Log: log.With("component", "enroll"),
 		NonceTTL: cfg.NonceTTL.Duration, CertTTL: cfg.CA.CertTTL.Duration, OnDecision: s.metrics.decision,
-		NonceRate: netlimit.Rate{PerSecond: cfg.Limits.NonceRate, Burst: cfg.Limits.NonceBurst}, MaxSources: cfg.Limits.Sources, Refusals: s.refusals})
+		NonceRate: netlimit.Rate{PerSecond: cfg.Limits.NonceRate, Burst: cfg.Limits.NonceBurst}, MaxSources: cfg.Limits.Sources, Refusals: s.refusals,
+		OnIssued: func(id, serial string) { s.broker.Supersede(id, serial) }})
 	if err != nil {
 		return fail(err)
 	}
@@ -240,7 +242,7 @@ func NewLogger(cfg *Config, w io.Writer) *slog.Logger {
 
 // Start listens on the three addresses and serves in the background.
 func (s *Server) Start() error {
-	tc := &tls.Config{MinVersion: tls.VersionTLS12, Certificates: []tls.Certificate{s.tlsCert}}
+	tc := tlsconf.Server(s.tlsCert)
 	var err error
 	if s.enrollLis, err = s.listen("enroll", s.cfg.Listen.Enroll, s.cfg.HTTP.Enroll, tc); err != nil {
 		return err

@@ -21,20 +21,30 @@ var ErrRefused = errors.New("broker: connection refused")
 func (b *Broker) verifyPeer(cs tls.ConnectionState) error {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	err := b.checkChain(ctx, cs.PeerCertificates)
+	kind, err := b.checkChain(ctx, cs.PeerCertificates)
 	if err != nil {
 		subject := ""
 		if len(cs.PeerCertificates) > 0 {
 			subject = cs.PeerCertificates[0].Subject.CommonName
 		}
-		b.deny(ctx, subject, "mqtt.connect", err.Error())
+		b.refused(subject, "mqtt.connect", kind, err.Error())
 	}
 	return err
 }
 
-func (b *Broker) checkChain(ctx context.Context, chain []*x509.Certificate) error {
+// checkChain returns why chain is refused, if it is: a kind (for the
+// audit's burst counting) and the error.
+func (b *Broker) checkChain(ctx context.Context, chain []*x509.Certificate) (string, error) {
+	kind, err := b.checkChainErr(ctx, chain)
+	if err != nil {
+		return kind, fmt.Errorf("%w: %v", ErrRefused, err)
+	}
+	return "", nil
+}
+
+func (b *Broker) checkChainErr(ctx context.Context, chain []*x509.Certificate) (string, error) {
 	if len(chain) == 0 {
-		return fmt.Errorf("%w: no client certificate", ErrRefused)
+		return "certificate", errors.New("no client certificate")
 	}
 	leaf := chain[0]
 	inter := x509.NewCertPool()
@@ -42,37 +52,27 @@ func (b *Broker) checkChain(ctx context.Context, chain []*x509.Certificate) erro
 		inter.AddCert(c)
 	}
 	if _, err := leaf.Verify(x509.VerifyOptions{Roots: b.cfg.CA.Pool(), Intermediates: inter, CurrentTime: b.cfg.Now(), KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}}); err != nil {
-		return fmt.Errorf("%w: certificate: %v", ErrRefused, err)
+		return "certificate", fmt.Errorf("certificate: %v", err)
 	}
 	rec, err := b.cfg.Store.Certificate(ctx, ca.Serial(leaf.SerialNumber))
 	if errors.Is(err, store.ErrNotFound) {
-		return fmt.Errorf("%w: certificate %s is not on record", ErrRefused, ca.Serial(leaf.SerialNumber))
+		return "not-on-record", fmt.Errorf("certificate %s is not on record", ca.Serial(leaf.SerialNumber))
 	}
 	if err != nil {
-		return fmt.Errorf("%w: %v", ErrRefused, err)
+		return "store", err
 	}
 	if !rec.Revoked.IsZero() {
-		return fmt.Errorf("%w: certificate %s revoked at %s", ErrRefused, rec.Serial, rec.Revoked.Format(time.RFC3339))
+		return "revoked", fmt.Errorf("certificate %s revoked at %s", rec.Serial, rec.Revoked.Format(time.RFC3339))
 	}
 	if rec.DeviceID != leaf.Subject.CommonName {
-		return fmt.Errorf("%w: certificate %s names %q but was issued to %q", ErrRefused, rec.Serial, leaf.Subject.CommonName, rec.DeviceID)
+		return "wrong-device", fmt.Errorf("certificate %s names %q but was issued to %q", rec.Serial, leaf.Subject.CommonName, rec.DeviceID)
 	}
 	d, err := b.cfg.Store.Device(ctx, rec.DeviceID)
 	if err != nil {
-		return fmt.Errorf("%w: device %s: %v", ErrRefused, rec.DeviceID, err)
+		return "store", fmt.Errorf("device %s: %v", rec.DeviceID, err)
 	}
 	if d.State != store.Active {
-		return fmt.Errorf("%w: device %s is %s %s", ErrRefused, d.ID, d.State, d.Reason)
+		return "device-state", fmt.Errorf("device %s is %s %s", d.ID, d.State, d.Reason)
 	}
-	return nil
-}
-
-func (b *Broker) deny(ctx context.Context, subject, action, reason string) {
-	b.cfg.Log.Info("mqtt refused", "device", subject, "action", action, "reason", reason)
-	if b.cfg.OnDeny != nil {
-		b.cfg.OnDeny(action)
-	}
-	if err := b.cfg.Store.Audit(ctx, &store.AuditEntry{Actor: "device:" + subject, Action: action, Subject: subject, Decision: store.Deny, Reason: reason}); err != nil {
-		b.cfg.Log.Error("audit write failed", "err", err)
-	}
+	return "", nil
 }

@@ -14,6 +14,7 @@ import (
 
 	"rampart/fleet/ca"
 	"rampart/fleet/store"
+	"rampart/internal/tlsconf"
 )
 
 // TopicPrefix is the root of every device's topics: devices/<id>/...
@@ -63,7 +64,38 @@ type Config struct {
 	// devices/<id>/progress topic (update progress); may be nil. The
 	// payload tells them apart (docs/agent.md).
 	OnStatus func(deviceID string, payload []byte)
+
+	// Per-device quotas (docs/fleet-server.md, "Broker ACL and quotas").
+	//
+	// MessageRate is how many packets a second one connection may send
+	// (a token bucket holding one second's worth); beyond it the broker
+	// reads the connection more slowly (default 1,000; negative: no
+	// limit). MaxSubscriptions bounds a session's subscriptions (default
+	// 16); MaxRetainedBytes the one retained message a device may keep,
+	// its update outcome (default 32 KiB, campaign.MaxReportSize).
+	MessageRate      int
+	MaxSubscriptions int
+	MaxRetainedBytes int
+	// MaxKeepalive replaces a keepalive of 0 or above it (default 600 s;
+	// MQTT 5 clients are told in CONNACK): an idle connection is closed
+	// after 1.5 times it.
+	MaxKeepalive time.Duration
+	// WriteTimeout bounds one write to a client (default 30 s): a client
+	// that stops reading is disconnected instead of holding the
+	// connection's writer and its queued messages.
+	WriteTimeout time.Duration
+	// MaxHandshakesPerSource bounds the TLS handshakes in progress from
+	// one IP address (default 256); more are closed at once.
+	MaxHandshakesPerSource int
+	// AuditWindow is how long a burst of refusals of one kind from one
+	// device lasts: its first refusal is audited at once, the count of
+	// the rest when it ends (default 1 minute).
+	AuditWindow time.Duration
 }
+
+// MaxPacketSize is the largest MQTT packet the broker reads (told to
+// MQTT 5 clients in CONNACK); a larger one closes the connection.
+const MaxPacketSize = 64 << 10
 
 // Broker is a running MQTT broker.
 type Broker struct {
@@ -71,10 +103,17 @@ type Broker struct {
 	srv       *mqtt.Server
 	lis       *tlsListener
 	window    int
-	sessions  sync.Map // *mqtt.Client -> *session, from CONNECT to disconnection
+	limits    limits
+	keepalive uint16 // Config.MaxKeepalive in seconds
+	audit     *bursts
+	started   time.Time // origin of the rate limiters' monotonic clock
+	sessions  sync.Map  // *mqtt.Client -> *session, from CONNECT to disconnection
 	connected atomic.Int64
 	published atomic.Int64
 	countQoS0 func(error) // the Sink's completion for QoS 0 telemetry
+
+	current   superseded // the newest certificate of recently renewed devices
+	closeOnce sync.Once
 }
 
 // New builds a broker; Start begins listening.
@@ -98,7 +137,18 @@ func New(cfg Config) (*Broker, error) {
 	if cfg.HandshakeTimeout <= 0 {
 		cfg.HandshakeTimeout = 10 * time.Second
 	}
-	b := &Broker{cfg: cfg, window: cfg.Window}
+	setDefault(&cfg.MessageRate, 1000)
+	setDefault(&cfg.MaxSubscriptions, 16)
+	setDefault(&cfg.MaxRetainedBytes, 32<<10)
+	setDefault(&cfg.MaxHandshakesPerSource, 256)
+	setDefault(&cfg.MaxKeepalive, 600*time.Second)
+	setDefault(&cfg.WriteTimeout, 30*time.Second)
+	setDefault(&cfg.AuditWindow, time.Minute)
+	cfg.MaxKeepalive = min(max(cfg.MaxKeepalive, time.Second), 65535*time.Second)
+	b := &Broker{cfg: cfg, window: cfg.Window, limits: defaultLimits, keepalive: uint16(cfg.MaxKeepalive / time.Second), started: time.Now()}
+	b.limits.retainedBytes = cfg.MaxRetainedBytes
+	b.audit = newBursts(cfg.AuditWindow, cfg.Store.Audit, cfg.Log)
+	b.current.m = map[string]currentCert{}
 	b.countQoS0 = func(err error) {
 		if err == nil {
 			b.published.Add(1)
@@ -107,15 +157,20 @@ func New(cfg Config) (*Broker, error) {
 	caps := mqtt.NewDefaultServerCapabilities()
 	caps.MaximumClientWritesPending = 64
 	caps.MaximumSessionExpiryInterval = 3600
-	caps.MaximumPacketSize = 64 << 10
+	caps.MaximumPacketSize = MaxPacketSize   // advertised to MQTT 5 clients by the hook (OnPacketEncode)
 	caps.ReceiveMaximum = uint16(cfg.Window) // telemetry: enforced by the hook (session.enqueue)
 	caps.MaximumInflight = 64
 	caps.MaximumMessageExpiryInterval = 3600
+	// No topic aliases: mochi would keep up to 65,535 topic names per
+	// connection, and checks the ACL before resolving an alias. CONNACK
+	// offers none (absent means 0), so an alias is a protocol error.
+	caps.TopicAliasMaximum = 0
+	caps.SharedSubAvailable = 0 // advertised by the hook; the ACL refuses $share/ filters
 	b.srv = mqtt.New(&mqtt.Options{
 		Capabilities:             caps,
 		ClientNetWriteBufferSize: cfg.BufferSize,
 		ClientNetReadBufferSize:  cfg.BufferSize,
-		Logger:                   cfg.Log.With("subsystem", "mochi"),
+		Logger:                   slog.New(packetSummary{cfg.Log.With("subsystem", "mochi").Handler()}),
 		SysTopicResendInterval:   3600,
 		InlineClient:             true, // the server publishes jobs (PublishJob)
 	})
@@ -127,13 +182,11 @@ func New(cfg Config) (*Broker, error) {
 
 // Start listens and serves in the background.
 func (b *Broker) Start() error {
-	tc := &tls.Config{
-		MinVersion:       tls.VersionTLS12,
-		Certificates:     []tls.Certificate{b.cfg.Certificate},
-		ClientAuth:       tls.RequireAnyClientCert, // verified in VerifyConnection, so that refusals are audited
-		VerifyConnection: b.verifyPeer,
-	}
+	tc := tlsconf.Server(b.cfg.Certificate)
+	tc.ClientAuth = tls.RequireAnyClientCert // verified in VerifyConnection, so that refusals are audited
+	tc.VerifyConnection = b.verifyPeer
 	b.lis = newTLSListener("mqtts", b.cfg.Address, tc, b.cfg.HandshakeTimeout)
+	b.lis.writeTimeout, b.lis.perSource = b.cfg.WriteTimeout, b.cfg.MaxHandshakesPerSource
 	if err := b.srv.AddListener(b.lis); err != nil {
 		return fmt.Errorf("broker: listen %s: %w", b.cfg.Address, err)
 	}
@@ -167,20 +220,46 @@ func (b *Broker) PublishJob(deviceID string, payload []byte) error {
 	return nil
 }
 
-// Close stops the broker and closes every connection.
-func (b *Broker) Close() error { return b.srv.Close() }
+// Close stops the broker and closes every connection, then writes the
+// counts of the refusal bursts still open to the audit log.
+func (b *Broker) Close() error {
+	b.closeOnce.Do(func() {
+		b.srv.Close()
+		b.audit.flush()
+	})
+	return nil
+}
 
 // Disconnect drops the device's connection, if any, and forgets its
-// session. It reports whether a connection was dropped.
+// session; its Will is not published. It reports whether a connection
+// was dropped.
 func (b *Broker) Disconnect(deviceID, reason string) bool {
 	cl, ok := b.srv.Clients.Get(deviceID)
 	if !ok {
 		return false
 	}
-	was := !cl.Closed()
-	b.srv.DisconnectClient(cl, packets.Code{Code: packets.ErrNotAuthorized.Code, Reason: reason})
-	b.srv.UnsubscribeClient(cl)
-	b.srv.Clients.Delete(deviceID)
+	was := b.drop(cl, reason)
 	b.cfg.Log.Info("device disconnected", "device", deviceID, "reason", reason)
 	return was
+}
+
+// drop ends cl's connection for a reason of the fleet's (revocation,
+// suspension, an expired or superseded certificate) and forgets its
+// session. The Will is cleared first: a credential the fleet no longer
+// accepts publishes nothing more, now or after a Will delay.
+func (b *Broker) drop(cl *mqtt.Client, reason string) bool {
+	was := !cl.Closed()
+	atomic.StoreUint32(&cl.Properties.Will.Flag, 0)
+	b.srv.DisconnectClient(cl, packets.Code{Code: packets.ErrNotAuthorized.Code, Reason: reason})
+	b.srv.UnsubscribeClient(cl)
+	if cur, ok := b.srv.Clients.Get(cl.ID); ok && cur == cl {
+		b.srv.Clients.Delete(cl.ID)
+	}
+	return was
+}
+
+func setDefault[T int | time.Duration](v *T, d T) {
+	if *v == 0 {
+		*v = d
+	}
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"log/slog"
 	"net"
+	"net/netip"
 	"sync"
 	"time"
 
@@ -24,23 +25,26 @@ import (
 // Refusals are unchanged: the handshake calls the same VerifyConnection,
 // which audits them.
 type tlsListener struct {
-	id, address string
-	cfg         *tls.Config
-	timeout     time.Duration
-	log         *slog.Logger
+	id, address  string
+	cfg          *tls.Config
+	timeout      time.Duration // handshake, then CONNECT
+	writeTimeout time.Duration // each write to a client (conn)
+	perSource    int           // handshakes in progress from one IP address
+	log          *slog.Logger
 
-	mu     sync.Mutex
-	ln     net.Listener
-	closed bool
-	shakes map[net.Conn]struct{} // connections in their handshake
-	live   map[net.Conn]struct{} // handed to mochi, establish not yet returned
-	wg     sync.WaitGroup        // handshake goroutines
+	mu      sync.Mutex
+	ln      net.Listener
+	closed  bool
+	shakes  map[net.Conn]struct{} // connections in their handshake
+	sources map[netip.Addr]int    // handshakes in progress per source address
+	live    map[net.Conn]struct{} // handed to mochi, establish not yet returned
+	wg      sync.WaitGroup        // handshake goroutines
 }
 
 var _ listeners.Listener = (*tlsListener)(nil)
 
 func newTLSListener(id, address string, cfg *tls.Config, timeout time.Duration) *tlsListener {
-	return &tlsListener{id: id, address: address, cfg: cfg, timeout: timeout, shakes: map[net.Conn]struct{}{}, live: map[net.Conn]struct{}{}}
+	return &tlsListener{id: id, address: address, cfg: cfg, timeout: timeout, shakes: map[net.Conn]struct{}{}, sources: map[netip.Addr]int{}, live: map[net.Conn]struct{}{}}
 }
 
 func (l *tlsListener) ID() string       { return l.id }
@@ -83,20 +87,38 @@ func (l *tlsListener) Serve(establish listeners.EstablishFn) {
 			continue
 		}
 		backoff = 0
+		src := sourceOf(c)
 		l.mu.Lock()
 		if l.closed {
 			l.mu.Unlock()
 			c.Close()
 			return
 		}
+		if l.perSource > 0 && l.sources[src] >= l.perSource {
+			// One address opening connections that never finish their
+			// handshake would otherwise hold a goroutine and a
+			// descriptor each for the whole handshake timeout.
+			l.mu.Unlock()
+			l.log.Debug("mqtt connection refused: too many handshakes from one address", "remote", src.String(), "limit", l.perSource)
+			c.Close()
+			continue
+		}
 		l.shakes[c] = struct{}{}
+		l.sources[src]++
 		l.wg.Add(1)
 		l.mu.Unlock()
-		go l.handshake(c, establish)
+		go l.handshake(c, src, establish)
 	}
 }
 
-func (l *tlsListener) handshake(c net.Conn, establish listeners.EstablishFn) {
+func sourceOf(c net.Conn) netip.Addr {
+	if a, ok := c.RemoteAddr().(*net.TCPAddr); ok {
+		return a.AddrPort().Addr().Unmap()
+	}
+	return netip.Addr{}
+}
+
+func (l *tlsListener) handshake(c net.Conn, src netip.Addr, establish listeners.EstablishFn) {
 	defer l.wg.Done()
 	tc := tls.Server(c, l.cfg)
 	// A deadline rather than HandshakeContext, which would start one more
@@ -112,6 +134,9 @@ func (l *tlsListener) handshake(c net.Conn, establish listeners.EstablishFn) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	delete(l.shakes, c)
+	if l.sources[src]--; l.sources[src] <= 0 {
+		delete(l.sources, src)
+	}
 	if err != nil || l.closed {
 		c.Close()
 		return
@@ -119,8 +144,9 @@ func (l *tlsListener) handshake(c net.Conn, establish listeners.EstablishFn) {
 	// Registered before Close can run, so a connection handed over just
 	// as the broker stops is closed by Close rather than left attached.
 	l.live[c] = struct{}{}
+	mc := &conn{Conn: tc, writeTimeout: l.writeTimeout}
 	go func() {
-		if err := establish(l.id, tc); err != nil {
+		if err := establish(l.id, mc); err != nil {
 			l.log.Debug("mqtt connection ended", "err", err)
 		}
 		l.mu.Lock()
@@ -158,4 +184,35 @@ func (l *tlsListener) Close(closeClients listeners.CloseFn) {
 		c.Close()
 	}
 	l.mu.Unlock()
+}
+
+// conn is the connection mochi reads and writes: the TLS connection with a
+// deadline on every write. mochi sets no write deadline of its own (only
+// the keepalive deadline, which every packet the client sends pushes
+// back), so a client that keeps sending but stops reading held its
+// writer, and up to Capabilities.MaximumClientWritesPending queued
+// messages, for as long as it liked (SetDeadline). A write that times out closes the
+// connection: after a timeout a TLS connection cannot be written again,
+// and the read loop then ends the session.
+type conn struct {
+	*tls.Conn
+	writeTimeout time.Duration
+}
+
+// SetDeadline is mochi's keepalive deadline, refreshed before each packet
+// it reads: it applies to reads only, or each packet read would push back
+// the deadline of a write blocked on a client that stopped reading.
+func (c *conn) SetDeadline(t time.Time) error { return c.Conn.SetReadDeadline(t) }
+
+func (c *conn) Write(p []byte) (int, error) {
+	var deadline time.Time // none; also clears the listener's CONNECT deadline
+	if c.writeTimeout > 0 {
+		deadline = time.Now().Add(c.writeTimeout)
+	}
+	c.Conn.SetWriteDeadline(deadline)
+	n, err := c.Conn.Write(p)
+	if err != nil {
+		c.Conn.NetConn().Close() // not Close: its close_notify would write again
+	}
+	return n, err
 }

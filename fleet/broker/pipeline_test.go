@@ -89,6 +89,12 @@ type testBroker struct {
 // telemetry writer on that store.
 func startBroker(t *testing.T, sink Sink, window int) *testBroker {
 	t.Helper()
+	return startBrokerWith(t, sink, func(c *Config) { c.Window = window })
+}
+
+// startBrokerWith is startBroker with the configuration adjusted by set.
+func startBrokerWith(t testing.TB, sink Sink, set func(*Config)) *testBroker {
+	t.Helper()
 	dir := t.TempDir()
 	db, err := store.Open(context.Background(), filepath.Join(dir, "b.db"), store.Options{})
 	if err != nil {
@@ -109,8 +115,10 @@ func startBroker(t *testing.T, sink Sink, window int) *testBroker {
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, err := New(Config{Address: "127.0.0.1:0", CA: c, Store: db, Sink: sink, Window: window,
-		Certificate: tls.Certificate{Certificate: [][]byte{cert.Raw}, PrivateKey: key}})
+	cfg := Config{Address: "127.0.0.1:0", CA: c, Store: db, Sink: sink,
+		Certificate: tls.Certificate{Certificate: [][]byte{cert.Raw}, PrivateKey: key}}
+	set(&cfg)
+	b, err := New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -217,6 +225,10 @@ func (c *rawClient) next() (packets.Packet, error) {
 		err = pk.PublishDecode(body)
 	case packets.Disconnect:
 		err = pk.DisconnectDecode(body)
+	case packets.Pubrec:
+		err = pk.PubrecDecode(body)
+	case packets.Suback:
+		err = pk.SubackDecode(body)
 	}
 	return pk, err
 }

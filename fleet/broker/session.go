@@ -3,6 +3,7 @@ package broker
 import (
 	"bytes"
 	"sync"
+	"time"
 
 	mqtt "github.com/mochi-mqtt/server/v2"
 	"github.com/mochi-mqtt/server/v2/packets"
@@ -28,6 +29,13 @@ type session struct {
 	v5                                     bool
 	telemTopic, statusTopic, progressTopic string
 
+	// The certificate the connection was opened with (credentials.go).
+	serial   string
+	notAfter time.Time
+	expiry   *time.Timer
+
+	rate rate // packets read, on the read goroutine only (quota.go)
+
 	mu       sync.Mutex
 	ring     []ackEntry // window entries, allocated at the first QoS 1 telemetry message
 	head, n  int        // oldest entry, entries queued
@@ -48,7 +56,29 @@ type ackEntry struct {
 
 func newSession(b *Broker, cl *mqtt.Client, id string) *session {
 	return &session{b: b, cl: cl, id: id, v5: cl.Properties.ProtocolVersion == 5,
-		telemTopic: TelemetryTopic(id), statusTopic: StatusTopic(id), progressTopic: ProgressTopic(id)}
+		telemTopic: TelemetryTopic(id), statusTopic: StatusTopic(id), progressTopic: ProgressTopic(id),
+		rate: newRate(b.cfg.MessageRate)}
+}
+
+// refuseInTurn answers an MQTT 5 QoS 1 PUBLISH with a failure reason
+// code, in its turn among the acknowledgements still waiting for their
+// commit [MQTT-4.6.0-2].
+func (s *session) refuseInTurn(packetID uint16, code byte) {
+	s.mu.Lock()
+	idle := s.n+s.writing == 0
+	s.mu.Unlock()
+	if idle {
+		// Nothing waits before it: answer now, on the read loop, so the
+		// answer also precedes whatever mochi answers next. Only this
+		// goroutine enqueues, so nothing can get ahead of it meanwhile.
+		var buf bytes.Buffer
+		s.encodeError(&buf, packetID, code)
+		s.write(buf.Bytes())
+		return
+	}
+	if seq, ok := s.enqueue(packetID); ok {
+		s.settle(seq, ackEntry{code: code})
+	}
 }
 
 // enqueue waits for room in the window, then records packetID as the
@@ -172,11 +202,16 @@ func (s *session) write(p []byte) bool {
 	return err == nil
 }
 
+// ackReasons are the failure reason codes the session writes, with the
+// reason strings it gives them.
+var ackReasons = []packets.Code{packets.ErrPayloadFormatInvalid, packets.ErrUnspecifiedError, packets.ErrImplementationSpecificError,
+	packets.ErrNotAuthorized, packets.ErrQuotaExceeded}
+
 // encodeError appends an MQTT 5 PUBACK with a failure reason code (and
 // its reason string unless the client asked for no problem information).
 func (s *session) encodeError(buf *bytes.Buffer, packetID uint16, code byte) {
 	c := packets.Code{Code: code}
-	for _, k := range []packets.Code{packets.ErrPayloadFormatInvalid, packets.ErrUnspecifiedError, packets.ErrImplementationSpecificError} {
+	for _, k := range ackReasons {
 		if k.Code == code {
 			c = k
 		}

@@ -46,6 +46,11 @@ type Config struct {
 	Refusals *burst.Coalescer[*store.AuditEntry]
 	// OnDecision is called after each decision (metrics); may be nil.
 	OnDecision func(action string, code Code)
+	// OnIssued is called once a device's new certificate is on record,
+	// before it is returned; the store has revoked the device's earlier
+	// certificates in the same transaction. The server ends the MQTT
+	// sessions still using them (broker.Supersede). May be nil.
+	OnIssued func(deviceID, serial string)
 }
 
 // Service is the server side of enrollment.
@@ -327,6 +332,9 @@ func (s *Service) Enroll(ctx context.Context, raw RawRequest, renew bool, actor 
 			return deviceID, nil, refuse(CodeDeviceState, "%v", err)
 		}
 		return deviceID, nil, refuse(CodeInternal, "record: %v", err)
+	}
+	if s.cfg.OnIssued != nil {
+		s.cfg.OnIssued(dev.ID, rec.Serial)
 	}
 	s.cfg.Log.Info("device enrolled", "action", action, "device", dev.ID, "serial", rec.Serial)
 	if s.cfg.OnDecision != nil {

@@ -22,7 +22,9 @@ type Certificate struct {
 
 // RecordEnrollment stores an issued certificate and makes the device active,
 // with its audit entry, in one transaction, provided the device is still in
-// one of the states in from (ErrConflict otherwise). The certificate must be
+// one of the states in from (ErrConflict otherwise). The device's earlier
+// certificates are revoked in the same transaction: a device holds one
+// valid certificate, its newest (renewal supersedes). The certificate must be
 // returned to the device only after this succeeds: a crash before the commit
 // leaves no trace, after it the certificate is on record.
 //
@@ -181,6 +183,9 @@ func (s *DB) recordEnrollment(ctx context.Context, t *sql.Tx, r *enrollReq) erro
 	if _, err := s.execPrepared(ctx, t, qInsertCert, c.Serial, c.DeviceID, ms(c.NotBefore), ms(c.NotAfter), c.DER); err != nil {
 		return fmt.Errorf("store: record certificate: %w", err)
 	}
+	if _, err := s.execPrepared(ctx, t, qSupersedeCerts, now, c.DeviceID, c.Serial); err != nil {
+		return fmt.Errorf("store: revoke superseded certificates: %w", err)
+	}
 	if r.audit != nil {
 		return s.insertAudit(ctx, t, r.audit)
 	}
@@ -188,6 +193,10 @@ func (s *DB) recordEnrollment(ctx context.Context, t *sql.Tx, r *enrollReq) erro
 }
 
 const qInsertCert = `INSERT INTO certificates (serial, device_id, not_before_ms, not_after_ms, revoked_ms, der) VALUES (?,?,?,?,0,?)`
+
+// qSupersedeCerts revokes a device's certificates other than the one just
+// recorded (through the certificates_device index).
+const qSupersedeCerts = `UPDATE certificates SET revoked_ms = ? WHERE device_id = ? AND revoked_ms = 0 AND serial <> ?`
 
 // stateList is every state, the most a from list can name.
 var stateList = []State{Registered, Active, Suspended, Decommissioned}

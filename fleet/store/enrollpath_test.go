@@ -89,6 +89,50 @@ func TestRecordEnrollmentStates(t *testing.T) {
 	})
 }
 
+// A new certificate supersedes the device's earlier ones: RecordEnrollment
+// revokes them in its transaction (renewal, re-enrollment), so a device
+// holds one valid certificate; other devices' certificates are untouched.
+// A refused enrollment revokes nothing.
+func TestRecordEnrollmentSupersedes(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		for _, id := range []string{"s1", "s2"} {
+			if _, err := db.PutEndorsement(ctx, dev(id)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		now := time.Now().UTC().Truncate(time.Millisecond)
+		record := func(serial, id string, from ...store.State) error {
+			return db.RecordEnrollment(ctx, &store.Certificate{Serial: serial, DeviceID: id, NotBefore: now, NotAfter: now.Add(time.Hour), DER: []byte{1}}, from, nil)
+		}
+		if err := record("a1", "s1", store.Registered); err != nil {
+			t.Fatal(err)
+		}
+		if err := record("b1", "s2", store.Registered); err != nil {
+			t.Fatal(err)
+		}
+		if err := record("a2", "s1", store.Active); err != nil { // renewal
+			t.Fatal(err)
+		}
+		revoked := func(serial string) bool {
+			c, err := db.Certificate(ctx, serial)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return !c.Revoked.IsZero()
+		}
+		if !revoked("a1") || revoked("a2") || revoked("b1") {
+			t.Fatalf("after renewal: a1 revoked %v (want true), a2 %v, b1 %v (want false)", revoked("a1"), revoked("a2"), revoked("b1"))
+		}
+		if err := record("a3", "s1", store.Registered); !errors.Is(err, store.ErrConflict) {
+			t.Fatalf("enrollment from a state the device is not in: %v", err)
+		}
+		if revoked("a2") {
+			t.Fatal("a refused enrollment revoked the current certificate")
+		}
+	})
+}
+
 // Concurrent audit entries share group commits, and each is on record when
 // its call returns.
 func TestAuditGroupCommit(t *testing.T) {

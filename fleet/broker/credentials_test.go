@@ -1,0 +1,148 @@
+package broker
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"fmt"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/mochi-mqtt/server/v2/packets"
+
+	"rampart/fleet/ca"
+	"rampart/fleet/store"
+)
+
+// TestSessionEndsAtCertificateExpiry: a connection whose certificate
+// expires is closed at that moment (MQTT 5: DISCONNECT 0x87), and the end
+// is audited; before, an expired certificate's session kept publishing and
+// its telemetry was stored. The broker's clock is frozen inside the
+// certificate's validity, so the handshake never races the expiry: only
+// the session's timer (real time) ends it.
+func TestSessionEndsAtCertificateExpiry(t *testing.T) {
+	var frozen time.Time
+	sink := newFakeSink()
+	tb := startBrokerWith(t, sink, func(c *Config) { c.Now = func() time.Time { return frozen } })
+	id := fmt.Sprintf("%032x", 0x80)
+	cert, notAfter := tb.deviceFor(t, id, 2*time.Second)
+	frozen = notAfter.Add(-300 * time.Millisecond) // the timer: 300 ms
+	cl := tb.dial(t, cert, id, 5)
+	cl.send(t, cl.publish(1, payloadN(1)))
+	settleShuffled(t, sink, 1, func([]byte) error { return nil })
+	if pk := cl.read(t); pk.FixedHeader.Type != packets.Puback || pk.ReasonCode != 0 {
+		t.Fatalf("publish before expiry: %+v", pk)
+	}
+	pk, ok := cl.closed()
+	if !ok || pk.FixedHeader.Type != packets.Disconnect || pk.ReasonCode != packets.ErrNotAuthorized.Code || !strings.Contains(pk.Properties.ReasonString, "expired") {
+		t.Fatalf("at expiry: %+v, closed %v; want DISCONNECT 0x87 \"... expired ...\"", pk.Properties.ReasonString, ok)
+	}
+	waitFor(t, "the session to be forgotten", func() bool { return tb.Connected() == 0 })
+	if l := tb.audits(t, "mqtt.session", id); len(l) != 1 || !strings.Contains(l[0].Reason, "expired") {
+		t.Fatalf("audit: %+v", l)
+	}
+}
+
+// TestSupersedeEndsSessions: when the fleet issues a device a new
+// certificate, the session opened with the old one ends (and its Will is
+// not published: a credential the fleet no longer accepts publishes
+// nothing more), a session with the new one is left alone, and a
+// connection whose handshake checked the old certificate before the
+// revocation is ended as soon as its session starts.
+func TestSupersedeEndsSessions(t *testing.T) {
+	tb := startBroker(t, newFakeSink(), 8)
+	id := fmt.Sprintf("%032x", 0x81)
+	old, _ := tb.deviceFor(t, id, time.Hour)
+	seen := tb.watchTopics(t, "#")
+	cl, ack, err := tb.connectWith(t, old, id, 5, withWill(StatusTopic(id), false, []byte("gone"), packets.Properties{}))
+	if err != nil || ack.ReasonCode != 0 {
+		t.Fatalf("connect: %+v %v", ack, err)
+	}
+	waitFor(t, "the session", func() bool { return tb.Connected() == 1 })
+	newer, _ := tb.deviceFor(t, id, time.Hour) // the store revokes the old one
+	newSerial := ca.Serial(newer.Leaf.SerialNumber)
+	if !tb.Supersede(id, newSerial) {
+		t.Fatal("Supersede ended no session")
+	}
+	if pk, ok := cl.closed(); !ok || !strings.Contains(pk.Properties.ReasonString, "superseded") {
+		t.Fatalf("old session: %+v closed %v", pk.Properties.ReasonString, ok)
+	}
+	waitFor(t, "the session to end", func() bool { return tb.Connected() == 0 })
+	if slices.Contains(seen.topics(), StatusTopic(id)) {
+		t.Fatal("the superseded session's Will was published")
+	}
+	cn := tb.dial(t, newer, id, 5)
+	if tb.Supersede(id, newSerial) {
+		t.Fatal("Supersede ended the session of the current certificate")
+	}
+	cn.ping(t)
+	if pk := cn.read(t); pk.FixedHeader.Type != packets.Pingresp {
+		t.Fatalf("current session: %+v", pk)
+	}
+	// The race: the handshake with the old certificate passed before the
+	// store revoked it (here: the store is not told), its session starts
+	// after Supersede looked. watch catches it.
+	tb.Supersede(id, "0123") // yet another certificate is current
+	cn.closed()
+	stale := tb.dial(t, newer, id, 5)
+	if pk, ok := stale.closed(); !ok || !strings.Contains(pk.Properties.ReasonString, "superseded by 0123") {
+		t.Fatalf("session opened with a superseded certificate: %+v closed %v", pk.Properties.ReasonString, ok)
+	}
+	if l := tb.audits(t, "mqtt.session", id); len(l) != 1 || !strings.Contains(l[0].Reason, "superseded") {
+		t.Fatalf("audit: %+v", l)
+	}
+}
+
+// TestDisconnectDropsWill: suspension or decommissioning (Disconnect)
+// ends the session without publishing its Will.
+func TestDisconnectDropsWill(t *testing.T) {
+	tb := startBroker(t, newFakeSink(), 8)
+	id := fmt.Sprintf("%032x", 0x82)
+	cert := tb.device(t, id)
+	seen := tb.watchTopics(t, "#")
+	cl, ack, err := tb.connectWith(t, cert, id, 4, withWill(StatusTopic(id), false, []byte("gone"), packets.Properties{}))
+	if err != nil || ack.ReasonCode != 0 {
+		t.Fatalf("connect: %+v %v", ack, err)
+	}
+	waitFor(t, "the session", func() bool { return tb.Connected() == 1 })
+	if !tb.Disconnect(id, "suspended: test") {
+		t.Fatal("no connection dropped")
+	}
+	cl.closed()
+	waitFor(t, "the session to end", func() bool { return tb.Connected() == 0 })
+	// A second connection's Will does go out when it drops by itself:
+	// the observation works.
+	cl, _, _ = tb.connectWith(t, cert, id, 4, withWill(TelemetryTopic(id), false, []byte("x"), packets.Properties{}))
+	waitFor(t, "the session", func() bool { return tb.Connected() == 1 })
+	cl.conn.Close()
+	waitFor(t, "the second will", func() bool { return slices.Contains(seen.topics(), TelemetryTopic(id)) })
+	if slices.Contains(seen.topics(), StatusTopic(id)) {
+		t.Fatal("the Will of a disconnected device was published")
+	}
+}
+
+// deviceFor is device with a certificate valid for ttl, also returning
+// its expiry.
+func (tb *testBroker) deviceFor(t *testing.T, id string, ttl time.Duration) (tls.Certificate, time.Time) {
+	t.Helper()
+	ctx := context.Background()
+	if _, err := tb.db.Device(ctx, id); err != nil {
+		if _, err := tb.db.PutEndorsement(ctx, &store.Device{ID: id, InstanceID: []byte(id)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	cert, err := tb.ca.IssueDevice(&key.PublicKey, id, []byte(id), ttl)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec := &store.Certificate{Serial: ca.Serial(cert.SerialNumber), DeviceID: id, NotBefore: cert.NotBefore, NotAfter: cert.NotAfter, DER: cert.Raw}
+	if err := tb.db.RecordEnrollment(ctx, rec, []store.State{store.Registered, store.Active}, nil); err != nil {
+		t.Fatal(err)
+	}
+	return tls.Certificate{Certificate: [][]byte{cert.Raw}, PrivateKey: key, Leaf: cert}, cert.NotAfter
+}
