@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"sync/atomic"
 
 	"rampart/psa"
 	"rampart/spe"
@@ -42,6 +43,7 @@ type Service struct {
 	keys *store
 	ops  operations
 	rand io.Reader
+	down atomic.Bool // set by Shutdown (decommissioning)
 }
 
 // New opens the key store. With a StateDir it creates or loads the hardware
@@ -117,6 +119,9 @@ func hdr(m *spe.Message, n, tailLen int) ([]uint32, []byte, ipc.Status) {
 
 // Call dispatches one crypto operation.
 func (s *Service) Call(m *spe.Message) ipc.Status {
+	if st := s.refuseIfDown(); st != ipc.Success {
+		return st
+	}
 	switch psa.Op(m.Type) {
 	case psa.OpGenerateRandom:
 		return s.generateRandom(m)

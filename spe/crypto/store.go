@@ -47,6 +47,7 @@ type store struct {
 	maxPers  int    // persistent keys per client
 	aead     cipher.AEAD
 	rand     io.Reader
+	down     bool // shut down: nothing loads or is created
 }
 
 func newStore(dir string, huk []byte, rand io.Reader) (*store, error) {
@@ -61,6 +62,7 @@ func newStore(dir string, huk []byte, rand io.Reader) (*store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("crypto: storage key: %w", err)
 	}
+	defer clear(k) // the cipher keeps its own schedule
 	blk, err := aes.NewCipher(k)
 	if err != nil {
 		return nil, err
@@ -85,12 +87,15 @@ func (s *store) get(r keyRef) (*slot, ipc.Status) {
 		return nil, ipc.ErrInvalidHandle
 	}
 	s.mu.RLock()
-	sl := s.slots[r]
+	sl, down, dir := s.slots[r], s.down, s.dir
 	s.mu.RUnlock()
+	if down {
+		return nil, ipc.ErrBadState
+	}
 	if sl != nil {
 		return sl, ipc.Success
 	}
-	if s.dir == "" || r.id > psa.KeyIDUserMax {
+	if dir == "" || r.id > psa.KeyIDUserMax {
 		return nil, ipc.ErrInvalidHandle
 	}
 	sl, st := s.load(r)
@@ -99,7 +104,12 @@ func (s *store) get(r keyRef) (*slot, ipc.Status) {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if s.down {
+		sl.wipe()
+		return nil, ipc.ErrBadState
+	}
 	if cur := s.slots[r]; cur != nil {
+		sl.wipe()
 		return cur, ipc.Success
 	}
 	s.slots[r] = sl
@@ -166,6 +176,9 @@ func (s *store) put(owner int32, session uint64, sl *slot) (psa.KeyID, ipc.Statu
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if s.down {
+		return 0, ipc.ErrBadState
+	}
 	if s.volatile >= maxVolatileTotal {
 		return 0, ipc.ErrInsufficientMemory
 	}

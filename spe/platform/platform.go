@@ -320,15 +320,57 @@ func (p *Platform) Reboot() (*boot.Result, error) {
 	return res, nil
 }
 
-// destroy is the decommissioning destroyer: it shreds the HUK, the crypto
-// key store, ITS, PS, the attestation store (IAK, audit key), the audit log
-// and FWU state, and forgets the in-memory HUK and IAK.
+// keyHolders are the partitions decommissioning retires from the running
+// server: every one holds keys, secrets or device state in memory, or acts
+// on the device (FWU). Lifecycle and status stay, as after a restart.
+var keyHolders = []string{
+	crypto.Manifest.Name, its.Manifest.Name, ps.Manifest.Name,
+	attestation.Manifest.Name, auditsvc.Manifest.Name, fwu.Manifest.Name,
+}
+
+// shutdowners returns the platform's key-holding services that exist.
+func (p *Platform) shutdowners() []spe.Shutdowner {
+	var out []spe.Shutdowner
+	if p.Crypto != nil {
+		out = append(out, p.Crypto)
+	}
+	if p.ITS != nil {
+		out = append(out, p.ITS)
+	}
+	if p.PS != nil {
+		out = append(out, p.PS)
+	}
+	if p.Attestation != nil {
+		out = append(out, p.Attestation)
+	}
+	if p.Audit != nil {
+		out = append(out, p.Audit)
+	}
+	if p.FWU != nil {
+		out = append(out, p.FWU)
+	}
+	return out
+}
+
+// destroy is the decommissioning destroyer. In the running process it
+// retires every key-holding service (their calls in progress finish, then
+// each wipes what it holds in memory and refuses every later call; new
+// connections are refused as after a restart); then it shreds the HUK, the
+// crypto key store, ITS, PS, the attestation store (IAK, audit key), the
+// audit log and FWU state, and overwrites the platform's copy of the HUK.
+// At a start of a decommissioned device no service is registered yet and
+// only the shredding runs.
 func (p *Platform) destroy() error {
+	if p.Server != nil {
+		p.Server.Retire(keyHolders...)
+	}
+	// Services that never reached the server (an Open that failed half
+	// way) are shut down too; Shutdown is idempotent.
+	for _, sd := range p.shutdowners() {
+		sd.Shutdown()
+	}
 	dir := p.opt.StateDir
 	var errs []error
-	if p.Attestation != nil {
-		p.Attestation.Reload() // the IAK is gone from memory once its file is
-	}
 	errs = append(errs, storage.ShredFile(filepath.Join(dir, HUKFile)))
 	if p.ITS != nil {
 		if _, onFlash := p.ITS.Store().(*storage.FlashStore); onFlash {
@@ -337,9 +379,6 @@ func (p *Platform) destroy() error {
 	}
 	for _, d := range []string{KeysDir, ITSDir, PSDir, AttestDir, AuditDir, FWUDir} {
 		errs = append(errs, storage.Shred(filepath.Join(dir, d)))
-	}
-	if p.Attestation != nil {
-		p.Attestation.Reload()
 	}
 	clear(p.huk)
 	return errors.Join(errs...)

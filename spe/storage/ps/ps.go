@@ -38,6 +38,7 @@ type Service struct {
 	huk  []byte
 	rand io.Reader
 	lim  its.Limits
+	down bool // set by Shutdown (decommissioning)
 }
 
 // New returns a PS service.
@@ -58,6 +59,19 @@ func New(opt Options) (*Service, error) {
 		opt.Limits.MaxAssets = DefaultMaxAssets
 	}
 	return &Service{st: opt.Store, its: opt.ITS, huk: append([]byte(nil), opt.HUK...), rand: opt.Rand, lim: opt.Limits}, nil
+}
+
+// errDown answers every call once the service is shut down.
+var errDown = fmt.Errorf("ps: decommissioned: %w", ipc.ErrBadState)
+
+// Shutdown is decommissioning in the running SPE: it overwrites PS's copy
+// of the hardware unique key and makes every later call answer
+// PSA_ERROR_BAD_STATE. It waits for a call in progress and is idempotent.
+func (s *Service) Shutdown() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	clear(s.huk)
+	s.down = true
 }
 
 // Store returns the backing store (for decommissioning).
@@ -137,6 +151,9 @@ func (s *Service) Set(client int32, uid psa.StorageUID, data []byte, flags psa.S
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if s.down {
+		return errDown
+	}
 	old, rec, err := s.current(client, uid)
 	var bump uint64 = 1
 	switch {
@@ -194,6 +211,10 @@ func (s *Service) Get(client int32, uid psa.StorageUID, offset uint32, size int)
 		return nil, fmt.Errorf("ps: uid 0: %w", ipc.ErrInvalidArgument)
 	}
 	s.mu.Lock()
+	if s.down {
+		s.mu.Unlock()
+		return nil, errDown
+	}
 	o, _, err := s.current(client, uid)
 	s.mu.Unlock()
 	if err != nil {
@@ -215,6 +236,10 @@ func (s *Service) GetInfo(client int32, uid psa.StorageUID) (psa.StorageInfo, er
 		return psa.StorageInfo{}, fmt.Errorf("ps: uid 0: %w", ipc.ErrInvalidArgument)
 	}
 	s.mu.Lock()
+	if s.down {
+		s.mu.Unlock()
+		return psa.StorageInfo{}, errDown
+	}
 	o, _, err := s.current(client, uid)
 	s.mu.Unlock()
 	if err != nil {
@@ -231,6 +256,9 @@ func (s *Service) Remove(client int32, uid psa.StorageUID) error {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if s.down {
+		return errDown
+	}
 	o, rec, err := s.current(client, uid)
 	if err != nil {
 		return err
