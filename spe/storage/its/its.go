@@ -93,6 +93,30 @@ func (s *Service) loadLocked(client int32, uid psa.StorageUID) (*object, error) 
 	return s.load(client, uid)
 }
 
+// UIDs returns the uids of client's objects, for secure code in the SPE
+// (PS indexes its version records with it); no call over IPC lists a
+// namespace.
+func (s *Service) UIDs(client int32) ([]psa.StorageUID, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.down {
+		return nil, errDown
+	}
+	names, err := s.st.List(clientPrefix(client))
+	if err != nil {
+		return nil, fmt.Errorf("its: %v: %w", err, ipc.ErrStorageFailure)
+	}
+	uids := make([]psa.StorageUID, 0, len(names))
+	for _, n := range names {
+		var c uint32
+		var u uint64
+		if _, err := fmt.Sscanf(n, "%08x-%016x", &c, &u); err == nil && int32(c) == client && objName(client, psa.StorageUID(u)) == n {
+			uids = append(uids, psa.StorageUID(u))
+		}
+	}
+	return uids, nil
+}
+
 // Set is psa_its_set for client.
 func (s *Service) Set(client int32, uid psa.StorageUID, data []byte, flags psa.StorageFlags) error {
 	if uid == 0 {
@@ -136,6 +160,11 @@ func (s *Service) Set(client int32, uid psa.StorageUID, data []byte, flags psa.S
 	}
 	o := object{Flags: flags, Data: data}
 	if err := s.st.Put(objName(client, uid), o.marshal()); err != nil {
+		if errors.Is(err, storage.ErrNoSpace) {
+			// The flash area is full (the store is unchanged): the caller
+			// may remove objects and retry, as at its own quota.
+			return fmt.Errorf("its: %v: %w", err, ipc.ErrInsufficientStorage)
+		}
 		return fmt.Errorf("its: %v: %w", err, ipc.ErrStorageFailure)
 	}
 	return nil
