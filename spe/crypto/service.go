@@ -36,6 +36,8 @@ type Options struct {
 	// Rand is the entropy source for keys, IVs and random output; nil means
 	// crypto/rand. (Some Go primitives, such as ECDSA, draw their own.)
 	Rand io.Reader
+	// Limits are the per-client quotas; zero fields mean the defaults.
+	Limits Limits
 }
 
 // Service is the crypto RoT Service: an spe.Handler and spe.SessionObserver.
@@ -77,7 +79,7 @@ func New(opt Options) (*Service, error) {
 			return nil, fmt.Errorf("crypto: hardware unique key of %d bytes, want %d", len(huk), HUKSize)
 		}
 	}
-	st, err := newStore(dir, huk, opt.Rand)
+	st, err := newStore(dir, huk, opt.Rand, opt.Limits)
 	if err != nil {
 		return nil, err
 	}
@@ -197,12 +199,20 @@ func parseAttrs(b []byte) (psa.KeyAttributes, ipc.Status) {
 
 func (s *Service) create(m *spe.Message, attr psa.KeyAttributes, material []byte) ipc.Status {
 	defer clear(material)
+	if st := checkKeySize(attr.Type, len(material)); st != ipc.Success {
+		return st
+	}
 	sl, st := newSlot(attr, material)
 	if st != ipc.Success {
 		return st
 	}
+	if st := checkKeyBits(sl.attr); st != ipc.Success {
+		sl.wipe()
+		return st
+	}
 	id, st := s.keys.put(m.Client, m.Session, sl)
 	if st != ipc.Success {
+		sl.wipe()
 		return st
 	}
 	if st := m.Write(0, idBytes(id)); st != ipc.Success {
@@ -219,6 +229,9 @@ func (s *Service) importKey(m *spe.Message) ipc.Status {
 	}
 	if attr, st = checkNewAttributes(attr); st != ipc.Success {
 		return st
+	}
+	if st := checkKeySize(attr.Type, len(m.InVec(1))); st != ipc.Success {
+		return st // before copying up to a whole vector
 	}
 	return s.create(m, attr, append([]byte(nil), m.InVec(1)...))
 }

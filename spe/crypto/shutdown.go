@@ -43,6 +43,7 @@ func (st *store) shutdown() {
 		delete(st.slots, r)
 	}
 	st.volatile = 0
+	clear(st.usage)
 	st.aead = nil
 	st.dir = ""
 	st.down = true

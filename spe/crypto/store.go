@@ -26,13 +26,11 @@ type keyRef struct {
 
 // Limits of the key store and its file format.
 const (
-	maxVolatileTotal       = 4096
-	maxPersistentPerClient = 256
-	volatileIDMin          = psa.KeyID(0x7f000000)
-	volatileIDMax          = psa.KeyIDVendorMax
-	sealedMagic            = "RPK1"
-	sealedNonceSize        = 12
-	persistentFileSuffix   = ".key"
+	volatileIDMin        = psa.KeyID(0x7f000000)
+	volatileIDMax        = psa.KeyIDVendorMax
+	sealedMagic          = "RPK1"
+	sealedNonceSize      = 12
+	persistentFileSuffix = ".key"
 )
 
 // store holds the key slots: volatile keys in memory only, persistent keys
@@ -45,13 +43,17 @@ type store struct {
 	nextVol  psa.KeyID
 	dir      string // "" means no persistent storage
 	maxPers  int    // persistent keys per client
+	lim      Limits
+	usage    map[int32]*clientUsage // each client's volatile keys
 	aead     cipher.AEAD
 	rand     io.Reader
 	down     bool // shut down: nothing loads or is created
 }
 
-func newStore(dir string, huk []byte, rand io.Reader) (*store, error) {
-	s := &store{slots: map[keyRef]*slot{}, dir: dir, rand: rand, nextVol: volatileIDMin, maxPers: maxPersistentPerClient}
+func newStore(dir string, huk []byte, rand io.Reader, lim Limits) (*store, error) {
+	lim = lim.withDefaults()
+	s := &store{slots: map[keyRef]*slot{}, dir: dir, rand: rand, nextVol: volatileIDMin, maxPers: lim.PersistentKeysPerClient,
+		lim: lim, usage: map[int32]*clientUsage{}}
 	if dir == "" {
 		return s, nil
 	}
@@ -179,7 +181,13 @@ func (s *store) put(owner int32, session uint64, sl *slot) (psa.KeyID, ipc.Statu
 	if s.down {
 		return 0, ipc.ErrBadState
 	}
-	if s.volatile >= maxVolatileTotal {
+	u := s.usage[owner]
+	if u == nil {
+		u = &clientUsage{}
+	}
+	// The client's own quotas first: a client at its quota is refused
+	// however empty the shared pool is, and cannot empty it for others.
+	if u.keys >= s.lim.VolatileKeysPerClient || u.bytes+len(sl.material) > s.lim.VolatileBytesPerClient || s.volatile >= s.lim.VolatileKeys {
 		return 0, ipc.ErrInsufficientMemory
 	}
 	for {
@@ -194,6 +202,9 @@ func (s *store) put(owner int32, session uint64, sl *slot) (psa.KeyID, ipc.Statu
 			sl.session = session
 			s.slots[r] = sl
 			s.volatile++
+			u.keys++
+			u.bytes += len(sl.material)
+			s.usage[owner] = u
 			return id, ipc.Success
 		}
 	}
@@ -267,9 +278,11 @@ func (s *store) destroy(r keyRef) ipc.Status {
 		return st
 	}
 	s.mu.Lock()
-	delete(s.slots, r)
-	if !sl.attr.Lifetime.IsPersistent() {
-		s.volatile--
+	if s.slots[r] == sl {
+		delete(s.slots, r)
+		if !sl.attr.Lifetime.IsPersistent() {
+			s.forgetVolatile(sl)
+		}
 	}
 	s.mu.Unlock()
 	if sl.attr.Lifetime.IsPersistent() {
@@ -302,11 +315,34 @@ func (s *store) endSession(owner int32, session uint64) int {
 	for r, sl := range s.slots {
 		if r.owner == owner && sl.session == session && !sl.attr.Lifetime.IsPersistent() {
 			delete(s.slots, r)
-			s.volatile--
+			s.forgetVolatile(sl)
 			n++
 		}
 	}
 	return n
+}
+
+// forgetVolatile takes a removed volatile key off the counts. Call with mu
+// held.
+func (s *store) forgetVolatile(sl *slot) {
+	s.volatile--
+	if u := s.usage[sl.owner]; u != nil {
+		u.keys--
+		u.bytes -= len(sl.material)
+		if u.keys <= 0 {
+			delete(s.usage, sl.owner)
+		}
+	}
+}
+
+// volatileUsage returns owner's volatile key count and bytes (for tests).
+func (s *store) volatileUsage(owner int32) (keys, bytes int) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if u := s.usage[owner]; u != nil {
+		return u.keys, u.bytes
+	}
+	return 0, 0
 }
 
 // list returns the attributes of owner's keys (volatile and persistent).
