@@ -16,7 +16,6 @@ import (
 
 	"rampart/psa"
 	"rampart/spe"
-	"rampart/spe/crypto"
 	"rampart/spe/ipc"
 )
 
@@ -92,11 +91,11 @@ mapping peer uids/pids to negative PSA client IDs; a peer no rule matches is ref
 				fmt.Fprintf(env.Stdout, "%s: valid (%d client rules)\n", configPath, len(cfg.Clients))
 				return nil
 			}
-			svc, err := speServices(env, crypto.Options{StateDir: cfg.StateDir})
+			svc, err := speServices(env, cfg)
 			if err != nil {
 				return fail(ExitError, err, "the state directory must be writable by the SPE only")
 			}
-			srv := spe.New(spe.Options{Identify: cfg.Identify})
+			srv := spe.New(spe.Options{Identify: cfg.Identify, MaxSessionsPerClient: cfg.Limits.SessionsPerClient})
 			if err := svc.Register(srv); err != nil {
 				return fail(ExitError, err, "")
 			}

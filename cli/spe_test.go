@@ -13,10 +13,19 @@ import (
 
 func speWriteConfig(t *testing.T, dir, sock string) string {
 	t.Helper()
+	return speWriteConfigWith(t, dir, sock, nil)
+}
+
+// speWriteConfigWith is speWriteConfig with more top-level fields.
+func speWriteConfigWith(t *testing.T, dir, sock string, extra map[string]any) string {
+	t.Helper()
 	cfg := map[string]any{
 		"socket":    sock,
 		"state_dir": filepath.Join(dir, "state"),
 		"clients":   []map[string]any{{"name": "tests", "uid": os.Getuid(), "client_id": -1}},
+	}
+	for k, v := range extra {
+		cfg[k] = v
 	}
 	b, _ := json.Marshal(cfg)
 	p := filepath.Join(dir, "spe.json")

@@ -17,6 +17,9 @@ type Config struct {
 	// Clients maps kernel credentials to PSA client IDs; the first rule that
 	// matches wins, and a peer no rule matches is refused.
 	Clients []ClientRule `json:"clients"`
+	// Limits are the services' per-client quotas; omitted fields take the
+	// defaults.
+	Limits Limits `json:"limits"`
 }
 
 // ClientRule maps a peer uid, pid, or both, to a non-secure client ID.
@@ -40,6 +43,9 @@ func (c *Config) Validate() error {
 	}
 	if len(c.Clients) == 0 {
 		return fmt.Errorf("spe: config: clients: no client rule, every peer would be refused: %w", ErrConfig)
+	}
+	if err := c.Limits.validate(); err != nil {
+		return err
 	}
 	for i, r := range c.Clients {
 		if r.UID == nil && r.PID == nil {

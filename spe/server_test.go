@@ -537,6 +537,14 @@ func TestConfig(t *testing.T) {
 	if _, err := c.Identify(5, 5); err == nil {
 		t.Error("unknown peer mapped")
 	}
+	withLimits := strings.Replace(good, `"clients"`, `"limits": {"sessions_per_client": 8, "crypto": {"volatile_keys_per_client": 16, "volatile_key_bytes_per_client": 4096},
+    "its": {"max_object_size": 512, "max_objects_per_client": 10, "max_objects_per_secure_partition": 8192},
+    "ps": {"max_object_size": 4096, "max_objects_per_client": 20}},
+  "clients"`, 1)
+	if c, err := spe.ParseConfig("spe.json", []byte(withLimits)); err != nil || c.Limits.Crypto.VolatileKeysPerClient != 16 ||
+		c.Limits.ITS.MaxObjectsPerSecurePartition != 8192 || c.Limits.PS.MaxObjectsPerClient != 20 || c.Limits.SessionsPerClient != 8 {
+		t.Fatalf("limits: %+v %v", c, err)
+	}
 	for i := 0; i < len(good); i++ {
 		if _, err := spe.ParseConfig("spe.json", []byte(good[:i])); !errors.Is(err, spe.ErrConfig) {
 			t.Fatalf("prefix of %d bytes: %v", i, err)
@@ -548,6 +556,9 @@ func TestConfig(t *testing.T) {
 		"positive client": {`{"socket": "x", "state_dir": "y", "clients": [{"uid": 1, "client_id": 3}]}`, "clients[0].client_id"},
 		"no selector":     {`{"socket": "x", "state_dir": "y", "clients": [{"client_id": -3}]}`, "clients[0]"},
 		"no socket":       {`{"state_dir": "y", "clients": [{"uid": 1, "client_id": -3}]}`, "socket"},
+		"negative quota":  {`{"socket": "x", "state_dir": "y", "clients": [{"uid": 1, "client_id": -3}], "limits": {"ps": {"max_objects_per_client": -1}}}`, "limits.ps.max_objects_per_client"},
+		"huge object":     {`{"socket": "x", "state_dir": "y", "clients": [{"uid": 1, "client_id": -3}], "limits": {"its": {"max_object_size": 2000000}}}`, "limits.its.max_object_size"},
+		"unknown limit":   {`{"socket": "x", "state_dir": "y", "clients": [{"uid": 1, "client_id": -3}], "limits": {"crypto": {"keys": 1}}}`, "keys"},
 	} {
 		_, err := spe.ParseConfig("spe.json", []byte(tc.text))
 		if !errors.Is(err, spe.ErrConfig) || !strings.Contains(err.Error(), tc.want) {

@@ -70,6 +70,11 @@ type Options struct {
 	LifecycleAdmins []int32
 	// AuditReaders may read the audit log over IPC.
 	AuditReaders []int32
+	// CryptoLimits, ITSLimits and PSLimits are the services' per-client
+	// quotas; zero fields take each service's defaults.
+	CryptoLimits crypto.Limits
+	ITSLimits    its.Limits
+	PSLimits     its.Limits
 	// StorageFault, when set, is armed on every object store of the
 	// platform (power-cut tests; see storage.CutAt).
 	StorageFault storage.FaultFunc
@@ -150,19 +155,19 @@ func (p *Platform) openServices() error {
 	if err != nil {
 		return fmt.Errorf("platform: %w", err)
 	}
-	if p.Crypto, err = crypto.New(crypto.Options{StateDir: opt.StateDir, HUK: p.huk, Rand: opt.Rand}); err != nil {
+	if p.Crypto, err = crypto.New(crypto.Options{StateDir: opt.StateDir, HUK: p.huk, Rand: opt.Rand, Limits: opt.CryptoLimits}); err != nil {
 		return fmt.Errorf("platform: %w", err)
 	}
 	itsStore, err := p.openITSStore()
 	if err != nil {
 		return err
 	}
-	p.ITS = its.New(itsStore, its.Limits{})
+	p.ITS = its.New(itsStore, opt.ITSLimits)
 	psStore, err := storage.Open(filepath.Join(opt.StateDir, PSDir), storage.Options{Fault: opt.StorageFault})
 	if err != nil {
 		return fmt.Errorf("platform: %w", err)
 	}
-	if p.PS, err = ps.New(ps.Options{Store: psStore, ITS: p.ITS, HUK: p.huk, Rand: opt.Rand}); err != nil {
+	if p.PS, err = ps.New(ps.Options{Store: psStore, ITS: p.ITS, HUK: p.huk, Rand: opt.Rand, Limits: opt.PSLimits}); err != nil {
 		return fmt.Errorf("platform: %w", err)
 	}
 	if p.attestS, err = storage.Open(filepath.Join(opt.StateDir, AttestDir), storage.Options{Fault: opt.StorageFault}); err != nil {
