@@ -5,13 +5,13 @@ import (
 	"encoding/binary"
 	"fmt"
 	"io"
-	"os"
 	"path/filepath"
 	"sync/atomic"
 
 	"rampart/psa"
 	"rampart/spe"
 	"rampart/spe/ipc"
+	"rampart/spe/storage"
 )
 
 // Manifest declares the crypto partition: one service at TF-M's crypto SID,
@@ -57,15 +57,10 @@ func New(opt Options) (*Service, error) {
 	var dir string
 	huk := opt.HUK
 	if opt.StateDir != "" {
-		if err := os.MkdirAll(opt.StateDir, 0o700); err != nil {
+		// The state directory is the SPE's alone: made 0700 whatever it
+		// was, refused when others could have written to it.
+		if err := storage.PrivateDir(opt.StateDir); err != nil {
 			return nil, fmt.Errorf("crypto: state directory: %w", err)
-		}
-		fi, err := os.Stat(opt.StateDir)
-		if err != nil {
-			return nil, fmt.Errorf("crypto: state directory: %w", err)
-		}
-		if fi.Mode().Perm()&0o077 != 0 {
-			return nil, fmt.Errorf("crypto: state directory %s has mode %v, want 0700", opt.StateDir, fi.Mode().Perm())
 		}
 		dir = filepath.Join(opt.StateDir, "keys")
 		if huk == nil {

@@ -16,6 +16,7 @@ import (
 
 	"rampart/psa"
 	"rampart/spe/ipc"
+	"rampart/spe/storage"
 )
 
 // keyRef names a key: IDs are per client, so the owner is part of the name.
@@ -57,7 +58,10 @@ func newStore(dir string, huk []byte, rand io.Reader, lim Limits) (*store, error
 	if dir == "" {
 		return s, nil
 	}
-	if err := os.MkdirAll(dir, 0o700); err != nil {
+	if err := storage.PrivateDir(dir); err != nil {
+		return nil, fmt.Errorf("crypto: key directory: %w", err)
+	}
+	if err := storage.PrivateFiles(dir); err != nil {
 		return nil, fmt.Errorf("crypto: key directory: %w", err)
 	}
 	k, err := storageKey(huk)

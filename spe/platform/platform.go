@@ -8,7 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"path/filepath"
 	"sync"
 	"time"
@@ -113,6 +112,11 @@ func Open(opt Options) (*Platform, error) {
 		opt.Rand = rand.Reader
 	}
 	p := &Platform{opt: opt, last: opt.LastBoot}
+	// The state directory is the SPE's alone, whatever its mode was; one
+	// others could write to is refused.
+	if err := storage.PrivateDir(opt.StateDir); err != nil {
+		return nil, fmt.Errorf("platform: state directory: %w", err)
+	}
 	lcStore, err := storage.Open(filepath.Join(opt.StateDir, LifecycleDir), storage.Options{Fault: opt.StorageFault})
 	if err != nil {
 		return nil, fmt.Errorf("platform: %w", err)
@@ -188,7 +192,7 @@ func (p *Platform) openServices() error {
 	if err != nil {
 		return err
 	}
-	if err := os.MkdirAll(filepath.Join(opt.StateDir, AuditDir), 0o700); err != nil {
+	if err := storage.PrivateDir(filepath.Join(opt.StateDir, AuditDir)); err != nil {
 		return fmt.Errorf("platform: %w", err)
 	}
 	p.Audit, err = auditsvc.Open(auditsvc.Options{
