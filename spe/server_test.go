@@ -12,6 +12,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -563,6 +564,52 @@ func TestConfig(t *testing.T) {
 		_, err := spe.ParseConfig("spe.json", []byte(tc.text))
 		if !errors.Is(err, spe.ErrConfig) || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%s: %v, want an error naming %q", name, err, tc.want)
+		}
+	}
+}
+
+// TestListenGroupModes: with a socket group, the socket is 0660 and its
+// directory 0750, both of that group; an existing directory a client could
+// write to (and so replace the socket with its own), one others can enter,
+// or one of another group is refused.
+func TestListenGroupModes(t *testing.T) {
+	gid := os.Getgid()
+	base, err := os.MkdirTemp("", "spe-grp")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(base) })
+	sock := filepath.Join(base, "run", "spe.sock")
+	srv := spe.New(spe.Options{Identify: func(int, int) (int32, error) { return -1, nil }})
+	if err := srv.ListenGroup(sock, gid); err != nil {
+		t.Fatal(err)
+	}
+	go srv.Serve()
+	t.Cleanup(srv.Shutdown)
+	for p, want := range map[string]os.FileMode{sock: 0o660, filepath.Dir(sock): 0o750} {
+		fi, err := os.Stat(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		st := fi.Sys().(*syscall.Stat_t)
+		if fi.Mode().Perm() != want || int(st.Gid) != gid || int(st.Uid) != os.Geteuid() {
+			t.Errorf("%s: %v %d:%d, want %v %d:%d", p, fi.Mode().Perm(), st.Uid, st.Gid, want, os.Geteuid(), gid)
+		}
+	}
+	for name, mode := range map[string]os.FileMode{"group-writable": 0o770, "others can enter": 0o751, "others can read": 0o754} {
+		dir := filepath.Join(base, strings.ReplaceAll(name, " ", "-"))
+		os.Mkdir(dir, 0o700)
+		os.Chmod(dir, mode)
+		if err := spe.New(spe.Options{}).ListenGroup(filepath.Join(dir, "spe.sock"), gid); err == nil {
+			t.Errorf("%s socket directory (%v) accepted", name, mode)
+		}
+	}
+	if os.Geteuid() == 0 {
+		dir := filepath.Join(base, "other-group")
+		os.Mkdir(dir, 0o750)
+		os.Chown(dir, 0, gid+1)
+		if err := spe.New(spe.Options{}).ListenGroup(filepath.Join(dir, "spe.sock"), gid); err == nil {
+			t.Error("socket directory of another group accepted")
 		}
 	}
 }
