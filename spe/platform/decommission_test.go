@@ -5,8 +5,11 @@ import (
 	"crypto/sha256"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
+	"sync"
+	"sync/atomic"
 	"testing"
 
 	"rampart/attest"
@@ -176,5 +179,66 @@ func TestDecommissionStopsTheRunningSPE(t *testing.T) {
 	}
 	if st, err := psa.NewLifecycle(dialT(t, sock)).Get(); err != nil || attest.Lifecycle(st).Major() != attest.LifecycleDecommissioned {
 		t.Errorf("lifecycle after: %x %v", st, err)
+	}
+}
+
+// TestDecommissionUnderLoad: clients keep exporting, signing and using
+// storage over the socket while the device is decommissioned. Every call
+// either completes with the real result (an exported key is never seen
+// half wiped) or fails, and once decommissioning returned no call
+// succeeds. Run with -race, it also shows that no key is wiped under a
+// call still using it.
+func TestDecommissionUnderLoad(t *testing.T) {
+	devDir, stateDir := newDevice(t)
+	provisionDevice(t, devDir, stateDir)
+	_, sock := serveOnSocket(t, devDir, stateDir)
+	setup, err := psa.NewClient(dialT(t, sock))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := bytes.Repeat([]byte{0x5c}, 32)
+	id, err := setup.ImportKey(psa.KeyAttributes{Type: psa.KeyTypeAES, Bits: 256, Lifetime: psa.LifetimePersistent, ID: 3, Usage: psa.UsageExport}, want)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var decommissioned atomic.Bool
+	errs := make(chan error, 16)
+	var wg sync.WaitGroup
+	for range 4 {
+		c, err := psa.NewClient(dialT(t, sock))
+		if err != nil {
+			t.Fatal(err)
+		}
+		ps := psa.NewPS(dialT(t, sock))
+		wg.Add(1)
+		go func() {
+			// Until one round that started after decommissioning returned.
+			defer wg.Done()
+			for after := false; !after; {
+				after = decommissioned.Load()
+				k, err := c.ExportKey(id)
+				if err == nil && (after || !bytes.Equal(k, want)) {
+					errs <- fmt.Errorf("export after=%v: %x", after, k)
+					return
+				}
+				if after && !errors.Is(err, ipc.ErrBadState) {
+					errs <- fmt.Errorf("export after decommissioning: %v", err)
+					return
+				}
+				if err := ps.Set(9, []byte("x"), 0); err == nil && after {
+					errs <- errors.New("PS set after decommissioning")
+					return
+				}
+			}
+		}()
+	}
+	if err := psa.NewLifecycle(dialT(t, sock)).Set(uint16(attest.LifecycleDecommissioned)); err != nil {
+		t.Fatal(err)
+	}
+	decommissioned.Store(true)
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
 	}
 }
