@@ -99,11 +99,11 @@ const allowedFlags = psa.StorageFlagWriteOnce | psa.StorageFlagNoConfidentiality
 func (s *Service) current(client int32, uid psa.StorageUID) (o *sealed, rec *record, floor uint64, err error) {
 	rec, err = s.loadRecord(client, uid)
 	if err != nil {
-		return nil, nil, 0, err
+		return nil, nil, 0, fmt.Errorf("%w: %w", errRecord, err)
 	}
 	if rec == nil {
 		if floor, err = s.loadFloor(client); err != nil {
-			return nil, nil, 0, err
+			return nil, nil, 0, fmt.Errorf("%w: %w", errRecord, err)
 		}
 	}
 	b, err := s.st.Get(objName(client, uid))
@@ -148,6 +148,11 @@ func (s *Service) current(client int32, uid psa.StorageUID) (o *sealed, rec *rec
 	}
 	return nil, rec, floor, fmt.Errorf("ps: uid %d: file version %d, recorded %d (replayed?): %w", uid, o.Version, rv, ipc.ErrDataCorrupt)
 }
+
+// errRecord marks an error reading the version record or the floor: without
+// them PS cannot tell which files are stale, so the object can be neither
+// read nor replaced (a new version could collide with an old file).
+var errRecord = errors.New("ps: version record unusable")
 
 // counted says whether writing a record over rec adds one to its client's
 // count: rec is none, or an uncounted tombstone of an older release.
@@ -210,6 +215,9 @@ func (s *Service) Set(client int32, uid psa.StorageUID, data []byte, flags psa.S
 		return errDown
 	}
 	old, rec, floor, err := s.current(client, uid)
+	if errors.Is(err, errRecord) {
+		return err
+	}
 	noReplay := flags&psa.StorageFlagNoReplayProtection != 0
 	// A record is written unless a NO_REPLAY_PROTECTION object has none to
 	// continue; it is a new one unless the object has a (non-tombstone) one.

@@ -219,3 +219,38 @@ func TestRecordQuotaPerClient(t *testing.T) {
 		t.Fatalf("counts after restart %v, before %v", r2.ps.records, r.ps.records)
 	}
 }
+
+// TestDamagedFloorOrRecordBlocksSet: with its version record or its
+// client's floor damaged, an object can be neither read nor set: a new
+// version chosen without them could equal an old file's.
+func TestDamagedFloorOrRecordBlocksSet(t *testing.T) {
+	r := openQuota(t, t.TempDir())
+	if err := r.ps.Set(-1, 1, []byte("x"), 0); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.ps.Remove(-1, 1); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.ps.Set(-1, 2, []byte("y"), 0); err != nil {
+		t.Fatal(err)
+	}
+	for name, uid := range map[string]psa.StorageUID{"floor": 0, "record": 2} {
+		p := filepath.Join(r.itsS.Dir(), fmt.Sprintf("%08x-%016x", uint32(PartitionClientID), uint64(recordUID(-1, uid))))
+		good, err := os.ReadFile(p)
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		os.WriteFile(p, good[:len(good)-1], 0o600)
+		target := psa.StorageUID(3) // no record: judged against the floor
+		if uid != 0 {
+			target = uid
+		}
+		if err := r.ps.Set(-1, target, []byte("z"), 0); !errors.Is(err, ipc.ErrDataCorrupt) {
+			t.Errorf("set with a damaged %s: %v", name, err)
+		}
+		if _, err := r.ps.Get(-1, target, 0, 10); !errors.Is(err, ipc.ErrDataCorrupt) {
+			t.Errorf("get with a damaged %s: %v", name, err)
+		}
+		os.WriteFile(p, good, 0o600)
+	}
+}
