@@ -16,7 +16,6 @@ import (
 
 	"rampart/psa"
 	"rampart/spe"
-	"rampart/spe/crypto"
 	"rampart/spe/ipc"
 )
 
@@ -65,13 +64,22 @@ func newSpeServeCmd(env *Env) *cobra.Command {
 	var check bool
 	cmd := &cobra.Command{
 		Use:   "serve",
-		Short: "Run the SPE: crypto and status services on a Unix socket (mode 0600)",
+		Short: "Run the SPE: its trusted services on a Unix socket",
 		Long: `Run the SPE until SIGINT or SIGTERM. The configuration (JSON) names the socket, the
-state directory (hardware unique key and sealed persistent keys, mode 0700) and the rules
-mapping peer uids/pids to negative PSA client IDs; a peer no rule matches is refused.
+state directory (hardware unique key, sealed keys and storage, mode 0700, the SPE's user's
+alone) and the rules mapping peer uids/pids to negative PSA client IDs; a peer no rule
+matches is refused.
 
-  {"socket": "/run/rampart/spe.sock", "state_dir": "/var/lib/rampart/spe",
-   "clients": [{"name": "agent", "uid": 1000, "client_id": -1}]}
+  {"socket": "/run/rampart/spe/spe.sock", "socket_group": "rampart-clients",
+   "state_dir": "/var/lib/rampart/spe",
+   "clients": [{"name": "agent", "uid": 1001, "client_id": -1},
+               {"name": "metrics", "uid": 1002, "client_id": -2}],
+   "limits": {"crypto": {"volatile_keys_per_client": 64}, "ps": {"max_objects_per_client": 64}}}
+
+With socket_group, each client runs under its own user, a member of that group: the socket is
+0660 in a 0750 directory of that group, and no client can read the state directory. Without
+it the socket is 0600 in a 0700 directory: only the SPE's own user can connect.
+docs/spe-ipc.md (sections 6 to 8) says what each protects and lists the limits.
 
 --check-config validates the file and exits (0 valid, 1 invalid, 3 unreadable).`,
 		Example: `  rampart spe serve --config /etc/rampart/spe.json
@@ -88,22 +96,39 @@ mapping peer uids/pids to negative PSA client IDs; a peer no rule matches is ref
 				}
 				return fail(ExitError, err, "")
 			}
+			gid, err := cfg.SocketGID()
+			if err != nil {
+				return fail(ExitFailure, err, "socket_group must name an existing group")
+			}
 			if check {
 				fmt.Fprintf(env.Stdout, "%s: valid (%d client rules)\n", configPath, len(cfg.Clients))
 				return nil
 			}
-			svc, err := speServices(env, crypto.Options{StateDir: cfg.StateDir})
+			if gid >= 0 {
+				for _, r := range cfg.SharedWith(os.Geteuid()) {
+					fmt.Fprintf(env.Stderr, "spe: warning: client rule %q maps uid %d, which can read the state directory: it is not isolated from the SPE\n", r.Name, *r.UID)
+				}
+			}
+			if err := spe.HardenProcess(); err != nil {
+				return fail(ExitError, err, "")
+			}
+			svc, err := speServices(env, cfg)
 			if err != nil {
 				return fail(ExitError, err, "the state directory must be writable by the SPE only")
 			}
-			srv := spe.New(spe.Options{Identify: cfg.Identify})
+			srv := spe.New(spe.Options{Identify: cfg.Identify, MaxSessionsPerClient: cfg.Limits.SessionsPerClient})
 			if err := svc.Register(srv); err != nil {
 				return fail(ExitError, err, "")
 			}
 			if err := srv.RegisterStatus(); err != nil {
 				return fail(ExitError, err, "")
 			}
-			if err := srv.Listen(cfg.Socket); err != nil {
+			if gid >= 0 {
+				err = srv.ListenGroup(cfg.Socket, gid)
+			} else {
+				err = srv.Listen(cfg.Socket)
+			}
+			if err != nil {
 				return fail(ExitError, err, "")
 			}
 			ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)

@@ -8,6 +8,7 @@ import (
 	"rampart/spe"
 	"rampart/spe/crypto"
 	"rampart/spe/platform"
+	"rampart/spe/storage/its"
 )
 
 // speAllServices registers every SPE service of package platform (crypto,
@@ -24,9 +25,9 @@ type speAllServices struct {
 	deviceDir string
 }
 
-// speServices is the service set of `rampart spe serve`: the state
-// directory comes from the crypto options serve used to build alone.
-func speServices(env *Env, opt crypto.Options) (*speAllServices, error) {
+// speServices is the service set of `rampart spe serve` for cfg: its state
+// directory and its services' quotas.
+func speServices(env *Env, cfg *spe.Config) (*speAllServices, error) {
 	admins, err := speClientList(env, "RAMPART_SPE_LIFECYCLE_ADMINS")
 	if err != nil {
 		return nil, err
@@ -36,10 +37,19 @@ func speServices(env *Env, opt crypto.Options) (*speAllServices, error) {
 		return nil, err
 	}
 	return &speAllServices{
-		opt: platform.Options{StateDir: opt.StateDir, LifecycleAdmins: admins, AuditReaders: readers,
-			ITSOnFlash: env.Getenv("RAMPART_SPE_ITS_FLASH") == "1"},
+		opt: platform.Options{StateDir: cfg.StateDir, LifecycleAdmins: admins, AuditReaders: readers,
+			ITSOnFlash:   env.Getenv("RAMPART_SPE_ITS_FLASH") == "1",
+			CryptoLimits: speCryptoLimits(cfg.Limits.Crypto),
+			ITSLimits: its.Limits{MaxAssetSize: cfg.Limits.ITS.MaxObjectSize, MaxAssets: cfg.Limits.ITS.MaxObjectsPerClient,
+				MaxSecureAssets: cfg.Limits.ITS.MaxObjectsPerSecurePartition},
+			PSLimits: its.Limits{MaxAssetSize: cfg.Limits.PS.MaxObjectSize, MaxAssets: cfg.Limits.PS.MaxObjectsPerClient}},
 		deviceDir: env.Getenv("RAMPART_SPE_DEVICE"),
 	}, nil
+}
+
+func speCryptoLimits(l spe.CryptoLimits) crypto.Limits {
+	return crypto.Limits{VolatileKeysPerClient: l.VolatileKeysPerClient, VolatileBytesPerClient: l.VolatileBytesPerClient,
+		VolatileKeys: l.VolatileKeys, PersistentKeysPerClient: l.PersistentKeysPerClient}
 }
 
 // speClientList parses a comma-separated list of non-zero client IDs.

@@ -37,9 +37,15 @@ func shortTempDir(t *testing.T, prefix string) string {
 // before listen, so its existence alone is not readiness.
 func startSpeServe(t *testing.T, prefix string) *speServing {
 	t.Helper()
+	return startSpeServeWith(t, prefix, nil)
+}
+
+// startSpeServeWith is startSpeServe with more configuration fields.
+func startSpeServeWith(t *testing.T, prefix string, extra map[string]any) *speServing {
+	t.Helper()
 	s := &speServing{dir: shortTempDir(t, prefix), done: make(chan int, 1), stderr: &bytes.Buffer{}}
 	s.sock = filepath.Join(s.dir, "run", "spe.sock")
-	cfg := speWriteConfig(t, s.dir, s.sock)
+	cfg := speWriteConfigWith(t, s.dir, s.sock, extra)
 	go func() {
 		env := &Env{Stdin: strings.NewReader(""), Stdout: &bytes.Buffer{}, Stderr: s.stderr, Getenv: func(string) string { return "" }}
 		s.done <- Main([]string{"spe", "serve", "--config", cfg}, env)

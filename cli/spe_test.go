@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -13,10 +14,19 @@ import (
 
 func speWriteConfig(t *testing.T, dir, sock string) string {
 	t.Helper()
+	return speWriteConfigWith(t, dir, sock, nil)
+}
+
+// speWriteConfigWith is speWriteConfig with more top-level fields.
+func speWriteConfigWith(t *testing.T, dir, sock string, extra map[string]any) string {
+	t.Helper()
 	cfg := map[string]any{
 		"socket":    sock,
 		"state_dir": filepath.Join(dir, "state"),
 		"clients":   []map[string]any{{"name": "tests", "uid": os.Getuid(), "client_id": -1}},
+	}
+	for k, v := range extra {
+		cfg[k] = v
 	}
 	b, _ := json.Marshal(cfg)
 	p := filepath.Join(dir, "spe.json")
@@ -36,6 +46,14 @@ func TestSpeServeCheckConfig(t *testing.T) {
 	os.WriteFile(bad, []byte("{\n\"socket\": \"x\",\n\"state_dir\": \"y\",\n\"clients\": [{\"uid\": 1, \"client_id\": 5}]\n}"), 0o600)
 	if code, _, errs := run(t, "spe", "serve", "--config", bad, "--check-config"); code != ExitFailure || !strings.Contains(errs, "client_id") {
 		t.Fatalf("bad config: %d %q", code, errs)
+	}
+	noGroup := speWriteConfigWith(t, t.TempDir(), filepath.Join(dir, "spe.sock"), map[string]any{"socket_group": "rampart-no-such-group"})
+	if code, _, errs := run(t, "spe", "serve", "--config", noGroup, "--check-config"); code != ExitFailure || !strings.Contains(errs, "socket_group") {
+		t.Fatalf("unknown socket group: %d %q", code, errs)
+	}
+	withGroup := speWriteConfigWith(t, t.TempDir(), filepath.Join(dir, "spe.sock"), map[string]any{"socket_group": strconv.Itoa(os.Getgid())})
+	if code, out, errs := run(t, "spe", "serve", "--config", withGroup, "--check-config"); code != ExitOK || !strings.Contains(out, "valid") {
+		t.Fatalf("numeric socket group: %d %q %q", code, out, errs)
 	}
 	if code, _, _ := run(t, "spe", "serve", "--config", filepath.Join(dir, "missing.json")); code != ExitError {
 		t.Fatalf("missing config: %d", code)

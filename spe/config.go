@@ -6,17 +6,28 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"os/user"
+	"strconv"
 )
 
 // Config is the `rampart spe serve` configuration file (JSON).
 type Config struct {
 	// Socket is the Unix socket path.
 	Socket string `json:"socket"`
+	// SocketGroup, when set, is the group (name or number) whose members
+	// may connect: clients run under their own users, members of it, and
+	// the socket is 0660 in a 0750 directory of that group
+	// (Server.ListenGroup). Empty: only the SPE's own user (and root) can
+	// connect (Server.Listen).
+	SocketGroup string `json:"socket_group,omitempty"`
 	// StateDir holds the hardware unique key and persistent keys (mode 0700).
 	StateDir string `json:"state_dir"`
 	// Clients maps kernel credentials to PSA client IDs; the first rule that
 	// matches wins, and a peer no rule matches is refused.
 	Clients []ClientRule `json:"clients"`
+	// Limits are the services' per-client quotas; omitted fields take the
+	// defaults.
+	Limits Limits `json:"limits"`
 }
 
 // ClientRule maps a peer uid, pid, or both, to a non-secure client ID.
@@ -41,6 +52,9 @@ func (c *Config) Validate() error {
 	if len(c.Clients) == 0 {
 		return fmt.Errorf("spe: config: clients: no client rule, every peer would be refused: %w", ErrConfig)
 	}
+	if err := c.Limits.validate(); err != nil {
+		return err
+	}
 	for i, r := range c.Clients {
 		if r.UID == nil && r.PID == nil {
 			return fmt.Errorf("spe: config: clients[%d]: neither uid nor pid given: %w", i, ErrConfig)
@@ -50,6 +64,38 @@ func (c *Config) Validate() error {
 		}
 	}
 	return nil
+}
+
+// SocketGID resolves SocketGroup: -1 when it is empty.
+func (c *Config) SocketGID() (int, error) {
+	if c.SocketGroup == "" {
+		return -1, nil
+	}
+	if n, err := strconv.Atoi(c.SocketGroup); err == nil {
+		if n < 0 {
+			return 0, fmt.Errorf("spe: config: socket_group: %d: %w", n, ErrConfig)
+		}
+		return n, nil
+	}
+	g, err := user.LookupGroup(c.SocketGroup)
+	if err != nil {
+		return 0, fmt.Errorf("spe: config: socket_group: %w", err)
+	}
+	return strconv.Atoi(g.Gid)
+}
+
+// SharedWith returns the client rules that defeat per-client isolation
+// when clients run under their own users: a rule for uid, the SPE's own
+// user, or for root. Both can read the state directory (the hardware unique
+// key, every sealed key) without asking the SPE.
+func (c *Config) SharedWith(uid int) []ClientRule {
+	var out []ClientRule
+	for _, r := range c.Clients {
+		if r.UID != nil && (*r.UID == uid || *r.UID == 0) {
+			out = append(out, r)
+		}
+	}
+	return out
 }
 
 // Identify returns the client ID of the first rule matching uid and pid.

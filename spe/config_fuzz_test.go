@@ -10,6 +10,7 @@ import (
 func FuzzParseConfig(f *testing.F) {
 	f.Add([]byte(`{"socket":"/run/rampart/spe.sock","state_dir":"/var/lib/rampart/spe","clients":[{"name":"app","uid":1000,"client_id":-1}]}`))
 	f.Add([]byte(`{"socket":"s","state_dir":"d","clients":[{"name":"x","pid":1,"client_id":5}]}`))
+	f.Add([]byte(`{"socket":"s","state_dir":"d","socket_group":"rampart-clients","clients":[{"uid":1001,"client_id":-1}],"limits":{"crypto":{"volatile_keys_per_client":8},"its":{"max_objects_per_client":10},"ps":{"max_object_size":512}}}`))
 	f.Add([]byte(`{`))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		cfg, err := ParseConfig("fuzz.json", data)

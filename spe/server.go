@@ -42,6 +42,11 @@ type service struct {
 	manifest  ServiceManifest
 	partition string
 	handler   Handler
+	// gate is held shared by every call in progress and exclusively by
+	// Retire, which so waits for the calls to finish before the service's
+	// secrets are wiped under them.
+	gate    sync.RWMutex
+	retired bool // guarded by gate
 }
 
 // Server is the partition manager and IPC server.
@@ -237,15 +242,25 @@ func (s *Server) handleFrame(ss *session, frame, dst []byte) []byte {
 		s.errors.Add(1)
 		return ipc.AppendReply(dst, &ipc.Reply{Kind: ipc.KindError, Seq: ipc.PeekSeq(frame), Status: ipc.ErrProgrammerError})
 	}
-	rep := s.dispatch(ss, req)
+	rep, held := s.dispatch(ss, req)
 	if rep.Status != ipc.Success {
 		s.errors.Add(1)
 	}
-	return ipc.AppendReply(dst, rep)
+	dst = ipc.AppendReply(dst, rep)
+	if held != nil {
+		// The output vectors may point into the service's memory (a key's
+		// material): keep the service from being retired and wiped until
+		// they are copied into the reply frame.
+		held.gate.RUnlock()
+	}
+	return dst
 }
 
-func (s *Server) dispatch(ss *session, req *ipc.Request) *ipc.Reply {
-	rep := &ipc.Reply{Kind: req.Kind, Seq: req.Seq}
+// dispatch runs req. When it called a service, it returns that service
+// with its gate still held shared: the caller releases it once the reply
+// is encoded.
+func (s *Server) dispatch(ss *session, req *ipc.Request) (rep *ipc.Reply, held *service) {
+	rep = &ipc.Reply{Kind: req.Kind, Seq: req.Seq}
 	switch req.Kind {
 	case ipc.KindVersion:
 		if svc := s.lookup(req.SID); svc != nil && svc.manifest.allows(ss.info.Client) {
@@ -291,6 +306,7 @@ func (s *Server) dispatch(ss *session, req *ipc.Request) *ipc.Reply {
 			rep.Status = ipc.ErrProgrammerError
 			break
 		}
+		held = svc
 		rep.Status, rep.Out = s.call(ss, svc, req)
 	case ipc.KindStateless:
 		svc := s.lookup(req.SID)
@@ -298,14 +314,22 @@ func (s *Server) dispatch(ss *session, req *ipc.Request) *ipc.Reply {
 			rep.Status = ipc.ErrConnectionRefused
 			break
 		}
+		held = svc
 		rep.Status, rep.Out = s.call(ss, svc, req)
 	}
-	return rep
+	return rep, held
 }
 
+// call runs req on svc. It takes svc's gate shared and leaves it held (see
+// dispatch).
 func (s *Server) call(ss *session, svc *service, req *ipc.Request) (st ipc.Status, out [][]byte) {
 	s.calls.Add(1)
 	m := &Message{Client: ss.info.Client, Session: ss.info.ID, Type: req.Type, In: req.In, OutSize: req.OutSize}
+	svc.gate.RLock()
+	if svc.retired {
+		// A handle opened before the service was retired (decommissioning).
+		return ipc.ErrBadState, make([][]byte, len(req.OutSize))
+	}
 	defer func() {
 		// A panicking service must not take the SPE down with it.
 		if r := recover(); r != nil {

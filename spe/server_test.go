@@ -12,6 +12,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -537,6 +538,14 @@ func TestConfig(t *testing.T) {
 	if _, err := c.Identify(5, 5); err == nil {
 		t.Error("unknown peer mapped")
 	}
+	withLimits := strings.Replace(good, `"clients"`, `"limits": {"sessions_per_client": 8, "crypto": {"volatile_keys_per_client": 16, "volatile_key_bytes_per_client": 4096},
+    "its": {"max_object_size": 512, "max_objects_per_client": 10, "max_objects_per_secure_partition": 8192},
+    "ps": {"max_object_size": 4096, "max_objects_per_client": 20}},
+  "clients"`, 1)
+	if c, err := spe.ParseConfig("spe.json", []byte(withLimits)); err != nil || c.Limits.Crypto.VolatileKeysPerClient != 16 ||
+		c.Limits.ITS.MaxObjectsPerSecurePartition != 8192 || c.Limits.PS.MaxObjectsPerClient != 20 || c.Limits.SessionsPerClient != 8 {
+		t.Fatalf("limits: %+v %v", c, err)
+	}
 	for i := 0; i < len(good); i++ {
 		if _, err := spe.ParseConfig("spe.json", []byte(good[:i])); !errors.Is(err, spe.ErrConfig) {
 			t.Fatalf("prefix of %d bytes: %v", i, err)
@@ -548,10 +557,59 @@ func TestConfig(t *testing.T) {
 		"positive client": {`{"socket": "x", "state_dir": "y", "clients": [{"uid": 1, "client_id": 3}]}`, "clients[0].client_id"},
 		"no selector":     {`{"socket": "x", "state_dir": "y", "clients": [{"client_id": -3}]}`, "clients[0]"},
 		"no socket":       {`{"state_dir": "y", "clients": [{"uid": 1, "client_id": -3}]}`, "socket"},
+		"negative quota":  {`{"socket": "x", "state_dir": "y", "clients": [{"uid": 1, "client_id": -3}], "limits": {"ps": {"max_objects_per_client": -1}}}`, "limits.ps.max_objects_per_client"},
+		"huge object":     {`{"socket": "x", "state_dir": "y", "clients": [{"uid": 1, "client_id": -3}], "limits": {"its": {"max_object_size": 2000000}}}`, "limits.its.max_object_size"},
+		"unknown limit":   {`{"socket": "x", "state_dir": "y", "clients": [{"uid": 1, "client_id": -3}], "limits": {"crypto": {"keys": 1}}}`, "keys"},
 	} {
 		_, err := spe.ParseConfig("spe.json", []byte(tc.text))
 		if !errors.Is(err, spe.ErrConfig) || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%s: %v, want an error naming %q", name, err, tc.want)
+		}
+	}
+}
+
+// TestListenGroupModes: with a socket group, the socket is 0660 and its
+// directory 0750, both of that group; an existing directory a client could
+// write to (and so replace the socket with its own), one others can enter,
+// or one of another group is refused.
+func TestListenGroupModes(t *testing.T) {
+	gid := os.Getgid()
+	base, err := os.MkdirTemp("", "spe-grp")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(base) })
+	sock := filepath.Join(base, "run", "spe.sock")
+	srv := spe.New(spe.Options{Identify: func(int, int) (int32, error) { return -1, nil }})
+	if err := srv.ListenGroup(sock, gid); err != nil {
+		t.Fatal(err)
+	}
+	go srv.Serve()
+	t.Cleanup(srv.Shutdown)
+	for p, want := range map[string]os.FileMode{sock: 0o660, filepath.Dir(sock): 0o750} {
+		fi, err := os.Stat(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		st := fi.Sys().(*syscall.Stat_t)
+		if fi.Mode().Perm() != want || int(st.Gid) != gid || int(st.Uid) != os.Geteuid() {
+			t.Errorf("%s: %v %d:%d, want %v %d:%d", p, fi.Mode().Perm(), st.Uid, st.Gid, want, os.Geteuid(), gid)
+		}
+	}
+	for name, mode := range map[string]os.FileMode{"group-writable": 0o770, "others can enter": 0o751, "others can read": 0o754} {
+		dir := filepath.Join(base, strings.ReplaceAll(name, " ", "-"))
+		os.Mkdir(dir, 0o700)
+		os.Chmod(dir, mode)
+		if err := spe.New(spe.Options{}).ListenGroup(filepath.Join(dir, "spe.sock"), gid); err == nil {
+			t.Errorf("%s socket directory (%v) accepted", name, mode)
+		}
+	}
+	if os.Geteuid() == 0 {
+		dir := filepath.Join(base, "other-group")
+		os.Mkdir(dir, 0o750)
+		os.Chown(dir, 0, gid+1)
+		if err := spe.New(spe.Options{}).ListenGroup(filepath.Join(dir, "spe.sock"), gid); err == nil {
+			t.Error("socket directory of another group accepted")
 		}
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"errors"
 	"fmt"
+	"io/fs"
 	"net"
 	"os"
 	"path/filepath"
@@ -15,10 +16,10 @@ import (
 	"rampart/spe/ipc"
 )
 
-// Listen creates the SPE's Unix socket at path: its directory is created
-// with mode 0700 when missing and must have no group or other permissions
-// when it exists, a stale socket file is replaced, and the socket gets mode
-// 0600.
+// Listen creates the SPE's Unix socket at path for clients running under
+// the SPE's own user: its directory is created with mode 0700 when missing
+// and must have no group or other permissions when it exists, a stale
+// socket file is replaced, and the socket gets mode 0600.
 func (s *Server) Listen(path string) error {
 	dir := filepath.Dir(path)
 	if err := os.MkdirAll(dir, 0o700); err != nil {
@@ -31,6 +32,64 @@ func (s *Server) Listen(path string) error {
 	if fi.Mode().Perm()&0o077 != 0 {
 		return fmt.Errorf("spe: socket directory %s has mode %v, want 0700", dir, fi.Mode().Perm())
 	}
+	return s.listen(path, 0o600, -1)
+}
+
+// ListenGroup creates the SPE's Unix socket at path for clients running
+// under their own users, all members of the group gid (docs/spe-ipc.md,
+// section 6): the socket is 0660 with group gid, in a directory owned by
+// the SPE's user with group gid and mode 0750 (or 0710), which Listen
+// creates when missing (its parent must exist). An existing directory with
+// another owner or group, group write permission (a client could replace
+// the socket with its own and impersonate the SPE) or any permission for
+// others is refused. The SPE's user must be a member of gid (or root) to
+// give the directory and socket that group.
+func (s *Server) ListenGroup(path string, gid int) error {
+	if gid < 0 {
+		return fmt.Errorf("spe: socket group %d", gid)
+	}
+	dir := filepath.Dir(path)
+	if err := os.Mkdir(dir, 0o700); err == nil {
+		if err := os.Chown(dir, -1, gid); err != nil {
+			return fmt.Errorf("spe: socket directory: group %d (is the SPE's user a member?): %w", gid, err)
+		}
+		if err := os.Chmod(dir, 0o750); err != nil {
+			return fmt.Errorf("spe: socket directory: %w", err)
+		}
+	} else if !errors.Is(err, fs.ErrExist) {
+		return fmt.Errorf("spe: socket directory: %w", err)
+	}
+	fi, err := os.Lstat(dir)
+	if err != nil {
+		return fmt.Errorf("spe: socket directory: %w", err)
+	}
+	if err := checkSharedDir(dir, fi, gid); err != nil {
+		return err
+	}
+	return s.listen(path, 0o660, gid)
+}
+
+// checkSharedDir accepts the socket directory of ListenGroup.
+func checkSharedDir(dir string, fi os.FileInfo, gid int) error {
+	if !fi.IsDir() {
+		return fmt.Errorf("spe: socket directory %s is not a directory", dir)
+	}
+	st, ok := fi.Sys().(*syscall.Stat_t)
+	if !ok {
+		return fmt.Errorf("spe: socket directory %s: no owner information", dir)
+	}
+	if int(st.Uid) != os.Geteuid() || int(st.Gid) != gid {
+		return fmt.Errorf("spe: socket directory %s belongs to %d:%d, want the SPE's user and the socket group (%d:%d)", dir, st.Uid, st.Gid, os.Geteuid(), gid)
+	}
+	if perm := fi.Mode().Perm(); perm != 0o750 && perm != 0o710 {
+		return fmt.Errorf("spe: socket directory %s has mode %v, want 0750 (no group write, nothing for others)", dir, perm)
+	}
+	return nil
+}
+
+// listen binds path with mode and, when gid >= 0, that group, replacing a
+// stale socket file.
+func (s *Server) listen(path string, mode os.FileMode, gid int) error {
 	if fi, err := os.Lstat(path); err == nil {
 		if fi.Mode()&os.ModeSocket == 0 {
 			return fmt.Errorf("spe: socket path %s exists and is not a socket", path)
@@ -39,13 +98,19 @@ func (s *Server) Listen(path string) error {
 			return fmt.Errorf("spe: remove stale socket: %w", err)
 		}
 	}
-	old := syscall.Umask(0o177)
+	old := syscall.Umask(0o777 &^ int(mode))
 	ln, err := net.Listen("unix", path)
 	syscall.Umask(old)
 	if err != nil {
 		return fmt.Errorf("spe: listen: %w", err)
 	}
-	if err := os.Chmod(path, 0o600); err != nil {
+	if gid >= 0 {
+		if err := os.Chown(path, -1, gid); err != nil {
+			ln.Close()
+			return fmt.Errorf("spe: socket group: %w", err)
+		}
+	}
+	if err := os.Chmod(path, mode); err != nil {
 		ln.Close()
 		return fmt.Errorf("spe: socket mode: %w", err)
 	}

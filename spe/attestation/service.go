@@ -44,10 +44,11 @@ type Options struct {
 
 // Service is the Initial Attestation RoT Service.
 type Service struct {
-	opt Options
-	mu  sync.RWMutex // guards key and id (Reload runs at provisioning and decommissioning)
-	key *ecdsa.PrivateKey
-	id  *Identity
+	opt  Options
+	mu   sync.RWMutex // guards key, id and down (Reload runs at provisioning)
+	key  *ecdsa.PrivateKey
+	id   *Identity
+	down bool // set by Shutdown (decommissioning): no key is ever loaded again
 }
 
 // New loads the IAK. A device that is not provisioned yet gets a service
@@ -72,25 +73,53 @@ func New(opt Options) (*Service, error) {
 	return s, nil
 }
 
-// Reload reads the IAK again (after provisioning or decommissioning).
+// errDown answers every call once the service is shut down.
+var errDown = fmt.Errorf("attestation: decommissioned: %w", ipc.ErrBadState)
+
+// Reload reads the IAK again (after provisioning). After Shutdown it loads
+// nothing.
 func (s *Service) Reload() error {
+	s.mu.RLock()
+	down := s.down
+	s.mu.RUnlock()
+	if down {
+		return errDown
+	}
 	key, id, err := load(s.opt.Store, s.opt.HUK)
 	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.down {
+		return errDown
+	}
 	s.key, s.id = key, id
-	s.mu.Unlock()
 	return err
 }
 
-// current returns the loaded key and identity (nil before provisioning).
-func (s *Service) current() (*ecdsa.PrivateKey, *Identity) {
+// Shutdown is decommissioning in the running SPE: it forgets the IAK and
+// the identity and makes every later call answer PSA_ERROR_BAD_STATE;
+// Reload loads nothing after it. The key is dropped for the garbage
+// collector rather than overwritten, because Token may be signing with it
+// outside the lock when Shutdown is called directly. It is idempotent.
+func (s *Service) Shutdown() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.key, s.id, s.down = nil, nil, true
+}
+
+// current returns the loaded key and identity (nil before provisioning),
+// or errDown after Shutdown.
+func (s *Service) current() (*ecdsa.PrivateKey, *Identity, error) {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	return s.key, s.id
+	if s.down {
+		return nil, nil, errDown
+	}
+	return s.key, s.id, nil
 }
 
 // PublicKey returns the IAK's public key, or nil before provisioning.
 func (s *Service) PublicKey() *ecdsa.PublicKey {
-	key, _ := s.current()
+	key, _, _ := s.current()
 	if key == nil {
 		return nil
 	}
@@ -99,7 +128,7 @@ func (s *Service) PublicKey() *ecdsa.PublicKey {
 
 // Identity returns what provisioning recorded, or nil before provisioning.
 func (s *Service) Identity() *Identity {
-	_, cur := s.current()
+	_, cur, _ := s.current()
 	if cur == nil {
 		return nil
 	}
@@ -135,7 +164,10 @@ func (s *Service) claims(client int32, challenge []byte, profile attest.Profile)
 	if !validChallenge(len(challenge)) {
 		return nil, nil, fmt.Errorf("attestation: challenge of %d bytes, want 32, 48 or 64: %w", len(challenge), ipc.ErrInvalidArgument)
 	}
-	key, id := s.current()
+	key, id, err := s.current()
+	if err != nil {
+		return nil, nil, err
+	}
 	if key == nil {
 		return nil, nil, fmt.Errorf("%w: %w", ErrNotProvisioned, ipc.ErrServiceFailure)
 	}
@@ -188,6 +220,9 @@ func (s *Service) Call(m *spe.Message) ipc.Status {
 	req, st := Decode(m)
 	if st != ipc.Success {
 		return st
+	}
+	if _, _, err := s.current(); err != nil {
+		return statusOf(err)
 	}
 	switch req.Op {
 	case psa.AttestOpGetToken:

@@ -166,6 +166,20 @@ func (l *Log) Head() (*Checkpoint, uint64) {
 	return l.last, l.seq
 }
 
+// Abandon closes the store without a final checkpoint and drops the signing
+// key: decommissioning, where the store is being destroyed and nothing may
+// be signed any more. Every later call fails with ErrClosed.
+func (l *Log) Abandon() error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	var err error
+	if l.store != nil {
+		err = l.store.Close()
+	}
+	l.failed, l.store, l.signer = ErrClosed, nil, nil
+	return err
+}
+
 // Close seals the log with a final checkpoint and closes the store.
 func (l *Log) Close() error {
 	l.mu.Lock()

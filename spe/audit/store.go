@@ -3,6 +3,8 @@ package audit
 import (
 	"io"
 	"os"
+
+	"rampart/spe/storage"
 )
 
 // Backing is the store a Log appends to. *os.File satisfies it; tests use a
@@ -20,8 +22,13 @@ type Backing interface {
 
 // OpenFile opens (creating if needed) the file at path as a Backing. The
 // directory entry of a new file is synced so the file itself survives a crash.
+// An existing file is made 0600 whatever its mode was; one others could
+// write to, or another user's, is refused (storage.PrivateFile).
 func OpenFile(path string) (Backing, error) {
 	_, statErr := os.Stat(path)
+	if err := storage.PrivateFile(path); err != nil {
+		return nil, err
+	}
 	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
 	if err != nil {
 		return nil, err

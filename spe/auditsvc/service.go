@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 	"sync"
+	"sync/atomic"
 
 	"rampart/psa"
 	"rampart/spe"
@@ -53,6 +54,7 @@ type Service struct {
 	path    string
 	pubDER  []byte
 	readers []int32
+	down    atomic.Bool // set by Shutdown (decommissioning)
 }
 
 // Open opens (or creates) the log at opt.Path. A log that fails
@@ -120,8 +122,21 @@ func (s *Service) Append(client int32, event string, data []byte) error {
 // services record their own events through it).
 func (s *Service) Log() *audit.Log { return s.log }
 
+// Shutdown is decommissioning in the running SPE: the log is closed without
+// a checkpoint (it is being shredded), its signing key dropped, and every
+// later call answers PSA_ERROR_BAD_STATE. It is idempotent.
+func (s *Service) Shutdown() {
+	if !s.down.Swap(true) {
+		_ = s.log.Abandon()
+	}
+}
+
 // Close seals the log with a final checkpoint and saves it as the anchor.
+// After Shutdown it does nothing.
 func (s *Service) Close() error {
+	if s.down.Load() {
+		return nil
+	}
 	err := s.log.Close()
 	if aerr := s.saveAnchor(); err == nil {
 		err = aerr
@@ -148,6 +163,9 @@ func (s *Service) reader(c int32) bool {
 
 // Call dispatches one audit call.
 func (s *Service) Call(m *spe.Message) ipc.Status {
+	if s.down.Load() {
+		return ipc.ErrBadState
+	}
 	switch psa.AuditOp(m.Type) {
 	case psa.AuditOpAppend:
 		if m.NumIn() != 2 || len(m.OutSize) != 0 {

@@ -22,13 +22,19 @@ type testSPE struct {
 // and which maps peers with identify (nil: every peer is client -1).
 func startSPE(t testing.TB, dir string, identify func(uid, pid int) (int32, error)) *testSPE {
 	t.Helper()
+	return startSPEWith(t, dir, identify, Limits{})
+}
+
+// startSPEWith is startSPE with the service's limits.
+func startSPEWith(t testing.TB, dir string, identify func(uid, pid int) (int32, error), lim Limits) *testSPE {
+	t.Helper()
 	if dir == "" {
 		dir = t.TempDir()
 	}
 	if identify == nil {
 		identify = func(int, int) (int32, error) { return -1, nil }
 	}
-	svc, err := New(Options{StateDir: filepath.Join(dir, "state")})
+	svc, err := New(Options{StateDir: filepath.Join(dir, "state"), Limits: lim})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -9,6 +9,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"syscall"
 )
 
 // HUKSize is the length of the hardware unique key.
@@ -50,8 +51,13 @@ func LoadOrCreateHUK(path string, rand io.Reader) ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("crypto: hardware unique key: %w", err)
 	}
+	// A key others could read may have leaked: tightening its mode now
+	// would hide that, so it is refused and the operator decides.
 	if fi.Mode().Perm()&0o077 != 0 {
 		return nil, fmt.Errorf("crypto: hardware unique key %s has mode %v, want 0600", path, fi.Mode().Perm())
+	}
+	if st, ok := fi.Sys().(*syscall.Stat_t); ok && int(st.Uid) != os.Geteuid() {
+		return nil, fmt.Errorf("crypto: hardware unique key %s belongs to uid %d, not to the SPE's user", path, st.Uid)
 	}
 	huk := make([]byte, HUKSize+1)
 	n, err := io.ReadFull(f, huk)

@@ -12,6 +12,7 @@ import (
 	"testing"
 
 	"rampart/psa"
+	"rampart/spe/storage"
 )
 
 // oaepKeyPKCS1 returns the RSA-2048 key pair of the Wycheproof OAEP file in
@@ -311,13 +312,38 @@ func TestKeyManagementErrors(t *testing.T) {
 	}
 }
 
+// TestStateDirectoryAndHUKModes: a state directory others could read is
+// made 0700, one others could write to is refused (its contents cannot be
+// trusted), key files are made 0600 whatever they were, and a hardware
+// unique key others could read is refused (it may have leaked).
 func TestStateDirectoryAndHUKModes(t *testing.T) {
 	dir := t.TempDir()
 	loose := filepath.Join(dir, "loose")
 	os.Mkdir(loose, 0o755)
 	os.Chmod(loose, 0o755)
-	if _, err := New(Options{StateDir: loose}); err == nil {
-		t.Error("state directory readable by others accepted")
+	if _, err := New(Options{StateDir: loose}); err != nil {
+		t.Fatalf("state directory readable by others: %v", err)
+	}
+	if fi, _ := os.Stat(loose); fi.Mode().Perm() != 0o700 {
+		t.Errorf("state directory left at %v", fi.Mode().Perm())
+	}
+	writable := filepath.Join(dir, "writable")
+	os.Mkdir(writable, 0o777)
+	os.Chmod(writable, 0o777)
+	if _, err := New(Options{StateDir: writable}); !errors.Is(err, storage.ErrExposed) {
+		t.Errorf("state directory writable by others: %v", err)
+	}
+	keyFile := filepath.Join(loose, "keys", "ffffffff-00000001.key")
+	os.WriteFile(keyFile, []byte("RPK1 sealed"), 0o644)
+	os.Chmod(keyFile, 0o644)
+	os.Chmod(filepath.Join(loose, "keys"), 0o755)
+	if _, err := New(Options{StateDir: loose}); err != nil {
+		t.Fatal(err)
+	}
+	for p, want := range map[string]os.FileMode{keyFile: 0o600, filepath.Join(loose, "keys"): 0o700} {
+		if fi, _ := os.Stat(p); fi.Mode().Perm() != want {
+			t.Errorf("%s left at %v, want %v", p, fi.Mode().Perm(), want)
+		}
 	}
 	good := filepath.Join(dir, "good")
 	if _, err := New(Options{StateDir: good}); err != nil {

@@ -5,12 +5,13 @@ import (
 	"encoding/binary"
 	"fmt"
 	"io"
-	"os"
 	"path/filepath"
+	"sync/atomic"
 
 	"rampart/psa"
 	"rampart/spe"
 	"rampart/spe/ipc"
+	"rampart/spe/storage"
 )
 
 // Manifest declares the crypto partition: one service at TF-M's crypto SID,
@@ -35,6 +36,8 @@ type Options struct {
 	// Rand is the entropy source for keys, IVs and random output; nil means
 	// crypto/rand. (Some Go primitives, such as ECDSA, draw their own.)
 	Rand io.Reader
+	// Limits are the per-client quotas; zero fields mean the defaults.
+	Limits Limits
 }
 
 // Service is the crypto RoT Service: an spe.Handler and spe.SessionObserver.
@@ -42,6 +45,7 @@ type Service struct {
 	keys *store
 	ops  operations
 	rand io.Reader
+	down atomic.Bool // set by Shutdown (decommissioning)
 }
 
 // New opens the key store. With a StateDir it creates or loads the hardware
@@ -53,15 +57,10 @@ func New(opt Options) (*Service, error) {
 	var dir string
 	huk := opt.HUK
 	if opt.StateDir != "" {
-		if err := os.MkdirAll(opt.StateDir, 0o700); err != nil {
+		// The state directory is the SPE's alone: made 0700 whatever it
+		// was, refused when others could have written to it.
+		if err := storage.PrivateDir(opt.StateDir); err != nil {
 			return nil, fmt.Errorf("crypto: state directory: %w", err)
-		}
-		fi, err := os.Stat(opt.StateDir)
-		if err != nil {
-			return nil, fmt.Errorf("crypto: state directory: %w", err)
-		}
-		if fi.Mode().Perm()&0o077 != 0 {
-			return nil, fmt.Errorf("crypto: state directory %s has mode %v, want 0700", opt.StateDir, fi.Mode().Perm())
 		}
 		dir = filepath.Join(opt.StateDir, "keys")
 		if huk == nil {
@@ -75,7 +74,7 @@ func New(opt Options) (*Service, error) {
 			return nil, fmt.Errorf("crypto: hardware unique key of %d bytes, want %d", len(huk), HUKSize)
 		}
 	}
-	st, err := newStore(dir, huk, opt.Rand)
+	st, err := newStore(dir, huk, opt.Rand, opt.Limits)
 	if err != nil {
 		return nil, err
 	}
@@ -117,6 +116,9 @@ func hdr(m *spe.Message, n, tailLen int) ([]uint32, []byte, ipc.Status) {
 
 // Call dispatches one crypto operation.
 func (s *Service) Call(m *spe.Message) ipc.Status {
+	if st := s.refuseIfDown(); st != ipc.Success {
+		return st
+	}
 	switch psa.Op(m.Type) {
 	case psa.OpGenerateRandom:
 		return s.generateRandom(m)
@@ -192,12 +194,20 @@ func parseAttrs(b []byte) (psa.KeyAttributes, ipc.Status) {
 
 func (s *Service) create(m *spe.Message, attr psa.KeyAttributes, material []byte) ipc.Status {
 	defer clear(material)
+	if st := checkKeySize(attr.Type, len(material)); st != ipc.Success {
+		return st
+	}
 	sl, st := newSlot(attr, material)
 	if st != ipc.Success {
 		return st
 	}
+	if st := checkKeyBits(sl.attr); st != ipc.Success {
+		sl.wipe()
+		return st
+	}
 	id, st := s.keys.put(m.Client, m.Session, sl)
 	if st != ipc.Success {
+		sl.wipe()
 		return st
 	}
 	if st := m.Write(0, idBytes(id)); st != ipc.Success {
@@ -214,6 +224,9 @@ func (s *Service) importKey(m *spe.Message) ipc.Status {
 	}
 	if attr, st = checkNewAttributes(attr); st != ipc.Success {
 		return st
+	}
+	if st := checkKeySize(attr.Type, len(m.InVec(1))); st != ipc.Success {
+		return st // before copying up to a whole vector
 	}
 	return s.create(m, attr, append([]byte(nil), m.InVec(1)...))
 }

@@ -16,6 +16,7 @@ import (
 
 	"rampart/psa"
 	"rampart/spe/ipc"
+	"rampart/spe/storage"
 )
 
 // keyRef names a key: IDs are per client, so the owner is part of the name.
@@ -26,13 +27,11 @@ type keyRef struct {
 
 // Limits of the key store and its file format.
 const (
-	maxVolatileTotal       = 4096
-	maxPersistentPerClient = 256
-	volatileIDMin          = psa.KeyID(0x7f000000)
-	volatileIDMax          = psa.KeyIDVendorMax
-	sealedMagic            = "RPK1"
-	sealedNonceSize        = 12
-	persistentFileSuffix   = ".key"
+	volatileIDMin        = psa.KeyID(0x7f000000)
+	volatileIDMax        = psa.KeyIDVendorMax
+	sealedMagic          = "RPK1"
+	sealedNonceSize      = 12
+	persistentFileSuffix = ".key"
 )
 
 // store holds the key slots: volatile keys in memory only, persistent keys
@@ -45,22 +44,31 @@ type store struct {
 	nextVol  psa.KeyID
 	dir      string // "" means no persistent storage
 	maxPers  int    // persistent keys per client
+	lim      Limits
+	usage    map[int32]*clientUsage // each client's volatile keys
 	aead     cipher.AEAD
 	rand     io.Reader
+	down     bool // shut down: nothing loads or is created
 }
 
-func newStore(dir string, huk []byte, rand io.Reader) (*store, error) {
-	s := &store{slots: map[keyRef]*slot{}, dir: dir, rand: rand, nextVol: volatileIDMin, maxPers: maxPersistentPerClient}
+func newStore(dir string, huk []byte, rand io.Reader, lim Limits) (*store, error) {
+	lim = lim.withDefaults()
+	s := &store{slots: map[keyRef]*slot{}, dir: dir, rand: rand, nextVol: volatileIDMin, maxPers: lim.PersistentKeysPerClient,
+		lim: lim, usage: map[int32]*clientUsage{}}
 	if dir == "" {
 		return s, nil
 	}
-	if err := os.MkdirAll(dir, 0o700); err != nil {
+	if err := storage.PrivateDir(dir); err != nil {
+		return nil, fmt.Errorf("crypto: key directory: %w", err)
+	}
+	if err := storage.PrivateFiles(dir); err != nil {
 		return nil, fmt.Errorf("crypto: key directory: %w", err)
 	}
 	k, err := storageKey(huk)
 	if err != nil {
 		return nil, fmt.Errorf("crypto: storage key: %w", err)
 	}
+	defer clear(k) // the cipher keeps its own schedule
 	blk, err := aes.NewCipher(k)
 	if err != nil {
 		return nil, err
@@ -85,12 +93,15 @@ func (s *store) get(r keyRef) (*slot, ipc.Status) {
 		return nil, ipc.ErrInvalidHandle
 	}
 	s.mu.RLock()
-	sl := s.slots[r]
+	sl, down, dir := s.slots[r], s.down, s.dir
 	s.mu.RUnlock()
+	if down {
+		return nil, ipc.ErrBadState
+	}
 	if sl != nil {
 		return sl, ipc.Success
 	}
-	if s.dir == "" || r.id > psa.KeyIDUserMax {
+	if dir == "" || r.id > psa.KeyIDUserMax {
 		return nil, ipc.ErrInvalidHandle
 	}
 	sl, st := s.load(r)
@@ -99,7 +110,12 @@ func (s *store) get(r keyRef) (*slot, ipc.Status) {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if s.down {
+		sl.wipe()
+		return nil, ipc.ErrBadState
+	}
 	if cur := s.slots[r]; cur != nil {
+		sl.wipe()
 		return cur, ipc.Success
 	}
 	s.slots[r] = sl
@@ -166,7 +182,16 @@ func (s *store) put(owner int32, session uint64, sl *slot) (psa.KeyID, ipc.Statu
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.volatile >= maxVolatileTotal {
+	if s.down {
+		return 0, ipc.ErrBadState
+	}
+	u := s.usage[owner]
+	if u == nil {
+		u = &clientUsage{}
+	}
+	// The client's own quotas first: a client at its quota is refused
+	// however empty the shared pool is, and cannot empty it for others.
+	if u.keys >= s.lim.VolatileKeysPerClient || u.bytes+len(sl.material) > s.lim.VolatileBytesPerClient || s.volatile >= s.lim.VolatileKeys {
 		return 0, ipc.ErrInsufficientMemory
 	}
 	for {
@@ -181,6 +206,9 @@ func (s *store) put(owner int32, session uint64, sl *slot) (psa.KeyID, ipc.Statu
 			sl.session = session
 			s.slots[r] = sl
 			s.volatile++
+			u.keys++
+			u.bytes += len(sl.material)
+			s.usage[owner] = u
 			return id, ipc.Success
 		}
 	}
@@ -254,9 +282,11 @@ func (s *store) destroy(r keyRef) ipc.Status {
 		return st
 	}
 	s.mu.Lock()
-	delete(s.slots, r)
-	if !sl.attr.Lifetime.IsPersistent() {
-		s.volatile--
+	if s.slots[r] == sl {
+		delete(s.slots, r)
+		if !sl.attr.Lifetime.IsPersistent() {
+			s.forgetVolatile(sl)
+		}
 	}
 	s.mu.Unlock()
 	if sl.attr.Lifetime.IsPersistent() {
@@ -289,11 +319,34 @@ func (s *store) endSession(owner int32, session uint64) int {
 	for r, sl := range s.slots {
 		if r.owner == owner && sl.session == session && !sl.attr.Lifetime.IsPersistent() {
 			delete(s.slots, r)
-			s.volatile--
+			s.forgetVolatile(sl)
 			n++
 		}
 	}
 	return n
+}
+
+// forgetVolatile takes a removed volatile key off the counts. Call with mu
+// held.
+func (s *store) forgetVolatile(sl *slot) {
+	s.volatile--
+	if u := s.usage[sl.owner]; u != nil {
+		u.keys--
+		u.bytes -= len(sl.material)
+		if u.keys <= 0 {
+			delete(s.usage, sl.owner)
+		}
+	}
+}
+
+// volatileUsage returns owner's volatile key count and bytes (for tests).
+func (s *store) volatileUsage(owner int32) (keys, bytes int) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if u := s.usage[owner]; u != nil {
+		return u.keys, u.bytes
+	}
+	return 0, 0
 }
 
 // list returns the attributes of owner's keys (volatile and persistent).

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 
 	"rampart/boot"
 	"rampart/flash"
@@ -39,6 +40,20 @@ type Service struct {
 	comps   []component
 	pending [][]byte // per component: written bytes not yet aligned to the flash
 	last    *boot.Result
+	down    atomic.Bool // set by Shutdown (decommissioning)
+}
+
+// Shutdown is decommissioning in the running SPE: a decommissioned device
+// takes no firmware update, so every later call answers
+// PSA_ERROR_BAD_STATE. It waits for an operation in progress, drops the
+// bytes of unfinished writes, and is idempotent.
+func (s *Service) Shutdown() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.down.Store(true)
+	for i := range s.pending {
+		s.pending[i] = nil
+	}
 }
 
 // New opens the service and reconciles its saved states with opt.LastBoot.

@@ -94,6 +94,9 @@ func status(err error) ipc.Status {
 
 // Call dispatches one FWU call.
 func (s *Service) Call(m *spe.Message) ipc.Status {
+	if s.down.Load() {
+		return ipc.ErrBadState
+	}
 	r, st := Decode(m)
 	if st != ipc.Success {
 		return st

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 
 	"rampart/attest"
 	"rampart/spe/ipc"
@@ -75,9 +76,12 @@ type Destroyer func() error
 
 // Manager holds the current state. It is safe for concurrent use.
 type Manager struct {
-	mu         sync.Mutex
-	st         *storage.Store
-	state      State
+	mu sync.Mutex // serializes transitions and the destroyers
+	st *storage.Store
+	// state is read without mu: a transition holds mu while the destroyers
+	// wait for the services' calls in progress, and those calls read the
+	// state (attestation), so a reader must never wait for mu.
+	state      atomic.Uint32
 	destroyers []Destroyer
 	observers  []func(from, to State)
 }
@@ -97,7 +101,8 @@ var stateMagic = []byte("RLC1")
 // Open loads the state from st (a device with no state yet is in assembly
 // and test).
 func Open(st *storage.Store) (*Manager, error) {
-	m := &Manager{st: st, state: attest.LifecycleAssemblyAndTest}
+	m := &Manager{st: st}
+	m.state.Store(uint32(attest.LifecycleAssemblyAndTest))
 	b, err := st.Get(stateObject)
 	if errors.Is(err, storage.ErrNotExist) {
 		return m, nil
@@ -112,18 +117,17 @@ func Open(st *storage.Store) (*Manager, error) {
 	if !bytes.Equal(sum[:], b[6:]) {
 		return nil, fmt.Errorf("lifecycle: state record digest: %w", ipc.ErrDataCorrupt)
 	}
-	m.state = State(binary.LittleEndian.Uint16(b[4:]))
-	if !m.state.Valid() {
-		return nil, fmt.Errorf("lifecycle: state 0x%04x: %w", uint16(m.state), ipc.ErrDataCorrupt)
+	state := State(binary.LittleEndian.Uint16(b[4:]))
+	if !state.Valid() {
+		return nil, fmt.Errorf("lifecycle: state 0x%04x: %w", uint16(state), ipc.ErrDataCorrupt)
 	}
+	m.state.Store(uint32(state))
 	return m, nil
 }
 
 // State returns the current state.
 func (m *Manager) State() State {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	return m.state
+	return State(m.state.Load())
 }
 
 // OnDecommission registers a destroyer. Register all before calling Resume.
@@ -138,7 +142,7 @@ func (m *Manager) OnDecommission(d Destroyer) {
 func (m *Manager) Resume() error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if m.state.Major() != attest.LifecycleDecommissioned {
+	if m.State().Major() != attest.LifecycleDecommissioned {
 		return nil
 	}
 	return m.destroy()
@@ -165,8 +169,9 @@ func (m *Manager) Transition(to State) error {
 	if !to.Valid() {
 		return fmt.Errorf("lifecycle: state 0x%04x is not a lifecycle value: %w", uint16(to), ipc.ErrInvalidArgument)
 	}
-	if !Allowed(m.state, to) {
-		return fmt.Errorf("%w: %s to %s", ErrTransition, m.state, to)
+	from := m.State()
+	if !Allowed(from, to) {
+		return fmt.Errorf("%w: %s to %s", ErrTransition, from, to)
 	}
 	b := append([]byte(nil), stateMagic...)
 	b = binary.LittleEndian.AppendUint16(b, uint16(to))
@@ -174,8 +179,7 @@ func (m *Manager) Transition(to State) error {
 	if err := m.st.Put(stateObject, append(b, sum[:]...)); err != nil {
 		return fmt.Errorf("lifecycle: %w", err)
 	}
-	from := m.state
-	m.state = to
+	m.state.Store(uint32(to))
 	for _, f := range m.observers {
 		f(from, to)
 	}

@@ -10,6 +10,7 @@ import (
 	"rampart/boot"
 	"rampart/flash"
 	"rampart/image"
+	"rampart/spe/storage"
 )
 
 // Files of a bootloader device directory (`rampart boot create`, docs/boot.md).
@@ -30,8 +31,16 @@ type Device struct {
 	Boot   *boot.Bootloader
 }
 
-// OpenDevice opens a device directory made by `rampart boot create`.
+// OpenDevice opens a device directory made by `rampart boot create`. The
+// directory holds device data (the flash with its images and, with ITS on
+// flash, ITS objects; the security counters; the boot keys): it and its
+// keys directory are made 0700 and its files 0600 whatever their modes were,
+// and one others could write to (someone could have added a boot key, say)
+// is refused.
 func OpenDevice(dir string) (*Device, error) {
+	if err := privateDevice(dir); err != nil {
+		return nil, err
+	}
 	cfg, err := boot.LoadConfig(filepath.Join(dir, DeviceMap))
 	if err != nil {
 		return nil, fmt.Errorf("platform: %w", err)
@@ -81,6 +90,21 @@ func LoadKeys(dir string) ([]any, error) {
 	return keys, nil
 }
 
+func privateDevice(dir string) error {
+	for _, d := range []string{dir, filepath.Join(dir, DeviceKeys)} {
+		if _, err := os.Stat(d); err != nil {
+			continue // a missing directory is reported by what needs it
+		}
+		if err := storage.PrivateDir(d); err != nil {
+			return fmt.Errorf("platform: device: %w", err)
+		}
+		if err := storage.PrivateFiles(d); err != nil {
+			return fmt.Errorf("platform: device: %w", err)
+		}
+	}
+	return nil
+}
+
 // Close releases the flash file.
 func (d *Device) Close() error { return d.Flash.Close() }
 
@@ -88,18 +112,18 @@ func (d *Device) Close() error { return d.Flash.Close() }
 // flash file, blank security counters and the given boot keys (PEM), then
 // opens it. It is what `rampart boot create` writes, for tests and demos.
 func CreateDevice(dir string, cfg *boot.Config, keyPEMs [][]byte) (*Device, error) {
-	if err := os.MkdirAll(filepath.Join(dir, DeviceKeys), 0o755); err != nil {
+	if err := os.MkdirAll(filepath.Join(dir, DeviceKeys), 0o700); err != nil {
 		return nil, fmt.Errorf("platform: %w", err)
 	}
 	m, err := json.MarshalIndent(cfg, "", "  ")
 	if err != nil {
 		return nil, fmt.Errorf("platform: %w", err)
 	}
-	if err := os.WriteFile(filepath.Join(dir, DeviceMap), m, 0o644); err != nil {
+	if err := os.WriteFile(filepath.Join(dir, DeviceMap), m, 0o600); err != nil {
 		return nil, fmt.Errorf("platform: %w", err)
 	}
 	for i, k := range keyPEMs {
-		if err := os.WriteFile(filepath.Join(dir, DeviceKeys, fmt.Sprintf("key%d.pem", i)), k, 0o644); err != nil {
+		if err := os.WriteFile(filepath.Join(dir, DeviceKeys, fmt.Sprintf("key%d.pem", i)), k, 0o600); err != nil {
 			return nil, fmt.Errorf("platform: %w", err)
 		}
 	}

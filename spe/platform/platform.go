@@ -8,7 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"path/filepath"
 	"sync"
 	"time"
@@ -70,6 +69,11 @@ type Options struct {
 	LifecycleAdmins []int32
 	// AuditReaders may read the audit log over IPC.
 	AuditReaders []int32
+	// CryptoLimits, ITSLimits and PSLimits are the services' per-client
+	// quotas; zero fields take each service's defaults.
+	CryptoLimits crypto.Limits
+	ITSLimits    its.Limits
+	PSLimits     its.Limits
 	// StorageFault, when set, is armed on every object store of the
 	// platform (power-cut tests; see storage.CutAt).
 	StorageFault storage.FaultFunc
@@ -108,6 +112,11 @@ func Open(opt Options) (*Platform, error) {
 		opt.Rand = rand.Reader
 	}
 	p := &Platform{opt: opt, last: opt.LastBoot}
+	// The state directory is the SPE's alone, whatever its mode was; one
+	// others could write to is refused.
+	if err := storage.PrivateDir(opt.StateDir); err != nil {
+		return nil, fmt.Errorf("platform: state directory: %w", err)
+	}
 	lcStore, err := storage.Open(filepath.Join(opt.StateDir, LifecycleDir), storage.Options{Fault: opt.StorageFault})
 	if err != nil {
 		return nil, fmt.Errorf("platform: %w", err)
@@ -150,19 +159,19 @@ func (p *Platform) openServices() error {
 	if err != nil {
 		return fmt.Errorf("platform: %w", err)
 	}
-	if p.Crypto, err = crypto.New(crypto.Options{StateDir: opt.StateDir, HUK: p.huk, Rand: opt.Rand}); err != nil {
+	if p.Crypto, err = crypto.New(crypto.Options{StateDir: opt.StateDir, HUK: p.huk, Rand: opt.Rand, Limits: opt.CryptoLimits}); err != nil {
 		return fmt.Errorf("platform: %w", err)
 	}
 	itsStore, err := p.openITSStore()
 	if err != nil {
 		return err
 	}
-	p.ITS = its.New(itsStore, its.Limits{})
+	p.ITS = its.New(itsStore, opt.ITSLimits)
 	psStore, err := storage.Open(filepath.Join(opt.StateDir, PSDir), storage.Options{Fault: opt.StorageFault})
 	if err != nil {
 		return fmt.Errorf("platform: %w", err)
 	}
-	if p.PS, err = ps.New(ps.Options{Store: psStore, ITS: p.ITS, HUK: p.huk, Rand: opt.Rand}); err != nil {
+	if p.PS, err = ps.New(ps.Options{Store: psStore, ITS: p.ITS, HUK: p.huk, Rand: opt.Rand, Limits: opt.PSLimits}); err != nil {
 		return fmt.Errorf("platform: %w", err)
 	}
 	if p.attestS, err = storage.Open(filepath.Join(opt.StateDir, AttestDir), storage.Options{Fault: opt.StorageFault}); err != nil {
@@ -183,7 +192,7 @@ func (p *Platform) openServices() error {
 	if err != nil {
 		return err
 	}
-	if err := os.MkdirAll(filepath.Join(opt.StateDir, AuditDir), 0o700); err != nil {
+	if err := storage.PrivateDir(filepath.Join(opt.StateDir, AuditDir)); err != nil {
 		return fmt.Errorf("platform: %w", err)
 	}
 	p.Audit, err = auditsvc.Open(auditsvc.Options{
@@ -320,15 +329,57 @@ func (p *Platform) Reboot() (*boot.Result, error) {
 	return res, nil
 }
 
-// destroy is the decommissioning destroyer: it shreds the HUK, the crypto
-// key store, ITS, PS, the attestation store (IAK, audit key), the audit log
-// and FWU state, and forgets the in-memory HUK and IAK.
+// keyHolders are the partitions decommissioning retires from the running
+// server: every one holds keys, secrets or device state in memory, or acts
+// on the device (FWU). Lifecycle and status stay, as after a restart.
+var keyHolders = []string{
+	crypto.Manifest.Name, its.Manifest.Name, ps.Manifest.Name,
+	attestation.Manifest.Name, auditsvc.Manifest.Name, fwu.Manifest.Name,
+}
+
+// shutdowners returns the platform's key-holding services that exist.
+func (p *Platform) shutdowners() []spe.Shutdowner {
+	var out []spe.Shutdowner
+	if p.Crypto != nil {
+		out = append(out, p.Crypto)
+	}
+	if p.ITS != nil {
+		out = append(out, p.ITS)
+	}
+	if p.PS != nil {
+		out = append(out, p.PS)
+	}
+	if p.Attestation != nil {
+		out = append(out, p.Attestation)
+	}
+	if p.Audit != nil {
+		out = append(out, p.Audit)
+	}
+	if p.FWU != nil {
+		out = append(out, p.FWU)
+	}
+	return out
+}
+
+// destroy is the decommissioning destroyer. In the running process it
+// retires every key-holding service (their calls in progress finish, then
+// each wipes what it holds in memory and refuses every later call; new
+// connections are refused as after a restart); then it shreds the HUK, the
+// crypto key store, ITS, PS, the attestation store (IAK, audit key), the
+// audit log and FWU state, and overwrites the platform's copy of the HUK.
+// At a start of a decommissioned device no service is registered yet and
+// only the shredding runs.
 func (p *Platform) destroy() error {
+	if p.Server != nil {
+		p.Server.Retire(keyHolders...)
+	}
+	// Services that never reached the server (an Open that failed half
+	// way) are shut down too; Shutdown is idempotent.
+	for _, sd := range p.shutdowners() {
+		sd.Shutdown()
+	}
 	dir := p.opt.StateDir
 	var errs []error
-	if p.Attestation != nil {
-		p.Attestation.Reload() // the IAK is gone from memory once its file is
-	}
 	errs = append(errs, storage.ShredFile(filepath.Join(dir, HUKFile)))
 	if p.ITS != nil {
 		if _, onFlash := p.ITS.Store().(*storage.FlashStore); onFlash {
@@ -337,9 +388,6 @@ func (p *Platform) destroy() error {
 	}
 	for _, d := range []string{KeysDir, ITSDir, PSDir, AttestDir, AuditDir, FWUDir} {
 		errs = append(errs, storage.Shred(filepath.Join(dir, d)))
-	}
-	if p.Attestation != nil {
-		p.Attestation.Reload()
 	}
 	clear(p.huk)
 	return errors.Join(errs...)

@@ -40,10 +40,16 @@ type Store struct {
 }
 
 // Open opens (creating with mode 0700) the store in dir and removes the
-// temporary files an interrupted replacement left behind.
+// temporary files an interrupted replacement left behind. The directory
+// and its files are made private to the SPE's user whatever their modes
+// were (0700 and 0600, see PrivateDir and PrivateFile); a store others could
+// write to, or holding another user's files, is refused.
 func Open(dir string, opt Options) (*Store, error) {
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return nil, fmt.Errorf("storage: %w", err)
+	if err := PrivateDir(dir); err != nil {
+		return nil, err
+	}
+	if err := PrivateFiles(dir); err != nil {
+		return nil, err
 	}
 	s := &Store{dir: dir, fault: opt.Fault}
 	ents, err := os.ReadDir(dir)

@@ -67,3 +67,36 @@ func TestOnFlash(t *testing.T) {
 		}
 	}
 }
+
+// TestFlashFullIsInsufficientStorage: when the flash area cannot hold
+// another object, set answers INSUFFICIENT_STORAGE (what a caller filling
+// storage, as psa-arch-tests' s003 does, waits for), not STORAGE_FAILURE,
+// and the objects already stored are intact. It failed when the full area
+// was reported as a storage failure.
+func TestFlashFullIsInsufficientStorage(t *testing.T) {
+	d, err := flash.New(flash.Geometry{Sectors: []flash.SectorRun{{Size: 2048, Count: 4}}, WriteAlign: 4, ErasedValue: 0xff})
+	if err != nil {
+		t.Fatal(err)
+	}
+	fs, err := storage.OpenFlash(d, 0, 8192, storage.FlashOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := its.New(fs, its.Limits{MaxAssetSize: 1024, MaxAssets: 64})
+	var full error
+	n := 0
+	for uid := psa.StorageUID(1); uid < 64; uid++ {
+		if full = s.Set(-1, uid, bytes.Repeat([]byte{byte(uid)}, 1000), 0); full != nil {
+			break
+		}
+		n++
+	}
+	if !errors.Is(full, ipc.ErrInsufficientStorage) || n == 0 {
+		t.Fatalf("after %d objects: %v", n, full)
+	}
+	for uid := psa.StorageUID(1); uid <= psa.StorageUID(n); uid++ {
+		if got, err := s.Get(-1, uid, 0, 1024); err != nil || !bytes.Equal(got, bytes.Repeat([]byte{byte(uid)}, 1000)) {
+			t.Fatalf("uid %d after the refusal: %v", uid, err)
+		}
+	}
+}

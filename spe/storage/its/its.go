@@ -31,9 +31,10 @@ const DefaultMaxSecureAssets = 4096
 
 // Service is the ITS RoT Service. It is safe for concurrent use.
 type Service struct {
-	mu  sync.Mutex
-	st  storage.Backend
-	lim Limits
+	mu   sync.Mutex
+	st   storage.Backend
+	lim  Limits
+	down bool // set by Shutdown (decommissioning)
 }
 
 // New returns an ITS service keeping its objects in st: a directory of
@@ -49,6 +50,18 @@ func New(st storage.Backend, lim Limits) *Service {
 		lim.MaxSecureAssets = DefaultMaxSecureAssets
 	}
 	return &Service{st: st, lim: lim}
+}
+
+// errDown answers every call once the service is shut down.
+var errDown = fmt.Errorf("its: decommissioned: %w", ipc.ErrBadState)
+
+// Shutdown is decommissioning in the running SPE: every later call answers
+// PSA_ERROR_BAD_STATE (the objects themselves are destroyed with the
+// store). It waits for a call in progress and is idempotent.
+func (s *Service) Shutdown() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.down = true
 }
 
 // Store returns the backing store (for decommissioning).
@@ -70,6 +83,40 @@ func (s *Service) load(client int32, uid psa.StorageUID) (*object, error) {
 	return parseObject(b)
 }
 
+// loadLocked is load under the service's lock, refused once shut down.
+func (s *Service) loadLocked(client int32, uid psa.StorageUID) (*object, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.down {
+		return nil, errDown
+	}
+	return s.load(client, uid)
+}
+
+// UIDs returns the uids of client's objects, for secure code in the SPE
+// (PS indexes its version records with it); no call over IPC lists a
+// namespace.
+func (s *Service) UIDs(client int32) ([]psa.StorageUID, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.down {
+		return nil, errDown
+	}
+	names, err := s.st.List(clientPrefix(client))
+	if err != nil {
+		return nil, fmt.Errorf("its: %v: %w", err, ipc.ErrStorageFailure)
+	}
+	uids := make([]psa.StorageUID, 0, len(names))
+	for _, n := range names {
+		var c uint32
+		var u uint64
+		if _, err := fmt.Sscanf(n, "%08x-%016x", &c, &u); err == nil && int32(c) == client && objName(client, psa.StorageUID(u)) == n {
+			uids = append(uids, psa.StorageUID(u))
+		}
+	}
+	return uids, nil
+}
+
 // Set is psa_its_set for client.
 func (s *Service) Set(client int32, uid psa.StorageUID, data []byte, flags psa.StorageFlags) error {
 	if uid == 0 {
@@ -83,6 +130,9 @@ func (s *Service) Set(client int32, uid psa.StorageUID, data []byte, flags psa.S
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if s.down {
+		return errDown
+	}
 	old, err := s.load(client, uid)
 	switch {
 	case err == nil:
@@ -110,6 +160,11 @@ func (s *Service) Set(client int32, uid psa.StorageUID, data []byte, flags psa.S
 	}
 	o := object{Flags: flags, Data: data}
 	if err := s.st.Put(objName(client, uid), o.marshal()); err != nil {
+		if errors.Is(err, storage.ErrNoSpace) {
+			// The flash area is full (the store is unchanged): the caller
+			// may remove objects and retry, as at its own quota.
+			return fmt.Errorf("its: %v: %w", err, ipc.ErrInsufficientStorage)
+		}
 		return fmt.Errorf("its: %v: %w", err, ipc.ErrStorageFailure)
 	}
 	return nil
@@ -120,9 +175,7 @@ func (s *Service) Get(client int32, uid psa.StorageUID, offset uint32, size int)
 	if uid == 0 {
 		return nil, fmt.Errorf("its: uid 0: %w", ipc.ErrInvalidArgument)
 	}
-	s.mu.Lock()
-	o, err := s.load(client, uid)
-	s.mu.Unlock()
+	o, err := s.loadLocked(client, uid)
 	if err != nil {
 		return nil, err
 	}
@@ -141,9 +194,7 @@ func (s *Service) GetInfo(client int32, uid psa.StorageUID) (psa.StorageInfo, er
 	if uid == 0 {
 		return psa.StorageInfo{}, fmt.Errorf("its: uid 0: %w", ipc.ErrInvalidArgument)
 	}
-	s.mu.Lock()
-	o, err := s.load(client, uid)
-	s.mu.Unlock()
+	o, err := s.loadLocked(client, uid)
 	if err != nil {
 		return psa.StorageInfo{}, err
 	}
@@ -158,6 +209,9 @@ func (s *Service) Remove(client int32, uid psa.StorageUID) error {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if s.down {
+		return errDown
+	}
 	o, err := s.load(client, uid)
 	switch {
 	case errors.Is(err, ipc.ErrDataCorrupt):

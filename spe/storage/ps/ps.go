@@ -38,6 +38,10 @@ type Service struct {
 	huk  []byte
 	rand io.Reader
 	lim  its.Limits
+	down bool // set by Shutdown (decommissioning)
+	// records counts each client's version records (its quota is
+	// lim.MaxAssets, like its objects).
+	records map[int32]int
 }
 
 // New returns a PS service.
@@ -57,7 +61,24 @@ func New(opt Options) (*Service, error) {
 	if opt.Limits.MaxAssets <= 0 {
 		opt.Limits.MaxAssets = DefaultMaxAssets
 	}
-	return &Service{st: opt.Store, its: opt.ITS, huk: append([]byte(nil), opt.HUK...), rand: opt.Rand, lim: opt.Limits}, nil
+	s := &Service{st: opt.Store, its: opt.ITS, huk: append([]byte(nil), opt.HUK...), rand: opt.Rand, lim: opt.Limits, records: map[int32]int{}}
+	if err := s.index(); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// errDown answers every call once the service is shut down.
+var errDown = fmt.Errorf("ps: decommissioned: %w", ipc.ErrBadState)
+
+// Shutdown is decommissioning in the running SPE: it overwrites PS's copy
+// of the hardware unique key and makes every later call answer
+// PSA_ERROR_BAD_STATE. It waits for a call in progress and is idempotent.
+func (s *Service) Shutdown() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	clear(s.huk)
+	s.down = true
 }
 
 // Store returns the backing store (for decommissioning).
@@ -71,33 +92,41 @@ const allowedFlags = psa.StorageFlagWriteOnce | psa.StorageFlagNoConfidentiality
 
 // current resolves (client, uid): the authentic current object, or
 // ErrDoesNotExist, or the error that makes it unreadable. It rolls a set
-// interrupted between the file and its record forward. Call with s.mu held.
-// rec is the (possibly updated) record.
-func (s *Service) current(client int32, uid psa.StorageUID) (o *sealed, rec *record, err error) {
+// interrupted between the file and its record forward, and deletes a stale
+// file (a removed object's, or a replay of one). Call with s.mu held. rec
+// is the (possibly updated) record; floor is the client's floor when there
+// is no record.
+func (s *Service) current(client int32, uid psa.StorageUID) (o *sealed, rec *record, floor uint64, err error) {
 	rec, err = s.loadRecord(client, uid)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, 0, fmt.Errorf("%w: %w", errRecord, err)
+	}
+	if rec == nil {
+		if floor, err = s.loadFloor(client); err != nil {
+			return nil, nil, 0, fmt.Errorf("%w: %w", errRecord, err)
+		}
 	}
 	b, err := s.st.Get(objName(client, uid))
 	if errors.Is(err, storage.ErrNotExist) {
-		if rec != nil && rec.State == stateLive {
-			return nil, rec, fmt.Errorf("ps: uid %d: backing file missing: %w", uid, ipc.ErrDataCorrupt)
+		if rec != nil && rec.State != stateRemoved {
+			return nil, rec, floor, fmt.Errorf("ps: uid %d: backing file missing: %w", uid, ipc.ErrDataCorrupt)
 		}
-		return nil, rec, fmt.Errorf("ps: uid %d: %w", uid, ipc.ErrDoesNotExist)
+		return nil, rec, floor, fmt.Errorf("ps: uid %d: %w", uid, ipc.ErrDoesNotExist)
 	}
 	if err != nil {
-		return nil, rec, fmt.Errorf("ps: uid %d: %v: %w", uid, err, ipc.ErrStorageFailure)
+		return nil, rec, floor, fmt.Errorf("ps: uid %d: %v: %w", uid, err, ipc.ErrStorageFailure)
 	}
-	o, err = open(s.huk, client, uid, b)
-	if err != nil {
-		return nil, rec, err
+	if o, err = open(s.huk, client, uid, b); err != nil {
+		return nil, rec, floor, err
 	}
-	var rv uint64
+	rv := floor
 	if rec != nil {
 		rv = rec.Version
 	}
 	noReplay := o.Flags&psa.StorageFlagNoReplayProtection != 0
 	switch {
+	case rec == nil && noReplay && o.Version == 0:
+		return o, nil, floor, nil
 	case o.Version != 0 && o.Version == rv+1:
 		// The file of a set whose record did not reach ITS before a power
 		// cut: only the SPE can make an authentic file, so roll forward.
@@ -105,23 +134,68 @@ func (s *Service) current(client int32, uid psa.StorageUID) (o *sealed, rec *rec
 		if noReplay {
 			nr.State = stateUnprotected
 		}
-		if err := s.saveRecord(nr); err != nil {
-			return nil, rec, err
+		if err := s.saveRecord(nr, counted(rec)); err != nil {
+			return nil, rec, floor, err
 		}
-		return o, nr, nil
-	case rec == nil:
-		if noReplay && o.Version == 0 {
-			return o, nil, nil
-		}
-		return nil, nil, fmt.Errorf("ps: uid %d: file version %d has no version record (replayed?): %w", uid, o.Version, ipc.ErrDataCorrupt)
-	case rec.State == stateRemoved && o.Version <= rv:
-		// A removal cut before the file went, or a replay of a removed object.
+		return o, nr, floor, nil
+	case (rec == nil || rec.State == stateRemoved) && o.Version <= rv:
+		// A removal cut before the file went, or a replay of a removed
+		// object: at or below the floor (or a tombstone), nothing lives.
 		_ = s.st.Delete(objName(client, uid))
-		return nil, rec, fmt.Errorf("ps: uid %d: %w", uid, ipc.ErrDoesNotExist)
-	case o.Version == rv && (rec.State == stateUnprotected) == noReplay && rec.State != stateRemoved:
-		return o, rec, nil
+		return nil, rec, floor, fmt.Errorf("ps: uid %d: %w", uid, ipc.ErrDoesNotExist)
+	case rec != nil && o.Version == rv && (rec.State == stateUnprotected) == noReplay && rec.State != stateRemoved:
+		return o, rec, floor, nil
 	}
-	return nil, rec, fmt.Errorf("ps: uid %d: file version %d, recorded %d (replayed?): %w", uid, o.Version, rv, ipc.ErrDataCorrupt)
+	return nil, rec, floor, fmt.Errorf("ps: uid %d: file version %d, recorded %d (replayed?): %w", uid, o.Version, rv, ipc.ErrDataCorrupt)
+}
+
+// errRecord marks an error reading the version record or the floor: without
+// them PS cannot tell which files are stale, so the object can be neither
+// read nor replaced (a new version could collide with an old file).
+var errRecord = errors.New("ps: version record unusable")
+
+// counted says whether writing a record over rec adds one to its client's
+// count: rec is none, or an uncounted tombstone of an older release.
+func counted(rec *record) bool { return rec == nil || rec.State == stateRemoved }
+
+// quota refuses what would take client beyond its quotas: a new object
+// file (newFile) or a new version record (newRecord), each at most
+// lim.MaxAssets.
+func (s *Service) quota(client int32, newFile, newRecord bool) error {
+	if newFile {
+		names, err := s.st.List(fmt.Sprintf("%08x-", uint32(client)))
+		if err != nil {
+			return fmt.Errorf("ps: %v: %w", err, ipc.ErrStorageFailure)
+		}
+		if len(names) >= s.lim.MaxAssets {
+			names = s.sweep(client, names)
+		}
+		if len(names) >= s.lim.MaxAssets {
+			return fmt.Errorf("ps: client holds %d objects, the limit: %w", len(names), ipc.ErrInsufficientStorage)
+		}
+	}
+	if newRecord && s.records[client] >= s.lim.MaxAssets {
+		return fmt.Errorf("ps: client holds %d version records, the limit: %w", s.records[client], ipc.ErrInsufficientStorage)
+	}
+	return nil
+}
+
+// sweep resolves each of client's object files, which deletes the stale
+// ones (a removal cut by a power cut after its record went leaves its file
+// until the object is next touched), and returns the names that remain.
+func (s *Service) sweep(client int32, names []string) []string {
+	kept := names[:0]
+	for _, n := range names {
+		var c uint32
+		var u uint64
+		if _, err := fmt.Sscanf(n, "%08x-%016x", &c, &u); err == nil && objName(client, psa.StorageUID(u)) == n {
+			if _, _, _, err := s.current(client, psa.StorageUID(u)); errors.Is(err, ipc.ErrDoesNotExist) {
+				continue
+			}
+		}
+		kept = append(kept, n)
+	}
+	return kept
 }
 
 // Set is psa_ps_set.
@@ -137,7 +211,17 @@ func (s *Service) Set(client int32, uid psa.StorageUID, data []byte, flags psa.S
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	old, rec, err := s.current(client, uid)
+	if s.down {
+		return errDown
+	}
+	old, rec, floor, err := s.current(client, uid)
+	if errors.Is(err, errRecord) {
+		return err
+	}
+	noReplay := flags&psa.StorageFlagNoReplayProtection != 0
+	// A record is written unless a NO_REPLAY_PROTECTION object has none to
+	// continue; it is a new one unless the object has a (non-tombstone) one.
+	newRecord := (rec != nil || !noReplay) && counted(rec)
 	var bump uint64 = 1
 	switch {
 	case err == nil:
@@ -145,12 +229,8 @@ func (s *Service) Set(client int32, uid psa.StorageUID, data []byte, flags psa.S
 			return fmt.Errorf("ps: uid %d is write-once: %w", uid, ipc.ErrNotPermitted)
 		}
 	case errors.Is(err, ipc.ErrDoesNotExist):
-		names, lerr := s.st.List(fmt.Sprintf("%08x-", uint32(client)))
-		if lerr != nil {
-			return fmt.Errorf("ps: %v: %w", lerr, ipc.ErrStorageFailure)
-		}
-		if len(names) >= s.lim.MaxAssets {
-			return fmt.Errorf("ps: client holds %d objects, the limit: %w", len(names), ipc.ErrInsufficientStorage)
+		if err := s.quota(client, true, newRecord); err != nil {
+			return err
 		}
 	case errors.Is(err, ipc.ErrInvalidSignature), errors.Is(err, ipc.ErrDataCorrupt):
 		// A damaged or replayed file is replaced, unless the record says the
@@ -159,12 +239,18 @@ func (s *Service) Set(client int32, uid psa.StorageUID, data []byte, flags psa.S
 		if rec != nil && rec.State == stateLive && rec.Flags&psa.StorageFlagWriteOnce != 0 {
 			return fmt.Errorf("ps: uid %d is write-once: %w", uid, ipc.ErrNotPermitted)
 		}
+		if err := s.quota(client, false, newRecord); err != nil {
+			return err
+		}
 		bump = 2
 	default:
 		return err
 	}
+	// Versions continue from the record, or from the client's floor: never
+	// at or below the version of a file that once existed.
 	var version uint64
-	if rec != nil || flags&psa.StorageFlagNoReplayProtection == 0 {
+	if rec != nil || !noReplay {
+		version = floor
 		if rec != nil {
 			version = rec.Version
 		}
@@ -182,10 +268,10 @@ func (s *Service) Set(client int32, uid psa.StorageUID, data []byte, flags psa.S
 		return nil
 	}
 	nr := &record{Client: client, UID: uid, Version: version, State: stateLive, Flags: flags}
-	if flags&psa.StorageFlagNoReplayProtection != 0 {
+	if noReplay {
 		nr.State = stateUnprotected
 	}
-	return s.saveRecord(nr)
+	return s.saveRecord(nr, counted(rec))
 }
 
 // Get is psa_ps_get.
@@ -194,7 +280,11 @@ func (s *Service) Get(client int32, uid psa.StorageUID, offset uint32, size int)
 		return nil, fmt.Errorf("ps: uid 0: %w", ipc.ErrInvalidArgument)
 	}
 	s.mu.Lock()
-	o, _, err := s.current(client, uid)
+	if s.down {
+		s.mu.Unlock()
+		return nil, errDown
+	}
+	o, _, _, err := s.current(client, uid)
 	s.mu.Unlock()
 	if err != nil {
 		return nil, err
@@ -215,7 +305,11 @@ func (s *Service) GetInfo(client int32, uid psa.StorageUID) (psa.StorageInfo, er
 		return psa.StorageInfo{}, fmt.Errorf("ps: uid 0: %w", ipc.ErrInvalidArgument)
 	}
 	s.mu.Lock()
-	o, _, err := s.current(client, uid)
+	if s.down {
+		s.mu.Unlock()
+		return psa.StorageInfo{}, errDown
+	}
+	o, _, _, err := s.current(client, uid)
 	s.mu.Unlock()
 	if err != nil {
 		return psa.StorageInfo{}, err
@@ -223,15 +317,20 @@ func (s *Service) GetInfo(client int32, uid psa.StorageUID) (psa.StorageInfo, er
 	return psa.StorageInfo{Capacity: uint32(len(o.Data)), Size: uint32(len(o.Data)), Flags: o.Flags}, nil
 }
 
-// Remove is psa_ps_remove. The version record becomes a tombstone first, so
-// neither a power cut nor a replayed file brings the object back.
+// Remove is psa_ps_remove. No tombstone is kept: the client's floor is
+// raised above the object's version first, then its record and its file go,
+// so neither a power cut nor a replayed file brings the object back, and a
+// client removing objects in a loop holds no more records than objects.
 func (s *Service) Remove(client int32, uid psa.StorageUID) error {
 	if uid == 0 {
 		return fmt.Errorf("ps: uid 0: %w", ipc.ErrInvalidArgument)
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	o, rec, err := s.current(client, uid)
+	if s.down {
+		return errDown
+	}
+	o, rec, _, err := s.current(client, uid)
 	if err != nil {
 		return err
 	}
@@ -239,7 +338,12 @@ func (s *Service) Remove(client int32, uid psa.StorageUID) error {
 		return fmt.Errorf("ps: uid %d is write-once: %w", uid, ipc.ErrNotPermitted)
 	}
 	if rec != nil {
-		if err := s.saveRecord(&record{Client: client, UID: uid, Version: rec.Version + 1, State: stateRemoved}); err != nil {
+		// Above the file's version and above the version a set of it
+		// interrupted by a power cut could have written.
+		if err := s.raiseFloor(client, rec.Version+1); err != nil {
+			return err
+		}
+		if err := s.deleteRecord(client, uid); err != nil {
 			return err
 		}
 	}
