@@ -8,7 +8,6 @@ import (
 	"crypto/x509"
 	"encoding/json"
 	"errors"
-	"io"
 	"net/http"
 	"net/http/httptest"
 	"sync/atomic"
@@ -86,7 +85,7 @@ func signAs(t *testing.T, key crypto.Signer, cert *x509.Certificate, j agent.Job
 	if err != nil {
 		t.Fatal(err)
 	}
-	s, err := cose.NewSigner(cose.AlgorithmES256, sha256Signer{key})
+	s, err := cose.NewSigner(cose.AlgorithmES256, key)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -103,15 +102,6 @@ func signAs(t *testing.T, key crypto.Signer, cert *x509.Certificate, j agent.Job
 		t.Fatal(err)
 	}
 	return b
-}
-
-// sha256Signer passes crypto.SHA256 where go-cose passes nil options (an
-// ECDSA signer of the standard library ignores them; psa.Signer needs the
-// hash).
-type sha256Signer struct{ crypto.Signer }
-
-func (s sha256Signer) Sign(r io.Reader, digest []byte, _ crypto.SignerOpts) ([]byte, error) {
-	return s.Signer.Sign(r, digest, crypto.SHA256)
 }
 
 // TestForgedJobsRefused is issue 15's attack and its variants, against the
