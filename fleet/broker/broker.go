@@ -13,6 +13,7 @@ import (
 	"github.com/mochi-mqtt/server/v2/packets"
 
 	"rampart/fleet/ca"
+	"rampart/fleet/internal/burst"
 	"rampart/fleet/store"
 	"rampart/internal/tlsconf"
 )
@@ -87,9 +88,15 @@ type Config struct {
 	// MaxHandshakesPerSource bounds the TLS handshakes in progress from
 	// one IP address (default 256); more are closed at once.
 	MaxHandshakesPerSource int
+	// Refusals coalesces the refusal audit entries (audit.go): the fleet
+	// server shares one among all its listeners, and runs and flushes
+	// it. When nil the broker makes its own (at most 4,096 bursts, window
+	// AuditWindow), runs it and flushes it on Close.
+	Refusals *burst.Coalescer[*store.AuditEntry]
 	// AuditWindow is how long a burst of refusals of one kind from one
-	// device lasts: its first refusal is audited at once, the count of
-	// the rest when it ends (default 1 minute).
+	// device lasts in the broker's own coalescer: its first refusal is
+	// audited at once, the count of the rest when it ends (default 1
+	// minute).
 	AuditWindow time.Duration
 }
 
@@ -105,12 +112,17 @@ type Broker struct {
 	window    int
 	limits    limits
 	keepalive uint16 // Config.MaxKeepalive in seconds
-	audit     *bursts
-	started   time.Time // origin of the rate limiters' monotonic clock
-	sessions  sync.Map  // *mqtt.Client -> *session, from CONNECT to disconnection
-	connected atomic.Int64
-	published atomic.Int64
-	countQoS0 func(error) // the Sink's completion for QoS 0 telemetry
+	refusals  *burst.Coalescer[*store.AuditEntry]
+	// ownRefusals: refusals is the broker's own, run by Start
+	// (stopRefusals ends it, flushing) and flushed by Close.
+	ownRefusals  bool
+	stopRefusals func()
+	closed       atomic.Bool // Close has run: refusals are no longer audited
+	started      time.Time   // origin of the rate limiters' monotonic clock
+	sessions     sync.Map    // *mqtt.Client -> *session, from CONNECT to disconnection
+	connected    atomic.Int64
+	published    atomic.Int64
+	countQoS0    func(error) // the Sink's completion for QoS 0 telemetry
 
 	current   superseded // the newest certificate of recently renewed devices
 	closeOnce sync.Once
@@ -147,7 +159,10 @@ func New(cfg Config) (*Broker, error) {
 	cfg.MaxKeepalive = min(max(cfg.MaxKeepalive, time.Second), 65535*time.Second)
 	b := &Broker{cfg: cfg, window: cfg.Window, limits: defaultLimits, keepalive: uint16(cfg.MaxKeepalive / time.Second), started: time.Now()}
 	b.limits.retainedBytes = cfg.MaxRetainedBytes
-	b.audit = newBursts(cfg.AuditWindow, cfg.Store.Audit, cfg.Log)
+	b.refusals, b.ownRefusals = cfg.Refusals, cfg.Refusals == nil
+	if b.ownRefusals {
+		b.refusals = newRefusals(&cfg)
+	}
 	b.current.m = map[string]currentCert{}
 	b.countQoS0 = func(err error) {
 		if err == nil {
@@ -190,6 +205,7 @@ func (b *Broker) Start() error {
 	if err := b.srv.AddListener(b.lis); err != nil {
 		return fmt.Errorf("broker: listen %s: %w", b.cfg.Address, err)
 	}
+	b.startRefusals()
 	return b.srv.Serve()
 }
 
@@ -221,11 +237,12 @@ func (b *Broker) PublishJob(deviceID string, payload []byte) error {
 }
 
 // Close stops the broker and closes every connection, then writes the
-// counts of the refusal bursts still open to the audit log.
+// counts of the refusal bursts still open in its own coalescer to the
+// audit log (a shared coalescer is flushed by its owner).
 func (b *Broker) Close() error {
 	b.closeOnce.Do(func() {
 		b.srv.Close()
-		b.audit.flush()
+		b.closeRefusals()
 	})
 	return nil
 }

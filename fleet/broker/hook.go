@@ -9,6 +9,7 @@ import (
 	"github.com/mochi-mqtt/server/v2/packets"
 
 	"rampart/fleet/ca"
+	"rampart/fleet/store"
 )
 
 var errNoSink = errors.New("broker: no telemetry sink configured")
@@ -173,7 +174,7 @@ func (h *hook) OnPacketRead(cl *mqtt.Client, pk packets.Packet) (packets.Packet,
 // (ErrRejectPacket, for the caller to return). QoS 0: nothing to answer.
 func (h *hook) refusePublish(s *session, pk *packets.Packet, r *refusal) error {
 	h.b.refused(s.id, "mqtt.publish", r.kind, r.detail)
-	h.b.cfg.Log.Debug("publish refused", "device", s.id, "topic", clip(pk.TopicName, 256), "bytes", len(pk.Payload), "reason", r.code.Reason)
+	h.b.cfg.Log.Debug("publish refused", "device", s.id, "topic", store.AuditText(pk.TopicName, 256), "bytes", len(pk.Payload), "reason", r.code.Reason)
 	switch {
 	case pk.FixedHeader.Qos == 0:
 		return nil
@@ -216,7 +217,8 @@ func (h *hook) OnACLCheck(cl *mqtt.Client, topic string, write bool) bool {
 	if ok && allowed(id, topic) {
 		return true
 	}
-	h.b.refused(clip(cl.ID, 128), "mqtt.subscribe", "filter", fmt.Sprintf("filter %s is outside %s%s/", quoteTopic(topic), TopicPrefix, clip(cl.ID, 128)))
+	// cl.ID was checked at CONNECT (the certificate's, a valid device id).
+	h.b.refused(cl.ID, "mqtt.subscribe", "filter", fmt.Sprintf("filter %s is outside %s%s/", quoteTopic(topic), TopicPrefix, cl.ID))
 	return false
 }
 

@@ -148,7 +148,7 @@ func TestRefusalsAuditedPerBurst(t *testing.T) {
 	}
 	l := tb.waitAudits(t, "mqtt.publish", id, 3)
 	if len(l) != 3 || !strings.Contains(l[0].Reason, "$SYS") || !strings.Contains(l[1].Reason, "/jobs") ||
-		!strings.HasPrefix(l[2].Reason, fmt.Sprint(n-1, " more refusals since ")) || !strings.Contains(l[2].Reason, "$SYS") {
+		!strings.HasPrefix(l[2].Reason, fmt.Sprint("burst: ", n-1, " more from device:", id, " since ")) || !strings.Contains(l[2].Reason, "$SYS") {
 		for _, e := range l {
 			t.Log(e.Reason)
 		}
