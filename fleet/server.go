@@ -156,9 +156,11 @@ func New(cfg *Config, o Options) (*Server, error) {
 	}
 	s.writer = telemetry.NewWriter(telemetry.WriterConfig{Store: s.db, Now: o.Now, Log: log.With("component", "telemetry"),
 		MaxBatch: cfg.Telemetry.MaxBatch, MaxDelay: cfg.Telemetry.MaxDelay.Duration, Retention: cfg.Telemetry.Retention.Duration, OnCommit: s.metrics.committed})
-	s.broker, err = broker.New(broker.Config{Address: cfg.Listen.MQTT, CA: s.ca, Store: s.db, Certificate: s.tlsCert, Sink: s.writer,
+	bc := broker.Config{Address: cfg.Listen.MQTT, CA: s.ca, Store: s.db, Certificate: s.tlsCert, Sink: s.writer,
 		Now: o.Now, Log: log.With("component", "broker"), Refusals: s.refusals, OnDeny: func(a string) { s.metrics.mqttDenied.WithLabelValues(a).Inc() },
-		OnStatus: func(id string, p []byte) { s.camps.Report(context.Background(), id, p) }})
+		OnStatus: func(id string, p []byte) { s.camps.Report(context.Background(), id, p) }}
+	cfg.MQTT.brokerConfig(&bc)
+	s.broker, err = broker.New(bc)
 	if err != nil {
 		s.writer.Close()
 		return fail(err)

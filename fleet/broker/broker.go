@@ -57,6 +57,13 @@ type Config struct {
 	// reading from it; it is also the Receive Maximum told to MQTT 5
 	// clients (default 64).
 	Window int
+	// MaxInflight is how many QoS 1 and 2 messages the broker may have
+	// sent a client unacknowledged (default 64).
+	MaxInflight int
+	// MaxPacketSize is the largest MQTT packet the broker reads, told to
+	// MQTT 5 clients in CONNACK; a larger one closes the connection
+	// (default DefaultMaxPacketSize).
+	MaxPacketSize int
 	// HandshakeTimeout bounds the TLS handshake and the wait for CONNECT
 	// (default 10 s).
 	HandshakeTimeout time.Duration
@@ -100,9 +107,17 @@ type Config struct {
 	AuditWindow time.Duration
 }
 
-// MaxPacketSize is the largest MQTT packet the broker reads (told to
-// MQTT 5 clients in CONNACK); a larger one closes the connection.
-const MaxPacketSize = 64 << 10
+// DefaultMaxPacketSize is Config.MaxPacketSize's default.
+const DefaultMaxPacketSize = 64 << 10
+
+// Defaults returns the quotas, buffer sizes and timeouts New gives the
+// zero fields of a Config (the fleet server's configuration defaults to
+// them too).
+func Defaults() Config {
+	return Config{BufferSize: 512, Window: 64, MaxInflight: 64, MaxPacketSize: DefaultMaxPacketSize, HandshakeTimeout: 10 * time.Second,
+		MessageRate: 1000, MaxSubscriptions: 16, MaxRetainedBytes: 32 << 10, MaxKeepalive: 600 * time.Second,
+		WriteTimeout: 30 * time.Second, MaxHandshakesPerSource: 256, AuditWindow: time.Minute}
+}
 
 // Broker is a running MQTT broker.
 type Broker struct {
@@ -139,23 +154,27 @@ func New(cfg Config) (*Broker, error) {
 	if cfg.Log == nil {
 		cfg.Log = slog.New(slog.DiscardHandler)
 	}
+	d := Defaults()
 	if cfg.BufferSize <= 0 {
-		cfg.BufferSize = 512
+		cfg.BufferSize = d.BufferSize
 	}
 	if cfg.Window <= 0 {
-		cfg.Window = 64
+		cfg.Window = d.Window
 	}
 	cfg.Window = min(cfg.Window, 65535)
 	if cfg.HandshakeTimeout <= 0 {
-		cfg.HandshakeTimeout = 10 * time.Second
+		cfg.HandshakeTimeout = d.HandshakeTimeout
 	}
-	setDefault(&cfg.MessageRate, 1000)
-	setDefault(&cfg.MaxSubscriptions, 16)
-	setDefault(&cfg.MaxRetainedBytes, 32<<10)
-	setDefault(&cfg.MaxHandshakesPerSource, 256)
-	setDefault(&cfg.MaxKeepalive, 600*time.Second)
-	setDefault(&cfg.WriteTimeout, 30*time.Second)
-	setDefault(&cfg.AuditWindow, time.Minute)
+	setDefault(&cfg.MaxInflight, d.MaxInflight)
+	cfg.MaxInflight = min(cfg.MaxInflight, 65535)
+	setDefault(&cfg.MaxPacketSize, d.MaxPacketSize)
+	setDefault(&cfg.MessageRate, d.MessageRate)
+	setDefault(&cfg.MaxSubscriptions, d.MaxSubscriptions)
+	setDefault(&cfg.MaxRetainedBytes, d.MaxRetainedBytes)
+	setDefault(&cfg.MaxHandshakesPerSource, d.MaxHandshakesPerSource)
+	setDefault(&cfg.MaxKeepalive, d.MaxKeepalive)
+	setDefault(&cfg.WriteTimeout, d.WriteTimeout)
+	setDefault(&cfg.AuditWindow, d.AuditWindow)
 	cfg.MaxKeepalive = min(max(cfg.MaxKeepalive, time.Second), 65535*time.Second)
 	b := &Broker{cfg: cfg, window: cfg.Window, limits: defaultLimits, keepalive: uint16(cfg.MaxKeepalive / time.Second), started: time.Now()}
 	b.limits.retainedBytes = cfg.MaxRetainedBytes
@@ -172,9 +191,9 @@ func New(cfg Config) (*Broker, error) {
 	caps := mqtt.NewDefaultServerCapabilities()
 	caps.MaximumClientWritesPending = 64
 	caps.MaximumSessionExpiryInterval = 3600
-	caps.MaximumPacketSize = MaxPacketSize   // advertised to MQTT 5 clients by the hook (OnPacketEncode)
-	caps.ReceiveMaximum = uint16(cfg.Window) // telemetry: enforced by the hook (session.enqueue)
-	caps.MaximumInflight = 64
+	caps.MaximumPacketSize = uint32(cfg.MaxPacketSize) // advertised to MQTT 5 clients by the hook (OnPacketEncode)
+	caps.ReceiveMaximum = uint16(cfg.Window)           // telemetry: enforced by the hook (session.enqueue)
+	caps.MaximumInflight = uint16(cfg.MaxInflight)
 	caps.MaximumMessageExpiryInterval = 3600
 	// No topic aliases: mochi would keep up to 65,535 topic names per
 	// connection, and checks the ACL before resolving an alias. CONNACK

@@ -198,7 +198,7 @@ func (h *hook) refusePublish(s *session, pk *packets.Packet, r *refusal) error {
 // offered (absent means 0).
 func (h *hook) OnPacketEncode(cl *mqtt.Client, pk packets.Packet) packets.Packet {
 	if pk.FixedHeader.Type == packets.Connack && pk.ReasonCode < packets.ErrUnspecifiedError.Code && cl.Properties.ProtocolVersion == 5 {
-		pk.Properties.MaximumPacketSize = MaxPacketSize
+		pk.Properties.MaximumPacketSize = uint32(h.b.cfg.MaxPacketSize)
 		pk.Properties.SharedSubAvailable, pk.Properties.SharedSubAvailableFlag = 0, true
 	}
 	return pk

@@ -110,7 +110,7 @@ func TestProtocolLimits(t *testing.T) {
 		t.Fatalf("connect: %+v %v", ack, err)
 	}
 	p := ack.Properties
-	if p.MaximumPacketSize != MaxPacketSize || !p.SharedSubAvailableFlag || p.SharedSubAvailable != 0 || !p.ServerKeepAliveFlag || p.ServerKeepAlive != 600 || p.TopicAliasMaximum != 0 {
+	if p.MaximumPacketSize != DefaultMaxPacketSize || !p.SharedSubAvailableFlag || p.SharedSubAvailable != 0 || !p.ServerKeepAliveFlag || p.ServerKeepAlive != 600 || p.TopicAliasMaximum != 0 {
 		t.Fatalf("CONNACK properties: max packet %d, shared %v/%d, keepalive %v/%d, alias max %d", p.MaximumPacketSize, p.SharedSubAvailableFlag, p.SharedSubAvailable, p.ServerKeepAliveFlag, p.ServerKeepAlive, p.TopicAliasMaximum)
 	}
 	cl.send(t, cl.pub("devices/"+id+"/x", 1, false, 1, []byte("x"), packets.Properties{TopicAlias: 1, TopicAliasFlag: true}))
