@@ -105,6 +105,10 @@ type Config struct {
 	// audited at once, the count of the rest when it ends (default 1
 	// minute).
 	AuditWindow time.Duration
+
+	// afterAuthenticate, when set (tests), runs for a connection that
+	// passed its handshake and CONNECT checks, before mochi registers it.
+	afterAuthenticate func(id string)
 }
 
 // DefaultMaxPacketSize is Config.MaxPacketSize's default.
@@ -139,7 +143,7 @@ type Broker struct {
 	published    atomic.Int64
 	countQoS0    func(error) // the Sink's completion for QoS 0 telemetry
 
-	current   superseded // the newest certificate of recently renewed devices
+	recent    recent // recent renewals and drops of devices (credentials.go)
 	closeOnce sync.Once
 }
 
@@ -182,7 +186,7 @@ func New(cfg Config) (*Broker, error) {
 	if b.ownRefusals {
 		b.refusals = newRefusals(&cfg)
 	}
-	b.current.m = map[string]currentCert{}
+	b.recent.m = map[string]credChange{}
 	b.countQoS0 = func(err error) {
 		if err == nil {
 			b.published.Add(1)
@@ -268,8 +272,13 @@ func (b *Broker) Close() error {
 
 // Disconnect drops the device's connection, if any, and forgets its
 // session; its Will is not published. It reports whether a connection
-// was dropped.
+// was dropped. Call it after the store has recorded the change (the
+// device suspended or decommissioned): a connection whose handshake began
+// before the call, and which is not registered yet, is dropped when it
+// registers (credentials.go).
 func (b *Broker) Disconnect(deviceID, reason string) bool {
+	now := time.Now()
+	b.note(deviceID, func(e *credChange) { e.dropped, e.reason = now, reason })
 	cl, ok := b.srv.Clients.Get(deviceID)
 	if !ok {
 		return false

@@ -119,6 +119,9 @@ func (h *hook) OnConnectAuthenticate(cl *mqtt.Client, pk packets.Packet) bool {
 		h.b.refused(id, "mqtt.connect", "identity", "device id "+quoteTopic(id)+" cannot name topics (empty, $, /, +, # or NUL)")
 		return false
 	}
+	if f := h.b.cfg.afterAuthenticate; f != nil {
+		f(id)
+	}
 	return true
 }
 
@@ -131,6 +134,9 @@ func (h *hook) OnSessionEstablished(cl *mqtt.Client, _ packets.Packet) {
 	s := newSession(h.b, cl, cl.ID)
 	if c, ok := peerCert(cl); ok {
 		s.serial, s.notAfter = ca.Serial(c.SerialNumber), c.NotAfter
+	}
+	if c, ok := cl.Net.Conn.(*conn); ok {
+		s.checked = c.handshakeStart
 	}
 	h.b.sessions.Store(cl, s)
 	h.b.connected.Add(1)
