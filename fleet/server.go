@@ -48,6 +48,9 @@ type Options struct {
 	// simulator's image server, a CDN): they are certified in the job
 	// signer's certificate, the only place devices learn them from.
 	ImageEndpoints []string
+	// JobTTL is how long a signed job stays valid (agent.DefaultJobTTL
+	// when 0; tests shorten it).
+	JobTTL time.Duration
 }
 
 // Server is a fleet server.
@@ -158,7 +161,8 @@ func New(cfg *Config, o Options) (*Server, error) {
 		MaxBatch: cfg.Telemetry.MaxBatch, MaxDelay: cfg.Telemetry.MaxDelay.Duration, Retention: cfg.Telemetry.Retention.Duration, OnCommit: s.metrics.committed})
 	bc := broker.Config{Address: cfg.Listen.MQTT, CA: s.ca, Store: s.db, Certificate: s.tlsCert, Sink: s.writer,
 		Now: o.Now, Log: log.With("component", "broker"), Refusals: s.refusals, OnDeny: func(a string) { s.metrics.mqttDenied.WithLabelValues(a).Inc() },
-		OnStatus: func(id string, p []byte) { s.camps.Report(context.Background(), id, p) }}
+		OnStatus:  func(id string, p []byte) { s.camps.Report(context.Background(), id, p) },
+		OnConnect: func(id string) { s.camps.Connected(id) }}
 	cfg.MQTT.brokerConfig(&bc)
 	s.broker, err = broker.New(bc)
 	if err != nil {

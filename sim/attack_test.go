@@ -178,7 +178,7 @@ func TestForgedJobsRefused(t *testing.T) {
 	// from the fleet CA, for the victim.
 	forged := evilJob
 	forged.Device, forged.Nonce, forged.Issued, forged.Expires = victim, make([]byte, 32), time.Now().UnixMilli(), time.Now().Add(time.Hour).UnixMilli()
-	if err := broker.PublishJob(victim, signAs(t, at.signer, at.cert, forged)); err != nil {
+	if err := broker.PublishJob(victim, signAs(t, at.signer, at.cert, forged), time.Time{}); err != nil {
 		t.Fatal(err)
 	}
 	refusedBy("a job signed by another device", 0, agent.ErrJobSignature)
@@ -191,7 +191,7 @@ func TestForgedJobsRefused(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := broker.PublishJob(victim, forAttacker); err != nil {
+	if err := broker.PublishJob(victim, forAttacker, time.Time{}); err != nil {
 		t.Fatal(err)
 	}
 	n++
@@ -203,7 +203,7 @@ func TestForgedJobsRefused(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := broker.PublishJob(victim, offFleet); err != nil {
+	if err := broker.PublishJob(victim, offFleet, time.Time{}); err != nil {
 		t.Fatal(err)
 	}
 	n++
@@ -224,7 +224,7 @@ func TestForgedJobsRefused(t *testing.T) {
 		t.Fatalf("the genuine job: %+v", o)
 	}
 	running = "2.0.0"
-	if err := broker.PublishJob(victim, olderMsg); err != nil {
+	if err := broker.PublishJob(victim, olderMsg, time.Time{}); err != nil {
 		t.Fatal(err)
 	}
 	n++

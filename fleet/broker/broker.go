@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -67,6 +68,11 @@ type Config struct {
 	// HandshakeTimeout bounds the TLS handshake and the wait for CONNECT
 	// (default 10 s).
 	HandshakeTimeout time.Duration
+	// OnConnect is called when a device's session starts, after CONNACK
+	// and before the broker reads anything from it (so before it can
+	// subscribe): a job published then is the retained message its
+	// subscription receives. May be nil; it must not block for long.
+	OnConnect func(deviceID string)
 	// OnStatus receives what a device publishes on its own
 	// devices/<id>/updates topic (update outcomes) and
 	// devices/<id>/progress topic (update progress); may be nil. The
@@ -141,7 +147,8 @@ type Broker struct {
 	sessions     sync.Map    // *mqtt.Client -> *session, from CONNECT to disconnection
 	connected    atomic.Int64
 	published    atomic.Int64
-	countQoS0    func(error) // the Sink's completion for QoS 0 telemetry
+	countQoS0    func(error)  // the Sink's completion for QoS 0 telemetry
+	jobs         *mqtt.Client // the server's own client publishing jobs (PublishJob)
 
 	recent    recent // recent renewals and drops of devices (credentials.go)
 	closeOnce sync.Once
@@ -198,7 +205,13 @@ func New(cfg Config) (*Broker, error) {
 	caps.MaximumPacketSize = uint32(cfg.MaxPacketSize) // advertised to MQTT 5 clients by the hook (OnPacketEncode)
 	caps.ReceiveMaximum = uint16(cfg.Window)           // telemetry: enforced by the hook (session.enqueue)
 	caps.MaximumInflight = uint16(cfg.MaxInflight)
-	caps.MaximumMessageExpiryInterval = 3600
+	// No cap on message expiry: mochi deletes every retained message
+	// older than the cap, whatever its own expiry, and a retained job
+	// must last as long as the job (PublishJob gives it the job's
+	// expiry). What devices retain is bounded by the ACL instead (one
+	// outcome per device, at most MaxRetainedBytes), and a disconnected
+	// session, with what is queued for it, by MaximumSessionExpiryInterval.
+	caps.MaximumMessageExpiryInterval = 0
 	// No topic aliases: mochi would keep up to 65,535 topic names per
 	// connection, and checks the ACL before resolving an alias. CONNACK
 	// offers none (absent means 0), so an alias is a protocol error.
@@ -215,6 +228,10 @@ func New(cfg Config) (*Broker, error) {
 	if err := b.srv.AddHook(&hook{b: b}, nil); err != nil {
 		return nil, fmt.Errorf("broker: %w", err)
 	}
+	// An inline client of protocol version 5, so that the Message Expiry
+	// Interval of its messages applies (mochi ignores it on others).
+	b.jobs = b.srv.NewClient(nil, mqtt.LocalListener, "rampart-jobs", true)
+	b.jobs.Properties.ProtocolVersion = 5
 	return b, nil
 }
 
@@ -251,9 +268,18 @@ func StatusTopic(deviceID string) string { return TopicPrefix + deviceID + "/upd
 func ProgressTopic(deviceID string) string { return TopicPrefix + deviceID + "/progress" }
 
 // PublishJob publishes payload as the retained QoS 1 job of the device
-// (an empty payload clears it), from the server's own inline client.
-func (b *Broker) PublishJob(deviceID string, payload []byte) error {
-	if err := b.srv.Publish(JobsTopic(deviceID), payload, true, 1); err != nil {
+// (an empty payload clears it), from the server's own inline client. The
+// retained message lasts until expires, the signed job's own expiry
+// (zero: until it is replaced); before, mochi's one-hour cap on message
+// expiry deleted every retained job an hour after it was published.
+func (b *Broker) PublishJob(deviceID string, payload []byte, expires time.Time) error {
+	pk := packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Publish, Qos: 1, Retain: true},
+		TopicName: JobsTopic(deviceID), Payload: payload, PacketID: 1}
+	if !expires.IsZero() && len(payload) > 0 {
+		secs := (expires.Sub(b.cfg.Now()) + time.Second - 1) / time.Second // rounded up
+		pk.Properties.MessageExpiryInterval = uint32(min(max(secs, 1), math.MaxUint32))
+	}
+	if err := b.srv.InjectPacket(b.jobs, pk); err != nil {
 		return fmt.Errorf("broker: publish job to %s: %w", deviceID, err)
 	}
 	return nil

@@ -102,13 +102,14 @@ func (b *Broker) stale(s *session) (kind, reason string, ok bool) {
 // registered the client and the session is in b.sessions, so that with
 // Supersede and Disconnect (which record the change, then look for the
 // client) one of the two always sees the other.
-func (b *Broker) watch(s *session) {
+// It reports whether the session lives on.
+func (b *Broker) watch(s *session) bool {
 	if kind, reason, ok := b.stale(s); ok {
 		b.endSession(s, kind, reason)
-		return
+		return false
 	}
 	if s.notAfter.IsZero() {
-		return
+		return true
 	}
 	// A timer, not a periodic sweep: the session ends at the second its
 	// certificate does, and costs one runtime timer (about 100 bytes).
@@ -118,6 +119,7 @@ func (b *Broker) watch(s *session) {
 	s.expiry = time.AfterFunc(s.notAfter.Sub(b.cfg.Now()), func() {
 		b.endSession(s, "expired", "certificate "+s.serial+" expired at "+s.notAfter.UTC().Format(time.RFC3339))
 	})
+	return true
 }
 
 // unwatch stops the expiry timer of a session that has ended.

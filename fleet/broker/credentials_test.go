@@ -159,8 +159,10 @@ func (tb *testBroker) deviceFor(t *testing.T, id string, ttl time.Duration) (tls
 // no PINGRESP).
 func TestConnectRacingSuspension(t *testing.T) {
 	var hold atomic.Bool
+	var connected atomic.Int64 // OnConnect calls: none for a session ended at its start
 	reached := make(chan chan struct{}, 1)
 	tb := startBrokerWith(t, newFakeSink(), func(c *Config) {
+		c.OnConnect = func(string) { connected.Add(1) }
 		c.afterAuthenticate = func(string) {
 			if hold.CompareAndSwap(true, false) {
 				release := make(chan struct{})
@@ -208,5 +210,8 @@ func TestConnectRacingSuspension(t *testing.T) {
 	cl.ping(t)
 	if pk := cl.read(t); pk.FixedHeader.Type != packets.Pingresp {
 		t.Fatalf("resumed device: %+v", pk)
+	}
+	if n := connected.Load(); n != 1 {
+		t.Fatalf("OnConnect called %d times, want once (the resumed device's session only)", n)
 	}
 }

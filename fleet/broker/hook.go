@@ -140,7 +140,9 @@ func (h *hook) OnSessionEstablished(cl *mqtt.Client, _ packets.Packet) {
 	}
 	h.b.sessions.Store(cl, s)
 	h.b.connected.Add(1)
-	h.b.watch(s)
+	if h.b.watch(s) && h.b.cfg.OnConnect != nil {
+		h.b.cfg.OnConnect(s.id)
+	}
 }
 
 // OnDisconnect forgets the session. Acknowledgements still pending are
