@@ -70,6 +70,12 @@ func (e *Engine) publish(j pendingJob) {
 // current job, whatever became of the one published before (expired,
 // lost in a restart).
 func (e *Engine) Connected(deviceID string) {
+	e.mu.Lock()
+	_, busy := e.byDevice[deviceID]
+	e.mu.Unlock()
+	if !busy {
+		return // most connections: no campaign, and no wait for pubMu
+	}
 	base := e.cfg.ImageBase()
 	now := e.cfg.Now()
 	e.pubMu.Lock()
