@@ -48,7 +48,7 @@ type fixture struct {
 	http    *http.Client
 	cfgPath string
 	backend string
-	clock   atomic.Int64 // offset added to the server clock
+	clock   atomic.Int64  // offset added to the server clock
 	jobTTL  time.Duration // validity of the jobs the server signs (default when 0)
 	// Where the server listens and the CA it uses (in-process or child).
 	enrollURL, adminURL, mqttAddr string
