@@ -33,7 +33,8 @@ type Agent struct {
 	lastRefusal error
 	cert        *x509.Certificate
 	mqtt        *paho.Client
-	lost        chan struct{} // closed when the current MQTT session is lost
+	mqttCert    *x509.Certificate // the certificate the MQTT session was opened with
+	lost        chan struct{}     // closed when the current MQTT session is lost
 	jobs        chan Job
 
 	started   time.Time
@@ -187,16 +188,16 @@ func (a *Agent) Attest(_ context.Context, nonce []byte) ([]byte, error) {
 	return tok, nil
 }
 
-func (a *Agent) dialTLS(ctx context.Context) (net.Conn, error) {
+func (a *Agent) dialTLS(ctx context.Context) (net.Conn, *x509.Certificate, error) {
 	a.mu.Lock()
 	cert := a.cert
 	a.mu.Unlock()
 	if cert == nil {
-		return nil, errors.New("agent: mqtt: not enrolled")
+		return nil, nil, errors.New("agent: mqtt: not enrolled")
 	}
 	raw, err := a.cfg.Dial(ctx, "tcp", a.cfg.MQTTAddr)
 	if err != nil {
-		return nil, fmt.Errorf("agent: mqtt: %w", err)
+		return nil, nil, fmt.Errorf("agent: mqtt: %w", err)
 	}
 	conn := tls.Client(raw, &tls.Config{
 		RootCAs: a.cfg.Roots, ServerName: a.cfg.ServerName, Time: a.cfg.Now, MinVersion: tls.VersionTLS12,
@@ -206,7 +207,7 @@ func (a *Agent) dialTLS(ctx context.Context) (net.Conn, error) {
 	defer cancel()
 	if err := conn.HandshakeContext(hctx); err != nil {
 		raw.Close()
-		return nil, fmt.Errorf("agent: mqtt: tls: %w", err)
+		return nil, nil, fmt.Errorf("agent: mqtt: tls: %w", err)
 	}
-	return conn, nil
+	return conn, cert, nil
 }

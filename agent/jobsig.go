@@ -78,6 +78,19 @@ type JobSigner struct {
 // j has none), validates it and returns the signed job message. It
 // refuses a job no agent would accept (an http URL, a bad field).
 func (s *JobSigner) Sign(deviceID string, j Job) ([]byte, error) {
+	msg, _, err := s.SignJob(deviceID, j)
+	return msg, err
+}
+
+// SignJob is Sign, also returning the job as signed (its Device, Nonce,
+// Issued and Expires set): publishers keep the message until Expires.
+func (s *JobSigner) SignJob(deviceID string, j Job) ([]byte, Job, error) {
+	msg, err := s.sign(deviceID, &j)
+	return msg, j, err
+}
+
+// sign binds *j to deviceID and signs it.
+func (s *JobSigner) sign(deviceID string, j *Job) ([]byte, error) {
 	if s.Key == nil || s.Cert == nil {
 		return nil, errors.New("agent: job signer: key and certificate are required")
 	}

@@ -19,7 +19,7 @@ func (a *Agent) Connect(ctx context.Context) error {
 	if id == "" {
 		return errors.New("agent: mqtt: not enrolled")
 	}
-	conn, err := a.dialTLS(ctx)
+	conn, cert, err := a.dialTLS(ctx)
 	if err != nil {
 		return err
 	}
@@ -61,12 +61,36 @@ func (a *Agent) Connect(ctx context.Context) error {
 	}
 	a.mu.Lock()
 	old := a.mqtt
-	a.mqtt, a.lost = c, lost
+	a.mqtt, a.mqttCert, a.lost = c, cert, lost
 	a.mu.Unlock()
 	if old != nil {
 		old.Disconnect(&paho.Disconnect{})
 	}
 	return nil
+}
+
+// reconnectIfRenewed opens a new MQTT session at once when the agent has
+// renewed its certificate since the current one was opened: the broker
+// ends a session whose certificate was superseded (and the fleet revoked
+// the old one), and waiting for the loss and the retry backoff would
+// delay the outcome report that follows an update's re-attestation. It
+// returns the new session's loss channel (the current one when nothing
+// was renewed).
+func (a *Agent) reconnectIfRenewed(ctx context.Context) (<-chan struct{}, error) {
+	a.mu.Lock()
+	renewed := a.mqtt != nil && a.cert != a.mqttCert
+	lost := a.lost
+	a.mu.Unlock()
+	if !renewed {
+		return lost, nil
+	}
+	a.cfg.Log.Info("certificate renewed: reconnecting with it")
+	if err := a.Connect(ctx); err != nil {
+		return nil, err
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.lost, nil
 }
 
 // Connected reports whether an MQTT session is up.

@@ -84,7 +84,7 @@ func (a *Agent) session(ctx context.Context) error {
 	}
 	a.ReportOutcome(ctx)
 	a.mu.Lock()
-	lost := a.lost
+	var lost <-chan struct{} = a.lost
 	a.mu.Unlock()
 	tick := time.NewTicker(a.cfg.TelemetryInterval)
 	defer tick.Stop()
@@ -104,6 +104,10 @@ func (a *Agent) session(ctx context.Context) error {
 			if err := a.EnsureEnrolled(ctx); err != nil {
 				return err
 			}
+			var err error
+			if lost, err = a.reconnectIfRenewed(ctx); err != nil {
+				return err
+			}
 		case <-tick.C:
 			renew.Stop()
 			if err := a.Publish(ctx, a.readings()); err != nil {
@@ -113,6 +117,12 @@ func (a *Agent) session(ctx context.Context) error {
 			renew.Stop()
 			o, err := a.takeJob(ctx, j)
 			if err != nil {
+				return err
+			}
+			// The update's confirmation renewed the certificate by
+			// re-attestation, which ended this session: report over a
+			// new one now, not after the loss and a retry backoff.
+			if lost, err = a.reconnectIfRenewed(ctx); err != nil {
 				return err
 			}
 			if o != nil {

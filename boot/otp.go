@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"os"
+
+	"rampart/internal/secfile"
 )
 
 // DefaultFuses is how many times one security counter can be raised.
@@ -69,11 +71,9 @@ func (c *Counters) save() error {
 	if err != nil {
 		return err
 	}
-	tmp := c.path + ".tmp"
-	if err := os.WriteFile(tmp, append(b, '\n'), 0o644); err != nil {
-		return fmt.Errorf("boot: otp: %w", err)
-	}
-	if err := os.Rename(tmp, c.path); err != nil {
+	// A new 0600 file renamed over the old one (device state; an older
+	// version wrote it 0644), synced: a raised counter survives a power cut.
+	if err := secfile.WriteFile(c.path, append(b, '\n')); err != nil {
 		return fmt.Errorf("boot: otp: %w", err)
 	}
 	return nil

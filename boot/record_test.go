@@ -154,3 +154,35 @@ func TestLoadCountersRejectsMalformed(t *testing.T) {
 		}
 	}
 }
+
+// TestCountersFilePrivate: every counter update rewrites otp.json 0600,
+// also over a file an older version left 0644.
+func TestCountersFilePrivate(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "otp.json")
+	if err := os.WriteFile(path, []byte(`{"banks":[[]],"fuses":4}`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	c, err := LoadCounters(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Raise(0, 3); err != nil {
+		t.Fatal(err)
+	}
+	fresh := filepath.Join(t.TempDir(), "new.json")
+	if err := NewCounters(1, 0).SaveAs(fresh); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range []string{path, fresh} {
+		st, err := os.Stat(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if m := st.Mode().Perm(); m != 0o600 {
+			t.Errorf("%s: mode %v, want 0600", filepath.Base(p), m)
+		}
+	}
+	if d, err := LoadCounters(path); err != nil || d.Get(0) != 3 {
+		t.Fatalf("reload: %v", err)
+	}
+}

@@ -14,6 +14,7 @@ import (
 	"rampart/boot"
 	"rampart/flash"
 	"rampart/image"
+	"rampart/internal/secfile"
 )
 
 func init() { register("boot", newBootCmd) }
@@ -149,12 +150,12 @@ as in one-time-programmable memory). DEVICE-DIR must not exist.`,
 				return fail(ExitError, err, "")
 			}
 			for i, pem := range pems {
-				if err := os.WriteFile(filepath.Join(dir, bootKeysDir, fmt.Sprintf("key%d.pem", i)), pem, 0o644); err != nil {
+				if err := secfile.WriteFile(filepath.Join(dir, bootKeysDir, fmt.Sprintf("key%d.pem", i)), pem); err != nil {
 					return fail(ExitError, err, "")
 				}
 			}
 			js, _ := json.MarshalIndent(cfg, "", "  ")
-			if err := os.WriteFile(filepath.Join(dir, bootMapFile), append(js, '\n'), 0o644); err != nil {
+			if err := secfile.WriteFile(filepath.Join(dir, bootMapFile), append(js, '\n')); err != nil {
 				return fail(ExitError, err, "")
 			}
 			if err := boot.NewCounters(len(cfg.Images), fuses).SaveAs(filepath.Join(dir, bootOTPFile)); err != nil {

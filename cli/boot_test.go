@@ -3,6 +3,7 @@ package cli
 import (
 	"crypto/ed25519"
 	"encoding/json"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -55,7 +56,37 @@ func bootTestDevice(t *testing.T) (dir string, imgs map[string]string) {
 	if code, out, errs := run(t, "boot", "create", "--map", filepath.Join(dir, "map.yaml"), "--key", key, dev); code != 0 {
 		t.Fatalf("create: %d %s %s", code, out, errs)
 	}
+	checkPrivate(t, dev)
 	return dev, imgs
+}
+
+// checkPrivate: a device directory (its flash holds the internal trusted
+// storage) has only 0700 directories and 0600 files; boot create wrote
+// the keys and the map 0644, the counters and the flash too.
+func checkPrivate(t *testing.T, dir string) {
+	t.Helper()
+	n := 0
+	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		st, err := os.Stat(p)
+		if err != nil {
+			return err
+		}
+		want := fs.FileMode(0o600)
+		if d.IsDir() {
+			want = 0o700
+		}
+		if st.Mode().Perm() != want {
+			t.Errorf("%s: mode %v, want %v", p, st.Mode().Perm(), want)
+		}
+		n++
+		return nil
+	})
+	if err != nil || n < 6 {
+		t.Fatalf("walked %d entries of %s: %v", n, dir, err)
+	}
 }
 
 func mustWrite(t *testing.T, p string, b []byte) {

@@ -332,7 +332,7 @@ func (fd *fleetDemo) forged(*State) (string, error) {
 		msg  []byte
 		why  error
 	}{{"unsigned job to https://evil.example", unsigned, agent.ErrJobEnvelope}, {"device 1's genuine job", genuine, agent.ErrJobDevice}} {
-		if err := fd.f.Server.Broker().PublishJob(a.DeviceID(), m.msg); err != nil {
+		if err := fd.f.Server.Broker().PublishJob(a.DeviceID(), m.msg, time.Time{}); err != nil {
 			return "", err
 		}
 		before++

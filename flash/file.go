@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"io"
 	"os"
+
+	"rampart/internal/secfile"
 )
 
 // File format of a file-backed device (all integers little-endian):
@@ -44,8 +46,8 @@ func (b *fileBacking) store(d *Device, off, n uint32) error {
 	return nil
 }
 
-// Create makes a new erased device file at path (which must not exist) and
-// returns the device backed by it. Close it when done.
+// Create makes a new erased device file at path (which must not exist),
+// mode 0600, and returns the device backed by it. Close it when done.
 func Create(path string, g Geometry) (*Device, error) {
 	d, err := New(g)
 	if err != nil {
@@ -55,7 +57,8 @@ func Create(path string, g Geometry) (*Device, error) {
 	if err != nil {
 		return nil, fmt.Errorf("flash: encode geometry: %w", err)
 	}
-	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o644)
+	// 0600: the device's flash holds its internal trusted storage.
+	f, err := secfile.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL)
 	if err != nil {
 		return nil, fmt.Errorf("flash: %w", err)
 	}

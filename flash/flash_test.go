@@ -3,6 +3,7 @@ package flash
 import (
 	"bytes"
 	"errors"
+	"os"
 	"path/filepath"
 	"testing"
 )
@@ -269,4 +270,22 @@ func FuzzLoadDeviceFile(f *testing.F) {
 			t.Fatal(err)
 		}
 	})
+}
+
+// TestCreatePrivate: a device file holds the device's internal trusted
+// storage: it is created 0600, not 0644 as before.
+func TestCreatePrivate(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "dev.flash")
+	d, err := Create(path, geom(8, 0xFF))
+	if err != nil {
+		t.Fatal(err)
+	}
+	d.Close()
+	st, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m := st.Mode().Perm(); m != 0o600 {
+		t.Fatalf("device file mode %v, want 0600", m)
+	}
 }

@@ -18,6 +18,7 @@ import (
 	"rampart/attest"
 	"rampart/fleet/broker"
 	"rampart/fleet/campaign"
+	"rampart/fleet/trust"
 	"rampart/image"
 )
 
@@ -227,4 +228,66 @@ func equalStatus(a, b map[string]campaign.Status) bool {
 		}
 	}
 	return true
+}
+
+// TestJobAfterRetainedExpiry: a device offline when its campaign job was
+// published, and connecting only after that job expired (and with it the
+// broker's retained copy), still gets its job, valid and signed for it:
+// the broker tells the campaign engine when the device's session starts,
+// and the engine publishes the job again, signed anew, before the device
+// subscribes. The jobs here are valid 3 s (a fleet's, 7 days); before,
+// the device got the expired job it could only refuse, and past an hour
+// (the broker's cap on retained messages) no job at all.
+func TestJobAfterRetainedExpiry(t *testing.T) {
+	const ttl = 3 * time.Second
+	f := prepareFixture(t, "sqlite")
+	f.jobTTL = ttl
+	f.start()
+	ctx := context.Background()
+	if _, err := trust.RegisterRelease(ctx, f.srv.Store(), f.release, f.srv.cfg.releaseKeys, "test", "test"); err != nil {
+		t.Fatal(err)
+	}
+	v, _ := image.ParseVersion("2.0.0")
+	sc := v.SecurityCounter()
+	res, err := image.Sign(bytes.Repeat([]byte{0x5A}, 4096), &image.SignOptions{Key: f.relKey, HeaderSize: 0x200, PadHeader: true, Version: v, SecurityCounter: &sc, BootRecord: "SPE", Rand: rand.Reader})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rel, _, err := campaign.Upload(ctx, f.srv.Store(), res.Bytes, f.srv.cfg.releaseKeys, false, "", "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := f.newDevices(1)[0]
+	if err := d.enroll(false); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.srv.Campaigns().Create(ctx, campaign.Spec{ID: "offline", Release: hex.EncodeToString(rel.Digest), MaxConcurrent: 1,
+		Phases: []campaign.Phase{{Percent: 100, FailureThreshold: 1}}}, "test"); err != nil {
+		t.Fatal(err)
+	}
+	var notified time.Time
+	deadline := time.Now().Add(time.Minute) // against hangs
+	for notified.IsZero() {
+		s, err := f.srv.Campaigns().Status("offline", true)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if s.Devices[0].Status == campaign.Notified {
+			notified = s.Devices[0].Notified
+		} else if time.Now().After(deadline) {
+			t.Fatalf("device not notified: %+v", s.Devices[0])
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	// The job (signed just after the notification) has expired, and the
+	// broker's sweep (every second) has had its turn.
+	for time.Now().Before(notified.Add(ttl + 2*time.Second)) {
+		time.Sleep(50 * time.Millisecond)
+	}
+	u := f.updater(t, d)
+	j := u.job(t) // verified as the agent does, at the device's time: not expired
+	if j.ID != "offline" || j.Device != d.id || j.Version != "2.0.0" {
+		t.Fatalf("job %+v", j)
+	}
+	u.download(t, j)
 }

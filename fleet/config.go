@@ -81,6 +81,8 @@ type Config struct {
 		Enroll HTTPLimits `yaml:"enroll"`
 		Admin  HTTPLimits `yaml:"admin"`
 	} `yaml:"http"`
+	// MQTT bounds each broker connection (config_mqtt.go).
+	MQTT MQTTLimits `yaml:"mqtt"`
 	// Limits are request budgets per source (an IPv4 address, an IPv6 /64).
 	Limits struct {
 		NonceRate    float64 `yaml:"nonce_rate"`    // nonce requests a second; default 20
@@ -380,6 +382,7 @@ func (c *Config) Validate() error {
 	c.HTTP.Enroll.validate("http.enroll", defaultEnrollHTTP, bad)
 	c.HTTP.Admin.validate("http.admin", defaultAdminHTTP, bad)
 	c.validateLimits(bad)
+	c.MQTT.validate(bad)
 	def(&c.Log.Level, "info")
 	def(&c.Log.Format, "json")
 	switch c.Log.Level {

@@ -25,6 +25,17 @@ func TestConfigErrorsNameFileLine(t *testing.T) {
 		"per source":    {"data_dir: d\nhttp:\n  enroll: {max_conns: 10, max_conns_per_source: 11}\n", "http.enroll.max_conns_per_source"},
 		"nonce rate":    {"data_dir: d\nlimits:\n  nonce_rate: -3\n", "c.yaml:3: limits.nonce_rate"},
 		"audit rows":    {"data_dir: d\naudit:\n  max_rows: 10\n", "c.yaml:3: audit.max_rows"},
+		"mqtt packet":   {"data_dir: d\nmqtt:\n  max_packet_size: 100\n", "c.yaml:3: mqtt.max_packet_size: 100: want 4096..16777216"},
+		"mqtt retained": {"data_dir: d\nmqtt:\n  max_packet_size: 40000\n  max_retained_bytes: 50000\n", "c.yaml:4: mqtt.max_retained_bytes"},
+		"mqtt window":   {"data_dir: d\nmqtt: {receive_maximum: 5000}\n", "c.yaml:2: mqtt.receive_maximum"},
+		"mqtt rate":     {"data_dir: d\nmqtt:\n  message_rate: -1\n", "c.yaml:3: mqtt.message_rate"},
+		"mqtt subs":     {"data_dir: d\nmqtt:\n  max_subscriptions: 100000\n", "mqtt.max_subscriptions"},
+		"mqtt inflight": {"data_dir: d\nmqtt:\n  max_inflight: 70000\n", "mqtt.max_inflight"},
+		"mqtt keep":     {"data_dir: d\nmqtt:\n  max_keepalive: 100h\n", "c.yaml:3: mqtt.max_keepalive"},
+		"mqtt write":    {"data_dir: d\nmqtt:\n  write_timeout: 1ms\n", "c.yaml:3: mqtt.write_timeout"},
+		"mqtt shake":    {"data_dir: d\nmqtt:\n  handshake_timeout: 1h\n", "mqtt.handshake_timeout"},
+		"mqtt sources":  {"data_dir: d\nmqtt:\n  max_handshakes_per_source: -2\n", "c.yaml:3: mqtt.max_handshakes_per_source"},
+		"mqtt unknown":  {"data_dir: d\nmqtt:\n  max_will: 3\n", "line 3: field max_will not found"},
 	} {
 		_, err := ParseConfig(filepath.Join(dir, "c.yaml"), []byte(tc.text))
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
@@ -43,6 +54,9 @@ func TestConfigDefaultsAndExample(t *testing.T) {
 	}
 	if c.HTTP.Admin != defaultAdminHTTP || c.HTTP.Enroll != defaultEnrollHTTP || c.Limits.NonceRate != 20 || c.Limits.FailureBurst != 30 || c.Audit.MaxRows != 10_000_000 || c.Audit.Retention.Duration != 90*24*time.Hour {
 		t.Fatalf("limit defaults: %+v %+v %+v", c.HTTP, c.Limits, c.Audit)
+	}
+	if c.MQTT != defaultMQTT || c.MQTT.MaxPacketSize != 64<<10 || c.MQTT.ReceiveMaximum != 64 || c.MQTT.MaxKeepalive.Duration != 10*time.Minute {
+		t.Fatalf("mqtt defaults: %+v", c.MQTT)
 	}
 	// The shipped example validates (with its key files).
 	ex := filepath.Join("..", "examples", "fleet", "server.yaml")

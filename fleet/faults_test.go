@@ -294,3 +294,59 @@ func TestLifecycleAndMQTTRefusals(t *testing.T) {
 		}
 	})
 }
+
+// TestMQTTRefusalsShareServerCoalescer: the broker audits its refusals
+// through the server's one coalescer (the same instance as enrollment,
+// the admin API and image downloads): a device's burst of refused
+// subscriptions is one row at once and its count when the server's
+// coalescer is flushed. The broker used to keep a coalescer of its own,
+// with its own window, bound and summary format.
+func TestMQTTRefusalsShareServerCoalescer(t *testing.T) {
+	f := newFixture(t, "sqlite")
+	d := f.newDevices(1)[0]
+	if err := d.enroll(false); err != nil {
+		t.Fatal(err)
+	}
+	c, _, err := d.mqtt("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Disconnect(&paho.Disconnect{})
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	const n = 20
+	for range n {
+		sa, err := c.Subscribe(ctx, &paho.Subscribe{Subscriptions: []paho.SubscribeOptions{{Topic: "devices/+/jobs", QoS: 1}}})
+		if err == nil && (len(sa.Reasons) != 1 || sa.Reasons[0] < 0x80) {
+			t.Fatalf("subscription across devices accepted: %+v", sa)
+		}
+	}
+	f.srv.refusals.Flush(ctx)
+	l, err := f.srv.Store().AuditLog(ctx, store.AuditFilter{Action: "mqtt.subscribe", Subject: d.id})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(l) != 2 || !strings.HasPrefix(l[0].Reason, "burst: 19 more from device:"+d.id+" since ") || !strings.Contains(l[1].Reason, "devices/+/jobs") {
+		for _, e := range l {
+			t.Logf("%s: %s", e.Action, e.Reason)
+		}
+		t.Fatalf("%d audit rows for %d refused subscriptions, want the first and the server coalescer's count", len(l), n)
+	}
+	// The counts still open at shutdown are written after the broker
+	// has closed, before the store does.
+	for range 5 {
+		c.Subscribe(ctx, &paho.Subscribe{Subscriptions: []paho.SubscribeOptions{{Topic: "devices/+/jobs", QoS: 1}}})
+	}
+	if err := f.srv.Shutdown(ctx); err != nil {
+		t.Fatal(err)
+	}
+	db, err := store.Open(ctx, f.srv.cfg.Database, store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	l, err = db.AuditLog(ctx, store.AuditFilter{Action: "mqtt.subscribe", Subject: d.id})
+	if err != nil || len(l) != 3 || !strings.HasPrefix(l[0].Reason, "burst: 5 more from device:"+d.id+" since ") {
+		t.Fatalf("after shutdown (%v): %+v", err, l)
+	}
+}

@@ -48,7 +48,8 @@ type fixture struct {
 	http    *http.Client
 	cfgPath string
 	backend string
-	clock   atomic.Int64 // offset added to the server clock
+	clock   atomic.Int64  // offset added to the server clock
+	jobTTL  time.Duration // validity of the jobs the server signs (default when 0)
 	// Where the server listens and the CA it uses (in-process or child).
 	enrollURL, adminURL, mqttAddr string
 	pool                          *x509.CertPool
@@ -148,7 +149,8 @@ func (f *fixture) start() {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv, err := New(cfg, Options{Passphrase: []byte(testPassphrase), Rand: rand.Reader, Now: func() time.Time { return time.Now().Add(time.Duration(f.clock.Load())) }})
+	srv, err := New(cfg, Options{Passphrase: []byte(testPassphrase), Rand: rand.Reader, JobTTL: f.jobTTL,
+		Now: func() time.Time { return time.Now().Add(time.Duration(f.clock.Load())) }})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -31,5 +31,5 @@ func newJobSigner(c *ca.CA, o Options) (*agent.JobSigner, error) {
 	if err != nil {
 		return nil, fmt.Errorf("fleet: job signer: %w", err)
 	}
-	return &agent.JobSigner{Key: key, Cert: cert, Rand: o.Rand, Now: o.Now}, nil
+	return &agent.JobSigner{Key: key, Cert: cert, Rand: o.Rand, Now: o.Now, TTL: o.JobTTL}, nil
 }

@@ -17,8 +17,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/eclipse/paho.golang/paho"
+
 	"rampart/fleet/enroll"
 	"rampart/fleet/store"
+	"rampart/fleet/trust"
 )
 
 // tightLimits are listener limits short enough for the tests to watch them
@@ -346,5 +349,39 @@ func TestAuditRetentionRuns(t *testing.T) {
 			t.Fatalf("after retention: %d rows, oldest %v", n, oldest)
 		}
 		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// TestMQTTLimitsFromConfig: the broker's quotas come from the mqtt:
+// section (they were hard-coded defaults): a lower keepalive cap and
+// packet size are told in CONNACK, and a SUBSCRIBE beyond the configured
+// subscriptions ends the connection.
+func TestMQTTLimitsFromConfig(t *testing.T) {
+	f := newLimitedFixture(t, "mqtt: {max_keepalive: 20s, max_packet_size: 8192, max_subscriptions: 2}\n")
+	if _, err := trust.RegisterRelease(context.Background(), f.srv.Store(), f.release, f.srv.cfg.releaseKeys, "test", "test"); err != nil {
+		t.Fatal(err)
+	}
+	d := f.newDevices(1)[0]
+	if err := d.enroll(false); err != nil {
+		t.Fatal(err)
+	}
+	c, ack, err := d.mqtt("") // asks for a keepalive of 30 s
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Disconnect(&paho.Disconnect{})
+	p := ack.Properties
+	if p == nil || p.ServerKeepAlive == nil || *p.ServerKeepAlive != 20 || p.MaximumPacketSize == nil || *p.MaximumPacketSize != 8192 {
+		t.Fatalf("CONNACK properties %+v, want server keepalive 20 and maximum packet size 8192", p)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	own := "devices/" + d.id + "/"
+	// No SUBACK comes: paho's Subscribe waits for its context.
+	go c.Subscribe(ctx, &paho.Subscribe{Subscriptions: []paho.SubscribeOptions{{Topic: own + "a", QoS: 1}, {Topic: own + "b", QoS: 1}, {Topic: own + "c", QoS: 1}}})
+	select {
+	case <-c.Done():
+	case <-ctx.Done():
+		t.Fatal("three subscriptions kept with mqtt.max_subscriptions 2")
 	}
 }

@@ -48,6 +48,9 @@ type Options struct {
 	// simulator's image server, a CDN): they are certified in the job
 	// signer's certificate, the only place devices learn them from.
 	ImageEndpoints []string
+	// JobTTL is how long a signed job stays valid (agent.DefaultJobTTL
+	// when 0; tests shorten it).
+	JobTTL time.Duration
 }
 
 // Server is a fleet server.
@@ -65,9 +68,11 @@ type Server struct {
 	jobs    *agent.JobSigner
 	metrics *metrics
 	tlsCert tls.Certificate
-	// refusals coalesces the refusal audit entries of every HTTPS
-	// listener per source and kind.
+	// refusals coalesces the refusal audit entries of every listener
+	// (enrollment, admin API, image downloads, MQTT) per source and kind:
+	// one instance, so that its bound on bursts holds for the process.
 	refusals                *burst.Coalescer[*store.AuditEntry]
+	stopRefusals            func() // ends refusals.Run, which flushes
 	enrollFails, adminFails *netlimit.Limiter
 
 	enrollSrv, adminSrv *http.Server
@@ -154,9 +159,12 @@ func New(cfg *Config, o Options) (*Server, error) {
 	}
 	s.writer = telemetry.NewWriter(telemetry.WriterConfig{Store: s.db, Now: o.Now, Log: log.With("component", "telemetry"),
 		MaxBatch: cfg.Telemetry.MaxBatch, MaxDelay: cfg.Telemetry.MaxDelay.Duration, Retention: cfg.Telemetry.Retention.Duration, OnCommit: s.metrics.committed})
-	s.broker, err = broker.New(broker.Config{Address: cfg.Listen.MQTT, CA: s.ca, Store: s.db, Certificate: s.tlsCert, Sink: s.writer,
-		Now: o.Now, Log: log.With("component", "broker"), OnDeny: func(a string) { s.metrics.mqttDenied.WithLabelValues(a).Inc() },
-		OnStatus: func(id string, p []byte) { s.camps.Report(context.Background(), id, p) }})
+	bc := broker.Config{Address: cfg.Listen.MQTT, CA: s.ca, Store: s.db, Certificate: s.tlsCert, Sink: s.writer,
+		Now: o.Now, Log: log.With("component", "broker"), Refusals: s.refusals, OnDeny: func(a string) { s.metrics.mqttDenied.WithLabelValues(a).Inc() },
+		OnStatus:  func(id string, p []byte) { s.camps.Report(context.Background(), id, p) },
+		OnConnect: func(id string) { s.camps.Connected(id) }}
+	cfg.MQTT.brokerConfig(&bc)
+	s.broker, err = broker.New(bc)
 	if err != nil {
 		s.writer.Close()
 		return fail(err)
@@ -268,7 +276,16 @@ func (s *Server) Start() error {
 	s.camps.Start()
 	ctx, cancel := context.WithCancel(context.Background())
 	s.stopBg = cancel
-	s.bg.Add(4)
+	// The coalescer outlives the other background work: it is stopped,
+	// and flushed, after every listener has closed (Shutdown).
+	rctx, rcancel := context.WithCancel(context.Background())
+	rdone := make(chan struct{})
+	s.stopRefusals = func() { rcancel(); <-rdone }
+	go func() {
+		defer close(rdone)
+		s.refusals.Run(rctx)
+	}()
+	s.bg.Add(3)
 	go func() {
 		defer s.bg.Done()
 		telemetry.RunRetention(ctx, s.db, s.cfg.Telemetry.Retention.Duration, time.Hour, s.opts.Now, s.log)
@@ -277,10 +294,6 @@ func (s *Server) Start() error {
 		defer s.bg.Done()
 		telemetry.RunCompaction(ctx, telemetry.CompactConfig{Store: s.db, Interval: s.cfg.Telemetry.CompactInterval.Duration,
 			Log: s.log.With("component", "telemetry"), OnCompact: s.metrics.compacted})
-	}()
-	go func() {
-		defer s.bg.Done()
-		s.refusals.Run(ctx)
 	}()
 	go func() {
 		defer s.bg.Done()
@@ -372,10 +385,13 @@ func (s *Server) Shutdown(ctx context.Context) error {
 			errs = append(errs, s.enrollSrv.Shutdown(ctx), s.adminSrv.Shutdown(ctx))
 		}
 		if s.stopBg != nil {
-			s.stopBg() // after the listeners: the refusal summaries are flushed last
+			s.stopBg()
 		}
 		errs = append(errs, s.camps.Close())
 		errs = append(errs, s.broker.Close())
+		if s.stopRefusals != nil {
+			s.stopRefusals() // after every listener: the refusal counts are flushed last
+		}
 		s.writer.Close()
 		s.bg.Wait()
 		errs = append(errs, s.db.Close())

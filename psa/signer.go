@@ -72,15 +72,20 @@ func HashAlgorithm(h crypto.Hash) (Algorithm, error) {
 
 // Sign signs digest (or, for Ed25519, the whole message) in the SPE. rand is
 // ignored: the SPE uses its own entropy.
+//
+// opts may be nil, as go-cose passes it: crypto.Signer leaves the hash to
+// the key then, so digest is taken as hashed with the key's own hash
+// (signHash). Where that is not known (an RSA key allowed any hash) Sign
+// refuses with an error; it never panics.
 func (s *Signer) Sign(_ io.Reader, digest []byte, opts crypto.SignerOpts) ([]byte, error) {
 	switch s.pub.(type) {
 	case ed25519.PublicKey:
-		if opts.HashFunc() != 0 {
+		if opts != nil && opts.HashFunc() != 0 {
 			return nil, fmt.Errorf("psa: signer: Ed25519 with a pre-hash: %w", ErrNotSupported)
 		}
 		return s.c.SignMessage(s.id, AlgPureEdDSA, digest)
 	case *ecdsa.PublicKey:
-		h, err := HashAlgorithm(opts.HashFunc())
+		h, err := s.signHash(opts, digest)
 		if err != nil {
 			return nil, err
 		}
@@ -90,13 +95,18 @@ func (s *Signer) Sign(_ io.Reader, digest []byte, opts crypto.SignerOpts) ([]byt
 		}
 		return ECDSASignatureToASN1(raw)
 	case *rsa.PublicKey:
-		h, err := HashAlgorithm(opts.HashFunc())
+		h, err := s.signHash(opts, digest)
 		if err != nil {
 			return nil, err
 		}
 		alg := AlgRSAPKCS1v15Sign(h)
-		if pss, ok := opts.(*rsa.PSSOptions); ok {
-			if pss.SaltLength != rsa.PSSSaltLengthEqualsHash && pss.SaltLength != rsa.PSSSaltLengthAuto && pss.SaltLength != opts.HashFunc().Size() {
+		pss, isPSS := opts.(*rsa.PSSOptions)
+		if opts == nil {
+			b := s.attr.Algorithm.Base() // the key's own scheme
+			isPSS = b == AlgRSAPSS(0) || b == AlgRSAPSSAnySalt(0)
+		}
+		if isPSS {
+			if pss != nil && pss.SaltLength != rsa.PSSSaltLengthEqualsHash && pss.SaltLength != rsa.PSSSaltLengthAuto && pss.SaltLength != opts.HashFunc().Size() {
 				return nil, fmt.Errorf("psa: signer: PSS salt length %d: %w", pss.SaltLength, ErrNotSupported)
 			}
 			alg = AlgRSAPSS(h)
@@ -104,6 +114,52 @@ func (s *Signer) Sign(_ io.Reader, digest []byte, opts crypto.SignerOpts) ([]byt
 		return s.c.SignHash(s.id, alg, digest)
 	}
 	return nil, fmt.Errorf("psa: signer: key type 0x%04x: %w", s.attr.Type, ErrNotSupported)
+}
+
+// signHash returns the PSA hash digest was made with: opts' hash, or with
+// nil opts the key's: the hash its policy names, else for an ECDSA key
+// allowed any hash the one its curve pairs with (P-256 SHA-256, P-384
+// SHA-384). digest must then be as long as that hash.
+func (s *Signer) signHash(opts crypto.SignerOpts, digest []byte) (Algorithm, error) {
+	if opts != nil {
+		return HashAlgorithm(opts.HashFunc())
+	}
+	h := s.attr.Algorithm.Hash()
+	if h == AlgNone || h == AlgAnyHash {
+		h = AlgNone
+		if k, ok := s.pub.(*ecdsa.PublicKey); ok {
+			switch k.Curve {
+			case elliptic.P256():
+				h = AlgSHA256
+			case elliptic.P384():
+				h = AlgSHA384
+			}
+		}
+	}
+	if h == AlgNone {
+		return 0, fmt.Errorf("psa: signer: no hash given and the key (algorithm 0x%08x) names none: %w", s.attr.Algorithm, ErrInvalidArgument)
+	}
+	if n := hashSize(h); len(digest) != n {
+		return 0, fmt.Errorf("psa: signer: no hash given: a digest of %d bytes is not the key's hash (%d bytes): %w", len(digest), n, ErrInvalidArgument)
+	}
+	return h, nil
+}
+
+// hashSize is the output length of a PSA hash algorithm (0 if unknown).
+func hashSize(h Algorithm) int {
+	switch h {
+	case AlgSHA1:
+		return crypto.SHA1.Size()
+	case AlgSHA224:
+		return crypto.SHA224.Size()
+	case AlgSHA256:
+		return crypto.SHA256.Size()
+	case AlgSHA384:
+		return crypto.SHA384.Size()
+	case AlgSHA512:
+		return crypto.SHA512.Size()
+	}
+	return 0
 }
 
 // ParsePublicKey decodes a public key in the PSA export format of t (or of

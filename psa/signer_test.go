@@ -1,11 +1,17 @@
 package psa_test
 
 import (
+	"crypto"
+	"crypto/ecdsa"
+	"crypto/ed25519"
 	"crypto/rand"
 	"crypto/rsa"
+	"crypto/sha256"
+	"crypto/sha512"
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"errors"
 	"io"
 	"math/big"
 	"net"
@@ -16,14 +22,14 @@ import (
 
 	"rampart/psa"
 	"rampart/spe"
-	"rampart/spe/crypto"
+	specrypto "rampart/spe/crypto"
 )
 
 // startSPE runs an SPE with the crypto service on a Unix socket and returns
 // a client connected to it over that socket.
 func startSPE(t *testing.T) *psa.Client {
 	t.Helper()
-	svc, err := crypto.New(crypto.Options{})
+	svc, err := specrypto.New(specrypto.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -140,6 +146,86 @@ func TestSignerTLSHandshake(t *testing.T) {
 			}
 			if err := <-srvErr; err != nil {
 				t.Fatal(err)
+			}
+		})
+	}
+}
+
+// TestSignerNilOptions: go-cose (and other callers) pass nil options;
+// crypto.Signer leaves the hash to the key then. Sign used to panic on
+// opts.HashFunc(). Now a digest of the key's hash is signed, and what
+// cannot be known is refused with an error.
+func TestSignerNilOptions(t *testing.T) {
+	c := startSPE(t)
+	rsaKey, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ecc := func(bits int, alg psa.Algorithm) func() (psa.KeyID, error) {
+		return func() (psa.KeyID, error) {
+			return c.GenerateKey(psa.KeyAttributes{Type: psa.KeyTypeECCKeyPair(psa.ECCFamilySECPR1), Bits: bits, Usage: psa.UsageSignHash, Algorithm: alg})
+		}
+	}
+	rsaWith := func(alg psa.Algorithm) func() (psa.KeyID, error) {
+		return func() (psa.KeyID, error) {
+			return c.ImportKey(psa.KeyAttributes{Type: psa.KeyTypeRSAKeyPair, Usage: psa.UsageSignHash, Algorithm: alg}, x509.MarshalPKCS1PrivateKey(rsaKey))
+		}
+	}
+	msg := []byte("job payload")
+	s256, s384 := sha256.Sum256(msg), sha512.Sum384(msg)
+	cases := []struct {
+		name    string
+		gen     func() (psa.KeyID, error)
+		digest  []byte
+		hash    crypto.Hash
+		refused bool
+	}{
+		{"P-256 any hash", ecc(256, psa.AlgECDSA(psa.AlgAnyHash)), s256[:], crypto.SHA256, false},
+		{"P-384 any hash", ecc(384, psa.AlgECDSA(psa.AlgAnyHash)), s384[:], crypto.SHA384, false},
+		{"P-256 SHA-384 policy", ecc(256, psa.AlgECDSA(psa.AlgSHA384)), s384[:], crypto.SHA384, false},
+		{"P-256 digest of another hash", ecc(256, psa.AlgECDSA(psa.AlgAnyHash)), s384[:], 0, true},
+		{"RSA PKCS#1 SHA-256 policy", rsaWith(psa.AlgRSAPKCS1v15Sign(psa.AlgSHA256)), s256[:], crypto.SHA256, false},
+		{"RSA-PSS SHA-256 policy", rsaWith(psa.AlgRSAPSS(psa.AlgSHA256)), s256[:], crypto.SHA256, false},
+		{"RSA any hash", rsaWith(psa.AlgRSAPKCS1v15Sign(psa.AlgAnyHash)), s256[:], 0, true},
+		{"Ed25519", func() (psa.KeyID, error) {
+			return c.GenerateKey(psa.KeyAttributes{Type: psa.KeyTypeECCKeyPair(psa.ECCFamilyTwistedEdwards), Bits: 255, Usage: psa.UsageSignMessage, Algorithm: psa.AlgPureEdDSA})
+		}, msg, 0, false},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			id, err := tc.gen()
+			if err != nil {
+				t.Fatal(err)
+			}
+			signer, err := psa.NewSigner(c, id)
+			if err != nil {
+				t.Fatal(err)
+			}
+			sig, err := signer.Sign(nil, tc.digest, nil)
+			if tc.refused {
+				if !errors.Is(err, psa.ErrInvalidArgument) {
+					t.Fatalf("Sign with nil options: %v, want ErrInvalidArgument", err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			var ok bool
+			switch pub := signer.Public().(type) {
+			case *ecdsa.PublicKey:
+				ok = ecdsa.VerifyASN1(pub, tc.digest, sig)
+			case *rsa.PublicKey:
+				if tc.name == "RSA-PSS SHA-256 policy" {
+					ok = rsa.VerifyPSS(pub, tc.hash, tc.digest, sig, nil) == nil
+				} else {
+					ok = rsa.VerifyPKCS1v15(pub, tc.hash, tc.digest, sig) == nil
+				}
+			case ed25519.PublicKey:
+				ok = ed25519.Verify(pub, msg, sig)
+			}
+			if !ok {
+				t.Fatal("signature does not verify")
 			}
 		})
 	}

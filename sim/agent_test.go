@@ -293,3 +293,41 @@ func TestSPERefusesDowngrade(t *testing.T) {
 		t.Fatalf("running %s", v)
 	}
 }
+
+// TestOutcomeReportedAfterRenewalWithoutBackoff: the update's confirmation
+// renews the certificate by re-attestation, and the broker ends the
+// session opened with the old one (superseded). The agent knows it has
+// just renewed: it reconnects at once with the new certificate and
+// reports the outcome. Before, it noticed the lost session only after the
+// outcome's publish had failed, and reconnected after a retry backoff
+// (here at least 5 minutes: the test would time out).
+func TestOutcomeReportedAfterRenewalWithoutBackoff(t *testing.T) {
+	w := newWorld(t)
+	d := w.device(t, 0)
+	slow := agent.Backoff{Base: 10 * time.Minute, Max: 10 * time.Minute}
+	a, err := d.StartAgent(w.f, AgentOptions{Interval: time.Hour, Backoff: slow})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- a.Run(ctx) }()
+	defer func() { cancel(); <-done }()
+	waitFor(t, "the session", a.Connected)
+	id := a.DeviceID()
+	first := a.Certificate()
+	if err := w.f.PublishJob(ctx, id, w.f.Host("renew-v2", "v2.bin", "2.0.0", w.v2)); err != nil {
+		t.Fatal(err)
+	}
+	st := w.f.Server.Store()
+	waitFor(t, "the outcome at the server (fw_version 2.0.0)", func() bool {
+		pts, _ := st.Points(ctx, store.PointQuery{DeviceID: id, Metric: "fw_version"})
+		return len(pts) >= 1 && pts[len(pts)-1].Value == 20000
+	})
+	if a.Certificate().SerialNumber.Cmp(first.SerialNumber) == 0 {
+		t.Fatal("the update's confirmation did not renew the certificate: the test shows nothing")
+	}
+	if last := a.State().Last; last == nil || !last.OK || last.JobID != "renew-v2" {
+		t.Fatalf("outcome %+v", last)
+	}
+}

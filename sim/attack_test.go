@@ -8,7 +8,6 @@ import (
 	"crypto/x509"
 	"encoding/json"
 	"errors"
-	"io"
 	"net/http"
 	"net/http/httptest"
 	"sync/atomic"
@@ -86,7 +85,7 @@ func signAs(t *testing.T, key crypto.Signer, cert *x509.Certificate, j agent.Job
 	if err != nil {
 		t.Fatal(err)
 	}
-	s, err := cose.NewSigner(cose.AlgorithmES256, sha256Signer{key})
+	s, err := cose.NewSigner(cose.AlgorithmES256, key)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -103,15 +102,6 @@ func signAs(t *testing.T, key crypto.Signer, cert *x509.Certificate, j agent.Job
 		t.Fatal(err)
 	}
 	return b
-}
-
-// sha256Signer passes crypto.SHA256 where go-cose passes nil options (an
-// ECDSA signer of the standard library ignores them; psa.Signer needs the
-// hash).
-type sha256Signer struct{ crypto.Signer }
-
-func (s sha256Signer) Sign(r io.Reader, digest []byte, _ crypto.SignerOpts) ([]byte, error) {
-	return s.Signer.Sign(r, digest, crypto.SHA256)
 }
 
 // TestForgedJobsRefused is issue 15's attack and its variants, against the
@@ -188,7 +178,7 @@ func TestForgedJobsRefused(t *testing.T) {
 	// from the fleet CA, for the victim.
 	forged := evilJob
 	forged.Device, forged.Nonce, forged.Issued, forged.Expires = victim, make([]byte, 32), time.Now().UnixMilli(), time.Now().Add(time.Hour).UnixMilli()
-	if err := broker.PublishJob(victim, signAs(t, at.signer, at.cert, forged)); err != nil {
+	if err := broker.PublishJob(victim, signAs(t, at.signer, at.cert, forged), time.Time{}); err != nil {
 		t.Fatal(err)
 	}
 	refusedBy("a job signed by another device", 0, agent.ErrJobSignature)
@@ -201,7 +191,7 @@ func TestForgedJobsRefused(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := broker.PublishJob(victim, forAttacker); err != nil {
+	if err := broker.PublishJob(victim, forAttacker, time.Time{}); err != nil {
 		t.Fatal(err)
 	}
 	n++
@@ -213,7 +203,7 @@ func TestForgedJobsRefused(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := broker.PublishJob(victim, offFleet); err != nil {
+	if err := broker.PublishJob(victim, offFleet, time.Time{}); err != nil {
 		t.Fatal(err)
 	}
 	n++
@@ -234,7 +224,7 @@ func TestForgedJobsRefused(t *testing.T) {
 		t.Fatalf("the genuine job: %+v", o)
 	}
 	running = "2.0.0"
-	if err := broker.PublishJob(victim, olderMsg); err != nil {
+	if err := broker.PublishJob(victim, olderMsg, time.Time{}); err != nil {
 		t.Fatal(err)
 	}
 	n++

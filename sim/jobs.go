@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"time"
 
 	"rampart/agent"
 	"rampart/fleet/api"
@@ -61,11 +62,11 @@ func (f *Fleet) PublishJob(ctx context.Context, deviceID string, j agent.Job) er
 	if f.Server == nil {
 		return fmt.Errorf("sim: job for %s: the server runs in another process", deviceID)
 	}
-	payload, err := f.Server.JobSigner().Sign(deviceID, j)
+	payload, bound, err := f.Server.JobSigner().SignJob(deviceID, j)
 	if err != nil {
 		return fmt.Errorf("sim: job for %s: %w", deviceID, err)
 	}
-	if err := f.Server.Broker().PublishJob(deviceID, payload); err != nil {
+	if err := f.Server.Broker().PublishJob(deviceID, payload, time.UnixMilli(bound.Expires)); err != nil {
 		return fmt.Errorf("sim: job for %s: %w", deviceID, err)
 	}
 	return nil

@@ -13,6 +13,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"rampart/internal/secfile"
 	"rampart/spe/ipc"
 )
 
@@ -22,10 +23,13 @@ import (
 // socket file is replaced, and the socket gets mode 0600.
 func (s *Server) Listen(path string) error {
 	dir := filepath.Dir(path)
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return fmt.Errorf("spe: socket directory: %w", err)
-	}
 	fi, err := os.Stat(dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		// Created 0700; an existing one is checked, not tightened, below.
+		if err = secfile.MkdirAll(dir); err == nil {
+			fi, err = os.Stat(dir)
+		}
+	}
 	if err != nil {
 		return fmt.Errorf("spe: socket directory: %w", err)
 	}

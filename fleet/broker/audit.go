@@ -2,142 +2,90 @@ package broker
 
 import (
 	"context"
-	"log/slog"
-	"strconv"
-	"sync"
 	"time"
-	"unicode/utf8"
 
+	"rampart/fleet/internal/burst"
 	"rampart/fleet/store"
 )
 
-// bursts audits refusals once per burst: the first refusal of a (subject,
-// action, kind) triple is written to the audit log (and the log) at once, later
-// ones within the window are only counted, and when the window closes one
-// more entry gives their count and the last reason. A device hammering a
-// forbidden topic so costs two audit rows a window, not one durable commit
-// per packet (which also stalled the refused client's read loop on the
-// store). The count is never lost: Close writes the open bursts.
-type bursts struct {
-	window time.Duration
-	write  func(ctx context.Context, e *store.AuditEntry) error
-	log    *slog.Logger
+// Refusals are audited once per burst, through the coalescer the fleet
+// server shares among all its listeners (fleet/internal/burst; the broker
+// makes its own when Config.Refusals is nil): the first refusal of a kind
+// from one device is written to the audit log (and the log) at once,
+// later ones within the window are only counted, and when the window
+// closes one more entry gives their count and the last reason. A device
+// hammering a forbidden topic so costs two audit rows a window, not one
+// durable commit per packet (which also stalled the refused client's read
+// loop on the store). A different kind of refusal is a burst of its own,
+// audited at once rather than hidden in a count. Counts still open are
+// written when the coalescer is flushed: by Close for the broker's own,
+// by the server at shutdown for a shared one.
 
-	mu     sync.Mutex
-	open   map[burstKey]*burst
-	closed bool
-}
-
-// burstKey is what a burst counts: refusals of one kind (a static word:
-// "topic", "revoked", "rate", ...) of one action by one subject, so that a
-// different cause is audited at once rather than hidden in a count.
-type burstKey struct{ subject, action, kind string }
-
-type burst struct {
-	first time.Time
-	more  int    // refusals after the first
-	last  string // reason of the latest
-	timer *time.Timer
-}
-
-// maxOpenBursts bounds the table: subjects of refused handshakes come from
-// whatever certificate a client presents, so an attacker could make one
-// per connection; beyond the bound they share one burst per action.
+// maxOpenBursts bounds the broker's own coalescer: subjects of refused
+// handshakes come from whatever certificate a client presents; beyond the
+// bound, sources share one burst per kind.
 const maxOpenBursts = 4096
 
-func newBursts(window time.Duration, write func(context.Context, *store.AuditEntry) error, log *slog.Logger) *bursts {
-	return &bursts{window: window, write: write, log: log, open: map[burstKey]*burst{}}
-}
-
-// deny records one refusal. Only the first of a burst writes (and waits
-// for) an audit row.
-func (a *bursts) deny(subject, action, kind, reason string) {
-	k := burstKey{subject, action, kind}
-	now := time.Now()
-	a.mu.Lock()
-	if a.closed {
-		a.mu.Unlock()
+// refused records a refusal by device id: metrics every time, the audit
+// log once per burst of its kind (the action and the rule that refused).
+func (b *Broker) refused(id, action, kind, detail string) {
+	if b.cfg.OnDeny != nil {
+		b.cfg.OnDeny(action)
+	}
+	if b.closed.Load() {
 		return
 	}
-	if _, ok := a.open[k]; !ok && len(a.open) >= maxOpenBursts {
-		k.subject = "*"
-	}
-	if b, ok := a.open[k]; ok {
-		b.more++
-		b.last = reason
-		a.mu.Unlock()
-		return
-	}
-	b := &burst{first: now}
-	b.timer = time.AfterFunc(a.window, func() { a.end(k, b) })
-	a.open[k] = b
-	a.mu.Unlock()
-	a.record(k, reason)
-}
-
-// end closes a burst and writes its count, if any refusal followed the first.
-func (a *bursts) end(k burstKey, b *burst) {
-	a.mu.Lock()
-	if a.open[k] != b {
-		a.mu.Unlock()
-		return
-	}
-	delete(a.open, k)
-	more, last := b.more, b.last
-	a.mu.Unlock()
-	if more > 0 {
-		a.record(k, strconv.Itoa(more)+" more refusals since "+b.first.UTC().Format(time.RFC3339)+"; last: "+last)
-	}
-}
-
-// flush closes every open burst (the broker is stopping).
-func (a *bursts) flush() {
-	a.mu.Lock()
-	a.closed = true
-	open := a.open
-	a.open = map[burstKey]*burst{}
-	a.mu.Unlock()
-	for k, b := range open {
-		b.timer.Stop()
-		if b.more > 0 {
-			a.record(k, strconv.Itoa(b.more)+" more refusals since "+b.first.UTC().Format(time.RFC3339)+"; last: "+b.last)
-		}
-	}
-}
-
-func (a *bursts) record(k burstKey, reason string) {
-	subject := clip(k.subject, 128)
-	a.log.Info("mqtt refused", "device", subject, "action", k.action, "reason", reason)
+	// Keyed by the device id, even for a certificate that did not verify
+	// (its name is the client's): each device's refusal is seen at once;
+	// a flood of names is bounded by the coalescer's keys.
+	source := "device:" + id
+	e := &store.AuditEntry{Actor: "device:" + id, Action: action, Subject: id, Decision: store.Deny, Reason: detail}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	e := &store.AuditEntry{Actor: "device:" + subject, Action: k.action, Subject: subject, Decision: store.Deny, Reason: clip(reason, 1024)}
-	if err := a.write(ctx, e); err != nil {
-		a.log.Error("audit write failed", "err", err)
+	recorded, err := b.refusals.Add(ctx, source, action+" "+kind, e)
+	if err != nil {
+		b.cfg.Log.Error("audit write failed", "err", err)
+	}
+	if recorded {
+		b.cfg.Log.Info("mqtt refused", "device", store.AuditText(id, 128), "action", action, "reason", store.AuditText(detail, 1024))
 	}
 }
 
-// clip makes s safe to record: at most n bytes, valid UTF-8, no control
-// characters (a topic or a certificate's common name comes from the
-// client; PostgreSQL refuses NUL in text).
-func clip(s string, n int) string {
-	clean := len(s) <= n && utf8.ValidString(s)
-	for i := 0; clean && i < len(s); i++ {
-		clean = s[i] >= 0x20 && s[i] != 0x7f
+// startRefusals runs the broker's own coalescer (a shared one is run by
+// its owner).
+func (b *Broker) startRefusals() {
+	if !b.ownRefusals {
+		return
 	}
-	if clean {
-		return s
-	}
-	q := strconv.Quote(s)
-	q = q[1 : len(q)-1]
-	if len(q) > n {
-		q = q[:n]
-		for !utf8.ValidString(q) {
-			q = q[:len(q)-1]
-		}
-		q += "..."
-	}
-	return q
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	b.stopRefusals = func() { cancel(); <-done }
+	go func() {
+		defer close(done)
+		b.refusals.Run(ctx) // flushes when ctx ends
+	}()
 }
 
-// quoteTopic is a topic as audit reasons show it: quoted, clipped.
-func quoteTopic(t string) string { return `"` + clip(t, 256) + `"` }
+// closeRefusals stops auditing and writes the counts of the bursts still
+// open in the broker's own coalescer.
+func (b *Broker) closeRefusals() {
+	b.closed.Store(true)
+	switch {
+	case !b.ownRefusals:
+	case b.stopRefusals != nil:
+		b.stopRefusals()
+	default: // never started
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		b.refusals.Flush(ctx)
+		cancel()
+	}
+}
+
+// newRefusals is the broker's own coalescer.
+func newRefusals(cfg *Config) *burst.Coalescer[*store.AuditEntry] {
+	return burst.Audit(cfg.Store, cfg.AuditWindow, maxOpenBursts, cfg.Now, cfg.Log)
+}
+
+// quoteTopic is a topic as audit reasons show it: quoted, cleaned and
+// cut as the audit log stores text.
+func quoteTopic(t string) string { return `"` + store.AuditText(t, 256) + `"` }

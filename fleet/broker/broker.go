@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -13,6 +14,7 @@ import (
 	"github.com/mochi-mqtt/server/v2/packets"
 
 	"rampart/fleet/ca"
+	"rampart/fleet/internal/burst"
 	"rampart/fleet/store"
 	"rampart/internal/tlsconf"
 )
@@ -56,9 +58,21 @@ type Config struct {
 	// reading from it; it is also the Receive Maximum told to MQTT 5
 	// clients (default 64).
 	Window int
+	// MaxInflight is how many QoS 1 and 2 messages the broker may have
+	// sent a client unacknowledged (default 64).
+	MaxInflight int
+	// MaxPacketSize is the largest MQTT packet the broker reads, told to
+	// MQTT 5 clients in CONNACK; a larger one closes the connection
+	// (default DefaultMaxPacketSize).
+	MaxPacketSize int
 	// HandshakeTimeout bounds the TLS handshake and the wait for CONNECT
 	// (default 10 s).
 	HandshakeTimeout time.Duration
+	// OnConnect is called when a device's session starts, after CONNACK
+	// and before the broker reads anything from it (so before it can
+	// subscribe): a job published then is the retained message its
+	// subscription receives. May be nil; it must not block for long.
+	OnConnect func(deviceID string)
 	// OnStatus receives what a device publishes on its own
 	// devices/<id>/updates topic (update outcomes) and
 	// devices/<id>/progress topic (update progress); may be nil. The
@@ -87,15 +101,33 @@ type Config struct {
 	// MaxHandshakesPerSource bounds the TLS handshakes in progress from
 	// one IP address (default 256); more are closed at once.
 	MaxHandshakesPerSource int
+	// Refusals coalesces the refusal audit entries (audit.go): the fleet
+	// server shares one among all its listeners, and runs and flushes
+	// it. When nil the broker makes its own (at most 4,096 bursts, window
+	// AuditWindow), runs it and flushes it on Close.
+	Refusals *burst.Coalescer[*store.AuditEntry]
 	// AuditWindow is how long a burst of refusals of one kind from one
-	// device lasts: its first refusal is audited at once, the count of
-	// the rest when it ends (default 1 minute).
+	// device lasts in the broker's own coalescer: its first refusal is
+	// audited at once, the count of the rest when it ends (default 1
+	// minute).
 	AuditWindow time.Duration
+
+	// afterAuthenticate, when set (tests), runs for a connection that
+	// passed its handshake and CONNECT checks, before mochi registers it.
+	afterAuthenticate func(id string)
 }
 
-// MaxPacketSize is the largest MQTT packet the broker reads (told to
-// MQTT 5 clients in CONNACK); a larger one closes the connection.
-const MaxPacketSize = 64 << 10
+// DefaultMaxPacketSize is Config.MaxPacketSize's default.
+const DefaultMaxPacketSize = 64 << 10
+
+// Defaults returns the quotas, buffer sizes and timeouts New gives the
+// zero fields of a Config (the fleet server's configuration defaults to
+// them too).
+func Defaults() Config {
+	return Config{BufferSize: 512, Window: 64, MaxInflight: 64, MaxPacketSize: DefaultMaxPacketSize, HandshakeTimeout: 10 * time.Second,
+		MessageRate: 1000, MaxSubscriptions: 16, MaxRetainedBytes: 32 << 10, MaxKeepalive: 600 * time.Second,
+		WriteTimeout: 30 * time.Second, MaxHandshakesPerSource: 256, AuditWindow: time.Minute}
+}
 
 // Broker is a running MQTT broker.
 type Broker struct {
@@ -105,14 +137,20 @@ type Broker struct {
 	window    int
 	limits    limits
 	keepalive uint16 // Config.MaxKeepalive in seconds
-	audit     *bursts
-	started   time.Time // origin of the rate limiters' monotonic clock
-	sessions  sync.Map  // *mqtt.Client -> *session, from CONNECT to disconnection
-	connected atomic.Int64
-	published atomic.Int64
-	countQoS0 func(error) // the Sink's completion for QoS 0 telemetry
+	refusals  *burst.Coalescer[*store.AuditEntry]
+	// ownRefusals: refusals is the broker's own, run by Start
+	// (stopRefusals ends it, flushing) and flushed by Close.
+	ownRefusals  bool
+	stopRefusals func()
+	closed       atomic.Bool // Close has run: refusals are no longer audited
+	started      time.Time   // origin of the rate limiters' monotonic clock
+	sessions     sync.Map    // *mqtt.Client -> *session, from CONNECT to disconnection
+	connected    atomic.Int64
+	published    atomic.Int64
+	countQoS0    func(error)  // the Sink's completion for QoS 0 telemetry
+	jobs         *mqtt.Client // the server's own client publishing jobs (PublishJob)
 
-	current   superseded // the newest certificate of recently renewed devices
+	recent    recent // recent renewals and drops of devices (credentials.go)
 	closeOnce sync.Once
 }
 
@@ -127,28 +165,35 @@ func New(cfg Config) (*Broker, error) {
 	if cfg.Log == nil {
 		cfg.Log = slog.New(slog.DiscardHandler)
 	}
+	d := Defaults()
 	if cfg.BufferSize <= 0 {
-		cfg.BufferSize = 512
+		cfg.BufferSize = d.BufferSize
 	}
 	if cfg.Window <= 0 {
-		cfg.Window = 64
+		cfg.Window = d.Window
 	}
 	cfg.Window = min(cfg.Window, 65535)
 	if cfg.HandshakeTimeout <= 0 {
-		cfg.HandshakeTimeout = 10 * time.Second
+		cfg.HandshakeTimeout = d.HandshakeTimeout
 	}
-	setDefault(&cfg.MessageRate, 1000)
-	setDefault(&cfg.MaxSubscriptions, 16)
-	setDefault(&cfg.MaxRetainedBytes, 32<<10)
-	setDefault(&cfg.MaxHandshakesPerSource, 256)
-	setDefault(&cfg.MaxKeepalive, 600*time.Second)
-	setDefault(&cfg.WriteTimeout, 30*time.Second)
-	setDefault(&cfg.AuditWindow, time.Minute)
+	setDefault(&cfg.MaxInflight, d.MaxInflight)
+	cfg.MaxInflight = min(cfg.MaxInflight, 65535)
+	setDefault(&cfg.MaxPacketSize, d.MaxPacketSize)
+	setDefault(&cfg.MessageRate, d.MessageRate)
+	setDefault(&cfg.MaxSubscriptions, d.MaxSubscriptions)
+	setDefault(&cfg.MaxRetainedBytes, d.MaxRetainedBytes)
+	setDefault(&cfg.MaxHandshakesPerSource, d.MaxHandshakesPerSource)
+	setDefault(&cfg.MaxKeepalive, d.MaxKeepalive)
+	setDefault(&cfg.WriteTimeout, d.WriteTimeout)
+	setDefault(&cfg.AuditWindow, d.AuditWindow)
 	cfg.MaxKeepalive = min(max(cfg.MaxKeepalive, time.Second), 65535*time.Second)
 	b := &Broker{cfg: cfg, window: cfg.Window, limits: defaultLimits, keepalive: uint16(cfg.MaxKeepalive / time.Second), started: time.Now()}
 	b.limits.retainedBytes = cfg.MaxRetainedBytes
-	b.audit = newBursts(cfg.AuditWindow, cfg.Store.Audit, cfg.Log)
-	b.current.m = map[string]currentCert{}
+	b.refusals, b.ownRefusals = cfg.Refusals, cfg.Refusals == nil
+	if b.ownRefusals {
+		b.refusals = newRefusals(&cfg)
+	}
+	b.recent.m = map[string]credChange{}
 	b.countQoS0 = func(err error) {
 		if err == nil {
 			b.published.Add(1)
@@ -157,10 +202,16 @@ func New(cfg Config) (*Broker, error) {
 	caps := mqtt.NewDefaultServerCapabilities()
 	caps.MaximumClientWritesPending = 64
 	caps.MaximumSessionExpiryInterval = 3600
-	caps.MaximumPacketSize = MaxPacketSize   // advertised to MQTT 5 clients by the hook (OnPacketEncode)
-	caps.ReceiveMaximum = uint16(cfg.Window) // telemetry: enforced by the hook (session.enqueue)
-	caps.MaximumInflight = 64
-	caps.MaximumMessageExpiryInterval = 3600
+	caps.MaximumPacketSize = uint32(cfg.MaxPacketSize) // advertised to MQTT 5 clients by the hook (OnPacketEncode)
+	caps.ReceiveMaximum = uint16(cfg.Window)           // telemetry: enforced by the hook (session.enqueue)
+	caps.MaximumInflight = uint16(cfg.MaxInflight)
+	// No cap on message expiry: mochi deletes every retained message
+	// older than the cap, whatever its own expiry, and a retained job
+	// must last as long as the job (PublishJob gives it the job's
+	// expiry). What devices retain is bounded by the ACL instead (one
+	// outcome per device, at most MaxRetainedBytes), and a disconnected
+	// session, with what is queued for it, by MaximumSessionExpiryInterval.
+	caps.MaximumMessageExpiryInterval = 0
 	// No topic aliases: mochi would keep up to 65,535 topic names per
 	// connection, and checks the ACL before resolving an alias. CONNACK
 	// offers none (absent means 0), so an alias is a protocol error.
@@ -177,6 +228,10 @@ func New(cfg Config) (*Broker, error) {
 	if err := b.srv.AddHook(&hook{b: b}, nil); err != nil {
 		return nil, fmt.Errorf("broker: %w", err)
 	}
+	// An inline client of protocol version 5, so that the Message Expiry
+	// Interval of its messages applies (mochi ignores it on others).
+	b.jobs = b.srv.NewClient(nil, mqtt.LocalListener, "rampart-jobs", true)
+	b.jobs.Properties.ProtocolVersion = 5
 	return b, nil
 }
 
@@ -190,6 +245,7 @@ func (b *Broker) Start() error {
 	if err := b.srv.AddListener(b.lis); err != nil {
 		return fmt.Errorf("broker: listen %s: %w", b.cfg.Address, err)
 	}
+	b.startRefusals()
 	return b.srv.Serve()
 }
 
@@ -212,28 +268,43 @@ func StatusTopic(deviceID string) string { return TopicPrefix + deviceID + "/upd
 func ProgressTopic(deviceID string) string { return TopicPrefix + deviceID + "/progress" }
 
 // PublishJob publishes payload as the retained QoS 1 job of the device
-// (an empty payload clears it), from the server's own inline client.
-func (b *Broker) PublishJob(deviceID string, payload []byte) error {
-	if err := b.srv.Publish(JobsTopic(deviceID), payload, true, 1); err != nil {
+// (an empty payload clears it), from the server's own inline client. The
+// retained message lasts until expires, the signed job's own expiry
+// (zero: until it is replaced); before, mochi's one-hour cap on message
+// expiry deleted every retained job an hour after it was published.
+func (b *Broker) PublishJob(deviceID string, payload []byte, expires time.Time) error {
+	pk := packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Publish, Qos: 1, Retain: true},
+		TopicName: JobsTopic(deviceID), Payload: payload, PacketID: 1}
+	if !expires.IsZero() && len(payload) > 0 {
+		secs := (expires.Sub(b.cfg.Now()) + time.Second - 1) / time.Second // rounded up
+		pk.Properties.MessageExpiryInterval = uint32(min(max(secs, 1), math.MaxUint32))
+	}
+	if err := b.srv.InjectPacket(b.jobs, pk); err != nil {
 		return fmt.Errorf("broker: publish job to %s: %w", deviceID, err)
 	}
 	return nil
 }
 
 // Close stops the broker and closes every connection, then writes the
-// counts of the refusal bursts still open to the audit log.
+// counts of the refusal bursts still open in its own coalescer to the
+// audit log (a shared coalescer is flushed by its owner).
 func (b *Broker) Close() error {
 	b.closeOnce.Do(func() {
 		b.srv.Close()
-		b.audit.flush()
+		b.closeRefusals()
 	})
 	return nil
 }
 
 // Disconnect drops the device's connection, if any, and forgets its
 // session; its Will is not published. It reports whether a connection
-// was dropped.
+// was dropped. Call it after the store has recorded the change (the
+// device suspended or decommissioned): a connection whose handshake began
+// before the call, and which is not registered yet, is dropped when it
+// registers (credentials.go).
 func (b *Broker) Disconnect(deviceID, reason string) bool {
+	now := time.Now()
+	b.note(deviceID, func(e *credChange) { e.dropped, e.reason = now, reason })
 	cl, ok := b.srv.Clients.Get(deviceID)
 	if !ok {
 		return false

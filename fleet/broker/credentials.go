@@ -6,24 +6,60 @@ import (
 )
 
 // Sessions are bound to the certificate they were opened with: a session
-// ends when its certificate expires, and when the fleet issues the
-// device a newer certificate (renewal revokes the older ones in the
-// store; Supersede ends the sessions still using them).
+// ends when its certificate expires, when the fleet issues the device a
+// newer certificate (renewal revokes the older ones in the store;
+// Supersede ends the sessions still using them), and when the fleet stops
+// accepting the device (suspension, decommissioning: Disconnect).
 
-// superseded remembers, for a while after a renewal, which certificate is
-// a device's current one. A connection whose handshake checked an older
-// certificate just before the store revoked it can reach
-// OnSessionEstablished after Supersede looked for sessions to end;
+// recent remembers, for a while, what the fleet changed about a device's
+// credentials: its newest certificate after a renewal (Supersede) and when
+// it was last dropped (Disconnect). A connection whose handshake checked
+// the store just before the change can reach OnSessionEstablished after
+// Supersede or Disconnect looked for sessions to end (mochi registers the
+// client after CONNECT, and Disconnect finds only registered clients);
 // watch, which runs after the session is registered, catches it here.
-type superseded struct {
+type recent struct {
 	mu    sync.Mutex
-	m     map[string]currentCert // device id -> its newest certificate
-	order []string               // device ids, oldest entry first, for pruning
+	m     map[string]credChange // device id -> what changed
+	order []string              // device ids, oldest entry first, for pruning
 }
 
-type currentCert struct {
-	serial string
-	until  time.Time // entry kept until then
+type credChange struct {
+	serial  string    // the newest certificate ("" when not renewed)
+	dropped time.Time // when Disconnect dropped the device (zero if not)
+	reason  string    // why it was dropped
+	until   time.Time // entry kept until then
+}
+
+// note records a change for deviceID and prunes expired entries. Entries
+// live long enough for any connection that passed its handshake before
+// the change to reach OnSessionEstablished or be closed by the CONNECT
+// deadline: twice the handshake timeout, plus a minute.
+func (b *Broker) note(deviceID string, change func(*credChange)) {
+	now := time.Now()
+	c := &b.recent
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for len(c.order) > 0 && c.m[c.order[0]].until.Before(now) {
+		delete(c.m, c.order[0])
+		c.order = c.order[1:]
+	}
+	e, ok := c.m[deviceID]
+	if !ok {
+		c.order = append(c.order, deviceID)
+	}
+	change(&e)
+	e.until = now.Add(2*b.cfg.HandshakeTimeout + time.Minute)
+	c.m[deviceID] = e
+}
+
+// changed returns what the fleet changed recently about s's device.
+func (b *Broker) changed(s *session) (credChange, bool) {
+	c := &b.recent
+	c.mu.Lock()
+	e, ok := c.m[s.id]
+	c.mu.Unlock()
+	return e, ok && time.Now().Before(e.until)
 }
 
 // Supersede ends every session of deviceID opened with a certificate
@@ -31,23 +67,7 @@ type currentCert struct {
 // re-enrollment; the store revoked the others in the same transaction).
 // It reports whether a session was ended.
 func (b *Broker) Supersede(deviceID, serial string) bool {
-	now := time.Now()
-	// Long enough for any connection that passed its handshake before
-	// the revocation to reach OnSessionEstablished or be closed by the
-	// CONNECT deadline.
-	keep := 2*b.cfg.HandshakeTimeout + time.Minute
-	c := &b.current
-	c.mu.Lock()
-	for len(c.order) > 0 && c.m[c.order[0]].until.Before(now) {
-		delete(c.m, c.order[0])
-		c.order = c.order[1:]
-	}
-	if _, ok := c.m[deviceID]; !ok {
-		c.order = append(c.order, deviceID)
-	}
-	c.m[deviceID] = currentCert{serial: serial, until: now.Add(keep)}
-	c.mu.Unlock()
-
+	b.note(deviceID, func(e *credChange) { e.serial = serial })
 	cl, ok := b.srv.Clients.Get(deviceID)
 	if !ok {
 		return false
@@ -60,28 +80,36 @@ func (b *Broker) Supersede(deviceID, serial string) bool {
 	return true
 }
 
-// outdated reports whether s uses a certificate older than its device's
-// newest one, as far as Supersede was told recently.
-func (b *Broker) outdated(s *session) (string, bool) {
-	c := &b.current
-	c.mu.Lock()
-	cur, ok := c.m[s.id]
-	c.mu.Unlock()
-	return cur.serial, ok && cur.serial != s.serial && time.Now().Before(cur.until)
+// stale reports why s must end at once: its certificate was superseded,
+// or its device was dropped (Disconnect) after its TLS handshake began,
+// so that the handshake's store check may have missed the change.
+func (b *Broker) stale(s *session) (kind, reason string, ok bool) {
+	e, ok := b.changed(s)
+	switch {
+	case !ok:
+		return "", "", false
+	case e.serial != "" && e.serial != s.serial:
+		return "superseded", "certificate " + s.serial + " superseded by " + e.serial, true
+	case !e.dropped.IsZero() && !e.dropped.Before(s.checked):
+		return "device-state", "device dropped by the fleet (" + e.reason + ") while its connection was being checked", true
+	}
+	return "", "", false
 }
 
-// watch binds a new session to its certificate: it ends it at once if the
-// certificate was superseded meanwhile, else arms a timer for its expiry.
-// It runs after the session is registered in b.sessions, so that with
-// Supersede (which registers the new certificate, then looks for
-// sessions) one of the two always sees the other.
-func (b *Broker) watch(s *session) {
-	if cur, old := b.outdated(s); old {
-		b.endSession(s, "superseded", "certificate "+s.serial+" superseded by "+cur)
-		return
+// watch binds a new session to its credentials: it ends it at once if
+// its certificate was superseded or its device dropped meanwhile (stale),
+// else arms a timer for the certificate's expiry. It runs after mochi
+// registered the client and the session is in b.sessions, so that with
+// Supersede and Disconnect (which record the change, then look for the
+// client) one of the two always sees the other.
+// It reports whether the session lives on.
+func (b *Broker) watch(s *session) bool {
+	if kind, reason, ok := b.stale(s); ok {
+		b.endSession(s, kind, reason)
+		return false
 	}
 	if s.notAfter.IsZero() {
-		return
+		return true
 	}
 	// A timer, not a periodic sweep: the session ends at the second its
 	// certificate does, and costs one runtime timer (about 100 bytes).
@@ -91,6 +119,7 @@ func (b *Broker) watch(s *session) {
 	s.expiry = time.AfterFunc(s.notAfter.Sub(b.cfg.Now()), func() {
 		b.endSession(s, "expired", "certificate "+s.serial+" expired at "+s.notAfter.UTC().Format(time.RFC3339))
 	})
+	return true
 }
 
 // unwatch stops the expiry timer of a session that has ended.

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -145,4 +146,72 @@ func (tb *testBroker) deviceFor(t *testing.T, id string, ttl time.Duration) (tls
 		t.Fatal(err)
 	}
 	return tls.Certificate{Certificate: [][]byte{cert.Raw}, PrivateKey: key, Leaf: cert}, cert.NotAfter
+}
+
+// TestConnectRacingSuspension: a connection whose TLS handshake checked
+// the store just before its device was suspended or decommissioned
+// (which revokes its certificates) must not keep a session. Disconnect
+// cannot find it (mochi registers a client only after CONNECT), so it
+// used to open a session on the old state. The test holds the
+// connection between its checks and its registration, changes the
+// store and calls Disconnect there, then lets it go on: the session is
+// ended before it reads a packet (the PINGREQ sent after CONNACK gets
+// no PINGRESP).
+func TestConnectRacingSuspension(t *testing.T) {
+	var hold atomic.Bool
+	var connected atomic.Int64 // OnConnect calls: none for a session ended at its start
+	reached := make(chan chan struct{}, 1)
+	tb := startBrokerWith(t, newFakeSink(), func(c *Config) {
+		c.OnConnect = func(string) { connected.Add(1) }
+		c.afterAuthenticate = func(string) {
+			if hold.CompareAndSwap(true, false) {
+				release := make(chan struct{})
+				reached <- release
+				<-release
+			}
+		}
+	})
+	ctx := context.Background()
+	var suspended tls.Certificate
+	for i, to := range []store.State{store.Suspended, store.Decommissioned} {
+		id := fmt.Sprintf("%032x", 0x90+i)
+		cert := tb.device(t, id)
+		if i == 0 {
+			suspended = cert
+		}
+		hold.Store(true)
+		cl := tb.sendConnect(t, cert, id, 5, nil)
+		release := <-reached // the handshake and CONNECT passed; not registered yet
+		if _, _, err := tb.db.SetState(ctx, id, to, "test", nil); err != nil {
+			t.Fatal(err)
+		}
+		if tb.Disconnect(id, string(to)+": test") {
+			t.Fatalf("%s: Disconnect found the connection: the test missed the window it is about", to)
+		}
+		close(release)
+		if ack, err := cl.next(); err == nil && ack.FixedHeader.Type == packets.Connack {
+			cl.ping(t)
+		}
+		if pk, ok := cl.closed(); !ok || pk.FixedHeader.Type == packets.Pingresp {
+			t.Fatalf("%s: the connection checked before the change opened a session: got %s, closed %v", to, packets.PacketNames[pk.FixedHeader.Type], ok)
+		}
+		waitFor(t, "no session", func() bool { return tb.Connected() == 0 })
+		if l := tb.audits(t, "mqtt.session", id); len(l) != 1 || !strings.Contains(l[0].Reason, "dropped by the fleet ("+string(to)+": test)") {
+			t.Fatalf("%s: audit %+v", to, l)
+		}
+	}
+	// A connection that begins after Disconnect is checked against the
+	// store as it is then: a resumed device connects again.
+	id := fmt.Sprintf("%032x", 0x90)
+	if _, _, err := tb.db.SetState(ctx, id, store.Active, "resumed", nil); err != nil {
+		t.Fatal(err)
+	}
+	cl := tb.dial(t, suspended, id, 5)
+	cl.ping(t)
+	if pk := cl.read(t); pk.FixedHeader.Type != packets.Pingresp {
+		t.Fatalf("resumed device: %+v", pk)
+	}
+	if n := connected.Load(); n != 1 {
+		t.Fatalf("OnConnect called %d times, want once (the resumed device's session only)", n)
+	}
 }

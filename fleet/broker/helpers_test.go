@@ -24,6 +24,15 @@ import (
 // CONNACK, or the error that ended the connection before one arrived.
 func (tb *testBroker) connectWith(t *testing.T, cert tls.Certificate, id string, v byte, set func(*packets.Packet)) (*rawClient, packets.Packet, error) {
 	t.Helper()
+	c := tb.sendConnect(t, cert, id, v, set)
+	ack, err := c.next()
+	return c, ack, err
+}
+
+// sendConnect opens a TLS connection with cert and sends a CONNECT for id
+// at protocol version v, adjusted by set, without waiting for an answer.
+func (tb *testBroker) sendConnect(t *testing.T, cert tls.Certificate, id string, v byte, set func(*packets.Packet)) *rawClient {
+	t.Helper()
 	conn, err := tls.Dial("tcp", tb.addr, &tls.Config{RootCAs: tb.pool, Certificates: []tls.Certificate{cert}, ServerName: "127.0.0.1"})
 	if err != nil {
 		t.Fatal(err)
@@ -41,8 +50,7 @@ func (tb *testBroker) connectWith(t *testing.T, cert tls.Certificate, id string,
 		t.Fatal(err)
 	}
 	c.send(t, buf.Bytes())
-	ack, err := c.next()
-	return c, ack, err
+	return c
 }
 
 // withWill sets a Will on a CONNECT.

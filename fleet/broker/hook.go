@@ -9,6 +9,7 @@ import (
 	"github.com/mochi-mqtt/server/v2/packets"
 
 	"rampart/fleet/ca"
+	"rampart/fleet/store"
 )
 
 var errNoSink = errors.New("broker: no telemetry sink configured")
@@ -118,6 +119,9 @@ func (h *hook) OnConnectAuthenticate(cl *mqtt.Client, pk packets.Packet) bool {
 		h.b.refused(id, "mqtt.connect", "identity", "device id "+quoteTopic(id)+" cannot name topics (empty, $, /, +, # or NUL)")
 		return false
 	}
+	if f := h.b.cfg.afterAuthenticate; f != nil {
+		f(id)
+	}
 	return true
 }
 
@@ -131,9 +135,14 @@ func (h *hook) OnSessionEstablished(cl *mqtt.Client, _ packets.Packet) {
 	if c, ok := peerCert(cl); ok {
 		s.serial, s.notAfter = ca.Serial(c.SerialNumber), c.NotAfter
 	}
+	if c, ok := cl.Net.Conn.(*conn); ok {
+		s.checked = c.handshakeStart
+	}
 	h.b.sessions.Store(cl, s)
 	h.b.connected.Add(1)
-	h.b.watch(s)
+	if h.b.watch(s) && h.b.cfg.OnConnect != nil {
+		h.b.cfg.OnConnect(s.id)
+	}
 }
 
 // OnDisconnect forgets the session. Acknowledgements still pending are
@@ -173,7 +182,7 @@ func (h *hook) OnPacketRead(cl *mqtt.Client, pk packets.Packet) (packets.Packet,
 // (ErrRejectPacket, for the caller to return). QoS 0: nothing to answer.
 func (h *hook) refusePublish(s *session, pk *packets.Packet, r *refusal) error {
 	h.b.refused(s.id, "mqtt.publish", r.kind, r.detail)
-	h.b.cfg.Log.Debug("publish refused", "device", s.id, "topic", clip(pk.TopicName, 256), "bytes", len(pk.Payload), "reason", r.code.Reason)
+	h.b.cfg.Log.Debug("publish refused", "device", s.id, "topic", store.AuditText(pk.TopicName, 256), "bytes", len(pk.Payload), "reason", r.code.Reason)
 	switch {
 	case pk.FixedHeader.Qos == 0:
 		return nil
@@ -197,7 +206,7 @@ func (h *hook) refusePublish(s *session, pk *packets.Packet, r *refusal) error {
 // offered (absent means 0).
 func (h *hook) OnPacketEncode(cl *mqtt.Client, pk packets.Packet) packets.Packet {
 	if pk.FixedHeader.Type == packets.Connack && pk.ReasonCode < packets.ErrUnspecifiedError.Code && cl.Properties.ProtocolVersion == 5 {
-		pk.Properties.MaximumPacketSize = MaxPacketSize
+		pk.Properties.MaximumPacketSize = uint32(h.b.cfg.MaxPacketSize)
 		pk.Properties.SharedSubAvailable, pk.Properties.SharedSubAvailableFlag = 0, true
 	}
 	return pk
@@ -216,7 +225,8 @@ func (h *hook) OnACLCheck(cl *mqtt.Client, topic string, write bool) bool {
 	if ok && allowed(id, topic) {
 		return true
 	}
-	h.b.refused(clip(cl.ID, 128), "mqtt.subscribe", "filter", fmt.Sprintf("filter %s is outside %s%s/", quoteTopic(topic), TopicPrefix, clip(cl.ID, 128)))
+	// cl.ID was checked at CONNECT (the certificate's, a valid device id).
+	h.b.refused(cl.ID, "mqtt.subscribe", "filter", fmt.Sprintf("filter %s is outside %s%s/", quoteTopic(topic), TopicPrefix, cl.ID))
 	return false
 }
 

@@ -123,7 +123,8 @@ func (l *tlsListener) handshake(c net.Conn, src netip.Addr, establish listeners.
 	tc := tls.Server(c, l.cfg)
 	// A deadline rather than HandshakeContext, which would start one more
 	// goroutine per connection to watch the context.
-	c.SetDeadline(time.Now().Add(l.timeout))
+	started := time.Now() // before VerifyConnection reads the store
+	c.SetDeadline(started.Add(l.timeout))
 	err := tc.Handshake()
 	if err != nil {
 		l.log.Debug("mqtt tls handshake failed", "remote", c.RemoteAddr().String(), "err", err)
@@ -144,7 +145,7 @@ func (l *tlsListener) handshake(c net.Conn, src netip.Addr, establish listeners.
 	// Registered before Close can run, so a connection handed over just
 	// as the broker stops is closed by Close rather than left attached.
 	l.live[c] = struct{}{}
-	mc := &conn{Conn: tc, writeTimeout: l.writeTimeout}
+	mc := &conn{Conn: tc, writeTimeout: l.writeTimeout, handshakeStart: started}
 	go func() {
 		if err := establish(l.id, mc); err != nil {
 			l.log.Debug("mqtt connection ended", "err", err)
@@ -196,7 +197,8 @@ func (l *tlsListener) Close(closeClients listeners.CloseFn) {
 // and the read loop then ends the session.
 type conn struct {
 	*tls.Conn
-	writeTimeout time.Duration
+	writeTimeout   time.Duration
+	handshakeStart time.Time // when the TLS handshake began (credentials.go)
 }
 
 // SetDeadline is mochi's keepalive deadline, refreshed before each packet

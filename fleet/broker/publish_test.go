@@ -110,7 +110,7 @@ func TestProtocolLimits(t *testing.T) {
 		t.Fatalf("connect: %+v %v", ack, err)
 	}
 	p := ack.Properties
-	if p.MaximumPacketSize != MaxPacketSize || !p.SharedSubAvailableFlag || p.SharedSubAvailable != 0 || !p.ServerKeepAliveFlag || p.ServerKeepAlive != 600 || p.TopicAliasMaximum != 0 {
+	if p.MaximumPacketSize != DefaultMaxPacketSize || !p.SharedSubAvailableFlag || p.SharedSubAvailable != 0 || !p.ServerKeepAliveFlag || p.ServerKeepAlive != 600 || p.TopicAliasMaximum != 0 {
 		t.Fatalf("CONNACK properties: max packet %d, shared %v/%d, keepalive %v/%d, alias max %d", p.MaximumPacketSize, p.SharedSubAvailableFlag, p.SharedSubAvailable, p.ServerKeepAliveFlag, p.ServerKeepAlive, p.TopicAliasMaximum)
 	}
 	cl.send(t, cl.pub("devices/"+id+"/x", 1, false, 1, []byte("x"), packets.Properties{TopicAlias: 1, TopicAliasFlag: true}))
@@ -148,7 +148,7 @@ func TestRefusalsAuditedPerBurst(t *testing.T) {
 	}
 	l := tb.waitAudits(t, "mqtt.publish", id, 3)
 	if len(l) != 3 || !strings.Contains(l[0].Reason, "$SYS") || !strings.Contains(l[1].Reason, "/jobs") ||
-		!strings.HasPrefix(l[2].Reason, fmt.Sprint(n-1, " more refusals since ")) || !strings.Contains(l[2].Reason, "$SYS") {
+		!strings.HasPrefix(l[2].Reason, fmt.Sprint("burst: ", n-1, " more from device:", id, " since ")) || !strings.Contains(l[2].Reason, "$SYS") {
 		for _, e := range l {
 			t.Log(e.Reason)
 		}

@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/mochi-mqtt/server/v2/packets"
+
+	"rampart/fleet/store"
 )
 
 // rate is one connection's token bucket: a burst of up to a second's worth
@@ -74,15 +76,6 @@ func (b *Broker) throttle(s *session) {
 // sinceStart is the rate limiters' clock (monotonic).
 func (b *Broker) sinceStart() time.Duration { return time.Since(b.started) }
 
-// refused records a refusal by device id: metrics every time, the audit
-// log once per burst.
-func (b *Broker) refused(id, action, kind, detail string) {
-	if b.cfg.OnDeny != nil {
-		b.cfg.OnDeny(action)
-	}
-	b.audit.deny(id, action, kind, detail)
-}
-
 // packetSummary is mochi's log handler: mochi logs whole packets (payload,
 // properties) as attributes, as in the WARN line for a refused 3.1.1
 // publish; this one replaces each by its type, topic and size, so that
@@ -125,5 +118,5 @@ func summarize(a slog.Attr) slog.Attr {
 	if pk == nil {
 		return a
 	}
-	return slog.Group(a.Key, "type", packets.PacketNames[pk.FixedHeader.Type], "topic", clip(pk.TopicName, 256), "payload_bytes", len(pk.Payload))
+	return slog.Group(a.Key, "type", packets.PacketNames[pk.FixedHeader.Type], "topic", store.AuditText(pk.TopicName, 256), "payload_bytes", len(pk.Payload))
 }

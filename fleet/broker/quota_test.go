@@ -41,7 +41,7 @@ func TestRetainedQuota(t *testing.T) {
 		t.Fatalf("%d audit entries during the burst, want 1", len(l))
 	}
 	tb.Close() // writes the count of the burst still open
-	if l := tb.audits(t, "mqtt.publish", id); len(l) != 2 || !strings.HasPrefix(l[1].Reason, fmt.Sprint(n-1, " more")) {
+	if l := tb.audits(t, "mqtt.publish", id); len(l) != 2 || !strings.HasPrefix(l[1].Reason, fmt.Sprint("burst: ", n-1, " more from device:", id)) {
 		t.Fatalf("audit after Close: %+v", l)
 	}
 }

@@ -29,9 +29,12 @@ type session struct {
 	v5                                     bool
 	telemTopic, statusTopic, progressTopic string
 
-	// The certificate the connection was opened with (credentials.go).
+	// The certificate the connection was opened with, and when its TLS
+	// handshake (which checked it against the store) began
+	// (credentials.go).
 	serial   string
 	notAfter time.Time
+	checked  time.Time
 	expiry   *time.Timer
 
 	rate rate // packets read, on the read goroutine only (quota.go)

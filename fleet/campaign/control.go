@@ -179,6 +179,7 @@ func (e *Engine) Control(ctx context.Context, id string, a Action, actor, reason
 		for _, d := range c.list {
 			if e.byDevice[d.id] == c {
 				delete(e.byDevice, d.id)
+				delete(e.signed, d.id)
 			}
 		}
 	}
@@ -198,9 +199,11 @@ func (e *Engine) Control(ctx context.Context, id string, a Action, actor, reason
 	if err := e.cfg.Store.SetCampaignState(ctx, &r, audit); err != nil {
 		return nil, err
 	}
+	e.pubMu.Lock() // after any job still being published
 	for _, dev := range clear {
-		e.cfg.Publish(dev, nil) // clear the retained job
+		e.cfg.Publish(dev, nil, time.Time{}) // clear the retained job
 	}
+	e.pubMu.Unlock()
 	e.kick()
 	return e.Status(id, false)
 }

@@ -30,9 +30,10 @@ var (
 // Config configures an Engine.
 type Config struct {
 	Store *store.DB
-	// Publish sends a retained QoS 1 message on devices/<id>/jobs (an
-	// empty payload clears the retained job).
-	Publish func(deviceID string, payload []byte) error
+	// Publish sends a retained QoS 1 message on devices/<id>/jobs, kept
+	// until expires (the signed job's expiry; zero with an empty payload,
+	// which clears the retained job).
+	Publish func(deviceID string, payload []byte, expires time.Time) error
 	// ImageBase returns the HTTPS base URL devices download images from
 	// ("https://host:port"); the engine serves /images/<sha256> there.
 	ImageBase func() string
@@ -80,6 +81,13 @@ type Engine struct {
 	// retained jobs in memory only, so a restart must publish them again
 	// (the agent ignores a job it has finished, and resumes one it has not).
 	republish map[*camp][]string
+	// signed is the job last published to each in-flight device, as
+	// signed, for Connected to publish again (jobs.go).
+	signed map[string]*signedJob
+	// pubMu orders job signatures and publications: a device receives
+	// its jobs in the order they were signed (Issued increasing), so a
+	// job published again is never older than one it has already seen.
+	pubMu sync.Mutex
 
 	wake chan struct{}
 	stop context.CancelFunc
@@ -137,7 +145,7 @@ func New(ctx context.Context, cfg Config) (*Engine, error) {
 		return nil, fmt.Errorf("campaign: config: KeySecret must be %d bytes", keySecretSize)
 	}
 	e := &Engine{cfg: cfg, camps: map[string]*camp{}, byDevice: map[string]*camp{}, images: map[string][]byte{}, pacers: map[string]*pacer{}, wake: make(chan struct{}, 1),
-		republish: map[*camp][]string{}}
+		republish: map[*camp][]string{}, signed: map[string]*signedJob{}}
 	recs, err := cfg.Store.Campaigns(ctx)
 	if err != nil {
 		return nil, err

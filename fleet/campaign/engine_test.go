@@ -95,7 +95,7 @@ func (b *bench) engine(t testing.TB) *campaign.Engine {
 	}
 	e, err := campaign.New(context.Background(), campaign.Config{Store: b.db, Now: b.clock, BytesPerSecond: b.bps, KeySecret: b.keySecret(),
 		ImageBase: func() string { return b.srv.URL }, Jobs: b.jobSigner(t),
-		Publish: func(id string, p []byte) error {
+		Publish: func(id string, p []byte, _ time.Time) error {
 			b.mu.Lock()
 			defer b.mu.Unlock()
 			if old, dup := b.jobs[id]; dup && len(p) > 0 {

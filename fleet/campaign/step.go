@@ -20,17 +20,13 @@ func (e *Engine) Step(ctx context.Context) error {
 	if err := e.pollAudit(ctx, now); err != nil {
 		return err
 	}
-	type job struct {
-		dev string
-		job agent.Job
-	}
-	var jobs []job
+	var jobs []pendingJob
 	base := e.cfg.ImageBase()
 	e.mu.Lock()
 	for c, ids := range e.republish {
 		for _, id := range ids {
 			if d := c.devs[id]; d != nil && d.status.InFlight() {
-				jobs = append(jobs, job{id, c.job(base, d)})
+				jobs = append(jobs, c.pending(base, d))
 			}
 		}
 	}
@@ -40,7 +36,7 @@ func (e *Engine) Step(ctx context.Context) error {
 		e.evaluate(c)
 		if State(c.rec.State) == Running && c.spec.Window.Open(now) {
 			for _, d := range e.notify(c, now) {
-				jobs = append(jobs, job{d.id, c.job(base, d)})
+				jobs = append(jobs, c.pending(base, d))
 			}
 		}
 	}
@@ -55,14 +51,10 @@ func (e *Engine) Step(ctx context.Context) error {
 		return err
 	}
 	// Signed outside the lock: one ECDSA signature per job.
+	e.pubMu.Lock()
+	defer e.pubMu.Unlock()
 	for _, j := range jobs {
-		p, err := e.cfg.Jobs.Sign(j.dev, j.job)
-		if err == nil {
-			err = e.cfg.Publish(j.dev, p)
-		}
-		if err != nil {
-			e.cfg.Log.Warn("job not published", "device", j.dev, "err", err)
-		}
+		e.publish(j)
 	}
 	return nil
 }
@@ -118,6 +110,7 @@ func (e *Engine) set(c *camp, d *dev, st Status, reason string) {
 	c.dirty[d.id] = d
 	if st.Terminal() {
 		delete(e.byDevice, d.id)
+		delete(e.signed, d.id)
 	}
 	if st.IsFailure() {
 		e.evaluate(c)

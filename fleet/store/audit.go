@@ -33,8 +33,8 @@ func (s *DB) insertAudit(ctx context.Context, t *sql.Tx, e *AuditEntry) error {
 	if e.Time.IsZero() {
 		e.Time = s.now()
 	}
-	if _, err := s.execPrepared(ctx, t, qInsertAudit, ms(e.Time), auditText(e.Actor, maxAuditActor), auditText(e.Action, maxAuditAction),
-		auditText(e.Subject, maxAuditSubject), auditText(e.Decision, maxAuditDecision), auditText(e.Reason, maxAuditReason)); err != nil {
+	if _, err := s.execPrepared(ctx, t, qInsertAudit, ms(e.Time), AuditText(e.Actor, maxAuditActor), AuditText(e.Action, maxAuditAction),
+		AuditText(e.Subject, maxAuditSubject), AuditText(e.Decision, maxAuditDecision), AuditText(e.Reason, maxAuditReason)); err != nil {
 		return fmt.Errorf("store: audit: %w", err)
 	}
 	return nil
@@ -52,13 +52,15 @@ const (
 	maxAuditReason   = 4096
 )
 
-// auditText makes s storable and readable the same way on SQLite and
-// PostgreSQL: bytes that are not UTF-8 become U+FFFD, NUL and the other
+// AuditText makes s storable and readable the same way on SQLite and
+// PostgreSQL (every audit field is written through it; callers quoting
+// client data inside a reason or a log line use it too, so that there is
+// one sanitizer): bytes that are not UTF-8 become U+FFFD, NUL and the other
 // control characters but tab and newline are written \xNN (PostgreSQL
 // refuses NUL in text; the others would only hide or garble what a viewer
 // shows), and a value longer than max bytes is cut on a character
 // boundary with a note of how much was cut.
-func auditText(s string, max int) string {
+func AuditText(s string, max int) string {
 	clean := utf8.ValidString(s)
 	for i := 0; clean && i < len(s); i++ {
 		if c := s[i]; (c < 0x20 && c != '\t' && c != '\n') || c == 0x7f {
@@ -125,15 +127,15 @@ func (s *DB) AuditLog(ctx context.Context, f AuditFilter) ([]*AuditEntry, error)
 	// rows on both databases (and a NUL is no database error).
 	if f.Subject != "" {
 		query += ` AND subject = ?`
-		args = append(args, auditText(f.Subject, maxAuditSubject))
+		args = append(args, AuditText(f.Subject, maxAuditSubject))
 	}
 	if f.Action != "" {
 		query += ` AND action = ?`
-		args = append(args, auditText(f.Action, maxAuditAction))
+		args = append(args, AuditText(f.Action, maxAuditAction))
 	}
 	if f.Decision != "" {
 		query += ` AND decision = ?`
-		args = append(args, auditText(f.Decision, maxAuditDecision))
+		args = append(args, AuditText(f.Decision, maxAuditDecision))
 	}
 	if f.Limit <= 0 {
 		f.Limit = 1000

@@ -6,8 +6,6 @@ import (
 )
 
 // For the external tests.
-var AuditText = auditText
-
 const (
 	MaxAuditReason  = maxAuditReason
 	MaxAuditSubject = maxAuditSubject

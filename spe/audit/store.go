@@ -4,6 +4,7 @@ import (
 	"io"
 	"os"
 
+	"rampart/internal/secfile"
 	"rampart/spe/storage"
 )
 
@@ -29,7 +30,7 @@ func OpenFile(path string) (Backing, error) {
 	if err := storage.PrivateFile(path); err != nil {
 		return nil, err
 	}
-	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	f, err := secfile.OpenFile(path, os.O_RDWR|os.O_CREATE)
 	if err != nil {
 		return nil, err
 	}

@@ -10,6 +10,8 @@ import (
 	"os"
 	"path/filepath"
 	"syscall"
+
+	"rampart/spe/storage"
 )
 
 // HUKSize is the length of the hardware unique key.
@@ -20,7 +22,7 @@ const HUKSize = 32
 // that others could read is refused. Provisioning (issue 5) will own this
 // file later; until then the first start creates it.
 func LoadOrCreateHUK(path string, rand io.Reader) ([]byte, error) {
-	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+	if err := storage.PrivateDir(filepath.Dir(path)); err != nil {
 		return nil, fmt.Errorf("crypto: hardware unique key directory: %w", err)
 	}
 	f, err := os.OpenFile(path, os.O_RDONLY, 0)

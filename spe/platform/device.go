@@ -10,6 +10,7 @@ import (
 	"rampart/boot"
 	"rampart/flash"
 	"rampart/image"
+	"rampart/internal/secfile"
 	"rampart/spe/storage"
 )
 
@@ -112,18 +113,21 @@ func (d *Device) Close() error { return d.Flash.Close() }
 // flash file, blank security counters and the given boot keys (PEM), then
 // opens it. It is what `rampart boot create` writes, for tests and demos.
 func CreateDevice(dir string, cfg *boot.Config, keyPEMs [][]byte) (*Device, error) {
-	if err := os.MkdirAll(filepath.Join(dir, DeviceKeys), 0o700); err != nil {
+	if err := secfile.MkdirAll(dir); err != nil { // its flash holds the device's internal trusted storage
+		return nil, fmt.Errorf("platform: %w", err)
+	}
+	if err := secfile.MkdirAll(filepath.Join(dir, DeviceKeys)); err != nil {
 		return nil, fmt.Errorf("platform: %w", err)
 	}
 	m, err := json.MarshalIndent(cfg, "", "  ")
 	if err != nil {
 		return nil, fmt.Errorf("platform: %w", err)
 	}
-	if err := os.WriteFile(filepath.Join(dir, DeviceMap), m, 0o600); err != nil {
+	if err := secfile.WriteFile(filepath.Join(dir, DeviceMap), m); err != nil {
 		return nil, fmt.Errorf("platform: %w", err)
 	}
 	for i, k := range keyPEMs {
-		if err := os.WriteFile(filepath.Join(dir, DeviceKeys, fmt.Sprintf("key%d.pem", i)), k, 0o600); err != nil {
+		if err := secfile.WriteFile(filepath.Join(dir, DeviceKeys, fmt.Sprintf("key%d.pem", i)), k); err != nil {
 			return nil, fmt.Errorf("platform: %w", err)
 		}
 	}

@@ -9,12 +9,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"path/filepath"
 	"unicode/utf8"
 
 	"rampart/attest"
 	"rampart/image"
+	"rampart/internal/secfile"
 	"rampart/spe/attestation"
 	"rampart/spe/lifecycle"
 	"rampart/spe/platform"
@@ -173,27 +173,13 @@ func endorse(res *Result, pub *ecdsa.PublicKey, opt Options) error {
 // IsProvisioned reports whether lc is past provisioning.
 func IsProvisioned(lc attest.Lifecycle) bool { return lifecycle.AttestationAllowed(lc) }
 
+// writeFileAtomic writes a boot key file into the device's 0700 keys
+// directory: a new 0600 file renamed into place (secfile).
 func writeFileAtomic(name string, data []byte) error {
-	if err := os.MkdirAll(filepath.Dir(name), 0o700); err != nil {
+	if err := secfile.MkdirAll(filepath.Dir(name)); err != nil {
 		return err
 	}
-	tmp := name + ".tmp"
-	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
-	if err != nil {
-		return err
-	}
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp, name)
+	return secfile.WriteFile(name, data)
 }
 
 // checkManufacturer refuses an unusable manufacturer key before the device

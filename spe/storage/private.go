@@ -7,6 +7,8 @@ import (
 	"os"
 	"path/filepath"
 	"syscall"
+
+	"rampart/internal/secfile"
 )
 
 // ErrExposed is wrapped when a directory or file of the SPE's state could
@@ -23,10 +25,16 @@ var ErrExposed = errors.New("storage: state exposed to other users")
 // private; the hardware unique key refuses to be used when others could
 // read it).
 func PrivateDir(dir string) error {
-	if err := os.MkdirAll(dir, 0o700); err != nil {
+	// An existing directory is checked before anything changes its mode
+	// (secfile.MkdirAll would tighten a group-writable one, hiding that
+	// others could have changed what it holds).
+	if err := tighten(dir, true); !errors.Is(err, fs.ErrNotExist) {
+		return err
+	}
+	if err := secfile.MkdirAll(dir); err != nil {
 		return fmt.Errorf("storage: %w", err)
 	}
-	return tighten(dir, true)
+	return tighten(dir, true) // the owner, should another user have made it meanwhile
 }
 
 // PrivateFiles applies PrivateFile to every regular file directly in dir.

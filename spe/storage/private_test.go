@@ -45,3 +45,28 @@ func TestOpenMakesStorePrivate(t *testing.T) {
 		t.Errorf("another user's file: %v", err)
 	}
 }
+
+// TestPutOverLeftoverTemp: a temporary file a crash left behind (here
+// 0644) keeps its mode when reopened with O_TRUNC; Put used to write the
+// object into it and rename it into place readable by all.
+func TestPutOverLeftoverTemp(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "store")
+	s, err := storage.Open(dir, storage.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "object.tmp"), []byte("torn"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	os.Chmod(filepath.Join(dir, "object.tmp"), 0o644)
+	if err := s.Put("object", []byte("secret")); err != nil {
+		t.Fatal(err)
+	}
+	fi, err := os.Stat(filepath.Join(dir, "object"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fi.Mode().Perm() != 0o600 {
+		t.Fatalf("object written over a leftover 0644 temporary file: mode %v, want 0600", fi.Mode().Perm())
+	}
+}

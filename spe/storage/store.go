@@ -10,6 +10,8 @@ import (
 	"sort"
 	"strings"
 	"sync"
+
+	"rampart/internal/secfile"
 )
 
 // ErrNotExist is returned for an object that is not in the store.
@@ -109,7 +111,9 @@ func (s *Store) Put(name string, data []byte) error {
 	if _, err := s.step(OpCreate, name, 0); err != nil {
 		return err
 	}
-	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
+	// secfile: a temporary file left by a crash keeps its mode under
+	// O_TRUNC; it loses group and other access before data is written.
+	f, err := secfile.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC)
 	if err != nil {
 		return fmt.Errorf("storage: create %s: %w", name, err)
 	}

@@ -6,15 +6,17 @@
 // the window ends, every window while the burst lasts. A key quiet for a
 // whole window is forgotten, so its next event is recorded at once again.
 //
-// Audit returns the coalescer the fleet server's listeners share for their
-// refusal audit entries. The package must never drop the first event of a
+// Audit returns the coalescer the fleet server's listeners (HTTPS and the
+// MQTT broker) share for their refusal audit entries. The package must never drop the first event of a
 // burst, never hold its lock while recording, and never keep more than
-// MaxKeys sources: events from sources beyond that share one key per kind.
+// MaxKeys sources (each key at most 2 × MaxKeyBytes): events from sources
+// beyond that share one key per kind.
 package burst
 
 import (
 	"context"
 	"log/slog"
+	"strings"
 	"sync"
 	"time"
 )
@@ -81,10 +83,16 @@ func New[T any](cfg Config[T]) *Coalescer[T] {
 	return &Coalescer[T]{cfg: cfg, m: map[key]*state[T]{}}
 }
 
+// MaxKeyBytes bounds the source and the kind of a key: longer ones are
+// cut (a certificate's name or a request path may be tens of kilobytes,
+// and a key is held as long as its burst).
+const MaxKeyBytes = 256
+
 // Add reports one event of kind from source. The first of a burst is
 // recorded before Add returns (recorded true, and Record's error); the
 // others are counted for the next summary.
 func (c *Coalescer[T]) Add(ctx context.Context, source, kind string, ev T) (recorded bool, err error) {
+	source, kind = cutKey(source), cutKey(kind)
 	now := c.cfg.Now()
 	held := ev
 	if c.cfg.Keep != nil {
@@ -109,6 +117,15 @@ func (c *Coalescer[T]) Add(ctx context.Context, source, kind string, ev T) (reco
 	c.m[k] = &state[T]{recorded: now}
 	c.mu.Unlock()
 	return true, c.cfg.Record(ctx, ev, Burst{Source: k.source, Kind: kind, Count: 1, Since: now})
+}
+
+// cutKey keeps at most MaxKeyBytes of s, copied so that a longer string
+// it was cut from is not held.
+func cutKey(s string) string {
+	if len(s) <= MaxKeyBytes {
+		return s
+	}
+	return strings.Clone(s[:MaxKeyBytes])
 }
 
 type pending[T any] struct {

@@ -174,3 +174,24 @@ func TestAuditKeepsBoundedCopy(t *testing.T) {
 		t.Fatalf("held %d bytes", n)
 	}
 }
+
+// Keys are bounded too: a source or kind of 60 KB (a certificate's name,
+// a path) is held cut, and still coalesces with itself.
+func TestBurstKeysBounded(t *testing.T) {
+	f, c := newFixture(100)
+	ctx := context.Background()
+	long := strings.Repeat("n", 60000)
+	for i := range 3 {
+		c.Add(ctx, long, long+"-kind", i)
+	}
+	if len(f.recs) != 1 || len(f.recs[0].b.Source) != MaxKeyBytes || len(f.recs[0].b.Kind) != MaxKeyBytes {
+		t.Fatalf("records %d, source %d bytes, kind %d bytes", len(f.recs), len(f.recs[0].b.Source), len(f.recs[0].b.Kind))
+	}
+	c.mu.Lock()
+	for k := range c.m {
+		if len(k.source) > MaxKeyBytes || len(k.kind) > MaxKeyBytes {
+			t.Errorf("key held with %d + %d bytes", len(k.source), len(k.kind))
+		}
+	}
+	c.mu.Unlock()
+}
