@@ -21,10 +21,10 @@ func (c *Config) validateStorage(bad report) {
 	if c.DataDir == "" {
 		bad("data_dir", "required")
 	}
-	if strings.HasPrefix(c.Database, "env:") {
-		c.Database = os.Getenv(strings.TrimPrefix(c.Database, "env:"))
+	if name, ok := strings.CutPrefix(c.Database, "env:"); ok {
+		c.Database = os.Getenv(name)
 		if c.Database == "" {
-			bad("database", "environment variable %s is empty", strings.TrimPrefix(c.Database, "env:"))
+			bad("database", "environment variable %s is empty", name)
 		}
 	}
 	switch strings.ToUpper(c.SQLiteSynchronous) {
