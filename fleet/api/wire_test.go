@@ -167,6 +167,8 @@ func TestWireGolden(t *testing.T) {
 		{"POST", "/api/v1/campaigns", "admin", `{"id":"spring","release":"RELEASE","filter":{"states":["registered"],"manufacturer":"acme"},"phases":[{"name":"canary","devices":["` + registered + `"],"approve":true},{"name":"rest","devices":["` + active + `"],"success_threshold":0.5,"failure_threshold":0.2}],"max_concurrent":7,"watch_window":"20m","max_renewals":3,"window":{"start":"22:00","end":"04:00"}}`},
 		{"POST", "/api/v1/campaigns", "admin", `{"id":"spring","release":"RELEASE"}`},
 		{"POST", "/api/v1/campaigns", "admin", `{"id":"b a d","release":"RELEASE"}`},
+		{"POST", "/api/v1/campaigns", "admin", `{"id":"late","release":"RELEASE","watch_window":"soon"}`},
+		{"POST", "/api/v1/campaigns", "admin", `{"id":"late","release":"RELEASE","watch_window":true}`},
 		{"GET", "/api/v1/campaigns", "view", ""},
 		{"GET", "/api/v1/campaigns/spring", "view", ""},
 		{"GET", "/api/v1/campaigns/spring?devices=true", "view", ""},
