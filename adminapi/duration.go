@@ -3,6 +3,7 @@ package adminapi
 import (
 	"encoding/json"
 	"fmt"
+	"math"
 	"time"
 )
 
@@ -21,7 +22,12 @@ func (d *Duration) UnmarshalJSON(b []byte) error {
 		if err2 := json.Unmarshal(b, &n); err2 != nil {
 			return fmt.Errorf("adminapi: duration: %w", err)
 		}
-		d.Duration = time.Duration(n * float64(time.Second))
+		ns := n * float64(time.Second)
+		// float64(math.MaxInt64) rounds up to 2^63, which no Duration holds.
+		if math.IsNaN(ns) || ns >= math.MaxInt64 || ns < math.MinInt64 {
+			return fmt.Errorf("adminapi: duration: %g seconds is out of range", n)
+		}
+		d.Duration = time.Duration(ns)
 		return nil
 	}
 	v, err := time.ParseDuration(s)

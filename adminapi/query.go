@@ -117,9 +117,12 @@ func set(v url.Values, key, val string) {
 	}
 }
 
+// setTime writes t as Unix milliseconds: the server keeps times to the
+// millisecond, and every time.Time has that form (RFC 3339 has no room for
+// years past 9999).
 func setTime(v url.Values, key string, t time.Time) {
 	if !t.IsZero() {
-		v.Set(key, t.Format(time.RFC3339Nano))
+		v.Set(key, strconv.FormatInt(t.UnixMilli(), 10))
 	}
 }
 

@@ -20,6 +20,7 @@ import (
 	"testing"
 	"time"
 
+	"rampart/adminapi"
 	"rampart/agent"
 	"rampart/attest"
 	"rampart/fleet/campaign"
@@ -136,6 +137,10 @@ func TestWireGolden(t *testing.T) {
 		}
 		return string(signed)
 	}
+	var doc map[string]any
+	if err := json.Unmarshal(adminapi.OpenAPI(), &doc); err != nil {
+		t.Fatal(err)
+	}
 	var rel struct{ digest string }
 	var out strings.Builder
 	for _, x := range []struct {
@@ -198,6 +203,9 @@ func TestWireGolden(t *testing.T) {
 			}
 		}
 		fmt.Fprintf(&out, "\n%s\n", w.Body)
+		if err := checkReplyType(doc, x.method, x.path, w.Code, w.Header().Get("Content-Type"), w.Body.Bytes()); err != nil {
+			t.Error(err)
+		}
 		if x.path == "/api/v1/releases?comment=first" && w.Code == http.StatusCreated {
 			rel.digest = releaseDigest(t, w.Body.Bytes())
 		}
