@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net/url"
 	"os"
 	"strconv"
 	"strings"
@@ -15,8 +14,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"rampart/fleet/campaign"
-	"rampart/fleet/store"
+	"rampart/adminapi"
 )
 
 func init() { register("campaign", newCampaignCmd) }
@@ -53,7 +51,7 @@ complete), 2 usage, 3 the server could not be reached or a file could not be rea
 	pf.StringVar(&o.caFile, "ca", "", "fleet CA certificate PEM trusted for TLS (default $RAMPART_FLEET_CA)")
 	pf.BoolVar(&o.json, "json", false, "print JSON")
 	cmd.AddCommand(newCampaignUploadCmd(env, o), newCampaignCreateCmd(env, o), newCampaignListCmd(env, o), newCampaignStatusCmd(env, o))
-	for _, a := range []campaign.Action{campaign.Pause, campaign.Resume, campaign.Cancel, campaign.Approve} {
+	for _, a := range adminapi.CampaignActions {
 		cmd.AddCommand(newCampaignControlCmd(env, o, a))
 	}
 	return cmd
@@ -78,7 +76,7 @@ func newCampaignUploadCmd(env *Env, o *fleetOpts) *cobra.Command {
 
 func newCampaignCreateCmd(env *Env, o *fleetOpts) *cobra.Command {
 	var (
-		sp               campaign.Spec
+		sp               adminapi.CampaignSpec
 		specFile, phases string
 		groups, states   []string
 		window, watch    string
@@ -108,7 +106,7 @@ func newCampaignCreateCmd(env *Env, o *fleetOpts) *cobra.Command {
 					return usageError("--id and --release are required (or --spec)")
 				}
 				for _, s := range states {
-					sp.Filter.States = append(sp.Filter.States, store.State(s))
+					sp.Filter.States = append(sp.Filter.States, adminapi.DeviceState(s))
 				}
 				for _, p := range strings.Split(phases, ",") {
 					if len(groups) > 0 {
@@ -118,14 +116,14 @@ func newCampaignCreateCmd(env *Env, o *fleetOpts) *cobra.Command {
 					if err != nil {
 						return usageError("--phases %q: want percentages like 1,10,50,100", phases)
 					}
-					sp.Phases = append(sp.Phases, campaign.Phase{Percent: v})
+					sp.Phases = append(sp.Phases, adminapi.CampaignPhase{Percent: v})
 				}
 				for _, g := range groups {
 					name, devs, ok := strings.Cut(g, "=")
 					if !ok || devs == "" {
 						return usageError("--group %q: want name=dev1,dev2", g)
 					}
-					sp.Phases = append(sp.Phases, campaign.Phase{Name: name, Devices: strings.Split(devs, ",")})
+					sp.Phases = append(sp.Phases, adminapi.CampaignPhase{Name: name, Devices: strings.Split(devs, ",")})
 				}
 				for i := range sp.Phases {
 					sp.Phases[i].SuccessThreshold, sp.Phases[i].FailureThreshold = success, failure
@@ -143,16 +141,15 @@ func newCampaignCreateCmd(env *Env, o *fleetOpts) *cobra.Command {
 					if !ok {
 						return usageError("--window %q: want HH:MM-HH:MM (UTC)", window)
 					}
-					sp.Window = &campaign.Window{Start: a, End: b}
+					sp.Window = &adminapi.CampaignWindow{Start: a, End: b}
 				}
 			}
 			c, err := o.client(env)
 			if err != nil {
 				return err
 			}
-			body, _ := json.Marshal(sp)
-			var s campaign.Summary
-			if err := c.Post(context.Background(), "/api/v1/campaigns", nil, bytes.NewReader(body), "application/json", &s); err != nil {
+			s, err := c.CreateCampaign(context.Background(), sp)
+			if err != nil {
 				return fleetErr(err)
 			}
 			if o.json {
@@ -193,23 +190,22 @@ func newCampaignListCmd(env *Env, o *fleetOpts) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			return printList(env, o, c, "/api/v1/campaigns", nil, "ID\tSTATE\tPHASE\tVERSION\tVERIFIED\tFAILED\tTOTAL\tCREATED", func(s campaign.Summary) string {
-				return fmt.Sprintf("%s\t%s\t%s\t%s\t%d\t%d\t%d\t%s", s.ID, s.State, s.PhaseName, s.Version, s.Counts[campaign.Verified],
-					s.Counts[campaign.Failed]+s.Counts[campaign.Reverted], s.Total, fmtTime(s.Created))
+			return printList(env, o, c.Campaigns, "ID\tSTATE\tPHASE\tVERSION\tVERIFIED\tFAILED\tTOTAL\tCREATED", func(s adminapi.CampaignSummary) string {
+				return fmt.Sprintf("%s\t%s\t%s\t%s\t%d\t%d\t%d\t%s", s.ID, s.State, s.PhaseName, s.Version, s.Counts[adminapi.Verified],
+					s.Counts[adminapi.Failed]+s.Counts[adminapi.Reverted], s.Total, fmtTime(s.Created))
 			})
 		},
 	}
 }
 
-// progressLine is the one-line view the live display redraws.
-func progressLine(s *campaign.Summary, width int) string {
-	done := s.Counts[campaign.Verified]
-	failed := s.Counts[campaign.Failed] + s.Counts[campaign.Reverted]
+// progressLine is the one-line view the live display redraws. The devices
+// in flight are the phases' (the server decides which statuses are).
+func progressLine(s *adminapi.CampaignSummary, width int) string {
+	done := s.Counts[adminapi.Verified]
+	failed := s.Counts[adminapi.Failed] + s.Counts[adminapi.Reverted]
 	inflight := 0
-	for st, n := range s.Counts {
-		if st.InFlight() {
-			inflight += n
-		}
+	for _, p := range s.Phases {
+		inflight += p.InFlight
 	}
 	bar := ""
 	if s.Total > 0 && width > 0 {
@@ -218,7 +214,7 @@ func progressLine(s *campaign.Summary, width int) string {
 		bar = "[" + strings.Repeat("=", v) + strings.Repeat("x", f) + strings.Repeat(" ", max(0, width-v-f)) + "] "
 	}
 	return fmt.Sprintf("%s%s %-17s phase %-6s verified %d/%d  failed %d  in flight %d  queued %d",
-		bar, s.ID, s.State, s.PhaseName, done, s.Total, failed, inflight, s.Counts[campaign.Queued])
+		bar, s.ID, s.State, s.PhaseName, done, s.Total, failed, inflight, s.Counts[adminapi.Queued])
 }
 
 func newCampaignStatusCmd(env *Env, o *fleetOpts) *cobra.Command {
@@ -236,15 +232,7 @@ func newCampaignStatusCmd(env *Env, o *fleetOpts) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			q := url.Values{}
-			if devices {
-				q.Set("devices", "true")
-			}
-			get := func() (*campaign.Summary, error) {
-				var s campaign.Summary
-				err := c.Get(context.Background(), "/api/v1/campaigns/"+url.PathEscape(args[0]), q, &s)
-				return &s, err
-			}
+			get := func() (*adminapi.CampaignSummary, error) { return c.Campaign(context.Background(), args[0], devices) }
 			s, err := get()
 			if err != nil {
 				return fleetErr(err)
@@ -252,7 +240,7 @@ func newCampaignStatusCmd(env *Env, o *fleetOpts) *cobra.Command {
 			if watchLive {
 				for {
 					fmt.Fprintf(env.Stdout, "\r\x1b[K%s", progressLine(s, 30))
-					if s.State == campaign.Completed || s.State == campaign.Stopped || s.State == campaign.Paused || s.State == campaign.Awaiting {
+					if s.State == adminapi.CampaignCompleted || s.State == adminapi.CampaignCancelled || s.State == adminapi.CampaignPaused || s.State == adminapi.CampaignAwaiting {
 						fmt.Fprintln(env.Stdout)
 						break
 					}
@@ -271,7 +259,7 @@ func newCampaignStatusCmd(env *Env, o *fleetOpts) *cobra.Command {
 			} else if s.Reason != "" {
 				fmt.Fprintf(env.Stdout, "reason: %s\n", s.Reason)
 			}
-			if watchLive && s.State != campaign.Completed {
+			if watchLive && s.State != adminapi.CampaignCompleted {
 				return failf(ExitFailure, "campaign: %s is %s", s.ID, s.State)
 			}
 			return nil
@@ -283,7 +271,7 @@ func newCampaignStatusCmd(env *Env, o *fleetOpts) *cobra.Command {
 	return cmd
 }
 
-func printSummary(w io.Writer, s *campaign.Summary) {
+func printSummary(w io.Writer, s *adminapi.CampaignSummary) {
 	fmt.Fprintf(w, "campaign %s: %s", s.ID, s.State)
 	if s.Reason != "" {
 		fmt.Fprintf(w, " (%s)", s.Reason)
@@ -310,13 +298,13 @@ func printSummary(w io.Writer, s *campaign.Summary) {
 	}
 }
 
-func newCampaignControlCmd(env *Env, o *fleetOpts, a campaign.Action) *cobra.Command {
+func newCampaignControlCmd(env *Env, o *fleetOpts, a adminapi.CampaignAction) *cobra.Command {
 	var reason string
-	short := map[campaign.Action]string{
-		campaign.Pause:   "Pause a campaign: no new device is notified",
-		campaign.Resume:  "Resume a paused campaign (its failures so far are acknowledged)",
-		campaign.Cancel:  "Cancel a campaign: queued devices are dropped, unstarted jobs withdrawn",
-		campaign.Approve: "Approve the phase a campaign waits for",
+	short := map[adminapi.CampaignAction]string{
+		adminapi.CampaignPause:   "Pause a campaign: no new device is notified",
+		adminapi.CampaignResume:  "Resume a paused campaign (its failures so far are acknowledged)",
+		adminapi.CampaignCancel:  "Cancel a campaign: queued devices are dropped, unstarted jobs withdrawn",
+		adminapi.CampaignApprove: "Approve the phase a campaign waits for",
 	}[a]
 	cmd := &cobra.Command{
 		Use:     string(a) + " ID",
@@ -328,9 +316,8 @@ func newCampaignControlCmd(env *Env, o *fleetOpts, a campaign.Action) *cobra.Com
 			if err != nil {
 				return err
 			}
-			body, _ := json.Marshal(map[string]string{"reason": reason})
-			var s campaign.Summary
-			if err := c.Post(context.Background(), "/api/v1/campaigns/"+url.PathEscape(args[0])+"/"+string(a), nil, bytes.NewReader(body), "application/json", &s); err != nil {
+			s, err := c.ControlCampaign(context.Background(), args[0], a, reason)
+			if err != nil {
 				return fleetErr(err)
 			}
 			if o.json {

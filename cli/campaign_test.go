@@ -11,8 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"rampart/adminapi"
 	"rampart/agent"
-	"rampart/fleet/campaign"
 	"rampart/sim"
 )
 
@@ -99,8 +99,8 @@ func TestCampaignCLI(t *testing.T) {
 		t.Fatalf("status --watch: %d %q %s", code, out, errs)
 	}
 	code, out, _ = runCLI(t, env, "campaign", "status", "spring", "--devices", "--json")
-	var s campaign.Summary
-	if code != 0 || json.Unmarshal([]byte(out), &s) != nil || len(s.Devices) != 2 || s.Counts[campaign.Verified] != 2 {
+	var s adminapi.CampaignSummary
+	if code != 0 || json.Unmarshal([]byte(out), &s) != nil || len(s.Devices) != 2 || s.Counts[adminapi.Verified] != 2 {
 		t.Fatalf("status --json: %d %s", code, out)
 	}
 	if code, out, _ = runCLI(t, env, "campaign", "list"); code != 0 || !strings.Contains(out, "spring") {

@@ -1,7 +1,6 @@
 package cli
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
 	"crypto/x509"
@@ -9,17 +8,14 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net/url"
 	"os"
 	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
 
+	"rampart/adminapi"
 	"rampart/attest"
-	"rampart/fleet/api"
-	"rampart/fleet/store"
-	"rampart/fleet/trust"
 )
 
 func init() { register("fleet", newFleetCmd) }
@@ -63,7 +59,7 @@ Exit status: 0 done, 1 refused by the server (unknown device, weak role, bad inp
 	return cmd
 }
 
-func (o *fleetOpts) client(env *Env) (*api.Client, error) {
+func (o *fleetOpts) client(env *Env) (*adminapi.Client, error) {
 	if o.server == "" {
 		o.server = env.Getenv("RAMPART_FLEET_URL")
 	}
@@ -87,7 +83,7 @@ func (o *fleetOpts) client(env *Env) (*api.Client, error) {
 			return nil, fail(ExitError, fmt.Errorf("fleet: --ca %s: no PEM certificate", o.caFile), "")
 		}
 	}
-	return api.NewClient(o.server, o.token, roots), nil
+	return adminapi.NewClient(o.server, o.token, roots), nil
 }
 
 // fleetErr maps an API error to an exit code.
@@ -95,13 +91,13 @@ func fleetErr(err error) error {
 	if err == nil {
 		return nil
 	}
-	if api.IsStatus(err, 401) {
+	if adminapi.IsStatus(err, 401) {
 		return fail(ExitFailure, err, "give a valid token with --token or RAMPART_FLEET_TOKEN")
 	}
-	if api.IsStatus(err, 403) {
+	if adminapi.IsStatus(err, 403) {
 		return fail(ExitFailure, err, "this needs a token with a stronger role")
 	}
-	var se *api.StatusError
+	var se *adminapi.StatusError
 	if errors.As(err, &se) && se.Status < 500 {
 		return fail(ExitFailure, err, "")
 	}
@@ -140,11 +136,10 @@ func newFleetDevicesCmd(env *Env, o *fleetOpts) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			q := url.Values{}
-			if state != "" {
-				q.Set("state", state)
+			list := func(ctx context.Context) ([]adminapi.Device, error) {
+				return c.Devices(ctx, adminapi.DeviceState(state))
 			}
-			return printList(env, o, c, "/api/v1/devices", q, "ID\tSTATE\tMANUFACTURER\tENROLLED\tLAST ATTESTED\tREASON", func(d store.Device) string {
+			return printList(env, o, list, "ID\tSTATE\tMANUFACTURER\tENROLLED\tLAST ATTESTED\tREASON", func(d adminapi.Device) string {
 				return fmt.Sprintf("%s\t%s\t%s\t%s\t%s\t%s", d.ID, d.State, d.Manufacturer, fmtTime(d.Enrolled), fmtTime(d.LastAttested), d.Reason)
 			})
 		},
@@ -160,8 +155,8 @@ func newFleetDevicesCmd(env *Env, o *fleetOpts) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			var d api.DeviceDetail
-			if err := c.Get(context.Background(), "/api/v1/devices/"+url.PathEscape(args[0]), nil, &d); err != nil {
+			d, err := c.Device(context.Background(), args[0])
+			if err != nil {
 				return fleetErr(err)
 			}
 			if o.json {
@@ -180,39 +175,42 @@ func newFleetDevicesCmd(env *Env, o *fleetOpts) *cobra.Command {
 		},
 	}
 	cmd.AddCommand(list, show)
-	for _, tr := range []struct{ name, short, role string }{
-		{"suspend", "Suspend a device (reason required); its MQTT connection drops at once", "operator"},
-		{"resume", "Resume a suspended device", "operator"},
-		{"decommission", "Decommission a device: revoke its certificates, disconnect it, block re-enrollment", "admin"},
-		{"reprovision", "Allow a decommissioned device to enroll again", "admin"},
+	for _, tr := range []struct {
+		action      adminapi.DeviceAction
+		short, role string
+	}{
+		{adminapi.DeviceSuspend, "Suspend a device (reason required); its MQTT connection drops at once", "operator"},
+		{adminapi.DeviceResume, "Resume a suspended device", "operator"},
+		{adminapi.DeviceDecommission, "Decommission a device: revoke its certificates, disconnect it, block re-enrollment", "admin"},
+		{adminapi.DeviceReprovision, "Allow a decommissioned device to enroll again", "admin"},
 	} {
+		name := string(tr.action)
 		var reason string
 		c := &cobra.Command{
-			Use:     tr.name + " ID",
+			Use:     name + " ID",
 			Short:   tr.short + " (" + tr.role + " token)",
-			Example: fmt.Sprintf("  rampart fleet devices %s 3fa2c1... --reason \"maintenance\"", tr.name),
+			Example: fmt.Sprintf("  rampart fleet devices %s 3fa2c1... --reason \"maintenance\"", name),
 			Args:    exactArgs(1, "a device id"),
 			RunE: func(_ *cobra.Command, args []string) error {
-				if tr.name == "suspend" && reason == "" {
+				if tr.action == adminapi.DeviceSuspend && reason == "" {
 					return usageError("--reason is required to suspend a device")
 				}
 				c, err := o.client(env)
 				if err != nil {
 					return err
 				}
-				body, _ := json.Marshal(api.TransitionRequest{Reason: reason})
-				var res map[string]any
-				if err := c.Post(context.Background(), "/api/v1/devices/"+url.PathEscape(args[0])+"/"+tr.name, nil, bytes.NewReader(body), "application/json", &res); err != nil {
+				res, err := c.Transition(context.Background(), args[0], tr.action, reason)
+				if err != nil {
 					return fleetErr(err)
 				}
 				if o.json {
 					return printJSON(env, res)
 				}
-				fmt.Fprintf(env.Stdout, "%s: %v", args[0], res["state"])
-				if rv, ok := res["revoked_certificates"].([]any); ok {
-					fmt.Fprintf(env.Stdout, ", %d certificate(s) revoked", len(rv))
+				fmt.Fprintf(env.Stdout, "%s: %s", args[0], res.State)
+				if len(res.RevokedCertificates) > 0 {
+					fmt.Fprintf(env.Stdout, ", %d certificate(s) revoked", len(res.RevokedCertificates))
 				}
-				if res["disconnected"] == true {
+				if res.Disconnected {
 					fmt.Fprint(env.Stdout, ", disconnected")
 				}
 				fmt.Fprintln(env.Stdout)
@@ -243,7 +241,7 @@ func newFleetEndorsementsCmd(env *Env, o *fleetOpts) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			return printList(env, o, c, "/api/v1/endorsements", nil, "DEVICE\tMANUFACTURER\tINSTANCE ID\tCOMMENT", func(e api.Endorsement) string {
+			return printList(env, o, c.Endorsements, "DEVICE\tMANUFACTURER\tINSTANCE ID\tCOMMENT", func(e adminapi.Endorsement) string {
 				return fmt.Sprintf("%s\t%s\t%s\t%s", e.DeviceID, e.Manufacturer, e.InstanceID, e.Comment)
 			})
 		},
@@ -316,8 +314,8 @@ says how to re-sign (docs/fleet-enrollment.md section 7).`,
 			if err != nil {
 				return err
 			}
-			var res trust.ImportResult
-			if err := c.Post(context.Background(), "/api/v1/endorsements", nil, bytes.NewReader(b), "application/cose", &res); err != nil {
+			res, err := c.ImportEndorsements(context.Background(), b)
+			if err != nil {
 				return fleetErr(err)
 			}
 			if o.json {
@@ -358,7 +356,7 @@ func newFleetReleasesCmd(env *Env, o *fleetOpts) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			return printList(env, o, c, "/api/v1/releases", nil, "TYPE\tVERSION\tMEASUREMENT\tSIGNER ID\tREGISTERED", func(r store.Release) string {
+			return printList(env, o, c.Releases, "TYPE\tVERSION\tMEASUREMENT\tSIGNER ID\tREGISTERED", func(r adminapi.Release) string {
 				return fmt.Sprintf("%s\t%s\t%x\t%x\t%s", r.SwType, r.Version, r.Digest, r.SignerID, fmtTime(r.Created))
 			})
 		},
@@ -387,20 +385,17 @@ func newFleetAuditCmd(env *Env, o *fleetOpts) *cobra.Command {
 		Example: "  rampart fleet audit --decision deny --since 2026-11-25T00:00:00Z\n  rampart fleet audit --subject 3fa2c1... --json",
 		Args:    exactArgs(0, "no arguments"),
 		RunE: func(_ *cobra.Command, _ []string) error {
+			q := adminapi.AuditQuery{Subject: subject, Action: action, Decision: decision, Limit: limit}
+			var err error
+			if q.Since, err = adminapi.ParseTime(since); err != nil {
+				return usageError("--since %q: want an RFC 3339 time or Unix milliseconds", since)
+			}
 			c, err := o.client(env)
 			if err != nil {
 				return err
 			}
-			q := url.Values{}
-			for k, v := range map[string]string{"subject": subject, "action": action, "decision": decision, "since": since} {
-				if v != "" {
-					q.Set(k, v)
-				}
-			}
-			if limit > 0 {
-				q.Set("limit", fmt.Sprint(limit))
-			}
-			return printList(env, o, c, "/api/v1/audit", q, "TIME\tDECISION\tACTION\tSUBJECT\tACTOR\tREASON", func(e store.AuditEntry) string {
+			list := func(ctx context.Context) ([]adminapi.AuditEntry, error) { return c.Audit(ctx, q) }
+			return printList(env, o, list, "TIME\tDECISION\tACTION\tSUBJECT\tACTOR\tREASON", func(e adminapi.AuditEntry) string {
 				return fmt.Sprintf("%s\t%s\t%s\t%s\t%s\t%s", fmtTime(e.Time), e.Decision, e.Action, e.Subject, e.Actor, strings.ReplaceAll(e.Reason, "\n", " "))
 			})
 		},
@@ -409,7 +404,7 @@ func newFleetAuditCmd(env *Env, o *fleetOpts) *cobra.Command {
 	f.StringVar(&subject, "subject", "", "only entries about this subject (device id, ...)")
 	f.StringVar(&action, "action", "", "only this action (enroll, renew, mqtt.connect, device.suspend, ...)")
 	f.StringVar(&decision, "decision", "", "allow or deny")
-	f.StringVar(&since, "since", "", "RFC 3339 time")
+	f.StringVar(&since, "since", "", "RFC 3339 time or Unix milliseconds")
 	f.IntVar(&limit, "limit", 0, "at most this many entries (server default 1000)")
 	return cmd
 }
@@ -429,20 +424,19 @@ func newFleetTelemetryCmd(env *Env, o *fleetOpts) *cobra.Command {
 			if format != "csv" && format != "json" {
 				return usageError("--format %q: want csv or json", format)
 			}
+			q := adminapi.TelemetryQuery{Device: device, Metric: metric, Limit: limit}
+			var err error
+			if q.From, err = adminapi.ParseTime(from); err != nil {
+				return usageError("--from %q: want an RFC 3339 time or Unix milliseconds", from)
+			}
+			if q.To, err = adminapi.ParseTime(to); err != nil {
+				return usageError("--to %q: want an RFC 3339 time or Unix milliseconds", to)
+			}
 			c, err := o.client(env)
 			if err != nil {
 				return err
 			}
-			q := url.Values{"format": {format}}
-			for k, v := range map[string]string{"device": device, "metric": metric, "from": from, "to": to} {
-				if v != "" {
-					q.Set(k, v)
-				}
-			}
-			if limit > 0 {
-				q.Set("limit", fmt.Sprint(limit))
-			}
-			b, err := c.Do(context.Background(), "GET", "/api/v1/telemetry", q, nil, "")
+			b, err := c.ExportTelemetry(context.Background(), q, format)
 			if err != nil {
 				return fleetErr(err)
 			}

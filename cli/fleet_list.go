@@ -1,22 +1,17 @@
 package cli
 
 import (
-	"bytes"
 	"context"
 	"fmt"
-	"net/url"
 	"text/tabwriter"
-
-	"rampart/fleet/api"
-	"rampart/fleet/store"
 )
 
 // printList fetches a list from the admin API and prints it as JSON (--json)
 // or as a table with header and one row per item: the one shape of every
 // "list" subcommand of rampart fleet and rampart campaign.
-func printList[T any](env *Env, o *fleetOpts, c *api.Client, path string, q url.Values, header string, row func(T) string) error {
-	var items []T
-	if err := c.Get(context.Background(), path, q, &items); err != nil {
+func printList[T any](env *Env, o *fleetOpts, list func(context.Context) ([]T, error), header string, row func(T) string) error {
+	items, err := list(context.Background())
+	if err != nil {
 		return fleetErr(err)
 	}
 	if o.json {
@@ -43,15 +38,8 @@ func postRelease(env *Env, o *fleetOpts, path, comment string, force bool) error
 	if err != nil {
 		return err
 	}
-	q := url.Values{}
-	if comment != "" {
-		q.Set("comment", comment)
-	}
-	if force {
-		q.Set("force", "true")
-	}
-	var r store.Release
-	if err := c.Post(context.Background(), "/api/v1/releases", q, bytes.NewReader(b), "application/octet-stream", &r); err != nil {
+	r, _, err := c.UploadRelease(context.Background(), b, comment, force)
+	if err != nil {
 		return fleetErr(err)
 	}
 	if o.json {

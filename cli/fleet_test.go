@@ -144,3 +144,21 @@ log: {level: error}
 		t.Fatalf("no server: %d", code)
 	}
 }
+
+// TestFleetTimeFlagsChecked: a time flag that is neither RFC 3339 nor Unix
+// milliseconds is a usage error, found before any request is sent.
+func TestFleetTimeFlagsChecked(t *testing.T) {
+	env := map[string]string{"RAMPART_FLEET_URL": "https://127.0.0.1:1"}
+	for _, args := range [][]string{
+		{"fleet", "audit", "--since", "yesterday"},
+		{"fleet", "telemetry", "--from", "soon"},
+		{"fleet", "telemetry", "--to", "2026-13-01"},
+	} {
+		if code, _, errs := runCLI(t, env, args...); code != ExitUsage || !strings.Contains(errs, "RFC 3339 time or Unix milliseconds") {
+			t.Errorf("%v: %d %s", args, code, errs)
+		}
+	}
+	if code, _, errs := runCLI(t, env, "fleet", "audit", "--since", "1764086400000"); code != ExitError || !strings.Contains(errs, "adminapi:") {
+		t.Errorf("valid --since: %d %s (want the unreachable server's error)", code, errs)
+	}
+}

@@ -1,19 +1,16 @@
 package demo
 
 import (
-	"bytes"
 	"context"
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"net/url"
 	"path/filepath"
 	"strings"
 	"time"
 
+	"rampart/adminapi"
 	"rampart/agent"
-	"rampart/fleet/api"
-	"rampart/fleet/campaign"
 	"rampart/fleet/store"
 	"rampart/psa"
 	"rampart/sim"
@@ -74,7 +71,7 @@ func (fd *fleetDemo) releases(s *State) (string, error) {
 		return "", err
 	}
 	var lines []string
-	c := api.NewClient(fd.f.Server.AdminURL(), sim.AdminToken, fd.f.Roots())
+	c := adminapi.NewClient(fd.f.Server.AdminURL(), sim.AdminToken, fd.f.Roots())
 	for _, v := range []string{"1.0.0", "2.0.0"} {
 		img, err := fd.f.SignFirmware(v, 4000+len(fd.images)*300)
 		if err != nil {
@@ -83,8 +80,8 @@ func (fd *fleetDemo) releases(s *State) (string, error) {
 		// Uploaded through the admin API: the server verifies the
 		// signature, registers the measurement and keeps the image for
 		// campaigns.
-		var rel store.Release
-		if err := c.Post(context.Background(), "/api/v1/releases", url.Values{"comment": {"demo " + v}}, bytes.NewReader(img), "application/octet-stream", &rel); err != nil {
+		rel, _, err := c.UploadRelease(context.Background(), img, "demo "+v, false)
+		if err != nil {
 			return "", err
 		}
 		fd.images[v] = img
@@ -220,22 +217,24 @@ func (fd *fleetDemo) rollout(*State) (string, error) {
 	if err := fd.need("onboarded devices and v2", len(fd.agents) == demoDevices && fd.digests["2.0.0"] != ""); err != nil {
 		return "", err
 	}
-	c := api.NewClient(fd.f.Server.AdminURL(), sim.AdminToken, fd.f.Roots())
+	c := adminapi.NewClient(fd.f.Server.AdminURL(), sim.AdminToken, fd.f.Roots())
 	ctx := context.Background()
-	spec := fmt.Sprintf(`{"id":"demo-v2","release":%q,"phases":[{"name":"all","percent":100}]}`, fd.digests["2.0.0"])
-	if err := c.Post(ctx, "/api/v1/campaigns", nil, strings.NewReader(spec), "application/json", nil); err != nil {
+	spec := adminapi.CampaignSpec{ID: "demo-v2", Release: fd.digests["2.0.0"], Phases: []adminapi.CampaignPhase{{Name: "all", Percent: 100}}}
+	if _, err := c.CreateCampaign(ctx, spec); err != nil {
 		return "", err
 	}
-	var sum campaign.Summary
+	var sum adminapi.CampaignSummary
 	if !waitUntil(20*time.Second, func() bool {
-		if err := c.Get(ctx, "/api/v1/campaigns/demo-v2", nil, &sum); err != nil {
+		s, err := c.Campaign(ctx, "demo-v2", false)
+		if err != nil {
 			return false
 		}
-		return sum.Counts[campaign.Verified] == demoDevices || sum.Counts[campaign.Failed] > 0 || sum.Counts[campaign.Reverted] > 0
-	}) || sum.Counts[campaign.Verified] != demoDevices {
+		sum = *s
+		return sum.Counts[adminapi.Verified] == demoDevices || sum.Counts[adminapi.Failed] > 0 || sum.Counts[adminapi.Reverted] > 0
+	}) || sum.Counts[adminapi.Verified] != demoDevices {
 		return "", fmt.Errorf("campaign demo-v2: %s, counts %v", sum.State, sum.Counts)
 	}
-	lines := []string{fmt.Sprintf("campaign demo-v2 (%s): %d of %d devices verified by the fleet", sum.State, sum.Counts[campaign.Verified], sum.Total)}
+	lines := []string{fmt.Sprintf("campaign demo-v2 (%s): %d of %d devices verified by the fleet", sum.State, sum.Counts[adminapi.Verified], sum.Total)}
 	for i, a := range fd.agents {
 		o := a.State().Last
 		if o == nil || !o.OK || o.Version != "2.0.0" || len(o.Token) == 0 {
@@ -363,9 +362,9 @@ func (fd *fleetDemo) decommission(*State) (string, error) {
 	i := demoDevices - 1
 	a := fd.agents[i]
 	id := a.DeviceID()
-	c := api.NewClient(fd.f.Server.AdminURL(), sim.AdminToken, fd.f.Roots())
+	c := adminapi.NewClient(fd.f.Server.AdminURL(), sim.AdminToken, fd.f.Roots())
 	ctx := context.Background()
-	if err := c.Post(ctx, "/api/v1/devices/"+id+"/decommission", nil, strings.NewReader(`{"reason":"demo: end of life"}`), "application/json", nil); err != nil {
+	if _, err := c.Transition(ctx, id, adminapi.DeviceDecommission, "demo: end of life"); err != nil {
 		return "", err
 	}
 	if !waitUntil(5*time.Second, func() bool { return !a.Connected() }) {

@@ -53,7 +53,7 @@ var defaultMQTT = func() MQTTLimits {
 // result against ranges that keep a connection's cost bounded (a receive
 // window is a per-connection buffer; a retained message must fit in a
 // packet, and an update outcome, up to 32 KiB, in the retained quota).
-func (m *MQTTLimits) validate(bad func(path, format string, args ...any)) {
+func (m *MQTTLimits) validate(bad report) {
 	num := func(v *int, dv int, key string, lo, hi int) {
 		if *v == 0 {
 			*v = dv

@@ -36,6 +36,7 @@ func TestConfigErrorsNameFileLine(t *testing.T) {
 		"mqtt shake":    {"data_dir: d\nmqtt:\n  handshake_timeout: 1h\n", "mqtt.handshake_timeout"},
 		"mqtt sources":  {"data_dir: d\nmqtt:\n  max_handshakes_per_source: -2\n", "c.yaml:3: mqtt.max_handshakes_per_source"},
 		"mqtt unknown":  {"data_dir: d\nmqtt:\n  max_will: 3\n", "line 3: field max_will not found"},
+		"empty env":     {"data_dir: d\ndatabase: env:RAMPART_TEST_SURELY_UNSET_VARIABLE\n", "c.yaml:2: database: environment variable RAMPART_TEST_SURELY_UNSET_VARIABLE is empty"},
 	} {
 		_, err := ParseConfig(filepath.Join(dir, "c.yaml"), []byte(tc.text))
 		if err == nil || !strings.Contains(err.Error(), tc.want) {

@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"net/http"
 	_ "net/http/pprof"
-	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -20,10 +19,9 @@ import (
 
 	"github.com/eclipse/paho.golang/paho"
 
-	"rampart/fleet/api"
+	"rampart/adminapi"
 	"rampart/fleet/broker"
 	"rampart/fleet/ca"
-	"rampart/fleet/store"
 )
 
 // envChild makes the test binary run a fleet server from the named config
@@ -192,37 +190,39 @@ func TestCrashDuringBurst(t *testing.T) {
 
 	// Restart on the same data and check.
 	f.startChild()
-	cl := api.NewClient(f.adminURL, adminToken, f.pool)
+	cl := adminapi.NewClient(f.adminURL, adminToken, f.pool)
 	ctx := context.Background()
 	for serial, id := range issued {
-		var d api.DeviceDetail
-		if err := cl.Get(ctx, "/api/v1/devices/"+id, nil, &d); err != nil {
+		d, err := cl.Device(ctx, id)
+		if err != nil {
 			t.Fatal(err)
 		}
 		found := false
 		for _, c := range d.Certificates {
 			found = found || c.Serial == serial
 		}
-		if !found || d.State != store.Active {
+		if !found || d.State != adminapi.Active {
 			t.Fatalf("device %s received certificate %s but the server has state %s and %d certificates", id, serial, d.State, len(d.Certificates))
 		}
 	}
 	// No certificate on record for a device that is not active.
-	var devs []store.Device
-	if err := cl.Get(ctx, "/api/v1/devices", nil, &devs); err != nil {
+	devs, err := cl.Devices(ctx, "")
+	if err != nil {
 		t.Fatal(err)
 	}
 	for _, d := range devs {
-		var dd api.DeviceDetail
-		cl.Get(ctx, "/api/v1/devices/"+d.ID, nil, &dd)
-		if len(dd.Certificates) > 0 && dd.State != store.Active {
+		dd, err := cl.Device(ctx, d.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(dd.Certificates) > 0 && dd.State != adminapi.Active {
 			t.Fatalf("device %s has %d certificates but is %s", d.ID, len(dd.Certificates), dd.State)
 		}
 	}
 	total = 0
 	for id, vals := range acked {
-		var pts []store.Point
-		if err := cl.Get(ctx, "/api/v1/telemetry", url.Values{"device": {id}, "metric": {"seq"}}, &pts); err != nil {
+		pts, err := cl.Telemetry(ctx, adminapi.TelemetryQuery{Device: id, Metric: "seq"})
+		if err != nil {
 			t.Fatal(err)
 		}
 		have := map[int]bool{}

@@ -7,9 +7,7 @@ import (
 	"errors"
 	"fmt"
 
-	"rampart/fleet/api"
-	"rampart/fleet/campaign"
-	"rampart/fleet/store"
+	"rampart/adminapi"
 )
 
 // StartCampaign uploads img through the admin API and starts a one-phase
@@ -21,9 +19,9 @@ func (f *Fleet) StartCampaign(ctx context.Context, id string, img []byte, tamper
 	if f.Server == nil {
 		return errors.New("sim: campaign: the server runs in another process")
 	}
-	c := api.NewClient(f.AdminURL, AdminToken, f.roots)
-	var rel store.Release
-	if err := c.Post(ctx, "/api/v1/releases", nil, bytes.NewReader(img), "application/octet-stream", &rel); err != nil {
+	c := adminapi.NewClient(f.AdminURL, AdminToken, f.roots)
+	rel, _, err := c.UploadRelease(ctx, img, "", false)
+	if err != nil {
 		return fmt.Errorf("sim: campaign: upload: %w", err)
 	}
 	if len(tamper) > 0 {
@@ -36,20 +34,15 @@ func (f *Fleet) StartCampaign(ctx context.Context, id string, img []byte, tamper
 			return b
 		})
 	}
-	spec := fmt.Sprintf(`{"id":%q,"release":%q,"max_concurrent":%d,"phases":[{"name":"all","percent":100,"failure_threshold":1}]}`,
-		id, hex.EncodeToString(rel.Digest), n)
-	if err := c.Post(ctx, "/api/v1/campaigns", nil, bytes.NewReader([]byte(spec)), "application/json", nil); err != nil {
+	spec := adminapi.CampaignSpec{ID: id, Release: hex.EncodeToString(rel.Digest), MaxConcurrent: n,
+		Phases: []adminapi.CampaignPhase{{Name: "all", Percent: 100, FailureThreshold: 1}}}
+	if _, err := c.CreateCampaign(ctx, spec); err != nil {
 		return fmt.Errorf("sim: campaign: create: %w", err)
 	}
 	return nil
 }
 
 // CampaignStatus returns a campaign's summary from the admin API.
-func (f *Fleet) CampaignStatus(ctx context.Context, id string) (*campaign.Summary, error) {
-	var s campaign.Summary
-	c := api.NewClient(f.AdminURL, AdminToken, f.roots)
-	if err := c.Get(ctx, "/api/v1/campaigns/"+id, nil, &s); err != nil {
-		return nil, err
-	}
-	return &s, nil
+func (f *Fleet) CampaignStatus(ctx context.Context, id string) (*adminapi.CampaignSummary, error) {
+	return adminapi.NewClient(f.AdminURL, AdminToken, f.roots).Campaign(ctx, id, false)
 }

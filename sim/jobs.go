@@ -1,7 +1,6 @@
 package sim
 
 import (
-	"bytes"
 	"context"
 	"crypto/ecdsa"
 	"errors"
@@ -11,8 +10,8 @@ import (
 	"sync"
 	"time"
 
+	"rampart/adminapi"
 	"rampart/agent"
-	"rampart/fleet/api"
 	"rampart/fleet/trust"
 )
 
@@ -47,8 +46,8 @@ func (f *Fleet) Endorse(ctx context.Context, devs []*Device) error {
 func (f *Fleet) importSigned(ctx context.Context, signed []byte) error {
 	if f.Server == nil {
 		// Another process runs the server: import through the admin API.
-		c := api.NewClient(f.AdminURL, AdminToken, f.roots)
-		return c.Post(ctx, "/api/v1/endorsements", nil, bytes.NewReader(signed), "application/cose", nil)
+		_, err := adminapi.NewClient(f.AdminURL, AdminToken, f.roots).ImportEndorsements(ctx, signed)
+		return err
 	}
 	_, err := trust.Import(ctx, f.Server.Store(), signed, map[string]*ecdsa.PublicKey{MfrName: &f.Mfr.PublicKey}, MfrName)
 	return err

@@ -3,7 +3,6 @@ package api
 import (
 	"context"
 	"crypto/ecdsa"
-	_ "embed"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -13,8 +12,8 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
-	"time"
 
+	"rampart/adminapi"
 	"rampart/fleet/campaign"
 	"rampart/fleet/internal/burst"
 	"rampart/fleet/internal/netlimit"
@@ -22,12 +21,6 @@ import (
 	"rampart/fleet/telemetry"
 	"rampart/fleet/trust"
 )
-
-//go:embed openapi.json
-var openAPI []byte
-
-// OpenAPI returns the OpenAPI 3.1 document of the admin API.
-func OpenAPI() []byte { return append([]byte(nil), openAPI...) }
 
 // Deps are what the API acts on.
 type Deps struct {
@@ -106,6 +99,7 @@ func New(d Deps) (*API, error) {
 	if d.Metrics != nil {
 		a.route("GET /metrics", Viewer, d.Metrics.ServeHTTP)
 	}
+	openAPI := adminapi.OpenAPI()
 	a.mux.HandleFunc("GET /api/v1/openapi.json", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		w.Write(openAPI)
@@ -201,13 +195,8 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	enc.Encode(v)
 }
 
-// Error is the body of every error reply.
-type Error struct {
-	Error string `json:"error"`
-}
-
 func writeErr(w http.ResponseWriter, status int, format string, args ...any) {
-	writeJSON(w, status, Error{Error: fmt.Sprintf(format, args...)})
+	writeJSON(w, status, adminapi.Error{Error: fmt.Sprintf(format, args...)})
 }
 
 // storeErr answers a store error: 404 and 409 for the request's errors,
@@ -258,16 +247,7 @@ func (a *API) listDevices(w http.ResponseWriter, r *http.Request) {
 		a.storeErr(w, err)
 		return
 	}
-	if list == nil {
-		list = []*store.Device{}
-	}
-	writeJSON(w, 200, list)
-}
-
-// DeviceDetail is a device with its certificates.
-type DeviceDetail struct {
-	*store.Device
-	Certificates []*store.Certificate `json:"certificates"`
+	writeJSON(w, 200, devicesOut(list))
 }
 
 func (a *API) getDevice(w http.ResponseWriter, r *http.Request) {
@@ -281,15 +261,7 @@ func (a *API) getDevice(w http.ResponseWriter, r *http.Request) {
 		a.storeErr(w, err)
 		return
 	}
-	if certs == nil {
-		certs = []*store.Certificate{}
-	}
-	writeJSON(w, 200, DeviceDetail{d, certs})
-}
-
-// TransitionRequest is the body of a lifecycle call.
-type TransitionRequest struct {
-	Reason string `json:"reason"`
+	writeJSON(w, 200, adminapi.DeviceDetail{Device: deviceOut(d), Certificates: certificatesOut(certs)})
 }
 
 // readJSON decodes the request body into v, refusing unknown fields and
@@ -310,7 +282,7 @@ func readJSON(w http.ResponseWriter, r *http.Request, limit int64, optional bool
 
 func (a *API) transition(to store.State, needReason bool) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		var req TransitionRequest
+		var req adminapi.TransitionRequest
 		if !readJSON(w, r, maxJSONBody, true, &req) {
 			return
 		}
@@ -339,22 +311,8 @@ func (a *API) transition(to store.State, needReason bool) http.HandlerFunc {
 			a.storeErr(w, err)
 			return
 		}
-		writeJSON(w, 200, struct {
-			*store.Device
-			Revoked      []string `json:"revoked_certificates,omitempty"`
-			Disconnected bool     `json:"disconnected"`
-		}{d, revoked, dropped})
+		writeJSON(w, 200, adminapi.TransitionResult{Device: deviceOut(d), RevokedCertificates: revoked, Disconnected: dropped})
 	}
-}
-
-// Endorsement is one row of GET /endorsements.
-type Endorsement struct {
-	DeviceID         string `json:"device_id"`
-	InstanceID       string `json:"instance_id"`
-	ImplementationID string `json:"implementation_id,omitempty"`
-	Manufacturer     string `json:"manufacturer"`
-	PublicKey        string `json:"public_key"`
-	Comment          string `json:"comment,omitempty"`
 }
 
 func (a *API) listEndorsements(w http.ResponseWriter, r *http.Request) {
@@ -363,9 +321,10 @@ func (a *API) listEndorsements(w http.ResponseWriter, r *http.Request) {
 		a.storeErr(w, err)
 		return
 	}
-	out := []Endorsement{}
+	out := []adminapi.Endorsement{}
 	for _, d := range list {
-		out = append(out, Endorsement{d.ID, hex.EncodeToString(d.InstanceID), hex.EncodeToString(d.ImplementationID), d.Manufacturer, d.PublicKeyPEM, d.Comment})
+		out = append(out, adminapi.Endorsement{DeviceID: d.ID, InstanceID: hex.EncodeToString(d.InstanceID), ImplementationID: hex.EncodeToString(d.ImplementationID),
+			Manufacturer: d.Manufacturer, PublicKey: d.PublicKeyPEM, Comment: d.Comment})
 	}
 	writeJSON(w, 200, out)
 }
@@ -385,7 +344,7 @@ func (a *API) importEndorsements(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, status, err)
 		return
 	}
-	writeJSON(w, 200, res)
+	writeJSON(w, 200, importOut(res))
 }
 
 func (a *API) listReleases(w http.ResponseWriter, r *http.Request) {
@@ -394,10 +353,7 @@ func (a *API) listReleases(w http.ResponseWriter, r *http.Request) {
 		a.storeErr(w, err)
 		return
 	}
-	if list == nil {
-		list = []*store.Release{}
-	}
-	writeJSON(w, 200, list)
+	writeJSON(w, 200, releasesOut(list))
 }
 
 func (a *API) registerRelease(w http.ResponseWriter, r *http.Request) {
@@ -413,7 +369,7 @@ func (a *API) registerRelease(w http.ResponseWriter, r *http.Request) {
 		if err == nil {
 			// The content address only: the image URL devices use needs a
 			// per-device download token, so no URL is advertised here.
-			w.Header().Set("Rampart-Image-SHA256", sha)
+			w.Header().Set(adminapi.ImageSHA256Header, sha)
 		}
 	} else {
 		rel, err = trust.RegisterRelease(r.Context(), a.d.Store, data, a.d.ReleaseKeys, r.URL.Query().Get("comment"), actor(r))
@@ -430,65 +386,40 @@ func (a *API) registerRelease(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, http.StatusUnprocessableEntity, err)
 		return
 	}
-	writeJSON(w, 201, rel)
-}
-
-func parseTime(s string) (time.Time, error) {
-	if s == "" {
-		return time.Time{}, nil
-	}
-	if ms, err := strconv.ParseInt(s, 10, 64); err == nil {
-		return time.UnixMilli(ms), nil
-	}
-	return time.Parse(time.RFC3339Nano, s)
+	writeJSON(w, 201, releaseOut(rel))
 }
 
 func (a *API) audit(w http.ResponseWriter, r *http.Request) {
-	q := r.URL.Query()
-	since, err := parseTime(q.Get("since"))
+	q, err := adminapi.ParseAuditQuery(r.URL.Query())
 	if err != nil {
-		writeErr(w, http.StatusBadRequest, "since: %v", err)
+		writeErr(w, http.StatusBadRequest, "%v", err)
 		return
 	}
-	limit, _ := strconv.Atoi(q.Get("limit"))
-	list, err := a.d.Store.AuditLog(r.Context(), store.AuditFilter{Subject: q.Get("subject"), Action: q.Get("action"), Decision: q.Get("decision"), Since: since, Limit: limit})
+	list, err := a.d.Store.AuditLog(r.Context(), store.AuditFilter{Subject: q.Subject, Action: q.Action, Decision: q.Decision, Since: q.Since, Limit: q.Limit})
 	if err != nil {
 		a.storeErr(w, err)
 		return
 	}
-	if list == nil {
-		list = []*store.AuditEntry{}
-	}
-	writeJSON(w, 200, list)
+	writeJSON(w, 200, auditOut(list))
 }
 
 func (a *API) telemetry(w http.ResponseWriter, r *http.Request) {
-	q := r.URL.Query()
-	from, err := parseTime(q.Get("from"))
+	q, format, err := adminapi.ParseTelemetryQuery(r.URL.Query())
 	if err != nil {
-		writeErr(w, http.StatusBadRequest, "from: %v", err)
+		writeErr(w, http.StatusBadRequest, "%v", err)
 		return
 	}
-	to, err := parseTime(q.Get("to"))
-	if err != nil {
-		writeErr(w, http.StatusBadRequest, "to: %v", err)
-		return
-	}
-	format := q.Get("format")
-	if format != "" && format != "json" && format != "csv" {
-		writeErr(w, http.StatusBadRequest, "format %q: want json or csv", format)
-		return
-	}
-	limit, _ := strconv.Atoi(q.Get("limit"))
-	pts, err := a.d.Store.Points(r.Context(), store.PointQuery{DeviceID: q.Get("device"), Metric: q.Get("metric"), From: from, To: to, Limit: limit})
+	pts, err := a.d.Store.Points(r.Context(), store.PointQuery{DeviceID: q.Device, Metric: q.Metric, From: q.From, To: q.To, Limit: q.Limit})
 	if err != nil {
 		a.storeErr(w, err)
 		return
 	}
-	if format == "csv" {
+	if format == adminapi.FormatCSV {
 		w.Header().Set("Content-Type", "text/csv")
-	} else {
-		w.Header().Set("Content-Type", "application/json")
+		telemetry.Export(w, format, pts)
+		return
 	}
-	telemetry.Export(w, format, pts)
+	// Compact, unlike the other replies: an export may hold 100,000 samples.
+	w.Header().Set("Content-Type", "application/json")
+	json.NewEncoder(w).Encode(pointsOut(pts))
 }

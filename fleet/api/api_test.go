@@ -10,6 +10,7 @@ import (
 	"strings"
 	"testing"
 
+	"rampart/adminapi"
 	"rampart/fleet/store"
 )
 
@@ -35,7 +36,7 @@ func TestOpenAPIMatchesRoutes(t *testing.T) {
 		OpenAPI string                                `json:"openapi"`
 		Paths   map[string]map[string]json.RawMessage `json:"paths"`
 	}
-	if err := json.Unmarshal(OpenAPI(), &doc); err != nil {
+	if err := json.Unmarshal(adminapi.OpenAPI(), &doc); err != nil {
 		t.Fatal(err)
 	}
 	if !strings.HasPrefix(doc.OpenAPI, "3.") {

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"net/http"
 
+	"rampart/adminapi"
 	"rampart/fleet/campaign"
 	"rampart/fleet/store"
 )
@@ -38,20 +39,20 @@ func (a *API) listCampaigns(w http.ResponseWriter, r *http.Request) {
 		a.storeErr(w, err)
 		return
 	}
-	writeJSON(w, 200, list)
+	writeJSON(w, 200, summariesOut(list))
 }
 
 func (a *API) createCampaign(w http.ResponseWriter, r *http.Request) {
-	var sp campaign.Spec
+	var sp adminapi.CampaignSpec
 	if !readJSON(w, r, 4<<20, false, &sp) {
 		return
 	}
-	s, err := a.d.Campaigns.Create(r.Context(), sp, actor(r))
+	s, err := a.d.Campaigns.Create(r.Context(), specIn(sp), actor(r))
 	if err != nil {
 		a.campaignErr(w, err)
 		return
 	}
-	writeJSON(w, 201, s)
+	writeJSON(w, 201, summaryOut(s))
 }
 
 func (a *API) getCampaign(w http.ResponseWriter, r *http.Request) {
@@ -60,7 +61,7 @@ func (a *API) getCampaign(w http.ResponseWriter, r *http.Request) {
 		a.campaignErr(w, err)
 		return
 	}
-	writeJSON(w, 200, s)
+	writeJSON(w, 200, summaryOut(s))
 }
 
 func (a *API) controlCampaign(w http.ResponseWriter, r *http.Request) {
@@ -71,7 +72,7 @@ func (a *API) controlCampaign(w http.ResponseWriter, r *http.Request) {
 		writeErr(w, http.StatusNotFound, "action %q: want pause, resume, cancel or approve", act)
 		return
 	}
-	var req TransitionRequest
+	var req adminapi.TransitionRequest
 	if !readJSON(w, r, maxJSONBody, true, &req) {
 		return
 	}
@@ -80,5 +81,5 @@ func (a *API) controlCampaign(w http.ResponseWriter, r *http.Request) {
 		a.campaignErr(w, err)
 		return
 	}
-	writeJSON(w, 200, s)
+	writeJSON(w, 200, summaryOut(s))
 }

@@ -5,6 +5,8 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+
+	"rampart/adminapi"
 )
 
 // readJSON serves every JSON request body of the admin API: unknown fields,
@@ -26,7 +28,7 @@ func TestReadJSON(t *testing.T) {
 	} {
 		r := httptest.NewRequest("POST", "/", strings.NewReader(c.body))
 		w := httptest.NewRecorder()
-		var req TransitionRequest
+		var req adminapi.TransitionRequest
 		ok := readJSON(w, r, 128, c.optional, &req)
 		if ok != c.ok {
 			t.Errorf("%s: readJSON = %v, want %v (%s)", c.name, ok, c.ok, w.Body)

@@ -1,0 +1,63 @@
+package fleet
+
+import (
+	"crypto/ecdsa"
+	"fmt"
+	"os"
+
+	"rampart/attest"
+	"rampart/image"
+)
+
+// validateManufacturers loads the manufacturer keys trusted to sign
+// endorsement lists; each needs a unique name.
+func (c *Config) validateManufacturers(bad report) {
+	c.manufacturerKeys = map[string]*ecdsa.PublicKey{}
+	for i, m := range c.Manufacturers {
+		p := fmt.Sprintf("manufacturers.%d", i)
+		if m.Name == "" {
+			bad(p, "name required")
+		}
+		if _, dup := c.manufacturerKeys[m.Name]; dup {
+			bad(p, "duplicate name %q", m.Name)
+		}
+		b, err := os.ReadFile(m.PublicKey)
+		if err != nil {
+			bad(p, "public_key: %v", err)
+			continue
+		}
+		k, err := attest.ParsePublicKeyPEM(b)
+		if err != nil {
+			bad(p, "public_key %s: %v", m.PublicKey, err)
+			continue
+		}
+		c.manufacturerKeys[m.Name] = k
+	}
+}
+
+// validateReleaseKeys loads the keys trusted to sign release images.
+func (c *Config) validateReleaseKeys(bad report) {
+	c.releaseKeys = nil
+	for i, f := range c.ReleaseKeys {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			bad(fmt.Sprintf("release_keys.%d", i), "%v", err)
+			continue
+		}
+		k, err := image.ParseKeyPEM(b)
+		if err != nil {
+			bad(fmt.Sprintf("release_keys.%d", i), "%s: %v", f, err)
+			continue
+		}
+		c.releaseKeys = append(c.releaseKeys, k)
+	}
+}
+
+// validateAPITokens checks each admin API token entry.
+func (c *Config) validateAPITokens(bad report) {
+	for i, t := range c.APITokens {
+		if err := t.Validate(); err != nil {
+			bad(fmt.Sprintf("api_tokens.%d", i), "%v", err)
+		}
+	}
+}
