@@ -12,7 +12,7 @@ import (
 	"strings"
 
 	"rampart/attest"
-	"rampart/fleet/ca"
+	"rampart/internal/spki"
 )
 
 // Paths and headers of the protocol.
@@ -42,13 +42,13 @@ const (
 // key of the CSR: SHA-256(serverNonce || SubjectPublicKeyInfo DER of pub).
 // It is 32 bytes, one of the nonce sizes a PSA token allows.
 func Binding(serverNonce []byte, pub crypto.PublicKey) ([]byte, error) {
-	spki, err := ca.SPKI(pub) // x509.MarshalPKIXPublicKey's bytes, without its reflection
+	der, err := spki.Marshal(pub) // x509.MarshalPKIXPublicKey's bytes, without its reflection
 	if err != nil {
 		return nil, fmt.Errorf("enroll: binding: %w", err)
 	}
 	h := sha256.New()
 	h.Write(serverNonce)
-	h.Write(spki)
+	h.Write(der)
 	return h.Sum(nil), nil
 }
 
