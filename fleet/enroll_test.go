@@ -10,8 +10,8 @@ import (
 
 	"github.com/eclipse/paho.golang/paho"
 
+	"rampart/deviceproto"
 	"rampart/fleet/broker"
-	"rampart/fleet/enroll"
 	"rampart/fleet/store"
 	"rampart/fleet/store/storetest"
 )
@@ -22,9 +22,9 @@ func eachBackend(t *testing.T, f func(t *testing.T, fx *fixture)) {
 	}
 }
 
-func refusalCode(t *testing.T, err error) enroll.Code {
+func refusalCode(t *testing.T, err error) deviceproto.Code {
 	t.Helper()
-	var r *enroll.Refusal
+	var r *deviceproto.Refusal
 	if !errors.As(err, &r) {
 		t.Fatalf("error %v (%T) is not a refusal", err, err)
 	}
@@ -106,7 +106,7 @@ func TestEnrollConnectPublish(t *testing.T) {
 			t.Fatal("renewal returned the same certificate")
 		}
 		// Renewal of a never-enrolled device is refused.
-		if err := devs[1].enroll(true); refusalCode(t, err) != enroll.CodeDeviceState {
+		if err := devs[1].enroll(true); refusalCode(t, err) != deviceproto.CodeDeviceState {
 			t.Fatalf("renewal before enrollment: %v", err)
 		}
 	})
