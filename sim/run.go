@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"rampart/agent"
+	"rampart/deviceproto"
 	"rampart/internal/proc"
 )
 
@@ -272,7 +273,7 @@ func Run(ctx context.Context, opt Options) (*Report, error) {
 				rep.Errors = append(rep.Errors, fmt.Sprintf("%d jobs could not be published", n))
 			}
 		}
-		ours := func(last *agent.Outcome) bool { return last != nil && (jobID == "" || last.JobID == jobID) }
+		ours := func(last *deviceproto.Outcome) bool { return last != nil && (jobID == "" || last.JobID == jobID) }
 		finished := func() bool {
 			done := 0
 			for _, sd := range devs {
