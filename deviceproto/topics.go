@@ -1,10 +1,10 @@
 package deviceproto
 
 // A device's MQTT topics (docs/agent.md, "Topics"; the broker's ACL in
-// docs/fleet-server.md). Every topic of device <id> is
-// devices/<id>/<level>: the device may publish and subscribe only under
-// its own prefix, may not publish on its jobs topic, which only the fleet
-// does, and may retain a message only on its updates topic.
+// docs/fleet-server.md, "Broker ACL and quotas"). Every topic of device
+// <id> is devices/<id>/<level>: the device may publish and subscribe only
+// under its own prefix, may not publish on its jobs topic, which only the
+// fleet does, and may retain a message only on its updates topic.
 
 // TopicPrefix is the root of every device's topics: devices/<id>/...
 const TopicPrefix = "devices/"
