@@ -14,6 +14,7 @@ import (
 
 	"github.com/eclipse/paho.golang/paho"
 
+	"rampart/deviceproto"
 	"rampart/internal/secfile"
 	"rampart/psa"
 )
@@ -35,7 +36,7 @@ type Agent struct {
 	mqtt        *paho.Client
 	mqttCert    *x509.Certificate // the certificate the MQTT session was opened with
 	lost        chan struct{}     // closed when the current MQTT session is lost
-	jobs        chan Job
+	jobs        chan deviceproto.Job
 
 	started   time.Time
 	published atomic.Int64
@@ -58,7 +59,7 @@ func New(cfg Config) (*Agent, error) {
 	if err != nil {
 		return nil, err
 	}
-	a := &Agent{cfg: cfg, state: st, jobs: make(chan Job, 4), started: cfg.Now()}
+	a := &Agent{cfg: cfg, state: st, jobs: make(chan deviceproto.Job, 4), started: cfg.Now()}
 	if err := a.openSPE(); err != nil {
 		a.Close()
 		return nil, err
@@ -85,8 +86,8 @@ func sameOriginHTTPS(req *http.Request, via []*http.Request) error {
 	if len(via) >= 5 {
 		return errors.New("agent: http: more than 5 redirects")
 	}
-	if req.URL.Scheme != "https" || hostPort(req.URL) != hostPort(via[0].URL) {
-		return fmt.Errorf("%w: redirect to %s://%s refused", ErrJobURL, req.URL.Scheme, req.URL.Host)
+	if req.URL.Scheme != "https" || deviceproto.Endpoint(req.URL) != deviceproto.Endpoint(via[0].URL) {
+		return fmt.Errorf("%w: redirect to %s://%s refused", deviceproto.ErrJobURL, req.URL.Scheme, req.URL.Host)
 	}
 	return nil
 }

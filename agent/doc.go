@@ -6,11 +6,14 @@
 // resumable download, hand-over to the SPE's firmware-update service, reboot
 // through the bootloader, re-attestation and self-test, then accept (or
 // reject and let the bootloader revert), and a fresh attestation over the
-// fleet's challenge to report the outcome.
+// fleet's challenge to report the outcome. It speaks the device protocol
+// of package deviceproto (enrollment, jobs, progress, outcomes, topics) and
+// imports no fleet package: a device links none of the server.
 //
 // A job is acted on only if the fleet's job signer signed it for this
-// device (jobsig.go), it has not expired, it was not issued before the last
-// job taken, and its URL is https to a fleet endpoint: whoever can put a
+// device (deviceproto.VerifyJob), it has not expired, it was not issued
+// before the last job taken (jobs.go), and its URL is https to a fleet
+// endpoint: whoever can put a
 // message on the device's jobs topic, the broker included, is as hostile as
 // the network.
 //

@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"strconv"
 
+	"rampart/deviceproto"
 	"rampart/internal/secfile"
 )
 
@@ -26,10 +27,10 @@ var ErrDigest = errors.New("agent: download: digest does not match the job")
 // file with an HTTP Range request, and checks its size and SHA-256. A
 // server that ignores Range restarts the file from zero; a digest mismatch
 // deletes the file and is fatal for the job.
-func (a *Agent) download(ctx context.Context, j Job) (string, error) {
+func (a *Agent) download(ctx context.Context, j deviceproto.Job) (string, error) {
 	// Checked here as well as when the job was taken: a job persisted by
 	// an older agent, before jobs were signed, may name plain http.
-	if err := checkHTTPS(j.URL); err != nil {
+	if err := deviceproto.CheckHTTPS(j.URL); err != nil {
 		return "", fatal(err)
 	}
 	path := filepath.Join(a.cfg.Dir, DownloadFile)
@@ -58,7 +59,7 @@ func (a *Agent) download(ctx context.Context, j Job) (string, error) {
 			req.Header.Set("Range", "bytes="+strconv.FormatInt(have, 10)+"-")
 		}
 		resp, err := a.http.Do(req)
-		if errors.Is(err, ErrJobURL) { // a redirect away from the fleet
+		if errors.Is(err, deviceproto.ErrJobURL) { // a redirect away from the fleet
 			return "", fatal(fmt.Errorf("agent: download: %w", err))
 		}
 		if err != nil {

@@ -15,6 +15,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"rampart/deviceproto"
 )
 
 type imageServer struct {
@@ -46,9 +48,9 @@ func testAgent(t *testing.T, srv *httptest.Server, hooks *Hooks) *Agent {
 	return &Agent{cfg: Config{Dir: t.TempDir(), Hooks: hooks, Rand: rand.Reader}, http: c}
 }
 
-func jobFor(url string, data []byte) Job {
+func jobFor(url string, data []byte) deviceproto.Job {
 	sum := sha256.Sum256(data)
-	return Job{ID: "j", Version: "2.0.0", URL: url, Size: int64(len(data)), SHA256: hex.EncodeToString(sum[:])}
+	return deviceproto.Job{ID: "j", Version: "2.0.0", URL: url, Size: int64(len(data)), SHA256: hex.EncodeToString(sum[:])}
 }
 
 var errCut = errors.New("cut")
@@ -144,12 +146,12 @@ func TestDownloadRefusesPlainHTTPAndRedirects(t *testing.T) {
 	srv := httptest.NewTLSServer(nil)
 	defer srv.Close()
 	a := testAgent(t, srv, nil)
-	if _, err := a.download(context.Background(), jobFor(plain.URL+"/x", data)); !errors.Is(err, ErrJobURL) || !IsFatal(err) {
+	if _, err := a.download(context.Background(), jobFor(plain.URL+"/x", data)); !errors.Is(err, deviceproto.ErrJobURL) || !IsFatal(err) {
 		t.Fatalf("plain http job: %v", err)
 	}
 	for _, target := range []string{plain.URL + "/x", other.URL + "/x"} {
 		srv.Config.Handler = http.RedirectHandler(target, http.StatusFound)
-		if _, err := a.download(context.Background(), jobFor(srv.URL+"/x", data)); !errors.Is(err, ErrJobURL) || !IsFatal(err) {
+		if _, err := a.download(context.Background(), jobFor(srv.URL+"/x", data)); !errors.Is(err, deviceproto.ErrJobURL) || !IsFatal(err) {
 			t.Fatalf("redirect to %s: %v", target, err)
 		}
 	}

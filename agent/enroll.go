@@ -5,14 +5,14 @@ import (
 	"fmt"
 	"time"
 
-	"rampart/fleet/enroll"
+	"rampart/deviceproto"
 )
 
 // Enroll obtains a certificate by attestation: the first enrollment, or
 // with renew a re-enrollment, which proves the device's current state with
 // a fresh token (the server checks every measurement again).
 func (a *Agent) Enroll(ctx context.Context, renew bool) error {
-	c := &enroll.Client{URL: a.cfg.EnrollURL, HTTP: a.http}
+	c := &deviceproto.Client{URL: a.cfg.EnrollURL, HTTP: a.http}
 	// Enrollment is rare: keep no connection to the server open after it.
 	defer a.http.CloseIdleConnections()
 	cert, err := c.Enroll(ctx, a.signer, a.cfg.Rand, a.Attest, renew)

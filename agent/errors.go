@@ -7,7 +7,7 @@ import (
 	"io"
 	"time"
 
-	"rampart/fleet/enroll"
+	"rampart/deviceproto"
 )
 
 // ErrFatal marks an error that retrying will not cure: a refused
@@ -38,15 +38,8 @@ func IsFatal(err error) bool {
 	if errors.Is(err, ErrFatal) {
 		return true
 	}
-	var r *enroll.Refusal
-	if errors.As(err, &r) {
-		switch r.Code {
-		case enroll.CodeNonceUnknown, enroll.CodeNonceReplayed, enroll.CodeInternal:
-			return false
-		}
-		return true
-	}
-	return false
+	var r *deviceproto.Refusal
+	return errors.As(err, &r) && !r.Code.Retryable()
 }
 
 // Backoff is an exponential backoff with full jitter.

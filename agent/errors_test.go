@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"rampart/fleet/enroll"
+	"rampart/deviceproto"
 )
 
 func TestBackoffBounds(t *testing.T) {
@@ -35,7 +35,7 @@ func TestIsFatal(t *testing.T) {
 	if IsFatal(errors.New("connection refused")) || IsFatal(nil) {
 		t.Fatal("a plain error is fatal")
 	}
-	if !IsFatal(&enroll.Refusal{Code: enroll.CodeBadSignature}) || IsFatal(&enroll.Refusal{Code: enroll.CodeNonceUnknown}) {
+	if !IsFatal(&deviceproto.Refusal{Code: deviceproto.CodeBadSignature}) || IsFatal(&deviceproto.Refusal{Code: deviceproto.CodeNonceUnknown}) {
 		t.Fatal("refusal classification")
 	}
 }

@@ -3,6 +3,8 @@ package agent
 import (
 	"context"
 	"fmt"
+
+	"rampart/deviceproto"
 )
 
 // RefusedJobs is the number of job messages the agent refused (unsigned,
@@ -24,20 +26,20 @@ func (a *Agent) refuse(err error) {
 }
 
 // policy is what the agent checks a job message against now.
-func (a *Agent) policy() JobPolicy {
+func (a *Agent) policy() deviceproto.JobPolicy {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	return JobPolicy{Roots: a.cfg.Roots, Device: a.cert, EnrollURL: a.cfg.EnrollURL, Now: a.cfg.Now()}
+	return deviceproto.JobPolicy{Roots: a.cfg.Roots, Device: a.cert, EnrollURL: a.cfg.EnrollURL, Now: a.cfg.Now()}
 }
 
 // verifyJob checks a job message: its signature and signer (jobsig.go),
 // then that it is not a replay of a job older than the last one taken.
 // It never trusts the transport: any client that reaches the jobs topic,
 // or the broker itself, is as hostile as the network.
-func (a *Agent) verifyJob(msg []byte) (Job, error) {
-	j, err := VerifyJob(msg, a.policy())
+func (a *Agent) verifyJob(msg []byte) (deviceproto.Job, error) {
+	j, err := deviceproto.VerifyJob(msg, a.policy())
 	if err != nil {
-		return Job{}, err
+		return deviceproto.Job{}, err
 	}
 	a.mu.Lock()
 	defer a.mu.Unlock()
@@ -48,12 +50,12 @@ func (a *Agent) verifyJob(msg []byte) (Job, error) {
 // at the same time under another ID. The last one itself (redelivered as
 // the retained message at every connection) passes: HandleJob resumes it
 // or answers with its outcome.
-func (a *Agent) replayLocked(j Job) error {
+func (a *Agent) replayLocked(j deviceproto.Job) error {
 	t := a.state.Taken
 	if t == nil || j.Issued > t.Issued || (j.Issued == t.Issued && j.ID == t.ID) {
 		return nil
 	}
-	return fmt.Errorf("%w: job %s issued at %d, the last job taken (%s) at %d", ErrJobReplayed, j.ID, j.Issued, t.ID, t.Issued)
+	return fmt.Errorf("%w: job %s issued at %d, the last job taken (%s) at %d", deviceproto.ErrJobReplayed, j.ID, j.Issued, t.ID, t.Issued)
 }
 
 // receiveJob is the MQTT path: a refused message is counted and logged, a
@@ -72,7 +74,7 @@ func (a *Agent) receiveJob(msg []byte) {
 
 // HandleJob verifies a job message and carries the job out (takeJob). A
 // refused message returns the refusal, wrapped as fatal.
-func (a *Agent) HandleJob(ctx context.Context, msg []byte) (*Outcome, error) {
+func (a *Agent) HandleJob(ctx context.Context, msg []byte) (*deviceproto.Outcome, error) {
 	j, err := a.verifyJob(msg)
 	if err != nil {
 		a.refuse(err)

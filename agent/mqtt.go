@@ -10,6 +10,8 @@ import (
 
 	"github.com/eclipse/paho.golang/packets"
 	"github.com/eclipse/paho.golang/paho"
+
+	"rampart/deviceproto"
 )
 
 // Connect opens the mutual-TLS MQTT session (client identifier = device
@@ -37,7 +39,7 @@ func (a *Agent) Connect(ctx context.Context) error {
 		OnClientError:      func(error) { signal() },
 		OnServerDisconnect: func(*paho.Disconnect) { signal() },
 		OnPublishReceived: []func(paho.PublishReceived) (bool, error){func(pr paho.PublishReceived) (bool, error) {
-			if pr.Packet.Topic != JobsTopic(id) || len(pr.Packet.Payload) == 0 {
+			if pr.Packet.Topic != deviceproto.JobsTopic(id) || len(pr.Packet.Payload) == 0 {
 				return false, nil
 			}
 			a.receiveJob(pr.Packet.Payload)
@@ -54,10 +56,10 @@ func (a *Agent) Connect(ctx context.Context) error {
 		}
 		return fmt.Errorf("agent: mqtt: connect: %w", err)
 	}
-	sa, err := c.Subscribe(cctx, &paho.Subscribe{Subscriptions: []paho.SubscribeOptions{{Topic: JobsTopic(id), QoS: 1}}})
+	sa, err := c.Subscribe(cctx, &paho.Subscribe{Subscriptions: []paho.SubscribeOptions{{Topic: deviceproto.JobsTopic(id), QoS: 1}}})
 	if err != nil || len(sa.Reasons) != 1 || sa.Reasons[0] >= 0x80 {
 		c.Disconnect(&paho.Disconnect{})
-		return fmt.Errorf("agent: mqtt: subscribe %s: %v", JobsTopic(id), err)
+		return fmt.Errorf("agent: mqtt: subscribe %s: %v", deviceproto.JobsTopic(id), err)
 	}
 	a.mu.Lock()
 	old := a.mqtt
@@ -137,25 +139,20 @@ func (e *PublishRefused) Error() string {
 	return fmt.Sprintf("agent: mqtt: publish %s refused: reason %#x", e.Topic, e.Reason)
 }
 
-type telemetryMessage struct {
-	TS     int64              `json:"ts,omitempty"`
-	Values map[string]float64 `json:"values"`
-}
-
 // Publish sends one telemetry sample (QoS 1: acknowledged means stored).
 // If the broker refuses the sample and it carried the device's timestamp,
 // the device clock may be wrong: it is sent again stamped by the server.
 func (a *Agent) Publish(ctx context.Context, values map[string]float64) error {
 	id := a.DeviceID()
-	m := telemetryMessage{TS: a.cfg.Now().UnixMilli(), Values: values}
+	m := deviceproto.Telemetry{TS: a.cfg.Now().UnixMilli(), Values: values}
 	b, _ := json.Marshal(m)
-	err := a.publish(ctx, "devices/"+id+"/telemetry", b, false)
+	err := a.publish(ctx, deviceproto.TelemetryTopic(id), b, false)
 	var ref *PublishRefused
 	if errors.As(err, &ref) {
 		a.cfg.Log.Warn("telemetry refused; resending with the server's time", "err", err)
 		m.TS = 0
 		b, _ = json.Marshal(m)
-		err = a.publish(ctx, "devices/"+id+"/telemetry", b, false)
+		err = a.publish(ctx, deviceproto.TelemetryTopic(id), b, false)
 	}
 	if err == nil {
 		a.published.Add(1)
@@ -180,5 +177,5 @@ func (a *Agent) PublishTo(ctx context.Context, suffix string, payload []byte, re
 	if suffix == "" || strings.ContainsAny(suffix, "+#") || strings.HasPrefix(suffix, "/") {
 		return fmt.Errorf("agent: mqtt: topic suffix %q", suffix)
 	}
-	return a.publish(ctx, "devices/"+a.DeviceID()+"/"+suffix, payload, retain)
+	return a.publish(ctx, deviceproto.DeviceTopic(a.DeviceID(), suffix), payload, retain)
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"time"
 
+	"rampart/deviceproto"
 	"rampart/image"
 )
 
@@ -24,7 +25,7 @@ func (a *Agent) ReportOutcome(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	if err := a.publish(ctx, StatusTopic(a.DeviceID()), b, true); err != nil {
+	if err := a.publish(ctx, deviceproto.StatusTopic(a.DeviceID()), b, true); err != nil {
 		return err
 	}
 	ok := 0.0

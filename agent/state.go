@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+
+	"rampart/deviceproto"
 )
 
 // StateFile is the agent's persisted state in its directory.
@@ -31,7 +33,7 @@ type State struct {
 	CertDER  []byte  `json:"cert,omitempty"`
 	Update   *Update `json:"update,omitempty"`
 	// Last is the outcome of the latest finished job.
-	Last *Outcome `json:"last,omitempty"`
+	Last *deviceproto.Outcome `json:"last,omitempty"`
 	// Taken is the latest job the agent took: a job issued before it is
 	// a replay and refused.
 	Taken *TakenJob `json:"taken,omitempty"`
@@ -45,25 +47,10 @@ type TakenJob struct {
 
 // Update is an update in progress.
 type Update struct {
-	Job      Job    `json:"job"`
-	Phase    Phase  `json:"phase"`
-	Attempts int    `json:"attempts"`
-	From     string `json:"from_version"`
-}
-
-// Outcome is how a job ended; the agent publishes it (outcome.go).
-type Outcome struct {
-	JobID string `json:"job"`
-	// OK is Result == ResultOK, kept for servers older than Result.
-	OK bool `json:"ok"`
-	// Result is how the job ended: ok, failed or reverted. Agents older
-	// than the field sent only OK (ParseOutcome maps it).
-	Result  Result `json:"result,omitempty"`
-	Version string `json:"version"` // running after the job
-	Error   string `json:"error,omitempty"`
-	// Token is the fresh attestation (base64 in JSON) taken after the
-	// job, over the job's nonce (the fleet's challenge).
-	Token []byte `json:"token,omitempty"`
+	Job      deviceproto.Job `json:"job"`
+	Phase    Phase           `json:"phase"`
+	Attempts int             `json:"attempts"`
+	From     string          `json:"from_version"`
 }
 
 func loadState(dir string) (*State, error) {
@@ -79,11 +66,11 @@ func loadState(dir string) (*State, error) {
 		return nil, fmt.Errorf("agent: state: %s: %w", StateFile, err)
 	}
 	if s.Update != nil {
-		// checkFields, not Validate: the job may have been taken by an
+		// CheckImage, not Validate: the job may have been taken by an
 		// older agent, before jobs were signed (this agent may be the new
 		// firmware that job installed). Its URL is checked again before
 		// any download.
-		if err := s.Update.Job.checkFields(); err != nil {
+		if err := s.Update.Job.CheckImage(); err != nil {
 			return nil, fmt.Errorf("agent: state: update: %w", err)
 		}
 	}

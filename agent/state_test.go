@@ -5,16 +5,20 @@ import (
 	"path/filepath"
 	"reflect"
 	"testing"
+
+	"rampart/deviceproto"
 )
 
 func TestStateRoundTrip(t *testing.T) {
 	dir := t.TempDir()
-	j, err := parseJobPayload([]byte(samplePayload))
-	if err != nil {
+	j := deviceproto.Job{ID: "rollout-2.0.0", Version: "2.0.0", URL: "https://fleet.example:8443/images/5f1d", Size: 4843,
+		SHA256: "5f1d4ee3b0b0a4c2c5e0b1e9c2d1a7f0e6d3c2b1a09f8e7d6c5b4a3928170615", Device: "dev-a",
+		Nonce: make([]byte, 32), Issued: 1795600000000, Expires: 1796204800000}
+	if err := j.Validate(); err != nil {
 		t.Fatal(err)
 	}
 	s := &State{DeviceID: "abc", CertDER: []byte{1, 2}, Update: &Update{Job: j, Phase: PhaseStaged, From: "1.0.0"},
-		Last:  &Outcome{JobID: "old", OK: true, Result: ResultOK, Version: "1.0.0", Token: []byte{9}},
+		Last:  &deviceproto.Outcome{JobID: "old", OK: true, Result: deviceproto.ResultOK, Version: "1.0.0", Token: []byte{9}},
 		Taken: &TakenJob{ID: j.ID, Issued: j.Issued}}
 	if err := s.save(dir); err != nil {
 		t.Fatal(err)

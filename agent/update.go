@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 
+	"rampart/deviceproto"
 	"rampart/image"
 	"rampart/psa"
 )
@@ -43,7 +44,7 @@ func sameVersion(v psa.FWUImageVersion, s string) bool {
 // once the job has ended, successfully or not; an error means the job has
 // not ended (transient trouble, or ctx ended) and will resume later. A job
 // that became a replay while it was queued is dropped (nil, nil).
-func (a *Agent) takeJob(ctx context.Context, j Job) (*Outcome, error) {
+func (a *Agent) takeJob(ctx context.Context, j deviceproto.Job) (*deviceproto.Outcome, error) {
 	a.mu.Lock()
 	if err := a.replayLocked(j); err != nil { // a newer job was taken since this one was queued
 		a.mu.Unlock()
@@ -68,7 +69,7 @@ func (a *Agent) takeJob(ctx context.Context, j Job) (*Outcome, error) {
 			// Defence in depth: the SPE and bootloader must refuse a
 			// lower security counter too; the agent does not ask them to.
 			a.mu.Unlock()
-			return a.finish(ctx, ResultFailed, fatal(fmt.Errorf("agent: job %s: downgrade from %s to %s refused", j.ID, from, j.Version)))
+			return a.finish(ctx, deviceproto.ResultFailed, fatal(fmt.Errorf("agent: job %s: downgrade from %s to %s refused", j.ID, from, j.Version)))
 		}
 		if err := a.saveLocked(); err != nil {
 			a.mu.Unlock()
@@ -107,7 +108,7 @@ func (a *Agent) setPhase(p Phase) error {
 
 // Resume continues the persisted update from its phase. It returns nil,
 // nil when there is none.
-func (a *Agent) Resume(ctx context.Context) (*Outcome, error) {
+func (a *Agent) Resume(ctx context.Context) (*deviceproto.Outcome, error) {
 	u := a.Pending()
 	if u == nil {
 		return nil, nil
@@ -124,11 +125,11 @@ func (a *Agent) Resume(ctx context.Context) (*Outcome, error) {
 		return nil, err
 	}
 	if attempts > MaxAttempts {
-		result := ResultFailed
+		result := deviceproto.ResultFailed
 		if info, qerr := a.fwu.Query(component); qerr == nil && info.State == psa.FWUTrial {
 			a.fwu.Reject(-1)
 			a.fwu.RequestReboot()
-			result = ResultReverted
+			result = deviceproto.ResultReverted
 		}
 		return a.finish(ctx, result, fatal(fmt.Errorf("agent: job %s: gave up after %d attempts", j.ID, MaxAttempts)))
 	}
@@ -146,7 +147,7 @@ func (a *Agent) Resume(ctx context.Context) (*Outcome, error) {
 				return err
 			})
 			if IsFatal(err) {
-				return a.finish(ctx, ResultFailed, err)
+				return a.finish(ctx, deviceproto.ResultFailed, err)
 			}
 			if err != nil {
 				return nil, err
@@ -155,10 +156,10 @@ func (a *Agent) Resume(ctx context.Context) (*Outcome, error) {
 				return nil, err
 			}
 		case PhaseDownloaded:
-			a.reportProgress(ctx, j.ID, ProgressInstalling)
+			a.reportProgress(ctx, j.ID, deviceproto.ProgressInstalling)
 			if err := a.stage(j); err != nil {
 				if IsFatal(err) {
-					return a.finish(ctx, ResultFailed, err)
+					return a.finish(ctx, deviceproto.ResultFailed, err)
 				}
 				return nil, err
 			}
@@ -180,7 +181,7 @@ func (a *Agent) Resume(ctx context.Context) (*Outcome, error) {
 				}
 			}
 			if info.State != psa.FWUTrial && !installed(info, j) {
-				return a.finish(ctx, ResultFailed, fatal(fmt.Errorf("agent: update: the bootloader did not boot %s (state %s, running %s)", j.Version, info.State, versionString(info.Version))))
+				return a.finish(ctx, deviceproto.ResultFailed, fatal(fmt.Errorf("agent: update: the bootloader did not boot %s (state %s, running %s)", j.Version, info.State, versionString(info.Version))))
 			}
 			// In its trial (swap), or already permanent (an overwrite-only
 			// bootloader, which cannot test): either way the new image runs
@@ -199,7 +200,7 @@ func (a *Agent) Resume(ctx context.Context) (*Outcome, error) {
 // installed reports whether the job's image runs outside a trial: the
 // bootloader made it permanent without a test (overwrite-only), or the
 // agent accepted it before a crash.
-func installed(info psa.FWUComponentInfo, j Job) bool {
+func installed(info psa.FWUComponentInfo, j deviceproto.Job) bool {
 	return info.State != psa.FWUTrial && info.State != psa.FWURejected && sameVersion(info.Version, j.Version)
 }
 
@@ -209,22 +210,22 @@ func installed(info psa.FWUComponentInfo, j Job) bool {
 // failure rejects the image and the bootloader reverts it; an image the
 // bootloader already made permanent (overwrite-only) cannot be reverted,
 // and its failure is reported as such.
-func (a *Agent) confirm(ctx context.Context, j Job) (*Outcome, error) {
+func (a *Agent) confirm(ctx context.Context, j deviceproto.Job) (*deviceproto.Outcome, error) {
 	info, err := a.fwu.Query(component)
 	if err != nil {
 		return nil, fmt.Errorf("agent: fwu: %w", err)
 	}
 	trial := info.State == psa.FWUTrial
 	if !trial && !installed(info, j) {
-		return a.finish(ctx, ResultReverted, fatal(fmt.Errorf("agent: update: trial of %s ended unconfirmed; the bootloader reverted to %s", j.Version, versionString(info.Version))))
+		return a.finish(ctx, deviceproto.ResultReverted, fatal(fmt.Errorf("agent: update: trial of %s ended unconfirmed; the bootloader reverted to %s", j.Version, versionString(info.Version))))
 	}
-	a.reportProgress(ctx, j.ID, ProgressRebooted)
+	a.reportProgress(ctx, j.ID, deviceproto.ProgressRebooted)
 	if err := a.selfTest(ctx, j); err != nil {
 		if !IsFatal(err) && ctx.Err() != nil {
 			return nil, err // stopped, not failed: the confirmation runs again
 		}
 		if !trial {
-			return a.finish(ctx, ResultFailed, fatal(fmt.Errorf("agent: confirmation of %s failed and the bootloader installed it for good (no trial: it cannot be reverted): %w", j.Version, err)))
+			return a.finish(ctx, deviceproto.ResultFailed, fatal(fmt.Errorf("agent: confirmation of %s failed and the bootloader installed it for good (no trial: it cannot be reverted): %w", j.Version, err)))
 		}
 		if _, rerr := a.fwu.Reject(-1); rerr != nil {
 			return nil, fmt.Errorf("agent: fwu: reject: %w", rerr)
@@ -232,19 +233,19 @@ func (a *Agent) confirm(ctx context.Context, j Job) (*Outcome, error) {
 		if rerr := a.fwu.RequestReboot(); rerr != nil {
 			return nil, fmt.Errorf("agent: reboot after reject: %w", rerr)
 		}
-		return a.finish(ctx, ResultReverted, fatal(fmt.Errorf("agent: self-test of %s failed, reverted: %w", j.Version, err)))
+		return a.finish(ctx, deviceproto.ResultReverted, fatal(fmt.Errorf("agent: self-test of %s failed, reverted: %w", j.Version, err)))
 	}
 	if trial {
 		if err := a.fwu.Accept(); err != nil {
 			return nil, fmt.Errorf("agent: fwu: accept: %w", err)
 		}
 	}
-	return a.finish(ctx, ResultOK, nil)
+	return a.finish(ctx, deviceproto.ResultOK, nil)
 }
 
 // stage hands the downloaded image to the SPE's FWU service, which
 // verifies it (signature, key, security counter) before it can be installed.
-func (a *Agent) stage(j Job) error {
+func (a *Agent) stage(j deviceproto.Job) error {
 	data, err := os.ReadFile(filepath.Join(a.cfg.Dir, DownloadFile))
 	if err != nil {
 		return fmt.Errorf("agent: stage: %w", err)
@@ -297,7 +298,7 @@ func (a *Agent) stage(j Job) error {
 // selfTest checks the trial image: the fleet must accept a fresh
 // attestation of it (re-enrollment checks every measurement against the
 // registered releases), then the configured application test runs.
-func (a *Agent) selfTest(ctx context.Context, j Job) error {
+func (a *Agent) selfTest(ctx context.Context, j deviceproto.Job) error {
 	err := retry(ctx, a.cfg.Backoff, a.cfg.Rand, "re-attest", func() error { return a.Enroll(ctx, true) })
 	if err != nil {
 		return err
@@ -314,9 +315,9 @@ func (a *Agent) selfTest(ctx context.Context, j Job) error {
 // over the job's nonce (the fleet's challenge; a random one for a job an
 // older agent took, which had none), clears the update and removes the
 // download.
-func (a *Agent) finish(ctx context.Context, result Result, cause error) (*Outcome, error) {
+func (a *Agent) finish(ctx context.Context, result deviceproto.Result, cause error) (*deviceproto.Outcome, error) {
 	u := a.Pending()
-	o := &Outcome{JobID: u.Job.ID, OK: result == ResultOK, Result: result}
+	o := &deviceproto.Outcome{JobID: u.Job.ID, OK: result == deviceproto.ResultOK, Result: result}
 	if cause != nil {
 		o.Error = cause.Error()
 	}

@@ -14,6 +14,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"rampart/agent"
+	"rampart/deviceproto"
 	"rampart/spe/ipc"
 )
 
@@ -91,10 +92,10 @@ Its state lives in --dir, so it resumes an interrupted update after a restart.`,
 }
 
 type agentOnceResult struct {
-	DeviceID string         `json:"device_id"`
-	NotAfter time.Time      `json:"certificate_not_after"`
-	Version  string         `json:"running_version"`
-	Last     *agent.Outcome `json:"last_update,omitempty"`
+	DeviceID string               `json:"device_id"`
+	NotAfter time.Time            `json:"certificate_not_after"`
+	Version  string               `json:"running_version"`
+	Last     *deviceproto.Outcome `json:"last_update,omitempty"`
 }
 
 func agentOnce(ctx context.Context, env *Env, a *agent.Agent, asJSON bool) error {

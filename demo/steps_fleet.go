@@ -11,6 +11,7 @@ import (
 
 	"rampart/adminapi"
 	"rampart/agent"
+	"rampart/deviceproto"
 	"rampart/fleet/store"
 	"rampart/psa"
 	"rampart/sim"
@@ -194,12 +195,12 @@ func (fd *fleetDemo) telemetry(*State) (string, error) {
 }
 
 // runJob publishes a job to device i and waits for its outcome.
-func (fd *fleetDemo) runJob(i int, job agent.Job) (*agent.Outcome, error) {
+func (fd *fleetDemo) runJob(i int, job deviceproto.Job) (*deviceproto.Outcome, error) {
 	a := fd.agents[i]
 	if err := fd.f.PublishJob(context.Background(), a.DeviceID(), job); err != nil {
 		return nil, err
 	}
-	var o *agent.Outcome
+	var o *deviceproto.Outcome
 	if !waitUntil(15*time.Second, func() bool {
 		s := a.State()
 		if s.Last != nil && s.Last.JobID == job.ID && s.Update == nil {
@@ -330,7 +331,7 @@ func (fd *fleetDemo) forged(*State) (string, error) {
 		what string
 		msg  []byte
 		why  error
-	}{{"unsigned job to https://evil.example", unsigned, agent.ErrJobEnvelope}, {"device 1's genuine job", genuine, agent.ErrJobDevice}} {
+	}{{"unsigned job to https://evil.example", unsigned, deviceproto.ErrJobEnvelope}, {"device 1's genuine job", genuine, deviceproto.ErrJobDevice}} {
 		if err := fd.f.Server.Broker().PublishJob(a.DeviceID(), m.msg, time.Time{}); err != nil {
 			return "", err
 		}

@@ -14,9 +14,8 @@ import (
 	"github.com/eclipse/paho.golang/packets"
 	"github.com/eclipse/paho.golang/paho"
 
-	"rampart/agent"
 	"rampart/attest"
-	"rampart/fleet/broker"
+	"rampart/deviceproto"
 	"rampart/fleet/campaign"
 	"rampart/fleet/trust"
 	"rampart/image"
@@ -27,7 +26,7 @@ import (
 // the new measurement and reports the outcome with a token.
 type updater struct {
 	*device
-	jobs chan agent.Job
+	jobs chan deviceproto.Job
 	bad  chan error // jobs the device refused
 	mq   *paho.Client
 	done string // the job finished last: its retained copy is ignored, as the agent does
@@ -35,7 +34,7 @@ type updater struct {
 
 func (f *fixture) updater(t *testing.T, d *device) *updater {
 	t.Helper()
-	u := &updater{device: d, jobs: make(chan agent.Job, 4), bad: make(chan error, 4)}
+	u := &updater{device: d, jobs: make(chan deviceproto.Job, 4), bad: make(chan error, 4)}
 	u.connect(t)
 	return u
 }
@@ -52,8 +51,8 @@ func (u *updater) connect(t *testing.T) {
 	mq := paho.NewClient(paho.ClientConfig{Conn: packets.NewThreadSafeConn(conn), PacketTimeout: time.Minute, OnPublishReceived: []func(paho.PublishReceived) (bool, error){
 		func(p paho.PublishReceived) (bool, error) {
 			// As the agent does: only a job the fleet signed for this device.
-			pol := agent.JobPolicy{Roots: u.f.pool, Device: u.cert, EnrollURL: u.f.enrollURL, Now: time.Now()}
-			if j, err := agent.VerifyJob(p.Packet.Payload, pol); err == nil && j.ID != done {
+			pol := deviceproto.JobPolicy{Roots: u.f.pool, Device: u.cert, EnrollURL: u.f.enrollURL, Now: time.Now()}
+			if j, err := deviceproto.VerifyJob(p.Packet.Payload, pol); err == nil && j.ID != done {
 				u.jobs <- j
 			} else if err != nil {
 				u.bad <- err
@@ -66,27 +65,27 @@ func (u *updater) connect(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { mq.Disconnect(&paho.Disconnect{}) })
-	if _, err := mq.Subscribe(ctx, &paho.Subscribe{Subscriptions: []paho.SubscribeOptions{{Topic: broker.JobsTopic(u.id), QoS: 1}}}); err != nil {
+	if _, err := mq.Subscribe(ctx, &paho.Subscribe{Subscriptions: []paho.SubscribeOptions{{Topic: deviceproto.JobsTopic(u.id), QoS: 1}}}); err != nil {
 		t.Fatal(err)
 	}
 	u.mq = mq
 }
 
-func (u *updater) job(t *testing.T) agent.Job {
+func (u *updater) job(t *testing.T) deviceproto.Job {
 	t.Helper()
 	select {
 	case j := <-u.jobs:
 		return j
 	case err := <-u.bad:
 		t.Fatalf("device %s refused its job: %v", u.id, err)
-		return agent.Job{}
+		return deviceproto.Job{}
 	case <-time.After(10 * time.Second):
 		t.Fatalf("device %s received no job", u.id)
-		return agent.Job{}
+		return deviceproto.Job{}
 	}
 }
 
-func (u *updater) download(t *testing.T, j agent.Job) []byte {
+func (u *updater) download(t *testing.T, j deviceproto.Job) []byte {
 	t.Helper()
 	r, err := u.f.http.Get(j.URL)
 	if err != nil {
@@ -102,7 +101,7 @@ func (u *updater) download(t *testing.T, j agent.Job) []byte {
 
 // finish boots the new image (its measurement in the claims), re-enrolls
 // and reports success with a token over the job's challenge.
-func (u *updater) finish(t *testing.T, j agent.Job, comp component) {
+func (u *updater) finish(t *testing.T, j deviceproto.Job, comp component) {
 	t.Helper()
 	u.claims = func(c *attest.Claims) {
 		c.SoftwareComponents = []attest.SoftwareComponent{{MeasurementType: comp.swType, MeasurementValue: comp.digest, Version: comp.version, SignerID: comp.signer, MeasurementDescription: "SHA256"}}
@@ -118,10 +117,10 @@ func (u *updater) finish(t *testing.T, j agent.Job, comp component) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	out, _ := json.Marshal(agent.Outcome{JobID: j.ID, OK: true, Result: agent.ResultOK, Version: j.Version, Token: tok})
+	out, _ := json.Marshal(deviceproto.Outcome{JobID: j.ID, OK: true, Result: deviceproto.ResultOK, Version: j.Version, Token: tok})
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	if _, err := u.mq.Publish(ctx, &paho.Publish{Topic: broker.StatusTopic(u.id), QoS: 1, Retain: true, Payload: out}); err != nil {
+	if _, err := u.mq.Publish(ctx, &paho.Publish{Topic: deviceproto.StatusTopic(u.id), QoS: 1, Retain: true, Payload: out}); err != nil {
 		t.Fatal(err)
 	}
 }

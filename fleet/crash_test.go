@@ -20,7 +20,7 @@ import (
 	"github.com/eclipse/paho.golang/paho"
 
 	"rampart/adminapi"
-	"rampart/fleet/broker"
+	"rampart/deviceproto"
 	"rampart/fleet/ca"
 )
 
@@ -134,7 +134,7 @@ func TestCrashDuringBurst(t *testing.T) {
 			defer c.Disconnect(&paho.Disconnect{})
 			for i := 0; ; i++ {
 				pctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-				pr, err := c.Publish(pctx, &paho.Publish{Topic: broker.TelemetryTopic(d.id), QoS: 1,
+				pr, err := c.Publish(pctx, &paho.Publish{Topic: deviceproto.TelemetryTopic(d.id), QoS: 1,
 					Payload: []byte(`{"values":{"seq":` + strconv.Itoa(i) + `}}`)})
 				cancel()
 				if err != nil || pr.ReasonCode != 0 {

@@ -10,8 +10,7 @@ import (
 
 	"github.com/eclipse/paho.golang/paho"
 
-	"rampart/fleet/broker"
-	"rampart/fleet/enroll"
+	"rampart/deviceproto"
 	"rampart/fleet/store"
 	"rampart/fleet/store/storetest"
 )
@@ -22,9 +21,9 @@ func eachBackend(t *testing.T, f func(t *testing.T, fx *fixture)) {
 	}
 }
 
-func refusalCode(t *testing.T, err error) enroll.Code {
+func refusalCode(t *testing.T, err error) deviceproto.Code {
 	t.Helper()
-	var r *enroll.Refusal
+	var r *deviceproto.Refusal
 	if !errors.As(err, &r) {
 		t.Fatalf("error %v (%T) is not a refusal", err, err)
 	}
@@ -66,7 +65,7 @@ func TestEnrollConnectPublish(t *testing.T) {
 		ctx := context.Background()
 		for i := range 5 {
 			payload := []byte(`{"ts":` + itoa(time.Now().UnixMilli()+int64(i)) + `,"values":{"temperature":21.5,"rssi":-67}}`) // within telemetry.retention
-			pr, err := c.Publish(ctx, &paho.Publish{Topic: broker.TelemetryTopic(d.id), QoS: 1, Payload: payload})
+			pr, err := c.Publish(ctx, &paho.Publish{Topic: deviceproto.TelemetryTopic(d.id), QoS: 1, Payload: payload})
 			if err != nil || pr.ReasonCode != 0 {
 				t.Fatalf("publish: %v %+v", err, pr)
 			}
@@ -77,12 +76,12 @@ func TestEnrollConnectPublish(t *testing.T) {
 			t.Fatalf("stored %v, %v", pts, err)
 		}
 		// Malformed telemetry is refused (MQTT 5 reason code), not stored.
-		pr, err := c.Publish(ctx, &paho.Publish{Topic: broker.TelemetryTopic(d.id), QoS: 1, Payload: []byte(`{"values":{"bad name":1}}`)})
+		pr, err := c.Publish(ctx, &paho.Publish{Topic: deviceproto.TelemetryTopic(d.id), QoS: 1, Payload: []byte(`{"values":{"bad name":1}}`)})
 		if err == nil && pr.ReasonCode == 0 {
 			t.Fatal("malformed telemetry acknowledged")
 		}
 		// Another device's topics: publish refused, subscribe refused.
-		pr, err = c.Publish(ctx, &paho.Publish{Topic: broker.TelemetryTopic(devs[1].id), QoS: 1, Payload: []byte(`{"values":{"x":1}}`)})
+		pr, err = c.Publish(ctx, &paho.Publish{Topic: deviceproto.TelemetryTopic(devs[1].id), QoS: 1, Payload: []byte(`{"values":{"x":1}}`)})
 		if err == nil && pr.ReasonCode < 0x80 {
 			t.Fatalf("publish to another device's topic accepted: %+v", pr)
 		}
@@ -106,7 +105,7 @@ func TestEnrollConnectPublish(t *testing.T) {
 			t.Fatal("renewal returned the same certificate")
 		}
 		// Renewal of a never-enrolled device is refused.
-		if err := devs[1].enroll(true); refusalCode(t, err) != enroll.CodeDeviceState {
+		if err := devs[1].enroll(true); refusalCode(t, err) != deviceproto.CodeDeviceState {
 			t.Fatalf("renewal before enrollment: %v", err)
 		}
 	})

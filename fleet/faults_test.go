@@ -18,7 +18,7 @@ import (
 	"github.com/eclipse/paho.golang/paho"
 
 	"rampart/attest"
-	"rampart/fleet/enroll"
+	"rampart/deviceproto"
 	"rampart/fleet/store"
 )
 
@@ -31,7 +31,7 @@ func TestEnrollRefusals(t *testing.T) {
 		ctx := context.Background()
 		cl := d.client()
 		submit := func(nonce []byte, csrKey *deviceKey, tok []byte) error {
-			csr, err := enroll.NewCSR(csrKey.k, rand.Reader, "")
+			csr, err := deviceproto.NewCSR(csrKey.k, rand.Reader, "")
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -47,7 +47,7 @@ func TestEnrollRefusals(t *testing.T) {
 		}
 		key := &deviceKey{d.key}
 		token := func(nonce []byte, k *deviceKey) []byte {
-			b, _ := enroll.Binding(nonce, k.k.Public())
+			b, _ := deviceproto.Binding(nonce, k.k.Public())
 			tok, err := d.attest(ctx, b)
 			if err != nil {
 				t.Fatal(err)
@@ -57,7 +57,7 @@ func TestEnrollRefusals(t *testing.T) {
 		// Each refusal is audited, the first of a code (per source and
 		// subject) at once; repeats within the burst window are counted
 		// in a summary row (checked at the end).
-		check := func(name string, err error, want enroll.Code) {
+		check := func(name string, err error, want deviceproto.Code) {
 			t.Helper()
 			if got := refusalCode(t, err); got != want {
 				t.Fatalf("%s: refused with %s (%v), want %s", name, got, err, want)
@@ -73,54 +73,54 @@ func TestEnrollRefusals(t *testing.T) {
 
 		// Nonce never issued.
 		var bogus [32]byte
-		check("unknown nonce", submit(bogus[:], key, token(bogus[:], key)), enroll.CodeNonceUnknown)
+		check("unknown nonce", submit(bogus[:], key, token(bogus[:], key)), deviceproto.CodeNonceUnknown)
 		// Replayed nonce: the first use succeeds, the second is refused.
 		n := fresh()
 		tok := token(n, key)
 		if err := submit(n, key, tok); err != nil {
 			t.Fatal(err)
 		}
-		check("replayed nonce", submit(n, key, tok), enroll.CodeNonceReplayed)
+		check("replayed nonce", submit(n, key, tok), deviceproto.CodeNonceReplayed)
 		// A CSR whose key the token does not bind.
 		n = fresh()
 		other := &deviceKey{genKey(t)}
-		check("csr key not bound", submit(n, other, token(n, key)), enroll.CodeBinding)
+		check("csr key not bound", submit(n, other, token(n, key)), deviceproto.CodeBinding)
 		// Token nonce made for a different server nonce.
 		n, n2 := fresh(), fresh()
-		check("wrong nonce", submit(n, key, token(n2, key)), enroll.CodeBinding)
+		check("wrong nonce", submit(n, key, token(n2, key)), deviceproto.CodeBinding)
 		// Unknown instance: a device that was never endorsed.
 		stranger := &device{f: f, iak: genKey(t), key: genKey(t), impl: d.impl}
 		stranger.inst, _ = attest.InstanceID(&stranger.iak.PublicKey)
-		check("unknown instance", stranger.enroll(false), enroll.CodeUnknownInstance)
+		check("unknown instance", stranger.enroll(false), deviceproto.CodeUnknownInstance)
 		// Unendorsed key claiming an endorsed instance ID: bad signature.
 		impostor := &device{f: f, iak: d.iak, key: genKey(t), impl: d.impl, inst: d.inst, signer: genKey(t)}
-		check("unendorsed key", impostor.enroll(false), enroll.CodeBadSignature)
+		check("unendorsed key", impostor.enroll(false), deviceproto.CodeBadSignature)
 		// Wrong PSA lifecycle.
 		dbg := devs[1]
 		dbg.claims = func(c *attest.Claims) { c.Lifecycle = attest.LifecycleRecoverablePSARoTDebug }
-		check("lifecycle", dbg.enroll(false), enroll.CodeLifecycle)
+		check("lifecycle", dbg.enroll(false), deviceproto.CodeLifecycle)
 		// Unknown firmware: a measurement no release has.
 		dbg.claims = func(c *attest.Claims) { c.SoftwareComponents[0].MeasurementValue = make([]byte, 32) }
-		check("unknown firmware", dbg.enroll(false), enroll.CodeUnknownFirmware)
+		check("unknown firmware", dbg.enroll(false), deviceproto.CodeUnknownFirmware)
 		// Right hash, wrong signer.
 		dbg.claims = func(c *attest.Claims) { c.SoftwareComponents[0].SignerID = make([]byte, 32) }
-		check("wrong signer", dbg.enroll(false), enroll.CodeUnknownFirmware)
+		check("wrong signer", dbg.enroll(false), deviceproto.CodeUnknownFirmware)
 		// Implementation ID contradicting the endorsement.
 		dbg.claims = func(c *attest.Claims) { c.ImplementationID = make([]byte, 32) }
-		check("implementation id", dbg.enroll(false), enroll.CodeEndorsement)
+		check("implementation id", dbg.enroll(false), deviceproto.CodeEndorsement)
 		dbg.claims = nil
 		// Malformed CBOR in the token.
 		n = fresh()
-		check("malformed cbor", submit(n, key, []byte{0xd2, 0x84, 0x43, 0xa1, 0x01}), enroll.CodeMalformedToken)
+		check("malformed cbor", submit(n, key, []byte{0xd2, 0x84, 0x43, 0xa1, 0x01}), deviceproto.CodeMalformedToken)
 		// A token with a flipped signature byte.
 		n = fresh()
 		tok = token(n, key)
 		tok[len(tok)-1] ^= 1
-		check("bad signature", submit(n, key, tok), enroll.CodeBadSignature)
+		check("bad signature", submit(n, key, tok), deviceproto.CodeBadSignature)
 
 		// Raw HTTP faults: oversized body, malformed CSR, missing headers.
 		post := func(body string, hdr map[string]string) *http.Response {
-			req, _ := http.NewRequest(http.MethodPost, f.enrollURL+enroll.PathSimpleEnroll, strings.NewReader(body))
+			req, _ := http.NewRequest(http.MethodPost, f.enrollURL+deviceproto.PathSimpleEnroll, strings.NewReader(body))
 			req.Header.Set("Content-Type", "application/pkcs10")
 			for k, v := range hdr {
 				req.Header.Set(k, v)
@@ -133,11 +133,11 @@ func TestEnrollRefusals(t *testing.T) {
 			resp.Body.Close()
 			return resp
 		}
-		if r := post(strings.Repeat("A", enroll.MaxBodySize+1), nil); r.StatusCode != http.StatusRequestEntityTooLarge || r.Header.Get(enroll.HeaderReason) != string(enroll.CodeOversized) {
-			t.Fatalf("oversized body: %s %q", r.Status, r.Header.Get(enroll.HeaderReason))
+		if r := post(strings.Repeat("A", deviceproto.MaxBodySize+1), nil); r.StatusCode != http.StatusRequestEntityTooLarge || r.Header.Get(deviceproto.HeaderReason) != string(deviceproto.CodeOversized) {
+			t.Fatalf("oversized body: %s %q", r.Status, r.Header.Get(deviceproto.HeaderReason))
 		}
-		if r := post("bm90IGEgY3Ny", map[string]string{enroll.HeaderNonce: base64.StdEncoding.EncodeToString(bogus[:]), enroll.HeaderToken: "AAAA"}); r.StatusCode != http.StatusBadRequest || r.Header.Get(enroll.HeaderReason) != string(enroll.CodeMalformed) {
-			t.Fatalf("malformed csr: %s %q", r.Status, r.Header.Get(enroll.HeaderReason))
+		if r := post("bm90IGEgY3Ny", map[string]string{deviceproto.HeaderNonce: base64.StdEncoding.EncodeToString(bogus[:]), deviceproto.HeaderToken: "AAAA"}); r.StatusCode != http.StatusBadRequest || r.Header.Get(deviceproto.HeaderReason) != string(deviceproto.CodeMalformed) {
+			t.Fatalf("malformed csr: %s %q", r.Status, r.Header.Get(deviceproto.HeaderReason))
 		}
 		// 11 distinct refusals written at once; the second binding,
 		// bad-signature and unknown-firmware refusals (same source,
@@ -238,7 +238,7 @@ func TestLifecycleAndMQTTRefusals(t *testing.T) {
 			t.Fatal("suspended device still connected")
 		}
 		mustConnectFail(t, f, a.tlsCert(), a.id, "suspended device")
-		if err := a.enroll(false); refusalCode(t, err) != enroll.CodeDeviceState {
+		if err := a.enroll(false); refusalCode(t, err) != deviceproto.CodeDeviceState {
 			t.Fatalf("suspended device enrolled: %v", err)
 		}
 		if st, _ := f.api("POST", "/api/v1/devices/"+a.id+"/resume", operatorToken, ""); st != 200 {
@@ -265,7 +265,7 @@ func TestLifecycleAndMQTTRefusals(t *testing.T) {
 		if e := f.lastAudit("mqtt.connect", a.id); !strings.Contains(e.Reason, "revoked") {
 			t.Fatalf("revoked certificate audit: %+v", e)
 		}
-		if err := a.enroll(false); refusalCode(t, err) != enroll.CodeDeviceState {
+		if err := a.enroll(false); refusalCode(t, err) != deviceproto.CodeDeviceState {
 			t.Fatalf("decommissioned device enrolled: %v", err)
 		}
 		// Re-provisioning allows enrollment again.

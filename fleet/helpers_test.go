@@ -20,7 +20,7 @@ import (
 	"github.com/eclipse/paho.golang/paho"
 
 	"rampart/attest"
-	"rampart/fleet/enroll"
+	"rampart/deviceproto"
 	"rampart/fleet/store/storetest"
 	"rampart/fleet/trust"
 	"rampart/image"
@@ -252,8 +252,8 @@ func (d *device) attest(_ context.Context, nonce []byte) ([]byte, error) {
 	return attest.Sign(c, s, rand.Reader)
 }
 
-func (d *device) client() *enroll.Client {
-	return &enroll.Client{URL: d.f.enrollURL, HTTP: d.f.http}
+func (d *device) client() *deviceproto.Client {
+	return &deviceproto.Client{URL: d.f.enrollURL, HTTP: d.f.http}
 }
 
 func (d *device) enroll(renew bool) error {

@@ -6,7 +6,7 @@ import (
 	"fmt"
 	"time"
 
-	"rampart/agent"
+	"rampart/deviceproto"
 	"rampart/fleet/ca"
 )
 
@@ -22,7 +22,7 @@ const jobSignerTTL = 90 * 24 * time.Hour
 // signs no job: a job signer key that leaked could sign jobs (to the
 // endpoints certified here) until its certificate expires, but never a
 // certificate.
-func newJobSigner(c *ca.CA, o Options) (*agent.JobSigner, error) {
+func newJobSigner(c *ca.CA, o Options) (*deviceproto.JobSigner, error) {
 	key, err := ecdsa.GenerateKey(elliptic.P256(), o.Rand)
 	if err != nil {
 		return nil, fmt.Errorf("fleet: job signer key: %w", err)
@@ -31,5 +31,5 @@ func newJobSigner(c *ca.CA, o Options) (*agent.JobSigner, error) {
 	if err != nil {
 		return nil, fmt.Errorf("fleet: job signer: %w", err)
 	}
-	return &agent.JobSigner{Key: key, Cert: cert, Rand: o.Rand, Now: o.Now, TTL: o.JobTTL}, nil
+	return &deviceproto.JobSigner{Key: key, Cert: cert, Rand: o.Rand, Now: o.Now, TTL: o.JobTTL}, nil
 }

@@ -19,7 +19,7 @@ import (
 
 	"github.com/eclipse/paho.golang/paho"
 
-	"rampart/fleet/enroll"
+	"rampart/deviceproto"
 	"rampart/fleet/store"
 	"rampart/fleet/trust"
 )
@@ -80,7 +80,7 @@ func (f *fixture) served(t *testing.T, listener string) {
 	if listener == "admin" {
 		resp, err = hc.Get(f.adminURL + "/healthz")
 	} else {
-		resp, err = hc.Post(f.enrollURL+enroll.PathNonce, "", nil)
+		resp, err = hc.Post(f.enrollURL+deviceproto.PathNonce, "", nil)
 	}
 	if err != nil {
 		t.Fatalf("%s: another client not served: %v", listener, err)
@@ -99,7 +99,7 @@ func TestSlowClientsPerListener(t *testing.T) {
 	f := newLimitedFixture(t, tightLimits)
 	const wait = 20 * time.Second // far above the limits; the old admin listener held such clients 90 s+
 	for _, l := range []struct{ name, base, post, bigGet string }{
-		{"enroll", f.enrollURL, enroll.PathSimpleEnroll, enroll.PathCACerts},
+		{"enroll", f.enrollURL, deviceproto.PathSimpleEnroll, deviceproto.PathCACerts},
 		{"admin", f.adminURL, "/api/v1/devices/x/suspend", "/api/v1/openapi.json"},
 	} {
 		t.Run(l.name+"/slowloris", func(t *testing.T) {
@@ -197,7 +197,7 @@ func TestEnrollFloodEndToEnd(t *testing.T) {
 	defer flood.CloseIdleConnections()
 	codes := map[int]int{}
 	for range 1000 {
-		resp, err := flood.Post(f.enrollURL+enroll.PathNonce, "", nil)
+		resp, err := flood.Post(f.enrollURL+deviceproto.PathNonce, "", nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -206,7 +206,7 @@ func TestEnrollFloodEndToEnd(t *testing.T) {
 		codes[resp.StatusCode]++
 	}
 	for range 200 {
-		resp, err := flood.Post(f.enrollURL+enroll.PathSimpleEnroll, "application/pkcs10", strings.NewReader("bm90IGEgY3Ny"))
+		resp, err := flood.Post(f.enrollURL+deviceproto.PathSimpleEnroll, "application/pkcs10", strings.NewReader("bm90IGEgY3Ny"))
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -18,8 +18,8 @@ import (
 	"time"
 
 	"rampart/attest"
+	"rampart/deviceproto"
 	"rampart/fleet/ca"
-	"rampart/fleet/enroll"
 	"rampart/internal/proc"
 )
 
@@ -37,7 +37,7 @@ func precomputeCSRs(t *testing.T, devs []*device) [][]byte {
 		go func() {
 			defer wg.Done()
 			for i := int(next.Add(1)) - 1; i < len(devs); i = int(next.Add(1)) - 1 {
-				der, err := enroll.NewCSR(devs[i].key, rand.Reader, "")
+				der, err := deviceproto.NewCSR(devs[i].key, rand.Reader, "")
 				if err != nil {
 					t.Error(err)
 					return
@@ -65,7 +65,7 @@ func enrollAll(f *fixture, devs []*device, csrs [][]byte, workers int) (float64,
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			cl := &enroll.Client{URL: f.enrollURL, HTTP: hc}
+			cl := &deviceproto.Client{URL: f.enrollURL, HTTP: hc}
 			ctx := context.Background()
 			for i := int(next.Add(1)) - 1; i < len(devs); i = int(next.Add(1)) - 1 {
 				d := devs[i]
@@ -85,12 +85,12 @@ func enrollAll(f *fixture, devs []*device, csrs [][]byte, workers int) (float64,
 	return float64(int64(len(devs))-failed.Load()) / el.Seconds(), failed.Load(), err
 }
 
-func enrollOne(ctx context.Context, cl *enroll.Client, d *device, csr []byte) (*x509.Certificate, error) {
+func enrollOne(ctx context.Context, cl *deviceproto.Client, d *device, csr []byte) (*x509.Certificate, error) {
 	nonce, err := cl.Nonce(ctx)
 	if err != nil {
 		return nil, err
 	}
-	b, err := enroll.Binding(nonce, d.key.Public())
+	b, err := deviceproto.Binding(nonce, d.key.Public())
 	if err != nil {
 		return nil, err
 	}
@@ -117,8 +117,8 @@ func cryptoBound(t *testing.T, d *device) (float64, time.Duration) {
 		t.Fatal(err)
 	}
 	nonce := make([]byte, 32)
-	csrDER, _ := enroll.NewCSR(d.key, rand.Reader, "")
-	b, _ := enroll.Binding(nonce, d.key.Public())
+	csrDER, _ := deviceproto.NewCSR(d.key, rand.Reader, "")
+	b, _ := deviceproto.Binding(nonce, d.key.Public())
 	tok, _ := d.attest(context.Background(), b)
 	return perSecond(t, 2*time.Second, func() error {
 		if _, err := attest.Verify(tok, attest.VerifyOptions{Key: &d.iak.PublicKey, Nonce: b}); err != nil {

@@ -16,7 +16,7 @@ import (
 	"testing"
 	"time"
 
-	"rampart/fleet/broker"
+	"rampart/deviceproto"
 	"rampart/fleet/ca"
 	"rampart/fleet/store"
 )
@@ -290,7 +290,7 @@ func connectIdle(t *testing.T, f *fixture, devs []*device, version byte) []*rawC
 					continue
 				}
 				tc := &tls.Config{RootCAs: f.pool, Certificates: []tls.Certificate{d.tlsCert()}, ServerName: "127.0.0.1"}
-				c, err := dialRaw(f.mqttAddr, tc, version, d.id, broker.TelemetryTopic(d.id), 3600, *loadInflight)
+				c, err := dialRaw(f.mqttAddr, tc, version, d.id, deviceproto.TelemetryTopic(d.id), 3600, *loadInflight)
 				if err != nil {
 					t.Errorf("connect device %d: %v", i, err)
 					return
@@ -381,7 +381,7 @@ func ackerBaseline(t *testing.T, f *fixture, devs []*device, version byte) pubRe
 			continue
 		}
 		tc := &tls.Config{RootCAs: pool, Certificates: []tls.Certificate{d.tlsCert()}, ServerName: "127.0.0.1"}
-		c, err := dialRaw(addr, tc, version, d.id, broker.TelemetryTopic(d.id), 3600, *loadInflight)
+		c, err := dialRaw(addr, tc, version, d.id, deviceproto.TelemetryTopic(d.id), 3600, *loadInflight)
 		if err != nil {
 			t.Fatalf("acker: %v", err)
 		}

@@ -9,7 +9,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
-	"rampart/fleet/enroll"
+	"rampart/deviceproto"
 	"rampart/fleet/store"
 )
 
@@ -51,7 +51,7 @@ func newMetrics(connected func() float64) *metrics {
 	return m
 }
 
-func (m *metrics) decision(action string, code enroll.Code) {
+func (m *metrics) decision(action string, code deviceproto.Code) {
 	m.decisions.WithLabelValues(action, string(code)).Inc()
 }
 

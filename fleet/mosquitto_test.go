@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"rampart/fleet/broker"
+	"rampart/deviceproto"
 	"rampart/fleet/store"
 )
 
@@ -42,7 +42,7 @@ func TestMosquittoClients(t *testing.T) {
 		out, err := exec.CommandContext(ctx, bin, append(append([]string{}, common...), args...)...).CombinedOutput()
 		return string(out), err
 	}
-	topic := broker.TelemetryTopic(d.id)
+	topic := deviceproto.TelemetryTopic(d.id)
 	for i, v := range []string{"mqttv311", "mqttv5"} {
 		if out, err := run(pub, "-V", v, "-q", "1", "-t", topic, "-m", `{"values":{"mosq":`+string(rune('1'+i))+`}}`); err != nil {
 			t.Fatalf("mosquitto_pub %s: %v\n%s", v, err, out)
@@ -56,7 +56,7 @@ func TestMosquittoClients(t *testing.T) {
 	// published on the one topic a device may retain on (its update
 	// outcome); a retained message anywhere else is refused: MQTT 3.1.1
 	// closes the connection, MQTT 5 answers 0x87.
-	own := broker.StatusTopic(d.id)
+	own := deviceproto.StatusTopic(d.id)
 	if out, err := run(pub, "-q", "1", "-r", "-t", own, "-m", `{"job":"none"}`); err != nil {
 		t.Fatalf("retained publish: %v\n%s", err, out)
 	}

@@ -16,7 +16,7 @@ import (
 	"sync"
 	"time"
 
-	"rampart/agent"
+	"rampart/deviceproto"
 	"rampart/fleet/api"
 	"rampart/fleet/broker"
 	"rampart/fleet/ca"
@@ -48,7 +48,7 @@ type Options struct {
 	// simulator's image server, a CDN): they are certified in the job
 	// signer's certificate, the only place devices learn them from.
 	ImageEndpoints []string
-	// JobTTL is how long a signed job stays valid (agent.DefaultJobTTL
+	// JobTTL is how long a signed job stays valid (deviceproto.DefaultJobTTL
 	// when 0; tests shorten it).
 	JobTTL time.Duration
 }
@@ -65,7 +65,7 @@ type Server struct {
 	broker  *broker.Broker
 	api     *api.API
 	camps   *campaign.Engine
-	jobs    *agent.JobSigner
+	jobs    *deviceproto.JobSigner
 	metrics *metrics
 	tlsCert tls.Certificate
 	// refusals coalesces the refusal audit entries of every listener
@@ -368,7 +368,7 @@ func (s *Server) CA() *ca.CA { return s.ca }
 
 // JobSigner signs firmware-update jobs for devices (the campaign engine's,
 // and those a simulator publishes itself).
-func (s *Server) JobSigner() *agent.JobSigner { return s.jobs }
+func (s *Server) JobSigner() *deviceproto.JobSigner { return s.jobs }
 
 // Campaigns returns the campaign engine.
 func (s *Server) Campaigns() *campaign.Engine { return s.camps }

@@ -10,7 +10,7 @@ import (
 
 	"github.com/eclipse/paho.golang/paho"
 
-	"rampart/fleet/broker"
+	"rampart/deviceproto"
 	"rampart/fleet/ca"
 )
 
@@ -52,7 +52,7 @@ func TestRenewalEndsOldSession(t *testing.T) {
 			t.Fatalf("renewed certificate: %v", err)
 		}
 		defer c2.Disconnect(&paho.Disconnect{})
-		if pr, err := c2.Publish(ctx, &paho.Publish{Topic: broker.TelemetryTopic(d.id), QoS: 1, Payload: []byte(`{"values":{"x":1}}`)}); err != nil || pr.ReasonCode != 0 {
+		if pr, err := c2.Publish(ctx, &paho.Publish{Topic: deviceproto.TelemetryTopic(d.id), QoS: 1, Payload: []byte(`{"values":{"x":1}}`)}); err != nil || pr.ReasonCode != 0 {
 			t.Fatalf("publish with the renewed certificate: %+v %v", pr, err)
 		}
 	})

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"rampart/agent"
+	"rampart/deviceproto"
 	"rampart/fleet/store"
 	"rampart/psa"
 )
@@ -31,9 +32,9 @@ func runAgent(t *testing.T, w *world, d *Device, o AgentOptions) (*agent.Agent, 
 	return a, func() { cancel(); <-done }
 }
 
-func outcome(t *testing.T, a *agent.Agent, jobID string) *agent.Outcome {
+func outcome(t *testing.T, a *agent.Agent, jobID string) *deviceproto.Outcome {
 	t.Helper()
-	var o *agent.Outcome
+	var o *deviceproto.Outcome
 	waitFor(t, "outcome of "+jobID, func() bool {
 		s := a.State()
 		if s.Last != nil && s.Last.JobID == jobID && s.Update == nil {
@@ -105,7 +106,7 @@ func TestPowerCutEveryPhase(t *testing.T) {
 			want := "2.0.0"
 			if !tc.wantOK {
 				want = "1.0.0"
-				if o.Result != agent.ResultReverted || !strings.Contains(o.Error, "reverted") {
+				if o.Result != deviceproto.ResultReverted || !strings.Contains(o.Error, "reverted") {
 					t.Fatalf("outcome %s (%q), want reverted", o.Result, o.Error)
 				}
 			}
@@ -143,7 +144,7 @@ func TestSelfTestFailureReverts(t *testing.T) {
 		t.Fatal(err)
 	}
 	o := outcome(t, a, job.ID)
-	if o.OK || o.Result != agent.ResultReverted || o.Version != "1.0.0" || !strings.Contains(o.Error, "sensor bus") {
+	if o.OK || o.Result != deviceproto.ResultReverted || o.Version != "1.0.0" || !strings.Contains(o.Error, "sensor bus") {
 		t.Fatalf("outcome %+v", o)
 	}
 	// The device reconnects and reports running v1.
@@ -171,7 +172,7 @@ func TestUnknownFirmwareRefusedByFleet(t *testing.T) {
 		t.Fatal(err)
 	}
 	o := outcome(t, a, job.ID)
-	if o.OK || o.Result != agent.ResultReverted || o.Version != "1.0.0" || !strings.Contains(o.Error, "unknown-firmware") {
+	if o.OK || o.Result != deviceproto.ResultReverted || o.Version != "1.0.0" || !strings.Contains(o.Error, "unknown-firmware") {
 		t.Fatalf("outcome %+v", o)
 	}
 }
@@ -231,7 +232,7 @@ func TestGivesUpAfterMaxAttempts(t *testing.T) {
 		t.Fatal(err)
 	}
 	o := outcome(t, a, job.ID)
-	if o.OK || o.Result != agent.ResultFailed || !strings.Contains(o.Error, "gave up") || o.Version != "1.0.0" {
+	if o.OK || o.Result != deviceproto.ResultFailed || !strings.Contains(o.Error, "gave up") || o.Version != "1.0.0" {
 		t.Fatalf("outcome %+v after %d runs", o, runs)
 	}
 	if runs > agent.MaxAttempts {

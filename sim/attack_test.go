@@ -19,6 +19,7 @@ import (
 	"github.com/veraison/go-cose"
 
 	"rampart/agent"
+	"rampart/deviceproto"
 	"rampart/psa"
 )
 
@@ -79,7 +80,7 @@ func (at *attacker) connectWithWill(t *testing.T, w *world, topic string, will [
 
 // signAs makes a job message in the signed format with any key and
 // certificate: what a forger can build.
-func signAs(t *testing.T, key crypto.Signer, cert *x509.Certificate, j agent.Job) []byte {
+func signAs(t *testing.T, key crypto.Signer, cert *x509.Certificate, j deviceproto.Job) []byte {
 	t.Helper()
 	payload, err := json.Marshal(j)
 	if err != nil {
@@ -91,7 +92,7 @@ func signAs(t *testing.T, key crypto.Signer, cert *x509.Certificate, j agent.Job
 	}
 	m := cose.NewSign1Message()
 	m.Headers.Protected.SetAlgorithm(cose.AlgorithmES256)
-	m.Headers.Protected[cose.HeaderLabelContentType] = agent.JobContentType
+	m.Headers.Protected[cose.HeaderLabelContentType] = deviceproto.JobContentType
 	m.Headers.Protected[cose.HeaderLabelX5Chain] = cert.Raw
 	m.Payload = payload
 	if err := m.Sign(rand.Reader, nil, s); err != nil {
@@ -167,9 +168,9 @@ func TestForgedJobsRefused(t *testing.T) {
 	// after it: once the broker dropped the attacker (it publishes the
 	// Will before it counts the disconnection), the victim's queue holds
 	// the Will, if any, before that message.
-	unsigned, _ := json.Marshal(agent.Job{ID: "evil", Version: "2.0.0", URL: evilJob.URL, Size: evilJob.Size, SHA256: evilJob.SHA256})
+	unsigned, _ := json.Marshal(deviceproto.Job{ID: "evil", Version: "2.0.0", URL: evilJob.URL, Size: evilJob.Size, SHA256: evilJob.SHA256})
 	before := broker.Connected()
-	if conn := at.connectWithWill(t, w, agent.JobsTopic(victim), unsigned); conn != nil {
+	if conn := at.connectWithWill(t, w, deviceproto.JobsTopic(victim), unsigned); conn != nil {
 		waitFor(t, "the attacker's session", func() bool { return broker.Connected() == before+1 })
 		conn.Close()
 		waitFor(t, "the attacker's disconnection", func() bool { return broker.Connected() == before })
@@ -181,7 +182,7 @@ func TestForgedJobsRefused(t *testing.T) {
 	if err := broker.PublishJob(victim, signAs(t, at.signer, at.cert, forged), time.Time{}); err != nil {
 		t.Fatal(err)
 	}
-	refusedBy("a job signed by another device", 0, agent.ErrJobSignature)
+	refusedBy("a job signed by another device", 0, deviceproto.ErrJobSignature)
 	n, _ := v.RefusedJobs()
 	t.Logf("the broker delivered the attacker's Will to the victim (and the victim refused it): %v", n == 2)
 
@@ -195,7 +196,7 @@ func TestForgedJobsRefused(t *testing.T) {
 		t.Fatal(err)
 	}
 	n++
-	refusedBy("another device's genuine job", n, agent.ErrJobDevice)
+	refusedBy("another device's genuine job", n, deviceproto.ErrJobDevice)
 
 	// 4. Signed by the fleet, for the victim, but the URL is an https host
 	// the fleet does not certify.
@@ -207,7 +208,7 @@ func TestForgedJobsRefused(t *testing.T) {
 		t.Fatal(err)
 	}
 	n++
-	refusedBy("a job to a host outside the fleet", n, agent.ErrJobURL)
+	refusedBy("a job to a host outside the fleet", n, deviceproto.ErrJobURL)
 
 	// 5. The genuine job works; an older genuine job of the victim's,
 	// delivered after it, is a replay.
@@ -220,7 +221,7 @@ func TestForgedJobsRefused(t *testing.T) {
 	if err := w.f.PublishJob(context.Background(), victim, good); err != nil {
 		t.Fatal(err)
 	}
-	if o := outcome(t, v, "good"); !o.OK || o.Result != agent.ResultOK || o.Version != "2.0.0" {
+	if o := outcome(t, v, "good"); !o.OK || o.Result != deviceproto.ResultOK || o.Version != "2.0.0" {
 		t.Fatalf("the genuine job: %+v", o)
 	}
 	running = "2.0.0"
@@ -228,7 +229,7 @@ func TestForgedJobsRefused(t *testing.T) {
 		t.Fatal(err)
 	}
 	n++
-	refusedBy("an older genuine job after a newer one", n, agent.ErrJobReplayed)
+	refusedBy("an older genuine job after a newer one", n, deviceproto.ErrJobReplayed)
 	if s := v.State(); s.Last == nil || s.Last.JobID != "good" || s.Taken == nil || s.Taken.ID != "good" {
 		t.Fatalf("after the replay: last %+v, taken %+v", s.Last, s.Taken)
 	}

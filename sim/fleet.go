@@ -20,7 +20,7 @@ import (
 	"sync"
 	"time"
 
-	"rampart/agent"
+	"rampart/deviceproto"
 	"rampart/fleet"
 	"rampart/fleet/trust"
 	"rampart/image"
@@ -192,10 +192,10 @@ func (f *Fleet) serveImage(w http.ResponseWriter, r *http.Request) {
 
 // Host makes data downloadable as name (over https, from the image
 // endpoint the fleet certified) and returns the job describing it.
-func (f *Fleet) Host(jobID, name, version string, data []byte) agent.Job {
+func (f *Fleet) Host(jobID, name, version string, data []byte) deviceproto.Job {
 	f.images.Store(name, data)
 	sum := sha256.Sum256(data)
-	return agent.Job{ID: jobID, Version: version, URL: "https://" + f.imgLis.Addr().String() + "/images/" + name,
+	return deviceproto.Job{ID: jobID, Version: version, URL: "https://" + f.imgLis.Addr().String() + "/images/" + name,
 		Size: int64(len(data)), SHA256: hex.EncodeToString(sum[:])}
 }
 

@@ -11,7 +11,7 @@ import (
 	"time"
 
 	"rampart/adminapi"
-	"rampart/agent"
+	"rampart/deviceproto"
 	"rampart/fleet/trust"
 )
 
@@ -57,7 +57,7 @@ func (f *Fleet) importSigned(ctx context.Context, signed []byte) error {
 // fleet's job signer for that device, a retained QoS 1 message on
 // devices/<id>/jobs (docs/agent.md), published by the fleet broker's own
 // client.
-func (f *Fleet) PublishJob(ctx context.Context, deviceID string, j agent.Job) error {
+func (f *Fleet) PublishJob(ctx context.Context, deviceID string, j deviceproto.Job) error {
 	if f.Server == nil {
 		return fmt.Errorf("sim: job for %s: the server runs in another process", deviceID)
 	}

@@ -7,8 +7,8 @@ import (
 	"sync"
 	"testing"
 
-	"rampart/agent"
 	"rampart/boot"
+	"rampart/deviceproto"
 )
 
 // overwriteDevice is a device whose bootloader is overwrite-only: an
@@ -46,12 +46,12 @@ func TestOverwriteOnlyConfirmsByAttestation(t *testing.T) {
 		name, version string
 		img           func() []byte
 		selfTestFails bool
-		want          agent.Result
+		want          deviceproto.Result
 		why           string
 	}{
-		{"confirmed", "2.0.0", func() []byte { return w.v2 }, false, agent.ResultOK, ""},
-		{"self-test fails", "2.0.0", func() []byte { return w.v2 }, true, agent.ResultFailed, "cannot be reverted"},
-		{"fleet refuses the attestation", "3.0.0", func() []byte { return v3 }, false, agent.ResultFailed, "unknown-firmware"},
+		{"confirmed", "2.0.0", func() []byte { return w.v2 }, false, deviceproto.ResultOK, ""},
+		{"self-test fails", "2.0.0", func() []byte { return w.v2 }, true, deviceproto.ResultFailed, "cannot be reverted"},
+		{"fleet refuses the attestation", "3.0.0", func() []byte { return v3 }, false, deviceproto.ResultFailed, "unknown-firmware"},
 	}
 	for i, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -79,11 +79,11 @@ func TestOverwriteOnlyConfirmsByAttestation(t *testing.T) {
 			if v, _ := a.RunningVersion(); v != tc.version || o.Version != tc.version {
 				t.Fatalf("running %s, outcome version %s: the overwrite-only bootloader should have installed %s for good", v, o.Version, tc.version)
 			}
-			if o.Result != tc.want || o.OK != (tc.want == agent.ResultOK) || !strings.Contains(o.Error, tc.why) || len(o.Token) == 0 {
+			if o.Result != tc.want || o.OK != (tc.want == deviceproto.ResultOK) || !strings.Contains(o.Error, tc.why) || len(o.Token) == 0 {
 				t.Fatalf("outcome result %s ok %v error %q (%d-byte token), want result %s (%q)", o.Result, o.OK, o.Error, len(o.Token), tc.want, tc.why)
 			}
 			after, _ := w.f.Server.Store().Certificates(ctx, a.DeviceID())
-			if tc.want == agent.ResultOK && len(after) != len(before)+1 {
+			if tc.want == deviceproto.ResultOK && len(after) != len(before)+1 {
 				t.Fatalf("%d certificates before the job, %d after: no re-enrollment by attestation of the new image", len(before), len(after))
 			}
 			mu.Lock()

@@ -114,12 +114,61 @@ func (sd *simDevice) published() int64 {
 	return n
 }
 
-// Run manufactures opt.Devices devices, starts a fleet server in-process,
-// onboards them all, lets them report, optionally rolls out an update with
-// the chosen faults, and reports.
+// Run manufactures opt.Devices devices, starts a fleet server in-process
+// (or joins one), onboards them all, lets them report, optionally rolls out
+// an update with the chosen faults, and tallies what happened and what it
+// cost.
 func Run(ctx context.Context, opt Options) (*Report, error) {
+	opt, err := opt.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	r := &run{opt: opt, rep: &Report{Devices: opt.Devices, ServerInProc: opt.Join == nil}}
+	closeFleet, err := r.openFleet(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer closeFleet()
+	r.prog = newProgress(opt.Progress, opt.Devices)
+	defer r.prog.stop()
+
+	if err := r.manufacture(ctx); err != nil {
+		return r.rep, err
+	}
+	cpu0 := proc.CPU()
+	powerOff := r.powerOn(ctx)
+	defer powerOff()
+	r.onboard(ctx)
+	if opt.Update && ctx.Err() == nil {
+		if err := r.rollOut(ctx); err != nil {
+			return r.rep, err
+		}
+	}
+	r.tally(cpu0)
+	if opt.Hold != nil {
+		opt.Hold(r.rep)
+	}
+	return r.rep, nil
+}
+
+// run is one simulation: its options, its fleet and devices, and the
+// report it fills in phase by phase.
+type run struct {
+	opt    Options
+	f      *Fleet
+	v1, v2 []byte // the firmware devices are made with, and the update
+	devs   []*simDevice
+	prog   *progress
+	rep    *Report
+}
+
+// withDefaults checks opt and fills in its defaults.
+func (opt Options) withDefaults() (Options, error) {
 	if opt.Devices <= 0 {
-		return nil, errors.New("sim: devices: want at least 1")
+		return opt, errors.New("sim: devices: want at least 1")
+	}
+	if opt.Join != nil && opt.Update {
+		return opt, errors.New("sim: update: only with the server in this process")
 	}
 	if opt.Interval <= 0 {
 		opt.Interval = 30 * time.Second
@@ -133,202 +182,131 @@ func Run(ctx context.Context, opt Options) (*Report, error) {
 	if opt.Onboarding <= 0 {
 		opt.Onboarding = 64 * runtime.GOMAXPROCS(0)
 	}
-	rep := &Report{Devices: opt.Devices, ServerInProc: opt.Join == nil}
-	var f *Fleet
-	var v1, v2 []byte
-	var err error
-	if opt.Join != nil {
-		if opt.Update {
-			return nil, errors.New("sim: update: only with the server in this process")
-		}
-		if f, err = joinFleet(opt.Join); err != nil {
+	return opt, nil
+}
+
+// openFleet joins the fleet another process serves, or starts one here
+// with firmware 1.0.0 and 2.0.0 signed and registered as releases. The
+// function it returns closes what it started.
+func (r *run) openFleet(ctx context.Context) (closeFleet func(), err error) {
+	if r.opt.Join != nil {
+		if r.f, err = joinFleet(r.opt.Join); err != nil {
 			return nil, err
 		}
-		v1 = opt.Join.Firmware
-	} else {
-		if f, err = StartFleet(FleetOptions{Dir: opt.Dir, CertTTL: 7 * 24 * time.Hour}); err != nil {
+		r.v1 = r.opt.Join.Firmware
+		return func() {}, nil
+	}
+	if r.f, err = StartFleet(FleetOptions{Dir: r.opt.Dir, CertTTL: 7 * 24 * time.Hour}); err != nil {
+		return nil, err
+	}
+	closeFleet = func() { r.f.Close() }
+	if r.v1, err = r.f.SignFirmware("1.0.0", 4096); err != nil {
+		closeFleet()
+		return nil, err
+	}
+	if r.v2, err = r.f.SignFirmware("2.0.0", 4500); err != nil {
+		closeFleet()
+		return nil, err
+	}
+	for _, img := range [][]byte{r.v1, r.v2} {
+		if err := r.f.RegisterRelease(ctx, img, "sim"); err != nil {
+			closeFleet()
 			return nil, err
-		}
-		defer f.Close()
-		if v1, err = f.SignFirmware("1.0.0", 4096); err != nil {
-			return nil, err
-		}
-		if v2, err = f.SignFirmware("2.0.0", 4500); err != nil {
-			return nil, err
-		}
-		for _, img := range [][]byte{v1, v2} {
-			if err := f.RegisterRelease(ctx, img, "sim"); err != nil {
-				return nil, err
-			}
 		}
 	}
-	prog := newProgress(opt.Progress, opt.Devices)
-	defer prog.stop()
+	return closeFleet, nil
+}
 
-	// Factory.
+// manufacture makes every device in the factory (its flash, bootloader,
+// SPE and firmware 1.0.0, with its faults assigned) and has the fleet
+// import their endorsements.
+func (r *run) manufacture(ctx context.Context) error {
+	opt := r.opt
 	start := time.Now()
-	devs := make([]*simDevice, opt.Devices)
+	r.devs = make([]*simDevice, opt.Devices)
 	var mErr error
 	var mu sync.Mutex
 	parallel(opt.Workers, opt.Devices, func(i int) {
-		d, err := Manufacture(filepath.Join(opt.Dir, "devices", fmt.Sprintf("%05d", i)), opt.Offset+i, f, v1)
+		d, err := Manufacture(filepath.Join(opt.Dir, "devices", fmt.Sprintf("%05d", i)), opt.Offset+i, r.f, r.v1)
 		mu.Lock()
 		defer mu.Unlock()
 		if err != nil {
 			mErr = errors.Join(mErr, err)
 			return
 		}
-		devs[i] = &simDevice{d: d, skewed: i < opt.Faults.ClockSkew,
+		r.devs[i] = &simDevice{d: d, skewed: i < opt.Faults.ClockSkew,
 			tamper: opt.Update && i >= opt.Devices-opt.Faults.Tampered,
 			cut:    opt.Update && i >= opt.Faults.ClockSkew && i < opt.Faults.ClockSkew+opt.Faults.PowerCuts}
-		prog.manufactured.Add(1)
+		r.prog.manufactured.Add(1)
 	})
 	if mErr != nil {
-		return rep, mErr
+		return mErr
 	}
-	rep.Manufactured = opt.Devices
-	rep.Manufacture = time.Since(start)
-	if err := f.Endorse(ctx, deviceList(devs)); err != nil {
-		return rep, err
-	}
+	r.rep.Manufactured = opt.Devices
+	r.rep.Manufacture = time.Since(start)
+	return r.f.Endorse(ctx, deviceList(r.devs))
+}
 
-	// Power on and onboard.
-	cpu0 := proc.CPU()
-	start = time.Now()
+// powerOn starts every device's life (live) at once; at most
+// opt.Onboarding of them onboard at a time. The function it returns stops
+// them all and powers them off.
+func (r *run) powerOn(ctx context.Context) (powerOff func()) {
 	runCtx, stopAll := context.WithCancel(ctx)
 	var wg sync.WaitGroup
-	flaky := newFlakyDialer(opt.Faults.FlakyNetwork, opt.Seed)
-	gate := make(chan struct{}, opt.Onboarding)
-	for _, sd := range devs {
+	flaky := newFlakyDialer(r.opt.Faults.FlakyNetwork, r.opt.Seed)
+	gate := make(chan struct{}, r.opt.Onboarding)
+	for _, sd := range r.devs {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			live(runCtx, f, sd, opt, flaky, gate)
+			live(runCtx, r.f, sd, r.opt, flaky, gate)
 		}()
 	}
-	defer func() {
+	return func() {
 		stopAll()
 		wg.Wait()
-		for _, sd := range devs {
+		for _, sd := range r.devs {
 			sd.d.PowerOff()
 		}
-	}()
-	onboarded := func() bool {
-		n, r := 0, 0
-		for _, sd := range devs {
-			if a := sd.agent.Load(); a != nil {
-				if a.DeviceID() != "" {
-					n++
-				}
-				if sd.published() > 0 {
-					r++
-				}
-			}
-		}
-		prog.onboarded.Store(int64(n))
-		prog.reporting.Store(int64(r))
-		return r == opt.Devices
 	}
-	if !poll(ctx, opt.Timeout, onboarded) {
-		rep.Errors = append(rep.Errors, "onboarding timed out")
-	}
-	rep.Onboard = time.Since(start)
+}
 
-	if opt.Update && ctx.Err() == nil {
-		start = time.Now()
-		good := f.Host("rollout-2.0.0", "v2.bin", "2.0.0", v2)
-		bad := append([]byte(nil), v2...)
-		bad[len(bad)/2] ^= 1
-		tampered := f.Host("rollout-2.0.0", "v2-tampered.bin", "2.0.0", bad)
-		jobID := good.ID
-		if opt.Campaign {
-			jobID = "" // the engine names the job
-			tamper := map[string]bool{}
-			for _, sd := range devs {
-				if a := sd.agent.Load(); a != nil && sd.tamper {
-					tamper[a.DeviceID()] = true
-				}
+// onboard waits until every device has enrolled by attestation and had a
+// telemetry sample acknowledged, or the phase's timeout.
+func (r *run) onboard(ctx context.Context) {
+	start := time.Now()
+	if !poll(ctx, r.opt.Timeout, r.countReporting) {
+		r.rep.Errors = append(r.rep.Errors, "onboarding timed out")
+	}
+	r.rep.Onboard = time.Since(start)
+}
+
+// countReporting updates the progress line with the devices enrolled and
+// those reporting, and reports whether all of them report.
+func (r *run) countReporting() bool {
+	n, reporting := 0, 0
+	for _, sd := range r.devs {
+		if a := sd.agent.Load(); a != nil {
+			if a.DeviceID() != "" {
+				n++
 			}
-			if err := f.StartCampaign(ctx, "sim-rollout", v2, tamper, len(devs)); err != nil {
-				return rep, err
-			}
-		} else {
-			var pubErr atomic.Int64
-			parallel(opt.Workers, len(devs), func(i int) {
-				sd := devs[i]
-				a := sd.agent.Load()
-				if a == nil || a.DeviceID() == "" {
-					return
-				}
-				j := good
-				if sd.tamper {
-					j = tampered
-				}
-				if err := f.PublishJob(ctx, a.DeviceID(), j); err != nil {
-					pubErr.Add(1)
-				}
-			})
-			if n := pubErr.Load(); n > 0 {
-				rep.Errors = append(rep.Errors, fmt.Sprintf("%d jobs could not be published", n))
-			}
-		}
-		ours := func(last *agent.Outcome) bool { return last != nil && (jobID == "" || last.JobID == jobID) }
-		finished := func() bool {
-			done := 0
-			for _, sd := range devs {
-				if a := sd.agent.Load(); a != nil {
-					if s := a.State(); ours(s.Last) && s.Update == nil {
-						done++
-					}
-				}
-			}
-			prog.updated.Store(int64(done))
-			return done == len(devs)
-		}
-		if !poll(ctx, opt.Timeout, finished) {
-			rep.Errors = append(rep.Errors, "rollout timed out")
-		}
-		rep.Rollout = time.Since(start)
-		if opt.Campaign {
-			// The fleet's verdicts follow the devices' reports: wait for
-			// every device to be verified or failed.
-			poll(ctx, 20*time.Second, func() bool {
-				sum, err := f.CampaignStatus(ctx, "sim-rollout")
-				if err != nil {
-					return false
-				}
-				rep.Campaign = map[string]int{}
-				for k, v := range sum.Counts {
-					rep.Campaign[string(k)] = v
-				}
-				return rep.Campaign["verified"]+rep.Campaign["failed"]+rep.Campaign["reverted"] >= len(devs)
-			})
-		}
-		for _, sd := range devs {
-			a := sd.agent.Load()
-			if a == nil {
-				rep.UpdateFailed++
-				continue
-			}
-			last := a.State().Last
-			switch {
-			case !ours(last):
-				rep.UpdateFailed++
-			case sd.tamper && !last.OK && last.Version == "1.0.0":
-				rep.TamperRefused++
-			case !sd.tamper && last.OK && last.Version == "2.0.0":
-				rep.Updated++
-				if sd.cut && sd.resumed.Load() {
-					rep.PowerCutResume++
-				}
-			default:
-				rep.UpdateFailed++
-				rep.Errors = append(rep.Errors, fmt.Sprintf("device %d: %s", sd.d.Index, last.Error))
+			if sd.published() > 0 {
+				reporting++
 			}
 		}
 	}
-	onboarded()
-	for _, sd := range devs {
+	r.prog.onboarded.Store(int64(n))
+	r.prog.reporting.Store(int64(reporting))
+	return reporting == r.opt.Devices
+}
+
+// tally counts what the devices achieved (onboarded, reporting, samples)
+// and what the run cost since cpu0 (CPU, memory, goroutines,
+// connections).
+func (r *run) tally(cpu0 time.Duration) {
+	rep := r.rep
+	r.countReporting()
+	for _, sd := range r.devs {
 		if a := sd.agent.Load(); a != nil {
 			if a.DeviceID() != "" {
 				rep.Onboarded++
@@ -348,13 +326,9 @@ func Run(ctx context.Context, opt Options) (*Report, error) {
 	rep.HeapBytes = ms.HeapInuse
 	rep.Goroutines = runtime.NumGoroutine()
 	rep.MaxRSSBytes = proc.MaxRSS()
-	if f.Server != nil {
-		rep.BrokerConns = f.Server.Broker().Connected()
+	if r.f.Server != nil {
+		rep.BrokerConns = r.f.Server.Broker().Connected()
 	}
-	if opt.Hold != nil {
-		opt.Hold(rep)
-	}
-	return rep, nil
 }
 
 // live runs one device until ctx ends, power-cycling it when a power cut

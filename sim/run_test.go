@@ -6,6 +6,8 @@ import (
 	"os"
 	"testing"
 	"time"
+
+	"rampart/deviceproto"
 )
 
 var devicesFlag = flag.Int("devices", 0, "run TestSimScale with this many devices (e.g. 10000)")
@@ -82,5 +84,36 @@ func TestPublishedSurvivesAgentReplacement(t *testing.T) {
 	sd.earlier.Add(3) // what the agent before the power cut had published
 	if got := sd.published(); got != 3 {
 		t.Fatalf("after a power cut with no new agent yet: published %d, want 3", got)
+	}
+}
+
+// TestRolloutVerdict: a device's rollout is judged by its outcome's
+// result. A tampered image reported reverted ran before the bootloader
+// went back: that is a failure of the run, not a refusal (the ok-based
+// check this replaced counted every not-ok outcome on 1.0.0 as refused).
+func TestRolloutVerdict(t *testing.T) {
+	out := func(job string, res deviceproto.Result, version string) *deviceproto.Outcome {
+		return &deviceproto.Outcome{JobID: job, OK: res == deviceproto.ResultOK, Result: res, Version: version}
+	}
+	for _, tc := range []struct {
+		name   string
+		jobID  string
+		tamper bool
+		last   *deviceproto.Outcome
+		want   verdict
+	}{
+		{"updated", "j", false, out("j", deviceproto.ResultOK, "2.0.0"), updated},
+		{"tampered image refused", "j", true, out("j", deviceproto.ResultFailed, "1.0.0"), tamperRefused},
+		{"tampered image ran, reverted", "j", true, out("j", deviceproto.ResultReverted, "1.0.0"), rolloutFailed},
+		{"tampered image kept", "j", true, out("j", deviceproto.ResultOK, "2.0.0"), rolloutFailed},
+		{"genuine image reverted", "j", false, out("j", deviceproto.ResultReverted, "1.0.0"), rolloutFailed},
+		{"ok on the old version", "j", false, out("j", deviceproto.ResultOK, "1.0.0"), rolloutFailed},
+		{"another job's outcome", "j", false, out("k", deviceproto.ResultOK, "2.0.0"), rolloutFailed},
+		{"a campaign's job (any ID)", "", false, out("k", deviceproto.ResultOK, "2.0.0"), updated},
+		{"no outcome", "j", false, nil, rolloutFailed},
+	} {
+		if got := verdictOf(tc.jobID, tc.tamper, tc.last); got != tc.want {
+			t.Errorf("%s: verdict %d, want %d", tc.name, got, tc.want)
+		}
 	}
 }

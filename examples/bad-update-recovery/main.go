@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"rampart/agent"
+	"rampart/deviceproto"
 	"rampart/sim"
 )
 
@@ -91,7 +92,7 @@ func run(out io.Writer) error {
 		if err := f.PublishJob(ctx, a.DeviceID(), job); err != nil {
 			return err
 		}
-		var o *agent.Outcome
+		var o *deviceproto.Outcome
 		if !wait(func() bool {
 			s := a.State()
 			if s.Last != nil && s.Last.JobID == job.ID && s.Update == nil {

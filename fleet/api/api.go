@@ -14,6 +14,7 @@ import (
 	"strings"
 
 	"rampart/adminapi"
+	"rampart/deviceproto"
 	"rampart/fleet/campaign"
 	"rampart/fleet/internal/burst"
 	"rampart/fleet/internal/netlimit"
@@ -357,7 +358,7 @@ func (a *API) listReleases(w http.ResponseWriter, r *http.Request) {
 }
 
 func (a *API) registerRelease(w http.ResponseWriter, r *http.Request) {
-	data, err := io.ReadAll(http.MaxBytesReader(w, r.Body, trust.MaxImageSize))
+	data, err := io.ReadAll(http.MaxBytesReader(w, r.Body, deviceproto.MaxImageSize))
 	if err != nil {
 		writeErr(w, http.StatusRequestEntityTooLarge, "body: %v", err)
 		return

@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"rampart/agent"
+	"rampart/deviceproto"
 	"rampart/fleet/campaign"
 	"rampart/fleet/store"
 )
@@ -25,7 +25,7 @@ func TestCampaignRoutes(t *testing.T) {
 	defer db.Close()
 	tok := func(s string) string { h := sha256.Sum256([]byte(s)); return hex.EncodeToString(h[:]) }
 	e, err := campaign.New(context.Background(), campaign.Config{Store: db, Publish: func(string, []byte, time.Time) error { return nil }, ImageBase: func() string { return "https://x" }, KeySecret: make([]byte, 32),
-		Jobs: &agent.JobSigner{}}) // no campaign here gets as far as a job
+		Jobs: &deviceproto.JobSigner{}}) // no campaign here gets as far as a job
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -21,8 +21,8 @@ import (
 	"time"
 
 	"rampart/adminapi"
-	"rampart/agent"
 	"rampart/attest"
+	"rampart/deviceproto"
 	"rampart/fleet/campaign"
 	"rampart/fleet/store"
 	"rampart/image"
@@ -94,7 +94,7 @@ func wireFixture(t *testing.T) (*API, []byte, map[string]*ecdsa.PrivateKey) {
 		t.Fatal(err)
 	}
 	e, err := campaign.New(ctx, campaign.Config{Store: db, Now: now, Publish: func(string, []byte, time.Time) error { return nil }, ImageBase: func() string { return "https://x" },
-		KeySecret: make([]byte, 32), Jobs: &agent.JobSigner{}}) // the engine is not started: no job is signed
+		KeySecret: make([]byte, 32), Jobs: &deviceproto.JobSigner{}}) // the engine is not started: no job is signed
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -4,6 +4,8 @@ import (
 	"testing"
 
 	"github.com/mochi-mqtt/server/v2/packets"
+
+	"rampart/deviceproto"
 )
 
 func TestAllowed(t *testing.T) {
@@ -25,10 +27,10 @@ func TestAllowed(t *testing.T) {
 			t.Errorf("allowed(%q) = %v, want %v", topic, got, want)
 		}
 	}
-	if TelemetryTopic(id) != "devices/"+id+"/telemetry" || !allowed(id, TelemetryTopic(id)) {
+	if deviceproto.TelemetryTopic(id) != "devices/"+id+"/telemetry" || !allowed(id, deviceproto.TelemetryTopic(id)) {
 		t.Fatal("a device may not publish its own telemetry")
 	}
-	if ProgressTopic(id) != "devices/"+id+"/progress" || !allowed(id, ProgressTopic(id)) || allowed("other", ProgressTopic(id)) {
+	if deviceproto.ProgressTopic(id) != "devices/"+id+"/progress" || !allowed(id, deviceproto.ProgressTopic(id)) || allowed("other", deviceproto.ProgressTopic(id)) {
 		t.Fatal("a device's progress topic is not its own alone")
 	}
 }
@@ -70,7 +72,7 @@ func TestPublishChecksAllocationFree(t *testing.T) {
 	h := &hook{b: tb.Broker}
 	id := "0123456789abcdef0123456789abcdef"
 	cl, _ := fuzzSession(tb, h, id, 4)
-	pk := packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Publish, Qos: 1}, TopicName: TelemetryTopic(id), PacketID: 1, Payload: []byte(`{"values":{"t":1}}`)}
+	pk := packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Publish, Qos: 1}, TopicName: deviceproto.TelemetryTopic(id), PacketID: 1, Payload: []byte(`{"values":{"t":1}}`)}
 	if n := testing.AllocsPerRun(1000, func() {
 		if _, err := h.OnPacketRead(cl, pk); err != nil {
 			t.Fatal(err)
@@ -91,7 +93,7 @@ func BenchmarkPublishChecks(b *testing.B) {
 	h := &hook{b: tb.Broker}
 	id := "0123456789abcdef0123456789abcdef"
 	cl, _ := fuzzSession(tb, h, id, 4)
-	pk := packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Publish, Qos: 1}, TopicName: TelemetryTopic(id), PacketID: 1, Payload: []byte(`{"values":{"t":1}}`)}
+	pk := packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Publish, Qos: 1}, TopicName: deviceproto.TelemetryTopic(id), PacketID: 1, Payload: []byte(`{"values":{"t":1}}`)}
 	b.ReportAllocs()
 	for b.Loop() {
 		h.OnPacketRead(cl, pk)

@@ -13,17 +13,12 @@ import (
 	mqtt "github.com/mochi-mqtt/server/v2"
 	"github.com/mochi-mqtt/server/v2/packets"
 
+	"rampart/deviceproto"
 	"rampart/fleet/ca"
 	"rampart/fleet/internal/burst"
 	"rampart/fleet/store"
 	"rampart/internal/tlsconf"
 )
-
-// TopicPrefix is the root of every device's topics: devices/<id>/...
-const TopicPrefix = "devices/"
-
-// TelemetryTopic returns the topic a device publishes telemetry to.
-func TelemetryTopic(deviceID string) string { return TopicPrefix + deviceID + "/telemetry" }
 
 // Sink stores telemetry payloads. The broker acknowledges a QoS 1 or 2
 // publish only after done(nil).
@@ -86,7 +81,7 @@ type Config struct {
 	// reads the connection more slowly (default 1,000; negative: no
 	// limit). MaxSubscriptions bounds a session's subscriptions (default
 	// 16); MaxRetainedBytes the one retained message a device may keep,
-	// its update outcome (default 32 KiB, campaign.MaxReportSize).
+	// its update outcome (default deviceproto.MaxOutcomeSize, 32 KiB).
 	MessageRate      int
 	MaxSubscriptions int
 	MaxRetainedBytes int
@@ -125,7 +120,7 @@ const DefaultMaxPacketSize = 64 << 10
 // them too).
 func Defaults() Config {
 	return Config{BufferSize: 512, Window: 64, MaxInflight: 64, MaxPacketSize: DefaultMaxPacketSize, HandshakeTimeout: 10 * time.Second,
-		MessageRate: 1000, MaxSubscriptions: 16, MaxRetainedBytes: 32 << 10, MaxKeepalive: 600 * time.Second,
+		MessageRate: 1000, MaxSubscriptions: 16, MaxRetainedBytes: deviceproto.MaxOutcomeSize, MaxKeepalive: 600 * time.Second,
 		WriteTimeout: 30 * time.Second, MaxHandshakesPerSource: 256, AuditWindow: time.Minute}
 }
 
@@ -258,15 +253,6 @@ func (b *Broker) Connected() int64 { return b.connected.Load() }
 // Published is the number of telemetry messages accepted.
 func (b *Broker) Published() int64 { return b.published.Load() }
 
-// JobsTopic is where the server publishes a device's firmware-update jobs.
-func JobsTopic(deviceID string) string { return TopicPrefix + deviceID + "/jobs" }
-
-// StatusTopic is where a device reports update outcomes.
-func StatusTopic(deviceID string) string { return TopicPrefix + deviceID + "/updates" }
-
-// ProgressTopic is where a device reports the progress of an update.
-func ProgressTopic(deviceID string) string { return TopicPrefix + deviceID + "/progress" }
-
 // PublishJob publishes payload as the retained QoS 1 job of the device
 // (an empty payload clears it), from the server's own inline client. The
 // retained message lasts until expires, the signed job's own expiry
@@ -274,7 +260,7 @@ func ProgressTopic(deviceID string) string { return TopicPrefix + deviceID + "/p
 // expiry deleted every retained job an hour after it was published.
 func (b *Broker) PublishJob(deviceID string, payload []byte, expires time.Time) error {
 	pk := packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Publish, Qos: 1, Retain: true},
-		TopicName: JobsTopic(deviceID), Payload: payload, PacketID: 1}
+		TopicName: deviceproto.JobsTopic(deviceID), Payload: payload, PacketID: 1}
 	if !expires.IsZero() && len(payload) > 0 {
 		secs := (expires.Sub(b.cfg.Now()) + time.Second - 1) / time.Second // rounded up
 		pk.Properties.MessageExpiryInterval = uint32(min(max(secs, 1), math.MaxUint32))

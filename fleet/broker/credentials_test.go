@@ -15,6 +15,7 @@ import (
 
 	"github.com/mochi-mqtt/server/v2/packets"
 
+	"rampart/deviceproto"
 	"rampart/fleet/ca"
 	"rampart/fleet/store"
 )
@@ -59,7 +60,7 @@ func TestSupersedeEndsSessions(t *testing.T) {
 	id := fmt.Sprintf("%032x", 0x81)
 	old, _ := tb.deviceFor(t, id, time.Hour)
 	seen := tb.watchTopics(t, "#")
-	cl, ack, err := tb.connectWith(t, old, id, 5, withWill(StatusTopic(id), false, []byte("gone"), packets.Properties{}))
+	cl, ack, err := tb.connectWith(t, old, id, 5, withWill(deviceproto.StatusTopic(id), false, []byte("gone"), packets.Properties{}))
 	if err != nil || ack.ReasonCode != 0 {
 		t.Fatalf("connect: %+v %v", ack, err)
 	}
@@ -73,7 +74,7 @@ func TestSupersedeEndsSessions(t *testing.T) {
 		t.Fatalf("old session: %+v closed %v", pk.Properties.ReasonString, ok)
 	}
 	waitFor(t, "the session to end", func() bool { return tb.Connected() == 0 })
-	if slices.Contains(seen.topics(), StatusTopic(id)) {
+	if slices.Contains(seen.topics(), deviceproto.StatusTopic(id)) {
 		t.Fatal("the superseded session's Will was published")
 	}
 	cn := tb.dial(t, newer, id, 5)
@@ -105,7 +106,7 @@ func TestDisconnectDropsWill(t *testing.T) {
 	id := fmt.Sprintf("%032x", 0x82)
 	cert := tb.device(t, id)
 	seen := tb.watchTopics(t, "#")
-	cl, ack, err := tb.connectWith(t, cert, id, 4, withWill(StatusTopic(id), false, []byte("gone"), packets.Properties{}))
+	cl, ack, err := tb.connectWith(t, cert, id, 4, withWill(deviceproto.StatusTopic(id), false, []byte("gone"), packets.Properties{}))
 	if err != nil || ack.ReasonCode != 0 {
 		t.Fatalf("connect: %+v %v", ack, err)
 	}
@@ -117,11 +118,11 @@ func TestDisconnectDropsWill(t *testing.T) {
 	waitFor(t, "the session to end", func() bool { return tb.Connected() == 0 })
 	// A second connection's Will does go out when it drops by itself:
 	// the observation works.
-	cl, _, _ = tb.connectWith(t, cert, id, 4, withWill(TelemetryTopic(id), false, []byte("x"), packets.Properties{}))
+	cl, _, _ = tb.connectWith(t, cert, id, 4, withWill(deviceproto.TelemetryTopic(id), false, []byte("x"), packets.Properties{}))
 	waitFor(t, "the session", func() bool { return tb.Connected() == 1 })
 	cl.conn.Close()
-	waitFor(t, "the second will", func() bool { return slices.Contains(seen.topics(), TelemetryTopic(id)) })
-	if slices.Contains(seen.topics(), StatusTopic(id)) {
+	waitFor(t, "the second will", func() bool { return slices.Contains(seen.topics(), deviceproto.TelemetryTopic(id)) })
+	if slices.Contains(seen.topics(), deviceproto.StatusTopic(id)) {
 		t.Fatal("the Will of a disconnected device was published")
 	}
 }

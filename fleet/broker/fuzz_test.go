@@ -11,6 +11,8 @@ import (
 
 	mqtt "github.com/mochi-mqtt/server/v2"
 	"github.com/mochi-mqtt/server/v2/packets"
+
+	"rampart/deviceproto"
 )
 
 // FuzzPacketHooks decodes arbitrary bytes with mochi's packets package
@@ -27,14 +29,14 @@ func FuzzPacketHooks(f *testing.F) {
 	const id = "0123456789abcdef0123456789abcdef"
 	for _, v := range []byte{4, 5} {
 		c := &rawClient{v: v, id: id}
-		f.Add(v, c.pub(TelemetryTopic(id), 1, false, 1, []byte(`{"values":{"t":1}}`), packets.Properties{}))
-		f.Add(v, c.pub(StatusTopic(id), 1, true, 2, []byte(`{"job":"j"}`), packets.Properties{ResponseTopic: "devices/" + id + "/r", CorrelationData: []byte("c"), User: []packets.UserProperty{{Key: "k", Val: "v"}}}))
+		f.Add(v, c.pub(deviceproto.TelemetryTopic(id), 1, false, 1, []byte(`{"values":{"t":1}}`), packets.Properties{}))
+		f.Add(v, c.pub(deviceproto.StatusTopic(id), 1, true, 2, []byte(`{"job":"j"}`), packets.Properties{ResponseTopic: "devices/" + id + "/r", CorrelationData: []byte("c"), User: []packets.UserProperty{{Key: "k", Val: "v"}}}))
 		f.Add(v, c.pub("$SYS/x", 1, false, 3, []byte("x"), packets.Properties{}))
-		f.Add(v, c.pub(JobsTopic("other"), 0, true, 0, []byte("x"), packets.Properties{}))
+		f.Add(v, c.pub(deviceproto.JobsTopic("other"), 0, true, 0, []byte("x"), packets.Properties{}))
 		for _, set := range []func(*packets.Packet){
 			nil,
-			withWill(JobsTopic("other"), true, []byte("evil"), packets.Properties{}),
-			withWill(StatusTopic(id), true, []byte("x"), packets.Properties{ResponseTopic: "devices/" + id + "/r", User: []packets.UserProperty{{Key: "k", Val: "v"}}}),
+			withWill(deviceproto.JobsTopic("other"), true, []byte("evil"), packets.Properties{}),
+			withWill(deviceproto.StatusTopic(id), true, []byte("x"), packets.Properties{ResponseTopic: "devices/" + id + "/r", User: []packets.UserProperty{{Key: "k", Val: "v"}}}),
 		} {
 			pk := packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Connect}, ProtocolVersion: v,
 				Connect: packets.ConnectParams{ProtocolName: []byte("MQTT"), Clean: true, Keepalive: 60, ClientIdentifier: id}}
@@ -47,7 +49,7 @@ func FuzzPacketHooks(f *testing.F) {
 			f.Add(v, buf.Bytes())
 		}
 		sub := packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Subscribe, Qos: 1}, ProtocolVersion: v, PacketID: 1,
-			Filters: packets.Subscriptions{{Filter: JobsTopic(id), Qos: 1}, {Filter: "devices/+/jobs"}, {Filter: "$share/g/devices/" + id + "/x"}, {Filter: "$SYS/#"}}}
+			Filters: packets.Subscriptions{{Filter: deviceproto.JobsTopic(id), Qos: 1}, {Filter: "devices/+/jobs"}, {Filter: "$share/g/devices/" + id + "/x"}, {Filter: "$SYS/#"}}}
 		var buf bytes.Buffer
 		sub.SubscribeEncode(&buf)
 		f.Add(v, buf.Bytes())

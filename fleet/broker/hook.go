@@ -8,6 +8,7 @@ import (
 	mqtt "github.com/mochi-mqtt/server/v2"
 	"github.com/mochi-mqtt/server/v2/packets"
 
+	"rampart/deviceproto"
 	"rampart/fleet/ca"
 	"rampart/fleet/store"
 )
@@ -169,7 +170,7 @@ func (h *hook) OnPacketRead(cl *mqtt.Client, pk packets.Packet) (packets.Packet,
 	if pk.FixedHeader.Type != packets.Publish || len(pk.TopicName) == 0 || pk.TopicName[0] != '$' || mqtt.IsValidFilter(pk.TopicName, true) {
 		return pk, nil
 	}
-	r := refuse("reserved-topic", packets.ErrNotAuthorized, "topic %s is reserved ($SYS, $share): devices publish under %s%s/", quoteTopic(pk.TopicName), TopicPrefix, s.id)
+	r := refuse("reserved-topic", packets.ErrNotAuthorized, "topic %s is reserved ($SYS, $share): devices publish under %s%s/", quoteTopic(pk.TopicName), deviceproto.TopicPrefix, s.id)
 	if err := h.refusePublish(s, &pk, r); err != nil {
 		return pk, err // 3.1.1, QoS > 0: close the connection
 	}
@@ -226,7 +227,7 @@ func (h *hook) OnACLCheck(cl *mqtt.Client, topic string, write bool) bool {
 		return true
 	}
 	// cl.ID was checked at CONNECT (the certificate's, a valid device id).
-	h.b.refused(cl.ID, "mqtt.subscribe", "filter", fmt.Sprintf("filter %s is outside %s%s/", quoteTopic(topic), TopicPrefix, cl.ID))
+	h.b.refused(cl.ID, "mqtt.subscribe", "filter", fmt.Sprintf("filter %s is outside %s%s/", quoteTopic(topic), deviceproto.TopicPrefix, cl.ID))
 	return false
 }
 

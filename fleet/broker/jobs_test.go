@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/mochi-mqtt/server/v2/packets"
+
+	"rampart/deviceproto"
 )
 
 // TestRetainedJobKeepsItsExpiry: a retained job lasts as long as the job
@@ -29,22 +31,22 @@ func TestRetainedJobKeepsItsExpiry(t *testing.T) {
 	if err := tb.PublishJob(short, []byte("brief job"), time.Now().Add(time.Second)); err != nil {
 		t.Fatal(err)
 	}
-	pks := tb.srv.Topics.Messages(JobsTopic(long))
+	pks := tb.srv.Topics.Messages(deviceproto.JobsTopic(long))
 	if len(pks) != 1 || string(pks[0].Payload) != "weekly job" {
 		t.Fatalf("retained job: %+v", pks)
 	}
 	if e := pks[0].Expiry; e < before+week || e > time.Now().Unix()+week+1 {
 		t.Fatalf("retained job expires at %d, want %d..%d (its own expiry)", e, before+week, time.Now().Unix()+week+1)
 	}
-	waitFor(t, "the brief job to expire", func() bool { return tb.retained(JobsTopic(short)) == nil })
-	if string(tb.retained(JobsTopic(long))) != "weekly job" {
+	waitFor(t, "the brief job to expire", func() bool { return tb.retained(deviceproto.JobsTopic(short)) == nil })
+	if string(tb.retained(deviceproto.JobsTopic(long))) != "weekly job" {
 		t.Fatal("the weekly job went with the brief one")
 	}
 	// A job cleared (empty payload) is gone at once.
 	if err := tb.PublishJob(long, nil, time.Time{}); err != nil {
 		t.Fatal(err)
 	}
-	if p := tb.retained(JobsTopic(long)); p != nil {
+	if p := tb.retained(deviceproto.JobsTopic(long)); p != nil {
 		t.Fatalf("cleared job still retained: %q", p)
 	}
 }
@@ -66,10 +68,10 @@ func TestOnConnectBeforeSubscribe(t *testing.T) {
 	b.Store(tb.Broker)
 	id := fmt.Sprintf("%032x", 0xa2)
 	cl := tb.dial(t, tb.device(t, id), id, 5)
-	if ack, err := cl.subscribe(t, 1, JobsTopic(id)); err != nil || ack.FixedHeader.Type != packets.Suback {
+	if ack, err := cl.subscribe(t, 1, deviceproto.JobsTopic(id)); err != nil || ack.FixedHeader.Type != packets.Suback {
 		t.Fatalf("subscribe: %+v %v", ack, err)
 	}
-	if pk := cl.read(t); pk.FixedHeader.Type != packets.Publish || pk.TopicName != JobsTopic(id) || string(pk.Payload) != "job for "+id {
+	if pk := cl.read(t); pk.FixedHeader.Type != packets.Publish || pk.TopicName != deviceproto.JobsTopic(id) || string(pk.Payload) != "job for "+id {
 		t.Fatalf("after SUBSCRIBE: %+v", pk)
 	}
 	if n := calls.Load(); n != 1 {

@@ -35,6 +35,7 @@ import (
 
 	"github.com/mochi-mqtt/server/v2/packets"
 
+	"rampart/deviceproto"
 	"rampart/fleet/ca"
 	"rampart/fleet/store"
 	"rampart/fleet/telemetry"
@@ -337,7 +338,7 @@ func perfPublish(conns []*tls.Conn, devs []perfDevice, inflight int, d time.Dura
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			topic := TelemetryTopic(devs[i].ID)
+			topic := deviceproto.TelemetryTopic(devs[i].ID)
 			sem := make(chan struct{}, inflight)
 			finished := make(chan struct{})
 			readerDone := make(chan struct{})

@@ -22,6 +22,7 @@ import (
 
 	"github.com/mochi-mqtt/server/v2/packets"
 
+	"rampart/deviceproto"
 	"rampart/fleet/ca"
 	"rampart/fleet/store"
 	"rampart/fleet/telemetry"
@@ -189,7 +190,7 @@ func (c *rawClient) send(t *testing.T, b []byte) {
 
 func (c *rawClient) publish(id uint16, payload string) []byte {
 	pk := packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Publish, Qos: 1}, ProtocolVersion: c.v,
-		TopicName: TelemetryTopic(c.id), PacketID: id, Payload: []byte(payload)}
+		TopicName: deviceproto.TelemetryTopic(c.id), PacketID: id, Payload: []byte(payload)}
 	var buf bytes.Buffer
 	pk.PublishEncode(&buf)
 	return buf.Bytes()
@@ -499,7 +500,7 @@ func TestOwnTelemetrySubscription(t *testing.T) {
 			id := fmt.Sprintf("%032x", 20+v)
 			c := tb.dial(t, tb.device(t, id), id, v)
 			sub := packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Subscribe, Qos: 1}, ProtocolVersion: v, PacketID: 100,
-				Filters: packets.Subscriptions{{Filter: TelemetryTopic(id), Qos: 1}}}
+				Filters: packets.Subscriptions{{Filter: deviceproto.TelemetryTopic(id), Qos: 1}}}
 			var buf bytes.Buffer
 			if err := sub.SubscribeEncode(&buf); err != nil {
 				t.Fatal(err)
@@ -510,7 +511,7 @@ func TestOwnTelemetrySubscription(t *testing.T) {
 			}
 			c.send(t, c.publish(1, payloadN(1)))
 			pk := c.read(t)
-			if pk.FixedHeader.Type != packets.Publish || pk.TopicName != TelemetryTopic(id) || string(pk.Payload) != payloadN(1) {
+			if pk.FixedHeader.Type != packets.Publish || pk.TopicName != deviceproto.TelemetryTopic(id) || string(pk.Payload) != payloadN(1) {
 				t.Fatalf("want the device's own message, got %+v", pk)
 			}
 			for _, s := range sink.take(t) {

@@ -5,6 +5,8 @@ import (
 	"strings"
 
 	"github.com/mochi-mqtt/server/v2/packets"
+
+	"rampart/deviceproto"
 )
 
 // The ACL (docs/fleet-server.md, "Broker ACL"). A device, identified by
@@ -27,7 +29,7 @@ import (
 // ownRest returns what follows devices/<id>/ in topic (a name or a
 // filter), if that is not empty.
 func ownRest(id, topic string) (string, bool) {
-	rest, ok := strings.CutPrefix(topic, TopicPrefix)
+	rest, ok := strings.CutPrefix(topic, deviceproto.TopicPrefix)
 	if !ok {
 		return "", false
 	}
@@ -49,7 +51,8 @@ func allowed(id, topic string) bool {
 // serverOwned reports whether the part of a device's topic after its
 // prefix is one only the server publishes to.
 func serverOwned(rest string) bool {
-	return strings.HasPrefix(rest, "jobs") && (len(rest) == 4 || rest[4] == '/')
+	n := len(deviceproto.LevelJobs)
+	return strings.HasPrefix(rest, deviceproto.LevelJobs) && (len(rest) == n || rest[n] == '/')
 }
 
 // canPublish reports whether device id may publish to topic. Wildcards
@@ -63,7 +66,7 @@ func canPublish(id, topic string) bool {
 // canRetain reports whether device id may retain a message on topic.
 func canRetain(id, topic string) bool {
 	rest, ok := ownRest(id, topic)
-	return ok && rest == "updates"
+	return ok && rest == deviceproto.LevelUpdates
 }
 
 // validName reports whether t can be a topic name: not empty, no
@@ -86,7 +89,7 @@ type limits struct {
 	propBytes     int // correlation data, content type
 }
 
-var defaultLimits = limits{retainedBytes: 32 << 10, willBytes: 4 << 10, userProps: 16, userPropBytes: 1 << 10, propBytes: 256}
+var defaultLimits = limits{retainedBytes: deviceproto.MaxOutcomeSize, willBytes: 4 << 10, userProps: 16, userPropBytes: 1 << 10, propBytes: 256}
 
 // refusal is why a packet was refused: the MQTT 5 reason code and the
 // detail the audit log records.
@@ -108,7 +111,7 @@ func (l *limits) checkMessage(id, topic string, retain bool, size int, p *packet
 	}
 	if retain {
 		if !canRetain(id, topic) {
-			return refuse("retain", packets.ErrNotAuthorized, "retained message on %s: a device may retain only on %s", quoteTopic(topic), StatusTopic(id))
+			return refuse("retain", packets.ErrNotAuthorized, "retained message on %s: a device may retain only on %s", quoteTopic(topic), deviceproto.StatusTopic(id))
 		}
 		if size > l.retainedBytes {
 			return refuse("retained-size", packets.ErrQuotaExceeded, "retained message of %d bytes: at most %d", size, l.retainedBytes)

@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/mochi-mqtt/server/v2/packets"
+
+	"rampart/deviceproto"
 )
 
 // TestPublishACL: every PUBLISH a device sends goes through the ACL and
@@ -33,12 +35,12 @@ func TestPublishACL(t *testing.T) {
 		{"$SYS", func(string, string) string { return "$SYS/x" }, false, 1, packets.Properties{}, false, 0x87},
 		{"$sys, any case", func(string, string) string { return "$sys/broker/version" }, false, 1, packets.Properties{}, false, 0x87},
 		{"$share", func(string, string) string { return "$share" }, false, 1, packets.Properties{}, false, 0x87},
-		{"another device's jobs", func(_, o string) string { return JobsTopic(o) }, false, 1, packets.Properties{}, false, 0x87},
-		{"its own jobs", func(id, _ string) string { return JobsTopic(id) }, false, 1, packets.Properties{}, false, 0x87},
-		{"below its own jobs", func(id, _ string) string { return JobsTopic(id) + "/x" }, false, 1, packets.Properties{}, false, 0x87},
-		{"retained on its own telemetry", func(id, _ string) string { return TelemetryTopic(id) }, true, 1, packets.Properties{}, false, 0x87},
+		{"another device's jobs", func(_, o string) string { return deviceproto.JobsTopic(o) }, false, 1, packets.Properties{}, false, 0x87},
+		{"its own jobs", func(id, _ string) string { return deviceproto.JobsTopic(id) }, false, 1, packets.Properties{}, false, 0x87},
+		{"below its own jobs", func(id, _ string) string { return deviceproto.JobsTopic(id) + "/x" }, false, 1, packets.Properties{}, false, 0x87},
+		{"retained on its own telemetry", func(id, _ string) string { return deviceproto.TelemetryTopic(id) }, true, 1, packets.Properties{}, false, 0x87},
 		{"retained on another own topic", func(id, _ string) string { return "devices/" + id + "/state" }, true, 1, packets.Properties{}, false, 0x87},
-		{"retained outcome too large", func(id, _ string) string { return StatusTopic(id) }, true, 32<<10 + 1, packets.Properties{}, false, 0x97},
+		{"retained outcome too large", func(id, _ string) string { return deviceproto.StatusTopic(id) }, true, 32<<10 + 1, packets.Properties{}, false, 0x97},
 		{"response topic of another device", func(id, _ string) string { return "devices/" + id + "/req" }, false, 1, packets.Properties{ResponseTopic: "devices/other/x"}, true, 0x87},
 		{"17 user properties", func(id, _ string) string { return "devices/" + id + "/x" }, false, 1, packets.Properties{User: many}, true, 0x97},
 		{"large correlation data", func(id, _ string) string { return "devices/" + id + "/x" }, false, 1, packets.Properties{CorrelationData: make([]byte, 300)}, true, 0x97},
@@ -81,15 +83,15 @@ func TestPublishAllowed(t *testing.T) {
 			id := fmt.Sprintf("%032x", 0x30+v)
 			cl := tb.dial(t, tb.device(t, id), id, v)
 			cl.send(t, cl.pub("devices/"+id+"/app/x", 1, false, 1, []byte("x"), packets.Properties{}))
-			cl.send(t, cl.pub(StatusTopic(id), 1, true, 2, []byte(`{"job":"j","ok":true}`), packets.Properties{}))
+			cl.send(t, cl.pub(deviceproto.StatusTopic(id), 1, true, 2, []byte(`{"job":"j","ok":true}`), packets.Properties{}))
 			cl.send(t, cl.pub("devices/"+id+"/req", 1, false, 3, []byte("x"), packets.Properties{ResponseTopic: "devices/" + id + "/resp", CorrelationData: []byte("c")}))
 			for i := range 3 {
 				if pk := cl.read(t); pk.FixedHeader.Type != packets.Puback || pk.PacketID != uint16(i+1) || pk.ReasonCode != 0 {
 					t.Fatalf("publish %d: %+v", i+1, pk)
 				}
 			}
-			if string(tb.retained(StatusTopic(id))) != `{"job":"j","ok":true}` {
-				t.Fatalf("outcome not retained: %q", tb.retained(StatusTopic(id)))
+			if string(tb.retained(deviceproto.StatusTopic(id))) != `{"job":"j","ok":true}` {
+				t.Fatalf("outcome not retained: %q", tb.retained(deviceproto.StatusTopic(id)))
 			}
 		})
 	}
@@ -140,7 +142,7 @@ func TestRefusalsAuditedPerBurst(t *testing.T) {
 	for i := range n {
 		cl.send(t, cl.pub("$SYS/x", 1, false, uint16(i+1), []byte("x"), packets.Properties{}))
 	}
-	cl.send(t, cl.pub(JobsTopic(id), 1, false, n+1, []byte("x"), packets.Properties{}))
+	cl.send(t, cl.pub(deviceproto.JobsTopic(id), 1, false, n+1, []byte("x"), packets.Properties{}))
 	for i := range n + 1 {
 		if pk := cl.read(t); pk.FixedHeader.Type != packets.Puback || pk.PacketID != uint16(i+1) || pk.ReasonCode != 0x87 {
 			t.Fatalf("answer %d: %+v", i, pk)

@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/mochi-mqtt/server/v2/packets"
+
+	"rampart/deviceproto"
 )
 
 // TestRetainedQuota: the device held 1,000 retained 60 KB
@@ -65,10 +67,10 @@ func TestSubscriptionQuota(t *testing.T) {
 				t.Fatalf("v%d: subscribe %s: %+v %v", v, f, ack.ReasonCodes, err)
 			}
 		}
-		if ack, err := cl.subscribe(t, 2, "devices/"+id+"/a", "devices/"+id+"/b", "devices/"+id+"/#", JobsTopic(id)); err != nil || !bytes.Equal(ack.ReasonCodes, []byte{1, 1, 1, 1}) {
+		if ack, err := cl.subscribe(t, 2, "devices/"+id+"/a", "devices/"+id+"/b", "devices/"+id+"/#", deviceproto.JobsTopic(id)); err != nil || !bytes.Equal(ack.ReasonCodes, []byte{1, 1, 1, 1}) {
 			t.Fatalf("v%d: four subscriptions: %+v %v", v, ack.ReasonCodes, err)
 		}
-		if ack, err := cl.subscribe(t, 3, JobsTopic(id)); err != nil || !bytes.Equal(ack.ReasonCodes, []byte{1}) {
+		if ack, err := cl.subscribe(t, 3, deviceproto.JobsTopic(id)); err != nil || !bytes.Equal(ack.ReasonCodes, []byte{1}) {
 			t.Fatalf("v%d: subscribing again to a filter held: %+v %v", v, ack.ReasonCodes, err)
 		}
 		pk, err := cl.subscribe(t, 4, "devices/"+id+"/c")
@@ -190,7 +192,7 @@ func TestRefusedPublishLog(t *testing.T) {
 	tb := startBrokerWith(t, newFakeSink(), func(c *Config) { c.Log = log })
 	id := fmt.Sprintf("%032x", 0x72)
 	cert := tb.device(t, id)
-	for _, topic := range []string{"devices/other/telemetry", JobsTopic(id), "$SYS/x"} {
+	for _, topic := range []string{"devices/other/telemetry", deviceproto.JobsTopic(id), "$SYS/x"} {
 		cl := tb.dial(t, cert, id, 4)
 		cl.send(t, cl.pub(topic, 1, false, 1, []byte("SECRET-PAYLOAD-BYTES"), packets.Properties{}))
 		if _, ok := cl.closed(); !ok {
@@ -208,7 +210,7 @@ func TestRefusedPublishLog(t *testing.T) {
 	if strings.Contains(out, "SECRET") || strings.Contains(out, "83 69 67 82 69 84") || strings.Contains(out, "Payload") {
 		t.Fatalf("payload in the log:\n%s", out)
 	}
-	if !strings.Contains(out, "topic="+JobsTopic(id)) || !strings.Contains(out, "bytes=20") || !strings.Contains(out, "device="+id) {
+	if !strings.Contains(out, "topic="+deviceproto.JobsTopic(id)) || !strings.Contains(out, "bytes=20") || !strings.Contains(out, "device="+id) {
 		t.Fatalf("refused publish not logged with its topic, size and client:\n%s", out)
 	}
 }

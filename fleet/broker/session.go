@@ -7,6 +7,8 @@ import (
 
 	mqtt "github.com/mochi-mqtt/server/v2"
 	"github.com/mochi-mqtt/server/v2/packets"
+
+	"rampart/deviceproto"
 )
 
 // session is the broker's state for one authenticated connection: the
@@ -59,7 +61,7 @@ type ackEntry struct {
 
 func newSession(b *Broker, cl *mqtt.Client, id string) *session {
 	return &session{b: b, cl: cl, id: id, v5: cl.Properties.ProtocolVersion == 5,
-		telemTopic: TelemetryTopic(id), statusTopic: StatusTopic(id), progressTopic: ProgressTopic(id),
+		telemTopic: deviceproto.TelemetryTopic(id), statusTopic: deviceproto.StatusTopic(id), progressTopic: deviceproto.ProgressTopic(id),
 		rate: newRate(b.cfg.MessageRate)}
 }
 

@@ -8,7 +8,6 @@ import (
 	"crypto/x509"
 	"errors"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -85,35 +84,5 @@ func TestKeyFileTamper(t *testing.T) {
 	}
 	if _, err := EncryptKey(k, nil, rand.Reader); err == nil {
 		t.Fatal("empty passphrase accepted")
-	}
-}
-
-func TestCertsOnly(t *testing.T) {
-	c, err := Open(t.TempDir(), []byte("pw"), Options{Rand: rand.Reader})
-	if err != nil {
-		t.Fatal(err)
-	}
-	p7, err := CertsOnly(c.Certificate())
-	if err != nil {
-		t.Fatal(err)
-	}
-	certs, err := ParseCertsOnly(p7)
-	if err != nil || len(certs) != 1 || !certs[0].Equal(c.Certificate()) {
-		t.Fatalf("round trip: %v", err)
-	}
-	for i := range len(p7) {
-		if _, err := ParseCertsOnly(p7[:i]); err == nil {
-			t.Fatalf("prefix %d accepted", i)
-		}
-	}
-	// OpenSSL reads it as PKCS#7 (when installed).
-	if _, err := exec.LookPath("openssl"); err != nil {
-		t.Skip("openssl not installed: cross-check skipped")
-	}
-	f := filepath.Join(t.TempDir(), "p7.der")
-	os.WriteFile(f, p7, 0o600)
-	out, err := exec.Command("openssl", "pkcs7", "-inform", "DER", "-in", f, "-print_certs", "-noout").CombinedOutput()
-	if err != nil || !strings.Contains(string(out), "Rampart fleet CA") {
-		t.Fatalf("openssl pkcs7: %v\n%s", err, out)
 	}
 }

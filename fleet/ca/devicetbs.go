@@ -12,6 +12,8 @@ import (
 
 	"golang.org/x/crypto/cryptobyte"
 	casn1 "golang.org/x/crypto/cryptobyte/asn1"
+
+	"rampart/internal/spki"
 )
 
 // Device certificates are issued at every enrollment. x509.CreateCertificate
@@ -48,7 +50,7 @@ func (c *CA) deviceTBS(serial *big.Int, notBefore, notAfter time.Time, deviceID 
 	if _, isECDSA := pub.(*ecdsa.PublicKey); !isECDSA {
 		return nil, false, nil
 	}
-	spki, err := SPKI(pub)
+	spkiDER, err := spki.Marshal(pub)
 	if err != nil {
 		return nil, false, fmt.Errorf("ca: issue: %w", err)
 	}
@@ -75,7 +77,7 @@ func (c *CA) deviceTBS(serial *big.Int, notBefore, notAfter time.Time, deviceID 
 			b.AddBytes(fixed.organization)
 			addRDN(b, oidCommonName, deviceID)
 		})
-		b.AddBytes(spki)
+		b.AddBytes(spkiDER)
 		b.AddASN1(casn1.Tag(3).Constructed().ContextSpecific(), func(b *cryptobyte.Builder) {
 			b.AddASN1(casn1.SEQUENCE, func(b *cryptobyte.Builder) {
 				// CreateCertificate's order: key usage, extended key

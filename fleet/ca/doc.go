@@ -3,8 +3,9 @@
 // device certificates for public keys that enrollment has already vetted,
 // issues the server's own TLS certificate and the certificate of the fleet's
 // job signer (the key that signs firmware-update jobs, with the download
-// endpoints devices may use), and encodes RFC 7030 "certs-only" PKCS#7
-// replies.
+// endpoints devices may use, and the role marks package deviceproto
+// defines). The certs-only replies that carry its certificates are
+// deviceproto's.
 //
 // It decides nothing about who deserves a certificate (fleet/enroll does) and
 // it must never write the CA private key anywhere in plain form, nor return it.

@@ -8,40 +8,35 @@ import (
 	"fmt"
 	"net/url"
 	"time"
+
+	"rampart/deviceproto"
 )
 
 // A job signer is the key with which the fleet signs the firmware-update
 // jobs it sends to devices (docs/agent.md, "Job message"). Its certificate,
 // issued here, is what a device checks a job's signature against: it must
 // chain to the fleet CA that issued the device's own certificate and carry
-// both role marks below. A device certificate (clientAuth, a device URI)
-// or the server's TLS certificate (serverAuth) carries neither, so no key
-// but the job signer's can sign a job a device accepts.
+// both role marks the protocol defines (deviceproto.OIDDocumentSigning and
+// deviceproto.JobSignerURI). A device certificate (clientAuth, a device
+// URI) or the server's TLS certificate (serverAuth) carries neither, so no
+// key but the job signer's can sign a job a device accepts.
 //
 // The certificate may also name the HTTPS endpoints devices may download
 // images from besides the enrollment endpoint (URI SANs with the https
 // scheme): the CA, not the job-signing key, decides where devices go.
-var (
-	// OIDDocumentSigning is id-kp-documentSigning (RFC 9336): the
-	// extended key usage of the job signer's certificate.
-	OIDDocumentSigning = asn1.ObjectIdentifier{1, 3, 6, 1, 5, 5, 7, 3, 36}
-	// JobSignerURI is the URI SAN that marks the fleet's job signer among
-	// the document signers the CA might ever issue.
-	JobSignerURI = "urn:rampart:fleet-job-signer"
-)
 
 // IssueJobSigner issues the job signer's certificate for pub, valid for
 // ttl, naming endpoints (https URLs of scheme, host and port only) as
 // image download endpoints.
 func (c *CA) IssueJobSigner(pub crypto.PublicKey, endpoints []string, ttl time.Duration) (*x509.Certificate, error) {
-	marker, err := url.Parse(JobSignerURI)
+	marker, err := url.Parse(deviceproto.JobSignerURI)
 	if err != nil {
 		return nil, fmt.Errorf("ca: job signer: %w", err)
 	}
 	t := &x509.Certificate{
 		Subject:            pkix.Name{CommonName: "Rampart fleet job signer"},
 		KeyUsage:           x509.KeyUsageDigitalSignature,
-		UnknownExtKeyUsage: []asn1.ObjectIdentifier{OIDDocumentSigning},
+		UnknownExtKeyUsage: []asn1.ObjectIdentifier{deviceproto.OIDDocumentSigning},
 		URIs:               []*url.URL{marker},
 	}
 	for _, e := range endpoints {

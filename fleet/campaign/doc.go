@@ -1,12 +1,13 @@
 // Package campaign runs firmware update campaigns on the fleet server: it
 // selects target devices by filter, splits them into phases, publishes the
-// agent's job message (docs/agent.md), signed by the fleet's job signer for
-// each device, over MQTT (again whenever the device connects while its job
-// is in flight: jobs.go), serves the image over HTTPS with Range requests
-// from content-addressed URLs, follows
-// every device's progress from what the device and the server observe
-// (downloads, re-enrollment by attestation, the retained outcome report),
-// and pauses a campaign by itself when failures cross a phase's threshold.
+// job message of the device protocol (package deviceproto, docs/agent.md),
+// signed by the fleet's job signer for each device, over MQTT (again
+// whenever the device connects while its job is in flight: jobs.go), serves
+// the image over HTTPS with Range requests from content-addressed URLs,
+// follows every device's progress from what the device and the server
+// observe (downloads, re-enrollment by attestation, the retained outcome
+// report), and pauses a campaign by itself when failures cross a phase's
+// threshold.
 //
 // A device counts as updated only when verified: its outcome report carries
 // an attestation token, signed by its endorsed key, over the challenge its

@@ -15,7 +15,7 @@ import (
 	"sync"
 	"time"
 
-	"rampart/agent"
+	"rampart/deviceproto"
 	"rampart/fleet/internal/burst"
 	"rampart/fleet/store"
 )
@@ -56,7 +56,7 @@ type Config struct {
 	Tamper func(deviceID string, data []byte) []byte
 	// Jobs signs every job the engine publishes (the fleet's job signer:
 	// agents act on no other job).
-	Jobs *agent.JobSigner
+	Jobs *deviceproto.JobSigner
 	// Refusals, when set, coalesces the audit entries of refused image
 	// downloads per source and device (the first of a burst written at
 	// once, then a count per window); when nil each is written.

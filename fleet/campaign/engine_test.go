@@ -19,7 +19,7 @@ import (
 	"testing"
 	"time"
 
-	"rampart/agent"
+	"rampart/deviceproto"
 	"rampart/fleet/ca"
 	"rampart/fleet/campaign"
 	"rampart/fleet/store"
@@ -129,12 +129,12 @@ func (b *bench) published() int { b.mu.Lock(); defer b.mu.Unlock(); return len(b
 
 // job is the job published to device id, verified as that device's agent
 // verifies it.
-func (b *bench) job(t *testing.T, id string) agent.Job {
+func (b *bench) job(t *testing.T, id string) deviceproto.Job {
 	t.Helper()
 	b.mu.Lock()
 	msg := b.jobs[id]
 	b.mu.Unlock()
-	j, err := agent.VerifyJob(msg, agent.JobPolicy{Roots: testCA(t).Pool(), Device: deviceCert(t, id), EnrollURL: b.srv.URL, Now: b.clock()})
+	j, err := deviceproto.VerifyJob(msg, deviceproto.JobPolicy{Roots: testCA(t).Pool(), Device: deviceCert(t, id), EnrollURL: b.srv.URL, Now: b.clock()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -142,7 +142,7 @@ func (b *bench) job(t *testing.T, id string) agent.Job {
 }
 
 // jobSigner is a job signer certified by the test CA, on the bench clock.
-func (b *bench) jobSigner(t testing.TB) *agent.JobSigner {
+func (b *bench) jobSigner(t testing.TB) *deviceproto.JobSigner {
 	t.Helper()
 	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
@@ -152,7 +152,7 @@ func (b *bench) jobSigner(t testing.TB) *agent.JobSigner {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &agent.JobSigner{Key: k, Cert: cert, Now: b.clock}
+	return &deviceproto.JobSigner{Key: k, Cert: cert, Now: b.clock}
 }
 
 var (
@@ -199,8 +199,8 @@ func deviceCert(t testing.TB, id string) *x509.Certificate {
 // sameJob reports whether two job messages carry the same job but for
 // the signing time (a job published again after a restart).
 func sameJob(a, b []byte) bool {
-	x, err1 := agent.DecodeJob(a)
-	y, err2 := agent.DecodeJob(b)
+	x, err1 := deviceproto.DecodeJob(a)
+	y, err2 := deviceproto.DecodeJob(b)
 	if err1 != nil || err2 != nil {
 		return false
 	}
@@ -230,7 +230,7 @@ func statuses(t *testing.T, e *campaign.Engine, id string) map[string]campaign.D
 	return m
 }
 
-func report(t *testing.T, e *campaign.Engine, dev string, o agent.Outcome) {
+func report(t *testing.T, e *campaign.Engine, dev string, o deviceproto.Outcome) {
 	b, _ := json.Marshal(o)
 	e.Report(context.Background(), dev, b)
 }
@@ -267,8 +267,8 @@ func TestRestartLosesNoProgress(t *testing.T) {
 	if r, err := httpsClient.Do(req); err != nil || r.StatusCode != http.StatusPartialContent {
 		t.Fatalf("range download: %v %v", r, err)
 	}
-	report(t, e, ids[2], agent.Outcome{JobID: "c1", OK: false, Result: agent.ResultReverted, Version: "1.0.0", Error: "agent: self-test of 2.0.0 failed: x"})
-	report(t, e, ids[3], agent.Outcome{JobID: "c1", OK: true, Version: "2.0.0"}) // no token: not verified
+	report(t, e, ids[2], deviceproto.Outcome{JobID: "c1", OK: false, Result: deviceproto.ResultReverted, Version: "1.0.0", Error: "agent: self-test of 2.0.0 failed: x"})
+	report(t, e, ids[3], deviceproto.Outcome{JobID: "c1", OK: true, Version: "2.0.0"}) // no token: not verified
 	b.advance(time.Second)
 	if err := e.Step(ctx); err != nil {
 		t.Fatal(err)
@@ -303,7 +303,7 @@ func TestRestartLosesNoProgress(t *testing.T) {
 	if got := b.published() - published; got != 0 || b.dups != 0 || b.repeats != 4 {
 		t.Fatalf("%d new jobs, %d conflicting and %d repeated after restart, want the 4 in flight repeated (the broker's retained jobs are lost)", got, b.dups, b.repeats)
 	}
-	report(t, e2, ids[1], agent.Outcome{JobID: "c1", OK: false, Version: "1.0.0", Error: "agent: download: 404"})
+	report(t, e2, ids[1], deviceproto.Outcome{JobID: "c1", OK: false, Version: "1.0.0", Error: "agent: download: 404"})
 	if err := e2.Step(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -347,7 +347,7 @@ func TestThresholdsApproveCancel(t *testing.T) {
 	for id := range b.jobs {
 		first = id
 	}
-	report(t, e, first, agent.Outcome{JobID: "c2", OK: false, Version: "1.0.0", Error: "agent: the SPE refused 2.0.0"})
+	report(t, e, first, deviceproto.Outcome{JobID: "c2", OK: false, Version: "1.0.0", Error: "agent: the SPE refused 2.0.0"})
 	e.Step(ctx)
 	s, _ := e.Status("c2", false)
 	if s.State != campaign.Paused {
@@ -365,7 +365,7 @@ func TestThresholdsApproveCancel(t *testing.T) {
 			second = id
 		}
 	}
-	report(t, e, second, agent.Outcome{JobID: "c2", OK: false, Version: "1.0.0", Error: "agent: download: 404"})
+	report(t, e, second, deviceproto.Outcome{JobID: "c2", OK: false, Version: "1.0.0", Error: "agent: download: 404"})
 	e.Step(ctx)
 	if s, _ = e.Status("c2", false); s.State != campaign.Paused {
 		t.Fatalf("state %s, want paused again: a new failure after resume crosses 50%% again", s.State)
@@ -512,7 +512,7 @@ func TestThresholdPausesWhenFailureRecorded(t *testing.T) {
 			if s, _ := e.Status(id, false); s.State != campaign.Running {
 				t.Fatalf("before %s failed: %s, want running (threshold 100%%)", dev, s.State)
 			}
-			report(t, e, dev, agent.Outcome{JobID: id, OK: false, Version: "1.0.0", Error: "agent: image digest mismatch"})
+			report(t, e, dev, deviceproto.Outcome{JobID: id, OK: false, Version: "1.0.0", Error: "agent: image digest mismatch"})
 		}
 		// No step has run since the failures.
 		if s, _ := e.Status(id, false); s.State != campaign.Paused || s.Counts[campaign.Failed] != 3 {

@@ -3,7 +3,7 @@ package campaign
 import (
 	"time"
 
-	"rampart/agent"
+	"rampart/deviceproto"
 )
 
 // A device must get its job whenever it connects while the job is in
@@ -21,7 +21,7 @@ import (
 type pendingJob struct {
 	campaign, dev string
 	notified      time.Time
-	job           agent.Job
+	job           deviceproto.Job
 }
 
 // signedJob is the job last published to an in-flight device, as signed.

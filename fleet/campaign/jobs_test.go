@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"rampart/agent"
+	"rampart/deviceproto"
 	"rampart/fleet/campaign"
 	"rampart/fleet/store"
 )
@@ -63,9 +63,9 @@ func TestJobPublishedAgainOnConnect(t *testing.T) {
 	}
 	first := p[0]
 	dev := first.dev
-	verify := func(q pub) agent.Job {
+	verify := func(q pub) deviceproto.Job {
 		t.Helper()
-		j, err := agent.VerifyJob(q.msg, agent.JobPolicy{Roots: testCA(t).Pool(), Device: deviceCert(t, dev), EnrollURL: b.srv.URL, Now: b.clock()})
+		j, err := deviceproto.VerifyJob(q.msg, deviceproto.JobPolicy{Roots: testCA(t).Pool(), Device: deviceCert(t, dev), EnrollURL: b.srv.URL, Now: b.clock()})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -11,8 +11,8 @@ import (
 	"testing"
 	"time"
 
-	"rampart/agent"
 	"rampart/attest"
+	"rampart/deviceproto"
 	"rampart/fleet/campaign"
 	"rampart/fleet/store"
 )
@@ -94,7 +94,7 @@ func TestOutcomeTokenMustAnswerTheJobsChallenge(t *testing.T) {
 		}
 	}
 	outcome := func(campaignID string, d *attester, tok []byte) {
-		report(t, e, d.id, agent.Outcome{JobID: campaignID, OK: true, Result: agent.ResultOK, Version: "2.0.0", Token: tok})
+		report(t, e, d.id, deviceproto.Outcome{JobID: campaignID, OK: true, Result: deviceproto.ResultOK, Version: "2.0.0", Token: tok})
 	}
 
 	// The first campaign: dev-a answers its job's challenge and is verified.

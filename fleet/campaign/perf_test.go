@@ -20,7 +20,7 @@ import (
 	"testing"
 	"time"
 
-	"rampart/agent"
+	"rampart/deviceproto"
 	"rampart/fleet/campaign"
 	"rampart/fleet/store"
 	"rampart/sim"
@@ -103,7 +103,7 @@ func TestDeliveryPerformance(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		j, err := agent.DecodeJob(b) // the devices here are HTTPS clients: only the URL matters
+		j, err := deviceproto.DecodeJob(b) // the devices here are HTTPS clients: only the URL matters
 		if err != nil {
 			t.Fatal(err)
 		}

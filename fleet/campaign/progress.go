@@ -3,7 +3,7 @@ package campaign
 import (
 	"encoding/json"
 
-	"rampart/agent"
+	"rampart/deviceproto"
 )
 
 // rank orders the in-flight statuses; progress only moves forward.
@@ -19,17 +19,17 @@ func isProgress(payload []byte) bool {
 }
 
 // progress handles a device's progress message (devices/<id>/progress,
-// the agent's Progress): installing or rebooted, for the device's current
+// deviceproto.Progress): installing or rebooted, for the device's current
 // campaign, moving its status forward only. It never verifies a device or
 // fails one: success needs an attested outcome (Report).
 func (e *Engine) progress(deviceID string, payload []byte) {
-	p, err := agent.ParseProgress(payload)
+	p, err := deviceproto.ParseProgress(payload)
 	if err != nil {
 		e.cfg.Log.Info("progress report refused", "device", deviceID, "err", err)
 		return
 	}
 	st := Installing
-	if p.Progress == agent.ProgressRebooted {
+	if p.Progress == deviceproto.ProgressRebooted {
 		st = Rebooted
 	}
 	e.mu.Lock()

@@ -6,7 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"rampart/agent"
+	"rampart/deviceproto"
 	"rampart/fleet/campaign"
 	"rampart/fleet/store"
 )
@@ -41,16 +41,16 @@ func TestProgressMessages(t *testing.T) {
 		t.Fatalf("range: %d", code)
 	}
 	seen = append(seen, statuses(t, e, "p")["dev-000"].Status)
-	progress(e, "dev-000", agent.Progress{JobID: "other-campaign", Progress: agent.ProgressInstalling})
-	progress(e, "dev-000", agent.Progress{JobID: "p", Progress: agent.ProgressInstalling})
+	progress(e, "dev-000", deviceproto.Progress{JobID: "other-campaign", Progress: deviceproto.ProgressInstalling})
+	progress(e, "dev-000", deviceproto.Progress{JobID: "p", Progress: deviceproto.ProgressInstalling})
 	seen = append(seen, statuses(t, e, "p")["dev-000"].Status)
 	progress(e, "dev-000", map[string]any{"job": "p", "progress": "verified", "ok": true, "version": "2.0.0"})
 	progress(e, "dev-000", map[string]any{"job": "p", "progress": "done"})
 	if st := statuses(t, e, "p")["dev-000"].Status; st != campaign.Installing {
 		t.Fatalf("after forged steps: %s, want installing", st)
 	}
-	progress(e, "dev-000", agent.Progress{JobID: "p", Progress: agent.ProgressRebooted, Version: "2.0.0"})
-	progress(e, "dev-000", agent.Progress{JobID: "p", Progress: agent.ProgressInstalling}) // late, out of order
+	progress(e, "dev-000", deviceproto.Progress{JobID: "p", Progress: deviceproto.ProgressRebooted, Version: "2.0.0"})
+	progress(e, "dev-000", deviceproto.Progress{JobID: "p", Progress: deviceproto.ProgressInstalling}) // late, out of order
 	seen = append(seen, statuses(t, e, "p")["dev-000"].Status)
 	want := []campaign.Status{campaign.Queued, campaign.Notified, campaign.Downloading, campaign.Downloaded, campaign.Installing, campaign.Rebooted}
 	for i := range want {
@@ -64,17 +64,17 @@ func TestProgressMessages(t *testing.T) {
 	if s.Counts[campaign.Verified] != 0 || s.Counts[campaign.Rebooted] != 1 || s.Phases[0].InFlight != 2 {
 		t.Fatalf("counts %v, phase %+v", s.Counts, s.Phases[0])
 	}
-	report(t, e, "dev-000", agent.Outcome{JobID: "p", OK: true, Version: "2.0.0"})
+	report(t, e, "dev-000", deviceproto.Outcome{JobID: "p", OK: true, Version: "2.0.0"})
 	if d := statuses(t, e, "p")["dev-000"]; d.Status != campaign.Failed {
 		t.Fatalf("outcome without attestation: %+v, want failed", d)
 	}
-	progress(e, "dev-000", agent.Progress{JobID: "p", Progress: agent.ProgressRebooted})
+	progress(e, "dev-000", deviceproto.Progress{JobID: "p", Progress: deviceproto.ProgressRebooted})
 	if d := statuses(t, e, "p")["dev-000"]; d.Status != campaign.Failed {
 		t.Fatalf("progress after the outcome: %+v, want failed", d)
 	}
 	// Progress persists like any change.
 	b.advance(time.Second)
-	progress(e, "dev-001", agent.Progress{JobID: "p", Progress: agent.ProgressInstalling})
+	progress(e, "dev-001", deviceproto.Progress{JobID: "p", Progress: deviceproto.ProgressInstalling})
 	if err := e.Close(); err != nil {
 		t.Fatal(err)
 	}

@@ -7,16 +7,13 @@ import (
 	"fmt"
 	"time"
 
-	"rampart/agent"
 	"rampart/attest"
+	"rampart/deviceproto"
 )
-
-// MaxReportSize bounds an outcome report.
-const MaxReportSize = agent.MaxOutcomeSize
 
 // Report handles what a device publishes on its updates or progress topic
 // (the broker's OnStatus hook): a progress message (progress.go) or an
-// outcome message (devices/<id>/updates, the agent's Outcome). The
+// outcome message (devices/<id>/updates, deviceproto.Outcome). The
 // outcome's result field decides: ok becomes verified only when the
 // report's token is signed by the device's endorsed attestation key, its
 // nonce is the challenge the server sent in the device's job
@@ -27,14 +24,14 @@ const MaxReportSize = agent.MaxOutcomeSize
 // outcome per device and campaign: the first moves the device to a final
 // status, and later ones, replays included, are ignored.
 func (e *Engine) Report(ctx context.Context, deviceID string, payload []byte) {
-	if len(payload) == 0 || len(payload) > MaxReportSize {
+	if len(payload) == 0 || len(payload) > deviceproto.MaxOutcomeSize {
 		return
 	}
 	if isProgress(payload) {
 		e.progress(deviceID, payload)
 		return
 	}
-	o, err := agent.ParseOutcome(payload)
+	o, err := deviceproto.ParseOutcome(payload)
 	if err != nil {
 		e.cfg.Log.Info("outcome report refused", "device", deviceID, "err", err)
 		return
@@ -52,9 +49,9 @@ func (e *Engine) Report(ctx context.Context, deviceID string, payload []byte) {
 
 	st, reason := Verified, ""
 	switch o.Result {
-	case agent.ResultReverted:
+	case deviceproto.ResultReverted:
 		st, reason = Reverted, o.Error
-	case agent.ResultFailed:
+	case deviceproto.ResultFailed:
 		st, reason = Failed, o.Error
 	default:
 		if err := e.verify(ctx, deviceID, o.Token, nonce, digest, notified); err != nil {

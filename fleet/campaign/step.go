@@ -7,7 +7,7 @@ import (
 	"net/url"
 	"time"
 
-	"rampart/agent"
+	"rampart/deviceproto"
 	"rampart/fleet/store"
 )
 
@@ -62,8 +62,8 @@ func (e *Engine) Step(ctx context.Context) error {
 // job is the agent's job for device d, before it is signed: its URL
 // carries the device's download token, its nonce the challenge for the
 // outcome's attestation. Called with e.mu held.
-func (c *camp) job(base string, d *dev) agent.Job {
-	return agent.Job{ID: c.rec.ID, Version: c.version, Size: c.size, SHA256: c.imageSHA,
+func (c *camp) job(base string, d *dev) deviceproto.Job {
+	return deviceproto.Job{ID: c.rec.ID, Version: c.version, Size: c.size, SHA256: c.imageSHA,
 		URL:   base + "/images/" + c.imageSHA + "?device=" + url.QueryEscape(d.id) + "&token=" + c.downloadToken(d.id),
 		Nonce: c.outcomeNonce(d.id, d.notified)}
 }

@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"rampart/attest"
+	"rampart/deviceproto"
 	"rampart/fleet/ca"
 	"rampart/fleet/enroll"
 	"rampart/fleet/internal/netlimit"
@@ -122,7 +123,7 @@ type benchReq struct {
 	csrDER  []byte
 	token   []byte
 	binding []byte
-	raw     enroll.RawRequest
+	raw     deviceproto.RawRequest
 }
 
 func newBenchEnv(b testing.TB, backend string) *benchEnv {
@@ -154,7 +155,7 @@ func newBenchEnv(b testing.TB, backend string) *benchEnv {
 		if _, err := db.PutEndorsement(ctx, &store.Device{ID: d.id, InstanceID: d.inst, PublicKeyPEM: string(pemKey)}); err != nil {
 			b.Fatal(err)
 		}
-		if d.csrDER, err = enroll.NewCSR(d.key, rand.Reader, ""); err != nil {
+		if d.csrDER, err = deviceproto.NewCSR(d.key, rand.Reader, ""); err != nil {
 			b.Fatal(err)
 		}
 		e.devs = append(e.devs, d)
@@ -175,19 +176,19 @@ func (e *benchEnv) requestsFor(b testing.TB, n int, rel *store.Release) []*bench
 	for i := range out {
 		d := e.devs[i%len(e.devs)]
 		w := httptest.NewRecorder()
-		e.handler.ServeHTTP(w, httptest.NewRequest("POST", enroll.PathNonce, nil))
-		var nr enroll.NonceReply
+		e.handler.ServeHTTP(w, httptest.NewRequest("POST", deviceproto.PathNonce, nil))
+		var nr deviceproto.NonceReply
 		if err := json.Unmarshal(w.Body.Bytes(), &nr); err != nil {
 			b.Fatal(err)
 		}
-		bind, _ := enroll.Binding(nr.Nonce, d.key.Public())
+		bind, _ := deviceproto.Binding(nr.Nonce, d.key.Public())
 		c := &attest.Claims{Nonce: bind, ImplementationID: bytes.Repeat([]byte{0x11}, 32), ClientID: -1, Lifecycle: attest.LifecycleSecured,
 			SoftwareComponents: []attest.SoftwareComponent{{MeasurementType: rel.SwType, MeasurementValue: rel.Digest, Version: rel.Version, SignerID: rel.SignerID, MeasurementDescription: "SHA256"}}}
 		tok, err := attest.Sign(c, d.iak, rand.Reader)
 		if err != nil {
 			b.Fatal(err)
 		}
-		out[i] = &benchReq{dev: d, csrDER: d.csrDER, token: tok, binding: bind, raw: enroll.EncodeRequest(d.csrDER, nr.Nonce, tok)}
+		out[i] = &benchReq{dev: d, csrDER: d.csrDER, token: tok, binding: bind, raw: deviceproto.EncodeRequest(d.csrDER, nr.Nonce, tok)}
 	}
 	return out
 }

@@ -1,17 +1,18 @@
-// Package enroll is Rampart's attestation-gated onboarding, both sides of it.
+// Package enroll is the server side of Rampart's attestation-gated
+// onboarding: the Service that decides who gets a device certificate.
 //
-// The protocol (docs/fleet-enrollment.md) is RFC 7030 (EST) shaped: the
+// The protocol (docs/fleet-enrollment.md) is package deviceproto's: the
 // device fetches a server nonce, builds a CSR, asks its attestation service
-// for a PSA token whose nonce claim is Binding(serverNonce, CSR public key) =
-// SHA-256(serverNonce || SubjectPublicKeyInfo DER), and posts the CSR to
-// /.well-known/est/simpleenroll with the token and the server nonce in two
-// headers. The server (Service) verifies the token against the endorsed
-// attestation key found by instance ID, the binding, the security lifecycle,
-// every software measurement against registered releases and the device's
-// fleet state; only then does it issue a certificate, record it, and answer.
+// for a PSA token whose nonce claim is deviceproto.Binding(serverNonce, CSR
+// public key), and posts the CSR with the token and the server nonce. The
+// Service verifies the token against the endorsed attestation key found by
+// instance ID, the binding, the security lifecycle, every software
+// measurement against registered releases and the device's fleet state;
+// only then does it issue a certificate, record it, and answer. The
+// device's side (deviceproto.Client) is not here, so that a device links
+// none of the server.
 //
-// The client side (Client) is small and imports nothing of the server, so the
-// device agent can use it. The package must never issue a certificate it has
-// not recorded first, never accept a server nonce twice, and never trust a
-// claim of a token before attest.Verify has checked its signature.
+// The package must never issue a certificate it has not recorded first,
+// never accept a server nonce twice, and never trust a claim of a token
+// before attest.Verify has checked its signature.
 package enroll

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"rampart/attest"
+	"rampart/deviceproto"
 	"rampart/fleet/ca"
 	"rampart/fleet/enroll"
 	"rampart/fleet/internal/burst"
@@ -65,15 +66,15 @@ func (f *floodEnv) do(from, method, path string, body []byte, hdr map[string]str
 // address, as the HTTP client would.
 func (f *floodEnv) enrollFrom(t *testing.T, from string, d *benchDevice) int {
 	t.Helper()
-	w := f.do(from, "POST", enroll.PathNonce, nil, nil)
+	w := f.do(from, "POST", deviceproto.PathNonce, nil, nil)
 	if w.Code != 200 {
 		return w.Code
 	}
-	var nr enroll.NonceReply
+	var nr deviceproto.NonceReply
 	if err := json.Unmarshal(w.Body.Bytes(), &nr); err != nil {
 		t.Fatal(err)
 	}
-	bind, _ := enroll.Binding(nr.Nonce, d.key.Public())
+	bind, _ := deviceproto.Binding(nr.Nonce, d.key.Public())
 	rel := f.release
 	c := &attest.Claims{Nonce: bind, ImplementationID: bytes.Repeat([]byte{0x11}, 32), ClientID: -1, Lifecycle: attest.LifecycleSecured,
 		SoftwareComponents: []attest.SoftwareComponent{{MeasurementType: rel.SwType, MeasurementValue: rel.Digest, Version: rel.Version, SignerID: rel.SignerID, MeasurementDescription: "SHA256"}}}
@@ -81,9 +82,9 @@ func (f *floodEnv) enrollFrom(t *testing.T, from string, d *benchDevice) int {
 	if err != nil {
 		t.Fatal(err)
 	}
-	raw := enroll.EncodeRequest(d.csrDER, nr.Nonce, tok)
-	w = f.do(from, "POST", enroll.PathSimpleEnroll, raw.Body, map[string]string{"Content-Type": raw.ContentType,
-		"Content-Transfer-Encoding": raw.TransferEncoding, enroll.HeaderNonce: raw.Nonce, enroll.HeaderToken: raw.Token})
+	raw := deviceproto.EncodeRequest(d.csrDER, nr.Nonce, tok)
+	w = f.do(from, "POST", deviceproto.PathSimpleEnroll, raw.Body, map[string]string{"Content-Type": raw.ContentType,
+		"Content-Transfer-Encoding": raw.TransferEncoding, deviceproto.HeaderNonce: raw.Nonce, deviceproto.HeaderToken: raw.Token})
 	return w.Code
 }
 
@@ -107,7 +108,7 @@ func TestNonceFloodOneSource(t *testing.T) {
 	const flood = 100_000
 	ok, limited := 0, 0
 	for range flood {
-		switch w := f.do("192.0.2.66:40000", "POST", enroll.PathNonce, nil, nil); w.Code {
+		switch w := f.do("192.0.2.66:40000", "POST", deviceproto.PathNonce, nil, nil); w.Code {
 		case 200:
 			ok++
 		case http.StatusTooManyRequests:
@@ -128,7 +129,7 @@ func TestNonceFloodOneSource(t *testing.T) {
 	}
 	// A flood from many sources (IPv6 /64s) keeps the table bounded.
 	for i := range 20 * maxSources {
-		f.do(fmt.Sprintf("[2001:db8:%x:%x::1]:443", i>>16, i&0xffff), "POST", enroll.PathNonce, nil, nil)
+		f.do(fmt.Sprintf("[2001:db8:%x:%x::1]:443", i>>16, i&0xffff), "POST", deviceproto.PathNonce, nil, nil)
 	}
 	if n := f.svc.NonceSources(); n > maxSources {
 		t.Fatalf("rate table holds %d sources, bound %d", n, maxSources)
@@ -162,14 +163,14 @@ func TestNonceUsedOnlyByVerifiedToken(t *testing.T) {
 	r := f.requests(t, 1)[0]
 	bad := append([]byte(nil), r.token...)
 	bad[len(bad)-1] ^= 1
-	badRaw := enroll.EncodeRequest(r.csrDER, mustDecode(t, r.raw.Nonce), bad)
-	if _, _, ref := f.svc.Enroll(ctx, badRaw, false, "test"); ref == nil || ref.Code != enroll.CodeBadSignature {
+	badRaw := deviceproto.EncodeRequest(r.csrDER, mustDecode(t, r.raw.Nonce), bad)
+	if _, _, ref := f.svc.Enroll(ctx, badRaw, false, "test"); ref == nil || ref.Code != deviceproto.CodeBadSignature {
 		t.Fatalf("bad token: %v", ref)
 	}
 	if _, _, ref := f.svc.Enroll(ctx, r.raw, false, "test"); ref != nil {
 		t.Fatalf("the real request after a forged one with its nonce: %v", ref)
 	}
-	if _, _, ref := f.svc.Enroll(ctx, r.raw, false, "test"); ref == nil || ref.Code != enroll.CodeNonceReplayed {
+	if _, _, ref := f.svc.Enroll(ctx, r.raw, false, "test"); ref == nil || ref.Code != deviceproto.CodeNonceReplayed {
 		t.Fatalf("replay: %v", ref)
 	}
 }

@@ -9,6 +9,8 @@ import (
 	"io"
 	"sync"
 	"time"
+
+	"rampart/deviceproto"
 )
 
 // Server nonces are stateless until used. A nonce is
@@ -60,7 +62,7 @@ func (c *nonces) tag(body []byte) []byte {
 
 // issue makes a nonce valid until now + ttl.
 func (c *nonces) issue() ([]byte, time.Time, error) {
-	n := make([]byte, NonceLen)
+	n := make([]byte, deviceproto.NonceLen)
 	exp := c.now().Add(c.ttl).Truncate(time.Millisecond)
 	binary.BigEndian.PutUint64(n[:8], uint64(exp.UnixMilli()))
 	if _, err := io.ReadFull(c.rand, n[8:16]); err != nil {
@@ -73,30 +75,30 @@ func (c *nonces) issue() ([]byte, time.Time, error) {
 // check verifies that this server issued nonce and that it has not
 // expired; it stores nothing. It returns the nonce's identity and expiry
 // for use.
-func (c *nonces) check(nonce []byte) (nonceID, time.Time, *Refusal) {
+func (c *nonces) check(nonce []byte) (nonceID, time.Time, *deviceproto.Refusal) {
 	var id nonceID
-	if len(nonce) != NonceLen {
-		return id, time.Time{}, refuse(CodeNonceUnknown, "server nonce has %d bytes", len(nonce))
+	if len(nonce) != deviceproto.NonceLen {
+		return id, time.Time{}, refuse(deviceproto.CodeNonceUnknown, "server nonce has %d bytes", len(nonce))
 	}
 	if !hmac.Equal(nonce[16:], c.tag(nonce[:16])) {
-		return id, time.Time{}, refuse(CodeNonceUnknown, "server nonce was not issued by this server (or before its last restart)")
+		return id, time.Time{}, refuse(deviceproto.CodeNonceUnknown, "server nonce was not issued by this server (or before its last restart)")
 	}
 	exp := time.UnixMilli(int64(binary.BigEndian.Uint64(nonce[:8])))
 	now := c.now()
 	if !now.Before(exp) {
-		return id, time.Time{}, refuse(CodeNonceUnknown, "server nonce expired at %s", exp.UTC().Format(time.RFC3339))
+		return id, time.Time{}, refuse(deviceproto.CodeNonceUnknown, "server nonce expired at %s", exp.UTC().Format(time.RFC3339))
 	}
 	copy(id[:], nonce[16:])
 	return id, exp, nil
 }
 
 // use records a checked nonce as used; it refuses a nonce used before.
-func (c *nonces) use(id nonceID, exp time.Time) *Refusal {
+func (c *nonces) use(id nonceID, exp time.Time) *deviceproto.Refusal {
 	switch err := c.used.add(id, c.now()); {
 	case errors.Is(err, errReplay):
-		return refuse(CodeNonceReplayed, "server nonce was already used")
+		return refuse(deviceproto.CodeNonceReplayed, "server nonce was already used")
 	case err != nil:
-		return refuse(CodeInternal, "%v", err)
+		return refuse(deviceproto.CodeInternal, "%v", err)
 	}
 	return nil
 }

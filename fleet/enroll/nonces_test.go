@@ -4,6 +4,8 @@ import (
 	"crypto/rand"
 	"testing"
 	"time"
+
+	"rampart/deviceproto"
 )
 
 type testClock struct{ t time.Time }
@@ -19,21 +21,21 @@ func TestNonceCheck(t *testing.T) {
 		t.Fatal(err)
 	}
 	nonce, exp, err := n.issue()
-	if err != nil || len(nonce) != NonceLen || !exp.Equal(c.t.Add(5*time.Minute)) {
+	if err != nil || len(nonce) != deviceproto.NonceLen || !exp.Equal(c.t.Add(5*time.Minute)) {
 		t.Fatalf("issue: %x %v %v", nonce, exp, err)
 	}
-	for i := range NonceLen { // every byte is covered by the MAC
+	for i := range deviceproto.NonceLen { // every byte is covered by the MAC
 		bad := append([]byte(nil), nonce...)
 		bad[i] ^= 1
-		if _, _, ref := n.check(bad); ref == nil || ref.Code != CodeNonceUnknown {
+		if _, _, ref := n.check(bad); ref == nil || ref.Code != deviceproto.CodeNonceUnknown {
 			t.Fatalf("nonce with byte %d flipped: %v", i, ref)
 		}
 	}
-	if _, _, ref := n.check(nonce[:31]); ref == nil || ref.Code != CodeNonceUnknown {
+	if _, _, ref := n.check(nonce[:31]); ref == nil || ref.Code != deviceproto.CodeNonceUnknown {
 		t.Fatalf("short nonce: %v", ref)
 	}
 	other, _ := newNonces(5*time.Minute, 100, c.now, rand.Reader) // after a restart: a new key
-	if _, _, ref := other.check(nonce); ref == nil || ref.Code != CodeNonceUnknown {
+	if _, _, ref := other.check(nonce); ref == nil || ref.Code != deviceproto.CodeNonceUnknown {
 		t.Fatalf("nonce of a previous key accepted: %v", ref)
 	}
 	id, e, ref := n.check(nonce)
@@ -43,11 +45,11 @@ func TestNonceCheck(t *testing.T) {
 	if ref := n.use(id, e); ref != nil {
 		t.Fatalf("first use: %v", ref)
 	}
-	if ref := n.use(id, e); ref == nil || ref.Code != CodeNonceReplayed {
+	if ref := n.use(id, e); ref == nil || ref.Code != deviceproto.CodeNonceReplayed {
 		t.Fatalf("second use: %v", ref)
 	}
 	c.t = exp
-	if _, _, ref := n.check(nonce); ref == nil || ref.Code != CodeNonceUnknown {
+	if _, _, ref := n.check(nonce); ref == nil || ref.Code != deviceproto.CodeNonceUnknown {
 		t.Fatalf("expired nonce: %v", ref)
 	}
 }
@@ -96,7 +98,7 @@ func TestUsedNoncesRetention(t *testing.T) {
 	small, _ := newNonces(ttl, 2, c.now, rand.Reader)
 	small.used.add(nonceID{1}, c.t)
 	small.used.add(nonceID{2}, c.t)
-	if ref := small.use(nonceID{3}, c.t.Add(ttl)); ref == nil || ref.Code != CodeInternal {
+	if ref := small.use(nonceID{3}, c.t.Add(ttl)); ref == nil || ref.Code != deviceproto.CodeInternal {
 		t.Fatalf("use beyond the bound: %v", ref)
 	}
 }
@@ -109,7 +111,7 @@ func FuzzNonceCheck(f *testing.F) {
 	good, _, _ := n.issue()
 	f.Add(good)
 	f.Add(good[:16])
-	f.Add(make([]byte, NonceLen))
+	f.Add(make([]byte, deviceproto.NonceLen))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		_, _, ref := n.check(b)
 		if ref == nil && string(b) != string(good) {

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"rampart/attest"
+	"rampart/deviceproto"
 	"rampart/fleet/ca"
 	"rampart/fleet/internal/burst"
 	"rampart/fleet/internal/netlimit"
@@ -45,7 +46,7 @@ type Config struct {
 	// rate-limited nonce requests are only logged.
 	Refusals *burst.Coalescer[*store.AuditEntry]
 	// OnDecision is called after each decision (metrics); may be nil.
-	OnDecision func(action string, code Code)
+	OnDecision func(action string, code deviceproto.Code)
 	// OnIssued is called once a device's new certificate is on record,
 	// before it is returned; the store has revoked the device's earlier
 	// certificates in the same transaction. The server ends the MQTT
@@ -104,17 +105,11 @@ func NewService(cfg Config) (*Service, error) {
 // Handler serves the enrollment endpoints.
 func (s *Service) Handler() http.Handler {
 	mux := http.NewServeMux()
-	mux.HandleFunc("POST "+PathNonce, s.serveNonce)
-	mux.HandleFunc("GET "+PathCACerts, s.serveCACerts)
-	mux.HandleFunc("POST "+PathSimpleEnroll, func(w http.ResponseWriter, r *http.Request) { s.serveEnroll(w, r, false) })
-	mux.HandleFunc("POST "+PathSimpleReenrol, func(w http.ResponseWriter, r *http.Request) { s.serveEnroll(w, r, true) })
+	mux.HandleFunc("POST "+deviceproto.PathNonce, s.serveNonce)
+	mux.HandleFunc("GET "+deviceproto.PathCACerts, s.serveCACerts)
+	mux.HandleFunc("POST "+deviceproto.PathSimpleEnroll, func(w http.ResponseWriter, r *http.Request) { s.serveEnroll(w, r, false) })
+	mux.HandleFunc("POST "+deviceproto.PathSimpleReenrol, func(w http.ResponseWriter, r *http.Request) { s.serveEnroll(w, r, true) })
 	return mux
-}
-
-// NonceReply is the JSON body answering PathNonce.
-type NonceReply struct {
-	Nonce   []byte    `json:"nonce"` // base64 in JSON
-	Expires time.Time `json:"expires"`
 }
 
 func (s *Service) serveNonce(w http.ResponseWriter, r *http.Request) {
@@ -136,7 +131,7 @@ func (s *Service) serveNonce(w http.ResponseWriter, r *http.Request) {
 	w.Write(appendNonceReply(make([]byte, 0, 128), n, exp))
 }
 
-// appendNonceReply appends the JSON of NonceReply{n, exp} exactly as
+// appendNonceReply appends the JSON of deviceproto.NonceReply{n, exp} exactly as
 // encoding/json's Encoder writes it (base64 nonce, RFC 3339 time with
 // nanoseconds, a final newline), without reflection: every enrollment asks
 // for a nonce. TestNonceReplyJSON compares the two.
@@ -149,7 +144,7 @@ func appendNonceReply(b, n []byte, exp time.Time) []byte {
 }
 
 func (s *Service) serveCACerts(w http.ResponseWriter, _ *http.Request) {
-	p7, err := ca.CertsOnly(s.cfg.CA.Certificate())
+	p7, err := deviceproto.CertsOnly(s.cfg.CA.Certificate())
 	if err != nil {
 		http.Error(w, err.Error(), http.StatusInternalServerError)
 		return
@@ -168,35 +163,35 @@ func (s *Service) serveEnroll(w http.ResponseWriter, r *http.Request, renew bool
 	if renew {
 		action = "renew"
 	}
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxBodySize))
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, deviceproto.MaxBodySize))
 	var cert []byte
-	var ref *Refusal
+	var ref *deviceproto.Refusal
 	var subject string
 	if err != nil {
-		ref = refuse(CodeOversized, "request body: %v", err)
+		ref = refuse(deviceproto.CodeOversized, "request body: %v", err)
 		var mbe *http.MaxBytesError
 		if !errors.As(err, &mbe) {
-			ref.Code = CodeMalformed
+			ref.Code = deviceproto.CodeMalformed
 		}
 	} else {
-		subject, cert, ref = s.Enroll(r.Context(), RawRequest{
+		subject, cert, ref = s.Enroll(r.Context(), deviceproto.RawRequest{
 			ContentType:      r.Header.Get("Content-Type"),
 			TransferEncoding: r.Header.Get("Content-Transfer-Encoding"),
 			Body:             body,
-			Nonce:            r.Header.Get(HeaderNonce),
-			Token:            r.Header.Get(HeaderToken),
+			Nonce:            r.Header.Get(deviceproto.HeaderNonce),
+			Token:            r.Header.Get(deviceproto.HeaderToken),
 		}, renew, "remote:"+r.RemoteAddr)
 	}
 	if ref != nil {
 		if err != nil { // Enroll audits its own refusals
 			s.audit(r.Context(), "remote:"+r.RemoteAddr, action, subject, ref)
 		}
-		if ref.Code == CodeInternal { // the cause is in the log and the audit row
-			ref = &Refusal{Code: CodeInternal, Detail: "internal error: the server logged the cause"}
+		if ref.Code == deviceproto.CodeInternal { // the cause is in the log and the audit row
+			ref = &deviceproto.Refusal{Code: deviceproto.CodeInternal, Detail: "internal error: the server logged the cause"}
 		}
-		w.Header().Set(HeaderReason, string(ref.Code))
+		w.Header().Set(deviceproto.HeaderReason, string(ref.Code))
 		w.Header().Set("Content-Type", "application/json")
-		w.WriteHeader(ref.Code.status())
+		w.WriteHeader(ref.Code.HTTPStatus())
 		json.NewEncoder(w).Encode(ref)
 		return
 	}
@@ -206,7 +201,7 @@ func (s *Service) serveEnroll(w http.ResponseWriter, r *http.Request, renew bool
 // audit records a refusal: through Config.Refusals, keyed by the source in
 // actor ("remote:host:port") and the action, code and subject, so that a
 // flood of one refusal writes one row and then a count per window.
-func (s *Service) audit(ctx context.Context, actor, action, subject string, ref *Refusal) {
+func (s *Service) audit(ctx context.Context, actor, action, subject string, ref *deviceproto.Refusal) {
 	e := &store.AuditEntry{Actor: actor, Action: action, Subject: subject, Decision: store.Deny, Reason: string(ref.Code) + ": " + ref.Detail}
 	recorded, err := s.record(ctx, actor, action+" "+string(ref.Code)+" "+subject, e)
 	if err != nil {
@@ -249,7 +244,7 @@ func (s *Service) refuseRate(ctx context.Context, src netlimit.Source, actor str
 // and the certs-only PKCS#7 of the issued certificate, or a refusal. Every
 // refusal is audited here, except those found before the body was read
 // (the HTTP handler audits those).
-func (s *Service) Enroll(ctx context.Context, raw RawRequest, renew bool, actor string) (deviceID string, p7 []byte, ref *Refusal) {
+func (s *Service) Enroll(ctx context.Context, raw deviceproto.RawRequest, renew bool, actor string) (deviceID string, p7 []byte, ref *deviceproto.Refusal) {
 	action := "enroll"
 	if renew {
 		action = "renew"
@@ -259,17 +254,17 @@ func (s *Service) Enroll(ctx context.Context, raw RawRequest, renew bool, actor 
 			s.audit(ctx, actor, action, deviceID, ref)
 		}
 	}()
-	req, err := ParseRequest(raw)
+	req, err := deviceproto.ParseRequest(raw)
 	if err != nil {
-		return "", nil, refuse(CodeMalformed, "%v", err)
+		return "", nil, refuse(deviceproto.CodeMalformed, "%v", err)
 	}
 	nonceID, nonceExp, ref := s.nonces.check(req.ServerNonce)
 	if ref != nil {
 		return "", nil, ref
 	}
-	binding, err := Binding(req.ServerNonce, req.CSR.PublicKey)
+	binding, err := deviceproto.Binding(req.ServerNonce, req.CSR.PublicKey)
 	if err != nil {
-		return "", nil, refuse(CodeMalformed, "%v", err)
+		return "", nil, refuse(deviceproto.CodeMalformed, "%v", err)
 	}
 	var dev *store.Device
 	claims, err := attest.Verify(req.Token, attest.VerifyOptions{
@@ -294,7 +289,7 @@ func (s *Service) Enroll(ctx context.Context, raw RawRequest, renew bool, actor 
 		return deviceID, nil, classify(err)
 	}
 	if dev == nil { // Lookup always runs before a successful Verify.
-		return deviceID, nil, refuse(CodeInternal, "verified token without an endorsement")
+		return deviceID, nil, refuse(deviceproto.CodeInternal, "verified token without an endorsement")
 	}
 	// Only now is the nonce recorded as used: a token of an endorsed
 	// device binds it, so no one without one can fill the used set.
@@ -303,22 +298,22 @@ func (s *Service) Enroll(ctx context.Context, raw RawRequest, renew bool, actor 
 	}
 	switch {
 	case dev.State == store.Decommissioned:
-		return deviceID, nil, refuse(CodeDeviceState, "device is decommissioned: re-provision it before it may enroll again")
+		return deviceID, nil, refuse(deviceproto.CodeDeviceState, "device is decommissioned: re-provision it before it may enroll again")
 	case dev.State == store.Suspended:
-		return deviceID, nil, refuse(CodeDeviceState, "device is suspended: %s", dev.Reason)
+		return deviceID, nil, refuse(deviceproto.CodeDeviceState, "device is suspended: %s", dev.Reason)
 	case renew && dev.State != store.Active:
-		return deviceID, nil, refuse(CodeDeviceState, "renewal needs an enrolled (active) device; device is %s", dev.State)
+		return deviceID, nil, refuse(deviceproto.CodeDeviceState, "renewal needs an enrolled (active) device; device is %s", dev.State)
 	}
 	if ref := s.checkFirmware(ctx, claims); ref != nil {
 		return deviceID, nil, ref
 	}
 	cert, err := s.cfg.CA.IssueDeviceDER(req.CSR.PublicKey, dev.ID, dev.InstanceID, s.cfg.CertTTL)
 	if err != nil {
-		return deviceID, nil, refuse(CodeInternal, "issue: %v", err)
+		return deviceID, nil, refuse(deviceproto.CodeInternal, "issue: %v", err)
 	}
-	p7, err = ca.CertsOnlyDER(cert.DER)
+	p7, err = deviceproto.CertsOnlyDER(cert.DER)
 	if err != nil {
-		return deviceID, nil, refuse(CodeInternal, "%v", err)
+		return deviceID, nil, refuse(deviceproto.CodeInternal, "%v", err)
 	}
 	from := enrollFrom
 	if renew {
@@ -329,9 +324,9 @@ func (s *Service) Enroll(ctx context.Context, raw RawRequest, renew bool, actor 
 		Reason: allowReason(claims, rec.Serial, cert.NotAfter)}
 	if err := s.cfg.Store.RecordEnrollment(ctx, rec, from, ok); err != nil {
 		if errors.Is(err, store.ErrConflict) {
-			return deviceID, nil, refuse(CodeDeviceState, "%v", err)
+			return deviceID, nil, refuse(deviceproto.CodeDeviceState, "%v", err)
 		}
-		return deviceID, nil, refuse(CodeInternal, "record: %v", err)
+		return deviceID, nil, refuse(deviceproto.CodeInternal, "record: %v", err)
 	}
 	if s.cfg.OnIssued != nil {
 		s.cfg.OnIssued(dev.ID, rec.Serial)
@@ -365,41 +360,46 @@ func allowReason(c *attest.Claims, serial string, notAfter time.Time) string {
 	return string(b)
 }
 
+// refuse builds a refusal with code c.
+func refuse(c deviceproto.Code, format string, args ...any) *deviceproto.Refusal {
+	return &deviceproto.Refusal{Code: c, Detail: fmt.Sprintf(format, args...)}
+}
+
 // classify maps attest.Verify errors to refusal codes.
-func classify(err error) *Refusal {
+func classify(err error) *deviceproto.Refusal {
 	switch {
 	case errors.Is(err, store.ErrNotFound), errors.Is(err, attest.ErrUnknownKey):
-		return refuse(CodeUnknownInstance, "no endorsement for the token's instance ID: %v", err)
+		return refuse(deviceproto.CodeUnknownInstance, "no endorsement for the token's instance ID: %v", err)
 	case errors.Is(err, attest.ErrSignature):
-		return refuse(CodeBadSignature, "token is not signed by the endorsed attestation key: %v", err)
+		return refuse(deviceproto.CodeBadSignature, "token is not signed by the endorsed attestation key: %v", err)
 	case errors.Is(err, attest.ErrNonce):
-		return refuse(CodeBinding, "token nonce is not SHA-256(server nonce || CSR public key): %v", err)
+		return refuse(deviceproto.CodeBinding, "token nonce is not SHA-256(server nonce || CSR public key): %v", err)
 	case errors.Is(err, attest.ErrLifecycle):
-		return refuse(CodeLifecycle, "%v", err)
+		return refuse(deviceproto.CodeLifecycle, "%v", err)
 	case errors.Is(err, attest.ErrEndorsement), errors.Is(err, attest.ErrInstanceID):
-		return refuse(CodeEndorsement, "%v", err)
+		return refuse(deviceproto.CodeEndorsement, "%v", err)
 	case errors.Is(err, attest.ErrKey):
-		return refuse(CodeInternal, "endorsed key unusable: %v", err)
+		return refuse(deviceproto.CodeInternal, "endorsed key unusable: %v", err)
 	}
-	return refuse(CodeMalformedToken, "%v", err)
+	return refuse(deviceproto.CodeMalformedToken, "%v", err)
 }
 
 // checkFirmware requires every software component to match a registered
 // release: same image hash, and same signer ID.
-func (s *Service) checkFirmware(ctx context.Context, c *attest.Claims) *Refusal {
+func (s *Service) checkFirmware(ctx context.Context, c *attest.Claims) *deviceproto.Refusal {
 	if len(c.SoftwareComponents) == 0 {
-		return refuse(CodeNoMeasurements, "token carries no software measurements")
+		return refuse(deviceproto.CodeNoMeasurements, "token carries no software measurements")
 	}
 	for i, sc := range c.SoftwareComponents {
 		rel, err := s.cfg.Store.Release(ctx, sc.MeasurementValue)
 		if errors.Is(err, store.ErrNotFound) {
-			return refuse(CodeUnknownFirmware, "software-components[%d] (%s %s): measurement %s is no registered release", i, sc.MeasurementType, sc.Version, hex.EncodeToString(sc.MeasurementValue))
+			return refuse(deviceproto.CodeUnknownFirmware, "software-components[%d] (%s %s): measurement %s is no registered release", i, sc.MeasurementType, sc.Version, hex.EncodeToString(sc.MeasurementValue))
 		}
 		if err != nil {
-			return refuse(CodeInternal, "%v", err)
+			return refuse(deviceproto.CodeInternal, "%v", err)
 		}
 		if !bytes.Equal(rel.SignerID, sc.SignerID) {
-			return refuse(CodeUnknownFirmware, "software-components[%d]: signer-id %x differs from release %s %s's %x", i, sc.SignerID, rel.SwType, rel.Version, rel.SignerID)
+			return refuse(deviceproto.CodeUnknownFirmware, "software-components[%d]: signer-id %x differs from release %s %s's %x", i, sc.SignerID, rel.SwType, rel.Version, rel.SignerID)
 		}
 	}
 	return nil

@@ -5,7 +5,7 @@ import (
 	"context"
 	"testing"
 
-	"rampart/fleet/enroll"
+	"rampart/deviceproto"
 	"rampart/fleet/store"
 	"rampart/fleet/store/storetest"
 )
@@ -21,7 +21,7 @@ func TestEnrollFollowsStoreChanges(t *testing.T) {
 			e := newBenchEnv(t, backend)
 			ctx := context.Background()
 			newRel := &store.Release{Digest: bytes.Repeat([]byte{0xB6}, 32), SwType: "SPE", Version: "1.3.0", SignerID: e.release.SignerID, HashAlg: "SHA256", Size: 1}
-			enrollOnce := func(rel *store.Release) (string, *enroll.Refusal) {
+			enrollOnce := func(rel *store.Release) (string, *deviceproto.Refusal) {
 				r := e.requestsFor(t, 1, rel)[0]
 				id, _, ref := e.svc.Enroll(ctx, r.raw, false, "test")
 				return id, ref
@@ -30,8 +30,8 @@ func TestEnrollFollowsStoreChanges(t *testing.T) {
 			if ref != nil {
 				t.Fatalf("registered release: %v", ref)
 			}
-			if _, ref := enrollOnce(newRel); ref == nil || ref.Code != enroll.CodeUnknownFirmware {
-				t.Fatalf("unregistered release: %v, want %s", ref, enroll.CodeUnknownFirmware)
+			if _, ref := enrollOnce(newRel); ref == nil || ref.Code != deviceproto.CodeUnknownFirmware {
+				t.Fatalf("unregistered release: %v, want %s", ref, deviceproto.CodeUnknownFirmware)
 			}
 			if err := e.db.PutRelease(ctx, newRel, nil); err != nil {
 				t.Fatal(err)
@@ -42,8 +42,8 @@ func TestEnrollFollowsStoreChanges(t *testing.T) {
 			if _, _, err := e.db.SetState(ctx, id, store.Decommissioned, "revoked", nil); err != nil {
 				t.Fatal(err)
 			}
-			if _, ref := enrollOnce(e.release); ref == nil || ref.Code != enroll.CodeDeviceState {
-				t.Fatalf("decommissioned device: %v, want %s", ref, enroll.CodeDeviceState)
+			if _, ref := enrollOnce(e.release); ref == nil || ref.Code != deviceproto.CodeDeviceState {
+				t.Fatalf("decommissioned device: %v, want %s", ref, deviceproto.CodeDeviceState)
 			}
 			log, err := e.db.AuditLog(ctx, store.AuditFilter{Subject: id, Decision: store.Deny})
 			if err != nil || len(log) != 2 {

@@ -1,5 +1,5 @@
 // Package telemetry turns device messages into stored samples: it parses
-// the telemetry payload (docs/fleet-admin-api.md), batches samples from
+// the telemetry message (deviceproto.Telemetry), batches samples from
 // many devices into one transaction (group commit) and answers each sender
 // only once its batch is durable; it also runs compaction (RunCompaction:
 // moves pending batches into per-series chunks in passes sized to hold

@@ -4,6 +4,8 @@ import (
 	"math"
 	"testing"
 	"time"
+
+	"rampart/deviceproto"
 )
 
 // FuzzParse feeds hostile MQTT telemetry payloads (a network entry point) to
@@ -26,7 +28,7 @@ func FuzzParse(f *testing.F) {
 		if err != nil {
 			return
 		}
-		if len(pts) == 0 || len(pts) > MaxValues {
+		if len(pts) == 0 || len(pts) > deviceproto.MaxTelemetryValues {
 			t.Fatalf("accepted %d samples", len(pts))
 		}
 		for _, p := range pts {

@@ -7,40 +7,20 @@ import (
 	"math"
 	"time"
 
+	"rampart/deviceproto"
 	"rampart/fleet/store"
-)
-
-// Limits on one message.
-const (
-	MaxPayload   = 8 << 10
-	MaxValues    = 64
-	MaxMetricLen = 64
 )
 
 // ErrPayload: a telemetry message is malformed.
 var ErrPayload = errors.New("telemetry: bad payload")
 
-// Message is a telemetry payload:
-//
-//	{"ts": 1764086400000, "values": {"temperature": 21.5, "rssi": -67}}
-//
-// ts is Unix milliseconds, optional (the server's receive time when absent
-// or 0), at most 24 hours ahead of the server's clock and, when a retention
-// is set, not older than it (retention would delete the samples at once).
-// null is refused anywhere (encoding/json would store a null value as 0),
-// and so is a repeated key: a second "values" object (which encoding/json
-// merges into the first, also when spelled "Values") or a metric named
-// twice (of which it keeps the last).
-type Message struct {
-	TS     int64              `json:"ts,omitempty"`
-	Values map[string]float64 `json:"values"`
-}
-
-// Parse decodes a payload from deviceID into samples. now is the server's
-// clock; retention, when positive, refuses a ts older than now-retention.
+// Parse decodes a payload from deviceID, a deviceproto.Telemetry message,
+// into samples, with all the checks its definition lists. now is the
+// server's clock; retention, when positive, refuses a ts older than
+// now-retention.
 func Parse(deviceID string, payload []byte, now time.Time, retention time.Duration) ([]store.Point, error) {
-	if len(payload) > MaxPayload {
-		return nil, fmt.Errorf("%w: %d bytes exceeds %d", ErrPayload, len(payload), MaxPayload)
+	if len(payload) > deviceproto.MaxTelemetrySize {
+		return nil, fmt.Errorf("%w: %d bytes exceeds %d", ErrPayload, len(payload), deviceproto.MaxTelemetrySize)
 	}
 	m, ok := scanCanonical(payload)
 	if !ok {
@@ -55,7 +35,7 @@ func Parse(deviceID string, payload []byte, now time.Time, retention time.Durati
 // decodeJSON is the reference decoder (encoding/json, then strictJSON);
 // scanCanonical is the fast path for the shape devices send.
 func decodeJSON(payload []byte) (message, error) {
-	var jm Message
+	var jm deviceproto.Telemetry
 	if err := json.Unmarshal(payload, &jm); err != nil {
 		return message{}, fmt.Errorf("%w: %v", ErrPayload, err)
 	}
@@ -71,8 +51,8 @@ func decodeJSON(payload []byte) (message, error) {
 
 // points validates a decoded message and turns it into samples.
 func (m message) points(deviceID string, now time.Time, retention time.Duration) ([]store.Point, error) {
-	if len(m.values) == 0 || len(m.values) > MaxValues {
-		return nil, fmt.Errorf("%w: values: %d entries, want 1..%d", ErrPayload, len(m.values), MaxValues)
+	if len(m.values) == 0 || len(m.values) > deviceproto.MaxTelemetryValues {
+		return nil, fmt.Errorf("%w: values: %d entries, want 1..%d", ErrPayload, len(m.values), deviceproto.MaxTelemetryValues)
 	}
 	t := now
 	if m.ts != 0 {
@@ -86,8 +66,8 @@ func (m message) points(deviceID string, now time.Time, retention time.Duration)
 	}
 	out := make([]store.Point, 0, len(m.values))
 	for _, s := range m.values {
-		if !validMetric(s.name) {
-			return nil, fmt.Errorf("%w: metric name %q: want 1..%d of [A-Za-z0-9_.-]", ErrPayload, s.name, MaxMetricLen)
+		if !deviceproto.ValidMetric(s.name) {
+			return nil, fmt.Errorf("%w: metric name %q: want 1..%d of [A-Za-z0-9_.-]", ErrPayload, s.name, deviceproto.MaxMetricLen)
 		}
 		if math.IsNaN(s.value) || math.IsInf(s.value, 0) {
 			return nil, fmt.Errorf("%w: metric %q: not a finite number", ErrPayload, s.name)
@@ -95,17 +75,4 @@ func (m message) points(deviceID string, now time.Time, retention time.Duration)
 		out = append(out, store.Point{DeviceID: deviceID, Metric: s.name, Time: t, Value: s.value})
 	}
 	return out, nil
-}
-
-func validMetric(s string) bool {
-	if len(s) == 0 || len(s) > MaxMetricLen {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_' || c == '.' || c == '-') {
-			return false
-		}
-	}
-	return true
 }

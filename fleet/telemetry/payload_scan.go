@@ -1,6 +1,10 @@
 package telemetry
 
-import "strconv"
+import (
+	"strconv"
+
+	"rampart/deviceproto"
+)
 
 // scanCanonical decodes the payload shape devices send,
 //
@@ -175,8 +179,9 @@ func isInteger(num []byte) bool {
 	return true
 }
 
-// values reads {"name":number,...} into m.values. More than MaxValues
-// entries stop the scan: encoding/json then reports the count.
+// values reads {"name":number,...} into m.values. More than
+// deviceproto.MaxTelemetryValues entries stop the scan: encoding/json then
+// reports the count.
 func (s *scanner) values(m *message) bool {
 	if !s.eat('{') {
 		return false
@@ -189,7 +194,7 @@ func (s *scanner) values(m *message) bool {
 		if !first && (!s.eat(',') || !s.wsThen()) {
 			return false
 		}
-		if len(m.values) == MaxValues {
+		if len(m.values) == deviceproto.MaxTelemetryValues {
 			return false
 		}
 		key, ok := s.plainString()

@@ -8,8 +8,8 @@ import (
 )
 
 // strictJSON refuses, in a payload encoding/json has already decoded into
-// a Message, what encoding/json silently accepts: null (a null value
-// decodes as 0, a null ts as no ts) and repeated keys. encoding/json matches
+// a deviceproto.Telemetry, what encoding/json silently accepts: null (a
+// null value decodes as 0, a null ts as no ts) and repeated keys. encoding/json matches
 // "ts" and "values" case-insensitively (bytes.EqualFold) and lets a later
 // key overwrite or, for the values map, merge into an earlier one; metric
 // names are map keys, matched exactly, the last one kept. Keys other than

@@ -6,6 +6,8 @@ import (
 	"math"
 	"testing"
 	"time"
+
+	"rampart/deviceproto"
 )
 
 // TestParseRefusesNullAndRepeats: what encoding/json accepts silently is
@@ -85,7 +87,7 @@ func FuzzStrictDecode(f *testing.F) {
 			}
 			return
 		}
-		var jm Message
+		var jm deviceproto.Telemetry
 		if err := json.Unmarshal(payload, &jm); err != nil {
 			t.Fatalf("%q: strict accepts, encoding/json refuses: %v", payload, err)
 		}

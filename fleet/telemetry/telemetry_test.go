@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"rampart/deviceproto"
 	"rampart/fleet/store"
 )
 
@@ -28,8 +29,8 @@ func TestParse(t *testing.T) {
 	for name, p := range map[string]string{
 		"not json": `{`, "no values": `{"values":{}}`, "bad name": `{"values":{"a b":1}}`, "string value": `{"values":{"a":"1"}}`,
 		"future": `{"ts":9999999999999,"values":{"a":1}}`, "negative ts": `{"ts":-1,"values":{"a":1}}`,
-		"too many":  `{"values":{` + strings.Repeat(`"a":1,`, 0) + manyValues(MaxValues+1) + `}}`,
-		"oversized": `{"values":{"a":1}}` + strings.Repeat(" ", MaxPayload),
+		"too many":  `{"values":{` + strings.Repeat(`"a":1,`, 0) + manyValues(deviceproto.MaxTelemetryValues+1) + `}}`,
+		"oversized": `{"values":{"a":1}}` + strings.Repeat(" ", deviceproto.MaxTelemetrySize),
 	} {
 		if _, err := Parse("d", []byte(p), now, 0); !errors.Is(err, ErrPayload) {
 			t.Errorf("%s: %v", name, err)

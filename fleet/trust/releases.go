@@ -5,12 +5,10 @@ import (
 	"errors"
 	"fmt"
 
+	"rampart/deviceproto"
 	"rampart/fleet/store"
 	"rampart/image"
 )
-
-// MaxImageSize bounds an uploaded release image.
-const MaxImageSize = 64 << 20
 
 // RegisterRelease verifies a signed MCUboot image with the trusted release
 // keys and registers its measurement: the image hash (what the bootloader
@@ -31,8 +29,8 @@ func RegisterRelease(ctx context.Context, db *store.DB, img []byte, keys []any, 
 }
 
 func verifyRelease(data []byte, keys []any, comment string) (*store.Release, error) {
-	if len(data) > MaxImageSize {
-		return nil, fmt.Errorf("trust: release: %d bytes exceeds %d", len(data), MaxImageSize)
+	if len(data) > deviceproto.MaxImageSize { // what no device would download
+		return nil, fmt.Errorf("trust: release: %d bytes exceeds %d", len(data), deviceproto.MaxImageSize)
 	}
 	if len(keys) == 0 {
 		return nil, errors.New("trust: release: no release signing keys configured")

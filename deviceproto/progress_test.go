@@ -1,4 +1,4 @@
-package agent
+package deviceproto
 
 import (
 	"bytes"
@@ -47,7 +47,7 @@ func TestProgressHostile(t *testing.T) {
 	for name, in := range cases {
 		if _, err := ParseProgress([]byte(in)); err == nil {
 			t.Errorf("%s: accepted", name)
-		} else if !strings.HasPrefix(err.Error(), "agent: progress") {
+		} else if !strings.HasPrefix(err.Error(), "deviceproto: progress") {
 			t.Errorf("%s: error %q lacks the package and field", name, err)
 		}
 	}

@@ -1,4 +1,4 @@
-package agent
+package deviceproto
 
 import (
 	"encoding/json"
@@ -64,7 +64,7 @@ func TestJobPayloadHostile(t *testing.T) {
 	for name, in := range cases {
 		if _, err := parseJobPayload([]byte(in)); err == nil {
 			t.Errorf("%s: accepted", name)
-		} else if !strings.HasPrefix(err.Error(), "agent: job") {
+		} else if !strings.HasPrefix(err.Error(), "deviceproto: job") {
 			t.Errorf("%s: error %q lacks the package and field", name, err)
 		}
 	}
@@ -80,10 +80,30 @@ func TestStoredJobOfAnOlderAgent(t *testing.T) {
 	if err := json.Unmarshal([]byte(old), &j); err != nil {
 		t.Fatal(err)
 	}
-	if err := j.checkFields(); err != nil {
+	if err := j.CheckImage(); err != nil {
 		t.Fatalf("stored job of an older agent: %v", err)
 	}
 	if err := j.Validate(); err == nil {
 		t.Fatal("an unsigned-era job passes the signed job's validation")
 	}
+}
+
+// FuzzJobPayload: a payload either fails to parse, or round-trips.
+func FuzzJobPayload(f *testing.F) {
+	f.Add([]byte(samplePayload))
+	f.Add([]byte(`{}`))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		j, err := parseJobPayload(b)
+		if err != nil {
+			return
+		}
+		out, err := j.marshalPayload()
+		if err != nil {
+			t.Fatalf("valid job does not marshal: %v", err)
+		}
+		j2, err := parseJobPayload(out)
+		if err != nil || !j2.Equal(j) {
+			t.Fatalf("round trip: %+v %v", j2, err)
+		}
+	})
 }

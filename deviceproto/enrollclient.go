@@ -1,4 +1,4 @@
-package enroll
+package deviceproto
 
 import (
 	"bytes"
@@ -12,13 +12,13 @@ import (
 	"io"
 	"net/http"
 	"strings"
-
-	"rampart/fleet/ca"
 )
 
 // Client is the device side of enrollment. It needs only an HTTPS client
 // that trusts the fleet server, a key for its CSR and a way to obtain an
-// attestation token for a given nonce.
+// attestation token for a given nonce. It trusts nothing the server sends
+// beyond what the HTTPS connection authenticated, and checks that the
+// certificate issued is for its own key.
 type Client struct {
 	// URL is the server's base URL, e.g. https://fleet.example:8443.
 	URL string
@@ -37,22 +37,22 @@ func (c *Client) http() *http.Client {
 func (c *Client) Nonce(ctx context.Context) ([]byte, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, strings.TrimRight(c.URL, "/")+PathNonce, nil)
 	if err != nil {
-		return nil, fmt.Errorf("enroll: nonce: %w", err)
+		return nil, fmt.Errorf("deviceproto: enroll: nonce: %w", err)
 	}
 	resp, err := c.http().Do(req)
 	if err != nil {
-		return nil, fmt.Errorf("enroll: nonce: %w", err)
+		return nil, fmt.Errorf("deviceproto: enroll: nonce: %w", err)
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("enroll: nonce: server answered %s", resp.Status)
+		return nil, fmt.Errorf("deviceproto: enroll: nonce: server answered %s", resp.Status)
 	}
 	var nr NonceReply
 	if err := json.NewDecoder(io.LimitReader(resp.Body, 4096)).Decode(&nr); err != nil {
-		return nil, fmt.Errorf("enroll: nonce: %w", err)
+		return nil, fmt.Errorf("deviceproto: enroll: nonce: %w", err)
 	}
 	if len(nr.Nonce) != NonceLen {
-		return nil, fmt.Errorf("enroll: nonce: %d bytes, want %d", len(nr.Nonce), NonceLen)
+		return nil, fmt.Errorf("deviceproto: enroll: nonce: %d bytes, want %d", len(nr.Nonce), NonceLen)
 	}
 	return nr.Nonce, nil
 }
@@ -63,11 +63,11 @@ func (c *Client) Nonce(ctx context.Context) ([]byte, error) {
 func (c *Client) CACerts(ctx context.Context) ([]*x509.Certificate, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, strings.TrimRight(c.URL, "/")+PathCACerts, nil)
 	if err != nil {
-		return nil, fmt.Errorf("enroll: cacerts: %w", err)
+		return nil, fmt.Errorf("deviceproto: enroll: cacerts: %w", err)
 	}
 	resp, err := c.http().Do(req)
 	if err != nil {
-		return nil, fmt.Errorf("enroll: cacerts: %w", err)
+		return nil, fmt.Errorf("deviceproto: enroll: cacerts: %w", err)
 	}
 	defer resp.Body.Close()
 	return readCertsOnly(resp)
@@ -77,7 +77,7 @@ func (c *Client) CACerts(ctx context.Context) ([]*x509.Certificate, error) {
 func NewCSR(key crypto.Signer, rand io.Reader, commonName string) ([]byte, error) {
 	der, err := x509.CreateCertificateRequest(rand, &x509.CertificateRequest{Subject: pkix.Name{CommonName: commonName}}, key)
 	if err != nil {
-		return nil, fmt.Errorf("enroll: csr: %w", err)
+		return nil, fmt.Errorf("deviceproto: enroll: csr: %w", err)
 	}
 	return der, nil
 }
@@ -92,7 +92,7 @@ func (c *Client) Submit(ctx context.Context, renew bool, csrDER, serverNonce, to
 	raw := EncodeRequest(csrDER, serverNonce, token)
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, strings.TrimRight(c.URL, "/")+path, bytes.NewReader(raw.Body))
 	if err != nil {
-		return nil, fmt.Errorf("enroll: %w", err)
+		return nil, fmt.Errorf("deviceproto: enroll: %w", err)
 	}
 	req.Header.Set("Content-Type", raw.ContentType)
 	req.Header.Set("Content-Transfer-Encoding", raw.TransferEncoding)
@@ -100,7 +100,7 @@ func (c *Client) Submit(ctx context.Context, renew bool, csrDER, serverNonce, to
 	req.Header.Set(HeaderToken, raw.Token)
 	resp, err := c.http().Do(req)
 	if err != nil {
-		return nil, fmt.Errorf("enroll: %w", err)
+		return nil, fmt.Errorf("deviceproto: enroll: %w", err)
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
@@ -123,17 +123,17 @@ func (c *Client) Submit(ctx context.Context, renew bool, csrDER, serverNonce, to
 
 func readCertsOnly(resp *http.Response) ([]*x509.Certificate, error) {
 	if resp.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("enroll: server answered %s", resp.Status)
+		return nil, fmt.Errorf("deviceproto: enroll: server answered %s", resp.Status)
 	}
 	b, err := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
 	if err != nil {
-		return nil, fmt.Errorf("enroll: reply: %w", err)
+		return nil, fmt.Errorf("deviceproto: enroll: reply: %w", err)
 	}
 	der, err := decodeB64(string(b), 48<<10)
 	if err != nil {
-		return nil, fmt.Errorf("enroll: reply: %w", err)
+		return nil, fmt.Errorf("deviceproto: enroll: reply: %w", err)
 	}
-	return ca.ParseCertsOnly(der)
+	return ParseCertsOnly(der)
 }
 
 // AttestFunc returns a PSA attestation token whose nonce claim is nonce.
@@ -143,7 +143,7 @@ type AttestFunc func(ctx context.Context, nonce []byte) ([]byte, error)
 // Binding(nonce, key), submission. renew selects simplereenroll.
 func (c *Client) Enroll(ctx context.Context, key crypto.Signer, rand io.Reader, attestToken AttestFunc, renew bool) (*x509.Certificate, error) {
 	if key == nil || attestToken == nil {
-		return nil, errors.New("enroll: key and attestation function are required")
+		return nil, errors.New("deviceproto: enroll: key and attestation function are required")
 	}
 	nonce, err := c.Nonce(ctx)
 	if err != nil {
@@ -159,14 +159,14 @@ func (c *Client) Enroll(ctx context.Context, key crypto.Signer, rand io.Reader, 
 	}
 	tok, err := attestToken(ctx, b)
 	if err != nil {
-		return nil, fmt.Errorf("enroll: attestation: %w", err)
+		return nil, fmt.Errorf("deviceproto: enroll: attestation: %w", err)
 	}
 	cert, err := c.Submit(ctx, renew, csr, nonce, tok)
 	if err != nil {
 		return nil, err
 	}
 	if !publicKeyEqual(cert.PublicKey, key.Public()) {
-		return nil, errors.New("enroll: issued certificate is for another key")
+		return nil, errors.New("deviceproto: enroll: issued certificate is for another key")
 	}
 	return cert, nil
 }

@@ -1,4 +1,4 @@
-package ca
+package deviceproto
 
 import (
 	"crypto/x509"
@@ -11,7 +11,9 @@ import (
 )
 
 // RFC 7030 returns certificates as a "certs-only" CMS SignedData (RFC 5652)
-// with no signers and no content.
+// with no signers and no content: the enrollment server's answer with the
+// device's new certificate (PathSimpleEnroll, PathSimpleReenrol) and with
+// the fleet CA (PathCACerts), base64 in the HTTP body.
 
 var (
 	oidSignedData = asn1.ObjectIdentifier{1, 2, 840, 113549, 1, 7, 2}
@@ -51,7 +53,7 @@ func CertsOnly(certs ...*x509.Certificate) ([]byte, error) {
 //	    certificates [0] IMPLICIT SET OF Certificate, signerInfos SET {} } }
 func CertsOnlyDER(certs ...[]byte) ([]byte, error) {
 	if len(certs) == 0 {
-		return nil, errors.New("ca: certs-only: no certificates")
+		return nil, errors.New("deviceproto: certs-only: no certificates")
 	}
 	n := 64
 	for _, c := range certs {
@@ -76,7 +78,7 @@ func CertsOnlyDER(certs ...[]byte) ([]byte, error) {
 	})
 	der, err := b.Bytes()
 	if err != nil {
-		return nil, fmt.Errorf("ca: certs-only: %w", err)
+		return nil, fmt.Errorf("deviceproto: certs-only: %w", err)
 	}
 	return der, nil
 }
@@ -86,25 +88,25 @@ func ParseCertsOnly(der []byte) ([]*x509.Certificate, error) {
 	var ci contentInfo
 	rest, err := asn1.Unmarshal(der, &ci)
 	if err != nil || len(rest) != 0 {
-		return nil, fmt.Errorf("ca: certs-only: bad ContentInfo (%v, %d trailing bytes)", err, len(rest))
+		return nil, fmt.Errorf("deviceproto: certs-only: bad ContentInfo (%v, %d trailing bytes)", err, len(rest))
 	}
 	if !ci.ContentType.Equal(oidSignedData) {
-		return nil, fmt.Errorf("ca: certs-only: content type %v is not signedData", ci.ContentType)
+		return nil, fmt.Errorf("deviceproto: certs-only: content type %v is not signedData", ci.ContentType)
 	}
 	if ci.Content.Class != asn1.ClassContextSpecific || ci.Content.Tag != 0 || !ci.Content.IsCompound {
-		return nil, errors.New("ca: certs-only: content is not [0] EXPLICIT")
+		return nil, errors.New("deviceproto: certs-only: content is not [0] EXPLICIT")
 	}
 	var sd signedData
 	rest, err = asn1.Unmarshal(ci.Content.Bytes, &sd)
 	if err != nil || len(rest) != 0 {
-		return nil, fmt.Errorf("ca: certs-only: bad SignedData (%v)", err)
+		return nil, fmt.Errorf("deviceproto: certs-only: bad SignedData (%v)", err)
 	}
 	certs, err := x509.ParseCertificates(sd.Certificates.Bytes)
 	if err != nil {
-		return nil, fmt.Errorf("ca: certs-only: certificates: %w", err)
+		return nil, fmt.Errorf("deviceproto: certs-only: certificates: %w", err)
 	}
 	if len(certs) == 0 {
-		return nil, errors.New("ca: certs-only: no certificates")
+		return nil, errors.New("deviceproto: certs-only: no certificates")
 	}
 	return certs, nil
 }

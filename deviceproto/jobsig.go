@@ -1,4 +1,4 @@
-package agent
+package deviceproto
 
 import (
 	"bytes"
@@ -19,8 +19,6 @@ import (
 	"time"
 
 	"github.com/veraison/go-cose"
-
-	"rampart/fleet/ca"
 )
 
 // A job message is a tagged COSE_Sign1 (RFC 9052) made by the fleet's job
@@ -35,10 +33,24 @@ import (
 //
 // A device acts on a job only if the signer's certificate chains to the CA
 // that issued the device's own certificate and carries the job signer's
-// role (ca.OIDDocumentSigning and ca.JobSignerURI), the signature verifies
+// role (OIDDocumentSigning and JobSignerURI), the signature verifies
 // with its key, the job names this device, has not expired, was not issued
 // before the last job the device took, and its URL is https to the
 // enrollment endpoint or an endpoint the signer's certificate names.
+
+// The job signer's role marks. fleet/ca puts both in the certificate it
+// issues to the fleet's job signer, and a device accepts a job only from a
+// certificate carrying both: a device certificate (clientAuth, a device
+// URI) or the server's TLS certificate (serverAuth) carries neither, so no
+// key but the job signer's signs a job a device accepts.
+var (
+	// OIDDocumentSigning is id-kp-documentSigning (RFC 9336): the
+	// extended key usage of the job signer's certificate.
+	OIDDocumentSigning = asn1.ObjectIdentifier{1, 3, 6, 1, 5, 5, 7, 3, 36}
+	// JobSignerURI is the URI SAN that marks the fleet's job signer among
+	// the document signers the CA might ever issue.
+	JobSignerURI = "urn:rampart:fleet-job-signer"
+)
 
 // JobContentType is the protected content type of a job message.
 const JobContentType = "application/rampart-job+json"
@@ -55,18 +67,18 @@ const maxSignerCert = 4 << 10
 
 // Reasons a job is refused; errors wrap one of them.
 var (
-	ErrJobEnvelope  = errors.New("agent: job: not a valid signed job")
-	ErrJobSignature = errors.New("agent: job: not signed by the fleet's job signer")
-	ErrJobDevice    = errors.New("agent: job: for another device")
-	ErrJobExpired   = errors.New("agent: job: expired")
-	ErrJobReplayed  = errors.New("agent: job: issued before the last job taken (replayed)")
-	ErrJobURL       = errors.New("agent: job: url is not an https fleet endpoint")
+	ErrJobEnvelope  = errors.New("deviceproto: job: not a valid signed job")
+	ErrJobSignature = errors.New("deviceproto: job: not signed by the fleet's job signer")
+	ErrJobDevice    = errors.New("deviceproto: job: for another device")
+	ErrJobExpired   = errors.New("deviceproto: job: expired")
+	ErrJobReplayed  = errors.New("deviceproto: job: issued before the last job taken (replayed)")
+	ErrJobURL       = errors.New("deviceproto: job: url is not an https fleet endpoint")
 )
 
 // JobSigner signs the fleet's jobs. It is safe for concurrent use.
 type JobSigner struct {
 	Key  crypto.Signer     // the job signer's key (ECDSA P-256 or P-384)
-	Cert *x509.Certificate // its certificate (ca.IssueJobSigner)
+	Cert *x509.Certificate // its certificate (fleet/ca IssueJobSigner)
 	TTL  time.Duration     // validity of a job; DefaultJobTTL when 0
 	Rand io.Reader         // nonces and signatures; crypto/rand when nil
 	Now  func() time.Time  // time.Now when nil
@@ -92,7 +104,7 @@ func (s *JobSigner) SignJob(deviceID string, j Job) ([]byte, Job, error) {
 // sign binds *j to deviceID and signs it.
 func (s *JobSigner) sign(deviceID string, j *Job) ([]byte, error) {
 	if s.Key == nil || s.Cert == nil {
-		return nil, errors.New("agent: job signer: key and certificate are required")
+		return nil, errors.New("deviceproto: job signer: key and certificate are required")
 	}
 	r := s.Rand
 	if r == nil {
@@ -109,7 +121,7 @@ func (s *JobSigner) sign(deviceID string, j *Job) ([]byte, error) {
 	if len(j.Nonce) == 0 {
 		j.Nonce = make([]byte, 32)
 		if _, err := io.ReadFull(r, j.Nonce); err != nil {
-			return nil, fmt.Errorf("agent: job signer: nonce: %w", err)
+			return nil, fmt.Errorf("deviceproto: job signer: nonce: %w", err)
 		}
 	}
 	j.Device, j.Issued = deviceID, s.issued(now().UnixMilli())
@@ -124,7 +136,7 @@ func (s *JobSigner) sign(deviceID string, j *Job) ([]byte, error) {
 	}
 	signer, err := cose.NewSigner(alg, s.Key)
 	if err != nil {
-		return nil, fmt.Errorf("agent: job signer: %w", err)
+		return nil, fmt.Errorf("deviceproto: job signer: %w", err)
 	}
 	msg := cose.NewSign1Message()
 	msg.Headers.Protected.SetAlgorithm(alg)
@@ -132,14 +144,14 @@ func (s *JobSigner) sign(deviceID string, j *Job) ([]byte, error) {
 	msg.Headers.Protected[cose.HeaderLabelX5Chain] = s.Cert.Raw
 	msg.Payload = payload
 	if err := msg.Sign(r, nil, signer); err != nil {
-		return nil, fmt.Errorf("agent: job signer: %w", err)
+		return nil, fmt.Errorf("deviceproto: job signer: %w", err)
 	}
 	out, err := msg.MarshalCBOR()
 	if err != nil {
-		return nil, fmt.Errorf("agent: job signer: %w", err)
+		return nil, fmt.Errorf("deviceproto: job signer: %w", err)
 	}
 	if len(out) > MaxJobSize {
-		return nil, fmt.Errorf("agent: job signer: message of %d bytes, more than %d", len(out), MaxJobSize)
+		return nil, fmt.Errorf("deviceproto: job signer: message of %d bytes, more than %d", len(out), MaxJobSize)
 	}
 	return out, nil
 }
@@ -220,7 +232,7 @@ func DecodeJob(b []byte) (*SignedJob, error) {
 
 // JobPolicy is what a device checks a job against.
 type JobPolicy struct {
-	// Roots are the device's fleet trust anchors (Config.Roots).
+	// Roots are the device's fleet trust anchors.
 	Roots *x509.CertPool
 	// Device is the device's own certificate: the job signer must chain to
 	// its issuer, and the job must name its common name.
@@ -234,7 +246,8 @@ type JobPolicy struct {
 
 // Verify checks the signed job against p: the signer's certificate and
 // role, the signature, the device, the expiry and the URL. Replay against
-// the last job taken is the agent's check (it holds that state).
+// the last job taken is the device's check (it holds that state; a replay
+// is refused with ErrJobReplayed).
 func (s *SignedJob) Verify(p JobPolicy) error {
 	if p.Roots == nil || p.Device == nil {
 		return fmt.Errorf("%w: no trust anchors or device certificate", ErrJobSignature)
@@ -288,10 +301,10 @@ func VerifyJob(b []byte, p JobPolicy) (Job, error) {
 // checkSignerRole requires the job signer's marks: id-kp-documentSigning,
 // the job signer URI, digital signature, not a CA.
 func checkSignerRole(c *x509.Certificate) error {
-	hasEKU := slices.ContainsFunc(c.UnknownExtKeyUsage, func(o asn1.ObjectIdentifier) bool { return o.Equal(ca.OIDDocumentSigning) })
-	hasURI := slices.ContainsFunc(c.URIs, func(u *url.URL) bool { return u.String() == ca.JobSignerURI })
+	hasEKU := slices.ContainsFunc(c.UnknownExtKeyUsage, func(o asn1.ObjectIdentifier) bool { return o.Equal(OIDDocumentSigning) })
+	hasURI := slices.ContainsFunc(c.URIs, func(u *url.URL) bool { return u.String() == JobSignerURI })
 	if !hasEKU || !hasURI || c.KeyUsage&x509.KeyUsageDigitalSignature == 0 || c.IsCA {
-		return fmt.Errorf("%w: certificate %q is not the fleet's job signer (needs id-kp-documentSigning and %s)", ErrJobSignature, c.Subject.CommonName, ca.JobSignerURI)
+		return fmt.Errorf("%w: certificate %q is not the fleet's job signer (needs id-kp-documentSigning and %s)", ErrJobSignature, c.Subject.CommonName, JobSignerURI)
 	}
 	return nil
 }
@@ -305,24 +318,26 @@ func issued(cert, root *x509.Certificate) bool {
 // enrollment endpoint's or one of the https endpoints the (verified)
 // signer's certificate names.
 func checkEndpoint(raw, enrollURL string, signer *x509.Certificate) error {
-	if err := checkHTTPS(raw); err != nil {
+	if err := CheckHTTPS(raw); err != nil {
 		return err
 	}
 	u, _ := url.Parse(raw)
-	want := hostPort(u)
-	if e, err := url.Parse(enrollURL); err == nil && e.Scheme == "https" && hostPort(e) == want {
+	want := Endpoint(u)
+	if e, err := url.Parse(enrollURL); err == nil && e.Scheme == "https" && Endpoint(e) == want {
 		return nil
 	}
 	for _, e := range signer.URIs {
-		if e.Scheme == "https" && hostPort(e) == want {
+		if e.Scheme == "https" && Endpoint(e) == want {
 			return nil
 		}
 	}
 	return fmt.Errorf("%w: %s is neither the enrollment endpoint nor an endpoint of the job signer", ErrJobURL, want)
 }
 
-// hostPort is the URL's lower-case host and port (443 when absent).
-func hostPort(u *url.URL) string {
+// Endpoint is the endpoint a URL names, as a job's URL is compared with
+// the fleet's endpoints (and a redirect with the URL it left): its
+// lower-case host and its port (443 when absent).
+func Endpoint(u *url.URL) string {
 	port := u.Port()
 	if port == "" {
 		port = "443"

@@ -1,4 +1,4 @@
-package enroll
+package deviceproto
 
 import (
 	"crypto"
@@ -10,12 +10,22 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	"rampart/attest"
-	"rampart/fleet/ca"
+	"rampart/internal/spki"
 )
 
-// Paths and headers of the protocol.
+// Enrollment (docs/fleet-enrollment.md) is RFC 7030 (EST) shaped: the
+// device fetches a server nonce (PathNonce, NonceReply), builds a CSR, asks
+// its attestation service for a PSA token whose nonce claim is
+// Binding(serverNonce, CSR public key), and posts the CSR to PathSimpleEnroll
+// (or PathSimpleReenrol) with the token and the server nonce in two headers.
+// The answer is the certificate as a certs-only PKCS#7 (certsonly.go), or a
+// Refusal (refusal.go). The server's side, which decides, is fleet/enroll;
+// the device's is Client (enrollclient.go).
+
+// Paths and headers of the enrollment protocol.
 const (
 	PathNonce         = "/.well-known/est/rampart/nonce"  // POST: a fresh server nonce
 	PathCACerts       = "/.well-known/est/cacerts"        // GET: the fleet CA (RFC 7030 4.1)
@@ -30,7 +40,7 @@ const (
 	HeaderReason = "Rampart-Reason"
 )
 
-// Size limits on a request.
+// Size limits on an enrollment request.
 const (
 	NonceLen        = 32
 	MaxCSRSize      = 4 << 10 // DER
@@ -42,18 +52,24 @@ const (
 // key of the CSR: SHA-256(serverNonce || SubjectPublicKeyInfo DER of pub).
 // It is 32 bytes, one of the nonce sizes a PSA token allows.
 func Binding(serverNonce []byte, pub crypto.PublicKey) ([]byte, error) {
-	spki, err := ca.SPKI(pub) // x509.MarshalPKIXPublicKey's bytes, without its reflection
+	der, err := spki.Marshal(pub) // x509.MarshalPKIXPublicKey's bytes, without its reflection
 	if err != nil {
-		return nil, fmt.Errorf("enroll: binding: %w", err)
+		return nil, fmt.Errorf("deviceproto: enroll: binding: %w", err)
 	}
 	h := sha256.New()
 	h.Write(serverNonce)
-	h.Write(spki)
+	h.Write(der)
 	return h.Sum(nil), nil
 }
 
+// NonceReply is the JSON body answering PathNonce.
+type NonceReply struct {
+	Nonce   []byte    `json:"nonce"` // base64 in JSON
+	Expires time.Time `json:"expires"`
+}
+
 // ErrRequest: an enrollment request is malformed.
-var ErrRequest = errors.New("enroll: malformed request")
+var ErrRequest = errors.New("deviceproto: enroll: malformed request")
 
 // RawRequest is an enrollment request as it arrives over HTTP.
 type RawRequest struct {
@@ -65,7 +81,9 @@ type RawRequest struct {
 }
 
 // Request is a parsed, syntactically valid enrollment request. The CSR's
-// self-signature has been checked; the token has NOT been verified.
+// self-signature has been checked; the token has NOT been verified (that
+// is the server's work: attest.Verify against the device's endorsement,
+// with Binding as the nonce).
 type Request struct {
 	CSR         *x509.CertificateRequest
 	ServerNonce []byte

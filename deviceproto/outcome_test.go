@@ -1,6 +1,7 @@
-package agent
+package deviceproto
 
 import (
+	"bytes"
 	"encoding/json"
 	"testing"
 )
@@ -36,4 +37,27 @@ func TestParseOutcome(t *testing.T) {
 	if o, err := ParseOutcome(b); err != nil || o.Result != ResultReverted {
 		t.Fatalf("round trip: %+v %v", o, err)
 	}
+}
+
+// FuzzParseOutcome: whatever parses has a result that agrees with ok, and
+// re-encodes to an outcome that parses the same.
+func FuzzParseOutcome(f *testing.F) {
+	f.Add([]byte(`{"job":"rollout-2.0.0","ok":true,"result":"ok","version":"2.0.0","token":"0oRD"}`))
+	f.Add([]byte(`{"job":"j","ok":false,"result":"reverted","version":"1.0.0","error":"self-test failed"}`))
+	f.Add([]byte(`{"job":"j","ok":false,"version":"1.0.0"}`))
+	f.Add([]byte(`{}`))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		o, err := ParseOutcome(b)
+		if err != nil {
+			return
+		}
+		if o.OK != (o.Result == ResultOK) {
+			t.Fatalf("result %q with ok %v", o.Result, o.OK)
+		}
+		out, _ := json.Marshal(o)
+		o2, err := ParseOutcome(out)
+		if err != nil || o2.JobID != o.JobID || o2.Result != o.Result || o2.Version != o.Version || o2.Error != o.Error || !bytes.Equal(o2.Token, o.Token) {
+			t.Fatalf("round trip: %+v %v", o2, err)
+		}
+	})
 }

@@ -1,4 +1,4 @@
-package enroll
+package deviceproto
 
 import (
 	"bytes"
@@ -20,7 +20,7 @@ import (
 	"rampart/attest"
 )
 
-var update = flag.Bool("update", false, "regenerate testdata/request.json")
+var update = flag.Bool("update", false, "regenerate testdata/enroll-request.json")
 
 // vector is a real enrollment request kept in testdata (made with -update).
 type vector struct {
@@ -31,7 +31,7 @@ type vector struct {
 }
 
 func loadVector(t testing.TB) vector {
-	path := filepath.Join("testdata", "request.json")
+	path := filepath.Join("testdata", "enroll-request.json")
 	if *update {
 		iak, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 		dk, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
@@ -155,6 +155,19 @@ func TestRequestHostile(t *testing.T) {
 		if _, err := ParseRequest(r); !errors.Is(err, ErrRequest) {
 			t.Errorf("%s: %v, want ErrRequest", name, err)
 		}
+	}
+}
+
+// decodeB64 takes line-wrapped and unwrapped input alike.
+func TestDecodeB64Whitespace(t *testing.T) {
+	for _, in := range []string{"AQIDBA==", "AQID\r\nBA==", " AQ ID\tBA==\n"} {
+		b, err := decodeB64(in, 8)
+		if err != nil || !bytes.Equal(b, []byte{1, 2, 3, 4}) {
+			t.Errorf("%q: %x, %v", in, b, err)
+		}
+	}
+	if _, err := decodeB64("AQIDBA==", 3); err == nil {
+		t.Error("4 bytes accepted with a maximum of 3")
 	}
 }
 

@@ -1,4 +1,4 @@
-package agent
+package deviceproto
 
 import (
 	"bytes"
@@ -20,17 +20,14 @@ const MaxJobSize = 8 << 10
 // maxJobPayload bounds the job's JSON inside the envelope.
 const maxJobPayload = 4 << 10
 
-// MaxImageSize bounds a downloaded image.
+// MaxImageSize bounds a firmware image: what a job may announce and a
+// device downloads, and so what the fleet accepts as a release.
 const MaxImageSize = 64 << 20
-
-// JobsTopic is where a device receives firmware-update jobs (retained,
-// QoS 1): devices/<id>/jobs. StatusTopic is where it reports outcomes.
-func JobsTopic(deviceID string) string   { return "devices/" + deviceID + "/jobs" }
-func StatusTopic(deviceID string) string { return "devices/" + deviceID + "/updates" }
 
 // Job is a firmware-update job (docs/agent.md): the payload of the signed
 // job message (jobsig.go). Device, Nonce, Issued and Expires are set by the
-// fleet's JobSigner; a job the agent takes has had all of them checked.
+// fleet's JobSigner; a job a device takes has had all of them checked
+// (VerifyJob).
 type Job struct {
 	ID      string `json:"id"`      // unique per job; a job already done is ignored
 	Version string `json:"version"` // the image's version, e.g. 2.0.0
@@ -63,68 +60,69 @@ func (j Job) Equal(k Job) bool {
 func parseJobPayload(b []byte) (Job, error) {
 	var j Job
 	if len(b) > maxJobPayload {
-		return j, fmt.Errorf("agent: job: payload of %d bytes, more than %d", len(b), maxJobPayload)
+		return j, fmt.Errorf("deviceproto: job: payload of %d bytes, more than %d", len(b), maxJobPayload)
 	}
 	dec := json.NewDecoder(bytes.NewReader(b))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&j); err != nil {
-		return j, fmt.Errorf("agent: job: %w", err)
+		return j, fmt.Errorf("deviceproto: job: %w", err)
 	}
 	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
-		return j, errors.New("agent: job: data after the JSON object")
+		return j, errors.New("deviceproto: job: data after the JSON object")
 	}
 	return j, j.Validate()
 }
 
-// Validate checks every field of a job the fleet signs: the job's own
-// fields (checkFields), an https URL, and the fields that bind it to a
+// Validate checks every field of a job the fleet signs: the image's
+// fields (CheckImage), an https URL, and the fields that bind it to a
 // device and a time.
 func (j Job) Validate() error {
-	if err := j.checkFields(); err != nil {
+	if err := j.CheckImage(); err != nil {
 		return err
 	}
-	if err := checkHTTPS(j.URL); err != nil {
+	if err := CheckHTTPS(j.URL); err != nil {
 		return err
 	}
 	if j.Device == "" || len(j.Device) > 128 || !printable(j.Device) {
-		return errors.New("agent: job: device: empty, longer than 128 bytes or not printable")
+		return errors.New("deviceproto: job: device: empty, longer than 128 bytes or not printable")
 	}
 	if n := len(j.Nonce); n != 32 && n != 48 && n != 64 {
-		return fmt.Errorf("agent: job: nonce: %d bytes, want 32, 48 or 64", n)
+		return fmt.Errorf("deviceproto: job: nonce: %d bytes, want 32, 48 or 64", n)
 	}
 	if j.Issued <= 0 || j.Expires <= j.Issued {
-		return fmt.Errorf("agent: job: issued %d, expires %d: want 0 < issued < expires", j.Issued, j.Expires)
+		return fmt.Errorf("deviceproto: job: issued %d, expires %d: want 0 < issued < expires", j.Issued, j.Expires)
 	}
 	return nil
 }
 
-// checkFields checks what describes the image: id, version, URL syntax,
+// CheckImage checks what describes the image: id, version, URL syntax,
 // size, digest. It is all a job persisted by an older agent (before jobs
-// were signed) is held to when the state is loaded; such a job's URL is
-// checked again before each download (checkHTTPS).
-func (j Job) checkFields() error {
+// were signed) is held to when the agent loads its state; such a job's URL
+// is checked again before each download (CheckHTTPS).
+func (j Job) CheckImage() error {
 	if j.ID == "" || len(j.ID) > 128 {
-		return fmt.Errorf("agent: job: id: empty or longer than 128 bytes")
+		return fmt.Errorf("deviceproto: job: id: empty or longer than 128 bytes")
 	}
 	if _, err := image.ParseVersion(j.Version); err != nil {
-		return fmt.Errorf("agent: job: version: %w", err)
+		return fmt.Errorf("deviceproto: job: version: %w", err)
 	}
 	u, err := url.Parse(j.URL)
 	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
-		return fmt.Errorf("agent: job: url: %q is not an http(s) URL", j.URL)
+		return fmt.Errorf("deviceproto: job: url: %q is not an http(s) URL", j.URL)
 	}
 	if j.Size <= 0 || j.Size > MaxImageSize {
-		return fmt.Errorf("agent: job: size: %d is outside 1..%d", j.Size, MaxImageSize)
+		return fmt.Errorf("deviceproto: job: size: %d is outside 1..%d", j.Size, MaxImageSize)
 	}
 	if d, err := hex.DecodeString(j.SHA256); err != nil || len(d) != 32 {
-		return fmt.Errorf("agent: job: sha256: not 64 hex digits")
+		return fmt.Errorf("deviceproto: job: sha256: not 64 hex digits")
 	}
 	return nil
 }
 
-// checkHTTPS refuses a URL that is not https with a host and no user
-// information: images come only over TLS from the fleet.
-func checkHTTPS(raw string) error {
+// CheckHTTPS refuses a URL that is not https with a host and no user
+// information: images come only over TLS from the fleet. The endpoint
+// itself is checked against the job's signer (SignedJob.Verify).
+func CheckHTTPS(raw string) error {
 	u, err := url.Parse(raw)
 	if err != nil || u.Scheme != "https" || u.Hostname() == "" || u.User != nil {
 		return fmt.Errorf("%w: %q is not an https URL with a host", ErrJobURL, raw)

@@ -1,4 +1,12 @@
-package ca
+// Package spki encodes a public key as its DER SubjectPublicKeyInfo, the
+// bytes x509.MarshalPKIXPublicKey returns, fast for the ECDSA keys every
+// enrollment carries. Both the enrollment protocol (the token binding) and
+// the fleet CA (the device certificate) need it.
+//
+// It must never return bytes that differ from MarshalPKIXPublicKey's for
+// the same key (TestMatchesX509 compares them), and imports no rampart
+// package.
+package spki
 
 import (
 	"crypto"
@@ -7,14 +15,14 @@ import (
 	"crypto/x509"
 )
 
-// SPKI returns the DER SubjectPublicKeyInfo of pub, the bytes
+// Marshal returns the DER SubjectPublicKeyInfo of pub, the bytes
 // x509.MarshalPKIXPublicKey returns. Every enrollment needs it twice (the
 // token binding and the certificate) for a P-256 key, and the encoding of
 // an ECDSA key on a named curve is a fixed prefix and the uncompressed
 // point, which costs a sixth of MarshalPKIXPublicKey's reflection;
-// other keys go through MarshalPKIXPublicKey. TestSPKIMatchesX509 compares
-// the two.
-func SPKI(pub crypto.PublicKey) ([]byte, error) {
+// other keys go through MarshalPKIXPublicKey. TestMatchesX509 compares the
+// two.
+func Marshal(pub crypto.PublicKey) ([]byte, error) {
 	k, ok := pub.(*ecdsa.PublicKey)
 	if !ok {
 		return x509.MarshalPKIXPublicKey(pub)

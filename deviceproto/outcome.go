@@ -1,9 +1,29 @@
-package agent
+package deviceproto
 
 import (
 	"encoding/json"
 	"fmt"
 )
+
+// Outcome is how a job ended: the message a device publishes, retained, on
+// its StatusTopic (docs/agent.md, "Outcome"). It is the device's claim; the
+// fleet counts an update as done only when Token, a fresh attestation over
+// the job's Nonce, proves it.
+type Outcome struct {
+	JobID string `json:"job"`
+	// OK is Result == ResultOK, kept for servers older than Result.
+	OK bool `json:"ok"`
+	// Result is how the job ended: ok, failed or reverted. Agents older
+	// than the field sent only OK (ParseOutcome maps it).
+	Result  Result `json:"result,omitempty"`
+	Version string `json:"version"` // running after the job
+	// Error says why the job failed, for people: it is never parsed (the
+	// result is in Result).
+	Error string `json:"error,omitempty"`
+	// Token is the fresh attestation (base64 in JSON) taken after the
+	// job, over the job's nonce (the fleet's challenge).
+	Token []byte `json:"token,omitempty"`
+}
 
 // Result is how a job ended.
 type Result string
@@ -33,13 +53,13 @@ const MaxOutcomeSize = 32 << 10
 func ParseOutcome(b []byte) (Outcome, error) {
 	var o Outcome
 	if len(b) > MaxOutcomeSize {
-		return o, fmt.Errorf("agent: outcome: %d bytes, more than %d", len(b), MaxOutcomeSize)
+		return o, fmt.Errorf("deviceproto: outcome: %d bytes, more than %d", len(b), MaxOutcomeSize)
 	}
 	if err := json.Unmarshal(b, &o); err != nil {
-		return o, fmt.Errorf("agent: outcome: %w", err)
+		return o, fmt.Errorf("deviceproto: outcome: %w", err)
 	}
 	if o.JobID == "" || len(o.JobID) > 128 {
-		return o, fmt.Errorf("agent: outcome: job: empty or longer than 128 bytes")
+		return o, fmt.Errorf("deviceproto: outcome: job: empty or longer than 128 bytes")
 	}
 	switch o.Result {
 	case "":
@@ -49,10 +69,10 @@ func ParseOutcome(b []byte) (Outcome, error) {
 		}
 	case ResultOK, ResultFailed, ResultReverted:
 		if o.OK != (o.Result == ResultOK) {
-			return o, fmt.Errorf("agent: outcome: result %q with ok %v", o.Result, o.OK)
+			return o, fmt.Errorf("deviceproto: outcome: result %q with ok %v", o.Result, o.OK)
 		}
 	default:
-		return o, fmt.Errorf("agent: outcome: result %q is not ok, failed or reverted", o.Result)
+		return o, fmt.Errorf("deviceproto: outcome: result %q is not ok, failed or reverted", o.Result)
 	}
 	return o, nil
 }

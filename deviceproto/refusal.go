@@ -1,4 +1,4 @@
-package enroll
+package deviceproto
 
 import (
 	"fmt"
@@ -27,8 +27,8 @@ const (
 	CodeInternal        Code = "internal"
 )
 
-// status maps a code to its HTTP status.
-func (c Code) status() int {
+// HTTPStatus is the HTTP status of a refusal with code c.
+func (c Code) HTTPStatus() int {
 	switch c {
 	case CodeOversized:
 		return http.StatusRequestEntityTooLarge
@@ -46,8 +46,18 @@ type Refusal struct {
 	Detail string `json:"detail"`
 }
 
-func (r *Refusal) Error() string { return fmt.Sprintf("enroll: refused (%s): %s", r.Code, r.Detail) }
+func (r *Refusal) Error() string {
+	return fmt.Sprintf("deviceproto: enroll: refused (%s): %s", r.Code, r.Detail)
+}
 
-func refuse(c Code, format string, args ...any) *Refusal {
-	return &Refusal{Code: c, Detail: fmt.Sprintf(format, args...)}
+// Retryable reports whether a fresh attempt can cure a refusal with code
+// c: an expired or reused nonce (the next attempt fetches a new one) or a
+// failure on the server's side. Every other refusal is about the device
+// (its token, its firmware, its state) and repeats until that changes.
+func (c Code) Retryable() bool {
+	switch c {
+	case CodeNonceUnknown, CodeNonceReplayed, CodeInternal:
+		return true
+	}
+	return false
 }
