@@ -359,7 +359,7 @@ func newFleetReleasesCmd(env *Env, o *fleetOpts) *cobra.Command {
 				return err
 			}
 			return printList(env, o, c, "/api/v1/releases", nil, "TYPE\tVERSION\tMEASUREMENT\tSIGNER ID\tREGISTERED", func(r store.Release) string {
-				return fmt.Sprintf("%s\t%s\t%x\t%x\t%s", r.SwType, r.Version, r.Digest, r.SignerID, fmtTime(r.Created))
+				return fmt.Sprintf("%s\t%s\t%x\t%x\t%s", r.Component.MeasurementType, r.Component.Version, r.Component.MeasurementValue, r.Component.SignerID, fmtTime(r.Created))
 			})
 		},
 	}

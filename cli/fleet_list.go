@@ -57,6 +57,6 @@ func postRelease(env *Env, o *fleetOpts, path, comment string, force bool) error
 	if o.json {
 		return printJSON(env, r)
 	}
-	fmt.Fprintf(env.Stdout, "registered %s %s: measurement %x\n", r.SwType, r.Version, r.Digest)
+	fmt.Fprintf(env.Stdout, "registered %s %s: measurement %x\n", r.Component.MeasurementType, r.Component.Version, r.Component.MeasurementValue)
 	return nil
 }

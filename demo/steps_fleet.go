@@ -88,9 +88,9 @@ func (fd *fleetDemo) releases(s *State) (string, error) {
 			return "", err
 		}
 		fd.images[v] = img
-		fd.digests[v] = hex.EncodeToString(rel.Digest)
+		fd.digests[v] = hex.EncodeToString(rel.Component.MeasurementValue)
 		p, _ := s.write("images/fleet-"+v+".signed.bin", img)
-		lines = append(lines, fmt.Sprintf("%s: %d-byte signed image %s, uploaded; measurement %x...", v, len(img), p, rel.Digest[:8]))
+		lines = append(lines, fmt.Sprintf("%s: %d-byte signed image %s, uploaded; measurement %x...", v, len(img), p, rel.Component.MeasurementValue[:8]))
 	}
 	return strings.Join(lines, "\n"), nil
 }

@@ -37,7 +37,7 @@ func (f *Fleet) StartCampaign(ctx context.Context, id string, img []byte, tamper
 		})
 	}
 	spec := fmt.Sprintf(`{"id":%q,"release":%q,"max_concurrent":%d,"phases":[{"name":"all","percent":100,"failure_threshold":1}]}`,
-		id, hex.EncodeToString(rel.Digest), n)
+		id, hex.EncodeToString(rel.Component.MeasurementValue), n)
 	if err := c.Post(ctx, "/api/v1/campaigns", nil, bytes.NewReader([]byte(spec)), "application/json", nil); err != nil {
 		return fmt.Errorf("sim: campaign: create: %w", err)
 	}
