@@ -271,6 +271,10 @@ func TestFxamackerInterop(t *testing.T) {
 		"no value":  "a1" + "0541cc",
 		"no signer": "a1" + "0241aa",
 		"duplicate": "a3" + "0241aa" + "0241bb" + "0541cc",
+		// github.com/fxamacker/cbor's own decoding, which boot's records
+		// used before, accepts an indefinite-length map.
+		"indefinite": "bf" + "0241aa" + "0541cc" + "ff",
+		"bad UTF-8":  "a3" + "0241aa" + "0541cc" + "0462c328",
 	} {
 		var c Component
 		if err := c.UnmarshalCBOR(h(bad)); err == nil {
