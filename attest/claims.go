@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"regexp"
 	"sync"
+
+	"rampart/swcomponent"
 )
 
 // Claims is the content of a PSA attestation token, independent of the
@@ -28,28 +30,16 @@ type Claims struct {
 	// (the legacy profiles also allow plain EAN-13).
 	CertificationReference string
 	// SoftwareComponents are the boot measurements: at least one, unless
-	// NoSoftwareMeasurements is set (PSA_IOT_PROFILE_1 only).
-	SoftwareComponents []SoftwareComponent
+	// NoSoftwareMeasurements is set (PSA_IOT_PROFILE_1 only). Each needs a
+	// measurement value and a signer ID of 32, 48 or 64 bytes; the text
+	// fields are optional. The bootloader's boot records are these
+	// components as they are.
+	SoftwareComponents []swcomponent.Component
 	// NoSoftwareMeasurements is PSA_IOT_PROFILE_1's explicit "no
 	// measurements" claim, exclusive with SoftwareComponents.
 	NoSoftwareMeasurements bool
 	// VerificationService is the optional verification service indicator.
 	VerificationService string
-}
-
-// SoftwareComponent is one measured component. The bootloader's boot records
-// map onto it field by field.
-type SoftwareComponent struct {
-	// MeasurementType is the role, e.g. "BL", "PRoT", "ARoT", "App" (optional).
-	MeasurementType string
-	// MeasurementValue is the hash of the component: 32, 48 or 64 bytes.
-	MeasurementValue []byte
-	// Version is the component's version text (optional).
-	Version string
-	// SignerID is the hash of the signing key: 32, 48 or 64 bytes.
-	SignerID []byte
-	// MeasurementDescription names the hash, e.g. "sha-256" (optional).
-	MeasurementDescription string
 }
 
 var (
@@ -67,11 +57,8 @@ func (c *Claims) Equal(d *Claims) bool {
 		c.VerificationService != d.VerificationService || len(c.SoftwareComponents) != len(d.SoftwareComponents) {
 		return false
 	}
-	for i, s := range c.SoftwareComponents {
-		t := d.SoftwareComponents[i]
-		if s.MeasurementType != t.MeasurementType || !bytes.Equal(s.MeasurementValue, t.MeasurementValue) ||
-			s.Version != t.Version || !bytes.Equal(s.SignerID, t.SignerID) ||
-			s.MeasurementDescription != t.MeasurementDescription {
+	for i := range c.SoftwareComponents {
+		if !c.SoftwareComponents[i].Equal(&d.SoftwareComponents[i]) {
 			return false
 		}
 	}

@@ -1,38 +1,23 @@
 package attest
 
 import (
+	"errors"
 	"fmt"
 	"math"
 	"strconv"
+
+	"rampart/internal/cborscan"
+	"rampart/swcomponent"
 )
 
 const namePayload = "payload"
-
-// CBOR major types, from the top three bits of an item's first byte.
-const (
-	majorUint  = 0
-	majorNint  = 1
-	majorBytes = 2
-	majorText  = 3
-	majorArray = 4
-	majorMap   = 5
-	majorTag   = 6
-)
-
-func major(raw []byte) int { return int(raw[0] >> 5) }
-
-var majorNames = [...]string{"unsigned integer", "negative integer", "byte string", "text string", "array", "map", "tag", "simple value or float"}
-
-func wrongType(name string, raw []byte, want string) error {
-	return claimErr(name, ErrClaimSyntax, "%s, want %s", majorNames[major(raw)], want)
-}
 
 // UnmarshalPayload decodes a claims map (a token's COSE payload), finds its
 // profile and checks every known claim's syntax. Unknown claims are ignored.
 // It returns a *ClaimError naming the claim at fault. The byte-string claims
 // of the result alias payload.
 func UnmarshalPayload(payload []byte) (*Claims, error) {
-	var buf [16]entry
+	var buf [16]cborscan.Entry
 	m, err := decodeClaimsMap(payload, buf[:0])
 	if err != nil {
 		return nil, err
@@ -47,7 +32,7 @@ func UnmarshalPayload(payload []byte) (*Claims, error) {
 // claimsFromMap is UnmarshalPayload after the map is split and its profile
 // found: Verify splits the map once, reads the instance ID from it to find
 // the key, and builds the claims from the same split after the signature.
-func claimsFromMap(m []entry, p Profile) (*Claims, error) {
+func claimsFromMap(m []cborscan.Entry, p Profile) (*Claims, error) {
 	var err error
 	k := p.keys()
 	c := &Claims{Profile: p}
@@ -60,7 +45,7 @@ func claimsFromMap(m []entry, p Profile) (*Claims, error) {
 	if c.ImplementationID, err = getBytes(m, k.implID, nameImplID, true); err != nil {
 		return nil, err
 	}
-	raw, ok := lookup(m, k.clientID)
+	raw, ok := cborscan.Lookup(m, k.clientID)
 	if !ok {
 		return nil, missing(nameClientID)
 	}
@@ -72,10 +57,10 @@ func claimsFromMap(m []entry, p Profile) (*Claims, error) {
 		return nil, claimErr(nameClientID, ErrClaimSyntax, "%d does not fit in 32 bits", id)
 	}
 	c.ClientID = int32(id)
-	if raw, ok = lookup(m, k.lifecycle); !ok {
+	if raw, ok = cborscan.Lookup(m, k.lifecycle); !ok {
 		return nil, missing(nameLifecycle)
 	}
-	if major(raw) != majorUint {
+	if major(raw) != cborscan.Uint {
 		return nil, wrongType(nameLifecycle, raw, "unsigned integer")
 	}
 	lc, err := decodeInt(nameLifecycle, raw)
@@ -99,7 +84,7 @@ func claimsFromMap(m []entry, p Profile) (*Claims, error) {
 		return nil, err
 	}
 	if k.noSwMeasurements != 0 {
-		if raw, ok := lookup(m, k.noSwMeasurements); ok {
+		if raw, ok := cborscan.Lookup(m, k.noSwMeasurements); ok {
 			v, err := decodeInt(nameNoSw, raw)
 			if err != nil {
 				return nil, err
@@ -110,7 +95,7 @@ func claimsFromMap(m []entry, p Profile) (*Claims, error) {
 			c.NoSoftwareMeasurements = true
 		}
 	}
-	if raw, ok := lookup(m, k.swComponents); ok {
+	if raw, ok := cborscan.Lookup(m, k.swComponents); ok {
 		if c.SoftwareComponents, err = decodeComponents(raw); err != nil {
 			return nil, err
 		}
@@ -123,18 +108,18 @@ func claimsFromMap(m []entry, p Profile) (*Claims, error) {
 
 // decodeClaimsMap splits the payload into its claims. Claims with
 // non-integer keys cannot be PSA claims and are never looked up.
-func decodeClaimsMap(payload []byte, dst []entry) ([]entry, error) {
+func decodeClaimsMap(payload []byte, dst []cborscan.Entry) ([]cborscan.Entry, error) {
 	if len(payload) == 0 {
 		return nil, claimErr(namePayload, ErrClaimSyntax, "empty")
 	}
-	if major(payload) != majorMap {
+	if major(payload) != cborscan.Map {
 		return nil, wrongType(namePayload, payload, "map of claims")
 	}
 	return readMap(payload, namePayload, maxMapPairs, dst)
 }
 
-func detectProfile(m []entry) (Profile, error) {
-	if raw, ok := lookup(m, keysEAT.profile); ok {
+func detectProfile(m []cborscan.Entry) (Profile, error) {
+	if raw, ok := cborscan.Lookup(m, keysEAT.profile); ok {
 		s, err := decodeText(nameProfile, raw)
 		if err != nil {
 			return "", err
@@ -146,7 +131,7 @@ func detectProfile(m []entry) (Profile, error) {
 			return "", fmt.Errorf("%w: claim profile (265) is %q, want %q or %q", ErrProfile, truncate(s), ProfileRFC9783, ProfilePSA2)
 		}
 	}
-	if raw, ok := lookup(m, keysIoT1.profile); ok {
+	if raw, ok := cborscan.Lookup(m, keysIoT1.profile); ok {
 		s, err := decodeText(nameProfile, raw)
 		if err != nil {
 			return "", err
@@ -157,7 +142,7 @@ func detectProfile(m []entry) (Profile, error) {
 		return ProfileIoT1, nil
 	}
 	// PSA_IOT_PROFILE_1 made the profile claim optional.
-	if _, ok := lookup(m, keysIoT1.nonce); ok {
+	if _, ok := cborscan.Lookup(m, keysIoT1.nonce); ok {
 		return ProfileIoT1, nil
 	}
 	return "", fmt.Errorf("%w: %w", ErrProfile, missing(nameProfile))
@@ -170,8 +155,8 @@ func truncate(s string) string {
 	return s
 }
 
-func getBytes(m []entry, key int64, name string, mandatory bool) ([]byte, error) {
-	raw, ok := lookup(m, key)
+func getBytes(m []cborscan.Entry, key int64, name string, mandatory bool) ([]byte, error) {
+	raw, ok := cborscan.Lookup(m, key)
 	if !ok {
 		if mandatory {
 			return nil, missing(name)
@@ -181,8 +166,8 @@ func getBytes(m []entry, key int64, name string, mandatory bool) ([]byte, error)
 	return decodeBytes(name, raw)
 }
 
-func getText(m []entry, key int64, name string) (string, error) {
-	raw, ok := lookup(m, key)
+func getText(m []cborscan.Entry, key int64, name string) (string, error) {
+	raw, ok := cborscan.Lookup(m, key)
 	if !ok {
 		return "", nil
 	}
@@ -193,20 +178,20 @@ func getText(m []entry, key int64, name string) (string, error) {
 // checked to be complete and well formed.
 
 func decodeBytes(name string, raw []byte) ([]byte, error) {
-	if major(raw) == majorArray && name == nameNonce {
+	if major(raw) == cborscan.Array && name == nameNonce {
 		return nil, claimErr(name, ErrClaimSyntax, "an array of nonces, want a single byte string")
 	}
-	if major(raw) != majorBytes {
+	if major(raw) != cborscan.Bytes {
 		return nil, wrongType(name, raw, "byte string")
 	}
-	return bstrContent(raw), nil
+	return cborscan.Content(raw), nil
 }
 
 func decodeText(name string, raw []byte) (string, error) {
-	if major(raw) != majorText {
+	if major(raw) != cborscan.Text {
 		return "", wrongType(name, raw, "text string")
 	}
-	_, _, n, _ := head(raw)
+	_, _, n, _ := cborscan.Head(raw)
 	if len(raw)-n > MaxTextLen {
 		return "", claimErr(name, ErrOversized, "%d bytes, limit %d", len(raw)-n, MaxTextLen)
 	}
@@ -214,21 +199,21 @@ func decodeText(name string, raw []byte) (string, error) {
 }
 
 func decodeInt(name string, raw []byte) (int64, error) {
-	m, arg, _, _ := head(raw)
-	if m != majorUint && m != majorNint {
+	m, arg, _, _ := cborscan.Head(raw)
+	if m != cborscan.Uint && m != cborscan.Nint {
 		return 0, wrongType(name, raw, "integer")
 	}
 	if arg > math.MaxInt64 {
 		return 0, claimErr(name, ErrClaimSyntax, "integer out of range")
 	}
-	if m == majorNint {
+	if m == cborscan.Nint {
 		return -1 - int64(arg), nil
 	}
 	return int64(arg), nil
 }
 
-func decodeComponents(raw []byte) ([]SoftwareComponent, error) {
-	if major(raw) != majorArray {
+func decodeComponents(raw []byte) ([]swcomponent.Component, error) {
+	if major(raw) != cborscan.Array {
 		return nil, wrongType(nameSwComponents, raw, "array of maps")
 	}
 	items, _, err := readArray(raw, nameSwComponents, MaxSoftwareComponents)
@@ -238,56 +223,32 @@ func decodeComponents(raw []byte) ([]SoftwareComponent, error) {
 	if len(items) == 0 {
 		return nil, claimErr(nameSwComponents, ErrClaimSyntax, "empty array, want at least one component")
 	}
-	scs := make([]SoftwareComponent, len(items))
-	var buf [8]entry
+	scs := make([]swcomponent.Component, len(items))
 	for i, it := range items {
-		name := func(f string) string {
-			if f == "" {
-				return nameSwComponents + "[" + strconv.Itoa(i) + "]"
-			}
-			return nameSwComponents + "[" + strconv.Itoa(i) + "]." + f
-		}
-		if major(it) != majorMap {
-			return nil, wrongType(name(""), it, "map")
-		}
-		fm, err := readMap(it, "", maxComponentFields, buf[:0])
-		if err != nil {
-			return nil, renameClaim(err, func(string) string { return name("") })
-		}
-		if err := scs[i].decode(fm); err != nil {
-			return nil, renameClaim(err, name)
+		if scs[i], err = swcomponent.Parse(it, swcomponent.AnyKeys); err != nil {
+			return nil, componentErr(i, err)
 		}
 	}
 	return scs, nil
 }
 
-// decode fills s from a component map; errors name the field only.
-func (s *SoftwareComponent) decode(fm []entry) error {
-	var err error
-	if v, ok := lookup(fm, swKeyMeasurementType); ok {
-		if s.MeasurementType, err = decodeText("measurement-type", v); err != nil {
-			return err
-		}
+// componentErr turns swcomponent's error about component i into a
+// *ClaimError naming the component or its field.
+func componentErr(i int, err error) error {
+	name := nameSwComponents + "[" + strconv.Itoa(i) + "]"
+	var fe *swcomponent.FieldError
+	if !errors.As(err, &fe) {
+		return claimErr(name, ErrClaimSyntax, "%v", err)
 	}
-	if v, ok := lookup(fm, swKeyMeasurementValue); ok {
-		if s.MeasurementValue, err = decodeBytes("measurement-value", v); err != nil {
-			return err
-		}
+	if fe.Field != "" {
+		name += "." + fe.Field
 	}
-	if v, ok := lookup(fm, swKeyVersion); ok {
-		if s.Version, err = decodeText("version", v); err != nil {
-			return err
-		}
+	sentinel := ErrClaimSyntax
+	switch {
+	case errors.Is(fe.Err, swcomponent.ErrOversized):
+		sentinel = ErrOversized
+	case errors.Is(fe.Err, swcomponent.ErrMissing):
+		sentinel = ErrMissingClaim
 	}
-	if v, ok := lookup(fm, swKeySignerID); ok {
-		if s.SignerID, err = decodeBytes("signer-id", v); err != nil {
-			return err
-		}
-	}
-	if v, ok := lookup(fm, swKeyMeasurementDesc); ok {
-		if s.MeasurementDescription, err = decodeText("measurement-description", v); err != nil {
-			return err
-		}
-	}
-	return nil
+	return &ClaimError{Claim: name, Err: sentinel, Detail: fe.Detail}
 }

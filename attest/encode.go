@@ -4,6 +4,8 @@ import (
 	"fmt"
 
 	"github.com/fxamacker/cbor/v2"
+
+	"rampart/swcomponent"
 )
 
 var encMode = func() cbor.EncMode {
@@ -46,19 +48,10 @@ func (c *Claims) MarshalPayload() ([]byte, error) {
 	if c.NoSoftwareMeasurements {
 		m[k.noSwMeasurements] = uint(1)
 	} else {
-		scs := make([]map[int]any, len(c.SoftwareComponents))
-		for i, s := range c.SoftwareComponents {
-			sm := map[int]any{swKeyMeasurementValue: s.MeasurementValue, swKeySignerID: s.SignerID}
-			if s.MeasurementType != "" {
-				sm[swKeyMeasurementType] = s.MeasurementType
-			}
-			if s.Version != "" {
-				sm[swKeyVersion] = s.Version
-			}
-			if s.MeasurementDescription != "" {
-				sm[swKeyMeasurementDesc] = s.MeasurementDescription
-			}
-			scs[i] = sm
+		// Components in swcomponent's deterministic layout, as they are.
+		scs := make([]cbor.RawMessage, len(c.SoftwareComponents))
+		for i := range c.SoftwareComponents {
+			scs[i] = c.SoftwareComponents[i].Append(nil, swcomponent.Deterministic)
 		}
 		m[k.swComponents] = scs
 	}

@@ -9,6 +9,8 @@ import (
 	"hash"
 
 	"github.com/veraison/go-cose"
+
+	"rampart/internal/cborscan"
 )
 
 // envelope is a decoded COSE_Sign1 (RFC 9052 section 4.2):
@@ -44,15 +46,15 @@ func decodeEnvelope(token []byte) (*envelope, error) {
 	if len(token) > MaxTokenSize {
 		return nil, fmt.Errorf("%w: token is %d bytes, limit %d: %w", ErrEnvelope, len(token), MaxTokenSize, ErrOversized)
 	}
-	mt, tag, n, err := head(token)
+	mt, tag, n, err := cborscan.Head(token)
 	if err != nil {
 		return nil, fmt.Errorf("%w: malformed CBOR: %v", ErrEnvelope, err)
 	}
 	switch {
-	case mt == majorArray:
+	case mt == cborscan.Array:
 		return nil, fmt.Errorf("%w: untagged COSE_Sign1; want tag 18", ErrEnvelope)
-	case mt != majorTag:
-		return nil, fmt.Errorf("%w: a CBOR %s, want COSE_Sign1 (tag 18)", ErrEnvelope, majorNames[mt])
+	case mt != cborscan.Tag:
+		return nil, fmt.Errorf("%w: a CBOR %s, want COSE_Sign1 (tag 18)", ErrEnvelope, cborscan.MajorName(mt))
 	case tag == tagMac0:
 		return nil, fmt.Errorf("%w: COSE_Mac0 (tag 17, symmetric attestation key) is not supported; want COSE_Sign1 (tag 18)", ErrEnvelope)
 	case tag == tagCWT:
@@ -71,24 +73,24 @@ func decodeEnvelope(token []byte) (*envelope, error) {
 		return nil, fmt.Errorf("%w: %d trailing bytes after the COSE_Sign1", ErrEnvelope, len(token)-n-size)
 	}
 	e := &envelope{}
-	if major(items[0]) != majorBytes {
-		return nil, fmt.Errorf("%w: protected header is a %s, want a byte string", ErrEnvelope, majorNames[major(items[0])])
+	if major(items[0]) != cborscan.Bytes {
+		return nil, fmt.Errorf("%w: protected header is a %s, want a byte string", ErrEnvelope, cborscan.MajorName(major(items[0])))
 	}
-	e.protected = bstrContent(items[0])
-	if major(items[1]) != majorMap {
-		return nil, fmt.Errorf("%w: unprotected header is a %s, want a map", ErrEnvelope, majorNames[major(items[1])])
+	e.protected = cborscan.Content(items[0])
+	if major(items[1]) != cborscan.Map {
+		return nil, fmt.Errorf("%w: unprotected header is a %s, want a map", ErrEnvelope, cborscan.MajorName(major(items[1])))
 	}
-	if major(items[2]) != majorBytes {
-		return nil, fmt.Errorf("%w: payload is a %s, want an attached byte string", ErrEnvelope, majorNames[major(items[2])])
+	if major(items[2]) != cborscan.Bytes {
+		return nil, fmt.Errorf("%w: payload is a %s, want an attached byte string", ErrEnvelope, cborscan.MajorName(major(items[2])))
 	}
-	e.payload = bstrContent(items[2])
+	e.payload = cborscan.Content(items[2])
 	if len(e.payload) == 0 {
 		return nil, fmt.Errorf("%w: empty payload", ErrEnvelope)
 	}
-	if major(items[3]) != majorBytes {
-		return nil, fmt.Errorf("%w: signature is a %s, want a byte string", ErrEnvelope, majorNames[major(items[3])])
+	if major(items[3]) != cborscan.Bytes {
+		return nil, fmt.Errorf("%w: signature is a %s, want a byte string", ErrEnvelope, cborscan.MajorName(major(items[3])))
 	}
-	e.signature = bstrContent(items[3])
+	e.signature = cborscan.Content(items[3])
 	if e.alg, err = protectedAlg(e.protected); err != nil {
 		return nil, err
 	}
@@ -100,15 +102,15 @@ func protectedAlg(b []byte) (cose.Algorithm, error) {
 	if len(b) == 0 {
 		return 0, fmt.Errorf("%w: empty protected header, want alg", ErrEnvelope)
 	}
-	var buf [4]entry
+	var buf [4]cborscan.Entry
 	h, err := readMap(b, "protected-header", 16, buf[:0])
 	if err != nil {
 		return 0, fmt.Errorf("%w: %v", ErrEnvelope, err)
 	}
-	if _, ok := lookup(h, headerCrit); ok {
+	if _, ok := cborscan.Lookup(h, headerCrit); ok {
 		return 0, fmt.Errorf("%w: critical header parameters are not supported", ErrEnvelope)
 	}
-	raw, ok := lookup(h, headerAlg)
+	raw, ok := cborscan.Lookup(h, headerAlg)
 	if !ok {
 		return 0, fmt.Errorf("%w: protected header has no alg", ErrEnvelope)
 	}
@@ -122,11 +124,6 @@ func protectedAlg(b []byte) (cose.Algorithm, error) {
 	default:
 		return 0, fmt.Errorf("%w: algorithm %v, want ES256, ES384 or ES512", ErrEnvelope, alg)
 	}
-}
-
-func bstrContent(item []byte) []byte {
-	_, _, n, _ := head(item)
-	return item[n:len(item):len(item)]
 }
 
 // digest hashes the Sig_structure ["Signature1", protected, h”, payload]

@@ -8,6 +8,7 @@ import (
 	"fmt"
 
 	"rampart/attest"
+	"rampart/swcomponent"
 )
 
 // A device signs a token over the verifier's challenge; the verifier checks
@@ -22,7 +23,7 @@ func Example() {
 		ImplementationID: bytes.Repeat([]byte{0x11}, 32),
 		ClientID:         -1,
 		Lifecycle:        attest.LifecycleSecured,
-		SoftwareComponents: []attest.SoftwareComponent{{
+		SoftwareComponents: []swcomponent.Component{{
 			MeasurementType:  "BL",
 			MeasurementValue: bytes.Repeat([]byte{0x22}, 32),
 			Version:          "1.2.3",

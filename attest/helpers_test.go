@@ -9,6 +9,8 @@ import (
 
 	"github.com/fxamacker/cbor/v2"
 	"github.com/veraison/go-cose"
+
+	"rampart/swcomponent"
 )
 
 // tfmKey is the TF-M vectors' attestation key (testdata/key.pem).
@@ -48,7 +50,7 @@ func sampleClaims(p Profile) *Claims {
 		Lifecycle:              LifecycleSecured,
 		BootSeed:               seq(32, 0xa0),
 		CertificationReference: "1234567890123-12345",
-		SoftwareComponents: []SoftwareComponent{
+		SoftwareComponents: []swcomponent.Component{
 			{MeasurementType: "BL", MeasurementValue: seq(32, 1), Version: "2.1.0", SignerID: seq(32, 2), MeasurementDescription: "sha-256"},
 			{MeasurementType: "PRoT", MeasurementValue: seq(48, 3), Version: "1.0.0+4", SignerID: seq(64, 4)},
 			{MeasurementValue: seq(64, 5), SignerID: seq(32, 6)},

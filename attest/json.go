@@ -5,6 +5,8 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+
+	"rampart/swcomponent"
 )
 
 // The JSON form of Claims (used by `rampart attest verify --json` and as the
@@ -84,7 +86,7 @@ func (c *Claims) UnmarshalJSON(b []byte) error {
 		VerificationService: j.VerificationService,
 	}
 	for _, s := range j.SoftwareComponents {
-		c.SoftwareComponents = append(c.SoftwareComponents, SoftwareComponent{
+		c.SoftwareComponents = append(c.SoftwareComponents, swcomponent.Component{
 			MeasurementType: s.MeasurementType, MeasurementValue: s.MeasurementValue, Version: s.Version,
 			SignerID: s.SignerID, MeasurementDescription: s.MeasurementDescription,
 		})

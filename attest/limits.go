@@ -1,5 +1,7 @@
 package attest
 
+import "rampart/swcomponent"
+
 // Size limits. The PSA claims have fixed or small sizes; these bounds keep a
 // hostile token from making the verifier allocate or loop without limit. A
 // TF-M token with a handful of components is well under 1 KiB.
@@ -9,12 +11,11 @@ const (
 	// MaxSoftwareComponents bounds the software-components array.
 	MaxSoftwareComponents = 32
 	// MaxTextLen bounds every text claim and text field (profile, version,
-	// measurement type and description, verification service indicator).
-	MaxTextLen = 256
+	// measurement type and description, verification service indicator):
+	// the software-component reader's bound.
+	MaxTextLen = swcomponent.MaxTextLen
 	// maxMapPairs bounds the claims map, unknown claims included.
 	maxMapPairs = 64
-	// maxComponentFields bounds one software component's map.
-	maxComponentFields = 16
 	// maxNesting bounds CBOR nesting (token > claims > components > map > unknown claim values).
 	maxNesting = 8
 )

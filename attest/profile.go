@@ -63,12 +63,3 @@ func (p Profile) keys() claimKeys {
 		return keysEAT
 	}
 }
-
-// Software-component map keys (the same in every profile).
-const (
-	swKeyMeasurementType  = 1
-	swKeyMeasurementValue = 2
-	swKeyVersion          = 4
-	swKeySignerID         = 5
-	swKeyMeasurementDesc  = 6
-)

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"strconv"
 	"unicode/utf8"
+
+	"rampart/swcomponent"
 )
 
 // Claim names used in errors and in the JSON form.
@@ -110,7 +112,7 @@ func validateText(name, s string) error {
 	return nil
 }
 
-func validateComponents(p Profile, scs []SoftwareComponent, none bool) error {
+func validateComponents(p Profile, scs []swcomponent.Component, none bool) error {
 	if none {
 		if p != ProfileIoT1 {
 			return claimErr(nameNoSw, ErrClaimSyntax, "only defined in %s", ProfileIoT1)
@@ -127,35 +129,38 @@ func validateComponents(p Profile, scs []SoftwareComponent, none bool) error {
 		return claimErr(nameSwComponents, ErrOversized, "%d components, limit %d", len(scs), MaxSoftwareComponents)
 	}
 	for i := range scs {
-		if err := scs[i].validate(i); err != nil {
+		if err := validateComponent(&scs[i], i); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-func (s *SoftwareComponent) validate(i int) error {
+// validateComponent applies the token's rules to component i: measurement
+// value and signer ID are hashes (32, 48 or 64 bytes), the text fields
+// short, valid UTF-8 and optional.
+func validateComponent(s *swcomponent.Component, i int) error {
 	// Names are built only for an error: this runs for every verified token.
 	field := func(f string) string { return nameSwComponents + "[" + strconv.Itoa(i) + "]." + f }
 	if len(s.MeasurementValue) == 0 {
-		return missing(field("measurement-value"))
+		return missing(field(swcomponent.FieldMeasurementValue))
 	}
 	if !validHashLen(len(s.MeasurementValue)) {
-		return claimErr(field("measurement-value"), ErrClaimSyntax, "%d bytes, want 32, 48 or 64", len(s.MeasurementValue))
+		return claimErr(field(swcomponent.FieldMeasurementValue), ErrClaimSyntax, "%d bytes, want 32, 48 or 64", len(s.MeasurementValue))
 	}
 	if len(s.SignerID) == 0 {
-		return missing(field("signer-id"))
+		return missing(field(swcomponent.FieldSignerID))
 	}
 	if !validHashLen(len(s.SignerID)) {
-		return claimErr(field("signer-id"), ErrClaimSyntax, "%d bytes, want 32, 48 or 64", len(s.SignerID))
+		return claimErr(field(swcomponent.FieldSignerID), ErrClaimSyntax, "%d bytes, want 32, 48 or 64", len(s.SignerID))
 	}
-	if err := validateText("measurement-type", s.MeasurementType); err != nil {
+	if err := validateText(swcomponent.FieldMeasurementType, s.MeasurementType); err != nil {
 		return renameClaim(err, field)
 	}
-	if err := validateText("version", s.Version); err != nil {
+	if err := validateText(swcomponent.FieldVersion, s.Version); err != nil {
 		return renameClaim(err, field)
 	}
-	if err := validateText("measurement-description", s.MeasurementDescription); err != nil {
+	if err := validateText(swcomponent.FieldMeasurementDescription, s.MeasurementDescription); err != nil {
 		return renameClaim(err, field)
 	}
 	return nil

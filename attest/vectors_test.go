@@ -9,6 +9,9 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+
+	"rampart/internal/cborscan"
+	"rampart/swcomponent"
 )
 
 // vector is a real token from testdata with what verifying it needs.
@@ -91,7 +94,7 @@ func TestPSA2Claims(t *testing.T) {
 		ImplementationID: h("AAAAAAAAAAAAAAAABBBBBBBBBBBBBBBBCCCCCCCCCCCCCCCCDDDDDDDDDDDDDDDD"),
 		ClientID:         3002,
 		Lifecycle:        0x3000,
-		SoftwareComponents: []SoftwareComponent{
+		SoftwareComponents: []swcomponent.Component{
 			{MeasurementType: "SPE", Version: "1.6.0", SignerID: h("BFE6D86F8826F4FF97FB96C4E6FBC4993E4619FC565DA26ADF34C329489ADC38"),
 				MeasurementDescription: "SHA256", MeasurementValue: h("96A2EC56C65120A60CE3A53EF8D2082233772AACD5B17935A92BE12AC577F685")},
 			{MeasurementType: "NSPE", Version: "0.0.0", SignerID: h("B360CAF5C98C6B942A4882FA9D4823EFB166A9EF6A6E4AA37C1919ED1FCCC049"),
@@ -139,5 +142,50 @@ func TestRFCKeyMatchesJWK(t *testing.T) {
 	point, _ := key.Bytes()
 	if !bytes.Equal(point, append(append([]byte{4}, x...), y...)) {
 		t.Fatal("rfc-es-iak.pub.pem is not the RFC's JWK")
+	}
+}
+
+// TestComponentVectors: the software-component vectors in
+// swcomponent/testdata are the components of the tokens here, byte for
+// byte, and the claims decode them to what swcomponent reads from them.
+func TestComponentVectors(t *testing.T) {
+	for _, c := range []struct {
+		token string
+		files []string
+	}{
+		{"rfc-sign1.cbor", []string{"rfc9783-0.cbor"}},
+		{"psa-2_0_0_sign1.bin", []string{"tfm-psa2-0.cbor", "tfm-psa2-1.cbor"}},
+		{"psa-iot-1_sign1.bin", []string{"tfm-iot1-0.cbor"}},
+	} {
+		env, err := decodeEnvelope(readFile(t, c.token))
+		if err != nil {
+			t.Fatal(err)
+		}
+		m, p, err := splitClaims(env.payload, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		raw, _ := cborscan.Lookup(m, p.keys().swComponents)
+		items, _, err := readArray(raw, nameSwComponents, MaxSoftwareComponents)
+		if err != nil {
+			t.Fatal(err)
+		}
+		claims, err := UnmarshalPayload(env.payload)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i, f := range c.files {
+			want, err := os.ReadFile(filepath.Join("..", "swcomponent", "testdata", f))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !bytes.Equal(items[i], want) {
+				t.Errorf("%s: component %d is not swcomponent/testdata/%s", c.token, i, f)
+			}
+			sc, err := swcomponent.Parse(want, swcomponent.AnyKeys)
+			if err != nil || !sc.Equal(&claims.SoftwareComponents[i]) {
+				t.Errorf("%s: component %d decodes differently: %v", c.token, i, err)
+			}
+		}
 	}
 }

@@ -5,6 +5,8 @@ import (
 	"crypto"
 	"crypto/subtle"
 	"fmt"
+
+	"rampart/internal/cborscan"
 )
 
 // VerifyOptions say what a token must satisfy. Exactly one of Key and Lookup
@@ -50,8 +52,8 @@ func Verify(token []byte, opts VerifyOptions) (*Claims, error) {
 	// and the claims are built from that split after the signature.
 	payload := bytes.Clone(env.payload)
 	var (
-		buf [16]entry
-		m   []entry
+		buf [16]cborscan.Entry
+		m   []cborscan.Entry
 		p   Profile
 	)
 	key := opts.Key
@@ -126,7 +128,7 @@ func profileAccepted(p Profile, accepted []Profile) bool {
 }
 
 // splitClaims splits a payload into its claims and finds its profile.
-func splitClaims(payload []byte, dst []entry) ([]entry, Profile, error) {
+func splitClaims(payload []byte, dst []cborscan.Entry) ([]cborscan.Entry, Profile, error) {
 	m, err := decodeClaimsMap(payload, dst)
 	if err != nil {
 		return nil, "", err
@@ -141,7 +143,7 @@ func splitClaims(payload []byte, dst []entry) ([]entry, Profile, error) {
 // instanceIDOf reads the instance ID from an unverified, split payload,
 // only to find the key: nothing else is read before the signature is
 // checked.
-func instanceIDOf(m []entry, p Profile) ([]byte, error) {
+func instanceIDOf(m []cborscan.Entry, p Profile) ([]byte, error) {
 	id, err := getBytes(m, p.keys().instanceID, nameInstanceID, true)
 	if err != nil {
 		return nil, err

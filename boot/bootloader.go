@@ -7,6 +7,7 @@ import (
 
 	"rampart/flash"
 	"rampart/image"
+	"rampart/swcomponent"
 )
 
 // Bootloader boots the images of one device. It is not safe for concurrent use.
@@ -53,11 +54,11 @@ type ImageReport struct {
 	Resumed bool     `json:"resumed"` // an interrupted swap was finished
 	Notes   []string `json:"notes"`   // the reasons, in order
 	// Booted is set when the primary slot validated; Record is its measurement.
-	Booted          bool        `json:"booted"`
-	Version         string      `json:"version,omitempty"`
-	SecurityCounter uint32      `json:"security_counter"`
-	DeviceCounter   uint32      `json:"device_counter"` // the OTP counter after this boot
-	Record          *BootRecord `json:"boot_record,omitempty"`
+	Booted          bool                   `json:"booted"`
+	Version         string                 `json:"version,omitempty"`
+	SecurityCounter uint32                 `json:"security_counter"`
+	DeviceCounter   uint32                 `json:"device_counter"` // the OTP counter after this boot
+	Record          *swcomponent.Component `json:"boot_record,omitempty"`
 }
 
 // Result is the outcome of one boot.
@@ -66,8 +67,8 @@ type Result struct {
 }
 
 // Records returns the boot records of the booted images in image order.
-func (r *Result) Records() []BootRecord {
-	var out []BootRecord
+func (r *Result) Records() []swcomponent.Component {
+	var out []swcomponent.Component
 	for _, im := range r.Images {
 		if im.Record != nil {
 			out = append(out, *im.Record)

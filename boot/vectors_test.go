@@ -8,6 +8,7 @@ import (
 
 	"rampart/flash"
 	"rampart/image"
+	"rampart/swcomponent"
 )
 
 // Images made by MCUboot's own imgtool 2.4.0 (testdata/mcuboot/README.md):
@@ -54,11 +55,19 @@ func TestImgtoolVectorsBootRecord(t *testing.T) {
 	r.install(0, Primary, vector(t, "ed25519.prot.bin"))
 	res := r.boot()
 	rec := res.Images[0].Record
-	if rec == nil || rec.MeasurementType != "SPE" || rec.Version != "1.2.3" || rec.MeasurementDesc != "SHA256" {
+	if rec == nil || rec.MeasurementType != "SPE" || rec.Version != "1.2.3" || rec.MeasurementDescription != "SHA256" {
 		t.Fatalf("%+v", rec)
 	}
 	if want := vector(t, "ed25519.pubhash.bin"); !bytes.Equal(rec.SignerID, want) {
 		t.Fatalf("signer id %x, imgtool getpubhash %x", rec.SignerID, want)
+	}
+	// The shared vector of this measurement, which attest and image also check.
+	want, err := os.ReadFile(filepath.Join("..", "swcomponent", "testdata", "boot-ed25519.prot.cbor"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := rec.Append(nil, swcomponent.Deterministic); !bytes.Equal(got, want) {
+		t.Fatalf("boot record %x, swcomponent/testdata/boot-ed25519.prot.cbor %x", got, want)
 	}
 	if r.ctr.Get(0) != 3 {
 		t.Fatalf("counter %d, the image's SEC_CNT is 3", r.ctr.Get(0))

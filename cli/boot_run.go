@@ -94,7 +94,7 @@ func bootPrintResult(w io.Writer, res *boot.Result) {
 		}
 		if r := im.Record; r != nil {
 			fmt.Fprintf(w, "  boot record: type %s, version %s, %s %s, signer %s\n", r.MeasurementType, r.Version,
-				r.MeasurementDesc, hex.EncodeToString(r.MeasurementValue), hex.EncodeToString(r.SignerID))
+				r.MeasurementDescription, hex.EncodeToString(r.MeasurementValue), hex.EncodeToString(r.SignerID))
 		}
 	}
 }

@@ -13,6 +13,7 @@ import (
 
 	"rampart/boot"
 	"rampart/image"
+	"rampart/swcomponent"
 )
 
 const bootTestMap = `flash:
@@ -152,7 +153,7 @@ func TestBootCLIConfirmedAndRevertedUpgrades(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var rr []boot.BootRecord
+	var rr []swcomponent.Component
 	if err := cbor.Unmarshal(b, &rr); err != nil || len(rr) != 1 || rr[0].Version != "1.1.0" || len(rr[0].SignerID) != 32 {
 		t.Fatalf("records: %v %+v", err, rr)
 	}

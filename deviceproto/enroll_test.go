@@ -18,6 +18,7 @@ import (
 	"testing"
 
 	"rampart/attest"
+	"rampart/swcomponent"
 )
 
 var update = flag.Bool("update", false, "regenerate testdata/enroll-request.json")
@@ -39,7 +40,7 @@ func loadVector(t testing.TB) vector {
 		nonce := bytes.Repeat([]byte{0x42}, NonceLen)
 		b, _ := Binding(nonce, &dk.PublicKey)
 		tok, err := attest.Sign(&attest.Claims{Nonce: b, ImplementationID: bytes.Repeat([]byte{0x11}, 32), ClientID: -1, Lifecycle: attest.LifecycleSecured,
-			SoftwareComponents: []attest.SoftwareComponent{{MeasurementType: "SPE", MeasurementValue: bytes.Repeat([]byte{1}, 32), SignerID: bytes.Repeat([]byte{2}, 32), Version: "1.2.3"}}}, iak, rand.Reader)
+			SoftwareComponents: []swcomponent.Component{{MeasurementType: "SPE", MeasurementValue: bytes.Repeat([]byte{1}, 32), SignerID: bytes.Repeat([]byte{2}, 32), Version: "1.2.3"}}}, iak, rand.Reader)
 		if err != nil {
 			t.Fatal(err)
 		}

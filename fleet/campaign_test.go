@@ -19,6 +19,7 @@ import (
 	"rampart/fleet/campaign"
 	"rampart/fleet/trust"
 	"rampart/image"
+	"rampart/swcomponent"
 )
 
 // updater is a scripted device that follows the update protocol: it takes
@@ -104,7 +105,7 @@ func (u *updater) download(t *testing.T, j deviceproto.Job) []byte {
 func (u *updater) finish(t *testing.T, j deviceproto.Job, comp component) {
 	t.Helper()
 	u.claims = func(c *attest.Claims) {
-		c.SoftwareComponents = []attest.SoftwareComponent{{MeasurementType: comp.swType, MeasurementValue: comp.digest, Version: comp.version, SignerID: comp.signer, MeasurementDescription: "SHA256"}}
+		c.SoftwareComponents = []swcomponent.Component{{MeasurementType: comp.swType, MeasurementValue: comp.digest, Version: comp.version, SignerID: comp.signer, MeasurementDescription: "SHA256"}}
 	}
 	if err := u.enroll(true); err != nil {
 		t.Fatalf("re-enrollment with the new image: %v", err)
@@ -142,7 +143,7 @@ func TestCampaignSurvivesRestart(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	comp := component{swType: "SPE", version: "2.0.0", digest: rel.Digest, signer: f.relInfo.signer}
+	comp := component{swType: "SPE", version: "2.0.0", digest: rel.Component.MeasurementValue, signer: f.relInfo.signer}
 	devs := f.newDevices(4)
 	for _, d := range devs {
 		if err := d.enroll(false); err != nil {
@@ -153,7 +154,7 @@ func TestCampaignSurvivesRestart(t *testing.T) {
 	for _, d := range devs[:3] {
 		online = append(online, f.updater(t, d))
 	}
-	if _, err := f.srv.Campaigns().Create(ctx, campaign.Spec{ID: "restart", Release: hex.EncodeToString(rel.Digest), MaxConcurrent: 4,
+	if _, err := f.srv.Campaigns().Create(ctx, campaign.Spec{ID: "restart", Release: hex.EncodeToString(rel.Component.MeasurementValue), MaxConcurrent: 4,
 		Phases: []campaign.Phase{{Percent: 100, FailureThreshold: 0.5}}}, "test"); err != nil {
 		t.Fatal(err)
 	}
@@ -260,7 +261,7 @@ func TestJobAfterRetainedExpiry(t *testing.T) {
 	if err := d.enroll(false); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := f.srv.Campaigns().Create(ctx, campaign.Spec{ID: "offline", Release: hex.EncodeToString(rel.Digest), MaxConcurrent: 1,
+	if _, err := f.srv.Campaigns().Create(ctx, campaign.Spec{ID: "offline", Release: hex.EncodeToString(rel.Component.MeasurementValue), MaxConcurrent: 1,
 		Phases: []campaign.Phase{{Percent: 100, FailureThreshold: 1}}}, "test"); err != nil {
 		t.Fatal(err)
 	}

@@ -24,6 +24,7 @@ import (
 	"rampart/fleet/store/storetest"
 	"rampart/fleet/trust"
 	"rampart/image"
+	"rampart/swcomponent"
 )
 
 const testPassphrase = "correct horse battery staple"
@@ -229,7 +230,7 @@ func (d *device) claimsFor(nonce []byte) *attest.Claims {
 		ImplementationID: d.impl,
 		ClientID:         -1,
 		Lifecycle:        attest.LifecycleSecured,
-		SoftwareComponents: []attest.SoftwareComponent{{
+		SoftwareComponents: []swcomponent.Component{{
 			MeasurementType: d.f.relInfo.swType, MeasurementValue: d.f.relInfo.digest, Version: d.f.relInfo.version,
 			SignerID: d.f.relInfo.signer, MeasurementDescription: "SHA256",
 		}},

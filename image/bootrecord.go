@@ -1,78 +1,78 @@
 package image
 
 import (
+	"bytes"
 	"crypto/sha1"
-	"encoding/binary"
 	"encoding/hex"
 	"regexp"
+	"strconv"
 	"sync"
 	"unicode"
-)
 
-// Boot record (PSA software component) keys, from the PSA attestation API.
-const (
-	SwComponentType                   = 1
-	SwComponentMeasurementValue       = 2
-	SwComponentVersion                = 4
-	SwComponentSignerID               = 5
-	SwComponentMeasurementDescription = 6
+	"rampart/swcomponent"
 )
 
 // MaxSwTypeLength is the longest --boot-record sw_type imgtool accepts.
 const MaxSwTypeLength = 12
 
-// BuildBootRecord encodes the BOOT_RECORD TLV value as imgtool does: a CBOR
-// map in the order type (1), version (4), signer ID (5), measurement
-// description (6), measurement value (2, zeros the bootloader fills in).
-func BuildBootRecord(swType string, v Version, signerID []byte, h Hash) ([]byte, error) {
+// fieldBootRecord names the BOOT_RECORD TLV in errors.
+const fieldBootRecord = "TLV 0x60 (BOOT_RECORD)"
+
+// buildBootRecord encodes the BOOT_RECORD TLV value as imgtool does: the
+// software component in swcomponent's MCUboot layout, its measurement value
+// zeros for the bootloader to fill in.
+func buildBootRecord(swType string, v Version, signerID []byte, h Hash) ([]byte, error) {
 	if len(swType) > MaxSwTypeLength {
 		return nil, argErr("boot-record", "sw_type %q is %d characters, the maximum is %d", swType, len(swType), MaxSwTypeLength)
 	}
-	ver := itoa(uint64(v.Major)) + "." + itoa(uint64(v.Minor)) + "." + itoa(uint64(v.Revision))
-	b := []byte{0xa5}
-	b = cborHead(b, 0, SwComponentType)
-	b = cborText(b, swType)
-	b = cborHead(b, 0, SwComponentVersion)
-	b = cborText(b, ver)
-	b = cborHead(b, 0, SwComponentSignerID)
-	b = cborBytes(b, signerID)
-	b = cborHead(b, 0, SwComponentMeasurementDescription)
-	b = cborText(b, h.String())
-	b = cborHead(b, 0, SwComponentMeasurementValue)
-	b = cborBytes(b, make([]byte, h.Size()))
-	return b, nil
+	c := measurement(swType, v, h, make([]byte, h.Size()), signerID)
+	return c.Append(nil, swcomponent.MCUboot), nil
 }
 
-func itoa(n uint64) string {
-	if n == 0 {
-		return "0"
+// measurement is the software component of an image as MCUboot's boot
+// record describes it.
+func measurement(swType string, v Version, h Hash, value, signerID []byte) swcomponent.Component {
+	return swcomponent.Component{
+		MeasurementType:        swType,
+		MeasurementValue:       value,
+		Version:                strconv.Itoa(int(v.Major)) + "." + strconv.Itoa(int(v.Minor)) + "." + strconv.Itoa(int(v.Revision)),
+		SignerID:               signerID,
+		MeasurementDescription: h.String(),
 	}
-	var d []byte
-	for n > 0 {
-		d = append([]byte{byte('0' + n%10)}, d...)
-		n /= 10
-	}
-	return string(d)
 }
 
-// cborHead appends a CBOR head of major type mt with argument n (shortest form).
-func cborHead(b []byte, mt byte, n uint64) []byte {
-	mt <<= 5
-	switch {
-	case n < 24:
-		return append(b, mt|byte(n))
-	case n <= 0xff:
-		return append(b, mt|24, byte(n))
-	case n <= 0xffff:
-		return binary.BigEndian.AppendUint16(append(b, mt|25), uint16(n))
-	case n <= 0xffffffff:
-		return binary.BigEndian.AppendUint32(append(b, mt|26), uint32(n))
+// parseBootRecord reads a BOOT_RECORD value strictly: only the five keys
+// imgtool writes (swcomponent.KnownKeys).
+func parseBootRecord(b []byte) (swcomponent.Component, error) {
+	c, err := swcomponent.Parse(b, swcomponent.KnownKeys)
+	if err != nil {
+		return swcomponent.Component{}, fieldErr(fieldBootRecord, -1, ErrMalformed, "%w", err)
 	}
-	return binary.BigEndian.AppendUint64(append(b, mt|27), n)
+	return c, nil
 }
 
-func cborText(b []byte, s string) []byte  { return append(cborHead(b, 3, uint64(len(s))), s...) }
-func cborBytes(b []byte, v []byte) []byte { return append(cborHead(b, 2, uint64(len(v))), v...) }
+// Measurement returns the software component a bootloader reports for img
+// once it has checked img's hash (digest, algorithm h) and its signature by
+// the key whose KEYHASH is signerID: the BOOT_RECORD's sw_type as
+// measurement type ("" when img has no BOOT_RECORD), the digest as
+// measurement value, the version "major.minor.revision", the signer ID and
+// the hash's name as description. It is MCUboot's boot record with the
+// measured hash filled in, and the reference value a release registers.
+// The byte fields are copies. Its only error is a malformed BOOT_RECORD
+// TLV; the component then has every field but the type.
+func (img *Image) Measurement(h Hash, digest, signerID []byte) (swcomponent.Component, error) {
+	c := measurement("", img.Header.Ver, h, bytes.Clone(digest), bytes.Clone(signerID))
+	raw, ok := img.BootRecord()
+	if !ok {
+		return c, nil
+	}
+	r, err := parseBootRecord(raw)
+	if err != nil {
+		return c, err
+	}
+	c.MeasurementType = r.MeasurementType
+	return c, nil
+}
 
 var (
 	uuidRE = sync.OnceValue(func() *regexp.Regexp {
@@ -124,131 +124,4 @@ func stripDashes(s string) string {
 		}
 	}
 	return string(out)
-}
-
-// BootRecord is the decoded BOOT_RECORD TLV: a PSA software component
-// description the bootloader completes with the measured image hash.
-type BootRecord struct {
-	SwType                 string // key 1
-	Version                string // key 4
-	SignerID               []byte // key 5
-	MeasurementDescription string // key 6
-	MeasurementValue       []byte // key 2
-}
-
-// ParseBootRecord decodes a BOOT_RECORD value strictly: a definite-length
-// CBOR map of at most 5 entries with unsigned-integer keys 1, 2, 4, 5, 6 (each
-// at most once), text values for 1, 4, 6 and byte-string values for 2, 5,
-// and nothing after the map.
-func ParseBootRecord(b []byte) (*BootRecord, error) {
-	bad := func(format string, args ...any) error {
-		return fieldErr("TLV 0x60 (BOOT_RECORD)", -1, ErrMalformed, format, args...)
-	}
-	d := cborReader{b: b}
-	mt, n, ok := d.head()
-	if !ok || mt != 5 || n > 5 {
-		return nil, bad("not a CBOR map of at most 5 entries")
-	}
-	r := &BootRecord{}
-	seen := map[uint64]bool{}
-	for range n {
-		kt, key, ok := d.head()
-		if !ok || kt != 0 || seen[key] {
-			return nil, bad("entry key is not a new unsigned integer")
-		}
-		seen[key] = true
-		vt, l, ok := d.head()
-		if !ok || (vt != 2 && vt != 3) {
-			return nil, bad("value of key %d is not a byte or text string", key)
-		}
-		v, ok := d.take(l)
-		if !ok {
-			return nil, bad("value of key %d runs past the record", key)
-		}
-		want := byte(3)
-		if key == SwComponentMeasurementValue || key == SwComponentSignerID {
-			want = 2
-		}
-		if vt != want {
-			return nil, bad("value of key %d has CBOR major type %d, want %d", key, vt, want)
-		}
-		switch key {
-		case SwComponentType:
-			r.SwType = string(v)
-		case SwComponentVersion:
-			r.Version = string(v)
-		case SwComponentSignerID:
-			r.SignerID = v
-		case SwComponentMeasurementDescription:
-			r.MeasurementDescription = string(v)
-		case SwComponentMeasurementValue:
-			r.MeasurementValue = v
-		default:
-			return nil, bad("unknown key %d", key)
-		}
-	}
-	if len(d.b) != 0 {
-		return nil, bad("%d bytes after the map", len(d.b))
-	}
-	return r, nil
-}
-
-// MeasuredBootRecord returns a copy of the BOOT_RECORD value with the
-// measurement value (imgtool writes zeros, last in the map) replaced by
-// digest, as MCUboot does when it saves the boot record for attestation.
-func MeasuredBootRecord(record, digest []byte) ([]byte, error) {
-	r, err := ParseBootRecord(record)
-	if err != nil {
-		return nil, err
-	}
-	if len(r.MeasurementValue) != len(digest) {
-		return nil, fieldErr("TLV 0x60 (BOOT_RECORD)", -1, ErrMalformed, "measurement value of %d bytes, digest of %d", len(r.MeasurementValue), len(digest))
-	}
-	tail := cborBytes([]byte{SwComponentMeasurementValue}, r.MeasurementValue)
-	if !bytesHasSuffix(record, tail) {
-		return nil, fieldErr("TLV 0x60 (BOOT_RECORD)", -1, ErrMalformed, "the measurement value is not the last entry")
-	}
-	out := append([]byte(nil), record...)
-	copy(out[len(out)-len(digest):], digest)
-	return out, nil
-}
-
-func bytesHasSuffix(b, s []byte) bool {
-	return len(b) >= len(s) && string(b[len(b)-len(s):]) == string(s)
-}
-
-// cborReader reads CBOR heads with definite lengths only.
-type cborReader struct{ b []byte }
-
-func (d *cborReader) head() (major byte, arg uint64, ok bool) {
-	if len(d.b) == 0 {
-		return 0, 0, false
-	}
-	c := d.b[0]
-	d.b = d.b[1:]
-	major, ai := c>>5, c&0x1f
-	switch {
-	case ai < 24:
-		return major, uint64(ai), true
-	case ai <= 27:
-		n := 1 << (ai - 24)
-		if len(d.b) < n {
-			return 0, 0, false
-		}
-		for _, x := range d.b[:n] {
-			arg = arg<<8 | uint64(x)
-		}
-		d.b = d.b[n:]
-		return major, arg, true
-	}
-	return 0, 0, false // indefinite lengths and reserved values
-}
-
-func (d *cborReader) take(n uint64) ([]byte, bool) {
-	if n > uint64(len(d.b)) {
-		return nil, false
-	}
-	v := d.b[:n:n]
-	d.b = d.b[n:]
-	return v, true
 }

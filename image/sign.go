@@ -212,7 +212,7 @@ func build(firmware []byte, o *SignOptions, early func([][]byte)) (*signed, erro
 		prot = append(prot, TLV{Type: TLVSecCnt, Value: binary.LittleEndian.AppendUint32(nil, *o.SecurityCounter)})
 	}
 	if o.BootRecord != "" {
-		br, err := BuildBootRecord(o.BootRecord, o.Version, keyHash, h)
+		br, err := buildBootRecord(o.BootRecord, o.Version, keyHash, h)
 		if err != nil {
 			return nil, err
 		}

@@ -35,7 +35,8 @@ func certificatesOut(list []*store.Certificate) []adminapi.Certificate {
 }
 
 func releaseOut(r *store.Release) adminapi.Release {
-	return adminapi.Release{Digest: r.Digest, SwType: r.SwType, Version: r.Version, SignerID: r.SignerID, HashAlg: r.HashAlg, Size: r.Size, Created: r.Created, Comment: r.Comment}
+	c := &r.Component
+	return adminapi.Release{Digest: c.MeasurementValue, SwType: c.MeasurementType, Version: c.Version, SignerID: c.SignerID, HashAlg: c.MeasurementDescription, Size: r.Size, Created: r.Created, Comment: r.Comment}
 }
 
 func releasesOut(list []*store.Release) []adminapi.Release {

@@ -27,7 +27,7 @@ func imageCampaign(t *testing.T, b *bench, e *campaign.Engine, id string, size i
 	if err != nil {
 		t.Fatal(err)
 	}
-	spec := campaign.Spec{ID: id, Release: hex.EncodeToString(rel.Digest), Filter: campaign.Filter{States: []store.State{store.Registered}},
+	spec := campaign.Spec{ID: id, Release: hex.EncodeToString(rel.Component.MeasurementValue), Filter: campaign.Filter{States: []store.State{store.Registered}},
 		Phases: []campaign.Phase{{Percent: 100, FailureThreshold: 1}}, MaxConcurrent: 100}
 	if _, err := e.Create(ctx, spec, "test"); err != nil {
 		t.Fatal(err)

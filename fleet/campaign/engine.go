@@ -218,7 +218,7 @@ func (e *Engine) prepare(ctx context.Context, sp Spec) (*camp, error) {
 		e.images[sha] = data
 		e.mu.Unlock()
 	}
-	return &camp{spec: sp, digest: digest, imageSHA: sha, size: int64(len(data)), version: rel.Version, devs: map[string]*dev{}, dirty: map[string]*dev{}}, nil
+	return &camp{spec: sp, digest: digest, imageSHA: sha, size: int64(len(data)), version: rel.Component.Version, devs: map[string]*dev{}, dirty: map[string]*dev{}}, nil
 }
 
 func (c *camp) addDev(d *dev) {

@@ -59,7 +59,7 @@ func newBench(t testing.TB, n int) *bench {
 	if err != nil {
 		t.Fatal(err)
 	}
-	b.release = hex.EncodeToString(rel.Digest)
+	b.release = hex.EncodeToString(rel.Component.MeasurementValue)
 	for i := 0; i < n; i++ {
 		id := fmt.Sprintf("dev-%03d", i)
 		if _, err := b.db.PutEndorsement(context.Background(), &store.Device{ID: id, InstanceID: []byte(id), PublicKeyPEM: "none"}); err != nil {

@@ -55,23 +55,23 @@ func Upload(ctx context.Context, db *store.DB, img []byte, keys []any, force boo
 			return nil, "", err
 		}
 		if sha, err := db.ImageByDigest(ctx, v.Digest); err == nil {
-			db.Audit(ctx, &store.AuditEntry{Actor: actor, Action: "releases.upload", Subject: hex.EncodeToString(rel.Digest), Decision: store.Deny,
+			db.Audit(ctx, &store.AuditEntry{Actor: actor, Action: "releases.upload", Subject: hex.EncodeToString(rel.Component.MeasurementValue), Decision: store.Deny,
 				Reason: "already registered, image " + sha + " stored"})
-			return nil, "", fmt.Errorf("campaign: upload: release %x already registered with its image %s: %w", rel.Digest, sha, store.ErrConflict)
+			return nil, "", fmt.Errorf("campaign: upload: release %x already registered with its image %s: %w", rel.Component.MeasurementValue, sha, store.ErrConflict)
 		} else if !errors.Is(err, store.ErrNotFound) {
 			return nil, "", err
 		}
 	}
-	if max, any, err := db.MaxSecurityCounter(ctx, rel.SwType); err != nil {
+	if max, any, err := db.MaxSecurityCounter(ctx, rel.Component.MeasurementType); err != nil {
 		return nil, "", err
 	} else if any && sc < max && !force {
-		db.Audit(ctx, &store.AuditEntry{Actor: actor, Action: "releases.upload", Subject: hex.EncodeToString(rel.Digest), Decision: store.Deny,
+		db.Audit(ctx, &store.AuditEntry{Actor: actor, Action: "releases.upload", Subject: hex.EncodeToString(rel.Component.MeasurementValue), Decision: store.Deny,
 			Reason: fmt.Sprintf("security counter %d < %d", sc, max)})
 		return nil, "", fmt.Errorf("%w: %d < %d (force to override)", ErrRollback, sc, max)
 	}
 	sum := sha256.Sum256(img)
 	h := hex.EncodeToString(sum[:])
-	if err := db.PutImage(ctx, h, rel.Digest, rel.SwType, sc, img); err != nil {
+	if err := db.PutImage(ctx, h, rel.Component.MeasurementValue, rel.Component.MeasurementType, sc, img); err != nil {
 		return nil, "", err
 	}
 	return rel, h, nil

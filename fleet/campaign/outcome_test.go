@@ -15,6 +15,7 @@ import (
 	"rampart/deviceproto"
 	"rampart/fleet/campaign"
 	"rampart/fleet/store"
+	"rampart/swcomponent"
 )
 
 // attester is a bench device with a real attestation key: it can make the
@@ -45,7 +46,7 @@ func (b *bench) attester(t *testing.T, id string) *attester {
 func (a *attester) token(t *testing.T, nonce, digest []byte) []byte {
 	t.Helper()
 	tok, err := attest.Sign(&attest.Claims{Nonce: nonce, ImplementationID: make([]byte, 32), ClientID: -1, Lifecycle: attest.LifecycleSecured,
-		SoftwareComponents: []attest.SoftwareComponent{{MeasurementType: "SPE", MeasurementValue: digest, Version: "2.0.0", SignerID: make([]byte, 32), MeasurementDescription: "SHA256"}}},
+		SoftwareComponents: []swcomponent.Component{{MeasurementType: "SPE", MeasurementValue: digest, Version: "2.0.0", SignerID: make([]byte, 32), MeasurementDescription: "SHA256"}}},
 		a.iak, rand.Reader)
 	if err != nil {
 		t.Fatal(err)

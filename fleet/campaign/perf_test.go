@@ -80,7 +80,7 @@ func TestDeliveryPerformance(t *testing.T) {
 	// fetch the job's URL.
 	e := f.Server.Campaigns()
 	start := time.Now()
-	if _, err := e.Create(ctx, campaign.Spec{ID: "perf", Release: hex.EncodeToString(rel.Digest),
+	if _, err := e.Create(ctx, campaign.Spec{ID: "perf", Release: hex.EncodeToString(rel.Component.MeasurementValue),
 		Filter: campaign.Filter{States: []store.State{store.Registered}}, MaxConcurrent: n,
 		Phases: []campaign.Phase{{Percent: 100, FailureThreshold: 1}}}, "perf"); err != nil {
 		t.Fatal(err)

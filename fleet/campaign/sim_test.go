@@ -71,7 +71,7 @@ func newRig(t *testing.T, n int, o devOpts) *rig {
 	if err != nil {
 		t.Fatal(err)
 	}
-	r.release = hex.EncodeToString(rel.Digest)
+	r.release = hex.EncodeToString(rel.Component.MeasurementValue)
 	r.devs = make([]*sim.Device, n)
 	var mu sync.Mutex
 	var firstErr error

@@ -26,6 +26,7 @@ import (
 	"rampart/fleet/store"
 	"rampart/fleet/store/storetest"
 	"rampart/internal/proc"
+	"rampart/swcomponent"
 )
 
 // BenchmarkEnroll measures the server's decision for one enrollment
@@ -140,7 +141,7 @@ func newBenchEnv(b testing.TB, backend string) *benchEnv {
 		b.Fatal(err)
 	}
 	ctx := context.Background()
-	rel := &store.Release{Digest: bytes.Repeat([]byte{0xA5}, 32), SwType: "SPE", Version: "1.2.3", SignerID: bytes.Repeat([]byte{0x5A}, 32), HashAlg: "SHA256", Size: 4096}
+	rel := &store.Release{Component: swcomponent.Component{MeasurementValue: bytes.Repeat([]byte{0xA5}, 32), MeasurementType: "SPE", Version: "1.2.3", SignerID: bytes.Repeat([]byte{0x5A}, 32), MeasurementDescription: "SHA256"}, Size: 4096}
 	if err := db.PutRelease(ctx, rel, nil); err != nil {
 		b.Fatal(err)
 	}
@@ -183,7 +184,7 @@ func (e *benchEnv) requestsFor(b testing.TB, n int, rel *store.Release) []*bench
 		}
 		bind, _ := deviceproto.Binding(nr.Nonce, d.key.Public())
 		c := &attest.Claims{Nonce: bind, ImplementationID: bytes.Repeat([]byte{0x11}, 32), ClientID: -1, Lifecycle: attest.LifecycleSecured,
-			SoftwareComponents: []attest.SoftwareComponent{{MeasurementType: rel.SwType, MeasurementValue: rel.Digest, Version: rel.Version, SignerID: rel.SignerID, MeasurementDescription: "SHA256"}}}
+			SoftwareComponents: []swcomponent.Component{{MeasurementType: rel.Component.MeasurementType, MeasurementValue: rel.Component.MeasurementValue, Version: rel.Component.Version, SignerID: rel.Component.SignerID, MeasurementDescription: "SHA256"}}}
 		tok, err := attest.Sign(c, d.iak, rand.Reader)
 		if err != nil {
 			b.Fatal(err)

@@ -22,6 +22,7 @@ import (
 	"rampart/fleet/enroll"
 	"rampart/fleet/internal/burst"
 	"rampart/fleet/store"
+	"rampart/swcomponent"
 )
 
 // floodEnv is a Service with the server's defaults (nonce rate, coalesced
@@ -77,7 +78,7 @@ func (f *floodEnv) enrollFrom(t *testing.T, from string, d *benchDevice) int {
 	bind, _ := deviceproto.Binding(nr.Nonce, d.key.Public())
 	rel := f.release
 	c := &attest.Claims{Nonce: bind, ImplementationID: bytes.Repeat([]byte{0x11}, 32), ClientID: -1, Lifecycle: attest.LifecycleSecured,
-		SoftwareComponents: []attest.SoftwareComponent{{MeasurementType: rel.SwType, MeasurementValue: rel.Digest, Version: rel.Version, SignerID: rel.SignerID, MeasurementDescription: "SHA256"}}}
+		SoftwareComponents: []swcomponent.Component{{MeasurementType: rel.Component.MeasurementType, MeasurementValue: rel.Component.MeasurementValue, Version: rel.Component.Version, SignerID: rel.Component.SignerID, MeasurementDescription: "SHA256"}}}
 	tok, err := attest.Sign(c, d.iak, rand.Reader)
 	if err != nil {
 		t.Fatal(err)

@@ -398,8 +398,8 @@ func (s *Service) checkFirmware(ctx context.Context, c *attest.Claims) *devicepr
 		if err != nil {
 			return refuse(deviceproto.CodeInternal, "%v", err)
 		}
-		if !bytes.Equal(rel.SignerID, sc.SignerID) {
-			return refuse(deviceproto.CodeUnknownFirmware, "software-components[%d]: signer-id %x differs from release %s %s's %x", i, sc.SignerID, rel.SwType, rel.Version, rel.SignerID)
+		if r := &rel.Component; !bytes.Equal(r.SignerID, sc.SignerID) {
+			return refuse(deviceproto.CodeUnknownFirmware, "software-components[%d]: signer-id %x differs from release %s %s's %x", i, sc.SignerID, r.MeasurementType, r.Version, r.SignerID)
 		}
 	}
 	return nil

@@ -8,6 +8,7 @@ import (
 	"rampart/deviceproto"
 	"rampart/fleet/store"
 	"rampart/fleet/store/storetest"
+	"rampart/swcomponent"
 )
 
 // The enrollment decision follows the store at once: a release registered
@@ -20,7 +21,7 @@ func TestEnrollFollowsStoreChanges(t *testing.T) {
 		t.Run(backend, func(t *testing.T) {
 			e := newBenchEnv(t, backend)
 			ctx := context.Background()
-			newRel := &store.Release{Digest: bytes.Repeat([]byte{0xB6}, 32), SwType: "SPE", Version: "1.3.0", SignerID: e.release.SignerID, HashAlg: "SHA256", Size: 1}
+			newRel := &store.Release{Component: swcomponent.Component{MeasurementValue: bytes.Repeat([]byte{0xB6}, 32), MeasurementType: "SPE", Version: "1.3.0", SignerID: e.release.Component.SignerID, MeasurementDescription: "SHA256"}, Size: 1}
 			enrollOnce := func(rel *store.Release) (string, *deviceproto.Refusal) {
 				r := e.requestsFor(t, 1, rel)[0]
 				id, _, ref := e.svc.Enroll(ctx, r.raw, false, "test")

@@ -11,6 +11,7 @@ import (
 
 	"rampart/fleet/store"
 	"rampart/fleet/store/storetest"
+	"rampart/swcomponent"
 )
 
 // Release keeps found releases in memory: a digest not found is not
@@ -23,22 +24,22 @@ func TestReleaseLookupSeesNewReleases(t *testing.T) {
 		if _, err := db.Release(ctx, digest); !errors.Is(err, store.ErrNotFound) {
 			t.Fatalf("before registration: %v, want ErrNotFound", err)
 		}
-		if err := db.PutRelease(ctx, &store.Release{Digest: digest, SwType: "SPE", Version: "1.0.0", SignerID: []byte("signer"), HashAlg: "SHA256", Size: 1}, nil); err != nil {
+		if err := db.PutRelease(ctx, &store.Release{Component: swcomponent.Component{MeasurementValue: digest, MeasurementType: "SPE", Version: "1.0.0", SignerID: []byte("signer"), MeasurementDescription: "SHA256"}, Size: 1}, nil); err != nil {
 			t.Fatal(err)
 		}
 		for i := range 2 { // from the database, then from memory
 			r, err := db.Release(ctx, digest)
-			if err != nil || string(r.SignerID) != "signer" || r.Version != "1.0.0" {
+			if err != nil || string(r.Component.SignerID) != "signer" || r.Component.Version != "1.0.0" {
 				t.Fatalf("lookup %d: %+v, %v", i, r, err)
 			}
-			r.SignerID[0] = 'X'
-			r.Version = "9.9.9"
+			r.Component.SignerID[0] = 'X'
+			r.Component.Version = "9.9.9"
 		}
-		if err := db.PutRelease(ctx, &store.Release{Digest: digest, SwType: "SPE", Version: "2.0.0"}, nil); !errors.Is(err, store.ErrConflict) {
+		if err := db.PutRelease(ctx, &store.Release{Component: swcomponent.Component{MeasurementValue: digest, MeasurementType: "SPE", Version: "2.0.0"}}, nil); !errors.Is(err, store.ErrConflict) {
 			t.Fatalf("second registration of a digest: %v, want ErrConflict", err)
 		}
-		if r, _ := db.Release(ctx, digest); r.Version != "1.0.0" {
-			t.Fatalf("release changed to %s", r.Version)
+		if r, _ := db.Release(ctx, digest); r.Component.Version != "1.0.0" {
+			t.Fatalf("release changed to %s", r.Component.Version)
 		}
 	})
 }

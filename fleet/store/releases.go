@@ -1,40 +1,44 @@
 package store
 
 import (
-	"bytes"
 	"context"
 	"database/sql"
 	"errors"
 	"fmt"
 	"sync"
 	"time"
+
+	"rampart/swcomponent"
 )
 
-// Release is a registered firmware release: a signed image whose hash is a
-// reference value for the software-components claim.
+// Release is a registered firmware release: a signed image whose
+// measurement is a reference value for the software-components claim.
 type Release struct {
-	Digest   []byte    `json:"digest"`    // image hash (measurement-value)
-	SwType   string    `json:"sw_type"`   // measurement-type
-	Version  string    `json:"version"`   // "major.minor.revision"
-	SignerID []byte    `json:"signer_id"` // hash of the signing key (signer-id)
-	HashAlg  string    `json:"hash_alg"`  // "SHA256", ...
-	Size     int64     `json:"size"`
-	Created  time.Time `json:"created"`
-	Comment  string    `json:"comment,omitempty"`
+	// Component is the measurement the bootloader reports for the image
+	// (image.Measurement): its hash as measurement value, the KEYHASH of
+	// the key that verified it as signer ID, the BOOT_RECORD sw_type as
+	// measurement type, "major.minor.revision" as version and the hash's
+	// name ("SHA256") as description. The row keeps it in the columns
+	// digest, signer_id, sw_type, version and hash_alg.
+	Component swcomponent.Component
+	Size      int64
+	Created   time.Time
+	Comment   string
 }
 
 // PutRelease registers r; registering the same digest again is ErrConflict.
 func (s *DB) PutRelease(ctx context.Context, r *Release, audit *AuditEntry) error {
 	return s.tx(ctx, func(t *sql.Tx) error {
 		var n int
-		if err := t.QueryRowContext(ctx, s.q(`SELECT COUNT(*) FROM releases WHERE digest = ?`), r.Digest).Scan(&n); err != nil {
+		c := &r.Component
+		if err := t.QueryRowContext(ctx, s.q(`SELECT COUNT(*) FROM releases WHERE digest = ?`), c.MeasurementValue).Scan(&n); err != nil {
 			return fmt.Errorf("store: put release: %w", err)
 		}
 		if n > 0 {
-			return fmt.Errorf("store: release %x already registered: %w", r.Digest, ErrConflict)
+			return fmt.Errorf("store: release %x already registered: %w", c.MeasurementValue, ErrConflict)
 		}
 		if _, err := s.exec(ctx, t, `INSERT INTO releases (digest, sw_type, version, signer_id, hash_alg, size, created_ms, comment) VALUES (?,?,?,?,?,?,?,?)`,
-			r.Digest, r.SwType, r.Version, r.SignerID, r.HashAlg, r.Size, ms(s.now()), r.Comment); err != nil {
+			c.MeasurementValue, c.MeasurementType, c.Version, c.SignerID, c.MeasurementDescription, r.Size, ms(s.now()), r.Comment); err != nil {
 			return fmt.Errorf("store: put release: %w", err)
 		}
 		if audit != nil {
@@ -49,7 +53,8 @@ const releaseCols = `digest, sw_type, version, signer_id, hash_alg, size, create
 func scanRelease(r interface{ Scan(...any) error }) (*Release, error) {
 	var x Release
 	var c int64
-	if err := r.Scan(&x.Digest, &x.SwType, &x.Version, &x.SignerID, &x.HashAlg, &x.Size, &c, &x.Comment); err != nil {
+	m := &x.Component
+	if err := r.Scan(&m.MeasurementValue, &m.MeasurementType, &m.Version, &m.SignerID, &m.MeasurementDescription, &x.Size, &c, &x.Comment); err != nil {
 		if errors.Is(err, sql.ErrNoRows) {
 			return nil, ErrNotFound
 		}
@@ -106,15 +111,14 @@ func (c *releaseCache) put(r *Release) {
 	if c.m == nil || len(c.m) >= maxCachedReleases {
 		c.m = map[string]*Release{}
 	}
-	c.m[string(r.Digest)] = r.clone()
+	c.m[string(r.Component.MeasurementValue)] = r.clone()
 	c.mu.Unlock()
 }
 
 // clone copies r so that callers cannot alter the cached release.
 func (r *Release) clone() *Release {
 	x := *r
-	x.Digest = bytes.Clone(r.Digest)
-	x.SignerID = bytes.Clone(r.SignerID)
+	x.Component = r.Component.Clone()
 	return &x
 }
 

@@ -8,6 +8,7 @@ import (
 
 	"rampart/fleet/store"
 	"rampart/fleet/store/storetest"
+	"rampart/swcomponent"
 )
 
 func dev(id string) *store.Device {
@@ -92,7 +93,7 @@ func TestDeviceLifecycle(t *testing.T) {
 func TestReleasesAuditTelemetry(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		ctx := context.Background()
-		r := &store.Release{Digest: []byte{9, 9}, SwType: "SPE", Version: "1.2.3", SignerID: []byte{7}, HashAlg: "SHA256", Size: 10}
+		r := &store.Release{Component: swcomponent.Component{MeasurementValue: []byte{9, 9}, MeasurementType: "SPE", Version: "1.2.3", SignerID: []byte{7}, MeasurementDescription: "SHA256"}, Size: 10}
 		if err := db.PutRelease(ctx, r, nil); err != nil {
 			t.Fatal(err)
 		}
@@ -100,7 +101,7 @@ func TestReleasesAuditTelemetry(t *testing.T) {
 			t.Fatalf("duplicate release: %v", err)
 		}
 		got, err := db.Release(ctx, []byte{9, 9})
-		if err != nil || got.Version != "1.2.3" || got.SwType != "SPE" {
+		if err != nil || got.Component.Version != "1.2.3" || got.Component.MeasurementType != "SPE" {
 			t.Fatalf("Release = %+v, %v", got, err)
 		}
 		for i := range 3 {

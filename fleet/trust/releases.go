@@ -11,17 +11,19 @@ import (
 )
 
 // RegisterRelease verifies a signed MCUboot image with the trusted release
-// keys and registers its measurement: the image hash (what the bootloader
-// reports as measurement-value), the KEYHASH of the key that verified it
-// (signer-id), the version and the BOOT_RECORD sw_type. Audited by actor.
+// keys and registers its measurement, the software component the bootloader
+// will report for it (image.Measurement): the image hash (measurement-value),
+// the KEYHASH of the key that verified it (signer-id), the version, the
+// BOOT_RECORD sw_type and the hash's name. Audited by actor.
 func RegisterRelease(ctx context.Context, db *store.DB, img []byte, keys []any, comment, actor string) (*store.Release, error) {
 	r, err := verifyRelease(img, keys, comment)
 	if err != nil {
 		db.Audit(ctx, &store.AuditEntry{Actor: actor, Action: "releases.register", Decision: store.Deny, Reason: err.Error()})
 		return nil, err
 	}
-	audit := &store.AuditEntry{Actor: actor, Action: "releases.register", Subject: fmt.Sprintf("%x", r.Digest), Decision: store.Allow,
-		Reason: fmt.Sprintf("%s %s signed by %x", r.SwType, r.Version, r.SignerID)}
+	c := &r.Component
+	audit := &store.AuditEntry{Actor: actor, Action: "releases.register", Subject: fmt.Sprintf("%x", c.MeasurementValue), Decision: store.Allow,
+		Reason: fmt.Sprintf("%s %s signed by %x", c.MeasurementType, c.Version, c.SignerID)}
 	if err := db.PutRelease(ctx, r, audit); err != nil {
 		return nil, err
 	}
@@ -46,22 +48,9 @@ func verifyRelease(data []byte, keys []any, comment string) (*store.Release, err
 	if err != nil {
 		return nil, fmt.Errorf("trust: release: signer id: %w", err)
 	}
-	swType := ""
-	if rec, ok := img.BootRecord(); ok {
-		br, err := image.ParseBootRecord(rec)
-		if err != nil {
-			return nil, fmt.Errorf("trust: release: boot record: %w", err)
-		}
-		swType = br.SwType
+	m, err := img.Measurement(v.Hash, v.Digest, signer)
+	if err != nil {
+		return nil, fmt.Errorf("trust: release: boot record: %w", err)
 	}
-	ver := img.Header.Ver
-	return &store.Release{
-		Digest:   v.Digest,
-		SwType:   swType,
-		Version:  fmt.Sprintf("%d.%d.%d", ver.Major, ver.Minor, ver.Revision),
-		SignerID: signer,
-		HashAlg:  v.Hash.String(),
-		Size:     int64(img.Size()),
-		Comment:  comment,
-	}, nil
+	return &store.Release{Component: m, Size: int64(img.Size()), Comment: comment}, nil
 }

@@ -14,6 +14,7 @@ import (
 	"rampart/attest"
 	"rampart/fleet/store"
 	"rampart/image"
+	"rampart/swcomponent"
 )
 
 func key(t testing.TB) *ecdsa.PrivateKey {
@@ -112,17 +113,20 @@ func TestRegisterRelease(t *testing.T) {
 		t.Fatal(err)
 	}
 	signer, _ := image.KeyHash(&rel.PublicKey, image.SHA256)
-	if !bytes.Equal(r.Digest, res.Digest) || !bytes.Equal(r.SignerID, signer) || r.Version != "2.1.3" || r.SwType != "SPE" || r.HashAlg != "SHA256" {
+	if !bytes.Equal(r.Component.MeasurementValue, res.Digest) || !bytes.Equal(r.Component.SignerID, signer) || r.Component.Version != "2.1.3" || r.Component.MeasurementType != "SPE" || r.Component.MeasurementDescription != "SHA256" {
 		t.Fatalf("release %+v", r)
 	}
-	// The reference value equals what the bootloader's boot record reports.
-	rec, err := image.MeasuredBootRecord(mustBootRecord(t, res.Bytes), res.Digest)
+	// The reference value equals the boot record MCUboot saves for attestation.
+	rec, err := swcomponent.Measured(mustBootRecord(t, res.Bytes), res.Digest)
 	if err != nil {
 		t.Fatal(err)
 	}
-	br, _ := image.ParseBootRecord(rec)
-	if !bytes.Equal(br.MeasurementValue, r.Digest) || !bytes.Equal(br.SignerID, r.SignerID) || br.Version != r.Version {
-		t.Fatalf("boot record %+v vs release %+v", br, r)
+	if br, err := swcomponent.Parse(rec, swcomponent.KnownKeys); err != nil || !br.Equal(&r.Component) {
+		t.Fatalf("boot record %v %+v vs release %+v", err, br, r)
+	}
+	// The stored row reads back as the same component.
+	if got, err := db.Release(context.Background(), res.Digest); err != nil || !got.Component.Equal(&r.Component) {
+		t.Fatalf("stored release %v %+v", err, got)
 	}
 	if _, err := RegisterRelease(context.Background(), db, res.Bytes, []any{&rel.PublicKey}, "", "t"); !errors.Is(err, store.ErrConflict) {
 		t.Fatalf("duplicate: %v", err)

@@ -9,18 +9,18 @@ import (
 	"testing"
 
 	"rampart/attest"
-	"rampart/boot"
 	"rampart/psa"
 	"rampart/spe"
 	"rampart/spe/attestation"
 	"rampart/spe/ipc"
 	"rampart/spe/storage"
+	"rampart/swcomponent"
 )
 
 var (
 	huk      = bytes.Repeat([]byte{0x11}, 32)
 	implID   = bytes.Repeat([]byte{0xa5}, 32)
-	records  = []boot.BootRecord{{MeasurementType: "SPE", MeasurementValue: sum("spe image"), Version: "1.2.3+4", SignerID: sum("key"), MeasurementDesc: "sha-256"}}
+	records  = []swcomponent.Component{{MeasurementType: "SPE", MeasurementValue: sum("spe image"), Version: "1.2.3+4", SignerID: sum("key"), MeasurementDescription: "sha-256"}}
 	certRef  = "0604565272829-10010"
 	secured  = attest.LifecycleSecured
 	nonce32  = bytes.Repeat([]byte{1}, 32)
@@ -53,7 +53,7 @@ func newRig(t testing.TB, curve elliptic.Curve) *rig {
 		t.Fatalf("second provisioning: %v", err)
 	}
 	svc, err := attestation.New(attestation.Options{Store: st, HUK: huk, Lifecycle: func() attest.Lifecycle { return secured },
-		BootRecords: func() []boot.BootRecord { return records }})
+		BootRecords: func() []swcomponent.Component { return records }})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -166,7 +166,7 @@ func TestLifecycleGate(t *testing.T) {
 
 func TestNotProvisioned(t *testing.T) {
 	st, _ := storage.Open(t.TempDir(), storage.Options{})
-	svc, err := attestation.New(attestation.Options{Store: st, HUK: huk, Lifecycle: lifeFunc, BootRecords: func() []boot.BootRecord { return records }})
+	svc, err := attestation.New(attestation.Options{Store: st, HUK: huk, Lifecycle: lifeFunc, BootRecords: func() []swcomponent.Component { return records }})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -177,7 +177,7 @@ func TestNotProvisioned(t *testing.T) {
 	if _, err := attestation.Provision(st, bytes.Repeat([]byte{9}, 32), elliptic.P256(), attestation.Identity{ImplementationID: implID}, randReader{}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := attestation.New(attestation.Options{Store: st, HUK: huk, Lifecycle: lifeFunc, BootRecords: func() []boot.BootRecord { return records }}); err == nil {
+	if _, err := attestation.New(attestation.Options{Store: st, HUK: huk, Lifecycle: lifeFunc, BootRecords: func() []swcomponent.Component { return records }}); err == nil {
 		t.Fatal("IAK sealed under another HUK loaded")
 	}
 }

@@ -10,11 +10,11 @@ import (
 	"sync"
 
 	"rampart/attest"
-	"rampart/boot"
 	"rampart/psa"
 	"rampart/spe"
 	"rampart/spe/ipc"
 	"rampart/spe/storage"
+	"rampart/swcomponent"
 )
 
 // Manifest declares the attestation partition.
@@ -34,8 +34,9 @@ type Options struct {
 	HUK   []byte
 	// Lifecycle returns the current security lifecycle state.
 	Lifecycle func() attest.Lifecycle
-	// BootRecords returns the measurements of this boot (boot.Result.Records).
-	BootRecords func() []boot.BootRecord
+	// BootRecords returns the measurements of this boot (boot.Result.Records),
+	// which become the token's software components as they are.
+	BootRecords func() []swcomponent.Component
 	// BootSeed is this boot's seed (8..32 bytes); nil draws 32 random bytes.
 	BootSeed []byte
 	// Rand is used for the boot seed and ECDSA signatures; nil means crypto/rand.
@@ -188,10 +189,7 @@ func (s *Service) claims(client int32, challenge []byte, profile attest.Profile)
 		VerificationService:    id.VerificationService,
 	}
 	for _, r := range s.opt.BootRecords() {
-		c.SoftwareComponents = append(c.SoftwareComponents, attest.SoftwareComponent{
-			MeasurementType: r.MeasurementType, MeasurementValue: r.MeasurementValue, Version: r.Version,
-			SignerID: r.SignerID, MeasurementDescription: r.MeasurementDesc,
-		})
+		c.SoftwareComponents = append(c.SoftwareComponents, r.Clone())
 	}
 	if len(c.SoftwareComponents) == 0 {
 		if profile != attest.ProfileIoT1 {

@@ -12,6 +12,7 @@ import (
 	"rampart/psa"
 	"rampart/spe/platform"
 	"rampart/spe/storage"
+	"rampart/swcomponent"
 )
 
 // looseDevice makes a device directory as `rampart boot create` left them
@@ -125,12 +126,12 @@ func TestStateAndDeviceArePrivate(t *testing.T) {
 	}
 	os.Chmod(filepath.Join(devDir, platform.DeviceKeys), 0o700)
 	os.Chmod(filepath.Join(stateDir, platform.PSDir), 0o770)
-	if _, err := platform.Open(platform.Options{StateDir: stateDir, BootRecords: []boot.BootRecord{{MeasurementValue: make([]byte, 32), SignerID: make([]byte, 32)}}}); !errors.Is(err, storage.ErrExposed) {
+	if _, err := platform.Open(platform.Options{StateDir: stateDir, BootRecords: []swcomponent.Component{{MeasurementValue: make([]byte, 32), SignerID: make([]byte, 32)}}}); !errors.Is(err, storage.ErrExposed) {
 		t.Errorf("PS directory writable by its group: %v", err)
 	}
 	os.Chmod(filepath.Join(stateDir, platform.PSDir), 0o700)
 	os.Chmod(filepath.Join(stateDir, platform.HUKFile), 0o640)
-	if _, err := platform.Open(platform.Options{StateDir: stateDir, BootRecords: []boot.BootRecord{{MeasurementValue: make([]byte, 32), SignerID: make([]byte, 32)}}}); err == nil {
+	if _, err := platform.Open(platform.Options{StateDir: stateDir, BootRecords: []swcomponent.Component{{MeasurementValue: make([]byte, 32), SignerID: make([]byte, 32)}}}); err == nil {
 		t.Error("a hardware unique key its group could read was accepted")
 	}
 }

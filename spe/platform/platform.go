@@ -24,6 +24,7 @@ import (
 	"rampart/spe/storage"
 	"rampart/spe/storage/its"
 	"rampart/spe/storage/ps"
+	"rampart/swcomponent"
 )
 
 // Subdirectories and files of the state directory.
@@ -59,7 +60,7 @@ type Options struct {
 	// number of sectors) instead of state/its.
 	ITSOnFlash bool
 	// BootRecords are the measurements to attest when there is no Device.
-	BootRecords []boot.BootRecord
+	BootRecords []swcomponent.Component
 	// Server options (client identification, limits).
 	Server spe.Options
 	// Into, when set, is an existing server to register the services on
@@ -302,7 +303,7 @@ func (p *Platform) LastBoot() *boot.Result {
 	return p.last
 }
 
-func (p *Platform) bootRecords() []boot.BootRecord {
+func (p *Platform) bootRecords() []swcomponent.Component {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.last != nil {

@@ -21,6 +21,7 @@ import (
 	"rampart/spe/platform"
 	"rampart/spe/provision"
 	"rampart/spe/storage"
+	"rampart/swcomponent"
 )
 
 const flashMap = `{
@@ -235,7 +236,7 @@ func TestDeviceLife(t *testing.T) {
 // and refuses tokens.
 func TestNoTokenBeforeProvisioning(t *testing.T) {
 	devDir, stateDir := newDevice(t)
-	p, err := platform.Open(platform.Options{StateDir: stateDir, BootRecords: []boot.BootRecord{{MeasurementValue: make([]byte, 32), SignerID: make([]byte, 32)}}})
+	p, err := platform.Open(platform.Options{StateDir: stateDir, BootRecords: []swcomponent.Component{{MeasurementValue: make([]byte, 32), SignerID: make([]byte, 32)}}})
 	if err != nil {
 		t.Fatal(err)
 	}
