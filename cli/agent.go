@@ -14,7 +14,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"rampart/agent"
-	"rampart/spe/ipc"
+	"rampart/ipc"
 )
 
 func init() { register("agent", newAgentCmd) }

@@ -14,9 +14,9 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"rampart/ipc"
 	"rampart/psa"
 	"rampart/spe"
-	"rampart/spe/ipc"
 )
 
 func init() { register("spe", newSpeCmd) }

@@ -9,8 +9,8 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"rampart/ipc"
 	"rampart/psa"
-	"rampart/spe/ipc"
 	"rampart/spe/lifecycle"
 )
 

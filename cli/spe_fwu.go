@@ -8,8 +8,8 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"rampart/ipc"
 	"rampart/psa"
-	"rampart/spe/ipc"
 )
 
 func init() { speSubcommands = append(speSubcommands, newSpeFWUCmd) }

@@ -18,8 +18,8 @@ import (
 	"testing"
 	"time"
 
+	"rampart/ipc"
 	"rampart/psa"
-	"rampart/spe/ipc"
 )
 
 // The isolation test runs `rampart spe serve` under its own user and its

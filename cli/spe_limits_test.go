@@ -4,8 +4,8 @@ import (
 	"errors"
 	"testing"
 
+	"rampart/ipc"
 	"rampart/psa"
-	"rampart/spe/ipc"
 )
 
 // storageClient is what psa's ITS and PS clients have in common.

@@ -5,8 +5,8 @@ import (
 	"strings"
 	"testing"
 
+	"rampart/ipc"
 	"rampart/psa"
-	"rampart/spe/ipc"
 )
 
 // TestSpeServeAllServices runs `rampart spe serve` and reaches storage,

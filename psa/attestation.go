@@ -4,7 +4,7 @@ import (
 	"encoding/binary"
 	"fmt"
 
-	"rampart/spe/ipc"
+	"rampart/ipc"
 )
 
 // AttestSID and AttestVersion identify the Initial Attestation service (TF-M's SID).

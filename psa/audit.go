@@ -6,7 +6,7 @@ import (
 	"encoding/binary"
 	"fmt"
 
-	"rampart/spe/ipc"
+	"rampart/ipc"
 )
 
 // AuditSID and AuditVersion identify Rampart's audit log service (a vendor

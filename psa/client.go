@@ -6,7 +6,7 @@ import (
 	"fmt"
 	"sync"
 
-	"rampart/spe/ipc"
+	"rampart/ipc"
 )
 
 // Client is a connection to the SPE's crypto service. It is safe for

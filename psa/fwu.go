@@ -4,7 +4,7 @@ import (
 	"encoding/binary"
 	"fmt"
 
-	"rampart/spe/ipc"
+	"rampart/ipc"
 )
 
 // FWUSID and FWUVersion identify the Firmware Update service (TF-M's SID).

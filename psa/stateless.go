@@ -5,7 +5,7 @@ import (
 	"fmt"
 	"sync"
 
-	"rampart/spe/ipc"
+	"rampart/ipc"
 )
 
 // service is a client of one stateless RoT Service (storage, attestation,

@@ -10,10 +10,10 @@ import (
 
 	"rampart/attest"
 	"rampart/boot"
+	"rampart/ipc"
 	"rampart/psa"
 	"rampart/spe"
 	"rampart/spe/attestation"
-	"rampart/spe/ipc"
 	"rampart/spe/storage"
 )
 

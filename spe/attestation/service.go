@@ -11,9 +11,9 @@ import (
 
 	"rampart/attest"
 	"rampart/boot"
+	"rampart/ipc"
 	"rampart/psa"
 	"rampart/spe"
-	"rampart/spe/ipc"
 	"rampart/spe/storage"
 )
 

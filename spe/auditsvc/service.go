@@ -11,10 +11,10 @@ import (
 	"sync"
 	"sync/atomic"
 
+	"rampart/ipc"
 	"rampart/psa"
 	"rampart/spe"
 	"rampart/spe/audit"
-	"rampart/spe/ipc"
 )
 
 // Manifest declares the audit partition.

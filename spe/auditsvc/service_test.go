@@ -10,11 +10,11 @@ import (
 	"path/filepath"
 	"testing"
 
+	"rampart/ipc"
 	"rampart/psa"
 	"rampart/spe"
 	"rampart/spe/audit"
 	"rampart/spe/auditsvc"
-	"rampart/spe/ipc"
 	"rampart/spe/storage"
 	"rampart/spe/storage/its"
 )

@@ -16,9 +16,9 @@ import (
 	"sort"
 	"testing"
 
+	"rampart/ipc"
 	"rampart/psa"
 	"rampart/spe"
-	"rampart/spe/ipc"
 )
 
 var (

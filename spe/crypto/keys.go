@@ -11,8 +11,8 @@ import (
 	"crypto/x509"
 	"io"
 
+	"rampart/ipc"
 	"rampart/psa"
-	"rampart/spe/ipc"
 )
 
 // slot is one key: its attributes, its material in the PSA export format,

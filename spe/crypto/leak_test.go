@@ -10,8 +10,8 @@ import (
 	"sync"
 	"testing"
 
+	"rampart/ipc"
 	"rampart/psa"
-	"rampart/spe/ipc"
 )
 
 // recConn records every byte that crosses the client's end of the socket.

@@ -8,9 +8,9 @@ import (
 	"hash"
 	"sync"
 
+	"rampart/ipc"
 	"rampart/psa"
 	"rampart/spe"
-	"rampart/spe/ipc"
 )
 
 // maxOpsPerSession bounds the multi-part operations one connection may

@@ -3,8 +3,8 @@ package crypto
 import (
 	"crypto"
 
+	"rampart/ipc"
 	"rampart/psa"
-	"rampart/spe/ipc"
 )
 
 // checkNewAttributes validates the lifetime and ID of a key about to be

@@ -8,9 +8,9 @@ import (
 	"path/filepath"
 	"sync/atomic"
 
+	"rampart/ipc"
 	"rampart/psa"
 	"rampart/spe"
-	"rampart/spe/ipc"
 	"rampart/spe/storage"
 )
 

@@ -10,9 +10,9 @@ import (
 
 	"golang.org/x/crypto/chacha20poly1305"
 
+	"rampart/ipc"
 	"rampart/psa"
 	"rampart/spe"
-	"rampart/spe/ipc"
 )
 
 func (s *Service) hashCompute(m *spe.Message) ipc.Status {

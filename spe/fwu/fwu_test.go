@@ -12,10 +12,10 @@ import (
 	"rampart/boot"
 	"rampart/flash"
 	"rampart/image"
+	"rampart/ipc"
 	"rampart/psa"
 	"rampart/spe"
 	"rampart/spe/fwu"
-	"rampart/spe/ipc"
 	"rampart/spe/storage"
 )
 

@@ -7,9 +7,9 @@ import (
 	"testing"
 
 	"rampart/attest"
+	"rampart/ipc"
 	"rampart/psa"
 	"rampart/spe"
-	"rampart/spe/ipc"
 	"rampart/spe/lifecycle"
 	"rampart/spe/storage"
 )

@@ -4,9 +4,9 @@ import (
 	"encoding/binary"
 	"errors"
 
+	"rampart/ipc"
 	"rampart/psa"
 	"rampart/spe"
-	"rampart/spe/ipc"
 )
 
 // Manifest declares the lifecycle partition.

@@ -13,9 +13,9 @@ import (
 	"testing"
 
 	"rampart/attest"
+	"rampart/ipc"
 	"rampart/psa"
 	"rampart/spe"
-	"rampart/spe/ipc"
 	"rampart/spe/platform"
 )
 
