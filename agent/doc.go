@@ -1,7 +1,7 @@
 // Package agent is Rampart's device agent (`rampart agent`): the non-secure
 // application of a Linux-class device. It enrolls with the fleet by
 // attestation, holds a mutual-TLS MQTT session whose private key stays in the
-// SPE (psa.Signer), renews its certificate by re-attestation before it
+// SPE (psaclient.Signer), renews its certificate by re-attestation before it
 // expires, publishes telemetry, and carries out firmware-update jobs:
 // resumable download, hand-over to the SPE's firmware-update service, reboot
 // through the bootloader, re-attestation and self-test, then accept (or

@@ -15,7 +15,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"rampart/ipc"
-	"rampart/psa"
+	"rampart/psaclient"
 	"rampart/spe"
 )
 
@@ -229,7 +229,7 @@ never visible, and no key material is ever printed.`,
 		Args: exactArgs(0, "no arguments"),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			sock = speSocket(env, sock)
-			c, err := psa.Dial(sock)
+			c, err := psaclient.Dial(sock)
 			if err != nil {
 				return speDialErr(err, sock)
 			}

@@ -9,6 +9,7 @@ import (
 
 	"rampart/ipc"
 	"rampart/psa"
+	"rampart/psaclient"
 	"rampart/spe"
 	"rampart/spe/storage"
 	"rampart/spe/storage/its"
@@ -79,7 +80,7 @@ func TestClientRoundTrip(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c := psa.NewPS(l)
+	c := psaclient.NewPS(l)
 	defer c.Close()
 	if err := c.Set(1, []byte("protected value"), 0); err != nil {
 		t.Fatal(err)
