@@ -14,11 +14,11 @@
 // message on the device's jobs topic, the broker included, is as hostile as
 // the network.
 //
-// Every key operation goes through the SPE over package psa: the agent must
-// never generate, hold, export or log a private key, never install an image
-// the SPE has not verified, never act on a job it has not verified, and
-// never report an update as done before the image was re-attested and
-// accepted, whatever the bootloader's update mode. Its update state is
-// persisted in its directory, so a crash or a power cut resumes where it
-// stopped.
+// Every key operation goes through the SPE over package psaclient: the
+// agent must never generate, hold, export or log a private key, never
+// install an image the SPE has not verified, never act on a job it has not
+// verified, and never report an update as done before the image was
+// re-attested and accepted, whatever the bootloader's update mode. Its
+// update state is persisted in its directory, so a crash or a power cut
+// resumes where it stopped.
 package agent

@@ -9,7 +9,7 @@ import (
 	"rampart/psaclient"
 )
 
-// storageClient is what psa's ITS and PS clients have in common.
+// storageClient is what psaclient's ITS and PS clients have in common.
 type storageClient interface {
 	Set(uid psa.StorageUID, data []byte, flags psa.StorageFlags) error
 	Remove(uid psa.StorageUID) error

@@ -88,7 +88,7 @@ func waitFor(t testing.TB, what string, cond func() bool) {
 	}
 }
 
-// localClient returns a psa client on an in-process session for client.
+// localClient returns a psaclient.Client on an in-process session for client.
 func localClient(t testing.TB, srv *spe.Server, client int32) *psaclient.Client {
 	t.Helper()
 	l, err := srv.Local(client)
