@@ -65,12 +65,19 @@ var ErrClosed = errors.New("psaclient: client is closed")
 
 // call runs one crypto operation and returns copies of the output vectors.
 // Input vector 0 is h encoded by op's layout (psa.AppendCryptoHeader) when
-// h is not nil; data are the vectors after it.
+// h is not nil; data are the vectors after it. data is only read, so a
+// caller's literal stays on its stack.
 func (c *Client) call(name string, op psa.Op, h *psa.CryptoHeader, data [][]byte, outSize ...int) ([][]byte, error) {
-	in := data
+	n := len(data)
 	if h != nil {
-		in = make([][]byte, 0, 1+len(data))
-		in = append(in, psa.AppendCryptoHeader(nil, op, *h))
+		n++
+	}
+	var in [][]byte
+	if n > 0 {
+		in = make([][]byte, 0, n)
+		if h != nil {
+			in = append(in, psa.AppendCryptoHeader(nil, op, *h))
+		}
 		in = append(in, data...)
 	}
 	c.mu.Lock()

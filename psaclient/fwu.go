@@ -16,11 +16,13 @@ func NewFWU(t ipc.Transport) *FWU {
 // call runs op with h as input vector 0 (when op's layout has a header) and
 // data after it.
 func (c *FWU) call(name string, op psa.FWUOp, h psa.FWUHeader, data [][]byte, outSize ...int) ([][]byte, error) {
-	in := data
-	if hdr := psa.AppendFWUHeader(nil, op, h); hdr != nil {
-		in = append([][]byte{hdr}, data...)
+	hdr := psa.AppendFWUHeader(nil, op, h)
+	if hdr == nil {
+		return c.s.call(name, int32(op), data, outSize...)
 	}
-	return c.s.call(name, int32(op), in, outSize...)
+	in := make([][]byte, 0, 1+len(data))
+	in = append(in, hdr)
+	return c.s.call(name, int32(op), append(in, data...), outSize...)
 }
 
 // Query is psa_fwu_query.
