@@ -17,15 +17,16 @@ import (
 	"rampart/deviceproto"
 	"rampart/internal/secfile"
 	"rampart/psa"
+	"rampart/psaclient"
 )
 
 // Agent is one device's agent.
 type Agent struct {
 	cfg    Config
-	crypto *psa.Client
-	signer *psa.Signer
-	att    *psa.Attestation
-	fwu    *psa.FWU
+	crypto *psaclient.Client
+	signer *psaclient.Signer
+	att    *psaclient.Attestation
+	fwu    *psaclient.FWU
 	http   *http.Client
 
 	mu          sync.Mutex // guards state, the MQTT client and the refusals
@@ -97,10 +98,10 @@ func (a *Agent) openSPE() error {
 	if err != nil {
 		return fmt.Errorf("agent: spe: %w", err)
 	}
-	if a.crypto, err = psa.NewClient(t); err != nil {
+	if a.crypto, err = psaclient.NewClient(t); err != nil {
 		return fmt.Errorf("agent: spe: crypto: %w", err)
 	}
-	if a.signer, err = psa.NewSigner(a.crypto, a.cfg.KeyID); err != nil {
+	if a.signer, err = psaclient.NewSigner(a.crypto, a.cfg.KeyID); err != nil {
 		// First start: the key is generated inside the SPE and never leaves it.
 		_, gerr := a.crypto.GenerateKey(psa.KeyAttributes{
 			Type: psa.KeyTypeECCKeyPair(psa.ECCFamilySECPR1), Bits: 256, Lifetime: psa.LifetimePersistent,
@@ -109,18 +110,18 @@ func (a *Agent) openSPE() error {
 		if gerr != nil {
 			return fmt.Errorf("agent: spe: device key %#x: %v (generate: %w)", a.cfg.KeyID, err, gerr)
 		}
-		if a.signer, err = psa.NewSigner(a.crypto, a.cfg.KeyID); err != nil {
+		if a.signer, err = psaclient.NewSigner(a.crypto, a.cfg.KeyID); err != nil {
 			return fmt.Errorf("agent: spe: device key: %w", err)
 		}
 	}
 	if t, err = a.cfg.SPE(); err != nil {
 		return fmt.Errorf("agent: spe: %w", err)
 	}
-	a.att = psa.NewAttestation(t)
+	a.att = psaclient.NewAttestation(t)
 	if t, err = a.cfg.SPE(); err != nil {
 		return fmt.Errorf("agent: spe: %w", err)
 	}
-	a.fwu = psa.NewFWU(t)
+	a.fwu = psaclient.NewFWU(t)
 	return nil
 }
 

@@ -10,8 +10,8 @@ import (
 	"net"
 	"time"
 
+	"rampart/ipc"
 	"rampart/psa"
-	"rampart/spe/ipc"
 )
 
 // DefaultKeyID is the SPE key ID of the device's TLS key.

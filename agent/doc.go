@@ -1,7 +1,7 @@
 // Package agent is Rampart's device agent (`rampart agent`): the non-secure
 // application of a Linux-class device. It enrolls with the fleet by
 // attestation, holds a mutual-TLS MQTT session whose private key stays in the
-// SPE (psa.Signer), renews its certificate by re-attestation before it
+// SPE (psaclient.Signer), renews its certificate by re-attestation before it
 // expires, publishes telemetry, and carries out firmware-update jobs:
 // resumable download, hand-over to the SPE's firmware-update service, reboot
 // through the bootloader, re-attestation and self-test, then accept (or
@@ -17,11 +17,11 @@
 // message on the device's jobs topic, the broker included, is as hostile as
 // the network.
 //
-// Every key operation goes through the SPE over package psa: the agent must
-// never generate, hold, export or log a private key, never install an image
-// the SPE has not verified, never act on a job it has not verified, and
-// never report an update as done before the image was re-attested and
-// accepted, whatever the bootloader's update mode. Its update state is
-// persisted in its directory, so a crash or a power cut resumes where it
-// stopped.
+// Every key operation goes through the SPE over package psaclient: the
+// agent must never generate, hold, export or log a private key, never
+// install an image the SPE has not verified, never act on a job it has not
+// verified, and never report an update as done before the image was
+// re-attested and accepted, whatever the bootloader's update mode. Its
+// update state is persisted in its directory, so a crash or a power cut
+// resumes where it stopped.
 package agent

@@ -15,7 +15,7 @@ import (
 
 	"rampart/agent"
 	"rampart/deviceproto"
-	"rampart/spe/ipc"
+	"rampart/ipc"
 )
 
 func init() { register("agent", newAgentCmd) }

@@ -14,9 +14,9 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"rampart/psa"
+	"rampart/ipc"
+	"rampart/psaclient"
 	"rampart/spe"
-	"rampart/spe/ipc"
 )
 
 func init() { register("spe", newSpeCmd) }
@@ -229,7 +229,7 @@ never visible, and no key material is ever printed.`,
 		Args: exactArgs(0, "no arguments"),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			sock = speSocket(env, sock)
-			c, err := psa.Dial(sock)
+			c, err := psaclient.Dial(sock)
 			if err != nil {
 				return speDialErr(err, sock)
 			}

@@ -9,8 +9,9 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"rampart/ipc"
 	"rampart/psa"
-	"rampart/spe/ipc"
+	"rampart/psaclient"
 	"rampart/spe/lifecycle"
 )
 
@@ -77,7 +78,7 @@ The token is written to -o (raw CBOR) or printed as hex. Verify it with
 				return err
 			}
 			defer done()
-			c := psa.NewAttestation(t)
+			c := psaclient.NewAttestation(t)
 			defer c.Close()
 			tok, err := c.TokenProfile(nonce, p)
 			if err != nil {
@@ -137,7 +138,7 @@ Exit codes: 0 done, 1 transition refused, 2 usage, 3 I/O.`,
 				return err
 			}
 			defer done()
-			c := psa.NewLifecycle(t)
+			c := psaclient.NewLifecycle(t)
 			defer c.Close()
 			if set != "" {
 				if err := c.Set(uint16(to)); err != nil {

@@ -9,7 +9,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"rampart/psa"
+	"rampart/psaclient"
 	"rampart/spe/audit"
 )
 
@@ -54,7 +54,7 @@ Exit codes: 0 intact, 1 tampered, 2 usage, 3 I/O or refused.`,
 				return err
 			}
 			defer done()
-			c := psa.NewAudit(t)
+			c := psaclient.NewAudit(t)
 			defer c.Close()
 			data, err := c.ReadAll(speAuditMax)
 			if err != nil {

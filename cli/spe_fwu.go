@@ -8,8 +8,9 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"rampart/ipc"
 	"rampart/psa"
-	"rampart/spe/ipc"
+	"rampart/psaclient"
 )
 
 func init() { speSubcommands = append(speSubcommands, newSpeFWUCmd) }
@@ -42,7 +43,7 @@ Exit codes: 0 done, 1 refused (image not verified, wrong state), 2 usage, 3 I/O.
 	pf.Uint8Var(&component, "component", 0, "component (image index of the flash map)")
 	pf.BoolVar(&asJSON, "json", false, "print the component's state as JSON")
 
-	report := func(c *psa.FWU) error {
+	report := func(c *psaclient.FWU) error {
 		info, err := c.Query(psa.FWUComponent(component))
 		if err != nil {
 			return speFWUErr(err, sock)
@@ -60,7 +61,7 @@ Exit codes: 0 done, 1 refused (image not verified, wrong state), 2 usage, 3 I/O.
 		fmt.Fprintln(env.Stdout)
 		return nil
 	}
-	open := func() (*psa.FWU, func(), error) {
+	open := func() (*psaclient.FWU, func(), error) {
 		if stateDir != "" && deviceDir == "" {
 			return nil, nil, usageError("--state-dir needs --device: firmware update works on a bootloader device")
 		}
@@ -68,7 +69,7 @@ Exit codes: 0 done, 1 refused (image not verified, wrong state), 2 usage, 3 I/O.
 		if err != nil {
 			return nil, nil, err
 		}
-		c := psa.NewFWU(t)
+		c := psaclient.NewFWU(t)
 		return c, func() { c.Close(); done() }, nil
 	}
 	query := &cobra.Command{

@@ -18,8 +18,9 @@ import (
 	"testing"
 	"time"
 
+	"rampart/ipc"
 	"rampart/psa"
-	"rampart/spe/ipc"
+	"rampart/psaclient"
 )
 
 // The isolation test runs `rampart spe serve` under its own user and its
@@ -340,7 +341,7 @@ func TestSpeIsolationHelper(t *testing.T) {
 	}
 	switch role {
 	case "a":
-		c, err := psa.Dial(cfg.Socket)
+		c, err := psaclient.Dial(cfg.Socket)
 		if err != nil {
 			note("connect", err)
 			break
@@ -355,7 +356,7 @@ func TestSpeIsolationHelper(t *testing.T) {
 		if k, err := c.ExportKey(7); err == nil {
 			seen["key"] = hex.EncodeToString(k)
 		}
-		its, ps := psa.NewITS(dialStorage()), psa.NewPS(dialStorage())
+		its, ps := psaclient.NewITS(dialStorage()), psaclient.NewPS(dialStorage())
 		if _, err := its.Get(1, 0, 64); errors.Is(err, ipc.ErrDoesNotExist) {
 			note("its", its.Set(1, []byte("secret of A"), 0))
 			note("ps", ps.Set(1, []byte("sealed secret of A"), 0))
@@ -367,7 +368,7 @@ func TestSpeIsolationHelper(t *testing.T) {
 			seen["ps get"] = string(v)
 		}
 	case "b":
-		c, err := psa.Dial(cfg.Socket)
+		c, err := psaclient.Dial(cfg.Socket)
 		if err != nil {
 			note("connect", err)
 			break
@@ -380,9 +381,9 @@ func TestSpeIsolationHelper(t *testing.T) {
 		if l, err := c.ListKeys(); err == nil {
 			seen["list keys"] = strconv.Itoa(len(l))
 		}
-		_, err = psa.NewITS(dialStorage()).Get(1, 0, 64)
+		_, err = psaclient.NewITS(dialStorage()).Get(1, 0, 64)
 		note("ITS get A's uid", err)
-		_, err = psa.NewPS(dialStorage()).Get(1, 0, 64)
+		_, err = psaclient.NewPS(dialStorage()).Get(1, 0, 64)
 		note("PS get A's uid", err)
 		_, err = c.GenerateKey(psa.KeyAttributes{Type: psa.KeyTypeAES, Bits: 256, Lifetime: psa.LifetimePersistent, ID: 7, Usage: psa.UsageExport})
 		note("own key 7", err)
@@ -411,7 +412,7 @@ func TestSpeIsolationHelper(t *testing.T) {
 		}
 		note("read the SPE's memory", err)
 	case "x", "o":
-		_, err := psa.Dial(cfg.Socket)
+		_, err := psaclient.Dial(cfg.Socket)
 		note("connect", err)
 	}
 	out, _ := json.Marshal(seen)

@@ -4,11 +4,12 @@ import (
 	"errors"
 	"testing"
 
+	"rampart/ipc"
 	"rampart/psa"
-	"rampart/spe/ipc"
+	"rampart/psaclient"
 )
 
-// storageClient is what psa's ITS and PS clients have in common.
+// storageClient is what psaclient's ITS and PS clients have in common.
 type storageClient interface {
 	Set(uid psa.StorageUID, data []byte, flags psa.StorageFlags) error
 	Remove(uid psa.StorageUID) error
@@ -58,7 +59,7 @@ func TestSpeServeStorageQuotas(t *testing.T) {
 		}
 		return c
 	}
-	its, ps := psa.NewITS(dial()), psa.NewPS(dial())
+	its, ps := psaclient.NewITS(dial()), psaclient.NewPS(dial())
 	for round := 0; round < 2; round++ {
 		if n := fillUntilFull(t, "its", its); n != 7 {
 			t.Fatalf("round %d: ITS took %d objects, the quota is 7", round, n)

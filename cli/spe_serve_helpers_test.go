@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"rampart/spe/ipc"
+	"rampart/ipc"
 )
 
 // speServing is a `rampart spe serve` running in the background for a test.

@@ -5,8 +5,8 @@ import (
 	"strings"
 	"testing"
 
-	"rampart/psa"
-	"rampart/spe/ipc"
+	"rampart/ipc"
+	"rampart/psaclient"
 )
 
 // TestSpeServeAllServices runs `rampart spe serve` and reaches storage,
@@ -21,7 +21,7 @@ func TestSpeServeAllServices(t *testing.T) {
 		}
 		return c
 	}
-	its := psa.NewITS(dial())
+	its := psaclient.NewITS(dial())
 	if err := its.Set(3, []byte("over the socket"), 0); err != nil {
 		t.Fatal(err)
 	}
@@ -29,7 +29,7 @@ func TestSpeServeAllServices(t *testing.T) {
 		t.Fatalf("its get: %q %v", got, err)
 	}
 	its.Close()
-	ps := psa.NewPS(dial())
+	ps := psaclient.NewPS(dial())
 	if err := ps.Set(3, []byte("sealed"), 0); err != nil {
 		t.Fatal(err)
 	}
@@ -37,12 +37,12 @@ func TestSpeServeAllServices(t *testing.T) {
 		t.Fatalf("ps get: %q %v", got, err)
 	}
 	ps.Close()
-	at := psa.NewAttestation(dial())
+	at := psaclient.NewAttestation(dial())
 	if _, err := at.Token(make([]byte, 32)); !errors.Is(err, ipc.ErrServiceFailure) {
 		t.Fatalf("token from an unprovisioned SPE: %v", err)
 	}
 	at.Close()
-	lc := psa.NewLifecycle(dial())
+	lc := psaclient.NewLifecycle(dial())
 	if err := lc.Set(0x2000); !errors.Is(err, ipc.ErrNotPermitted) {
 		t.Fatalf("non-secure lifecycle change: %v", err)
 	}

@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"rampart/psa"
+	"rampart/psaclient"
 )
 
 func speWriteConfig(t *testing.T, dir, sock string) string {
@@ -71,7 +72,7 @@ func TestSpeServeCheckConfig(t *testing.T) {
 func TestSpeServeStatusKeys(t *testing.T) {
 	spe := startSpeServe(t, "spe-cli")
 	sock := spe.sock
-	c, err := psa.Dial(sock)
+	c, err := psaclient.Dial(sock)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -14,6 +14,7 @@ import (
 	"rampart/deviceproto"
 	"rampart/fleet/store"
 	"rampart/psa"
+	"rampart/psaclient"
 	"rampart/sim"
 )
 
@@ -282,7 +283,7 @@ func (fd *fleetDemo) downgrade(*State) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	fw := psa.NewFWU(l)
+	fw := psaclient.NewFWU(l)
 	defer fw.Close()
 	fw.Clean(0)
 	if err := fw.Start(0); err != nil {

@@ -13,7 +13,7 @@ import (
 	"rampart/boot"
 	"rampart/flash"
 	"rampart/image"
-	"rampart/psa"
+	"rampart/psaclient"
 	"rampart/spe/platform"
 	"rampart/spe/provision"
 )
@@ -157,7 +157,7 @@ func (d *speDemo) stepAttest(s *State) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	c := psa.NewAttestation(l)
+	c := psaclient.NewAttestation(l)
 	defer c.Close()
 	tok, err := c.Token(nonce)
 	if err != nil {

@@ -43,15 +43,15 @@ func AppendAttributes(b []byte, a KeyAttributes) []byte { return a.appendTo(b) }
 // UnmarshalBinary decodes exactly AttributesSize bytes.
 func (a *KeyAttributes) UnmarshalBinary(b []byte) error {
 	if len(b) != AttributesSize {
-		return fmt.Errorf("psa: attributes: %d bytes, want %d", len(b), AttributesSize)
+		return fmt.Errorf("psa: attributes: %d bytes, want %d: %w", len(b), AttributesSize, ErrMalformed)
 	}
 	if b[2] != 0 || b[3] != 0 {
-		return fmt.Errorf("psa: attributes: reserved bytes are not zero")
+		return fmt.Errorf("psa: attributes: reserved bytes are not zero: %w", ErrMalformed)
 	}
 	le := binary.LittleEndian
 	bits := le.Uint32(b[4:])
 	if bits > 1<<16 {
-		return fmt.Errorf("psa: attributes: bits %d out of range", bits)
+		return fmt.Errorf("psa: attributes: bits %d out of range: %w", bits, ErrMalformed)
 	}
 	*a = KeyAttributes{
 		Type:      KeyType(le.Uint16(b)),

@@ -4,7 +4,7 @@ import (
 	"encoding/binary"
 	"fmt"
 
-	"rampart/spe/ipc"
+	"rampart/ipc"
 )
 
 // FWUSID and FWUVersion identify the Firmware Update service (TF-M's SID).
@@ -94,7 +94,7 @@ func AppendFWUComponentInfo(b []byte, i FWUComponentInfo) []byte {
 // ParseFWUComponentInfo decodes the wire form of a FWUComponentInfo.
 func ParseFWUComponentInfo(b []byte) (FWUComponentInfo, error) {
 	if len(b) != FWUComponentInfoSize {
-		return FWUComponentInfo{}, fmt.Errorf("psa: fwu component info of %d bytes, want %d: %w", len(b), FWUComponentInfoSize, ErrCommunicationFailure)
+		return FWUComponentInfo{}, fmt.Errorf("psa: fwu component info of %d bytes, want %d: %w", len(b), FWUComponentInfoSize, ErrMalformed)
 	}
 	return FWUComponentInfo{
 		State: FWUState(b[0]), Error: int32(binary.LittleEndian.Uint32(b[4:])),
@@ -127,90 +127,63 @@ const (
 	FWUOpReject        FWUOp = 10
 )
 
-// FWU is a client of the Firmware Update service.
-type FWU struct{ s service }
-
-// NewFWU returns a FWU client over t. Closing it closes t.
-func NewFWU(t ipc.Transport) *FWU {
-	return &FWU{service{t: t, sid: FWUSID, version: FWUVersion, name: "fwu"}}
+// FWUHeader is input vector 0 of a FWU call: the component (u8), then
+// write's offset (u32, little-endian); reject's vector 0 is its error code
+// (i32) alone.
+type FWUHeader struct {
+	Component FWUComponent
+	Offset    uint32 // write
+	Error     int32  // reject
 }
 
-// Query is psa_fwu_query.
-func (c *FWU) Query(comp FWUComponent) (FWUComponentInfo, error) {
-	out, err := c.s.call("query", int32(FWUOpQuery), [][]byte{{byte(comp)}}, FWUComponentInfoSize)
-	if err != nil {
-		return FWUComponentInfo{}, err
+// fwuHeaderSize returns the header length of op, or 0 for an operation
+// without a header (install, request_reboot, accept) or an unknown one.
+func fwuHeaderSize(op FWUOp) int {
+	switch op {
+	case FWUOpQuery, FWUOpStart, FWUOpFinish, FWUOpCancel, FWUOpClean:
+		return 1
+	case FWUOpWrite:
+		return 5
+	case FWUOpReject:
+		return 4
 	}
-	return ParseFWUComponentInfo(out[0])
+	return 0
 }
 
-// Start is psa_fwu_start (Rampart takes no separate manifest).
-func (c *FWU) Start(comp FWUComponent) error {
-	_, err := c.s.call("start", int32(FWUOpStart), [][]byte{{byte(comp)}, nil})
-	return err
-}
-
-// Write is psa_fwu_write. Blocks must arrive in order.
-func (c *FWU) Write(comp FWUComponent, offset uint32, block []byte) error {
-	_, err := c.s.call("write", int32(FWUOpWrite), [][]byte{binary.LittleEndian.AppendUint32([]byte{byte(comp)}, offset), block})
-	return err
-}
-
-// Finish is psa_fwu_finish: the SPE verifies the image and it becomes a
-// CANDIDATE, or FAILED when it does not verify.
-func (c *FWU) Finish(comp FWUComponent) error {
-	_, err := c.s.call("finish", int32(FWUOpFinish), [][]byte{{byte(comp)}})
-	return err
-}
-
-// Cancel is psa_fwu_cancel.
-func (c *FWU) Cancel(comp FWUComponent) error {
-	_, err := c.s.call("cancel", int32(FWUOpCancel), [][]byte{{byte(comp)}})
-	return err
-}
-
-// Clean is psa_fwu_clean.
-func (c *FWU) Clean(comp FWUComponent) error {
-	_, err := c.s.call("clean", int32(FWUOpClean), [][]byte{{byte(comp)}})
-	return err
-}
-
-// Install is psa_fwu_install; reboot reports PSA_SUCCESS_REBOOT.
-func (c *FWU) Install() (reboot bool, err error) {
-	_, err = c.s.call("install", int32(FWUOpInstall), nil)
-	if err == nil {
-		return false, nil
+// AppendFWUHeader appends the header of op made of h's fields that op's
+// layout names. For an operation without a header it returns b unchanged.
+func AppendFWUHeader(b []byte, op FWUOp, h FWUHeader) []byte {
+	switch fwuHeaderSize(op) {
+	case 0:
+		return b
+	case 4:
+		return binary.LittleEndian.AppendUint32(b, uint32(h.Error))
 	}
-	if errorIs(err, SuccessReboot) {
-		return true, nil
+	b = append(b, byte(h.Component))
+	if op == FWUOpWrite {
+		b = binary.LittleEndian.AppendUint32(b, h.Offset)
 	}
-	return false, err
+	return b
 }
 
-// RequestReboot is psa_fwu_request_reboot.
-func (c *FWU) RequestReboot() error {
-	_, err := c.s.call("request_reboot", int32(FWUOpRequestReboot), nil)
-	return err
-}
-
-// Accept is psa_fwu_accept.
-func (c *FWU) Accept() error {
-	_, err := c.s.call("accept", int32(FWUOpAccept), nil)
-	return err
-}
-
-// Reject is psa_fwu_reject; reboot reports PSA_SUCCESS_REBOOT (a trial
-// image is reverted by the next boot).
-func (c *FWU) Reject(errCode int32) (reboot bool, err error) {
-	_, err = c.s.call("reject", int32(FWUOpReject), [][]byte{binary.LittleEndian.AppendUint32(nil, uint32(errCode))})
-	if err == nil {
-		return false, nil
+// ParseFWUHeader decodes input vector 0 of a call of op; it must be exactly
+// as long as op's layout says.
+func ParseFWUHeader(op FWUOp, b []byte) (FWUHeader, error) {
+	var h FWUHeader
+	n := fwuHeaderSize(op)
+	if n == 0 {
+		return h, fmt.Errorf("psa: fwu operation %d has no header: %w", int32(op), ErrMalformed)
 	}
-	if errorIs(err, SuccessReboot) {
-		return true, nil
+	if err := wantLen("fwu header", b, n); err != nil {
+		return h, err
 	}
-	return false, err
+	if op == FWUOpReject {
+		h.Error = int32(binary.LittleEndian.Uint32(b))
+		return h, nil
+	}
+	h.Component = FWUComponent(b[0])
+	if op == FWUOpWrite {
+		h.Offset = binary.LittleEndian.Uint32(b[1:])
+	}
+	return h, nil
 }
-
-// Close closes the transport.
-func (c *FWU) Close() error { return c.s.close() }

@@ -3,8 +3,6 @@ package psa
 import (
 	"encoding/binary"
 	"fmt"
-
-	"rampart/spe/ipc"
 )
 
 // SIDs and versions of the secure storage services (TF-M's SIDs).
@@ -68,7 +66,7 @@ func AppendStorageInfo(b []byte, i StorageInfo) []byte {
 // ParseStorageInfo decodes the wire form of a StorageInfo.
 func ParseStorageInfo(b []byte) (StorageInfo, error) {
 	if len(b) != StorageInfoSize {
-		return StorageInfo{}, fmt.Errorf("psa: storage info of %d bytes, want %d: %w", len(b), StorageInfoSize, ErrCommunicationFailure)
+		return StorageInfo{}, fmt.Errorf("psa: storage info of %d bytes, want %d: %w", len(b), StorageInfoSize, ErrMalformed)
 	}
 	return StorageInfo{
 		Capacity: binary.LittleEndian.Uint32(b),
@@ -77,64 +75,59 @@ func ParseStorageInfo(b []byte) (StorageInfo, error) {
 	}, nil
 }
 
-// storageClient is the shared client of ITS and PS.
-type storageClient struct{ s service }
-
-func (c *storageClient) set(uid StorageUID, data []byte, flags StorageFlags) error {
-	hdr := binary.LittleEndian.AppendUint64(nil, uint64(uid))
-	hdr = binary.LittleEndian.AppendUint32(hdr, uint32(flags))
-	_, err := c.s.call("set", int32(StorageOpSet), [][]byte{hdr, data})
-	return err
+// StorageHeader is input vector 0 of an ITS or PS call: the object's uid
+// (u64), then set's flags or get's offset (u32), little-endian.
+type StorageHeader struct {
+	UID    StorageUID
+	Flags  StorageFlags // set
+	Offset uint32       // get
 }
 
-func (c *storageClient) get(uid StorageUID, offset uint32, size int) ([]byte, error) {
-	hdr := binary.LittleEndian.AppendUint64(nil, uint64(uid))
-	hdr = binary.LittleEndian.AppendUint32(hdr, offset)
-	out, err := c.s.call("get", int32(StorageOpGet), [][]byte{hdr}, size)
-	if err != nil {
-		return nil, err
+// storageHeaderSize returns the header length of op, or 0 for an operation
+// without a header (get_support) or an unknown one.
+func storageHeaderSize(op StorageOp) int {
+	switch op {
+	case StorageOpSet, StorageOpGet:
+		return 12
+	case StorageOpGetInfo, StorageOpRemove:
+		return 8
 	}
-	return out[0], nil
+	return 0
 }
 
-func (c *storageClient) info(uid StorageUID) (StorageInfo, error) {
-	out, err := c.s.call("get_info", int32(StorageOpGetInfo), [][]byte{binary.LittleEndian.AppendUint64(nil, uint64(uid))}, StorageInfoSize)
-	if err != nil {
-		return StorageInfo{}, err
+// AppendStorageHeader appends the header of op made of h's fields that op's
+// layout names. For an operation without a header it returns b unchanged.
+func AppendStorageHeader(b []byte, op StorageOp, h StorageHeader) []byte {
+	if storageHeaderSize(op) == 0 {
+		return b
 	}
-	return ParseStorageInfo(out[0])
+	b = binary.LittleEndian.AppendUint64(b, uint64(h.UID))
+	switch op {
+	case StorageOpSet:
+		b = binary.LittleEndian.AppendUint32(b, uint32(h.Flags))
+	case StorageOpGet:
+		b = binary.LittleEndian.AppendUint32(b, h.Offset)
+	}
+	return b
 }
 
-func (c *storageClient) remove(uid StorageUID) error {
-	_, err := c.s.call("remove", int32(StorageOpRemove), [][]byte{binary.LittleEndian.AppendUint64(nil, uint64(uid))})
-	return err
+// ParseStorageHeader decodes input vector 0 of a call of op; it must be
+// exactly as long as op's layout says.
+func ParseStorageHeader(op StorageOp, b []byte) (StorageHeader, error) {
+	var h StorageHeader
+	n := storageHeaderSize(op)
+	if n == 0 {
+		return h, fmt.Errorf("psa: storage operation %d has no header: %w", int32(op), ErrMalformed)
+	}
+	if err := wantLen("storage header", b, n); err != nil {
+		return h, err
+	}
+	h.UID = StorageUID(binary.LittleEndian.Uint64(b))
+	switch op {
+	case StorageOpSet:
+		h.Flags = StorageFlags(binary.LittleEndian.Uint32(b[8:]))
+	case StorageOpGet:
+		h.Offset = binary.LittleEndian.Uint32(b[8:])
+	}
+	return h, nil
 }
-
-// ITS is a client of the Internal Trusted Storage service (PSA ITS 1.0).
-// Objects are per client: the SPE keys them by the caller's kernel-derived
-// client ID and the uid.
-type ITS struct{ c storageClient }
-
-// NewITS returns an ITS client over t. Closing it closes t.
-func NewITS(t ipc.Transport) *ITS {
-	return &ITS{storageClient{service{t: t, sid: ITSSID, version: ITSVersion, name: "its"}}}
-}
-
-// Set is psa_its_set: create or replace uid with data.
-func (c *ITS) Set(uid StorageUID, data []byte, flags StorageFlags) error {
-	return c.c.set(uid, data, flags)
-}
-
-// Get is psa_its_get: up to size bytes of uid from offset.
-func (c *ITS) Get(uid StorageUID, offset uint32, size int) ([]byte, error) {
-	return c.c.get(uid, offset, size)
-}
-
-// GetInfo is psa_its_get_info.
-func (c *ITS) GetInfo(uid StorageUID) (StorageInfo, error) { return c.c.info(uid) }
-
-// Remove is psa_its_remove.
-func (c *ITS) Remove(uid StorageUID) error { return c.c.remove(uid) }
-
-// Close closes the transport.
-func (c *ITS) Close() error { return c.c.s.close() }

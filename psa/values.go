@@ -1,6 +1,6 @@
 package psa
 
-import "rampart/spe/ipc"
+import "rampart/ipc"
 
 // Status is a PSA status code; a non-zero Status is an error.
 type Status = ipc.Status

@@ -1,8 +1,10 @@
 package psa
 
 // The crypto service's call layout: a call's type is one of the Op codes,
-// input vector 0 carries a small fixed header (key ID, algorithm, ...), the
-// other vectors carry data. docs/spe-ipc.md lists each operation.
+// input vector 0 carries a small fixed header (CryptoHeader: key ID,
+// algorithm, ...), the other vectors carry data. docs/spe-ipc.md lists each
+// operation; cryptoLayout below is the one place the header of each is
+// defined, for the client that encodes it and the service that decodes it.
 
 // CryptoSID and CryptoVersion identify the crypto service (TF-M's SID).
 const (

@@ -11,6 +11,7 @@ import (
 	"rampart/deviceproto"
 	"rampart/fleet/store"
 	"rampart/psa"
+	"rampart/psaclient"
 )
 
 var fastBackoff = agent.Backoff{Base: 10 * time.Millisecond, Max: 100 * time.Millisecond}
@@ -260,7 +261,7 @@ func TestSPERefusesDowngrade(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	fw := psa.NewFWU(l)
+	fw := psaclient.NewFWU(l)
 	defer fw.Close()
 	fw.Clean(0) // the accepted v2 left the component UPDATED
 	if err := fw.Start(0); err != nil {

@@ -20,7 +20,7 @@ import (
 
 	"rampart/agent"
 	"rampart/deviceproto"
-	"rampart/psa"
+	"rampart/psaclient"
 )
 
 // attacker is an enrolled device turned hostile: its own certificate, and
@@ -43,12 +43,12 @@ func newAttacker(t *testing.T, w *world, d *Device) *attacker {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c, err := psa.NewClient(tr)
+	c, err := psaclient.NewClient(tr)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { c.Close() })
-	s, err := psa.NewSigner(c, agent.DefaultKeyID)
+	s, err := psaclient.NewSigner(c, agent.DefaultKeyID)
 	if err != nil {
 		t.Fatal(err)
 	}

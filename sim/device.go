@@ -16,7 +16,7 @@ import (
 	"rampart/attest"
 	"rampart/boot"
 	"rampart/internal/secfile"
-	"rampart/spe/ipc"
+	"rampart/ipc"
 	"rampart/spe/platform"
 	"rampart/spe/provision"
 )

@@ -3,7 +3,7 @@ package spe
 import (
 	"fmt"
 
-	"rampart/spe/ipc"
+	"rampart/ipc"
 )
 
 // Limits are the per-client quotas of the SPE's services, in the

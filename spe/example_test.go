@@ -3,8 +3,8 @@ package spe_test
 import (
 	"fmt"
 
+	"rampart/ipc"
 	"rampart/spe"
-	"rampart/spe/ipc"
 )
 
 // A new RoT Service plugs in with a manifest entry and a handler. The

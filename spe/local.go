@@ -6,7 +6,7 @@ import (
 	"sync"
 	"sync/atomic"
 
-	"rampart/spe/ipc"
+	"rampart/ipc"
 )
 
 // LocalConn runs a client's calls in the caller's own process: the same

@@ -6,8 +6,8 @@ import (
 	"runtime"
 	"testing"
 
+	"rampart/ipc"
 	"rampart/spe"
-	"rampart/spe/ipc"
 )
 
 // TestClientProcessKilledMidCall: a real client process is killed (SIGKILL)

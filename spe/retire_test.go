@@ -4,8 +4,8 @@ import (
 	"sync/atomic"
 	"testing"
 
+	"rampart/ipc"
 	"rampart/spe"
-	"rampart/spe/ipc"
 )
 
 // secretHolder is a service keeping a secret in memory, as the crypto

@@ -12,7 +12,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	"rampart/spe/ipc"
+	"rampart/ipc"
 )
 
 // Options tunes a Server. The zero value is usable.

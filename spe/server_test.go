@@ -16,8 +16,8 @@ import (
 	"testing"
 	"time"
 
+	"rampart/ipc"
 	"rampart/spe"
-	"rampart/spe/ipc"
 )
 
 const (

@@ -1,7 +1,7 @@
 package spe
 
 import (
-	"rampart/spe/ipc"
+	"rampart/ipc"
 )
 
 // Handler is a RoT Service's code. Call runs with the kernel-derived client

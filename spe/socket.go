@@ -14,7 +14,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"rampart/internal/secfile"
-	"rampart/spe/ipc"
+	"rampart/ipc"
 )
 
 // Listen creates the SPE's Unix socket at path for clients running under

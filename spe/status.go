@@ -3,7 +3,7 @@ package spe
 import (
 	"encoding/json"
 
-	"rampart/spe/ipc"
+	"rampart/ipc"
 )
 
 // StatusSID is the SID of the SPE's own status service.

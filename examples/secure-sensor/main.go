@@ -1,6 +1,6 @@
 // Command secure-sensor shows telemetry signed end to end: each reading is
 // signed inside the device's SPE with the key the fleet certified after
-// attestation (the agent's TLS key, psa.Signer), sent over mutual-TLS MQTT,
+// attestation (the agent's TLS key, psaclient.Signer), sent over mutual-TLS MQTT,
 // and checked by a verifier that trusts only the fleet CA: the
 // certificate chain, the certificate's device, and the signature. A reading
 // altered after signing is refused.
@@ -23,7 +23,7 @@ import (
 	"time"
 
 	"rampart/agent"
-	"rampart/psa"
+	"rampart/psaclient"
 	"rampart/sim"
 )
 
@@ -94,12 +94,12 @@ func run(out io.Writer) error {
 	if err != nil {
 		return err
 	}
-	cl, err := psa.NewClient(l)
+	cl, err := psaclient.NewClient(l)
 	if err != nil {
 		return err
 	}
 	defer cl.Close()
-	signer, err := psa.NewSigner(cl, agent.DefaultKeyID)
+	signer, err := psaclient.NewSigner(cl, agent.DefaultKeyID)
 	if err != nil {
 		return err
 	}

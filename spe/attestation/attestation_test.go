@@ -9,10 +9,11 @@ import (
 	"testing"
 
 	"rampart/attest"
+	"rampart/ipc"
 	"rampart/psa"
+	"rampart/psaclient"
 	"rampart/spe"
 	"rampart/spe/attestation"
-	"rampart/spe/ipc"
 	"rampart/spe/storage"
 	"rampart/swcomponent"
 )
@@ -32,7 +33,7 @@ func sum(s string) []byte { h := sha256.Sum256([]byte(s)); return h[:] }
 type rig struct {
 	svc *attestation.Service
 	pub *ecdsa.PublicKey
-	c   *psa.Attestation
+	c   *psaclient.Attestation
 }
 
 func newBenchRig(b *testing.B) *rig {
@@ -65,7 +66,7 @@ func newRig(t testing.TB, curve elliptic.Curve) *rig {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c := psa.NewAttestation(l)
+	c := psaclient.NewAttestation(l)
 	t.Cleanup(func() { c.Close() })
 	return &rig{svc, pub, c}
 }

@@ -3,10 +3,10 @@ package attestation_test
 import (
 	"testing"
 
+	"rampart/ipc"
 	"rampart/psa"
 	"rampart/spe"
 	"rampart/spe/attestation"
-	"rampart/spe/ipc"
 )
 
 // FuzzDecode feeds hostile vectors to the attestation request decoder; a

@@ -3,16 +3,15 @@ package attestation
 import (
 	"crypto/ecdsa"
 	"crypto/rand"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
 	"sync"
 
 	"rampart/attest"
+	"rampart/ipc"
 	"rampart/psa"
 	"rampart/spe"
-	"rampart/spe/ipc"
 	"rampart/spe/storage"
 	"rampart/swcomponent"
 )
@@ -143,7 +142,10 @@ func (s *Service) Register(srv *spe.Server) error {
 	return srv.Register(Manifest, map[string]spe.Handler{"INITIAL_ATTESTATION": s})
 }
 
-func validChallenge(n int) bool { return n == 32 || n == 48 || n == 64 }
+// validChallenge reports whether n is one of the PSA challenge sizes.
+func validChallenge(n int) bool {
+	return n == psa.AttestChallengeSize32 || n == psa.AttestChallengeSize48 || n == psa.AttestChallengeSize64
+}
 
 func profileOf(p psa.AttestProfile) (attest.Profile, bool) {
 	switch p {
@@ -236,7 +238,7 @@ func (s *Service) Call(m *spe.Message) ipc.Status {
 		if err != nil {
 			return statusOf(err)
 		}
-		return m.Write(0, binary.LittleEndian.AppendUint32(nil, uint32(len(tok))))
+		return m.Write(0, psa.AppendUint32(nil, uint32(len(tok))))
 	case psa.AttestOpGetPublicKey:
 		pub := s.PublicKey()
 		if pub == nil {
@@ -299,11 +301,10 @@ func Decode(m *spe.Message) (*Request, ipc.Status) {
 		}
 		return r, ipc.Success
 	}
-	in0 := m.InVec(0)
-	if len(in0) != 4 {
+	n, err := psa.ParseUint32(m.InVec(0))
+	if err != nil {
 		return nil, ipc.ErrProgrammerError
 	}
-	n := binary.LittleEndian.Uint32(in0)
 	if !validChallenge(int(n)) {
 		return nil, ipc.ErrInvalidArgument
 	}

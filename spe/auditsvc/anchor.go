@@ -6,9 +6,9 @@ import (
 	"fmt"
 	"time"
 
+	"rampart/ipc"
 	"rampart/psa"
 	"rampart/spe/audit"
-	"rampart/spe/ipc"
 	"rampart/spe/storage/its"
 )
 

@@ -3,7 +3,6 @@ package auditsvc
 import (
 	"crypto"
 	"crypto/x509"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -11,10 +10,10 @@ import (
 	"sync"
 	"sync/atomic"
 
+	"rampart/ipc"
 	"rampart/psa"
 	"rampart/spe"
 	"rampart/spe/audit"
-	"rampart/spe/ipc"
 )
 
 // Manifest declares the audit partition.
@@ -203,12 +202,12 @@ func (s *Service) Call(m *spe.Message) ipc.Status {
 		if err != nil {
 			return ipc.ErrStorageFailure
 		}
-		return m.Write(0, binary.LittleEndian.AppendUint64(nil, uint64(fi.Size())))
+		return m.Write(0, psa.AppendUint64(nil, uint64(fi.Size())))
 	case psa.AuditOpRead:
-		if m.NumIn() != 1 || len(m.InVec(0)) != 8 || len(m.OutSize) != 1 {
+		off, err := psa.ParseUint64(m.InVec(0))
+		if err != nil || m.NumIn() != 1 || len(m.OutSize) != 1 {
 			return ipc.ErrProgrammerError
 		}
-		off := binary.LittleEndian.Uint64(m.InVec(0))
 		if off > 1<<62 {
 			return ipc.ErrInvalidArgument
 		}

@@ -10,11 +10,11 @@ import (
 	"path/filepath"
 	"testing"
 
-	"rampart/psa"
+	"rampart/ipc"
+	"rampart/psaclient"
 	"rampart/spe"
 	"rampart/spe/audit"
 	"rampart/spe/auditsvc"
-	"rampart/spe/ipc"
 	"rampart/spe/storage"
 	"rampart/spe/storage/its"
 )
@@ -34,13 +34,13 @@ func setup(t *testing.T) (string, *ecdsa.PrivateKey, *spe.Server, *auditsvc.Serv
 	return path, key, srv, svc
 }
 
-func client(t *testing.T, srv *spe.Server, id int32) *psa.Audit {
+func client(t *testing.T, srv *spe.Server, id int32) *psaclient.Audit {
 	t.Helper()
 	l, err := srv.Local(id)
 	if err != nil {
 		t.Fatal(err)
 	}
-	c := psa.NewAudit(l)
+	c := psaclient.NewAudit(l)
 	t.Cleanup(func() { c.Close() })
 	return c
 }

@@ -6,27 +6,24 @@ import (
 	"crypto/rsa"
 	"math/big"
 
-	"golang.org/x/crypto/cryptobyte"
-	"golang.org/x/crypto/cryptobyte/asn1"
-
+	"rampart/ipc"
 	"rampart/psa"
 	"rampart/spe"
-	"rampart/spe/ipc"
 )
 
 // signInputs parses a sign or verify call and checks the policy; it returns
 // the slot, the algorithm and the hash to sign (for a message, hashed here;
 // for PureEdDSA, the message itself).
 func (s *Service) signInputs(m *spe.Message, message, verify bool) (*slot, psa.Algorithm, []byte, ipc.Status) {
-	v, _, st := hdr(m, 2, 0)
+	hd, st := header(m)
 	if st != ipc.Success || m.NumIn() != 2+b2i(verify) {
 		return nil, 0, nil, ipc.ErrInvalidArgument
 	}
-	alg := psa.Algorithm(v[1])
+	alg := hd.Alg
 	if !alg.IsSign() || alg&0xff == 0xff {
 		return nil, 0, nil, ipc.ErrInvalidArgument
 	}
-	sl, st := s.key(m, v[0])
+	sl, st := s.key(m, hd.Key)
 	if st != ipc.Success {
 		return nil, 0, nil, st
 	}
@@ -54,7 +51,7 @@ func (s *Service) signInputs(m *spe.Message, message, verify bool) (*slot, psa.A
 	if !alg.IsHashAndSign() {
 		return nil, 0, nil, ipc.ErrNotSupported
 	}
-	h := cryptoHash(alg.Hash())
+	h := alg.Hash().CryptoHash()
 	if h == 0 {
 		if alg.Hash() == psa.AlgNone && !message && alg&^0xff == psa.AlgRSAPKCS1v15Sign(0) {
 			return sl, alg, in, ipc.Success // PSA_ALG_RSA_PKCS1V15_SIGN_RAW
@@ -77,7 +74,7 @@ func (s *Service) sign(m *spe.Message, message bool) ipc.Status {
 	if st != ipc.Success {
 		return st
 	}
-	h := cryptoHash(alg.Hash())
+	h := alg.Hash().CryptoHash()
 	switch base := alg &^ 0xff; {
 	case alg == psa.AlgPureEdDSA:
 		if sl.ed == nil {
@@ -98,8 +95,8 @@ func (s *Service) sign(m *spe.Message, message bool) ipc.Status {
 		if err != nil {
 			return ipc.ErrGenericError
 		}
-		raw, ok := derToRaw(der, (sl.attr.Bits+7)/8)
-		if !ok {
+		raw, err := psa.ECDSASignatureFromASN1(der, (sl.attr.Bits+7)/8)
+		if err != nil {
 			return ipc.ErrGenericError
 		}
 		return m.Write(0, raw)
@@ -131,7 +128,7 @@ func (s *Service) verify(m *spe.Message, message bool) ipc.Status {
 		return st
 	}
 	sig := m.InVec(2)
-	h := cryptoHash(alg.Hash())
+	h := alg.Hash().CryptoHash()
 	ok := false
 	switch base := alg &^ 0xff; {
 	case alg == psa.AlgPureEdDSA:
@@ -172,39 +169,16 @@ func (s *Service) verify(m *spe.Message, message bool) ipc.Status {
 	return ipc.Success
 }
 
-// derToRaw converts Go's DER ECDSA signature to PSA's r || s.
-func derToRaw(der []byte, size int) ([]byte, bool) {
-	in := cryptobyte.String(der)
-	var seq cryptobyte.String
-	var r, s []byte
-	if !in.ReadASN1(&seq, asn1.SEQUENCE) || !seq.ReadASN1Integer(&r) || !seq.ReadASN1Integer(&s) {
-		return nil, false
-	}
-	for len(r) > 0 && r[0] == 0 {
-		r = r[1:]
-	}
-	for len(s) > 0 && s[0] == 0 {
-		s = s[1:]
-	}
-	if len(r) > size || len(s) > size {
-		return nil, false
-	}
-	out := make([]byte, 2*size)
-	copy(out[size-len(r):size], r)
-	copy(out[2*size-len(s):], s)
-	return out, true
-}
-
 func (s *Service) asymmetric(m *spe.Message, encrypt bool) ipc.Status {
-	v, _, st := hdr(m, 2, 0)
+	hd, st := header(m)
 	if st != ipc.Success || m.NumIn() != 3 {
 		return ipc.ErrInvalidArgument
 	}
-	alg := psa.Algorithm(v[1])
+	alg := hd.Alg
 	if !alg.IsAsymEncrypt() {
 		return ipc.ErrInvalidArgument
 	}
-	sl, st := s.key(m, v[0])
+	sl, st := s.key(m, hd.Key)
 	if st != ipc.Success {
 		return st
 	}
@@ -215,7 +189,7 @@ func (s *Service) asymmetric(m *spe.Message, encrypt bool) ipc.Status {
 	if st := sl.use(usage, alg); st != ipc.Success {
 		return st
 	}
-	h := cryptoHash(alg.Hash())
+	h := alg.Hash().CryptoHash()
 	if alg&^0xff != psa.AlgRSAOAEP(0) || h == 0 {
 		return ipc.ErrNotSupported
 	}
@@ -241,15 +215,15 @@ func (s *Service) asymmetric(m *spe.Message, encrypt bool) ipc.Status {
 }
 
 func (s *Service) keyAgreement(m *spe.Message) ipc.Status {
-	v, _, st := hdr(m, 2, 0)
+	hd, st := header(m)
 	if st != ipc.Success || m.NumIn() != 2 {
 		return ipc.ErrInvalidArgument
 	}
-	alg := psa.Algorithm(v[1])
+	alg := hd.Alg
 	if !alg.IsKeyAgreement() {
 		return ipc.ErrInvalidArgument
 	}
-	sl, st := s.key(m, v[0])
+	sl, st := s.key(m, hd.Key)
 	if st != ipc.Success {
 		return st
 	}

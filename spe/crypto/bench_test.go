@@ -16,9 +16,10 @@ import (
 	"sort"
 	"testing"
 
+	"rampart/ipc"
 	"rampart/psa"
+	"rampart/psaclient"
 	"rampart/spe"
-	"rampart/spe/ipc"
 )
 
 var (
@@ -145,7 +146,7 @@ func benchSignSPE(b *testing.B) {
 func benchSignAt(sock string) func(*testing.B) { return func(b *testing.B) { signs(b, sock) } }
 
 func signs(b *testing.B, sock string) {
-	c, err := psa.Dial(sock)
+	c, err := psaclient.Dial(sock)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -363,7 +364,7 @@ func TestDeadClientsVolatileKeysPurged(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		c, err := psa.NewClient(conn)
+		c, err := psaclient.NewClient(conn)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"rampart/psa"
+	"rampart/psaclient"
 )
 
 // Many clients at once, each with its own client ID (in-process sessions)
@@ -26,7 +27,7 @@ func TestManyConcurrentClients(t *testing.T) {
 				errs <- err
 				return
 			}
-			c, err := psa.NewClient(l)
+			c, err := psaclient.NewClient(l)
 			if err != nil {
 				errs <- err
 				return

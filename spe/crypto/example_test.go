@@ -4,6 +4,7 @@ import (
 	"fmt"
 
 	"rampart/psa"
+	"rampart/psaclient"
 	"rampart/spe"
 	"rampart/spe/crypto"
 )
@@ -17,7 +18,7 @@ func Example_inProcess() {
 		panic(err)
 	}
 	session, _ := srv.Local(-1) // the caller chooses the client ID
-	c, _ := psa.NewClient(session)
+	c, _ := psaclient.NewClient(session)
 	defer c.Close()
 
 	id, _ := c.GenerateKey(psa.KeyAttributes{Type: psa.KeyTypeECCKeyPair(psa.ECCFamilySECPR1), Bits: 256,
@@ -28,5 +29,5 @@ func Example_inProcess() {
 	fmt.Println(err)
 	// Output:
 	// 64 <nil>
-	// psa: export_key: PSA_ERROR_NOT_PERMITTED
+	// psaclient: export_key: PSA_ERROR_NOT_PERMITTED
 }

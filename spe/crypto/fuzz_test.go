@@ -4,9 +4,9 @@ import (
 	"encoding/binary"
 	"testing"
 
+	"rampart/ipc"
 	"rampart/psa"
 	"rampart/spe"
-	"rampart/spe/ipc"
 )
 
 // FuzzCall feeds arbitrary call types and vectors straight to the crypto

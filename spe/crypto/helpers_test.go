@@ -6,7 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"rampart/psa"
+	"rampart/psaclient"
 	"rampart/spe"
 )
 
@@ -66,9 +66,9 @@ func startSPEWith(t testing.TB, dir string, identify func(uid, pid int) (int32, 
 	return &testSPE{srv: srv, svc: svc, sock: sock, dir: dir}
 }
 
-func (e *testSPE) dial(t testing.TB) *psa.Client {
+func (e *testSPE) dial(t testing.TB) *psaclient.Client {
 	t.Helper()
-	c, err := psa.Dial(e.sock)
+	c, err := psaclient.Dial(e.sock)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -88,14 +88,14 @@ func waitFor(t testing.TB, what string, cond func() bool) {
 	}
 }
 
-// localClient returns a psa client on an in-process session for client.
-func localClient(t testing.TB, srv *spe.Server, client int32) *psa.Client {
+// localClient returns a psaclient.Client on an in-process session for client.
+func localClient(t testing.TB, srv *spe.Server, client int32) *psaclient.Client {
 	t.Helper()
 	l, err := srv.Local(client)
 	if err != nil {
 		t.Fatal(err)
 	}
-	c, err := psa.NewClient(l)
+	c, err := psaclient.NewClient(l)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -13,6 +13,7 @@ import (
 	"testing"
 
 	"rampart/psa"
+	"rampart/psaclient"
 )
 
 // TestClientIsolationAcrossProcesses runs client B in a separate process.
@@ -101,7 +102,7 @@ func TestIsolationHelper(t *testing.T) {
 		t.Skip("helper process of TestClientIsolationAcrossProcesses")
 	}
 	bufio.NewReader(os.Stdin).ReadString('\n') // wait until the parent knows our pid
-	c, err := psa.Dial(sock)
+	c, err := psaclient.Dial(sock)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,6 +1,7 @@
 package crypto
 
 import (
+	"crypto"
 	"crypto/aes"
 	"crypto/cipher"
 	"crypto/ecdh"
@@ -11,8 +12,8 @@ import (
 	"crypto/x509"
 	"io"
 
+	"rampart/ipc"
 	"rampart/psa"
-	"rampart/spe/ipc"
 )
 
 // slot is one key: its attributes, its material in the PSA export format,
@@ -88,45 +89,18 @@ func newSlot(attr psa.KeyAttributes, data []byte) (*slot, ipc.Status) {
 			return nil, ipc.ErrInvalidArgument
 		}
 		sl.ecdsa, sl.ecdsaP, sl.ecdh = k, &k.PublicKey, dk
-	case typeSECPPub:
-		var curve elliptic.Curve
-		switch len(data) {
-		case 65:
-			curve = elliptic.P256()
-		case 97:
-			curve = elliptic.P384()
-		default:
-			return nil, ipc.ErrInvalidArgument
-		}
-		k, err := ecdsa.ParseUncompressedPublicKey(curve, data)
-		if err != nil {
-			return nil, ipc.ErrInvalidArgument
-		}
-		sl.ecdsaP = k
-		bits = curve.Params().BitSize
 	case typeX25519:
 		k, err := ecdh.X25519().NewPrivateKey(data)
 		if err != nil {
 			return nil, ipc.ErrInvalidArgument
 		}
 		sl.ecdh, bits = k, 255
-	case typeX25519Pub:
-		k, err := ecdh.X25519().NewPublicKey(data)
-		if err != nil {
-			return nil, ipc.ErrInvalidArgument
-		}
-		sl.x25519P, bits = k, 255
 	case typeEdPair:
 		if len(data) != ed25519.SeedSize {
 			return nil, ipc.ErrInvalidArgument
 		}
 		sl.ed = ed25519.NewKeyFromSeed(data)
 		sl.edP, bits = sl.ed.Public().(ed25519.PublicKey), 255
-	case typeEdPub:
-		if len(data) != ed25519.PublicKeySize {
-			return nil, ipc.ErrInvalidArgument
-		}
-		sl.edP, bits = ed25519.PublicKey(data), 255
 	case psa.KeyTypeRSAKeyPair:
 		k, err := x509.ParsePKCS1PrivateKey(data)
 		if err != nil {
@@ -134,12 +108,16 @@ func newSlot(attr psa.KeyAttributes, data []byte) (*slot, ipc.Status) {
 		}
 		k.Precompute()
 		sl.rsa, sl.rsaP, bits = k, &k.PublicKey, k.N.BitLen()
-	case psa.KeyTypeRSAPublicKey:
-		k, err := x509.ParsePKCS1PublicKey(data)
+	case typeSECPPub, typeX25519Pub, typeEdPub, psa.KeyTypeRSAPublicKey:
+		// The PSA export format of a public key, read by the same code as
+		// the client's (psa.ParsePublicKey).
+		pub, err := psa.ParsePublicKey(t, data)
 		if err != nil {
 			return nil, ipc.ErrInvalidArgument
 		}
-		sl.rsaP, bits = k, k.N.BitLen()
+		if bits = sl.setPublic(pub); bits == 0 {
+			return nil, ipc.ErrNotSupported
+		}
 	default:
 		return nil, ipc.ErrNotSupported
 	}
@@ -148,6 +126,26 @@ func newSlot(attr psa.KeyAttributes, data []byte) (*slot, ipc.Status) {
 	}
 	sl.attr.Bits = bits
 	return sl, ipc.Success
+}
+
+// setPublic stores a parsed public key in its field of the slot and returns
+// its size in bits (0 for a type the slot does not hold).
+func (sl *slot) setPublic(pub crypto.PublicKey) int {
+	switch k := pub.(type) {
+	case *ecdsa.PublicKey:
+		sl.ecdsaP = k
+		return k.Curve.Params().BitSize
+	case *ecdh.PublicKey:
+		sl.x25519P = k
+		return 255
+	case ed25519.PublicKey:
+		sl.edP = k
+		return 255
+	case *rsa.PublicKey:
+		sl.rsaP = k
+		return k.N.BitLen()
+	}
+	return 0
 }
 
 // generateMaterial makes random key material of attr's type and size in the

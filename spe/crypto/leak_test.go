@@ -10,8 +10,9 @@ import (
 	"sync"
 	"testing"
 
+	"rampart/ipc"
 	"rampart/psa"
-	"rampart/spe/ipc"
+	"rampart/psaclient"
 )
 
 // recConn records every byte that crosses the client's end of the socket.
@@ -70,7 +71,7 @@ func TestKeyNeverCrossesTheSocketUnlessExported(t *testing.T) {
 		t.Fatal(err)
 	}
 	rc := &recConn{Conn: raw}
-	c, err := psa.NewClient(ipc.NewConn(rc, ipc.Limits{}))
+	c, err := psaclient.NewClient(ipc.NewConn(rc, ipc.Limits{}))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,8 +1,8 @@
 package crypto
 
 import (
+	"rampart/ipc"
 	"rampart/psa"
-	"rampart/spe/ipc"
 )
 
 // Limits bounds what the clients of the crypto service may hold, so that

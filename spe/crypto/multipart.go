@@ -4,13 +4,12 @@ import (
 	"crypto/cipher"
 	"crypto/hmac"
 	"crypto/subtle"
-	"encoding/binary"
 	"hash"
 	"sync"
 
+	"rampart/ipc"
 	"rampart/psa"
 	"rampart/spe"
-	"rampart/spe/ipc"
 )
 
 // maxOpsPerSession bounds the multi-part operations one connection may
@@ -136,41 +135,33 @@ func (c *cmacHash) BlockSize() int { return 16 }
 
 func newCMACHash(b cipher.Block) *cmacHash { return &cmacHash{b: b, pending: make([]byte, 0, 16)} }
 
-func opID(m *spe.Message) (uint32, ipc.Status) {
-	b := m.InVec(0)
-	if len(b) != 4 {
-		return 0, ipc.ErrInvalidArgument
-	}
-	return binary.LittleEndian.Uint32(b), ipc.Success
-}
-
 // multipart runs the setup, update, finish, verify and abort calls.
 func (s *Service) multipart(m *spe.Message) ipc.Status {
 	switch op := psa.Op(m.Type); op {
 	case psa.OpHashSetup:
-		v, _, st := hdr(m, 1, 0)
+		hd, st := header(m)
 		if st != ipc.Success || m.NumIn() != 1 {
 			return ipc.ErrInvalidArgument
 		}
-		alg := psa.Algorithm(v[0])
+		alg := hd.Alg
 		if !alg.IsHash() {
 			return ipc.ErrInvalidArgument
 		}
-		h := cryptoHash(alg)
+		h := alg.CryptoHash()
 		if h == 0 {
 			return ipc.ErrNotSupported
 		}
 		return s.startOp(m, &operation{kind: opHash, h: h.New()})
 	case psa.OpMACSignSetup, psa.OpMACVerifySetup:
-		v, _, st := hdr(m, 2, 0)
+		hd, st := header(m)
 		if st != ipc.Success || m.NumIn() != 1 {
 			return ipc.ErrInvalidArgument
 		}
-		alg := psa.Algorithm(v[1])
+		alg := hd.Alg
 		if !alg.IsMAC() || alg&psa.AtLeastThisLengthFlag != 0 {
 			return ipc.ErrInvalidArgument
 		}
-		sl, st := s.key(m, v[0])
+		sl, st := s.key(m, hd.Key)
 		if st != ipc.Success {
 			return st
 		}
@@ -185,7 +176,7 @@ func (s *Service) multipart(m *spe.Message) ipc.Status {
 		var h hash.Hash
 		switch {
 		case alg.IsHMAC():
-			ch := cryptoHash(alg.Hash())
+			ch := alg.Hash().CryptoHash()
 			if ch == 0 {
 				return ipc.ErrNotSupported
 			}
@@ -206,10 +197,11 @@ func (s *Service) multipart(m *spe.Message) ipc.Status {
 		}
 		return s.startOp(m, &operation{kind: kind, h: h, tagLen: n})
 	}
-	id, st := opID(m)
+	hd, st := header(m)
 	if st != ipc.Success {
 		return st
 	}
+	id := uint32(hd.Operation)
 	o := s.ops.get(m.Session, id)
 	if o == nil {
 		return ipc.ErrBadState
@@ -271,7 +263,7 @@ func (s *Service) startOp(m *spe.Message, o *operation) ipc.Status {
 	if st != ipc.Success {
 		return st
 	}
-	if st := m.Write(0, binary.LittleEndian.AppendUint32(nil, id)); st != ipc.Success {
+	if st := m.Write(0, psa.AppendUint32(nil, id)); st != ipc.Success {
 		s.ops.remove(m.Session, id)
 		return st
 	}

@@ -10,8 +10,8 @@ import (
 	"math/rand/v2"
 	"testing"
 
+	"rampart/ipc"
 	"rampart/psa"
-	"rampart/spe/ipc"
 )
 
 func TestStreamingCMACMatchesOneShot(t *testing.T) {

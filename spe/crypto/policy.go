@@ -1,10 +1,8 @@
 package crypto
 
 import (
-	"crypto"
-
+	"rampart/ipc"
 	"rampart/psa"
-	"rampart/spe/ipc"
 )
 
 // checkNewAttributes validates the lifetime and ID of a key about to be
@@ -36,27 +34,10 @@ func checkNewAttributes(a psa.KeyAttributes) (psa.KeyAttributes, ipc.Status) {
 	return a, ipc.Success
 }
 
-// cryptoHash maps a PSA hash algorithm to crypto.Hash (0 when unsupported).
-func cryptoHash(a psa.Algorithm) crypto.Hash {
-	switch a {
-	case psa.AlgSHA1:
-		return crypto.SHA1
-	case psa.AlgSHA224:
-		return crypto.SHA224
-	case psa.AlgSHA256:
-		return crypto.SHA256
-	case psa.AlgSHA384:
-		return crypto.SHA384
-	case psa.AlgSHA512:
-		return crypto.SHA512
-	}
-	return 0
-}
-
 // macFullLength returns the untruncated length of a MAC algorithm, or 0.
 func macFullLength(a psa.Algorithm) int {
 	if a.IsHMAC() {
-		if h := cryptoHash(a.Hash()); h != 0 {
+		if h := a.Hash().CryptoHash(); h != 0 {
 			return h.Size()
 		}
 		return 0
@@ -95,7 +76,7 @@ func permits(policy, req psa.Algorithm) bool {
 		return true
 	}
 	if policy.IsHashAndSign() && policy&0xff == 0xff {
-		return req.IsHashAndSign() && req&^0xff == policy&^0xff && cryptoHash(req.Hash()) != 0
+		return req.IsHashAndSign() && req&^0xff == policy&^0xff && req.Hash().CryptoHash() != 0
 	}
 	if (policy.IsMAC() || policy.IsAEAD()) && policy&psa.AtLeastThisLengthFlag != 0 && req&psa.AtLeastThisLengthFlag == 0 {
 		base := func(a psa.Algorithm) psa.Algorithm { return a &^ (0x003f0000 | psa.AtLeastThisLengthFlag) }

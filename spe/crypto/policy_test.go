@@ -12,6 +12,7 @@ import (
 	"testing"
 
 	"rampart/psa"
+	"rampart/psaclient"
 	"rampart/spe/storage"
 )
 
@@ -58,88 +59,88 @@ type policyCase struct {
 	usage    psa.Usage
 	alg      psa.Algorithm
 	other    psa.Algorithm // a different algorithm the key type would support
-	op       func(c *psa.Client, id psa.KeyID, alg psa.Algorithm) error
+	op       func(c *psaclient.Client, id psa.KeyID, alg psa.Algorithm) error
 }
 
 func policyCases(t *testing.T) []policyCase {
 	var peer []byte
 	sha := make([]byte, 32)
 	return []policyCase{
-		{"export", psa.KeyTypeAES, 128, nil, psa.UsageExport, psa.AlgCTR, 0, func(c *psa.Client, id psa.KeyID, _ psa.Algorithm) error {
+		{"export", psa.KeyTypeAES, 128, nil, psa.UsageExport, psa.AlgCTR, 0, func(c *psaclient.Client, id psa.KeyID, _ psa.Algorithm) error {
 			_, err := c.ExportKey(id)
 			return err
 		}},
-		{"copy", psa.KeyTypeAES, 128, nil, psa.UsageCopy, psa.AlgCTR, 0, func(c *psa.Client, id psa.KeyID, _ psa.Algorithm) error {
+		{"copy", psa.KeyTypeAES, 128, nil, psa.UsageCopy, psa.AlgCTR, 0, func(c *psaclient.Client, id psa.KeyID, _ psa.Algorithm) error {
 			_, err := c.CopyKey(id, psa.KeyAttributes{Usage: allUse, Algorithm: psa.AlgCTR})
 			return err
 		}},
-		{"mac_compute", psa.KeyTypeHMAC, 256, nil, psa.UsageSignMessage, psa.AlgHMAC(psa.AlgSHA256), psa.AlgHMAC(psa.AlgSHA512), func(c *psa.Client, id psa.KeyID, a psa.Algorithm) error {
+		{"mac_compute", psa.KeyTypeHMAC, 256, nil, psa.UsageSignMessage, psa.AlgHMAC(psa.AlgSHA256), psa.AlgHMAC(psa.AlgSHA512), func(c *psaclient.Client, id psa.KeyID, a psa.Algorithm) error {
 			_, err := c.MACCompute(id, a, []byte("m"))
 			return err
 		}},
-		{"mac_verify", psa.KeyTypeAES, 128, nil, psa.UsageVerifyMessage, psa.AlgCMAC, psa.AlgTruncatedMAC(psa.AlgCMAC, 8), func(c *psa.Client, id psa.KeyID, a psa.Algorithm) error {
+		{"mac_verify", psa.KeyTypeAES, 128, nil, psa.UsageVerifyMessage, psa.AlgCMAC, psa.AlgTruncatedMAC(psa.AlgCMAC, 8), func(c *psaclient.Client, id psa.KeyID, a psa.Algorithm) error {
 			err := c.MACVerify(id, a, []byte("m"), make([]byte, 16))
 			if errors.Is(err, psa.ErrInvalidSignature) {
 				return nil // the policy allowed the check; the MAC is wrong on purpose
 			}
 			return err
 		}},
-		{"cipher_encrypt", psa.KeyTypeAES, 128, nil, psa.UsageEncrypt, psa.AlgCTR, psa.AlgCBCPKCS7, func(c *psa.Client, id psa.KeyID, a psa.Algorithm) error {
+		{"cipher_encrypt", psa.KeyTypeAES, 128, nil, psa.UsageEncrypt, psa.AlgCTR, psa.AlgCBCPKCS7, func(c *psaclient.Client, id psa.KeyID, a psa.Algorithm) error {
 			_, err := c.CipherEncrypt(id, a, []byte("m"))
 			return err
 		}},
-		{"cipher_decrypt", psa.KeyTypeAES, 256, nil, psa.UsageDecrypt, psa.AlgCBCPKCS7, psa.AlgCTR, func(c *psa.Client, id psa.KeyID, a psa.Algorithm) error {
+		{"cipher_decrypt", psa.KeyTypeAES, 256, nil, psa.UsageDecrypt, psa.AlgCBCPKCS7, psa.AlgCTR, func(c *psaclient.Client, id psa.KeyID, a psa.Algorithm) error {
 			_, err := c.CipherDecrypt(id, a, make([]byte, 32))
 			if errors.Is(err, psa.ErrInvalidPadding) {
 				return nil
 			}
 			return err
 		}},
-		{"aead_encrypt", psa.KeyTypeAES, 128, nil, psa.UsageEncrypt, psa.AlgGCM, psa.AlgCCM, func(c *psa.Client, id psa.KeyID, a psa.Algorithm) error {
+		{"aead_encrypt", psa.KeyTypeAES, 128, nil, psa.UsageEncrypt, psa.AlgGCM, psa.AlgCCM, func(c *psaclient.Client, id psa.KeyID, a psa.Algorithm) error {
 			_, err := c.AEADEncrypt(id, a, make([]byte, 12), nil, []byte("m"))
 			return err
 		}},
-		{"aead_decrypt", psa.KeyTypeChaCha20, 256, nil, psa.UsageDecrypt, psa.AlgChaCha20Poly1305, psa.AlgAEADWithShortenedTag(psa.AlgChaCha20Poly1305, 12), func(c *psa.Client, id psa.KeyID, a psa.Algorithm) error {
+		{"aead_decrypt", psa.KeyTypeChaCha20, 256, nil, psa.UsageDecrypt, psa.AlgChaCha20Poly1305, psa.AlgAEADWithShortenedTag(psa.AlgChaCha20Poly1305, 12), func(c *psaclient.Client, id psa.KeyID, a psa.Algorithm) error {
 			_, err := c.AEADDecrypt(id, a, make([]byte, 12), nil, make([]byte, 16))
 			if errors.Is(err, psa.ErrInvalidSignature) {
 				return nil
 			}
 			return err
 		}},
-		{"sign_hash", secp, 256, nil, psa.UsageSignHash, psa.AlgECDSA(psa.AlgSHA256), psa.AlgDeterministicECDSA(psa.AlgSHA256), func(c *psa.Client, id psa.KeyID, a psa.Algorithm) error {
+		{"sign_hash", secp, 256, nil, psa.UsageSignHash, psa.AlgECDSA(psa.AlgSHA256), psa.AlgDeterministicECDSA(psa.AlgSHA256), func(c *psaclient.Client, id psa.KeyID, a psa.Algorithm) error {
 			_, err := c.SignHash(id, a, sha)
 			return err
 		}},
-		{"verify_hash", secp, 384, nil, psa.UsageVerifyHash, psa.AlgECDSA(psa.AlgSHA384), psa.AlgECDSA(psa.AlgSHA256), func(c *psa.Client, id psa.KeyID, a psa.Algorithm) error {
+		{"verify_hash", secp, 384, nil, psa.UsageVerifyHash, psa.AlgECDSA(psa.AlgSHA384), psa.AlgECDSA(psa.AlgSHA256), func(c *psaclient.Client, id psa.KeyID, a psa.Algorithm) error {
 			err := c.VerifyHash(id, a, make([]byte, 48), make([]byte, 96))
 			if errors.Is(err, psa.ErrInvalidSignature) {
 				return nil
 			}
 			return err
 		}},
-		{"sign_message", edT, 255, nil, psa.UsageSignMessage, psa.AlgPureEdDSA, psa.AlgECDSA(psa.AlgSHA256), func(c *psa.Client, id psa.KeyID, a psa.Algorithm) error {
+		{"sign_message", edT, 255, nil, psa.UsageSignMessage, psa.AlgPureEdDSA, psa.AlgECDSA(psa.AlgSHA256), func(c *psaclient.Client, id psa.KeyID, a psa.Algorithm) error {
 			_, err := c.SignMessage(id, a, []byte("m"))
 			return err
 		}},
-		{"verify_message", psa.KeyTypeRSAKeyPair, 0, oaepKeyPKCS1, psa.UsageVerifyMessage, psa.AlgRSAPSS(psa.AlgSHA256), psa.AlgRSAPKCS1v15Sign(psa.AlgSHA256), func(c *psa.Client, id psa.KeyID, a psa.Algorithm) error {
+		{"verify_message", psa.KeyTypeRSAKeyPair, 0, oaepKeyPKCS1, psa.UsageVerifyMessage, psa.AlgRSAPSS(psa.AlgSHA256), psa.AlgRSAPKCS1v15Sign(psa.AlgSHA256), func(c *psaclient.Client, id psa.KeyID, a psa.Algorithm) error {
 			err := c.VerifyMessage(id, a, []byte("m"), make([]byte, 256))
 			if errors.Is(err, psa.ErrInvalidSignature) {
 				return nil
 			}
 			return err
 		}},
-		{"asymmetric_encrypt", psa.KeyTypeRSAKeyPair, 0, oaepKeyPKCS1, psa.UsageEncrypt, psa.AlgRSAOAEP(psa.AlgSHA256), psa.AlgRSAOAEP(psa.AlgSHA1), func(c *psa.Client, id psa.KeyID, a psa.Algorithm) error {
+		{"asymmetric_encrypt", psa.KeyTypeRSAKeyPair, 0, oaepKeyPKCS1, psa.UsageEncrypt, psa.AlgRSAOAEP(psa.AlgSHA256), psa.AlgRSAOAEP(psa.AlgSHA1), func(c *psaclient.Client, id psa.KeyID, a psa.Algorithm) error {
 			_, err := c.AsymmetricEncrypt(id, a, []byte("m"), nil)
 			return err
 		}},
-		{"asymmetric_decrypt", psa.KeyTypeRSAKeyPair, 0, oaepKeyPKCS1, psa.UsageDecrypt, psa.AlgRSAOAEP(psa.AlgSHA256), psa.AlgRSAOAEP(psa.AlgSHA384), func(c *psa.Client, id psa.KeyID, a psa.Algorithm) error {
+		{"asymmetric_decrypt", psa.KeyTypeRSAKeyPair, 0, oaepKeyPKCS1, psa.UsageDecrypt, psa.AlgRSAOAEP(psa.AlgSHA256), psa.AlgRSAOAEP(psa.AlgSHA384), func(c *psaclient.Client, id psa.KeyID, a psa.Algorithm) error {
 			_, err := c.AsymmetricDecrypt(id, a, make([]byte, 256), nil)
 			if errors.Is(err, psa.ErrInvalidPadding) {
 				return nil
 			}
 			return err
 		}},
-		{"raw_key_agreement", x25519T, 255, nil, psa.UsageDerive, psa.AlgECDH, psa.Algorithm(0x09010000) /* PSA_ALG_FFDH */, func(c *psa.Client, id psa.KeyID, a psa.Algorithm) error {
+		{"raw_key_agreement", x25519T, 255, nil, psa.UsageDerive, psa.AlgECDH, psa.Algorithm(0x09010000) /* PSA_ALG_FFDH */, func(c *psaclient.Client, id psa.KeyID, a psa.Algorithm) error {
 			if peer == nil {
 				peer = make([]byte, 32)
 				peer[0] = 9 // the X25519 base point
@@ -147,7 +148,7 @@ func policyCases(t *testing.T) []policyCase {
 			_, err := c.RawKeyAgreement(a, id, peer)
 			return err
 		}},
-		{"hkdf", psa.KeyTypeDerive, 256, nil, psa.UsageDerive, psa.AlgHKDF(psa.AlgSHA256), psa.AlgHKDF(psa.AlgSHA512), func(c *psa.Client, id psa.KeyID, a psa.Algorithm) error {
+		{"hkdf", psa.KeyTypeDerive, 256, nil, psa.UsageDerive, psa.AlgHKDF(psa.AlgSHA256), psa.AlgHKDF(psa.AlgSHA512), func(c *psaclient.Client, id psa.KeyID, a psa.Algorithm) error {
 			_, err := c.DeriveBytes(id, a, nil, []byte("info"), 42)
 			return err
 		}},

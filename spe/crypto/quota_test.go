@@ -10,8 +10,8 @@ import (
 	"sync/atomic"
 	"testing"
 
+	"rampart/ipc"
 	"rampart/psa"
-	"rampart/spe/ipc"
 )
 
 // clientsInTurn maps the n-th connection to the client ids[n]: one process

@@ -2,15 +2,14 @@ package crypto
 
 import (
 	"crypto/rand"
-	"encoding/binary"
 	"fmt"
 	"io"
 	"path/filepath"
 	"sync/atomic"
 
+	"rampart/ipc"
 	"rampart/psa"
 	"rampart/spe"
-	"rampart/spe/ipc"
 	"rampart/spe/storage"
 )
 
@@ -100,18 +99,15 @@ func (s *Service) OpenOperations() int { return s.ops.count() }
 // cached persistent keys), for tests and status.
 func (s *Service) KeysInMemory() int { return s.keys.count() }
 
-// hdr parses the fixed header in input vector 0: n little-endian u32 values
-// followed by tail bytes (exactly tailLen, or any length when tailLen < 0).
-func hdr(m *spe.Message, n, tailLen int) ([]uint32, []byte, ipc.Status) {
-	b := m.InVec(0)
-	if len(b) < 4*n || (tailLen >= 0 && len(b) != 4*n+tailLen) {
-		return nil, nil, ipc.ErrInvalidArgument
+// header decodes input vector 0 by the layout of the call's operation, with
+// the codec the client encoded it with (psa.ParseCryptoHeader). A vector that
+// does not match is INVALID_ARGUMENT.
+func header(m *spe.Message) (psa.CryptoHeader, ipc.Status) {
+	h, err := psa.ParseCryptoHeader(psa.Op(m.Type), m.InVec(0))
+	if err != nil {
+		return h, ipc.ErrInvalidArgument
 	}
-	v := make([]uint32, n)
-	for i := range v {
-		v[i] = binary.LittleEndian.Uint32(b[4*i:])
-	}
-	return v, b[4*n:], ipc.Success
+	return h, ipc.Success
 }
 
 // Call dispatches one crypto operation.
@@ -167,11 +163,9 @@ func (s *Service) Call(m *spe.Message) ipc.Status {
 
 // key looks up the caller's key: the owner is always m.Client, so a client
 // can only ever name its own keys.
-func (s *Service) key(m *spe.Message, id uint32) (*slot, ipc.Status) {
-	return s.keys.get(keyRef{owner: m.Client, id: psa.KeyID(id)})
+func (s *Service) key(m *spe.Message, id psa.KeyID) (*slot, ipc.Status) {
+	return s.keys.get(keyRef{owner: m.Client, id: id})
 }
-
-func idBytes(id psa.KeyID) []byte { return binary.LittleEndian.AppendUint32(nil, uint32(id)) }
 
 func (s *Service) generateRandom(m *spe.Message) ipc.Status {
 	if len(m.OutSize) != 1 || m.NumIn() != 0 {
@@ -182,14 +176,6 @@ func (s *Service) generateRandom(m *spe.Message) ipc.Status {
 		return ipc.ErrInsufficientEntropy
 	}
 	return m.Write(0, b)
-}
-
-func parseAttrs(b []byte) (psa.KeyAttributes, ipc.Status) {
-	var a psa.KeyAttributes
-	if a.UnmarshalBinary(b) != nil {
-		return a, ipc.ErrInvalidArgument
-	}
-	return a, ipc.Success
 }
 
 func (s *Service) create(m *spe.Message, attr psa.KeyAttributes, material []byte) ipc.Status {
@@ -210,7 +196,7 @@ func (s *Service) create(m *spe.Message, attr psa.KeyAttributes, material []byte
 		sl.wipe()
 		return st
 	}
-	if st := m.Write(0, idBytes(id)); st != ipc.Success {
+	if st := m.Write(0, psa.AppendUint32(nil, uint32(id))); st != ipc.Success {
 		s.keys.destroy(keyRef{m.Client, id})
 		return st
 	}
@@ -218,11 +204,12 @@ func (s *Service) create(m *spe.Message, attr psa.KeyAttributes, material []byte
 }
 
 func (s *Service) importKey(m *spe.Message) ipc.Status {
-	attr, st := parseAttrs(m.InVec(0))
+	hd, st := header(m)
 	if st != ipc.Success || m.NumIn() != 2 {
 		return ipc.ErrInvalidArgument
 	}
-	if attr, st = checkNewAttributes(attr); st != ipc.Success {
+	attr, st := checkNewAttributes(hd.Attributes)
+	if st != ipc.Success {
 		return st
 	}
 	if st := checkKeySize(attr.Type, len(m.InVec(1))); st != ipc.Success {
@@ -232,11 +219,12 @@ func (s *Service) importKey(m *spe.Message) ipc.Status {
 }
 
 func (s *Service) generateKey(m *spe.Message) ipc.Status {
-	attr, st := parseAttrs(m.InVec(0))
+	hd, st := header(m)
 	if st != ipc.Success || m.NumIn() != 1 {
 		return ipc.ErrInvalidArgument
 	}
-	if attr, st = checkNewAttributes(attr); st != ipc.Success {
+	attr, st := checkNewAttributes(hd.Attributes)
+	if st != ipc.Success {
 		return st
 	}
 	material, st := generateMaterial(attr, s.rand)
@@ -247,11 +235,11 @@ func (s *Service) generateKey(m *spe.Message) ipc.Status {
 }
 
 func (s *Service) exportKey(m *spe.Message, public bool) ipc.Status {
-	v, _, st := hdr(m, 1, 0)
+	hd, st := header(m)
 	if st != ipc.Success {
 		return st
 	}
-	sl, st := s.key(m, v[0])
+	sl, st := s.key(m, hd.Key)
 	if st != ipc.Success {
 		return st
 	}
@@ -273,15 +261,12 @@ func (s *Service) exportKey(m *spe.Message, public bool) ipc.Status {
 }
 
 func (s *Service) copyKey(m *spe.Message) ipc.Status {
-	b := m.InVec(0)
-	if len(b) != 4+psa.AttributesSize {
-		return ipc.ErrInvalidArgument
-	}
-	req, st := parseAttrs(b[4:])
+	hd, st := header(m)
 	if st != ipc.Success {
 		return st
 	}
-	sl, st := s.key(m, binary.LittleEndian.Uint32(b))
+	req := hd.Attributes
+	sl, st := s.key(m, hd.Key)
 	if st != ipc.Success {
 		return st
 	}
@@ -305,30 +290,30 @@ func (s *Service) copyKey(m *spe.Message) ipc.Status {
 }
 
 func (s *Service) destroyKey(m *spe.Message) ipc.Status {
-	v, _, st := hdr(m, 1, 0)
+	hd, st := header(m)
 	if st != ipc.Success {
 		return st
 	}
-	if v[0] == uint32(psa.KeyIDNull) {
+	if hd.Key == psa.KeyIDNull {
 		return ipc.Success // destroying PSA_KEY_ID_NULL does nothing, successfully
 	}
-	return s.keys.destroy(keyRef{m.Client, psa.KeyID(v[0])})
+	return s.keys.destroy(keyRef{m.Client, hd.Key})
 }
 
 func (s *Service) purgeKey(m *spe.Message) ipc.Status {
-	v, _, st := hdr(m, 1, 0)
+	hd, st := header(m)
 	if st != ipc.Success {
 		return st
 	}
-	return s.keys.purge(keyRef{m.Client, psa.KeyID(v[0])})
+	return s.keys.purge(keyRef{m.Client, hd.Key})
 }
 
 func (s *Service) getAttributes(m *spe.Message) ipc.Status {
-	v, _, st := hdr(m, 1, 0)
+	hd, st := header(m)
 	if st != ipc.Success {
 		return st
 	}
-	sl, st := s.key(m, v[0])
+	sl, st := s.key(m, hd.Key)
 	if st != ipc.Success {
 		return st
 	}

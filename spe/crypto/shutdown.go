@@ -3,7 +3,7 @@ package crypto
 import (
 	"math/big"
 
-	"rampart/spe/ipc"
+	"rampart/ipc"
 )
 
 // Shutdown is decommissioning in the running SPE: it overwrites the

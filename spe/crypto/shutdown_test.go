@@ -4,8 +4,8 @@ import (
 	"errors"
 	"testing"
 
+	"rampart/ipc"
 	"rampart/psa"
-	"rampart/spe/ipc"
 )
 
 // TestShutdownWipesKeys: Shutdown overwrites the material of every key in

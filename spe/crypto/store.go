@@ -14,8 +14,8 @@ import (
 	"strings"
 	"sync"
 
+	"rampart/ipc"
 	"rampart/psa"
-	"rampart/spe/ipc"
 	"rampart/spe/storage"
 )
 

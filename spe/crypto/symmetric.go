@@ -10,21 +10,21 @@ import (
 
 	"golang.org/x/crypto/chacha20poly1305"
 
+	"rampart/ipc"
 	"rampart/psa"
 	"rampart/spe"
-	"rampart/spe/ipc"
 )
 
 func (s *Service) hashCompute(m *spe.Message) ipc.Status {
-	v, _, st := hdr(m, 1, 0)
+	hd, st := header(m)
 	if st != ipc.Success || m.NumIn() != 2 {
 		return ipc.ErrInvalidArgument
 	}
-	alg := psa.Algorithm(v[0])
+	alg := hd.Alg
 	if !alg.IsHash() {
 		return ipc.ErrInvalidArgument
 	}
-	h := cryptoHash(alg)
+	h := alg.CryptoHash()
 	if h == 0 {
 		return ipc.ErrNotSupported
 	}
@@ -37,7 +37,7 @@ func (s *Service) hashCompute(m *spe.Message) ipc.Status {
 func computeMAC(sl *slot, alg psa.Algorithm, input []byte) ([]byte, ipc.Status) {
 	switch {
 	case alg.IsHMAC():
-		h := cryptoHash(alg.Hash())
+		h := alg.Hash().CryptoHash()
 		if h == 0 {
 			return nil, ipc.ErrNotSupported
 		}
@@ -58,15 +58,15 @@ func computeMAC(sl *slot, alg psa.Algorithm, input []byte) ([]byte, ipc.Status) 
 }
 
 func (s *Service) mac(m *spe.Message, verify bool) ipc.Status {
-	v, _, st := hdr(m, 2, 0)
+	hd, st := header(m)
 	if st != ipc.Success || m.NumIn() != 2+b2i(verify) {
 		return ipc.ErrInvalidArgument
 	}
-	alg := psa.Algorithm(v[1])
+	alg := hd.Alg
 	if !alg.IsMAC() || alg&psa.AtLeastThisLengthFlag != 0 {
 		return ipc.ErrInvalidArgument
 	}
-	sl, st := s.key(m, v[0])
+	sl, st := s.key(m, hd.Key)
 	if st != ipc.Success {
 		return st
 	}
@@ -102,18 +102,18 @@ func b2i(b bool) int {
 }
 
 func (s *Service) cipher(m *spe.Message, encrypt bool) ipc.Status {
-	v, _, st := hdr(m, 2, 0)
+	hd, st := header(m)
 	if st != ipc.Success || m.NumIn() != 2 {
 		return ipc.ErrInvalidArgument
 	}
-	alg := psa.Algorithm(v[1])
+	alg := hd.Alg
 	if alg != psa.AlgCTR && alg != psa.AlgCBCPKCS7 && alg != psa.AlgCBCNoPad {
 		if alg.IsCipher() {
 			return ipc.ErrNotSupported
 		}
 		return ipc.ErrInvalidArgument
 	}
-	sl, st := s.key(m, v[0])
+	sl, st := s.key(m, hd.Key)
 	if st != ipc.Success {
 		return st
 	}
@@ -186,15 +186,15 @@ func (s *Service) cipher(m *spe.Message, encrypt bool) ipc.Status {
 }
 
 func (s *Service) aead(m *spe.Message, encrypt bool) ipc.Status {
-	v, nonce, st := hdr(m, 2, -1)
+	hd, st := header(m)
 	if st != ipc.Success || m.NumIn() != 3 {
 		return ipc.ErrInvalidArgument
 	}
-	alg := psa.Algorithm(v[1])
+	alg := hd.Alg
 	if !alg.IsAEAD() || alg&psa.AtLeastThisLengthFlag != 0 {
 		return ipc.ErrInvalidArgument
 	}
-	sl, st := s.key(m, v[0])
+	sl, st := s.key(m, hd.Key)
 	if st != ipc.Success {
 		return st
 	}
@@ -205,7 +205,7 @@ func (s *Service) aead(m *spe.Message, encrypt bool) ipc.Status {
 	if st := sl.use(usage, alg); st != ipc.Success {
 		return st
 	}
-	aad, in := m.InVec(1), m.InVec(2)
+	nonce, aad, in := hd.Nonce, m.InVec(1), m.InVec(2)
 	tag := alg.TagLength()
 	base := psa.AlgAEADWithShortenedTag(alg, 16)
 	var out []byte
@@ -296,22 +296,15 @@ func gcm(b cipher.Block, encrypt bool, nonce, aad, in []byte, tagLen int) ([]byt
 }
 
 func (s *Service) derive(m *spe.Message, toKey bool) ipc.Status {
-	var v []uint32
-	var rest []byte
-	var st ipc.Status
-	if toKey {
-		v, rest, st = hdr(m, 2, psa.AttributesSize)
-	} else {
-		v, _, st = hdr(m, 3, 0)
-	}
+	hd, st := header(m)
 	if st != ipc.Success || m.NumIn() != 3 {
 		return ipc.ErrInvalidArgument
 	}
-	alg := psa.Algorithm(v[1])
+	alg := hd.Alg
 	if !alg.IsKeyDerivation() {
 		return ipc.ErrInvalidArgument
 	}
-	sl, st := s.key(m, v[0])
+	sl, st := s.key(m, hd.Key)
 	if st != ipc.Success {
 		return st
 	}
@@ -321,17 +314,14 @@ func (s *Service) derive(m *spe.Message, toKey bool) ipc.Status {
 	if sl.attr.Type != psa.KeyTypeDerive {
 		return ipc.ErrInvalidArgument
 	}
-	h := cryptoHash(alg.Hash())
+	h := alg.Hash().CryptoHash()
 	if alg&^0xff != psa.AlgHKDF(0) || h == 0 {
 		return ipc.ErrNotSupported
 	}
 	var attr psa.KeyAttributes
 	length := 0
 	if toKey {
-		if attr, st = parseAttrs(rest); st != ipc.Success {
-			return st
-		}
-		if attr, st = checkNewAttributes(attr); st != ipc.Success {
+		if attr, st = checkNewAttributes(hd.Attributes); st != ipc.Success {
 			return st
 		}
 		switch attr.Type {
@@ -344,7 +334,7 @@ func (s *Service) derive(m *spe.Message, toKey bool) ipc.Status {
 		}
 		length = attr.Bits / 8
 	} else {
-		length = int(v[2])
+		length = int(hd.Length)
 	}
 	if length > 255*h.Size() {
 		return ipc.ErrInsufficientData

@@ -18,6 +18,7 @@ import (
 	"golang.org/x/crypto/cryptobyte/asn1"
 
 	"rampart/psa"
+	"rampart/psaclient"
 )
 
 // Wycheproof vectors (testdata/, Apache-2.0, see testdata/README.md) run
@@ -168,7 +169,7 @@ func TestWycheproof(t *testing.T) {
 
 // withKey imports a key, runs f and destroys the key. An import refusal
 // counts as the case being refused.
-func withKey(t *testing.T, c *psa.Client, attr psa.KeyAttributes, material []byte, f func(psa.KeyID) (bool, string)) (bool, string) {
+func withKey(t *testing.T, c *psaclient.Client, attr psa.KeyAttributes, material []byte, f func(psa.KeyID) (bool, string)) (bool, string) {
 	id, err := c.ImportKey(attr, material)
 	if err != nil {
 		return false, "import: " + err.Error()
@@ -181,7 +182,7 @@ func withKey(t *testing.T, c *psa.Client, attr psa.KeyAttributes, material []byt
 	return f(id)
 }
 
-func runWycheproof(t *testing.T, c *psa.Client, file string, g *wpGroup, tc wpCase) (bool, string) {
+func runWycheproof(t *testing.T, c *psaclient.Client, file string, g *wpGroup, tc wpCase) (bool, string) {
 	both := psa.UsageEncrypt | psa.UsageDecrypt
 	switch {
 	case strings.HasPrefix(file, "aes_gcm"), strings.HasPrefix(file, "aes_ccm"), strings.HasPrefix(file, "chacha20"):

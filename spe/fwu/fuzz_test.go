@@ -5,10 +5,10 @@ import (
 
 	"rampart/boot"
 	"rampart/image"
+	"rampart/ipc"
 	"rampart/psa"
 	"rampart/spe"
 	"rampart/spe/fwu"
-	"rampart/spe/ipc"
 	"rampart/spe/storage"
 )
 

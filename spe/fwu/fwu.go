@@ -10,8 +10,8 @@ import (
 	"rampart/boot"
 	"rampart/flash"
 	"rampart/image"
+	"rampart/ipc"
 	"rampart/psa"
-	"rampart/spe/ipc"
 	"rampart/spe/storage"
 )
 

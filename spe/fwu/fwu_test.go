@@ -12,10 +12,11 @@ import (
 	"rampart/boot"
 	"rampart/flash"
 	"rampart/image"
+	"rampart/ipc"
 	"rampart/psa"
+	"rampart/psaclient"
 	"rampart/spe"
 	"rampart/spe/fwu"
-	"rampart/spe/ipc"
 	"rampart/spe/storage"
 )
 
@@ -65,7 +66,7 @@ type device struct {
 	dev *flash.Device
 	bl  *boot.Bootloader
 	svc *fwu.Service
-	c   *psa.FWU
+	c   *psaclient.FWU
 }
 
 func newFuzzDevice(f *testing.F) *device { return newDevice(f) }
@@ -108,7 +109,7 @@ func newDevice(t testing.TB) *device {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c := psa.NewFWU(l)
+	c := psaclient.NewFWU(l)
 	t.Cleanup(func() { c.Close() })
 	return &device{dev, bl, svc, c}
 }

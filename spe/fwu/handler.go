@@ -1,12 +1,11 @@
 package fwu
 
 import (
-	"encoding/binary"
 	"errors"
 
+	"rampart/ipc"
 	"rampart/psa"
 	"rampart/spe"
-	"rampart/spe/ipc"
 )
 
 // Manifest declares the FWU partition.
@@ -34,48 +33,41 @@ type Request struct {
 	Error     int32
 }
 
-// Decode checks a FWU call's vectors against its layout.
+// fwuVectors is how many input and output vectors each call has.
+var fwuVectors = map[psa.FWUOp][2]int{
+	psa.FWUOpQuery: {1, 1}, psa.FWUOpStart: {2, 0}, psa.FWUOpWrite: {2, 0},
+	psa.FWUOpFinish: {1, 0}, psa.FWUOpCancel: {1, 0}, psa.FWUOpClean: {1, 0},
+	psa.FWUOpInstall: {0, 0}, psa.FWUOpRequestReboot: {0, 0}, psa.FWUOpAccept: {0, 0},
+	psa.FWUOpReject: {1, 0},
+}
+
+// Decode checks a FWU call's vectors against its layout, decoding the header
+// with the client's codec (psa.ParseFWUHeader).
 func Decode(m *spe.Message) (*Request, ipc.Status) {
 	r := &Request{Op: psa.FWUOp(m.Type)}
-	in0 := m.InVec(0)
-	outs := 0
+	n, ok := fwuVectors[r.Op]
+	if !ok {
+		return nil, ipc.ErrNotSupported
+	}
+	if m.NumIn() != n[0] {
+		return nil, ipc.ErrProgrammerError
+	}
+	if n[0] > 0 {
+		h, err := psa.ParseFWUHeader(r.Op, m.InVec(0))
+		if err != nil {
+			return nil, ipc.ErrProgrammerError
+		}
+		r.Component, r.Offset, r.Error = h.Component, h.Offset, h.Error
+	}
 	switch r.Op {
-	case psa.FWUOpQuery:
-		outs = 1
-		fallthrough
-	case psa.FWUOpFinish, psa.FWUOpCancel, psa.FWUOpClean:
-		if m.NumIn() != 1 || len(in0) != 1 {
-			return nil, ipc.ErrProgrammerError
-		}
-		r.Component = psa.FWUComponent(in0[0])
 	case psa.FWUOpStart:
-		if m.NumIn() != 2 || len(in0) != 1 {
-			return nil, ipc.ErrProgrammerError
-		}
 		if len(m.InVec(1)) != 0 {
 			return nil, ipc.ErrNotSupported // no detached manifests
 		}
-		r.Component = psa.FWUComponent(in0[0])
 	case psa.FWUOpWrite:
-		if m.NumIn() != 2 || len(in0) != 5 {
-			return nil, ipc.ErrProgrammerError
-		}
-		r.Component = psa.FWUComponent(in0[0])
-		r.Offset = binary.LittleEndian.Uint32(in0[1:])
 		r.Block = m.InVec(1)
-	case psa.FWUOpInstall, psa.FWUOpRequestReboot, psa.FWUOpAccept:
-		if m.NumIn() != 0 {
-			return nil, ipc.ErrProgrammerError
-		}
-	case psa.FWUOpReject:
-		if m.NumIn() != 1 || len(in0) != 4 {
-			return nil, ipc.ErrProgrammerError
-		}
-		r.Error = int32(binary.LittleEndian.Uint32(in0))
-	default:
-		return nil, ipc.ErrNotSupported
 	}
-	if len(m.OutSize) != outs {
+	if len(m.OutSize) != n[1] {
 		return nil, ipc.ErrProgrammerError
 	}
 	return r, ipc.Success

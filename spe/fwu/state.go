@@ -5,8 +5,8 @@ import (
 	"errors"
 	"fmt"
 
+	"rampart/ipc"
 	"rampart/psa"
-	"rampart/spe/ipc"
 	"rampart/spe/storage"
 )
 

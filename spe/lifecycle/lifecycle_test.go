@@ -7,9 +7,9 @@ import (
 	"testing"
 
 	"rampart/attest"
-	"rampart/psa"
+	"rampart/ipc"
+	"rampart/psaclient"
 	"rampart/spe"
-	"rampart/spe/ipc"
 	"rampart/spe/lifecycle"
 	"rampart/spe/storage"
 )
@@ -115,7 +115,7 @@ func TestService(t *testing.T) {
 	}
 	lu, _ := srv.Local(-1)
 	la, _ := srv.Local(-9)
-	user, admin := psa.NewLifecycle(lu), psa.NewLifecycle(la)
+	user, admin := psaclient.NewLifecycle(lu), psaclient.NewLifecycle(la)
 	defer user.Close()
 	defer admin.Close()
 	if s, err := user.Get(); err != nil || s != 0x1000 {

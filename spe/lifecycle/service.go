@@ -1,12 +1,11 @@
 package lifecycle
 
 import (
-	"encoding/binary"
 	"errors"
 
+	"rampart/ipc"
 	"rampart/psa"
 	"rampart/spe"
-	"rampart/spe/ipc"
 )
 
 // Manifest declares the lifecycle partition.
@@ -51,15 +50,16 @@ func (s *Service) Call(m *spe.Message) ipc.Status {
 		if m.NumIn() != 0 || len(m.OutSize) != 1 {
 			return ipc.ErrProgrammerError
 		}
-		return m.Write(0, binary.LittleEndian.AppendUint16(nil, uint16(s.M.State())))
+		return m.Write(0, psa.AppendUint16(nil, uint16(s.M.State())))
 	case psa.LifecycleOpSet:
-		if m.NumIn() != 1 || len(m.InVec(0)) != 2 || len(m.OutSize) != 0 {
+		state, err := psa.ParseUint16(m.InVec(0))
+		if err != nil || m.NumIn() != 1 || len(m.OutSize) != 0 {
 			return ipc.ErrProgrammerError
 		}
 		if !s.admin(m.Client) {
 			return ipc.ErrNotPermitted
 		}
-		err := s.M.Transition(State(binary.LittleEndian.Uint16(m.InVec(0))))
+		err = s.M.Transition(State(state))
 		var st ipc.Status
 		switch {
 		case err == nil:

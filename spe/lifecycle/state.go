@@ -10,7 +10,7 @@ import (
 	"sync/atomic"
 
 	"rampart/attest"
-	"rampart/spe/ipc"
+	"rampart/ipc"
 	"rampart/spe/storage"
 )
 

@@ -13,9 +13,10 @@ import (
 	"testing"
 
 	"rampart/attest"
+	"rampart/ipc"
 	"rampart/psa"
+	"rampart/psaclient"
 	"rampart/spe"
-	"rampart/spe/ipc"
 	"rampart/spe/platform"
 )
 
@@ -76,7 +77,7 @@ func TestDecommissionStopsTheRunningSPE(t *testing.T) {
 	provisionDevice(t, devDir, stateDir)
 	p, sock := serveOnSocket(t, devDir, stateDir)
 
-	old, err := psa.NewClient(dialT(t, sock))
+	old, err := psaclient.NewClient(dialT(t, sock))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -98,21 +99,21 @@ func TestDecommissionStopsTheRunningSPE(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := psa.NewPS(dialT(t, sock)).Set(1, []byte("customer data"), 0); err != nil {
+	if err := psaclient.NewPS(dialT(t, sock)).Set(1, []byte("customer data"), 0); err != nil {
 		t.Fatal(err)
 	}
-	if err := psa.NewITS(dialT(t, sock)).Set(1, []byte("device secret"), 0); err != nil {
+	if err := psaclient.NewITS(dialT(t, sock)).Set(1, []byte("device secret"), 0); err != nil {
 		t.Fatal(err)
 	}
 	nonce := bytes.Repeat([]byte{7}, 32)
-	if _, err := psa.NewAttestation(dialT(t, sock)).Token(nonce); err != nil {
+	if _, err := psaclient.NewAttestation(dialT(t, sock)).Token(nonce); err != nil {
 		t.Fatal(err)
 	}
 	if p.Crypto.KeysInMemory() == 0 || p.Crypto.OpenOperations() != 1 {
 		t.Fatalf("before: %d keys, %d operations in memory", p.Crypto.KeysInMemory(), p.Crypto.OpenOperations())
 	}
 
-	if err := psa.NewLifecycle(dialT(t, sock)).Set(uint16(attest.LifecycleDecommissioned)); err != nil {
+	if err := psaclient.NewLifecycle(dialT(t, sock)).Set(uint16(attest.LifecycleDecommissioned)); err != nil {
 		t.Fatal(err)
 	}
 
@@ -137,7 +138,7 @@ func TestDecommissionStopsTheRunningSPE(t *testing.T) {
 		t.Errorf("old connection, hash operation: %v", err)
 	}
 	// A new connection: the services are gone, as after a restart.
-	if _, err := psa.Dial(sock); !errors.Is(err, ipc.ErrConnectionRefused) {
+	if _, err := psaclient.Dial(sock); !errors.Is(err, ipc.ErrConnectionRefused) {
 		t.Errorf("connect to crypto: %v", err)
 	}
 	fresh := dialT(t, sock)
@@ -155,16 +156,16 @@ func TestDecommissionStopsTheRunningSPE(t *testing.T) {
 			t.Errorf("%s: %v %v", r.name, rep, err)
 		}
 	}
-	if _, err := psa.NewPS(dialT(t, sock)).Get(1, 0, 64); !errors.Is(err, ipc.ErrConnectionRefused) {
+	if _, err := psaclient.NewPS(dialT(t, sock)).Get(1, 0, 64); !errors.Is(err, ipc.ErrConnectionRefused) {
 		t.Errorf("PS get: %v", err)
 	}
-	if _, err := psa.NewITS(dialT(t, sock)).Get(1, 0, 64); !errors.Is(err, ipc.ErrConnectionRefused) {
+	if _, err := psaclient.NewITS(dialT(t, sock)).Get(1, 0, 64); !errors.Is(err, ipc.ErrConnectionRefused) {
 		t.Errorf("ITS get: %v", err)
 	}
-	if _, err := psa.NewAttestation(dialT(t, sock)).Token(nonce); !errors.Is(err, ipc.ErrConnectionRefused) {
+	if _, err := psaclient.NewAttestation(dialT(t, sock)).Token(nonce); !errors.Is(err, ipc.ErrConnectionRefused) {
 		t.Errorf("attestation: %v", err)
 	}
-	if _, err := psa.NewAttestation(dialT(t, sock)).PublicKey(); !errors.Is(err, ipc.ErrConnectionRefused) {
+	if _, err := psaclient.NewAttestation(dialT(t, sock)).PublicKey(); !errors.Is(err, ipc.ErrConnectionRefused) {
 		t.Errorf("attestation public key: %v", err)
 	}
 	// The services hold nothing even when called directly, in process.
@@ -177,7 +178,7 @@ func TestDecommissionStopsTheRunningSPE(t *testing.T) {
 	if p.Attestation.PublicKey() != nil {
 		t.Error("the IAK is still loaded")
 	}
-	if st, err := psa.NewLifecycle(dialT(t, sock)).Get(); err != nil || attest.Lifecycle(st).Major() != attest.LifecycleDecommissioned {
+	if st, err := psaclient.NewLifecycle(dialT(t, sock)).Get(); err != nil || attest.Lifecycle(st).Major() != attest.LifecycleDecommissioned {
 		t.Errorf("lifecycle after: %x %v", st, err)
 	}
 }
@@ -192,7 +193,7 @@ func TestDecommissionUnderLoad(t *testing.T) {
 	devDir, stateDir := newDevice(t)
 	provisionDevice(t, devDir, stateDir)
 	_, sock := serveOnSocket(t, devDir, stateDir)
-	setup, err := psa.NewClient(dialT(t, sock))
+	setup, err := psaclient.NewClient(dialT(t, sock))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -205,11 +206,11 @@ func TestDecommissionUnderLoad(t *testing.T) {
 	errs := make(chan error, 16)
 	var wg sync.WaitGroup
 	for range 4 {
-		c, err := psa.NewClient(dialT(t, sock))
+		c, err := psaclient.NewClient(dialT(t, sock))
 		if err != nil {
 			t.Fatal(err)
 		}
-		ps := psa.NewPS(dialT(t, sock))
+		ps := psaclient.NewPS(dialT(t, sock))
 		wg.Add(1)
 		go func() {
 			// Until one round that started after decommissioning returned.
@@ -232,7 +233,7 @@ func TestDecommissionUnderLoad(t *testing.T) {
 			}
 		}()
 	}
-	if err := psa.NewLifecycle(dialT(t, sock)).Set(uint16(attest.LifecycleDecommissioned)); err != nil {
+	if err := psaclient.NewLifecycle(dialT(t, sock)).Set(uint16(attest.LifecycleDecommissioned)); err != nil {
 		t.Fatal(err)
 	}
 	decommissioned.Store(true)

@@ -9,7 +9,7 @@ import (
 
 	"rampart/boot"
 	"rampart/image"
-	"rampart/psa"
+	"rampart/psaclient"
 	"rampart/spe/platform"
 	"rampart/spe/storage"
 	"rampart/swcomponent"
@@ -98,10 +98,10 @@ func TestStateAndDeviceArePrivate(t *testing.T) {
 		defer p.Close()
 		l, _ := p.Server.Local(-1)
 		defer l.Close()
-		if err := psa.NewITS(l).Set(1, []byte("device secret"), 0); err != nil {
+		if err := psaclient.NewITS(l).Set(1, []byte("device secret"), 0); err != nil {
 			t.Fatal(err)
 		}
-		if err := psa.NewPS(l).Set(1, []byte("customer data"), 0); err != nil {
+		if err := psaclient.NewPS(l).Set(1, []byte("customer data"), 0); err != nil {
 			t.Fatal(err)
 		}
 	}

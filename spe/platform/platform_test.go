@@ -15,9 +15,9 @@ import (
 	"rampart/attest"
 	"rampart/boot"
 	"rampart/image"
-	"rampart/psa"
+	"rampart/ipc"
+	"rampart/psaclient"
 	"rampart/spe/audit"
-	"rampart/spe/ipc"
 	"rampart/spe/platform"
 	"rampart/spe/provision"
 	"rampart/spe/storage"
@@ -128,7 +128,7 @@ func token(t *testing.T, p *platform.Platform, client int32, nonce []byte) ([]by
 	if err != nil {
 		t.Fatal(err)
 	}
-	c := psa.NewAttestation(l)
+	c := psaclient.NewAttestation(l)
 	defer c.Close()
 	return c.Token(nonce)
 }
@@ -174,7 +174,7 @@ func TestDeviceLife(t *testing.T) {
 
 	// Update to v2 through the FWU service.
 	l, _ := p.Server.Local(-1)
-	fw := psa.NewFWU(l)
+	fw := psaclient.NewFWU(l)
 	v2 := signed(t, "2.0.0", 5000)
 	if err := fw.Start(0); err != nil {
 		t.Fatal(err)
@@ -206,7 +206,7 @@ func TestDeviceLife(t *testing.T) {
 
 	// Store something, then decommission: nothing survives.
 	l2, _ := p.Server.Local(-1)
-	store := psa.NewPS(l2)
+	store := psaclient.NewPS(l2)
 	if err := store.Set(1, []byte("customer data"), 0); err != nil {
 		t.Fatal(err)
 	}
@@ -266,7 +266,7 @@ func TestLifecycleAudited(t *testing.T) {
 		t.Fatal(err)
 	}
 	l, _ := p.Server.Local(-4)
-	c := psa.NewAudit(l)
+	c := psaclient.NewAudit(l)
 	defer c.Close()
 	if err := c.Checkpoint(); err != nil {
 		t.Fatal(err)
@@ -397,7 +397,7 @@ func TestITSOnFlash(t *testing.T) {
 	}
 	p, d := openFlashPlatform()
 	l, _ := p.Server.Local(-1)
-	c := psa.NewITS(l)
+	c := psaclient.NewITS(l)
 	if err := c.Set(5, []byte("in flash"), 0); err != nil {
 		t.Fatal(err)
 	}
@@ -407,7 +407,7 @@ func TestITSOnFlash(t *testing.T) {
 	}
 	// An update beside ITS on the same flash.
 	l2, _ := p.Server.Local(-1)
-	fw := psa.NewFWU(l2)
+	fw := psaclient.NewFWU(l2)
 	v2 := signed(t, "2.0.0", 5000)
 	if err := fw.Start(0); err != nil {
 		t.Fatal(err)
@@ -425,7 +425,7 @@ func TestITSOnFlash(t *testing.T) {
 	p, d = openFlashPlatform()
 	defer d.Close()
 	l, _ = p.Server.Local(-1)
-	c = psa.NewITS(l)
+	c = psaclient.NewITS(l)
 	if got, err := c.Get(5, 0, 100); err != nil || string(got) != "in flash" {
 		t.Fatalf("after restart: %q %v", got, err)
 	}

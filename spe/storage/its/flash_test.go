@@ -6,8 +6,8 @@ import (
 	"testing"
 
 	"rampart/flash"
+	"rampart/ipc"
 	"rampart/psa"
-	"rampart/spe/ipc"
 	"rampart/spe/storage"
 	"rampart/spe/storage/its"
 )

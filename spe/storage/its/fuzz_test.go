@@ -4,9 +4,9 @@ import (
 	"encoding/binary"
 	"testing"
 
+	"rampart/ipc"
 	"rampart/psa"
 	"rampart/spe"
-	"rampart/spe/ipc"
 	"rampart/spe/storage/its"
 )
 

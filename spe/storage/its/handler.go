@@ -1,12 +1,11 @@
 package its
 
 import (
-	"encoding/binary"
 	"errors"
 
+	"rampart/ipc"
 	"rampart/psa"
 	"rampart/spe"
-	"rampart/spe/ipc"
 )
 
 // Manifest declares the ITS partition: one stateless service at TF-M's SID.
@@ -56,37 +55,30 @@ type Request struct {
 	Data   []byte
 }
 
+// storageVectors is how many input and output vectors each call has.
+var storageVectors = map[psa.StorageOp][2]int{
+	psa.StorageOpSet:     {2, 0},
+	psa.StorageOpGet:     {1, 1},
+	psa.StorageOpGetInfo: {1, 1},
+	psa.StorageOpRemove:  {1, 0},
+}
+
 // Decode checks a storage call's vectors against the layout of its type
-// (psa.StorageOp). It never reads past a vector.
+// (psa.StorageOp), decoding the header with the client's codec
+// (psa.ParseStorageHeader). It never reads past a vector.
 func Decode(m *spe.Message) (*Request, ipc.Status) {
-	r := &Request{Op: psa.StorageOp(m.Type)}
-	in0 := m.InVec(0)
-	switch r.Op {
-	case psa.StorageOpSet:
-		if m.NumIn() != 2 || len(in0) != 12 || len(m.OutSize) != 0 {
-			return nil, ipc.ErrProgrammerError
-		}
-		r.UID = psa.StorageUID(binary.LittleEndian.Uint64(in0))
-		r.Flags = psa.StorageFlags(binary.LittleEndian.Uint32(in0[8:]))
-		r.Data = m.InVec(1)
-	case psa.StorageOpGet:
-		if m.NumIn() != 1 || len(in0) != 12 || len(m.OutSize) != 1 {
-			return nil, ipc.ErrProgrammerError
-		}
-		r.UID = psa.StorageUID(binary.LittleEndian.Uint64(in0))
-		r.Offset = binary.LittleEndian.Uint32(in0[8:])
-	case psa.StorageOpGetInfo:
-		if m.NumIn() != 1 || len(in0) != 8 || len(m.OutSize) != 1 {
-			return nil, ipc.ErrProgrammerError
-		}
-		r.UID = psa.StorageUID(binary.LittleEndian.Uint64(in0))
-	case psa.StorageOpRemove:
-		if m.NumIn() != 1 || len(in0) != 8 || len(m.OutSize) != 0 {
-			return nil, ipc.ErrProgrammerError
-		}
-		r.UID = psa.StorageUID(binary.LittleEndian.Uint64(in0))
-	default:
+	op := psa.StorageOp(m.Type)
+	n, ok := storageVectors[op]
+	if !ok {
 		return nil, ipc.ErrNotSupported
+	}
+	h, err := psa.ParseStorageHeader(op, m.InVec(0))
+	if err != nil || m.NumIn() != n[0] || len(m.OutSize) != n[1] {
+		return nil, ipc.ErrProgrammerError
+	}
+	r := &Request{Op: op, UID: h.UID, Flags: h.Flags, Offset: h.Offset}
+	if op == psa.StorageOpSet {
+		r.Data = m.InVec(1)
 	}
 	return r, ipc.Success
 }

@@ -5,8 +5,8 @@ import (
 	"fmt"
 	"sync"
 
+	"rampart/ipc"
 	"rampart/psa"
-	"rampart/spe/ipc"
 	"rampart/spe/storage"
 )
 

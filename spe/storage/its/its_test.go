@@ -7,9 +7,10 @@ import (
 	"path/filepath"
 	"testing"
 
+	"rampart/ipc"
 	"rampart/psa"
+	"rampart/psaclient"
 	"rampart/spe"
-	"rampart/spe/ipc"
 	"rampart/spe/storage"
 	"rampart/spe/storage/its"
 )
@@ -29,8 +30,8 @@ func newITSStore(t testing.TB, dir string, lim its.Limits) (*its.Service, *stora
 	return its.New(st, lim), st
 }
 
-// client returns a psa.ITS talking to s through an in-process SPE.
-func client(t testing.TB, s *its.Service, id int32) *psa.ITS {
+// client returns a psaclient.ITS talking to s through an in-process SPE.
+func client(t testing.TB, s *its.Service, id int32) *psaclient.ITS {
 	t.Helper()
 	srv := spe.New(spe.Options{})
 	if err := s.Register(srv); err != nil {
@@ -40,7 +41,7 @@ func client(t testing.TB, s *its.Service, id int32) *psa.ITS {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c := psa.NewITS(l)
+	c := psaclient.NewITS(l)
 	t.Cleanup(func() { c.Close() })
 	return c
 }

@@ -6,8 +6,8 @@ import (
 	"encoding/binary"
 	"fmt"
 
+	"rampart/ipc"
 	"rampart/psa"
-	"rampart/spe/ipc"
 )
 
 // objMagic starts every ITS object file.

@@ -10,8 +10,8 @@ import (
 	"fmt"
 	"io"
 
+	"rampart/ipc"
 	"rampart/psa"
-	"rampart/spe/ipc"
 )
 
 // fileMagic starts every PS object file.

@@ -2,15 +2,14 @@ package ps
 
 import (
 	"crypto/rand"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
 	"sync"
 
+	"rampart/ipc"
 	"rampart/psa"
 	"rampart/spe"
-	"rampart/spe/ipc"
 	"rampart/spe/storage"
 	"rampart/spe/storage/its"
 )
@@ -375,7 +374,7 @@ func (s *Service) Call(m *spe.Message) ipc.Status {
 		if m.NumIn() != 0 || len(m.OutSize) != 1 {
 			return ipc.ErrProgrammerError
 		}
-		return m.Write(0, binary.LittleEndian.AppendUint32(nil, 0))
+		return m.Write(0, psa.AppendUint32(nil, 0)) // no optional calls
 	}
 	r, st := its.Decode(m)
 	if st != ipc.Success {

@@ -7,9 +7,10 @@ import (
 	"path/filepath"
 	"testing"
 
+	"rampart/ipc"
 	"rampart/psa"
+	"rampart/psaclient"
 	"rampart/spe"
-	"rampart/spe/ipc"
 	"rampart/spe/storage"
 	"rampart/spe/storage/its"
 	"rampart/spe/storage/ps"
@@ -79,7 +80,7 @@ func TestClientRoundTrip(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c := psa.NewPS(l)
+	c := psaclient.NewPS(l)
 	defer c.Close()
 	if err := c.Set(1, []byte("protected value"), 0); err != nil {
 		t.Fatal(err)

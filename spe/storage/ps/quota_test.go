@@ -8,8 +8,8 @@ import (
 	"path/filepath"
 	"testing"
 
+	"rampart/ipc"
 	"rampart/psa"
-	"rampart/spe/ipc"
 	"rampart/spe/storage"
 	"rampart/spe/storage/its"
 )

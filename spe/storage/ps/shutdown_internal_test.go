@@ -6,7 +6,7 @@ import (
 	"path/filepath"
 	"testing"
 
-	"rampart/spe/ipc"
+	"rampart/ipc"
 	"rampart/spe/storage"
 	"rampart/spe/storage/its"
 )

@@ -6,8 +6,8 @@ import (
 	"errors"
 	"fmt"
 
+	"rampart/ipc"
 	"rampart/psa"
-	"rampart/spe/ipc"
 )
 
 // PartitionClientID is the secure client ID under which PS keeps its version

@@ -1,11 +1,10 @@
-package psa
+package psaclient
 
 import (
 	"errors"
-	"fmt"
 	"sync"
 
-	"rampart/spe/ipc"
+	"rampart/ipc"
 )
 
 // service is a client of one stateless RoT Service (storage, attestation,
@@ -22,30 +21,23 @@ type service struct {
 // call runs one stateless call and returns copies of the output vectors. A
 // non-success status is returned as an error wrapping that ipc.Status.
 func (s *service) call(op string, typ int32, in [][]byte, outSize ...int) ([][]byte, error) {
-	sizes := make([]uint32, len(outSize))
-	for i, n := range outSize {
-		sizes[i] = uint32(n)
-	}
+	req := &ipc.Request{Kind: ipc.KindStateless, SID: s.sid, Version: s.version, Type: typ, In: in, OutSize: sizes(outSize)}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.t == nil {
 		return nil, ErrClosed
 	}
-	rep, err := s.t.RoundTrip(&ipc.Request{Kind: ipc.KindStateless, SID: s.sid, Version: s.version, Type: typ, In: in, OutSize: sizes})
+	return roundTrip(s.t, req, s.name, op)
+}
+
+// parse decodes output vector b of call op with a psa layout parser; a
+// vector that does not match is the SPE's communication failure.
+func parse[T any](s *service, op string, b []byte, p func([]byte) (T, error)) (T, error) {
+	v, err := p(b)
 	if err != nil {
-		return nil, fmt.Errorf("psa: %s %s: %w", s.name, op, err)
+		return v, malformed(callName(s.name, op), err)
 	}
-	if rep.Status != ipc.Success {
-		return nil, fmt.Errorf("psa: %s %s: %w", s.name, op, rep.Status)
-	}
-	if len(rep.Out) != len(sizes) {
-		return nil, fmt.Errorf("psa: %s %s: %d output vectors, want %d: %w", s.name, op, len(rep.Out), len(sizes), ErrCommunicationFailure)
-	}
-	out := make([][]byte, len(rep.Out))
-	for i, v := range rep.Out {
-		out[i] = append([]byte(nil), v...)
-	}
-	return out, nil
+	return v, nil
 }
 
 // close closes the transport once.

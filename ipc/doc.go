@@ -4,8 +4,9 @@
 // close, stateless call) and the client end of a connection.
 //
 // It is shared by the SPE (package spe) and the non-secure client API (package
-// psa) so both sides encode and decode exactly the same bytes; docs/spe-ipc.md
-// is its specification. It must never carry identity: who a caller is comes
+// psaclient) so both sides encode and decode exactly the same bytes;
+// docs/spe-ipc.md is its specification. It sits outside spe/ so that a client
+// imports nothing of the secure side. It must never carry identity: who a caller is comes
 // from the kernel on the server side, never from anything in a frame, and
 // nothing in this package holds keys or secrets.
 package ipc

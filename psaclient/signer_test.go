@@ -1,4 +1,4 @@
-package psa_test
+package psaclient_test
 
 import (
 	"crypto"
@@ -21,13 +21,14 @@ import (
 	"time"
 
 	"rampart/psa"
+	"rampart/psaclient"
 	"rampart/spe"
 	specrypto "rampart/spe/crypto"
 )
 
 // startSPE runs an SPE with the crypto service on a Unix socket and returns
 // a client connected to it over that socket.
-func startSPE(t *testing.T) *psa.Client {
+func startSPE(t *testing.T) *psaclient.Client {
 	t.Helper()
 	svc, err := specrypto.New(specrypto.Options{})
 	if err != nil {
@@ -47,7 +48,7 @@ func startSPE(t *testing.T) *psa.Client {
 	}
 	go srv.Serve()
 	t.Cleanup(func() { srv.Shutdown(); os.RemoveAll(dir) })
-	c, err := psa.Dial(sock)
+	c, err := psaclient.Dial(sock)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -87,7 +88,7 @@ func TestSignerTLSHandshake(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			signer, err := psa.NewSigner(c, id)
+			signer, err := psaclient.NewSigner(c, id)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -197,7 +198,7 @@ func TestSignerNilOptions(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			signer, err := psa.NewSigner(c, id)
+			signer, err := psaclient.NewSigner(c, id)
 			if err != nil {
 				t.Fatal(err)
 			}
