@@ -224,6 +224,8 @@ func TestSignRejectsBadOptions(t *testing.T) {
 		"long sw_type":      {"boot-record", func(o *SignOptions) { o.BootRecord = "ABCDEFGHIJKLM" }},
 		"no header padding": {"pad-header", func(o *SignOptions) { o.PadHeader = false; in[0] = 1 }},
 		"cid name, no vid":  {"cid", func(o *SignOptions) { o.CID = "my-image-class" }},
+		"erased value":      {"erased-val", func(o *SignOptions) { e := byte(0x5a); o.ErasedVal = &e }},
+		"fixed sig, no key": {"--fix-sig needs --fix-sig-pubkey", func(o *SignOptions) { o.Key, o.FixedSignature = nil, []byte{1} }},
 	}
 	for name, c := range cases {
 		o := base()
