@@ -234,6 +234,11 @@ func TestSignRejectsBadOptions(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), c.field) {
 			t.Errorf("%s: got %v, want an error naming %q", name, err, c.field)
 		}
+		// Validate finds the same problem without the firmware, except
+		// those that depend on it.
+		if verr := o.Validate(); name != "image > slot" && name != "no header padding" && (verr == nil || verr.Error() != err.Error()) {
+			t.Errorf("%s: Validate says %v, Sign %v", name, verr, err)
+		}
 		in[0] = 0
 	}
 }

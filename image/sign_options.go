@@ -187,3 +187,22 @@ func (o *SignOptions) check() error {
 	}
 	return nil
 }
+
+// Validate reports the first problem with the options that does not
+// depend on the firmware (Sign also checks the header area, the sizes and
+// the slot): a command line can refuse bad options before reading files.
+func (o *SignOptions) Validate() error {
+	if err := o.check(); err != nil {
+		return err
+	}
+	s, err := o.signer()
+	if err != nil {
+		return err
+	}
+	prot, err := o.protectedTLVs(s)
+	if err != nil {
+		return err
+	}
+	_, err = protectedArea(prot)
+	return err
+}
