@@ -5,6 +5,7 @@ import (
 	"crypto/ed25519"
 	"encoding/binary"
 	"errors"
+	"io"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -282,6 +283,13 @@ func FuzzParse(f *testing.F) {
 		_, _, _ = img.SecurityCounter()
 		_, _ = img.Dependencies()
 		_, _ = ParseTrailer(b)
+		if d, err := NewDumpInfo("fuzz.bin", b); err == nil {
+			for _, f := range []DumpFormat{DumpText, DumpYAML, DumpJSON} {
+				if err := d.Write(io.Discard, f); err != nil {
+					t.Fatalf("dumpinfo %d: %v", f, err)
+				}
+			}
+		}
 	})
 }
 
