@@ -154,10 +154,10 @@ func imageJoinPairs(args []string, flags ...string) ([]string, error) {
 func imageSign(env *Env, fl *pflag.FlagSet, f *imageSignFlags, inPath, outPath string) error {
 	o, err := f.options(env, fl)
 	if err != nil {
-		return imageSignFailure(fl, err)
+		return imageFlagFailure(fl, err)
 	}
 	if err := o.Validate(); err != nil {
-		return imageSignFailure(fl, err)
+		return imageFlagFailure(fl, err)
 	}
 	in, base, inHex, err := imageReadImage(inPath, "input")
 	if err != nil {
@@ -176,7 +176,7 @@ func imageSign(env *Env, fl *pflag.FlagSet, f *imageSignFlags, inPath, outPath s
 		res, err = imageSignFile(outPath, in, o)
 	}
 	if err != nil {
-		return imageSignFailure(fl, err)
+		return imageFlagFailure(fl, err)
 	}
 	if f.sigOut != "" && res.Signature != nil {
 		return imageWriteFile(f.sigOut, []byte(base64.StdEncoding.EncodeToString(res.Signature)))
@@ -376,7 +376,7 @@ func (f *imageSignFlags) hexBase(base uint32, inHex bool, o *image.SignOptions) 
 func imageWriteVector(fl *pflag.FlagSet, outPath string, in []byte, o *image.SignOptions, which string) error {
 	payload, digest, err := image.SigningVector(in, o)
 	if err != nil {
-		return imageSignFailure(fl, err)
+		return imageFlagFailure(fl, err)
 	}
 	if which == "digest" {
 		payload = digest
@@ -420,27 +420,6 @@ func imageSignFile(outPath string, in []byte, o *image.SignOptions) (*image.Sign
 		return nil, fail(ExitError, fmt.Errorf("writing %s: %w", outPath, err), "")
 	}
 	return res, nil
-}
-
-// imageSignFailure is imageFailure, and for a bad option names the flag
-// as it is spelt on the command line (image names options by their long
-// name: "header-size" is -H/--header-size).
-func imageSignFailure(fl *pflag.FlagSet, err error) error {
-	var ee *exitError
-	var fe *image.FieldError
-	if !errors.As(err, &ee) && errors.Is(err, image.ErrInvalidArgument) && errors.As(err, &fe) {
-		if f := fl.Lookup(fe.Field); f != nil {
-			return fail(ExitUsage, err, "check "+imageFlagSpelling(f)+"; run with --help for usage and examples")
-		}
-	}
-	return imageFailure(err)
-}
-
-func imageFlagSpelling(f *pflag.Flag) string {
-	if f.Shorthand != "" {
-		return "-" + f.Shorthand + "/--" + f.Name
-	}
-	return "--" + f.Name
 }
 
 // imageFlagInt parses an integer flag (as Python's int(x, 0)) into an int.
