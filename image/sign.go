@@ -148,31 +148,39 @@ func build(firmware []byte, o *SignOptions, early func([][]byte)) (*signed, erro
 		return nil, err
 	}
 
-	// Hash the header, body and protected area.
+	// Hash the header, body and protected area; then sign and encrypt.
 	region := append(append([][]byte{p.head}, p.body...), p.prot)
 	if early != nil && o.EncryptKey == nil && !o.vectorOnly {
 		early(region)
 	}
-	digest := hashPieces(s.hash, region...)
-	res := &SignResult{Digest: digest, Trailer: o.layout()}
-	unprot := []TLV{{Type: uint16(s.hash), Value: digest}}
+	p.res = &SignResult{Digest: hashPieces(s.hash, region...), Trailer: o.layout()}
+	if o.vectorOnly {
+		p.region = region
+		return p, nil
+	}
+	if err := o.finish(p, s, region); err != nil {
+		return nil, err
+	}
+	return p, nil
+}
+
+// finish signs the hashed region and, with EncryptKey, encrypts the body,
+// then encodes the TLV area in imgtool's order (hash, SIG_PURE, key hash
+// or key, signature, wrapped AES key) and checks the slot size.
+func (o *SignOptions) finish(p *signed, s *signer, region [][]byte) error {
+	res := p.res
+	unprot := []TLV{{Type: uint16(s.hash), Value: res.Digest}}
 	if o.Pure {
 		unprot = append(unprot, TLV{Type: TLVSigPure, Value: []byte{1}})
 	}
-	if o.vectorOnly {
-		p.res, p.region = res, region
-		return p, nil
-	}
-
-	// Sign, then encrypt the body: the hash and signature cover the plaintext.
 	r := o.Rand
 	if r == nil {
 		r = rand.Reader
 	}
 	if s.key != nil {
-		sig, err := o.signature(s, region, digest, r)
+		sig, err := o.signature(s, region, res.Digest, r)
 		if err != nil {
-			return nil, err
+			return err
 		}
 		res.Signature = sig
 		unprot = append(unprot, o.keyTLV(s), TLV{Type: s.kt.SigTLV(), Value: sig})
@@ -180,20 +188,17 @@ func build(firmware []byte, o *SignOptions, early func([][]byte)) (*signed, erro
 	if o.EncryptKey != nil {
 		et, err := o.encryptBody(p, r)
 		if err != nil {
-			return nil, err
+			return err
 		}
 		unprot = append(unprot, et)
 		res.Trailer.EncTLVLen = len(et.Value)
 	}
+	var err error
 	if p.unprot, err = appendTLVArea(nil, TLVInfoMagic, unprot); err != nil {
-		return nil, err
+		return err
 	}
 	res.ImageSize = len(p.head) + p.bodySize() + len(p.prot) + len(p.unprot)
-	if err := o.checkFitsSlot(res); err != nil {
-		return nil, err
-	}
-	p.res = res
-	return p, nil
+	return o.checkFitsSlot(res)
 }
 
 // appendTrailer pads img to slotSize with the erased value and writes the
