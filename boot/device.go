@@ -86,22 +86,29 @@ func publicKeyPEMs(keys []any) ([][]byte, error) {
 }
 
 // makeDeviceDirs creates dir (0700, refusing one that exists: its
-// contents would be trusted) and its keys directory; missing parents are
-// made 0700 too.
+// contents would be trusted) and its keys directory. Missing parents are
+// made 0700 too; existing ones are left as they are.
 func makeDeviceDirs(dir string) error {
-	if err := os.MkdirAll(filepath.Dir(dir), secfile.DirMode); err != nil {
-		return fmt.Errorf("boot: %w", err)
+	if parent := filepath.Dir(dir); !exists(parent) {
+		if err := secfile.MkdirAll(parent); err != nil {
+			return fmt.Errorf("boot: %w", err)
+		}
 	}
-	if err := os.Mkdir(dir, secfile.DirMode); err != nil {
+	if err := os.Mkdir(dir, 0o700); err != nil {
 		return fmt.Errorf("boot: device directory: %w", err)
 	}
-	if err := secfile.Tighten(dir); err != nil {
+	if err := secfile.Tighten(dir); err != nil { // exactly 0700 whatever the umask
 		return fmt.Errorf("boot: %w", err)
 	}
 	if err := secfile.MkdirAll(filepath.Join(dir, DeviceKeysDir)); err != nil {
 		return fmt.Errorf("boot: %w", err)
 	}
 	return nil
+}
+
+func exists(path string) bool {
+	_, err := os.Stat(path)
+	return err == nil
 }
 
 // OpenDevice opens a device directory made by [CreateDevice]: it reads the

@@ -148,9 +148,9 @@ func imageJoinPairs(args []string, flags ...string) ([]string, error) {
 	return out, nil
 }
 
-// imageSign builds the options from the flags, refuses bad ones before
-// reading any file, then writes what was asked: the signing vector, an
-// Intel HEX image or a binary image.
+// imageSign builds the options from the flags (loading the keys), refuses
+// bad ones before reading the firmware, then writes what was asked: the
+// signing vector, an Intel HEX image or a binary image.
 func imageSign(env *Env, fl *pflag.FlagSet, f *imageSignFlags, inPath, outPath string) error {
 	o, err := f.options(env, fl)
 	if err != nil {
