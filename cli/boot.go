@@ -1,20 +1,16 @@
 package cli
 
 import (
-	"crypto"
-	"encoding/json"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
-	"path/filepath"
 	"strings"
 
 	"github.com/spf13/cobra"
 
 	"rampart/boot"
-	"rampart/flash"
 	"rampart/image"
-	"rampart/internal/secfile"
 )
 
 func init() { register("boot", newBootCmd) }
@@ -43,56 +39,16 @@ a permanent one. See docs/boot.md.`,
 	return cmd
 }
 
-// Files of a device directory.
-const (
-	bootMapFile   = "map.json"
-	bootFlashFile = "flash.bin"
-	bootOTPFile   = "otp.json"
-	bootKeysDir   = "keys"
-)
-
-// bootDevice is an opened device directory.
-type bootDevice struct {
-	cfg *boot.Config
-	dev *flash.Device
-	bl  *boot.Bootloader
-}
-
-func (d *bootDevice) close() { d.dev.Close() }
-
-func openBootDevice(dir string) (*bootDevice, error) {
-	cfg, err := boot.LoadConfig(filepath.Join(dir, bootMapFile))
+// openBootDevice opens a device directory (boot's layout).
+func openBootDevice(dir string) (*boot.Device, error) {
+	d, err := boot.OpenDevice(dir)
 	if err != nil {
 		return nil, fail(ExitError, err, "is "+dir+" a device made by `rampart boot create`?")
 	}
-	ctr, err := boot.LoadCounters(filepath.Join(dir, bootOTPFile))
-	if err != nil {
-		return nil, fail(ExitError, err, "")
-	}
-	entries, err := os.ReadDir(filepath.Join(dir, bootKeysDir))
-	if err != nil {
-		return nil, fail(ExitError, fmt.Errorf("boot: %w", err), "")
-	}
-	var keys []any
-	for _, e := range entries {
-		k, err := bootLoadKey(filepath.Join(dir, bootKeysDir, e.Name()))
-		if err != nil {
-			return nil, err
-		}
-		keys = append(keys, k)
-	}
-	dev, err := flash.Open(filepath.Join(dir, bootFlashFile))
-	if err != nil {
-		return nil, fail(ExitError, err, "")
-	}
-	bl, err := boot.New(dev, cfg, keys, ctr)
-	if err != nil {
-		dev.Close()
-		return nil, fail(ExitError, err, "")
-	}
-	return &bootDevice{cfg: cfg, dev: dev, bl: bl}, nil
+	return d, nil
 }
 
+// bootLoadKey reads a key file given on the command line.
 func bootLoadKey(path string) (any, error) {
 	b, err := os.ReadFile(path)
 	if err != nil {
@@ -127,46 +83,23 @@ as in one-time-programmable memory). DEVICE-DIR must not exist.`,
 			if err != nil {
 				return fail(ExitFailure, err, "fix the flash map; docs/boot.md describes its fields")
 			}
-			var pems [][]byte
+			var keys []any
 			for _, p := range keyPaths {
 				k, err := bootLoadKey(p)
 				if err != nil {
 					return err
 				}
-				if s, ok := k.(interface{ Public() crypto.PublicKey }); ok {
-					k = s.Public()
-				}
-				pem, err := image.MarshalPublicKeyPEM(k)
-				if err != nil {
-					return fail(ExitError, fmt.Errorf("boot: key %s: %w", p, err), "")
-				}
-				pems = append(pems, pem)
+				keys = append(keys, k)
 			}
 			dir := args[0]
-			if err := os.Mkdir(dir, 0o700); err != nil { // its flash holds the device's internal trusted storage
-				return fail(ExitError, fmt.Errorf("boot: %w", err), "choose a new directory")
-			}
-			if err := os.Mkdir(filepath.Join(dir, bootKeysDir), 0o700); err != nil {
+			d, err := boot.CreateDevice(dir, cfg, keys, fuses)
+			if errors.Is(err, fs.ErrExist) {
+				return fail(ExitError, err, "choose a new directory")
+			} else if err != nil {
 				return fail(ExitError, err, "")
 			}
-			for i, pem := range pems {
-				if err := secfile.WriteFile(filepath.Join(dir, bootKeysDir, fmt.Sprintf("key%d.pem", i)), pem); err != nil {
-					return fail(ExitError, err, "")
-				}
-			}
-			js, _ := json.MarshalIndent(cfg, "", "  ")
-			if err := secfile.WriteFile(filepath.Join(dir, bootMapFile), append(js, '\n')); err != nil {
-				return fail(ExitError, err, "")
-			}
-			if err := boot.NewCounters(len(cfg.Images), fuses).SaveAs(filepath.Join(dir, bootOTPFile)); err != nil {
-				return fail(ExitError, err, "")
-			}
-			dev, err := flash.Create(filepath.Join(dir, bootFlashFile), cfg.Flash)
-			if err != nil {
-				return fail(ExitError, err, "")
-			}
-			dev.Close()
-			fmt.Fprintf(env.Stdout, "created %s: %d bytes of flash, %d image(s), %s, %d key(s)\n", dir, dev.Size(), len(cfg.Images), cfg.Strategy, len(pems))
+			defer d.Close()
+			fmt.Fprintf(env.Stdout, "created %s: %d bytes of flash, %d image(s), %s, %d key(s)\n", dir, d.Flash.Size(), len(cfg.Images), cfg.Strategy, len(keys))
 			return nil
 		},
 	}
@@ -204,8 +137,8 @@ upgrade request; otherwise use 'rampart boot request'.`,
 			if err != nil {
 				return err
 			}
-			defer d.close()
-			if err := d.bl.Install(index, s, data); err != nil {
+			defer d.Close()
+			if err := d.Boot.Install(index, s, data); err != nil {
 				return bootFailure(err)
 			}
 			fmt.Fprintf(env.Stdout, "installed %s (%d bytes) into image %d's %s slot\n", args[1], len(data), index, s)
@@ -237,8 +170,8 @@ keeps it (and raises the security counter at once).`,
 			if err != nil {
 				return err
 			}
-			defer d.close()
-			if err := d.bl.RequestUpgrade(index, perm); err != nil {
+			defer d.Close()
+			if err := d.Boot.RequestUpgrade(index, perm); err != nil {
 				return bootFailure(err)
 			}
 			kind := "test"
@@ -271,8 +204,8 @@ and raises the security counter to the image's.`,
 			if err != nil {
 				return err
 			}
-			defer d.close()
-			if err := d.bl.Confirm(index); err != nil {
+			defer d.Close()
+			if err := d.Boot.Confirm(index); err != nil {
 				return bootFailure(err)
 			}
 			fmt.Fprintf(env.Stdout, "image %d confirmed\n", index)

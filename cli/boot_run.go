@@ -38,8 +38,8 @@ Exit codes: 0 booted, 1 no bootable image, 3 unreadable device.`,
 			if err != nil {
 				return err
 			}
-			defer d.close()
-			res, berr := d.bl.Boot()
+			defer d.Close()
+			res, berr := d.Boot.Boot()
 			if berr != nil && !errors.Is(berr, boot.ErrNoBootableImage) {
 				return fail(ExitError, berr, "")
 			}
@@ -124,15 +124,15 @@ validates, what the next boot will do, and the OTP security counter.`,
 			if err != nil {
 				return err
 			}
-			defer d.close()
-			st, err := d.bl.State()
+			defer d.Close()
+			st, err := d.Boot.State()
 			if err != nil {
 				return fail(ExitError, err, "")
 			}
 			if asJSON {
 				return bootWriteJSON(env.Stdout, st)
 			}
-			fmt.Fprintf(env.Stdout, "strategy %s, write alignment %d, erased value %#02x\n", d.cfg.Strategy, d.cfg.Flash.WriteAlign, d.cfg.Flash.ErasedValue)
+			fmt.Fprintf(env.Stdout, "strategy %s, write alignment %d, erased value %#02x\n", d.Config.Strategy, d.Config.Flash.WriteAlign, d.Config.Flash.ErasedValue)
 			for _, im := range st {
 				next := im.NextSwap.String()
 				if im.SwapPending {

@@ -59,7 +59,7 @@ func TestProvisionImportEnroll(t *testing.T) {
 		t.Fatal(err)
 	}
 	devDir, stateDir := filepath.Join(dir, "dev"), filepath.Join(dir, "spe")
-	d, err := platform.CreateDevice(devDir, cfg, nil)
+	d, err := boot.CreateDevice(devDir, cfg, nil, 0)
 	if err != nil {
 		t.Fatal(err)
 	}

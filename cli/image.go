@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"rampart/image"
 	"rampart/image/ihex"
@@ -171,4 +172,50 @@ func imageFailure(err error) error {
 		return fail(ExitFailure, err, "")
 	}
 	return fail(ExitError, err, "")
+}
+
+// imageOutput returns where to write: -o FILE or stdout.
+func imageOutput(env *Env, path string) (io.Writer, func() error, error) {
+	if path == "" {
+		return env.Stdout, func() error { return nil }, nil
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, nil, fail(ExitError, fmt.Errorf("writing %s: %w", path, err), "")
+	}
+	return f, f.Close, nil
+}
+
+// imageWriteOutput writes b to -o FILE or stdout.
+func imageWriteOutput(env *Env, path string, b []byte) error {
+	w, closeFn, err := imageOutput(env, path)
+	if err != nil {
+		return err
+	}
+	if _, err := w.Write(b); err != nil {
+		closeFn()
+		return fail(ExitError, fmt.Errorf("writing %s: %w", path, err), "")
+	}
+	return closeFn()
+}
+
+// imageFlagFailure is imageFailure, and for a bad option names the flag
+// as it is spelt on the command line (image names options by their long
+// flag name: "header-size" is -H/--header-size).
+func imageFlagFailure(fl *pflag.FlagSet, err error) error {
+	var ee *exitError
+	var fe *image.FieldError
+	if !errors.As(err, &ee) && errors.Is(err, image.ErrInvalidArgument) && errors.As(err, &fe) {
+		if f := fl.Lookup(fe.Field); f != nil {
+			return fail(ExitUsage, err, "check "+imageFlagSpelling(f)+"; run with --help for usage and examples")
+		}
+	}
+	return imageFailure(err)
+}
+
+func imageFlagSpelling(f *pflag.Flag) string {
+	if f.Shorthand != "" {
+		return "-" + f.Shorthand + "/--" + f.Name
+	}
+	return "--" + f.Name
 }

@@ -2,23 +2,17 @@ package cli
 
 import (
 	"crypto"
-	"crypto/ecdh"
 	"encoding/base64"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
-	"regexp"
-	"strconv"
 	"strings"
-	"sync"
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
 	"rampart/image"
-	"rampart/image/ihex"
 )
 
 // imageSignFlags are imgtool sign's options.
@@ -32,9 +26,6 @@ type imageSignFlags struct {
 	maxSectors                                                               int
 	customTLV, customTLVFile                                                 []string
 }
-
-var imageDepImageRE = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`\((\d+)`) })
-var imageDepVersionRE = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`,\s*([0-9.+]+)\)`) })
 
 func newImageSignCmd(env *Env) *cobra.Command {
 	f := &imageSignFlags{}
@@ -157,103 +148,158 @@ func imageJoinPairs(args []string, flags ...string) ([]string, error) {
 	return out, nil
 }
 
+// imageSign builds the options from the flags (loading the keys), refuses
+// bad ones before reading the firmware, then writes what was asked: the
+// signing vector, an Intel HEX image or a binary image.
 func imageSign(env *Env, fl *pflag.FlagSet, f *imageSignFlags, inPath, outPath string) error {
-	o := &image.SignOptions{}
-	if f.version == "" || f.headerSize == "" || f.slotSize == "" {
-		return usageError("sign needs -v/--version, -H/--header-size and -S/--slot-size")
+	o, err := f.options(env, fl)
+	if err != nil {
+		return imageFlagFailure(fl, err)
 	}
+	if err := o.Validate(); err != nil {
+		return imageFlagFailure(fl, err)
+	}
+	in, base, inHex, err := imageReadImage(inPath, "input")
+	if err != nil {
+		return err
+	}
+	var res *image.SignResult
+	switch {
+	case f.vectorToSign != "":
+		return imageWriteVector(fl, outPath, in, o, f.vectorToSign)
+	case imageIsHex(outPath):
+		if base, err = f.hexBase(base, inHex, o); err != nil {
+			return err
+		}
+		res, err = imageSignHex(outPath, in, o, base)
+	default:
+		res, err = imageSignFile(outPath, in, o)
+	}
+	if err != nil {
+		return imageFlagFailure(fl, err)
+	}
+	if f.sigOut != "" && res.Signature != nil {
+		return imageWriteFile(f.sigOut, []byte(base64.StdEncoding.EncodeToString(res.Signature)))
+	}
+	return nil
+}
+
+// options turns the flags into image.SignOptions. It parses values only:
+// every rule about them is image's (SignOptions.Validate and Sign).
+func (f *imageSignFlags) options(env *Env, fl *pflag.FlagSet) (*image.SignOptions, error) {
+	if f.version == "" || f.headerSize == "" || f.slotSize == "" {
+		return nil, usageError("sign needs -v/--version, -H/--header-size and -S/--slot-size")
+	}
+	if f.endian != "little" {
+		return nil, usageError("-e/--endian %q: only little-endian images are supported", f.endian)
+	}
+	if f.compression != "disabled" {
+		return nil, usageError("--compression %q: compression is not supported (only disabled)", f.compression)
+	}
+	if f.vectorToSign != "" && f.vectorToSign != "payload" && f.vectorToSign != "digest" {
+		return nil, usageError("--vector-to-sign %q: want payload or digest", f.vectorToSign)
+	}
+	o := &image.SignOptions{PadHeader: f.padHeader, Pad: f.pad, Confirm: f.confirm, Test: f.test,
+		Overwrite: f.overwriteOnly, Clear: f.clear, SaveEncTLV: f.saveEncTLV, PadSig: f.padSig,
+		Pure: f.pure, NonBootable: f.nonBootable, BootRecord: f.bootRecord, VID: f.vid, CID: f.cid}
+	if err := f.layoutOptions(o, fl); err != nil {
+		return nil, err
+	}
+	if err := f.addressOptions(o); err != nil {
+		return nil, err
+	}
+	if err := f.cryptoOptions(o); err != nil {
+		return nil, err
+	}
+	if err := f.tlvOptions(o); err != nil {
+		return nil, err
+	}
+	if err := f.keyOptions(env, o); err != nil {
+		return nil, err
+	}
+	return o, nil
+}
+
+// layoutOptions reads the version, the sizes and the trailer's geometry.
+func (f *imageSignFlags) layoutOptions(o *image.SignOptions, fl *pflag.FlagSet) error {
 	var err error
 	if o.Version, err = image.ParseVersion(f.version); err != nil {
-		return usageError("-v/--version: %v", err)
-	}
-	hs, err := imageParseInt("-H/--header-size", f.headerSize, 32)
-	if err != nil {
 		return err
 	}
-	if hs < image.HeaderSize || hs > 0xffff {
-		return usageError("-H/--header-size %d: minimum value is %d, maximum 65535", hs, image.HeaderSize)
-	}
-	o.HeaderSize = int(hs)
-	ss, err := imageParseInt("-S/--slot-size", f.slotSize, 32)
-	if err != nil {
+	if o.HeaderSize, err = imageFlagInt("-H/--header-size", f.headerSize, 32); err != nil {
 		return err
 	}
-	o.SlotSize = int(ss)
-	o.PadHeader, o.Pad, o.Confirm, o.Test = f.padHeader, f.pad, f.confirm, f.test
-	o.Overwrite, o.Clear, o.SaveEncTLV, o.PadSig, o.Pure, o.NonBootable = f.overwriteOnly, f.clear, f.saveEncTLV, f.padSig, f.pure, f.nonBootable
-	if o.Align, err = imageChoice("--align", f.align, "1", "2", "4", "8", "16", "32"); err != nil {
+	if o.SlotSize, err = imageFlagInt("-S/--slot-size", f.slotSize, 32); err != nil {
+		return err
+	}
+	if o.Align, err = imagePositive("--align", f.align); err != nil {
 		return err
 	}
 	if f.maxAlign != "" {
-		if o.MaxAlign, err = imageChoice("--max-align", f.maxAlign, "8", "16", "32"); err != nil {
+		if o.MaxAlign, err = imagePositive("--max-align", f.maxAlign); err != nil {
 			return err
 		}
 	}
-	if fl.Changed("max-sectors") && f.maxSectors <= 0 {
-		return usageError("-M/--max-sectors %d: must be positive", f.maxSectors)
+	if fl.Changed("max-sectors") && f.maxSectors == 0 {
+		return usageError("-M/--max-sectors 0: give a positive number (leave it out for the default, 128)")
 	}
 	o.MaxSectors = f.maxSectors
-	switch f.publicKeyFormat {
-	case "hash":
-	case "full":
-		o.PublicKeyFormat = image.KeyFormatFull
-	default:
-		return usageError("--public-key-format %q: want hash or full", f.publicKeyFormat)
-	}
-	if f.endian != "little" {
-		return usageError("-e/--endian %q: only little-endian images are supported", f.endian)
-	}
-	if f.compression != "disabled" {
-		return usageError("--compression %q: compression is not supported (only disabled)", f.compression)
-	}
-	if f.sha != "auto" {
-		if o.HashBits, err = imageChoice("--sha", f.sha, "256", "384", "512"); err != nil {
+	if f.erasedVal != "" {
+		v, err := imageParseInt("-R/--erased-val", f.erasedVal, 8)
+		if err != nil {
 			return err
 		}
+		e := byte(v)
+		o.ErasedVal = &e
 	}
-	if f.pure && f.sha != "auto" {
-		return usageError("--pure enforces the preferred hash algorithm and forbids --sha")
-	}
-	if f.hmacSHA != "auto" {
-		if o.HMACBits, err = imageChoice("--hmac-sha", f.hmacSHA, "256", "512"); err != nil {
+	return nil
+}
+
+// addressOptions reads the RAM load and fixed flash addresses.
+func (f *imageSignFlags) addressOptions(o *image.SignOptions) error {
+	for _, a := range []struct {
+		flag, value string
+		to          *uint32
+	}{{"-L/--load-addr", f.loadAddr, &o.LoadAddr}, {"-F/--rom-fixed", f.romFixed, &o.ROMFixed}} {
+		if a.value == "" {
+			continue
+		}
+		v, err := imageParseInt(a.flag, a.value, 32)
+		if err != nil {
 			return err
 		}
+		*a.to = uint32(v)
 	}
-	if o.EncryptKeyLen, err = imageChoice("--encrypt-keylen", f.encryptKeylen, "128", "256"); err != nil {
+	return nil
+}
+
+// cryptoOptions reads the key format, the hashes and the AES key length;
+// "auto" is the zero value, which lets image choose.
+func (f *imageSignFlags) cryptoOptions(o *image.SignOptions) error {
+	var err error
+	if o.PublicKeyFormat, err = image.ParsePublicKeyFormat(f.publicKeyFormat); err != nil {
 		return err
 	}
-	if f.erasedVal != "" {
-		switch f.erasedVal {
-		case "0":
-			z := byte(0)
-			o.ErasedVal = &z
-		case "0xff", "0xFF":
-		default:
-			return usageError("-R/--erased-val %q: want 0 or 0xff", f.erasedVal)
-		}
-	}
-	if f.loadAddr != "" {
-		v, err := imageParseInt("-L/--load-addr", f.loadAddr, 32)
-		if err != nil {
+	if f.sha != "auto" {
+		if o.HashBits, err = imagePositive("--sha", f.sha); err != nil {
 			return err
 		}
-		o.LoadAddr = uint32(v)
 	}
-	if f.romFixed != "" {
-		v, err := imageParseInt("-F/--rom-fixed", f.romFixed, 32)
-		if err != nil {
+	if f.hmacSHA != "auto" {
+		if o.HMACBits, err = imagePositive("--hmac-sha", f.hmacSHA); err != nil {
 			return err
 		}
-		o.ROMFixed = uint32(v)
 	}
-	if o.LoadAddr != 0 && o.ROMFixed != 0 {
-		return usageError("cannot set -F/--rom-fixed and -L/--load-addr at the same time")
-	}
+	o.EncryptKeyLen, err = imagePositive("--encrypt-keylen", f.encryptKeylen)
+	return err
+}
+
+// tlvOptions reads the protected TLVs' values: security counter ("auto":
+// from the version), dependencies and custom TLVs.
+func (f *imageSignFlags) tlvOptions(o *image.SignOptions) error {
 	if f.securityCounter != "" {
-		var sc uint32
-		if strings.EqualFold(f.securityCounter, "auto") {
-			sc = o.Version.SecurityCounter()
-		} else {
+		sc := o.Version.SecurityCounter()
+		if !strings.EqualFold(f.securityCounter, "auto") {
 			v, err := imageParseInt("-s/--security-counter", f.securityCounter, 32)
 			if err != nil {
 				return err
@@ -263,19 +309,19 @@ func imageSign(env *Env, fl *pflag.FlagSet, f *imageSignFlags, inPath, outPath s
 		o.SecurityCounter = &sc
 	}
 	if f.dependencies != "" {
-		if o.Dependencies, err = imageParseDependencies(f.dependencies); err != nil {
+		var err error
+		if o.Dependencies, err = image.ParseDependencies(f.dependencies); err != nil {
 			return err
 		}
 	}
-	if len(f.bootRecord) > image.MaxSwTypeLength {
-		return usageError("--boot-record %q is too long (%d characters); the maximum is %d", f.bootRecord, len(f.bootRecord), image.MaxSwTypeLength)
-	}
-	o.BootRecord, o.VID, o.CID = f.bootRecord, f.vid, f.cid
-	if o.CustomTLVs, err = imageCustomTLVs(f.customTLV, f.customTLVFile); err != nil {
-		return err
-	}
+	var err error
+	o.CustomTLVs, err = imageCustomTLVs(f.customTLV, f.customTLVFile)
+	return err
+}
 
-	// Keys.
+// keyOptions loads the signing key, the fixed signature and its public
+// key, and the encryption key.
+func (f *imageSignFlags) keyOptions(env *Env, o *image.SignOptions) error {
 	if f.key != "" {
 		k, err := imageLoadKey(env, f.key, "-k/--key")
 		if err != nil {
@@ -288,12 +334,6 @@ func imageSign(env *Env, fl *pflag.FlagSet, f *imageSignFlags, inPath, outPath s
 		o.Key = s
 	}
 	if f.fixSig != "" {
-		if f.key != "" {
-			return usageError("cannot sign with -k and use --fix-sig at the same time")
-		}
-		if f.fixSigPubkey == "" {
-			return usageError("--fix-sig needs --fix-sig-pubkey: the public key of the fixed signature")
-		}
 		b, err := imageReadFile(f.fixSig, "--fix-sig file")
 		if err != nil {
 			return err
@@ -302,217 +342,126 @@ func imageSign(env *Env, fl *pflag.FlagSet, f *imageSignFlags, inPath, outPath s
 			return fail(ExitError, fmt.Errorf("--fix-sig %s: not base64: %w", f.fixSig, err), "")
 		}
 	}
+	var err error
 	if f.fixSigPubkey != "" {
-		k, err := imageLoadKey(env, f.fixSigPubkey, "--fix-sig-pubkey")
-		if err != nil {
+		if o.FixedSignatureKey, err = imageLoadKey(env, f.fixSigPubkey, "--fix-sig-pubkey"); err != nil {
 			return err
 		}
-		o.FixedSignatureKey = imagePublicOf(k)
-	}
-	if f.vectorToSign != "" && f.vectorToSign != "payload" && f.vectorToSign != "digest" {
-		return usageError("--vector-to-sign %q: want payload or digest", f.vectorToSign)
 	}
 	if f.encrypt != "" {
-		k, err := imageLoadKey(env, f.encrypt, "-E/--encrypt")
-		if err != nil {
+		if o.EncryptKey, err = imageLoadKey(env, f.encrypt, "-E/--encrypt"); err != nil {
 			return err
 		}
-		o.EncryptKey = imagePublicOf(k)
-	}
-
-	// Input.
-	in, base, inHex, err := imageReadImage(inPath, "input")
-	if err != nil {
-		return err
-	}
-	if inHex && base != 0 && o.PadHeader {
-		base -= uint32(o.HeaderSize)
-	}
-	var res *image.SignResult
-	if f.vectorToSign != "" {
-		payload, digest, err := image.SigningVector(in, o)
-		if err != nil {
-			return imageFailure(err)
-		}
-		if f.vectorToSign == "digest" {
-			payload = digest
-		}
-		return imageWriteFile(outPath, payload)
-	}
-	if imageIsHex(outPath) {
-		if !inHex && f.hexAddr == "" {
-			return usageError("no address exists in the input file and -x/--hex-addr was not given")
-		}
-		if f.hexAddr != "" {
-			v, err := imageParseInt("-x/--hex-addr", f.hexAddr, 32)
-			if err != nil {
-				return err
-			}
-			base = uint32(v)
-		}
-		if res, err = image.Sign(in, o); err != nil {
-			return imageFailure(err)
-		}
-		if err := imageWriteFile(outPath, imageHexOutput(res, o, base)); err != nil {
-			return err
-		}
-	} else {
-		// Stream the output (the firmware is never copied) into a temporary
-		// file next to it, renamed over OUTFILE only on success: a failed
-		// run leaves an existing OUTFILE as it was.
-		out, err := os.CreateTemp(filepath.Dir(outPath), "."+filepath.Base(outPath)+".*")
-		if err != nil {
-			return fail(ExitError, fmt.Errorf("writing %s: %w", outPath, err), "")
-		}
-		tmp := out.Name()
-		res, err = image.SignTo(out, in, o)
-		if err == nil {
-			err = out.Chmod(0o644)
-		}
-		if cerr := out.Close(); err == nil && cerr != nil {
-			err = cerr
-		}
-		if err == nil {
-			err = os.Rename(tmp, outPath)
-		}
-		if err != nil {
-			os.Remove(tmp)
-			if errors.Is(err, image.ErrInvalidArgument) || image.IsVerificationFailure(err) {
-				return imageFailure(err)
-			}
-			return fail(ExitError, fmt.Errorf("writing %s: %w", outPath, err), "")
-		}
-	}
-	if f.sigOut != "" && res.Signature != nil {
-		return imageWriteFile(f.sigOut, []byte(base64.StdEncoding.EncodeToString(res.Signature)))
 	}
 	return nil
 }
 
-// imageHexOutput lays a signed image out at base; with padding it writes
-// only the trailer fields that differ from erased flash, as imgtool does.
-func imageHexOutput(res *image.SignResult, o *image.SignOptions, base uint32) []byte {
-	m := &ihex.Memory{}
-	m.Put(base, res.Bytes[:res.ImageSize])
-	if o.Pad || o.Confirm || o.Test {
-		l := res.Trailer
-		end := base + uint32(o.SlotSize)
-		if (o.Test || o.Confirm) && !l.OverwriteOnly {
-			erased := byte(0xff)
-			if o.ErasedVal != nil {
-				erased = *o.ErasedVal
-			}
-			flag := make([]byte, l.MaxAlign)
-			for i := range flag {
-				flag[i] = erased
-			}
-			if o.Confirm {
-				flag[0] = image.BootFlagSet
-			}
-			m.Put(end-uint32(image.ImageOKOffset(l.MaxAlign)), flag)
-		}
-		m.Put(end-image.BootMagicSize, image.BootMagic(l.MaxAlign))
+// hexBase is the address of a .hex output: -x, else the input's own
+// address (less the header imgtool prepends with --pad-header).
+func (f *imageSignFlags) hexBase(base uint32, inHex bool, o *image.SignOptions) (uint32, error) {
+	if f.hexAddr != "" {
+		v, err := imageParseInt("-x/--hex-addr", f.hexAddr, 32)
+		return uint32(v), err
 	}
-	return m.Marshal()
+	if !inHex {
+		return 0, usageError("no address exists in the input file and -x/--hex-addr was not given")
+	}
+	if base != 0 && o.PadHeader {
+		base -= uint32(o.HeaderSize)
+	}
+	return base, nil
 }
 
-func imagePublicOf(k any) any {
-	if s, ok := k.(crypto.Signer); ok {
-		return s.Public()
+// imageWriteVector writes what an external signer must sign.
+func imageWriteVector(fl *pflag.FlagSet, outPath string, in []byte, o *image.SignOptions, which string) error {
+	payload, digest, err := image.SigningVector(in, o)
+	if err != nil {
+		return imageFlagFailure(fl, err)
 	}
-	if p, ok := k.(*ecdh.PrivateKey); ok {
-		return p.PublicKey()
+	if which == "digest" {
+		payload = digest
 	}
-	return k
+	return imageWriteFile(outPath, payload)
 }
 
-func imageChoice(flag, v string, choices ...string) (int, error) {
-	for _, c := range choices {
-		if v == c {
-			n, _ := strconv.Atoi(c)
-			return n, nil
-		}
+// imageSignHex signs into an Intel HEX file at base.
+func imageSignHex(outPath string, in []byte, o *image.SignOptions, base uint32) (*image.SignResult, error) {
+	res, hex, err := image.SignHex(in, o, base)
+	if err != nil {
+		return nil, err
 	}
-	return 0, usageError("%s %q: want one of %s", flag, v, strings.Join(choices, ", "))
+	return res, imageWriteFile(outPath, hex)
 }
 
-// imageParseDependencies reads "(id,version), ..." as imgtool does.
-func imageParseDependencies(s string) ([]image.Dependency, error) {
-	ids := imageDepImageRE().FindAllStringSubmatch(s, -1)
-	vers := imageDepVersionRE().FindAllStringSubmatch(s, -1)
-	if len(ids) == 0 {
-		return nil, usageError("-d/--dependencies %q: want \"(image_id,version), ...\"", s)
+// imageSignFile streams the signed image (the firmware is never copied)
+// into a temporary file next to outPath, renamed over it only on success:
+// a failed run leaves an existing file as it was.
+func imageSignFile(outPath string, in []byte, o *image.SignOptions) (*image.SignResult, error) {
+	out, err := os.CreateTemp(filepath.Dir(outPath), "."+filepath.Base(outPath)+".*")
+	if err != nil {
+		return nil, fail(ExitError, fmt.Errorf("writing %s: %w", outPath, err), "")
 	}
-	if len(ids) != len(vers) {
-		return nil, usageError("-d/--dependencies %q: %d image IDs but %d versions", s, len(ids), len(vers))
+	tmp := out.Name()
+	res, err := image.SignTo(out, in, o)
+	if err == nil {
+		err = out.Chmod(0o644)
 	}
-	var out []image.Dependency
-	for i := range ids {
-		id, err := strconv.ParseUint(ids[i][1], 10, 8)
-		if err != nil {
-			return nil, usageError("-d/--dependencies: image ID %q is not 0..255", ids[i][1])
+	if cerr := out.Close(); err == nil && cerr != nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp, outPath)
+	}
+	if err != nil {
+		os.Remove(tmp)
+		if errors.Is(err, image.ErrInvalidArgument) || image.IsVerificationFailure(err) {
+			return nil, err
 		}
-		v, err := image.ParseVersion(vers[i][1])
-		if err != nil {
-			return nil, usageError("-d/--dependencies: %v", err)
-		}
-		out = append(out, image.Dependency{ImageID: uint8(id), Version: v})
+		return nil, fail(ExitError, fmt.Errorf("writing %s: %w", outPath, err), "")
 	}
-	return out, nil
+	return res, nil
 }
 
-// imageCustomTLVs reads --custom-tlv TAG VALUE and --custom-tlv-file TAG FILE pairs.
+// imageFlagInt parses an integer flag (as Python's int(x, 0)) into an int.
+func imageFlagInt(flag, s string, bits int) (int, error) {
+	v, err := imageParseInt(flag, s, bits)
+	return int(v), err
+}
+
+// imagePositive parses a flag that must be a positive integer: image
+// reads 0 as "the default", so an explicit 0 is refused here rather than
+// silently replaced.
+func imagePositive(flag, s string) (int, error) {
+	v, err := imageFlagInt(flag, s, 32)
+	if err == nil && v == 0 {
+		return 0, usageError("%s 0: give a positive number", flag)
+	}
+	return v, err
+}
+
+// imageCustomTLVs reads --custom-tlv TAG VALUE and --custom-tlv-file TAG
+// FILE pairs (each joined by imageJoinPairs); image checks the tags.
 func imageCustomTLVs(vals, files []string) ([]image.TLV, error) {
 	var out []image.TLV
-	seen := map[uint16]bool{}
-	add := func(pair string, isFile bool) error {
+	for i, pair := range append(append([]string(nil), vals...), files...) {
 		tagS, val, ok := strings.Cut(pair, "\x00")
 		if !ok {
-			return usageError("--custom-tlv takes two values: TAG VALUE")
+			return nil, usageError("--custom-tlv takes two values: TAG VALUE")
 		}
 		tag, err := imageParseInt("--custom-tlv tag", tagS, 16)
 		if err != nil {
-			return err
+			return nil, err
 		}
-		t := uint16(tag)
-		if seen[t] {
-			return usageError("custom TLV 0x%x already exists", t)
-		}
-		if image.IsPredefinedTLV(t) {
-			return usageError("custom TLV 0x%x conflicts with a predefined TLV", t)
-		}
-		if t < image.TLVVendorMin || t > image.TLVVendorMax {
-			return usageError("custom TLV type 0x%04x: allowed values are 0x%04x..0x%04x", t, image.TLVVendorMin, image.TLVVendorMax)
-		}
-		seen[t] = true
 		var v []byte
-		switch {
-		case isFile:
-			if v, err = os.ReadFile(val); err != nil {
-				return fail(ExitError, fmt.Errorf("--custom-tlv-file: %w", err), "")
-			}
-		case strings.HasPrefix(val, "0x"):
-			if len(val)%2 != 0 {
-				return usageError("custom TLV length is odd")
-			}
-			if v, err = hex.DecodeString(val[2:]); err != nil {
-				return usageError("--custom-tlv value %q: not hex", val)
-			}
-		default:
-			v = []byte(val)
+		if i < len(vals) {
+			v, err = image.ParseCustomTLVValue(val)
+		} else if v, err = os.ReadFile(val); err != nil {
+			err = fail(ExitError, fmt.Errorf("--custom-tlv-file: %w", err), "")
 		}
-		out = append(out, image.TLV{Type: t, Value: v})
-		return nil
-	}
-	for _, p := range vals {
-		if err := add(p, false); err != nil {
+		if err != nil {
 			return nil, err
 		}
-	}
-	for _, p := range files {
-		if err := add(p, true); err != nil {
-			return nil, err
-		}
+		out = append(out, image.TLV{Type: uint16(tag), Value: v})
 	}
 	return out, nil
 }

@@ -11,6 +11,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"rampart/attest"
+	"rampart/boot"
 	"rampart/spe/audit"
 	"rampart/spe/platform"
 	"rampart/spe/provision"
@@ -26,7 +27,7 @@ func speOpenPlatform(stateDir, deviceDir string) (*platform.Platform, func(), er
 	if stateDir == "" {
 		return nil, nil, usageError("give --state-dir")
 	}
-	var dev *platform.Device
+	var dev *boot.Device
 	if deviceDir != "" {
 		var err error
 		if dev, err = platform.OpenDevice(deviceDir); err != nil {

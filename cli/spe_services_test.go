@@ -16,7 +16,6 @@ import (
 	"rampart/attest"
 	"rampart/boot"
 	"rampart/image"
-	"rampart/spe/platform"
 )
 
 // TestSpeProvisionAttestDecommission runs the factory and field commands on
@@ -46,7 +45,7 @@ func TestSpeProvisionAttestDecommission(t *testing.T) {
 		t.Fatal(err)
 	}
 	devDir, stateDir := filepath.Join(dir, "dev"), filepath.Join(dir, "state")
-	d, err := platform.CreateDevice(devDir, cfg, nil)
+	d, err := boot.CreateDevice(devDir, cfg, nil, 0)
 	if err != nil {
 		t.Fatal(err)
 	}

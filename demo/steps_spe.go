@@ -23,7 +23,7 @@ type speDemo struct {
 	devDir, stateDir string
 	endorsements     *attest.EndorsementList
 	endorsementPath  string
-	dev              *platform.Device
+	dev              *boot.Device
 	p                *platform.Platform
 }
 
@@ -71,7 +71,7 @@ func (d *speDemo) stepDevice(s *State) (string, error) {
 	}
 	d.devDir = filepath.Join(s.opts.Dir, "device")
 	d.stateDir = filepath.Join(s.opts.Dir, "spe-state")
-	dev, err := platform.CreateDevice(d.devDir, cfg, nil)
+	dev, err := boot.CreateDevice(d.devDir, cfg, nil, 0)
 	if err != nil {
 		return "", err
 	}

@@ -5,6 +5,7 @@ import (
 	"crypto/ed25519"
 	"encoding/binary"
 	"errors"
+	"io"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -224,6 +225,8 @@ func TestSignRejectsBadOptions(t *testing.T) {
 		"long sw_type":      {"boot-record", func(o *SignOptions) { o.BootRecord = "ABCDEFGHIJKLM" }},
 		"no header padding": {"pad-header", func(o *SignOptions) { o.PadHeader = false; in[0] = 1 }},
 		"cid name, no vid":  {"cid", func(o *SignOptions) { o.CID = "my-image-class" }},
+		"erased value":      {"erased-val", func(o *SignOptions) { e := byte(0x5a); o.ErasedVal = &e }},
+		"fixed sig, no key": {"--fix-sig needs --fix-sig-pubkey", func(o *SignOptions) { o.Key, o.FixedSignature = nil, []byte{1} }},
 	}
 	for name, c := range cases {
 		o := base()
@@ -231,6 +234,11 @@ func TestSignRejectsBadOptions(t *testing.T) {
 		_, err := Sign(in, o)
 		if err == nil || !strings.Contains(err.Error(), c.field) {
 			t.Errorf("%s: got %v, want an error naming %q", name, err, c.field)
+		}
+		// Validate finds the same problem without the firmware, except
+		// those that depend on it.
+		if verr := o.Validate(); name != "image > slot" && name != "no header padding" && (verr == nil || verr.Error() != err.Error()) {
+			t.Errorf("%s: Validate says %v, Sign %v", name, verr, err)
 		}
 		in[0] = 0
 	}
@@ -275,6 +283,13 @@ func FuzzParse(f *testing.F) {
 		_, _, _ = img.SecurityCounter()
 		_, _ = img.Dependencies()
 		_, _ = ParseTrailer(b)
+		if d, err := NewDumpInfo("fuzz.bin", b); err == nil {
+			for _, f := range []DumpFormat{DumpText, DumpYAML, DumpJSON} {
+				if err := d.Write(io.Discard, f); err != nil {
+					t.Fatalf("dumpinfo %d: %v", f, err)
+				}
+			}
+		}
 	})
 }
 

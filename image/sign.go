@@ -2,10 +2,7 @@ package image
 
 import (
 	"bytes"
-	"crypto"
 	"crypto/rand"
-	"crypto/rsa"
-	"encoding/binary"
 	"fmt"
 	"io"
 )
@@ -111,6 +108,15 @@ type signed struct {
 	res    *SignResult
 }
 
+// bodySize is the length of the body: ih_img_size.
+func (p *signed) bodySize() int {
+	n := 0
+	for _, b := range p.body {
+		n += len(b)
+	}
+	return n
+}
+
 func (p *signed) pieces() [][]byte {
 	out := append([][]byte{p.head}, p.body...)
 	return append(out, p.prot, p.unprot)
@@ -133,257 +139,66 @@ func build(firmware []byte, o *SignOptions, early func([][]byte)) (*signed, erro
 	if err := o.check(); err != nil {
 		return nil, err
 	}
-	r := o.Rand
-	if r == nil {
-		r = rand.Reader
-	}
-	hdr := o.HeaderSize
-	var kt KeyType
-	var signKey any
-	if o.Key != nil {
-		signKey = o.Key
-	}
-	if o.FixedSignature != nil || o.FixedSignatureKey != nil {
-		if o.Key != nil {
-			return nil, argErr("fix-sig", "cannot sign with a key and use a fixed signature at the same time")
-		}
-		if o.FixedSignatureKey == nil {
-			return nil, argErr("fix-sig-pubkey", "the public key of the fixed signature is not given")
-		}
-		signKey = publicOf(o.FixedSignatureKey)
-	}
-	if signKey != nil {
-		var err error
-		if kt, err = KeyTypeOf(signKey); err != nil {
-			return nil, err
-		}
-		if kt.SigTLV() == 0 {
-			return nil, argErr("key", "%w: a %s key cannot sign", ErrUnsupported, kt)
-		}
-	} else if o.Pure {
-		return nil, argErr("pure", "--pure needs a signing key")
-	}
-	h, err := o.chooseHash(kt)
+	s, err := o.signer()
 	if err != nil {
 		return nil, err
 	}
-	if o.EncryptKey != nil {
-		if err := checkEncryptPair(kt, o.EncryptKey); err != nil {
-			return nil, err
-		}
-	}
-
-	// The header area and the body. Without --pad-header the input's first
-	// ih_hdr_size bytes must be zeros and become the header area.
 	p := &signed{padded: o.Pad || o.Confirm || o.Test}
-	head := make([]byte, hdr)
-	body := firmware
-	if o.PadHeader {
-		for i := range head {
-			head[i] = o.erased()
-		}
-	} else {
-		if len(firmware) < hdr {
-			return nil, argErr("header-size", "input of %d bytes is shorter than the %d-byte header; use --pad-header", len(firmware), hdr)
-		}
-		for _, c := range firmware[:hdr] {
-			if c != 0 {
-				return nil, argErr("pad-header", "header padding was not requested and the input does not start with %d zero bytes", hdr)
-			}
-		}
-		body = firmware[hdr:]
-	}
-	p.body = [][]byte{body}
-
-	// Key bytes and hash.
-	var pubBytes, keyHash []byte
-	if signKey != nil {
-		if pubBytes, err = PublicKeyBytes(signKey); err != nil {
-			return nil, err
-		}
-		keyHash = h.Sum(pubBytes)
-	} else {
-		keyHash = make([]byte, 32)
+	if err := o.layOut(p, firmware, s); err != nil {
+		return nil, err
 	}
 
-	// Protected TLVs, in imgtool's order.
-	var prot []TLV
-	if o.SecurityCounter != nil {
-		prot = append(prot, TLV{Type: TLVSecCnt, Value: binary.LittleEndian.AppendUint32(nil, *o.SecurityCounter)})
-	}
-	if o.BootRecord != "" {
-		br, err := buildBootRecord(o.BootRecord, o.Version, keyHash, h)
-		if err != nil {
-			return nil, err
-		}
-		prot = append(prot, TLV{Type: TLVBootRecord, Value: br})
-	}
-	for _, d := range o.Dependencies {
-		prot = append(prot, TLV{Type: TLVDependency, Value: d.marshal()})
-	}
-	var vid [16]byte
-	if o.VID != "" {
-		if vid, err = ParseUUID(&NamespaceDNS, o.VID); err != nil {
-			return nil, err
-		}
-		prot = append(prot, TLV{Type: TLVUUIDVID, Value: vid[:]})
-	}
-	if o.CID != "" {
-		var ns *[16]byte
-		if o.VID != "" {
-			ns = &vid
-		}
-		cid, err := ParseUUID(ns, o.CID)
-		if err != nil {
-			return nil, err
-		}
-		prot = append(prot, TLV{Type: TLVUUIDCID, Value: cid[:]})
-	}
-	prot = append(prot, o.CustomTLVs...)
-	protSize := 0
-	if len(prot) > 0 {
-		protSize = tlvAreaSize(prot)
-		if protSize > 0xffff {
-			return nil, argErr("protected TLV area", "%d bytes do not fit ih_protect_tlv_size", protSize)
-		}
-	}
-
-	// An encrypted image is zero-padded so that header + body is a
-	// multiple of the AES block size.
-	keyLen := 16
-	if o.EncryptKeyLen == 256 {
-		keyLen = 32
-	}
-	imgSize := len(body)
-	if o.EncryptKey != nil {
-		if n := (hdr + imgSize) % 16; n != 0 {
-			p.body = append(p.body, make([]byte, 16-n))
-			imgSize += 16 - n
-		}
-	}
-	if uint64(imgSize) > 0xffffffff {
-		return nil, argErr("input", "%w: %d bytes do not fit ih_img_size", ErrTooLarge, imgSize)
-	}
-
-	var flags Flags
-	if o.EncryptKey != nil {
-		flags |= FlagEncryptedAES128
-		if keyLen == 32 {
-			flags = FlagEncryptedAES256
-		}
-	}
-	if o.LoadAddr != 0 {
-		flags |= FlagRAMLoad
-	}
-	if o.ROMFixed != 0 {
-		flags |= FlagROMFixed
-	}
-	if o.NonBootable {
-		flags |= FlagNonBootable
-	}
-	load := o.LoadAddr
-	if o.ROMFixed != 0 {
-		load = o.ROMFixed
-	}
-	header := Header{Magic: ImageMagic, LoadAddr: load, HdrSize: uint16(hdr), ProtectTLVSize: uint16(protSize),
-		ImgSize: uint32(imgSize), Flags: flags, Ver: o.Version}
-	hb, _ := header.MarshalBinary()
-	copy(head, hb)
-	p.head = head
-	if len(prot) > 0 {
-		if p.prot, err = appendTLVArea(nil, TLVProtInfoMagic, prot); err != nil {
-			return nil, err
-		}
-	}
-
-	// Hash and sign the header, body and protected area.
+	// Hash the header, body and protected area; then sign and encrypt.
 	region := append(append([][]byte{p.head}, p.body...), p.prot)
 	if early != nil && o.EncryptKey == nil && !o.vectorOnly {
 		early(region)
 	}
-	digest := hashPieces(h, region...)
-	res := &SignResult{Digest: digest, Trailer: o.layout()}
-	unprot := []TLV{{Type: uint16(h), Value: digest}}
-	if o.Pure {
-		unprot = append(unprot, TLV{Type: TLVSigPure, Value: []byte{1}})
-	}
+	p.res = &SignResult{Digest: hashPieces(s.hash, region...), Trailer: o.layout()}
 	if o.vectorOnly {
-		p.res = res
 		p.region = region
 		return p, nil
 	}
-	if signKey != nil {
-		if o.PublicKeyFormat == KeyFormatFull {
-			unprot = append(unprot, TLV{Type: TLVPubKey, Value: pubBytes})
-		} else {
-			unprot = append(unprot, TLV{Type: TLVKeyHash, Value: keyHash})
-		}
-		var sig []byte
-		if o.Key != nil {
-			if sig, err = signRegion(o.Key, kt, region, h, digest, o.Pure, r); err != nil {
-				return nil, err
-			}
-		} else {
-			sig = o.FixedSignature
-			tk := trustedKey{kt: kt, pub: signKey}
-			msg := signedMessagePieces(kt, region, h, digest, o.Pure)
-			if err := verifySigMessage(tk, TLV{Type: kt.SigTLV(), Value: sig, Offset: -1}, msg); err != nil {
-				return nil, argErr("fix-sig", "the fixed signature does not verify with the given public key over this image: %v", err)
-			}
-		}
-		if o.PadSig && (kt == KeyECDSAP256 || kt == KeyECDSAP384) {
-			n := 72
-			if kt == KeyECDSAP384 {
-				n = 103
-			}
-			if len(sig) < n {
-				sig = append(sig, make([]byte, n-len(sig))...)
-			}
+	if err := o.finish(p, s, region); err != nil {
+		return nil, err
+	}
+	return p, nil
+}
+
+// finish signs the hashed region and, with EncryptKey, encrypts the body,
+// then encodes the TLV area in imgtool's order (hash, SIG_PURE, key hash
+// or key, signature, wrapped AES key) and checks the slot size.
+func (o *SignOptions) finish(p *signed, s *signer, region [][]byte) error {
+	res := p.res
+	unprot := []TLV{{Type: uint16(s.hash), Value: res.Digest}}
+	if o.Pure {
+		unprot = append(unprot, TLV{Type: TLVSigPure, Value: []byte{1}})
+	}
+	r := o.Rand
+	if r == nil {
+		r = rand.Reader
+	}
+	if s.key != nil {
+		sig, err := o.signature(s, region, res.Digest, r)
+		if err != nil {
+			return err
 		}
 		res.Signature = sig
-		unprot = append(unprot, TLV{Type: kt.SigTLV(), Value: sig})
+		unprot = append(unprot, o.keyTLV(s), TLV{Type: s.kt.SigTLV(), Value: sig})
 	}
-
 	if o.EncryptKey != nil {
-		aesKey := make([]byte, keyLen)
-		if _, err := io.ReadFull(r, aesKey); err != nil {
-			return nil, fmt.Errorf("image: reading random AES key: %w", err)
-		}
-		hm := SHA256
-		if o.HMACBits == 512 {
-			hm = SHA512
-		}
-		if _, isRSA := o.EncryptKey.(*rsa.PublicKey); isRSA {
-			hm = SHA256
-		}
-		et, err := wrapKey(o.EncryptKey, aesKey, hm, r)
+		et, err := o.encryptBody(p, r)
 		if err != nil {
-			return nil, err
+			return err
 		}
 		unprot = append(unprot, et)
 		res.Trailer.EncTLVLen = len(et.Value)
-		if !o.Clear {
-			enc := make([]byte, 0, imgSize)
-			for _, b := range p.body {
-				enc = append(enc, b...)
-			}
-			if err := aesCTR(aesKey, enc); err != nil {
-				return nil, err
-			}
-			p.body = [][]byte{enc}
-		}
 	}
+	var err error
 	if p.unprot, err = appendTLVArea(nil, TLVInfoMagic, unprot); err != nil {
-		return nil, err
+		return err
 	}
-	res.ImageSize = hdr + imgSize + len(p.prot) + len(p.unprot)
-
-	tsize := res.Trailer.Size()
-	if o.SlotSize > 0 && res.ImageSize+tsize > o.SlotSize {
-		return nil, argErr("slot-size", "%w: image (0x%x) + trailer (0x%x) exceeds the slot size 0x%x", ErrTooLarge, res.ImageSize, tsize, o.SlotSize)
-	}
-	p.res = res
-	return p, nil
+	res.ImageSize = len(p.head) + p.bodySize() + len(p.prot) + len(p.unprot)
+	return o.checkFitsSlot(res)
 }
 
 // appendTrailer pads img to slotSize with the erased value and writes the
@@ -397,47 +212,4 @@ func appendTrailer(img []byte, slotSize int, erased byte, l TrailerLayout, confi
 		img[slotSize-ImageOKOffset(l.MaxAlign)] = BootFlagSet
 	}
 	return img
-}
-
-// checkEncryptPair applies imgtool's rule that ECDSA and RSA signing keys
-// need an encryption key of the same family.
-func checkEncryptPair(kt KeyType, enc any) error {
-	et, err := KeyTypeOf(enc)
-	if err != nil {
-		return err
-	}
-	ok := true
-	switch kt {
-	case KeyECDSAP256:
-		ok = et == KeyECDSAP256
-	case KeyECDSAP384:
-		ok = false
-	case KeyRSA2048, KeyRSA3072:
-		ok = et == KeyRSA2048 || et == KeyRSA3072
-	}
-	if !ok {
-		return argErr("encrypt", "signing and encryption must use the same type of key (%s signing, %s encryption)", kt, et)
-	}
-	return nil
-}
-
-// signRegion signs the hashed region with key as MCUboot expects for kt.
-func signRegion(key crypto.Signer, kt KeyType, region [][]byte, h Hash, digest []byte, pure bool, r io.Reader) ([]byte, error) {
-	msg := signedMessagePieces(kt, region, h, digest, pure)
-	var opts crypto.SignerOpts
-	switch kt {
-	case KeyECDSAP256:
-		opts = crypto.SHA256
-	case KeyECDSAP384:
-		opts = crypto.SHA384
-	case KeyRSA2048, KeyRSA3072:
-		opts = &rsa.PSSOptions{SaltLength: 32, Hash: crypto.SHA256}
-	case KeyEd25519:
-		opts = crypto.Hash(0)
-	}
-	sig, err := key.Sign(r, msg, opts)
-	if err != nil {
-		return nil, fmt.Errorf("image: signing with %s key: %w", kt, err)
-	}
-	return sig, nil
 }

@@ -26,7 +26,7 @@ type SignOptions struct {
 
 	HeaderSize  int     // -H/--header-size: >= 32
 	PadHeader   bool    // --pad-header: prepend HeaderSize erased bytes
-	ErasedVal   *byte   // -R/--erased-val: 0xff when nil
+	ErasedVal   *byte   // -R/--erased-val: 0 or 0xff; 0xff when nil
 	Version     Version // -v/--version
 	SlotSize    int     // -S/--slot-size: image + trailer must fit; 0 skips the check
 	Pad         bool    // --pad: pad to SlotSize and write the trailer magic
@@ -46,7 +46,7 @@ type SignOptions struct {
 	CustomTLVs      []TLV        // --custom-tlv, in order; types 0xa0..0xfffe, not predefined
 	VID, CID        string       // --vid, --cid (see ParseUUID)
 
-	EncryptKey    any  // -E/--encrypt: RSA, P-256 or X25519 public key; nil for none
+	EncryptKey    any  // -E/--encrypt: RSA, P-256 or X25519 key (its public half is used); nil for none
 	EncryptKeyLen int  // --encrypt-keylen: 128 (default) or 256
 	HMACBits      int  // --hmac-sha: 0 (auto = 256) or 512 (X25519 only)
 	Clear         bool // -c/--clear: add the key TLV and flags but leave the body in clear
@@ -156,6 +156,9 @@ func (o *SignOptions) check() error {
 	if o.LoadAddr != 0 && o.ROMFixed != 0 {
 		return argErr("load-addr", "cannot set both --load-addr and --rom-fixed")
 	}
+	if o.ErasedVal != nil && *o.ErasedVal != 0 && *o.ErasedVal != 0xff {
+		return argErr("erased-val", "0x%02x is not 0 or 0xff (the erased values of MCUboot's flash)", *o.ErasedVal)
+	}
 	if (o.Pad || o.Confirm || o.Test) && o.SlotSize <= 0 {
 		return argErr("slot-size", "--pad, --confirm and --test need a slot size")
 	}
@@ -183,4 +186,23 @@ func (o *SignOptions) check() error {
 		seen[t.Type] = true
 	}
 	return nil
+}
+
+// Validate reports the first problem with the options that does not
+// depend on the firmware (Sign also checks the header area, the sizes and
+// the slot): a command line can refuse bad options before reading files.
+func (o *SignOptions) Validate() error {
+	if err := o.check(); err != nil {
+		return err
+	}
+	s, err := o.signer()
+	if err != nil {
+		return err
+	}
+	prot, err := o.protectedTLVs(s)
+	if err != nil {
+		return err
+	}
+	_, err = protectedArea(prot)
+	return err
 }

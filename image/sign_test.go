@@ -398,3 +398,24 @@ func TestVerifyWithKeyHashOnly(t *testing.T) {
 		t.Fatalf("KEYHASH image: %v", err)
 	}
 }
+
+// TestEncryptKeyMayBePrivate: given the private half of the encryption
+// key (as a key file often holds), Sign uses its public half.
+func TestEncryptKeyMayBePrivate(t *testing.T) {
+	in := make([]byte, 1000)
+	rand.Read(in)
+	sign := genKey(t, KeyEd25519)
+	x25519, _ := GenerateKey(KeyX25519, nil)
+	res, err := Sign(in, &SignOptions{Key: sign, HeaderSize: 0x200, PadHeader: true, EncryptKey: x25519})
+	if err != nil {
+		t.Fatal(err)
+	}
+	img, err := Parse(res.Bytes)
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, err := img.Verify(VerifyOptions{Keys: []any{sign.Public()}, DecryptKey: x25519})
+	if err != nil || !bytes.Equal(v.Plaintext[0x200:0x200+len(in)], in) {
+		t.Fatalf("does not decrypt: %v", err)
+	}
+}

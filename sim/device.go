@@ -42,7 +42,7 @@ var ImplementationID = bytes.Repeat([]byte{0x52}, 32)
 type Device struct {
 	Index   int
 	Dir     string
-	dev     *platform.Device
+	dev     *boot.Device
 	plat    *platform.Platform
 	Agent   *agent.Agent
 	Endorse attest.Endorsement
@@ -85,7 +85,7 @@ func ManufactureWith(dir string, index int, f *Fleet, firmware []byte, o Manufac
 	if err != nil {
 		return nil, err
 	}
-	dev, err := platform.CreateDevice(d.devDir(), cfg, nil)
+	dev, err := boot.CreateDevice(d.devDir(), cfg, nil, 0)
 	if err != nil {
 		return nil, err
 	}

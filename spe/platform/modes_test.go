@@ -8,7 +8,6 @@ import (
 	"testing"
 
 	"rampart/boot"
-	"rampart/image"
 	"rampart/psaclient"
 	"rampart/spe/platform"
 	"rampart/spe/storage"
@@ -23,8 +22,7 @@ func looseDevice(t *testing.T, devDir string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	pubPEM, _ := image.MarshalPublicKeyPEM(&bootKey.PublicKey)
-	d, err := platform.CreateDevice(devDir, cfg, [][]byte{pubPEM})
+	d, err := boot.CreateDevice(devDir, cfg, []any{&bootKey.PublicKey}, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -120,11 +118,11 @@ func TestStateAndDeviceArePrivate(t *testing.T) {
 		t.Fatalf("only %d files in the device directory", n)
 	}
 	// Others could have written: refused, not tightened.
-	os.Chmod(filepath.Join(devDir, platform.DeviceKeys), 0o777)
+	os.Chmod(filepath.Join(devDir, boot.DeviceKeysDir), 0o777)
 	if _, err := platform.OpenDevice(devDir); !errors.Is(err, storage.ErrExposed) {
 		t.Errorf("device keys directory writable by others: %v", err)
 	}
-	os.Chmod(filepath.Join(devDir, platform.DeviceKeys), 0o700)
+	os.Chmod(filepath.Join(devDir, boot.DeviceKeysDir), 0o700)
 	os.Chmod(filepath.Join(stateDir, platform.PSDir), 0o770)
 	if _, err := platform.Open(platform.Options{StateDir: stateDir, BootRecords: []swcomponent.Component{{MeasurementValue: make([]byte, 32), SignerID: make([]byte, 32)}}}); !errors.Is(err, storage.ErrExposed) {
 		t.Errorf("PS directory writable by its group: %v", err)

@@ -51,7 +51,7 @@ type Options struct {
 	StateDir string
 	// Device is the bootloader device the SPE was booted from; nil means no
 	// firmware update and boot records from BootRecords.
-	Device *Device
+	Device *boot.Device
 	// LastBoot is the result of the boot that started this SPE; nil with a
 	// Device makes Open boot the device.
 	LastBoot *boot.Result

@@ -70,7 +70,7 @@ func newDevice(t *testing.T) (devDir, stateDir string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	d, err := platform.CreateDevice(devDir, cfg, nil)
+	d, err := boot.CreateDevice(devDir, cfg, nil, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -81,7 +81,7 @@ func newDevice(t *testing.T) (devDir, stateDir string) {
 	return devDir, stateDir
 }
 
-func open(t *testing.T, devDir, stateDir string) (*platform.Platform, *platform.Device) {
+func open(t *testing.T, devDir, stateDir string) (*platform.Platform, *boot.Device) {
 	t.Helper()
 	d, err := platform.OpenDevice(devDir)
 	if err != nil {
@@ -375,8 +375,7 @@ func TestITSOnFlash(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	pubPEM, _ := image.MarshalPublicKeyPEM(&bootKey.PublicKey)
-	d, err := platform.CreateDevice(devDir, cfg, [][]byte{pubPEM})
+	d, err := boot.CreateDevice(devDir, cfg, []any{&bootKey.PublicKey}, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -384,7 +383,7 @@ func TestITSOnFlash(t *testing.T) {
 		t.Fatal(err)
 	}
 	d.Close()
-	openFlashPlatform := func() (*platform.Platform, *platform.Device) {
+	openFlashPlatform := func() (*platform.Platform, *boot.Device) {
 		d, err := platform.OpenDevice(devDir)
 		if err != nil {
 			t.Fatal(err)

@@ -13,6 +13,7 @@ import (
 	"unicode/utf8"
 
 	"rampart/attest"
+	"rampart/boot"
 	"rampart/image"
 	"rampart/internal/secfile"
 	"rampart/spe/attestation"
@@ -106,7 +107,7 @@ func Run(p *platform.Platform, opt Options) (*Result, error) {
 	}
 	res := &Result{}
 	for i, k := range opt.BootKeys {
-		name := filepath.Join(opt.DeviceDir, platform.DeviceKeys, fmt.Sprintf("provisioned-%02d.pem", i))
+		name := filepath.Join(opt.DeviceDir, boot.DeviceKeysDir, fmt.Sprintf("provisioned-%02d.pem", i))
 		if err := writeFileAtomic(name, k); err != nil {
 			return nil, fmt.Errorf("provision: boot key: %w", err)
 		}
