@@ -12,7 +12,6 @@ import (
 	"rampart/adminapi"
 	"rampart/agent"
 	"rampart/deviceproto"
-	"rampart/fleet/store"
 	"rampart/psa"
 	"rampart/psaclient"
 	"rampart/sim"
@@ -179,13 +178,13 @@ func (fd *fleetDemo) telemetry(*State) (string, error) {
 	if err := fd.need("onboarded devices", len(fd.agents) == demoDevices); err != nil {
 		return "", err
 	}
-	st := fd.f.Server.Store()
+	c := adminapi.NewClient(fd.f.Server.AdminURL(), sim.AdminToken, fd.f.Roots())
 	ctx := context.Background()
 	var lines []string
 	for i, a := range fd.agents {
-		var pts []store.Point
+		var pts []adminapi.Point
 		if !waitUntil(10*time.Second, func() bool {
-			pts, _ = st.Points(ctx, store.PointQuery{DeviceID: a.DeviceID(), Metric: "uptime_s"})
+			pts, _ = c.Telemetry(ctx, adminapi.TelemetryQuery{Device: a.DeviceID(), Metric: "uptime_s"})
 			return len(pts) >= 3
 		}) {
 			return "", fmt.Errorf("device %d: fewer than 3 samples stored", i)
