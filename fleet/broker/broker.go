@@ -237,6 +237,7 @@ func (b *Broker) Start() error {
 	tc.VerifyConnection = b.verifyPeer
 	b.lis = newTLSListener("mqtts", b.cfg.Address, tc, b.cfg.HandshakeTimeout)
 	b.lis.writeTimeout, b.lis.perSource = b.cfg.WriteTimeout, b.cfg.MaxHandshakesPerSource
+	b.lis.closeClients = b.closeClients
 	if err := b.srv.AddListener(b.lis); err != nil {
 		return fmt.Errorf("broker: listen %s: %w", b.cfg.Address, err)
 	}
@@ -280,6 +281,17 @@ func (b *Broker) Close() error {
 		b.closeRefusals()
 	})
 	return nil
+}
+
+// closeClients disconnects every client of the listener at shutdown, as
+// mochi's own callback does (reason: server shutting down), but from one
+// snapshot of the clients taken under a single read lock (listener.go).
+func (b *Broker) closeClients(listenerID string) {
+	for _, cl := range b.srv.Clients.GetAll() {
+		if cl.Net.Listener == listenerID && !cl.Closed() {
+			_ = b.srv.DisconnectClient(cl, packets.ErrServerShuttingDown)
+		}
+	}
 }
 
 // Disconnect drops the device's connection, if any, and forgets its
