@@ -1,6 +1,7 @@
 package campaign
 
 import (
+	"context"
 	"encoding/json"
 
 	"rampart/deviceproto"
@@ -31,6 +32,9 @@ func (e *Engine) progress(deviceID string, payload []byte) {
 	st := Installing
 	if p.Progress == deviceproto.ProgressRebooted {
 		st = Rebooted
+	}
+	if e.clustered {
+		e.refreshDevice(context.Background(), deviceID, p.JobID)
 	}
 	e.mu.Lock()
 	defer e.mu.Unlock()

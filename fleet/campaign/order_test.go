@@ -1,0 +1,73 @@
+package campaign_test
+
+import (
+	"context"
+	"testing"
+
+	"rampart/deviceproto"
+	"rampart/fleet/campaign"
+	"rampart/fleet/store"
+)
+
+// TestOperatorActionNotOverwrittenByStep: a failure crosses the threshold
+// and the engine pauses the campaign; the step that records the pause has
+// decided it when the operator cancels the campaign, and writes it after
+// the cancel. The cancel stands: the store, the engine and an engine
+// started afterwards all say cancelled. (Before campaign rows carried a
+// version, the step's late write put the campaign back to paused: a
+// restart resurrected a cancelled campaign.)
+func TestOperatorActionNotOverwrittenByStep(t *testing.T) {
+	const a = campaign.Cancel
+	b := newBench(t, 8)
+	ctx := context.Background()
+	e := b.engine(t)
+	spec := campaign.Spec{ID: "race", Release: b.release, Filter: campaign.Filter{States: []store.State{store.Registered}},
+		Phases: []campaign.Phase{{Percent: 100, FailureThreshold: 0.1}}, MaxConcurrent: 4}
+	if _, err := e.Create(ctx, spec, "test"); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.Step(ctx); err != nil {
+		t.Fatal(err)
+	}
+	var failing string
+	for id := range b.jobs {
+		failing = id
+		break
+	}
+	// The engine pauses at once, in memory; the next step writes it.
+	report(t, e, failing, deviceproto.Outcome{JobID: "race", Result: deviceproto.ResultFailed, Error: "agent: flash write failed"})
+	if s, _ := e.Status("race", false); s.State != campaign.Paused {
+		t.Fatalf("after the failure: %s", s.State)
+	}
+	want := campaign.Stopped
+	acted := false
+	campaign.SetHookBeforeSave(e, func() {
+		if acted {
+			return
+		}
+		acted = true
+		if _, err := e.Control(ctx, "race", a, "operator", "by hand"); err != nil {
+			t.Errorf("%s: %v", a, err)
+		}
+	})
+	if err := e.Step(ctx); err != nil {
+		t.Fatal(err)
+	}
+	campaign.SetHookBeforeSave(e, nil)
+	if !acted {
+		t.Fatal("the hook did not run")
+	}
+	rec, err := b.db.Campaign(ctx, "race")
+	if err != nil || campaign.State(rec.State) != want {
+		t.Fatalf("stored state after the operator's %s and the step's write: %+v %v, want %s", a, rec, err, want)
+	}
+	if s, err := e.Status("race", false); err != nil || s.State != want {
+		t.Fatalf("engine says %+v %v, want %s", s, err, want)
+	}
+	if err := e.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if s, err := b.engine(t).Status("race", false); err != nil || s.State != want {
+		t.Fatalf("after a restart: %+v %v, want %s", s, err, want)
+	}
+}
