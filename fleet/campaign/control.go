@@ -262,7 +262,7 @@ func (e *Engine) cancelDevices(ctx context.Context, c *camp, devs []*dev) ([]str
 			}
 			todo = append(todo, d)
 			changes = append(changes, store.DeviceChange{CampaignDevice: store.CampaignDevice{DeviceID: d.id, Phase: d.phase, Status: string(Cancelled), Reason: why, Notified: d.storedNotified},
-				FromStatus: string(d.stored), FromNotified: d.storedNotified})
+				From: []string{string(d.stored)}, FromNotified: d.storedNotified})
 		}
 		e.mu.Unlock()
 		applied, err := e.cfg.Store.ChangeCampaignDevices(ctx, c.rec.ID, changes, store.Fence{})
@@ -283,7 +283,7 @@ func (e *Engine) cancelDevices(ctx context.Context, c *camp, devs []*dev) ([]str
 				devs = append(devs, d)
 				continue
 			}
-			if changes[i].FromStatus == string(Notified) {
+			if changes[i].From[0] == string(Notified) {
 				clear = append(clear, d.id)
 			}
 			e.mu.Lock()

@@ -366,9 +366,13 @@ func (e *Engine) flush(ctx context.Context, events bool) error {
 				bs = append(bs, b)
 			}
 			b.devs = append(b.devs, d)
+			at := d.notified // the notification the change was decided on
+			if d.status == Notified {
+				at = d.storedNotified
+			}
 			b.changes = append(b.changes, store.DeviceChange{
 				CampaignDevice: store.CampaignDevice{DeviceID: d.id, Phase: d.phase, Status: string(d.status), Reason: d.reason, Notified: d.notified},
-				FromStatus:     string(d.stored), FromNotified: d.storedNotified})
+				From:           fromStatuses(d.status), FromNotified: at})
 			delete(c.dirty, id)
 			d.fence = 0
 		}

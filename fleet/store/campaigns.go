@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 )
 
@@ -133,20 +134,22 @@ func (s *DB) SetCampaignDevices(ctx context.Context, campaignID string, devs []C
 }
 
 // DeviceChange is a device's transition in a campaign: to the status,
-// reason and notification time of CampaignDevice, from the status and
-// notification time the writer read.
+// reason and notification time of CampaignDevice, from any of the From
+// statuses with the notification time FromNotified (the caller's rules of
+// which transitions are allowed; the store only checks them).
 type DeviceChange struct {
 	CampaignDevice
-	FromStatus   string
+	From         []string
 	FromNotified time.Time
 }
 
 // ChangeCampaignDevices applies transitions of a campaign's devices in one
-// transaction, each only if the device is still in its From status and
-// notification (a conditional UPDATE): of two nodes that move one device,
-// the first wins and the second learns it changed nothing. applied[i]
-// tells whether changes[i] was made. Under a non-zero fence nothing is
-// written unless the lease has the fence's epoch (ErrFenced).
+// transaction, each only if the device's stored row is still in one of its
+// From statuses and at its notification (a conditional UPDATE): of two
+// nodes that move one device, the first wins and the second learns it
+// changed nothing. applied[i] tells whether changes[i] was made. Under a
+// non-zero fence nothing is written unless the lease has the fence's epoch
+// (ErrFenced).
 func (s *DB) ChangeCampaignDevices(ctx context.Context, campaignID string, changes []DeviceChange, f Fence) (applied []bool, err error) {
 	applied = make([]bool, len(changes))
 	if len(changes) == 0 {
@@ -157,14 +160,31 @@ func (s *DB) ChangeCampaignDevices(ctx context.Context, campaignID string, chang
 		if err := s.checkFence(ctx, t, f); err != nil {
 			return err
 		}
-		st, err := t.PrepareContext(ctx, s.q(`UPDATE campaign_devices SET status = ?, reason = ?, notified_ms = ?, updated_ms = ?
-			WHERE campaign_id = ? AND device_id = ? AND status = ? AND notified_ms = ?`))
-		if err != nil {
-			return fmt.Errorf("store: campaign devices: %w", err)
-		}
-		defer st.Close()
+		stmts := map[int]*sql.Stmt{} // by the number of From statuses
+		defer func() {
+			for _, st := range stmts {
+				st.Close()
+			}
+		}()
 		for i, d := range changes {
-			res, err := st.ExecContext(ctx, d.Status, d.Reason, ms(d.Notified), now, campaignID, d.DeviceID, d.FromStatus, ms(d.FromNotified))
+			if len(d.From) == 0 {
+				continue
+			}
+			st := stmts[len(d.From)]
+			if st == nil {
+				q := `UPDATE campaign_devices SET status = ?, reason = ?, notified_ms = ?, updated_ms = ?
+					WHERE campaign_id = ? AND device_id = ? AND notified_ms = ? AND status IN (?` + strings.Repeat(",?", len(d.From)-1) + `)`
+				var err error
+				if st, err = t.PrepareContext(ctx, s.q(q)); err != nil {
+					return fmt.Errorf("store: campaign devices: %w", err)
+				}
+				stmts[len(d.From)] = st
+			}
+			args := []any{d.Status, d.Reason, ms(d.Notified), now, campaignID, d.DeviceID, ms(d.FromNotified)}
+			for _, f := range d.From {
+				args = append(args, f)
+			}
+			res, err := st.ExecContext(ctx, args...)
 			if err != nil {
 				return fmt.Errorf("store: campaign device %s: %w", d.DeviceID, err)
 			}

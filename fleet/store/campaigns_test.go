@@ -57,12 +57,17 @@ func TestCampaignTables(t *testing.T) {
 		// Conditional transitions: only from the status (and notification)
 		// the writer read.
 		ch := []store.DeviceChange{
-			{CampaignDevice: store.CampaignDevice{DeviceID: "b", Status: "notified", Notified: n}, FromStatus: "queued"},
-			{CampaignDevice: store.CampaignDevice{DeviceID: "a", Status: "verified"}, FromStatus: "notified", FromNotified: n},
+			{CampaignDevice: store.CampaignDevice{DeviceID: "b", Status: "notified", Notified: n}, From: []string{"queued"}},
+			{CampaignDevice: store.CampaignDevice{DeviceID: "a", Status: "verified"}, From: []string{"notified", "downloading"}, FromNotified: n},
+			{CampaignDevice: store.CampaignDevice{DeviceID: "a", Status: "reverted"}, From: []string{"failed"}}, // not at that notification
 		}
 		applied, err := db.ChangeCampaignDevices(ctx, "c1", ch, store.Fence{})
-		if err != nil || !applied[0] || applied[1] {
+		if err != nil || !applied[0] || applied[1] || applied[2] {
 			t.Fatalf("changes: %v %v", applied, err)
+		}
+		rev := []store.DeviceChange{{CampaignDevice: store.CampaignDevice{DeviceID: "a", Status: "reverted", Notified: n}, From: []string{"notified", "failed"}, FromNotified: n}}
+		if applied, err = db.ChangeCampaignDevices(ctx, "c1", rev, store.Fence{}); err != nil || !applied[0] {
+			t.Fatalf("failed to reverted: %v %v", applied, err)
 		}
 		if applied, err = db.ChangeCampaignDevices(ctx, "c1", ch[:1], store.Fence{}); err != nil || applied[0] {
 			t.Fatalf("the same change again: %v %v", applied, err)
