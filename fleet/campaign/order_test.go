@@ -2,7 +2,9 @@ package campaign_test
 
 import (
 	"context"
+	"errors"
 	"testing"
+	"time"
 
 	"rampart/deviceproto"
 	"rampart/fleet/campaign"
@@ -69,5 +71,56 @@ func TestOperatorActionNotOverwrittenByStep(t *testing.T) {
 	}
 	if s, err := b.engine(t).Status("race", false); err != nil || s.State != want {
 		t.Fatalf("after a restart: %+v %v, want %s", s, err, want)
+	}
+}
+
+// TestDeposedEvaluatorWritesNothing: an engine that still believes it
+// holds the campaigns lease (a node paused past its lease, then resumed)
+// after another took it over decides notifications, but its write is
+// refused by the fence: no job goes out from it, it stops evaluating, and
+// the evaluator of the current epoch notifies each device once.
+func TestDeposedEvaluatorWritesNothing(t *testing.T) {
+	b := newBench(t, 8)
+	ctx := context.Background()
+	if l, err := b.db.AcquireLease(ctx, campaign.LeaseName, "old", time.Second); err != nil || l.Epoch != 1 {
+		t.Fatal(l, err)
+	}
+	b.advance(2 * time.Second)
+	if l, err := b.db.AcquireLease(ctx, campaign.LeaseName, "new", 3*time.Second); err != nil || l.Epoch != 2 {
+		t.Fatal(l, err)
+	}
+	old := b.clusterEngine(t, func() (int64, bool) { return 1, true })
+	cur := b.clusterEngine(t, func() (int64, bool) { return 2, true })
+	spec := campaign.Spec{ID: "fenced", Release: b.release, Filter: campaign.Filter{States: []store.State{store.Registered}},
+		Phases: []campaign.Phase{{Percent: 100, FailureThreshold: 1}}, MaxConcurrent: 4}
+	if _, err := old.Create(ctx, spec, "operator"); err != nil {
+		t.Fatal(err)
+	}
+	if err := old.Step(ctx); !errors.Is(err, store.ErrFenced) {
+		t.Fatalf("the deposed evaluator's step: %v, want ErrFenced", err)
+	}
+	if n := b.published(); n != 0 {
+		t.Fatalf("the deposed evaluator published %d jobs", n)
+	}
+	rows, err := b.db.CampaignDevices(ctx, "fenced")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range rows {
+		if r.Status != string(campaign.Queued) {
+			t.Fatalf("the deposed evaluator's decision was written: %+v", r)
+		}
+	}
+	if err := cur.Step(ctx); err != nil {
+		t.Fatal(err)
+	}
+	// Its next step reads what the evaluator wrote: nothing left to
+	// decide (MaxConcurrent in flight), so nothing to write either.
+	old.Step(ctx)
+	if n := b.published(); n != 4 || b.dups != 0 {
+		t.Fatalf("%d jobs published (%d a second time to a device), want 4 once each", n, b.dups)
+	}
+	if s, err := old.Status("fenced", false); err != nil || s.Counts[campaign.Notified] != 4 {
+		t.Fatalf("the deposed node reads: %+v %v", s, err)
 	}
 }
