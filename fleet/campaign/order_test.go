@@ -124,3 +124,63 @@ func TestDeposedEvaluatorWritesNothing(t *testing.T) {
 		t.Fatalf("the deposed node reads: %+v %v", s, err)
 	}
 }
+
+// TestOperatorOnAnotherNode: the evaluator has decided a pause (a failure
+// crossed the threshold) and not yet written it when an operator cancels
+// the campaign through another node; the cancel stands on both nodes.
+// That node serves the image to a device notified by the evaluator before
+// it read the campaign (it reads the store on demand), and a report
+// taken in there is written at once.
+func TestOperatorOnAnotherNode(t *testing.T) {
+	b := newBench(t, 8)
+	ctx := context.Background()
+	if l, err := b.db.AcquireLease(ctx, campaign.LeaseName, "a", time.Hour); err != nil || !l.Held {
+		t.Fatal(l, err)
+	}
+	lead := b.clusterEngine(t, func() (int64, bool) { return 1, true })
+	other := b.clusterEngine(t, func() (int64, bool) { return 0, false }) // serves b.srv
+	spec := campaign.Spec{ID: "two", Release: b.release, Filter: campaign.Filter{States: []store.State{store.Registered}},
+		Phases: []campaign.Phase{{Percent: 100, FailureThreshold: 0.1}}, MaxConcurrent: 4}
+	if _, err := lead.Create(ctx, spec, "operator"); err != nil {
+		t.Fatal(err)
+	}
+	if err := lead.Step(ctx); err != nil {
+		t.Fatal(err)
+	}
+	var ids []string
+	for id := range b.jobs {
+		ids = append(ids, id)
+	}
+	// The other node has not read the campaign: the download is served.
+	if r, err := httpsClient.Get(b.job(t, ids[0]).URL); err != nil || r.StatusCode != 200 {
+		t.Fatalf("download from the other node: %v %v", r, err)
+	}
+	// A failure reported there is written at once; the evaluator reads it
+	// and pauses.
+	report(t, other, ids[1], deviceproto.Outcome{JobID: "two", Result: deviceproto.ResultFailed, Error: "agent: flash write failed"})
+	if d, err := b.db.CampaignDevice(ctx, "two", ids[1]); err != nil || d.Status != string(campaign.Failed) {
+		t.Fatalf("the failure taken in by the other node: %+v %v", d, err)
+	}
+	campaign.SetHookBeforeSave(lead, func() {
+		campaign.SetHookBeforeSave(lead, nil)
+		if _, err := other.Control(ctx, "two", campaign.Cancel, "operator", "by hand"); err != nil {
+			t.Errorf("cancel: %v", err)
+		}
+	})
+	if err := lead.Step(ctx); err != nil {
+		t.Fatal(err)
+	}
+	rec, err := b.db.Campaign(ctx, "two")
+	if err != nil || campaign.State(rec.State) != campaign.Stopped {
+		t.Fatalf("stored: %+v %v, want cancelled", rec, err)
+	}
+	for _, e := range []*campaign.Engine{lead, other} {
+		if s, err := e.Status("two", false); err != nil || s.State != campaign.Stopped {
+			t.Fatalf("a node says %+v %v, want cancelled", s, err)
+		}
+	}
+	list, err := b.db.AuditLog(ctx, store.AuditFilter{Subject: "two", Action: "campaign.paused"})
+	if err != nil || len(list) != 0 {
+		t.Fatalf("the overtaken pause was audited: %v %v", list, err)
+	}
+}
