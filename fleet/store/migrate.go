@@ -116,6 +116,15 @@ var migrations = []string{
 	);
 	CREATE INDEX telemetry_chunks_series ON telemetry_chunks(device_id, metric, t_min);
 	CREATE INDEX telemetry_chunks_t_min ON telemetry_chunks(t_min);`,
+	// 4: leases (lease.go): which node runs a background loop (the campaign
+	// evaluator, telemetry maintenance), with the epoch that fences its
+	// writes.
+	`CREATE TABLE leases (
+		name TEXT PRIMARY KEY,
+		holder TEXT NOT NULL,
+		epoch BIGINT NOT NULL,
+		expires_ms BIGINT NOT NULL
+	);`,
 }
 
 // migrationCode runs Go code inside a migration's transaction, after its
