@@ -135,7 +135,11 @@ func Connect(ctx context.Context, cfg Config) (*Node, error) {
 		nats.ReconnectJitter(250*time.Millisecond, time.Second),
 		nats.Timeout(5*time.Second),
 		nats.RetryOnFailedConnect(false),
-		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) { log.Warn("NATS disconnected", "err", err) }),
+		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
+			if err != nil { // nil: closed by Close
+				log.Warn("NATS disconnected", "err", err)
+			}
+		}),
 		nats.ReconnectHandler(func(c *nats.Conn) { log.Info("NATS reconnected", "server", c.ConnectedUrlRedacted()) }),
 	)
 	if err != nil {
@@ -418,6 +422,7 @@ const (
 	SubjectDisconnect = "disconnect"
 	SubjectJobs       = "jobs"
 	SubjectChanged    = "changed"
+	SubjectSuperseded = "superseded"
 )
 
 // Disconnect asks every other node to end deviceID's session if it holds
@@ -433,6 +438,18 @@ func (n *Node) Disconnect(deviceID, reason string) error {
 // OnDisconnect calls f for each disconnect another node asks for.
 func (n *Node) OnDisconnect(f func(deviceID, reason string)) error {
 	return n.subscribe(SubjectDisconnect, func(m message) { f(m.Device, m.Reason) })
+}
+
+// Superseded asks every other node to end deviceID's sessions that use a
+// certificate other than serial (the device enrolled again).
+func (n *Node) Superseded(deviceID, serial string) error {
+	return n.publish(SubjectSuperseded, message{Device: deviceID, Reason: serial})
+}
+
+// OnSuperseded calls f for each superseded certificate another node
+// announces.
+func (n *Node) OnSuperseded(f func(deviceID, serial string)) error {
+	return n.subscribe(SubjectSuperseded, func(m message) { f(m.Device, m.Reason) })
 }
 
 // Job gives every other node deviceID's job (payload, valid until
