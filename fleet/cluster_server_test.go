@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/rand"
 	"crypto/tls"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -17,6 +18,7 @@ import (
 	"github.com/eclipse/paho.golang/packets"
 	"github.com/eclipse/paho.golang/paho"
 
+	"rampart/adminapi"
 	"rampart/deviceproto"
 	"rampart/fleet/ca"
 	"rampart/fleet/cluster/natstest"
@@ -127,6 +129,20 @@ func TestClusterTwoNodes(t *testing.T) {
 	waitFor(t, 5*time.Second, "presence of d on b", func() bool {
 		h, ok, _ := a.srv.node.Holder(ctx, d.id)
 		return ok && h == "b"
+	})
+
+	// The admin API of either node lists both, with what each holds.
+	waitFor(t, 5*time.Second, "GET /api/v1/nodes shows b's device", func() bool {
+		st, body := a.api("GET", "/api/v1/nodes", viewerToken, "")
+		var list []adminapi.Node
+		if st != 200 || json.Unmarshal([]byte(body), &list) != nil || len(list) != 2 {
+			t.Fatalf("nodes: %d %s", st, body)
+		}
+		leases := len(list[0].Leases) + len(list[1].Leases)
+		if leases != 1 || list[0].Name != "a" || list[1].Version != b.srv.version {
+			t.Fatalf("nodes: %+v", list)
+		}
+		return list[1].Devices == 1
 	})
 
 	// A job published on node a is stored on b's broker: d2, subscribed

@@ -85,6 +85,7 @@ type Server struct {
 	presence *presence
 	leases   []*leaseKeeper
 	version  string
+	started  time.Time
 
 	enrollSrv, adminSrv *http.Server
 	enrollLis, adminLis net.Listener
@@ -118,7 +119,7 @@ func New(cfg *Config, o Options) (*Server, error) {
 	if len(pass) == 0 {
 		return nil, fmt.Errorf("fleet: no CA passphrase: set %s", cfg.CA.PassphraseEnv)
 	}
-	s := &Server{cfg: cfg, opts: o, log: log, ready: make(chan struct{}), version: o.Version}
+	s := &Server{cfg: cfg, opts: o, log: log, ready: make(chan struct{}), version: o.Version, started: o.Now().UTC()}
 	if s.version == "" {
 		s.version = buildVersion()
 	}
@@ -238,7 +239,7 @@ func New(cfg *Config, o Options) (*Server, error) {
 	}
 	s.api, err = api.New(api.Deps{Store: s.db, Disconnect: s.disconnect, Manufacturers: cfg.manufacturerKeys, ReleaseKeys: cfg.releaseKeys,
 		Campaigns: s.camps, Tokens: cfg.APITokens, Metrics: s.metrics.handler(), Log: log.With("component", "api"), OnRequest: s.metrics.request,
-		Refusals: s.refusals})
+		Refusals: s.refusals, Nodes: s.nodes})
 	if err != nil {
 		s.writer.Close()
 		return fail(err)

@@ -8,11 +8,13 @@ import (
 	"fmt"
 	"hash/fnv"
 	"log/slog"
+	"os"
 	"runtime/debug"
 	"sync"
 	"sync/atomic"
 	"time"
 
+	"rampart/adminapi"
 	"rampart/fleet/ca"
 	"rampart/fleet/cluster"
 	"rampart/fleet/enroll"
@@ -353,4 +355,34 @@ func (s *Server) heldLeases() []string {
 		}
 	}
 	return out
+}
+
+// nodes lists the live nodes for GET /api/v1/nodes: the cluster's
+// registry, or this server alone; each with the store leases it holds.
+func (s *Server) nodes(ctx context.Context) ([]adminapi.Node, error) {
+	leases, err := s.db.Leases(ctx)
+	if err != nil {
+		return nil, err
+	}
+	held := map[string][]string{}
+	for _, l := range leases {
+		if l.Held {
+			held[l.Holder] = append(held[l.Holder], l.Name)
+		}
+	}
+	if s.node == nil {
+		name, _ := os.Hostname()
+		return []adminapi.Node{{Name: name, Version: s.version, Started: s.started, Devices: s.broker.Connected(),
+			Leases: append([]string{}, held[name]...), Heartbeat: s.opts.Now().UTC(), MQTT: []string{s.MQTTAddr()}, Enroll: s.EnrollURL()}}, nil
+	}
+	list, err := s.node.Nodes(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]adminapi.Node, 0, len(list))
+	for _, n := range list {
+		out = append(out, adminapi.Node{Name: n.Name, Version: n.Version, Started: n.Started, Devices: n.Devices,
+			Leases: append([]string{}, held[n.Name]...), Heartbeat: n.Heartbeat, MQTT: n.MQTT, Enroll: n.Enroll})
+	}
+	return out, nil
 }
