@@ -68,6 +68,11 @@ type Config struct {
 	// subscribe): a job published then is the retained message its
 	// subscription receives. May be nil; it must not block for long.
 	OnConnect func(deviceID string)
+	// OnSession is called when a device's session starts (up, before
+	// OnConnect) and when it ends, with the time it started, which tells
+	// one session of the device from the next (the cluster's presence
+	// record). May be nil; it must not block.
+	OnSession func(deviceID string, started time.Time, up bool)
 	// OnStatus receives what a device publishes on its own
 	// devices/<id>/updates topic (update outcomes) and
 	// devices/<id>/progress topic (update progress); may be nil. The

@@ -132,6 +132,15 @@ var migrations = []string{
 	// last tick.
 	`ALTER TABLE campaigns ADD COLUMN version BIGINT NOT NULL DEFAULT 0;
 	CREATE INDEX campaign_devices_updated ON campaign_devices(campaign_id, updated_ms);`,
+	// 6: the fleet CA shared by the nodes of a cluster (ca.go): its
+	// certificate and its key, encrypted under the CA passphrase as in
+	// the key file. One row at most.
+	`CREATE TABLE fleet_ca (
+		id INTEGER PRIMARY KEY CHECK (id = 1),
+		cert_pem TEXT NOT NULL,
+		key_pem TEXT NOT NULL,
+		created_ms BIGINT NOT NULL
+	);`,
 }
 
 // migrationCode runs Go code inside a migration's transaction, after its
