@@ -41,6 +41,12 @@ type Deps struct {
 	Refusals *burst.Coalescer[*store.AuditEntry]
 	// OnRequest is called after each request (metrics); may be nil.
 	OnRequest func(route string, status int)
+	// Draining reports that the server is draining (health.go: /readyz
+	// then answers 503); may be nil.
+	Draining func() bool
+	// Ready is a further readiness check of /readyz besides the store's
+	// (a cluster's bus); nil: none. Its error is logged, never served.
+	Ready func(ctx context.Context) error
 }
 
 // API is the admin HTTP handler.
@@ -50,6 +56,7 @@ type API struct {
 	mux    *http.ServeMux
 	routes []string
 	health healthCache
+	ready  healthCache // Deps.Ready
 }
 
 type token struct {
@@ -106,6 +113,8 @@ func New(d Deps) (*API, error) {
 		w.Write(openAPI)
 	})
 	a.mux.HandleFunc("GET /healthz", a.healthz)
+	a.mux.HandleFunc("GET /livez", a.livez)
+	a.mux.HandleFunc("GET /readyz", a.readyz)
 	return a, nil
 }
 
