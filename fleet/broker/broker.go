@@ -146,6 +146,8 @@ type Broker struct {
 	jobs         *mqtt.Client // the server's own client publishing jobs (PublishJob)
 
 	recent    recent // recent renewals and drops of devices (credentials.go)
+	draining  atomic.Bool              // Drain has begun (drain.go)
+	refs      atomic.Pointer[[]string] // other nodes' MQTT endpoints, for Server Reference (drain.go)
 	closeOnce sync.Once
 }
 
