@@ -35,7 +35,7 @@ type tlsListener struct {
 	mu      sync.Mutex
 	ln      net.Listener
 	closed  bool
-	stopped bool // stopAccepting: no new connections, established ones kept
+	stopped bool                  // stopAccepting: no new connections, established ones kept
 	shakes  map[net.Conn]struct{} // connections in their handshake
 	sources map[netip.Addr]int    // handshakes in progress per source address
 	live    map[net.Conn]struct{} // handed to mochi, establish not yet returned
