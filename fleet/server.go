@@ -51,6 +51,20 @@ type Options struct {
 	// JobTTL is how long a signed job stays valid (deviceproto.DefaultJobTTL
 	// when 0; tests shorten it).
 	JobTTL time.Duration
+
+	// Scale-out (drain.go). AdvertiseMQTT are the MQTT endpoints
+	// (host:port) devices may use, from the configuration
+	// (cluster.advertise.mqtt); PeerMQTT, when set, returns those of the
+	// other live nodes (the cluster's node registry). The enrollment
+	// answer names both (or, when both are empty, this node's own MQTT
+	// listener unless it listens on every address); a draining node
+	// refers its MQTT 5 devices to one of PeerMQTT's, else of
+	// AdvertiseMQTT's.
+	AdvertiseMQTT []string
+	PeerMQTT      func() []string
+	// Ready is a readiness check besides the store's (the cluster's bus),
+	// answered by /readyz; nil: none.
+	Ready func(ctx context.Context) error
 }
 
 // Server is a fleet server.
@@ -78,6 +92,8 @@ type Server struct {
 	enrollSrv, adminSrv *http.Server
 	enrollLis, adminLis net.Listener
 
+	drain drainState // drain.go
+
 	ready    chan struct{}
 	stopBg   context.CancelFunc
 	bg       sync.WaitGroup
@@ -92,6 +108,9 @@ func New(cfg *Config, o Options) (*Server, error) {
 	}
 	if o.Now == nil {
 		o.Now = time.Now
+	}
+	if _, err := deviceproto.FormatEndpoints(o.AdvertiseMQTT); err != nil {
+		return nil, fmt.Errorf("fleet: options: advertised MQTT endpoints: %w", err)
 	}
 	if o.LogOutput == nil {
 		o.LogOutput = os.Stderr
@@ -153,7 +172,7 @@ func New(cfg *Config, o Options) (*Server, error) {
 	s.enroll, err = enroll.NewService(enroll.Config{Store: s.db, CA: s.ca, Rand: o.Rand, Now: o.Now, Log: log.With("component", "enroll"),
 		NonceTTL: cfg.NonceTTL.Duration, CertTTL: cfg.CA.CertTTL.Duration, OnDecision: s.metrics.decision,
 		NonceRate: netlimit.Rate{PerSecond: cfg.Limits.NonceRate, Burst: cfg.Limits.NonceBurst}, MaxSources: cfg.Limits.Sources, Refusals: s.refusals,
-		OnIssued: func(id, serial string) { s.broker.Supersede(id, serial) }})
+		OnIssued: func(id, serial string) { s.broker.Supersede(id, serial) }, MQTTEndpoints: s.mqttEndpoints})
 	if err != nil {
 		return fail(err)
 	}
@@ -190,7 +209,7 @@ func New(cfg *Config, o Options) (*Server, error) {
 	}
 	s.api, err = api.New(api.Deps{Store: s.db, Disconnect: s.broker.Disconnect, Manufacturers: cfg.manufacturerKeys, ReleaseKeys: cfg.releaseKeys,
 		Campaigns: s.camps, Tokens: cfg.APITokens, Metrics: s.metrics.handler(), Log: log.With("component", "api"), OnRequest: s.metrics.request,
-		Refusals: s.refusals})
+		Refusals: s.refusals, Draining: s.drain.draining.Load, Ready: o.Ready})
 	if err != nil {
 		s.writer.Close()
 		return fail(err)
@@ -381,9 +400,7 @@ func (s *Server) Broker() *broker.Broker { return s.broker }
 func (s *Server) Shutdown(ctx context.Context) error {
 	var errs []error
 	s.shutOnce.Do(func() {
-		if s.enrollSrv != nil {
-			errs = append(errs, s.enrollSrv.Shutdown(ctx), s.adminSrv.Shutdown(ctx))
-		}
+		errs = append(errs, s.stopHTTP(ctx, s.enrollSrv, &s.drain.enrollStopped), s.stopHTTP(ctx, s.adminSrv, &s.drain.adminStopped))
 		if s.stopBg != nil {
 			s.stopBg()
 		}
