@@ -1,7 +1,9 @@
 package deviceproto
 
 import (
+	"crypto/x509"
 	"errors"
+	"net/url"
 	"slices"
 	"strings"
 	"testing"
@@ -72,4 +74,40 @@ func FuzzParseEndpoints(f *testing.F) {
 			t.Fatalf("round trip %q -> %q -> %q (%v)", l, again, l2, err)
 		}
 	})
+}
+
+// TestDownloadEndpoints: the endpoints a job's image may be fetched from
+// are exactly those Verify accepts in its URL (the enrollment endpoint,
+// the signer's https endpoints), and a mirror URL keeps path and query.
+func TestDownloadEndpoints(t *testing.T) {
+	var uris []*url.URL
+	for _, u := range []string{"https://node-2.fleet.example:8443", "urn:rampart:fleet-job-signer", "http://plain.example", "https://cdn.example", "https://FLEET.example:8443"} {
+		p, err := url.Parse(u)
+		if err != nil {
+			t.Fatal(err)
+		}
+		uris = append(uris, p)
+	}
+	signer := &x509.Certificate{URIs: uris}
+	s := &SignedJob{Signer: signer}
+	got := s.DownloadEndpoints("https://Fleet.example:8443")
+	want := []string{"fleet.example:8443", "node-2.fleet.example:8443", "cdn.example:443"}
+	if !slices.Equal(got, want) {
+		t.Fatalf("endpoints %q, want %q", got, want)
+	}
+	for _, e := range got {
+		m, err := MirrorURL("https://fleet.example:8443/images/abc?device=d&token=t", e)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := checkEndpoint(m, "https://fleet.example:8443", signer); err != nil {
+			t.Fatalf("mirror %s refused by the job URL rule: %v", m, err)
+		}
+		if u, _ := url.Parse(m); u.Path != "/images/abc" || u.RawQuery != "device=d&token=t" {
+			t.Fatalf("mirror %s lost the path or query", m)
+		}
+	}
+	if _, err := MirrorURL("http://fleet.example/x", "a:1"); err == nil {
+		t.Fatal("a plain http URL mirrored")
+	}
 }
