@@ -35,8 +35,8 @@ func (a *Agent) Connect(ctx context.Context) error {
 		}
 	}
 	c := paho.NewClient(paho.ClientConfig{
-		Conn:               packets.NewThreadSafeConn(conn),
-		OnClientError:      func(error) { signal() },
+		Conn:          packets.NewThreadSafeConn(conn),
+		OnClientError: func(error) { signal() },
 		OnServerDisconnect: func(d *paho.Disconnect) {
 			if d.Properties != nil {
 				a.serverReference(d.ReasonCode, d.Properties.ServerReference)

@@ -35,7 +35,7 @@ type State struct {
 	// MQTTEndpoints are the fleet's MQTT endpoints (host:port) from the
 	// latest enrollment answer (endpoints.go).
 	MQTTEndpoints []string `json:"mqtt_endpoints,omitempty"`
-	Update   *Update `json:"update,omitempty"`
+	Update        *Update  `json:"update,omitempty"`
 	// Last is the outcome of the latest finished job.
 	Last *deviceproto.Outcome `json:"last,omitempty"`
 	// Taken is the latest job the agent took: a job issued before it is
