@@ -70,6 +70,10 @@ listener serve load balancers.`,
 				}
 				return checkStore(env, cfg.Database)
 			}
+			// Registered first: a SIGTERM during start-up drains the
+			// server once it has started, rather than killing it.
+			ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+			defer stop()
 			srv, err := fleet.New(cfg, fleet.Options{Rand: rand.Reader, LogOutput: env.Stderr, Passphrase: passphraseFromEnv(env, cfg.CA.PassphraseEnv)})
 			if err != nil {
 				return fail(ExitError, err, "")
@@ -78,8 +82,6 @@ listener serve load balancers.`,
 				srv.Shutdown(context.Background())
 				return fail(ExitError, err, "")
 			}
-			ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-			defer stop()
 			<-ctx.Done()
 			sctx, cancel := context.WithTimeout(context.Background(), drainTimeout)
 			defer cancel()
