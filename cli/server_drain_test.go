@@ -28,8 +28,12 @@ type syncBuffer struct {
 	b  bytes.Buffer
 }
 
-func (s *syncBuffer) Write(p []byte) (int, error) { s.mu.Lock(); defer s.mu.Unlock(); return s.b.Write(p) }
-func (s *syncBuffer) String() string              { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+func (s *syncBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
 
 // TestServerSIGTERMDrains: `rampart server` answers /livez and /readyz on
 // its admin listener without a token, and on SIGTERM drains and exits 0.
@@ -51,7 +55,9 @@ log: {level: info, format: json}
 	done := make(chan int, 1)
 	go func() {
 		done <- Main([]string{"server", "--config", cfgPath}, &Env{Stdin: strings.NewReader(""), Stdout: io.Discard, Stderr: stderr,
-			Getenv: func(k string) string { return map[string]string{"RAMPART_CA_PASSPHRASE": "a passphrase for the test CA"}[k] }})
+			Getenv: func(k string) string {
+				return map[string]string{"RAMPART_CA_PASSPHRASE": "a passphrase for the test CA"}[k]
+			}})
 	}()
 	var admin string
 	deadline := time.Now().Add(time.Minute) // against hangs
