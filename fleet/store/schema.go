@@ -57,6 +57,14 @@ func (s *DB) lockMigrations(ctx context.Context, t *sql.Tx) error {
 // the table an older build made (rows it wrote get their own version:
 // those migrations predate the rule).
 func (s *DB) migrateVersionTable(ctx context.Context) error {
+	// Already current: write nothing, so that a server still starts (and
+	// reports itself unhealthy) on a database it cannot write.
+	if has, err := hasCompatibleFrom(ctx, s.dialect, s.sql); err == nil && has {
+		var old int
+		if s.sql.QueryRowContext(ctx, `SELECT count(*) FROM schema_version WHERE compatible_from = 0`).Scan(&old) == nil && old == 0 {
+			return nil
+		}
+	}
 	return s.tx(ctx, func(t *sql.Tx) error {
 		if err := s.lockMigrations(ctx, t); err != nil {
 			return err
