@@ -98,8 +98,10 @@ type Server struct {
 	node     *cluster.Node
 	presence *presence
 	leases   []*leaseKeeper
-	version  string
-	started  time.Time
+	// campLease is the campaign evaluator's lease (cluster only).
+	campLease *campaign.Keeper
+	version   string
+	started   time.Time
 
 	enrollSrv, adminSrv *http.Server
 	enrollLis, adminLis net.Listener
@@ -122,7 +124,7 @@ func New(cfg *Config, o Options) (*Server, error) {
 		o.Now = time.Now
 	}
 	if cfg.Clustered() && len(o.AdvertiseMQTT) == 0 {
-		o.AdvertiseMQTT = cfg.Cluster.Advertise.MQTT
+		o.AdvertiseMQTT = advertisable(cfg.Cluster.Advertise.MQTT)
 	}
 	if _, err := deviceproto.FormatEndpoints(o.AdvertiseMQTT); err != nil {
 		return nil, fmt.Errorf("fleet: options: advertised MQTT endpoints: %w", err)
@@ -256,9 +258,19 @@ func New(cfg *Config, o Options) (*Server, error) {
 		return fail(err)
 	}
 	cc.Refusals = s.refusals
+	if cfg.Clustered() {
+		// One node evaluates campaigns at a time (campaign.Keeper); every
+		// node takes in device events and operator actions.
+		s.campLease = campaign.NewKeeper(s.db, campaign.LeaseName, cfg.Cluster.Node)
+		s.campLease.Log = log.With("component", "lease")
+		cc.Leader = s.campLease.Leader
+	}
 	if s.camps, err = campaign.New(ctx, cc); err != nil {
 		s.writer.Close()
 		return fail(err)
+	}
+	if s.campLease != nil {
+		s.campLease.OnAcquire = func(int64) { s.camps.Kick() }
 	}
 	s.api, err = api.New(api.Deps{Store: s.db, Disconnect: s.disconnect, Manufacturers: cfg.manufacturerKeys, ReleaseKeys: cfg.releaseKeys,
 		Campaigns: s.camps, Tokens: cfg.APITokens, Metrics: s.metrics.handler(), Log: log.With("component", "api"), OnRequest: s.metrics.request,
@@ -353,6 +365,9 @@ func (s *Server) Start() error {
 	go s.enrollSrv.Serve(s.enrollLis)
 	go s.adminSrv.Serve(s.adminLis)
 	s.camps.Start()
+	if s.campLease != nil {
+		s.campLease.Start()
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	s.stopBg = cancel
 	// The coalescer outlives the other background work: it is stopped,
@@ -487,6 +502,10 @@ func (s *Server) Shutdown(ctx context.Context) error {
 			s.stopBg()
 		}
 		errs = append(errs, s.camps.Close())
+		if s.campLease != nil {
+			// Released: another node evaluates at once, not after expiry.
+			errs = append(errs, s.campLease.Close(true))
+		}
 		errs = append(errs, s.broker.Close())
 		if s.presence != nil {
 			s.presence.close() // the ends of the sessions just closed

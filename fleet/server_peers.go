@@ -3,9 +3,12 @@ package fleet
 import (
 	"context"
 	"errors"
+	"net"
 	"slices"
 	"sync"
 	"time"
+
+	"rampart/deviceproto"
 )
 
 // peerCacheTTL is how long the other nodes' MQTT endpoints are reused
@@ -57,8 +60,29 @@ func (s *Server) readPeerMQTT() []string {
 	var l []string
 	for _, n := range nodes {
 		if n.Name != s.node.Name() {
-			l = append(l, n.MQTT...)
+			l = append(l, advertisable(n.MQTT)...)
 		}
 	}
 	return l
+}
+
+// advertisable keeps the configured endpoints a device can dial: the
+// cluster section defaults its advertised MQTT endpoint to the listen
+// address, which may be a wildcard (0.0.0.0:8883) or an ephemeral port
+// (127.0.0.1:0, tests); those are left out rather than handed to devices.
+func advertisable(l []string) []string {
+	var out []string
+	for _, e := range l {
+		host, _, err := net.SplitHostPort(e)
+		if err != nil || host == "" {
+			continue
+		}
+		if ip := net.ParseIP(host); ip != nil && ip.IsUnspecified() {
+			continue
+		}
+		if _, err := deviceproto.FormatEndpoints([]string{e}); err == nil {
+			out = append(out, e)
+		}
+	}
+	return out
 }
