@@ -73,7 +73,7 @@ Its state lives in --dir, so it resumes an interrupted update after a restart.`,
 				return agentOnce(ctx, env, a, asJSON)
 			}
 			if err := a.Run(ctx); err != nil {
-				return fail(ExitFailure, err, "a fatal error: the fleet refused this device or an update could not be carried out")
+				return agentFail(err, "a fatal error: the fleet refused this device or an update could not be carried out")
 			}
 			return nil
 		},
@@ -91,6 +91,14 @@ Its state lives in --dir, so it resumes an interrupted update after a restart.`,
 	return cmd
 }
 
+// agentFail is a fatal agent error with what fixes it, when the agent knows.
+func agentFail(err error, hint string) error {
+	if h := agent.Hint(err); h != "" {
+		hint = h
+	}
+	return fail(ExitFailure, err, hint)
+}
+
 type agentOnceResult struct {
 	DeviceID string               `json:"device_id"`
 	NotAfter time.Time            `json:"certificate_not_after"`
@@ -100,7 +108,7 @@ type agentOnceResult struct {
 
 func agentOnce(ctx context.Context, env *Env, a *agent.Agent, asJSON bool) error {
 	if err := a.EnsureEnrolled(ctx); err != nil {
-		return fail(ExitFailure, err, "")
+		return agentFail(err, "")
 	}
 	if _, err := a.Resume(ctx); err != nil {
 		return fail(ExitFailure, err, "")
