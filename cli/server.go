@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"syscall"
 	"time"
 
@@ -72,6 +73,11 @@ telemetry is committed).`,
 				srv.Shutdown(context.Background())
 				return fail(ExitError, err, "")
 			}
+			caPath := filepath.Join(cfg.DataDir, ca.CertFile)
+			if abs, err := filepath.Abs(caPath); err == nil {
+				caPath = abs
+			}
+			fmt.Fprintf(env.Stderr, "server: fleet CA certificate %s: give it as --ca to rampart fleet, rampart campaign and rampart agent\n", caPath)
 			ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
 			<-ctx.Done()
