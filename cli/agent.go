@@ -50,7 +50,7 @@ Its state lives in --dir, so it resumes an interrupted update after a restart.`,
 			}
 			roots := x509.NewCertPool()
 			if !roots.AppendCertsFromPEM(pemData) {
-				return failf(ExitUsage, "agent: --ca %s: no PEM certificate", caFile)
+				return fail(ExitError, fmt.Errorf("agent: --ca %s: no PEM certificate", caFile), "--ca names the fleet CA certificate (PEM), e.g. the server's data/ca.crt")
 			}
 			path := speSocket(env, sock)
 			a, err := agent.New(agent.Config{

@@ -27,7 +27,7 @@ func TestAgentHelpAndUsage(t *testing.T) {
 	}
 	bad := filepath.Join(t.TempDir(), "ca.pem")
 	os.WriteFile(bad, []byte("not pem"), 0o600)
-	if code, _, errs := run(t, "agent", "--enroll-url", "https://127.0.0.1:1", "--mqtt", "127.0.0.1:1", "--ca", bad); code != ExitUsage || !strings.Contains(errs, "no PEM") {
+	if code, _, errs := run(t, "agent", "--enroll-url", "https://127.0.0.1:1", "--mqtt", "127.0.0.1:1", "--ca", bad); code != ExitError || !strings.Contains(errs, "no PEM") {
 		t.Fatalf("bad CA: %d %q", code, errs)
 	}
 }

@@ -81,7 +81,7 @@ as in one-time-programmable memory). DEVICE-DIR must not exist.`,
 			}
 			cfg, err := boot.LoadConfig(mapPath)
 			if err != nil {
-				return fail(ExitFailure, err, "fix the flash map; docs/boot.md describes its fields")
+				return inputFail(err, "fix the flash map; docs/boot.md describes its fields")
 			}
 			var keys []any
 			for _, p := range keyPaths {

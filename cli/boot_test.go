@@ -180,7 +180,7 @@ func TestBootCLIErrors(t *testing.T) {
 		{[]string{"boot", "install", "--image", "4", dev, imgs["1.0.0"]}, ExitUsage},
 		{[]string{"boot", "run", dev}, ExitFailure}, // empty flash: nothing to boot
 		{[]string{"boot", "create", dev}, ExitUsage},
-		{[]string{"boot", "create", "--map", "/nonexistent.yaml", "--key", "k", dev}, ExitFailure},
+		{[]string{"boot", "create", "--map", "/nonexistent.yaml", "--key", "k", dev}, ExitError},
 	} {
 		code, _, errs := run(t, c.args...)
 		if code != c.code || !strings.HasPrefix(errs, "rampart: ") {

@@ -99,7 +99,7 @@ func newCampaignCreateCmd(env *Env, o *fleetOpts) *cobra.Command {
 				dec := json.NewDecoder(bytes.NewReader(b))
 				dec.DisallowUnknownFields()
 				if err := dec.Decode(&sp); err != nil {
-					return usageError("--spec %s: %v", specFile, err)
+					return fail(ExitFailure, fmt.Errorf("campaign: --spec %s: %v", specFile, err), "docs/campaigns.md describes the specification")
 				}
 			} else {
 				if sp.ID == "" || sp.Release == "" {

@@ -55,7 +55,7 @@ telemetry is committed).`,
 			}
 			cfg, err := fleet.LoadConfig(config)
 			if err != nil {
-				return fail(ExitFailure, err, "fix the configuration file; see examples/fleet/server.yaml")
+				return inputFail(err, "fix the configuration file; see examples/fleet/server.yaml")
 			}
 			if checkConfig {
 				fmt.Fprintf(env.Stdout, "%s: configuration OK (store %s, enroll %s, admin %s, mqtt %s)\n", config, redactDSN(cfg.Database), cfg.Listen.Enroll, cfg.Listen.Admin, cfg.Listen.MQTT)
@@ -193,7 +193,7 @@ passphrase at its next start. Exit 1 when the current passphrase is wrong or the
 			}
 			cfg, err := fleet.LoadConfig(config)
 			if err != nil {
-				return fail(ExitFailure, err, "fix the configuration file; see examples/fleet/server.yaml")
+				return inputFail(err, "fix the configuration file; see examples/fleet/server.yaml")
 			}
 			oldPass, newPass := passphraseFromEnv(env, cfg.CA.PassphraseEnv), passphraseFromEnv(env, caNewPassphraseEnv)
 			if oldPass == nil || newPass == nil {
