@@ -1,9 +1,7 @@
 package cli
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"os"
@@ -15,6 +13,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"rampart/adminapi"
+	"rampart/internal/yamlerr"
 )
 
 func init() { register("campaign", newCampaignCmd) }
@@ -96,10 +95,8 @@ func newCampaignCreateCmd(env *Env, o *fleetOpts) *cobra.Command {
 				if err != nil {
 					return fail(ExitError, fmt.Errorf("campaign: --spec: %w", err), "")
 				}
-				dec := json.NewDecoder(bytes.NewReader(b))
-				dec.DisallowUnknownFields()
-				if err := dec.Decode(&sp); err != nil {
-					return fail(ExitFailure, fmt.Errorf("campaign: --spec %s: %v", specFile, err), "docs/campaigns.md describes the specification")
+				if err := yamlerr.DecodeJSON(specFile, b, &sp); err != nil {
+					return fail(ExitFailure, err, "docs/campaigns.md describes the specification")
 				}
 			} else {
 				if sp.ID == "" || sp.Release == "" {

@@ -1,13 +1,11 @@
 package fleet
 
 import (
-	"bytes"
 	"crypto/ecdsa"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -17,6 +15,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"rampart/fleet/api"
+	"rampart/internal/yamlerr"
 )
 
 // Config is the server's configuration file (examples/fleet/server.yaml).
@@ -134,13 +133,13 @@ func LoadConfig(path string) (*Config, error) {
 func ParseConfig(file string, data []byte) (*Config, error) {
 	var root yaml.Node
 	if err := yaml.Unmarshal(data, &root); err != nil {
-		return nil, fmt.Errorf("fleet: config: %s: %v", file, err)
+		return nil, yamlerr.DecodeYAML(file, data, &Config{}) // the syntax error, located
 	}
-	dec := yaml.NewDecoder(bytes.NewReader(data))
-	dec.KnownFields(true)
 	var c Config
-	if err := dec.Decode(&c); err != nil && !errors.Is(err, io.EOF) {
-		return nil, fmt.Errorf("fleet: config: %s: %v", file, err)
+	if root.Kind != 0 { // an empty file is all defaults
+		if err := yamlerr.DecodeYAML(file, data, &c); err != nil {
+			return nil, err
+		}
 	}
 	c.file, c.root = file, &root
 	dir := filepath.Dir(file)

@@ -11,8 +11,8 @@ import (
 func TestConfigErrorsNameFileLine(t *testing.T) {
 	dir := t.TempDir()
 	for name, tc := range map[string]struct{ text, want string }{
-		"unknown field": {"data_dir: d\nlisten:\n  mqtt: x\n  bogus: 1\n", "line 4: field bogus not found"},
-		"bad duration":  {"data_dir: d\nnonce_ttl: soon\n", "line 2"},
+		"unknown field": {"data_dir: d\nlisten:\n  mqtt: x\n  bogus: 1\n", "c.yaml:4:3: listen.bogus: unknown field \"bogus\" (known fields: admin, enroll, mqtt)"},
+		"bad duration":  {"data_dir: d\nnonce_ttl: soon\n", "c.yaml:2:12: nonce_ttl: duration \"soon\""},
 		"ttl range":     {"data_dir: d\nca:\n  cert_ttl: 1s\n", "c.yaml:3: ca.cert_ttl"},
 		"no data dir":   {"log:\n  level: info\n", "data_dir: required"},
 		"bad address":   {"data_dir: d\nlisten:\n  admin: nocolon\n", "c.yaml:3: listen.admin"},
@@ -35,7 +35,7 @@ func TestConfigErrorsNameFileLine(t *testing.T) {
 		"mqtt write":    {"data_dir: d\nmqtt:\n  write_timeout: 1ms\n", "c.yaml:3: mqtt.write_timeout"},
 		"mqtt shake":    {"data_dir: d\nmqtt:\n  handshake_timeout: 1h\n", "mqtt.handshake_timeout"},
 		"mqtt sources":  {"data_dir: d\nmqtt:\n  max_handshakes_per_source: -2\n", "c.yaml:3: mqtt.max_handshakes_per_source"},
-		"mqtt unknown":  {"data_dir: d\nmqtt:\n  max_will: 3\n", "line 3: field max_will not found"},
+		"mqtt unknown":  {"data_dir: d\nmqtt:\n  max_will: 3\n", "c.yaml:3:3: mqtt.max_will: unknown field \"max_will\" (known fields: handshake_timeout,"},
 		"empty env":     {"data_dir: d\ndatabase: env:RAMPART_TEST_SURELY_UNSET_VARIABLE\n", "c.yaml:2: database: environment variable RAMPART_TEST_SURELY_UNSET_VARIABLE is empty"},
 	} {
 		_, err := ParseConfig(filepath.Join(dir, "c.yaml"), []byte(tc.text))
