@@ -13,6 +13,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"rampart/adminapi"
+	"rampart/internal/progress"
 	"rampart/internal/yamlerr"
 )
 
@@ -235,17 +236,22 @@ func newCampaignStatusCmd(env *Env, o *fleetOpts) *cobra.Command {
 				return fleetErr(err)
 			}
 			if watchLive {
+				// A redrawn line on a terminal, a plain line per change
+				// otherwise (internal/progress).
+				line := progress.NewWith(env.Stdout, progress.Options{Every: every})
 				for {
-					fmt.Fprintf(env.Stdout, "\r\x1b[K%s", progressLine(s, 30))
 					if s.State == adminapi.CampaignCompleted || s.State == adminapi.CampaignCancelled || s.State == adminapi.CampaignPaused || s.State == adminapi.CampaignAwaiting {
-						fmt.Fprintln(env.Stdout)
+						line.Done(progressLine(s, 30))
 						break
 					}
+					line.Update(progressLine(s, 30))
 					time.Sleep(every)
-					if s, err = get(); err != nil {
-						fmt.Fprintln(env.Stdout)
+					next, err := get()
+					if err != nil {
+						line.Done(progressLine(s, 30))
 						return fleetErr(err)
 					}
+					s = next
 				}
 			}
 			if o.json {

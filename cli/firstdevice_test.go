@@ -112,6 +112,11 @@ func TestFirstDeviceDocument(t *testing.T) {
 	if err != nil {
 		t.Fatalf("the walkthrough failed: %v\n%s%s", err, out.String(), logs)
 	}
+	// Its output is a pipe: progress comes as plain lines, with no
+	// terminal control characters (internal/progress).
+	if strings.ContainsAny(out.String(), "\r\x1b") {
+		t.Errorf("the walkthrough's output (not a terminal) holds control characters:\n%q", out.String())
+	}
 	for _, want := range []string{
 		"fleet CA certificate", // the server names the file every client needs
 		"active  acme",         // onboarded
