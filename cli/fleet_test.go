@@ -62,7 +62,7 @@ log: {level: error}
 	}
 	bad := filepath.Join(dir, "bad.yaml")
 	os.WriteFile(bad, []byte("data_dir: d\nca:\n  cert_ttl: 1s\n"), 0o600)
-	if code, _, errs := runCLI(t, nil, "server", "--config", bad, "--check-config"); code != ExitFailure || !strings.Contains(errs, "bad.yaml:3: ca.cert_ttl") {
+	if code, _, errs := runCLI(t, nil, "server", "--config", bad, "--check-config"); code != ExitFailure || !strings.Contains(errs, "bad.yaml:3:3: ca.cert_ttl") {
 		t.Fatalf("bad config: %d %s", code, errs)
 	}
 	if code, out, _ := runCLI(t, nil, "server", "token", "--name", "x", "--role", "operator"); code != 0 || !strings.Contains(out, "role: operator, sha256: ") {

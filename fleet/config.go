@@ -4,10 +4,10 @@ import (
 	"crypto/ecdsa"
 	"crypto/sha256"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -162,26 +162,27 @@ func ParseConfig(file string, data []byte) (*Config, error) {
 	return &c, nil
 }
 
-// at formats "file:line: " for a dotted key path, when known.
-func (c *Config) at(path string) string {
+// at returns the key node of a dotted key path ("manufacturers.0.public_key"),
+// or the deepest one found, or nil.
+func (c *Config) at(path string) *yaml.Node {
 	if c.root == nil || c.file == "" {
-		return ""
+		return nil
 	}
 	n := c.root
 	if n.Kind == yaml.DocumentNode && len(n.Content) > 0 {
 		n = n.Content[0]
 	}
-	line := 0
+	var at *yaml.Node
 	for _, k := range strings.Split(path, ".") {
 		found := false
 		if idx, err := strconv.Atoi(k); err == nil && n.Kind == yaml.SequenceNode && idx >= 0 && idx < len(n.Content) {
 			n = n.Content[idx]
-			line, found = n.Line, true
+			at, found = n, true
 		}
 		if n.Kind == yaml.MappingNode {
 			for i := 0; i+1 < len(n.Content); i += 2 {
 				if n.Content[i].Value == k {
-					line, n, found = n.Content[i].Line, n.Content[i+1], true
+					at, n, found = n.Content[i], n.Content[i+1], true
 					break
 				}
 			}
@@ -190,11 +191,10 @@ func (c *Config) at(path string) string {
 			break
 		}
 	}
-	if line == 0 {
-		return c.file + ": "
-	}
-	return fmt.Sprintf("%s:%d: ", c.file, line)
+	return at
 }
+
+var indexInPath = regexp.MustCompile(`\.(\d+)(\.|$)`)
 
 // report records one problem of the configuration at a dotted key path
 // ("http.admin.stall_timeout"); Validate adds the file:line of the key.
@@ -204,9 +204,13 @@ type report func(path, format string, args ...any)
 // It goes through the file section by section (config_*.go) and reports
 // every problem, each with the file:line of its key.
 func (c *Config) Validate() error {
-	var errs []error
+	var problems []yamlerr.Problem
 	bad := func(path, format string, args ...any) {
-		errs = append(errs, fmt.Errorf("fleet: config: %s%s: %s", c.at(path), path, fmt.Sprintf(format, args...)))
+		// One style for every file (internal/yamlerr):
+		// file:line:column: field.path[i]: message.
+		shown := indexInPath.ReplaceAllString(path, "[$1]$2")
+		shown = indexInPath.ReplaceAllString(shown, "[$1]$2")
+		problems = append(problems, yamlerr.At(c.file, c.at(path), shown, format, args...))
 	}
 	c.validateStorage(bad)
 	c.validateListen(bad)
@@ -222,7 +226,10 @@ func (c *Config) Validate() error {
 	c.validateAudit(bad)
 	c.MQTT.validate(bad)
 	c.validateLog(bad)
-	return errors.Join(errs...)
+	if len(problems) == 0 {
+		return nil
+	}
+	return &yamlerr.Error{Problems: problems}
 }
 
 // TokenSHA256 is the digest form of an API token for the config file.

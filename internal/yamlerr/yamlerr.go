@@ -78,16 +78,12 @@ type Error struct {
 	Problems []Problem
 }
 
-// Error is the first problem and how many more there are.
+// Error is every problem, one per line.
 func (e *Error) Error() string {
 	if len(e.Problems) == 0 {
 		return "invalid file"
 	}
-	s := e.Problems[0].String()
-	if n := len(e.Problems) - 1; n > 0 {
-		s += fmt.Sprintf(" (and %d more problem(s))", n)
-	}
-	return s
+	return strings.TrimSuffix(e.Format(), "\n")
 }
 
 // Is makes errors.Is(err, ErrInvalid) true.
