@@ -44,6 +44,11 @@ Its state lives in --dir, so it resumes an interrupted update after a restart.`,
 			if enrollURL == "" || mqttAddr == "" || caFile == "" {
 				return usageError("--enroll-url, --mqtt and --ca are required")
 			}
+			u, err := fleetServerURL(enrollURL)
+			if err != nil {
+				return usageError("--enroll-url %q: want host:port (https is assumed) or an https:// URL", enrollURL)
+			}
+			enrollURL = u
 			pemData, err := os.ReadFile(caFile)
 			if err != nil {
 				return fail(ExitError, err, "--ca names the fleet CA certificate (PEM), e.g. the server's data/ca.crt")
@@ -81,7 +86,7 @@ Its state lives in --dir, so it resumes an interrupted update after a restart.`,
 	f := cmd.Flags()
 	f.StringVar(&sock, "socket", "", "SPE socket (default $RAMPART_SPE_SOCKET or "+speDefaultSocket+")")
 	f.StringVar(&dir, "dir", "/var/lib/rampart/agent", "the agent's state directory")
-	f.StringVar(&enrollURL, "enroll-url", "", "fleet enrollment URL, e.g. https://fleet.example:8443")
+	f.StringVar(&enrollURL, "enroll-url", "", "fleet enrollment URL or host:port (https assumed), e.g. fleet.example:8443")
 	f.StringVar(&mqttAddr, "mqtt", "", "fleet MQTT broker host:port")
 	f.StringVar(&caFile, "ca", "", "fleet CA certificate (PEM) the agent trusts")
 	f.StringVar(&serverName, "server-name", "", "server name in its TLS certificate (default: the --mqtt host)")

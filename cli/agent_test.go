@@ -192,8 +192,9 @@ func TestAgentStopsOnUnknownCA(t *testing.T) {
 	other.Close()
 	caFile := filepath.Join(dir, "other-ca.pem")
 	os.WriteFile(caFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: other.Server.CA().Certificate().Raw}), 0o600)
+	// --enroll-url as a bare host:port (https assumed).
 	code, _, errs := run(t, "agent", "--once", "--socket", s.sock, "--dir", filepath.Join(dir, "agent"),
-		"--enroll-url", f.EnrollURL, "--mqtt", f.MQTTAddr, "--ca", caFile)
+		"--enroll-url", strings.TrimPrefix(f.EnrollURL, "https://"), "--mqtt", f.MQTTAddr, "--ca", caFile)
 	if code != ExitFailure || !strings.Contains(errs, "unknown authority") || !strings.Contains(errs, "hint: --ca") {
 		t.Fatalf("agent with another fleet's CA: exit %d, stderr %q", code, errs)
 	}

@@ -26,6 +26,10 @@ func TestExitCodesForInputs(t *testing.T) {
 	nonce := strings.Repeat("01", 32)
 	list := filepath.Join(dir, "list.json")
 	mustWrite(t, list, []byte(`{"format":"rampart-endorsements/1","endorsements":[]}`))
+	bootDev := filepath.Join(dir, "bootdev")
+	if code, _, errs := run(t, "boot", "create", "--map", mapFile, "--key", key, bootDev); code != ExitOK {
+		t.Fatalf("boot create: %d %s", code, errs)
+	}
 	sign := []string{"image", "sign", "--header-size", "0x200", "--pad-header", "--version", "1.0.0", "--slot-size", "0x20000"}
 	cases := []struct {
 		name string
@@ -48,6 +52,12 @@ func TestExitCodesForInputs(t *testing.T) {
 		{"boot create --key", func(x string) []string {
 			return []string{"boot", "create", "--map", mapFile, "--key", x, filepath.Join(dir, "dev-k-"+filepath.Base(x))}
 		}, false, true},
+		{"boot install IMAGE", func(x string) []string { return []string{"boot", "install", bootDev, x} }, true, false},
+		{"spe provision --manufacturer-key", func(x string) []string {
+			return []string{"spe", "provision", "--state-dir", filepath.Join(dir, "spe-"+filepath.Base(x)), "--implementation-id", strings.Repeat("00", 32),
+				"--manufacturer-key", x, "--endorsement", filepath.Join(dir, "e.json")}
+		}, false, true},
+		{"zone import --rzone", func(x string) []string { return []string{"zone", "import", "--rzone", x, "--azone", x} }, false, false},
 		{"server --config", func(x string) []string { return []string{"server", "--config", x} }, false, false},
 		{"server --check-config", func(x string) []string { return []string{"server", "--config", x, "--check-config", "--offline"} }, false, false},
 		{"spe serve --config", func(x string) []string { return []string{"spe", "serve", "--config", x, "--check-config"} }, false, false},
