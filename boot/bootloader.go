@@ -150,17 +150,19 @@ func (b *Bootloader) Boot() (*Result, error) {
 		}
 	}
 	// Phase 4: validate what will run, raise counters, measure.
-	var bad []string
+	var bad []error
 	for i := range n {
 		if err := b.admit(i, &st[i], &res.Images[i]); err != nil {
 			if errors.Is(err, flash.ErrPowerCut) {
 				return res, err
 			}
-			bad = append(bad, fmt.Sprintf("image %d: %v", i, err))
+			bad = append(bad, fmt.Errorf("image %d: %w", i, err))
 		}
 	}
 	if len(bad) > 0 {
-		return res, fmt.Errorf("%w: %v", ErrNoBootableImage, bad)
+		// Each image's reason stays in the chain (errors.Is finds
+		// ErrNoSecurityCounter, ErrUnsigned, ...).
+		return res, fmt.Errorf("%w: %w", ErrNoBootableImage, errors.Join(bad...))
 	}
 	return res, nil
 }
