@@ -313,8 +313,8 @@ func (b *Bootloader) perform(i int, s *imageState, r *ImageReport) error {
 	im := b.l.images[i]
 	if b.l.strategy == OverwriteOnly {
 		r.Action = SwapPerm
-		r.note("overwriting the primary slot with the secondary image (%d bytes)", s.cand.size)
-		return b.io.overwrite(im, uint32(s.cand.size))
+		r.note("overwriting the primary slot with the secondary slot (image of %d bytes)", s.cand.size)
+		return b.io.overwrite(im)
 	}
 	size := 0
 	if s.cand != nil {

@@ -23,6 +23,15 @@ func (l *layout) statusRecordOff(s *slot, step, n int) uint32 {
 	return l.statusOff(s.size) + uint32(idx*l.writeAlign)
 }
 
+// statusValue is the byte a step's record holds, MCUboot's state number:
+// 1 for a move and for a sector's first swap step, 2 for its second.
+func statusValue(step, n int) byte {
+	if step >= n && (step-n)%2 == 1 {
+		return 2
+	}
+	return 1
+}
+
 // swapSectors is n for a swap of size bytes in slot s (all sectors one size).
 func swapSectors(s *slot, size uint32) int {
 	sz := s.sectors[0].Size
@@ -123,7 +132,7 @@ func (io *slotIO) runSwap(im imageLayout, size uint32, from int) error {
 		if err != nil {
 			return err
 		}
-		if err := io.writeField(pri, io.l.statusRecordOff(pri, step, n), []byte{flagSet}); err != nil {
+		if err := io.writeField(pri, io.l.statusRecordOff(pri, step, n), []byte{statusValue(step, n)}); err != nil {
 			return err
 		}
 	}
@@ -150,16 +159,22 @@ func (io *slotIO) finishSwap(im imageLayout, t SwapType) error {
 	return nil
 }
 
-// overwrite copies size bytes of the secondary over the erased primary, then
-// erases the secondary's trailer so the request is not repeated. A power cut
-// anywhere leaves the request in place and the next boot starts again.
-func (io *slotIO) overwrite(im imageLayout, size uint32) error {
+// overwrite copies the secondary slot over the primary as MCUboot's
+// overwrite-only upgrade does (boot_copy_image): erase every primary sector,
+// copy the whole slot (the trailer with its request included) in 1 KiB
+// writes, then erase the secondary's first sector (the image header) and its
+// last (the trailer) so the request is not repeated. A power cut anywhere
+// before the last erase leaves the request in place and the next boot starts
+// again; after it the primary holds the whole image.
+func (io *slotIO) overwrite(im imageLayout) error {
 	if err := io.eraseFrom(im.primary, 0); err != nil {
 		return err
 	}
-	n := uint32(alignUp(int(size), io.l.writeAlign))
-	if err := io.copyBytes(im.secondary.off, im.primary.off, n); err != nil {
+	if err := io.copyBytes(im.secondary.off, im.primary.off, im.primary.size); err != nil {
 		return err
 	}
-	return io.eraseTrailer(im.secondary)
+	if err := io.eraseSector(im.secondary, 0); err != nil {
+		return err
+	}
+	return io.eraseSector(im.secondary, len(im.secondary.sectors)-1)
 }
