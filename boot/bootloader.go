@@ -38,7 +38,7 @@ func New(dev *flash.Device, cfg *Config, keys []any, counters *Counters) (*Bootl
 	if err != nil {
 		return nil, err
 	}
-	return &Bootloader{dev: dev, cfg: cfg, l: l, io: &slotIO{dev: dev, l: l}, keys: keys, counters: counters}, nil
+	return &Bootloader{dev: dev, cfg: cfg, l: l, io: &slotIO{dev: dev, l: l, markRevert: cfg.DowngradePrevention}, keys: keys, counters: counters}, nil
 }
 
 // Counters returns the bootloader's security counters.
@@ -175,7 +175,7 @@ func (b *Bootloader) resume(i int, s *imageState, r *ImageReport) error {
 		r.note("primary trailer records a %s swap of %d bytes, more than the slots hold: ignored", s.pri.SwapType, s.pri.SwapSize)
 		return nil
 	}
-	done, err := b.io.resumeSwap(im, s.pri.SwapSize)
+	done, err := b.io.resumeSwap(i, im, s.pri.SwapType, s.pri.SwapSize)
 	if err != nil {
 		return err
 	}
@@ -205,11 +205,7 @@ func (b *Bootloader) decide(i int, s *imageState, r *ImageReport, upgrading bool
 	case SwapTest, SwapPerm:
 		v, err := b.checkCandidate(i)
 		if err != nil {
-			r.note("secondary slot rejected (%v): erasing it", err)
-			if err := b.io.eraseFrom(im.secondary, 0); err != nil {
-				return err
-			}
-			return nil
+			return b.reject(i, t, err, r)
 		}
 		s.cand = v
 		r.note("secondary image %s validated (security counter %d)", v.version(), v.secCnt)
@@ -224,13 +220,44 @@ func (b *Bootloader) decide(i int, s *imageState, r *ImageReport, upgrading bool
 			return err
 		}
 		if _, err := b.validate(sec, i, im.maxImageSize(b.l)); err != nil {
-			r.note("cannot revert, the secondary slot is not a valid image (%v): keeping the unconfirmed image", err)
 			s.noRaise = true
-			return nil
+			return b.reject(i, t, err, r)
 		}
 		r.note("image in the primary slot was tested and not confirmed: reverting")
 	}
 	s.action = t
+	return nil
+}
+
+// reject handles a secondary slot that failed validation for a swap of type
+// t as MCUboot's boot_validate_slot does. A slot whose header magic is
+// erased holds no image: with swap-move its trailer sectors are erased (a
+// leftover request would block the next update), and for a revert the
+// primary trailer too (a revert stuck without its image); overwrite-only
+// leaves it alone. Any other invalid slot is erased whole, one sector after
+// the other. Either way nothing is swapped.
+func (b *Bootloader) reject(i int, t SwapType, why error, r *ImageReport) error {
+	im := b.l.images[i]
+	hdr, err := b.io.read(im.secondary, 0, 4)
+	if err != nil {
+		return err
+	}
+	if !allEqual(hdr, b.l.erased) {
+		r.note("secondary slot rejected (%v): erasing it", why)
+		return b.io.eraseFrom(im.secondary, 0)
+	}
+	if b.l.strategy != SwapMove {
+		r.note("secondary slot holds no image (%v)", why)
+		return nil
+	}
+	r.note("secondary slot holds no image (%v): erasing its trailer", why)
+	if err := b.io.eraseTrailer(im.secondary); err != nil {
+		return err
+	}
+	if t == SwapRevert {
+		r.note("revert without an image to revert to: erasing the primary trailer")
+		return b.io.eraseTrailer(im.primary)
+	}
 	return nil
 }
 
@@ -334,7 +361,7 @@ func (b *Bootloader) perform(i int, s *imageState, r *ImageReport) error {
 	s.swapSize = uint32(size)
 	r.Action = s.action
 	r.note("starting a %s swap of %d bytes using move", s.action, size)
-	return b.io.startSwap(i, im, s.action, s.swapSize, s.sec)
+	return b.io.startSwap(i, im, s.action, s.swapSize)
 }
 
 // headerSize is the size the image header at the start of s claims.

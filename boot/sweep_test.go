@@ -2,6 +2,7 @@ package boot
 
 import (
 	"bytes"
+	"crypto"
 	"errors"
 	"flag"
 	"fmt"
@@ -51,6 +52,11 @@ func (s *imageSet) get(k int) []byte {
 }
 
 func newImageSet(t testing.TB, n, bodySize int) *imageSet {
+	return newImageSetKey(t, n, bodySize, nil)
+}
+
+// newImageSetKey signs the images with key (nil: the Ed25519 test key).
+func newImageSetKey(t testing.TB, n, bodySize int, key crypto.Signer) *imageSet {
 	s := &imageSet{}
 	for i := range n {
 		var deps []image.Dependency
@@ -58,8 +64,8 @@ func newImageSet(t testing.TB, n, bodySize int) *imageSet {
 			// The non-secure image needs the new secure image.
 			deps = []image.Dependency{{ImageID: 0, Version: image.Version{Major: 2}}}
 		}
-		s.old = append(s.old, makeImage(t, imgSpec{ver: "1.0.0", secCnt: 1, size: bodySize - 1000 + 300*i, seed: uint64(10 + i)}))
-		s.new = append(s.new, makeImage(t, imgSpec{ver: "2.0.0", secCnt: 2, size: bodySize + 500*i, deps: deps, seed: uint64(20 + i), record: []string{"SPE", "NSPE"}[i]}))
+		s.old = append(s.old, makeImage(t, imgSpec{ver: "1.0.0", secCnt: 1, size: bodySize - 1000 + 300*i, seed: uint64(10 + i), key: key}))
+		s.new = append(s.new, makeImage(t, imgSpec{ver: "2.0.0", secCnt: 2, size: bodySize + 500*i, deps: deps, seed: uint64(20 + i), record: []string{"SPE", "NSPE"}[i], key: key}))
 	}
 	return s
 }

@@ -1,0 +1,302 @@
+package boot
+
+import (
+	"bytes"
+	"crypto"
+	"crypto/x509"
+	"errors"
+	"flag"
+	"fmt"
+	"strings"
+	"testing"
+
+	"rampart/boot/internal/mcubootoracle"
+	"rampart/flash"
+)
+
+// The differential test runs every scenario of the power-cut sweep on
+// Rampart's bootloader and on MCUboot's own boot_go (built from the vendor
+// tree by mcubootoracle) over identical flash, and compares after every
+// boot: the decision (an image booted or not), the image booted, the number
+// of flash operations and every byte of every slot. With the same
+// operations in the same order, a power cut before operation k leaves both
+// devices byte-identical too, so each cut point is compared twice: right
+// after the cut and after the reboots that follow.
+var (
+	oracleCut = flag.Int("oracle.cut", 0, "differential test: replay only this cut point (with MCUboot's log on)")
+	oracleLog = flag.Int("oracle.log", 0, "differential test: MCUboot's log level (0 off .. 4 debug)")
+)
+
+// oracleRig is one configuration run on both bootloaders.
+type oracleRig struct {
+	cfg   *Config
+	l     *layout
+	o     *mcubootoracle.Oracle
+	areas []mcubootoracle.Area
+	key   []byte // the provisioned key as MCUboot embeds it (SPKI DER)
+}
+
+// newOracleRig builds (or takes from the cache) MCUboot for cfg, or skips
+// the test when gcc or MCUboot's sources are missing.
+func newOracleRig(t testing.TB, cfg *Config, signer crypto.Signer) *oracleRig {
+	t.Helper()
+	l, err := cfg.layout()
+	if err != nil {
+		t.Fatal(err)
+	}
+	o, err := mcubootoracle.Open(mcubootoracle.Config{
+		Strategy: mcubootoracle.Strategy(cfg.Strategy), MaxAlign: l.maxAlign, MaxSectors: l.maxSectors,
+		Images: len(cfg.Images), DowngradePrevention: cfg.DowngradePrevention,
+	})
+	if errors.Is(err, mcubootoracle.ErrNoSource) {
+		t.Skipf("MCUboot differential test skipped: %v (set RAMPART_MCUBOOT to MCUboot's source tree, e.g. ../shared/vendor/mcuboot, and install gcc)", err)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	der, err := x509.MarshalPKIXPublicKey(signer.Public())
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := &oracleRig{cfg: cfg, l: l, o: o, key: der}
+	for i, im := range l.images {
+		for k, s := range []*slot{im.primary, im.secondary} {
+			a := mcubootoracle.Area{ID: mcubootoracle.PrimaryID(i), Off: s.off, Size: s.size}
+			if k == 1 {
+				a.ID = mcubootoracle.SecondaryID(i)
+			}
+			for _, sec := range s.sectors {
+				a.Sectors = append(a.Sectors, sec.Size)
+			}
+			r.areas = append(r.areas, a)
+		}
+	}
+	return r
+}
+
+// mcubootBoot runs MCUboot once over dev with a cut before its cut-th
+// operation (0: none).
+func (r *oracleRig) boot(dev *flash.Device, cut int) (mcubootoracle.Result, error) {
+	res, err := r.o.Boot(dev, r.areas, r.key, cut)
+	if err == nil && res.FlashErr != nil {
+		err = fmt.Errorf("MCUboot broke a rule of the flash model: %w", res.FlashErr)
+	}
+	return res, err
+}
+
+// diffSlots describes the first difference between two devices' slots, or
+// returns "".
+func (r *oracleRig) diffSlots(a, b *flash.Device) string {
+	for i, im := range r.l.images {
+		for k, s := range []*slot{im.primary, im.secondary} {
+			x, y := make([]byte, s.size), make([]byte, s.size)
+			if err := a.Read(s.off, x); err != nil {
+				return err.Error()
+			}
+			if err := b.Read(s.off, y); err != nil {
+				return err.Error()
+			}
+			if bytes.Equal(x, y) {
+				continue
+			}
+			n := 0
+			for x[n] == y[n] {
+				n++
+			}
+			count := 0
+			for j := range x {
+				if x[j] != y[j] {
+					count++
+				}
+			}
+			return fmt.Sprintf("image %d %s slot: %d bytes differ, first at slot offset %#x (%s): Rampart %02x, MCUboot %02x",
+				i, []string{"primary", "secondary"}[k], count, n, r.l.describe(s, uint32(n)), x[n], y[n])
+		}
+	}
+	return ""
+}
+
+// describe names the trailer field or region at slot offset off.
+func (l *layout) describe(s *slot, off uint32) string {
+	switch {
+	case off >= l.magicOff(s.size):
+		return "magic"
+	case off >= l.imageOKOff(s.size) && off < l.imageOKOff(s.size)+uint32(l.maxAlign):
+		return "image_ok"
+	case off >= l.copyDoneOff(s.size) && off < l.copyDoneOff(s.size)+uint32(l.maxAlign):
+		return "copy_done"
+	case off >= l.swapInfoOff(s.size) && off < l.swapInfoOff(s.size)+uint32(l.maxAlign):
+		return "swap_info"
+	case off >= l.swapSizeOff(s.size) && off < l.swapSizeOff(s.size)+uint32(l.maxAlign):
+		return "swap_size"
+	case off >= l.statusOff(s.size) && l.statusSize() > 0:
+		return fmt.Sprintf("swap status record %d", (off-l.statusOff(s.size))/uint32(l.writeAlign))
+	}
+	for i, sec := range s.sectors {
+		if s.off+off < sec.Off+sec.Size {
+			return fmt.Sprintf("sector %d", i)
+		}
+	}
+	return "?"
+}
+
+// diffCounts accumulates what a differential run did.
+type diffCounts struct {
+	scenarios, cutPoints, boots int
+}
+
+// runDifferential plays sc on both bootloaders, uncut and then with one cut
+// before every flash operation (or only *oracleCut).
+func runDifferential(t *testing.T, or *oracleRig, sc scenario, im *imageSet, counts *diffCounts) {
+	base := newRig(t, or.cfg)
+	sc.setup(base, im)
+	snap := base.dev.Clone()
+	rr := newRig(t, or.cfg) // Rampart's device
+	mr := newRig(t, or.cfg) // MCUboot's device (its Bootloader only confirms, as the application would)
+	counts.scenarios++
+	total := -1
+	for cut := 0; total < 0 || cut <= total; cut++ {
+		if *oracleCut > 0 && cut > 0 && cut != *oracleCut {
+			continue
+		}
+		rr.dev.CopyFrom(snap)
+		*rr.ctr = *NewCounters(len(or.cfg.Images), 0)
+		mr.dev.CopyFrom(snap)
+		ops, ok := playBoth(t, or, sc, rr, mr, cut, counts)
+		if !ok {
+			t.Logf("replay: go test ./boot -run 'TestMCUbootDifferential/%s$' -oracle.cut=%d -oracle.log=4 -v%s", t.Name()[strings.Index(t.Name(), "/")+1:], cut, fullArg())
+			t.FailNow()
+		}
+		if cut == 0 {
+			total = ops
+		} else {
+			counts.cutPoints++
+		}
+	}
+}
+
+func fullArg() string {
+	if *sweepFlag == "full" {
+		return " -sweep=full"
+	}
+	return ""
+}
+
+// playBoth plays the scenario's steps on both devices; the power fails
+// before the cut-th operation of the boots (0: never). It returns the number
+// of boot operations and whether both agreed throughout.
+func playBoth(t *testing.T, or *oracleRig, sc scenario, rr, mr *rig, cut int, counts *diffCounts) (int, bool) {
+	where := fmt.Sprintf("%s, cut %d", sc.name, cut)
+	ops := 0
+	remaining := cut
+	for si, s := range sc.steps {
+		if s.boot == nil {
+			for _, r := range []*rig{rr, mr} {
+				r.dev.SetFault(nil)
+				if err := r.bl.Confirm(s.confirm); err != nil {
+					t.Errorf("%s step %d: confirm: %v", where, si, err)
+					return ops, false
+				}
+			}
+			continue
+		}
+		for {
+			// Rampart.
+			if remaining > 0 {
+				rr.dev.SetFault(&flash.Fault{CutBefore: remaining})
+			} else {
+				rr.dev.SetFault(nil)
+			}
+			res, rerr := rr.bl.Boot()
+			rops := rr.dev.Ops()
+			rr.dev.PowerOn()
+			// MCUboot.
+			or.o.LogLevel = *oracleLog
+			mres, merr := or.boot(mr.dev, remaining)
+			counts.boots += 2
+			if merr != nil {
+				t.Errorf("%s step %d: MCUboot: %v", where, si, merr)
+				return ops, false
+			}
+			rcut := errors.Is(rerr, flash.ErrPowerCut)
+			if rcut != mres.PowerCut || rops != mres.Ops {
+				t.Errorf("%s step %d: Rampart: %d operations (power cut %v, %v); MCUboot: %v\n%s", where, si, rops, rcut, rerr, mres, notes(res))
+				return ops, false
+			}
+			if d := or.diffSlots(rr.dev, mr.dev); d != "" {
+				t.Errorf("%s step %d (after %s): %s\n%s", where, si, mres, d, notes(res))
+				return ops, false
+			}
+			ops += rops
+			if rcut {
+				remaining = 0
+				continue // both reboot
+			}
+			if remaining > 0 {
+				remaining -= rops
+			}
+			// The decision and the image booted.
+			if (rerr == nil) != (mres.RC == 0) {
+				t.Errorf("%s step %d: Rampart boots: %v (%v); MCUboot: %v\n%s", where, si, rerr == nil, rerr, mres, notes(res))
+				return ops, false
+			}
+			if rerr != nil {
+				t.Errorf("%s step %d: neither boots: %v", where, si, rerr)
+				return ops, false
+			}
+			if mres.ImageOff != or.l.images[0].primary.off {
+				t.Errorf("%s step %d: MCUboot boots the image at %#x, not the primary slot at %#x", where, si, mres.ImageOff, or.l.images[0].primary.off)
+				return ops, false
+			}
+			for i, want := range s.boot {
+				if got := res.Images[i].Version; got != want {
+					t.Errorf("%s step %d: image %d: both boot %s, the scenario expects %s\n%s", where, si, i, got, want, notes(res))
+					return ops, false
+				}
+			}
+			break
+		}
+	}
+	return ops, true
+}
+
+// oracleScenarios are the sweep's scenarios MCUboot runs with the same
+// meaning: one image (MCUboot's multi-image differs by design, docs/boot.md).
+func oracleScenarios() []scenario {
+	var out []scenario
+	for _, sc := range scenarios() {
+		if sc.images == 1 {
+			out = append(out, sc)
+		}
+	}
+	return out
+}
+
+func TestMCUbootDifferential(t *testing.T) {
+	full := *sweepFlag == "full"
+	var counts diffCounts
+	// The fast subset: every mode (test with revert, test with confirm,
+	// permanent, overwrite) cut at every operation, on two layouts, both
+	// erased values and the smallest and largest alignment.
+	fast := map[string]bool{
+		"uniform-4k/align8/erasedff/swap-test-revert-1img":          true,
+		"uniform-4k/align8/erasedff/swap-perm-1img":                 true,
+		"small-1k-big-boot/align32/erased00/swap-test-confirm-1img": true,
+		"small-1k-big-boot/align32/erased00/overwrite-1img":         true,
+		"mixed-2k-8k/align1/erasedff/overwrite-1img":                true,
+	}
+	for _, c := range sweepConfigs(true) {
+		for _, sc := range oracleScenarios() {
+			name := fmt.Sprintf("%s/align%d/erased%02x/%s", c.ls.name, c.align, c.erased, sc.name)
+			if !full && !fast[name] {
+				continue
+			}
+			t.Run(name, func(t *testing.T) {
+				cfg := c.ls.config(sc.strategy, c.align, c.erased, sc.images)
+				or := newOracleRig(t, cfg, ecdsaKey)
+				runDifferential(t, or, sc, newImageSetKey(t, sc.images, 6000, ecdsaKey), &counts)
+			})
+		}
+	}
+	t.Logf("sweep=%s: %d scenario runs, %d cut points, %d boots (Rampart and MCUboot), all agreeing", *sweepFlag, counts.scenarios, counts.cutPoints, counts.boots)
+}
