@@ -12,6 +12,8 @@ import (
 	"sort"
 	"strings"
 	"sync"
+
+	"rampart/internal/secfile"
 )
 
 // Strategy is MCUboot's upgrade mode.
@@ -175,7 +177,7 @@ func Build(cfg Config) (string, error) {
 		cache = os.TempDir()
 	}
 	dir := filepath.Join(cache, "rampart", "mcubootoracle")
-	if err := os.MkdirAll(dir, 0o700); err != nil {
+	if err := secfile.MkdirAll(dir); err != nil {
 		return "", err
 	}
 	out := filepath.Join(dir, fmt.Sprintf("mcuboot-%s-a%d-s%d-i%d-%s.so", cfg.Strategy, cfg.MaxAlign, cfg.MaxSectors, cfg.Images, key))
