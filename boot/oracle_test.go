@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+	"time"
 
 	"rampart/boot/internal/mcubootoracle"
 	"rampart/flash"
@@ -299,4 +300,69 @@ func TestMCUbootDifferential(t *testing.T) {
 		}
 	}
 	t.Logf("sweep=%s: %d scenario runs, %d cut points, %d boots (Rampart and MCUboot), all agreeing", *sweepFlag, counts.scenarios, counts.cutPoints, counts.boots)
+}
+
+var oracleStride = flag.Int("oracle.stride", 8, "BenchmarkMCUbootDifferential1MiB: cut before every n-th operation")
+
+// BenchmarkMCUbootDifferential1MiB cuts the power before every n-th flash
+// operation (-oracle.stride) of a permanent 1 MiB swap-move upgrade on both
+// bootloaders in the same run, reboots each to completion and checks that
+// their flash is byte-identical after the cut and after the reboot. It
+// reports each bootloader's cost per cut point (the cut boot and the boot
+// that finishes the swap, each validating the 1 MiB image with EC P-256)
+// and their ratio.
+func BenchmarkMCUbootDifferential1MiB(b *testing.B) {
+	cfg := mibConfig(SwapMove)
+	or := newOracleRig(b, cfg, ecdsaKey)
+	base := newRig(b, cfg)
+	old := makeImage(b, imgSpec{ver: "1.0.0", secCnt: 1, size: 1 << 20, seed: 1, key: ecdsaKey})
+	upd := makeImage(b, imgSpec{ver: "2.0.0", secCnt: 2, size: 1 << 20, seed: 2, key: ecdsaKey})
+	base.install(0, Primary, old)
+	base.install(0, Secondary, upd)
+	base.request(0, true)
+	snap := base.dev.Clone()
+	rr, mr := newRig(b, cfg), newRig(b, cfg)
+	rr.dev.CopyFrom(snap)
+	if _, err := rr.bl.Boot(); err != nil {
+		b.Fatal(err)
+	}
+	total := rr.dev.Ops()
+	stride := max(1, *oracleStride)
+	var tR, tM time.Duration
+	points := 0
+	b.ResetTimer()
+	for range b.N {
+		for cut := 1; cut <= total; cut += stride {
+			rr.dev.CopyFrom(snap)
+			*rr.ctr = *NewCounters(1, 0)
+			mr.dev.CopyFrom(snap)
+			start := time.Now()
+			rr.dev.SetFault(&flash.Fault{CutBefore: cut})
+			if _, err := rr.bl.Boot(); !errors.Is(err, flash.ErrPowerCut) {
+				b.Fatalf("cut %d: Rampart: %v", cut, err)
+			}
+			rr.dev.PowerOn()
+			res, err := rr.bl.Boot()
+			if err != nil || res.Images[0].Version != "2.0.0+0" {
+				b.Fatalf("cut %d: Rampart: %v", cut, err)
+			}
+			mid := time.Now()
+			if m, err := or.boot(mr.dev, cut); err != nil || !m.PowerCut {
+				b.Fatalf("cut %d: MCUboot: %v %v", cut, m, err)
+			}
+			if m, err := or.boot(mr.dev, 0); err != nil || m.RC != 0 {
+				b.Fatalf("cut %d: MCUboot: %v %v", cut, m, err)
+			}
+			tR += mid.Sub(start)
+			tM += time.Since(mid)
+			if d := or.diffSlots(rr.dev, mr.dev); d != "" {
+				b.Fatalf("cut %d: %s", cut, d)
+			}
+			points++
+		}
+	}
+	b.ReportMetric(float64(total), "ops")
+	b.ReportMetric(float64(tR.Microseconds())/float64(points), "rampart-µs/cutpoint")
+	b.ReportMetric(float64(tM.Microseconds())/float64(points), "mcuboot-µs/cutpoint")
+	b.ReportMetric(float64(tM)/float64(tR), "mcuboot/rampart")
 }
