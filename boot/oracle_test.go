@@ -7,6 +7,8 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"math/rand/v2"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -24,7 +26,7 @@ import (
 // devices byte-identical too, so each cut point is compared twice: right
 // after the cut and after the reboots that follow.
 var (
-	oracleCut   = flag.Int("oracle.cut", 0, "differential test: replay only this cut point (with MCUboot's log on)")
+	oracleCut   = flag.String("oracle.cut", "", "differential test: replay only this cut point, or chain of cuts (12,3,40), after the uncut run")
 	oracleMulti = flag.Bool("oracle.multicut", false, "differential test: also cut two-image swap-move runs (they differ by design, docs/boot.md)")
 	oracleLog   = flag.Int("oracle.log", 0, "differential test: MCUboot's log level (0 off .. 4 debug)")
 )
@@ -144,42 +146,65 @@ func (l *layout) describe(s *slot, off uint32) string {
 
 // diffCounts accumulates what a differential run did.
 type diffCounts struct {
-	scenarios, cutPoints, boots int
+	scenarios, cutPoints, singles, chains, boots int
 }
 
-// runDifferential plays sc on both bootloaders, uncut and then with one cut
-// before every flash operation (or only *oracleCut).
-func runDifferential(t *testing.T, or *oracleRig, sc scenario, im *imageSet, counts *diffCounts) {
+// runDifferential plays sc on both bootloaders, uncut, then with one cut
+// before every flash operation, then with chains random chains of 2 to 5
+// cuts (a cut, then cuts during the reboots that follow), or only the cuts
+// -oracle.cut names.
+func runDifferential(t *testing.T, or *oracleRig, sc scenario, im *imageSet, chains int, counts *diffCounts) {
 	base := newRig(t, or.cfg)
 	sc.setup(base, im)
 	snap := base.dev.Clone()
 	rr := newRig(t, or.cfg) // Rampart's device
 	mr := newRig(t, or.cfg) // MCUboot's device (its Bootloader only confirms, as the application would)
 	counts.scenarios++
-	total := -1
-	for cut := 0; total < 0 || cut <= total; cut++ {
-		if *oracleCut > 0 && cut > 0 && cut != *oracleCut {
-			continue
-		}
+	run := func(cuts []int) int {
 		rr.dev.CopyFrom(snap)
 		*rr.ctr = *NewCounters(len(or.cfg.Images), 0)
 		mr.dev.CopyFrom(snap)
-		ops, ok := playBoth(t, or, sc, rr, mr, cut, counts)
+		ops, ok := playBoth(t, or, sc, rr, mr, cuts, counts)
 		if !ok {
-			t.Logf("replay: go test ./boot -run 'TestMCUbootDifferential/%s$' -oracle.cut=%d -oracle.log=4 -v%s", t.Name()[strings.Index(t.Name(), "/")+1:], cut, fullArg())
+			c := strings.Trim(strings.ReplaceAll(fmt.Sprint(cuts), " ", ","), "[]")
+			t.Logf("replay: go test ./boot -run 'TestMCUbootDifferential/%s$' -oracle.cut=%s -oracle.log=4 -v%s", t.Name()[strings.Index(t.Name(), "/")+1:], c, fullArg())
 			t.FailNow()
 		}
-		if cut == 0 {
-			total = ops
-			if sc.images > 1 && sc.strategy == SwapMove && !*oracleMulti {
-				// Multi-image swaps are ordered differently on purpose
-				// (docs/boot.md §5, deviation 2): with swap-move only the
-				// uncut runs of two images compare.
-				total = 0
+		return ops
+	}
+	total := run(nil)
+	if sc.images > 1 && sc.strategy == SwapMove && !*oracleMulti {
+		// Multi-image swaps are ordered differently on purpose
+		// (docs/boot.md §5, deviation 2): with swap-move only the uncut
+		// runs of two images compare.
+		return
+	}
+	if *oracleCut != "" {
+		var cuts []int
+		for _, f := range strings.Split(*oracleCut, ",") {
+			n, err := strconv.Atoi(f)
+			if err != nil || n < 1 {
+				t.Fatalf("-oracle.cut=%s: want cut points from 1, separated by commas", *oracleCut)
 			}
-		} else {
-			counts.cutPoints++
+			cuts = append(cuts, n)
 		}
+		run(cuts)
+		return
+	}
+	for cut := 1; cut <= total; cut++ {
+		run([]int{cut})
+		counts.cutPoints++
+		counts.singles++
+	}
+	rng := rand.New(rand.NewPCG(uint64(total), uint64(len(sc.name))))
+	for range chains {
+		cuts := make([]int, 2+rng.IntN(4))
+		for k := range cuts {
+			cuts[k] = 1 + rng.IntN(total)
+		}
+		run(cuts)
+		counts.chains++
+		counts.cutPoints += len(cuts)
 	}
 }
 
@@ -190,13 +215,18 @@ func fullArg() string {
 	return ""
 }
 
-// playBoth plays the scenario's steps on both devices; the power fails
-// before the cut-th operation of the boots (0: never). It returns the number
-// of boot operations and whether both agreed throughout.
-func playBoth(t *testing.T, or *oracleRig, sc scenario, rr, mr *rig, cut int, counts *diffCounts) (int, bool) {
-	where := fmt.Sprintf("%s, cut %d", sc.name, cut)
+// playBoth plays the scenario's steps on both devices. The first cut falls
+// before operation cuts[0] of the boots, each later one before operation
+// cuts[k] of the reboot that follows the previous cut (a cut beyond a boot's
+// operations carries over to the next boot). It returns the number of boot
+// operations and whether both agreed throughout.
+func playBoth(t *testing.T, or *oracleRig, sc scenario, rr, mr *rig, cuts []int, counts *diffCounts) (int, bool) {
+	where := fmt.Sprintf("%s, cuts %v", sc.name, cuts)
 	ops := 0
-	remaining := cut
+	remaining := 0
+	if len(cuts) > 0 {
+		remaining, cuts = cuts[0], cuts[1:]
+	}
 	for si, s := range sc.steps {
 		if s.boot == nil {
 			for _, r := range []*rig{rr, mr} {
@@ -238,6 +268,9 @@ func playBoth(t *testing.T, or *oracleRig, sc scenario, rr, mr *rig, cut int, co
 			ops += rops
 			if rcut {
 				remaining = 0
+				if len(cuts) > 0 {
+					remaining, cuts = cuts[0], cuts[1:]
+				}
 				continue // both reboot
 			}
 			if remaining > 0 {
@@ -274,6 +307,10 @@ func oracleScenarios() []scenario { return scenarios() }
 func TestMCUbootDifferential(t *testing.T) {
 	full := *sweepFlag == "full"
 	var counts diffCounts
+	chains := 3
+	if full {
+		chains = 30
+	}
 	// The fast subset: every mode (test with revert, test with confirm,
 	// permanent, overwrite) cut at every operation, on two layouts, both
 	// erased values and the smallest and largest alignment.
@@ -295,11 +332,12 @@ func TestMCUbootDifferential(t *testing.T) {
 			t.Run(name, func(t *testing.T) {
 				cfg := c.ls.config(sc.strategy, c.align, c.erased, sc.images)
 				or := newOracleRig(t, cfg, ecdsaKey)
-				runDifferential(t, or, sc, newImageSetKey(t, sc.images, 6000, ecdsaKey), &counts)
+				runDifferential(t, or, sc, newImageSetKey(t, sc.images, 6000, ecdsaKey), chains, &counts)
 			})
 		}
 	}
-	t.Logf("sweep=%s: %d scenario runs, %d cut points, %d boots (Rampart and MCUboot), all agreeing", *sweepFlag, counts.scenarios, counts.cutPoints, counts.boots)
+	t.Logf("sweep=%s: %d scenario runs, %d cut points (%d of them in %d random chains of 2-5 cuts), %d boots (Rampart and MCUboot), all agreeing",
+		*sweepFlag, counts.scenarios, counts.cutPoints, counts.cutPoints-counts.singles, counts.chains, counts.boots)
 }
 
 var oracleStride = flag.Int("oracle.stride", 8, "BenchmarkMCUbootDifferential1MiB: cut before every n-th operation")
