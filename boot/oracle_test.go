@@ -302,7 +302,24 @@ func playBoth(t *testing.T, or *oracleRig, sc scenario, rr, mr *rig, cuts []int,
 }
 
 // oracleScenarios are the sweep's scenarios.
-func oracleScenarios() []scenario { return scenarios() }
+//
+// Two more run only here, with downgrade prevention on: the secondary holds
+// an older image with a permanent request, which both bootloaders erase
+// (MCUboot's boot_validate_slot with overwrite-only, its
+// check_downgrade_prevention with swap-move).
+func oracleScenarios() []scenario {
+	out := scenarios()
+	for _, st := range []Strategy{SwapMove, OverwriteOnly} {
+		out = append(out, scenario{name: fmt.Sprintf("%s-downgrade-refused-1img", st), strategy: st, images: 1, downgrade: true,
+			setup: func(r *rig, im *imageSet) {
+				r.install(0, Primary, im.new[0])
+				r.install(0, Secondary, im.old[0])
+				r.request(0, true)
+			},
+			steps: []step{bootStep("2.0.0+0"), bootStep("2.0.0+0")}})
+	}
+	return out
+}
 
 func TestMCUbootDifferential(t *testing.T) {
 	full := *sweepFlag == "full"
@@ -315,13 +332,15 @@ func TestMCUbootDifferential(t *testing.T) {
 	// permanent, overwrite) cut at every operation, on two layouts, both
 	// erased values and the smallest and largest alignment.
 	fast := map[string]bool{
-		"uniform-4k/align8/erasedff/swap-test-revert-1img":          true,
-		"uniform-4k/align8/erasedff/swap-perm-1img":                 true,
-		"small-1k-big-boot/align32/erased00/swap-test-confirm-1img": true,
-		"small-1k-big-boot/align32/erased00/overwrite-1img":         true,
-		"mixed-2k-8k/align1/erasedff/overwrite-1img":                true,
-		"uniform-4k/align8/erasedff/swap-perm-and-test-2img":        true,
-		"equal-slots-2k/align8/erased00/overwrite-2img":             true,
+		"uniform-4k/align8/erasedff/swap-test-revert-1img":                 true,
+		"uniform-4k/align8/erasedff/swap-perm-1img":                        true,
+		"small-1k-big-boot/align32/erased00/swap-test-confirm-1img":        true,
+		"small-1k-big-boot/align32/erased00/overwrite-1img":                true,
+		"mixed-2k-8k/align1/erasedff/overwrite-1img":                       true,
+		"uniform-4k/align8/erasedff/swap-perm-and-test-2img":               true,
+		"equal-slots-2k/align8/erased00/overwrite-2img":                    true,
+		"uniform-4k/align8/erasedff/swap-move-downgrade-refused-1img":      true,
+		"uniform-4k/align8/erasedff/overwrite-only-downgrade-refused-1img": true,
 	}
 	for _, c := range sweepConfigs(true) {
 		for _, sc := range oracleScenarios() {
@@ -331,6 +350,7 @@ func TestMCUbootDifferential(t *testing.T) {
 			}
 			t.Run(name, func(t *testing.T) {
 				cfg := c.ls.config(sc.strategy, c.align, c.erased, sc.images)
+				cfg.DowngradePrevention = sc.downgrade
 				or := newOracleRig(t, cfg, ecdsaKey)
 				runDifferential(t, or, sc, newImageSetKey(t, sc.images, 6000, ecdsaKey), chains, &counts)
 			})

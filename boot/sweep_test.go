@@ -37,6 +37,9 @@ type scenario struct {
 	// final slot contents by image: index into imageSet.all, -1 to not check
 	wantPri, wantSec []int
 	wantCtr          []uint32
+	// downgrade turns on downgrade prevention (the differential test's
+	// scenarios only).
+	downgrade bool
 }
 
 // imageSet holds the scenario's images: old[i] and new[i] for image i.

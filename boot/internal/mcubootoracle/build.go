@@ -116,7 +116,8 @@ func (cfg Config) args(src, glue string) ([]string, error) {
 		return nil, fmt.Errorf("mcubootoracle: strategy %q", cfg.Strategy)
 	}
 	if cfg.DowngradePrevention {
-		a = append(a, "-DMCUBOOT_DOWNGRADE_PREVENTION")
+		// By version, as Rampart (not by security counter).
+		a = append(a, "-DMCUBOOT_DOWNGRADE_PREVENTION", "-DMCUBOOT_DOWNGRADE_PREVENTION_SECURITY_COUNTER=0")
 	}
 	a = append(a,
 		"-I"+filepath.Join(src, "boot", "bootutil", "include"),
@@ -180,7 +181,7 @@ func Build(cfg Config) (string, error) {
 	if err := secfile.MkdirAll(dir); err != nil {
 		return "", err
 	}
-	out := filepath.Join(dir, fmt.Sprintf("mcuboot-%s-a%d-s%d-i%d-%s.so", cfg.Strategy, cfg.MaxAlign, cfg.MaxSectors, cfg.Images, key))
+	out := filepath.Join(dir, fmt.Sprintf("mcuboot-%s-a%d-s%d-i%d-d%v-%s.so", cfg.Strategy, cfg.MaxAlign, cfg.MaxSectors, cfg.Images, cfg.DowngradePrevention, key))
 	if _, err := os.Stat(out); err == nil {
 		return out, nil
 	}
