@@ -196,6 +196,9 @@ func runDifferential(t *testing.T, or *oracleRig, sc scenario, im *imageSet, cha
 		counts.cutPoints++
 		counts.singles++
 	}
+	if total == 0 {
+		return
+	}
 	rng := rand.New(rand.NewPCG(uint64(total), uint64(len(sc.name))))
 	for range chains {
 		cuts := make([]int, 2+rng.IntN(4))
@@ -317,8 +320,63 @@ func oracleScenarios() []scenario {
 				r.request(0, true)
 			},
 			steps: []step{bootStep("2.0.0+0"), bootStep("2.0.0+0")}})
+		// A tampered candidate: both erase the secondary slot and keep
+		// the running image.
+		out = append(out, scenario{name: fmt.Sprintf("%s-tampered-1img", st), strategy: st, images: 1,
+			setup: func(r *rig, im *imageSet) {
+				r.install(0, Primary, im.old[0])
+				bad := bytes.Clone(im.new[0])
+				bad[100] ^= 0x40
+				r.install(0, Secondary, bad)
+				r.request(0, false)
+			},
+			steps: []step{bootStep("1.0.0+0"), bootStep("1.0.0+0")}})
+		// A request left beside an erased header: swap-move clears the
+		// trailer, overwrite-only leaves it.
+		out = append(out, scenario{name: fmt.Sprintf("%s-no-image-1img", st), strategy: st, images: 1,
+			setup: func(r *rig, im *imageSet) {
+				r.install(0, Primary, im.old[0])
+				r.install(0, Secondary, im.new[0])
+				r.request(0, false)
+				r.eraseSector(0, Secondary, 0)
+			},
+			steps: []step{bootStep("1.0.0+0"), bootStep("1.0.0+0")}})
+	}
+	// Reverts whose image is gone: its header erased (MCUboot's "stuck
+	// revert": both trailers cleared, the tested image stays), or its body
+	// corrupt (the secondary erased, then the same).
+	for _, c := range []struct {
+		name string
+		sec  int
+	}{{"erased", 0}, {"corrupt", 1}} {
+		out = append(out, scenario{name: fmt.Sprintf("swap-revert-%s-target-1img", c.name), strategy: SwapMove, images: 1,
+			setup: func(r *rig, im *imageSet) {
+				stage(false)(r, im)
+				r.boot()
+				r.eraseSector(0, Secondary, c.sec)
+				if c.sec > 0 {
+					sl, _ := r.bl.slot(0, Secondary)
+					junk := bytes.Repeat([]byte{0x5a}, int(sl.sectors[c.sec].Size))
+					if err := r.dev.Write(sl.sectors[c.sec].Off, junk); err != nil {
+						r.t.Fatal(err)
+					}
+				}
+			},
+			steps: []step{bootStep("2.0.0+0"), bootStep("2.0.0+0"), bootStep("2.0.0+0")}})
 	}
 	return out
+}
+
+// eraseSector erases sector k of image i's slot s.
+func (r *rig) eraseSector(i int, s SlotName, k int) {
+	r.t.Helper()
+	sl, err := r.bl.slot(i, s)
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	if err := r.bl.io.eraseSector(sl, k); err != nil {
+		r.t.Fatal(err)
+	}
 }
 
 func TestMCUbootDifferential(t *testing.T) {
@@ -341,6 +399,11 @@ func TestMCUbootDifferential(t *testing.T) {
 		"equal-slots-2k/align8/erased00/overwrite-2img":                    true,
 		"uniform-4k/align8/erasedff/swap-move-downgrade-refused-1img":      true,
 		"uniform-4k/align8/erasedff/overwrite-only-downgrade-refused-1img": true,
+		"uniform-4k/align8/erasedff/swap-move-tampered-1img":               true,
+		"uniform-4k/align8/erasedff/overwrite-only-no-image-1img":          true,
+		"uniform-4k/align8/erasedff/swap-move-no-image-1img":               true,
+		"uniform-4k/align8/erasedff/swap-revert-erased-target-1img":        true,
+		"uniform-4k/align8/erasedff/swap-revert-corrupt-target-1img":       true,
 	}
 	for _, c := range sweepConfigs(true) {
 		for _, sc := range oracleScenarios() {
