@@ -8,6 +8,9 @@ import (
 	"flag"
 	"fmt"
 	"math/rand/v2"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -15,6 +18,7 @@ import (
 
 	"rampart/boot/internal/mcubootoracle"
 	"rampart/flash"
+	"rampart/image"
 )
 
 // The differential test runs every scenario of the power-cut sweep on
@@ -486,4 +490,63 @@ func BenchmarkMCUbootDifferential1MiB(b *testing.B) {
 	b.ReportMetric(float64(tR.Microseconds())/float64(points), "rampart-µs/cutpoint")
 	b.ReportMetric(float64(tM.Microseconds())/float64(points), "mcuboot-µs/cutpoint")
 	b.ReportMetric(float64(tM)/float64(tR), "mcuboot/rampart")
+}
+
+// TestMCUbootDifferentialImgtool runs the one-image scenarios with images
+// signed by MCUboot's own imgtool (RAMPART_IMGTOOL, run with RAMPART_PYTHON
+// or /usr/bin/python3) instead of Rampart's signer, every cut point compared.
+func TestMCUbootDifferentialImgtool(t *testing.T) {
+	tool := os.Getenv("RAMPART_IMGTOOL")
+	if tool == "" {
+		t.Skip("RAMPART_IMGTOOL is not set (path to MCUboot's scripts/imgtool.py): imgtool-signed differential skipped; see docs/imgtool-interop.md")
+	}
+	py := os.Getenv("RAMPART_PYTHON")
+	if py == "" {
+		py = "/usr/bin/python3"
+	}
+	dir := t.TempDir()
+	pem, err := image.MarshalPrivateKeyPEM(ecdsaKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keyFile := filepath.Join(dir, "key.pem")
+	if err := os.WriteFile(keyFile, pem, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	ls := layouts[0]
+	var counts diffCounts
+	slotSize := ls.config(SwapMove, 8, 0xff, 1).Images[0].Secondary.Size // the smaller of both strategies
+	sign := func(ver string, secCnt uint32, size int, seed uint64) []byte {
+		body := make([]byte, size)
+		r := rand.New(rand.NewPCG(seed, 7))
+		for i := range body {
+			body[i] = byte(r.Uint32())
+		}
+		in, out := filepath.Join(dir, "in.bin"), filepath.Join(dir, "out.bin")
+		if err := os.WriteFile(in, body, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		cmd := exec.Command(py, tool, "sign", "--key", keyFile, "--header-size", "32", "--pad-header",
+			"--align", "8", "--max-align", "8", "--version", ver, "--security-counter", fmt.Sprint(secCnt),
+			"--slot-size", fmt.Sprint(uint32(slotSize)), in, out)
+		if b, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("imgtool sign: %v\n%s", err, b)
+		}
+		b, err := os.ReadFile(out)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	im := &imageSet{old: [][]byte{sign("1.0.0", 1, 5000, 1)}, new: [][]byte{sign("2.0.0", 2, 6000, 2)}}
+	for _, sc := range oracleScenarios() {
+		if sc.images != 1 || sc.downgrade {
+			continue
+		}
+		cfg := ls.config(sc.strategy, 8, 0xff, 1)
+		t.Run(sc.name, func(t *testing.T) {
+			runDifferential(t, newOracleRig(t, cfg, ecdsaKey), sc, im, 3, &counts)
+		})
+	}
+	t.Logf("imgtool-signed: %d scenario runs, %d cut points, %d boots (Rampart and MCUboot), all agreeing", counts.scenarios, counts.cutPoints, counts.boots)
 }
