@@ -88,7 +88,6 @@ type imageState struct {
 	resumed  bool
 	swapSize uint32
 	cand     *validImage // the validated secondary of a new test/permanent upgrade
-	noRaise  bool        // the primary's counter must not be raised this boot
 }
 
 // Boot runs one boot: it finishes any interrupted swap, decides and performs
@@ -143,7 +142,7 @@ func (b *Bootloader) Boot() (*Result, error) {
 	if b.l.strategy == SwapMove {
 		for i := range n {
 			if st[i].action != SwapNone {
-				if err := b.io.finishSwap(b.l.images[i], st[i].action); err != nil {
+				if err := b.finishSwap(i, &st[i], &res.Images[i]); err != nil {
 					return res, err
 				}
 			}
@@ -212,7 +211,6 @@ func (b *Bootloader) decide(i int, s *imageState, r *ImageReport, upgrading bool
 	case SwapRevert:
 		if upgrading {
 			r.note("revert deferred: another image's interrupted upgrade is being completed first")
-			s.noRaise = true
 			return nil
 		}
 		sec, err := b.io.readSlot(im.secondary)
@@ -220,7 +218,6 @@ func (b *Bootloader) decide(i int, s *imageState, r *ImageReport, upgrading bool
 			return err
 		}
 		if _, err := b.validate(sec, i, im.maxImageSize(b.l)); err != nil {
-			s.noRaise = true
 			return b.reject(i, t, err, r)
 		}
 		r.note("image in the primary slot was tested and not confirmed: reverting")
@@ -341,7 +338,15 @@ func (b *Bootloader) perform(i int, s *imageState, r *ImageReport) error {
 	if b.l.strategy == OverwriteOnly {
 		r.Action = SwapPerm
 		r.note("overwriting the primary slot with the secondary slot (image of %d bytes)", s.cand.size)
-		return b.io.overwrite(im)
+		if err := b.io.overwrite(im); err != nil {
+			return err
+		}
+		// As MCUboot's boot_copy_image: the counter follows the new image
+		// before the secondary's header and trailer are erased.
+		if err := b.raise(i, s.cand.secCnt, r); err != nil {
+			return err
+		}
+		return b.io.overwriteDone(im)
 	}
 	size := 0
 	if s.cand != nil {
@@ -355,7 +360,6 @@ func (b *Bootloader) perform(i int, s *imageState, r *ImageReport) error {
 	if size == 0 || size > im.maxImageSize(b.l) {
 		r.note("swap of %d bytes does not fit the slots: not done", size)
 		s.action = SwapNone
-		s.noRaise = true
 		return nil
 	}
 	s.swapSize = uint32(size)
@@ -377,6 +381,35 @@ func (b *Bootloader) headerSize(s *slot) (int, error) {
 	return img.Size(), nil
 }
 
+// finishSwap marks image i's completed swap as MCUboot's boot_perform_update
+// and boot_complete_partial_swap do: image_ok for a revert or a permanent
+// swap, then, for a permanent swap this boot started, the security counter
+// raised to the new image's (before copy_done, as MCUboot), then copy_done.
+func (b *Bootloader) finishSwap(i int, s *imageState, r *ImageReport) error {
+	im := b.l.images[i]
+	if err := b.io.finishImageOK(im, s.action); err != nil {
+		return err
+	}
+	if s.action == SwapPerm && !s.resumed && s.cand != nil {
+		if err := b.raise(i, s.cand.secCnt, r); err != nil {
+			return err
+		}
+	}
+	return b.io.finishCopyDone(im)
+}
+
+// raise raises image i's security counter to v.
+func (b *Bootloader) raise(i int, v uint32, r *ImageReport) error {
+	raised, err := b.counters.Raise(i, v)
+	if err != nil {
+		return err
+	}
+	if raised {
+		r.note("security counter raised to %d", v)
+	}
+	return nil
+}
+
 // admit validates image i's primary slot, raises its security counter when
 // the image is permanent, and measures it.
 func (b *Bootloader) admit(i int, s *imageState, r *ImageReport) error {
@@ -389,15 +422,17 @@ func (b *Bootloader) admit(i int, s *imageState, r *ImageReport) error {
 	r.Booted = true
 	r.Version = v.version().String()
 	r.SecurityCounter = v.secCnt
-	// MCUboot raises the stored counter when nothing was pending or right
-	// after a permanent upgrade; never for a test (it may still revert).
-	if (s.action == SwapNone || s.action == SwapPerm) && !s.noRaise {
-		raised, err := b.counters.Raise(i, v.secCnt)
-		if err != nil {
+	// MCUboot's boot_update_hw_rollback_protection: the stored counter
+	// follows the running image once it is permanent, i.e. when its trailer
+	// has no magic or has image_ok set; never for a test (it may still
+	// revert).
+	t, err := b.io.trailer(b.l.images[i].primary)
+	if err != nil {
+		return err
+	}
+	if t.Magic != MagicGood || t.ImageOK == FlagSet {
+		if err := b.raise(i, v.secCnt, r); err != nil {
 			return err
-		}
-		if raised {
-			r.note("security counter raised to %d", v.secCnt)
 		}
 	}
 	r.DeviceCounter = b.counters.Get(i)

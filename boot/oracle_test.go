@@ -82,10 +82,10 @@ func newOracleRig(t testing.TB, cfg *Config, signer crypto.Signer) *oracleRig {
 	return r
 }
 
-// mcubootBoot runs MCUboot once over dev with a cut before its cut-th
-// operation (0: none).
-func (r *oracleRig) boot(dev *flash.Device, cut int) (mcubootoracle.Result, error) {
-	res, err := r.o.Boot(dev, r.areas, r.key, cut)
+// boot runs MCUboot once over dev with its security counters ctr and a cut
+// before its cut-th operation (0: none).
+func (r *oracleRig) boot(dev *flash.Device, ctr []uint32, cut int) (mcubootoracle.Result, error) {
+	res, err := r.o.Boot(dev, r.areas, r.key, ctr, cut)
 	if err == nil && res.FlashErr != nil {
 		err = fmt.Errorf("MCUboot broke a rule of the flash model: %w", res.FlashErr)
 	}
@@ -168,7 +168,8 @@ func runDifferential(t *testing.T, or *oracleRig, sc scenario, im *imageSet, cha
 		rr.dev.CopyFrom(snap)
 		*rr.ctr = *NewCounters(len(or.cfg.Images), 0)
 		mr.dev.CopyFrom(snap)
-		ops, ok := playBoth(t, or, sc, rr, mr, cuts, counts)
+		mctr := make([]uint32, len(or.cfg.Images))
+		ops, ok := playBoth(t, or, sc, rr, mr, mctr, cuts, counts)
 		if !ok {
 			c := strings.Trim(strings.ReplaceAll(fmt.Sprint(cuts), " ", ","), "[]")
 			t.Logf("replay: go test ./boot -run 'TestMCUbootDifferential/%s$' -oracle.cut=%s -oracle.log=4 -v%s", t.Name()[strings.Index(t.Name(), "/")+1:], c, fullArg())
@@ -227,7 +228,7 @@ func fullArg() string {
 // cuts[k] of the reboot that follows the previous cut (a cut beyond a boot's
 // operations carries over to the next boot). It returns the number of boot
 // operations and whether both agreed throughout.
-func playBoth(t *testing.T, or *oracleRig, sc scenario, rr, mr *rig, cuts []int, counts *diffCounts) (int, bool) {
+func playBoth(t *testing.T, or *oracleRig, sc scenario, rr, mr *rig, mctr []uint32, cuts []int, counts *diffCounts) (int, bool) {
 	where := fmt.Sprintf("%s, cuts %v", sc.name, cuts)
 	ops := 0
 	remaining := 0
@@ -257,7 +258,7 @@ func playBoth(t *testing.T, or *oracleRig, sc scenario, rr, mr *rig, cuts []int,
 			rr.dev.PowerOn()
 			// MCUboot.
 			or.o.LogLevel = *oracleLog
-			mres, merr := or.boot(mr.dev, remaining)
+			mres, merr := or.boot(mr.dev, mctr, remaining)
 			counts.boots += 2
 			if merr != nil {
 				t.Errorf("%s step %d: MCUboot: %v", where, si, merr)
@@ -271,6 +272,12 @@ func playBoth(t *testing.T, or *oracleRig, sc scenario, rr, mr *rig, cuts []int,
 			if d := or.diffSlots(rr.dev, mr.dev); d != "" {
 				t.Errorf("%s step %d (after %s): %s\n%s", where, si, mres, d, notes(res))
 				return ops, false
+			}
+			for i := range mctr {
+				if c := rr.ctr.Get(i); c != mctr[i] {
+					t.Errorf("%s step %d (after %s): image %d security counter: Rampart %d, MCUboot %d\n%s", where, si, mres, i, c, mctr[i], notes(res))
+					return ops, false
+				}
 			}
 			ops += rops
 			if rcut {
@@ -472,10 +479,11 @@ func BenchmarkMCUbootDifferential1MiB(b *testing.B) {
 				b.Fatalf("cut %d: Rampart: %v", cut, err)
 			}
 			mid := time.Now()
-			if m, err := or.boot(mr.dev, cut); err != nil || !m.PowerCut {
+			mctr := []uint32{0}
+			if m, err := or.boot(mr.dev, mctr, cut); err != nil || !m.PowerCut {
 				b.Fatalf("cut %d: MCUboot: %v %v", cut, m, err)
 			}
-			if m, err := or.boot(mr.dev, 0); err != nil || m.RC != 0 {
+			if m, err := or.boot(mr.dev, mctr, 0); err != nil || m.RC != 0 {
 				b.Fatalf("cut %d: MCUboot: %v %v", cut, m, err)
 			}
 			tR += mid.Sub(start)

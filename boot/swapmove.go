@@ -175,22 +175,28 @@ func (io *slotIO) runSwap(im imageLayout, size uint32, from int) error {
 	return nil
 }
 
-// finishSwap marks a completed swap: a reverted (or permanent) image is
-// made permanent, then copy_done is set. Fields already written are left alone, so it can
-// be repeated after a power cut.
-func (io *slotIO) finishSwap(im imageLayout, t SwapType) error {
-	pri := im.primary
-	tr, err := io.trailer(pri)
+// finishImageOK makes a reverted or permanent image permanent (MCUboot's
+// swap_set_image_ok), unless it already is.
+func (io *slotIO) finishImageOK(im imageLayout, t SwapType) error {
+	tr, err := io.trailer(im.primary)
 	if err != nil {
 		return err
 	}
 	if (t == SwapRevert || t == SwapPerm) && tr.ImageOK == FlagUnset {
-		if err := io.writeFlag(pri, io.l.imageOKOff(pri.size)); err != nil {
-			return err
-		}
+		return io.writeFlag(im.primary, io.l.imageOKOff(im.primary.size))
+	}
+	return nil
+}
+
+// finishCopyDone marks the swap done (swap_set_copy_done); a copy_done
+// already written is left alone, so it can be repeated after a power cut.
+func (io *slotIO) finishCopyDone(im imageLayout) error {
+	tr, err := io.trailer(im.primary)
+	if err != nil {
+		return err
 	}
 	if tr.CopyDone == FlagUnset {
-		return io.writeFlag(pri, io.l.copyDoneOff(pri.size))
+		return io.writeFlag(im.primary, io.l.copyDoneOff(im.primary.size))
 	}
 	return nil
 }
@@ -198,17 +204,21 @@ func (io *slotIO) finishSwap(im imageLayout, t SwapType) error {
 // overwrite copies the secondary slot over the primary as MCUboot's
 // overwrite-only upgrade does (boot_copy_image): erase every primary sector,
 // copy the whole slot (the trailer with its request included) in 1 KiB
-// writes, then erase the secondary's first sector (the image header) and its
-// last (the trailer) so the request is not repeated. A power cut anywhere
+// writes; then (overwriteDone, after the security counter is raised) erase
+// the secondary's first sector (the image header) and its last (the
+// trailer) so the request is not repeated. A power cut anywhere
 // before the last erase leaves the request in place and the next boot starts
 // again; after it the primary holds the whole image.
 func (io *slotIO) overwrite(im imageLayout) error {
 	if err := io.eraseFrom(im.primary, 0); err != nil {
 		return err
 	}
-	if err := io.copyBytes(im.secondary.off, im.primary.off, im.primary.size); err != nil {
-		return err
-	}
+	return io.copyBytes(im.secondary.off, im.primary.off, im.primary.size)
+}
+
+// overwriteDone erases the secondary's first and last sectors after an
+// overwrite (see overwrite).
+func (io *slotIO) overwriteDone(im imageLayout) error {
 	if err := io.eraseSector(im.secondary, 0); err != nil {
 		return err
 	}

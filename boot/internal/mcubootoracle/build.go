@@ -106,6 +106,10 @@ func (cfg Config) args(src, glue string) ([]string, error) {
 		// as the simulator's sig-ecdsa feature.
 		"-DMCUBOOT_SIGN_EC256", "-DMCUBOOT_USE_TINYCRYPT", "-DMBEDTLS_CONFIG_FILE=<config-asn1.h>",
 		"-DORACLE_ASN1_ONLY",
+		// Security counters in NV storage (the simulator's security_cnt.c):
+		// every image's SEC_CNT is checked against them and they are raised
+		// as MCUboot decides.
+		"-DMCUBOOT_HW_ROLLBACK_PROT",
 	}
 	switch cfg.Strategy {
 	case SwapMove:
@@ -137,6 +141,7 @@ func (cfg Config) args(src, glue string) ([]string, error) {
 	a = append(a,
 		filepath.Join(src, "ext", "mbedtls-asn1", "src", "platform_util.c"),
 		filepath.Join(src, "ext", "mbedtls-asn1", "src", "asn1parse.c"),
+		filepath.Join(src, "sim", "mcuboot-sys", "csupport", "security_cnt.c"),
 		glue, // includes csupport/run.c
 	)
 	return a, nil

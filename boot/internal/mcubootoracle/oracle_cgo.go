@@ -18,6 +18,7 @@ typedef int (*erase_fn)(uintptr_t, uint32_t, uint32_t);
 typedef void (*set_flash_fn)(read_fn, write_fn, erase_fn, uintptr_t, uint32_t, uint8_t, int);
 typedef int (*set_key_fn)(const uint8_t *, unsigned int);
 typedef int (*boot_fn)(int, const uint32_t *, const uint32_t *, const uint32_t *, int, uint32_t *, int *);
+typedef void (*counters_fn)(const uint32_t *, uint32_t *, int);
 
 static void call_set_flash(void *f, uintptr_t h, uint32_t align, uint8_t erased, int log) {
 	((set_flash_fn)f)((read_fn)goFlashRead, (write_fn)goFlashWrite, (erase_fn)goFlashErase, h, align, erased, log);
@@ -27,6 +28,7 @@ static int call_boot(void *f, int n, const uint32_t *areas, const uint32_t *nsec
 		int cut, uint32_t *off, int *ops) {
 	return ((boot_fn)f)(n, areas, nsec, secs, cut, off, ops);
 }
+static void call_counters(void *f, const uint32_t *in, uint32_t *out, int n) { ((counters_fn)f)(in, out, n); }
 static void *open_lib(const char *p) { return dlopen(p, RTLD_NOW | RTLD_LOCAL); }
 static const char *lib_error(void) { return dlerror(); }
 */
@@ -48,6 +50,7 @@ type Oracle struct {
 	cfg                    Config
 	path                   string
 	setFlash, setKey, boot unsafe.Pointer
+	counters               unsafe.Pointer
 	// LogLevel is MCUboot's log level during a boot: 0 off, 1 errors ... 4 debug.
 	LogLevel int
 }
@@ -78,7 +81,7 @@ func Open(cfg Config) (*Oracle, error) {
 	for _, s := range []struct {
 		name string
 		dst  *unsafe.Pointer
-	}{{"oracle_set_flash", &o.setFlash}, {"oracle_set_key", &o.setKey}, {"oracle_boot", &o.boot}} {
+	}{{"oracle_set_flash", &o.setFlash}, {"oracle_set_key", &o.setKey}, {"oracle_boot", &o.boot}, {"oracle_counters", &o.counters}} {
 		cn := C.CString(s.name)
 		*s.dst = C.dlsym(h, cn)
 		C.free(unsafe.Pointer(cn))
@@ -104,10 +107,12 @@ type devState struct {
 
 // Boot runs MCUboot's boot_go once over dev, whose layout areas describe
 // (every slot of every image, and the scratch area if any). key is the DER
-// SubjectPublicKeyInfo of the one provisioned EC P-256 key. With cut > 0
-// the cut-th write or erase is not done and the run stops there, as a power
-// failure (MCUboot's simulator's flash_counter).
-func (o *Oracle) Boot(dev *flash.Device, areas []Area, key []byte, cut int) (Result, error) {
+// SubjectPublicKeyInfo of the one provisioned EC P-256 key. counters are
+// the images' NV security counters (MCUBOOT_HW_ROLLBACK_PROT), read by the
+// boot and updated in place. With cut > 0 the cut-th write or erase is not
+// done and the run stops there, as a power failure (MCUboot's simulator's
+// flash_counter); the counters keep what MCUboot wrote before the cut.
+func (o *Oracle) Boot(dev *flash.Device, areas []Area, key []byte, counters []uint32, cut int) (Result, error) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	if len(key) == 0 {
@@ -139,6 +144,22 @@ func (o *Oracle) Boot(dev *flash.Device, areas []Area, key []byte, cut int) (Res
 	copy(all, desc)
 	copy(all[len(desc):], nsec)
 	copy(all[len(desc)+len(nsec):], secs)
+	if len(counters) == 0 || len(counters) > 16 {
+		return Result{}, fmt.Errorf("mcubootoracle: %d counters", len(counters))
+	}
+	ctr := (*C.uint32_t)(C.malloc(C.size_t(4 * len(counters))))
+	defer C.free(unsafe.Pointer(ctr))
+	cs := unsafe.Slice(ctr, len(counters))
+	for i, v := range counters {
+		cs[i] = C.uint32_t(v)
+	}
+	C.call_counters(o.counters, ctr, nil, C.int(len(counters)))
+	defer func() {
+		C.call_counters(o.counters, nil, ctr, C.int(len(counters)))
+		for i := range counters {
+			counters[i] = uint32(cs[i])
+		}
+	}()
 	var off C.uint32_t
 	var ops C.int
 	rc := C.call_boot(o.boot, C.int(len(areas)), &all[0], &all[len(desc)], &all[len(desc)+len(nsec)],

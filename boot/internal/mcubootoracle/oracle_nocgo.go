@@ -23,6 +23,6 @@ func (o *Oracle) Config() Config { return Config{} }
 func (o *Oracle) Path() string { return "" }
 
 // Boot is never reached.
-func (o *Oracle) Boot(*flash.Device, []Area, []byte, int) (Result, error) {
+func (o *Oracle) Boot(*flash.Device, []Area, []byte, []uint32, int) (Result, error) {
 	return Result{}, errors.New("mcubootoracle: built without cgo")
 }

@@ -48,6 +48,42 @@ void *mbedtls_calloc(size_t n, size_t size) { return calloc(n, size); }
 void mbedtls_free(void *p) { free(p); }
 #endif
 
+/* The NV security counters of MCUBOOT_HW_ROLLBACK_PROT (csupport/security_cnt.c). */
+static uint32_t nv_counters[16];
+
+int sim_set_nv_counter_for_image(uint32_t image_index, uint32_t value)
+{
+    if (image_index >= 16) {
+        return -1;
+    }
+    nv_counters[image_index] = value;
+    return 0;
+}
+
+int sim_get_nv_counter_for_image(uint32_t image_index, uint32_t *value)
+{
+    if (image_index >= 16) {
+        return -1;
+    }
+    *value = nv_counters[image_index];
+    return 0;
+}
+
+/* oracle_counters copies n counters in from in (when not NULL) or out to out. */
+void oracle_counters(const uint32_t *in, uint32_t *out, int n)
+{
+    int i;
+
+    for (i = 0; i < n && i < 16; i++) {
+        if (in != NULL) {
+            nv_counters[i] = in[i];
+        }
+        if (out != NULL) {
+            out[i] = nv_counters[i];
+        }
+    }
+}
+
 /* The provisioned key: one DER SubjectPublicKeyInfo set by the test. */
 static uint8_t key_buf[1024];
 static unsigned int key_len;
