@@ -66,5 +66,9 @@ func (r Result) String() string {
 	return fmt.Sprintf("no bootable image (rc %d, %d operations)", r.RC, r.Ops)
 }
 
-// powerCutRC is what the simulator's invoke_boot_go returns after a cut.
-const powerCutRC = -0x13579
+// powerCutRC is what the simulator's invoke_boot_go returns after a cut;
+// refusedRC what the glue's oracle_boot returns for a layout it cannot hold.
+const (
+	powerCutRC = -0x13579
+	refusedRC  = -0x2468
+)

@@ -168,9 +168,9 @@ func (o *Oracle) Boot(dev *flash.Device, areas []Area, key []byte, counters []ui
 	if r.RC == powerCutRC {
 		r.PowerCut, r.RC = true, 0
 	}
-	if r.RC == -1 && !r.PowerCut && r.Ops == 0 && r.FlashErr == nil {
+	if r.RC == refusedRC {
 		// oracle_boot refuses more than 16 areas or 512 sectors an area.
-		return r, fmt.Errorf("mcubootoracle: layout refused by the glue")
+		return r, fmt.Errorf("mcubootoracle: layout refused by the glue (at most 16 areas of 512 sectors)")
 	}
 	return r, nil
 }

@@ -112,6 +112,9 @@ void oracle_set_flash(oracle_read_fn r, oracle_write_fn w, oracle_erase_fn e, ui
     cb.log_level = log_level;
 }
 
+/* What oracle_boot returns for a layout it cannot hold. */
+#define ORACLE_EREFUSED (-0x2468)
+
 /*
  * oracle_boot runs one boot. areas lists (id, offset, size) triples and
  * sectors the sector sizes of each area in order (nsec[i] of them for area
@@ -132,13 +135,13 @@ int oracle_boot(int nareas, const uint32_t *areas, const uint32_t *nsec, const u
     memset(&ctx, 0, sizeof(ctx));
     memset(&rsp, 0, sizeof(rsp));
     if (nareas > 16) {
-        return -1;
+        return ORACLE_EREFUSED;
     }
     for (i = 0; i < nareas; i++) {
         struct area *a = &desc.slots[i];
         uint32_t off = areas[3 * i + 1];
         if (nsec[i] > 512) {
-            return -1;
+            return ORACLE_EREFUSED;
         }
         a->id = (uint8_t)areas[3 * i];
         a->whole.fa_id = a->id;
