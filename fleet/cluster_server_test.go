@@ -223,19 +223,25 @@ func TestSharedCA(t *testing.T) {
 		pass := []byte(testPassphrase)
 		o := ca.Options{Rand: rand.Reader, Name: "Test CA"}
 		log := slog.New(slog.DiscardHandler)
+		// An empty store and no CA files: no new CA under a weak passphrase.
+		if _, err := openSharedCA(ctx, db, t.TempDir(), []byte("weak"), errors.New("too weak"), o, log); err == nil || !strings.Contains(err.Error(), "too weak") {
+			t.Fatalf("new CA under a weak passphrase: %v", err)
+		}
 		first := t.TempDir()
 		own, err := ca.Open(first, pass, o) // the single node's CA files
 		if err != nil {
 			t.Fatal(err)
 		}
-		if _, err := openSharedCA(ctx, db, first, []byte("a wrong passphrase, long enough"), o, log); !errors.Is(err, ca.ErrPassphrase) {
+		if _, err := openSharedCA(ctx, db, first, []byte("a wrong passphrase, long enough"), nil, o, log); !errors.Is(err, ca.ErrPassphrase) {
 			t.Fatalf("wrong passphrase: %v", err)
 		}
 		if _, _, err := db.FleetCA(ctx); !errors.Is(err, store.ErrNotFound) {
 			t.Fatalf("a CA was stored after a wrong passphrase: %v", err)
 		}
-		for name, dir := range map[string]string{"first": first, "empty": t.TempDir(), "first again": first} {
-			got, err := openSharedCA(ctx, db, dir, pass, o, log)
+		// In this order: the first stores its CA, then the others load it.
+		for _, n := range []struct{ name, dir string }{{"first", first}, {"empty", t.TempDir()}, {"first again", first}} {
+			name := n.name
+			got, err := openSharedCA(ctx, db, n.dir, pass, nil, o, log)
 			if err != nil {
 				t.Fatalf("%s: %v", name, err)
 			}
@@ -243,15 +249,19 @@ func TestSharedCA(t *testing.T) {
 				t.Fatalf("%s: not the first node's CA", name)
 			}
 		}
+		// A stored CA opens under a passphrase weaker than new keys need.
+		if _, err := openSharedCA(ctx, db, t.TempDir(), pass, errors.New("too weak"), o, log); err != nil {
+			t.Fatalf("stored CA, weak passphrase: %v", err)
+		}
 		other := t.TempDir()
 		if _, err := ca.Open(other, pass, o); err != nil {
 			t.Fatal(err)
 		}
-		got, err := openSharedCA(ctx, db, other, pass, o, log)
+		got, err := openSharedCA(ctx, db, other, pass, nil, o, log)
 		if err != nil || !got.Certificate().Equal(own.Certificate()) {
 			t.Fatalf("a node with other CA files: %v", err)
 		}
-		if _, err := openSharedCA(ctx, db, t.TempDir(), []byte("a wrong passphrase, long enough"), o, log); !errors.Is(err, ca.ErrPassphrase) {
+		if _, err := openSharedCA(ctx, db, t.TempDir(), []byte("a wrong passphrase, long enough"), nil, o, log); !errors.Is(err, ca.ErrPassphrase) {
 			t.Fatalf("stored CA, wrong passphrase: %v", err)
 		}
 	})

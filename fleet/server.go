@@ -126,7 +126,7 @@ func New(cfg *Config, o Options) (*Server, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	weakPass, err := checkCAPassphrase(cfg, pass)
-	if err != nil {
+	if err != nil && !cfg.Clustered() {
 		return nil, err
 	}
 	if err = secureDataDir(cfg.DataDir, log); err != nil {
@@ -147,7 +147,7 @@ func New(cfg *Config, o Options) (*Server, error) {
 	}
 	caOpts := ca.Options{Rand: o.Rand, Now: o.Now, Name: cfg.CA.Name}
 	if cfg.Clustered() {
-		s.ca, err = openSharedCA(ctx, s.db, cfg.DataDir, pass, caOpts, log.With("component", "ca"))
+		s.ca, err = openSharedCA(ctx, s.db, cfg.DataDir, pass, weakPass, caOpts, log.With("component", "ca"))
 	} else {
 		s.ca, err = ca.Open(cfg.DataDir, pass, caOpts)
 	}

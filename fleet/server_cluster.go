@@ -61,8 +61,10 @@ func buildVersion() string {
 // data_dir (a single node becoming the first of a cluster) or a new one;
 // the store keeps the first stored (PutFleetCAIfAbsent: nodes starting
 // together store exactly one) and every node loads that one. The key is
-// stored encrypted under the CA passphrase, as in the key file.
-func openSharedCA(ctx context.Context, db *store.DB, dir string, pass []byte, o ca.Options, log *slog.Logger) (*ca.CA, error) {
+// stored encrypted under the CA passphrase, as in the key file. A new key
+// is made only under a passphrase that passes ca.CheckPassphrase (weak is
+// its verdict); an existing one opens under a weaker one (the caller warns).
+func openSharedCA(ctx context.Context, db *store.DB, dir string, pass []byte, weak error, o ca.Options, log *slog.Logger) (*ca.CA, error) {
 	certPEM, keyPEM, err := db.FleetCA(ctx)
 	if errors.Is(err, store.ErrNotFound) {
 		fc, fk, local, ferr := ca.ReadFiles(dir)
@@ -75,6 +77,8 @@ func openSharedCA(ctx context.Context, db *store.DB, dir string, pass []byte, o 
 				return nil, err
 			}
 			certPEM, keyPEM = fc, fk
+		} else if weak != nil {
+			return nil, fmt.Errorf("fleet: CA passphrase: %w; generate one, e.g. openssl rand -base64 24", weak)
 		} else if _, certPEM, keyPEM, err = ca.Generate(pass, o); err != nil {
 			return nil, err
 		}
