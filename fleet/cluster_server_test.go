@@ -181,6 +181,23 @@ func TestClusterTwoNodes(t *testing.T) {
 		d.f = f
 		mustConnectFail(t, f, d.tlsCert(), d.id, "suspended device on node "+f.srv.cfg.Cluster.Node)
 	}
+
+	// The NATS server leading the nonce bucket's stream stops: enrollment
+	// (whose nonces are recorded there) goes on through both nodes once
+	// the remaining two have elected a new leader.
+	leader := p.nats.StreamLeader("KV_rampart-nonces")
+	if leader < 0 {
+		t.Fatal("no leader for the nonce bucket")
+	}
+	p.nats.Stop(leader)
+	for _, f := range []*fixture{a, b} {
+		x := a.newDevices(1)[0]
+		x.f = f
+		took := waitFor(t, 30*time.Second, "enrollment through "+f.srv.cfg.Cluster.Node+" after the NATS leader stopped", func() bool {
+			return x.enroll(false) == nil
+		})
+		t.Logf("enrollment through %s after the NATS leader stopped: %v", f.srv.cfg.Cluster.Node, took.Round(time.Millisecond))
+	}
 }
 
 // subscribeJobs connects dev to node f and sends the payload of every

@@ -207,7 +207,7 @@ func TestMessagesReachOtherNodesOnly(t *testing.T) {
 }
 
 // TestSurvivesLossOfAServer: with three replicas, the buckets stay usable
-// when the JetStream meta leader stops.
+// when the server leading the nonce bucket's stream stops.
 func TestSurvivesLossOfAServer(t *testing.T) {
 	c := natstest.Start(t, 3)
 	a := join(t, c, "a", 3)
@@ -215,7 +215,11 @@ func TestSurvivesLossOfAServer(t *testing.T) {
 	if err := a.UseOnce(ctx, "before"); err != nil {
 		t.Fatal(err)
 	}
-	c.Stop(c.MetaLeader())
+	leader := c.StreamLeader("KV_rampart-nonces")
+	if leader < 0 {
+		t.Fatal("no stream leader")
+	}
+	c.Stop(leader)
 	eventually(t, 20*time.Second, "a key used after the leader stopped", func() bool {
 		cctx, cancel := context.WithTimeout(ctx, time.Second)
 		defer cancel()
