@@ -35,7 +35,7 @@ type clusterPair struct {
 	nats *natstest.Cluster
 }
 
-func newClusterPair(t *testing.T) *clusterPair {
+func newClusterPair(t *testing.T, onlyListed bool) *clusterPair {
 	t.Helper()
 	a := prepareFixture(t, "postgres") // skips without RAMPART_TEST_POSTGRES
 	nc := natstest.Start(t, 3)
@@ -46,6 +46,7 @@ func newClusterPair(t *testing.T) *clusterPair {
 	urls := nc.URLs()
 	b := &fixture{t: t, dir: a.dir, mfr: a.mfr, relKey: a.relKey, release: a.release, relInfo: a.relInfo, backend: a.backend}
 	for i, f := range []*fixture{a, b} {
+		f.onlyListedNATS = onlyListed
 		name := string(rune('a' + i))
 		text := strings.Replace(string(base), "data_dir: data\n", "data_dir: data-"+name+"\n", 1)
 		// Each node reaches NATS through a different server.
@@ -82,7 +83,7 @@ func waitFor(t *testing.T, d time.Duration, what string, cond func() bool) time.
 // disconnects the device node b holds within 1 s, and its reconnection is
 // refused on both; a job published on a reaches the device on b.
 func TestClusterTwoNodes(t *testing.T) {
-	p := newClusterPair(t)
+	p := newClusterPair(t, false)
 	a, b := p.a, p.b
 	ctx := context.Background()
 	if !a.srv.CA().Certificate().Equal(b.srv.CA().Certificate()) {
@@ -281,5 +282,42 @@ func TestSharedCA(t *testing.T) {
 		if _, err := openSharedCA(ctx, db, t.TempDir(), []byte("a wrong passphrase, long enough"), nil, o, log); !errors.Is(err, ca.ErrPassphrase) {
 			t.Fatalf("stored CA, wrong passphrase: %v", err)
 		}
+	})
+}
+
+// TestClusterMissedDisconnect: a node cut off from NATS misses the
+// disconnect another node sends; when it reconnects it checks its sessions
+// against the store and ends the suspended device's.
+func TestClusterMissedDisconnect(t *testing.T) {
+	p := newClusterPair(t, true)
+	a, b := p.a, p.b
+	d := a.newDevices(1)[0]
+	d.f = b
+	if err := d.enroll(false); err != nil {
+		t.Fatal(err)
+	}
+	c, _, err := d.mqtt("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Disconnect(&paho.Disconnect{})
+	waitFor(t, 5*time.Second, "b holds the session", func() bool { return b.srv.broker.Connected() == 1 })
+	// b reaches NATS through servers 1 and 2 only; a through 0 (and 2).
+	p.nats.Stop(1)
+	p.nats.Stop(2)
+	waitFor(t, 10*time.Second, "b cut off from NATS", func() bool { return !b.srv.node.Connected() })
+	if st, body := a.api("POST", "/api/v1/devices/"+d.id+"/suspend", operatorToken, `{"reason":"reported stolen"}`); st != 200 {
+		t.Fatalf("suspend: %d %s", st, body)
+	}
+	if b.srv.broker.Connected() != 1 {
+		t.Fatal("the disconnect reached b without NATS")
+	}
+	p.nats.Restart(1)
+	p.nats.Restart(2)
+	took := waitFor(t, 30*time.Second, "b ended the suspended device's session after reconnecting", func() bool { return b.srv.broker.Connected() == 0 })
+	t.Logf("session ended %v after the NATS servers restarted", took.Round(time.Millisecond))
+	waitFor(t, 10*time.Second, "the end audited as the recheck's", func() bool {
+		e := b.lastAudit("mqtt.session", d.id)
+		return e != nil && strings.Contains(e.Reason, "suspended")
 	})
 }

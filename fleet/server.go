@@ -52,6 +52,10 @@ type Options struct {
 	// JobTTL is how long a signed job stays valid (deviceproto.DefaultJobTTL
 	// when 0; tests shorten it).
 	JobTTL time.Duration
+	// ClusterOnlyListedNATS: connect only to the NATS URLs of the
+	// configuration, not to the servers the NATS cluster advertises
+	// (tests cut a node off with it).
+	ClusterOnlyListedNATS bool
 	// Version is what this node reports in the cluster's registry (the
 	// build's module version and schema when empty).
 	Version string

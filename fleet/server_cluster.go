@@ -117,15 +117,34 @@ func (s *Server) joinCluster(ctx context.Context) error {
 	cl := s.cfg.Cluster
 	var err error
 	s.node, err = cluster.Connect(ctx, cluster.Config{URLs: cl.NATS, Node: cl.Node, Cluster: cl.Name, Version: s.version,
-		MQTT: cl.Advertise.MQTT, Enroll: cl.Advertise.Enroll, Replicas: cl.Replicas, NonceTTL: s.cfg.NonceTTL.Duration,
+		MQTT: cl.Advertise.MQTT, Enroll: cl.Advertise.Enroll, Replicas: cl.Replicas, NonceTTL: s.cfg.NonceTTL.Duration, OnlyListed: s.opts.ClusterOnlyListedNATS,
 		Devices: func() int64 {
 			if s.broker == nil {
 				return 0
 			}
 			return s.broker.Connected()
 		},
-		Leases: s.heldLeases, Log: s.log.With("component", "cluster"), Now: s.opts.Now})
+		Leases: s.heldLeases, OnReconnect: s.recheckSessions, Log: s.log.With("component", "cluster"), Now: s.opts.Now})
 	return err
+}
+
+// recheckSessions checks this node's sessions against the store after it
+// was cut off from NATS: a disconnect another node sent meanwhile was
+// lost, the store's record is not.
+func (s *Server) recheckSessions() {
+	select {
+	case <-s.ready:
+	default:
+		return // not serving yet: no session to check
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	n, err := s.broker.Recheck(ctx)
+	if err != nil {
+		s.log.Warn("sessions rechecked after a NATS outage, with errors", "ended", n, "err", err)
+		return
+	}
+	s.log.Info("sessions rechecked after a NATS outage", "ended", n)
 }
 
 // subscribeCluster applies, on this node, what the other nodes publish.

@@ -43,6 +43,10 @@ type Config struct {
 	// MQTT and Enroll are the node's advertised device endpoints.
 	MQTT   []string
 	Enroll string
+	// OnlyListed: connect only to URLs, never to the servers the NATS
+	// cluster advertises (where those addresses are unreachable from the
+	// node, e.g. behind NAT; tests cutting a node off).
+	OnlyListed bool
 	// Replicas of each KV bucket: 3 on a three-server NATS cluster (a
 	// bucket survives the loss of any one server), 1 on a lone server.
 	Replicas int
@@ -56,8 +60,12 @@ type Config struct {
 	// the leases it holds, read at each heartbeat; may be nil.
 	Devices func() int64
 	Leases  func() []string
-	Log     *slog.Logger
-	Now     func() time.Time
+	// OnReconnect is called (on its own goroutine) when the connection to
+	// NATS comes back after a loss: what other nodes sent meanwhile did
+	// not arrive. May be nil.
+	OnReconnect func()
+	Log         *slog.Logger
+	Now         func() time.Time
 }
 
 // NodeInfo is one node's registry entry, as written by its heartbeat.
@@ -128,20 +136,29 @@ func Connect(ctx context.Context, cfg Config) (*Node, error) {
 		cfg.Now = time.Now
 	}
 	log := cfg.Log
-	nc, err := nats.Connect(strings.Join(cfg.URLs, ","),
-		nats.Name("rampart "+cfg.Node),
+	opts := []nats.Option{
+		nats.Name("rampart " + cfg.Node),
 		nats.MaxReconnects(-1),
-		nats.ReconnectWait(250*time.Millisecond),
+		nats.ReconnectWait(250 * time.Millisecond),
 		nats.ReconnectJitter(250*time.Millisecond, time.Second),
-		nats.Timeout(5*time.Second),
+		nats.Timeout(5 * time.Second),
 		nats.RetryOnFailedConnect(false),
 		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
 			if err != nil { // nil: closed by Close
 				log.Warn("NATS disconnected", "err", err)
 			}
 		}),
-		nats.ReconnectHandler(func(c *nats.Conn) { log.Info("NATS reconnected", "server", c.ConnectedUrlRedacted()) }),
-	)
+		nats.ReconnectHandler(func(c *nats.Conn) {
+			log.Info("NATS reconnected", "server", c.ConnectedUrlRedacted())
+			if cfg.OnReconnect != nil {
+				go cfg.OnReconnect()
+			}
+		}),
+	}
+	if cfg.OnlyListed {
+		opts = append(opts, nats.IgnoreDiscoveredServers())
+	}
+	nc, err := nats.Connect(strings.Join(cfg.URLs, ","), opts...)
 	if err != nil {
 		return nil, fmt.Errorf("cluster: connect %s: %w", strings.Join(cfg.URLs, ","), err)
 	}
