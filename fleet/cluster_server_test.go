@@ -95,6 +95,12 @@ func TestClusterTwoNodes(t *testing.T) {
 		}
 	}
 	waitFor(t, 10*time.Second, "both nodes live, seen from each", func() bool { return a.srv.node.Live() == 2 && b.srv.node.Live() == 2 })
+	// Advertised by default: the addresses bound (the listen addresses
+	// name port 0), this node's first.
+	waitFor(t, 5*time.Second, "a knows b's bound endpoint", func() bool {
+		got := a.srv.MQTTEndpoints()
+		return len(got) == 2 && got[0] == a.srv.MQTTAddr() && got[1] == b.srv.MQTTAddr()
+	})
 	nodes, err := a.srv.node.Nodes(ctx)
 	if err != nil || len(nodes) != 2 || nodes[0].Name != "a" || nodes[1].Name != "b" {
 		t.Fatalf("registry: %+v %v", nodes, err)

@@ -324,6 +324,9 @@ func (s *Server) Start() error {
 		s.adminLis.Close()
 		return err
 	}
+	if s.node != nil {
+		s.advertiseBound()
+	}
 	// The enrollment listener also serves release images to devices
 	// (content-addressed, Range requests): devices already trust it.
 	mux := http.NewServeMux()

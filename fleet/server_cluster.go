@@ -409,3 +409,28 @@ func (s *Server) nodes(ctx context.Context) ([]adminapi.Node, error) {
 	}
 	return out, nil
 }
+
+// MQTTEndpoints are the MQTT endpoints devices may use: in a cluster
+// those every live node advertises (this node's first), else this
+// server's own address. The enrollment answer carries them.
+func (s *Server) MQTTEndpoints() []string {
+	if s.node != nil {
+		return s.node.MQTTEndpoints()
+	}
+	return []string{s.MQTTAddr()}
+}
+
+// advertiseBound replaces default advertised endpoints (the listen
+// addresses) by the addresses bound, once the listeners are open: a listen
+// address with port 0 or an unspecified host is no endpoint for a device.
+func (s *Server) advertiseBound() {
+	cl := s.cfg.Cluster
+	mqtt, enroll := cl.Advertise.MQTT, cl.Advertise.Enroll
+	if len(mqtt) == 1 && mqtt[0] == s.cfg.Listen.MQTT {
+		mqtt = []string{s.MQTTAddr()}
+	}
+	if enroll == "https://"+s.cfg.Listen.Enroll {
+		enroll = s.EnrollURL()
+	}
+	s.node.SetAdvertised(mqtt, enroll)
+}

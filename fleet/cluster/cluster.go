@@ -91,6 +91,7 @@ type Node struct {
 	nodes, presence, nonces jetstream.KeyValue
 
 	live atomic.Int64 // nodes seen at the last heartbeat (at least 1)
+	seen atomic.Pointer[[]NodeInfo] // the live nodes at the last heartbeat
 
 	mu   sync.Mutex
 	subs []*nats.Subscription
@@ -260,7 +261,8 @@ func (n *Node) heartbeats(ctx context.Context) {
 
 // beat writes this node's entry and counts the live nodes.
 func (n *Node) beat(ctx context.Context) error {
-	info := NodeInfo{Name: n.cfg.Node, Version: n.cfg.Version, MQTT: n.cfg.MQTT, Enroll: n.cfg.Enroll, Started: n.started, Heartbeat: n.cfg.Now().UTC()}
+	mqtt, enroll := n.advertised()
+	info := NodeInfo{Name: n.cfg.Node, Version: n.cfg.Version, MQTT: mqtt, Enroll: enroll, Started: n.started, Heartbeat: n.cfg.Now().UTC()}
 	if n.cfg.Devices != nil {
 		info.Devices = n.cfg.Devices()
 	}
@@ -276,7 +278,40 @@ func (n *Node) beat(ctx context.Context) error {
 		return err
 	}
 	n.live.Store(int64(max(len(all), 1)))
+	n.seen.Store(&all)
 	return nil
+}
+
+// MQTTEndpoints are the MQTT endpoints the live nodes advertise, as of
+// the last heartbeat: this node's first, then the others' by node name.
+// The enrollment answer gives them to devices, which reconnect to another
+// when theirs goes away.
+func (n *Node) MQTTEndpoints() []string {
+	mqtt, _ := n.advertised()
+	out := append([]string{}, mqtt...)
+	if all := n.seen.Load(); all != nil {
+		for _, o := range *all {
+			if o.Name != n.cfg.Node {
+				out = append(out, o.MQTT...)
+			}
+		}
+	}
+	return out
+}
+
+// SetAdvertised replaces the endpoints this node advertises (a listener
+// bound to port 0 learns its port when it listens); the next heartbeat
+// carries them.
+func (n *Node) SetAdvertised(mqtt []string, enroll string) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	n.cfg.MQTT, n.cfg.Enroll = append([]string{}, mqtt...), enroll
+}
+
+func (n *Node) advertised() ([]string, string) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.cfg.MQTT, n.cfg.Enroll
 }
 
 // Live is the number of live nodes at the last heartbeat, this one

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -67,9 +68,15 @@ func TestRegistryAndLiveCount(t *testing.T) {
 			t.Errorf("entry %+v", n)
 		}
 	}
+	if got := b.MQTTEndpoints(); strings.Join(got, " ") != "b:8883 a:8883 c:8883" {
+		t.Fatalf("endpoints seen by b: %v", got)
+	}
 	// A node that leaves is counted out at once.
 	cc.Close()
 	eventually(t, 5*time.Second, "two live nodes after c left", func() bool { return a.Live() == 2 && b.Live() == 2 })
+	if got := a.MQTTEndpoints(); strings.Join(got, " ") != "a:8883 b:8883" {
+		t.Fatalf("endpoints seen by a after c left: %v", got)
+	}
 }
 
 func TestPresenceGuardedBySessionStart(t *testing.T) {
