@@ -90,7 +90,7 @@ type Node struct {
 
 	nodes, presence, nonces jetstream.KeyValue
 
-	live atomic.Int64 // nodes seen at the last heartbeat (at least 1)
+	live atomic.Int64               // nodes seen at the last heartbeat (at least 1)
 	seen atomic.Pointer[[]NodeInfo] // the live nodes at the last heartbeat
 
 	mu   sync.Mutex
