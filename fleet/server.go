@@ -14,6 +14,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"rampart/deviceproto"
@@ -89,7 +90,10 @@ type Server struct {
 	presence *presence
 	leases   []*leaseKeeper
 	version  string
-	started  time.Time
+	// brokerRef is broker for the cluster's heartbeat, which starts
+	// before the broker is built.
+	brokerRef atomic.Pointer[broker.Broker]
+	started   time.Time
 
 	enrollSrv, adminSrv *http.Server
 	enrollLis, adminLis net.Listener
@@ -222,6 +226,7 @@ func New(cfg *Config, o Options) (*Server, error) {
 		s.writer.Close()
 		return fail(err)
 	}
+	s.brokerRef.Store(s.broker)
 	connected = func() float64 { return float64(s.broker.Connected()) }
 	cc := o.Campaign
 	if cc.Tick == 0 {

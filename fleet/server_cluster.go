@@ -119,10 +119,10 @@ func (s *Server) joinCluster(ctx context.Context) error {
 	s.node, err = cluster.Connect(ctx, cluster.Config{URLs: cl.NATS, Node: cl.Node, Cluster: cl.Name, Version: s.version,
 		MQTT: cl.Advertise.MQTT, Enroll: cl.Advertise.Enroll, Replicas: cl.Replicas, NonceTTL: s.cfg.NonceTTL.Duration, OnlyListed: s.opts.ClusterOnlyListedNATS,
 		Devices: func() int64 {
-			if s.broker == nil {
-				return 0
+			if b := s.brokerRef.Load(); b != nil {
+				return b.Connected()
 			}
-			return s.broker.Connected()
+			return 0
 		},
 		Leases: s.heldLeases, OnReconnect: s.recheckSessions, Log: s.log.With("component", "cluster"), Now: s.opts.Now})
 	return err
@@ -204,6 +204,8 @@ func (s *Server) publishJob(deviceID string, payload []byte, expires time.Time) 
 type presence struct {
 	node    *cluster.Node
 	log     *slog.Logger
+	mu      sync.RWMutex // closed and the queues' closing
+	closed  bool
 	queues  []chan presenceEvent
 	wg      sync.WaitGroup
 	dropped atomic.Int64
@@ -243,6 +245,11 @@ func newPresence(n *cluster.Node, log *slog.Logger) *presence {
 
 // note queues a session's start or end (broker.Config.OnSession).
 func (p *presence) note(device string, started time.Time, up bool) {
+	p.mu.RLock()
+	defer p.mu.RUnlock()
+	if p.closed {
+		return // a session's end reported after the broker closed
+	}
 	h := fnv.New32a()
 	h.Write([]byte(device))
 	select {
@@ -256,9 +263,14 @@ func (p *presence) note(device string, started time.Time, up bool) {
 
 // close writes what is queued and stops the workers.
 func (p *presence) close() {
-	for _, q := range p.queues {
-		close(q)
+	p.mu.Lock()
+	if !p.closed {
+		p.closed = true
+		for _, q := range p.queues {
+			close(q)
+		}
 	}
+	p.mu.Unlock()
 	p.wg.Wait()
 }
 
