@@ -169,13 +169,22 @@ func Connect(ctx context.Context, cfg Config) (*Node, error) {
 		nc.Close()
 		return nil, fmt.Errorf("cluster: jetstream: %w", err)
 	}
+	// A NATS cluster still forming (servers starting together) answers
+	// "no suitable peers" or times out for a while: retried until ctx ends.
 	bucket := func(name string, ttl time.Duration, history uint8) (jetstream.KeyValue, error) {
-		kv, err := n.js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
-			Bucket: cfg.Cluster + "-" + name, TTL: ttl, History: history, Replicas: cfg.Replicas, Storage: jetstream.FileStorage})
-		if err != nil {
-			return nil, fmt.Errorf("cluster: bucket %s: %w", name, err)
+		for {
+			kv, err := n.js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
+				Bucket: cfg.Cluster + "-" + name, TTL: ttl, History: history, Replicas: cfg.Replicas, Storage: jetstream.FileStorage})
+			if err == nil {
+				return kv, nil
+			}
+			log.Debug("bucket not ready", "bucket", name, "err", err)
+			select {
+			case <-ctx.Done():
+				return nil, fmt.Errorf("cluster: bucket %s: %w", name, err)
+			case <-time.After(250 * time.Millisecond):
+			}
 		}
-		return kv, nil
 	}
 	if n.nodes, err = bucket("nodes", cfg.NodeTTL, 1); err == nil {
 		if n.presence, err = bucket("presence", 0, 1); err == nil {
