@@ -11,7 +11,7 @@ import (
 
 //export psa_key_derivation_setup
 func psa_key_derivation_setup(o *C.psa_key_derivation_operation_t, alg C.psa_algorithm_t) C.psa_status_t {
-	return setup(&o.op, psa.OpKDFSetup, &psa.CryptoHeader{Alg: psa.Algorithm(alg)}, 0)
+	return setup(opOf(o), psa.OpKDFSetup, &psa.CryptoHeader{Alg: psa.Algorithm(alg)}, 0)
 }
 
 //export psa_key_derivation_get_capacity
@@ -20,10 +20,10 @@ func psa_key_derivation_get_capacity(o *C.psa_key_derivation_operation_t, capaci
 		return status(psa.ErrInvalidArgument)
 	}
 	*capacity = 0
-	if !active(&o.op) {
+	if !active(opOf(o)) {
 		return status(psa.ErrBadState)
 	}
-	out, st := cryptoCall(psa.OpKDFGetCapacity, &psa.CryptoHeader{Operation: psa.OperationID(o.op.handle)}, nil, 8)
+	out, st := cryptoCall(psa.OpKDFGetCapacity, &psa.CryptoHeader{Operation: psa.OperationID(opOf(o).handle)}, nil, 8)
 	if st != psa.Success {
 		return status(st)
 	}
@@ -37,25 +37,25 @@ func psa_key_derivation_get_capacity(o *C.psa_key_derivation_operation_t, capaci
 
 //export psa_key_derivation_set_capacity
 func psa_key_derivation_set_capacity(o *C.psa_key_derivation_operation_t, capacity C.size_t) C.psa_status_t {
-	_, st := opCallKeep(&o.op, psa.OpKDFSetCapacity, 0, [][]byte{psa.AppendUint64(nil, uint64(capacity))})
+	_, st := opCallKeep(opOf(o), psa.OpKDFSetCapacity, 0, [][]byte{psa.AppendUint64(nil, uint64(capacity))})
 	return status(st)
 }
 
 //export psa_key_derivation_input_bytes
 func psa_key_derivation_input_bytes(o *C.psa_key_derivation_operation_t, step C.psa_key_derivation_step_t, data *C.uint8_t, n C.size_t) C.psa_status_t {
-	_, st := opCall(&o.op, psa.OpKDFInputBytes, [][]byte{psa.AppendUint32(nil, uint32(step)), u8(data, n)})
+	_, st := opCall(opOf(o), psa.OpKDFInputBytes, [][]byte{psa.AppendUint32(nil, uint32(step)), u8(data, n)})
 	return status(st)
 }
 
 //export psa_key_derivation_input_key
 func psa_key_derivation_input_key(o *C.psa_key_derivation_operation_t, step C.psa_key_derivation_step_t, key C.psa_key_id_t) C.psa_status_t {
-	_, st := opCallKeep(&o.op, psa.OpKDFInputKey, psa.KeyID(key), [][]byte{psa.AppendUint32(nil, uint32(step))})
+	_, st := opCallKeep(opOf(o), psa.OpKDFInputKey, psa.KeyID(key), [][]byte{psa.AppendUint32(nil, uint32(step))})
 	return status(st)
 }
 
 //export psa_key_derivation_key_agreement
 func psa_key_derivation_key_agreement(o *C.psa_key_derivation_operation_t, step C.psa_key_derivation_step_t, key C.psa_key_id_t, peer *C.uint8_t, n C.size_t) C.psa_status_t {
-	_, st := opCallKeep(&o.op, psa.OpKDFKeyAgreement, psa.KeyID(key), [][]byte{psa.AppendUint32(nil, uint32(step)), u8(peer, n)})
+	_, st := opCallKeep(opOf(o), psa.OpKDFKeyAgreement, psa.KeyID(key), [][]byte{psa.AppendUint32(nil, uint32(step)), u8(peer, n)})
 	return status(st)
 }
 
@@ -64,7 +64,7 @@ func psa_key_derivation_output_bytes(o *C.psa_key_derivation_operation_t, output
 	if uint64(n) > maxOut {
 		return status(psa.ErrNotSupported)
 	}
-	out, st := opCall(&o.op, psa.OpKDFOutputBytes, nil, int(n))
+	out, st := opCall(opOf(o), psa.OpKDFOutputBytes, nil, int(n))
 	if st != psa.Success {
 		return status(st)
 	}
@@ -81,14 +81,14 @@ func psa_key_derivation_output_key(attributes *C.psa_key_attributes_t, o *C.psa_
 		return status(psa.ErrInvalidArgument)
 	}
 	*key = 0
-	if !active(&o.op) {
+	if !active(opOf(o)) {
 		return status(psa.ErrBadState)
 	}
-	h := &psa.CryptoHeader{Operation: psa.OperationID(o.op.handle), Attributes: attrsFromC(attributes)}
+	h := &psa.CryptoHeader{Operation: psa.OperationID(opOf(o).handle), Attributes: attrsFromC(attributes)}
 	out, st := cryptoCall(psa.OpKDFOutputKey, h, nil, 4)
 	if st != psa.Success {
 		if st != psa.ErrInsufficientData && st != psa.ErrInvalidArgument && st != psa.ErrNotSupported && st != psa.ErrAlreadyExists && st != psa.ErrNotPermitted {
-			o.op.state |= stError
+			opOf(o).state |= stError
 		}
 		return status(st)
 	}
@@ -102,7 +102,7 @@ func psa_key_derivation_output_key(attributes *C.psa_key_attributes_t, o *C.psa_
 
 //export psa_key_derivation_abort
 func psa_key_derivation_abort(o *C.psa_key_derivation_operation_t) C.psa_status_t {
-	return abort(&o.op, psa.OpKDFAbort)
+	return abort(opOf(o), psa.OpKDFAbort)
 }
 
 // opCallKeep is opCall for calls whose refusal of an argument (a key of the

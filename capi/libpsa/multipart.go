@@ -6,6 +6,8 @@ package main
 import "C"
 
 import (
+	"unsafe"
+
 	"rampart/psa"
 )
 
@@ -82,12 +84,12 @@ func abort(o *cop, op psa.Op) C.psa_status_t {
 
 //export psa_hash_setup
 func psa_hash_setup(o *C.psa_hash_operation_t, alg C.psa_algorithm_t) C.psa_status_t {
-	return setup(&o.op, psa.OpHashSetup, &psa.CryptoHeader{Alg: psa.Algorithm(alg)}, 0)
+	return setup(opOf(o), psa.OpHashSetup, &psa.CryptoHeader{Alg: psa.Algorithm(alg)}, 0)
 }
 
 //export psa_hash_update
 func psa_hash_update(o *C.psa_hash_operation_t, input *C.uint8_t, n C.size_t) C.psa_status_t {
-	_, st := opCall(&o.op, psa.OpHashUpdate, [][]byte{u8(input, n)})
+	_, st := opCall(opOf(o), psa.OpHashUpdate, [][]byte{u8(input, n)})
 	return status(st)
 }
 
@@ -96,35 +98,35 @@ func psa_hash_finish(o *C.psa_hash_operation_t, hash *C.uint8_t, size C.size_t, 
 	if length != nil {
 		*length = 0
 	}
-	out, st := opCall(&o.op, psa.OpHashFinish, nil, outSize(size))
+	out, st := opCall(opOf(o), psa.OpHashFinish, nil, outSize(size))
 	if st != psa.Success {
 		return status(st)
 	}
-	finished(&o.op)
+	finished(opOf(o))
 	return putOut(hash, size, length, out[0])
 }
 
 //export psa_hash_verify
 func psa_hash_verify(o *C.psa_hash_operation_t, hash *C.uint8_t, n C.size_t) C.psa_status_t {
-	_, st := opCall(&o.op, psa.OpHashVerify, [][]byte{u8(hash, n)})
+	_, st := opCall(opOf(o), psa.OpHashVerify, [][]byte{u8(hash, n)})
 	if st == psa.Success {
-		finished(&o.op)
+		finished(opOf(o))
 	}
 	return status(st)
 }
 
 //export psa_hash_abort
-func psa_hash_abort(o *C.psa_hash_operation_t) C.psa_status_t { return abort(&o.op, psa.OpHashAbort) }
+func psa_hash_abort(o *C.psa_hash_operation_t) C.psa_status_t { return abort(opOf(o), psa.OpHashAbort) }
 
 //export psa_hash_clone
 func psa_hash_clone(src *C.psa_hash_operation_t, dst *C.psa_hash_operation_t) C.psa_status_t {
 	if src == nil || dst == nil {
 		return status(psa.ErrInvalidArgument)
 	}
-	if !active(&src.op) || dst.op.handle != 0 {
+	if !active(&(*opOf(src))) || (*opOf(dst)).handle != 0 {
 		return status(psa.ErrBadState)
 	}
-	out, st := cryptoCall(psa.OpHashClone, &psa.CryptoHeader{Operation: psa.OperationID(src.op.handle)}, nil, 4)
+	out, st := cryptoCall(psa.OpHashClone, &psa.CryptoHeader{Operation: psa.OperationID((*opOf(src)).handle)}, nil, 4)
 	if st != psa.Success {
 		return status(st)
 	}
@@ -132,8 +134,8 @@ func psa_hash_clone(src *C.psa_hash_operation_t, dst *C.psa_hash_operation_t) C.
 	if err != nil || id == 0 {
 		return status(psa.ErrCommunicationFailure)
 	}
-	dst.op = src.op
-	dst.op.handle = C.uint32_t(id)
+	(*opOf(dst)) = (*opOf(src))
+	(*opOf(dst)).handle = C.uint32_t(id)
 	return 0
 }
 
@@ -142,7 +144,7 @@ func psa_hash_suspend(o *C.psa_hash_operation_t, state *C.uint8_t, size C.size_t
 	if length != nil {
 		*length = 0
 	}
-	if !active(&o.op) {
+	if !active(opOf(o)) {
 		return status(psa.ErrBadState)
 	}
 	return status(psa.ErrNotSupported)
@@ -150,7 +152,7 @@ func psa_hash_suspend(o *C.psa_hash_operation_t, state *C.uint8_t, size C.size_t
 
 //export psa_hash_resume
 func psa_hash_resume(o *C.psa_hash_operation_t, state *C.uint8_t, n C.size_t) C.psa_status_t {
-	if o.op.handle != 0 {
+	if opOf(o).handle != 0 {
 		return status(psa.ErrBadState)
 	}
 	return status(psa.ErrNotSupported)
@@ -159,7 +161,7 @@ func psa_hash_resume(o *C.psa_hash_operation_t, state *C.uint8_t, n C.size_t) C.
 // ---- MAC ----
 
 func macSetup(o *C.psa_mac_operation_t, op psa.Op, key C.psa_key_id_t, alg C.psa_algorithm_t) C.psa_status_t {
-	return setup(&o.op, op, &psa.CryptoHeader{Key: psa.KeyID(key), Alg: psa.Algorithm(alg)}, 0)
+	return setup(opOf(o), op, &psa.CryptoHeader{Key: psa.KeyID(key), Alg: psa.Algorithm(alg)}, 0)
 }
 
 //export psa_mac_sign_setup
@@ -171,14 +173,14 @@ func psa_mac_sign_setup(o *C.psa_mac_operation_t, key C.psa_key_id_t, alg C.psa_
 func psa_mac_verify_setup(o *C.psa_mac_operation_t, key C.psa_key_id_t, alg C.psa_algorithm_t) C.psa_status_t {
 	st := macSetup(o, psa.OpMACVerifySetup, key, alg)
 	if st == 0 {
-		o.op.state |= stDecrypt
+		opOf(o).state |= stDecrypt
 	}
 	return st
 }
 
 //export psa_mac_update
 func psa_mac_update(o *C.psa_mac_operation_t, input *C.uint8_t, n C.size_t) C.psa_status_t {
-	_, st := opCall(&o.op, psa.OpMACUpdate, [][]byte{u8(input, n)})
+	_, st := opCall(opOf(o), psa.OpMACUpdate, [][]byte{u8(input, n)})
 	return status(st)
 }
 
@@ -187,38 +189,38 @@ func psa_mac_sign_finish(o *C.psa_mac_operation_t, mac *C.uint8_t, size C.size_t
 	if length != nil {
 		*length = 0
 	}
-	if active(&o.op) && o.op.state&stDecrypt != 0 {
-		o.op.state |= stError
+	if active(opOf(o)) && opOf(o).state&stDecrypt != 0 {
+		opOf(o).state |= stError
 		return status(psa.ErrBadState)
 	}
-	out, st := opCall(&o.op, psa.OpMACSignFinish, nil, outSize(size))
+	out, st := opCall(opOf(o), psa.OpMACSignFinish, nil, outSize(size))
 	if st != psa.Success {
 		return status(st)
 	}
-	finished(&o.op)
+	finished(opOf(o))
 	return putOut(mac, size, length, out[0])
 }
 
 //export psa_mac_verify_finish
 func psa_mac_verify_finish(o *C.psa_mac_operation_t, mac *C.uint8_t, n C.size_t) C.psa_status_t {
-	if active(&o.op) && o.op.state&stDecrypt == 0 {
-		o.op.state |= stError
+	if active(opOf(o)) && opOf(o).state&stDecrypt == 0 {
+		opOf(o).state |= stError
 		return status(psa.ErrBadState)
 	}
-	_, st := opCall(&o.op, psa.OpMACVerifyFinish, [][]byte{u8(mac, n)})
+	_, st := opCall(opOf(o), psa.OpMACVerifyFinish, [][]byte{u8(mac, n)})
 	if st == psa.Success {
-		finished(&o.op)
+		finished(opOf(o))
 	}
 	return status(st)
 }
 
 //export psa_mac_abort
-func psa_mac_abort(o *C.psa_mac_operation_t) C.psa_status_t { return abort(&o.op, psa.OpMACAbort) }
+func psa_mac_abort(o *C.psa_mac_operation_t) C.psa_status_t { return abort(opOf(o), psa.OpMACAbort) }
 
 // ---- unauthenticated cipher ----
 
 func cipherSetup(o *C.psa_cipher_operation_t, op psa.Op, key C.psa_key_id_t, alg C.psa_algorithm_t, state C.uint32_t) C.psa_status_t {
-	return setup(&o.op, op, &psa.CryptoHeader{Key: psa.KeyID(key), Alg: psa.Algorithm(alg)}, state)
+	return setup(opOf(o), op, &psa.CryptoHeader{Key: psa.KeyID(key), Alg: psa.Algorithm(alg)}, state)
 }
 
 //export psa_cipher_encrypt_setup
@@ -236,27 +238,27 @@ func psa_cipher_generate_iv(o *C.psa_cipher_operation_t, iv *C.uint8_t, size C.s
 	if length != nil {
 		*length = 0
 	}
-	if active(&o.op) && (o.op.state&(stIVSet|stDecrypt|stUpdated) != 0) {
-		o.op.state |= stError
+	if active(opOf(o)) && (opOf(o).state&(stIVSet|stDecrypt|stUpdated) != 0) {
+		opOf(o).state |= stError
 		return status(psa.ErrBadState)
 	}
-	out, st := opCall(&o.op, psa.OpCipherGenerateIV, nil, outSize(size))
+	out, st := opCall(opOf(o), psa.OpCipherGenerateIV, nil, outSize(size))
 	if st != psa.Success {
 		return status(st)
 	}
-	o.op.state |= stIVSet
+	opOf(o).state |= stIVSet
 	return putOut(iv, size, length, out[0])
 }
 
 //export psa_cipher_set_iv
 func psa_cipher_set_iv(o *C.psa_cipher_operation_t, iv *C.uint8_t, n C.size_t) C.psa_status_t {
-	if active(&o.op) && (o.op.state&(stIVSet|stUpdated) != 0) {
-		o.op.state |= stError
+	if active(opOf(o)) && (opOf(o).state&(stIVSet|stUpdated) != 0) {
+		opOf(o).state |= stError
 		return status(psa.ErrBadState)
 	}
-	_, st := opCall(&o.op, psa.OpCipherSetIV, [][]byte{u8(iv, n)})
+	_, st := opCall(opOf(o), psa.OpCipherSetIV, [][]byte{u8(iv, n)})
 	if st == psa.Success {
-		o.op.state |= stIVSet
+		opOf(o).state |= stIVSet
 	}
 	return status(st)
 }
@@ -266,11 +268,11 @@ func psa_cipher_update(o *C.psa_cipher_operation_t, input *C.uint8_t, n C.size_t
 	if length != nil {
 		*length = 0
 	}
-	out, st := opCall(&o.op, psa.OpCipherUpdate, [][]byte{u8(input, n)}, outSize(size))
+	out, st := opCall(opOf(o), psa.OpCipherUpdate, [][]byte{u8(input, n)}, outSize(size))
 	if st != psa.Success {
 		return status(st)
 	}
-	o.op.state |= stUpdated
+	opOf(o).state |= stUpdated
 	return putOut(output, size, length, out[0])
 }
 
@@ -279,29 +281,29 @@ func psa_cipher_finish(o *C.psa_cipher_operation_t, output *C.uint8_t, size C.si
 	if length != nil {
 		*length = 0
 	}
-	out, st := opCall(&o.op, psa.OpCipherFinish, nil, outSize(size))
+	out, st := opCall(opOf(o), psa.OpCipherFinish, nil, outSize(size))
 	if st != psa.Success {
 		return status(st)
 	}
-	finished(&o.op)
+	finished(opOf(o))
 	return putOut(output, size, length, out[0])
 }
 
 //export psa_cipher_abort
 func psa_cipher_abort(o *C.psa_cipher_operation_t) C.psa_status_t {
-	return abort(&o.op, psa.OpCipherAbort)
+	return abort(opOf(o), psa.OpCipherAbort)
 }
 
 // ---- AEAD ----
 
 //export psa_aead_encrypt_setup
 func psa_aead_encrypt_setup(o *C.psa_aead_operation_t, key C.psa_key_id_t, alg C.psa_algorithm_t) C.psa_status_t {
-	return setup(&o.op, psa.OpAEADEncryptSetup, &psa.CryptoHeader{Key: psa.KeyID(key), Alg: psa.Algorithm(alg)}, 0)
+	return setup(opOf(o), psa.OpAEADEncryptSetup, &psa.CryptoHeader{Key: psa.KeyID(key), Alg: psa.Algorithm(alg)}, 0)
 }
 
 //export psa_aead_decrypt_setup
 func psa_aead_decrypt_setup(o *C.psa_aead_operation_t, key C.psa_key_id_t, alg C.psa_algorithm_t) C.psa_status_t {
-	return setup(&o.op, psa.OpAEADDecryptSetup, &psa.CryptoHeader{Key: psa.KeyID(key), Alg: psa.Algorithm(alg)}, stDecrypt)
+	return setup(opOf(o), psa.OpAEADDecryptSetup, &psa.CryptoHeader{Key: psa.KeyID(key), Alg: psa.Algorithm(alg)}, stDecrypt)
 }
 
 // aeadOrder refuses a call out of the order the specification sets, putting
@@ -319,50 +321,50 @@ func psa_aead_generate_nonce(o *C.psa_aead_operation_t, nonce *C.uint8_t, size C
 	if length != nil {
 		*length = 0
 	}
-	if !aeadOrder(&o.op, stIVSet|stDecrypt|stAD|stData) {
+	if !aeadOrder(opOf(o), stIVSet|stDecrypt|stAD|stData) {
 		return status(psa.ErrBadState)
 	}
-	out, st := opCall(&o.op, psa.OpAEADGenerateNonce, nil, outSize(size))
+	out, st := opCall(opOf(o), psa.OpAEADGenerateNonce, nil, outSize(size))
 	if st != psa.Success {
 		return status(st)
 	}
-	o.op.state |= stIVSet
+	opOf(o).state |= stIVSet
 	return putOut(nonce, size, length, out[0])
 }
 
 //export psa_aead_set_nonce
 func psa_aead_set_nonce(o *C.psa_aead_operation_t, nonce *C.uint8_t, n C.size_t) C.psa_status_t {
-	if !aeadOrder(&o.op, stIVSet|stAD|stData) {
+	if !aeadOrder(opOf(o), stIVSet|stAD|stData) {
 		return status(psa.ErrBadState)
 	}
-	_, st := opCall(&o.op, psa.OpAEADSetNonce, [][]byte{u8(nonce, n)})
+	_, st := opCall(opOf(o), psa.OpAEADSetNonce, [][]byte{u8(nonce, n)})
 	if st == psa.Success {
-		o.op.state |= stIVSet
+		opOf(o).state |= stIVSet
 	}
 	return status(st)
 }
 
 //export psa_aead_set_lengths
 func psa_aead_set_lengths(o *C.psa_aead_operation_t, adLength C.size_t, ptLength C.size_t) C.psa_status_t {
-	if !aeadOrder(&o.op, stLengths|stAD|stData) {
+	if !aeadOrder(opOf(o), stLengths|stAD|stData) {
 		return status(psa.ErrBadState)
 	}
-	_, st := opCall(&o.op, psa.OpAEADSetLengths, [][]byte{psa.AppendUint64(nil, uint64(adLength)), psa.AppendUint64(nil, uint64(ptLength))})
+	_, st := opCall(opOf(o), psa.OpAEADSetLengths, [][]byte{psa.AppendUint64(nil, uint64(adLength)), psa.AppendUint64(nil, uint64(ptLength))})
 	if st == psa.Success {
-		o.op.state |= stLengths
+		opOf(o).state |= stLengths
 	}
 	return status(st)
 }
 
 //export psa_aead_update_ad
 func psa_aead_update_ad(o *C.psa_aead_operation_t, input *C.uint8_t, n C.size_t) C.psa_status_t {
-	if active(&o.op) && (o.op.state&stIVSet == 0 || o.op.state&stData != 0) {
-		o.op.state |= stError
+	if active(opOf(o)) && (opOf(o).state&stIVSet == 0 || opOf(o).state&stData != 0) {
+		opOf(o).state |= stError
 		return status(psa.ErrBadState)
 	}
-	_, st := opCall(&o.op, psa.OpAEADUpdateAD, [][]byte{u8(input, n)})
+	_, st := opCall(opOf(o), psa.OpAEADUpdateAD, [][]byte{u8(input, n)})
 	if st == psa.Success {
-		o.op.state |= stAD
+		opOf(o).state |= stAD
 	}
 	return status(st)
 }
@@ -372,15 +374,15 @@ func psa_aead_update(o *C.psa_aead_operation_t, input *C.uint8_t, n C.size_t, ou
 	if length != nil {
 		*length = 0
 	}
-	if active(&o.op) && o.op.state&stIVSet == 0 {
-		o.op.state |= stError
+	if active(opOf(o)) && opOf(o).state&stIVSet == 0 {
+		opOf(o).state |= stError
 		return status(psa.ErrBadState)
 	}
-	out, st := opCall(&o.op, psa.OpAEADUpdate, [][]byte{u8(input, n)}, outSize(size))
+	out, st := opCall(opOf(o), psa.OpAEADUpdate, [][]byte{u8(input, n)}, outSize(size))
 	if st != psa.Success {
 		return status(st)
 	}
-	o.op.state |= stData
+	opOf(o).state |= stData
 	return putOut(output, size, length, out[0])
 }
 
@@ -392,15 +394,15 @@ func psa_aead_finish(o *C.psa_aead_operation_t, ct *C.uint8_t, ctSize C.size_t, 
 	if tagLength != nil {
 		*tagLength = 0
 	}
-	if active(&o.op) && (o.op.state&stDecrypt != 0 || o.op.state&stIVSet == 0) {
-		o.op.state |= stError
+	if active(opOf(o)) && (opOf(o).state&stDecrypt != 0 || opOf(o).state&stIVSet == 0) {
+		opOf(o).state |= stError
 		return status(psa.ErrBadState)
 	}
-	out, st := opCall(&o.op, psa.OpAEADFinish, nil, outSize(ctSize), outSize(tagSize))
+	out, st := opCall(opOf(o), psa.OpAEADFinish, nil, outSize(ctSize), outSize(tagSize))
 	if st != psa.Success {
 		return status(st)
 	}
-	finished(&o.op)
+	finished(opOf(o))
 	if st := putOut(ct, ctSize, ctLength, out[0]); st != 0 {
 		return st
 	}
@@ -412,17 +414,27 @@ func psa_aead_verify(o *C.psa_aead_operation_t, pt *C.uint8_t, ptSize C.size_t, 
 	if ptLength != nil {
 		*ptLength = 0
 	}
-	if active(&o.op) && (o.op.state&stDecrypt == 0 || o.op.state&stIVSet == 0) {
-		o.op.state |= stError
+	if active(opOf(o)) && (opOf(o).state&stDecrypt == 0 || opOf(o).state&stIVSet == 0) {
+		opOf(o).state |= stError
 		return status(psa.ErrBadState)
 	}
-	out, st := opCall(&o.op, psa.OpAEADVerify, [][]byte{u8(tag, tagLength)}, outSize(ptSize))
+	out, st := opCall(opOf(o), psa.OpAEADVerify, [][]byte{u8(tag, tagLength)}, outSize(ptSize))
 	if st != psa.Success {
 		return status(st)
 	}
-	finished(&o.op)
+	finished(opOf(o))
 	return putOut(pt, ptSize, ptLength, out[0])
 }
 
 //export psa_aead_abort
-func psa_aead_abort(o *C.psa_aead_operation_t) C.psa_status_t { return abort(&o.op, psa.OpAEADAbort) }
+func psa_aead_abort(o *C.psa_aead_operation_t) C.psa_status_t { return abort(opOf(o), psa.OpAEADAbort) }
+
+// operation is any of the five operation objects: they share one layout
+// (crypto_struct.h's PSA_RAMPART_OPERATION_FIELDS).
+type operation interface {
+	*C.psa_hash_operation_t | *C.psa_mac_operation_t | *C.psa_cipher_operation_t |
+		*C.psa_aead_operation_t | *C.psa_key_derivation_operation_t
+}
+
+// opOf views an operation object as the common layout.
+func opOf[T operation](o T) *cop { return (*cop)(unsafe.Pointer(o)) }

@@ -18,25 +18,26 @@ typedef struct psa_key_attributes_s {
 } psa_key_attributes_t;
 #define PSA_KEY_ATTRIBUTES_INIT {0, 0, 0, 0, 0, 0}
 
-/* handle: the SPE's operation number (0 when inactive); alg: the operation's
- * algorithm; state: library bookkeeping (phase flags). */
-struct psa_rampart_operation_s {
-    uint32_t handle;
-    psa_algorithm_t alg;
-    uint32_t state;
+/* Every operation object has the same four fields: handle, the SPE's
+ * operation number (0 when inactive); alg, the operation's algorithm; state
+ * and aux, the library's bookkeeping (phase flags). */
+#define PSA_RAMPART_OPERATION_FIELDS \
+    uint32_t handle;                 \
+    psa_algorithm_t alg;             \
+    uint32_t state;                  \
     uint32_t aux;
-};
 
-typedef struct psa_hash_operation_s { struct psa_rampart_operation_s op; } psa_hash_operation_t;
-typedef struct psa_mac_operation_s { struct psa_rampart_operation_s op; } psa_mac_operation_t;
-typedef struct psa_cipher_operation_s { struct psa_rampart_operation_s op; } psa_cipher_operation_t;
-typedef struct psa_aead_operation_s { struct psa_rampart_operation_s op; } psa_aead_operation_t;
-typedef struct psa_key_derivation_s { struct psa_rampart_operation_s op; } psa_key_derivation_operation_t;
+struct psa_rampart_operation_s { PSA_RAMPART_OPERATION_FIELDS };
+typedef struct psa_hash_operation_s { PSA_RAMPART_OPERATION_FIELDS } psa_hash_operation_t;
+typedef struct psa_mac_operation_s { PSA_RAMPART_OPERATION_FIELDS } psa_mac_operation_t;
+typedef struct psa_cipher_operation_s { PSA_RAMPART_OPERATION_FIELDS } psa_cipher_operation_t;
+typedef struct psa_aead_operation_s { PSA_RAMPART_OPERATION_FIELDS } psa_aead_operation_t;
+typedef struct psa_key_derivation_s { PSA_RAMPART_OPERATION_FIELDS } psa_key_derivation_operation_t;
 
-#define PSA_HASH_OPERATION_INIT {{0, 0, 0, 0}}
-#define PSA_MAC_OPERATION_INIT {{0, 0, 0, 0}}
-#define PSA_CIPHER_OPERATION_INIT {{0, 0, 0, 0}}
-#define PSA_AEAD_OPERATION_INIT {{0, 0, 0, 0}}
-#define PSA_KEY_DERIVATION_OPERATION_INIT {{0, 0, 0, 0}}
+#define PSA_HASH_OPERATION_INIT {0, 0, 0, 0}
+#define PSA_MAC_OPERATION_INIT {0, 0, 0, 0}
+#define PSA_CIPHER_OPERATION_INIT {0, 0, 0, 0}
+#define PSA_AEAD_OPERATION_INIT {0, 0, 0, 0}
+#define PSA_KEY_DERIVATION_OPERATION_INIT {0, 0, 0, 0}
 
 #endif /* PSA_CRYPTO_STRUCT_H */
