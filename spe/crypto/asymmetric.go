@@ -41,6 +41,9 @@ func (s *Service) signInputs(m *spe.Message, message, verify bool) (*slot, psa.A
 	if st := sl.use(usage, alg); st != ipc.Success {
 		return nil, 0, nil, st
 	}
+	if !sl.attr.Type.IsKeyPair() && !sl.attr.Type.IsPublicKey() {
+		return nil, 0, nil, ipc.ErrNotSupported // a symmetric key signs nothing (psa-arch-tests c042)
+	}
 	in := m.InVec(1)
 	if alg == psa.AlgPureEdDSA {
 		if !message {
@@ -53,7 +56,10 @@ func (s *Service) signInputs(m *spe.Message, message, verify bool) (*slot, psa.A
 	}
 	h := alg.Hash().CryptoHash()
 	if h == 0 {
-		if alg.Hash() == psa.AlgNone && !message && alg&^0xff == psa.AlgRSAPKCS1v15Sign(0) {
+		if alg.Hash() == psa.AlgNone && message {
+			return nil, 0, nil, ipc.ErrInvalidArgument // a message needs a hash (PKCS1V15_SIGN_RAW, ECDSA_ANY)
+		}
+		if alg.Hash() == psa.AlgNone && alg&^0xff == psa.AlgRSAPKCS1v15Sign(0) {
 			return sl, alg, in, ipc.Success // PSA_ALG_RSA_PKCS1V15_SIGN_RAW
 		}
 		return nil, 0, nil, ipc.ErrNotSupported
@@ -189,11 +195,34 @@ func (s *Service) asymmetric(m *spe.Message, encrypt bool) ipc.Status {
 	if st := sl.use(usage, alg); st != ipc.Success {
 		return st
 	}
+	in, label := m.InVec(1), m.InVec(2)
+	if alg == psa.AlgRSAPKCS1v15Crypt {
+		if len(label) != 0 {
+			return ipc.ErrInvalidArgument // PKCS#1 v1.5 takes no salt
+		}
+		if encrypt {
+			if sl.rsaP == nil {
+				return ipc.ErrInvalidArgument
+			}
+			out, err := rsa.EncryptPKCS1v15(s.rand, sl.rsaP, in)
+			if err != nil {
+				return ipc.ErrInvalidArgument
+			}
+			return m.Write(0, out)
+		}
+		if sl.rsa == nil {
+			return ipc.ErrInvalidArgument
+		}
+		out, err := rsa.DecryptPKCS1v15(nil, sl.rsa, in)
+		if err != nil {
+			return ipc.ErrInvalidPadding
+		}
+		return m.Write(0, out)
+	}
 	h := alg.Hash().CryptoHash()
 	if alg&^0xff != psa.AlgRSAOAEP(0) || h == 0 {
 		return ipc.ErrNotSupported
 	}
-	in, label := m.InVec(1), m.InVec(2)
 	if encrypt {
 		if sl.rsaP == nil {
 			return ipc.ErrInvalidArgument

@@ -123,9 +123,6 @@ func (s *Service) kdfCall(m *spe.Message, id uint32, o *operation, hd psa.Crypto
 		if err != nil {
 			return ipc.ErrInvalidArgument
 		}
-		if step == stepSecret && k.agreement {
-			return ipc.ErrInvalidArgument // the secret comes from the key agreement
-		}
 		return k.input(step, m.InVec(2))
 	case psa.OpKDFInputKey, psa.OpKDFKeyAgreement:
 		agree := psa.Op(m.Type) == psa.OpKDFKeyAgreement
@@ -144,9 +141,6 @@ func (s *Service) kdfCall(m *spe.Message, id uint32, o *operation, hd psa.Crypto
 			return st
 		}
 		if !agree {
-			if k.agreement && step == stepSecret {
-				return ipc.ErrInvalidArgument
-			}
 			if sl.attr.Type != psa.KeyTypeDerive && !(sl.attr.Type == psa.KeyTypeRawData && step != stepSecret) {
 				return ipc.ErrInvalidArgument
 			}

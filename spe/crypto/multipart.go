@@ -204,7 +204,10 @@ func (s *Service) multipart(m *spe.Message) ipc.Status {
 		default:
 			return ipc.ErrNotSupported
 		}
-		if n < 4 || n > h.Size() {
+		if n < 4 {
+			return ipc.ErrNotSupported
+		}
+		if n > h.Size() {
 			return ipc.ErrInvalidArgument
 		}
 		return s.startOp(m, &operation{kind: kind, h: h, tagLen: n})

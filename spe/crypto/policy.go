@@ -23,7 +23,7 @@ func checkNewAttributes(a psa.KeyAttributes) (psa.KeyAttributes, ipc.Status) {
 		return a, ipc.ErrNotSupported
 	}
 	if a.Type == psa.KeyTypeNone {
-		return a, ipc.ErrInvalidArgument
+		return a, ipc.ErrNotSupported // PSA: a key type the implementation does not know
 	}
 	if a.Usage&psa.UsageSignHash != 0 {
 		a.Usage |= psa.UsageSignMessage

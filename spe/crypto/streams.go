@@ -376,6 +376,9 @@ func (s *Service) aeadCall(m *spe.Message, id uint32, o *operation) ipc.Status {
 		if len(a.ad)+len(a.data)+len(in) > maxAEADBuffer {
 			return ipc.ErrInsufficientMemory
 		}
+		if int(m.OutSize[0]) < len(in) {
+			return ipc.ErrBufferTooSmall // room for what a streaming implementation would output
+		}
 		a.dataCalled = true
 		a.data = append(a.data, in...)
 		return m.Write(0, nil) // released at finish (encrypt) or after the tag is checked (verify)
