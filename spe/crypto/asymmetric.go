@@ -41,8 +41,17 @@ func (s *Service) signInputs(m *spe.Message, message, verify bool) (*slot, psa.A
 	if st := sl.use(usage, alg); st != ipc.Success {
 		return nil, 0, nil, st
 	}
-	if !sl.attr.Type.IsKeyPair() && !sl.attr.Type.IsPublicKey() {
-		return nil, 0, nil, ipc.ErrNotSupported // a symmetric key signs nothing (psa-arch-tests c042)
+	if message && alg != psa.AlgPureEdDSA && alg.Hash() == psa.AlgNone {
+		return nil, 0, nil, ipc.ErrInvalidArgument // a message needs a hash (PKCS1V15_SIGN_RAW, ECDSA_ANY)
+	}
+	// Signing needs a key pair (INVALID_ARGUMENT otherwise); verifying with
+	// a key that is not asymmetric at all is NOT_SUPPORTED (psa-arch-tests
+	// c041 and c042 ask for exactly these).
+	if !verify && !sl.attr.Type.IsKeyPair() {
+		return nil, 0, nil, ipc.ErrInvalidArgument
+	}
+	if verify && !sl.attr.Type.IsKeyPair() && !sl.attr.Type.IsPublicKey() {
+		return nil, 0, nil, ipc.ErrNotSupported
 	}
 	in := m.InVec(1)
 	if alg == psa.AlgPureEdDSA {
@@ -181,10 +190,14 @@ func (s *Service) asymmetric(m *spe.Message, encrypt bool) ipc.Status {
 		return ipc.ErrInvalidArgument
 	}
 	alg := hd.Alg
+	sl, st := s.key(m, hd.Key)
 	if !alg.IsAsymEncrypt() {
+		if st == ipc.Success && sl.attr.Type != psa.KeyTypeRSAKeyPair && sl.attr.Type != psa.KeyTypeRSAPublicKey &&
+			(sl.attr.Type.IsKeyPair() || sl.attr.Type.IsPublicKey()) {
+			return ipc.ErrNotSupported // no encryption at all with this key type (psa-arch-tests c039)
+		}
 		return ipc.ErrInvalidArgument
 	}
-	sl, st := s.key(m, hd.Key)
 	if st != ipc.Success {
 		return st
 	}
@@ -196,6 +209,13 @@ func (s *Service) asymmetric(m *spe.Message, encrypt bool) ipc.Status {
 		return st
 	}
 	in, label := m.InVec(1), m.InVec(2)
+	switch t := sl.attr.Type; {
+	case t == psa.KeyTypeRSAKeyPair || t == psa.KeyTypeRSAPublicKey:
+	case t.IsKeyPair() || t.IsPublicKey():
+		return ipc.ErrNotSupported // RSA is the only asymmetric encryption offered
+	default:
+		return ipc.ErrInvalidArgument // a symmetric key (psa-arch-tests c039, c040)
+	}
 	if alg == psa.AlgRSAPKCS1v15Crypt {
 		if len(label) != 0 {
 			return ipc.ErrInvalidArgument // PKCS#1 v1.5 takes no salt

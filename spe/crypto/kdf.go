@@ -2,6 +2,7 @@ package crypto
 
 import (
 	"crypto/hkdf"
+	"math/big"
 
 	"rampart/ipc"
 	"rampart/psa"
@@ -141,8 +142,8 @@ func (s *Service) kdfCall(m *spe.Message, id uint32, o *operation, hd psa.Crypto
 			return st
 		}
 		if !agree {
-			if sl.attr.Type != psa.KeyTypeDerive && !(sl.attr.Type == psa.KeyTypeRawData && step != stepSecret) {
-				return ipc.ErrInvalidArgument
+			if step != stepSecret || sl.attr.Type != psa.KeyTypeDerive {
+				return ipc.ErrInvalidArgument // only the secret comes from a key, a DERIVE key
 			}
 			return k.input(step, sl.material)
 		}
@@ -179,15 +180,29 @@ func (s *Service) kdfCall(m *spe.Message, id uint32, o *operation, hd psa.Crypto
 		if st != ipc.Success {
 			return st
 		}
-		switch attr.Type {
-		case psa.KeyTypeAES, psa.KeyTypeHMAC, psa.KeyTypeDerive, psa.KeyTypeRawData, psa.KeyTypeChaCha20:
+		switch t := attr.Type; {
+		case t == psa.KeyTypeAES, t == psa.KeyTypeHMAC, t == psa.KeyTypeDerive, t == psa.KeyTypeRawData, t == psa.KeyTypeChaCha20:
+		case t.IsPublicKey():
+			return ipc.ErrInvalidArgument // a public key is never derived
+		case t == typeSECPPair:
+			if attr.Bits != 256 && attr.Bits != 384 {
+				return ipc.ErrInvalidArgument
+			}
+			if !k.have[stepSecret] || !k.have[stepInfo] {
+				return ipc.ErrBadState
+			}
+			scalar, st := k.eccScalar(attr.Bits)
+			if st != ipc.Success {
+				return st
+			}
+			return s.create(m, attr, scalar)
 		default:
 			return ipc.ErrNotSupported
 		}
 		if attr.Bits <= 0 || attr.Bits%8 != 0 {
 			return ipc.ErrInvalidArgument
 		}
-		if !k.have[stepSecret] {
+		if !k.have[stepSecret] || !k.have[stepInfo] {
 			return ipc.ErrBadState
 		}
 		material, st := k.output(attr.Bits / 8)
@@ -202,7 +217,7 @@ func (s *Service) kdfCall(m *spe.Message, id uint32, o *operation, hd psa.Crypto
 // output returns the next n bytes of the stream. Asking for more than the
 // capacity left answers INSUFFICIENT_DATA and leaves no capacity (PSA 1.0).
 func (k *kdfOp) output(n int) ([]byte, ipc.Status) {
-	if !k.have[stepSecret] {
+	if !k.have[stepSecret] || !k.have[stepInfo] {
 		return nil, ipc.ErrBadState
 	}
 	if uint64(n) > k.capacity {
@@ -233,4 +248,28 @@ func (k *kdfOp) output(n int) ([]byte, ipc.Status) {
 func (k *kdfOp) wipe() {
 	clear(k.secret)
 	clear(k.stream)
+}
+
+// eccScalar derives a SECP R1 private key as the PSA Crypto API specifies
+// for Weierstrass curves: draw ceil(bits/8) bytes, read them big-endian as
+// k, draw again while k > n-2, and output k+1.
+func (k *kdfOp) eccScalar(bits int) ([]byte, ipc.Status) {
+	curve, _ := secpCurve(bits / 8)
+	n := curve.Params().N
+	max := new(big.Int).Sub(n, big.NewInt(2))
+	for {
+		b, st := k.output(bits / 8)
+		if st != ipc.Success {
+			return nil, st
+		}
+		v := new(big.Int).SetBytes(b)
+		clear(b)
+		if v.Cmp(max) > 0 {
+			continue
+		}
+		v.Add(v, big.NewInt(1))
+		out := v.FillBytes(make([]byte, bits/8))
+		v.SetInt64(0)
+		return out, ipc.Success
+	}
 }
