@@ -53,10 +53,7 @@ func psa_generate_random(output *C.uint8_t, size C.size_t) C.psa_status_t {
 		}
 		dst = dst[copy(dst, out[0]):]
 	}
-	if !initialised() {
-		return status(psa.ErrBadState)
-	}
-	return 0
+	return status(cryptoInit())
 }
 
 // keyID runs a call whose output is a new key's ID.
@@ -112,10 +109,7 @@ func keyOnly(op psa.Op, key C.psa_key_id_t) C.psa_status_t {
 func psa_destroy_key(key C.psa_key_id_t) C.psa_status_t {
 	if key == 0 {
 		// destroying the null key is a no-op that succeeds (PSA 1.0)
-		if !initialised() {
-			return status(psa.ErrBadState)
-		}
-		return 0
+		return status(cryptoInit())
 	}
 	return keyOnly(psa.OpDestroyKey, key)
 }

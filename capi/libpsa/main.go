@@ -92,6 +92,10 @@ func roundTripLocked(req *ipc.Request) ([][]byte, psa.Status) {
 func cryptoInit() psa.Status {
 	conn.mu.Lock()
 	defer conn.mu.Unlock()
+	return cryptoInitLocked()
+}
+
+func cryptoInitLocked() psa.Status {
 	if conn.crypto != 0 {
 		return psa.Success
 	}
@@ -113,9 +117,12 @@ func cryptoInit() psa.Status {
 }
 
 // cryptoCall runs one crypto operation: h (when not nil) is input vector 0
-// in op's layout, data the vectors after it. Before psa_crypto_init it
-// answers BAD_STATE, as the specification asks. The output vectors returned
-// alias the connection's buffer: copy them out before the next call.
+// in op's layout, data the vectors after it. A call before psa_crypto_init
+// initialises the library itself, as TF-M's client does (the specification
+// makes such a call the caller's error, so any answer is allowed; code
+// written for TF-M, psa-arch-tests' attestation suite among it, relies on
+// this one). The output vectors returned alias the connection's buffer:
+// copy them out before the next call.
 func cryptoCall(op psa.Op, h *psa.CryptoHeader, data [][]byte, outSize ...int) ([][]byte, psa.Status) {
 	in := make([][]byte, 0, 1+len(data))
 	if h != nil {
@@ -124,17 +131,10 @@ func cryptoCall(op psa.Op, h *psa.CryptoHeader, data [][]byte, outSize ...int) (
 	in = append(in, data...)
 	conn.mu.Lock()
 	defer conn.mu.Unlock()
-	if conn.crypto == 0 {
-		return nil, psa.ErrBadState
+	if st := cryptoInitLocked(); st != psa.Success {
+		return nil, st
 	}
 	return roundTripLocked(&ipc.Request{Kind: ipc.KindCall, Handle: conn.crypto, Type: int32(op), In: in, OutSize: sizes(outSize)})
-}
-
-// initialised reports whether psa_crypto_init has succeeded.
-func initialised() bool {
-	conn.mu.Lock()
-	defer conn.mu.Unlock()
-	return conn.crypto != 0
 }
 
 // statelessCall runs one call of a stateless service (storage, attestation).

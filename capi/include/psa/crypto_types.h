@@ -19,4 +19,7 @@ typedef uint32_t psa_key_id_t;
 typedef uint32_t psa_key_usage_t;
 typedef uint16_t psa_key_derivation_step_t;
 
+/* Deprecated in the 1.0 specification, kept for code written for its betas. */
+typedef psa_key_id_t psa_key_handle_t;
+
 #endif /* PSA_CRYPTO_TYPES_H */
