@@ -38,6 +38,12 @@ func FuzzCall(f *testing.F) {
 		{psa.OpDeriveBytes, [][]byte{u(aesID, uint32(psa.AlgHKDF(psa.AlgSHA256)), 32), nil, nil}, []uint32{32}},
 		{psa.OpExportKey, [][]byte{u(aesID)}, []uint32{64}},
 		{psa.OpListKeys, nil, []uint32{1024}},
+		{psa.OpCipherEncryptSetup, [][]byte{u(aesID, uint32(psa.AlgCTR))}, []uint32{4}},
+		{psa.OpAEADEncryptSetup, [][]byte{u(aesID, uint32(psa.AlgGCM))}, []uint32{4}},
+		{psa.OpAEADSetLengths, [][]byte{u(1), make([]byte, 8), make([]byte, 8)}, nil},
+		{psa.OpKDFSetup, [][]byte{u(uint32(psa.AlgHKDF(psa.AlgSHA256)))}, []uint32{4}},
+		{psa.OpKDFInputBytes, [][]byte{u(1), u(0x0101), []byte("secret")}, nil},
+		{psa.OpHashClone, [][]byte{u(1)}, []uint32{4}},
 	}
 	for _, s := range seeds {
 		var in [4][]byte
