@@ -3,7 +3,13 @@ package psac_test
 import (
 	"bytes"
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"encoding/hex"
 	"encoding/json"
+	"encoding/pem"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -81,6 +87,23 @@ func serve(t *testing.T, rampart string) string {
 	t.Cleanup(func() { os.RemoveAll(dir) })
 	os.Chmod(dir, 0o700)
 	sock := filepath.Join(dir, "run", "spe.sock")
+	// A factory-provisioned device: an attestation key, an implementation ID.
+	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	der, _ := x509.MarshalPKCS8PrivateKey(k)
+	mfr := filepath.Join(dir, "manufacturer.pem")
+	if err := os.WriteFile(mfr, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	id := make([]byte, 32)
+	rand.Read(id)
+	if out, err := exec.Command(rampart, "spe", "provision", "--state-dir", filepath.Join(dir, "state"),
+		"--implementation-id", hex.EncodeToString(id), "--manufacturer-key", mfr,
+		"--endorsement", filepath.Join(dir, "endorsement.json")).CombinedOutput(); err != nil {
+		t.Fatalf("spe provision: %v\n%s", err, out)
+	}
 	cfg, _ := json.Marshal(map[string]any{"socket": sock, "state_dir": filepath.Join(dir, "state"),
 		"clients": []map[string]any{{"name": "example", "uid": os.Getuid(), "client_id": -1}}})
 	p := filepath.Join(dir, "spe.json")

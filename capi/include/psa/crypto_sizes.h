@@ -46,12 +46,12 @@
     ((alg) & PSA_ALG_MAC_TRUNCATION_MASK ? PSA_MAC_TRUNCATED_LENGTH(alg) : \
      PSA_ALG_IS_HMAC(alg) ? PSA_HASH_LENGTH(PSA_ALG_HMAC_GET_HASH(alg)) : \
      PSA_ALG_IS_BLOCK_CIPHER_MAC(alg) ? PSA_BLOCK_CIPHER_BLOCK_LENGTH(key_type) : \
-     ((void)(key_type), (void)(key_bits), 0u))
+     0u)
 
 /* AEAD */
 #define PSA_AEAD_TAG_LENGTH(key_type, key_bits, alg) \
     (PSA_AEAD_NONCE_LENGTH(key_type, alg) != 0 ? \
-     (((alg) & PSA_ALG_AEAD_TAG_LENGTH_MASK) >> PSA_AEAD_TAG_LENGTH_OFFSET) : ((void)(key_bits), 0u))
+     (((alg) & PSA_ALG_AEAD_TAG_LENGTH_MASK) >> PSA_AEAD_TAG_LENGTH_OFFSET) : 0u)
 #define PSA_AEAD_TAG_MAX_SIZE 16u
 #define PSA_AEAD_NONCE_LENGTH(key_type, alg) \
     (PSA_BLOCK_CIPHER_BLOCK_LENGTH(key_type) == 16u && \
@@ -115,15 +115,15 @@
 #define PSA_VENDOR_RSA_MAX_KEY_BITS 4096u
 #define PSA_VENDOR_ECC_MAX_CURVE_BITS 521u
 #define PSA_SIGN_OUTPUT_SIZE(key_type, key_bits, alg) \
-    (PSA_KEY_TYPE_IS_RSA(key_type) ? ((void)(alg), PSA_BITS_TO_BYTES(key_bits)) : \
-     PSA_KEY_TYPE_IS_ECC(key_type) ? PSA_BITS_TO_BYTES(key_bits) * 2u : ((void)(alg), 0u))
+    (PSA_KEY_TYPE_IS_RSA(key_type) ? PSA_BITS_TO_BYTES(key_bits) : \
+     PSA_KEY_TYPE_IS_ECC(key_type) ? PSA_BITS_TO_BYTES(key_bits) * 2u : 0u)
 #define PSA_SIGNATURE_MAX_SIZE PSA_BITS_TO_BYTES(PSA_VENDOR_RSA_MAX_KEY_BITS)
 #define PSA_ECDSA_SIGNATURE_SIZE(curve_bits) (PSA_BITS_TO_BYTES(curve_bits) * 2u)
 #define PSA_ASYMMETRIC_ENCRYPT_OUTPUT_SIZE(key_type, key_bits, alg) \
-    (PSA_KEY_TYPE_IS_RSA(key_type) ? ((void)(alg), PSA_BITS_TO_BYTES(key_bits)) : 0u)
+    (PSA_KEY_TYPE_IS_RSA(key_type) ? PSA_BITS_TO_BYTES(key_bits) : 0u)
 #define PSA_ASYMMETRIC_ENCRYPT_OUTPUT_MAX_SIZE PSA_BITS_TO_BYTES(PSA_VENDOR_RSA_MAX_KEY_BITS)
 #define PSA_ASYMMETRIC_DECRYPT_OUTPUT_SIZE(key_type, key_bits, alg) \
-    (PSA_KEY_TYPE_IS_RSA(key_type) ? ((void)(alg), PSA_BITS_TO_BYTES(key_bits)) : 0u)
+    (PSA_KEY_TYPE_IS_RSA(key_type) ? PSA_BITS_TO_BYTES(key_bits) : 0u)
 #define PSA_ASYMMETRIC_DECRYPT_OUTPUT_MAX_SIZE PSA_BITS_TO_BYTES(PSA_VENDOR_RSA_MAX_KEY_BITS)
 
 /* Key export formats (DER RSAPrivateKey / RSAPublicKey, SEC1 points, raw scalars) */
