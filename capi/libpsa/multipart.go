@@ -123,10 +123,10 @@ func psa_hash_clone(src *C.psa_hash_operation_t, dst *C.psa_hash_operation_t) C.
 	if src == nil || dst == nil {
 		return status(psa.ErrInvalidArgument)
 	}
-	if !active(&(*opOf(src))) || (*opOf(dst)).handle != 0 {
+	if !active(opOf(src)) || opOf(dst).handle != 0 {
 		return status(psa.ErrBadState)
 	}
-	out, st := cryptoCall(psa.OpHashClone, &psa.CryptoHeader{Operation: psa.OperationID((*opOf(src)).handle)}, nil, 4)
+	out, st := cryptoCall(psa.OpHashClone, &psa.CryptoHeader{Operation: psa.OperationID(opOf(src).handle)}, nil, 4)
 	if st != psa.Success {
 		return status(st)
 	}
@@ -134,8 +134,9 @@ func psa_hash_clone(src *C.psa_hash_operation_t, dst *C.psa_hash_operation_t) C.
 	if err != nil || id == 0 {
 		return status(psa.ErrCommunicationFailure)
 	}
-	(*opOf(dst)) = (*opOf(src))
-	(*opOf(dst)).handle = C.uint32_t(id)
+	d := opOf(dst)
+	*d = *opOf(src)
+	d.handle = C.uint32_t(id)
 	return 0
 }
 

@@ -216,6 +216,11 @@ func (s *Service) asymmetric(m *spe.Message, encrypt bool) ipc.Status {
 	default:
 		return ipc.ErrInvalidArgument // a symmetric key (psa-arch-tests c039, c040)
 	}
+	// PSA_ALG_RSA_PKCS1V15_CRYPT is in the PSA API (and psa-arch-tests) for
+	// interoperability; its decryption is a padding oracle to whoever may call
+	// it. Here that is only the key's owner (keys are per client, and the
+	// policy must name this algorithm), who can decrypt anyway: a key made
+	// for OAEP is never used with it.
 	if alg == psa.AlgRSAPKCS1v15Crypt {
 		if len(label) != 0 {
 			return ipc.ErrInvalidArgument // PKCS#1 v1.5 takes no salt
@@ -224,6 +229,7 @@ func (s *Service) asymmetric(m *spe.Message, encrypt bool) ipc.Status {
 			if sl.rsaP == nil {
 				return ipc.ErrInvalidArgument
 			}
+			//lint:ignore SA1019 PSA_ALG_RSA_PKCS1V15_CRYPT is a PSA algorithm (see above)
 			out, err := rsa.EncryptPKCS1v15(s.rand, sl.rsaP, in)
 			if err != nil {
 				return ipc.ErrInvalidArgument
@@ -233,6 +239,7 @@ func (s *Service) asymmetric(m *spe.Message, encrypt bool) ipc.Status {
 		if sl.rsa == nil {
 			return ipc.ErrInvalidArgument
 		}
+		//lint:ignore SA1019 PSA_ALG_RSA_PKCS1V15_CRYPT is a PSA algorithm (see above)
 		out, err := rsa.DecryptPKCS1v15(nil, sl.rsa, in)
 		if err != nil {
 			return ipc.ErrInvalidPadding
