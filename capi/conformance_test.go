@@ -11,6 +11,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"encoding/pem"
+	"flag"
 	"fmt"
 	"os"
 	"os/exec"
@@ -260,13 +261,15 @@ func disableNotImplemented(t *testing.T, path string) {
 	}
 }
 
+var archTests = flag.Bool("capi.suites", false, "run TestPSAArchTests: build Arm's psa-arch-tests against libpsa-rampart and run four suites")
+
 // TestPSAArchTests builds Arm's psa-arch-tests (v23.06, from
 // ../shared/vendor, never copied into the project) against libpsa-rampart
 // and runs the CRYPTO, INTERNAL_TRUSTED_STORAGE, PROTECTED_STORAGE and
 // INITIAL_ATTESTATION suites, each against a fresh `rampart spe serve`.
 func TestPSAArchTests(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds psa-arch-tests and the library: not in -short")
+	if !*archTests {
+		t.Skip("Arm's suites take minutes on 2 cores: run with -capi.suites (.ci/run does: go test ./capi -run TestPSAArchTests -capi.suites -timeout 25m -v)")
 	}
 	needTools(t, "cmake", "gcc", "make", "go")
 	root := moduleRoot(t)
