@@ -138,3 +138,15 @@ func checkCompatible(version, compatFrom int) error {
 // means a newer build migrated the database and this one runs on it under
 // the one-release compatibility rule.
 func (s *DB) Schema() (version, compatFrom int) { return s.schemaVersion, s.schemaCompatFrom }
+
+// CheckCompatible reads the schema version again and fails with
+// ErrSchemaNewer when another node has since migrated the database to a
+// schema this build cannot run on (its /readyz then answers 503: the node
+// should be upgraded). It costs one query.
+func (s *DB) CheckCompatible(ctx context.Context) error {
+	v, cf, err := readSchema(ctx, s.dialect, s.sql)
+	if err != nil {
+		return err
+	}
+	return checkCompatible(v, cf)
+}
