@@ -3,6 +3,7 @@ package fleet
 import (
 	"context"
 	"errors"
+	"net"
 	"net/http"
 	"slices"
 	"strings"
@@ -69,32 +70,34 @@ func (s *Server) stopHTTP(ctx context.Context, srv *http.Server, o *stopOnce) er
 // to: the other live nodes' when known, else the advertised ones (the
 // broker leaves out its own address).
 func (s *Server) referrals() []string {
-	var l []string
 	if s.opts.PeerMQTT != nil {
-		l = slices.DeleteFunc(slices.Clone(s.opts.PeerMQTT()), func(e string) bool { return !usableEndpoint(e) })
+		if l := s.opts.PeerMQTT(); len(l) > 0 {
+			return l
+		}
 	}
-	if len(l) == 0 {
-		l = slices.DeleteFunc(slices.Clone(s.opts.AdvertiseMQTT), func(e string) bool { return !usableEndpoint(e) })
-	}
-	return l
+	return s.opts.AdvertiseMQTT
 }
 
 // mqttEndpoints is the endpoint list of the enrollment answer: the
 // advertised endpoints and the other live nodes', or this node's own MQTT
-// listener when there are none. An unspecified address (a listener on
-// 0.0.0.0 or [::]) tells a device nothing and is left out: it keeps the
-// address it was configured with.
+// listener when there are none and it names one address (a listener on
+// every address, 0.0.0.0 or [::], tells a device nothing; it keeps the
+// address it was configured with).
 func (s *Server) mqttEndpoints() []string {
 	l := slices.Clone(s.opts.AdvertiseMQTT)
 	if s.opts.PeerMQTT != nil {
 		l = append(l, s.opts.PeerMQTT()...)
 	}
 	if len(l) == 0 && s.broker != nil {
-		l = append(l, s.broker.Addr())
+		if host, _, err := net.SplitHostPort(s.broker.Addr()); err == nil {
+			if ip := net.ParseIP(host); ip == nil || !ip.IsUnspecified() {
+				l = append(l, s.broker.Addr())
+			}
+		}
 	}
 	out := l[:0]
 	for _, e := range l {
-		if e = strings.TrimSpace(e); usableEndpoint(e) && !slices.Contains(out, e) {
+		if e = strings.TrimSpace(e); e != "" && !slices.Contains(out, e) {
 			out = append(out, e)
 		}
 	}

@@ -98,8 +98,10 @@ type Server struct {
 	node     *cluster.Node
 	presence *presence
 	leases   []*leaseKeeper
-	version  string
-	started  time.Time
+	// campLease is the campaign evaluator's lease (cluster only).
+	campLease *campaign.Keeper
+	version   string
+	started   time.Time
 
 	enrollSrv, adminSrv *http.Server
 	enrollLis, adminLis net.Listener
@@ -120,6 +122,9 @@ func New(cfg *Config, o Options) (*Server, error) {
 	}
 	if o.Now == nil {
 		o.Now = time.Now
+	}
+	if cfg.Clustered() && len(o.AdvertiseMQTT) == 0 {
+		o.AdvertiseMQTT = advertisable(cfg.Cluster.Advertise.MQTT)
 	}
 	if _, err := deviceproto.FormatEndpoints(o.AdvertiseMQTT); err != nil {
 		return nil, fmt.Errorf("fleet: options: advertised MQTT endpoints: %w", err)
@@ -181,13 +186,14 @@ func New(cfg *Config, o Options) (*Server, error) {
 			return fail(err)
 		}
 		s.presence = newPresence(s.node, log.With("component", "cluster"))
+		s.wirePeers()
 		// Every node authenticates nonces under the same key, derived
 		// from the shared CA, and records their use in the cluster.
 		if nonceKey, err = s.ca.DeriveSecret("enroll nonce key"); err != nil {
 			return fail(err)
 		}
 		usedNonces = clusterNonces{s.node}
-		s.clusterOptions(ctx)
+		s.certifyNodeEndpoints(ctx)
 	}
 	if weakPass != nil {
 		log.Warn("the CA key is encrypted under a passphrase weaker than new keys may be; change it with rampart server ca-passphrase",
@@ -218,8 +224,8 @@ func New(cfg *Config, o Options) (*Server, error) {
 	s.enroll, err = enroll.NewService(enroll.Config{Store: s.db, CA: s.ca, Rand: o.Rand, Now: o.Now, Log: log.With("component", "enroll"),
 		NonceTTL: cfg.NonceTTL.Duration, CertTTL: cfg.CA.CertTTL.Duration, OnDecision: s.metrics.decision,
 		NonceRate: netlimit.Rate{PerSecond: cfg.Limits.NonceRate, Burst: cfg.Limits.NonceBurst}, MaxSources: cfg.Limits.Sources, Refusals: s.refusals,
-		NonceKey: nonceKey, UsedNonces: usedNonces, MQTTEndpoints: s.mqttEndpoints,
-		OnIssued: func(id, serial string) { s.supersede(id, serial) }})
+		NonceKey: nonceKey, UsedNonces: usedNonces,
+		OnIssued: func(id, serial string) { s.supersede(id, serial) }, MQTTEndpoints: s.mqttEndpoints})
 	if err != nil {
 		return fail(err)
 	}
@@ -253,9 +259,19 @@ func New(cfg *Config, o Options) (*Server, error) {
 		return fail(err)
 	}
 	cc.Refusals = s.refusals
+	if cfg.Clustered() {
+		// One node evaluates campaigns at a time (campaign.Keeper); every
+		// node takes in device events and operator actions.
+		s.campLease = campaign.NewKeeper(s.db, campaign.LeaseName, cfg.Cluster.Node)
+		s.campLease.Log = log.With("component", "lease")
+		cc.Leader = s.campLease.Leader
+	}
 	if s.camps, err = campaign.New(ctx, cc); err != nil {
 		s.writer.Close()
 		return fail(err)
+	}
+	if s.campLease != nil {
+		s.campLease.OnAcquire = func(int64) { s.camps.Kick() }
 	}
 	s.api, err = api.New(api.Deps{Store: s.db, Disconnect: s.disconnect, Manufacturers: cfg.manufacturerKeys, ReleaseKeys: cfg.releaseKeys,
 		Campaigns: s.camps, Tokens: cfg.APITokens, Metrics: s.metrics.handler(), Log: log.With("component", "api"), OnRequest: s.metrics.request,
@@ -350,6 +366,9 @@ func (s *Server) Start() error {
 	go s.enrollSrv.Serve(s.enrollLis)
 	go s.adminSrv.Serve(s.adminLis)
 	s.camps.Start()
+	if s.campLease != nil {
+		s.campLease.Start()
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	s.stopBg = cancel
 	// The coalescer outlives the other background work: it is stopped,
@@ -484,6 +503,10 @@ func (s *Server) Shutdown(ctx context.Context) error {
 			s.stopBg()
 		}
 		errs = append(errs, s.camps.Close())
+		if s.campLease != nil {
+			// Released: another node evaluates at once, not after expiry.
+			errs = append(errs, s.campLease.Close(true))
+		}
 		errs = append(errs, s.broker.Close())
 		if s.presence != nil {
 			s.presence.close() // the ends of the sessions just closed

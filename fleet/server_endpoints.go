@@ -2,57 +2,23 @@ package fleet
 
 import (
 	"context"
-	"errors"
-	"net"
 	"net/url"
 	"slices"
-	"sync"
-	"time"
 
 	"rampart/deviceproto"
-	"rampart/fleet/cluster"
 )
 
-// A node's device endpoints in a cluster (docs/scale-out.md, "Rolling
-// upgrade"; docs/agent.md, "Reconnecting and endpoints"):
-//
-//   - the enrollment answer names this node's advertised MQTT endpoints
-//     (cluster.advertise.mqtt) and those of the other live nodes (the
-//     node registry, read at most every peerRefresh);
-//   - a draining node refers its MQTT 5 devices to another live node;
-//   - the job signer certifies the advertised enrollment endpoint of this
-//     node and of every node live when it starts, so a device may resume a
-//     download from another node; jobs name this node's advertised
-//     enrollment endpoint;
-//   - /readyz also needs the NATS connection up.
+// Download endpoints in a cluster (docs/agent.md, "Download"; docs/scale-
+// out.md, "Rolling upgrade"): a device whose download was cut by a node
+// going away resumes it from another endpoint the job's signer certified.
+// A node's job signer therefore certifies this node's advertised
+// enrollment endpoint and those of every node live when it starts, and the
+// jobs it signs name its own advertised enrollment endpoint.
 
-// peerRefresh bounds how often the node registry is read for the
-// endpoints of the other nodes (an enrollment answer reads a copy).
-const peerRefresh = 2 * time.Second
-
-// errBusDown: /readyz while the NATS connection is down.
-var errBusDown = errors.New("fleet: not connected to NATS")
-
-// clusterOptions fills the scale-out options a clustered configuration
-// implies, where the caller left them unset.
-func (s *Server) clusterOptions(ctx context.Context) {
-	cl := s.cfg.Cluster
-	if len(s.opts.AdvertiseMQTT) == 0 {
-		s.opts.AdvertiseMQTT = slices.Clone(cl.Advertise.MQTT)
-	}
-	if s.opts.PeerMQTT == nil {
-		p := &peers{node: s.node}
-		s.opts.PeerMQTT = p.mqtt
-	}
-	if s.opts.Ready == nil {
-		s.opts.Ready = func(context.Context) error {
-			if !s.node.Connected() {
-				return errBusDown
-			}
-			return nil
-		}
-	}
-	enroll := []string{cl.Advertise.Enroll}
+// certifyNodeEndpoints adds the nodes' advertised enrollment endpoints to
+// the endpoints the job signer certifies (Options.ImageEndpoints).
+func (s *Server) certifyNodeEndpoints(ctx context.Context) {
+	enroll := []string{s.cfg.Cluster.Advertise.Enroll}
 	if l, err := s.node.Nodes(ctx); err == nil {
 		for _, n := range l {
 			enroll = append(enroll, n.Enroll)
@@ -76,50 +42,11 @@ func (s *Server) imageBase() string {
 	return s.EnrollURL()
 }
 
-// peers caches the other live nodes' MQTT endpoints.
-type peers struct {
-	node *cluster.Node
-	mu   sync.Mutex
-	at   time.Time
-	list []string
-}
+// usableEndpoint reports whether a device can dial e (host:port): not a
+// wildcard address or port 0 (advertisable).
+func usableEndpoint(e string) bool { return len(advertisable([]string{e})) == 1 }
 
-func (p *peers) mqtt() []string {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if time.Since(p.at) < peerRefresh {
-		return p.list
-	}
-	p.at = time.Now()
-	ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
-	defer cancel()
-	l, err := p.node.Nodes(ctx)
-	if err != nil {
-		return p.list // the last known, until the registry answers
-	}
-	var out []string
-	for _, n := range l {
-		if n.Name != p.node.Name() {
-			out = append(out, n.MQTT...)
-		}
-	}
-	p.list = out
-	return out
-}
-
-// usableEndpoint reports whether a device can dial e (host:port): not an
-// unspecified address or port 0 (a listener's address advertised by
-// default: 0.0.0.0, [::], or a port the system picks).
-func usableEndpoint(e string) bool {
-	host, port, err := net.SplitHostPort(e)
-	if err != nil || port == "0" || deviceproto.CheckEndpoint(e) != nil {
-		return false
-	}
-	ip := net.ParseIP(host)
-	return ip == nil || !ip.IsUnspecified()
-}
-
-// usableURL is usableEndpoint for an https://host:port URL.
+// usableURL is usableEndpoint for an https://host[:port] URL.
 func usableURL(raw string) bool {
 	u, err := url.Parse(raw)
 	return err == nil && u.Scheme == "https" && usableEndpoint(deviceproto.Endpoint(u))

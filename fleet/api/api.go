@@ -41,15 +41,15 @@ type Deps struct {
 	Refusals *burst.Coalescer[*store.AuditEntry]
 	// OnRequest is called after each request (metrics); may be nil.
 	OnRequest func(route string, status int)
+	// Nodes lists the live nodes of the fleet (GET /api/v1/nodes); nil
+	// lists none.
+	Nodes func(ctx context.Context) ([]adminapi.Node, error)
 	// Draining reports that the server is draining (health.go: /readyz
 	// then answers 503); may be nil.
 	Draining func() bool
 	// Ready is a further readiness check of /readyz besides the store's
 	// (a cluster's bus); nil: none. Its error is logged, never served.
 	Ready func(ctx context.Context) error
-	// Nodes lists the live nodes of the fleet (GET /api/v1/nodes); nil
-	// lists none.
-	Nodes func(ctx context.Context) ([]adminapi.Node, error)
 }
 
 // API is the admin HTTP handler.

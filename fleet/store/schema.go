@@ -60,10 +60,13 @@ func (s *DB) lockMigrations(ctx context.Context, t *sql.Tx) error {
 // the table an older build made (rows it wrote get their own version:
 // those migrations predate the rule).
 func (s *DB) migrateVersionTable(ctx context.Context) error {
-	// Nothing to write (the common case) is found without a write
-	// transaction: a store on a read-only file still opens.
-	if done, err := s.versionTableCurrent(ctx); err != nil || done {
-		return err
+	// Already current: write nothing, so that a server still starts (and
+	// reports itself unhealthy) on a database it cannot write.
+	if has, err := hasCompatibleFrom(ctx, s.dialect, s.sql); err == nil && has {
+		var old int
+		if s.sql.QueryRowContext(ctx, `SELECT count(*) FROM schema_version WHERE compatible_from = 0`).Scan(&old) == nil && old == 0 {
+			return nil
+		}
 	}
 	return s.tx(ctx, func(t *sql.Tx) error {
 		if err := s.lockMigrations(ctx, t); err != nil {
@@ -86,30 +89,6 @@ func (s *DB) migrateVersionTable(ctx context.Context) error {
 		}
 		return nil
 	})
-}
-
-// versionTableCurrent reports whether schema_version exists with its
-// compatible_from column and every row has one.
-func (s *DB) versionTableCurrent(ctx context.Context) (bool, error) {
-	exist := `SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'schema_version'`
-	if s.dialect == Postgres {
-		exist = `SELECT count(*) FROM information_schema.tables WHERE table_schema = current_schema() AND table_name = 'schema_version'`
-	}
-	var n int
-	if err := s.sql.QueryRowContext(ctx, exist).Scan(&n); err != nil {
-		return false, fmt.Errorf("store: schema_version: %w", err)
-	}
-	if n == 0 {
-		return false, nil
-	}
-	has, err := hasCompatibleFrom(ctx, s.dialect, s.sql)
-	if err != nil || !has {
-		return false, err
-	}
-	if err := s.sql.QueryRowContext(ctx, `SELECT count(*) FROM schema_version WHERE compatible_from = 0`).Scan(&n); err != nil {
-		return false, fmt.Errorf("store: schema_version: %w", err)
-	}
-	return n == 0, nil
 }
 
 // hasCompatibleFrom reports whether schema_version has its compatible_from
