@@ -73,6 +73,7 @@ func TestClusterDrainRefersToPeer(t *testing.T) {
 		t.Fatalf("jobs of node b name %s, want its advertised %s", got, enroll["b"])
 	}
 
+	waitFor(t, 10*time.Second, "node a sees node b's endpoint", func() bool { return slices.Contains(a.srv.MQTTEndpoints(), mqtt["b"]) })
 	d := a.newDevices(1)[0]
 	nonce, err := d.client().Nonce(context.Background())
 	if err != nil {
