@@ -84,7 +84,8 @@ Exit 0 when every device onboarded, reported and (with --update) ended as expect
 				}
 				rep, err = sim.RunSharded(ctx, opt, procs, func(join string, n, off int, d string) *exec.Cmd {
 					return exec.CommandContext(ctx, exe, "sim", "--join", join, "--devices", strconv.Itoa(n), "--offset", strconv.Itoa(off),
-						"--dir", d, "--onboarding", strconv.Itoa(opt.Onboarding), "--interval", opt.Interval.String(), "--timeout", opt.Timeout.String(), "--flaky", fmt.Sprint(opt.Faults.FlakyNetwork))
+						"--dir", d, "--onboarding", strconv.Itoa(opt.Onboarding), "--interval", opt.Interval.String(), "--timeout", opt.Timeout.String(), "--flaky", fmt.Sprint(opt.Faults.FlakyNetwork),
+						"--reconnect-max", opt.ReconnectMax.String())
 				})
 			default:
 				rep, err = sim.Run(ctx, opt)

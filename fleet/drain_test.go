@@ -2,6 +2,7 @@ package fleet
 
 import (
 	"context"
+	"crypto/rand"
 	"crypto/tls"
 	"slices"
 	"strconv"
@@ -130,10 +131,7 @@ func TestEnrollmentAnswerEndpoints(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	csr, _ := deviceproto.NewCSR(d.key, nil, "")
-	b, _ := deviceproto.Binding(nonce, &d.key.PublicKey)
-	tok, _ := d.attest(context.Background(), b)
-	a, err := d.client().SubmitAnswer(context.Background(), false, csr, nonce, tok)
+	a, err := enrollAnswer(d, nonce)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -168,4 +166,18 @@ func mqttConnectWith(f *fixture, d *device, set func(*paho.ClientConfig)) (*paho
 		return nil, ca, err
 	}
 	return c, ca, nil
+}
+
+// enrollAnswer enrolls d with a server nonce and returns the whole answer.
+func enrollAnswer(d *device, nonce []byte) (*deviceproto.Answer, error) {
+	csr, err := deviceproto.NewCSR(d.key, rand.Reader, "")
+	if err != nil {
+		return nil, err
+	}
+	b, _ := deviceproto.Binding(nonce, &d.key.PublicKey)
+	tok, err := d.attest(context.Background(), b)
+	if err != nil {
+		return nil, err
+	}
+	return d.client().SubmitAnswer(context.Background(), false, csr, nonce, tok)
 }

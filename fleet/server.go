@@ -201,6 +201,7 @@ func New(cfg *Config, o Options) (*Server, error) {
 			return fail(err)
 		}
 		usedNonces = clusterNonces{s.node}
+		s.certifyNodeEndpoints(ctx)
 	}
 	if weakPass != nil {
 		log.Warn("the CA key is encrypted under a passphrase weaker than new keys may be; change it with rampart server ca-passphrase",
@@ -216,7 +217,7 @@ func New(cfg *Config, o Options) (*Server, error) {
 		return fail(err)
 	}
 	s.tlsCert = tls.Certificate{Certificate: [][]byte{cert.Raw, s.ca.Certificate().Raw}, PrivateKey: key, Leaf: cert}
-	if s.jobs, err = newJobSigner(s.ca, o); err != nil {
+	if s.jobs, err = newJobSigner(s.ca, s.opts); err != nil {
 		return fail(err)
 	}
 
@@ -253,14 +254,14 @@ func New(cfg *Config, o Options) (*Server, error) {
 	}
 	s.brokerRef.Store(s.broker)
 	connected = func() float64 { return float64(s.broker.Connected()) }
-	cc := o.Campaign
+	cc := s.opts.Campaign
 	if cc.Tick == 0 {
 		cc.Tick = cfg.Campaigns.Tick.Duration
 	}
 	if cc.BytesPerSecond == 0 {
 		cc.BytesPerSecond = cfg.Campaigns.BytesPerSecond
 	}
-	cc.Store, cc.Publish, cc.ImageBase, cc.Now, cc.Log, cc.Jobs = s.db, s.publishJob, s.EnrollURL, o.Now, log.With("component", "campaign"), s.jobs
+	cc.Store, cc.Publish, cc.ImageBase, cc.Now, cc.Log, cc.Jobs = s.db, s.publishJob, s.imageBase, o.Now, log.With("component", "campaign"), s.jobs
 	// Download keys are stored sealed under a secret only the CA key gives.
 	if cc.KeySecret, err = s.ca.DeriveSecret("campaign download keys"); err != nil {
 		s.writer.Close()

@@ -2,6 +2,7 @@ package sim
 
 import (
 	"context"
+	"flag"
 	"os"
 	"path/filepath"
 	"slices"
@@ -65,4 +66,46 @@ func TestAgentFailsOver(t *testing.T) {
 	waitFor(t, "the agent on the second node, publishing", func() bool {
 		return n2.Broker().Connected() == 1 && a.Published() > before
 	})
+}
+
+var failoverDevices = flag.Int("failover.devices", 20, "devices moved by TestDrainMovesDevices")
+
+// TestDrainMovesDevices: every device of a draining node reconnects to
+// the other node, with the agent's default backoff (200 ms base, full
+// jitter); it reports how long the move took (a figure, not a check:
+// go test ./sim -run TestDrainMovesDevices -failover.devices 500 -v).
+func TestDrainMovesDevices(t *testing.T) {
+	w := newWorld(t)
+	n2, err := w.f.StartNode()
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := *failoverDevices
+	stops := make([]func(), 0, n)
+	defer func() {
+		for _, s := range stops {
+			s()
+		}
+	}()
+	for i := range n {
+		d := w.device(t, i)
+		a, err := d.StartAgent(w.f, AgentOptions{Interval: time.Minute, Backoff: agent.Backoff{Max: 5 * time.Second}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan struct{})
+		go func() { a.Run(ctx); close(done) }()
+		stops = append(stops, func() { cancel(); <-done })
+	}
+	waitFor(t, "every device on the first node", func() bool { return w.f.Server.Broker().Connected() == int64(n) })
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	began := time.Now()
+	if err := w.f.Server.Drain(ctx); err != nil {
+		t.Fatal(err)
+	}
+	drained := time.Since(began)
+	waitFor(t, "every device on the second node", func() bool { return n2.Broker().Connected() == int64(n) })
+	t.Logf("%d devices: drained in %v, all connected to the other node %v after the drain began", n, drained.Round(time.Millisecond), time.Since(began).Round(time.Millisecond))
 }

@@ -98,7 +98,9 @@ log: {level: warn, format: text}
 # Every simulated device comes from 127.0.0.1: one source for the
 # per-source limits, which are meant for devices on the Internet.
 limits: {nonce_rate: 1000000, nonce_burst: 1000000, failure_rate: 1000000, failure_burst: 1000000}
-http: {enroll: {max_conns: 100000, max_conns_per_source: 100000}}
+# Device processes (--processes) import endorsements through the admin
+# API in parallel, all from 127.0.0.1 too.
+http: {enroll: {max_conns: 100000, max_conns_per_source: 100000}, admin: {max_conns: 4096, max_conns_per_source: 4096}}
 `, o.CertTTL, fleet.TokenSHA256(AdminToken))
 	path := filepath.Join(o.Dir, "server.yaml")
 	if err := secfile.WriteFile(path, []byte(cfgText)); err != nil {

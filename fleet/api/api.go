@@ -60,6 +60,7 @@ type API struct {
 	routes []string
 	health healthCache
 	ready  healthCache // Deps.Ready
+	schema healthCache // store.CheckCompatible
 }
 
 type token struct {

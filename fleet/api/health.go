@@ -15,7 +15,9 @@ import (
 //   - /livez: the process serves HTTP (a load balancer or supervisor
 //     restarts a node that stops answering it);
 //   - /readyz: the node should receive new devices: not draining
-//     (Deps.Draining), the store takes a write, Deps.Ready passes;
+//     (Deps.Draining), the store takes a write, its schema is still one
+//     this build runs on (another node may have migrated it since),
+//     Deps.Ready passes;
 //   - /healthz: the store takes a write (kept for existing monitors).
 
 // healthCheckEvery spaces the write checks /healthz and /readyz make: they
@@ -63,6 +65,9 @@ func (a *API) readyz(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	err := a.health.check(r.Context(), a, "health check", a.d.Store.CheckWritable)
+	if err == nil {
+		err = a.schema.check(r.Context(), a, "schema check", a.d.Store.CheckCompatible)
+	}
 	if err == nil && a.d.Ready != nil {
 		err = a.ready.check(r.Context(), a, "readiness check", a.d.Ready)
 	}

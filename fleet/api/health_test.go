@@ -3,6 +3,7 @@ package api
 import (
 	"bytes"
 	"context"
+	"database/sql"
 	"errors"
 	"log/slog"
 	"net/http"
@@ -20,7 +21,8 @@ import (
 // and the extra readiness check passes. Neither needs a token, and a
 // failure says one word: the cause goes to the log.
 func TestLivezReadyz(t *testing.T) {
-	db, err := store.Open(context.Background(), filepath.Join(t.TempDir(), "f.db"), store.Options{})
+	path := filepath.Join(t.TempDir(), "f.db")
+	db, err := store.Open(context.Background(), path, store.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -68,6 +70,28 @@ func TestLivezReadyz(t *testing.T) {
 	readyErr.Store(nil)
 	a.ready.at = a.ready.at.Add(-healthCheckEvery)
 	expect("bus back", "/readyz", http.StatusOK, "ok\n")
+
+	// Another node migrates the store to a schema this build cannot run
+	// on: not ready (the node must be upgraded).
+	raw, err := sql.Open("sqlite", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer raw.Close()
+	newer := store.SchemaVersion() + 1
+	if _, err := raw.Exec(`INSERT INTO schema_version (version, compatible_from) VALUES (?, ?)`, newer, newer); err != nil {
+		t.Fatal(err)
+	}
+	a.schema.at = a.schema.at.Add(-healthCheckEvery)
+	expect("schema newer", "/readyz", http.StatusServiceUnavailable, "unavailable\n")
+	if !strings.Contains(logBuf.String(), "upgrade this rampart binary") {
+		t.Fatalf("schema cause not logged: %s", logBuf.String())
+	}
+	if _, err := raw.Exec(`DELETE FROM schema_version WHERE version = ?`, newer); err != nil {
+		t.Fatal(err)
+	}
+	a.schema.at = a.schema.at.Add(-healthCheckEvery)
+	expect("schema back", "/readyz", http.StatusOK, "ok\n")
 
 	// The store goes away: not ready, still alive.
 	db.Close()

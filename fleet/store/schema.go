@@ -25,8 +25,11 @@ import (
 
 // keepsCompatibility lists the schema versions whose migration builds of
 // the previous version can ignore (additive only). Versions 1 to 3 predate
-// the rule and are not listed: builds before 4 refuse any newer schema.
-var keepsCompatibility = map[int]bool{}
+// the rule and are not listed (builds of them refuse any newer schema).
+// 4 (leases) and 6 (fleet_ca) add tables older builds never read; 5 adds
+// the campaign version column every state write must check and increment,
+// which a build without it would not: not compatible.
+var keepsCompatibility = map[int]bool{4: true, 6: true}
 
 // compatibleFrom is the compatible_from recorded for schema version v.
 func compatibleFrom(v int) int {
@@ -143,3 +146,15 @@ func checkCompatible(version, compatFrom int) error {
 // means a newer build migrated the database and this one runs on it under
 // the one-release compatibility rule.
 func (s *DB) Schema() (version, compatFrom int) { return s.schemaVersion, s.schemaCompatFrom }
+
+// CheckCompatible reads the schema version again and fails with
+// ErrSchemaNewer when another node has since migrated the database to a
+// schema this build cannot run on (its /readyz then answers 503: the node
+// should be upgraded). It costs one query.
+func (s *DB) CheckCompatible(ctx context.Context) error {
+	v, cf, err := readSchema(ctx, s.dialect, s.sql)
+	if err != nil {
+		return err
+	}
+	return checkCompatible(v, cf)
+}

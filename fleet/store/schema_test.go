@@ -152,3 +152,13 @@ func exec(t *testing.T, db *sql.DB, q string) {
 		t.Fatalf("%s: %v", q, err)
 	}
 }
+
+// TestCompatibleFromChain: compatible_from follows the chain of additive
+// migrations back to the last one that was not.
+func TestCompatibleFromChain(t *testing.T) {
+	for _, c := range []struct{ v, want int }{{1, 1}, {3, 3}, {4, 3}, {5, 5}, {6, 5}} {
+		if got := store.CompatibleFrom(c.v); got != c.want {
+			t.Errorf("compatible_from(%d) = %d, want %d", c.v, got, c.want)
+		}
+	}
+}

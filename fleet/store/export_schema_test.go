@@ -1,0 +1,4 @@
+package store
+
+// CompatibleFrom exposes compatibleFrom to the external tests.
+var CompatibleFrom = compatibleFrom
