@@ -34,6 +34,7 @@ import (
 	"rampart/fleet/store"
 	"rampart/internal/proc"
 	"rampart/internal/secfile"
+	"rampart/sim"
 )
 
 var (
@@ -46,8 +47,9 @@ var (
 // envPostgres names the PostgreSQL server the tests create databases on.
 const envPostgres = "RAMPART_TEST_POSTGRES"
 
-// adminToken is every node's admin API token.
-const adminToken = "rampart-clustertest-admin-token"
+// adminToken is every node's admin API token (the simulator's: its
+// endorsement import goes through the admin API with it).
+const adminToken = sim.AdminToken
 
 // deviceCount is how many devices a scenario runs: short in the default
 // run, 300 (or -cluster.devices) with -cluster.long.
@@ -174,8 +176,9 @@ type testCluster struct {
 
 	mfr, release *ecdsa.PrivateKey
 
-	mu    sync.Mutex
-	roots *x509.CertPool
+	mu     sync.Mutex
+	roots  *x509.CertPool
+	caCert *x509.Certificate
 }
 
 // node is one rampart server process and the addresses it keeps across
@@ -263,7 +266,7 @@ campaigns: {tick: 200ms}
 log: {level: info, format: text}
 limits: {nonce_rate: 1000000, nonce_burst: 1000000, failure_rate: 1000000, failure_burst: 1000000}
 http: {enroll: {max_conns: 100000, max_conns_per_source: 100000}, admin: {max_conns: 1024, max_conns_per_source: 1024}}
-mqtt: {max_handshakes_per_source: 100000}
+mqtt: {max_handshakes_per_source: 65536}
 `, c.dsn, n.enroll, n.admin, n.mqtt, fleet.TokenSHA256(adminToken))
 	if c.nats != nil {
 		var mqtt []string
@@ -563,7 +566,7 @@ func (c *testCluster) caPool(n *node) (*x509.CertPool, error) {
 	}
 	pool := x509.NewCertPool()
 	pool.AddCert(cert)
-	c.roots = pool
+	c.roots, c.caCert = pool, cert
 	return pool, nil
 }
 
