@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"os"
 	"path/filepath"
 	"sync"
 	"sync/atomic"
@@ -94,6 +95,37 @@ func (c *testCluster) manufacture(ctx context.Context, n int) *fleetDevices {
 		list = append(list, sd.d)
 	}
 	if err := f0.Endorse(ctx, list); err != nil {
+		t.Fatalf("import endorsements: %v", err)
+	}
+	t.Cleanup(fd.stopAll)
+	return fd
+}
+
+// adopt brings devices manufactured for another test cluster (with the
+// same factory and release keys) to c: their endorsements are imported into
+// c's database, firmware 1.0.0 registered, and their agents' state (a
+// certificate from the other cluster's CA) removed, so they enroll anew.
+func (c *testCluster) adopt(ctx context.Context, from *fleetDevices) *fleetDevices {
+	t := c.t
+	t.Helper()
+	fd := &fleetDevices{c: c, v1: from.v1}
+	for _, nd := range c.nodes {
+		fd.fleets = append(fd.fleets, c.joinFleet(nd))
+	}
+	if _, _, err := c.api(0).UploadRelease(ctx, fd.v1, "clustertest v1", false); err != nil {
+		t.Fatalf("upload release 1.0.0: %v", err)
+	}
+	var list []*sim.Device
+	for i, old := range from.devs {
+		old.stop()
+		old.d.PowerOff()
+		if err := os.Remove(filepath.Join(old.d.Dir, "agent", agent.StateFile)); err != nil && !os.IsNotExist(err) {
+			t.Fatal(err)
+		}
+		fd.devs = append(fd.devs, &simDevice{d: old.d, home: i % len(c.nodes)})
+		list = append(list, old.d)
+	}
+	if err := fd.fleets[0].Endorse(ctx, list); err != nil {
 		t.Fatalf("import endorsements: %v", err)
 	}
 	t.Cleanup(fd.stopAll)

@@ -159,8 +159,12 @@ type clusterOptions struct {
 	// into every node's configuration. Without it the nodes are plain
 	// servers on one PostgreSQL database (only one of them makes sense).
 	NATS bool
-	// DSN reuses a database (the benchmark's phases); empty creates one.
+	// DSN reuses a database; empty creates one.
 	DSN string
+	// Mfr and Release, when set, are the factory's endorsement key and the
+	// release signing key (the benchmark reuses its devices across
+	// clusters); new ones otherwise.
+	Mfr, Release *ecdsa.PrivateKey
 }
 
 // testCluster is N rampart server processes on one PostgreSQL database,
@@ -208,11 +212,16 @@ func newCluster(t testing.TB, o clusterOptions) *testCluster {
 	}
 	rampartBinary(t)
 	var err error
-	if c.mfr, err = ecdsa.GenerateKey(elliptic.P256(), rand.Reader); err != nil {
-		t.Fatal(err)
+	c.mfr, c.release = o.Mfr, o.Release
+	if c.mfr == nil {
+		if c.mfr, err = ecdsa.GenerateKey(elliptic.P256(), rand.Reader); err != nil {
+			t.Fatal(err)
+		}
 	}
-	if c.release, err = ecdsa.GenerateKey(elliptic.P256(), rand.Reader); err != nil {
-		t.Fatal(err)
+	if c.release == nil {
+		if c.release, err = ecdsa.GenerateKey(elliptic.P256(), rand.Reader); err != nil {
+			t.Fatal(err)
+		}
 	}
 	for name, k := range map[string]*ecdsa.PrivateKey{"manufacturer.pub.pem": c.mfr, "release.pub.pem": c.release} {
 		der, _ := x509.MarshalPKIXPublicKey(&k.PublicKey)

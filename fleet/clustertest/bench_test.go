@@ -1,0 +1,231 @@
+package clustertest
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"flag"
+	"fmt"
+	"os"
+	"runtime"
+	"strings"
+	"testing"
+	"text/tabwriter"
+	"time"
+
+	"rampart/internal/proc"
+)
+
+var benchBurst = flag.Duration("cluster.burst", 10*time.Second, "benchmark: length of the telemetry burst of each configuration")
+
+// benchRow is what one configuration achieved and cost.
+type benchRow struct {
+	name     string
+	nodes    int
+	devices  int
+	skipped  string // why the configuration did not run
+	enrollS  float64
+	cpuEnr   time.Duration // all nodes' CPU per enrollment
+	msgsS    float64       // telemetry messages acknowledged (= durably stored) a second
+	cpuMsg   time.Duration // all nodes' CPU per message
+	rssKB    int64         // the largest node's resident memory after the burst
+	kbPerDev float64       // nodes' resident memory added per connected device
+	failover time.Duration // a killed node's devices all connected elsewhere (0: not measured)
+	failNote string
+	perNode  []string // each node's CPU per message
+}
+
+// TestClusterBench (-cluster.bench) measures, in one run on this machine:
+// one node on PostgreSQL without cluster (the baseline), then clusters of
+// 1, 2 and 3 nodes with NATS. For each: enrollments a second and the
+// nodes' CPU per enrollment (every device enrolls at once), telemetry
+// messages a second acknowledged (each one durably stored in PostgreSQL,
+// checked afterwards) and the nodes' CPU per message (every device
+// publishing QoS 1 back to back for -cluster.burst), the largest node's
+// memory, and with 2+ nodes the failover time of a killed node's devices.
+// CPU is utime+stime from /proc/<pid>/stat of the server processes only
+// (the devices run in the test process). It prints a table with ratios to
+// the baseline.
+func TestClusterBench(t *testing.T) {
+	if !*bench {
+		t.Skip("benchmark: run with -cluster.bench (go test ./fleet/clustertest -run TestClusterBench -cluster.bench -v)")
+	}
+	ctx := context.Background()
+	mfr, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	rel, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	n := deviceCount(300)
+	var devs *fleetDevices
+	var rows []benchRow
+	configs := []struct {
+		name  string
+		nodes int
+		nats  bool
+	}{{"postgres, no cluster", 1, false}, {"cluster 1 node", 1, true}, {"cluster 2 nodes", 2, true}, {"cluster 3 nodes", 3, true}}
+	for _, cf := range configs {
+		row := benchRow{name: cf.name, nodes: cf.nodes, devices: n}
+		if cf.nats {
+			if err := clusterSupported(t); err != nil {
+				row.skipped = "missing feature: cluster: section (c17-core)"
+				rows = append(rows, row)
+				continue
+			}
+		}
+		t.Run(strings.ReplaceAll(cf.name, " ", "_"), func(t *testing.T) {
+			c := newCluster(t, clusterOptions{Nodes: cf.nodes, NATS: cf.nats, Mfr: mfr, Release: rel})
+			c.startAll()
+			if devs == nil {
+				began := time.Now()
+				devs = c.manufacture(ctx, n)
+				logf(t, "manufactured %d devices in %s", n, time.Since(began).Round(time.Millisecond))
+			} else {
+				devs = c.adopt(ctx, devs)
+			}
+			benchOne(t, c, devs, &row)
+			devs.stopAll()
+			c.stopAll()
+		})
+		rows = append(rows, row)
+	}
+	printBench(t, rows)
+}
+
+// cpuAll is the CPU time of every running node so far.
+func (c *testCluster) cpuAll() time.Duration {
+	var d time.Duration
+	for _, nd := range c.nodes {
+		d += nd.cpu()
+	}
+	return d
+}
+
+// rssAll is the resident memory of every running node, in KiB.
+func (c *testCluster) rssAll() int64 {
+	var kb int64
+	for _, nd := range c.nodes {
+		if v, err := proc.RSSKB(nd.pid()); err == nil {
+			kb += v
+		}
+	}
+	return kb
+}
+
+func benchOne(t *testing.T, c *testCluster, fd *fleetDevices, row *benchRow) {
+	ctx := context.Background()
+	// Enrollment: every device at once.
+	rss0 := c.rssAll()
+	cpu0, began := c.cpuAll(), time.Now()
+	fd.start(0, len(fd.devs))
+	if bad := fd.waitAll(5*time.Minute, fd.devs, func(sd *simDevice) bool { return sd.id() != "" }); len(bad) > 0 {
+		t.Fatalf("%d devices not enrolled within 5 minutes", len(bad))
+	}
+	took := time.Since(began)
+	row.enrollS = float64(len(fd.devs)) / took.Seconds()
+	row.cpuEnr = (c.cpuAll() - cpu0) / time.Duration(len(fd.devs))
+	logf(t, "%s: %d enrollments in %s", row.name, len(fd.devs), took.Round(time.Millisecond))
+	fd.onboarded(2 * time.Minute)
+	time.Sleep(time.Second) // let the first publishes and the connects settle
+	row.kbPerDev = float64(c.rssAll()-rss0) / float64(len(fd.devs))
+
+	// Telemetry: every device back to back.
+	per0 := make([]time.Duration, len(c.nodes))
+	for i, nd := range c.nodes {
+		per0[i] = nd.cpu()
+	}
+	cpu1, acked0 := c.cpuAll(), fd.acked()
+	bctx, stop := context.WithTimeout(ctx, *benchBurst)
+	began = time.Now()
+	msgs := fd.burst(bctx, 0)()
+	took = time.Since(began)
+	stop()
+	if msgs == 0 {
+		t.Fatal("no telemetry acknowledged")
+	}
+	row.msgsS = float64(msgs) / took.Seconds()
+	row.cpuMsg = (c.cpuAll() - cpu1) / time.Duration(msgs)
+	for i, nd := range c.nodes {
+		row.perNode = append(row.perNode, fmt.Sprintf("%s %s", nd.name, ((nd.cpu()-per0[i])/time.Duration(msgs)).Round(100*time.Nanosecond)))
+		if kb, err := proc.RSSKB(nd.pid()); err == nil && kb > row.rssKB {
+			row.rssKB = kb
+		}
+	}
+	logf(t, "%s: %d messages in %s (%d acknowledged before)", row.name, msgs, took.Round(time.Millisecond), acked0)
+	stored := fd.checkAckedStored(ctx, c.store())
+	logf(t, "%s: all %d acknowledged messages found in PostgreSQL", row.name, stored)
+
+	// Failover: kill -9 the last node; its devices must connect elsewhere.
+	if len(c.nodes) < 2 {
+		return
+	}
+	victim := len(c.nodes) - 1
+	var victims []*simDevice
+	for _, sd := range fd.devs {
+		if sd.node(c) == victim {
+			victims = append(victims, sd)
+		}
+	}
+	began = time.Now()
+	c.nodes[victim].kill()
+	bad := fd.waitAll(30*time.Second, victims, func(sd *simDevice) bool { return sd.connected() && sd.node(c) != victim })
+	if len(bad) == 0 {
+		row.failover = time.Since(began)
+	} else {
+		row.failNote = fmt.Sprintf("%d of %d not failed over in 30s", len(bad), len(victims))
+		if len(bad) == len(victims) {
+			row.failNote = "missing feature: device failover (c17-dev)"
+		}
+	}
+}
+
+func printBench(t *testing.T, rows []benchRow) {
+	var b strings.Builder
+	w := tabwriter.NewWriter(&b, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintf(w, "configuration\tnodes\tdevices\tenroll/s\t×base\tCPU/enroll\t×base\tmsgs/s\t×base\tCPU/msg\t×base\tmax RSS MiB\tKiB/device\tfailover\t\n")
+	base := rows[0]
+	ratio := func(a, b float64) string {
+		if b == 0 {
+			return "-"
+		}
+		return fmt.Sprintf("%.2f", a/b)
+	}
+	for _, r := range rows {
+		if r.skipped != "" {
+			fmt.Fprintf(w, "%s\t%d\t%d\t-\t\t-\t\t-\t\t-\t\t-\t-\t%s\t\n", r.name, r.nodes, r.devices, r.skipped)
+			continue
+		}
+		fo := "-"
+		switch {
+		case r.failover > 0:
+			fo = r.failover.Round(time.Millisecond).String()
+		case r.failNote != "":
+			fo = r.failNote
+		}
+		fmt.Fprintf(w, "%s\t%d\t%d\t%.1f\t%s\t%s\t%s\t%.0f\t%s\t%s\t%s\t%.0f\t%.0f\t%s\t\n", r.name, r.nodes, r.devices,
+			r.enrollS, ratio(r.enrollS, base.enrollS), r.cpuEnr.Round(10*time.Microsecond), ratio(float64(r.cpuEnr), float64(base.cpuEnr)),
+			r.msgsS, ratio(r.msgsS, base.msgsS), r.cpuMsg.Round(100*time.Nanosecond), ratio(float64(r.cpuMsg), float64(base.cpuMsg)),
+			float64(r.rssKB)/1024, r.kbPerDev, fo)
+	}
+	w.Flush()
+	for _, r := range rows {
+		if len(r.perNode) > 0 {
+			fmt.Fprintf(&b, "%s: CPU per message by node: %s\n", r.name, strings.Join(r.perNode, ", "))
+		}
+	}
+	fmt.Fprintf(&b, "(CPU = utime+stime of the rampart server processes from /proc/<pid>/stat; the devices run in the test process on the same %d CPUs; load average at the end: %s)\n",
+		runtime.NumCPU(), loadavg())
+	fmt.Print(b.String())
+}
+
+// loadavg is /proc/loadavg's first three fields: how busy the machine was
+// (other processes share it).
+func loadavg() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return "unknown"
+	}
+	f := strings.Fields(string(b))
+	if len(f) < 3 {
+		return "unknown"
+	}
+	return strings.Join(f[:3], " ")
+}
