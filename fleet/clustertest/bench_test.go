@@ -32,6 +32,8 @@ type benchRow struct {
 	cpuMsg   time.Duration // all nodes' CPU per message
 	rssKB    int64         // the largest node's resident memory after the burst
 	pgMsg    time.Duration // the PostgreSQL server's CPU per message (every postgres process)
+	reconS   float64       // enrolled devices reconnecting at once: sessions a second
+	cpuRecon time.Duration // nodes' CPU per reconnection (TLS handshake, session, first publish)
 	failover time.Duration // a killed node's devices all connected elsewhere (0: not measured)
 	failNote string
 	perNode  []string // each node's CPU per message
@@ -164,6 +166,30 @@ func benchOne(t *testing.T, c *testCluster, fd *fleetDevices, row *benchRow) {
 	stored := fd.checkAckedStored(ctx, c.store())
 	logf(t, "%s: all %d acknowledged messages found in PostgreSQL", row.name, stored)
 
+	// Reconnection: every agent stops and starts again (enrolled: a TLS
+	// handshake with its certificate, the MQTT session, one publish), what
+	// a node's devices cost the others when it fails.
+	for _, sd := range fd.devs {
+		sd.stop()
+	}
+	cpu2, began := c.cpuAll(), time.Now()
+	dials := map[*simDevice]int64{}
+	for _, sd := range fd.devs {
+		dials[sd] = sd.dials.Load()
+	}
+	for _, sd := range fd.devs {
+		fd.startOne(sd, sd.home)
+	}
+	if bad := fd.waitAll(2*time.Minute, fd.devs, func(sd *simDevice) bool {
+		return sd.connected() && sd.dials.Load() > dials[sd] && sd.agent.Load().Published() > 0
+	}); len(bad) > 0 {
+		t.Fatalf("%d devices not reconnected within 2 minutes", len(bad))
+	}
+	took = time.Since(began)
+	row.reconS = float64(len(fd.devs)) / took.Seconds()
+	row.cpuRecon = (c.cpuAll() - cpu2) / time.Duration(len(fd.devs))
+	logf(t, "%s: %d reconnections in %s", row.name, len(fd.devs), took.Round(time.Millisecond))
+
 	// Failover: kill -9 the last node; its devices must connect elsewhere.
 	if len(c.nodes) < 2 {
 		return
@@ -191,7 +217,7 @@ func benchOne(t *testing.T, c *testCluster, fd *fleetDevices, row *benchRow) {
 func printBench(t *testing.T, rows []benchRow) {
 	var b strings.Builder
 	w := tabwriter.NewWriter(&b, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintf(w, "configuration\tnodes\tdevices\tenroll/s\t×base\tCPU/enroll\t×base\tmsgs/s\t×base\tCPU/msg\t×base\tPG CPU/msg\tmax RSS MiB\tfailover\t\n")
+	fmt.Fprintf(w, "configuration\tnodes\tdevices\tenroll/s\t×base\tCPU/enroll\t×base\tmsgs/s\t×base\tCPU/msg\t×base\tPG CPU/msg\treconn/s\tCPU/reconn\tmax RSS MiB\tfailover\t\n")
 	base := rows[0]
 	ratio := func(a, b float64) string {
 		if b == 0 {
@@ -201,7 +227,7 @@ func printBench(t *testing.T, rows []benchRow) {
 	}
 	for _, r := range rows {
 		if r.skipped != "" {
-			fmt.Fprintf(w, "%s\t%d\t%d\t-\t\t-\t\t-\t\t-\t\t-\t-\t%s\t\n", r.name, r.nodes, r.devices, r.skipped)
+			fmt.Fprintf(w, "%s\t%d\t%d\t-\t\t-\t\t-\t\t-\t\t-\t-\t-\t-\t%s\t\n", r.name, r.nodes, r.devices, r.skipped)
 			continue
 		}
 		fo := "-"
@@ -211,10 +237,10 @@ func printBench(t *testing.T, rows []benchRow) {
 		case r.failNote != "":
 			fo = r.failNote
 		}
-		fmt.Fprintf(w, "%s\t%d\t%d\t%.1f\t%s\t%s\t%s\t%.0f\t%s\t%s\t%s\t%s\t%.0f\t%s\t\n", r.name, r.nodes, r.devices,
+		fmt.Fprintf(w, "%s\t%d\t%d\t%.1f\t%s\t%s\t%s\t%.0f\t%s\t%s\t%s\t%s\t%.0f\t%s\t%.0f\t%s\t\n", r.name, r.nodes, r.devices,
 			r.enrollS, ratio(r.enrollS, base.enrollS), r.cpuEnr.Round(10*time.Microsecond), ratio(float64(r.cpuEnr), float64(base.cpuEnr)),
 			r.msgsS, ratio(r.msgsS, base.msgsS), r.cpuMsg.Round(100*time.Nanosecond), ratio(float64(r.cpuMsg), float64(base.cpuMsg)),
-			r.pgMsg.Round(100*time.Nanosecond), float64(r.rssKB)/1024, fo)
+			r.pgMsg.Round(100*time.Nanosecond), r.reconS, r.cpuRecon.Round(10*time.Microsecond), float64(r.rssKB)/1024, fo)
 	}
 	w.Flush()
 	for _, r := range rows {
