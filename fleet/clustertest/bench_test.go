@@ -32,6 +32,7 @@ type benchRow struct {
 	cpuMsg   time.Duration // all nodes' CPU per message
 	rssKB    int64         // the largest node's resident memory after the burst
 	pgMsg    time.Duration // the PostgreSQL server's CPU per message (every postgres process)
+	pgEnr    time.Duration // and per enrollment
 	reconS   float64       // enrolled devices reconnecting at once: sessions a second
 	cpuRecon time.Duration // nodes' CPU per reconnection (TLS handshake, session, first publish)
 	failover time.Duration // a killed node's devices all connected elsewhere (0: not measured)
@@ -127,7 +128,7 @@ func postgresCPU() time.Duration {
 func benchOne(t *testing.T, c *testCluster, fd *fleetDevices, row *benchRow) {
 	ctx := context.Background()
 	// Enrollment: every device at once.
-	cpu0, began := c.cpuAll(), time.Now()
+	cpu0, pg0, began := c.cpuAll(), postgresCPU(), time.Now()
 	fd.start(0, len(fd.devs))
 	if bad := fd.waitAll(5*time.Minute, fd.devs, func(sd *simDevice) bool { return sd.id() != "" }); len(bad) > 0 {
 		t.Fatalf("%d devices not enrolled within 5 minutes", len(bad))
@@ -135,6 +136,7 @@ func benchOne(t *testing.T, c *testCluster, fd *fleetDevices, row *benchRow) {
 	took := time.Since(began)
 	row.enrollS = float64(len(fd.devs)) / took.Seconds()
 	row.cpuEnr = (c.cpuAll() - cpu0) / time.Duration(len(fd.devs))
+	row.pgEnr = (postgresCPU() - pg0) / time.Duration(len(fd.devs))
 	logf(t, "%s: %d enrollments in %s", row.name, len(fd.devs), took.Round(time.Millisecond))
 	fd.onboarded(2 * time.Minute)
 	time.Sleep(time.Second) // let the first publishes and the connects settle
@@ -217,7 +219,7 @@ func benchOne(t *testing.T, c *testCluster, fd *fleetDevices, row *benchRow) {
 func printBench(t *testing.T, rows []benchRow) {
 	var b strings.Builder
 	w := tabwriter.NewWriter(&b, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintf(w, "configuration\tnodes\tdevices\tenroll/s\t×base\tCPU/enroll\t×base\tmsgs/s\t×base\tCPU/msg\t×base\tPG CPU/msg\treconn/s\tCPU/reconn\tmax RSS MiB\tfailover\t\n")
+	fmt.Fprintf(w, "configuration\tnodes\tdevices\tenroll/s\t×base\tCPU/enroll\t×base\tPG CPU/enroll\tmsgs/s\t×base\tCPU/msg\t×base\tPG CPU/msg\treconn/s\tCPU/reconn\tmax RSS MiB\tfailover\t\n")
 	base := rows[0]
 	ratio := func(a, b float64) string {
 		if b == 0 {
@@ -227,7 +229,7 @@ func printBench(t *testing.T, rows []benchRow) {
 	}
 	for _, r := range rows {
 		if r.skipped != "" {
-			fmt.Fprintf(w, "%s\t%d\t%d\t-\t\t-\t\t-\t\t-\t\t-\t-\t-\t-\t%s\t\n", r.name, r.nodes, r.devices, r.skipped)
+			fmt.Fprintf(w, "%s\t%d\t%d\t-\t\t-\t\t-\t-\t\t-\t\t-\t-\t-\t-\t%s\t\n", r.name, r.nodes, r.devices, r.skipped)
 			continue
 		}
 		fo := "-"
@@ -237,8 +239,8 @@ func printBench(t *testing.T, rows []benchRow) {
 		case r.failNote != "":
 			fo = r.failNote
 		}
-		fmt.Fprintf(w, "%s\t%d\t%d\t%.1f\t%s\t%s\t%s\t%.0f\t%s\t%s\t%s\t%s\t%.0f\t%s\t%.0f\t%s\t\n", r.name, r.nodes, r.devices,
-			r.enrollS, ratio(r.enrollS, base.enrollS), r.cpuEnr.Round(10*time.Microsecond), ratio(float64(r.cpuEnr), float64(base.cpuEnr)),
+		fmt.Fprintf(w, "%s\t%d\t%d\t%.1f\t%s\t%s\t%s\t%s\t%.0f\t%s\t%s\t%s\t%s\t%.0f\t%s\t%.0f\t%s\t\n", r.name, r.nodes, r.devices,
+			r.enrollS, ratio(r.enrollS, base.enrollS), r.cpuEnr.Round(10*time.Microsecond), ratio(float64(r.cpuEnr), float64(base.cpuEnr)), r.pgEnr.Round(10*time.Microsecond),
 			r.msgsS, ratio(r.msgsS, base.msgsS), r.cpuMsg.Round(100*time.Nanosecond), ratio(float64(r.cpuMsg), float64(base.cpuMsg)),
 			r.pgMsg.Round(100*time.Nanosecond), r.reconS, r.cpuRecon.Round(10*time.Microsecond), float64(r.rssKB)/1024, fo)
 	}
