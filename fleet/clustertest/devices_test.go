@@ -374,12 +374,24 @@ func (fd *fleetDevices) checkAckedStored(ctx context.Context, db *store.DB) (che
 	return checked
 }
 
-// replayEnrollment enrolls a fresh key for sd at node a (the device's
-// attestation over the server's nonce bound to that key, as the agent
-// does), then submits the very same request to every node in to: each must
-// refuse it as a used nonce (or, for a node that cannot know the nonce,
-// as unknown), never issue a certificate.
+// enrollment is one enrollment request as a device sent it.
+type enrollment struct {
+	csr, nonce, token []byte
+	at                int // the node that accepted it
+}
+
+// replayEnrollment enrolls once at node a and replays the request to every
+// node in to (enrollOnce, then replay).
 func (fd *fleetDevices) replayEnrollment(ctx context.Context, sd *simDevice, a int, to []int) {
+	fd.c.t.Helper()
+	fd.replay(ctx, fd.enrollOnce(ctx, sd, a), to)
+}
+
+// enrollOnce re-enrolls sd at node a with a fresh key: the device's
+// attestation over the server's nonce bound to that key, as the agent does.
+// The new certificate supersedes the one sd's agent holds, so its session
+// ends: use a device that is not needed afterwards.
+func (fd *fleetDevices) enrollOnce(ctx context.Context, sd *simDevice, a int) *enrollment {
 	t := fd.c.t
 	t.Helper()
 	ag := sd.agent.Load()
@@ -409,19 +421,29 @@ func (fd *fleetDevices) replayEnrollment(ctx context.Context, sd *simDevice, a i
 	if err != nil {
 		t.Fatalf("replay: attest: %v", err)
 	}
-	renew := true // the device is enrolled: a re-enrollment
-	if _, err := ca.Submit(ctx, renew, csr, nonce, tok); err != nil {
+	if _, err := ca.Submit(ctx, true, csr, nonce, tok); err != nil {
 		t.Fatalf("replay: first use of the nonce at %s refused: %v", fd.c.nodes[a].name, err)
 	}
+	return &enrollment{csr: csr, nonce: nonce, token: tok, at: a}
+}
+
+// replay submits an accepted enrollment request again to every node in to:
+// each must refuse it as a used nonce (or, a node that cannot know the
+// nonce, as unknown), never issue a certificate.
+func (fd *fleetDevices) replay(ctx context.Context, e *enrollment, to []int) {
+	t := fd.c.t
+	t.Helper()
+	hc := httpClient(fd.c.rootPool())
+	defer hc.CloseIdleConnections()
 	for _, k := range to {
 		cb := &deviceproto.Client{URL: "https://" + fd.c.nodes[k].enroll, HTTP: hc}
-		cert, err := cb.Submit(ctx, renew, csr, nonce, tok)
+		cert, err := cb.Submit(ctx, true, e.csr, e.nonce, e.token)
 		var ref *deviceproto.Refusal
 		switch {
 		case err == nil:
-			t.Errorf("replay: %s accepted a nonce already used at %s (certificate %s)", fd.c.nodes[k].name, fd.c.nodes[a].name, cert.SerialNumber)
+			t.Errorf("replay: %s accepted a nonce already used at %s (certificate %s)", fd.c.nodes[k].name, fd.c.nodes[e.at].name, cert.SerialNumber)
 		case errors.As(err, &ref) && (ref.Code == deviceproto.CodeNonceReplayed || ref.Code == deviceproto.CodeNonceUnknown):
-			t.Logf("replay at %s refused: %s", fd.c.nodes[k].name, ref.Code)
+			logf(t, "replay at %s of a nonce used at %s refused: %s", fd.c.nodes[k].name, fd.c.nodes[e.at].name, ref.Code)
 		default:
 			t.Errorf("replay at %s: refused for another reason than the nonce: %v", fd.c.nodes[k].name, err)
 		}
