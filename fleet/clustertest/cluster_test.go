@@ -22,9 +22,10 @@ const (
 
 // TestSingleNodeKill9AndRestart runs devices against one node on
 // PostgreSQL (no cluster), kills it with SIGKILL in the middle of a
-// telemetry burst, restarts it, and checks that the devices come back and
+// campaign and a telemetry burst, restarts it, and checks that the devices come back and
 // that every acknowledged message is in PostgreSQL; then the same with
-// SIGTERM (exit 0); then that an enrollment nonce is accepted once only,
+// SIGTERM (exit 0); then that the campaign completes with every device
+// verified and its download tokens refused afterwards; that an enrollment nonce is accepted once only,
 // and that a decommissioned device is disconnected within a second and
 // refused.
 func TestSingleNodeKill9AndRestart(t *testing.T) {
@@ -35,13 +36,19 @@ func TestSingleNodeKill9AndRestart(t *testing.T) {
 	fd.start(0, len(fd.devs))
 	fd.onboarded(2 * time.Minute)
 	nd := c.nodes[0]
+	fd.startCampaign(ctx, "ct-single", 0)
 
 	for _, how := range []string{"SIGKILL", "SIGTERM"} {
 		bctx, stopBurst := context.WithCancel(ctx)
 		wait := fd.burst(bctx, 0)
 		before := fd.acked()
 		waitAcked(fd, before+20*len(fd.devs), 30*time.Second)
-		logf(t, "%s mid-burst (%d acknowledged so far)", how, fd.acked())
+		if cs, err := c.api(0).Campaign(ctx, "ct-single", false); err == nil {
+			logf(t, "%s mid-burst (%d acknowledged so far), campaign %s %v", how, fd.acked(), cs.State, cs.Counts)
+			if how == "SIGKILL" && cs.State == adminapi.CampaignCompleted {
+				t.Error("the campaign completed before the SIGKILL: the test did not kill the node mid-campaign")
+			}
+		}
 		if how == "SIGKILL" {
 			nd.kill()
 		} else if err := nd.term(40 * time.Second); err != nil {
@@ -68,6 +75,10 @@ func TestSingleNodeKill9AndRestart(t *testing.T) {
 		t.Fatal("no telemetry was acknowledged: nothing was checked")
 	}
 	logf(t, "%d acknowledged telemetry messages, all in PostgreSQL", n)
+	// The campaign started before the kill completes, every device
+	// verified by attestation, and its download tokens are spent.
+	fd.waitCampaign(ctx, "ct-single", len(fd.devs), 2*time.Minute)
+	fd.checkTokensSpent(ctx)
 	// Nonces: used once at the node, refused when submitted again.
 	fd.replayEnrollment(ctx, fd.devs[0], 0, []int{0})
 	// A decommissioned device is disconnected within a second and
@@ -143,7 +154,8 @@ func newRunningCluster(t *testing.T, nodes int) *testCluster {
 }
 
 // startCampaign uploads firmware 2.0.0 and starts a one-phase campaign
-// through node via to the devices named (every active device when none).
+// through node via to the devices named (every active device when none),
+// a quarter of them updating at a time.
 func (fd *fleetDevices) startCampaign(ctx context.Context, id string, via int, devices ...string) {
 	t := fd.c.t
 	t.Helper()
@@ -158,7 +170,9 @@ func (fd *fleetDevices) startCampaign(ctx context.Context, id string, via int, d
 	if err != nil {
 		t.Fatalf("upload 2.0.0: %v", err)
 	}
-	spec := adminapi.CampaignSpec{ID: id, Release: hex.EncodeToString(rel.Digest), MaxConcurrent: len(fd.devs),
+	// A quarter of the devices at a time: the campaign runs in waves and
+	// lasts long enough for a node to die in the middle of it.
+	spec := adminapi.CampaignSpec{ID: id, Release: hex.EncodeToString(rel.Digest), MaxConcurrent: max(1, len(fd.devs)/4),
 		Filter: adminapi.CampaignFilter{Devices: devices},
 		Phases: []adminapi.CampaignPhase{{Name: "all", Percent: 100, FailureThreshold: 1}}}
 	if _, err := api.CreateCampaign(ctx, spec); err != nil {
