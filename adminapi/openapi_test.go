@@ -25,7 +25,7 @@ var schemaTypes = map[string]reflect.Type{}
 func init() {
 	for _, v := range []any{Error{}, Device{}, Certificate{}, DeviceDetail{}, TransitionRequest{}, TransitionResult{},
 		Endorsement{}, ImportResult{}, RefusedEndorsement{}, Release{}, AuditEntry{}, Point{},
-		CampaignSpec{}, CampaignFilter{}, CampaignPhase{}, CampaignWindow{}, CampaignSummary{}, PhaseSummary{}, DeviceProgress{}} {
+		CampaignSpec{}, CampaignFilter{}, CampaignPhase{}, CampaignWindow{}, CampaignSummary{}, PhaseSummary{}, DeviceProgress{}, Node{}} {
 		t := reflect.TypeOf(v)
 		schemaTypes[t.Name()] = t
 	}

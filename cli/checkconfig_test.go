@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"rampart/fleet/cluster/natstest"
 	"rampart/fleet/store"
 	"rampart/fleet/store/storetest"
 )
@@ -72,5 +73,33 @@ func TestCheckConfigChecksDatabase(t *testing.T) {
 		if code, out, errs := check(storetest.PostgresDSN(t)); code != 0 || !strings.Contains(out, "no schema yet") {
 			t.Fatalf("empty PostgreSQL schema: %d %q %q", code, out, errs)
 		}
+	}
+}
+
+// TestCheckConfigChecksNATS: with a cluster: section, --check-config also
+// reaches the NATS servers and asks for JetStream: exit 0 when one answers,
+// 1 when none does; --offline checks neither.
+func TestCheckConfigChecksNATS(t *testing.T) {
+	dsn := storetest.PostgresDSN(t)
+	nc := natstest.Start(t, 1)
+	dir := t.TempDir()
+	check := func(natsURL string, args ...string) (int, string, string) {
+		t.Helper()
+		cfg := filepath.Join(dir, "server.yaml")
+		text := "data_dir: data\ndatabase: " + dsn + "\ncluster:\n  node: a\n  nats: [" + natsURL + "]\n"
+		if err := os.WriteFile(cfg, []byte(text), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return runCLI(t, nil, append([]string{"server", "--config", cfg, "--check-config"}, args...)...)
+	}
+	if code, out, errs := check(nc.URLs()[0]); code != 0 || !strings.Contains(out, "cluster: node a of rampart; NATS reachable") {
+		t.Fatalf("reachable: %d %q %q", code, out, errs)
+	}
+	nc.Shutdown()
+	if code, _, errs := check(nc.URLs()[0]); code != ExitFailure || !strings.Contains(errs, "unreachable") || !strings.Contains(errs, "hint: ") {
+		t.Fatalf("unreachable: %d %q", code, errs)
+	}
+	if code, out, _ := check(nc.URLs()[0], "--offline"); code != 0 || strings.Contains(out, "cluster:") {
+		t.Fatalf("--offline: %d %q", code, out)
 	}
 }

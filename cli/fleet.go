@@ -47,7 +47,7 @@ Exit status: 0 done, 1 refused by the server (unknown device, weak role, bad inp
   rampart fleet releases register app-1.2.3.signed.bin
   rampart fleet audit --subject 3fa2... --json
   rampart fleet telemetry --device 3fa2... --metric temperature --from 2026-11-25T00:00:00Z --format csv`,
-		Args: exactArgs(0, "a subcommand (devices, endorsements, releases, audit, telemetry)"),
+		Args: exactArgs(0, "a subcommand (devices, endorsements, releases, audit, telemetry, nodes)"),
 		RunE: func(cmd *cobra.Command, _ []string) error { return cmd.Help() },
 	}
 	pf := cmd.PersistentFlags()
@@ -55,7 +55,7 @@ Exit status: 0 done, 1 refused by the server (unknown device, weak role, bad inp
 	pf.StringVar(&o.token, "token", "", "API token (default $RAMPART_FLEET_TOKEN)")
 	pf.StringVar(&o.caFile, "ca", "", "fleet CA certificate PEM trusted for TLS (default $RAMPART_FLEET_CA; system roots when empty)")
 	pf.BoolVar(&o.json, "json", false, "print JSON")
-	cmd.AddCommand(newFleetDevicesCmd(env, o), newFleetEndorsementsCmd(env, o), newFleetReleasesCmd(env, o), newFleetAuditCmd(env, o), newFleetTelemetryCmd(env, o))
+	cmd.AddCommand(newFleetDevicesCmd(env, o), newFleetEndorsementsCmd(env, o), newFleetReleasesCmd(env, o), newFleetAuditCmd(env, o), newFleetTelemetryCmd(env, o), newFleetNodesCmd(env, o))
 	return cmd
 }
 
@@ -336,6 +336,33 @@ says how to re-sign (docs/fleet-enrollment.md section 7).`,
 	}
 	cmd.AddCommand(list, sign, imp)
 	return cmd
+}
+
+func newFleetNodesCmd(env *Env, o *fleetOpts) *cobra.Command {
+	return &cobra.Command{
+		Use:   "nodes",
+		Short: "List the live server nodes: version, start, devices connected, leases held, last heartbeat",
+		Long: `List the live nodes of the fleet (docs/scale-out.md): each node's name, version (build
+and store schema), when it started, how many devices its broker holds, which store
+leases it holds (the background work it runs for every node: campaigns,
+telemetry-maintenance) and its last heartbeat. A server without a cluster: section
+lists itself.`,
+		Example: "  rampart fleet nodes\n  rampart fleet nodes --json",
+		Args:    exactArgs(0, "no arguments"),
+		RunE: func(_ *cobra.Command, _ []string) error {
+			c, err := o.client(env)
+			if err != nil {
+				return err
+			}
+			return printList(env, o, c.Nodes, "NODE\tVERSION\tSTARTED\tDEVICES\tLEASES\tHEARTBEAT", func(n adminapi.Node) string {
+				leases := strings.Join(n.Leases, ",")
+				if leases == "" {
+					leases = "-"
+				}
+				return fmt.Sprintf("%s\t%s\t%s\t%d\t%s\t%s", n.Name, n.Version, fmtTime(n.Started), n.Devices, leases, fmtTime(n.Heartbeat))
+			})
+		},
+	}
 }
 
 func newFleetReleasesCmd(env *Env, o *fleetOpts) *cobra.Command {

@@ -124,6 +124,15 @@ log: {level: error}
 	if code, _, errs := runCLI(t, env, "fleet", "releases", "register", filepath.Join(dir, "list.json")); code != ExitFailure {
 		t.Fatalf("register non-image: %d %s", code, errs)
 	}
+	// Nodes: a server without a cluster: section lists itself.
+	code, out, _ = runCLI(t, viewerEnv, "fleet", "nodes", "--json")
+	var nodes []map[string]any
+	if code != 0 || json.Unmarshal([]byte(out), &nodes) != nil || len(nodes) != 1 || !strings.Contains(fmt.Sprint(nodes[0]["version"]), "schema") || nodes[0]["devices"] != 0.0 {
+		t.Fatalf("nodes --json: %d %s", code, out)
+	}
+	if code, out, errs := runCLI(t, viewerEnv, "fleet", "nodes"); code != 0 || !strings.HasPrefix(out, "NODE ") || !strings.Contains(out, fmt.Sprint(nodes[0]["name"])) {
+		t.Fatalf("nodes: %d %s %s", code, out, errs)
+	}
 	// Lifecycle and its refusals.
 	if code, _, _ := runCLI(t, env, "fleet", "devices", "suspend", id); code != ExitUsage {
 		t.Fatalf("suspend without reason: %d", code)

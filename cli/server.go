@@ -16,6 +16,7 @@ import (
 
 	"rampart/fleet"
 	"rampart/fleet/ca"
+	"rampart/fleet/cluster"
 	"rampart/fleet/store"
 )
 
@@ -32,7 +33,8 @@ func newServerCmd(env *Env) *cobra.Command {
 		Short: "Run the fleet server: attestation-gated enrollment, MQTT over mutual TLS, telemetry, admin API",
 		Long: `Run Rampart's fleet server from one configuration file (examples/fleet/server.yaml).
 --check-config validates the file, connects to the database and checks its schema version
-(changing nothing), and exits: 0 valid, 1 invalid; --offline skips the database.
+(changing nothing), checks that the NATS servers of a cluster: section answer with JetStream,
+and exits: 0 valid, 1 invalid; --offline skips the database and NATS.
 
 It admits a device only when its PSA attestation token verifies against the endorsed
 attestation key, binds the server's nonce to the CSR key, shows a trustworthy lifecycle
@@ -62,7 +64,10 @@ telemetry is committed).`,
 					fmt.Fprintln(env.Stdout, "store: not checked (--offline)")
 					return nil
 				}
-				return checkStore(env, cfg.Database)
+				if err := checkStore(env, cfg.Database); err != nil {
+					return err
+				}
+				return checkCluster(env, cfg)
 			}
 			srv, err := fleet.New(cfg, fleet.Options{Rand: rand.Reader, LogOutput: env.Stderr, Passphrase: passphraseFromEnv(env, cfg.CA.PassphraseEnv)})
 			if err != nil {
@@ -118,6 +123,22 @@ func checkStore(env *Env, dsn string) error {
 	default:
 		fmt.Fprintf(env.Stdout, "store: schema version %d (current)\n", st.Version)
 	}
+	return nil
+}
+
+// checkCluster is --check-config's NATS part, for a cluster: section:
+// one of the servers answers and JetStream is available there.
+func checkCluster(env *Env, cfg *fleet.Config) error {
+	if !cfg.Clustered() {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	srv, err := cluster.Check(ctx, cfg.Cluster.NATS)
+	if err != nil {
+		return fail(ExitFailure, err, "check cluster.nats and that the NATS servers run with JetStream enabled")
+	}
+	fmt.Fprintf(env.Stdout, "cluster: node %s of %s; NATS reachable at %s, JetStream available\n", cfg.Cluster.Node, cfg.Cluster.Name, srv)
 	return nil
 }
 

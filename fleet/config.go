@@ -95,6 +95,9 @@ type Config struct {
 		// counted, not written; default 1m.
 		BurstWindow Duration `yaml:"burst_window"`
 	} `yaml:"audit"`
+	// Cluster makes this server one node of several (config_cluster.go);
+	// nil: a single node.
+	Cluster *ClusterConfig `yaml:"cluster"`
 
 	// Fields set by code, not by the file.
 	file             string
@@ -223,6 +226,9 @@ func (c *Config) Validate() error {
 	c.validateAudit(bad)
 	c.MQTT.validate(bad)
 	c.validateLog(bad)
+	c.validateCluster(os.Hostname, func(path, format string, args ...any) {
+		errs = append(errs, fmt.Errorf("fleet: config: %s%s: %s", c.atColumn(path), path, fmt.Sprintf(format, args...)))
+	})
 	return errors.Join(errs...)
 }
 

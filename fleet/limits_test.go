@@ -235,12 +235,16 @@ func TestEnrollFloodEndToEnd(t *testing.T) {
 func TestAdminUnauthenticatedFlood(t *testing.T) {
 	f := newFixture(t, "sqlite")
 	codes := map[int]int{}
+	start := time.Now()
 	for range 5000 {
 		st, _ := f.api("GET", "/api/v1/devices", "wrong-token", "")
 		codes[st]++
 	}
-	if codes[http.StatusUnauthorized] != 30 || codes[http.StatusTooManyRequests] != 4970 {
-		t.Fatalf("answers: %v; want 30 refusals then 429", codes)
+	// The budget is a burst of 30 refilled at 1/s: a loaded machine that
+	// takes s seconds over the flood earns up to s more refusals.
+	extra := int(time.Since(start).Seconds()) + 1
+	if n := codes[http.StatusUnauthorized]; n < 30 || n > 30+extra || n+codes[http.StatusTooManyRequests] != 5000 {
+		t.Fatalf("answers: %v; want 30 refusals (+%d refilled at most) then 429", codes, extra)
 	}
 	if st, body := f.api("GET", "/api/v1/devices", viewerToken, ""); st != 200 {
 		t.Fatalf("authenticated caller from the flooding address: %d %s", st, body)

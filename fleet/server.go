@@ -21,6 +21,7 @@ import (
 	"rampart/fleet/broker"
 	"rampart/fleet/ca"
 	"rampart/fleet/campaign"
+	"rampart/fleet/cluster"
 	"rampart/fleet/enroll"
 	"rampart/fleet/internal/burst"
 	"rampart/fleet/internal/netlimit"
@@ -51,6 +52,9 @@ type Options struct {
 	// JobTTL is how long a signed job stays valid (deviceproto.DefaultJobTTL
 	// when 0; tests shorten it).
 	JobTTL time.Duration
+	// Version is what this node reports in the cluster's registry (the
+	// build's module version and schema when empty).
+	Version string
 }
 
 // Server is a fleet server.
@@ -74,6 +78,14 @@ type Server struct {
 	refusals                *burst.Coalescer[*store.AuditEntry]
 	stopRefusals            func() // ends refusals.Run, which flushes
 	enrollFails, adminFails *netlimit.Limiter
+
+	// A node of a cluster (Config.Cluster; server_cluster.go); nil and
+	// empty on a single node.
+	node     *cluster.Node
+	presence *presence
+	leases   []*leaseKeeper
+	version  string
+	started  time.Time
 
 	enrollSrv, adminSrv *http.Server
 	enrollLis, adminLis net.Listener
@@ -107,7 +119,10 @@ func New(cfg *Config, o Options) (*Server, error) {
 	if len(pass) == 0 {
 		return nil, fmt.Errorf("fleet: no CA passphrase: set %s", cfg.CA.PassphraseEnv)
 	}
-	s := &Server{cfg: cfg, opts: o, log: log, ready: make(chan struct{})}
+	s := &Server{cfg: cfg, opts: o, log: log, ready: make(chan struct{}), version: o.Version, started: o.Now().UTC()}
+	if s.version == "" {
+		s.version = buildVersion()
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	weakPass, err := checkCAPassphrase(cfg, pass)
@@ -120,9 +135,39 @@ func New(cfg *Config, o Options) (*Server, error) {
 	if s.db, err = store.Open(ctx, cfg.Database, store.Options{Now: o.Now, SQLiteSynchronous: cfg.SQLiteSynchronous}); err != nil {
 		return nil, err
 	}
-	fail := func(err error) (*Server, error) { s.db.Close(); return nil, err }
-	if s.ca, err = ca.Open(cfg.DataDir, pass, ca.Options{Rand: o.Rand, Now: o.Now, Name: cfg.CA.Name}); err != nil {
+	fail := func(err error) (*Server, error) {
+		if s.presence != nil {
+			s.presence.close()
+		}
+		if s.node != nil {
+			s.node.Close()
+		}
+		s.db.Close()
+		return nil, err
+	}
+	caOpts := ca.Options{Rand: o.Rand, Now: o.Now, Name: cfg.CA.Name}
+	if cfg.Clustered() {
+		s.ca, err = openSharedCA(ctx, s.db, cfg.DataDir, pass, caOpts, log.With("component", "ca"))
+	} else {
+		s.ca, err = ca.Open(cfg.DataDir, pass, caOpts)
+	}
+	if err != nil {
 		return fail(err)
+	}
+	var nonceKey []byte
+	var usedNonces enroll.UsedNonceSet
+	if cfg.Clustered() {
+		s.leases = []*leaseKeeper{{db: s.db, name: MaintenanceLease, holder: cfg.Cluster.Node, log: log.With("component", "lease")}}
+		if err := s.joinCluster(ctx); err != nil {
+			return fail(err)
+		}
+		s.presence = newPresence(s.node, log.With("component", "cluster"))
+		// Every node authenticates nonces under the same key, derived
+		// from the shared CA, and records their use in the cluster.
+		if nonceKey, err = s.ca.DeriveSecret("enroll nonce key"); err != nil {
+			return fail(err)
+		}
+		usedNonces = clusterNonces{s.node}
 	}
 	if weakPass != nil {
 		log.Warn("the CA key is encrypted under a passphrase weaker than new keys may be; change it with rampart server ca-passphrase",
@@ -153,7 +198,8 @@ func New(cfg *Config, o Options) (*Server, error) {
 	s.enroll, err = enroll.NewService(enroll.Config{Store: s.db, CA: s.ca, Rand: o.Rand, Now: o.Now, Log: log.With("component", "enroll"),
 		NonceTTL: cfg.NonceTTL.Duration, CertTTL: cfg.CA.CertTTL.Duration, OnDecision: s.metrics.decision,
 		NonceRate: netlimit.Rate{PerSecond: cfg.Limits.NonceRate, Burst: cfg.Limits.NonceBurst}, MaxSources: cfg.Limits.Sources, Refusals: s.refusals,
-		OnIssued: func(id, serial string) { s.broker.Supersede(id, serial) }})
+		NonceKey: nonceKey, UsedNonces: usedNonces,
+		OnIssued: func(id, serial string) { s.supersede(id, serial) }})
 	if err != nil {
 		return fail(err)
 	}
@@ -163,6 +209,9 @@ func New(cfg *Config, o Options) (*Server, error) {
 		Now: o.Now, Log: log.With("component", "broker"), Refusals: s.refusals, OnDeny: func(a string) { s.metrics.mqttDenied.WithLabelValues(a).Inc() },
 		OnStatus:  func(id string, p []byte) { s.camps.Report(context.Background(), id, p) },
 		OnConnect: func(id string) { s.camps.Connected(id) }}
+	if s.presence != nil {
+		bc.OnSession = s.presence.note
+	}
 	cfg.MQTT.brokerConfig(&bc)
 	s.broker, err = broker.New(bc)
 	if err != nil {
@@ -177,7 +226,7 @@ func New(cfg *Config, o Options) (*Server, error) {
 	if cc.BytesPerSecond == 0 {
 		cc.BytesPerSecond = cfg.Campaigns.BytesPerSecond
 	}
-	cc.Store, cc.Publish, cc.ImageBase, cc.Now, cc.Log, cc.Jobs = s.db, s.broker.PublishJob, s.EnrollURL, o.Now, log.With("component", "campaign"), s.jobs
+	cc.Store, cc.Publish, cc.ImageBase, cc.Now, cc.Log, cc.Jobs = s.db, s.publishJob, s.EnrollURL, o.Now, log.With("component", "campaign"), s.jobs
 	// Download keys are stored sealed under a secret only the CA key gives.
 	if cc.KeySecret, err = s.ca.DeriveSecret("campaign download keys"); err != nil {
 		s.writer.Close()
@@ -188,9 +237,9 @@ func New(cfg *Config, o Options) (*Server, error) {
 		s.writer.Close()
 		return fail(err)
 	}
-	s.api, err = api.New(api.Deps{Store: s.db, Disconnect: s.broker.Disconnect, Manufacturers: cfg.manufacturerKeys, ReleaseKeys: cfg.releaseKeys,
+	s.api, err = api.New(api.Deps{Store: s.db, Disconnect: s.disconnect, Manufacturers: cfg.manufacturerKeys, ReleaseKeys: cfg.releaseKeys,
 		Campaigns: s.camps, Tokens: cfg.APITokens, Metrics: s.metrics.handler(), Log: log.With("component", "api"), OnRequest: s.metrics.request,
-		Refusals: s.refusals})
+		Refusals: s.refusals, Nodes: s.nodes})
 	if err != nil {
 		s.writer.Close()
 		return fail(err)
@@ -259,6 +308,13 @@ func (s *Server) Start() error {
 		s.enrollLis.Close()
 		return err
 	}
+	if s.node != nil {
+		if err := s.subscribeCluster(); err != nil {
+			s.enrollLis.Close()
+			s.adminLis.Close()
+			return err
+		}
+	}
 	if err := s.broker.Start(); err != nil {
 		s.enrollLis.Close()
 		s.adminLis.Close()
@@ -285,20 +341,42 @@ func (s *Server) Start() error {
 		defer close(rdone)
 		s.refusals.Run(rctx)
 	}()
-	s.bg.Add(3)
-	go func() {
-		defer s.bg.Done()
-		telemetry.RunRetention(ctx, s.db, s.cfg.Telemetry.Retention.Duration, time.Hour, s.opts.Now, s.log)
-	}()
-	go func() {
-		defer s.bg.Done()
-		telemetry.RunCompaction(ctx, telemetry.CompactConfig{Store: s.db, Interval: s.cfg.Telemetry.CompactInterval.Duration,
-			Log: s.log.With("component", "telemetry"), OnCompact: s.metrics.compacted})
-	}()
-	go func() {
-		defer s.bg.Done()
-		runAuditRetention(ctx, s.db, s.cfg.Audit.Retention.Duration, s.cfg.Audit.MaxRows, time.Hour, s.opts.Now, s.log.With("component", "audit"))
-	}()
+	maintenance := func(ctx context.Context) {
+		var wg sync.WaitGroup
+		wg.Add(3)
+		go func() {
+			defer wg.Done()
+			telemetry.RunRetention(ctx, s.db, s.cfg.Telemetry.Retention.Duration, time.Hour, s.opts.Now, s.log)
+		}()
+		go func() {
+			defer wg.Done()
+			telemetry.RunCompaction(ctx, telemetry.CompactConfig{Store: s.db, Interval: s.cfg.Telemetry.CompactInterval.Duration,
+				Log: s.log.With("component", "telemetry"), OnCompact: s.metrics.compacted})
+		}()
+		go func() {
+			defer wg.Done()
+			runAuditRetention(ctx, s.db, s.cfg.Audit.Retention.Duration, s.cfg.Audit.MaxRows, time.Hour, s.opts.Now, s.log.With("component", "audit"))
+		}()
+		wg.Wait()
+	}
+	s.bg.Add(1)
+	if s.node == nil {
+		go func() {
+			defer s.bg.Done()
+			maintenance(ctx)
+		}()
+	} else {
+		// One node at a time runs the maintenance loops: the lease's.
+		go func() {
+			defer s.bg.Done()
+			s.leases[0].run(ctx, maintenance)
+		}()
+		s.bg.Add(1)
+		go func() {
+			defer s.bg.Done()
+			s.runShares(ctx)
+		}()
+	}
 	s.log.Info("fleet server started", "enroll", s.EnrollURL(), "admin", s.AdminURL(), "mqtt", s.MQTTAddr(), "store", string(s.db.Dialect()))
 	close(s.ready)
 	return nil
@@ -389,11 +467,17 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		}
 		errs = append(errs, s.camps.Close())
 		errs = append(errs, s.broker.Close())
+		if s.presence != nil {
+			s.presence.close() // the ends of the sessions just closed
+		}
 		if s.stopRefusals != nil {
 			s.stopRefusals() // after every listener: the refusal counts are flushed last
 		}
 		s.writer.Close()
-		s.bg.Wait()
+		s.bg.Wait() // the leases released
+		if s.node != nil {
+			errs = append(errs, s.node.Close())
+		}
 		errs = append(errs, s.db.Close())
 		s.log.Info("fleet server stopped")
 	})

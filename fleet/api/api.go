@@ -41,6 +41,9 @@ type Deps struct {
 	Refusals *burst.Coalescer[*store.AuditEntry]
 	// OnRequest is called after each request (metrics); may be nil.
 	OnRequest func(route string, status int)
+	// Nodes lists the live nodes of the fleet (GET /api/v1/nodes); nil
+	// lists none.
+	Nodes func(ctx context.Context) ([]adminapi.Node, error)
 }
 
 // API is the admin HTTP handler.
@@ -91,6 +94,7 @@ func New(d Deps) (*API, error) {
 	a.route("POST /api/v1/endorsements", Admin, a.importEndorsements)
 	a.route("GET /api/v1/releases", Viewer, a.listReleases)
 	a.route("POST /api/v1/releases", Admin, a.registerRelease)
+	a.route("GET /api/v1/nodes", Viewer, a.listNodes)
 	a.route("GET /api/v1/campaigns", Viewer, a.campaigns(a.listCampaigns))
 	a.route("POST /api/v1/campaigns", Operator, a.campaigns(a.createCampaign))
 	a.route("GET /api/v1/campaigns/{id}", Viewer, a.campaigns(a.getCampaign))
@@ -355,6 +359,20 @@ func (a *API) listReleases(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, 200, releasesOut(list))
+}
+
+func (a *API) listNodes(w http.ResponseWriter, r *http.Request) {
+	out := []adminapi.Node{}
+	if a.d.Nodes != nil {
+		list, err := a.d.Nodes(r.Context())
+		if err != nil {
+			a.d.Log.Error("nodes", "err", err)
+			writeErr(w, http.StatusServiceUnavailable, "the cluster registry is unreachable now")
+			return
+		}
+		out = append(out, list...)
+	}
+	writeJSON(w, 200, out)
 }
 
 func (a *API) registerRelease(w http.ResponseWriter, r *http.Request) {

@@ -68,6 +68,11 @@ type Config struct {
 	// subscribe): a job published then is the retained message its
 	// subscription receives. May be nil; it must not block for long.
 	OnConnect func(deviceID string)
+	// OnSession is called when a device's session starts (up, before
+	// OnConnect) and when it ends, with the time it started, which tells
+	// one session of the device from the next (the cluster's presence
+	// record). May be nil; it must not block.
+	OnSession func(deviceID string, started time.Time, up bool)
 	// OnStatus receives what a device publishes on its own
 	// devices/<id>/updates topic (update outcomes) and
 	// devices/<id>/progress topic (update progress); may be nil. The
@@ -237,6 +242,7 @@ func (b *Broker) Start() error {
 	tc.VerifyConnection = b.verifyPeer
 	b.lis = newTLSListener("mqtts", b.cfg.Address, tc, b.cfg.HandshakeTimeout)
 	b.lis.writeTimeout, b.lis.perSource = b.cfg.WriteTimeout, b.cfg.MaxHandshakesPerSource
+	b.lis.closeClients = b.closeClients
 	if err := b.srv.AddListener(b.lis); err != nil {
 		return fmt.Errorf("broker: listen %s: %w", b.cfg.Address, err)
 	}
@@ -280,6 +286,17 @@ func (b *Broker) Close() error {
 		b.closeRefusals()
 	})
 	return nil
+}
+
+// closeClients disconnects every client of the listener at shutdown, as
+// mochi's own callback does (reason: server shutting down), but from one
+// snapshot of the clients taken under a single read lock (listener.go).
+func (b *Broker) closeClients(listenerID string) {
+	for _, cl := range b.srv.Clients.GetAll() {
+		if cl.Net.Listener == listenerID && !cl.Closed() {
+			_ = b.srv.DisconnectClient(cl, packets.ErrServerShuttingDown)
+		}
+	}
 }
 
 // Disconnect drops the device's connection, if any, and forgets its

@@ -4,6 +4,7 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"time"
 
 	mqtt "github.com/mochi-mqtt/server/v2"
 	"github.com/mochi-mqtt/server/v2/packets"
@@ -139,9 +140,17 @@ func (h *hook) OnSessionEstablished(cl *mqtt.Client, _ packets.Packet) {
 	if c, ok := cl.Net.Conn.(*conn); ok {
 		s.checked = c.handshakeStart
 	}
+	s.started = time.Now()
 	h.b.sessions.Store(cl, s)
 	h.b.connected.Add(1)
-	if h.b.watch(s) && h.b.cfg.OnConnect != nil {
+	if !h.b.watch(s) {
+		return
+	}
+	if h.b.cfg.OnSession != nil {
+		s.up = true
+		h.b.cfg.OnSession(s.id, s.started, true)
+	}
+	if h.b.cfg.OnConnect != nil {
 		h.b.cfg.OnConnect(s.id)
 	}
 }
@@ -151,6 +160,9 @@ func (h *hook) OnSessionEstablished(cl *mqtt.Client, _ packets.Packet) {
 func (h *hook) OnDisconnect(cl *mqtt.Client, _ error, _ bool) {
 	if s := h.b.session(cl); s != nil {
 		s.unwatch()
+		if s.up {
+			h.b.cfg.OnSession(s.id, s.started, false)
+		}
 	}
 	h.b.sessions.Delete(cl)
 	h.b.connected.Add(-1)

@@ -39,6 +39,13 @@ type tlsListener struct {
 	sources map[netip.Addr]int    // handshakes in progress per source address
 	live    map[net.Conn]struct{} // handed to mochi, establish not yet returned
 	wg      sync.WaitGroup        // handshake goroutines
+
+	// closeClients, when set, replaces mochi's own callback at Close
+	// (Broker.closeClients): mochi's Clients.GetByListener takes the
+	// clients' read lock twice (through Len), so a connection arriving or
+	// leaving between the two deadlocked the server's shutdown (seen in
+	// tests under load: Close hung for 600 s).
+	closeClients func(listenerID string)
 }
 
 var _ listeners.Listener = (*tlsListener)(nil)
@@ -177,7 +184,11 @@ func (l *tlsListener) Close(closeClients listeners.CloseFn) {
 	l.mu.Unlock()
 	l.wg.Wait()
 	if first {
-		closeClients(l.id)
+		if l.closeClients != nil {
+			l.closeClients(l.id)
+		} else {
+			closeClients(l.id)
+		}
 	}
 	// Connections mochi had not attached yet when it closed its clients.
 	l.mu.Lock()

@@ -38,6 +38,10 @@ type session struct {
 	notAfter time.Time
 	checked  time.Time
 	expiry   *time.Timer
+	// started is when the session was established; up, whether OnSession
+	// was told (then it is told of the end too).
+	started time.Time
+	up      bool
 
 	rate rate // packets read, on the read goroutine only (quota.go)
 

@@ -101,18 +101,50 @@ func load(certPEM, keyPEM, passphrase []byte, o Options) (*CA, error) {
 }
 
 func create(dir string, passphrase []byte, o Options) (*CA, error) {
+	c, certPEM, keyPEM, err := Generate(passphrase, o)
+	if err != nil {
+		return nil, err
+	}
+	if err := secfile.MkdirAll(dir); err != nil {
+		return nil, fmt.Errorf("ca: %w", err)
+	}
+	// The certificate is public, but it lives in the 0700 directory anyway;
+	// both files are written whole and renamed into place.
+	if err := secfile.WriteFile(filepath.Join(dir, KeyFile), keyPEM); err != nil {
+		return nil, fmt.Errorf("ca: %w", err)
+	}
+	if err := secfile.WriteFile(filepath.Join(dir, CertFile), certPEM); err != nil {
+		return nil, fmt.Errorf("ca: %w", err)
+	}
+	return c, nil
+}
+
+// Generate makes a new CA (a P-256 key and a ten-year self-signed
+// certificate) in memory and returns it with its certificate (PEM) and
+// its key encrypted under passphrase (EncryptKey), writing nothing: the
+// nodes of a cluster keep them in the store (fleet, Load).
+func Generate(passphrase []byte, o Options) (c *CA, certPEM, keyPEM []byte, err error) {
+	if o.Rand == nil {
+		return nil, nil, nil, errors.New("ca: options: Rand is required")
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.Name == "" {
+		o.Name = "Rampart fleet CA"
+	}
 	key, err := ecdsa.GenerateKey(elliptic.P256(), o.Rand)
 	if err != nil {
-		return nil, fmt.Errorf("ca: generate key: %w", err)
+		return nil, nil, nil, fmt.Errorf("ca: generate key: %w", err)
 	}
 	enc, err := EncryptKey(key, passphrase, o.Rand)
 	if err != nil {
-		return nil, err
+		return nil, nil, nil, err
 	}
 	now := o.Now()
 	serial, err := randSerial(o.Rand)
 	if err != nil {
-		return nil, err
+		return nil, nil, nil, err
 	}
 	ski := sha256.Sum256(elliptic.MarshalCompressed(elliptic.P256(), key.X, key.Y))
 	tmpl := &x509.Certificate{
@@ -128,21 +160,41 @@ func create(dir string, passphrase []byte, o Options) (*CA, error) {
 	}
 	der, err := x509.CreateCertificate(o.Rand, tmpl, tmpl, &key.PublicKey, key)
 	if err != nil {
-		return nil, fmt.Errorf("ca: self-sign: %w", err)
+		return nil, nil, nil, fmt.Errorf("ca: self-sign: %w", err)
 	}
 	cert, _ := x509.ParseCertificate(der)
-	if err := secfile.MkdirAll(dir); err != nil {
-		return nil, fmt.Errorf("ca: %w", err)
+	certPEM = pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})
+	return &CA{cert: cert, key: key, rand: o.Rand, now: o.Now}, certPEM, enc, nil
+}
+
+// Load opens a CA from its certificate (PEM) and its encrypted key, as
+// Generate returns them or Open reads them from a directory.
+func Load(certPEM, keyPEM, passphrase []byte, o Options) (*CA, error) {
+	if o.Rand == nil {
+		return nil, errors.New("ca: options: Rand is required")
 	}
-	// The certificate is public, but it lives in the 0700 directory anyway;
-	// both files are written whole and renamed into place.
-	if err := secfile.WriteFile(filepath.Join(dir, KeyFile), enc); err != nil {
-		return nil, fmt.Errorf("ca: %w", err)
+	if o.Now == nil {
+		o.Now = time.Now
 	}
-	if err := secfile.WriteFile(filepath.Join(dir, CertFile), pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})); err != nil {
-		return nil, fmt.Errorf("ca: %w", err)
+	return load(certPEM, keyPEM, passphrase, o)
+}
+
+// ReadFiles reads the CA files of dir, if both are there (ok false when
+// neither is; an error when only one is).
+func ReadFiles(dir string) (certPEM, keyPEM []byte, ok bool, err error) {
+	certPEM, errC := os.ReadFile(filepath.Join(dir, CertFile))
+	keyPEM, errK := os.ReadFile(filepath.Join(dir, KeyFile))
+	switch {
+	case errC == nil && errK == nil:
+		return certPEM, keyPEM, true, nil
+	case errors.Is(errC, os.ErrNotExist) && errors.Is(errK, os.ErrNotExist):
+		return nil, nil, false, nil
+	case errC != nil && !errors.Is(errC, os.ErrNotExist):
+		return nil, nil, false, fmt.Errorf("ca: %w", errC)
+	case errK != nil && !errors.Is(errK, os.ErrNotExist):
+		return nil, nil, false, fmt.Errorf("ca: %w", errK)
 	}
-	return &CA{cert: cert, key: key, rand: o.Rand, now: o.Now}, nil
+	return nil, nil, false, fmt.Errorf("ca: %s holds only one of %s and %s", dir, CertFile, KeyFile)
 }
 
 func randSerial(r io.Reader) (*big.Int, error) {

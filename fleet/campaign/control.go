@@ -2,6 +2,7 @@ package campaign
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sort"
 	"time"
@@ -77,23 +78,26 @@ func (c *camp) summary(devices bool) *Summary {
 	return s
 }
 
-// Status returns a campaign's progress; finished campaigns are read from
-// the store.
+// Status returns a campaign's progress; finished campaigns, and on
+// several nodes every campaign, are read from the store.
 func (e *Engine) Status(id string, devices bool) (*Summary, error) {
-	e.mu.Lock()
-	c := e.camps[id]
-	if c != nil {
-		s := c.summary(devices)
+	if !e.clustered {
+		e.mu.Lock()
+		c := e.camps[id]
+		if c != nil {
+			s := c.summary(devices)
+			e.mu.Unlock()
+			return s, nil
+		}
 		e.mu.Unlock()
-		return s, nil
 	}
-	e.mu.Unlock()
 	ctx := context.Background()
 	r, err := e.cfg.Store.Campaign(ctx, id)
 	if err != nil {
 		return nil, err
 	}
-	if c, err = e.load(ctx, r); err != nil {
+	c, err := e.load(ctx, r)
+	if err != nil {
 		return nil, err
 	}
 	return c.summary(devices), nil
@@ -128,82 +132,166 @@ const (
 	Approve Action = "approve"
 )
 
-// Control applies an operator's action, audited with actor.
+// Control applies an operator's action, audited with actor. It decides on
+// the campaign as stored and writes against the version it read: a
+// transition of the evaluator (on this node or another) that lands first
+// makes it read again, and one that was decided before the action is
+// refused when it comes to be written (saveStates), so neither overwrites
+// the other.
 func (e *Engine) Control(ctx context.Context, id string, a Action, actor, reason string) (*Summary, error) {
-	e.mu.Lock()
-	c := e.camps[id]
-	if c == nil {
-		e.mu.Unlock()
-		if _, err := e.cfg.Store.Campaign(ctx, id); err != nil {
-			return nil, err
-		}
-		return nil, fmt.Errorf("campaign: %s has ended: %w", id, ErrState)
-	}
 	// A transition the engine made since its last step (a failure paused
 	// the campaign) is recorded first, so the audit log shows it before
-	// the operator's action.
-	pending := e.unsavedStates()
-	from := State(c.rec.State)
-	var clear []string
+	// the operator's action; so is the progress this node took in.
+	if err := e.deposedIf(e.savePending(ctx)); err != nil && !errors.Is(err, store.ErrFenced) {
+		return nil, err
+	}
+	for attempt := 0; ; attempt++ {
+		s, err := e.control(ctx, id, a, actor, reason)
+		if errors.Is(err, store.ErrConflict) && attempt < 8 {
+			continue
+		}
+		return s, err
+	}
+}
+
+// control is one attempt of Control.
+func (e *Engine) control(ctx context.Context, id string, a Action, actor, reason string) (*Summary, error) {
+	r, err := e.cfg.Store.Campaign(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	from := State(r.State)
+	if from == Stopped || from == Completed {
+		e.mu.Lock()
+		if c := e.camps[id]; c != nil {
+			e.applyRecord(c, r, true)
+		}
+		e.mu.Unlock()
+		return nil, fmt.Errorf("campaign: %s has ended: %w", id, ErrState)
+	}
+	rows, err := e.cfg.Store.CampaignDevices(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	e.mu.Lock()
+	c := e.camps[id]
+	e.mu.Unlock()
+	if c == nil { // created on another node, not read here yet
+		if c, err = e.load(ctx, r); err != nil {
+			return nil, err
+		}
+		e.mu.Lock()
+		if e.camps[id] == nil {
+			e.addLocked(c)
+		}
+		c = e.camps[id]
+		e.mu.Unlock()
+		if c == nil {
+			return nil, fmt.Errorf("campaign: %s has ended: %w", id, ErrState)
+		}
+	}
+	e.mu.Lock()
+	for i := range rows {
+		e.applyRow(c, &rows[i])
+	}
+	e.applyRecord(c, r, true)
+	nr := c.rec
+	nr.Version = r.Version
+	var cancel []*dev
 	switch {
 	case a == Pause && (from == Running || from == Awaiting):
-		c.rec.State, c.rec.Reason = string(Paused), "paused by "+actor+": "+reason
+		nr.State, nr.Reason = string(Paused), "paused by "+actor+": "+reason
 	case a == Resume && from == Paused:
 		failed, _, _, _ := c.counts()
-		c.rec.AckedFailures += failed
-		c.rec.State, c.rec.Reason = string(Running), ""
+		nr.AckedFailures += failed
+		nr.State, nr.Reason = string(Running), ""
 	case a == Approve && from == Awaiting:
-		c.rec.State, c.rec.Reason = string(Running), ""
-	case a == Cancel && from != Stopped && from != Completed:
-		c.rec.State, c.rec.Reason = string(Stopped), "cancelled by "+actor+": "+reason
+		nr.State, nr.Reason = string(Running), ""
+	case a == Cancel:
+		nr.State, nr.Reason = string(Stopped), "cancelled by "+actor+": "+reason
 		for _, d := range c.list {
-			switch {
-			case d.status == Queued:
-				e.set(c, d, Cancelled, "campaign cancelled")
-			case d.status == Notified:
-				e.set(c, d, Cancelled, "campaign cancelled before the download")
-				clear = append(clear, d.id)
+			if d.status == Queued || d.status == Notified {
+				cancel = append(cancel, d)
 			}
 		}
 	default:
 		e.mu.Unlock()
-		if err := e.saveStates(ctx, pending); err != nil {
-			return nil, err
-		}
 		return nil, fmt.Errorf("campaign: %s is %s: cannot %s: %w", id, from, a, ErrState)
 	}
-	c.saved = c.stateKey() // recorded below
-	r := c.rec
-	if State(r.State) == Stopped {
-		delete(e.camps, id)
-		for _, d := range c.list {
-			if e.byDevice[d.id] == c {
-				delete(e.byDevice, d.id)
-				delete(e.signed, d.id)
-			}
-		}
-	}
-	rows := make([]store.CampaignDevice, 0, len(c.dirty))
-	for _, d := range c.dirty {
-		rows = append(rows, store.CampaignDevice{DeviceID: d.id, Phase: d.phase, Status: string(d.status), Reason: d.reason, Notified: d.notified})
-	}
-	c.dirty = map[string]*dev{}
 	e.mu.Unlock()
-	if err := e.saveStates(ctx, pending); err != nil {
-		return nil, err
-	}
-	if err := e.cfg.Store.SetCampaignDevices(ctx, id, rows); err != nil {
-		return nil, err
-	}
 	audit := &store.AuditEntry{Actor: actor, Action: "campaign." + string(a), Subject: id, Decision: store.Allow, Reason: reason}
-	if err := e.cfg.Store.SetCampaignState(ctx, &r, audit); err != nil {
+	if err := e.cfg.Store.SetCampaignState(ctx, &nr, store.Fence{}, audit); err != nil {
 		return nil, err
 	}
-	e.pubMu.Lock() // after any job still being published
-	for _, dev := range clear {
-		e.cfg.Publish(dev, nil, time.Time{}) // clear the retained job
+	e.mu.Lock()
+	e.applyRecord(c, &nr, true)
+	e.mu.Unlock()
+	if len(cancel) > 0 {
+		clear, err := e.cancelDevices(ctx, c, cancel)
+		if err != nil {
+			return nil, err
+		}
+		e.pubMu.Lock() // after any job still being published
+		for _, dev := range clear {
+			e.cfg.Publish(dev, nil, time.Time{}) // clear the retained job
+		}
+		e.pubMu.Unlock()
 	}
-	e.pubMu.Unlock()
 	e.kick()
 	return e.Status(id, false)
+}
+
+// cancelDevices moves the queued and notified devices of a cancelled
+// campaign to cancelled, each from its stored row, and returns the
+// notified ones, whose retained job is to be cleared. A device whose row
+// changed under the write (the evaluator notified it) is read again and
+// cancelled from there; one that moved on (downloading) keeps its status.
+func (e *Engine) cancelDevices(ctx context.Context, c *camp, devs []*dev) ([]string, error) {
+	var clear []string
+	for round := 0; len(devs) > 0 && round < 4; round++ {
+		e.mu.Lock()
+		var changes []store.DeviceChange
+		var todo []*dev
+		for _, d := range devs {
+			if d.stored != Queued && d.stored != Notified {
+				continue
+			}
+			why := "campaign cancelled"
+			if d.stored == Notified {
+				why = "campaign cancelled before the download"
+			}
+			todo = append(todo, d)
+			changes = append(changes, store.DeviceChange{CampaignDevice: store.CampaignDevice{DeviceID: d.id, Phase: d.phase, Status: string(Cancelled), Reason: why, Notified: d.storedNotified},
+				From: []string{string(d.stored)}, FromNotified: d.storedNotified})
+		}
+		e.mu.Unlock()
+		applied, err := e.cfg.Store.ChangeCampaignDevices(ctx, c.rec.ID, changes, store.Fence{})
+		if err != nil {
+			return nil, err
+		}
+		devs = devs[:0]
+		for i, d := range todo {
+			if !applied[i] {
+				row, err := e.cfg.Store.CampaignDevice(ctx, c.rec.ID, d.id)
+				if err != nil {
+					return nil, err
+				}
+				e.mu.Lock()
+				delete(c.dirty, d.id)
+				e.applyRow(c, row)
+				e.mu.Unlock()
+				devs = append(devs, d)
+				continue
+			}
+			if changes[i].From[0] == string(Notified) {
+				clear = append(clear, d.id)
+			}
+			e.mu.Lock()
+			d.status, d.reason = Cancelled, changes[i].Reason
+			d.stored, d.notified = Cancelled, changes[i].Notified
+			delete(c.dirty, d.id)
+			e.mu.Unlock()
+		}
+	}
+	return clear, nil
 }

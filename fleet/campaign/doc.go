@@ -16,9 +16,17 @@
 // (with a server nonce) after it was notified. Everything is persisted in
 // the fleet store, so a server restart loses no progress.
 //
+// Several servers may share one database (Config.Leader, nodes.go): each
+// takes device events and operator actions into the store with
+// conditional writes and reads what the others wrote every tick; the one
+// holding the store lease LeaseName (Keeper) evaluates, its writes fenced
+// by the lease's epoch.
+//
 // It must never count a device as updated on its word alone, never publish
 // an unsigned job or one for an image it has not verified against the
 // release keys, never hold a private key other than the job signer's (which
-// it is given), and never store a download key in clear (it is sealed under
-// Config.KeySecret, keystore.go).
+// it is given), never store a download key in clear (it is sealed under
+// Config.KeySecret, keystore.go), and never write an evaluator's decision
+// unfenced or a device's change unconditionally when it shares the
+// database with other nodes.
 package campaign

@@ -61,6 +61,15 @@ type Config struct {
 	// downloads per source and device (the first of a burst written at
 	// once, then a count per window); when nil each is written.
 	Refusals *burst.Coalescer[*store.AuditEntry]
+	// Leader, when set, makes the engine one of several nodes on one
+	// database (docs/campaigns.md, "Several nodes"): it tells whether
+	// this node holds the evaluator's lease (LeaseName) and under which
+	// epoch. Only the holder evaluates (timeouts, thresholds, phases,
+	// notifications), its writes fenced by the epoch; every node takes
+	// device events and operator actions into the store and reads what
+	// the others wrote every Tick. Nil: the only node, always the
+	// evaluator (a Keeper provides it for several).
+	Leader func() (epoch int64, ok bool)
 }
 
 // Engine runs every campaign of one fleet server.
@@ -89,6 +98,25 @@ type Engine struct {
 	// job published again is never older than one it has already seen.
 	pubMu sync.Mutex
 
+	// Several nodes (Config.Leader set): clustered. leading and fence
+	// are the evaluator's term as of the last Step (always leading, with
+	// no fence, on a single node); lastSync is when the last read of the
+	// store began, syncs counts them (every fullSyncEvery-th, and the
+	// first of a term, reads every row), needFull asks the next for all.
+	clustered bool
+	leading   bool
+	fence     store.Fence
+	lastSync  time.Time
+	syncs     int
+	needFull  bool
+	// syncMu orders reads of the store (sync); lastDemand is the last
+	// one made on demand (a device or request this node did not know).
+	syncMu     sync.Mutex
+	lastDemand time.Time
+	// hookBeforeSave runs in Step between deciding the state transitions
+	// and writing them (tests: an operator's action lands in between).
+	hookBeforeSave func()
+
 	wake chan struct{}
 	stop context.CancelFunc
 	done chan struct{}
@@ -101,6 +129,16 @@ type dev struct {
 	reason   string
 	notified time.Time
 	renewals int
+	// stored and storedNotified are the device's row as this node last
+	// wrote or read it: a change is written only from them (a
+	// conditional UPDATE), so of two nodes moving one device the first
+	// wins and the second reads the row again.
+	stored         Status
+	storedNotified time.Time
+	// fence is the evaluator epoch a pending change was decided under
+	// (notification, timeout, health signal), 0 for a device event or an
+	// operator's action; it is written only while the lease has it.
+	fence int64
 }
 
 type camp struct {
@@ -145,7 +183,7 @@ func New(ctx context.Context, cfg Config) (*Engine, error) {
 		return nil, fmt.Errorf("campaign: config: KeySecret must be %d bytes", keySecretSize)
 	}
 	e := &Engine{cfg: cfg, camps: map[string]*camp{}, byDevice: map[string]*camp{}, images: map[string][]byte{}, pacers: map[string]*pacer{}, wake: make(chan struct{}, 1),
-		republish: map[*camp][]string{}, signed: map[string]*signedJob{}}
+		republish: map[*camp][]string{}, signed: map[string]*signedJob{}, clustered: cfg.Leader != nil, leading: cfg.Leader == nil}
 	recs, err := cfg.Store.Campaigns(ctx)
 	if err != nil {
 		return nil, err
@@ -190,7 +228,8 @@ func (e *Engine) load(ctx context.Context, r *store.CampaignRecord) (*camp, erro
 		return nil, err
 	}
 	for _, row := range rows {
-		c.addDev(&dev{id: row.DeviceID, phase: row.Phase, status: Status(row.Status), reason: row.Reason, notified: row.Notified})
+		c.addDev(&dev{id: row.DeviceID, phase: row.Phase, status: Status(row.Status), reason: row.Reason, notified: row.Notified,
+			stored: Status(row.Status), storedNotified: row.Notified})
 	}
 	c.sizes()
 	return c, nil
@@ -236,6 +275,11 @@ func (c *camp) sizes() {
 func (e *Engine) add(c *camp) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
+	e.addLocked(c)
+}
+
+// addLocked is add with e.mu held.
+func (e *Engine) addLocked(c *camp) {
 	e.camps[c.rec.ID] = c
 	for _, d := range c.list {
 		if !d.status.Terminal() {
@@ -258,6 +302,11 @@ func (e *Engine) Create(ctx context.Context, sp Spec, actor string) (*Summary, e
 	ids, err := e.targets(ctx, sp.Filter)
 	if err != nil {
 		return nil, err
+	}
+	if e.clustered { // know the campaigns the other nodes created
+		if err := e.sync(ctx, false); err != nil {
+			return nil, err
+		}
 	}
 	e.mu.Lock()
 	for _, id := range ids {
@@ -314,7 +363,7 @@ func assign(c *camp, ids []string) error {
 					continue
 				}
 				seen[id] = true
-				c.addDev(&dev{id: id, phase: i, status: Queued})
+				c.addDev(&dev{id: id, phase: i, status: Queued, stored: Queued})
 			}
 		}
 	} else {
@@ -332,7 +381,7 @@ func assign(c *camp, ids []string) error {
 			for ph < len(sp.Phases)-1 && i >= int(math.Ceil(sp.Phases[ph].Percent/100*float64(n))) {
 				ph++
 			}
-			c.addDev(&dev{id: x.id, phase: ph, status: Queued})
+			c.addDev(&dev{id: x.id, phase: ph, status: Queued, stored: Queued})
 		}
 	}
 	if len(c.list) == 0 {
@@ -384,6 +433,10 @@ func (e *Engine) targets(ctx context.Context, f Filter) ([]string, error) {
 	return out, nil
 }
 
+// Kick wakes the evaluation loop (a Keeper's OnAcquire: a new evaluator
+// starts at once rather than at its next tick).
+func (e *Engine) Kick() { e.kick() }
+
 // kick wakes the evaluation loop.
 func (e *Engine) kick() {
 	select {
@@ -422,11 +475,21 @@ func (e *Engine) Close() error {
 		<-e.done
 	}
 	ctx := context.Background()
+	err := e.savePending(ctx)
+	if errors.Is(err, store.ErrFenced) {
+		return nil // deposed: what it decided is not its to write
+	}
+	return err
+}
+
+// savePending writes the state transitions and device changes this node
+// has decided or taken in since its last step.
+func (e *Engine) savePending(ctx context.Context) error {
 	e.mu.Lock()
-	pending := e.unsavedStates()
+	pending, fence := e.unsavedStates(), e.fence
 	e.mu.Unlock()
-	if err := e.saveStates(ctx, pending); err != nil {
+	if err := e.saveStates(ctx, pending, fence); err != nil {
 		return err
 	}
-	return e.flush(ctx)
+	return e.flush(ctx, false)
 }

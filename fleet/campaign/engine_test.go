@@ -86,7 +86,11 @@ func (b *bench) signSize(t testing.TB, version string, size int) []byte {
 	return res.Bytes
 }
 
-func (b *bench) engine(t testing.TB) *campaign.Engine {
+func (b *bench) engine(t testing.TB) *campaign.Engine { return b.clusterEngine(t, nil) }
+
+// clusterEngine is an engine of the bench that evaluates when leader says
+// so (nil: always, a single node).
+func (b *bench) clusterEngine(t testing.TB, leader func() (int64, bool)) *campaign.Engine {
 	t.Helper()
 	var e *campaign.Engine
 	if b.srv == nil {
@@ -94,7 +98,7 @@ func (b *bench) engine(t testing.TB) *campaign.Engine {
 		t.Cleanup(b.srv.Close)
 	}
 	e, err := campaign.New(context.Background(), campaign.Config{Store: b.db, Now: b.clock, BytesPerSecond: b.bps, KeySecret: b.keySecret(),
-		ImageBase: func() string { return b.srv.URL }, Jobs: b.jobSigner(t),
+		ImageBase: func() string { return b.srv.URL }, Jobs: b.jobSigner(t), Leader: leader,
 		Publish: func(id string, p []byte, _ time.Time) error {
 			b.mu.Lock()
 			defer b.mu.Unlock()

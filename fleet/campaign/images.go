@@ -93,10 +93,19 @@ func (e *Engine) ImageHandler() http.Handler {
 		}
 		q := r.URL.Query()
 		dev, token := q.Get("device"), q.Get("token")
-		e.mu.Lock()
-		c := e.byDevice[dev]
-		ok := dev != "" && c != nil && c.imageSHA == sha && c.validToken(dev, token)
-		e.mu.Unlock()
+		valid := func() bool {
+			e.mu.Lock()
+			defer e.mu.Unlock()
+			c := e.byDevice[dev]
+			return dev != "" && c != nil && c.imageSHA == sha && c.validToken(dev, token)
+		}
+		ok := valid()
+		if !ok && e.clustered && dev != "" && token != "" {
+			// A campaign another node created may not have been read
+			// here yet (reads on demand are bounded: demandEvery).
+			e.syncOnDemand(r.Context())
+			ok = valid()
+		}
 		if !ok {
 			e.refuseDownload(r, dev, sha, token)
 			http.Error(w, "campaign: no valid download token for this device and image", http.StatusForbidden)

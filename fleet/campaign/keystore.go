@@ -97,6 +97,12 @@ func (e *Engine) loadKey(ctx context.Context, r *store.CampaignRecord, ss stored
 		if err == nil {
 			return k, nil
 		}
+		if e.clustered {
+			// Another node sealed it: replacing it here would break
+			// every job URL the others published. The nodes share one
+			// CA and so one key secret; this one does not.
+			return nil, fmt.Errorf("campaign: %s: %w (is this node's CA the cluster's?)", r.ID, err)
+		}
 		e.cfg.Log.Warn("campaign download key replaced: its jobs are published again with new URLs", "campaign", r.ID, "reason", err.Error())
 	}
 	k := ss.DownloadKey

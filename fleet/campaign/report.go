@@ -36,6 +36,10 @@ func (e *Engine) Report(ctx context.Context, deviceID string, payload []byte) {
 		e.cfg.Log.Info("outcome report refused", "device", deviceID, "err", err)
 		return
 	}
+	if e.clustered {
+		// The notification may be newer than this node's last read.
+		e.refreshDevice(ctx, deviceID, o.JobID)
+	}
 	e.mu.Lock()
 	c := e.byDevice[deviceID]
 	if c == nil || o.JobID != c.rec.ID {
@@ -59,10 +63,24 @@ func (e *Engine) Report(ctx context.Context, deviceID string, payload []byte) {
 		}
 	}
 	e.mu.Lock()
-	if d.status.InFlight() || (d.status == Failed && st == Reverted) {
+	// The notification verified against must still be the device's.
+	taken := d.notified.Equal(notified) && (d.status.InFlight() || (d.status == Failed && st == Reverted))
+	if taken {
 		e.set(c, d, st, reason)
 	}
 	e.mu.Unlock()
+	if taken && e.clustered {
+		// Written now, not at the next tick: a node that dies loses no
+		// outcome it took in. The write is conditional: if another
+		// node moved the device first (a timeout, the same report taken
+		// in twice), this one changes nothing.
+		if err := e.flush(ctx, true); err != nil {
+			e.cfg.Log.Warn("outcome not written", "campaign", c.rec.ID, "device", deviceID, "err", err)
+		}
+	}
+	if !taken {
+		return
+	}
 	if st != Verified {
 		e.cfg.Log.Info("device update failed", "campaign", c.rec.ID, "device", deviceID, "status", st, "reason", reason)
 	}

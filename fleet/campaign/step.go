@@ -2,6 +2,7 @@ package campaign
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math"
 	"net/url"
@@ -16,6 +17,12 @@ import (
 // (pause, advance, complete), job publication, and persistence of every
 // change. The loop calls it every Tick and whenever a failure is reported.
 func (e *Engine) Step(ctx context.Context) error {
+	if e.clustered {
+		lead, err := e.term(ctx)
+		if err != nil || !lead {
+			return err
+		}
+	}
 	now := e.cfg.Now()
 	if err := e.pollAudit(ctx, now); err != nil {
 		return err
@@ -40,23 +47,91 @@ func (e *Engine) Step(ctx context.Context) error {
 			}
 		}
 	}
-	stateChanges := e.unsavedStates()
+	stateChanges, fence := e.unsavedStates(), e.fence
 	e.mu.Unlock()
-	if err := e.saveStates(ctx, stateChanges); err != nil {
-		return err
+	if e.hookBeforeSave != nil {
+		e.hookBeforeSave()
 	}
-	// Progress is persisted before the jobs go out: a restart then finds
-	// every published job recorded as notified.
-	if err := e.flush(ctx); err != nil {
-		return err
+	if err := e.saveStates(ctx, stateChanges, fence); err != nil {
+		return e.deposedIf(err)
+	}
+	// Progress is persisted before the jobs go out: a restart (or the
+	// next evaluator) then finds every published job recorded as
+	// notified.
+	if err := e.flush(ctx, false); err != nil {
+		return e.deposedIf(err)
 	}
 	// Signed outside the lock: one ECDSA signature per job.
 	e.pubMu.Lock()
 	defer e.pubMu.Unlock()
 	for _, j := range jobs {
-		e.publish(j)
+		if e.stillPending(j) {
+			e.publish(j)
+		}
 	}
 	return nil
+}
+
+// stillPending reports whether job j's notification is still the device's
+// as recorded: an operator's cancel, or another node's write, may have
+// overtaken it between the decision and the write.
+func (e *Engine) stillPending(j pendingJob) bool {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	c := e.byDevice[j.dev]
+	if c == nil || c.rec.ID != j.campaign || State(c.rec.State) == Stopped {
+		return false
+	}
+	d := c.devs[j.dev]
+	return d != nil && d.status.InFlight() && d.stored.InFlight() && d.storedNotified.Equal(j.notified)
+}
+
+// term begins a clustered step: it writes the device events this node
+// took in, learns whether it is the evaluator (and under which epoch),
+// and reads what the other nodes wrote (everything at the start of a
+// term). It reports whether this node evaluates.
+func (e *Engine) term(ctx context.Context) (bool, error) {
+	if err := e.flush(ctx, true); err != nil {
+		return false, err
+	}
+	epoch, ok := e.cfg.Leader()
+	e.mu.Lock()
+	newTerm := ok && (!e.leading || e.fence.Epoch != epoch)
+	e.leading = ok
+	if ok {
+		e.fence = store.Fence{Name: LeaseName, Epoch: epoch}
+	}
+	if newTerm {
+		// Health signals are read again from the audit log, from the
+		// earliest notification in flight: renewals counted anew.
+		e.lastPoll, e.auditID = time.Time{}, 0
+		for _, c := range e.camps {
+			for _, d := range c.list {
+				d.renewals = 0
+			}
+		}
+	}
+	e.mu.Unlock()
+	if err := e.sync(ctx, newTerm); err != nil {
+		return false, err
+	}
+	if newTerm {
+		e.cfg.Log.Info("campaign evaluator: this node's term begins", "epoch", epoch)
+	}
+	return ok, nil
+}
+
+// deposedIf ends this node's term when err says another node holds the
+// lease now (what it decided is dropped: the next read of the store
+// replaces it); it returns err.
+func (e *Engine) deposedIf(err error) error {
+	if errors.Is(err, store.ErrFenced) {
+		e.mu.Lock()
+		e.leading, e.needFull = false, true
+		e.mu.Unlock()
+		e.cfg.Log.Warn("campaign evaluator deposed: another node holds the lease", "err", err)
+	}
+	return err
 }
 
 // job is the agent's job for device d, before it is signed: its URL
@@ -85,23 +160,55 @@ func (e *Engine) unsavedStates() []*store.CampaignRecord {
 	return out
 }
 
-// saveStates records the engine's own transitions, audited (actor campaign).
-func (e *Engine) saveStates(ctx context.Context, recs []*store.CampaignRecord) error {
+// saveStates records the engine's own transitions, audited (actor
+// campaign), each against the version it was decided on and under the
+// evaluator's fence. A transition overtaken by another write (an
+// operator's action, on this node or another) is dropped and the campaign
+// read again: the next step decides on what is stored.
+func (e *Engine) saveStates(ctx context.Context, recs []*store.CampaignRecord, fence store.Fence) error {
 	for _, r := range recs {
 		a := &store.AuditEntry{Actor: "campaign", Action: "campaign." + r.State, Subject: r.ID, Decision: store.Allow, Reason: fmt.Sprintf("phase %d: %s", r.Phase, r.Reason)}
-		if err := e.cfg.Store.SetCampaignState(ctx, r, a); err != nil {
+		old := r.Version
+		err := e.cfg.Store.SetCampaignState(ctx, r, fence, a)
+		if errors.Is(err, store.ErrConflict) {
+			e.cfg.Log.Info("campaign transition overtaken by another write: read again", "campaign", r.ID, "state", r.State, "err", err)
+			if err := e.reloadState(ctx, r.ID); err != nil {
+				return err
+			}
+			continue
+		}
+		if err != nil {
 			return err
 		}
+		e.mu.Lock()
+		if c := e.camps[r.ID]; c != nil && c.rec.Version == old {
+			c.rec.Version, c.rec.Updated = r.Version, e.cfg.Now()
+		}
+		e.mu.Unlock()
 		e.cfg.Log.Info("campaign state", "campaign", r.ID, "state", r.State, "phase", r.Phase, "reason", r.Reason)
 	}
 	return nil
 }
 
+// reloadState replaces a campaign's state in memory with the stored one.
+func (e *Engine) reloadState(ctx context.Context, id string) error {
+	r, err := e.cfg.Store.Campaign(ctx, id)
+	if err != nil {
+		return err
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if c := e.camps[id]; c != nil {
+		e.applyRecord(c, r, true)
+	}
+	return nil
+}
+
 // set changes a device's status and marks it for persistence. A failure
-// applies the thresholds at once, under the same lock that records it: no
-// reader (Status, the image server, Step's notify) ever sees a crossed
-// failure threshold on a running campaign. Step records the pause (and is
-// woken to do so now).
+// applies the thresholds at once (on the evaluator), under the same lock
+// that records it: no reader (Status, the image server, Step's notify)
+// ever sees a crossed failure threshold on a running campaign. Step
+// records the pause (and is woken to do so now).
 func (e *Engine) set(c *camp, d *dev, st Status, reason string) {
 	if d.status == st && d.reason == reason {
 		return
@@ -112,9 +219,18 @@ func (e *Engine) set(c *camp, d *dev, st Status, reason string) {
 		delete(e.byDevice, d.id)
 		delete(e.signed, d.id)
 	}
-	if st.IsFailure() {
+	if st.IsFailure() && e.leading {
 		e.evaluate(c)
 		e.kick()
+	}
+}
+
+// decide is set for the evaluator's own decisions (notification,
+// timeout, health signal): the change is written under its fence.
+func (e *Engine) decide(c *camp, d *dev, st Status, reason string) {
+	e.set(c, d, st, reason)
+	if e.fence.Epoch != 0 {
+		d.fence = e.fence.Epoch
 	}
 }
 
@@ -125,7 +241,7 @@ func (e *Engine) timeouts(c *camp, now time.Time) {
 	}
 	for _, d := range c.list {
 		if d.status.InFlight() && !d.notified.IsZero() && now.Sub(d.notified) > c.spec.WatchWindow.Duration {
-			e.set(c, d, Failed, fmt.Sprintf("not verified within the %s watch window (last seen %s: did not reconnect or report)", c.spec.WatchWindow.Duration, d.status))
+			e.decide(c, d, Failed, fmt.Sprintf("not verified within the %s watch window (last seen %s: did not reconnect or report)", c.spec.WatchWindow.Duration, d.status))
 		}
 	}
 }
@@ -211,7 +327,7 @@ func (e *Engine) notify(c *camp, now time.Time) []*dev {
 			continue
 		}
 		d.notified = now
-		e.set(c, d, Notified, "")
+		e.decide(c, d, Notified, "")
 		c.dirty[d.id] = d
 		inflight++
 		out = append(out, d)
@@ -219,32 +335,99 @@ func (e *Engine) notify(c *camp, now time.Time) []*dev {
 	return out
 }
 
-// flush writes the changed devices of every campaign.
-func (e *Engine) flush(ctx context.Context) error {
-	e.mu.Lock()
+// flush writes the changed devices of every campaign (with events, only
+// those taken in from devices and operators, not the evaluator's
+// decisions), each from the row this node last saw: a change another
+// node's write overtook is not made, and the device is read again. The
+// evaluator's decisions are written under their fence; ErrFenced means
+// this node was deposed, and they are dropped.
+func (e *Engine) flush(ctx context.Context, events bool) error {
 	type batch struct {
-		id   string
-		rows []store.CampaignDevice
+		c       *camp
+		fence   int64
+		devs    []*dev
+		changes []store.DeviceChange
 	}
-	var bs []batch
+	e.mu.Lock()
+	var bs []*batch
 	for _, c := range e.camps {
 		if len(c.dirty) == 0 {
 			continue
 		}
-		b := batch{id: c.rec.ID}
-		for _, d := range c.dirty {
-			b.rows = append(b.rows, store.CampaignDevice{DeviceID: d.id, Phase: d.phase, Status: string(d.status), Reason: d.reason, Notified: d.notified})
+		byFence := map[int64]*batch{}
+		for id, d := range c.dirty {
+			if events && d.fence != 0 {
+				continue
+			}
+			b := byFence[d.fence]
+			if b == nil {
+				b = &batch{c: c, fence: d.fence}
+				byFence[d.fence] = b
+				bs = append(bs, b)
+			}
+			b.devs = append(b.devs, d)
+			at := d.notified // the notification the change was decided on
+			if d.status == Notified {
+				at = d.storedNotified
+			}
+			b.changes = append(b.changes, store.DeviceChange{
+				CampaignDevice: store.CampaignDevice{DeviceID: d.id, Phase: d.phase, Status: string(d.status), Reason: d.reason, Notified: d.notified},
+				From:           fromStatuses(d.status), FromNotified: at})
+			delete(c.dirty, id)
+			d.fence = 0
 		}
-		c.dirty = map[string]*dev{}
-		bs = append(bs, b)
 	}
 	e.mu.Unlock()
+	var firstErr error
+	var reread []*batch
 	for _, b := range bs {
-		if err := e.cfg.Store.SetCampaignDevices(ctx, b.id, b.rows); err != nil {
-			return err
+		f := store.Fence{}
+		if b.fence != 0 {
+			f = store.Fence{Name: LeaseName, Epoch: b.fence}
+		}
+		applied, err := e.cfg.Store.ChangeCampaignDevices(ctx, b.c.rec.ID, b.changes, f)
+		e.mu.Lock()
+		var missed []*dev
+		for i, d := range b.devs {
+			switch {
+			case applied[i]:
+				d.stored, d.storedNotified = Status(b.changes[i].Status), b.changes[i].Notified
+			case err != nil && !errors.Is(err, store.ErrFenced):
+				// Not written (the database failed): again next time,
+				// unless something newer is pending.
+				if b.c.dirty[d.id] == nil {
+					b.c.dirty[d.id] = d
+					d.fence = b.fence
+				}
+			default:
+				missed = append(missed, d)
+			}
+		}
+		e.mu.Unlock()
+		if err != nil && firstErr == nil {
+			firstErr = err
+		}
+		if len(missed) > 0 {
+			reread = append(reread, &batch{c: b.c, devs: missed})
 		}
 	}
-	return nil
+	for _, b := range reread {
+		for _, d := range b.devs {
+			row, err := e.cfg.Store.CampaignDevice(ctx, b.c.rec.ID, d.id)
+			if err != nil {
+				if firstErr == nil {
+					firstErr = err
+				}
+				continue
+			}
+			e.mu.Lock()
+			delete(b.c.dirty, d.id) // decided on a row that is gone
+			d.fence = 0
+			e.applyRow(b.c, row)
+			e.mu.Unlock()
+		}
+	}
+	return firstErr
 }
 
 // pollAudit reads re-enrollments since the last poll: an accepted renewal
@@ -295,16 +478,16 @@ func (e *Engine) pollAudit(ctx context.Context, now time.Time) error {
 			continue
 		}
 		if a.Decision != store.Allow {
-			e.set(c, d, Failed, "attestation refused after the update: "+a.Reason)
+			e.decide(c, d, Failed, "attestation refused after the update: "+a.Reason)
 			continue
 		}
 		d.renewals++
 		if d.renewals > c.spec.MaxRenewals {
-			e.set(c, d, Failed, fmt.Sprintf("reboot loop: %d re-enrollments within the watch window", d.renewals))
+			e.decide(c, d, Failed, fmt.Sprintf("reboot loop: %d re-enrollments within the watch window", d.renewals))
 			continue
 		}
 		if d.status != Rebooted {
-			e.set(c, d, Rebooted, "")
+			e.decide(c, d, Rebooted, "")
 		}
 	}
 	e.auditID = maxID

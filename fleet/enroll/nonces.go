@@ -1,6 +1,7 @@
 package enroll
 
 import (
+	"context"
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/binary"
@@ -26,31 +27,52 @@ import (
 // endorsed attestation key binds it: a client without an endorsed device
 // cannot add a single entry.
 //
-// The key is made fresh at each start, as the used set lives in memory: a
-// nonce issued before a restart is not accepted after it (devices ask for
-// a new one), so a nonce used before a restart cannot be replayed after
-// it. Several server nodes would share the key and move the used set to
-// the shared store (an insert-if-absent of the nonce's tag with its
-// expiry, which a PostgreSQL primary key or a NATS KV create does).
+// A single node makes the key fresh at each start, as the used set lives
+// in memory: a nonce issued before a restart is not accepted after it
+// (devices ask for a new one), so a nonce used before a restart cannot be
+// replayed after it. The nodes of a cluster share the key (Config.NonceKey,
+// derived from the shared CA) and the used set (Config.UsedNonces, an
+// insert-if-absent of the nonce's tag in a JetStream KV bucket whose
+// entries outlive the nonce): a nonce issued by one node is accepted by
+// any, once.
 type nonces struct {
-	key  []byte
-	ttl  time.Duration
-	now  func() time.Time
-	rand io.Reader
-	used *usedNonces
+	key    []byte
+	ttl    time.Duration
+	now    func() time.Time
+	rand   io.Reader
+	used   *usedNonces
+	shared UsedNonceSet // when set, used is not
 }
+
+// UsedNonceSet records used nonces for every node of a cluster.
+type UsedNonceSet interface {
+	// Use records nonce id (valid until expires) as used; ErrNonceReplayed
+	// when any node recorded it before.
+	Use(ctx context.Context, id [16]byte, expires time.Time) error
+}
+
+// ErrNonceReplayed: the nonce was used before (UsedNonceSet.Use).
+var ErrNonceReplayed = errReplay
 
 const nonceDomain = "rampart enroll nonce v1"
 
 // nonceID identifies a nonce in the used set: its tag.
 type nonceID [16]byte
 
-func newNonces(ttl time.Duration, maxUsed int, now func() time.Time, rand io.Reader) (*nonces, error) {
-	key := make([]byte, 32)
-	if _, err := io.ReadFull(rand, key); err != nil {
-		return nil, fmt.Errorf("enroll: nonce key: %w", err)
+func newNonces(ttl time.Duration, maxUsed int, now func() time.Time, rand io.Reader, key []byte, shared UsedNonceSet) (*nonces, error) {
+	if key == nil {
+		key = make([]byte, 32)
+		if _, err := io.ReadFull(rand, key); err != nil {
+			return nil, fmt.Errorf("enroll: nonce key: %w", err)
+		}
+	} else if len(key) < 32 {
+		return nil, errors.New("enroll: nonce key: want at least 32 bytes")
 	}
-	return &nonces{key: key, ttl: ttl, now: now, rand: rand, used: newUsedNonces(ttl, maxUsed)}, nil
+	c := &nonces{key: key, ttl: ttl, now: now, rand: rand, shared: shared}
+	if shared == nil {
+		c.used = newUsedNonces(ttl, maxUsed)
+	}
+	return c, nil
 }
 
 func (c *nonces) tag(body []byte) []byte {
@@ -93,8 +115,14 @@ func (c *nonces) check(nonce []byte) (nonceID, time.Time, *deviceproto.Refusal) 
 }
 
 // use records a checked nonce as used; it refuses a nonce used before.
-func (c *nonces) use(id nonceID, exp time.Time) *deviceproto.Refusal {
-	switch err := c.used.add(id, c.now()); {
+func (c *nonces) use(ctx context.Context, id nonceID, exp time.Time) *deviceproto.Refusal {
+	var err error
+	if c.shared != nil {
+		err = c.shared.Use(ctx, id, exp)
+	} else {
+		err = c.used.add(id, c.now())
+	}
+	switch {
 	case errors.Is(err, errReplay):
 		return refuse(deviceproto.CodeNonceReplayed, "server nonce was already used")
 	case err != nil:

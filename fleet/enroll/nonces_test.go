@@ -1,6 +1,7 @@
 package enroll
 
 import (
+	"context"
 	"crypto/rand"
 	"testing"
 	"time"
@@ -16,7 +17,7 @@ func (c *testClock) now() time.Time { return c.t }
 // expiry, and once.
 func TestNonceCheck(t *testing.T) {
 	c := &testClock{t: time.Unix(1_764_000_000, 0)}
-	n, err := newNonces(5*time.Minute, 100, c.now, rand.Reader)
+	n, err := newNonces(5*time.Minute, 100, c.now, rand.Reader, nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -34,7 +35,7 @@ func TestNonceCheck(t *testing.T) {
 	if _, _, ref := n.check(nonce[:31]); ref == nil || ref.Code != deviceproto.CodeNonceUnknown {
 		t.Fatalf("short nonce: %v", ref)
 	}
-	other, _ := newNonces(5*time.Minute, 100, c.now, rand.Reader) // after a restart: a new key
+	other, _ := newNonces(5*time.Minute, 100, c.now, rand.Reader, nil, nil) // after a restart: a new key
 	if _, _, ref := other.check(nonce); ref == nil || ref.Code != deviceproto.CodeNonceUnknown {
 		t.Fatalf("nonce of a previous key accepted: %v", ref)
 	}
@@ -42,10 +43,10 @@ func TestNonceCheck(t *testing.T) {
 	if ref != nil || !e.Equal(exp) {
 		t.Fatalf("check: %v %v", e, ref)
 	}
-	if ref := n.use(id, e); ref != nil {
+	if ref := n.use(context.Background(), id, e); ref != nil {
 		t.Fatalf("first use: %v", ref)
 	}
-	if ref := n.use(id, e); ref == nil || ref.Code != deviceproto.CodeNonceReplayed {
+	if ref := n.use(context.Background(), id, e); ref == nil || ref.Code != deviceproto.CodeNonceReplayed {
 		t.Fatalf("second use: %v", ref)
 	}
 	c.t = exp
@@ -59,7 +60,7 @@ func TestNonceCheck(t *testing.T) {
 func TestUsedNoncesRetention(t *testing.T) {
 	const ttl = time.Minute
 	c := &testClock{t: time.Unix(1_764_000_000, 0)}
-	n, _ := newNonces(ttl, 1000, c.now, rand.Reader)
+	n, _ := newNonces(ttl, 1000, c.now, rand.Reader, nil, nil)
 	type used struct {
 		id  nonceID
 		exp time.Time
@@ -74,7 +75,7 @@ func TestUsedNoncesRetention(t *testing.T) {
 		if ref != nil {
 			t.Fatal(ref)
 		}
-		if ref := n.use(id, exp); ref != nil {
+		if ref := n.use(context.Background(), id, exp); ref != nil {
 			t.Fatal(ref)
 		}
 		all = append(all, used{id, exp})
@@ -95,10 +96,10 @@ func TestUsedNoncesRetention(t *testing.T) {
 	if got := n.used.len(); got != 1 {
 		t.Fatalf("%d used nonces held two lifetimes later, want the new one", got)
 	}
-	small, _ := newNonces(ttl, 2, c.now, rand.Reader)
+	small, _ := newNonces(ttl, 2, c.now, rand.Reader, nil, nil)
 	small.used.add(nonceID{1}, c.t)
 	small.used.add(nonceID{2}, c.t)
-	if ref := small.use(nonceID{3}, c.t.Add(ttl)); ref == nil || ref.Code != deviceproto.CodeInternal {
+	if ref := small.use(context.Background(), nonceID{3}, c.t.Add(ttl)); ref == nil || ref.Code != deviceproto.CodeInternal {
 		t.Fatalf("use beyond the bound: %v", ref)
 	}
 }
@@ -107,7 +108,7 @@ func TestUsedNoncesRetention(t *testing.T) {
 // and none panics it. Seeded with issued nonces and their mutations.
 func FuzzNonceCheck(f *testing.F) {
 	c := &testClock{t: time.Unix(1_764_000_000, 0)}
-	n, _ := newNonces(5*time.Minute, 100, c.now, rand.Reader)
+	n, _ := newNonces(5*time.Minute, 100, c.now, rand.Reader, nil, nil)
 	good, _, _ := n.issue()
 	f.Add(good)
 	f.Add(good[:16])

@@ -35,6 +35,13 @@ type Config struct {
 	// MaxUsedNonces bounds the used nonces remembered until they expire
 	// (default 1,000,000); issued nonces are not stored at all.
 	MaxUsedNonces int
+	// NonceKey is the key nonces are authenticated with (at least 32
+	// bytes); the nodes of a cluster share it, so a nonce one issues
+	// another accepts. Nil: a fresh random key at each start.
+	NonceKey []byte
+	// UsedNonces records used nonces for every node of a cluster; nil:
+	// this process remembers them (MaxUsedNonces).
+	UsedNonces UsedNonceSet
 	// NonceRate limits nonce requests per source (IPv4 address, IPv6
 	// /64); default 20/s, bursts of 100.
 	NonceRate netlimit.Rate
@@ -95,7 +102,7 @@ func NewService(cfg Config) (*Service, error) {
 	if cfg.MaxSources <= 0 {
 		cfg.MaxSources = 65536
 	}
-	n, err := newNonces(cfg.NonceTTL, cfg.MaxUsedNonces, cfg.Now, cfg.Rand)
+	n, err := newNonces(cfg.NonceTTL, cfg.MaxUsedNonces, cfg.Now, cfg.Rand, cfg.NonceKey, cfg.UsedNonces)
 	if err != nil {
 		return nil, err
 	}
@@ -293,7 +300,7 @@ func (s *Service) Enroll(ctx context.Context, raw deviceproto.RawRequest, renew 
 	}
 	// Only now is the nonce recorded as used: a token of an endorsed
 	// device binds it, so no one without one can fill the used set.
-	if ref := s.nonces.use(nonceID, nonceExp); ref != nil {
+	if ref := s.nonces.use(ctx, nonceID, nonceExp); ref != nil {
 		return deviceID, nil, ref
 	}
 	switch {
@@ -404,3 +411,7 @@ func (s *Service) checkFirmware(ctx context.Context, c *attest.Claims) *devicepr
 	}
 	return nil
 }
+
+// SetShare divides the per-source nonce rate among n nodes (netlimit
+// Limiter.SetShare): each node of a cluster holds one n-th of it.
+func (s *Service) SetShare(n int) { s.nonceLimit.SetShare(n) }

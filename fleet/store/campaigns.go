@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 )
 
@@ -20,8 +21,11 @@ type CampaignRecord struct {
 	// AckedFailures are failures an operator accepted by resuming; the
 	// failure threshold counts only the ones after them.
 	AckedFailures int
-	Created       time.Time
-	Updated       time.Time
+	// Version counts the state writes (SetCampaignState): a write is made
+	// against the version it read, and refused if another came first.
+	Version int64
+	Created time.Time
+	Updated time.Time
 }
 
 // CampaignDevice is one target device's progress in a campaign.
@@ -68,26 +72,47 @@ func (s *DB) PutCampaign(ctx context.Context, c *CampaignRecord, devs []Campaign
 }
 
 // SetCampaignState records a campaign's state, phase, reason and
-// acknowledged failures (c.ID selects it; the spec is not changed).
-func (s *DB) SetCampaignState(ctx context.Context, c *CampaignRecord, audit *AuditEntry) error {
+// acknowledged failures (c.ID selects it; the spec is not changed) if the
+// stored version is still c.Version, and increments it (c.Version too): a
+// write decided on an older reading is refused with ErrConflict, so an
+// operator's action and the evaluator's transition never overwrite each
+// other; the loser reads again. Under a non-zero fence the write commits
+// only while the lease has the fence's epoch (else ErrFenced).
+func (s *DB) SetCampaignState(ctx context.Context, c *CampaignRecord, f Fence, audit *AuditEntry) error {
 	id := c.ID
-	return s.tx(ctx, func(t *sql.Tx) error {
-		res, err := s.exec(ctx, t, `UPDATE campaigns SET state = ?, phase = ?, reason = ?, acked_failures = ?, updated_ms = ? WHERE id = ?`, c.State, c.Phase, c.Reason, c.AckedFailures, ms(s.now()), id)
+	err := s.tx(ctx, func(t *sql.Tx) error {
+		if err := s.checkFence(ctx, t, f); err != nil {
+			return err
+		}
+		res, err := s.exec(ctx, t, `UPDATE campaigns SET state = ?, phase = ?, reason = ?, acked_failures = ?, updated_ms = ?, version = version + 1 WHERE id = ? AND version = ?`,
+			c.State, c.Phase, c.Reason, c.AckedFailures, ms(s.now()), id, c.Version)
 		if err != nil {
 			return fmt.Errorf("store: campaign state: %w", err)
 		}
 		if n, _ := res.RowsAffected(); n == 0 {
-			return fmt.Errorf("store: campaign %s: %w", id, ErrNotFound)
+			var v int64
+			err := t.QueryRowContext(ctx, s.q(`SELECT version FROM campaigns WHERE id = ?`), id).Scan(&v)
+			if errors.Is(err, sql.ErrNoRows) {
+				return fmt.Errorf("store: campaign %s: %w", id, ErrNotFound)
+			}
+			if err != nil {
+				return fmt.Errorf("store: campaign state: %w", err)
+			}
+			return fmt.Errorf("store: campaign %s is at version %d, not %d: %w", id, v, c.Version, ErrConflict)
 		}
 		if audit != nil {
 			return s.insertAudit(ctx, t, audit)
 		}
 		return nil
 	})
+	if err == nil {
+		c.Version++
+	}
+	return err
 }
 
 // SetCampaignDevices records the progress of several devices of a
-// campaign in one transaction.
+// campaign in one transaction, unconditionally.
 func (s *DB) SetCampaignDevices(ctx context.Context, campaignID string, devs []CampaignDevice) error {
 	if len(devs) == 0 {
 		return nil
@@ -108,12 +133,81 @@ func (s *DB) SetCampaignDevices(ctx context.Context, campaignID string, devs []C
 	})
 }
 
+// DeviceChange is a device's transition in a campaign: to the status,
+// reason and notification time of CampaignDevice, from any of the From
+// statuses with the notification time FromNotified (the caller's rules of
+// which transitions are allowed; the store only checks them).
+type DeviceChange struct {
+	CampaignDevice
+	From         []string
+	FromNotified time.Time
+}
+
+// ChangeCampaignDevices applies transitions of a campaign's devices in one
+// transaction, each only if the device's stored row is still in one of its
+// From statuses and at its notification (a conditional UPDATE): of two
+// nodes that move one device, the first wins and the second learns it
+// changed nothing. applied[i] tells whether changes[i] was made. Under a
+// non-zero fence nothing is written unless the lease has the fence's epoch
+// (ErrFenced).
+func (s *DB) ChangeCampaignDevices(ctx context.Context, campaignID string, changes []DeviceChange, f Fence) (applied []bool, err error) {
+	applied = make([]bool, len(changes))
+	if len(changes) == 0 {
+		return applied, nil
+	}
+	now := ms(s.now())
+	err = s.tx(ctx, func(t *sql.Tx) error {
+		if err := s.checkFence(ctx, t, f); err != nil {
+			return err
+		}
+		stmts := map[int]*sql.Stmt{} // by the number of From statuses
+		defer func() {
+			for _, st := range stmts {
+				st.Close()
+			}
+		}()
+		for i, d := range changes {
+			if len(d.From) == 0 {
+				continue
+			}
+			st := stmts[len(d.From)]
+			if st == nil {
+				q := `UPDATE campaign_devices SET status = ?, reason = ?, notified_ms = ?, updated_ms = ?
+					WHERE campaign_id = ? AND device_id = ? AND notified_ms = ? AND status IN (?` + strings.Repeat(",?", len(d.From)-1) + `)`
+				var err error
+				if st, err = t.PrepareContext(ctx, s.q(q)); err != nil {
+					return fmt.Errorf("store: campaign devices: %w", err)
+				}
+				stmts[len(d.From)] = st
+			}
+			args := []any{d.Status, d.Reason, ms(d.Notified), now, campaignID, d.DeviceID, ms(d.FromNotified)}
+			for _, f := range d.From {
+				args = append(args, f)
+			}
+			res, err := st.ExecContext(ctx, args...)
+			if err != nil {
+				return fmt.Errorf("store: campaign device %s: %w", d.DeviceID, err)
+			}
+			n, err := res.RowsAffected()
+			if err != nil {
+				return fmt.Errorf("store: campaign device %s: %w", d.DeviceID, err)
+			}
+			applied[i] = n == 1
+		}
+		return nil
+	})
+	if err != nil {
+		return make([]bool, len(changes)), err
+	}
+	return applied, nil
+}
+
 // Campaign returns the campaign with id.
 func (s *DB) Campaign(ctx context.Context, id string) (*CampaignRecord, error) {
 	var c CampaignRecord
 	var cr, up int64
-	err := s.sql.QueryRowContext(ctx, s.q(`SELECT id, spec, state, phase, reason, acked_failures, created_ms, updated_ms FROM campaigns WHERE id = ?`), id).
-		Scan(&c.ID, &c.Spec, &c.State, &c.Phase, &c.Reason, &c.AckedFailures, &cr, &up)
+	err := s.sql.QueryRowContext(ctx, s.q(`SELECT id, spec, state, phase, reason, acked_failures, version, created_ms, updated_ms FROM campaigns WHERE id = ?`), id).
+		Scan(&c.ID, &c.Spec, &c.State, &c.Phase, &c.Reason, &c.AckedFailures, &c.Version, &cr, &up)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, fmt.Errorf("store: campaign %s: %w", id, ErrNotFound)
 	}
@@ -126,7 +220,7 @@ func (s *DB) Campaign(ctx context.Context, id string) (*CampaignRecord, error) {
 
 // Campaigns lists every campaign, oldest first.
 func (s *DB) Campaigns(ctx context.Context) ([]*CampaignRecord, error) {
-	rows, err := s.sql.QueryContext(ctx, `SELECT id, spec, state, phase, reason, acked_failures, created_ms, updated_ms FROM campaigns ORDER BY created_ms, id`)
+	rows, err := s.sql.QueryContext(ctx, `SELECT id, spec, state, phase, reason, acked_failures, version, created_ms, updated_ms FROM campaigns ORDER BY created_ms, id`)
 	if err != nil {
 		return nil, fmt.Errorf("store: list campaigns: %w", err)
 	}
@@ -135,7 +229,7 @@ func (s *DB) Campaigns(ctx context.Context) ([]*CampaignRecord, error) {
 	for rows.Next() {
 		var c CampaignRecord
 		var cr, up int64
-		if err := rows.Scan(&c.ID, &c.Spec, &c.State, &c.Phase, &c.Reason, &c.AckedFailures, &cr, &up); err != nil {
+		if err := rows.Scan(&c.ID, &c.Spec, &c.State, &c.Phase, &c.Reason, &c.AckedFailures, &c.Version, &cr, &up); err != nil {
 			return nil, fmt.Errorf("store: list campaigns: %w", err)
 		}
 		c.Created, c.Updated = fromMS(cr), fromMS(up)
@@ -146,7 +240,29 @@ func (s *DB) Campaigns(ctx context.Context) ([]*CampaignRecord, error) {
 
 // CampaignDevices lists a campaign's targets ordered by phase and id.
 func (s *DB) CampaignDevices(ctx context.Context, campaignID string) ([]CampaignDevice, error) {
-	rows, err := s.sql.QueryContext(ctx, s.q(`SELECT device_id, phase, status, reason, notified_ms, updated_ms FROM campaign_devices WHERE campaign_id = ? ORDER BY phase, device_id`), campaignID)
+	return s.campaignDevices(ctx, `SELECT device_id, phase, status, reason, notified_ms, updated_ms FROM campaign_devices WHERE campaign_id = ? ORDER BY phase, device_id`, campaignID)
+}
+
+// CampaignDevicesSince lists a campaign's targets whose row was written at
+// or after since (by the writer's clock), ordered by phase and id.
+func (s *DB) CampaignDevicesSince(ctx context.Context, campaignID string, since time.Time) ([]CampaignDevice, error) {
+	return s.campaignDevices(ctx, `SELECT device_id, phase, status, reason, notified_ms, updated_ms FROM campaign_devices WHERE campaign_id = ? AND updated_ms >= ? ORDER BY phase, device_id`, campaignID, ms(since))
+}
+
+// CampaignDevice returns one target's row.
+func (s *DB) CampaignDevice(ctx context.Context, campaignID, deviceID string) (*CampaignDevice, error) {
+	out, err := s.campaignDevices(ctx, `SELECT device_id, phase, status, reason, notified_ms, updated_ms FROM campaign_devices WHERE campaign_id = ? AND device_id = ?`, campaignID, deviceID)
+	if err != nil {
+		return nil, err
+	}
+	if len(out) == 0 {
+		return nil, fmt.Errorf("store: campaign %s device %s: %w", campaignID, deviceID, ErrNotFound)
+	}
+	return &out[0], nil
+}
+
+func (s *DB) campaignDevices(ctx context.Context, query string, args ...any) ([]CampaignDevice, error) {
+	rows, err := s.sql.QueryContext(ctx, s.q(query), args...)
 	if err != nil {
 		return nil, fmt.Errorf("store: campaign devices: %w", err)
 	}

@@ -26,14 +26,20 @@ func TestCampaignTables(t *testing.T) {
 			t.Fatal(err)
 		}
 		c.State, c.Phase, c.Reason, c.AckedFailures = "paused", 1, "threshold", 3
-		if err := db.SetCampaignState(ctx, c, nil); err != nil {
-			t.Fatal(err)
+		if err := db.SetCampaignState(ctx, c, store.Fence{}, nil); err != nil || c.Version != 1 {
+			t.Fatal(c.Version, err)
 		}
-		if err := db.SetCampaignState(ctx, &store.CampaignRecord{ID: "nope"}, nil); !errors.Is(err, store.ErrNotFound) {
+		// A write decided on the older version is refused, and changes nothing.
+		stale := *c
+		stale.Version, stale.State = 0, "running"
+		if err := db.SetCampaignState(ctx, &stale, store.Fence{}, nil); !errors.Is(err, store.ErrConflict) || stale.Version != 0 {
+			t.Fatalf("stale write: %v", err)
+		}
+		if err := db.SetCampaignState(ctx, &store.CampaignRecord{ID: "nope"}, store.Fence{}, nil); !errors.Is(err, store.ErrNotFound) {
 			t.Fatalf("unknown campaign: %v", err)
 		}
 		got, err := db.Campaign(ctx, "c1")
-		if err != nil || got.State != "paused" || got.Phase != 1 || got.Reason != "threshold" || got.AckedFailures != 3 || got.Spec != c.Spec {
+		if err != nil || got.State != "paused" || got.Phase != 1 || got.Reason != "threshold" || got.AckedFailures != 3 || got.Spec != c.Spec || got.Version != 1 {
 			t.Fatalf("campaign: %+v %v", got, err)
 		}
 		if _, err := db.Campaign(ctx, "nope"); !errors.Is(err, store.ErrNotFound) {
@@ -46,6 +52,40 @@ func TestCampaignTables(t *testing.T) {
 		rows, err := db.CampaignDevices(ctx, "c1")
 		if err != nil || len(rows) != 2 || rows[0].DeviceID != "a" || rows[0].Status != "failed" || rows[0].Reason != "r" || !rows[0].Notified.Equal(n) || rows[1].Phase != 1 {
 			t.Fatalf("devices: %+v %v", rows, err)
+		}
+
+		// Conditional transitions: only from the status (and notification)
+		// the writer read.
+		ch := []store.DeviceChange{
+			{CampaignDevice: store.CampaignDevice{DeviceID: "b", Status: "notified", Notified: n}, From: []string{"queued"}},
+			{CampaignDevice: store.CampaignDevice{DeviceID: "a", Status: "verified"}, From: []string{"notified", "downloading"}, FromNotified: n},
+			{CampaignDevice: store.CampaignDevice{DeviceID: "a", Status: "reverted"}, From: []string{"failed"}}, // not at that notification
+		}
+		applied, err := db.ChangeCampaignDevices(ctx, "c1", ch, store.Fence{})
+		if err != nil || !applied[0] || applied[1] || applied[2] {
+			t.Fatalf("changes: %v %v", applied, err)
+		}
+		rev := []store.DeviceChange{{CampaignDevice: store.CampaignDevice{DeviceID: "a", Status: "reverted", Notified: n}, From: []string{"notified", "failed"}, FromNotified: n}}
+		if applied, err = db.ChangeCampaignDevices(ctx, "c1", rev, store.Fence{}); err != nil || !applied[0] {
+			t.Fatalf("failed to reverted: %v %v", applied, err)
+		}
+		if applied, err = db.ChangeCampaignDevices(ctx, "c1", ch[:1], store.Fence{}); err != nil || applied[0] {
+			t.Fatalf("the same change again: %v %v", applied, err)
+		}
+		if since, err := db.CampaignDevicesSince(ctx, "c1", time.Now().Add(-time.Minute)); err != nil || len(since) != 2 {
+			t.Fatalf("since a minute ago: %+v %v", since, err)
+		}
+		if since, err := db.CampaignDevicesSince(ctx, "c1", time.Now().Add(time.Hour)); err != nil || len(since) != 0 {
+			t.Fatalf("since later: %+v %v", since, err)
+		}
+		if d, err := db.CampaignDevice(ctx, "c1", "b"); err != nil || d.Status != "notified" || !d.Notified.Equal(n) {
+			t.Fatalf("device b: %+v %v", d, err)
+		}
+		if _, err := db.CampaignDevice(ctx, "c1", "zz"); !errors.Is(err, store.ErrNotFound) {
+			t.Fatalf("unknown device: %v", err)
+		}
+		if _, err := db.ChangeCampaignDevices(ctx, "c1", ch[:1], store.Fence{Name: "campaigns", Epoch: 1}); !errors.Is(err, store.ErrFenced) {
+			t.Fatalf("fenced without the lease: %v", err)
 		}
 
 		if err := db.PutImage(ctx, "aa", []byte{1}, "SPE", 5, []byte("img5")); err != nil {

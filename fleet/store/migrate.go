@@ -116,6 +116,31 @@ var migrations = []string{
 	);
 	CREATE INDEX telemetry_chunks_series ON telemetry_chunks(device_id, metric, t_min);
 	CREATE INDEX telemetry_chunks_t_min ON telemetry_chunks(t_min);`,
+	// 4: leases (lease.go): which node runs a background loop (the campaign
+	// evaluator, telemetry maintenance), with the epoch that fences its
+	// writes.
+	`CREATE TABLE leases (
+		name TEXT PRIMARY KEY,
+		holder TEXT NOT NULL,
+		epoch BIGINT NOT NULL,
+		expires_ms BIGINT NOT NULL
+	);`,
+	// 5: campaigns written by several nodes (fleet/campaign): a version
+	// that every state write checks and increments (an operator's action
+	// and the evaluator's transition cannot overwrite each other), and an
+	// index for the evaluator's read of the device rows changed since its
+	// last tick.
+	`ALTER TABLE campaigns ADD COLUMN version BIGINT NOT NULL DEFAULT 0;
+	CREATE INDEX campaign_devices_updated ON campaign_devices(campaign_id, updated_ms);`,
+	// 6: the fleet CA shared by the nodes of a cluster (ca.go): its
+	// certificate and its key, encrypted under the CA passphrase as in
+	// the key file. One row at most.
+	`CREATE TABLE fleet_ca (
+		id INTEGER PRIMARY KEY CHECK (id = 1),
+		cert_pem TEXT NOT NULL,
+		key_pem TEXT NOT NULL,
+		created_ms BIGINT NOT NULL
+	);`,
 }
 
 // migrationCode runs Go code inside a migration's transaction, after its

@@ -22,11 +22,12 @@ func (r Rate) Valid() bool { return r.PerSecond > 0 && r.Burst >= 1 && !math.IsI
 // sources left out share one overflow bucket, so a flood from more sources
 // than the table holds is limited as a whole rather than not at all.
 type Limiter struct {
-	rate Rate
+	base Rate // as configured; rate is base divided among the nodes (SetShare)
 	max  int
 	now  func() time.Time
 
 	mu        sync.Mutex
+	rate      Rate
 	m         map[Source]bucket
 	overflow  bucket
 	lastSweep time.Time
@@ -50,7 +51,7 @@ func NewLimiter(r Rate, maxSources int, now func() time.Time) *Limiter {
 	if now == nil {
 		now = time.Now
 	}
-	return &Limiter{rate: r, max: maxSources, now: now, m: map[Source]bucket{}, overflow: bucket{tokens: float64(r.Burst)}}
+	return &Limiter{base: r, rate: r, max: maxSources, now: now, m: map[Source]bucket{}, overflow: bucket{tokens: float64(r.Burst)}}
 }
 
 // refill returns b brought up to now.
@@ -137,12 +138,44 @@ func (l *Limiter) RetryAfter(src Source) time.Duration {
 		b = l.overflow
 	}
 	b = l.refill(b, now)
+	perSecond := l.rate.PerSecond
 	l.mu.Unlock()
 	if b.tokens >= 1 {
 		return 0
 	}
-	s := math.Ceil((1 - b.tokens) / l.rate.PerSecond)
+	s := math.Ceil((1 - b.tokens) / perSecond)
 	return time.Duration(s) * time.Second
+}
+
+// SetShare makes this limiter's rate the configured one divided by n (at
+// least a burst of 1): the nodes of a cluster each hold one n-th of a
+// source's budget, so a source the load balancer spreads over n nodes gets
+// the configured budget in all, with no round trip between nodes per
+// request. Buckets already filled past the new burst are cut to it.
+func (l *Limiter) SetShare(n int) {
+	n = max(n, 1)
+	r := Rate{PerSecond: l.base.PerSecond / float64(n), Burst: max(l.base.Burst/n, 1)}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if r == l.rate {
+		return
+	}
+	l.rate = r
+	cut := func(b bucket) bucket {
+		b.tokens = math.Min(b.tokens, float64(r.Burst))
+		return b
+	}
+	for k, b := range l.m {
+		l.m[k] = cut(b)
+	}
+	l.overflow = cut(l.overflow)
+}
+
+// Rate is the rate in force (the configured one divided by SetShare's n).
+func (l *Limiter) Rate() Rate {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.rate
 }
 
 // Len is the number of sources the table holds now.

@@ -86,3 +86,36 @@ func TestLimiterBounded(t *testing.T) {
 		t.Fatalf("after refill: table holds %d, want the new source alone", l.Len())
 	}
 }
+
+// TestLimiterShare: with the budget divided among three nodes, a source
+// gets a third of the burst and of the rate here; back to one node, the
+// whole again.
+func TestLimiterShare(t *testing.T) {
+	c := newClock()
+	l := NewLimiter(Rate{PerSecond: 3, Burst: 30}, 100, c.now)
+	a := SourceOf("192.0.2.1:1")
+	l.Allow(a) // a bucket, full at 29 tokens
+	l.SetShare(3)
+	if r := l.Rate(); r != (Rate{PerSecond: 1, Burst: 10}) {
+		t.Fatalf("rate %+v", r)
+	}
+	n := 0
+	for l.Allow(a) {
+		n++
+	}
+	if n != 10 {
+		t.Fatalf("burst of a third: %d requests allowed, want 10", n)
+	}
+	c.advance(2 * time.Second)
+	if !l.Allow(a) || !l.Allow(a) || l.Allow(a) {
+		t.Fatal("refill at a third of the rate is not 1/s")
+	}
+	l.SetShare(0) // as 1
+	if r := l.Rate(); r != (Rate{PerSecond: 3, Burst: 30}) {
+		t.Fatalf("rate back to one node: %+v", r)
+	}
+	l.SetShare(100) // more nodes than burst: a burst of 1 still
+	if r := l.Rate(); r.Burst != 1 || r.PerSecond != 0.03 {
+		t.Fatalf("rate on 100 nodes: %+v", r)
+	}
+}

@@ -1,0 +1,494 @@
+// Package cluster is what the nodes of a scaled-out fleet share over NATS
+// and JetStream: the registry of live nodes (a heartbeat in the KV bucket
+// "nodes"), device presence (which node holds which device's MQTT session,
+// KV "presence"), the set of used enrollment nonces (KV "nonces", insert
+// if absent), and the cross-node messages: disconnect a device, store a
+// job on every node's broker, drop caches after a change.
+//
+// It only carries facts between nodes: it must never decide anything about
+// a device (the store of record is PostgreSQL, fleet/store; the decisions
+// are fleet's), never hold a secret, and never be needed by a single node
+// without a cluster: section (fleet works without it exactly as before).
+package cluster
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sort"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// Config says how a node joins the cluster.
+type Config struct {
+	// URLs are NATS server URLs (nats://host:port); the client learns the
+	// rest of the cluster from any one of them.
+	URLs []string
+	// Node is this node's name, unique in the cluster.
+	Node string
+	// Cluster names the cluster in every subject and bucket (default
+	// "rampart"); two fleets may share one NATS system under two names.
+	Cluster string
+	// Version is the rampart version this node runs (shown by
+	// rampart fleet nodes).
+	Version string
+	// MQTT and Enroll are the node's advertised device endpoints.
+	MQTT   []string
+	Enroll string
+	// Replicas of each KV bucket: 3 on a three-server NATS cluster (a
+	// bucket survives the loss of any one server), 1 on a lone server.
+	Replicas int
+	// Heartbeat is the registry's write period (default 1 s); a node not
+	// heard from for NodeTTL (default 5 s) is gone.
+	Heartbeat, NodeTTL time.Duration
+	// NonceTTL is the enrollment nonce lifetime: a used nonce is kept
+	// twice that long (default 5 m).
+	NonceTTL time.Duration
+	// Devices and Leases report this node's connected device count and
+	// the leases it holds, read at each heartbeat; may be nil.
+	Devices func() int64
+	Leases  func() []string
+	Log     *slog.Logger
+	Now     func() time.Time
+}
+
+// NodeInfo is one node's registry entry, as written by its heartbeat.
+type NodeInfo struct {
+	Name      string    `json:"name"`
+	Version   string    `json:"version"`
+	MQTT      []string  `json:"mqtt,omitempty"`
+	Enroll    string    `json:"enroll,omitempty"`
+	Started   time.Time `json:"started"`
+	Devices   int64     `json:"devices"`
+	Leases    []string  `json:"leases,omitempty"`
+	Heartbeat time.Time `json:"heartbeat"`
+}
+
+// Node is this process's membership of the cluster.
+type Node struct {
+	cfg     Config
+	nc      *nats.Conn
+	js      jetstream.JetStream
+	started time.Time
+	prefix  string // rampart.<cluster>.
+
+	nodes, presence, nonces jetstream.KeyValue
+
+	live atomic.Int64 // nodes seen at the last heartbeat (at least 1)
+
+	mu   sync.Mutex
+	subs []*nats.Subscription
+
+	stop context.CancelFunc
+	done chan struct{}
+}
+
+// ErrUsed: the key was used before (UseOnce).
+var ErrUsed = errors.New("cluster: already used")
+
+// Connect connects to NATS, creates (or opens) the buckets, writes the
+// first heartbeat and starts the heartbeat loop.
+func Connect(ctx context.Context, cfg Config) (*Node, error) {
+	if len(cfg.URLs) == 0 || cfg.Node == "" {
+		return nil, errors.New("cluster: need NATS URLs and a node name")
+	}
+	if !tokenValid(cfg.Node) {
+		return nil, fmt.Errorf("cluster: node name %q: want letters, digits, - and _", cfg.Node)
+	}
+	if cfg.Cluster == "" {
+		cfg.Cluster = "rampart"
+	}
+	if !tokenValid(cfg.Cluster) {
+		return nil, fmt.Errorf("cluster: cluster name %q: want letters, digits, - and _", cfg.Cluster)
+	}
+	if cfg.Replicas <= 0 {
+		cfg.Replicas = 1
+	}
+	if cfg.Heartbeat <= 0 {
+		cfg.Heartbeat = time.Second
+	}
+	if cfg.NodeTTL <= 0 {
+		cfg.NodeTTL = 5 * time.Second
+	}
+	if cfg.NonceTTL <= 0 {
+		cfg.NonceTTL = 5 * time.Minute
+	}
+	if cfg.Log == nil {
+		cfg.Log = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	log := cfg.Log
+	nc, err := nats.Connect(strings.Join(cfg.URLs, ","),
+		nats.Name("rampart "+cfg.Node),
+		nats.MaxReconnects(-1),
+		nats.ReconnectWait(250*time.Millisecond),
+		nats.ReconnectJitter(250*time.Millisecond, time.Second),
+		nats.Timeout(5*time.Second),
+		nats.RetryOnFailedConnect(false),
+		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
+			if err != nil { // nil: closed by Close
+				log.Warn("NATS disconnected", "err", err)
+			}
+		}),
+		nats.ReconnectHandler(func(c *nats.Conn) { log.Info("NATS reconnected", "server", c.ConnectedUrlRedacted()) }),
+	)
+	if err != nil {
+		return nil, fmt.Errorf("cluster: connect %s: %w", strings.Join(cfg.URLs, ","), err)
+	}
+	n := &Node{cfg: cfg, nc: nc, started: cfg.Now().UTC(), prefix: "rampart." + cfg.Cluster + "."}
+	n.live.Store(1)
+	if n.js, err = jetstream.New(nc); err != nil {
+		nc.Close()
+		return nil, fmt.Errorf("cluster: jetstream: %w", err)
+	}
+	bucket := func(name string, ttl time.Duration, history uint8) (jetstream.KeyValue, error) {
+		kv, err := n.js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
+			Bucket: cfg.Cluster + "-" + name, TTL: ttl, History: history, Replicas: cfg.Replicas, Storage: jetstream.FileStorage})
+		if err != nil {
+			return nil, fmt.Errorf("cluster: bucket %s: %w", name, err)
+		}
+		return kv, nil
+	}
+	if n.nodes, err = bucket("nodes", cfg.NodeTTL, 1); err == nil {
+		if n.presence, err = bucket("presence", 0, 1); err == nil {
+			n.nonces, err = bucket("nonces", 2*cfg.NonceTTL, 1)
+		}
+	}
+	if err != nil {
+		nc.Close()
+		return nil, err
+	}
+	if err := n.beat(ctx); err != nil {
+		nc.Close()
+		return nil, err
+	}
+	hctx, cancel := context.WithCancel(context.Background())
+	n.stop, n.done = cancel, make(chan struct{})
+	go n.heartbeats(hctx)
+	return n, nil
+}
+
+// tokenValid: a name usable as one subject token and in a bucket name.
+func tokenValid(s string) bool {
+	if s == "" || len(s) > 64 {
+		return false
+	}
+	for _, r := range s {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_') {
+			return false
+		}
+	}
+	return true
+}
+
+// Name is this node's name.
+func (n *Node) Name() string { return n.cfg.Node }
+
+// Conn is the NATS connection (tests, readiness).
+func (n *Node) Conn() *nats.Conn { return n.nc }
+
+// Connected reports whether the NATS connection is up now.
+func (n *Node) Connected() bool { return n.nc.IsConnected() }
+
+// Close stops the heartbeat, removes this node from the registry (so that
+// the others count it out at once rather than after NodeTTL) and closes
+// the connection.
+func (n *Node) Close() error {
+	if n.stop == nil {
+		return nil
+	}
+	n.stop()
+	<-n.done
+	n.mu.Lock()
+	for _, s := range n.subs {
+		s.Unsubscribe()
+	}
+	n.subs = nil
+	n.mu.Unlock()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	n.nodes.Delete(ctx, n.cfg.Node)
+	n.nc.Drain()
+	n.stop = nil
+	return nil
+}
+
+func (n *Node) heartbeats(ctx context.Context) {
+	defer close(n.done)
+	t := time.NewTicker(n.cfg.Heartbeat)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		bctx, cancel := context.WithTimeout(ctx, n.cfg.Heartbeat*2)
+		if err := n.beat(bctx); err != nil && ctx.Err() == nil {
+			n.cfg.Log.Warn("cluster heartbeat failed", "err", err)
+		}
+		cancel()
+	}
+}
+
+// beat writes this node's entry and counts the live nodes.
+func (n *Node) beat(ctx context.Context) error {
+	info := NodeInfo{Name: n.cfg.Node, Version: n.cfg.Version, MQTT: n.cfg.MQTT, Enroll: n.cfg.Enroll, Started: n.started, Heartbeat: n.cfg.Now().UTC()}
+	if n.cfg.Devices != nil {
+		info.Devices = n.cfg.Devices()
+	}
+	if n.cfg.Leases != nil {
+		info.Leases = n.cfg.Leases()
+	}
+	b, _ := json.Marshal(info)
+	if _, err := n.nodes.Put(ctx, n.cfg.Node, b); err != nil {
+		return fmt.Errorf("cluster: heartbeat: %w", err)
+	}
+	all, err := n.Nodes(ctx)
+	if err != nil {
+		return err
+	}
+	n.live.Store(int64(max(len(all), 1)))
+	return nil
+}
+
+// Live is the number of live nodes at the last heartbeat, this one
+// included (so at least 1).
+func (n *Node) Live() int { return int(n.live.Load()) }
+
+// Nodes lists the live nodes (heard from within NodeTTL), by name.
+func (n *Node) Nodes(ctx context.Context) ([]NodeInfo, error) {
+	l, err := n.nodes.ListKeys(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("cluster: nodes: %w", err)
+	}
+	var out []NodeInfo
+	for k := range l.Keys() {
+		e, err := n.nodes.Get(ctx, k)
+		if errors.Is(err, jetstream.ErrKeyNotFound) {
+			continue
+		}
+		if err != nil {
+			l.Stop()
+			return nil, fmt.Errorf("cluster: node %s: %w", k, err)
+		}
+		var ni NodeInfo
+		if json.Unmarshal(e.Value(), &ni) != nil {
+			continue
+		}
+		out = append(out, ni)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out, nil
+}
+
+// presenceValue is a presence entry: the node holding the device's
+// session and when that session started there.
+type presenceValue struct {
+	Node    string `json:"node"`
+	Started int64  `json:"started_ns"`
+}
+
+// presenceKey maps a device ID to a KV key: device IDs may hold
+// characters a key may not, so a key is the ID's hex.
+func presenceKey(deviceID string) string { return fmt.Sprintf("d%x", deviceID) }
+
+// SessionStarted records that this node holds deviceID's session, started
+// at started.
+func (n *Node) SessionStarted(ctx context.Context, deviceID string, started time.Time) error {
+	b, _ := json.Marshal(presenceValue{Node: n.cfg.Node, Started: started.UnixNano()})
+	if _, err := n.presence.Put(ctx, presenceKey(deviceID), b); err != nil {
+		return fmt.Errorf("cluster: presence: %w", err)
+	}
+	return nil
+}
+
+// SessionEnded removes deviceID's presence entry if it is still the one
+// this node wrote for the session that started at started: a newer
+// session, here or on another node, keeps its entry (the delete is
+// conditional on the entry's revision).
+func (n *Node) SessionEnded(ctx context.Context, deviceID string, started time.Time) error {
+	k := presenceKey(deviceID)
+	e, err := n.presence.Get(ctx, k)
+	if errors.Is(err, jetstream.ErrKeyNotFound) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("cluster: presence: %w", err)
+	}
+	var v presenceValue
+	if json.Unmarshal(e.Value(), &v) != nil || v.Node != n.cfg.Node || v.Started != started.UnixNano() {
+		return nil
+	}
+	err = n.presence.Delete(ctx, k, jetstream.LastRevision(e.Revision()))
+	if err != nil && !isRevisionConflict(err) {
+		return fmt.Errorf("cluster: presence: %w", err)
+	}
+	return nil
+}
+
+func isRevisionConflict(err error) bool {
+	var apiErr *jetstream.APIError
+	return errors.Is(err, jetstream.ErrKeyExists) || errors.As(err, &apiErr) && apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequence
+}
+
+// Holder is the node holding deviceID's session, if a live node does.
+func (n *Node) Holder(ctx context.Context, deviceID string) (string, bool, error) {
+	e, err := n.presence.Get(ctx, presenceKey(deviceID))
+	if errors.Is(err, jetstream.ErrKeyNotFound) {
+		return "", false, nil
+	}
+	if err != nil {
+		return "", false, fmt.Errorf("cluster: presence: %w", err)
+	}
+	var v presenceValue
+	if json.Unmarshal(e.Value(), &v) != nil {
+		return "", false, nil
+	}
+	if _, err := n.nodes.Get(ctx, v.Node); err != nil {
+		return "", false, nil // the holder is gone: its sessions with it
+	}
+	return v.Node, true, nil
+}
+
+// UseOnce records key as used in the nonce bucket (kept for twice the
+// nonce lifetime); ErrUsed when any node recorded it before.
+func (n *Node) UseOnce(ctx context.Context, key string) error {
+	_, err := n.nonces.Create(ctx, key, nil)
+	if isRevisionConflict(err) {
+		return ErrUsed
+	}
+	if err != nil {
+		return fmt.Errorf("cluster: nonce: %w", err)
+	}
+	return nil
+}
+
+// Messages between nodes. Each carries the sending node's name, so that
+// a node skips what it sent itself (it applied it locally already).
+type message struct {
+	From    string    `json:"from"`
+	Device  string    `json:"device,omitempty"`
+	Reason  string    `json:"reason,omitempty"`
+	Payload []byte    `json:"payload,omitempty"`
+	Expires time.Time `json:"expires,omitzero"`
+	What    string    `json:"what,omitempty"`
+}
+
+func (n *Node) publish(subject string, m message) error {
+	m.From = n.cfg.Node
+	b, _ := json.Marshal(m)
+	if err := n.nc.Publish(n.prefix+subject, b); err != nil {
+		return fmt.Errorf("cluster: publish %s: %w", subject, err)
+	}
+	return nil
+}
+
+func (n *Node) subscribe(subject string, f func(message)) error {
+	s, err := n.nc.Subscribe(n.prefix+subject, func(msg *nats.Msg) {
+		var m message
+		if json.Unmarshal(msg.Data, &m) != nil || m.From == n.cfg.Node {
+			return
+		}
+		f(m)
+	})
+	if err != nil {
+		return fmt.Errorf("cluster: subscribe %s: %w", subject, err)
+	}
+	// The subscription is registered with the server before return, so
+	// a message published after this call reaches it.
+	if err := n.nc.Flush(); err != nil {
+		s.Unsubscribe()
+		return fmt.Errorf("cluster: subscribe %s: %w", subject, err)
+	}
+	n.mu.Lock()
+	n.subs = append(n.subs, s)
+	n.mu.Unlock()
+	return nil
+}
+
+// Subjects, under rampart.<cluster>.
+const (
+	SubjectDisconnect = "disconnect"
+	SubjectJobs       = "jobs"
+	SubjectChanged    = "changed"
+	SubjectSuperseded = "superseded"
+)
+
+// Disconnect asks every other node to end deviceID's session if it holds
+// it (the caller ends its own). The message is flushed to the server
+// before return.
+func (n *Node) Disconnect(deviceID, reason string) error {
+	if err := n.publish(SubjectDisconnect, message{Device: deviceID, Reason: reason}); err != nil {
+		return err
+	}
+	return n.nc.FlushTimeout(time.Second)
+}
+
+// OnDisconnect calls f for each disconnect another node asks for.
+func (n *Node) OnDisconnect(f func(deviceID, reason string)) error {
+	return n.subscribe(SubjectDisconnect, func(m message) { f(m.Device, m.Reason) })
+}
+
+// Superseded asks every other node to end deviceID's sessions that use a
+// certificate other than serial (the device enrolled again).
+func (n *Node) Superseded(deviceID, serial string) error {
+	return n.publish(SubjectSuperseded, message{Device: deviceID, Reason: serial})
+}
+
+// OnSuperseded calls f for each superseded certificate another node
+// announces.
+func (n *Node) OnSuperseded(f func(deviceID, serial string)) error {
+	return n.subscribe(SubjectSuperseded, func(m message) { f(m.Device, m.Reason) })
+}
+
+// Job gives every other node deviceID's job (payload, valid until
+// expires) to store as retained on its broker.
+func (n *Node) Job(deviceID string, payload []byte, expires time.Time) error {
+	return n.publish(SubjectJobs, message{Device: deviceID, Payload: payload, Expires: expires})
+}
+
+// OnJob calls f for each job another node publishes.
+func (n *Node) OnJob(f func(deviceID string, payload []byte, expires time.Time)) error {
+	return n.subscribe(SubjectJobs, func(m message) { f(m.Device, m.Payload, m.Expires) })
+}
+
+// Changed tells every other node that what changed (a trust list, the
+// configuration, a release) so that they drop what they cached of it.
+func (n *Node) Changed(what string) error {
+	return n.publish(SubjectChanged, message{What: what})
+}
+
+// OnChanged calls f for each change another node announces.
+func (n *Node) OnChanged(f func(what string)) error {
+	return n.subscribe(SubjectChanged, func(m message) { f(m.What) })
+}
+
+// Check connects to the NATS servers at urls and asks for the JetStream
+// account information, changing nothing: --check-config's reachability
+// check. It returns the server it reached.
+func Check(ctx context.Context, urls []string) (string, error) {
+	nc, err := nats.Connect(strings.Join(urls, ","), nats.Name("rampart check-config"), nats.Timeout(5*time.Second))
+	if err != nil {
+		return "", fmt.Errorf("cluster: NATS at %s unreachable: %w", strings.Join(urls, ","), err)
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		return "", fmt.Errorf("cluster: jetstream: %w", err)
+	}
+	if _, err := js.AccountInfo(ctx); err != nil {
+		return "", fmt.Errorf("cluster: NATS at %s reachable, but JetStream is not available: %w", nc.ConnectedUrlRedacted(), err)
+	}
+	return nc.ConnectedUrlRedacted(), nil
+}

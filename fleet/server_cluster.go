@@ -1,0 +1,388 @@
+package fleet
+
+import (
+	"bytes"
+	"context"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"log/slog"
+	"os"
+	"runtime/debug"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"rampart/adminapi"
+	"rampart/fleet/ca"
+	"rampart/fleet/cluster"
+	"rampart/fleet/enroll"
+	"rampart/fleet/store"
+)
+
+// A server with a cluster: section is one node of several sharing one
+// PostgreSQL database and one NATS system (docs/scale-out.md). What a
+// single node keeps in its memory is shared here:
+//
+//   - the CA lives in the store (openSharedCA), so every node issues under
+//     it and derives the same secrets from it (nonce key, campaign keys);
+//   - used nonces live in the cluster's KV bucket (clusterNonces);
+//   - presence: which node holds which device's session (presence);
+//   - a disconnect (revoke, suspend, decommission) and a superseded
+//     certificate reach the node holding the session (cluster messages);
+//   - a campaign job is stored on every node's broker;
+//   - per-source budgets are divided by the live node count (shares);
+//   - telemetry compaction and retention and audit retention run on the
+//     node holding the store lease MaintenanceLease (leaseKeeper).
+
+// MaintenanceLease is the store lease whose holder runs telemetry
+// compaction, telemetry retention and audit retention.
+const MaintenanceLease = "telemetry-maintenance"
+
+// Lease timing: renewed every leaseRenew, lost leaseTTL after the last
+// renewal (a dead holder's loops move within leaseTTL + leaseRenew).
+const (
+	leaseTTL   = 3 * time.Second
+	leaseRenew = time.Second
+)
+
+// buildVersion is the module version this binary was built from.
+func buildVersion() string {
+	v := "devel"
+	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
+		v = bi.Main.Version
+	}
+	return fmt.Sprintf("%s (schema %d)", v, store.SchemaVersion())
+}
+
+// openSharedCA opens the fleet CA the nodes of a cluster share, from the
+// store. When the store holds none, this node stores the CA of its
+// data_dir (a single node becoming the first of a cluster) or a new one;
+// the store keeps the first stored (PutFleetCAIfAbsent: nodes starting
+// together store exactly one) and every node loads that one. The key is
+// stored encrypted under the CA passphrase, as in the key file.
+func openSharedCA(ctx context.Context, db *store.DB, dir string, pass []byte, o ca.Options, log *slog.Logger) (*ca.CA, error) {
+	certPEM, keyPEM, err := db.FleetCA(ctx)
+	if errors.Is(err, store.ErrNotFound) {
+		fc, fk, local, ferr := ca.ReadFiles(dir)
+		if ferr != nil {
+			return nil, ferr
+		}
+		if local {
+			// Checked before it is shared: a wrong passphrase stops here.
+			if _, err := ca.Load(fc, fk, pass, o); err != nil {
+				return nil, err
+			}
+			certPEM, keyPEM = fc, fk
+		} else if _, certPEM, keyPEM, err = ca.Generate(pass, o); err != nil {
+			return nil, err
+		}
+		stored, perr := db.PutFleetCAIfAbsent(ctx, certPEM, keyPEM)
+		if perr != nil {
+			return nil, perr
+		}
+		if stored {
+			log.Info("fleet CA stored for the cluster", "from", map[bool]string{true: "data_dir", false: "new"}[local])
+		}
+		certPEM, keyPEM, err = db.FleetCA(ctx)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if fc, _, local, _ := ca.ReadFiles(dir); local && !bytes.Equal(fc, certPEM) {
+		log.Warn("the CA files in data_dir are not the cluster's CA: the store's is used", "dir", dir)
+	}
+	return ca.Load(certPEM, keyPEM, pass, o)
+}
+
+// clusterNonces is the used-nonce set of the cluster (enroll.UsedNonceSet).
+type clusterNonces struct{ n *cluster.Node }
+
+func (c clusterNonces) Use(ctx context.Context, id [16]byte, _ time.Time) error {
+	err := c.n.UseOnce(ctx, hex.EncodeToString(id[:]))
+	if errors.Is(err, cluster.ErrUsed) {
+		return enroll.ErrNonceReplayed
+	}
+	return err
+}
+
+// joinCluster connects this node to NATS (cluster.Connect) and subscribes
+// to what the other nodes send.
+func (s *Server) joinCluster(ctx context.Context) error {
+	cl := s.cfg.Cluster
+	var err error
+	s.node, err = cluster.Connect(ctx, cluster.Config{URLs: cl.NATS, Node: cl.Node, Cluster: cl.Name, Version: s.version,
+		MQTT: cl.Advertise.MQTT, Enroll: cl.Advertise.Enroll, Replicas: cl.Replicas, NonceTTL: s.cfg.NonceTTL.Duration,
+		Devices: func() int64 {
+			if s.broker == nil {
+				return 0
+			}
+			return s.broker.Connected()
+		},
+		Leases: s.heldLeases, Log: s.log.With("component", "cluster"), Now: s.opts.Now})
+	return err
+}
+
+// subscribeCluster applies, on this node, what the other nodes publish.
+func (s *Server) subscribeCluster() error {
+	return errors.Join(
+		s.node.OnDisconnect(func(id, reason string) { s.broker.Disconnect(id, reason) }),
+		s.node.OnSuperseded(func(id, serial string) { s.broker.Supersede(id, serial) }),
+		s.node.OnJob(func(id string, payload []byte, exp time.Time) {
+			if err := s.broker.PublishJob(id, payload, exp); err != nil {
+				s.log.Warn("job from another node not stored", "device", id, "err", err)
+			}
+		}),
+		s.node.OnChanged(func(what string) { s.log.Debug("changed on another node", "what", what) }),
+	)
+}
+
+// disconnect ends deviceID's session on this node and, in a cluster, on
+// the node that holds it (the admin API's Disconnect). It reports whether
+// this node dropped a connection.
+func (s *Server) disconnect(deviceID, reason string) bool {
+	was := s.broker.Disconnect(deviceID, reason)
+	if s.node != nil {
+		if err := s.node.Disconnect(deviceID, reason); err != nil {
+			s.log.Error("disconnect not sent to the other nodes", "device", deviceID, "err", err)
+		}
+	}
+	return was
+}
+
+// supersede ends the sessions of deviceID that use a certificate other
+// than serial, on every node.
+func (s *Server) supersede(deviceID, serial string) {
+	s.broker.Supersede(deviceID, serial)
+	if s.node != nil {
+		if err := s.node.Superseded(deviceID, serial); err != nil {
+			s.log.Error("superseded certificate not sent to the other nodes", "device", deviceID, "err", err)
+		}
+	}
+}
+
+// publishJob stores a job as retained on this node's broker and, in a
+// cluster, on every other node's: the device gets it wherever it is
+// connected, and wherever it reconnects.
+func (s *Server) publishJob(deviceID string, payload []byte, expires time.Time) error {
+	err := s.broker.PublishJob(deviceID, payload, expires)
+	if s.node != nil {
+		err = errors.Join(err, s.node.Job(deviceID, payload, expires))
+	}
+	return err
+}
+
+// presence records in the cluster which node holds each device's session.
+// The writes are made off the broker's goroutines by a few workers, one
+// device always on the same worker so that its start and end stay in
+// order; a full queue drops the record (logged): presence informs, the
+// decisions (disconnects) reach every node anyway.
+type presence struct {
+	node    *cluster.Node
+	log     *slog.Logger
+	queues  []chan presenceEvent
+	wg      sync.WaitGroup
+	dropped atomic.Int64
+}
+
+type presenceEvent struct {
+	device  string
+	started time.Time
+	up      bool
+}
+
+func newPresence(n *cluster.Node, log *slog.Logger) *presence {
+	p := &presence{node: n, log: log}
+	for range 4 {
+		q := make(chan presenceEvent, 16384)
+		p.queues = append(p.queues, q)
+		p.wg.Add(1)
+		go func() {
+			defer p.wg.Done()
+			for e := range q {
+				ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+				var err error
+				if e.up {
+					err = n.SessionStarted(ctx, e.device, e.started)
+				} else {
+					err = n.SessionEnded(ctx, e.device, e.started)
+				}
+				cancel()
+				if err != nil {
+					log.Warn("presence not recorded", "device", e.device, "up", e.up, "err", err)
+				}
+			}
+		}()
+	}
+	return p
+}
+
+// note queues a session's start or end (broker.Config.OnSession).
+func (p *presence) note(device string, started time.Time, up bool) {
+	h := fnv.New32a()
+	h.Write([]byte(device))
+	select {
+	case p.queues[h.Sum32()%uint32(len(p.queues))] <- presenceEvent{device, started, up}:
+	default:
+		if p.dropped.Add(1)%1000 == 1 {
+			p.log.Warn("presence queue full: records dropped", "dropped", p.dropped.Load())
+		}
+	}
+}
+
+// close writes what is queued and stops the workers.
+func (p *presence) close() {
+	for _, q := range p.queues {
+		close(q)
+	}
+	p.wg.Wait()
+}
+
+// runShares keeps each per-source budget divided by the live node count.
+func (s *Server) runShares(ctx context.Context) {
+	t := time.NewTicker(time.Second)
+	defer t.Stop()
+	last := 0
+	for {
+		if n := s.node.Live(); n != last {
+			s.enrollFails.SetShare(n)
+			s.adminFails.SetShare(n)
+			s.enroll.SetShare(n)
+			if last != 0 {
+				s.log.Info("per-source budgets divided among the live nodes", "nodes", n)
+			}
+			last = n
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// leaseKeeper acquires and renews a store lease for this node; while held,
+// it runs work under a context that ends when the lease is lost (or the
+// keeper stops).
+type leaseKeeper struct {
+	db     *store.DB
+	name   string
+	holder string
+	log    *slog.Logger
+	epoch  atomic.Int64 // while held; 0 when not
+}
+
+// Leader reports the epoch of the lease when this node holds it (the
+// campaign engine's Config.Leader has this form).
+func (k *leaseKeeper) Leader() (int64, bool) {
+	e := k.epoch.Load()
+	return e, e != 0
+}
+
+// run holds the lease whenever it can until ctx ends, running work while
+// it does; at the end it releases the lease so another node takes it at
+// once.
+func (k *leaseKeeper) run(ctx context.Context, work func(context.Context)) {
+	var (
+		stopWork context.CancelFunc
+		workDone chan struct{}
+		lastOK   time.Time
+	)
+	stop := func() {
+		if stopWork != nil {
+			stopWork()
+			<-workDone
+			stopWork = nil
+		}
+		k.epoch.Store(0)
+	}
+	start := func(work func(context.Context)) (context.CancelFunc, chan struct{}) {
+		wctx, cancel := context.WithCancel(ctx)
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			work(wctx)
+		}()
+		return cancel, done
+	}
+	t := time.NewTicker(leaseRenew)
+	defer t.Stop()
+	for {
+		actx, cancel := context.WithTimeout(ctx, leaseRenew)
+		l, err := k.db.AcquireLease(actx, k.name, k.holder, leaseTTL)
+		cancel()
+		switch {
+		case err != nil:
+			// Unsure whether it is still ours: stop before it could have
+			// expired.
+			if stopWork != nil && time.Since(lastOK) > leaseTTL-leaseRenew {
+				k.log.Warn("lease not renewed: work stopped", "lease", k.name, "err", err)
+				stop()
+			}
+		case l.Held:
+			lastOK = time.Now()
+			if stopWork == nil || k.epoch.Load() != l.Epoch {
+				stop()
+				k.epoch.Store(l.Epoch)
+				k.log.Info("lease acquired", "lease", k.name, "epoch", l.Epoch)
+				stopWork, workDone = start(work)
+			}
+		default:
+			if stopWork != nil {
+				k.log.Warn("lease lost", "lease", k.name, "holder", l.Holder)
+			}
+			stop()
+		}
+		select {
+		case <-ctx.Done():
+			stop()
+			rctx, cancel := context.WithTimeout(context.Background(), time.Second)
+			k.db.ReleaseLease(rctx, k.name, k.holder)
+			cancel()
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// heldLeases names the leases this node holds (the registry's entry).
+func (s *Server) heldLeases() []string {
+	var out []string
+	for _, k := range s.leases {
+		if _, ok := k.Leader(); ok {
+			out = append(out, k.name)
+		}
+	}
+	return out
+}
+
+// nodes lists the live nodes for GET /api/v1/nodes: the cluster's
+// registry, or this server alone; each with the store leases it holds.
+func (s *Server) nodes(ctx context.Context) ([]adminapi.Node, error) {
+	leases, err := s.db.Leases(ctx)
+	if err != nil {
+		return nil, err
+	}
+	held := map[string][]string{}
+	for _, l := range leases {
+		if l.Held {
+			held[l.Holder] = append(held[l.Holder], l.Name)
+		}
+	}
+	if s.node == nil {
+		name, _ := os.Hostname()
+		return []adminapi.Node{{Name: name, Version: s.version, Started: s.started, Devices: s.broker.Connected(),
+			Leases: append([]string{}, held[name]...), Heartbeat: s.opts.Now().UTC(), MQTT: []string{s.MQTTAddr()}, Enroll: s.EnrollURL()}}, nil
+	}
+	list, err := s.node.Nodes(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]adminapi.Node, 0, len(list))
+	for _, n := range list {
+		out = append(out, adminapi.Node{Name: n.Name, Version: n.Version, Started: n.Started, Devices: n.Devices,
+			Leases: append([]string{}, held[n.Name]...), Heartbeat: n.Heartbeat, MQTT: n.MQTT, Enroll: n.Enroll})
+	}
+	return out, nil
+}
