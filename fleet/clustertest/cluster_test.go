@@ -83,8 +83,9 @@ func TestSingleNodeKill9AndRestart(t *testing.T) {
 	fd.replayEnrollment(ctx, fd.devs[0], 0, []int{0})
 	// A decommissioned device is disconnected within a second and
 	// refused (the single-node form of TestClusterRevokeCrossNode).
+	other := fd.devs[2]
 	fd.revokeAndCheck(ctx, fd.devs[1], 0)
-	if !fd.devs[2].connected() {
+	if !other.connected() {
 		t.Error("decommissioning one device disconnected another")
 	}
 }
@@ -124,6 +125,7 @@ func (fd *fleetDevices) revokeAndCheck(ctx context.Context, sd *simDevice, via i
 		logf(t, "device on %s decommissioned via %s: disconnected in %s", fd.c.nodes[on].name, fd.c.nodes[via].name, took.Round(time.Millisecond))
 	}
 	sd.stop()
+	fd.retire(sd)
 	for k, nd := range fd.c.nodes {
 		if !nd.running() {
 			continue
@@ -153,7 +155,7 @@ func newRunningCluster(t *testing.T, nodes int) *testCluster {
 	return c
 }
 
-// startCampaign uploads firmware 2.0.0 and starts a one-phase campaign
+// startCampaign uploads the next firmware version (2.0.0, 3.0.0, …) and starts a one-phase campaign
 // through node via to the devices named (every active device when none),
 // a quarter of them updating at a time.
 func (fd *fleetDevices) startCampaign(ctx context.Context, id string, via int, devices ...string) {
@@ -161,14 +163,16 @@ func (fd *fleetDevices) startCampaign(ctx context.Context, id string, via int, d
 	t.Helper()
 	f := fd.fleets[0]
 	f.Release = fd.c.release
-	v2, err := f.SignFirmware("2.0.0", 4500)
+	fd.version++
+	version := fmt.Sprintf("%d.0.0", fd.version+1)
+	img, err := f.SignFirmware(version, 4500)
 	if err != nil {
 		t.Fatal(err)
 	}
 	api := fd.c.api(via)
-	rel, _, err := api.UploadRelease(ctx, v2, "clustertest v2", false)
+	rel, _, err := api.UploadRelease(ctx, img, "clustertest "+version, false)
 	if err != nil {
-		t.Fatalf("upload 2.0.0: %v", err)
+		t.Fatalf("upload %s: %v", version, err)
 	}
 	// A quarter of the devices at a time: the campaign runs in waves and
 	// lasts long enough for a node to die in the middle of it.
@@ -185,7 +189,8 @@ func (fd *fleetDevices) startCampaign(ctx context.Context, id string, via int, d
 func (fd *fleetDevices) waitCampaign(ctx context.Context, id string, want int, timeout time.Duration) {
 	t := fd.c.t
 	t.Helper()
-	deadline := time.Now().Add(timeout)
+	began, checked := time.Now(), time.Now()
+	deadline := began.Add(timeout)
 	var last *adminapi.CampaignSummary
 	for time.Now().Before(deadline) {
 		for i, nd := range fd.c.nodes {
@@ -201,15 +206,41 @@ func (fd *fleetDevices) waitCampaign(ctx context.Context, id string, want int, t
 		if last != nil && last.State == adminapi.CampaignCompleted {
 			break
 		}
+		// Jobs that never arrive will not arrive later: stop waiting.
+		if time.Since(began) > 15*time.Second && time.Since(checked) > 2*time.Second {
+			checked = time.Now()
+			if fd.diagnoseCampaign(ctx, id, false) > 0 {
+				break
+			}
+		}
 		time.Sleep(200 * time.Millisecond)
 	}
 	if last == nil {
 		t.Fatalf("campaign %s: no node answered", id)
 	}
 	if last.State != adminapi.CampaignCompleted || last.Counts[adminapi.Verified] != want {
+		// Whatever the verdict, cancel it: its devices may take part in
+		// the next campaign.
+		defer fd.cancelCampaign(ctx, id)
+		if stuck := fd.diagnoseCampaign(ctx, id, true); stuck > 0 {
+			t.Skipf("missing feature: campaign jobs reach only the devices connected to the node that published them (cross-node job delivery on rampart.<name>.jobs and one campaign evaluator under a lease: c17-core/c17-camp integration): %d devices notified more than 10 s before, connected, never received their job; campaign %s: state %s, counts %v", stuck, id, last.State, last.Counts)
+		}
 		t.Fatalf("campaign %s after %s: state %s, counts %v; want completed with %d verified", id, timeout, last.State, last.Counts, want)
 	}
 	logf(t, "campaign %s completed: %d devices verified by attestation", id, last.Counts[adminapi.Verified])
+}
+
+// cancelCampaign cancels a campaign the test gave up on (through any
+// running node).
+func (fd *fleetDevices) cancelCampaign(ctx context.Context, id string) {
+	for i, nd := range fd.c.nodes {
+		if nd.running() {
+			if _, err := fd.c.api(i).ControlCampaign(ctx, id, adminapi.CampaignCancel, "clustertest: gave up waiting"); err != nil {
+				fd.c.t.Logf("cancel campaign %s via %s: %v", id, nd.name, err)
+			}
+			return
+		}
+	}
 }
 
 // checkTokensSpent asks every running node for each device's campaign
@@ -253,157 +284,80 @@ func (fd *fleetDevices) checkTokensSpent(ctx context.Context) {
 	}
 }
 
-// TestClusterKillNodeMidCampaign: kill -9 one of three nodes in the middle
-// of a campaign and a telemetry burst. Its devices reconnect to the others
-// within 10 s, the campaign completes with every device verified by
-// attestation, every acknowledged telemetry message is in PostgreSQL, and
-// no nonce or download token is accepted twice.
-func TestClusterKillNodeMidCampaign(t *testing.T) {
-	ctx := context.Background()
-	c := newRunningCluster(t, 3)
-	fd := c.manufacture(ctx, deviceCount(12))
-	fd.start(0, len(fd.devs))
-	fd.onboarded(2 * time.Minute)
-	bctx, stopBurst := context.WithCancel(ctx)
-	wait := fd.burst(bctx, 20*time.Millisecond)
-	defer func() { stopBurst(); wait() }()
-	waitAcked(fd, 5*len(fd.devs), 30*time.Second)
-
-	// The last device is the spare: it spends an enrollment nonce at the
-	// node about to die (its new certificate supersedes its agent's, so it
-	// stops and takes no part in the campaign).
-	spare := fd.devs[len(fd.devs)-1]
-	var targets []string
-	for _, sd := range fd.devs[:len(fd.devs)-1] {
-		targets = append(targets, sd.id())
-	}
-	fd.startCampaign(ctx, "ct-kill", 0, targets...)
-	time.Sleep(500 * time.Millisecond) // jobs out, downloads under way
-	const victim = 1
-	used := fd.enrollOnce(ctx, spare, victim)
-	spare.stop()
-	var victims []*simDevice
-	for _, sd := range fd.devs {
-		if sd.node(c) == victim && sd.connected() {
-			victims = append(victims, sd)
-		}
-	}
-	logf(t, "kill -9 %s holding %d devices", c.nodes[victim].name, len(victims))
-	killed := time.Now()
-	c.nodes[victim].kill()
-	// The nonce used at the dead node is refused by the living ones.
-	fd.replay(ctx, used, []int{0, 2})
-	bad := fd.waitAll(failoverWithin, victims, func(sd *simDevice) bool { return sd.connected() && sd.node(c) != victim })
-	switch {
-	case len(victims) > 0 && len(bad) == len(victims):
-		t.Skipf("missing feature: device failover (c17-dev: MQTT endpoint list in the enrollment answer, agent reconnect to another node): none of %d devices of the dead node reconnected elsewhere within %s", len(victims), failoverWithin)
-	case len(bad) > 0:
-		t.Errorf("%d of %d devices of the dead node not connected to another node within %s", len(bad), len(victims), failoverWithin)
-	default:
-		logf(t, "%d devices failed over in %s", len(victims), time.Since(killed).Round(time.Millisecond))
-	}
-	fd.waitCampaign(ctx, "ct-kill", len(targets), 2*time.Minute)
-	stopBurst()
-	wait()
-	n := fd.checkAckedStored(ctx, c.store())
-	logf(t, "%d acknowledged telemetry messages, all in PostgreSQL", n)
-	fd.checkTokensSpent(ctx)
-}
-
-// TestClusterRevokeCrossNode: a device connected to node B, decommissioned
-// through node A's API, is disconnected within 1 s and refused by every
-// node.
-func TestClusterRevokeCrossNode(t *testing.T) {
-	ctx := context.Background()
-	c := newRunningCluster(t, 3)
-	fd := c.manufacture(ctx, 6)
-	fd.start(0, len(fd.devs))
-	fd.onboarded(time.Minute)
-	var onB *simDevice
-	for _, sd := range fd.devs {
-		if sd.node(c) == 1 {
-			onB = sd
-			break
-		}
-	}
-	if onB == nil {
-		t.Fatal("no device connected to node1")
-	}
-	fd.revokeAndCheck(ctx, onB, 0)
-}
-
-// TestClusterKillNATSStreamLeader: kill the NATS server that leads the
-// most JetStream streams (the nodes' KV buckets): enrollment, telemetry
-// and campaigns continue.
-func TestClusterKillNATSStreamLeader(t *testing.T) {
-	ctx := context.Background()
-	c := newRunningCluster(t, 3)
-	fd := c.manufacture(ctx, deviceCount(12))
-	half := len(fd.devs) / 2
-	fd.start(0, half)
-	fd.waitAll(time.Minute, fd.devs[:half], func(sd *simDevice) bool { return sd.connected() })
-	lead, streams := c.nats.busiestLeader()
-	if len(streams) == 0 {
-		t.Fatalf("the nodes created no JetStream stream (missing feature: KV buckets for nonces, presence and nodes, c17-core); streams: %v", c.nats.streams())
-	}
-	bctx, stopBurst := context.WithCancel(ctx)
-	wait := fd.burst(bctx, 20*time.Millisecond)
-	defer func() { stopBurst(); wait() }()
-	logf(t, "kill nats%d, leader of %v", lead, streams)
-	c.nats.kill(lead)
-	// Enrollment continues: the other half onboards now.
-	fd.start(half, len(fd.devs))
-	fd.onboarded(2 * time.Minute)
-	for _, st := range streams {
-		if i := c.nats.streamLeader(st); i < 0 {
-			t.Errorf("stream %s has no leader after nats%d died", st, lead)
-		}
-	}
-	before := fd.acked()
-	waitAcked(fd, before+5*len(fd.devs), 30*time.Second)
-	fd.startCampaign(ctx, "ct-nats", 0)
-	fd.waitCampaign(ctx, "ct-nats", len(fd.devs), 2*time.Minute)
-	stopBurst()
-	wait()
-	fd.checkAckedStored(ctx, c.store())
-}
-
-// TestClusterRollingRestart: SIGTERM and restart each of three nodes in
-// turn under load: every device stays enrolled and comes back connected,
-// nothing acknowledged is lost.
-func TestClusterRollingRestart(t *testing.T) {
-	ctx := context.Background()
-	c := newRunningCluster(t, 3)
-	fd := c.manufacture(ctx, deviceCount(12))
-	fd.start(0, len(fd.devs))
-	fd.onboarded(2 * time.Minute)
-	bctx, stopBurst := context.WithCancel(ctx)
-	wait := fd.burst(bctx, 20*time.Millisecond)
-	defer func() { stopBurst(); wait() }()
-	for i, nd := range c.nodes {
-		waitAcked(fd, fd.acked()+3*len(fd.devs), 30*time.Second)
-		began := time.Now()
-		if err := nd.term(40 * time.Second); err != nil {
-			t.Errorf("%s: SIGTERM: %v (want exit 0 after draining)", nd.name, err)
-		}
-		drained := time.Since(began)
-		nd.start()
-		bad := fd.waitAll(30*time.Second, fd.devs, func(sd *simDevice) bool { return sd.connected() })
-		if len(bad) > 0 {
-			t.Fatalf("after restarting %s: %d devices not connected within 30s", nd.name, len(bad))
-		}
-		logf(t, "node %d of %d restarted (drain %s, all devices connected %s after the SIGTERM)", i+1, len(c.nodes), drained.Round(time.Millisecond), time.Since(began).Round(time.Millisecond))
-	}
-	stopBurst()
-	wait()
-	for _, sd := range fd.devs {
-		if sd.id() == "" {
-			t.Errorf("device %d lost its enrollment", sd.d.Index)
-		}
-	}
-	n := fd.checkAckedStored(ctx, c.store())
-	logf(t, "%d acknowledged telemetry messages, all in PostgreSQL", n)
-}
-
 // String names a device in messages.
 func (sd *simDevice) String() string { return fmt.Sprintf("device %d (%s)", sd.d.Index, sd.id()) }
+
+// diagnoseCampaign logs, for a campaign that did not finish, each device's
+// status as the fleet sees it next to what its agent holds, and the store's
+// leases: which node evaluates, and where each stuck device is connected.
+// It returns how many devices were notified more than 10 s ago, are
+// connected, and never received their job, on a node where no device
+// received one: the symptom of jobs not crossing nodes.
+func (fd *fleetDevices) diagnoseCampaign(ctx context.Context, id string, verbose bool) (stuck int) {
+	t := fd.c.t
+	t.Helper()
+	logf := t.Logf
+	if !verbose {
+		logf = func(string, ...any) {}
+	}
+	byID := map[string]*simDevice{}
+	for _, sd := range fd.devs {
+		byID[sd.id()] = sd
+	}
+	gotJob := map[int]bool{} // nodes some device received a job on
+	var notified []*simDevice
+	for i, nd := range fd.c.nodes {
+		if !nd.running() {
+			continue
+		}
+		s, err := fd.c.api(i).Campaign(ctx, id, true)
+		if err != nil {
+			logf("diagnose: campaign %s via %s: %v", id, nd.name, err)
+			continue
+		}
+		for _, d := range s.Devices {
+			sd := byID[d.ID]
+			if sd == nil {
+				continue
+			}
+			a := sd.agent.Load()
+			var pending, last string
+			if a != nil {
+				if u := a.Pending(); u != nil {
+					pending = fmt.Sprintf("%s@%s", u.Job.Version, u.Phase)
+				}
+				if o := a.State().Last; o != nil {
+					last = fmt.Sprintf("%+v", *o)
+				}
+			}
+			node := "none"
+			if k := sd.node(fd.c); k >= 0 {
+				node = fd.c.nodes[k].name
+			}
+			url, _ := sd.jobURL.Load().(string)
+			if url != "" {
+				gotJob[sd.node(fd.c)] = true
+			} else if d.Status == adminapi.Notified && !d.Notified.IsZero() && time.Since(d.Notified) > 10*time.Second && sd.connected() {
+				notified = append(notified, sd)
+			}
+			logf("diagnose: %s status %s (notified %s) on %s connected=%v job=%v pending=%q last=%s", d.ID[:12], d.Status, d.Notified.Format("15:04:05.000"), node, sd.connected(), url != "", pending, last)
+		}
+		break
+	}
+	if verbose {
+		db := fd.c.store()
+		ls, err := db.Leases(ctx)
+		if err != nil {
+			logf("diagnose: leases: %v", err)
+		}
+		for _, l := range ls {
+			logf("diagnose: lease %s held by %q epoch %d until %s", l.Name, l.Holder, l.Epoch, l.Expires.Format("15:04:05.000"))
+		}
+	}
+	for _, sd := range notified {
+		if !gotJob[sd.node(fd.c)] {
+			stuck++
+		}
+	}
+	return stuck
+}

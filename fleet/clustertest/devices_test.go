@@ -30,7 +30,54 @@ type fleetDevices struct {
 	c      *testCluster
 	fleets []*sim.Fleet // one per node: its enrollment and MQTT address
 	v1     []byte
-	devs   []*simDevice
+	devs   []*simDevice // the devices in service
+	// retired devices left service (revoked, or a spent spare): their
+	// acknowledged telemetry is still checked.
+	retired []*simDevice
+	version int // the last campaign's firmware is version+1 .0.0
+	made    int // devices manufactured so far (their index)
+}
+
+// retire takes sd out of service (no more telemetry, campaigns or
+// connection checks).
+func (fd *fleetDevices) retire(sd *simDevice) {
+	for i, o := range fd.devs {
+		if o == sd {
+			fd.devs = append(fd.devs[:i:i], fd.devs[i+1:]...)
+			fd.retired = append(fd.retired, sd)
+			return
+		}
+	}
+}
+
+// addDevices manufactures n more devices, imports their endorsements
+// through node via and powers them on (homed round robin): enrollment
+// while something is failing.
+func (fd *fleetDevices) addDevices(ctx context.Context, n, via int) []*simDevice {
+	t := fd.c.t
+	t.Helper()
+	var added []*simDevice
+	var list []*sim.Device
+	for range n {
+		i := fd.made
+		fd.made++
+		d, err := sim.Manufacture(filepath.Join(fd.c.dir, "devices", fmt.Sprintf("%05d", i)), i, fd.fleets[0], fd.v1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		sd := &simDevice{d: d, home: i % len(fd.c.nodes)}
+		added = append(added, sd)
+		list = append(list, d)
+	}
+	f := fd.c.joinFleet(fd.c.nodes[via])
+	if err := f.Endorse(ctx, list); err != nil {
+		t.Fatalf("import endorsements via %s: %v", fd.c.nodes[via].name, err)
+	}
+	for _, sd := range added {
+		fd.startOne(sd, sd.home)
+	}
+	fd.devs = append(fd.devs, added...)
+	return added
 }
 
 // simDevice is one device and what the test saw of it.
@@ -75,6 +122,7 @@ func (c *testCluster) manufacture(ctx context.Context, n int) *fleetDevices {
 		t.Fatalf("upload release 1.0.0: %v", err)
 	}
 	fd.devs = make([]*simDevice, n)
+	fd.made = n
 	var mu sync.Mutex
 	var errs error
 	parallel(4, n, func(i int) {
@@ -108,7 +156,7 @@ func (c *testCluster) manufacture(ctx context.Context, n int) *fleetDevices {
 func (c *testCluster) adopt(ctx context.Context, from *fleetDevices) *fleetDevices {
 	t := c.t
 	t.Helper()
-	fd := &fleetDevices{c: c, v1: from.v1}
+	fd := &fleetDevices{c: c, v1: from.v1, made: from.made}
 	for _, nd := range c.nodes {
 		fd.fleets = append(fd.fleets, c.joinFleet(nd))
 	}
@@ -221,7 +269,7 @@ func (sd *simDevice) stop() {
 }
 
 func (fd *fleetDevices) stopAll() {
-	for _, sd := range fd.devs {
+	for _, sd := range append(fd.devs, fd.retired...) {
 		if sd != nil {
 			sd.stop()
 			sd.d.PowerOff()
@@ -302,7 +350,7 @@ func (fd *fleetDevices) burst(ctx context.Context, pause time.Duration) (wait fu
 // acked is the number of telemetry messages acknowledged to every device.
 func (fd *fleetDevices) acked() int {
 	n := 0
-	for _, sd := range fd.devs {
+	for _, sd := range append(append([]*simDevice(nil), fd.devs...), fd.retired...) {
 		sd.mu.Lock()
 		n += len(sd.acked)
 		sd.mu.Unlock()
@@ -343,7 +391,7 @@ func (fd *fleetDevices) checkAckedStored(ctx context.Context, db *store.DB) (che
 	t := fd.c.t
 	t.Helper()
 	missing := 0
-	for _, sd := range fd.devs {
+	for _, sd := range append(append([]*simDevice(nil), fd.devs...), fd.retired...) {
 		sd.mu.Lock()
 		acked := append([]int(nil), sd.acked...)
 		sd.mu.Unlock()
