@@ -59,6 +59,7 @@ func TestClusterBench(t *testing.T) {
 	mfr, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	rel, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	n := deviceCount(300)
+	devDir := t.TempDir() // the devices outlive each configuration's cluster
 	var devs *fleetDevices
 	var rows []benchRow
 	configs := []struct {
@@ -76,7 +77,7 @@ func TestClusterBench(t *testing.T) {
 			}
 		}
 		t.Run(strings.ReplaceAll(cf.name, " ", "_"), func(t *testing.T) {
-			c := newCluster(t, clusterOptions{Nodes: cf.nodes, NATS: cf.nats, Mfr: mfr, Release: rel})
+			c := newCluster(t, clusterOptions{Nodes: cf.nodes, NATS: cf.nats, Mfr: mfr, Release: rel, DeviceDir: devDir})
 			c.startAll()
 			if devs == nil {
 				began := time.Now()

@@ -61,7 +61,7 @@ func (fd *fleetDevices) addDevices(ctx context.Context, n, via int) []*simDevice
 	for range n {
 		i := fd.made
 		fd.made++
-		d, err := sim.Manufacture(filepath.Join(fd.c.dir, "devices", fmt.Sprintf("%05d", i)), i, fd.fleets[0], fd.v1)
+		d, err := sim.Manufacture(filepath.Join(fd.c.devDir, fmt.Sprintf("%05d", i)), i, fd.fleets[0], fd.v1)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -126,7 +126,7 @@ func (c *testCluster) manufacture(ctx context.Context, n int) *fleetDevices {
 	var mu sync.Mutex
 	var errs error
 	parallel(4, n, func(i int) {
-		d, err := sim.Manufacture(filepath.Join(c.dir, "devices", fmt.Sprintf("%05d", i)), i, f0, v1)
+		d, err := sim.Manufacture(filepath.Join(c.devDir, fmt.Sprintf("%05d", i)), i, f0, v1)
 		mu.Lock()
 		defer mu.Unlock()
 		if err != nil {

@@ -165,18 +165,22 @@ type clusterOptions struct {
 	// release signing key (the benchmark reuses its devices across
 	// clusters); new ones otherwise.
 	Mfr, Release *ecdsa.PrivateKey
+	// DeviceDir holds the devices' files (default: in the cluster's
+	// directory, removed with the test that made it).
+	DeviceDir string
 }
 
 // testCluster is N rampart server processes on one PostgreSQL database,
 // optionally with a NATS cluster, plus the keys the simulated devices'
 // factory and release signer hold.
 type testCluster struct {
-	t     testing.TB
-	dir   string
-	dsn   string
-	nats  *natsCluster
-	nodes []*node
-	pass  string
+	t      testing.TB
+	dir    string
+	devDir string // the simulated devices' files
+	dsn    string
+	nats   *natsCluster
+	nodes  []*node
+	pass   string
 
 	mfr, release *ecdsa.PrivateKey
 
@@ -206,7 +210,10 @@ func newCluster(t testing.TB, o clusterOptions) *testCluster {
 	if o.Nodes < 1 {
 		o.Nodes = 1
 	}
-	c := &testCluster{t: t, dir: t.TempDir(), dsn: o.DSN}
+	c := &testCluster{t: t, dir: t.TempDir(), dsn: o.DSN, devDir: o.DeviceDir}
+	if c.devDir == "" {
+		c.devDir = filepath.Join(c.dir, "devices")
+	}
 	if c.dsn == "" {
 		c.dsn = postgresDB(t)
 	}
