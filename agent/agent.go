@@ -36,8 +36,11 @@ type Agent struct {
 	cert        *x509.Certificate
 	mqtt        *paho.Client
 	mqttCert    *x509.Certificate // the certificate the MQTT session was opened with
+	mqttAddr    string            // the endpoint of the MQTT session
 	lost        chan struct{}     // closed when the current MQTT session is lost
-	jobs        chan deviceproto.Job
+	jobs        chan jobMsg
+	ep          endpointState // which MQTT endpoint the next connection tries (endpoints.go)
+	mirror      int           // which download endpoint the next attempt tries (download.go)
 
 	started   time.Time
 	published atomic.Int64
@@ -60,7 +63,7 @@ func New(cfg Config) (*Agent, error) {
 	if err != nil {
 		return nil, err
 	}
-	a := &Agent{cfg: cfg, state: st, jobs: make(chan deviceproto.Job, 4), started: cfg.Now()}
+	a := &Agent{cfg: cfg, state: st, jobs: make(chan jobMsg, 4), started: cfg.Now()}
 	if err := a.openSPE(); err != nil {
 		a.Close()
 		return nil, err
@@ -190,26 +193,35 @@ func (a *Agent) Attest(_ context.Context, nonce []byte) ([]byte, error) {
 	return tok, nil
 }
 
-func (a *Agent) dialTLS(ctx context.Context) (net.Conn, *x509.Certificate, error) {
+// dialTLS opens the mutual-TLS connection to the endpoint pickEndpoint
+// chooses, and returns it with the certificate used and the endpoint.
+func (a *Agent) dialTLS(ctx context.Context) (net.Conn, *x509.Certificate, string, error) {
 	a.mu.Lock()
 	cert := a.cert
 	a.mu.Unlock()
 	if cert == nil {
-		return nil, nil, errors.New("agent: mqtt: not enrolled")
+		return nil, nil, "", errors.New("agent: mqtt: not enrolled")
 	}
-	raw, err := a.cfg.Dial(ctx, "tcp", a.cfg.MQTTAddr)
+	addr := a.pickEndpoint()
+	name := a.cfg.ServerName
+	if name == "" {
+		name, _, _ = net.SplitHostPort(addr)
+	}
+	raw, err := a.cfg.Dial(ctx, "tcp", addr)
 	if err != nil {
-		return nil, nil, fmt.Errorf("agent: mqtt: %w", err)
+		a.endpointFailed(addr)
+		return nil, nil, addr, fmt.Errorf("agent: mqtt: %w", err)
 	}
 	conn := tls.Client(raw, &tls.Config{
-		RootCAs: a.cfg.Roots, ServerName: a.cfg.ServerName, Time: a.cfg.Now, MinVersion: tls.VersionTLS12,
+		RootCAs: a.cfg.Roots, ServerName: name, Time: a.cfg.Now, MinVersion: tls.VersionTLS12,
 		Certificates: []tls.Certificate{{Certificate: [][]byte{cert.Raw}, PrivateKey: a.signer, Leaf: cert}},
 	})
 	hctx, cancel := context.WithTimeout(ctx, 15*time.Second)
 	defer cancel()
 	if err := conn.HandshakeContext(hctx); err != nil {
 		raw.Close()
-		return nil, nil, fmt.Errorf("agent: mqtt: tls: %w", err)
+		a.endpointFailed(addr)
+		return nil, nil, addr, fmt.Errorf("agent: mqtt: %s: tls: %w", addr, err)
 	}
-	return conn, cert, nil
+	return conn, cert, addr, nil
 }

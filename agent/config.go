@@ -26,12 +26,13 @@ type Config struct {
 	SPE func() (ipc.Transport, error)
 	// EnrollURL is the fleet's enrollment base URL (https://host:port).
 	EnrollURL string
-	// MQTTAddr is the broker's host:port.
+	// MQTTAddr is the broker's host:port: the first endpoint tried; the
+	// agent also uses those the fleet names at enrollment (endpoints.go).
 	MQTTAddr string
 	// Roots are the trust anchors for the fleet server (its CA).
 	Roots *x509.CertPool
 	// ServerName is the server's name in its TLS certificate; the host
-	// of MQTTAddr when empty.
+	// of the endpoint dialled when empty.
 	ServerName string
 	// Dial opens network connections (fault injection); net.Dialer when nil.
 	Dial func(ctx context.Context, network, addr string) (net.Conn, error)
@@ -48,7 +49,8 @@ type Config struct {
 	// accepted only if it returns nil. The agent's own checks (a fresh
 	// attestation accepted by the fleet) run first in any case.
 	SelfTest func(ctx context.Context, version string) error
-	// Backoff paces retries of transient errors.
+	// Backoff paces retries of transient errors, reconnections among
+	// them (Backoff.Max caps the wait: docs/agent.md, "Reconnecting").
 	Backoff Backoff
 	Rand    io.Reader        // crypto/rand when nil
 	Now     func() time.Time // time.Now when nil
@@ -82,12 +84,8 @@ func (c *Config) check() error {
 	if c.Roots == nil {
 		return errors.New("agent: config: Roots is required")
 	}
-	if c.ServerName == "" {
-		h, _, err := net.SplitHostPort(c.MQTTAddr)
-		if err != nil {
-			return errors.New("agent: config: MQTTAddr: " + err.Error())
-		}
-		c.ServerName = h
+	if _, _, err := net.SplitHostPort(c.MQTTAddr); err != nil {
+		return errors.New("agent: config: MQTTAddr: " + err.Error())
 	}
 	if c.Dial == nil {
 		d := &net.Dialer{Timeout: 10 * time.Second}

@@ -72,14 +72,14 @@ func TestDownloadResumes(t *testing.T) {
 		return nil
 	}})
 	j := jobFor(srv.URL+"/v2.bin", data)
-	if _, err := a.download(context.Background(), j); !errors.Is(err, errCut) {
+	if _, err := a.download(context.Background(), j, nil); !errors.Is(err, errCut) {
 		t.Fatalf("first attempt: %v", err)
 	}
 	fi, _ := os.Stat(filepath.Join(a.cfg.Dir, DownloadFile))
 	if fi.Size() < 70_000 || fi.Size() >= int64(len(data)) {
 		t.Fatalf("partial file %d bytes", fi.Size())
 	}
-	path, err := a.download(context.Background(), j)
+	path, err := a.download(context.Background(), j, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -100,7 +100,7 @@ func TestDownloadServerIgnoresRange(t *testing.T) {
 	defer srv.Close()
 	a := testAgent(t, srv, nil)
 	os.WriteFile(filepath.Join(a.cfg.Dir, DownloadFile), data[:1000], 0o600)
-	path, err := a.download(context.Background(), jobFor(srv.URL+"/x", data))
+	path, err := a.download(context.Background(), jobFor(srv.URL+"/x", data), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -118,7 +118,7 @@ func TestDownloadDigestMismatch(t *testing.T) {
 	a := testAgent(t, srv, nil)
 	j := jobFor(srv.URL+"/x", data)
 	j.SHA256 = hex.EncodeToString(make([]byte, 32))
-	_, err := a.download(context.Background(), j)
+	_, err := a.download(context.Background(), j, nil)
 	if !errors.Is(err, ErrDigest) || !IsFatal(err) {
 		t.Fatalf("digest mismatch: %v", err)
 	}
@@ -128,7 +128,7 @@ func TestDownloadDigestMismatch(t *testing.T) {
 	j = jobFor(srv.URL+"/x", data)
 	j.URL = srv.URL + "/missing"
 	srv.Config.Handler = http.NotFoundHandler()
-	if _, err := a.download(context.Background(), j); !IsFatal(err) {
+	if _, err := a.download(context.Background(), j, nil); !IsFatal(err) {
 		t.Fatalf("404 is not fatal: %v", err)
 	}
 }
@@ -146,12 +146,12 @@ func TestDownloadRefusesPlainHTTPAndRedirects(t *testing.T) {
 	srv := httptest.NewTLSServer(nil)
 	defer srv.Close()
 	a := testAgent(t, srv, nil)
-	if _, err := a.download(context.Background(), jobFor(plain.URL+"/x", data)); !errors.Is(err, deviceproto.ErrJobURL) || !IsFatal(err) {
+	if _, err := a.download(context.Background(), jobFor(plain.URL+"/x", data), nil); !errors.Is(err, deviceproto.ErrJobURL) || !IsFatal(err) {
 		t.Fatalf("plain http job: %v", err)
 	}
 	for _, target := range []string{plain.URL + "/x", other.URL + "/x"} {
 		srv.Config.Handler = http.RedirectHandler(target, http.StatusFound)
-		if _, err := a.download(context.Background(), jobFor(srv.URL+"/x", data)); !errors.Is(err, deviceproto.ErrJobURL) || !IsFatal(err) {
+		if _, err := a.download(context.Background(), jobFor(srv.URL+"/x", data), nil); !errors.Is(err, deviceproto.ErrJobURL) || !IsFatal(err) {
 			t.Fatalf("redirect to %s: %v", target, err)
 		}
 	}
@@ -159,7 +159,7 @@ func TestDownloadRefusesPlainHTTPAndRedirects(t *testing.T) {
 	mux.Handle("/moved", &imageServer{data: data})
 	mux.Handle("/x", http.RedirectHandler("/moved", http.StatusFound))
 	srv.Config.Handler = mux
-	if _, err := a.download(context.Background(), jobFor(srv.URL+"/x", data)); err != nil {
+	if _, err := a.download(context.Background(), jobFor(srv.URL+"/x", data), nil); err != nil {
 		t.Fatalf("redirect on the same origin: %v", err)
 	}
 }

@@ -15,9 +15,13 @@ func (a *Agent) Enroll(ctx context.Context, renew bool) error {
 	c := &deviceproto.Client{URL: a.cfg.EnrollURL, HTTP: a.http}
 	// Enrollment is rare: keep no connection to the server open after it.
 	defer a.http.CloseIdleConnections()
-	cert, err := c.Enroll(ctx, a.signer, a.cfg.Rand, a.Attest, renew)
+	ans, err := c.EnrollAnswer(ctx, a.signer, a.cfg.Rand, a.Attest, renew)
 	if err != nil {
 		return fmt.Errorf("agent: enroll: %w", err)
+	}
+	cert := ans.Certificate
+	if ans.MQTTErr != nil {
+		a.cfg.Log.Warn("the fleet's MQTT endpoint list is malformed: keeping the known endpoints", "err", ans.MQTTErr)
 	}
 	if cert.Subject.CommonName == "" {
 		return fatal(fmt.Errorf("agent: enroll: certificate has no device id"))
@@ -27,6 +31,7 @@ func (a *Agent) Enroll(ctx context.Context, renew bool) error {
 	a.cert = cert
 	a.state.DeviceID = cert.Subject.CommonName
 	a.state.CertDER = cert.Raw
+	a.learnEndpointsLocked(ans.MQTT)
 	return a.saveLocked()
 }
 

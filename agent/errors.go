@@ -64,7 +64,9 @@ func (b Backoff) withDefaults() Backoff {
 }
 
 // delay returns the wait before attempt n (0-based) with full jitter drawn
-// from r: uniform in [d/2, d] where d = min(Max, Base*2^n).
+// from r: uniform in [0, d] where d = min(Max, Base*2^n). Full jitter
+// spreads the devices of a node that went away over the whole window
+// instead of bunching them at its end.
 func (b Backoff) delay(n int, r io.Reader) time.Duration {
 	d := b.Base
 	for i := 0; i < n && d < b.Max; i++ {
@@ -76,11 +78,7 @@ func (b Backoff) delay(n int, r io.Reader) time.Duration {
 		return d
 	}
 	v := uint64(x[0]) | uint64(x[1])<<8 | uint64(x[2])<<16 | uint64(x[3])<<24 | uint64(x[4])<<32 | uint64(x[5])<<40
-	half := uint64(d / 2)
-	if half == 0 {
-		return d
-	}
-	return time.Duration(half + v%(half+1))
+	return time.Duration(v % (uint64(d) + 1))
 }
 
 // retry runs op until it succeeds, fails fatally, ctx ends or the attempts

@@ -17,14 +17,17 @@ func TestBackoffBounds(t *testing.T) {
 		want := min(b.Base<<n, b.Max)
 		for range 50 {
 			d := b.delay(n, rand.Reader)
-			if d < want/2 || d > want {
-				t.Fatalf("attempt %d: delay %v outside [%v, %v]", n, d, want/2, want)
+			if d < 0 || d > want {
+				t.Fatalf("attempt %d: delay %v outside [0, %v]", n, d, want)
 			}
 		}
 	}
 	// Deterministic with an injected source.
-	if b.delay(3, bytes.NewReader(make([]byte, 8))) != 400*time.Millisecond {
+	if b.delay(3, bytes.NewReader(make([]byte, 8))) != 0 {
 		t.Fatal("zero jitter is not the lower bound")
+	}
+	if b.delay(3, bytes.NewReader([]byte{0x90, 0x01, 0x00, 0x00, 0x00, 0x00, 0, 0})) != 400 {
+		t.Fatal("the draw is not taken modulo the cap + 1")
 	}
 }
 

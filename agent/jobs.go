@@ -32,18 +32,34 @@ func (a *Agent) policy() deviceproto.JobPolicy {
 	return deviceproto.JobPolicy{Roots: a.cfg.Roots, Device: a.cert, EnrollURL: a.cfg.EnrollURL, Now: a.cfg.Now()}
 }
 
+// jobMsg is a verified job and the endpoints its image may be fetched
+// from (deviceproto.SignedJob.DownloadEndpoints).
+type jobMsg struct {
+	job     deviceproto.Job
+	mirrors []string
+}
+
 // verifyJob checks a job message: its signature and signer (jobsig.go),
 // then that it is not a replay of a job older than the last one taken.
 // It never trusts the transport: any client that reaches the jobs topic,
 // or the broker itself, is as hostile as the network.
 func (a *Agent) verifyJob(msg []byte) (deviceproto.Job, error) {
-	j, err := deviceproto.VerifyJob(msg, a.policy())
+	m, err := a.verifyJobMsg(msg)
+	return m.job, err
+}
+
+func (a *Agent) verifyJobMsg(msg []byte) (jobMsg, error) {
+	s, err := deviceproto.DecodeJob(msg)
 	if err != nil {
-		return deviceproto.Job{}, err
+		return jobMsg{}, err
+	}
+	p := a.policy()
+	if err := s.Verify(p); err != nil {
+		return jobMsg{}, err
 	}
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	return j, a.replayLocked(j)
+	return jobMsg{s.Job, s.DownloadEndpoints(p.EnrollURL)}, a.replayLocked(s.Job)
 }
 
 // replayLocked refuses a job issued before the last one taken, or issued
@@ -61,7 +77,7 @@ func (a *Agent) replayLocked(j deviceproto.Job) error {
 // receiveJob is the MQTT path: a refused message is counted and logged, a
 // verified job queued for the session loop.
 func (a *Agent) receiveJob(msg []byte) {
-	j, err := a.verifyJob(msg)
+	j, err := a.verifyJobMsg(msg)
 	if err != nil {
 		a.refuse(err)
 		return
@@ -75,7 +91,7 @@ func (a *Agent) receiveJob(msg []byte) {
 // HandleJob verifies a job message and carries the job out (takeJob). A
 // refused message returns the refusal, wrapped as fatal.
 func (a *Agent) HandleJob(ctx context.Context, msg []byte) (*deviceproto.Outcome, error) {
-	j, err := a.verifyJob(msg)
+	j, err := a.verifyJobMsg(msg)
 	if err != nil {
 		a.refuse(err)
 		return nil, fatal(err)

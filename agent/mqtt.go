@@ -21,7 +21,7 @@ func (a *Agent) Connect(ctx context.Context) error {
 	if id == "" {
 		return errors.New("agent: mqtt: not enrolled")
 	}
-	conn, cert, err := a.dialTLS(ctx)
+	conn, cert, addr, err := a.dialTLS(ctx)
 	if err != nil {
 		return err
 	}
@@ -35,9 +35,16 @@ func (a *Agent) Connect(ctx context.Context) error {
 		}
 	}
 	c := paho.NewClient(paho.ClientConfig{
-		Conn:               packets.NewThreadSafeConn(conn),
-		OnClientError:      func(error) { signal() },
-		OnServerDisconnect: func(*paho.Disconnect) { signal() },
+		Conn:          packets.NewThreadSafeConn(conn),
+		OnClientError: func(error) { signal() },
+		OnServerDisconnect: func(d *paho.Disconnect) {
+			if d.Properties != nil {
+				a.serverReference(d.ReasonCode, d.Properties.ServerReference)
+			} else {
+				a.serverReference(d.ReasonCode, "")
+			}
+			signal()
+		},
 		OnPublishReceived: []func(paho.PublishReceived) (bool, error){func(pr paho.PublishReceived) (bool, error) {
 			if pr.Packet.Topic != deviceproto.JobsTopic(id) || len(pr.Packet.Payload) == 0 {
 				return false, nil
@@ -51,10 +58,14 @@ func (a *Agent) Connect(ctx context.Context) error {
 	ca, err := c.Connect(cctx, &paho.Connect{ClientID: id, KeepAlive: 60, CleanStart: true})
 	if err != nil {
 		conn.Close()
+		a.endpointFailed(addr)
 		if ca != nil && ca.ReasonCode >= 0x80 {
-			return fmt.Errorf("agent: mqtt: connect refused: reason %#x", ca.ReasonCode)
+			if ca.Properties != nil {
+				a.serverReference(ca.ReasonCode, ca.Properties.ServerReference)
+			}
+			return fmt.Errorf("agent: mqtt: %s: connect refused: reason %#x", addr, ca.ReasonCode)
 		}
-		return fmt.Errorf("agent: mqtt: connect: %w", err)
+		return fmt.Errorf("agent: mqtt: %s: connect: %w", addr, err)
 	}
 	sa, err := c.Subscribe(cctx, &paho.Subscribe{Subscriptions: []paho.SubscribeOptions{{Topic: deviceproto.JobsTopic(id), QoS: 1}}})
 	if err != nil || len(sa.Reasons) != 1 || sa.Reasons[0] >= 0x80 {
@@ -63,12 +74,39 @@ func (a *Agent) Connect(ctx context.Context) error {
 	}
 	a.mu.Lock()
 	old := a.mqtt
-	a.mqtt, a.mqttCert, a.lost = c, cert, lost
+	a.mqtt, a.mqttCert, a.mqttAddr, a.lost = c, cert, addr, lost
 	a.mu.Unlock()
 	if old != nil {
 		old.Disconnect(&paho.Disconnect{})
 	}
 	return nil
+}
+
+// MQTT 5 reason codes that send a device to another server.
+const (
+	reasonUseAnotherServer = 0x9C
+	reasonServerMoved      = 0x9D
+)
+
+// serverReference acts on a DISCONNECT or CONNACK reason code: 0x9C and
+// 0x9D move the next connection to the Server Reference (endpoints.go).
+func (a *Agent) serverReference(code byte, ref string) {
+	if code == reasonUseAnotherServer || code == reasonServerMoved {
+		a.referTo(ref, code == reasonServerMoved)
+	}
+}
+
+// sessionLost moves the next connection past the endpoint of the session
+// that ended (once per session): the devices of a node that went away try
+// another at once.
+func (a *Agent) sessionLost() {
+	a.mu.Lock()
+	addr := a.mqttAddr
+	a.mqttAddr = ""
+	a.mu.Unlock()
+	if addr != "" {
+		a.endpointFailed(addr)
+	}
 }
 
 // reconnectIfRenewed opens a new MQTT session at once when the agent has

@@ -57,7 +57,8 @@ func (a *Agent) Run(ctx context.Context) error {
 		if IsFatal(err) {
 			return err
 		}
-		a.cfg.Log.Info("session ended; retrying", "err", err)
+		a.sessionLost()
+		a.cfg.Log.Info("session ended; retrying", "err", err, "next_endpoint", a.nextEndpoint())
 		t := time.NewTimer(a.cfg.Backoff.delay(min(attempt, 16), a.cfg.Rand))
 		select {
 		case <-ctx.Done():

@@ -23,7 +23,7 @@ func TestDownloadFileTightened(t *testing.T) {
 	if err := os.WriteFile(p, data, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := a.download(context.Background(), jobFor("https://fleet.invalid/images/x", data)); err != nil {
+	if _, err := a.download(context.Background(), jobFor("https://fleet.invalid/images/x", data), nil); err != nil {
 		t.Fatal(err)
 	}
 	st, err := os.Stat(p)

@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 
 	"rampart/deviceproto"
+	"rampart/internal/secfile"
 )
 
 // StateFile is the agent's persisted state in its directory.
@@ -29,9 +30,12 @@ const (
 // State is what the agent keeps across restarts. It holds no secret: the
 // key is in the SPE; the certificate is public.
 type State struct {
-	DeviceID string  `json:"device_id,omitempty"`
-	CertDER  []byte  `json:"cert,omitempty"`
-	Update   *Update `json:"update,omitempty"`
+	DeviceID string `json:"device_id,omitempty"`
+	CertDER  []byte `json:"cert,omitempty"`
+	// MQTTEndpoints are the fleet's MQTT endpoints (host:port) from the
+	// latest enrollment answer (endpoints.go).
+	MQTTEndpoints []string `json:"mqtt_endpoints,omitempty"`
+	Update        *Update  `json:"update,omitempty"`
 	// Last is the outcome of the latest finished job.
 	Last *deviceproto.Outcome `json:"last,omitempty"`
 	// Taken is the latest job the agent took: a job issued before it is
@@ -51,6 +55,11 @@ type Update struct {
 	Phase    Phase           `json:"phase"`
 	Attempts int             `json:"attempts"`
 	From     string          `json:"from_version"`
+	// Mirrors are the endpoints (host:port) the image may be fetched
+	// from besides the job's URL: the enrollment endpoint and those the
+	// job signer certified (download.go). An update an older agent
+	// persisted has none.
+	Mirrors []string `json:"mirrors,omitempty"`
 }
 
 func loadState(dir string) (*State, error) {
@@ -65,6 +74,11 @@ func loadState(dir string) (*State, error) {
 	if err := json.Unmarshal(b, &s); err != nil {
 		return nil, fmt.Errorf("agent: state: %s: %w", StateFile, err)
 	}
+	for _, e := range s.MQTTEndpoints {
+		if err := deviceproto.CheckEndpoint(e); err != nil {
+			return nil, fmt.Errorf("agent: state: %w", err)
+		}
+	}
 	if s.Update != nil {
 		// CheckImage, not Validate: the job may have been taken by an
 		// older agent, before jobs were signed (this agent may be the new
@@ -77,28 +91,14 @@ func loadState(dir string) (*State, error) {
 	return &s, nil
 }
 
-// save writes the state atomically: a temporary file, fsync, rename.
+// save writes the state atomically and 0600 (internal/secfile: a new
+// file, synced, renamed over the old one).
 func (s *State) save(dir string) error {
 	b, err := json.Marshal(s)
 	if err != nil {
 		return err
 	}
-	tmp, err := os.CreateTemp(dir, ".state-*")
-	if err != nil {
-		return fmt.Errorf("agent: state: %w", err)
-	}
-	defer os.Remove(tmp.Name())
-	_, err = tmp.Write(b)
-	if err == nil {
-		err = tmp.Sync()
-	}
-	if cerr := tmp.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		return fmt.Errorf("agent: state: %w", err)
-	}
-	if err := os.Rename(tmp.Name(), filepath.Join(dir, StateFile)); err != nil {
+	if err := secfile.WriteFile(filepath.Join(dir, StateFile), b); err != nil {
 		return fmt.Errorf("agent: state: %w", err)
 	}
 	return nil

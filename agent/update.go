@@ -44,7 +44,8 @@ func sameVersion(v psa.FWUImageVersion, s string) bool {
 // once the job has ended, successfully or not; an error means the job has
 // not ended (transient trouble, or ctx ended) and will resume later. A job
 // that became a replay while it was queued is dropped (nil, nil).
-func (a *Agent) takeJob(ctx context.Context, j deviceproto.Job) (*deviceproto.Outcome, error) {
+func (a *Agent) takeJob(ctx context.Context, m jobMsg) (*deviceproto.Outcome, error) {
+	j := m.job
 	a.mu.Lock()
 	if err := a.replayLocked(j); err != nil { // a newer job was taken since this one was queued
 		a.mu.Unlock()
@@ -63,7 +64,7 @@ func (a *Agent) takeJob(ctx context.Context, j deviceproto.Job) (*deviceproto.Ou
 			return nil, err
 		}
 		a.mu.Lock()
-		a.state.Update = &Update{Job: j, Phase: PhaseDownloading, From: from}
+		a.state.Update = &Update{Job: j, Phase: PhaseDownloading, From: from, Mirrors: m.mirrors}
 		a.state.Taken = &TakenJob{ID: j.ID, Issued: j.Issued}
 		if older(j.Version, from) {
 			// Defence in depth: the SPE and bootloader must refuse a
@@ -143,7 +144,7 @@ func (a *Agent) Resume(ctx context.Context) (*deviceproto.Outcome, error) {
 		switch u.Phase {
 		case PhaseDownloading:
 			err := retry(ctx, a.cfg.Backoff, a.cfg.Rand, "download", func() error {
-				_, err := a.download(ctx, j)
+				_, err := a.download(ctx, j, u.Mirrors)
 				return err
 			})
 			if IsFatal(err) {

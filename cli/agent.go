@@ -22,7 +22,7 @@ func init() { register("agent", newAgentCmd) }
 
 func newAgentCmd(env *Env) *cobra.Command {
 	var sock, dir, enrollURL, mqttAddr, caFile, serverName string
-	var interval time.Duration
+	var interval, reconnectMax time.Duration
 	var once, asJSON bool
 	cmd := &cobra.Command{
 		Use:   "agent",
@@ -35,6 +35,9 @@ publishes telemetry, renews its certificate by re-attestation before it expires,
 carries out firmware-update jobs received on devices/<id>/jobs (docs/agent.md):
 resumable download, hand-over to the SPE's firmware-update service, reboot through the
 bootloader, self-test, accept or revert, and an outcome report with a fresh token.
+When its broker goes away it reconnects to another of the fleet's MQTT endpoints (--mqtt,
+then those named at enrollment, or the one an MQTT 5 Server Reference names), and an
+interrupted download resumes from another endpoint the job's signer certified.
 Its state lives in --dir, so it resumes an interrupted update after a restart.`,
 		Example: `  rampart agent --socket /run/rampart/spe.sock --dir /var/lib/rampart/agent \
       --enroll-url https://fleet.example:8443 --mqtt fleet.example:8883 --ca fleet-ca.pem
@@ -61,6 +64,7 @@ Its state lives in --dir, so it resumes an interrupted update after a restart.`,
 				Roots:             roots,
 				ServerName:        serverName,
 				TelemetryInterval: interval,
+				Backoff:           agent.Backoff{Max: reconnectMax},
 				Log:               slog.New(slog.NewTextHandler(env.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo})),
 			})
 			if err != nil {
@@ -86,6 +90,7 @@ Its state lives in --dir, so it resumes an interrupted update after a restart.`,
 	f.StringVar(&caFile, "ca", "", "fleet CA certificate (PEM) the agent trusts")
 	f.StringVar(&serverName, "server-name", "", "server name in its TLS certificate (default: the --mqtt host)")
 	f.DurationVar(&interval, "interval", 10*time.Second, "telemetry period")
+	f.DurationVar(&reconnectMax, "reconnect-max", 30*time.Second, "cap on the wait before a retry or reconnection (exponential backoff, full jitter); each reconnection tries the next MQTT endpoint the fleet named")
 	f.BoolVar(&once, "once", false, "enroll if needed, connect, publish one sample, resume any interrupted update, then exit")
 	f.BoolVar(&asJSON, "json", false, "with --once: print the result as JSON")
 	return cmd

@@ -27,6 +27,8 @@ func newServerCmd(env *Env) *cobra.Command {
 		config      string
 		checkConfig bool
 		offline     bool
+		// drainTimeout bounds the drain on SIGTERM.
+		drainTimeout time.Duration
 	)
 	cmd := &cobra.Command{
 		Use:   "server",
@@ -43,8 +45,12 @@ the fleet CA, whose key stays encrypted at rest under the passphrase in the envi
 variable the config names (default RAMPART_CA_PASSPHRASE). The protocol is in
 docs/fleet-enrollment.md, the admin API in docs/fleet-admin-api.md.
 
-SIGINT or SIGTERM shut the server down gracefully (requests in flight finish, queued
-telemetry is committed).`,
+SIGINT or SIGTERM drain the server and exit 0 (docs/fleet-server.md, "Draining and
+health"): /readyz answers 503 at once, no new connection is accepted, requests in flight
+finish, every telemetry message read is committed and acknowledged, MQTT 5 devices are
+told to use another server (DISCONNECT 0x9C) and MQTT 3.1.1 connections closed, then the
+rest stops; --drain-timeout bounds it all (then exit 3). /livez and /readyz on the admin
+listener serve load balancers.`,
 		Example: `  rampart server --config /etc/rampart/server.yaml --check-config
   rampart server --config server.yaml --check-config --offline   # the file alone, on a build machine
   RAMPART_CA_PASSPHRASE=... rampart server --config /etc/rampart/server.yaml
@@ -69,6 +75,10 @@ telemetry is committed).`,
 				}
 				return checkCluster(env, cfg)
 			}
+			// Registered first: a SIGTERM during start-up drains the
+			// server once it has started, rather than killing it.
+			ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+			defer stop()
 			srv, err := fleet.New(cfg, fleet.Options{Rand: rand.Reader, LogOutput: env.Stderr, Passphrase: passphraseFromEnv(env, cfg.CA.PassphraseEnv)})
 			if err != nil {
 				return fail(ExitError, err, "")
@@ -77,19 +87,18 @@ telemetry is committed).`,
 				srv.Shutdown(context.Background())
 				return fail(ExitError, err, "")
 			}
-			ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-			defer stop()
 			<-ctx.Done()
-			sctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			sctx, cancel := context.WithTimeout(context.Background(), drainTimeout)
 			defer cancel()
-			if err := srv.Shutdown(sctx); err != nil {
-				return fail(ExitError, err, "")
+			if err := srv.Drain(sctx); err != nil {
+				return fail(ExitError, err, "the drain did not finish within --drain-timeout: raise it, or look for a stalled store")
 			}
 			return nil
 		},
 	}
 	cmd.Flags().StringVarP(&config, "config", "c", "", "configuration file (YAML)")
 	cmd.Flags().BoolVar(&checkConfig, "check-config", false, "validate the configuration and the database (reachable, schema not newer than this build) and exit (0 valid, 1 invalid)")
+	cmd.Flags().DurationVar(&drainTimeout, "drain-timeout", 30*time.Second, "on SIGTERM or SIGINT: the longest the drain may take before the server stops anyway")
 	cmd.Flags().BoolVar(&offline, "offline", false, "with --check-config: validate the file only, do not connect to the database")
 	cmd.AddCommand(newServerTokenCmd(env), newServerCAPassphraseCmd(env))
 	return cmd

@@ -140,6 +140,7 @@ Exit 0 when every device onboarded, reported and (with --update) ended as expect
 	f.IntVar(&opt.Faults.ClockSkew, "clock-skew", 0, "devices whose clock runs 36 hours fast")
 	f.DurationVar(&opt.Interval, "interval", 0, "telemetry period of each device (default 30s)")
 	f.DurationVar(&opt.Timeout, "timeout", 0, "bound on each phase (default 2m + 10ms per device)")
+	f.DurationVar(&opt.ReconnectMax, "reconnect-max", 0, "cap on each device's wait before a retry or reconnection to another endpoint (default 5s)")
 	f.IntVar(&opt.Onboarding, "onboarding", 0, "devices enrolling and connecting at once (default 64 per CPU)")
 	f.BoolVar(&asJSON, "json", false, "print the report as JSON")
 	f.BoolVar(&quiet, "quiet", false, "no progress line")

@@ -85,6 +85,26 @@ func NewCSR(key crypto.Signer, rand io.Reader, commonName string) ([]byte, error
 // Submit posts a CSR with its token and server nonce, and returns the issued
 // certificate. A refusal is returned as *Refusal.
 func (c *Client) Submit(ctx context.Context, renew bool, csrDER, serverNonce, token []byte) (*x509.Certificate, error) {
+	a, err := c.SubmitAnswer(ctx, renew, csrDER, serverNonce, token)
+	if err != nil {
+		return nil, err
+	}
+	return a.Certificate, nil
+}
+
+// Answer is a successful enrollment: the certificate, and the fleet's MQTT
+// endpoints when the server named them (endpoints.go; none from an older
+// server, or when its list is malformed: the device then keeps using the
+// address it has).
+type Answer struct {
+	Certificate *x509.Certificate
+	MQTT        []string
+	// MQTTErr is why a malformed endpoint list was ignored.
+	MQTTErr error
+}
+
+// SubmitAnswer is Submit, also returning the endpoints the server named.
+func (c *Client) SubmitAnswer(ctx context.Context, renew bool, csrDER, serverNonce, token []byte) (*Answer, error) {
 	path := PathSimpleEnroll
 	if renew {
 		path = PathSimpleReenrol
@@ -118,7 +138,9 @@ func (c *Client) Submit(ctx context.Context, renew bool, csrDER, serverNonce, to
 	if err != nil {
 		return nil, err
 	}
-	return certs[0], nil
+	a := &Answer{Certificate: certs[0]}
+	a.MQTT, a.MQTTErr = ParseEndpoints(resp.Header.Get(HeaderMQTTEndpoints))
+	return a, nil
 }
 
 func readCertsOnly(resp *http.Response) ([]*x509.Certificate, error) {
@@ -142,6 +164,15 @@ type AttestFunc func(ctx context.Context, nonce []byte) ([]byte, error)
 // Enroll runs the whole exchange: nonce, CSR for key, token over
 // Binding(nonce, key), submission. renew selects simplereenroll.
 func (c *Client) Enroll(ctx context.Context, key crypto.Signer, rand io.Reader, attestToken AttestFunc, renew bool) (*x509.Certificate, error) {
+	a, err := c.EnrollAnswer(ctx, key, rand, attestToken, renew)
+	if err != nil {
+		return nil, err
+	}
+	return a.Certificate, nil
+}
+
+// EnrollAnswer is Enroll, also returning the endpoints the server named.
+func (c *Client) EnrollAnswer(ctx context.Context, key crypto.Signer, rand io.Reader, attestToken AttestFunc, renew bool) (*Answer, error) {
 	if key == nil || attestToken == nil {
 		return nil, errors.New("deviceproto: enroll: key and attestation function are required")
 	}
@@ -161,14 +192,14 @@ func (c *Client) Enroll(ctx context.Context, key crypto.Signer, rand io.Reader, 
 	if err != nil {
 		return nil, fmt.Errorf("deviceproto: enroll: attestation: %w", err)
 	}
-	cert, err := c.Submit(ctx, renew, csr, nonce, tok)
+	a, err := c.SubmitAnswer(ctx, renew, csr, nonce, tok)
 	if err != nil {
 		return nil, err
 	}
-	if !publicKeyEqual(cert.PublicKey, key.Public()) {
+	if !publicKeyEqual(a.Certificate.PublicKey, key.Public()) {
 		return nil, errors.New("deviceproto: enroll: issued certificate is for another key")
 	}
-	return cert, nil
+	return a, nil
 }
 
 func publicKeyEqual(a, b crypto.PublicKey) bool {

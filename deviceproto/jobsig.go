@@ -334,6 +334,38 @@ func checkEndpoint(raw, enrollURL string, signer *x509.Certificate) error {
 	return fmt.Errorf("%w: %s is neither the enrollment endpoint nor an endpoint of the job signer", ErrJobURL, want)
 }
 
+// DownloadEndpoints are the endpoints (host:port, as Endpoint gives them)
+// a verified job's image may be fetched from: the enrollment endpoint and
+// the https endpoints its signer's certificate names, exactly those Verify
+// accepts in its URL. A device that lost its download may resume it from
+// another of them (MirrorURL); call it only after Verify returned nil.
+func (s *SignedJob) DownloadEndpoints(enrollURL string) []string {
+	var out []string
+	add := func(u *url.URL) {
+		if e := Endpoint(u); u.Scheme == "https" && u.Hostname() != "" && !slices.Contains(out, e) {
+			out = append(out, e)
+		}
+	}
+	if e, err := url.Parse(enrollURL); err == nil {
+		add(e)
+	}
+	for _, e := range s.Signer.URIs {
+		add(e)
+	}
+	return out
+}
+
+// MirrorURL is raw (an https job URL) with its host and port replaced by
+// endpoint: the same image from another certified endpoint.
+func MirrorURL(raw, endpoint string) (string, error) {
+	if err := CheckHTTPS(raw); err != nil {
+		return "", err
+	}
+	u, _ := url.Parse(raw)
+	u.Host = endpoint
+	return u.String(), nil
+}
+
 // Endpoint is the endpoint a URL names, as a job's URL is compared with
 // the fleet's endpoints (and a redirect with the URL it left): its
 // lower-case host and its port (443 when absent).

@@ -55,6 +55,20 @@ type Options struct {
 	// Version is what this node reports in the cluster's registry (the
 	// build's module version and schema when empty).
 	Version string
+
+	// Scale-out (drain.go). AdvertiseMQTT are the MQTT endpoints
+	// (host:port) devices may use, from the configuration
+	// (cluster.advertise.mqtt); PeerMQTT, when set, returns those of the
+	// other live nodes (the cluster's node registry). The enrollment
+	// answer names both (or, when both are empty, this node's own MQTT
+	// listener unless it listens on every address); a draining node
+	// refers its MQTT 5 devices to one of PeerMQTT's, else of
+	// AdvertiseMQTT's.
+	AdvertiseMQTT []string
+	PeerMQTT      func() []string
+	// Ready is a readiness check besides the store's (the cluster's bus),
+	// answered by /readyz; nil: none.
+	Ready func(ctx context.Context) error
 }
 
 // Server is a fleet server.
@@ -84,11 +98,15 @@ type Server struct {
 	node     *cluster.Node
 	presence *presence
 	leases   []*leaseKeeper
-	version  string
-	started  time.Time
+	// campLease is the campaign evaluator's lease (cluster only).
+	campLease *campaign.Keeper
+	version   string
+	started   time.Time
 
 	enrollSrv, adminSrv *http.Server
 	enrollLis, adminLis net.Listener
+
+	drain drainState // drain.go
 
 	ready    chan struct{}
 	stopBg   context.CancelFunc
@@ -104,6 +122,12 @@ func New(cfg *Config, o Options) (*Server, error) {
 	}
 	if o.Now == nil {
 		o.Now = time.Now
+	}
+	if cfg.Clustered() && len(o.AdvertiseMQTT) == 0 {
+		o.AdvertiseMQTT = advertisable(cfg.Cluster.Advertise.MQTT)
+	}
+	if _, err := deviceproto.FormatEndpoints(o.AdvertiseMQTT); err != nil {
+		return nil, fmt.Errorf("fleet: options: advertised MQTT endpoints: %w", err)
 	}
 	if o.LogOutput == nil {
 		o.LogOutput = os.Stderr
@@ -162,6 +186,7 @@ func New(cfg *Config, o Options) (*Server, error) {
 			return fail(err)
 		}
 		s.presence = newPresence(s.node, log.With("component", "cluster"))
+		s.wirePeers()
 		// Every node authenticates nonces under the same key, derived
 		// from the shared CA, and records their use in the cluster.
 		if nonceKey, err = s.ca.DeriveSecret("enroll nonce key"); err != nil {
@@ -199,7 +224,7 @@ func New(cfg *Config, o Options) (*Server, error) {
 		NonceTTL: cfg.NonceTTL.Duration, CertTTL: cfg.CA.CertTTL.Duration, OnDecision: s.metrics.decision,
 		NonceRate: netlimit.Rate{PerSecond: cfg.Limits.NonceRate, Burst: cfg.Limits.NonceBurst}, MaxSources: cfg.Limits.Sources, Refusals: s.refusals,
 		NonceKey: nonceKey, UsedNonces: usedNonces,
-		OnIssued: func(id, serial string) { s.supersede(id, serial) }})
+		OnIssued: func(id, serial string) { s.supersede(id, serial) }, MQTTEndpoints: s.mqttEndpoints})
 	if err != nil {
 		return fail(err)
 	}
@@ -233,13 +258,23 @@ func New(cfg *Config, o Options) (*Server, error) {
 		return fail(err)
 	}
 	cc.Refusals = s.refusals
+	if cfg.Clustered() {
+		// One node evaluates campaigns at a time (campaign.Keeper); every
+		// node takes in device events and operator actions.
+		s.campLease = campaign.NewKeeper(s.db, campaign.LeaseName, cfg.Cluster.Node)
+		s.campLease.Log = log.With("component", "lease")
+		cc.Leader = s.campLease.Leader
+	}
 	if s.camps, err = campaign.New(ctx, cc); err != nil {
 		s.writer.Close()
 		return fail(err)
 	}
+	if s.campLease != nil {
+		s.campLease.OnAcquire = func(int64) { s.camps.Kick() }
+	}
 	s.api, err = api.New(api.Deps{Store: s.db, Disconnect: s.disconnect, Manufacturers: cfg.manufacturerKeys, ReleaseKeys: cfg.releaseKeys,
 		Campaigns: s.camps, Tokens: cfg.APITokens, Metrics: s.metrics.handler(), Log: log.With("component", "api"), OnRequest: s.metrics.request,
-		Refusals: s.refusals, Nodes: s.nodes})
+		Refusals: s.refusals, Nodes: s.nodes, Draining: s.drain.draining.Load, Ready: s.opts.Ready})
 	if err != nil {
 		s.writer.Close()
 		return fail(err)
@@ -330,6 +365,9 @@ func (s *Server) Start() error {
 	go s.enrollSrv.Serve(s.enrollLis)
 	go s.adminSrv.Serve(s.adminLis)
 	s.camps.Start()
+	if s.campLease != nil {
+		s.campLease.Start()
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	s.stopBg = cancel
 	// The coalescer outlives the other background work: it is stopped,
@@ -459,13 +497,15 @@ func (s *Server) Broker() *broker.Broker { return s.broker }
 func (s *Server) Shutdown(ctx context.Context) error {
 	var errs []error
 	s.shutOnce.Do(func() {
-		if s.enrollSrv != nil {
-			errs = append(errs, s.enrollSrv.Shutdown(ctx), s.adminSrv.Shutdown(ctx))
-		}
+		errs = append(errs, s.stopHTTP(ctx, s.enrollSrv, &s.drain.enrollStopped), s.stopHTTP(ctx, s.adminSrv, &s.drain.adminStopped))
 		if s.stopBg != nil {
 			s.stopBg()
 		}
 		errs = append(errs, s.camps.Close())
+		if s.campLease != nil {
+			// Released: another node evaluates at once, not after expiry.
+			errs = append(errs, s.campLease.Close(true))
+		}
 		errs = append(errs, s.broker.Close())
 		if s.presence != nil {
 			s.presence.close() // the ends of the sessions just closed

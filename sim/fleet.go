@@ -50,6 +50,8 @@ type Fleet struct {
 	imgSrv   *http.Server
 	imgLis   net.Listener
 	releases []any
+
+	nodes nodes // further server nodes on the same data (nodes.go)
 }
 
 // FleetOptions configure StartFleet.
@@ -122,9 +124,11 @@ http: {enroll: {max_conns: 100000, max_conns_per_source: 100000}}
 	if err != nil {
 		return nil, err
 	}
-	srv, err := fleet.New(cfg, fleet.Options{Passphrase: []byte(hex.EncodeToString(pass)), Rand: o.Rand, Now: o.Now,
+	f.nodes.opts = fleet.Options{Passphrase: []byte(hex.EncodeToString(pass)), Rand: o.Rand, Now: o.Now,
 		Log:            slog.New(slog.NewTextHandler(logw, &slog.HandlerOptions{Level: slog.LevelWarn})),
-		ImageEndpoints: []string{"https://" + rawLis.Addr().String()}})
+		ImageEndpoints: []string{"https://" + rawLis.Addr().String()}, PeerMQTT: f.nodes.mqtt}
+	f.nodes.cfgPath, f.nodes.cfgText = path, cfgText
+	srv, err := fleet.New(cfg, f.nodes.opts)
 	if err != nil {
 		rawLis.Close()
 		return nil, err
@@ -135,6 +139,7 @@ http: {enroll: {max_conns: 100000, max_conns_per_source: 100000}}
 	}
 	<-srv.Ready()
 	f.Server = srv
+	f.nodes.add(srv)
 	f.EnrollURL, f.MQTTAddr, f.AdminURL = srv.EnrollURL(), srv.MQTTAddr(), srv.AdminURL()
 	f.roots, f.bootKey = srv.CA().Pool(), &f.Release.PublicKey
 	tc, err := f.imageTLS()
@@ -164,11 +169,12 @@ func (f *Fleet) imageTLS() (*tls.Config, error) {
 	return &tls.Config{MinVersion: tls.VersionTLS12, Certificates: []tls.Certificate{{Certificate: [][]byte{cert.Raw}, PrivateKey: key, Leaf: cert}}}, nil
 }
 
-// Close stops the image server and the fleet server.
+// Close stops the image server and the fleet server (every node).
 func (f *Fleet) Close() error {
 	if f.imgSrv != nil {
 		f.imgSrv.Close()
 	}
+	f.nodes.closeOthers(f.Server)
 	if f.Server == nil {
 		return nil
 	}

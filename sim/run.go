@@ -1,6 +1,7 @@
 package sim
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -45,6 +46,9 @@ type Options struct {
 	Join   *JoinFile
 	Offset int
 	Hold   func(*Report)
+	// ReconnectMax caps each device's wait before a retry or reconnection
+	// (default 5s; agent.Backoff.Max).
+	ReconnectMax time.Duration
 }
 
 // Report is what a run achieved and cost.
@@ -372,7 +376,7 @@ func live(ctx context.Context, f *Fleet, sd *simDevice, opt Options, flaky *flak
 			}
 		}
 		o := AgentOptions{Dial: flaky.DialContext, Hooks: hooks, Interval: opt.Interval,
-			Backoff: agent.Backoff{Base: 100 * time.Millisecond, Max: 5 * time.Second, Attempts: 10}}
+			Backoff: agent.Backoff{Base: 100 * time.Millisecond, Max: cmp.Or(opt.ReconnectMax, 5*time.Second), Attempts: 10}}
 		if sd.skewed {
 			o.Now = func() time.Time { return time.Now().Add(36 * time.Hour) }
 		}

@@ -44,6 +44,12 @@ type Deps struct {
 	// Nodes lists the live nodes of the fleet (GET /api/v1/nodes); nil
 	// lists none.
 	Nodes func(ctx context.Context) ([]adminapi.Node, error)
+	// Draining reports that the server is draining (health.go: /readyz
+	// then answers 503); may be nil.
+	Draining func() bool
+	// Ready is a further readiness check of /readyz besides the store's
+	// (a cluster's bus); nil: none. Its error is logged, never served.
+	Ready func(ctx context.Context) error
 }
 
 // API is the admin HTTP handler.
@@ -53,6 +59,7 @@ type API struct {
 	mux    *http.ServeMux
 	routes []string
 	health healthCache
+	ready  healthCache // Deps.Ready
 }
 
 type token struct {
@@ -110,6 +117,8 @@ func New(d Deps) (*API, error) {
 		w.Write(openAPI)
 	})
 	a.mux.HandleFunc("GET /healthz", a.healthz)
+	a.mux.HandleFunc("GET /livez", a.livez)
+	a.mux.HandleFunc("GET /readyz", a.readyz)
 	return a, nil
 }
 

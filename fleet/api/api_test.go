@@ -48,7 +48,7 @@ func TestOpenAPIMatchesRoutes(t *testing.T) {
 			documented = append(documented, strings.ToUpper(m)+" "+p)
 		}
 	}
-	served := append(a.Routes(), "GET /api/v1/openapi.json", "GET /healthz")
+	served := append(a.Routes(), "GET /api/v1/openapi.json", "GET /healthz", "GET /livez", "GET /readyz")
 	sort.Strings(documented)
 	sort.Strings(served)
 	if strings.Join(documented, "\n") != strings.Join(served, "\n") {

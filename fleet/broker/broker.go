@@ -150,7 +150,9 @@ type Broker struct {
 	countQoS0    func(error)  // the Sink's completion for QoS 0 telemetry
 	jobs         *mqtt.Client // the server's own client publishing jobs (PublishJob)
 
-	recent    recent // recent renewals and drops of devices (credentials.go)
+	recent    recent                   // recent renewals and drops of devices (credentials.go)
+	draining  atomic.Bool              // Drain has begun (drain.go)
+	refs      atomic.Pointer[[]string] // other nodes' MQTT endpoints, for Server Reference (drain.go)
 	closeOnce sync.Once
 }
 

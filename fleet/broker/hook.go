@@ -88,6 +88,9 @@ func (h *hook) OnConnect(cl *mqtt.Client, pk packets.Packet) error {
 	if !ok || id != cl.ID || !validDeviceID(id) {
 		return nil
 	}
+	if h.b.draining.Load() { // accepted before the drain began (drain.go)
+		return h.b.refuseDraining(cl)
+	}
 	if ka := pk.Connect.Keepalive; ka == 0 || ka > h.b.keepalive {
 		cl.State.Keepalive = h.b.keepalive // [MQTT-3.2.2-21]: MQTT 5 clients are told in CONNACK
 		cl.State.ServerKeepalive = true
@@ -319,6 +322,11 @@ func (h *hook) OnPublish(cl *mqtt.Client, pk packets.Packet) (packets.Packet, er
 // it to subscribers (only the device itself may subscribe to its
 // telemetry topic) at QoS 0.
 func (h *hook) telemetryQoS1(s *session, pk packets.Packet) (packets.Packet, error) {
+	if h.b.draining.Load() {
+		// Read after the drain began: not acknowledged, so the device
+		// keeps it and sends it to the node it moves to (drain.go).
+		return pk, packets.ErrRejectPacket
+	}
 	seq, ok := s.enqueue(pk.PacketID) // blocks while the window is full
 	if !ok {
 		return pk, packets.ErrRejectPacket // the connection is going away

@@ -35,6 +35,7 @@ type tlsListener struct {
 	mu      sync.Mutex
 	ln      net.Listener
 	closed  bool
+	stopped bool                  // stopAccepting: no new connections, established ones kept
 	shakes  map[net.Conn]struct{} // connections in their handshake
 	sources map[netip.Addr]int    // handshakes in progress per source address
 	live    map[net.Conn]struct{} // handed to mochi, establish not yet returned
@@ -145,7 +146,7 @@ func (l *tlsListener) handshake(c net.Conn, src netip.Addr, establish listeners.
 	if l.sources[src]--; l.sources[src] <= 0 {
 		delete(l.sources, src)
 	}
-	if err != nil || l.closed {
+	if err != nil || l.closed || l.stopped {
 		c.Close()
 		return
 	}
@@ -167,6 +168,20 @@ func (l *tlsListener) isClosed() bool {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.closed
+}
+
+// stopAccepting stops accepting connections and abandons handshakes in
+// progress; established connections keep running (Broker.Drain).
+func (l *tlsListener) stopAccepting() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.stopped = true
+	if l.ln != nil {
+		l.ln.Close()
+	}
+	for c := range l.shakes {
+		c.Close()
+	}
 }
 
 // Close stops accepting, abandons handshakes in progress, then lets mochi

@@ -167,7 +167,7 @@ func (e *Engine) control(ctx context.Context, id string, a Action, actor, reason
 			e.applyRecord(c, r, true)
 		}
 		e.mu.Unlock()
-		return nil, fmt.Errorf("campaign: %s has ended: %w", id, ErrState)
+		return nil, fmt.Errorf("campaign: %s is %s: cannot %s: %w", id, from, a, ErrState)
 	}
 	rows, err := e.cfg.Store.CampaignDevices(ctx, id)
 	if err != nil {

@@ -108,12 +108,12 @@ func (e *Engine) syncOnDemand(ctx context.Context) {
 }
 
 // applyRecord takes the stored state of campaign c when it is newer than
-// memory's, or (force, or on a node that does not evaluate) replaces a
-// transition not yet recorded; a cancelled campaign is dropped. Called
-// with e.mu held.
+// memory's, or, at the same version, when forced or on a node that does
+// not evaluate (which decides no transition, and drops one it decided
+// before it was deposed); a cancelled campaign is dropped. Called with
+// e.mu held.
 func (e *Engine) applyRecord(c *camp, r *store.CampaignRecord, force bool) {
-	unsaved := c.stateKey() != c.saved
-	if r.Version < c.rec.Version || (r.Version == c.rec.Version && !(unsaved && (force || !e.leading))) {
+	if r.Version < c.rec.Version || (r.Version == c.rec.Version && !force && e.leading) {
 		return
 	}
 	c.rec.State, c.rec.Phase, c.rec.Reason, c.rec.AckedFailures, c.rec.Version, c.rec.Updated = r.State, r.Phase, r.Reason, r.AckedFailures, r.Version, r.Updated

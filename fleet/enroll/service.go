@@ -59,6 +59,10 @@ type Config struct {
 	// certificates in the same transaction. The server ends the MQTT
 	// sessions still using them (broker.Supersede). May be nil.
 	OnIssued func(deviceID, serial string)
+	// MQTTEndpoints returns the MQTT endpoints (host:port) devices may
+	// use, sent with every certificate issued (deviceproto
+	// HeaderMQTTEndpoints); nil or empty sends none.
+	MQTTEndpoints func() []string
 }
 
 // Service is the server side of enrollment.
@@ -201,6 +205,16 @@ func (s *Service) serveEnroll(w http.ResponseWriter, r *http.Request, renew bool
 		w.WriteHeader(ref.Code.HTTPStatus())
 		json.NewEncoder(w).Encode(ref)
 		return
+	}
+	if s.cfg.MQTTEndpoints != nil {
+		if l := s.cfg.MQTTEndpoints(); len(l) > 0 {
+			v, err := deviceproto.FormatEndpoints(l)
+			if err != nil { // the server's own configuration: checked at start
+				s.cfg.Log.Error("mqtt endpoints not sent", "err", err)
+			} else {
+				w.Header().Set(deviceproto.HeaderMQTTEndpoints, v)
+			}
+		}
 	}
 	writeCertsOnly(w, cert)
 }

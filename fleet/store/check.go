@@ -21,13 +21,18 @@ type SchemaStatus struct {
 	// Version is the schema version recorded in the database (0: none
 	// yet); Want is this build's (SchemaVersion).
 	Version, Want int
+	// CompatibleFrom is the oldest schema version whose builds run on
+	// the database (schema.go): a Version above Want is accepted when
+	// CompatibleFrom <= Want.
+	CompatibleFrom int
 }
 
 // CheckSchema connects to the database named by dsn (as Open would) and
 // reads its schema version without changing anything: no file is created,
 // nothing is migrated, a SQLite file is opened read-only. It fails when the
 // database cannot be reached or read, and with ErrSchemaNewer when its
-// schema is newer than this build's (Open would refuse it).
+// schema is newer than this build's and not compatible with it (Open would
+// refuse it; schema.go).
 func CheckSchema(ctx context.Context, dsn string) (*SchemaStatus, error) {
 	st := &SchemaStatus{Want: SchemaVersion(), Exists: true}
 	var (
@@ -62,12 +67,12 @@ func CheckSchema(ctx context.Context, dsn string) (*SchemaStatus, error) {
 		return nil, fmt.Errorf("store: check: %w", err)
 	}
 	if has {
-		if err := db.QueryRowContext(ctx, `SELECT COALESCE(MAX(version), 0) FROM schema_version`).Scan(&st.Version); err != nil {
-			return nil, fmt.Errorf("store: check: read version: %w", err)
+		if st.Version, st.CompatibleFrom, err = readSchema(ctx, st.Dialect, db); err != nil {
+			return nil, fmt.Errorf("store: check: %w", err)
 		}
 	}
-	if st.Version > st.Want {
-		return st, fmt.Errorf("%w: version %d, this build's %d", ErrSchemaNewer, st.Version, st.Want)
+	if err := checkCompatible(st.Version, st.CompatibleFrom); err != nil {
+		return st, err
 	}
 	return st, nil
 }

@@ -167,19 +167,28 @@ func (s *DB) migrate(ctx context.Context) error { return s.migrateTo(ctx, len(mi
 // migrateTo applies the migrations up to schema version last (tests start
 // from older schemas with it).
 func (s *DB) migrateTo(ctx context.Context, last int) error {
-	if _, err := s.sql.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)`); err != nil {
+	if err := s.migrateVersionTable(ctx); err != nil {
+		return err
+	}
+	v, cf, err := readSchema(ctx, s.dialect, s.sql)
+	if err != nil {
 		return fmt.Errorf("store: migrate: %w", err)
 	}
-	var v int
-	err := s.sql.QueryRowContext(ctx, `SELECT COALESCE(MAX(version), 0) FROM schema_version`).Scan(&v)
-	if err != nil {
-		return fmt.Errorf("store: migrate: read version: %w", err)
-	}
-	if v > len(migrations) {
-		return fmt.Errorf("store: migrate: database schema version %d is newer than this build's %d", v, len(migrations))
+	if err := checkCompatible(v, cf); err != nil {
+		return err
 	}
 	for i := v; i < last; i++ {
 		err := s.tx(ctx, func(t *sql.Tx) error {
+			// Another node may have applied it while this one waited
+			// for the lock (schema.go).
+			if err := s.lockMigrations(ctx, t); err != nil {
+				return err
+			}
+			if cur, _, err := readSchema(ctx, s.dialect, t); err != nil {
+				return err
+			} else if cur > i {
+				return nil
+			}
 			for _, stmt := range strings.Split(s.sub(migrations[i]), ";") {
 				if strings.TrimSpace(stmt) == "" {
 					continue
@@ -193,12 +202,16 @@ func (s *DB) migrateTo(ctx context.Context, last int) error {
 					return fmt.Errorf("store: migration %d: %w", i+1, err)
 				}
 			}
-			_, err := s.exec(ctx, t, `INSERT INTO schema_version (version) VALUES (?)`, i+1)
+			_, err := s.exec(ctx, t, `INSERT INTO schema_version (version, compatible_from) VALUES (?, ?)`, i+1, compatibleFrom(i+1))
 			return err
 		})
 		if err != nil {
 			return err
 		}
+	}
+	s.schemaVersion, s.schemaCompatFrom, err = readSchema(ctx, s.dialect, s.sql)
+	if err != nil {
+		return fmt.Errorf("store: migrate: %w", err)
 	}
 	return nil
 }

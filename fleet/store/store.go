@@ -49,6 +49,10 @@ type DB struct {
 	readStmts map[string]*sql.Stmt // readQueries, prepared on rd
 
 	relCache releaseCache // registered releases by digest (Release)
+
+	// schemaVersion and schemaCompatFrom are the database's schema when
+	// it was opened and migrated (Schema, schema.go).
+	schemaVersion, schemaCompatFrom int
 }
 
 // Options configure Open.

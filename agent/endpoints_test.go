@@ -1,0 +1,133 @@
+package agent
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"errors"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"testing"
+
+	"rampart/deviceproto"
+)
+
+// TestEndpointRotation: connections go to the configured endpoint, then
+// (after each failure) to the next the fleet named; a Server Reference
+// (0x9C) is tried once, first; 0x9D (server moved) also keeps it first,
+// persisted; a malformed reference is ignored.
+func TestEndpointRotation(t *testing.T) {
+	dir := t.TempDir()
+	a := &Agent{cfg: Config{Dir: dir, MQTTAddr: "lb.example:8883", Log: slog.New(slog.DiscardHandler)},
+		state: &State{MQTTEndpoints: []string{"node-1.example:8883", "LB.example:8883", "node-2.example:8883"}}}
+	if got := a.MQTTEndpoints(); !slices.Equal(got, []string{"lb.example:8883", "node-1.example:8883", "node-2.example:8883"}) {
+		t.Fatalf("endpoints %q", got)
+	}
+	var seen []string
+	for range 4 {
+		e := a.pickEndpoint()
+		seen = append(seen, e)
+		a.endpointFailed(e)
+	}
+	if !slices.Equal(seen, []string{"lb.example:8883", "node-1.example:8883", "node-2.example:8883", "lb.example:8883"}) {
+		t.Fatalf("rotation %q", seen)
+	}
+	// A success keeps the endpoint; a failure of another changes nothing.
+	e := a.pickEndpoint()
+	a.endpointFailed("node-2.example:8883")
+	if a.pickEndpoint() != e {
+		t.Fatal("a failure of another endpoint moved the order")
+	}
+
+	a.serverReference(0x9C, "bad-reference node-2.example:8883")
+	if got := a.pickEndpoint(); got != "node-2.example:8883" {
+		t.Fatalf("after 0x9C: %s, want the reference", got)
+	}
+	if got := a.pickEndpoint(); got != e {
+		t.Fatalf("a 0x9C reference was kept: %s", got)
+	}
+	a.serverReference(0x8B, "node-2.example:8883") // shutting down: no reference honoured
+	a.serverReference(0x9C, "not an endpoint")
+	if got := a.pickEndpoint(); got != e {
+		t.Fatalf("reference honoured for another reason or malformed: %s", got)
+	}
+	a.serverReference(0x9D, "node-9.example:8883")
+	if got := a.pickEndpoint(); got != "node-9.example:8883" {
+		t.Fatalf("after 0x9D: %s", got)
+	}
+	st, err := loadState(dir)
+	if err != nil || len(st.MQTTEndpoints) == 0 || st.MQTTEndpoints[0] != "node-9.example:8883" {
+		t.Fatalf("0x9D not persisted first: %+v %v", st, err)
+	}
+	if fi, _ := os.Stat(filepath.Join(dir, StateFile)); fi.Mode().Perm() != 0o600 {
+		t.Fatalf("state file mode %v", fi.Mode().Perm())
+	}
+	// A state file with a malformed endpoint is refused.
+	os.WriteFile(filepath.Join(dir, StateFile), []byte(`{"mqtt_endpoints":["no port"]}`), 0o600)
+	if _, err := loadState(dir); !errors.Is(err, deviceproto.ErrEndpoint) {
+		t.Fatalf("malformed endpoint in state: %v", err)
+	}
+}
+
+// cutServer sends the first cut bytes of data with the full length, then
+// drops the connection: a node that dies mid-download.
+type cutServer struct {
+	data []byte
+	cut  int
+}
+
+func (s *cutServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Content-Length", strconv.Itoa(len(s.data)))
+	w.WriteHeader(http.StatusOK)
+	w.Write(s.data[:s.cut])
+	w.(http.Flusher).Flush()
+	panic(http.ErrAbortHandler)
+}
+
+// TestDownloadFailsOver: a download cut by the node serving it resumes
+// with a Range request from the next endpoint the job's signer certified,
+// and a mirror answering 404 is skipped, not fatal.
+func TestDownloadFailsOver(t *testing.T) {
+	data := make([]byte, 300_000)
+	rand.Read(data)
+	dying := httptest.NewTLSServer(&cutServer{data: data, cut: 100_000})
+	defer dying.Close()
+	missing := httptest.NewTLSServer(http.NotFoundHandler())
+	defer missing.Close()
+	good := &imageServer{data: data}
+	other := httptest.NewTLSServer(good)
+	defer other.Close()
+	a := testAgent(t, dying, nil) // httptest servers share one certificate
+	a.cfg.Log = slog.New(slog.DiscardHandler)
+	host := func(s *httptest.Server) string { u, _ := url.Parse(s.URL); return u.Host }
+	mirrors := []string{host(dying), host(missing), host(other)}
+	j := jobFor(dying.URL+"/images/abc?device=d&token=t", data)
+	var errs []error
+	var path string
+	for range 3 {
+		p, err := a.download(context.Background(), j, mirrors)
+		if err == nil {
+			path = p
+			break
+		}
+		if IsFatal(err) {
+			t.Fatalf("fatal: %v", err)
+		}
+		errs = append(errs, err)
+	}
+	if path == "" {
+		t.Fatalf("not downloaded: %v", errs)
+	}
+	if got, _ := os.ReadFile(path); !bytes.Equal(got, data) {
+		t.Fatal("the image differs")
+	}
+	if len(good.ranges) != 1 || good.ranges[0] != "bytes=100000-" {
+		t.Fatalf("ranges asked of the other node: %q, want one from byte 100000", good.ranges)
+	}
+}
