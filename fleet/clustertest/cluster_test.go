@@ -223,7 +223,7 @@ func (fd *fleetDevices) waitCampaign(ctx context.Context, id string, want int, t
 		// the next campaign.
 		defer fd.cancelCampaign(ctx, id)
 		if stuck := fd.diagnoseCampaign(ctx, id, true); stuck > 0 {
-			t.Skipf("missing feature: campaign jobs reach only the devices connected to the node that published them (cross-node job delivery on rampart.<name>.jobs and one campaign evaluator under a lease: c17-core/c17-camp integration): %d devices notified more than 10 s before, connected, never received their job; campaign %s: state %s, counts %v", stuck, id, last.State, last.Counts)
+			t.Skipf("missing feature: campaign jobs accepted by devices enrolled at another node (the job's image URL names the evaluating node's own enrollment listener, ImageBase = EnrollURL, which a device enrolled elsewhere refuses: neither its enrollment endpoint nor an endpoint of the job signer's certificate; c17-core/c17-camp/c17-dev): %d devices notified more than 10 s before, connected, took no job; campaign %s: state %s, counts %v", stuck, id, last.State, last.Counts)
 		}
 		t.Fatalf("campaign %s after %s: state %s, counts %v; want completed with %d verified", id, timeout, last.State, last.Counts, want)
 	}
@@ -253,11 +253,11 @@ func (fd *fleetDevices) checkTokensSpent(ctx context.Context) {
 	defer hc.CloseIdleConnections()
 	checked := 0
 	for _, sd := range fd.devs {
-		raw, _ := sd.jobURL.Load().(string)
-		if raw == "" {
+		j := sd.job.Load()
+		if j == nil {
 			continue
 		}
-		u, err := url.Parse(raw)
+		u, err := url.Parse(j.URL)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -334,13 +334,17 @@ func (fd *fleetDevices) diagnoseCampaign(ctx context.Context, id string, verbose
 			if k := sd.node(fd.c); k >= 0 {
 				node = fd.c.nodes[k].name
 			}
-			url, _ := sd.jobURL.Load().(string)
-			if url != "" {
+			took := sd.tookJob(id)
+			var refused int64
+			if a != nil {
+				refused, _ = a.RefusedJobs()
+			}
+			if took {
 				gotJob[sd.node(fd.c)] = true
 			} else if d.Status == adminapi.Notified && !d.Notified.IsZero() && time.Since(d.Notified) > 10*time.Second && sd.connected() {
 				notified = append(notified, sd)
 			}
-			logf("diagnose: %s status %s (notified %s) on %s connected=%v job=%v pending=%q last=%s", d.ID[:12], d.Status, d.Notified.Format("15:04:05.000"), node, sd.connected(), url != "", pending, last)
+			logf("diagnose: %s status %s (notified %s) on %s connected=%v took job=%v jobs refused=%d pending=%q last=%.80s", d.ID[:12], d.Status, d.Notified.Format("15:04:05.000"), node, sd.connected(), took, refused, pending, last)
 		}
 		break
 	}

@@ -86,9 +86,9 @@ type simDevice struct {
 	home int
 
 	agent    atomic.Pointer[agent.Agent]
-	lastMQTT atomic.Value // string: the MQTT address last dialed
-	dials    atomic.Int64 // MQTT dials so far
-	jobURL   atomic.Value // string: the image URL (with download token) of the last update
+	lastMQTT atomic.Value                    // string: the MQTT address last dialed
+	dials    atomic.Int64                    // MQTT dials so far
+	job      atomic.Pointer[deviceproto.Job] // the job of the last update taken (its URL carries the download token)
 	cancel   context.CancelFunc
 	done     chan struct{}
 
@@ -235,7 +235,8 @@ func (fd *fleetDevices) startOne(sd *simDevice, k int) {
 	hooks := &agent.Hooks{AfterPhase: func(agent.Phase) error {
 		if a := sd.agent.Load(); a != nil {
 			if u := a.Pending(); u != nil {
-				sd.jobURL.Store(u.Job.URL)
+				j := u.Job
+				sd.job.Store(&j)
 			}
 		}
 		return nil
@@ -521,4 +522,10 @@ func parallel(workers, n int, f func(i int)) {
 func logf(t testing.TB, format string, args ...any) {
 	t.Helper()
 	t.Logf("%s "+format, append([]any{time.Now().Format("15:04:05.000")}, args...)...)
+}
+
+// tookJob reports whether the device took a job of campaign id.
+func (sd *simDevice) tookJob(id string) bool {
+	j := sd.job.Load()
+	return j != nil && j.ID == id
 }

@@ -285,26 +285,12 @@ http: {enroll: {max_conns: 100000, max_conns_per_source: 100000}, admin: {max_co
 mqtt: {max_handshakes_per_source: 65536}
 `, c.dsn, n.enroll, n.admin, n.mqtt, fleet.TokenSHA256(adminToken))
 	if c.nats != nil {
-		var mqtt []string
-		for _, o := range c.nodes {
-			mqtt = append(mqtt, fmt.Sprintf("%q", o.mqtt))
-		}
-		if !contains(c.nodes, n) {
-			mqtt = append(mqtt, fmt.Sprintf("%q", n.mqtt))
-		}
-		s += fmt.Sprintf("cluster: {nats: [%s], node: %s, advertise: {mqtt: [%s], enroll: %q}}\n",
-			strings.Join(quoteAll(c.nats.URLs()), ", "), n.name, strings.Join(mqtt, ", "), "https://"+n.enroll)
+		// Each node advertises its own endpoints; the enrollment answer
+		// names the live peers' from the cluster's registry.
+		s += fmt.Sprintf("cluster: {nats: [%s], node: %s, advertise: {mqtt: [%q], enroll: %q}}\n",
+			strings.Join(quoteAll(c.nats.URLs()), ", "), n.name, n.mqtt, "https://"+n.enroll)
 	}
 	return s
-}
-
-func contains(ns []*node, n *node) bool {
-	for _, o := range ns {
-		if o == n {
-			return true
-		}
-	}
-	return false
 }
 
 func quoteAll(s []string) []string {
@@ -313,16 +299,6 @@ func quoteAll(s []string) []string {
 		out[i] = fmt.Sprintf("%q", v)
 	}
 	return out
-}
-
-// rewriteConfigs writes every node's configuration again (the advertised
-// MQTT endpoints name every node, known only once all were added).
-func (c *testCluster) rewriteConfigs() {
-	for _, n := range c.nodes {
-		if err := secfile.WriteFile(n.cfgPath, []byte(c.config(n))); err != nil {
-			c.t.Fatal(err)
-		}
-	}
 }
 
 // requireClusterSupport skips the test, naming the missing feature, when
@@ -367,9 +343,6 @@ func clusterSupported(t testing.TB) error {
 // startAll starts every node (in order) and waits until each is ready.
 func (c *testCluster) startAll() {
 	c.t.Helper()
-	if c.nats != nil {
-		c.rewriteConfigs()
-	}
 	for _, n := range c.nodes {
 		n.start()
 	}
