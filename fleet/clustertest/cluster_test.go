@@ -291,8 +291,8 @@ func (sd *simDevice) String() string { return fmt.Sprintf("device %d (%s)", sd.d
 // status as the fleet sees it next to what its agent holds, and the store's
 // leases: which node evaluates, and where each stuck device is connected.
 // It returns how many devices were notified more than 10 s ago, are
-// connected, and never received their job, on a node where no device
-// received one: the symptom of jobs not crossing nodes.
+// connected, took no job and refused one: the symptom of jobs that do not
+// cross nodes.
 func (fd *fleetDevices) diagnoseCampaign(ctx context.Context, id string, verbose bool) (stuck int) {
 	t := fd.c.t
 	t.Helper()
@@ -304,8 +304,6 @@ func (fd *fleetDevices) diagnoseCampaign(ctx context.Context, id string, verbose
 	for _, sd := range fd.devs {
 		byID[sd.id()] = sd
 	}
-	gotJob := map[int]bool{} // nodes some device received a job on
-	var notified []*simDevice
 	for i, nd := range fd.c.nodes {
 		if !nd.running() {
 			continue
@@ -339,10 +337,8 @@ func (fd *fleetDevices) diagnoseCampaign(ctx context.Context, id string, verbose
 			if a != nil {
 				refused, _ = a.RefusedJobs()
 			}
-			if took {
-				gotJob[sd.node(fd.c)] = true
-			} else if d.Status == adminapi.Notified && !d.Notified.IsZero() && time.Since(d.Notified) > 10*time.Second && sd.connected() {
-				notified = append(notified, sd)
+			if !took && d.Status == adminapi.Notified && !d.Notified.IsZero() && time.Since(d.Notified) > 10*time.Second && sd.connected() && refused > 0 {
+				stuck++
 			}
 			logf("diagnose: %s status %s (notified %s) on %s connected=%v took job=%v jobs refused=%d pending=%q last=%.80s", d.ID[:12], d.Status, d.Notified.Format("15:04:05.000"), node, sd.connected(), took, refused, pending, last)
 		}
@@ -356,11 +352,6 @@ func (fd *fleetDevices) diagnoseCampaign(ctx context.Context, id string, verbose
 		}
 		for _, l := range ls {
 			logf("diagnose: lease %s held by %q epoch %d until %s", l.Name, l.Holder, l.Epoch, l.Expires.Format("15:04:05.000"))
-		}
-	}
-	for _, sd := range notified {
-		if !gotJob[sd.node(fd.c)] {
-			stuck++
 		}
 	}
 	return stuck
