@@ -34,6 +34,8 @@ type benchRow struct {
 	rssKB    int64         // the largest node's resident memory after the burst
 	pgMsg    time.Duration // the PostgreSQL server's CPU per message (every postgres process)
 	pgEnr    time.Duration // and per enrollment
+	idle0    float64       // the nodes' CPU (cores) idle without devices
+	idle1    float64       // and with every device connected and silent
 	reconS   float64       // enrolled devices reconnecting at once: sessions a second
 	cpuRecon time.Duration // nodes' CPU per reconnection (TLS handshake, session, first publish)
 	failover time.Duration // a killed node's devices all connected elsewhere (0: not measured)
@@ -145,6 +147,18 @@ func postgresCPU() time.Duration {
 
 func benchOne(t *testing.T, c *testCluster, fd *fleetDevices, row *benchRow) {
 	ctx := context.Background()
+	// The nodes' own background (heartbeats, leases, compaction) is
+	// measured while idle and taken out of each phase's CPU, so that the
+	// cost per operation does not grow with the node count for that alone.
+	idleRate := func() float64 {
+		c0, t0 := c.cpuAll(), time.Now()
+		time.Sleep(3 * time.Second)
+		return float64(c.cpuAll()-c0) / float64(time.Since(t0))
+	}
+	net := func(cpu time.Duration, took time.Duration, rate float64) time.Duration {
+		return max(0, cpu-time.Duration(rate*float64(took)))
+	}
+	row.idle0 = idleRate()
 	// Enrollment: every device at once.
 	cpu0, pg0, began := c.cpuAll(), postgresCPU(), time.Now()
 	fd.start(0, len(fd.devs))
@@ -153,11 +167,12 @@ func benchOne(t *testing.T, c *testCluster, fd *fleetDevices, row *benchRow) {
 	}
 	took := time.Since(began)
 	row.enrollS = float64(len(fd.devs)) / took.Seconds()
-	row.cpuEnr = (c.cpuAll() - cpu0) / time.Duration(len(fd.devs))
+	row.cpuEnr = net(c.cpuAll()-cpu0, took, row.idle0) / time.Duration(len(fd.devs))
 	row.pgEnr = (postgresCPU() - pg0) / time.Duration(len(fd.devs))
 	logf(t, "%s: %d enrollments in %s", row.name, len(fd.devs), took.Round(time.Millisecond))
 	fd.onboarded(2 * time.Minute)
 	time.Sleep(time.Second) // let the first publishes and the connects settle
+	row.idle1 = idleRate()  // devices connected, silent
 
 	// Telemetry: every device back to back.
 	per0 := make([]time.Duration, len(c.nodes))
@@ -174,7 +189,7 @@ func benchOne(t *testing.T, c *testCluster, fd *fleetDevices, row *benchRow) {
 		t.Fatal("no telemetry acknowledged")
 	}
 	row.msgsS = float64(msgs) / took.Seconds()
-	row.cpuMsg = (c.cpuAll() - cpu1) / time.Duration(msgs)
+	row.cpuMsg = net(c.cpuAll()-cpu1, took, row.idle1) / time.Duration(msgs)
 	row.pgMsg = (postgresCPU() - pg1) / time.Duration(msgs)
 	for i, nd := range c.nodes {
 		row.perNode = append(row.perNode, fmt.Sprintf("%s %s", nd.name, ((nd.cpu()-per0[i])/time.Duration(msgs)).Round(100*time.Nanosecond)))
@@ -207,7 +222,7 @@ func benchOne(t *testing.T, c *testCluster, fd *fleetDevices, row *benchRow) {
 	}
 	took = time.Since(began)
 	row.reconS = float64(len(fd.devs)) / took.Seconds()
-	row.cpuRecon = (c.cpuAll() - cpu2) / time.Duration(len(fd.devs))
+	row.cpuRecon = net(c.cpuAll()-cpu2, took, row.idle0) / time.Duration(len(fd.devs))
 	logf(t, "%s: %d reconnections in %s", row.name, len(fd.devs), took.Round(time.Millisecond))
 
 	// Failover: kill -9 the last node; its devices must connect elsewhere.
@@ -237,7 +252,7 @@ func benchOne(t *testing.T, c *testCluster, fd *fleetDevices, row *benchRow) {
 func printBench(t *testing.T, rows []benchRow) {
 	var b strings.Builder
 	w := tabwriter.NewWriter(&b, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintf(w, "configuration\tnodes\tdevices\tenroll/s\t×base\tCPU/enroll\t×base\tPG CPU/enroll\tmsgs/s\t×base\tCPU/msg\t×base\tPG CPU/msg\treconn/s\tCPU/reconn\tmax RSS MiB\tfailover\t\n")
+	fmt.Fprintf(w, "configuration\tnodes\tdevices\tenroll/s\t×base\tCPU/enroll\t×base\tPG CPU/enroll\tmsgs/s\t×base\tCPU/msg\t×base\tPG CPU/msg\treconn/s\tCPU/reconn\tidle CPU %%\tmax RSS MiB\tfailover\t\n")
 	base := rows[0]
 	ratio := func(a, b float64) string {
 		if b == 0 {
@@ -247,7 +262,7 @@ func printBench(t *testing.T, rows []benchRow) {
 	}
 	for _, r := range rows {
 		if r.skipped != "" {
-			fmt.Fprintf(w, "%s\t%d\t%d\t-\t\t-\t\t-\t-\t\t-\t\t-\t-\t-\t-\t%s\t\n", r.name, r.nodes, r.devices, r.skipped)
+			fmt.Fprintf(w, "%s\t%d\t%d\t-\t\t-\t\t-\t-\t\t-\t\t-\t-\t-\t-\t-\t%s\t\n", r.name, r.nodes, r.devices, r.skipped)
 			continue
 		}
 		fo := "-"
@@ -257,10 +272,10 @@ func printBench(t *testing.T, rows []benchRow) {
 		case r.failNote != "":
 			fo = r.failNote
 		}
-		fmt.Fprintf(w, "%s\t%d\t%d\t%.1f\t%s\t%s\t%s\t%s\t%.0f\t%s\t%s\t%s\t%s\t%.0f\t%s\t%.0f\t%s\t\n", r.name, r.nodes, r.devices,
+		fmt.Fprintf(w, "%s\t%d\t%d\t%.1f\t%s\t%s\t%s\t%s\t%.0f\t%s\t%s\t%s\t%s\t%.0f\t%s\t%.1f/%.1f\t%.0f\t%s\t\n", r.name, r.nodes, r.devices,
 			r.enrollS, ratio(r.enrollS, base.enrollS), r.cpuEnr.Round(10*time.Microsecond), ratio(float64(r.cpuEnr), float64(base.cpuEnr)), r.pgEnr.Round(10*time.Microsecond),
 			r.msgsS, ratio(r.msgsS, base.msgsS), r.cpuMsg.Round(100*time.Nanosecond), ratio(float64(r.cpuMsg), float64(base.cpuMsg)),
-			r.pgMsg.Round(100*time.Nanosecond), r.reconS, r.cpuRecon.Round(10*time.Microsecond), float64(r.rssKB)/1024, fo)
+			r.pgMsg.Round(100*time.Nanosecond), r.reconS, r.cpuRecon.Round(10*time.Microsecond), 100*r.idle0, 100*r.idle1, float64(r.rssKB)/1024, fo)
 	}
 	w.Flush()
 	for _, r := range rows {
@@ -268,6 +283,7 @@ func printBench(t *testing.T, rows []benchRow) {
 			fmt.Fprintf(&b, "%s: CPU per message by node: %s\n", r.name, strings.Join(r.perNode, ", "))
 		}
 	}
+	fmt.Fprintf(&b, "(idle CPU %%: the nodes' CPU while idle without devices / with every device connected and silent, taken out of the phases' CPU before dividing)\n")
 	fmt.Fprintf(&b, "(CPU = utime+stime of the rampart server processes from /proc/<pid>/stat; the devices run in the test process on the same %d CPUs; load average at the end: %s)\n",
 		runtime.NumCPU(), loadavg())
 	fmt.Print(b.String())
