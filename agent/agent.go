@@ -188,7 +188,11 @@ func (a *Agent) saveLocked() error { return a.state.save(a.cfg.Dir) }
 func (a *Agent) Attest(_ context.Context, nonce []byte) ([]byte, error) {
 	tok, err := a.att.Token(nonce)
 	if err != nil {
-		return nil, fmt.Errorf("agent: attestation: %w", err)
+		err = fmt.Errorf("agent: attestation: %w", err)
+		if hint := permanentSPE(err); hint != "" {
+			return nil, fatalHint(err, hint)
+		}
+		return nil, err
 	}
 	return tok, nil
 }

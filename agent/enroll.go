@@ -17,7 +17,11 @@ func (a *Agent) Enroll(ctx context.Context, renew bool) error {
 	defer a.http.CloseIdleConnections()
 	ans, err := c.EnrollAnswer(ctx, a.signer, a.cfg.Rand, a.Attest, renew)
 	if err != nil {
-		return fmt.Errorf("agent: enroll: %w", err)
+		err = fmt.Errorf("agent: enroll: %w", err)
+		if hint := permanentTLS(err); hint != "" {
+			return fatalHint(err, hint)
+		}
+		return err
 	}
 	cert := ans.Certificate
 	if ans.MQTTErr != nil {

@@ -2,12 +2,14 @@ package agent
 
 import (
 	"context"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
 	"time"
 
 	"rampart/deviceproto"
+	"rampart/ipc"
 )
 
 // ErrFatal marks an error that retrying will not cure: a refused
@@ -19,10 +21,66 @@ func fatal(err error) error {
 	if err == nil {
 		return nil
 	}
-	return &fatalError{err}
+	return &fatalError{err: err}
 }
 
-type fatalError struct{ err error }
+type fatalError struct {
+	err  error
+	hint string // what fixes it, when known
+}
+
+// fatalHint is fatal with what an operator must do about err.
+func fatalHint(err error, hint string) error {
+	return &fatalError{err: err, hint: hint}
+}
+
+// Hint returns what fixes a fatal error, or "" when the agent does not know.
+func Hint(err error) string {
+	var f *fatalError
+	if errors.As(err, &f) {
+		return f.hint
+	}
+	return ""
+}
+
+// permanentSPE classifies an error of the SPE: it returns what fixes it when
+// retrying cannot (the SPE answered, and its answer will not change until an
+// operator acts), and "" for a transient one (the SPE restarting, busy or
+// short of memory, a broken connection).
+func permanentSPE(err error) string {
+	var st ipc.Status
+	if !errors.As(err, &st) {
+		return ""
+	}
+	switch st {
+	case ipc.ErrServiceFailure:
+		return "the SPE cannot make an attestation token; its log says why. With \"no boot measurements\", start rampart spe serve with --device DIR (the bootloader device); when not provisioned, run rampart spe provision"
+	case ipc.ErrBadState:
+		return "the device's lifecycle state allows no attestation tokens: rampart spe lifecycle shows it"
+	case ipc.ErrNotPermitted, ipc.ErrConnectionRefused:
+		return "the SPE refused this client: add a client rule for the agent's uid to the SPE configuration"
+	case ipc.ErrNotSupported, ipc.ErrDoesNotExist:
+		return "the SPE does not offer this service: run rampart spe serve (not a subset of its services)"
+	}
+	return ""
+}
+
+// permanentTLS classifies a TLS error: a server whose certificate this
+// agent cannot verify will not become verifiable by retrying.
+func permanentTLS(err error) string {
+	var ua x509.UnknownAuthorityError
+	var he x509.HostnameError
+	var ci x509.CertificateInvalidError
+	switch {
+	case errors.As(err, &ua):
+		return "--ca must be the fleet CA certificate the server printed at start (its data_dir/ca.crt)"
+	case errors.As(err, &he):
+		return "the server's certificate does not name the host dialled: use the host name it was issued for, or --server-name"
+	case errors.As(err, &ci):
+		return "the server's certificate is not valid now (expired, or this device's clock is wrong)"
+	}
+	return ""
+}
 
 func (e *fatalError) Error() string        { return e.err.Error() }
 func (e *fatalError) Unwrap() []error      { return []error{e.err, ErrFatal} }

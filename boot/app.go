@@ -96,11 +96,18 @@ func (b *Bootloader) RequestUpgrade(i int, permanent bool) error {
 // Confirm marks the image running from image i's primary slot as good
 // (MCUboot's boot_set_confirmed), so that the next boot keeps it and raises
 // the security counter. Confirming an image that is already permanent does
-// nothing.
+// nothing, and so does confirming with overwrite-only, where nothing can be
+// reverted: there the primary trailer is a copy of the secondary's, whose
+// image_ok bytes the copy has already programmed (with the erased value when
+// the request was a test), so a flash part that refuses a second write to a
+// programmed word would refuse the write anyway.
 func (b *Bootloader) Confirm(i int) error {
 	s, err := b.slot(i, Primary)
 	if err != nil {
 		return err
+	}
+	if b.l.strategy == OverwriteOnly {
+		return nil
 	}
 	t, err := b.io.trailer(s)
 	if err != nil {

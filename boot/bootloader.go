@@ -38,7 +38,7 @@ func New(dev *flash.Device, cfg *Config, keys []any, counters *Counters) (*Bootl
 	if err != nil {
 		return nil, err
 	}
-	return &Bootloader{dev: dev, cfg: cfg, l: l, io: &slotIO{dev: dev, l: l}, keys: keys, counters: counters}, nil
+	return &Bootloader{dev: dev, cfg: cfg, l: l, io: &slotIO{dev: dev, l: l, markRevert: cfg.DowngradePrevention}, keys: keys, counters: counters}, nil
 }
 
 // Counters returns the bootloader's security counters.
@@ -88,7 +88,6 @@ type imageState struct {
 	resumed  bool
 	swapSize uint32
 	cand     *validImage // the validated secondary of a new test/permanent upgrade
-	noRaise  bool        // the primary's counter must not be raised this boot
 }
 
 // Boot runs one boot: it finishes any interrupted swap, decides and performs
@@ -143,24 +142,26 @@ func (b *Bootloader) Boot() (*Result, error) {
 	if b.l.strategy == SwapMove {
 		for i := range n {
 			if st[i].action != SwapNone {
-				if err := b.io.finishSwap(b.l.images[i], st[i].action); err != nil {
+				if err := b.finishSwap(i, &st[i], &res.Images[i]); err != nil {
 					return res, err
 				}
 			}
 		}
 	}
 	// Phase 4: validate what will run, raise counters, measure.
-	var bad []string
+	var bad []error
 	for i := range n {
 		if err := b.admit(i, &st[i], &res.Images[i]); err != nil {
 			if errors.Is(err, flash.ErrPowerCut) {
 				return res, err
 			}
-			bad = append(bad, fmt.Sprintf("image %d: %v", i, err))
+			bad = append(bad, fmt.Errorf("image %d: %w", i, err))
 		}
 	}
 	if len(bad) > 0 {
-		return res, fmt.Errorf("%w: %v", ErrNoBootableImage, bad)
+		// Each image's reason stays in the chain (errors.Is finds
+		// ErrNoSecurityCounter, ErrUnsigned, ...).
+		return res, fmt.Errorf("%w: %w", ErrNoBootableImage, errors.Join(bad...))
 	}
 	return res, nil
 }
@@ -175,7 +176,7 @@ func (b *Bootloader) resume(i int, s *imageState, r *ImageReport) error {
 		r.note("primary trailer records a %s swap of %d bytes, more than the slots hold: ignored", s.pri.SwapType, s.pri.SwapSize)
 		return nil
 	}
-	done, err := b.io.resumeSwap(im, s.pri.SwapSize)
+	done, err := b.io.resumeSwap(i, im, s.pri.SwapType, s.pri.SwapSize)
 	if err != nil {
 		return err
 	}
@@ -205,18 +206,13 @@ func (b *Bootloader) decide(i int, s *imageState, r *ImageReport, upgrading bool
 	case SwapTest, SwapPerm:
 		v, err := b.checkCandidate(i)
 		if err != nil {
-			r.note("secondary slot rejected (%v): erasing it", err)
-			if err := b.io.eraseFrom(im.secondary, 0); err != nil {
-				return err
-			}
-			return nil
+			return b.reject(i, t, err, r)
 		}
 		s.cand = v
 		r.note("secondary image %s validated (security counter %d)", v.version(), v.secCnt)
 	case SwapRevert:
 		if upgrading {
 			r.note("revert deferred: another image's interrupted upgrade is being completed first")
-			s.noRaise = true
 			return nil
 		}
 		sec, err := b.io.readSlot(im.secondary)
@@ -224,13 +220,43 @@ func (b *Bootloader) decide(i int, s *imageState, r *ImageReport, upgrading bool
 			return err
 		}
 		if _, err := b.validate(sec, i, im.maxImageSize(b.l)); err != nil {
-			r.note("cannot revert, the secondary slot is not a valid image (%v): keeping the unconfirmed image", err)
-			s.noRaise = true
-			return nil
+			return b.reject(i, t, err, r)
 		}
 		r.note("image in the primary slot was tested and not confirmed: reverting")
 	}
 	s.action = t
+	return nil
+}
+
+// reject handles a secondary slot that failed validation for a swap of type
+// t as MCUboot's boot_validate_slot does. A slot whose header magic is
+// erased holds no image: with swap-move its trailer sectors are erased (a
+// leftover request would block the next update), and for a revert the
+// primary trailer too (a revert stuck without its image); overwrite-only
+// leaves it alone. Any other invalid slot is erased whole, one sector after
+// the other. Either way nothing is swapped.
+func (b *Bootloader) reject(i int, t SwapType, why error, r *ImageReport) error {
+	im := b.l.images[i]
+	hdr, err := b.io.read(im.secondary, 0, 4)
+	if err != nil {
+		return err
+	}
+	if !allEqual(hdr, b.l.erased) {
+		r.note("secondary slot rejected (%v): erasing it", why)
+		return b.io.eraseFrom(im.secondary, 0)
+	}
+	if b.l.strategy != SwapMove {
+		r.note("secondary slot holds no image (%v)", why)
+		return nil
+	}
+	r.note("secondary slot holds no image (%v): erasing its trailer", why)
+	if err := b.io.eraseTrailer(im.secondary); err != nil {
+		return err
+	}
+	if t == SwapRevert {
+		r.note("revert without an image to revert to: erasing the primary trailer")
+		return b.io.eraseTrailer(im.primary)
+	}
 	return nil
 }
 
@@ -313,8 +339,16 @@ func (b *Bootloader) perform(i int, s *imageState, r *ImageReport) error {
 	im := b.l.images[i]
 	if b.l.strategy == OverwriteOnly {
 		r.Action = SwapPerm
-		r.note("overwriting the primary slot with the secondary image (%d bytes)", s.cand.size)
-		return b.io.overwrite(im, uint32(s.cand.size))
+		r.note("overwriting the primary slot with the secondary slot (image of %d bytes)", s.cand.size)
+		if err := b.io.overwrite(im); err != nil {
+			return err
+		}
+		// As MCUboot's boot_copy_image: the counter follows the new image
+		// before the secondary's header and trailer are erased.
+		if err := b.raise(i, s.cand.secCnt, r); err != nil {
+			return err
+		}
+		return b.io.overwriteDone(im)
 	}
 	size := 0
 	if s.cand != nil {
@@ -328,13 +362,12 @@ func (b *Bootloader) perform(i int, s *imageState, r *ImageReport) error {
 	if size == 0 || size > im.maxImageSize(b.l) {
 		r.note("swap of %d bytes does not fit the slots: not done", size)
 		s.action = SwapNone
-		s.noRaise = true
 		return nil
 	}
 	s.swapSize = uint32(size)
 	r.Action = s.action
 	r.note("starting a %s swap of %d bytes using move", s.action, size)
-	return b.io.startSwap(i, im, s.action, s.swapSize, s.sec)
+	return b.io.startSwap(i, im, s.action, s.swapSize)
 }
 
 // headerSize is the size the image header at the start of s claims.
@@ -350,6 +383,35 @@ func (b *Bootloader) headerSize(s *slot) (int, error) {
 	return img.Size(), nil
 }
 
+// finishSwap marks image i's completed swap as MCUboot's boot_perform_update
+// and boot_complete_partial_swap do: image_ok for a revert or a permanent
+// swap, then, for a permanent swap this boot started, the security counter
+// raised to the new image's (before copy_done, as MCUboot), then copy_done.
+func (b *Bootloader) finishSwap(i int, s *imageState, r *ImageReport) error {
+	im := b.l.images[i]
+	if err := b.io.finishImageOK(im, s.action); err != nil {
+		return err
+	}
+	if s.action == SwapPerm && !s.resumed && s.cand != nil {
+		if err := b.raise(i, s.cand.secCnt, r); err != nil {
+			return err
+		}
+	}
+	return b.io.finishCopyDone(im)
+}
+
+// raise raises image i's security counter to v.
+func (b *Bootloader) raise(i int, v uint32, r *ImageReport) error {
+	raised, err := b.counters.Raise(i, v)
+	if err != nil {
+		return err
+	}
+	if raised {
+		r.note("security counter raised to %d", v)
+	}
+	return nil
+}
+
 // admit validates image i's primary slot, raises its security counter when
 // the image is permanent, and measures it.
 func (b *Bootloader) admit(i int, s *imageState, r *ImageReport) error {
@@ -362,15 +424,17 @@ func (b *Bootloader) admit(i int, s *imageState, r *ImageReport) error {
 	r.Booted = true
 	r.Version = v.version().String()
 	r.SecurityCounter = v.secCnt
-	// MCUboot raises the stored counter when nothing was pending or right
-	// after a permanent upgrade; never for a test (it may still revert).
-	if (s.action == SwapNone || s.action == SwapPerm) && !s.noRaise {
-		raised, err := b.counters.Raise(i, v.secCnt)
-		if err != nil {
+	// MCUboot's boot_update_hw_rollback_protection: the stored counter
+	// follows the running image once it is permanent, i.e. when its trailer
+	// has no magic or has image_ok set; never for a test (it may still
+	// revert).
+	t, err := b.io.trailer(b.l.images[i].primary)
+	if err != nil {
+		return err
+	}
+	if t.Magic != MagicGood || t.ImageOK == FlagSet {
+		if err := b.raise(i, v.secCnt, r); err != nil {
 			return err
-		}
-		if raised {
-			r.note("security counter raised to %d", v.secCnt)
 		}
 	}
 	r.DeviceCounter = b.counters.Get(i)

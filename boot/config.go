@@ -13,6 +13,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"rampart/flash"
+	"rampart/internal/yamlerr"
 )
 
 // Strategy is how an upgrade moves an image into the primary slot.
@@ -118,9 +119,9 @@ func LoadConfig(path string) (*Config, error) {
 	if err != nil {
 		return nil, fmt.Errorf("boot: %w", err)
 	}
-	c, err := ParseConfig(b, strings.EqualFold(filepath.Ext(path), ".json"))
+	c, err := ParseConfigFile(path, b, strings.EqualFold(filepath.Ext(path), ".json"))
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
+		return nil, err
 	}
 	return c, nil
 }
@@ -128,49 +129,32 @@ func LoadConfig(path string) (*Config, error) {
 // ParseConfig decodes a flash map (JSON when isJSON, else YAML), rejecting
 // unknown fields, and validates it.
 func ParseConfig(b []byte, isJSON bool) (*Config, error) {
+	return ParseConfigFile("", b, isJSON)
+}
+
+// ParseConfigFile is ParseConfig naming the file in errors, which read
+// file:line:column: field: message (internal/yamlerr).
+func ParseConfigFile(name string, b []byte, isJSON bool) (*Config, error) {
 	if len(b) > maxConfigSize {
-		return nil, fmt.Errorf("%w: %d bytes is larger than %d", ErrConfig, len(b), maxConfigSize)
+		return nil, fmt.Errorf("%w: %s: %d bytes is larger than %d", ErrConfig, name, len(b), maxConfigSize)
 	}
 	var c Config
+	var err error
 	if isJSON {
-		dec := json.NewDecoder(bytes.NewReader(b))
-		dec.DisallowUnknownFields()
-		if err := dec.Decode(&c); err != nil {
-			return nil, fmt.Errorf("%w: line %d: %v", ErrConfig, jsonLine(b, err), err)
-		}
-		if dec.More() {
-			return nil, fmt.Errorf("%w: trailing data after the JSON object", ErrConfig)
-		}
+		err = yamlerr.DecodeJSON(name, b, &c)
 	} else {
-		dec := yaml.NewDecoder(bytes.NewReader(b))
-		dec.KnownFields(true)
-		if err := dec.Decode(&c); err != nil {
-			return nil, fmt.Errorf("%w: %v", ErrConfig, err)
-		}
+		err = yamlerr.DecodeYAML(name, b, &c)
+	}
+	if err != nil {
+		return nil, yamlerr.Mark(err, ErrConfig)
 	}
 	if err := c.Validate(); err != nil {
+		if name != "" {
+			return nil, fmt.Errorf("%s: %w", name, err)
+		}
 		return nil, err
 	}
 	return &c, nil
-}
-
-// jsonLine finds the line of a JSON decoding error, or 0.
-func jsonLine(b []byte, err error) int {
-	var off int64
-	var se *json.SyntaxError
-	var te *json.UnmarshalTypeError
-	switch {
-	case errors.As(err, &se):
-		off = se.Offset
-	case errors.As(err, &te):
-		off = te.Offset
-	default:
-		return 0
-	}
-	if off > int64(len(b)) {
-		off = int64(len(b))
-	}
-	return 1 + bytes.Count(b[:off], []byte("\n"))
 }
 
 // MarshalJSON-friendly copy used by the CLI is the Config itself.

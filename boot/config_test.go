@@ -115,7 +115,7 @@ func TestConfigRejects(t *testing.T) {
 	if _, err := ParseConfig([]byte(mixed), false); err == nil || !strings.Contains(err.Error(), "one sector size") {
 		t.Errorf("mixed sectors: %v", err)
 	}
-	if _, err := ParseConfig([]byte(`{"flash": 1}`), true); err == nil || !strings.Contains(err.Error(), "line 1") {
+	if _, err := ParseConfig([]byte(`{"flash": 1}`), true); err == nil || !strings.Contains(err.Error(), "1:11: flash: want a mapping") {
 		t.Errorf("json type error without a line: %v", err)
 	}
 	if _, err := ParseConfig(make([]byte, maxConfigSize+1), true); err == nil {

@@ -127,6 +127,9 @@ func (c *Config) checkSlots(i int, im imageLayout, l *layout) error {
 		}
 	}
 	if c.Strategy == OverwriteOnly {
+		if err := overwriteCompatible(im.primary.sectors, im.secondary.sectors); err != nil {
+			return fmt.Errorf("%w: %s: %v", ErrConfig, p, err)
+		}
 		if im.primary.imageMax(l, false) <= 0 || im.secondary.imageMax(l, false) <= 0 {
 			return fmt.Errorf("%w: %s: a slot has no room for an image beside its trailer", ErrConfig, p)
 		}
@@ -148,4 +151,55 @@ func (c *Config) checkSlots(i int, im imageLayout, l *layout) error {
 		return fmt.Errorf("%w: %s: slots too small for an image beside the trailer and the move sector", ErrConfig, p)
 	}
 	return nil
+}
+
+// overwriteCompatible is MCUboot's rule for overwrite-only slots
+// (boot_slots_compatible): the whole secondary slot is copied over the
+// primary, so both are the same size, and walking their sectors together
+// every run of sectors on one side ends where a run on the other side ends,
+// the smaller sectors always on the same side over the whole slot (MCUboot
+// resets that side only when a scratch area is in use). Rampart is stricter
+// in one case: MCUboot accepts slots of different sizes when the last step
+// consumes both sector lists, and then copies past the secondary's end.
+func overwriteCompatible(pri, sec []flash.Sector) error {
+	var sz0, sz1 uint32
+	i, j, smaller := 0, 0, 0
+	for i < len(pri) || j < len(sec) {
+		switch {
+		case sz0 == sz1:
+			if i == len(pri) || j == len(sec) {
+				return fmt.Errorf("overwrite-only needs both slots the same size, have %d and %d bytes", total(pri), total(sec))
+			}
+			sz0 += pri[i].Size
+			sz1 += sec[j].Size
+			i++
+			j++
+		case sz0 < sz1:
+			if i == len(pri) || smaller == 2 {
+				return fmt.Errorf("overwrite-only: the slots' sectors do not fit into each other (primary sector %d)", i)
+			}
+			sz0 += pri[i].Size
+			smaller = 1
+			i++
+		default:
+			if j == len(sec) || smaller == 1 {
+				return fmt.Errorf("overwrite-only: the slots' sectors do not fit into each other (secondary sector %d)", j)
+			}
+			sz1 += sec[j].Size
+			smaller = 2
+			j++
+		}
+	}
+	if sz0 != sz1 {
+		return fmt.Errorf("overwrite-only needs both slots the same size, have %d and %d bytes", total(pri), total(sec))
+	}
+	return nil
+}
+
+func total(s []flash.Sector) uint32 {
+	var n uint32
+	for _, x := range s {
+		n += x.Size
+	}
+	return n
 }

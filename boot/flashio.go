@@ -15,6 +15,9 @@ type slotIO struct {
 	dev *flash.Device
 	l   *layout
 	buf []byte
+	// markRevert writes swap_info = revert in the revert fixup (with
+	// downgrade prevention, docs/boot.md §5).
+	markRevert bool
 }
 
 func (io *slotIO) read(s *slot, off uint32, n int) ([]byte, error) {
@@ -75,8 +78,16 @@ func (io *slotIO) eraseFrom(s *slot, i int) error {
 	return nil
 }
 
-// eraseTrailer erases the sectors holding s's trailer.
-func (io *slotIO) eraseTrailer(s *slot) error { return io.eraseFrom(s, io.l.trailerSectorIndex(s)) }
+// eraseTrailer erases the sectors holding s's trailer, one operation per
+// sector from the last one down (MCUboot's swap_scramble_trailer_sectors).
+func (io *slotIO) eraseTrailer(s *slot) error {
+	for i := len(s.sectors) - 1; i >= io.l.trailerSectorIndex(s); i-- {
+		if err := io.eraseSector(s, i); err != nil {
+			return err
+		}
+	}
+	return nil
+}
 
 // copySector copies n bytes from absolute offset src to dst (dst already erased).
 func (io *slotIO) copyBytes(src, dst, n uint32) error {

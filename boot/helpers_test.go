@@ -109,7 +109,12 @@ func (ls layoutSpec) config(strategy Strategy, align int, erased byte, images in
 	c.Bootloader = add(ls.bootSector, 2)
 	for i := range images {
 		p := add(ls.slotSector[i], ls.priSectors[i])
-		s := add(ls.slotSector[i], ls.secSectors[i])
+		secSectors := ls.secSectors[i]
+		if strategy == OverwriteOnly {
+			// MCUboot's overwrite-only copies the whole slot: both the same size.
+			secSectors = ls.priSectors[i]
+		}
+		s := add(ls.slotSector[i], secSectors)
 		c.Images = append(c.Images, ImageSlots{ID: i, Name: []string{"SPE", "NSPE", "IMG2"}[i], Primary: p, Secondary: s})
 	}
 	c.Storage = []NamedArea{{Name: "its", Area: add(ls.storageSector, 1)}}

@@ -69,6 +69,11 @@ func (b *Bootloader) State() ([]ImageState, error) {
 		st.NextSwap = swapTypeFromTable(st.Primary.Trailer, st.Secondary.Trailer)
 		if st.SwapPending {
 			st.NextSwap = st.Primary.Trailer.SwapType
+		} else if (st.NextSwap == SwapTest || st.NextSwap == SwapPerm) && st.Secondary.Problem == "empty" {
+			// A request left beside an erased image header (an overwrite
+			// cut before its last erase): MCUboot's boot_validate_slot finds
+			// no image and the next boot swaps nothing.
+			st.NextSwap = SwapNone
 		}
 		out = append(out, st)
 	}

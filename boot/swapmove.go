@@ -23,6 +23,15 @@ func (l *layout) statusRecordOff(s *slot, step, n int) uint32 {
 	return l.statusOff(s.size) + uint32(idx*l.writeAlign)
 }
 
+// statusValue is the byte a step's record holds, MCUboot's state number:
+// 1 for a move and for a sector's first swap step, 2 for its second.
+func statusValue(step, n int) byte {
+	if step >= n && (step-n)%2 == 1 {
+		return 2
+	}
+	return 1
+}
+
 // swapSectors is n for a swap of size bytes in slot s (all sectors one size).
 func swapSectors(s *slot, size uint32) int {
 	sz := s.sectors[0].Size
@@ -46,28 +55,22 @@ func (io *slotIO) completedSteps(pri *slot, n int) (int, error) {
 	return 3 * n, nil
 }
 
-// startSwap records a new swap of type t in image i's trailers and runs it.
-func (io *slotIO) startSwap(i int, im imageLayout, t SwapType, size uint32, secTrailer Trailer) error {
+// startSwap records a new swap of type t in image i's trailers and runs it,
+// in MCUboot's order (swap_run, fixup_revert, swap_status_init):
+//
+//	revert, secondary magic unset: erase the secondary trailer; write its
+//	        image_ok, swap_size, [swap_info = revert], magic
+//	erase the primary trailer; write swap_info, [image_ok when the
+//	        secondary's is set], swap_size, magic
+//	erase the secondary trailer; run the moves and swaps
+func (io *slotIO) startSwap(i int, im imageLayout, t SwapType, size uint32) error {
 	pri, sec := im.primary, im.secondary
-	if t == SwapRevert && secTrailer.Magic != MagicGood {
-		// Re-initialising the primary trailer erases the only record of the
-		// revert. Record it first in the secondary trailer as a confirmed
-		// request (MCUboot's fixup_revert) marked as a revert.
-		if err := io.eraseTrailer(sec); err != nil {
-			return err
-		}
-		if err := io.writeFlag(sec, io.l.imageOKOff(sec.size)); err != nil {
-			return err
-		}
-		if err := io.writeSwapSize(sec, size); err != nil {
-			return err
-		}
-		if err := io.writeSwapInfo(sec, SwapRevert, i); err != nil {
-			return err
-		}
-		if err := io.writeMagic(sec); err != nil {
-			return err
-		}
+	if err := io.fixupRevert(i, im, t, size); err != nil {
+		return err
+	}
+	secTrailer, err := io.trailer(sec)
+	if err != nil {
+		return err
 	}
 	if err := io.eraseTrailer(pri); err != nil {
 		return err
@@ -75,13 +78,13 @@ func (io *slotIO) startSwap(i int, im imageLayout, t SwapType, size uint32, secT
 	if err := io.writeSwapInfo(pri, t, i); err != nil {
 		return err
 	}
-	if err := io.writeSwapSize(pri, size); err != nil {
-		return err
-	}
-	if t == SwapPerm {
+	if secTrailer.ImageOK == FlagSet {
 		if err := io.writeFlag(pri, io.l.imageOKOff(pri.size)); err != nil {
 			return err
 		}
+	}
+	if err := io.writeSwapSize(pri, size); err != nil {
+		return err
 	}
 	// The magic goes last: with it the primary trailer takes over the request.
 	if err := io.writeMagic(pri); err != nil {
@@ -93,12 +96,54 @@ func (io *slotIO) startSwap(i int, im imageLayout, t SwapType, size uint32, secT
 	return io.runSwap(im, size, 0)
 }
 
-// resumeSwap finishes a swap recorded in the primary trailer.
-func (io *slotIO) resumeSwap(im imageLayout, size uint32) (int, error) {
+// fixupRevert protects a revert before its first move (MCUboot's
+// fixup_revert): re-initialising the primary trailer erases the only record
+// of the revert, so it is first recorded in an unset secondary trailer as a
+// confirmed request. With downgrade prevention the request is also marked
+// as a revert (swap_info), so that an interrupted revert is not refused as a
+// downgrade (docs/boot.md §5); MCUboot has no such check in swap modes.
+func (io *slotIO) fixupRevert(i int, im imageLayout, t SwapType, size uint32) error {
+	sec := im.secondary
+	if t != SwapRevert {
+		return nil
+	}
+	tr, err := io.trailer(sec)
+	if err != nil || tr.Magic != MagicUnset {
+		return err
+	}
+	if err := io.eraseTrailer(sec); err != nil {
+		return err
+	}
+	if err := io.writeFlag(sec, io.l.imageOKOff(sec.size)); err != nil {
+		return err
+	}
+	if err := io.writeSwapSize(sec, size); err != nil {
+		return err
+	}
+	if io.markRevert {
+		if err := io.writeSwapInfo(sec, SwapRevert, i); err != nil {
+			return err
+		}
+	}
+	return io.writeMagic(sec)
+}
+
+// resumeSwap finishes a swap recorded in the primary trailer. Before the
+// first move is recorded it redoes what MCUboot's boot_move_sector_up redoes
+// then: the revert fixup, and the erase of the secondary trailer.
+func (io *slotIO) resumeSwap(i int, im imageLayout, t SwapType, size uint32) (int, error) {
 	n := swapSectors(im.primary, size)
 	done, err := io.completedSteps(im.primary, n)
 	if err != nil {
 		return 0, err
+	}
+	if done == 0 {
+		if err := io.fixupRevert(i, im, t, size); err != nil {
+			return 0, err
+		}
+		if err := io.eraseTrailer(im.secondary); err != nil {
+			return 0, err
+		}
 	}
 	return done, io.runSwap(im, size, done)
 }
@@ -123,43 +168,59 @@ func (io *slotIO) runSwap(im imageLayout, size uint32, from int) error {
 		if err != nil {
 			return err
 		}
-		if err := io.writeField(pri, io.l.statusRecordOff(pri, step, n), []byte{flagSet}); err != nil {
+		if err := io.writeField(pri, io.l.statusRecordOff(pri, step, n), []byte{statusValue(step, n)}); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-// finishSwap marks a completed swap: a reverted image is made permanent,
-// then copy_done is set. Fields already written are left alone, so it can
-// be repeated after a power cut.
-func (io *slotIO) finishSwap(im imageLayout, t SwapType) error {
-	pri := im.primary
-	tr, err := io.trailer(pri)
+// finishImageOK makes a reverted or permanent image permanent (MCUboot's
+// swap_set_image_ok), unless it already is.
+func (io *slotIO) finishImageOK(im imageLayout, t SwapType) error {
+	tr, err := io.trailer(im.primary)
 	if err != nil {
 		return err
 	}
-	if t == SwapRevert && tr.ImageOK == FlagUnset {
-		if err := io.writeFlag(pri, io.l.imageOKOff(pri.size)); err != nil {
-			return err
-		}
-	}
-	if tr.CopyDone == FlagUnset {
-		return io.writeFlag(pri, io.l.copyDoneOff(pri.size))
+	if (t == SwapRevert || t == SwapPerm) && tr.ImageOK == FlagUnset {
+		return io.writeFlag(im.primary, io.l.imageOKOff(im.primary.size))
 	}
 	return nil
 }
 
-// overwrite copies size bytes of the secondary over the erased primary, then
-// erases the secondary's trailer so the request is not repeated. A power cut
-// anywhere leaves the request in place and the next boot starts again.
-func (io *slotIO) overwrite(im imageLayout, size uint32) error {
+// finishCopyDone marks the swap done (swap_set_copy_done); a copy_done
+// already written is left alone, so it can be repeated after a power cut.
+func (io *slotIO) finishCopyDone(im imageLayout) error {
+	tr, err := io.trailer(im.primary)
+	if err != nil {
+		return err
+	}
+	if tr.CopyDone == FlagUnset {
+		return io.writeFlag(im.primary, io.l.copyDoneOff(im.primary.size))
+	}
+	return nil
+}
+
+// overwrite copies the secondary slot over the primary as MCUboot's
+// overwrite-only upgrade does (boot_copy_image): erase every primary sector,
+// copy the whole slot (the trailer with its request included) in 1 KiB
+// writes; then (overwriteDone, after the security counter is raised) erase
+// the secondary's first sector (the image header) and its last (the
+// trailer) so the request is not repeated. A power cut anywhere
+// before the last erase leaves the request in place and the next boot starts
+// again; after it the primary holds the whole image.
+func (io *slotIO) overwrite(im imageLayout) error {
 	if err := io.eraseFrom(im.primary, 0); err != nil {
 		return err
 	}
-	n := uint32(alignUp(int(size), io.l.writeAlign))
-	if err := io.copyBytes(im.secondary.off, im.primary.off, n); err != nil {
+	return io.copyBytes(im.secondary.off, im.primary.off, im.primary.size)
+}
+
+// overwriteDone erases the secondary's first and last sectors after an
+// overwrite (see overwrite).
+func (io *slotIO) overwriteDone(im imageLayout) error {
+	if err := io.eraseSector(im.secondary, 0); err != nil {
 		return err
 	}
-	return io.eraseTrailer(im.secondary)
+	return io.eraseSector(im.secondary, len(im.secondary.sectors)-1)
 }

@@ -2,6 +2,7 @@ package boot
 
 import (
 	"bytes"
+	"crypto"
 	"errors"
 	"flag"
 	"fmt"
@@ -36,6 +37,9 @@ type scenario struct {
 	// final slot contents by image: index into imageSet.all, -1 to not check
 	wantPri, wantSec []int
 	wantCtr          []uint32
+	// downgrade turns on downgrade prevention (the differential test's
+	// scenarios only).
+	downgrade bool
 }
 
 // imageSet holds the scenario's images: old[i] and new[i] for image i.
@@ -51,6 +55,11 @@ func (s *imageSet) get(k int) []byte {
 }
 
 func newImageSet(t testing.TB, n, bodySize int) *imageSet {
+	return newImageSetKey(t, n, bodySize, nil)
+}
+
+// newImageSetKey signs the images with key (nil: the Ed25519 test key).
+func newImageSetKey(t testing.TB, n, bodySize int, key crypto.Signer) *imageSet {
 	s := &imageSet{}
 	for i := range n {
 		var deps []image.Dependency
@@ -58,8 +67,8 @@ func newImageSet(t testing.TB, n, bodySize int) *imageSet {
 			// The non-secure image needs the new secure image.
 			deps = []image.Dependency{{ImageID: 0, Version: image.Version{Major: 2}}}
 		}
-		s.old = append(s.old, makeImage(t, imgSpec{ver: "1.0.0", secCnt: 1, size: bodySize - 1000 + 300*i, seed: uint64(10 + i)}))
-		s.new = append(s.new, makeImage(t, imgSpec{ver: "2.0.0", secCnt: 2, size: bodySize + 500*i, deps: deps, seed: uint64(20 + i), record: []string{"SPE", "NSPE"}[i]}))
+		s.old = append(s.old, makeImage(t, imgSpec{ver: "1.0.0", secCnt: 1, size: bodySize - 1000 + 300*i, seed: uint64(10 + i), key: key}))
+		s.new = append(s.new, makeImage(t, imgSpec{ver: "2.0.0", secCnt: 2, size: bodySize + 500*i, deps: deps, seed: uint64(20 + i), record: []string{"SPE", "NSPE"}[i], key: key}))
 	}
 	return s
 }
@@ -110,7 +119,7 @@ func scenarios() []scenario {
 				wantPri: o(1), wantSec: o(0), wantCtr: ctr(n, 2)},
 			scenario{name: fmt.Sprintf("overwrite-%dimg", n), strategy: OverwriteOnly, images: n, setup: stage(false),
 				steps:   []step{bootStep(rep(n, "2.0.0+0")...), bootStep(rep(n, "2.0.0+0")...)},
-				wantPri: o(1), wantSec: o(1), wantCtr: ctr(n, 2)},
+				wantPri: o(1), wantSec: none(n), wantCtr: ctr(n, 2)},
 		)
 	}
 	// Two images, one permanent and one test upgrade in the same boot; the
@@ -125,6 +134,16 @@ func scenarios() []scenario {
 		},
 		steps:   []step{bootStep("2.0.0+0", "2.0.0+0"), bootStep("2.0.0+0", "1.0.0+0")},
 		wantPri: []int{2, 1}, wantSec: []int{0, 3}, wantCtr: []uint32{2, 1}})
+	return out
+}
+
+// none says: do not check these slots (overwrite-only erases the secondary's
+// header and trailer sectors).
+func none(n int) []int {
+	out := make([]int, n)
+	for i := range out {
+		out[i] = -1
+	}
 	return out
 }
 

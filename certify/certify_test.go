@@ -207,7 +207,7 @@ func TestProjectFileErrors(t *testing.T) {
 		{"", "p.yaml:1: empty file"},
 		{"rampart_project: 2\n", "p.yaml:1: rampart_project: want 1"},
 		{"name: x\n", "rampart_project: want 1"},
-		{"rampart_project: 1\nthreat_modle: t.yaml\n", `p.yaml:2: unknown field "threat_modle"`},
+		{"rampart_project: 1\nthreat_modle: t.yaml\n", `p.yaml:2:1: threat_modle: unknown field "threat_modle"`},
 		{"rampart_project: 1\nzone: [a]\n", "p.yaml:2: zone: want a string"},
 		{"rampart_project: 1\nnot_applicable:\n  R9.9: because\n", `p.yaml:3: not_applicable: "R9.9" is not`},
 		{"rampart_project: 1\nnot_applicable:\n  R5.1: \"\"\n", "p.yaml:3: not_applicable.R5.1: a reason"},

@@ -15,6 +15,8 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
+	"rampart/internal/yamlerr"
+
 	"rampart/threat"
 )
 
@@ -149,7 +151,8 @@ func ParseProject(name string, data []byte) (*Project, error) {
 		default:
 			known := append([]string(nil), projectFields...)
 			sort.Strings(known)
-			return nil, perr(name, k.Line, "unknown field %q (known fields: %s)", k.Value, strings.Join(known, ", "))
+			return nil, yamlerr.Mark(&yamlerr.Error{Problems: []yamlerr.Problem{
+				yamlerr.At(name, k, k.Value, "unknown field %q (known fields: %s)", k.Value, strings.Join(known, ", "))}}, ErrProject)
 		}
 		if err != nil {
 			return nil, err

@@ -30,6 +30,9 @@ func Write(w io.Writer, a *Assessment, format string) error {
 	return fmt.Errorf("certify: unknown format %q (want md, html or json)", format)
 }
 
+// SummaryText is the assessment's counts in words: "14 met, 2 partly, ...".
+func (a *Assessment) SummaryText() string { return summaryText(a) }
+
 func summaryText(a *Assessment) string {
 	return fmt.Sprintf("%d met, %d partly, %d not met, %d not applicable", a.Summary[Met], a.Summary[Partly], a.Summary[NotMet], a.Summary[NotApplicable])
 }

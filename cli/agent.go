@@ -47,13 +47,18 @@ Its state lives in --dir, so it resumes an interrupted update after a restart.`,
 			if enrollURL == "" || mqttAddr == "" || caFile == "" {
 				return usageError("--enroll-url, --mqtt and --ca are required")
 			}
+			u, err := fleetServerURL(enrollURL)
+			if err != nil {
+				return usageError("--enroll-url %q: want host:port (https is assumed) or an https:// URL", enrollURL)
+			}
+			enrollURL = u
 			pemData, err := os.ReadFile(caFile)
 			if err != nil {
 				return fail(ExitError, err, "--ca names the fleet CA certificate (PEM), e.g. the server's data/ca.crt")
 			}
 			roots := x509.NewCertPool()
 			if !roots.AppendCertsFromPEM(pemData) {
-				return failf(ExitUsage, "agent: --ca %s: no PEM certificate", caFile)
+				return fail(ExitError, fmt.Errorf("agent: --ca %s: no PEM certificate", caFile), "--ca names the fleet CA certificate (PEM), e.g. the server's data/ca.crt")
 			}
 			path := speSocket(env, sock)
 			a, err := agent.New(agent.Config{
@@ -77,7 +82,7 @@ Its state lives in --dir, so it resumes an interrupted update after a restart.`,
 				return agentOnce(ctx, env, a, asJSON)
 			}
 			if err := a.Run(ctx); err != nil {
-				return fail(ExitFailure, err, "a fatal error: the fleet refused this device or an update could not be carried out")
+				return agentFail(err, "a fatal error: the fleet refused this device or an update could not be carried out")
 			}
 			return nil
 		},
@@ -85,7 +90,7 @@ Its state lives in --dir, so it resumes an interrupted update after a restart.`,
 	f := cmd.Flags()
 	f.StringVar(&sock, "socket", "", "SPE socket (default $RAMPART_SPE_SOCKET or "+speDefaultSocket+")")
 	f.StringVar(&dir, "dir", "/var/lib/rampart/agent", "the agent's state directory")
-	f.StringVar(&enrollURL, "enroll-url", "", "fleet enrollment URL, e.g. https://fleet.example:8443")
+	f.StringVar(&enrollURL, "enroll-url", "", "fleet enrollment URL or host:port (https assumed), e.g. fleet.example:8443")
 	f.StringVar(&mqttAddr, "mqtt", "", "fleet MQTT broker host:port")
 	f.StringVar(&caFile, "ca", "", "fleet CA certificate (PEM) the agent trusts")
 	f.StringVar(&serverName, "server-name", "", "server name in its TLS certificate (default: the --mqtt host)")
@@ -94,6 +99,14 @@ Its state lives in --dir, so it resumes an interrupted update after a restart.`,
 	f.BoolVar(&once, "once", false, "enroll if needed, connect, publish one sample, resume any interrupted update, then exit")
 	f.BoolVar(&asJSON, "json", false, "with --once: print the result as JSON")
 	return cmd
+}
+
+// agentFail is a fatal agent error with what fixes it, when the agent knows.
+func agentFail(err error, hint string) error {
+	if h := agent.Hint(err); h != "" {
+		hint = h
+	}
+	return fail(ExitFailure, err, hint)
 }
 
 type agentOnceResult struct {
@@ -105,7 +118,7 @@ type agentOnceResult struct {
 
 func agentOnce(ctx context.Context, env *Env, a *agent.Agent, asJSON bool) error {
 	if err := a.EnsureEnrolled(ctx); err != nil {
-		return fail(ExitFailure, err, "")
+		return agentFail(err, "")
 	}
 	if _, err := a.Resume(ctx); err != nil {
 		return fail(ExitFailure, err, "")

@@ -81,7 +81,7 @@ as in one-time-programmable memory). DEVICE-DIR must not exist.`,
 			}
 			cfg, err := boot.LoadConfig(mapPath)
 			if err != nil {
-				return fail(ExitFailure, err, "fix the flash map; docs/boot.md describes its fields")
+				return inputFail(err, "fix the flash map; docs/boot.md describes its fields")
 			}
 			var keys []any
 			for _, p := range keyPaths {
@@ -214,6 +214,21 @@ and raises the security counter to the image's.`,
 	}
 	cmd.Flags().IntVar(&index, "image", 0, "image index in the flash map")
 	return cmd
+}
+
+// bootRefusalHint says what to do about an image the bootloader refused.
+func bootRefusalHint(err error) string {
+	switch {
+	case errors.Is(err, boot.ErrNoSecurityCounter):
+		return "sign the image with a security counter (rollback protection needs one): rampart image sign ... -s auto (from the version) or -s N"
+	case errors.Is(err, boot.ErrRollback):
+		return "sign the image with a security counter at least the device's (rampart boot show DEVICE-DIR lists them)"
+	case errors.Is(err, boot.ErrUnsigned):
+		return "sign the image with a key given to rampart boot create --key (on a fleet device: one of the server's release_keys)"
+	case errors.Is(err, boot.ErrDowngrade):
+		return "sign the image with a version above the running one"
+	}
+	return "install a valid image signed by a key the device trusts (rampart boot create --key)"
 }
 
 // bootFailure maps a boot package error to an exit code.

@@ -68,7 +68,7 @@ Exit codes: 0 booted, 1 no bootable image, 3 unreadable device.`,
 				bootPrintResult(env.Stdout, res)
 			}
 			if berr != nil {
-				return fail(ExitFailure, berr, "install a valid image signed by a provisioned key")
+				return fail(ExitFailure, berr, bootRefusalHint(berr))
 			}
 			return nil
 		},

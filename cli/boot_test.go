@@ -180,7 +180,7 @@ func TestBootCLIErrors(t *testing.T) {
 		{[]string{"boot", "install", "--image", "4", dev, imgs["1.0.0"]}, ExitUsage},
 		{[]string{"boot", "run", dev}, ExitFailure}, // empty flash: nothing to boot
 		{[]string{"boot", "create", dev}, ExitUsage},
-		{[]string{"boot", "create", "--map", "/nonexistent.yaml", "--key", "k", dev}, ExitFailure},
+		{[]string{"boot", "create", "--map", "/nonexistent.yaml", "--key", "k", dev}, ExitError},
 	} {
 		code, _, errs := run(t, c.args...)
 		if code != c.code || !strings.HasPrefix(errs, "rampart: ") {
@@ -197,5 +197,25 @@ func TestBootCLIErrors(t *testing.T) {
 		if !strings.Contains(out, "Examples:") {
 			t.Errorf("boot %s --help has no examples", sub)
 		}
+	}
+}
+
+// TestBootRefusalHints: an image the bootloader refuses for lack of a
+// security counter gets a hint that says how to sign one, not a generic
+// "install a valid image".
+func TestBootRefusalHints(t *testing.T) {
+	dev, _ := bootTestDevice(t)
+	priv := ed25519.NewKeyFromSeed(make([]byte, 32))
+	ver, _ := image.ParseVersion("1.0.0")
+	res, err := image.Sign(make([]byte, 3000), &image.SignOptions{Key: priv, HeaderSize: 32, PadHeader: true, Version: ver})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := filepath.Join(t.TempDir(), "no-counter.bin")
+	mustWrite(t, p, res.Bytes)
+	mustRun(t, "boot", "install", "--slot", "primary", dev, p)
+	code, _, errs := run(t, "boot", "run", dev)
+	if code != ExitFailure || !strings.Contains(errs, "no security counter") || !strings.Contains(errs, "hint: sign the image with a security counter") || !strings.Contains(errs, "-s auto") {
+		t.Fatalf("boot run of an image without a security counter: %d %q", code, errs)
 	}
 }

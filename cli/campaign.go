@@ -1,9 +1,7 @@
 package cli
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"os"
@@ -15,6 +13,8 @@ import (
 	"github.com/spf13/cobra"
 
 	"rampart/adminapi"
+	"rampart/internal/progress"
+	"rampart/internal/yamlerr"
 )
 
 func init() { register("campaign", newCampaignCmd) }
@@ -96,10 +96,8 @@ func newCampaignCreateCmd(env *Env, o *fleetOpts) *cobra.Command {
 				if err != nil {
 					return fail(ExitError, fmt.Errorf("campaign: --spec: %w", err), "")
 				}
-				dec := json.NewDecoder(bytes.NewReader(b))
-				dec.DisallowUnknownFields()
-				if err := dec.Decode(&sp); err != nil {
-					return usageError("--spec %s: %v", specFile, err)
+				if err := yamlerr.DecodeJSON(specFile, b, &sp); err != nil {
+					return fail(ExitFailure, err, "docs/campaigns.md describes the specification")
 				}
 			} else {
 				if sp.ID == "" || sp.Release == "" {
@@ -238,17 +236,22 @@ func newCampaignStatusCmd(env *Env, o *fleetOpts) *cobra.Command {
 				return fleetErr(err)
 			}
 			if watchLive {
+				// A redrawn line on a terminal, a plain line per change
+				// otherwise (internal/progress).
+				line := progress.NewWith(env.Stdout, progress.Options{Every: every})
 				for {
-					fmt.Fprintf(env.Stdout, "\r\x1b[K%s", progressLine(s, 30))
 					if s.State == adminapi.CampaignCompleted || s.State == adminapi.CampaignCancelled || s.State == adminapi.CampaignPaused || s.State == adminapi.CampaignAwaiting {
-						fmt.Fprintln(env.Stdout)
+						line.Done(progressLine(s, 30))
 						break
 					}
+					line.Update(progressLine(s, 30))
 					time.Sleep(every)
-					if s, err = get(); err != nil {
-						fmt.Fprintln(env.Stdout)
+					next, err := get()
+					if err != nil {
+						line.Done(progressLine(s, 30))
 						return fleetErr(err)
 					}
+					s = next
 				}
 			}
 			if o.json {

@@ -95,7 +95,8 @@ func TestCampaignCLI(t *testing.T) {
 		t.Fatalf("create: %d %s %s", code, out, errs)
 	}
 	code, out, errs = runCLI(t, env, "campaign", "status", "spring", "--watch", "--every", "100ms")
-	if code != 0 || !strings.Contains(out, "\r") || !strings.Contains(out, "completed") || !strings.Contains(out, "verified 2/2") {
+	// Not a terminal: plain lines, one per change, no control characters.
+	if code != 0 || strings.ContainsAny(out, "\r\x1b") || !strings.HasSuffix(out, "completed         phase 100%   verified 2/2  failed 0  in flight 0  queued 0\n") {
 		t.Fatalf("status --watch: %d %q %s", code, out, errs)
 	}
 	code, out, _ = runCLI(t, env, "campaign", "status", "spring", "--devices", "--json")

@@ -77,7 +77,8 @@ file and the settings read are described in docs/certify.md.`,
 	}
 	cmd.Flags().StringVarP(&project, "project", "p", "rampart.yaml", "the project file")
 	cmd.Flags().StringVarP(&format, "format", "f", "md", "md, html or json")
-	cmd.Flags().StringVarP(&out, "output", "o", "", "write to this file instead of standard output")
+	outFlag(cmd, &out, "write to this file instead of standard output", "output")
+	cmd.Flags().MarkHidden("output") // the spelling of earlier releases
 	cmd.Flags().BoolVar(&strict, "strict", false, "also fail when a requirement is only partly met")
 	return cmd
 }

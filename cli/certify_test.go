@@ -46,7 +46,7 @@ func TestCertifyBadInvocations(t *testing.T) {
 	}
 	bad := filepath.Join(t.TempDir(), "rampart.yaml")
 	os.WriteFile(bad, []byte("rampart_project: 1\ncolour: red\n"), 0o644)
-	if code, _, errb := run(t, "certify", "--project", bad); code != ExitFailure || !strings.Contains(errb, bad+":2: unknown field") {
+	if code, _, errb := run(t, "certify", "--project", bad); code != ExitFailure || !strings.Contains(errb, bad+":2:1: colour: unknown field") {
 		t.Errorf("bad project: exit %d %s", code, errb)
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"sort"
 
@@ -57,6 +58,17 @@ func fail(code int, err error, hint string) error {
 // failf is fail with a formatted message and no hint.
 func failf(code int, format string, args ...any) error {
 	return &exitError{code: code, err: fmt.Errorf(format, args...)}
+}
+
+// inputFail is the error of a file that was to be read and checked: exit
+// 3 when it could not be read (missing, no permission, not a file), 1 when
+// it was read and is not valid, with hint.
+func inputFail(err error, hint string) error {
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		return fail(ExitError, err, "")
+	}
+	return fail(ExitFailure, err, hint)
 }
 
 // usageError marks a command-line mistake (exit 2).

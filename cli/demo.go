@@ -14,13 +14,13 @@ func init() { register("demo", newDemoCmd) }
 
 func newDemoCmd(env *Env) *cobra.Command {
 	var dir string
-	var keep, asJSON bool
+	var keep, asJSON, temporary bool
 	cmd := &cobra.Command{
 		Use:   "demo",
 		Short: "Run the end-to-end quickstart on embedded defaults, narrated",
 		Long: `demo takes a device through every part of Rampart this build has, in a
 temporary directory, checking each outcome: signing keys, signed firmware, verification,
-tampering refused, and (as those parts land) secure boot, upgrades, attestation.
+tampering refused, secure boot, upgrades, attestation, fleet enrollment and a campaign.
 It ends with a summary and exits 0 only if every step passed.`,
 		Example: `  rampart demo
   rampart demo --dir ./demo-out --keep
@@ -34,6 +34,7 @@ It ends with a summary and exits 0 only if every step passed.`,
 				}
 				dir = d
 				if !keep {
+					temporary = true
 					defer os.RemoveAll(d)
 				}
 			} else if err := secfile.MkdirAll(dir); err != nil { // signing keys, device state
@@ -43,7 +44,7 @@ It ends with a summary and exits 0 only if every step passed.`,
 			if asJSON {
 				out = env.Stderr
 			}
-			sum := demo.Run(demo.Options{Dir: dir, Out: out})
+			sum := demo.Run(demo.Options{Dir: dir, Out: out, Temporary: temporary})
 			if asJSON {
 				enc := json.NewEncoder(env.Stdout)
 				enc.SetIndent("", "  ")

@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/url"
 	"os"
 	"strings"
 	"time"
@@ -72,6 +73,11 @@ func (o *fleetOpts) client(env *Env) (*adminapi.Client, error) {
 	if o.server == "" {
 		return nil, usageError("no server: give --server or set RAMPART_FLEET_URL")
 	}
+	server, err := fleetServerURL(o.server)
+	if err != nil {
+		return nil, err
+	}
+	o.server = server
 	var roots *x509.CertPool
 	if o.caFile != "" {
 		b, err := os.ReadFile(o.caFile)
@@ -86,10 +92,55 @@ func (o *fleetOpts) client(env *Env) (*adminapi.Client, error) {
 	return adminapi.NewClient(o.server, o.token, roots), nil
 }
 
+// whenForms lists the forms parseWhen accepts, for help and errors.
+const whenForms = "2026-11-25T08:00:00Z (RFC 3339), 2026-11-25 (a UTC date), 24h or 30m (that long ago), now, or 1764086400000 (Unix milliseconds)"
+
+// parseWhen reads a time flag: RFC 3339, a UTC date, a duration before now,
+// "now" or Unix milliseconds; "" is no bound.
+func parseWhen(flag, s string, now time.Time) (time.Time, error) {
+	if s == "" {
+		return time.Time{}, nil
+	}
+	if s == "now" {
+		return now, nil
+	}
+	if t, err := adminapi.ParseTime(s); err == nil {
+		return t, nil
+	}
+	if t, err := time.Parse(time.DateOnly, s); err == nil {
+		return t, nil
+	}
+	if d, err := time.ParseDuration(strings.TrimPrefix(s, "-")); err == nil && d > 0 {
+		return now.Add(-d), nil
+	}
+	return time.Time{}, usageError("%s %q: not a time; accepted: %s", flag, s, whenForms)
+}
+
+// fleetServerURL is the admin API base URL of --server: a URL, or a bare
+// host:port, which means https (the admin API serves nothing else).
+func fleetServerURL(s string) (string, error) {
+	if !strings.Contains(s, "://") {
+		s = "https://" + s
+	}
+	u, err := url.Parse(s)
+	if err != nil || u.Host == "" || (u.Scheme != "https" && u.Scheme != "http") {
+		return "", usageError("--server %q: want host:port (https is assumed) or an https:// URL, e.g. 127.0.0.1:8444", s)
+	}
+	return s, nil
+}
+
 // fleetErr maps an API error to an exit code.
 func fleetErr(err error) error {
 	if err == nil {
 		return nil
+	}
+	var ua x509.UnknownAuthorityError
+	if errors.As(err, &ua) {
+		return fail(ExitError, err, "give the fleet CA certificate with --ca or RAMPART_FLEET_CA: the server prints its path at start (data_dir/ca.crt)")
+	}
+	var he x509.HostnameError
+	if errors.As(err, &he) {
+		return fail(ExitError, err, "use the host name or address the server's certificate was issued for (listen.admin in its configuration)")
 	}
 	if adminapi.IsStatus(err, 401) {
 		return fail(ExitFailure, err, "give a valid token with --token or RAMPART_FLEET_TOKEN")
@@ -156,6 +207,9 @@ func newFleetDevicesCmd(env *Env, o *fleetOpts) *cobra.Command {
 				return err
 			}
 			d, err := c.Device(context.Background(), args[0])
+			if adminapi.IsStatus(err, 404) {
+				return fail(ExitFailure, fmt.Errorf("no device %s", args[0]), "rampart fleet devices list shows the device IDs")
+			}
 			if err != nil {
 				return fleetErr(err)
 			}
@@ -200,6 +254,9 @@ func newFleetDevicesCmd(env *Env, o *fleetOpts) *cobra.Command {
 					return err
 				}
 				res, err := c.Transition(context.Background(), args[0], tr.action, reason)
+				if adminapi.IsStatus(err, 404) {
+					return fail(ExitFailure, fmt.Errorf("no device %s", args[0]), "rampart fleet devices list shows the device IDs")
+				}
 				if err != nil {
 					return fleetErr(err)
 				}
@@ -414,8 +471,8 @@ func newFleetAuditCmd(env *Env, o *fleetOpts) *cobra.Command {
 		RunE: func(_ *cobra.Command, _ []string) error {
 			q := adminapi.AuditQuery{Subject: subject, Action: action, Decision: decision, Limit: limit}
 			var err error
-			if q.Since, err = adminapi.ParseTime(since); err != nil {
-				return usageError("--since %q: want an RFC 3339 time or Unix milliseconds", since)
+			if q.Since, err = parseWhen("--since", since, time.Now()); err != nil {
+				return err
 			}
 			c, err := o.client(env)
 			if err != nil {
@@ -431,7 +488,7 @@ func newFleetAuditCmd(env *Env, o *fleetOpts) *cobra.Command {
 	f.StringVar(&subject, "subject", "", "only entries about this subject (device id, ...)")
 	f.StringVar(&action, "action", "", "only this action (enroll, renew, mqtt.connect, device.suspend, ...)")
 	f.StringVar(&decision, "decision", "", "allow or deny")
-	f.StringVar(&since, "since", "", "RFC 3339 time or Unix milliseconds")
+	f.StringVar(&since, "since", "", "start: "+whenForms)
 	f.IntVar(&limit, "limit", 0, "at most this many entries (server default 1000)")
 	return cmd
 }
@@ -453,11 +510,12 @@ func newFleetTelemetryCmd(env *Env, o *fleetOpts) *cobra.Command {
 			}
 			q := adminapi.TelemetryQuery{Device: device, Metric: metric, Limit: limit}
 			var err error
-			if q.From, err = adminapi.ParseTime(from); err != nil {
-				return usageError("--from %q: want an RFC 3339 time or Unix milliseconds", from)
+			now := time.Now()
+			if q.From, err = parseWhen("--from", from, now); err != nil {
+				return err
 			}
-			if q.To, err = adminapi.ParseTime(to); err != nil {
-				return usageError("--to %q: want an RFC 3339 time or Unix milliseconds", to)
+			if q.To, err = parseWhen("--to", to, now); err != nil {
+				return err
 			}
 			c, err := o.client(env)
 			if err != nil {
@@ -474,8 +532,8 @@ func newFleetTelemetryCmd(env *Env, o *fleetOpts) *cobra.Command {
 	f := cmd.Flags()
 	f.StringVar(&device, "device", "", "device id")
 	f.StringVar(&metric, "metric", "", "metric name")
-	f.StringVar(&from, "from", "", "start (inclusive), RFC 3339 or Unix milliseconds")
-	f.StringVar(&to, "to", "", "end (exclusive), RFC 3339 or Unix milliseconds")
+	f.StringVar(&from, "from", "", "start (inclusive): "+whenForms)
+	f.StringVar(&to, "to", "", "end (exclusive): "+whenForms)
 	f.StringVar(&format, "format", "csv", "csv or json")
 	f.IntVar(&limit, "limit", 0, "at most this many samples (server default 100000)")
 	return cmd

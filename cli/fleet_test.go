@@ -62,7 +62,7 @@ log: {level: error}
 	}
 	bad := filepath.Join(dir, "bad.yaml")
 	os.WriteFile(bad, []byte("data_dir: d\nca:\n  cert_ttl: 1s\n"), 0o600)
-	if code, _, errs := runCLI(t, nil, "server", "--config", bad, "--check-config"); code != ExitFailure || !strings.Contains(errs, "bad.yaml:3: ca.cert_ttl") {
+	if code, _, errs := runCLI(t, nil, "server", "--config", bad, "--check-config"); code != ExitFailure || !strings.Contains(errs, "bad.yaml:3:3: ca.cert_ttl") {
 		t.Fatalf("bad config: %d %s", code, errs)
 	}
 	if code, out, _ := runCLI(t, nil, "server", "token", "--name", "x", "--role", "operator"); code != 0 || !strings.Contains(out, "role: operator, sha256: ") {
@@ -140,8 +140,16 @@ log: {level: error}
 	if code, out, errs := runCLI(t, env, "fleet", "devices", "suspend", id, "--reason", "lost"); code != 0 || !strings.Contains(out, "suspended") {
 		t.Fatalf("suspend: %d %s %s", code, out, errs)
 	}
-	if code, _, _ := runCLI(t, env, "fleet", "devices", "show", "nope"); code != ExitFailure {
-		t.Fatalf("show unknown: %d", code)
+	if code, _, errs := runCLI(t, env, "fleet", "devices", "show", "nope"); code != ExitFailure || !strings.Contains(errs, "rampart: no device nope\n") {
+		t.Fatalf("show unknown: %d %q", code, errs)
+	}
+	// --server as a bare host:port; without --ca the unknown authority has a hint.
+	bare := strings.TrimPrefix(srv.AdminURL(), "https://")
+	if code, out, errs := runCLI(t, env, "fleet", "--server", bare, "devices", "show", id); code != 0 || !strings.Contains(out, id) {
+		t.Fatalf("--server %s: %d %s %s", bare, code, out, errs)
+	}
+	if code, _, errs := runCLI(t, map[string]string{"RAMPART_FLEET_TOKEN": admin}, "fleet", "--server", bare, "devices", "list"); code != ExitError || !strings.Contains(errs, "unknown authority") || !strings.Contains(errs, "hint: give the fleet CA certificate with --ca") {
+		t.Fatalf("no --ca: %d %s", code, errs)
 	}
 	if code, out, _ := runCLI(t, env, "fleet", "audit", "--subject", id); code != 0 || !strings.Contains(out, "device.suspend") {
 		t.Fatalf("audit: %d %s", code, out)
@@ -163,11 +171,28 @@ func TestFleetTimeFlagsChecked(t *testing.T) {
 		{"fleet", "telemetry", "--from", "soon"},
 		{"fleet", "telemetry", "--to", "2026-13-01"},
 	} {
-		if code, _, errs := runCLI(t, env, args...); code != ExitUsage || !strings.Contains(errs, "RFC 3339 time or Unix milliseconds") {
+		if code, _, errs := runCLI(t, env, args...); code != ExitUsage || !strings.Contains(errs, "accepted: 2026-11-25T08:00:00Z (RFC 3339), 2026-11-25 (a UTC date), 24h") {
 			t.Errorf("%v: %d %s", args, code, errs)
 		}
 	}
-	if code, _, errs := runCLI(t, env, "fleet", "audit", "--since", "1764086400000"); code != ExitError || !strings.Contains(errs, "adminapi:") {
-		t.Errorf("valid --since: %d %s (want the unreachable server's error)", code, errs)
+	for _, v := range []string{"1764086400000", "2026-11-25", "24h", "now", "2026-11-25T08:00:00Z"} {
+		if code, _, errs := runCLI(t, env, "fleet", "audit", "--since", v); code != ExitError || !strings.Contains(errs, "adminapi:") {
+			t.Errorf("valid --since %s: %d %s (want the unreachable server's error)", v, code, errs)
+		}
+	}
+}
+
+// TestFleetServerFlag: --server takes a bare host:port (https assumed) or
+// a URL; anything else is a usage error saying what is wanted.
+func TestFleetServerFlag(t *testing.T) {
+	for in, want := range map[string]string{"127.0.0.1:8444": "https://127.0.0.1:8444", "https://fleet.example:8444": "https://fleet.example:8444", "fleet.example:1/": "https://fleet.example:1/"} {
+		if got, err := fleetServerURL(in); err != nil || got != want {
+			t.Errorf("%s: %q %v, want %q", in, got, err, want)
+		}
+	}
+	for _, bad := range []string{"ftp://x:1", "https://", "%zz:1"} {
+		if _, err := fleetServerURL(bad); err == nil || !strings.Contains(err.Error(), "host:port (https is assumed)") {
+			t.Errorf("%s: %v", bad, err)
+		}
 	}
 }

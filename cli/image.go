@@ -29,7 +29,7 @@ MCUboot's imgtool 2.4: the same subcommands, flags, key files and output bytes
 Files whose name ends in .hex are read and written as Intel HEX. The format,
 and exactly which bytes verification does not cover, is in docs/image-format.md.`,
 		Example: `  rampart image keygen -t ed25519 -k signing.pem
-  rampart image sign -k signing.pem -H 0x200 --pad-header -v 1.2.3 -S 0x20000 app.bin app.signed.bin
+  rampart image sign -k signing.pem -H 0x200 --pad-header -v 1.2.3 -S 0x20000 -s auto app.bin app.signed.bin
   rampart image verify -k signing.pem app.signed.bin
   rampart image dump --json app.signed.bin`,
 		Args: exactArgs(0, "a subcommand"),

@@ -51,7 +51,7 @@ use verify to check the hash and signature.`,
 	cmd.Flags().StringVarP(&format, "format", "f", "", "human, yaml or json (default human; yaml with -o)")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print as JSON")
 	cmd.Flags().BoolVar(&asYAML, "yaml", false, "print as YAML")
-	cmd.Flags().StringVarP(&outFile, "outfile", "o", "", "write to this file")
+	outFlag(cmd, &outFile, "write to this file", "outfile")
 	cmd.Flags().BoolP("silent", "s", false, "accepted for imgtool compatibility; ignored (as by imgtool)")
 	return cmd
 }

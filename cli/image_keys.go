@@ -104,7 +104,7 @@ func newImageGetpubCmd(env *Env) *cobra.Command {
 	cmd.Flags().StringVarP(&keyFile, "key", "k", "", "key file (private or public PEM)")
 	cmd.Flags().StringVarP(&encoding, "encoding", "e", "", "lang-c (default), lang-rust, pem or raw")
 	cmd.Flags().StringVarP(&lang, "lang", "l", "", "deprecated: c or rust (use -e)")
-	cmd.Flags().StringVarP(&output, "output", "o", "", "write to this file instead of standard output")
+	outFlag(cmd, &output, "write to this file instead of standard output", "output")
 	cmd.Flags().StringVar(&suffix, "name-suffix", "", "append to the C/Rust symbol names")
 	return cmd
 }
@@ -139,7 +139,7 @@ for SHA-256 images, and what a bootloader built with MCUBOOT_HW_KEY stores.`,
 	}
 	cmd.Flags().StringVarP(&keyFile, "key", "k", "", "key file (private or public PEM)")
 	cmd.Flags().StringVarP(&encoding, "encoding", "e", "", "lang-c (default) or raw")
-	cmd.Flags().StringVarP(&output, "output", "o", "", "write to this file instead of standard output")
+	outFlag(cmd, &output, "write to this file instead of standard output", "output")
 	cmd.Flags().StringVar(&suffix, "name-suffix", "", "append to the C symbol names")
 	return cmd
 }

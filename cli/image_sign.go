@@ -50,7 +50,9 @@ VALUE is hex, otherwise the text itself) and TAG FILE.
 External signing (an HSM, a signing service): --vector-to-sign payload|digest writes
 what must be signed instead of the image; --fix-sig SIG --fix-sig-pubkey PUB then
 builds the image with that signature (base64 file), after checking it verifies.`,
-		Example: `  rampart image sign -k signing.pem -H 0x200 --pad-header -v 1.2.3+4 -S 0x20000 app.bin app.signed.bin
+		Example: `  # -s (security counter) is required by Rampart's bootloader (rollback protection);
+  # auto derives it from the version
+  rampart image sign -k signing.pem -H 0x200 --pad-header -v 1.2.3+4 -S 0x20000 -s auto app.bin app.signed.bin
   rampart image sign -k signing.pem -H 0x200 --pad-header -v 1.2.3 -S 0x20000 -s auto --pad app.bin update.bin
   rampart image sign -k signing.pem -E enc-pub.pem -H 0x200 --pad-header -v 2.0.0 -S 0x40000 app.hex app.signed.hex
   rampart image sign -k signing.pem -H 0x200 --pad-header -v 1.2.3 -S 0x20000 -s 3 -d "(1,2.0.0+0)" \
@@ -397,6 +399,9 @@ func imageSignHex(outPath string, in []byte, o *image.SignOptions, base uint32) 
 // into a temporary file next to outPath, renamed over it only on success:
 // a failed run leaves an existing file as it was.
 func imageSignFile(outPath string, in []byte, o *image.SignOptions) (*image.SignResult, error) {
+	if fi, err := os.Stat(outPath); err == nil && fi.IsDir() {
+		return nil, fail(ExitUsage, fmt.Errorf("writing %s: is a directory", outPath), "the last argument is the signed image's file name, e.g. "+filepath.Join(outPath, "app.signed.bin"))
+	}
 	out, err := os.CreateTemp(filepath.Dir(outPath), "."+filepath.Base(outPath)+".*")
 	if err != nil {
 		return nil, fail(ExitError, fmt.Errorf("writing %s: %w", outPath, err), "")
@@ -416,6 +421,11 @@ func imageSignFile(outPath string, in []byte, o *image.SignOptions) (*image.Sign
 		os.Remove(tmp)
 		if errors.Is(err, image.ErrInvalidArgument) || image.IsVerificationFailure(err) {
 			return nil, err
+		}
+		// The temporary file's name is ours, not the user's: name theirs.
+		var le *os.LinkError
+		if errors.As(err, &le) {
+			err = le.Err
 		}
 		return nil, fail(ExitError, fmt.Errorf("writing %s: %w", outPath, err), "")
 	}

@@ -12,6 +12,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/spf13/cobra"
+
 	"rampart/image"
 	"rampart/image/ihex"
 )
@@ -393,6 +395,41 @@ func TestImageDumpMatchesDumpinfo(t *testing.T) {
 		want, _ = os.ReadFile(strings.TrimSuffix(txt, ".txt") + ".yaml")
 		if _, got, _ := run(t, "image", "dump", "--yaml", img); got != string(want) {
 			t.Errorf("%s: --yaml dump differs", filepath.Base(img))
+		}
+	}
+}
+
+// TestImageSignIntoDirectory: an output path that is a directory is named
+// in the error as the user gave it, never as a temporary file of ours.
+func TestImageSignIntoDirectory(t *testing.T) {
+	dir := t.TempDir()
+	code, _, errs := run(t, "image", "sign", "-k", "../image/testdata/mcuboot/ed25519.pem", "-H", "0x200", "--pad-header", "-v", "1.0.0", "-S", "0x20000",
+		"../image/testdata/mcuboot/input.bin", dir)
+	if code != ExitUsage || !strings.Contains(errs, "writing "+dir+": is a directory") || strings.Contains(errs, "/.") {
+		t.Fatalf("sign into a directory: %d %q", code, errs)
+	}
+}
+
+// TestOutputFlagSpelling: every command that takes -o spells it --out
+// (imgtool's own spellings are accepted beside it where they exist).
+func TestOutputFlagSpelling(t *testing.T) {
+	var walk func(c *cobra.Command)
+	walk = func(c *cobra.Command) {
+		if f := c.Flags().ShorthandLookup("o"); f != nil && f.Name != "out" {
+			t.Errorf("%s: -o is --%s, want --out", c.CommandPath(), f.Name)
+		}
+		for _, s := range c.Commands() {
+			walk(s)
+		}
+	}
+	walk(Root(StdEnv()))
+	for _, args := range [][]string{{"image", "getpub", "-k", "../image/testdata/mcuboot/ed25519.pem", "--output"}, {"image", "getpub", "-k", "../image/testdata/mcuboot/ed25519.pem", "--out"}} {
+		p := filepath.Join(t.TempDir(), "pub.c")
+		if code, _, errs := run(t, append(args, p)...); code != ExitOK {
+			t.Fatalf("%v: %d %s", args, code, errs)
+		}
+		if _, err := os.Stat(p); err != nil {
+			t.Fatalf("%v: %v", args, err)
 		}
 	}
 }

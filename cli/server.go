@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"syscall"
 	"time"
 
@@ -62,7 +63,7 @@ listener serve load balancers.`,
 			}
 			cfg, err := fleet.LoadConfig(config)
 			if err != nil {
-				return fail(ExitFailure, err, "fix the configuration file; see examples/fleet/server.yaml")
+				return inputFail(err, "fix the configuration file; see examples/fleet/server.yaml")
 			}
 			if checkConfig {
 				fmt.Fprintf(env.Stdout, "%s: configuration OK (store %s, enroll %s, admin %s, mqtt %s)\n", config, redactDSN(cfg.Database), cfg.Listen.Enroll, cfg.Listen.Admin, cfg.Listen.MQTT)
@@ -87,6 +88,11 @@ listener serve load balancers.`,
 				srv.Shutdown(context.Background())
 				return fail(ExitError, err, "")
 			}
+			caPath := filepath.Join(cfg.DataDir, ca.CertFile)
+			if abs, err := filepath.Abs(caPath); err == nil {
+				caPath = abs
+			}
+			fmt.Fprintf(env.Stderr, "server: fleet CA certificate %s: give it as --ca to rampart fleet, rampart campaign and rampart agent\n", caPath)
 			<-ctx.Done()
 			sctx, cancel := context.WithTimeout(context.Background(), drainTimeout)
 			defer cancel()
@@ -217,7 +223,7 @@ passphrase at its next start. Exit 1 when the current passphrase is wrong or the
 			}
 			cfg, err := fleet.LoadConfig(config)
 			if err != nil {
-				return fail(ExitFailure, err, "fix the configuration file; see examples/fleet/server.yaml")
+				return inputFail(err, "fix the configuration file; see examples/fleet/server.yaml")
 			}
 			oldPass, newPass := passphraseFromEnv(env, cfg.CA.PassphraseEnv), passphraseFromEnv(env, caNewPassphraseEnv)
 			if oldPass == nil || newPass == nil {

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"log"
 	"os"
 	"os/signal"
 	"syscall"
@@ -60,7 +61,7 @@ func speSocket(env *Env, flag string) string {
 }
 
 func newSpeServeCmd(env *Env) *cobra.Command {
-	var configPath string
+	var configPath, device string
 	var check bool
 	cmd := &cobra.Command{
 		Use:   "serve",
@@ -81,8 +82,14 @@ With socket_group, each client runs under its own user, a member of that group: 
 it the socket is 0600 in a 0700 directory: only the SPE's own user can connect.
 docs/spe-ipc.md (sections 6 to 8) says what each protects and lists the limits.
 
---check-config validates the file and exits (0 valid, 1 invalid, 3 unreadable).`,
-		Example: `  rampart spe serve --config /etc/rampart/spe.json
+--device names the bootloader device directory (rampart boot create): the SPE then boots it,
+attests its boot measurements and offers firmware update. Without it there are no boot
+measurements, so no attestation token (and no enrollment with a fleet) and no firmware update.
+$RAMPART_SPE_DEVICE is read when --device is not given.
+
+--check-config validates the file and the socket directory as serve would, and exits
+(0 valid, 1 invalid, 3 unreadable).`,
+		Example: `  rampart spe serve --config /etc/rampart/spe.json --device /var/lib/rampart/device
   rampart spe serve --config spe.json --check-config`,
 		Args: exactArgs(0, "no arguments"),
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -100,6 +107,9 @@ docs/spe-ipc.md (sections 6 to 8) says what each protects and lists the limits.
 			if err != nil {
 				return fail(ExitFailure, err, "socket_group must name an existing group")
 			}
+			if err := spe.CheckSocket(cfg.Socket, gid); err != nil {
+				return fail(ExitFailure, err, "the socket directory must be private to the SPE's user (0700), or 0750 of socket_group")
+			}
 			if check {
 				fmt.Fprintf(env.Stdout, "%s: valid (%d client rules)\n", configPath, len(cfg.Clients))
 				return nil
@@ -112,11 +122,15 @@ docs/spe-ipc.md (sections 6 to 8) says what each protects and lists the limits.
 			if err := spe.HardenProcess(); err != nil {
 				return fail(ExitError, err, "")
 			}
-			svc, err := speServices(env, cfg)
+			if device == "" {
+				device = env.Getenv("RAMPART_SPE_DEVICE")
+			}
+			svc, err := speServices(env, cfg, device)
 			if err != nil {
 				return fail(ExitError, err, "the state directory must be writable by the SPE only")
 			}
-			srv := spe.New(spe.Options{Identify: cfg.Identify, MaxSessionsPerClient: cfg.Limits.SessionsPerClient})
+			logger := log.New(env.Stderr, "", log.LstdFlags)
+			srv := spe.New(spe.Options{Identify: cfg.Identify, MaxSessionsPerClient: cfg.Limits.SessionsPerClient, Logf: logger.Printf})
 			if err := svc.Register(srv); err != nil {
 				return fail(ExitError, err, "")
 			}
@@ -134,6 +148,9 @@ docs/spe-ipc.md (sections 6 to 8) says what each protects and lists the limits.
 			ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
 			go func() { <-ctx.Done(); srv.Shutdown() }()
+			if device == "" {
+				fmt.Fprintf(env.Stderr, "spe: warning: no --device: no boot measurements, so no attestation tokens (no fleet enrollment) and no firmware update\n")
+			}
 			fmt.Fprintf(env.Stderr, "spe: serving on %s (state in %s)\n", cfg.Socket, cfg.StateDir)
 			if err := srv.Serve(); err != nil {
 				return fail(ExitError, err, "")
@@ -144,6 +161,7 @@ docs/spe-ipc.md (sections 6 to 8) says what each protects and lists the limits.
 	}
 	cmd.Flags().StringVar(&configPath, "config", "", "SPE configuration file (JSON)")
 	cmd.Flags().BoolVar(&check, "check-config", false, "validate the configuration and exit")
+	cmd.Flags().StringVar(&device, "device", "", "bootloader device directory: boot measurements, attestation, firmware update (default $RAMPART_SPE_DEVICE)")
 	return cmd
 }
 

@@ -84,7 +84,7 @@ The token is written to -o (raw CBOR) or printed as hex. Verify it with
 			if err != nil {
 				var st ipc.Status
 				if errors.As(err, &st) && (st == ipc.ErrBadState || st == ipc.ErrServiceFailure) {
-					return fail(ExitFailure, err, "is the device provisioned (rampart spe provision) and in the secured or a debug state?")
+					return fail(ExitFailure, err, "the SPE's log says why: without --device it has no boot measurements; otherwise is the device provisioned (rampart spe provision) and in the secured or a debug state?")
 				}
 				return speDialErr(err, sock)
 			}

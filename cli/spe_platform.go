@@ -13,10 +13,11 @@ import (
 
 // speAllServices registers every SPE service of package platform (crypto,
 // ITS, PS, attestation, audit, lifecycle and, with a device, firmware
-// update) on a server: what `rampart spe serve` runs. The environment adds
-// what the JSON configuration does not say (yet):
+// update) on a server: what `rampart spe serve` runs. Its --device flag
+// (fallback RAMPART_SPE_DEVICE) names the bootloader device directory (FWU,
+// boot records); the environment adds what the JSON configuration does not
+// say (yet):
 //
-//	RAMPART_SPE_DEVICE            bootloader device directory (FWU, boot records)
 //	RAMPART_SPE_ITS_FLASH=1       keep ITS in the device's "its" flash area
 //	RAMPART_SPE_LIFECYCLE_ADMINS  client IDs that may change the lifecycle, e.g. "-1,-2"
 //	RAMPART_SPE_AUDIT_READERS     client IDs that may read the audit log
@@ -27,7 +28,7 @@ type speAllServices struct {
 
 // speServices is the service set of `rampart spe serve` for cfg: its state
 // directory and its services' quotas.
-func speServices(env *Env, cfg *spe.Config) (*speAllServices, error) {
+func speServices(env *Env, cfg *spe.Config, device string) (*speAllServices, error) {
 	admins, err := speClientList(env, "RAMPART_SPE_LIFECYCLE_ADMINS")
 	if err != nil {
 		return nil, err
@@ -43,7 +44,7 @@ func speServices(env *Env, cfg *spe.Config) (*speAllServices, error) {
 			ITSLimits: its.Limits{MaxAssetSize: cfg.Limits.ITS.MaxObjectSize, MaxAssets: cfg.Limits.ITS.MaxObjectsPerClient,
 				MaxSecureAssets: cfg.Limits.ITS.MaxObjectsPerSecurePartition},
 			PSLimits: its.Limits{MaxAssetSize: cfg.Limits.PS.MaxObjectSize, MaxAssets: cfg.Limits.PS.MaxObjectsPerClient}},
-		deviceDir: env.Getenv("RAMPART_SPE_DEVICE"),
+		deviceDir: device,
 	}, nil
 }
 

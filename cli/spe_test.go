@@ -39,7 +39,7 @@ func speWriteConfigWith(t *testing.T, dir, sock string, extra map[string]any) st
 
 func TestSpeServeCheckConfig(t *testing.T) {
 	dir := t.TempDir()
-	good := speWriteConfig(t, dir, filepath.Join(dir, "spe.sock"))
+	good := speWriteConfig(t, dir, filepath.Join(dir, "run", "spe.sock"))
 	if code, out, errs := run(t, "spe", "serve", "--config", good, "--check-config"); code != ExitOK || !strings.Contains(out, "valid") {
 		t.Fatalf("good config: %d %q %q", code, out, errs)
 	}
@@ -52,9 +52,17 @@ func TestSpeServeCheckConfig(t *testing.T) {
 	if code, _, errs := run(t, "spe", "serve", "--config", noGroup, "--check-config"); code != ExitFailure || !strings.Contains(errs, "socket_group") {
 		t.Fatalf("unknown socket group: %d %q", code, errs)
 	}
-	withGroup := speWriteConfigWith(t, t.TempDir(), filepath.Join(dir, "spe.sock"), map[string]any{"socket_group": strconv.Itoa(os.Getgid())})
+	withGroup := speWriteConfigWith(t, t.TempDir(), filepath.Join(dir, "shared", "spe.sock"), map[string]any{"socket_group": strconv.Itoa(os.Getgid())})
 	if code, out, errs := run(t, "spe", "serve", "--config", withGroup, "--check-config"); code != ExitOK || !strings.Contains(out, "valid") {
 		t.Fatalf("numeric socket group: %d %q %q", code, out, errs)
+	}
+	// A socket directory serve would refuse is refused by --check-config too.
+	open := filepath.Join(t.TempDir(), "open")
+	os.Mkdir(open, 0o700)
+	os.Chmod(open, 0o755)
+	openCfg := speWriteConfigWith(t, t.TempDir(), filepath.Join(open, "spe.sock"), nil)
+	if code, _, errs := run(t, "spe", "serve", "--config", openCfg, "--check-config"); code != ExitFailure || !strings.Contains(errs, "want 0700") {
+		t.Fatalf("socket directory 0755: %d %q", code, errs)
 	}
 	if code, _, _ := run(t, "spe", "serve", "--config", filepath.Join(dir, "missing.json")); code != ExitError {
 		t.Fatalf("missing config: %d", code)
@@ -64,6 +72,21 @@ func TestSpeServeCheckConfig(t *testing.T) {
 	}
 	if code, _, errs := run(t, "spe", "status", "--socket", filepath.Join(dir, "nothing.sock")); code != ExitError || !strings.Contains(errs, "hint:") {
 		t.Fatalf("status without an SPE: %d %q", code, errs)
+	}
+}
+
+// TestSpeServeDeviceFlag: the bootloader device is a flag of spe serve,
+// shown in its help, with the environment variable as the fallback.
+func TestSpeServeDeviceFlag(t *testing.T) {
+	code, out, _ := run(t, "spe", "serve", "--help")
+	if code != ExitOK || !strings.Contains(out, "--device") || !strings.Contains(out, "RAMPART_SPE_DEVICE") {
+		t.Fatalf("spe serve --help lacks --device: %q", out)
+	}
+	dir := shortTempDir(t, "dv")
+	cfg := speWriteConfig(t, dir, filepath.Join(dir, "run", "spe.sock"))
+	code, _, errs := run(t, "spe", "serve", "--config", cfg, "--device", filepath.Join(dir, "no-such-device"))
+	if code != ExitError || !strings.Contains(errs, "no-such-device") {
+		t.Fatalf("spe serve --device on a missing directory: %d %q", code, errs)
 	}
 }
 

@@ -264,7 +264,8 @@ written as SARIF results).`,
 		},
 	}
 	cmd.Flags().StringVarP(&format, "format", "f", threat.FormatMarkdown, "md, html, json or sarif")
-	cmd.Flags().StringVarP(&out, "output", "o", "", "write to this file instead of standard output")
+	outFlag(cmd, &out, "write to this file instead of standard output", "output")
+	cmd.Flags().MarkHidden("output") // the spelling of earlier releases
 	return cmd
 }
 

@@ -27,3 +27,14 @@ func exactArgs(n int, what string) cobra.PositionalArgs {
 		return nil
 	}
 }
+
+// outFlag registers the output-file flag every command spells -o/--out,
+// and, when alias is not empty, the spelling a reference tool uses for the
+// same flag (imgtool's --output, --outfile), bound to the same variable so
+// that scripts written for that tool keep working.
+func outFlag(cmd *cobra.Command, p *string, usage, alias string) {
+	cmd.Flags().StringVarP(p, "out", "o", "", usage)
+	if alias != "" {
+		cmd.Flags().StringVar(p, alias, "", "the same as --out (imgtool's spelling)")
+	}
+}

@@ -49,6 +49,9 @@ type Options struct {
 	Rand io.Reader
 	// Now is the clock; time.Now when nil.
 	Now func() time.Time
+	// Temporary says Dir is removed when the run ends: the summary says
+	// so rather than pointing at files that will be gone.
+	Temporary bool
 }
 
 // Run executes every step in order. A failed step is reported and the run
@@ -78,7 +81,11 @@ func Run(o Options) *Summary {
 		}
 		sum.Steps = append(sum.Steps, r)
 	}
-	fmt.Fprintf(o.Out, "\nSummary: %d steps passed, %d failed (files in %s)\n", sum.Passed, sum.Failed, o.Dir)
+	if o.Temporary {
+		fmt.Fprintf(o.Out, "\nSummary: %d steps passed, %d failed (the files above were in a temporary directory, now removed: run with --keep or --dir DIR to keep them)\n", sum.Passed, sum.Failed)
+	} else {
+		fmt.Fprintf(o.Out, "\nSummary: %d steps passed, %d failed (files in %s)\n", sum.Passed, sum.Failed, o.Dir)
+	}
 	if len(sum.Skipped) > 0 {
 		fmt.Fprintf(o.Out, "Not part of this build yet: %v\n", sum.Skipped)
 	}

@@ -18,6 +18,25 @@ func TestDemoRunsClean(t *testing.T) {
 	if !strings.Contains(out.String(), "refused") {
 		t.Fatalf("narration does not show the tampered image refused:\n%s", out.String())
 	}
+	// The certify summary is words, not a Go map.
+	if strings.Contains(out.String(), "map[") || !strings.Contains(out.String(), " met, ") {
+		t.Fatalf("narration prints a Go value or lacks the certify summary:\n%s", out.String())
+	}
+	if !strings.Contains(out.String(), "(files in ") {
+		t.Fatalf("a kept directory is not named in the summary:\n%s", out.String())
+	}
+}
+
+// TestDemoTemporaryDirSummary: when the directory is removed at the end,
+// the summary says so instead of naming it.
+func TestDemoTemporaryDirSummary(t *testing.T) {
+	var out bytes.Buffer
+	dir := t.TempDir()
+	Run(Options{Dir: dir, Out: &out, Temporary: true})
+	last := out.String()[strings.LastIndex(out.String(), "Summary:"):]
+	if strings.Contains(last, dir) || !strings.Contains(last, "--keep") {
+		t.Fatalf("summary of a temporary run: %q", last)
+	}
 }
 
 // TestStepFailsWithoutItsInput checks that a step whose input is missing

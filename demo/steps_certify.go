@@ -128,7 +128,7 @@ not_applicable:
 	for _, r := range a.Results {
 		lines = append(lines, fmt.Sprintf("%-5s %-14s %s", r.ID, r.Status, r.Summary))
 	}
-	lines = append(lines, fmt.Sprintf("summary: %v; report %s", a.Summary, report))
+	lines = append(lines, fmt.Sprintf("summary: %s; report %s", a.SummaryText(), report))
 	lines = append(lines, "reproduce (run the demo with --keep): rampart certify --project "+filepath.Clean(projectPath))
 	detail := strings.Join(lines, "\n")
 	if a.Failed(false) {

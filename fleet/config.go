@@ -1,15 +1,13 @@
 package fleet
 
 import (
-	"bytes"
 	"crypto/ecdsa"
 	"crypto/sha256"
 	"encoding/hex"
-	"errors"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -17,6 +15,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"rampart/fleet/api"
+	"rampart/internal/yamlerr"
 )
 
 // Config is the server's configuration file (examples/fleet/server.yaml).
@@ -137,13 +136,13 @@ func LoadConfig(path string) (*Config, error) {
 func ParseConfig(file string, data []byte) (*Config, error) {
 	var root yaml.Node
 	if err := yaml.Unmarshal(data, &root); err != nil {
-		return nil, fmt.Errorf("fleet: config: %s: %v", file, err)
+		return nil, yamlerr.DecodeYAML(file, data, &Config{}) // the syntax error, located
 	}
-	dec := yaml.NewDecoder(bytes.NewReader(data))
-	dec.KnownFields(true)
 	var c Config
-	if err := dec.Decode(&c); err != nil && !errors.Is(err, io.EOF) {
-		return nil, fmt.Errorf("fleet: config: %s: %v", file, err)
+	if root.Kind != 0 { // an empty file is all defaults
+		if err := yamlerr.DecodeYAML(file, data, &c); err != nil {
+			return nil, err
+		}
 	}
 	c.file, c.root = file, &root
 	dir := filepath.Dir(file)
@@ -166,26 +165,27 @@ func ParseConfig(file string, data []byte) (*Config, error) {
 	return &c, nil
 }
 
-// at formats "file:line: " for a dotted key path, when known.
-func (c *Config) at(path string) string {
+// at returns the key node of a dotted key path ("manufacturers.0.public_key"),
+// or the deepest one found, or nil.
+func (c *Config) at(path string) *yaml.Node {
 	if c.root == nil || c.file == "" {
-		return ""
+		return nil
 	}
 	n := c.root
 	if n.Kind == yaml.DocumentNode && len(n.Content) > 0 {
 		n = n.Content[0]
 	}
-	line := 0
+	var at *yaml.Node
 	for _, k := range strings.Split(path, ".") {
 		found := false
 		if idx, err := strconv.Atoi(k); err == nil && n.Kind == yaml.SequenceNode && idx >= 0 && idx < len(n.Content) {
 			n = n.Content[idx]
-			line, found = n.Line, true
+			at, found = n, true
 		}
 		if n.Kind == yaml.MappingNode {
 			for i := 0; i+1 < len(n.Content); i += 2 {
 				if n.Content[i].Value == k {
-					line, n, found = n.Content[i].Line, n.Content[i+1], true
+					at, n, found = n.Content[i], n.Content[i+1], true
 					break
 				}
 			}
@@ -194,11 +194,10 @@ func (c *Config) at(path string) string {
 			break
 		}
 	}
-	if line == 0 {
-		return c.file + ": "
-	}
-	return fmt.Sprintf("%s:%d: ", c.file, line)
+	return at
 }
+
+var indexInPath = regexp.MustCompile(`\.(\d+)(\.|$)`)
 
 // report records one problem of the configuration at a dotted key path
 // ("http.admin.stall_timeout"); Validate adds the file:line of the key.
@@ -208,9 +207,13 @@ type report func(path, format string, args ...any)
 // It goes through the file section by section (config_*.go) and reports
 // every problem, each with the file:line of its key.
 func (c *Config) Validate() error {
-	var errs []error
+	var problems []yamlerr.Problem
 	bad := func(path, format string, args ...any) {
-		errs = append(errs, fmt.Errorf("fleet: config: %s%s: %s", c.at(path), path, fmt.Sprintf(format, args...)))
+		// One style for every file (internal/yamlerr):
+		// file:line:column: field.path[i]: message.
+		shown := indexInPath.ReplaceAllString(path, "[$1]$2")
+		shown = indexInPath.ReplaceAllString(shown, "[$1]$2")
+		problems = append(problems, yamlerr.At(c.file, c.at(path), shown, format, args...))
 	}
 	c.validateStorage(bad)
 	c.validateListen(bad)
@@ -226,10 +229,11 @@ func (c *Config) Validate() error {
 	c.validateAudit(bad)
 	c.MQTT.validate(bad)
 	c.validateLog(bad)
-	c.validateCluster(os.Hostname, func(path, format string, args ...any) {
-		errs = append(errs, fmt.Errorf("fleet: config: %s%s: %s", c.atColumn(path), path, fmt.Sprintf(format, args...)))
-	})
-	return errors.Join(errs...)
+	c.validateCluster(os.Hostname, bad)
+	if len(problems) == 0 {
+		return nil
+	}
+	return &yamlerr.Error{Problems: problems}
 }
 
 // TokenSHA256 is the digest form of an API token for the config file.

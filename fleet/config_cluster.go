@@ -5,8 +5,6 @@ import (
 	"net"
 	"net/url"
 	"strings"
-
-	"go.yaml.in/yaml/v3"
 )
 
 // ClusterConfig is the cluster: section: present, it makes this server one
@@ -39,56 +37,6 @@ type ClusterConfig struct {
 
 // Clustered reports whether the configuration has a cluster: section.
 func (c *Config) Clustered() bool { return c.Cluster != nil }
-
-// atColumn formats "file:line:column: " for a dotted key path, when known.
-func (c *Config) atColumn(path string) string {
-	n, ok := c.node(path)
-	if !ok {
-		return c.at(path)
-	}
-	return fmt.Sprintf("%s:%d:%d: ", c.file, n.Line, n.Column)
-}
-
-// node finds where to point for a dotted key path ("cluster.nats.1"): a
-// scalar or sequence value itself, the key of a mapping value, or, for a
-// key the file lacks, the key of the nearest section that it has.
-func (c *Config) node(path string) (*yaml.Node, bool) {
-	if c.root == nil || c.file == "" {
-		return nil, false
-	}
-	n := c.root
-	if n.Kind == yaml.DocumentNode && len(n.Content) > 0 {
-		n = n.Content[0]
-	}
-	var key *yaml.Node
-	for _, k := range strings.Split(path, ".") {
-		switch n.Kind {
-		case yaml.SequenceNode:
-			var i int
-			if _, err := fmt.Sscanf(k, "%d", &i); err != nil || i < 0 || i >= len(n.Content) {
-				return key, key != nil
-			}
-			n, key = n.Content[i], n.Content[i]
-		case yaml.MappingNode:
-			found := false
-			for i := 0; i+1 < len(n.Content); i += 2 {
-				if n.Content[i].Value == k {
-					n, key, found = n.Content[i+1], n.Content[i], true
-					break
-				}
-			}
-			if !found {
-				return key, key != nil
-			}
-		default:
-			return key, key != nil
-		}
-	}
-	if n.Kind == yaml.MappingNode {
-		return key, true
-	}
-	return n, true
-}
 
 // clusterName: letters, digits, - and _ (one NATS subject token).
 func clusterName(s string) bool {

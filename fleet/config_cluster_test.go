@@ -45,7 +45,8 @@ cluster:
 }
 
 // TestClusterConfigErrors: every problem of the section is reported with
-// the file:line:column of its value.
+// the file:line:column of its key (of the item, in a list), in the
+// one style of internal/yamlerr.
 func TestClusterConfigErrors(t *testing.T) {
 	_, err := ParseConfig("c.yaml", []byte(`data_dir: d
 cluster:
@@ -61,14 +62,14 @@ cluster:
 		t.Fatal("accepted")
 	}
 	for _, want := range []string{
-		`c.yaml:3:9: cluster.name: "a.b": want`,
-		`c.yaml:4:9: cluster.node: "x y": want`,
-		`c.yaml:5:25: cluster.nats.1: "http://h:80": want nats://`,
-		`c.yaml:5:40: cluster.nats.2: "nats://nohost": want a host and a port`,
-		`c.yaml:5:55: cluster.nats.3: credentials in the URL`,
-		`c.yaml:6:13: cluster.replicas: 9: want 1..5`,
-		`c.yaml:8:18: cluster.advertise.mqtt.1: "noport": want host:port`,
-		`c.yaml:9:13: cluster.advertise.enroll: "http://plain": want https://`,
+		`c.yaml:3:3: cluster.name: "a.b": want`,
+		`c.yaml:4:3: cluster.node: "x y": want`,
+		`c.yaml:5:25: cluster.nats[1]: "http://h:80": want nats://`,
+		`c.yaml:5:40: cluster.nats[2]: "nats://nohost": want a host and a port`,
+		`c.yaml:5:55: cluster.nats[3]: credentials in the URL`,
+		`c.yaml:6:3: cluster.replicas: 9: want 1..5`,
+		`c.yaml:8:18: cluster.advertise.mqtt[1]: "noport": want host:port`,
+		`c.yaml:9:5: cluster.advertise.enroll: "http://plain": want https://`,
 		`c.yaml:2:1: cluster: nodes share one PostgreSQL database`,
 	} {
 		if !strings.Contains(err.Error(), want) {

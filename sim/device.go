@@ -81,6 +81,12 @@ func ManufactureWith(dir string, index int, f *Fleet, firmware []byte, o Manufac
 	if o.Strategy != "" {
 		fm = strings.Replace(fm, `"strategy": "swap-move"`, `"strategy": "`+string(o.Strategy)+`"`, 1)
 	}
+	if o.Strategy == boot.OverwriteOnly {
+		// Overwrite-only copies the whole slot (as MCUboot): both slots the
+		// same size, one more sector on the device.
+		fm = strings.Replace(fm, `"count": 8`, `"count": 9`, 1)
+		fm = strings.Replace(fm, `"size": "0x3000"`, `"size": "0x4000"`, 1)
+	}
 	cfg, err := boot.ParseConfig([]byte(fm), true)
 	if err != nil {
 		return nil, err

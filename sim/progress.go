@@ -6,11 +6,14 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	prog "rampart/internal/progress"
 )
 
-// progress redraws one status line while a run goes on.
+// progress shows the run's state while it goes on (internal/progress: a
+// redrawn line on a terminal, a plain line a second otherwise).
 type progress struct {
-	w                                           io.Writer
+	w                                           *prog.Line
 	n                                           int
 	manufactured, onboarded, reporting, updated atomic.Int64
 	done                                        chan struct{}
@@ -19,10 +22,11 @@ type progress struct {
 }
 
 func newProgress(w io.Writer, n int) *progress {
-	p := &progress{w: w, n: n, done: make(chan struct{}), start: time.Now()}
+	p := &progress{n: n, done: make(chan struct{}), start: time.Now()}
 	if w == nil {
 		return p
 	}
+	p.w = prog.New(w)
 	p.wg.Add(1)
 	go func() {
 		defer p.wg.Done()
@@ -31,8 +35,7 @@ func newProgress(w io.Writer, n int) *progress {
 		for {
 			select {
 			case <-p.done:
-				p.draw()
-				fmt.Fprintln(p.w)
+				p.w.Done(p.text())
 				return
 			case <-t.C:
 				p.draw()
@@ -42,8 +45,10 @@ func newProgress(w io.Writer, n int) *progress {
 	return p
 }
 
-func (p *progress) draw() {
-	fmt.Fprintf(p.w, "\r%6.1fs  manufactured %d/%d  onboarded %d/%d  reporting %d/%d  updated %d   ",
+func (p *progress) draw() { p.w.Update(p.text()) }
+
+func (p *progress) text() string {
+	return fmt.Sprintf("%6.1fs  manufactured %d/%d  onboarded %d/%d  reporting %d/%d  updated %d",
 		time.Since(p.start).Seconds(), p.manufactured.Load(), p.n, p.onboarded.Load(), p.n, p.reporting.Load(), p.n, p.updated.Load())
 }
 

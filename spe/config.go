@@ -1,13 +1,13 @@
 package spe
 
 import (
-	"bytes"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
 	"os/user"
 	"strconv"
+
+	"rampart/internal/yamlerr"
 )
 
 // Config is the `rampart spe serve` configuration file (JSON).
@@ -122,20 +122,8 @@ func LoadConfig(path string) (*Config, error) {
 // error messages.
 func ParseConfig(name string, data []byte) (*Config, error) {
 	var c Config
-	dec := json.NewDecoder(bytes.NewReader(data))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&c); err != nil {
-		off := dec.InputOffset()
-		var se *json.SyntaxError
-		if errors.As(err, &se) {
-			off = se.Offset
-		}
-		var te *json.UnmarshalTypeError
-		if errors.As(err, &te) {
-			off = te.Offset
-		}
-		line := 1 + bytes.Count(data[:min(int(off), len(data))], []byte("\n"))
-		return nil, fmt.Errorf("spe: config %s:%d: %v: %w", name, line, err, ErrConfig)
+	if err := yamlerr.DecodeJSON(name, data, &c); err != nil {
+		return nil, yamlerr.Mark(err, ErrConfig)
 	}
 	if err := c.Validate(); err != nil {
 		return nil, fmt.Errorf("%s: %w", name, err)

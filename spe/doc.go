@@ -1,5 +1,6 @@
 // Package spe is Rampart's Secure Processing Environment: a partition manager
-// that hosts trusted services (crypto, and later storage, attestation, ...)
+// that hosts trusted services (crypto, storage, attestation, firmware update,
+// audit, lifecycle: package platform registers them all)
 // behind the call model of the PSA Firmware Framework, and the IPC server that
 // lets non-secure clients reach them over a Unix socket.
 //

@@ -36,6 +36,10 @@ type Options struct {
 	// Identify maps a socket peer's kernel credentials to a PSA client ID.
 	// nil refuses every socket peer (in-process use only).
 	Identify func(uid, pid int) (int32, error)
+	// Logf, when set, receives one line per call a service failed with a
+	// recorded cause (Message.Fail) and per service panic: the reason the
+	// caller, seeing only a status, cannot know.
+	Logf func(format string, args ...any)
 }
 
 type service struct {
@@ -103,6 +107,12 @@ func New(opt Options) *Server {
 	}
 	s.started = opt.Now()
 	return s
+}
+
+func (s *Server) logf(format string, args ...any) {
+	if s.opt.Logf != nil {
+		s.opt.Logf(format, args...)
+	}
 }
 
 // Register adds a partition: its manifest and one handler per service name.
@@ -333,10 +343,14 @@ func (s *Server) call(ss *session, svc *service, req *ipc.Request) (st ipc.Statu
 	defer func() {
 		// A panicking service must not take the SPE down with it.
 		if r := recover(); r != nil {
+			s.logf("spe: %s: call %d from client %d panicked: %v", svc.manifest.Name, m.Type, m.Client, r)
 			st, out = ipc.ErrServiceFailure, nil
 		}
 	}()
 	st = svc.handler.Call(m)
+	if st != ipc.Success && m.cause != nil {
+		s.logf("spe: %s: call %d from client %d: %v", svc.manifest.Name, m.Type, m.Client, m.cause)
+	}
 	if len(req.OutSize) == 0 {
 		return st, nil
 	}

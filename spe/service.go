@@ -41,6 +41,17 @@ type Message struct {
 	In      [][]byte // input vectors: valid only during Call, copy to keep
 	OutSize []uint32 // the sizes of the caller's output buffers
 	Out     [][]byte // set through Write
+
+	cause error // set through Fail: why the call failed, for the SPE's log
+}
+
+// Fail records err as the reason the call fails, for the SPE's log (the
+// caller sees only a status), and returns st. A service calls it where the
+// status alone would leave an operator guessing (a service failure, a bad
+// state); a caller's own mistake needs no log line.
+func (m *Message) Fail(st ipc.Status, err error) ipc.Status {
+	m.cause = err
+	return st
 }
 
 // NumIn returns the number of input vectors.

@@ -33,10 +33,53 @@ func (s *Server) Listen(path string) error {
 	if err != nil {
 		return fmt.Errorf("spe: socket directory: %w", err)
 	}
-	if fi.Mode().Perm()&0o077 != 0 {
-		return fmt.Errorf("spe: socket directory %s has mode %v, want 0700", dir, fi.Mode().Perm())
+	if err := checkPrivateDir(dir, fi); err != nil {
+		return err
 	}
 	return s.listen(path, 0o600, -1)
+}
+
+// checkPrivateDir accepts the socket directory of Listen.
+func checkPrivateDir(dir string, fi os.FileInfo) error {
+	if !fi.IsDir() {
+		return fmt.Errorf("spe: socket directory %s is not a directory", dir)
+	}
+	if fi.Mode().Perm()&0o077 != 0 {
+		return fmt.Errorf("spe: socket directory %s has mode %04o, want 0700 (chmod 0700 %s, or let serve create it)", dir, fi.Mode().Perm(), dir)
+	}
+	return nil
+}
+
+// CheckSocket reports, changing nothing, whether Listen (gid < 0) or
+// ListenGroup (gid >= 0) would accept path: the checks `spe serve
+// --check-config` runs. A missing directory is accepted (serve creates it)
+// when ListenGroup's parent exists.
+func CheckSocket(path string, gid int) error {
+	dir := filepath.Dir(path)
+	fi, err := os.Lstat(dir)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		if gid >= 0 {
+			if _, err := os.Stat(filepath.Dir(dir)); err != nil {
+				return fmt.Errorf("spe: socket directory: %w", err)
+			}
+		}
+		return nil
+	case err != nil:
+		return fmt.Errorf("spe: socket directory: %w", err)
+	}
+	if gid >= 0 {
+		err = checkSharedDir(dir, fi, gid)
+	} else {
+		err = checkPrivateDir(dir, fi)
+	}
+	if err != nil {
+		return err
+	}
+	if fi, err := os.Lstat(path); err == nil && fi.Mode()&os.ModeSocket == 0 {
+		return fmt.Errorf("spe: socket path %s exists and is not a socket", path)
+	}
+	return nil
 }
 
 // ListenGroup creates the SPE's Unix socket at path for clients running

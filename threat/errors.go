@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+
+	"rampart/internal/yamlerr"
 )
 
 // Pos is a position in a model file (1-based; zero means unknown).
@@ -38,16 +40,10 @@ func location(file string, p Pos) string {
 	return b.String()
 }
 
+// String is file:line:column: field: message, the one style of every file
+// Rampart reads (internal/yamlerr).
 func (p Problem) String() string {
-	var b strings.Builder
-	b.WriteString(location(p.File, p.Pos))
-	b.WriteString(": ")
-	if p.Field != "" {
-		b.WriteString(p.Field)
-		b.WriteString(": ")
-	}
-	b.WriteString(p.Msg)
-	return b.String()
+	return yamlerr.Problem{File: p.File, Line: p.Pos.Line, Column: p.Pos.Column, Field: p.Field, Msg: p.Msg}.String()
 }
 
 // LoadError lists every problem found while loading a model.

@@ -74,6 +74,8 @@ func (a *analyzer) checkFlashMap() {
 		if k[1] == 1 {
 			if p, ok := sizes[[2]int{k[0], 0}]; !ok {
 				a.errf("Z-FLASH-SLOT", fm.Line, "flash_map", "image %d has a secondary slot but no primary", k[0])
+			} else if fm.Strategy == "overwrite-only" && p != sz {
+				a.errf("Z-FLASH-SLOT", fm.Line, "flash_map", "image %d: with overwrite-only the primary slot (0x%X) is as large as the secondary (0x%X): MCUboot copies the whole slot", k[0], p, sz)
 			} else if fm.Strategy != "overwrite-only" && p != sz && p != sz+a.flashSector() {
 				a.errf("Z-FLASH-SLOT", fm.Line, "flash_map", "image %d: with swap-move the primary slot (0x%X) is as large as the secondary (0x%X) or one sector larger", k[0], p, sz)
 			}

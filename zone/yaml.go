@@ -13,6 +13,8 @@ import (
 	"sync"
 
 	"go.yaml.in/yaml/v3"
+
+	"rampart/internal/yamlerr"
 )
 
 // Limits on YAML and XML inputs.
@@ -79,19 +81,13 @@ var yamlLine = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(
 // decodeStrict decodes one YAML document into v, rejecting unknown fields,
 // and also returns the node tree for positions.
 func decodeStrict(data []byte, file string, v any) (*yaml.Node, error) {
-	dec := yaml.NewDecoder(bytes.NewReader(data))
-	dec.KnownFields(true)
-	if err := dec.Decode(v); err != nil {
-		if errors.Is(err, io.EOF) {
-			return nil, errAt(ErrSyntax, file, 0, "empty document")
-		}
-		return nil, yamlError(file, err)
+	if len(bytes.TrimSpace(data)) == 0 {
+		return nil, errAt(ErrSyntax, file, 0, "empty document")
 	}
-	var extra yaml.Node
-	if err := dec.Decode(&extra); err == nil {
-		return nil, errAt(ErrSyntax, file, extra.Line, "more than one YAML document")
-	} else if !errors.Is(err, io.EOF) {
-		return nil, yamlError(file, err)
+	// Unknown fields, wrong kinds and a second document, each at its
+	// file:line:column with the field path and the known fields.
+	if err := yamlerr.DecodeYAML(file, data, v); err != nil {
+		return nil, yamlerr.Mark(err, ErrSyntax)
 	}
 	var root yaml.Node
 	if err := yaml.Unmarshal(data, &root); err != nil {

@@ -195,7 +195,7 @@ func (s *Service) claims(client int32, challenge []byte, profile attest.Profile)
 	}
 	if len(c.SoftwareComponents) == 0 {
 		if profile != attest.ProfileIoT1 {
-			return nil, nil, fmt.Errorf("attestation: no boot measurements: %w", ipc.ErrServiceFailure)
+			return nil, nil, fmt.Errorf("attestation: no boot measurements (the SPE runs without a bootloader device): %w", ipc.ErrServiceFailure)
 		}
 		c.NoSoftwareMeasurements = true
 	}
@@ -222,13 +222,13 @@ func (s *Service) Call(m *spe.Message) ipc.Status {
 		return st
 	}
 	if _, _, err := s.current(); err != nil {
-		return statusOf(err)
+		return failed(m, err)
 	}
 	switch req.Op {
 	case psa.AttestOpGetToken:
 		tok, err := s.Token(m.Client, req.Challenge, req.Profile)
 		if err != nil {
-			return statusOf(err)
+			return failed(m, err)
 		}
 		return m.Write(0, tok)
 	case psa.AttestOpGetTokenSize:
@@ -236,7 +236,7 @@ func (s *Service) Call(m *spe.Message) ipc.Status {
 		// in COSE have a fixed size, so every token of this size matches.
 		tok, err := s.Token(m.Client, make([]byte, req.ChallengeSize), req.Profile)
 		if err != nil {
-			return statusOf(err)
+			return failed(m, err)
 		}
 		return m.Write(0, psa.AppendUint32(nil, uint32(len(tok))))
 	case psa.AttestOpGetPublicKey:
@@ -251,6 +251,16 @@ func (s *Service) Call(m *spe.Message) ipc.Status {
 		return m.Write(0, pk.Bytes())
 	}
 	return ipc.ErrNotSupported
+}
+
+// failed is the status of err, its cause recorded for the SPE's log unless
+// it is the caller's own mistake (a bad argument).
+func failed(m *spe.Message, err error) ipc.Status {
+	st := statusOf(err)
+	if st == ipc.ErrInvalidArgument {
+		return st
+	}
+	return m.Fail(st, err)
 }
 
 func statusOf(err error) ipc.Status {

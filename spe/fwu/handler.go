@@ -84,6 +84,17 @@ func status(err error) ipc.Status {
 	return ipc.ErrGenericError
 }
 
+// failed is the status of err, its cause recorded for the SPE's log (an
+// image refused at install says why there, where the caller sees only a
+// status) unless it is the caller's own mistake.
+func failed(m *spe.Message, err error) ipc.Status {
+	st := status(err)
+	if st == ipc.Success || st == ipc.ErrInvalidArgument {
+		return st
+	}
+	return m.Fail(st, err)
+}
+
 // Call dispatches one FWU call.
 func (s *Service) Call(m *spe.Message) ipc.Status {
 	if s.down.Load() {
@@ -97,28 +108,28 @@ func (s *Service) Call(m *spe.Message) ipc.Status {
 	case psa.FWUOpQuery:
 		info, err := s.Query(r.Component)
 		if err != nil {
-			return status(err)
+			return failed(m, err)
 		}
 		return m.Write(0, psa.AppendFWUComponentInfo(nil, info))
 	case psa.FWUOpStart:
-		return status(s.Start(r.Component))
+		return failed(m, s.Start(r.Component))
 	case psa.FWUOpWrite:
-		return status(s.Write(r.Component, r.Offset, r.Block))
+		return failed(m, s.Write(r.Component, r.Offset, r.Block))
 	case psa.FWUOpFinish:
-		return status(s.Finish(r.Component))
+		return failed(m, s.Finish(r.Component))
 	case psa.FWUOpCancel:
-		return status(s.Cancel(r.Component))
+		return failed(m, s.Cancel(r.Component))
 	case psa.FWUOpClean:
-		return status(s.Clean(r.Component))
+		return failed(m, s.Clean(r.Component))
 	case psa.FWUOpInstall:
-		return status(s.Install())
+		return failed(m, s.Install())
 	case psa.FWUOpRequestReboot:
 		_, err := s.RequestReboot()
-		return status(err)
+		return failed(m, err)
 	case psa.FWUOpAccept:
-		return status(s.Accept())
+		return failed(m, s.Accept())
 	case psa.FWUOpReject:
-		return status(s.Reject(r.Error))
+		return failed(m, s.Reject(r.Error))
 	}
 	return ipc.ErrNotSupported
 }

@@ -1,0 +1,238 @@
+package mcubootoracle
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"sort"
+	"strings"
+	"sync"
+
+	"rampart/internal/secfile"
+)
+
+// Strategy is MCUboot's upgrade mode.
+type Strategy string
+
+// The upgrade modes the oracle builds.
+const (
+	SwapMove      Strategy = "swap-move"
+	OverwriteOnly Strategy = "overwrite-only"
+)
+
+// Config is one compile-time configuration of MCUboot.
+type Config struct {
+	Strategy   Strategy
+	MaxAlign   int // BOOT_MAX_ALIGN: 8, 16 or 32
+	MaxSectors int // BOOT_MAX_IMG_SECTORS
+	Images     int // MCUBOOT_IMAGE_NUMBER: 1 or 2
+	// DowngradePrevention sets MCUBOOT_DOWNGRADE_PREVENTION (overwrite-only).
+	DowngradePrevention bool
+}
+
+// ErrNoSource is returned when the MCUboot sources or gcc are not found.
+var ErrNoSource = errors.New("mcubootoracle: MCUboot sources or gcc not available")
+
+// Source finds MCUboot's vendor tree: $RAMPART_MCUBOOT, else
+// shared/vendor/mcuboot beside the working directory or any of its parents
+// (the repository is /work/main and worktrees /work/wt/x, the vendor tree
+// /work/shared/vendor/mcuboot).
+func Source() (string, error) {
+	ok := func(d string) bool {
+		_, err := os.Stat(filepath.Join(d, "boot", "bootutil", "src", "loader.c"))
+		return err == nil
+	}
+	if d := os.Getenv("RAMPART_MCUBOOT"); d != "" {
+		if !ok(d) {
+			return "", fmt.Errorf("%w: RAMPART_MCUBOOT=%s holds no boot/bootutil/src/loader.c", ErrNoSource, d)
+		}
+		return d, nil
+	}
+	wd, err := os.Getwd()
+	if err != nil {
+		return "", err
+	}
+	for d := wd; ; d = filepath.Dir(d) {
+		if c := filepath.Join(d, "shared", "vendor", "mcuboot"); ok(c) {
+			return c, nil
+		}
+		if filepath.Dir(d) == d {
+			break
+		}
+	}
+	return "", fmt.Errorf("%w: no shared/vendor/mcuboot above %s and RAMPART_MCUBOOT unset", ErrNoSource, wd)
+}
+
+// glueSource is this package's C glue (csrc/oracle.c), found beside this file.
+func glueSource() (string, error) {
+	_, file, _, ok := runtime.Caller(0)
+	if !ok {
+		return "", errors.New("mcubootoracle: cannot locate csrc/oracle.c")
+	}
+	p := filepath.Join(filepath.Dir(file), "csrc", "oracle.c")
+	if _, err := os.Stat(p); err != nil {
+		return "", fmt.Errorf("mcubootoracle: %w", err)
+	}
+	return p, nil
+}
+
+// args returns gcc's defines, include directories and sources for cfg.
+func (cfg Config) args(src, glue string) ([]string, error) {
+	if cfg.Images < 1 || cfg.Images > 2 {
+		return nil, fmt.Errorf("mcubootoracle: %d images: the oracle builds 1 or 2", cfg.Images)
+	}
+	switch cfg.MaxAlign {
+	case 8, 16, 32:
+	default:
+		return nil, fmt.Errorf("mcubootoracle: BOOT_MAX_ALIGN %d", cfg.MaxAlign)
+	}
+	if cfg.MaxSectors < 1 || cfg.MaxSectors > 512 {
+		return nil, fmt.Errorf("mcubootoracle: BOOT_MAX_IMG_SECTORS %d", cfg.MaxSectors)
+	}
+	bu := filepath.Join(src, "boot", "bootutil", "src")
+	tc := filepath.Join(src, "ext", "tinycrypt", "lib")
+	a := []string{
+		"-D__BOOTSIM__", "-DMCUBOOT_HAVE_LOGGING", "-DMCUBOOT_USE_FLASH_AREA_GET_SECTORS",
+		"-DMCUBOOT_HAVE_ASSERT_H", "-DMCUBOOT_VALIDATE_PRIMARY_SLOT",
+		fmt.Sprintf("-DMCUBOOT_MAX_IMG_SECTORS=%d", cfg.MaxSectors),
+		fmt.Sprintf("-DMCUBOOT_BOOT_MAX_ALIGN=%d", cfg.MaxAlign),
+		fmt.Sprintf("-DMCUBOOT_IMAGE_NUMBER=%d", cfg.Images),
+		// EC256 signatures with TinyCrypt and MCUboot's bundled ASN.1 parser,
+		// as the simulator's sig-ecdsa feature.
+		"-DMCUBOOT_SIGN_EC256", "-DMCUBOOT_USE_TINYCRYPT", "-DMBEDTLS_CONFIG_FILE=<config-asn1.h>",
+		"-DORACLE_ASN1_ONLY",
+		// Security counters in NV storage (the simulator's security_cnt.c):
+		// every image's SEC_CNT is checked against them and they are raised
+		// as MCUboot decides.
+		"-DMCUBOOT_HW_ROLLBACK_PROT",
+	}
+	switch cfg.Strategy {
+	case SwapMove:
+		a = append(a, "-DMCUBOOT_SWAP_USING_MOVE")
+	case OverwriteOnly:
+		a = append(a, "-DMCUBOOT_OVERWRITE_ONLY")
+	default:
+		return nil, fmt.Errorf("mcubootoracle: strategy %q", cfg.Strategy)
+	}
+	if cfg.DowngradePrevention {
+		// By version, as Rampart (not by security counter).
+		a = append(a, "-DMCUBOOT_DOWNGRADE_PREVENTION", "-DMCUBOOT_DOWNGRADE_PREVENTION_SECURITY_COUNTER=0")
+	}
+	a = append(a,
+		"-I"+filepath.Join(src, "boot", "bootutil", "include"),
+		"-I"+filepath.Join(src, "sim", "mcuboot-sys", "csupport"),
+		"-I"+filepath.Join(tc, "include"),
+		"-I"+filepath.Join(src, "ext", "mbedtls-asn1", "include"),
+	)
+	for _, f := range []string{"image_validate.c", "bootutil_find_key.c", "bootutil_img_hash.c",
+		"bootutil_img_security_cnt.c", "image_ecdsa.c", "loader.c", "swap_misc.c", "swap_scratch.c",
+		"swap_move.c", "swap_offset.c", "caps.c", "bootutil_misc.c", "bootutil_area.c",
+		"bootutil_loader.c", "bootutil_public.c", "tlv.c", "fault_injection_hardening.c"} {
+		a = append(a, filepath.Join(bu, f))
+	}
+	for _, f := range []string{"utils.c", "sha256.c", "ecc.c", "ecc_dsa.c", "ecc_platform_specific.c"} {
+		a = append(a, filepath.Join(tc, "source", f))
+	}
+	a = append(a,
+		filepath.Join(src, "ext", "mbedtls-asn1", "src", "platform_util.c"),
+		filepath.Join(src, "ext", "mbedtls-asn1", "src", "asn1parse.c"),
+		filepath.Join(src, "sim", "mcuboot-sys", "csupport", "security_cnt.c"),
+		glue, // includes csupport/run.c
+	)
+	return a, nil
+}
+
+var buildMu sync.Mutex
+
+// Build compiles MCUboot for cfg into a shared library and returns its path.
+// Libraries are cached under the user cache directory by a hash of the
+// compiler arguments and of every source and header they read, so a second
+// build of one configuration costs a hash of the sources.
+func Build(cfg Config) (string, error) {
+	buildMu.Lock()
+	defer buildMu.Unlock()
+	src, err := Source()
+	if err != nil {
+		return "", err
+	}
+	gcc, err := exec.LookPath("gcc")
+	if err != nil {
+		return "", fmt.Errorf("%w: %v", ErrNoSource, err)
+	}
+	glue, err := glueSource()
+	if err != nil {
+		return "", err
+	}
+	args, err := cfg.args(src, glue)
+	if err != nil {
+		return "", err
+	}
+	h := sha256.New()
+	fmt.Fprintln(h, strings.Join(args, "\x00"))
+	if err := hashTree(h, src, glue); err != nil {
+		return "", err
+	}
+	key := hex.EncodeToString(h.Sum(nil))[:24]
+	cache, err := os.UserCacheDir()
+	if err != nil {
+		cache = os.TempDir()
+	}
+	dir := filepath.Join(cache, "rampart", "mcubootoracle")
+	if err := secfile.MkdirAll(dir); err != nil {
+		return "", err
+	}
+	out := filepath.Join(dir, fmt.Sprintf("mcuboot-%s-a%d-s%d-i%d-d%v-%s.so", cfg.Strategy, cfg.MaxAlign, cfg.MaxSectors, cfg.Images, cfg.DowngradePrevention, key))
+	if _, err := os.Stat(out); err == nil {
+		return out, nil
+	}
+	tmp, err := os.CreateTemp(dir, "build-*.so")
+	if err != nil {
+		return "", err
+	}
+	tmp.Close()
+	defer os.Remove(tmp.Name())
+	cmd := exec.Command(gcc, append([]string{"-shared", "-fPIC", "-O1", "-g", "-std=c99", "-Wall",
+		"-Wl,-Bsymbolic", "-o", tmp.Name()}, args...)...)
+	if b, err := cmd.CombinedOutput(); err != nil {
+		return "", fmt.Errorf("mcubootoracle: gcc: %v\n%s", err, b)
+	}
+	if err := os.Rename(tmp.Name(), out); err != nil {
+		return "", err
+	}
+	return out, nil
+}
+
+// hashTree hashes the names, sizes and modification times of the C
+// sources and headers under MCUboot's tree and the glue.
+func hashTree(h interface{ Write([]byte) (int, error) }, src, glue string) error {
+	var files []string
+	for _, d := range []string{"boot/bootutil", "ext/tinycrypt/lib", "ext/mbedtls-asn1", "sim/mcuboot-sys/csupport"} {
+		err := filepath.WalkDir(filepath.Join(src, d), func(p string, e os.DirEntry, err error) error {
+			if err != nil {
+				return err
+			}
+			if !e.IsDir() && (strings.HasSuffix(p, ".c") || strings.HasSuffix(p, ".h")) {
+				files = append(files, p)
+			}
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+	}
+	files = append(files, glue)
+	sort.Strings(files)
+	for _, f := range files {
+		fi, err := os.Stat(f)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(h, "%s %d %d\n", f, fi.Size(), fi.ModTime().UnixNano())
+	}
+	return nil
+}

@@ -1,0 +1,28 @@
+//go:build !cgo
+
+package mcubootoracle
+
+import (
+	"errors"
+
+	"rampart/flash"
+)
+
+// Oracle is unavailable without cgo.
+type Oracle struct{ LogLevel int }
+
+// Open fails without cgo: MCUboot is loaded through dlopen.
+func Open(Config) (*Oracle, error) {
+	return nil, errors.Join(ErrNoSource, errors.New("mcubootoracle: built without cgo"))
+}
+
+// Config is the zero Config.
+func (o *Oracle) Config() Config { return Config{} }
+
+// Path is empty.
+func (o *Oracle) Path() string { return "" }
+
+// Boot is never reached.
+func (o *Oracle) Boot(*flash.Device, []Area, []byte, []uint32, int) (Result, error) {
+	return Result{}, errors.New("mcubootoracle: built without cgo")
+}

@@ -1,0 +1,560 @@
+package boot
+
+import (
+	"bytes"
+	"crypto"
+	"crypto/x509"
+	"errors"
+	"flag"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"rampart/boot/internal/mcubootoracle"
+	"rampart/flash"
+	"rampart/image"
+)
+
+// The differential test runs every scenario of the power-cut sweep on
+// Rampart's bootloader and on MCUboot's own boot_go (built from the vendor
+// tree by mcubootoracle) over identical flash, and compares after every
+// boot: the decision (an image booted or not), the image booted, the number
+// of flash operations and every byte of every slot. With the same
+// operations in the same order, a power cut before operation k leaves both
+// devices byte-identical too, so each cut point is compared twice: right
+// after the cut and after the reboots that follow.
+var (
+	oracleCut   = flag.String("oracle.cut", "", "differential test: replay only this cut point, or chain of cuts (12,3,40), after the uncut run")
+	oracleMulti = flag.Bool("oracle.multicut", false, "differential test: also cut two-image swap-move runs (they differ by design, docs/boot.md)")
+	oracleLog   = flag.Int("oracle.log", 0, "differential test: MCUboot's log level (0 off .. 4 debug)")
+)
+
+// oracleRig is one configuration run on both bootloaders.
+type oracleRig struct {
+	cfg   *Config
+	l     *layout
+	o     *mcubootoracle.Oracle
+	areas []mcubootoracle.Area
+	key   []byte // the provisioned key as MCUboot embeds it (SPKI DER)
+}
+
+// newOracleRig builds (or takes from the cache) MCUboot for cfg, or skips
+// the test when gcc or MCUboot's sources are missing.
+func newOracleRig(t testing.TB, cfg *Config, signer crypto.Signer) *oracleRig {
+	t.Helper()
+	l, err := cfg.layout()
+	if err != nil {
+		t.Fatal(err)
+	}
+	o, err := mcubootoracle.Open(mcubootoracle.Config{
+		Strategy: mcubootoracle.Strategy(cfg.Strategy), MaxAlign: l.maxAlign, MaxSectors: l.maxSectors,
+		Images: len(cfg.Images), DowngradePrevention: cfg.DowngradePrevention,
+	})
+	if errors.Is(err, mcubootoracle.ErrNoSource) {
+		t.Skipf("MCUboot differential test skipped: %v (set RAMPART_MCUBOOT to MCUboot's source tree, e.g. ../shared/vendor/mcuboot, and install gcc)", err)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	der, err := x509.MarshalPKIXPublicKey(signer.Public())
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := &oracleRig{cfg: cfg, l: l, o: o, key: der}
+	for i, im := range l.images {
+		for k, s := range []*slot{im.primary, im.secondary} {
+			a := mcubootoracle.Area{ID: mcubootoracle.PrimaryID(i), Off: s.off, Size: s.size}
+			if k == 1 {
+				a.ID = mcubootoracle.SecondaryID(i)
+			}
+			for _, sec := range s.sectors {
+				a.Sectors = append(a.Sectors, sec.Size)
+			}
+			r.areas = append(r.areas, a)
+		}
+	}
+	return r
+}
+
+// boot runs MCUboot once over dev with its security counters ctr and a cut
+// before its cut-th operation (0: none).
+func (r *oracleRig) boot(dev *flash.Device, ctr []uint32, cut int) (mcubootoracle.Result, error) {
+	res, err := r.o.Boot(dev, r.areas, r.key, ctr, cut)
+	if err == nil && res.FlashErr != nil {
+		err = fmt.Errorf("MCUboot broke a rule of the flash model: %w", res.FlashErr)
+	}
+	return res, err
+}
+
+// diffSlots describes the first difference between two devices' slots, or
+// returns "".
+func (r *oracleRig) diffSlots(a, b *flash.Device) string {
+	for i, im := range r.l.images {
+		for k, s := range []*slot{im.primary, im.secondary} {
+			x, y := make([]byte, s.size), make([]byte, s.size)
+			if err := a.Read(s.off, x); err != nil {
+				return err.Error()
+			}
+			if err := b.Read(s.off, y); err != nil {
+				return err.Error()
+			}
+			if bytes.Equal(x, y) {
+				continue
+			}
+			n := 0
+			for x[n] == y[n] {
+				n++
+			}
+			count := 0
+			for j := range x {
+				if x[j] != y[j] {
+					count++
+				}
+			}
+			return fmt.Sprintf("image %d %s slot: %d bytes differ, first at slot offset %#x (%s): Rampart %02x, MCUboot %02x",
+				i, []string{"primary", "secondary"}[k], count, n, r.l.describe(s, uint32(n)), x[n], y[n])
+		}
+	}
+	return ""
+}
+
+// describe names the trailer field or region at slot offset off.
+func (l *layout) describe(s *slot, off uint32) string {
+	switch {
+	case off >= l.magicOff(s.size):
+		return "magic"
+	case off >= l.imageOKOff(s.size) && off < l.imageOKOff(s.size)+uint32(l.maxAlign):
+		return "image_ok"
+	case off >= l.copyDoneOff(s.size) && off < l.copyDoneOff(s.size)+uint32(l.maxAlign):
+		return "copy_done"
+	case off >= l.swapInfoOff(s.size) && off < l.swapInfoOff(s.size)+uint32(l.maxAlign):
+		return "swap_info"
+	case off >= l.swapSizeOff(s.size) && off < l.swapSizeOff(s.size)+uint32(l.maxAlign):
+		return "swap_size"
+	case off >= l.statusOff(s.size) && l.statusSize() > 0:
+		return fmt.Sprintf("swap status record %d", (off-l.statusOff(s.size))/uint32(l.writeAlign))
+	}
+	for i, sec := range s.sectors {
+		if s.off+off < sec.Off+sec.Size {
+			return fmt.Sprintf("sector %d", i)
+		}
+	}
+	return "?"
+}
+
+// diffCounts accumulates what a differential run did.
+type diffCounts struct {
+	scenarios, cutPoints, singles, chains, boots int
+}
+
+// runDifferential plays sc on both bootloaders, uncut, then with one cut
+// before every flash operation, then with chains random chains of 2 to 5
+// cuts (a cut, then cuts during the reboots that follow), or only the cuts
+// -oracle.cut names.
+func runDifferential(t *testing.T, or *oracleRig, sc scenario, im *imageSet, chains int, counts *diffCounts) {
+	base := newRig(t, or.cfg)
+	sc.setup(base, im)
+	snap := base.dev.Clone()
+	rr := newRig(t, or.cfg) // Rampart's device
+	mr := newRig(t, or.cfg) // MCUboot's device (its Bootloader only confirms, as the application would)
+	counts.scenarios++
+	run := func(cuts []int) int {
+		rr.dev.CopyFrom(snap)
+		*rr.ctr = *NewCounters(len(or.cfg.Images), 0)
+		mr.dev.CopyFrom(snap)
+		mctr := make([]uint32, len(or.cfg.Images))
+		ops, ok := playBoth(t, or, sc, rr, mr, mctr, cuts, counts)
+		if !ok {
+			c := strings.Trim(strings.ReplaceAll(fmt.Sprint(cuts), " ", ","), "[]")
+			t.Logf("replay: go test ./boot -run 'TestMCUbootDifferential/%s$' -oracle.cut=%s -oracle.log=4 -v%s", t.Name()[strings.Index(t.Name(), "/")+1:], c, fullArg())
+			t.FailNow()
+		}
+		return ops
+	}
+	total := run(nil)
+	if sc.images > 1 && sc.strategy == SwapMove && !*oracleMulti {
+		// Multi-image swaps are ordered differently on purpose
+		// (docs/boot.md §5, deviation 2): with swap-move only the uncut
+		// runs of two images compare.
+		return
+	}
+	if *oracleCut != "" {
+		var cuts []int
+		for _, f := range strings.Split(*oracleCut, ",") {
+			n, err := strconv.Atoi(f)
+			if err != nil || n < 1 {
+				t.Fatalf("-oracle.cut=%s: want cut points from 1, separated by commas", *oracleCut)
+			}
+			cuts = append(cuts, n)
+		}
+		run(cuts)
+		return
+	}
+	for cut := 1; cut <= total; cut++ {
+		run([]int{cut})
+		counts.cutPoints++
+		counts.singles++
+	}
+	if total == 0 {
+		return
+	}
+	rng := rand.New(rand.NewPCG(uint64(total), uint64(len(sc.name))))
+	for range chains {
+		cuts := make([]int, 2+rng.IntN(4))
+		for k := range cuts {
+			cuts[k] = 1 + rng.IntN(total)
+		}
+		run(cuts)
+		counts.chains++
+		counts.cutPoints += len(cuts)
+	}
+}
+
+func fullArg() string {
+	if *sweepFlag == "full" {
+		return " -sweep=full"
+	}
+	return ""
+}
+
+// playBoth plays the scenario's steps on both devices. The first cut falls
+// before operation cuts[0] of the boots, each later one before operation
+// cuts[k] of the reboot that follows the previous cut (a cut beyond a boot's
+// operations carries over to the next boot). It returns the number of boot
+// operations and whether both agreed throughout.
+func playBoth(t *testing.T, or *oracleRig, sc scenario, rr, mr *rig, mctr []uint32, cuts []int, counts *diffCounts) (int, bool) {
+	where := fmt.Sprintf("%s, cuts %v", sc.name, cuts)
+	ops := 0
+	remaining := 0
+	if len(cuts) > 0 {
+		remaining, cuts = cuts[0], cuts[1:]
+	}
+	for si, s := range sc.steps {
+		if s.boot == nil {
+			for _, r := range []*rig{rr, mr} {
+				r.dev.SetFault(nil)
+				if err := r.bl.Confirm(s.confirm); err != nil {
+					t.Errorf("%s step %d: confirm: %v", where, si, err)
+					return ops, false
+				}
+			}
+			continue
+		}
+		for {
+			// Rampart.
+			if remaining > 0 {
+				rr.dev.SetFault(&flash.Fault{CutBefore: remaining})
+			} else {
+				rr.dev.SetFault(nil)
+			}
+			res, rerr := rr.bl.Boot()
+			rops := rr.dev.Ops()
+			rr.dev.PowerOn()
+			// MCUboot.
+			or.o.LogLevel = *oracleLog
+			mres, merr := or.boot(mr.dev, mctr, remaining)
+			counts.boots += 2
+			if merr != nil {
+				t.Errorf("%s step %d: MCUboot: %v", where, si, merr)
+				return ops, false
+			}
+			rcut := errors.Is(rerr, flash.ErrPowerCut)
+			if rcut != mres.PowerCut || rops != mres.Ops {
+				t.Errorf("%s step %d: Rampart: %d operations (power cut %v, %v); MCUboot: %v\n%s", where, si, rops, rcut, rerr, mres, notes(res))
+				return ops, false
+			}
+			if d := or.diffSlots(rr.dev, mr.dev); d != "" {
+				t.Errorf("%s step %d (after %s): %s\n%s", where, si, mres, d, notes(res))
+				return ops, false
+			}
+			for i := range mctr {
+				if c := rr.ctr.Get(i); c != mctr[i] {
+					t.Errorf("%s step %d (after %s): image %d security counter: Rampart %d, MCUboot %d\n%s", where, si, mres, i, c, mctr[i], notes(res))
+					return ops, false
+				}
+			}
+			ops += rops
+			if rcut {
+				remaining = 0
+				if len(cuts) > 0 {
+					remaining, cuts = cuts[0], cuts[1:]
+				}
+				continue // both reboot
+			}
+			if remaining > 0 {
+				remaining -= rops
+			}
+			// The decision and the image booted.
+			if (rerr == nil) != (mres.RC == 0) {
+				t.Errorf("%s step %d: Rampart boots: %v (%v); MCUboot: %v\n%s", where, si, rerr == nil, rerr, mres, notes(res))
+				return ops, false
+			}
+			if rerr != nil {
+				t.Errorf("%s step %d: neither boots: %v", where, si, rerr)
+				return ops, false
+			}
+			if mres.ImageOff != or.l.images[0].primary.off {
+				t.Errorf("%s step %d: MCUboot boots the image at %#x, not the primary slot at %#x", where, si, mres.ImageOff, or.l.images[0].primary.off)
+				return ops, false
+			}
+			for i, want := range s.boot {
+				if got := res.Images[i].Version; got != want {
+					t.Errorf("%s step %d: image %d: both boot %s, the scenario expects %s\n%s", where, si, i, got, want, notes(res))
+					return ops, false
+				}
+			}
+			break
+		}
+	}
+	return ops, true
+}
+
+// oracleScenarios are the sweep's scenarios.
+//
+// Two more run only here, with downgrade prevention on: the secondary holds
+// an older image with a permanent request, which both bootloaders erase
+// (MCUboot's boot_validate_slot with overwrite-only, its
+// check_downgrade_prevention with swap-move).
+func oracleScenarios() []scenario {
+	out := scenarios()
+	for _, st := range []Strategy{SwapMove, OverwriteOnly} {
+		out = append(out, scenario{name: fmt.Sprintf("%s-downgrade-refused-1img", st), strategy: st, images: 1, downgrade: true,
+			setup: func(r *rig, im *imageSet) {
+				r.install(0, Primary, im.new[0])
+				r.install(0, Secondary, im.old[0])
+				r.request(0, true)
+			},
+			steps: []step{bootStep("2.0.0+0"), bootStep("2.0.0+0")}})
+		// A tampered candidate: both erase the secondary slot and keep
+		// the running image.
+		out = append(out, scenario{name: fmt.Sprintf("%s-tampered-1img", st), strategy: st, images: 1,
+			setup: func(r *rig, im *imageSet) {
+				r.install(0, Primary, im.old[0])
+				bad := bytes.Clone(im.new[0])
+				bad[100] ^= 0x40
+				r.install(0, Secondary, bad)
+				r.request(0, false)
+			},
+			steps: []step{bootStep("1.0.0+0"), bootStep("1.0.0+0")}})
+		// A request left beside an erased header: swap-move clears the
+		// trailer, overwrite-only leaves it.
+		out = append(out, scenario{name: fmt.Sprintf("%s-no-image-1img", st), strategy: st, images: 1,
+			setup: func(r *rig, im *imageSet) {
+				r.install(0, Primary, im.old[0])
+				r.install(0, Secondary, im.new[0])
+				r.request(0, false)
+				r.eraseSector(0, Secondary, 0)
+			},
+			steps: []step{bootStep("1.0.0+0"), bootStep("1.0.0+0")}})
+	}
+	// Reverts whose image is gone: its header erased (MCUboot's "stuck
+	// revert": both trailers cleared, the tested image stays), or its body
+	// corrupt (the secondary erased, then the same).
+	for _, c := range []struct {
+		name string
+		sec  int
+	}{{"erased", 0}, {"corrupt", 1}} {
+		out = append(out, scenario{name: fmt.Sprintf("swap-revert-%s-target-1img", c.name), strategy: SwapMove, images: 1,
+			setup: func(r *rig, im *imageSet) {
+				stage(false)(r, im)
+				r.boot()
+				r.eraseSector(0, Secondary, c.sec)
+				if c.sec > 0 {
+					sl, _ := r.bl.slot(0, Secondary)
+					junk := bytes.Repeat([]byte{0x5a}, int(sl.sectors[c.sec].Size))
+					if err := r.dev.Write(sl.sectors[c.sec].Off, junk); err != nil {
+						r.t.Fatal(err)
+					}
+				}
+			},
+			steps: []step{bootStep("2.0.0+0"), bootStep("2.0.0+0"), bootStep("2.0.0+0")}})
+	}
+	return out
+}
+
+// eraseSector erases sector k of image i's slot s.
+func (r *rig) eraseSector(i int, s SlotName, k int) {
+	r.t.Helper()
+	sl, err := r.bl.slot(i, s)
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	if err := r.bl.io.eraseSector(sl, k); err != nil {
+		r.t.Fatal(err)
+	}
+}
+
+func TestMCUbootDifferential(t *testing.T) {
+	full := *sweepFlag == "full"
+	var counts diffCounts
+	chains := 3
+	if full {
+		chains = 30
+	}
+	// The fast subset: every mode (test with revert, test with confirm,
+	// permanent, overwrite) cut at every operation, on two layouts, both
+	// erased values and the smallest and largest alignment.
+	fast := map[string]bool{
+		"uniform-4k/align8/erasedff/swap-test-revert-1img":                 true,
+		"uniform-4k/align8/erasedff/swap-perm-1img":                        true,
+		"small-1k-big-boot/align32/erased00/swap-test-confirm-1img":        true,
+		"small-1k-big-boot/align32/erased00/overwrite-1img":                true,
+		"mixed-2k-8k/align1/erasedff/overwrite-1img":                       true,
+		"uniform-4k/align8/erasedff/swap-perm-and-test-2img":               true,
+		"equal-slots-2k/align8/erased00/overwrite-2img":                    true,
+		"uniform-4k/align8/erasedff/swap-move-downgrade-refused-1img":      true,
+		"uniform-4k/align8/erasedff/overwrite-only-downgrade-refused-1img": true,
+		"uniform-4k/align8/erasedff/swap-move-tampered-1img":               true,
+		"uniform-4k/align8/erasedff/overwrite-only-no-image-1img":          true,
+		"uniform-4k/align8/erasedff/swap-move-no-image-1img":               true,
+		"uniform-4k/align8/erasedff/swap-revert-erased-target-1img":        true,
+		"uniform-4k/align8/erasedff/swap-revert-corrupt-target-1img":       true,
+	}
+	for _, c := range sweepConfigs(true) {
+		for _, sc := range oracleScenarios() {
+			name := fmt.Sprintf("%s/align%d/erased%02x/%s", c.ls.name, c.align, c.erased, sc.name)
+			if !full && !fast[name] {
+				continue
+			}
+			t.Run(name, func(t *testing.T) {
+				cfg := c.ls.config(sc.strategy, c.align, c.erased, sc.images)
+				cfg.DowngradePrevention = sc.downgrade
+				or := newOracleRig(t, cfg, ecdsaKey)
+				runDifferential(t, or, sc, newImageSetKey(t, sc.images, 6000, ecdsaKey), chains, &counts)
+			})
+		}
+	}
+	t.Logf("sweep=%s: %d scenario runs, %d cut points (%d of them in %d random chains of 2-5 cuts), %d boots (Rampart and MCUboot), all agreeing",
+		*sweepFlag, counts.scenarios, counts.cutPoints, counts.cutPoints-counts.singles, counts.chains, counts.boots)
+}
+
+var oracleStride = flag.Int("oracle.stride", 8, "BenchmarkMCUbootDifferential1MiB: cut before every n-th operation")
+
+// BenchmarkMCUbootDifferential1MiB cuts the power before every n-th flash
+// operation (-oracle.stride) of a permanent 1 MiB swap-move upgrade on both
+// bootloaders in the same run, reboots each to completion and checks that
+// their flash is byte-identical after the cut and after the reboot. It
+// reports each bootloader's cost per cut point (the cut boot and the boot
+// that finishes the swap, each validating the 1 MiB image with EC P-256)
+// and their ratio.
+func BenchmarkMCUbootDifferential1MiB(b *testing.B) {
+	cfg := mibConfig(SwapMove)
+	or := newOracleRig(b, cfg, ecdsaKey)
+	base := newRig(b, cfg)
+	old := makeImage(b, imgSpec{ver: "1.0.0", secCnt: 1, size: 1 << 20, seed: 1, key: ecdsaKey})
+	upd := makeImage(b, imgSpec{ver: "2.0.0", secCnt: 2, size: 1 << 20, seed: 2, key: ecdsaKey})
+	base.install(0, Primary, old)
+	base.install(0, Secondary, upd)
+	base.request(0, true)
+	snap := base.dev.Clone()
+	rr, mr := newRig(b, cfg), newRig(b, cfg)
+	rr.dev.CopyFrom(snap)
+	if _, err := rr.bl.Boot(); err != nil {
+		b.Fatal(err)
+	}
+	total := rr.dev.Ops()
+	stride := max(1, *oracleStride)
+	var tR, tM time.Duration
+	points := 0
+	b.ResetTimer()
+	for range b.N {
+		for cut := 1; cut <= total; cut += stride {
+			rr.dev.CopyFrom(snap)
+			*rr.ctr = *NewCounters(1, 0)
+			mr.dev.CopyFrom(snap)
+			start := time.Now()
+			rr.dev.SetFault(&flash.Fault{CutBefore: cut})
+			if _, err := rr.bl.Boot(); !errors.Is(err, flash.ErrPowerCut) {
+				b.Fatalf("cut %d: Rampart: %v", cut, err)
+			}
+			rr.dev.PowerOn()
+			res, err := rr.bl.Boot()
+			if err != nil || res.Images[0].Version != "2.0.0+0" {
+				b.Fatalf("cut %d: Rampart: %v", cut, err)
+			}
+			mid := time.Now()
+			mctr := []uint32{0}
+			if m, err := or.boot(mr.dev, mctr, cut); err != nil || !m.PowerCut {
+				b.Fatalf("cut %d: MCUboot: %v %v", cut, m, err)
+			}
+			if m, err := or.boot(mr.dev, mctr, 0); err != nil || m.RC != 0 {
+				b.Fatalf("cut %d: MCUboot: %v %v", cut, m, err)
+			}
+			tR += mid.Sub(start)
+			tM += time.Since(mid)
+			if d := or.diffSlots(rr.dev, mr.dev); d != "" {
+				b.Fatalf("cut %d: %s", cut, d)
+			}
+			points++
+		}
+	}
+	b.ReportMetric(float64(total), "ops")
+	b.ReportMetric(float64(tR.Microseconds())/float64(points), "rampart-µs/cutpoint")
+	b.ReportMetric(float64(tM.Microseconds())/float64(points), "mcuboot-µs/cutpoint")
+	b.ReportMetric(float64(tM)/float64(tR), "mcuboot/rampart")
+}
+
+// TestMCUbootDifferentialImgtool runs the one-image scenarios with images
+// signed by MCUboot's own imgtool (RAMPART_IMGTOOL, run with RAMPART_PYTHON
+// or /usr/bin/python3) instead of Rampart's signer, every cut point compared.
+func TestMCUbootDifferentialImgtool(t *testing.T) {
+	tool := os.Getenv("RAMPART_IMGTOOL")
+	if tool == "" {
+		t.Skip("RAMPART_IMGTOOL is not set (path to MCUboot's scripts/imgtool.py): imgtool-signed differential skipped; see docs/imgtool-interop.md")
+	}
+	py := os.Getenv("RAMPART_PYTHON")
+	if py == "" {
+		py = "/usr/bin/python3"
+	}
+	dir := t.TempDir()
+	pem, err := image.MarshalPrivateKeyPEM(ecdsaKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keyFile := filepath.Join(dir, "key.pem")
+	if err := os.WriteFile(keyFile, pem, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	ls := layouts[0]
+	var counts diffCounts
+	slotSize := ls.config(SwapMove, 8, 0xff, 1).Images[0].Secondary.Size // the smaller of both strategies
+	sign := func(ver string, secCnt uint32, size int, seed uint64) []byte {
+		body := make([]byte, size)
+		r := rand.New(rand.NewPCG(seed, 7))
+		for i := range body {
+			body[i] = byte(r.Uint32())
+		}
+		in, out := filepath.Join(dir, "in.bin"), filepath.Join(dir, "out.bin")
+		if err := os.WriteFile(in, body, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		cmd := exec.Command(py, tool, "sign", "--key", keyFile, "--header-size", "32", "--pad-header",
+			"--align", "8", "--max-align", "8", "--version", ver, "--security-counter", fmt.Sprint(secCnt),
+			"--slot-size", fmt.Sprint(uint32(slotSize)), in, out)
+		if b, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("imgtool sign: %v\n%s", err, b)
+		}
+		b, err := os.ReadFile(out)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	im := &imageSet{old: [][]byte{sign("1.0.0", 1, 5000, 1)}, new: [][]byte{sign("2.0.0", 2, 6000, 2)}}
+	for _, sc := range oracleScenarios() {
+		if sc.images != 1 || sc.downgrade {
+			continue
+		}
+		cfg := ls.config(sc.strategy, 8, 0xff, 1)
+		t.Run(sc.name, func(t *testing.T) {
+			runDifferential(t, newOracleRig(t, cfg, ecdsaKey), sc, im, 3, &counts)
+		})
+	}
+	t.Logf("imgtool-signed: %d scenario runs, %d cut points, %d boots (Rampart and MCUboot), all agreeing", counts.scenarios, counts.cutPoints, counts.boots)
+}
