@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"context"
 	"crypto/rand"
 	"os"
 	"path/filepath"
@@ -9,6 +10,8 @@ import (
 	"testing"
 
 	"rampart/fleet/ca"
+	"rampart/fleet/store"
+	"rampart/fleet/store/storetest"
 )
 
 // TestKeygenOverwriteIsPrivate: `image keygen` over an existing 0644 file
@@ -67,5 +70,51 @@ func TestServerCAPassphrase(t *testing.T) {
 	}
 	if _, err := ca.Open(filepath.Join(dir, "data"), []byte(newPass), ca.Options{Rand: rand.Reader}); err != nil {
 		t.Fatalf("new passphrase: %v", err)
+	}
+}
+
+// TestServerCAPassphraseCluster: with a cluster: section the key
+// re-encrypted is the one every node shares, in the store.
+func TestServerCAPassphraseCluster(t *testing.T) {
+	dsn := storetest.PostgresDSN(t)
+	dir := t.TempDir()
+	cfgPath := filepath.Join(dir, "server.yaml")
+	text := "data_dir: data\ndatabase: " + dsn + "\ncluster:\n  node: a\n  nats: [nats://127.0.0.1:4222]\n"
+	if err := os.WriteFile(cfgPath, []byte(text), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	oldPass, newPass := "pw", "kT3vQ9xWm2pL8rZs4yBn6cHd"
+	ctx := context.Background()
+	db, err := store.Open(ctx, dsn, store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if code, _, errs := runCLI(t, map[string]string{"RAMPART_CA_PASSPHRASE": oldPass, "RAMPART_CA_NEW_PASSPHRASE": newPass}, "server", "ca-passphrase", "--config", cfgPath); code != ExitError || !strings.Contains(errs, "not found") {
+		t.Fatalf("no CA stored: %d %q", code, errs)
+	}
+	_, certPEM, keyPEM, err := ca.Generate([]byte(oldPass), ca.Options{Rand: rand.Reader})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.PutFleetCAIfAbsent(ctx, certPEM, keyPEM); err != nil {
+		t.Fatal(err)
+	}
+	if code, _, errs := runCLI(t, map[string]string{"RAMPART_CA_PASSPHRASE": "wrong", "RAMPART_CA_NEW_PASSPHRASE": newPass}, "server", "ca-passphrase", "--config", cfgPath); code != ExitFailure || !strings.Contains(errs, "wrong passphrase") {
+		t.Fatalf("wrong passphrase: %d %q", code, errs)
+	}
+	code, out, errs := runCLI(t, map[string]string{"RAMPART_CA_PASSPHRASE": oldPass, "RAMPART_CA_NEW_PASSPHRASE": newPass}, "server", "ca-passphrase", "--config", cfgPath)
+	if code != 0 || !strings.Contains(out, "the cluster's store") {
+		t.Fatalf("change: %d %q %q", code, out, errs)
+	}
+	c2, k2, err := db.FleetCA(ctx)
+	if err != nil || string(c2) != string(certPEM) {
+		t.Fatalf("stored CA: %v", err)
+	}
+	if _, err := ca.Load(c2, k2, []byte(newPass), ca.Options{Rand: rand.Reader}); err != nil {
+		t.Fatalf("the stored key under the new passphrase: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "data")); !os.IsNotExist(err) {
+		t.Fatalf("a CA file was written: %v", err)
 	}
 }

@@ -141,6 +141,27 @@ func checkStore(env *Env, dsn string) error {
 	return nil
 }
 
+// changeStoredCAPassphrase re-encrypts the CA key a cluster keeps in its
+// store (a conditional update: a concurrent change fails it).
+func changeStoredCAPassphrase(dsn string, oldPass, newPass []byte) error {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	db, err := store.Open(ctx, dsn, store.Options{})
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	certPEM, keyPEM, err := db.FleetCA(ctx)
+	if err != nil {
+		return fmt.Errorf("the cluster's CA: %w", err)
+	}
+	enc, err := ca.Reencrypt(certPEM, keyPEM, oldPass, newPass, rand.Reader)
+	if err != nil {
+		return err
+	}
+	return db.ReplaceFleetCAKey(ctx, keyPEM, enc)
+}
+
 // checkCluster is --check-config's NATS part, for a cluster: section:
 // one of the servers answers and JetStream is available there.
 func checkCluster(env *Env, cfg *fleet.Config) error {
@@ -213,7 +234,9 @@ func newServerCAPassphraseCmd(env *Env) *cobra.Command {
 with the current one from the variable ca.passphrase_env names. The new passphrase must have
 at least 16 characters, 8 of them different (openssl rand -base64 24 makes one). The key file
 is replaced whole (mode 0600); a running server keeps its key in memory and needs the new
-passphrase at its next start. Exit 1 when the current passphrase is wrong or the new one too weak.`,
+passphrase at its next start. With a cluster: section the key is the one in the store that every
+node shares: it is re-encrypted there, and every node needs the new passphrase at its next start.
+Exit 1 when the current passphrase is wrong or the new one too weak.`,
 		Example: `  RAMPART_CA_PASSPHRASE=old RAMPART_CA_NEW_PASSPHRASE="$(openssl rand -base64 24)" \
     rampart server ca-passphrase --config /etc/rampart/server.yaml`,
 		Args: exactArgs(0, "no arguments (use --config)"),
@@ -229,7 +252,13 @@ passphrase at its next start. Exit 1 when the current passphrase is wrong or the
 			if oldPass == nil || newPass == nil {
 				return usageError("set %s to the current passphrase and %s to the new one", cfg.CA.PassphraseEnv, caNewPassphraseEnv)
 			}
-			err = ca.ChangePassphrase(cfg.DataDir, oldPass, newPass, rand.Reader)
+			where := cfg.DataDir
+			if cfg.Clustered() {
+				where = "the cluster's store (every node)"
+				err = changeStoredCAPassphrase(cfg.Database, oldPass, newPass)
+			} else {
+				err = ca.ChangePassphrase(cfg.DataDir, oldPass, newPass, rand.Reader)
+			}
 			switch {
 			case errors.Is(err, ca.ErrWeakPassphrase):
 				return fail(ExitFailure, err, "generate one: openssl rand -base64 24")
@@ -238,7 +267,7 @@ passphrase at its next start. Exit 1 when the current passphrase is wrong or the
 			case err != nil:
 				return fail(ExitError, err, "")
 			}
-			fmt.Fprintf(env.Stdout, "%s: CA key re-encrypted; start the server with the new passphrase in %s\n", cfg.DataDir, cfg.CA.PassphraseEnv)
+			fmt.Fprintf(env.Stdout, "%s: CA key re-encrypted; start the server with the new passphrase in %s\n", where, cfg.CA.PassphraseEnv)
 			return nil
 		},
 	}

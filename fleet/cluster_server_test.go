@@ -35,7 +35,7 @@ type clusterPair struct {
 	nats *natstest.Cluster
 }
 
-func newClusterPair(t *testing.T) *clusterPair {
+func newClusterPair(t *testing.T, onlyListed bool) *clusterPair {
 	t.Helper()
 	a := prepareFixture(t, "postgres") // skips without RAMPART_TEST_POSTGRES
 	nc := natstest.Start(t, 3)
@@ -46,6 +46,7 @@ func newClusterPair(t *testing.T) *clusterPair {
 	urls := nc.URLs()
 	b := &fixture{t: t, dir: a.dir, mfr: a.mfr, relKey: a.relKey, release: a.release, relInfo: a.relInfo, backend: a.backend}
 	for i, f := range []*fixture{a, b} {
+		f.onlyListedNATS = onlyListed
 		name := string(rune('a' + i))
 		text := strings.Replace(string(base), "data_dir: data\n", "data_dir: data-"+name+"\n", 1)
 		// Each node reaches NATS through a different server.
@@ -82,7 +83,7 @@ func waitFor(t *testing.T, d time.Duration, what string, cond func() bool) time.
 // disconnects the device node b holds within 1 s, and its reconnection is
 // refused on both; a job published on a reaches the device on b.
 func TestClusterTwoNodes(t *testing.T) {
-	p := newClusterPair(t)
+	p := newClusterPair(t, false)
 	a, b := p.a, p.b
 	ctx := context.Background()
 	if !a.srv.CA().Certificate().Equal(b.srv.CA().Certificate()) {
@@ -94,6 +95,12 @@ func TestClusterTwoNodes(t *testing.T) {
 		}
 	}
 	waitFor(t, 10*time.Second, "both nodes live, seen from each", func() bool { return a.srv.node.Live() == 2 && b.srv.node.Live() == 2 })
+	// Advertised by default: the addresses bound (the listen addresses
+	// name port 0), this node's first.
+	waitFor(t, 5*time.Second, "a knows b's bound endpoint", func() bool {
+		got := a.srv.MQTTEndpoints()
+		return len(got) == 2 && got[0] == a.srv.MQTTAddr() && got[1] == b.srv.MQTTAddr()
+	})
 	nodes, err := a.srv.node.Nodes(ctx)
 	if err != nil || len(nodes) != 2 || nodes[0].Name != "a" || nodes[1].Name != "b" {
 		t.Fatalf("registry: %+v %v", nodes, err)
@@ -187,6 +194,23 @@ func TestClusterTwoNodes(t *testing.T) {
 		d.f = f
 		mustConnectFail(t, f, d.tlsCert(), d.id, "suspended device on node "+f.srv.cfg.Cluster.Node)
 	}
+
+	// The NATS server leading the nonce bucket's stream stops: enrollment
+	// (whose nonces are recorded there) goes on through both nodes once
+	// the remaining two have elected a new leader.
+	leader := p.nats.StreamLeader("KV_rampart-nonces")
+	if leader < 0 {
+		t.Fatal("no leader for the nonce bucket")
+	}
+	p.nats.Stop(leader)
+	for _, f := range []*fixture{a, b} {
+		x := a.newDevices(1)[0]
+		x.f = f
+		took := waitFor(t, 30*time.Second, "enrollment through "+f.srv.cfg.Cluster.Node+" after the NATS leader stopped", func() bool {
+			return x.enroll(false) == nil
+		})
+		t.Logf("enrollment through %s after the NATS leader stopped: %v", f.srv.cfg.Cluster.Node, took.Round(time.Millisecond))
+	}
 }
 
 // subscribeJobs connects dev to node f and sends the payload of every
@@ -229,22 +253,25 @@ func TestSharedCA(t *testing.T) {
 		pass := []byte(testPassphrase)
 		o := ca.Options{Rand: rand.Reader, Name: "Test CA"}
 		log := slog.New(slog.DiscardHandler)
+		// An empty store and no CA files: no new CA under a weak passphrase.
+		if _, err := openSharedCA(ctx, db, t.TempDir(), []byte("weak"), errors.New("too weak"), o, log); err == nil || !strings.Contains(err.Error(), "too weak") {
+			t.Fatalf("new CA under a weak passphrase: %v", err)
+		}
 		first := t.TempDir()
 		own, err := ca.Open(first, pass, o) // the single node's CA files
 		if err != nil {
 			t.Fatal(err)
 		}
-		if _, err := openSharedCA(ctx, db, first, []byte("a wrong passphrase, long enough"), o, log); !errors.Is(err, ca.ErrPassphrase) {
+		if _, err := openSharedCA(ctx, db, first, []byte("a wrong passphrase, long enough"), nil, o, log); !errors.Is(err, ca.ErrPassphrase) {
 			t.Fatalf("wrong passphrase: %v", err)
 		}
 		if _, _, err := db.FleetCA(ctx); !errors.Is(err, store.ErrNotFound) {
 			t.Fatalf("a CA was stored after a wrong passphrase: %v", err)
 		}
-		// In this order: the first node's files are imported into the
-		// empty store, then a node without files loads them from it.
-		for _, step := range []struct{ name, dir string }{{"first", first}, {"empty", t.TempDir()}, {"first again", first}} {
-			name, dir := step.name, step.dir
-			got, err := openSharedCA(ctx, db, dir, pass, o, log)
+		// In this order: the first stores its CA, then the others load it.
+		for _, n := range []struct{ name, dir string }{{"first", first}, {"empty", t.TempDir()}, {"first again", first}} {
+			name := n.name
+			got, err := openSharedCA(ctx, db, n.dir, pass, nil, o, log)
 			if err != nil {
 				t.Fatalf("%s: %v", name, err)
 			}
@@ -252,16 +279,57 @@ func TestSharedCA(t *testing.T) {
 				t.Fatalf("%s: not the first node's CA", name)
 			}
 		}
+		// A stored CA opens under a passphrase weaker than new keys need.
+		if _, err := openSharedCA(ctx, db, t.TempDir(), pass, errors.New("too weak"), o, log); err != nil {
+			t.Fatalf("stored CA, weak passphrase: %v", err)
+		}
 		other := t.TempDir()
 		if _, err := ca.Open(other, pass, o); err != nil {
 			t.Fatal(err)
 		}
-		got, err := openSharedCA(ctx, db, other, pass, o, log)
+		got, err := openSharedCA(ctx, db, other, pass, nil, o, log)
 		if err != nil || !got.Certificate().Equal(own.Certificate()) {
 			t.Fatalf("a node with other CA files: %v", err)
 		}
-		if _, err := openSharedCA(ctx, db, t.TempDir(), []byte("a wrong passphrase, long enough"), o, log); !errors.Is(err, ca.ErrPassphrase) {
+		if _, err := openSharedCA(ctx, db, t.TempDir(), []byte("a wrong passphrase, long enough"), nil, o, log); !errors.Is(err, ca.ErrPassphrase) {
 			t.Fatalf("stored CA, wrong passphrase: %v", err)
 		}
+	})
+}
+
+// TestClusterMissedDisconnect: a node cut off from NATS misses the
+// disconnect another node sends; when it reconnects it checks its sessions
+// against the store and ends the suspended device's.
+func TestClusterMissedDisconnect(t *testing.T) {
+	p := newClusterPair(t, true)
+	a, b := p.a, p.b
+	d := a.newDevices(1)[0]
+	d.f = b
+	if err := d.enroll(false); err != nil {
+		t.Fatal(err)
+	}
+	c, _, err := d.mqtt("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Disconnect(&paho.Disconnect{})
+	waitFor(t, 5*time.Second, "b holds the session", func() bool { return b.srv.broker.Connected() == 1 })
+	// b reaches NATS through servers 1 and 2 only; a through 0 (and 2).
+	p.nats.Stop(1)
+	p.nats.Stop(2)
+	waitFor(t, 10*time.Second, "b cut off from NATS", func() bool { return !b.srv.node.Connected() })
+	if st, body := a.api("POST", "/api/v1/devices/"+d.id+"/suspend", operatorToken, `{"reason":"reported stolen"}`); st != 200 {
+		t.Fatalf("suspend: %d %s", st, body)
+	}
+	if b.srv.broker.Connected() != 1 {
+		t.Fatal("the disconnect reached b without NATS")
+	}
+	p.nats.Restart(1)
+	p.nats.Restart(2)
+	took := waitFor(t, 30*time.Second, "b ended the suspended device's session after reconnecting", func() bool { return b.srv.broker.Connected() == 0 })
+	t.Logf("session ended %v after the NATS servers restarted", took.Round(time.Millisecond))
+	waitFor(t, 10*time.Second, "the end audited as the recheck's", func() bool {
+		e := b.lastAudit("mqtt.session", d.id)
+		return e != nil && strings.Contains(e.Reason, "suspended")
 	})
 }

@@ -84,6 +84,10 @@ func (s *Server) referrals() []string {
 // every address, 0.0.0.0 or [::], tells a device nothing; it keeps the
 // address it was configured with).
 func (s *Server) mqttEndpoints() []string {
+	if s.node != nil {
+		// In a cluster: every live node's, this node's (as bound) first.
+		return slices.Compact(advertisable(s.MQTTEndpoints()))
+	}
 	l := slices.Clone(s.opts.AdvertiseMQTT)
 	if s.opts.PeerMQTT != nil {
 		l = append(l, s.opts.PeerMQTT()...)

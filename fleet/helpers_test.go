@@ -51,6 +51,8 @@ type fixture struct {
 	backend string
 	clock   atomic.Int64  // offset added to the server clock
 	jobTTL  time.Duration // validity of the jobs the server signs (default when 0)
+	// onlyListedNATS: the node connects only to its configured NATS URLs.
+	onlyListedNATS bool
 	// Where the server listens and the CA it uses (in-process or child).
 	enrollURL, adminURL, mqttAddr string
 	pool                          *x509.CertPool
@@ -150,7 +152,7 @@ func (f *fixture) start() {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv, err := New(cfg, Options{Passphrase: []byte(testPassphrase), Rand: rand.Reader, JobTTL: f.jobTTL,
+	srv, err := New(cfg, Options{Passphrase: []byte(testPassphrase), Rand: rand.Reader, JobTTL: f.jobTTL, ClusterOnlyListedNATS: f.onlyListedNATS,
 		Now: func() time.Time { return time.Now().Add(time.Duration(f.clock.Load())) }})
 	if err != nil {
 		t.Fatal(err)

@@ -14,6 +14,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"rampart/deviceproto"
@@ -52,6 +53,10 @@ type Options struct {
 	// JobTTL is how long a signed job stays valid (deviceproto.DefaultJobTTL
 	// when 0; tests shorten it).
 	JobTTL time.Duration
+	// ClusterOnlyListedNATS: connect only to the NATS URLs of the
+	// configuration, not to the servers the NATS cluster advertises
+	// (tests cut a node off with it).
+	ClusterOnlyListedNATS bool
 	// Version is what this node reports in the cluster's registry (the
 	// build's module version and schema when empty).
 	Version string
@@ -101,6 +106,9 @@ type Server struct {
 	// campLease is the campaign evaluator's lease (cluster only).
 	campLease *campaign.Keeper
 	version   string
+	// brokerRef is broker for the cluster's heartbeat, which starts
+	// before the broker is built.
+	brokerRef atomic.Pointer[broker.Broker]
 	started   time.Time
 
 	enrollSrv, adminSrv *http.Server
@@ -150,7 +158,7 @@ func New(cfg *Config, o Options) (*Server, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	weakPass, err := checkCAPassphrase(cfg, pass)
-	if err != nil {
+	if err != nil && !cfg.Clustered() {
 		return nil, err
 	}
 	if err = secureDataDir(cfg.DataDir, log); err != nil {
@@ -171,7 +179,7 @@ func New(cfg *Config, o Options) (*Server, error) {
 	}
 	caOpts := ca.Options{Rand: o.Rand, Now: o.Now, Name: cfg.CA.Name}
 	if cfg.Clustered() {
-		s.ca, err = openSharedCA(ctx, s.db, cfg.DataDir, pass, caOpts, log.With("component", "ca"))
+		s.ca, err = openSharedCA(ctx, s.db, cfg.DataDir, pass, weakPass, caOpts, log.With("component", "ca"))
 	} else {
 		s.ca, err = ca.Open(cfg.DataDir, pass, caOpts)
 	}
@@ -243,6 +251,7 @@ func New(cfg *Config, o Options) (*Server, error) {
 		s.writer.Close()
 		return fail(err)
 	}
+	s.brokerRef.Store(s.broker)
 	connected = func() float64 { return float64(s.broker.Connected()) }
 	cc := o.Campaign
 	if cc.Tick == 0 {
@@ -354,6 +363,9 @@ func (s *Server) Start() error {
 		s.enrollLis.Close()
 		s.adminLis.Close()
 		return err
+	}
+	if s.node != nil {
+		s.advertiseBound()
 	}
 	// The enrollment listener also serves release images to devices
 	// (content-addressed, Range requests): devices already trust it.

@@ -61,8 +61,10 @@ func buildVersion() string {
 // data_dir (a single node becoming the first of a cluster) or a new one;
 // the store keeps the first stored (PutFleetCAIfAbsent: nodes starting
 // together store exactly one) and every node loads that one. The key is
-// stored encrypted under the CA passphrase, as in the key file.
-func openSharedCA(ctx context.Context, db *store.DB, dir string, pass []byte, o ca.Options, log *slog.Logger) (*ca.CA, error) {
+// stored encrypted under the CA passphrase, as in the key file. A new key
+// is made only under a passphrase that passes ca.CheckPassphrase (weak is
+// its verdict); an existing one opens under a weaker one (the caller warns).
+func openSharedCA(ctx context.Context, db *store.DB, dir string, pass []byte, weak error, o ca.Options, log *slog.Logger) (*ca.CA, error) {
 	certPEM, keyPEM, err := db.FleetCA(ctx)
 	if errors.Is(err, store.ErrNotFound) {
 		fc, fk, local, ferr := ca.ReadFiles(dir)
@@ -75,6 +77,8 @@ func openSharedCA(ctx context.Context, db *store.DB, dir string, pass []byte, o 
 				return nil, err
 			}
 			certPEM, keyPEM = fc, fk
+		} else if weak != nil {
+			return nil, fmt.Errorf("fleet: CA passphrase: %w; generate one, e.g. openssl rand -base64 24", weak)
 		} else if _, certPEM, keyPEM, err = ca.Generate(pass, o); err != nil {
 			return nil, err
 		}
@@ -113,15 +117,34 @@ func (s *Server) joinCluster(ctx context.Context) error {
 	cl := s.cfg.Cluster
 	var err error
 	s.node, err = cluster.Connect(ctx, cluster.Config{URLs: cl.NATS, Node: cl.Node, Cluster: cl.Name, Version: s.version,
-		MQTT: cl.Advertise.MQTT, Enroll: cl.Advertise.Enroll, Replicas: cl.Replicas, NonceTTL: s.cfg.NonceTTL.Duration,
+		MQTT: cl.Advertise.MQTT, Enroll: cl.Advertise.Enroll, Replicas: cl.Replicas, NonceTTL: s.cfg.NonceTTL.Duration, OnlyListed: s.opts.ClusterOnlyListedNATS,
 		Devices: func() int64 {
-			if s.broker == nil {
-				return 0
+			if b := s.brokerRef.Load(); b != nil {
+				return b.Connected()
 			}
-			return s.broker.Connected()
+			return 0
 		},
-		Leases: s.heldLeases, Log: s.log.With("component", "cluster"), Now: s.opts.Now})
+		Leases: s.heldLeases, OnReconnect: s.recheckSessions, Log: s.log.With("component", "cluster"), Now: s.opts.Now})
 	return err
+}
+
+// recheckSessions checks this node's sessions against the store after it
+// was cut off from NATS: a disconnect another node sent meanwhile was
+// lost, the store's record is not.
+func (s *Server) recheckSessions() {
+	select {
+	case <-s.ready:
+	default:
+		return // not serving yet: no session to check
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	n, err := s.broker.Recheck(ctx)
+	if err != nil {
+		s.log.Warn("sessions rechecked after a NATS outage, with errors", "ended", n, "err", err)
+		return
+	}
+	s.log.Info("sessions rechecked after a NATS outage", "ended", n)
 }
 
 // subscribeCluster applies, on this node, what the other nodes publish.
@@ -181,6 +204,8 @@ func (s *Server) publishJob(deviceID string, payload []byte, expires time.Time) 
 type presence struct {
 	node    *cluster.Node
 	log     *slog.Logger
+	mu      sync.RWMutex // closed and the queues' closing
+	closed  bool
 	queues  []chan presenceEvent
 	wg      sync.WaitGroup
 	dropped atomic.Int64
@@ -220,6 +245,11 @@ func newPresence(n *cluster.Node, log *slog.Logger) *presence {
 
 // note queues a session's start or end (broker.Config.OnSession).
 func (p *presence) note(device string, started time.Time, up bool) {
+	p.mu.RLock()
+	defer p.mu.RUnlock()
+	if p.closed {
+		return // a session's end reported after the broker closed
+	}
 	h := fnv.New32a()
 	h.Write([]byte(device))
 	select {
@@ -233,9 +263,14 @@ func (p *presence) note(device string, started time.Time, up bool) {
 
 // close writes what is queued and stops the workers.
 func (p *presence) close() {
-	for _, q := range p.queues {
-		close(q)
+	p.mu.Lock()
+	if !p.closed {
+		p.closed = true
+		for _, q := range p.queues {
+			close(q)
+		}
 	}
+	p.mu.Unlock()
 	p.wg.Wait()
 }
 
@@ -385,4 +420,29 @@ func (s *Server) nodes(ctx context.Context) ([]adminapi.Node, error) {
 			Leases: append([]string{}, held[n.Name]...), Heartbeat: n.Heartbeat, MQTT: n.MQTT, Enroll: n.Enroll})
 	}
 	return out, nil
+}
+
+// MQTTEndpoints are the MQTT endpoints devices may use: in a cluster
+// those every live node advertises (this node's first), else this
+// server's own address. The enrollment answer carries them.
+func (s *Server) MQTTEndpoints() []string {
+	if s.node != nil {
+		return s.node.MQTTEndpoints()
+	}
+	return []string{s.MQTTAddr()}
+}
+
+// advertiseBound replaces default advertised endpoints (the listen
+// addresses) by the addresses bound, once the listeners are open: a listen
+// address with port 0 or an unspecified host is no endpoint for a device.
+func (s *Server) advertiseBound() {
+	cl := s.cfg.Cluster
+	mqtt, enroll := cl.Advertise.MQTT, cl.Advertise.Enroll
+	if len(mqtt) == 1 && mqtt[0] == s.cfg.Listen.MQTT {
+		mqtt = []string{s.MQTTAddr()}
+	}
+	if enroll == "https://"+s.cfg.Listen.Enroll {
+		enroll = s.EnrollURL()
+	}
+	s.node.SetAdvertised(mqtt, enroll)
 }

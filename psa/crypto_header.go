@@ -39,7 +39,7 @@ const (
 // without a header (generate_random, list_keys) or an unknown one.
 func cryptoLayout(op Op) (cryptoFields, bool) {
 	switch op {
-	case OpHashCompute, OpHashSetup:
+	case OpHashCompute, OpHashSetup, OpKDFSetup:
 		return hasAlg, true
 	case OpImportKey, OpGenerateKey:
 		return hasAttributes, true
@@ -50,7 +50,8 @@ func cryptoLayout(op Op) (cryptoFields, bool) {
 	case OpMACCompute, OpMACVerify, OpCipherEncrypt, OpCipherDecrypt,
 		OpSignHash, OpVerifyHash, OpSignMessage, OpVerifyMessage,
 		OpAsymmetricEncrypt, OpAsymmetricDecrypt, OpRawKeyAgreement,
-		OpMACSignSetup, OpMACVerifySetup:
+		OpMACSignSetup, OpMACVerifySetup,
+		OpCipherEncryptSetup, OpCipherDecryptSetup, OpAEADEncryptSetup, OpAEADDecryptSetup:
 		return hasKey | hasAlg, true
 	case OpAEADEncrypt, OpAEADDecrypt:
 		return hasKey | hasAlg | hasNonce, true
@@ -59,8 +60,16 @@ func cryptoLayout(op Op) (cryptoFields, bool) {
 	case OpDeriveKey:
 		return hasKey | hasAlg | hasAttributes, true
 	case OpHashUpdate, OpHashFinish, OpHashVerify, OpHashAbort,
-		OpMACUpdate, OpMACSignFinish, OpMACVerifyFinish, OpMACAbort:
+		OpMACUpdate, OpMACSignFinish, OpMACVerifyFinish, OpMACAbort, OpHashClone,
+		OpCipherGenerateIV, OpCipherSetIV, OpCipherUpdate, OpCipherFinish, OpCipherAbort,
+		OpAEADGenerateNonce, OpAEADSetNonce, OpAEADSetLengths, OpAEADUpdateAD, OpAEADUpdate,
+		OpAEADFinish, OpAEADVerify, OpAEADAbort,
+		OpKDFSetCapacity, OpKDFGetCapacity, OpKDFInputBytes, OpKDFOutputBytes, OpKDFAbort:
 		return hasOperation, true
+	case OpKDFInputKey, OpKDFKeyAgreement:
+		return hasKey | hasOperation, true
+	case OpKDFOutputKey:
+		return hasAttributes | hasOperation, true
 	}
 	return 0, false
 }

@@ -137,7 +137,8 @@ func TestCryptoHeaderRefusesBadAttributes(t *testing.T) {
 
 func FuzzParseCryptoHeader(f *testing.F) {
 	h := CryptoHeader{Key: 3, Alg: AlgGCM, Length: 16, Attributes: testAttrs, Operation: 2, Nonce: make([]byte, 12)}
-	for _, op := range []Op{OpHashCompute, OpImportKey, OpExportKey, OpCopyKey, OpSignHash, OpAEADDecrypt, OpDeriveBytes, OpDeriveKey, OpMACUpdate} {
+	for _, op := range []Op{OpHashCompute, OpImportKey, OpExportKey, OpCopyKey, OpSignHash, OpAEADDecrypt, OpDeriveBytes, OpDeriveKey, OpMACUpdate,
+		OpCipherEncryptSetup, OpAEADSetLengths, OpKDFSetup, OpKDFInputKey, OpKDFOutputKey, OpHashClone} {
 		f.Add(int32(op), AppendCryptoHeader(nil, op, h))
 	}
 	f.Fuzz(func(t *testing.T, op int32, b []byte) {
@@ -152,7 +153,7 @@ func FuzzParseCryptoHeader(f *testing.F) {
 }
 
 func TestStorageHeader(t *testing.T) {
-	h := StorageHeader{UID: 0x0102030405060708, Flags: StorageFlagWriteOnce, Offset: 99}
+	h := StorageHeader{UID: 0x0102030405060708, Flags: StorageFlagWriteOnce, Offset: 99, Capacity: 77}
 	uid := binary.LittleEndian.AppendUint64(nil, uint64(h.UID))
 	for _, c := range []struct {
 		op   StorageOp
@@ -162,6 +163,8 @@ func TestStorageHeader(t *testing.T) {
 		{StorageOpGet, binary.LittleEndian.AppendUint32(bytes.Clone(uid), 99)},
 		{StorageOpGetInfo, uid},
 		{StorageOpRemove, uid},
+		{StorageOpCreate, binary.LittleEndian.AppendUint32(binary.LittleEndian.AppendUint32(bytes.Clone(uid), 77), 1)},
+		{StorageOpSetExtended, binary.LittleEndian.AppendUint32(bytes.Clone(uid), 99)},
 	} {
 		b := AppendStorageHeader(nil, c.op, h)
 		if !bytes.Equal(b, c.want) {
@@ -189,8 +192,8 @@ func TestStorageHeader(t *testing.T) {
 }
 
 func FuzzParseStorageHeader(f *testing.F) {
-	for _, op := range []StorageOp{StorageOpSet, StorageOpGet, StorageOpGetInfo} {
-		f.Add(int32(op), AppendStorageHeader(nil, op, StorageHeader{UID: 5, Flags: 4, Offset: 3}))
+	for _, op := range []StorageOp{StorageOpSet, StorageOpGet, StorageOpGetInfo, StorageOpCreate, StorageOpSetExtended} {
+		f.Add(int32(op), AppendStorageHeader(nil, op, StorageHeader{UID: 5, Flags: 4, Offset: 3, Capacity: 9}))
 	}
 	f.Fuzz(func(t *testing.T, op int32, b []byte) {
 		h, err := ParseStorageHeader(StorageOp(op), b)

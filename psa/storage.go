@@ -42,15 +42,19 @@ type StorageInfo struct {
 //	get_info: in0 = uid u64; out0 = capacity u32, size u32, flags u32
 //	remove:   in0 = uid u64
 //	get_support (PS only): out0 = u32 support flags
+//	create (PS only):       in0 = uid u64, capacity u32, flags u32
+//	set_extended (PS only): in0 = uid u64, offset u32; in1 = data
 type StorageOp int32
 
 // Storage operations.
 const (
-	StorageOpSet        StorageOp = 1
-	StorageOpGet        StorageOp = 2
-	StorageOpGetInfo    StorageOp = 3
-	StorageOpRemove     StorageOp = 4
-	StorageOpGetSupport StorageOp = 5
+	StorageOpSet         StorageOp = 1
+	StorageOpGet         StorageOp = 2
+	StorageOpGetInfo     StorageOp = 3
+	StorageOpRemove      StorageOp = 4
+	StorageOpGetSupport  StorageOp = 5
+	StorageOpCreate      StorageOp = 6
+	StorageOpSetExtended StorageOp = 7
 )
 
 // StorageInfoSize is the length of an encoded StorageInfo.
@@ -78,17 +82,20 @@ func ParseStorageInfo(b []byte) (StorageInfo, error) {
 // StorageHeader is input vector 0 of an ITS or PS call: the object's uid
 // (u64), then set's flags or get's offset (u32), little-endian.
 type StorageHeader struct {
-	UID    StorageUID
-	Flags  StorageFlags // set
-	Offset uint32       // get
+	UID      StorageUID
+	Flags    StorageFlags // set
+	Offset   uint32       // get, set_extended
+	Capacity uint32       // create
 }
 
 // storageHeaderSize returns the header length of op, or 0 for an operation
 // without a header (get_support) or an unknown one.
 func storageHeaderSize(op StorageOp) int {
 	switch op {
-	case StorageOpSet, StorageOpGet:
+	case StorageOpSet, StorageOpGet, StorageOpSetExtended:
 		return 12
+	case StorageOpCreate:
+		return 16
 	case StorageOpGetInfo, StorageOpRemove:
 		return 8
 	}
@@ -105,8 +112,11 @@ func AppendStorageHeader(b []byte, op StorageOp, h StorageHeader) []byte {
 	switch op {
 	case StorageOpSet:
 		b = binary.LittleEndian.AppendUint32(b, uint32(h.Flags))
-	case StorageOpGet:
+	case StorageOpGet, StorageOpSetExtended:
 		b = binary.LittleEndian.AppendUint32(b, h.Offset)
+	case StorageOpCreate:
+		b = binary.LittleEndian.AppendUint32(b, h.Capacity)
+		b = binary.LittleEndian.AppendUint32(b, uint32(h.Flags))
 	}
 	return b
 }
@@ -126,8 +136,11 @@ func ParseStorageHeader(op StorageOp, b []byte) (StorageHeader, error) {
 	switch op {
 	case StorageOpSet:
 		h.Flags = StorageFlags(binary.LittleEndian.Uint32(b[8:]))
-	case StorageOpGet:
+	case StorageOpGet, StorageOpSetExtended:
 		h.Offset = binary.LittleEndian.Uint32(b[8:])
+	case StorageOpCreate:
+		h.Capacity = binary.LittleEndian.Uint32(b[8:])
+		h.Flags = StorageFlags(binary.LittleEndian.Uint32(b[12:]))
 	}
 	return h, nil
 }

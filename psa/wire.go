@@ -60,4 +60,34 @@ const (
 	OpMACSignFinish   Op = 0x0413 // in0 = operation; out0 = mac
 	OpMACVerifyFinish Op = 0x0414 // in0 = operation; in1 = mac
 	OpMACAbort        Op = 0x0415 // in0 = operation
+	OpHashClone       Op = 0x0215 // in0 = operation; out0 = new operation
+
+	OpCipherEncryptSetup Op = 0x0510 // in0 = id, alg; out0 = operation
+	OpCipherDecryptSetup Op = 0x0511 // in0 = id, alg; out0 = operation
+	OpCipherGenerateIV   Op = 0x0512 // in0 = operation; out0 = iv
+	OpCipherSetIV        Op = 0x0513 // in0 = operation; in1 = iv
+	OpCipherUpdate       Op = 0x0514 // in0 = operation; in1 = input; out0 = output
+	OpCipherFinish       Op = 0x0515 // in0 = operation; out0 = output
+	OpCipherAbort        Op = 0x0516 // in0 = operation
+
+	OpAEADEncryptSetup  Op = 0x0610 // in0 = id, alg; out0 = operation
+	OpAEADDecryptSetup  Op = 0x0611 // in0 = id, alg; out0 = operation
+	OpAEADGenerateNonce Op = 0x0612 // in0 = operation; out0 = nonce
+	OpAEADSetNonce      Op = 0x0613 // in0 = operation; in1 = nonce
+	OpAEADSetLengths    Op = 0x0614 // in0 = operation; in1 = ad length (u64); in2 = plaintext length (u64)
+	OpAEADUpdateAD      Op = 0x0615 // in0 = operation; in1 = additional data
+	OpAEADUpdate        Op = 0x0616 // in0 = operation; in1 = input; out0 = output
+	OpAEADFinish        Op = 0x0617 // in0 = operation; out0 = ciphertext; out1 = tag
+	OpAEADVerify        Op = 0x0618 // in0 = operation; in1 = tag; out0 = plaintext
+	OpAEADAbort         Op = 0x0619 // in0 = operation
+
+	OpKDFSetup        Op = 0x0a10 // in0 = alg; out0 = operation
+	OpKDFSetCapacity  Op = 0x0a11 // in0 = operation; in1 = capacity (u64)
+	OpKDFGetCapacity  Op = 0x0a12 // in0 = operation; out0 = capacity (u64)
+	OpKDFInputBytes   Op = 0x0a13 // in0 = operation; in1 = step (u32); in2 = data
+	OpKDFInputKey     Op = 0x0a14 // in0 = id, operation; in1 = step (u32)
+	OpKDFKeyAgreement Op = 0x0a15 // in0 = id, operation; in1 = step (u32); in2 = peer public key
+	OpKDFOutputBytes  Op = 0x0a16 // in0 = operation; out0 = output (as long as out_size)
+	OpKDFOutputKey    Op = 0x0a17 // in0 = attributes, operation; out0 = new key id
+	OpKDFAbort        Op = 0x0a18 // in0 = operation
 )

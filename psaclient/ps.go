@@ -32,7 +32,7 @@ func (c *PS) GetInfo(uid psa.StorageUID) (psa.StorageInfo, error) { return c.c.i
 func (c *PS) Remove(uid psa.StorageUID) error { return c.c.remove(uid) }
 
 // GetSupport is psa_ps_get_support: the optional calls the service has
-// (Rampart implements none of create and set_extended, so it returns 0).
+// (PSA_STORAGE_SUPPORT_SET_EXTENDED: create and set_extended).
 func (c *PS) GetSupport() (uint32, error) {
 	out, err := c.c.s.call("get_support", int32(psa.StorageOpGetSupport), nil, 4)
 	if err != nil {
@@ -43,3 +43,19 @@ func (c *PS) GetSupport() (uint32, error) {
 
 // Close closes the transport.
 func (c *PS) Close() error { return c.c.s.close() }
+
+// Create is psa_ps_create: an empty object that SetExtended fills up to
+// capacity bytes.
+func (c *PS) Create(uid psa.StorageUID, capacity uint32, flags psa.StorageFlags) error {
+	hdr := psa.AppendStorageHeader(nil, psa.StorageOpCreate, psa.StorageHeader{UID: uid, Capacity: capacity, Flags: flags})
+	_, err := c.c.s.call("create", int32(psa.StorageOpCreate), [][]byte{hdr})
+	return err
+}
+
+// SetExtended is psa_ps_set_extended: data written at offset (at most the
+// object's size) within the capacity Create reserved.
+func (c *PS) SetExtended(uid psa.StorageUID, offset uint32, data []byte) error {
+	hdr := psa.AppendStorageHeader(nil, psa.StorageOpSetExtended, psa.StorageHeader{UID: uid, Offset: offset})
+	_, err := c.c.s.call("set_extended", int32(psa.StorageOpSetExtended), [][]byte{hdr, data})
+	return err
+}

@@ -1,8 +1,12 @@
 package broker
 
 import (
+	"context"
+	"errors"
 	"sync"
 	"time"
+
+	"rampart/fleet/store"
 )
 
 // Sessions are bound to the certificate they were opened with: a session
@@ -137,4 +141,58 @@ func (b *Broker) endSession(s *session, kind, reason string) {
 	}
 	b.drop(s.cl, reason)
 	b.refused(s.id, "mqtt.session", kind, "session ended: "+reason)
+}
+
+// Recheck checks every session against the store as its TLS handshake
+// was (certificate on record and not revoked, device active) and ends
+// those that no longer pass. A node of a cluster calls it after it was cut
+// off from the other nodes (NATS reconnected): a disconnect asked on
+// another node meanwhile did not reach it. It returns how many sessions it
+// ended; a store error leaves the session alone (it is rechecked next time).
+func (b *Broker) Recheck(ctx context.Context) (int, error) {
+	var list []*session
+	b.sessions.Range(func(_, v any) bool {
+		list = append(list, v.(*session))
+		return true
+	})
+	ended := 0
+	var errs []error
+	for _, s := range list {
+		if ctx.Err() != nil {
+			return ended, ctx.Err()
+		}
+		kind, reason, err := b.recheck(ctx, s)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		if kind != "" {
+			b.endSession(s, kind, reason)
+			ended++
+		}
+	}
+	return ended, errors.Join(errs...)
+}
+
+func (b *Broker) recheck(ctx context.Context, s *session) (kind, reason string, err error) {
+	if s.serial == "" {
+		return "", "", nil
+	}
+	rec, err := b.cfg.Store.Certificate(ctx, s.serial)
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		return "not-on-record", "certificate " + s.serial + " is no longer on record", nil
+	case err != nil:
+		return "", "", err
+	case !rec.Revoked.IsZero():
+		return "revoked", "certificate " + s.serial + " revoked at " + rec.Revoked.UTC().Format(time.RFC3339), nil
+	}
+	d, err := b.cfg.Store.Device(ctx, s.id)
+	if err != nil {
+		return "", "", err
+	}
+	if d.State != store.Active {
+		return "device-state", "device is " + string(d.State) + " " + d.Reason, nil
+	}
+	return "", "", nil
 }

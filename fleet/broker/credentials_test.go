@@ -216,3 +216,38 @@ func TestConnectRacingSuspension(t *testing.T) {
 		t.Fatalf("OnConnect called %d times, want once (the resumed device's session only)", n)
 	}
 }
+
+// TestRecheckEndsStaleSessions: Recheck ends the sessions whose device
+// the store no longer accepts (suspended, or its certificate revoked)
+// without a Disconnect having reached this broker (a node of a cluster cut
+// off from the others), and leaves the others alone.
+func TestRecheckEndsStaleSessions(t *testing.T) {
+	tb := startBroker(t, newFakeSink(), 8)
+	ctx := context.Background()
+	ids := []string{fmt.Sprintf("%032x", 0x91), fmt.Sprintf("%032x", 0x92), fmt.Sprintf("%032x", 0x93)}
+	var cls []*rawClient
+	for _, id := range ids {
+		cert, _ := tb.deviceFor(t, id, time.Hour)
+		cls = append(cls, tb.dial(t, cert, id, 5))
+	}
+	waitFor(t, "three sessions", func() bool { return tb.Connected() == 3 })
+	if n, err := tb.Recheck(ctx); n != 0 || err != nil {
+		t.Fatalf("nothing changed: %d ended, %v", n, err)
+	}
+	// The store changes behind the broker's back: one device suspended.
+	if _, _, err := tb.db.SetState(ctx, ids[1], store.Suspended, "stolen", nil); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := tb.Recheck(ctx); n != 1 || err != nil {
+		t.Fatalf("after a suspension: %d ended, %v", n, err)
+	}
+	if pk, ok := cls[1].closed(); !ok || !strings.Contains(pk.Properties.ReasonString, "suspended") {
+		t.Fatalf("the suspended device's session: %+v %v", pk.Properties.ReasonString, ok)
+	}
+	waitFor(t, "two sessions left", func() bool { return tb.Connected() == 2 })
+	if l := tb.audits(t, "mqtt.session", ids[1]); len(l) != 1 || !strings.Contains(l[0].Reason, "suspended") {
+		t.Fatalf("audit: %+v", l)
+	}
+	cls[0].ping(t)
+	cls[2].ping(t)
+}

@@ -66,11 +66,7 @@ func ChangePassphrase(dir string, oldPass, newPass []byte, rand io.Reader) error
 	if err != nil {
 		return fmt.Errorf("ca: %w", err)
 	}
-	c, err := load(certPEM, keyPEM, oldPass, Options{Rand: rand})
-	if err != nil {
-		return err
-	}
-	enc, err := EncryptKey(c.key.(*ecdsa.PrivateKey), newPass, rand) // load makes only ECDSA keys
+	enc, err := Reencrypt(certPEM, keyPEM, oldPass, newPass, rand)
 	if err != nil {
 		return err
 	}
@@ -78,4 +74,19 @@ func ChangePassphrase(dir string, oldPass, newPass []byte, rand io.Reader) error
 		return fmt.Errorf("ca: %w", err)
 	}
 	return nil
+}
+
+// Reencrypt opens the encrypted CA key keyPEM (of the certificate
+// certPEM) with oldPass and returns it encrypted under newPass, which must
+// pass CheckPassphrase: ChangePassphrase's work on a key kept elsewhere than
+// in a file (the store of a cluster).
+func Reencrypt(certPEM, keyPEM, oldPass, newPass []byte, rand io.Reader) ([]byte, error) {
+	if err := CheckPassphrase(newPass); err != nil {
+		return nil, err
+	}
+	c, err := load(certPEM, keyPEM, oldPass, Options{Rand: rand})
+	if err != nil {
+		return nil, err
+	}
+	return EncryptKey(c.key.(*ecdsa.PrivateKey), newPass, rand) // load makes only ECDSA keys
 }

@@ -43,6 +43,10 @@ type Config struct {
 	// MQTT and Enroll are the node's advertised device endpoints.
 	MQTT   []string
 	Enroll string
+	// OnlyListed: connect only to URLs, never to the servers the NATS
+	// cluster advertises (where those addresses are unreachable from the
+	// node, e.g. behind NAT; tests cutting a node off).
+	OnlyListed bool
 	// Replicas of each KV bucket: 3 on a three-server NATS cluster (a
 	// bucket survives the loss of any one server), 1 on a lone server.
 	Replicas int
@@ -56,8 +60,12 @@ type Config struct {
 	// the leases it holds, read at each heartbeat; may be nil.
 	Devices func() int64
 	Leases  func() []string
-	Log     *slog.Logger
-	Now     func() time.Time
+	// OnReconnect is called (on its own goroutine) when the connection to
+	// NATS comes back after a loss: what other nodes sent meanwhile did
+	// not arrive. May be nil.
+	OnReconnect func()
+	Log         *slog.Logger
+	Now         func() time.Time
 }
 
 // NodeInfo is one node's registry entry, as written by its heartbeat.
@@ -82,7 +90,8 @@ type Node struct {
 
 	nodes, presence, nonces jetstream.KeyValue
 
-	live atomic.Int64 // nodes seen at the last heartbeat (at least 1)
+	live atomic.Int64               // nodes seen at the last heartbeat (at least 1)
+	seen atomic.Pointer[[]NodeInfo] // the live nodes at the last heartbeat
 
 	mu   sync.Mutex
 	subs []*nats.Subscription
@@ -128,20 +137,29 @@ func Connect(ctx context.Context, cfg Config) (*Node, error) {
 		cfg.Now = time.Now
 	}
 	log := cfg.Log
-	nc, err := nats.Connect(strings.Join(cfg.URLs, ","),
-		nats.Name("rampart "+cfg.Node),
+	opts := []nats.Option{
+		nats.Name("rampart " + cfg.Node),
 		nats.MaxReconnects(-1),
-		nats.ReconnectWait(250*time.Millisecond),
+		nats.ReconnectWait(250 * time.Millisecond),
 		nats.ReconnectJitter(250*time.Millisecond, time.Second),
-		nats.Timeout(5*time.Second),
+		nats.Timeout(5 * time.Second),
 		nats.RetryOnFailedConnect(false),
 		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
 			if err != nil { // nil: closed by Close
 				log.Warn("NATS disconnected", "err", err)
 			}
 		}),
-		nats.ReconnectHandler(func(c *nats.Conn) { log.Info("NATS reconnected", "server", c.ConnectedUrlRedacted()) }),
-	)
+		nats.ReconnectHandler(func(c *nats.Conn) {
+			log.Info("NATS reconnected", "server", c.ConnectedUrlRedacted())
+			if cfg.OnReconnect != nil {
+				go cfg.OnReconnect()
+			}
+		}),
+	}
+	if cfg.OnlyListed {
+		opts = append(opts, nats.IgnoreDiscoveredServers())
+	}
+	nc, err := nats.Connect(strings.Join(cfg.URLs, ","), opts...)
 	if err != nil {
 		return nil, fmt.Errorf("cluster: connect %s: %w", strings.Join(cfg.URLs, ","), err)
 	}
@@ -151,13 +169,22 @@ func Connect(ctx context.Context, cfg Config) (*Node, error) {
 		nc.Close()
 		return nil, fmt.Errorf("cluster: jetstream: %w", err)
 	}
+	// A NATS cluster still forming (servers starting together) answers
+	// "no suitable peers" or times out for a while: retried until ctx ends.
 	bucket := func(name string, ttl time.Duration, history uint8) (jetstream.KeyValue, error) {
-		kv, err := n.js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
-			Bucket: cfg.Cluster + "-" + name, TTL: ttl, History: history, Replicas: cfg.Replicas, Storage: jetstream.FileStorage})
-		if err != nil {
-			return nil, fmt.Errorf("cluster: bucket %s: %w", name, err)
+		for {
+			kv, err := n.js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
+				Bucket: cfg.Cluster + "-" + name, TTL: ttl, History: history, Replicas: cfg.Replicas, Storage: jetstream.FileStorage})
+			if err == nil {
+				return kv, nil
+			}
+			log.Debug("bucket not ready", "bucket", name, "err", err)
+			select {
+			case <-ctx.Done():
+				return nil, fmt.Errorf("cluster: bucket %s: %w", name, err)
+			case <-time.After(250 * time.Millisecond):
+			}
 		}
-		return kv, nil
 	}
 	if n.nodes, err = bucket("nodes", cfg.NodeTTL, 1); err == nil {
 		if n.presence, err = bucket("presence", 0, 1); err == nil {
@@ -243,7 +270,8 @@ func (n *Node) heartbeats(ctx context.Context) {
 
 // beat writes this node's entry and counts the live nodes.
 func (n *Node) beat(ctx context.Context) error {
-	info := NodeInfo{Name: n.cfg.Node, Version: n.cfg.Version, MQTT: n.cfg.MQTT, Enroll: n.cfg.Enroll, Started: n.started, Heartbeat: n.cfg.Now().UTC()}
+	mqtt, enroll := n.advertised()
+	info := NodeInfo{Name: n.cfg.Node, Version: n.cfg.Version, MQTT: mqtt, Enroll: enroll, Started: n.started, Heartbeat: n.cfg.Now().UTC()}
 	if n.cfg.Devices != nil {
 		info.Devices = n.cfg.Devices()
 	}
@@ -259,7 +287,46 @@ func (n *Node) beat(ctx context.Context) error {
 		return err
 	}
 	n.live.Store(int64(max(len(all), 1)))
+	n.seen.Store(&all)
 	return nil
+}
+
+// MQTTEndpoints are the MQTT endpoints the live nodes advertise, as of
+// the last heartbeat: this node's first, then the others' by node name.
+// The enrollment answer gives them to devices, which reconnect to another
+// when theirs goes away.
+func (n *Node) MQTTEndpoints() []string {
+	mqtt, _ := n.advertised()
+	return append(append([]string{}, mqtt...), n.PeerMQTT()...)
+}
+
+// PeerMQTT are the MQTT endpoints the other live nodes advertised at the
+// last heartbeat: where a draining node sends its devices.
+func (n *Node) PeerMQTT() []string {
+	var out []string
+	if all := n.seen.Load(); all != nil {
+		for _, o := range *all {
+			if o.Name != n.cfg.Node {
+				out = append(out, o.MQTT...)
+			}
+		}
+	}
+	return out
+}
+
+// SetAdvertised replaces the endpoints this node advertises (a listener
+// bound to port 0 learns its port when it listens); the next heartbeat
+// carries them.
+func (n *Node) SetAdvertised(mqtt []string, enroll string) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	n.cfg.MQTT, n.cfg.Enroll = append([]string{}, mqtt...), enroll
+}
+
+func (n *Node) advertised() ([]string, string) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.cfg.MQTT, n.cfg.Enroll
 }
 
 // Live is the number of live nodes at the last heartbeat, this one

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -22,7 +23,7 @@ func join(t *testing.T, c *natstest.Cluster, name string, replicas int, urls ...
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	n, err := cluster.Connect(ctx, cluster.Config{URLs: urls, Node: name, Version: "test", Replicas: replicas,
-		MQTT: []string{name + ":8883"}, Heartbeat: 100 * time.Millisecond, NodeTTL: 2 * time.Second,
+		MQTT: []string{name + ":8883"}, Heartbeat: 100 * time.Millisecond,
 		Devices: func() int64 { return int64(len(name)) }, Leases: func() []string { return []string{"lease-" + name} }})
 	if err != nil {
 		t.Fatalf("join %s: %v", name, err)
@@ -54,22 +55,30 @@ func TestRegistryAndLiveCount(t *testing.T) {
 	eventually(t, 5*time.Second, "three live nodes seen by each", func() bool {
 		return a.Live() == 3 && b.Live() == 3 && cc.Live() == 3
 	})
-	nodes, err := b.Nodes(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(nodes) != 3 || nodes[0].Name != "a" || nodes[2].Name != "c" {
-		t.Fatalf("nodes: %+v", nodes)
-	}
+	var nodes []cluster.NodeInfo
+	eventually(t, 10*time.Second, "b lists a, b and c", func() bool {
+		var err error
+		nodes, err = b.Nodes(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return len(nodes) == 3 && nodes[0].Name == "a" && nodes[2].Name == "c"
+	})
 	for _, n := range nodes {
 		if n.Version != "test" || n.Devices != int64(len(n.Name)) || len(n.Leases) != 1 || n.Leases[0] != "lease-"+n.Name ||
 			len(n.MQTT) != 1 || n.Heartbeat.IsZero() || n.Started.IsZero() {
 			t.Errorf("entry %+v", n)
 		}
 	}
+	if got := b.MQTTEndpoints(); strings.Join(got, " ") != "b:8883 a:8883 c:8883" {
+		t.Fatalf("endpoints seen by b: %v", got)
+	}
 	// A node that leaves is counted out at once.
 	cc.Close()
 	eventually(t, 5*time.Second, "two live nodes after c left", func() bool { return a.Live() == 2 && b.Live() == 2 })
+	if got := a.MQTTEndpoints(); strings.Join(got, " ") != "a:8883 b:8883" {
+		t.Fatalf("endpoints seen by a after c left: %v", got)
+	}
 }
 
 func TestPresenceGuardedBySessionStart(t *testing.T) {
@@ -178,36 +187,50 @@ func TestMessagesReachOtherNodesOnly(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if err := a.Disconnect("d1", "revoked"); err != nil {
-		t.Fatal(err)
+	// A subscription reaches the other servers of the NATS cluster a
+	// moment after the subscribing node's own server has it: until then a
+	// message published through another server finds no interest. So
+	// each message is sent again until it arrives (they are idempotent),
+	// and the nodes' own copies are looked for after.
+	sends := map[got]func() error{
+		{"b", "disconnect", "d1", "revoked"}: func() error { return a.Disconnect("d1", "revoked") },
+		{"a", "job", "d2", ""}:               func() error { return b.Job("d2", []byte("job"), time.Unix(2000, 0)) },
+		{"b", "changed", "", "trust"}:        func() error { return a.Changed("trust") },
 	}
-	if err := b.Job("d2", []byte("job"), time.Unix(2000, 0)); err != nil {
-		t.Fatal(err)
-	}
-	if err := a.Changed("trust"); err != nil {
-		t.Fatal(err)
-	}
-	want := map[got]bool{{"b", "disconnect", "d1", "revoked"}: true, {"a", "job", "d2", ""}: true, {"b", "changed", "", "trust"}: true}
-	for range want {
-		select {
-		case g := <-ch:
-			if !want[g] {
-				t.Fatalf("unexpected %+v", g)
+	deadline := time.Now().Add(20 * time.Second)
+	for want, send := range sends {
+		for arrived := false; !arrived; {
+			if err := send(); err != nil {
+				t.Fatal(err)
 			}
-			delete(want, g)
-		case <-time.After(10 * time.Second):
-			t.Fatalf("missing %v", want)
+			select {
+			case g := <-ch:
+				if _, ok := sends[g]; !ok {
+					t.Fatalf("unexpected %+v", g)
+				}
+				arrived = g == want
+			case <-time.After(200 * time.Millisecond):
+			}
+			if !arrived && time.Now().After(deadline) {
+				t.Fatalf("%+v never arrived", want)
+			}
 		}
 	}
-	select {
-	case g := <-ch:
-		t.Fatalf("a node received its own message: %+v", g)
-	case <-time.After(100 * time.Millisecond):
+	// Drain the repeats; none may be a node's own message.
+	for {
+		select {
+		case g := <-ch:
+			if _, ok := sends[g]; !ok {
+				t.Fatalf("a node received its own message: %+v", g)
+			}
+		case <-time.After(200 * time.Millisecond):
+			return
+		}
 	}
 }
 
 // TestSurvivesLossOfAServer: with three replicas, the buckets stay usable
-// when the JetStream meta leader stops.
+// when the server leading the nonce bucket's stream stops.
 func TestSurvivesLossOfAServer(t *testing.T) {
 	c := natstest.Start(t, 3)
 	a := join(t, c, "a", 3)
@@ -215,7 +238,11 @@ func TestSurvivesLossOfAServer(t *testing.T) {
 	if err := a.UseOnce(ctx, "before"); err != nil {
 		t.Fatal(err)
 	}
-	c.Stop(c.MetaLeader())
+	leader := c.StreamLeader("KV_rampart-nonces")
+	if leader < 0 {
+		t.Fatal("no stream leader")
+	}
+	c.Stop(leader)
 	eventually(t, 20*time.Second, "a key used after the leader stopped", func() bool {
 		cctx, cancel := context.WithTimeout(ctx, time.Second)
 		defer cancel()

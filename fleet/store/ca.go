@@ -39,3 +39,22 @@ func (s *DB) PutFleetCAIfAbsent(ctx context.Context, certPEM, keyPEM []byte) (bo
 	}
 	return n == 1, nil
 }
+
+// ReplaceFleetCAKey replaces the stored CA key oldKeyPEM by newKeyPEM (the
+// same key under a new passphrase); ErrConflict when the stored key is no
+// longer oldKeyPEM (changed meanwhile), ErrNotFound when none is stored.
+func (s *DB) ReplaceFleetCAKey(ctx context.Context, oldKeyPEM, newKeyPEM []byte) error {
+	r, err := s.sql.ExecContext(ctx, s.q(`UPDATE fleet_ca SET key_pem = ? WHERE id = 1 AND key_pem = ?`), string(newKeyPEM), string(oldKeyPEM))
+	if err != nil {
+		return fmt.Errorf("store: fleet CA: %w", err)
+	}
+	if n, err := r.RowsAffected(); err != nil {
+		return fmt.Errorf("store: fleet CA: %w", err)
+	} else if n == 1 {
+		return nil
+	}
+	if _, _, err := s.FleetCA(ctx); err != nil {
+		return err
+	}
+	return fmt.Errorf("store: fleet CA key changed meanwhile: %w", ErrConflict)
+}

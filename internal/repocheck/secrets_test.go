@@ -20,6 +20,8 @@ import (
 // any of them goes through secfile (0600 files renamed into place, 0700
 // directories tightened), never through these.
 var publicOutputs = map[string]string{
+	"capi/build.go:Build":                     "an installed C library and its pkg-config file, read by every compiler",
+	"capi/build.go:installHeaders":            "the PSA C headers, read by every compiler",
 	"cli/attest_create.go:newAttestCreateCmd": "an attestation token: signed claims the verifier reads",
 	"cli/boot_run.go:newBootRunCmd":           "boot records: the measurements attestation reports",
 	"cli/certify.go:newCertifyCmd":            "an assessment report",

@@ -1,6 +1,7 @@
 package crypto
 
 import (
+	"bytes"
 	"encoding/binary"
 	"testing"
 
@@ -38,6 +39,12 @@ func FuzzCall(f *testing.F) {
 		{psa.OpDeriveBytes, [][]byte{u(aesID, uint32(psa.AlgHKDF(psa.AlgSHA256)), 32), nil, nil}, []uint32{32}},
 		{psa.OpExportKey, [][]byte{u(aesID)}, []uint32{64}},
 		{psa.OpListKeys, nil, []uint32{1024}},
+		{psa.OpCipherEncryptSetup, [][]byte{u(aesID, uint32(psa.AlgCTR))}, []uint32{4}},
+		{psa.OpAEADEncryptSetup, [][]byte{u(aesID, uint32(psa.AlgGCM))}, []uint32{4}},
+		{psa.OpAEADSetLengths, [][]byte{u(1), make([]byte, 8), make([]byte, 8)}, nil},
+		{psa.OpKDFSetup, [][]byte{u(uint32(psa.AlgHKDF(psa.AlgSHA256)))}, []uint32{4}},
+		{psa.OpKDFInputBytes, [][]byte{u(1), u(0x0101), []byte("secret")}, nil},
+		{psa.OpHashClone, [][]byte{u(1)}, []uint32{4}},
 	}
 	for _, s := range seeds {
 		var in [4][]byte
@@ -75,5 +82,110 @@ func FuzzCall(f *testing.F) {
 			}
 		}
 		svc.SessionClosed(spe.SessionInfo{ID: 2, Client: -1}) // do not accumulate keys
+	})
+}
+
+// FuzzStreams drives the multi-part cipher, AEAD, key-derivation and hash
+// state machines with call sequences: each 3-byte step of prog picks a call,
+// the operation it names (one of the setups so far) and how many bytes of
+// data to pass. No sequence may panic, answer a non-PSA status or write past
+// an output buffer.
+func FuzzStreams(f *testing.F) {
+	f.Add([]byte{0, 0, 0, 3, 1, 16, 5, 1, 20, 6, 1, 0})
+	f.Add([]byte{1, 0, 0, 9, 1, 13, 10, 1, 0, 11, 1, 8, 12, 1, 24, 13, 1, 0})
+	f.Add([]byte{2, 0, 0, 15, 1, 4, 16, 1, 32, 17, 1, 8, 18, 1, 40})
+	svc, err := New(Options{})
+	if err != nil {
+		f.Fatal(err)
+	}
+	u := psa.AppendUint32
+	aes := &spe.Message{Client: -1, Session: 1, Type: int32(psa.OpImportKey), OutSize: []uint32{4},
+		In: [][]byte{psa.AppendAttributes(nil, psa.KeyAttributes{Type: psa.KeyTypeAES, Usage: psa.UsageEncrypt | psa.UsageDecrypt, Algorithm: psa.AlgCBCPKCS7}), make([]byte, 16)}}
+	gcmKey := &spe.Message{Client: -1, Session: 1, Type: int32(psa.OpImportKey), OutSize: []uint32{4},
+		In: [][]byte{psa.AppendAttributes(nil, psa.KeyAttributes{Type: psa.KeyTypeAES, Usage: psa.UsageEncrypt | psa.UsageDecrypt, Algorithm: psa.AlgCCM}), make([]byte, 16)}}
+	drv := &spe.Message{Client: -1, Session: 1, Type: int32(psa.OpImportKey), OutSize: []uint32{4},
+		In: [][]byte{psa.AppendAttributes(nil, psa.KeyAttributes{Type: psa.KeyTypeDerive, Usage: psa.UsageDerive, Algorithm: psa.AlgHKDF(psa.AlgSHA256)}), make([]byte, 32)}}
+	for _, m := range []*spe.Message{aes, gcmKey, drv} {
+		if st := svc.Call(m); st != ipc.Success {
+			f.Fatal(st)
+		}
+	}
+	aesID, ccmID, drvID := psa.KeyID(0x7f000000), psa.KeyID(0x7f000001), psa.KeyID(0x7f000002)
+	data := bytes.Repeat([]byte{0xa5}, 64)
+	f.Fuzz(func(t *testing.T, prog []byte) {
+		defer svc.SessionClosed(spe.SessionInfo{ID: 2, Client: -1})
+		var ops []psa.OperationID
+		for len(prog) >= 3 {
+			sel, which, n := prog[0], prog[1], int(prog[2])%len(data)
+			prog = prog[3:]
+			var cur psa.OperationID
+			if len(ops) > 0 {
+				cur = ops[int(which)%len(ops)]
+			}
+			var op psa.Op
+			var h psa.CryptoHeader
+			var in [][]byte
+			out := []uint32{uint32(n)}
+			switch sel % 20 {
+			case 0:
+				op, h = psa.OpCipherEncryptSetup, psa.CryptoHeader{Key: aesID, Alg: psa.AlgCBCPKCS7}
+			case 1:
+				op, h = psa.OpAEADEncryptSetup, psa.CryptoHeader{Key: ccmID, Alg: psa.AlgCCM}
+			case 2:
+				op, h = psa.OpKDFSetup, psa.CryptoHeader{Alg: psa.AlgHKDF(psa.AlgSHA256)}
+			case 3:
+				op, in = psa.OpCipherSetIV, [][]byte{data[:n]}
+			case 4:
+				op = psa.OpCipherGenerateIV
+			case 5:
+				op, in = psa.OpCipherUpdate, [][]byte{data[:n]}
+			case 6:
+				op = psa.OpCipherFinish
+			case 7:
+				op, h = psa.OpCipherDecryptSetup, psa.CryptoHeader{Key: aesID, Alg: psa.AlgCBCPKCS7}
+			case 8:
+				op, h = psa.OpAEADDecryptSetup, psa.CryptoHeader{Key: ccmID, Alg: psa.AlgCCM}
+			case 9:
+				op, in = psa.OpAEADSetNonce, [][]byte{data[:n]}
+			case 10:
+				op, in = psa.OpAEADSetLengths, [][]byte{psa.AppendUint64(nil, uint64(n)), psa.AppendUint64(nil, uint64(n))}
+			case 11:
+				op, in = psa.OpAEADUpdateAD, [][]byte{data[:n]}
+			case 12:
+				op, in = psa.OpAEADUpdate, [][]byte{data[:n]}
+			case 13:
+				op, out = psa.OpAEADFinish, []uint32{uint32(n), 16}
+			case 14:
+				op, in = psa.OpAEADVerify, [][]byte{data[:n]}
+			case 15:
+				op, in = psa.OpKDFInputBytes, [][]byte{u(nil, uint32(0x0100+n%6)), data[:n]}
+			case 16:
+				op, h, in = psa.OpKDFInputKey, psa.CryptoHeader{Key: drvID}, [][]byte{u(nil, 0x0101)}
+			case 17:
+				op, in = psa.OpKDFInputBytes, [][]byte{u(nil, 0x0203), data[:n]}
+			case 18:
+				op = psa.OpKDFOutputBytes
+			default:
+				op = []psa.Op{psa.OpCipherAbort, psa.OpAEADAbort, psa.OpKDFAbort, psa.OpHashClone}[n%4]
+			}
+			if op != psa.OpCipherEncryptSetup && op != psa.OpAEADEncryptSetup && op != psa.OpKDFSetup &&
+				op != psa.OpCipherDecryptSetup && op != psa.OpAEADDecryptSetup {
+				h.Operation = cur
+			}
+			m := &spe.Message{Client: -1, Session: 2, Type: int32(op), In: append([][]byte{psa.AppendCryptoHeader(nil, op, h)}, in...), OutSize: out}
+			st := svc.Call(m)
+			if st > 0 {
+				t.Fatalf("status %d is not a PSA status", st)
+			}
+			for i, o := range m.Out {
+				if int64(len(o)) > int64(m.OutSize[i]) {
+					t.Fatalf("op 0x%04x output %d of %d bytes for a %d-byte buffer", int32(op), i, len(o), m.OutSize[i])
+				}
+			}
+			if st == ipc.Success && len(m.Out) > 0 && len(m.Out[0]) == 4 && h.Operation == 0 {
+				id, _ := psa.ParseUint32(m.Out[0])
+				ops = append(ops, psa.OperationID(id))
+			}
+		}
 	})
 }

@@ -22,6 +22,9 @@ const (
 	opHash opKind = iota
 	opMACSign
 	opMACVerify
+	opCipher
+	opAEAD
+	opKDF
 )
 
 // operation is an open multi-part operation. It belongs to one session and
@@ -30,6 +33,9 @@ type operation struct {
 	kind   opKind
 	h      hash.Hash
 	tagLen int
+	c      *cipherOp // opCipher
+	a      *aeadOp   // opAEAD
+	k      *kdfOp    // opKDF
 }
 
 type opRef struct {
@@ -138,6 +144,12 @@ func newCMACHash(b cipher.Block) *cmacHash { return &cmacHash{b: b, pending: mak
 // multipart runs the setup, update, finish, verify and abort calls.
 func (s *Service) multipart(m *spe.Message) ipc.Status {
 	switch op := psa.Op(m.Type); op {
+	case psa.OpCipherEncryptSetup, psa.OpCipherDecryptSetup:
+		return s.cipherSetup(m, op == psa.OpCipherEncryptSetup)
+	case psa.OpAEADEncryptSetup, psa.OpAEADDecryptSetup:
+		return s.aeadSetup(m, op == psa.OpAEADEncryptSetup)
+	case psa.OpKDFSetup:
+		return s.kdfSetup(m)
 	case psa.OpHashSetup:
 		hd, st := header(m)
 		if st != ipc.Success || m.NumIn() != 1 {
@@ -192,7 +204,10 @@ func (s *Service) multipart(m *spe.Message) ipc.Status {
 		default:
 			return ipc.ErrNotSupported
 		}
-		if n < 4 || n > h.Size() {
+		if n < 4 {
+			return ipc.ErrNotSupported
+		}
+		if n > h.Size() {
 			return ipc.ErrInvalidArgument
 		}
 		return s.startOp(m, &operation{kind: kind, h: h, tagLen: n})
@@ -205,6 +220,22 @@ func (s *Service) multipart(m *spe.Message) ipc.Status {
 	o := s.ops.get(m.Session, id)
 	if o == nil {
 		return ipc.ErrBadState
+	}
+	switch {
+	case psa.Op(m.Type) == psa.OpHashClone:
+		return s.hashClone(m, o)
+	case o.kind == opCipher || o.kind == opAEAD || o.kind == opKDF:
+		want := map[opKind]bool{opCipher: cipherOps[psa.Op(m.Type)], opAEAD: aeadOps[psa.Op(m.Type)], opKDF: kdfOps[psa.Op(m.Type)]}
+		if !want[o.kind] {
+			return ipc.ErrBadState
+		}
+		switch o.kind {
+		case opCipher:
+			return s.cipherCall(m, id, o)
+		case opAEAD:
+			return s.aeadCall(m, id, o)
+		}
+		return s.kdfCall(m, id, o, hd)
 	}
 	want := opHash
 	switch psa.Op(m.Type) {
@@ -269,3 +300,31 @@ func (s *Service) startOp(m *spe.Message, o *operation) ipc.Status {
 	}
 	return ipc.Success
 }
+
+// hashClone starts a copy of hash operation o (psa_hash_clone) in the same
+// session: every hash the service offers is a hash.Cloner.
+func (s *Service) hashClone(m *spe.Message, o *operation) ipc.Status {
+	if o.kind != opHash {
+		return ipc.ErrBadState
+	}
+	c, ok := o.h.(hash.Cloner)
+	if !ok {
+		return ipc.ErrNotSupported
+	}
+	nh, err := c.Clone()
+	if err != nil {
+		return ipc.ErrNotSupported
+	}
+	return s.startOp(m, &operation{kind: opHash, h: nh})
+}
+
+// The calls each kind of operation takes after its setup.
+var (
+	cipherOps = map[psa.Op]bool{psa.OpCipherGenerateIV: true, psa.OpCipherSetIV: true, psa.OpCipherUpdate: true,
+		psa.OpCipherFinish: true, psa.OpCipherAbort: true}
+	aeadOps = map[psa.Op]bool{psa.OpAEADGenerateNonce: true, psa.OpAEADSetNonce: true, psa.OpAEADSetLengths: true,
+		psa.OpAEADUpdateAD: true, psa.OpAEADUpdate: true, psa.OpAEADFinish: true, psa.OpAEADVerify: true, psa.OpAEADAbort: true}
+	kdfOps = map[psa.Op]bool{psa.OpKDFSetCapacity: true, psa.OpKDFGetCapacity: true, psa.OpKDFInputBytes: true,
+		psa.OpKDFInputKey: true, psa.OpKDFKeyAgreement: true, psa.OpKDFOutputBytes: true, psa.OpKDFOutputKey: true,
+		psa.OpKDFAbort: true}
+)

@@ -9,6 +9,12 @@ import (
 // created and returns the attributes with the usage flags extended as the
 // PSA spec says (SIGN_HASH implies SIGN_MESSAGE, VERIFY_HASH implies
 // VERIFY_MESSAGE).
+// knownUsage is every usage flag the PSA Crypto API defines.
+const knownUsage = psa.UsageExport | psa.UsageCopy | psa.UsageCache | psa.UsageDerivePublic |
+	psa.UsageEncrypt | psa.UsageDecrypt | psa.UsageSignMessage | psa.UsageVerifyMessage |
+	psa.UsageSignHash | psa.UsageVerifyHash | psa.UsageDerive | psa.UsageVerifyDerivation |
+	psa.UsageWrap | psa.UsageUnwrap
+
 func checkNewAttributes(a psa.KeyAttributes) (psa.KeyAttributes, ipc.Status) {
 	switch a.Lifetime {
 	case psa.LifetimeVolatile:
@@ -23,7 +29,10 @@ func checkNewAttributes(a psa.KeyAttributes) (psa.KeyAttributes, ipc.Status) {
 		return a, ipc.ErrNotSupported
 	}
 	if a.Type == psa.KeyTypeNone {
-		return a, ipc.ErrInvalidArgument
+		return a, ipc.ErrNotSupported // PSA: a key type the implementation does not know
+	}
+	if a.Usage&^knownUsage != 0 {
+		return a, ipc.ErrInvalidArgument // a usage flag the PSA API does not define
 	}
 	if a.Usage&psa.UsageSignHash != 0 {
 		a.Usage |= psa.UsageSignMessage

@@ -155,7 +155,12 @@ func (s *Service) Call(m *spe.Message) ipc.Status {
 	case psa.OpDeriveBytes, psa.OpDeriveKey:
 		return s.derive(m, psa.Op(m.Type) == psa.OpDeriveKey)
 	case psa.OpHashSetup, psa.OpHashUpdate, psa.OpHashFinish, psa.OpHashVerify, psa.OpHashAbort,
-		psa.OpMACSignSetup, psa.OpMACVerifySetup, psa.OpMACUpdate, psa.OpMACSignFinish, psa.OpMACVerifyFinish, psa.OpMACAbort:
+		psa.OpMACSignSetup, psa.OpMACVerifySetup, psa.OpMACUpdate, psa.OpMACSignFinish, psa.OpMACVerifyFinish, psa.OpMACAbort,
+		psa.OpHashClone, psa.OpCipherEncryptSetup, psa.OpCipherDecryptSetup, psa.OpAEADEncryptSetup, psa.OpAEADDecryptSetup,
+		psa.OpKDFSetup:
+		return s.multipart(m)
+	}
+	if cipherOps[psa.Op(m.Type)] || aeadOps[psa.Op(m.Type)] || kdfOps[psa.Op(m.Type)] {
 		return s.multipart(m)
 	}
 	return ipc.ErrNotSupported

@@ -82,7 +82,10 @@ func (s *Service) mac(m *spe.Message, verify bool) ipc.Status {
 		return st
 	}
 	n := tagLen(alg)
-	if n < 4 || n > len(full) {
+	if n < 4 {
+		return ipc.ErrNotSupported // PSA: a truncation under the implementation's minimum
+	}
+	if n > len(full) {
 		return ipc.ErrInvalidArgument
 	}
 	if !verify {

@@ -153,3 +153,14 @@ func (c *Cluster) WaitJetStream(d time.Duration) {
 	}
 	c.t.Fatalf("natstest: JetStream not ready within %v", d)
 }
+
+// StreamLeader is the index of the server leading stream (in the default
+// account; a KV bucket B is the stream KV_B), or -1.
+func (c *Cluster) StreamLeader(stream string) int {
+	for i, s := range c.Servers {
+		if s != nil && s.JetStreamIsStreamLeader(server.DEFAULT_GLOBAL_ACCOUNT, stream) {
+			return i
+		}
+	}
+	return -1
+}

@@ -17,6 +17,8 @@ func FuzzCall(f *testing.F) {
 	f.Add(int32(psa.StorageOpGetInfo), set[:8], []byte(nil), uint32(12))
 	f.Add(int32(psa.StorageOpRemove), set[:8], []byte(nil), uint32(0))
 	f.Add(int32(psa.StorageOpGetSupport), []byte(nil), []byte(nil), uint32(4))
+	f.Add(int32(psa.StorageOpCreate), binary.LittleEndian.AppendUint32(set, 64), []byte(nil), uint32(0))
+	f.Add(int32(psa.StorageOpSetExtended), set, []byte("more"), uint32(0))
 	r := open(f, f.TempDir())
 	f.Fuzz(func(t *testing.T, typ int32, in0, in1 []byte, out uint32) {
 		m := &spe.Message{Client: -1, Type: typ}

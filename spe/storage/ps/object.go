@@ -14,14 +14,20 @@ import (
 	"rampart/psa"
 )
 
-// fileMagic starts every PS object file.
-var fileMagic = []byte("RPS1")
+// fileMagic starts every PS object file Rampart writes; fileMagicV1 the
+// files of versions without psa_ps_create (no capacity field), still read.
+var (
+	fileMagic   = []byte("RPS2")
+	fileMagicV1 = []byte("RPS1")
+)
 
-// header: magic, flags u32, version u64, client i32, uid u64, length u32, nonce.
+// header: magic, flags u32, version u64, client i32, uid u64, length u32,
+// capacity u32 (RPS2 only), nonce.
 const (
-	nonceSize  = 12
-	tagSize    = 16
-	headerSize = 4 + 4 + 8 + 4 + 8 + 4 + nonceSize
+	nonceSize    = 12
+	tagSize      = 16
+	headerSizeV1 = 4 + 4 + 8 + 4 + 8 + 4 + nonceSize
+	headerSize   = headerSizeV1 + 4
 )
 
 // sealed is a decoded PS object file.
@@ -30,7 +36,10 @@ type sealed struct {
 	Version uint64
 	Client  int32
 	UID     psa.StorageUID
-	Data    []byte // plaintext after open
+	// Capacity is what psa_ps_create reserved (at least len(Data)); a
+	// version 1 file's is len(Data).
+	Capacity uint32
+	Data     []byte // plaintext after open
 }
 
 // objectKey derives the AEAD key of (client, uid) from the HUK.
@@ -56,6 +65,7 @@ func (o *sealed) header(nonce []byte) []byte {
 	h = binary.LittleEndian.AppendUint32(h, uint32(o.Client))
 	h = binary.LittleEndian.AppendUint64(h, uint64(o.UID))
 	h = binary.LittleEndian.AppendUint32(h, uint32(len(o.Data)))
+	h = binary.LittleEndian.AppendUint32(h, max(o.Capacity, uint32(len(o.Data))))
 	return append(h, nonce...)
 }
 
@@ -82,7 +92,13 @@ func seal(huk []byte, o *sealed, rand io.Reader) ([]byte, error) {
 // open decodes and authenticates a PS object file for (client, uid). A file
 // that is malformed or whose tag fails gives ipc.ErrInvalidSignature.
 func open(huk []byte, client int32, uid psa.StorageUID, b []byte) (*sealed, error) {
-	if len(b) < headerSize+tagSize || !bytes.Equal(b[:4], fileMagic) {
+	hs := headerSize
+	if len(b) >= 4 && bytes.Equal(b[:4], fileMagicV1) {
+		hs = headerSizeV1
+	} else if len(b) < 4 || !bytes.Equal(b[:4], fileMagic) {
+		return nil, fmt.Errorf("ps: object file malformed: %w", ipc.ErrInvalidSignature)
+	}
+	if len(b) < hs+tagSize {
 		return nil, fmt.Errorf("ps: object file malformed: %w", ipc.ErrInvalidSignature)
 	}
 	o := &sealed{
@@ -92,7 +108,14 @@ func open(huk []byte, client int32, uid psa.StorageUID, b []byte) (*sealed, erro
 		UID:     psa.StorageUID(binary.LittleEndian.Uint64(b[20:])),
 	}
 	n := binary.LittleEndian.Uint32(b[28:])
-	if uint64(n) != uint64(len(b)-headerSize-tagSize) {
+	o.Capacity = n
+	if hs == headerSize {
+		o.Capacity = binary.LittleEndian.Uint32(b[32:])
+		if o.Capacity < n {
+			return nil, fmt.Errorf("ps: object capacity %d under its length %d: %w", o.Capacity, n, ipc.ErrInvalidSignature)
+		}
+	}
+	if uint64(n) != uint64(len(b)-hs-tagSize) {
 		return nil, fmt.Errorf("ps: object length field %d does not match the file: %w", n, ipc.ErrInvalidSignature)
 	}
 	if o.Client != client || o.UID != uid {
@@ -102,16 +125,16 @@ func open(huk []byte, client int32, uid psa.StorageUID, b []byte) (*sealed, erro
 	if err != nil {
 		return nil, err
 	}
-	h, nonce := b[:headerSize], b[headerSize-nonceSize:headerSize]
+	h, nonce := b[:hs], b[hs-nonceSize:hs]
 	if o.Flags&psa.StorageFlagNoConfidentiality != 0 {
 		body := b[:len(b)-tagSize]
 		if _, err := aead.Open(nil, nonce, b[len(body):], body); err != nil {
 			return nil, fmt.Errorf("ps: object tag: %w", ipc.ErrInvalidSignature)
 		}
-		o.Data = append([]byte(nil), b[headerSize:len(body)]...)
+		o.Data = append([]byte(nil), b[hs:len(body)]...)
 		return o, nil
 	}
-	pt, err := aead.Open(nil, nonce, b[headerSize:], h)
+	pt, err := aead.Open(nil, nonce, b[hs:], h)
 	if err != nil {
 		return nil, fmt.Errorf("ps: object tag: %w", ipc.ErrInvalidSignature)
 	}

@@ -213,6 +213,12 @@ func (s *Service) Set(client int32, uid psa.StorageUID, data []byte, flags psa.S
 	if s.down {
 		return errDown
 	}
+	return s.setLocked(client, uid, data, flags, uint32(len(data)))
+}
+
+// setLocked writes (client, uid) with data and capacity: a new object, or a
+// new version of one that is not write-once.
+func (s *Service) setLocked(client int32, uid psa.StorageUID, data []byte, flags psa.StorageFlags, capacity uint32) error {
 	old, rec, floor, err := s.current(client, uid)
 	if errors.Is(err, errRecord) {
 		return err
@@ -255,7 +261,7 @@ func (s *Service) Set(client int32, uid psa.StorageUID, data []byte, flags psa.S
 		}
 		version += bump
 	}
-	o := &sealed{Flags: flags, Version: version, Client: client, UID: uid, Data: data}
+	o := &sealed{Flags: flags, Version: version, Client: client, UID: uid, Data: data, Capacity: capacity}
 	b, err := seal(s.huk, o, s.rand)
 	if err != nil {
 		return fmt.Errorf("ps: %v: %w", err, ipc.ErrStorageFailure)
@@ -313,7 +319,7 @@ func (s *Service) GetInfo(client int32, uid psa.StorageUID) (psa.StorageInfo, er
 	if err != nil {
 		return psa.StorageInfo{}, err
 	}
-	return psa.StorageInfo{Capacity: uint32(len(o.Data)), Size: uint32(len(o.Data)), Flags: o.Flags}, nil
+	return psa.StorageInfo{Capacity: max(o.Capacity, uint32(len(o.Data))), Size: uint32(len(o.Data)), Flags: o.Flags}, nil
 }
 
 // Remove is psa_ps_remove. No tombstone is kept: the client's floor is
@@ -352,6 +358,65 @@ func (s *Service) Remove(client int32, uid psa.StorageUID) error {
 	return nil
 }
 
+// Create is psa_ps_create: an empty object (size 0) that set_extended may
+// fill up to capacity bytes. WRITE_ONCE cannot be combined with it (an
+// object written piecewise is never complete), so it is NOT_SUPPORTED, as
+// are unknown flags; an existing uid is ALREADY_EXISTS whatever its
+// parameters; a capacity over the object size limit is INSUFFICIENT_STORAGE.
+func (s *Service) Create(client int32, uid psa.StorageUID, capacity uint32, flags psa.StorageFlags) error {
+	if uid == 0 {
+		return fmt.Errorf("ps: uid 0: %w", ipc.ErrInvalidArgument)
+	}
+	if flags&^allowedFlags != 0 || flags&psa.StorageFlagWriteOnce != 0 {
+		return fmt.Errorf("ps: create flags 0x%x: %w", uint32(flags), ipc.ErrNotSupported)
+	}
+	if int64(capacity) > int64(s.lim.MaxAssetSize) {
+		return fmt.Errorf("ps: capacity %d over the %d-byte limit: %w", capacity, s.lim.MaxAssetSize, ipc.ErrInsufficientStorage)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.down {
+		return errDown
+	}
+	_, _, _, err := s.current(client, uid)
+	switch {
+	case err == nil:
+		return fmt.Errorf("ps: uid %d: %w", uid, ipc.ErrAlreadyExists)
+	case !errors.Is(err, ipc.ErrDoesNotExist):
+		return err
+	}
+	return s.setLocked(client, uid, nil, flags, capacity)
+}
+
+// SetExtended is psa_ps_set_extended: data written at offset of an existing
+// object, within its capacity, leaving no gap (offset at most its size).
+func (s *Service) SetExtended(client int32, uid psa.StorageUID, offset uint32, data []byte) error {
+	if uid == 0 {
+		return fmt.Errorf("ps: uid 0: %w", ipc.ErrInvalidArgument)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.down {
+		return errDown
+	}
+	old, _, _, err := s.current(client, uid)
+	if err != nil {
+		return err
+	}
+	if old.Flags&psa.StorageFlagWriteOnce != 0 {
+		return fmt.Errorf("ps: uid %d is write-once: %w", uid, ipc.ErrNotPermitted)
+	}
+	capacity := max(old.Capacity, uint32(len(old.Data)))
+	end := uint64(offset) + uint64(len(data))
+	if uint64(offset) > uint64(len(old.Data)) || end > uint64(capacity) {
+		return fmt.Errorf("ps: write of %d bytes at %d into %d of %d: %w", len(data), offset, len(old.Data), capacity, ipc.ErrInvalidArgument)
+	}
+	nd := make([]byte, max(uint64(len(old.Data)), end))
+	copy(nd, old.Data)
+	copy(nd[offset:], data)
+	return s.setLocked(client, uid, nd, old.Flags, capacity)
+}
+
 // Manifest declares the PS partition: one stateless service at TF-M's SID.
 var Manifest = spe.PartitionManifest{
 	FrameworkVersion: "1.1",
@@ -374,11 +439,33 @@ func (s *Service) Call(m *spe.Message) ipc.Status {
 		if m.NumIn() != 0 || len(m.OutSize) != 1 {
 			return ipc.ErrProgrammerError
 		}
-		return m.Write(0, psa.AppendUint32(nil, 0)) // no optional calls
+		return m.Write(0, psa.AppendUint32(nil, SupportSetExtended))
+	}
+	switch op := psa.StorageOp(m.Type); op {
+	case psa.StorageOpCreate, psa.StorageOpSetExtended:
+		h, err := psa.ParseStorageHeader(op, m.InVec(0))
+		if err != nil || len(m.OutSize) != 0 || m.NumIn() != 1+b2i(op == psa.StorageOpSetExtended) {
+			return ipc.ErrProgrammerError
+		}
+		if op == psa.StorageOpCreate {
+			return its.Status(s.Create(m.Client, h.UID, h.Capacity, h.Flags))
+		}
+		return its.Status(s.SetExtended(m.Client, h.UID, h.Offset, m.InVec(1)))
 	}
 	r, st := its.Decode(m)
 	if st != ipc.Success {
 		return st
 	}
 	return its.Serve(s, m, r)
+}
+
+// SupportSetExtended is PSA_STORAGE_SUPPORT_SET_EXTENDED: psa_ps_create and
+// psa_ps_set_extended are implemented.
+const SupportSetExtended = 1
+
+func b2i(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }

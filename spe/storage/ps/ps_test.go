@@ -93,7 +93,7 @@ func TestClientRoundTrip(t *testing.T) {
 	if err != nil || info.Size != 15 {
 		t.Fatalf("%+v %v", info, err)
 	}
-	if sup, err := c.GetSupport(); err != nil || sup != 0 {
+	if sup, err := c.GetSupport(); err != nil || sup != ps.SupportSetExtended {
 		t.Fatalf("support %d %v", sup, err)
 	}
 	if err := c.Set(0, nil, 0); !errors.Is(err, ipc.ErrInvalidArgument) {
@@ -304,5 +304,72 @@ func TestDamagedVersionRecord(t *testing.T) {
 	os.WriteFile(p, b, 0o600)
 	if got, err := r.ps.Get(-1, 8, 0, 100); err != nil || string(got) != "value" {
 		t.Fatalf("restored record: %q %v", got, err)
+	}
+}
+
+// TestCreateSetExtended: psa_ps_create reserves a capacity, set_extended
+// fills it without gaps, a reopened service reads what was written, and
+// the refusals are the PSA statuses (psa-arch-tests s011-s017 run the same
+// through the C library).
+func TestCreateSetExtended(t *testing.T) {
+	dir := t.TempDir()
+	r := open(t, dir)
+	srv := spe.New(spe.Options{})
+	if err := r.ps.Register(srv); err != nil {
+		t.Fatal(err)
+	}
+	l, err := srv.Local(-3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := psaclient.NewPS(l)
+	defer c.Close()
+	if err := c.Create(7, 8, psa.StorageFlagWriteOnce); !errors.Is(err, ipc.ErrNotSupported) {
+		t.Fatalf("create write-once: %v", err)
+	}
+	if err := c.SetExtended(7, 0, []byte("ab")); !errors.Is(err, ipc.ErrDoesNotExist) {
+		t.Fatalf("set_extended before create: %v", err)
+	}
+	if err := c.Create(7, 8, 0); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Create(7, 8, 0); !errors.Is(err, ipc.ErrAlreadyExists) {
+		t.Fatalf("second create: %v", err)
+	}
+	if info, err := c.GetInfo(7); err != nil || info.Capacity != 8 || info.Size != 0 {
+		t.Fatalf("after create: %+v %v", info, err)
+	}
+	if err := c.SetExtended(7, 0, []byte("abcd")); err != nil {
+		t.Fatal(err)
+	}
+	for _, bad := range []struct {
+		off  uint32
+		data string
+	}{{5, "x"}, {2, "1234567"}} { // a gap; past the capacity
+		if err := c.SetExtended(7, bad.off, []byte(bad.data)); !errors.Is(err, ipc.ErrInvalidArgument) {
+			t.Fatalf("set_extended %d %q: %v", bad.off, bad.data, err)
+		}
+	}
+	if err := c.SetExtended(7, 2, []byte("CDEF")); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Create(8, 1<<30, 0); !errors.Is(err, ipc.ErrInsufficientStorage) {
+		t.Fatalf("huge capacity: %v", err)
+	}
+	r2 := open(t, dir)
+	srv2 := spe.New(spe.Options{})
+	if err := r2.ps.Register(srv2); err != nil {
+		t.Fatal(err)
+	}
+	l2, err := srv2.Local(-3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c2 := psaclient.NewPS(l2)
+	defer c2.Close()
+	got, err := c2.Get(7, 0, 16)
+	info, ierr := c2.GetInfo(7)
+	if err != nil || string(got) != "abCDEF" || ierr != nil || info.Capacity != 8 || info.Size != 6 {
+		t.Fatalf("reopened: %q %v %+v %v", got, err, info, ierr)
 	}
 }
