@@ -187,7 +187,30 @@ func scenarioKillNodeMidCampaign(t *testing.T, c *testCluster, fd *fleetDevices)
 	}
 	fd.startCampaign(ctx, "ct-kill", 0, targets...)
 	time.Sleep(500 * time.Millisecond) // jobs out, downloads under way
-	const victim = 1
+	// The victim is the node holding the most devices (after a rolling
+	// restart they need not be spread evenly), never the one the
+	// campaign was created through.
+	held := map[int]int{}
+	for _, sd := range fd.devs[:len(fd.devs)-1] {
+		if sd.connected() {
+			held[sd.node(c)]++
+		}
+	}
+	victim := 1
+	for k := range c.nodes {
+		if k != 0 && c.nodes[k].running() && held[k] > held[victim] {
+			victim = k
+		}
+	}
+	if held[victim] == 0 {
+		t.Fatalf("no device connected to a node other than node0 (held: %v): nothing would fail over", held)
+	}
+	others := []int{}
+	for k, nd := range c.nodes {
+		if k != victim && nd.running() {
+			others = append(others, k)
+		}
+	}
 	used := fd.enrollOnce(ctx, spare, victim)
 	spare.stop()
 	fd.retire(spare)
@@ -201,7 +224,7 @@ func scenarioKillNodeMidCampaign(t *testing.T, c *testCluster, fd *fleetDevices)
 	killed := time.Now()
 	c.nodes[victim].kill()
 	// The nonce used at the dead node is refused by the living ones.
-	fd.replay(ctx, used, []int{0, 2})
+	fd.replay(ctx, used, others)
 	bad := fd.waitAll(failoverWithin, victims, func(sd *simDevice) bool { return sd.connected() && sd.node(c) != victim })
 	switch {
 	case len(victims) > 0 && len(bad) == len(victims):
