@@ -234,7 +234,7 @@ func TestSharedCA(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if _, err := openSharedCA(ctx, db, first, []byte("a wrong passphrase, long enough"), o, log); !errors.Is(err, ca.ErrPassphrase) {
+		if _, _, err := openSharedCA(ctx, db, first, []byte("a wrong passphrase, long enough"), o, log); !errors.Is(err, ca.ErrPassphrase) {
 			t.Fatalf("wrong passphrase: %v", err)
 		}
 		if _, _, err := db.FleetCA(ctx); !errors.Is(err, store.ErrNotFound) {
@@ -244,23 +244,32 @@ func TestSharedCA(t *testing.T) {
 		// empty store, then a node without files loads them from it.
 		for _, step := range []struct{ name, dir string }{{"first", first}, {"empty", t.TempDir()}, {"first again", first}} {
 			name, dir := step.name, step.dir
-			got, err := openSharedCA(ctx, db, dir, pass, o, log)
+			got, certFile, err := openSharedCA(ctx, db, dir, pass, o, log)
 			if err != nil {
 				t.Fatalf("%s: %v", name, err)
 			}
 			if !got.Certificate().Equal(own.Certificate()) {
 				t.Fatalf("%s: not the first node's CA", name)
 			}
+			// Every node's data_dir holds the cluster's CA certificate,
+			// the file clients need as --ca, and reopens from it.
+			want, _ := os.ReadFile(filepath.Join(first, ca.CertFile))
+			if b, err := os.ReadFile(certFile); err != nil || certFile != filepath.Join(dir, ca.CertFile) || !bytes.Equal(b, want) {
+				t.Fatalf("%s: CA certificate file %q: %v", name, certFile, err)
+			}
+			if _, err := ca.Open(dir, pass, o); err != nil {
+				t.Fatalf("%s: data_dir's CA files: %v", name, err)
+			}
 		}
 		other := t.TempDir()
 		if _, err := ca.Open(other, pass, o); err != nil {
 			t.Fatal(err)
 		}
-		got, err := openSharedCA(ctx, db, other, pass, o, log)
-		if err != nil || !got.Certificate().Equal(own.Certificate()) {
-			t.Fatalf("a node with other CA files: %v", err)
+		got, certFile, err := openSharedCA(ctx, db, other, pass, o, log)
+		if err != nil || !got.Certificate().Equal(own.Certificate()) || certFile != "" {
+			t.Fatalf("a node with other CA files: %q %v", certFile, err)
 		}
-		if _, err := openSharedCA(ctx, db, t.TempDir(), []byte("a wrong passphrase, long enough"), o, log); !errors.Is(err, ca.ErrPassphrase) {
+		if _, _, err := openSharedCA(ctx, db, t.TempDir(), []byte("a wrong passphrase, long enough"), o, log); !errors.Is(err, ca.ErrPassphrase) {
 			t.Fatalf("stored CA, wrong passphrase: %v", err)
 		}
 	})

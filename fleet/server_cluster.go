@@ -9,6 +9,7 @@ import (
 	"hash/fnv"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"runtime/debug"
 	"sync"
 	"sync/atomic"
@@ -19,6 +20,7 @@ import (
 	"rampart/fleet/cluster"
 	"rampart/fleet/enroll"
 	"rampart/fleet/store"
+	"rampart/internal/secfile"
 )
 
 // A server with a cluster: section is one node of several sharing one
@@ -62,25 +64,25 @@ func buildVersion() string {
 // the store keeps the first stored (PutFleetCAIfAbsent: nodes starting
 // together store exactly one) and every node loads that one. The key is
 // stored encrypted under the CA passphrase, as in the key file.
-func openSharedCA(ctx context.Context, db *store.DB, dir string, pass []byte, o ca.Options, log *slog.Logger) (*ca.CA, error) {
+func openSharedCA(ctx context.Context, db *store.DB, dir string, pass []byte, o ca.Options, log *slog.Logger) (c *ca.CA, certFile string, err error) {
 	certPEM, keyPEM, err := db.FleetCA(ctx)
 	if errors.Is(err, store.ErrNotFound) {
 		fc, fk, local, ferr := ca.ReadFiles(dir)
 		if ferr != nil {
-			return nil, ferr
+			return nil, "", ferr
 		}
 		if local {
 			// Checked before it is shared: a wrong passphrase stops here.
 			if _, err := ca.Load(fc, fk, pass, o); err != nil {
-				return nil, err
+				return nil, "", err
 			}
 			certPEM, keyPEM = fc, fk
 		} else if _, certPEM, keyPEM, err = ca.Generate(pass, o); err != nil {
-			return nil, err
+			return nil, "", err
 		}
 		stored, perr := db.PutFleetCAIfAbsent(ctx, certPEM, keyPEM)
 		if perr != nil {
-			return nil, perr
+			return nil, "", perr
 		}
 		if stored {
 			log.Info("fleet CA stored for the cluster", "from", map[bool]string{true: "data_dir", false: "new"}[local])
@@ -88,12 +90,29 @@ func openSharedCA(ctx context.Context, db *store.DB, dir string, pass []byte, o 
 		certPEM, keyPEM, err = db.FleetCA(ctx)
 	}
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
-	if fc, _, local, _ := ca.ReadFiles(dir); local && !bytes.Equal(fc, certPEM) {
-		log.Warn("the CA files in data_dir are not the cluster's CA: the store's is used", "dir", dir)
+	if c, err = ca.Load(certPEM, keyPEM, pass, o); err != nil {
+		return nil, "", err
 	}
-	return ca.Load(certPEM, keyPEM, pass, o)
+	certFile = filepath.Join(dir, ca.CertFile)
+	fc, _, local, _ := ca.ReadFiles(dir)
+	switch {
+	case local && !bytes.Equal(fc, certPEM):
+		log.Warn("the CA files in data_dir are not the cluster's CA: the store's is used, and clients need the certificate of another node's data_dir as --ca", "dir", dir)
+		certFile = ""
+	case !local:
+		// data_dir holds the cluster's CA as a single server's does: the
+		// certificate every client needs as --ca, and the key (encrypted
+		// exactly as in the store) for a later start.
+		if err := secfile.WriteFile(filepath.Join(dir, ca.KeyFile), keyPEM); err != nil {
+			return nil, "", fmt.Errorf("fleet: data_dir: %w", err)
+		}
+		if err := secfile.WriteFile(certFile, certPEM); err != nil {
+			return nil, "", fmt.Errorf("fleet: data_dir: %w", err)
+		}
+	}
+	return c, certFile, nil
 }
 
 // clusterNonces is the used-nonce set of the cluster (enroll.UsedNonceSet).
