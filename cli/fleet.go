@@ -142,7 +142,7 @@ func fleetErr(err error) error {
 	}
 	var ua x509.UnknownAuthorityError
 	if errors.As(err, &ua) {
-		return fail(ExitError, err, "give the fleet CA certificate with --ca or RAMPART_FLEET_CA: the server prints its path at start (data_dir/ca.crt)")
+		return fail(ExitError, err, "give the fleet CA certificate with --ca or RAMPART_FLEET_CA: the server's start-up line (fleet server started) names it, ca=.../data_dir/ca.crt")
 	}
 	var he x509.HostnameError
 	if errors.As(err, &he) {
