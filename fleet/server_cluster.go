@@ -96,18 +96,14 @@ func openSharedCA(ctx context.Context, db *store.DB, dir string, pass []byte, o 
 		return nil, "", err
 	}
 	certFile = filepath.Join(dir, ca.CertFile)
-	fc, _, local, _ := ca.ReadFiles(dir)
-	switch {
-	case local && !bytes.Equal(fc, certPEM):
+	if fc, _, local, _ := ca.ReadFiles(dir); local && !bytes.Equal(fc, certPEM) {
 		log.Warn("the CA files in data_dir are not the cluster's CA: the store's is used, and clients need the certificate of another node's data_dir as --ca", "dir", dir)
-		certFile = ""
-	case !local:
-		// data_dir holds the cluster's CA as a single server's does: the
-		// certificate every client needs as --ca, and the key (encrypted
-		// exactly as in the store) for a later start.
-		if err := secfile.WriteFile(filepath.Join(dir, ca.KeyFile), keyPEM); err != nil {
-			return nil, "", fmt.Errorf("fleet: data_dir: %w", err)
-		}
+		return c, "", nil
+	}
+	// data_dir holds the cluster's CA certificate, the file every client
+	// needs as --ca, as a single server's does; the key stays in the
+	// store only.
+	if fc, err := os.ReadFile(certFile); err != nil || !bytes.Equal(fc, certPEM) {
 		if err := secfile.WriteFile(certFile, certPEM); err != nil {
 			return nil, "", fmt.Errorf("fleet: data_dir: %w", err)
 		}
