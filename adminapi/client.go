@@ -24,6 +24,34 @@ type Client struct {
 	URL   string // base URL, e.g. https://127.0.0.1:8444
 	Token string
 	HTTP  *http.Client
+	// Progress, when set, is told of every chunk of a request body sent
+	// and of a reply body received: the bytes so far and the total when
+	// known (-1 otherwise). It is called on the goroutine reading the body
+	// and must not block.
+	Progress func(Transfer)
+}
+
+// Transfer is the state of one request or reply body in flight.
+type Transfer struct {
+	Sending bool  // the request body (an upload); false for the reply
+	Done    int64 // bytes so far
+	Total   int64 // the body's length, -1 when unknown
+}
+
+// countingReader reports every read to the Client's Progress.
+type countingReader struct {
+	r    io.Reader
+	t    Transfer
+	tell func(Transfer)
+}
+
+func (c *countingReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	if n > 0 {
+		c.t.Done += int64(n)
+		c.tell(c.t)
+	}
+	return n, err
 }
 
 // NewClient builds a client trusting roots (the fleet CA) for TLS; nil
@@ -57,12 +85,25 @@ func (c *Client) do(ctx context.Context, method, path string, query url.Values, 
 	if contentType != "" {
 		req.Header.Set("Content-Type", contentType)
 	}
+	if c.Progress != nil && req.Body != nil {
+		// The length NewRequest found (a bytes.Reader's) stays the
+		// request's Content-Length; only the reads are counted.
+		req.Body = struct {
+			io.Reader
+			io.Closer
+		}{&countingReader{r: req.Body, t: Transfer{Sending: true, Total: req.ContentLength}, tell: c.Progress}, req.Body}
+		req.GetBody = nil
+	}
 	resp, err := c.HTTP.Do(req)
 	if err != nil {
 		return nil, nil, fmt.Errorf("adminapi: %w", err)
 	}
 	defer resp.Body.Close()
-	b, err := io.ReadAll(io.LimitReader(resp.Body, maxReply))
+	var rb io.Reader = resp.Body
+	if c.Progress != nil {
+		rb = &countingReader{r: resp.Body, t: Transfer{Total: resp.ContentLength}, tell: c.Progress}
+	}
+	b, err := io.ReadAll(io.LimitReader(rb, maxReply))
 	if err != nil {
 		return nil, nil, fmt.Errorf("adminapi: reading reply: %w", err)
 	}

@@ -38,6 +38,7 @@ var notBodies = map[string]string{
 	"AuditQuery":     "query parameters, described as parameters",
 	"TelemetryQuery": "query parameters, described as parameters",
 	"Duration":       "a field type, text in JSON",
+	"Transfer":       "the client's progress of a body in flight",
 }
 
 // schemasWithoutType are component schemas that describe no JSON value.

@@ -50,6 +50,7 @@ complete), 2 usage, 3 the server could not be reached or a file could not be rea
 	pf.StringVar(&o.token, "token", "", "API token (default $RAMPART_FLEET_TOKEN)")
 	pf.StringVar(&o.caFile, "ca", "", "fleet CA certificate PEM trusted for TLS (default $RAMPART_FLEET_CA)")
 	pf.BoolVar(&o.json, "json", false, "print JSON")
+	pf.BoolVarP(&o.quiet, "quiet", "q", false, "no progress line on standard error for an upload")
 	cmd.AddCommand(newCampaignUploadCmd(env, o), newCampaignCreateCmd(env, o), newCampaignListCmd(env, o), newCampaignStatusCmd(env, o))
 	for _, a := range adminapi.CampaignActions {
 		cmd.AddCommand(newCampaignControlCmd(env, o, a))

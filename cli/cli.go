@@ -33,6 +33,8 @@ type Env struct {
 	Stderr io.Writer
 	// Getenv reads the environment; tests replace it.
 	Getenv func(string) string
+
+	atExit []func() // run by Main when the command returns
 }
 
 // StdEnv is the process's real environment.
@@ -121,6 +123,10 @@ func Main(args []string, env *Env) int {
 	root := Root(env)
 	root.SetArgs(args)
 	err := root.Execute()
+	for _, f := range env.atExit {
+		f()
+	}
+	env.atExit = nil
 	if err == nil {
 		return ExitOK
 	}

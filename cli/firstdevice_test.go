@@ -118,9 +118,9 @@ func TestFirstDeviceDocument(t *testing.T) {
 		t.Errorf("the walkthrough's output (not a terminal) holds control characters:\n%q", out.String())
 	}
 	for _, want := range []string{
-		"fleet CA certificate", // the server names the file every client needs
-		"active  acme",         // onboarded
-		",uptime_s,",           // telemetry stored
+		"fleet server started", "/first-device/data/ca.crt", // the start-up line names the file every client needs
+		"active  acme", // onboarded
+		",uptime_s,",   // telemetry stored
 		"first-update completed",
 		"verified 1/1",
 	} {

@@ -24,7 +24,7 @@ func init() { register("fleet", newFleetCmd) }
 // fleetOpts are the connection flags every fleet subcommand shares.
 type fleetOpts struct {
 	server, token, caFile string
-	json                  bool
+	json, quiet           bool
 }
 
 func newFleetCmd(env *Env) *cobra.Command {
@@ -56,6 +56,7 @@ Exit status: 0 done, 1 refused by the server (unknown device, weak role, bad inp
 	pf.StringVar(&o.token, "token", "", "API token (default $RAMPART_FLEET_TOKEN)")
 	pf.StringVar(&o.caFile, "ca", "", "fleet CA certificate PEM trusted for TLS (default $RAMPART_FLEET_CA; system roots when empty)")
 	pf.BoolVar(&o.json, "json", false, "print JSON")
+	pf.BoolVarP(&o.quiet, "quiet", "q", false, "no progress line on standard error for large imports and exports")
 	cmd.AddCommand(newFleetDevicesCmd(env, o), newFleetEndorsementsCmd(env, o), newFleetReleasesCmd(env, o), newFleetAuditCmd(env, o), newFleetTelemetryCmd(env, o), newFleetNodesCmd(env, o))
 	return cmd
 }
@@ -89,7 +90,12 @@ func (o *fleetOpts) client(env *Env) (*adminapi.Client, error) {
 			return nil, fail(ExitError, fmt.Errorf("fleet: --ca %s: no PEM certificate", o.caFile), "")
 		}
 	}
-	return adminapi.NewClient(o.server, o.token, roots), nil
+	c := adminapi.NewClient(o.server, o.token, roots)
+	// Idle keep-alive connections close when the command ends, so that
+	// many commands in one process (a test, a script host) do not hold
+	// the server's per-source connection budget.
+	env.atExit = append(env.atExit, c.HTTP.CloseIdleConnections)
+	return c, nil
 }
 
 // whenForms lists the forms parseWhen accepts, for help and errors.
@@ -136,7 +142,7 @@ func fleetErr(err error) error {
 	}
 	var ua x509.UnknownAuthorityError
 	if errors.As(err, &ua) {
-		return fail(ExitError, err, "give the fleet CA certificate with --ca or RAMPART_FLEET_CA: the server prints its path at start (data_dir/ca.crt)")
+		return fail(ExitError, err, "give the fleet CA certificate with --ca or RAMPART_FLEET_CA: the server's start-up line (fleet server started) names it, ca=.../data_dir/ca.crt")
 	}
 	var he x509.HostnameError
 	if errors.As(err, &he) {
@@ -371,7 +377,9 @@ says how to re-sign (docs/fleet-enrollment.md section 7).`,
 			if err != nil {
 				return err
 			}
+			done := o.meter(env, c, "endorsements import")
 			res, err := c.ImportEndorsements(context.Background(), b)
+			done()
 			if err != nil {
 				return fleetErr(err)
 			}
@@ -478,7 +486,10 @@ func newFleetAuditCmd(env *Env, o *fleetOpts) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			list := func(ctx context.Context) ([]adminapi.AuditEntry, error) { return c.Audit(ctx, q) }
+			list := func(ctx context.Context) ([]adminapi.AuditEntry, error) {
+				defer o.meter(env, c, "audit")()
+				return c.Audit(ctx, q)
+			}
 			return printList(env, o, list, "TIME\tDECISION\tACTION\tSUBJECT\tACTOR\tREASON", func(e adminapi.AuditEntry) string {
 				return fmt.Sprintf("%s\t%s\t%s\t%s\t%s\t%s", fmtTime(e.Time), e.Decision, e.Action, e.Subject, e.Actor, strings.ReplaceAll(e.Reason, "\n", " "))
 			})
@@ -521,7 +532,9 @@ func newFleetTelemetryCmd(env *Env, o *fleetOpts) *cobra.Command {
 			if err != nil {
 				return err
 			}
+			done := o.meter(env, c, "telemetry export")
 			b, err := c.ExportTelemetry(context.Background(), q, format)
+			done()
 			if err != nil {
 				return fleetErr(err)
 			}

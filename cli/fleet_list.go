@@ -3,6 +3,7 @@ package cli
 import (
 	"context"
 	"fmt"
+	"path/filepath"
 	"text/tabwriter"
 )
 
@@ -38,7 +39,9 @@ func postRelease(env *Env, o *fleetOpts, path, comment string, force bool) error
 	if err != nil {
 		return err
 	}
+	done := o.meter(env, c, "upload "+filepath.Base(path))
 	r, _, err := c.UploadRelease(context.Background(), b, comment, force)
+	done()
 	if err != nil {
 		return fleetErr(err)
 	}

@@ -14,7 +14,9 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
+	"rampart/adminapi"
 	"rampart/attest"
 	"rampart/fleet"
 	"rampart/image"
@@ -159,6 +161,45 @@ log: {level: error}
 	}
 	if code, _, _ := runCLI(t, map[string]string{}, "fleet", "devices", "list"); code != ExitUsage {
 		t.Fatalf("no server: %d", code)
+	}
+
+	// Progress of large transfers: on standard error only, plain lines
+	// when it is not a terminal, nothing with --quiet. progressAfter 0
+	// shows even these small transfers.
+	defer func(d time.Duration) { progressAfter = d }(progressAfter)
+	progressAfter = 0
+	code, out, errs = runCLI(t, env, "fleet", "telemetry", "--device", id)
+	if code != 0 || !strings.HasPrefix(out, "device_id,metric,time,value") || !strings.HasPrefix(errs, "telemetry export: received ") || strings.Contains(errs, "\r") || strings.Contains(out, "received") {
+		t.Fatalf("telemetry with progress: %d stdout %q stderr %q", code, out, errs)
+	}
+	if code, out, errs := runCLI(t, env, "fleet", "telemetry", "-q", "--device", id); code != 0 || errs != "" || !strings.HasPrefix(out, "device_id,metric") {
+		t.Fatalf("telemetry -q: %d stdout %q stderr %q", code, out, errs)
+	}
+	size := len(res.Bytes)
+	if code, _, errs := runCLI(t, env, "fleet", "releases", "register", filepath.Join(dir, "app.bin")); code != ExitFailure || !strings.Contains(errs, fmt.Sprintf("upload app.bin: sent %s of %s (100%%)", fmtBytes(int64(size)), fmtBytes(int64(size)))) {
+		t.Fatalf("register again with progress: %d %s", code, errs)
+	}
+	if code, _, errs := runCLI(t, env, "fleet", "endorsements", "import", signed); code != 0 || !strings.Contains(errs, "endorsements import: sent ") || !strings.Contains(errs, "(100%), received ") {
+		t.Fatalf("import with progress: %d %s", code, errs)
+	}
+	if code, out, errs := runCLI(t, env, "fleet", "audit", "--json"); code != 0 || !strings.HasPrefix(errs, "audit: received ") || !strings.HasPrefix(out, "[") {
+		t.Fatalf("audit with progress: %d %s %s", code, out, errs)
+	}
+	if code, _, errs := runCLI(t, env, "fleet", "audit", "--quiet"); code != 0 || errs != "" {
+		t.Fatalf("audit --quiet: %d %s", code, errs)
+	}
+}
+
+func TestFmtTransfer(t *testing.T) {
+	for in, want := range map[adminapi.Transfer]string{
+		{Done: 512, Total: -1}:          "512 B",
+		{Done: 3 << 19, Total: 4 << 20}: "1.5 MiB of 4.0 MiB (37%)",
+		{Done: 2048, Total: 2048}:       "2.0 KiB of 2.0 KiB (100%)",
+		{Done: 5 << 30, Total: 0}:       "5.0 GiB",
+	} {
+		if got := fmtTransfer(in); got != want {
+			t.Errorf("%+v: %q, want %q", in, got, want)
+		}
 	}
 }
 

@@ -433,3 +433,27 @@ func TestOutputFlagSpelling(t *testing.T) {
 		}
 	}
 }
+
+// TestImageSignExamplesHaveCounter: Rampart's bootloader refuses an image
+// without a security counter, so every signing example in the help gives -s
+// (issue 16: following them gave "image has no security counter").
+func TestImageSignExamplesHaveCounter(t *testing.T) {
+	n := 0
+	for _, args := range [][]string{{"image", "--help"}, {"image", "sign", "--help"}} {
+		code, out, _ := runCLI(t, nil, args...)
+		if code != 0 {
+			t.Fatalf("%v: exit %d", args, code)
+		}
+		for _, l := range strings.Split(out, "\n") {
+			if strings.Contains(l, "rampart image sign -") {
+				n++
+				if !strings.Contains(l, " -s ") {
+					t.Errorf("%v: example without -s: %s", args, strings.TrimSpace(l))
+				}
+			}
+		}
+	}
+	if n < 3 {
+		t.Fatalf("found %d signing examples, want the help's", n)
+	}
+}

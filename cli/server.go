@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
-	"path/filepath"
 	"syscall"
 	"time"
 
@@ -88,11 +87,8 @@ listener serve load balancers.`,
 				srv.Shutdown(context.Background())
 				return fail(ExitError, err, "")
 			}
-			caPath := filepath.Join(cfg.DataDir, ca.CertFile)
-			if abs, err := filepath.Abs(caPath); err == nil {
-				caPath = abs
-			}
-			fmt.Fprintf(env.Stderr, "server: fleet CA certificate %s: give it as --ca to rampart fleet, rampart campaign and rampart agent\n", caPath)
+			// The start-up log line names the CA certificate clients need
+			// as --ca (fleet.Server.CACertFile).
 			<-ctx.Done()
 			sctx, cancel := context.WithTimeout(context.Background(), drainTimeout)
 			defer cancel()

@@ -63,9 +63,13 @@ log: {level: info, format: json}
 	deadline := time.Now().Add(time.Minute) // against hangs
 	for admin == "" {
 		for _, line := range strings.Split(stderr.String(), "\n") {
-			var e struct{ Msg, Admin string }
+			var e struct{ Msg, Admin, CA string }
 			if json.Unmarshal([]byte(line), &e) == nil && e.Msg == "fleet server started" {
 				admin = e.Admin
+				// The start-up line names the CA certificate clients need as --ca.
+				if want, _ := filepath.Abs(filepath.Join(dir, "data", "ca.crt")); e.CA != want {
+					t.Fatalf("started line names CA %q, want %q: %s", e.CA, want, line)
+				}
 			}
 		}
 		select {

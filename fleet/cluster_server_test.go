@@ -93,6 +93,11 @@ func TestClusterTwoNodes(t *testing.T) {
 		if _, err := os.Stat(filepath.Join(f.dir, "data-"+f.srv.cfg.Cluster.Node, "ca.key.enc")); !os.IsNotExist(err) {
 			t.Fatalf("node %s wrote a CA key file: %v", f.srv.cfg.Cluster.Node, err)
 		}
+		// but the certificate clients need as --ca, which the start-up
+		// line names.
+		if b, err := os.ReadFile(f.srv.CACertFile()); err != nil || !bytes.Contains(b, []byte("CERTIFICATE")) || filepath.Base(f.srv.CACertFile()) != "ca.crt" {
+			t.Fatalf("node %s: CA certificate file %q: %v", f.srv.cfg.Cluster.Node, f.srv.CACertFile(), err)
+		}
 	}
 	waitFor(t, 10*time.Second, "both nodes live, seen from each", func() bool { return a.srv.node.Live() == 2 && b.srv.node.Live() == 2 })
 	// Advertised by default: the addresses bound (the listen addresses
@@ -254,7 +259,7 @@ func TestSharedCA(t *testing.T) {
 		o := ca.Options{Rand: rand.Reader, Name: "Test CA"}
 		log := slog.New(slog.DiscardHandler)
 		// An empty store and no CA files: no new CA under a weak passphrase.
-		if _, err := openSharedCA(ctx, db, t.TempDir(), []byte("weak"), errors.New("too weak"), o, log); err == nil || !strings.Contains(err.Error(), "too weak") {
+		if _, _, err := openSharedCA(ctx, db, t.TempDir(), []byte("weak"), errors.New("too weak"), o, log); err == nil || !strings.Contains(err.Error(), "too weak") {
 			t.Fatalf("new CA under a weak passphrase: %v", err)
 		}
 		first := t.TempDir()
@@ -262,36 +267,43 @@ func TestSharedCA(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if _, err := openSharedCA(ctx, db, first, []byte("a wrong passphrase, long enough"), nil, o, log); !errors.Is(err, ca.ErrPassphrase) {
+		if _, _, err := openSharedCA(ctx, db, first, []byte("a wrong passphrase, long enough"), nil, o, log); !errors.Is(err, ca.ErrPassphrase) {
 			t.Fatalf("wrong passphrase: %v", err)
 		}
 		if _, _, err := db.FleetCA(ctx); !errors.Is(err, store.ErrNotFound) {
 			t.Fatalf("a CA was stored after a wrong passphrase: %v", err)
 		}
-		// In this order: the first stores its CA, then the others load it.
-		for _, n := range []struct{ name, dir string }{{"first", first}, {"empty", t.TempDir()}, {"first again", first}} {
-			name := n.name
-			got, err := openSharedCA(ctx, db, n.dir, pass, nil, o, log)
+		// In this order: the first node's files are imported into the
+		// empty store, then a node without files loads them from it.
+		for _, step := range []struct{ name, dir string }{{"first", first}, {"empty", t.TempDir()}, {"first again", first}} {
+			name, dir := step.name, step.dir
+			got, certFile, err := openSharedCA(ctx, db, dir, pass, nil, o, log)
 			if err != nil {
 				t.Fatalf("%s: %v", name, err)
 			}
 			if !got.Certificate().Equal(own.Certificate()) {
 				t.Fatalf("%s: not the first node's CA", name)
 			}
+			// Every node's data_dir holds the cluster's CA certificate,
+			// the file clients need as --ca, and reopens from it.
+			want, _ := os.ReadFile(filepath.Join(first, ca.CertFile))
+			if b, err := os.ReadFile(certFile); err != nil || certFile != filepath.Join(dir, ca.CertFile) || !bytes.Equal(b, want) {
+				t.Fatalf("%s: CA certificate file %q: %v", name, certFile, err)
+			}
 		}
 		// A stored CA opens under a passphrase weaker than new keys need.
-		if _, err := openSharedCA(ctx, db, t.TempDir(), pass, errors.New("too weak"), o, log); err != nil {
+		if _, _, err := openSharedCA(ctx, db, t.TempDir(), pass, errors.New("too weak"), o, log); err != nil {
 			t.Fatalf("stored CA, weak passphrase: %v", err)
 		}
 		other := t.TempDir()
 		if _, err := ca.Open(other, pass, o); err != nil {
 			t.Fatal(err)
 		}
-		got, err := openSharedCA(ctx, db, other, pass, nil, o, log)
-		if err != nil || !got.Certificate().Equal(own.Certificate()) {
-			t.Fatalf("a node with other CA files: %v", err)
+		got, certFile, err := openSharedCA(ctx, db, other, pass, nil, o, log)
+		if err != nil || !got.Certificate().Equal(own.Certificate()) || certFile != "" {
+			t.Fatalf("a node with other CA files: %q %v", certFile, err)
 		}
-		if _, err := openSharedCA(ctx, db, t.TempDir(), []byte("a wrong passphrase, long enough"), nil, o, log); !errors.Is(err, ca.ErrPassphrase) {
+		if _, _, err := openSharedCA(ctx, db, t.TempDir(), []byte("a wrong passphrase, long enough"), nil, o, log); !errors.Is(err, ca.ErrPassphrase) {
 			t.Fatalf("stored CA, wrong passphrase: %v", err)
 		}
 	})

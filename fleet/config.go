@@ -233,6 +233,7 @@ func (c *Config) Validate() error {
 	if len(problems) == 0 {
 		return nil
 	}
+	yamlerr.Sort(problems) // in the file's order, not the sections'
 	return &yamlerr.Error{Problems: problems}
 }
 

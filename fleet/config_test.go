@@ -68,3 +68,21 @@ func TestConfigDefaultsAndExample(t *testing.T) {
 		t.Fatalf("example: %v", err)
 	}
 }
+
+// TestConfigProblemsInFileOrder: the sections are validated in a fixed
+// order, but the problems are reported in the file's (line, column).
+func TestConfigProblemsInFileOrder(t *testing.T) {
+	text := "log: {level: loud}\nmqtt:\n  max_packet_size: 100\ndata_dir: d\nca:\n  cert_ttl: 1s\nlisten: {enroll: nocolon, admin: alsonocolon}\n"
+	_, err := ParseConfig("c.yaml", []byte(text))
+	if err == nil {
+		t.Fatal("an invalid configuration was accepted")
+	}
+	var lines []string
+	for _, l := range strings.Split(err.Error(), "\n") {
+		lines = append(lines, strings.SplitN(l, ": ", 3)[0]+": "+strings.SplitN(l, ": ", 3)[1])
+	}
+	want := []string{"c.yaml:1:7: log.level", "c.yaml:3:3: mqtt.max_packet_size", "c.yaml:6:3: ca.cert_ttl", "c.yaml:7:10: listen.enroll", "c.yaml:7:27: listen.admin"}
+	if strings.Join(lines, "\n") != strings.Join(want, "\n") {
+		t.Fatalf("problems\n%s\nwant, in this order\n%s\n(the error: %v)", strings.Join(lines, "\n"), strings.Join(want, "\n"), err)
+	}
+}

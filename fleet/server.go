@@ -78,19 +78,22 @@ type Options struct {
 
 // Server is a fleet server.
 type Server struct {
-	cfg     *Config
-	opts    Options
-	log     *slog.Logger
-	db      *store.DB
-	ca      *ca.CA
-	enroll  *enroll.Service
-	writer  *telemetry.Writer
-	broker  *broker.Broker
-	api     *api.API
-	camps   *campaign.Engine
-	jobs    *deviceproto.JobSigner
-	metrics *metrics
-	tlsCert tls.Certificate
+	cfg  *Config
+	opts Options
+	log  *slog.Logger
+	db   *store.DB
+	ca   *ca.CA
+	// caCertFile is the CA certificate clients need as --ca (absolute;
+	// "" when data_dir holds another CA than the cluster's).
+	caCertFile string
+	enroll     *enroll.Service
+	writer     *telemetry.Writer
+	broker     *broker.Broker
+	api        *api.API
+	camps      *campaign.Engine
+	jobs       *deviceproto.JobSigner
+	metrics    *metrics
+	tlsCert    tls.Certificate
 	// refusals coalesces the refusal audit entries of every listener
 	// (enrollment, admin API, image downloads, MQTT) per source and kind:
 	// one instance, so that its bound on bursts holds for the process.
@@ -179,9 +182,13 @@ func New(cfg *Config, o Options) (*Server, error) {
 	}
 	caOpts := ca.Options{Rand: o.Rand, Now: o.Now, Name: cfg.CA.Name}
 	if cfg.Clustered() {
-		s.ca, err = openSharedCA(ctx, s.db, cfg.DataDir, pass, weakPass, caOpts, log.With("component", "ca"))
+		s.ca, s.caCertFile, err = openSharedCA(ctx, s.db, cfg.DataDir, pass, weakPass, caOpts, log.With("component", "ca"))
 	} else {
 		s.ca, err = ca.Open(cfg.DataDir, pass, caOpts)
+		s.caCertFile = filepath.Join(cfg.DataDir, ca.CertFile)
+	}
+	if abs, aerr := filepath.Abs(s.caCertFile); aerr == nil && s.caCertFile != "" {
+		s.caCertFile = abs
 	}
 	if err != nil {
 		return fail(err)
@@ -428,10 +435,16 @@ func (s *Server) Start() error {
 			s.runShares(ctx)
 		}()
 	}
-	s.log.Info("fleet server started", "enroll", s.EnrollURL(), "admin", s.AdminURL(), "mqtt", s.MQTTAddr(), "store", string(s.db.Dialect()))
+	s.log.Info("fleet server started", "enroll", s.EnrollURL(), "admin", s.AdminURL(), "mqtt", s.MQTTAddr(), "store", string(s.db.Dialect()),
+		"ca", s.caCertFile, "ca_use", "--ca of rampart fleet, rampart campaign and rampart agent")
 	close(s.ready)
 	return nil
 }
+
+// CACertFile is the absolute path of the fleet CA certificate in data_dir,
+// the file every client needs as --ca; "" when a cluster node's data_dir
+// holds another CA than the cluster's.
+func (s *Server) CACertFile() string { return s.caCertFile }
 
 // listen opens an HTTPS listener whose connections are capped per source
 // and in all (a refused connection is closed before its TLS handshake).

@@ -9,6 +9,7 @@ import (
 	"hash/fnv"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"runtime/debug"
 	"sync"
 	"sync/atomic"
@@ -19,6 +20,7 @@ import (
 	"rampart/fleet/cluster"
 	"rampart/fleet/enroll"
 	"rampart/fleet/store"
+	"rampart/internal/secfile"
 )
 
 // A server with a cluster: section is one node of several sharing one
@@ -64,27 +66,27 @@ func buildVersion() string {
 // stored encrypted under the CA passphrase, as in the key file. A new key
 // is made only under a passphrase that passes ca.CheckPassphrase (weak is
 // its verdict); an existing one opens under a weaker one (the caller warns).
-func openSharedCA(ctx context.Context, db *store.DB, dir string, pass []byte, weak error, o ca.Options, log *slog.Logger) (*ca.CA, error) {
+func openSharedCA(ctx context.Context, db *store.DB, dir string, pass []byte, weak error, o ca.Options, log *slog.Logger) (c *ca.CA, certFile string, err error) {
 	certPEM, keyPEM, err := db.FleetCA(ctx)
 	if errors.Is(err, store.ErrNotFound) {
 		fc, fk, local, ferr := ca.ReadFiles(dir)
 		if ferr != nil {
-			return nil, ferr
+			return nil, "", ferr
 		}
 		if local {
 			// Checked before it is shared: a wrong passphrase stops here.
 			if _, err := ca.Load(fc, fk, pass, o); err != nil {
-				return nil, err
+				return nil, "", err
 			}
 			certPEM, keyPEM = fc, fk
 		} else if weak != nil {
-			return nil, fmt.Errorf("fleet: CA passphrase: %w; generate one, e.g. openssl rand -base64 24", weak)
+			return nil, "", fmt.Errorf("fleet: CA passphrase: %w; generate one, e.g. openssl rand -base64 24", weak)
 		} else if _, certPEM, keyPEM, err = ca.Generate(pass, o); err != nil {
-			return nil, err
+			return nil, "", err
 		}
 		stored, perr := db.PutFleetCAIfAbsent(ctx, certPEM, keyPEM)
 		if perr != nil {
-			return nil, perr
+			return nil, "", perr
 		}
 		if stored {
 			log.Info("fleet CA stored for the cluster", "from", map[bool]string{true: "data_dir", false: "new"}[local])
@@ -92,12 +94,25 @@ func openSharedCA(ctx context.Context, db *store.DB, dir string, pass []byte, we
 		certPEM, keyPEM, err = db.FleetCA(ctx)
 	}
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
+	if c, err = ca.Load(certPEM, keyPEM, pass, o); err != nil {
+		return nil, "", err
+	}
+	certFile = filepath.Join(dir, ca.CertFile)
 	if fc, _, local, _ := ca.ReadFiles(dir); local && !bytes.Equal(fc, certPEM) {
-		log.Warn("the CA files in data_dir are not the cluster's CA: the store's is used", "dir", dir)
+		log.Warn("the CA files in data_dir are not the cluster's CA: the store's is used, and clients need the certificate of another node's data_dir as --ca", "dir", dir)
+		return c, "", nil
 	}
-	return ca.Load(certPEM, keyPEM, pass, o)
+	// data_dir holds the cluster's CA certificate, the file every client
+	// needs as --ca, as a single server's does; the key stays in the
+	// store only.
+	if fc, err := os.ReadFile(certFile); err != nil || !bytes.Equal(fc, certPEM) {
+		if err := secfile.WriteFile(certFile, certPEM); err != nil {
+			return nil, "", fmt.Errorf("fleet: data_dir: %w", err)
+		}
+	}
+	return c, certFile, nil
 }
 
 // clusterNonces is the used-nonce set of the cluster (enroll.UsedNonceSet).

@@ -1,5 +1,6 @@
 // Package progress is the one progress display of Rampart's long commands
-// (rampart sim, campaign status --watch): on a terminal a single line redrawn
+// (rampart sim, campaign status --watch, the admin API's large imports and
+// exports): on a terminal a single line redrawn
 // in place; anywhere else (a pipe, a file, CI) plain lines, one when the text
 // changes and at most one per interval, so a log stays readable and free of
 // control characters.

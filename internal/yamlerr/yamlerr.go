@@ -243,11 +243,18 @@ func (d *walker) err() error {
 	if len(d.problems) == 0 {
 		return nil
 	}
-	sort.SliceStable(d.problems, func(i, j int) bool {
-		a, b := d.problems[i], d.problems[j]
+	Sort(d.problems)
+	return &Error{Problems: d.problems}
+}
+
+// Sort orders problems by their position in the file (line, then column;
+// those without a position first), keeping the order of equal ones: a
+// loader that validates section by section reports in reading order.
+func Sort(problems []Problem) {
+	sort.SliceStable(problems, func(i, j int) bool {
+		a, b := problems[i], problems[j]
 		return a.Line < b.Line || (a.Line == b.Line && a.Column < b.Column)
 	})
-	return &Error{Problems: d.problems}
 }
 
 var (
