@@ -1,0 +1,310 @@
+package boot
+
+import (
+	"bytes"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"rampart/flash"
+	"rampart/image"
+)
+
+// encKey is the device's decrypt key (ECIES-P256); its public half
+// encrypts the test images.
+var encKey = func() *ecdsa.PrivateKey {
+	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.NewChaCha8([32]byte{2}))
+	if err != nil {
+		panic(err)
+	}
+	return k
+}()
+
+// encImage is a signed image and, when encrypted, its plaintext form.
+type encImage struct {
+	wire  []byte // as shipped: body encrypted when enc
+	plain []byte // the same image with the body decrypted (what the primary slot holds)
+	size  int
+}
+
+// makeEncImage signs a deterministic body; enc encrypts it for encKey.
+func makeEncImage(t testing.TB, ver string, secCnt uint32, size int, seed uint64, enc bool) encImage {
+	t.Helper()
+	r := rand.New(rand.NewPCG(seed, uint64(size)))
+	fw := make([]byte, size)
+	for i := range fw {
+		fw[i] = byte(r.Uint32())
+	}
+	v, err := image.ParseVersion(ver)
+	if err != nil {
+		t.Fatal(err)
+	}
+	o := &image.SignOptions{Key: testKey, HeaderSize: 32, PadHeader: true, Version: v, SecurityCounter: &secCnt,
+		Rand: rand.NewChaCha8([32]byte{byte(seed)})}
+	if enc {
+		o.EncryptKey = &encKey.PublicKey
+	}
+	res, err := image.Sign(fw, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := encImage{wire: res.Bytes, plain: res.Bytes, size: len(res.Bytes)}
+	if enc {
+		img, err := image.Parse(res.Bytes)
+		if err != nil {
+			t.Fatal(err)
+		}
+		region, err := img.Decrypt(encKey)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out.plain = append(region, img.Bytes()[len(region):img.Size()]...)
+		if bytes.Equal(out.plain, out.wire) {
+			t.Fatal("encrypted image equals its plaintext")
+		}
+	}
+	return out
+}
+
+// encConfig is a one-image flash map with encrypted images.
+func encConfig(strategy Strategy, align int, erased byte) *Config {
+	c := layouts[0].config(strategy, align, erased, 1)
+	c.EncryptedImages = true
+	if err := c.Validate(); err != nil {
+		panic(err)
+	}
+	return c
+}
+
+func newEncRig(t testing.TB, cfg *Config) *rig {
+	r := newRig(t, cfg)
+	r.bl.SetDecryptKey(encKey)
+	return r
+}
+
+// TestEncryptedTrailerLayout: with encrypted_images the trailer holds two
+// key fields of BOOT_ENC_KEY_ALIGN_SIZE below swap_size, and the swap
+// status moves down by them.
+func TestEncryptedTrailerLayout(t *testing.T) {
+	plain := layouts[0].config(SwapMove, 8, 0xff, 1)
+	enc := encConfig(SwapMove, 8, 0xff)
+	lp, _ := plain.layout()
+	le, _ := enc.layout()
+	s := le.images[0].primary
+	if got, want := le.trailerSize()-lp.trailerSize(), 2*16; got != want {
+		t.Errorf("trailer grows by %d bytes, want %d", got, want)
+	}
+	if got, want := le.encKeyOff(s.size, 0), le.swapSizeOff(s.size)-16; got != want {
+		t.Errorf("key 0 at %#x, want %#x", got, want)
+	}
+	if got, want := le.encKeyOff(s.size, 1), le.swapSizeOff(s.size)-32; got != want {
+		t.Errorf("key 1 at %#x, want %#x", got, want)
+	}
+	if le.encKeyOff(s.size, 1) != le.statusOff(s.size)+uint32(le.statusSize()) {
+		t.Error("the swap status does not end where the key fields start")
+	}
+}
+
+// TestEncryptedUpgrade installs an encrypted image from the secondary slot
+// with each strategy: the primary then holds the plaintext image, which
+// boots; with swap-move an unconfirmed test reverts, and the secondary
+// slot holds the new image encrypted again, byte for byte as shipped.
+func TestEncryptedUpgrade(t *testing.T) {
+	for _, strategy := range []Strategy{SwapMove, OverwriteOnly} {
+		for _, erased := range []byte{0xff, 0x00} {
+			t.Run(fmt.Sprintf("%s/erased%02x", strategy, erased), func(t *testing.T) {
+				cfg := encConfig(strategy, 8, erased)
+				r := newEncRig(t, cfg)
+				v1 := makeEncImage(t, "1.0.0", 1, 9000, 1, true)
+				v2 := makeEncImage(t, "2.0.0", 2, 11000, 2, true)
+				r.install(0, Primary, v1.plain)
+				r.install(0, Secondary, v2.wire)
+				r.request(0, false)
+				res := r.boot()
+				if !res.Images[0].Booted || res.Images[0].Version != "2.0.0+0" {
+					t.Fatalf("booted %+v\n%s", res.Images[0], notes(res))
+				}
+				if got := r.slotBytes(0, Primary, v2.size); !bytes.Equal(got, v2.plain) {
+					t.Fatal("the primary slot does not hold the decrypted image")
+				}
+				if strategy == OverwriteOnly {
+					return
+				}
+				if got := r.slotBytes(0, Secondary, v1.size); !bytes.Equal(got, v1.wire) {
+					t.Fatal("the old image was not encrypted again into the secondary slot")
+				}
+				res = r.boot() // not confirmed: revert
+				if res.Images[0].Version != "1.0.0+0" {
+					t.Fatalf("after the revert booted %s\n%s", res.Images[0].Version, notes(res))
+				}
+				if got := r.slotBytes(0, Primary, v1.size); !bytes.Equal(got, v1.plain) {
+					t.Fatal("the primary slot does not hold the old image in plaintext after the revert")
+				}
+				if got := r.slotBytes(0, Secondary, v2.size); !bytes.Equal(got, v2.wire) {
+					t.Fatal("the secondary slot does not hold the new image as shipped after the revert")
+				}
+			})
+		}
+	}
+}
+
+// TestEncryptedRefused: a tampered encrypted image, one for another
+// device's key and one with no decrypt key provisioned are refused and
+// erased; the old image boots.
+func TestEncryptedRefused(t *testing.T) {
+	other, err := ecdsa.GenerateKey(elliptic.P256(), rand.NewChaCha8([32]byte{3}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name   string
+		key    any
+		tamper func([]byte)
+		want   error
+	}{
+		{"tampered-body", encKey, func(b []byte) { b[4000] ^= 1 }, ErrInvalidImage},
+		{"tampered-key-tlv", encKey, func(b []byte) { b[len(b)-20] ^= 1 }, ErrInvalidImage},
+		{"wrong-device-key", other, nil, ErrInvalidImage},
+		{"no-decrypt-key", nil, nil, ErrEncryptedImage},
+	} {
+		for _, strategy := range []Strategy{SwapMove, OverwriteOnly} {
+			t.Run(string(strategy)+"/"+tc.name, func(t *testing.T) {
+				r := newRig(t, encConfig(strategy, 8, 0xff))
+				r.bl.SetDecryptKey(tc.key)
+				v1 := makeEncImage(t, "1.0.0", 1, 9000, 1, false)
+				v2 := makeEncImage(t, "2.0.0", 2, 11000, 2, true)
+				w := append([]byte(nil), v2.wire...)
+				if tc.tamper != nil {
+					tc.tamper(w)
+				}
+				r.install(0, Primary, v1.plain)
+				r.install(0, Secondary, w)
+				r.request(0, true)
+				im := r.bl.l.images[0]
+				if _, err := r.bl.validate(w, 0, im.maxImageSize(r.bl.l), true); !errors.Is(err, tc.want) {
+					t.Fatalf("validate: %v, want %v", err, tc.want)
+				}
+				res := r.boot()
+				if res.Images[0].Version != "1.0.0+0" {
+					t.Fatalf("booted %s\n%s", res.Images[0].Version, notes(res))
+				}
+				sec := make([]byte, im.secondary.size)
+				if err := r.dev.Read(im.secondary.off, sec); err != nil {
+					t.Fatal(err)
+				}
+				if !allEqual(sec, 0xff) {
+					t.Fatalf("the refused image was not erased\n%s", notes(res))
+				}
+			})
+		}
+	}
+}
+
+// TestEncryptedPowerCut cuts the power before every flash operation of an
+// encrypted upgrade (and, for swap-move, of the revert after it), then
+// reboots: every device boots the image it should, with the primary slot in
+// plaintext and the secondary as it should be.
+func TestEncryptedPowerCut(t *testing.T) {
+	for _, strategy := range []Strategy{SwapMove, OverwriteOnly} {
+		for _, erased := range []byte{0xff, 0x00} {
+			t.Run(fmt.Sprintf("%s/erased%02x", strategy, erased), func(t *testing.T) {
+				cfg := encConfig(strategy, 8, erased)
+				v1 := makeEncImage(t, "1.0.0", 1, 9000, 1, true)
+				v2 := makeEncImage(t, "2.0.0", 2, 11000, 2, true)
+				base := newEncRig(t, cfg)
+				base.install(0, Primary, v1.plain)
+				base.install(0, Secondary, v2.wire)
+				base.request(0, false)
+				snap := base.dev.Clone()
+				phases := []struct {
+					want     string
+					pri, sec []byte
+					checkSec bool
+				}{{"2.0.0+0", v2.plain, v1.wire, strategy == SwapMove}}
+				if strategy == SwapMove {
+					phases = append(phases, struct {
+						want     string
+						pri, sec []byte
+						checkSec bool
+					}{"1.0.0+0", v1.plain, v2.wire, true})
+				}
+				r := newEncRig(t, cfg)
+				for p, ph := range phases {
+					// The number of operations of this phase, uncut.
+					r.dev.CopyFrom(snap)
+					for range p {
+						r.boot()
+					}
+					start := r.dev.Clone()
+					r.dev.SetFault(nil)
+					r.boot()
+					total := r.dev.Ops()
+					for cut := 1; cut <= total; cut++ {
+						r.dev.CopyFrom(start)
+						r.dev.SetFault(&flash.Fault{CutBefore: cut})
+						if _, err := r.bl.Boot(); !errors.Is(err, flash.ErrPowerCut) {
+							t.Fatalf("phase %d cut %d: %v", p, cut, err)
+						}
+						r.dev.PowerOn()
+						res := r.boot()
+						if res.Images[0].Version != ph.want {
+							t.Fatalf("phase %d cut %d of %d: booted %s\n%s", p, cut, total, res.Images[0].Version, notes(res))
+						}
+						if !bytes.Equal(r.slotBytes(0, Primary, len(ph.pri)), ph.pri) {
+							t.Fatalf("phase %d cut %d: the primary slot does not hold the plaintext image", p, cut)
+						}
+						if ph.checkSec && !bytes.Equal(r.slotBytes(0, Secondary, len(ph.sec)), ph.sec) {
+							t.Fatalf("phase %d cut %d: the secondary slot does not hold the encrypted image", p, cut)
+						}
+					}
+				}
+			})
+		}
+	}
+}
+
+// TestDeviceDecryptKey: the decrypt key provisioned in a device directory
+// is kept 0600 and given to the bootloader when the directory is opened.
+func TestDeviceDecryptKey(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "dev")
+	d, err := CreateDevice(dir, encConfig(SwapMove, 8, 0xff), []any{testKey.Public()}, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := d.ProvisionDecryptKey(encKey); err != nil {
+		t.Fatal(err)
+	}
+	d.Close()
+	fi, err := os.Stat(filepath.Join(dir, DeviceDecryptKeyFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fi.Mode().Perm() != 0o600 {
+		t.Errorf("decrypt key mode %v, want 0600", fi.Mode().Perm())
+	}
+	d, err = OpenDevice(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	v1 := makeEncImage(t, "1.0.0", 1, 9000, 1, false)
+	v2 := makeEncImage(t, "2.0.0", 2, 11000, 2, true)
+	if err := d.Boot.Install(0, Primary, v1.plain); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Boot.Install(0, Secondary, v2.wire); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Boot.RequestUpgrade(0, true); err != nil {
+		t.Fatal(err)
+	}
+	res, err := d.Boot.Boot()
+	if err != nil || res.Images[0].Version != "2.0.0+0" {
+		t.Fatalf("boot: %v\n%s", err, notes(res))
+	}
+}
