@@ -2,6 +2,7 @@ package boot
 
 import (
 	"bytes"
+	"crypto"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"errors"
@@ -35,6 +36,12 @@ type encImage struct {
 // makeEncImage signs a deterministic body; enc encrypts it for encKey.
 func makeEncImage(t testing.TB, ver string, secCnt uint32, size int, seed uint64, enc bool) encImage {
 	t.Helper()
+	return makeEncImageKey(t, ver, secCnt, size, seed, enc, testKey)
+}
+
+// makeEncImageKey is makeEncImage signed with key.
+func makeEncImageKey(t testing.TB, ver string, secCnt uint32, size int, seed uint64, enc bool, key crypto.Signer) encImage {
+	t.Helper()
 	r := rand.New(rand.NewPCG(seed, uint64(size)))
 	fw := make([]byte, size)
 	for i := range fw {
@@ -44,7 +51,7 @@ func makeEncImage(t testing.TB, ver string, secCnt uint32, size int, seed uint64
 	if err != nil {
 		t.Fatal(err)
 	}
-	o := &image.SignOptions{Key: testKey, HeaderSize: 32, PadHeader: true, Version: v, SecurityCounter: &secCnt,
+	o := &image.SignOptions{Key: key, HeaderSize: 32, PadHeader: true, Version: v, SecurityCounter: &secCnt,
 		Rand: rand.NewChaCha8([32]byte{byte(seed)})}
 	if enc {
 		o.EncryptKey = &encKey.PublicKey
@@ -307,4 +314,68 @@ func TestDeviceDecryptKey(t *testing.T) {
 	if err != nil || res.Images[0].Version != "2.0.0+0" {
 		t.Fatalf("boot: %v\n%s", err, notes(res))
 	}
+}
+
+// encScenarios are the encrypted differential scenarios: the primary holds
+// v1 in plaintext (as an encrypted v1 was installed), the secondary v2
+// encrypted; a test upgrade that reverts (v1 encrypted again on its way
+// back), a permanent one, an overwrite and a tampered ciphertext.
+func encScenarios() []scenario {
+	tampered := func(r *rig, im *imageSet) {
+		factory(r, im)
+		bad := bytes.Clone(im.new[0])
+		bad[3000] ^= 0x40
+		r.install(0, Secondary, bad)
+		r.request(0, false)
+	}
+	return []scenario{
+		{name: "swap-enc-test-revert-1img", strategy: SwapMove, images: 1, setup: stage(false),
+			steps: []step{bootStep("2.0.0+0"), bootStep("1.0.0+0"), bootStep("1.0.0+0")}},
+		{name: "swap-enc-perm-1img", strategy: SwapMove, images: 1, setup: stage(true),
+			steps: []step{bootStep("2.0.0+0"), bootStep("2.0.0+0")}},
+		{name: "overwrite-enc-1img", strategy: OverwriteOnly, images: 1, setup: stage(false),
+			steps: []step{bootStep("2.0.0+0"), bootStep("2.0.0+0")}},
+		{name: "swap-enc-tampered-1img", strategy: SwapMove, images: 1, setup: tampered,
+			steps: []step{bootStep("1.0.0+0"), bootStep("1.0.0+0")}},
+		{name: "overwrite-enc-tampered-1img", strategy: OverwriteOnly, images: 1, setup: tampered,
+			steps: []step{bootStep("1.0.0+0"), bootStep("1.0.0+0")}},
+	}
+}
+
+// TestMCUbootDifferentialEncrypted runs the encrypted scenarios on Rampart
+// and on MCUboot built with MCUBOOT_ENC_IMAGES and MCUBOOT_ENCRYPT_EC256,
+// over identical flash, cut before every operation: the same decisions,
+// operations and bytes (docs/boot.md §11). The fast subset is one layout;
+// -sweep=full runs every layout, alignment and erased value.
+func TestMCUbootDifferentialEncrypted(t *testing.T) {
+	full := *sweepFlag == "full"
+	var counts diffCounts
+	chains := 2
+	if full {
+		chains = 20
+	}
+	v1 := makeEncImageKey(t, "1.0.0", 1, 5000, 11, true, ecdsaKey)
+	v2 := makeEncImageKey(t, "2.0.0", 2, 6000, 21, true, ecdsaKey)
+	im := &imageSet{old: [][]byte{v1.plain}, new: [][]byte{v2.wire}}
+	for ci, c := range sweepConfigs(true) {
+		for si, sc := range encScenarios() {
+			name := fmt.Sprintf("%s/align%d/erased%02x/%s", c.ls.name, c.align, c.erased, sc.name)
+			// The fast subset: every scenario on one configuration, and
+			// the test-revert one on a second.
+			if !full && ci != 1 && !(ci == 8 && si == 0) {
+				continue
+			}
+			t.Run(name, func(t *testing.T) {
+				cfg := c.ls.config(sc.strategy, c.align, c.erased, sc.images)
+				cfg.EncryptedImages = true
+				if err := cfg.Validate(); err != nil {
+					t.Fatal(err)
+				}
+				or := newOracleRig(t, cfg, ecdsaKey)
+				runDifferential(t, or, sc, im, chains, &counts)
+			})
+		}
+	}
+	t.Logf("sweep=%s: %d encrypted scenario runs, %d cut points, %d boots (Rampart and MCUboot), all agreeing",
+		*sweepFlag, counts.scenarios, counts.cutPoints, counts.boots)
 }

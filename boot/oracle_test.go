@@ -54,7 +54,7 @@ func newOracleRig(t testing.TB, cfg *Config, signer crypto.Signer) *oracleRig {
 	}
 	o, err := mcubootoracle.Open(mcubootoracle.Config{
 		Strategy: mcubootoracle.Strategy(cfg.Strategy), MaxAlign: l.maxAlign, MaxSectors: l.maxSectors,
-		Images: len(cfg.Images), DowngradePrevention: cfg.DowngradePrevention,
+		Images: len(cfg.Images), DowngradePrevention: cfg.DowngradePrevention, Encrypted: cfg.EncryptedImages,
 	})
 	if errors.Is(err, mcubootoracle.ErrNoSource) {
 		t.Skipf("MCUboot differential test skipped: %v (set RAMPART_MCUBOOT to MCUboot's source tree, e.g. ../shared/vendor/mcuboot, and install gcc)", err)
@@ -65,6 +65,15 @@ func newOracleRig(t testing.TB, cfg *Config, signer crypto.Signer) *oracleRig {
 	der, err := x509.MarshalPKIXPublicKey(signer.Public())
 	if err != nil {
 		t.Fatal(err)
+	}
+	if cfg.EncryptedImages {
+		pk, err := x509.MarshalPKCS8PrivateKey(encKey)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := o.SetDecryptKey(pk); err != nil {
+			t.Fatal(err)
+		}
 	}
 	r := &oracleRig{cfg: cfg, l: l, o: o, key: der}
 	for i, im := range l.images {
@@ -163,6 +172,9 @@ func runDifferential(t *testing.T, or *oracleRig, sc scenario, im *imageSet, cha
 	snap := base.dev.Clone()
 	rr := newRig(t, or.cfg) // Rampart's device
 	mr := newRig(t, or.cfg) // MCUboot's device (its Bootloader only confirms, as the application would)
+	if or.cfg.EncryptedImages {
+		rr.bl.SetDecryptKey(encKey)
+	}
 	counts.scenarios++
 	run := func(cuts []int) int {
 		rr.dev.CopyFrom(snap)

@@ -33,6 +33,11 @@ type Config struct {
 	Images     int // MCUBOOT_IMAGE_NUMBER: 1 or 2
 	// DowngradePrevention sets MCUBOOT_DOWNGRADE_PREVENTION (overwrite-only).
 	DowngradePrevention bool
+	// Encrypted sets MCUBOOT_ENC_IMAGES with MCUBOOT_ENCRYPT_EC256 over
+	// TinyCrypt, as the simulator's enc-ec256 feature, but without
+	// MCUBOOT_SWAP_SAVE_ENCTLV: the trailer keeps the plain body keys, as
+	// MCUboot's default configuration (and Rampart) does.
+	Encrypted bool
 }
 
 // ErrNoSource is returned when the MCUboot sources or gcc are not found.
@@ -119,6 +124,9 @@ func (cfg Config) args(src, glue string) ([]string, error) {
 	default:
 		return nil, fmt.Errorf("mcubootoracle: strategy %q", cfg.Strategy)
 	}
+	if cfg.Encrypted {
+		a = append(a, "-DMCUBOOT_ENC_IMAGES", "-DMCUBOOT_ENCRYPT_EC256")
+	}
 	if cfg.DowngradePrevention {
 		// By version, as Rampart (not by security counter).
 		a = append(a, "-DMCUBOOT_DOWNGRADE_PREVENTION", "-DMCUBOOT_DOWNGRADE_PREVENTION_SECURITY_COUNTER=0")
@@ -137,6 +145,12 @@ func (cfg Config) args(src, glue string) ([]string, error) {
 	}
 	for _, f := range []string{"utils.c", "sha256.c", "ecc.c", "ecc_dsa.c", "ecc_platform_specific.c"} {
 		a = append(a, filepath.Join(tc, "source", f))
+	}
+	if cfg.Encrypted {
+		a = append(a, filepath.Join(bu, "encrypted.c"))
+		for _, f := range []string{"aes_encrypt.c", "aes_decrypt.c", "ctr_mode.c", "hmac.c", "ecc_dh.c"} {
+			a = append(a, filepath.Join(tc, "source", f))
+		}
 	}
 	a = append(a,
 		filepath.Join(src, "ext", "mbedtls-asn1", "src", "platform_util.c"),
@@ -186,7 +200,7 @@ func Build(cfg Config) (string, error) {
 	if err := secfile.MkdirAll(dir); err != nil {
 		return "", err
 	}
-	out := filepath.Join(dir, fmt.Sprintf("mcuboot-%s-a%d-s%d-i%d-d%v-%s.so", cfg.Strategy, cfg.MaxAlign, cfg.MaxSectors, cfg.Images, cfg.DowngradePrevention, key))
+	out := filepath.Join(dir, fmt.Sprintf("mcuboot-%s-a%d-s%d-i%d-d%v-e%v-%s.so", cfg.Strategy, cfg.MaxAlign, cfg.MaxSectors, cfg.Images, cfg.DowngradePrevention, cfg.Encrypted, key))
 	if _, err := os.Stat(out); err == nil {
 		return out, nil
 	}
