@@ -104,10 +104,10 @@ type Config struct {
 	// slot while installing it. The trailer grows by two key fields
 	// (docs/boot.md §11).
 	EncryptedImages bool         `json:"encrypted_images,omitempty" yaml:"encrypted_images,omitempty"`
-	Bootloader          Area         `json:"bootloader" yaml:"bootloader"`
-	Images              []ImageSlots `json:"images" yaml:"images"`
-	Scratch             *Area        `json:"scratch,omitempty" yaml:"scratch,omitempty"`
-	Storage             []NamedArea  `json:"storage,omitempty" yaml:"storage,omitempty"`
+	Bootloader      Area         `json:"bootloader" yaml:"bootloader"`
+	Images          []ImageSlots `json:"images" yaml:"images"`
+	Scratch         *Area        `json:"scratch,omitempty" yaml:"scratch,omitempty"`
+	Storage         []NamedArea  `json:"storage,omitempty" yaml:"storage,omitempty"`
 }
 
 // ErrConfig is wrapped by every flash-map validation error.

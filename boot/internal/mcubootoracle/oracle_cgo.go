@@ -46,11 +46,11 @@ import (
 // Oracle is one loaded MCUboot configuration. Its methods serialise: the
 // library keeps MCUboot's state in globals.
 type Oracle struct {
-	mu                     sync.Mutex
-	cfg                    Config
-	path                   string
+	mu                                sync.Mutex
+	cfg                               Config
+	path                              string
 	setFlash, setKey, setEncKey, boot unsafe.Pointer
-	counters               unsafe.Pointer
+	counters                          unsafe.Pointer
 	// LogLevel is MCUboot's log level during a boot: 0 off, 1 errors ... 4 debug.
 	LogLevel int
 }
