@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"testing"
 
@@ -378,4 +379,77 @@ func TestMCUbootDifferentialEncrypted(t *testing.T) {
 	}
 	t.Logf("sweep=%s: %d encrypted scenario runs, %d cut points, %d boots (Rampart and MCUboot), all agreeing",
 		*sweepFlag, counts.scenarios, counts.cutPoints, counts.boots)
+}
+
+// TestMCUbootDifferentialImgtoolEncrypted runs the encrypted scenarios with
+// images signed and encrypted (--encrypt with the device's P-256 public
+// key: ECIES-P256, AES-128) by MCUboot's own imgtool (RAMPART_IMGTOOL):
+// both bootloaders decrypt and boot them, agreeing at every cut.
+func TestMCUbootDifferentialImgtoolEncrypted(t *testing.T) {
+	tool := os.Getenv("RAMPART_IMGTOOL")
+	if tool == "" {
+		t.Skip("RAMPART_IMGTOOL is not set (path to MCUboot's scripts/imgtool.py): imgtool-encrypted differential skipped; see docs/imgtool-interop.md")
+	}
+	py := os.Getenv("RAMPART_PYTHON")
+	if py == "" {
+		py = "/usr/bin/python3"
+	}
+	dir := t.TempDir()
+	write := func(name string, b []byte) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	signPEM, err := image.MarshalPrivateKeyPEM(ecdsaKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	encPEM, err := image.MarshalPublicKeyPEM(&encKey.PublicKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keyFile, encFile := write("key.pem", signPEM), write("enc-pub.pem", encPEM)
+	sign := func(ver string, secCnt uint32, size int, seed uint64) encImage {
+		body := make([]byte, size)
+		r := rand.New(rand.NewPCG(seed, 7))
+		for i := range body {
+			body[i] = byte(r.Uint32())
+		}
+		in, out := write("in.bin", body), filepath.Join(dir, "out.bin")
+		cmd := exec.Command(py, tool, "sign", "--key", keyFile, "--encrypt", encFile, "--header-size", "32", "--pad-header",
+			"--align", "8", "--max-align", "8", "--version", ver, "--security-counter", fmt.Sprint(secCnt),
+			"--slot-size", "32768", in, out)
+		if b, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("imgtool sign --encrypt: %v\n%s", err, b)
+		}
+		wire, err := os.ReadFile(out)
+		if err != nil {
+			t.Fatal(err)
+		}
+		img, err := image.Parse(wire)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !img.Header.Flags.Encrypted() {
+			t.Fatal("imgtool did not encrypt")
+		}
+		region, err := img.Decrypt(encKey)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return encImage{wire: wire, plain: append(region, wire[len(region):img.Size()]...), size: img.Size()}
+	}
+	v1, v2 := sign("1.0.0", 1, 5000, 1), sign("2.0.0", 2, 6000, 2)
+	im := &imageSet{old: [][]byte{v1.plain}, new: [][]byte{v2.wire}}
+	var counts diffCounts
+	for _, sc := range encScenarios() {
+		cfg := layouts[0].config(sc.strategy, 8, 0xff, 1)
+		cfg.EncryptedImages = true
+		t.Run(sc.name, func(t *testing.T) {
+			runDifferential(t, newOracleRig(t, cfg, ecdsaKey), sc, im, 1, &counts)
+		})
+	}
+	t.Logf("imgtool-encrypted: %d scenario runs, %d cut points, %d boots (Rampart and MCUboot), all agreeing", counts.scenarios, counts.cutPoints, counts.boots)
 }
