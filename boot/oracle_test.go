@@ -184,7 +184,7 @@ func runDifferential(t *testing.T, or *oracleRig, sc scenario, im *imageSet, cha
 		ops, ok := playBoth(t, or, sc, rr, mr, mctr, cuts, counts)
 		if !ok {
 			c := strings.Trim(strings.ReplaceAll(fmt.Sprint(cuts), " ", ","), "[]")
-			t.Logf("replay: go test ./boot -run 'TestMCUbootDifferential/%s$' -oracle.cut=%s -oracle.log=4 -v%s", t.Name()[strings.Index(t.Name(), "/")+1:], c, fullArg())
+			t.Logf("replay: go test ./boot -run '%s$' -oracle.cut=%s -oracle.log=4 -v%s", t.Name(), c, fullArg())
 			t.FailNow()
 		}
 		return ops
