@@ -102,7 +102,7 @@ type Config struct {
 	// image whose body is encrypted (AES-128-CTR, the key wrapped for the
 	// device's decrypt key); the bootloader decrypts it into the primary
 	// slot while installing it. The trailer grows by two key fields
-	// (docs/boot.md §11).
+	// (docs/boot.md §10b).
 	EncryptedImages bool         `json:"encrypted_images,omitempty" yaml:"encrypted_images,omitempty"`
 	Bootloader      Area         `json:"bootloader" yaml:"bootloader"`
 	Images          []ImageSlots `json:"images" yaml:"images"`

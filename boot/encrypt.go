@@ -9,7 +9,7 @@ import (
 	"rampart/image"
 )
 
-// Encrypted images (MCUBOOT_ENC_IMAGES, docs/boot.md §11). The secondary
+// Encrypted images (MCUBOOT_ENC_IMAGES, docs/boot.md §10b). The secondary
 // slot may hold an image whose body is AES-128-CTR encrypted, its key
 // wrapped in a key-exchange TLV for the device's decrypt key. The
 // bootloader decrypts the body while copying it into the primary slot,

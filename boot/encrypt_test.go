@@ -346,7 +346,7 @@ func encScenarios() []scenario {
 // TestMCUbootDifferentialEncrypted runs the encrypted scenarios on Rampart
 // and on MCUboot built with MCUBOOT_ENC_IMAGES and MCUBOOT_ENCRYPT_EC256,
 // over identical flash, cut before every operation: the same decisions,
-// operations and bytes (docs/boot.md §11). The fast subset is one layout;
+// operations and bytes (docs/boot.md §10b). The fast subset is one layout;
 // -sweep=full runs every layout, alignment and erased value.
 func TestMCUbootDifferentialEncrypted(t *testing.T) {
 	full := *sweepFlag == "full"
