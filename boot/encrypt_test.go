@@ -3,6 +3,7 @@ package boot
 import (
 	"bytes"
 	"crypto"
+	"crypto/ecdh"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"errors"
@@ -27,6 +28,15 @@ var encKey = func() *ecdsa.PrivateKey {
 	return k
 }()
 
+// x25519Key is a device decrypt key for ECIES-X25519.
+var x25519Key = func() *ecdh.PrivateKey {
+	k, err := ecdh.X25519().NewPrivateKey(seed("rampart x25519 decrypt key"))
+	if err != nil {
+		panic(err)
+	}
+	return k
+}()
+
 // encImage is a signed image and, when encrypted, its plaintext form.
 type encImage struct {
 	wire  []byte // as shipped: body encrypted when enc
@@ -43,6 +53,17 @@ func makeEncImage(t testing.TB, ver string, secCnt uint32, size int, seed uint64
 // makeEncImageKey is makeEncImage signed with key.
 func makeEncImageKey(t testing.TB, ver string, secCnt uint32, size int, seed uint64, enc bool, key crypto.Signer) encImage {
 	t.Helper()
+	var dec any
+	if enc {
+		dec = encKey
+	}
+	return makeEncImageFor(t, ver, secCnt, size, seed, dec, key)
+}
+
+// makeEncImageFor signs with key and, when dec is not nil, encrypts for
+// dec's public half (P-256: ECIES-P256, X25519: ECIES-X25519).
+func makeEncImageFor(t testing.TB, ver string, secCnt uint32, size int, seed uint64, dec any, key crypto.Signer) encImage {
+	t.Helper()
 	r := rand.New(rand.NewPCG(seed, uint64(size)))
 	fw := make([]byte, size)
 	for i := range fw {
@@ -54,20 +75,23 @@ func makeEncImageKey(t testing.TB, ver string, secCnt uint32, size int, seed uin
 	}
 	o := &image.SignOptions{Key: key, HeaderSize: 32, PadHeader: true, Version: v, SecurityCounter: &secCnt,
 		Rand: rand.NewChaCha8([32]byte{byte(seed)})}
-	if enc {
-		o.EncryptKey = &encKey.PublicKey
+	switch k := dec.(type) {
+	case *ecdsa.PrivateKey:
+		o.EncryptKey = &k.PublicKey
+	case *ecdh.PrivateKey:
+		o.EncryptKey = k.PublicKey()
 	}
 	res, err := image.Sign(fw, o)
 	if err != nil {
 		t.Fatal(err)
 	}
 	out := encImage{wire: res.Bytes, plain: res.Bytes, size: len(res.Bytes)}
-	if enc {
+	if dec != nil {
 		img, err := image.Parse(res.Bytes)
 		if err != nil {
 			t.Fatal(err)
 		}
-		region, err := img.Decrypt(encKey)
+		region, err := img.Decrypt(dec)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -452,4 +476,35 @@ func TestMCUbootDifferentialImgtoolEncrypted(t *testing.T) {
 		})
 	}
 	t.Logf("imgtool-encrypted: %d scenario runs, %d cut points, %d boots (Rampart and MCUboot), all agreeing", counts.scenarios, counts.cutPoints, counts.boots)
+}
+
+// TestMCUbootDifferentialEncryptedX25519 is TestMCUbootDifferentialEncrypted
+// with ECIES-X25519 key exchange: MCUboot built with MCUBOOT_ENCRYPT_X25519
+// (fiat's curve25519) and, as imgtool pairs X25519 with them, Ed25519
+// signatures; the device's X25519 key provisioned in both.
+func TestMCUbootDifferentialEncryptedX25519(t *testing.T) {
+	full := *sweepFlag == "full"
+	chains := 1
+	if full {
+		chains = 20
+	}
+	var counts diffCounts
+	v1 := makeEncImageFor(t, "1.0.0", 1, 5000, 11, x25519Key, testKey)
+	v2 := makeEncImageFor(t, "2.0.0", 2, 6000, 21, x25519Key, testKey)
+	im := &imageSet{old: [][]byte{v1.plain}, new: [][]byte{v2.wire}}
+	for ci, c := range sweepConfigs(true) {
+		for si, sc := range encScenarios() {
+			if !full && (ci != 2 || si > 2) {
+				continue
+			}
+			name := fmt.Sprintf("%s/align%d/erased%02x/%s", c.ls.name, c.align, c.erased, sc.name)
+			t.Run(name, func(t *testing.T) {
+				cfg := c.ls.config(sc.strategy, c.align, c.erased, sc.images)
+				cfg.EncryptedImages = true
+				runDifferential(t, newOracleRigDec(t, cfg, testKey, x25519Key), sc, im, chains, &counts)
+			})
+		}
+	}
+	t.Logf("sweep=%s: %d X25519-encrypted scenario runs, %d cut points, %d boots (Rampart and MCUboot), all agreeing",
+		*sweepFlag, counts.scenarios, counts.cutPoints, counts.boots)
 }
