@@ -18,6 +18,46 @@ type Bootloader struct {
 	io       *slotIO
 	keys     []any
 	counters *Counters
+	// decryptKey is the private key that unwraps encrypted images' body
+	// keys (nil: encrypted images are refused).
+	decryptKey any
+}
+
+// SetDecryptKey provisions the private key whose public half imgtool
+// --encrypt was given (ECIES-P256 so far): encrypted images in the
+// secondary slot are then verified and decrypted while they are installed.
+// The flash map must have encrypted_images set.
+func (b *Bootloader) SetDecryptKey(k any) { b.decryptKey = k }
+
+// swapKeys returns the body keys of image im's primary and secondary
+// images, each nil when its image is not encrypted or cannot be unwrapped.
+func (b *Bootloader) swapKeys(im imageLayout) ([2][]byte, error) {
+	var keys [2][]byte
+	if !b.l.encrypted {
+		return keys, nil
+	}
+	for k, s := range []*slot{im.primary, im.secondary} {
+		data, err := b.io.readSlot(s)
+		if err != nil {
+			return keys, err
+		}
+		keys[k] = bodyKey(data, b.decryptKey)
+	}
+	return keys, nil
+}
+
+// candidateCipher is the cipher that decrypts a validated secondary image
+// on its way into the primary slot (nil when it is not encrypted).
+func (b *Bootloader) candidateCipher(v *validImage) (*bodyCipher, error) {
+	if v == nil || !v.img.Header.Flags.Encrypted() {
+		return nil, nil
+	}
+	k, err := v.img.BodyKey(b.decryptKey)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrInvalidImage, err)
+	}
+	h := v.img.Header
+	return newBodyCipher(k, &h)
 }
 
 // New returns a bootloader for dev laid out by cfg, trusting keys (public or
@@ -219,7 +259,7 @@ func (b *Bootloader) decide(i int, s *imageState, r *ImageReport, upgrading bool
 		if err != nil {
 			return err
 		}
-		if _, err := b.validate(sec, i, im.maxImageSize(b.l)); err != nil {
+		if _, err := b.validate(sec, i, im.maxImageSize(b.l), true); err != nil {
 			return b.reject(i, t, err, r)
 		}
 		r.note("image in the primary slot was tested and not confirmed: reverting")
@@ -267,7 +307,7 @@ func (b *Bootloader) checkCandidate(i int) (*validImage, error) {
 	if err != nil {
 		return nil, err
 	}
-	v, err := b.validate(sec, i, im.maxImageSize(b.l))
+	v, err := b.validate(sec, i, im.maxImageSize(b.l), true)
 	if err != nil {
 		return nil, err
 	}
@@ -286,7 +326,7 @@ func (b *Bootloader) primaryImage(i int) (*validImage, error) {
 	if err != nil {
 		return nil, err
 	}
-	return b.validate(pri, i, im.primary.imageMax(b.l, b.l.strategy == SwapMove))
+	return b.validate(pri, i, im.primary.imageMax(b.l, b.l.strategy == SwapMove), false)
 }
 
 // checkDependencies cancels upgrades whose DEPENDENCY TLVs would not hold
@@ -340,7 +380,11 @@ func (b *Bootloader) perform(i int, s *imageState, r *ImageReport) error {
 	if b.l.strategy == OverwriteOnly {
 		r.Action = SwapPerm
 		r.note("overwriting the primary slot with the secondary slot (image of %d bytes)", s.cand.size)
-		if err := b.io.overwrite(im); err != nil {
+		dec, err := b.candidateCipher(s.cand)
+		if err != nil {
+			return err
+		}
+		if err := b.io.overwrite(im, dec); err != nil {
 			return err
 		}
 		// As MCUboot's boot_copy_image: the counter follows the new image
@@ -367,7 +411,11 @@ func (b *Bootloader) perform(i int, s *imageState, r *ImageReport) error {
 	s.swapSize = uint32(size)
 	r.Action = s.action
 	r.note("starting a %s swap of %d bytes using move", s.action, size)
-	return b.io.startSwap(i, im, s.action, s.swapSize)
+	keys, err := b.swapKeys(im)
+	if err != nil {
+		return err
+	}
+	return b.io.startSwap(i, im, s.action, s.swapSize, keys)
 }
 
 // headerSize is the size the image header at the start of s claims.

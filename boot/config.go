@@ -97,11 +97,17 @@ type Config struct {
 	MaxSectors int `json:"max_sectors,omitempty" yaml:"max_sectors,omitempty"`
 	// DowngradePrevention refuses an update whose version is lower than the
 	// running image's (MCUBOOT_DOWNGRADE_PREVENTION).
-	DowngradePrevention bool         `json:"downgrade_prevention" yaml:"downgrade_prevention"`
-	Bootloader          Area         `json:"bootloader" yaml:"bootloader"`
-	Images              []ImageSlots `json:"images" yaml:"images"`
-	Scratch             *Area        `json:"scratch,omitempty" yaml:"scratch,omitempty"`
-	Storage             []NamedArea  `json:"storage,omitempty" yaml:"storage,omitempty"`
+	DowngradePrevention bool `json:"downgrade_prevention" yaml:"downgrade_prevention"`
+	// EncryptedImages is MCUBOOT_ENC_IMAGES: the secondary slot may hold an
+	// image whose body is encrypted (AES-128-CTR, the key wrapped for the
+	// device's decrypt key); the bootloader decrypts it into the primary
+	// slot while installing it. The trailer grows by two key fields
+	// (docs/boot.md §10b).
+	EncryptedImages bool         `json:"encrypted_images,omitempty" yaml:"encrypted_images,omitempty"`
+	Bootloader      Area         `json:"bootloader" yaml:"bootloader"`
+	Images          []ImageSlots `json:"images" yaml:"images"`
+	Scratch         *Area        `json:"scratch,omitempty" yaml:"scratch,omitempty"`
+	Storage         []NamedArea  `json:"storage,omitempty" yaml:"storage,omitempty"`
 }
 
 // ErrConfig is wrapped by every flash-map validation error.

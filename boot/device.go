@@ -20,6 +20,9 @@ const (
 	DeviceFlashFile = "flash.bin" // the flash (flash's file format)
 	DeviceOTPFile   = "otp.json"  // the security counters' fuse rows
 	DeviceKeysDir   = "keys"      // the boot keys, one PEM file each, read in name order
+	// DeviceDecryptKeyFile is the device's private decrypt key for
+	// encrypted images (PKCS#8 PEM, 0600), when one is provisioned.
+	DeviceDecryptKeyFile = "enc-key.pem"
 )
 
 // Device is an opened device directory: its flash, flash map, boot keys and
@@ -137,6 +140,17 @@ func OpenDevice(dir string) (*Device, error) {
 		dev.Close()
 		return nil, err
 	}
+	if b, err := os.ReadFile(filepath.Join(dir, DeviceDecryptKeyFile)); err == nil {
+		k, err := image.ParseKeyPEM(b)
+		if err != nil {
+			dev.Close()
+			return nil, fmt.Errorf("boot: decrypt key %s: %w", filepath.Join(dir, DeviceDecryptKeyFile), err)
+		}
+		bl.SetDecryptKey(k)
+	} else if !os.IsNotExist(err) {
+		dev.Close()
+		return nil, fmt.Errorf("boot: decrypt key: %w", err)
+	}
 	return &Device{Dir: dir, Config: cfg, Flash: dev, Keys: keys, Boot: bl}, nil
 }
 
@@ -163,6 +177,23 @@ func LoadKeys(dir string) ([]any, error) {
 		keys = append(keys, k)
 	}
 	return keys, nil
+}
+
+// ProvisionDecryptKey stores priv, the private key whose public half the
+// release pipeline gives imgtool --encrypt, as the device's decrypt key
+// (DeviceDecryptKeyFile, 0600: the one private key a device directory
+// holds, as a device holds it in its bootloader) and hands it to the
+// bootloader.
+func (d *Device) ProvisionDecryptKey(priv any) error {
+	pem, err := image.MarshalPrivateKeyPEM(priv)
+	if err != nil {
+		return fmt.Errorf("boot: decrypt key: %w", err)
+	}
+	if err := secfile.WriteFile(filepath.Join(d.Dir, DeviceDecryptKeyFile), pem); err != nil {
+		return fmt.Errorf("boot: %w", err)
+	}
+	d.Boot.SetDecryptKey(priv)
+	return nil
 }
 
 // Close releases the flash file.

@@ -89,8 +89,10 @@ func (io *slotIO) eraseTrailer(s *slot) error {
 	return nil
 }
 
-// copySector copies n bytes from absolute offset src to dst (dst already erased).
-func (io *slotIO) copyBytes(src, dst, n uint32) error {
+// copyBytes copies n bytes from absolute offset src to dst (dst already
+// erased). bc, when not nil, encrypts or decrypts each chunk on the way,
+// dstSlotOff being the slot offset of dst (MCUboot's boot_copy_region).
+func (io *slotIO) copyBytes(src, dst, n uint32, bc *bodyCipher, dstSlotOff uint32) error {
 	if io.buf == nil {
 		io.buf = make([]byte, copyChunk)
 	}
@@ -100,6 +102,7 @@ func (io *slotIO) copyBytes(src, dst, n uint32) error {
 		if err := io.dev.Read(src+done, b); err != nil {
 			return err
 		}
+		bc.apply(dstSlotOff+done, b)
 		if err := io.dev.Write(dst+done, b); err != nil {
 			return err
 		}
@@ -108,10 +111,11 @@ func (io *slotIO) copyBytes(src, dst, n uint32) error {
 	return nil
 }
 
-// moveSector erases dst (a sector) and copies the sector at src into it.
-func (io *slotIO) moveSector(src, dst flash.Sector) error {
+// moveSector erases dst (a sector) and copies the sector at src into it,
+// through c (see copyBytes) when not nil.
+func (io *slotIO) moveSector(src, dst flash.Sector, c *bodyCipher, dstSlotOff uint32) error {
 	if err := io.dev.Erase(dst.Off, dst.Size); err != nil {
 		return err
 	}
-	return io.copyBytes(src.Off, dst.Off, dst.Size)
+	return io.copyBytes(src.Off, dst.Off, dst.Size, c, dstSlotOff)
 }

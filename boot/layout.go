@@ -24,6 +24,7 @@ type layout struct {
 	writeAlign int
 	erased     byte
 	maxSectors int
+	encrypted  bool // MCUBOOT_ENC_IMAGES: two key fields in every trailer
 	images     []imageLayout
 }
 
@@ -36,6 +37,7 @@ func (c *Config) layout() (*layout, error) {
 		writeAlign: c.Flash.WriteAlign,
 		erased:     c.Flash.ErasedValue,
 		maxSectors: c.MaxSectors,
+		encrypted:  c.EncryptedImages,
 	}
 	mk := func(a Area) (*slot, error) {
 		s, err := sectorsOf(all, a)
@@ -69,9 +71,19 @@ func alignUp(n, a int) int { return (n + a - 1) / a * a }
 // magicAreaSize is BOOT_MAGIC_ALIGN_SIZE: the 16-byte magic padded to max-align.
 func (l *layout) magicAreaSize() int { return alignUp(magicSize, l.maxAlign) }
 
-// infoSize is the trailer without the swap status: swap_size, swap_info,
-// copy_done, image_ok (one max-align unit each) and the magic.
-func (l *layout) infoSize() int { return 4*l.maxAlign + l.magicAreaSize() }
+// encKeyFieldSize is BOOT_ENC_KEY_ALIGN_SIZE: one AES-128 body key padded
+// to max-align; 0 without encrypted images.
+func (l *layout) encKeyFieldSize() int {
+	if !l.encrypted {
+		return 0
+	}
+	return alignUp(encKeySize, l.maxAlign)
+}
+
+// infoSize is the trailer without the swap status: the two key fields with
+// encrypted images, swap_size, swap_info, copy_done, image_ok (one
+// max-align unit each) and the magic.
+func (l *layout) infoSize() int { return 2*l.encKeyFieldSize() + 4*l.maxAlign + l.magicAreaSize() }
 
 // statusSize is the swap-status area: three records (one move, two swap
 // states) of write-align bytes per sector, for max_sectors sectors.

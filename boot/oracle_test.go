@@ -3,6 +3,7 @@ package boot
 import (
 	"bytes"
 	"crypto"
+	"crypto/ecdh"
 	"crypto/x509"
 	"errors"
 	"flag"
@@ -42,19 +43,29 @@ type oracleRig struct {
 	o     *mcubootoracle.Oracle
 	areas []mcubootoracle.Area
 	key   []byte // the provisioned key as MCUboot embeds it (SPKI DER)
+	dec   any    // the device's decrypt key, with encrypted_images
 }
 
 // newOracleRig builds (or takes from the cache) MCUboot for cfg, or skips
 // the test when gcc or MCUboot's sources are missing.
 func newOracleRig(t testing.TB, cfg *Config, signer crypto.Signer) *oracleRig {
 	t.Helper()
+	return newOracleRigDec(t, cfg, signer, encKey)
+}
+
+// newOracleRigDec is newOracleRig with the device's decrypt key dec (an EC
+// P-256 or X25519 private key) for a map with encrypted_images.
+func newOracleRigDec(t testing.TB, cfg *Config, signer crypto.Signer, dec any) *oracleRig {
+	t.Helper()
+	_, x25519 := dec.(*ecdh.PrivateKey)
 	l, err := cfg.layout()
 	if err != nil {
 		t.Fatal(err)
 	}
 	o, err := mcubootoracle.Open(mcubootoracle.Config{
 		Strategy: mcubootoracle.Strategy(cfg.Strategy), MaxAlign: l.maxAlign, MaxSectors: l.maxSectors,
-		Images: len(cfg.Images), DowngradePrevention: cfg.DowngradePrevention,
+		Images: len(cfg.Images), DowngradePrevention: cfg.DowngradePrevention, Encrypted: cfg.EncryptedImages,
+		X25519: cfg.EncryptedImages && x25519,
 	})
 	if errors.Is(err, mcubootoracle.ErrNoSource) {
 		t.Skipf("MCUboot differential test skipped: %v (set RAMPART_MCUBOOT to MCUboot's source tree, e.g. ../shared/vendor/mcuboot, and install gcc)", err)
@@ -66,7 +77,16 @@ func newOracleRig(t testing.TB, cfg *Config, signer crypto.Signer) *oracleRig {
 	if err != nil {
 		t.Fatal(err)
 	}
-	r := &oracleRig{cfg: cfg, l: l, o: o, key: der}
+	if cfg.EncryptedImages {
+		pk, err := x509.MarshalPKCS8PrivateKey(dec)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := o.SetDecryptKey(pk); err != nil {
+			t.Fatal(err)
+		}
+	}
+	r := &oracleRig{cfg: cfg, l: l, o: o, key: der, dec: dec}
 	for i, im := range l.images {
 		for k, s := range []*slot{im.primary, im.secondary} {
 			a := mcubootoracle.Area{ID: mcubootoracle.PrimaryID(i), Off: s.off, Size: s.size}
@@ -163,6 +183,9 @@ func runDifferential(t *testing.T, or *oracleRig, sc scenario, im *imageSet, cha
 	snap := base.dev.Clone()
 	rr := newRig(t, or.cfg) // Rampart's device
 	mr := newRig(t, or.cfg) // MCUboot's device (its Bootloader only confirms, as the application would)
+	if or.cfg.EncryptedImages {
+		rr.bl.SetDecryptKey(or.dec)
+	}
 	counts.scenarios++
 	run := func(cuts []int) int {
 		rr.dev.CopyFrom(snap)
@@ -172,7 +195,7 @@ func runDifferential(t *testing.T, or *oracleRig, sc scenario, im *imageSet, cha
 		ops, ok := playBoth(t, or, sc, rr, mr, mctr, cuts, counts)
 		if !ok {
 			c := strings.Trim(strings.ReplaceAll(fmt.Sprint(cuts), " ", ","), "[]")
-			t.Logf("replay: go test ./boot -run 'TestMCUbootDifferential/%s$' -oracle.cut=%s -oracle.log=4 -v%s", t.Name()[strings.Index(t.Name(), "/")+1:], c, fullArg())
+			t.Logf("replay: go test ./boot -run '%s$' -oracle.cut=%s -oracle.log=4 -v%s", t.Name(), c, fullArg())
 			t.FailNow()
 		}
 		return ops

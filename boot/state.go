@@ -51,7 +51,7 @@ func (b *Bootloader) State() ([]ImageState, error) {
 				p.dst.Problem = "empty"
 				continue
 			}
-			v, err := b.validate(data, i, p.max)
+			v, err := b.validate(data, i, p.max, p.s == im.secondary)
 			if err != nil {
 				p.dst.Problem = err.Error()
 				if sz, err := b.headerSize(p.s); err == nil {

@@ -63,7 +63,10 @@ func (io *slotIO) completedSteps(pri *slot, n int) (int, error) {
 //	erase the primary trailer; write swap_info, [image_ok when the
 //	        secondary's is set], swap_size, magic
 //	erase the secondary trailer; run the moves and swaps
-func (io *slotIO) startSwap(i int, im imageLayout, t SwapType, size uint32) error {
+//
+// With encrypted images the two body keys (keys[0] the primary image's,
+// keys[1] the secondary's) are written after swap_size, before the magic.
+func (io *slotIO) startSwap(i int, im imageLayout, t SwapType, size uint32, keys [2][]byte) error {
 	pri, sec := im.primary, im.secondary
 	if err := io.fixupRevert(i, im, t, size); err != nil {
 		return err
@@ -85,6 +88,11 @@ func (io *slotIO) startSwap(i int, im imageLayout, t SwapType, size uint32) erro
 	}
 	if err := io.writeSwapSize(pri, size); err != nil {
 		return err
+	}
+	if io.l.encrypted {
+		if err := io.writeEncKeys(pri, keys); err != nil {
+			return err
+		}
 	}
 	// The magic goes last: with it the primary trailer takes over the request.
 	if err := io.writeMagic(pri); err != nil {
@@ -155,15 +163,19 @@ func (io *slotIO) runSwap(im imageLayout, size uint32, from int) error {
 	if n+1 > io.l.trailerSectorIndex(pri) || n > io.l.trailerSectorIndex(sec) || n > io.l.maxSectors {
 		return fmt.Errorf("boot: swap of %d bytes does not fit the slots", size)
 	}
+	enc, dec, err := io.swapCiphers(im, n, from)
+	if err != nil {
+		return err
+	}
 	for step := from; step < 3*n; step++ {
 		var err error
 		switch j := step - n; {
 		case step < n:
-			err = io.moveSector(pri.sectors[n-1-step], pri.sectors[n-step])
+			err = io.moveSector(pri.sectors[n-1-step], pri.sectors[n-step], nil, 0)
 		case j%2 == 0:
-			err = io.moveSector(sec.sectors[j/2], pri.sectors[j/2])
+			err = io.moveSector(sec.sectors[j/2], pri.sectors[j/2], dec, pri.sectors[j/2].Off-pri.off)
 		default:
-			err = io.moveSector(pri.sectors[j/2+1], sec.sectors[j/2])
+			err = io.moveSector(pri.sectors[j/2+1], sec.sectors[j/2], enc, sec.sectors[j/2].Off-sec.off)
 		}
 		if err != nil {
 			return err
@@ -208,12 +220,13 @@ func (io *slotIO) finishCopyDone(im imageLayout) error {
 // the secondary's first sector (the image header) and its last (the
 // trailer) so the request is not repeated. A power cut anywhere
 // before the last erase leaves the request in place and the next boot starts
-// again; after it the primary holds the whole image.
-func (io *slotIO) overwrite(im imageLayout) error {
+// again; after it the primary holds the whole image. dec, when not nil,
+// decrypts the secondary's body on the way.
+func (io *slotIO) overwrite(im imageLayout, dec *bodyCipher) error {
 	if err := io.eraseFrom(im.primary, 0); err != nil {
 		return err
 	}
-	return io.copyBytes(im.secondary.off, im.primary.off, im.primary.size)
+	return io.copyBytes(im.secondary.off, im.primary.off, im.primary.size, dec, 0)
 }
 
 // overwriteDone erases the secondary's first and last sectors after an

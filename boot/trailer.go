@@ -106,6 +106,12 @@ func (l *layout) swapInfoOff(size uint32) uint32 { return l.copyDoneOff(size) - 
 func (l *layout) swapSizeOff(size uint32) uint32 { return l.swapInfoOff(size) - uint32(l.maxAlign) }
 func (l *layout) statusOff(size uint32) uint32   { return size - uint32(l.trailerSize()) }
 
+// encKeyOff is the offset of key field k (0: the primary image's body key,
+// 1: the secondary's), below swap_size as boot_enc_key_off places them.
+func (l *layout) encKeyOff(size uint32, k int) uint32 {
+	return l.swapSizeOff(size) - uint32((k+1)*l.encKeyFieldSize())
+}
+
 // magicBytes is the magic field as written: BOOT_MAGIC_ALIGN_SIZE bytes with
 // the 16-byte magic at their end and the erased value before it.
 func (l *layout) magicBytes() []byte {

@@ -18,7 +18,7 @@ var (
 	ErrDowngrade          = errors.New("boot: version lower than the running image's")
 	ErrDependency         = errors.New("boot: dependency not satisfied")
 	ErrNoBootableImage    = errors.New("boot: no bootable image")
-	ErrEncryptedImage     = errors.New("boot: encrypted images are not supported")
+	ErrEncryptedImage     = errors.New("boot: encrypted image cannot be decrypted")
 	ErrUnsupportedRequest = errors.New("boot: request not possible")
 )
 
@@ -38,8 +38,12 @@ func (v *validImage) version() image.Version { return v.img.Header.Ver }
 
 // validate parses and checks the image at the start of data: structure, size
 // against maxSize, hash, a signature by one of the provisioned keys, and a
-// protected security counter not below image index's OTP counter.
-func (b *Bootloader) validate(data []byte, index, maxSize int) (*validImage, error) {
+// protected security counter not below image index's OTP counter. An
+// encrypted image is decrypted to check its hash in the secondary slot
+// (secondary true) and taken as already decrypted in the primary slot, as
+// MCUboot's boot_image_check does (MUST_DECRYPT); without encrypted_images
+// in the flash map, or without a decrypt key, it is refused.
+func (b *Bootloader) validate(data []byte, index, maxSize int, secondary bool) (*validImage, error) {
 	img, err := image.Parse(data)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrInvalidImage, err)
@@ -47,13 +51,23 @@ func (b *Bootloader) validate(data []byte, index, maxSize int) (*validImage, err
 	if img.Size() > maxSize {
 		return nil, fmt.Errorf("%w: %d bytes, at most %d fit beside the trailer", ErrTooLarge, img.Size(), maxSize)
 	}
+	opts := image.VerifyOptions{Keys: b.keys}
 	if img.Header.Flags.Encrypted() {
-		return nil, ErrEncryptedImage
+		switch {
+		case !b.l.encrypted:
+			return nil, fmt.Errorf("%w: the flash map does not set encrypted_images", ErrEncryptedImage)
+		case !secondary:
+			opts.BodyInClear = true
+		case b.decryptKey == nil:
+			return nil, fmt.Errorf("%w: no decrypt key is provisioned", ErrEncryptedImage)
+		default:
+			opts.DecryptKey = b.decryptKey
+		}
 	}
 	if len(b.keys) == 0 {
 		return nil, fmt.Errorf("%w: no keys are provisioned", ErrUnsigned)
 	}
-	v, err := img.Verify(image.VerifyOptions{Keys: b.keys})
+	v, err := img.Verify(opts)
 	if errors.Is(err, image.ErrKeyNotFound) || errors.Is(err, image.ErrBadSignature) {
 		return nil, fmt.Errorf("%w: %w", ErrUnsigned, err)
 	}

@@ -65,13 +65,16 @@ func newBootCreateCmd(env *Env) *cobra.Command {
 	var mapPath string
 	var keyPaths []string
 	var fuses int
+	var decryptKey string
 	cmd := &cobra.Command{
-		Use:   "create --map FLASH-MAP --key KEY... DEVICE-DIR",
+		Use:   "create --map FLASH-MAP --key KEY... [--decrypt-key PRIVATE-KEY] DEVICE-DIR",
 		Short: "Create a device: erased flash laid out by a flash map, provisioned keys, zero counters",
 		Long: `Create DEVICE-DIR holding a new device: an erased flash file with the geometry of the
 flash map (YAML or JSON, see docs/boot.md), the public halves of the keys the bootloader
 will trust, and security counters at zero with --fuses rows each (each raise uses one row,
-as in one-time-programmable memory). DEVICE-DIR must not exist.`,
+as in one-time-programmable memory). With --decrypt-key the device also holds the private
+key that decrypts encrypted images (imgtool --encrypt with its public half; the flash map
+needs encrypted_images), kept 0600 as enc-key.pem. DEVICE-DIR must not exist.`,
 		Example: `  rampart boot create --map flash-map.yaml --key root-ed25519.pem dev/
   rampart boot create --map map.json --key spe-key.pem --key nspe-key.pem --fuses 32 dev/`,
 		Args: exactArgs(1, "one DEVICE-DIR"),
@@ -82,6 +85,12 @@ as in one-time-programmable memory). DEVICE-DIR must not exist.`,
 			cfg, err := boot.LoadConfig(mapPath)
 			if err != nil {
 				return inputFail(err, "fix the flash map; docs/boot.md describes its fields")
+			}
+			var dec any
+			if decryptKey != "" {
+				if dec, err = bootLoadKey(decryptKey); err != nil {
+					return err
+				}
 			}
 			var keys []any
 			for _, p := range keyPaths {
@@ -99,6 +108,11 @@ as in one-time-programmable memory). DEVICE-DIR must not exist.`,
 				return fail(ExitError, err, "")
 			}
 			defer d.Close()
+			if dec != nil {
+				if err := d.ProvisionDecryptKey(dec); err != nil {
+					return fail(ExitError, err, "give the PEM private key whose public half encrypts the images")
+				}
+			}
 			fmt.Fprintf(env.Stdout, "created %s: %d bytes of flash, %d image(s), %s, %d key(s)\n", dir, d.Flash.Size(), len(cfg.Images), cfg.Strategy, len(keys))
 			return nil
 		},
@@ -106,6 +120,7 @@ as in one-time-programmable memory). DEVICE-DIR must not exist.`,
 	cmd.Flags().StringVar(&mapPath, "map", "", "flash map file (.yaml, .yml or .json)")
 	cmd.Flags().StringArrayVarP(&keyPaths, "key", "k", nil, "PEM key the bootloader trusts (repeatable; only the public half is kept)")
 	cmd.Flags().IntVar(&fuses, "fuses", boot.DefaultFuses, "OTP rows per security counter")
+	cmd.Flags().StringVar(&decryptKey, "decrypt-key", "", "PEM private key that decrypts encrypted images (kept 0600 in DEVICE-DIR)")
 	return cmd
 }
 

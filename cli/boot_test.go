@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"bytes"
 	"crypto/ed25519"
 	"encoding/json"
 	"io/fs"
@@ -217,5 +218,51 @@ func TestBootRefusalHints(t *testing.T) {
 	code, _, errs := run(t, "boot", "run", dev)
 	if code != ExitFailure || !strings.Contains(errs, "no security counter") || !strings.Contains(errs, "hint: sign the image with a security counter") || !strings.Contains(errs, "-s auto") {
 		t.Fatalf("boot run of an image without a security counter: %d %q", code, errs)
+	}
+}
+
+// TestBootEncryptedImage: a device created with --decrypt-key installs an
+// image encrypted for that key (ECIES-X25519, as imgtool pairs it with
+// Ed25519 signing): the bootloader decrypts it while swapping and boots it.
+func TestBootEncryptedImage(t *testing.T) {
+	dir := t.TempDir()
+	priv := ed25519.NewKeyFromSeed(make([]byte, 32))
+	dec, err := image.GenerateKey(image.KeyX25519, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	key := filepath.Join(dir, "key.pem")
+	decFile := filepath.Join(dir, "dec.pem")
+	for p, k := range map[string]any{key: priv, decFile: dec} {
+		pem, err := image.MarshalPrivateKeyPEM(k)
+		if err != nil {
+			t.Fatal(err)
+		}
+		mustWrite(t, p, pem)
+	}
+	mustWrite(t, filepath.Join(dir, "map.yaml"), []byte(bootTestMap+"encrypted_images: true\n"))
+	imgs := map[string]string{}
+	for i, v := range []string{"1.0.0", "1.1.0"} {
+		ver, _ := image.ParseVersion(v)
+		sc := ver.SecurityCounter()
+		o := &image.SignOptions{Key: priv, HeaderSize: 32, PadHeader: true, Version: ver, SecurityCounter: &sc}
+		if i == 1 {
+			o.EncryptKey = dec
+		}
+		res, err := image.Sign(bytes.Repeat([]byte("firmware"), 400+10*i), o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		imgs[v] = filepath.Join(dir, v+".bin")
+		mustWrite(t, imgs[v], res.Bytes)
+	}
+	dev := filepath.Join(dir, "dev")
+	mustRun(t, "boot", "create", "--map", filepath.Join(dir, "map.yaml"), "--key", key, "--decrypt-key", decFile, dev)
+	checkPrivate(t, dev)
+	mustRun(t, "boot", "install", "--slot", "primary", dev, imgs["1.0.0"])
+	mustRun(t, "boot", "install", dev, imgs["1.1.0"])
+	mustRun(t, "boot", "request", "--test", dev)
+	if booted, action, version, _ := bootRunJSON(t, dev); !booted || action != "test" || version != "1.1.0+0" {
+		t.Fatalf("booted %v, action %s, version %s", booted, action, version)
 	}
 }

@@ -232,3 +232,18 @@ func (img *Image) Decrypt(priv any) ([]byte, error) {
 	}
 	return out, nil
 }
+
+// BodyKey returns the AES key of an encrypted image's body, unwrapped from
+// its key-exchange TLV with priv: what a bootloader decrypting the image
+// while copying it (MCUboot's boot_enc_load) needs. The body is AES-CTR
+// over [HdrSize, HdrSize+ImgSize) with an all-zero nonce and the counter
+// counting 16-byte blocks from the body start.
+func (img *Image) BodyKey(priv any) ([]byte, error) {
+	if !img.Header.Flags.Encrypted() {
+		return nil, fieldErr("ih_flags", 16, ErrDecrypt, "the image is not encrypted")
+	}
+	if priv == nil {
+		return nil, fieldErr("ih_flags", 16, ErrEncrypted, "a decrypt key is needed")
+	}
+	return img.unwrapKey(priv)
+}

@@ -138,6 +138,18 @@ func TestEncryptRoundTrip(t *testing.T) {
 			if !bytes.Equal(v.Plaintext[0x200:0x200+len(in)], in) {
 				t.Fatal("decrypted body differs")
 			}
+			// BodyKey: the AES key that decrypts the body in place.
+			key, err := img.BodyKey(c.enc)
+			if err != nil || len(key) != c.keyLen/8 {
+				t.Fatalf("BodyKey: %d bytes, %v", len(key), err)
+			}
+			body := bytes.Clone(img.Body())
+			if err := aesCTR(key, body); err != nil || !bytes.Equal(body[:len(in)], in) {
+				t.Fatalf("the body decrypted with BodyKey differs (%v)", err)
+			}
+			if _, err := img.BodyKey(nil); !errors.Is(err, ErrEncrypted) {
+				t.Fatalf("BodyKey without a key: %v", err)
+			}
 			wrong, _ := GenerateKey(KeyTypeMust(c.enc), nil)
 			if _, err := img.Verify(VerifyOptions{Keys: []any{c.sign.Public()}, DecryptKey: wrong}); !errors.Is(err, ErrDecrypt) && !errors.Is(err, ErrHashMismatch) {
 				t.Fatalf("wrong decrypt key: %v", err)
@@ -148,6 +160,15 @@ func TestEncryptRoundTrip(t *testing.T) {
 	res, err := Sign(in, &SignOptions{Key: x, HeaderSize: 32, PadHeader: true, EncryptKey: publicOf(x25519), Clear: true})
 	if err != nil {
 		t.Fatal(err)
+	}
+	if img, _ := Parse(res.Bytes); img == nil {
+		t.Fatal("clear image does not parse")
+	} else if plain, err := Sign(in, &SignOptions{Key: x, HeaderSize: 32, PadHeader: true}); err != nil {
+		t.Fatal(err)
+	} else if pimg, _ := Parse(plain.Bytes); pimg != nil {
+		if _, err := pimg.BodyKey(x25519); !errors.Is(err, ErrDecrypt) {
+			t.Fatalf("BodyKey of an image that is not encrypted: %v", err)
+		}
 	}
 	if img, v, err := Verify(res.Bytes); err == nil || !bytes.Contains(res.Bytes, in) {
 		t.Fatalf("clear image: %v %v", err, v)

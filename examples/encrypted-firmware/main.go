@@ -6,9 +6,11 @@
 // verify it (the hash covers the plaintext); the holder of the device
 // class's private key verifies the signature and recovers the firmware.
 //
-// Rampart's simulated bootloader does not decrypt images yet
-// (boot.ErrEncryptedImage), so this example stops at the device side's
-// verification and decryption (README.md).
+// Then the device boots it: a simulated device (a boot device directory
+// with the device-class key provisioned, 0600) takes the downloaded image
+// into its secondary slot, and Rampart's bootloader decrypts it into the
+// primary slot while installing it (swap-move), boots it and keeps it once
+// confirmed (README.md).
 package main
 
 import (
@@ -23,7 +25,10 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"path/filepath"
 
+	"rampart/boot"
+	"rampart/flash"
 	"rampart/image"
 )
 
@@ -59,8 +64,9 @@ func run(out io.Writer) error {
 	encPub := enc.(*ecdsa.PrivateKey).Public()
 	fw := firmware(16 << 10)
 	v, _ := image.ParseVersion("2.0.0")
+	sc := uint32(2) // the bootloader's rollback protection needs a security counter
 	res, err := image.Sign(fw, &image.SignOptions{Key: sign.(crypto.Signer), HeaderSize: 0x200, PadHeader: true, Version: v,
-		EncryptKey: encPub, Rand: rand.Reader})
+		SecurityCounter: &sc, EncryptKey: encPub, Rand: rand.Reader})
 	if err != nil {
 		return err
 	}
@@ -113,5 +119,75 @@ func run(out io.Writer) error {
 		return errors.New("decrypted firmware differs")
 	}
 	fmt.Fprintf(out, "with the device-class key: signature valid, firmware recovered (%d bytes, identical)\n", len(fw))
+	return bootDevice(out, sign.(crypto.Signer), enc, fw, wire)
+}
+
+// bootDevice installs the downloaded image on a simulated device running
+// version 1.0.0 and boots it: the bootloader decrypts the body into the
+// primary slot while swapping, boots 2.0.0, and keeps it once confirmed.
+func bootDevice(out io.Writer, sign crypto.Signer, enc any, fw, wire []byte) error {
+	dir, err := os.MkdirTemp("", "encrypted-firmware-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+	cfg := &boot.Config{
+		Flash:           flash.Geometry{Sectors: []flash.SectorRun{{Size: 4096, Count: 2 + 7 + 6 + 1}}, WriteAlign: 8, ErasedValue: 0xff},
+		Strategy:        boot.SwapMove,
+		EncryptedImages: true,
+		Bootloader:      boot.Area{Offset: 0, Size: 2 * 4096},
+		Images: []boot.ImageSlots{{ID: 0, Name: "firmware",
+			Primary:   boot.Area{Offset: 2 * 4096, Size: 7 * 4096},
+			Secondary: boot.Area{Offset: 9 * 4096, Size: 6 * 4096}}},
+		Storage: []boot.NamedArea{{Name: "its", Area: boot.Area{Offset: 15 * 4096, Size: 4096}}},
+	}
+	dev, err := boot.CreateDevice(filepath.Join(dir, "device"), cfg, []any{sign.Public()}, 0)
+	if err != nil {
+		return err
+	}
+	defer dev.Close()
+	if err := dev.ProvisionDecryptKey(enc); err != nil {
+		return err
+	}
+	fmt.Fprintf(out, "device: decrypt key provisioned in %s (mode 0600)\n", boot.DeviceDecryptKeyFile)
+	v1, _ := image.ParseVersion("1.0.0")
+	sc := uint32(1)
+	factory, err := image.Sign(firmware(9000)[4000:], &image.SignOptions{Key: sign, HeaderSize: 0x200, PadHeader: true, Version: v1, SecurityCounter: &sc})
+	if err != nil {
+		return err
+	}
+	bl := dev.Boot
+	if err := bl.Install(0, boot.Primary, factory.Bytes); err != nil {
+		return err
+	}
+	if err := bl.Install(0, boot.Secondary, wire); err != nil {
+		return err
+	}
+	if err := bl.RequestUpgrade(0, false); err != nil {
+		return err
+	}
+	res, err := bl.Boot()
+	if err != nil {
+		return err
+	}
+	if !res.Images[0].Booted || res.Images[0].Version != "2.0.0+0" {
+		return fmt.Errorf("the device booted %q, not 2.0.0: %q", res.Images[0].Version, res.Images[0].Notes)
+	}
+	// The primary slot holds the firmware in clear, as it runs from there.
+	pri := make([]byte, 0x200+len(fw))
+	if err := dev.Flash.Read(uint32(cfg.Images[0].Primary.Offset), pri); err != nil {
+		return err
+	}
+	if !bytes.Equal(pri[0x200:], fw) {
+		return errors.New("the primary slot does not hold the decrypted firmware")
+	}
+	fmt.Fprintf(out, "device: booted %s, decrypted into the primary slot while installing it\n", res.Images[0].Version)
+	if err := bl.Confirm(0); err != nil {
+		return err
+	}
+	if res, err = bl.Boot(); err != nil {
+		return err
+	}
+	fmt.Fprintf(out, "device: confirmed, reboots into %s\n", res.Images[0].Version)
 	return nil
 }

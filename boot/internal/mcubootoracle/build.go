@@ -33,6 +33,16 @@ type Config struct {
 	Images     int // MCUBOOT_IMAGE_NUMBER: 1 or 2
 	// DowngradePrevention sets MCUBOOT_DOWNGRADE_PREVENTION (overwrite-only).
 	DowngradePrevention bool
+	// Encrypted sets MCUBOOT_ENC_IMAGES with MCUBOOT_ENCRYPT_EC256 over
+	// TinyCrypt, as the simulator's enc-ec256 feature, but without
+	// MCUBOOT_SWAP_SAVE_ENCTLV: the trailer keeps the plain body keys, as
+	// MCUboot's default configuration (and Rampart) does.
+	Encrypted bool
+	// X25519 makes the key exchange ECIES-X25519 (MCUBOOT_ENCRYPT_X25519,
+	// fiat's curve25519) instead of ECIES-P256, with Encrypted only; the
+	// signatures are then Ed25519 (MCUBOOT_SIGN_ED25519), as imgtool
+	// pairs them, and the provisioned key an Ed25519 one.
+	X25519 bool
 }
 
 // ErrNoSource is returned when the MCUboot sources or gcc are not found.
@@ -104,7 +114,7 @@ func (cfg Config) args(src, glue string) ([]string, error) {
 		fmt.Sprintf("-DMCUBOOT_IMAGE_NUMBER=%d", cfg.Images),
 		// EC256 signatures with TinyCrypt and MCUboot's bundled ASN.1 parser,
 		// as the simulator's sig-ecdsa feature.
-		"-DMCUBOOT_SIGN_EC256", "-DMCUBOOT_USE_TINYCRYPT", "-DMBEDTLS_CONFIG_FILE=<config-asn1.h>",
+		sigDefine(cfg), "-DMCUBOOT_USE_TINYCRYPT", "-DMBEDTLS_CONFIG_FILE=<config-asn1.h>",
 		"-DORACLE_ASN1_ONLY",
 		// Security counters in NV storage (the simulator's security_cnt.c):
 		// every image's SEC_CNT is checked against them and they are raised
@@ -119,6 +129,14 @@ func (cfg Config) args(src, glue string) ([]string, error) {
 	default:
 		return nil, fmt.Errorf("mcubootoracle: strategy %q", cfg.Strategy)
 	}
+	switch {
+	case cfg.Encrypted && cfg.X25519:
+		a = append(a, "-DMCUBOOT_ENC_IMAGES", "-DMCUBOOT_ENCRYPT_X25519")
+	case cfg.Encrypted:
+		a = append(a, "-DMCUBOOT_ENC_IMAGES", "-DMCUBOOT_ENCRYPT_EC256")
+	case cfg.X25519:
+		return nil, errors.New("mcubootoracle: X25519 without Encrypted")
+	}
 	if cfg.DowngradePrevention {
 		// By version, as Rampart (not by security counter).
 		a = append(a, "-DMCUBOOT_DOWNGRADE_PREVENTION", "-DMCUBOOT_DOWNGRADE_PREVENTION_SECURITY_COUNTER=0")
@@ -128,15 +146,26 @@ func (cfg Config) args(src, glue string) ([]string, error) {
 		"-I"+filepath.Join(src, "sim", "mcuboot-sys", "csupport"),
 		"-I"+filepath.Join(tc, "include"),
 		"-I"+filepath.Join(src, "ext", "mbedtls-asn1", "include"),
+		"-I"+filepath.Join(src, "ext", "tinycrypt-sha512", "lib", "include"),
 	)
 	for _, f := range []string{"image_validate.c", "bootutil_find_key.c", "bootutil_img_hash.c",
-		"bootutil_img_security_cnt.c", "image_ecdsa.c", "loader.c", "swap_misc.c", "swap_scratch.c",
+		"bootutil_img_security_cnt.c", sigSource(cfg), "loader.c", "swap_misc.c", "swap_scratch.c",
 		"swap_move.c", "swap_offset.c", "caps.c", "bootutil_misc.c", "bootutil_area.c",
 		"bootutil_loader.c", "bootutil_public.c", "tlv.c", "fault_injection_hardening.c"} {
 		a = append(a, filepath.Join(bu, f))
 	}
 	for _, f := range []string{"utils.c", "sha256.c", "ecc.c", "ecc_dsa.c", "ecc_platform_specific.c"} {
 		a = append(a, filepath.Join(tc, "source", f))
+	}
+	if cfg.Encrypted {
+		a = append(a, filepath.Join(bu, "encrypted.c"))
+		for _, f := range []string{"aes_encrypt.c", "aes_decrypt.c", "ctr_mode.c", "hmac.c", "ecc_dh.c"} {
+			a = append(a, filepath.Join(tc, "source", f))
+		}
+	}
+	if cfg.X25519 {
+		a = append(a, filepath.Join(src, "ext", "fiat", "src", "curve25519.c"),
+			filepath.Join(src, "ext", "tinycrypt-sha512", "lib", "source", "sha512.c"))
 	}
 	a = append(a,
 		filepath.Join(src, "ext", "mbedtls-asn1", "src", "platform_util.c"),
@@ -145,6 +174,21 @@ func (cfg Config) args(src, glue string) ([]string, error) {
 		glue, // includes csupport/run.c
 	)
 	return a, nil
+}
+
+// sigDefine and sigSource choose EC P-256 signatures, or Ed25519 with X25519.
+func sigDefine(cfg Config) string {
+	if cfg.X25519 {
+		return "-DMCUBOOT_SIGN_ED25519"
+	}
+	return "-DMCUBOOT_SIGN_EC256"
+}
+
+func sigSource(cfg Config) string {
+	if cfg.X25519 {
+		return "image_ed25519.c"
+	}
+	return "image_ecdsa.c"
 }
 
 var buildMu sync.Mutex
@@ -186,7 +230,7 @@ func Build(cfg Config) (string, error) {
 	if err := secfile.MkdirAll(dir); err != nil {
 		return "", err
 	}
-	out := filepath.Join(dir, fmt.Sprintf("mcuboot-%s-a%d-s%d-i%d-d%v-%s.so", cfg.Strategy, cfg.MaxAlign, cfg.MaxSectors, cfg.Images, cfg.DowngradePrevention, key))
+	out := filepath.Join(dir, fmt.Sprintf("mcuboot-%s-a%d-s%d-i%d-d%v-e%v-x%v-%s.so", cfg.Strategy, cfg.MaxAlign, cfg.MaxSectors, cfg.Images, cfg.DowngradePrevention, cfg.Encrypted, cfg.X25519, key))
 	if _, err := os.Stat(out); err == nil {
 		return out, nil
 	}
@@ -211,7 +255,7 @@ func Build(cfg Config) (string, error) {
 // sources and headers under MCUboot's tree and the glue.
 func hashTree(h interface{ Write([]byte) (int, error) }, src, glue string) error {
 	var files []string
-	for _, d := range []string{"boot/bootutil", "ext/tinycrypt/lib", "ext/mbedtls-asn1", "sim/mcuboot-sys/csupport"} {
+	for _, d := range []string{"boot/bootutil", "ext/tinycrypt/lib", "ext/tinycrypt-sha512/lib", "ext/fiat", "ext/mbedtls-asn1", "sim/mcuboot-sys/csupport"} {
 		err := filepath.WalkDir(filepath.Join(src, d), func(p string, e os.DirEntry, err error) error {
 			if err != nil {
 				return err

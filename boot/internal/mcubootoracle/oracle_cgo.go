@@ -46,11 +46,11 @@ import (
 // Oracle is one loaded MCUboot configuration. Its methods serialise: the
 // library keeps MCUboot's state in globals.
 type Oracle struct {
-	mu                     sync.Mutex
-	cfg                    Config
-	path                   string
-	setFlash, setKey, boot unsafe.Pointer
-	counters               unsafe.Pointer
+	mu                                sync.Mutex
+	cfg                               Config
+	path                              string
+	setFlash, setKey, setEncKey, boot unsafe.Pointer
+	counters                          unsafe.Pointer
 	// LogLevel is MCUboot's log level during a boot: 0 off, 1 errors ... 4 debug.
 	LogLevel int
 }
@@ -81,7 +81,7 @@ func Open(cfg Config) (*Oracle, error) {
 	for _, s := range []struct {
 		name string
 		dst  *unsafe.Pointer
-	}{{"oracle_set_flash", &o.setFlash}, {"oracle_set_key", &o.setKey}, {"oracle_boot", &o.boot}, {"oracle_counters", &o.counters}} {
+	}{{"oracle_set_flash", &o.setFlash}, {"oracle_set_key", &o.setKey}, {"oracle_boot", &o.boot}, {"oracle_counters", &o.counters}, {"oracle_set_enc_key", &o.setEncKey}} {
 		cn := C.CString(s.name)
 		*s.dst = C.dlsym(h, cn)
 		C.free(unsafe.Pointer(cn))
@@ -91,6 +91,17 @@ func Open(cfg Config) (*Oracle, error) {
 	}
 	loaded[path] = o
 	return o, nil
+}
+
+// SetDecryptKey provisions the device's private decrypt key (PKCS#8 DER of
+// an EC P-256 key) in an oracle built with Encrypted.
+func (o *Oracle) SetDecryptKey(der []byte) error {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if len(der) == 0 || C.call_set_key(o.setEncKey, (*C.uint8_t)(unsafe.Pointer(&der[0])), C.uint(len(der))) != 0 {
+		return fmt.Errorf("mcubootoracle: decrypt key of %d bytes refused (built without Encrypted?)", len(der))
+	}
+	return nil
 }
 
 // Config is the configuration the oracle was built with.

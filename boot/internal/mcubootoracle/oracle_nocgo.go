@@ -26,3 +26,8 @@ func (o *Oracle) Path() string { return "" }
 func (o *Oracle) Boot(*flash.Device, []Area, []byte, []uint32, int) (Result, error) {
 	return Result{}, errors.New("mcubootoracle: built without cgo")
 }
+
+// SetDecryptKey is never reached.
+func (o *Oracle) SetDecryptKey([]byte) error {
+	return errors.New("mcubootoracle: built without cgo")
+}

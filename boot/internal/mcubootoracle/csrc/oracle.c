@@ -100,6 +100,29 @@ int oracle_set_key(const uint8_t *der, unsigned int n)
     return 0;
 }
 
+#ifdef MCUBOOT_ENC_IMAGES
+/* The device's private decrypt key: PKCS#8 DER, set by the test. */
+static uint8_t enc_key_buf[1024];
+static unsigned int enc_key_len;
+const struct bootutil_key bootutil_enc_key = {.key = enc_key_buf, .len = &enc_key_len};
+#endif
+
+int oracle_set_enc_key(const uint8_t *der, unsigned int n)
+{
+#ifdef MCUBOOT_ENC_IMAGES
+    if (n > sizeof(enc_key_buf)) {
+        return -1;
+    }
+    memcpy(enc_key_buf, der, n);
+    enc_key_len = n;
+    return 0;
+#else
+    (void)der;
+    (void)n;
+    return -1;
+#endif
+}
+
 void oracle_set_flash(oracle_read_fn r, oracle_write_fn w, oracle_erase_fn e, uintptr_t h,
                       uint32_t align, uint8_t erased, int log_level)
 {
