@@ -392,6 +392,7 @@ func (e *Engine) flush(ctx context.Context, events bool) error {
 			switch {
 			case applied[i]:
 				d.stored, d.storedNotified = Status(b.changes[i].Status), b.changes[i].Notified
+				e.wroteLocked(d)
 			case err != nil && !errors.Is(err, store.ErrFenced):
 				// Not written (the database failed): again next time,
 				// unless something newer is pending.
@@ -413,6 +414,7 @@ func (e *Engine) flush(ctx context.Context, events bool) error {
 	}
 	for _, b := range reread {
 		for _, d := range b.devs {
+			readAt := e.readClock()
 			row, err := e.cfg.Store.CampaignDevice(ctx, b.c.rec.ID, d.id)
 			if err != nil {
 				if firstErr == nil {
@@ -423,7 +425,7 @@ func (e *Engine) flush(ctx context.Context, events bool) error {
 			e.mu.Lock()
 			delete(b.c.dirty, d.id) // decided on a row that is gone
 			d.fence = 0
-			e.applyRow(b.c, row)
+			e.applyRow(b.c, row, readAt)
 			e.mu.Unlock()
 		}
 	}
