@@ -116,6 +116,25 @@ func (e *Engine) term(ctx context.Context) (bool, error) {
 		return false, err
 	}
 	if newTerm {
+		// The jobs in flight are published again, as at a restart: the
+		// previous evaluator may have died with a job decided and
+		// written but not yet sent to the other nodes (its NATS
+		// publish still buffered), and a device that fails over to
+		// another node would never get it. A device that had it takes
+		// the same job once (its ID and notification are the same).
+		e.mu.Lock()
+		for _, c := range e.camps {
+			if State(c.rec.State) != Running {
+				continue
+			}
+			e.republish[c] = e.republish[c][:0]
+			for _, d := range c.list {
+				if d.status.InFlight() {
+					e.republish[c] = append(e.republish[c], d.id)
+				}
+			}
+		}
+		e.mu.Unlock()
 		e.cfg.Log.Info("campaign evaluator: this node's term begins", "epoch", epoch)
 	}
 	return ok, nil
