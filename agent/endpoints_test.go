@@ -14,6 +14,7 @@ import (
 	"slices"
 	"strconv"
 	"testing"
+	"time"
 
 	"rampart/deviceproto"
 )
@@ -129,5 +130,35 @@ func TestDownloadFailsOver(t *testing.T) {
 	}
 	if len(good.ranges) != 1 || good.ranges[0] != "bytes=100000-" {
 		t.Fatalf("ranges asked of the other node: %q, want one from byte 100000", good.ranges)
+	}
+}
+
+// TestConfirmReattestsElsewhere: the trial boot's re-attestation goes to
+// the enrollment endpoint and, when it is unreachable (its node died
+// during the update), to the job's other download endpoints, the fleet's
+// other nodes: a device homed on a dead node still confirms its update.
+func TestConfirmReattestsElsewhere(t *testing.T) {
+	dead := httptest.NewTLSServer(http.NotFoundHandler())
+	deadURL := dead.URL
+	dead.Close() // the enrollment node died
+	var asked []string
+	other := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		asked = append(asked, r.URL.Path)
+		http.Error(w, "busy", http.StatusServiceUnavailable) // transient: the retry goes on
+	}))
+	defer other.Close()
+	a := testAgent(t, other, nil)
+	a.cfg.Log = slog.New(slog.DiscardHandler)
+	a.cfg.EnrollURL = deadURL
+	a.cfg.Backoff = Backoff{Base: time.Millisecond, Max: time.Millisecond, Attempts: 4}
+	host := func(s string) string { u, _ := url.Parse(s); return u.Host }
+	a.state = &State{Update: &Update{Job: deviceproto.Job{ID: "j", Version: "2.0.0"}, Phase: PhaseTrial,
+		Mirrors: []string{host(deadURL), host(other.URL)}}}
+	err := a.selfTest(context.Background(), a.state.Update.Job)
+	if err == nil || IsFatal(err) {
+		t.Fatalf("selfTest: %v, want a transient failure (neither node enrolled)", err)
+	}
+	if len(asked) != 2 {
+		t.Fatalf("the other node was asked %d times (%q) in 4 attempts, want every other attempt", len(asked), asked)
 	}
 }

@@ -12,7 +12,13 @@ import (
 // with renew a re-enrollment, which proves the device's current state with
 // a fresh token (the server checks every measurement again).
 func (a *Agent) Enroll(ctx context.Context, renew bool) error {
-	c := &deviceproto.Client{URL: a.cfg.EnrollURL, HTTP: a.http}
+	return a.enrollAt(ctx, a.cfg.EnrollURL, renew)
+}
+
+// enrollAt is Enroll at base URL u (the configured enrollment URL, or
+// another of the fleet's certified endpoints when it is unreachable).
+func (a *Agent) enrollAt(ctx context.Context, u string, renew bool) error {
+	c := &deviceproto.Client{URL: u, HTTP: a.http}
 	// Enrollment is rare: keep no connection to the server open after it.
 	defer a.http.CloseIdleConnections()
 	ans, err := c.EnrollAnswer(ctx, a.signer, a.cfg.Rand, a.Attest, renew)

@@ -150,13 +150,24 @@ func (a *Agent) Connected() bool {
 
 func (a *Agent) publish(ctx context.Context, topic string, payload []byte, retain bool) error {
 	a.mu.Lock()
-	c := a.mqtt
+	c, lost := a.mqtt, a.lost
 	a.mu.Unlock()
 	if c == nil {
 		return errors.New("agent: mqtt: not connected")
 	}
 	pctx, cancel := context.WithTimeout(ctx, 15*time.Second)
 	defer cancel()
+	// A QoS 1 publish whose connection is lost before its PUBACK would
+	// wait out the client's packet timeout (10 s): a device whose node
+	// died while it reported would reconnect elsewhere only then. It
+	// ends with the session.
+	go func() {
+		select {
+		case <-lost:
+			cancel()
+		case <-pctx.Done():
+		}
+	}()
 	pr, err := c.Publish(pctx, &paho.Publish{Topic: topic, QoS: 1, Payload: payload, Retain: retain})
 	if pr != nil && pr.ReasonCode >= 0x80 {
 		return &PublishRefused{Topic: topic, Reason: pr.ReasonCode}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"net/url"
 	"os"
 	"path/filepath"
 
@@ -299,8 +300,31 @@ func (a *Agent) stage(j deviceproto.Job) error {
 // selfTest checks the trial image: the fleet must accept a fresh
 // attestation of it (re-enrollment checks every measurement against the
 // registered releases), then the configured application test runs.
+//
+// The re-attestation goes to the enrollment endpoint and, after a
+// transient failure, to the next of the job's download endpoints in turn
+// (mirrors: the fleet's other nodes, certified by the job's signer, whose
+// listener serves enrollment as well as images): a device whose
+// enrollment node died during its update still confirms it.
 func (a *Agent) selfTest(ctx context.Context, j deviceproto.Job) error {
-	err := retry(ctx, a.cfg.Backoff, a.cfg.Rand, "re-attest", func() error { return a.Enroll(ctx, true) })
+	urls := []string{a.cfg.EnrollURL}
+	if u := a.Pending(); u != nil {
+		own := ""
+		if e, err := url.Parse(a.cfg.EnrollURL); err == nil {
+			own = deviceproto.Endpoint(e)
+		}
+		for _, m := range u.Mirrors {
+			if m != own {
+				urls = append(urls, "https://"+m)
+			}
+		}
+	}
+	n := 0
+	err := retry(ctx, a.cfg.Backoff, a.cfg.Rand, "re-attest", func() error {
+		u := urls[n%len(urls)]
+		n++
+		return a.enrollAt(ctx, u, true)
+	})
 	if err != nil {
 		return err
 	}

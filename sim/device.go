@@ -6,6 +6,7 @@ import (
 	"crypto/x509"
 	"encoding/pem"
 	"fmt"
+	"log/slog"
 	"net"
 	"os"
 	"path/filepath"
@@ -163,6 +164,7 @@ type AgentOptions struct {
 	Interval  time.Duration
 	Backoff   agent.Backoff
 	Telemetry func(now time.Time) map[string]float64
+	Log       *slog.Logger // the agent's log (discarded when nil)
 }
 
 // StartAgent builds the device's agent over an in-process SPE session
@@ -185,6 +187,7 @@ func (d *Device) StartAgent(f *Fleet, o AgentOptions) (*agent.Agent, error) {
 		TelemetryInterval: o.Interval,
 		Backoff:           o.Backoff,
 		Telemetry:         o.Telemetry,
+		Log:               o.Log,
 		Rand:              f.Rand,
 	})
 	if err != nil {

@@ -169,6 +169,7 @@ func (e *Engine) control(ctx context.Context, id string, a Action, actor, reason
 		e.mu.Unlock()
 		return nil, fmt.Errorf("campaign: %s is %s: cannot %s: %w", id, from, a, ErrState)
 	}
+	readAt := e.readClock()
 	rows, err := e.cfg.Store.CampaignDevices(ctx, id)
 	if err != nil {
 		return nil, err
@@ -192,7 +193,7 @@ func (e *Engine) control(ctx context.Context, id string, a Action, actor, reason
 	}
 	e.mu.Lock()
 	for i := range rows {
-		e.applyRow(c, &rows[i])
+		e.applyRow(c, &rows[i], readAt)
 	}
 	e.applyRecord(c, r, true)
 	nr := c.rec
@@ -272,13 +273,14 @@ func (e *Engine) cancelDevices(ctx context.Context, c *camp, devs []*dev) ([]str
 		devs = devs[:0]
 		for i, d := range todo {
 			if !applied[i] {
+				readAt := e.readClock()
 				row, err := e.cfg.Store.CampaignDevice(ctx, c.rec.ID, d.id)
 				if err != nil {
 					return nil, err
 				}
 				e.mu.Lock()
 				delete(c.dirty, d.id)
-				e.applyRow(c, row)
+				e.applyRow(c, row, readAt)
 				e.mu.Unlock()
 				devs = append(devs, d)
 				continue
@@ -289,6 +291,7 @@ func (e *Engine) cancelDevices(ctx context.Context, c *camp, devs []*dev) ([]str
 			e.mu.Lock()
 			d.status, d.reason = Cancelled, changes[i].Reason
 			d.stored, d.notified = Cancelled, changes[i].Notified
+			e.wroteLocked(d)
 			delete(c.dirty, d.id)
 			e.mu.Unlock()
 		}

@@ -76,7 +76,11 @@ type Config struct {
 type Engine struct {
 	cfg Config
 
-	mu       sync.Mutex
+	mu sync.Mutex
+	// writes counts the device rows this node wrote (a clock): a row read
+	// before a later write of this node is stale and not applied
+	// (applyRow).
+	writes   uint64
 	camps    map[string]*camp
 	byDevice map[string]*camp // device -> its active campaign
 	images   map[string][]byte
@@ -139,6 +143,9 @@ type dev struct {
 	// (notification, timeout, health signal), 0 for a device event or an
 	// operator's action; it is written only while the lease has it.
 	fence int64
+	// wrote is the engine's writes clock when this node last wrote the
+	// device's row.
+	wrote uint64
 }
 
 type camp struct {

@@ -1,5 +1,7 @@
 package campaign
 
+import "rampart/fleet/store"
+
 // SetHookBeforeSave makes Step call f between deciding its state
 // transitions and writing them (a test's operator acts in between).
 func SetHookBeforeSave(e *Engine, f func()) { e.hookBeforeSave = f }
@@ -11,4 +13,14 @@ func Kill(e *Engine) {
 		<-e.done
 		e.stop = nil
 	}
+}
+
+// ReadClock and ApplyRow expose applyRow's guard against a row read
+// before this node's own later write of it.
+func ReadClock(e *Engine) uint64 { return e.readClock() }
+
+func ApplyRow(e *Engine, campaignID string, row store.CampaignDevice, readAt uint64) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.applyRow(e.camps[campaignID], &row, readAt)
 }

@@ -44,6 +44,7 @@ func (e *Engine) sync(ctx context.Context, full bool) error {
 	full = full || e.needFull || e.lastSync.IsZero() || e.syncs%fullSyncEvery == 0
 	e.needFull = false
 	e.syncs++
+	readAt := e.writes
 	e.mu.Unlock()
 	recs, err := e.cfg.Store.Campaigns(ctx)
 	if err != nil {
@@ -81,7 +82,7 @@ func (e *Engine) sync(ctx context.Context, full bool) error {
 		}
 		e.mu.Lock()
 		for i := range rows {
-			e.applyRow(c, &rows[i])
+			e.applyRow(c, &rows[i], readAt)
 		}
 		e.applyRecord(c, r, false)
 		e.mu.Unlock()
@@ -137,10 +138,14 @@ func (e *Engine) drop(c *camp) {
 }
 
 // applyRow takes a device's stored row into memory unless a change of
-// this node's is pending for it. Called with e.mu held.
-func (e *Engine) applyRow(c *camp, row *store.CampaignDevice) {
+// this node's is pending for it, or this node wrote the row after the
+// read began (readAt, from readClock): a read that raced with the
+// evaluator's own write would otherwise take the device back (say, from
+// notified to queued) after the write, and the job it decided would not
+// be published (stillPending). Called with e.mu held.
+func (e *Engine) applyRow(c *camp, row *store.CampaignDevice, readAt uint64) {
 	d := c.devs[row.DeviceID]
-	if d == nil || c.dirty[d.id] != nil {
+	if d == nil || c.dirty[d.id] != nil || d.wrote > readAt {
 		return
 	}
 	st := Status(row.Status)
@@ -180,12 +185,28 @@ func (e *Engine) refreshDevice(ctx context.Context, deviceID, campaignID string)
 			return
 		}
 	}
+	readAt := e.readClock()
 	row, err := e.cfg.Store.CampaignDevice(ctx, c.rec.ID, deviceID)
 	if err != nil {
 		e.cfg.Log.Warn("campaign store read failed", "device", deviceID, "err", err)
 		return
 	}
 	e.mu.Lock()
-	e.applyRow(c, row)
+	e.applyRow(c, row, readAt)
 	e.mu.Unlock()
+}
+
+// readClock is the writes clock to pass to applyRow for a read that
+// begins now.
+func (e *Engine) readClock() uint64 {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.writes
+}
+
+// wroteLocked records that this node just wrote d's row. Called with
+// e.mu held.
+func (e *Engine) wroteLocked(d *dev) {
+	e.writes++
+	d.wrote = e.writes
 }

@@ -390,3 +390,41 @@ func testNodesFailover(t *testing.T, nodeCount int) {
 		}
 	}
 }
+
+// TestNewEvaluatorRepublishes: an evaluator that dies right after writing
+// a notification may not have sent its job to the other nodes (its
+// publish still buffered): the node that takes over publishes the jobs in
+// flight again when its term begins, so a device that fails over gets
+// its job without reconnecting again.
+func TestNewEvaluatorRepublishes(t *testing.T) {
+	if os.Getenv(storetest.EnvPostgres) == "" {
+		t.Skipf("several nodes share one PostgreSQL database: set %s (e.g. postgres://postgres@127.0.0.1:5432/test?sslmode=disable)", storetest.EnvPostgres)
+	}
+	ctx := context.Background()
+	c := newNodes(t, 2, 4)
+	lead := c.leader(t)
+	other := c.others(lead)[0]
+	spec := campaign.Spec{ID: "takeover", Release: c.b.release, Filter: campaign.Filter{States: []store.State{store.Registered}},
+		Phases: []campaign.Phase{{Percent: 100, FailureThreshold: 1}}, MaxConcurrent: 1}
+	if _, err := other.e.Create(ctx, spec, "operator"); err != nil {
+		t.Fatal(err)
+	}
+	var first string
+	waitFor(t, 10*time.Second, "the first job", func() bool {
+		for id := range c.atts {
+			if len(c.jobsOf(id)) > 0 {
+				first = id
+				return true
+			}
+		}
+		return false
+	})
+	had := len(c.jobsOf(first))
+	c.kill(lead)
+	if c.leader(t) != other {
+		t.Fatal("the survivor did not take the lease")
+	}
+	waitFor(t, 10*time.Second, "the job in flight published again by the new evaluator", func() bool {
+		return len(c.jobsOf(first)) > had
+	})
+}

@@ -184,3 +184,46 @@ func TestOperatorOnAnotherNode(t *testing.T) {
 		t.Fatalf("the overtaken pause was audited: %v %v", list, err)
 	}
 }
+
+// TestStaleRowNotApplied: on several nodes a device's row is read on
+// demand (an event from it, or a sync) while the evaluator writes its
+// notification. A row read before that write and applied after it took
+// the device back to queued in memory: the job the step had decided was
+// then not published (the device stayed notified, without a job, for
+// ever; clustertest KillNodeMidCampaign). Such a row is not applied.
+func TestStaleRowNotApplied(t *testing.T) {
+	b := newBench(t, 4)
+	ctx := context.Background()
+	e := b.engine(t)
+	spec := campaign.Spec{ID: "stale", Release: b.release, Filter: campaign.Filter{States: []store.State{store.Registered}},
+		Phases: []campaign.Phase{{Percent: 100, FailureThreshold: 1}}, MaxConcurrent: 1}
+	if _, err := e.Create(ctx, spec, "test"); err != nil {
+		t.Fatal(err)
+	}
+	readAt := campaign.ReadClock(e)
+	rows, err := b.db.CampaignDevices(ctx, "stale")
+	if err != nil || len(rows) != 4 {
+		t.Fatalf("rows %v %v", rows, err)
+	}
+	if err := e.Step(ctx); err != nil {
+		t.Fatal(err)
+	}
+	s, err := e.Status("stale", false)
+	if err != nil || s.Counts[campaign.Notified] != 1 {
+		t.Fatalf("after the step: %+v %v, want one device notified", s, err)
+	}
+	for _, r := range rows { // read before the step's write: every device queued
+		campaign.ApplyRow(e, "stale", r, readAt)
+	}
+	if s, err := e.Status("stale", false); err != nil || s.Counts[campaign.Notified] != 1 {
+		t.Fatalf("after applying rows read before the step's write: %+v %v, want the device still notified", s, err)
+	}
+	// A row read after the write is applied as before.
+	rows, _ = b.db.CampaignDevices(ctx, "stale")
+	for _, r := range rows {
+		campaign.ApplyRow(e, "stale", r, campaign.ReadClock(e))
+	}
+	if s, err := e.Status("stale", false); err != nil || s.Counts[campaign.Notified] != 1 {
+		t.Fatalf("after applying the current rows: %+v %v", s, err)
+	}
+}

@@ -116,6 +116,25 @@ func (e *Engine) term(ctx context.Context) (bool, error) {
 		return false, err
 	}
 	if newTerm {
+		// The jobs in flight are published again, as at a restart: the
+		// previous evaluator may have died with a job decided and
+		// written but not yet sent to the other nodes (its NATS
+		// publish still buffered), and a device that fails over to
+		// another node would never get it. A device that had it takes
+		// the same job once (its ID and notification are the same).
+		e.mu.Lock()
+		for _, c := range e.camps {
+			if State(c.rec.State) != Running {
+				continue
+			}
+			e.republish[c] = e.republish[c][:0]
+			for _, d := range c.list {
+				if d.status.InFlight() {
+					e.republish[c] = append(e.republish[c], d.id)
+				}
+			}
+		}
+		e.mu.Unlock()
 		e.cfg.Log.Info("campaign evaluator: this node's term begins", "epoch", epoch)
 	}
 	return ok, nil
@@ -392,6 +411,7 @@ func (e *Engine) flush(ctx context.Context, events bool) error {
 			switch {
 			case applied[i]:
 				d.stored, d.storedNotified = Status(b.changes[i].Status), b.changes[i].Notified
+				e.wroteLocked(d)
 			case err != nil && !errors.Is(err, store.ErrFenced):
 				// Not written (the database failed): again next time,
 				// unless something newer is pending.
@@ -413,6 +433,7 @@ func (e *Engine) flush(ctx context.Context, events bool) error {
 	}
 	for _, b := range reread {
 		for _, d := range b.devs {
+			readAt := e.readClock()
 			row, err := e.cfg.Store.CampaignDevice(ctx, b.c.rec.ID, d.id)
 			if err != nil {
 				if firstErr == nil {
@@ -423,7 +444,7 @@ func (e *Engine) flush(ctx context.Context, events bool) error {
 			e.mu.Lock()
 			delete(b.c.dirty, d.id) // decided on a row that is gone
 			d.fence = 0
-			e.applyRow(b.c, row)
+			e.applyRow(b.c, row, readAt)
 			e.mu.Unlock()
 		}
 	}

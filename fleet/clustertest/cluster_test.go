@@ -341,6 +341,9 @@ func (fd *fleetDevices) diagnoseCampaign(ctx context.Context, id string, verbose
 				stuck++
 			}
 			logf("diagnose: %s status %s (notified %s) on %s connected=%v took job=%v jobs refused=%d pending=%q last=%.80s", d.ID[:12], d.Status, d.Notified.Format("15:04:05.000"), node, sd.connected(), took, refused, pending, last)
+			if verbose && !took && d.Status != adminapi.Queued && d.Status != adminapi.Verified {
+				logf("diagnose: %s agent log:\n%s", d.ID[:12], sd.log.tail(3000))
+			}
 		}
 		break
 	}

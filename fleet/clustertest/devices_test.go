@@ -1,6 +1,7 @@
 package clustertest
 
 import (
+	"bytes"
 	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
@@ -9,6 +10,7 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"os"
 	"path/filepath"
@@ -91,6 +93,8 @@ type simDevice struct {
 	job      atomic.Pointer[deviceproto.Job] // the job of the last update taken (its URL carries the download token)
 	cancel   context.CancelFunc
 	done     chan struct{}
+
+	log lockedBuffer // the agent's log, shown when the device misbehaves
 
 	mu    sync.Mutex
 	seq   int
@@ -243,7 +247,8 @@ func (fd *fleetDevices) startOne(sd *simDevice, k int) {
 	}}
 	a, err := sd.d.StartAgent(fd.fleets[k], sim.AgentOptions{Dial: dial, Interval: time.Hour, Hooks: hooks,
 		Telemetry: func(time.Time) map[string]float64 { return map[string]float64{"up": 1} },
-		Backoff:   agent.Backoff{Base: 100 * time.Millisecond, Max: 2 * time.Second, Attempts: 1000}})
+		Backoff:   agent.Backoff{Base: 100 * time.Millisecond, Max: 2 * time.Second, Attempts: 1000},
+		Log:       slog.New(slog.NewTextHandler(&sd.log, &slog.HandlerOptions{Level: slog.LevelInfo}))})
 	if err != nil {
 		t.Fatalf("device %d: agent: %v", sd.d.Index, err)
 	}
@@ -522,6 +527,26 @@ func parallel(workers, n int, f func(i int)) {
 func logf(t testing.TB, format string, args ...any) {
 	t.Helper()
 	t.Logf("%s "+format, append([]any{time.Now().Format("15:04:05.000")}, args...)...)
+}
+
+// lockedBuffer is a log buffer the agent writes and the test reads.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+// tail is the last n bytes written.
+func (l *lockedBuffer) tail(n int) string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	b := l.b.Bytes()
+	return string(b[max(0, len(b)-n):])
 }
 
 // tookJob reports whether the device took a job of campaign id.

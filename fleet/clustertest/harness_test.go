@@ -141,16 +141,32 @@ func postgresDB(t testing.TB) string {
 }
 
 // freePort returns a loopback address nothing listens on now (a node keeps
-// its addresses across restarts, so they are chosen before it starts).
+// its addresses across restarts, so they are chosen before it starts),
+// never one it returned before: the kernel may hand a closed port out
+// again, and two nodes were given the same one (bind: address already in
+// use).
 func freePort(t testing.TB) string {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+	portsMu.Lock()
+	defer portsMu.Unlock()
+	for {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		addr := l.Addr().String()
+		l.Close()
+		if !portsGiven[addr] {
+			portsGiven[addr] = true
+			return addr
+		}
 	}
-	defer l.Close()
-	return l.Addr().String()
 }
+
+var (
+	portsMu    sync.Mutex
+	portsGiven = map[string]bool{}
+)
 
 // clusterOptions shape a test fleet.
 type clusterOptions struct {
