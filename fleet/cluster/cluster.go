@@ -443,6 +443,15 @@ func (n *Node) UseOnce(ctx context.Context, key string) error {
 
 // Messages between nodes. Each carries the sending node's name, so that
 // a node skips what it sent itself (it applied it locally already).
+// maxBusMessage bounds a message between nodes: a job (at most
+// deviceproto.MaxJobSize, base64 in JSON) with its fields fits well
+// within it; NATS's own limit is 1 MiB.
+const maxBusMessage = 16 << 10
+
+// maxDeviceID bounds the device a message names (the fleet's IDs are a
+// hex digest; the store refuses longer ones).
+const maxDeviceID = 256
+
 type message struct {
 	From    string    `json:"from"`
 	Device  string    `json:"device,omitempty"`
@@ -464,7 +473,12 @@ func (n *Node) publish(subject string, m message) error {
 func (n *Node) subscribe(subject string, f func(message)) error {
 	s, err := n.nc.Subscribe(n.prefix+subject, func(msg *nats.Msg) {
 		var m message
-		if json.Unmarshal(msg.Data, &m) != nil || m.From == n.cfg.Node {
+		// Anything on the bus could have sent it: bounded before it is
+		// decoded, and a device message must name a device.
+		if len(msg.Data) > maxBusMessage || json.Unmarshal(msg.Data, &m) != nil || m.From == n.cfg.Node {
+			return
+		}
+		if subject != SubjectChanged && (m.Device == "" || len(m.Device) > maxDeviceID) {
 			return
 		}
 		f(m)

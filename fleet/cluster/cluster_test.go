@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go"
+
 	"rampart/fleet/cluster"
 	"rampart/fleet/cluster/natstest"
 )
@@ -250,5 +252,49 @@ func TestSurvivesLossOfAServer(t *testing.T) {
 	})
 	if err := a.UseOnce(ctx, "before"); !errors.Is(err, cluster.ErrUsed) {
 		t.Fatalf("a key used before the loss: %v, want ErrUsed", err)
+	}
+}
+
+// TestHostileBusMessagesDropped: any client of the NATS cluster can
+// publish on the nodes' subjects. A message over the bus limit, one that
+// is not JSON, and a device message naming no device (or an over-long
+// one) never reach the node's handler; a well-formed one does.
+func TestHostileBusMessagesDropped(t *testing.T) {
+	c := natstest.Start(t, 1)
+	a := join(t, c, "a", 1)
+	got := make(chan string, 8)
+	if err := a.OnDisconnect(func(d, r string) { got <- d }); err != nil {
+		t.Fatal(err)
+	}
+	raw, err := nats.Connect(c.URLs()[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer raw.Close()
+	subject := "rampart.rampart." + cluster.SubjectDisconnect
+	for _, m := range [][]byte{
+		[]byte(`{"from":"x","device":"big","reason":"` + strings.Repeat("r", 20<<10) + `"}`),
+		[]byte(`not json`),
+		[]byte(`{"from":"x","reason":"no device"}`),
+		[]byte(`{"from":"x","device":"` + strings.Repeat("d", 300) + `"}`),
+		[]byte(`{"from":"x","device":"good","reason":"revoked"}`),
+	} {
+		if err := raw.Publish(subject, m); err != nil {
+			t.Fatal(err)
+		}
+	}
+	raw.Flush()
+	select {
+	case d := <-got:
+		if d != "good" {
+			t.Fatalf("a hostile message reached the handler: device %q", d)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the well-formed message never arrived")
+	}
+	select {
+	case d := <-got:
+		t.Fatalf("a second message reached the handler: %q", d)
+	case <-time.After(300 * time.Millisecond):
 	}
 }
