@@ -31,6 +31,7 @@ import (
 	"rampart/deviceproto"
 	"rampart/fleet"
 	"rampart/fleet/ca"
+	"rampart/fleet/cluster/natstest"
 	"rampart/fleet/store"
 	"rampart/internal/proc"
 	"rampart/internal/secfile"
@@ -194,7 +195,7 @@ type testCluster struct {
 	dir    string
 	devDir string // the simulated devices' files
 	dsn    string
-	nats   *natsCluster
+	nats   *natstest.Cluster
 	nodes  []*node
 	pass   string
 
@@ -256,7 +257,10 @@ func newCluster(t testing.TB, o clusterOptions) *testCluster {
 	rand.Read(pass[:])
 	c.pass = hex.EncodeToString(pass[:])
 	if o.NATS {
-		c.nats = startNATS(t, 3)
+		c.nats = natstest.Start(t, 3)
+		if !c.nats.WaitFormed(30 * time.Second) {
+			t.Fatal("nats: the three servers did not form a JetStream cluster within 30s")
+		}
 	}
 	for i := range o.Nodes {
 		c.addNode(fmt.Sprintf("node%d", i))

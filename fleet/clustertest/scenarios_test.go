@@ -103,23 +103,23 @@ func scenarioCampaignAcrossNodes(t *testing.T, c *testCluster, fd *fleetDevices)
 // enrollment (new devices), telemetry and campaigns continue.
 func scenarioKillNATSStreamLeader(t *testing.T, c *testCluster, fd *fleetDevices) {
 	ctx := context.Background()
-	lead, streams := c.nats.busiestLeader()
+	lead, streams := c.nats.BusiestLeader()
 	if len(streams) == 0 {
-		t.Fatalf("the nodes created no JetStream stream (KV buckets for nonces, presence and nodes); streams: %v", c.nats.streams())
+		t.Fatalf("the nodes created no JetStream stream (KV buckets for nonces, presence and nodes); streams: %v", c.nats.Streams())
 	}
 	bctx, stopBurst := context.WithCancel(ctx)
 	wait := fd.burst(bctx, 20*time.Millisecond)
 	defer func() { stopBurst(); wait() }()
 	waitAcked(fd, fd.acked()+3*len(fd.devs), 30*time.Second)
 	logf(t, "kill nats%d, leader of %v", lead, streams)
-	c.nats.kill(lead)
+	c.nats.Stop(lead)
 	// Enrollment continues: new devices onboard now.
 	added := fd.addDevices(ctx, max(2, len(fd.devs)/5), 0)
 	if bad := fd.waitAll(2*time.Minute, added, func(sd *simDevice) bool { return sd.id() != "" && sd.connected() }); len(bad) > 0 {
 		t.Fatalf("%d of %d new devices not enrolled and connected within 2 minutes of the loss of nats%d", len(bad), len(added), lead)
 	}
 	for _, st := range streams {
-		if i := c.nats.streamLeader(st); i < 0 {
+		if i := c.nats.StreamLeader(st); i < 0 {
 			t.Errorf("stream %s has no leader after nats%d died", st, lead)
 		}
 	}

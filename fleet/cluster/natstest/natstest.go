@@ -10,6 +10,7 @@ package natstest
 import (
 	"fmt"
 	"net"
+	"sort"
 	"strings"
 	"testing"
 	"time"
@@ -163,4 +164,96 @@ func (c *Cluster) StreamLeader(stream string) int {
 		}
 	}
 	return -1
+}
+
+// WaitFormed reports whether, within d, a meta leader leads a group of
+// every configured server, each current and routed to all the others:
+// only then does the loss of one server leave a quorum that elects
+// another leader (a cluster whose JetStream merely answers may not be
+// there yet).
+func (c *Cluster) WaitFormed(d time.Duration) bool {
+	n := len(c.opts)
+	deadline := time.Now().Add(d)
+	for time.Now().Before(deadline) {
+		if c.formed(n) {
+			return true
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	return false
+}
+
+func (c *Cluster) formed(n int) bool {
+	if c.MetaLeader() < 0 {
+		return false
+	}
+	for _, s := range c.Servers {
+		if s == nil {
+			return false
+		}
+		info, err := s.Jsz(nil)
+		if err != nil || info.Meta == nil || info.Meta.Leader == "" || info.Meta.Size != n || s.NumRoutes() < n-1 {
+			return false
+		}
+		if s.JetStreamIsLeader() {
+			cur := 0
+			for _, r := range info.Meta.Replicas {
+				if r.Current {
+					cur++
+				}
+			}
+			if cur != n-1 {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// Streams lists every JetStream stream of the default account (a KV
+// bucket B is the stream KV_B), sorted.
+func (c *Cluster) Streams() []string {
+	seen := map[string]bool{}
+	for _, s := range c.Servers {
+		if s == nil {
+			continue
+		}
+		info, err := s.Jsz(&server.JSzOptions{Accounts: true, Streams: true})
+		if err != nil {
+			continue
+		}
+		for _, a := range info.AccountDetails {
+			for _, sd := range a.Streams {
+				seen[sd.Name] = true
+			}
+		}
+	}
+	out := make([]string, 0, len(seen))
+	for n := range seen {
+		out = append(out, n)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// BusiestLeader is the running server leading the most streams (ties:
+// the meta leader first) and the streams it leads: the server whose loss
+// costs the cluster the most elections.
+func (c *Cluster) BusiestLeader() (int, []string) {
+	led := map[int][]string{}
+	for _, st := range c.Streams() {
+		if i := c.StreamLeader(st); i >= 0 {
+			led[i] = append(led[i], st)
+		}
+	}
+	best, meta := -1, c.MetaLeader()
+	for i, s := range c.Servers {
+		if s == nil {
+			continue
+		}
+		if best < 0 || len(led[i]) > len(led[best]) || len(led[i]) == len(led[best]) && i == meta {
+			best = i
+		}
+	}
+	return best, led[best]
 }
