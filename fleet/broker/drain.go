@@ -116,6 +116,9 @@ func (b *Broker) reference() string {
 // moveAway ends a session for the drain: DISCONNECT 0x9C with a Server
 // Reference (MQTT 5), or the connection closed (3.1.1).
 func (b *Broker) moveAway(s *session) {
+	if !s.movedAway.CompareAndSwap(false, true) {
+		return
+	}
 	if !s.v5 {
 		s.cl.Stop(packets.ErrServerShuttingDown)
 		return

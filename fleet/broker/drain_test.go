@@ -96,3 +96,27 @@ func TestDrain(t *testing.T) {
 		t.Fatalf("%d sessions after the drain", n)
 	}
 }
+
+// TestDrainRacingSessionStart: a drain that begins after a device's
+// CONNACK but before its session is registered (mochi answers CONNECT
+// before OnSessionEstablished) still tells the device to use another
+// server; before, the drain saw no session and the device stayed until
+// the server closed (DISCONNECT 0x8B).
+func TestDrainRacingSessionStart(t *testing.T) {
+	var tb *testBroker
+	tb = startBrokerWith(t, newFakeSink(), func(c *Config) {
+		c.afterAuthenticate = func(string) {
+			if err := tb.Drain(context.Background(), []string{"node-2.example:8883"}); err != nil {
+				t.Errorf("drain: %v", err)
+			}
+		}
+	})
+	c, ack, err := tb.connectWith(t, tb.device(t, "dev-race"), "dev-race", 5, nil)
+	if err != nil || ack.ReasonCode != 0 {
+		t.Fatalf("connack %#x, err %v", ack.ReasonCode, err)
+	}
+	d, ok := c.closed()
+	if !ok || d.FixedHeader.Type != packets.Disconnect || d.ReasonCode != packets.ErrUseAnotherServer.Code || d.Properties.ServerReference != "node-2.example:8883" {
+		t.Fatalf("after a drain racing its session: closed %v, %v reason %#x reference %q", ok, d.FixedHeader.Type, d.ReasonCode, d.Properties.ServerReference)
+	}
+}

@@ -146,6 +146,13 @@ func (h *hook) OnSessionEstablished(cl *mqtt.Client, _ packets.Packet) {
 	s.started = time.Now()
 	h.b.sessions.Store(cl, s)
 	h.b.connected.Add(1)
+	// CONNACK went out before this hook: a drain that began in between
+	// did not see the session (Drain sets draining before it looks at
+	// the sessions, so one of the two sees the other).
+	if h.b.draining.Load() {
+		h.b.moveAway(s)
+		return
+	}
 	if !h.b.watch(s) {
 		return
 	}

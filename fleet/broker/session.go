@@ -3,6 +3,7 @@ package broker
 import (
 	"bytes"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	mqtt "github.com/mochi-mqtt/server/v2"
@@ -26,6 +27,7 @@ import (
 // (backpressure).
 type session struct {
 	b                                      *Broker
+	movedAway                              atomic.Bool // told to use another server (drain.go), once
 	cl                                     *mqtt.Client
 	id                                     string // the certificate's common name, equal to the client identifier
 	v5                                     bool
