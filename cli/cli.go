@@ -92,7 +92,10 @@ func register(name string, f func(*Env) *cobra.Command) {
 }
 
 // Root builds the whole command tree for env.
-func Root(env *Env) *cobra.Command {
+func Root(env *Env) *cobra.Command { return buildRoot(env, factories) }
+
+// buildRoot builds the root command with the top-level subcommands of fs.
+func buildRoot(env *Env, fs []commandFactory) *cobra.Command {
 	root := &cobra.Command{
 		Use:   "rampart",
 		Short: "Rampart: Arm's PSA method as one toolkit for securing IoT devices",
@@ -106,7 +109,7 @@ and certify. Every subcommand has --help with examples.`,
 	root.SetOut(env.Stdout)
 	root.SetErr(env.Stderr)
 	root.CompletionOptions.HiddenDefaultCmd = true
-	sorted := append([]commandFactory(nil), factories...)
+	sorted := append([]commandFactory(nil), fs...)
 	sort.Slice(sorted, func(i, j int) bool { return sorted[i].name < sorted[j].name })
 	for _, f := range sorted {
 		root.AddCommand(f.new(env))
@@ -120,7 +123,11 @@ and certify. Every subcommand has --help with examples.`,
 // Main runs the CLI with args and returns the process exit code. Errors are
 // printed as "rampart: ..." with an optional "hint: ..." line.
 func Main(args []string, env *Env) int {
-	root := Root(env)
+	return mainWith(args, env, rootFor(env, args))
+}
+
+// mainWith runs args on root and maps the result to an exit code.
+func mainWith(args []string, env *Env, root *cobra.Command) int {
 	root.SetArgs(args)
 	err := root.Execute()
 	for _, f := range env.atExit {
