@@ -182,8 +182,11 @@ func (e *envelope) verifySignature(key crypto.PublicKey) error {
 	if len(e.signature) != 2*n {
 		return fmt.Errorf("%w: signature is %d bytes, want %d for %v", ErrSignature, len(e.signature), 2*n, e.alg)
 	}
-	d, err := e.digest()
-	if err != nil {
+	var d []byte
+	var d256 [sha256.Size]byte
+	if e.alg == cose.AlgorithmES256 && e.digestES256(&d256) {
+		d = d256[:]
+	} else if d, err = e.digest(); err != nil {
 		return err
 	}
 	if !ecdsa.VerifyASN1(pub, d, asn1Signature(e.signature[:n], e.signature[n:])) {

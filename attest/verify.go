@@ -101,7 +101,7 @@ func Verify(token []byte, opts VerifyOptions) (*Claims, error) {
 			return nil, fmt.Errorf("%w: claim implementation-id %x, endorsed %x", ErrEndorsement, c.ImplementationID, end.ImplementationID)
 		}
 	} else if !opts.AllowInstanceIDMismatch {
-		want, err := InstanceID(key)
+		want, err := instanceIDOfKey(key)
 		if err != nil {
 			return nil, err
 		}
