@@ -52,7 +52,7 @@ func instanceIDOfKey(key crypto.PublicKey) ([]byte, error) {
 const sigStructureMax = 1024
 
 // digestES256 is the SHA-256 of the COSE Sig_structure
-// ["Signature1", protected, h”, payload] (RFC 9052 4.4) written into one
+// ["Signature1", protected, empty external_aad, payload] (RFC 9052 4.4) written into one
 // stack buffer and hashed in one call, without the hash.Hash allocation of
 // the general path; ok is false when it does not fit.
 func (e *envelope) digestES256(out *[sha256.Size]byte) (ok bool) {
