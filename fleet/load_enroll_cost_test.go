@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"runtime"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -18,6 +19,7 @@ import (
 var (
 	enrollCostFlag   = flag.Bool("fleet.enrollcost", false, "run TestEnrollCost: the server's CPU per enrollment over HTTPS, per connection style, against its cryptography")
 	enrollCostRounds = flag.Int("fleet.enrollrounds", 3, "TestEnrollCost: rounds (each runs every connection style once)")
+	enrollCostOnly   = flag.String("fleet.enrollstyle", "", "TestEnrollCost: measure only the connection styles whose name contains this (e.g. kept-alive, to profile one)")
 )
 
 // enrollStyle is how the load generator's devices reach the enrollment
@@ -82,11 +84,10 @@ func TestEnrollCost(t *testing.T) {
 	styles := enrollStyles(f, *loadWorkers, n)
 	// A first round, not counted, gives every device a certificate and a
 	// TLS session to resume.
-	for _, s := range styles[2:] {
-		if _, _, err := enrollWith(f, devs, csrs, *loadWorkers, s); err != nil {
-			t.Fatal(err)
-		}
+	if _, _, err := enrollWith(f, devs, csrs, *loadWorkers, styles[2]); err != nil {
+		t.Fatal(err)
 	}
+	styles = slices.DeleteFunc(styles, func(s enrollStyle) bool { return !strings.Contains(s.name, *enrollCostOnly) })
 	cores := float64(runtime.GOMAXPROCS(0))
 	t.Logf("load average before: %s; %d devices, %d workers", loadAvg(), n, *loadWorkers)
 	srvUS := make([][]float64, len(styles))
