@@ -2,8 +2,6 @@ package attest
 
 import (
 	"bytes"
-	"regexp"
-	"sync"
 
 	"rampart/swcomponent"
 )
@@ -42,10 +40,30 @@ type Claims struct {
 	VerificationService string
 }
 
-var (
-	ean13   = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[0-9]{13}$`) })
-	ean13p5 = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[0-9]{13}-[0-9]{5}$`) })
-)
+// isEAN13 reports whether s is 13 ASCII digits (`^[0-9]{13}$`); with
+// plus5, 13 digits, '-' and 5 digits (`^[0-9]{13}-[0-9]{5}$`). Checked on
+// every verification: a loop, not a regular expression.
+func isEAN13(s string, plus5 bool) bool {
+	n := 13
+	if plus5 {
+		n = 19
+	}
+	if len(s) != n {
+		return false
+	}
+	for i := 0; i < n; i++ {
+		if plus5 && i == 13 {
+			if s[i] != '-' {
+				return false
+			}
+			continue
+		}
+		if s[i] < '0' || s[i] > '9' {
+			return false
+		}
+	}
+	return true
+}
 
 // Equal reports whether c and d hold the same claims (nil and empty byte
 // slices compare equal).

@@ -89,7 +89,7 @@ func validateBootSeed(p Profile, seed []byte, present bool) error {
 }
 
 func validateCertRef(p Profile, s string) error {
-	if ean13p5().MatchString(s) || (p != ProfileRFC9783 && ean13().MatchString(s)) {
+	if isEAN13(s, true) || (p != ProfileRFC9783 && isEAN13(s, false)) {
 		return nil
 	}
 	if len(s) > MaxTextLen {

@@ -5,6 +5,7 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
+	"regexp"
 	"testing"
 )
 
@@ -62,4 +63,32 @@ func TestInstanceIDCacheFollowsKey(t *testing.T) {
 	if !bytes.Equal(got, want) {
 		t.Fatalf("after the coordinates changed: ID %x, want %x", got, want)
 	}
+}
+
+// TestIsEAN13MatchesPatterns: the loop accepts exactly what the patterns
+// ^[0-9]{13}$ and ^[0-9]{13}-[0-9]{5}$ accept.
+func TestIsEAN13MatchesPatterns(t *testing.T) {
+	p13, p18 := regexp.MustCompile(`^[0-9]{13}$`), regexp.MustCompile(`^[0-9]{13}-[0-9]{5}$`)
+	for _, s := range []string{"", "0604565272167", "0604565272167-10101", "060456527216", "06045652721670",
+		"060456527216a", "0604565272167-1010", "0604565272167-101010", "0604565272167+10101", "0604565272167-1010x",
+		"０604565272167", "0604565272167\n", "-604565272167-10101"} {
+		if got, want := isEAN13(s, false), p13.MatchString(s); got != want {
+			t.Errorf("isEAN13(%q, false) = %v, pattern %v", s, got, want)
+		}
+		if got, want := isEAN13(s, true), p18.MatchString(s); got != want {
+			t.Errorf("isEAN13(%q, true) = %v, pattern %v", s, got, want)
+		}
+	}
+}
+
+// FuzzIsEAN13: the loop agrees with the patterns on any input.
+func FuzzIsEAN13(f *testing.F) {
+	f.Add("0604565272167")
+	f.Add("0604565272167-10101")
+	p13, p18 := regexp.MustCompile(`^[0-9]{13}$`), regexp.MustCompile(`^[0-9]{13}-[0-9]{5}$`)
+	f.Fuzz(func(t *testing.T, s string) {
+		if isEAN13(s, false) != p13.MatchString(s) || isEAN13(s, true) != p18.MatchString(s) {
+			t.Fatalf("%q: loop and pattern disagree", s)
+		}
+	})
 }
