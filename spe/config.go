@@ -7,8 +7,26 @@ import (
 	"os/user"
 	"strconv"
 
+	"go.yaml.in/yaml/v3"
+
 	"rampart/internal/yamlerr"
 )
+
+// topLevelValue returns the node of key's value in the JSON object data,
+// for the position of an error; nil when it cannot be found.
+func topLevelValue(data []byte, key string) *yaml.Node {
+	var doc yaml.Node
+	if yaml.Unmarshal(data, &doc) != nil || len(doc.Content) == 0 {
+		return nil
+	}
+	m := doc.Content[0]
+	for i := 0; i+1 < len(m.Content); i += 2 {
+		if m.Content[i].Value == key {
+			return m.Content[i+1]
+		}
+	}
+	return nil
+}
 
 // Config is the `rampart spe serve` configuration file (JSON).
 type Config struct {
@@ -28,6 +46,20 @@ type Config struct {
 	// Limits are the services' per-client quotas; omitted fields take the
 	// defaults.
 	Limits Limits `json:"limits"`
+	// Isolation is the isolation level (docs/spe-isolation.md): 1 (the
+	// default) runs every partition in the SPE's process; 2 runs the PSA
+	// root of trust's partitions in one process and the application
+	// partitions in another, behind a partition manager that owns the
+	// socket; 3 runs each application partition in a process of its own.
+	Isolation int `json:"isolation,omitempty"`
+}
+
+// Level returns the isolation level (1 when the field is left out).
+func (c *Config) Level() int {
+	if c.Isolation == 0 {
+		return 1
+	}
+	return c.Isolation
 }
 
 // ClientRule maps a peer uid, pid, or both, to a non-secure client ID.
@@ -51,6 +83,9 @@ func (c *Config) Validate() error {
 	}
 	if len(c.Clients) == 0 {
 		return fmt.Errorf("spe: config: clients: no client rule, every peer would be refused: %w", ErrConfig)
+	}
+	if c.Isolation < 0 || c.Isolation > 3 {
+		return fmt.Errorf("spe: config: isolation: %d, want 1, 2 or 3: %w", c.Isolation, ErrConfig)
 	}
 	if err := c.Limits.validate(); err != nil {
 		return err
@@ -124,6 +159,10 @@ func ParseConfig(name string, data []byte) (*Config, error) {
 	var c Config
 	if err := yamlerr.DecodeJSON(name, data, &c); err != nil {
 		return nil, yamlerr.Mark(err, ErrConfig)
+	}
+	if c.Isolation < 0 || c.Isolation > 3 {
+		p := yamlerr.At(name, topLevelValue(data, "isolation"), "isolation", "%d, want 1, 2 or 3 (docs/spe-isolation.md)", c.Isolation)
+		return nil, yamlerr.Mark(&yamlerr.Error{Problems: []yamlerr.Problem{p}}, ErrConfig)
 	}
 	if err := c.Validate(); err != nil {
 		return nil, fmt.Errorf("%s: %w", name, err)

@@ -63,6 +63,8 @@ type Server struct {
 	partitions []PartitionManifest
 	observers  []SessionObserver
 
+	remotes []*Remote // partition processes (isolation levels 2 and 3)
+
 	sessMu   sync.Mutex
 	sessions map[uint64]*session
 	nextSess uint64
@@ -163,7 +165,11 @@ func (s *Server) observing(o SessionObserver) bool {
 
 // session is one client connection: its identity and its handle table.
 type session struct {
-	info    SessionInfo
+	info SessionInfo
+	// deps, when not nil, are the only SIDs the session may reach: the
+	// session of a secure partition, limited by its manifest's
+	// dependencies.
+	deps    map[uint32]bool
 	mu      sync.Mutex
 	handles map[uint64]*service
 	closed  bool
@@ -201,6 +207,22 @@ func (s *Server) openSession(client int32, uid, pid int) (*session, error) {
 	ss := &session{info: SessionInfo{ID: s.nextSess, Client: client, UID: uid, PID: pid}, handles: map[uint64]*service{}}
 	s.sessions[ss.info.ID] = ss
 	return ss, nil
+}
+
+// adoptSession opens a session for a call the SPM forwarded to this
+// partition process: the SPM already applied the session quotas.
+func (s *Server) adoptSession(client int32) *session {
+	s.sessMu.Lock()
+	defer s.sessMu.Unlock()
+	s.nextSess++
+	ss := &session{info: SessionInfo{ID: s.nextSess, Client: client, UID: -1, PID: -1}, handles: map[uint64]*service{}}
+	s.sessions[ss.info.ID] = ss
+	return ss
+}
+
+// reaches reports whether ss may name sid at all.
+func (ss *session) reaches(sid uint32) bool {
+	return ss.deps == nil || ss.deps[sid]
 }
 
 // closeSession frees every handle of ss and tells the observers.
@@ -273,12 +295,12 @@ func (s *Server) dispatch(ss *session, req *ipc.Request) (rep *ipc.Reply, held *
 	rep = &ipc.Reply{Kind: req.Kind, Seq: req.Seq}
 	switch req.Kind {
 	case ipc.KindVersion:
-		if svc := s.lookup(req.SID); svc != nil && svc.manifest.allows(ss.info.Client) {
+		if svc := s.lookup(req.SID); svc != nil && ss.reaches(req.SID) && svc.manifest.allows(ss.info.Client) {
 			rep.Version = svc.manifest.Version
 		}
 	case ipc.KindConnect:
 		svc := s.lookup(req.SID)
-		if svc == nil || !svc.manifest.ConnectionBased || !svc.manifest.allows(ss.info.Client) || !svc.manifest.accepts(req.Version) {
+		if svc == nil || !ss.reaches(req.SID) || !svc.manifest.ConnectionBased || !svc.manifest.allows(ss.info.Client) || !svc.manifest.accepts(req.Version) {
 			rep.Status = ipc.ErrConnectionRefused
 			break
 		}
@@ -320,7 +342,7 @@ func (s *Server) dispatch(ss *session, req *ipc.Request) (rep *ipc.Reply, held *
 		rep.Status, rep.Out = s.call(ss, svc, req)
 	case ipc.KindStateless:
 		svc := s.lookup(req.SID)
-		if svc == nil || !svc.manifest.Stateless || !svc.manifest.allows(ss.info.Client) || !svc.manifest.accepts(req.Version) {
+		if svc == nil || !ss.reaches(req.SID) || !svc.manifest.Stateless || !svc.manifest.allows(ss.info.Client) || !svc.manifest.accepts(req.Version) {
 			rep.Status = ipc.ErrConnectionRefused
 			break
 		}
