@@ -43,7 +43,7 @@ to PSA client IDs.`,
   rampart spe status --socket /run/rampart/spe.sock
   rampart spe keys --json`,
 	}
-	cmd.AddCommand(newSpeServeCmd(env), newSpeStatusCmd(env), newSpeKeysCmd(env))
+	cmd.AddCommand(newSpeServeCmd(env), newSpeStatusCmd(env), newSpeKeysCmd(env), newSpePartitionCmd(env))
 	for _, f := range speSubcommands {
 		cmd.AddCommand(f(env))
 	}
@@ -131,10 +131,11 @@ $RAMPART_SPE_DEVICE is read when --device is not given.
 			}
 			logger := log.New(env.Stderr, "", log.LstdFlags)
 			srv := spe.New(spe.Options{Identify: cfg.Identify, MaxSessionsPerClient: cfg.Limits.SessionsPerClient, Logf: logger.Printf})
-			if err := svc.Register(srv); err != nil {
+			if err := srv.RegisterStatus(); err != nil {
 				return fail(ExitError, err, "")
 			}
-			if err := srv.RegisterStatus(); err != nil {
+			if err := svc.Start(srv, cfg.Level()); err != nil {
+				srv.Shutdown()
 				return fail(ExitError, err, "")
 			}
 			if gid >= 0 {
@@ -151,7 +152,7 @@ $RAMPART_SPE_DEVICE is read when --device is not given.
 			if device == "" {
 				fmt.Fprintf(env.Stderr, "spe: warning: no --device: no boot measurements, so no attestation tokens (no fleet enrollment) and no firmware update\n")
 			}
-			fmt.Fprintf(env.Stderr, "spe: serving on %s (state in %s)\n", cfg.Socket, cfg.StateDir)
+			fmt.Fprintf(env.Stderr, "spe: serving on %s (state in %s, isolation level %d)\n", cfg.Socket, cfg.StateDir, cfg.Level())
 			if err := srv.Serve(); err != nil {
 				return fail(ExitError, err, "")
 			}
