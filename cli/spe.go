@@ -134,7 +134,7 @@ $RAMPART_SPE_DEVICE is read when --device is not given.
 			if err := srv.RegisterStatus(); err != nil {
 				return fail(ExitError, err, "")
 			}
-			if err := svc.Start(srv, cfg.Level()); err != nil {
+			if err := svc.Start(srv, cfg); err != nil {
 				srv.Shutdown()
 				return fail(ExitError, err, "")
 			}

@@ -78,17 +78,17 @@ func speClientList(env *Env, name string) ([]int32, error) {
 // Start opens the SPE's partitions at isolation level: at level 1 on srv,
 // in this process; at levels 2 and 3 in partition processes (this binary,
 // `rampart spe partition`) that srv routes to.
-func (s *speAllServices) Start(srv *spe.Server, level int) error {
-	if level == 1 {
+func (s *speAllServices) Start(srv *spe.Server, cfg *spe.Config) error {
+	o := s.opt
+	spec := platform.Spec{StateDir: o.StateDir, DeviceDir: s.deviceDir, ITSOnFlash: o.ITSOnFlash, LifecycleAdmins: o.LifecycleAdmins,
+		AuditReaders: o.AuditReaders, CryptoLimits: o.CryptoLimits, ITSLimits: o.ITSLimits, PSLimits: o.PSLimits, AppsDir: cfg.AppsDir}
+	if cfg.Level() == 1 {
 		if err := s.Register(srv); err != nil {
 			return err
 		}
-		return platform.RegisterApplications(srv, s.opt.StateDir)
+		return platform.RegisterApplications(srv, spec)
 	}
-	o := s.opt
-	spec := platform.Spec{StateDir: o.StateDir, DeviceDir: s.deviceDir, ITSOnFlash: o.ITSOnFlash, LifecycleAdmins: o.LifecycleAdmins,
-		AuditReaders: o.AuditReaders, CryptoLimits: o.CryptoLimits, ITSLimits: o.ITSLimits, PSLimits: o.PSLimits}
-	_, err := platform.StartIsolated(srv, level, spec, speSelfCommand)
+	_, err := platform.StartIsolated(srv, platform.Isolated{Level: cfg.Level(), Spec: spec, Command: speSelfCommand, Users: cfg.PartitionUIDs})
 	return err
 }
 

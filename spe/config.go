@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/user"
 	"strconv"
+	"strings"
 
 	"go.yaml.in/yaml/v3"
 
@@ -52,6 +53,13 @@ type Config struct {
 	// partitions in another, behind a partition manager that owns the
 	// socket; 3 runs each application partition in a process of its own.
 	Isolation int `json:"isolation,omitempty"`
+	// PartitionUIDs maps partition processes ("prot", "app" at level 2,
+	// "app:<partition name>" at level 3) to the uid each runs as (its gid
+	// too): the SPE must start as root, and gives each its own state.
+	PartitionUIDs map[string]int `json:"partition_uids,omitempty"`
+	// AppsDir holds the application partitions' own directories (default
+	// state_dir/apps); with partition_uids it must be outside state_dir.
+	AppsDir string `json:"apps_dir,omitempty"`
 }
 
 // Level returns the isolation level (1 when the field is left out).
@@ -86,6 +94,17 @@ func (c *Config) Validate() error {
 	}
 	if c.Isolation < 0 || c.Isolation > 3 {
 		return fmt.Errorf("spe: config: isolation: %d, want 1, 2 or 3: %w", c.Isolation, ErrConfig)
+	}
+	if len(c.PartitionUIDs) > 0 && c.Level() == 1 {
+		return fmt.Errorf("spe: config: partition_uids: needs isolation 2 or 3 (at level 1 every partition is the SPE's process): %w", ErrConfig)
+	}
+	for g, uid := range c.PartitionUIDs {
+		if g != "prot" && g != "app" && !strings.HasPrefix(g, "app:") {
+			return fmt.Errorf("spe: config: partition_uids: %q is no partition process (prot, app, app:<partition name>): %w", g, ErrConfig)
+		}
+		if uid <= 0 {
+			return fmt.Errorf("spe: config: partition_uids.%s: %d, want a uid other than root: %w", g, uid, ErrConfig)
+		}
 	}
 	if err := c.Limits.validate(); err != nil {
 		return err

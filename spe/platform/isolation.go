@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"os"
 	"os/exec"
 	"path/filepath"
 
@@ -31,6 +32,17 @@ type Spec struct {
 	CryptoLimits    crypto.Limits `json:"crypto_limits"`
 	ITSLimits       its.Limits    `json:"its_limits"`
 	PSLimits        its.Limits    `json:"ps_limits"`
+	// AppsDir holds one directory per application partition (default
+	// StateDir/apps). With partition users it must lie outside StateDir,
+	// which only the PRoT's user may enter.
+	AppsDir string `json:"apps_dir,omitempty"`
+}
+
+func (s Spec) appsDir() string {
+	if s.AppsDir != "" {
+		return s.AppsDir
+	}
+	return filepath.Join(s.StateDir, "apps")
 }
 
 // Options returns the platform options of s, opening its device.
@@ -69,34 +81,51 @@ func PRoTManifests(withDevice bool) []spe.PartitionManifest {
 	return ms
 }
 
+// Isolated is an SPE at isolation level 2 or 3.
+type Isolated struct {
+	Level int
+	Spec  Spec
+	// Command runs one process group (GroupPRoT, GroupApps, or "app:" and a
+	// partition name); the link is its file descriptor 3.
+	Command func(group string) *exec.Cmd
+	// Users, when not empty, maps process groups to the uid (and gid) each
+	// runs as: the SPM must run as root; it gives each group's state to its
+	// user before starting it (partition_uids in the configuration).
+	Users map[string]int
+}
+
 // StartIsolated makes srv the partition manager of an SPE at isolation
-// level 2 or 3: it starts the partition processes (command(group) runs
-// one; the link is its file descriptor 3) and registers their services on
-// srv, which routes each call to its process. srv itself holds no
-// partition's secrets.
-func StartIsolated(srv *spe.Server, level int, spec Spec, command func(group string) *exec.Cmd) ([]*spe.Remote, error) {
-	if level != 2 && level != 3 {
-		return nil, fmt.Errorf("platform: isolation level %d has no partition processes", level)
+// level 2 or 3: it starts the partition processes and registers their
+// services on srv, which routes each call to its process. srv itself
+// holds no partition's secrets.
+func StartIsolated(srv *spe.Server, iso Isolated) ([]*spe.Remote, error) {
+	if iso.Level != 2 && iso.Level != 3 {
+		return nil, fmt.Errorf("platform: isolation level %d has no partition processes", iso.Level)
 	}
 	var remotes []*spe.Remote
 	start := func(group string, ms []spe.PartitionManifest, parts map[int32]*spe.PartitionManifest) error {
-		b, err := json.Marshal(hello{Group: group, Spec: spec})
+		b, err := json.Marshal(hello{Group: group, Spec: iso.Spec})
 		if err != nil {
 			return err
 		}
-		r, err := srv.StartRemote(spe.RemoteOptions{Name: group, Manifests: ms, Partitions: parts, Hello: b,
-			Command: func() *exec.Cmd { return command(group) }})
+		command := func() *exec.Cmd { return iso.Command(group) }
+		if uid, ok := iso.Users[group]; ok {
+			if command, err = asUser(iso.Spec, group, ms, uid, command); err != nil {
+				return err
+			}
+		}
+		r, err := srv.StartRemote(spe.RemoteOptions{Name: group, Manifests: ms, Partitions: parts, Hello: b, Command: command})
 		if err != nil {
 			return err
 		}
 		remotes = append(remotes, r)
 		return nil
 	}
-	if err := start(GroupPRoT, PRoTManifests(spec.DeviceDir != ""), nil); err != nil {
+	if err := start(GroupPRoT, PRoTManifests(iso.Spec.DeviceDir != ""), nil); err != nil {
 		return remotes, err
 	}
 	apps := spe.Applications()
-	if level == 2 && len(apps) > 0 {
+	if iso.Level == 2 && len(apps) > 0 {
 		var ms []spe.PartitionManifest
 		parts := map[int32]*spe.PartitionManifest{}
 		for _, a := range apps {
@@ -116,13 +145,13 @@ func StartIsolated(srv *spe.Server, level int, spec Spec, command func(group str
 // RegisterApplications registers every application partition on srv, in
 // the SPE's own process (isolation level 1): each calls other services
 // through an in-process session limited to its dependencies.
-func RegisterApplications(srv *spe.Server, stateDir string) error {
+func RegisterApplications(srv *spe.Server, spec Spec) error {
 	for _, a := range spe.Applications() {
 		c, err := srv.LocalPartition(a.ID, &a.Manifest)
 		if err != nil {
 			return err
 		}
-		if err := startApp(srv, a, c, stateDir); err != nil {
+		if err := startApp(srv, a, c, spec.appsDir()); err != nil {
 			return err
 		}
 	}
@@ -130,9 +159,9 @@ func RegisterApplications(srv *spe.Server, stateDir string) error {
 }
 
 // startApp builds one application partition and registers it on srv.
-func startApp(srv *spe.Server, a spe.Application, caller ipc.Transport, stateDir string) error {
-	dir := filepath.Join(stateDir, "apps", a.Manifest.Name)
-	if err := storage.PrivateDir(filepath.Join(stateDir, "apps")); err != nil {
+func startApp(srv *spe.Server, a spe.Application, caller ipc.Transport, appsDir string) error {
+	dir := filepath.Join(appsDir, a.Manifest.Name)
+	if err := os.MkdirAll(appsDir, 0o700); err != nil {
 		return fmt.Errorf("platform: application %s: %w", a.Manifest.Name, err)
 	}
 	if err := storage.PrivateDir(dir); err != nil {
@@ -185,7 +214,7 @@ func openGroup(srv *spe.Server, link *spe.PartitionLink, h hello) (func(), error
 		return func() { p.Close() }, nil
 	case h.Group == GroupApps:
 		for _, a := range spe.Applications() {
-			if err := startApp(srv, a, link.Caller(a.ID), h.Spec.StateDir); err != nil {
+			if err := startApp(srv, a, link.Caller(a.ID), h.Spec.appsDir()); err != nil {
 				return nil, err
 			}
 		}
@@ -193,7 +222,7 @@ func openGroup(srv *spe.Server, link *spe.PartitionLink, h hello) (func(), error
 	case len(h.Group) > len(groupApp) && h.Group[:len(groupApp)] == groupApp:
 		for _, a := range spe.Applications() {
 			if a.Manifest.Name == h.Group[len(groupApp):] {
-				return nil, startApp(srv, a, link.Caller(a.ID), h.Spec.StateDir)
+				return nil, startApp(srv, a, link.Caller(a.ID), h.Spec.appsDir())
 			}
 		}
 	}

@@ -51,6 +51,7 @@ const (
 	probeID              int32 = 0x2f01
 	probeOpReach               = 1 // in0 = SID u32; out0 = version u32, connect status i32, stateless status i32
 	probeOpBlock               = 2 // writes "blocked" in its state directory, then waits 20 s
+	probeOpRead                = 3 // in0 = a path: SUCCESS if the process can read it, NOT_PERMITTED if not
 	probeBlockedMarker         = "blocked"
 	partitionTestTimeout       = 20 * time.Second
 )
@@ -68,6 +69,11 @@ func init() {
 			switch m.Type {
 			case probeOpReach:
 				return m.Write(0, probeReach(env.Caller, binary.LittleEndian.Uint32(m.InVec(0))))
+			case probeOpRead:
+				if _, err := os.ReadFile(string(m.InVec(0))); err != nil {
+					return ipc.ErrNotPermitted
+				}
+				return ipc.Success
 			case probeOpBlock:
 				os.WriteFile(filepath.Join(env.StateDir, probeBlockedMarker), []byte("x"), 0o600)
 				time.Sleep(partitionTestTimeout)
@@ -120,6 +126,13 @@ func partitionCommand(string) *exec.Cmd {
 // startLevel serves the device's SPE at level, every peer mapped to client -1.
 func startLevel(t *testing.T, level int, devDir, stateDir string) *isoSPE {
 	t.Helper()
+	return startIsolated(t, platform.Isolated{Level: level, Spec: platform.Spec{StateDir: stateDir, DeviceDir: devDir}})
+}
+
+// startIsolated serves iso's SPE (Command defaults to partitionCommand).
+func startIsolated(t *testing.T, iso platform.Isolated) *isoSPE {
+	t.Helper()
+	level, devDir, stateDir := iso.Level, iso.Spec.DeviceDir, iso.Spec.StateDir
 	identify := func(int, int) (int32, error) { return -1, nil }
 	logger := log.New(os.Stderr, fmt.Sprintf("spe level %d: ", level), 0)
 	e := &isoSPE{level: level}
@@ -134,7 +147,7 @@ func startLevel(t *testing.T, level int, devDir, stateDir string) *isoSPE {
 			t.Fatal(err)
 		}
 		t.Cleanup(func() { p.Close() })
-		if err := platform.RegisterApplications(p.Server, stateDir); err != nil {
+		if err := platform.RegisterApplications(p.Server, platform.Spec{StateDir: stateDir}); err != nil {
 			t.Fatal(err)
 		}
 		e.srv = p.Server
@@ -144,7 +157,10 @@ func startLevel(t *testing.T, level int, devDir, stateDir string) *isoSPE {
 			t.Fatal(err)
 		}
 		var err error
-		e.remotes, err = platform.StartIsolated(e.srv, level, platform.Spec{StateDir: stateDir, DeviceDir: devDir}, partitionCommand)
+		if iso.Command == nil {
+			iso.Command = partitionCommand
+		}
+		e.remotes, err = platform.StartIsolated(e.srv, iso)
 		if err != nil {
 			e.srv.Shutdown()
 			t.Fatal(err)
