@@ -134,6 +134,11 @@ $RAMPART_SPE_DEVICE is read when --device is not given.
 			if err := srv.RegisterStatus(); err != nil {
 				return fail(ExitError, err, "")
 			}
+			if len(cfg.TraceClients) > 0 {
+				if err := srv.RegisterTrace(cfg.TraceClients); err != nil {
+					return fail(ExitError, err, "")
+				}
+			}
 			if err := svc.Start(srv, cfg); err != nil {
 				srv.Shutdown()
 				return fail(ExitError, err, "")

@@ -60,6 +60,9 @@ type Config struct {
 	// AppsDir holds the application partitions' own directories (default
 	// state_dir/apps); with partition_uids it must be outside state_dir.
 	AppsDir string `json:"apps_dir,omitempty"`
+	// TraceClients may start, read and stop the partition manager's call
+	// trace (`rampart spe trace`); empty: no trace service.
+	TraceClients []int32 `json:"trace_clients,omitempty"`
 }
 
 // Level returns the isolation level (1 when the field is left out).
@@ -104,6 +107,11 @@ func (c *Config) Validate() error {
 		}
 		if uid <= 0 {
 			return fmt.Errorf("spe: config: partition_uids.%s: %d, want a uid other than root: %w", g, uid, ErrConfig)
+		}
+	}
+	for i, id := range c.TraceClients {
+		if id == 0 {
+			return fmt.Errorf("spe: config: trace_clients[%d]: client ID 0 is not allowed: %w", i, ErrConfig)
 		}
 	}
 	if err := c.Limits.validate(); err != nil {

@@ -49,6 +49,7 @@ func (s *Server) LocalPartition(client int32, m *PartitionManifest) (*LocalConn,
 		return nil, err
 	}
 	l.ss.deps = m.dependencySet()
+	l.ss.name = m.Name
 	return l, nil
 }
 

@@ -266,6 +266,7 @@ func (r *Remote) outSession(rc *remoteConn, id uint64, client int32) (*session, 
 		return nil, false
 	}
 	ss.deps = m.dependencySet()
+	ss.name = m.Name
 	rc.out[id] = ss
 	return ss, true
 }

@@ -65,6 +65,9 @@ type Server struct {
 
 	remotes []*Remote // partition processes (isolation levels 2 and 3)
 
+	trace   atomic.Pointer[tracer] // nil: tracing off
+	stopped atomic.Pointer[tracer] // the last ring, readable after StopTrace
+
 	sessMu   sync.Mutex
 	sessions map[uint64]*session
 	nextSess uint64
@@ -169,8 +172,12 @@ type session struct {
 	// deps, when not nil, are the only SIDs the session may reach: the
 	// session of a secure partition, limited by its manifest's
 	// dependencies.
-	deps    map[uint32]bool
-	mu      sync.Mutex
+	deps map[uint32]bool
+	// name is the partition's name when the session is a partition's own.
+	name string
+	// inService is the time the last call spent in its handler (tracing).
+	inService serviceTimer
+	mu        sync.Mutex
 	handles map[uint64]*service
 	closed  bool
 }
@@ -274,10 +281,12 @@ func (s *Server) handleFrame(ss *session, frame, dst []byte) []byte {
 		s.errors.Add(1)
 		return ipc.AppendReply(dst, &ipc.Reply{Kind: ipc.KindError, Seq: ipc.PeekSeq(frame), Status: ipc.ErrProgrammerError})
 	}
+	ev := s.traceStart(ss, req)
 	rep, held := s.dispatch(ss, req)
 	if rep.Status != ipc.Success {
 		s.errors.Add(1)
 	}
+	s.traceEnd(ss, ev, rep)
 	dst = ipc.AppendReply(dst, rep)
 	if held != nil {
 		// The output vectors may point into the service's memory (a key's
@@ -369,7 +378,14 @@ func (s *Server) call(ss *session, svc *service, req *ipc.Request) (st ipc.Statu
 			st, out = ipc.ErrServiceFailure, nil
 		}
 	}()
+	var t0 time.Time
+	if s.trace.Load() != nil {
+		t0 = time.Now()
+	}
 	st = svc.handler.Call(m)
+	if !t0.IsZero() {
+		ss.inService.Store(max(int64(time.Since(t0)), 1))
+	}
 	if st != ipc.Success && m.cause != nil {
 		s.logf("spe: %s: call %d from client %d: %v", svc.manifest.Name, m.Type, m.Client, m.cause)
 	}
