@@ -178,8 +178,8 @@ type session struct {
 	// inService is the time the last call spent in its handler (tracing).
 	inService serviceTimer
 	mu        sync.Mutex
-	handles map[uint64]*service
-	closed  bool
+	handles   map[uint64]*service
+	closed    bool
 }
 
 func (ss *session) get(h uint64) (*service, bool) {

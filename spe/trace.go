@@ -13,11 +13,11 @@ import (
 // called and what, never the data: no vector's content is recorded.
 type TraceEvent struct {
 	Seq       uint64 `json:"seq"`
-	Start     int64  `json:"start_ns"` // Unix nanoseconds when the SPM received the request
-	Client    int32  `json:"client"`   // the caller's client ID: negative non-secure, positive a partition
-	Session   uint64 `json:"session"`  // the caller's connection (a non-secure thread)
+	Start     int64  `json:"start_ns"`         // Unix nanoseconds when the SPM received the request
+	Client    int32  `json:"client"`           // the caller's client ID: negative non-secure, positive a partition
+	Session   uint64 `json:"session"`          // the caller's connection (a non-secure thread)
 	Caller    string `json:"caller,omitempty"` // the calling partition's name, when a partition calls
-	Kind      string `json:"kind"`     // version, connect, call, close, stateless, error
+	Kind      string `json:"kind"`             // version, connect, call, close, stateless, error
 	SID       uint32 `json:"sid,omitempty"`
 	Partition string `json:"partition,omitempty"` // the partition that serves the SID
 	Service   string `json:"service,omitempty"`

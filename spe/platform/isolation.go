@@ -4,10 +4,10 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"os"
 	"os/exec"
 	"path/filepath"
 
+	"rampart/internal/secfile"
 	"rampart/ipc"
 	"rampart/spe"
 	"rampart/spe/attestation"
@@ -161,7 +161,7 @@ func RegisterApplications(srv *spe.Server, spec Spec) error {
 // startApp builds one application partition and registers it on srv.
 func startApp(srv *spe.Server, a spe.Application, caller ipc.Transport, appsDir string) error {
 	dir := filepath.Join(appsDir, a.Manifest.Name)
-	if err := os.MkdirAll(appsDir, 0o700); err != nil {
+	if err := secfile.MkdirAll(dir); err != nil {
 		return fmt.Errorf("platform: application %s: %w", a.Manifest.Name, err)
 	}
 	if err := storage.PrivateDir(dir); err != nil {
