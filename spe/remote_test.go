@@ -13,14 +13,14 @@ import (
 )
 
 const (
-	hostileSID           = 0x7000
-	hostileID      int32 = 0x3001
-	hostileForged        = 1 // calls as a partition the process does not host
-	hostileUndeclared    = 2 // calls the status service, not among its dependencies
-	hostileDeclared      = 3 // calls ECHO, its dependency
-	hostileGarbage       = 4 // writes a malformed link frame
-	hostileEnvVariable   = "RAMPART_SPE_HOSTILE_PARTITION"
-	hostileProbeDeadline = 10 * time.Second
+	hostileSID                 = 0x7000
+	hostileID            int32 = 0x3001
+	hostileForged              = 1 // calls as a partition the process does not host
+	hostileUndeclared          = 2 // calls the status service, not among its dependencies
+	hostileDeclared            = 3 // calls ECHO, its dependency
+	hostileGarbage             = 4 // writes a malformed link frame
+	hostileEnvVariable         = "RAMPART_SPE_HOSTILE_PARTITION"
+	hostileProbeDeadline       = 10 * time.Second
 )
 
 var hostileManifest = spe.PartitionManifest{FrameworkVersion: "1.1", Name: "HOSTILE", Type: spe.ApplicationRoT,
