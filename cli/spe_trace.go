@@ -65,7 +65,7 @@ Ctrl-C. -o writes the trace (JSON) to a file for 'rampart spe trace render'; --j
 		},
 	}
 	cmd.Flags().StringVar(&sock, "socket", "", "SPE socket (default $RAMPART_SPE_SOCKET or "+speDefaultSocket+")")
-	cmd.Flags().StringVarP(&out, "output", "o", "", "write the trace (JSON) to this file")
+	cmd.Flags().StringVarP(&out, "out", "o", "", "write the trace (JSON) to this file")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print the trace as JSON")
 	cmd.Flags().DurationVar(&duration, "duration", 10*time.Second, "how long to record when no command is given")
 	cmd.Flags().IntVar(&capacity, "capacity", spe.DefaultTraceCapacity, "events kept (the oldest are dropped beyond)")
@@ -208,6 +208,6 @@ signing through crypto) draws its call inside the one it serves.`,
 		},
 	}
 	cmd.Flags().StringVar(&format, "format", "svg", "svg, mermaid or plantuml")
-	cmd.Flags().StringVarP(&out, "output", "o", "", "write the diagram to this file (default: standard output)")
+	cmd.Flags().StringVarP(&out, "out", "o", "", "write the diagram to this file (default: standard output)")
 	return cmd
 }
