@@ -36,6 +36,11 @@ type RemoteOptions struct {
 	Hello []byte
 	// StartTimeout bounds a start (default 30 s).
 	StartTimeout time.Duration
+	// CallTimeout bounds one forwarded call (default 60 s): a process that
+	// does not answer in time is killed and started again, and the caller
+	// gets PSA_ERROR_SERVICE_FAILURE. (Answering the caller and leaving the
+	// call running would let the session's next call overtake it.)
+	CallTimeout time.Duration
 }
 
 // Remote is a partition process seen from the SPM: the services of its
@@ -74,6 +79,9 @@ type remoteConn struct {
 func (s *Server) StartRemote(opt RemoteOptions) (*Remote, error) {
 	if opt.StartTimeout <= 0 {
 		opt.StartTimeout = 30 * time.Second
+	}
+	if opt.CallTimeout <= 0 {
+		opt.CallTimeout = 60 * time.Second
 	}
 	r := &Remote{s: s, opt: opt, up: make(chan struct{})}
 	for _, m := range opt.Manifests {
@@ -383,10 +391,15 @@ func (h *remoteHandler) Call(m *Message) ipc.Status {
 		return m.Fail(ipc.ErrServiceFailure, fmt.Errorf("partition process %s: %w", r.opt.Name, err))
 	}
 	var b []byte
+	timer := time.NewTimer(r.opt.CallTimeout)
+	defer timer.Stop()
 	select {
 	case b = <-ch:
 	case <-rc.done:
 		return m.Fail(ipc.ErrServiceFailure, fmt.Errorf("partition process %s ended during the call", r.opt.Name))
+	case <-timer.C:
+		rc.cmd.Process.Kill() // the read loop sees the link end and restarts it
+		return m.Fail(ipc.ErrServiceFailure, fmt.Errorf("partition process %s did not answer in %v: killed", r.opt.Name, r.opt.CallTimeout))
 	}
 	rep, err := ipc.ParseReply(b, r.s.opt.Limits)
 	if err != nil || (rep.Kind != ipc.KindStateless && rep.Kind != ipc.KindError) {

@@ -19,6 +19,7 @@ const (
 	hostileUndeclared          = 2 // calls the status service, not among its dependencies
 	hostileDeclared            = 3 // calls ECHO, its dependency
 	hostileGarbage             = 4 // writes a malformed link frame
+	hostileHang                = 5 // never answers
 	hostileEnvVariable         = "RAMPART_SPE_HOSTILE_PARTITION"
 	hostileProbeDeadline       = 10 * time.Second
 )
@@ -33,7 +34,7 @@ var hostileManifest = spe.PartitionManifest{FrameworkVersion: "1.1", Name: "HOST
 // a restart.
 func TestHostilePartition(t *testing.T) {
 	ts := startServer(t, spe.Options{})
-	r, err := ts.srv.StartRemote(spe.RemoteOptions{Name: "hostile", Manifests: []spe.PartitionManifest{hostileManifest},
+	r, err := ts.srv.StartRemote(spe.RemoteOptions{Name: "hostile", Manifests: []spe.PartitionManifest{hostileManifest}, CallTimeout: 2 * time.Second,
 		Partitions: map[int32]*spe.PartitionManifest{hostileID: &hostileManifest},
 		Command: func() *exec.Cmd {
 			cmd := exec.Command(os.Args[0], "-test.run=^TestHostilePartitionHelper$")
@@ -78,6 +79,24 @@ func TestHostilePartition(t *testing.T) {
 	if st := ask(hostileDeclared); st != ipc.Success {
 		t.Errorf("after the restart: %v", st)
 	}
+	// A process that never answers is killed at the call's deadline.
+	pid = r.PID()
+	start := time.Now()
+	if st := ask(hostileHang); st != ipc.ErrServiceFailure {
+		t.Errorf("a call that never ends: %v, want SERVICE_FAILURE", st)
+	}
+	if d := time.Since(start); d > hostileProbeDeadline {
+		t.Errorf("the hung call took %v", d)
+	}
+	for r.Restarts() < 2 || r.PID() == 0 || r.PID() == pid {
+		if time.Since(start) > hostileProbeDeadline {
+			t.Fatal("the hung process was not restarted")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if st := ask(hostileDeclared); st != ipc.Success {
+		t.Errorf("after the second restart: %v", st)
+	}
 }
 
 func TestHostilePartitionHelper(t *testing.T) {
@@ -109,6 +128,8 @@ func TestHostilePartitionHelper(t *testing.T) {
 			st = status(link.Caller(hostileID), &ipc.Request{Kind: ipc.KindStateless, SID: spe.StatusSID, Version: 1, OutSize: []uint32{1 << 12}})
 		case hostileDeclared:
 			st = status(link.Caller(hostileID), &ipc.Request{Kind: ipc.KindStateless, SID: echoSID, Version: 1})
+		case hostileHang:
+			select {}
 		case hostileGarbage:
 			conn.Write([]byte{16, 0, 0, 0, 99, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0})
 			time.Sleep(hostileProbeDeadline)
