@@ -221,6 +221,12 @@ func newSpeStatusCmd(env *Env) *cobra.Command {
 			for _, s := range st.Services {
 				fmt.Fprintf(tw, "0x%08x\t%d\t%s\t%s\t%s\n", s.SID, s.Version, s.Policy, s.Name, s.Partition)
 			}
+			if len(st.Processes) > 0 {
+				fmt.Fprintln(tw, "\nPROCESS\tPID\tRESTARTS")
+				for _, p := range st.Processes {
+					fmt.Fprintf(tw, "%s\t%d\t%d\n", p.Name, p.PID, p.Restarts)
+				}
+			}
 			return tw.Flush()
 		},
 	}

@@ -56,6 +56,9 @@ func speServeAllServices(t *testing.T, level int) {
 	}
 	lc.Close()
 	code, out, errs := run(t, "spe", "status", "--socket", sock)
+	if level > 1 && (!strings.Contains(out, "PROCESS") || !strings.Contains(out, "prot")) {
+		t.Errorf("status lacks the partition processes at level %d: %q", level, out)
+	}
 	for _, want := range []string{"RAMPART_SP_SENSOR", "RAMPART_SP_ITS", "RAMPART_SP_PS", "RAMPART_SP_INITIAL_ATTESTATION", "RAMPART_SP_LIFECYCLE", "RAMPART_SP_AUDIT_LOG"} {
 		if code != ExitOK || !strings.Contains(out, want) {
 			t.Fatalf("status lacks %s: %d %q %q", want, code, out, errs)

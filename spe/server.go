@@ -422,6 +422,15 @@ type Stats struct {
 	Calls    uint64        `json:"calls"`
 	Errors   uint64        `json:"errors"`
 	Services []ServiceInfo `json:"services"`
+	// Processes are the partition processes (isolation levels 2 and 3).
+	Processes []ProcessInfo `json:"processes,omitempty"`
+}
+
+// ProcessInfo describes one partition process.
+type ProcessInfo struct {
+	Name     string `json:"name"`
+	PID      int    `json:"pid"` // 0 while it is down
+	Restarts int64  `json:"restarts"`
 }
 
 // Stats returns the server's counters and registered services.
@@ -437,7 +446,11 @@ func (s *Server) Stats() Stats {
 	for _, svc := range s.services {
 		st.Services = append(st.Services, ServiceInfo{svc.partition, svc.manifest.Name, svc.manifest.SID, svc.manifest.Version, svc.manifest.VersionPolicy})
 	}
+	remotes := append([]*Remote(nil), s.remotes...)
 	s.mu.RUnlock()
+	for _, r := range remotes {
+		st.Processes = append(st.Processes, ProcessInfo{Name: r.Name(), PID: r.PID(), Restarts: r.Restarts()})
+	}
 	sort.Slice(st.Services, func(i, j int) bool { return st.Services[i].SID < st.Services[j].SID })
 	return st
 }
