@@ -110,8 +110,11 @@ $RAMPART_SPE_DEVICE is read when --device is not given.
 			if err := spe.CheckSocket(cfg.Socket, gid); err != nil {
 				return fail(ExitFailure, err, "the socket directory must be private to the SPE's user (0700), or 0750 of socket_group")
 			}
+			if len(cfg.PartitionUIDs) > 0 && os.Geteuid() != 0 {
+				return fail(ExitFailure, fmt.Errorf("%s: partition_uids: the SPE must start as root to run partitions under other uids", configPath), "start `rampart spe serve` as root, or leave partition_uids out (docs/spe-isolation.md)")
+			}
 			if check {
-				fmt.Fprintf(env.Stdout, "%s: valid (%d client rules)\n", configPath, len(cfg.Clients))
+				fmt.Fprintf(env.Stdout, "%s: valid (%d client rules, isolation level %d)\n", configPath, len(cfg.Clients), cfg.Level())
 				return nil
 			}
 			if gid >= 0 {
