@@ -175,7 +175,8 @@ func startSPE(t *testing.T, rampart string, provisioned bool) *speProcess {
 	}
 	cfg, _ := json.Marshal(map[string]any{
 		"socket": sock, "state_dir": filepath.Join(dir, "state"),
-		"clients": []map[string]any{{"name": "psa-arch-tests", "uid": os.Getuid(), "client_id": -1}},
+		"clients":   []map[string]any{{"name": "psa-arch-tests", "uid": os.Getuid(), "client_id": -1}},
+		"isolation": *isolationLevel,
 	})
 	cfgPath := filepath.Join(dir, "spe.json")
 	if err := os.WriteFile(cfgPath, cfg, 0o600); err != nil {
@@ -262,6 +263,10 @@ func disableNotImplemented(t *testing.T, path string) {
 }
 
 var archTests = flag.Bool("capi.suites", false, "run TestPSAArchTests: build Arm's psa-arch-tests against libpsa-rampart and run four suites")
+
+// isolationLevel is the SPE's isolation level for the suites
+// (docs/spe-isolation.md): go test ./capi -run TestPSAArchTests -capi.suites -capi.isolation 3
+var isolationLevel = flag.Int("capi.isolation", 1, "the isolation level (1, 2 or 3) of the `rampart spe serve` the suites run against")
 
 // TestPSAArchTests builds Arm's psa-arch-tests (v23.06, from
 // ../shared/vendor, never copied into the project) against libpsa-rampart

@@ -46,7 +46,7 @@ func (in *inputs) configChecks(id string) []Evidence {
 	case "R4.4":
 		return []Evidence{d.enumSetting("device", "audit_log.access", "log access restricted", []string{"authenticated", "secure-only"}, []string{"any"})}
 	case "R4.6":
-		return []Evidence{in.zoneEv, in.speEv, in.partitionEvidence()}
+		return []Evidence{in.zoneEv, in.speEv, in.partitionEvidence(), in.isolationEvidence()}
 	case "R5.1":
 		return []Evidence{d.enumSetting("device", "passwords", "passwords are unique per device, with no universal default", []string{"per-device"}, []string{"default"})}
 	case "R6.1":
@@ -82,6 +82,35 @@ func (in *inputs) partitionEvidence() Evidence {
 		return Evidence{Source: in.p.ThreatModel, Found: what + ": no component is advised Secure (no component holds or protects an asset)", Result: NotFound}
 	}
 	return Evidence{Source: in.p.ThreatModel, Found: fmt.Sprintf("%s: %d component(s) advised Secure, no declared zone contradicts the advice", what, secure), Result: OK}
+}
+
+// isolationEvidence compares the SPE's configured isolation level with the
+// level the threat model's partition advice needs (threat.IsolationLevel,
+// docs/spe-isolation.md).
+func (in *inputs) isolationEvidence() Evidence {
+	what := "SPE isolation level"
+	if in.speLevel == 0 {
+		return Evidence{Source: orDash(in.p.SPE), Found: what + ": no SPE configuration loaded", Result: NotFound}
+	}
+	if in.model == nil {
+		return Evidence{Source: in.p.SPE, Found: fmt.Sprintf("%s: %d configured; no threat model loaded to say which level is needed", what, in.speLevel), Result: NotFound}
+	}
+	ps := threat.Partition(in.model)
+	need := threat.IsolationLevel(ps)
+	var why []string
+	for _, p := range ps {
+		if p.Level == need && need > 1 {
+			why = append(why, p.Component+": "+p.LevelReason)
+		}
+	}
+	found := fmt.Sprintf("%s: %d configured in %s, %d needed by the threat model's partition advice", what, in.speLevel, in.p.SPE, need)
+	if len(why) > 0 {
+		found += " (" + strings.Join(why, "; ") + ")"
+	}
+	if in.speLevel < need {
+		return Evidence{Source: in.p.SPE, Found: found, Result: Fails}
+	}
+	return Evidence{Source: in.p.SPE, Found: found, Result: OK}
 }
 
 // autoNotApplicable returns why a requirement does not apply according to

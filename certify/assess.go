@@ -78,6 +78,7 @@ type inputs struct {
 	signing  *configDoc
 	zoneEv   Evidence
 	speEv    Evidence
+	speLevel int // the SPE configuration's isolation level, 0 when none loaded
 	sources  []Source
 }
 
@@ -200,6 +201,7 @@ func (in *inputs) openSPE() Evidence {
 		return Evidence{Source: p.SPE, Found: fmt.Sprintf("%s: %v", what, err), Result: Fails}
 	}
 	in.source("spe", p.SPE, nil, false)
+	in.speLevel = c.Level()
 	return Evidence{Source: p.SPE, Found: fmt.Sprintf("%s: %d client rule(s), each mapping a uid/pid to a negative client ID; unknown peers are refused", what, len(c.Clients)), Result: OK}
 }
 

@@ -117,6 +117,9 @@ func TestEvidenceChangesTheAnswer(t *testing.T) {
 		{"threat model broken", "threat-model.yaml", "mitigated_by: [O.ANTI_ROLLBACK]", "mitigated_by: [O.NOPE]", "R4.5", Partly, "1 check error(s)"},
 		{"spe config invalid", "spe.json", `"client_id": -1`, `"client_id": 1`, "R4.6", NotMet, "non-secure client IDs are negative"},
 		{"component on the wrong side", "threat-model.yaml", "    boundary: TB.SPE\n    zone: secure\n", "    boundary: TB.SPE\n    zone: non-secure\n", "R4.6", NotMet, "C.BOOT is declared non-secure but protects D.FIRMWARE, holds D.ROT_KEYS"},
+		{"application partition at level 1", "threat-model.yaml", "    zone: secure\n    protects: [D.FIRMWARE]\n  - id: C.APP", "    zone: secure\n    protects: [D.METER_DATA]\n  - id: C.APP", "R4.6", NotMet,
+			"SPE isolation level: 1 configured in spe.json, 2 needed by the threat model's partition advice (C.BOOT: PSA RoT: keep its assets from the application RoT partitions (C.FWU)"},
+		{"isolation level 3", "spe.json", `"state_dir": "/var/lib/rampart/spe",`, `"state_dir": "/var/lib/rampart/spe", "isolation": 3,`, "R4.6", Met, "SPE isolation level: 3 configured in spe.json, 1 needed"},
 		{"zone without non-secure zone", "zone.yaml", "security: non-secure\n    partitions: [CODE_NS, DATA_NS]", "security: secure\n    partitions: [CODE_NS, DATA_NS]", "R4.6", NotMet, "zone"},
 	}
 	for _, c := range cases {

@@ -43,7 +43,7 @@ to PSA client IDs.`,
   rampart spe status --socket /run/rampart/spe.sock
   rampart spe keys --json`,
 	}
-	cmd.AddCommand(newSpeServeCmd(env), newSpeStatusCmd(env), newSpeKeysCmd(env))
+	cmd.AddCommand(newSpeServeCmd(env), newSpeStatusCmd(env), newSpeKeysCmd(env), newSpePartitionCmd(env))
 	for _, f := range speSubcommands {
 		cmd.AddCommand(f(env))
 	}
@@ -110,8 +110,11 @@ $RAMPART_SPE_DEVICE is read when --device is not given.
 			if err := spe.CheckSocket(cfg.Socket, gid); err != nil {
 				return fail(ExitFailure, err, "the socket directory must be private to the SPE's user (0700), or 0750 of socket_group")
 			}
+			if len(cfg.PartitionUIDs) > 0 && os.Geteuid() != 0 {
+				return fail(ExitFailure, fmt.Errorf("%s: partition_uids: the SPE must start as root to run partitions under other uids", configPath), "start `rampart spe serve` as root, or leave partition_uids out (docs/spe-isolation.md)")
+			}
 			if check {
-				fmt.Fprintf(env.Stdout, "%s: valid (%d client rules)\n", configPath, len(cfg.Clients))
+				fmt.Fprintf(env.Stdout, "%s: valid (%d client rules, isolation level %d)\n", configPath, len(cfg.Clients), cfg.Level())
 				return nil
 			}
 			if gid >= 0 {
@@ -131,10 +134,16 @@ $RAMPART_SPE_DEVICE is read when --device is not given.
 			}
 			logger := log.New(env.Stderr, "", log.LstdFlags)
 			srv := spe.New(spe.Options{Identify: cfg.Identify, MaxSessionsPerClient: cfg.Limits.SessionsPerClient, Logf: logger.Printf})
-			if err := svc.Register(srv); err != nil {
+			if err := srv.RegisterStatus(); err != nil {
 				return fail(ExitError, err, "")
 			}
-			if err := srv.RegisterStatus(); err != nil {
+			if len(cfg.TraceClients) > 0 {
+				if err := srv.RegisterTrace(cfg.TraceClients); err != nil {
+					return fail(ExitError, err, "")
+				}
+			}
+			if err := svc.Start(srv, cfg); err != nil {
+				srv.Shutdown()
 				return fail(ExitError, err, "")
 			}
 			if gid >= 0 {
@@ -151,7 +160,7 @@ $RAMPART_SPE_DEVICE is read when --device is not given.
 			if device == "" {
 				fmt.Fprintf(env.Stderr, "spe: warning: no --device: no boot measurements, so no attestation tokens (no fleet enrollment) and no firmware update\n")
 			}
-			fmt.Fprintf(env.Stderr, "spe: serving on %s (state in %s)\n", cfg.Socket, cfg.StateDir)
+			fmt.Fprintf(env.Stderr, "spe: serving on %s (state in %s, isolation level %d)\n", cfg.Socket, cfg.StateDir, cfg.Level())
 			if err := srv.Serve(); err != nil {
 				return fail(ExitError, err, "")
 			}
@@ -214,6 +223,12 @@ func newSpeStatusCmd(env *Env) *cobra.Command {
 			fmt.Fprintln(tw, "SID\tVERSION\tPOLICY\tSERVICE\tPARTITION")
 			for _, s := range st.Services {
 				fmt.Fprintf(tw, "0x%08x\t%d\t%s\t%s\t%s\n", s.SID, s.Version, s.Policy, s.Name, s.Partition)
+			}
+			if len(st.Processes) > 0 {
+				fmt.Fprintln(tw, "\nPROCESS\tPID\tRESTARTS")
+				for _, p := range st.Processes {
+					fmt.Fprintf(tw, "%s\t%d\t%d\n", p.Name, p.PID, p.Restarts)
+				}
 			}
 			return tw.Flush()
 		},

@@ -2,6 +2,7 @@ package cli
 
 import (
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 
@@ -9,10 +10,17 @@ import (
 	"rampart/psaclient"
 )
 
-// TestSpeServeAllServices runs `rampart spe serve` and reaches storage,
-// attestation and lifecycle over the real socket.
+// TestSpeServeAllServices runs `rampart spe serve` at isolation levels 1,
+// 2 and 3 and reaches storage, attestation, lifecycle and the sensor
+// partition over the real socket.
 func TestSpeServeAllServices(t *testing.T) {
-	spe := startSpeServe(t, "spe-svc")
+	for _, level := range []int{1, 2, 3} {
+		t.Run(fmt.Sprintf("level%d", level), func(t *testing.T) { speServeAllServices(t, level) })
+	}
+}
+
+func speServeAllServices(t *testing.T, level int) {
+	spe := startSpeServeWith(t, "spe-svc", map[string]any{"isolation": level})
 	sock := spe.sock
 	dial := func() ipc.Transport {
 		c, err := ipc.Dial(sock)
@@ -48,12 +56,18 @@ func TestSpeServeAllServices(t *testing.T) {
 	}
 	lc.Close()
 	code, out, errs := run(t, "spe", "status", "--socket", sock)
-	for _, want := range []string{"RAMPART_SP_ITS", "RAMPART_SP_PS", "RAMPART_SP_INITIAL_ATTESTATION", "RAMPART_SP_LIFECYCLE", "RAMPART_SP_AUDIT_LOG"} {
+	if level > 1 && (!strings.Contains(out, "PROCESS") || !strings.Contains(out, "prot")) {
+		t.Errorf("status lacks the partition processes at level %d: %q", level, out)
+	}
+	for _, want := range []string{"RAMPART_SP_SENSOR", "RAMPART_SP_ITS", "RAMPART_SP_PS", "RAMPART_SP_INITIAL_ATTESTATION", "RAMPART_SP_LIFECYCLE", "RAMPART_SP_AUDIT_LOG"} {
 		if code != ExitOK || !strings.Contains(out, want) {
 			t.Fatalf("status lacks %s: %d %q %q", want, code, out, errs)
 		}
 	}
 	spe.stop(t)
+	if !strings.Contains(spe.stderr.String(), fmt.Sprintf("isolation level %d", level)) {
+		t.Errorf("serve did not say its level: %s", spe.stderr)
+	}
 }
 
 func TestSpeClientList(t *testing.T) {

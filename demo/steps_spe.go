@@ -14,8 +14,10 @@ import (
 	"rampart/flash"
 	"rampart/image"
 	"rampart/psaclient"
+	"rampart/spe"
 	"rampart/spe/platform"
 	"rampart/spe/provision"
+	"rampart/spe/seqdiagram"
 )
 
 // speDemo is what the SPE steps hand to each other.
@@ -159,7 +161,13 @@ func (d *speDemo) stepAttest(s *State) (string, error) {
 	}
 	c := psaclient.NewAttestation(l)
 	defer c.Close()
+	d.p.Server.StartTrace(0) // the hybrid thread of this attestation, drawn below
 	tok, err := c.Token(nonce)
+	d.p.Server.StopTrace()
+	if err != nil {
+		return "", err
+	}
+	diagram, err := d.drawTrace(s)
 	if err != nil {
 		return "", err
 	}
@@ -191,7 +199,25 @@ func (d *speDemo) stepAttest(s *State) (string, error) {
 	if _, err := attest.Verify(tok, attest.VerifyOptions{Lookup: d.endorsements.Lookup, Nonce: other}); !errors.Is(err, attest.ErrNonce) {
 		return "", fmt.Errorf("token accepted for another nonce: %v", err)
 	}
-	return fmt.Sprintf("token %s (%d bytes, %s), client %d, lifecycle %s\nsoftware component: v1 digest %s\nverify it yourself: rampart attest verify --endorsements %s --nonce %s %s",
+	return fmt.Sprintf("token %s (%d bytes, %s), client %d, lifecycle %s\nsoftware component: v1 digest %s\nverify it yourself: rampart attest verify --endorsements %s --nonce %s %s\nthe call as a sequence diagram (traced by the partition manager): %s",
 		path, len(tok), claims.Profile, claims.ClientID, claims.Lifecycle, hex.EncodeToString(v.Digest[:8])+"...",
-		d.endorsementPath, hex.EncodeToString(nonce), path), nil
+		d.endorsementPath, hex.EncodeToString(nonce), path, diagram), nil
+}
+
+// drawTrace writes the SPE's trace of the attestation as a sequence
+// diagram (SVG and Mermaid), as `rampart spe trace render` would.
+func (d *speDemo) drawTrace(s *State) (string, error) {
+	events, _, _ := d.p.Server.Trace(0, spe.DefaultTraceCapacity)
+	if len(events) == 0 {
+		return "", errors.New("the partition manager traced no call")
+	}
+	dg := seqdiagram.Build(events)
+	svg, err := s.write("spe/attest-sequence.svg", []byte(dg.SVG()))
+	if err != nil {
+		return "", err
+	}
+	if _, err := s.write("spe/attest-sequence.mmd", []byte(dg.Mermaid())); err != nil {
+		return "", err
+	}
+	return svg + " (Mermaid: attest-sequence.mmd)", nil
 }

@@ -6,9 +6,28 @@ import (
 	"os"
 	"os/user"
 	"strconv"
+	"strings"
+
+	"go.yaml.in/yaml/v3"
 
 	"rampart/internal/yamlerr"
 )
+
+// topLevelValue returns the node of key's value in the JSON object data,
+// for the position of an error; nil when it cannot be found.
+func topLevelValue(data []byte, key string) *yaml.Node {
+	var doc yaml.Node
+	if yaml.Unmarshal(data, &doc) != nil || len(doc.Content) == 0 {
+		return nil
+	}
+	m := doc.Content[0]
+	for i := 0; i+1 < len(m.Content); i += 2 {
+		if m.Content[i].Value == key {
+			return m.Content[i+1]
+		}
+	}
+	return nil
+}
 
 // Config is the `rampart spe serve` configuration file (JSON).
 type Config struct {
@@ -28,6 +47,30 @@ type Config struct {
 	// Limits are the services' per-client quotas; omitted fields take the
 	// defaults.
 	Limits Limits `json:"limits"`
+	// Isolation is the isolation level (docs/spe-isolation.md): 1 (the
+	// default) runs every partition in the SPE's process; 2 runs the PSA
+	// root of trust's partitions in one process and the application
+	// partitions in another, behind a partition manager that owns the
+	// socket; 3 runs each application partition in a process of its own.
+	Isolation int `json:"isolation,omitempty"`
+	// PartitionUIDs maps partition processes ("prot", "app" at level 2,
+	// "app:<partition name>" at level 3) to the uid each runs as (its gid
+	// too): the SPE must start as root, and gives each its own state.
+	PartitionUIDs map[string]int `json:"partition_uids,omitempty"`
+	// AppsDir holds the application partitions' own directories (default
+	// state_dir/apps); with partition_uids it must be outside state_dir.
+	AppsDir string `json:"apps_dir,omitempty"`
+	// TraceClients may start, read and stop the partition manager's call
+	// trace (`rampart spe trace`); empty: no trace service.
+	TraceClients []int32 `json:"trace_clients,omitempty"`
+}
+
+// Level returns the isolation level (1 when the field is left out).
+func (c *Config) Level() int {
+	if c.Isolation == 0 {
+		return 1
+	}
+	return c.Isolation
 }
 
 // ClientRule maps a peer uid, pid, or both, to a non-secure client ID.
@@ -51,6 +94,25 @@ func (c *Config) Validate() error {
 	}
 	if len(c.Clients) == 0 {
 		return fmt.Errorf("spe: config: clients: no client rule, every peer would be refused: %w", ErrConfig)
+	}
+	if c.Isolation < 0 || c.Isolation > 3 {
+		return fmt.Errorf("spe: config: isolation: %d, want 1, 2 or 3: %w", c.Isolation, ErrConfig)
+	}
+	if len(c.PartitionUIDs) > 0 && c.Level() == 1 {
+		return fmt.Errorf("spe: config: partition_uids: needs isolation 2 or 3 (at level 1 every partition is the SPE's process): %w", ErrConfig)
+	}
+	for g, uid := range c.PartitionUIDs {
+		if g != "prot" && g != "app" && !strings.HasPrefix(g, "app:") {
+			return fmt.Errorf("spe: config: partition_uids: %q is no partition process (prot, app, app:<partition name>): %w", g, ErrConfig)
+		}
+		if uid <= 0 {
+			return fmt.Errorf("spe: config: partition_uids.%s: %d, want a uid other than root: %w", g, uid, ErrConfig)
+		}
+	}
+	for i, id := range c.TraceClients {
+		if id == 0 {
+			return fmt.Errorf("spe: config: trace_clients[%d]: client ID 0 is not allowed: %w", i, ErrConfig)
+		}
 	}
 	if err := c.Limits.validate(); err != nil {
 		return err
@@ -124,6 +186,10 @@ func ParseConfig(name string, data []byte) (*Config, error) {
 	var c Config
 	if err := yamlerr.DecodeJSON(name, data, &c); err != nil {
 		return nil, yamlerr.Mark(err, ErrConfig)
+	}
+	if c.Isolation < 0 || c.Isolation > 3 {
+		p := yamlerr.At(name, topLevelValue(data, "isolation"), "isolation", "%d, want 1, 2 or 3 (docs/spe-isolation.md)", c.Isolation)
+		return nil, yamlerr.Mark(&yamlerr.Error{Problems: []yamlerr.Problem{p}}, ErrConfig)
 	}
 	if err := c.Validate(); err != nil {
 		return nil, fmt.Errorf("%s: %w", name, err)

@@ -37,6 +37,22 @@ func (s *Server) Local(client int32) (*LocalConn, error) {
 	return &LocalConn{s: s, ss: ss}, nil
 }
 
+// LocalPartition opens an in-process session for a secure partition
+// (isolation level 1): client is its positive partition ID, and the
+// session reaches only the SIDs of its manifest's dependencies.
+func (s *Server) LocalPartition(client int32, m *PartitionManifest) (*LocalConn, error) {
+	if client <= 0 {
+		return nil, fmt.Errorf("spe: partition session: partition ID %d is not positive", client)
+	}
+	l, err := s.Local(client)
+	if err != nil {
+		return nil, err
+	}
+	l.ss.deps = m.dependencySet()
+	l.ss.name = m.Name
+	return l, nil
+}
+
 // RoundTrip encodes req, lets the server decode and dispatch it, and decodes
 // the reply, exactly as over the socket.
 func (l *LocalConn) RoundTrip(req *ipc.Request) (*ipc.Reply, error) {

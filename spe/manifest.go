@@ -49,6 +49,20 @@ type PartitionManifest struct {
 	Name             string            `json:"name"`
 	Type             PartitionType     `json:"type"`
 	Services         []ServiceManifest `json:"services"`
+	// Dependencies are the SIDs the partition's own code may call (FF-M's
+	// "dependencies", by SID): the partition manager refuses any other, at
+	// every isolation level.
+	Dependencies []uint32 `json:"dependencies,omitempty"`
+}
+
+// dependencySet returns the SIDs the partition may call (never nil: a
+// partition without dependencies reaches nothing).
+func (m *PartitionManifest) dependencySet() map[uint32]bool {
+	set := map[uint32]bool{}
+	for _, sid := range m.Dependencies {
+		set[sid] = true
+	}
+	return set
 }
 
 // ErrManifest is wrapped by every manifest validation error.
@@ -69,6 +83,11 @@ func (m *PartitionManifest) Validate() error {
 	}
 	if len(m.Services) == 0 {
 		return merr(m.Name, "services", "none declared")
+	}
+	for i, sid := range m.Dependencies {
+		if sid == 0 {
+			return merr(m.Name, fmt.Sprintf("dependencies[%d]", i), "0 is not a service ID")
+		}
 	}
 	seen := map[uint32]bool{}
 	for i, s := range m.Services {

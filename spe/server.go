@@ -63,6 +63,11 @@ type Server struct {
 	partitions []PartitionManifest
 	observers  []SessionObserver
 
+	remotes []*Remote // partition processes (isolation levels 2 and 3)
+
+	trace   atomic.Pointer[tracer] // nil: tracing off
+	stopped atomic.Pointer[tracer] // the last ring, readable after StopTrace
+
 	sessMu   sync.Mutex
 	sessions map[uint64]*session
 	nextSess uint64
@@ -163,10 +168,18 @@ func (s *Server) observing(o SessionObserver) bool {
 
 // session is one client connection: its identity and its handle table.
 type session struct {
-	info    SessionInfo
-	mu      sync.Mutex
-	handles map[uint64]*service
-	closed  bool
+	info SessionInfo
+	// deps, when not nil, are the only SIDs the session may reach: the
+	// session of a secure partition, limited by its manifest's
+	// dependencies.
+	deps map[uint32]bool
+	// name is the partition's name when the session is a partition's own.
+	name string
+	// inService is the time the last call spent in its handler (tracing).
+	inService serviceTimer
+	mu        sync.Mutex
+	handles   map[uint64]*service
+	closed    bool
 }
 
 func (ss *session) get(h uint64) (*service, bool) {
@@ -201,6 +214,22 @@ func (s *Server) openSession(client int32, uid, pid int) (*session, error) {
 	ss := &session{info: SessionInfo{ID: s.nextSess, Client: client, UID: uid, PID: pid}, handles: map[uint64]*service{}}
 	s.sessions[ss.info.ID] = ss
 	return ss, nil
+}
+
+// adoptSession opens a session for a call the SPM forwarded to this
+// partition process: the SPM already applied the session quotas.
+func (s *Server) adoptSession(client int32) *session {
+	s.sessMu.Lock()
+	defer s.sessMu.Unlock()
+	s.nextSess++
+	ss := &session{info: SessionInfo{ID: s.nextSess, Client: client, UID: -1, PID: -1}, handles: map[uint64]*service{}}
+	s.sessions[ss.info.ID] = ss
+	return ss
+}
+
+// reaches reports whether ss may name sid at all.
+func (ss *session) reaches(sid uint32) bool {
+	return ss.deps == nil || ss.deps[sid]
 }
 
 // closeSession frees every handle of ss and tells the observers.
@@ -252,10 +281,12 @@ func (s *Server) handleFrame(ss *session, frame, dst []byte) []byte {
 		s.errors.Add(1)
 		return ipc.AppendReply(dst, &ipc.Reply{Kind: ipc.KindError, Seq: ipc.PeekSeq(frame), Status: ipc.ErrProgrammerError})
 	}
+	ev := s.traceStart(ss, req)
 	rep, held := s.dispatch(ss, req)
 	if rep.Status != ipc.Success {
 		s.errors.Add(1)
 	}
+	s.traceEnd(ss, ev, rep)
 	dst = ipc.AppendReply(dst, rep)
 	if held != nil {
 		// The output vectors may point into the service's memory (a key's
@@ -273,12 +304,12 @@ func (s *Server) dispatch(ss *session, req *ipc.Request) (rep *ipc.Reply, held *
 	rep = &ipc.Reply{Kind: req.Kind, Seq: req.Seq}
 	switch req.Kind {
 	case ipc.KindVersion:
-		if svc := s.lookup(req.SID); svc != nil && svc.manifest.allows(ss.info.Client) {
+		if svc := s.lookup(req.SID); svc != nil && ss.reaches(req.SID) && svc.manifest.allows(ss.info.Client) {
 			rep.Version = svc.manifest.Version
 		}
 	case ipc.KindConnect:
 		svc := s.lookup(req.SID)
-		if svc == nil || !svc.manifest.ConnectionBased || !svc.manifest.allows(ss.info.Client) || !svc.manifest.accepts(req.Version) {
+		if svc == nil || !ss.reaches(req.SID) || !svc.manifest.ConnectionBased || !svc.manifest.allows(ss.info.Client) || !svc.manifest.accepts(req.Version) {
 			rep.Status = ipc.ErrConnectionRefused
 			break
 		}
@@ -320,7 +351,7 @@ func (s *Server) dispatch(ss *session, req *ipc.Request) (rep *ipc.Reply, held *
 		rep.Status, rep.Out = s.call(ss, svc, req)
 	case ipc.KindStateless:
 		svc := s.lookup(req.SID)
-		if svc == nil || !svc.manifest.Stateless || !svc.manifest.allows(ss.info.Client) || !svc.manifest.accepts(req.Version) {
+		if svc == nil || !ss.reaches(req.SID) || !svc.manifest.Stateless || !svc.manifest.allows(ss.info.Client) || !svc.manifest.accepts(req.Version) {
 			rep.Status = ipc.ErrConnectionRefused
 			break
 		}
@@ -347,7 +378,14 @@ func (s *Server) call(ss *session, svc *service, req *ipc.Request) (st ipc.Statu
 			st, out = ipc.ErrServiceFailure, nil
 		}
 	}()
+	var t0 time.Time
+	if s.trace.Load() != nil {
+		t0 = time.Now()
+	}
 	st = svc.handler.Call(m)
+	if !t0.IsZero() {
+		ss.inService.Store(max(int64(time.Since(t0)), 1))
+	}
 	if st != ipc.Success && m.cause != nil {
 		s.logf("spe: %s: call %d from client %d: %v", svc.manifest.Name, m.Type, m.Client, m.cause)
 	}
@@ -384,6 +422,15 @@ type Stats struct {
 	Calls    uint64        `json:"calls"`
 	Errors   uint64        `json:"errors"`
 	Services []ServiceInfo `json:"services"`
+	// Processes are the partition processes (isolation levels 2 and 3).
+	Processes []ProcessInfo `json:"processes,omitempty"`
+}
+
+// ProcessInfo describes one partition process.
+type ProcessInfo struct {
+	Name     string `json:"name"`
+	PID      int    `json:"pid"` // 0 while it is down
+	Restarts int64  `json:"restarts"`
 }
 
 // Stats returns the server's counters and registered services.
@@ -399,7 +446,11 @@ func (s *Server) Stats() Stats {
 	for _, svc := range s.services {
 		st.Services = append(st.Services, ServiceInfo{svc.partition, svc.manifest.Name, svc.manifest.SID, svc.manifest.Version, svc.manifest.VersionPolicy})
 	}
+	remotes := append([]*Remote(nil), s.remotes...)
 	s.mu.RUnlock()
+	for _, r := range remotes {
+		st.Processes = append(st.Processes, ProcessInfo{Name: r.Name(), PID: r.PID(), Restarts: r.Restarts()})
+	}
 	sort.Slice(st.Services, func(i, j int) bool { return st.Services[i].SID < st.Services[j].SID })
 	return st
 }

@@ -546,6 +546,12 @@ func TestConfig(t *testing.T) {
 		c.Limits.ITS.MaxObjectsPerSecurePartition != 8192 || c.Limits.PS.MaxObjectsPerClient != 20 || c.Limits.SessionsPerClient != 8 {
 		t.Fatalf("limits: %+v %v", c, err)
 	}
+	if c, err := spe.ParseConfig("spe.json", []byte(strings.Replace(good, `"clients"`, `"isolation": 3, "clients"`, 1))); err != nil || c.Level() != 3 {
+		t.Fatalf("isolation 3: %v", err)
+	}
+	if c.Level() != 1 {
+		t.Errorf("default isolation level %d, want 1", c.Level())
+	}
 	for i := 0; i < len(good); i++ {
 		if _, err := spe.ParseConfig("spe.json", []byte(good[:i])); !errors.Is(err, spe.ErrConfig) {
 			t.Fatalf("prefix of %d bytes: %v", i, err)
@@ -559,6 +565,10 @@ func TestConfig(t *testing.T) {
 		"no socket":       {`{"state_dir": "y", "clients": [{"uid": 1, "client_id": -3}]}`, "socket"},
 		"negative quota":  {`{"socket": "x", "state_dir": "y", "clients": [{"uid": 1, "client_id": -3}], "limits": {"ps": {"max_objects_per_client": -1}}}`, "limits.ps.max_objects_per_client"},
 		"huge object":     {`{"socket": "x", "state_dir": "y", "clients": [{"uid": 1, "client_id": -3}], "limits": {"its": {"max_object_size": 2000000}}}`, "limits.its.max_object_size"},
+		"isolation":       {"{\n  \"socket\": \"x\", \"state_dir\": \"y\", \"clients\": [{\"uid\": 1, \"client_id\": -3}],\n  \"isolation\": 4}", "spe.json:3:16: isolation: 4, want 1, 2 or 3"},
+		"uids at level 1": {`{"socket": "x", "state_dir": "y", "clients": [{"uid": 1, "client_id": -3}], "partition_uids": {"prot": 900}}`, "partition_uids: needs isolation 2 or 3"},
+		"uid of root":     {`{"socket": "x", "state_dir": "y", "clients": [{"uid": 1, "client_id": -3}], "isolation": 3, "partition_uids": {"prot": 0}}`, "partition_uids.prot: 0"},
+		"unknown process": {`{"socket": "x", "state_dir": "y", "clients": [{"uid": 1, "client_id": -3}], "isolation": 3, "partition_uids": {"crypto": 9}}`, `"crypto" is no partition process`},
 		"unknown limit":   {`{"socket": "x", "state_dir": "y", "clients": [{"uid": 1, "client_id": -3}], "limits": {"crypto": {"keys": 1}}}`, "keys"},
 	} {
 		_, err := spe.ParseConfig("spe.json", []byte(tc.text))

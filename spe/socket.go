@@ -228,6 +228,12 @@ func (s *Server) Shutdown() {
 	}
 	s.lnMu.Unlock()
 	s.wg.Wait()
+	s.mu.RLock()
+	remotes := append([]*Remote(nil), s.remotes...)
+	s.mu.RUnlock()
+	for _, r := range remotes {
+		r.stop()
+	}
 }
 
 // PeerCred returns the uid and pid the kernel recorded for a Unix socket peer.

@@ -22,7 +22,22 @@ type Placement struct {
 	Reasons   []string `json:"reasons"`
 	// Conflict is set when the component declares a zone other than the advice.
 	Conflict bool `json:"conflict,omitempty"`
+	// Root is, for a Secure component, the root of trust it belongs to:
+	// RootPSA when it holds or protects a device asset (keys, identity,
+	// firmware, configuration), RootApplication when it protects only
+	// application assets (a partition the product maker writes).
+	Root string `json:"root,omitempty"`
+	// Level is the SPE isolation level the component needs
+	// (docs/spe-isolation.md), with the reason.
+	Level       int    `json:"isolation_level,omitempty"`
+	LevelReason string `json:"isolation_reason,omitempty"`
 }
+
+// Roots of trust of the Secure components.
+const (
+	RootPSA         = "psa-rot"
+	RootApplication = "application-rot"
+)
 
 // Partition advises, for every component, whether it belongs on the Secure
 // side: those that protect an asset, or hold a general device asset (keys,
@@ -43,19 +58,25 @@ func Partition(m *Model) []Placement {
 			p.Advice = SideExternal
 			p.Reasons = []string{"external entity, outside the device"}
 		default:
+			p.Root = RootApplication
 			for _, r := range c.Protects {
 				p.Reasons = append(p.Reasons, "protects "+r.ID)
+				if assets[r.ID].Kind == AssetDevice {
+					p.Root = RootPSA
+				}
 			}
 			for _, r := range c.Holds {
 				a, ok := assets[r.ID]
 				if ok && a.Kind == AssetDevice && (a.Needs.Confidentiality == "high" || a.Needs.Integrity == "high") {
 					p.Reasons = append(p.Reasons, fmt.Sprintf("holds %s (device asset, %s)", r.ID, highNeeds(a.Needs)))
+					p.Root = RootPSA
 				}
 			}
 			if len(p.Reasons) > 0 {
 				p.Advice = SideSecure
 				break
 			}
+			p.Root = ""
 			p.Advice = SideNonSecure
 			var held []string
 			for _, r := range c.Holds {
@@ -72,7 +93,48 @@ func Partition(m *Model) []Placement {
 		}
 		out = append(out, p)
 	}
+	adviseLevels(out)
 	return out
+}
+
+// adviseLevels gives each Secure component the isolation level it needs:
+// the PSA RoT needs level 2 as soon as an application RoT partition runs
+// beside it (a bug in the product maker's partition must not reach the
+// root keys), level 1 otherwise; an application RoT partition needs level
+// 2 alone, level 3 beside another (each kept from the other's data).
+func adviseLevels(ps []Placement) {
+	var apps []string
+	for _, p := range ps {
+		if p.Advice == SideSecure && p.Root == RootApplication {
+			apps = append(apps, p.Component)
+		}
+	}
+	for i := range ps {
+		p := &ps[i]
+		if p.Advice != SideSecure {
+			continue
+		}
+		switch {
+		case p.Root == RootPSA && len(apps) == 0:
+			p.Level, p.LevelReason = 1, "PSA RoT, and no application RoT partition beside it"
+		case p.Root == RootPSA:
+			p.Level, p.LevelReason = 2, "PSA RoT: keep its assets from the application RoT partitions ("+strings.Join(apps, ", ")+")"
+		case len(apps) == 1:
+			p.Level, p.LevelReason = 2, "application RoT: kept from the PSA RoT's assets"
+		default:
+			p.Level, p.LevelReason = 3, "application RoT beside other application RoT partitions: kept from each other"
+		}
+	}
+}
+
+// IsolationLevel is the SPE isolation level the advice needs: the highest
+// any Secure component needs (1 when none is Secure).
+func IsolationLevel(ps []Placement) int {
+	level := 1
+	for _, p := range ps {
+		level = max(level, p.Level)
+	}
+	return level
 }
 
 func highNeeds(n Needs) string {
@@ -102,10 +164,20 @@ func PartitionText(ps []Placement) string {
 			if p.Conflict {
 				mark = fmt.Sprintf("  CONFLICT: declared %s", p.Declared)
 			}
-			fmt.Fprintf(&b, "  %-14s %-34s %s%s\n", p.Component, clip(p.Name), strings.Join(p.Reasons, "; "), mark)
+			level := ""
+			if p.Level > 0 {
+				level = fmt.Sprintf(" [%s, level %d]", p.Root, p.Level)
+			}
+			fmt.Fprintf(&b, "  %-14s %-34s %s%s%s\n", p.Component, clip(p.Name), strings.Join(p.Reasons, "; "), level, mark)
 		}
 		if n == 0 {
 			b.WriteString("  (none)\n")
+		}
+	}
+	fmt.Fprintf(&b, "SPE isolation level needed: %d (\"isolation\": %d in the SPE configuration, docs/spe-isolation.md)\n", IsolationLevel(ps), IsolationLevel(ps))
+	for _, p := range ps {
+		if p.Level > 1 {
+			fmt.Fprintf(&b, "  %-14s level %d: %s\n", p.Component, p.Level, p.LevelReason)
 		}
 	}
 	return b.String()

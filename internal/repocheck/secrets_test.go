@@ -30,6 +30,8 @@ var publicOutputs = map[string]string{
 	"cli/image.go:imageWriteFile":             "signed images and signatures (keys use secfile.WriteFile)",
 	"cli/spe_attest.go:newSpeAttestCmd":       "an attestation token",
 	"cli/spe_provision.go:newSpeProvisionCmd": "endorsement lists: device public keys",
+	"cli/spe_trace.go:newSpeTraceRenderCmd":   "a sequence diagram of a trace: calls and statuses, never a call's data",
+	"spe/platform/users.go:asUser":            "apps_dir, which the partitions' users may only search (0711); each partition's directory in it is 0700",
 	"cli/threat.go:newThreatInitCmd":          "a threat model document",
 	"cli/threat.go:threatOutput":              "a threat model document",
 	"cli/zone.go:newZoneGenerateCmd":          "generated headers and linker scripts",

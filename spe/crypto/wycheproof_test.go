@@ -123,11 +123,15 @@ func errStr(err error) string {
 
 func TestWycheproof(t *testing.T) {
 	e := startSPE(t, "", nil)
-	c := e.dial(t)
 	files, _ := filepath.Glob(filepath.Join("testdata", "*_test.json"))
 	if len(files) != 14 {
 		t.Fatalf("found %d Wycheproof files in testdata, want 14", len(files))
 	}
+	runWycheproofFiles(t, e.dial(t), files)
+}
+
+// runWycheproofFiles runs every case of files through c.
+func runWycheproofFiles(t *testing.T, c *psaclient.Client, files []string) {
 	sort.Strings(files)
 	for _, f := range files {
 		name := filepath.Base(f)

@@ -1,0 +1,230 @@
+package platform
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"os/exec"
+	"path/filepath"
+
+	"rampart/internal/secfile"
+	"rampart/ipc"
+	"rampart/spe"
+	"rampart/spe/attestation"
+	"rampart/spe/auditsvc"
+	"rampart/spe/crypto"
+	"rampart/spe/fwu"
+	"rampart/spe/lifecycle"
+	"rampart/spe/storage"
+	"rampart/spe/storage/its"
+	"rampart/spe/storage/ps"
+)
+
+// Spec is the serializable part of Options: what a partition process needs
+// to open its partitions (isolation levels 2 and 3). The SPM sends it to
+// each process it starts.
+type Spec struct {
+	StateDir        string        `json:"state_dir"`
+	DeviceDir       string        `json:"device_dir,omitempty"`
+	ITSOnFlash      bool          `json:"its_on_flash,omitempty"`
+	LifecycleAdmins []int32       `json:"lifecycle_admins,omitempty"`
+	AuditReaders    []int32       `json:"audit_readers,omitempty"`
+	CryptoLimits    crypto.Limits `json:"crypto_limits"`
+	ITSLimits       its.Limits    `json:"its_limits"`
+	PSLimits        its.Limits    `json:"ps_limits"`
+	// AppsDir holds one directory per application partition (default
+	// StateDir/apps). With partition users it must lie outside StateDir,
+	// which only the PRoT's user may enter.
+	AppsDir string `json:"apps_dir,omitempty"`
+}
+
+func (s Spec) appsDir() string {
+	if s.AppsDir != "" {
+		return s.AppsDir
+	}
+	return filepath.Join(s.StateDir, "apps")
+}
+
+// Options returns the platform options of s, opening its device.
+func (s Spec) Options() (Options, error) {
+	opt := Options{StateDir: s.StateDir, ITSOnFlash: s.ITSOnFlash, LifecycleAdmins: s.LifecycleAdmins,
+		AuditReaders: s.AuditReaders, CryptoLimits: s.CryptoLimits, ITSLimits: s.ITSLimits, PSLimits: s.PSLimits}
+	if s.DeviceDir != "" {
+		dev, err := OpenDevice(s.DeviceDir)
+		if err != nil {
+			return opt, err
+		}
+		opt.Device = dev
+	}
+	return opt, nil
+}
+
+// Process groups: what one partition process runs.
+const (
+	GroupPRoT = "prot" // every PSA root-of-trust partition: the HUK and the IAK live here alone
+	GroupApps = "app"  // every application partition (level 2)
+	groupApp  = "app:" // one application partition, by manifest name (level 3)
+)
+
+type hello struct {
+	Group string `json:"group"`
+	Spec  Spec   `json:"spec"`
+}
+
+// PRoTManifests are the partitions of the PSA root of trust, which run
+// together in the PRoT process at levels 2 and 3.
+func PRoTManifests(withDevice bool) []spe.PartitionManifest {
+	ms := []spe.PartitionManifest{lifecycle.Manifest, crypto.Manifest, its.Manifest, ps.Manifest, attestation.Manifest, auditsvc.Manifest}
+	if withDevice {
+		ms = append(ms, fwu.Manifest)
+	}
+	return ms
+}
+
+// Isolated is an SPE at isolation level 2 or 3.
+type Isolated struct {
+	Level int
+	Spec  Spec
+	// Command runs one process group (GroupPRoT, GroupApps, or "app:" and a
+	// partition name); the link is its file descriptor 3.
+	Command func(group string) *exec.Cmd
+	// Users, when not empty, maps process groups to the uid (and gid) each
+	// runs as: the SPM must run as root; it gives each group's state to its
+	// user before starting it (partition_uids in the configuration).
+	Users map[string]int
+}
+
+// StartIsolated makes srv the partition manager of an SPE at isolation
+// level 2 or 3: it starts the partition processes and registers their
+// services on srv, which routes each call to its process. srv itself
+// holds no partition's secrets.
+func StartIsolated(srv *spe.Server, iso Isolated) ([]*spe.Remote, error) {
+	if iso.Level != 2 && iso.Level != 3 {
+		return nil, fmt.Errorf("platform: isolation level %d has no partition processes", iso.Level)
+	}
+	var remotes []*spe.Remote
+	start := func(group string, ms []spe.PartitionManifest, parts map[int32]*spe.PartitionManifest) error {
+		b, err := json.Marshal(hello{Group: group, Spec: iso.Spec})
+		if err != nil {
+			return err
+		}
+		command := func() *exec.Cmd { return iso.Command(group) }
+		if uid, ok := iso.Users[group]; ok {
+			if command, err = asUser(iso.Spec, group, ms, uid, command); err != nil {
+				return err
+			}
+		}
+		r, err := srv.StartRemote(spe.RemoteOptions{Name: group, Manifests: ms, Partitions: parts, Hello: b, Command: command})
+		if err != nil {
+			return err
+		}
+		remotes = append(remotes, r)
+		return nil
+	}
+	if err := start(GroupPRoT, PRoTManifests(iso.Spec.DeviceDir != ""), nil); err != nil {
+		return remotes, err
+	}
+	apps := spe.Applications()
+	if iso.Level == 2 && len(apps) > 0 {
+		var ms []spe.PartitionManifest
+		parts := map[int32]*spe.PartitionManifest{}
+		for _, a := range apps {
+			ms = append(ms, a.Manifest)
+			parts[a.ID] = &a.Manifest
+		}
+		return remotes, start(GroupApps, ms, parts)
+	}
+	for _, a := range apps {
+		if err := start(groupApp+a.Manifest.Name, []spe.PartitionManifest{a.Manifest}, map[int32]*spe.PartitionManifest{a.ID: &a.Manifest}); err != nil {
+			return remotes, err
+		}
+	}
+	return remotes, nil
+}
+
+// RegisterApplications registers every application partition on srv, in
+// the SPE's own process (isolation level 1): each calls other services
+// through an in-process session limited to its dependencies.
+func RegisterApplications(srv *spe.Server, spec Spec) error {
+	for _, a := range spe.Applications() {
+		c, err := srv.LocalPartition(a.ID, &a.Manifest)
+		if err != nil {
+			return err
+		}
+		if err := startApp(srv, a, c, spec.appsDir()); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// startApp builds one application partition and registers it on srv.
+func startApp(srv *spe.Server, a spe.Application, caller ipc.Transport, appsDir string) error {
+	dir := filepath.Join(appsDir, a.Manifest.Name)
+	if err := secfile.MkdirAll(dir); err != nil {
+		return fmt.Errorf("platform: application %s: %w", a.Manifest.Name, err)
+	}
+	if err := storage.PrivateDir(dir); err != nil {
+		return fmt.Errorf("platform: application %s: %w", a.Manifest.Name, err)
+	}
+	hs, err := a.New(spe.AppEnv{Caller: caller, StateDir: dir})
+	if err != nil {
+		return fmt.Errorf("platform: application %s: %w", a.Manifest.Name, err)
+	}
+	return srv.Register(a.Manifest, hs)
+}
+
+// RunPartition is the body of a partition process (`rampart spe partition`):
+// conn is its link to the SPM. It opens what the SPM's hello names, drops
+// privileges (spe.Sandbox), then serves until the link ends.
+func RunPartition(conn io.ReadWriteCloser) error {
+	link := spe.NewPartitionLink(conn, ipc.Limits{})
+	b, err := link.Hello()
+	if err != nil {
+		return err
+	}
+	var h hello
+	if err := json.Unmarshal(b, &h); err != nil {
+		return fmt.Errorf("platform: partition hello: %w", err)
+	}
+	srv := spe.New(spe.Options{})
+	closer, err := openGroup(srv, link, h)
+	if closer != nil {
+		defer closer()
+	}
+	if err == nil {
+		err = spe.Sandbox()
+	}
+	return link.Serve(srv, err)
+}
+
+// openGroup registers the partitions of one process group on srv.
+func openGroup(srv *spe.Server, link *spe.PartitionLink, h hello) (func(), error) {
+	switch {
+	case h.Group == GroupPRoT:
+		opt, err := h.Spec.Options()
+		if err != nil {
+			return nil, err
+		}
+		opt.Into = srv
+		p, err := Open(opt)
+		if err != nil {
+			return nil, err
+		}
+		return func() { p.Close() }, nil
+	case h.Group == GroupApps:
+		for _, a := range spe.Applications() {
+			if err := startApp(srv, a, link.Caller(a.ID), h.Spec.appsDir()); err != nil {
+				return nil, err
+			}
+		}
+		return nil, nil
+	case len(h.Group) > len(groupApp) && h.Group[:len(groupApp)] == groupApp:
+		for _, a := range spe.Applications() {
+			if a.Manifest.Name == h.Group[len(groupApp):] {
+				return nil, startApp(srv, a, link.Caller(a.ID), h.Spec.appsDir())
+			}
+		}
+	}
+	return nil, fmt.Errorf("platform: no partition group %q in this binary", h.Group)
+}
