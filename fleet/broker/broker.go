@@ -339,3 +339,17 @@ func setDefault[T int | time.Duration](v *T, d T) {
 		*v = d
 	}
 }
+
+// Online lists the devices connected to this broker now (their client
+// identifiers, which are their device IDs), in no order: the console's
+// "online" state.
+func (b *Broker) Online() []string {
+	all := b.srv.Clients.GetAll()
+	out := make([]string, 0, len(all))
+	for id, cl := range all {
+		if !cl.Closed() && cl != b.jobs {
+			out = append(out, id)
+		}
+	}
+	return out
+}
