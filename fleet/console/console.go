@@ -73,9 +73,16 @@ func New(d Deps) (*Console, error) {
 	}
 	c := &Console{d: d, sessions: newSessions(d.SessionTTL, d.Now), mux: http.NewServeMux()}
 	c.hub = newHub(c)
-	static, _ := fs.Sub(assets, "assets")
-	files := http.FileServerFS(static)
-	c.mux.Handle("GET /ui/", http.StripPrefix("/ui", files))
+	root, _ := fs.Sub(assets, "assets")
+	files := http.FileServerFS(root)
+	static := http.StripPrefix("/ui", files)
+	c.mux.HandleFunc("/ui/", func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodGet && r.Method != http.MethodHead {
+			writeErr(w, http.StatusMethodNotAllowed, "method %s not allowed", r.Method)
+			return
+		}
+		static.ServeHTTP(w, r)
+	})
 	c.mux.HandleFunc("POST /ui/session", c.signIn)
 	c.mux.HandleFunc("GET /ui/session", c.whoami)
 	c.mux.HandleFunc("DELETE /ui/session", c.signed(api.Viewer, c.signOut))

@@ -34,7 +34,8 @@ export function s(tag, attrs, ...children) {
 
 export function table(caption, head, rows, empty) {
   if (!rows.length) return h('p', { class: 'empty' }, empty || 'Nothing yet.');
-  return h('div', { class: 'scroll' },
+  // Focusable, so a keyboard can scroll a table wider than the screen.
+  return h('div', { class: 'scroll', tabindex: 0, role: 'region', 'aria-label': caption },
     h('table', {},
       h('caption', {}, caption),
       h('thead', {}, h('tr', {}, head.map((x) => h('th', { scope: 'col' }, x)))),
