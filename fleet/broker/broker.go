@@ -347,7 +347,8 @@ func (b *Broker) Online() []string {
 	all := b.srv.Clients.GetAll()
 	out := make([]string, 0, len(all))
 	for id, cl := range all {
-		if !cl.Closed() && cl != b.jobs {
+		// Only device sessions: not the server's own inline clients.
+		if _, device := b.sessions.Load(cl); device && !cl.Closed() {
 			out = append(out, id)
 		}
 	}
