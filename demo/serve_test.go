@@ -41,7 +41,9 @@ func TestDemoServe(t *testing.T) {
 	info := make(chan ConsoleInfo, 1)
 	var out syncBuffer
 	done := make(chan *Summary, 1)
-	go func() { done <- Run(Options{Dir: t.TempDir(), Out: &out, Serve: ctx, OnServe: func(c ConsoleInfo) { info <- c }}) }()
+	go func() {
+		done <- Run(Options{Dir: t.TempDir(), Out: &out, Serve: ctx, OnServe: func(c ConsoleInfo) { info <- c }})
+	}()
 	var c ConsoleInfo
 	select {
 	case c = <-info:

@@ -192,6 +192,9 @@ func (c *Console) forward(w http.ResponseWriter, r *http.Request) {
 	r2.Header.Del("Authorization")
 	r2.Header.Del("Cookie")
 	c.d.API.ServeHTTP(w, r2)
+	if mutating(r.Method) {
+		c.hub.invalidate() // a suspended device is offline at the next overview
+	}
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {
