@@ -21,6 +21,7 @@ import (
 	"rampart/fleet/store"
 	"rampart/fleet/telemetry"
 	"rampart/fleet/trust"
+	"rampart/image"
 )
 
 // Deps are what the API acts on.
@@ -412,6 +413,12 @@ func (a *API) registerRelease(w http.ResponseWriter, r *http.Request) {
 			// The content address only: the image URL devices use needs a
 			// per-device download token, so no URL is advertised here.
 			w.Header().Set(adminapi.ImageSHA256Header, sha)
+			// Upload read it already; the image has been verified.
+			if img, perr := image.Parse(data); perr == nil {
+				if sc, _, serr := img.SecurityCounter(); serr == nil {
+					w.Header().Set(adminapi.SecurityCounterHeader, strconv.FormatUint(uint64(sc), 10))
+				}
+			}
 		}
 	} else {
 		rel, err = trust.RegisterRelease(r.Context(), a.d.Store, data, a.d.ReleaseKeys, r.URL.Query().Get("comment"), actor(r))

@@ -18,6 +18,7 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"rampart/fleet/store"
+	"rampart/sim"
 )
 
 var screenshots = flag.String("console.screenshots", os.Getenv("RAMPART_CONSOLE_SCREENSHOTS"), "directory the browser test writes its screenshots to (default: a temporary one)")
@@ -290,6 +291,39 @@ func TestConsoleInBrowser(t *testing.T) {
 		shoot(t, ctx, "campaign-paused")
 	})
 
+	var same bool
+	eval(t, ctx, `window.__sameDocument === true`, &same)
+	if !same {
+		t.Fatal("the page was reloaded: live updates should not need it")
+	}
+	signOut(t, ctx)
+
+	t.Run("admin uploads a release", func(t *testing.T) {
+		signIn(t, ctx, base, sim.AdminToken)
+		img, err := r.f.SignFirmware("4.0.0", 5000)
+		if err != nil {
+			t.Fatal(err)
+		}
+		good := filepath.Join(t.TempDir(), "v4.bin")
+		bad := filepath.Join(t.TempDir(), "v4-tampered.bin")
+		os.WriteFile(good, img, 0o600)
+		tampered := append([]byte(nil), img...)
+		tampered[len(tampered)/2] ^= 1
+		os.WriteFile(bad, tampered, 0o600)
+		goTo(t, ctx, "#/releases", `!!document.getElementById('rel-file')`)
+		run(t, ctx, chromedp.SetUploadFiles("#rel-file", []string{bad}, chromedp.ByID), chromedp.Click(`main form button[type=submit]`, chromedp.ByQuery))
+		waitJS(t, ctx, 10*time.Second, "the refusal of a tampered image", `document.querySelector('main [role=alert]')?.textContent.startsWith('Refused (422)')`)
+		run(t, ctx, chromedp.SetUploadFiles("#rel-file", []string{good}, chromedp.ByID), chromedp.Click(`main form button[type=submit]`, chromedp.ByQuery))
+		waitJS(t, ctx, 10*time.Second, "the verification result", `document.querySelector('[data-k=security-counter]')?.textContent !== undefined &&
+			document.querySelector('main [role=status]')?.textContent.includes('4.0.0')`)
+		var sc string
+		eval(t, ctx, `document.querySelector('[data-k=security-counter]').textContent`, &sc)
+		if sc == "—" || sc == "" {
+			t.Fatalf("no security counter shown: %q", sc)
+		}
+		shoot(t, ctx, "release-uploaded")
+	})
+
 	t.Run("every page: accessibility and both sizes", func(t *testing.T) {
 		pages := []struct{ name, hash, ready string }{
 			{"overview", "#/overview", `!!document.querySelector('[data-k=online]')`},
@@ -316,11 +350,6 @@ func TestConsoleInBrowser(t *testing.T) {
 				}
 				shoot(t, ctx, fmt.Sprintf("%s-%dx%d", p.name, size[0], size[1]))
 			}
-		}
-		var same bool
-		eval(t, ctx, `window.__sameDocument === true`, &same)
-		if !same {
-			t.Fatal("the page was reloaded: live updates should not need it")
 		}
 	})
 }

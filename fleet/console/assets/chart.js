@@ -4,14 +4,15 @@ import { h, s } from './dom.js';
 
 const COLORS = ['#1f5fbf', '#b3261e', '#1b7a3a', '#8a4b00', '#6b3fa0', '#00677f', '#7a5c00', '#a0005a'];
 
-// bars draws labelled horizontal bars: items is [[label, value], ...].
-export function bars(title, items) {
+// bars draws labelled horizontal bars: items is [[label, value], ...];
+// colors, when given, maps a label to its colour.
+export function bars(title, items, colors) {
   const max = Math.max(1, ...items.map((x) => x[1]));
   const rowH = 26, w = 320, labelW = 130;
   const svg = s('svg', { viewBox: `0 0 ${w} ${Math.max(1, items.length) * rowH}`, role: 'img', 'aria-label': `${title}: ` + items.map(([k, v]) => `${k} ${v}`).join(', ') || 'none', class: 'bars' },
     items.map(([k, v], i) => s('g', { transform: `translate(0 ${i * rowH})` },
       s('text', { x: 0, y: 17, class: 'lbl' }, k),
-      s('rect', { x: labelW, y: 4, height: 18, width: Math.max(1, (w - labelW - 50) * v / max), fill: COLORS[i % COLORS.length] }),
+      s('rect', { x: labelW, y: 4, height: 18, width: Math.max(1, (w - labelW - 50) * v / max), fill: (colors && colors[k]) || COLORS[i % COLORS.length] }),
       s('text', { x: labelW + (w - labelW - 50) * v / max + 6, y: 17, class: 'val' }, v))));
   return svg;
 }
@@ -30,12 +31,15 @@ export function series(points) {
 // is called with a new [from, to] when the user drags across the plot.
 export function lineChart(data, selected, from, to, onZoom) {
   const W = 720, H = 260, L = 56, R = 12, T = 12, B = 28;
-  let lo = Infinity, hi = -Infinity, n = 0;
+  let lo = Infinity, hi = -Infinity, n = 0, t0 = Infinity, t1 = -Infinity;
   for (const name of selected) for (const [t, v] of data.get(name) || []) {
     if (t < from || t >= to) continue;
     lo = Math.min(lo, v); hi = Math.max(hi, v); n++;
+    t0 = Math.min(t0, t); t1 = Math.max(t1, t);
   }
   if (!n) return h('p', { class: 'empty', 'data-points': 0 }, 'No samples in this range.');
+  // The time axis spans the samples of the range, not the empty rest.
+  from = t0; to = Math.max(t1, t0 + 1000);
   if (lo === hi) { lo -= 1; hi += 1; }
   const x = (t) => L + (t - from) / (to - from) * (W - L - R);
   const y = (v) => T + (hi - v) / (hi - lo) * (H - T - B);
@@ -50,7 +54,7 @@ export function lineChart(data, selected, from, to, onZoom) {
       new Date(t).toISOString().slice(11, 19));
   });
   const lines = selected.map((name, i) => {
-    const pts = (data.get(name) || []).filter(([t]) => t >= from && t < to);
+    const pts = (data.get(name) || []).filter(([t]) => t >= from && t <= to);
     const color = COLORS[[...data.keys()].indexOf(name) % COLORS.length];
     return s('g', { 'data-series': name, 'data-points': pts.length },
       s('polyline', { points: pts.map(([t, v]) => `${x(t).toFixed(1)},${y(v).toFixed(1)}`).join(' '), fill: 'none', stroke: color, 'stroke-width': 2 }),

@@ -3,6 +3,8 @@ import { h, table, time, badge } from './dom.js';
 import { bars } from './chart.js';
 import { call } from './app.js';
 
+const STATE_COLORS = { active: '#1b6e34', registered: '#1f5fbf', suspended: '#8a5a00', decommissioned: '#a4161a' };
+
 export async function overviewPage(el) {
   const body = h('div', {});
   el.replaceChildren(h('h1', {}, 'Overview'), body);
@@ -17,7 +19,7 @@ export async function overviewPage(el) {
         card('Enrollments / min', o.enrollments_per_minute.toFixed(1), 'enroll-rate'),
         card('Telemetry samples / min', o.samples_per_minute.toFixed(0), 'sample-rate')),
       h('div', { class: 'grid2' },
-        h('section', { class: 'card', 'aria-labelledby': 'h-states' }, h('h2', { id: 'h-states' }, 'Devices by state'), bars('Devices by state', states)),
+        h('section', { class: 'card', 'aria-labelledby': 'h-states' }, h('h2', { id: 'h-states' }, 'Devices by state'), bars('Devices by state', states, STATE_COLORS)),
         h('section', { class: 'card', 'aria-labelledby': 'h-fw' }, h('h2', { id: 'h-fw' }, 'Firmware versions'),
           fw.length ? bars('Firmware versions', fw) : h('p', { class: 'empty' }, 'No device has reported a version yet.'))),
       h('section', { class: 'card', 'aria-labelledby': 'h-camp' }, h('h2', { id: 'h-camp' }, 'Active campaigns'),

@@ -27,6 +27,7 @@ export async function releasesPage(el) {
         result.replaceChildren(h('div', { class: 'ok', role: 'status' }, h('h3', {}, 'Verified and registered'),
           h('dl', {}, h('dt', {}, 'Version'), h('dd', {}, r.version), h('dt', {}, 'Type'), h('dd', {}, r.sw_type),
             h('dt', {}, 'Signer ID'), h('dd', {}, h('code', { class: 'wrap' }, hex(r.signer_id))),
+            h('dt', {}, 'Security counter'), h('dd', { 'data-k': 'security-counter' }, headers.get('Rampart-Security-Counter') || '—'),
             h('dt', {}, 'Measurement'), h('dd', {}, h('code', { class: 'wrap' }, hex(r.digest))),
             h('dt', {}, 'Image SHA-256'), h('dd', {}, h('code', { class: 'wrap' }, headers.get('Rampart-Image-SHA256') || '—')))));
       } catch (e) {
