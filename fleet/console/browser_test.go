@@ -269,6 +269,13 @@ func TestConsoleInBrowser(t *testing.T) {
 			}
 			time.Sleep(time.Second)
 		}
+		// The claims of the token its certificate was issued on, decoded:
+		// the firmware it booted, measured by its bootloader.
+		var claims string
+		eval(t, ctx, `document.querySelector('[data-k=claims]')?.innerText || ''`, &claims)
+		if !strings.Contains(claims, "secured") || !strings.Contains(claims, "1.0.0") {
+			t.Fatalf("the device page's claims do not show the lifecycle and the booted 1.0.0:\n%s", claims)
+		}
 		shoot(t, ctx, "device")
 	})
 

@@ -2,6 +2,7 @@ package console
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"slices"
@@ -92,6 +93,15 @@ type deviceView struct {
 	Firmware  []firmwareChange     `json:"firmware"`
 	Campaigns []deviceCampaign     `json:"campaigns"`
 	Attested  *adminapi.AuditEntry `json:"attested,omitempty"`
+	// Attestations are the verified claims each certificate was issued
+	// on, newest first (certificates of older builds have none).
+	Attestations []attestation `json:"attestations"`
+}
+
+type attestation struct {
+	Serial string          `json:"serial"`
+	Issued time.Time       `json:"issued"`
+	Claims json.RawMessage `json:"claims"`
 }
 
 type firmwareChange struct {
@@ -126,6 +136,22 @@ func (c *Console) device(w http.ResponseWriter, r *http.Request, _ *session) {
 		ver := fwVersion(p.Value)
 		if n := len(v.Firmware); n == 0 || v.Firmware[n-1].Version != ver {
 			v.Firmware = append(v.Firmware, firmwareChange{Version: ver, Since: p.Time})
+		}
+	}
+	certs, err := c.d.Store.Certificates(r.Context(), id)
+	if err != nil {
+		c.internal(w, err)
+		return
+	}
+	claims, err := c.d.Store.CertificateClaims(r.Context(), id)
+	if err != nil {
+		c.internal(w, err)
+		return
+	}
+	v.Attestations = []attestation{}
+	for _, cert := range certs {
+		if cl := claims[cert.Serial]; cl != "" && json.Valid([]byte(cl)) {
+			v.Attestations = append(v.Attestations, attestation{Serial: cert.Serial, Issued: cert.NotBefore, Claims: json.RawMessage(cl)})
 		}
 	}
 	for _, action := range []string{"enroll", "renew"} {

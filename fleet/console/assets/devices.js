@@ -80,10 +80,15 @@ export async function devicePage(el, id) {
             h('dt', {}, 'Last attested'), h('dd', {}, time(d.last_attested)))),
         h('section', { class: 'card', 'aria-labelledby': 'h-att' }, h('h2', { id: 'h-att' }, 'Last attestation'),
           v.attested ? h('dl', {}, h('dt', {}, 'Decision'), h('dd', {}, `${v.attested.action} ${v.attested.decision} at `, time(v.attested.time)),
-            h('dt', {}, 'Verified claims'), h('dd', {}, v.attested.reason)) : h('p', { class: 'empty' }, 'Not attested yet.'),
+            h('dt', {}, 'Outcome'), h('dd', {}, v.attested.reason)) : h('p', { class: 'empty' }, 'Not attested yet.'),
+          claimsView(v.attestations[0]),
           actions(d))),
       h('section', { class: 'card', 'aria-labelledby': 'h-certs' }, h('h2', { id: 'h-certs' }, 'Certificates'),
-        table('Certificate history', ['Serial', 'Not before', 'Not after', 'Revoked'], (d.certificates || []).map((c) => [h('code', {}, c.serial), time(c.not_before), time(c.not_after), time(c.revoked)]), 'No certificate issued.')));
+        table('Certificate history, with the firmware each attestation measured', ['Serial', 'Not before', 'Not after', 'Revoked', 'Attested firmware'], (d.certificates || []).map((c) => {
+          const a = v.attestations.find((x) => x.serial === c.serial);
+          return [h('code', {}, c.serial), time(c.not_before), time(c.not_after), time(c.revoked),
+            a ? a.claims.software_components.map((sc) => `${sc.type || '?'} ${sc.version || '?'}`).join(', ') : '—'];
+        }), 'No certificate issued.')));
     rest.replaceChildren(
       h('div', { class: 'grid2' },
         h('section', { class: 'card', 'aria-labelledby': 'h-fwh' }, h('h2', { id: 'h-fwh' }, 'Firmware history'),
@@ -117,4 +122,24 @@ export async function devicePage(el, id) {
   await Promise.all([load(), loadChart()]);
   let last = 0;
   return { live: () => { if (Date.now() - last > 4000) { last = Date.now(); load(); if (!zoomed) loadChart(); } } };
+}
+
+// claimsView shows the decoded claims of an attestation: what the fleet
+// verified in the token the device's certificate was issued on.
+function claimsView(a) {
+  if (!a) return null;
+  const c = a.claims;
+  return h('div', { 'data-k': 'claims' },
+    h('h3', {}, 'Claims of the token'),
+    h('dl', {},
+      h('dt', {}, 'Profile'), h('dd', {}, c.profile || '—'),
+      h('dt', {}, 'Lifecycle'), h('dd', {}, c.lifecycle),
+      h('dt', {}, 'Client ID'), h('dd', {}, c.client_id),
+      h('dt', {}, 'Implementation ID'), h('dd', {}, h('code', { class: 'wrap' }, c.implementation_id)),
+      c.boot_seed ? [h('dt', {}, 'Boot seed'), h('dd', {}, h('code', { class: 'wrap' }, c.boot_seed))] : null,
+      c.certification_reference ? [h('dt', {}, 'Certification reference'), h('dd', {}, c.certification_reference)] : null,
+      c.verification_service ? [h('dt', {}, 'Verification service'), h('dd', {}, c.verification_service)] : null,
+      h('dt', {}, 'Nonce'), h('dd', {}, h('code', { class: 'wrap' }, c.nonce))),
+    table('Software components measured at boot', ['Type', 'Version', 'Signer ID', 'Measurement'], c.software_components.map((sc) => [
+      sc.type || '—', sc.version || '—', h('code', { class: 'wrap' }, sc.signer_id), h('code', { class: 'wrap' }, sc.measurement)]), 'No software measurement.'));
 }
