@@ -91,33 +91,26 @@ type DeviceCounts struct {
 	ByManufacturer map[string]int
 }
 
-// CountDevices counts the devices by state and by manufacturer.
+// CountDevices counts the devices by state and by manufacturer, in one
+// pass (an index-only scan of devices(state, manufacturer, device_id)).
 func (s *DB) CountDevices(ctx context.Context) (*DeviceCounts, error) {
 	out := &DeviceCounts{ByState: map[State]int{}, ByManufacturer: map[string]int{}}
-	for _, q := range []struct {
-		col string
-		put func(string, int)
-	}{
-		{"state", func(k string, n int) { out.ByState[State(k)] = n }},
-		{"manufacturer", func(k string, n int) { out.ByManufacturer[k] = n }},
-	} {
-		rows, err := s.sql.QueryContext(ctx, `SELECT `+q.col+`, count(*) FROM devices GROUP BY `+q.col)
-		if err != nil {
+	rows, err := s.sql.QueryContext(ctx, `SELECT state, manufacturer, count(*) FROM devices GROUP BY state, manufacturer`)
+	if err != nil {
+		return nil, fmt.Errorf("store: count devices: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var st, mfr string
+		var n int
+		if err := rows.Scan(&st, &mfr, &n); err != nil {
 			return nil, fmt.Errorf("store: count devices: %w", err)
 		}
-		for rows.Next() {
-			var k string
-			var n int
-			if err := rows.Scan(&k, &n); err != nil {
-				rows.Close()
-				return nil, fmt.Errorf("store: count devices: %w", err)
-			}
-			q.put(k, n)
-		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
-			return nil, fmt.Errorf("store: count devices: %w", err)
-		}
+		out.ByState[State(st)] += n
+		out.ByManufacturer[mfr] += n
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("store: count devices: %w", err)
 	}
 	return out, nil
 }

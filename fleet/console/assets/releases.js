@@ -8,11 +8,13 @@ export async function releasesPage(el) {
   const list = h('div', {});
   const load = async () => {
     const [rels, runs] = await Promise.all([call('GET', '/ui/api/v1/releases'), call('GET', '/ui/data/releases')]);
-    list.replaceChildren(table('Registered releases', ['Version', 'Type', 'Measurement', 'Signer ID', 'Size', 'Registered', 'Runs on'], rels.map((r) => {
+    const short = (x) => h('code', { title: x }, x.slice(0, 16) + '…');
+    list.replaceChildren(table('Registered releases', ['Version', 'Type', 'Measurement', 'Signer ID', 'Size', 'Registered', 'Reported running on'], rels.map((r) => {
       const w = runs[r.version];
-      return [r.version, r.sw_type, h('code', { class: 'wrap' }, hex(r.digest)), h('code', { class: 'wrap' }, hex(r.signer_id)), `${r.size} B`, time(r.created),
-        w ? `${w.count} device${w.count === 1 ? '' : 's'}` + (w.devices.length ? ': ' + w.devices.join(', ') + (w.count > w.devices.length ? ', …' : '') : '') : 'no device'];
-    }), 'No release registered.'));
+      return [r.version, r.sw_type, short(hex(r.digest)), short(hex(r.signer_id)), `${r.size} B`, time(r.created),
+        w ? h('span', {}, `${w.count} device${w.count === 1 ? '' : 's'}: `, w.devices.slice(0, 3).map((id, i) => [i ? ', ' : '', h('a', { href: '#/devices/' + encodeURIComponent(id) }, id.slice(0, 12) + '…')]), w.count > 3 ? ', …' : '') : '—'];
+    }), 'No release registered.'),
+    h('p', { class: 'hint' }, 'Running on: the firmware version devices report (fw_version) after an update; a device never updated through a campaign reports none. The device page shows what each attestation measured.'));
   };
   const parts = [h('h1', {}, 'Releases')];
   if (can('admin')) {
