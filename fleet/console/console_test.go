@@ -265,3 +265,18 @@ func TestAssetsLoadNothingFromOutside(t *testing.T) {
 		}
 	}
 }
+
+// TestStreamsPerSessionBounded: one session cannot hold more than
+// maxStreamsPerSession live streams.
+func TestStreamsPerSessionBounded(t *testing.T) {
+	f := newFixture(t)
+	c, _ := f.signIn(t, "viewer-token")
+	for i := range maxStreamsPerSession {
+		if resp := f.do(t, "GET", "/ui/events", "", map[string]string{"Cookie": c}); resp.StatusCode != 200 {
+			t.Fatalf("stream %d: %s", i, resp.Status)
+		}
+	}
+	if got := f.do(t, "GET", "/ui/events", "", map[string]string{"Cookie": c}).StatusCode; got != http.StatusTooManyRequests {
+		t.Fatalf("stream %d: %d, want 429", maxStreamsPerSession+1, got)
+	}
+}

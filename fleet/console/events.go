@@ -290,7 +290,12 @@ func (h *hub) broadcast() {
 // events is the server-sent event stream of live updates: an "overview"
 // event every tick (campaign progress, online devices, rates, refusals).
 // It ends when the session expires or is signed out.
-func (c *Console) events(w http.ResponseWriter, r *http.Request, _ *session) {
+func (c *Console) events(w http.ResponseWriter, r *http.Request, se *session) {
+	if !c.sessions.openStream(se) {
+		writeErr(w, http.StatusTooManyRequests, "this session has %d live streams open already", maxStreamsPerSession)
+		return
+	}
+	defer c.sessions.closeStream(se)
 	ch, ok := c.hub.subscribe()
 	if !ok {
 		writeErr(w, http.StatusServiceUnavailable, "too many live streams")

@@ -23,6 +23,28 @@ type session struct {
 	p       api.Principal
 	csrf    string
 	expires time.Time
+	streams int // live-update streams open (sessions.mu)
+}
+
+// maxStreamsPerSession bounds one session's live-update streams, so one
+// signed-in browser cannot take every stream of the console.
+const maxStreamsPerSession = 8
+
+// openStream counts a stream of se; false when it has too many.
+func (s *sessions) openStream(se *session) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if se.streams >= maxStreamsPerSession {
+		return false
+	}
+	se.streams++
+	return true
+}
+
+func (s *sessions) closeStream(se *session) {
+	s.mu.Lock()
+	se.streams--
+	s.mu.Unlock()
 }
 
 // sessions are the signed-in browsers of this server, keyed by the
