@@ -18,3 +18,8 @@ type Release struct {
 // ImageSHA256Header is the reply header of a release upload that names the
 // stored image by its hex SHA-256 (servers with a campaign engine).
 const ImageSHA256Header = "Rampart-Image-SHA256"
+
+// SecurityCounterHeader is the reply header of a release upload that gives
+// the image's security counter (decimal) as the server verified it, on
+// servers with a campaign engine (it guards against rollback).
+const SecurityCounterHeader = "Rampart-Security-Counter"

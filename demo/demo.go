@@ -9,6 +9,7 @@
 package demo
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"time"
@@ -36,6 +37,8 @@ type Summary struct {
 	Passed  int      `json:"passed"`
 	Failed  int      `json:"failed"`
 	Skipped []string `json:"not_built,omitempty"`
+	// Console is where the console ran (demo --serve).
+	Console *ConsoleInfo `json:"console,omitempty"`
 }
 
 // OK reports whether every step passed.
@@ -52,6 +55,12 @@ type Options struct {
 	// Temporary says Dir is removed when the run ends: the summary says
 	// so rather than pointing at files that will be gone.
 	Temporary bool
+	// Serve leaves the fleet running after the steps, with more simulated
+	// devices reporting, and prints the console's address and a sign-in
+	// token; Run returns when Serve ends (rampart demo --serve).
+	Serve context.Context
+	// OnServe, when set, is told where the console is once it runs.
+	OnServe func(ConsoleInfo)
 }
 
 // Run executes every step in order. A failed step is reported and the run
@@ -88,6 +97,17 @@ func Run(o Options) *Summary {
 	}
 	if len(sum.Skipped) > 0 {
 		fmt.Fprintf(o.Out, "Not part of this build yet: %v\n", sum.Skipped)
+	}
+	if st.served != nil {
+		sum.Console = st.served
+		fmt.Fprintf(o.Out, "\nThe fleet keeps running. Fleet console: %s\nSign in with the admin-API token: %s\n"+
+			"(the browser warns about the demo CA's certificate; the server listens on 127.0.0.1 only). Interrupt (Ctrl-C) to stop.\n", st.served.URL, st.served.Token)
+		if o.OnServe != nil {
+			o.OnServe(*st.served)
+		}
+		<-o.Serve.Done()
+		st.stopServed()
+		fmt.Fprintf(o.Out, "Fleet stopped.\n")
 	}
 	return sum
 }

@@ -21,6 +21,11 @@ type State struct {
 	// passed records, by step name, the steps that have passed so far, so
 	// that the certify step states only what the demo actually showed.
 	passed map[string]bool
+
+	// With Options.Serve: the console to print, and how to stop the fleet
+	// left running.
+	served     *ConsoleInfo
+	stopServed func()
 }
 
 func newState(o Options) *State {

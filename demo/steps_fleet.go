@@ -46,7 +46,12 @@ func fleetSteps() []Step {
 		{"A downgrade to v1 (validly signed, lower version and security counter) is refused by the agent", fd.downgrade},
 		{"Forged jobs put on a device's topic (an unsigned job, another device's genuine job) are refused: the agent acts only on jobs the fleet signed for it", fd.forged},
 		{"Decommission a device: the fleet revokes it, it is disconnected and locked out", fd.decommission},
-		{"Stop the devices and the fleet server", fd.stop},
+		{"Stop the devices and the fleet server (with --serve: leave them running for the console)", func(s *State) (string, error) {
+			if s.opts.Serve != nil {
+				return fd.serve(s)
+			}
+			return fd.stop(s)
+		}},
 	}
 }
 

@@ -3,6 +3,7 @@ package fleet
 import (
 	"net/http"
 	"strconv"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -28,6 +29,10 @@ type metrics struct {
 	compactPass    prometheus.Histogram
 	compactWrite   prometheus.Histogram
 	pending        prometheus.Gauge
+
+	// Running totals the console turns into rates (issued certificates,
+	// stored telemetry samples).
+	issuedTotal, samplesTotal atomic.Int64
 }
 
 func newMetrics(connected func() float64) *metrics {
@@ -53,10 +58,14 @@ func newMetrics(connected func() float64) *metrics {
 
 func (m *metrics) decision(action string, code deviceproto.Code) {
 	m.decisions.WithLabelValues(action, string(code)).Inc()
+	if code == "" {
+		m.issuedTotal.Add(1)
+	}
 }
 
 func (m *metrics) committed(n int, took time.Duration) {
 	m.samples.Add(float64(n))
+	m.samplesTotal.Add(int64(n))
 	m.batch.Observe(took.Seconds())
 }
 

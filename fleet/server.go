@@ -23,6 +23,7 @@ import (
 	"rampart/fleet/ca"
 	"rampart/fleet/campaign"
 	"rampart/fleet/cluster"
+	"rampart/fleet/console"
 	"rampart/fleet/enroll"
 	"rampart/fleet/internal/burst"
 	"rampart/fleet/internal/netlimit"
@@ -90,6 +91,7 @@ type Server struct {
 	writer     *telemetry.Writer
 	broker     *broker.Broker
 	api        *api.API
+	console    *console.Console
 	camps      *campaign.Engine
 	jobs       *deviceproto.JobSigner
 	metrics    *metrics
@@ -296,6 +298,13 @@ func New(cfg *Config, o Options) (*Server, error) {
 		s.writer.Close()
 		return fail(err)
 	}
+	s.console, err = console.New(console.Deps{API: s.api, Store: s.db, Campaigns: s.camps, Log: log.With("component", "console"), Now: o.Now,
+		Online: func() []string { return s.broker.Online() },
+		Totals: func() (int64, int64) { return s.metrics.issuedTotal.Load(), s.metrics.samplesTotal.Load() }})
+	if err != nil {
+		s.writer.Close()
+		return fail(err)
+	}
 	return s, nil
 }
 
@@ -381,7 +390,14 @@ func (s *Server) Start() error {
 	mux.Handle("GET /images/", s.camps.ImageHandler())
 	mux.Handle("/", s.enroll.Handler())
 	s.enrollSrv = s.httpServer("enroll", s.cfg.HTTP.Enroll, netlimit.Failures(mux, s.enrollFails, nil, s.limited("enroll")))
-	s.adminSrv = s.httpServer("admin", s.cfg.HTTP.Admin, netlimit.Failures(s.api, s.adminFails, s.api.Authenticated, s.limited("admin")))
+	// The admin listener serves the API and, under /ui/, the console.
+	admin := http.NewServeMux()
+	admin.Handle("/ui/", s.console)
+	admin.Handle("/ui", s.console)
+	admin.Handle("/", s.api)
+	authed := func(r *http.Request) bool { return s.api.Authenticated(r) || s.console.Authenticated(r) }
+	s.adminSrv = s.httpServer("admin", s.cfg.HTTP.Admin, netlimit.Failures(admin, s.adminFails, authed, s.limited("admin")))
+	s.adminSrv.RegisterOnShutdown(s.console.Close) // live streams end, so the listener can drain
 	go s.enrollSrv.Serve(s.enrollLis)
 	go s.adminSrv.Serve(s.adminLis)
 	s.camps.Start()

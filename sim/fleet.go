@@ -17,6 +17,7 @@ import (
 	"net"
 	"net/http"
 	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 
@@ -61,6 +62,14 @@ type FleetOptions struct {
 	Rand    io.Reader
 	Now     func() time.Time
 	Log     io.Writer // server log (text, warn level); discarded when nil
+	// Tokens are admin-API tokens besides AdminToken (the console's tests
+	// sign in as a viewer and an operator).
+	Tokens []FleetToken
+}
+
+// FleetToken is an extra admin-API token of a simulated fleet.
+type FleetToken struct {
+	Name, Role, Token string
 }
 
 // StartFleet creates keys and a configuration in o.Dir and starts a fleet
@@ -92,7 +101,7 @@ listen: {enroll: "127.0.0.1:0", admin: "127.0.0.1:0", mqtt: "127.0.0.1:0"}
 ca: {name: Rampart simulated fleet CA, cert_ttl: %s}
 manufacturers: [{name: sim, public_key: manufacturer.pub.pem}]
 release_keys: [release.pub.pem]
-api_tokens: [{name: sim, role: admin, sha256: %s}]
+api_tokens: [{name: sim, role: admin, sha256: %s}%s]
 telemetry: {max_delay: 2ms}
 log: {level: warn, format: text}
 # Every simulated device comes from 127.0.0.1: one source for the
@@ -101,7 +110,7 @@ limits: {nonce_rate: 1000000, nonce_burst: 1000000, failure_rate: 1000000, failu
 # Device processes (--processes) import endorsements through the admin
 # API in parallel, all from 127.0.0.1 too.
 http: {enroll: {max_conns: 100000, max_conns_per_source: 100000}, admin: {max_conns: 4096, max_conns_per_source: 4096}}
-`, o.CertTTL, fleet.TokenSHA256(AdminToken))
+`, o.CertTTL, fleet.TokenSHA256(AdminToken), extraTokens(o.Tokens))
 	path := filepath.Join(o.Dir, "server.yaml")
 	if err := secfile.WriteFile(path, []byte(cfgText)); err != nil {
 		return nil, err
@@ -234,4 +243,13 @@ func (f *Fleet) SignFirmware(version string, size int) ([]byte, error) {
 func (f *Fleet) RegisterRelease(ctx context.Context, img []byte, comment string) error {
 	_, err := trust.RegisterRelease(ctx, f.Server.Store(), img, f.releases, comment, "sim")
 	return err
+}
+
+// extraTokens renders tokens as further entries of api_tokens.
+func extraTokens(tokens []FleetToken) string {
+	var b strings.Builder
+	for _, t := range tokens {
+		fmt.Fprintf(&b, ", {name: %q, role: %s, sha256: %s}", t.Name, t.Role, fleet.TokenSHA256(t.Token))
+	}
+	return b.String()
 }

@@ -21,6 +21,7 @@ import (
 	"rampart/fleet/store"
 	"rampart/fleet/telemetry"
 	"rampart/fleet/trust"
+	"rampart/image"
 )
 
 // Deps are what the API acts on.
@@ -154,13 +155,26 @@ func (a *API) route(pattern string, need Role, h http.HandlerFunc) {
 			writeErr(sw, http.StatusUnauthorized, "a valid bearer token is required")
 			return
 		}
-		if c.role.rank() < need.rank() {
-			a.deny(r, "token:"+c.name, pattern, fmt.Sprintf("role %s is weaker than the required %s", c.role, need), http.StatusForbidden)
-			writeErr(sw, http.StatusForbidden, "role %s may not call %s (needs %s)", c.role, pattern, need)
+		if !c.Role.Allows(need) {
+			a.deny(r, c.Actor, pattern, fmt.Sprintf("role %s is weaker than the required %s", c.Role, need), http.StatusForbidden)
+			writeErr(sw, http.StatusForbidden, "role %s may not call %s (needs %s)", c.Role, pattern, need)
 			return
 		}
 		h(sw, r.WithContext(context.WithValue(r.Context(), ctxKey{}, c)))
 	})
+}
+
+// Deny audits a refused call of the console (a forged or expired
+// request), the same way as the API's own refusals.
+func (a *API) Deny(r *http.Request, actor, action, reason string, status int) {
+	a.deny(r, actor, action, reason, status)
+}
+
+// Audit writes an entry of the console (sign-in, sign-out).
+func (a *API) Audit(ctx context.Context, e *store.AuditEntry) {
+	if err := a.d.Store.Audit(ctx, e); err != nil {
+		a.d.Log.Error("audit write failed", "err", err)
+	}
 }
 
 // deny audits a refused call: through Deps.Refusals when set, keyed by the
@@ -197,7 +211,7 @@ func (a *API) Authenticated(r *http.Request) bool {
 
 func actor(r *http.Request) string {
 	if c, ok := r.Context().Value(ctxKey{}).(*caller); ok {
-		return "token:" + c.name
+		return c.Actor
 	}
 	return "remote:" + r.RemoteAddr
 }
@@ -399,6 +413,12 @@ func (a *API) registerRelease(w http.ResponseWriter, r *http.Request) {
 			// The content address only: the image URL devices use needs a
 			// per-device download token, so no URL is advertised here.
 			w.Header().Set(adminapi.ImageSHA256Header, sha)
+			// Upload read it already; the image has been verified.
+			if img, perr := image.Parse(data); perr == nil {
+				if sc, _, serr := img.SecurityCounter(); serr == nil {
+					w.Header().Set(adminapi.SecurityCounterHeader, strconv.FormatUint(uint64(sc), 10))
+				}
+			}
 		}
 	} else {
 		rel, err = trust.RegisterRelease(r.Context(), a.d.Store, data, a.d.ReleaseKeys, r.URL.Query().Get("comment"), actor(r))

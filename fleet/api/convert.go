@@ -133,3 +133,13 @@ func specIn(sp adminapi.CampaignSpec) campaign.Spec {
 	}
 	return out
 }
+
+// DevicesOut, AuditOut and SummariesOut are the API's conversions, for
+// the console's views: one conversion for both.
+func DevicesOut(list []*store.Device) []adminapi.Device { return devicesOut(list) }
+
+// AuditOut converts audit entries (see DevicesOut).
+func AuditOut(list []*store.AuditEntry) []adminapi.AuditEntry { return auditOut(list) }
+
+// SummariesOut converts campaign summaries (see DevicesOut).
+func SummariesOut(list []*campaign.Summary) []adminapi.CampaignSummary { return summariesOut(list) }

@@ -339,3 +339,18 @@ func setDefault[T int | time.Duration](v *T, d T) {
 		*v = d
 	}
 }
+
+// Online lists the devices connected to this broker now (their client
+// identifiers, which are their device IDs), in no order: the console's
+// "online" state.
+func (b *Broker) Online() []string {
+	all := b.srv.Clients.GetAll()
+	out := make([]string, 0, len(all))
+	for id, cl := range all {
+		// Only device sessions: not the server's own inline clients.
+		if _, device := b.sessions.Load(cl); device && !cl.Closed() {
+			out = append(out, id)
+		}
+	}
+	return out
+}

@@ -500,3 +500,14 @@ func (e *Engine) savePending(ctx context.Context) error {
 	}
 	return e.flush(ctx, false)
 }
+
+// CountTargets is how many devices the filter selects now, with the
+// defaults a campaign applies (active devices only when no state is
+// named): the console's live count while an operator writes a filter.
+func (e *Engine) CountTargets(ctx context.Context, f Filter) (int, error) {
+	if len(f.States) == 0 {
+		f.States = []store.State{store.Active}
+	}
+	ids, err := e.targets(ctx, f)
+	return len(ids), err
+}

@@ -340,7 +340,7 @@ func (s *Service) Enroll(ctx context.Context, raw deviceproto.RawRequest, renew 
 	if renew {
 		from = renewFrom
 	}
-	rec := &store.Certificate{Serial: ca.Serial(cert.Serial), DeviceID: dev.ID, NotBefore: cert.NotBefore, NotAfter: cert.NotAfter, DER: cert.DER}
+	rec := &store.Certificate{Serial: ca.Serial(cert.Serial), DeviceID: dev.ID, NotBefore: cert.NotBefore, NotAfter: cert.NotAfter, DER: cert.DER, Claims: claimsJSON(claims)}
 	ok := &store.AuditEntry{Actor: actor, Action: action, Subject: dev.ID, Decision: store.Allow,
 		Reason: allowReason(claims, rec.Serial, cert.NotAfter)}
 	if err := s.cfg.Store.RecordEnrollment(ctx, rec, from, ok); err != nil {

@@ -18,6 +18,11 @@ type Certificate struct {
 	NotAfter  time.Time `json:"not_after"`
 	Revoked   time.Time `json:"revoked,omitzero"`
 	DER       []byte    `json:"der"`
+	// Claims are the verified claims of the attestation the certificate
+	// was issued on (JSON, written by the enrollment service), stored with
+	// it; read by CertificateClaims only, not by the certificate reads of
+	// every connection.
+	Claims string `json:"-"`
 }
 
 // RecordEnrollment stores an issued certificate and makes the device active,
@@ -180,7 +185,7 @@ func (s *DB) recordEnrollment(ctx context.Context, t *sql.Tx, r *enrollReq) erro
 		}
 		return fmt.Errorf("store: enrollment of %s: device is %s: %w", c.DeviceID, st, ErrConflict)
 	}
-	if _, err := s.execPrepared(ctx, t, qInsertCert, c.Serial, c.DeviceID, ms(c.NotBefore), ms(c.NotAfter), c.DER); err != nil {
+	if _, err := s.execPrepared(ctx, t, qInsertCert, c.Serial, c.DeviceID, ms(c.NotBefore), ms(c.NotAfter), c.DER, c.Claims); err != nil {
 		return fmt.Errorf("store: record certificate: %w", err)
 	}
 	if _, err := s.execPrepared(ctx, t, qSupersedeCerts, now, c.DeviceID, c.Serial); err != nil {
@@ -192,7 +197,7 @@ func (s *DB) recordEnrollment(ctx context.Context, t *sql.Tx, r *enrollReq) erro
 	return nil
 }
 
-const qInsertCert = `INSERT INTO certificates (serial, device_id, not_before_ms, not_after_ms, revoked_ms, der) VALUES (?,?,?,?,0,?)`
+const qInsertCert = `INSERT INTO certificates (serial, device_id, not_before_ms, not_after_ms, revoked_ms, der, claims) VALUES (?,?,?,?,0,?,?)`
 
 // qSupersedeCerts revokes a device's certificates other than the one just
 // recorded (through the certificates_device index).
@@ -254,4 +259,24 @@ func (s *DB) CountCertificates(ctx context.Context) (int, error) {
 	var n int
 	err := s.sql.QueryRowContext(ctx, `SELECT COUNT(*) FROM certificates`).Scan(&n)
 	return n, err
+}
+
+// CertificateClaims returns the attestation claims stored with each of the
+// device's certificates, by serial (” for certificates issued by a build
+// that did not store them).
+func (s *DB) CertificateClaims(ctx context.Context, deviceID string) (map[string]string, error) {
+	rows, err := s.sql.QueryContext(ctx, s.q(`SELECT serial, claims FROM certificates WHERE device_id = ?`), deviceID)
+	if err != nil {
+		return nil, fmt.Errorf("store: certificate claims: %w", err)
+	}
+	defer rows.Close()
+	out := map[string]string{}
+	for rows.Next() {
+		var serial, claims string
+		if err := rows.Scan(&serial, &claims); err != nil {
+			return nil, fmt.Errorf("store: certificate claims: %w", err)
+		}
+		out[serial] = claims
+	}
+	return out, rows.Err()
 }

@@ -141,6 +141,16 @@ var migrations = []string{
 		key_pem TEXT NOT NULL,
 		created_ms BIGINT NOT NULL
 	);`,
+	// 7: indexes for the console's device list and overview at 100,000
+	// devices (docs/console.md, Performance): a state filter, with or
+	// without a manufacturer, read in ID order and counted from the index;
+	// a manufacturer filter; last seen. And the verified claims of the
+	// attestation each certificate was issued on (JSON; '' for rows of
+	// older builds, which insert without it). Older builds never read them.
+	`ALTER TABLE certificates ADD COLUMN claims TEXT NOT NULL DEFAULT '';
+	CREATE INDEX devices_state_manufacturer ON devices(state, manufacturer, device_id);
+	CREATE INDEX devices_manufacturer ON devices(manufacturer, device_id);
+	CREATE INDEX devices_last_attested ON devices(last_attested_ms);`,
 }
 
 // migrationCode runs Go code inside a migration's transaction, after its

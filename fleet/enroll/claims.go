@@ -1,0 +1,47 @@
+package enroll
+
+import (
+	"encoding/hex"
+	"encoding/json"
+
+	"rampart/attest"
+)
+
+// claimsRecord is what the fleet keeps of a verified token with the
+// certificate issued on it (store.Certificate.Claims): every claim, byte
+// strings in hex, so the console can show the device's last attestation.
+type claimsRecord struct {
+	Profile                string            `json:"profile,omitempty"`
+	InstanceID             string            `json:"instance_id"`
+	ImplementationID       string            `json:"implementation_id"`
+	ClientID               int32             `json:"client_id"`
+	Lifecycle              string            `json:"lifecycle"`
+	BootSeed               string            `json:"boot_seed,omitempty"`
+	CertificationReference string            `json:"certification_reference,omitempty"`
+	VerificationService    string            `json:"verification_service,omitempty"`
+	NoSoftwareMeasurements bool              `json:"no_software_measurements,omitempty"`
+	SoftwareComponents     []componentRecord `json:"software_components"`
+	Nonce                  string            `json:"nonce"`
+}
+
+type componentRecord struct {
+	Type        string `json:"type,omitempty"`
+	Version     string `json:"version,omitempty"`
+	SignerID    string `json:"signer_id"`
+	Measurement string `json:"measurement"`
+	Description string `json:"description,omitempty"`
+}
+
+// claimsJSON encodes the verified claims for the certificate's row.
+func claimsJSON(c *attest.Claims) string {
+	r := claimsRecord{Profile: string(c.Profile), InstanceID: hex.EncodeToString(c.InstanceID), ImplementationID: hex.EncodeToString(c.ImplementationID),
+		ClientID: c.ClientID, Lifecycle: c.Lifecycle.String(), BootSeed: hex.EncodeToString(c.BootSeed), CertificationReference: c.CertificationReference,
+		VerificationService: c.VerificationService, NoSoftwareMeasurements: c.NoSoftwareMeasurements, Nonce: hex.EncodeToString(c.Nonce),
+		SoftwareComponents: []componentRecord{}}
+	for _, sc := range c.SoftwareComponents {
+		r.SoftwareComponents = append(r.SoftwareComponents, componentRecord{Type: sc.MeasurementType, Version: sc.Version,
+			SignerID: hex.EncodeToString(sc.SignerID), Measurement: hex.EncodeToString(sc.MeasurementValue), Description: sc.MeasurementDescription})
+	}
+	b, _ := json.Marshal(r)
+	return string(b)
+}
