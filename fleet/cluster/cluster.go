@@ -3,7 +3,9 @@
 // "nodes"), device presence (which node holds which device's MQTT session,
 // KV "presence"), the set of used enrollment nonces (KV "nonces", insert
 // if absent), and the cross-node messages: disconnect a device, store a
-// job on every node's broker, drop caches after a change.
+// job on every node's broker (both through the JetStream stream "bus", so
+// that none is lost when a node's NATS connection moves: bus.go), drop
+// caches after a change.
 //
 // It only carries facts between nodes: it must never decide anything about
 // a device (the store of record is PostgreSQL, fleet/store; the decisions
@@ -93,8 +95,9 @@ type Node struct {
 	live atomic.Int64               // nodes seen at the last heartbeat (at least 1)
 	seen atomic.Pointer[[]NodeInfo] // the live nodes at the last heartbeat
 
-	mu   sync.Mutex
-	subs []*nats.Subscription
+	mu        sync.Mutex
+	subs      []*nats.Subscription
+	consumers []jetstream.ConsumeContext
 
 	stop context.CancelFunc
 	done chan struct{}
@@ -191,6 +194,18 @@ func Connect(ctx context.Context, cfg Config) (*Node, error) {
 			n.nonces, err = bucket("nonces", 2*cfg.NonceTTL, 1)
 		}
 	}
+	for err == nil {
+		if err = n.createBus(ctx); err == nil {
+			break
+		}
+		log.Debug("bus stream not ready", "err", err)
+		select {
+		case <-ctx.Done():
+			err = fmt.Errorf("cluster: bus stream: %w", err)
+		case <-time.After(250 * time.Millisecond):
+			err = nil
+		}
+	}
 	if err != nil {
 		nc.Close()
 		return nil, err
@@ -236,6 +251,7 @@ func (n *Node) Close() error {
 	}
 	n.stop()
 	<-n.done
+	n.stopConsumers()
 	n.mu.Lock()
 	for _, s := range n.subs {
 		s.Unsubscribe()
@@ -507,41 +523,40 @@ const (
 )
 
 // Disconnect asks every other node to end deviceID's session if it holds
-// it (the caller ends its own). The message is flushed to the server
-// before return.
+// it (the caller ends its own). It returns once the bus stream has stored
+// the message (bus.go).
 func (n *Node) Disconnect(deviceID, reason string) error {
-	if err := n.publish(SubjectDisconnect, message{Device: deviceID, Reason: reason}); err != nil {
-		return err
-	}
-	return n.nc.FlushTimeout(time.Second)
+	return n.publishDurable(SubjectDisconnect, deviceID, message{Reason: reason})
 }
 
 // OnDisconnect calls f for each disconnect another node asks for.
 func (n *Node) OnDisconnect(f func(deviceID, reason string)) error {
-	return n.subscribe(SubjectDisconnect, func(m message) { f(m.Device, m.Reason) })
+	return n.onDevice(SubjectDisconnect, func(m message) { f(m.Device, m.Reason) })
 }
 
 // Superseded asks every other node to end deviceID's sessions that use a
 // certificate other than serial (the device enrolled again).
 func (n *Node) Superseded(deviceID, serial string) error {
-	return n.publish(SubjectSuperseded, message{Device: deviceID, Reason: serial})
+	return n.publishDurable(SubjectSuperseded, deviceID, message{Reason: serial})
 }
 
 // OnSuperseded calls f for each superseded certificate another node
 // announces.
 func (n *Node) OnSuperseded(f func(deviceID, serial string)) error {
-	return n.subscribe(SubjectSuperseded, func(m message) { f(m.Device, m.Reason) })
+	return n.onDevice(SubjectSuperseded, func(m message) { f(m.Device, m.Reason) })
 }
 
 // Job gives every other node deviceID's job (payload, valid until
-// expires) to store as retained on its broker.
+// expires) to store as retained on its broker. It returns once the bus
+// stream has stored it.
 func (n *Node) Job(deviceID string, payload []byte, expires time.Time) error {
-	return n.publish(SubjectJobs, message{Device: deviceID, Payload: payload, Expires: expires})
+	return n.publishDurable(SubjectJobs, deviceID, message{Payload: payload, Expires: expires})
 }
 
-// OnJob calls f for each job another node publishes.
+// OnJob calls f for each job another node publishes (a job past its
+// expiry is skipped).
 func (n *Node) OnJob(f func(deviceID string, payload []byte, expires time.Time)) error {
-	return n.subscribe(SubjectJobs, func(m message) { f(m.Device, m.Payload, m.Expires) })
+	return n.onDevice(SubjectJobs, func(m message) { f(m.Device, m.Payload, m.Expires) })
 }
 
 // Changed tells every other node that what changed (a trust list, the

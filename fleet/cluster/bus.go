@@ -1,0 +1,177 @@
+package cluster
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// The messages that name a device (a job, a disconnect, a superseded
+// certificate) travel through a JetStream stream, not core NATS: a core
+// publish is at most once, and one sent while a node's connection moves
+// from one NATS server to another (its server died, or led a stream and
+// was killed) never reaches that node. In the stream every message is
+// stored on `replicas` servers before the publisher is answered, and each
+// node reads the stream with an ordered consumer that, when its
+// connection moves or its consumer's server goes away, is recreated from
+// the stream sequence after the last message it delivered: nothing is
+// missed and nothing delivered twice.
+//
+// One subject per device and kind (rampart.<cluster>.<kind>.<device hex>)
+// and one message kept per subject: the stream holds, like an MQTT
+// retained message, only each device's latest job, disconnect and
+// superseded certificate, so its size is bounded by the device count, not
+// by the traffic. A node reads only what was published after it
+// subscribed (a node that starts has no session yet; a device's job is
+// published again when it connects), and messages are kept busMaxAge:
+// the gap a node cut off from NATS can catch up on. A longer outage is
+// caught up by the store (OnReconnect: every session is checked again)
+// and by the job published again at the device's next connection.
+
+// busMaxAge is how long the bus stream keeps a message.
+const busMaxAge = time.Hour
+
+// busPublishFor bounds the retries of one publish: a stream whose leader
+// died elects another within a few seconds.
+const busPublishFor = 10 * time.Second
+
+// busHeartbeat is the ordered consumers' idle heartbeat: a consumer whose
+// server went away is noticed after two missed beats and recreated.
+const busHeartbeat = time.Second
+
+func (n *Node) busStream() string { return n.cfg.Cluster + "-bus" }
+
+// busSubject is the subject of deviceID's message of kind.
+func (n *Node) busSubject(kind, deviceID string) string {
+	return n.prefix + kind + "." + hex.EncodeToString([]byte(deviceID))
+}
+
+// createBus creates (or updates) the bus stream.
+func (n *Node) createBus(ctx context.Context) error {
+	var subjects []string
+	for _, k := range []string{SubjectJobs, SubjectDisconnect, SubjectSuperseded} {
+		subjects = append(subjects, n.prefix+k+".*")
+	}
+	_, err := n.js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
+		Name: n.busStream(), Subjects: subjects, Storage: jetstream.FileStorage, Replicas: n.cfg.Replicas,
+		MaxMsgsPerSubject: 1, MaxAge: busMaxAge, MaxMsgSize: maxBusMessage, Discard: jetstream.DiscardOld,
+		Duplicates: 2 * time.Minute})
+	return err
+}
+
+// publishDurable stores m on the bus stream under deviceID, retrying
+// (with the same message ID, so that the stream keeps one copy) until
+// the stream answers or busPublishFor passes.
+func (n *Node) publishDurable(kind, deviceID string, m message) error {
+	m.From, m.Device = n.cfg.Node, deviceID
+	b, _ := json.Marshal(m)
+	if len(b) > maxBusMessage {
+		return fmt.Errorf("cluster: %s message for %s: %d bytes, over %d", kind, deviceID, len(b), maxBusMessage)
+	}
+	var id [12]byte
+	rand.Read(id[:])
+	msg := &nats.Msg{Subject: n.busSubject(kind, deviceID), Data: b, Header: nats.Header{}}
+	msg.Header.Set(jetstream.MsgIDHeader, hex.EncodeToString(id[:]))
+	deadline := time.Now().Add(busPublishFor)
+	wait := 50 * time.Millisecond
+	for {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		_, err := n.js.PublishMsg(ctx, msg)
+		cancel()
+		if err == nil {
+			return nil
+		}
+		if time.Now().Add(wait).After(deadline) || errors.Is(err, nats.ErrConnectionClosed) {
+			return fmt.Errorf("cluster: publish %s for %s: %w", kind, deviceID, err)
+		}
+		n.cfg.Log.Debug("bus publish retried", "kind", kind, "err", err)
+		time.Sleep(wait)
+		wait = min(2*wait, time.Second)
+	}
+}
+
+// consumeDurable calls f for each message of kind another node stores on
+// the bus from now on, in the order stored.
+func (n *Node) consumeDurable(kind string, f func(message)) error {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	st, err := n.js.Stream(ctx, n.busStream())
+	if err != nil {
+		return fmt.Errorf("cluster: bus: %w", err)
+	}
+	// From the sequence after the last stored now, not DeliverNew: an
+	// ordered consumer recreated before it delivered anything starts at
+	// its configured position, and "new" then would be new at that later
+	// moment, skipping what was stored in between.
+	info, err := st.Info(ctx)
+	if err != nil {
+		return fmt.Errorf("cluster: bus: %w", err)
+	}
+	cons, err := st.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{
+		FilterSubjects: []string{n.prefix + kind + ".*"},
+		DeliverPolicy:  jetstream.DeliverByStartSequencePolicy, OptStartSeq: info.State.LastSeq + 1})
+	if err != nil {
+		return fmt.Errorf("cluster: bus consumer %s: %w", kind, err)
+	}
+	cc, err := cons.Consume(func(msg jetstream.Msg) {
+		if m, ok := n.busMessage(kind, msg.Subject(), msg.Data()); ok {
+			f(m)
+		}
+	}, jetstream.PullHeartbeat(busHeartbeat), jetstream.PullExpiry(5*busHeartbeat),
+		jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) {
+			n.cfg.Log.Debug("bus consumer", "kind", kind, "err", err)
+		}))
+	if err != nil {
+		return fmt.Errorf("cluster: bus consumer %s: %w", kind, err)
+	}
+	n.mu.Lock()
+	n.consumers = append(n.consumers, cc)
+	n.mu.Unlock()
+	return nil
+}
+
+// busMessage decodes a message read from the bus: anything on the NATS
+// cluster could have stored it, so it is bounded, must name the device
+// its subject names, and is skipped when this node sent it (it applied it
+// already) or it is a job past its expiry.
+func (n *Node) busMessage(kind, subject string, data []byte) (message, bool) {
+	var m message
+	if len(data) > maxBusMessage || json.Unmarshal(data, &m) != nil || m.From == n.cfg.Node {
+		return m, false
+	}
+	if m.Device == "" || len(m.Device) > maxDeviceID || subject != n.busSubject(kind, m.Device) {
+		return m, false
+	}
+	if kind == SubjectJobs && len(m.Payload) > 0 && !m.Expires.IsZero() && n.cfg.Now().After(m.Expires) {
+		return m, false
+	}
+	return m, true
+}
+
+// onDevice subscribes f to kind on the bus and, for one release, to the
+// core subject the previous release publishes it on (rampart.<cluster>.
+// <kind>, without a device token): during a rolling upgrade from it, what
+// its nodes send still reaches this one.
+func (n *Node) onDevice(kind string, f func(message)) error {
+	if err := n.consumeDurable(kind, f); err != nil {
+		return err
+	}
+	return n.subscribe(kind, f)
+}
+
+// stopConsumers stops the bus consumers (Close).
+func (n *Node) stopConsumers() {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	for _, c := range n.consumers {
+		c.Stop()
+	}
+	n.consumers = nil
+}
