@@ -39,8 +39,15 @@ import (
 const busMaxAge = time.Hour
 
 // busPublishFor bounds the retries of one publish: a stream whose leader
-// died elects another within a few seconds.
-const busPublishFor = 10 * time.Second
+// died elects another within a few seconds. A disconnect waits less (an
+// operator's request waits for it) and, when the stream does not answer
+// (JetStream without a quorum), falls back to core NATS: at most once,
+// and a node that misses it rechecks its sessions against the store when
+// its connection comes back.
+const (
+	busPublishFor       = 10 * time.Second
+	busDisconnectWithin = 3 * time.Second
+)
 
 // busHeartbeat is the ordered consumers' idle heartbeat: a consumer whose
 // server went away is noticed after two missed beats and recreated.
@@ -69,7 +76,7 @@ func (n *Node) createBus(ctx context.Context) error {
 // publishDurable stores m on the bus stream under deviceID, retrying
 // (with the same message ID, so that the stream keeps one copy) until
 // the stream answers or busPublishFor passes.
-func (n *Node) publishDurable(kind, deviceID string, m message) error {
+func (n *Node) publishDurable(kind, deviceID string, m message, within time.Duration) error {
 	m.From, m.Device = n.cfg.Node, deviceID
 	b, _ := json.Marshal(m)
 	if len(b) > maxBusMessage {
@@ -79,7 +86,7 @@ func (n *Node) publishDurable(kind, deviceID string, m message) error {
 	rand.Read(id[:])
 	msg := &nats.Msg{Subject: n.busSubject(kind, deviceID), Data: b, Header: nats.Header{}}
 	msg.Header.Set(jetstream.MsgIDHeader, hex.EncodeToString(id[:]))
-	deadline := time.Now().Add(busPublishFor)
+	deadline := time.Now().Add(within)
 	wait := 50 * time.Millisecond
 	for {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
@@ -95,6 +102,25 @@ func (n *Node) publishDurable(kind, deviceID string, m message) error {
 		time.Sleep(wait)
 		wait = min(2*wait, time.Second)
 	}
+}
+
+// publishUrgent publishes on the bus within busDisconnectWithin or, if
+// the stream does not answer in time, on the core subject that every node
+// also subscribes to (flushed to the server before return).
+func (n *Node) publishUrgent(kind, deviceID string, m message) error {
+	err := n.publishDurable(kind, deviceID, m, busDisconnectWithin)
+	if err == nil {
+		return nil
+	}
+	m.Device = deviceID
+	if cerr := n.publish(kind, m); cerr != nil {
+		return errors.Join(err, cerr)
+	}
+	if cerr := n.nc.FlushTimeout(time.Second); cerr != nil {
+		return errors.Join(err, cerr)
+	}
+	n.cfg.Log.Warn("bus stream unavailable: sent on core NATS (at most once)", "kind", kind, "device", deviceID, "err", err)
+	return nil
 }
 
 // consumeDurable calls f for each message of kind another node stores on
@@ -155,10 +181,10 @@ func (n *Node) busMessage(kind, subject string, data []byte) (message, bool) {
 	return m, true
 }
 
-// onDevice subscribes f to kind on the bus and, for one release, to the
-// core subject the previous release publishes it on (rampart.<cluster>.
-// <kind>, without a device token): during a rolling upgrade from it, what
-// its nodes send still reaches this one.
+// onDevice subscribes f to kind on the bus and to the core subject
+// rampart.<cluster>.<kind> (without a device token): the previous release
+// publishes there, so during a rolling upgrade from it what its nodes send
+// still reaches this one, and publishUrgent falls back to it.
 func (n *Node) onDevice(kind string, f func(message)) error {
 	if err := n.consumeDurable(kind, f); err != nil {
 		return err

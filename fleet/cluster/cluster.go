@@ -524,9 +524,10 @@ const (
 
 // Disconnect asks every other node to end deviceID's session if it holds
 // it (the caller ends its own). It returns once the bus stream has stored
-// the message (bus.go).
+// the message, or, when the stream does not answer within a few seconds,
+// once it is sent on core NATS (bus.go, publishUrgent).
 func (n *Node) Disconnect(deviceID, reason string) error {
-	return n.publishDurable(SubjectDisconnect, deviceID, message{Reason: reason})
+	return n.publishUrgent(SubjectDisconnect, deviceID, message{Reason: reason})
 }
 
 // OnDisconnect calls f for each disconnect another node asks for.
@@ -537,7 +538,7 @@ func (n *Node) OnDisconnect(f func(deviceID, reason string)) error {
 // Superseded asks every other node to end deviceID's sessions that use a
 // certificate other than serial (the device enrolled again).
 func (n *Node) Superseded(deviceID, serial string) error {
-	return n.publishDurable(SubjectSuperseded, deviceID, message{Reason: serial})
+	return n.publishUrgent(SubjectSuperseded, deviceID, message{Reason: serial})
 }
 
 // OnSuperseded calls f for each superseded certificate another node
@@ -550,7 +551,7 @@ func (n *Node) OnSuperseded(f func(deviceID, serial string)) error {
 // expires) to store as retained on its broker. It returns once the bus
 // stream has stored it.
 func (n *Node) Job(deviceID string, payload []byte, expires time.Time) error {
-	return n.publishDurable(SubjectJobs, deviceID, message{Payload: payload, Expires: expires})
+	return n.publishDurable(SubjectJobs, deviceID, message{Payload: payload, Expires: expires}, busPublishFor)
 }
 
 // OnJob calls f for each job another node publishes (a job past its
