@@ -131,7 +131,7 @@ func (c clusterNonces) Use(ctx context.Context, id [16]byte, _ time.Time) error 
 func (s *Server) joinCluster(ctx context.Context) error {
 	cl := s.cfg.Cluster
 	var err error
-	s.node, err = cluster.Connect(ctx, cluster.Config{URLs: cl.NATS, Node: cl.Node, Cluster: cl.Name, Version: s.version,
+	s.node, err = cluster.Connect(ctx, cluster.Config{URLs: cl.NATS, Auth: cl.NATSAuth(), Node: cl.Node, Cluster: cl.Name, Version: s.version,
 		MQTT: cl.Advertise.MQTT, Enroll: cl.Advertise.Enroll, Replicas: cl.Replicas, NonceTTL: s.cfg.NonceTTL.Duration, OnlyListed: s.opts.ClusterOnlyListedNATS,
 		Devices: func() int64 {
 			if b := s.brokerRef.Load(); b != nil {

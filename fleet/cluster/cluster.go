@@ -34,6 +34,8 @@ type Config struct {
 	// URLs are NATS server URLs (nats://host:port); the client learns the
 	// rest of the cluster from any one of them.
 	URLs []string
+	// Auth: credentials and TLS for the NATS servers (auth.go).
+	Auth Auth
 	// Node is this node's name, unique in the cluster.
 	Node string
 	// Cluster names the cluster in every subject and bucket (default
@@ -140,6 +142,10 @@ func Connect(ctx context.Context, cfg Config) (*Node, error) {
 		cfg.Now = time.Now
 	}
 	log := cfg.Log
+	authOpts, err := cfg.Auth.options()
+	if err != nil {
+		return nil, err
+	}
 	opts := []nats.Option{
 		nats.Name("rampart " + cfg.Node),
 		nats.MaxReconnects(-1),
@@ -162,9 +168,9 @@ func Connect(ctx context.Context, cfg Config) (*Node, error) {
 	if cfg.OnlyListed {
 		opts = append(opts, nats.IgnoreDiscoveredServers())
 	}
-	nc, err := nats.Connect(strings.Join(cfg.URLs, ","), opts...)
+	nc, err := nats.Connect(strings.Join(cfg.URLs, ","), append(opts, authOpts...)...)
 	if err != nil {
-		return nil, fmt.Errorf("cluster: connect %s: %w", strings.Join(cfg.URLs, ","), err)
+		return nil, fmt.Errorf("cluster: connect %s: %w", strings.Join(cfg.URLs, ","), cfg.Auth.explain(err))
 	}
 	n := &Node{cfg: cfg, nc: nc, started: cfg.Now().UTC(), prefix: "rampart." + cfg.Cluster + "."}
 	n.live.Store(1)
@@ -573,11 +579,16 @@ func (n *Node) OnChanged(f func(what string)) error {
 
 // Check connects to the NATS servers at urls and asks for the JetStream
 // account information, changing nothing: --check-config's reachability
-// check. It returns the server it reached.
-func Check(ctx context.Context, urls []string) (string, error) {
-	nc, err := nats.Connect(strings.Join(urls, ","), nats.Name("rampart check-config"), nats.Timeout(5*time.Second))
+// check, with the node's credentials and TLS. It returns the server it
+// reached.
+func Check(ctx context.Context, urls []string, auth Auth) (string, error) {
+	authOpts, err := auth.options()
 	if err != nil {
-		return "", fmt.Errorf("cluster: NATS at %s unreachable: %w", strings.Join(urls, ","), err)
+		return "", err
+	}
+	nc, err := nats.Connect(strings.Join(urls, ","), append([]nats.Option{nats.Name("rampart check-config"), nats.Timeout(5 * time.Second)}, authOpts...)...)
+	if err != nil {
+		return "", fmt.Errorf("cluster: NATS at %s: cannot connect: %w", strings.Join(urls, ","), auth.explain(err))
 	}
 	defer nc.Close()
 	js, err := jetstream.New(nc)
