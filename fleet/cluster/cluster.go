@@ -588,7 +588,10 @@ func Check(ctx context.Context, urls []string, auth Auth) (string, error) {
 	}
 	nc, err := nats.Connect(strings.Join(urls, ","), append([]nats.Option{nats.Name("rampart check-config"), nats.Timeout(5 * time.Second)}, authOpts...)...)
 	if err != nil {
-		return "", fmt.Errorf("cluster: NATS at %s: cannot connect: %w", strings.Join(urls, ","), auth.explain(err))
+		if errors.Is(err, nats.ErrNoServers) {
+			return "", fmt.Errorf("cluster: NATS at %s unreachable: %w", strings.Join(urls, ","), err)
+		}
+		return "", fmt.Errorf("cluster: NATS at %s: connection refused: %w", strings.Join(urls, ","), auth.explain(err))
 	}
 	defer nc.Close()
 	js, err := jetstream.New(nc)
