@@ -80,6 +80,9 @@ type Options struct {
 type Server struct {
 	cfg  *Config
 	opts Options
+	// configuredImageEndpoints are Options.ImageEndpoints as given, before
+	// the cluster's nodes are added (server_endpoints.go).
+	configuredImageEndpoints []string
 	log  *slog.Logger
 	db   *store.DB
 	ca   *ca.CA
@@ -429,10 +432,14 @@ func (s *Server) Start() error {
 			defer s.bg.Done()
 			s.leases[0].run(ctx, maintenance)
 		}()
-		s.bg.Add(1)
+		s.bg.Add(2)
 		go func() {
 			defer s.bg.Done()
 			s.runShares(ctx)
+		}()
+		go func() {
+			defer s.bg.Done()
+			s.recertifyLoop(ctx)
 		}()
 	}
 	s.log.Info("fleet server started", "enroll", s.EnrollURL(), "admin", s.AdminURL(), "mqtt", s.MQTTAddr(), "store", string(s.db.Dialect()),

@@ -336,6 +336,20 @@ func (n *Node) PeerMQTT() []string {
 	return out
 }
 
+// PeerEnroll are the enrollment endpoints the other live nodes advertised
+// at the last heartbeat: what this node's job signer certifies.
+func (n *Node) PeerEnroll() []string {
+	var out []string
+	if all := n.seen.Load(); all != nil {
+		for _, o := range *all {
+			if o.Name != n.cfg.Node && o.Enroll != "" {
+				out = append(out, o.Enroll)
+			}
+		}
+	}
+	return out
+}
+
 // SetAdvertised replaces the endpoints this node advertises (a listener
 // bound to port 0 learns its port when it listens); the next heartbeat
 // carries them.
