@@ -83,9 +83,9 @@ type Server struct {
 	// configuredImageEndpoints are Options.ImageEndpoints as given, before
 	// the cluster's nodes are added (server_endpoints.go).
 	configuredImageEndpoints []string
-	log  *slog.Logger
-	db   *store.DB
-	ca   *ca.CA
+	log                      *slog.Logger
+	db                       *store.DB
+	ca                       *ca.CA
 	// caCertFile is the CA certificate clients need as --ca (absolute;
 	// "" when data_dir holds another CA than the cluster's).
 	caCertFile string
