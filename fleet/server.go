@@ -80,12 +80,9 @@ type Options struct {
 type Server struct {
 	cfg  *Config
 	opts Options
-	// configuredImageEndpoints are Options.ImageEndpoints as given, before
-	// the cluster's nodes are added (server_endpoints.go).
-	configuredImageEndpoints []string
-	log                      *slog.Logger
-	db                       *store.DB
-	ca                       *ca.CA
+	log  *slog.Logger
+	db   *store.DB
+	ca   *ca.CA
 	// caCertFile is the CA certificate clients need as --ca (absolute;
 	// "" when data_dir holds another CA than the cluster's).
 	caCertFile string
@@ -126,6 +123,10 @@ type Server struct {
 	stopBg   context.CancelFunc
 	bg       sync.WaitGroup
 	shutOnce sync.Once
+
+	// configuredImageEndpoints are Options.ImageEndpoints as given, before
+	// the cluster's nodes are added (server_endpoints.go).
+	configuredImageEndpoints []string
 }
 
 // New opens the store (migrating it), unlocks or creates the CA and builds
