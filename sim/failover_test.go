@@ -3,6 +3,7 @@ package sim
 import (
 	"context"
 	"flag"
+	"net"
 	"os"
 	"path/filepath"
 	"slices"
@@ -108,4 +109,21 @@ func TestDrainMovesDevices(t *testing.T) {
 	drained := time.Since(began)
 	waitFor(t, "every device on the second node", func() bool { return n2.Broker().Connected() == int64(n) })
 	t.Logf("%d devices: drained in %v, all connected to the other node %v after the drain began", n, drained.Round(time.Millisecond), time.Since(began).Round(time.Millisecond))
+}
+
+// TestEnrollFailsOver: a device whose first enrollment URL is a node that
+// is down enrolls at the next of its enrollment URLs, and goes on to
+// publish.
+func TestEnrollFailsOver(t *testing.T) {
+	w := newWorld(t)
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dead := "https://" + l.Addr().String()
+	l.Close() // nothing listens there any more: connection refused
+	w.f.EnrollURL, w.f.EnrollFallbacks = dead, []string{w.f.EnrollURL}
+	a, stop := runAgent(t, w, w.device(t, 0), AgentOptions{})
+	defer stop()
+	waitFor(t, "enrolled at the fallback URL, publishing", func() bool { return a.Published() > 0 })
 }
