@@ -43,11 +43,12 @@ type Fleet struct {
 
 	// Where devices reach the fleet, and the roots they trust.
 	EnrollURL, MQTTAddr, AdminURL string
+	roots                         *x509.CertPool
+	bootKey                       *ecdsa.PublicKey // the devices' boot key (release public key)
+
 	// EnrollFallbacks are the fleet's other enrollment URLs (its other
 	// nodes), tried in turn when EnrollURL fails (agent.Config).
 	EnrollFallbacks []string
-	roots                         *x509.CertPool
-	bootKey                       *ecdsa.PublicKey // the devices' boot key (release public key)
 
 	images   sync.Map // name -> []byte
 	imgSrv   *http.Server
