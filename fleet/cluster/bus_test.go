@@ -1,10 +1,13 @@
 package cluster_test
 
 import (
+	"context"
 	"fmt"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
 
 	"rampart/fleet/cluster/natstest"
 )
@@ -96,5 +99,51 @@ func TestBusSkipsExpiredJobs(t *testing.T) {
 		}
 	case <-time.After(10 * time.Second):
 		t.Fatal("the valid job never arrived")
+	}
+}
+
+// TestPresenceSweptWhenNodeLeaves: the presence entries of a node that
+// left the registry are deleted by the sweeping node (the first by name)
+// within a few heartbeats; a live node's stay.
+func TestPresenceSweptWhenNodeLeaves(t *testing.T) {
+	c := natstest.Start(t, 1)
+	a := join(t, c, "a", 1)
+	b := join(t, c, "b", 1)
+	ctx := context.Background()
+	now := time.Now()
+	for _, d := range []string{"d1", "d2", "d3"} {
+		if err := b.SessionStarted(ctx, d, now); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := a.SessionStarted(ctx, "d4", now); err != nil {
+		t.Fatal(err)
+	}
+	js, err := jetstream.New(a.Conn())
+	if err != nil {
+		t.Fatal(err)
+	}
+	kv, err := js.KeyValue(ctx, "rampart-presence")
+	if err != nil {
+		t.Fatal(err)
+	}
+	keys := func() int {
+		l, err := kv.ListKeys(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		k := 0
+		for range l.Keys() {
+			k++
+		}
+		return k
+	}
+	if k := keys(); k != 4 {
+		t.Fatalf("%d entries, want 4", k)
+	}
+	b.Close() // leaves the registry, its entries stay behind (as a crash would leave them)
+	eventually(t, 10*time.Second, "b's entries swept, a's kept", func() bool { return keys() == 1 })
+	if h, ok, err := a.Holder(ctx, "d4"); err != nil || !ok || h != "a" {
+		t.Fatalf("a's device: %q %v %v", h, ok, err)
 	}
 }

@@ -101,8 +101,10 @@ type Node struct {
 	subs      []*nats.Subscription
 	consumers []jetstream.ConsumeContext
 
-	stop context.CancelFunc
-	done chan struct{}
+	stop      context.CancelFunc
+	done      chan struct{}
+	lastSweep time.Time   // heartbeats goroutine only (presence.go)
+	sweeping  atomic.Bool // a sweep runs
 }
 
 // ErrUsed: the key was used before (UseOnce).
@@ -282,11 +284,20 @@ func (n *Node) heartbeats(ctx context.Context) {
 			return
 		case <-t.C:
 		}
-		bctx, cancel := context.WithTimeout(ctx, n.cfg.Heartbeat*2)
-		if err := n.beat(bctx); err != nil && ctx.Err() == nil {
-			n.cfg.Log.Warn("cluster heartbeat failed", "err", err)
+		var before []NodeInfo
+		if p := n.seen.Load(); p != nil {
+			before = *p
 		}
+		bctx, cancel := context.WithTimeout(ctx, n.cfg.Heartbeat*2)
+		err := n.beat(bctx)
 		cancel()
+		if err != nil {
+			if ctx.Err() == nil {
+				n.cfg.Log.Warn("cluster heartbeat failed", "err", err)
+			}
+			continue
+		}
+		n.maybeSweep(ctx, before, *n.seen.Load())
 	}
 }
 
