@@ -198,7 +198,6 @@ func New(cfg *Config, o Options) (*Server, error) {
 		return fail(err)
 	}
 	var nonceKey []byte
-	var usedNonces enroll.UsedNonceSet
 	if cfg.Clustered() {
 		s.leases = []*leaseKeeper{{db: s.db, name: MaintenanceLease, holder: cfg.Cluster.Node, log: log.With("component", "lease")}}
 		if err := s.joinCluster(ctx); err != nil {
@@ -207,11 +206,11 @@ func New(cfg *Config, o Options) (*Server, error) {
 		s.presence = newPresence(s.node, log.With("component", "cluster"))
 		s.wirePeers()
 		// Every node authenticates nonces under the same key, derived
-		// from the shared CA, and records their use in the cluster.
+		// from the shared CA, and records their use in the store, in
+		// the enrollment's transaction (server_cluster.go).
 		if nonceKey, err = s.ca.DeriveSecret("enroll nonce key"); err != nil {
 			return fail(err)
 		}
-		usedNonces = clusterNonces{s.node}
 		s.certifyNodeEndpoints(ctx)
 	}
 	if weakPass != nil {
@@ -243,7 +242,7 @@ func New(cfg *Config, o Options) (*Server, error) {
 	s.enroll, err = enroll.NewService(enroll.Config{Store: s.db, CA: s.ca, Rand: o.Rand, Now: o.Now, Log: log.With("component", "enroll"),
 		NonceTTL: cfg.NonceTTL.Duration, CertTTL: cfg.CA.CertTTL.Duration, OnDecision: s.metrics.decision,
 		NonceRate: netlimit.Rate{PerSecond: cfg.Limits.NonceRate, Burst: cfg.Limits.NonceBurst}, MaxSources: cfg.Limits.Sources, Refusals: s.refusals,
-		NonceKey: nonceKey, UsedNonces: usedNonces,
+		NonceKey: nonceKey, NoncesInStore: cfg.Clustered(),
 		OnIssued: func(id, serial string) { s.supersede(id, serial) }, MQTTEndpoints: s.mqttEndpoints})
 	if err != nil {
 		return fail(err)
@@ -419,6 +418,13 @@ func (s *Server) Start() error {
 			defer wg.Done()
 			runAuditRetention(ctx, s.db, s.cfg.Audit.Retention.Duration, s.cfg.Audit.MaxRows, time.Hour, s.opts.Now, s.log.With("component", "audit"))
 		}()
+		if s.node != nil {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				s.pruneUsedNonces(ctx)
+			}()
+		}
 		wg.Wait()
 	}
 	s.bg.Add(1)

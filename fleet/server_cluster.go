@@ -3,7 +3,6 @@ package fleet
 import (
 	"bytes"
 	"context"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"hash/fnv"
@@ -18,7 +17,6 @@ import (
 	"rampart/adminapi"
 	"rampart/fleet/ca"
 	"rampart/fleet/cluster"
-	"rampart/fleet/enroll"
 	"rampart/fleet/store"
 	"rampart/internal/secfile"
 )
@@ -115,15 +113,30 @@ func openSharedCA(ctx context.Context, db *store.DB, dir string, pass []byte, we
 	return c, certFile, nil
 }
 
-// clusterNonces is the used-nonce set of the cluster (enroll.UsedNonceSet).
-type clusterNonces struct{ n *cluster.Node }
+// Used nonces in a cluster are recorded in the enrollment's own store
+// transaction (enroll.Config.NoncesInStore): the primary key of one
+// PostgreSQL database makes a use single across the nodes with no round
+// trip besides the transaction every enrollment commits anyway (before,
+// a JetStream KV Create per enrollment). The node holding the maintenance
+// lease deletes the expired ones (pruneUsedNonces).
 
-func (c clusterNonces) Use(ctx context.Context, id [16]byte, _ time.Time) error {
-	err := c.n.UseOnce(ctx, hex.EncodeToString(id[:]))
-	if errors.Is(err, cluster.ErrUsed) {
-		return enroll.ErrNonceReplayed
+// pruneUsedNonces deletes the used nonces that expired, every minute,
+// until ctx ends.
+func (s *Server) pruneUsedNonces(ctx context.Context) {
+	t := time.NewTicker(time.Minute)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		if n, err := s.db.PruneUsedNonces(ctx, s.opts.Now()); err != nil {
+			s.log.Warn("expired nonces not pruned", "err", err)
+		} else if n > 0 {
+			s.log.Debug("expired nonces pruned", "rows", n)
+		}
 	}
-	return err
 }
 
 // joinCluster connects this node to NATS (cluster.Connect) and subscribes

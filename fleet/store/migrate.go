@@ -141,6 +141,15 @@ var migrations = []string{
 		key_pem TEXT NOT NULL,
 		created_ms BIGINT NOT NULL
 	);`,
+	// 7: enrollment nonces used, recorded in the enrollment's own
+	// transaction (RecordEnrollmentWithNonce): single use across every
+	// node of a cluster without a round trip of its own. Rows are kept
+	// until the nonce expires (PruneUsedNonces).
+	`CREATE TABLE used_nonces (
+		nonce {{blob}} PRIMARY KEY,
+		expires_ms BIGINT NOT NULL
+	);
+	CREATE INDEX used_nonces_expires ON used_nonces(expires_ms);`,
 }
 
 // migrationCode runs Go code inside a migration's transaction, after its
