@@ -227,8 +227,9 @@ func (s *Server) publishJob(deviceID string, payload []byte, expires time.Time) 
 // presence records in the cluster which node holds each device's session.
 // The writes are made off the broker's goroutines by a few workers, one
 // device always on the same worker so that its start and end stay in
-// order; a full queue drops the record (logged): presence informs, the
-// decisions (disconnects) reach every node anyway.
+// order, in batches (collectPresence); a full queue drops the record
+// (logged): presence informs, the decisions (disconnects) reach every node
+// anyway.
 type presence struct {
 	node    *cluster.Node
 	log     *slog.Logger
@@ -254,21 +255,47 @@ func newPresence(n *cluster.Node, log *slog.Logger) *presence {
 		go func() {
 			defer p.wg.Done()
 			for e := range q {
+				batch := collectPresence(q, e)
 				ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-				var err error
-				if e.up {
-					err = n.SessionStarted(ctx, e.device, e.started)
-				} else {
-					err = n.SessionEnded(ctx, e.device, e.started)
-				}
+				err := n.SessionsChanged(ctx, batch)
 				cancel()
 				if err != nil {
-					log.Warn("presence not recorded", "device", e.device, "up", e.up, "err", err)
+					log.Warn("presence not recorded", "changes", len(batch), "err", err)
 				}
 			}
 		}()
 	}
 	return p
+}
+
+// A presence worker writes what arrived within presenceTick of the first
+// change (at most presenceBatch changes) as one batch: coalesced (a
+// session that came and went within it is not written) and pipelined
+// (one round trip to JetStream for the batch, cluster.SessionsChanged).
+// A reconnection storm after a node's death is thousands of session
+// starts in a second: batched, they cost a few round trips a worker.
+const (
+	presenceTick  = 50 * time.Millisecond
+	presenceBatch = 1024
+)
+
+// collectPresence is first and what else q holds within presenceTick.
+func collectPresence(q chan presenceEvent, first presenceEvent) []cluster.PresenceChange {
+	batch := []cluster.PresenceChange{{Device: first.device, Started: first.started, Up: first.up}}
+	t := time.NewTimer(presenceTick)
+	defer t.Stop()
+	for len(batch) < presenceBatch {
+		select {
+		case e, ok := <-q:
+			if !ok {
+				return batch
+			}
+			batch = append(batch, cluster.PresenceChange{Device: e.device, Started: e.started, Up: e.up})
+		case <-t.C:
+			return batch
+		}
+	}
+	return batch
 }
 
 // note queues a session's start or end (broker.Config.OnSession).

@@ -9,6 +9,7 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
+	"rampart/fleet/cluster"
 	"rampart/fleet/cluster/natstest"
 )
 
@@ -145,5 +146,69 @@ func TestPresenceSweptWhenNodeLeaves(t *testing.T) {
 	eventually(t, 10*time.Second, "b's entries swept, a's kept", func() bool { return keys() == 1 })
 	if h, ok, err := a.Holder(ctx, "d4"); err != nil || !ok || h != "a" {
 		t.Fatalf("a's device: %q %v %v", h, ok, err)
+	}
+}
+
+// TestSessionsChangedBatch: a batch of presence changes is coalesced (a
+// session that started and ended within it is never written, a stale end
+// is ignored), and an end deletes only the entry this node wrote: another
+// node's newer entry stays.
+func TestSessionsChangedBatch(t *testing.T) {
+	c := natstest.Start(t, 1)
+	a := join(t, c, "a", 1)
+	b := join(t, c, "b", 1)
+	ctx := context.Background()
+	t0, t1, t2 := time.Unix(1000, 0), time.Unix(1001, 0), time.Unix(1002, 0)
+	up := func(d string, at time.Time) cluster.PresenceChange { return cluster.PresenceChange{Device: d, Started: at, Up: true} }
+	down := func(d string, at time.Time) cluster.PresenceChange { return cluster.PresenceChange{Device: d, Started: at} }
+	js, _ := jetstream.New(a.Conn())
+	stream, err := js.Stream(ctx, "KV_rampart-presence")
+	if err != nil {
+		t.Fatal(err)
+	}
+	written := func() uint64 {
+		info, err := stream.Info(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return info.State.LastSeq
+	}
+	holder := func(d string) string {
+		h, ok, err := b.Holder(ctx, d)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !ok {
+			return ""
+		}
+		return h
+	}
+	if err := a.SessionsChanged(ctx, []cluster.PresenceChange{up("d1", t1), up("d2", t1), down("d2", t1), up("d3", t1)}); err != nil {
+		t.Fatal(err)
+	}
+	if w := written(); w != 2 || holder("d1") != "a" || holder("d2") != "" || holder("d3") != "a" {
+		t.Fatalf("after the first batch: %d writes (want 2: d2 came and went), d1 %q d2 %q d3 %q", w, holder("d1"), holder("d2"), holder("d3"))
+	}
+	if err := a.SessionsChanged(ctx, []cluster.PresenceChange{down("d1", t0), up("d3", t2)}); err != nil {
+		t.Fatal(err)
+	}
+	if holder("d1") != "a" {
+		t.Fatal("a stale end removed d1's entry")
+	}
+	if err := a.SessionsChanged(ctx, []cluster.PresenceChange{down("d1", t1)}); err != nil {
+		t.Fatal(err)
+	}
+	if holder("d1") != "" {
+		t.Fatal("d1's end left its entry")
+	}
+	// d3 moves to b; a's end of its own session comes late.
+	if err := b.SessionStarted(ctx, "d3", t2.Add(time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.SessionsChanged(ctx, []cluster.PresenceChange{down("d3", t2)}); err != nil {
+		t.Fatal(err)
+	}
+	if h := holder("d3"); h != "b" {
+		t.Fatalf("a's late end removed b's entry: holder %q", h)
 	}
 }

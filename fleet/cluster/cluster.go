@@ -105,6 +105,9 @@ type Node struct {
 	done      chan struct{}
 	lastSweep time.Time   // heartbeats goroutine only (presence.go)
 	sweeping  atomic.Bool // a sweep runs
+
+	ownMu sync.Mutex
+	own   map[string]ownEntry // presence entries this node wrote (presence_batch.go)
 }
 
 // ErrUsed: the key was used before (UseOnce).
@@ -174,7 +177,7 @@ func Connect(ctx context.Context, cfg Config) (*Node, error) {
 	if err != nil {
 		return nil, fmt.Errorf("cluster: connect %s: %w", strings.Join(cfg.URLs, ","), cfg.Auth.explain(err))
 	}
-	n := &Node{cfg: cfg, nc: nc, started: cfg.Now().UTC(), prefix: "rampart." + cfg.Cluster + "."}
+	n := &Node{cfg: cfg, nc: nc, started: cfg.Now().UTC(), prefix: "rampart." + cfg.Cluster + ".", own: map[string]ownEntry{}}
 	n.live.Store(1)
 	if n.js, err = jetstream.New(nc); err != nil {
 		nc.Close()
