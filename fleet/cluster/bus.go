@@ -73,35 +73,32 @@ func (n *Node) createBus(ctx context.Context) error {
 	return err
 }
 
-// publishDurable stores m on the bus stream under deviceID, retrying
-// (with the same message ID, so that the stream keeps one copy) until
-// the stream answers or busPublishFor passes.
-func (n *Node) publishDurable(kind, deviceID string, m message, within time.Duration) error {
+// busMsg is m for deviceID as a message of kind on the bus stream, with a
+// random message ID (a retry of it is stored once).
+func (n *Node) busMsg(kind, deviceID string, m message) (*nats.Msg, error) {
 	m.From, m.Device = n.cfg.Node, deviceID
 	b, _ := json.Marshal(m)
 	if len(b) > maxBusMessage {
-		return fmt.Errorf("cluster: %s message for %s: %d bytes, over %d", kind, deviceID, len(b), maxBusMessage)
+		return nil, fmt.Errorf("cluster: %s message for %s: %d bytes, over %d", kind, deviceID, len(b), maxBusMessage)
 	}
 	var id [12]byte
 	rand.Read(id[:])
 	msg := &nats.Msg{Subject: n.busSubject(kind, deviceID), Data: b, Header: nats.Header{}}
 	msg.Header.Set(jetstream.MsgIDHeader, hex.EncodeToString(id[:]))
-	deadline := time.Now().Add(within)
-	wait := 50 * time.Millisecond
-	for {
-		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-		_, err := n.js.PublishMsg(ctx, msg)
-		cancel()
-		if err == nil {
-			return nil
-		}
-		if time.Now().Add(wait).After(deadline) || errors.Is(err, nats.ErrConnectionClosed) {
-			return fmt.Errorf("cluster: publish %s for %s: %w", kind, deviceID, err)
-		}
-		n.cfg.Log.Debug("bus publish retried", "kind", kind, "err", err)
-		time.Sleep(wait)
-		wait = min(2*wait, time.Second)
+	return msg, nil
+}
+
+// publishDurable stores m on the bus stream under deviceID, retrying
+// until the stream answers or within passes.
+func (n *Node) publishDurable(kind, deviceID string, m message, within time.Duration) error {
+	msg, err := n.busMsg(kind, deviceID, m)
+	if err != nil {
+		return err
 	}
+	if err := n.publishRetrying(msg, within); err != nil {
+		return fmt.Errorf("cluster: publish %s for %s: %w", kind, deviceID, err)
+	}
+	return nil
 }
 
 // publishUrgent publishes on the bus within busDisconnectWithin or, if

@@ -159,8 +159,12 @@ func TestSessionsChangedBatch(t *testing.T) {
 	b := join(t, c, "b", 1)
 	ctx := context.Background()
 	t0, t1, t2 := time.Unix(1000, 0), time.Unix(1001, 0), time.Unix(1002, 0)
-	up := func(d string, at time.Time) cluster.PresenceChange { return cluster.PresenceChange{Device: d, Started: at, Up: true} }
-	down := func(d string, at time.Time) cluster.PresenceChange { return cluster.PresenceChange{Device: d, Started: at} }
+	up := func(d string, at time.Time) cluster.PresenceChange {
+		return cluster.PresenceChange{Device: d, Started: at, Up: true}
+	}
+	down := func(d string, at time.Time) cluster.PresenceChange {
+		return cluster.PresenceChange{Device: d, Started: at}
+	}
 	js, _ := jetstream.New(a.Conn())
 	stream, err := js.Stream(ctx, "KV_rampart-presence")
 	if err != nil {

@@ -108,6 +108,12 @@ type Node struct {
 
 	ownMu sync.Mutex
 	own   map[string]ownEntry // presence entries this node wrote (presence_batch.go)
+
+	// The job sender (bus_sender.go).
+	outMu      sync.RWMutex
+	outClosed  bool
+	outbox     chan *nats.Msg
+	senderDone chan struct{}
 }
 
 // ErrUsed: the key was used before (UseOnce).
@@ -177,7 +183,8 @@ func Connect(ctx context.Context, cfg Config) (*Node, error) {
 	if err != nil {
 		return nil, fmt.Errorf("cluster: connect %s: %w", strings.Join(cfg.URLs, ","), cfg.Auth.explain(err))
 	}
-	n := &Node{cfg: cfg, nc: nc, started: cfg.Now().UTC(), prefix: "rampart." + cfg.Cluster + ".", own: map[string]ownEntry{}}
+	n := &Node{cfg: cfg, nc: nc, started: cfg.Now().UTC(), prefix: "rampart." + cfg.Cluster + ".", own: map[string]ownEntry{},
+		outbox: make(chan *nats.Msg, busQueue), senderDone: make(chan struct{})}
 	n.live.Store(1)
 	if n.js, err = jetstream.New(nc); err != nil {
 		nc.Close()
@@ -228,6 +235,7 @@ func Connect(ctx context.Context, cfg Config) (*Node, error) {
 	hctx, cancel := context.WithCancel(context.Background())
 	n.stop, n.done = cancel, make(chan struct{})
 	go n.heartbeats(hctx)
+	go n.runSender()
 	return n, nil
 }
 
@@ -262,6 +270,7 @@ func (n *Node) Close() error {
 	}
 	n.stop()
 	<-n.done
+	n.stopSender(2 * time.Second)
 	n.stopConsumers()
 	n.mu.Lock()
 	for _, s := range n.subs {
@@ -582,10 +591,15 @@ func (n *Node) OnSuperseded(f func(deviceID, serial string)) error {
 }
 
 // Job gives every other node deviceID's job (payload, valid until
-// expires) to store as retained on its broker. It returns once the bus
-// stream has stored it.
+// expires) to store as retained on its broker. It returns once the job is
+// queued for the bus stream, in order with the jobs queued before
+// (bus_sender.go); it waits only while the queue is full.
 func (n *Node) Job(deviceID string, payload []byte, expires time.Time) error {
-	return n.publishDurable(SubjectJobs, deviceID, message{Payload: payload, Expires: expires}, busPublishFor)
+	msg, err := n.busMsg(SubjectJobs, deviceID, message{Payload: payload, Expires: expires})
+	if err != nil {
+		return err
+	}
+	return n.enqueue(msg)
 }
 
 // OnJob calls f for each job another node publishes (a job past its
