@@ -216,3 +216,35 @@ func TestSessionsChangedBatch(t *testing.T) {
 		t.Fatalf("a's late end removed b's entry: holder %q", h)
 	}
 }
+
+// TestDisconnectWithoutQuorum: with two of three NATS servers down the bus
+// stream has no quorum; a disconnect still reaches the other node, on core
+// NATS, within a few seconds, and the call returns without error.
+func TestDisconnectWithoutQuorum(t *testing.T) {
+	c := natstest.Start(t, 3)
+	if !c.WaitFormed(30 * time.Second) {
+		t.Fatal("NATS cluster not formed")
+	}
+	urls := c.URLs()
+	a := join(t, c, "a", 3, urls[0])
+	b := join(t, c, "b", 3, urls[0])
+	got := make(chan string, 4)
+	if err := b.OnDisconnect(func(d, _ string) { got <- d }); err != nil {
+		t.Fatal(err)
+	}
+	c.Stop(1)
+	c.Stop(2)
+	start := time.Now()
+	if err := a.Disconnect("dev-q", "revoked"); err != nil {
+		t.Fatalf("disconnect without quorum: %v", err)
+	}
+	select {
+	case d := <-got:
+		if d != "dev-q" {
+			t.Fatalf("got %q", d)
+		}
+		t.Logf("delivered %v after the call began", time.Since(start).Round(time.Millisecond))
+	case <-time.After(15 * time.Second):
+		t.Fatal("the disconnect never reached b")
+	}
+}
