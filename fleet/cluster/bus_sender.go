@@ -8,8 +8,8 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 )
 
-// Jobs are sent to the bus stream by one sender goroutine, not by their
-// caller: the campaign engine publishes a job while it holds its
+// Jobs (and superseded certificates, one per enrollment) are sent to the
+// bus stream by one sender goroutine, not by their caller: the campaign engine publishes a job while it holds its
 // publication lock, and a device's session start waits on that lock
 // before its read loop runs, so a job publish must cost what the local
 // broker's does, not a replicated write's round trip. The sender keeps the
@@ -64,7 +64,7 @@ func (n *Node) sendBatch(batch []*nats.Msg) {
 			}
 		}
 		if err := n.publishRetrying(batch[i], busPublishFor); err != nil {
-			n.cfg.Log.Warn("job not sent to the other nodes", "subject", batch[i].Subject, "err", err)
+			n.cfg.Log.Warn("message not sent to the other nodes", "subject", batch[i].Subject, "err", err)
 		}
 	}
 }

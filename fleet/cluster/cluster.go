@@ -579,9 +579,18 @@ func (n *Node) OnDisconnect(f func(deviceID, reason string)) error {
 }
 
 // Superseded asks every other node to end deviceID's sessions that use a
-// certificate other than serial (the device enrolled again).
+// certificate other than serial (the device enrolled again). Every
+// enrollment sends one, and no one waits for it: it is queued for the bus
+// stream like a job (bus_sender.go), not published while the enrollment
+// waits. (The certificate it supersedes is revoked in the store already,
+// so the device's old sessions are refused at their next connection and
+// ended by a node's recheck whatever becomes of the message.)
 func (n *Node) Superseded(deviceID, serial string) error {
-	return n.publishUrgent(SubjectSuperseded, deviceID, message{Reason: serial})
+	msg, err := n.busMsg(SubjectSuperseded, deviceID, message{Reason: serial})
+	if err != nil {
+		return err
+	}
+	return n.enqueue(msg)
 }
 
 // OnSuperseded calls f for each superseded certificate another node
