@@ -26,6 +26,11 @@ type Config struct {
 	SPE func() (ipc.Transport, error)
 	// EnrollURL is the fleet's enrollment base URL (https://host:port).
 	EnrollURL string
+	// EnrollFallbacks are more enrollment URLs of the same fleet (its
+	// other nodes): after a transient failure at one, an enrollment or
+	// renewal tries the next, in turn. Jobs still name EnrollURL as the
+	// enrollment endpoint.
+	EnrollFallbacks []string
 	// MQTTAddr is the broker's host:port: the first endpoint tried; the
 	// agent also uses those the fleet names at enrollment (endpoints.go).
 	MQTTAddr string

@@ -3,6 +3,7 @@ package agent
 import (
 	"context"
 	"fmt"
+	"slices"
 	"time"
 
 	"rampart/deviceproto"
@@ -74,11 +75,34 @@ func (a *Agent) renewAt() time.Time {
 	return a.cert.NotAfter.Add(-before)
 }
 
-// EnsureEnrolled enrolls or renews when needed, retrying transient errors.
+// EnsureEnrolled enrolls or renews when needed, retrying transient errors,
+// each retry at the next of the enrollment URLs (EnrollURL, then
+// EnrollFallbacks): a node that is down does not hold the device back.
 func (a *Agent) EnsureEnrolled(ctx context.Context) error {
 	need, renew := a.needsEnrollment()
 	if !need {
 		return nil
 	}
-	return retry(ctx, a.cfg.Backoff, a.cfg.Rand, "enroll", func() error { return a.Enroll(ctx, renew) })
+	urls := a.enrollURLs()
+	n := 0
+	return retry(ctx, a.cfg.Backoff, a.cfg.Rand, "enroll", func() error {
+		u := urls[n%len(urls)]
+		n++
+		err := a.enrollAt(ctx, u, renew)
+		if err != nil && !IsFatal(err) && len(urls) > 1 {
+			a.cfg.Log.Info("enrollment failed: trying the next enrollment URL", "url", u, "next", urls[n%len(urls)], "err", err)
+		}
+		return err
+	})
+}
+
+// enrollURLs are EnrollURL and EnrollFallbacks, without repeats.
+func (a *Agent) enrollURLs() []string {
+	urls := []string{a.cfg.EnrollURL}
+	for _, u := range a.cfg.EnrollFallbacks {
+		if u != "" && !slices.Contains(urls, u) {
+			urls = append(urls, u)
+		}
+	}
+	return urls
 }

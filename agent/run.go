@@ -76,13 +76,17 @@ func (a *Agent) session(ctx context.Context) error {
 	}
 	if a.Pending() != nil {
 		// An update was interrupted (crash, power cut, lost session):
-		// finish it first.
-		if _, err := a.Resume(ctx); err != nil {
+		// finish it first, connected meanwhile (whileBusy) so that the
+		// fleet sees the device during the download and install, not
+		// after them.
+		if err := a.whileBusy(ctx, func() error { _, err := a.Resume(ctx); return err }); err != nil {
 			return err
 		}
 	}
-	if err := a.Connect(ctx); err != nil {
-		return err
+	if !a.Connected() {
+		if err := a.Connect(ctx); err != nil {
+			return err
+		}
 	}
 	a.ReportOutcome(ctx)
 	a.mu.Lock()
@@ -117,7 +121,12 @@ func (a *Agent) session(ctx context.Context) error {
 			}
 		case j := <-a.jobs:
 			renew.Stop()
-			o, err := a.takeJob(ctx, j)
+			var o *deviceproto.Outcome
+			err := a.whileBusy(ctx, func() error {
+				var err error
+				o, err = a.takeJob(ctx, j)
+				return err
+			})
 			if err != nil {
 				return err
 			}
@@ -131,5 +140,59 @@ func (a *Agent) session(ctx context.Context) error {
 				a.ReportOutcome(ctx)
 			}
 		}
+	}
+}
+
+// whileBusy runs op, an update taken or resumed (a download, an install
+// and a self-test over HTTPS and the SPE: seconds to minutes without
+// reading MQTT), while keeping the MQTT session up: a session lost
+// meanwhile (its node died) is opened again in the background at the next
+// endpoint, after the retry backoff, as Run would after the loss. Without
+// it the devices of a node that died mid-campaign reconnected elsewhere
+// only once their updates were done.
+func (a *Agent) whileBusy(ctx context.Context, op func() error) error {
+	kctx, stop := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		a.keepConnected(kctx)
+	}()
+	err := op()
+	stop()
+	<-done
+	return err
+}
+
+// keepConnected reconnects whenever the MQTT session is lost (or not
+// open), with the retry backoff, until ctx ends or a fatal error.
+func (a *Agent) keepConnected(ctx context.Context) {
+	for attempt := 0; ; {
+		if a.Connected() {
+			a.mu.Lock()
+			lost := a.lost
+			a.mu.Unlock()
+			select {
+			case <-ctx.Done():
+				return
+			case <-lost:
+			}
+			a.sessionLost()
+			a.cfg.Log.Info("session lost during an update; reconnecting meanwhile", "next_endpoint", a.nextEndpoint())
+		}
+		t := time.NewTimer(a.cfg.Backoff.delay(min(attempt, 16), a.cfg.Rand))
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return
+		case <-t.C:
+		}
+		if err := a.Connect(ctx); err != nil {
+			if IsFatal(err) || ctx.Err() != nil {
+				return
+			}
+			attempt++
+			continue
+		}
+		attempt = 0
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 
 	"rampart/deviceproto"
 	"rampart/image"
@@ -307,14 +308,14 @@ func (a *Agent) stage(j deviceproto.Job) error {
 // listener serves enrollment as well as images): a device whose
 // enrollment node died during its update still confirms it.
 func (a *Agent) selfTest(ctx context.Context, j deviceproto.Job) error {
-	urls := []string{a.cfg.EnrollURL}
+	urls := a.enrollURLs()
 	if u := a.Pending(); u != nil {
 		own := ""
 		if e, err := url.Parse(a.cfg.EnrollURL); err == nil {
 			own = deviceproto.Endpoint(e)
 		}
 		for _, m := range u.Mirrors {
-			if m != own {
+			if m != own && !slices.Contains(urls, "https://"+m) {
 				urls = append(urls, "https://"+m)
 			}
 		}

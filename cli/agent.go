@@ -21,7 +21,8 @@ import (
 func init() { register("agent", newAgentCmd) }
 
 func newAgentCmd(env *Env) *cobra.Command {
-	var sock, dir, enrollURL, mqttAddr, caFile, serverName string
+	var sock, dir, mqttAddr, caFile, serverName string
+	var enrollURLs []string
 	var interval, reconnectMax time.Duration
 	var once, asJSON bool
 	cmd := &cobra.Command{
@@ -41,17 +42,20 @@ interrupted download resumes from another endpoint the job's signer certified.
 Its state lives in --dir, so it resumes an interrupted update after a restart.`,
 		Example: `  rampart agent --socket /run/rampart/spe.sock --dir /var/lib/rampart/agent \
       --enroll-url https://fleet.example:8443 --mqtt fleet.example:8883 --ca fleet-ca.pem
+  rampart agent --enroll-url node1.example:8443,node2.example:8443 --mqtt node1.example:8883 --ca fleet-ca.pem
   rampart agent --once --json --enroll-url https://127.0.0.1:8443 --mqtt 127.0.0.1:8883 --ca ca.crt`,
 		Args: exactArgs(0, "no arguments"),
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if enrollURL == "" || mqttAddr == "" || caFile == "" {
+			if len(enrollURLs) == 0 || mqttAddr == "" || caFile == "" {
 				return usageError("--enroll-url, --mqtt and --ca are required")
 			}
-			u, err := fleetServerURL(enrollURL)
-			if err != nil {
-				return usageError("--enroll-url %q: want host:port (https is assumed) or an https:// URL", enrollURL)
+			for i, e := range enrollURLs {
+				u, err := fleetServerURL(e)
+				if err != nil {
+					return usageError("--enroll-url %q: want host:port (https is assumed) or an https:// URL", e)
+				}
+				enrollURLs[i] = u
 			}
-			enrollURL = u
 			pemData, err := os.ReadFile(caFile)
 			if err != nil {
 				return fail(ExitError, err, "--ca names the fleet CA certificate (PEM), e.g. the server's data/ca.crt")
@@ -64,7 +68,8 @@ Its state lives in --dir, so it resumes an interrupted update after a restart.`,
 			a, err := agent.New(agent.Config{
 				Dir:               dir,
 				SPE:               func() (ipc.Transport, error) { return ipc.Dial(path) },
-				EnrollURL:         enrollURL,
+				EnrollURL:         enrollURLs[0],
+				EnrollFallbacks:   enrollURLs[1:],
 				MQTTAddr:          mqttAddr,
 				Roots:             roots,
 				ServerName:        serverName,
@@ -90,7 +95,7 @@ Its state lives in --dir, so it resumes an interrupted update after a restart.`,
 	f := cmd.Flags()
 	f.StringVar(&sock, "socket", "", "SPE socket (default $RAMPART_SPE_SOCKET or "+speDefaultSocket+")")
 	f.StringVar(&dir, "dir", "/var/lib/rampart/agent", "the agent's state directory")
-	f.StringVar(&enrollURL, "enroll-url", "", "fleet enrollment URL or host:port (https assumed), e.g. fleet.example:8443")
+	f.StringSliceVar(&enrollURLs, "enroll-url", nil, "fleet enrollment URL or host:port (https assumed), e.g. fleet.example:8443; more than one (repeated or comma-separated: the fleet's nodes) are tried in turn when one fails")
 	f.StringVar(&mqttAddr, "mqtt", "", "fleet MQTT broker host:port")
 	f.StringVar(&caFile, "ca", "", "fleet CA certificate (PEM) the agent trusts")
 	f.StringVar(&serverName, "server-name", "", "server name in its TLS certificate (default: the --mqtt host)")

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/nats-io/nats-server/v2/server"
+
 	"rampart/fleet/cluster/natstest"
 	"rampart/fleet/store"
 	"rampart/fleet/store/storetest"
@@ -77,23 +79,42 @@ func TestCheckConfigChecksDatabase(t *testing.T) {
 }
 
 // TestCheckConfigChecksNATS: with a cluster: section, --check-config also
-// reaches the NATS servers and asks for JetStream: exit 0 when one answers,
-// 1 when none does; --offline checks neither.
+// reaches the NATS servers, with cluster.auth's credentials, and asks for
+// JetStream: exit 0 when one answers, 1 when none does or the credentials
+// are refused; --offline checks neither.
 func TestCheckConfigChecksNATS(t *testing.T) {
 	dsn := storetest.PostgresDSN(t)
 	nc := natstest.Start(t, 1)
 	dir := t.TempDir()
-	check := func(natsURL string, args ...string) (int, string, string) {
+	checkWith := func(natsURL, extra string, args ...string) (int, string, string) {
 		t.Helper()
 		cfg := filepath.Join(dir, "server.yaml")
-		text := "data_dir: data\ndatabase: " + dsn + "\ncluster:\n  node: a\n  nats: [" + natsURL + "]\n"
+		text := "data_dir: data\ndatabase: " + dsn + "\ncluster:\n  node: a\n  nats: [" + natsURL + "]\n" + extra
 		if err := os.WriteFile(cfg, []byte(text), 0o600); err != nil {
 			t.Fatal(err)
 		}
 		return runCLI(t, nil, append([]string{"server", "--config", cfg, "--check-config"}, args...)...)
 	}
+	check := func(natsURL string, args ...string) (int, string, string) {
+		t.Helper()
+		return checkWith(natsURL, "", args...)
+	}
 	if code, out, errs := check(nc.URLs()[0]); code != 0 || !strings.Contains(out, "cluster: node a of rampart; NATS reachable") {
 		t.Fatalf("reachable: %d %q %q", code, out, errs)
+	}
+	// A server requiring a token: the configuration's token file is used,
+	// and a wrong token is a refusal that names cluster.auth.
+	tok := natstest.StartWith(t, 1, func(o *server.Options) { o.Authorization = "right-token" })
+	for _, name := range []string{"right", "wrong"} {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(name+"-token\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if code, out, errs := checkWith(tok.URLs()[0], "  auth:\n    token_file: right\n"); code != 0 || !strings.Contains(out, "NATS reachable") {
+		t.Fatalf("right token: %d %q %q", code, out, errs)
+	}
+	if code, _, errs := checkWith(tok.URLs()[0], "  auth:\n    token_file: wrong\n"); code != ExitFailure || !strings.Contains(errs, "check cluster.auth") {
+		t.Fatalf("wrong token: %d %q", code, errs)
 	}
 	nc.Shutdown()
 	if code, _, errs := check(nc.URLs()[0]); code != ExitFailure || !strings.Contains(errs, "unreachable") || !strings.Contains(errs, "hint: ") {

@@ -166,9 +166,9 @@ func checkCluster(env *Env, cfg *fleet.Config) error {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 	defer cancel()
-	srv, err := cluster.Check(ctx, cfg.Cluster.NATS)
+	srv, err := cluster.Check(ctx, cfg.Cluster.NATS, cfg.Cluster.NATSAuth())
 	if err != nil {
-		return fail(ExitFailure, err, "check cluster.nats and that the NATS servers run with JetStream enabled")
+		return fail(ExitFailure, err, "check cluster.nats, cluster.auth and cluster.tls, and that the NATS servers run with JetStream enabled")
 	}
 	fmt.Fprintf(env.Stdout, "cluster: node %s of %s; NATS reachable at %s, JetStream available\n", cfg.Cluster.Node, cfg.Cluster.Name, srv)
 	return nil

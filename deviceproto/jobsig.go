@@ -83,7 +83,22 @@ type JobSigner struct {
 	Rand io.Reader         // nonces and signatures; crypto/rand when nil
 	Now  func() time.Time  // time.Now when nil
 
-	last atomic.Int64 // the last Issued, so that it strictly increases
+	last    atomic.Int64                     // the last Issued, so that it strictly increases
+	renewed atomic.Pointer[x509.Certificate] // SetCert's, replacing Cert
+}
+
+// SetCert replaces the certificate of the signer's key (a new one naming
+// other endpoints, say) for the jobs signed from now on; safe while jobs
+// are signed.
+func (s *JobSigner) SetCert(c *x509.Certificate) { s.renewed.Store(c) }
+
+// Certificate is the certificate jobs signed now carry: the last SetCert's,
+// else Cert.
+func (s *JobSigner) Certificate() *x509.Certificate {
+	if c := s.renewed.Load(); c != nil {
+		return c
+	}
+	return s.Cert
 }
 
 // Sign binds j to deviceID (Device, Issued, Expires; a random Nonce when
@@ -103,7 +118,8 @@ func (s *JobSigner) SignJob(deviceID string, j Job) ([]byte, Job, error) {
 
 // sign binds *j to deviceID and signs it.
 func (s *JobSigner) sign(deviceID string, j *Job) ([]byte, error) {
-	if s.Key == nil || s.Cert == nil {
+	cert := s.Certificate()
+	if s.Key == nil || cert == nil {
 		return nil, errors.New("deviceproto: job signer: key and certificate are required")
 	}
 	r := s.Rand
@@ -141,7 +157,7 @@ func (s *JobSigner) sign(deviceID string, j *Job) ([]byte, error) {
 	msg := cose.NewSign1Message()
 	msg.Headers.Protected.SetAlgorithm(alg)
 	msg.Headers.Protected[cose.HeaderLabelContentType] = JobContentType
-	msg.Headers.Protected[cose.HeaderLabelX5Chain] = s.Cert.Raw
+	msg.Headers.Protected[cose.HeaderLabelX5Chain] = cert.Raw
 	msg.Payload = payload
 	if err := msg.Sign(r, nil, signer); err != nil {
 		return nil, fmt.Errorf("deviceproto: job signer: %w", err)

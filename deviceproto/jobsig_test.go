@@ -174,6 +174,35 @@ func TestJobEndpointsOfTheSigner(t *testing.T) {
 	}
 }
 
+// TestJobSignerSetCert: a certificate set while the signer is in use
+// (the same key, other endpoints) is the one the jobs signed after carry;
+// jobs signed before keep theirs.
+func TestJobSignerSetCert(t *testing.T) {
+	w := deviceprototest.New(t)
+	key := deviceprototest.Key(t)
+	w.Signer = &JobSigner{Key: key, Cert: w.IssueJobSigner(t, key), Now: func() time.Time { return w.Now }}
+	j := w.Job
+	j.URL = "https://node2.example:8443/v2.bin"
+	before, err := w.Signer.Sign("dev-a", j)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := VerifyJob(before, w.Policy()); !errors.Is(err, ErrJobURL) {
+		t.Fatalf("an endpoint not yet certified: %v", err)
+	}
+	w.Signer.SetCert(w.IssueJobSigner(t, key, "https://node2.example:8443"))
+	after, err := w.Signer.Sign("dev-a", j)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := VerifyJob(after, w.Policy()); err != nil {
+		t.Fatalf("the endpoint certified by the new certificate: %v", err)
+	}
+	if w.Signer.Certificate() == w.Signer.Cert {
+		t.Fatal("Certificate is still the first")
+	}
+}
+
 // FuzzVerifyJob feeds the verifier mutated job messages (seeded with a
 // genuine one): it must never panic, and whatever it accepts must be the
 // genuine job (only the ignored unprotected header may differ).

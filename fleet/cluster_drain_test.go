@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"net/url"
 	"os"
 	"path/filepath"
 	"slices"
@@ -32,7 +33,8 @@ func freePort(t *testing.T) int {
 // TestClusterDrainRefersToPeer: two nodes with advertised endpoints. An
 // enrollment answer names both nodes' MQTT endpoints; the job signer of
 // the node started second certifies both nodes' enrollment endpoints (a
-// device may resume a download from either), and jobs name its own; a
+// device may resume a download from either), and jobs name its own; the
+// first node's signer certifies the second's once it joined; a
 // device on the first node, when it drains, is told 0x9C naming the
 // second.
 func TestClusterDrainRefersToPeer(t *testing.T) {
@@ -63,12 +65,18 @@ func TestClusterDrainRefersToPeer(t *testing.T) {
 		t.Fatal(err)
 	}
 	var uris []string
-	for _, u := range b.srv.JobSigner().Cert.URIs {
+	for _, u := range b.srv.JobSigner().Certificate().URIs {
 		uris = append(uris, u.String())
 	}
 	if !slices.Contains(uris, enroll["a"]) || !slices.Contains(uris, enroll["b"]) {
 		t.Fatalf("node b's job signer certifies %q: want both nodes' enrollment endpoints", uris)
 	}
+	// Node a started alone: its job signer certified only its own
+	// endpoint, and certifies b's once b is in the registry.
+	took := waitFor(t, 10*time.Second, "node a's job signer certifies node b's endpoint", func() bool {
+		return slices.ContainsFunc(a.srv.JobSigner().Certificate().URIs, func(u *url.URL) bool { return u.String() == enroll["b"] })
+	})
+	t.Logf("node a's job signer certified node b's endpoint %v after b joined", took.Round(time.Millisecond))
 	if got := b.srv.imageBase(); got != enroll["b"] {
 		t.Fatalf("jobs of node b name %s, want its advertised %s", got, enroll["b"])
 	}

@@ -159,6 +159,9 @@ func ParseConfig(file string, data []byte) (*Config, error) {
 	for i := range c.ReleaseKeys {
 		c.ReleaseKeys[i] = rel(c.ReleaseKeys[i])
 	}
+	if c.Cluster != nil {
+		c.Cluster.resolveFiles(rel)
+	}
 	if err := c.Validate(); err != nil {
 		return nil, err
 	}

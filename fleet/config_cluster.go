@@ -5,6 +5,8 @@ import (
 	"net"
 	"net/url"
 	"strings"
+
+	"rampart/fleet/cluster"
 )
 
 // ClusterConfig is the cluster: section: present, it makes this server one
@@ -33,6 +35,35 @@ type ClusterConfig struct {
 		MQTT   []string `yaml:"mqtt"`
 		Enroll string   `yaml:"enroll"`
 	} `yaml:"advertise"`
+	// Auth is how the node authenticates to the NATS servers, at most
+	// one method; secrets only in files (docs/security.md §8).
+	Auth struct {
+		Credentials  string `yaml:"credentials"`   // a .creds file (user JWT and nkey seed)
+		User         string `yaml:"user"`          // with password_file
+		PasswordFile string `yaml:"password_file"` // the password, alone in the file
+		TokenFile    string `yaml:"token_file"`    // the token, alone in the file
+	} `yaml:"auth"`
+	// TLS to the NATS servers: the CA their certificates chain to and,
+	// for servers requiring mutual TLS, the node's certificate and key.
+	TLS struct {
+		CA   string `yaml:"ca"`
+		Cert string `yaml:"cert"`
+		Key  string `yaml:"key"`
+	} `yaml:"tls"`
+}
+
+// NATSAuth is the section's credentials and TLS for cluster.Connect.
+func (cl *ClusterConfig) NATSAuth() cluster.Auth {
+	return cluster.Auth{Credentials: cl.Auth.Credentials, User: cl.Auth.User, PasswordFile: cl.Auth.PasswordFile,
+		TokenFile: cl.Auth.TokenFile, CAFile: cl.TLS.CA, CertFile: cl.TLS.Cert, KeyFile: cl.TLS.Key}
+}
+
+// resolveFiles makes the section's file names relative to the
+// configuration file's directory.
+func (cl *ClusterConfig) resolveFiles(rel func(string) string) {
+	for _, p := range []*string{&cl.Auth.Credentials, &cl.Auth.PasswordFile, &cl.Auth.TokenFile, &cl.TLS.CA, &cl.TLS.Cert, &cl.TLS.Key} {
+		*p = rel(*p)
+	}
 }
 
 // Clustered reports whether the configuration has a cluster: section.
@@ -113,6 +144,13 @@ func (c *Config) validateCluster(hostname func() (string, error), bad report) {
 		if p, err := url.Parse(cl.Advertise.Enroll); err != nil || p.Scheme != "https" || p.Host == "" {
 			bad("cluster.advertise.enroll", "%q: want https://host[:port]", cl.Advertise.Enroll)
 		}
+	}
+	for _, p := range cl.NATSAuth().Check() {
+		section := "cluster.auth."
+		if p.Field == "ca" || p.Field == "cert" {
+			section = "cluster.tls."
+		}
+		bad(section+p.Field, "%v", p.Err)
 	}
 	if !strings.HasPrefix(c.Database, "postgres://") && !strings.HasPrefix(c.Database, "postgresql://") {
 		bad("cluster", "nodes share one PostgreSQL database: set database to a postgres:// URL (SQLite is single-node)")

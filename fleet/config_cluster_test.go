@@ -2,6 +2,8 @@ package fleet
 
 import (
 	"errors"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -79,5 +81,59 @@ cluster:
 	_, err = ParseConfig("c.yaml", []byte("data_dir: d\ndatabase: postgres://h/db\ncluster:\n  node: a\n"))
 	if err == nil || !strings.Contains(err.Error(), "c.yaml:3:1: cluster.nats: required") {
 		t.Fatalf("no nats: %v", err)
+	}
+}
+
+// TestClusterAuthConfigErrors: the NATS credentials and TLS files are
+// read and parsed by the configuration check, each problem at the
+// file:line:column of its key; two methods at once are refused; file
+// names are relative to the configuration file.
+func TestClusterAuthConfigErrors(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name, content string) {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(content), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write("empty", "\n")
+	write("not.creds", "hello")
+	write("not.pem", "hello")
+	_, err := ParseConfig(filepath.Join(dir, "c.yaml"), []byte(`data_dir: d
+database: postgres://h/db
+cluster:
+  nats: [tls://h:4222]
+  auth:
+    credentials: not.creds
+    user: rampart
+    password_file: missing
+  tls:
+    ca: not.pem
+    cert: not.pem
+`))
+	if err == nil {
+		t.Fatal("accepted")
+	}
+	for _, want := range []string{
+		`c.yaml:6:5: cluster.auth.credentials: choose one of`,
+		`c.yaml:6:5: cluster.auth.credentials: ` + filepath.Join(dir, "not.creds") + `: not a NATS credentials file`,
+		`c.yaml:8:5: cluster.auth.password_file: password: open ` + filepath.Join(dir, "missing"),
+		`c.yaml:10:5: cluster.tls.ca: ` + filepath.Join(dir, "not.pem") + `: no PEM certificate`,
+		`c.yaml:11:5: cluster.tls.cert: cert and key go together`,
+	} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("missing %q in:\n%v", want, err)
+		}
+	}
+	_, err = ParseConfig(filepath.Join(dir, "c.yaml"), []byte("database: postgres://h/db\ncluster:\n  nats: [nats://h:1]\n  auth:\n    token_file: empty\n"))
+	if err == nil || !strings.Contains(err.Error(), "c.yaml:5:5: cluster.auth.token_file: token: "+filepath.Join(dir, "empty")+" is empty") {
+		t.Fatalf("empty token: %v", err)
+	}
+	write("token", "s3cret\n")
+	c, err := ParseConfig(filepath.Join(dir, "c.yaml"), []byte("data_dir: d\ndatabase: postgres://h/db\ncluster:\n  nats: [nats://h:1]\n  auth:\n    token_file: token\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a := c.Cluster.NATSAuth(); a.TokenFile != filepath.Join(dir, "token") {
+		t.Fatalf("auth %+v", a)
 	}
 }

@@ -125,6 +125,10 @@ type Server struct {
 	stopBg   context.CancelFunc
 	bg       sync.WaitGroup
 	shutOnce sync.Once
+
+	// configuredImageEndpoints are Options.ImageEndpoints as given, before
+	// the cluster's nodes are added (server_endpoints.go).
+	configuredImageEndpoints []string
 }
 
 // New opens the store (migrating it), unlocks or creates the CA and builds
@@ -196,7 +200,6 @@ func New(cfg *Config, o Options) (*Server, error) {
 		return fail(err)
 	}
 	var nonceKey []byte
-	var usedNonces enroll.UsedNonceSet
 	if cfg.Clustered() {
 		s.leases = []*leaseKeeper{{db: s.db, name: MaintenanceLease, holder: cfg.Cluster.Node, log: log.With("component", "lease")}}
 		if err := s.joinCluster(ctx); err != nil {
@@ -205,11 +208,11 @@ func New(cfg *Config, o Options) (*Server, error) {
 		s.presence = newPresence(s.node, log.With("component", "cluster"))
 		s.wirePeers()
 		// Every node authenticates nonces under the same key, derived
-		// from the shared CA, and records their use in the cluster.
+		// from the shared CA, and records their use in the store, in
+		// the enrollment's transaction (server_cluster.go).
 		if nonceKey, err = s.ca.DeriveSecret("enroll nonce key"); err != nil {
 			return fail(err)
 		}
-		usedNonces = clusterNonces{s.node}
 		s.certifyNodeEndpoints(ctx)
 	}
 	if weakPass != nil {
@@ -241,7 +244,7 @@ func New(cfg *Config, o Options) (*Server, error) {
 	s.enroll, err = enroll.NewService(enroll.Config{Store: s.db, CA: s.ca, Rand: o.Rand, Now: o.Now, Log: log.With("component", "enroll"),
 		NonceTTL: cfg.NonceTTL.Duration, CertTTL: cfg.CA.CertTTL.Duration, OnDecision: s.metrics.decision,
 		NonceRate: netlimit.Rate{PerSecond: cfg.Limits.NonceRate, Burst: cfg.Limits.NonceBurst}, MaxSources: cfg.Limits.Sources, Refusals: s.refusals,
-		NonceKey: nonceKey, UsedNonces: usedNonces,
+		NonceKey: nonceKey, NoncesInStore: cfg.Clustered(),
 		OnIssued: func(id, serial string) { s.supersede(id, serial) }, MQTTEndpoints: s.mqttEndpoints})
 	if err != nil {
 		return fail(err)
@@ -431,6 +434,13 @@ func (s *Server) Start() error {
 			defer wg.Done()
 			runAuditRetention(ctx, s.db, s.cfg.Audit.Retention.Duration, s.cfg.Audit.MaxRows, time.Hour, s.opts.Now, s.log.With("component", "audit"))
 		}()
+		if s.node != nil {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				s.pruneUsedNonces(ctx)
+			}()
+		}
 		wg.Wait()
 	}
 	s.bg.Add(1)
@@ -445,10 +455,14 @@ func (s *Server) Start() error {
 			defer s.bg.Done()
 			s.leases[0].run(ctx, maintenance)
 		}()
-		s.bg.Add(1)
+		s.bg.Add(2)
 		go func() {
 			defer s.bg.Done()
 			s.runShares(ctx)
+		}()
+		go func() {
+			defer s.bg.Done()
+			s.recertifyLoop(ctx)
 		}()
 	}
 	s.log.Info("fleet server started", "enroll", s.EnrollURL(), "admin", s.AdminURL(), "mqtt", s.MQTTAddr(), "store", string(s.db.Dialect()),

@@ -3,7 +3,6 @@ package fleet
 import (
 	"bytes"
 	"context"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"hash/fnv"
@@ -18,7 +17,6 @@ import (
 	"rampart/adminapi"
 	"rampart/fleet/ca"
 	"rampart/fleet/cluster"
-	"rampart/fleet/enroll"
 	"rampart/fleet/store"
 	"rampart/internal/secfile"
 )
@@ -115,15 +113,30 @@ func openSharedCA(ctx context.Context, db *store.DB, dir string, pass []byte, we
 	return c, certFile, nil
 }
 
-// clusterNonces is the used-nonce set of the cluster (enroll.UsedNonceSet).
-type clusterNonces struct{ n *cluster.Node }
+// Used nonces in a cluster are recorded in the enrollment's own store
+// transaction (enroll.Config.NoncesInStore): the primary key of one
+// PostgreSQL database makes a use single across the nodes with no round
+// trip besides the transaction every enrollment commits anyway (before,
+// a JetStream KV Create per enrollment). The node holding the maintenance
+// lease deletes the expired ones (pruneUsedNonces).
 
-func (c clusterNonces) Use(ctx context.Context, id [16]byte, _ time.Time) error {
-	err := c.n.UseOnce(ctx, hex.EncodeToString(id[:]))
-	if errors.Is(err, cluster.ErrUsed) {
-		return enroll.ErrNonceReplayed
+// pruneUsedNonces deletes the used nonces that expired, every minute,
+// until ctx ends.
+func (s *Server) pruneUsedNonces(ctx context.Context) {
+	t := time.NewTicker(time.Minute)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		if n, err := s.db.PruneUsedNonces(ctx, s.opts.Now()); err != nil {
+			s.log.Warn("expired nonces not pruned", "err", err)
+		} else if n > 0 {
+			s.log.Debug("expired nonces pruned", "rows", n)
+		}
 	}
-	return err
 }
 
 // joinCluster connects this node to NATS (cluster.Connect) and subscribes
@@ -131,7 +144,7 @@ func (c clusterNonces) Use(ctx context.Context, id [16]byte, _ time.Time) error 
 func (s *Server) joinCluster(ctx context.Context) error {
 	cl := s.cfg.Cluster
 	var err error
-	s.node, err = cluster.Connect(ctx, cluster.Config{URLs: cl.NATS, Node: cl.Node, Cluster: cl.Name, Version: s.version,
+	s.node, err = cluster.Connect(ctx, cluster.Config{URLs: cl.NATS, Auth: cl.NATSAuth(), Node: cl.Node, Cluster: cl.Name, Version: s.version,
 		MQTT: cl.Advertise.MQTT, Enroll: cl.Advertise.Enroll, Replicas: cl.Replicas, NonceTTL: s.cfg.NonceTTL.Duration, OnlyListed: s.opts.ClusterOnlyListedNATS,
 		Devices: func() int64 {
 			if b := s.brokerRef.Load(); b != nil {
@@ -214,8 +227,9 @@ func (s *Server) publishJob(deviceID string, payload []byte, expires time.Time) 
 // presence records in the cluster which node holds each device's session.
 // The writes are made off the broker's goroutines by a few workers, one
 // device always on the same worker so that its start and end stay in
-// order; a full queue drops the record (logged): presence informs, the
-// decisions (disconnects) reach every node anyway.
+// order, in batches (collectPresence); a full queue drops the record
+// (logged): presence informs, the decisions (disconnects) reach every node
+// anyway.
 type presence struct {
 	node    *cluster.Node
 	log     *slog.Logger
@@ -241,21 +255,47 @@ func newPresence(n *cluster.Node, log *slog.Logger) *presence {
 		go func() {
 			defer p.wg.Done()
 			for e := range q {
+				batch := collectPresence(q, e)
 				ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-				var err error
-				if e.up {
-					err = n.SessionStarted(ctx, e.device, e.started)
-				} else {
-					err = n.SessionEnded(ctx, e.device, e.started)
-				}
+				err := n.SessionsChanged(ctx, batch)
 				cancel()
 				if err != nil {
-					log.Warn("presence not recorded", "device", e.device, "up", e.up, "err", err)
+					log.Warn("presence not recorded", "changes", len(batch), "err", err)
 				}
 			}
 		}()
 	}
 	return p
+}
+
+// A presence worker writes what arrived within presenceTick of the first
+// change (at most presenceBatch changes) as one batch: coalesced (a
+// session that came and went within it is not written) and pipelined
+// (one round trip to JetStream for the batch, cluster.SessionsChanged).
+// A reconnection storm after a node's death is thousands of session
+// starts in a second: batched, they cost a few round trips a worker.
+const (
+	presenceTick  = 50 * time.Millisecond
+	presenceBatch = 1024
+)
+
+// collectPresence is first and what else q holds within presenceTick.
+func collectPresence(q chan presenceEvent, first presenceEvent) []cluster.PresenceChange {
+	batch := []cluster.PresenceChange{{Device: first.device, Started: first.started, Up: first.up}}
+	t := time.NewTimer(presenceTick)
+	defer t.Stop()
+	for len(batch) < presenceBatch {
+		select {
+		case e, ok := <-q:
+			if !ok {
+				return batch
+			}
+			batch = append(batch, cluster.PresenceChange{Device: e.device, Started: e.started, Up: e.up})
+		case <-t.C:
+			return batch
+		}
+	}
+	return batch
 }
 
 // note queues a session's start or end (broker.Config.OnSession).

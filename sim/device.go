@@ -178,6 +178,7 @@ func (d *Device) StartAgent(f *Fleet, o AgentOptions) (*agent.Agent, error) {
 		Dir:               d.agentDir(),
 		SPE:               func() (ipc.Transport, error) { return p.Server.Local(-1) },
 		EnrollURL:         f.EnrollURL,
+		EnrollFallbacks:   f.EnrollFallbacks,
 		MQTTAddr:          f.MQTTAddr,
 		Roots:             f.Roots(),
 		Dial:              o.Dial,

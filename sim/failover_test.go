@@ -3,9 +3,11 @@ package sim
 import (
 	"context"
 	"flag"
+	"net"
 	"os"
 	"path/filepath"
 	"slices"
+	"sync"
 	"testing"
 	"time"
 
@@ -108,4 +110,68 @@ func TestDrainMovesDevices(t *testing.T) {
 	drained := time.Since(began)
 	waitFor(t, "every device on the second node", func() bool { return n2.Broker().Connected() == int64(n) })
 	t.Logf("%d devices: drained in %v, all connected to the other node %v after the drain began", n, drained.Round(time.Millisecond), time.Since(began).Round(time.Millisecond))
+}
+
+// TestEnrollFailsOver: a device whose first enrollment URL is a node that
+// is down enrolls at the next of its enrollment URLs, and goes on to
+// publish.
+func TestEnrollFailsOver(t *testing.T) {
+	w := newWorld(t)
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dead := "https://" + l.Addr().String()
+	l.Close() // nothing listens there any more: connection refused
+	w.f.EnrollURL, w.f.EnrollFallbacks = dead, []string{w.f.EnrollURL}
+	a, stop := runAgent(t, w, w.device(t, 0), AgentOptions{})
+	defer stop()
+	waitFor(t, "enrolled at the fallback URL, publishing", func() bool { return a.Published() > 0 })
+}
+
+// TestAgentReconnectsDuringUpdate: a device downloading an update when
+// its node goes away is connected to the other node while the download
+// is still held, not once the update is done; the update then completes,
+// its re-attestation going to the other node (an enrollment fallback).
+func TestAgentReconnectsDuringUpdate(t *testing.T) {
+	w := newWorld(t)
+	n2, err := w.f.StartNode()
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.f.EnrollFallbacks = []string{n2.EnrollURL()}
+	gate := make(chan struct{})
+	var gateOnce sync.Once
+	release := func() { gateOnce.Do(func() { close(gate) }) }
+	held := make(chan struct{}, 1)
+	a, stop := runAgent(t, w, w.device(t, 0), AgentOptions{Hooks: &agent.Hooks{DownloadBlock: func(int64) error {
+		select {
+		case held <- struct{}{}:
+		default:
+		}
+		<-gate
+		return nil
+	}}})
+	defer stop()
+	defer release() // before stop: the agent may be held in the download
+	waitFor(t, "connected to the first node", func() bool { return a.Connected() && w.f.Server.Broker().Connected() == 1 })
+	job := w.f.Host("held-v2", "v2.bin", "2.0.0", w.v2)
+	if err := w.f.PublishJob(context.Background(), a.DeviceID(), job); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-held:
+	case <-time.After(30 * time.Second):
+		t.Fatal("the download never started")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if err := w.f.Server.Shutdown(ctx); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "connected to the second node while the download is held", func() bool { return n2.Broker().Connected() == 1 })
+	release()
+	if o := outcome(t, a, job.ID); !o.OK {
+		t.Fatalf("outcome %+v", o)
+	}
 }

@@ -47,6 +47,10 @@ type Fleet struct {
 	roots                         *x509.CertPool
 	bootKey                       *ecdsa.PublicKey // the devices' boot key (release public key)
 
+	// EnrollFallbacks are the fleet's other enrollment URLs (its other
+	// nodes), tried in turn when EnrollURL fails (agent.Config).
+	EnrollFallbacks []string
+
 	images   sync.Map // name -> []byte
 	imgSrv   *http.Server
 	imgLis   net.Listener

@@ -28,12 +28,14 @@ import (
 // is written 0600 inside the run's directory and removed with it.
 type JoinFile struct {
 	EnrollURL string `json:"enroll_url"`
-	MQTTAddr  string `json:"mqtt_addr"`
-	AdminURL  string `json:"admin_url"`
-	CAPEM     []byte `json:"ca_pem"`
-	MfrKeyDER []byte `json:"manufacturer_key"` // PKCS#8
-	BootKey   []byte `json:"boot_key"`         // PKIX
-	Firmware  []byte `json:"firmware"`         // signed v1
+	// EnrollFallbacks: the fleet's other enrollment URLs (Fleet).
+	EnrollFallbacks []string `json:"enroll_fallbacks,omitempty"`
+	MQTTAddr        string   `json:"mqtt_addr"`
+	AdminURL        string   `json:"admin_url"`
+	CAPEM           []byte   `json:"ca_pem"`
+	MfrKeyDER       []byte   `json:"manufacturer_key"` // PKCS#8
+	BootKey         []byte   `json:"boot_key"`         // PKIX
+	Firmware        []byte   `json:"firmware"`         // signed v1
 }
 
 // joinFleet is the device side of a fleet served by another process.
@@ -58,7 +60,7 @@ func joinFleet(j *JoinFile) (*Fleet, error) {
 	if !ok {
 		return nil, errors.New("sim: join: boot_key: not ECDSA")
 	}
-	return &Fleet{Mfr: mfr, Rand: rand.Reader, EnrollURL: j.EnrollURL, MQTTAddr: j.MQTTAddr, AdminURL: j.AdminURL, roots: roots, bootKey: bootKey}, nil
+	return &Fleet{Mfr: mfr, Rand: rand.Reader, EnrollURL: j.EnrollURL, EnrollFallbacks: j.EnrollFallbacks, MQTTAddr: j.MQTTAddr, AdminURL: j.AdminURL, roots: roots, bootKey: bootKey}, nil
 }
 
 // Spawn starts a device process: `rampart sim --join FILE --devices N
@@ -89,7 +91,7 @@ func RunSharded(ctx context.Context, opt Options, procs int, spawn Spawn) (*Repo
 	}
 	mk, _ := x509.MarshalPKCS8PrivateKey(f.Mfr)
 	bk, _ := x509.MarshalPKIXPublicKey(&f.Release.PublicKey)
-	jf := JoinFile{EnrollURL: f.EnrollURL, MQTTAddr: f.MQTTAddr, AdminURL: f.AdminURL,
+	jf := JoinFile{EnrollURL: f.EnrollURL, EnrollFallbacks: f.EnrollFallbacks, MQTTAddr: f.MQTTAddr, AdminURL: f.AdminURL,
 		CAPEM:     pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: f.Server.CA().Certificate().Raw}),
 		MfrKeyDER: mk, BootKey: bk, Firmware: v1}
 	b, _ := json.Marshal(jf)

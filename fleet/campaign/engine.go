@@ -146,6 +146,9 @@ type dev struct {
 	// wrote is the engine's writes clock when this node last wrote the
 	// device's row.
 	wrote uint64
+	// republished is when the evaluator last published the device's job
+	// again for want of an answer (unanswered).
+	republished time.Time
 }
 
 type camp struct {

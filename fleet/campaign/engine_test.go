@@ -41,6 +41,9 @@ type bench struct {
 	bps     int64
 	srv     *httptest.Server
 	secret  []byte // the engine's KeySecret when set
+	// lose, when set, makes a publish to that device vanish (it reports
+	// success, as a lost message would, and records nothing).
+	lose func(id string) bool
 }
 
 func newBench(t testing.TB, n int) *bench {
@@ -102,6 +105,9 @@ func (b *bench) clusterEngine(t testing.TB, leader func() (int64, bool)) *campai
 		Publish: func(id string, p []byte, _ time.Time) error {
 			b.mu.Lock()
 			defer b.mu.Unlock()
+			if b.lose != nil && b.lose(id) {
+				return nil
+			}
 			if old, dup := b.jobs[id]; dup && len(p) > 0 {
 				if sameJob(old, p) {
 					b.repeats++ // the same job again (after a restart), signed again
@@ -560,4 +566,64 @@ func TestThresholdPausesWhenFailureRecorded(t *testing.T) {
 			}
 		})
 	})
+}
+
+// TestUnansweredJobPublishedAgain: jobs that never reached their devices
+// (lost on the way, the device still connected) are published again by
+// the evaluator once the devices have left them unanswered for 30 s, and
+// again at that period until they answer; a device that answered is not
+// sent its job again.
+func TestUnansweredJobPublishedAgain(t *testing.T) {
+	b := newBench(t, 4)
+	ctx := context.Background()
+	e := b.engine(t)
+	lost := true
+	b.lose = func(string) bool { return lost }
+	spec := campaign.Spec{ID: "c1", Release: b.release, Filter: campaign.Filter{States: []store.State{store.Registered}},
+		Phases: []campaign.Phase{{Percent: 100, FailureThreshold: 1}}, MaxConcurrent: 4}
+	if _, err := e.Create(ctx, spec, "test"); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.Step(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if n := b.published(); n != 0 {
+		t.Fatalf("%d jobs arrived, want every one lost", n)
+	}
+	b.advance(29 * time.Second)
+	if err := e.Step(ctx); err != nil {
+		t.Fatal(err)
+	}
+	b.advance(2 * time.Second) // 31 s after the notification
+	lost = false
+	if err := e.Step(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if n := b.published(); n != 4 {
+		t.Fatalf("%d jobs published again after 31 s unanswered, want 4", n)
+	}
+	// One device answers (its download begins); the others stay silent and
+	// get their jobs again 30 s later, the one that answered does not.
+	var answered string
+	for id := range b.jobs {
+		answered = id
+		break
+	}
+	req, _ := http.NewRequest("GET", b.job(t, answered).URL, nil)
+	req.Header.Set("Range", "bytes=0-99")
+	if r, err := httpsClient.Do(req); err != nil || r.StatusCode != http.StatusPartialContent {
+		t.Fatalf("range download: %v %v", r, err)
+	}
+	b.mu.Lock()
+	repeats := b.repeats
+	b.mu.Unlock()
+	b.advance(31 * time.Second)
+	if err := e.Step(ctx); err != nil {
+		t.Fatal(err)
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if got := b.repeats - repeats; got != 3 {
+		t.Fatalf("%d jobs published a third time, want the 3 unanswered", got)
+	}
 }

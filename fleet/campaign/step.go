@@ -46,6 +46,11 @@ func (e *Engine) Step(ctx context.Context) error {
 				jobs = append(jobs, c.pending(base, d))
 			}
 		}
+		if State(c.rec.State) == Running {
+			for _, d := range e.unanswered(c, now) {
+				jobs = append(jobs, c.pending(base, d))
+			}
+		}
 	}
 	stateChanges, fence := e.unsavedStates(), e.fence
 	e.mu.Unlock()
@@ -70,6 +75,41 @@ func (e *Engine) Step(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+// unansweredAfter is how long a notified device may leave its job
+// unanswered (no download begun, no report) before the evaluator
+// publishes the job again, and then again at that period. A job can fail
+// to reach a device on paths the evaluator cannot see: a step whose
+// progress write failed after its notifications were stored, a bus
+// message a node never received, a retained message a broker restart
+// lost while the device stayed connected elsewhere. The device answers
+// a job it already took with that job's outcome (agent: same job ID), so
+// publishing again is safe; 300-device runs on a loaded machine showed
+// whole steps' jobs never delivered (fleet/clustertest, docs/scale-out.md).
+const unansweredAfter = 30 * time.Second
+
+// unanswered are c's devices notified at least unansweredAfter ago, and
+// not published again within it, that have not answered: their jobs are
+// published again (as stored: the notification is the row's). Called with
+// e.mu held.
+func (e *Engine) unanswered(c *camp, now time.Time) []*dev {
+	var out []*dev
+	for _, d := range c.list {
+		if d.status != Notified || d.stored != Notified || !d.storedNotified.Equal(d.notified) {
+			continue
+		}
+		last := d.notified
+		if d.republished.After(last) {
+			last = d.republished
+		}
+		if now.Sub(last) < unansweredAfter {
+			continue
+		}
+		d.republished = now
+		out = append(out, d)
+	}
+	return out
 }
 
 // stillPending reports whether job j's notification is still the device's

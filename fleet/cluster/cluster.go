@@ -3,7 +3,9 @@
 // "nodes"), device presence (which node holds which device's MQTT session,
 // KV "presence"), the set of used enrollment nonces (KV "nonces", insert
 // if absent), and the cross-node messages: disconnect a device, store a
-// job on every node's broker, drop caches after a change.
+// job on every node's broker (both through the JetStream stream "bus", so
+// that none is lost when a node's NATS connection moves: bus.go), drop
+// caches after a change.
 //
 // It only carries facts between nodes: it must never decide anything about
 // a device (the store of record is PostgreSQL, fleet/store; the decisions
@@ -32,6 +34,8 @@ type Config struct {
 	// URLs are NATS server URLs (nats://host:port); the client learns the
 	// rest of the cluster from any one of them.
 	URLs []string
+	// Auth: credentials and TLS for the NATS servers (auth.go).
+	Auth Auth
 	// Node is this node's name, unique in the cluster.
 	Node string
 	// Cluster names the cluster in every subject and bucket (default
@@ -93,11 +97,23 @@ type Node struct {
 	live atomic.Int64               // nodes seen at the last heartbeat (at least 1)
 	seen atomic.Pointer[[]NodeInfo] // the live nodes at the last heartbeat
 
-	mu   sync.Mutex
-	subs []*nats.Subscription
+	mu        sync.Mutex
+	subs      []*nats.Subscription
+	consumers []jetstream.ConsumeContext
 
-	stop context.CancelFunc
-	done chan struct{}
+	stop      context.CancelFunc
+	done      chan struct{}
+	lastSweep time.Time   // heartbeats goroutine only (presence.go)
+	sweeping  atomic.Bool // a sweep runs
+
+	ownMu sync.Mutex
+	own   map[string]ownEntry // presence entries this node wrote (presence_batch.go)
+
+	// The job sender (bus_sender.go).
+	outMu      sync.RWMutex
+	outClosed  bool
+	outbox     chan *nats.Msg
+	senderDone chan struct{}
 }
 
 // ErrUsed: the key was used before (UseOnce).
@@ -137,6 +153,10 @@ func Connect(ctx context.Context, cfg Config) (*Node, error) {
 		cfg.Now = time.Now
 	}
 	log := cfg.Log
+	authOpts, err := cfg.Auth.options()
+	if err != nil {
+		return nil, err
+	}
 	opts := []nats.Option{
 		nats.Name("rampart " + cfg.Node),
 		nats.MaxReconnects(-1),
@@ -159,11 +179,12 @@ func Connect(ctx context.Context, cfg Config) (*Node, error) {
 	if cfg.OnlyListed {
 		opts = append(opts, nats.IgnoreDiscoveredServers())
 	}
-	nc, err := nats.Connect(strings.Join(cfg.URLs, ","), opts...)
+	nc, err := nats.Connect(strings.Join(cfg.URLs, ","), append(opts, authOpts...)...)
 	if err != nil {
-		return nil, fmt.Errorf("cluster: connect %s: %w", strings.Join(cfg.URLs, ","), err)
+		return nil, fmt.Errorf("cluster: connect %s: %w", strings.Join(cfg.URLs, ","), cfg.Auth.explain(err))
 	}
-	n := &Node{cfg: cfg, nc: nc, started: cfg.Now().UTC(), prefix: "rampart." + cfg.Cluster + "."}
+	n := &Node{cfg: cfg, nc: nc, started: cfg.Now().UTC(), prefix: "rampart." + cfg.Cluster + ".", own: map[string]ownEntry{},
+		outbox: make(chan *nats.Msg, busQueue), senderDone: make(chan struct{})}
 	n.live.Store(1)
 	if n.js, err = jetstream.New(nc); err != nil {
 		nc.Close()
@@ -191,6 +212,18 @@ func Connect(ctx context.Context, cfg Config) (*Node, error) {
 			n.nonces, err = bucket("nonces", 2*cfg.NonceTTL, 1)
 		}
 	}
+	for err == nil {
+		if err = n.createBus(ctx); err == nil {
+			break
+		}
+		log.Debug("bus stream not ready", "err", err)
+		select {
+		case <-ctx.Done():
+			err = fmt.Errorf("cluster: bus stream: %w", err)
+		case <-time.After(250 * time.Millisecond):
+			err = nil
+		}
+	}
 	if err != nil {
 		nc.Close()
 		return nil, err
@@ -202,6 +235,7 @@ func Connect(ctx context.Context, cfg Config) (*Node, error) {
 	hctx, cancel := context.WithCancel(context.Background())
 	n.stop, n.done = cancel, make(chan struct{})
 	go n.heartbeats(hctx)
+	go n.runSender()
 	return n, nil
 }
 
@@ -236,6 +270,8 @@ func (n *Node) Close() error {
 	}
 	n.stop()
 	<-n.done
+	n.stopSender(2 * time.Second)
+	n.stopConsumers()
 	n.mu.Lock()
 	for _, s := range n.subs {
 		s.Unsubscribe()
@@ -260,11 +296,20 @@ func (n *Node) heartbeats(ctx context.Context) {
 			return
 		case <-t.C:
 		}
-		bctx, cancel := context.WithTimeout(ctx, n.cfg.Heartbeat*2)
-		if err := n.beat(bctx); err != nil && ctx.Err() == nil {
-			n.cfg.Log.Warn("cluster heartbeat failed", "err", err)
+		var before []NodeInfo
+		if p := n.seen.Load(); p != nil {
+			before = *p
 		}
+		bctx, cancel := context.WithTimeout(ctx, n.cfg.Heartbeat*2)
+		err := n.beat(bctx)
 		cancel()
+		if err != nil {
+			if ctx.Err() == nil {
+				n.cfg.Log.Warn("cluster heartbeat failed", "err", err)
+			}
+			continue
+		}
+		n.maybeSweep(ctx, before, *n.seen.Load())
 	}
 }
 
@@ -308,6 +353,20 @@ func (n *Node) PeerMQTT() []string {
 		for _, o := range *all {
 			if o.Name != n.cfg.Node {
 				out = append(out, o.MQTT...)
+			}
+		}
+	}
+	return out
+}
+
+// PeerEnroll are the enrollment endpoints the other live nodes advertised
+// at the last heartbeat: what this node's job signer certifies.
+func (n *Node) PeerEnroll() []string {
+	var out []string
+	if all := n.seen.Load(); all != nil {
+		for _, o := range *all {
+			if o.Name != n.cfg.Node && o.Enroll != "" {
+				out = append(out, o.Enroll)
 			}
 		}
 	}
@@ -507,41 +566,55 @@ const (
 )
 
 // Disconnect asks every other node to end deviceID's session if it holds
-// it (the caller ends its own). The message is flushed to the server
-// before return.
+// it (the caller ends its own). It returns once the bus stream has stored
+// the message, or, when the stream does not answer within a few seconds,
+// once it is sent on core NATS (bus.go, publishUrgent).
 func (n *Node) Disconnect(deviceID, reason string) error {
-	if err := n.publish(SubjectDisconnect, message{Device: deviceID, Reason: reason}); err != nil {
-		return err
-	}
-	return n.nc.FlushTimeout(time.Second)
+	return n.publishUrgent(SubjectDisconnect, deviceID, message{Reason: reason})
 }
 
 // OnDisconnect calls f for each disconnect another node asks for.
 func (n *Node) OnDisconnect(f func(deviceID, reason string)) error {
-	return n.subscribe(SubjectDisconnect, func(m message) { f(m.Device, m.Reason) })
+	return n.onDevice(SubjectDisconnect, func(m message) { f(m.Device, m.Reason) })
 }
 
 // Superseded asks every other node to end deviceID's sessions that use a
-// certificate other than serial (the device enrolled again).
+// certificate other than serial (the device enrolled again). Every
+// enrollment sends one, and no one waits for it: it is queued for the bus
+// stream like a job (bus_sender.go), not published while the enrollment
+// waits. (The certificate it supersedes is revoked in the store already,
+// so the device's old sessions are refused at their next connection and
+// ended by a node's recheck whatever becomes of the message.)
 func (n *Node) Superseded(deviceID, serial string) error {
-	return n.publish(SubjectSuperseded, message{Device: deviceID, Reason: serial})
+	msg, err := n.busMsg(SubjectSuperseded, deviceID, message{Reason: serial})
+	if err != nil {
+		return err
+	}
+	return n.enqueue(msg)
 }
 
 // OnSuperseded calls f for each superseded certificate another node
 // announces.
 func (n *Node) OnSuperseded(f func(deviceID, serial string)) error {
-	return n.subscribe(SubjectSuperseded, func(m message) { f(m.Device, m.Reason) })
+	return n.onDevice(SubjectSuperseded, func(m message) { f(m.Device, m.Reason) })
 }
 
 // Job gives every other node deviceID's job (payload, valid until
-// expires) to store as retained on its broker.
+// expires) to store as retained on its broker. It returns once the job is
+// queued for the bus stream, in order with the jobs queued before
+// (bus_sender.go); it waits only while the queue is full.
 func (n *Node) Job(deviceID string, payload []byte, expires time.Time) error {
-	return n.publish(SubjectJobs, message{Device: deviceID, Payload: payload, Expires: expires})
+	msg, err := n.busMsg(SubjectJobs, deviceID, message{Payload: payload, Expires: expires})
+	if err != nil {
+		return err
+	}
+	return n.enqueue(msg)
 }
 
-// OnJob calls f for each job another node publishes.
+// OnJob calls f for each job another node publishes (a job past its
+// expiry is skipped).
 func (n *Node) OnJob(f func(deviceID string, payload []byte, expires time.Time)) error {
-	return n.subscribe(SubjectJobs, func(m message) { f(m.Device, m.Payload, m.Expires) })
+	return n.onDevice(SubjectJobs, func(m message) { f(m.Device, m.Payload, m.Expires) })
 }
 
 // Changed tells every other node that what changed (a trust list, the
@@ -557,11 +630,19 @@ func (n *Node) OnChanged(f func(what string)) error {
 
 // Check connects to the NATS servers at urls and asks for the JetStream
 // account information, changing nothing: --check-config's reachability
-// check. It returns the server it reached.
-func Check(ctx context.Context, urls []string) (string, error) {
-	nc, err := nats.Connect(strings.Join(urls, ","), nats.Name("rampart check-config"), nats.Timeout(5*time.Second))
+// check, with the node's credentials and TLS. It returns the server it
+// reached.
+func Check(ctx context.Context, urls []string, auth Auth) (string, error) {
+	authOpts, err := auth.options()
 	if err != nil {
-		return "", fmt.Errorf("cluster: NATS at %s unreachable: %w", strings.Join(urls, ","), err)
+		return "", err
+	}
+	nc, err := nats.Connect(strings.Join(urls, ","), append([]nats.Option{nats.Name("rampart check-config"), nats.Timeout(5 * time.Second)}, authOpts...)...)
+	if err != nil {
+		if errors.Is(err, nats.ErrNoServers) {
+			return "", fmt.Errorf("cluster: NATS at %s unreachable: %w", strings.Join(urls, ","), err)
+		}
+		return "", fmt.Errorf("cluster: NATS at %s: connection refused: %w", strings.Join(urls, ","), auth.explain(err))
 	}
 	defer nc.Close()
 	js, err := jetstream.New(nc)

@@ -178,7 +178,7 @@ func TestMessagesReachOtherNodesOnly(t *testing.T) {
 			t.Fatal(err)
 		}
 		if err := n.OnJob(func(d string, p []byte, exp time.Time) {
-			if !bytes.Equal(p, []byte("job")) || !exp.Equal(time.Unix(2000, 0)) {
+			if !bytes.Equal(p, []byte("job")) || !exp.Equal(time.Unix(4000000000, 0)) {
 				t.Errorf("job payload %q expires %v", p, exp)
 			}
 			ch <- got{name, "job", d, ""}
@@ -196,7 +196,7 @@ func TestMessagesReachOtherNodesOnly(t *testing.T) {
 	// and the nodes' own copies are looked for after.
 	sends := map[got]func() error{
 		{"b", "disconnect", "d1", "revoked"}: func() error { return a.Disconnect("d1", "revoked") },
-		{"a", "job", "d2", ""}:               func() error { return b.Job("d2", []byte("job"), time.Unix(2000, 0)) },
+		{"a", "job", "d2", ""}:               func() error { return b.Job("d2", []byte("job"), time.Unix(4000000000, 0)) },
 		{"b", "changed", "", "trust"}:        func() error { return a.Changed("trust") },
 	}
 	deadline := time.Now().Add(20 * time.Second)
@@ -283,14 +283,32 @@ func TestHostileBusMessagesDropped(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	raw.Flush()
-	select {
-	case d := <-got:
-		if d != "good" {
-			t.Fatalf("a hostile message reached the handler: device %q", d)
+	// On the bus stream (bus.go), a message must also name the device
+	// its subject names.
+	busSubject := func(d string) string { return subject + "." + fmt.Sprintf("%x", d) }
+	for subj, m := range map[string]string{
+		busSubject("other"): `{"from":"x","device":"good","reason":"revoked"}`,
+		subject + ".zz":     `{"from":"x","device":"zz","reason":"revoked"}`,
+	} {
+		if err := raw.Publish(subj, []byte(m)); err != nil {
+			t.Fatal(err)
 		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("the well-formed message never arrived")
+	}
+	if err := raw.Publish(busSubject("good2"), []byte(`{"from":"x","device":"good2","reason":"revoked"}`)); err != nil {
+		t.Fatal(err)
+	}
+	raw.Flush()
+	want := map[string]bool{"good": true, "good2": true}
+	for len(want) > 0 {
+		select {
+		case d := <-got:
+			if !want[d] {
+				t.Fatalf("a hostile message reached the handler: device %q", d)
+			}
+			delete(want, d)
+		case <-time.After(10 * time.Second):
+			t.Fatalf("the well-formed messages %v never arrived", want)
+		}
 	}
 	select {
 	case d := <-got:

@@ -184,12 +184,20 @@ func (c *testCluster) adopt(ctx context.Context, from *fleetDevices) *fleetDevic
 	return fd
 }
 
-// joinFleet is the device side of node nd: enrollment and MQTT on it.
+// joinFleet is the device side of node nd: enrollment and MQTT on it,
+// the other nodes' enrollment URLs as fallbacks.
 func (c *testCluster) joinFleet(nd *node) *sim.Fleet {
 	mk, _ := x509.MarshalPKCS8PrivateKey(c.mfr)
 	bk, _ := x509.MarshalPKIXPublicKey(&c.release.PublicKey)
 	caPEM := c.caPEM()
-	f, err := sim.JoinFleet(&sim.JoinFile{EnrollURL: "https://" + nd.enroll, MQTTAddr: nd.mqtt, AdminURL: "https://" + nd.admin,
+	// The other nodes are the devices' fallback enrollment URLs.
+	var others []string
+	for _, o := range c.nodes {
+		if o != nd {
+			others = append(others, "https://"+o.enroll)
+		}
+	}
+	f, err := sim.JoinFleet(&sim.JoinFile{EnrollURL: "https://" + nd.enroll, EnrollFallbacks: others, MQTTAddr: nd.mqtt, AdminURL: "https://" + nd.admin,
 		CAPEM: caPEM, MfrKeyDER: mk, BootKey: bk})
 	if err != nil {
 		c.t.Fatal(err)

@@ -42,6 +42,15 @@ type Config struct {
 	// UsedNonces records used nonces for every node of a cluster; nil:
 	// this process remembers them (MaxUsedNonces).
 	UsedNonces UsedNonceSet
+	// NoncesInStore records each nonce's use in the enrollment's own
+	// store transaction (store.RecordEnrollmentWithNonce) instead: single
+	// use across every node sharing the store, without a round trip of
+	// its own. Only an enrollment that issues a certificate uses its
+	// nonce; a refused one (device state, firmware) leaves it unused
+	// until it expires, which grants nothing: the certificate is only
+	// ever issued for the CSR key the device's token binds. UsedNonces
+	// and MaxUsedNonces are then unused.
+	NoncesInStore bool
 	// NonceRate limits nonce requests per source (IPv4 address, IPv6
 	// /64); default 20/s, bursts of 100.
 	NonceRate netlimit.Rate
@@ -314,8 +323,11 @@ func (s *Service) Enroll(ctx context.Context, raw deviceproto.RawRequest, renew 
 	}
 	// Only now is the nonce recorded as used: a token of an endorsed
 	// device binds it, so no one without one can fill the used set.
-	if ref := s.nonces.use(ctx, nonceID, nonceExp); ref != nil {
-		return deviceID, nil, ref
+	// (NoncesInStore: with the certificate, below.)
+	if !s.cfg.NoncesInStore {
+		if ref := s.nonces.use(ctx, nonceID, nonceExp); ref != nil {
+			return deviceID, nil, ref
+		}
 	}
 	switch {
 	case dev.State == store.Decommissioned:
@@ -343,7 +355,14 @@ func (s *Service) Enroll(ctx context.Context, raw deviceproto.RawRequest, renew 
 	rec := &store.Certificate{Serial: ca.Serial(cert.Serial), DeviceID: dev.ID, NotBefore: cert.NotBefore, NotAfter: cert.NotAfter, DER: cert.DER, Claims: claimsJSON(claims)}
 	ok := &store.AuditEntry{Actor: actor, Action: action, Subject: dev.ID, Decision: store.Allow,
 		Reason: allowReason(claims, rec.Serial, cert.NotAfter)}
-	if err := s.cfg.Store.RecordEnrollment(ctx, rec, from, ok); err != nil {
+	record := func() error { return s.cfg.Store.RecordEnrollment(ctx, rec, from, ok) }
+	if s.cfg.NoncesInStore {
+		record = func() error { return s.cfg.Store.RecordEnrollmentWithNonce(ctx, nonceID[:], nonceExp, rec, from, ok) }
+	}
+	if err := record(); err != nil {
+		if errors.Is(err, store.ErrNonceUsed) {
+			return deviceID, nil, refuse(deviceproto.CodeNonceReplayed, "server nonce was already used")
+		}
 		if errors.Is(err, store.ErrConflict) {
 			return deviceID, nil, refuse(deviceproto.CodeDeviceState, "%v", err)
 		}

@@ -42,6 +42,36 @@ func (s *DB) RecordEnrollment(ctx context.Context, c *Certificate, from []State,
 	return s.groupCommit(ctx, &enrollReq{c: c, from: from, audit: audit, done: make(chan error, 1)})
 }
 
+// ErrNonceUsed: the enrollment nonce was recorded as used before
+// (RecordEnrollmentWithNonce).
+var ErrNonceUsed = errors.New("store: nonce already used")
+
+// RecordEnrollmentWithNonce is RecordEnrollment that also records nonce
+// (an enrollment nonce's identity, valid until expires) as used, first, in
+// the same transaction: ErrNonceUsed, with nothing written, when any
+// enrollment recorded it before. Every node of a cluster writes to the one
+// database, whose primary key makes the use single: of two transactions
+// inserting one nonce the second waits for the first and then finds the
+// row (or, if the first rolled back, inserts it).
+func (s *DB) RecordEnrollmentWithNonce(ctx context.Context, nonce []byte, expires time.Time, c *Certificate, from []State, audit *AuditEntry) error {
+	if len(nonce) == 0 {
+		return errors.New("store: enrollment nonce required")
+	}
+	return s.groupCommit(ctx, &enrollReq{c: c, from: from, audit: audit, nonce: nonce, nonceExp: ms(expires), done: make(chan error, 1)})
+}
+
+// PruneUsedNonces deletes the used nonces that expired before now: an
+// expired nonce is refused for its expiry, whether recorded or not.
+func (s *DB) PruneUsedNonces(ctx context.Context, now time.Time) (int64, error) {
+	res, err := s.sql.ExecContext(ctx, s.q(`DELETE FROM used_nonces WHERE expires_ms < ?`), ms(now))
+	if err != nil {
+		return 0, fmt.Errorf("store: prune used nonces: %w", err)
+	}
+	return res.RowsAffected()
+}
+
+const qUseNonce = `INSERT INTO used_nonces (nonce, expires_ms) VALUES (?,?) ON CONFLICT DO NOTHING`
+
 // groupCommit queues r for the next group transaction and waits for its
 // outcome. The first request finding no commit loop running starts one on
 // its own goroutine, which commits batches until none is waiting: no
@@ -93,10 +123,12 @@ const maxEnrollBatch = 256
 // enrollReq is one request of the group commit: an enrollment, or an
 // audit entry alone (c nil).
 type enrollReq struct {
-	c     *Certificate
-	from  []State
-	audit *AuditEntry
-	done  chan error
+	c        *Certificate
+	from     []State
+	audit    *AuditEntry
+	nonce    []byte // recorded as used first, when set
+	nonceExp int64
+	done     chan error
 }
 
 type enrollGroup struct {
@@ -127,7 +159,7 @@ func (s *DB) commitEnrollments(ctx context.Context, batch []*enrollReq) {
 			for i, r := range batch {
 				err := s.recordEnrollment(ctx, t, r)
 				switch {
-				case errors.Is(err, ErrConflict), errors.Is(err, ErrNotFound):
+				case errors.Is(err, ErrConflict), errors.Is(err, ErrNotFound), errors.Is(err, ErrNonceUsed):
 					results[i] = err // checked before any write: nothing to undo
 				case err != nil:
 					return err
@@ -162,6 +194,18 @@ func (s *DB) recordEnrollment(ctx context.Context, t *sql.Tx, r *enrollReq) erro
 	now := ms(s.now())
 	if len(r.from) == 0 || len(r.from) > len(stateList) {
 		return fmt.Errorf("store: enrollment of %s: %d allowed states: %w", c.DeviceID, len(r.from), ErrConflict)
+	}
+	if r.nonce != nil {
+		// First, so that a nonce used before leaves nothing written.
+		res, err := s.execPrepared(ctx, t, qUseNonce, r.nonce, r.nonceExp)
+		if err != nil {
+			return fmt.Errorf("store: record nonce: %w", err)
+		}
+		if n, err := res.RowsAffected(); err != nil {
+			return fmt.Errorf("store: record nonce: %w", err)
+		} else if n == 0 {
+			return fmt.Errorf("store: enrollment of %s: %w", c.DeviceID, ErrNonceUsed)
+		}
 	}
 	args := make([]any, 0, 5+len(r.from))
 	args = append(args, string(Active), now, now, now, c.DeviceID)

@@ -165,3 +165,114 @@ func TestAuditGroupCommit(t *testing.T) {
 		}
 	})
 }
+
+// RecordEnrollmentWithNonce records the nonce's use in the enrollment's
+// transaction: a second enrollment with the same nonce is refused with
+// ErrNonceUsed and writes nothing, also within one group commit; on
+// PostgreSQL, two handles (two nodes) racing with one nonce record it
+// once. PruneUsedNonces removes the expired ones only.
+func TestRecordEnrollmentWithNonce(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		for _, id := range []string{"n1", "n2"} {
+			if _, err := db.PutEndorsement(ctx, dev(id)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		now := time.Now().UTC().Truncate(time.Millisecond)
+		record := func(serial, id string, nonce []byte, exp time.Time) error {
+			return db.RecordEnrollmentWithNonce(ctx, nonce, exp, &store.Certificate{Serial: serial, DeviceID: id, NotBefore: now, NotAfter: now.Add(time.Hour), DER: []byte{1}},
+				[]store.State{store.Registered, store.Active}, &store.AuditEntry{Actor: "t", Action: "enroll", Subject: id, Decision: store.Allow})
+		}
+		if err := record("c1", "n1", []byte("nonce-1"), now.Add(time.Minute)); err != nil {
+			t.Fatal(err)
+		}
+		if err := record("c2", "n2", []byte("nonce-1"), now.Add(time.Minute)); !errors.Is(err, store.ErrNonceUsed) {
+			t.Fatalf("a nonce used twice: %v", err)
+		}
+		if _, err := db.Certificate(ctx, "c2"); !errors.Is(err, store.ErrNotFound) {
+			t.Fatalf("the refused enrollment left a certificate: %v", err)
+		}
+		if d, _ := db.DeviceByInstance(ctx, []byte("inst-n2")); d.State != store.Registered {
+			t.Fatalf("the refused enrollment changed the device: %s", d.State)
+		}
+		// Many at once (one group commit), one nonce among them twice.
+		var wg sync.WaitGroup
+		errs := make([]error, 8)
+		for i := range errs {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				nonce := []byte(fmt.Sprintf("batch-%d", min(i, 6)))
+				errs[i] = record(fmt.Sprintf("b%d", i), "n1", nonce, now.Add(time.Minute))
+			}()
+		}
+		wg.Wait()
+		used := 0
+		for _, err := range errs {
+			switch {
+			case errors.Is(err, store.ErrNonceUsed):
+				used++
+			case err != nil:
+				t.Fatal(err)
+			}
+		}
+		if used != 1 {
+			t.Fatalf("%d enrollments refused for a used nonce, want 1: %v", used, errs)
+		}
+		if err := record("old", "n1", []byte("expired"), now.Add(-time.Minute)); err != nil {
+			t.Fatal(err)
+		}
+		if n, err := db.PruneUsedNonces(ctx, now); err != nil || n != 1 {
+			t.Fatalf("pruned %d, %v; want the expired one", n, err)
+		}
+		if err := record("c3", "n1", []byte("nonce-1"), now.Add(time.Minute)); !errors.Is(err, store.ErrNonceUsed) {
+			t.Fatalf("an unexpired nonce pruned: %v", err)
+		}
+	})
+}
+
+func TestRecordEnrollmentWithNonceAcrossHandles(t *testing.T) {
+	dsn := storetest.PostgresDSN(t)
+	ctx := context.Background()
+	var dbs []*store.DB
+	for range 2 {
+		db, err := store.Open(ctx, dsn, store.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { db.Close() })
+		dbs = append(dbs, db)
+	}
+	if _, err := dbs[0].PutEndorsement(ctx, dev("h1")); err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now().UTC().Truncate(time.Millisecond)
+	for round := range 20 {
+		nonce := []byte(fmt.Sprintf("race-%d-%d", round, now.UnixNano()))
+		var wg sync.WaitGroup
+		errs := make([]error, 4)
+		for i := range errs {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				errs[i] = dbs[i%2].RecordEnrollmentWithNonce(ctx, nonce, now.Add(time.Minute),
+					&store.Certificate{Serial: fmt.Sprintf("r%d-%d-%d", round, i, now.UnixNano()), DeviceID: "h1", NotBefore: now, NotAfter: now.Add(time.Hour), DER: []byte{1}},
+					[]store.State{store.Registered, store.Active}, nil)
+			}()
+		}
+		wg.Wait()
+		ok := 0
+		for _, err := range errs {
+			switch {
+			case err == nil:
+				ok++
+			case !errors.Is(err, store.ErrNonceUsed):
+				t.Fatal(err)
+			}
+		}
+		if ok != 1 {
+			t.Fatalf("round %d: the nonce recorded %d times: %v", round, ok, errs)
+		}
+	}
+}

@@ -151,6 +151,15 @@ var migrations = []string{
 	CREATE INDEX devices_state_manufacturer ON devices(state, manufacturer, device_id);
 	CREATE INDEX devices_manufacturer ON devices(manufacturer, device_id);
 	CREATE INDEX devices_last_attested ON devices(last_attested_ms);`,
+	// 8: enrollment nonces used, recorded in the enrollment's own
+	// transaction (RecordEnrollmentWithNonce): single use across every
+	// node of a cluster without a round trip of its own. Rows are kept
+	// until the nonce expires (PruneUsedNonces).
+	`CREATE TABLE used_nonces (
+		nonce {{blob}} PRIMARY KEY,
+		expires_ms BIGINT NOT NULL
+	);
+	CREATE INDEX used_nonces_expires ON used_nonces(expires_ms);`,
 }
 
 // migrationCode runs Go code inside a migration's transaction, after its

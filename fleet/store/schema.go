@@ -26,10 +26,11 @@ import (
 // keepsCompatibility lists the schema versions whose migration builds of
 // the previous version can ignore (additive only). Versions 1 to 3 predate
 // the rule and are not listed (builds of them refuse any newer schema).
-// 4 (leases) and 6 (fleet_ca) add tables older builds never read, 7 only
-// indexes; 5 adds the campaign version column every state write must check
-// and increment, which a build without it would not: not compatible.
-var keepsCompatibility = map[int]bool{4: true, 6: true, 7: true}
+// 4 (leases), 6 (fleet_ca) and 8 (used_nonces) add tables older builds
+// never read, 7 only indexes and a column older builds never read; 5 adds
+// the campaign version column every state write must check and increment,
+// which a build without it would not: not compatible.
+var keepsCompatibility = map[int]bool{4: true, 6: true, 7: true, 8: true}
 
 // compatibleFrom is the compatible_from recorded for schema version v.
 func compatibleFrom(v int) int {

@@ -52,6 +52,13 @@ func freePorts(t testing.TB, n int) []int {
 // stops them when the test ends.
 func Start(t testing.TB, n int) *Cluster {
 	t.Helper()
+	return StartWith(t, n, nil)
+}
+
+// StartWith is Start with configure applied to each server's options
+// before it starts (authentication, TLS).
+func StartWith(t testing.TB, n int, configure func(*server.Options)) *Cluster {
+	t.Helper()
 	if n < 1 {
 		n = 1
 	}
@@ -76,6 +83,9 @@ func Start(t testing.TB, n int) *Cluster {
 			o.Cluster = server.ClusterOpts{Name: c.Name, Host: "127.0.0.1", Port: ports[n+i]}
 			o.Routes = server.RoutesFromStr(strings.Join(routes, ","))
 		}
+		if configure != nil {
+			configure(o)
+		}
 		c.opts = append(c.opts, o)
 		c.Servers = append(c.Servers, nil)
 	}
@@ -93,6 +103,9 @@ func (c *Cluster) Restart(i int) {
 	s, err := server.NewServer(c.opts[i])
 	if err != nil {
 		c.t.Fatalf("natstest: server %d: %v", i, err)
+	}
+	if !c.opts[i].NoLog {
+		s.ConfigureLogger()
 	}
 	s.Start()
 	if !s.ReadyForConnections(10 * time.Second) {
