@@ -1,0 +1,89 @@
+package cli
+
+import (
+	"bytes"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"rampart/hsm/hsmtest"
+)
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	hsmtest.Cleanup()
+	os.Exit(code)
+}
+
+// TestImageSignPKCS11 signs with keys held in SoftHSM2 (imported from the
+// MCUboot vector keys): each image verifies with rampart and with imgtool's
+// verify, and the Ed25519 image is byte for byte the file key's.
+func TestImageSignPKCS11(t *testing.T) {
+	tk := hsmtest.Start(t)
+	dir := t.TempDir()
+	common := []string{"-H", "0x200", "--pad-header", "-v", "1.2.3+4", "-S", "0x20000"}
+	tool := os.Getenv("RAMPART_IMGTOOL")
+	if tool == "" {
+		t.Log("RAMPART_IMGTOOL is not set: images are checked by rampart image verify only")
+	}
+	for i, name := range []string{"ed25519", "ecdsa-p256", "ecdsa-p384", "rsa-2048"} {
+		tk.Import(t, imageVec+name+".pem", name, "0"+string(rune('1'+i)))
+		out := filepath.Join(dir, name+".hsm.bin")
+		args := append(append([]string{"image", "sign", "-k", tk.URI(name)}, common...), imageVec+"input.bin", out)
+		if code, _, errs := run(t, args...); code != 0 {
+			t.Fatalf("%s: sign with the token: %d %s", name, code, errs)
+		}
+		if code, _, errs := run(t, "image", "verify", "-k", imageVec+name+".pub.pem", out); code != 0 {
+			t.Errorf("%s: rampart image verify: %s", name, errs)
+		}
+		if tool != "" {
+			if b, err := exec.Command("/usr/bin/python3", tool, "verify", "-k", imageVec+name+".pub.pem", out).CombinedOutput(); err != nil {
+				t.Errorf("%s: imgtool verify: %v\n%s", name, err, b)
+			}
+		}
+		if name != "ed25519" {
+			continue
+		}
+		fileOut := filepath.Join(dir, name+".file.bin")
+		if code, _, errs := run(t, append(append([]string{"image", "sign", "-k", imageVec + name + ".pem"}, common...), imageVec+"input.bin", fileOut)...); code != 0 {
+			t.Fatal(errs)
+		}
+		a, _ := os.ReadFile(out)
+		b, _ := os.ReadFile(fileOut)
+		if !bytes.Equal(a, b) {
+			t.Errorf("Ed25519: the token's image differs from the file key's")
+		}
+	}
+}
+
+// TestImageSignPKCS11Errors: each way a token key can be unusable gives its
+// own message and exit code, and the PIN is never taken from the URI.
+func TestImageSignPKCS11Errors(t *testing.T) {
+	tk := hsmtest.Start(t)
+	tk.Generate(t, "EC:prime256v1", "fw", "01")
+	wrong := filepath.Join(t.TempDir(), "wrong-pin")
+	os.WriteFile(wrong, []byte("9999"), 0o600)
+	ok := tk.URI("fw")
+	for _, c := range []struct {
+		name, uri string
+		code      int
+		says      string
+	}{
+		{"wrong PIN", strings.Replace(ok, tk.PINFile, wrong, 1), ExitError, "PIN refused"},
+		{"missing token", strings.Replace(ok, "token="+tk.Label, "token=nope", 1), ExitError, "no such token"},
+		{"missing key", strings.Replace(ok, "object=fw", "object=nope", 1), ExitError, "no such key"},
+		{"missing module", strings.Replace(ok, tk.Module, "/nonexistent.so", 1), ExitError, "PKCS#11 module"},
+		{"PIN in the URI", ok + "&pin-value=1234", ExitUsage, "pin-value is refused"},
+	} {
+		out := filepath.Join(t.TempDir(), "out.bin")
+		code, _, errs := run(t, "image", "sign", "-k", c.uri, "-H", "0x200", "--pad-header", "-v", "1.0.0", "-S", "0x20000", imageVec+"input.bin", out)
+		if code != c.code || !strings.Contains(errs, c.says) {
+			t.Errorf("%s: exit %d, %q; want %d saying %q", c.name, code, errs, c.code, c.says)
+		}
+		if _, err := os.Stat(out); err == nil {
+			t.Errorf("%s: an output was written", c.name)
+		}
+	}
+}
