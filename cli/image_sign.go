@@ -57,8 +57,8 @@ builds the image with that signature (base64 file), after checking it verifies.`
   # auto derives it from the version
   rampart image sign -k signing.pem -H 0x200 --pad-header -v 1.2.3+4 -S 0x20000 -s auto app.bin app.signed.bin
   rampart image sign -k signing.pem -H 0x200 --pad-header -v 1.2.3 -S 0x20000 -s auto --pad app.bin update.bin
-  rampart image sign -k 'pkcs11:token=release;object=fw?module-path=/usr/lib/softhsm/libsofthsm2.so&pin-source=file:/etc/rampart/pin' \
-      -H 0x200 --pad-header -v 1.2.3 -S 0x20000 -s auto app.bin app.signed.bin
+  rampart image sign -s auto -H 0x200 --pad-header -v 1.2.3 -S 0x20000 app.bin app.signed.bin \
+      -k 'pkcs11:token=release;object=fw?module-path=/usr/lib/softhsm/libsofthsm2.so&pin-source=file:/etc/rampart/pin'
   rampart image sign -k signing.pem -E enc-pub.pem -H 0x200 --pad-header -v 2.0.0 -S 0x40000 -s auto app.hex app.signed.hex
   rampart image sign -k signing.pem -H 0x200 --pad-header -v 1.2.3 -S 0x20000 -s 3 -d "(1,2.0.0+0)" \
       --boot-record SPE --custom-tlv 0xa0 0x01020304 app.bin app.signed.bin`,
