@@ -1,9 +1,12 @@
 package cli
 
 import (
+	"crypto"
 	"errors"
 	"fmt"
+	"os"
 
+	"rampart/attest"
 	"rampart/hsm"
 )
 
@@ -38,4 +41,26 @@ func hsmFail(flag string, err error) error {
 		return fail(ExitError, err, "")
 	}
 	return fail(ExitError, err, "")
+}
+
+// manufacturerSigner opens a manufacturer key: a pkcs11: URI (the key
+// stays in its token) or an ECDSA PEM file. done releases a token key.
+func manufacturerSigner(ref, flag string) (key crypto.Signer, done func(), err error) {
+	if hsm.IsURI(ref) {
+		k, err := hsmOpen(ref, flag)
+		if err != nil {
+			return nil, nil, err
+		}
+		return k, func() { k.Close() }, nil
+	}
+	b, err := os.ReadFile(ref)
+	if err != nil {
+		return nil, nil, fail(ExitError, err, "")
+	}
+	pk, err := attest.ParsePrivateKeyPEM(b)
+	if err != nil {
+		return nil, nil, fail(ExitError, fmt.Errorf("%s %s: %w", flag, ref, err),
+			"the manufacturer key is an ECDSA P-256, P-384 or P-521 private key (PEM), or a key in a token as a pkcs11: URI")
+	}
+	return pk, func() {}, nil
 }

@@ -2,6 +2,11 @@ package cli
 
 import (
 	"bytes"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"encoding/pem"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -85,5 +90,38 @@ func TestImageSignPKCS11Errors(t *testing.T) {
 		if _, err := os.Stat(out); err == nil {
 			t.Errorf("%s: an output was written", c.name)
 		}
+	}
+}
+
+// TestManufacturerKeyInToken: spe provision and fleet endorsements sign
+// take the manufacturer key as a pkcs11: URI, and what they sign verifies
+// with the key's public half.
+func TestManufacturerKeyInToken(t *testing.T) {
+	tk := hsmtest.Start(t)
+	dir := t.TempDir()
+	mfr, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	der, _ := x509.MarshalPKCS8PrivateKey(mfr)
+	keyPEM := filepath.Join(dir, "mfr.pem")
+	os.WriteFile(keyPEM, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}), 0o600)
+	tk.Import(t, keyPEM, "mfr", "01")
+	os.Remove(keyPEM) // from here on the key is only in the token
+	pubDER, _ := x509.MarshalPKIXPublicKey(&mfr.PublicKey)
+	pubPEM := filepath.Join(dir, "mfr.pub.pem")
+	os.WriteFile(pubPEM, pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: pubDER}), 0o600)
+
+	endo := filepath.Join(dir, "device.endorsement.json")
+	if code, out, errs := run(t, "spe", "provision", "--state-dir", filepath.Join(dir, "spe"), "--implementation-id", strings.Repeat("ab", 32),
+		"--manufacturer-key", tk.URI("mfr"), "--manufacturer", "acme", "--endorsement", endo); code != ExitOK {
+		t.Fatalf("provision: %d %q %q", code, out, errs)
+	}
+	if code, _, errs := run(t, "spe", "endorsement", "verify", "--manufacturer-key", pubPEM, endo+".cose"); code != ExitOK {
+		t.Fatalf("the token-signed endorsement does not verify: %s", errs)
+	}
+	batch := filepath.Join(dir, "batch.cose")
+	if code, _, errs := run(t, "fleet", "endorsements", "sign", "--key", tk.URI("mfr"), "--manufacturer", "acme", "--out", batch, endo); code != ExitOK {
+		t.Fatalf("fleet endorsements sign: %s", errs)
+	}
+	if code, _, errs := run(t, "spe", "endorsement", "verify", "--manufacturer-key", pubPEM, batch); code != ExitOK {
+		t.Fatalf("the token-signed batch does not verify: %s", errs)
 	}
 }

@@ -103,14 +103,11 @@ Exit codes: 0 provisioned, 1 the device is not in a provisioning state, 2 usage,
 			if signedPath == "" {
 				signedPath = outPath + ".cose"
 			}
-			mb, err := os.ReadFile(mfrPath)
+			mfr, closeMfr, err := manufacturerSigner(mfrPath, "--manufacturer-key")
 			if err != nil {
-				return fail(ExitError, err, "")
+				return err
 			}
-			mfr, err := attest.ParsePrivateKeyPEM(mb)
-			if err != nil {
-				return fail(ExitError, fmt.Errorf("%s: %w", mfrPath, err), "the manufacturer key is an ECDSA P-256 or P-384 private key (PEM)")
-			}
+			defer closeMfr()
 			var keys [][]byte
 			for _, k := range bootKeys {
 				b, err := os.ReadFile(k)
@@ -170,7 +167,7 @@ Exit codes: 0 provisioned, 1 the device is not in a provisioning state, 2 usage,
 	f.StringVar(&implHex, "implementation-id", "", "implementation ID (32 bytes, hex)")
 	f.StringVar(&certRef, "cert-ref", "", "PSA Certified reference (EAN-13+5, e.g. 0604565272829-10010)")
 	f.StringArrayVar(&bootKeys, "boot-key", nil, "boot verification public key (PEM); repeatable")
-	f.StringVar(&mfrPath, "manufacturer-key", "", "manufacturer signing key (ECDSA PEM)")
+	f.StringVar(&mfrPath, "manufacturer-key", "", "manufacturer signing key: an ECDSA PEM file or a pkcs11: URI")
 	f.StringVar(&mfrName, "manufacturer", "", "manufacturer name, written as the signed endorsement's kid (optional)")
 	f.StringVar(&outPath, "endorsement", "", "write the endorsement list (JSON) here")
 	f.StringVar(&signedPath, "signed", "", "write the manufacturer-signed endorsement (COSE_Sign1) here")

@@ -56,6 +56,10 @@ func TestECDSAKeysSignAndVerify(t *testing.T) {
 		if !ecdsa.VerifyASN1(pub, d, sig) {
 			t.Errorf("%s: the token's signature does not verify with crypto/ecdsa", c.keyType)
 		}
+		// nil options, as go-cose passes them: the digest's length names the hash.
+		if sig, err := k.Sign(rand.Reader, d, nil); err != nil || !ecdsa.VerifyASN1(pub, d, sig) {
+			t.Errorf("%s: nil options: %v", c.keyType, err)
+		}
 		if _, err := k.Sign(rand.Reader, d[:10], c.hash); err == nil {
 			t.Errorf("%s: a short digest was signed", c.keyType)
 		}
@@ -110,6 +114,9 @@ func TestRSASignsPSSAndPKCS1(t *testing.T) {
 	}
 	if err := rsa.VerifyPKCS1v15(pub, crypto.SHA512, d5[:], sig); err != nil {
 		t.Errorf("PKCS#1 v1.5: %v", err)
+	}
+	if _, err := k.Sign(rand.Reader, d[:], nil); err == nil {
+		t.Error("RSA signed with nil options (no padding named)")
 	}
 }
 

@@ -52,6 +52,11 @@ func readPublic(ctx *pkcs11.Ctx, sh pkcs11.SessionHandle, obj pkcs11.ObjectHandl
 
 // mechanism chooses the PKCS#11 mechanism for opts and what it signs.
 func (k keyKind) mechanism(digest []byte, opts crypto.SignerOpts) (*pkcs11.Mechanism, []byte, error) {
+	if opts == nil {
+		// Go's own ECDSA and Ed25519 keys accept nil options (go-cose
+		// passes nil): the digest's length then names the hash.
+		opts = nilOpts(k, digest)
+	}
 	h := opts.HashFunc()
 	switch k {
 	case kindEd25519:
@@ -106,4 +111,16 @@ func (k keyKind) encode(sig []byte) ([]byte, error) {
 		return ecdsaDER(sig)
 	}
 	return sig, nil
+}
+
+// nilOpts is what nil SignerOpts mean for kind k: Ed25519 signs the message,
+// ECDSA a digest whose length names its hash; RSA needs real options.
+func nilOpts(k keyKind, digest []byte) crypto.SignerOpts {
+	if k == kindEd25519 {
+		return crypto.Hash(0)
+	}
+	if k == kindRSA {
+		return crypto.Hash(0) // refused below: RSA needs its padding named
+	}
+	return map[int]crypto.Hash{32: crypto.SHA256, 48: crypto.SHA384, 64: crypto.SHA512}[len(digest)]
 }
