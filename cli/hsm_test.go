@@ -13,6 +13,8 @@ import (
 	"strings"
 	"testing"
 
+	"rampart/fleet/ca"
+	"rampart/hsm"
 	"rampart/hsm/hsmtest"
 )
 
@@ -123,5 +125,45 @@ func TestManufacturerKeyInToken(t *testing.T) {
 	}
 	if code, _, errs := run(t, "spe", "endorsement", "verify", "--manufacturer-key", pubPEM, batch); code != ExitOK {
 		t.Fatalf("the token-signed batch does not verify: %s", errs)
+	}
+}
+
+// TestServerCAToToken moves a file CA's key into SoftHSM2: the CA
+// certificate is unchanged, the token's key opens it, a second move is
+// refused, and ca-passphrase refuses a configuration whose key is in a token.
+func TestServerCAToToken(t *testing.T) {
+	tk := hsmtest.Start(t)
+	dir := t.TempDir()
+	cfgPath := filepath.Join(dir, "server.yaml")
+	os.WriteFile(cfgPath, []byte("data_dir: data\n"), 0o600)
+	pass := "kT3vQ9xWm2pL8rZs4yBn6cHd"
+	fileCA, err := ca.Open(filepath.Join(dir, "data"), []byte(pass), ca.Options{Rand: rand.Reader})
+	if err != nil {
+		t.Fatal(err)
+	}
+	env := map[string]string{"RAMPART_CA_PASSPHRASE": pass}
+	uri := tk.URI("fleet-ca")
+	if code, _, errs := runCLI(t, map[string]string{"RAMPART_CA_PASSPHRASE": "wrong"}, "server", "ca-to-token", "--config", cfgPath, "--to", uri); code != ExitFailure || !strings.Contains(errs, "passphrase") {
+		t.Fatalf("wrong passphrase: %d %q", code, errs)
+	}
+	code, out, errs := runCLI(t, env, "server", "ca-to-token", "--config", cfgPath, "--to", uri)
+	if code != ExitOK || !strings.Contains(out, "set ca.key") {
+		t.Fatalf("ca-to-token: %d %q %q", code, out, errs)
+	}
+	k, err := hsm.Open(uri)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer k.Close()
+	c, err := ca.OpenExternal(filepath.Join(dir, "data"), k, []byte(pass), ca.Options{Rand: rand.Reader})
+	if err != nil || !c.Certificate().Equal(fileCA.Certificate()) {
+		t.Fatalf("the moved CA: %v", err)
+	}
+	if code, _, errs := runCLI(t, env, "server", "ca-to-token", "--config", cfgPath, "--to", uri); code != ExitError || !strings.Contains(errs, "already holds") {
+		t.Fatalf("second move: %d %q", code, errs)
+	}
+	os.WriteFile(cfgPath, []byte("data_dir: data\nca:\n  key: \""+uri+"\"\n"), 0o600)
+	if code, _, errs := runCLI(t, map[string]string{"RAMPART_CA_PASSPHRASE": pass, "RAMPART_CA_NEW_PASSPHRASE": pass + "x"}, "server", "ca-passphrase", "--config", cfgPath); code != ExitError || !strings.Contains(errs, "PKCS#11 token") {
+		t.Fatalf("ca-passphrase with a token key: %d %q", code, errs)
 	}
 }

@@ -3,9 +3,11 @@
 package hsm_test
 
 import (
+	"bytes"
 	"crypto"
 	"crypto/ecdsa"
 	"crypto/ed25519"
+	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/sha256"
@@ -14,6 +16,7 @@ import (
 	"encoding/pem"
 	"errors"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -186,4 +189,38 @@ func TestOpenErrors(t *testing.T) {
 	}
 	// After all the failures the right URI still opens (the module is intact).
 	open(t, ok)
+}
+
+// TestImportECDSA: a key imported by ImportECDSA signs as the file key
+// would verify, cannot be read back, and is not imported twice.
+func TestImportECDSA(t *testing.T) {
+	tk := hsmtest.Start(t)
+	priv, _ := ecdsa.GenerateKey(elliptic.P384(), rand.Reader)
+	uri := tk.URI("moved")
+	if err := hsm.ImportECDSA(uri, priv); err != nil {
+		t.Fatal(err)
+	}
+	k := open(t, uri)
+	if !priv.PublicKey.Equal(k.Public()) {
+		t.Fatal("the imported key's public half differs")
+	}
+	d := sha512.Sum384([]byte("m"))
+	sig, err := k.Sign(rand.Reader, d[:], crypto.SHA384)
+	if err != nil || !ecdsa.VerifyASN1(&priv.PublicKey, d[:], sig) {
+		t.Fatalf("sign with the imported key: %v", err)
+	}
+	if err := hsm.ImportECDSA(uri, priv); !errors.Is(err, hsm.ErrAmbiguous) {
+		t.Fatalf("imported twice: %v", err)
+	}
+	// The token refuses to give the private value out (pkcs11-tool's own view).
+	out, _ := exec.Command("pkcs11-tool", "--module", tk.Module, "--token-label", tk.Label, "--login", "--pin", hsmtest.PIN,
+		"--read-object", "--type", "privkey", "--label", "moved").CombinedOutput()
+	if bytes.Contains(out, mustBytes(priv)) {
+		t.Fatal("the private value was read out of the token")
+	}
+}
+
+func mustBytes(k *ecdsa.PrivateKey) []byte {
+	b, _ := k.Bytes()
+	return b
 }

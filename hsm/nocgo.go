@@ -4,6 +4,7 @@ package hsm
 
 import (
 	"crypto"
+	"crypto/ecdsa"
 	"io"
 )
 
@@ -29,3 +30,6 @@ func (k *Key) Sign(io.Reader, []byte, crypto.SignerOpts) ([]byte, error) { retur
 
 // Close does nothing.
 func (k *Key) Close() error { return nil }
+
+// ImportECDSA returns ErrNoCgo.
+func ImportECDSA(uri string, key *ecdsa.PrivateKey) error { return ErrNoCgo }
