@@ -67,32 +67,59 @@ func (t *TPM) Provision() (*ecdsa.PublicKey, error) {
 	if err := t.Clear(); err != nil {
 		return nil, err
 	}
-	srk, err := t.srk()
-	if err != nil {
+	if err := t.EnsureHUK(); err != nil {
 		return nil, err
 	}
-	defer t.flush(srk.Handle)
-	if err := t.createPersistent(srk, hukTemplate, HUKHandle); err != nil {
-		return nil, fmt.Errorf("rot: hardware unique key: %w", err)
+	return t.ProvisionIAK()
+}
+
+// EnsureHUK creates the hardware unique key when the TPM has none (the
+// SPE's first start), as the file root generates its huk file.
+func (t *TPM) EnsureHUK() error {
+	if _, err := (tpm2.ReadPublic{ObjectHandle: HUKHandle}).Execute(t.t); err == nil {
+		return nil
 	}
-	if err := t.createPersistent(srk, iakTemplate, IAKHandle); err != nil {
-		return nil, fmt.Errorf("rot: attestation key: %w", err)
+	return t.create(hukTemplate, HUKHandle, "hardware unique key")
+}
+
+// ProvisionIAK creates a new attestation key, replacing one an interrupted
+// provisioning left, and returns its public half.
+func (t *TPM) ProvisionIAK() (*ecdsa.PublicKey, error) {
+	if err := t.evict(IAKHandle); err != nil {
+		return nil, err
+	}
+	if err := t.create(iakTemplate, IAKHandle, "attestation key"); err != nil {
+		return nil, err
 	}
 	return t.IAKPublic()
+}
+
+func (t *TPM) create(tmpl tpm2.TPMTPublic, h tpm2.TPMHandle, what string) error {
+	srk, err := t.srk()
+	if err != nil {
+		return err
+	}
+	defer t.flush(srk.Handle)
+	if err := t.createPersistent(srk, tmpl, h); err != nil {
+		return fmt.Errorf("rot: %s: %w", what, err)
+	}
+	return nil
 }
 
 // Clear evicts Rampart's persistent objects: the keys are gone from the
 // TPM, and nothing of them was ever on disk (crypto-shredding).
 func (t *TPM) Clear() error {
-	for _, h := range []tpm2.TPMHandle{IAKHandle, HUKHandle} {
-		rp, err := (tpm2.ReadPublic{ObjectHandle: h}).Execute(t.t)
-		if err != nil {
-			continue // absent
-		}
-		_, err = (tpm2.EvictControl{Auth: tpm2.TPMRHOwner, ObjectHandle: &tpm2.NamedHandle{Handle: h, Name: rp.Name}, PersistentHandle: h}).Execute(t.t)
-		if err != nil {
-			return fmt.Errorf("rot: evicting 0x%x: %w", uint32(h), err)
-		}
+	return errors.Join(t.evict(IAKHandle), t.evict(HUKHandle))
+}
+
+func (t *TPM) evict(h tpm2.TPMHandle) error {
+	rp, err := (tpm2.ReadPublic{ObjectHandle: h}).Execute(t.t)
+	if err != nil {
+		return nil // absent
+	}
+	_, err = (tpm2.EvictControl{Auth: tpm2.TPMRHOwner, ObjectHandle: &tpm2.NamedHandle{Handle: h, Name: rp.Name}, PersistentHandle: h}).Execute(t.t)
+	if err != nil {
+		return fmt.Errorf("rot: evicting 0x%x: %w", uint32(h), err)
 	}
 	return nil
 }
