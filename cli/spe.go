@@ -61,7 +61,7 @@ func speSocket(env *Env, flag string) string {
 }
 
 func newSpeServeCmd(env *Env) *cobra.Command {
-	var configPath, device string
+	var configPath, device, rotSpec string
 	var check bool
 	cmd := &cobra.Command{
 		Use:   "serve",
@@ -129,6 +129,12 @@ $RAMPART_SPE_DEVICE is read when --device is not given.
 			if err != nil {
 				return fail(ExitError, err, "the state directory must be writable by the SPE only")
 			}
+			if svc.opt.RoT, err = speOpenRoT(env, rotSpec); err != nil {
+				return err
+			}
+			if svc.opt.RoT != nil {
+				defer svc.opt.RoT.Close()
+			}
 			logger := log.New(env.Stderr, "", log.LstdFlags)
 			srv := spe.New(spe.Options{Identify: cfg.Identify, MaxSessionsPerClient: cfg.Limits.SessionsPerClient, Logf: logger.Printf})
 			if err := svc.Register(srv); err != nil {
@@ -162,6 +168,7 @@ $RAMPART_SPE_DEVICE is read when --device is not given.
 	cmd.Flags().StringVar(&configPath, "config", "", "SPE configuration file (JSON)")
 	cmd.Flags().BoolVar(&check, "check-config", false, "validate the configuration and exit")
 	cmd.Flags().StringVar(&device, "device", "", "bootloader device directory: boot measurements, attestation, firmware update (default $RAMPART_SPE_DEVICE)")
+	speRoTFlag(cmd.Flags(), &rotSpec)
 	return cmd
 }
 
