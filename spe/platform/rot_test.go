@@ -5,11 +5,13 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"rampart/attest"
 	"rampart/boot"
 	"rampart/image"
+	"rampart/psaclient"
 	"rampart/spe/platform"
 	"rampart/spe/provision"
 	"rampart/spe/rot"
@@ -66,15 +68,57 @@ func TestTPMDeviceLife(t *testing.T) {
 	if err != nil {
 		t.Fatalf("a TPM-signed token: %v", err)
 	}
-	var log [][]byte
-	for _, c := range cl.SoftwareComponents {
-		b, _ := c.MarshalCBOR()
-		log = append(log, b)
+	checkPCR := func(cl *attest.Claims) {
+		t.Helper()
+		var log [][]byte
+		for _, c := range cl.SoftwareComponents {
+			b, _ := c.MarshalCBOR()
+			log = append(log, b)
+		}
+		pcr, err := ra.BootPCRValue()
+		if err != nil || len(log) == 0 || !bytes.Equal(pcr, rot.ReplayBoot(log)) {
+			t.Fatalf("PCR %d %x does not replay from the token's %d software components: %v", rot.BootPCR, pcr, len(log), err)
+		}
 	}
-	pcr, err := ra.BootPCRValue()
-	if err != nil || len(log) == 0 || !bytes.Equal(pcr, rot.ReplayBoot(log)) {
-		t.Fatalf("PCR %d %x does not replay from the token's %d software components: %v", rot.BootPCR, pcr, len(log), err)
+	checkPCR(cl)
+
+	// Update to v2 through FWU: the new token, signed by the TPM, carries
+	// v2, and the PCR follows the new boot.
+	l, _ := p.Server.Local(-1)
+	fw := psaclient.NewFWU(l)
+	v2 := signed(t, "2.0.0", 5000)
+	for _, step := range []func() error{
+		func() error { return fw.Start(0) }, func() error { return fw.Write(0, 0, v2) }, func() error { return fw.Finish(0) },
+		func() error { _, err := fw.Install(); return err }, fw.RequestReboot, fw.Accept,
+	} {
+		if err := step(); err != nil {
+			t.Fatalf("update: %v", err)
+		}
 	}
+	fw.Close()
+	tok, err = token(t, p, -3, nonce)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cl, err = attest.Verify(tok, attest.VerifyOptions{Lookup: list.Lookup, Nonce: nonce}); err != nil || !strings.HasPrefix(cl.SoftwareComponents[0].Version, "2.0.0") {
+		t.Fatalf("after the update: %v %+v", err, cl)
+	}
+	checkPCR(cl)
+	// Protected storage sealed under the TPM-derived root survives a restart.
+	l2, _ := p.Server.Local(-1)
+	ps := psaclient.NewPS(l2)
+	if err := ps.Set(1, []byte("customer data"), 0); err != nil {
+		t.Fatal(err)
+	}
+	ps.Close()
+	p.Close()
+	p, _ = open(t, devDir, stateDir, ra)
+	l3, _ := p.Server.Local(-1)
+	ps = psaclient.NewPS(l3)
+	if got, err := ps.Get(1, 0, 100); err != nil || string(got) != "customer data" {
+		t.Fatalf("PS after a restart with the TPM root: %q %v", got, err)
+	}
+	ps.Close()
 	p.Close()
 
 	// The disk copied to another device with its own TPM.
