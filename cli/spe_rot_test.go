@@ -15,6 +15,7 @@ import (
 
 	"rampart/boot"
 	"rampart/image"
+	"rampart/ipc"
 	"rampart/spe/rot/swtpmtest"
 )
 
@@ -78,4 +79,24 @@ func TestSPEProvisionAttestWithTPM(t *testing.T) {
 	if code, _, errs := runCLI(t, nil, "spe", "attest", "--state-dir", stateDir, "--device", devDir, "--nonce", nonce, "-o", tok+"2"); code != ExitError || !strings.Contains(errs, "TPM") {
 		t.Fatalf("attest without the TPM: %d %q", code, errs)
 	}
+}
+
+// TestSpeServeWithTPM: `spe serve` with $RAMPART_SPE_ROT naming swtpm
+// serves, keeps no HUK file and records the TPM root in the state directory.
+func TestSpeServeWithTPM(t *testing.T) {
+	tp := swtpmtest.Start(t)
+	s := startSpeServeEnv(t, "spetpm", nil, map[string]string{"RAMPART_SPE_ROT": tp.Spec})
+	c, err := ipc.Dial(s.sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Close()
+	state := filepath.Join(s.dir, "state")
+	if b, err := os.ReadFile(filepath.Join(state, "rot")); err != nil || strings.TrimSpace(string(b)) != "tpm" {
+		t.Fatalf("state/rot: %q %v", b, err)
+	}
+	if _, err := os.Stat(filepath.Join(state, "huk")); !os.IsNotExist(err) {
+		t.Fatalf("a HUK file beside the TPM: %v", err)
+	}
+	s.stop(t)
 }
