@@ -9,6 +9,7 @@ import (
 	"errors"
 	"os/exec"
 	"strconv"
+	"sync"
 	"testing"
 	"time"
 
@@ -181,5 +182,40 @@ func TestMeasureBoot(t *testing.T) {
 	r.MeasureBoot(recs)
 	if again, _ := r.BootPCRValue(); !bytes.Equal(again, got) {
 		t.Fatal("a second boot's PCR differs")
+	}
+}
+
+// TestConcurrentSigning: the SPE signs for several clients at once; every
+// signature made over one connection verifies.
+func TestConcurrentSigning(t *testing.T) {
+	r := open(t, swtpmtest.Start(t))
+	pub, err := r.Provision()
+	if err != nil {
+		t.Fatal(err)
+	}
+	k, _ := r.IAK()
+	errs := make(chan error, 32)
+	var wg sync.WaitGroup
+	for i := range 8 {
+		wg.Go(func() {
+			for j := range 4 {
+				d := sha256.Sum256([]byte{byte(i), byte(j)})
+				sig, err := k.Sign(nil, d[:], nil)
+				if err == nil && !ecdsa.VerifyASN1(pub, d[:], sig) {
+					err = errors.New("a signature does not verify")
+				}
+				if err != nil {
+					errs <- err
+				}
+				if _, err := r.Derive("x"); err != nil {
+					errs <- err
+				}
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
 	}
 }

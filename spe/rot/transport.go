@@ -71,8 +71,9 @@ func dial(spec string) (transport.TPMCloser, error) {
 		if err != nil {
 			return nil, fmt.Errorf("rot: %w", err)
 		}
-		// A character device answers a whole response per read.
-		return transport.FromReadWriteCloser(f), nil
+		// A character device answers a whole response per read; one
+		// command at a time, as on the other transports.
+		return &lockedTPM{t: transport.FromReadWriteCloser(f)}, nil
 	case strings.HasPrefix(where, "unix:"):
 		c, err := net.DialTimeout("unix", strings.TrimPrefix(where, "unix:"), ioTimeout)
 		if err != nil {
@@ -88,3 +89,19 @@ func dial(spec string) (transport.TPMCloser, error) {
 	}
 	return &framed{conn: c}, nil
 }
+
+// lockedTPM runs one command at a time on t: the SPE signs tokens for
+// several clients at once, and a command's write and its response's read
+// must not interleave with another's.
+type lockedTPM struct {
+	mu sync.Mutex
+	t  transport.TPMCloser
+}
+
+func (l *lockedTPM) Send(cmd []byte) ([]byte, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.t.Send(cmd)
+}
+
+func (l *lockedTPM) Close() error { return l.t.Close() }
