@@ -16,6 +16,7 @@ import (
 // (a PKCS#11 session runs one operation at a time). Close releases it.
 type Key struct {
 	uri  string
+	u    *URI
 	mod  *module
 	mu   sync.Mutex
 	sess pkcs11.SessionHandle
@@ -61,7 +62,7 @@ func openKey(m *module, u *URI) (*Key, error) {
 	if err != nil {
 		return nil, err
 	}
-	k := &Key{mod: m, sess: sh}
+	k := &Key{mod: m, sess: sh, u: u}
 	if err := k.find(u); err != nil {
 		m.ctx.CloseSession(sh)
 		return nil, err
@@ -115,6 +116,22 @@ func (k *Key) Sign(_ io.Reader, digest []byte, opts crypto.SignerOpts) ([]byte, 
 	if k.mod == nil {
 		return nil, fmt.Errorf("hsm: sign: key closed")
 	}
+	sig, err := k.signOnce(mech, input)
+	if err != nil && sessionLost(err) {
+		// The token restarted, was re-inserted, or logged us out: a
+		// long-running server opens a new session once and retries.
+		if rerr := k.reopen(); rerr != nil {
+			return nil, fmt.Errorf("%w (reopening the session: %w)", err, rerr)
+		}
+		sig, err = k.signOnce(mech, input)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return k.kind.encode(sig)
+}
+
+func (k *Key) signOnce(mech *pkcs11.Mechanism, input []byte) ([]byte, error) {
 	if err := k.mod.ctx.SignInit(k.sess, []*pkcs11.Mechanism{mech}, k.obj); err != nil {
 		return nil, fmt.Errorf("hsm: C_SignInit (%s): %w", k.kind, err)
 	}
@@ -122,7 +139,35 @@ func (k *Key) Sign(_ io.Reader, digest []byte, opts crypto.SignerOpts) ([]byte, 
 	if err != nil {
 		return nil, fmt.Errorf("hsm: C_Sign (%s): %w", k.kind, err)
 	}
-	return k.kind.encode(sig)
+	return sig, nil
+}
+
+// sessionLost says whether err means the session or the key handle is no
+// longer valid, rather than that the signature itself failed.
+func sessionLost(err error) bool {
+	for _, c := range []uint{pkcs11.CKR_SESSION_HANDLE_INVALID, pkcs11.CKR_SESSION_CLOSED, pkcs11.CKR_USER_NOT_LOGGED_IN,
+		pkcs11.CKR_OBJECT_HANDLE_INVALID, pkcs11.CKR_KEY_HANDLE_INVALID, pkcs11.CKR_DEVICE_REMOVED, pkcs11.CKR_TOKEN_NOT_PRESENT} {
+		if isCKR(err, c) {
+			return true
+		}
+	}
+	return false
+}
+
+// reopen opens a new session and finds the key again; it must be the
+// same key (the same public half), not merely one with the same label.
+func (k *Key) reopen() error {
+	k.mod.ctx.CloseSession(k.sess)
+	fresh, err := openKey(k.mod, k.u)
+	if err != nil {
+		return err
+	}
+	if !samePublic(fresh.pub, k.pub) {
+		k.mod.ctx.CloseSession(fresh.sess)
+		return fmt.Errorf("%w: the token now holds another key under %s", ErrNoObject, describeObject(k.u))
+	}
+	k.sess, k.obj = fresh.sess, fresh.obj
+	return nil
 }
 
 // Close ends the session and, with the last key of its module, the module.

@@ -224,3 +224,17 @@ func mustBytes(k *ecdsa.PrivateKey) []byte {
 	b, _ := k.Bytes()
 	return b
 }
+
+// TestSessionLostReopens: a key whose session was closed under it (a token
+// restart) opens a new one and signs; the server keeps working.
+func TestSessionLostReopens(t *testing.T) {
+	tk := hsmtest.Start(t)
+	tk.Generate(t, "EC:prime256v1", "r", "07")
+	k := open(t, tk.URI("r"))
+	hsm.DropSessionForTest(k)
+	d := sha256.Sum256([]byte("after"))
+	sig, err := k.Sign(rand.Reader, d[:], crypto.SHA256)
+	if err != nil || !ecdsa.VerifyASN1(k.Public().(*ecdsa.PublicKey), d[:], sig) {
+		t.Fatalf("sign after the session was lost: %v", err)
+	}
+}

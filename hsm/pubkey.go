@@ -124,3 +124,9 @@ func checkDigest(h crypto.Hash, digest []byte) error {
 	}
 	return nil
 }
+
+// samePublic compares two public keys of the kinds this package reads.
+func samePublic(a, b crypto.PublicKey) bool {
+	e, ok := a.(interface{ Equal(crypto.PublicKey) bool })
+	return ok && e.Equal(b)
+}
