@@ -143,6 +143,11 @@ $RAMPART_SPE_DEVICE is read when --device is not given.
 			if err := srv.RegisterStatus(); err != nil {
 				return fail(ExitError, err, "")
 			}
+			// SIGTERM is caught before the socket accepts anything: a
+			// supervisor (or a test) that sees the socket ready may stop
+			// the SPE at once, and must get a clean shutdown.
+			ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+			defer stop()
 			if gid >= 0 {
 				err = srv.ListenGroup(cfg.Socket, gid)
 			} else {
@@ -151,8 +156,6 @@ $RAMPART_SPE_DEVICE is read when --device is not given.
 			if err != nil {
 				return fail(ExitError, err, "")
 			}
-			ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-			defer stop()
 			go func() { <-ctx.Done(); srv.Shutdown() }()
 			if device == "" {
 				fmt.Fprintf(env.Stderr, "spe: warning: no --device: no boot measurements, so no attestation tokens (no fleet enrollment) and no firmware update\n")
