@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"math/big"
+	"sync"
 
 	"github.com/google/go-tpm/tpm2"
 	"github.com/google/go-tpm/tpm2/transport"
@@ -32,7 +33,8 @@ var ErrNotProvisioned = errors.New("rot: the TPM holds no Rampart keys (not prov
 
 // TPM is a connection to the TPM that holds the SPE's roots.
 type TPM struct {
-	t transport.TPMCloser
+	t        transport.TPMCloser
+	createMu sync.Mutex // GenerateECDSA: finding a free handle and taking it
 }
 
 // Open connects to the TPM spec names (see Scheme).
@@ -106,10 +108,11 @@ func (t *TPM) create(tmpl tpm2.TPMTPublic, h tpm2.TPMHandle, what string) error 
 	return nil
 }
 
-// Clear evicts Rampart's persistent objects: the keys are gone from the
-// TPM, and nothing of them was ever on disk (crypto-shredding).
+// Clear evicts Rampart's persistent objects, the PSA keys of the TPM
+// location included: the keys are gone from the TPM, and nothing of them
+// was ever on disk (crypto-shredding).
 func (t *TPM) Clear() error {
-	return errors.Join(t.evict(IAKHandle), t.evict(HUKHandle))
+	return errors.Join(t.clearPSAKeys(), t.evict(IAKHandle), t.evict(HUKHandle))
 }
 
 func (t *TPM) evict(h tpm2.TPMHandle) error {
@@ -189,21 +192,29 @@ func (t *TPM) Derive(label string) ([]byte, error) {
 
 // IAKPublic returns the attestation key's public half.
 func (t *TPM) IAKPublic() (*ecdsa.PublicKey, error) {
-	rp, err := (tpm2.ReadPublic{ObjectHandle: IAKHandle}).Execute(t.t)
-	if err != nil {
+	if _, err := (tpm2.ReadPublic{ObjectHandle: IAKHandle}).Execute(t.t); err != nil {
 		return nil, ErrNotProvisioned
+	}
+	return t.ecdsaPublic(IAKHandle)
+}
+
+// ecdsaPublic reads the public half of the ECC key at h.
+func (t *TPM) ecdsaPublic(h tpm2.TPMHandle) (*ecdsa.PublicKey, error) {
+	rp, err := (tpm2.ReadPublic{ObjectHandle: h}).Execute(t.t)
+	if err != nil {
+		return nil, fmt.Errorf("rot: key 0x%x: %w", uint32(h), err)
 	}
 	pub, err := rp.OutPublic.Contents()
 	if err != nil {
-		return nil, fmt.Errorf("rot: attestation key: %w", err)
+		return nil, fmt.Errorf("rot: key 0x%x: %w", uint32(h), err)
 	}
 	k, err := tpm2.Pub(*pub)
 	if err != nil {
-		return nil, fmt.Errorf("rot: attestation key: %w", err)
+		return nil, fmt.Errorf("rot: key 0x%x: %w", uint32(h), err)
 	}
 	ek, ok := k.(*ecdsa.PublicKey)
 	if !ok {
-		return nil, fmt.Errorf("rot: attestation key is %T", k)
+		return nil, fmt.Errorf("rot: key 0x%x is %T", uint32(h), k)
 	}
 	return ek, nil
 }
@@ -238,13 +249,19 @@ func (k *IAK) Sign(_ io.Reader, digest []byte, opts crypto.SignerOpts) ([]byte, 
 	if opts != nil && opts.HashFunc() != crypto.SHA256 || len(digest) != 32 {
 		return nil, fmt.Errorf("rot: the attestation key signs SHA-256 digests (got %d bytes)", len(digest))
 	}
+	return k.t.signECDSA(tpm2.AuthHandle{Handle: IAKHandle, Name: k.name, Auth: tpm2.PasswordAuth(nil)}, tpm2.TPMAlgSHA256, digest)
+}
+
+// signECDSA has the TPM sign digest (of hash alg) with key; the signature
+// is ASN.1 DER as Go's ECDSA keys return it.
+func (t *TPM) signECDSA(key tpm2.AuthHandle, alg tpm2.TPMAlgID, digest []byte) ([]byte, error) {
 	rsp, err := (tpm2.Sign{
-		KeyHandle: tpm2.AuthHandle{Handle: IAKHandle, Name: k.name, Auth: tpm2.PasswordAuth(nil)},
+		KeyHandle: key,
 		Digest:    tpm2.TPM2BDigest{Buffer: digest},
 		InScheme: tpm2.TPMTSigScheme{Scheme: tpm2.TPMAlgECDSA,
-			Details: tpm2.NewTPMUSigScheme(tpm2.TPMAlgECDSA, &tpm2.TPMSSchemeHash{HashAlg: tpm2.TPMAlgSHA256})},
+			Details: tpm2.NewTPMUSigScheme(tpm2.TPMAlgECDSA, &tpm2.TPMSSchemeHash{HashAlg: alg})},
 		Validation: tpm2.TPMTTKHashCheck{Tag: tpm2.TPMSTHashCheck, Hierarchy: tpm2.TPMRHNull},
-	}).Execute(k.t.t)
+	}).Execute(t.t)
 	if err != nil {
 		return nil, fmt.Errorf("rot: TPM2_Sign: %w", err)
 	}
