@@ -1,0 +1,240 @@
+package crypto
+
+import (
+	"crypto/ecdsa"
+	"crypto/sha256"
+	"crypto/sha512"
+	"errors"
+	"io/fs"
+	"math/big"
+	"os"
+	"path/filepath"
+	"slices"
+	"testing"
+
+	"rampart/psa"
+	"rampart/psaclient"
+	"rampart/spe/rot"
+	"rampart/spe/rot/swtpmtest"
+)
+
+func openTPM(t *testing.T) *rot.TPM {
+	t.Helper()
+	r, err := rot.Open(swtpmtest.Start(t).Spec) // skips without swtpm
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { r.Close() })
+	return r
+}
+
+var tpmKey = psa.KeyAttributes{Type: psa.KeyTypeECCKeyPair(psa.ECCFamilySECPR1), Bits: 256, Lifetime: psa.LifetimePersistentTPM,
+	Usage: psa.UsageSignHash | psa.UsageVerifyHash | psa.UsageExport | psa.UsageCopy, Algorithm: psa.AlgECDSA(psa.AlgAnyHash)}
+
+func withID(a psa.KeyAttributes, id psa.KeyID) psa.KeyAttributes { a.ID = id; return a }
+
+// verifyRaw checks a PSA ECDSA signature (r||s) with a key exported by
+// psa_export_public_key, outside the SPE.
+func verifyRaw(t *testing.T, c *psaclient.Client, id psa.KeyID, digest, sig []byte) {
+	t.Helper()
+	b, err := c.ExportPublicKey(id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pub, err := psa.ParsePublicKey(psa.KeyTypeECCPublicKey(psa.ECCFamilySECPR1), b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := len(sig) / 2
+	if !ecdsa.Verify(pub.(*ecdsa.PublicKey), digest, new(big.Int).SetBytes(sig[:n]), new(big.Int).SetBytes(sig[n:])) {
+		t.Fatal("the TPM key's signature does not verify with its exported public key")
+	}
+}
+
+// TestTPMKeyLife: a persistent key of the TPM location is generated in the
+// TPM (P-256 and P-384), signs hashes and messages that verify with its
+// exported public key, is never exported, is held to its usage and
+// algorithm policy by the SPE, survives a restart of the SPE, and
+// destroying it evicts the TPM object.
+func TestTPMKeyLife(t *testing.T) {
+	r := openTPM(t)
+	dir := t.TempDir()
+	e := startSPEOptions(t, dir, nil, Options{Vault: r})
+	c := e.dial(t)
+
+	id, err := c.GenerateKey(withID(tpmKey, 7))
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := c.KeyAttributes(id)
+	if err != nil || a.Lifetime != psa.LifetimePersistentTPM || a.Lifetime.Location() != psa.LocationRampartTPM {
+		t.Fatalf("attributes %+v %v", a, err)
+	}
+	d := sha256.Sum256([]byte("message"))
+	sig, err := c.SignHash(id, psa.AlgECDSA(psa.AlgSHA256), d[:])
+	if err != nil || len(sig) != 64 {
+		t.Fatalf("sign hash: %d %v", len(sig), err)
+	}
+	verifyRaw(t, c, id, d[:], sig)
+	if err := c.VerifyHash(id, psa.AlgECDSA(psa.AlgSHA256), d[:], sig); err != nil {
+		t.Fatalf("the SPE's own verification: %v", err)
+	}
+	msig, err := c.SignMessage(id, psa.AlgECDSA(psa.AlgSHA384), []byte("message"))
+	d384 := sha512.Sum384([]byte("message"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	verifyRaw(t, c, id, d384[:], msig)
+
+	// Never exported, never copied out, whatever the usage flags say.
+	if _, err := c.ExportKey(id); !errors.Is(err, psa.ErrNotPermitted) {
+		t.Fatalf("export of a TPM key: %v", err)
+	}
+	if _, err := c.CopyKey(id, psa.KeyAttributes{Usage: tpmKey.Usage, Algorithm: tpmKey.Algorithm}); !errors.Is(err, psa.ErrNotPermitted) {
+		t.Fatalf("copy of a TPM key: %v", err)
+	}
+	// The SPE's policy check, as for local keys.
+	verifyOnly, err := c.GenerateKey(psa.KeyAttributes{Type: tpmKey.Type, Bits: 256, Lifetime: psa.LifetimePersistentTPM, ID: 8,
+		Usage: psa.UsageVerifyHash, Algorithm: psa.AlgECDSA(psa.AlgSHA256)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.SignHash(verifyOnly, psa.AlgECDSA(psa.AlgSHA256), d[:]); !errors.Is(err, psa.ErrNotPermitted) {
+		t.Fatalf("sign without SIGN_HASH: %v", err)
+	}
+	sha256Only, err := c.GenerateKey(psa.KeyAttributes{Type: tpmKey.Type, Bits: 384, Lifetime: psa.LifetimePersistentTPM, ID: 9,
+		Usage: psa.UsageSignHash, Algorithm: psa.AlgECDSA(psa.AlgSHA256)})
+	if err != nil {
+		t.Fatalf("P-384 in the TPM: %v", err)
+	}
+	if _, err := c.SignHash(sha256Only, psa.AlgECDSA(psa.AlgSHA384), d384[:]); !errors.Is(err, psa.ErrNotPermitted) {
+		t.Fatalf("sign with an algorithm the policy does not name: %v", err)
+	}
+	sig384, err := c.SignHash(sha256Only, psa.AlgECDSA(psa.AlgSHA256), d[:])
+	if err != nil || len(sig384) != 96 {
+		t.Fatalf("P-384 sign: %d %v", len(sig384), err)
+	}
+	verifyRaw(t, c, sha256Only, d[:], sig384)
+
+	// What the TPM cannot hold is refused before it is asked.
+	for _, bad := range []psa.KeyAttributes{
+		{Type: tpmKey.Type, Bits: 256, Lifetime: psa.LifetimePersistentTPM, ID: 10, Usage: psa.UsageSignHash, Algorithm: psa.AlgDeterministicECDSA(psa.AlgSHA256)},
+		{Type: psa.KeyTypeAES, Bits: 128, Lifetime: psa.LifetimePersistentTPM, ID: 10, Usage: psa.UsageEncrypt, Algorithm: psa.AlgGCM},
+		{Type: tpmKey.Type, Bits: 521, Lifetime: psa.LifetimePersistentTPM, ID: 10, Usage: psa.UsageSignHash, Algorithm: psa.AlgECDSA(psa.AlgSHA256)},
+		{Type: tpmKey.Type, Bits: 256, Lifetime: psa.LifetimeFromPersistenceAndLocation(psa.LifetimeVolatile, psa.LocationRampartTPM), Usage: psa.UsageSignHash, Algorithm: psa.AlgECDSA(psa.AlgSHA256)},
+	} {
+		if _, err := c.GenerateKey(bad); !errors.Is(err, psa.ErrNotSupported) {
+			t.Errorf("generate %+v: %v, want NOT_SUPPORTED", bad, err)
+		}
+	}
+	if _, err := c.ImportKey(withID(tpmKey, 11), make([]byte, 32)); !errors.Is(err, psa.ErrNotSupported) {
+		t.Fatalf("import into the TPM: %v", err)
+	}
+	// The sealed file holds the handle and the public key, nothing more.
+	files, _ := filepath.Glob(filepath.Join(dir, "state", "keys", "*.key"))
+	if len(files) != 3 {
+		t.Fatalf("%d sealed key files, want 3", len(files))
+	}
+
+	// A restarted SPE uses the same TPM key.
+	e.srv.Shutdown()
+	e = startSPEOptions(t, dir, nil, Options{Vault: r})
+	c = e.dial(t)
+	sig, err = c.SignHash(id, psa.AlgECDSA(psa.AlgSHA256), d[:])
+	if err != nil {
+		t.Fatalf("sign after a restart: %v", err)
+	}
+	verifyRaw(t, c, id, d[:], sig)
+
+	// Destroy evicts the TPM object.
+	before, _ := r.PersistentHandles()
+	if err := c.DestroyKey(id); err != nil {
+		t.Fatal(err)
+	}
+	after, _ := r.PersistentHandles()
+	if len(after) != len(before)-1 {
+		t.Fatalf("TPM handles %x before destroy, %x after", before, after)
+	}
+	if _, err := c.KeyAttributes(id); !errors.Is(err, psa.ErrInvalidHandle) {
+		t.Fatalf("a destroyed key: %v", err)
+	}
+	for _, k := range []psa.KeyID{verifyOnly, sha256Only} {
+		if err := c.DestroyKey(k); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if hs, err := r.PersistentHandles(); err != nil || len(hs) != 0 {
+		t.Fatalf("TPM handles after destroying every key: %x %v", hs, err)
+	}
+}
+
+// TestTPMKeyStateOnAnotherTPM: the key store copied to a device with
+// another TPM (here with the same file HUK, so the sealed reference
+// opens: the platform's TPM-derived HUK would not even open it) cannot
+// sign: the handle is empty there, or holds another key whose signature
+// does not match the sealed public key.
+func TestTPMKeyStateOnAnotherTPM(t *testing.T) {
+	ra := openTPM(t)
+	dirA := t.TempDir()
+	e := startSPEOptions(t, dirA, nil, Options{Vault: ra})
+	if _, err := e.dial(t).GenerateKey(withID(tpmKey, 7)); err != nil {
+		t.Fatal(err)
+	}
+	e.srv.Shutdown()
+
+	rb := openTPM(t)
+	dirB := t.TempDir()
+	copyPrivate(t, dirA, dirB)
+	eb := startSPEOptions(t, dirB, nil, Options{Vault: rb})
+	cb := eb.dial(t)
+	d := sha256.Sum256([]byte("message"))
+	if _, err := cb.SignHash(7, psa.AlgECDSA(psa.AlgSHA256), d[:]); !errors.Is(err, psa.ErrHardwareFailure) {
+		t.Fatalf("sign on another TPM with nothing at the handle: %v", err)
+	}
+	// Another key at the same handle is caught by the sealed public key.
+	h, _, err := rb.GenerateECDSA(256)
+	if err != nil || h != uint32(rot.PSAKeyFirst) {
+		t.Fatalf("0x%x %v", h, err)
+	}
+	if _, err := cb.SignHash(7, psa.AlgECDSA(psa.AlgSHA256), d[:]); !errors.Is(err, psa.ErrCorruptionDetected) {
+		t.Fatalf("sign with another key at the handle: %v", err)
+	}
+	if hs, _ := ra.PersistentHandles(); !slices.Contains(hs, uint32(rot.PSAKeyFirst)) {
+		t.Fatal("the first TPM lost its key")
+	}
+}
+
+// TestTPMKeyWithoutTPM: without a TPM the location is NOT_SUPPORTED (PSA:
+// a lifetime whose location the implementation does not support).
+func TestTPMKeyWithoutTPM(t *testing.T) {
+	c := startSPE(t, "", nil).dial(t)
+	if _, err := c.GenerateKey(withID(tpmKey, 7)); !errors.Is(err, psa.ErrNotSupported) {
+		t.Fatalf("a TPM key without a TPM: %v", err)
+	}
+	other := withID(tpmKey, 7)
+	other.Lifetime = psa.LifetimeFromPersistenceAndLocation(psa.LifetimePersistent, 0x800002)
+	if _, err := c.GenerateKey(other); !errors.Is(err, psa.ErrNotSupported) {
+		t.Fatalf("an unknown vendor location: %v", err)
+	}
+}
+
+// copyPrivate copies the state directory src into dst as a backup would,
+// keeping its files private.
+func copyPrivate(t *testing.T, src, dst string) {
+	t.Helper()
+	if err := os.CopyFS(dst, os.DirFS(src)); err != nil {
+		t.Fatal(err)
+	}
+	err := filepath.WalkDir(dst, func(p string, d fs.DirEntry, err error) error {
+		if err != nil || p == dst {
+			return err
+		}
+		if d.IsDir() {
+			return os.Chmod(p, 0o700)
+		}
+		return os.Chmod(p, 0o600)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
