@@ -82,8 +82,10 @@ type Options struct {
 	// Rand and Now are injected for tests; nil means crypto/rand, time.Now.
 	Rand io.Reader
 	Now  func() time.Time
-	// RoT, when set, is the TPM holding the hardware unique key and the
-	// attestation key (docs/roots-of-trust.md); nil keeps them in StateDir.
+	// RoT, when set, is the TPM holding the hardware unique key, the
+	// attestation key and the persistent PSA keys created with
+	// psa.LifetimePersistentTPM (docs/roots-of-trust.md); nil keeps the
+	// first two in StateDir and refuses the third.
 	RoT *rot.TPM
 }
 
@@ -172,7 +174,11 @@ func (p *Platform) openServices() error {
 			return fmt.Errorf("platform: %w", err)
 		}
 	}
-	if p.Crypto, err = crypto.New(crypto.Options{StateDir: opt.StateDir, HUK: p.huk, Rand: opt.Rand, Limits: opt.CryptoLimits}); err != nil {
+	copt := crypto.Options{StateDir: opt.StateDir, HUK: p.huk, Rand: opt.Rand, Limits: opt.CryptoLimits}
+	if opt.RoT != nil {
+		copt.Vault = opt.RoT // persistent PSA keys of psa.LocationRampartTPM
+	}
+	if p.Crypto, err = crypto.New(copt); err != nil {
 		return fmt.Errorf("platform: %w", err)
 	}
 	itsStore, err := p.openITSStore()
@@ -409,8 +415,9 @@ func (p *Platform) destroy() error {
 	var errs []error
 	errs = append(errs, storage.ShredFile(filepath.Join(dir, HUKFile)))
 	if p.opt.RoT != nil {
-		// The keys live only in the TPM: evicting them is the shredding
-		// that holds against a copy of the disk.
+		// The keys live only in the TPM: evicting them (the HUK, the IAK
+		// and the PSA keys of the TPM location) is the shredding that
+		// holds against a copy of the disk.
 		errs = append(errs, p.opt.RoT.Clear())
 	}
 	if p.ITS != nil {
