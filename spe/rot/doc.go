@@ -1,8 +1,10 @@
 // Package rot is the SPE's hardware root of trust on a TPM 2.0: the
 // hardware unique key as a TPM-resident HMAC key from which the SPE's
 // sealing root is derived, the initial attestation key as a TPM-resident,
-// non-exportable P-256 signing key, a PCR that measured boot extends, and
-// the clearing of these objects at decommissioning.
+// non-exportable P-256 signing key, the PSA keys clients create in the TPM
+// (ECDSA P-256/P-384, persistent handles 0x81520100-0x815201ff), a PCR that
+// measured boot extends, and the clearing of these objects at
+// decommissioning.
 //
 // Both keys are persistent objects of the owner hierarchy, created inside
 // the TPM (sensitiveDataOrigin, fixedTPM, fixedParent) under the TPM's
