@@ -20,12 +20,20 @@ import (
 
 func openTPM(t *testing.T) *rot.TPM {
 	t.Helper()
-	r, err := rot.Open(swtpmtest.Start(t).Spec) // skips without swtpm
+	r, err := openTPMB(t)
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { r.Close() })
 	return r
+}
+
+// openTPMB starts a swtpm (skipping without it) and connects to it.
+func openTPMB(tb testing.TB) (*rot.TPM, error) {
+	r, err := rot.Open(swtpmtest.Start(tb).Spec)
+	if err == nil {
+		tb.Cleanup(func() { r.Close() })
+	}
+	return r, err
 }
 
 var tpmKey = psa.KeyAttributes{Type: psa.KeyTypeECCKeyPair(psa.ECCFamilySECPR1), Bits: 256, Lifetime: psa.LifetimePersistentTPM,
@@ -65,6 +73,13 @@ func TestTPMKeyLife(t *testing.T) {
 	id, err := c.GenerateKey(withID(tpmKey, 7))
 	if err != nil {
 		t.Fatal(err)
+	}
+	before, _ := r.PersistentHandles()
+	if _, err := c.GenerateKey(withID(tpmKey, 7)); !errors.Is(err, psa.ErrAlreadyExists) {
+		t.Fatalf("an ID in use: %v", err)
+	}
+	if after, _ := r.PersistentHandles(); len(after) != len(before) {
+		t.Fatalf("a refused key left a TPM object: %x, before %x", after, before)
 	}
 	a, err := c.KeyAttributes(id)
 	if err != nil || a.Lifetime != psa.LifetimePersistentTPM || a.Lifetime.Location() != psa.LocationRampartTPM {
@@ -147,7 +162,7 @@ func TestTPMKeyLife(t *testing.T) {
 	verifyRaw(t, c, id, d[:], sig)
 
 	// Destroy evicts the TPM object.
-	before, _ := r.PersistentHandles()
+	before, _ = r.PersistentHandles()
 	if err := c.DestroyKey(id); err != nil {
 		t.Fatal(err)
 	}
