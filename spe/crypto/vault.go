@@ -4,6 +4,7 @@ import (
 	"crypto"
 	"crypto/ecdsa"
 	"encoding/binary"
+	"errors"
 
 	"rampart/ipc"
 	"rampart/psa"
@@ -16,6 +17,8 @@ import (
 // checks the PSA policy before it asks the vault for anything.
 type KeyVault interface {
 	// GenerateECDSA makes a persistent ECDSA key pair of bits (256, 384).
+	// An error with a method Full() bool that returns true means the vault
+	// has no room for another key.
 	GenerateECDSA(bits int) (handle uint32, pub *ecdsa.PublicKey, err error)
 	// SignECDSA signs digest (a hash of kind h) with the key at handle:
 	// ASN.1 DER.
@@ -64,6 +67,10 @@ func (s *Service) generateInVault(client int32, session uint64, attr psa.KeyAttr
 	}
 	handle, pub, err := s.keys.vault.GenerateECDSA(attr.Bits)
 	if err != nil {
+		var full interface{ Full() bool }
+		if errors.As(err, &full) && full.Full() {
+			return 0, ipc.ErrInsufficientStorage
+		}
 		return 0, ipc.ErrHardwareFailure
 	}
 	sl, st := newVaultSlot(attr, vaultRef(handle, pub))

@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"sync"
 	"testing"
 
 	"rampart/psa"
@@ -251,5 +252,75 @@ func copyPrivate(t *testing.T, src, dst string) {
 	})
 	if err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestTPMKeysFillTheTPM: when the TPM has no room for another key (swtpm's
+// NV memory holds about 65), generate answers INSUFFICIENT_STORAGE and
+// leaves no sealed file; destroying a key makes room again.
+func TestTPMKeysFillTheTPM(t *testing.T) {
+	r := openTPM(t)
+	dir := t.TempDir()
+	c := startSPEOptions(t, dir, nil, Options{Vault: r, Limits: Limits{PersistentKeysPerClient: 1000}}).dial(t)
+	var made []psa.KeyID
+	for id := psa.KeyID(1); ; id++ {
+		_, err := c.GenerateKey(withID(tpmKey, id))
+		if errors.Is(err, psa.ErrInsufficientStorage) {
+			break
+		}
+		if err != nil || id > 300 {
+			t.Fatalf("key %d: %v", id, err)
+		}
+		made = append(made, id)
+	}
+	files, _ := filepath.Glob(filepath.Join(dir, "state", "keys", "*.key"))
+	if len(made) == 0 || len(files) != len(made) {
+		t.Fatalf("%d keys made, %d sealed files", len(made), len(files))
+	}
+	t.Logf("the TPM holds %d PSA keys", len(made))
+	if err := c.DestroyKey(made[0]); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.GenerateKey(withID(tpmKey, 999)); err != nil {
+		t.Fatalf("after destroying one: %v", err)
+	}
+}
+
+// TestTPMKeysConcurrent: clients generate and sign with TPM keys at the
+// same time (one TPM connection, one command at a time): every key gets
+// its own handle and every signature verifies.
+func TestTPMKeysConcurrent(t *testing.T) {
+	r := openTPM(t)
+	e := startSPEOptions(t, "", nil, Options{Vault: r})
+	d := sha256.Sum256([]byte("message"))
+	var wg sync.WaitGroup
+	errs := make(chan error, 8)
+	for g := range 4 {
+		c := e.dial(t)
+		wg.Go(func() {
+			for k := range 3 {
+				id, err := c.GenerateKey(withID(tpmKey, psa.KeyID(10*g+k+1)))
+				if err != nil {
+					errs <- err
+					return
+				}
+				sig, err := c.SignHash(id, psa.AlgECDSA(psa.AlgSHA256), d[:])
+				if err == nil {
+					err = c.VerifyHash(id, psa.AlgECDSA(psa.AlgSHA256), d[:], sig)
+				}
+				if err != nil {
+					errs <- err
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	if hs, err := r.PersistentHandles(); err != nil || len(hs) != 12 {
+		t.Fatalf("TPM handles %x %v, want 12", hs, err)
 	}
 }

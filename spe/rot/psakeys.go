@@ -17,7 +17,16 @@ const (
 )
 
 // ErrNoFreeHandle: every handle of the PSA key range is taken.
-var ErrNoFreeHandle = errors.New("rot: no free persistent handle for a PSA key")
+var ErrNoFreeHandle error = fullError{errors.New("rot: no free persistent handle for a PSA key")}
+
+// fullError is a TPM without room for another key (no free handle, or its
+// NV memory is full: swtpm holds about 65 keys, a PC-client TPM may hold
+// as few as 7 persistent objects). Full lets the SPE answer
+// PSA_ERROR_INSUFFICIENT_STORAGE without knowing the TPM's errors.
+type fullError struct{ error }
+
+func (fullError) Full() bool      { return true }
+func (e fullError) Unwrap() error { return e.error }
 
 // GenerateECDSA creates a persistent, non-exportable ECDSA key pair of
 // bits (256 or 384) in the TPM at a free handle of the PSA key range and
@@ -36,6 +45,9 @@ func (t *TPM) GenerateECDSA(bits int) (uint32, *ecdsa.PublicKey, error) {
 		return 0, nil, err
 	}
 	if err := t.create(psaKeyTemplate(curve), h, "PSA key"); err != nil {
+		if errors.Is(err, tpm2.TPMRCNVSpace) || errors.Is(err, tpm2.TPMRCObjectMemory) {
+			return 0, nil, fullError{err}
+		}
 		return 0, nil, err
 	}
 	pub, err := t.ecdsaPublic(h)
