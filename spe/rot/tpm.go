@@ -62,7 +62,10 @@ func (t *TPM) Provisioned() bool {
 // Provision creates the hardware unique key and the attestation key in
 // the TPM and makes them persistent, replacing any left by an earlier,
 // interrupted provisioning (so a power cut at any step leaves a device
-// that can be provisioned again). The caller refuses a device that is
+// that can be provisioned again). It clears the PSA keys of the TPM
+// location too: under a new HUK no sealed reference to them opens. The
+// platform provisions with EnsureHUK and ProvisionIAK instead, which keep
+// them. The caller refuses a device that is
 // already provisioned (its lifecycle says so). It returns the attestation
 // public key, for the endorsement.
 func (t *TPM) Provision() (*ecdsa.PublicKey, error) {
