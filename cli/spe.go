@@ -16,6 +16,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"rampart/ipc"
+	"rampart/psa"
 	"rampart/psaclient"
 	"rampart/spe"
 )
@@ -243,6 +244,23 @@ type speKey struct {
 	Algorithm string `json:"algorithm"`
 }
 
+// lifetimeName names a key lifetime for spe keys: its persistence, and its
+// location when it is not the SPE's local storage.
+func lifetimeName(l psa.Lifetime) string {
+	name := "volatile"
+	if l.IsPersistent() {
+		name = "persistent"
+	}
+	switch loc := l.Location(); loc {
+	case psa.LocationLocalStorage:
+		return name
+	case psa.LocationRampartTPM:
+		return name + ":tpm"
+	default:
+		return fmt.Sprintf("%s:0x%06x", name, loc)
+	}
+}
+
 func newSpeKeysCmd(env *Env) *cobra.Command {
 	var sock string
 	var asJSON bool
@@ -251,7 +269,9 @@ func newSpeKeysCmd(env *Env) *cobra.Command {
 		Short: "List the calling client's keys in the SPE (metadata only, never key material)",
 		Long: `List the keys of the client this process is mapped to (by its uid or pid):
 ID, type, size, lifetime, usage flags and permitted algorithm. Another client's keys are
-never visible, and no key material is ever printed.`,
+never visible, and no key material is ever printed. LIFETIME is volatile, persistent, or
+persistent:tpm for a key generated inside the SPE's TPM (lifetime location 0x800001, with
+spe serve --rot tpm:; docs/roots-of-trust.md).`,
 		Example: `  rampart spe keys
   rampart spe keys --socket /tmp/spe.sock --json`,
 		Args: exactArgs(0, "no arguments"),
@@ -268,11 +288,7 @@ never visible, and no key material is ever printed.`,
 			}
 			keys := make([]speKey, 0, len(list))
 			for _, a := range list {
-				lt := "volatile"
-				if a.Lifetime.IsPersistent() {
-					lt = "persistent"
-				}
-				keys = append(keys, speKey{uint32(a.ID), fmt.Sprintf("0x%04x", uint16(a.Type)), a.Bits, lt,
+				keys = append(keys, speKey{uint32(a.ID), fmt.Sprintf("0x%04x", uint16(a.Type)), a.Bits, lifetimeName(a.Lifetime),
 					fmt.Sprintf("0x%08x", uint32(a.Usage)), fmt.Sprintf("0x%08x", uint32(a.Algorithm))})
 			}
 			if asJSON {

@@ -7,6 +7,7 @@ import (
 	"crypto/rand"
 	"crypto/x509"
 	"encoding/hex"
+	"encoding/json"
 	"encoding/pem"
 	"os"
 	"path/filepath"
@@ -16,6 +17,8 @@ import (
 	"rampart/boot"
 	"rampart/image"
 	"rampart/ipc"
+	"rampart/psa"
+	"rampart/psaclient"
 	"rampart/spe/rot/swtpmtest"
 )
 
@@ -97,6 +100,25 @@ func TestSpeServeWithTPM(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(state, "huk")); !os.IsNotExist(err) {
 		t.Fatalf("a HUK file beside the TPM: %v", err)
+	}
+	// A client's PSA key generated in the TPM, listed as such.
+	pc, err := psaclient.Dial(s.sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	id, err := pc.GenerateKey(psa.KeyAttributes{Type: psa.KeyTypeECCKeyPair(psa.ECCFamilySECPR1), Bits: 256,
+		Lifetime: psa.LifetimePersistentTPM, ID: 4, Usage: psa.UsageSignHash, Algorithm: psa.AlgECDSA(psa.AlgSHA256)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := pc.SignHash(id, psa.AlgECDSA(psa.AlgSHA256), make([]byte, 32)); err != nil {
+		t.Fatal(err)
+	}
+	pc.Close()
+	code, out, errs := run(t, "spe", "keys", "--socket", s.sock, "--json")
+	var keys []speKey
+	if code != ExitOK || json.Unmarshal([]byte(out), &keys) != nil || len(keys) != 1 || keys[0].Lifetime != "persistent:tpm" {
+		t.Fatalf("spe keys: %d %q %q", code, out, errs)
 	}
 	s.stop(t)
 }
