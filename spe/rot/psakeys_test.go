@@ -75,4 +75,8 @@ func TestPSAKeys(t *testing.T) {
 	if hs, err := r.PersistentHandles(); err != nil || len(hs) != 0 {
 		t.Fatalf("handles after Clear: %x, %v", hs, err)
 	}
+	r.Close()
+	if out := persistentHandles(t, tp); out != nil && bytes.Contains(out, []byte("0x815201")) {
+		t.Fatalf("tpm2_getcap lists PSA keys after Clear:\n%s", out)
+	}
 }
