@@ -292,7 +292,7 @@ func (s *store) destroy(r keyRef) ipc.Status {
 		if s.vault == nil {
 			return ipc.ErrBadState
 		}
-		if err := s.vault.DestroyKey(sl.vaultHandle); err != nil {
+		if err := s.vault.DestroyKey(sl.vaultHandle, sl.ecdsaP); err != nil {
 			return ipc.ErrHardwareFailure
 		}
 	}

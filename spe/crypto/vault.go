@@ -23,8 +23,9 @@ type KeyVault interface {
 	// SignECDSA signs digest (a hash of kind h) with the key at handle:
 	// ASN.1 DER.
 	SignECDSA(handle uint32, h crypto.Hash, digest []byte) ([]byte, error)
-	// DestroyKey removes the key at handle; an absent key is no error.
-	DestroyKey(handle uint32) error
+	// DestroyKey removes the key at handle if it is the key pub; an empty
+	// handle or another key there is no error (and that key stays).
+	DestroyKey(handle uint32, pub *ecdsa.PublicKey) error
 }
 
 // vaultRefMagic starts a vault key's stored form (the slot's material): the
@@ -75,12 +76,12 @@ func (s *Service) generateInVault(client int32, session uint64, attr psa.KeyAttr
 	}
 	sl, st := newVaultSlot(attr, vaultRef(handle, pub))
 	if st != ipc.Success {
-		s.keys.vault.DestroyKey(handle)
+		s.keys.vault.DestroyKey(handle, pub)
 		return 0, st
 	}
 	id, st := s.keys.put(client, session, sl)
 	if st != ipc.Success {
-		s.keys.vault.DestroyKey(handle)
+		s.keys.vault.DestroyKey(handle, pub)
 		return 0, st
 	}
 	return id, ipc.Success

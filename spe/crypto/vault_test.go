@@ -215,6 +215,13 @@ func TestTPMKeyStateOnAnotherTPM(t *testing.T) {
 	if _, err := cb.SignHash(7, psa.AlgECDSA(psa.AlgSHA256), d[:]); !errors.Is(err, psa.ErrCorruptionDetected) {
 		t.Fatalf("sign with another key at the handle: %v", err)
 	}
+	// Destroying the copied key removes its reference, not the other key.
+	if err := cb.DestroyKey(7); err != nil {
+		t.Fatal(err)
+	}
+	if hs, _ := rb.PersistentHandles(); !slices.Contains(hs, h) {
+		t.Fatal("destroying a copied reference evicted another key at its handle")
+	}
 	if hs, _ := ra.PersistentHandles(); !slices.Contains(hs, uint32(rot.PSAKeyFirst)) {
 		t.Fatal("the first TPM lost its key")
 	}

@@ -76,11 +76,23 @@ func (t *TPM) SignECDSA(handle uint32, h crypto.Hash, digest []byte) ([]byte, er
 	return t.signECDSA(tpm2.AuthHandle{Handle: hk, Name: rp.Name, Auth: tpm2.PasswordAuth(nil)}, alg, digest)
 }
 
-// DestroyKey evicts the PSA key at handle (nothing when it is absent).
-func (t *TPM) DestroyKey(handle uint32) error {
+// DestroyKey evicts the PSA key at handle if it is the key pub: nothing
+// when the handle is empty or holds another key (a stale or copied
+// reference must not destroy the key that now has the handle).
+func (t *TPM) DestroyKey(handle uint32, pub *ecdsa.PublicKey) error {
 	hk, err := psaHandle(handle)
 	if err != nil {
 		return err
+	}
+	if _, err := (tpm2.ReadPublic{ObjectHandle: hk}).Execute(t.t); err != nil {
+		return nil // absent
+	}
+	cur, err := t.ecdsaPublic(hk)
+	if err != nil {
+		return err
+	}
+	if !cur.Equal(pub) {
+		return nil
 	}
 	return t.evict(hk)
 }

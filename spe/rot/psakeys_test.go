@@ -54,7 +54,13 @@ func TestPSAKeys(t *testing.T) {
 	if _, err := r.SignECDSA(uint32(rot.IAKHandle), crypto.SHA256, d256[:]); err == nil {
 		t.Fatal("SignECDSA used a handle outside the PSA range")
 	}
-	if err := r.DestroyKey(h256); err != nil {
+	if err := r.DestroyKey(h384, pub256); err != nil {
+		t.Fatal(err)
+	}
+	if hs, _ := r.PersistentHandles(); !slices.Contains(hs, h384) {
+		t.Fatal("DestroyKey with another key's public key evicted the key at the handle")
+	}
+	if err := r.DestroyKey(h256, pub256); err != nil {
 		t.Fatal(err)
 	}
 	hs, err := r.PersistentHandles()
