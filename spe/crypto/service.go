@@ -81,6 +81,9 @@ func New(opt Options) (*Service, error) {
 		return nil, err
 	}
 	st.vault = opt.Vault
+	if err := st.sweepVault(); err != nil {
+		return nil, err
+	}
 	return &Service{keys: st, rand: opt.Rand}, nil
 }
 

@@ -259,6 +259,22 @@ func (s *store) persist(r keyRef, sl *slot) ipc.Status {
 	return ipc.Success
 }
 
+// storedRefs names every sealed key file of every client.
+func (s *store) storedRefs() []keyRef {
+	entries, _ := os.ReadDir(s.dir)
+	var out []keyRef
+	for _, e := range entries {
+		var owner, id uint32
+		if !strings.HasSuffix(e.Name(), persistentFileSuffix) {
+			continue
+		}
+		if _, err := fmt.Sscanf(e.Name(), "%08x-%08x"+persistentFileSuffix, &owner, &id); err == nil {
+			out = append(out, keyRef{int32(owner), psa.KeyID(id)})
+		}
+	}
+	return out
+}
+
 // persistentCount returns how many persistent keys owner has on disk.
 func (s *store) persistentCount(owner int32) int {
 	prefix := fmt.Sprintf("%08x-", uint32(owner))

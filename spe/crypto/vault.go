@@ -5,6 +5,7 @@ import (
 	"crypto/ecdsa"
 	"encoding/binary"
 	"errors"
+	"fmt"
 
 	"rampart/ipc"
 	"rampart/psa"
@@ -26,6 +27,47 @@ type KeyVault interface {
 	// DestroyKey removes the key at handle if it is the key pub; an empty
 	// handle or another key there is no error (and that key stays).
 	DestroyKey(handle uint32, pub *ecdsa.PublicKey) error
+	// KeyHandles lists the handles of every key the vault holds for the
+	// SPE, and PublicKey reads one's public key.
+	KeyHandles() ([]uint32, error)
+	PublicKey(handle uint32) (*ecdsa.PublicKey, error)
+}
+
+// sweepVault destroys, at start, the vault's keys that no sealed key file
+// names: a power cut between the vault making a key and the store sealing
+// its reference leaves one, which nothing could ever use or destroy and
+// which takes room in the TPM's scarce NV memory. One SPE per TPM (the
+// handle range is the SPE's), so every key there is this store's.
+func (s *store) sweepVault() error {
+	if s.vault == nil || s.dir == "" {
+		return nil
+	}
+	handles, err := s.vault.KeyHandles()
+	if err != nil {
+		return fmt.Errorf("crypto: listing the TPM's keys: %w", err)
+	}
+	if len(handles) == 0 {
+		return nil
+	}
+	named := map[uint32]bool{}
+	for _, r := range s.storedRefs() {
+		if sl, st := s.load(r); st == ipc.Success && inVault(sl.attr) {
+			named[sl.vaultHandle] = true
+		}
+	}
+	for _, h := range handles {
+		if named[h] {
+			continue
+		}
+		pub, err := s.vault.PublicKey(h)
+		if err == nil {
+			err = s.vault.DestroyKey(h, pub)
+		}
+		if err != nil {
+			return fmt.Errorf("crypto: destroying the TPM key 0x%x no sealed key names: %w", h, err)
+		}
+	}
+	return nil
 }
 
 // vaultRefMagic starts a vault key's stored form (the slot's material): the

@@ -124,6 +124,30 @@ func (t *TPM) PersistentHandles() ([]uint32, error) {
 	}
 }
 
+// KeyHandles lists the PSA keys' handles.
+func (t *TPM) KeyHandles() ([]uint32, error) {
+	all, err := t.PersistentHandles()
+	if err != nil {
+		return nil, err
+	}
+	var out []uint32
+	for _, h := range all {
+		if _, err := psaHandle(h); err == nil {
+			out = append(out, h)
+		}
+	}
+	return out, nil
+}
+
+// PublicKey reads the public key of the PSA key at handle.
+func (t *TPM) PublicKey(handle uint32) (*ecdsa.PublicKey, error) {
+	hk, err := psaHandle(handle)
+	if err != nil {
+		return nil, err
+	}
+	return t.ecdsaPublic(hk)
+}
+
 func (t *TPM) freePSAHandle() (tpm2.TPMHandle, error) {
 	used, err := t.PersistentHandles()
 	if err != nil {
@@ -143,15 +167,13 @@ func (t *TPM) freePSAHandle() (tpm2.TPMHandle, error) {
 
 // clearPSAKeys evicts every PSA key.
 func (t *TPM) clearPSAKeys() error {
-	used, err := t.PersistentHandles()
+	keys, err := t.KeyHandles()
 	if err != nil {
 		return err
 	}
 	var errs []error
-	for _, h := range used {
-		if h >= uint32(PSAKeyFirst) && h <= uint32(PSAKeyLast) {
-			errs = append(errs, t.evict(tpm2.TPMHandle(h)))
-		}
+	for _, h := range keys {
+		errs = append(errs, t.evict(tpm2.TPMHandle(h)))
 	}
 	return errors.Join(errs...)
 }
