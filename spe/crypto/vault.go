@@ -37,7 +37,10 @@ type KeyVault interface {
 // names: a power cut between the vault making a key and the store sealing
 // its reference leaves one, which nothing could ever use or destroy and
 // which takes room in the TPM's scarce NV memory. One SPE per TPM (the
-// handle range is the SPE's), so every key there is this store's.
+// handle range is the SPE's), so every key there is this store's. When a
+// sealed file does not open (a state directory from another device, a
+// damaged file) it is not sure which keys are named, and nothing is
+// destroyed.
 func (s *store) sweepVault() error {
 	if s.vault == nil || s.dir == "" {
 		return nil
@@ -51,7 +54,11 @@ func (s *store) sweepVault() error {
 	}
 	named := map[uint32]bool{}
 	for _, r := range s.storedRefs() {
-		if sl, st := s.load(r); st == ipc.Success && inVault(sl.attr) {
+		sl, st := s.load(r)
+		if st != ipc.Success {
+			return nil
+		}
+		if inVault(sl.attr) {
 			named[sl.vaultHandle] = true
 		}
 	}

@@ -360,3 +360,28 @@ func TestTPMKeyOrphanSwept(t *testing.T) {
 		t.Fatalf("the sealed key after the sweep: %v", err)
 	}
 }
+
+// TestTPMKeySweepSparesForeignState: a state directory whose sealed files
+// do not open with this TPM's root (a copy from another device, started
+// by mistake on this TPM) destroys none of this TPM's keys at start.
+func TestTPMKeySweepSparesForeignState(t *testing.T) {
+	r := openTPM(t)
+	dir := t.TempDir()
+	e := startSPEOptions(t, dir, nil, Options{Vault: r})
+	if _, err := e.dial(t).GenerateKey(withID(tpmKey, 7)); err != nil {
+		t.Fatal(err)
+	}
+	e.srv.Shutdown()
+	foreign := t.TempDir()
+	copyPrivate(t, dir, foreign)
+	// Another device's root: this store's files do not open under it.
+	huk := make([]byte, HUKSize)
+	huk[0] = 1
+	if err := os.WriteFile(filepath.Join(foreign, "state", "huk"), huk, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	startSPEOptions(t, foreign, nil, Options{Vault: r}).srv.Shutdown()
+	if hs, err := r.KeyHandles(); err != nil || len(hs) != 1 {
+		t.Fatalf("TPM keys after a foreign state directory started: %x %v", hs, err)
+	}
+}
