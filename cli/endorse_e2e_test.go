@@ -13,17 +13,39 @@ import (
 
 	"rampart/boot"
 	"rampart/fleet/store"
+	"rampart/hsm/hsmtest"
 	"rampart/image"
 	"rampart/sim"
 	"rampart/spe"
 	"rampart/spe/platform"
+	"rampart/spe/rot"
+	"rampart/spe/rot/swtpmtest"
 )
 
 // TestProvisionImportEnroll is the factory-to-fleet path with nothing
 // re-signed: `rampart spe provision` writes the signed endorsement, `rampart
 // fleet endorsements import` sends that file as it is to a real fleet
 // server, and the device then enrolls by attestation (`rampart agent --once`).
-func TestProvisionImportEnroll(t *testing.T) {
+func TestProvisionImportEnroll(t *testing.T) { provisionImportEnroll(t, "", nil) }
+
+// TestProvisionImportEnrollHardwareRoots is the same path with hardware
+// roots: the manufacturer key in SoftHSM2 (--manufacturer-key pkcs11:...)
+// and the device's HUK and IAK in swtpm (--rot tpm:...): the fleet imports
+// the endorsement and enrolls the device by a token the TPM signed.
+func TestProvisionImportEnrollHardwareRoots(t *testing.T) {
+	tp := swtpmtest.Start(t)
+	tk := hsmtest.Start(t)
+	provisionImportEnroll(t, tp.Spec, func(mfrPEM string) []string {
+		tk.Import(t, mfrPEM, "mfr", "01")
+		return []string{"--manufacturer-key", tk.URI("mfr"), "--rot", tp.Spec}
+	})
+}
+
+// provisionImportEnroll runs the factory-to-fleet path; with tpmSpec the
+// SPE's roots are in that TPM (opened only after the CLI closed its own
+// connection: swtpm serves one at a time), and hw turns the manufacturer
+// key file into the provisioning flags that name the hardware keys.
+func provisionImportEnroll(t *testing.T, tpmSpec string, hw func(mfrPEM string) []string) {
 	dir := shortTempDir(t, "e2e")
 	f, err := sim.StartFleet(sim.FleetOptions{Dir: dir})
 	if err != nil {
@@ -68,9 +90,14 @@ func TestProvisionImportEnroll(t *testing.T) {
 	}
 	d.Close()
 	endo := filepath.Join(dir, "device.endorsement.json")
-	if code, out, errs := run(t, "spe", "provision", "--state-dir", stateDir, "--device", devDir,
+	keyFlags := []string{"--manufacturer-key", mfrPath}
+	if hw != nil {
+		keyFlags = hw(mfrPath)
+		os.Remove(mfrPath)
+	}
+	if code, out, errs := run(t, append([]string{"spe", "provision", "--state-dir", stateDir, "--device", devDir,
 		"--implementation-id", hex.EncodeToString(sim.ImplementationID), "--boot-key", bootPubPath,
-		"--manufacturer-key", mfrPath, "--manufacturer", "Sim Devices Ltd", "--endorsement", endo); code != ExitOK {
+		"--manufacturer", "Sim Devices Ltd", "--endorsement", endo}, keyFlags...)...); code != ExitOK {
 		t.Fatalf("provision: %d %q %q", code, out, errs)
 	}
 
@@ -95,7 +122,14 @@ func TestProvisionImportEnroll(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer dev.Close()
-	p, err := platform.Open(platform.Options{StateDir: stateDir, Device: dev,
+	var tpm *rot.TPM
+	if tpmSpec != "" {
+		if tpm, err = rot.Open(tpmSpec); err != nil {
+			t.Fatal(err)
+		}
+		defer tpm.Close()
+	}
+	p, err := platform.Open(platform.Options{StateDir: stateDir, Device: dev, RoT: tpm,
 		Server: spe.Options{Identify: func(uid, pid int) (int32, error) { return -1, nil }}})
 	if err != nil {
 		t.Fatal(err)

@@ -326,14 +326,11 @@ The output is binary CBOR: give --out, or --out - to write it to standard output
 			if keyFile == "" || outFile == "" {
 				return usageError("--key and --out are required")
 			}
-			kb, err := os.ReadFile(keyFile)
+			key, closeKey, err := manufacturerSigner(keyFile, "--key")
 			if err != nil {
-				return fail(ExitError, err, "")
+				return err
 			}
-			key, err := attest.ParsePrivateKeyPEM(kb)
-			if err != nil {
-				return fail(ExitError, err, "the manufacturer key is an ECDSA P-256, P-384 or P-521 private key (PEM)")
-			}
+			defer closeKey()
 			lb, err := attestReadInput(env, args[0], "endorsement list")
 			if err != nil {
 				return err
@@ -355,7 +352,7 @@ The output is binary CBOR: give --out, or --out - to write it to standard output
 			return nil
 		},
 	}
-	sign.Flags().StringVar(&keyFile, "key", "", "manufacturer private key (PEM)")
+	sign.Flags().StringVar(&keyFile, "key", "", "manufacturer private key: a PEM file or a pkcs11: URI")
 	sign.Flags().StringVar(&manufacturer, "manufacturer", "", "manufacturer name, written as the protected kid (optional)")
 	sign.Flags().StringVarP(&outFile, "out", "o", "", `write the signed list (COSE_Sign1) here ("-" for standard output)`)
 	imp := &cobra.Command{

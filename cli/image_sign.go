@@ -12,6 +12,7 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
+	"rampart/hsm"
 	"rampart/image"
 )
 
@@ -25,6 +26,8 @@ type imageSignFlags struct {
 	pure, nonBootable                                                        bool
 	maxSectors                                                               int
 	customTLV, customTLVFile                                                 []string
+
+	tokenKey *hsm.Key // -k pkcs11:...: open until the image is signed
 }
 
 func newImageSignCmd(env *Env) *cobra.Command {
@@ -54,6 +57,8 @@ builds the image with that signature (base64 file), after checking it verifies.`
   # auto derives it from the version
   rampart image sign -k signing.pem -H 0x200 --pad-header -v 1.2.3+4 -S 0x20000 -s auto app.bin app.signed.bin
   rampart image sign -k signing.pem -H 0x200 --pad-header -v 1.2.3 -S 0x20000 -s auto --pad app.bin update.bin
+  rampart image sign -s auto -H 0x200 --pad-header -v 1.2.3 -S 0x20000 app.bin app.signed.bin \
+      -k 'pkcs11:token=release;object=fw?module-path=/usr/lib/softhsm/libsofthsm2.so&pin-source=file:/etc/rampart/pin'
   rampart image sign -k signing.pem -E enc-pub.pem -H 0x200 --pad-header -v 2.0.0 -S 0x40000 -s auto app.hex app.signed.hex
   rampart image sign -k signing.pem -H 0x200 --pad-header -v 1.2.3 -S 0x20000 -s 3 -d "(1,2.0.0+0)" \
       --boot-record SPE --custom-tlv 0xa0 0x01020304 app.bin app.signed.bin`,
@@ -79,7 +84,7 @@ builds the image with that signature (base64 file), after checking it verifies.`
 		},
 	}
 	fl := cmd.Flags()
-	fl.StringVarP(&f.key, "key", "k", "", "signing key (PEM); none makes an unsigned image with a hash only")
+	fl.StringVarP(&f.key, "key", "k", "", "signing key: a PEM file, or a key in a PKCS#11 token as a pkcs11: URI; none makes an unsigned image with a hash only")
 	fl.StringVar(&f.publicKeyFormat, "public-key-format", "hash", "hash (KEYHASH TLV) or full (PUBKEY TLV)")
 	fl.StringVar(&f.align, "align", "1", "flash write alignment: 1, 2, 4, 8, 16, 32")
 	fl.StringVar(&f.maxAlign, "max-align", "", "maximum flash alignment (BOOT_MAX_ALIGN): 8, 16, 32")
@@ -155,6 +160,9 @@ func imageJoinPairs(args []string, flags ...string) ([]string, error) {
 // signing vector, an Intel HEX image or a binary image.
 func imageSign(env *Env, fl *pflag.FlagSet, f *imageSignFlags, inPath, outPath string) error {
 	o, err := f.options(env, fl)
+	if f.tokenKey != nil {
+		defer f.tokenKey.Close()
+	}
 	if err != nil {
 		return imageFlagFailure(fl, err)
 	}
@@ -324,7 +332,13 @@ func (f *imageSignFlags) tlvOptions(o *image.SignOptions) error {
 // keyOptions loads the signing key, the fixed signature and its public
 // key, and the encryption key.
 func (f *imageSignFlags) keyOptions(env *Env, o *image.SignOptions) error {
-	if f.key != "" {
+	if hsm.IsURI(f.key) {
+		k, err := hsmOpen(f.key, "-k/--key")
+		if err != nil {
+			return err
+		}
+		f.tokenKey, o.Key = k, k
+	} else if f.key != "" {
 		k, err := imageLoadKey(env, f.key, "-k/--key")
 		if err != nil {
 			return err

@@ -102,7 +102,7 @@ listener serve load balancers.`,
 	cmd.Flags().BoolVar(&checkConfig, "check-config", false, "validate the configuration and the database (reachable, schema not newer than this build) and exit (0 valid, 1 invalid)")
 	cmd.Flags().DurationVar(&drainTimeout, "drain-timeout", 30*time.Second, "on SIGTERM or SIGINT: the longest the drain may take before the server stops anyway")
 	cmd.Flags().BoolVar(&offline, "offline", false, "with --check-config: validate the file only, do not connect to the database")
-	cmd.AddCommand(newServerTokenCmd(env), newServerCAPassphraseCmd(env))
+	cmd.AddCommand(newServerTokenCmd(env), newServerCAPassphraseCmd(env), newServerCAToTokenCmd(env))
 	return cmd
 }
 
@@ -247,6 +247,10 @@ Exit 1 when the current passphrase is wrong or the new one too weak.`,
 			oldPass, newPass := passphraseFromEnv(env, cfg.CA.PassphraseEnv), passphraseFromEnv(env, caNewPassphraseEnv)
 			if oldPass == nil || newPass == nil {
 				return usageError("set %s to the current passphrase and %s to the new one", cfg.CA.PassphraseEnv, caNewPassphraseEnv)
+			}
+			if cfg.CA.Key != "" {
+				return fail(ExitError, errors.New("ca.key names a key in a PKCS#11 token: there is no key file to re-encrypt"),
+					"with a token CA the passphrase keys the secrets the server derives (campaign download keys): changing it is not supported yet")
 			}
 			where := cfg.DataDir
 			if cfg.Clustered() {

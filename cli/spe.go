@@ -16,6 +16,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"rampart/ipc"
+	"rampart/psa"
 	"rampart/psaclient"
 	"rampart/spe"
 )
@@ -61,7 +62,7 @@ func speSocket(env *Env, flag string) string {
 }
 
 func newSpeServeCmd(env *Env) *cobra.Command {
-	var configPath, device string
+	var configPath, device, rotSpec string
 	var check bool
 	cmd := &cobra.Command{
 		Use:   "serve",
@@ -132,6 +133,12 @@ $RAMPART_SPE_DEVICE is read when --device is not given.
 			if err != nil {
 				return fail(ExitError, err, "the state directory must be writable by the SPE only")
 			}
+			if svc.opt.RoT, err = speOpenRoT(env, rotSpec); err != nil {
+				return err
+			}
+			if svc.opt.RoT != nil {
+				defer svc.opt.RoT.Close()
+			}
 			logger := log.New(env.Stderr, "", log.LstdFlags)
 			srv := spe.New(spe.Options{Identify: cfg.Identify, MaxSessionsPerClient: cfg.Limits.SessionsPerClient, Logf: logger.Printf})
 			if err := srv.RegisterStatus(); err != nil {
@@ -146,6 +153,11 @@ $RAMPART_SPE_DEVICE is read when --device is not given.
 				srv.Shutdown()
 				return fail(ExitError, err, "")
 			}
+			// SIGTERM is caught before the socket accepts anything: a
+			// supervisor (or a test) that sees the socket ready may stop
+			// the SPE at once, and must get a clean shutdown.
+			ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+			defer stop()
 			if gid >= 0 {
 				err = srv.ListenGroup(cfg.Socket, gid)
 			} else {
@@ -154,8 +166,6 @@ $RAMPART_SPE_DEVICE is read when --device is not given.
 			if err != nil {
 				return fail(ExitError, err, "")
 			}
-			ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-			defer stop()
 			go func() { <-ctx.Done(); srv.Shutdown() }()
 			if device == "" {
 				fmt.Fprintf(env.Stderr, "spe: warning: no --device: no boot measurements, so no attestation tokens (no fleet enrollment) and no firmware update\n")
@@ -171,6 +181,7 @@ $RAMPART_SPE_DEVICE is read when --device is not given.
 	cmd.Flags().StringVar(&configPath, "config", "", "SPE configuration file (JSON)")
 	cmd.Flags().BoolVar(&check, "check-config", false, "validate the configuration and exit")
 	cmd.Flags().StringVar(&device, "device", "", "bootloader device directory: boot measurements, attestation, firmware update (default $RAMPART_SPE_DEVICE)")
+	speRoTFlag(cmd.Flags(), &rotSpec)
 	return cmd
 }
 
@@ -248,6 +259,23 @@ type speKey struct {
 	Algorithm string `json:"algorithm"`
 }
 
+// lifetimeName names a key lifetime for spe keys: its persistence, and its
+// location when it is not the SPE's local storage.
+func lifetimeName(l psa.Lifetime) string {
+	name := "volatile"
+	if l.IsPersistent() {
+		name = "persistent"
+	}
+	switch loc := l.Location(); loc {
+	case psa.LocationLocalStorage:
+		return name
+	case psa.LocationRampartTPM:
+		return name + ":tpm"
+	default:
+		return fmt.Sprintf("%s:0x%06x", name, loc)
+	}
+}
+
 func newSpeKeysCmd(env *Env) *cobra.Command {
 	var sock string
 	var asJSON bool
@@ -256,7 +284,9 @@ func newSpeKeysCmd(env *Env) *cobra.Command {
 		Short: "List the calling client's keys in the SPE (metadata only, never key material)",
 		Long: `List the keys of the client this process is mapped to (by its uid or pid):
 ID, type, size, lifetime, usage flags and permitted algorithm. Another client's keys are
-never visible, and no key material is ever printed.`,
+never visible, and no key material is ever printed. LIFETIME is volatile, persistent, or
+persistent:tpm for a key generated inside the SPE's TPM (lifetime location 0x800001, with
+spe serve --rot tpm:; docs/roots-of-trust.md).`,
 		Example: `  rampart spe keys
   rampart spe keys --socket /tmp/spe.sock --json`,
 		Args: exactArgs(0, "no arguments"),
@@ -273,11 +303,7 @@ never visible, and no key material is ever printed.`,
 			}
 			keys := make([]speKey, 0, len(list))
 			for _, a := range list {
-				lt := "volatile"
-				if a.Lifetime.IsPersistent() {
-					lt = "persistent"
-				}
-				keys = append(keys, speKey{uint32(a.ID), fmt.Sprintf("0x%04x", uint16(a.Type)), a.Bits, lt,
+				keys = append(keys, speKey{uint32(a.ID), fmt.Sprintf("0x%04x", uint16(a.Type)), a.Bits, lifetimeName(a.Lifetime),
 					fmt.Sprintf("0x%08x", uint32(a.Usage)), fmt.Sprintf("0x%08x", uint32(a.Algorithm))})
 			}
 			if asJSON {

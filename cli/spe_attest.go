@@ -30,9 +30,21 @@ func speTransport(env *Env, sock, stateDir, deviceDir string, client int32) (ipc
 		}
 		return c, func() {}, nil
 	}
-	p, done, err := speOpenPlatform(stateDir, deviceDir)
+	// In this process the state directory's root comes from $RAMPART_SPE_ROT.
+	tpm, err := speOpenRoT(env, "")
 	if err != nil {
 		return nil, nil, err
+	}
+	p, done, err := speOpenPlatform(stateDir, deviceDir, tpm)
+	if err != nil {
+		if tpm != nil {
+			tpm.Close()
+		}
+		return nil, nil, err
+	}
+	if tpm != nil {
+		platformDone := done
+		done = func() { platformDone(); tpm.Close() }
 	}
 	l, err := p.Server.Local(client)
 	if err != nil {

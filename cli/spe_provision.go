@@ -15,6 +15,7 @@ import (
 	"rampart/spe/audit"
 	"rampart/spe/platform"
 	"rampart/spe/provision"
+	"rampart/spe/rot"
 )
 
 func init() {
@@ -23,7 +24,7 @@ func init() {
 
 // speOpenPlatform opens the SPE of a state directory in this process, on the
 // device directory when one is given (which boots it).
-func speOpenPlatform(stateDir, deviceDir string) (*platform.Platform, func(), error) {
+func speOpenPlatform(stateDir, deviceDir string, tpm *rot.TPM) (*platform.Platform, func(), error) {
 	if stateDir == "" {
 		return nil, nil, usageError("give --state-dir")
 	}
@@ -34,7 +35,7 @@ func speOpenPlatform(stateDir, deviceDir string) (*platform.Platform, func(), er
 			return nil, nil, fail(ExitError, err, "is "+deviceDir+" a device made by `rampart boot create`?")
 		}
 	}
-	p, err := platform.Open(platform.Options{StateDir: stateDir, Device: dev})
+	p, err := platform.Open(platform.Options{StateDir: stateDir, Device: dev, RoT: tpm})
 	if err != nil {
 		if dev != nil {
 			dev.Close()
@@ -63,7 +64,7 @@ type speProvisionSummary struct {
 }
 
 func newSpeProvisionCmd(env *Env) *cobra.Command {
-	var stateDir, deviceDir, implHex, certRef, mfrPath, mfrName, outPath, signedPath, comment string
+	var stateDir, deviceDir, implHex, certRef, mfrPath, mfrName, outPath, signedPath, comment, rotSpec string
 	var bootKeys []string
 	var p384, asJSON, reissue bool
 	cmd := &cobra.Command{
@@ -103,14 +104,11 @@ Exit codes: 0 provisioned, 1 the device is not in a provisioning state, 2 usage,
 			if signedPath == "" {
 				signedPath = outPath + ".cose"
 			}
-			mb, err := os.ReadFile(mfrPath)
+			mfr, closeMfr, err := manufacturerSigner(mfrPath, "--manufacturer-key")
 			if err != nil {
-				return fail(ExitError, err, "")
+				return err
 			}
-			mfr, err := attest.ParsePrivateKeyPEM(mb)
-			if err != nil {
-				return fail(ExitError, fmt.Errorf("%s: %w", mfrPath, err), "the manufacturer key is an ECDSA P-256 or P-384 private key (PEM)")
-			}
+			defer closeMfr()
 			var keys [][]byte
 			for _, k := range bootKeys {
 				b, err := os.ReadFile(k)
@@ -122,7 +120,14 @@ Exit codes: 0 provisioned, 1 the device is not in a provisioning state, 2 usage,
 			if len(keys) > 0 && deviceDir == "" {
 				return usageError("--boot-key needs --device")
 			}
-			p, done, err := speOpenPlatformNoBoot(stateDir)
+			tpm, err := speOpenRoT(env, rotSpec)
+			if err != nil {
+				return err
+			}
+			if tpm != nil {
+				defer tpm.Close()
+			}
+			p, done, err := speOpenPlatformNoBoot(stateDir, tpm)
 			if err != nil {
 				return err
 			}
@@ -170,7 +175,8 @@ Exit codes: 0 provisioned, 1 the device is not in a provisioning state, 2 usage,
 	f.StringVar(&implHex, "implementation-id", "", "implementation ID (32 bytes, hex)")
 	f.StringVar(&certRef, "cert-ref", "", "PSA Certified reference (EAN-13+5, e.g. 0604565272829-10010)")
 	f.StringArrayVar(&bootKeys, "boot-key", nil, "boot verification public key (PEM); repeatable")
-	f.StringVar(&mfrPath, "manufacturer-key", "", "manufacturer signing key (ECDSA PEM)")
+	speRoTFlag(f, &rotSpec)
+	f.StringVar(&mfrPath, "manufacturer-key", "", "manufacturer signing key: an ECDSA PEM file or a pkcs11: URI")
 	f.StringVar(&mfrName, "manufacturer", "", "manufacturer name, written as the signed endorsement's kid (optional)")
 	f.StringVar(&outPath, "endorsement", "", "write the endorsement list (JSON) here")
 	f.StringVar(&signedPath, "signed", "", "write the manufacturer-signed endorsement (COSE_Sign1) here")
@@ -183,11 +189,11 @@ Exit codes: 0 provisioned, 1 the device is not in a provisioning state, 2 usage,
 
 // speOpenPlatformNoBoot opens the platform without a device: provisioning
 // does not boot anything.
-func speOpenPlatformNoBoot(stateDir string) (*platform.Platform, func(), error) {
+func speOpenPlatformNoBoot(stateDir string, tpm *rot.TPM) (*platform.Platform, func(), error) {
 	if stateDir == "" {
 		return nil, nil, usageError("give --state-dir")
 	}
-	p, err := platform.Open(platform.Options{StateDir: stateDir})
+	p, err := platform.Open(platform.Options{StateDir: stateDir, RoT: tpm})
 	if err != nil {
 		return nil, nil, fail(ExitError, err, "check the state directory (the SPE's own, mode 0700) and that the device boots (rampart boot run)")
 	}

@@ -43,11 +43,17 @@ func startSpeServe(t *testing.T, prefix string) *speServing {
 // startSpeServeWith is startSpeServe with more configuration fields.
 func startSpeServeWith(t *testing.T, prefix string, extra map[string]any) *speServing {
 	t.Helper()
+	return startSpeServeEnv(t, prefix, extra, nil)
+}
+
+// startSpeServeEnv is startSpeServeWith with environment variables.
+func startSpeServeEnv(t *testing.T, prefix string, extra map[string]any, vars map[string]string) *speServing {
+	t.Helper()
 	s := &speServing{dir: shortTempDir(t, prefix), done: make(chan int, 1), stderr: &bytes.Buffer{}}
 	s.sock = filepath.Join(s.dir, "run", "spe.sock")
 	cfg := speWriteConfigWith(t, s.dir, s.sock, extra)
 	go func() {
-		env := &Env{Stdin: strings.NewReader(""), Stdout: &bytes.Buffer{}, Stderr: s.stderr, Getenv: func(string) string { return "" }}
+		env := &Env{Stdin: strings.NewReader(""), Stdout: &bytes.Buffer{}, Stderr: s.stderr, Getenv: func(k string) string { return vars[k] }}
 		s.done <- Main([]string{"spe", "serve", "--config", cfg}, env)
 	}()
 	deadline := time.Now().Add(5 * time.Second)

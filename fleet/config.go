@@ -42,8 +42,14 @@ type Config struct {
 		// PassphraseEnv names the environment variable holding the CA key
 		// passphrase (default RAMPART_CA_PASSPHRASE). The passphrase is
 		// never read from the file itself.
-		PassphraseEnv string   `yaml:"passphrase_env"`
-		CertTTL       Duration `yaml:"cert_ttl"` // device certificate lifetime; default 24h
+		PassphraseEnv string `yaml:"passphrase_env"`
+		// Key, when set, is a pkcs11: URI (RFC 7512) naming the CA's
+		// private key in a PKCS#11 token (an HSM): the key never enters
+		// the server's memory or disk. The default (empty) keeps the key
+		// in data_dir, encrypted under the passphrase. With a token, the
+		// passphrase keys the secrets the server derives from its CA.
+		Key     string   `yaml:"key"`
+		CertTTL Duration `yaml:"cert_ttl"` // device certificate lifetime; default 24h
 	} `yaml:"ca"`
 	NonceTTL Duration `yaml:"nonce_ttl"` // default 5m
 	// Manufacturers are the keys trusted to sign endorsement lists.

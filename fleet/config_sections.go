@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
+
+	"rampart/hsm"
 )
 
 // defaultString sets *p to v when it is empty.
@@ -62,6 +64,13 @@ func (c *Config) validateCA(bad report) {
 	}
 	if c.CA.CertTTL.Duration < time.Minute || c.CA.CertTTL.Duration > 90*24*time.Hour {
 		bad("ca.cert_ttl", "%v: want 1m..2160h (short-lived certificates)", c.CA.CertTTL)
+	}
+	if c.CA.Key != "" {
+		if _, err := hsm.ParseURI(c.CA.Key); err != nil {
+			bad("ca.key", "%v", err)
+		} else if c.Clustered() {
+			bad("ca.key", "a CA key in a PKCS#11 token is supported on a single node only (the nodes of a cluster share the CA through the store)")
+		}
 	}
 	if c.NonceTTL.Duration == 0 {
 		c.NonceTTL.Duration = 5 * time.Minute

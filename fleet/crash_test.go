@@ -22,6 +22,7 @@ import (
 	"rampart/adminapi"
 	"rampart/deviceproto"
 	"rampart/fleet/ca"
+	"rampart/hsm/hsmtest"
 )
 
 // envChild makes the test binary run a fleet server from the named config
@@ -33,7 +34,9 @@ func TestMain(m *testing.M) {
 		runChild(path)
 		return
 	}
-	os.Exit(m.Run())
+	code := m.Run()
+	hsmtest.Cleanup()
+	os.Exit(code)
 }
 
 type childAddrs struct{ Enroll, Admin, MQTT string }

@@ -29,6 +29,7 @@ import (
 	"rampart/fleet/internal/netlimit"
 	"rampart/fleet/store"
 	"rampart/fleet/telemetry"
+	"rampart/hsm"
 	"rampart/internal/secfile"
 	"rampart/internal/tlsconf"
 )
@@ -84,6 +85,8 @@ type Server struct {
 	log  *slog.Logger
 	db   *store.DB
 	ca   *ca.CA
+	// caKey is the CA key in a PKCS#11 token (ca.key), closed at Shutdown.
+	caKey *hsm.Key
 	// caCertFile is the CA certificate clients need as --ca (absolute;
 	// "" when data_dir holds another CA than the cluster's).
 	caCertFile string
@@ -184,11 +187,17 @@ func New(cfg *Config, o Options) (*Server, error) {
 			s.node.Close()
 		}
 		s.db.Close()
+		if s.caKey != nil {
+			s.caKey.Close()
+		}
 		return nil, err
 	}
 	caOpts := ca.Options{Rand: o.Rand, Now: o.Now, Name: cfg.CA.Name}
 	if cfg.Clustered() {
 		s.ca, s.caCertFile, err = openSharedCA(ctx, s.db, cfg.DataDir, pass, weakPass, caOpts, log.With("component", "ca"))
+	} else if cfg.CA.Key != "" {
+		s.ca, err = s.openTokenCA(cfg, pass, caOpts)
+		s.caCertFile = filepath.Join(cfg.DataDir, ca.CertFile)
 	} else {
 		s.ca, err = ca.Open(cfg.DataDir, pass, caOpts)
 		s.caCertFile = filepath.Join(cfg.DataDir, ca.CertFile)
@@ -575,6 +584,9 @@ func (s *Server) Shutdown(ctx context.Context) error {
 			errs = append(errs, s.node.Close())
 		}
 		errs = append(errs, s.db.Close())
+		if s.caKey != nil {
+			errs = append(errs, s.caKey.Close())
+		}
 		s.log.Info("fleet server stopped")
 	})
 	return errors.Join(errs...)

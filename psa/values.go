@@ -116,6 +116,29 @@ const (
 	LifetimePersistent Lifetime = 0x00000001
 )
 
+// Key locations (psa_key_location_t, the lifetime's bits 8-31).
+// LocationRampartTPM is a vendor location (bit 23 set): a key generated
+// inside the TPM that holds the SPE's roots of trust, usable there and
+// never exportable; the SPE keeps its handle, its public key and its PSA
+// attributes, and checks its policy as for any key.
+const (
+	LocationLocalStorage uint32 = 0x000000
+	LocationRampartTPM   uint32 = 0x800001
+)
+
+// LifetimePersistentTPM is a persistent key in LocationRampartTPM.
+var LifetimePersistentTPM = LifetimeFromPersistenceAndLocation(LifetimePersistent, LocationRampartTPM)
+
+// LifetimeFromPersistenceAndLocation is
+// PSA_KEY_LIFETIME_FROM_PERSISTENCE_AND_LOCATION: persistence is a
+// lifetime whose location bits are ignored.
+func LifetimeFromPersistenceAndLocation(persistence Lifetime, location uint32) Lifetime {
+	return persistence&0xff | Lifetime(location<<8)
+}
+
+// Location is PSA_KEY_LIFETIME_GET_LOCATION.
+func (l Lifetime) Location() uint32 { return uint32(l) >> 8 }
+
 // KeyID is psa_key_id_t.
 type KeyID uint32
 

@@ -34,8 +34,11 @@ const (
 type CA struct {
 	cert *x509.Certificate
 	key  crypto.Signer
-	rand io.Reader
-	now  func() time.Time
+	// secret keys DeriveSecret when key is external (OpenExternal): its
+	// value cannot be read.
+	secret []byte
+	rand   io.Reader
+	now    func() time.Time
 
 	fixedOnce sync.Once // deviceFixed
 	fixed     *deviceFixedParts

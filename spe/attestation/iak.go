@@ -1,6 +1,7 @@
 package attestation
 
 import (
+	"crypto"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	cryptorand "crypto/rand"
@@ -82,8 +83,8 @@ func Provision(st *storage.Store, huk []byte, curve elliptic.Curve, id Identity,
 	return &key.PublicKey, nil
 }
 
-// load reads the sealed IAK and the identity.
-func load(st *storage.Store, huk []byte) (*ecdsa.PrivateKey, *Identity, error) {
+// load reads the sealed IAK (or the record of an external one) and the identity.
+func load(st *storage.Store, huk []byte, ext ExternalIAK) (crypto.Signer, *Identity, error) {
 	der, err := st.GetSealed(iakObject, sealLabel, huk)
 	if errors.Is(err, storage.ErrNotExist) {
 		return nil, nil, ErrNotProvisioned
@@ -91,13 +92,9 @@ func load(st *storage.Store, huk []byte) (*ecdsa.PrivateKey, *Identity, error) {
 	if err != nil {
 		return nil, nil, fmt.Errorf("attestation: %w", err)
 	}
-	k, err := x509.ParsePKCS8PrivateKey(der)
+	key, err := parseIAK(der, ext)
 	if err != nil {
-		return nil, nil, fmt.Errorf("attestation: sealed key: %w", err)
-	}
-	key, ok := k.(*ecdsa.PrivateKey)
-	if !ok {
-		return nil, nil, errors.New("attestation: sealed key is not ECDSA")
+		return nil, nil, err
 	}
 	b, err := st.Get(identityObject)
 	if err != nil {

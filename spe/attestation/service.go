@@ -1,6 +1,7 @@
 package attestation
 
 import (
+	"crypto"
 	"crypto/ecdsa"
 	"crypto/rand"
 	"errors"
@@ -40,13 +41,17 @@ type Options struct {
 	BootSeed []byte
 	// Rand is used for the boot seed and ECDSA signatures; nil means crypto/rand.
 	Rand io.Reader
+	// External, when set, holds the IAK outside the SPE's storage (a TPM,
+	// see spe/rot): ProvisionExternal creates it there and tokens are
+	// signed there.
+	External ExternalIAK
 }
 
 // Service is the Initial Attestation RoT Service.
 type Service struct {
 	opt  Options
 	mu   sync.RWMutex // guards key, id and down (Reload runs at provisioning)
-	key  *ecdsa.PrivateKey
+	key  crypto.Signer
 	id   *Identity
 	down bool // set by Shutdown (decommissioning): no key is ever loaded again
 }
@@ -85,7 +90,7 @@ func (s *Service) Reload() error {
 	if down {
 		return errDown
 	}
-	key, id, err := load(s.opt.Store, s.opt.HUK)
+	key, id, err := load(s.opt.Store, s.opt.HUK, s.opt.External)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.down {
@@ -108,7 +113,7 @@ func (s *Service) Shutdown() {
 
 // current returns the loaded key and identity (nil before provisioning),
 // or errDown after Shutdown.
-func (s *Service) current() (*ecdsa.PrivateKey, *Identity, error) {
+func (s *Service) current() (crypto.Signer, *Identity, error) {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	if s.down {
@@ -123,7 +128,8 @@ func (s *Service) PublicKey() *ecdsa.PublicKey {
 	if key == nil {
 		return nil
 	}
-	return &key.PublicKey
+	pub, _ := key.Public().(*ecdsa.PublicKey)
+	return pub
 }
 
 // Identity returns what provisioning recorded, or nil before provisioning.
@@ -163,7 +169,7 @@ func (s *Service) Claims(client int32, challenge []byte, profile attest.Profile)
 	return c, err
 }
 
-func (s *Service) claims(client int32, challenge []byte, profile attest.Profile) (*attest.Claims, *ecdsa.PrivateKey, error) {
+func (s *Service) claims(client int32, challenge []byte, profile attest.Profile) (*attest.Claims, crypto.Signer, error) {
 	if !validChallenge(len(challenge)) {
 		return nil, nil, fmt.Errorf("attestation: challenge of %d bytes, want 32, 48 or 64: %w", len(challenge), ipc.ErrInvalidArgument)
 	}

@@ -96,6 +96,12 @@ func (s *Service) sign(m *spe.Message, message bool) ipc.Status {
 			return ipc.ErrInvalidArgument
 		}
 		return m.Write(0, ed25519.Sign(sl.ed, digest))
+	case (base == psa.AlgECDSA(0) || base == psa.AlgDeterministicECDSA(0)) && inVault(sl.attr):
+		raw, st := s.signInVault(sl, alg, digest)
+		if st != ipc.Success {
+			return st
+		}
+		return m.Write(0, raw)
 	case base == psa.AlgECDSA(0) || base == psa.AlgDeterministicECDSA(0):
 		if sl.ecdsa == nil {
 			return ipc.ErrInvalidArgument

@@ -45,6 +45,9 @@ func FuzzCall(f *testing.F) {
 		{psa.OpKDFSetup, [][]byte{u(uint32(psa.AlgHKDF(psa.AlgSHA256)))}, []uint32{4}},
 		{psa.OpKDFInputBytes, [][]byte{u(1), u(0x0101), []byte("secret")}, nil},
 		{psa.OpHashClone, [][]byte{u(1)}, []uint32{4}},
+		// The TPM location on a service without a vault: NOT_SUPPORTED.
+		{psa.OpGenerateKey, [][]byte{attrs(psa.KeyAttributes{Type: secp, Bits: 256, Lifetime: psa.LifetimePersistentTPM, ID: 3, Usage: psa.UsageSignHash, Algorithm: psa.AlgECDSA(psa.AlgSHA256)})}, []uint32{4}},
+		{psa.OpImportKey, [][]byte{attrs(psa.KeyAttributes{Type: secp, Lifetime: psa.LifetimePersistentTPM, ID: 3, Usage: psa.UsageSignHash, Algorithm: psa.AlgECDSA(psa.AlgSHA256)}), make([]byte, 32)}, []uint32{4}},
 	}
 	for _, s := range seeds {
 		var in [4][]byte

@@ -28,13 +28,20 @@ func startSPE(t testing.TB, dir string, identify func(uid, pid int) (int32, erro
 // startSPEWith is startSPE with the service's limits.
 func startSPEWith(t testing.TB, dir string, identify func(uid, pid int) (int32, error), lim Limits) *testSPE {
 	t.Helper()
+	return startSPEOptions(t, dir, identify, Options{Limits: lim})
+}
+
+// startSPEOptions is startSPE with the service's options (StateDir is set here).
+func startSPEOptions(t testing.TB, dir string, identify func(uid, pid int) (int32, error), opt Options) *testSPE {
+	t.Helper()
 	if dir == "" {
 		dir = t.TempDir()
 	}
 	if identify == nil {
 		identify = func(int, int) (int32, error) { return -1, nil }
 	}
-	svc, err := New(Options{StateDir: filepath.Join(dir, "state"), Limits: lim})
+	opt.StateDir = filepath.Join(dir, "state")
+	svc, err := New(opt)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -22,7 +22,9 @@ type slot struct {
 	attr     psa.KeyAttributes
 	owner    int32
 	session  uint64 // the connection that created a volatile key
-	material []byte
+	material []byte // for a vault key: its reference (vaultRef), nothing secret
+
+	vaultHandle uint32 // the key's handle in the vault (location psa.LocationRampartTPM)
 
 	block   cipher.Block       // AES
 	ecdsa   *ecdsa.PrivateKey  // SECP R1 pair

@@ -21,7 +21,7 @@ func checkNewAttributes(a psa.KeyAttributes) (psa.KeyAttributes, ipc.Status) {
 		if a.ID != psa.KeyIDNull {
 			return a, ipc.ErrInvalidArgument
 		}
-	case psa.LifetimePersistent:
+	case psa.LifetimePersistent, psa.LifetimePersistentTPM:
 		if a.ID < psa.KeyIDUserMin || a.ID > psa.KeyIDUserMax {
 			return a, ipc.ErrInvalidArgument
 		}

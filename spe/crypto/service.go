@@ -37,6 +37,9 @@ type Options struct {
 	Rand io.Reader
 	// Limits are the per-client quotas; zero fields mean the defaults.
 	Limits Limits
+	// Vault, when set, holds the keys of location psa.LocationRampartTPM
+	// (the SPE's TPM). Without it, creating such a key is NOT_SUPPORTED.
+	Vault KeyVault
 }
 
 // Service is the crypto RoT Service: an spe.Handler and spe.SessionObserver.
@@ -75,6 +78,10 @@ func New(opt Options) (*Service, error) {
 	}
 	st, err := newStore(dir, huk, opt.Rand, opt.Limits)
 	if err != nil {
+		return nil, err
+	}
+	st.vault = opt.Vault
+	if err := st.sweepVault(); err != nil {
 		return nil, err
 	}
 	return &Service{keys: st, rand: opt.Rand}, nil
@@ -185,6 +192,9 @@ func (s *Service) generateRandom(m *spe.Message) ipc.Status {
 
 func (s *Service) create(m *spe.Message, attr psa.KeyAttributes, material []byte) ipc.Status {
 	defer clear(material)
+	if inVault(attr) {
+		return ipc.ErrNotSupported // the vault only generates its keys: no import, copy or derivation into it
+	}
 	if st := checkKeySize(attr.Type, len(material)); st != ipc.Success {
 		return st
 	}
@@ -232,6 +242,17 @@ func (s *Service) generateKey(m *spe.Message) ipc.Status {
 	if st != ipc.Success {
 		return st
 	}
+	if inVault(attr) {
+		id, st := s.generateInVault(m.Client, m.Session, attr)
+		if st != ipc.Success {
+			return st
+		}
+		if st := m.Write(0, psa.AppendUint32(nil, uint32(id))); st != ipc.Success {
+			s.keys.destroy(keyRef{m.Client, id})
+			return st
+		}
+		return ipc.Success
+	}
 	material, st := generateMaterial(attr, s.rand)
 	if st != ipc.Success {
 		return st
@@ -258,6 +279,11 @@ func (s *Service) exportKey(m *spe.Message, public bool) ipc.Status {
 		}
 		return m.Write(0, b)
 	}
+	// A vault key's private part never leaves the vault, whatever its
+	// usage flags say (PSA: NOT_PERMITTED for a key that is not exportable).
+	if inVault(sl.attr) {
+		return ipc.ErrNotPermitted
+	}
 	// A public key is always exportable; anything else needs EXPORT.
 	if !sl.attr.Type.IsPublicKey() && sl.attr.Usage&psa.UsageExport == 0 {
 		return ipc.ErrNotPermitted
@@ -275,7 +301,7 @@ func (s *Service) copyKey(m *spe.Message) ipc.Status {
 	if st != ipc.Success {
 		return st
 	}
-	if sl.attr.Usage&psa.UsageCopy == 0 {
+	if sl.attr.Usage&psa.UsageCopy == 0 || inVault(sl.attr) {
 		return ipc.ErrNotPermitted
 	}
 	if (req.Type != psa.KeyTypeNone && req.Type != sl.attr.Type) || (req.Bits != 0 && req.Bits != sl.attr.Bits) {

@@ -46,6 +46,7 @@ type store struct {
 	maxPers  int    // persistent keys per client
 	lim      Limits
 	usage    map[int32]*clientUsage // each client's volatile keys
+	vault    KeyVault               // nil: no keys of psa.LocationRampartTPM
 	aead     cipher.AEAD
 	rand     io.Reader
 	down     bool // shut down: nothing loads or is created
@@ -146,7 +147,11 @@ func (s *store) load(r keyRef) (*slot, ipc.Status) {
 	if attr.UnmarshalBinary(pt[:psa.AttributesSize]) != nil || attr.ID != r.id {
 		return nil, ipc.ErrDataInvalid
 	}
-	sl, st := newSlot(attr, pt[psa.AttributesSize:])
+	newer := newSlot
+	if inVault(attr) {
+		newer = newVaultSlot
+	}
+	sl, st := newer(attr, pt[psa.AttributesSize:])
 	if st != ipc.Success {
 		return nil, ipc.ErrDataInvalid
 	}
@@ -254,6 +259,22 @@ func (s *store) persist(r keyRef, sl *slot) ipc.Status {
 	return ipc.Success
 }
 
+// storedRefs names every sealed key file of every client.
+func (s *store) storedRefs() []keyRef {
+	entries, _ := os.ReadDir(s.dir)
+	var out []keyRef
+	for _, e := range entries {
+		var owner, id uint32
+		if !strings.HasSuffix(e.Name(), persistentFileSuffix) {
+			continue
+		}
+		if _, err := fmt.Sscanf(e.Name(), "%08x-%08x"+persistentFileSuffix, &owner, &id); err == nil {
+			out = append(out, keyRef{int32(owner), psa.KeyID(id)})
+		}
+	}
+	return out
+}
+
 // persistentCount returns how many persistent keys owner has on disk.
 func (s *store) persistentCount(owner int32) int {
 	prefix := fmt.Sprintf("%08x-", uint32(owner))
@@ -280,6 +301,16 @@ func (s *store) destroy(r keyRef) ipc.Status {
 	}
 	if st != ipc.Success {
 		return st
+	}
+	if inVault(sl.attr) {
+		// The TPM object first: a key whose reference is gone but whose
+		// object stays would be out of reach until decommissioning.
+		if s.vault == nil {
+			return ipc.ErrBadState
+		}
+		if err := s.vault.DestroyKey(sl.vaultHandle, sl.ecdsaP); err != nil {
+			return ipc.ErrHardwareFailure
+		}
 	}
 	s.mu.Lock()
 	if s.slots[r] == sl {

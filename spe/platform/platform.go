@@ -21,6 +21,7 @@ import (
 	"rampart/spe/crypto"
 	"rampart/spe/fwu"
 	"rampart/spe/lifecycle"
+	"rampart/spe/rot"
 	"rampart/spe/storage"
 	"rampart/spe/storage/its"
 	"rampart/spe/storage/ps"
@@ -81,6 +82,11 @@ type Options struct {
 	// Rand and Now are injected for tests; nil means crypto/rand, time.Now.
 	Rand io.Reader
 	Now  func() time.Time
+	// RoT, when set, is the TPM holding the hardware unique key, the
+	// attestation key and the persistent PSA keys created with
+	// psa.LifetimePersistentTPM (docs/roots-of-trust.md); nil keeps the
+	// first two in StateDir and refuses the third.
+	RoT *rot.TPM
 }
 
 // Platform is an assembled SPE.
@@ -153,14 +159,26 @@ func Open(opt Options) (*Platform, error) {
 func (p *Platform) openServices() error {
 	opt := p.opt
 	var err error
-	if err := ensureHUK(opt.StateDir, opt.Rand, opt.StorageFault); err != nil {
+	if err := checkRoT(opt.StateDir, opt.RoT); err != nil {
 		return err
 	}
-	p.huk, err = crypto.LoadOrCreateHUK(filepath.Join(opt.StateDir, HUKFile), opt.Rand)
-	if err != nil {
-		return fmt.Errorf("platform: %w", err)
+	if opt.RoT != nil {
+		if p.huk, err = tpmHUK(opt.RoT); err != nil {
+			return err
+		}
+	} else {
+		if err := ensureHUK(opt.StateDir, opt.Rand, opt.StorageFault); err != nil {
+			return err
+		}
+		if p.huk, err = crypto.LoadOrCreateHUK(filepath.Join(opt.StateDir, HUKFile), opt.Rand); err != nil {
+			return fmt.Errorf("platform: %w", err)
+		}
 	}
-	if p.Crypto, err = crypto.New(crypto.Options{StateDir: opt.StateDir, HUK: p.huk, Rand: opt.Rand, Limits: opt.CryptoLimits}); err != nil {
+	copt := crypto.Options{StateDir: opt.StateDir, HUK: p.huk, Rand: opt.Rand, Limits: opt.CryptoLimits}
+	if opt.RoT != nil {
+		copt.Vault = opt.RoT // persistent PSA keys of psa.LocationRampartTPM
+	}
+	if p.Crypto, err = crypto.New(copt); err != nil {
 		return fmt.Errorf("platform: %w", err)
 	}
 	itsStore, err := p.openITSStore()
@@ -183,9 +201,14 @@ func (p *Platform) openServices() error {
 			return fmt.Errorf("platform: boot: %w", err)
 		}
 	}
-	p.Attestation, err = attestation.New(attestation.Options{
-		Store: p.attestS, HUK: p.huk, Lifecycle: p.Lifecycle.State, BootRecords: p.bootRecords, Rand: opt.Rand,
-	})
+	if err := p.measureBoot(); err != nil {
+		return err
+	}
+	aopt := attestation.Options{Store: p.attestS, HUK: p.huk, Lifecycle: p.Lifecycle.State, BootRecords: p.bootRecords, Rand: opt.Rand}
+	if opt.RoT != nil {
+		aopt.External = tpmIAK{opt.RoT}
+	}
+	p.Attestation, err = attestation.New(aopt)
 	if err != nil {
 		return fmt.Errorf("platform: %w", err)
 	}
@@ -293,6 +316,15 @@ func (p *Platform) auditKey() (*ecdsa.PrivateKey, error) {
 // HUK returns the hardware unique key (provisioning and tests only).
 func (p *Platform) HUK() []byte { return p.huk }
 
+// ExternalIAK returns the TPM's attestation key source, or nil with the
+// file root (provisioning creates the IAK there).
+func (p *Platform) ExternalIAK() attestation.ExternalIAK {
+	if p.opt.RoT == nil {
+		return nil
+	}
+	return tpmIAK{p.opt.RoT}
+}
+
 // AttestStore returns the attestation store (provisioning only).
 func (p *Platform) AttestStore() *storage.Store { return p.attestS }
 
@@ -327,7 +359,7 @@ func (p *Platform) Reboot() (*boot.Result, error) {
 	p.mu.Lock()
 	p.last = res
 	p.mu.Unlock()
-	return res, nil
+	return res, p.measureBoot()
 }
 
 // keyHolders are the partitions decommissioning retires from the running
@@ -382,6 +414,12 @@ func (p *Platform) destroy() error {
 	dir := p.opt.StateDir
 	var errs []error
 	errs = append(errs, storage.ShredFile(filepath.Join(dir, HUKFile)))
+	if p.opt.RoT != nil {
+		// The keys live only in the TPM: evicting them (the HUK, the IAK
+		// and the PSA keys of the TPM location) is the shredding that
+		// holds against a copy of the disk.
+		errs = append(errs, p.opt.RoT.Clear())
+	}
 	if p.ITS != nil {
 		if _, onFlash := p.ITS.Store().(*storage.FlashStore); onFlash {
 			errs = append(errs, p.ITS.Store().Destroy())

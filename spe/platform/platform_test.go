@@ -20,6 +20,7 @@ import (
 	"rampart/spe/audit"
 	"rampart/spe/platform"
 	"rampart/spe/provision"
+	"rampart/spe/rot"
 	"rampart/spe/storage"
 	"rampart/swcomponent"
 )
@@ -81,14 +82,18 @@ func newDevice(t *testing.T) (devDir, stateDir string) {
 	return devDir, stateDir
 }
 
-func open(t *testing.T, devDir, stateDir string) (*platform.Platform, *boot.Device) {
+func open(t *testing.T, devDir, stateDir string, tpm ...*rot.TPM) (*platform.Platform, *boot.Device) {
 	t.Helper()
 	d, err := platform.OpenDevice(devDir)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { d.Close() })
-	p, err := platform.Open(platform.Options{StateDir: stateDir, Device: d})
+	o := platform.Options{StateDir: stateDir, Device: d}
+	if len(tpm) > 0 {
+		o.RoT = tpm[0]
+	}
+	p, err := platform.Open(o)
 	if err != nil {
 		t.Fatal(err)
 	}

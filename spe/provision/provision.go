@@ -97,7 +97,15 @@ func Run(p *platform.Platform, opt Options) (*Result, error) {
 	if pub == nil {
 		var err error
 		id := attestation.Identity{ImplementationID: opt.ImplementationID, CertificationReference: opt.CertificationReference}
-		if _, err = attestation.Provision(p.AttestStore(), p.HUK(), opt.Curve, id, opt.Rand); err != nil {
+		if ext := p.ExternalIAK(); ext != nil {
+			if opt.Curve != nil && opt.Curve != elliptic.P256() {
+				return nil, errors.New("provision: the TPM's attestation key is P-256")
+			}
+			_, err = attestation.ProvisionExternal(p.AttestStore(), p.HUK(), ext, id, opt.Rand)
+		} else {
+			_, err = attestation.Provision(p.AttestStore(), p.HUK(), opt.Curve, id, opt.Rand)
+		}
+		if err != nil {
 			return nil, fmt.Errorf("provision: %w", err)
 		}
 		if err := p.Attestation.Reload(); err != nil {

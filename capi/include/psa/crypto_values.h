@@ -279,6 +279,9 @@
 #define PSA_KEY_PERSISTENCE_READ_ONLY      ((psa_key_persistence_t)0xff)
 #define PSA_KEY_LOCATION_LOCAL_STORAGE     ((psa_key_location_t)0x000000)
 #define PSA_KEY_LOCATION_PRIMARY_SECURE_ELEMENT ((psa_key_location_t)0x000001)
+/* Rampart's vendor location: a persistent ECDSA key generated inside the TPM of
+ * `rampart spe serve --rot tpm:` (docs/roots-of-trust.md section 2.1). */
+#define RAMPART_KEY_LOCATION_TPM           ((psa_key_location_t)0x800001)
 #define PSA_KEY_LIFETIME_GET_PERSISTENCE(lifetime) ((psa_key_persistence_t)((lifetime) & 0x000000ff))
 #define PSA_KEY_LIFETIME_GET_LOCATION(lifetime) ((psa_key_location_t)((lifetime) >> 8))
 #define PSA_KEY_LIFETIME_IS_VOLATILE(lifetime) \

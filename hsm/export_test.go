@@ -1,0 +1,4 @@
+package hsm
+
+// ParseURIClip shortens a URI for test messages.
+var ParseURIClip = clip
