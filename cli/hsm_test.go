@@ -18,12 +18,6 @@ import (
 	"rampart/hsm/hsmtest"
 )
 
-func TestMain(m *testing.M) {
-	code := m.Run()
-	hsmtest.Cleanup()
-	os.Exit(code)
-}
-
 // TestImageSignPKCS11 signs with keys held in SoftHSM2 (imported from the
 // MCUboot vector keys): each image verifies with rampart and with imgtool's
 // verify, and the Ed25519 image is byte for byte the file key's.
