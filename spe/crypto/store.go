@@ -304,7 +304,8 @@ func (s *store) destroy(r keyRef) ipc.Status {
 	}
 	if inVault(sl.attr) {
 		// The TPM object first: a key whose reference is gone but whose
-		// object stays would be out of reach until decommissioning.
+		// object stays is out of reach until a start sweeps it
+		// (sweepVault) or decommissioning clears the TPM.
 		if s.vault == nil {
 			return ipc.ErrBadState
 		}
