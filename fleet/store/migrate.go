@@ -141,6 +141,25 @@ var migrations = []string{
 		key_pem TEXT NOT NULL,
 		created_ms BIGINT NOT NULL
 	);`,
+	// 7: ownership (ownership.go, docs/ownership-and-rotation.md): the
+	// fleet's owner key (encrypted under the CA passphrase like the CA
+	// key; one row at most) and each device's voucher, with the serial a
+	// replayed voucher must exceed and, once released, the transfer that
+	// hands it on.
+	`CREATE TABLE ownership_key (
+		id INTEGER PRIMARY KEY CHECK (id = 1),
+		key_pem TEXT NOT NULL,
+		created_ms BIGINT NOT NULL
+	);
+	CREATE TABLE ownership_vouchers (
+		device_id TEXT PRIMARY KEY,
+		serial BIGINT NOT NULL,
+		voucher {{blob}} NOT NULL,
+		released_serial BIGINT NOT NULL DEFAULT 0,
+		transfer_id TEXT NOT NULL DEFAULT '',
+		transfer_nonce {{blob}},
+		updated_ms BIGINT NOT NULL
+	);`,
 }
 
 // migrationCode runs Go code inside a migration's transaction, after its

@@ -28,8 +28,9 @@ import (
 // the rule and are not listed (builds of them refuse any newer schema).
 // 4 (leases) and 6 (fleet_ca) add tables older builds never read; 5 adds
 // the campaign version column every state write must check and increment,
-// which a build without it would not: not compatible.
-var keepsCompatibility = map[int]bool{4: true, 6: true}
+// which a build without it would not: not compatible. 7 (ownership_key,
+// ownership_vouchers) adds tables older builds never read.
+var keepsCompatibility = map[int]bool{4: true, 6: true, 7: true}
 
 // compatibleFrom is the compatible_from recorded for schema version v.
 func compatibleFrom(v int) int {
