@@ -12,7 +12,7 @@ import (
 // with renew a re-enrollment, which proves the device's current state with
 // a fresh token (the server checks every measurement again).
 func (a *Agent) Enroll(ctx context.Context, renew bool) error {
-	return a.enrollAt(ctx, a.cfg.EnrollURL, renew)
+	return a.enrollAt(ctx, a.enrollURL(), renew)
 }
 
 // enrollAt is Enroll at base URL u (the configured enrollment URL, or

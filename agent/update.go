@@ -307,10 +307,11 @@ func (a *Agent) stage(j deviceproto.Job) error {
 // listener serves enrollment as well as images): a device whose
 // enrollment node died during its update still confirms it.
 func (a *Agent) selfTest(ctx context.Context, j deviceproto.Job) error {
-	urls := []string{a.cfg.EnrollURL}
+	enrollURL := a.enrollURL()
+	urls := []string{enrollURL}
 	if u := a.Pending(); u != nil {
 		own := ""
-		if e, err := url.Parse(a.cfg.EnrollURL); err == nil {
+		if e, err := url.Parse(enrollURL); err == nil {
 			own = deviceproto.Endpoint(e)
 		}
 		for _, m := range u.Mirrors {

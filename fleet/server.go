@@ -28,6 +28,7 @@ import (
 	"rampart/fleet/internal/netlimit"
 	"rampart/fleet/store"
 	"rampart/fleet/telemetry"
+	"rampart/fleet/transfer"
 	"rampart/internal/secfile"
 	"rampart/internal/tlsconf"
 )
@@ -87,6 +88,7 @@ type Server struct {
 	// "" when data_dir holds another CA than the cluster's).
 	caCertFile string
 	enroll     *enroll.Service
+	transfer   *transfer.Service // ownership transfer (server_transfer.go)
 	writer     *telemetry.Writer
 	broker     *broker.Broker
 	api        *api.API
@@ -248,7 +250,7 @@ func New(cfg *Config, o Options) (*Server, error) {
 		MaxBatch: cfg.Telemetry.MaxBatch, MaxDelay: cfg.Telemetry.MaxDelay.Duration, Retention: cfg.Telemetry.Retention.Duration, OnCommit: s.metrics.committed})
 	bc := broker.Config{Address: cfg.Listen.MQTT, CA: s.ca, Store: s.db, Certificate: s.tlsCert, Sink: s.writer,
 		Now: o.Now, Log: log.With("component", "broker"), Refusals: s.refusals, OnDeny: func(a string) { s.metrics.mqttDenied.WithLabelValues(a).Inc() },
-		OnStatus:  func(id string, p []byte) { s.camps.Report(context.Background(), id, p) },
+		OnStatus:  s.onStatus,
 		OnConnect: func(id string) { s.camps.Connected(id) }}
 	if s.presence != nil {
 		bc.OnSession = s.presence.note
@@ -289,7 +291,11 @@ func New(cfg *Config, o Options) (*Server, error) {
 	if s.campLease != nil {
 		s.campLease.OnAcquire = func(int64) { s.camps.Kick() }
 	}
-	s.api, err = api.New(api.Deps{Store: s.db, Disconnect: s.disconnect, Manufacturers: cfg.manufacturerKeys, ReleaseKeys: cfg.releaseKeys,
+	if err := s.startTransfer(ctx, pass); err != nil {
+		s.writer.Close()
+		return fail(err)
+	}
+	s.api, err = api.New(api.Deps{Transfer: s.transfer, Store: s.db, Disconnect: s.disconnect, Manufacturers: cfg.manufacturerKeys, ReleaseKeys: cfg.releaseKeys,
 		Campaigns: s.camps, Tokens: cfg.APITokens, Metrics: s.metrics.handler(), Log: log.With("component", "api"), OnRequest: s.metrics.request,
 		Refusals: s.refusals, Nodes: s.nodes, Draining: s.drain.draining.Load, Ready: s.opts.Ready})
 	if err != nil {

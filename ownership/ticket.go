@@ -6,6 +6,7 @@ import (
 	"crypto/ecdsa"
 	"crypto/x509"
 	"fmt"
+	"net"
 	"net/url"
 
 	"github.com/veraison/go-cose"
@@ -27,6 +28,7 @@ const (
 	MaxTicketSize = 12 << 10
 	maxCACerts    = 4
 	maxURL        = 512
+	maxMQTT       = 8
 )
 
 // Ticket is the new owner's onboarding instruction for one device.
@@ -36,6 +38,9 @@ type Ticket struct {
 	URL     string   `cbor:"3,keyasint"` // https enrollment URL of the new fleet
 	CACerts [][]byte `cbor:"4,keyasint"` // the new fleet's CA certificates, DER
 	Issued  int64    `cbor:"5,keyasint"` // Unix seconds; informative
+	// MQTT are the new fleet's MQTT endpoints (host:port), tried before
+	// those its enrollment answer names; optional.
+	MQTT []string `cbor:"6,keyasint,omitempty"`
 }
 
 // check validates a ticket's fields on their own.
@@ -49,6 +54,14 @@ func (t Ticket) check() error {
 	}
 	if len(t.CACerts) == 0 || len(t.CACerts) > maxCACerts {
 		return fmt.Errorf("%w: ticket: %d CA certificates, want 1 to %d", ErrFormat, len(t.CACerts), maxCACerts)
+	}
+	if len(t.MQTT) > maxMQTT {
+		return fmt.Errorf("%w: ticket: %d MQTT endpoints, limit %d", ErrFormat, len(t.MQTT), maxMQTT)
+	}
+	for _, e := range t.MQTT {
+		if h, p, err := net.SplitHostPort(e); err != nil || h == "" || p == "" || len(e) > 261 {
+			return fmt.Errorf("%w: ticket: MQTT endpoint %q is not host:port", ErrFormat, e)
+		}
 	}
 	for i, der := range t.CACerts {
 		c, err := x509.ParseCertificate(der)

@@ -61,6 +61,10 @@ type FleetOptions struct {
 	Rand    io.Reader
 	Now     func() time.Time
 	Log     io.Writer // server log (text, warn level); discarded when nil
+	// Manufacturer and Release, when set, are the keys of another fleet
+	// (a second owner of the same devices trusts the same manufacturer
+	// and firmware): new ones are made otherwise.
+	Manufacturer, Release *ecdsa.PrivateKey
 }
 
 // StartFleet creates keys and a configuration in o.Dir and starts a fleet
@@ -74,11 +78,15 @@ func StartFleet(o FleetOptions) (*Fleet, error) {
 	}
 	f := &Fleet{Dir: o.Dir, Rand: o.Rand}
 	var err error
-	if f.Mfr, err = ecdsa.GenerateKey(elliptic.P256(), o.Rand); err != nil {
-		return nil, err
+	if f.Mfr = o.Manufacturer; f.Mfr == nil {
+		if f.Mfr, err = ecdsa.GenerateKey(elliptic.P256(), o.Rand); err != nil {
+			return nil, err
+		}
 	}
-	if f.Release, err = ecdsa.GenerateKey(elliptic.P256(), o.Rand); err != nil {
-		return nil, err
+	if f.Release = o.Release; f.Release == nil {
+		if f.Release, err = ecdsa.GenerateKey(elliptic.P256(), o.Rand); err != nil {
+			return nil, err
+		}
 	}
 	f.releases = []any{&f.Release.PublicKey}
 	for name, k := range map[string]*ecdsa.PrivateKey{"manufacturer.pub.pem": f.Mfr, "release.pub.pem": f.Release} {

@@ -20,12 +20,16 @@ import (
 	"rampart/fleet/internal/netlimit"
 	"rampart/fleet/store"
 	"rampart/fleet/telemetry"
+	"rampart/fleet/transfer"
 	"rampart/fleet/trust"
 )
 
 // Deps are what the API acts on.
 type Deps struct {
 	Store *store.DB
+	// Transfer is the ownership service (ownership.go); its routes answer
+	// 503 without it.
+	Transfer *transfer.Service
 	// Disconnect drops a device's MQTT connection.
 	Disconnect    func(deviceID, reason string) bool
 	Manufacturers map[string]*ecdsa.PublicKey
