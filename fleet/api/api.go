@@ -113,6 +113,7 @@ func New(d Deps) (*API, error) {
 	a.route("POST /api/v1/campaigns/{id}/{action}", Operator, a.campaigns(a.controlCampaign))
 	a.route("GET /api/v1/audit", Viewer, a.audit)
 	a.route("GET /api/v1/telemetry", Viewer, a.telemetry)
+	a.ownershipRoutes()
 	if d.Metrics != nil {
 		a.route("GET /metrics", Viewer, d.Metrics.ServeHTTP)
 	}
