@@ -39,6 +39,8 @@ type Agent struct {
 	lost        chan struct{}     // closed when the current MQTT session is lost
 	jobs        chan jobMsg
 	transfers   chan []byte    // transfer messages for the session loop (transfer.go)
+	trusts      chan []byte    // trust messages for the session loop (trust.go)
+	forceRenew  bool           // the broker refused the certificate: re-enroll (trust.go)
 	fleetRoots  *x509.CertPool // state.Fleet's CA certificates, parsed
 	ep          endpointState  // which MQTT endpoint the next connection tries (endpoints.go)
 	mirror      int            // which download endpoint the next attempt tries (download.go)
@@ -64,7 +66,7 @@ func New(cfg Config) (*Agent, error) {
 	if err != nil {
 		return nil, err
 	}
-	a := &Agent{cfg: cfg, state: st, jobs: make(chan jobMsg, 4), transfers: make(chan []byte, 1), started: cfg.Now()}
+	a := &Agent{cfg: cfg, state: st, jobs: make(chan jobMsg, 4), transfers: make(chan []byte, 1), trusts: make(chan []byte, 1), started: cfg.Now()}
 	if st.Fleet != nil {
 		if a.fleetRoots, err = st.Fleet.roots(); err != nil {
 			return nil, err
@@ -81,7 +83,7 @@ func New(cfg Config) (*Agent, error) {
 		}
 		a.cert = c
 	}
-	a.http = a.newHTTP(a.roots())
+	a.http = a.newHTTP()
 	return a, nil
 }
 
@@ -215,10 +217,9 @@ func (a *Agent) dialTLS(ctx context.Context) (net.Conn, *x509.Certificate, strin
 		a.endpointFailed(addr)
 		return nil, nil, addr, fmt.Errorf("agent: mqtt: %w", err)
 	}
-	conn := tls.Client(raw, &tls.Config{
-		RootCAs: a.roots(), ServerName: name, Time: a.cfg.Now, MinVersion: tls.VersionTLS12,
-		Certificates: []tls.Certificate{{Certificate: [][]byte{cert.Raw}, PrivateKey: a.signer, Leaf: cert}},
-	})
+	tc := a.tlsConfig(name)
+	tc.Certificates = []tls.Certificate{{Certificate: [][]byte{cert.Raw}, PrivateKey: a.signer, Leaf: cert}}
+	conn := tls.Client(raw, tc)
 	hctx, cancel := context.WithTimeout(ctx, 15*time.Second)
 	defer cancel()
 	if err := conn.HandshakeContext(hctx); err != nil {

@@ -37,6 +37,11 @@ type Config struct {
 	// them it relies on its current fleet, which checked the hop when it
 	// imported the voucher.
 	Manufacturers map[string]*ecdsa.PublicKey
+	// Anchors are the certificates of Roots. With them the agent follows a
+	// rotation of the fleet CA (trust.go): it checks the cross certificate
+	// of the new CA with the key of the one it trusts. Without them it
+	// relies on Roots alone and cannot follow a rotation.
+	Anchors []*x509.Certificate
 	// ServerName is the server's name in its TLS certificate; the host
 	// of the endpoint dialled when empty.
 	ServerName string

@@ -38,7 +38,7 @@ func (a *Agent) enrollAt(ctx context.Context, u string, renew bool) error {
 	}
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	a.cert = cert
+	a.cert, a.forceRenew = cert, false
 	a.state.DeviceID = cert.Subject.CommonName
 	a.state.CertDER = cert.Raw
 	a.learnEndpointsLocked(ans.MQTT)
@@ -52,6 +52,9 @@ func (a *Agent) needsEnrollment() (need, renew bool) {
 	defer a.mu.Unlock()
 	if a.cert == nil {
 		return true, false
+	}
+	if a.forceRenew {
+		return true, true
 	}
 	before := a.cfg.RenewBefore
 	if before <= 0 {

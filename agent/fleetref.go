@@ -1,7 +1,6 @@
 package agent
 
 import (
-	"crypto/tls"
 	"crypto/x509"
 	"fmt"
 	"net/http"
@@ -75,11 +74,11 @@ func (a *Agent) roots() *x509.CertPool {
 }
 
 // newHTTP is the client of the fleet's enrollment and image endpoints,
-// trusting roots.
-func (a *Agent) newHTTP(roots *x509.CertPool) *http.Client {
+// trusting the fleet's anchors (tlsConfig).
+func (a *Agent) newHTTP() *http.Client {
 	return &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{
 		DialContext:     a.cfg.Dial,
-		TLSClientConfig: &tls.Config{RootCAs: roots, Time: a.cfg.Now, MinVersion: tls.VersionTLS12},
+		TLSClientConfig: a.tlsConfig(""),
 		MaxIdleConns:    2, IdleConnTimeout: 30 * time.Second,
 	}, CheckRedirect: sameOriginHTTPS}
 }

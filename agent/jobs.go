@@ -82,6 +82,10 @@ func (a *Agent) receiveJob(msg []byte) {
 		a.receiveTransfer(msg)
 		return
 	}
+	if deviceproto.IsTrust(msg) {
+		a.receiveTrust(msg)
+		return
+	}
 	j, err := a.verifyJobMsg(msg)
 	if err != nil {
 		a.refuse(err)

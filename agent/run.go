@@ -118,6 +118,15 @@ func (a *Agent) session(ctx context.Context) error {
 			if err := a.Publish(ctx, a.readings()); err != nil {
 				return err
 			}
+		case m := <-a.trusts:
+			renew.Stop()
+			if err := a.followTrust(ctx, m); err != nil {
+				return err
+			}
+			var err error
+			if lost, err = a.reconnectIfRenewed(ctx); err != nil {
+				return err
+			}
 		case m := <-a.transfers:
 			renew.Stop()
 			if err := a.followTransfer(ctx, m); err != nil {

@@ -211,7 +211,7 @@ func (a *Agent) shred(m *Moving) error {
 	a.ep = endpointState{}
 	err = a.saveLocked()
 	old := a.http
-	a.http = a.newHTTP(roots)
+	a.http = a.newHTTP()
 	a.mu.Unlock()
 	old.CloseIdleConnections()
 	if err != nil {

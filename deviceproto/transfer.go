@@ -219,7 +219,10 @@ func VerifyTransfer(b []byte, p JobPolicy) (Transfer, error) {
 
 // verifySigner is SignedJob.Verify's check of the signer and signature,
 // for a message that is not a job.
-func verifySigner(msg *cose.Sign1Message, alg cose.Algorithm, signer *x509.Certificate, p JobPolicy) error {
+// With issuers given, the device's certificate may have been issued by
+// any of them (a trust message during a CA rotation) rather than by the
+// signer's root.
+func verifySigner(msg *cose.Sign1Message, alg cose.Algorithm, signer *x509.Certificate, p JobPolicy, issuers ...*x509.Certificate) error {
 	if p.Roots == nil || p.Device == nil {
 		return fmt.Errorf("%w: no trust anchors or device certificate", ErrJobSignature)
 	}
@@ -230,7 +233,11 @@ func verifySigner(msg *cose.Sign1Message, alg cose.Algorithm, signer *x509.Certi
 	if err != nil {
 		return fmt.Errorf("%w: signer certificate: %v", ErrJobSignature, err)
 	}
-	if !slices.ContainsFunc(chains, func(c []*x509.Certificate) bool { return issued(p.Device, c[len(c)-1]) }) {
+	if len(issuers) > 0 {
+		if !slices.ContainsFunc(issuers, func(c *x509.Certificate) bool { return issued(p.Device, c) }) {
+			return fmt.Errorf("%w: this device's certificate was issued by none of the fleet's CAs", ErrJobSignature)
+		}
+	} else if !slices.ContainsFunc(chains, func(c []*x509.Certificate) bool { return issued(p.Device, c[len(c)-1]) }) {
 		return fmt.Errorf("%w: the signer does not chain to the CA that issued this device's certificate", ErrJobSignature)
 	}
 	keyAlg, err := coseAlg(signer.PublicKey)

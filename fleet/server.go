@@ -89,6 +89,9 @@ type Server struct {
 	caCertFile string
 	enroll     *enroll.Service
 	transfer   *transfer.Service // ownership transfer (server_transfer.go)
+	origCA     *ca.CA            // the CA before any rotation (server_carotate.go)
+	rot        *rotation         // the CA rotation, nil without one
+	pass       []byte            // the CA passphrase: a rotation encrypts the successor's key
 	writer     *telemetry.Writer
 	broker     *broker.Broker
 	api        *api.API
@@ -195,6 +198,10 @@ func New(cfg *Config, o Options) (*Server, error) {
 	if err != nil {
 		return fail(err)
 	}
+	s.pass = pass
+	if err := s.applyRotation(ctx, pass, caOpts); err != nil {
+		return fail(err)
+	}
 	var nonceKey []byte
 	var usedNonces enroll.UsedNonceSet
 	if cfg.Clustered() {
@@ -206,7 +213,7 @@ func New(cfg *Config, o Options) (*Server, error) {
 		s.wirePeers()
 		// Every node authenticates nonces under the same key, derived
 		// from the shared CA, and records their use in the cluster.
-		if nonceKey, err = s.ca.DeriveSecret("enroll nonce key"); err != nil {
+		if nonceKey, err = s.secretCA().DeriveSecret("enroll nonce key"); err != nil {
 			return fail(err)
 		}
 		usedNonces = clusterNonces{s.node}
@@ -225,7 +232,7 @@ func New(cfg *Config, o Options) (*Server, error) {
 	if err != nil {
 		return fail(err)
 	}
-	s.tlsCert = tls.Certificate{Certificate: [][]byte{cert.Raw, s.ca.Certificate().Raw}, PrivateKey: key, Leaf: cert}
+	s.tlsCert = tls.Certificate{Certificate: s.caChain(cert.Raw), PrivateKey: key, Leaf: cert}
 	if s.jobs, err = newJobSigner(s.ca, s.opts); err != nil {
 		return fail(err)
 	}
@@ -272,7 +279,7 @@ func New(cfg *Config, o Options) (*Server, error) {
 	}
 	cc.Store, cc.Publish, cc.ImageBase, cc.Now, cc.Log, cc.Jobs = s.db, s.publishJob, s.imageBase, o.Now, log.With("component", "campaign"), s.jobs
 	// Download keys are stored sealed under a secret only the CA key gives.
-	if cc.KeySecret, err = s.ca.DeriveSecret("campaign download keys"); err != nil {
+	if cc.KeySecret, err = s.secretCA().DeriveSecret("campaign download keys"); err != nil {
 		s.writer.Close()
 		return fail(err)
 	}
@@ -423,6 +430,11 @@ func (s *Server) Start() error {
 		}()
 		wg.Wait()
 	}
+	s.bg.Add(1)
+	go func() {
+		defer s.bg.Done()
+		s.runRotation(ctx)
+	}()
 	s.bg.Add(1)
 	if s.node == nil {
 		go func() {

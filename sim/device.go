@@ -180,6 +180,7 @@ func (d *Device) StartAgent(f *Fleet, o AgentOptions) (*agent.Agent, error) {
 		EnrollURL:         f.EnrollURL,
 		MQTTAddr:          f.MQTTAddr,
 		Roots:             f.Roots(),
+		Anchors:           f.Anchors(),
 		Dial:              o.Dial,
 		Now:               o.Now,
 		Hooks:             o.Hooks,

@@ -196,6 +196,15 @@ func (f *Fleet) Close() error {
 // Roots is the pool devices trust for the fleet server.
 func (f *Fleet) Roots() *x509.CertPool { return f.roots }
 
+// Anchors are the certificates of Roots: the CA in use and, during a
+// rotation, its predecessor.
+func (f *Fleet) Anchors() []*x509.Certificate {
+	if f.Server == nil {
+		return nil
+	}
+	return append([]*x509.Certificate{f.Server.CA().Certificate()}, f.Server.CA().Accepted()...)
+}
+
 // serveImage serves published images with Range support (http.ServeContent).
 func (f *Fleet) serveImage(w http.ResponseWriter, r *http.Request) {
 	v, ok := f.images.Load(filepath.Base(r.URL.Path))

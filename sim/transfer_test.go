@@ -60,6 +60,12 @@ func newOwners(t *testing.T) *owners {
 // devices makes n devices owned by A (voucher from the manufacturer to A),
 // endorsed in both fleets, enrolled and connected in A.
 func (o *owners) devices(t *testing.T, n int) ([]*Device, []*agent.Agent) {
+	return o.devicesIn(t, n, o.a, o.b)
+}
+
+// devicesIn makes n devices endorsed in fleets (the first owns them, has
+// their voucher and enrolls them).
+func (o *owners) devicesIn(t *testing.T, n int, fleets ...*Fleet) ([]*Device, []*agent.Agent) {
 	t.Helper()
 	ctx := context.Background()
 	devs := make([]*Device, n)
@@ -80,7 +86,7 @@ func (o *owners) devices(t *testing.T, n int) ([]*Device, []*agent.Agent) {
 	for _, d := range devs {
 		t.Cleanup(d.PowerOff)
 	}
-	for _, f := range []*Fleet{o.a, o.b} {
+	for _, f := range fleets {
 		if err := f.Endorse(ctx, devs); err != nil {
 			t.Fatal(err)
 		}

@@ -141,11 +141,12 @@ var migrations = []string{
 		key_pem TEXT NOT NULL,
 		created_ms BIGINT NOT NULL
 	);`,
-	// 7: ownership (ownership.go, docs/ownership-and-rotation.md): the
-	// fleet's owner key (encrypted under the CA passphrase like the CA
-	// key; one row at most) and each device's voucher, with the serial a
-	// replayed voucher must exceed and, once released, the transfer that
-	// hands it on.
+	// 7: ownership and CA rotation (ownership.go, carotation.go,
+	// docs/ownership-and-rotation.md): the fleet's owner key (encrypted
+	// under the CA passphrase like the CA key; one row at most), each
+	// device's voucher, with the serial a replayed voucher must exceed
+	// and, once released, the transfer that hands it on; the fleet CA's
+	// latest rotation (one row at most).
 	`CREATE TABLE ownership_key (
 		id INTEGER PRIMARY KEY CHECK (id = 1),
 		key_pem TEXT NOT NULL,
@@ -159,6 +160,20 @@ var migrations = []string{
 		transfer_id TEXT NOT NULL DEFAULT '',
 		transfer_nonce {{blob}},
 		updated_ms BIGINT NOT NULL
+	);
+	CREATE TABLE ca_rotation (
+		id INTEGER PRIMARY KEY CHECK (id = 1),
+		generation INTEGER NOT NULL,
+		cert_pem TEXT NOT NULL,
+		key_pem TEXT NOT NULL,
+		prev_cert_pem TEXT NOT NULL,
+		cross_pem TEXT NOT NULL,
+		emergency INTEGER NOT NULL DEFAULT 0,
+		rate INTEGER NOT NULL,
+		state TEXT NOT NULL,
+		started_ms BIGINT NOT NULL,
+		activated_ms BIGINT NOT NULL DEFAULT 0,
+		retired_ms BIGINT NOT NULL DEFAULT 0
 	);`,
 }
 

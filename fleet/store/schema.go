@@ -29,7 +29,8 @@ import (
 // 4 (leases) and 6 (fleet_ca) add tables older builds never read; 5 adds
 // the campaign version column every state write must check and increment,
 // which a build without it would not: not compatible. 7 (ownership_key,
-// ownership_vouchers) adds tables older builds never read.
+// ownership_vouchers, ca_rotation) adds tables older builds never read (an
+// older build ignores a CA rotation: docs/ownership-and-rotation.md).
 var keepsCompatibility = map[int]bool{4: true, 6: true, 7: true}
 
 // compatibleFrom is the compatible_from recorded for schema version v.
