@@ -89,3 +89,40 @@ func (c *Client) ReleaseDevice(ctx context.Context, deviceID string, req Release
 	var out ReleaseResult
 	return &out, c.postJSON(ctx, "/api/v1/devices/"+url.PathEscape(deviceID)+"/ownership/release", req, &out)
 }
+
+// CA rotation (docs/ownership-and-rotation.md, section 8).
+
+// RotateRequest is POST /api/v1/ca/rotate.
+type RotateRequest struct {
+	// Emergency untrusts the current CA at the switch: its certificates
+	// are revoked and devices re-enroll by attestation alone.
+	Emergency bool `json:"emergency,omitempty"`
+	// Rate is how many devices a minute are told to re-enroll (the
+	// server's default when 0).
+	Rate int `json:"rate,omitempty"`
+}
+
+// Rotation is GET /api/v1/ca/rotation and the answer of a rotate: where
+// the fleet CA's latest rotation stands.
+type Rotation struct {
+	Generation int    `json:"generation"` // 0: never rotated
+	State      string `json:"state"`      // staged, active, retired ("" never rotated)
+	Emergency  bool   `json:"emergency"`
+	Rate       int    `json:"rate"`
+	Active     int    `json:"active"`   // active devices
+	Pending    int    `json:"pending"`  // of them, still holding a certificate of the old CA
+	Notified   int    `json:"notified"` // of the active devices, told their new anchor by the answering node
+}
+
+// RotateCA stages a rotation of the fleet CA; the nodes switch to the new
+// CA when they (re)start.
+func (c *Client) RotateCA(ctx context.Context, req RotateRequest) (*Rotation, error) {
+	var out Rotation
+	return &out, c.postJSON(ctx, "/api/v1/ca/rotate", req, &out)
+}
+
+// Rotation reports the fleet CA's rotation.
+func (c *Client) Rotation(ctx context.Context) (*Rotation, error) {
+	var out Rotation
+	return &out, c.get(ctx, "/api/v1/ca/rotation", nil, &out)
+}

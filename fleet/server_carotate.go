@@ -11,7 +11,9 @@ import (
 	"sync"
 	"time"
 
+	"rampart/adminapi"
 	"rampart/deviceproto"
+	"rampart/fleet/api"
 	"rampart/fleet/ca"
 	"rampart/fleet/store"
 	"rampart/internal/secfile"
@@ -368,4 +370,26 @@ func (s *Server) rotationStep(ctx context.Context, n int) (int, bool) {
 func (s *Server) retired() {
 	s.ca.Accept()
 	s.rot.state = store.RotationRetired
+}
+
+// caRotator is the admin API's view of the server's CA rotation.
+type caRotator struct{ s *Server }
+
+func (c caRotator) RotateCA(ctx context.Context, emergency bool, rate int, actor string) (*adminapi.Rotation, error) {
+	r, err := c.s.RotateCA(ctx, emergency, rate, actor)
+	if errors.Is(err, ErrRotation) {
+		return nil, fmt.Errorf("%w: %w", api.ErrRotationBusy, err)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return &adminapi.Rotation{Generation: r.Generation, State: r.State, Emergency: r.Emergency, Rate: r.Rate}, nil
+}
+
+func (c caRotator) RotationStatus(ctx context.Context) (*adminapi.Rotation, error) {
+	p, err := c.s.Rotation(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return &adminapi.Rotation{Generation: p.Generation, State: p.State, Emergency: p.Emergency, Rate: p.Rate, Active: p.Active, Pending: p.Pending, Notified: p.Notified}, nil
 }

@@ -30,6 +30,9 @@ type Deps struct {
 	// Transfer is the ownership service (ownership.go); its routes answer
 	// 503 without it.
 	Transfer *transfer.Service
+	// CA rotates the fleet CA and reports the rotation (carotation.go);
+	// its routes answer 503 without it.
+	CA CARotator
 	// Disconnect drops a device's MQTT connection.
 	Disconnect    func(deviceID, reason string) bool
 	Manufacturers map[string]*ecdsa.PublicKey
@@ -114,6 +117,7 @@ func New(d Deps) (*API, error) {
 	a.route("GET /api/v1/audit", Viewer, a.audit)
 	a.route("GET /api/v1/telemetry", Viewer, a.telemetry)
 	a.ownershipRoutes()
+	a.caRoutes()
 	if d.Metrics != nil {
 		a.route("GET /metrics", Viewer, d.Metrics.ServeHTTP)
 	}
