@@ -112,6 +112,9 @@ type Rotation struct {
 	Active     int    `json:"active"`   // active devices
 	Pending    int    `json:"pending"`  // of them, still holding a certificate of the old CA
 	Notified   int    `json:"notified"` // of the active devices, told their new anchor by the answering node
+	// Certificate is the new CA's certificate (PEM): the --ca of clients
+	// once the nodes switched.
+	Certificate string `json:"certificate,omitempty"`
 }
 
 // RotateCA stages a rotation of the fleet CA; the nodes switch to the new

@@ -25,6 +25,7 @@ func newFleetCACmd(env *Env, o *fleetOpts) *cobra.Command {
 	}
 	var emergency bool
 	var rate int
+	var out string
 	rotate := &cobra.Command{
 		Use:   "rotate [--emergency] [--rate N]",
 		Short: "Stage a new fleet CA, cross-signed by the current one (admin token)",
@@ -50,6 +51,11 @@ alone and then learn the new anchor.`,
 			if err != nil {
 				return fleetErr(err)
 			}
+			if out != "" {
+				if err := writeOutput(env, out, []byte(r.Certificate)); err != nil {
+					return err
+				}
+			}
 			if o.json {
 				return printJSON(env, r)
 			}
@@ -59,6 +65,7 @@ alone and then learn the new anchor.`,
 	}
 	rotate.Flags().BoolVar(&emergency, "emergency", false, "untrust the current CA at the switch (its certificates revoked)")
 	rotate.Flags().IntVar(&rate, "rate", 0, "devices told to re-enroll a minute (default 600)")
+	rotate.Flags().StringVarP(&out, "out", "o", "", "write the new CA certificate (PEM) here: clients' --ca once the nodes switched")
 	var wait bool
 	var timeout time.Duration
 	status := &cobra.Command{

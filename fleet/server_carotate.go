@@ -187,9 +187,10 @@ type RotationProgress struct {
 	State      string // "" without any rotation
 	Emergency  bool
 	Rate       int
-	Active     int // active devices
-	Pending    int // active devices still holding a live certificate of the predecessor
-	Notified   int // of those, told by this node
+	Active     int    // active devices
+	Pending    int    // active devices still holding a live certificate of the predecessor
+	Notified   int    // of those, told by this node
+	CertPEM    []byte // the new CA's certificate
 }
 
 // Rotation reports the CA rotation's progress.
@@ -201,7 +202,7 @@ func (s *Server) Rotation(ctx context.Context) (*RotationProgress, error) {
 	if err != nil {
 		return nil, err
 	}
-	p := &RotationProgress{Generation: r.Generation, State: r.State, Emergency: r.Emergency, Rate: r.Rate}
+	p := &RotationProgress{Generation: r.Generation, State: r.State, Emergency: r.Emergency, Rate: r.Rate, CertPEM: r.CertPEM}
 	if s.rot == nil || s.rot.gen != r.Generation {
 		return p, nil // staged: this node has not switched yet
 	}
@@ -383,7 +384,7 @@ func (c caRotator) RotateCA(ctx context.Context, emergency bool, rate int, actor
 	if err != nil {
 		return nil, err
 	}
-	return &adminapi.Rotation{Generation: r.Generation, State: r.State, Emergency: r.Emergency, Rate: r.Rate}, nil
+	return &adminapi.Rotation{Generation: r.Generation, State: r.State, Emergency: r.Emergency, Rate: r.Rate, Certificate: string(r.CertPEM)}, nil
 }
 
 func (c caRotator) RotationStatus(ctx context.Context) (*adminapi.Rotation, error) {
@@ -391,5 +392,6 @@ func (c caRotator) RotationStatus(ctx context.Context) (*adminapi.Rotation, erro
 	if err != nil {
 		return nil, err
 	}
-	return &adminapi.Rotation{Generation: p.Generation, State: p.State, Emergency: p.Emergency, Rate: p.Rate, Active: p.Active, Pending: p.Pending, Notified: p.Notified}, nil
+	return &adminapi.Rotation{Generation: p.Generation, State: p.State, Emergency: p.Emergency, Rate: p.Rate, Active: p.Active, Pending: p.Pending, Notified: p.Notified,
+		Certificate: string(p.CertPEM)}, nil
 }

@@ -44,7 +44,8 @@ type Fleet struct {
 	// Where devices reach the fleet, and the roots they trust.
 	EnrollURL, MQTTAddr, AdminURL string
 	roots                         *x509.CertPool
-	bootKey                       *ecdsa.PublicKey // the devices' boot key (release public key)
+	anchors                       []*x509.Certificate // the certificates of roots in a joined process
+	bootKey                       *ecdsa.PublicKey    // the devices' boot key (release public key)
 
 	images   sync.Map // name -> []byte
 	imgSrv   *http.Server
@@ -200,7 +201,7 @@ func (f *Fleet) Roots() *x509.CertPool { return f.roots }
 // rotation, its predecessor.
 func (f *Fleet) Anchors() []*x509.Certificate {
 	if f.Server == nil {
-		return nil
+		return f.anchors
 	}
 	return append([]*x509.Certificate{f.Server.CA().Certificate()}, f.Server.CA().Accepted()...)
 }
