@@ -3,6 +3,7 @@ package clustertest
 import (
 	"context"
 	"crypto/x509"
+	"flag"
 	"testing"
 	"time"
 
@@ -89,3 +90,74 @@ func moved(fd *fleetDevices, newCA *x509.Certificate) int {
 	}
 	return k
 }
+
+// TestCARotationBench measures a CA rotation against a plain renewal in
+// the same run, on one node on PostgreSQL (the real binary): the server's
+// CPU per plain renewal (every device re-enrolls by attestation once),
+// then the switch (a SIGTERM and a start) and the rotation at the given
+// pace until the old CA is retired: its duration and the server's CPU per
+// device moved (the trust message, the re-enrollment, the reconnection
+// and the rotation's bookkeeping). -cluster.devices sets the fleet's size
+// (default 300); -cluster.rotation-rate the pace (default 600 a minute,
+// the server's).
+func TestCARotationBench(t *testing.T) {
+	if !*bench {
+		t.Skip("benchmark: run with -cluster.bench (go test ./fleet/clustertest -run TestCARotationBench -cluster.bench -cluster.devices 1000 -v)")
+	}
+	ctx := context.Background()
+	c := newCluster(t, clusterOptions{Nodes: 1})
+	c.startAll()
+	n := deviceCount(300)
+	fd := c.manufacture(ctx, n)
+	fd.start(0, n)
+	fd.onboarded(10 * time.Minute)
+	nd := c.nodes[0]
+
+	// Plain renewals: every device once, 8 at a time.
+	cpu0, t0 := nd.cpu(), time.Now()
+	parallel(8, n, func(i int) {
+		if err := fd.devs[i].agent.Load().Enroll(ctx, true); err != nil {
+			t.Errorf("%s: renewal: %v", fd.devs[i], err)
+		}
+	})
+	renewCPU, renewWall := nd.cpu()-cpu0, time.Since(t0)
+	fd.waitAll(2*time.Minute, fd.devs, (*simDevice).connected)
+
+	r, err := c.api(0).RotateCA(ctx, adminapi.RotateRequest{Rate: *rotationRate})
+	if err != nil {
+		t.Fatal(err)
+	}
+	newCA, err := ca.ParseCertificatePEM([]byte(r.Certificate))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.mu.Lock()
+	c.roots.AddCert(newCA)
+	c.mu.Unlock()
+	if err := nd.term(40 * time.Second); err != nil {
+		t.Fatalf("SIGTERM: %v", err)
+	}
+	nd.start()
+	cpu1, t1 := nd.cpu(), time.Now()
+	deadline := time.Now().Add(time.Duration(n/max(*rotationRate, 1)+10) * time.Minute)
+	for {
+		st, err := c.api(0).Rotation(ctx)
+		if err == nil && st.State == "retired" && moved(fd, newCA) == n {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("rotation not finished: %+v %v, %d of %d moved", st, err, moved(fd, newCA), n)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	rotCPU, rotWall := nd.cpu()-cpu1, time.Since(t1)
+	perRenew := renewCPU / time.Duration(n)
+	perRot := rotCPU / time.Duration(n)
+	logf(t, "CA rotation bench, %d devices, one node on PostgreSQL, load average %s", n, loadavg())
+	logf(t, "plain renewal:  %s wall for all, server CPU %s in all, %s per renewal", renewWall.Round(time.Millisecond), renewCPU.Round(time.Millisecond), perRenew.Round(time.Microsecond))
+	logf(t, "CA rotation at %d devices a minute: %s from the switch to the old CA retired (%s expected from the pace), server CPU %s in all, %s per device moved, %.2f times a plain renewal",
+		*rotationRate, rotWall.Round(time.Millisecond), (time.Duration(n) * time.Minute / time.Duration(max(*rotationRate, 1))).Round(time.Millisecond),
+		rotCPU.Round(time.Millisecond), perRot.Round(time.Microsecond), float64(perRot)/float64(max(perRenew, 1)))
+}
+
+var rotationRate = flag.Int("cluster.rotation-rate", 600, "TestCARotationBench: devices told to re-enroll a minute")
