@@ -298,7 +298,7 @@ func New(cfg *Config, o Options) (*Server, error) {
 	if s.campLease != nil {
 		s.campLease.OnAcquire = func(int64) { s.camps.Kick() }
 	}
-	if err := s.startTransfer(ctx, pass); err != nil {
+	if err := s.startTransfer(ctx); err != nil {
 		s.writer.Close()
 		return fail(err)
 	}

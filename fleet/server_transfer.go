@@ -9,8 +9,12 @@ import (
 
 // startTransfer loads (or creates) the fleet's owner key and wires the
 // ownership service (docs/ownership-and-rotation.md).
-func (s *Server) startTransfer(ctx context.Context, pass []byte) error {
-	key, err := transfer.LoadOwnerKey(ctx, s.db, pass, s.opts.Rand)
+func (s *Server) startTransfer(ctx context.Context) error {
+	secret, err := s.secretCA().DeriveSecret("ownership owner key")
+	if err != nil {
+		return err
+	}
+	key, err := transfer.LoadOwnerKey(ctx, s.db, secret, s.opts.Rand)
 	if err != nil {
 		return err
 	}

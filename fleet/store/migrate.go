@@ -142,8 +142,8 @@ var migrations = []string{
 		created_ms BIGINT NOT NULL
 	);`,
 	// 7: ownership and CA rotation (ownership.go, carotation.go,
-	// docs/ownership-and-rotation.md): the fleet's owner key (encrypted
-	// under the CA passphrase like the CA key; one row at most), each
+	// docs/ownership-and-rotation.md): the fleet's owner key (sealed under
+	// a secret derived from the CA key; one row at most), each
 	// device's voucher, with the serial a replayed voucher must exceed
 	// and, once released, the transfer that hands it on; the fleet CA's
 	// latest rotation (one row at most).

@@ -2,9 +2,13 @@ package transfer
 
 import (
 	"context"
+	"crypto/aes"
+	"crypto/cipher"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
+	"crypto/x509"
+	"encoding/pem"
 	"errors"
 	"fmt"
 	"io"
@@ -12,7 +16,6 @@ import (
 	"time"
 
 	"rampart/deviceproto"
-	"rampart/fleet/ca"
 	"rampart/fleet/store"
 	"rampart/ownership"
 )
@@ -81,35 +84,72 @@ func (s *Service) signing() ownership.Signing {
 }
 
 // LoadOwnerKey returns the fleet's owner key from the store, creating it
-// on first use; it is kept encrypted under the CA passphrase as the CA key
-// is (fleet/ca EncryptKey), so that every node of a cluster has the same.
-func LoadOwnerKey(ctx context.Context, db *store.DB, passphrase []byte, rnd io.Reader) (*ecdsa.PrivateKey, error) {
+// on first use, so that every node of a cluster has the same. It is kept
+// sealed (AES-256-GCM) under secret, which the server derives from its CA
+// key (fleet/ca DeriveSecret): the store alone opens nothing, and no
+// passphrase stretching is paid at every start.
+func LoadOwnerKey(ctx context.Context, db *store.DB, secret []byte, rnd io.Reader) (*ecdsa.PrivateKey, error) {
 	if rnd == nil {
 		rnd = rand.Reader
 	}
-	pemKey, err := db.OwnerKey(ctx)
+	aead, err := ownerAEAD(secret)
+	if err != nil {
+		return nil, err
+	}
+	sealed, err := db.OwnerKey(ctx)
 	if errors.Is(err, store.ErrNotFound) {
 		k, gerr := ecdsa.GenerateKey(elliptic.P256(), rnd)
 		if gerr != nil {
 			return nil, fmt.Errorf("transfer: owner key: %w", gerr)
 		}
-		enc, eerr := ca.EncryptKey(k, passphrase, rnd)
-		if eerr != nil {
-			return nil, fmt.Errorf("transfer: owner key: %w", eerr)
+		der, merr := x509.MarshalPKCS8PrivateKey(k)
+		if merr != nil {
+			return nil, fmt.Errorf("transfer: owner key: %w", merr)
 		}
-		if _, err = db.PutOwnerKeyIfAbsent(ctx, enc); err != nil {
+		nonce := make([]byte, aead.NonceSize())
+		if _, err := io.ReadFull(rnd, nonce); err != nil {
+			return nil, fmt.Errorf("transfer: owner key: %w", err)
+		}
+		blob := pem.EncodeToMemory(&pem.Block{Type: ownerKeyPEM, Bytes: aead.Seal(nonce, nonce, der, []byte(ownerKeyPEM))})
+		if _, err = db.PutOwnerKeyIfAbsent(ctx, blob); err != nil {
 			return nil, err
 		}
-		pemKey, err = db.OwnerKey(ctx) // another node may have stored one first
+		sealed, err = db.OwnerKey(ctx) // another node may have stored one first
 	}
 	if err != nil {
 		return nil, err
 	}
-	k, err := ca.DecryptKey(pemKey, passphrase)
+	b, _ := pem.Decode(sealed)
+	if b == nil || b.Type != ownerKeyPEM || len(b.Bytes) < aead.NonceSize() {
+		return nil, errors.New("transfer: owner key: not a sealed owner key")
+	}
+	der, err := aead.Open(nil, b.Bytes[:aead.NonceSize()], b.Bytes[aead.NonceSize():], []byte(ownerKeyPEM))
+	if err != nil {
+		return nil, fmt.Errorf("transfer: owner key: does not open under this CA's secret: %w", err)
+	}
+	k, err := x509.ParsePKCS8PrivateKey(der)
 	if err != nil {
 		return nil, fmt.Errorf("transfer: owner key: %w", err)
 	}
-	return k, nil
+	ek, ok := k.(*ecdsa.PrivateKey)
+	if !ok {
+		return nil, errors.New("transfer: owner key: not ECDSA")
+	}
+	return ek, nil
+}
+
+// ownerKeyPEM is the PEM type of the sealed owner key (and its AAD).
+const ownerKeyPEM = "RAMPART SEALED OWNER KEY"
+
+func ownerAEAD(secret []byte) (cipher.AEAD, error) {
+	if len(secret) != 32 {
+		return nil, errors.New("transfer: owner key: the sealing secret must be 32 bytes")
+	}
+	blk, err := aes.NewCipher(secret)
+	if err != nil {
+		return nil, err
+	}
+	return cipher.NewGCM(blk)
 }
 
 // audit writes an entry on its own, logging a failure.
