@@ -33,7 +33,10 @@ func TestOwnerKeyStored(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		d, _ := k1.D.FillBytes(make([]byte, 32)), 0
+		d, err := k1.Bytes()
+		if err != nil {
+			t.Fatal(err)
+		}
 		if bytes.Contains(sealed, d) {
 			t.Fatal("the store holds the owner key in clear")
 		}
