@@ -120,7 +120,8 @@ func (a *Agent) session(ctx context.Context) error {
 			}
 		case m := <-a.trusts:
 			renew.Stop()
-			if err := a.followTrust(ctx, m); err != nil {
+			// A refused message was counted (refuse): the session goes on.
+			if err := a.followTrust(ctx, m); err != nil && !IsFatal(err) {
 				return err
 			}
 			var err error
@@ -129,7 +130,7 @@ func (a *Agent) session(ctx context.Context) error {
 			}
 		case m := <-a.transfers:
 			renew.Stop()
-			if err := a.followTransfer(ctx, m); err != nil {
+			if err := a.followTransfer(ctx, m); err != nil && !IsFatal(err) {
 				return err
 			}
 			var err error
