@@ -302,7 +302,7 @@ func New(cfg *Config, o Options) (*Server, error) {
 		s.writer.Close()
 		return fail(err)
 	}
-	s.api, err = api.New(api.Deps{Transfer: s.transfer, CA: caRotator{s}, Store: s.db, Disconnect: s.disconnect, Manufacturers: cfg.manufacturerKeys, ReleaseKeys: cfg.releaseKeys,
+	s.api, err = api.New(api.Deps{Transfer: s.transfer, CA: caRotator{s}, Store: s.db, Disconnect: s.disconnect, Manufacturers: cfg.manufacturerKeys, ReleaseKeys: cfg.releaseKeys, RetiredReleaseKeys: cfg.retiredKeys,
 		Campaigns: s.camps, Tokens: cfg.APITokens, Metrics: s.metrics.handler(), Log: log.With("component", "api"), OnRequest: s.metrics.request,
 		Refusals: s.refusals, Nodes: s.nodes, Draining: s.drain.draining.Load, Ready: s.opts.Ready})
 	if err != nil {

@@ -66,6 +66,9 @@ type FleetOptions struct {
 	// (a second owner of the same devices trusts the same manufacturer
 	// and firmware): new ones are made otherwise.
 	Manufacturer, Release *ecdsa.PrivateKey
+	// RetiredRelease is a release key the fleet retired (configured in
+	// retired_release_keys), or nil.
+	RetiredRelease *ecdsa.PublicKey
 }
 
 // StartFleet creates keys and a configuration in o.Dir and starts a fleet
@@ -96,12 +99,20 @@ func StartFleet(o FleetOptions) (*Fleet, error) {
 			return nil, err
 		}
 	}
+	retiredKeys := ""
+	if o.RetiredRelease != nil {
+		der, _ := x509.MarshalPKIXPublicKey(o.RetiredRelease)
+		if err := secfile.WriteFile(filepath.Join(o.Dir, "retired.pub.pem"), pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der})); err != nil {
+			return nil, err
+		}
+		retiredKeys = "\nretired_release_keys: [retired.pub.pem]"
+	}
 	cfgText := fmt.Sprintf(`data_dir: fleet-data
 listen: {enroll: "127.0.0.1:0", admin: "127.0.0.1:0", mqtt: "127.0.0.1:0"}
 ca: {name: Rampart simulated fleet CA, cert_ttl: %s}
 manufacturers: [{name: sim, public_key: manufacturer.pub.pem}]
 release_keys: [release.pub.pem]
-api_tokens: [{name: sim, role: admin, sha256: %s}]
+api_tokens: [{name: sim, role: admin, sha256: %s}]%s
 telemetry: {max_delay: 2ms}
 log: {level: warn, format: text}
 # Every simulated device comes from 127.0.0.1: one source for the
@@ -110,7 +121,7 @@ limits: {nonce_rate: 1000000, nonce_burst: 1000000, failure_rate: 1000000, failu
 # Device processes (--processes) import endorsements through the admin
 # API in parallel, all from 127.0.0.1 too.
 http: {enroll: {max_conns: 100000, max_conns_per_source: 100000}, admin: {max_conns: 4096, max_conns_per_source: 4096}}
-`, o.CertTTL, fleet.TokenSHA256(AdminToken))
+`, o.CertTTL, fleet.TokenSHA256(AdminToken), retiredKeys)
 	path := filepath.Join(o.Dir, "server.yaml")
 	if err := secfile.WriteFile(path, []byte(cfgText)); err != nil {
 		return nil, err

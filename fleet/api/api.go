@@ -37,6 +37,8 @@ type Deps struct {
 	Disconnect    func(deviceID, reason string) bool
 	Manufacturers map[string]*ecdsa.PublicKey
 	ReleaseKeys   []any
+	// RetiredReleaseKeys sign nothing the server registers any more.
+	RetiredReleaseKeys []any
 	// Campaigns runs firmware update campaigns; nil disables the
 	// campaign routes and release uploads keep only the measurement.
 	Campaigns *campaign.Engine
@@ -398,6 +400,13 @@ func (a *API) registerRelease(w http.ResponseWriter, r *http.Request) {
 	data, err := io.ReadAll(http.MaxBytesReader(w, r.Body, deviceproto.MaxImageSize))
 	if err != nil {
 		writeErr(w, http.StatusRequestEntityTooLarge, "body: %v", err)
+		return
+	}
+	if err := trust.CheckNotRetired(data, a.d.RetiredReleaseKeys); err != nil {
+		if aerr := a.d.Store.Audit(r.Context(), &store.AuditEntry{Actor: actor(r), Action: "releases.register", Decision: store.Deny, Reason: err.Error()}); aerr != nil {
+			a.d.Log.Error("audit write failed", "err", aerr)
+		}
+		writeErr(w, http.StatusUnprocessableEntity, "%v", err)
 		return
 	}
 	var rel *store.Release
