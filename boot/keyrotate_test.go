@@ -1,0 +1,255 @@
+package boot
+
+import (
+	"crypto"
+	"errors"
+	"fmt"
+	"strings"
+	"testing"
+
+	"rampart/flash"
+	"rampart/image"
+)
+
+// The rotation rig: key 0 (testKey) is the current release key, key 1
+// (otherKey) the next one, provisioned pending.
+const (
+	oldKeyIdx = 0
+	newKeyIdx = 1
+)
+
+type rotation struct {
+	v1, v2, v3, oldAfter, newEarly []byte
+}
+
+func newRotation(t testing.TB) rotation {
+	rot, err := RotateKeyTLV(otherKey.Public())
+	if err != nil {
+		t.Fatal(err)
+	}
+	mk := func(ver string, sc uint32, key crypto.Signer, tlvs ...image.TLV) []byte {
+		return makeImage(t, imgSpec{ver: ver, secCnt: sc, size: 5000, key: key, seed: uint64(sc) + 7, tlvs: tlvs})
+	}
+	return rotation{
+		v1:       mk("1.0.0", 1, testKey),
+		v2:       mk("2.0.0", 2, testKey, rot),
+		v3:       mk("3.0.0", 3, otherKey),
+		oldAfter: mk("4.0.0", 4, testKey),
+		newEarly: mk("1.5.0", 1, otherKey),
+	}
+}
+
+func newRotationRig(t testing.TB, rt rotation) *rig {
+	t.Helper()
+	cfg := layouts[0].config(SwapMove, 8, 0xff, 1)
+	dev, err := flash.New(cfg.Flash)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctr := NewCounters(1, 0)
+	if err := ctr.MarkPending(newKeyIdx); err != nil {
+		t.Fatal(err)
+	}
+	bl, err := New(dev, cfg, []any{testKey.Public(), otherKey.Public()}, ctr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := &rig{t: t, cfg: cfg, dev: dev, ctr: ctr, bl: bl}
+	r.install(0, Primary, rt.v1)
+	r.boot()
+	return r
+}
+
+// deliver is the update client: install img, ask for a test boot, boot,
+// confirm the image if it runs, boot again. It stops at the first error (a
+// power cut).
+func deliver(r *rig, img []byte, want string) error {
+	if err := r.bl.Install(0, Secondary, img); err != nil {
+		return err
+	}
+	if err := r.bl.RequestUpgrade(0, false); err != nil {
+		return err
+	}
+	res, err := r.bl.Boot()
+	if err != nil {
+		return err
+	}
+	if got := res.Images[0].Version; got != want {
+		return fmt.Errorf("test boot ran %s, want %s\n%s", got, want, notes(res))
+	}
+	if err := r.bl.Confirm(0); err != nil {
+		return err
+	}
+	_, err = r.bl.Boot()
+	return err
+}
+
+func permanentlyRunning(r *rig, want string) bool {
+	st, err := r.bl.State()
+	if err != nil || !st[0].Primary.Valid || st[0].Primary.Version != want {
+		return false
+	}
+	t := st[0].Primary.Trailer
+	return t.Magic != MagicGood || t.ImageOK == FlagSet
+}
+
+// checkKeyState fails unless the key fuses are in one of the rotation's
+// three states and the running image is signed by a usable key.
+func checkKeyState(t testing.TB, r *rig, res *Result, where string) {
+	t.Helper()
+	f := r.ctr.KeyFuses
+	initial := KeyFuses{Pending: 1 << newKeyIdx}
+	rotated := KeyFuses{Pending: 1 << newKeyIdx, Activated: 1 << newKeyIdx, Retiring: 1 << oldKeyIdx}
+	revoked := rotated
+	revoked.Revoked = 1 << oldKeyIdx
+	v := res.Images[0].Version
+	switch {
+	case f == initial && (v == "1.0.0+0" || v == "2.0.0+0"):
+	case f == rotated && (v == "2.0.0+0" || v == "3.0.0+0"):
+	case f == revoked && v == "3.0.0+0":
+	default:
+		t.Fatalf("%s: key fuses %+v (%s) with %s running\n%s", where, f, f.KeyStatuses(2), v, notes(res))
+	}
+}
+
+// runRotation delivers v2 (old key, rotation TLV) then v3 (new key); the
+// power is cut before flash operation cut (0: never). After a cut the
+// device boots, must run an authentic image with a consistent key state,
+// and the client starts the interrupted delivery again unless it is done.
+func runRotation(t *testing.T, rt rotation, cut int, tear bool) (ops int) {
+	r := newRotationRig(t, rt)
+	r.dev.SetFault(&flash.Fault{CutBefore: cut, Tear: tear, TearNum: 1, TearDen: 2})
+	where := fmt.Sprintf("cut %d tear %v", cut, tear)
+	for _, d := range []struct {
+		img  []byte
+		want string
+	}{{rt.v2, "2.0.0+0"}, {rt.v3, "3.0.0+0"}} {
+		for attempt := 0; ; attempt++ {
+			if attempt > 3 {
+				t.Fatalf("%s: %s not delivered after %d attempts", where, d.want, attempt)
+			}
+			err := deliver(r, d.img, d.want)
+			ops += r.dev.Ops()
+			if err == nil {
+				break
+			}
+			if !errors.Is(err, flash.ErrPowerCut) {
+				t.Fatalf("%s: delivering %s: %v", where, d.want, err)
+			}
+			r.dev.PowerOn()
+			res, err := r.bl.Boot()
+			if err != nil {
+				t.Fatalf("%s: boot after the cut: %v\n%s", where, err, notes(res))
+			}
+			checkKeyState(t, r, res, where)
+			if permanentlyRunning(r, d.want) {
+				break
+			}
+		}
+	}
+	res := r.boot()
+	checkKeyState(t, r, res, where)
+	if r.ctr.KeyStatuses(2) != "0:revoked 1:active" {
+		t.Fatalf("%s: keys %s at the end, want 0:revoked 1:active\n%s", where, r.ctr.KeyStatuses(2), notes(res))
+	}
+	return ops
+}
+
+// TestKeyRotation: the next key's image is refused while it is pending;
+// v2, signed by the old key with the rotation TLV, activates the new key
+// once confirmed (not while on test); v3, signed by the new key, boots and,
+// once confirmed, the old key is revoked; then the old key's image is
+// refused and v3 keeps running.
+func TestKeyRotation(t *testing.T) {
+	rt := newRotation(t)
+	r := newRotationRig(t, rt)
+
+	r.install(0, Secondary, rt.newEarly)
+	r.request(0, true)
+	if res := r.boot(); res.Images[0].Version != "1.0.0+0" || !strings.Contains(notes(res), ErrKeyNotActive.Error()) {
+		t.Fatalf("the pending key's image before any rotation:\n%s", notes(res))
+	}
+
+	r.install(0, Secondary, rt.v2)
+	r.request(0, false)
+	if res := r.boot(); res.Images[0].Version != "2.0.0+0" || r.ctr.KeyStatuses(2) != "0:active 1:pending" {
+		t.Fatalf("v2 on test: %s, keys %s", res.Images[0].Version, r.ctr.KeyStatuses(2))
+	}
+	if err := r.bl.Confirm(0); err != nil {
+		t.Fatal(err)
+	}
+	if res := r.boot(); res.Images[0].Version != "2.0.0+0" || r.ctr.KeyStatuses(2) != "0:retiring 1:active" {
+		t.Fatalf("v2 confirmed: %s, keys %s\n%s", res.Images[0].Version, r.ctr.KeyStatuses(2), notes(res))
+	}
+
+	r.install(0, Secondary, rt.v3)
+	r.request(0, false)
+	if res := r.boot(); res.Images[0].Version != "3.0.0+0" || r.ctr.KeyStatuses(2) != "0:retiring 1:active" {
+		t.Fatalf("v3 on test: %s, keys %s", res.Images[0].Version, r.ctr.KeyStatuses(2))
+	}
+	if err := r.bl.Confirm(0); err != nil {
+		t.Fatal(err)
+	}
+	if res := r.boot(); res.Images[0].Version != "3.0.0+0" || r.ctr.KeyStatuses(2) != "0:revoked 1:active" {
+		t.Fatalf("v3 confirmed: %s, keys %s\n%s", res.Images[0].Version, r.ctr.KeyStatuses(2), notes(res))
+	}
+
+	r.install(0, Secondary, rt.oldAfter)
+	st, err := r.bl.State()
+	if err != nil || st[0].Secondary.Valid || !strings.Contains(st[0].Secondary.Problem, ErrKeyRevoked.Error()) {
+		t.Fatalf("the revoked key's image is not refused: %v %+v", err, st[0].Secondary)
+	}
+	if _, err := r.bl.validate(rt.oldAfter, 0, 1<<20, true); !errors.Is(err, ErrKeyRevoked) || !errors.Is(err, ErrUnsigned) {
+		t.Fatalf("validate: %v, want ErrKeyRevoked and ErrUnsigned", err)
+	}
+	r.request(0, true)
+	if res := r.boot(); res.Images[0].Version != "3.0.0+0" || !res.Images[0].Booted {
+		t.Fatalf("after the revoked key's image: %+v", res.Images[0])
+	}
+}
+
+// TestKeyRotationRefusals: rotation TLVs that must not be obeyed.
+func TestKeyRotationRefusals(t *testing.T) {
+	rt := newRotation(t)
+	r := newRotationRig(t, rt)
+	self, _ := RotateKeyTLV(testKey.Public())
+	unknown, _ := RotateKeyTLV(ecdsaKey.Public())
+	for name, tlv := range map[string]image.TLV{
+		"own signer":      self,
+		"not provisioned": unknown,
+		"short":           {Type: TLVRotateKey, Value: make([]byte, 31)},
+	} {
+		img := makeImage(t, imgSpec{ver: "2.0.0", secCnt: 2, size: 3000, key: testKey, tlvs: []image.TLV{tlv}})
+		if _, err := r.bl.validate(img, 0, 1<<20, true); !errors.Is(err, ErrInvalidImage) {
+			t.Errorf("%s: %v, want ErrInvalidImage", name, err)
+		}
+	}
+	// The pending key cannot activate itself or anything else.
+	rot, _ := RotateKeyTLV(testKey.Public())
+	img := makeImage(t, imgSpec{ver: "2.0.0", secCnt: 2, size: 3000, key: otherKey, tlvs: []image.TLV{rot}})
+	if _, err := r.bl.validate(img, 0, 1<<20, true); !errors.Is(err, ErrKeyNotActive) {
+		t.Errorf("pending key's rotation: %v, want ErrKeyNotActive", err)
+	}
+	if r.ctr.KeyStatuses(2) != "0:active 1:pending" {
+		t.Errorf("keys %s", r.ctr.KeyStatuses(2))
+	}
+}
+
+// TestKeyRotationPowerCut cuts the power before every flash operation of
+// the two deliveries (then again with torn operations at every third):
+// each boot after a cut runs an authentic image under a usable key with
+// the key fuses in a consistent state, and the rotation completes.
+func TestKeyRotationPowerCut(t *testing.T) {
+	rt := newRotation(t)
+	total := runRotation(t, rt, 0, false)
+	if total < 20 {
+		t.Fatalf("only %d flash operations: the sweep would test nothing", total)
+	}
+	for cut := 1; cut <= total; cut++ {
+		runRotation(t, rt, cut, false)
+	}
+	for cut := 1; cut <= total; cut += 3 {
+		runRotation(t, rt, cut, true)
+	}
+	t.Logf("%d cut points", total)
+}
