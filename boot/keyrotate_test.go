@@ -2,8 +2,12 @@ package boot
 
 import (
 	"crypto"
+	"encoding/hex"
 	"errors"
 	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -252,4 +256,66 @@ func TestKeyRotationPowerCut(t *testing.T) {
 		runRotation(t, rt, cut, true)
 	}
 	t.Logf("%d cut points", total)
+}
+
+// TestKeyRotationImgtool: MCUboot's imgtool makes the rotating update with
+// --custom-tlv (the TLV is in the range it allows, in the protected area)
+// and the bootloader obeys it; imgtool verifies the update Rampart signs.
+func TestKeyRotationImgtool(t *testing.T) {
+	tool := os.Getenv("RAMPART_IMGTOOL")
+	if tool == "" {
+		t.Skip("RAMPART_IMGTOOL is not set (path to MCUboot's scripts/imgtool.py): imgtool rotation check skipped; see docs/imgtool-interop.md")
+	}
+	py := os.Getenv("RAMPART_PYTHON")
+	if py == "" {
+		py = "/usr/bin/python3"
+	}
+	dir := t.TempDir()
+	write := func(name string, b []byte) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	imgtool := func(args ...string) {
+		t.Helper()
+		if out, err := exec.Command(py, append([]string{tool}, args...)...).CombinedOutput(); err != nil {
+			t.Fatalf("imgtool %s: %v\n%s", args[0], err, out)
+		}
+	}
+	priv, err := image.MarshalPrivateKeyPEM(testKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pub, err := image.MarshalPublicKeyPEM(testKey.Public())
+	if err != nil {
+		t.Fatal(err)
+	}
+	keyFile, pubFile := write("old.pem", priv), write("old-pub.pem", pub)
+	rt := newRotation(t)
+
+	imgtool("verify", "--key", pubFile, write("v2-rampart.bin", rt.v2))
+
+	rot, err := RotateKeyTLV(otherKey.Public())
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(dir, "v2-imgtool.bin")
+	imgtool("sign", "--key", keyFile, "--header-size", "32", "--pad-header", "--align", "8",
+		"--version", "2.0.0", "--security-counter", "2",
+		"--slot-size", fmt.Sprint(uint32(layouts[0].config(SwapMove, 8, 0xff, 1).Images[0].Secondary.Size)),
+		"--custom-tlv", fmt.Sprintf("0x%04x", TLVRotateKey), "0x"+hex.EncodeToString(rot.Value),
+		write("body.bin", make([]byte, 4000)), out)
+	v2, err := os.ReadFile(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := newRotationRig(t, rt)
+	r.install(0, Secondary, v2)
+	r.request(0, true)
+	res := r.boot()
+	if res.Images[0].Version != "2.0.0+0" || r.ctr.KeyStatuses(2) != "0:retiring 1:active" {
+		t.Fatalf("imgtool's rotating update: %s, keys %s\n%s", res.Images[0].Version, r.ctr.KeyStatuses(2), notes(res))
+	}
 }
