@@ -319,3 +319,73 @@ func TestKeyRotationImgtool(t *testing.T) {
 		t.Fatalf("imgtool's rotating update: %s, keys %s\n%s", res.Images[0].Version, r.ctr.KeyStatuses(2), notes(res))
 	}
 }
+
+// TestKeyRotationDeviceDir: the key fuses live in the device directory's
+// otp.json and survive every power cycle (the device is opened again for
+// each boot), and a fuse cannot be cleared by the factory call again.
+func TestKeyRotationDeviceDir(t *testing.T) {
+	rt := newRotation(t)
+	dir := filepath.Join(t.TempDir(), "dev")
+	cfg := layouts[0].config(SwapMove, 8, 0xff, 1)
+	d, err := CreateDevice(dir, cfg, []any{testKey, otherKey}, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := d.ProvisionNextKeys(2); !errors.Is(err, ErrKeyFuse) {
+		t.Fatalf("next key index beyond the key set: %v", err)
+	}
+	if err := d.ProvisionNextKeys(newKeyIdx); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Boot.Install(0, Primary, rt.v1); err != nil {
+		t.Fatal(err)
+	}
+	d.Close()
+	cycle := func(do func(d *Device) error) string {
+		t.Helper()
+		d, err := OpenDevice(dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer d.Close()
+		if do != nil {
+			if err := do(d); err != nil {
+				t.Fatal(err)
+			}
+		}
+		res, err := d.Boot.Boot()
+		if err != nil {
+			t.Fatalf("%v\n%s", err, notes(res))
+		}
+		return res.Images[0].Version + " " + d.Boot.Counters().KeyStatuses(2)
+	}
+	stage := func(img []byte) func(d *Device) error {
+		return func(d *Device) error {
+			if err := d.Boot.Install(0, Secondary, img); err != nil {
+				return err
+			}
+			return d.Boot.RequestUpgrade(0, false)
+		}
+	}
+	confirm := func(d *Device) error { return d.Boot.Confirm(0) }
+	for i, s := range []struct {
+		do   func(d *Device) error
+		want string
+	}{
+		{nil, "1.0.0+0 0:active 1:pending"},
+		{stage(rt.v2), "2.0.0+0 0:active 1:pending"},
+		{confirm, "2.0.0+0 0:retiring 1:active"},
+		{stage(rt.v3), "3.0.0+0 0:retiring 1:active"},
+		{confirm, "3.0.0+0 0:revoked 1:active"},
+		{func(d *Device) error { return d.ProvisionNextKeys(oldKeyIdx) }, "3.0.0+0 0:revoked 1:active"},
+		{stage(rt.oldAfter), "3.0.0+0 0:revoked 1:active"},
+	} {
+		if got := cycle(s.do); got != s.want {
+			t.Fatalf("step %d: %s, want %s", i, got, s.want)
+		}
+	}
+	b, err := os.ReadFile(filepath.Join(dir, DeviceOTPFile))
+	if err != nil || !strings.Contains(string(b), `"key_revoked": 1`) {
+		t.Fatalf("otp.json: %v\n%s", err, b)
+	}
+}
