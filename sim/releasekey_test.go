@@ -37,9 +37,8 @@ func signWith(t *testing.T, key *ecdsa.PrivateKey, version string) []byte {
 // retired key is refused by the server (422, audited) while the new key's
 // is registered; and a device provisioned with the new key set refuses the
 // retired key's image at boot (MCUboot's rule: only a provisioned key's
-// signature boots). The device-side transition itself (an update signed
-// by the old key that installs the new one) is not built
-// (docs/ownership-and-rotation.md, section 9).
+// signature boots). The device-side transition (an update signed by the
+// old key that activates the new one) is TestReleaseKeyRotationDevice.
 func TestRetiredReleaseKey(t *testing.T) {
 	oldKey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	newKey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
