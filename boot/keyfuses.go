@@ -86,8 +86,20 @@ func (c *Counters) MarkPending(k int) error {
 	if c.Pending&b != 0 {
 		return nil
 	}
-	c.Pending |= b
-	return c.save()
+	return c.programKeys(func(f *KeyFuses) { f.Pending |= b })
+}
+
+// programKeys applies set to the key fuses and writes the OTP block; when
+// the write fails the fuses are as before, so that what the bootloader
+// trusts is what the block holds and the next boot programs them again.
+func (c *Counters) programKeys(set func(*KeyFuses)) error {
+	before := c.KeyFuses
+	set(&c.KeyFuses)
+	if err := c.save(); err != nil {
+		c.KeyFuses = before
+		return err
+	}
+	return nil
 }
 
 // rotate activates key to and marks key from retiring, in one write of the
@@ -104,9 +116,7 @@ func (c *Counters) rotate(from, to int) (changed bool, err error) {
 	if c.Activated&tb != 0 && c.Retiring&fb != 0 {
 		return false, nil
 	}
-	c.Activated |= tb
-	c.Retiring |= fb
-	return true, c.save()
+	return true, c.programKeys(func(f *KeyFuses) { f.Activated |= tb; f.Retiring |= fb })
 }
 
 // revokeRetiring programs the revoked fuse of every retiring key and
@@ -116,6 +126,5 @@ func (c *Counters) revokeRetiring() (int, error) {
 	if n == 0 {
 		return 0, nil
 	}
-	c.Revoked |= c.Retiring
-	return n, c.save()
+	return n, c.programKeys(func(f *KeyFuses) { f.Revoked |= f.Retiring })
 }

@@ -389,3 +389,69 @@ func TestKeyRotationDeviceDir(t *testing.T) {
 		t.Fatalf("otp.json: %v\n%s", err, b)
 	}
 }
+
+// TestKeyRotationOTPWriteFails: when the OTP block cannot be written the
+// boot says so, the key fuses the bootloader trusts stay as the block
+// holds them, and the next boot programs them.
+func TestKeyRotationOTPWriteFails(t *testing.T) {
+	rt := newRotation(t)
+	r := newRotationRig(t, rt)
+	r.install(0, Secondary, rt.v2)
+	r.request(0, true)
+	if _, err := r.ctr.Raise(0, 2); err != nil { // isolate the key fuses' write
+		t.Fatal(err)
+	}
+	r.ctr.path = filepath.Join(t.TempDir(), "missing", "otp.json")
+	res, err := r.bl.Boot()
+	if err == nil || errors.Is(err, flash.ErrPowerCut) {
+		t.Fatalf("boot with an unwritable OTP block: %v\n%s", err, notes(res))
+	}
+	if got := r.ctr.KeyStatuses(2); got != "0:active 1:pending" {
+		t.Fatalf("after the failed write: %s", got)
+	}
+	r.ctr.path = ""
+	if res := r.boot(); res.Images[0].Version != "2.0.0+0" || r.ctr.KeyStatuses(2) != "0:retiring 1:active" {
+		t.Fatalf("next boot: %s %s", res.Images[0].Version, r.ctr.KeyStatuses(2))
+	}
+}
+
+// TestKeyRotationTwoImages: the old key is revoked only once every image
+// runs under the new key; until then the image still signed by the old
+// key keeps booting.
+func TestKeyRotationTwoImages(t *testing.T) {
+	rt := newRotation(t)
+	cfg := layouts[0].config(SwapMove, 8, 0xff, 2)
+	dev, err := flash.New(cfg.Flash)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctr := NewCounters(2, 0)
+	if err := ctr.MarkPending(newKeyIdx); err != nil {
+		t.Fatal(err)
+	}
+	bl, err := New(dev, cfg, []any{testKey.Public(), otherKey.Public()}, ctr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := &rig{t: t, cfg: cfg, dev: dev, ctr: ctr, bl: bl}
+	r.install(0, Primary, rt.v1)
+	r.install(1, Primary, rt.v1)
+	r.boot()
+	nspe := makeImage(t, imgSpec{ver: "3.1.0", secCnt: 3, size: 4000, key: otherKey, seed: 99})
+	for _, s := range []struct {
+		image int
+		img   []byte
+		keys  string
+	}{
+		{0, rt.v2, "0:retiring 1:active"},
+		{0, rt.v3, "0:retiring 1:active"}, // image 1 still runs under key 0
+		{1, nspe, "0:revoked 1:active"},
+	} {
+		r.install(s.image, Secondary, s.img)
+		r.request(s.image, true)
+		res := r.boot()
+		if !res.Images[0].Booted || !res.Images[1].Booted || r.ctr.KeyStatuses(2) != s.keys {
+			t.Fatalf("image %d updated: keys %s, want %s\n%s", s.image, r.ctr.KeyStatuses(2), s.keys, notes(res))
+		}
+	}
+}
