@@ -455,3 +455,28 @@ func TestKeyRotationTwoImages(t *testing.T) {
 		}
 	}
 }
+
+// FuzzValidateRotation feeds hostile images to validation on a device in
+// the middle of a rotation: nothing panics, and an image that validates
+// was signed by a usable key and names, if anything, another provisioned
+// key that is not revoked.
+func FuzzValidateRotation(f *testing.F) {
+	rt := newRotation(f)
+	short := makeImage(f, imgSpec{ver: "2.0.0", secCnt: 2, size: 300, key: testKey, tlvs: []image.TLV{{Type: TLVRotateKey, Value: []byte{1, 2}}}})
+	for _, b := range [][]byte{rt.v1, rt.v2, rt.v3, rt.newEarly, short} {
+		f.Add(b)
+	}
+	r := newRotationRig(f, rt)
+	if _, err := r.ctr.rotate(oldKeyIdx, newKeyIdx); err != nil {
+		f.Fatal(err)
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		v, err := r.bl.validate(data, 0, 1<<16, true)
+		if err != nil {
+			return
+		}
+		if !r.ctr.KeyUsable(v.keyIndex) || v.rotateTo == v.keyIndex || v.rotateTo >= len(r.bl.keys) || (v.rotateTo >= 0 && r.ctr.Revoked&(1<<uint(v.rotateTo)) != 0) {
+			t.Fatalf("validated: key %d rotate to %d, fuses %+v", v.keyIndex, v.rotateTo, r.ctr.KeyFuses)
+		}
+	})
+}
