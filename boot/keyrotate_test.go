@@ -480,3 +480,32 @@ func FuzzValidateRotation(f *testing.F) {
 		}
 	})
 }
+
+// TestMCUbootDifferentialRotationTLV runs the one-image differential
+// scenarios with images that carry the rotation TLV (naming the rig's
+// other provisioned key, so Rampart obeys it): MCUboot boots them exactly
+// as Rampart does at every cut point, i.e. it ignores the protected vendor
+// TLV, and the rotation changes nothing in what boots.
+func TestMCUbootDifferentialRotationTLV(t *testing.T) {
+	rot, err := RotateKeyTLV(testKey.Public())
+	if err != nil {
+		t.Fatal(err)
+	}
+	mk := func(ver string, sc uint32, size int) []byte {
+		return makeImage(t, imgSpec{ver: ver, secCnt: sc, size: size, key: ecdsaKey, seed: uint64(sc), tlvs: []image.TLV{rot}})
+	}
+	im := &imageSet{old: [][]byte{mk("1.0.0", 1, 5000)}, new: [][]byte{mk("2.0.0", 2, 6000)}}
+	var counts diffCounts
+	seen := map[Strategy]bool{} // one scenario per strategy: the TLV is what is tested
+	for _, sc := range oracleScenarios() {
+		if sc.images != 1 || sc.downgrade || seen[sc.strategy] {
+			continue
+		}
+		seen[sc.strategy] = true
+		cfg := layouts[0].config(sc.strategy, 8, 0xff, 1)
+		t.Run(sc.name, func(t *testing.T) {
+			runDifferential(t, newOracleRig(t, cfg, ecdsaKey), sc, im, 1, &counts)
+		})
+	}
+	t.Logf("rotation TLV: %d scenario runs, %d cut points, %d boots (Rampart and MCUboot), all agreeing", counts.scenarios, counts.cutPoints, counts.boots)
+}
