@@ -36,7 +36,7 @@ func RotateKeyTLV(next any) (image.TLV, error) {
 // rotateTarget returns the provisioned key index img's rotation TLV names,
 // or -1 when it has none. The TLV must be protected (the signature covers
 // it), single, 32 bytes, and name a provisioned key other than signer that
-// is not revoked.
+// is neither revoked nor retiring.
 func (b *Bootloader) rotateTarget(img *image.Image, signer int) (int, error) {
 	if len(img.Unprotected.Find(TLVRotateKey)) > 0 {
 		return -1, errors.New("rotation TLV outside the protected area")
@@ -60,6 +60,10 @@ func (b *Bootloader) rotateTarget(img *image.Image, signer int) (int, error) {
 			return -1, errors.New("rotation TLV names the image's own signing key")
 		case b.counters.Revoked&(1<<uint(k)) != 0:
 			return -1, fmt.Errorf("rotation TLV names key %d, which is revoked", k)
+		case b.counters.Retiring&(1<<uint(k)) != 0:
+			// Rotating back would mark the new key retiring too, and
+			// no image could ever complete the revocation.
+			return -1, fmt.Errorf("rotation TLV names key %d, which is retiring", k)
 		}
 		return k, nil
 	}

@@ -237,6 +237,14 @@ func TestKeyRotationRefusals(t *testing.T) {
 	if r.ctr.KeyStatuses(2) != "0:active 1:pending" {
 		t.Errorf("keys %s", r.ctr.KeyStatuses(2))
 	}
+	// Once rotated, the new key cannot rotate back to the retiring one.
+	if _, err := r.ctr.rotate(oldKeyIdx, newKeyIdx); err != nil {
+		t.Fatal(err)
+	}
+	back := makeImage(t, imgSpec{ver: "3.0.0", secCnt: 3, size: 3000, key: otherKey, tlvs: []image.TLV{rot}})
+	if _, err := r.bl.validate(back, 0, 1<<20, true); !errors.Is(err, ErrInvalidImage) || !strings.Contains(err.Error(), "retiring") {
+		t.Errorf("rotation back to the retiring key: %v, want ErrInvalidImage", err)
+	}
 }
 
 // TestKeyRotationPowerCut cuts the power before every flash operation of
@@ -459,7 +467,7 @@ func TestKeyRotationTwoImages(t *testing.T) {
 // FuzzValidateRotation feeds hostile images to validation on a device in
 // the middle of a rotation: nothing panics, and an image that validates
 // was signed by a usable key and names, if anything, another provisioned
-// key that is not revoked.
+// key that is neither revoked nor retiring.
 func FuzzValidateRotation(f *testing.F) {
 	rt := newRotation(f)
 	short := makeImage(f, imgSpec{ver: "2.0.0", secCnt: 2, size: 300, key: testKey, tlvs: []image.TLV{{Type: TLVRotateKey, Value: []byte{1, 2}}}})
@@ -475,7 +483,7 @@ func FuzzValidateRotation(f *testing.F) {
 		if err != nil {
 			return
 		}
-		if !r.ctr.KeyUsable(v.keyIndex) || v.rotateTo == v.keyIndex || v.rotateTo >= len(r.bl.keys) || (v.rotateTo >= 0 && r.ctr.Revoked&(1<<uint(v.rotateTo)) != 0) {
+		if !r.ctr.KeyUsable(v.keyIndex) || v.rotateTo == v.keyIndex || v.rotateTo >= len(r.bl.keys) || (v.rotateTo >= 0 && (r.ctr.Revoked|r.ctr.Retiring)&(1<<uint(v.rotateTo)) != 0) {
 			t.Fatalf("validated: key %d rotate to %d, fuses %+v", v.keyIndex, v.rotateTo, r.ctr.KeyFuses)
 		}
 	})
