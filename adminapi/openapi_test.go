@@ -25,7 +25,8 @@ var schemaTypes = map[string]reflect.Type{}
 func init() {
 	for _, v := range []any{Error{}, Device{}, Certificate{}, DeviceDetail{}, TransitionRequest{}, TransitionResult{},
 		Endorsement{}, ImportResult{}, RefusedEndorsement{}, Release{}, AuditEntry{}, Point{},
-		CampaignSpec{}, CampaignFilter{}, CampaignPhase{}, CampaignWindow{}, CampaignSummary{}, PhaseSummary{}, DeviceProgress{}, Node{}} {
+		CampaignSpec{}, CampaignFilter{}, CampaignPhase{}, CampaignWindow{}, CampaignSummary{}, PhaseSummary{}, DeviceProgress{}, Node{},
+		OwnerKey{}, VoucherImport{}, ExtendRequest{}, ExtendResult{}, ReleaseRequest{}, ReleaseResult{}, DeviceExport{}, RotateRequest{}, Rotation{}} {
 		t := reflect.TypeOf(v)
 		schemaTypes[t.Name()] = t
 	}
@@ -44,11 +45,12 @@ var notBodies = map[string]string{
 // schemasWithoutType are component schemas that describe no JSON value.
 var schemasWithoutType = map[string]string{
 	"SignedEndorsements": "a COSE_Sign1 request body, bytes",
+	"Voucher":            "a CBOR request body, bytes",
 }
 
 // requestTypes are decoded by the server with unknown fields refused: their
 // schemas must say additionalProperties: false.
-var requestTypes = []string{"TransitionRequest", "CampaignSpec", "CampaignFilter", "CampaignPhase", "CampaignWindow"}
+var requestTypes = []string{"ExtendRequest", "ReleaseRequest", "RotateRequest", "TransitionRequest", "CampaignSpec", "CampaignFilter", "CampaignPhase", "CampaignWindow"}
 
 // enums are the values of the enumerated string types.
 var enums = map[reflect.Type][]string{
@@ -60,6 +62,7 @@ var enums = map[reflect.Type][]string{
 // fieldEnums are the values of plain string fields the document enumerates.
 var fieldEnums = map[string][]string{
 	"AuditEntry.decision": {Allow, Deny},
+	"Rotation.state":      {"", "staged", "active", "retired"},
 }
 
 func strs[T ~string](l []T) []string {

@@ -16,7 +16,6 @@ import (
 
 	"rampart/deviceproto"
 	"rampart/internal/secfile"
-	"rampart/psa"
 	"rampart/psaclient"
 )
 
@@ -39,8 +38,12 @@ type Agent struct {
 	mqttAddr    string            // the endpoint of the MQTT session
 	lost        chan struct{}     // closed when the current MQTT session is lost
 	jobs        chan jobMsg
-	ep          endpointState // which MQTT endpoint the next connection tries (endpoints.go)
-	mirror      int           // which download endpoint the next attempt tries (download.go)
+	transfers   chan []byte    // transfer messages for the session loop (transfer.go)
+	trusts      chan []byte    // trust messages for the session loop (trust.go)
+	forceRenew  bool           // the broker refused the certificate: re-enroll (trust.go)
+	fleetRoots  *x509.CertPool // state.Fleet's CA certificates, parsed
+	ep          endpointState  // which MQTT endpoint the next connection tries (endpoints.go)
+	mirror      int            // which download endpoint the next attempt tries (download.go)
 
 	started   time.Time
 	published atomic.Int64
@@ -63,7 +66,12 @@ func New(cfg Config) (*Agent, error) {
 	if err != nil {
 		return nil, err
 	}
-	a := &Agent{cfg: cfg, state: st, jobs: make(chan jobMsg, 4), started: cfg.Now()}
+	a := &Agent{cfg: cfg, state: st, jobs: make(chan jobMsg, 4), transfers: make(chan []byte, 1), trusts: make(chan []byte, 1), started: cfg.Now()}
+	if st.Fleet != nil {
+		if a.fleetRoots, err = st.Fleet.roots(); err != nil {
+			return nil, err
+		}
+	}
 	if err := a.openSPE(); err != nil {
 		a.Close()
 		return nil, err
@@ -75,11 +83,7 @@ func New(cfg Config) (*Agent, error) {
 		}
 		a.cert = c
 	}
-	a.http = &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{
-		DialContext:     cfg.Dial,
-		TLSClientConfig: &tls.Config{RootCAs: cfg.Roots, Time: cfg.Now, MinVersion: tls.VersionTLS12},
-		MaxIdleConns:    2, IdleConnTimeout: 30 * time.Second,
-	}, CheckRedirect: sameOriginHTTPS}
+	a.http = a.newHTTP()
 	return a, nil
 }
 
@@ -106,10 +110,7 @@ func (a *Agent) openSPE() error {
 	}
 	if a.signer, err = psaclient.NewSigner(a.crypto, a.cfg.KeyID); err != nil {
 		// First start: the key is generated inside the SPE and never leaves it.
-		_, gerr := a.crypto.GenerateKey(psa.KeyAttributes{
-			Type: psa.KeyTypeECCKeyPair(psa.ECCFamilySECPR1), Bits: 256, Lifetime: psa.LifetimePersistent,
-			ID: a.cfg.KeyID, Usage: psa.UsageSignHash, Algorithm: psa.AlgECDSA(psa.AlgAnyHash),
-		})
+		_, gerr := a.crypto.GenerateKey(tlsKeyAttributes(a.cfg.KeyID))
 		if gerr != nil {
 			return fmt.Errorf("agent: spe: device key %#x: %v (generate: %w)", a.cfg.KeyID, err, gerr)
 		}
@@ -216,10 +217,9 @@ func (a *Agent) dialTLS(ctx context.Context) (net.Conn, *x509.Certificate, strin
 		a.endpointFailed(addr)
 		return nil, nil, addr, fmt.Errorf("agent: mqtt: %w", err)
 	}
-	conn := tls.Client(raw, &tls.Config{
-		RootCAs: a.cfg.Roots, ServerName: name, Time: a.cfg.Now, MinVersion: tls.VersionTLS12,
-		Certificates: []tls.Certificate{{Certificate: [][]byte{cert.Raw}, PrivateKey: a.signer, Leaf: cert}},
-	})
+	tc := a.tlsConfig(name)
+	tc.Certificates = []tls.Certificate{{Certificate: [][]byte{cert.Raw}, PrivateKey: a.signer, Leaf: cert}}
+	conn := tls.Client(raw, tc)
 	hctx, cancel := context.WithTimeout(ctx, 15*time.Second)
 	defer cancel()
 	if err := conn.HandshakeContext(hctx); err != nil {

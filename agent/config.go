@@ -2,6 +2,7 @@ package agent
 
 import (
 	"context"
+	"crypto/ecdsa"
 	"crypto/rand"
 	"crypto/x509"
 	"errors"
@@ -36,6 +37,16 @@ type Config struct {
 	MQTTAddr string
 	// Roots are the trust anchors for the fleet server (its CA).
 	Roots *x509.CertPool
+	// Manufacturers, when set, are the manufacturer endorsement keys the
+	// device checks a voucher's first hop against (transfer.go); without
+	// them it relies on its current fleet, which checked the hop when it
+	// imported the voucher.
+	Manufacturers map[string]*ecdsa.PublicKey
+	// Anchors are the certificates of Roots. With them the agent follows a
+	// rotation of the fleet CA (trust.go): it checks the cross certificate
+	// of the new CA with the key of the one it trusts. Without them it
+	// relies on Roots alone and cannot follow a rotation.
+	Anchors []*x509.Certificate
 	// ServerName is the server's name in its TLS certificate; the host
 	// of the endpoint dialled when empty.
 	ServerName string

@@ -36,7 +36,8 @@ func (a *Agent) MQTTEndpoints() []string {
 }
 
 func (a *Agent) endpointsLocked() []string {
-	l := []string{a.cfg.MQTTAddr}
+	_, _, l := a.fleetLocked()
+	l = slices.Clone(l)
 	for _, e := range a.state.MQTTEndpoints {
 		if !slices.ContainsFunc(l, func(x string) bool { return strings.EqualFold(x, e) }) {
 			l = append(l, e)

@@ -13,7 +13,7 @@ import (
 // with renew a re-enrollment, which proves the device's current state with
 // a fresh token (the server checks every measurement again).
 func (a *Agent) Enroll(ctx context.Context, renew bool) error {
-	return a.enrollAt(ctx, a.cfg.EnrollURL, renew)
+	return a.enrollAt(ctx, a.enrollURL(), renew)
 }
 
 // enrollAt is Enroll at base URL u (the configured enrollment URL, or
@@ -39,7 +39,7 @@ func (a *Agent) enrollAt(ctx context.Context, u string, renew bool) error {
 	}
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	a.cert = cert
+	a.cert, a.forceRenew = cert, false
 	a.state.DeviceID = cert.Subject.CommonName
 	a.state.CertDER = cert.Raw
 	a.learnEndpointsLocked(ans.MQTT)
@@ -53,6 +53,9 @@ func (a *Agent) needsEnrollment() (need, renew bool) {
 	defer a.mu.Unlock()
 	if a.cert == nil {
 		return true, false
+	}
+	if a.forceRenew {
+		return true, true
 	}
 	before := a.cfg.RenewBefore
 	if before <= 0 {
@@ -96,9 +99,16 @@ func (a *Agent) EnsureEnrolled(ctx context.Context) error {
 	})
 }
 
-// enrollURLs are EnrollURL and EnrollFallbacks, without repeats.
+// enrollURLs are the current fleet's enrollment URL and, while that is
+// still the configured fleet, EnrollFallbacks, without repeats. After a
+// transfer (fleetref.go) the fallbacks are the first owner's nodes: the
+// device must never enroll there again.
 func (a *Agent) enrollURLs() []string {
-	urls := []string{a.cfg.EnrollURL}
+	first := a.enrollURL()
+	urls := []string{first}
+	if first != a.cfg.EnrollURL {
+		return urls
+	}
 	for _, u := range a.cfg.EnrollFallbacks {
 		if u != "" && !slices.Contains(urls, u) {
 			urls = append(urls, u)

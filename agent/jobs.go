@@ -29,7 +29,8 @@ func (a *Agent) refuse(err error) {
 func (a *Agent) policy() deviceproto.JobPolicy {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	return deviceproto.JobPolicy{Roots: a.cfg.Roots, Device: a.cert, EnrollURL: a.cfg.EnrollURL, Now: a.cfg.Now()}
+	u, roots, _ := a.fleetLocked()
+	return deviceproto.JobPolicy{Roots: roots, Device: a.cert, EnrollURL: u, Now: a.cfg.Now()}
 }
 
 // jobMsg is a verified job and the endpoints its image may be fetched
@@ -77,6 +78,14 @@ func (a *Agent) replayLocked(j deviceproto.Job) error {
 // receiveJob is the MQTT path: a refused message is counted and logged, a
 // verified job queued for the session loop.
 func (a *Agent) receiveJob(msg []byte) {
+	if deviceproto.IsTransfer(msg) {
+		a.receiveTransfer(msg)
+		return
+	}
+	if deviceproto.IsTrust(msg) {
+		a.receiveTrust(msg)
+		return
+	}
 	j, err := a.verifyJobMsg(msg)
 	if err != nil {
 		a.refuse(err)

@@ -65,6 +65,11 @@ func (a *Agent) Connect(ctx context.Context) error {
 			}
 			return fmt.Errorf("agent: mqtt: %s: connect refused: reason %#x", addr, ca.ReasonCode)
 		}
+		if certificateRefused(err) {
+			a.mu.Lock()
+			a.forceRenew = true
+			a.mu.Unlock()
+		}
 		return fmt.Errorf("agent: mqtt: %s: connect: %w", addr, err)
 	}
 	sa, err := c.Subscribe(cctx, &paho.Subscribe{Subscriptions: []paho.SubscribeOptions{{Topic: deviceproto.JobsTopic(id), QoS: 1}}})

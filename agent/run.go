@@ -71,6 +71,9 @@ func (a *Agent) Run(ctx context.Context) error {
 
 // session runs one connected session; it returns when the session is lost.
 func (a *Agent) session(ctx context.Context) error {
+	if err := a.finishTransfer(ctx); err != nil {
+		return err
+	}
 	if err := a.EnsureEnrolled(ctx); err != nil {
 		return err
 	}
@@ -117,6 +120,25 @@ func (a *Agent) session(ctx context.Context) error {
 		case <-tick.C:
 			renew.Stop()
 			if err := a.Publish(ctx, a.readings()); err != nil {
+				return err
+			}
+		case m := <-a.trusts:
+			renew.Stop()
+			// A refused message was counted (refuse): the session goes on.
+			if err := a.followTrust(ctx, m); err != nil && !IsFatal(err) {
+				return err
+			}
+			var err error
+			if lost, err = a.reconnectIfRenewed(ctx); err != nil {
+				return err
+			}
+		case m := <-a.transfers:
+			renew.Stop()
+			if err := a.followTransfer(ctx, m); err != nil && !IsFatal(err) {
+				return err
+			}
+			var err error
+			if lost, err = a.reconnectIfRenewed(ctx); err != nil {
 				return err
 			}
 		case j := <-a.jobs:

@@ -41,6 +41,10 @@ type State struct {
 	// Taken is the latest job the agent took: a job issued before it is
 	// a replay and refused.
 	Taken *TakenJob `json:"taken,omitempty"`
+	// Fleet is the fleet the device was transferred to (nil: the
+	// configured one); Moving a transfer under way (transfer.go).
+	Fleet  *FleetRef `json:"fleet,omitempty"`
+	Moving *Moving   `json:"moving,omitempty"`
 }
 
 // TakenJob identifies the latest job taken.

@@ -309,9 +309,10 @@ func (a *Agent) stage(j deviceproto.Job) error {
 // enrollment node died during its update still confirms it.
 func (a *Agent) selfTest(ctx context.Context, j deviceproto.Job) error {
 	urls := a.enrollURLs()
+	enrollURL := urls[0]
 	if u := a.Pending(); u != nil {
 		own := ""
-		if e, err := url.Parse(a.cfg.EnrollURL); err == nil {
+		if e, err := url.Parse(enrollURL); err == nil {
 			own = deviceproto.Endpoint(e)
 		}
 		for _, m := range u.Mirrors {

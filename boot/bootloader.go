@@ -128,6 +128,10 @@ type imageState struct {
 	resumed  bool
 	swapSize uint32
 	cand     *validImage // the validated secondary of a new test/permanent upgrade
+	// running is the primary image admitted to boot; permanent says it
+	// can no longer be reverted (phase 4).
+	running   *validImage
+	permanent bool
 }
 
 // Boot runs one boot: it finishes any interrupted swap, decides and performs
@@ -202,6 +206,10 @@ func (b *Bootloader) Boot() (*Result, error) {
 		// Each image's reason stays in the chain (errors.Is finds
 		// ErrNoSecurityCounter, ErrUnsigned, ...).
 		return res, fmt.Errorf("%w: %w", ErrNoBootableImage, errors.Join(bad...))
+	}
+	// Phase 5: release-key rotation, only once everything boots.
+	if err := b.applyKeyRotation(st, res); err != nil {
+		return res, err
 	}
 	return res, nil
 }
@@ -480,7 +488,9 @@ func (b *Bootloader) admit(i int, s *imageState, r *ImageReport) error {
 	if err != nil {
 		return err
 	}
+	s.running = v
 	if t.Magic != MagicGood || t.ImageOK == FlagSet {
+		s.permanent = true
 		if err := b.raise(i, v.secCnt, r); err != nil {
 			return err
 		}

@@ -51,8 +51,13 @@ func CreateDevice(dir string, cfg *Config, keys []any, fuses int) (*Device, erro
 	if err := makeDeviceDirs(dir); err != nil {
 		return nil, err
 	}
+	if len(pems) > MaxKeys {
+		return nil, fmt.Errorf("boot: %d keys: at most %d have OTP key fuses", len(pems), MaxKeys)
+	}
 	for i, pem := range pems {
-		if err := secfile.WriteFile(filepath.Join(dir, DeviceKeysDir, fmt.Sprintf("key%d.pem", i)), pem); err != nil {
+		// key00.pem, key01.pem...: name order is the key's index, which
+		// its OTP key fuses are bound to (key%d would put key10 before key2).
+		if err := secfile.WriteFile(filepath.Join(dir, DeviceKeysDir, fmt.Sprintf("key%02d.pem", i)), pem); err != nil {
 			return nil, fmt.Errorf("boot: %w", err)
 		}
 	}
@@ -193,6 +198,21 @@ func (d *Device) ProvisionDecryptKey(priv any) error {
 		return fmt.Errorf("boot: %w", err)
 	}
 	d.Boot.SetDecryptKey(priv)
+	return nil
+}
+
+// ProvisionNextKeys programs the pending fuse of each key index in next:
+// the factory provisions them as next release keys, refused until an
+// update signed by a usable key activates them (docs/boot.md §7a).
+func (d *Device) ProvisionNextKeys(next ...int) error {
+	for _, k := range next {
+		if k < 0 || k >= len(d.Keys) {
+			return fmt.Errorf("%w: key index %d: the device has %d keys", ErrKeyFuse, k, len(d.Keys))
+		}
+		if err := d.Boot.Counters().MarkPending(k); err != nil {
+			return err
+		}
+	}
 	return nil
 }
 

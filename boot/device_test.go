@@ -43,7 +43,7 @@ func TestDeviceDirectory(t *testing.T) {
 		return nil
 	})
 	// The key file holds the public half only.
-	pem, err := os.ReadFile(filepath.Join(dir, DeviceKeysDir, "key0.pem"))
+	pem, err := os.ReadFile(filepath.Join(dir, DeviceKeysDir, "key00.pem"))
 	if err != nil {
 		t.Fatal(err)
 	}

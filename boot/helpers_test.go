@@ -46,6 +46,7 @@ type imgSpec struct {
 	maxAlign     int
 	align        int
 	erased       byte
+	tlvs         []image.TLV // --custom-tlv (protected)
 }
 
 // makeImage signs a deterministic firmware body with the image package.
@@ -68,6 +69,7 @@ func makeImage(t testing.TB, s imgSpec) []byte {
 		Key: key, HeaderSize: 32, PadHeader: true, Version: v,
 		Dependencies: s.deps, BootRecord: s.record,
 		Pad: s.pad, Confirm: s.confirm, SlotSize: s.slotSize, MaxAlign: s.maxAlign, Align: s.align,
+		CustomTLVs: s.tlvs,
 	}
 	if s.pad || s.confirm {
 		e := s.erased

@@ -23,7 +23,10 @@ var ErrOTPExhausted = errors.New("boot: otp: counter has no free fuse row")
 type Counters struct {
 	Banks [][]uint32 `json:"banks"` // programmed rows per image, in order
 	Fuses int        `json:"fuses"` // rows per bank
-	path  string
+	// KeyFuses are the release-key fuses (keyfuses.go), in the same
+	// one-time-programmable block: written by the same atomic save.
+	KeyFuses
+	path string
 }
 
 // NewCounters returns n counters at zero with fuses rows each (0 means DefaultFuses).
@@ -113,7 +116,7 @@ func (c *Counters) Raise(i int, v uint32) (raised bool, err error) {
 
 // Clone returns an unbacked copy.
 func (c *Counters) Clone() *Counters {
-	d := &Counters{Fuses: c.Fuses, Banks: make([][]uint32, len(c.Banks))}
+	d := &Counters{Fuses: c.Fuses, Banks: make([][]uint32, len(c.Banks)), KeyFuses: c.KeyFuses}
 	for i, b := range c.Banks {
 		d.Banks[i] = append([]uint32(nil), b...)
 	}

@@ -30,6 +30,8 @@ type validImage struct {
 	hash     image.Hash
 	digest   []byte
 	signerID []byte
+	keyIndex int // the provisioned key that signed it
+	rotateTo int // the key its rotation TLV names, or -1
 	secCnt   uint32
 	deps     []image.Dependency
 }
@@ -77,6 +79,13 @@ func (b *Bootloader) validate(data []byte, index, maxSize int, secondary bool) (
 	if !v.Signed || v.KeyIndex < 0 || v.KeyIndex >= len(b.keys) {
 		return nil, ErrUnsigned
 	}
+	if err := b.checkSigner(v.KeyIndex); err != nil {
+		return nil, err
+	}
+	rotateTo, err := b.rotateTarget(img, v.KeyIndex)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrInvalidImage, err)
+	}
 	signer, err := image.KeyHash(b.keys[v.KeyIndex], v.Hash)
 	if err != nil {
 		return nil, fmt.Errorf("%w: signer id: %w", ErrInvalidImage, err)
@@ -95,5 +104,5 @@ func (b *Bootloader) validate(data []byte, index, maxSize int, secondary bool) (
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrInvalidImage, err)
 	}
-	return &validImage{img: img, size: img.Size(), hash: v.Hash, digest: v.Digest, signerID: signer, secCnt: sc, deps: deps}, nil
+	return &validImage{img: img, size: img.Size(), hash: v.Hash, digest: v.Digest, signerID: signer, keyIndex: v.KeyIndex, rotateTo: rotateTo, secCnt: sc, deps: deps}, nil
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/x509"
 	"encoding/json"
+	"encoding/pem"
 	"fmt"
 	"log/slog"
 	"os"
@@ -64,6 +65,10 @@ Its state lives in --dir, so it resumes an interrupted update after a restart.`,
 			if !roots.AppendCertsFromPEM(pemData) {
 				return fail(ExitError, fmt.Errorf("agent: --ca %s: no PEM certificate", caFile), "--ca names the fleet CA certificate (PEM), e.g. the server's data/ca.crt")
 			}
+			anchors, err := pemCertificates(pemData)
+			if err != nil {
+				return fail(ExitError, fmt.Errorf("agent: --ca %s: %w", caFile, err), "")
+			}
 			path := speSocket(env, sock)
 			a, err := agent.New(agent.Config{
 				Dir:               dir,
@@ -72,6 +77,7 @@ Its state lives in --dir, so it resumes an interrupted update after a restart.`,
 				EnrollFallbacks:   enrollURLs[1:],
 				MQTTAddr:          mqttAddr,
 				Roots:             roots,
+				Anchors:           anchors,
 				ServerName:        serverName,
 				TelemetryInterval: interval,
 				Backoff:           agent.Backoff{Max: reconnectMax},
@@ -145,4 +151,24 @@ func agentOnce(ctx context.Context, env *Env, a *agent.Agent, asJSON bool) error
 	}
 	fmt.Fprintf(env.Stdout, "device %s enrolled (certificate until %s), running %s, telemetry sent\n", r.DeviceID, r.NotAfter.Format(time.RFC3339), v)
 	return nil
+}
+
+// pemCertificates parses every CERTIFICATE block of a PEM file: the
+// anchors with which the agent follows a rotation of the fleet CA.
+func pemCertificates(b []byte) ([]*x509.Certificate, error) {
+	var out []*x509.Certificate
+	for {
+		var blk *pem.Block
+		if blk, b = pem.Decode(b); blk == nil {
+			return out, nil
+		}
+		if blk.Type != "CERTIFICATE" {
+			continue
+		}
+		c, err := x509.ParseCertificate(blk.Bytes)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, c)
+	}
 }

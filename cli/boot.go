@@ -63,7 +63,7 @@ func bootLoadKey(path string) (any, error) {
 
 func newBootCreateCmd(env *Env) *cobra.Command {
 	var mapPath string
-	var keyPaths []string
+	var keyPaths, nextKeyPaths []string
 	var fuses int
 	var decryptKey string
 	cmd := &cobra.Command{
@@ -74,9 +74,14 @@ flash map (YAML or JSON, see docs/boot.md), the public halves of the keys the bo
 will trust, and security counters at zero with --fuses rows each (each raise uses one row,
 as in one-time-programmable memory). With --decrypt-key the device also holds the private
 key that decrypts encrypted images (imgtool --encrypt with its public half; the flash map
-needs encrypted_images), kept 0600 as enc-key.pem. DEVICE-DIR must not exist.`,
+needs encrypted_images), kept 0600 as enc-key.pem. Each --next-key is provisioned after
+the --key keys as a next release key: its images are refused until an update signed by
+a trusted key, carrying the rotation TLV (docs/boot.md §7a), activates it; that rotation
+then revokes the signing key once the new key's image is confirmed. DEVICE-DIR must not
+exist.`,
 		Example: `  rampart boot create --map flash-map.yaml --key root-ed25519.pem dev/
-  rampart boot create --map map.json --key spe-key.pem --key nspe-key.pem --fuses 32 dev/`,
+  rampart boot create --map map.json --key spe-key.pem --key nspe-key.pem --fuses 32 dev/
+  rampart boot create --map flash-map.yaml --key release-2026.pem --next-key release-2027.pem dev/`,
 		Args: exactArgs(1, "one DEVICE-DIR"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if mapPath == "" || len(keyPaths) == 0 {
@@ -93,7 +98,7 @@ needs encrypted_images), kept 0600 as enc-key.pem. DEVICE-DIR must not exist.`,
 				}
 			}
 			var keys []any
-			for _, p := range keyPaths {
+			for _, p := range append(append([]string(nil), keyPaths...), nextKeyPaths...) {
 				k, err := bootLoadKey(p)
 				if err != nil {
 					return err
@@ -108,17 +113,28 @@ needs encrypted_images), kept 0600 as enc-key.pem. DEVICE-DIR must not exist.`,
 				return fail(ExitError, err, "")
 			}
 			defer d.Close()
+			var next []int
+			for i := range nextKeyPaths {
+				next = append(next, len(keyPaths)+i)
+			}
+			if err := d.ProvisionNextKeys(next...); err != nil {
+				return fail(ExitError, err, "")
+			}
 			if dec != nil {
 				if err := d.ProvisionDecryptKey(dec); err != nil {
 					return fail(ExitError, err, "give the PEM private key whose public half encrypts the images")
 				}
 			}
 			fmt.Fprintf(env.Stdout, "created %s: %d bytes of flash, %d image(s), %s, %d key(s)\n", dir, d.Flash.Size(), len(cfg.Images), cfg.Strategy, len(keys))
+			if len(next) > 0 {
+				fmt.Fprintf(env.Stdout, "release keys: %s\n", d.Boot.Counters().KeyStatuses(len(keys)))
+			}
 			return nil
 		},
 	}
 	cmd.Flags().StringVar(&mapPath, "map", "", "flash map file (.yaml, .yml or .json)")
 	cmd.Flags().StringArrayVarP(&keyPaths, "key", "k", nil, "PEM key the bootloader trusts (repeatable; only the public half is kept)")
+	cmd.Flags().StringArrayVar(&nextKeyPaths, "next-key", nil, "PEM key provisioned as a next release key, trusted only after a rotation (repeatable)")
 	cmd.Flags().IntVar(&fuses, "fuses", boot.DefaultFuses, "OTP rows per security counter")
 	cmd.Flags().StringVar(&decryptKey, "decrypt-key", "", "PEM private key that decrypts encrypted images (kept 0600 in DEVICE-DIR)")
 	return cmd

@@ -115,7 +115,9 @@ func newBootShowCmd(env *Env) *cobra.Command {
 		Short: "Show each image's slots, trailers, validity, pending swap and security counter",
 		Long: `Read the device without changing it: for every image, both slots' trailers (magic,
 swap type, copy_done, image_ok, swap size), the image each slot holds and whether it
-validates, what the next boot will do, and the OTP security counter.`,
+validates, what the next boot will do, and the OTP security counter; then the state
+of each provisioned release key (active, pending, retiring or revoked: docs/boot.md §7a).
+--json prints the images only.`,
 		Example: `  rampart boot show dev/
   rampart boot show dev/ --json | jq '.[0].next_swap'`,
 		Args: exactArgs(1, "one DEVICE-DIR"),
@@ -153,6 +155,7 @@ validates, what the next boot will do, and the OTP security counter.`,
 						t.Magic, t.SwapType, t.CopyDone, t.ImageOK, t.SwapSize)
 				}
 			}
+			fmt.Fprintf(env.Stdout, "release keys: %s\n", d.Boot.Counters().KeyStatuses(len(d.Keys)))
 			return nil
 		},
 	}

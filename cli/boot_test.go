@@ -3,7 +3,9 @@ package cli
 import (
 	"bytes"
 	"crypto/ed25519"
+	"encoding/hex"
 	"encoding/json"
+	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -264,5 +266,62 @@ func TestBootEncryptedImage(t *testing.T) {
 	mustRun(t, "boot", "request", "--test", dev)
 	if booted, action, version, _ := bootRunJSON(t, dev); !booted || action != "test" || version != "1.1.0+0" {
 		t.Fatalf("booted %v, action %s, version %s", booted, action, version)
+	}
+}
+
+// TestBootCLIKeyRotation provisions a next release key with boot create
+// --next-key, makes the rotating update with image getpubhash and image
+// sign --custom-tlv, and follows the key states in boot show until the old
+// key is revoked and its image refused.
+func TestBootCLIKeyRotation(t *testing.T) {
+	dir := t.TempDir()
+	keyFile := func(name string, seed byte) (string, ed25519.PrivateKey) {
+		priv := ed25519.NewKeyFromSeed(bytes.Repeat([]byte{seed}, 32))
+		pem, err := image.MarshalPrivateKeyPEM(priv)
+		if err != nil {
+			t.Fatal(err)
+		}
+		p := filepath.Join(dir, name)
+		mustWrite(t, p, pem)
+		return p, priv
+	}
+	oldKey, _ := keyFile("old.pem", 1)
+	newKey, _ := keyFile("new.pem", 2)
+	mustWrite(t, filepath.Join(dir, "map.yaml"), []byte(bootTestMap))
+	mustWrite(t, filepath.Join(dir, "fw.bin"), make([]byte, 3000))
+	hash := hex.EncodeToString([]byte(mustRun(t, "image", "getpubhash", "-k", newKey, "-e", "raw")))
+	sign := func(key, ver string, extra ...string) string {
+		out := filepath.Join(dir, ver+".bin")
+		args := append([]string{"image", "sign", "--key", key, "--header-size", "32", "--pad-header", "--slot-size", "0x8000", "--version", ver, "--security-counter", "auto"}, extra...)
+		mustRun(t, append(args, filepath.Join(dir, "fw.bin"), out)...)
+		return out
+	}
+	v1, v15 := sign(oldKey, "1.0.0"), sign(newKey, "1.5.0")
+	v2 := sign(oldKey, "2.0.0", "--custom-tlv", fmt.Sprintf("0x%04x", boot.TLVRotateKey), "0x"+hash)
+	v3, v4 := sign(newKey, "3.0.0"), sign(oldKey, "4.0.0")
+	dev := filepath.Join(dir, "dev")
+	if out := mustRun(t, "boot", "create", "--map", filepath.Join(dir, "map.yaml"), "--key", oldKey, "--next-key", newKey, dev); !strings.Contains(out, "release keys: 0:active 1:pending") {
+		t.Fatalf("create:\n%s", out)
+	}
+	mustRun(t, "boot", "install", "--slot", "primary", dev, v1)
+	mustRun(t, "boot", "run", dev)
+	update := func(img, wantVer, wantKeys string) {
+		t.Helper()
+		mustRun(t, "boot", "install", dev, img)
+		mustRun(t, "boot", "request", "--test", dev)
+		mustRun(t, "boot", "run", dev)
+		mustRun(t, "boot", "confirm", dev)
+		mustRun(t, "boot", "run", dev)
+		show := mustRun(t, "boot", "show", dev)
+		if !strings.Contains(show, "valid "+wantVer) || !strings.Contains(show, "release keys: "+wantKeys) {
+			t.Fatalf("after %s, want keys %s:\n%s", wantVer, wantKeys, show)
+		}
+	}
+	update(v15, "1.0.0+0", "0:active 1:pending")
+	update(v2, "2.0.0+0", "0:retiring 1:active")
+	update(v3, "3.0.0+0", "0:revoked 1:active")
+	mustRun(t, "boot", "install", dev, v4)
+	if show := mustRun(t, "boot", "show", dev); !strings.Contains(show, "signing key revoked") {
+		t.Fatalf("the revoked key's image:\n%s", show)
 	}
 }

@@ -48,7 +48,7 @@ Exit status: 0 done, 1 refused by the server (unknown device, weak role, bad inp
   rampart fleet releases register app-1.2.3.signed.bin
   rampart fleet audit --subject 3fa2... --json
   rampart fleet telemetry --device 3fa2... --metric temperature --from 2026-11-25T00:00:00Z --format csv`,
-		Args: exactArgs(0, "a subcommand (devices, endorsements, releases, audit, telemetry, nodes)"),
+		Args: exactArgs(0, "a subcommand (devices, endorsements, releases, audit, telemetry, nodes, ownership, ca)"),
 		RunE: func(cmd *cobra.Command, _ []string) error { return cmd.Help() },
 	}
 	pf := cmd.PersistentFlags()
@@ -57,7 +57,7 @@ Exit status: 0 done, 1 refused by the server (unknown device, weak role, bad inp
 	pf.StringVar(&o.caFile, "ca", "", "fleet CA certificate PEM trusted for TLS (default $RAMPART_FLEET_CA; system roots when empty)")
 	pf.BoolVar(&o.json, "json", false, "print JSON")
 	pf.BoolVarP(&o.quiet, "quiet", "q", false, "no progress line on standard error for large imports and exports")
-	cmd.AddCommand(newFleetDevicesCmd(env, o), newFleetEndorsementsCmd(env, o), newFleetReleasesCmd(env, o), newFleetAuditCmd(env, o), newFleetTelemetryCmd(env, o), newFleetNodesCmd(env, o))
+	cmd.AddCommand(newFleetDevicesCmd(env, o), newFleetEndorsementsCmd(env, o), newFleetReleasesCmd(env, o), newFleetAuditCmd(env, o), newFleetTelemetryCmd(env, o), newFleetNodesCmd(env, o), newFleetOwnershipCmd(env, o), newFleetCACmd(env, o))
 	return cmd
 }
 

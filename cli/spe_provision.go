@@ -65,7 +65,7 @@ type speProvisionSummary struct {
 
 func newSpeProvisionCmd(env *Env) *cobra.Command {
 	var stateDir, deviceDir, implHex, certRef, mfrPath, mfrName, outPath, signedPath, comment, rotSpec string
-	var bootKeys []string
+	var bootKeys, nextBootKeys []string
 	var p384, asJSON, reissue bool
 	cmd := &cobra.Command{
 		Use:   "provision --state-dir DIR --implementation-id HEX --manufacturer-key KEY.pem --endorsement OUT.json",
@@ -73,7 +73,9 @@ func newSpeProvisionCmd(env *Env) *cobra.Command {
 		Long: `Provision a device's SPE (docs/spe-services.md): the hardware unique key and the initial
 attestation key (P-256, or P-384 with --p384) are generated inside the SPE and never leave it;
 the implementation ID and the certification reference are recorded; the boot verification
-keys (--boot-key, repeatable) are installed in the bootloader device directory (--device);
+keys (--boot-key, repeatable) are installed in the bootloader device directory (--device),
+then the next release keys (--next-boot-key, repeatable), pending in the device's OTP block
+until an update signed by a trusted key activates them (docs/boot.md section 7a);
 the lifecycle moves from assembly-and-test through psa-rot-provisioning to secured.
 
 The endorsement (instance ID, implementation ID, attestation public key) is written in the
@@ -109,16 +111,16 @@ Exit codes: 0 provisioned, 1 the device is not in a provisioning state, 2 usage,
 				return err
 			}
 			defer closeMfr()
-			var keys [][]byte
-			for _, k := range bootKeys {
-				b, err := os.ReadFile(k)
-				if err != nil {
-					return fail(ExitError, err, "")
-				}
-				keys = append(keys, b)
+			keys, err := speReadFiles(bootKeys)
+			if err != nil {
+				return err
 			}
-			if len(keys) > 0 && deviceDir == "" {
-				return usageError("--boot-key needs --device")
+			next, err := speReadFiles(nextBootKeys)
+			if err != nil {
+				return err
+			}
+			if len(keys)+len(next) > 0 && deviceDir == "" {
+				return usageError("--boot-key and --next-boot-key need --device")
 			}
 			tpm, err := speOpenRoT(env, rotSpec)
 			if err != nil {
@@ -137,7 +139,7 @@ Exit codes: 0 provisioned, 1 the device is not in a provisioning state, 2 usage,
 				curve = elliptic.P384()
 			}
 			popt := provision.Options{ImplementationID: impl, CertificationReference: certRef, Curve: curve,
-				BootKeys: keys, DeviceDir: deviceDir, Manufacturer: mfr, ManufacturerName: mfrName, Comment: comment}
+				BootKeys: keys, NextBootKeys: next, DeviceDir: deviceDir, Manufacturer: mfr, ManufacturerName: mfrName, Comment: comment}
 			run := provision.Run
 			if reissue {
 				run = provision.Reissue
@@ -175,6 +177,7 @@ Exit codes: 0 provisioned, 1 the device is not in a provisioning state, 2 usage,
 	f.StringVar(&implHex, "implementation-id", "", "implementation ID (32 bytes, hex)")
 	f.StringVar(&certRef, "cert-ref", "", "PSA Certified reference (EAN-13+5, e.g. 0604565272829-10010)")
 	f.StringArrayVar(&bootKeys, "boot-key", nil, "boot verification public key (PEM); repeatable")
+	f.StringArrayVar(&nextBootKeys, "next-boot-key", nil, "next release public key (PEM), pending until a rotation; repeatable")
 	speRoTFlag(f, &rotSpec)
 	f.StringVar(&mfrPath, "manufacturer-key", "", "manufacturer signing key: an ECDSA PEM file or a pkcs11: URI")
 	f.StringVar(&mfrName, "manufacturer", "", "manufacturer name, written as the signed endorsement's kid (optional)")
@@ -247,4 +250,17 @@ stdout, ready for 'rampart attest verify --endorsements'. Exit 0 verified, 1 not
 	verify.Flags().StringVar(&keyPath, "manufacturer-key", "", "manufacturer public key (PEM)")
 	cmd.AddCommand(verify)
 	return cmd
+}
+
+// speReadFiles reads each file whole.
+func speReadFiles(paths []string) ([][]byte, error) {
+	var out [][]byte
+	for _, p := range paths {
+		b, err := os.ReadFile(p)
+		if err != nil {
+			return nil, fail(ExitError, err, "")
+		}
+		out = append(out, b)
+	}
+	return out, nil
 }

@@ -63,8 +63,12 @@ func TestSpeProvisionAttestDecommission(t *testing.T) {
 	impl := strings.Repeat("ab", 32)
 	endo := filepath.Join(dir, "endorsement.json")
 	if code, out, errs := run(t, "spe", "provision", "--state-dir", stateDir, "--device", devDir, "--implementation-id", impl,
-		"--boot-key", bootPubPath, "--manufacturer-key", mfrPath, "--endorsement", endo); code != ExitOK || !strings.Contains(out, "secured") {
+		"--boot-key", bootPubPath, "--next-boot-key", mfrPubPath, "--manufacturer-key", mfrPath, "--endorsement", endo); code != ExitOK || !strings.Contains(out, "secured") {
 		t.Fatalf("provision: %d %q %q", code, out, errs)
+	}
+	// Any P-256 public key serves as the next release key here.
+	if out := mustRun(t, "boot", "show", devDir); !strings.Contains(out, "release keys: 0:active 1:pending") {
+		t.Fatalf("boot show after provisioning a next key:\n%s", out)
 	}
 	if code, _, errs := run(t, "spe", "provision", "--state-dir", stateDir, "--implementation-id", impl,
 		"--manufacturer-key", mfrPath, "--endorsement", endo+"2"); code != ExitFailure {

@@ -59,6 +59,9 @@ type Config struct {
 	} `yaml:"manufacturers"`
 	// ReleaseKeys are PEM files of keys trusted to sign release images.
 	ReleaseKeys []string `yaml:"release_keys"`
+	// RetiredReleaseKeys are PEM files of release keys rotated out: an
+	// image they sign is refused (docs/ownership-and-rotation.md).
+	RetiredReleaseKeys []string `yaml:"retired_release_keys"`
 	// APITokens admit admin API callers; only SHA-256 digests are stored.
 	APITokens []api.TokenConfig `yaml:"api_tokens"`
 	Telemetry struct {
@@ -109,6 +112,7 @@ type Config struct {
 	root             *yaml.Node
 	manufacturerKeys map[string]*ecdsa.PublicKey
 	releaseKeys      []any
+	retiredKeys      []any // RetiredReleaseKeys, loaded
 }
 
 // Duration is a time.Duration written as "90s", "24h".
@@ -164,6 +168,9 @@ func ParseConfig(file string, data []byte) (*Config, error) {
 	}
 	for i := range c.ReleaseKeys {
 		c.ReleaseKeys[i] = rel(c.ReleaseKeys[i])
+	}
+	for i := range c.RetiredReleaseKeys {
+		c.RetiredReleaseKeys[i] = rel(c.RetiredReleaseKeys[i])
 	}
 	if c.Cluster != nil {
 		c.Cluster.resolveFiles(rel)

@@ -1,6 +1,7 @@
 package fleet
 
 import (
+	"crypto"
 	"crypto/ecdsa"
 	"fmt"
 	"os"
@@ -51,6 +52,43 @@ func (c *Config) validateReleaseKeys(bad report) {
 		}
 		c.releaseKeys = append(c.releaseKeys, k)
 	}
+	c.retiredKeys = nil
+	for i, f := range c.RetiredReleaseKeys {
+		p := fmt.Sprintf("retired_release_keys.%d", i)
+		b, err := os.ReadFile(f)
+		if err != nil {
+			bad(p, "%v", err)
+			continue
+		}
+		k, err := image.ParseKeyPEM(b)
+		if err != nil {
+			bad(p, "%s: %v", f, err)
+			continue
+		}
+		for _, t := range c.releaseKeys {
+			if sameKey(t, k) {
+				bad(p, "%s is also in release_keys: a retired key is no longer trusted", f)
+			}
+		}
+		c.retiredKeys = append(c.retiredKeys, k)
+	}
+}
+
+// sameKey reports whether two parsed keys are the same public key.
+func sameKey(a, b any) bool {
+	type equaler interface{ Equal(crypto.PublicKey) bool }
+	pa, pb := publicOf(a), publicOf(b)
+	e, ok := pa.(equaler)
+	return ok && pb != nil && e.Equal(pb)
+}
+
+// publicOf is a key's public half (a private key parsed from PEM, or the
+// public key itself).
+func publicOf(k any) crypto.PublicKey {
+	if s, ok := k.(crypto.Signer); ok {
+		return s.Public()
+	}
+	return k
 }
 
 // validateAPITokens checks each admin API token entry.

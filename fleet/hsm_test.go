@@ -5,6 +5,7 @@ package fleet
 import (
 	"context"
 	"crypto/x509"
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
@@ -54,6 +55,10 @@ func TestServerCAKeyInToken(t *testing.T) {
 		t.Fatalf("MQTT with the token CA's certificate: %v %+v", err, ack)
 	}
 	c.Disconnect(&paho.Disconnect{})
+	// A rotation would make the successor a software key: refused.
+	if _, err := f.srv.RotateCA(context.Background(), false, 0, "test"); !errors.Is(err, ErrRotation) || !strings.Contains(err.Error(), "PKCS#11") {
+		t.Fatalf("rotation of a token CA: %v", err)
+	}
 }
 
 // TestServerCAKeyConfigRefused: a malformed ca.key is a configuration error

@@ -29,6 +29,7 @@ import (
 	"rampart/fleet/internal/netlimit"
 	"rampart/fleet/store"
 	"rampart/fleet/telemetry"
+	"rampart/fleet/transfer"
 	"rampart/hsm"
 	"rampart/internal/secfile"
 	"rampart/internal/tlsconf"
@@ -91,6 +92,10 @@ type Server struct {
 	// "" when data_dir holds another CA than the cluster's).
 	caCertFile string
 	enroll     *enroll.Service
+	transfer   *transfer.Service // ownership transfer (server_transfer.go)
+	origCA     *ca.CA            // the CA before any rotation (server_carotate.go)
+	rot        *rotation         // the CA rotation, nil without one
+	pass       []byte            // the CA passphrase: a rotation encrypts the successor's key
 	writer     *telemetry.Writer
 	broker     *broker.Broker
 	api        *api.API
@@ -208,6 +213,10 @@ func New(cfg *Config, o Options) (*Server, error) {
 	if err != nil {
 		return fail(err)
 	}
+	s.pass = pass
+	if err := s.applyRotation(ctx, pass, caOpts); err != nil {
+		return fail(err)
+	}
 	var nonceKey []byte
 	if cfg.Clustered() {
 		s.leases = []*leaseKeeper{{db: s.db, name: MaintenanceLease, holder: cfg.Cluster.Node, log: log.With("component", "lease")}}
@@ -219,7 +228,7 @@ func New(cfg *Config, o Options) (*Server, error) {
 		// Every node authenticates nonces under the same key, derived
 		// from the shared CA, and records their use in the store, in
 		// the enrollment's transaction (server_cluster.go).
-		if nonceKey, err = s.ca.DeriveSecret("enroll nonce key"); err != nil {
+		if nonceKey, err = s.secretCA().DeriveSecret("enroll nonce key"); err != nil {
 			return fail(err)
 		}
 		s.certifyNodeEndpoints(ctx)
@@ -237,7 +246,7 @@ func New(cfg *Config, o Options) (*Server, error) {
 	if err != nil {
 		return fail(err)
 	}
-	s.tlsCert = tls.Certificate{Certificate: [][]byte{cert.Raw, s.ca.Certificate().Raw}, PrivateKey: key, Leaf: cert}
+	s.tlsCert = tls.Certificate{Certificate: s.caChain(cert.Raw), PrivateKey: key, Leaf: cert}
 	if s.jobs, err = newJobSigner(s.ca, s.opts); err != nil {
 		return fail(err)
 	}
@@ -262,7 +271,7 @@ func New(cfg *Config, o Options) (*Server, error) {
 		MaxBatch: cfg.Telemetry.MaxBatch, MaxDelay: cfg.Telemetry.MaxDelay.Duration, Retention: cfg.Telemetry.Retention.Duration, OnCommit: s.metrics.committed})
 	bc := broker.Config{Address: cfg.Listen.MQTT, CA: s.ca, Store: s.db, Certificate: s.tlsCert, Sink: s.writer,
 		Now: o.Now, Log: log.With("component", "broker"), Refusals: s.refusals, OnDeny: func(a string) { s.metrics.mqttDenied.WithLabelValues(a).Inc() },
-		OnStatus:  func(id string, p []byte) { s.camps.Report(context.Background(), id, p) },
+		OnStatus:  s.onStatus,
 		OnConnect: func(id string) { s.camps.Connected(id) }}
 	if s.presence != nil {
 		bc.OnSession = s.presence.note
@@ -284,7 +293,7 @@ func New(cfg *Config, o Options) (*Server, error) {
 	}
 	cc.Store, cc.Publish, cc.ImageBase, cc.Now, cc.Log, cc.Jobs = s.db, s.publishJob, s.imageBase, o.Now, log.With("component", "campaign"), s.jobs
 	// Download keys are stored sealed under a secret only the CA key gives.
-	if cc.KeySecret, err = s.ca.DeriveSecret("campaign download keys"); err != nil {
+	if cc.KeySecret, err = s.secretCA().DeriveSecret("campaign download keys"); err != nil {
 		s.writer.Close()
 		return fail(err)
 	}
@@ -303,7 +312,11 @@ func New(cfg *Config, o Options) (*Server, error) {
 	if s.campLease != nil {
 		s.campLease.OnAcquire = func(int64) { s.camps.Kick() }
 	}
-	s.api, err = api.New(api.Deps{Store: s.db, Disconnect: s.disconnect, Manufacturers: cfg.manufacturerKeys, ReleaseKeys: cfg.releaseKeys,
+	if err := s.startTransfer(ctx); err != nil {
+		s.writer.Close()
+		return fail(err)
+	}
+	s.api, err = api.New(api.Deps{Transfer: s.transfer, CA: caRotator{s}, Store: s.db, Disconnect: s.disconnect, Manufacturers: cfg.manufacturerKeys, ReleaseKeys: cfg.releaseKeys, RetiredReleaseKeys: cfg.retiredKeys,
 		Campaigns: s.camps, Tokens: cfg.APITokens, Metrics: s.metrics.handler(), Log: log.With("component", "api"), OnRequest: s.metrics.request,
 		Refusals: s.refusals, Nodes: s.nodes, Draining: s.drain.draining.Load, Ready: s.opts.Ready})
 	if err != nil {
@@ -452,6 +465,11 @@ func (s *Server) Start() error {
 		}
 		wg.Wait()
 	}
+	s.bg.Add(1)
+	go func() {
+		defer s.bg.Done()
+		s.runRotation(ctx)
+	}()
 	s.bg.Add(1)
 	if s.node == nil {
 		go func() {

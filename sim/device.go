@@ -3,6 +3,7 @@ package sim
 import (
 	"bytes"
 	"context"
+	"crypto/ecdsa"
 	"crypto/x509"
 	"encoding/pem"
 	"fmt"
@@ -66,6 +67,10 @@ type ManufactureOptions struct {
 	// default: a new image boots in a trial and is reverted unless
 	// accepted) or overwrite-only (no trial: an upgrade is permanent).
 	Strategy boot.Strategy
+	// NextRelease, when set, is provisioned after the fleet's release key
+	// as the next release key: pending until an update signed by the
+	// current one activates it (docs/boot.md §7a).
+	NextRelease *ecdsa.PublicKey
 }
 
 // Manufacture makes a device at the factory: its flash with firmware
@@ -108,7 +113,12 @@ func ManufactureWith(dir string, index int, f *Fleet, firmware []byte, o Manufac
 	defer p.Close()
 	der, _ := x509.MarshalPKIXPublicKey(f.bootKey)
 	bootKey := pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der})
-	res, err := provision.Run(p, provision.Options{ImplementationID: ImplementationID, BootKeys: [][]byte{bootKey},
+	var next [][]byte
+	if o.NextRelease != nil {
+		der, _ := x509.MarshalPKIXPublicKey(o.NextRelease)
+		next = append(next, pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der}))
+	}
+	res, err := provision.Run(p, provision.Options{ImplementationID: ImplementationID, BootKeys: [][]byte{bootKey}, NextBootKeys: next,
 		DeviceDir: d.devDir(), Manufacturer: f.Mfr, ManufacturerName: MfrName, Comment: fmt.Sprintf("sim device %d", index), Rand: f.Rand})
 	if err != nil {
 		return nil, fmt.Errorf("sim: device %d: provision: %w", index, err)
@@ -181,6 +191,7 @@ func (d *Device) StartAgent(f *Fleet, o AgentOptions) (*agent.Agent, error) {
 		EnrollFallbacks:   f.EnrollFallbacks,
 		MQTTAddr:          f.MQTTAddr,
 		Roots:             f.Roots(),
+		Anchors:           f.Anchors(),
 		Dial:              o.Dial,
 		Now:               o.Now,
 		Hooks:             o.Hooks,

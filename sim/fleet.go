@@ -45,7 +45,8 @@ type Fleet struct {
 	// Where devices reach the fleet, and the roots they trust.
 	EnrollURL, MQTTAddr, AdminURL string
 	roots                         *x509.CertPool
-	bootKey                       *ecdsa.PublicKey // the devices' boot key (release public key)
+	anchors                       []*x509.Certificate // the certificates of roots in a joined process
+	bootKey                       *ecdsa.PublicKey    // the devices' boot key (release public key)
 
 	// EnrollFallbacks are the fleet's other enrollment URLs (its other
 	// nodes), tried in turn when EnrollURL fails (agent.Config).
@@ -69,6 +70,13 @@ type FleetOptions struct {
 	// Tokens are admin-API tokens besides AdminToken (the console's tests
 	// sign in as a viewer and an operator).
 	Tokens []FleetToken
+	// Manufacturer and Release, when set, are the keys of another fleet
+	// (a second owner of the same devices trusts the same manufacturer
+	// and firmware): new ones are made otherwise.
+	Manufacturer, Release *ecdsa.PrivateKey
+	// RetiredRelease is a release key the fleet retired (configured in
+	// retired_release_keys), or nil.
+	RetiredRelease *ecdsa.PublicKey
 }
 
 // FleetToken is an extra admin-API token of a simulated fleet.
@@ -87,11 +95,15 @@ func StartFleet(o FleetOptions) (*Fleet, error) {
 	}
 	f := &Fleet{Dir: o.Dir, Rand: o.Rand}
 	var err error
-	if f.Mfr, err = ecdsa.GenerateKey(elliptic.P256(), o.Rand); err != nil {
-		return nil, err
+	if f.Mfr = o.Manufacturer; f.Mfr == nil {
+		if f.Mfr, err = ecdsa.GenerateKey(elliptic.P256(), o.Rand); err != nil {
+			return nil, err
+		}
 	}
-	if f.Release, err = ecdsa.GenerateKey(elliptic.P256(), o.Rand); err != nil {
-		return nil, err
+	if f.Release = o.Release; f.Release == nil {
+		if f.Release, err = ecdsa.GenerateKey(elliptic.P256(), o.Rand); err != nil {
+			return nil, err
+		}
 	}
 	f.releases = []any{&f.Release.PublicKey}
 	for name, k := range map[string]*ecdsa.PrivateKey{"manufacturer.pub.pem": f.Mfr, "release.pub.pem": f.Release} {
@@ -100,12 +112,20 @@ func StartFleet(o FleetOptions) (*Fleet, error) {
 			return nil, err
 		}
 	}
+	retiredKeys := ""
+	if o.RetiredRelease != nil {
+		der, _ := x509.MarshalPKIXPublicKey(o.RetiredRelease)
+		if err := secfile.WriteFile(filepath.Join(o.Dir, "retired.pub.pem"), pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der})); err != nil {
+			return nil, err
+		}
+		retiredKeys = "\nretired_release_keys: [retired.pub.pem]"
+	}
 	cfgText := fmt.Sprintf(`data_dir: fleet-data
 listen: {enroll: "127.0.0.1:0", admin: "127.0.0.1:0", mqtt: "127.0.0.1:0"}
 ca: {name: Rampart simulated fleet CA, cert_ttl: %s}
 manufacturers: [{name: sim, public_key: manufacturer.pub.pem}]
 release_keys: [release.pub.pem]
-api_tokens: [{name: sim, role: admin, sha256: %s}%s]
+api_tokens: [{name: sim, role: admin, sha256: %s}%s]%s
 telemetry: {max_delay: 2ms}
 log: {level: warn, format: text}
 # Every simulated device comes from 127.0.0.1: one source for the
@@ -114,7 +134,7 @@ limits: {nonce_rate: 1000000, nonce_burst: 1000000, failure_rate: 1000000, failu
 # Device processes (--processes) import endorsements through the admin
 # API in parallel, all from 127.0.0.1 too.
 http: {enroll: {max_conns: 100000, max_conns_per_source: 100000}, admin: {max_conns: 4096, max_conns_per_source: 4096}}
-`, o.CertTTL, fleet.TokenSHA256(AdminToken), extraTokens(o.Tokens))
+`, o.CertTTL, fleet.TokenSHA256(AdminToken), extraTokens(o.Tokens), retiredKeys)
 	path := filepath.Join(o.Dir, "server.yaml")
 	if err := secfile.WriteFile(path, []byte(cfgText)); err != nil {
 		return nil, err
@@ -200,6 +220,15 @@ func (f *Fleet) Close() error {
 
 // Roots is the pool devices trust for the fleet server.
 func (f *Fleet) Roots() *x509.CertPool { return f.roots }
+
+// Anchors are the certificates of Roots: the CA in use and, during a
+// rotation, its predecessor.
+func (f *Fleet) Anchors() []*x509.Certificate {
+	if f.Server == nil {
+		return f.anchors
+	}
+	return append([]*x509.Certificate{f.Server.CA().Certificate()}, f.Server.CA().Accepted()...)
+}
 
 // serveImage serves published images with Range support (http.ServeContent).
 func (f *Fleet) serveImage(w http.ResponseWriter, r *http.Request) {

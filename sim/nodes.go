@@ -2,6 +2,8 @@ package sim
 
 import (
 	"context"
+	"fmt"
+	"strings"
 	"sync"
 	"time"
 
@@ -75,4 +77,48 @@ func (f *Fleet) StartNode() (*fleet.Server, error) {
 	<-srv.Ready()
 	f.nodes.add(srv)
 	return srv, nil
+}
+
+// Restart stops the first node and starts it again on the same data and
+// the same addresses, as an upgrade or a crash followed by a restart
+// would: its devices reconnect to it. Further nodes keep running.
+func (f *Fleet) Restart() error {
+	addrs := map[string]string{"enroll": strings.TrimPrefix(f.EnrollURL, "https://"), "admin": strings.TrimPrefix(f.AdminURL, "https://"), "mqtt": f.MQTTAddr}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	err := f.Server.Shutdown(ctx)
+	cancel()
+	if err != nil {
+		return err
+	}
+	text := strings.Replace(f.nodes.cfgText, `listen: {enroll: "127.0.0.1:0", admin: "127.0.0.1:0", mqtt: "127.0.0.1:0"}`,
+		fmt.Sprintf(`listen: {enroll: %q, admin: %q, mqtt: %q}`, addrs["enroll"], addrs["admin"], addrs["mqtt"]), 1)
+	cfg, err := fleet.ParseConfig(f.nodes.cfgPath, []byte(text))
+	if err != nil {
+		return err
+	}
+	var srv *fleet.Server
+	for try := 0; ; try++ { // the old listeners' ports may take a moment to free
+		if srv, err = fleet.New(cfg, f.nodes.opts); err != nil {
+			return err
+		}
+		if err = srv.Start(); err == nil {
+			break
+		}
+		srv.Shutdown(context.Background())
+		if try == 50 {
+			return err
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	<-srv.Ready()
+	f.nodes.mu.Lock()
+	for i, s := range f.nodes.list {
+		if s == f.Server {
+			f.nodes.list[i] = srv
+		}
+	}
+	f.nodes.mu.Unlock()
+	f.Server = srv
+	f.roots = srv.CA().Pool()
+	return nil
 }

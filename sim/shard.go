@@ -60,7 +60,17 @@ func joinFleet(j *JoinFile) (*Fleet, error) {
 	if !ok {
 		return nil, errors.New("sim: join: boot_key: not ECDSA")
 	}
-	return &Fleet{Mfr: mfr, Rand: rand.Reader, EnrollURL: j.EnrollURL, EnrollFallbacks: j.EnrollFallbacks, MQTTAddr: j.MQTTAddr, AdminURL: j.AdminURL, roots: roots, bootKey: bootKey}, nil
+	var anchors []*x509.Certificate
+	for rest := j.CAPEM; ; {
+		var blk *pem.Block
+		if blk, rest = pem.Decode(rest); blk == nil {
+			break
+		}
+		if c, err := x509.ParseCertificate(blk.Bytes); err == nil {
+			anchors = append(anchors, c)
+		}
+	}
+	return &Fleet{Mfr: mfr, Rand: rand.Reader, EnrollURL: j.EnrollURL, EnrollFallbacks: j.EnrollFallbacks, MQTTAddr: j.MQTTAddr, AdminURL: j.AdminURL, roots: roots, anchors: anchors, bootKey: bootKey}, nil
 }
 
 // Spawn starts a device process: `rampart sim --join FILE --devices N

@@ -20,6 +20,7 @@ import (
 	"rampart/fleet/internal/netlimit"
 	"rampart/fleet/store"
 	"rampart/fleet/telemetry"
+	"rampart/fleet/transfer"
 	"rampart/fleet/trust"
 	"rampart/image"
 )
@@ -27,10 +28,18 @@ import (
 // Deps are what the API acts on.
 type Deps struct {
 	Store *store.DB
+	// Transfer is the ownership service (ownership.go); its routes answer
+	// 503 without it.
+	Transfer *transfer.Service
+	// CA rotates the fleet CA and reports the rotation (carotation.go);
+	// its routes answer 503 without it.
+	CA CARotator
 	// Disconnect drops a device's MQTT connection.
 	Disconnect    func(deviceID, reason string) bool
 	Manufacturers map[string]*ecdsa.PublicKey
 	ReleaseKeys   []any
+	// RetiredReleaseKeys sign nothing the server registers any more.
+	RetiredReleaseKeys []any
 	// Campaigns runs firmware update campaigns; nil disables the
 	// campaign routes and release uploads keep only the measurement.
 	Campaigns *campaign.Engine
@@ -110,6 +119,8 @@ func New(d Deps) (*API, error) {
 	a.route("POST /api/v1/campaigns/{id}/{action}", Operator, a.campaigns(a.controlCampaign))
 	a.route("GET /api/v1/audit", Viewer, a.audit)
 	a.route("GET /api/v1/telemetry", Viewer, a.telemetry)
+	a.ownershipRoutes()
+	a.caRoutes()
 	if d.Metrics != nil {
 		a.route("GET /metrics", Viewer, d.Metrics.ServeHTTP)
 	}
@@ -403,6 +414,13 @@ func (a *API) registerRelease(w http.ResponseWriter, r *http.Request) {
 	data, err := io.ReadAll(http.MaxBytesReader(w, r.Body, deviceproto.MaxImageSize))
 	if err != nil {
 		writeErr(w, http.StatusRequestEntityTooLarge, "body: %v", err)
+		return
+	}
+	if err := trust.CheckNotRetired(data, a.d.RetiredReleaseKeys); err != nil {
+		if aerr := a.d.Store.Audit(r.Context(), &store.AuditEntry{Actor: actor(r), Action: "releases.register", Decision: store.Deny, Reason: err.Error()}); aerr != nil {
+			a.d.Log.Error("audit write failed", "err", aerr)
+		}
+		writeErr(w, http.StatusUnprocessableEntity, "%v", err)
 		return
 	}
 	var rel *store.Release

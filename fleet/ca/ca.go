@@ -19,6 +19,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"rampart/internal/secfile"
@@ -43,6 +44,10 @@ type CA struct {
 	fixedOnce sync.Once // deviceFixed
 	fixed     *deviceFixedParts
 	fixedErr  error
+
+	// accepted are predecessors whose certificates are still accepted
+	// during a rotation (rotate.go); nil outside one.
+	accepted atomic.Pointer[[]*x509.Certificate]
 }
 
 // Options configure Open.
@@ -213,10 +218,14 @@ func randSerial(r io.Reader) (*big.Int, error) {
 // Certificate returns the CA certificate.
 func (c *CA) Certificate() *x509.Certificate { return c.cert }
 
-// Pool returns a pool holding only the CA certificate.
+// Pool returns a pool holding the CA certificate and, during a rotation,
+// the predecessors still accepted (Accept).
 func (c *CA) Pool() *x509.CertPool {
 	p := x509.NewCertPool()
 	p.AddCert(c.cert)
+	for _, a := range c.Accepted() {
+		p.AddCert(a)
+	}
 	return p
 }
 
@@ -331,7 +340,8 @@ func (c *CA) fill(t *x509.Certificate, ttl time.Duration) error {
 	return nil
 }
 
-// IsIssuer reports whether cert was signed by this CA.
+// IsIssuer reports whether cert was signed by this CA (not by an accepted
+// predecessor: IsAccepted).
 func (c *CA) IsIssuer(cert *x509.Certificate) bool {
 	return bytes.Equal(cert.RawIssuer, c.cert.RawSubject) && cert.CheckSignatureFrom(c.cert) == nil
 }

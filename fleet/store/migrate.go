@@ -160,6 +160,40 @@ var migrations = []string{
 		expires_ms BIGINT NOT NULL
 	);
 	CREATE INDEX used_nonces_expires ON used_nonces(expires_ms);`,
+	// 9: ownership and CA rotation (ownership.go, carotation.go,
+	// docs/ownership-and-rotation.md): the fleet's owner key (sealed under
+	// a secret derived from the CA key; one row at most), each
+	// device's voucher, with the serial a replayed voucher must exceed
+	// and, once released, the transfer that hands it on; the fleet CA's
+	// latest rotation (one row at most).
+	`CREATE TABLE ownership_key (
+		id INTEGER PRIMARY KEY CHECK (id = 1),
+		key_pem TEXT NOT NULL,
+		created_ms BIGINT NOT NULL
+	);
+	CREATE TABLE ownership_vouchers (
+		device_id TEXT PRIMARY KEY,
+		serial BIGINT NOT NULL,
+		voucher {{blob}} NOT NULL,
+		released_serial BIGINT NOT NULL DEFAULT 0,
+		transfer_id TEXT NOT NULL DEFAULT '',
+		transfer_nonce {{blob}},
+		updated_ms BIGINT NOT NULL
+	);
+	CREATE TABLE ca_rotation (
+		id INTEGER PRIMARY KEY CHECK (id = 1),
+		generation INTEGER NOT NULL,
+		cert_pem TEXT NOT NULL,
+		key_pem TEXT NOT NULL,
+		prev_cert_pem TEXT NOT NULL,
+		cross_pem TEXT NOT NULL,
+		emergency INTEGER NOT NULL DEFAULT 0,
+		rate INTEGER NOT NULL,
+		state TEXT NOT NULL,
+		started_ms BIGINT NOT NULL,
+		activated_ms BIGINT NOT NULL DEFAULT 0,
+		retired_ms BIGINT NOT NULL DEFAULT 0
+	);`,
 }
 
 // migrationCode runs Go code inside a migration's transaction, after its

@@ -29,8 +29,11 @@ import (
 // 4 (leases), 6 (fleet_ca) and 8 (used_nonces) add tables older builds
 // never read, 7 only indexes and a column older builds never read; 5 adds
 // the campaign version column every state write must check and increment,
-// which a build without it would not: not compatible.
-var keepsCompatibility = map[int]bool{4: true, 6: true, 7: true, 8: true}
+// which a build without it would not: not compatible. 8 (used_nonces) and
+// 9 (ownership_key, ownership_vouchers, ca_rotation) add tables older
+// builds never read (an older build ignores a CA rotation:
+// docs/ownership-and-rotation.md).
+var keepsCompatibility = map[int]bool{4: true, 6: true, 7: true, 8: true, 9: true}
 
 // compatibleFrom is the compatible_from recorded for schema version v.
 func compatibleFrom(v int) int {

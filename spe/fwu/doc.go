@@ -9,6 +9,7 @@
 // and reconciled with what the bootloader did at each boot.
 //
 // It must never stage an image that does not verify with the provisioned
-// boot keys, never write outside the component's secondary slot, and never
+// boot keys or that the bootloader would refuse (a revoked release key, a
+// next key no rotation has activated: docs/boot.md §7a), never write outside the component's secondary slot, and never
 // accept blocks out of order or for an unknown component.
 package fwu

@@ -43,7 +43,7 @@ var (
 	otherKey = key("rampart fwu test other key")
 )
 
-func signed(t testing.TB, ver string, size int, k *ecdsa.PrivateKey) []byte {
+func signed(t testing.TB, ver string, size int, k *ecdsa.PrivateKey, custom ...image.TLV) []byte {
 	t.Helper()
 	fw := make([]byte, size)
 	r := rand.New(rand.NewPCG(uint64(size), 7))
@@ -55,7 +55,7 @@ func signed(t testing.TB, ver string, size int, k *ecdsa.PrivateKey) []byte {
 		t.Fatal(err)
 	}
 	sc := v.SecurityCounter()
-	res, err := image.Sign(fw, &image.SignOptions{Key: k, HeaderSize: 32, PadHeader: true, Version: v, SecurityCounter: &sc, BootRecord: "SPE"})
+	res, err := image.Sign(fw, &image.SignOptions{Key: k, HeaderSize: 32, PadHeader: true, Version: v, SecurityCounter: &sc, BootRecord: "SPE", CustomTLVs: custom})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -73,6 +73,12 @@ func newFuzzDevice(f *testing.F) *device { return newDevice(f) }
 
 func newDevice(t testing.TB) *device {
 	t.Helper()
+	return newDeviceKeys(t, []any{&bootKey.PublicKey}, boot.NewCounters(1, 0))
+}
+
+// newDeviceKeys is newDevice with the given boot keys and OTP block.
+func newDeviceKeys(t testing.TB, keys []any, otp *boot.Counters) *device {
+	t.Helper()
 	cfg, err := boot.ParseConfig([]byte(flashMap), true)
 	if err != nil {
 		t.Fatal(err)
@@ -81,8 +87,7 @@ func newDevice(t testing.TB) *device {
 	if err != nil {
 		t.Fatal(err)
 	}
-	keys := []any{&bootKey.PublicKey}
-	bl, err := boot.New(dev, cfg, keys, boot.NewCounters(1, 0))
+	bl, err := boot.New(dev, cfg, keys, otp)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -35,6 +35,10 @@ type Options struct {
 	// BootKeys are PEM public keys to install as boot verification keys in
 	// DeviceDir/keys (none: keep the device's keys).
 	BootKeys [][]byte
+	// NextBootKeys are PEM public keys installed after BootKeys as next
+	// release keys: pending in the device's OTP block, refused until an
+	// update signed by a trusted key activates them (docs/boot.md §7a).
+	NextBootKeys [][]byte
 	// DeviceDir is the bootloader device directory (needed with BootKeys).
 	DeviceDir string
 	// Manufacturer signs the endorsement (ECDSA P-256, P-384 or P-521).
@@ -73,10 +77,11 @@ func Run(p *platform.Platform, opt Options) (*Result, error) {
 	if err := checkManufacturer(opt); err != nil {
 		return nil, err
 	}
-	if len(opt.BootKeys) > 0 && opt.DeviceDir == "" {
+	allKeys := append(append([][]byte(nil), opt.BootKeys...), opt.NextBootKeys...)
+	if len(allKeys) > 0 && opt.DeviceDir == "" {
 		return nil, errors.New("provision: boot keys need a device directory")
 	}
-	for i, k := range opt.BootKeys {
+	for i, k := range allKeys {
 		if _, err := image.ParseKeyPEM(k); err != nil {
 			return nil, fmt.Errorf("provision: boot key %d: %w", i, err)
 		}
@@ -114,12 +119,15 @@ func Run(p *platform.Platform, opt Options) (*Result, error) {
 		pub = p.Attestation.PublicKey()
 	}
 	res := &Result{}
-	for i, k := range opt.BootKeys {
+	for i, k := range allKeys {
 		name := filepath.Join(opt.DeviceDir, boot.DeviceKeysDir, fmt.Sprintf("provisioned-%02d.pem", i))
 		if err := writeFileAtomic(name, k); err != nil {
 			return nil, fmt.Errorf("provision: boot key: %w", err)
 		}
 		res.BootKeyFiles = append(res.BootKeyFiles, name)
+	}
+	if err := markNextKeys(opt.DeviceDir, opt.NextBootKeys); err != nil {
+		return nil, err
 	}
 	if err := p.Lifecycle.Transition(attest.LifecycleSecured); err != nil {
 		return nil, fmt.Errorf("provision: %w", err)
@@ -211,6 +219,43 @@ func checkManufacturer(opt Options) error {
 	}
 	if !utf8.ValidString(opt.ManufacturerName) {
 		return fmt.Errorf("provision: manufacturer name %q is not valid UTF-8", opt.ManufacturerName)
+	}
+	return nil
+}
+
+// markNextKeys programs the pending fuse of each next key, found by its
+// index in the device's key set (the keys directory in name order).
+func markNextKeys(dir string, next [][]byte) error {
+	if len(next) == 0 {
+		return nil
+	}
+	keys, err := boot.LoadKeys(filepath.Join(dir, boot.DeviceKeysDir))
+	if err != nil {
+		return fmt.Errorf("provision: %w", err)
+	}
+	otp, err := boot.LoadCounters(filepath.Join(dir, boot.DeviceOTPFile))
+	if err != nil {
+		return fmt.Errorf("provision: %w", err)
+	}
+	for i, p := range next {
+		k, _ := image.ParseKeyPEM(p) // checked above
+		want, err := image.PublicKeyBytes(k)
+		if err != nil {
+			return fmt.Errorf("provision: next boot key %d: %w", i, err)
+		}
+		found := false
+		for j, have := range keys {
+			// Every copy: a next key also given as a boot key stays pending.
+			if b, err := image.PublicKeyBytes(have); err == nil && bytes.Equal(b, want) {
+				found = true
+				if err := otp.MarkPending(j); err != nil {
+					return fmt.Errorf("provision: %w", err)
+				}
+			}
+		}
+		if !found {
+			return fmt.Errorf("provision: next boot key %d is not in the device's key set", i)
+		}
 	}
 	return nil
 }

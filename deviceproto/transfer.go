@@ -1,0 +1,258 @@
+package deviceproto
+
+import (
+	"bytes"
+	"crypto/rand"
+	"crypto/x509"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"slices"
+	"time"
+
+	"github.com/veraison/go-cose"
+)
+
+// A transfer message tells a device that its fleet released it to a new
+// owner (docs/ownership-and-rotation.md). It travels like a job, retained
+// on the device's jobs topic, in the same envelope signed by the same job
+// signer (jobsig.go), with its own content type so that no agent can take
+// one for the other:
+//
+//	protected:   {1 (alg): -7 ES256 | -35 ES384,
+//	              3 (content type): "application/rampart-transfer+json",
+//	              33 (x5chain): bstr, the job signer's certificate}
+//	payload:     the transfer's JSON (Transfer)
+//
+// The device checks the envelope as it checks a job (the signer chains to
+// the CA that issued its certificate and carries the job signer's role),
+// then the voucher and the ticket (package ownership): its current fleet
+// can tell it to leave, but only the owner the voucher proves can tell it
+// where to go.
+
+// TransferContentType is the protected content type of a transfer message.
+const TransferContentType = "application/rampart-transfer+json"
+
+// MaxTransferSize bounds a transfer message (a voucher of a few hops, a
+// ticket with the new fleet's CA certificates, the signer's certificate).
+const MaxTransferSize = 24 << 10
+
+// maxTransferPayload bounds the transfer's JSON inside the envelope.
+const maxTransferPayload = 20 << 10
+
+// ErrTransfer: a transfer message's payload is not valid.
+var ErrTransfer = errors.New("deviceproto: transfer: not a valid transfer")
+
+// Transfer is the payload of a transfer message.
+type Transfer struct {
+	ID     string `json:"id"`     // unique per transfer; the outcome names it
+	Device string `json:"device"` // the device ID (its certificate's common name)
+	// Nonce is the releasing fleet's challenge for the attestation token
+	// of the device's acknowledgement (the outcome it publishes before it
+	// leaves): 32 bytes.
+	Nonce   []byte `json:"nonce"`
+	Issued  int64  `json:"issued"`  // Unix ms, the fleet's signing time
+	Expires int64  `json:"expires"` // Unix ms
+	// Voucher is the device's voucher, extended to the new owner
+	// (package ownership).
+	Voucher []byte `json:"voucher"`
+	// Ticket is the new owner's onboarding ticket, signed with the key
+	// the voucher ends at.
+	Ticket []byte `json:"ticket"`
+}
+
+// Validate checks a transfer's fields on their own.
+func (t Transfer) Validate() error {
+	switch {
+	case t.ID == "" || len(t.ID) > 128 || !printable(t.ID):
+		return fmt.Errorf("%w: id: empty, longer than 128 bytes or not printable", ErrTransfer)
+	case t.Device == "" || len(t.Device) > 128 || !printable(t.Device):
+		return fmt.Errorf("%w: device: empty, longer than 128 bytes or not printable", ErrTransfer)
+	case len(t.Nonce) != 32:
+		return fmt.Errorf("%w: nonce: %d bytes, want 32", ErrTransfer, len(t.Nonce))
+	case t.Issued <= 0 || t.Expires <= t.Issued:
+		return fmt.Errorf("%w: issued %d, expires %d", ErrTransfer, t.Issued, t.Expires)
+	case len(t.Voucher) == 0 || len(t.Ticket) == 0:
+		return fmt.Errorf("%w: voucher or ticket missing", ErrTransfer)
+	}
+	return nil
+}
+
+// SignTransfer binds t to deviceID (Device, Issued, Expires; a random Nonce
+// when t has none) and signs it as a transfer message.
+func (s *JobSigner) SignTransfer(deviceID string, t Transfer) ([]byte, Transfer, error) {
+	if s.Key == nil || s.Cert == nil {
+		return nil, t, errors.New("deviceproto: job signer: key and certificate are required")
+	}
+	r := s.Rand
+	if r == nil {
+		r = rand.Reader
+	}
+	now := time.Now
+	if s.Now != nil {
+		now = s.Now
+	}
+	ttl := s.TTL
+	if ttl <= 0 {
+		ttl = DefaultJobTTL
+	}
+	if len(t.Nonce) == 0 {
+		t.Nonce = make([]byte, 32)
+		if _, err := io.ReadFull(r, t.Nonce); err != nil {
+			return nil, t, fmt.Errorf("deviceproto: transfer: nonce: %w", err)
+		}
+	}
+	t.Device, t.Issued = deviceID, s.issued(now().UnixMilli())
+	t.Expires = t.Issued + ttl.Milliseconds()
+	if err := t.Validate(); err != nil {
+		return nil, t, err
+	}
+	payload, err := json.Marshal(t)
+	if err != nil {
+		return nil, t, err
+	}
+	alg, err := coseAlg(s.Key.Public())
+	if err != nil {
+		return nil, t, err
+	}
+	signer, err := cose.NewSigner(alg, s.Key)
+	if err != nil {
+		return nil, t, fmt.Errorf("deviceproto: transfer: %w", err)
+	}
+	msg := cose.NewSign1Message()
+	msg.Headers.Protected.SetAlgorithm(alg)
+	msg.Headers.Protected[cose.HeaderLabelContentType] = TransferContentType
+	msg.Headers.Protected[cose.HeaderLabelX5Chain] = s.Cert.Raw
+	msg.Payload = payload
+	if err := msg.Sign(r, nil, signer); err != nil {
+		return nil, t, fmt.Errorf("deviceproto: transfer: %w", err)
+	}
+	out, err := msg.MarshalCBOR()
+	if err != nil {
+		return nil, t, err
+	}
+	if len(out) > MaxTransferSize {
+		return nil, t, fmt.Errorf("%w: %d bytes, limit %d", ErrTransfer, len(out), MaxTransferSize)
+	}
+	return out, t, nil
+}
+
+// IsTransfer reports whether a message on the jobs topic is a transfer
+// message (by its protected content type; nothing is verified).
+func IsTransfer(b []byte) bool {
+	if len(b) == 0 || len(b) > MaxTransferSize || b[0] != 0xd2 {
+		return false
+	}
+	var msg cose.Sign1Message
+	if msg.UnmarshalCBOR(b) != nil {
+		return false
+	}
+	ct, _ := msg.Headers.Protected[cose.HeaderLabelContentType].(string)
+	return ct == TransferContentType
+}
+
+// VerifyTransfer decodes a transfer message and checks it against p as a
+// job is checked: the signer's certificate, role and chain to the CA that
+// issued the device's certificate, the signature, the device and the
+// expiry. Replay (a transfer issued before the last job taken) is the
+// device's check, and the voucher and ticket are package ownership's.
+func VerifyTransfer(b []byte, p JobPolicy) (Transfer, error) {
+	var t Transfer
+	bad := func(format string, args ...any) error {
+		return fmt.Errorf("%w: %s", ErrJobEnvelope, fmt.Sprintf(format, args...))
+	}
+	if len(b) > MaxTransferSize {
+		return t, bad("%d bytes, limit %d", len(b), MaxTransferSize)
+	}
+	if len(b) == 0 || b[0] != 0xd2 {
+		return t, bad("not a tagged COSE_Sign1")
+	}
+	var msg cose.Sign1Message
+	if err := msg.UnmarshalCBOR(b); err != nil {
+		return t, bad("%v", err)
+	}
+	h := msg.Headers.Protected
+	if _, ok := h[cose.HeaderLabelCritical]; ok {
+		return t, bad("critical header parameters are not supported")
+	}
+	if ct, _ := h[cose.HeaderLabelContentType].(string); ct != TransferContentType {
+		return t, bad("content type %v, want %q", h[cose.HeaderLabelContentType], TransferContentType)
+	}
+	alg, err := h.Algorithm()
+	if err != nil || (alg != cose.AlgorithmES256 && alg != cose.AlgorithmES384) {
+		return t, bad("algorithm %v (%v), want ES256 or ES384", alg, err)
+	}
+	der, ok := h[cose.HeaderLabelX5Chain].([]byte)
+	if !ok || len(der) == 0 || len(der) > maxSignerCert {
+		return t, bad("protected x5chain must be one certificate of at most %d bytes", maxSignerCert)
+	}
+	signer, err := x509.ParseCertificate(der)
+	if err != nil {
+		return t, bad("x5chain: %v", err)
+	}
+	if len(msg.Payload) > maxTransferPayload {
+		return t, bad("payload of %d bytes", len(msg.Payload))
+	}
+	dec := json.NewDecoder(bytes.NewReader(msg.Payload))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&t); err != nil {
+		return t, fmt.Errorf("%w: %v", ErrTransfer, err)
+	}
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+		return t, fmt.Errorf("%w: data after the JSON object", ErrTransfer)
+	}
+	if err := t.Validate(); err != nil {
+		return t, err
+	}
+	if err := verifySigner(&msg, alg, signer, p); err != nil {
+		return t, err
+	}
+	if t.Device != p.Device.Subject.CommonName {
+		return t, fmt.Errorf("%w: transfer %s is for %q, this device is %q", ErrJobDevice, t.ID, t.Device, p.Device.Subject.CommonName)
+	}
+	if p.Now.UnixMilli() > t.Expires {
+		return t, fmt.Errorf("%w: transfer %s expired", ErrJobExpired, t.ID)
+	}
+	return t, nil
+}
+
+// verifySigner is SignedJob.Verify's check of the signer and signature,
+// for a message that is not a job.
+// With issuers given, the device's certificate may have been issued by
+// any of them (a trust message during a CA rotation) rather than by the
+// signer's root.
+func verifySigner(msg *cose.Sign1Message, alg cose.Algorithm, signer *x509.Certificate, p JobPolicy, issuers ...*x509.Certificate) error {
+	if p.Roots == nil || p.Device == nil {
+		return fmt.Errorf("%w: no trust anchors or device certificate", ErrJobSignature)
+	}
+	if err := checkSignerRole(signer); err != nil {
+		return err
+	}
+	chains, err := signer.Verify(x509.VerifyOptions{Roots: p.Roots, CurrentTime: p.Now, KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageAny}})
+	if err != nil {
+		return fmt.Errorf("%w: signer certificate: %v", ErrJobSignature, err)
+	}
+	if len(issuers) > 0 {
+		if !slices.ContainsFunc(issuers, func(c *x509.Certificate) bool { return issued(p.Device, c) }) {
+			return fmt.Errorf("%w: this device's certificate was issued by none of the fleet's CAs", ErrJobSignature)
+		}
+	} else if !slices.ContainsFunc(chains, func(c []*x509.Certificate) bool { return issued(p.Device, c[len(c)-1]) }) {
+		return fmt.Errorf("%w: the signer does not chain to the CA that issued this device's certificate", ErrJobSignature)
+	}
+	keyAlg, err := coseAlg(signer.PublicKey)
+	if err != nil {
+		return err
+	}
+	if keyAlg != alg {
+		return fmt.Errorf("%w: signed with %v, the signer's key is for %v", ErrJobSignature, alg, keyAlg)
+	}
+	v, err := cose.NewVerifier(keyAlg, signer.PublicKey)
+	if err != nil {
+		return fmt.Errorf("%w: %v", ErrJobSignature, err)
+	}
+	if err := msg.Verify(nil, v); err != nil {
+		return fmt.Errorf("%w: %v", ErrJobSignature, err)
+	}
+	return nil
+}

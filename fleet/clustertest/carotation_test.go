@@ -1,0 +1,163 @@
+package clustertest
+
+import (
+	"context"
+	"crypto/x509"
+	"flag"
+	"testing"
+	"time"
+
+	"rampart/adminapi"
+	"rampart/fleet/ca"
+)
+
+// TestCARotationKill9 rotates the fleet CA of one node on PostgreSQL (the
+// real binary) under its devices: the rotation is staged, the node killed
+// with SIGKILL and restarted (the switch), killed with SIGKILL again in
+// the middle of the devices' re-enrollment and restarted; then every
+// device holds a certificate of the new CA and trusts only it, and the old
+// CA is retired. 50 devices by default; -cluster.long with
+// -cluster.devices 1000 for the size.
+func TestCARotationKill9(t *testing.T) {
+	ctx := context.Background()
+	c := newCluster(t, clusterOptions{Nodes: 1})
+	c.startAll()
+	n := deviceCount(50)
+	fd := c.manufacture(ctx, n)
+	fd.start(0, n)
+	fd.onboarded(5 * time.Minute)
+	oldCA := c.caCert
+	rate := 600 // the default pace: 10 devices a second
+	r, err := c.api(0).RotateCA(ctx, adminapi.RotateRequest{Rate: rate})
+	if err != nil {
+		t.Fatal(err)
+	}
+	newCA, err := ca.ParseCertificatePEM([]byte(r.Certificate))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.mu.Lock()
+	c.roots.AddCert(newCA) // the admin API presents the new CA's chain after the switch
+	c.mu.Unlock()
+	nd := c.nodes[0]
+	start := time.Now()
+	nd.kill()
+	nd.start()
+	// SIGKILL again once some devices, not all, moved.
+	deadline := time.Now().Add(5 * time.Minute)
+	for moved(fd, newCA) < n/4 && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	logf(t, "%d of %d devices on the new CA %s after the switch: SIGKILL", moved(fd, newCA), n, time.Since(start).Round(time.Millisecond))
+	if moved(fd, newCA) == n {
+		t.Error("every device moved before the second SIGKILL: it did not hit the rotation mid-way")
+	}
+	nd.kill()
+	nd.start()
+	deadline = time.Now().Add(10 * time.Minute)
+	for {
+		r, err := c.api(0).Rotation(ctx)
+		if err == nil && r.State == "retired" && moved(fd, newCA) == n {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("rotation not finished in 10 minutes: %+v %v, %d of %d devices on the new CA", r, err, moved(fd, newCA), n)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	logf(t, "%d devices re-enrolled under the new CA and the old CA retired %s after the switch (rate %d a minute)", n, time.Since(start).Round(time.Millisecond), rate)
+	for _, sd := range fd.devs {
+		a := sd.agent.Load()
+		s := a.State()
+		if s.Fleet == nil || len(s.Fleet.CACerts) != 1 || string(s.Fleet.CACerts[0]) != string(newCA.Raw) {
+			t.Errorf("%s does not trust only the new CA", sd)
+		}
+		if a.Certificate().CheckSignatureFrom(oldCA) == nil {
+			t.Errorf("%s still holds a certificate of the old CA", sd)
+		}
+	}
+}
+
+// moved counts the devices connected with a certificate of newCA.
+func moved(fd *fleetDevices, newCA *x509.Certificate) int {
+	k := 0
+	for _, sd := range fd.devs {
+		if a := sd.agent.Load(); a != nil && sd.connected() {
+			if c := a.Certificate(); c != nil && c.CheckSignatureFrom(newCA) == nil {
+				k++
+			}
+		}
+	}
+	return k
+}
+
+// TestCARotationBench measures a CA rotation against a plain renewal in
+// the same run, on one node on PostgreSQL (the real binary): the server's
+// CPU per plain renewal (every device re-enrolls by attestation once),
+// then the switch (a SIGTERM and a start) and the rotation at the given
+// pace until the old CA is retired: its duration and the server's CPU per
+// device moved (the trust message, the re-enrollment, the reconnection
+// and the rotation's bookkeeping). -cluster.devices sets the fleet's size
+// (default 300); -cluster.rotation-rate the pace (default 600 a minute,
+// the server's).
+func TestCARotationBench(t *testing.T) {
+	if !*bench {
+		t.Skip("benchmark: run with -cluster.bench (go test ./fleet/clustertest -run TestCARotationBench -cluster.bench -cluster.devices 1000 -v)")
+	}
+	ctx := context.Background()
+	c := newCluster(t, clusterOptions{Nodes: 1})
+	c.startAll()
+	n := deviceCount(300)
+	fd := c.manufacture(ctx, n)
+	fd.start(0, n)
+	fd.onboarded(10 * time.Minute)
+	nd := c.nodes[0]
+
+	// Plain renewals: every device once, 8 at a time.
+	cpu0, t0 := nd.cpu(), time.Now()
+	parallel(8, n, func(i int) {
+		if err := fd.devs[i].agent.Load().Enroll(ctx, true); err != nil {
+			t.Errorf("%s: renewal: %v", fd.devs[i], err)
+		}
+	})
+	renewCPU, renewWall := nd.cpu()-cpu0, time.Since(t0)
+	fd.waitAll(2*time.Minute, fd.devs, (*simDevice).connected)
+
+	r, err := c.api(0).RotateCA(ctx, adminapi.RotateRequest{Rate: *rotationRate})
+	if err != nil {
+		t.Fatal(err)
+	}
+	newCA, err := ca.ParseCertificatePEM([]byte(r.Certificate))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.mu.Lock()
+	c.roots.AddCert(newCA)
+	c.mu.Unlock()
+	if err := nd.term(40 * time.Second); err != nil {
+		t.Fatalf("SIGTERM: %v", err)
+	}
+	nd.start()
+	cpu1, t1 := nd.cpu(), time.Now()
+	deadline := time.Now().Add(time.Duration(n/max(*rotationRate, 1)+10) * time.Minute)
+	for {
+		st, err := c.api(0).Rotation(ctx)
+		if err == nil && st.State == "retired" && moved(fd, newCA) == n {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("rotation not finished: %+v %v, %d of %d moved", st, err, moved(fd, newCA), n)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	rotCPU, rotWall := nd.cpu()-cpu1, time.Since(t1)
+	perRenew := renewCPU / time.Duration(n)
+	perRot := rotCPU / time.Duration(n)
+	logf(t, "CA rotation bench, %d devices, one node on PostgreSQL, load average %s", n, loadavg())
+	logf(t, "plain renewal:  %s wall for all, server CPU %s in all, %s per renewal", renewWall.Round(time.Millisecond), renewCPU.Round(time.Millisecond), perRenew.Round(time.Microsecond))
+	logf(t, "CA rotation at %d devices a minute: %s from the switch to the old CA retired (%s expected from the pace), server CPU %s in all, %s per device moved, %.2f times a plain renewal",
+		*rotationRate, rotWall.Round(time.Millisecond), (time.Duration(n) * time.Minute / time.Duration(max(*rotationRate, 1))).Round(time.Millisecond),
+		rotCPU.Round(time.Millisecond), perRot.Round(time.Microsecond), float64(perRot)/float64(max(perRenew, 1)))
+}
+
+var rotationRate = flag.Int("cluster.rotation-rate", 600, "TestCARotationBench: devices told to re-enroll a minute")
