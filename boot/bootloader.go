@@ -104,6 +104,9 @@ type ImageReport struct {
 // Result is the outcome of one boot.
 type Result struct {
 	Images []ImageReport `json:"images"`
+	// ScratchErases is the number of scratch-area sectors this boot erased
+	// (swap-scratch): the wear a swap puts on the scratch.
+	ScratchErases int `json:"scratch_erases,omitempty"`
 }
 
 // Records returns the boot records of the booted images in image order.
@@ -128,6 +131,9 @@ type imageState struct {
 	resumed  bool
 	swapSize uint32
 	cand     *validImage // the validated secondary of a new test/permanent upgrade
+	// restart is the swap type a swap-scratch trailer recorded for a swap
+	// that wrote no status record yet: it is started again from the start.
+	restart SwapType
 }
 
 // Boot runs one boot: it finishes any interrupted swap, decides and performs
@@ -139,6 +145,8 @@ type imageState struct {
 func (b *Bootloader) Boot() (*Result, error) {
 	n := len(b.l.images)
 	res := &Result{Images: make([]ImageReport, n)}
+	b.io.scratchErases = 0
+	defer func() { res.ScratchErases = b.io.scratchErases }()
 	st := make([]imageState, n)
 	for i := range n {
 		res.Images[i] = ImageReport{Index: i, Name: b.cfg.Images[i].Name, Action: SwapNone}
@@ -159,7 +167,10 @@ func (b *Bootloader) Boot() (*Result, error) {
 		if err := b.resume(i, &st[i], &res.Images[i]); err != nil {
 			return res, err
 		}
-		if st[i].resumed && st[i].action != SwapRevert {
+		if err := b.finishNow(i, &st[i], &res.Images[i]); err != nil {
+			return res, err
+		}
+		if st[i].resumed && st[i].action != SwapRevert && b.l.strategy == SwapMove {
 			upgrading = true
 		}
 	}
@@ -172,10 +183,16 @@ func (b *Bootloader) Boot() (*Result, error) {
 			return res, err
 		}
 	}
+	if b.l.strategy == SwapScratch {
+		b.reviewSwapTypes(st, res)
+	}
 	b.checkDependencies(st, res)
 	// Phase 3: perform the new swaps, then mark them all done.
 	for i := range n {
 		if err := b.perform(i, &st[i], &res.Images[i]); err != nil {
+			return res, err
+		}
+		if err := b.finishNow(i, &st[i], &res.Images[i]); err != nil {
 			return res, err
 		}
 	}
@@ -208,6 +225,9 @@ func (b *Bootloader) Boot() (*Result, error) {
 
 // resume finishes a swap the primary trailer says was interrupted.
 func (b *Bootloader) resume(i int, s *imageState, r *ImageReport) error {
+	if b.l.strategy == SwapScratch {
+		return b.resumeScratch(i, s, r)
+	}
 	if b.l.strategy != SwapMove || !swapInProgress(s.pri, s.sec) {
 		return nil
 	}
@@ -232,6 +252,10 @@ func (b *Bootloader) decide(i int, s *imageState, r *ImageReport, upgrading bool
 	t := swapTypeFromTable(s.pri, s.sec)
 	r.note("trailers: primary magic %s image_ok %s copy_done %s; secondary magic %s image_ok %s: swap type %s",
 		s.pri.Magic, s.pri.ImageOK, s.pri.CopyDone, s.sec.Magic, s.sec.ImageOK, t)
+	if s.restart != 0 && s.restart != SwapNone {
+		r.note("a %s swap was recorded and not begun: starting it again", s.restart)
+		t = s.restart
+	}
 	if b.l.strategy == OverwriteOnly {
 		switch t {
 		case SwapTest:
@@ -285,7 +309,7 @@ func (b *Bootloader) reject(i int, t SwapType, why error, r *ImageReport) error 
 		r.note("secondary slot rejected (%v): erasing it", why)
 		return b.io.eraseFrom(im.secondary, 0)
 	}
-	if b.l.strategy != SwapMove {
+	if !b.l.strategy.swaps() {
 		r.note("secondary slot holds no image (%v)", why)
 		return nil
 	}
@@ -293,7 +317,7 @@ func (b *Bootloader) reject(i int, t SwapType, why error, r *ImageReport) error 
 	if err := b.io.eraseTrailer(im.secondary); err != nil {
 		return err
 	}
-	if t == SwapRevert {
+	if t == SwapRevert && b.l.strategy == SwapMove {
 		r.note("revert without an image to revert to: erasing the primary trailer")
 		return b.io.eraseTrailer(im.primary)
 	}
@@ -326,7 +350,7 @@ func (b *Bootloader) primaryImage(i int) (*validImage, error) {
 	if err != nil {
 		return nil, err
 	}
-	return b.validate(pri, i, im.primary.imageMax(b.l, b.l.strategy == SwapMove), false)
+	return b.validate(pri, i, b.l.primaryMax(im), false)
 }
 
 // checkDependencies cancels upgrades whose DEPENDENCY TLVs would not hold
@@ -410,6 +434,10 @@ func (b *Bootloader) perform(i int, s *imageState, r *ImageReport) error {
 	}
 	s.swapSize = uint32(size)
 	r.Action = s.action
+	if b.l.strategy == SwapScratch {
+		r.note("starting a %s swap of %d bytes using scratch", s.action, size)
+		return b.io.runScratchSwap(i, im, s.action, s.swapSize, 0, 0)
+	}
 	r.note("starting a %s swap of %d bytes using move", s.action, size)
 	keys, err := b.swapKeys(im)
 	if err != nil {
@@ -429,6 +457,18 @@ func (b *Bootloader) headerSize(s *slot) (int, error) {
 		return 0, err
 	}
 	return img.Size(), nil
+}
+
+// finishNow finishes image i's swap at once with swap-scratch, as MCUboot
+// does in every mode: the next image's swap reuses the scratch area, whose
+// trailer would then hide this image's unfinished one (swap_status_source
+// reads the scratch first and ignores another image's). Swap-move defers
+// it until every image is swapped (docs/boot.md §5, deviation 2).
+func (b *Bootloader) finishNow(i int, s *imageState, r *ImageReport) error {
+	if b.l.strategy != SwapScratch || s.action == SwapNone {
+		return nil
+	}
+	return b.finishSwap(i, s, r)
 }
 
 // finishSwap marks image i's completed swap as MCUboot's boot_perform_update

@@ -23,7 +23,13 @@ type Strategy string
 const (
 	OverwriteOnly Strategy = "overwrite-only"
 	SwapMove      Strategy = "swap-move"
+	// SwapScratch swaps through the flash map's scratch area, as MCUboot's
+	// swap_scratch.c (docs/boot.md §5a).
+	SwapScratch Strategy = "swap-scratch"
 )
+
+// swaps reports whether s exchanges the two slots (and can revert).
+func (s Strategy) swaps() bool { return s == SwapMove || s == SwapScratch }
 
 // Num is an unsigned 32-bit number that a config may write in decimal or,
 // as a string, in hexadecimal ("0x10000").
@@ -106,8 +112,10 @@ type Config struct {
 	EncryptedImages bool         `json:"encrypted_images,omitempty" yaml:"encrypted_images,omitempty"`
 	Bootloader      Area         `json:"bootloader" yaml:"bootloader"`
 	Images          []ImageSlots `json:"images" yaml:"images"`
-	Scratch         *Area        `json:"scratch,omitempty" yaml:"scratch,omitempty"`
-	Storage         []NamedArea  `json:"storage,omitempty" yaml:"storage,omitempty"`
+	// Scratch is the scratch area swap-scratch needs (other strategies
+	// leave it alone).
+	Scratch *Area       `json:"scratch,omitempty" yaml:"scratch,omitempty"`
+	Storage []NamedArea `json:"storage,omitempty" yaml:"storage,omitempty"`
 }
 
 // ErrConfig is wrapped by every flash-map validation error.

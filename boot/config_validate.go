@@ -17,8 +17,15 @@ func (c *Config) Validate() error {
 	}
 	switch c.Strategy {
 	case OverwriteOnly, SwapMove:
+	case SwapScratch:
+		if c.Scratch == nil {
+			return fmt.Errorf("%w: strategy %q needs a scratch area", ErrConfig, c.Strategy)
+		}
+		if c.EncryptedImages {
+			return fmt.Errorf("%w: encrypted_images with %q is not supported yet (swap-move or overwrite-only)", ErrConfig, c.Strategy)
+		}
 	default:
-		return fmt.Errorf("%w: strategy %q is neither %q nor %q", ErrConfig, c.Strategy, OverwriteOnly, SwapMove)
+		return fmt.Errorf("%w: strategy %q is not %q, %q or %q", ErrConfig, c.Strategy, OverwriteOnly, SwapMove, SwapScratch)
 	}
 	ma := c.EffectiveMaxAlign()
 	if ma != 8 && ma != 16 && ma != 32 {
@@ -125,6 +132,9 @@ func (c *Config) checkSlots(i int, im imageLayout, l *layout) error {
 		if len(s.sectors) > l.maxSectors {
 			return fmt.Errorf("%w: %s has %d sectors, more than max_sectors %d", ErrConfig, p, len(s.sectors), l.maxSectors)
 		}
+	}
+	if c.Strategy == SwapScratch {
+		return checkScratchSlots(p, im, l)
 	}
 	if c.Strategy == OverwriteOnly {
 		if err := overwriteCompatible(im.primary.sectors, im.secondary.sectors); err != nil {

@@ -110,12 +110,28 @@ func (ls layoutSpec) config(strategy Strategy, align int, erased byte, images in
 	for i := range images {
 		p := add(ls.slotSector[i], ls.priSectors[i])
 		secSectors := ls.secSectors[i]
-		if strategy == OverwriteOnly {
-			// MCUboot's overwrite-only copies the whole slot: both the same size.
+		if strategy == OverwriteOnly || strategy == SwapScratch {
+			// MCUboot's overwrite-only copies the whole slot and
+			// swap-scratch exchanges whole slots: both the same size.
 			secSectors = ls.priSectors[i]
 		}
 		s := add(ls.slotSector[i], secSectors)
 		c.Images = append(c.Images, ImageSlots{ID: i, Name: []string{"SPE", "NSPE", "IMG2"}[i], Primary: p, Secondary: s})
+	}
+	if strategy == SwapScratch {
+		// Sectors of image 0's size, enough for the largest slot sector
+		// (image 1's may be larger), and two of them on small sectors so
+		// that a chunk spans sectors.
+		big := ls.slotSector[0]
+		for i := range images {
+			big = max(big, ls.slotSector[i])
+		}
+		n := int(big / ls.slotSector[0])
+		if ls.slotSector[0] < 2048 {
+			n *= 2
+		}
+		a := add(ls.slotSector[0], n)
+		c.Scratch = &a
 	}
 	c.Storage = []NamedArea{{Name: "its", Area: add(ls.storageSector, 1)}}
 	if err := c.Validate(); err != nil {

@@ -99,6 +99,13 @@ func newOracleRigDec(t testing.TB, cfg *Config, signer crypto.Signer, dec any) *
 			r.areas = append(r.areas, a)
 		}
 	}
+	if s := l.scratch; s != nil && cfg.Strategy == SwapScratch {
+		a := mcubootoracle.Area{ID: mcubootoracle.ScratchID, Off: s.off, Size: s.size}
+		for _, sec := range s.sectors {
+			a.Sectors = append(a.Sectors, sec.Size)
+		}
+		r.areas = append(r.areas, a)
+	}
 	return r
 }
 
@@ -116,7 +123,11 @@ func (r *oracleRig) boot(dev *flash.Device, ctr []uint32, cut int) (mcubootoracl
 // returns "".
 func (r *oracleRig) diffSlots(a, b *flash.Device) string {
 	for i, im := range r.l.images {
-		for k, s := range []*slot{im.primary, im.secondary} {
+		areas := []*slot{im.primary, im.secondary}
+		if i == 0 && r.l.scratch != nil && r.cfg.Strategy == SwapScratch {
+			areas = append(areas, r.l.scratch)
+		}
+		for k, s := range areas {
 			x, y := make([]byte, s.size), make([]byte, s.size)
 			if err := a.Read(s.off, x); err != nil {
 				return err.Error()
@@ -138,7 +149,7 @@ func (r *oracleRig) diffSlots(a, b *flash.Device) string {
 				}
 			}
 			return fmt.Sprintf("image %d %s slot: %d bytes differ, first at slot offset %#x (%s): Rampart %02x, MCUboot %02x",
-				i, []string{"primary", "secondary"}[k], count, n, r.l.describe(s, uint32(n)), x[n], y[n])
+				i, []string{"primary", "secondary", "scratch"}[k], count, n, r.l.describe(s, uint32(n)), x[n], y[n])
 		}
 	}
 	return ""
@@ -376,6 +387,17 @@ func oracleScenarios() []scenario {
 			},
 			steps: []step{bootStep("1.0.0+0"), bootStep("1.0.0+0")}})
 	}
+	// Images as large as the slots allow: with swap-scratch the first
+	// chunk then holds the trailer, whose status goes through the
+	// scratch (use_scratch).
+	out = append(out, []scenario{
+		{name: "scratch-test-revert-big-1img", strategy: SwapScratch, images: 1, big: true, setup: stage(false),
+			steps: []step{bootStep("2.0.0+0"), bootStep("1.0.0+0")}},
+		{name: "scratch-perm-big-1img", strategy: SwapScratch, images: 1, big: true, setup: stage(true),
+			steps: []step{bootStep("2.0.0+0"), bootStep("2.0.0+0")}},
+		{name: "swap-test-revert-big-1img", strategy: SwapMove, images: 1, big: true, setup: stage(false),
+			steps: []step{bootStep("2.0.0+0"), bootStep("1.0.0+0")}},
+	}...)
 	// Reverts whose image is gone: its header erased (MCUboot's "stuck
 	// revert": both trailers cleared, the tested image stays), or its body
 	// corrupt (the secondary erased, then the same).
@@ -438,6 +460,9 @@ func TestMCUbootDifferential(t *testing.T) {
 		"uniform-4k/align8/erasedff/swap-move-no-image-1img":               true,
 		"uniform-4k/align8/erasedff/swap-revert-erased-target-1img":        true,
 		"uniform-4k/align8/erasedff/swap-revert-corrupt-target-1img":       true,
+		"small-1k-big-boot/align32/erased00/scratch-test-revert-1img":      true,
+		"uniform-4k/align8/erasedff/scratch-perm-big-1img":                 true,
+		"mixed-2k-8k/align8/erasedff/scratch-perm-2img":                    true,
 	}
 	for _, c := range sweepConfigs(true) {
 		for _, sc := range oracleScenarios() {
@@ -449,7 +474,7 @@ func TestMCUbootDifferential(t *testing.T) {
 				cfg := c.ls.config(sc.strategy, c.align, c.erased, sc.images)
 				cfg.DowngradePrevention = sc.downgrade
 				or := newOracleRig(t, cfg, ecdsaKey)
-				runDifferential(t, or, sc, newImageSetKey(t, sc.images, 6000, ecdsaKey), chains, &counts)
+				runDifferential(t, or, sc, newImageSetKey(t, sc.images, scenarioBody(cfg, sc), ecdsaKey), chains, &counts)
 			})
 		}
 	}
@@ -580,4 +605,18 @@ func TestMCUbootDifferentialImgtool(t *testing.T) {
 		})
 	}
 	t.Logf("imgtool-signed: %d scenario runs, %d cut points, %d boots (Rampart and MCUboot), all agreeing", counts.scenarios, counts.cutPoints, counts.boots)
+}
+
+// scenarioBody is the body size of a scenario's new image: 6000 bytes, or
+// for a big scenario as large as image 0's slots allow less room for the
+// header and the TLVs.
+func scenarioBody(cfg *Config, sc scenario) int {
+	if !sc.big {
+		return 6000
+	}
+	l, err := cfg.layout()
+	if err != nil {
+		panic(err)
+	}
+	return l.images[0].maxImageSize(l) - 32 - 400
 }

@@ -23,6 +23,9 @@ type Strategy string
 const (
 	SwapMove      Strategy = "swap-move"
 	OverwriteOnly Strategy = "overwrite-only"
+	// SwapScratch is MCUboot's default mode (swap_scratch.c); the boot
+	// needs a scratch area (ScratchID) among the areas.
+	SwapScratch Strategy = "swap-scratch"
 )
 
 // Config is one compile-time configuration of MCUboot.
@@ -126,6 +129,8 @@ func (cfg Config) args(src, glue string) ([]string, error) {
 		a = append(a, "-DMCUBOOT_SWAP_USING_MOVE")
 	case OverwriteOnly:
 		a = append(a, "-DMCUBOOT_OVERWRITE_ONLY")
+	case SwapScratch:
+		a = append(a, "-DMCUBOOT_SWAP_USING_SCRATCH=1")
 	default:
 		return nil, fmt.Errorf("mcubootoracle: strategy %q", cfg.Strategy)
 	}
