@@ -12,8 +12,11 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -38,12 +41,14 @@ var (
 
 // oracleRig is one configuration run on both bootloaders.
 type oracleRig struct {
-	cfg   *Config
-	l     *layout
-	o     *mcubootoracle.Oracle
-	areas []mcubootoracle.Area
-	key   []byte // the provisioned key as MCUboot embeds it (SPKI DER)
-	dec   any    // the device's decrypt key, with encrypted_images
+	cfg    *Config
+	l      *layout
+	o      *mcubootoracle.Oracle
+	areas  []mcubootoracle.Area
+	key    []byte // the provisioned key as MCUboot embeds it (SPKI DER)
+	dec    any    // the device's decrypt key, with encrypted_images
+	ocfg   mcubootoracle.Config
+	decDER []byte // dec as PKCS#8, for the oracle
 }
 
 // newOracleRig builds (or takes from the cache) MCUboot for cfg, or skips
@@ -62,11 +67,12 @@ func newOracleRigDec(t testing.TB, cfg *Config, signer crypto.Signer, dec any) *
 	if err != nil {
 		t.Fatal(err)
 	}
-	o, err := mcubootoracle.Open(mcubootoracle.Config{
+	ocfg := mcubootoracle.Config{
 		Strategy: mcubootoracle.Strategy(cfg.Strategy), MaxAlign: l.maxAlign, MaxSectors: l.maxSectors,
 		Images: len(cfg.Images), DowngradePrevention: cfg.DowngradePrevention, Encrypted: cfg.EncryptedImages,
 		X25519: cfg.EncryptedImages && x25519,
-	})
+	}
+	o, err := mcubootoracle.Open(ocfg)
 	if errors.Is(err, mcubootoracle.ErrNoSource) {
 		t.Skipf("MCUboot differential test skipped: %v (set RAMPART_MCUBOOT to MCUboot's source tree, e.g. ../shared/vendor/mcuboot, and install gcc)", err)
 	}
@@ -77,6 +83,7 @@ func newOracleRigDec(t testing.TB, cfg *Config, signer crypto.Signer, dec any) *
 	if err != nil {
 		t.Fatal(err)
 	}
+	var decDER []byte
 	if cfg.EncryptedImages {
 		pk, err := x509.MarshalPKCS8PrivateKey(dec)
 		if err != nil {
@@ -85,8 +92,9 @@ func newOracleRigDec(t testing.TB, cfg *Config, signer crypto.Signer, dec any) *
 		if err := o.SetDecryptKey(pk); err != nil {
 			t.Fatal(err)
 		}
+		decDER = pk
 	}
-	r := &oracleRig{cfg: cfg, l: l, o: o, key: der, dec: dec}
+	r := &oracleRig{cfg: cfg, l: l, o: o, key: der, dec: dec, ocfg: ocfg, decDER: decDER}
 	for i, im := range l.images {
 		for k, s := range []*slot{im.primary, im.secondary} {
 			a := mcubootoracle.Area{ID: mcubootoracle.PrimaryID(i), Off: s.off, Size: s.size}
@@ -187,37 +195,27 @@ type diffCounts struct {
 // runDifferential plays sc on both bootloaders, uncut, then with one cut
 // before every flash operation, then with chains random chains of 2 to 5
 // cuts (a cut, then cuts during the reboots that follow), or only the cuts
-// -oracle.cut names.
+// -oracle.cut names. The cut runs are shared out among -oracle.workers
+// workers, each with its own devices and its own copy of MCUboot's library
+// (MCUboot keeps its state in globals).
 func runDifferential(t *testing.T, or *oracleRig, sc scenario, im *imageSet, chains int, counts *diffCounts) {
 	base := newRig(t, or.cfg)
 	sc.setup(base, im)
 	snap := base.dev.Clone()
-	rr := newRig(t, or.cfg) // Rampart's device
-	mr := newRig(t, or.cfg) // MCUboot's device (its Bootloader only confirms, as the application would)
-	if or.cfg.EncryptedImages {
-		rr.bl.SetDecryptKey(or.dec)
-	}
 	counts.scenarios++
-	run := func(cuts []int) int {
-		rr.dev.CopyFrom(snap)
-		*rr.ctr = *NewCounters(len(or.cfg.Images), 0)
-		mr.dev.CopyFrom(snap)
-		mctr := make([]uint32, len(or.cfg.Images))
-		ops, ok := playBoth(t, or, sc, rr, mr, mctr, cuts, counts)
-		if !ok {
-			c := strings.Trim(strings.ReplaceAll(fmt.Sprint(cuts), " ", ","), "[]")
-			t.Logf("replay: go test ./boot -run '%s$' -oracle.cut=%s -oracle.log=4 -v%s", t.Name(), c, fullArg())
-			t.FailNow()
-		}
-		return ops
+	w0 := newDiffWorker(t, or, snap)
+	total, ok := w0.run(t, sc, nil)
+	counts.boots += w0.boots
+	if !ok {
+		t.FailNow()
 	}
-	total := run(nil)
 	if sc.images > 1 && sc.strategy == SwapMove && !*oracleMulti {
 		// Multi-image swaps are ordered differently on purpose
 		// (docs/boot.md §5, deviation 2): with swap-move only the uncut
 		// runs of two images compare.
 		return
 	}
+	var jobs [][]int
 	if *oracleCut != "" {
 		var cuts []int
 		for _, f := range strings.Split(*oracleCut, ",") {
@@ -227,27 +225,117 @@ func runDifferential(t *testing.T, or *oracleRig, sc scenario, im *imageSet, cha
 			}
 			cuts = append(cuts, n)
 		}
-		run(cuts)
-		return
-	}
-	for cut := 1; cut <= total; cut++ {
-		run([]int{cut})
-		counts.cutPoints++
-		counts.singles++
-	}
-	if total == 0 {
-		return
-	}
-	rng := rand.New(rand.NewPCG(uint64(total), uint64(len(sc.name))))
-	for range chains {
-		cuts := make([]int, 2+rng.IntN(4))
-		for k := range cuts {
-			cuts[k] = 1 + rng.IntN(total)
+		jobs = append(jobs, cuts)
+	} else {
+		for cut := 1; cut <= total; cut++ {
+			jobs = append(jobs, []int{cut})
 		}
-		run(cuts)
-		counts.chains++
-		counts.cutPoints += len(cuts)
+		if total > 0 {
+			rng := rand.New(rand.NewPCG(uint64(total), uint64(len(sc.name))))
+			for range chains {
+				cuts := make([]int, 2+rng.IntN(4))
+				for k := range cuts {
+					cuts[k] = 1 + rng.IntN(total)
+				}
+				jobs = append(jobs, cuts)
+			}
+		}
 	}
+	workers := []*diffWorker{w0}
+	w0.boots = 0
+	for k := 1; k < min(diffWorkers(), len(jobs)); k++ {
+		workers = append(workers, newDiffWorker(t, or.copyFor(t, k), snap))
+	}
+	var next atomic.Int64
+	var failed atomic.Bool
+	var wg sync.WaitGroup
+	for _, w := range workers {
+		wg.Go(func() {
+			for !failed.Load() {
+				j := int(next.Add(1)) - 1
+				if j >= len(jobs) {
+					return
+				}
+				if _, ok := w.run(t, sc, jobs[j]); !ok {
+					failed.Store(true)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	for _, w := range workers {
+		counts.boots += w.boots
+	}
+	if failed.Load() {
+		t.FailNow()
+	}
+	for _, cuts := range jobs {
+		counts.cutPoints += len(cuts)
+		if len(cuts) == 1 && *oracleCut == "" {
+			counts.singles++
+		} else if *oracleCut == "" {
+			counts.chains++
+		}
+	}
+}
+
+var oracleWorkers = flag.Int("oracle.workers", 0, "differential test: run the cut points in this many workers, each with its own copy of MCUboot (0: GOMAXPROCS)")
+
+func diffWorkers() int {
+	if *oracleWorkers > 0 {
+		return *oracleWorkers
+	}
+	return runtime.GOMAXPROCS(0)
+}
+
+// copyFor returns the rig with its own copy k of the MCUboot library.
+func (r *oracleRig) copyFor(t testing.TB, k int) *oracleRig {
+	t.Helper()
+	o, err := mcubootoracle.OpenCopy(r.ocfg, k)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.cfg.EncryptedImages {
+		if err := o.SetDecryptKey(r.decDER); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c := *r
+	c.o = o
+	return &c
+}
+
+// diffWorker runs cut runs on its own pair of devices and oracle.
+type diffWorker struct {
+	or     *oracleRig
+	rr, mr *rig // Rampart's device; MCUboot's (its Bootloader only confirms, as the application would)
+	snap   *flash.Device
+	boots  int
+}
+
+func newDiffWorker(t *testing.T, or *oracleRig, snap *flash.Device) *diffWorker {
+	w := &diffWorker{or: or, rr: newRig(t, or.cfg), mr: newRig(t, or.cfg), snap: snap}
+	if or.cfg.EncryptedImages {
+		w.rr.bl.SetDecryptKey(or.dec)
+	}
+	return w
+}
+
+// run plays the scenario from the snapshot with cuts on both devices (it
+// may run on another goroutine than the test's: it only reports errors).
+func (w *diffWorker) run(t *testing.T, sc scenario, cuts []int) (int, bool) {
+	w.rr.dev.CopyFrom(w.snap)
+	*w.rr.ctr = *NewCounters(len(w.or.cfg.Images), 0)
+	w.mr.dev.CopyFrom(w.snap)
+	mctr := make([]uint32, len(w.or.cfg.Images))
+	var c diffCounts
+	ops, ok := playBoth(t, w.or, sc, w.rr, w.mr, mctr, cuts, &c)
+	w.boots += c.boots
+	if !ok {
+		cs := strings.Trim(strings.ReplaceAll(fmt.Sprint(cuts), " ", ","), "[]")
+		t.Logf("replay: go test ./boot -run '%s$' -oracle.cut=%s -oracle.log=4 -v%s", t.Name(), cs, fullArg())
+	}
+	return ops, ok
 }
 
 func fullArg() string {

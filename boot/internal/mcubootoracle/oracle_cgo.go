@@ -36,7 +36,10 @@ import "C"
 
 import (
 	"fmt"
+	"os"
+	"path/filepath"
 	"runtime/cgo"
+	"strings"
 	"sync"
 	"unsafe"
 
@@ -66,6 +69,56 @@ func Open(cfg Config) (*Oracle, error) {
 	if err != nil {
 		return nil, err
 	}
+	return load(cfg, path)
+}
+
+// OpenCopy loads copy k of cfg's library (k = 0 is Open's). MCUboot keeps
+// its state in globals, so boots that run at the same time need one copy
+// each: the library file is copied beside the cached one (dlopen maps one
+// instance per path).
+func OpenCopy(cfg Config, k int) (*Oracle, error) {
+	path, err := Build(cfg)
+	if err != nil || k == 0 {
+		return nil, err
+	}
+	cp := strings.TrimSuffix(path, ".so") + fmt.Sprintf(".copy%d.so", k)
+	if err := copyOnce(path, cp); err != nil {
+		return nil, err
+	}
+	return load(cfg, cp)
+}
+
+// copyOnce copies src to dst unless dst exists, through a temporary file
+// renamed into place (another process may be copying it too).
+func copyOnce(src, dst string) error {
+	if _, err := os.Stat(dst); err == nil {
+		return nil
+	}
+	b, err := os.ReadFile(src)
+	if err != nil {
+		return err
+	}
+	tmp, err := os.CreateTemp(filepath.Dir(dst), "copy-*.so")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp.Name())
+	if _, err := tmp.Write(b); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Chmod(0o700); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Close(); err != nil {
+		return err
+	}
+	return os.Rename(tmp.Name(), dst)
+}
+
+// load dlopens the library at path once per process.
+func load(cfg Config, path string) (*Oracle, error) {
 	loadedMu.Lock()
 	defer loadedMu.Unlock()
 	if o := loaded[path]; o != nil {

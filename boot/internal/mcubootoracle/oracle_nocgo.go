@@ -16,6 +16,9 @@ func Open(Config) (*Oracle, error) {
 	return nil, errors.Join(ErrNoSource, errors.New("mcubootoracle: built without cgo"))
 }
 
+// OpenCopy fails without cgo.
+func OpenCopy(Config, int) (*Oracle, error) { return Open(Config{}) }
+
 // Config is the zero Config.
 func (o *Oracle) Config() Config { return Config{} }
 
