@@ -21,6 +21,9 @@ type Bootloader struct {
 	// decryptKey is the private key that unwraps encrypted images' body
 	// keys (nil: encrypted images are refused).
 	decryptKey any
+	// active is the slot each image last booted from (direct-XIP, where
+	// Confirm marks that slot).
+	active []SlotName
 }
 
 // SetDecryptKey provisions the private key whose public half imgtool
@@ -78,7 +81,8 @@ func New(dev *flash.Device, cfg *Config, keys []any, counters *Counters) (*Bootl
 	if err != nil {
 		return nil, err
 	}
-	return &Bootloader{dev: dev, cfg: cfg, l: l, io: &slotIO{dev: dev, l: l, markRevert: cfg.DowngradePrevention}, keys: keys, counters: counters}, nil
+	return &Bootloader{dev: dev, cfg: cfg, l: l, io: &slotIO{dev: dev, l: l, markRevert: cfg.DowngradePrevention}, keys: keys, counters: counters,
+		active: make([]SlotName, len(cfg.Images))}, nil
 }
 
 // Counters returns the bootloader's security counters.
@@ -94,7 +98,9 @@ type ImageReport struct {
 	Resumed bool     `json:"resumed"` // an interrupted swap was finished
 	Notes   []string `json:"notes"`   // the reasons, in order
 	// Booted is set when the primary slot validated; Record is its measurement.
-	Booted          bool                   `json:"booted"`
+	Booted bool `json:"booted"`
+	// Slot is the slot the image runs from (direct-XIP only).
+	Slot            SlotName               `json:"slot,omitempty"`
 	Version         string                 `json:"version,omitempty"`
 	SecurityCounter uint32                 `json:"security_counter"`
 	DeviceCounter   uint32                 `json:"device_counter"` // the OTP counter after this boot
@@ -148,6 +154,12 @@ func (b *Bootloader) Boot() (*Result, error) {
 	b.io.scratchErases = 0
 	defer func() { res.ScratchErases = b.io.scratchErases }()
 	st := make([]imageState, n)
+	if b.l.strategy.directXIP() {
+		for i := range n {
+			res.Images[i] = ImageReport{Index: i, Name: b.cfg.Images[i].Name, Action: SwapNone}
+		}
+		return res, b.bootDirectXIP(res)
+	}
 	for i := range n {
 		res.Images[i] = ImageReport{Index: i, Name: b.cfg.Images[i].Name, Action: SwapNone}
 		im := b.l.images[i]

@@ -26,7 +26,15 @@ const (
 	// SwapScratch swaps through the flash map's scratch area, as MCUboot's
 	// swap_scratch.c (docs/boot.md §5a).
 	SwapScratch Strategy = "swap-scratch"
+	// DirectXIP runs each image from whichever slot holds the highest
+	// valid version, copying nothing (MCUBOOT_DIRECT_XIP, §5b);
+	// DirectXIPRevert adds MCUBOOT_DIRECT_XIP_REVERT.
+	DirectXIP       Strategy = "direct-xip"
+	DirectXIPRevert Strategy = "direct-xip-revert"
 )
+
+// directXIP reports whether s runs images in place from either slot.
+func (s Strategy) directXIP() bool { return s == DirectXIP || s == DirectXIPRevert }
 
 // swaps reports whether s exchanges the two slots (and can revert).
 func (s Strategy) swaps() bool { return s == SwapMove || s == SwapScratch }

@@ -17,6 +17,10 @@ func (c *Config) Validate() error {
 	}
 	switch c.Strategy {
 	case OverwriteOnly, SwapMove:
+	case DirectXIP, DirectXIPRevert:
+		if c.EncryptedImages {
+			return fmt.Errorf("%w: encrypted_images with %q: MCUboot does not support it either", ErrConfig, c.Strategy)
+		}
 	case SwapScratch:
 		if c.Scratch == nil {
 			return fmt.Errorf("%w: strategy %q needs a scratch area", ErrConfig, c.Strategy)
@@ -25,7 +29,7 @@ func (c *Config) Validate() error {
 			return fmt.Errorf("%w: encrypted_images with %q is not supported yet (swap-move or overwrite-only)", ErrConfig, c.Strategy)
 		}
 	default:
-		return fmt.Errorf("%w: strategy %q is not %q, %q or %q", ErrConfig, c.Strategy, OverwriteOnly, SwapMove, SwapScratch)
+		return fmt.Errorf("%w: strategy %q is not %q, %q, %q, %q or %q", ErrConfig, c.Strategy, SwapMove, SwapScratch, OverwriteOnly, DirectXIP, DirectXIPRevert)
 	}
 	ma := c.EffectiveMaxAlign()
 	if ma != 8 && ma != 16 && ma != 32 {
@@ -135,6 +139,13 @@ func (c *Config) checkSlots(i int, im imageLayout, l *layout) error {
 	}
 	if c.Strategy == SwapScratch {
 		return checkScratchSlots(p, im, l)
+	}
+	if c.Strategy.directXIP() {
+		// Either slot runs its image in place: only room beside the trailer.
+		if l.swapInfoOff(im.primary.size) <= 0 || l.swapInfoOff(im.secondary.size) <= 0 || im.primary.size < uint32(l.infoSize()) || im.secondary.size < uint32(l.infoSize()) {
+			return fmt.Errorf("%w: %s: a slot has no room for an image beside its trailer", ErrConfig, p)
+		}
+		return nil
 	}
 	if c.Strategy == OverwriteOnly {
 		if err := overwriteCompatible(im.primary.sectors, im.secondary.sectors); err != nil {

@@ -98,7 +98,7 @@ func (l *layout) infoSize() int { return 2*l.encKeyFieldSize() + 4*l.maxAlign + 
 // statusSize is the swap-status area: three records (one move, two swap
 // states) of write-align bytes per sector, for max_sectors sectors.
 func (l *layout) statusSize() int {
-	if l.strategy == OverwriteOnly {
+	if l.strategy == OverwriteOnly || l.strategy.directXIP() {
 		return 0
 	}
 	return l.maxSectors * statusRecordsPerSector * l.writeAlign

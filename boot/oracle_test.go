@@ -421,8 +421,14 @@ func playBoth(t *testing.T, or *oracleRig, sc scenario, rr, mr *rig, mctr []uint
 				t.Errorf("%s step %d: neither boots: %v", where, si, rerr)
 				return ops, false
 			}
-			if mres.ImageOff != or.l.images[0].primary.off {
-				t.Errorf("%s step %d: MCUboot boots the image at %#x, not the primary slot at %#x", where, si, mres.ImageOff, or.l.images[0].primary.off)
+			want := or.l.images[0].primary
+			if or.cfg.Strategy.directXIP() {
+				want, _ = rr.bl.slot(0, res.Images[0].Slot)
+				// The application confirms the slot it runs from.
+				mr.bl.active[0] = res.Images[0].Slot
+			}
+			if mres.ImageOff != want.off {
+				t.Errorf("%s step %d: MCUboot boots the image at %#x, Rampart the one at %#x", where, si, mres.ImageOff, want.off)
 				return ops, false
 			}
 			for i, want := range s.boot {
@@ -486,6 +492,37 @@ func oracleScenarios() []scenario {
 		{name: "swap-test-revert-big-1img", strategy: SwapMove, images: 1, big: true, setup: stage(false),
 			steps: []step{bootStep("2.0.0+0"), bootStep("1.0.0+0")}},
 	}...)
+	// Direct-XIP: the highest valid version runs in place; with revert a
+	// slot needs a good trailer magic and is erased if it booted once
+	// without being confirmed.
+	xipFactory := func(perm, request bool) func(r *rig, im *imageSet) {
+		return func(r *rig, im *imageSet) {
+			r.install(0, Primary, im.old[0])
+			r.install(0, Secondary, im.new[0])
+			if request {
+				r.confirmTrailer(0, Primary)
+				r.request(0, perm)
+			}
+		}
+	}
+	out = append(out, []scenario{
+		{name: "xip-plain-1img", strategy: DirectXIP, images: 1, setup: xipFactory(false, false),
+			steps: []step{bootStep("2.0.0+0"), bootStep("2.0.0+0")}},
+		{name: "xip-tampered-1img", strategy: DirectXIP, images: 1,
+			setup: func(r *rig, im *imageSet) {
+				r.install(0, Primary, im.old[0])
+				bad := bytes.Clone(im.new[0])
+				bad[100] ^= 0x40
+				r.install(0, Secondary, bad)
+			},
+			steps: []step{bootStep("1.0.0+0"), bootStep("1.0.0+0")}},
+		{name: "xip-revert-test-revert-1img", strategy: DirectXIPRevert, images: 1, setup: xipFactory(false, true),
+			steps: []step{bootStep("2.0.0+0"), bootStep("1.0.0+0"), bootStep("1.0.0+0")}},
+		{name: "xip-revert-test-confirm-1img", strategy: DirectXIPRevert, images: 1, setup: xipFactory(false, true),
+			steps: []step{bootStep("2.0.0+0"), confirmStep(0), bootStep("2.0.0+0"), bootStep("2.0.0+0")}},
+		{name: "xip-revert-perm-1img", strategy: DirectXIPRevert, images: 1, setup: xipFactory(true, true),
+			steps: []step{bootStep("2.0.0+0"), bootStep("2.0.0+0")}},
+	}...)
 	// Reverts whose image is gone: its header erased (MCUboot's "stuck
 	// revert": both trailers cleared, the tested image stays), or its body
 	// corrupt (the secondary erased, then the same).
@@ -509,6 +546,22 @@ func oracleScenarios() []scenario {
 			steps: []step{bootStep("2.0.0+0"), bootStep("2.0.0+0"), bootStep("2.0.0+0")}})
 	}
 	return out
+}
+
+// confirmTrailer writes a confirmed trailer (image_ok, then the magic) in
+// image i's slot s, as imgtool --confirm does.
+func (r *rig) confirmTrailer(i int, s SlotName) {
+	r.t.Helper()
+	sl, err := r.bl.slot(i, s)
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	if err := r.bl.io.writeFlag(sl, r.bl.l.imageOKOff(sl.size)); err != nil {
+		r.t.Fatal(err)
+	}
+	if err := r.bl.io.writeMagic(sl); err != nil {
+		r.t.Fatal(err)
+	}
 }
 
 // eraseSector erases sector k of image i's slot s.

@@ -26,6 +26,10 @@ const (
 	// SwapScratch is MCUboot's default mode (swap_scratch.c); the boot
 	// needs a scratch area (ScratchID) among the areas.
 	SwapScratch Strategy = "swap-scratch"
+	// DirectXIP and DirectXIPRevert boot in place from either slot
+	// (MCUBOOT_DIRECT_XIP, with MCUBOOT_DIRECT_XIP_REVERT).
+	DirectXIP       Strategy = "direct-xip"
+	DirectXIPRevert Strategy = "direct-xip-revert"
 )
 
 // Config is one compile-time configuration of MCUboot.
@@ -131,6 +135,10 @@ func (cfg Config) args(src, glue string) ([]string, error) {
 		a = append(a, "-DMCUBOOT_OVERWRITE_ONLY")
 	case SwapScratch:
 		a = append(a, "-DMCUBOOT_SWAP_USING_SCRATCH=1")
+	case DirectXIP:
+		a = append(a, "-DMCUBOOT_DIRECT_XIP")
+	case DirectXIPRevert:
+		a = append(a, "-DMCUBOOT_DIRECT_XIP", "-DMCUBOOT_DIRECT_XIP_REVERT")
 	default:
 		return nil, fmt.Errorf("mcubootoracle: strategy %q", cfg.Strategy)
 	}
