@@ -24,6 +24,8 @@ type Bootloader struct {
 	// active is the slot each image last booted from (direct-XIP, where
 	// Confirm marks that slot).
 	active []SlotName
+	// ram is the RAM region images are loaded into (ram-load).
+	ram []byte
 }
 
 // SetDecryptKey provisions the private key whose public half imgtool
@@ -82,7 +84,7 @@ func New(dev *flash.Device, cfg *Config, keys []any, counters *Counters) (*Bootl
 		return nil, err
 	}
 	return &Bootloader{dev: dev, cfg: cfg, l: l, io: &slotIO{dev: dev, l: l, markRevert: cfg.DowngradePrevention}, keys: keys, counters: counters,
-		active: make([]SlotName, len(cfg.Images))}, nil
+		active: make([]SlotName, len(cfg.Images)), ram: ramFor(cfg)}, nil
 }
 
 // Counters returns the bootloader's security counters.
@@ -99,6 +101,9 @@ type ImageReport struct {
 	Notes   []string `json:"notes"`   // the reasons, in order
 	// Booted is set when the primary slot validated; Record is its measurement.
 	Booted bool `json:"booted"`
+	// LoadAddr and LoadSize are where ram-load copied the image.
+	LoadAddr uint32 `json:"load_addr,omitempty"`
+	LoadSize uint32 `json:"load_size,omitempty"`
 	// Slot is the slot the image runs from (direct-XIP only).
 	Slot            SlotName               `json:"slot,omitempty"`
 	Version         string                 `json:"version,omitempty"`

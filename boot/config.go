@@ -31,10 +31,14 @@ const (
 	// DirectXIPRevert adds MCUBOOT_DIRECT_XIP_REVERT.
 	DirectXIP       Strategy = "direct-xip"
 	DirectXIPRevert Strategy = "direct-xip-revert"
+	// RAMLoad copies the highest valid version from either slot into the
+	// map's RAM region and runs it there (MCUBOOT_RAM_LOAD, §5b).
+	RAMLoad Strategy = "ram-load"
 )
 
-// directXIP reports whether s runs images in place from either slot.
-func (s Strategy) directXIP() bool { return s == DirectXIP || s == DirectXIPRevert }
+// directXIP reports whether s boots from either slot without copying
+// between them (direct-XIP, and RAM-load, which chooses the same way).
+func (s Strategy) directXIP() bool { return s == DirectXIP || s == DirectXIPRevert || s == RAMLoad }
 
 // swaps reports whether s exchanges the two slots (and can revert).
 func (s Strategy) swaps() bool { return s == SwapMove || s == SwapScratch }
@@ -122,7 +126,10 @@ type Config struct {
 	Images          []ImageSlots `json:"images" yaml:"images"`
 	// Scratch is the scratch area swap-scratch needs (other strategies
 	// leave it alone).
-	Scratch *Area       `json:"scratch,omitempty" yaml:"scratch,omitempty"`
+	Scratch *Area `json:"scratch,omitempty" yaml:"scratch,omitempty"`
+	// RAM is the executable RAM region ram-load copies images into
+	// (addresses as the images' load addresses give them).
+	RAM     *Area       `json:"ram,omitempty" yaml:"ram,omitempty"`
 	Storage []NamedArea `json:"storage,omitempty" yaml:"storage,omitempty"`
 }
 

@@ -17,7 +17,10 @@ func (c *Config) Validate() error {
 	}
 	switch c.Strategy {
 	case OverwriteOnly, SwapMove:
-	case DirectXIP, DirectXIPRevert:
+	case DirectXIP, DirectXIPRevert, RAMLoad:
+		if c.Strategy == RAMLoad && (c.RAM == nil || c.RAM.Size == 0 || c.RAM.Size > maxRAM) {
+			return fmt.Errorf("%w: strategy %q needs a ram region of 1..%d bytes", ErrConfig, c.Strategy, maxRAM)
+		}
 		if c.EncryptedImages {
 			return fmt.Errorf("%w: encrypted_images with %q: MCUboot does not support it either", ErrConfig, c.Strategy)
 		}
@@ -29,7 +32,7 @@ func (c *Config) Validate() error {
 			return fmt.Errorf("%w: encrypted_images with %q is not supported yet (swap-move or overwrite-only)", ErrConfig, c.Strategy)
 		}
 	default:
-		return fmt.Errorf("%w: strategy %q is not %q, %q, %q, %q or %q", ErrConfig, c.Strategy, SwapMove, SwapScratch, OverwriteOnly, DirectXIP, DirectXIPRevert)
+		return fmt.Errorf("%w: strategy %q is not %q, %q, %q, %q, %q or %q", ErrConfig, c.Strategy, SwapMove, SwapScratch, OverwriteOnly, DirectXIP, DirectXIPRevert, RAMLoad)
 	}
 	ma := c.EffectiveMaxAlign()
 	if ma != 8 && ma != 16 && ma != 32 {
@@ -108,6 +111,9 @@ func (c *Config) Validate() error {
 	}
 	return nil
 }
+
+// maxRAM bounds the RAM region a ram-load map may ask the bootloader to model.
+const maxRAM = 64 << 20
 
 // sectorsOf returns the sectors exactly covering a.
 func sectorsOf(all []flash.Sector, a Area) ([]flash.Sector, error) {

@@ -51,9 +51,11 @@ type xipChoice struct {
 // MCUboot erases), then raises the counters and measures the images.
 func (b *Bootloader) bootDirectXIP(res *Result) error {
 	choices := make([]xipChoice, len(b.l.images))
+	loaded := make([][2]uint32, len(b.l.images))
+	clear(b.ram)
 	var bad []error
 	for i := range b.l.images {
-		c, err := b.chooseXIP(i, &res.Images[i])
+		c, err := b.chooseXIP(i, &res.Images[i], loaded)
 		if errors.Is(err, flash.ErrPowerCut) {
 			return err
 		}
@@ -85,8 +87,9 @@ func (b *Bootloader) bootDirectXIP(res *Result) error {
 	return nil
 }
 
-// chooseXIP is boot_load_and_validate_images for image i.
-func (b *Bootloader) chooseXIP(i int, r *ImageReport) (xipChoice, error) {
+// chooseXIP is boot_load_and_validate_images for image i; with ram-load
+// it loads the chosen image into RAM and records where in loaded[i].
+func (b *Bootloader) chooseXIP(i int, r *ImageReport, loaded [][2]uint32) (xipChoice, error) {
 	im := b.l.images[i]
 	slots := []*slot{im.primary, im.secondary}
 	names := []SlotName{Primary, Secondary}
@@ -132,7 +135,29 @@ func (b *Bootloader) chooseXIP(i int, r *ImageReport) (xipChoice, error) {
 		if err != nil {
 			return xipChoice{}, err
 		}
+		if b.l.strategy == RAMLoad {
+			ram, addr, size, err := b.loadToRAM(i, s, hdrs[k], loaded)
+			if errors.Is(err, flash.ErrPowerCut) {
+				return xipChoice{}, err
+			}
+			if err != nil {
+				r.note("%s slot: not loaded into RAM (%v): erasing it", names[k], err)
+				if err := b.io.eraseRegion(s, 0, s.size, false); err != nil {
+					return xipChoice{}, err
+				}
+				avail[k] = false
+				continue
+			}
+			data = ram
+			loaded[i] = [2]uint32{addr, size}
+			r.LoadAddr, r.LoadSize = addr, size
+		}
 		v, err := b.validate(data, i, int(b.l.swapInfoOff(s.size)), false)
+		if err != nil && b.l.strategy == RAMLoad {
+			b.clearRAM(loaded[i][0], loaded[i][1])
+			loaded[i] = [2]uint32{}
+			r.LoadAddr, r.LoadSize = 0, 0
+		}
 		if err != nil {
 			r.note("%s slot: %v: erasing it", names[k], err)
 			if err := b.io.eraseRegion(s, 0, s.size, false); err != nil {
@@ -170,4 +195,58 @@ func (b *Bootloader) selectOrErase(s *slot, name SlotName, r *ImageReport) (bool
 		}
 	}
 	return true, t.ImageOK == FlagSet, nil
+}
+
+// RAM-load (MCUBOOT_RAM_LOAD, ram_load.c): the slot is chosen as with
+// direct-XIP; the image, which must carry the RAM_LOAD flag, is copied
+// whole (header, body, TLVs) to its load address inside the map's RAM
+// region, without overlapping another image's, and validated there. An
+// image that cannot be loaded or does not validate is cleared from RAM and
+// its slot erased.
+
+func ramFor(cfg *Config) []byte {
+	if cfg.Strategy != RAMLoad || cfg.RAM == nil {
+		return nil
+	}
+	return make([]byte, cfg.RAM.Size)
+}
+
+// RAM returns the RAM region ram-load copies images into (nil otherwise).
+func (b *Bootloader) RAM() []byte { return b.ram }
+
+// loadToRAM copies the image in s to its load address (boot_load_image_to_sram)
+// and returns the copy, or why it cannot be loaded.
+func (b *Bootloader) loadToRAM(i int, s *slot, h image.Header, loaded [][2]uint32) ([]byte, uint32, uint32, error) {
+	if h.Flags&image.FlagRAMLoad == 0 {
+		return nil, 0, 0, errors.New("image without the RAM_LOAD flag")
+	}
+	data, err := b.io.readSlot(s)
+	if err != nil {
+		return nil, 0, 0, err
+	}
+	img, err := image.Parse(data)
+	if err != nil {
+		return nil, 0, 0, fmt.Errorf("image size unknown: %w", err)
+	}
+	start, size := uint64(b.cfg.RAM.Offset), uint64(img.Size())
+	dst := uint64(h.LoadAddr)
+	if dst < start || dst+size > start+uint64(len(b.ram)) {
+		return nil, 0, 0, fmt.Errorf("load address %#x (%d bytes) outside RAM [%#x, %#x)", dst, size, start, start+uint64(len(b.ram)))
+	}
+	for j, o := range loaded {
+		// do_regions_overlap(this, other), as MCUboot writes it.
+		sa, ea, sb, eb := dst, dst+size, uint64(o[0]), uint64(o[0])+uint64(o[1])
+		if j != i && o[1] != 0 && sb <= ea && (sb >= sa || eb > sa) {
+			return nil, 0, 0, fmt.Errorf("load region overlaps image %d's", j)
+		}
+	}
+	ram := b.ram[dst-start : dst+size-start]
+	copy(ram, data)
+	return ram, uint32(dst), uint32(size), nil
+}
+
+// clearRAM is boot_remove_image_from_sram.
+func (b *Bootloader) clearRAM(addr, size uint32) {
+	off := addr - uint32(b.cfg.RAM.Offset)
+	clear(b.ram[off : off+size])
 }

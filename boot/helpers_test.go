@@ -46,6 +46,7 @@ type imgSpec struct {
 	maxAlign     int
 	align        int
 	erased       byte
+	loadAddr     uint32 // imgtool --load-addr: a RAM_LOAD image
 }
 
 // makeImage signs a deterministic firmware body with the image package.
@@ -68,6 +69,7 @@ func makeImage(t testing.TB, s imgSpec) []byte {
 		Key: key, HeaderSize: 32, PadHeader: true, Version: v,
 		Dependencies: s.deps, BootRecord: s.record,
 		Pad: s.pad, Confirm: s.confirm, SlotSize: s.slotSize, MaxAlign: s.maxAlign, Align: s.align,
+		LoadAddr: s.loadAddr,
 	}
 	if s.pad || s.confirm {
 		e := s.erased
@@ -83,6 +85,9 @@ func makeImage(t testing.TB, s imgSpec) []byte {
 	}
 	return res.Bytes
 }
+
+// testRAMStart is where the ram-load test maps put their RAM region.
+const testRAMStart = 0x20000000
 
 // layoutSpec builds a flash map: a bootloader area, n images whose slots have
 // priSectors/secSectors sectors of slotSector bytes (image i may use
@@ -132,6 +137,9 @@ func (ls layoutSpec) config(strategy Strategy, align int, erased byte, images in
 		}
 		a := add(ls.slotSector[0], n)
 		c.Scratch = &a
+	}
+	if strategy == RAMLoad {
+		c.RAM = &Area{Offset: testRAMStart, Size: 0x10000}
 	}
 	c.Storage = []NamedArea{{Name: "its", Area: add(ls.storageSector, 1)}}
 	if err := c.Validate(); err != nil {

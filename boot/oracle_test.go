@@ -94,6 +94,11 @@ func newOracleRigDec(t testing.TB, cfg *Config, signer crypto.Signer, dec any) *
 		}
 		decDER = pk
 	}
+	if cfg.Strategy == RAMLoad {
+		if err := o.SetRAM(uint32(cfg.RAM.Offset), uint32(cfg.RAM.Size)); err != nil {
+			t.Fatal(err)
+		}
+	}
 	r := &oracleRig{cfg: cfg, l: l, o: o, key: der, dec: dec, ocfg: ocfg, decDER: decDER}
 	for i, im := range l.images {
 		for k, s := range []*slot{im.primary, im.secondary} {
@@ -300,6 +305,11 @@ func (r *oracleRig) copyFor(t testing.TB, k int) *oracleRig {
 			t.Fatal(err)
 		}
 	}
+	if r.cfg.Strategy == RAMLoad {
+		if err := o.SetRAM(uint32(r.cfg.RAM.Offset), uint32(r.cfg.RAM.Size)); err != nil {
+			t.Fatal(err)
+		}
+	}
 	c := *r
 	c.o = o
 	return &c
@@ -431,6 +441,10 @@ func playBoth(t *testing.T, or *oracleRig, sc scenario, rr, mr *rig, mctr []uint
 				t.Errorf("%s step %d: MCUboot boots the image at %#x, Rampart the one at %#x", where, si, mres.ImageOff, want.off)
 				return ops, false
 			}
+			if or.cfg.Strategy == RAMLoad && !bytes.Equal(rr.bl.RAM(), or.o.RAM()) {
+				t.Errorf("%s step %d: the RAM regions differ after the boot (Rampart loaded %d bytes at %#x)\n%s", where, si, res.Images[0].LoadSize, res.Images[0].LoadAddr, notes(res))
+				return ops, false
+			}
 			for i, want := range s.boot {
 				if got := res.Images[i].Version; got != want {
 					t.Errorf("%s step %d: image %d: both boot %s, the scenario expects %s\n%s", where, si, i, got, want, notes(res))
@@ -523,6 +537,37 @@ func oracleScenarios() []scenario {
 		{name: "xip-revert-perm-1img", strategy: DirectXIPRevert, images: 1, setup: xipFactory(true, true),
 			steps: []step{bootStep("2.0.0+0"), bootStep("2.0.0+0")}},
 	}...)
+	// RAM-load: the highest valid version is copied into RAM and runs
+	// there; an image without the RAM_LOAD flag, loading outside the RAM
+	// region or failing validation is erased (and cleared from RAM).
+	for _, c := range []struct {
+		name string
+		edit func(r *rig, im *imageSet) []byte
+	}{
+		{"ram-load-1img", func(r *rig, im *imageSet) []byte { return im.new[0] }},
+		{"ram-load-tampered-1img", func(r *rig, im *imageSet) []byte {
+			bad := bytes.Clone(im.new[0])
+			bad[100] ^= 0x40
+			return bad
+		}},
+		{"ram-load-no-flag-1img", func(r *rig, im *imageSet) []byte {
+			return makeImage(r.t, imgSpec{ver: "3.0.0", secCnt: 3, size: 5000, seed: 5, key: ecdsaKey})
+		}},
+		{"ram-load-outside-ram-1img", func(r *rig, im *imageSet) []byte {
+			return makeImage(r.t, imgSpec{ver: "3.0.0", secCnt: 3, size: 5000, seed: 5, key: ecdsaKey, loadAddr: testRAMStart + 0x10000 - 100})
+		}},
+	} {
+		want := "1.0.0+0"
+		if c.name == "ram-load-1img" {
+			want = "2.0.0+0"
+		}
+		out = append(out, scenario{name: c.name, strategy: RAMLoad, images: 1, ramLoad: true,
+			setup: func(r *rig, im *imageSet) {
+				r.install(0, Primary, im.old[0])
+				r.install(0, Secondary, c.edit(r, im))
+			},
+			steps: []step{bootStep(want), bootStep(want)}})
+	}
 	// Reverts whose image is gone: its header erased (MCUboot's "stuck
 	// revert": both trailers cleared, the tested image stays), or its body
 	// corrupt (the secondary erased, then the same).
@@ -615,7 +660,11 @@ func TestMCUbootDifferential(t *testing.T) {
 				cfg := c.ls.config(sc.strategy, c.align, c.erased, sc.images)
 				cfg.DowngradePrevention = sc.downgrade
 				or := newOracleRig(t, cfg, ecdsaKey)
-				runDifferential(t, or, sc, newImageSetKey(t, sc.images, scenarioBody(cfg, sc), ecdsaKey), chains, &counts)
+				im := newImageSetKey(t, sc.images, scenarioBody(cfg, sc), ecdsaKey)
+				if sc.ramLoad {
+					im = ramImageSet(t)
+				}
+				runDifferential(t, or, sc, im, chains, &counts)
 			})
 		}
 	}
@@ -760,4 +809,13 @@ func scenarioBody(cfg *Config, sc scenario) int {
 		panic(err)
 	}
 	return l.images[0].maxImageSize(l) - 32 - 400
+}
+
+// ramImageSet is one old and one new image made to run from the start of
+// the ram-load test maps' RAM region.
+func ramImageSet(t testing.TB) *imageSet {
+	return &imageSet{
+		old: [][]byte{makeImage(t, imgSpec{ver: "1.0.0", secCnt: 1, size: 5000, seed: 10, key: ecdsaKey, loadAddr: testRAMStart})},
+		new: [][]byte{makeImage(t, imgSpec{ver: "2.0.0", secCnt: 2, size: 6000, seed: 20, key: ecdsaKey, loadAddr: testRAMStart + 0x100})},
+	}
 }

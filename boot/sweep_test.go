@@ -44,6 +44,8 @@ type scenario struct {
 	// moves the sector holding the trailer (the differential test's
 	// scenarios only).
 	big bool
+	// ramLoad signs the images to be loaded into RAM (ram-load).
+	ramLoad bool
 }
 
 // imageSet holds the scenario's images: old[i] and new[i] for image i.

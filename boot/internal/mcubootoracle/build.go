@@ -30,6 +30,9 @@ const (
 	// (MCUBOOT_DIRECT_XIP, with MCUBOOT_DIRECT_XIP_REVERT).
 	DirectXIP       Strategy = "direct-xip"
 	DirectXIPRevert Strategy = "direct-xip-revert"
+	// RAMLoad copies the chosen image into a RAM region (MCUBOOT_RAM_LOAD;
+	// the region is Oracle.SetRAM's).
+	RAMLoad Strategy = "ram-load"
 )
 
 // Config is one compile-time configuration of MCUboot.
@@ -139,6 +142,8 @@ func (cfg Config) args(src, glue string) ([]string, error) {
 		a = append(a, "-DMCUBOOT_DIRECT_XIP")
 	case DirectXIPRevert:
 		a = append(a, "-DMCUBOOT_DIRECT_XIP", "-DMCUBOOT_DIRECT_XIP_REVERT")
+	case RAMLoad:
+		a = append(a, "-DMCUBOOT_RAM_LOAD", filepath.Join(bu, "ram_load.c"), filepath.Join(filepath.Dir(glue), "ram.c"))
 	default:
 		return nil, fmt.Errorf("mcubootoracle: strategy %q", cfg.Strategy)
 	}
@@ -233,6 +238,15 @@ func Build(cfg Config) (string, error) {
 	fmt.Fprintln(h, strings.Join(args, "\x00"))
 	if err := hashTree(h, src, glue); err != nil {
 		return "", err
+	}
+	if cfg.Strategy == RAMLoad {
+		// Its own glue, hashed for these configurations only (the others'
+		// cached libraries stay valid).
+		fi, err := os.Stat(filepath.Join(filepath.Dir(glue), "ram.c"))
+		if err != nil {
+			return "", err
+		}
+		fmt.Fprintf(h, "ram.c %d %d\n", fi.Size(), fi.ModTime().UnixNano())
 	}
 	key := hex.EncodeToString(h.Sum(nil))[:24]
 	cache, err := os.UserCacheDir()

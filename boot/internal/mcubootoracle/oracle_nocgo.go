@@ -34,3 +34,9 @@ func (o *Oracle) Boot(*flash.Device, []Area, []byte, []uint32, int) (Result, err
 func (o *Oracle) SetDecryptKey([]byte) error {
 	return errors.New("mcubootoracle: built without cgo")
 }
+
+// SetRAM is never reached.
+func (o *Oracle) SetRAM(uint32, uint32) error { return errors.New("mcubootoracle: built without cgo") }
+
+// RAM is nil.
+func (o *Oracle) RAM() []byte { return nil }
