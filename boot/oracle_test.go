@@ -649,6 +649,9 @@ func TestMCUbootDifferential(t *testing.T) {
 		"small-1k-big-boot/align32/erased00/scratch-test-revert-1img":      true,
 		"uniform-4k/align8/erasedff/scratch-perm-big-1img":                 true,
 		"mixed-2k-8k/align8/erasedff/scratch-perm-2img":                    true,
+		"small-1k-big-boot/align32/erased00/xip-revert-test-revert-1img":   true,
+		"uniform-4k/align8/erasedff/xip-tampered-1img":                     true,
+		"mixed-2k-8k/align1/erasedff/ram-load-tampered-1img":               true,
 	}
 	for _, c := range sweepConfigs(true) {
 		for _, sc := range oracleScenarios() {
@@ -786,7 +789,7 @@ func TestMCUbootDifferentialImgtool(t *testing.T) {
 	}
 	im := &imageSet{old: [][]byte{sign("1.0.0", 1, 5000, 1)}, new: [][]byte{sign("2.0.0", 2, 6000, 2)}}
 	for _, sc := range oracleScenarios() {
-		if sc.images != 1 || sc.downgrade {
+		if sc.images != 1 || sc.downgrade || sc.ramLoad || sc.big {
 			continue
 		}
 		cfg := ls.config(sc.strategy, 8, 0xff, 1)
