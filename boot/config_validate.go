@@ -148,7 +148,7 @@ func (c *Config) checkSlots(i int, im imageLayout, l *layout) error {
 	}
 	if c.Strategy.directXIP() {
 		// Either slot runs its image in place: only room beside the trailer.
-		if l.swapInfoOff(im.primary.size) <= 0 || l.swapInfoOff(im.secondary.size) <= 0 || im.primary.size < uint32(l.infoSize()) || im.secondary.size < uint32(l.infoSize()) {
+		if im.primary.size <= uint32(l.infoSize()) || im.secondary.size <= uint32(l.infoSize()) {
 			return fmt.Errorf("%w: %s: a slot has no room for an image beside its trailer", ErrConfig, p)
 		}
 		return nil

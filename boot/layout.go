@@ -136,6 +136,10 @@ func (im imageLayout) maxImageSize(l *layout) int {
 	if l.strategy == SwapScratch {
 		return im.scratchMaxImage(l)
 	}
+	if l.strategy.directXIP() {
+		// bootutil_max_image_size: a slot up to its swap_info field.
+		return int(min(l.swapInfoOff(im.primary.size), l.swapInfoOff(im.secondary.size)))
+	}
 	if l.strategy == OverwriteOnly {
 		return min(im.primary.imageMax(l, false), im.secondary.imageMax(l, false))
 	}
