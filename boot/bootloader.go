@@ -29,8 +29,9 @@ type Bootloader struct {
 }
 
 // SetDecryptKey provisions the private key whose public half imgtool
-// --encrypt was given (ECIES-P256 so far): encrypted images in the
-// secondary slot are then verified and decrypted while they are installed.
+// --encrypt was given (EC P-256, X25519 or RSA), or the secret 16-byte
+// AES-KW key-encryption key as a []byte: encrypted images in the secondary
+// slot are then verified and decrypted while they are installed.
 // The flash map must have encrypted_images set.
 func (b *Bootloader) SetDecryptKey(k any) { b.decryptKey = k }
 

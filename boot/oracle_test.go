@@ -63,6 +63,7 @@ func newOracleRig(t testing.TB, cfg *Config, signer crypto.Signer) *oracleRig {
 func newOracleRigDec(t testing.TB, cfg *Config, signer crypto.Signer, dec any) *oracleRig {
 	t.Helper()
 	_, x25519 := dec.(*ecdh.PrivateKey)
+	kek, kw := dec.([]byte)
 	l, err := cfg.layout()
 	if err != nil {
 		t.Fatal(err)
@@ -70,7 +71,7 @@ func newOracleRigDec(t testing.TB, cfg *Config, signer crypto.Signer, dec any) *
 	ocfg := mcubootoracle.Config{
 		Strategy: mcubootoracle.Strategy(cfg.Strategy), MaxAlign: l.maxAlign, MaxSectors: l.maxSectors,
 		Images: len(cfg.Images), DowngradePrevention: cfg.DowngradePrevention, Encrypted: cfg.EncryptedImages,
-		X25519: cfg.EncryptedImages && x25519,
+		X25519: cfg.EncryptedImages && x25519, KW: cfg.EncryptedImages && kw,
 	}
 	o, err := mcubootoracle.Open(ocfg)
 	if errors.Is(err, mcubootoracle.ErrNoSource) {
@@ -85,9 +86,12 @@ func newOracleRigDec(t testing.TB, cfg *Config, signer crypto.Signer, dec any) *
 	}
 	var decDER []byte
 	if cfg.EncryptedImages {
-		pk, err := x509.MarshalPKCS8PrivateKey(dec)
-		if err != nil {
-			t.Fatal(err)
+		pk := kek // AES-KW: the raw key-encryption key
+		if !kw {
+			var err error
+			if pk, err = x509.MarshalPKCS8PrivateKey(dec); err != nil {
+				t.Fatal(err)
+			}
 		}
 		if err := o.SetDecryptKey(pk); err != nil {
 			t.Fatal(err)
