@@ -106,6 +106,12 @@ func (b *Bootloader) Confirm(i int) error {
 	if err != nil {
 		return err
 	}
+	if b.l.strategy.directXIP() {
+		if b.active[i] == "" {
+			return fmt.Errorf("%w: direct-XIP: image %d has not booted yet", ErrUnsupportedRequest, i)
+		}
+		s, _ = b.slot(i, b.active[i])
+	}
 	if b.l.strategy == OverwriteOnly {
 		return nil
 	}

@@ -21,11 +21,17 @@ type Bootloader struct {
 	// decryptKey is the private key that unwraps encrypted images' body
 	// keys (nil: encrypted images are refused).
 	decryptKey any
+	// active is the slot each image last booted from (direct-XIP, where
+	// Confirm marks that slot).
+	active []SlotName
+	// ram is the RAM region images are loaded into (ram-load).
+	ram []byte
 }
 
 // SetDecryptKey provisions the private key whose public half imgtool
-// --encrypt was given (ECIES-P256 so far): encrypted images in the
-// secondary slot are then verified and decrypted while they are installed.
+// --encrypt was given (EC P-256, X25519 or RSA), or the secret 16-byte
+// AES-KW key-encryption key as a []byte: encrypted images in the secondary
+// slot are then verified and decrypted while they are installed.
 // The flash map must have encrypted_images set.
 func (b *Bootloader) SetDecryptKey(k any) { b.decryptKey = k }
 
@@ -78,7 +84,8 @@ func New(dev *flash.Device, cfg *Config, keys []any, counters *Counters) (*Bootl
 	if err != nil {
 		return nil, err
 	}
-	return &Bootloader{dev: dev, cfg: cfg, l: l, io: &slotIO{dev: dev, l: l, markRevert: cfg.DowngradePrevention}, keys: keys, counters: counters}, nil
+	return &Bootloader{dev: dev, cfg: cfg, l: l, io: &slotIO{dev: dev, l: l, markRevert: cfg.DowngradePrevention}, keys: keys, counters: counters,
+		active: make([]SlotName, len(cfg.Images)), ram: ramFor(cfg)}, nil
 }
 
 // Counters returns the bootloader's security counters.
@@ -94,7 +101,12 @@ type ImageReport struct {
 	Resumed bool     `json:"resumed"` // an interrupted swap was finished
 	Notes   []string `json:"notes"`   // the reasons, in order
 	// Booted is set when the primary slot validated; Record is its measurement.
-	Booted          bool                   `json:"booted"`
+	Booted bool `json:"booted"`
+	// LoadAddr and LoadSize are where ram-load copied the image.
+	LoadAddr uint32 `json:"load_addr,omitempty"`
+	LoadSize uint32 `json:"load_size,omitempty"`
+	// Slot is the slot the image runs from (direct-XIP only).
+	Slot            SlotName               `json:"slot,omitempty"`
 	Version         string                 `json:"version,omitempty"`
 	SecurityCounter uint32                 `json:"security_counter"`
 	DeviceCounter   uint32                 `json:"device_counter"` // the OTP counter after this boot
@@ -104,6 +116,9 @@ type ImageReport struct {
 // Result is the outcome of one boot.
 type Result struct {
 	Images []ImageReport `json:"images"`
+	// ScratchErases is the number of scratch-area sectors this boot erased
+	// (swap-scratch): the wear a swap puts on the scratch.
+	ScratchErases int `json:"scratch_erases,omitempty"`
 }
 
 // Records returns the boot records of the booted images in image order.
@@ -132,6 +147,9 @@ type imageState struct {
 	// can no longer be reverted (phase 4).
 	running   *validImage
 	permanent bool
+	// restart is the swap type a swap-scratch trailer recorded for a swap
+	// that wrote no status record yet: it is started again from the start.
+	restart SwapType
 }
 
 // Boot runs one boot: it finishes any interrupted swap, decides and performs
@@ -143,7 +161,15 @@ type imageState struct {
 func (b *Bootloader) Boot() (*Result, error) {
 	n := len(b.l.images)
 	res := &Result{Images: make([]ImageReport, n)}
+	b.io.scratchErases = 0
+	defer func() { res.ScratchErases = b.io.scratchErases }()
 	st := make([]imageState, n)
+	if b.l.strategy.directXIP() {
+		for i := range n {
+			res.Images[i] = ImageReport{Index: i, Name: b.cfg.Images[i].Name, Action: SwapNone}
+		}
+		return res, b.bootDirectXIP(res)
+	}
 	for i := range n {
 		res.Images[i] = ImageReport{Index: i, Name: b.cfg.Images[i].Name, Action: SwapNone}
 		im := b.l.images[i]
@@ -163,7 +189,10 @@ func (b *Bootloader) Boot() (*Result, error) {
 		if err := b.resume(i, &st[i], &res.Images[i]); err != nil {
 			return res, err
 		}
-		if st[i].resumed && st[i].action != SwapRevert {
+		if err := b.finishNow(i, &st[i], &res.Images[i]); err != nil {
+			return res, err
+		}
+		if st[i].resumed && st[i].action != SwapRevert && b.l.strategy == SwapMove {
 			upgrading = true
 		}
 	}
@@ -176,10 +205,16 @@ func (b *Bootloader) Boot() (*Result, error) {
 			return res, err
 		}
 	}
+	if b.l.strategy == SwapScratch {
+		b.reviewSwapTypes(st, res)
+	}
 	b.checkDependencies(st, res)
 	// Phase 3: perform the new swaps, then mark them all done.
 	for i := range n {
 		if err := b.perform(i, &st[i], &res.Images[i]); err != nil {
+			return res, err
+		}
+		if err := b.finishNow(i, &st[i], &res.Images[i]); err != nil {
 			return res, err
 		}
 	}
@@ -216,6 +251,9 @@ func (b *Bootloader) Boot() (*Result, error) {
 
 // resume finishes a swap the primary trailer says was interrupted.
 func (b *Bootloader) resume(i int, s *imageState, r *ImageReport) error {
+	if b.l.strategy == SwapScratch {
+		return b.resumeScratch(i, s, r)
+	}
 	if b.l.strategy != SwapMove || !swapInProgress(s.pri, s.sec) {
 		return nil
 	}
@@ -240,6 +278,10 @@ func (b *Bootloader) decide(i int, s *imageState, r *ImageReport, upgrading bool
 	t := swapTypeFromTable(s.pri, s.sec)
 	r.note("trailers: primary magic %s image_ok %s copy_done %s; secondary magic %s image_ok %s: swap type %s",
 		s.pri.Magic, s.pri.ImageOK, s.pri.CopyDone, s.sec.Magic, s.sec.ImageOK, t)
+	if s.restart != 0 && s.restart != SwapNone {
+		r.note("a %s swap was recorded and not begun: starting it again", s.restart)
+		t = s.restart
+	}
 	if b.l.strategy == OverwriteOnly {
 		switch t {
 		case SwapTest:
@@ -293,7 +335,7 @@ func (b *Bootloader) reject(i int, t SwapType, why error, r *ImageReport) error 
 		r.note("secondary slot rejected (%v): erasing it", why)
 		return b.io.eraseFrom(im.secondary, 0)
 	}
-	if b.l.strategy != SwapMove {
+	if !b.l.strategy.swaps() {
 		r.note("secondary slot holds no image (%v)", why)
 		return nil
 	}
@@ -301,7 +343,7 @@ func (b *Bootloader) reject(i int, t SwapType, why error, r *ImageReport) error 
 	if err := b.io.eraseTrailer(im.secondary); err != nil {
 		return err
 	}
-	if t == SwapRevert {
+	if t == SwapRevert && b.l.strategy == SwapMove {
 		r.note("revert without an image to revert to: erasing the primary trailer")
 		return b.io.eraseTrailer(im.primary)
 	}
@@ -334,7 +376,7 @@ func (b *Bootloader) primaryImage(i int) (*validImage, error) {
 	if err != nil {
 		return nil, err
 	}
-	return b.validate(pri, i, im.primary.imageMax(b.l, b.l.strategy == SwapMove), false)
+	return b.validate(pri, i, b.l.primaryMax(im), false)
 }
 
 // checkDependencies cancels upgrades whose DEPENDENCY TLVs would not hold
@@ -418,6 +460,10 @@ func (b *Bootloader) perform(i int, s *imageState, r *ImageReport) error {
 	}
 	s.swapSize = uint32(size)
 	r.Action = s.action
+	if b.l.strategy == SwapScratch {
+		r.note("starting a %s swap of %d bytes using scratch", s.action, size)
+		return b.io.runScratchSwap(i, im, s.action, s.swapSize, 0, 0)
+	}
 	r.note("starting a %s swap of %d bytes using move", s.action, size)
 	keys, err := b.swapKeys(im)
 	if err != nil {
@@ -437,6 +483,18 @@ func (b *Bootloader) headerSize(s *slot) (int, error) {
 		return 0, err
 	}
 	return img.Size(), nil
+}
+
+// finishNow finishes image i's swap at once with swap-scratch, as MCUboot
+// does in every mode: the next image's swap reuses the scratch area, whose
+// trailer would then hide this image's unfinished one (swap_status_source
+// reads the scratch first and ignores another image's). Swap-move defers
+// it until every image is swapped (docs/boot.md §5, deviation 2).
+func (b *Bootloader) finishNow(i int, s *imageState, r *ImageReport) error {
+	if b.l.strategy != SwapScratch || s.action == SwapNone {
+		return nil
+	}
+	return b.finishSwap(i, s, r)
 }
 
 // finishSwap marks image i's completed swap as MCUboot's boot_perform_update

@@ -23,7 +23,25 @@ type Strategy string
 const (
 	OverwriteOnly Strategy = "overwrite-only"
 	SwapMove      Strategy = "swap-move"
+	// SwapScratch swaps through the flash map's scratch area, as MCUboot's
+	// swap_scratch.c (docs/boot.md §5a).
+	SwapScratch Strategy = "swap-scratch"
+	// DirectXIP runs each image from whichever slot holds the highest
+	// valid version, copying nothing (MCUBOOT_DIRECT_XIP, §5b);
+	// DirectXIPRevert adds MCUBOOT_DIRECT_XIP_REVERT.
+	DirectXIP       Strategy = "direct-xip"
+	DirectXIPRevert Strategy = "direct-xip-revert"
+	// RAMLoad copies the highest valid version from either slot into the
+	// map's RAM region and runs it there (MCUBOOT_RAM_LOAD, §5b).
+	RAMLoad Strategy = "ram-load"
 )
+
+// directXIP reports whether s boots from either slot without copying
+// between them (direct-XIP, and RAM-load, which chooses the same way).
+func (s Strategy) directXIP() bool { return s == DirectXIP || s == DirectXIPRevert || s == RAMLoad }
+
+// swaps reports whether s exchanges the two slots (and can revert).
+func (s Strategy) swaps() bool { return s == SwapMove || s == SwapScratch }
 
 // Num is an unsigned 32-bit number that a config may write in decimal or,
 // as a string, in hexadecimal ("0x10000").
@@ -106,8 +124,13 @@ type Config struct {
 	EncryptedImages bool         `json:"encrypted_images,omitempty" yaml:"encrypted_images,omitempty"`
 	Bootloader      Area         `json:"bootloader" yaml:"bootloader"`
 	Images          []ImageSlots `json:"images" yaml:"images"`
-	Scratch         *Area        `json:"scratch,omitempty" yaml:"scratch,omitempty"`
-	Storage         []NamedArea  `json:"storage,omitempty" yaml:"storage,omitempty"`
+	// Scratch is the scratch area swap-scratch needs (other strategies
+	// leave it alone).
+	Scratch *Area `json:"scratch,omitempty" yaml:"scratch,omitempty"`
+	// RAM is the executable RAM region ram-load copies images into
+	// (addresses as the images' load addresses give them).
+	RAM     *Area       `json:"ram,omitempty" yaml:"ram,omitempty"`
+	Storage []NamedArea `json:"storage,omitempty" yaml:"storage,omitempty"`
 }
 
 // ErrConfig is wrapped by every flash-map validation error.

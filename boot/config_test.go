@@ -28,6 +28,20 @@ func TestLoadConfigFiles(t *testing.T) {
 	if j.Images[0].Primary.Offset != 0x10000 || j.Flash.WriteAlign != 32 || j.EffectiveMaxAlign() != 32 {
 		t.Fatalf("%+v", j)
 	}
+	s, err := LoadConfig("testdata/scratch.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.Strategy != SwapScratch || s.Scratch == nil || s.Scratch.Offset != 0x2c000 {
+		t.Fatalf("%+v", s)
+	}
+	r, err := LoadConfig("testdata/ram-load.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Strategy != RAMLoad || r.RAM == nil || r.RAM.Offset != 0x20000000 {
+		t.Fatalf("%+v", r)
+	}
 	if _, err := LoadConfig("testdata/missing.yaml"); err == nil {
 		t.Fatal("missing file accepted")
 	}
@@ -124,7 +138,7 @@ func TestConfigRejects(t *testing.T) {
 }
 
 func FuzzParseConfig(f *testing.F) {
-	for _, p := range []string{"testdata/two-images.yaml", "testdata/one-image.json"} {
+	for _, p := range []string{"testdata/two-images.yaml", "testdata/one-image.json", "testdata/scratch.yaml", "testdata/ram-load.json"} {
 		b, err := os.ReadFile(p)
 		if err != nil {
 			f.Fatal(err)

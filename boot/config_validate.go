@@ -17,8 +17,22 @@ func (c *Config) Validate() error {
 	}
 	switch c.Strategy {
 	case OverwriteOnly, SwapMove:
+	case DirectXIP, DirectXIPRevert, RAMLoad:
+		if c.Strategy == RAMLoad && (c.RAM == nil || c.RAM.Size == 0 || c.RAM.Size > maxRAM) {
+			return fmt.Errorf("%w: strategy %q needs a ram region of 1..%d bytes", ErrConfig, c.Strategy, maxRAM)
+		}
+		if c.EncryptedImages {
+			return fmt.Errorf("%w: encrypted_images with %q: MCUboot does not support it either", ErrConfig, c.Strategy)
+		}
+	case SwapScratch:
+		if c.Scratch == nil {
+			return fmt.Errorf("%w: strategy %q needs a scratch area", ErrConfig, c.Strategy)
+		}
+		if c.EncryptedImages {
+			return fmt.Errorf("%w: encrypted_images with %q is not supported yet (swap-move or overwrite-only)", ErrConfig, c.Strategy)
+		}
 	default:
-		return fmt.Errorf("%w: strategy %q is neither %q nor %q", ErrConfig, c.Strategy, OverwriteOnly, SwapMove)
+		return fmt.Errorf("%w: strategy %q is not %q, %q, %q, %q, %q or %q", ErrConfig, c.Strategy, SwapMove, SwapScratch, OverwriteOnly, DirectXIP, DirectXIPRevert, RAMLoad)
 	}
 	ma := c.EffectiveMaxAlign()
 	if ma != 8 && ma != 16 && ma != 32 {
@@ -98,6 +112,9 @@ func (c *Config) Validate() error {
 	return nil
 }
 
+// maxRAM bounds the RAM region a ram-load map may ask the bootloader to model.
+const maxRAM = 64 << 20
+
 // sectorsOf returns the sectors exactly covering a.
 func sectorsOf(all []flash.Sector, a Area) ([]flash.Sector, error) {
 	var out []flash.Sector
@@ -125,6 +142,16 @@ func (c *Config) checkSlots(i int, im imageLayout, l *layout) error {
 		if len(s.sectors) > l.maxSectors {
 			return fmt.Errorf("%w: %s has %d sectors, more than max_sectors %d", ErrConfig, p, len(s.sectors), l.maxSectors)
 		}
+	}
+	if c.Strategy == SwapScratch {
+		return checkScratchSlots(p, im, l)
+	}
+	if c.Strategy.directXIP() {
+		// Either slot runs its image in place: only room beside the trailer.
+		if im.primary.size <= uint32(l.infoSize()) || im.secondary.size <= uint32(l.infoSize()) {
+			return fmt.Errorf("%w: %s: a slot has no room for an image beside its trailer", ErrConfig, p)
+		}
+		return nil
 	}
 	if c.Strategy == OverwriteOnly {
 		if err := overwriteCompatible(im.primary.sectors, im.secondary.sectors); err != nil {

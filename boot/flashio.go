@@ -18,6 +18,9 @@ type slotIO struct {
 	// markRevert writes swap_info = revert in the revert fixup (with
 	// downgrade prevention, docs/boot.md §5).
 	markRevert bool
+	// scratchErases counts the scratch sectors erased since it was reset
+	// (the scratch area's wear, swap-scratch).
+	scratchErases int
 }
 
 func (io *slotIO) read(s *slot, off uint32, n int) ([]byte, error) {

@@ -47,6 +47,7 @@ type imgSpec struct {
 	align        int
 	erased       byte
 	tlvs         []image.TLV // --custom-tlv (protected)
+	loadAddr     uint32      // imgtool --load-addr: a RAM_LOAD image
 }
 
 // makeImage signs a deterministic firmware body with the image package.
@@ -70,6 +71,7 @@ func makeImage(t testing.TB, s imgSpec) []byte {
 		Dependencies: s.deps, BootRecord: s.record,
 		Pad: s.pad, Confirm: s.confirm, SlotSize: s.slotSize, MaxAlign: s.maxAlign, Align: s.align,
 		CustomTLVs: s.tlvs,
+		LoadAddr:   s.loadAddr,
 	}
 	if s.pad || s.confirm {
 		e := s.erased
@@ -85,6 +87,9 @@ func makeImage(t testing.TB, s imgSpec) []byte {
 	}
 	return res.Bytes
 }
+
+// testRAMStart is where the ram-load test maps put their RAM region.
+const testRAMStart = 0x20000000
 
 // layoutSpec builds a flash map: a bootloader area, n images whose slots have
 // priSectors/secSectors sectors of slotSector bytes (image i may use
@@ -112,12 +117,31 @@ func (ls layoutSpec) config(strategy Strategy, align int, erased byte, images in
 	for i := range images {
 		p := add(ls.slotSector[i], ls.priSectors[i])
 		secSectors := ls.secSectors[i]
-		if strategy == OverwriteOnly {
-			// MCUboot's overwrite-only copies the whole slot: both the same size.
+		if strategy == OverwriteOnly || strategy == SwapScratch {
+			// MCUboot's overwrite-only copies the whole slot and
+			// swap-scratch exchanges whole slots: both the same size.
 			secSectors = ls.priSectors[i]
 		}
 		s := add(ls.slotSector[i], secSectors)
 		c.Images = append(c.Images, ImageSlots{ID: i, Name: []string{"SPE", "NSPE", "IMG2"}[i], Primary: p, Secondary: s})
+	}
+	if strategy == SwapScratch {
+		// Sectors of image 0's size, enough for the largest slot sector
+		// (image 1's may be larger), and two of them on small sectors so
+		// that a chunk spans sectors.
+		big := ls.slotSector[0]
+		for i := range images {
+			big = max(big, ls.slotSector[i])
+		}
+		n := int(big / ls.slotSector[0])
+		if ls.slotSector[0] < 2048 {
+			n *= 2
+		}
+		a := add(ls.slotSector[0], n)
+		c.Scratch = &a
+	}
+	if strategy == RAMLoad {
+		c.RAM = &Area{Offset: testRAMStart, Size: 0x10000}
 	}
 	c.Storage = []NamedArea{{Name: "its", Area: add(ls.storageSector, 1)}}
 	if err := c.Validate(); err != nil {

@@ -26,6 +26,9 @@ type layout struct {
 	maxSectors int
 	encrypted  bool // MCUBOOT_ENC_IMAGES: two key fields in every trailer
 	images     []imageLayout
+	// scratch is the scratch area (nil when the map has none); only
+	// swap-scratch uses it.
+	scratch *slot
 }
 
 // layout resolves c (whose areas are already known to lie on sectors).
@@ -56,6 +59,13 @@ func (c *Config) layout() (*layout, error) {
 			return nil, fmt.Errorf("%w: images[%d].secondary: %v", ErrConfig, i, err)
 		}
 		l.images = append(l.images, imageLayout{p, s})
+	}
+	if c.Scratch != nil {
+		s, err := mk(*c.Scratch)
+		if err != nil {
+			return nil, fmt.Errorf("%w: scratch: %v", ErrConfig, err)
+		}
+		l.scratch = s
 	}
 	if c.MaxSectors == 0 {
 		// Default: the sector count of the largest slot.
@@ -88,7 +98,7 @@ func (l *layout) infoSize() int { return 2*l.encKeyFieldSize() + 4*l.maxAlign + 
 // statusSize is the swap-status area: three records (one move, two swap
 // states) of write-align bytes per sector, for max_sectors sectors.
 func (l *layout) statusSize() int {
-	if l.strategy == OverwriteOnly {
+	if l.strategy == OverwriteOnly || l.strategy.directXIP() {
 		return 0
 	}
 	return l.maxSectors * statusRecordsPerSector * l.writeAlign
@@ -123,9 +133,25 @@ func (s *slot) imageMax(l *layout, whole bool) int {
 // maxImageSize is the largest image this pair of slots can upgrade: for
 // swap-move the primary keeps one spare sector for the move phase.
 func (im imageLayout) maxImageSize(l *layout) int {
+	if l.strategy == SwapScratch {
+		return im.scratchMaxImage(l)
+	}
+	if l.strategy.directXIP() {
+		// bootutil_max_image_size: a slot up to its swap_info field.
+		return int(min(l.swapInfoOff(im.primary.size), l.swapInfoOff(im.secondary.size)))
+	}
 	if l.strategy == OverwriteOnly {
 		return min(im.primary.imageMax(l, false), im.secondary.imageMax(l, false))
 	}
 	pri := im.primary.imageMax(l, true) - int(im.primary.sectors[0].Size)
 	return min(pri, im.secondary.imageMax(l, true))
+}
+
+// primaryMax is the largest image the primary slot of im may hold when it
+// boots (MCUboot's bootutil_max_image_size).
+func (l *layout) primaryMax(im imageLayout) int {
+	if l.strategy == SwapScratch {
+		return im.maxImageSize(l)
+	}
+	return im.primary.imageMax(l, l.strategy == SwapMove)
 }

@@ -12,8 +12,11 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -38,12 +41,14 @@ var (
 
 // oracleRig is one configuration run on both bootloaders.
 type oracleRig struct {
-	cfg   *Config
-	l     *layout
-	o     *mcubootoracle.Oracle
-	areas []mcubootoracle.Area
-	key   []byte // the provisioned key as MCUboot embeds it (SPKI DER)
-	dec   any    // the device's decrypt key, with encrypted_images
+	cfg    *Config
+	l      *layout
+	o      *mcubootoracle.Oracle
+	areas  []mcubootoracle.Area
+	key    []byte // the provisioned key as MCUboot embeds it (SPKI DER)
+	dec    any    // the device's decrypt key, with encrypted_images
+	ocfg   mcubootoracle.Config
+	decDER []byte // dec as PKCS#8, for the oracle
 }
 
 // newOracleRig builds (or takes from the cache) MCUboot for cfg, or skips
@@ -58,15 +63,17 @@ func newOracleRig(t testing.TB, cfg *Config, signer crypto.Signer) *oracleRig {
 func newOracleRigDec(t testing.TB, cfg *Config, signer crypto.Signer, dec any) *oracleRig {
 	t.Helper()
 	_, x25519 := dec.(*ecdh.PrivateKey)
+	kek, kw := dec.([]byte)
 	l, err := cfg.layout()
 	if err != nil {
 		t.Fatal(err)
 	}
-	o, err := mcubootoracle.Open(mcubootoracle.Config{
+	ocfg := mcubootoracle.Config{
 		Strategy: mcubootoracle.Strategy(cfg.Strategy), MaxAlign: l.maxAlign, MaxSectors: l.maxSectors,
 		Images: len(cfg.Images), DowngradePrevention: cfg.DowngradePrevention, Encrypted: cfg.EncryptedImages,
-		X25519: cfg.EncryptedImages && x25519,
-	})
+		X25519: cfg.EncryptedImages && x25519, KW: cfg.EncryptedImages && kw,
+	}
+	o, err := mcubootoracle.Open(ocfg)
 	if errors.Is(err, mcubootoracle.ErrNoSource) {
 		t.Skipf("MCUboot differential test skipped: %v (set RAMPART_MCUBOOT to MCUboot's source tree, e.g. ../shared/vendor/mcuboot, and install gcc)", err)
 	}
@@ -77,16 +84,26 @@ func newOracleRigDec(t testing.TB, cfg *Config, signer crypto.Signer, dec any) *
 	if err != nil {
 		t.Fatal(err)
 	}
+	var decDER []byte
 	if cfg.EncryptedImages {
-		pk, err := x509.MarshalPKCS8PrivateKey(dec)
-		if err != nil {
-			t.Fatal(err)
+		pk := kek // AES-KW: the raw key-encryption key
+		if !kw {
+			var err error
+			if pk, err = x509.MarshalPKCS8PrivateKey(dec); err != nil {
+				t.Fatal(err)
+			}
 		}
 		if err := o.SetDecryptKey(pk); err != nil {
 			t.Fatal(err)
 		}
+		decDER = pk
 	}
-	r := &oracleRig{cfg: cfg, l: l, o: o, key: der, dec: dec}
+	if cfg.Strategy == RAMLoad {
+		if err := o.SetRAM(uint32(cfg.RAM.Offset), uint32(cfg.RAM.Size)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	r := &oracleRig{cfg: cfg, l: l, o: o, key: der, dec: dec, ocfg: ocfg, decDER: decDER}
 	for i, im := range l.images {
 		for k, s := range []*slot{im.primary, im.secondary} {
 			a := mcubootoracle.Area{ID: mcubootoracle.PrimaryID(i), Off: s.off, Size: s.size}
@@ -98,6 +115,13 @@ func newOracleRigDec(t testing.TB, cfg *Config, signer crypto.Signer, dec any) *
 			}
 			r.areas = append(r.areas, a)
 		}
+	}
+	if s := l.scratch; s != nil && cfg.Strategy == SwapScratch {
+		a := mcubootoracle.Area{ID: mcubootoracle.ScratchID, Off: s.off, Size: s.size}
+		for _, sec := range s.sectors {
+			a.Sectors = append(a.Sectors, sec.Size)
+		}
+		r.areas = append(r.areas, a)
 	}
 	return r
 }
@@ -116,7 +140,11 @@ func (r *oracleRig) boot(dev *flash.Device, ctr []uint32, cut int) (mcubootoracl
 // returns "".
 func (r *oracleRig) diffSlots(a, b *flash.Device) string {
 	for i, im := range r.l.images {
-		for k, s := range []*slot{im.primary, im.secondary} {
+		areas := []*slot{im.primary, im.secondary}
+		if i == 0 && r.l.scratch != nil && r.cfg.Strategy == SwapScratch {
+			areas = append(areas, r.l.scratch)
+		}
+		for k, s := range areas {
 			x, y := make([]byte, s.size), make([]byte, s.size)
 			if err := a.Read(s.off, x); err != nil {
 				return err.Error()
@@ -138,7 +166,7 @@ func (r *oracleRig) diffSlots(a, b *flash.Device) string {
 				}
 			}
 			return fmt.Sprintf("image %d %s slot: %d bytes differ, first at slot offset %#x (%s): Rampart %02x, MCUboot %02x",
-				i, []string{"primary", "secondary"}[k], count, n, r.l.describe(s, uint32(n)), x[n], y[n])
+				i, []string{"primary", "secondary", "scratch"}[k], count, n, r.l.describe(s, uint32(n)), x[n], y[n])
 		}
 	}
 	return ""
@@ -176,37 +204,27 @@ type diffCounts struct {
 // runDifferential plays sc on both bootloaders, uncut, then with one cut
 // before every flash operation, then with chains random chains of 2 to 5
 // cuts (a cut, then cuts during the reboots that follow), or only the cuts
-// -oracle.cut names.
+// -oracle.cut names. The cut runs are shared out among -oracle.workers
+// workers, each with its own devices and its own copy of MCUboot's library
+// (MCUboot keeps its state in globals).
 func runDifferential(t *testing.T, or *oracleRig, sc scenario, im *imageSet, chains int, counts *diffCounts) {
 	base := newRig(t, or.cfg)
 	sc.setup(base, im)
 	snap := base.dev.Clone()
-	rr := newRig(t, or.cfg) // Rampart's device
-	mr := newRig(t, or.cfg) // MCUboot's device (its Bootloader only confirms, as the application would)
-	if or.cfg.EncryptedImages {
-		rr.bl.SetDecryptKey(or.dec)
-	}
 	counts.scenarios++
-	run := func(cuts []int) int {
-		rr.dev.CopyFrom(snap)
-		*rr.ctr = *NewCounters(len(or.cfg.Images), 0)
-		mr.dev.CopyFrom(snap)
-		mctr := make([]uint32, len(or.cfg.Images))
-		ops, ok := playBoth(t, or, sc, rr, mr, mctr, cuts, counts)
-		if !ok {
-			c := strings.Trim(strings.ReplaceAll(fmt.Sprint(cuts), " ", ","), "[]")
-			t.Logf("replay: go test ./boot -run '%s$' -oracle.cut=%s -oracle.log=4 -v%s", t.Name(), c, fullArg())
-			t.FailNow()
-		}
-		return ops
+	w0 := newDiffWorker(t, or, snap)
+	total, ok := w0.run(t, sc, nil)
+	counts.boots += w0.boots
+	if !ok {
+		t.FailNow()
 	}
-	total := run(nil)
 	if sc.images > 1 && sc.strategy == SwapMove && !*oracleMulti {
 		// Multi-image swaps are ordered differently on purpose
 		// (docs/boot.md §5, deviation 2): with swap-move only the uncut
 		// runs of two images compare.
 		return
 	}
+	var jobs [][]int
 	if *oracleCut != "" {
 		var cuts []int
 		for _, f := range strings.Split(*oracleCut, ",") {
@@ -216,27 +234,122 @@ func runDifferential(t *testing.T, or *oracleRig, sc scenario, im *imageSet, cha
 			}
 			cuts = append(cuts, n)
 		}
-		run(cuts)
-		return
-	}
-	for cut := 1; cut <= total; cut++ {
-		run([]int{cut})
-		counts.cutPoints++
-		counts.singles++
-	}
-	if total == 0 {
-		return
-	}
-	rng := rand.New(rand.NewPCG(uint64(total), uint64(len(sc.name))))
-	for range chains {
-		cuts := make([]int, 2+rng.IntN(4))
-		for k := range cuts {
-			cuts[k] = 1 + rng.IntN(total)
+		jobs = append(jobs, cuts)
+	} else {
+		for cut := 1; cut <= total; cut++ {
+			jobs = append(jobs, []int{cut})
 		}
-		run(cuts)
-		counts.chains++
-		counts.cutPoints += len(cuts)
+		if total > 0 {
+			rng := rand.New(rand.NewPCG(uint64(total), uint64(len(sc.name))))
+			for range chains {
+				cuts := make([]int, 2+rng.IntN(4))
+				for k := range cuts {
+					cuts[k] = 1 + rng.IntN(total)
+				}
+				jobs = append(jobs, cuts)
+			}
+		}
 	}
+	workers := []*diffWorker{w0}
+	w0.boots = 0
+	for k := 1; k < min(diffWorkers(), len(jobs)); k++ {
+		workers = append(workers, newDiffWorker(t, or.copyFor(t, k), snap))
+	}
+	var next atomic.Int64
+	var failed atomic.Bool
+	var wg sync.WaitGroup
+	for _, w := range workers {
+		wg.Go(func() {
+			for !failed.Load() {
+				j := int(next.Add(1)) - 1
+				if j >= len(jobs) {
+					return
+				}
+				if _, ok := w.run(t, sc, jobs[j]); !ok {
+					failed.Store(true)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	for _, w := range workers {
+		counts.boots += w.boots
+	}
+	if failed.Load() {
+		t.FailNow()
+	}
+	for _, cuts := range jobs {
+		counts.cutPoints += len(cuts)
+		if len(cuts) == 1 && *oracleCut == "" {
+			counts.singles++
+		} else if *oracleCut == "" {
+			counts.chains++
+		}
+	}
+}
+
+var oracleWorkers = flag.Int("oracle.workers", 0, "differential test: run the cut points in this many workers, each with its own copy of MCUboot (0: GOMAXPROCS)")
+
+func diffWorkers() int {
+	if *oracleWorkers > 0 {
+		return *oracleWorkers
+	}
+	return runtime.GOMAXPROCS(0)
+}
+
+// copyFor returns the rig with its own copy k of the MCUboot library.
+func (r *oracleRig) copyFor(t testing.TB, k int) *oracleRig {
+	t.Helper()
+	o, err := mcubootoracle.OpenCopy(r.ocfg, k)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.cfg.EncryptedImages {
+		if err := o.SetDecryptKey(r.decDER); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if r.cfg.Strategy == RAMLoad {
+		if err := o.SetRAM(uint32(r.cfg.RAM.Offset), uint32(r.cfg.RAM.Size)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c := *r
+	c.o = o
+	return &c
+}
+
+// diffWorker runs cut runs on its own pair of devices and oracle.
+type diffWorker struct {
+	or     *oracleRig
+	rr, mr *rig // Rampart's device; MCUboot's (its Bootloader only confirms, as the application would)
+	snap   *flash.Device
+	boots  int
+}
+
+func newDiffWorker(t *testing.T, or *oracleRig, snap *flash.Device) *diffWorker {
+	w := &diffWorker{or: or, rr: newRig(t, or.cfg), mr: newRig(t, or.cfg), snap: snap}
+	if or.cfg.EncryptedImages {
+		w.rr.bl.SetDecryptKey(or.dec)
+	}
+	return w
+}
+
+// run plays the scenario from the snapshot with cuts on both devices (it
+// may run on another goroutine than the test's: it only reports errors).
+func (w *diffWorker) run(t *testing.T, sc scenario, cuts []int) (int, bool) {
+	w.rr.dev.CopyFrom(w.snap)
+	*w.rr.ctr = *NewCounters(len(w.or.cfg.Images), 0)
+	w.mr.dev.CopyFrom(w.snap)
+	mctr := make([]uint32, len(w.or.cfg.Images))
+	var c diffCounts
+	ops, ok := playBoth(t, w.or, sc, w.rr, w.mr, mctr, cuts, &c)
+	w.boots += c.boots
+	if !ok {
+		cs := strings.Trim(strings.ReplaceAll(fmt.Sprint(cuts), " ", ","), "[]")
+		t.Logf("replay: go test ./boot -run '%s$' -oracle.cut=%s -oracle.log=4 -v%s", t.Name(), cs, fullArg())
+	}
+	return ops, ok
 }
 
 func fullArg() string {
@@ -322,8 +435,18 @@ func playBoth(t *testing.T, or *oracleRig, sc scenario, rr, mr *rig, mctr []uint
 				t.Errorf("%s step %d: neither boots: %v", where, si, rerr)
 				return ops, false
 			}
-			if mres.ImageOff != or.l.images[0].primary.off {
-				t.Errorf("%s step %d: MCUboot boots the image at %#x, not the primary slot at %#x", where, si, mres.ImageOff, or.l.images[0].primary.off)
+			want := or.l.images[0].primary
+			if or.cfg.Strategy.directXIP() {
+				want, _ = rr.bl.slot(0, res.Images[0].Slot)
+				// The application confirms the slot it runs from.
+				mr.bl.active[0] = res.Images[0].Slot
+			}
+			if mres.ImageOff != want.off {
+				t.Errorf("%s step %d: MCUboot boots the image at %#x, Rampart the one at %#x", where, si, mres.ImageOff, want.off)
+				return ops, false
+			}
+			if or.cfg.Strategy == RAMLoad && !bytes.Equal(rr.bl.RAM(), or.o.RAM()) {
+				t.Errorf("%s step %d: the RAM regions differ after the boot (Rampart loaded %d bytes at %#x)\n%s", where, si, res.Images[0].LoadSize, res.Images[0].LoadAddr, notes(res))
 				return ops, false
 			}
 			for i, want := range s.boot {
@@ -376,6 +499,79 @@ func oracleScenarios() []scenario {
 			},
 			steps: []step{bootStep("1.0.0+0"), bootStep("1.0.0+0")}})
 	}
+	// Images as large as the slots allow: with swap-scratch the first
+	// chunk then holds the trailer, whose status goes through the
+	// scratch (use_scratch).
+	out = append(out, []scenario{
+		{name: "scratch-test-revert-big-1img", strategy: SwapScratch, images: 1, big: true, setup: stage(false),
+			steps: []step{bootStep("2.0.0+0"), bootStep("1.0.0+0")}},
+		{name: "scratch-perm-big-1img", strategy: SwapScratch, images: 1, big: true, setup: stage(true),
+			steps: []step{bootStep("2.0.0+0"), bootStep("2.0.0+0")}},
+		{name: "swap-test-revert-big-1img", strategy: SwapMove, images: 1, big: true, setup: stage(false),
+			steps: []step{bootStep("2.0.0+0"), bootStep("1.0.0+0")}},
+	}...)
+	// Direct-XIP: the highest valid version runs in place; with revert a
+	// slot needs a good trailer magic and is erased if it booted once
+	// without being confirmed.
+	xipFactory := func(perm, request bool) func(r *rig, im *imageSet) {
+		return func(r *rig, im *imageSet) {
+			r.install(0, Primary, im.old[0])
+			r.install(0, Secondary, im.new[0])
+			if request {
+				r.confirmTrailer(0, Primary)
+				r.request(0, perm)
+			}
+		}
+	}
+	out = append(out, []scenario{
+		{name: "xip-plain-1img", strategy: DirectXIP, images: 1, setup: xipFactory(false, false),
+			steps: []step{bootStep("2.0.0+0"), bootStep("2.0.0+0")}},
+		{name: "xip-tampered-1img", strategy: DirectXIP, images: 1,
+			setup: func(r *rig, im *imageSet) {
+				r.install(0, Primary, im.old[0])
+				bad := bytes.Clone(im.new[0])
+				bad[100] ^= 0x40
+				r.install(0, Secondary, bad)
+			},
+			steps: []step{bootStep("1.0.0+0"), bootStep("1.0.0+0")}},
+		{name: "xip-revert-test-revert-1img", strategy: DirectXIPRevert, images: 1, setup: xipFactory(false, true),
+			steps: []step{bootStep("2.0.0+0"), bootStep("1.0.0+0"), bootStep("1.0.0+0")}},
+		{name: "xip-revert-test-confirm-1img", strategy: DirectXIPRevert, images: 1, setup: xipFactory(false, true),
+			steps: []step{bootStep("2.0.0+0"), confirmStep(0), bootStep("2.0.0+0"), bootStep("2.0.0+0")}},
+		{name: "xip-revert-perm-1img", strategy: DirectXIPRevert, images: 1, setup: xipFactory(true, true),
+			steps: []step{bootStep("2.0.0+0"), bootStep("2.0.0+0")}},
+	}...)
+	// RAM-load: the highest valid version is copied into RAM and runs
+	// there; an image without the RAM_LOAD flag, loading outside the RAM
+	// region or failing validation is erased (and cleared from RAM).
+	for _, c := range []struct {
+		name string
+		edit func(r *rig, im *imageSet) []byte
+	}{
+		{"ram-load-1img", func(r *rig, im *imageSet) []byte { return im.new[0] }},
+		{"ram-load-tampered-1img", func(r *rig, im *imageSet) []byte {
+			bad := bytes.Clone(im.new[0])
+			bad[100] ^= 0x40
+			return bad
+		}},
+		{"ram-load-no-flag-1img", func(r *rig, im *imageSet) []byte {
+			return makeImage(r.t, imgSpec{ver: "3.0.0", secCnt: 3, size: 5000, seed: 5, key: ecdsaKey})
+		}},
+		{"ram-load-outside-ram-1img", func(r *rig, im *imageSet) []byte {
+			return makeImage(r.t, imgSpec{ver: "3.0.0", secCnt: 3, size: 5000, seed: 5, key: ecdsaKey, loadAddr: testRAMStart + 0x10000 - 100})
+		}},
+	} {
+		want := "1.0.0+0"
+		if c.name == "ram-load-1img" {
+			want = "2.0.0+0"
+		}
+		out = append(out, scenario{name: c.name, strategy: RAMLoad, images: 1, ramLoad: true,
+			setup: func(r *rig, im *imageSet) {
+				r.install(0, Primary, im.old[0])
+				r.install(0, Secondary, c.edit(r, im))
+			},
+			steps: []step{bootStep(want), bootStep(want)}})
+	}
 	// Reverts whose image is gone: its header erased (MCUboot's "stuck
 	// revert": both trailers cleared, the tested image stays), or its body
 	// corrupt (the secondary erased, then the same).
@@ -399,6 +595,22 @@ func oracleScenarios() []scenario {
 			steps: []step{bootStep("2.0.0+0"), bootStep("2.0.0+0"), bootStep("2.0.0+0")}})
 	}
 	return out
+}
+
+// confirmTrailer writes a confirmed trailer (image_ok, then the magic) in
+// image i's slot s, as imgtool --confirm does.
+func (r *rig) confirmTrailer(i int, s SlotName) {
+	r.t.Helper()
+	sl, err := r.bl.slot(i, s)
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	if err := r.bl.io.writeFlag(sl, r.bl.l.imageOKOff(sl.size)); err != nil {
+		r.t.Fatal(err)
+	}
+	if err := r.bl.io.writeMagic(sl); err != nil {
+		r.t.Fatal(err)
+	}
 }
 
 // eraseSector erases sector k of image i's slot s.
@@ -438,6 +650,12 @@ func TestMCUbootDifferential(t *testing.T) {
 		"uniform-4k/align8/erasedff/swap-move-no-image-1img":               true,
 		"uniform-4k/align8/erasedff/swap-revert-erased-target-1img":        true,
 		"uniform-4k/align8/erasedff/swap-revert-corrupt-target-1img":       true,
+		"small-1k-big-boot/align32/erased00/scratch-test-revert-1img":      true,
+		"uniform-4k/align8/erasedff/scratch-perm-big-1img":                 true,
+		"mixed-2k-8k/align8/erasedff/scratch-perm-2img":                    true,
+		"small-1k-big-boot/align32/erased00/xip-revert-test-revert-1img":   true,
+		"uniform-4k/align8/erasedff/xip-tampered-1img":                     true,
+		"mixed-2k-8k/align1/erasedff/ram-load-tampered-1img":               true,
 	}
 	for _, c := range sweepConfigs(true) {
 		for _, sc := range oracleScenarios() {
@@ -449,7 +667,11 @@ func TestMCUbootDifferential(t *testing.T) {
 				cfg := c.ls.config(sc.strategy, c.align, c.erased, sc.images)
 				cfg.DowngradePrevention = sc.downgrade
 				or := newOracleRig(t, cfg, ecdsaKey)
-				runDifferential(t, or, sc, newImageSetKey(t, sc.images, 6000, ecdsaKey), chains, &counts)
+				im := newImageSetKey(t, sc.images, scenarioBody(cfg, sc), ecdsaKey)
+				if sc.ramLoad {
+					im = ramImageSet(t)
+				}
+				runDifferential(t, or, sc, im, chains, &counts)
 			})
 		}
 	}
@@ -571,7 +793,7 @@ func TestMCUbootDifferentialImgtool(t *testing.T) {
 	}
 	im := &imageSet{old: [][]byte{sign("1.0.0", 1, 5000, 1)}, new: [][]byte{sign("2.0.0", 2, 6000, 2)}}
 	for _, sc := range oracleScenarios() {
-		if sc.images != 1 || sc.downgrade {
+		if sc.images != 1 || sc.downgrade || sc.ramLoad || sc.big {
 			continue
 		}
 		cfg := ls.config(sc.strategy, 8, 0xff, 1)
@@ -580,4 +802,27 @@ func TestMCUbootDifferentialImgtool(t *testing.T) {
 		})
 	}
 	t.Logf("imgtool-signed: %d scenario runs, %d cut points, %d boots (Rampart and MCUboot), all agreeing", counts.scenarios, counts.cutPoints, counts.boots)
+}
+
+// scenarioBody is the body size of a scenario's new image: 6000 bytes, or
+// for a big scenario as large as image 0's slots allow less room for the
+// header and the TLVs.
+func scenarioBody(cfg *Config, sc scenario) int {
+	if !sc.big {
+		return 6000
+	}
+	l, err := cfg.layout()
+	if err != nil {
+		panic(err)
+	}
+	return l.images[0].maxImageSize(l) - 32 - 400
+}
+
+// ramImageSet is one old and one new image made to run from the start of
+// the ram-load test maps' RAM region.
+func ramImageSet(t testing.TB) *imageSet {
+	return &imageSet{
+		old: [][]byte{makeImage(t, imgSpec{ver: "1.0.0", secCnt: 1, size: 5000, seed: 10, key: ecdsaKey, loadAddr: testRAMStart})},
+		new: [][]byte{makeImage(t, imgSpec{ver: "2.0.0", secCnt: 2, size: 6000, seed: 20, key: ecdsaKey, loadAddr: testRAMStart + 0x100})},
+	}
 }

@@ -36,7 +36,7 @@ func (b *Bootloader) State() ([]ImageState, error) {
 			s   *slot
 			dst *SlotState
 			max int
-		}{{im.primary, &st.Primary, im.primary.imageMax(b.l, b.l.strategy == SwapMove)}, {im.secondary, &st.Secondary, im.maxImageSize(b.l)}} {
+		}{{im.primary, &st.Primary, b.l.primaryMax(im)}, {im.secondary, &st.Secondary, im.maxImageSize(b.l)}} {
 			p.dst.Offset, p.dst.Size = p.s.off, p.s.size
 			t, err := b.io.trailer(p.s)
 			if err != nil {
@@ -67,8 +67,23 @@ func (b *Bootloader) State() ([]ImageState, error) {
 		}
 		st.SwapPending = b.l.strategy == SwapMove && swapInProgress(st.Primary.Trailer, st.Secondary.Trailer)
 		st.NextSwap = swapTypeFromTable(st.Primary.Trailer, st.Secondary.Trailer)
+		if b.l.strategy == SwapScratch {
+			ss, err := b.io.readScratchStatus(i, im)
+			if err != nil {
+				return nil, err
+			}
+			st.SwapPending = ss.found
+			switch {
+			case ss.found:
+				st.NextSwap = ss.swapType
+			case ss.swapType == SwapTest || ss.swapType == SwapPerm || ss.swapType == SwapRevert:
+				st.NextSwap = ss.swapType
+			}
+		}
 		if st.SwapPending {
-			st.NextSwap = st.Primary.Trailer.SwapType
+			if b.l.strategy == SwapMove {
+				st.NextSwap = st.Primary.Trailer.SwapType
+			}
 		} else if (st.NextSwap == SwapTest || st.NextSwap == SwapPerm) && st.Secondary.Problem == "empty" {
 			// A request left beside an erased image header (an overwrite
 			// cut before its last erase): MCUboot's boot_validate_slot finds

@@ -40,6 +40,12 @@ type scenario struct {
 	// downgrade turns on downgrade prevention (the differential test's
 	// scenarios only).
 	downgrade bool
+	// big makes the images as large as the slots allow, so that the swap
+	// moves the sector holding the trailer (the differential test's
+	// scenarios only).
+	big bool
+	// ramLoad signs the images to be loaded into RAM (ram-load).
+	ramLoad bool
 }
 
 // imageSet holds the scenario's images: old[i] and new[i] for image i.
@@ -120,6 +126,15 @@ func scenarios() []scenario {
 			scenario{name: fmt.Sprintf("overwrite-%dimg", n), strategy: OverwriteOnly, images: n, setup: stage(false),
 				steps:   []step{bootStep(rep(n, "2.0.0+0")...), bootStep(rep(n, "2.0.0+0")...)},
 				wantPri: o(1), wantSec: none(n), wantCtr: ctr(n, 2)},
+			scenario{name: fmt.Sprintf("scratch-test-revert-%dimg", n), strategy: SwapScratch, images: n, setup: stage(false),
+				steps:   []step{bootStep(rep(n, "2.0.0+0")...), bootStep(rep(n, "1.0.0+0")...)},
+				wantPri: o(0), wantSec: o(1), wantCtr: ctr(n, 1)},
+			scenario{name: fmt.Sprintf("scratch-test-confirm-%dimg", n), strategy: SwapScratch, images: n, setup: stage(false),
+				steps:   append(append([]step{bootStep(rep(n, "2.0.0+0")...)}, confirmSteps(n)...), bootStep(rep(n, "2.0.0+0")...)),
+				wantPri: o(1), wantSec: o(0), wantCtr: ctr(n, 2)},
+			scenario{name: fmt.Sprintf("scratch-perm-%dimg", n), strategy: SwapScratch, images: n, setup: stage(true),
+				steps:   []step{bootStep(rep(n, "2.0.0+0")...), bootStep(rep(n, "2.0.0+0")...)},
+				wantPri: o(1), wantSec: o(0), wantCtr: ctr(n, 2)},
 		)
 	}
 	// Two images, one permanent and one test upgrade in the same boot; the
@@ -321,7 +336,7 @@ func checkFinal(t *testing.T, r *rig, sc scenario, im *imageSet, tear bool, wher
 	}
 	for i := range sc.images {
 		wantPri, wantSec, wantCtr := sc.wantPri[i], sc.wantSec[i], sc.wantCtr[i]
-		if tear && !bytes.Equal(r.slotBytes(i, Primary, len(im.get(wantPri))), im.get(wantPri)) && sc.strategy == SwapMove {
+		if tear && !bytes.Equal(r.slotBytes(i, Primary, len(im.get(wantPri))), im.get(wantPri)) && sc.strategy.swaps() {
 			// The other outcome of a torn write: both slots the other way
 			// round, with the counter of the image now in the primary.
 			wantPri, wantSec = wantSec, wantPri

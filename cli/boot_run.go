@@ -97,6 +97,9 @@ func bootPrintResult(w io.Writer, res *boot.Result) {
 				r.MeasurementDescription, hex.EncodeToString(r.MeasurementValue), hex.EncodeToString(r.SignerID))
 		}
 	}
+	if res.ScratchErases > 0 {
+		fmt.Fprintf(w, "scratch area: %d sector erases this boot (swap-scratch wear)\n", res.ScratchErases)
+	}
 }
 
 func bootWriteJSON(w io.Writer, v any) error {

@@ -43,6 +43,10 @@ func aesCTR(key, data []byte) error {
 // key-exchange TLV. hmacHash is SHA256 or SHA512 (SHA512 only for X25519).
 func wrapKey(encPub any, aesKey []byte, hmacHash Hash, r io.Reader) (TLV, error) {
 	switch p := encPub.(type) {
+	case []byte:
+		// AES-KW: a symmetric key-encryption key.
+		v, err := aesKeyWrap(p, aesKey)
+		return TLV{Type: TLVEncKW, Value: v}, err
 	case *rsa.PublicKey:
 		ct, err := rsa.EncryptOAEP(sha256.New(), r, p, aesKey, nil)
 		if err != nil {
@@ -74,7 +78,7 @@ func wrapKey(encPub any, aesKey []byte, hmacHash Hash, r io.Reader) (TLV, error)
 		}
 		return TLV{Type: t, Value: v}, err
 	}
-	return TLV{}, argErr("encrypt key", "%w: %T cannot encrypt (use an RSA, P-256 or X25519 public key)", ErrUnsupported, encPub)
+	return TLV{}, argErr("encrypt key", "%w: %T cannot encrypt (use an RSA, P-256 or X25519 public key, or a 16- or 32-byte AES-KW key)", ErrUnsupported, encPub)
 }
 
 // eciesWrap: ephemeral ECDH, HKDF(shared, no salt, info) → AES key ‖ MAC key,
@@ -144,6 +148,19 @@ func unwrapOne(t TLV, priv any, keyLen int) ([]byte, error) {
 		return fieldErr(t.field(), t.Offset, ErrDecrypt, format, args...)
 	}
 	switch t.Type {
+	case TLVEncKW:
+		kek, ok := priv.([]byte)
+		if !ok {
+			return nil, bad("needs a 16- or 32-byte AES key-encryption key, got %T", priv)
+		}
+		key, err := aesKeyUnwrap(kek, t.Value)
+		if err != nil {
+			return nil, bad("%v", err)
+		}
+		if len(key) != keyLen {
+			return nil, bad("unwrapped key is %d bytes, ih_flags wants %d", len(key), keyLen)
+		}
+		return key, nil
 	case TLVEncRSA2048:
 		k, ok := priv.(*rsa.PrivateKey)
 		if !ok {

@@ -46,7 +46,7 @@ type SignOptions struct {
 	CustomTLVs      []TLV        // --custom-tlv, in order; types 0xa0..0xfffe, not predefined
 	VID, CID        string       // --vid, --cid (see ParseUUID)
 
-	EncryptKey    any  // -E/--encrypt: RSA, P-256 or X25519 key (its public half is used); nil for none
+	EncryptKey    any  // -E/--encrypt: RSA, P-256 or X25519 key (its public half is used), or a []byte AES-KW key-encryption key; nil for none
 	EncryptKeyLen int  // --encrypt-keylen: 128 (default) or 256
 	HMACBits      int  // --hmac-sha: 0 (auto = 256) or 512 (X25519 only)
 	Clear         bool // -c/--clear: add the key TLV and flags but leave the body in clear

@@ -313,6 +313,13 @@ func (o *SignOptions) checkFitsSlot(res *SignResult) error {
 // checkEncryptPair applies imgtool's rule that ECDSA and RSA signing keys
 // need an encryption key of the same family.
 func checkEncryptPair(kt KeyType, enc any) error {
+	if kek, ok := enc.([]byte); ok {
+		// AES-KW pairs with any signature.
+		if len(kek) != 16 && len(kek) != 32 {
+			return argErr("encrypt", "an AES-KW key-encryption key is 16 or 32 bytes, not %d", len(kek))
+		}
+		return nil
+	}
 	et, err := KeyTypeOf(enc)
 	if err != nil {
 		return err

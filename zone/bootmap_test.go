@@ -1,6 +1,8 @@
 package zone_test
 
 import (
+	"os"
+	"strings"
 	"testing"
 
 	"rampart/boot"
@@ -36,5 +38,45 @@ func TestFlashMapIsBootConfig(t *testing.T) {
 	}
 	if len(cfg.Images) != 2 || cfg.Images[1].Primary.Offset != 0x100000 || cfg.Bootloader.Size != 0x80000 || len(cfg.Storage) != 3 {
 		t.Fatalf("unexpected config %+v", cfg)
+	}
+}
+
+// A flash map with strategy swap-scratch generates a boot map that uses its
+// scratch area; without a scratch area the analysis refuses it.
+func TestFlashMapSwapScratch(t *testing.T) {
+	src, err := os.ReadFile("testdata/an521-tfm.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	text := strings.Replace(string(src), "  trailer_size: 0x1000\n", "  trailer_size: 0x1000\n  strategy: swap-scratch\n", 1)
+	p, err := zone.ParseProject([]byte(text), "scratch.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	files, err := zone.Generate(zone.Analyze(p))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var data []byte
+	for _, f := range files {
+		if f.Name == "flash_map.yaml" {
+			data = f.Data
+		}
+	}
+	cfg, err := boot.ParseConfig(data, false)
+	if err != nil {
+		t.Fatalf("%v\n%s", err, data)
+	}
+	if cfg.Strategy != boot.SwapScratch || cfg.Scratch == nil || cfg.Scratch.Offset != 0x280000 {
+		t.Fatalf("strategy %q, scratch %+v\n%s", cfg.Strategy, cfg.Scratch, data)
+	}
+
+	noScratch := strings.Replace(text, "    - {name: scratch,      role: scratch,   offset: 0x280000, size: 0x80000, id: 5}\n", "", 1)
+	p, err = zone.ParseProject([]byte(noScratch), "scratch.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := zone.Analyze(p).Err(); err == nil || !strings.Contains(err.Error(), "swap-scratch needs one scratch area") {
+		t.Fatalf("analysis of swap-scratch without a scratch area: %v", err)
 	}
 }

@@ -15,7 +15,7 @@ func (a *analyzer) checkFlashMap() {
 	}
 	byMem := map[*Memory][]span{}
 	sizes := map[[2]int]uint64{} // (image, role primary=0/secondary=1) -> size
-	boot := 0
+	boot, scratch := 0, 0
 	for _, ar := range fm.Areas {
 		f := "flash_map.areas[" + ar.Name + "]"
 		m := d.Memory(ar.Memory)
@@ -37,6 +37,8 @@ func (a *analyzer) checkFlashMap() {
 		switch ar.Role {
 		case "bootloader":
 			boot++
+		case "scratch":
+			scratch++
 		case "primary", "secondary":
 			k := [2]int{ar.Image, 0}
 			if ar.Role == "secondary" {
@@ -67,6 +69,9 @@ func (a *analyzer) checkFlashMap() {
 	} else {
 		a.errf("Z-REF", fm.Line, "flash_map.memory", "device %s has no memory %q", d.Name, fm.Memory)
 	}
+	if fm.Strategy == "swap-scratch" && scratch != 1 {
+		a.errf("Z-FLASH-SLOT", fm.Line, "flash_map", "swap-scratch needs one scratch area (found %d)", scratch)
+	}
 	if boot > 1 {
 		a.errf("Z-FLASH-SLOT", fm.Line, "flash_map", "%d bootloader areas (want at most one)", boot)
 	}
@@ -74,9 +79,9 @@ func (a *analyzer) checkFlashMap() {
 		if k[1] == 1 {
 			if p, ok := sizes[[2]int{k[0], 0}]; !ok {
 				a.errf("Z-FLASH-SLOT", fm.Line, "flash_map", "image %d has a secondary slot but no primary", k[0])
-			} else if fm.Strategy == "overwrite-only" && p != sz {
-				a.errf("Z-FLASH-SLOT", fm.Line, "flash_map", "image %d: with overwrite-only the primary slot (0x%X) is as large as the secondary (0x%X): MCUboot copies the whole slot", k[0], p, sz)
-			} else if fm.Strategy != "overwrite-only" && p != sz && p != sz+a.flashSector() {
+			} else if fm.Strategy != "swap-move" && p != sz {
+				a.errf("Z-FLASH-SLOT", fm.Line, "flash_map", "image %d: with %s the primary slot (0x%X) is as large as the secondary (0x%X): MCUboot exchanges or copies whole slots", k[0], fm.Strategy, p, sz)
+			} else if fm.Strategy == "swap-move" && p != sz && p != sz+a.flashSector() {
 				a.errf("Z-FLASH-SLOT", fm.Line, "flash_map", "image %d: with swap-move the primary slot (0x%X) is as large as the secondary (0x%X) or one sector larger", k[0], p, sz)
 			}
 		}

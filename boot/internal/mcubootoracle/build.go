@@ -23,6 +23,16 @@ type Strategy string
 const (
 	SwapMove      Strategy = "swap-move"
 	OverwriteOnly Strategy = "overwrite-only"
+	// SwapScratch is MCUboot's default mode (swap_scratch.c); the boot
+	// needs a scratch area (ScratchID) among the areas.
+	SwapScratch Strategy = "swap-scratch"
+	// DirectXIP and DirectXIPRevert boot in place from either slot
+	// (MCUBOOT_DIRECT_XIP, with MCUBOOT_DIRECT_XIP_REVERT).
+	DirectXIP       Strategy = "direct-xip"
+	DirectXIPRevert Strategy = "direct-xip-revert"
+	// RAMLoad copies the chosen image into a RAM region (MCUBOOT_RAM_LOAD;
+	// the region is Oracle.SetRAM's).
+	RAMLoad Strategy = "ram-load"
 )
 
 // Config is one compile-time configuration of MCUboot.
@@ -43,6 +53,10 @@ type Config struct {
 	// signatures are then Ed25519 (MCUBOOT_SIGN_ED25519), as imgtool
 	// pairs them, and the provisioned key an Ed25519 one.
 	X25519 bool
+	// KW makes the key exchange AES key wrap (MCUBOOT_ENCRYPT_KW over
+	// TinyCrypt's AES-128), with Encrypted only: the decrypt key is the raw
+	// 16-byte key-encryption key.
+	KW bool
 }
 
 // ErrNoSource is returned when the MCUboot sources or gcc are not found.
@@ -126,10 +140,22 @@ func (cfg Config) args(src, glue string) ([]string, error) {
 		a = append(a, "-DMCUBOOT_SWAP_USING_MOVE")
 	case OverwriteOnly:
 		a = append(a, "-DMCUBOOT_OVERWRITE_ONLY")
+	case SwapScratch:
+		a = append(a, "-DMCUBOOT_SWAP_USING_SCRATCH=1")
+	case DirectXIP:
+		a = append(a, "-DMCUBOOT_DIRECT_XIP")
+	case DirectXIPRevert:
+		a = append(a, "-DMCUBOOT_DIRECT_XIP", "-DMCUBOOT_DIRECT_XIP_REVERT")
+	case RAMLoad:
+		a = append(a, "-DMCUBOOT_RAM_LOAD", filepath.Join(bu, "ram_load.c"), filepath.Join(filepath.Dir(glue), "ram.c"))
 	default:
 		return nil, fmt.Errorf("mcubootoracle: strategy %q", cfg.Strategy)
 	}
 	switch {
+	case cfg.Encrypted && cfg.KW:
+		a = append(a, "-DMCUBOOT_ENC_IMAGES", "-DMCUBOOT_ENCRYPT_KW", filepath.Join(filepath.Dir(glue), "kwstubs.c"))
+	case cfg.KW:
+		return nil, errors.New("mcubootoracle: KW without Encrypted")
 	case cfg.Encrypted && cfg.X25519:
 		a = append(a, "-DMCUBOOT_ENC_IMAGES", "-DMCUBOOT_ENCRYPT_X25519")
 	case cfg.Encrypted:
@@ -221,6 +247,21 @@ func Build(cfg Config) (string, error) {
 	if err := hashTree(h, src, glue); err != nil {
 		return "", err
 	}
+	for _, extra := range []struct {
+		use  bool
+		file string
+	}{{cfg.Strategy == RAMLoad, "ram.c"}, {cfg.KW, "kwstubs.c"}} {
+		if !extra.use {
+			continue
+		}
+		// Glue of some configurations only, hashed for them only (the
+		// others' cached libraries stay valid).
+		fi, err := os.Stat(filepath.Join(filepath.Dir(glue), extra.file))
+		if err != nil {
+			return "", err
+		}
+		fmt.Fprintf(h, "%s %d %d\n", extra.file, fi.Size(), fi.ModTime().UnixNano())
+	}
 	key := hex.EncodeToString(h.Sum(nil))[:24]
 	cache, err := os.UserCacheDir()
 	if err != nil {
@@ -230,7 +271,11 @@ func Build(cfg Config) (string, error) {
 	if err := secfile.MkdirAll(dir); err != nil {
 		return "", err
 	}
-	out := filepath.Join(dir, fmt.Sprintf("mcuboot-%s-a%d-s%d-i%d-d%v-e%v-x%v-%s.so", cfg.Strategy, cfg.MaxAlign, cfg.MaxSectors, cfg.Images, cfg.DowngradePrevention, cfg.Encrypted, cfg.X25519, key))
+	kw := ""
+	if cfg.KW {
+		kw = "-kw"
+	}
+	out := filepath.Join(dir, fmt.Sprintf("mcuboot-%s-a%d-s%d-i%d-d%v-e%v-x%v%s-%s.so", cfg.Strategy, cfg.MaxAlign, cfg.MaxSectors, cfg.Images, cfg.DowngradePrevention, cfg.Encrypted, cfg.X25519, kw, key))
 	if _, err := os.Stat(out); err == nil {
 		return out, nil
 	}

@@ -19,6 +19,8 @@ typedef void (*set_flash_fn)(read_fn, write_fn, erase_fn, uintptr_t, uint32_t, u
 typedef int (*set_key_fn)(const uint8_t *, unsigned int);
 typedef int (*boot_fn)(int, const uint32_t *, const uint32_t *, const uint32_t *, int, uint32_t *, int *);
 typedef void (*counters_fn)(const uint32_t *, uint32_t *, int);
+typedef int (*set_ram_fn)(uint32_t, uint32_t);
+typedef void (*ram_fn)(uint8_t *);
 
 static void call_set_flash(void *f, uintptr_t h, uint32_t align, uint8_t erased, int log) {
 	((set_flash_fn)f)((read_fn)goFlashRead, (write_fn)goFlashWrite, (erase_fn)goFlashErase, h, align, erased, log);
@@ -29,6 +31,8 @@ static int call_boot(void *f, int n, const uint32_t *areas, const uint32_t *nsec
 	return ((boot_fn)f)(n, areas, nsec, secs, cut, off, ops);
 }
 static void call_counters(void *f, const uint32_t *in, uint32_t *out, int n) { ((counters_fn)f)(in, out, n); }
+static int call_set_ram(void *f, uint32_t start, uint32_t size) { return ((set_ram_fn)f)(start, size); }
+static void call_ram(void *f, uint8_t *out) { ((ram_fn)f)(out); }
 static void *open_lib(const char *p) { return dlopen(p, RTLD_NOW | RTLD_LOCAL); }
 static const char *lib_error(void) { return dlerror(); }
 */
@@ -36,7 +40,10 @@ import "C"
 
 import (
 	"fmt"
+	"os"
+	"path/filepath"
 	"runtime/cgo"
+	"strings"
 	"sync"
 	"unsafe"
 
@@ -51,6 +58,8 @@ type Oracle struct {
 	path                              string
 	setFlash, setKey, setEncKey, boot unsafe.Pointer
 	counters                          unsafe.Pointer
+	setRAM, ram                       unsafe.Pointer // RAMLoad only
+	ramSize                           uint32
 	// LogLevel is MCUboot's log level during a boot: 0 off, 1 errors ... 4 debug.
 	LogLevel int
 }
@@ -66,6 +75,56 @@ func Open(cfg Config) (*Oracle, error) {
 	if err != nil {
 		return nil, err
 	}
+	return load(cfg, path)
+}
+
+// OpenCopy loads copy k of cfg's library (k = 0 is Open's). MCUboot keeps
+// its state in globals, so boots that run at the same time need one copy
+// each: the library file is copied beside the cached one (dlopen maps one
+// instance per path).
+func OpenCopy(cfg Config, k int) (*Oracle, error) {
+	path, err := Build(cfg)
+	if err != nil || k == 0 {
+		return nil, err
+	}
+	cp := strings.TrimSuffix(path, ".so") + fmt.Sprintf(".copy%d.so", k)
+	if err := copyOnce(path, cp); err != nil {
+		return nil, err
+	}
+	return load(cfg, cp)
+}
+
+// copyOnce copies src to dst unless dst exists, through a temporary file
+// renamed into place (another process may be copying it too).
+func copyOnce(src, dst string) error {
+	if _, err := os.Stat(dst); err == nil {
+		return nil
+	}
+	b, err := os.ReadFile(src)
+	if err != nil {
+		return err
+	}
+	tmp, err := os.CreateTemp(filepath.Dir(dst), "copy-*.so")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp.Name())
+	if _, err := tmp.Write(b); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Chmod(0o700); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Close(); err != nil {
+		return err
+	}
+	return os.Rename(tmp.Name(), dst)
+}
+
+// load dlopens the library at path once per process.
+func load(cfg Config, path string) (*Oracle, error) {
 	loadedMu.Lock()
 	defer loadedMu.Unlock()
 	if o := loaded[path]; o != nil {
@@ -89,8 +148,45 @@ func Open(cfg Config) (*Oracle, error) {
 			return nil, fmt.Errorf("mcubootoracle: %s: no symbol %s", path, s.name)
 		}
 	}
+	if cfg.Strategy == RAMLoad {
+		for _, s := range []struct {
+			name string
+			dst  *unsafe.Pointer
+		}{{"oracle_set_ram", &o.setRAM}, {"oracle_ram", &o.ram}} {
+			cn := C.CString(s.name)
+			*s.dst = C.dlsym(h, cn)
+			C.free(unsafe.Pointer(cn))
+			if *s.dst == nil {
+				return nil, fmt.Errorf("mcubootoracle: %s: no symbol %s", path, s.name)
+			}
+		}
+	}
 	loaded[path] = o
 	return o, nil
+}
+
+// SetRAM gives a RAMLoad oracle its executable RAM region: addresses
+// [start, start+size). Every boot starts with it cleared.
+func (o *Oracle) SetRAM(start, size uint32) error {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.setRAM == nil || size == 0 || C.call_set_ram(o.setRAM, C.uint32_t(start), C.uint32_t(size)) != 0 {
+		return fmt.Errorf("mcubootoracle: RAM region of %d bytes refused (not a ram-load build?)", size)
+	}
+	o.ramSize = size
+	return nil
+}
+
+// RAM returns a copy of the RAM region after the last boot.
+func (o *Oracle) RAM() []byte {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.ram == nil || o.ramSize == 0 {
+		return nil
+	}
+	b := make([]byte, o.ramSize)
+	C.call_ram(o.ram, (*C.uint8_t)(unsafe.Pointer(&b[0])))
+	return b
 }
 
 // SetDecryptKey provisions the device's private decrypt key (PKCS#8 DER of
@@ -171,6 +267,9 @@ func (o *Oracle) Boot(dev *flash.Device, areas []Area, key []byte, counters []ui
 			counters[i] = uint32(cs[i])
 		}
 	}()
+	if o.ram != nil && o.ramSize > 0 {
+		C.call_ram(o.ram, nil)
+	}
 	var off C.uint32_t
 	var ops C.int
 	rc := C.call_boot(o.boot, C.int(len(areas)), &all[0], &all[len(desc)], &all[len(desc)+len(nsec)],

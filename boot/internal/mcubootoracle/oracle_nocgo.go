@@ -16,6 +16,9 @@ func Open(Config) (*Oracle, error) {
 	return nil, errors.Join(ErrNoSource, errors.New("mcubootoracle: built without cgo"))
 }
 
+// OpenCopy fails without cgo.
+func OpenCopy(Config, int) (*Oracle, error) { return Open(Config{}) }
+
 // Config is the zero Config.
 func (o *Oracle) Config() Config { return Config{} }
 
@@ -31,3 +34,9 @@ func (o *Oracle) Boot(*flash.Device, []Area, []byte, []uint32, int) (Result, err
 func (o *Oracle) SetDecryptKey([]byte) error {
 	return errors.New("mcubootoracle: built without cgo")
 }
+
+// SetRAM is never reached.
+func (o *Oracle) SetRAM(uint32, uint32) error { return errors.New("mcubootoracle: built without cgo") }
+
+// RAM is nil.
+func (o *Oracle) RAM() []byte { return nil }

@@ -19,7 +19,7 @@ func TestConfigArgsRejectsBadConfigs(t *testing.T) {
 		{Strategy: SwapMove, MaxAlign: 8, MaxSectors: 8, Images: 3},
 		{Strategy: SwapMove, MaxAlign: 4, MaxSectors: 8, Images: 1},
 		{Strategy: SwapMove, MaxAlign: 8, MaxSectors: 0, Images: 1},
-		{Strategy: "swap-scratch", MaxAlign: 8, MaxSectors: 8, Images: 1},
+		{Strategy: "swap-sideways", MaxAlign: 8, MaxSectors: 8, Images: 1},
 	} {
 		if _, err := c.args("/src", "/glue.c"); err == nil {
 			t.Errorf("%+v: accepted", c)
