@@ -45,7 +45,10 @@ type session struct {
 	started time.Time
 	up      bool
 
-	rate rate // packets read, on the read goroutine only (quota.go)
+	// packets read, on the read path only (quota.go): with the patched
+	// mochi one pooled worker at a time, handed over through channels, so
+	// "the read goroutine" below means this sequence of packets.
+	rate rate
 
 	mu       sync.Mutex
 	ring     []ackEntry // window entries, allocated at the first QoS 1 telemetry message
