@@ -499,10 +499,12 @@ func TestMCUbootDifferentialRotationTLV(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	mk := func(ver string, sc uint32, size int) []byte {
-		return makeImage(t, imgSpec{ver: ver, secCnt: sc, size: size, key: ecdsaKey, seed: uint64(sc), tlvs: []image.TLV{rot}})
+	mk := func(ver string, sc uint32, size int, load uint32) []byte {
+		return makeImage(t, imgSpec{ver: ver, secCnt: sc, size: size, key: ecdsaKey, seed: uint64(sc), tlvs: []image.TLV{rot}, loadAddr: load})
 	}
-	im := &imageSet{old: [][]byte{mk("1.0.0", 1, 5000)}, new: [][]byte{mk("2.0.0", 2, 6000)}}
+	im := &imageSet{old: [][]byte{mk("1.0.0", 1, 5000, 0)}, new: [][]byte{mk("2.0.0", 2, 6000, 0)}}
+	// RAM-load images name where they run (imgtool --load-addr).
+	ram := &imageSet{old: [][]byte{mk("1.0.0", 1, 5000, testRAMStart)}, new: [][]byte{mk("2.0.0", 2, 6000, testRAMStart+0x100)}}
 	var counts diffCounts
 	seen := map[Strategy]bool{} // one scenario per strategy: the TLV is what is tested
 	for _, sc := range oracleScenarios() {
@@ -511,8 +513,12 @@ func TestMCUbootDifferentialRotationTLV(t *testing.T) {
 		}
 		seen[sc.strategy] = true
 		cfg := layouts[0].config(sc.strategy, 8, 0xff, 1)
+		set := im
+		if sc.strategy == RAMLoad {
+			set = ram
+		}
 		t.Run(sc.name, func(t *testing.T) {
-			runDifferential(t, newOracleRig(t, cfg, ecdsaKey), sc, im, 1, &counts)
+			runDifferential(t, newOracleRig(t, cfg, ecdsaKey), sc, set, 1, &counts)
 		})
 	}
 	t.Logf("rotation TLV: %d scenario runs, %d cut points, %d boots (Rampart and MCUboot), all agreeing", counts.scenarios, counts.cutPoints, counts.boots)
