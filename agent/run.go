@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"maps"
 	"time"
 
 	"rampart/deviceproto"
@@ -33,10 +34,41 @@ func (a *Agent) ReportOutcome(ctx context.Context) error {
 		ok = 1
 	}
 	vals := map[string]float64{"update_ok": ok}
-	if v, err := image.ParseVersion(last.Version); err == nil {
-		vals["fw_version"] = float64(int(v.Major)*10000 + int(v.Minor)*100 + int(v.Revision))
+	if v, ok := fwVersionValue(last.Version); ok {
+		vals["fw_version"] = v
 	}
 	return a.Publish(ctx, vals)
+}
+
+// fwVersionValue is a version as the fw_version metric carries it
+// (major*10000 + minor*100 + revision): the form the console's firmware
+// views and a campaign's version filter read.
+func fwVersionValue(s string) (float64, bool) {
+	v, err := image.ParseVersion(s)
+	if err != nil {
+		return 0, false
+	}
+	return float64(int(v.Major)*10000 + int(v.Minor)*100 + int(v.Revision)), true
+}
+
+// sessionReadings are a session's first readings: the usual ones and the
+// running image's version, so that the fleet knows the firmware of a
+// device that never took an update (before, fw_version came only with an
+// update's outcome).
+func (a *Agent) sessionReadings() map[string]float64 {
+	r := a.readings()
+	running, err := a.RunningVersion()
+	if err != nil {
+		return r
+	}
+	v, ok := fwVersionValue(running)
+	if !ok {
+		return r
+	}
+	out := make(map[string]float64, len(r)+1)
+	maps.Copy(out, r) // r may be the application's own map
+	out["fw_version"] = v
+	return out
 }
 
 // Run is the agent's main loop until ctx ends or a fatal error: enroll (or
@@ -97,7 +129,7 @@ func (a *Agent) session(ctx context.Context) error {
 	a.mu.Unlock()
 	tick := time.NewTicker(a.cfg.TelemetryInterval)
 	defer tick.Stop()
-	if err := a.Publish(ctx, a.readings()); err != nil {
+	if err := a.Publish(ctx, a.sessionReadings()); err != nil {
 		return err
 	}
 	for {

@@ -324,7 +324,7 @@ func New(cfg *Config, o Options) (*Server, error) {
 		return fail(err)
 	}
 	s.console, err = console.New(console.Deps{API: s.api, Store: s.db, Campaigns: s.camps, Log: log.With("component", "console"), Now: o.Now,
-		Online: func() []string { return s.broker.Online() },
+		Online: s.onlineDevices,
 		Totals: func() (int64, int64) { return s.metrics.issuedTotal.Load(), s.metrics.samplesTotal.Load() }})
 	if err != nil {
 		s.writer.Close()

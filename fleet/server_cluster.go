@@ -501,3 +501,20 @@ func (s *Server) advertiseBound() {
 	}
 	s.node.SetAdvertised(mqtt, enroll)
 }
+
+// onlineDevices are the devices with an MQTT session: on a cluster, on any
+// live node (the presence bucket, mirrored in memory: cluster.Online); on
+// one node, or while NATS does not answer, this node's own sessions.
+func (s *Server) onlineDevices() []string {
+	if s.node == nil {
+		return s.broker.Online()
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	ids, err := s.node.Online(ctx)
+	if err != nil {
+		s.log.Warn("online devices: the cluster's presence is not readable; showing this node's sessions", "err", err)
+		return s.broker.Online()
+	}
+	return ids
+}

@@ -85,6 +85,11 @@ func TestAgentLife(t *testing.T) {
 		pts, _ := st.Points(ctx, store.PointQuery{DeviceID: id, Metric: "uptime_s"})
 		return len(pts) >= 2
 	})
+	// The running version comes with the session's first readings: the
+	// fleet knows the firmware of a device that never took an update.
+	if pts, _ := st.Points(ctx, store.PointQuery{DeviceID: id, Metric: "fw_version"}); len(pts) == 0 || pts[0].Value != 10000 {
+		t.Fatalf("fw_version before any update: %v, want 10000 (1.0.0)", pts)
+	}
 	job := w.f.Host("job-v2", "v2.bin", "2.0.0", w.v2)
 	if err := w.f.PublishJob(ctx, id, job); err != nil {
 		t.Fatal(err)

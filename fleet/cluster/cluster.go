@@ -114,6 +114,10 @@ type Node struct {
 	outClosed  bool
 	outbox     chan *nats.Msg
 	senderDone chan struct{}
+
+	// The online devices, mirrored from the presence bucket (online.go).
+	onlineOnce sync.Once
+	online     *onlineWatch
 }
 
 // ErrUsed: the key was used before (UseOnce).
@@ -270,6 +274,7 @@ func (n *Node) Close() error {
 	}
 	n.stop()
 	<-n.done
+	n.stopOnline()
 	n.stopSender(2 * time.Second)
 	n.stopConsumers()
 	n.mu.Lock()
