@@ -627,3 +627,33 @@ func TestUnansweredJobPublishedAgain(t *testing.T) {
 		t.Fatalf("%d jobs published a third time, want the 3 unanswered", got)
 	}
 }
+
+// TestJobsOfAFailedStepPublishedNext: a step whose writes fail (the
+// database, here a context cancelled between the decisions and the
+// writes) keeps its jobs, and the next step publishes them as soon as the
+// notifications are stored, not after the devices have left them
+// unanswered for 30 s.
+func TestJobsOfAFailedStepPublishedNext(t *testing.T) {
+	b := newBench(t, 4)
+	e := b.engine(t)
+	spec := campaign.Spec{ID: "c1", Release: b.release, Filter: campaign.Filter{States: []store.State{store.Registered}},
+		Phases: []campaign.Phase{{Percent: 100, FailureThreshold: 1}}, MaxConcurrent: 4}
+	if _, err := e.Create(context.Background(), spec, "test"); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	campaign.SetHookBeforeSave(e, cancel)
+	if err := e.Step(ctx); err == nil {
+		t.Fatal("a step whose writes failed reported no error")
+	}
+	campaign.SetHookBeforeSave(e, nil)
+	if n := b.published(); n != 0 {
+		t.Fatalf("%d jobs published by a step whose writes failed", n)
+	}
+	if err := e.Step(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if n := b.published(); n != 4 {
+		t.Fatalf("%d jobs published by the next step, want the 4 the failed step decided", n)
+	}
+}

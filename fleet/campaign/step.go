@@ -58,12 +58,14 @@ func (e *Engine) Step(ctx context.Context) error {
 		e.hookBeforeSave()
 	}
 	if err := e.saveStates(ctx, stateChanges, fence); err != nil {
+		e.publishNextStep(jobs)
 		return e.deposedIf(err)
 	}
 	// Progress is persisted before the jobs go out: a restart (or the
 	// next evaluator) then finds every published job recorded as
 	// notified.
 	if err := e.flush(ctx, false); err != nil {
+		e.publishNextStep(jobs)
 		return e.deposedIf(err)
 	}
 	// Signed outside the lock: one ECDSA signature per job.
@@ -75,6 +77,21 @@ func (e *Engine) Step(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+// publishNextStep keeps jobs whose step failed to write for the next
+// step: the devices stay notified in memory (and are written again then),
+// so nothing else would publish their jobs before unansweredAfter. The
+// next step publishes them once their notification is stored
+// (stillPending); a deposed evaluator's are dropped by that check too.
+func (e *Engine) publishNextStep(jobs []pendingJob) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	for _, j := range jobs {
+		if c := e.byDevice[j.dev]; c != nil && c.rec.ID == j.campaign {
+			e.republish[c] = append(e.republish[c], j.dev)
+		}
+	}
 }
 
 // unansweredAfter is how long a notified device may leave its job
