@@ -19,7 +19,7 @@ func (f *Fleet) StartCampaign(ctx context.Context, id string, img []byte, tamper
 	if f.Server == nil {
 		return errors.New("sim: campaign: the server runs in another process")
 	}
-	c := adminapi.NewClient(f.AdminURL, AdminToken, f.roots)
+	c := f.admin()
 	rel, _, err := c.UploadRelease(ctx, img, "", false)
 	if err != nil {
 		return fmt.Errorf("sim: campaign: upload: %w", err)
@@ -44,5 +44,5 @@ func (f *Fleet) StartCampaign(ctx context.Context, id string, img []byte, tamper
 
 // CampaignStatus returns a campaign's summary from the admin API.
 func (f *Fleet) CampaignStatus(ctx context.Context, id string) (*adminapi.CampaignSummary, error) {
-	return adminapi.NewClient(f.AdminURL, AdminToken, f.roots).Campaign(ctx, id, false)
+	return f.admin().Campaign(ctx, id, false)
 }

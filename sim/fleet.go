@@ -21,6 +21,7 @@ import (
 	"sync"
 	"time"
 
+	"rampart/adminapi"
 	"rampart/deviceproto"
 	"rampart/fleet"
 	"rampart/fleet/trust"
@@ -51,6 +52,12 @@ type Fleet struct {
 	// EnrollFallbacks are the fleet's other enrollment URLs (its other
 	// nodes), tried in turn when EnrollURL fails (agent.Config).
 	EnrollFallbacks []string
+
+	// One admin-API client for every call (admin): a client per call
+	// left an idle connection each, and 10,000 endorsement imports
+	// reached the admin listener's connection cap.
+	adminOnce   sync.Once
+	adminClient *adminapi.Client
 
 	images   sync.Map // name -> []byte
 	imgSrv   *http.Server
@@ -209,6 +216,9 @@ func (f *Fleet) Close() error {
 	if f.imgSrv != nil {
 		f.imgSrv.Close()
 	}
+	if f.adminClient != nil {
+		f.adminClient.HTTP.CloseIdleConnections()
+	}
 	f.nodes.closeOthers(f.Server)
 	if f.Server == nil {
 		return nil
@@ -285,4 +295,11 @@ func extraTokens(tokens []FleetToken) string {
 		fmt.Fprintf(&b, ", {name: %q, role: %s, sha256: %s}", t.Name, t.Role, fleet.TokenSHA256(t.Token))
 	}
 	return b.String()
+}
+
+// admin is the fleet's admin-API client, made at the first call and
+// shared (its connections are kept alive and reused).
+func (f *Fleet) admin() *adminapi.Client {
+	f.adminOnce.Do(func() { f.adminClient = adminapi.NewClient(f.AdminURL, AdminToken, f.roots) })
+	return f.adminClient
 }

@@ -10,7 +10,6 @@ import (
 	"sync"
 	"time"
 
-	"rampart/adminapi"
 	"rampart/deviceproto"
 	"rampart/fleet/trust"
 )
@@ -46,7 +45,7 @@ func (f *Fleet) Endorse(ctx context.Context, devs []*Device) error {
 func (f *Fleet) importSigned(ctx context.Context, signed []byte) error {
 	if f.Server == nil {
 		// Another process runs the server: import through the admin API.
-		_, err := adminapi.NewClient(f.AdminURL, AdminToken, f.roots).ImportEndorsements(ctx, signed)
+		_, err := f.admin().ImportEndorsements(ctx, signed)
 		return err
 	}
 	_, err := trust.Import(ctx, f.Server.Store(), signed, map[string]*ecdsa.PublicKey{MfrName: &f.Mfr.PublicKey}, MfrName)
