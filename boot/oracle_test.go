@@ -510,6 +510,7 @@ func oracleScenarios() []scenario {
 		{name: "swap-test-revert-big-1img", strategy: SwapMove, images: 1, big: true, setup: stage(false),
 			steps: []step{bootStep("2.0.0+0"), bootStep("1.0.0+0")}},
 	}...)
+	out = append(out, offsetScenarios()...)
 	// Direct-XIP: the highest valid version runs in place; with revert a
 	// slot needs a good trailer magic and is erased if it booted once
 	// without being confirmed.
@@ -656,6 +657,7 @@ func TestMCUbootDifferential(t *testing.T) {
 		"small-1k-big-boot/align32/erased00/xip-revert-test-revert-1img":   true,
 		"uniform-4k/align8/erasedff/xip-tampered-1img":                     true,
 		"mixed-2k-8k/align1/erasedff/ram-load-tampered-1img":               true,
+		"uniform-4k/align8/erasedff/offset-test-revert-1img":               true,
 	}
 	for _, c := range sweepConfigs(true) {
 		for _, sc := range oracleScenarios() {
