@@ -300,7 +300,7 @@ func (b *Bootloader) decide(i int, s *imageState, r *ImageReport, upgrading bool
 	}
 	switch t {
 	case SwapTest, SwapPerm:
-		v, err := b.checkCandidate(i, s.srcPrimary)
+		v, err := b.checkCandidate(i, s.restart != 0 && s.restart != SwapNone)
 		if err != nil {
 			return b.reject(i, t, err, r)
 		}

@@ -348,7 +348,11 @@ func (b *Bootloader) resumeOffset(i int, s *imageState, r *ImageReport) error {
 	if st.done == 0 {
 		switch st.swapType {
 		case SwapTest, SwapPerm, SwapRevert:
-			s.restart, s.srcPrimary = st.swapType, true
+			// With one image MCUboot keeps the status it read, whose
+			// source is the primary trailer, and does not initialise it
+			// again; with more it resets each image's status before its
+			// swap (context_boot_go) and does.
+			s.restart, s.srcPrimary = st.swapType, len(b.l.images) == 1
 		}
 		return nil
 	}
