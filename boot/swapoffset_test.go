@@ -72,3 +72,54 @@ func TestSwapOffsetSlotChecks(t *testing.T) {
 		t.Errorf("encrypted images with swap-offset accepted: %v", err)
 	}
 }
+
+// TestSwapOffsetHostileStatus boots over primary trailers an attacker (or
+// a corrupt flash) left: a swap recorded with sizes and records that no
+// swap wrote. The boot must not fail on them, only ignore or finish them,
+// and the device keeps a bootable image where one is left.
+func TestSwapOffsetHostileStatus(t *testing.T) {
+	cfg := layouts[0].config(SwapOffset, 8, 0xff, 1)
+	im := newImageSetKey(t, 1, 5000, ecdsaKey)
+	for _, c := range []struct {
+		name    string
+		size    uint32
+		records int
+		typ     SwapType
+	}{
+		{"huge-size", 0xffff0000, 3, SwapTest},
+		{"zero-size", 0, 2, SwapPerm},
+		{"all-records", 6000, 2 * 9, SwapRevert},
+		{"no-type", 6000, 1, SwapNone},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			r := newRig(t, cfg)
+			factory(r, im)
+			l := r.bl.l
+			pri := l.images[0].primary
+			io := r.bl.io
+			if c.typ != SwapNone {
+				if err := io.writeSwapInfo(pri, c.typ, 0); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if err := io.writeSwapSize(pri, c.size); err != nil {
+				t.Fatal(err)
+			}
+			for k := range c.records {
+				if err := io.writeField(pri, l.statusOff(pri.size)+uint32(k*l.writeAlign), []byte{byte(k%2 + 1)}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if err := io.writeMagic(pri); err != nil {
+				t.Fatal(err)
+			}
+			res, err := r.bl.Boot()
+			if err != nil && !errors.Is(err, ErrNoBootableImage) {
+				t.Fatalf("boot: %v\n%s", err, notes(res))
+			}
+			if _, err := r.bl.State(); err != nil {
+				t.Fatalf("state: %v", err)
+			}
+		})
+	}
+}
