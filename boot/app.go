@@ -39,6 +39,14 @@ func (b *Bootloader) Install(i int, name SlotName, data []byte) error {
 	if len(data) > int(s.size) {
 		return fmt.Errorf("%w: %d bytes into a %d-byte %s slot", ErrTooLarge, len(data), s.size, name)
 	}
+	at := uint32(0)
+	if name == Secondary && b.l.strategy == SwapOffset {
+		// MCUboot's swap-offset expects the update one sector in.
+		at = s.sectors[0].Size
+		if len(data) > int(s.size-at) {
+			return fmt.Errorf("%w: %d bytes into a %d-byte %s slot after its offset sector", ErrTooLarge, len(data), s.size-at, name)
+		}
+	}
 	if err := b.io.eraseFrom(s, 0); err != nil {
 		return err
 	}
@@ -47,7 +55,7 @@ func (b *Bootloader) Install(i int, name SlotName, data []byte) error {
 	copy(buf, data)
 	for off := 0; off < n; off += copyChunk {
 		end := min(off+copyChunk, n)
-		if err := b.dev.Write(s.off+uint32(off), buf[off:end]); err != nil {
+		if err := b.dev.Write(s.off+at+uint32(off), buf[off:end]); err != nil {
 			return err
 		}
 	}

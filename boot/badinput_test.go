@@ -106,7 +106,7 @@ func rejectUpdateFrom(t *testing.T, r *rig, upd []byte, wantErr error, running s
 }
 
 func TestRejectLowerVersion(t *testing.T) {
-	for _, s := range []Strategy{SwapMove, OverwriteOnly} {
+	for _, s := range []Strategy{SwapMove, OverwriteOnly, SwapOffset} {
 		r := newRig(t, func() *Config {
 			c := layouts[0].config(s, 8, 0xff, 1)
 			c.DowngradePrevention = true

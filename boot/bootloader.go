@@ -150,6 +150,9 @@ type imageState struct {
 	// restart is the swap type a swap-scratch trailer recorded for a swap
 	// that wrote no status record yet: it is started again from the start.
 	restart SwapType
+	// srcPrimary: the primary trailer already holds the restarted swap's
+	// request (swap-offset: MCUboot's status source is the primary slot).
+	srcPrimary bool
 }
 
 // Boot runs one boot: it finishes any interrupted swap, decides and performs
@@ -205,7 +208,7 @@ func (b *Bootloader) Boot() (*Result, error) {
 			return res, err
 		}
 	}
-	if b.l.strategy == SwapScratch {
+	if b.l.strategy == SwapScratch || b.l.strategy == SwapOffset {
 		b.reviewSwapTypes(st, res)
 	}
 	b.checkDependencies(st, res)
@@ -254,6 +257,9 @@ func (b *Bootloader) resume(i int, s *imageState, r *ImageReport) error {
 	if b.l.strategy == SwapScratch {
 		return b.resumeScratch(i, s, r)
 	}
+	if b.l.strategy == SwapOffset {
+		return b.resumeOffset(i, s, r)
+	}
 	if b.l.strategy != SwapMove || !swapInProgress(s.pri, s.sec) {
 		return nil
 	}
@@ -275,7 +281,7 @@ func (b *Bootloader) resume(i int, s *imageState, r *ImageReport) error {
 // decide applies the swap table to image i and validates what it asks for.
 func (b *Bootloader) decide(i int, s *imageState, r *ImageReport, upgrading bool) error {
 	im := b.l.images[i]
-	t := swapTypeFromTable(s.pri, s.sec)
+	t := b.l.swapType(s.pri, s.sec)
 	r.note("trailers: primary magic %s image_ok %s copy_done %s; secondary magic %s image_ok %s: swap type %s",
 		s.pri.Magic, s.pri.ImageOK, s.pri.CopyDone, s.sec.Magic, s.sec.ImageOK, t)
 	if s.restart != 0 && s.restart != SwapNone {
@@ -294,7 +300,7 @@ func (b *Bootloader) decide(i int, s *imageState, r *ImageReport, upgrading bool
 	}
 	switch t {
 	case SwapTest, SwapPerm:
-		v, err := b.checkCandidate(i)
+		v, err := b.checkCandidate(i, s.restart != 0 && s.restart != SwapNone)
 		if err != nil {
 			return b.reject(i, t, err, r)
 		}
@@ -305,7 +311,7 @@ func (b *Bootloader) decide(i int, s *imageState, r *ImageReport, upgrading bool
 			r.note("revert deferred: another image's interrupted upgrade is being completed first")
 			return nil
 		}
-		sec, err := b.io.readSlot(im.secondary)
+		sec, err := b.secondaryData(im, true)
 		if err != nil {
 			return err
 		}
@@ -327,7 +333,14 @@ func (b *Bootloader) decide(i int, s *imageState, r *ImageReport, upgrading bool
 // the other. Either way nothing is swapped.
 func (b *Bootloader) reject(i int, t SwapType, why error, r *ImageReport) error {
 	im := b.l.images[i]
-	hdr, err := b.io.read(im.secondary, 0, 4)
+	hoff := uint32(0)
+	if b.l.strategy == SwapOffset {
+		var err error
+		if hoff, err = b.io.secondaryImageOff(im, t == SwapRevert); err != nil {
+			return err
+		}
+	}
+	hdr, err := b.io.read(im.secondary, hoff, 4)
 	if err != nil {
 		return err
 	}
@@ -351,9 +364,23 @@ func (b *Bootloader) reject(i int, t SwapType, why error, r *ImageReport) error 
 }
 
 // checkCandidate validates image i's secondary slot as an upgrade.
-func (b *Bootloader) checkCandidate(i int) (*validImage, error) {
+//
+// With swap-offset the image is one sector into the slot; a new request
+// (not one restarted from the primary trailer) whose slot has an image
+// header in its first sector is refused, as MCUboot's boot_validate_slot
+// does ("wrong upload address").
+func (b *Bootloader) checkCandidate(i int, restarted bool) (*validImage, error) {
 	im := b.l.images[i]
-	sec, err := b.io.readSlot(im.secondary)
+	if b.l.strategy == SwapOffset && !restarted {
+		h, err := b.io.read(im.secondary, 0, 4)
+		if err != nil {
+			return nil, err
+		}
+		if hasImageMagic(h) {
+			return nil, fmt.Errorf("%w: swap-offset: an image header in the secondary slot's first sector (written at the wrong address?)", ErrInvalidImage)
+		}
+	}
+	sec, err := b.secondaryData(im, false)
 	if err != nil {
 		return nil, err
 	}
@@ -427,6 +454,9 @@ func (b *Bootloader) perform(i int, s *imageState, r *ImageReport) error {
 		return nil
 	}
 	im := b.l.images[i]
+	if b.l.strategy == SwapOffset {
+		return b.performOffset(i, s, r)
+	}
 	if b.l.strategy == OverwriteOnly {
 		r.Action = SwapPerm
 		r.note("overwriting the primary slot with the secondary slot (image of %d bytes)", s.cand.size)
@@ -491,7 +521,7 @@ func (b *Bootloader) headerSize(s *slot) (int, error) {
 // reads the scratch first and ignores another image's). Swap-move defers
 // it until every image is swapped (docs/boot.md §5, deviation 2).
 func (b *Bootloader) finishNow(i int, s *imageState, r *ImageReport) error {
-	if b.l.strategy != SwapScratch || s.action == SwapNone {
+	if (b.l.strategy != SwapScratch && b.l.strategy != SwapOffset) || s.action == SwapNone {
 		return nil
 	}
 	return b.finishSwap(i, s, r)

@@ -26,6 +26,9 @@ const (
 	// SwapScratch swaps through the flash map's scratch area, as MCUboot's
 	// swap_scratch.c (docs/boot.md §5a).
 	SwapScratch Strategy = "swap-scratch"
+	// SwapOffset keeps the update one sector into the secondary slot and
+	// swaps sector by sector, as MCUboot's swap_offset.c (docs/boot.md §5c).
+	SwapOffset Strategy = "swap-offset"
 	// DirectXIP runs each image from whichever slot holds the highest
 	// valid version, copying nothing (MCUBOOT_DIRECT_XIP, §5b);
 	// DirectXIPRevert adds MCUBOOT_DIRECT_XIP_REVERT.
@@ -41,7 +44,7 @@ const (
 func (s Strategy) directXIP() bool { return s == DirectXIP || s == DirectXIPRevert || s == RAMLoad }
 
 // swaps reports whether s exchanges the two slots (and can revert).
-func (s Strategy) swaps() bool { return s == SwapMove || s == SwapScratch }
+func (s Strategy) swaps() bool { return s == SwapMove || s == SwapScratch || s == SwapOffset }
 
 // Num is an unsigned 32-bit number that a config may write in decimal or,
 // as a string, in hexadecimal ("0x10000").

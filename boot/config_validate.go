@@ -17,6 +17,10 @@ func (c *Config) Validate() error {
 	}
 	switch c.Strategy {
 	case OverwriteOnly, SwapMove:
+	case SwapOffset:
+		if c.EncryptedImages {
+			return fmt.Errorf("%w: encrypted_images with %q is not supported yet (swap-move or overwrite-only)", ErrConfig, c.Strategy)
+		}
 	case DirectXIP, DirectXIPRevert, RAMLoad:
 		if c.Strategy == RAMLoad && (c.RAM == nil || c.RAM.Size == 0 || c.RAM.Size > maxRAM) {
 			return fmt.Errorf("%w: strategy %q needs a ram region of 1..%d bytes", ErrConfig, c.Strategy, maxRAM)
@@ -32,7 +36,7 @@ func (c *Config) Validate() error {
 			return fmt.Errorf("%w: encrypted_images with %q is not supported yet (swap-move or overwrite-only)", ErrConfig, c.Strategy)
 		}
 	default:
-		return fmt.Errorf("%w: strategy %q is not %q, %q, %q, %q, %q or %q", ErrConfig, c.Strategy, SwapMove, SwapScratch, OverwriteOnly, DirectXIP, DirectXIPRevert, RAMLoad)
+		return fmt.Errorf("%w: strategy %q is not %q, %q, %q, %q, %q, %q or %q", ErrConfig, c.Strategy, SwapMove, SwapScratch, SwapOffset, OverwriteOnly, DirectXIP, DirectXIPRevert, RAMLoad)
 	}
 	ma := c.EffectiveMaxAlign()
 	if ma != 8 && ma != 16 && ma != 32 {
@@ -145,6 +149,9 @@ func (c *Config) checkSlots(i int, im imageLayout, l *layout) error {
 	}
 	if c.Strategy == SwapScratch {
 		return checkScratchSlots(p, im, l)
+	}
+	if c.Strategy == SwapOffset {
+		return checkOffsetSlots(p, im, l)
 	}
 	if c.Strategy.directXIP() {
 		// Either slot runs its image in place: only room beside the trailer.

@@ -43,3 +43,13 @@ func swapInProgress(pri, sec Trailer) bool {
 	}
 	return false
 }
+
+// swapType is the swap table for l's strategy: swap-offset's has one more
+// row first, a secondary trailer with the magic, image_ok unset and
+// copy_done set (written by its revert fixup) asking for a revert.
+func (l *layout) swapType(pri, sec Trailer) SwapType {
+	if l.strategy == SwapOffset && sec.Magic == MagicGood && sec.ImageOK == FlagUnset && sec.CopyDone == FlagSet {
+		return SwapRevert
+	}
+	return swapTypeFromTable(pri, sec)
+}

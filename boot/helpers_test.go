@@ -115,8 +115,12 @@ func (ls layoutSpec) config(strategy Strategy, align int, erased byte, images in
 	}
 	c.Bootloader = add(ls.bootSector, 2)
 	for i := range images {
-		p := add(ls.slotSector[i], ls.priSectors[i])
-		secSectors := ls.secSectors[i]
+		priSectors, secSectors := ls.priSectors[i], ls.secSectors[i]
+		if strategy == SwapOffset {
+			// swap-offset: the secondary has the extra sector.
+			priSectors, secSectors = secSectors, priSectors
+		}
+		p := add(ls.slotSector[i], priSectors)
 		if strategy == OverwriteOnly || strategy == SwapScratch {
 			// MCUboot's overwrite-only copies the whole slot and
 			// swap-scratch exchanges whole slots: both the same size.

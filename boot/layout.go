@@ -91,9 +91,25 @@ func (l *layout) encKeyFieldSize() int {
 }
 
 // infoSize is the trailer without the swap status: the two key fields with
-// encrypted images, swap_size, swap_info, copy_done, image_ok (one
-// max-align unit each) and the magic.
-func (l *layout) infoSize() int { return 2*l.encKeyFieldSize() + 4*l.maxAlign + l.magicAreaSize() }
+// encrypted images, swap_size, [swap-offset: the two images' unprotected
+// TLV sizes], swap_info, copy_done, image_ok (one max-align unit each) and
+// the magic.
+func (l *layout) infoSize() int {
+	n := 2*l.encKeyFieldSize() + 4*l.maxAlign + l.magicAreaSize()
+	if l.strategy == SwapOffset {
+		n += l.maxAlign
+	}
+	return n
+}
+
+// statusPerSector is the number of status records per sector: swap-offset
+// has no move phase (BOOT_STATUS_STATE_COUNT).
+func (l *layout) statusPerSector() int {
+	if l.strategy == SwapOffset {
+		return offsetStatesPerSector
+	}
+	return statusRecordsPerSector
+}
 
 // statusSize is the swap-status area: three records (one move, two swap
 // states) of write-align bytes per sector, for max_sectors sectors.
@@ -101,7 +117,7 @@ func (l *layout) statusSize() int {
 	if l.strategy == OverwriteOnly || l.strategy.directXIP() {
 		return 0
 	}
-	return l.maxSectors * statusRecordsPerSector * l.writeAlign
+	return l.maxSectors * l.statusPerSector() * l.writeAlign
 }
 
 // trailerSize is the whole trailer.
@@ -136,6 +152,9 @@ func (im imageLayout) maxImageSize(l *layout) int {
 	if l.strategy == SwapScratch {
 		return im.scratchMaxImage(l)
 	}
+	if l.strategy == SwapOffset {
+		return im.offsetMaxImage(l)
+	}
 	if l.strategy.directXIP() {
 		// bootutil_max_image_size: a slot up to its swap_info field.
 		return int(min(l.swapInfoOff(im.primary.size), l.swapInfoOff(im.secondary.size)))
@@ -150,7 +169,7 @@ func (im imageLayout) maxImageSize(l *layout) int {
 // primaryMax is the largest image the primary slot of im may hold when it
 // boots (MCUboot's bootutil_max_image_size).
 func (l *layout) primaryMax(im imageLayout) int {
-	if l.strategy == SwapScratch {
+	if l.strategy == SwapScratch || l.strategy == SwapOffset {
 		return im.maxImageSize(l)
 	}
 	return im.primary.imageMax(l, l.strategy == SwapMove)

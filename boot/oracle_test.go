@@ -368,6 +368,7 @@ func playBoth(t *testing.T, or *oracleRig, sc scenario, rr, mr *rig, mctr []uint
 	where := fmt.Sprintf("%s, cuts %v", sc.name, cuts)
 	ops := 0
 	remaining := 0
+	checkVersions := !sc.mayLoseUpgrade || len(cuts) == 0
 	if len(cuts) > 0 {
 		remaining, cuts = cuts[0], cuts[1:]
 	}
@@ -450,7 +451,7 @@ func playBoth(t *testing.T, or *oracleRig, sc scenario, rr, mr *rig, mctr []uint
 				return ops, false
 			}
 			for i, want := range s.boot {
-				if got := res.Images[i].Version; got != want {
+				if got := res.Images[i].Version; got != want && checkVersions {
 					t.Errorf("%s step %d: image %d: both boot %s, the scenario expects %s\n%s", where, si, i, got, want, notes(res))
 					return ops, false
 				}
@@ -510,6 +511,7 @@ func oracleScenarios() []scenario {
 		{name: "swap-test-revert-big-1img", strategy: SwapMove, images: 1, big: true, setup: stage(false),
 			steps: []step{bootStep("2.0.0+0"), bootStep("1.0.0+0")}},
 	}...)
+	out = append(out, offsetScenarios()...)
 	// Direct-XIP: the highest valid version runs in place; with revert a
 	// slot needs a good trailer magic and is erased if it booted once
 	// without being confirmed.
@@ -656,6 +658,7 @@ func TestMCUbootDifferential(t *testing.T) {
 		"small-1k-big-boot/align32/erased00/xip-revert-test-revert-1img":   true,
 		"uniform-4k/align8/erasedff/xip-tampered-1img":                     true,
 		"mixed-2k-8k/align1/erasedff/ram-load-tampered-1img":               true,
+		"uniform-4k/align8/erasedff/offset-test-revert-1img":               true,
 	}
 	for _, c := range sweepConfigs(true) {
 		for _, sc := range oracleScenarios() {
@@ -670,6 +673,9 @@ func TestMCUbootDifferential(t *testing.T) {
 				im := newImageSetKey(t, sc.images, scenarioBody(cfg, sc), ecdsaKey)
 				if sc.ramLoad {
 					im = ramImageSet(t)
+				}
+				if offsetOneSectorImage(cfg, im) {
+					t.Skip("an image fits into one sector: MCUboot's swap-offset bricks on a cut in its second step, Rampart likewise (TestMCUbootSwapOffsetOneSectorCut, docs/boot.md §5c)")
 				}
 				runDifferential(t, or, sc, im, chains, &counts)
 			})

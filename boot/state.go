@@ -47,6 +47,13 @@ func (b *Bootloader) State() ([]ImageState, error) {
 			if err != nil {
 				return nil, err
 			}
+			if p.s == im.secondary && b.l.strategy == SwapOffset {
+				off, err := b.io.secondaryImageOff(im, false)
+				if err != nil {
+					return nil, err
+				}
+				data = data[off:]
+			}
 			if allEqual(data[:min(len(data), 32)], b.l.erased) {
 				p.dst.Problem = "empty"
 				continue
@@ -66,7 +73,16 @@ func (b *Bootloader) State() ([]ImageState, error) {
 			p.dst.Hash = hex.EncodeToString(v.digest)
 		}
 		st.SwapPending = b.l.strategy == SwapMove && swapInProgress(st.Primary.Trailer, st.Secondary.Trailer)
-		st.NextSwap = swapTypeFromTable(st.Primary.Trailer, st.Secondary.Trailer)
+		st.NextSwap = b.l.swapType(st.Primary.Trailer, st.Secondary.Trailer)
+		if b.l.strategy == SwapOffset {
+			os, err := b.io.readOffsetStatus(im)
+			if err != nil {
+				return nil, err
+			}
+			if st.SwapPending = os.found && os.done > 0; os.found && os.swapType != SwapNone {
+				st.NextSwap = os.swapType
+			}
+		}
 		if b.l.strategy == SwapScratch {
 			ss, err := b.io.readScratchStatus(i, im)
 			if err != nil {

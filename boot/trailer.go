@@ -103,7 +103,16 @@ func (l *layout) imageOKOff(size uint32) uint32 {
 }
 func (l *layout) copyDoneOff(size uint32) uint32 { return l.imageOKOff(size) - uint32(l.maxAlign) }
 func (l *layout) swapInfoOff(size uint32) uint32 { return l.copyDoneOff(size) - uint32(l.maxAlign) }
-func (l *layout) swapSizeOff(size uint32) uint32 { return l.swapInfoOff(size) - uint32(l.maxAlign) }
+func (l *layout) swapSizeOff(size uint32) uint32 {
+	if l.strategy == SwapOffset {
+		return l.tlvSizesOff(size) - uint32(l.maxAlign)
+	}
+	return l.swapInfoOff(size) - uint32(l.maxAlign)
+}
+
+// tlvSizesOff is swap-offset's field holding the two images' unprotected
+// TLV area sizes (boot_unprotected_tlv_sizes_off).
+func (l *layout) tlvSizesOff(size uint32) uint32 { return l.swapInfoOff(size) - uint32(l.maxAlign) }
 func (l *layout) statusOff(size uint32) uint32   { return size - uint32(l.trailerSize()) }
 
 // encKeyOff is the offset of key field k (0: the primary image's body key,

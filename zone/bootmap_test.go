@@ -80,3 +80,47 @@ func TestFlashMapSwapScratch(t *testing.T) {
 		t.Fatalf("analysis of swap-scratch without a scratch area: %v", err)
 	}
 }
+
+// A flash map with strategy swap-offset generates a boot map rampart boot
+// accepts; a secondary slot smaller than the primary is refused (the update
+// is written one sector into it).
+func TestFlashMapSwapOffset(t *testing.T) {
+	src, err := os.ReadFile("testdata/an521-tfm.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	text := strings.Replace(string(src), "  trailer_size: 0x1000\n", "  trailer_size: 0x1000\n  strategy: swap-offset\n", 1)
+	p, err := zone.ParseProject([]byte(text), "offset.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	files, err := zone.Generate(zone.Analyze(p))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var data []byte
+	for _, f := range files {
+		if f.Name == "flash_map.yaml" {
+			data = f.Data
+		}
+	}
+	cfg, err := boot.ParseConfig(data, false)
+	if err != nil {
+		t.Fatalf("%v\n%s", err, data)
+	}
+	if err := cfg.Validate(); err != nil {
+		t.Fatalf("%v\n%s", err, data)
+	}
+	if cfg.Strategy != boot.SwapOffset {
+		t.Fatalf("strategy %q\n%s", cfg.Strategy, data)
+	}
+
+	small := strings.Replace(text, "offset: 0x180000, size: 0x80000", "offset: 0x180000, size: 0x7F000", 1)
+	p, err = zone.ParseProject([]byte(small), "offset.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := zone.Analyze(p).Err(); err == nil || !strings.Contains(err.Error(), "with swap-offset the secondary slot") {
+		t.Fatalf("analysis of a swap-offset secondary smaller than its primary: %v", err)
+	}
+}

@@ -178,9 +178,9 @@ func convertFlashMap(y *yFlashMap, file string, n *yaml.Node) (*FlashMap, error)
 	switch fm.Strategy {
 	case "":
 		fm.Strategy = "swap-move"
-	case "swap-move", "swap-scratch", "overwrite-only":
+	case "swap-move", "swap-scratch", "swap-offset", "overwrite-only":
 	default:
-		return nil, errAt(ErrSyntax, file, fieldLine(n, "strategy"), "flash_map.strategy: %q (want swap-move, swap-scratch or overwrite-only)", y.Strategy)
+		return nil, errAt(ErrSyntax, file, fieldLine(n, "strategy"), "flash_map.strategy: %q (want swap-move, swap-scratch, swap-offset or overwrite-only)", y.Strategy)
 	}
 	switch fm.WriteAlign {
 	case 0:

@@ -79,7 +79,9 @@ func (a *analyzer) checkFlashMap() {
 		if k[1] == 1 {
 			if p, ok := sizes[[2]int{k[0], 0}]; !ok {
 				a.errf("Z-FLASH-SLOT", fm.Line, "flash_map", "image %d has a secondary slot but no primary", k[0])
-			} else if fm.Strategy != "swap-move" && p != sz {
+			} else if fm.Strategy == "swap-offset" && sz != p && sz != p+a.flashSector() {
+				a.errf("Z-FLASH-SLOT", fm.Line, "flash_map", "image %d: with swap-offset the secondary slot (0x%X) is as large as the primary (0x%X) or one sector larger: the update is written one sector into it", k[0], sz, p)
+			} else if fm.Strategy != "swap-move" && fm.Strategy != "swap-offset" && p != sz {
 				a.errf("Z-FLASH-SLOT", fm.Line, "flash_map", "image %d: with %s the primary slot (0x%X) is as large as the secondary (0x%X): MCUboot exchanges or copies whole slots", k[0], fm.Strategy, p, sz)
 			} else if fm.Strategy == "swap-move" && p != sz && p != sz+a.flashSector() {
 				a.errf("Z-FLASH-SLOT", fm.Line, "flash_map", "image %d: with swap-move the primary slot (0x%X) is as large as the secondary (0x%X) or one sector larger", k[0], p, sz)

@@ -26,6 +26,8 @@ const (
 	// SwapScratch is MCUboot's default mode (swap_scratch.c); the boot
 	// needs a scratch area (ScratchID) among the areas.
 	SwapScratch Strategy = "swap-scratch"
+	// SwapOffset is MCUBOOT_SWAP_USING_OFFSET (swap_offset.c).
+	SwapOffset Strategy = "swap-offset"
 	// DirectXIP and DirectXIPRevert boot in place from either slot
 	// (MCUBOOT_DIRECT_XIP, with MCUBOOT_DIRECT_XIP_REVERT).
 	DirectXIP       Strategy = "direct-xip"
@@ -142,6 +144,8 @@ func (cfg Config) args(src, glue string) ([]string, error) {
 		a = append(a, "-DMCUBOOT_OVERWRITE_ONLY")
 	case SwapScratch:
 		a = append(a, "-DMCUBOOT_SWAP_USING_SCRATCH=1")
+	case SwapOffset:
+		a = append(a, "-DMCUBOOT_SWAP_USING_OFFSET")
 	case DirectXIP:
 		a = append(a, "-DMCUBOOT_DIRECT_XIP")
 	case DirectXIPRevert:
