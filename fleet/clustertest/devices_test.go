@@ -255,7 +255,7 @@ func (fd *fleetDevices) startOne(sd *simDevice, k int) {
 	}}
 	a, err := sd.d.StartAgent(fd.fleets[k], sim.AgentOptions{Dial: dial, Interval: time.Hour, Hooks: hooks,
 		Telemetry: func(time.Time) map[string]float64 { return map[string]float64{"up": 1} },
-		Backoff:   agent.Backoff{Base: 100 * time.Millisecond, Max: 2 * time.Second, Attempts: 1000},
+		Backoff:   testBackoff,
 		Log:       slog.New(slog.NewTextHandler(&sd.log, &slog.HandlerOptions{Level: slog.LevelInfo}))})
 	if err != nil {
 		t.Fatalf("device %d: agent: %v", sd.d.Index, err)
@@ -562,3 +562,6 @@ func (sd *simDevice) tookJob(id string) bool {
 	j := sd.job.Load()
 	return j != nil && j.ID == id
 }
+
+// testBackoff is the reconnect backoff of the test's agents.
+var testBackoff = agent.Backoff{Base: 100 * time.Millisecond, Max: 2 * time.Second, Attempts: 1000}
