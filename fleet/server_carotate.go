@@ -48,6 +48,13 @@ type rotation struct {
 	state    string
 	notified map[string]time.Time // device -> when told (this node)
 	issuers  map[string]bool      // certificate serial -> issued by the predecessor
+	// toTell is the list of devices still to tell, as last computed
+	// (rotationStep), and refreshed when: the computation reads every
+	// active device and live certificate, so it runs at most every
+	// rotationRefresh, not at every tick (per tick it made a rotation's
+	// cost grow with the square of the fleet's size).
+	toTell    []string
+	refreshed time.Time
 }
 
 // ErrRotation: a rotation cannot start now (one is under way).
@@ -311,6 +318,9 @@ func (s *Server) runRotation(ctx context.Context) {
 // on the predecessor it retires the predecessor. It returns how many it
 // told and whether the rotation is over.
 func (s *Server) rotationStep(ctx context.Context, n int) (int, bool) {
+	if time.Since(s.rot.refreshed) < rotationRefresh {
+		return s.tell(s.rot.toTell, n), false
+	}
 	pending, active, err := s.pendingDevices(ctx)
 	if err != nil {
 		s.log.Warn("CA rotation: pending devices", "err", err)
@@ -339,9 +349,21 @@ func (s *Server) rotationStep(ctx context.Context, n int) (int, bool) {
 		s.log.Info("CA rotation: predecessor retired", "generation", s.rot.gen, "by_this_node", moved)
 		return 0, true
 	}
+	s.rot.toTell, s.rot.refreshed = pending, time.Now()
+	return s.tell(s.rot.toTell, n), false
+}
+
+// rotationRefresh is how often rotationStep reads which devices are still
+// to tell (and whether none is left, to retire the predecessor).
+const rotationRefresh = 10 * time.Second
+
+// tell sends the new trust anchor to up to n of the devices in list not
+// told within renotifyAfter, and returns how many it told. Only the
+// rotation loop calls it.
+func (s *Server) tell(list []string, n int) int {
 	told := 0
 	now := s.opts.Now()
-	for _, id := range pending {
+	for _, id := range list {
 		if told >= n {
 			break
 		}
@@ -369,7 +391,7 @@ func (s *Server) rotationStep(ctx context.Context, n int) (int, bool) {
 		s.rot.mu.Unlock()
 		told++
 	}
-	return told, false
+	return told
 }
 
 // retired stops accepting the predecessor's certificates on this node.
