@@ -118,14 +118,40 @@ func (s *JobSigner) SignJob(deviceID string, j Job) ([]byte, Job, error) {
 
 // sign binds *j to deviceID and signs it.
 func (s *JobSigner) sign(deviceID string, j *Job) ([]byte, error) {
-	cert := s.Certificate()
-	if s.Key == nil || cert == nil {
+	r, err := s.ready()
+	if err != nil {
+		return nil, err
+	}
+	if len(j.Nonce) == 0 {
+		j.Nonce = make([]byte, 32)
+		if _, err := io.ReadFull(r, j.Nonce); err != nil {
+			return nil, fmt.Errorf("deviceproto: job signer: nonce: %w", err)
+		}
+	}
+	j.Device = deviceID
+	j.Issued, j.Expires = s.stamp()
+	payload, err := j.marshalPayload()
+	if err != nil {
+		return nil, err
+	}
+	return s.seal(JobContentType, payload, MaxJobSize)
+}
+
+// ready checks that the signer has a key and a certificate, and returns
+// its random source.
+func (s *JobSigner) ready() (io.Reader, error) {
+	if s.Key == nil || s.Certificate() == nil {
 		return nil, errors.New("deviceproto: job signer: key and certificate are required")
 	}
-	r := s.Rand
-	if r == nil {
-		r = rand.Reader
+	if s.Rand == nil {
+		return rand.Reader, nil
 	}
+	return s.Rand, nil
+}
+
+// stamp returns a new message's Issued (strictly increasing) and Expires
+// (Issued plus the signer's TTL).
+func (s *JobSigner) stamp() (issued, expires int64) {
 	now := time.Now
 	if s.Now != nil {
 		now = s.Now
@@ -134,15 +160,16 @@ func (s *JobSigner) sign(deviceID string, j *Job) ([]byte, error) {
 	if ttl <= 0 {
 		ttl = DefaultJobTTL
 	}
-	if len(j.Nonce) == 0 {
-		j.Nonce = make([]byte, 32)
-		if _, err := io.ReadFull(r, j.Nonce); err != nil {
-			return nil, fmt.Errorf("deviceproto: job signer: nonce: %w", err)
-		}
-	}
-	j.Device, j.Issued = deviceID, s.issued(now().UnixMilli())
-	j.Expires = j.Issued + ttl.Milliseconds()
-	payload, err := j.marshalPayload()
+	issued = s.issued(now().UnixMilli())
+	return issued, issued + ttl.Milliseconds()
+}
+
+// seal signs payload as a COSE_Sign1 message of content type ct (which
+// tells jobs, transfers and trust messages apart) carrying the signer's
+// current certificate, and refuses a message over limit bytes. Every
+// message of the job signer is made here.
+func (s *JobSigner) seal(ct string, payload []byte, limit int) ([]byte, error) {
+	r, err := s.ready()
 	if err != nil {
 		return nil, err
 	}
@@ -156,8 +183,8 @@ func (s *JobSigner) sign(deviceID string, j *Job) ([]byte, error) {
 	}
 	msg := cose.NewSign1Message()
 	msg.Headers.Protected.SetAlgorithm(alg)
-	msg.Headers.Protected[cose.HeaderLabelContentType] = JobContentType
-	msg.Headers.Protected[cose.HeaderLabelX5Chain] = cert.Raw
+	msg.Headers.Protected[cose.HeaderLabelContentType] = ct
+	msg.Headers.Protected[cose.HeaderLabelX5Chain] = s.Certificate().Raw
 	msg.Payload = payload
 	if err := msg.Sign(r, nil, signer); err != nil {
 		return nil, fmt.Errorf("deviceproto: job signer: %w", err)
@@ -166,8 +193,8 @@ func (s *JobSigner) sign(deviceID string, j *Job) ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("deviceproto: job signer: %w", err)
 	}
-	if len(out) > MaxJobSize {
-		return nil, fmt.Errorf("deviceproto: job signer: message of %d bytes, more than %d", len(out), MaxJobSize)
+	if len(out) > limit {
+		return nil, fmt.Errorf("deviceproto: job signer: %s message of %d bytes, more than %d", ct, len(out), limit)
 	}
 	return out, nil
 }

@@ -1,6 +1,7 @@
 package deviceproto_test
 
 import (
+	"bytes"
 	"crypto"
 	"crypto/rand"
 	"crypto/x509"
@@ -255,6 +256,38 @@ func BenchmarkVerifyJob(b *testing.B) {
 	for b.Loop() {
 		if _, err := VerifyJob(msg, p); err != nil {
 			b.Fatal(err)
+		}
+	}
+}
+
+// TestEveryMessageCarriesTheRenewedCert: after SetCert, trust and transfer
+// messages carry the new certificate like jobs do (they were signed with
+// the first one: one envelope, JobSigner.seal, now makes all three).
+func TestEveryMessageCarriesTheRenewedCert(t *testing.T) {
+	w := deviceprototest.New(t)
+	key := deviceprototest.Key(t)
+	w.Signer = &JobSigner{Key: key, Cert: w.IssueJobSigner(t, key), Now: func() time.Time { return w.Now }}
+	renewed := w.IssueJobSigner(t, key, "https://node2.example:8443")
+	w.Signer.SetCert(renewed)
+	trust, err := w.Signer.SignTrust("dev-a", Trust{ID: "ca-gen2", Anchors: [][]byte{w.CA.Raw}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	transfer, _, err := w.Signer.SignTransfer("dev-a", Transfer{ID: "t1", Voucher: []byte{1}, Ticket: []byte{2}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	job, err := w.Signer.Sign("dev-a", w.Job)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, b := range map[string][]byte{"trust": trust, "transfer": transfer, "job": job} {
+		var msg cose.Sign1Message
+		if err := msg.UnmarshalCBOR(b); err != nil {
+			t.Fatal(err)
+		}
+		if der, _ := msg.Headers.Protected[cose.HeaderLabelX5Chain].([]byte); !bytes.Equal(der, renewed.Raw) {
+			t.Errorf("%s message: x5chain is not the renewed certificate", name)
 		}
 	}
 }

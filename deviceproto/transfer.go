@@ -2,14 +2,12 @@ package deviceproto
 
 import (
 	"bytes"
-	"crypto/rand"
 	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"slices"
-	"time"
 
 	"github.com/veraison/go-cose"
 )
@@ -82,20 +80,9 @@ func (t Transfer) Validate() error {
 // SignTransfer binds t to deviceID (Device, Issued, Expires; a random Nonce
 // when t has none) and signs it as a transfer message.
 func (s *JobSigner) SignTransfer(deviceID string, t Transfer) ([]byte, Transfer, error) {
-	if s.Key == nil || s.Cert == nil {
-		return nil, t, errors.New("deviceproto: job signer: key and certificate are required")
-	}
-	r := s.Rand
-	if r == nil {
-		r = rand.Reader
-	}
-	now := time.Now
-	if s.Now != nil {
-		now = s.Now
-	}
-	ttl := s.TTL
-	if ttl <= 0 {
-		ttl = DefaultJobTTL
+	r, err := s.ready()
+	if err != nil {
+		return nil, t, err
 	}
 	if len(t.Nonce) == 0 {
 		t.Nonce = make([]byte, 32)
@@ -103,8 +90,8 @@ func (s *JobSigner) SignTransfer(deviceID string, t Transfer) ([]byte, Transfer,
 			return nil, t, fmt.Errorf("deviceproto: transfer: nonce: %w", err)
 		}
 	}
-	t.Device, t.Issued = deviceID, s.issued(now().UnixMilli())
-	t.Expires = t.Issued + ttl.Milliseconds()
+	t.Device = deviceID
+	t.Issued, t.Expires = s.stamp()
 	if err := t.Validate(); err != nil {
 		return nil, t, err
 	}
@@ -112,28 +99,9 @@ func (s *JobSigner) SignTransfer(deviceID string, t Transfer) ([]byte, Transfer,
 	if err != nil {
 		return nil, t, err
 	}
-	alg, err := coseAlg(s.Key.Public())
+	out, err := s.seal(TransferContentType, payload, MaxTransferSize)
 	if err != nil {
-		return nil, t, err
-	}
-	signer, err := cose.NewSigner(alg, s.Key)
-	if err != nil {
-		return nil, t, fmt.Errorf("deviceproto: transfer: %w", err)
-	}
-	msg := cose.NewSign1Message()
-	msg.Headers.Protected.SetAlgorithm(alg)
-	msg.Headers.Protected[cose.HeaderLabelContentType] = TransferContentType
-	msg.Headers.Protected[cose.HeaderLabelX5Chain] = s.Cert.Raw
-	msg.Payload = payload
-	if err := msg.Sign(r, nil, signer); err != nil {
-		return nil, t, fmt.Errorf("deviceproto: transfer: %w", err)
-	}
-	out, err := msg.MarshalCBOR()
-	if err != nil {
-		return nil, t, err
-	}
-	if len(out) > MaxTransferSize {
-		return nil, t, fmt.Errorf("%w: %d bytes, limit %d", ErrTransfer, len(out), MaxTransferSize)
+		return nil, t, fmt.Errorf("%w: %w", ErrTransfer, err)
 	}
 	return out, t, nil
 }

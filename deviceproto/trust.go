@@ -2,7 +2,6 @@ package deviceproto
 
 import (
 	"bytes"
-	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/json"
@@ -71,23 +70,11 @@ func (t Trust) Validate() error {
 
 // SignTrust binds t to deviceID and signs it as a trust message.
 func (s *JobSigner) SignTrust(deviceID string, t Trust) ([]byte, error) {
-	if s.Key == nil || s.Cert == nil {
-		return nil, errors.New("deviceproto: job signer: key and certificate are required")
+	if _, err := s.ready(); err != nil {
+		return nil, err
 	}
-	r := s.Rand
-	if r == nil {
-		r = rand.Reader
-	}
-	now := time.Now
-	if s.Now != nil {
-		now = s.Now
-	}
-	ttl := s.TTL
-	if ttl <= 0 {
-		ttl = DefaultJobTTL
-	}
-	t.Device, t.Issued = deviceID, s.issued(now().UnixMilli())
-	t.Expires = t.Issued + ttl.Milliseconds()
+	t.Device = deviceID
+	t.Issued, t.Expires = s.stamp()
 	if err := t.Validate(); err != nil {
 		return nil, err
 	}
@@ -95,23 +82,7 @@ func (s *JobSigner) SignTrust(deviceID string, t Trust) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	alg, err := coseAlg(s.Key.Public())
-	if err != nil {
-		return nil, err
-	}
-	signer, err := cose.NewSigner(alg, s.Key)
-	if err != nil {
-		return nil, fmt.Errorf("deviceproto: trust: %w", err)
-	}
-	msg := cose.NewSign1Message()
-	msg.Headers.Protected.SetAlgorithm(alg)
-	msg.Headers.Protected[cose.HeaderLabelContentType] = TrustContentType
-	msg.Headers.Protected[cose.HeaderLabelX5Chain] = s.Cert.Raw
-	msg.Payload = payload
-	if err := msg.Sign(r, nil, signer); err != nil {
-		return nil, fmt.Errorf("deviceproto: trust: %w", err)
-	}
-	return msg.MarshalCBOR()
+	return s.seal(TrustContentType, payload, MaxTrustSize)
 }
 
 // IsTrust reports whether a message on the jobs topic is a trust message
