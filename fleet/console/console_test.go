@@ -280,3 +280,33 @@ func TestStreamsPerSessionBounded(t *testing.T) {
 		t.Fatalf("stream %d: %d, want 429", maxStreamsPerSession+1, got)
 	}
 }
+
+// TestSessionsPerTokenBounded: one token signing in again and again keeps
+// at most maxSessionsPerToken sessions (its oldest ends), so it cannot fill
+// the table and lock out the other tokens' sign-ins.
+func TestSessionsPerTokenBounded(t *testing.T) {
+	now := time.Unix(1000, 0)
+	s := newSessions(time.Hour, func() time.Time { return now })
+	var first string
+	for i := range maxSessions {
+		now = now.Add(time.Millisecond)
+		id, _, ok := s.create(api.Principal{Name: "script"})
+		if !ok {
+			t.Fatalf("sign-in %d of one token refused: the table filled", i)
+		}
+		if i == 0 {
+			first = id
+		}
+	}
+	if len(s.m) != maxSessionsPerToken {
+		t.Fatalf("%d sessions held for one token, want %d", len(s.m), maxSessionsPerToken)
+	}
+	r, _ := http.NewRequest("GET", "/", nil)
+	r.AddCookie(&http.Cookie{Name: CookieName, Value: first})
+	if _, ok := s.lookup(r); ok {
+		t.Fatal("the token's oldest session still open")
+	}
+	if _, _, ok := s.create(api.Principal{Name: "operator"}); !ok {
+		t.Fatal("another token's sign-in refused")
+	}
+}

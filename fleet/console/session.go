@@ -19,8 +19,14 @@ const CookieName = "__Host-rampart-session"
 // refused (503) until some expire or sign out.
 const maxSessions = 10000
 
+// maxSessionsPerToken bounds one admin-API token's sessions: a token
+// signing in over and over (a script, or a leaked viewer token) ends its
+// own oldest session instead of filling the table for everyone else.
+const maxSessionsPerToken = 32
+
 type session struct {
 	p       api.Principal
+	created time.Time
 	csrf    string
 	expires time.Time
 	streams int // live-update streams open (sessions.mu)
@@ -82,10 +88,34 @@ func (s *sessions) create(p api.Principal) (string, *session, bool) {
 			return "", nil, false
 		}
 	}
+	s.makeRoomFor(p.Name)
 	id := randomToken()
-	se := &session{p: p, csrf: randomToken(), expires: now.Add(s.ttl)}
+	se := &session{p: p, created: now, csrf: randomToken(), expires: now.Add(s.ttl)}
 	s.m[sha256.Sum256([]byte(id))] = se
 	return id, se, true
+}
+
+// makeRoomFor ends the oldest session of the token named name while it
+// holds maxSessionsPerToken or more. Called with s.mu held.
+func (s *sessions) makeRoomFor(name string) {
+	for {
+		n := 0
+		var oldest [32]byte
+		var at time.Time
+		for k, v := range s.m {
+			if v.p.Name != name {
+				continue
+			}
+			if n == 0 || v.created.Before(at) {
+				oldest, at = k, v.created
+			}
+			n++
+		}
+		if n < maxSessionsPerToken {
+			return
+		}
+		delete(s.m, oldest)
+	}
 }
 
 // lookup finds the unexpired session of r's cookie.
