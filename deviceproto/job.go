@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/url"
 	"unicode"
 
@@ -59,19 +58,14 @@ func (j Job) Equal(k Job) bool {
 // trailing data) and validates it.
 func parseJobPayload(b []byte) (Job, error) {
 	var j Job
-	if len(b) > maxJobPayload {
-		return j, fmt.Errorf("deviceproto: job: payload of %d bytes, more than %d", len(b), maxJobPayload)
-	}
-	dec := json.NewDecoder(bytes.NewReader(b))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&j); err != nil {
-		return j, fmt.Errorf("deviceproto: job: %w", err)
-	}
-	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
-		return j, errors.New("deviceproto: job: data after the JSON object")
+	if err := decodePayload(b, maxJobPayload, &j, errJobPayload); err != nil {
+		return j, err
 	}
 	return j, j.Validate()
 }
+
+// errJobPayload: a job's JSON is not valid.
+var errJobPayload = errors.New("deviceproto: job")
 
 // Validate checks every field of a job the fleet signs: the image's
 // fields (CheckImage), an https URL, and the fields that bind it to a

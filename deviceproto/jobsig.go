@@ -228,46 +228,19 @@ type SignedJob struct {
 	Signer *x509.Certificate // the x5chain certificate
 	Alg    cose.Algorithm
 
-	msg cose.Sign1Message
+	env *envelope
 }
 
 // DecodeJob decodes a job message without verifying it: size, envelope,
 // protected header (algorithm, content type, the signer's certificate, no
 // critical parameters) and the payload, which must be a valid job.
 func DecodeJob(b []byte) (*SignedJob, error) {
-	bad := func(format string, args ...any) error {
-		return fmt.Errorf("%w: %s", ErrJobEnvelope, fmt.Sprintf(format, args...))
+	e, err := openEnvelope(b, JobContentType, MaxJobSize)
+	if err != nil {
+		return nil, err
 	}
-	if len(b) > MaxJobSize {
-		return nil, bad("%d bytes, more than %d", len(b), MaxJobSize)
-	}
-	if len(b) == 0 || b[0] != 0xd2 {
-		return nil, bad("not a tagged COSE_Sign1 (an unsigned job is refused)")
-	}
-	s := &SignedJob{}
-	if err := s.msg.UnmarshalCBOR(b); err != nil {
-		return nil, bad("%v", err)
-	}
-	h := s.msg.Headers.Protected
-	if _, ok := h[cose.HeaderLabelCritical]; ok {
-		return nil, bad("critical header parameters are not supported")
-	}
-	alg, err := h.Algorithm()
-	if err != nil || (alg != cose.AlgorithmES256 && alg != cose.AlgorithmES384) {
-		return nil, bad("algorithm %v (%v), want ES256 or ES384", alg, err)
-	}
-	s.Alg = alg
-	if ct, _ := h[cose.HeaderLabelContentType].(string); ct != JobContentType {
-		return nil, bad("content type %v, want %q", h[cose.HeaderLabelContentType], JobContentType)
-	}
-	der, ok := h[cose.HeaderLabelX5Chain].([]byte)
-	if !ok || len(der) == 0 || len(der) > maxSignerCert {
-		return nil, bad("protected x5chain must be one certificate of at most %d bytes", maxSignerCert)
-	}
-	if s.Signer, err = x509.ParseCertificate(der); err != nil {
-		return nil, bad("x5chain: %v", err)
-	}
-	if s.Job, err = parseJobPayload(s.msg.Payload); err != nil {
+	s := &SignedJob{Signer: e.signer, Alg: e.alg, env: e}
+	if s.Job, err = parseJobPayload(e.msg.Payload); err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrJobEnvelope, err)
 	}
 	return s, nil
@@ -292,32 +265,8 @@ type JobPolicy struct {
 // the last job taken is the device's check (it holds that state; a replay
 // is refused with ErrJobReplayed).
 func (s *SignedJob) Verify(p JobPolicy) error {
-	if p.Roots == nil || p.Device == nil {
-		return fmt.Errorf("%w: no trust anchors or device certificate", ErrJobSignature)
-	}
-	if err := checkSignerRole(s.Signer); err != nil {
+	if err := s.env.verify(p); err != nil {
 		return err
-	}
-	chains, err := s.Signer.Verify(x509.VerifyOptions{Roots: p.Roots, CurrentTime: p.Now, KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageAny}})
-	if err != nil {
-		return fmt.Errorf("%w: signer certificate: %v", ErrJobSignature, err)
-	}
-	if !slices.ContainsFunc(chains, func(c []*x509.Certificate) bool { return issued(p.Device, c[len(c)-1]) }) {
-		return fmt.Errorf("%w: the signer does not chain to the CA that issued this device's certificate", ErrJobSignature)
-	}
-	keyAlg, err := coseAlg(s.Signer.PublicKey)
-	if err != nil {
-		return err
-	}
-	if keyAlg != s.Alg {
-		return fmt.Errorf("%w: signed with %v, the signer's key is for %v", ErrJobSignature, s.Alg, keyAlg)
-	}
-	v, err := cose.NewVerifier(keyAlg, s.Signer.PublicKey)
-	if err != nil {
-		return fmt.Errorf("%w: %v", ErrJobSignature, err)
-	}
-	if err := s.msg.Verify(nil, v); err != nil {
-		return fmt.Errorf("%w: %v", ErrJobSignature, err)
 	}
 	j := s.Job
 	if j.Device != p.Device.Subject.CommonName {

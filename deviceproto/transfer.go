@@ -1,15 +1,10 @@
 package deviceproto
 
 import (
-	"bytes"
-	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
-	"slices"
-
-	"github.com/veraison/go-cose"
 )
 
 // A transfer message tells a device that its fleet released it to a new
@@ -108,17 +103,7 @@ func (s *JobSigner) SignTransfer(deviceID string, t Transfer) ([]byte, Transfer,
 
 // IsTransfer reports whether a message on the jobs topic is a transfer
 // message (by its protected content type; nothing is verified).
-func IsTransfer(b []byte) bool {
-	if len(b) == 0 || len(b) > MaxTransferSize || b[0] != 0xd2 {
-		return false
-	}
-	var msg cose.Sign1Message
-	if msg.UnmarshalCBOR(b) != nil {
-		return false
-	}
-	ct, _ := msg.Headers.Protected[cose.HeaderLabelContentType].(string)
-	return ct == TransferContentType
-}
+func IsTransfer(b []byte) bool { return hasContentType(b, TransferContentType, MaxTransferSize) }
 
 // VerifyTransfer decodes a transfer message and checks it against p as a
 // job is checked: the signer's certificate, role and chain to the CA that
@@ -127,53 +112,17 @@ func IsTransfer(b []byte) bool {
 // device's check, and the voucher and ticket are package ownership's.
 func VerifyTransfer(b []byte, p JobPolicy) (Transfer, error) {
 	var t Transfer
-	bad := func(format string, args ...any) error {
-		return fmt.Errorf("%w: %s", ErrJobEnvelope, fmt.Sprintf(format, args...))
-	}
-	if len(b) > MaxTransferSize {
-		return t, bad("%d bytes, limit %d", len(b), MaxTransferSize)
-	}
-	if len(b) == 0 || b[0] != 0xd2 {
-		return t, bad("not a tagged COSE_Sign1")
-	}
-	var msg cose.Sign1Message
-	if err := msg.UnmarshalCBOR(b); err != nil {
-		return t, bad("%v", err)
-	}
-	h := msg.Headers.Protected
-	if _, ok := h[cose.HeaderLabelCritical]; ok {
-		return t, bad("critical header parameters are not supported")
-	}
-	if ct, _ := h[cose.HeaderLabelContentType].(string); ct != TransferContentType {
-		return t, bad("content type %v, want %q", h[cose.HeaderLabelContentType], TransferContentType)
-	}
-	alg, err := h.Algorithm()
-	if err != nil || (alg != cose.AlgorithmES256 && alg != cose.AlgorithmES384) {
-		return t, bad("algorithm %v (%v), want ES256 or ES384", alg, err)
-	}
-	der, ok := h[cose.HeaderLabelX5Chain].([]byte)
-	if !ok || len(der) == 0 || len(der) > maxSignerCert {
-		return t, bad("protected x5chain must be one certificate of at most %d bytes", maxSignerCert)
-	}
-	signer, err := x509.ParseCertificate(der)
+	e, err := openEnvelope(b, TransferContentType, MaxTransferSize)
 	if err != nil {
-		return t, bad("x5chain: %v", err)
+		return t, err
 	}
-	if len(msg.Payload) > maxTransferPayload {
-		return t, bad("payload of %d bytes", len(msg.Payload))
-	}
-	dec := json.NewDecoder(bytes.NewReader(msg.Payload))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&t); err != nil {
-		return t, fmt.Errorf("%w: %v", ErrTransfer, err)
-	}
-	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
-		return t, fmt.Errorf("%w: data after the JSON object", ErrTransfer)
+	if err := decodePayload(e.msg.Payload, maxTransferPayload, &t, ErrTransfer); err != nil {
+		return t, err
 	}
 	if err := t.Validate(); err != nil {
 		return t, err
 	}
-	if err := verifySigner(&msg, alg, signer, p); err != nil {
+	if err := e.verify(p); err != nil {
 		return t, err
 	}
 	if t.Device != p.Device.Subject.CommonName {
@@ -183,44 +132,4 @@ func VerifyTransfer(b []byte, p JobPolicy) (Transfer, error) {
 		return t, fmt.Errorf("%w: transfer %s expired", ErrJobExpired, t.ID)
 	}
 	return t, nil
-}
-
-// verifySigner is SignedJob.Verify's check of the signer and signature,
-// for a message that is not a job.
-// With issuers given, the device's certificate may have been issued by
-// any of them (a trust message during a CA rotation) rather than by the
-// signer's root.
-func verifySigner(msg *cose.Sign1Message, alg cose.Algorithm, signer *x509.Certificate, p JobPolicy, issuers ...*x509.Certificate) error {
-	if p.Roots == nil || p.Device == nil {
-		return fmt.Errorf("%w: no trust anchors or device certificate", ErrJobSignature)
-	}
-	if err := checkSignerRole(signer); err != nil {
-		return err
-	}
-	chains, err := signer.Verify(x509.VerifyOptions{Roots: p.Roots, CurrentTime: p.Now, KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageAny}})
-	if err != nil {
-		return fmt.Errorf("%w: signer certificate: %v", ErrJobSignature, err)
-	}
-	if len(issuers) > 0 {
-		if !slices.ContainsFunc(issuers, func(c *x509.Certificate) bool { return issued(p.Device, c) }) {
-			return fmt.Errorf("%w: this device's certificate was issued by none of the fleet's CAs", ErrJobSignature)
-		}
-	} else if !slices.ContainsFunc(chains, func(c []*x509.Certificate) bool { return issued(p.Device, c[len(c)-1]) }) {
-		return fmt.Errorf("%w: the signer does not chain to the CA that issued this device's certificate", ErrJobSignature)
-	}
-	keyAlg, err := coseAlg(signer.PublicKey)
-	if err != nil {
-		return err
-	}
-	if keyAlg != alg {
-		return fmt.Errorf("%w: signed with %v, the signer's key is for %v", ErrJobSignature, alg, keyAlg)
-	}
-	v, err := cose.NewVerifier(keyAlg, signer.PublicKey)
-	if err != nil {
-		return fmt.Errorf("%w: %v", ErrJobSignature, err)
-	}
-	if err := msg.Verify(nil, v); err != nil {
-		return fmt.Errorf("%w: %v", ErrJobSignature, err)
-	}
-	return nil
 }

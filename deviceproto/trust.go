@@ -7,11 +7,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"slices"
 	"time"
-
-	"github.com/veraison/go-cose"
 )
 
 // A trust message gives a device its fleet's new trust anchors during a
@@ -87,17 +84,7 @@ func (s *JobSigner) SignTrust(deviceID string, t Trust) ([]byte, error) {
 
 // IsTrust reports whether a message on the jobs topic is a trust message
 // (by its protected content type; nothing is verified).
-func IsTrust(b []byte) bool {
-	if len(b) == 0 || len(b) > MaxTrustSize || b[0] != 0xd2 {
-		return false
-	}
-	var msg cose.Sign1Message
-	if msg.UnmarshalCBOR(b) != nil {
-		return false
-	}
-	ct, _ := msg.Headers.Protected[cose.HeaderLabelContentType].(string)
-	return ct == TrustContentType
-}
+func IsTrust(b []byte) bool { return hasContentType(b, TrustContentType, MaxTrustSize) }
 
 // CrossRoots returns the CA certificates among presented that one of
 // anchors signed: the successors the device's CA vouches for. Rampart's CA
@@ -129,39 +116,12 @@ func CrossRoots(anchors, presented []*x509.Certificate) []*x509.Certificate {
 // key of a cross root.
 func VerifyTrust(b []byte, anchors []*x509.Certificate, device *x509.Certificate, now time.Time) (Trust, []*x509.Certificate, error) {
 	var t Trust
-	if len(b) > MaxTrustSize || len(b) == 0 || b[0] != 0xd2 {
-		return t, nil, fmt.Errorf("%w: not a tagged COSE_Sign1 of at most %d bytes", ErrJobEnvelope, MaxTrustSize)
-	}
-	var msg cose.Sign1Message
-	if err := msg.UnmarshalCBOR(b); err != nil {
-		return t, nil, fmt.Errorf("%w: %v", ErrJobEnvelope, err)
-	}
-	h := msg.Headers.Protected
-	if _, ok := h[cose.HeaderLabelCritical]; ok {
-		return t, nil, fmt.Errorf("%w: critical header parameters", ErrJobEnvelope)
-	}
-	if ct, _ := h[cose.HeaderLabelContentType].(string); ct != TrustContentType {
-		return t, nil, fmt.Errorf("%w: content type %v", ErrJobEnvelope, h[cose.HeaderLabelContentType])
-	}
-	alg, err := h.Algorithm()
-	if err != nil || (alg != cose.AlgorithmES256 && alg != cose.AlgorithmES384) {
-		return t, nil, fmt.Errorf("%w: algorithm %v", ErrJobEnvelope, alg)
-	}
-	der, ok := h[cose.HeaderLabelX5Chain].([]byte)
-	if !ok || len(der) == 0 || len(der) > maxSignerCert {
-		return t, nil, fmt.Errorf("%w: x5chain", ErrJobEnvelope)
-	}
-	signer, err := x509.ParseCertificate(der)
+	e, err := openEnvelope(b, TrustContentType, MaxTrustSize)
 	if err != nil {
-		return t, nil, fmt.Errorf("%w: x5chain: %v", ErrJobEnvelope, err)
+		return t, nil, err
 	}
-	dec := json.NewDecoder(bytes.NewReader(msg.Payload))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&t); err != nil {
-		return t, nil, fmt.Errorf("%w: %v", ErrTrust, err)
-	}
-	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
-		return t, nil, fmt.Errorf("%w: data after the JSON object", ErrTrust)
+	if err := decodePayload(e.msg.Payload, MaxTrustSize, &t, ErrTrust); err != nil {
+		return t, nil, err
 	}
 	if err := t.Validate(); err != nil {
 		return t, nil, err
@@ -176,7 +136,7 @@ func VerifyTrust(b []byte, anchors []*x509.Certificate, device *x509.Certificate
 	for _, r := range roots {
 		pool.AddCert(r)
 	}
-	if err := verifySigner(&msg, alg, signer, JobPolicy{Roots: pool, Device: device, Now: now}, roots...); err != nil {
+	if err := e.verify(JobPolicy{Roots: pool, Device: device, Now: now}, roots...); err != nil {
 		return t, nil, err
 	}
 	if t.Device != device.Subject.CommonName {
