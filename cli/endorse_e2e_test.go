@@ -11,7 +11,6 @@ import (
 	"strings"
 	"testing"
 
-	"rampart/boot"
 	"rampart/fleet/store"
 	"rampart/hsm/hsmtest"
 	"rampart/image"
@@ -74,21 +73,7 @@ func provisionImportEnroll(t *testing.T, tpmSpec string, hw func(mfrPEM string) 
 	caPath := write("ca.pem", pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: f.Server.CA().Certificate().Raw}))
 
 	// The factory: a device with v1 in its primary slot, provisioned by the CLI.
-	cfg, err := boot.ParseConfig([]byte(`{"flash": {"sectors": [{"size": 4096, "count": 20}], "write_align": 8, "erased_value": 255},
-	  "strategy": "overwrite-only", "bootloader": {"offset": 0, "size": 8192},
-	  "images": [{"id": 0, "name": "SPE", "primary": {"offset": "0x2000", "size": "0x9000"}, "secondary": {"offset": "0xb000", "size": "0x9000"}}]}`), true)
-	if err != nil {
-		t.Fatal(err)
-	}
-	devDir, stateDir := filepath.Join(dir, "dev"), filepath.Join(dir, "spe")
-	d, err := boot.CreateDevice(devDir, cfg, nil, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := d.Boot.Install(0, boot.Primary, v1); err != nil {
-		t.Fatal(err)
-	}
-	d.Close()
+	devDir, stateDir := factoryDevice(t, dir, v1), filepath.Join(dir, "spe")
 	endo := filepath.Join(dir, "device.endorsement.json")
 	keyFlags := []string{"--manufacturer-key", mfrPath}
 	if hw != nil {

@@ -14,7 +14,6 @@ import (
 	"strings"
 	"testing"
 
-	"rampart/boot"
 	"rampart/image"
 	"rampart/ipc"
 	"rampart/psa"
@@ -37,27 +36,7 @@ func TestSPEProvisionAttestWithTPM(t *testing.T) {
 	bootPub, _ := image.MarshalPublicKeyPEM(&bootKey.PublicKey)
 	bootPubPath := filepath.Join(dir, "boot.pub.pem")
 	os.WriteFile(bootPubPath, bootPub, 0o600)
-	cfg, err := boot.ParseConfig([]byte(`{"flash": {"sectors": [{"size": 4096, "count": 20}], "write_align": 8, "erased_value": 255},
-	  "strategy": "overwrite-only", "bootloader": {"offset": 0, "size": 8192},
-	  "images": [{"id": 0, "name": "SPE", "primary": {"offset": "0x2000", "size": "0x9000"}, "secondary": {"offset": "0xb000", "size": "0x9000"}}]}`), true)
-	if err != nil {
-		t.Fatal(err)
-	}
-	devDir, stateDir := filepath.Join(dir, "dev"), filepath.Join(dir, "state")
-	d, err := boot.CreateDevice(devDir, cfg, nil, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	v, _ := image.ParseVersion("1.2.0")
-	sc := uint32(1)
-	res, err := image.Sign(bytes.Repeat([]byte{0x5a}, 3000), &image.SignOptions{SecurityCounter: &sc, Key: bootKey, HeaderSize: 32, PadHeader: true, Version: v, BootRecord: "SPE"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := d.Boot.Install(0, boot.Primary, res.Bytes); err != nil {
-		t.Fatal(err)
-	}
-	d.Close()
+	devDir, stateDir := factoryDevice(t, dir, speImage(t, bootKey)), filepath.Join(dir, "state")
 
 	endo := filepath.Join(dir, "endorsement.json")
 	if code, _, errs := runCLI(t, nil, "spe", "provision", "--rot", "tpm", "--state-dir", stateDir, "--implementation-id", strings.Repeat("ab", 32),

@@ -14,7 +14,6 @@ import (
 	"testing"
 
 	"rampart/attest"
-	"rampart/boot"
 	"rampart/image"
 )
 
@@ -38,27 +37,7 @@ func TestSpeProvisionAttestDecommission(t *testing.T) {
 	bootPub, _ := image.MarshalPublicKeyPEM(&bootKey.PublicKey)
 	bootPubPath := write("boot.pub.pem", bootPub)
 
-	cfg, err := boot.ParseConfig([]byte(`{"flash": {"sectors": [{"size": 4096, "count": 20}], "write_align": 8, "erased_value": 255},
-	  "strategy": "overwrite-only", "bootloader": {"offset": 0, "size": 8192},
-	  "images": [{"id": 0, "name": "SPE", "primary": {"offset": "0x2000", "size": "0x9000"}, "secondary": {"offset": "0xb000", "size": "0x9000"}}]}`), true)
-	if err != nil {
-		t.Fatal(err)
-	}
-	devDir, stateDir := filepath.Join(dir, "dev"), filepath.Join(dir, "state")
-	d, err := boot.CreateDevice(devDir, cfg, nil, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	v, _ := image.ParseVersion("1.2.0")
-	sc := uint32(1)
-	res, err := image.Sign(bytes.Repeat([]byte{0x5a}, 3000), &image.SignOptions{SecurityCounter: &sc, Key: bootKey, HeaderSize: 32, PadHeader: true, Version: v, BootRecord: "SPE"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := d.Boot.Install(0, boot.Primary, res.Bytes); err != nil {
-		t.Fatal(err)
-	}
-	d.Close()
+	devDir, stateDir := factoryDevice(t, dir, speImage(t, bootKey)), filepath.Join(dir, "state")
 
 	impl := strings.Repeat("ab", 32)
 	endo := filepath.Join(dir, "endorsement.json")
