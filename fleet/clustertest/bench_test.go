@@ -39,6 +39,7 @@ type benchRow struct {
 	reconS   float64       // enrolled devices reconnecting at once: sessions a second
 	cpuRecon time.Duration // nodes' CPU per reconnection (TLS handshake, session, first publish)
 	failover time.Duration // a killed node's devices all connected elsewhere (0: not measured)
+	failN    int           // how many devices the killed node held
 	failNote string
 	perNode  []string // each node's CPU per message
 }
@@ -236,6 +237,7 @@ func benchOne(t *testing.T, c *testCluster, fd *fleetDevices, row *benchRow) {
 			victims = append(victims, sd)
 		}
 	}
+	row.failN = len(victims)
 	began = time.Now()
 	c.nodes[victim].kill()
 	bad := fd.waitAll(30*time.Second, victims, func(sd *simDevice) bool { return sd.connected() && sd.node(c) != victim })
@@ -268,7 +270,7 @@ func printBench(t *testing.T, rows []benchRow) {
 		fo := "-"
 		switch {
 		case r.failover > 0:
-			fo = r.failover.Round(time.Millisecond).String()
+			fo = fmt.Sprintf("%s for %d devices", r.failover.Round(time.Millisecond), r.failN)
 		case r.failNote != "":
 			fo = r.failNote
 		}
