@@ -64,9 +64,11 @@ type Config struct {
 	// OnDecision is called after each decision (metrics); may be nil.
 	OnDecision func(action string, code deviceproto.Code)
 	// OnIssued is called once a device's new certificate is on record,
-	// before it is returned; the store has revoked the device's earlier
-	// certificates in the same transaction. The server ends the MQTT
-	// sessions still using them (broker.Supersede). May be nil.
+	// before it is returned, when the store revoked earlier certificates
+	// of the device in the same transaction (store.Certificate.Superseded;
+	// not for a first enrollment, whose device has no session to end: in
+	// a cluster that saves a bus message per enrollment). The server ends
+	// the MQTT sessions still using them (broker.Supersede). May be nil.
 	OnIssued func(deviceID, serial string)
 	// MQTTEndpoints returns the MQTT endpoints (host:port) devices may
 	// use, sent with every certificate issued (deviceproto
@@ -368,7 +370,7 @@ func (s *Service) Enroll(ctx context.Context, raw deviceproto.RawRequest, renew 
 		}
 		return deviceID, nil, refuse(deviceproto.CodeInternal, "record: %v", err)
 	}
-	if s.cfg.OnIssued != nil {
+	if s.cfg.OnIssued != nil && rec.Superseded > 0 {
 		s.cfg.OnIssued(dev.ID, rec.Serial)
 	}
 	s.cfg.Log.Info("device enrolled", "action", action, "device", dev.ID, "serial", rec.Serial)

@@ -23,6 +23,12 @@ type Certificate struct {
 	// it; read by CertificateClaims only, not by the certificate reads of
 	// every connection.
 	Claims string `json:"-"`
+	// Superseded is set by RecordEnrollment: how many earlier valid
+	// certificates of the device its transaction revoked. Zero (a first
+	// enrollment, or one after every certificate was revoked) means no
+	// session anywhere can be using a certificate this one supersedes, so
+	// there is nothing to end (enroll.Config.OnIssued is not called).
+	Superseded int64 `json:"-"`
 }
 
 // RecordEnrollment stores an issued certificate and makes the device active,
@@ -232,7 +238,11 @@ func (s *DB) recordEnrollment(ctx context.Context, t *sql.Tx, r *enrollReq) erro
 	if _, err := s.execPrepared(ctx, t, qInsertCert, c.Serial, c.DeviceID, ms(c.NotBefore), ms(c.NotAfter), c.DER, c.Claims); err != nil {
 		return fmt.Errorf("store: record certificate: %w", err)
 	}
-	if _, err := s.execPrepared(ctx, t, qSupersedeCerts, now, c.DeviceID, c.Serial); err != nil {
+	res, err = s.execPrepared(ctx, t, qSupersedeCerts, now, c.DeviceID, c.Serial)
+	if err != nil {
+		return fmt.Errorf("store: revoke superseded certificates: %w", err)
+	}
+	if c.Superseded, err = res.RowsAffected(); err != nil {
 		return fmt.Errorf("store: revoke superseded certificates: %w", err)
 	}
 	if r.audit != nil {

@@ -103,17 +103,21 @@ func TestRecordEnrollmentSupersedes(t *testing.T) {
 			}
 		}
 		now := time.Now().UTC().Truncate(time.Millisecond)
+		var superseded int64 // Certificate.Superseded of the last record
 		record := func(serial, id string, from ...store.State) error {
-			return db.RecordEnrollment(ctx, &store.Certificate{Serial: serial, DeviceID: id, NotBefore: now, NotAfter: now.Add(time.Hour), DER: []byte{1}}, from, nil)
+			c := &store.Certificate{Serial: serial, DeviceID: id, NotBefore: now, NotAfter: now.Add(time.Hour), DER: []byte{1}}
+			err := db.RecordEnrollment(ctx, c, from, nil)
+			superseded = c.Superseded
+			return err
 		}
-		if err := record("a1", "s1", store.Registered); err != nil {
-			t.Fatal(err)
+		if err := record("a1", "s1", store.Registered); err != nil || superseded != 0 {
+			t.Fatalf("first enrollment: %v, %d superseded (want 0)", err, superseded)
 		}
 		if err := record("b1", "s2", store.Registered); err != nil {
 			t.Fatal(err)
 		}
-		if err := record("a2", "s1", store.Active); err != nil { // renewal
-			t.Fatal(err)
+		if err := record("a2", "s1", store.Active); err != nil || superseded != 1 { // renewal
+			t.Fatalf("renewal: %v, %d superseded (want 1)", err, superseded)
 		}
 		revoked := func(serial string) bool {
 			c, err := db.Certificate(ctx, serial)
