@@ -112,7 +112,7 @@ type Platform struct {
 
 	opt     Options
 	devLock sync.Mutex // serializes the device flash between FWU, reboots and ITS on flash
-	huk     []byte // nil at level 3: only the root key partition holds it
+	huk     []byte     // nil at level 3: only the root key partition holds it
 	rootKey *rootkey.Service
 	calls   callers
 	attestS *storage.Store
@@ -410,7 +410,9 @@ func (p *Platform) openITSStore() (storage.Backend, error) {
 // sealed under the HUK like the IAK.
 func (p *Platform) auditKey() (*ecdsa.PrivateKey, error) {
 	get := func() ([]byte, error) { return p.attestS.GetSealed(auditKeyObject, auditKeyLabel, p.huk) }
-	put := func(der []byte) error { return p.attestS.PutSealed(auditKeyObject, auditKeyLabel, p.huk, der, p.opt.Rand) }
+	put := func(der []byte) error {
+		return p.attestS.PutSealed(auditKeyObject, auditKeyLabel, p.huk, der, p.opt.Rand)
+	}
 	if p.huk == nil { // level 3: the sealing key from the root key partition
 		key, err := p.derive(auditsvc.AnchorClientID, storage.SealLabel(auditKeyLabel))
 		if err != nil {
