@@ -210,7 +210,11 @@ func RunPartition(conn io.ReadWriteCloser) error {
 			if p, err = openLevel3(srv, link, h); err != nil {
 				return err
 			}
-			return spe.Sandbox()
+			profile := spe.WithFiles
+			if h.Group == GroupRootKey {
+				profile = spe.NoFiles // it read the HUK before: it opens nothing again
+			}
+			return spe.SandboxProfile(profile)
 		})
 	}
 	closer, err := openGroup(srv, link, h)
