@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"rampart/attest"
+	"rampart/boot"
 	"rampart/ipc"
 	"rampart/psa"
 	"rampart/psaclient"
@@ -46,4 +47,32 @@ func TestDecommissionLevel3(t *testing.T) {
 			t.Errorf("SID %#x on a decommissioned device: %v, want PSA_ERROR_CONNECTION_REFUSED", sid, st)
 		}
 	}
+}
+
+// TestLevel3ITSOnFlash: with ITS on the device's flash, level 3 runs ITS
+// in the platform process (ITS and FWU write the same flash), and PS and
+// audit reach it there by SID.
+func TestLevel3ITSOnFlash(t *testing.T) {
+	root := t.TempDir()
+	devDir, stateDir := filepath.Join(root, "device"), filepath.Join(root, "state")
+	cfg, err := boot.ParseConfig([]byte(flashMapWithITS), true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := boot.CreateDevice(devDir, cfg, []any{&bootKey.PublicKey}, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Boot.Install(0, boot.Primary, signed(t, "1.0.0", 4000)); err != nil {
+		t.Fatal(err)
+	}
+	d.Close()
+	provisionDevice(t, devDir, stateDir)
+	e := startIsolated(t, platform.Isolated{Level: 3, Spec: platform.Spec{StateDir: stateDir, DeviceDir: devDir, ITSOnFlash: true}})
+	for _, r := range e.remotes {
+		if r.Name() == platform.GroupITS {
+			t.Fatal("ITS on flash runs in a process of its own, apart from FWU")
+		}
+	}
+	serviceRound(t, e)
 }
