@@ -55,6 +55,10 @@ const (
 	StorageOpGetSupport  StorageOp = 5
 	StorageOpCreate      StorageOp = 6
 	StorageOpSetExtended StorageOp = 7
+	// StorageOpUIDs (Rampart, ITS only, secure partitions only): out0 =
+	// the caller's own uids, u64 each. PS lists its version records with
+	// it when it runs in a process of its own (isolation level 3).
+	StorageOpUIDs StorageOp = 0x100
 )
 
 // StorageInfoSize is the length of an encoded StorageInfo.

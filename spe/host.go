@@ -36,6 +36,10 @@ type PartitionLink struct {
 	closed   bool
 	nextOut  atomic.Uint64
 	done     chan struct{}
+	// opened, when set (ServeOpening), is closed once the partitions have
+	// opened: calls wait for it. afterReady starts the opening.
+	opened     chan struct{}
+	afterReady func()
 }
 
 // NewPartitionLink wraps the partition process's end of the link.
@@ -84,6 +88,9 @@ func (l *PartitionLink) Serve(srv *Server, startErr error) error {
 		return startErr
 	}
 	defer l.shut(srv)
+	if l.afterReady != nil {
+		l.afterReady()
+	}
 	var buf []byte
 	for {
 		var f linkFrame
@@ -123,6 +130,38 @@ func (l *PartitionLink) Serve(srv *Server, startErr error) error {
 	}
 }
 
+// ServeOpening is Serve for a process whose partitions open by calling
+// other partitions through the SPM (isolation level 3: the crypto
+// partition asks the root key partition for its store key): it says ready
+// at once, runs open beside the serving loop, and holds every call until
+// open returns. An open that fails ends the link (the SPM restarts the
+// process, backing off) and is returned.
+func (l *PartitionLink) ServeOpening(srv *Server, open func() error) error {
+	l.opened = make(chan struct{})
+	var openErr error
+	started := false
+	l.afterReady = func() {
+		started = true
+		go func() {
+			defer close(l.opened)
+			if openErr = open(); openErr != nil {
+				l.conn.Close()
+			}
+		}()
+	}
+	err := l.Serve(srv, nil)
+	// The link ended: an opening still under way sees its calls fail and
+	// returns; its error, if any, is the reason.
+	if !started {
+		return err // the ready frame never went
+	}
+	<-l.opened
+	if openErr != nil {
+		return openErr
+	}
+	return err
+}
+
 // shut ends every session when the link goes: the services forget them.
 func (l *PartitionLink) shut(srv *Server) {
 	l.mu.Lock()
@@ -150,6 +189,9 @@ func (l *PartitionLink) session(srv *Server, id uint64, client int32) *session {
 
 // call runs one forwarded request and sends its reply.
 func (l *PartitionLink) call(srv *Server, sessionID uint64, client int32, frame []byte) {
+	if l.opened != nil {
+		<-l.opened
+	}
 	req, err := ipc.ParseRequest(frame, l.lim)
 	var out []byte
 	switch {

@@ -23,6 +23,11 @@ const (
 	sealLabel      = "initial attestation key"
 )
 
+// SealKeyLabel is the HKDF label of the key that seals the IAK:
+// HKDF-SHA256(HUK, SealKeyLabel). An attestation partition without the HUK
+// (isolation level 3) gets that key from the root key partition.
+var SealKeyLabel = storage.SealLabel(sealLabel)
+
 // ErrNotProvisioned is returned when the device has no IAK yet.
 var ErrNotProvisioned = errors.New("attestation: device not provisioned (no attestation key)")
 
@@ -83,9 +88,16 @@ func Provision(st *storage.Store, huk []byte, curve elliptic.Curve, id Identity,
 	return &key.PublicKey, nil
 }
 
-// load reads the sealed IAK (or the record of an external one) and the identity.
-func load(st *storage.Store, huk []byte, ext ExternalIAK) (crypto.Signer, *Identity, error) {
-	der, err := st.GetSealed(iakObject, sealLabel, huk)
+// load reads the sealed IAK (or the record of an external one) and the
+// identity, unsealing with the HUK or, without it, with sealKey.
+func load(st *storage.Store, huk, sealKey []byte, ext ExternalIAK) (crypto.Signer, *Identity, error) {
+	var der []byte
+	var err error
+	if huk == nil && sealKey != nil {
+		der, err = st.GetSealedWithKey(iakObject, sealLabel, sealKey)
+	} else {
+		der, err = st.GetSealed(iakObject, sealLabel, huk)
+	}
 	if errors.Is(err, storage.ErrNotExist) {
 		return nil, nil, ErrNotProvisioned
 	}

@@ -22,6 +22,9 @@ var Manifest = spe.PartitionManifest{
 	FrameworkVersion: "1.1",
 	Name:             "RAMPART_SP_INITIAL_ATTESTATION",
 	Type:             spe.PSARoT,
+	// The root key partition for the IAK's sealing key at isolation
+	// level 3 (in memory at levels 1 and 2).
+	Dependencies: []uint32{psa.RootKeySID},
 	Services: []spe.ServiceManifest{{
 		Name: "INITIAL_ATTESTATION", SID: psa.AttestSID, Version: psa.AttestVersion, VersionPolicy: spe.Strict,
 		Stateless: true, NonSecureClients: true,
@@ -32,6 +35,10 @@ var Manifest = spe.PartitionManifest{
 type Options struct {
 	Store *storage.Store // where Provision put the sealed IAK and identity
 	HUK   []byte
+	// SealKey, instead of HUK, is the IAK's sealing key,
+	// HKDF-SHA256(HUK, SealKeyLabel): the service then never holds the HUK
+	// (isolation level 3, where the root key partition derives it).
+	SealKey []byte
 	// Lifecycle returns the current security lifecycle state.
 	Lifecycle func() attest.Lifecycle
 	// BootRecords returns the measurements of this boot (boot.Result.Records),
@@ -90,7 +97,7 @@ func (s *Service) Reload() error {
 	if down {
 		return errDown
 	}
-	key, id, err := load(s.opt.Store, s.opt.HUK, s.opt.External)
+	key, id, err := load(s.opt.Store, s.opt.HUK, s.opt.SealKey, s.opt.External)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.down {

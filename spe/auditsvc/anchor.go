@@ -9,7 +9,6 @@ import (
 	"rampart/ipc"
 	"rampart/psa"
 	"rampart/spe/audit"
-	"rampart/spe/storage/its"
 )
 
 // AnchorClientID and anchorUID name the ITS object holding the latest
@@ -22,7 +21,15 @@ const (
 // ITSAnchor keeps the log's latest checkpoint in ITS, outside the log's
 // own file, so that a log truncated or rolled back to an older checkpoint
 // is refused at the next start instead of being taken for a torn append.
-type ITSAnchor struct{ ITS *its.Service }
+type ITSAnchor struct{ ITS AnchorStore }
+
+// AnchorStore is ITS as the anchor uses it: *its.Service in this process,
+// or its.Client through the partition manager (isolation level 3), always
+// under AnchorClientID.
+type AnchorStore interface {
+	Get(client int32, uid psa.StorageUID, offset uint32, size int) ([]byte, error)
+	Set(client int32, uid psa.StorageUID, data []byte, flags psa.StorageFlags) error
+}
 
 type anchorJSON struct {
 	Count     uint64 `json:"count"`

@@ -21,6 +21,9 @@ var Manifest = spe.PartitionManifest{
 	FrameworkVersion: "1.1",
 	Name:             "RAMPART_SP_AUDIT_LOG",
 	Type:             spe.PSARoT,
+	// The root key partition for its key's sealing key and ITS for its
+	// anchor: through the partition manager at isolation level 3.
+	Dependencies: []uint32{psa.RootKeySID, psa.ITSSID},
 	Services: []spe.ServiceManifest{{
 		Name: "AUDIT_LOG", SID: psa.AuditSID, Version: psa.AuditVersion, VersionPolicy: spe.Strict,
 		Stateless: true, NonSecureClients: true,

@@ -14,6 +14,11 @@ import (
 	"rampart/spe/storage"
 )
 
+// StoreKeyLabel is the HKDF label of the key that seals the persistent
+// keys: HKDF-SHA256(HUK, StoreKeyLabel). A crypto partition without the
+// HUK (isolation level 3) gets it from the root key partition.
+const StoreKeyLabel = "rampart spe crypto key store v1"
+
 // HUKSize is the length of the hardware unique key.
 const HUKSize = 32
 
@@ -71,5 +76,5 @@ func LoadOrCreateHUK(path string, rand io.Reader) ([]byte, error) {
 
 // storageKey derives the key-store sealing key from the hardware unique key.
 func storageKey(huk []byte) ([]byte, error) {
-	return hkdf.Key(sha256.New, huk, nil, "rampart spe crypto key store v1", 32)
+	return hkdf.Key(sha256.New, huk, nil, StoreKeyLabel, 32)
 }

@@ -19,6 +19,9 @@ var Manifest = spe.PartitionManifest{
 	FrameworkVersion: "1.1",
 	Name:             "RAMPART_SP_CRYPTO",
 	Type:             spe.PSARoT,
+	// At isolation level 3 it asks the root key partition for its store
+	// key; in one process with the HUK it derives it itself.
+	Dependencies: []uint32{psa.RootKeySID},
 	Services: []spe.ServiceManifest{{
 		Name: "CRYPTO", SID: psa.CryptoSID, Version: psa.CryptoVersion, VersionPolicy: spe.Strict,
 		ConnectionBased: true, Stateless: true, NonSecureClients: true,
@@ -32,6 +35,11 @@ type Options struct {
 	StateDir string
 	// HUK, when set, is used instead of StateDir/huk (tests, provisioning).
 	HUK []byte
+	// StoreKey, when set, is the key that seals the persistent keys,
+	// HKDF-SHA256(HUK, StoreKeyLabel), given instead of the HUK: the
+	// service then never holds the HUK (isolation level 3) and never reads
+	// or creates StateDir/huk.
+	StoreKey []byte
 	// Rand is the entropy source for keys, IVs and random output; nil means
 	// crypto/rand. (Some Go primitives, such as ECDSA, draw their own.)
 	Rand io.Reader
@@ -65,18 +73,26 @@ func New(opt Options) (*Service, error) {
 			return nil, fmt.Errorf("crypto: state directory: %w", err)
 		}
 		dir = filepath.Join(opt.StateDir, "keys")
-		if huk == nil {
+		if huk == nil && opt.StoreKey == nil {
 			var err error
 			huk, err = LoadOrCreateHUK(filepath.Join(opt.StateDir, "huk"), opt.Rand)
 			if err != nil {
 				return nil, err
 			}
 		}
-		if len(huk) != HUKSize {
+		if opt.StoreKey == nil && len(huk) != HUKSize {
 			return nil, fmt.Errorf("crypto: hardware unique key of %d bytes, want %d", len(huk), HUKSize)
 		}
 	}
-	st, err := newStore(dir, huk, opt.Rand, opt.Limits)
+	storeKey := opt.StoreKey
+	if storeKey == nil && dir != "" {
+		var err error
+		if storeKey, err = storageKey(huk); err != nil {
+			return nil, fmt.Errorf("crypto: storage key: %w", err)
+		}
+		defer clear(storeKey)
+	}
+	st, err := newStore(dir, storeKey, opt.Rand, opt.Limits)
 	if err != nil {
 		return nil, err
 	}

@@ -52,7 +52,9 @@ type store struct {
 	down     bool // shut down: nothing loads or is created
 }
 
-func newStore(dir string, huk []byte, rand io.Reader, lim Limits) (*store, error) {
+// newStore opens the key store in dir, sealed under key (32 bytes), or a
+// volatile one when dir is empty.
+func newStore(dir string, key []byte, rand io.Reader, lim Limits) (*store, error) {
 	lim = lim.withDefaults()
 	s := &store{slots: map[keyRef]*slot{}, dir: dir, rand: rand, nextVol: volatileIDMin, maxPers: lim.PersistentKeysPerClient,
 		lim: lim, usage: map[int32]*clientUsage{}}
@@ -65,12 +67,7 @@ func newStore(dir string, huk []byte, rand io.Reader, lim Limits) (*store, error
 	if err := storage.PrivateFiles(dir); err != nil {
 		return nil, fmt.Errorf("crypto: key directory: %w", err)
 	}
-	k, err := storageKey(huk)
-	if err != nil {
-		return nil, fmt.Errorf("crypto: storage key: %w", err)
-	}
-	defer clear(k) // the cipher keeps its own schedule
-	blk, err := aes.NewCipher(k)
+	blk, err := aes.NewCipher(key) // the cipher keeps its own schedule
 	if err != nil {
 		return nil, err
 	}

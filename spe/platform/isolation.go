@@ -61,7 +61,7 @@ func (s Spec) Options() (Options, error) {
 
 // Process groups: what one partition process runs.
 const (
-	GroupPRoT = "prot" // every PSA root-of-trust partition: the HUK and the IAK live here alone
+	GroupPRoT = "prot" // every PSA root-of-trust partition at level 2: the HUK and the IAK live here alone
 	GroupApps = "app"  // every application partition (level 2)
 	groupApp  = "app:" // one application partition, by manifest name (level 3)
 )
@@ -72,7 +72,7 @@ type hello struct {
 }
 
 // PRoTManifests are the partitions of the PSA root of trust, which run
-// together in the PRoT process at levels 2 and 3.
+// together in the PRoT process at level 2 (level 3: level3Groups).
 func PRoTManifests(withDevice bool) []spe.PartitionManifest {
 	ms := []spe.PartitionManifest{lifecycle.Manifest, crypto.Manifest, its.Manifest, ps.Manifest, attestation.Manifest, auditsvc.Manifest}
 	if withDevice {
@@ -109,7 +109,7 @@ func StartIsolated(srv *spe.Server, iso Isolated) ([]*spe.Remote, error) {
 			return err
 		}
 		command := func() *exec.Cmd { return iso.Command(group) }
-		if uid, ok := iso.Users[group]; ok {
+		if uid, ok := iso.Users[userGroup(group)]; ok {
 			if command, err = asUser(iso.Spec, group, ms, uid, command); err != nil {
 				return err
 			}
@@ -121,8 +121,16 @@ func StartIsolated(srv *spe.Server, iso Isolated) ([]*spe.Remote, error) {
 		remotes = append(remotes, r)
 		return nil
 	}
-	if err := start(GroupPRoT, PRoTManifests(iso.Spec.DeviceDir != ""), nil); err != nil {
-		return remotes, err
+	if iso.Level == 2 {
+		if err := start(GroupPRoT, PRoTManifests(iso.Spec.DeviceDir != ""), nil); err != nil {
+			return remotes, err
+		}
+	} else {
+		for _, g := range level3Groups(iso.Spec) {
+			if err := start(g.name, g.manifests, g.callers); err != nil {
+				return remotes, err
+			}
+		}
 	}
 	apps := spe.Applications()
 	if iso.Level == 2 && len(apps) > 0 {
@@ -188,6 +196,27 @@ func RunPartition(conn io.ReadWriteCloser) error {
 		return fmt.Errorf("platform: partition hello: %w", err)
 	}
 	srv := spe.New(spe.Options{})
+	if isLevel3PRoT(h.Group) {
+		// It opens through calls to other partitions, which need the link
+		// served: it says ready first, and calls wait until it opened.
+		var p *Platform
+		defer func() {
+			if p != nil {
+				p.Close()
+			}
+		}()
+		return link.ServeOpening(srv, func() error {
+			var err error
+			if p, err = openLevel3(srv, link, h); err != nil {
+				return err
+			}
+			profile := spe.WithFiles
+			if h.Group == GroupRootKey {
+				profile = spe.NoFiles // it read the HUK before: it opens nothing again
+			}
+			return spe.SandboxProfile(profile)
+		})
+	}
 	closer, err := openGroup(srv, link, h)
 	if closer != nil {
 		defer closer()
@@ -196,6 +225,20 @@ func RunPartition(conn io.ReadWriteCloser) error {
 		err = spe.Sandbox()
 	}
 	return link.Serve(srv, err)
+}
+
+// openLevel3 opens one PRoT process group of level 3 on srv.
+func openLevel3(srv *spe.Server, link *spe.PartitionLink, h hello) (*Platform, error) {
+	spec := h.Spec
+	if h.Group != GroupPlatform {
+		spec.DeviceDir = "" // only the platform group acts on the device
+	}
+	opt, err := spec.Options()
+	if err != nil {
+		return nil, err
+	}
+	opt.Into, opt.Group, opt.Caller = srv, h.Group, link.Caller
+	return Open(opt)
 }
 
 // openGroup registers the partitions of one process group on srv.

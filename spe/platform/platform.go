@@ -14,6 +14,7 @@ import (
 
 	"rampart/attest"
 	"rampart/boot"
+	"rampart/ipc"
 	"rampart/spe"
 	"rampart/spe/attestation"
 	"rampart/spe/audit"
@@ -21,6 +22,7 @@ import (
 	"rampart/spe/crypto"
 	"rampart/spe/fwu"
 	"rampart/spe/lifecycle"
+	"rampart/spe/rootkey"
 	"rampart/spe/rot"
 	"rampart/spe/storage"
 	"rampart/spe/storage/its"
@@ -82,6 +84,14 @@ type Options struct {
 	// Rand and Now are injected for tests; nil means crypto/rand, time.Now.
 	Rand io.Reader
 	Now  func() time.Time
+	// Group, at isolation level 3, is the one process group of the PSA
+	// root of trust this process opens (GroupRootKey, GroupCrypto, ...);
+	// "" opens them all, with the HUK, in this process (levels 1 and 2).
+	Group string
+	// Caller reaches the services of other processes as partition id (a
+	// session the partition manager limits to that partition's manifest
+	// dependencies): how a level-3 group gets derived keys and ITS.
+	Caller func(partition int32) ipc.Transport
 	// RoT, when set, is the TPM holding the hardware unique key, the
 	// attestation key and the persistent PSA keys created with
 	// psa.LifetimePersistentTPM (docs/roots-of-trust.md); nil keeps the
@@ -102,7 +112,9 @@ type Platform struct {
 
 	opt     Options
 	devLock sync.Mutex // serializes the device flash between FWU, reboots and ITS on flash
-	huk     []byte
+	huk     []byte     // nil at level 3: only the root key partition holds it
+	rootKey *rootkey.Service
+	calls   callers
 	attestS *storage.Store
 	mu      sync.Mutex
 	last    *boot.Result
@@ -119,10 +131,14 @@ func Open(opt Options) (*Platform, error) {
 		opt.Rand = rand.Reader
 	}
 	p := &Platform{opt: opt, last: opt.LastBoot}
+	p.calls.new = opt.Caller
 	// The state directory is the SPE's alone, whatever its mode was; one
 	// others could write to is refused.
 	if err := storage.PrivateDir(opt.StateDir); err != nil {
 		return nil, fmt.Errorf("platform: state directory: %w", err)
+	}
+	if opt.Group != "" && opt.Group != GroupPlatform {
+		return p.openPart()
 	}
 	lcStore, err := storage.Open(filepath.Join(opt.StateDir, LifecycleDir), storage.Options{Fault: opt.StorageFault})
 	if err != nil {
@@ -156,7 +172,92 @@ func Open(opt Options) (*Platform, error) {
 	return p, nil
 }
 
+// openPart opens one level-3 process group other than the platform's (the
+// lifecycle partition's): nothing on a decommissioned device, as at level 1
+// (the lifecycle partition finishes the destruction).
+func (p *Platform) openPart() (*Platform, error) {
+	if !isLevel3PRoT(p.opt.Group) {
+		return nil, fmt.Errorf("platform: no partition group %q", p.opt.Group)
+	}
+	p.Server = p.opt.Into
+	if p.Server == nil {
+		p.Server = spe.New(p.opt.Server)
+	}
+	dead, err := decommissioned(p.opt.StateDir)
+	if err != nil || dead {
+		return p, err
+	}
+	if err := p.openServices(); err != nil {
+		p.Close()
+		return nil, err
+	}
+	return p, nil
+}
+
 func (p *Platform) openServices() error {
+	opt := p.opt
+	if opt.Group == "" {
+		if err := p.loadHUK(); err != nil {
+			return err
+		}
+	}
+	if p.runs(GroupRootKey) {
+		return p.openRootKey()
+	}
+	if p.runs(GroupCrypto) {
+		if err := p.openCrypto(); err != nil {
+			return err
+		}
+	}
+	if p.runs(GroupITS) {
+		itsStore, err := p.openITSStore()
+		if err != nil {
+			return err
+		}
+		p.ITS = its.New(itsStore, opt.ITSLimits)
+	}
+	if p.runs(GroupPS) {
+		if err := p.openPS(); err != nil {
+			return err
+		}
+	}
+	if p.runs(GroupPlatform) {
+		if err := p.openAttestationAndAudit(); err != nil {
+			return err
+		}
+	}
+	return p.register()
+}
+
+// register adds the services this process opened to its server.
+func (p *Platform) register() error {
+	var rs []interface{ Register(*spe.Server) error }
+	if p.Crypto != nil {
+		rs = append(rs, p.Crypto)
+	}
+	if p.ITS != nil {
+		rs = append(rs, p.ITS)
+	}
+	if p.PS != nil {
+		rs = append(rs, p.PS)
+	}
+	if p.Attestation != nil {
+		rs = append(rs, p.Attestation, p.Audit)
+	}
+	if p.FWU != nil {
+		rs = append(rs, p.FWU)
+	}
+	for _, r := range rs {
+		if err := r.Register(p.Server); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// loadHUK loads the hardware unique key (or its TPM) into this process:
+// isolation levels 1 and 2, where the PRoT is one process.
+func (p *Platform) loadHUK() error {
 	opt := p.opt
 	var err error
 	if err := checkRoT(opt.StateDir, opt.RoT); err != nil {
@@ -166,33 +267,59 @@ func (p *Platform) openServices() error {
 		if p.huk, err = tpmHUK(opt.RoT); err != nil {
 			return err
 		}
-	} else {
-		if err := ensureHUK(opt.StateDir, opt.Rand, opt.StorageFault); err != nil {
-			return err
-		}
-		if p.huk, err = crypto.LoadOrCreateHUK(filepath.Join(opt.StateDir, HUKFile), opt.Rand); err != nil {
-			return fmt.Errorf("platform: %w", err)
-		}
+		return nil
 	}
+	if err := ensureHUK(opt.StateDir, opt.Rand, opt.StorageFault); err != nil {
+		return err
+	}
+	if p.huk, err = crypto.LoadOrCreateHUK(filepath.Join(opt.StateDir, HUKFile), opt.Rand); err != nil {
+		return fmt.Errorf("platform: %w", err)
+	}
+	return nil
+}
+
+func (p *Platform) openCrypto() error {
+	opt := p.opt
 	copt := crypto.Options{StateDir: opt.StateDir, HUK: p.huk, Rand: opt.Rand, Limits: opt.CryptoLimits}
 	if opt.RoT != nil {
 		copt.Vault = opt.RoT // persistent PSA keys of psa.LocationRampartTPM
 	}
+	if p.huk == nil {
+		k, err := p.derive(CryptoPartitionID, crypto.StoreKeyLabel)
+		if err != nil {
+			return fmt.Errorf("platform: crypto store key: %w", err)
+		}
+		defer clear(k)
+		copt.StoreKey = k
+	}
+	var err error
 	if p.Crypto, err = crypto.New(copt); err != nil {
 		return fmt.Errorf("platform: %w", err)
 	}
-	itsStore, err := p.openITSStore()
-	if err != nil {
-		return err
-	}
-	p.ITS = its.New(itsStore, opt.ITSLimits)
+	return nil
+}
+
+func (p *Platform) openPS() error {
+	opt := p.opt
 	psStore, err := storage.Open(filepath.Join(opt.StateDir, PSDir), storage.Options{Fault: opt.StorageFault})
 	if err != nil {
 		return fmt.Errorf("platform: %w", err)
 	}
-	if p.PS, err = ps.New(ps.Options{Store: psStore, ITS: p.ITS, HUK: p.huk, Rand: opt.Rand, Limits: opt.PSLimits}); err != nil {
+	popt := ps.Options{Store: psStore, ITS: p.itsFor(ps.PartitionClientID), HUK: p.huk, Rand: opt.Rand, Limits: opt.PSLimits}
+	if p.huk == nil {
+		popt.Keys = func(label string) ([]byte, error) { return p.derive(ps.PartitionClientID, label) }
+	}
+	if p.PS, err = ps.New(popt); err != nil {
 		return fmt.Errorf("platform: %w", err)
 	}
+	return nil
+}
+
+// openAttestationAndAudit opens the partitions that share the device, the
+// boot's measurements and the lifecycle state: attestation, audit, FWU.
+func (p *Platform) openAttestationAndAudit() error {
+	opt := p.opt
+	var err error
 	if p.attestS, err = storage.Open(filepath.Join(opt.StateDir, AttestDir), storage.Options{Fault: opt.StorageFault}); err != nil {
 		return fmt.Errorf("platform: %w", err)
 	}
@@ -208,6 +335,12 @@ func (p *Platform) openServices() error {
 	if opt.RoT != nil {
 		aopt.External = tpmIAK{opt.RoT}
 	}
+	if p.huk == nil {
+		if aopt.SealKey, err = p.derive(AttestationPartitionID, attestation.SealKeyLabel); err != nil {
+			return fmt.Errorf("platform: attestation sealing key: %w", err)
+		}
+		defer clear(aopt.SealKey)
+	}
 	p.Attestation, err = attestation.New(aopt)
 	if err != nil {
 		return fmt.Errorf("platform: %w", err)
@@ -221,7 +354,7 @@ func (p *Platform) openServices() error {
 	}
 	p.Audit, err = auditsvc.Open(auditsvc.Options{
 		Path: filepath.Join(opt.StateDir, AuditDir, AuditLogFile), Signer: auditKey, Readers: opt.AuditReaders,
-		Log: audit.Options{Now: opt.Now, CheckpointEvery: 16}, Anchor: &auditsvc.ITSAnchor{ITS: p.ITS},
+		Log: audit.Options{Now: opt.Now, CheckpointEvery: 16}, Anchor: &auditsvc.ITSAnchor{ITS: p.itsFor(auditsvc.AnchorClientID)},
 	})
 	if err != nil {
 		return fmt.Errorf("platform: %w", err)
@@ -231,11 +364,6 @@ func (p *Platform) openServices() error {
 		// which its readers see; the transition itself is already recorded.
 		_ = p.Audit.Append(LifecyclePartitionID, "lifecycle.transition", []byte(from.String()+" -> "+to.String()))
 	})
-	for _, r := range []interface{ Register(*spe.Server) error }{p.Crypto, p.ITS, p.PS, p.Attestation, p.Audit} {
-		if err := r.Register(p.Server); err != nil {
-			return err
-		}
-	}
 	if opt.Device != nil {
 		fwuStore, err := storage.Open(filepath.Join(opt.StateDir, FWUDir), storage.Options{Fault: opt.StorageFault})
 		if err != nil {
@@ -247,9 +375,6 @@ func (p *Platform) openServices() error {
 		})
 		if err != nil {
 			return fmt.Errorf("platform: %w", err)
-		}
-		if err := p.FWU.Register(p.Server); err != nil {
-			return err
 		}
 	}
 	return nil
@@ -284,7 +409,22 @@ func (p *Platform) openITSStore() (storage.Backend, error) {
 // auditKey loads (or, on first start, generates) the audit checkpoint key,
 // sealed under the HUK like the IAK.
 func (p *Platform) auditKey() (*ecdsa.PrivateKey, error) {
-	der, err := p.attestS.GetSealed(auditKeyObject, auditKeyLabel, p.huk)
+	get := func() ([]byte, error) { return p.attestS.GetSealed(auditKeyObject, auditKeyLabel, p.huk) }
+	put := func(der []byte) error {
+		return p.attestS.PutSealed(auditKeyObject, auditKeyLabel, p.huk, der, p.opt.Rand)
+	}
+	if p.huk == nil { // level 3: the sealing key from the root key partition
+		key, err := p.derive(auditsvc.AnchorClientID, storage.SealLabel(auditKeyLabel))
+		if err != nil {
+			return nil, fmt.Errorf("platform: audit key: %w", err)
+		}
+		defer clear(key)
+		get = func() ([]byte, error) { return p.attestS.GetSealedWithKey(auditKeyObject, auditKeyLabel, key) }
+		put = func(der []byte) error {
+			return p.attestS.PutSealedWithKey(auditKeyObject, auditKeyLabel, key, der, p.opt.Rand)
+		}
+	}
+	der, err := get()
 	if errors.Is(err, storage.ErrNotExist) {
 		k, err := ecdsa.GenerateKey(elliptic.P256(), p.opt.Rand)
 		if err != nil {
@@ -294,7 +434,7 @@ func (p *Platform) auditKey() (*ecdsa.PrivateKey, error) {
 		if err != nil {
 			return nil, err
 		}
-		if err := p.attestS.PutSealed(auditKeyObject, auditKeyLabel, p.huk, der, p.opt.Rand); err != nil {
+		if err := put(der); err != nil {
 			return nil, fmt.Errorf("platform: audit key: %w", err)
 		}
 		return k, nil
@@ -429,7 +569,22 @@ func (p *Platform) destroy() error {
 		errs = append(errs, storage.Shred(filepath.Join(dir, d)))
 	}
 	clear(p.huk)
+	if p.opt.Group == GroupPlatform {
+		errs = append(errs, p.retireRootKey())
+	}
 	return errors.Join(errs...)
+}
+
+// retireRootKey makes the root key partition forget the HUK (level 3,
+// whose file destroy shreds). A root key partition that serves nothing
+// (started on a device already decommissioned) refuses the call: nothing
+// to retire.
+func (p *Platform) retireRootKey() error {
+	err := rootkey.Client{T: p.calls.get(LifecyclePartitionID)}.Retire()
+	if err != nil && !errors.Is(err, ipc.ErrConnectionRefused) {
+		return fmt.Errorf("platform: retiring the root key: %w", err)
+	}
+	return nil
 }
 
 // Close closes the audit log (sealing it with a checkpoint).

@@ -27,7 +27,7 @@ func asUser(spec Spec, group string, ms []spe.PartitionManifest, uid int, comman
 		return nil, fmt.Errorf("platform: partition users: %s: uid %d (root or invalid)", group, uid)
 	}
 	var dirs []string
-	if group == GroupPRoT {
+	if userGroup(group) == GroupPRoT {
 		dirs = append(dirs, spec.StateDir)
 		if spec.DeviceDir != "" {
 			dirs = append(dirs, spec.DeviceDir)
@@ -73,4 +73,13 @@ func chownTree(root string, uid int) error {
 		}
 		return os.Lchown(p, uid, uid)
 	})
+}
+
+// userGroup is the partition_uids key of a process group: level 3's PRoT
+// processes share the PRoT's user (they share the state directory).
+func userGroup(group string) string {
+	if isLevel3PRoT(group) {
+		return GroupPRoT
+	}
+	return group
 }

@@ -226,3 +226,9 @@ func (s *Store) List(prefix string) ([]string, error) {
 	sort.Strings(names)
 	return names, nil
 }
+
+// Reader returns a store over dir for reading only: it neither makes the
+// directory private nor removes interrupted writes, which belong to the
+// process that writes there. A partition process reads another
+// partition's object with it (the lifecycle state, at isolation level 3).
+func Reader(dir string) *Store { return &Store{dir: dir} }

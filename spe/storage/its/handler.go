@@ -1,6 +1,7 @@
 package its
 
 import (
+	"encoding/binary"
 	"errors"
 
 	"rampart/ipc"
@@ -108,9 +109,34 @@ func Serve(b Backend, m *spe.Message, r *Request) ipc.Status {
 
 // Call dispatches one ITS call.
 func (s *Service) Call(m *spe.Message) ipc.Status {
+	if psa.StorageOp(m.Type) == psa.StorageOpUIDs {
+		return s.listOwn(m)
+	}
 	r, st := Decode(m)
 	if st != ipc.Success {
 		return st
 	}
 	return Serve(s, m, r)
+}
+
+// listOwn answers StorageOpUIDs: a secure partition's own uids.
+func (s *Service) listOwn(m *spe.Message) ipc.Status {
+	if m.Client <= 0 {
+		return ipc.ErrNotSupported // a namespace is never listed to a non-secure client
+	}
+	if m.NumIn() != 0 || len(m.OutSize) != 1 {
+		return ipc.ErrProgrammerError
+	}
+	uids, err := s.UIDs(m.Client)
+	if err != nil {
+		return Status(err)
+	}
+	b := make([]byte, 0, 8*len(uids))
+	for _, u := range uids {
+		b = binary.LittleEndian.AppendUint64(b, uint64(u))
+	}
+	if len(b) > int(m.OutSize[0]) {
+		return ipc.ErrBufferTooSmall
+	}
+	return m.Write(0, b)
 }

@@ -42,14 +42,28 @@ type sealed struct {
 	Data     []byte // plaintext after open
 }
 
+// ObjectLabelPrefix starts the HKDF label of every object key: the key of
+// (client, uid) is HKDF-SHA256(HUK, prefix ‖ u32 client ‖ u64 uid).
+const ObjectLabelPrefix = "rampart ps object v1"
+
+// KeySource returns HKDF-SHA256(HUK, label): from the HUK in this process
+// (HUKKeys), or from the root key partition (isolation level 3).
+type KeySource func(label string) ([]byte, error)
+
+// HUKKeys derives from a HUK this process holds.
+func HUKKeys(huk []byte) KeySource {
+	return func(label string) ([]byte, error) { return hkdf.Key(sha256.New, huk, nil, label, 32) }
+}
+
 // objectKey derives the AEAD key of (client, uid) from the HUK.
-func objectKey(huk []byte, client int32, uid psa.StorageUID) (cipher.AEAD, error) {
-	info := binary.LittleEndian.AppendUint32([]byte("rampart ps object v1"), uint32(client))
+func objectKey(keys KeySource, client int32, uid psa.StorageUID) (cipher.AEAD, error) {
+	info := binary.LittleEndian.AppendUint32([]byte(ObjectLabelPrefix), uint32(client))
 	info = binary.LittleEndian.AppendUint64(info, uint64(uid))
-	k, err := hkdf.Key(sha256.New, huk, nil, string(info), 32)
+	k, err := keys(string(info))
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("ps: object key: %v: %w", err, ipc.ErrStorageFailure)
 	}
+	defer clear(k)
 	b, err := aes.NewCipher(k)
 	if err != nil {
 		return nil, err
@@ -71,8 +85,8 @@ func (o *sealed) header(nonce []byte) []byte {
 
 // seal encodes o: header || ciphertext || tag, or with NO_CONFIDENTIALITY
 // header || data || tag where the tag authenticates header and data.
-func seal(huk []byte, o *sealed, rand io.Reader) ([]byte, error) {
-	aead, err := objectKey(huk, o.Client, o.UID)
+func seal(keys KeySource, o *sealed, rand io.Reader) ([]byte, error) {
+	aead, err := objectKey(keys, o.Client, o.UID)
 	if err != nil {
 		return nil, err
 	}
@@ -91,7 +105,7 @@ func seal(huk []byte, o *sealed, rand io.Reader) ([]byte, error) {
 
 // open decodes and authenticates a PS object file for (client, uid). A file
 // that is malformed or whose tag fails gives ipc.ErrInvalidSignature.
-func open(huk []byte, client int32, uid psa.StorageUID, b []byte) (*sealed, error) {
+func open(keys KeySource, client int32, uid psa.StorageUID, b []byte) (*sealed, error) {
 	hs := headerSize
 	if len(b) >= 4 && bytes.Equal(b[:4], fileMagicV1) {
 		hs = headerSizeV1
@@ -121,7 +135,7 @@ func open(huk []byte, client int32, uid psa.StorageUID, b []byte) (*sealed, erro
 	if o.Client != client || o.UID != uid {
 		return nil, fmt.Errorf("ps: object file belongs to another object: %w", ipc.ErrInvalidSignature)
 	}
-	aead, err := objectKey(huk, client, uid)
+	aead, err := objectKey(keys, client, uid)
 	if err != nil {
 		return nil, err
 	}

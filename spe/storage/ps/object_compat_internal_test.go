@@ -14,7 +14,7 @@ import (
 // file whose capacity is under its length is refused.
 func TestOpenVersion1File(t *testing.T) {
 	huk := bytes.Repeat([]byte{7}, 32)
-	aead, err := objectKey(huk, -1, 9)
+	aead, err := objectKey(HUKKeys(huk), -1, 9)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -27,20 +27,20 @@ func TestOpenVersion1File(t *testing.T) {
 	h = binary.LittleEndian.AppendUint32(h, 3)
 	h = append(h, nonce...)
 	file := aead.Seal(append([]byte(nil), h...), nonce, []byte("old"), h)
-	o, err := open(huk, -1, 9, file)
+	o, err := open(HUKKeys(huk), -1, 9, file)
 	if err != nil || string(o.Data) != "old" || o.Capacity != 3 || o.Version != 3 {
 		t.Fatalf("version 1 file: %+v %v", o, err)
 	}
 
-	b, err := seal(huk, &sealed{Version: 4, Client: -1, UID: 9, Data: []byte("abcd"), Capacity: 10}, bytes.NewReader(nonce))
+	b, err := seal(HUKKeys(huk), &sealed{Version: 4, Client: -1, UID: 9, Data: []byte("abcd"), Capacity: 10}, bytes.NewReader(nonce))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if o, err := open(huk, -1, 9, b); err != nil || o.Capacity != 10 || string(o.Data) != "abcd" {
+	if o, err := open(HUKKeys(huk), -1, 9, b); err != nil || o.Capacity != 10 || string(o.Data) != "abcd" {
 		t.Fatalf("version 2 file: %+v %v", o, err)
 	}
 	binary.LittleEndian.PutUint32(b[32:], 2) // capacity under the length (the tag fails too)
-	if _, err := open(huk, -1, 9, b); !errors.Is(err, ipc.ErrInvalidSignature) {
+	if _, err := open(HUKKeys(huk), -1, 9, b); !errors.Is(err, ipc.ErrInvalidSignature) {
 		t.Fatalf("capacity under length: %v", err)
 	}
 }

@@ -22,19 +22,23 @@ const (
 
 // Options configures the PS service.
 type Options struct {
-	Store  *storage.Store // the sealed object files
-	ITS    *its.Service   // where version records are kept
-	HUK    []byte         // the hardware unique key (32 bytes)
-	Rand   io.Reader      // nonces; nil means crypto/rand
-	Limits its.Limits     // per-client limits; zeros mean the defaults above
+	Store *storage.Store // the sealed object files
+	ITS   Records        // where version records are kept (ITS)
+	HUK   []byte         // the hardware unique key (32 bytes), or:
+	// Keys, instead of HUK, derives the object keys elsewhere (the root
+	// key partition at isolation level 3): PS then never holds the HUK.
+	Keys   KeySource
+	Rand   io.Reader  // nonces; nil means crypto/rand
+	Limits its.Limits // per-client limits; zeros mean the defaults above
 }
 
 // Service is the PS RoT Service. It is safe for concurrent use.
 type Service struct {
 	mu   sync.Mutex
 	st   *storage.Store
-	its  *its.Service
-	huk  []byte
+	its  Records
+	huk  []byte // nil with Options.Keys
+	keys KeySource
 	rand io.Reader
 	lim  its.Limits
 	down bool // set by Shutdown (decommissioning)
@@ -48,7 +52,7 @@ func New(opt Options) (*Service, error) {
 	if opt.Store == nil || opt.ITS == nil {
 		return nil, errors.New("ps: a store and an ITS service are required")
 	}
-	if len(opt.HUK) != 32 {
+	if opt.Keys == nil && len(opt.HUK) != 32 {
 		return nil, fmt.Errorf("ps: hardware unique key of %d bytes, want 32", len(opt.HUK))
 	}
 	if opt.Rand == nil {
@@ -60,7 +64,11 @@ func New(opt Options) (*Service, error) {
 	if opt.Limits.MaxAssets <= 0 {
 		opt.Limits.MaxAssets = DefaultMaxAssets
 	}
-	s := &Service{st: opt.Store, its: opt.ITS, huk: append([]byte(nil), opt.HUK...), rand: opt.Rand, lim: opt.Limits, records: map[int32]int{}}
+	s := &Service{st: opt.Store, its: opt.ITS, keys: opt.Keys, rand: opt.Rand, lim: opt.Limits, records: map[int32]int{}}
+	if s.keys == nil {
+		s.huk = append([]byte(nil), opt.HUK...)
+		s.keys = HUKKeys(s.huk)
+	}
 	if err := s.index(); err != nil {
 		return nil, err
 	}
@@ -115,7 +123,7 @@ func (s *Service) current(client int32, uid psa.StorageUID) (o *sealed, rec *rec
 	if err != nil {
 		return nil, rec, floor, fmt.Errorf("ps: uid %d: %v: %w", uid, err, ipc.ErrStorageFailure)
 	}
-	if o, err = open(s.huk, client, uid, b); err != nil {
+	if o, err = open(s.keys, client, uid, b); err != nil {
 		return nil, rec, floor, err
 	}
 	rv := floor
@@ -262,7 +270,7 @@ func (s *Service) setLocked(client int32, uid psa.StorageUID, data []byte, flags
 		version += bump
 	}
 	o := &sealed{Flags: flags, Version: version, Client: client, UID: uid, Data: data, Capacity: capacity}
-	b, err := seal(s.huk, o, s.rand)
+	b, err := seal(s.keys, o, s.rand)
 	if err != nil {
 		return fmt.Errorf("ps: %v: %w", err, ipc.ErrStorageFailure)
 	}
@@ -422,6 +430,10 @@ var Manifest = spe.PartitionManifest{
 	FrameworkVersion: "1.1",
 	Name:             "RAMPART_SP_PS",
 	Type:             spe.ApplicationRoT,
+	// The root key partition for its object keys and ITS for its version
+	// records: through the partition manager at isolation level 3, in
+	// memory at levels 1 and 2.
+	Dependencies: []uint32{psa.RootKeySID, psa.ITSSID},
 	Services: []spe.ServiceManifest{{
 		Name: "PS", SID: psa.PSSID, Version: psa.PSVersion, VersionPolicy: spe.Strict,
 		Stateless: true, NonSecureClients: true,

@@ -10,6 +10,16 @@ import (
 	"rampart/psa"
 )
 
+// Records is where PS keeps its version records: ITS, in this process
+// (*its.Service) or through the partition manager (its.Client, isolation
+// level 3), always under PartitionClientID.
+type Records interface {
+	Get(client int32, uid psa.StorageUID, offset uint32, size int) ([]byte, error)
+	Set(client int32, uid psa.StorageUID, data []byte, flags psa.StorageFlags) error
+	Remove(client int32, uid psa.StorageUID) error
+	UIDs(client int32) ([]psa.StorageUID, error)
+}
+
 // PartitionClientID is the secure client ID under which PS keeps its version
 // records in ITS.
 const PartitionClientID int32 = 0x60

@@ -1,0 +1,187 @@
+package platform
+
+import (
+	"fmt"
+	"path/filepath"
+	"strings"
+	"sync"
+
+	"rampart/attest"
+	"rampart/ipc"
+	"rampart/spe"
+	"rampart/spe/attestation"
+	"rampart/spe/auditsvc"
+	"rampart/spe/crypto"
+	"rampart/spe/fwu"
+	"rampart/spe/lifecycle"
+	"rampart/spe/rootkey"
+	"rampart/spe/storage"
+	"rampart/spe/storage/its"
+	"rampart/spe/storage/ps"
+)
+
+// At isolation level 3 the PSA root of trust runs as one process per
+// partition, except where partitions share a device or state in memory
+// that no call can carry (docs/spe-isolation.md, section 2):
+//
+//   - GroupRootKey: the root key partition, the HUK's only process;
+//   - GroupCrypto: the crypto service, which gets its store key by a call;
+//   - GroupITS: ITS (in GroupPlatform with ITSOnFlash: ITS and FWU write
+//     the same flash);
+//   - GroupPS: PS, which gets each object key by a call and keeps its
+//     version records in ITS by calls;
+//   - GroupPlatform: lifecycle, attestation (the IAK's only process),
+//     audit and FWU, which share the device, this boot's measurements
+//     and the lifecycle state.
+const (
+	GroupRootKey  = "prot:rootkey"
+	GroupCrypto   = "prot:crypto"
+	GroupITS      = "prot:its"
+	GroupPS       = "prot:ps"
+	GroupPlatform = "prot:platform"
+)
+
+// Partition IDs of the platform partitions that call others at level 3:
+// the client ID the partition manager names them by. PS and audit keep
+// the IDs they already keep ITS objects under.
+const (
+	CryptoPartitionID      int32 = 0xf104
+	AttestationPartitionID int32 = 0xf105
+)
+
+// level3Group is one PRoT process at level 3: its partitions, and the IDs
+// (with manifests) its code calls other services as.
+type level3Group struct {
+	name      string
+	manifests []spe.PartitionManifest
+	callers   map[int32]*spe.PartitionManifest
+}
+
+// level3Groups returns the PRoT processes of level 3, in the order they
+// start (each after those it calls while opening).
+func level3Groups(spec Spec) []level3Group {
+	withDevice := spec.DeviceDir != ""
+	platform := []spe.PartitionManifest{lifecycle.Manifest, attestation.Manifest, auditsvc.Manifest}
+	if withDevice {
+		platform = append(platform, fwu.Manifest)
+	}
+	gs := []level3Group{{name: GroupRootKey, manifests: []spe.PartitionManifest{rootkey.Manifest}}}
+	if !spec.ITSOnFlash {
+		gs = append(gs, level3Group{name: GroupITS, manifests: []spe.PartitionManifest{its.Manifest}})
+	} else {
+		platform = append(platform, its.Manifest)
+	}
+	return append(gs,
+		level3Group{name: GroupCrypto, manifests: []spe.PartitionManifest{crypto.Manifest},
+			callers: map[int32]*spe.PartitionManifest{CryptoPartitionID: &crypto.Manifest}},
+		level3Group{name: GroupPS, manifests: []spe.PartitionManifest{ps.Manifest},
+			callers: map[int32]*spe.PartitionManifest{ps.PartitionClientID: &ps.Manifest}},
+		level3Group{name: GroupPlatform, manifests: platform, callers: map[int32]*spe.PartitionManifest{
+			LifecyclePartitionID: &lifecycle.Manifest, AttestationPartitionID: &attestation.Manifest,
+			auditsvc.AnchorClientID: &auditsvc.Manifest}},
+	)
+}
+
+// isLevel3PRoT reports whether group is one of level 3's PRoT processes.
+func isLevel3PRoT(group string) bool { return strings.HasPrefix(group, "prot:") }
+
+// rootKeyGrants says which label each platform partition may derive: the
+// key it would derive itself from the HUK at level 1, and no other.
+func rootKeyGrants() map[int32]rootkey.Grant {
+	exact := func(l string) rootkey.Grant { return func(s string) bool { return s == l } }
+	psLabel := len(ps.ObjectLabelPrefix) + 4 + 8 // prefix, u32 client, u64 uid
+	return map[int32]rootkey.Grant{
+		CryptoPartitionID: exact(crypto.StoreKeyLabel),
+		ps.PartitionClientID: func(s string) bool {
+			return len(s) == psLabel && strings.HasPrefix(s, ps.ObjectLabelPrefix)
+		},
+		AttestationPartitionID:  exact(attestation.SealKeyLabel),
+		auditsvc.AnchorClientID: exact(storage.SealLabel(auditKeyLabel)),
+	}
+}
+
+// runs reports whether this platform opens part (a level-3 group name, or
+// GroupITS for ITS wherever it runs).
+func (p *Platform) runs(part string) bool {
+	g := p.opt.Group
+	switch {
+	case g == "":
+		return part != GroupRootKey // levels 1 and 2: all, with the HUK in memory
+	case part == GroupITS && p.opt.ITSOnFlash:
+		return g == GroupPlatform
+	}
+	return g == part
+}
+
+// callers caches one session per calling partition ID.
+type callers struct {
+	mu  sync.Mutex
+	new func(int32) ipc.Transport
+	t   map[int32]ipc.Transport
+}
+
+func (c *callers) get(id int32) ipc.Transport {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.t == nil {
+		c.t = map[int32]ipc.Transport{}
+	}
+	t := c.t[id]
+	if t == nil {
+		t = c.new(id)
+		c.t[id] = t
+	}
+	return t
+}
+
+// derive returns HKDF-SHA256(HUK, label): from the HUK in this process,
+// or from the root key partition as partition id (level 3).
+func (p *Platform) derive(id int32, label string) ([]byte, error) {
+	if p.huk != nil {
+		return rootkey.Derive(p.huk, label)
+	}
+	if p.opt.Caller == nil {
+		return nil, fmt.Errorf("platform: %s has neither the HUK nor a caller to the root key partition", p.opt.Group)
+	}
+	return rootkey.Client{T: p.calls.get(id)}.Derive(label)
+}
+
+// itsFor returns ITS as partition id uses it: in this process, or through
+// the partition manager (level 3).
+func (p *Platform) itsFor(id int32) interface {
+	ps.Records
+	auditsvc.AnchorStore
+} {
+	if p.ITS != nil {
+		return p.ITS
+	}
+	return its.Client{T: p.calls.get(id), Self: id}
+}
+
+// decommissioned reads the lifecycle state without writing (a level-3
+// process other than the lifecycle partition's).
+func decommissioned(stateDir string) (bool, error) {
+	m, err := lifecycle.Open(storage.Reader(filepath.Join(stateDir, LifecycleDir)))
+	if err != nil {
+		return false, fmt.Errorf("platform: %w", err)
+	}
+	return m.State().Major() == attest.LifecycleDecommissioned, nil
+}
+
+// openRootKey opens the root key partition: the HUK, made on the first
+// start, and the service that derives from it.
+func (p *Platform) openRootKey() error {
+	if err := checkRoT(p.opt.StateDir, nil); err != nil {
+		return err
+	}
+	if err := ensureHUK(p.opt.StateDir, p.opt.Rand, p.opt.StorageFault); err != nil {
+		return err
+	}
+	huk, err := crypto.LoadOrCreateHUK(filepath.Join(p.opt.StateDir, HUKFile), p.opt.Rand)
+	if err != nil {
+		return fmt.Errorf("platform: %w", err)
+	}
+	p.rootKey = rootkey.New(huk, rootKeyGrants(), LifecyclePartitionID)
+	clear(huk)
+	return p.rootKey.Register(p.Server)
+}
