@@ -37,6 +37,7 @@ var (
 	oracleCut   = flag.String("oracle.cut", "", "differential test: replay only this cut point, or chain of cuts (12,3,40), after the uncut run")
 	oracleMulti = flag.Bool("oracle.multicut", false, "differential test: also cut two-image swap-move runs (they differ by design, docs/boot.md)")
 	oracleLog   = flag.Int("oracle.log", 0, "differential test: MCUboot's log level (0 off .. 4 debug)")
+	oracleMemo  = flag.Bool("oracle.memo", true, "differential test: MCUboot verifies each distinct (key, digest, signature) once per library copy and answers again from a memo (false: every boot runs TinyCrypt's verification)")
 )
 
 // oracleRig is one configuration run on both bootloaders.
@@ -72,6 +73,7 @@ func newOracleRigDec(t testing.TB, cfg *Config, signer crypto.Signer, dec any) *
 		Strategy: mcubootoracle.Strategy(cfg.Strategy), MaxAlign: l.maxAlign, MaxSectors: l.maxSectors,
 		Images: len(cfg.Images), DowngradePrevention: cfg.DowngradePrevention, Encrypted: cfg.EncryptedImages,
 		X25519: cfg.EncryptedImages && x25519, KW: cfg.EncryptedImages && kw,
+		SigMemo: *oracleMemo,
 	}
 	o, err := mcubootoracle.Open(ocfg)
 	if errors.Is(err, mcubootoracle.ErrNoSource) {
