@@ -201,22 +201,36 @@ func (l *layout) describe(s *slot, off uint32) string {
 // diffCounts accumulates what a differential run did.
 type diffCounts struct {
 	scenarios, cutPoints, singles, chains, boots int
+	// boots counts what replaying every run from its start boots; ran
+	// those actually run, less the boots the cut runs did not repeat
+	// because they started from a step snapshot.
+	ran int
+}
+
+// bootsLine says how many boots ran and how many the step snapshots saved.
+func (c diffCounts) bootsLine() string {
+	return fmt.Sprintf("%d boots (Rampart and MCUboot; %d run, %d taken from the uncut runs' step snapshots)", c.boots, c.ran, c.boots-c.ran)
 }
 
 // runDifferential plays sc on both bootloaders, uncut, then with one cut
 // before every flash operation, then with chains random chains of 2 to 5
 // cuts (a cut, then cuts during the reboots that follow), or only the cuts
-// -oracle.cut names. The cut runs are shared out among -oracle.workers
+// -oracle.cut names. The uncut run keeps both devices' state before each
+// boot step, and a cut run starts from the one before the step its first
+// cut falls in (diffsnap_test.go): the steps before it are the uncut run's,
+// already compared. The cut runs are shared out among -oracle.workers
 // workers, each with its own devices and its own copy of MCUboot's library
 // (MCUboot keeps its state in globals).
 func runDifferential(t *testing.T, or *oracleRig, sc scenario, im *imageSet, chains int, counts *diffCounts) {
 	base := newRig(t, or.cfg)
 	sc.setup(base, im)
-	snap := base.dev.Clone()
 	counts.scenarios++
-	w0 := newDiffWorker(t, or, snap)
-	total, ok := w0.run(t, sc, nil)
+	start := initialSnap(base.dev, len(or.cfg.Images))
+	w0 := newDiffWorker(t, or)
+	var snaps stepSnaps
+	total, ok := w0.run(t, sc, start, nil, &snaps)
 	counts.boots += w0.boots
+	counts.ran += w0.boots
 	if !ok {
 		t.FailNow()
 	}
@@ -255,7 +269,7 @@ func runDifferential(t *testing.T, or *oracleRig, sc scenario, im *imageSet, cha
 	workers := []*diffWorker{w0}
 	w0.boots = 0
 	for k := 1; k < min(diffWorkers(), len(jobs)); k++ {
-		workers = append(workers, newDiffWorker(t, or.copyFor(t, k), snap))
+		workers = append(workers, newDiffWorker(t, or.copyFor(t, k)))
 	}
 	var next atomic.Int64
 	var failed atomic.Bool
@@ -267,7 +281,11 @@ func runDifferential(t *testing.T, or *oracleRig, sc scenario, im *imageSet, cha
 				if j >= len(jobs) {
 					return
 				}
-				if _, ok := w.run(t, sc, jobs[j]); !ok {
+				from := start
+				if !*oracleReplay {
+					from = snaps.before(jobs[j][0])
+				}
+				if _, ok := w.run(t, sc, from, jobs[j], nil); !ok {
 					failed.Store(true)
 				}
 			}
@@ -275,7 +293,8 @@ func runDifferential(t *testing.T, or *oracleRig, sc scenario, im *imageSet, cha
 	}
 	wg.Wait()
 	for _, w := range workers {
-		counts.boots += w.boots
+		counts.boots += w.boots + w.restored
+		counts.ran += w.boots
 	}
 	if failed.Load() {
 		t.FailNow()
@@ -325,28 +344,28 @@ func (r *oracleRig) copyFor(t testing.TB, k int) *oracleRig {
 type diffWorker struct {
 	or     *oracleRig
 	rr, mr *rig // Rampart's device; MCUboot's (its Bootloader only confirms, as the application would)
-	snap   *flash.Device
-	boots  int
+	// boots counts the boots run; restored those a run started from a
+	// step snapshot did not repeat (the uncut run's, compared there).
+	boots, restored int
 }
 
-func newDiffWorker(t *testing.T, or *oracleRig, snap *flash.Device) *diffWorker {
-	w := &diffWorker{or: or, rr: newRig(t, or.cfg), mr: newRig(t, or.cfg), snap: snap}
+func newDiffWorker(t *testing.T, or *oracleRig) *diffWorker {
+	w := &diffWorker{or: or, rr: newRig(t, or.cfg), mr: newRig(t, or.cfg)}
 	if or.cfg.EncryptedImages {
 		w.rr.bl.SetDecryptKey(or.dec)
 	}
 	return w
 }
 
-// run plays the scenario from the snapshot with cuts on both devices (it
-// may run on another goroutine than the test's: it only reports errors).
-func (w *diffWorker) run(t *testing.T, sc scenario, cuts []int) (int, bool) {
-	w.rr.dev.CopyFrom(w.snap)
-	*w.rr.ctr = *NewCounters(len(w.or.cfg.Images), 0)
-	w.mr.dev.CopyFrom(w.snap)
-	mctr := make([]uint32, len(w.or.cfg.Images))
+// run plays the scenario from the snapshot from with cuts on both devices
+// (it may run on another goroutine than the test's: it only reports
+// errors); with record set it keeps a snapshot before each boot step.
+func (w *diffWorker) run(t *testing.T, sc scenario, from *stepSnap, cuts []int, record *stepSnaps) (int, bool) {
+	mctr := from.restore(w.rr, w.mr)
 	var c diffCounts
-	ops, ok := playBoth(t, w.or, sc, w.rr, w.mr, mctr, cuts, &c)
+	ops, ok := playBoth(t, w.or, sc, w.rr, w.mr, mctr, cuts, from, &c, record)
 	w.boots += c.boots
+	w.restored += 2 * from.boots
 	if !ok {
 		cs := strings.Trim(strings.ReplaceAll(fmt.Sprint(cuts), " ", ","), "[]")
 		t.Logf("replay: go test ./boot -run '%s$' -oracle.cut=%s -oracle.log=4 -v%s", t.Name(), cs, fullArg())
@@ -361,20 +380,30 @@ func fullArg() string {
 	return ""
 }
 
-// playBoth plays the scenario's steps on both devices. The first cut falls
-// before operation cuts[0] of the boots, each later one before operation
-// cuts[k] of the reboot that follows the previous cut (a cut beyond a boot's
-// operations carries over to the next boot). It returns the number of boot
-// operations and whether both agreed throughout.
-func playBoth(t *testing.T, or *oracleRig, sc scenario, rr, mr *rig, mctr []uint32, cuts []int, counts *diffCounts) (int, bool) {
+// playBoth plays the scenario's steps on both devices, from the step and
+// operation count of the snapshot from (whose state both devices hold). The
+// first cut falls before operation cuts[0] of the boots, counted from the
+// first step, each later one before operation cuts[k] of the reboot that
+// follows the previous cut (a cut beyond a boot's operations carries over
+// to the next boot). It returns the number of boot operations and whether
+// both agreed throughout; with record set it keeps a snapshot before each
+// boot step.
+func playBoth(t *testing.T, or *oracleRig, sc scenario, rr, mr *rig, mctr []uint32, cuts []int, from *stepSnap, counts *diffCounts, record *stepSnaps) (int, bool) {
 	where := fmt.Sprintf("%s, cuts %v", sc.name, cuts)
-	ops := 0
+	ops := from.ops
 	remaining := 0
 	checkVersions := !sc.mayLoseUpgrade || len(cuts) == 0
 	if len(cuts) > 0 {
-		remaining, cuts = cuts[0], cuts[1:]
+		remaining, cuts = cuts[0]-from.ops, cuts[1:]
 	}
+	boots := from.boots
 	for si, s := range sc.steps {
+		if si < from.step {
+			continue
+		}
+		if s.boot != nil && record != nil {
+			record.add(si, ops, boots, rr, mr, mctr)
+		}
 		if s.boot == nil {
 			for _, r := range []*rig{rr, mr} {
 				r.dev.SetFault(nil)
@@ -458,6 +487,7 @@ func playBoth(t *testing.T, or *oracleRig, sc scenario, rr, mr *rig, mctr []uint
 					return ops, false
 				}
 			}
+			boots++
 			break
 		}
 	}
@@ -683,8 +713,8 @@ func TestMCUbootDifferential(t *testing.T) {
 			})
 		}
 	}
-	t.Logf("sweep=%s: %d scenario runs, %d cut points (%d of them in %d random chains of 2-5 cuts), %d boots (Rampart and MCUboot), all agreeing",
-		*sweepFlag, counts.scenarios, counts.cutPoints, counts.cutPoints-counts.singles, counts.chains, counts.boots)
+	t.Logf("sweep=%s: %d scenario runs, %d cut points (%d of them in %d random chains of 2-5 cuts), %s, all agreeing",
+		*sweepFlag, counts.scenarios, counts.cutPoints, counts.cutPoints-counts.singles, counts.chains, counts.bootsLine())
 }
 
 var oracleStride = flag.Int("oracle.stride", 8, "BenchmarkMCUbootDifferential1MiB: cut before every n-th operation")
