@@ -141,13 +141,31 @@ func (r *oracleRig) boot(dev *flash.Device, ctr []uint32, cut int) (mcubootoracl
 // diffSlots describes the first difference between two devices' slots, or
 // returns "".
 func (r *oracleRig) diffSlots(a, b *flash.Device) string {
+	var buf slotBufs
+	return r.diffSlotsBuf(a, b, &buf)
+}
+
+// slotBufs are diffSlotsBuf's read buffers, kept by a worker between its
+// comparisons (allocating two slots' worth per boot cost more than the
+// comparing).
+type slotBufs struct{ x, y []byte }
+
+func (sb *slotBufs) get(n uint32) ([]byte, []byte) {
+	if uint32(cap(sb.x)) < n {
+		sb.x, sb.y = make([]byte, n), make([]byte, n)
+	}
+	return sb.x[:n], sb.y[:n]
+}
+
+// diffSlotsBuf is diffSlots reading into buf.
+func (r *oracleRig) diffSlotsBuf(a, b *flash.Device, buf *slotBufs) string {
 	for i, im := range r.l.images {
 		areas := []*slot{im.primary, im.secondary}
 		if i == 0 && r.l.scratch != nil && r.cfg.Strategy == SwapScratch {
 			areas = append(areas, r.l.scratch)
 		}
 		for k, s := range areas {
-			x, y := make([]byte, s.size), make([]byte, s.size)
+			x, y := buf.get(s.size)
 			if err := a.Read(s.off, x); err != nil {
 				return err.Error()
 			}
@@ -437,7 +455,7 @@ func playBoth(t *testing.T, or *oracleRig, sc scenario, rr, mr *rig, mctr []uint
 				t.Errorf("%s step %d: Rampart: %d operations (power cut %v, %v); MCUboot: %v\n%s", where, si, rops, rcut, rerr, mres, notes(res))
 				return ops, false
 			}
-			if d := or.diffSlots(rr.dev, mr.dev); d != "" {
+			if d := or.diffSlotsBuf(rr.dev, mr.dev, &rr.bufs); d != "" {
 				t.Errorf("%s step %d (after %s): %s\n%s", where, si, mres, d, notes(res))
 				return ops, false
 			}
