@@ -3,6 +3,7 @@ package boot
 import (
 	"flag"
 	"slices"
+	"testing"
 
 	"rampart/flash"
 )
@@ -79,4 +80,38 @@ func (ss stepSnaps) before(cut int) *stepSnap {
 		}
 	}
 	return best
+}
+
+func TestStepSnapsBefore(t *testing.T) {
+	ss := stepSnaps{{step: 0, ops: 0}, {step: 1, ops: 10}, {step: 3, ops: 10}, {step: 4, ops: 25}}
+	for _, c := range []struct{ cut, step int }{{1, 0}, {10, 0}, {11, 3}, {25, 3}, {26, 4}} {
+		if got := ss.before(c.cut).step; got != c.step {
+			t.Errorf("cut %d: starts at step %d, want %d", c.cut, got, c.step)
+		}
+	}
+}
+
+// TestMCUbootDifferentialSnapshotsMatchReplay runs one scenario with every
+// cut run replayed from the start and again from the step snapshots: the
+// same cut points and boots agree, and the snapshots spare some boots.
+func TestMCUbootDifferentialSnapshotsMatchReplay(t *testing.T) {
+	cfg := layouts[0].config(SwapMove, 8, 0xff, 1)
+	var sc scenario
+	for _, s := range scenarios() {
+		if s.name == "swap-test-revert-1img" {
+			sc = s
+		}
+	}
+	or := newOracleRig(t, cfg, ecdsaKey)
+	im := newImageSetKey(t, 1, 6000, ecdsaKey)
+	var counts [2]diffCounts
+	defer func(v bool) { *oracleReplay = v }(*oracleReplay)
+	for k, replay := range []bool{true, false} {
+		*oracleReplay = replay
+		runDifferential(t, or, sc, im, 3, &counts[k])
+	}
+	r, s := counts[0], counts[1]
+	if r.cutPoints != s.cutPoints || r.boots != s.boots || r.ran != r.boots || s.ran >= s.boots {
+		t.Errorf("replayed: %d cut points, %s; from snapshots: %d cut points, %s", r.cutPoints, r.bootsLine(), s.cutPoints, s.bootsLine())
+	}
 }
