@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -300,14 +301,67 @@ func Build(cfg Config) (string, error) {
 	}
 	tmp.Close()
 	defer os.Remove(tmp.Name())
-	cmd := exec.Command(gcc, append(append(buildFlags(), "-o", tmp.Name()), args...)...)
-	if b, err := cmd.CombinedOutput(); err != nil {
-		return "", fmt.Errorf("mcubootoracle: gcc: %v\n%s", err, b)
+	if err := compile(gcc, args, tmp.Name()); err != nil {
+		return "", err
 	}
 	if err := os.Rename(tmp.Name(), out); err != nil {
 		return "", err
 	}
 	return out, nil
+}
+
+// compile builds the library at out from args (defines, include
+// directories, linker options and sources): each source is compiled on its
+// own, GOMAXPROCS at a time (a first build is otherwise one gcc on one
+// core for seconds, while the sweep waits), then linked.
+func compile(gcc string, args []string, out string) error {
+	var cflags, ldflags, srcs []string
+	for _, a := range args {
+		switch {
+		case strings.HasPrefix(a, "-Wl,"):
+			ldflags = append(ldflags, a)
+		case strings.HasPrefix(a, "-"):
+			cflags = append(cflags, a)
+		default:
+			srcs = append(srcs, a)
+		}
+	}
+	for _, f := range buildFlags() {
+		if f == "-shared" || strings.HasPrefix(f, "-Wl,") {
+			ldflags = append(ldflags, f)
+		} else {
+			cflags = append(cflags, f)
+		}
+	}
+	objDir, err := os.MkdirTemp(filepath.Dir(out), "objs-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(objDir)
+	objs := make([]string, len(srcs))
+	errs := make([]error, len(srcs))
+	sem := make(chan struct{}, runtime.GOMAXPROCS(0))
+	var wg sync.WaitGroup
+	for i, src := range srcs {
+		objs[i] = filepath.Join(objDir, fmt.Sprintf("%02d-%s.o", i, strings.TrimSuffix(filepath.Base(src), ".c")))
+		wg.Go(func() {
+			sem <- struct{}{}
+			defer func() { <-sem }()
+			cmd := exec.Command(gcc, append(append(slices.Clone(cflags), "-c", "-o", objs[i]), src)...)
+			if b, err := cmd.CombinedOutput(); err != nil {
+				errs[i] = fmt.Errorf("mcubootoracle: gcc %s: %v\n%s", filepath.Base(src), err, b)
+			}
+		})
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return err
+	}
+	cmd := exec.Command(gcc, append(append(ldflags, "-o", out), objs...)...)
+	if b, err := cmd.CombinedOutput(); err != nil {
+		return fmt.Errorf("mcubootoracle: link: %v\n%s", err, b)
+	}
+	return nil
 }
 
 // buildFlags are gcc's flags besides the configuration's (hashed into the
