@@ -170,6 +170,8 @@ type rig struct {
 	dev *flash.Device
 	ctr *Counters
 	bl  *Bootloader
+	// bufs are the differential test's slot comparison buffers.
+	bufs slotBufs
 }
 
 func newRig(t testing.TB, cfg *Config) *rig {

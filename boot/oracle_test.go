@@ -37,6 +37,7 @@ var (
 	oracleCut   = flag.String("oracle.cut", "", "differential test: replay only this cut point, or chain of cuts (12,3,40), after the uncut run")
 	oracleMulti = flag.Bool("oracle.multicut", false, "differential test: also cut two-image swap-move runs (they differ by design, docs/boot.md)")
 	oracleLog   = flag.Int("oracle.log", 0, "differential test: MCUboot's log level (0 off .. 4 debug)")
+	oracleMemo  = flag.Bool("oracle.memo", true, "differential test: MCUboot verifies each distinct (key, digest, signature) once per library copy and answers again from a memo (false: every boot runs TinyCrypt's verification)")
 )
 
 // oracleRig is one configuration run on both bootloaders.
@@ -72,6 +73,7 @@ func newOracleRigDec(t testing.TB, cfg *Config, signer crypto.Signer, dec any) *
 		Strategy: mcubootoracle.Strategy(cfg.Strategy), MaxAlign: l.maxAlign, MaxSectors: l.maxSectors,
 		Images: len(cfg.Images), DowngradePrevention: cfg.DowngradePrevention, Encrypted: cfg.EncryptedImages,
 		X25519: cfg.EncryptedImages && x25519, KW: cfg.EncryptedImages && kw,
+		SigMemo: *oracleMemo,
 	}
 	o, err := mcubootoracle.Open(ocfg)
 	if errors.Is(err, mcubootoracle.ErrNoSource) {
@@ -139,13 +141,31 @@ func (r *oracleRig) boot(dev *flash.Device, ctr []uint32, cut int) (mcubootoracl
 // diffSlots describes the first difference between two devices' slots, or
 // returns "".
 func (r *oracleRig) diffSlots(a, b *flash.Device) string {
+	var buf slotBufs
+	return r.diffSlotsBuf(a, b, &buf)
+}
+
+// slotBufs are diffSlotsBuf's read buffers, kept by a worker between its
+// comparisons (allocating two slots' worth per boot cost more than the
+// comparing).
+type slotBufs struct{ x, y []byte }
+
+func (sb *slotBufs) get(n uint32) ([]byte, []byte) {
+	if uint32(cap(sb.x)) < n {
+		sb.x, sb.y = make([]byte, n), make([]byte, n)
+	}
+	return sb.x[:n], sb.y[:n]
+}
+
+// diffSlotsBuf is diffSlots reading into buf.
+func (r *oracleRig) diffSlotsBuf(a, b *flash.Device, buf *slotBufs) string {
 	for i, im := range r.l.images {
 		areas := []*slot{im.primary, im.secondary}
 		if i == 0 && r.l.scratch != nil && r.cfg.Strategy == SwapScratch {
 			areas = append(areas, r.l.scratch)
 		}
 		for k, s := range areas {
-			x, y := make([]byte, s.size), make([]byte, s.size)
+			x, y := buf.get(s.size)
 			if err := a.Read(s.off, x); err != nil {
 				return err.Error()
 			}
@@ -199,22 +219,36 @@ func (l *layout) describe(s *slot, off uint32) string {
 // diffCounts accumulates what a differential run did.
 type diffCounts struct {
 	scenarios, cutPoints, singles, chains, boots int
+	// boots counts what replaying every run from its start boots; ran
+	// those actually run, less the boots the cut runs did not repeat
+	// because they started from a step snapshot.
+	ran int
+}
+
+// bootsLine says how many boots ran and how many the step snapshots saved.
+func (c diffCounts) bootsLine() string {
+	return fmt.Sprintf("%d boots (Rampart and MCUboot; %d run, %d taken from the uncut runs' step snapshots)", c.boots, c.ran, c.boots-c.ran)
 }
 
 // runDifferential plays sc on both bootloaders, uncut, then with one cut
 // before every flash operation, then with chains random chains of 2 to 5
 // cuts (a cut, then cuts during the reboots that follow), or only the cuts
-// -oracle.cut names. The cut runs are shared out among -oracle.workers
+// -oracle.cut names. The uncut run keeps both devices' state before each
+// boot step, and a cut run starts from the one before the step its first
+// cut falls in (diffsnap_test.go): the steps before it are the uncut run's,
+// already compared. The cut runs are shared out among -oracle.workers
 // workers, each with its own devices and its own copy of MCUboot's library
 // (MCUboot keeps its state in globals).
 func runDifferential(t *testing.T, or *oracleRig, sc scenario, im *imageSet, chains int, counts *diffCounts) {
 	base := newRig(t, or.cfg)
 	sc.setup(base, im)
-	snap := base.dev.Clone()
 	counts.scenarios++
-	w0 := newDiffWorker(t, or, snap)
-	total, ok := w0.run(t, sc, nil)
+	start := initialSnap(base.dev, len(or.cfg.Images))
+	w0 := newDiffWorker(t, or)
+	var snaps stepSnaps
+	total, ok := w0.run(t, sc, start, nil, &snaps)
 	counts.boots += w0.boots
+	counts.ran += w0.boots
 	if !ok {
 		t.FailNow()
 	}
@@ -253,7 +287,7 @@ func runDifferential(t *testing.T, or *oracleRig, sc scenario, im *imageSet, cha
 	workers := []*diffWorker{w0}
 	w0.boots = 0
 	for k := 1; k < min(diffWorkers(), len(jobs)); k++ {
-		workers = append(workers, newDiffWorker(t, or.copyFor(t, k), snap))
+		workers = append(workers, newDiffWorker(t, or.copyFor(t, k)))
 	}
 	var next atomic.Int64
 	var failed atomic.Bool
@@ -265,7 +299,11 @@ func runDifferential(t *testing.T, or *oracleRig, sc scenario, im *imageSet, cha
 				if j >= len(jobs) {
 					return
 				}
-				if _, ok := w.run(t, sc, jobs[j]); !ok {
+				from := start
+				if !*oracleReplay {
+					from = snaps.before(jobs[j][0])
+				}
+				if _, ok := w.run(t, sc, from, jobs[j], nil); !ok {
 					failed.Store(true)
 				}
 			}
@@ -273,7 +311,8 @@ func runDifferential(t *testing.T, or *oracleRig, sc scenario, im *imageSet, cha
 	}
 	wg.Wait()
 	for _, w := range workers {
-		counts.boots += w.boots
+		counts.boots += w.boots + w.restored
+		counts.ran += w.boots
 	}
 	if failed.Load() {
 		t.FailNow()
@@ -323,28 +362,28 @@ func (r *oracleRig) copyFor(t testing.TB, k int) *oracleRig {
 type diffWorker struct {
 	or     *oracleRig
 	rr, mr *rig // Rampart's device; MCUboot's (its Bootloader only confirms, as the application would)
-	snap   *flash.Device
-	boots  int
+	// boots counts the boots run; restored those a run started from a
+	// step snapshot did not repeat (the uncut run's, compared there).
+	boots, restored int
 }
 
-func newDiffWorker(t *testing.T, or *oracleRig, snap *flash.Device) *diffWorker {
-	w := &diffWorker{or: or, rr: newRig(t, or.cfg), mr: newRig(t, or.cfg), snap: snap}
+func newDiffWorker(t *testing.T, or *oracleRig) *diffWorker {
+	w := &diffWorker{or: or, rr: newRig(t, or.cfg), mr: newRig(t, or.cfg)}
 	if or.cfg.EncryptedImages {
 		w.rr.bl.SetDecryptKey(or.dec)
 	}
 	return w
 }
 
-// run plays the scenario from the snapshot with cuts on both devices (it
-// may run on another goroutine than the test's: it only reports errors).
-func (w *diffWorker) run(t *testing.T, sc scenario, cuts []int) (int, bool) {
-	w.rr.dev.CopyFrom(w.snap)
-	*w.rr.ctr = *NewCounters(len(w.or.cfg.Images), 0)
-	w.mr.dev.CopyFrom(w.snap)
-	mctr := make([]uint32, len(w.or.cfg.Images))
+// run plays the scenario from the snapshot from with cuts on both devices
+// (it may run on another goroutine than the test's: it only reports
+// errors); with record set it keeps a snapshot before each boot step.
+func (w *diffWorker) run(t *testing.T, sc scenario, from *stepSnap, cuts []int, record *stepSnaps) (int, bool) {
+	mctr := from.restore(w.rr, w.mr)
 	var c diffCounts
-	ops, ok := playBoth(t, w.or, sc, w.rr, w.mr, mctr, cuts, &c)
+	ops, ok := playBoth(t, w.or, sc, w.rr, w.mr, mctr, cuts, from, &c, record)
 	w.boots += c.boots
+	w.restored += 2 * from.boots
 	if !ok {
 		cs := strings.Trim(strings.ReplaceAll(fmt.Sprint(cuts), " ", ","), "[]")
 		t.Logf("replay: go test ./boot -run '%s$' -oracle.cut=%s -oracle.log=4 -v%s", t.Name(), cs, fullArg())
@@ -359,20 +398,30 @@ func fullArg() string {
 	return ""
 }
 
-// playBoth plays the scenario's steps on both devices. The first cut falls
-// before operation cuts[0] of the boots, each later one before operation
-// cuts[k] of the reboot that follows the previous cut (a cut beyond a boot's
-// operations carries over to the next boot). It returns the number of boot
-// operations and whether both agreed throughout.
-func playBoth(t *testing.T, or *oracleRig, sc scenario, rr, mr *rig, mctr []uint32, cuts []int, counts *diffCounts) (int, bool) {
+// playBoth plays the scenario's steps on both devices, from the step and
+// operation count of the snapshot from (whose state both devices hold). The
+// first cut falls before operation cuts[0] of the boots, counted from the
+// first step, each later one before operation cuts[k] of the reboot that
+// follows the previous cut (a cut beyond a boot's operations carries over
+// to the next boot). It returns the number of boot operations and whether
+// both agreed throughout; with record set it keeps a snapshot before each
+// boot step.
+func playBoth(t *testing.T, or *oracleRig, sc scenario, rr, mr *rig, mctr []uint32, cuts []int, from *stepSnap, counts *diffCounts, record *stepSnaps) (int, bool) {
 	where := fmt.Sprintf("%s, cuts %v", sc.name, cuts)
-	ops := 0
+	ops := from.ops
 	remaining := 0
 	checkVersions := !sc.mayLoseUpgrade || len(cuts) == 0
 	if len(cuts) > 0 {
-		remaining, cuts = cuts[0], cuts[1:]
+		remaining, cuts = cuts[0]-from.ops, cuts[1:]
 	}
+	boots := from.boots
 	for si, s := range sc.steps {
+		if si < from.step {
+			continue
+		}
+		if s.boot != nil && record != nil {
+			record.add(si, ops, boots, rr, mr, mctr)
+		}
 		if s.boot == nil {
 			for _, r := range []*rig{rr, mr} {
 				r.dev.SetFault(nil)
@@ -406,7 +455,7 @@ func playBoth(t *testing.T, or *oracleRig, sc scenario, rr, mr *rig, mctr []uint
 				t.Errorf("%s step %d: Rampart: %d operations (power cut %v, %v); MCUboot: %v\n%s", where, si, rops, rcut, rerr, mres, notes(res))
 				return ops, false
 			}
-			if d := or.diffSlots(rr.dev, mr.dev); d != "" {
+			if d := or.diffSlotsBuf(rr.dev, mr.dev, &rr.bufs); d != "" {
 				t.Errorf("%s step %d (after %s): %s\n%s", where, si, mres, d, notes(res))
 				return ops, false
 			}
@@ -456,6 +505,7 @@ func playBoth(t *testing.T, or *oracleRig, sc scenario, rr, mr *rig, mctr []uint
 					return ops, false
 				}
 			}
+			boots++
 			break
 		}
 	}
@@ -681,8 +731,8 @@ func TestMCUbootDifferential(t *testing.T) {
 			})
 		}
 	}
-	t.Logf("sweep=%s: %d scenario runs, %d cut points (%d of them in %d random chains of 2-5 cuts), %d boots (Rampart and MCUboot), all agreeing",
-		*sweepFlag, counts.scenarios, counts.cutPoints, counts.cutPoints-counts.singles, counts.chains, counts.boots)
+	t.Logf("sweep=%s: %d scenario runs, %d cut points (%d of them in %d random chains of 2-5 cuts), %s, all agreeing",
+		*sweepFlag, counts.scenarios, counts.cutPoints, counts.cutPoints-counts.singles, counts.chains, counts.bootsLine())
 }
 
 var oracleStride = flag.Int("oracle.stride", 8, "BenchmarkMCUbootDifferential1MiB: cut before every n-th operation")
@@ -692,11 +742,16 @@ var oracleStride = flag.Int("oracle.stride", 8, "BenchmarkMCUbootDifferential1Mi
 // bootloaders in the same run, reboots each to completion and checks that
 // their flash is byte-identical after the cut and after the reboot. It
 // reports each bootloader's cost per cut point (the cut boot and the boot
-// that finishes the swap, each validating the 1 MiB image with EC P-256)
-// and their ratio.
+// that finishes the swap, each validating the 1 MiB image with EC P-256,
+// MCUboot without -oracle.memo) and their ratio.
 func BenchmarkMCUbootDifferential1MiB(b *testing.B) {
 	cfg := mibConfig(SwapMove)
+	// Both bootloaders verify the signature at every boot here: MCUboot
+	// without the sweep's signature memo.
+	memo := *oracleMemo
+	*oracleMemo = false
 	or := newOracleRig(b, cfg, ecdsaKey)
+	*oracleMemo = memo
 	base := newRig(b, cfg)
 	old := makeImage(b, imgSpec{ver: "1.0.0", secCnt: 1, size: 1 << 20, seed: 1, key: ecdsaKey})
 	upd := makeImage(b, imgSpec{ver: "2.0.0", secCnt: 2, size: 1 << 20, seed: 2, key: ecdsaKey})

@@ -13,6 +13,11 @@
 // erased value, and a write MCUboot makes that the model refuses is
 // reported.
 //
+// With Config.SigMemo, MCUboot's bootutil_verify_sig is wrapped so that a
+// (key, digest, signature) it has verified once gets the same answer again
+// without TinyCrypt's arithmetic (csrc/sigmemo.c): the answer is still
+// MCUboot's.
+//
 // It is test-only: no product code may import it, and it never decides
 // anything itself; it only reports what MCUboot did.
 package mcubootoracle

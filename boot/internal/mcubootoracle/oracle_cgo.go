@@ -33,6 +33,8 @@ static int call_boot(void *f, int n, const uint32_t *areas, const uint32_t *nsec
 static void call_counters(void *f, const uint32_t *in, uint32_t *out, int n) { ((counters_fn)f)(in, out, n); }
 static int call_set_ram(void *f, uint32_t start, uint32_t size) { return ((set_ram_fn)f)(start, size); }
 static void call_ram(void *f, uint8_t *out) { ((ram_fn)f)(out); }
+typedef void (*memo_stats_fn)(uint64_t *, uint64_t *);
+static void call_memo_stats(void *f, uint64_t *hits, uint64_t *misses) { ((memo_stats_fn)f)(hits, misses); }
 static void *open_lib(const char *p) { return dlopen(p, RTLD_NOW | RTLD_LOCAL); }
 static const char *lib_error(void) { return dlerror(); }
 */
@@ -59,6 +61,7 @@ type Oracle struct {
 	setFlash, setKey, setEncKey, boot unsafe.Pointer
 	counters                          unsafe.Pointer
 	setRAM, ram                       unsafe.Pointer // RAMLoad only
+	memoStats                         unsafe.Pointer // SigMemo only
 	ramSize                           uint32
 	// LogLevel is MCUboot's log level during a boot: 0 off, 1 errors ... 4 debug.
 	LogLevel int
@@ -161,6 +164,14 @@ func load(cfg Config, path string) (*Oracle, error) {
 			}
 		}
 	}
+	if cfg.SigMemo {
+		cn := C.CString("oracle_sig_memo_stats")
+		o.memoStats = C.dlsym(h, cn)
+		C.free(unsafe.Pointer(cn))
+		if o.memoStats == nil {
+			return nil, fmt.Errorf("mcubootoracle: %s: no symbol oracle_sig_memo_stats", path)
+		}
+	}
 	loaded[path] = o
 	return o, nil
 }
@@ -187,6 +198,19 @@ func (o *Oracle) RAM() []byte {
 	b := make([]byte, o.ramSize)
 	C.call_ram(o.ram, (*C.uint8_t)(unsafe.Pointer(&b[0])))
 	return b
+}
+
+// SigMemoStats reports how many signature verifications of a SigMemo
+// library were answered from its memo and how many ran MCUboot's code.
+func (o *Oracle) SigMemoStats() (hits, misses uint64) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.memoStats == nil {
+		return 0, 0
+	}
+	var h, m C.uint64_t
+	C.call_memo_stats(o.memoStats, &h, &m)
+	return uint64(h), uint64(m)
 }
 
 // SetDecryptKey provisions the device's private decrypt key (PKCS#8 DER of
