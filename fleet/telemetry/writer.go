@@ -20,7 +20,9 @@ type WriterConfig struct {
 	Log   *slog.Logger
 	// MaxBatch is the most samples in one transaction (default 5000).
 	MaxBatch int
-	// MaxDelay is how long a batch waits for company (default 2 ms).
+	// MaxDelay is how long a batch waits for company (default 2 ms) when
+	// nothing was queued during the previous commit; otherwise what was
+	// queued commits at once.
 	MaxDelay time.Duration
 	// Retention refuses samples older than now-Retention (Parse); 0 sets no
 	// lower bound. The server passes telemetry.retention.
