@@ -19,17 +19,22 @@ var ErrPayload = errors.New("telemetry: bad payload")
 // server's clock; retention, when positive, refuses a ts older than
 // now-retention.
 func Parse(deviceID string, payload []byte, now time.Time, retention time.Duration) ([]store.Point, error) {
-	if len(payload) > deviceproto.MaxTelemetrySize {
-		return nil, fmt.Errorf("%w: %d bytes exceeds %d", ErrPayload, len(payload), deviceproto.MaxTelemetrySize)
-	}
-	m, ok := scanCanonical(payload)
-	if !ok {
-		var err error
-		if m, err = decodeJSON(payload); err != nil {
-			return nil, err
-		}
+	m, err := decode(payload)
+	if err != nil {
+		return nil, err
 	}
 	return m.points(deviceID, now, retention)
+}
+
+// decode reads a payload into a message without validating its contents.
+func decode(payload []byte) (message, error) {
+	if len(payload) > deviceproto.MaxTelemetrySize {
+		return message{}, fmt.Errorf("%w: %d bytes exceeds %d", ErrPayload, len(payload), deviceproto.MaxTelemetrySize)
+	}
+	if m, ok := scanCanonical(payload); ok {
+		return m, nil
+	}
+	return decodeJSON(payload)
 }
 
 // decodeJSON is the reference decoder (encoding/json, then strictJSON);
@@ -51,28 +56,46 @@ func decodeJSON(payload []byte) (message, error) {
 
 // points validates a decoded message and turns it into samples.
 func (m message) points(deviceID string, now time.Time, retention time.Duration) ([]store.Point, error) {
-	if len(m.values) == 0 || len(m.values) > deviceproto.MaxTelemetryValues {
-		return nil, fmt.Errorf("%w: values: %d entries, want 1..%d", ErrPayload, len(m.values), deviceproto.MaxTelemetryValues)
-	}
-	t := now
-	if m.ts != 0 {
-		if m.ts < 0 || m.ts > now.Add(24*time.Hour).UnixMilli() {
-			return nil, fmt.Errorf("%w: ts %d out of range", ErrPayload, m.ts)
-		}
-		t = time.UnixMilli(m.ts)
-		if retention > 0 && t.Before(now.Add(-retention)) {
-			return nil, fmt.Errorf("%w: ts %d is older than the retention window (%s)", ErrPayload, m.ts, retention)
-		}
+	t, err := m.time(now, retention)
+	if err != nil {
+		return nil, err
 	}
 	out := make([]store.Point, 0, len(m.values))
 	for _, s := range m.values {
-		if !deviceproto.ValidMetric(s.name) {
-			return nil, fmt.Errorf("%w: metric name %q: want 1..%d of [A-Za-z0-9_.-]", ErrPayload, s.name, deviceproto.MaxMetricLen)
-		}
-		if math.IsNaN(s.value) || math.IsInf(s.value, 0) {
-			return nil, fmt.Errorf("%w: metric %q: not a finite number", ErrPayload, s.name)
+		if err := s.check(); err != nil {
+			return nil, err
 		}
 		out = append(out, store.Point{DeviceID: deviceID, Metric: s.name, Time: t, Value: s.value})
 	}
 	return out, nil
+}
+
+// time checks the number of values and returns the samples' time: ts, or
+// now when the device sent none.
+func (m message) time(now time.Time, retention time.Duration) (time.Time, error) {
+	if len(m.values) == 0 || len(m.values) > deviceproto.MaxTelemetryValues {
+		return time.Time{}, fmt.Errorf("%w: values: %d entries, want 1..%d", ErrPayload, len(m.values), deviceproto.MaxTelemetryValues)
+	}
+	if m.ts == 0 {
+		return now, nil
+	}
+	if m.ts < 0 || m.ts > now.Add(24*time.Hour).UnixMilli() {
+		return time.Time{}, fmt.Errorf("%w: ts %d out of range", ErrPayload, m.ts)
+	}
+	t := time.UnixMilli(m.ts)
+	if retention > 0 && t.Before(now.Add(-retention)) {
+		return time.Time{}, fmt.Errorf("%w: ts %d is older than the retention window (%s)", ErrPayload, m.ts, retention)
+	}
+	return t, nil
+}
+
+// check refuses a metric name or value the store must not hold.
+func (s sample) check() error {
+	if !deviceproto.ValidMetric(s.name) {
+		return fmt.Errorf("%w: metric name %q: want 1..%d of [A-Za-z0-9_.-]", ErrPayload, s.name, deviceproto.MaxMetricLen)
+	}
+	if math.IsNaN(s.value) || math.IsInf(s.value, 0) {
+		return fmt.Errorf("%w: metric %q: not a finite number", ErrPayload, s.name)
+	}
+	return nil
 }

@@ -192,3 +192,49 @@ func TestExport(t *testing.T) {
 		t.Fatal("xml accepted")
 	}
 }
+
+// TestSubmitMatchesParse: the writer's one-sample path (no slice of its
+// own) accepts, refuses and stores exactly what Parse does.
+func TestSubmitMatchesParse(t *testing.T) {
+	db, err := store.Open(context.Background(), filepath.Join(t.TempDir(), "t.db"), store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	now := time.UnixMilli(1764000000000)
+	w := NewWriter(WriterConfig{Store: db, Now: func() time.Time { return now }, Retention: time.Hour})
+	defer w.Close()
+	payloads := []string{
+		`{"ts":1763999999000,"values":{"t":21.5}}`, `{"values":{"t":1}}`, `{"ts":1763999999000,"values":{"a":1,"b":2}}`,
+		`{"values":{"a b":1}}`, `{"ts":9999999999999,"values":{"a":1}}`, `{"ts":-1,"values":{"a":1}}`,
+		`{"ts":1000,"values":{"a":1}}`, `{"values":{}}`, `{"ts":99999999999999999999,"values":{"a":1}}`,
+		`{"values":{"a":1e400}}`, `{"values": {"x\u0041":2}}`,
+	}
+	for i, p := range payloads {
+		dev := "dev" + strconv.Itoa(i)
+		want, perr := Parse(dev, []byte(p), now, time.Hour)
+		ch := make(chan error, 1)
+		serr := w.Submit(dev, []byte(p), func(err error) { ch <- err })
+		if (perr == nil) != (serr == nil) {
+			t.Fatalf("%s: Parse error %v, Submit error %v", p, perr, serr)
+		}
+		if serr != nil {
+			continue
+		}
+		if err := <-ch; err != nil {
+			t.Fatalf("%s: commit: %v", p, err)
+		}
+		got, err := db.Points(context.Background(), store.PointQuery{DeviceID: dev})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(got) != len(want) {
+			t.Fatalf("%s: stored %v, Parse gave %v", p, got, want)
+		}
+		for j := range got {
+			if got[j].Metric != want[j].Metric || got[j].Value != want[j].Value || !got[j].Time.Equal(want[j].Time) {
+				t.Errorf("%s: stored %+v, Parse gave %+v", p, got[j], want[j])
+			}
+		}
+	}
+}
