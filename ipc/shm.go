@@ -165,3 +165,12 @@ func (c *Conn) laneStopped() bool {
 
 // errRefused is returned by calls after the SPE refused the connection.
 var errRefused = errors.New("ipc: the SPE refused the connection")
+
+// LaneWaits counts this connection's waits for a reply on the lane: those
+// met while spinning and those that slept on the futex (for benchmarks).
+func (c *Conn) LaneWaits() (spun, slept uint64) {
+	if c.waiter == nil {
+		return 0, 0
+	}
+	return c.waiter.Spun.Load(), c.waiter.Slept.Load()
+}

@@ -234,3 +234,6 @@ func futexWait(addr *uint32, val uint32, d time.Duration) {
 func futexWake(addr *uint32) {
 	unix.Syscall6(unix.SYS_FUTEX, uintptr(unsafe.Pointer(addr)), opFutexWake, 1, 0, 0, 0)
 }
+
+// osYield gives the core to another runnable thread, if there is one.
+func osYield() { unix.Syscall(unix.SYS_SCHED_YIELD, 0, 0, 0) }

@@ -96,9 +96,10 @@ func (w *Waiter) wait(s *Slot, last uint32, stop func() bool, deadline time.Time
 	return nil
 }
 
-// spin busy-waits for a new sequence until until; it yields the processor
-// to the process's other goroutines every few hundred loads so a spinning
-// reader does not keep them (the SPE's other sessions) from running.
+// spin busy-waits for a new sequence until until; every few hundred loads
+// it yields the processor to the process's other goroutines (the SPE's
+// other sessions) and to other threads (sched_yield: on a shared core the
+// peer it waits for may be queued behind it).
 func (w *Waiter) spin(s *Slot, last uint32, until time.Time) bool {
 	for i := 1; ; i++ {
 		if atomic.LoadUint32(s.seq) != last {
@@ -110,6 +111,7 @@ func (w *Waiter) spin(s *Slot, last uint32, until time.Time) bool {
 			}
 			if i%512 == 0 {
 				runtime.Gosched()
+				osYield()
 			}
 		}
 	}
