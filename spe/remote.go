@@ -145,7 +145,13 @@ func (r *Remote) start() error {
 	}
 	cmd := r.opt.Command()
 	cmd.ExtraFiles = []*os.File{theirs}
-	region, laneFile, shmHello, lerr := createLanes()
+	var region *shmring.Region
+	var laneFile *os.File
+	var shmHello []byte
+	lerr := errNoLane
+	if !r.s.opt.NoSharedMemory {
+		region, laneFile, shmHello, lerr = createLanes()
+	}
 	if lerr == nil {
 		cmd.ExtraFiles = append(cmd.ExtraFiles, laneFile) // linkLaneFD
 	}

@@ -37,8 +37,9 @@ type Options struct {
 	// Identify maps a socket peer's kernel credentials to a PSA client ID.
 	// nil refuses every socket peer (in-process use only).
 	Identify func(uid, pid int) (int32, error)
-	// NoSharedMemory refuses the shared-memory lane clients ask for: every
-	// call then takes the socket.
+	// NoSharedMemory refuses the shared-memory lane clients ask for and
+	// gives partition processes (isolation levels 2 and 3) no lanes: every
+	// call then takes a socket.
 	NoSharedMemory bool
 	// Spin bounds how long a shared-memory lane's server spins for the next
 	// request before it sleeps on the futex (adaptive, see shmring.Waiter):
