@@ -10,7 +10,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	"rampart/ipc/shmring"
+	"rampart/internal/shmring"
 )
 
 // Transport carries one request to the SPE and brings back its reply. The

@@ -12,7 +12,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"rampart/ipc/shmring"
+	"rampart/internal/shmring"
 )
 
 // DialOptions chooses how Dial reaches the SPE.

@@ -10,8 +10,8 @@ import (
 	"sync"
 	"sync/atomic"
 
+	"rampart/internal/shmring"
 	"rampart/ipc"
-	"rampart/ipc/shmring"
 )
 
 // PartitionLink is a partition process's end of its link to the SPM

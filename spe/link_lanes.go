@@ -10,8 +10,8 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"rampart/internal/shmring"
 	"rampart/ipc"
-	"rampart/ipc/shmring"
 )
 
 // The link's shared-memory lanes (docs/spe-isolation.md section 6): the

@@ -14,8 +14,8 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"rampart/internal/shmring"
 	"rampart/ipc"
-	"rampart/ipc/shmring"
 )
 
 // RemoteOptions describes a partition process the SPM starts and routes to

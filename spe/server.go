@@ -12,8 +12,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"rampart/internal/shmring"
 	"rampart/ipc"
-	"rampart/ipc/shmring"
 )
 
 // Options tunes a Server. The zero value is usable.

@@ -8,8 +8,8 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"rampart/internal/shmring"
 	"rampart/ipc"
-	"rampart/ipc/shmring"
 )
 
 // sharedLane is a socket session's shared-memory lane (docs/spe-ipc.md

@@ -8,8 +8,8 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"rampart/internal/shmring"
 	"rampart/ipc"
-	"rampart/ipc/shmring"
 	"rampart/spe"
 )
 

@@ -17,8 +17,8 @@ import (
 	"testing"
 	"time"
 
+	"rampart/internal/shmring"
 	"rampart/ipc"
-	"rampart/ipc/shmring"
 	"rampart/psa"
 	"rampart/psaclient"
 )

@@ -7,7 +7,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"rampart/ipc/shmring"
+	"rampart/internal/shmring"
 )
 
 // serveShmEcho is the bare shared-memory baseline: per connection, a lane
