@@ -72,23 +72,26 @@ func (c *Conn) shareMemory(spin time.Duration) {
 	uc.SetReadDeadline(time.Now().Add(10 * time.Second))
 	defer uc.SetReadDeadline(time.Time{})
 	rep, fds, err := c.readWithRights(uc)
-	defer func() {
+	closeFDs := func() {
 		for _, fd := range fds {
 			unix.Close(fd)
 		}
-	}()
+	}
 	if err != nil {
+		closeFDs()
 		c.broken = err
 		return
 	}
 	if rep.Kind == KindError && rep.Seq == 0 {
+		closeFDs()
 		c.refused = rep // the SPE refused the connection before reading
 		return
 	}
 	if rep.Kind != KindSharedMemory || rep.Status != Success || len(fds) == 0 {
+		closeFDs()
 		return // an SPE without the lane (an older one answers an error frame)
 	}
-	r, err := shmring.Open(fds[0], 1, int(rep.Slot))
+	r, err := shmring.Open(fds, 1, int(rep.Slot)) // owns fds now
 	if err != nil {
 		return
 	}

@@ -8,8 +8,6 @@ import (
 	"sync"
 	"time"
 
-	"golang.org/x/sys/unix"
-
 	"rampart/internal/shmring"
 	"rampart/ipc"
 )
@@ -24,13 +22,15 @@ import (
 // else (session ends, the partition's own calls).
 const (
 	linkLanes  = 4
-	linkLaneFD = 4 // the region's descriptor in the partition process (ExtraFiles[1])
+	linkLaneFD = 4 // the region's first descriptor in the partition process (ExtraFiles[1:])
 )
 
+// shmHello names the region's descriptors in the partition process: the
+// memfd, then each lane's request and reply doorbells.
 type shmHello struct {
-	FD    int `json:"fd"`
-	Lanes int `json:"lanes"`
-	Slot  int `json:"slot"`
+	FDs   []int `json:"fds"`
+	Lanes int   `json:"lanes"`
+	Slot  int   `json:"slot"`
 }
 
 // linkLane is one lane as the SPM uses it: one call at a time.
@@ -123,14 +123,18 @@ func (p *lanePool) call(session uint64, client int32, frame []byte, outTotal int
 	return b, nil
 }
 
-// createLanes makes one run's region; the file goes to the process.
-func createLanes() (*shmring.Region, *os.File, []byte, error) {
-	r, f, err := shmring.Create("rampart-spm-link", linkLanes, shmring.DefaultSlot)
+// createLanes makes one run's region; the files go to the process.
+func createLanes() (*shmring.Region, []*os.File, []byte, error) {
+	r, files, err := shmring.Create("rampart-spm-link", linkLanes, shmring.DefaultSlot)
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	b, _ := json.Marshal(shmHello{FD: linkLaneFD, Lanes: linkLanes, Slot: shmring.DefaultSlot})
-	return r, f, b, nil
+	h := shmHello{Lanes: linkLanes, Slot: shmring.DefaultSlot}
+	for i := range files {
+		h.FDs = append(h.FDs, linkLaneFD+i)
+	}
+	b, _ := json.Marshal(h)
+	return r, files, b, nil
 }
 
 // openLanes maps the region the SPM named (partition side).
@@ -139,8 +143,12 @@ func openLanes(payload []byte) (*shmring.Region, error) {
 	if err := json.Unmarshal(payload, &h); err != nil {
 		return nil, fmt.Errorf("spe: partition: lanes: %w", err)
 	}
-	defer unix.Close(h.FD)
-	return shmring.Open(h.FD, h.Lanes, h.Slot)
+	for _, fd := range h.FDs {
+		if fd < linkLaneFD || fd >= linkLaneFD+1+2*shmring.MaxLanes {
+			return nil, fmt.Errorf("spe: partition: lanes: descriptor %d", fd)
+		}
+	}
+	return shmring.Open(h.FDs, h.Lanes, h.Slot)
 }
 
 // serveLane answers the SPM's calls on one lane until the link ends

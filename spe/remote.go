@@ -146,19 +146,20 @@ func (r *Remote) start() error {
 	cmd := r.opt.Command()
 	cmd.ExtraFiles = []*os.File{theirs}
 	var region *shmring.Region
-	var laneFile *os.File
+	var laneFiles []*os.File
 	var shmHello []byte
 	lerr := errNoLane
 	if !r.s.opt.NoSharedMemory {
-		region, laneFile, shmHello, lerr = createLanes()
+		region, laneFiles, shmHello, lerr = createLanes()
 	}
 	if lerr == nil {
-		cmd.ExtraFiles = append(cmd.ExtraFiles, laneFile) // linkLaneFD
+		cmd.ExtraFiles = append(cmd.ExtraFiles, laneFiles...) // from linkLaneFD on
 	}
 	err = cmd.Start()
 	theirs.Close()
-	if laneFile != nil {
-		laneFile.Close()
+	shmring.CloseFiles(laneFiles)
+	if region != nil {
+		region.Rearm()
 	}
 	if err != nil {
 		if region != nil {

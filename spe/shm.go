@@ -33,16 +33,16 @@ func (s *Server) shareMemory(ss *session, c net.Conn, seq uint32, cur *sharedLan
 		s.writeReply(c, ipc.AppendReply(nil, rep))
 		return cur
 	}
-	region, f, err := shmring.Create("rampart-spe-lane", 1, shmring.DefaultSlot)
+	region, files, err := shmring.Create("rampart-spe-lane", 1, shmring.DefaultSlot)
 	if err != nil {
 		s.logf("spe: shared-memory lane for client %d: %v", ss.info.Client, err)
 		s.writeReply(c, ipc.AppendReply(nil, rep))
 		return nil
 	}
-	defer f.Close()
+	defer shmring.CloseFiles(files)
 	rep.Status, rep.Slot = ipc.Success, uint32(region.Slot())
 	uc.SetWriteDeadline(time.Now().Add(s.opt.WriteTimeout))
-	if _, _, err := uc.WriteMsgUnix(ipc.AppendReply(nil, rep), unix.UnixRights(int(f.Fd())), nil); err != nil {
+	if _, _, err := uc.WriteMsgUnix(ipc.AppendReply(nil, rep), unix.UnixRights(shmring.FDs(files)...), nil); err != nil {
 		region.Close()
 		return nil
 	}

@@ -72,7 +72,7 @@ func hostileLane(t *testing.T, sock string) (*net.UnixConn, *shmring.Lane) {
 	if _, err := uc.Write(frame(t, &ipc.Request{Kind: ipc.KindSharedMemory, Seq: 1})); err != nil {
 		t.Fatal(err)
 	}
-	buf, oob := make([]byte, 64), make([]byte, unix.CmsgSpace(4))
+	buf, oob := make([]byte, 64), make([]byte, unix.CmsgSpace(3*4))
 	n, oobn, _, _, err := uc.ReadMsgUnix(buf, oob)
 	if err != nil {
 		t.Fatal(err)
@@ -86,8 +86,7 @@ func hostileLane(t *testing.T, sock string) (*net.UnixConn, *shmring.Lane) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer unix.Close(fds[0])
-	r, err := shmring.Open(fds[0], 1, int(rep.Slot))
+	r, err := shmring.Open(fds, 1, int(rep.Slot))
 	if err != nil {
 		t.Fatal(err)
 	}

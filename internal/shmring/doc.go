@@ -3,8 +3,10 @@
 // more lanes, each a request slot and a reply slot of fixed size with a
 // sequence word, a length word and a "sleeping" word. A writer copies a
 // frame into its slot and bumps the sequence; the reader spins briefly
-// (bounded, adaptive, configurable) and then sleeps on a futex on the
-// sequence word, which the writer wakes only when the reader said it sleeps.
+// (bounded, adaptive, configurable) and then sleeps on the slot's doorbell,
+// an eventfd read through the Go poller (a futex wait would hold an OS
+// thread and its Go processor for up to the scheduler monitor's 10 ms
+// tick), which the writer rings only when the reader said it sleeps.
 // A call that finds its peer awake costs no system call at all.
 //
 // It is used by the SPE's client connections (package ipc: the Unix socket

@@ -48,6 +48,7 @@ type Region struct {
 	mem   []byte
 	slot  int
 	lanes []*Lane
+	bells []*os.File
 }
 
 // LaneSize is the bytes one lane of slot-sized slots takes.
@@ -64,9 +65,10 @@ func checkShape(lanes, slot int) error {
 }
 
 // Create makes a sealed memfd of lanes lanes of slot bytes each way, maps
-// it, and returns the region and the file to hand to the peer (by
-// SCM_RIGHTS or to a child). The caller closes the file once handed over.
-func Create(name string, lanes, slot int) (*Region, *os.File, error) {
+// it, and makes each slot's doorbell (an eventfd). It returns the region
+// and the files to hand to the peer (by SCM_RIGHTS or to a child, see
+// Files): the memfd, then each lane's request and reply doorbells.
+func Create(name string, lanes, slot int) (*Region, []*os.File, error) {
 	if err := checkShape(lanes, slot); err != nil {
 		return nil, nil, err
 	}
@@ -75,61 +77,130 @@ func Create(name string, lanes, slot int) (*Region, *os.File, error) {
 		return nil, nil, fmt.Errorf("shmring: memfd_create: %w", err)
 	}
 	f := os.NewFile(uintptr(fd), name)
+	defer f.Close()
 	size := lanes * LaneSize(slot)
 	if err := unix.Ftruncate(fd, int64(size)); err != nil {
-		f.Close()
 		return nil, nil, fmt.Errorf("shmring: ftruncate: %w", err)
 	}
 	// Sealed before anyone else sees the file: no peer can shrink it under
 	// our mapping (a SIGBUS in the SPE) or make it grow.
 	if _, err := unix.FcntlInt(uintptr(fd), unix.F_ADD_SEALS, unix.F_SEAL_SHRINK|unix.F_SEAL_GROW|unix.F_SEAL_SEAL); err != nil {
-		f.Close()
 		return nil, nil, fmt.Errorf("shmring: seal: %w", err)
 	}
-	r, err := mapRegion(fd, lanes, slot, size)
+	dup, err := unix.FcntlInt(uintptr(fd), unix.F_DUPFD_CLOEXEC, 0)
 	if err != nil {
-		f.Close()
+		return nil, nil, fmt.Errorf("shmring: dup: %w", err)
+	}
+	fds := []int{dup}
+	for range 2 * lanes {
+		e, err := unix.Eventfd(0, unix.EFD_CLOEXEC|unix.EFD_NONBLOCK)
+		if err != nil {
+			for _, x := range fds {
+				unix.Close(x)
+			}
+			return nil, nil, fmt.Errorf("shmring: eventfd: %w", err)
+		}
+		fds = append(fds, e)
+	}
+	// The peer's copies. They share the open file description (and its
+	// O_NONBLOCK) with ours: after handing them to a child (os/exec makes a
+	// passed file blocking) call Rearm.
+	var peer []*os.File
+	for _, x := range fds {
+		d, err := unix.FcntlInt(uintptr(x), unix.F_DUPFD_CLOEXEC, 0)
+		if err != nil {
+			for _, p := range peer {
+				p.Close()
+			}
+			for _, x := range fds {
+				unix.Close(x)
+			}
+			return nil, nil, fmt.Errorf("shmring: dup: %w", err)
+		}
+		peer = append(peer, os.NewFile(uintptr(d), "shmring"))
+	}
+	r, err := mapRegion(fds, lanes, slot, size)
+	if err != nil {
+		for _, p := range peer {
+			p.Close()
+		}
 		return nil, nil, err
 	}
-	return r, f, nil
+	return r, peer, nil
 }
 
 // Open maps a region the peer created, after checking that its size is
 // exactly lanes lanes of slot bytes and that it is sealed against
-// shrinking and growing. fd stays the caller's to close.
-func Open(fd int, lanes, slot int) (*Region, error) {
+// shrinking and growing. fds are the memfd and the 2×lanes doorbells, in
+// Create's order; Open owns them from then on (Region.Close closes them).
+func Open(fds []int, lanes, slot int) (*Region, error) {
+	closeAll := func() {
+		for _, x := range fds {
+			unix.Close(x)
+		}
+	}
 	if err := checkShape(lanes, slot); err != nil {
+		closeAll()
 		return nil, err
 	}
+	if len(fds) != 1+2*lanes {
+		closeAll()
+		return nil, fmt.Errorf("shmring: %d descriptors for %d lanes, want %d", len(fds), lanes, 1+2*lanes)
+	}
+	fd := fds[0]
 	var st unix.Stat_t
 	if err := unix.Fstat(fd, &st); err != nil {
+		closeAll()
 		return nil, fmt.Errorf("shmring: fstat: %w", err)
 	}
 	size := lanes * LaneSize(slot)
 	if st.Size != int64(size) || st.Mode&unix.S_IFMT != unix.S_IFREG {
+		closeAll()
 		return nil, fmt.Errorf("shmring: region of %d bytes, want %d", st.Size, size)
 	}
 	seals, err := unix.FcntlInt(uintptr(fd), unix.F_GET_SEALS, 0)
 	if err != nil {
+		closeAll()
 		return nil, fmt.Errorf("shmring: seals: %w", err)
 	}
 	if want := unix.F_SEAL_SHRINK | unix.F_SEAL_GROW; seals&want != want {
+		closeAll()
 		return nil, fmt.Errorf("shmring: region not sealed against resizing (seals 0x%x)", seals)
 	}
-	return mapRegion(fd, lanes, slot, size)
+	for _, e := range fds[1:] {
+		// A doorbell handed to a child was made blocking by os/exec; the
+		// Go poller needs it non-blocking.
+		if err := unix.SetNonblock(e, true); err != nil {
+			closeAll()
+			return nil, fmt.Errorf("shmring: doorbell: %w", err)
+		}
+	}
+	r, err := mapRegion(fds, lanes, slot, size)
+	if err != nil {
+		return nil, err
+	}
+	return r, nil
 }
 
-func mapRegion(fd, lanes, slot, size int) (*Region, error) {
-	mem, err := unix.Mmap(fd, 0, size, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED)
+// mapRegion maps fds[0] and wraps the doorbells fds[1:]; it owns fds.
+func mapRegion(fds []int, lanes, slot, size int) (*Region, error) {
+	mem, err := unix.Mmap(fds[0], 0, size, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED)
+	unix.Close(fds[0]) // the mapping keeps the memory
 	if err != nil {
+		for _, x := range fds[1:] {
+			unix.Close(x)
+		}
 		return nil, fmt.Errorf("shmring: mmap: %w", err)
 	}
 	r := &Region{mem: mem, slot: slot}
 	for i := range lanes {
 		b := mem[i*LaneSize(slot) : (i+1)*LaneSize(slot)]
+		req := os.NewFile(uintptr(fds[1+2*i]), "shmring-req")
+		rep := os.NewFile(uintptr(fds[2+2*i]), "shmring-rep")
+		r.bells = append(r.bells, req, rep)
 		r.lanes = append(r.lanes, &Lane{
-			Req: newSlot(b[0:lineSize], b[ctlSize:ctlSize+slot]),
-			Rep: newSlot(b[lineSize:2*lineSize], b[ctlSize+slot:]),
+			Req: newSlot(b[0:lineSize], b[ctlSize:ctlSize+slot], req),
+			Rep: newSlot(b[lineSize:2*lineSize], b[ctlSize+slot:], rep),
 		})
 	}
 	return r, nil
@@ -148,6 +219,9 @@ func (r *Region) Close() error {
 	}
 	err := unix.Munmap(r.mem)
 	r.mem = nil
+	for _, b := range r.bells {
+		b.Close()
+	}
 	return err
 }
 
@@ -161,11 +235,13 @@ type Lane struct {
 type Slot struct {
 	seq, length, sleeping *uint32
 	data                  []byte
-	next                  uint32 // the writer's own count: never read back from shared memory
+	bell                  *os.File // the eventfd the reader sleeps on
+	next                  uint32   // the writer's own count: never read back from shared memory
 }
 
-func newSlot(ctl, data []byte) *Slot {
+func newSlot(ctl, data []byte, bell *os.File) *Slot {
 	return &Slot{
+		bell:     bell,
 		seq:      (*uint32)(unsafe.Pointer(&ctl[wSeq])),
 		length:   (*uint32)(unsafe.Pointer(&ctl[wLen])),
 		sleeping: (*uint32)(unsafe.Pointer(&ctl[wSleeping])),
@@ -189,13 +265,28 @@ func (s *Slot) Put(frame []byte) error {
 	// Sequentially consistent with the reader's store of sleeping and
 	// load of seq: either it sees the new seq, or we see it sleeping.
 	if atomic.LoadUint32(s.sleeping) != 0 {
-		futexWake(s.seq)
+		s.ring()
 	}
 	return nil
 }
 
 // Wake wakes a reader sleeping on the slot (to see a stop condition).
-func (s *Slot) Wake() { futexWake(s.seq) }
+func (s *Slot) Wake() { s.ring() }
+
+var one = []byte{1, 0, 0, 0, 0, 0, 0, 0}
+
+// ring adds one to the doorbell. It never blocks: a full counter (a
+// hostile peer's doing) already wakes the reader.
+func (s *Slot) ring() { s.bell.Write(one) }
+
+// sleep waits on the doorbell up to d. The reader's goroutine parks in
+// the Go poller (no thread held, unlike a futex wait), and the counter is
+// reset by the read.
+func (s *Slot) sleep(d time.Duration) {
+	var b [8]byte
+	s.bell.SetReadDeadline(time.Now().Add(d))
+	s.bell.Read(b[:])
+}
 
 // Take waits (see Waiter) for a frame after sequence last, copies it into
 // buf (grown as needed) and returns it with its sequence number. The copy
@@ -217,23 +308,35 @@ func (s *Slot) Take(last uint32, buf []byte, w *Waiter, stop func() bool, deadli
 // Published is the slot's current sequence number (what Take compares to).
 func (s *Slot) Published() uint32 { return atomic.LoadUint32(s.seq) }
 
-// futex(2) operations (not in x/sys/unix).
-const (
-	opFutexWait = 0
-	opFutexWake = 1
-)
-
-func futexWait(addr *uint32, val uint32, d time.Duration) {
-	ts := unix.NsecToTimespec(int64(d))
-	// FUTEX_WAIT without the private flag: the word is shared between
-	// processes. EAGAIN (the word changed), EINTR and ETIMEDOUT all just
-	// return; the caller checks the word again.
-	unix.Syscall6(unix.SYS_FUTEX, uintptr(unsafe.Pointer(addr)), opFutexWait, uintptr(val), uintptr(unsafe.Pointer(&ts)), 0, 0)
-}
-
-func futexWake(addr *uint32) {
-	unix.Syscall6(unix.SYS_FUTEX, uintptr(unsafe.Pointer(addr)), opFutexWake, 1, 0, 0, 0)
-}
-
 // osYield gives the core to another runnable thread, if there is one.
 func osYield() { unix.Syscall(unix.SYS_SCHED_YIELD, 0, 0, 0) }
+
+// Rearm makes the doorbells non-blocking again (os/exec made them blocking
+// when it passed the peer's copies to a child: they share the open file
+// description), so the Go poller serves them.
+func (r *Region) Rearm() {
+	for _, b := range r.bells {
+		if rc, err := b.SyscallConn(); err == nil {
+			rc.Control(func(fd uintptr) { unix.SetNonblock(int(fd), true) })
+		}
+	}
+}
+
+// FDs returns the descriptors of files without changing their blocking
+// mode (File.Fd would make them blocking), for unix.UnixRights.
+func FDs(files []*os.File) []int {
+	var fds []int
+	for _, f := range files {
+		if rc, err := f.SyscallConn(); err == nil {
+			rc.Control(func(fd uintptr) { fds = append(fds, int(fd)) })
+		}
+	}
+	return fds
+}
+
+// CloseFiles closes files (the peer's copies, once handed over).
+func CloseFiles(files []*os.File) {
+	for _, f := range files {
+		f.Close()
+	}
+}

@@ -18,17 +18,30 @@ import (
 // mapping and the peer's, at different addresses over the same pages.
 func pair(t testing.TB, lanes int) (*Region, *Region) {
 	t.Helper()
-	a, f, err := Create("test", lanes, 4096)
+	a, files, err := Create("test", lanes, 4096)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer f.Close()
-	b, err := Open(int(f.Fd()), lanes, 4096)
+	b, err := Open(dupAll(t, files), lanes, 4096)
+	CloseFiles(files)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { a.Close(); b.Close() })
 	return a, b
+}
+
+// dupAll duplicates the peer's descriptors, as passing them would.
+func dupAll(t testing.TB, files []*os.File) []int {
+	var fds []int
+	for _, fd := range FDs(files) {
+		d, err := unix.Dup(fd)
+		if err != nil {
+			t.Fatal(err)
+		}
+		fds = append(fds, d)
+	}
+	return fds
 }
 
 func TestLaneRoundTrip(t *testing.T) {
@@ -118,18 +131,21 @@ func TestOpenRefuses(t *testing.T) {
 	f := os.NewFile(uintptr(fd), "unsealed")
 	defer f.Close()
 	unix.Ftruncate(fd, int64(LaneSize(4096)))
-	if _, err := Open(fd, 1, 4096); err == nil {
+	e1, _ := unix.Eventfd(0, unix.EFD_CLOEXEC)
+	e2, _ := unix.Eventfd(0, unix.EFD_CLOEXEC)
+	d, _ := unix.Dup(fd)
+	if _, err := Open([]int{d, e1, e2}, 1, 4096); err == nil {
 		t.Fatal("an unsealed region was accepted")
 	}
 	_, g, err := Create("sealed", 2, 4096)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer g.Close()
-	if _, err := Open(int(g.Fd()), 1, 4096); err == nil {
+	defer CloseFiles(g)
+	if _, err := Open(dupAll(t, g)[:3], 1, 4096); err == nil {
 		t.Fatal("a region of the wrong size was accepted")
 	}
-	if err := unix.Ftruncate(int(g.Fd()), 4096); err == nil {
+	if err := unix.Ftruncate(FDs(g)[0], 4096); err == nil {
 		t.Fatal("a sealed region could be shrunk")
 	}
 }

@@ -79,7 +79,7 @@ func (w *Waiter) wait(s *Slot, last uint32, stop func() bool, deadline time.Time
 			}
 		}
 		if d > 0 {
-			futexWait(s.seq, last, d)
+			s.sleep(d)
 		}
 		atomic.StoreUint32(s.sleeping, 0)
 		if atomic.LoadUint32(s.seq) != last {

@@ -22,13 +22,13 @@ func serveShmEcho(ln net.Listener) {
 		}
 		go func() {
 			defer c.Close()
-			r, f, err := shmring.Create("echo", 1, shmring.DefaultSlot)
+			r, files, err := shmring.Create("echo", 1, shmring.DefaultSlot)
 			if err != nil {
 				return
 			}
 			defer r.Close()
-			_, _, err = c.(*net.UnixConn).WriteMsgUnix([]byte{1}, unix.UnixRights(int(f.Fd())), nil)
-			f.Close()
+			_, _, err = c.(*net.UnixConn).WriteMsgUnix([]byte{1}, unix.UnixRights(shmring.FDs(files)...), nil)
+			shmring.CloseFiles(files)
 			if err != nil {
 				return
 			}
@@ -63,7 +63,7 @@ func shmEchoCaller(t *testing.T, sock string) func() {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { c.Close() })
-	oob := make([]byte, unix.CmsgSpace(4))
+	oob := make([]byte, unix.CmsgSpace(3*4))
 	_, oobn, _, _, err := c.(*net.UnixConn).ReadMsgUnix(make([]byte, 1), oob)
 	if err != nil {
 		t.Fatal(err)
@@ -73,8 +73,7 @@ func shmEchoCaller(t *testing.T, sock string) func() {
 	if err != nil {
 		t.Fatal(err)
 	}
-	r, err := shmring.Open(fds[0], 1, shmring.DefaultSlot)
-	unix.Close(fds[0])
+	r, err := shmring.Open(fds, 1, shmring.DefaultSlot)
 	if err != nil {
 		t.Fatal(err)
 	}
