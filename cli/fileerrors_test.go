@@ -45,7 +45,7 @@ func TestFileErrorStyle(t *testing.T) {
 			`zone.yaml:6:1: unasigned: unknown field "unasigned" (known fields: `},
 		{"SPE configuration", []string{"spe", "serve", "--check-config", "--config",
 			write("spe.json", "{\n  \"socket\": \"/tmp/x/spe.sock\",\n  \"state_dri\": \"/tmp/y\"\n}\n")},
-			`spe.json:3:3: state_dri: unknown field "state_dri" (known fields: apps_dir, clients, isolation, limits, partition_uids, socket, socket_group, state_dir, trace_clients)`},
+			`spe.json:3:3: state_dri: unknown field "state_dri" (known fields: apps_dir, clients, isolation, limits, no_shared_memory, partition_uids, socket, socket_group, state_dir, trace_clients)`},
 		{"campaign specification", []string{"campaign", "create", "--server", "127.0.0.1:1", "--spec",
 			write("campaign.json", "{\n  \"id\": \"spring\",\n  \"relase\": \"5f1d\"\n}\n")},
 			`campaign.json:3:3: relase: unknown field "relase" (known fields: `},

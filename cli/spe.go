@@ -140,7 +140,7 @@ $RAMPART_SPE_DEVICE is read when --device is not given.
 				defer svc.opt.RoT.Close()
 			}
 			logger := log.New(env.Stderr, "", log.LstdFlags)
-			srv := spe.New(spe.Options{Identify: cfg.Identify, MaxSessionsPerClient: cfg.Limits.SessionsPerClient, Logf: logger.Printf})
+			srv := spe.New(spe.Options{Identify: cfg.Identify, MaxSessionsPerClient: cfg.Limits.SessionsPerClient, NoSharedMemory: cfg.NoSharedMemory, Logf: logger.Printf})
 			if err := srv.RegisterStatus(); err != nil {
 				return fail(ExitError, err, "")
 			}

@@ -9,6 +9,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"rampart/internal/shmring"
 )
 
 // Transport carries one request to the SPE and brings back its reply. The
@@ -57,15 +59,23 @@ type Conn struct {
 	rbuf   []byte
 	seq    uint32
 	lim    Limits
+
+	// The shared-memory lane (shm.go), nil when calls use the socket only.
+	region *shmring.Region
+	lane   *shmring.Lane
+	waiter *shmring.Waiter
+	last   uint32 // the reply slot's last sequence number
+	// refused is the SPE's refusal of the connection, read during the
+	// lane's handshake: the first call returns it, later ones fail.
+	refused *Reply
+	broken  error // the handshake left the stream unusable
 }
 
-// Dial connects to the SPE's Unix socket at path.
+// Dial connects to the SPE's Unix socket at path, with a shared-memory lane
+// when the SPE offers one (DialWith; RAMPART_SPE_SHM=0 keeps calls on the
+// socket).
 func Dial(path string) (*Conn, error) {
-	c, err := net.Dial("unix", path)
-	if err != nil {
-		return nil, fmt.Errorf("ipc: dial %s: %w", path, err)
-	}
-	return NewConn(c, Limits{}), nil
+	return DialWith(path, dialOptionsFromEnv())
 }
 
 // NewConn wraps an established stream connection to the SPE.
@@ -80,12 +90,26 @@ func (c *Conn) RoundTrip(req *Request) (*Reply, error) {
 	if c.closed.Load() {
 		return nil, fmt.Errorf("ipc: round trip: %w", net.ErrClosed)
 	}
+	if c.refused != nil {
+		rep := c.refused
+		c.refused, c.broken = nil, errRefused
+		return rep, nil
+	}
+	if c.broken != nil {
+		return nil, fmt.Errorf("ipc: round trip: %w", c.broken)
+	}
 	c.seq++
 	req.Seq = c.seq
 	var err error
 	c.wbuf, err = AppendRequest(c.wbuf[:0], req, c.lim)
 	if err != nil {
 		return nil, err
+	}
+	if c.fitsLane(req) {
+		if err := c.roundTripLane(); err != nil {
+			return nil, fmt.Errorf("ipc: %v over shared memory: %w", req.Kind, err)
+		}
+		return c.checkReply(req)
 	}
 	if _, err := c.c.Write(c.wbuf); err != nil {
 		// The SPE may have refused the connection and hung up before we
@@ -99,6 +123,11 @@ func (c *Conn) RoundTrip(req *Request) (*Reply, error) {
 	if err != nil {
 		return nil, fmt.Errorf("ipc: receive %v reply: %w", req.Kind, err)
 	}
+	return c.checkReply(req)
+}
+
+// checkReply decodes the reply frame in c.rbuf and checks it answers req.
+func (c *Conn) checkReply(req *Request) (*Reply, error) {
 	rep, err := ParseReply(c.rbuf, c.lim)
 	if err != nil {
 		return nil, err
@@ -139,5 +168,16 @@ func (c *Conn) Close() error {
 	if c.closed.Swap(true) {
 		return nil
 	}
-	return c.c.Close()
+	err := c.c.Close()
+	if c.lane != nil {
+		c.lane.Rep.Wake() // a call sleeping for its reply sees closed
+		go func() {
+			// Unmapped only once no call uses the lane.
+			c.mu.Lock()
+			c.region.Close()
+			c.lane = nil
+			c.mu.Unlock()
+		}()
+	}
+	return err
 }

@@ -122,6 +122,7 @@ func ParseRequest(frame []byte, lim Limits) (*Request, error) {
 		q.Version = r.u32("version")
 	case KindClose:
 		q.Handle = r.u64("handle")
+	case KindSharedMemory:
 	case KindCall, KindStateless:
 		if kind == KindCall {
 			q.Handle = r.u64("handle")
@@ -200,6 +201,8 @@ func ParseReply(frame []byte, lim Limits) (*Reply, error) {
 		p.Version = r.u32("version")
 	case KindConnect:
 		p.Handle = r.u64("handle")
+	case KindSharedMemory:
+		p.Slot = r.u32("slot")
 	case KindClose, KindError:
 	case KindCall, KindStateless:
 		nout := int(r.u8("nout"))

@@ -37,8 +37,12 @@ const (
 	KindCall      Kind = 0x03 // psa_call(handle, type, in, out)
 	KindClose     Kind = 0x04 // psa_close(handle)
 	KindStateless Kind = 0x05 // a call on a stateless service: sid, version, type, in, out
-	KindReply     Kind = 0x80 // set on every reply
-	KindError     Kind = 0xff // reply to a frame that could not be decoded
+	// KindSharedMemory asks the SPE for a shared-memory lane (no body); the
+	// reply carries the slot size and, over the Unix socket, the memfd
+	// (SCM_RIGHTS). docs/spe-ipc.md section 1.
+	KindSharedMemory Kind = 0x06
+	KindReply        Kind = 0x80 // set on every reply
+	KindError        Kind = 0xff // reply to a frame that could not be decoded
 )
 
 func (k Kind) String() string {
@@ -53,6 +57,8 @@ func (k Kind) String() string {
 		return "close"
 	case KindStateless:
 		return "stateless"
+	case KindSharedMemory:
+		return "shared_memory"
 	}
 	if k == KindError {
 		return "error"
@@ -129,6 +135,7 @@ type Reply struct {
 	Version uint32   // version reply
 	Handle  uint64   // connect reply
 	Out     [][]byte // call and stateless replies
+	Slot    uint32   // shared-memory reply: the bytes a slot holds
 }
 
 var le = binary.LittleEndian
@@ -156,6 +163,7 @@ func AppendRequest(dst []byte, r *Request, lim Limits) ([]byte, error) {
 		b = le.AppendUint32(b, r.Version)
 	case KindClose:
 		b = le.AppendUint64(b, r.Handle)
+	case KindSharedMemory:
 	case KindCall, KindStateless:
 		if len(r.In)+len(r.OutSize) > MaxIOVec {
 			return dst, ferr("nvec", ErrOversized, "%d input and %d output vectors, at most %d in total", len(r.In), len(r.OutSize), MaxIOVec)
@@ -214,6 +222,8 @@ func AppendReply(dst []byte, r *Reply) []byte {
 		b = le.AppendUint32(b, r.Version)
 	case KindConnect:
 		b = le.AppendUint64(b, r.Handle)
+	case KindSharedMemory:
+		b = le.AppendUint32(b, r.Slot)
 	case KindCall, KindStateless:
 		b = append(b, byte(len(r.Out)), 0, 0, 0)
 		for _, v := range r.Out {

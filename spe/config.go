@@ -63,6 +63,10 @@ type Config struct {
 	// TraceClients may start, read and stop the partition manager's call
 	// trace (`rampart spe trace`); empty: no trace service.
 	TraceClients []int32 `json:"trace_clients,omitempty"`
+	// NoSharedMemory refuses clients' shared-memory lanes and gives
+	// partition processes none: every call takes a socket
+	// (docs/spe-ipc.md section 1).
+	NoSharedMemory bool `json:"no_shared_memory,omitempty"`
 }
 
 // Level returns the isolation level (1 when the field is left out).

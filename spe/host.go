@@ -10,6 +10,7 @@ import (
 	"sync"
 	"sync/atomic"
 
+	"rampart/internal/shmring"
 	"rampart/ipc"
 )
 
@@ -36,8 +37,10 @@ type PartitionLink struct {
 	closed   bool
 	nextOut  atomic.Uint64
 	done     chan struct{}
+	lanes    *shmring.Region // nil: every call comes over the socket
 	// opened, when set (ServeOpening), is closed once the partitions have
-	// opened: calls wait for it. afterReady starts the opening.
+	// opened: calls, on the socket or a lane, wait for it. afterReady
+	// starts the opening.
 	opened     chan struct{}
 	afterReady func()
 }
@@ -48,11 +51,20 @@ func NewPartitionLink(conn io.ReadWriteCloser, lim ipc.Limits) *PartitionLink {
 		sessions: map[uint64]*session{}, out: map[uint64]chan []byte{}, done: make(chan struct{})}
 }
 
-// Hello reads the SPM's first frame: what this process is to run.
+// Hello reads the SPM's first frame: what this process is to run (after
+// the shared-memory lanes, when the SPM passed them).
 func (l *PartitionLink) Hello() ([]byte, error) {
 	f, _, err := readLinkFrame(l.br, nil, l.lim)
 	if err != nil {
 		return nil, fmt.Errorf("spe: partition: hello: %w", err)
+	}
+	if f.op == linkShm {
+		if r, err := openLanes(f.payload); err == nil {
+			l.lanes = r // else every call comes over the socket
+		}
+		if f, _, err = readLinkFrame(l.br, nil, l.lim); err != nil {
+			return nil, fmt.Errorf("spe: partition: hello: %w", err)
+		}
 	}
 	if f.op != linkHello {
 		return nil, fmt.Errorf("%w: op %d before hello", errLink, f.op)
@@ -62,6 +74,7 @@ func (l *PartitionLink) Hello() ([]byte, error) {
 
 type readyMsg struct {
 	Error string `json:"error,omitempty"`
+	Lanes int    `json:"lanes,omitempty"` // the shared-memory lanes it serves
 }
 
 func (l *PartitionLink) send(op byte, session uint64, client int32, payload []byte) error {
@@ -79,6 +92,8 @@ func (l *PartitionLink) Serve(srv *Server, startErr error) error {
 	var r readyMsg
 	if startErr != nil {
 		r.Error = startErr.Error()
+	} else if l.lanes != nil {
+		r.Lanes = len(l.lanes.Lanes())
 	}
 	b, _ := json.Marshal(r)
 	if err := l.send(linkReady, 0, 0, b); err != nil {
@@ -90,6 +105,11 @@ func (l *PartitionLink) Serve(srv *Server, startErr error) error {
 	defer l.shut(srv)
 	if l.afterReady != nil {
 		l.afterReady()
+	}
+	if l.lanes != nil {
+		for _, lane := range l.lanes.Lanes() {
+			go l.serveLane(srv, lane)
+		}
 	}
 	var buf []byte
 	for {
@@ -170,6 +190,11 @@ func (l *PartitionLink) shut(srv *Server) {
 	l.sessions = map[uint64]*session{}
 	l.mu.Unlock()
 	close(l.done)
+	if l.lanes != nil {
+		for _, lane := range l.lanes.Lanes() {
+			lane.Req.Wake() // the lane servers see done; the process exits (the region stays mapped)
+		}
+	}
 	for _, s := range ss {
 		srv.closeSession(s)
 	}
@@ -189,6 +214,12 @@ func (l *PartitionLink) session(srv *Server, id uint64, client int32) *session {
 
 // call runs one forwarded request and sends its reply.
 func (l *PartitionLink) call(srv *Server, sessionID uint64, client int32, frame []byte) {
+	// A failed send means the link is gone; the read loop sees it too.
+	_ = l.send(linkReply, sessionID, client, l.answer(srv, sessionID, client, frame))
+}
+
+// answer runs one forwarded request and returns its reply frame.
+func (l *PartitionLink) answer(srv *Server, sessionID uint64, client int32, frame []byte) []byte {
 	if l.opened != nil {
 		<-l.opened
 	}
@@ -210,8 +241,7 @@ func (l *PartitionLink) call(srv *Server, sessionID uint64, client int32, frame 
 		out = ipc.AppendReply(nil, rep)
 		svc.gate.RUnlock()
 	}
-	// A failed send means the link is gone; the read loop sees it too.
-	_ = l.send(linkReply, sessionID, client, out)
+	return out
 }
 
 // Caller opens a session of partition (its positive partition ID) towards

@@ -31,6 +31,7 @@ const (
 	linkOutEnd   byte = 6 // partition → SPM: the partition closed that session of its own
 	linkHello    byte = 7 // SPM → partition: what to run (JSON), the first frame
 	linkReady    byte = 8 // partition → SPM: started, or why not (JSON)
+	linkShm      byte = 9 // SPM → partition, before linkHello: the shared-memory lanes it passed (JSON)
 )
 
 // errLink is wrapped by every malformed link frame: the link is then
@@ -63,20 +64,46 @@ func appendLinkFrame(dst []byte, op byte, session uint64, client int32, payload 
 	return append(dst, payload...)
 }
 
+// parseLinkHeader checks a link frame's header and returns the size of
+// its payload.
+func parseLinkHeader(h []byte, lim ipc.Limits) (int, error) {
+	n := int(binary.LittleEndian.Uint32(h[0:]))
+	if n < linkHeader-4 || n+4 > maxLinkFrame(lim) {
+		return 0, fmt.Errorf("%w: length %d", errLink, n)
+	}
+	if h[5] != 0 || h[6] != 0 || h[7] != 0 || h[4] == 0 || h[4] > linkShm {
+		return 0, fmt.Errorf("%w: op %d", errLink, h[4])
+	}
+	return n - (linkHeader - 4), nil
+}
+
+// parseLinkFrame decodes one whole link frame taken from a shared-memory
+// lane (already copied out of shared memory): the header, and a payload
+// that fills the rest exactly. The payload aliases b.
+func parseLinkFrame(b []byte, lim ipc.Limits) (linkFrame, error) {
+	if len(b) < linkHeader {
+		return linkFrame{}, fmt.Errorf("%w: %d bytes", errLink, len(b))
+	}
+	size, err := parseLinkHeader(b, lim)
+	if err != nil {
+		return linkFrame{}, err
+	}
+	if size != len(b)-linkHeader {
+		return linkFrame{}, fmt.Errorf("%w: payload of %d bytes announced, %d present", errLink, size, len(b)-linkHeader)
+	}
+	return linkFrame{op: b[4], session: binary.LittleEndian.Uint64(b[8:]), client: int32(binary.LittleEndian.Uint32(b[16:])), payload: b[linkHeader:]}, nil
+}
+
 // readLinkFrame reads one link frame into buf (grown as needed).
 func readLinkFrame(br *bufio.Reader, buf []byte, lim ipc.Limits) (linkFrame, []byte, error) {
 	var h [linkHeader]byte
 	if _, err := io.ReadFull(br, h[:]); err != nil {
 		return linkFrame{}, buf, err
 	}
-	n := int(binary.LittleEndian.Uint32(h[0:]))
-	if n < linkHeader-4 || n+4 > maxLinkFrame(lim) {
-		return linkFrame{}, buf, fmt.Errorf("%w: length %d", errLink, n)
+	size, err := parseLinkHeader(h[:], lim)
+	if err != nil {
+		return linkFrame{}, buf, err
 	}
-	if h[5] != 0 || h[6] != 0 || h[7] != 0 || h[4] == 0 || h[4] > linkReady {
-		return linkFrame{}, buf, fmt.Errorf("%w: op %d", errLink, h[4])
-	}
-	size := n - (linkHeader - 4)
 	if cap(buf) < size {
 		buf = make([]byte, size)
 	}

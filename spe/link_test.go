@@ -26,7 +26,7 @@ func TestLinkFrameRoundTrip(t *testing.T) {
 	}
 	for name, bad := range map[string]func([]byte){
 		"op 0":      func(b []byte) { b[4] = 0 },
-		"op 9":      func(b []byte) { b[4] = 9 },
+		"op 10":     func(b []byte) { b[4] = 10 },
 		"reserved":  func(b []byte) { b[6] = 1 },
 		"short":     func(b []byte) { b[0], b[1], b[2], b[3] = 3, 0, 0, 0 },
 		"oversized": func(b []byte) { b[0], b[1], b[2], b[3] = 0xff, 0xff, 0xff, 0x7f },
@@ -65,6 +65,30 @@ func FuzzLinkFrame(f *testing.F) {
 			if g, _, err := readLinkFrame(bufio.NewReader(bytes.NewReader(again)), nil, ipc.Limits{}); err != nil || g.op != fr.op || !bytes.Equal(g.payload, fr.payload) {
 				t.Fatalf("round trip: %v", err)
 			}
+		}
+	})
+}
+
+// FuzzLaneFrame parses hostile link frames as taken from a shared-memory
+// lane (a whole frame, copied out): no panic, the payload fills the frame
+// exactly, and a parsed frame writes the same bytes back.
+func FuzzLaneFrame(f *testing.F) {
+	f.Add(appendLinkFrame(nil, linkCall, 1, -1, ipc.AppendReply(nil, &ipc.Reply{Kind: ipc.KindVersion, Seq: 1})))
+	f.Add(appendLinkFrame(nil, linkReply, 0, 0, nil))
+	f.Add([]byte{0xff, 0xff, 0xff, 0xff, 1, 0, 0, 0})
+	f.Fuzz(func(t *testing.T, data []byte) {
+		fr, err := parseLinkFrame(data, ipc.Limits{})
+		if err != nil {
+			if !errors.Is(err, errLink) {
+				t.Fatalf("unexpected error kind: %v", err)
+			}
+			return
+		}
+		if len(fr.payload)+linkHeader != len(data) {
+			t.Fatalf("payload of %d bytes in a frame of %d", len(fr.payload), len(data))
+		}
+		if again := appendLinkFrame(nil, fr.op, fr.session, fr.client, fr.payload); !bytes.Equal(again, data) {
+			t.Fatal("round trip changed the frame")
 		}
 	})
 }

@@ -14,6 +14,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"rampart/internal/shmring"
 	"rampart/ipc"
 )
 
@@ -71,6 +72,8 @@ type remoteConn struct {
 	pending map[uint32]chan []byte
 	touched map[uint64]bool     // SPM sessions that reached the process
 	out     map[uint64]*session // the process's own sessions (its calls)
+
+	lanes *lanePool // nil: every call over the socket
 }
 
 // StartRemote starts a partition process and registers its partitions'
@@ -142,16 +145,37 @@ func (r *Remote) start() error {
 	}
 	cmd := r.opt.Command()
 	cmd.ExtraFiles = []*os.File{theirs}
-	if err := cmd.Start(); err != nil {
-		theirs.Close()
+	var region *shmring.Region
+	var laneFiles []*os.File
+	var shmHello []byte
+	lerr := errNoLane
+	if !r.s.opt.NoSharedMemory {
+		region, laneFiles, shmHello, lerr = createLanes()
+	}
+	if lerr == nil {
+		cmd.ExtraFiles = append(cmd.ExtraFiles, laneFiles...) // from linkLaneFD on
+	}
+	err = cmd.Start()
+	theirs.Close()
+	shmring.CloseFiles(laneFiles)
+	if region != nil {
+		region.Rearm()
+	}
+	if err != nil {
+		if region != nil {
+			region.Close()
+		}
 		conn.Close()
 		return fmt.Errorf("spe: partition %s: start: %w", r.opt.Name, err)
 	}
-	theirs.Close()
 	rc := &remoteConn{cmd: cmd, conn: conn, done: make(chan struct{}),
 		pending: map[uint32]chan []byte{}, touched: map[uint64]bool{}, out: map[uint64]*session{}}
+	if region != nil {
+		rc.lanes = newLanePool(region, r.s.opt.Spin)
+	}
 	br := bufio.NewReaderSize(conn, 64<<10)
-	if err := r.handshake(rc, br); err != nil {
+	if err := r.handshake(rc, br, shmHello); err != nil {
+		rc.lanes.close()
 		conn.Close()
 		cmd.Process.Kill()
 		cmd.Wait()
@@ -164,7 +188,12 @@ func (r *Remote) start() error {
 	return nil
 }
 
-func (r *Remote) handshake(rc *remoteConn, br *bufio.Reader) error {
+func (r *Remote) handshake(rc *remoteConn, br *bufio.Reader, shmHello []byte) error {
+	if rc.lanes != nil {
+		if err := rc.send(linkShm, 0, 0, shmHello); err != nil {
+			return fmt.Errorf("spe: partition %s: lanes: %w", r.opt.Name, err)
+		}
+	}
 	if err := rc.send(linkHello, 0, 0, r.opt.Hello); err != nil {
 		return fmt.Errorf("spe: partition %s: hello: %w", r.opt.Name, err)
 	}
@@ -180,6 +209,10 @@ func (r *Remote) handshake(rc *remoteConn, br *bufio.Reader) error {
 	}
 	if msg.Error != "" {
 		return fmt.Errorf("spe: partition %s did not start: %s", r.opt.Name, msg.Error)
+	}
+	if rc.lanes != nil && msg.Lanes != linkLanes {
+		rc.lanes.close() // the process could not map them: the socket only
+		rc.lanes = nil
 	}
 	return nil
 }
@@ -289,6 +322,7 @@ func (r *Remote) down(rc *remoteConn) {
 	r.mu.Unlock()
 	rc.conn.Close()
 	close(rc.done)
+	rc.lanes.close()
 	// A process told to stop (its link closed) gets a moment to close what
 	// it holds (the audit log's checkpoint); a dead one is reaped at once.
 	exited := make(chan struct{})
@@ -382,24 +416,28 @@ func (h *remoteHandler) Call(m *Message) ipc.Status {
 	if err != nil {
 		return m.Fail(ipc.ErrServiceFailure, err)
 	}
-	ch := make(chan []byte, 1)
 	rc.mu.Lock()
-	rc.pending[seq] = ch
 	rc.touched[m.Session] = true
 	rc.mu.Unlock()
-	if err := rc.send(linkCall, m.Session, m.Client, frame); err != nil {
-		return m.Fail(ipc.ErrServiceFailure, fmt.Errorf("partition process %s: %w", r.opt.Name, err))
+	var outTotal int64
+	for _, n := range m.OutSize {
+		outTotal += int64(n)
 	}
-	var b []byte
-	timer := time.NewTimer(r.opt.CallTimeout)
-	defer timer.Stop()
-	select {
-	case b = <-ch:
-	case <-rc.done:
+	b, err := rc.lanes.call(m.Session, m.Client, frame, outTotal, rc.done, r.opt.CallTimeout)
+	switch {
+	case err == nil:
+	case errors.Is(err, errNoLane):
+		if b, err = r.callSocket(rc, m, seq, frame); err != nil {
+			return m.Fail(ipc.ErrServiceFailure, err)
+		}
+	case errors.Is(err, shmring.ErrClosed):
 		return m.Fail(ipc.ErrServiceFailure, fmt.Errorf("partition process %s ended during the call", r.opt.Name))
-	case <-timer.C:
+	case errors.Is(err, shmring.ErrTimeout):
 		rc.cmd.Process.Kill() // the read loop sees the link end and restarts it
 		return m.Fail(ipc.ErrServiceFailure, fmt.Errorf("partition process %s did not answer in %v: killed", r.opt.Name, r.opt.CallTimeout))
+	default: // a malformed frame on a lane costs the process its link, as on the socket
+		rc.cmd.Process.Kill()
+		return m.Fail(ipc.ErrServiceFailure, fmt.Errorf("partition process %s: %w: killed", r.opt.Name, err))
 	}
 	rep, err := ipc.ParseReply(b, r.s.opt.Limits)
 	if err != nil || (rep.Kind != ipc.KindStateless && rep.Kind != ipc.KindError) {
@@ -413,6 +451,29 @@ func (h *remoteHandler) Call(m *Message) ipc.Status {
 		}
 	}
 	return rep.Status
+}
+
+// callSocket forwards one call over the link's socket and waits for its
+// reply frame.
+func (r *Remote) callSocket(rc *remoteConn, m *Message, seq uint32, frame []byte) ([]byte, error) {
+	ch := make(chan []byte, 1)
+	rc.mu.Lock()
+	rc.pending[seq] = ch
+	rc.mu.Unlock()
+	if err := rc.send(linkCall, m.Session, m.Client, frame); err != nil {
+		return nil, fmt.Errorf("partition process %s: %w", r.opt.Name, err)
+	}
+	timer := time.NewTimer(r.opt.CallTimeout)
+	defer timer.Stop()
+	select {
+	case b := <-ch:
+		return b, nil
+	case <-rc.done:
+		return nil, fmt.Errorf("partition process %s ended during the call", r.opt.Name)
+	case <-timer.C:
+		rc.cmd.Process.Kill() // the read loop sees the link end and restarts it
+		return nil, fmt.Errorf("partition process %s did not answer in %v: killed", r.opt.Name, r.opt.CallTimeout)
+	}
 }
 
 // Name returns the process's name (its group).

@@ -12,6 +12,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"rampart/internal/shmring"
 	"rampart/ipc"
 )
 
@@ -36,6 +37,14 @@ type Options struct {
 	// Identify maps a socket peer's kernel credentials to a PSA client ID.
 	// nil refuses every socket peer (in-process use only).
 	Identify func(uid, pid int) (int32, error)
+	// NoSharedMemory refuses the shared-memory lane clients ask for and
+	// gives partition processes (isolation levels 2 and 3) no lanes: every
+	// call then takes a socket.
+	NoSharedMemory bool
+	// Spin bounds how long a shared-memory lane's server spins for the next
+	// request before it sleeps on the futex (adaptive, see shmring.Waiter):
+	// 0 means shmring.SpinFromEnv(), negative never spins.
+	Spin time.Duration
 	// Logf, when set, receives one line per call a service failed with a
 	// recorded cause (Message.Fail) and per service panic: the reason the
 	// caller, seeing only a status, cannot know.
@@ -103,6 +112,10 @@ func New(opt Options) *Server {
 	if opt.WriteTimeout <= 0 {
 		opt.WriteTimeout = 30 * time.Second
 	}
+	if opt.Spin == 0 {
+		opt.Spin = shmring.SpinFromEnv()
+	}
+	opt.Spin = max(opt.Spin, 0)
 	s := &Server{
 		opt:      opt,
 		services: map[uint32]*service{},
@@ -349,6 +362,10 @@ func (s *Server) dispatch(ss *session, req *ipc.Request) (rep *ipc.Reply, held *
 		}
 		held = svc
 		rep.Status, rep.Out = s.call(ss, svc, req)
+	case ipc.KindSharedMemory:
+		// Only a socket connection can be handed a memfd (serveConn
+		// answers it there); an in-process or forwarded session cannot.
+		rep.Status = ipc.ErrNotSupported
 	case ipc.KindStateless:
 		svc := s.lookup(req.SID)
 		if svc == nil || !ss.reaches(req.SID) || !svc.manifest.Stateless || !svc.manifest.allows(ss.info.Client) || !svc.manifest.accepts(req.Version) {

@@ -8,6 +8,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"sync"
 	"syscall"
 	"time"
 
@@ -287,6 +288,15 @@ func (s *Server) serveConn(c net.Conn) {
 		return
 	}
 	defer s.closeSession(ss)
+	// mu keeps the socket's and the lane's requests of this session one at
+	// a time, as on the socket alone.
+	var mu sync.Mutex
+	var lane *sharedLane
+	defer func() {
+		if lane != nil {
+			lane.end() // before the session closes: no call on a closed session
+		}
+	}()
 	br := bufio.NewReaderSize(c, 64<<10)
 	var in, out []byte
 	for {
@@ -301,7 +311,15 @@ func (s *Server) serveConn(c net.Conn) {
 			}
 			return
 		}
+		if len(in) >= ipc.HeaderSize && ipc.Kind(in[5]) == ipc.KindSharedMemory {
+			if req, err := ipc.ParseRequest(in, s.opt.Limits); err == nil {
+				lane = s.shareMemory(ss, c, req.Seq, lane, &mu)
+				continue
+			}
+		}
+		mu.Lock()
 		out = s.handleFrame(ss, in, out[:0])
+		mu.Unlock()
 		c.SetWriteDeadline(time.Now().Add(s.opt.WriteTimeout))
 		if _, err := c.Write(out); err != nil {
 			return

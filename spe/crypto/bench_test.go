@@ -296,6 +296,9 @@ func TestPerformanceRatios(t *testing.T) {
 // startHelperProcess runs this test binary as a separate SPE (mode "spe",
 // with the empty service) or echo server (mode "echo") and returns its
 // socket; the process ends when the test does.
+// helperPIDs maps a helper's socket to its process (CPU accounting).
+var helperPIDs = map[string]int{}
+
 func startHelperProcess(t *testing.T, mode string) string {
 	t.Helper()
 	dir, err := os.MkdirTemp("", "helper")
@@ -312,6 +315,7 @@ func startHelperProcess(t *testing.T, mode string) string {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { stdin.Close(); cmd.Wait() })
+	helperPIDs[sock] = cmd.Process.Pid
 	waitFor(t, mode+" helper socket", func() bool {
 		c, err := net.Dial("unix", sock)
 		if err == nil {
@@ -337,6 +341,12 @@ func TestBenchServerProcess(t *testing.T) {
 		}
 		defer ln.Close()
 		go serveEcho(ln)
+		lns, err := net.Listen("unix", sock+".shm")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer lns.Close()
+		go serveShmEcho(lns)
 	} else {
 		svc, err := New(Options{})
 		if err != nil {

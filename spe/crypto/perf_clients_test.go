@@ -5,15 +5,19 @@ import (
 	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/sha256"
+	"fmt"
 	"io"
 	"net"
 	"os"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
+	"rampart/internal/shmring"
 	"rampart/ipc"
 	"rampart/psa"
 	"rampart/psaclient"
@@ -22,12 +26,15 @@ import (
 // TestSignClients measures ECDSA P-256 signing through an SPE in another
 // process (as `rampart spe serve` runs) against signing in-process, with
 // one and with two concurrent clients (each client its own connection and
-// key; in-process, as many goroutines), and the empty call's round trip
-// against a bare Unix-socket echo between the same two processes. Each
-// round runs the four measurements in turn, so SPE and baseline see the
-// same load; the medians of the rounds and of the per-round ratios are
-// printed with the goal (rate >= 0.8 of in-process) and the load average.
-// It asserts nothing about time.
+// key; in-process, as many goroutines), over the shared-memory lane and
+// over the socket alone, and the empty call's round trip on each against
+// a bare echo of the same bytes between two processes (Unix socket, and a
+// shmring lane). Each round runs every measurement in turn, so SPE and
+// baselines see the same load; the medians of the rounds and of the
+// per-round ratios are printed with the goal (rate >= 0.8 of in-process),
+// the CPU each costs per operation (client and SPE processes together:
+// what the lane's spinning costs the machine) and the load average. It
+// asserts nothing about time.
 //
 //	go test ./spe/crypto -run TestSignClients -perf -v
 func TestSignClients(t *testing.T) {
@@ -35,53 +42,84 @@ func TestSignClients(t *testing.T) {
 		t.Skip("pass -perf to measure")
 	}
 	speSock, echoSock := startHelperProcess(t, "spe"), startHelperProcess(t, "echo")
-	t.Logf("load average before: %s", loadAverage())
+	spePID := helperPIDs[speSock]
+	t.Logf("load average before: %s; lane spin %v", loadAverage(), shmring.SpinFromEnv())
 	const ops = 2000 // per client per round
+	shm, sock := ipc.DialOptions{}, ipc.DialOptions{Socket: true}
 	for _, clients := range []int{1, 2} {
-		var spe, local, call, echo, rate, rtt []float64
-		for r := 0; r < *perfRounds; r++ {
-			s := perClient(t, clients, ops, func(t *testing.T) func() { return speSigner(t, speSock) })
-			l := perClient(t, clients, ops, inProcessSigner)
-			c := perClient(t, clients, ops, func(t *testing.T) func() { return emptyCaller(t, speSock) })
-			e := perClient(t, clients, ops, func(t *testing.T) func() { return echoCaller(t, echoSock) })
-			spe, local, call, echo = append(spe, s), append(local, l), append(call, c), append(echo, e)
-			rate, rtt = append(rate, l/s), append(rtt, c/e)
+		m := map[string][]float64{}
+		cpu := map[string][]float64{}
+		run := func(name string, setup func(*testing.T) func(), pid int) float64 {
+			wall, c := perClientCPU(t, clients, ops, setup, pid)
+			m[name], cpu[name] = append(m[name], wall), append(cpu[name], c)
+			return wall
 		}
-		t.Logf("%d client(s): sign through the SPE %.1f µs/op, in-process %.1f µs/op: rate ratio %.2f (goal >= 0.8); "+
-			"empty call %.1f µs, Unix-socket echo %.1f µs: time ratio %.2f (medians of %d rounds of %d ops a client)",
-			clients, med(spe), med(local), med(rate), med(call), med(echo), med(rtt), len(rate), ops)
+		var rateShm, rateSock, rttShm, rttSock []float64
+		for r := 0; r < *perfRounds; r++ {
+			l := run("in-process", inProcessSigner, 0)
+			ss := run("sign shm", func(t *testing.T) func() { return speSigner(t, speSock, shm) }, spePID)
+			so := run("sign socket", func(t *testing.T) func() { return speSigner(t, speSock, sock) }, spePID)
+			cs := run("empty call shm", func(t *testing.T) func() { return emptyCaller(t, speSock, shm) }, spePID)
+			co := run("empty call socket", func(t *testing.T) func() { return emptyCaller(t, speSock, sock) }, spePID)
+			es := run("shm echo", func(t *testing.T) func() { return shmEchoCaller(t, echoSock) }, helperPIDs[echoSock])
+			eo := run("socket echo", func(t *testing.T) func() { return echoCaller(t, echoSock) }, helperPIDs[echoSock])
+			rateShm, rateSock = append(rateShm, l/ss), append(rateSock, l/so)
+			rttShm, rttSock = append(rttShm, cs/eo), append(rttSock, co/eo)
+			_ = es
+		}
+		for _, name := range []string{"in-process", "sign shm", "sign socket", "empty call shm", "empty call socket", "shm echo", "socket echo"} {
+			t.Logf("%d client(s): %-17s %6.1f µs/op wall, %6.1f µs CPU/op (both processes)", clients, name, med(m[name]), med(cpu[name]))
+		}
+		t.Logf("%d client(s): rate ÷ in-process: shm %.2f, socket %.2f (goal >= 0.8); empty call ÷ socket echo: shm %.2f, socket %.2f (medians of %d rounds of %d ops a client)",
+			clients, med(rateShm), med(rateSock), med(rttShm), med(rttSock), len(rateShm), ops)
 	}
 	t.Logf("load average after: %s", loadAverage())
 }
 
-// perClient runs ops calls on each of n clients at once (each made by
-// setup on its own goroutine) and returns the wall time per operation of
-// the whole, in µs: with two clients, half the time of one client's call
-// means twice the rate.
-func perClient(t *testing.T, n, ops int, setup func(*testing.T) func()) float64 {
+// perClientCPU is perClient and the CPU time it cost this process and the
+// process pid (0: none), per operation, in µs.
+func perClientCPU(t *testing.T, n, ops int, setup func(*testing.T) func(), pid int) (wall, cpu float64) {
 	t.Helper()
-	calls := make([]func(), n)
-	for i := range calls {
-		calls[i] = setup(t)
+	c0, p0 := selfCPU(), procCPU(pid)
+	wall = perClient(t, n, ops, setup)
+	return wall, float64((selfCPU()-c0)+(procCPU(pid)-p0)) / 1e3 / float64(n*ops)
+}
+
+// selfCPU is this process's user and system time in ns.
+func selfCPU() int64 {
+	var ru syscall.Rusage
+	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return ru.Utime.Nano() + ru.Stime.Nano()
+}
+
+// procCPU is the time on CPU of every thread of process pid, in ns
+// (/proc/PID/task/*/schedstat, first field).
+func procCPU(pid int) int64 {
+	if pid == 0 {
+		return 0
 	}
-	var wg sync.WaitGroup
-	start := time.Now()
-	for _, call := range calls {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for range ops {
-				call()
-			}
-		}()
+	dirs, _ := os.ReadDir(fmt.Sprintf("/proc/%d/task", pid))
+	var sum int64
+	for _, d := range dirs {
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/task/%s/schedstat", pid, d.Name()))
+		if err != nil {
+			continue
+		}
+		if f := strings.Fields(string(b)); len(f) > 0 {
+			v, _ := strconv.ParseInt(f[0], 10, 64)
+			sum += v
+		}
 	}
-	wg.Wait()
-	return float64(time.Since(start).Microseconds()) / float64(n*ops)
+	return sum
 }
 
 // speSigner is one client of the SPE at sock with its own P-256 key.
-func speSigner(t *testing.T, sock string) func() {
-	c, err := psaclient.Dial(sock)
+func speSigner(t *testing.T, sock string, opt ipc.DialOptions) func() {
+	conn, err := ipc.DialWith(sock, opt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := psaclient.NewClient(conn)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -106,8 +144,8 @@ func inProcessSigner(*testing.T) func() {
 }
 
 // emptyCaller makes empty calls to the SPE's no-op service at sock.
-func emptyCaller(t *testing.T, sock string) func() {
-	c, err := ipc.Dial(sock)
+func emptyCaller(t *testing.T, sock string, opt ipc.DialOptions) func() {
+	c, err := ipc.DialWith(sock, opt)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -157,4 +195,29 @@ func loadAverage() string {
 		return "?"
 	}
 	return strings.Join(f[:3], " ")
+}
+
+// perClient runs ops calls on each of n clients at once (each made by
+// setup on its own goroutine) and returns the wall time per operation of
+// the whole, in µs: with two clients, half the time of one client's call
+// means twice the rate.
+func perClient(t *testing.T, n, ops int, setup func(*testing.T) func()) float64 {
+	t.Helper()
+	calls := make([]func(), n)
+	for i := range calls {
+		calls[i] = setup(t)
+	}
+	var wg sync.WaitGroup
+	start := time.Now()
+	for _, call := range calls {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for range ops {
+				call()
+			}
+		}()
+	}
+	wg.Wait()
+	return float64(time.Since(start).Microseconds()) / float64(n*ops)
 }

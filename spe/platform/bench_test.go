@@ -12,6 +12,7 @@ import (
 
 	"rampart/psa"
 	"rampart/psaclient"
+	"rampart/spe/platform"
 )
 
 var benchLevels = flag.Bool("spe.bench", false, "run TestIsolationCost: round trip and ECDSA sign rate at levels 1, 2 and 3, interleaved, with ratios")
@@ -22,11 +23,11 @@ type levelBench struct {
 	key psa.KeyID
 }
 
-func newLevelBench(t *testing.T, level int) *levelBench {
+func newLevelBench(t *testing.T, level int, socketOnly bool) *levelBench {
 	t.Helper()
 	devDir, stateDir := newDevice(t)
 	provisionDevice(t, devDir, stateDir)
-	e := startLevel(t, level, devDir, stateDir)
+	e := startIsolatedWith(t, platform.Isolated{Level: level, Spec: platform.Spec{StateDir: stateDir, DeviceDir: devDir}}, socketOnly)
 	c, err := psaclient.NewClient(e.dial(t))
 	if err != nil {
 		t.Fatal(err)
@@ -58,38 +59,56 @@ func (l *levelBench) sign(b *testing.B) {
 }
 
 // TestIsolationCost measures, in one run, the round trip (generate_random
-// of 16 bytes) and the ECDSA P-256 sign rate through the SPE's socket at
-// levels 1, 2 and 3, in interleaved rounds (so a change of the machine's
-// load hits every level), and reports the medians and the ratios to level
-// 1. No timing is asserted: the figures are for docs/spe-isolation.md.
+// of 16 bytes) and the ECDSA P-256 sign rate through the SPE at levels 1,
+// 2 and 3, with the shared-memory lanes (client to SPM, SPM to partition
+// process) and with sockets only, in interleaved rounds (so a change of
+// the machine's load hits every case), and reports the medians and the
+// ratios to level 1 of the same transport. No timing is asserted: the
+// figures are for docs/spe-isolation.md.
 //
 //	go test ./spe/platform -run TestIsolationCost -spe.bench -v
 func TestIsolationCost(t *testing.T) {
 	if !*benchLevels {
 		t.Skip("a benchmark: run with -spe.bench")
 	}
-	levels := []int{1, 2, 3}
-	benches := map[int]*levelBench{}
-	for _, l := range levels {
-		benches[l] = newLevelBench(t, l)
+	type bcase struct {
+		level  int
+		socket bool
 	}
+	var cases []bcase
+	for _, socket := range []bool{false, true} {
+		for _, l := range []int{1, 2, 3} {
+			cases = append(cases, bcase{l, socket})
+		}
+	}
+	benches := map[bcase]*levelBench{}
+	for _, c := range cases {
+		benches[c] = newLevelBench(t, c.level, c.socket)
+	}
+	load0, _ := os.ReadFile("/proc/loadavg")
 	const rounds = 5
-	rt, sg := map[int][]float64{}, map[int][]float64{}
+	rt, sg := map[bcase][]float64{}, map[bcase][]float64{}
 	for range rounds {
-		for _, l := range levels {
-			r := testing.Benchmark(benches[l].roundTrip)
-			s := testing.Benchmark(benches[l].sign)
-			rt[l] = append(rt[l], float64(r.NsPerOp()))
-			sg[l] = append(sg[l], float64(s.NsPerOp()))
+		for _, c := range cases {
+			r := testing.Benchmark(benches[c].roundTrip)
+			s := testing.Benchmark(benches[c].sign)
+			rt[c] = append(rt[c], float64(r.NsPerOp()))
+			sg[c] = append(sg[c], float64(s.NsPerOp()))
 		}
 	}
 	load, _ := os.ReadFile("/proc/loadavg")
 	var b strings.Builder
-	fmt.Fprintf(&b, "load average %s", load)
-	fmt.Fprintf(&b, "level  round trip (median of %d)  ratio  ECDSA P-256 signs/s  ratio\n", rounds)
-	for _, l := range levels {
-		r, s := median(rt[l]), median(sg[l])
-		fmt.Fprintf(&b, "%5d  %26v  %5.2f  %19.0f  %5.2f\n", l, time.Duration(r), r/median(rt[1]), 1e9/s, median(sg[1])/s)
+	fmt.Fprintf(&b, "load average before %s", load0)
+	fmt.Fprintf(&b, "load average after  %s", load)
+	fmt.Fprintf(&b, "transport  level  round trip (median of %d)  ratio  ECDSA P-256 signs/s  ratio\n", rounds)
+	for _, c := range cases {
+		base := bcase{1, c.socket}
+		name := "shm"
+		if c.socket {
+			name = "socket"
+		}
+		r, s := median(rt[c]), median(sg[c])
+		fmt.Fprintf(&b, "%-9s  %5d  %26v  %5.2f  %19.0f  %5.2f\n", name, c.level, time.Duration(r), r/median(rt[base]), 1e9/s, median(sg[base])/s)
 	}
 	t.Log("\n" + b.String())
 }

@@ -132,6 +132,13 @@ func startLevel(t *testing.T, level int, devDir, stateDir string) *isoSPE {
 // startIsolated serves iso's SPE (Command defaults to partitionCommand).
 func startIsolated(t *testing.T, iso platform.Isolated) *isoSPE {
 	t.Helper()
+	return startIsolatedWith(t, iso, false)
+}
+
+// startIsolatedWith is startIsolated, with every call on sockets when
+// socketOnly (no shared-memory lanes: the baseline of TestIsolationCost).
+func startIsolatedWith(t *testing.T, iso platform.Isolated, socketOnly bool) *isoSPE {
+	t.Helper()
 	level, devDir, stateDir := iso.Level, iso.Spec.DeviceDir, iso.Spec.StateDir
 	identify := func(int, int) (int32, error) { return -1, nil }
 	logger := log.New(os.Stderr, fmt.Sprintf("spe level %d: ", level), 0)
@@ -142,7 +149,7 @@ func startIsolated(t *testing.T, iso platform.Isolated) *isoSPE {
 			t.Fatal(err)
 		}
 		t.Cleanup(func() { d.Close() })
-		p, err := platform.Open(platform.Options{StateDir: stateDir, Device: d, Server: spe.Options{Identify: identify, Logf: logger.Printf}})
+		p, err := platform.Open(platform.Options{StateDir: stateDir, Device: d, Server: spe.Options{Identify: identify, Logf: logger.Printf, NoSharedMemory: socketOnly}})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -152,7 +159,7 @@ func startIsolated(t *testing.T, iso platform.Isolated) *isoSPE {
 		}
 		e.srv = p.Server
 	} else {
-		e.srv = spe.New(spe.Options{Identify: identify, Logf: logger.Printf})
+		e.srv = spe.New(spe.Options{Identify: identify, Logf: logger.Printf, NoSharedMemory: socketOnly})
 		if err := e.srv.RegisterStatus(); err != nil {
 			t.Fatal(err)
 		}
