@@ -267,6 +267,30 @@ func (s *Server) pendingDevices(ctx context.Context) (pending, active []string, 
 	return pending, active, nil
 }
 
+// rotationGrace is how long the session a device opened with its old
+// certificate lives on once it re-enrolled for the rotation (the device
+// reconnects with the new one as soon as it has it): a bound, not a wait.
+const rotationGrace = 15 * time.Second
+
+// supersedeGrace is the grace of the session of deviceID's earlier
+// certificate once it was issued a new one: rotationGrace for a device
+// this node told to re-enroll for the CA rotation within renotifyAfter,
+// else none (a renewal, or a re-enrollment after a revocation, ends it at
+// once).
+func (s *Server) supersedeGrace(deviceID string) time.Duration {
+	r := s.rot
+	if r == nil {
+		return 0
+	}
+	r.mu.Lock()
+	when, told := r.notified[deviceID]
+	r.mu.Unlock()
+	if !told || s.opts.Now().Sub(when) > renotifyAfter {
+		return 0
+	}
+	return rotationGrace
+}
+
 // rotationTick is how often the rotation loop runs.
 const rotationTick = time.Second
 
