@@ -111,7 +111,7 @@ type Rotation struct {
 	Rate       int    `json:"rate"`
 	Active     int    `json:"active"`   // active devices
 	Pending    int    `json:"pending"`  // of them, still holding a certificate of the old CA
-	Notified   int    `json:"notified"` // of the active devices, told their new anchor by the answering node
+	Notified   int    `json:"notified"` // devices told their new anchor by the answering node in this rotation
 	// Certificate is the new CA's certificate (PEM): the --ca of clients
 	// once the nodes switched.
 	Certificate string `json:"certificate,omitempty"`

@@ -38,6 +38,9 @@ type Claims struct {
 	NoSoftwareMeasurements bool
 	// VerificationService is the optional verification service indicator.
 	VerificationService string
+	// KeyFuses is Rampart's optional release-key fuse claim (KeyFusesClaim):
+	// which release keys the bootloader trusts, awaits and refused.
+	KeyFuses *KeyFuses
 }
 
 // isEAN13 reports whether s is 13 ASCII digits (`^[0-9]{13}$`); with
@@ -73,6 +76,9 @@ func (c *Claims) Equal(d *Claims) bool {
 		c.Lifecycle != d.Lifecycle || !bytes.Equal(c.BootSeed, d.BootSeed) ||
 		c.CertificationReference != d.CertificationReference || c.NoSoftwareMeasurements != d.NoSoftwareMeasurements ||
 		c.VerificationService != d.VerificationService || len(c.SoftwareComponents) != len(d.SoftwareComponents) {
+		return false
+	}
+	if (c.KeyFuses == nil) != (d.KeyFuses == nil) || (c.KeyFuses != nil && *c.KeyFuses != *d.KeyFuses) {
 		return false
 	}
 	for i := range c.SoftwareComponents {

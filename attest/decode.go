@@ -100,6 +100,11 @@ func claimsFromMap(m []cborscan.Entry, p Profile) (*Claims, error) {
 			return nil, err
 		}
 	}
+	if raw, ok := cborscan.Lookup(m, KeyFusesClaim); ok {
+		if c.KeyFuses, err = decodeKeyFuses(raw); err != nil {
+			return nil, err
+		}
+	}
 	if err := c.Validate(); err != nil {
 		return nil, err
 	}

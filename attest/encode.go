@@ -45,6 +45,9 @@ func (c *Claims) MarshalPayload() ([]byte, error) {
 	if c.VerificationService != "" {
 		m[k.vsi] = c.VerificationService
 	}
+	if c.KeyFuses != nil {
+		m[KeyFusesClaim] = c.KeyFuses.cborMap()
+	}
 	if c.NoSoftwareMeasurements {
 		m[k.noSwMeasurements] = uint(1)
 	} else {

@@ -25,6 +25,13 @@ type claimsJSON struct {
 	SoftwareComponents     []componentJSON `json:"software-components,omitempty"`
 	NoSoftwareMeasurements bool            `json:"no-software-measurements,omitempty"`
 	VerificationService    string          `json:"verification-service-indicator,omitempty"`
+	KeyFuses               *keyFusesJSON   `json:"release-key-fuses,omitempty"`
+}
+
+// keyFusesJSON is KeyFuses with the keys' states by name (output only).
+type keyFusesJSON struct {
+	KeyFuses
+	Statuses string `json:"statuses,omitempty"`
 }
 
 type componentJSON struct {
@@ -60,6 +67,9 @@ func (c Claims) MarshalJSON() ([]byte, error) {
 		BootSeed: c.BootSeed, CertificationReference: c.CertificationReference,
 		NoSoftwareMeasurements: c.NoSoftwareMeasurements, VerificationService: c.VerificationService,
 	}
+	if c.KeyFuses != nil {
+		j.KeyFuses = &keyFusesJSON{KeyFuses: *c.KeyFuses, Statuses: c.KeyFuses.StatusList()}
+	}
 	for _, s := range c.SoftwareComponents {
 		j.SoftwareComponents = append(j.SoftwareComponents, componentJSON{
 			MeasurementType: s.MeasurementType, MeasurementValue: s.MeasurementValue, Version: s.Version,
@@ -84,6 +94,10 @@ func (c *Claims) UnmarshalJSON(b []byte) error {
 		ClientID: j.ClientID, Lifecycle: Lifecycle(j.Lifecycle), BootSeed: j.BootSeed,
 		CertificationReference: j.CertificationReference, NoSoftwareMeasurements: j.NoSoftwareMeasurements,
 		VerificationService: j.VerificationService,
+	}
+	if j.KeyFuses != nil {
+		f := j.KeyFuses.KeyFuses
+		c.KeyFuses = &f
 	}
 	for _, s := range j.SoftwareComponents {
 		c.SoftwareComponents = append(c.SoftwareComponents, swcomponent.Component{

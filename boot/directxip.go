@@ -84,7 +84,7 @@ func (b *Bootloader) bootDirectXIP(res *Result) error {
 		b.active[i] = c.name
 		r.note("booting %s %s from the %s slot", r.Name, r.Version, c.name)
 	}
-	return nil
+	return b.applyKeyRotationXIP(choices, res)
 }
 
 // chooseXIP is boot_load_and_validate_images for image i; with ram-load

@@ -122,3 +122,19 @@ func (b *Bootloader) applyKeyRotation(st []imageState, res *Result) error {
 	}
 	return nil
 }
+
+// applyKeyRotationXIP is applyKeyRotation for direct-XIP and ram-load,
+// once every image's slot is chosen and admitted: an image is permanent
+// when it runs without revert (chosen means permanent there, as its
+// security counter is raised at once) or, with revert, once confirmed
+// (image_ok). A test boot of an image carrying a rotation TLV therefore
+// changes no fuse, and the image in the other slot, signed by the old key,
+// stays bootable until the new image is confirmed.
+func (b *Bootloader) applyKeyRotationXIP(choices []xipChoice, res *Result) error {
+	st := make([]imageState, len(choices))
+	for i, c := range choices {
+		st[i].running = c.v
+		st[i].permanent = !b.l.xipRevert() || c.imageOK
+	}
+	return b.applyKeyRotation(st, res)
+}

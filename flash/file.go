@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 
+	"rampart/internal/fdpool"
 	"rampart/internal/secfile"
 )
 
@@ -16,14 +17,16 @@ import (
 //	"RAMPFLS1" | u32 n | n bytes of JSON Geometry | data (device size) | programmed bitmap (u64 words)
 //
 // Every write and erase is written through to the file before the call
-// returns, so the file always holds what the device holds.
+// returns, so the file always holds what the device holds. The file's
+// descriptor is shared (fdpool.Shared): a device not written to for a while
+// holds none, so a process can run thousands of file-backed devices.
 const fileMagic = "RAMPFLS1"
 
 // ErrFile is wrapped by errors about a malformed device file.
 var ErrFile = errors.New("flash: malformed device file")
 
 type fileBacking struct {
-	f       *os.File
+	f       *fdpool.File
 	dataOff int64
 	progOff int64
 }
@@ -66,7 +69,7 @@ func Create(path string, g Geometry) (*Device, error) {
 	copy(hdr, fileMagic)
 	binary.LittleEndian.PutUint32(hdr[8:], uint32(len(js)))
 	hdr = append(hdr, js...)
-	b := &fileBacking{f: f, dataOff: int64(len(hdr))}
+	b := &fileBacking{dataOff: int64(len(hdr))}
 	b.progOff = b.dataOff + int64(len(d.data))
 	out := append(hdr, d.data...)
 	out = append(out, make([]byte, 8*len(d.prog))...)
@@ -74,6 +77,7 @@ func Create(path string, g Geometry) (*Device, error) {
 		f.Close()
 		return nil, fmt.Errorf("flash: %w", err)
 	}
+	b.f = fdpool.Shared.Adopt(path, f)
 	d.backing = b
 	return d, nil
 }
@@ -89,7 +93,7 @@ func Open(path string) (*Device, error) {
 		f.Close()
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
-	b.f = f
+	b.f = fdpool.Shared.Adopt(path, f)
 	d.backing = b
 	return d, nil
 }

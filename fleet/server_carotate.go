@@ -201,7 +201,7 @@ type RotationProgress struct {
 	Rate       int
 	Active     int    // active devices
 	Pending    int    // active devices still holding a live certificate of the predecessor
-	Notified   int    // of those, told by this node
+	Notified   int    // devices told by this node in this rotation
 	CertPEM    []byte // the new CA's certificate
 }
 
@@ -218,18 +218,18 @@ func (s *Server) Rotation(ctx context.Context) (*RotationProgress, error) {
 	if s.rot == nil || s.rot.gen != r.Generation {
 		return p, nil // staged: this node has not switched yet
 	}
-	pending, active, err := s.pendingDevices(ctx)
+	// One aggregate query (store.RotationCounts), not the rotation loop's
+	// read of every device and certificate: the status is asked by
+	// operators and dashboards at any rate, and a fleet of 10,000 made
+	// each call cost a full read.
+	active, pending, err := s.db.RotationCounts(ctx, s.opts.Now(), s.rot.prev.RawSubject)
 	if err != nil {
 		return nil, err
 	}
 	s.rot.mu.Lock()
-	for _, id := range active {
-		if _, ok := s.rot.notified[id]; ok {
-			p.Notified++
-		}
-	}
+	p.Notified = len(s.rot.notified)
 	s.rot.mu.Unlock()
-	p.Active, p.Pending = len(active), len(pending)
+	p.Active, p.Pending = active, pending
 	return p, nil
 }
 
@@ -265,6 +265,30 @@ func (s *Server) pendingDevices(ctx context.Context) (pending, active []string, 
 		}
 	}
 	return pending, active, nil
+}
+
+// rotationGrace is how long the session a device opened with its old
+// certificate lives on once it re-enrolled for the rotation (the device
+// reconnects with the new one as soon as it has it): a bound, not a wait.
+const rotationGrace = 15 * time.Second
+
+// supersedeGrace is the grace of the session of deviceID's earlier
+// certificate once it was issued a new one: rotationGrace for a device
+// this node told to re-enroll for the CA rotation within renotifyAfter,
+// else none (a renewal, or a re-enrollment after a revocation, ends it at
+// once).
+func (s *Server) supersedeGrace(deviceID string) time.Duration {
+	r := s.rot
+	if r == nil {
+		return 0
+	}
+	r.mu.Lock()
+	when, told := r.notified[deviceID]
+	r.mu.Unlock()
+	if !told || s.opts.Now().Sub(when) > renotifyAfter {
+		return 0
+	}
+	return rotationGrace
 }
 
 // rotationTick is how often the rotation loop runs.

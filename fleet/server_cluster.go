@@ -205,7 +205,7 @@ func (s *Server) disconnect(deviceID, reason string) bool {
 // supersede ends the sessions of deviceID that use a certificate other
 // than serial, on every node.
 func (s *Server) supersede(deviceID, serial string) {
-	s.broker.Supersede(deviceID, serial)
+	s.broker.SupersedeAfter(deviceID, serial, s.supersedeGrace(deviceID))
 	if s.node != nil {
 		if err := s.node.Superseded(deviceID, serial); err != nil {
 			s.log.Error("superseded certificate not sent to the other nodes", "device", deviceID, "err", err)

@@ -96,8 +96,16 @@ func TestCARotation(t *testing.T) {
 	if newCA.Subject.CommonName == oldCert.Issuer.CommonName {
 		t.Fatal("the server did not switch to the new CA")
 	}
+	// The status (one aggregate query): every device active, and still on
+	// the predecessor before the loop's first tick told any.
+	if p, err := f.Server.Rotation(ctx); err != nil || p.Active != n || p.Pending < 1 || p.Pending > n {
+		t.Fatalf("status after the switch: %+v %v, want %d active, 1..%d pending", p, err, n, n)
+	}
 	waitRotated(t, f, agents, newCA)
 	t.Logf("%d devices on CA generation %d in %s", n, r.Generation, time.Since(start).Round(time.Millisecond))
+	if p, err := f.Server.Rotation(ctx); err != nil || p.Active != n || p.Pending != 0 || p.Notified < n || p.State != store.RotationRetired {
+		t.Fatalf("status once retired: %+v %v, want %d active, none pending, %d told", p, err, n, n)
+	}
 	if err := dialMQTT(f, oldCert, deviceKey(t, devs[0])); err == nil {
 		t.Fatal("the broker accepted a certificate of the retired CA")
 	}

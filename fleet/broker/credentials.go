@@ -84,6 +84,34 @@ func (b *Broker) Supersede(deviceID, serial string) bool {
 	return true
 }
 
+// SupersedeAfter is Supersede for a re-enrollment the fleet asked for (a
+// CA rotation's): a new connection with an earlier certificate is refused
+// at once, as by Supersede, but the session already open with one lives
+// on until the device opens its session with the new certificate (which
+// takes over its client identifier and ends the old one) or grace passes.
+// Ended at once, the device was offline from its re-enrollment's commit
+// until its answer travelled back and it reconnected: seconds on a loaded
+// node, longer than its reconnect backoff. grace <= 0 is Supersede.
+func (b *Broker) SupersedeAfter(deviceID, serial string, grace time.Duration) bool {
+	if grace <= 0 {
+		return b.Supersede(deviceID, serial)
+	}
+	b.note(deviceID, func(e *credChange) { e.serial = serial })
+	cl, ok := b.srv.Clients.Get(deviceID)
+	if !ok {
+		return false
+	}
+	s := b.session(cl)
+	if s == nil || s.serial == serial {
+		return false
+	}
+	// endSession does nothing once the session is gone (taken over).
+	time.AfterFunc(grace, func() {
+		b.endSession(s, "superseded", "certificate "+s.serial+" superseded by "+serial+" (after a grace of "+grace.String()+")")
+	})
+	return true
+}
+
 // stale reports why s must end at once: its certificate was superseded,
 // or its device was dropped (Disconnect) after its TLS handshake began,
 // so that the handshake's store check may have missed the change.

@@ -251,3 +251,49 @@ func TestRecheckEndsStaleSessions(t *testing.T) {
 	cls[0].ping(t)
 	cls[2].ping(t)
 }
+
+// TestSupersedeAfterGrace: a re-enrollment the fleet asked for (a CA
+// rotation's) leaves the session of the old certificate open until the
+// device connects with the new one, which takes it over, and ends it
+// after the grace otherwise.
+func TestSupersedeAfterGrace(t *testing.T) {
+	tb := startBroker(t, newFakeSink(), 8)
+	id := fmt.Sprintf("%032x", 0x83)
+	old, _ := tb.deviceFor(t, id, time.Hour)
+	cl, ack, err := tb.connectWith(t, old, id, 5, nil)
+	if err != nil || ack.ReasonCode != 0 {
+		t.Fatalf("connect: %+v %v", ack, err)
+	}
+	waitFor(t, "the session", func() bool { return tb.Connected() == 1 })
+	newer, _ := tb.deviceFor(t, id, time.Hour)
+	if !tb.SupersedeAfter(id, ca.Serial(newer.Leaf.SerialNumber), time.Hour) {
+		t.Fatal("SupersedeAfter found no session to end")
+	}
+	time.Sleep(100 * time.Millisecond)
+	if tb.Connected() != 1 {
+		t.Fatal("the old certificate's session ended within its grace")
+	}
+	// The device connects with the new certificate: it takes the session over.
+	cn := tb.dial(t, newer, id, 5)
+	cn.ping(t)
+	if pk := cn.read(t); pk.FixedHeader.Type != packets.Pingresp {
+		t.Fatalf("new session: %+v", pk)
+	}
+	if _, ok := cl.closed(); !ok {
+		t.Fatal("the old certificate's session was not taken over")
+	}
+	waitFor(t, "one session", func() bool { return tb.Connected() == 1 })
+
+	// Without a takeover the old session ends after the grace.
+	id2 := fmt.Sprintf("%032x", 0x84)
+	old2, _ := tb.deviceFor(t, id2, time.Hour)
+	cl2, ack, err := tb.connectWith(t, old2, id2, 5, nil)
+	if err != nil || ack.ReasonCode != 0 {
+		t.Fatalf("connect: %+v %v", ack, err)
+	}
+	newer2, _ := tb.deviceFor(t, id2, time.Hour)
+	tb.SupersedeAfter(id2, ca.Serial(newer2.Leaf.SerialNumber), 200*time.Millisecond)
+	if pk, ok := cl2.closed(); !ok || !strings.Contains(pk.Properties.ReasonString, "superseded") {
+		t.Fatalf("old session after the grace: %+v closed %v", pk.Properties.ReasonString, ok)
+	}
+}

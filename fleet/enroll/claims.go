@@ -22,6 +22,19 @@ type claimsRecord struct {
 	NoSoftwareMeasurements bool              `json:"no_software_measurements,omitempty"`
 	SoftwareComponents     []componentRecord `json:"software_components"`
 	Nonce                  string            `json:"nonce"`
+	// ReleaseKeys is the device's release-key fuse claim (absent from
+	// tokens of SPEs without a bootloader device, and of older ones): what
+	// its bootloader trusts, awaits and refused, shown so that an operator
+	// sees which devices finished a release-key rotation.
+	ReleaseKeys *releaseKeysRecord `json:"release_keys,omitempty"`
+}
+
+type releaseKeysRecord struct {
+	Pending   uint32 `json:"pending"`
+	Activated uint32 `json:"activated"`
+	Retiring  uint32 `json:"retiring"`
+	Revoked   uint32 `json:"revoked"`
+	Statuses  string `json:"statuses"` // "0:revoked 1:active": every key with a fuse programmed
 }
 
 type componentRecord struct {
@@ -41,6 +54,9 @@ func claimsJSON(c *attest.Claims) string {
 	for _, sc := range c.SoftwareComponents {
 		r.SoftwareComponents = append(r.SoftwareComponents, componentRecord{Type: sc.MeasurementType, Version: sc.Version,
 			SignerID: hex.EncodeToString(sc.SignerID), Measurement: hex.EncodeToString(sc.MeasurementValue), Description: sc.MeasurementDescription})
+	}
+	if f := c.KeyFuses; f != nil {
+		r.ReleaseKeys = &releaseKeysRecord{Pending: f.Pending, Activated: f.Activated, Retiring: f.Retiring, Revoked: f.Revoked, Statuses: f.StatusList()}
 	}
 	b, _ := json.Marshal(r)
 	return string(b)

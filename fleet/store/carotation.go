@@ -161,3 +161,28 @@ func (s *DB) RevokeCertificates(ctx context.Context, serials []string, audit *Au
 		return nil
 	})
 }
+
+// RotationCounts counts, in one aggregate query, the active devices and
+// those of them still holding a live certificate (not revoked, not
+// expired at now) issued by the CA whose encoded subject name is issuer
+// (x509.Certificate.RawSubject): the CA rotation's status, asked by
+// operators and dashboards at any rate, without reading every device and
+// certificate into the server as the rotation loop's list does. A
+// certificate is the issuer's when its DER holds the issuer's encoded name
+// (as its issuer field does): a successor CA has another name (ca.Rotate
+// refuses the same one), and a device certificate's subject is its device
+// ID, so the name does not occur anywhere else.
+func (s *DB) RotationCounts(ctx context.Context, now time.Time, issuer []byte) (active, pending int, err error) {
+	contains := `instr(c.der, ?) > 0`
+	if s.dialect == Postgres {
+		contains = `position(?::bytea in c.der) > 0`
+	}
+	q := `SELECT COUNT(*), COALESCE(SUM(CASE WHEN EXISTS (SELECT 1 FROM certificates c
+		WHERE c.device_id = d.device_id AND c.revoked_ms = 0 AND c.not_after_ms > ? AND ` + contains + `) THEN 1 ELSE 0 END), 0)
+		FROM devices d WHERE d.state = ?`
+	err = s.sql.QueryRowContext(ctx, s.q(q), ms(now), issuer, string(Active)).Scan(&active, &pending)
+	if err != nil {
+		return 0, 0, fmt.Errorf("store: rotation counts: %w", err)
+	}
+	return active, pending, nil
+}

@@ -44,6 +44,10 @@ type Options struct {
 	// BootRecords returns the measurements of this boot (boot.Result.Records),
 	// which become the token's software components as they are.
 	BootRecords func() []swcomponent.Component
+	// KeyFuses, when set, returns the bootloader's release-key fuses, which
+	// become the token's release-key-fuses claim (attest.KeyFusesClaim);
+	// nil (an SPE without a bootloader device) leaves the claim out.
+	KeyFuses func() *attest.KeyFuses
 	// BootSeed is this boot's seed (8..32 bytes); nil draws 32 random bytes.
 	BootSeed []byte
 	// Rand is used for the boot seed and ECDSA signatures; nil means crypto/rand.
@@ -202,6 +206,9 @@ func (s *Service) claims(client int32, challenge []byte, profile attest.Profile)
 		BootSeed:               s.opt.BootSeed,
 		CertificationReference: id.CertificationReference,
 		VerificationService:    id.VerificationService,
+	}
+	if s.opt.KeyFuses != nil {
+		c.KeyFuses = s.opt.KeyFuses()
 	}
 	for _, r := range s.opt.BootRecords() {
 		c.SoftwareComponents = append(c.SoftwareComponents, r.Clone())

@@ -4,6 +4,7 @@ import (
 	"io"
 	"os"
 
+	"rampart/internal/fdpool"
 	"rampart/internal/secfile"
 	"rampart/spe/storage"
 )
@@ -24,7 +25,9 @@ type Backing interface {
 // OpenFile opens (creating if needed) the file at path as a Backing. The
 // directory entry of a new file is synced so the file itself survives a crash.
 // An existing file is made 0600 whatever its mode was; one others could
-// write to, or another user's, is refused (storage.PrivateFile).
+// write to, or another user's, is refused (storage.PrivateFile). Its
+// descriptor is shared (fdpool.Shared): a log not appended to for a while
+// holds none, so a process can run thousands of simulated SPEs.
 func OpenFile(path string) (Backing, error) {
 	_, statErr := os.Stat(path)
 	if err := storage.PrivateFile(path); err != nil {
@@ -40,5 +43,5 @@ func OpenFile(path string) (Backing, error) {
 			return nil, err
 		}
 	}
-	return f, nil
+	return fdpool.Shared.Adopt(path, f), nil
 }

@@ -341,6 +341,9 @@ func (p *Platform) openAttestationAndAudit() error {
 		}
 		defer clear(aopt.SealKey)
 	}
+	if opt.Device != nil {
+		aopt.KeyFuses = p.keyFuses
+	}
 	p.Attestation, err = attestation.New(aopt)
 	if err != nil {
 		return fmt.Errorf("platform: %w", err)
@@ -482,6 +485,15 @@ func (p *Platform) bootRecords() []swcomponent.Component {
 		return p.last.Records()
 	}
 	return p.opt.BootRecords
+}
+
+// keyFuses are the bootloader's release-key fuses now (the OTP block the
+// last boot left, docs/boot.md §7a), for the attestation token.
+func (p *Platform) keyFuses() *attest.KeyFuses {
+	p.devLock.Lock()
+	f := p.opt.Device.Boot.Counters().KeyFuses
+	p.devLock.Unlock()
+	return &attest.KeyFuses{Pending: f.Pending, Activated: f.Activated, Retiring: f.Retiring, Revoked: f.Revoked}
 }
 
 // Reboot runs the bootloader again (as a device reset would) and makes its
