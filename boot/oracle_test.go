@@ -98,7 +98,7 @@ func newOracleRigDec(t testing.TB, cfg *Config, signer crypto.Signer, dec any) *
 		}
 		decDER = pk
 	}
-	if cfg.Strategy == RAMLoad {
+	if cfg.Strategy.ramLoad() {
 		if err := o.SetRAM(uint32(cfg.RAM.Offset), uint32(cfg.RAM.Size)); err != nil {
 			t.Fatal(err)
 		}
@@ -309,7 +309,7 @@ func (r *oracleRig) copyFor(t testing.TB, k int) *oracleRig {
 			t.Fatal(err)
 		}
 	}
-	if r.cfg.Strategy == RAMLoad {
+	if r.cfg.Strategy.ramLoad() {
 		if err := o.SetRAM(uint32(r.cfg.RAM.Offset), uint32(r.cfg.RAM.Size)); err != nil {
 			t.Fatal(err)
 		}
@@ -439,14 +439,16 @@ func playBoth(t *testing.T, or *oracleRig, sc scenario, rr, mr *rig, mctr []uint
 			want := or.l.images[0].primary
 			if or.cfg.Strategy.directXIP() {
 				want, _ = rr.bl.slot(0, res.Images[0].Slot)
-				// The application confirms the slot it runs from.
-				mr.bl.active[0] = res.Images[0].Slot
+				// The application confirms the slots it runs from.
+				for i := range res.Images {
+					mr.bl.active[i] = res.Images[i].Slot
+				}
 			}
 			if mres.ImageOff != want.off {
 				t.Errorf("%s step %d: MCUboot boots the image at %#x, Rampart the one at %#x", where, si, mres.ImageOff, want.off)
 				return ops, false
 			}
-			if or.cfg.Strategy == RAMLoad && !bytes.Equal(rr.bl.RAM(), or.o.RAM()) {
+			if or.cfg.Strategy.ramLoad() && !bytes.Equal(rr.bl.RAM(), or.o.RAM()) {
 				t.Errorf("%s step %d: the RAM regions differ after the boot (Rampart loaded %d bytes at %#x)\n%s", where, si, res.Images[0].LoadSize, res.Images[0].LoadAddr, notes(res))
 				return ops, false
 			}

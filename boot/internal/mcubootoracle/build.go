@@ -35,6 +35,9 @@ const (
 	// RAMLoad copies the chosen image into a RAM region (MCUBOOT_RAM_LOAD;
 	// the region is Oracle.SetRAM's).
 	RAMLoad Strategy = "ram-load"
+	// RAMLoadRevert adds MCUBOOT_RAM_LOAD_REVERT: a slot is chosen only
+	// with a good trailer magic and erased once it booted unconfirmed.
+	RAMLoadRevert Strategy = "ram-load-revert"
 )
 
 // Config is one compile-time configuration of MCUboot.
@@ -152,6 +155,8 @@ func (cfg Config) args(src, glue string) ([]string, error) {
 		a = append(a, "-DMCUBOOT_DIRECT_XIP", "-DMCUBOOT_DIRECT_XIP_REVERT")
 	case RAMLoad:
 		a = append(a, "-DMCUBOOT_RAM_LOAD", filepath.Join(bu, "ram_load.c"), filepath.Join(filepath.Dir(glue), "ram.c"))
+	case RAMLoadRevert:
+		a = append(a, "-DMCUBOOT_RAM_LOAD", "-DMCUBOOT_RAM_LOAD_REVERT", filepath.Join(bu, "ram_load.c"), filepath.Join(filepath.Dir(glue), "ram.c"))
 	default:
 		return nil, fmt.Errorf("mcubootoracle: strategy %q", cfg.Strategy)
 	}
@@ -254,7 +259,7 @@ func Build(cfg Config) (string, error) {
 	for _, extra := range []struct {
 		use  bool
 		file string
-	}{{cfg.Strategy == RAMLoad, "ram.c"}, {cfg.KW, "kwstubs.c"}} {
+	}{{cfg.Strategy == RAMLoad || cfg.Strategy == RAMLoadRevert, "ram.c"}, {cfg.KW, "kwstubs.c"}} {
 		if !extra.use {
 			continue
 		}
