@@ -19,7 +19,9 @@ import (
 // image, with revert only once it is confirmed.
 
 // xipRevert reports whether the strategy is direct-XIP with revert.
-func (l *layout) xipRevert() bool { return l.strategy == DirectXIPRevert || l.strategy == RAMLoadRevert }
+func (l *layout) xipRevert() bool {
+	return l.strategy == DirectXIPRevert || l.strategy == RAMLoadRevert
+}
 
 // xipHeader is the header of the image in s when boot_check_header_valid
 // accepts it: the image magic, and header, body and protected TLVs smaller
