@@ -492,7 +492,11 @@ func (b *Bootloader) perform(i int, s *imageState, r *ImageReport) error {
 	r.Action = s.action
 	if b.l.strategy == SwapScratch {
 		r.note("starting a %s swap of %d bytes using scratch", s.action, size)
-		return b.io.runScratchSwap(i, im, s.action, s.swapSize, 0, 0)
+		sc, err := b.freshScratchCrypt(im)
+		if err != nil {
+			return err
+		}
+		return b.io.runScratchSwap(i, im, s.action, s.swapSize, 0, 0, sc)
 	}
 	r.note("starting a %s swap of %d bytes using move", s.action, size)
 	keys, err := b.swapKeys(im)

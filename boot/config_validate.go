@@ -19,7 +19,7 @@ func (c *Config) Validate() error {
 	case OverwriteOnly, SwapMove:
 	case SwapOffset:
 		if c.EncryptedImages {
-			return fmt.Errorf("%w: encrypted_images with %q is not supported yet (swap-move or overwrite-only)", ErrConfig, c.Strategy)
+			return fmt.Errorf("%w: encrypted_images with %q is not supported yet (swap-move, swap-scratch, overwrite-only or ram-load)", ErrConfig, c.Strategy)
 		}
 	case RAMLoad, RAMLoadRevert:
 		if c.RAM == nil || c.RAM.Size == 0 || c.RAM.Size > maxRAM {
@@ -34,9 +34,6 @@ func (c *Config) Validate() error {
 	case SwapScratch:
 		if c.Scratch == nil {
 			return fmt.Errorf("%w: strategy %q needs a scratch area", ErrConfig, c.Strategy)
-		}
-		if c.EncryptedImages {
-			return fmt.Errorf("%w: encrypted_images with %q is not supported yet (swap-move or overwrite-only)", ErrConfig, c.Strategy)
 		}
 	default:
 		return fmt.Errorf("%w: strategy %q is not %q, %q, %q, %q, %q, %q, %q or %q", ErrConfig, c.Strategy, SwapMove, SwapScratch, SwapOffset, OverwriteOnly, DirectXIP, DirectXIPRevert, RAMLoad, RAMLoadRevert)

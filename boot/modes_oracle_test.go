@@ -25,7 +25,7 @@ type modeCase struct {
 	sc     scenario
 	dec    any
 	signer crypto.Signer
-	images func(t testing.TB) *imageSet
+	images func(t testing.TB, cfg *Config) *imageSet
 	// fast is the layout/alignment/erased-value the fast subset runs it on.
 	fast string
 }
@@ -64,8 +64,8 @@ func ramImage(t testing.TB, ver string, secCnt uint32, size int, seed uint64, lo
 // testRAMStart + i*0x8000, its new one 0x100 above, so that both images
 // fit side by side in the test maps' 64 KiB of RAM. sameCounter gives the
 // new versions the old ones' security counter (see ram-load-revert).
-func ramSet(n int, dec any, key crypto.Signer, sameCounter bool) func(t testing.TB) *imageSet {
-	return func(t testing.TB) *imageSet {
+func ramSet(n int, dec any, key crypto.Signer, sameCounter bool) func(t testing.TB, cfg *Config) *imageSet {
+	return func(t testing.TB, _ *Config) *imageSet {
 		s := &imageSet{}
 		newCnt := uint32(2)
 		if sameCounter {
@@ -81,8 +81,8 @@ func ramSet(n int, dec any, key crypto.Signer, sameCounter bool) func(t testing.
 }
 
 // xipSet is n images without dependencies for direct-XIP.
-func xipSet(n int) func(t testing.TB) *imageSet {
-	return func(t testing.TB) *imageSet {
+func xipSet(n int) func(t testing.TB, cfg *Config) *imageSet {
+	return func(t testing.TB, _ *Config) *imageSet {
 		s := &imageSet{}
 		for i := range n {
 			s.old = append(s.old, makeImage(t, imgSpec{ver: "1.0.0", secCnt: 1, size: 5000 + 300*i, seed: uint64(50 + i), key: ecdsaKey}))
@@ -90,6 +90,33 @@ func xipSet(n int) func(t testing.TB) *imageSet {
 		}
 		return s
 	}
+}
+
+// encSwapSet is n images for an encrypted swap: the old ones in
+// plaintext (as the primary holds them), the new ones encrypted for dec;
+// big makes image 0's new one as large as its slots allow.
+func encSwapSet(n int, dec any, key crypto.Signer, big bool) func(t testing.TB, cfg *Config) *imageSet {
+	return func(t testing.TB, cfg *Config) *imageSet {
+		s := &imageSet{}
+		for i := range n {
+			size := 6000 + 500*i
+			if big && i == 0 {
+				size = scenarioBody(cfg, scenario{big: true})
+			}
+			s.old = append(s.old, makeEncImageFor(t, "1.0.0", 1, 5000+300*i, uint64(70+i), dec, key).plain)
+			s.new = append(s.new, makeEncImageFor(t, "2.0.0", 2, size, uint64(80+i), dec, key).wire)
+		}
+		return s
+	}
+}
+
+// tamperedStage is stage(false) with image 0's new body flipped.
+func tamperedStage(r *rig, im *imageSet) {
+	stage(false)(r, im)
+	bad := bytes.Clone(im.new[0])
+	bad[3000] ^= 0x40
+	r.install(0, Secondary, bad)
+	r.request(0, false)
 }
 
 // bothSlots installs old images in the primary slots and new ones in the
@@ -141,7 +168,26 @@ func modeCases() []modeCase {
 		r.install(0, Primary, im.old[0])
 		r.install(0, Secondary, ramImage(r.t, "3.0.0", 3, 6000, 77, testRAMStart+0x200, otherEncKey, ecdsaKey))
 	}
+	revert := func(n int) []step {
+		return []step{bootStep(rep(n, "2.0.0+0")...), bootStep(rep(n, "1.0.0+0")...), bootStep(rep(n, "1.0.0+0")...)}
+	}
 	return []modeCase{
+		// Encrypted swap-scratch: decrypted from the scratch into the
+		// primary, the old image encrypted again into the secondary.
+		{sc: scenario{name: "scratch-enc-test-revert-1img", strategy: SwapScratch, images: 1, setup: stage(false), steps: revert(1)},
+			dec: encKey, signer: ecdsaKey, images: encSwapSet(1, encKey, ecdsaKey, false), fast: s},
+		{sc: scenario{name: "scratch-enc-perm-1img", strategy: SwapScratch, images: 1, setup: stage(true), steps: twice(1, "2.0.0+0")},
+			dec: encKey, signer: ecdsaKey, images: encSwapSet(1, encKey, ecdsaKey, false), fast: m},
+		{sc: scenario{name: "scratch-enc-test-revert-big-1img", strategy: SwapScratch, images: 1, setup: stage(false), steps: revert(1)},
+			dec: encKey, signer: ecdsaKey, images: encSwapSet(1, encKey, ecdsaKey, true), fast: u},
+		{sc: scenario{name: "scratch-enc-tampered-1img", strategy: SwapScratch, images: 1, setup: tamperedStage, steps: twice(1, "1.0.0+0")},
+			dec: encKey, signer: ecdsaKey, images: encSwapSet(1, encKey, ecdsaKey, false), fast: u},
+		{sc: scenario{name: "scratch-enc-x25519-test-revert-1img", strategy: SwapScratch, images: 1, setup: stage(false), steps: revert(1)},
+			dec: x25519Key, signer: testKey, images: encSwapSet(1, x25519Key, testKey, false)},
+		{sc: scenario{name: "scratch-enc-kw-test-revert-1img", strategy: SwapScratch, images: 1, setup: stage(false), steps: revert(1)},
+			dec: kwKey, signer: ecdsaKey, images: encSwapSet(1, kwKey, ecdsaKey, false), fast: u},
+		{sc: scenario{name: "scratch-enc-test-revert-2img", strategy: SwapScratch, images: 2, setup: stage(false), steps: revert(2)},
+			dec: encKey, signer: ecdsaKey, images: encSwapSet(2, encKey, ecdsaKey, false), fast: m},
 		// Encrypted ram-load: both slots hold ciphertext; the chosen image
 		// is decrypted in RAM and validated there.
 		{sc: scenario{name: "ram-load-enc-1img", strategy: RAMLoad, images: 1, setup: bothSlots(false, false), steps: twice(1, "2.0.0+0")},
@@ -216,7 +262,7 @@ func TestMCUbootDifferentialModes(t *testing.T) {
 					dec = encKey
 				}
 				or := newOracleRigDec(t, cfg, mc.signer, dec)
-				runDifferential(t, or, mc.sc, mc.images(t), chains, &counts)
+				runDifferential(t, or, mc.sc, mc.images(t, cfg), chains, &counts)
 			})
 		}
 	}
