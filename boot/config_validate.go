@@ -16,11 +16,7 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("%w: flash: %w", ErrConfig, err)
 	}
 	switch c.Strategy {
-	case OverwriteOnly, SwapMove:
-	case SwapOffset:
-		if c.EncryptedImages {
-			return fmt.Errorf("%w: encrypted_images with %q is not supported yet (swap-move, swap-scratch, overwrite-only or ram-load)", ErrConfig, c.Strategy)
-		}
+	case OverwriteOnly, SwapMove, SwapOffset:
 	case RAMLoad, RAMLoadRevert:
 		if c.RAM == nil || c.RAM.Size == 0 || c.RAM.Size > maxRAM {
 			return fmt.Errorf("%w: strategy %q needs a ram region of 1..%d bytes", ErrConfig, c.Strategy, maxRAM)

@@ -172,6 +172,28 @@ func modeCases() []modeCase {
 		return []step{bootStep(rep(n, "2.0.0+0")...), bootStep(rep(n, "1.0.0+0")...), bootStep(rep(n, "1.0.0+0")...)}
 	}
 	return []modeCase{
+		// Encrypted swap-offset: the new image, one sector into the
+		// secondary, decrypted into the primary; the old one encrypted
+		// into the secondary's start, and back on a revert. A cut that
+		// leaves an upgrade to resume at its last sector makes MCUboot
+		// encrypt the old image's last sector by the new image's header
+		// (boot_read_image_header compares the 1-based status index with
+		// the 0-based last index): the old image is lost, the revert is
+		// refused and the new image keeps running, in both bootloaders
+		// (docs/boot.md §5c). So the test-revert scenarios may lose the
+		// revert (mayLoseUpgrade).
+		{sc: scenario{name: "offset-enc-test-revert-1img", mayLoseUpgrade: true, strategy: SwapOffset, images: 1, setup: stage(false), steps: revert(1)},
+			dec: encKey, signer: ecdsaKey, images: encSwapSet(1, encKey, ecdsaKey, false), fast: u},
+		{sc: scenario{name: "offset-enc-perm-1img", strategy: SwapOffset, images: 1, setup: stage(true), steps: twice(1, "2.0.0+0")},
+			dec: encKey, signer: ecdsaKey, images: encSwapSet(1, encKey, ecdsaKey, false), fast: s},
+		{sc: scenario{name: "offset-enc-tampered-1img", strategy: SwapOffset, images: 1, setup: tamperedStage, steps: twice(1, "1.0.0+0")},
+			dec: encKey, signer: ecdsaKey, images: encSwapSet(1, encKey, ecdsaKey, false), fast: m},
+		{sc: scenario{name: "offset-enc-x25519-test-revert-1img", mayLoseUpgrade: true, strategy: SwapOffset, images: 1, setup: stage(false), steps: revert(1)},
+			dec: x25519Key, signer: testKey, images: encSwapSet(1, x25519Key, testKey, false)},
+		{sc: scenario{name: "offset-enc-kw-test-revert-1img", mayLoseUpgrade: true, strategy: SwapOffset, images: 1, setup: stage(false), steps: revert(1)},
+			dec: kwKey, signer: ecdsaKey, images: encSwapSet(1, kwKey, ecdsaKey, false)},
+		{sc: scenario{name: "offset-enc-test-revert-2img", strategy: SwapOffset, images: 2, mayLoseUpgrade: true, setup: stage(false), steps: revert(2)},
+			dec: encKey, signer: ecdsaKey, images: encSwapSet(2, encKey, ecdsaKey, false)},
 		// Encrypted swap-scratch: decrypted from the scratch into the
 		// primary, the old image encrypted again into the secondary.
 		{sc: scenario{name: "scratch-enc-test-revert-1img", strategy: SwapScratch, images: 1, setup: stage(false), steps: revert(1)},
