@@ -47,7 +47,7 @@ func (b *Bootloader) swapKeys(im imageLayout) ([2][]byte, error) {
 		if err != nil {
 			return keys, err
 		}
-		keys[k] = bodyKey(data, b.decryptKey)
+		keys[k] = b.l.bodyKey(data, b.decryptKey)
 	}
 	return keys, nil
 }
@@ -58,7 +58,7 @@ func (b *Bootloader) candidateCipher(v *validImage) (*bodyCipher, error) {
 	if v == nil || !v.img.Header.Flags.Encrypted() {
 		return nil, nil
 	}
-	k, err := v.img.BodyKey(b.decryptKey)
+	k, err := b.l.unwrap(v.img, b.decryptKey)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrInvalidImage, err)
 	}

@@ -132,9 +132,14 @@ type Config struct {
 	// slot while installing it (with ram-load: into RAM, from either
 	// slot). The trailer grows by two key fields (docs/boot.md §10b).
 	// Direct-XIP cannot have it: the image runs where it lies.
-	EncryptedImages bool         `json:"encrypted_images,omitempty" yaml:"encrypted_images,omitempty"`
-	Bootloader      Area         `json:"bootloader" yaml:"bootloader"`
-	Images          []ImageSlots `json:"images" yaml:"images"`
+	EncryptedImages bool `json:"encrypted_images,omitempty" yaml:"encrypted_images,omitempty"`
+	// EncryptedKeyBits is the AES key size of encrypted images: 128 (0
+	// means 128) or 256 (MCUBOOT_AES_256, imgtool --encrypt-keylen 256).
+	// It sizes the trailer's key fields; an image of the other size is
+	// refused, as MCUboot's build fixes the key TLV's size.
+	EncryptedKeyBits int          `json:"encrypted_key_bits,omitempty" yaml:"encrypted_key_bits,omitempty"`
+	Bootloader       Area         `json:"bootloader" yaml:"bootloader"`
+	Images           []ImageSlots `json:"images" yaml:"images"`
 	// Scratch is the scratch area swap-scratch needs (other strategies
 	// leave it alone).
 	Scratch *Area `json:"scratch,omitempty" yaml:"scratch,omitempty"`

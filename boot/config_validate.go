@@ -34,6 +34,12 @@ func (c *Config) Validate() error {
 	default:
 		return fmt.Errorf("%w: strategy %q is not %q, %q, %q, %q, %q, %q, %q or %q", ErrConfig, c.Strategy, SwapMove, SwapScratch, SwapOffset, OverwriteOnly, DirectXIP, DirectXIPRevert, RAMLoad, RAMLoadRevert)
 	}
+	switch {
+	case c.EncryptedKeyBits != 0 && c.EncryptedKeyBits != 128 && c.EncryptedKeyBits != 256:
+		return fmt.Errorf("%w: encrypted_key_bits %d is not 128 or 256", ErrConfig, c.EncryptedKeyBits)
+	case c.EncryptedKeyBits != 0 && !c.EncryptedImages:
+		return fmt.Errorf("%w: encrypted_key_bits without encrypted_images", ErrConfig)
+	}
 	ma := c.EffectiveMaxAlign()
 	if ma != 8 && ma != 16 && ma != 32 {
 		return fmt.Errorf("%w: max_align %d is not 8, 16 or 32", ErrConfig, c.MaxAlign)

@@ -6,8 +6,12 @@ import (
 	"crypto/ecdh"
 	"crypto/ecdsa"
 	"crypto/elliptic"
+	"crypto/rsa"
 	"fmt"
 	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"sync"
 	"testing"
 
 	"rampart/image"
@@ -289,5 +293,110 @@ func TestMCUbootDifferentialModes(t *testing.T) {
 		}
 	}
 	t.Logf("sweep=%s: %d scenario runs, %d cut points, %d boots (Rampart and MCUboot), all agreeing",
+		*sweepFlag, counts.scenarios, counts.cutPoints, counts.boots)
+}
+
+// rsaKeys are MCUboot's RSA-2048 test keys from image/testdata: the
+// signing key and the device's RSA-OAEP decrypt key.
+var rsaKeys = sync.OnceValues(func() (*rsa.PrivateKey, *rsa.PrivateKey) {
+	var out [2]*rsa.PrivateKey
+	for i, f := range []string{"rsa-2048.pem", "enc/enc-rsa2048-priv.pem"} {
+		b, err := os.ReadFile(filepath.Join("..", "image", "testdata", "mcuboot", f))
+		if err != nil {
+			panic(err)
+		}
+		k, err := image.ParseKeyPEM(b)
+		if err != nil {
+			panic(err)
+		}
+		out[i] = k.(*rsa.PrivateKey)
+	}
+	return out[0], out[1]
+})
+
+// encImageBits signs with key and encrypts for dec's public half with
+// AES-bits (imgtool --encrypt-keylen); it returns the image as shipped and
+// its plaintext form.
+func encImageBits(t testing.TB, ver string, secCnt uint32, size int, seed uint64, dec any, key crypto.Signer, bits int) (wire, plain []byte) {
+	t.Helper()
+	r := rand.New(rand.NewPCG(seed, uint64(size)))
+	fw := make([]byte, size)
+	for i := range fw {
+		fw[i] = byte(r.Uint32())
+	}
+	v, err := image.ParseVersion(ver)
+	if err != nil {
+		t.Fatal(err)
+	}
+	o := &image.SignOptions{Key: key, HeaderSize: 32, PadHeader: true, Version: v, SecurityCounter: &secCnt,
+		EncryptKeyLen: bits, Rand: rand.NewChaCha8([32]byte{byte(seed), 0x25})}
+	switch k := dec.(type) {
+	case *ecdsa.PrivateKey:
+		o.EncryptKey = &k.PublicKey
+	case *rsa.PrivateKey:
+		o.EncryptKey = &k.PublicKey
+	}
+	res, err := image.Sign(fw, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	img, err := image.Parse(res.Bytes)
+	if err != nil {
+		t.Fatal(err)
+	}
+	region, err := img.Decrypt(dec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return res.Bytes, append(region, res.Bytes[len(region):img.Size()]...)
+}
+
+// TestMCUbootDifferentialEncryptedMbedTLS3 compares RSA-OAEP key exchange
+// and AES-256 bodies with MCUboot built on its mbedTLS backend, which needs
+// mbedTLS 3 (RAMPART_MBEDTLS3, docs/boot.md §10b; skipped without it): the
+// encrypted swap-move, swap-scratch and overwrite scenarios, cut at every
+// operation.
+func TestMCUbootDifferentialEncryptedMbedTLS3(t *testing.T) {
+	full := *sweepFlag == "full"
+	chains := 1
+	if full {
+		chains = 10
+	}
+	var counts diffCounts
+	rsaSign, rsaDec := rsaKeys()
+	for _, kx := range []struct {
+		name   string
+		dec    any
+		signer crypto.Signer
+		bits   int
+	}{{"rsa-oaep", rsaDec, rsaSign, 128}, {"ecies-p256-aes256", encKey, ecdsaKey, 256}, {"rsa-oaep-aes256", rsaDec, rsaSign, 256}} {
+		_, v1p := encImageBits(t, "1.0.0", 1, 5000, 13, kx.dec, kx.signer, kx.bits)
+		v2w, _ := encImageBits(t, "2.0.0", 2, 6000, 23, kx.dec, kx.signer, kx.bits)
+		im := &imageSet{old: [][]byte{v1p}, new: [][]byte{v2w}}
+		scs := append(encScenarios(), scenario{name: "scratch-enc-test-revert-1img", strategy: SwapScratch, images: 1, setup: stage(false),
+			steps: []step{bootStep("2.0.0+0"), bootStep("1.0.0+0"), bootStep("1.0.0+0")}})
+		for ci, c := range sweepConfigs(true) {
+			for si, sc := range scs {
+				// The fast subset: a test and revert with swap-move, one
+				// configuration, per key exchange.
+				if !full && (ci != 1 || si != 0) {
+					continue
+				}
+				name := fmt.Sprintf("%s/%s/align%d/erased%02x/%s", kx.name, c.ls.name, c.align, c.erased, sc.name)
+				t.Run(name, func(t *testing.T) {
+					cfg := c.ls.config(sc.strategy, c.align, c.erased, sc.images)
+					cfg.EncryptedImages = true
+					if kx.bits == 256 {
+						cfg.EncryptedKeyBits = 256
+					}
+					if err := cfg.Validate(); err != nil {
+						t.Fatal(err)
+					}
+					runDifferential(t, newOracleRigDec(t, cfg, kx.signer, kx.dec), sc, im, chains, &counts)
+				})
+			}
+		}
+	}
+	t.Logf("sweep=%s: %d RSA-OAEP/AES-256 scenario runs, %d cut points, %d boots (Rampart and MCUboot), all agreeing",
 		*sweepFlag, counts.scenarios, counts.cutPoints, counts.boots)
 }

@@ -21,7 +21,7 @@ func (b *Bootloader) decryptInRAM(img *image.Image, ram []byte) error {
 	if b.decryptKey == nil {
 		return fmt.Errorf("%w: no decrypt key is provisioned", ErrEncryptedImage)
 	}
-	k, err := img.BodyKey(b.decryptKey)
+	k, err := b.l.unwrap(img, b.decryptKey)
 	if err != nil {
 		return fmt.Errorf("%w: %w", ErrEncryptedImage, err)
 	}

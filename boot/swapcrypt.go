@@ -151,7 +151,7 @@ func (io *slotIO) resumedSwapCrypt(src *slot, hdrs [2]*image.Header) (swapCrypt,
 		}
 		sc.raw[k] = f
 		if !allEqual(f, 0xff) {
-			sc.keys[k] = f[:encKeySize]
+			sc.keys[k] = f[:io.l.encKeySize()]
 		}
 	}
 	raw := sc.raw

@@ -445,7 +445,7 @@ func (b *Bootloader) performOffset(i int, s *imageState, r *ImageReport) error {
 		sw.size = max(sw.size, uint32(img.Size()))
 		hdrs[k] = &img.Header
 		if b.l.encrypted {
-			keys[k] = bodyKey(data[loc.off:], b.decryptKey)
+			keys[k] = b.l.bodyKey(data[loc.off:], b.decryptKey)
 		}
 	}
 	if sw.size == 0 || int(sw.size) > im.maxImageSize(b.l) {

@@ -63,7 +63,8 @@ type Config struct {
 	// 16-byte key-encryption key.
 	KW bool
 	// RSA makes the key exchange RSA-OAEP (MCUBOOT_ENCRYPT_RSA), with
-	// Encrypted only; AES256 sets MCUBOOT_AES_256 (32-byte body keys).
+	// Encrypted only, and the signatures RSA-2048 (MCUBOOT_SIGN_RSA), as
+	// imgtool pairs them; AES256 sets MCUBOOT_AES_256 (32-byte body keys).
 	// Both need MCUboot's mbedTLS backend, which needs mbedTLS 3: the
 	// whole build then uses it (SHA-256, EC P-256 signatures, AES, ECDH),
 	// from the tree $RAMPART_MBEDTLS3 names (MbedTLS3).
@@ -161,12 +162,12 @@ func (cfg Config) args(src, glue string) ([]string, error) {
 		fmt.Sprintf("-DMCUBOOT_MAX_IMG_SECTORS=%d", cfg.MaxSectors),
 		fmt.Sprintf("-DMCUBOOT_BOOT_MAX_ALIGN=%d", cfg.MaxAlign),
 		fmt.Sprintf("-DMCUBOOT_IMAGE_NUMBER=%d", cfg.Images),
-		sigDefine(cfg),
 		// Security counters in NV storage (the simulator's security_cnt.c):
 		// every image's SEC_CNT is checked against them and they are raised
 		// as MCUboot decides.
 		"-DMCUBOOT_HW_ROLLBACK_PROT",
 	}
+	a = append(a, sigDefines(cfg)...)
 	switch cfg.Strategy {
 	case SwapMove:
 		a = append(a, "-DMCUBOOT_SWAP_USING_MOVE")
@@ -271,20 +272,27 @@ func (cfg Config) args(src, glue string) ([]string, error) {
 		glue, // includes csupport/run.c
 	)
 	if m3 != "" {
-		a = append(a, filepath.Join(m3, "lib", "libmbedcrypto.a"))
+		a = append(a, filepath.Join(filepath.Dir(glue), "mbedtls3.c"), filepath.Join(m3, "lib", "libmbedcrypto.a"))
 	}
 	return a, nil
 }
 
-// sigDefine and sigSource choose EC P-256 signatures, or Ed25519 with X25519.
-func sigDefine(cfg Config) string {
-	if cfg.X25519 {
-		return "-DMCUBOOT_SIGN_ED25519"
+// sigDefines and sigSource choose EC P-256 signatures, Ed25519 with
+// X25519, or RSA-2048 with RSA-OAEP.
+func sigDefines(cfg Config) []string {
+	if cfg.RSA {
+		return []string{"-DMCUBOOT_SIGN_RSA", "-DMCUBOOT_SIGN_RSA_LEN=2048"}
 	}
-	return "-DMCUBOOT_SIGN_EC256"
+	if cfg.X25519 {
+		return []string{"-DMCUBOOT_SIGN_ED25519"}
+	}
+	return []string{"-DMCUBOOT_SIGN_EC256"}
 }
 
 func sigSource(cfg Config) string {
+	if cfg.RSA {
+		return "image_rsa.c"
+	}
 	if cfg.X25519 {
 		return "image_ed25519.c"
 	}
@@ -324,7 +332,7 @@ func Build(cfg Config) (string, error) {
 	for _, extra := range []struct {
 		use  bool
 		file string
-	}{{cfg.Strategy == RAMLoad || cfg.Strategy == RAMLoadRevert, "ram.c"}, {cfg.KW, "kwstubs.c"}, {cfg.RSA, "compat/rsa_alt_helpers.h"}} {
+	}{{cfg.Strategy == RAMLoad || cfg.Strategy == RAMLoadRevert, "ram.c"}, {cfg.KW, "kwstubs.c"}, {cfg.RSA, "compat/rsa_alt_helpers.h"}, {cfg.mbedTLS(), "mbedtls3.c"}} {
 		if !extra.use {
 			continue
 		}
