@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"strings"
 	"testing"
 
 	"rampart/flash"
@@ -186,5 +187,27 @@ func checkPlaintext(t *testing.T, r *rig, res *Result, v string, plain [2][]byte
 	}
 	if !bytes.Equal(r.slotBytes(0, Primary, len(plain[k])), plain[k]) {
 		t.Fatalf("the primary slot does not hold %s in plaintext", v)
+	}
+}
+
+// TestRAMLoadRevertCounter pins the ram-load-revert behaviour docs/boot.md
+// §5b warns about, which the differential test confirms counter by counter:
+// as MCUboot's boot_update_hw_rollback_protection, the security counter
+// follows a test image at its first boot, so an unconfirmed test image with
+// a higher counter leaves nothing to revert to.
+func TestRAMLoadRevertCounter(t *testing.T) {
+	cfg := layouts[0].config(RAMLoadRevert, 8, 0xff, 1)
+	r := newRig(t, cfg)
+	r.install(0, Primary, ramImage(t, "1.0.0", 1, 5000, 1, testRAMStart, nil, ecdsaKey))
+	r.install(0, Secondary, ramImage(t, "2.0.0", 2, 6000, 2, testRAMStart, nil, ecdsaKey))
+	r.confirmTrailer(0, Primary)
+	r.request(0, false)
+	res := r.boot()
+	if res.Images[0].Version != "2.0.0+0" || r.ctr.Get(0) != 2 {
+		t.Fatalf("test boot: %s, counter %d; want 2.0.0+0 and the counter raised to 2 at once\n%s", res.Images[0].Version, r.ctr.Get(0), notes(res))
+	}
+	res, err := r.bl.Boot() // not confirmed: v2 erased, v1 below the counter
+	if !errors.Is(err, ErrNoBootableImage) || !strings.Contains(notes(res), ErrRollback.Error()) {
+		t.Fatalf("revert: %v, want no bootable image (v1 below the counter)\n%s", err, notes(res))
 	}
 }
