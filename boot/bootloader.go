@@ -47,7 +47,7 @@ func (b *Bootloader) swapKeys(im imageLayout) ([2][]byte, error) {
 		if err != nil {
 			return keys, err
 		}
-		keys[k] = bodyKey(data, b.decryptKey)
+		keys[k] = b.l.bodyKey(data, b.decryptKey)
 	}
 	return keys, nil
 }
@@ -58,7 +58,7 @@ func (b *Bootloader) candidateCipher(v *validImage) (*bodyCipher, error) {
 	if v == nil || !v.img.Header.Flags.Encrypted() {
 		return nil, nil
 	}
-	k, err := v.img.BodyKey(b.decryptKey)
+	k, err := b.l.unwrap(v.img, b.decryptKey)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrInvalidImage, err)
 	}
@@ -492,7 +492,11 @@ func (b *Bootloader) perform(i int, s *imageState, r *ImageReport) error {
 	r.Action = s.action
 	if b.l.strategy == SwapScratch {
 		r.note("starting a %s swap of %d bytes using scratch", s.action, size)
-		return b.io.runScratchSwap(i, im, s.action, s.swapSize, 0, 0)
+		sc, err := b.freshScratchCrypt(im)
+		if err != nil {
+			return err
+		}
+		return b.io.runScratchSwap(i, im, s.action, s.swapSize, 0, 0, sc)
 	}
 	r.note("starting a %s swap of %d bytes using move", s.action, size)
 	keys, err := b.swapKeys(im)

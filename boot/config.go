@@ -37,11 +37,18 @@ const (
 	// RAMLoad copies the highest valid version from either slot into the
 	// map's RAM region and runs it there (MCUBOOT_RAM_LOAD, §5b).
 	RAMLoad Strategy = "ram-load"
+	// RAMLoadRevert adds MCUBOOT_RAM_LOAD_REVERT: a slot is chosen only
+	// with a good trailer magic and is erased if it booted once without
+	// being confirmed, as with direct-xip-revert (§5b).
+	RAMLoadRevert Strategy = "ram-load-revert"
 )
 
 // directXIP reports whether s boots from either slot without copying
 // between them (direct-XIP, and RAM-load, which chooses the same way).
-func (s Strategy) directXIP() bool { return s == DirectXIP || s == DirectXIPRevert || s == RAMLoad }
+func (s Strategy) directXIP() bool { return s == DirectXIP || s == DirectXIPRevert || s.ramLoad() }
+
+// ramLoad reports whether s copies the chosen image into RAM.
+func (s Strategy) ramLoad() bool { return s == RAMLoad || s == RAMLoadRevert }
 
 // swaps reports whether s exchanges the two slots (and can revert).
 func (s Strategy) swaps() bool { return s == SwapMove || s == SwapScratch || s == SwapOffset }
@@ -122,11 +129,17 @@ type Config struct {
 	// EncryptedImages is MCUBOOT_ENC_IMAGES: the secondary slot may hold an
 	// image whose body is encrypted (AES-128-CTR, the key wrapped for the
 	// device's decrypt key); the bootloader decrypts it into the primary
-	// slot while installing it. The trailer grows by two key fields
-	// (docs/boot.md §10b).
-	EncryptedImages bool         `json:"encrypted_images,omitempty" yaml:"encrypted_images,omitempty"`
-	Bootloader      Area         `json:"bootloader" yaml:"bootloader"`
-	Images          []ImageSlots `json:"images" yaml:"images"`
+	// slot while installing it (with ram-load: into RAM, from either
+	// slot). The trailer grows by two key fields (docs/boot.md §10b).
+	// Direct-XIP cannot have it: the image runs where it lies.
+	EncryptedImages bool `json:"encrypted_images,omitempty" yaml:"encrypted_images,omitempty"`
+	// EncryptedKeyBits is the AES key size of encrypted images: 128 (0
+	// means 128) or 256 (MCUBOOT_AES_256, imgtool --encrypt-keylen 256).
+	// It sizes the trailer's key fields; an image of the other size is
+	// refused, as MCUboot's build fixes the key TLV's size.
+	EncryptedKeyBits int          `json:"encrypted_key_bits,omitempty" yaml:"encrypted_key_bits,omitempty"`
+	Bootloader       Area         `json:"bootloader" yaml:"bootloader"`
+	Images           []ImageSlots `json:"images" yaml:"images"`
 	// Scratch is the scratch area swap-scratch needs (other strategies
 	// leave it alone).
 	Scratch *Area `json:"scratch,omitempty" yaml:"scratch,omitempty"`

@@ -16,27 +16,29 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("%w: flash: %w", ErrConfig, err)
 	}
 	switch c.Strategy {
-	case OverwriteOnly, SwapMove:
-	case SwapOffset:
-		if c.EncryptedImages {
-			return fmt.Errorf("%w: encrypted_images with %q is not supported yet (swap-move or overwrite-only)", ErrConfig, c.Strategy)
-		}
-	case DirectXIP, DirectXIPRevert, RAMLoad:
-		if c.Strategy == RAMLoad && (c.RAM == nil || c.RAM.Size == 0 || c.RAM.Size > maxRAM) {
+	case OverwriteOnly, SwapMove, SwapOffset:
+	case RAMLoad, RAMLoadRevert:
+		if c.RAM == nil || c.RAM.Size == 0 || c.RAM.Size > maxRAM {
 			return fmt.Errorf("%w: strategy %q needs a ram region of 1..%d bytes", ErrConfig, c.Strategy, maxRAM)
 		}
+	case DirectXIP, DirectXIPRevert:
 		if c.EncryptedImages {
-			return fmt.Errorf("%w: encrypted_images with %q: MCUboot does not support it either", ErrConfig, c.Strategy)
+			// bootutil_priv.h: #error "Image encryption (MCUBOOT_ENC_IMAGES)
+			// is not supported when MCUBOOT_DIRECT_XIP is selected."
+			return fmt.Errorf("%w: encrypted_images with %q: the image runs where it lies, so it cannot be decrypted (MCUboot refuses to build this too; use ram-load)", ErrConfig, c.Strategy)
 		}
 	case SwapScratch:
 		if c.Scratch == nil {
 			return fmt.Errorf("%w: strategy %q needs a scratch area", ErrConfig, c.Strategy)
 		}
-		if c.EncryptedImages {
-			return fmt.Errorf("%w: encrypted_images with %q is not supported yet (swap-move or overwrite-only)", ErrConfig, c.Strategy)
-		}
 	default:
-		return fmt.Errorf("%w: strategy %q is not %q, %q, %q, %q, %q, %q or %q", ErrConfig, c.Strategy, SwapMove, SwapScratch, SwapOffset, OverwriteOnly, DirectXIP, DirectXIPRevert, RAMLoad)
+		return fmt.Errorf("%w: strategy %q is not %q, %q, %q, %q, %q, %q, %q or %q", ErrConfig, c.Strategy, SwapMove, SwapScratch, SwapOffset, OverwriteOnly, DirectXIP, DirectXIPRevert, RAMLoad, RAMLoadRevert)
+	}
+	switch {
+	case c.EncryptedKeyBits != 0 && c.EncryptedKeyBits != 128 && c.EncryptedKeyBits != 256:
+		return fmt.Errorf("%w: encrypted_key_bits %d is not 128 or 256", ErrConfig, c.EncryptedKeyBits)
+	case c.EncryptedKeyBits != 0 && !c.EncryptedImages:
+		return fmt.Errorf("%w: encrypted_key_bits without encrypted_images", ErrConfig)
 	}
 	ma := c.EffectiveMaxAlign()
 	if ma != 8 && ma != 16 && ma != 32 {

@@ -19,7 +19,9 @@ import (
 // image, with revert only once it is confirmed.
 
 // xipRevert reports whether the strategy is direct-XIP with revert.
-func (l *layout) xipRevert() bool { return l.strategy == DirectXIPRevert }
+func (l *layout) xipRevert() bool {
+	return l.strategy == DirectXIPRevert || l.strategy == RAMLoadRevert
+}
 
 // xipHeader is the header of the image in s when boot_check_header_valid
 // accepts it: the image magic, and header, body and protected TLVs smaller
@@ -70,7 +72,10 @@ func (b *Bootloader) bootDirectXIP(res *Result) error {
 	}
 	for i, c := range choices {
 		r := &res.Images[i]
-		if !b.l.xipRevert() || c.imageOK {
+		// MCUboot's boot_update_hw_rollback_protection waits for
+		// image_ok with direct-XIP revert only; ram-load-revert raises
+		// the counter at the first boot (docs/boot.md §5b).
+		if b.l.strategy != DirectXIPRevert || c.imageOK {
 			if err := b.raise(i, c.v.secCnt, r); err != nil {
 				return err
 			}
@@ -135,7 +140,7 @@ func (b *Bootloader) chooseXIP(i int, r *ImageReport, loaded [][2]uint32) (xipCh
 		if err != nil {
 			return xipChoice{}, err
 		}
-		if b.l.strategy == RAMLoad {
+		if b.l.strategy.ramLoad() {
 			ram, addr, size, err := b.loadToRAM(i, s, hdrs[k], loaded)
 			if errors.Is(err, flash.ErrPowerCut) {
 				return xipChoice{}, err
@@ -153,7 +158,7 @@ func (b *Bootloader) chooseXIP(i int, r *ImageReport, loaded [][2]uint32) (xipCh
 			r.LoadAddr, r.LoadSize = addr, size
 		}
 		v, err := b.validate(data, i, int(b.l.swapInfoOff(s.size)), false)
-		if err != nil && b.l.strategy == RAMLoad {
+		if err != nil && b.l.strategy.ramLoad() {
 			b.clearRAM(loaded[i][0], loaded[i][1])
 			loaded[i] = [2]uint32{}
 			r.LoadAddr, r.LoadSize = 0, 0
@@ -205,7 +210,7 @@ func (b *Bootloader) selectOrErase(s *slot, name SlotName, r *ImageReport) (bool
 // its slot erased.
 
 func ramFor(cfg *Config) []byte {
-	if cfg.Strategy != RAMLoad || cfg.RAM == nil {
+	if !cfg.Strategy.ramLoad() || cfg.RAM == nil {
 		return nil
 	}
 	return make([]byte, cfg.RAM.Size)
@@ -242,6 +247,9 @@ func (b *Bootloader) loadToRAM(i int, s *slot, h image.Header, loaded [][2]uint3
 	}
 	ram := b.ram[dst-start : dst+size-start]
 	copy(ram, data)
+	if err := b.decryptInRAM(img, ram); err != nil {
+		return nil, 0, 0, err
+	}
 	return ram, uint32(dst), uint32(size), nil
 }
 

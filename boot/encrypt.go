@@ -21,9 +21,6 @@ import (
 // encrypts with the same keys though the images' headers and key TLVs have
 // moved.
 
-// encKeySize is BOOT_ENC_KEY_SIZE for AES-128.
-const encKeySize = 16
-
 // bodyCipher encrypts or decrypts one image's body while it is copied.
 type bodyCipher struct {
 	blk        cipher.Block
@@ -32,13 +29,11 @@ type bodyCipher struct {
 
 // newBodyCipher returns the cipher for the image with header h and body
 // key key, or nil when h is not encrypted or there is no key (MCUboot then
-// copies the bytes as they are).
+// copies the bytes as they are). The key's length chooses AES-128 or
+// AES-256, as MCUboot's compile-time BOOT_ENC_KEY_SIZE does.
 func newBodyCipher(key []byte, h *image.Header) (*bodyCipher, error) {
 	if h == nil || !h.Flags.Encrypted() || key == nil {
 		return nil, nil
-	}
-	if h.Flags&image.FlagEncryptedAES256 != 0 {
-		return nil, fmt.Errorf("%w: AES-256 images need MCUBOOT_AES_256 key fields", ErrEncryptedImage)
 	}
 	blk, err := aes.NewCipher(key)
 	if err != nil {
@@ -72,18 +67,37 @@ func (c *bodyCipher) apply(off uint32, b []byte) {
 }
 
 // bodyKey is the body key of the encrypted image at the start of data, or
-// nil when it is not encrypted or its key cannot be unwrapped with priv
-// (MCUboot's boot_enc_load failing: the bytes are then copied as they are).
-func bodyKey(data []byte, priv any) []byte {
+// nil when it is not encrypted, is not of the key size the flash map
+// sets, or its key cannot be unwrapped with priv (MCUboot's boot_enc_load
+// failing: the bytes are then copied as they are).
+func (l *layout) bodyKey(data []byte, priv any) []byte {
 	img, err := image.Parse(data)
 	if err != nil || !img.Header.Flags.Encrypted() || priv == nil {
 		return nil
 	}
-	k, err := img.BodyKey(priv)
-	if err != nil || len(k) != encKeySize {
+	k, err := l.unwrap(img, priv)
+	if err != nil {
 		return nil
 	}
 	return k
+}
+
+// unwrap is img's body key when the image is encrypted with the AES key
+// size the flash map sets (MCUboot: a key TLV of another size is refused,
+// BOOT_ENC_TLV_SIZE being fixed at build time).
+func (l *layout) unwrap(img *image.Image, priv any) ([]byte, error) {
+	aes256 := img.Header.Flags&image.FlagEncryptedAES256 != 0
+	if aes256 != l.aes256 {
+		return nil, fmt.Errorf("%w: the image is encrypted with AES-%d, the flash map sets encrypted_key_bits %d", ErrEncryptedImage, map[bool]int{false: 128, true: 256}[aes256], map[bool]int{false: 128, true: 256}[l.aes256])
+	}
+	k, err := img.BodyKey(priv)
+	if err != nil {
+		return nil, err
+	}
+	if len(k) != l.encKeySize() {
+		return nil, fmt.Errorf("%w: body key of %d bytes", ErrEncryptedImage, len(k))
+	}
+	return k, nil
 }
 
 // writeEncKeys writes both key fields of the primary trailer: key k, or
@@ -104,7 +118,7 @@ func (io *slotIO) writeEncKeys(pri *slot, keys [2][]byte) error {
 
 // readEncKey reads key field k of the primary trailer; all 0xff is none.
 func (io *slotIO) readEncKey(pri *slot, k int) ([]byte, error) {
-	b, err := io.read(pri, io.l.encKeyOff(pri.size, k), encKeySize)
+	b, err := io.read(pri, io.l.encKeyOff(pri.size, k), io.l.encKeySize())
 	if err != nil || allEqual(b, 0xff) {
 		return nil, err
 	}

@@ -144,7 +144,7 @@ func (ls layoutSpec) config(strategy Strategy, align int, erased byte, images in
 		a := add(ls.slotSector[0], n)
 		c.Scratch = &a
 	}
-	if strategy == RAMLoad {
+	if strategy.ramLoad() {
 		c.RAM = &Area{Offset: testRAMStart, Size: 0x10000}
 	}
 	c.Storage = []NamedArea{{Name: "its", Area: add(ls.storageSector, 1)}}

@@ -25,6 +25,7 @@ type layout struct {
 	erased     byte
 	maxSectors int
 	encrypted  bool // MCUBOOT_ENC_IMAGES: two key fields in every trailer
+	aes256     bool // MCUBOOT_AES_256: 32-byte body keys
 	images     []imageLayout
 	// scratch is the scratch area (nil when the map has none); only
 	// swap-scratch uses it.
@@ -41,6 +42,7 @@ func (c *Config) layout() (*layout, error) {
 		erased:     c.Flash.ErasedValue,
 		maxSectors: c.MaxSectors,
 		encrypted:  c.EncryptedImages,
+		aes256:     c.EncryptedImages && c.EncryptedKeyBits == 256,
 	}
 	mk := func(a Area) (*slot, error) {
 		s, err := sectorsOf(all, a)
@@ -81,13 +83,21 @@ func alignUp(n, a int) int { return (n + a - 1) / a * a }
 // magicAreaSize is BOOT_MAGIC_ALIGN_SIZE: the 16-byte magic padded to max-align.
 func (l *layout) magicAreaSize() int { return alignUp(magicSize, l.maxAlign) }
 
-// encKeyFieldSize is BOOT_ENC_KEY_ALIGN_SIZE: one AES-128 body key padded
-// to max-align; 0 without encrypted images.
+// encKeyFieldSize is BOOT_ENC_KEY_ALIGN_SIZE: one body key padded to
+// max-align; 0 without encrypted images.
 func (l *layout) encKeyFieldSize() int {
 	if !l.encrypted {
 		return 0
 	}
-	return alignUp(encKeySize, l.maxAlign)
+	return alignUp(l.encKeySize(), l.maxAlign)
+}
+
+// encKeySize is BOOT_ENC_KEY_SIZE: 16 bytes for AES-128, 32 for AES-256.
+func (l *layout) encKeySize() int {
+	if l.aes256 {
+		return 32
+	}
+	return 16
 }
 
 // infoSize is the trailer without the swap status: the two key fields with

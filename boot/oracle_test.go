@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"crypto"
 	"crypto/ecdh"
+	"crypto/rsa"
 	"crypto/x509"
 	"errors"
 	"flag"
@@ -50,6 +51,9 @@ type oracleRig struct {
 	dec    any    // the device's decrypt key, with encrypted_images
 	ocfg   mcubootoracle.Config
 	decDER []byte // dec as PKCS#8, for the oracle
+	// trust is a signing key both bootloaders' rigs must also trust (the
+	// RSA-2048 key of the RSA-OAEP configurations).
+	trust any
 }
 
 // newOracleRig builds (or takes from the cache) MCUboot for cfg, or skips
@@ -65,6 +69,7 @@ func newOracleRigDec(t testing.TB, cfg *Config, signer crypto.Signer, dec any) *
 	t.Helper()
 	_, x25519 := dec.(*ecdh.PrivateKey)
 	kek, kw := dec.([]byte)
+	rsaKey, isRSA := dec.(*rsa.PrivateKey)
 	l, err := cfg.layout()
 	if err != nil {
 		t.Fatal(err)
@@ -74,8 +79,12 @@ func newOracleRigDec(t testing.TB, cfg *Config, signer crypto.Signer, dec any) *
 		Images: len(cfg.Images), DowngradePrevention: cfg.DowngradePrevention, Encrypted: cfg.EncryptedImages,
 		X25519: cfg.EncryptedImages && x25519, KW: cfg.EncryptedImages && kw,
 		SigMemo: *oracleMemo,
+		RSA: cfg.EncryptedImages && isRSA, AES256: cfg.EncryptedImages && cfg.EncryptedKeyBits == 256,
 	}
 	o, err := mcubootoracle.Open(ocfg)
+	if errors.Is(err, mcubootoracle.ErrNoMbedTLS3) {
+		t.Skipf("MCUboot differential test skipped: %v (see docs/boot.md §10b)", err)
+	}
 	if errors.Is(err, mcubootoracle.ErrNoSource) {
 		t.Skipf("MCUboot differential test skipped: %v (set RAMPART_MCUBOOT to MCUboot's source tree, e.g. ../shared/vendor/mcuboot, and install gcc)", err)
 	}
@@ -86,10 +95,18 @@ func newOracleRigDec(t testing.TB, cfg *Config, signer crypto.Signer, dec any) *
 	if err != nil {
 		t.Fatal(err)
 	}
+	var trust any
+	if pub, ok := signer.Public().(*rsa.PublicKey); ok {
+		// MCUboot embeds RSA keys as PKCS#1 RSAPublicKey, as imgtool.
+		der, trust = x509.MarshalPKCS1PublicKey(pub), pub
+	}
 	var decDER []byte
 	if cfg.EncryptedImages {
 		pk := kek // AES-KW: the raw key-encryption key
-		if !kw {
+		if isRSA {
+			// MCUboot parses RSA decrypt keys as PKCS#1 RSAPrivateKey.
+			pk = x509.MarshalPKCS1PrivateKey(rsaKey)
+		} else if !kw {
 			var err error
 			if pk, err = x509.MarshalPKCS8PrivateKey(dec); err != nil {
 				t.Fatal(err)
@@ -100,12 +117,12 @@ func newOracleRigDec(t testing.TB, cfg *Config, signer crypto.Signer, dec any) *
 		}
 		decDER = pk
 	}
-	if cfg.Strategy == RAMLoad {
+	if cfg.Strategy.ramLoad() {
 		if err := o.SetRAM(uint32(cfg.RAM.Offset), uint32(cfg.RAM.Size)); err != nil {
 			t.Fatal(err)
 		}
 	}
-	r := &oracleRig{cfg: cfg, l: l, o: o, key: der, dec: dec, ocfg: ocfg, decDER: decDER}
+	r := &oracleRig{cfg: cfg, l: l, o: o, key: der, dec: dec, ocfg: ocfg, decDER: decDER, trust: trust}
 	for i, im := range l.images {
 		for k, s := range []*slot{im.primary, im.secondary} {
 			a := mcubootoracle.Area{ID: mcubootoracle.PrimaryID(i), Off: s.off, Size: s.size}
@@ -348,7 +365,7 @@ func (r *oracleRig) copyFor(t testing.TB, k int) *oracleRig {
 			t.Fatal(err)
 		}
 	}
-	if r.cfg.Strategy == RAMLoad {
+	if r.cfg.Strategy.ramLoad() {
 		if err := o.SetRAM(uint32(r.cfg.RAM.Offset), uint32(r.cfg.RAM.Size)); err != nil {
 			t.Fatal(err)
 		}
@@ -371,6 +388,10 @@ func newDiffWorker(t *testing.T, or *oracleRig) *diffWorker {
 	w := &diffWorker{or: or, rr: newRig(t, or.cfg), mr: newRig(t, or.cfg)}
 	if or.cfg.EncryptedImages {
 		w.rr.bl.SetDecryptKey(or.dec)
+	}
+	if or.trust != nil {
+		w.rr.bl.keys = append(w.rr.bl.keys, or.trust)
+		w.mr.bl.keys = append(w.mr.bl.keys, or.trust)
 	}
 	return w
 }
@@ -488,14 +509,16 @@ func playBoth(t *testing.T, or *oracleRig, sc scenario, rr, mr *rig, mctr []uint
 			want := or.l.images[0].primary
 			if or.cfg.Strategy.directXIP() {
 				want, _ = rr.bl.slot(0, res.Images[0].Slot)
-				// The application confirms the slot it runs from.
-				mr.bl.active[0] = res.Images[0].Slot
+				// The application confirms the slots it runs from.
+				for i := range res.Images {
+					mr.bl.active[i] = res.Images[i].Slot
+				}
 			}
 			if mres.ImageOff != want.off {
 				t.Errorf("%s step %d: MCUboot boots the image at %#x, Rampart the one at %#x", where, si, mres.ImageOff, want.off)
 				return ops, false
 			}
-			if or.cfg.Strategy == RAMLoad && !bytes.Equal(rr.bl.RAM(), or.o.RAM()) {
+			if or.cfg.Strategy.ramLoad() && !bytes.Equal(rr.bl.RAM(), or.o.RAM()) {
 				t.Errorf("%s step %d: the RAM regions differ after the boot (Rampart loaded %d bytes at %#x)\n%s", where, si, res.Images[0].LoadSize, res.Images[0].LoadAddr, notes(res))
 				return ops, false
 			}

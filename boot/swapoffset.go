@@ -198,6 +198,9 @@ type offsetSwap struct {
 	size             uint32
 	usedPri, usedSec int
 	from             int // first step to run
+	// crypt decrypts the new image into the primary and encrypts the old
+	// one into the secondary (swapoffset_enc.go).
+	crypt swapCrypt
 }
 
 // writeTLVSizes writes the unprotected TLV sizes field (the secondary's in
@@ -217,8 +220,9 @@ func (io *slotIO) readTLVSizes(s *slot) (uint16, uint16, error) {
 }
 
 // offsetStatusInit is swap_status_init for swap-offset: swap_info,
-// image_ok when the secondary's is set, swap_size, the TLV sizes, magic.
-func (io *slotIO) offsetStatusInit(i int, im imageLayout, dst *slot, t SwapType, size uint32, tlv [2]uint16) error {
+// image_ok when the secondary's is set, swap_size, the TLV sizes, [the
+// body keys], magic.
+func (io *slotIO) offsetStatusInit(i int, im imageLayout, dst *slot, t SwapType, size uint32, tlv [2]uint16, sc swapCrypt) error {
 	secT, err := io.trailer(im.secondary)
 	if err != nil {
 		return err
@@ -239,6 +243,9 @@ func (io *slotIO) offsetStatusInit(i int, im imageLayout, dst *slot, t SwapType,
 	if err := io.writeTLVSizes(dst, tlv[0], tlv[1]); err != nil {
 		return err
 	}
+	if err := io.writeSwapKeys(dst, sc); err != nil {
+		return err
+	}
 	return io.writeMagic(dst)
 }
 
@@ -247,7 +254,7 @@ func (io *slotIO) offsetStatusInit(i int, im imageLayout, dst *slot, t SwapType,
 // status, so the revert survives the primary trailer's erase), the primary
 // trailer initialised unless it already holds the request (srcPrimary),
 // the secondary trailer erased.
-func (io *slotIO) startOffsetSwap(i int, im imageLayout, t SwapType, size uint32, tlv [2]uint16, srcPrimary bool) error {
+func (io *slotIO) startOffsetSwap(i int, im imageLayout, t SwapType, size uint32, tlv [2]uint16, srcPrimary bool, sc swapCrypt) error {
 	if t == SwapRevert {
 		tr, err := io.trailer(im.secondary)
 		if err != nil {
@@ -260,7 +267,7 @@ func (io *slotIO) startOffsetSwap(i int, im imageLayout, t SwapType, size uint32
 			if err := io.writeFlag(im.secondary, io.l.copyDoneOff(im.secondary.size)); err != nil {
 				return err
 			}
-			if err := io.offsetStatusInit(i, im, im.secondary, t, size, tlv); err != nil {
+			if err := io.offsetStatusInit(i, im, im.secondary, t, size, tlv, sc); err != nil {
 				return err
 			}
 		}
@@ -269,7 +276,7 @@ func (io *slotIO) startOffsetSwap(i int, im imageLayout, t SwapType, size uint32
 		if err := io.eraseTrailer(im.primary); err != nil {
 			return err
 		}
-		if err := io.offsetStatusInit(i, im, im.primary, t, size, tlv); err != nil {
+		if err := io.offsetStatusInit(i, im, im.primary, t, size, tlv, sc); err != nil {
 			return err
 		}
 	}
@@ -292,17 +299,20 @@ func (io *slotIO) runOffsetSwap(im imageLayout, sw offsetSwap) error {
 			m = last - idx
 		}
 		var err error
+		// Either image's bytes sit at the primary sector's offset from
+		// the image's start (boot_copy_region's sector_off).
+		at := pri.sectors[m].Off - pri.off
 		switch {
 		case state == 0 && m > sw.usedPri, state == 1 && m > sw.usedSec:
 			// Past the end of the source image: nothing to copy.
 		case state == 0 && revert:
-			err = io.moveSector(pri.sectors[m], sec.sectors[m+1], nil, 0)
+			err = io.moveSector(pri.sectors[m], sec.sectors[m+1], sw.crypt.enc, at)
 		case state == 0:
-			err = io.moveSector(pri.sectors[m], sec.sectors[m], nil, 0)
+			err = io.moveSector(pri.sectors[m], sec.sectors[m], sw.crypt.enc, at)
 		case revert:
-			err = io.moveSector(sec.sectors[m], pri.sectors[m], nil, 0)
+			err = io.moveSector(sec.sectors[m], pri.sectors[m], sw.crypt.dec, at)
 		default:
-			err = io.moveSector(sec.sectors[m+1], pri.sectors[m], nil, 0)
+			err = io.moveSector(sec.sectors[m+1], pri.sectors[m], sw.crypt.dec, at)
 		}
 		if err != nil {
 			return err
@@ -367,6 +377,7 @@ func (b *Bootloader) resumeOffset(i int, s *imageState, r *ImageReport) error {
 		return err
 	}
 	sz := offsetSectorSize(im)
+	var hdrs [2]*image.Header
 	for which, dst := range []*int{&sw.usedPri, &sw.usedSec} {
 		sl, off := offsetHeaderAt(im, st.swapType == SwapRevert, which, st.done, last)
 		h, ok, err := b.io.headerAt(sl, off)
@@ -378,12 +389,16 @@ func (b *Bootloader) resumeOffset(i int, s *imageState, r *ImageReport) error {
 			return nil
 		}
 		*dst = offsetUsedSectors(h, []uint16{tlvPri, tlvSec}[which], sz)
+		hdrs[which] = &h
+	}
+	if sw.crypt, err = b.io.resumedSwapCrypt(im.primary, hdrs); err != nil {
+		return err
 	}
 	if st.done < offsetStatesPerSector {
 		// swap_run redoes its start while the status index is still the
 		// first sector's: the revert fixup (its TLV sizes not known on a
 		// resume: zero) and the secondary trailer's erase.
-		if err := b.io.startOffsetSwap(i, im, sw.t, sw.size, [2]uint16{}, true); err != nil {
+		if err := b.io.startOffsetSwap(i, im, sw.t, sw.size, [2]uint16{}, true, sw.crypt); err != nil {
 			return err
 		}
 	}
@@ -410,6 +425,7 @@ func (b *Bootloader) performOffset(i int, s *imageState, r *ImageReport) error {
 	var sw offsetSwap
 	var tlv [2]uint16
 	var hdrs [2]*image.Header
+	var keys [2][]byte
 	for k, loc := range []struct {
 		s   *slot
 		off uint32
@@ -428,6 +444,9 @@ func (b *Bootloader) performOffset(i int, s *imageState, r *ImageReport) error {
 		tlv[k] = img.Unprotected.TLVTot
 		sw.size = max(sw.size, uint32(img.Size()))
 		hdrs[k] = &img.Header
+		if b.l.encrypted {
+			keys[k] = b.l.bodyKey(data[loc.off:], b.decryptKey)
+		}
 	}
 	if sw.size == 0 || int(sw.size) > im.maxImageSize(b.l) {
 		r.note("swap of %d bytes does not fit the slots: not done", sw.size)
@@ -449,10 +468,13 @@ func (b *Bootloader) performOffset(i int, s *imageState, r *ImageReport) error {
 		}
 	}
 	sw.t = s.action
+	if sw.crypt, err = newSwapCrypt(keys, hdrs[0], hdrs[1]); err != nil {
+		return err
+	}
 	s.swapSize = sw.size
 	r.Action = s.action
 	r.note("starting a %s swap of %d bytes using offset", s.action, sw.size)
-	if err := b.io.startOffsetSwap(i, im, sw.t, sw.size, tlv, s.srcPrimary); err != nil {
+	if err := b.io.startOffsetSwap(i, im, sw.t, sw.size, tlv, s.srcPrimary, sw.crypt); err != nil {
 		return err
 	}
 	return b.io.runOffsetSwap(im, sw)

@@ -68,8 +68,15 @@ func TestSwapOffsetSlotChecks(t *testing.T) {
 	}
 	mixed := layouts[2].config(SwapOffset, 8, 0xff, 1)
 	mixed.EncryptedImages = true
-	if err := mixed.Validate(); !errors.Is(err, ErrConfig) {
-		t.Errorf("encrypted images with swap-offset accepted: %v", err)
+	if err := mixed.Validate(); err != nil {
+		t.Errorf("encrypted images with swap-offset refused: %v", err)
+	}
+	for _, st := range []Strategy{DirectXIP, DirectXIPRevert} {
+		xip := layouts[0].config(st, 8, 0xff, 1)
+		xip.EncryptedImages = true
+		if err := xip.Validate(); !errors.Is(err, ErrConfig) || !strings.Contains(err.Error(), "use ram-load") {
+			t.Errorf("encrypted images with %s: %v, want refused as MCUboot refuses them", st, err)
+		}
 	}
 }
 

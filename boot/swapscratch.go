@@ -247,14 +247,15 @@ func (io *slotIO) scratchSwapSize(im imageLayout) (uint32, error) {
 }
 
 // runScratchSwap swaps image i's slots through the scratch area from chunk
-// idx, state, for a swap of type t of size bytes.
-func (io *slotIO) runScratchSwap(i int, im imageLayout, t SwapType, size uint32, idx, state int) error {
+// idx, state, for a swap of type t of size bytes; sc holds the body keys
+// and ciphers of encrypted images (swapscratch_enc.go).
+func (io *slotIO) runScratchSwap(i int, im imageLayout, t SwapType, size uint32, idx, state int, sc swapCrypt) error {
 	chunks := io.l.scratchChunks(im, size)
 	if len(chunks) > io.l.maxSectors {
 		return fmt.Errorf("boot: swap of %d bytes needs %d chunks, more than max_sectors %d", size, len(chunks), io.l.maxSectors)
 	}
 	for k := idx; k < len(chunks); k++ {
-		if err := io.swapChunk(i, im, chunks[k], k, state, t, size); err != nil {
+		if err := io.swapChunk(i, im, chunks[k], k, state, t, size, sc); err != nil {
 			return err
 		}
 		state = 0
@@ -263,7 +264,7 @@ func (io *slotIO) runScratchSwap(i int, im imageLayout, t SwapType, size uint32,
 }
 
 // swapChunk is boot_swap_sectors: chunk c (number idx) from state on.
-func (io *slotIO) swapChunk(i int, im imageLayout, c scratchChunk, idx, state int, t SwapType, size uint32) error {
+func (io *slotIO) swapChunk(i int, im imageLayout, c scratchChunk, idx, state int, t SwapType, size uint32, sc swapCrypt) error {
 	pri, sec, scr := im.primary, im.secondary, io.l.scratch
 	copySz := c.size
 	priTrailer := pri.sectors[io.l.trailerSectorIndex(pri)].Off - pri.off
@@ -278,14 +279,14 @@ func (io *slotIO) swapChunk(i int, im imageLayout, c scratchChunk, idx, state in
 		if idx == 0 {
 			// The scratch keeps the swap type while the primary trailer
 			// is erased.
-			if err := io.statusInit(i, im, scr, t, size); err != nil {
+			if err := io.statusInit(i, im, scr, t, size, sc.keys); err != nil {
 				return err
 			}
 			if !useScratch {
 				if err := io.eraseTrailer(pri); err != nil {
 					return err
 				}
-				if err := io.statusInit(i, im, pri, t, size); err != nil {
+				if err := io.statusInit(i, im, pri, t, size, sc.keys); err != nil {
 					return err
 				}
 				if err := io.eraseRegion(scr, 0, scr.size, false); err != nil {
@@ -316,7 +317,8 @@ func (io *slotIO) swapChunk(i int, im imageLayout, c scratchChunk, idx, state in
 				return err
 			}
 		}
-		if err := io.copyBytes(pri.off+c.off, sec.off+c.off, copySz, nil, 0); err != nil {
+		// The old image is encrypted again on its way out of the primary.
+		if err := io.copyBytes(pri.off+c.off, sec.off+c.off, copySz, sc.enc, c.off); err != nil {
 			return err
 		}
 		if err := io.writeScratchRecord(pri, idx, 1, useScratch); err != nil {
@@ -336,7 +338,9 @@ func (io *slotIO) swapChunk(i int, im imageLayout, c scratchChunk, idx, state in
 			return err
 		}
 	}
-	if err := io.copyBytes(scr.off, pri.off+c.off, copySz, nil, 0); err != nil {
+	// The new image is decrypted on its way from the scratch (which holds
+	// the secondary's bytes as they were) into the primary.
+	if err := io.copyBytes(scr.off, pri.off+c.off, copySz, sc.dec, c.off); err != nil {
 		return err
 	}
 	if useScratch {
@@ -381,12 +385,16 @@ func (io *slotIO) moveScratchTrailer(i int, im imageLayout, at, size uint32) err
 	if err := io.writeSwapSize(pri, size); err != nil {
 		return err
 	}
+	if err := io.copyEncKeys(scr, pri); err != nil {
+		return err
+	}
 	return io.writeMagic(pri)
 }
 
 // statusInit is swap_status_init: swap_info, image_ok when the
-// secondary's is set, swap_size, then the magic, into area dst.
-func (io *slotIO) statusInit(i int, im imageLayout, dst *slot, t SwapType, size uint32) error {
+// secondary's is set, swap_size, [the body keys], then the magic, into
+// area dst.
+func (io *slotIO) statusInit(i int, im imageLayout, dst *slot, t SwapType, size uint32, keys [2][]byte) error {
 	secT, err := io.trailer(im.secondary)
 	if err != nil {
 		return err
@@ -403,6 +411,11 @@ func (io *slotIO) statusInit(i int, im imageLayout, dst *slot, t SwapType, size 
 	}
 	if err := io.writeSwapSize(dst, size); err != nil {
 		return err
+	}
+	if io.l.encrypted {
+		if err := io.writeEncKeys(dst, keys); err != nil {
+			return err
+		}
 	}
 	return io.writeMagic(dst)
 }
@@ -468,7 +481,11 @@ func (b *Bootloader) resumeScratch(i int, s *imageState, r *ImageReport) error {
 		r.note("a %s swap of %d bytes was recorded, more than the slots hold: ignored", st.swapType, size)
 		return nil
 	}
-	if err := b.io.runScratchSwap(i, im, st.swapType, size, st.idx, st.state); err != nil {
+	sc, err := b.resumedScratchCrypt(im, st, size)
+	if err != nil {
+		return err
+	}
+	if err := b.io.runScratchSwap(i, im, st.swapType, size, st.idx, st.state, sc); err != nil {
 		return err
 	}
 	s.action, s.resumed, s.swapSize = st.swapType, true, size

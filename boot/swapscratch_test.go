@@ -81,7 +81,8 @@ func TestScratchConfig(t *testing.T) {
 		want string
 	}{
 		{"no scratch", func(c *Config) { c.Scratch = nil }, "needs a scratch area"},
-		{"encrypted", func(c *Config) { c.EncryptedImages = true }, "not supported yet"},
+		{"key bits without encryption", func(c *Config) { c.EncryptedKeyBits = 256 }, "encrypted_key_bits without encrypted_images"},
+		{"key bits", func(c *Config) { c.EncryptedImages, c.EncryptedKeyBits = true, 192 }, "not 128 or 256"},
 		{"empty scratch", func(c *Config) { c.Scratch.Size = 0 }, "scratch.size is 0"},
 		{"unequal slots", func(c *Config) { c.Images[0].Secondary.Size -= 4096 }, "the same size"},
 	} {

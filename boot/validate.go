@@ -62,6 +62,9 @@ func (b *Bootloader) validate(data []byte, index, maxSize int, secondary bool) (
 			opts.BodyInClear = true
 		case b.decryptKey == nil:
 			return nil, fmt.Errorf("%w: no decrypt key is provisioned", ErrEncryptedImage)
+		case (img.Header.Flags&image.FlagEncryptedAES256 != 0) != b.l.aes256:
+			_, err := b.l.unwrap(img, b.decryptKey)
+			return nil, fmt.Errorf("%w: %w", ErrInvalidImage, err)
 		default:
 			opts.DecryptKey = b.decryptKey
 		}

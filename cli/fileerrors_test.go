@@ -33,7 +33,7 @@ func TestFileErrorStyle(t *testing.T) {
 	}{
 		{"flash map (YAML)", []string{"boot", "create", "--key", key, filepath.Join(dir, "dev1"), "--map",
 			write("map.yaml", strings.Replace(bootTestMap, "strategy:", "stratgy:", 1))},
-			`map.yaml:5:1: stratgy: unknown field "stratgy" (known fields: bootloader, downgrade_prevention, encrypted_images, flash, images, max_align, max_sectors, ram, scratch, storage, strategy)`},
+			`map.yaml:5:1: stratgy: unknown field "stratgy" (known fields: bootloader, downgrade_prevention, encrypted_images, encrypted_key_bits, flash, images, max_align, max_sectors, ram, scratch, storage, strategy)`},
 		{"flash map (JSON)", []string{"boot", "create", "--key", key, filepath.Join(dir, "dev2"), "--map",
 			write("map.json", strings.Replace(read("../boot/testdata/one-image.json"), `"strategy"`, `"stratgy"`, 1))},
 			`map.json:`},

@@ -36,6 +36,9 @@ const (
 	// RAMLoad copies the chosen image into a RAM region (MCUBOOT_RAM_LOAD;
 	// the region is Oracle.SetRAM's).
 	RAMLoad Strategy = "ram-load"
+	// RAMLoadRevert adds MCUBOOT_RAM_LOAD_REVERT: a slot is chosen only
+	// with a good trailer magic and erased once it booted unconfirmed.
+	RAMLoadRevert Strategy = "ram-load-revert"
 )
 
 // Config is one compile-time configuration of MCUboot.
@@ -65,7 +68,38 @@ type Config struct {
 	// once per loaded library and its answer given again after that (the
 	// sweep's boots verify the same few images over and over).
 	SigMemo bool
+	// RSA makes the key exchange RSA-OAEP (MCUBOOT_ENCRYPT_RSA), with
+	// Encrypted only, and the signatures RSA-2048 (MCUBOOT_SIGN_RSA), as
+	// imgtool pairs them; AES256 sets MCUBOOT_AES_256 (32-byte body keys).
+	// Both need MCUboot's mbedTLS backend, which needs mbedTLS 3: the
+	// whole build then uses it (SHA-256, EC P-256 signatures, AES, ECDH),
+	// from the tree $RAMPART_MBEDTLS3 names (MbedTLS3).
+	RSA    bool
+	AES256 bool
 }
+
+// ErrNoMbedTLS3 is returned for RSA or AES256 configurations when
+// RAMPART_MBEDTLS3 does not name an mbedTLS 3 tree.
+var ErrNoMbedTLS3 = errors.New("mcubootoracle: RAMPART_MBEDTLS3 does not name an mbedTLS 3 tree (include/mbedtls/version.h, lib/libmbedcrypto.a)")
+
+// MbedTLS3 is the mbedTLS 3 tree $RAMPART_MBEDTLS3 names: a directory
+// with include/ and lib/libmbedcrypto.a, such as Debian trixie's
+// libmbedtls-dev unpacked (dpkg -x) with its usr/lib/<triplet> as lib.
+func MbedTLS3() (string, error) {
+	d := os.Getenv("RAMPART_MBEDTLS3")
+	if d == "" {
+		return "", ErrNoMbedTLS3
+	}
+	for _, f := range []string{"include/mbedtls/version.h", "lib/libmbedcrypto.a"} {
+		if _, err := os.Stat(filepath.Join(d, f)); err != nil {
+			return "", fmt.Errorf("%w: %v", ErrNoMbedTLS3, err)
+		}
+	}
+	return d, nil
+}
+
+// mbedTLS reports whether cfg needs MCUboot's mbedTLS backend.
+func (cfg Config) mbedTLS() bool { return cfg.RSA || cfg.AES256 }
 
 // ErrNoSource is returned when the MCUboot sources or gcc are not found.
 var ErrNoSource = errors.New("mcubootoracle: MCUboot sources or gcc not available")
@@ -134,15 +168,12 @@ func (cfg Config) args(src, glue string) ([]string, error) {
 		fmt.Sprintf("-DMCUBOOT_MAX_IMG_SECTORS=%d", cfg.MaxSectors),
 		fmt.Sprintf("-DMCUBOOT_BOOT_MAX_ALIGN=%d", cfg.MaxAlign),
 		fmt.Sprintf("-DMCUBOOT_IMAGE_NUMBER=%d", cfg.Images),
-		// EC256 signatures with TinyCrypt and MCUboot's bundled ASN.1 parser,
-		// as the simulator's sig-ecdsa feature.
-		sigDefine(cfg), "-DMCUBOOT_USE_TINYCRYPT", "-DMBEDTLS_CONFIG_FILE=<config-asn1.h>",
-		"-DORACLE_ASN1_ONLY",
 		// Security counters in NV storage (the simulator's security_cnt.c):
 		// every image's SEC_CNT is checked against them and they are raised
 		// as MCUboot decides.
 		"-DMCUBOOT_HW_ROLLBACK_PROT",
 	}
+	a = append(a, sigDefines(cfg)...)
 	switch cfg.Strategy {
 	case SwapMove:
 		a = append(a, "-DMCUBOOT_SWAP_USING_MOVE")
@@ -158,10 +189,38 @@ func (cfg Config) args(src, glue string) ([]string, error) {
 		a = append(a, "-DMCUBOOT_DIRECT_XIP", "-DMCUBOOT_DIRECT_XIP_REVERT")
 	case RAMLoad:
 		a = append(a, "-DMCUBOOT_RAM_LOAD", filepath.Join(bu, "ram_load.c"), filepath.Join(filepath.Dir(glue), "ram.c"))
+	case RAMLoadRevert:
+		a = append(a, "-DMCUBOOT_RAM_LOAD", "-DMCUBOOT_RAM_LOAD_REVERT", filepath.Join(bu, "ram_load.c"), filepath.Join(filepath.Dir(glue), "ram.c"))
 	default:
 		return nil, fmt.Errorf("mcubootoracle: strategy %q", cfg.Strategy)
 	}
+	var m3 string
+	if cfg.mbedTLS() {
+		var err error
+		if m3, err = MbedTLS3(); err != nil {
+			return nil, err
+		}
+		if cfg.KW || cfg.X25519 || !cfg.Encrypted {
+			return nil, errors.New("mcubootoracle: RSA and AES256 are built for ECIES-P256 or RSA-OAEP encrypted images only")
+		}
+		// The whole build on mbedTLS 3 with its default configuration,
+		// as the simulator's enc-rsa and enc-aes256-* features.
+		a = append(a, "-DMCUBOOT_USE_MBED_TLS", "-I"+filepath.Join(m3, "include"))
+		if cfg.AES256 {
+			a = append(a, "-DMCUBOOT_AES_256")
+		}
+		if cfg.RSA {
+			// rsa_alt_helpers.h, not installed by mbedTLS (csrc/compat).
+			a = append(a, "-I"+filepath.Join(filepath.Dir(glue), "compat"))
+		}
+	} else {
+		// EC256 signatures with TinyCrypt and MCUboot's bundled ASN.1
+		// parser, as the simulator's sig-ecdsa feature.
+		a = append(a, "-DMCUBOOT_USE_TINYCRYPT", "-DMBEDTLS_CONFIG_FILE=<config-asn1.h>", "-DORACLE_ASN1_ONLY")
+	}
 	switch {
+	case cfg.Encrypted && cfg.RSA:
+		a = append(a, "-DMCUBOOT_ENC_IMAGES", "-DMCUBOOT_ENCRYPT_RSA")
 	case cfg.Encrypted && cfg.KW:
 		a = append(a, "-DMCUBOOT_ENC_IMAGES", "-DMCUBOOT_ENCRYPT_KW", filepath.Join(filepath.Dir(glue), "kwstubs.c"))
 	case cfg.KW:
@@ -184,20 +243,26 @@ func (cfg Config) args(src, glue string) ([]string, error) {
 		"-I"+filepath.Join(src, "boot", "bootutil", "include"),
 		"-I"+filepath.Join(src, "sim", "mcuboot-sys", "csupport"),
 		"-I"+filepath.Join(tc, "include"),
-		"-I"+filepath.Join(src, "ext", "mbedtls-asn1", "include"),
 		"-I"+filepath.Join(src, "ext", "tinycrypt-sha512", "lib", "include"),
 	)
+	if m3 == "" {
+		a = append(a, "-I"+filepath.Join(src, "ext", "mbedtls-asn1", "include"))
+	}
 	for _, f := range []string{"image_validate.c", "bootutil_find_key.c", "bootutil_img_hash.c",
 		"bootutil_img_security_cnt.c", sigSource(cfg), "loader.c", "swap_misc.c", "swap_scratch.c",
 		"swap_move.c", "swap_offset.c", "caps.c", "bootutil_misc.c", "bootutil_area.c",
 		"bootutil_loader.c", "bootutil_public.c", "tlv.c", "fault_injection_hardening.c"} {
 		a = append(a, filepath.Join(bu, f))
 	}
-	for _, f := range []string{"utils.c", "sha256.c", "ecc.c", "ecc_dsa.c", "ecc_platform_specific.c"} {
-		a = append(a, filepath.Join(tc, "source", f))
+	if m3 == "" {
+		for _, f := range []string{"utils.c", "sha256.c", "ecc.c", "ecc_dsa.c", "ecc_platform_specific.c"} {
+			a = append(a, filepath.Join(tc, "source", f))
+		}
 	}
 	if cfg.Encrypted {
 		a = append(a, filepath.Join(bu, "encrypted.c"))
+	}
+	if cfg.Encrypted && m3 == "" {
 		for _, f := range []string{"aes_encrypt.c", "aes_decrypt.c", "ctr_mode.c", "hmac.c", "ecc_dh.c"} {
 			a = append(a, filepath.Join(tc, "source", f))
 		}
@@ -206,24 +271,37 @@ func (cfg Config) args(src, glue string) ([]string, error) {
 		a = append(a, filepath.Join(src, "ext", "fiat", "src", "curve25519.c"),
 			filepath.Join(src, "ext", "tinycrypt-sha512", "lib", "source", "sha512.c"))
 	}
+	if m3 == "" {
+		a = append(a,
+			filepath.Join(src, "ext", "mbedtls-asn1", "src", "platform_util.c"),
+			filepath.Join(src, "ext", "mbedtls-asn1", "src", "asn1parse.c"))
+	}
 	a = append(a,
-		filepath.Join(src, "ext", "mbedtls-asn1", "src", "platform_util.c"),
-		filepath.Join(src, "ext", "mbedtls-asn1", "src", "asn1parse.c"),
 		filepath.Join(src, "sim", "mcuboot-sys", "csupport", "security_cnt.c"),
 		glue, // includes csupport/run.c
 	)
+	if m3 != "" {
+		a = append(a, filepath.Join(filepath.Dir(glue), "mbedtls3.c"), filepath.Join(m3, "lib", "libmbedcrypto.a"))
+	}
 	return a, nil
 }
 
-// sigDefine and sigSource choose EC P-256 signatures, or Ed25519 with X25519.
-func sigDefine(cfg Config) string {
-	if cfg.X25519 {
-		return "-DMCUBOOT_SIGN_ED25519"
+// sigDefines and sigSource choose EC P-256 signatures, Ed25519 with
+// X25519, or RSA-2048 with RSA-OAEP.
+func sigDefines(cfg Config) []string {
+	if cfg.RSA {
+		return []string{"-DMCUBOOT_SIGN_RSA", "-DMCUBOOT_SIGN_RSA_LEN=2048"}
 	}
-	return "-DMCUBOOT_SIGN_EC256"
+	if cfg.X25519 {
+		return []string{"-DMCUBOOT_SIGN_ED25519"}
+	}
+	return []string{"-DMCUBOOT_SIGN_EC256"}
 }
 
 func sigSource(cfg Config) string {
+	if cfg.RSA {
+		return "image_rsa.c"
+	}
 	if cfg.X25519 {
 		return "image_ed25519.c"
 	}
@@ -263,7 +341,7 @@ func Build(cfg Config) (string, error) {
 	for _, extra := range []struct {
 		use  bool
 		file string
-	}{{cfg.Strategy == RAMLoad, "ram.c"}, {cfg.KW, "kwstubs.c"}, {cfg.SigMemo, "sigmemo.c"}} {
+	}{{cfg.Strategy == RAMLoad || cfg.Strategy == RAMLoadRevert, "ram.c"}, {cfg.KW, "kwstubs.c"}, {cfg.SigMemo, "sigmemo.c"}, {cfg.RSA, "compat/rsa_alt_helpers.h"}, {cfg.mbedTLS(), "mbedtls3.c"}} {
 		if !extra.use {
 			continue
 		}
@@ -291,6 +369,12 @@ func Build(cfg Config) (string, error) {
 	if cfg.SigMemo {
 		kw += "-memo"
 	}
+	if cfg.RSA {
+		kw += "-rsa"
+	}
+	if cfg.AES256 {
+		kw += "-aes256"
+	}
 	out := filepath.Join(dir, fmt.Sprintf("mcuboot-%s-a%d-s%d-i%d-d%v-e%v-x%v%s-%s.so", cfg.Strategy, cfg.MaxAlign, cfg.MaxSectors, cfg.Images, cfg.DowngradePrevention, cfg.Encrypted, cfg.X25519, kw, key))
 	if _, err := os.Stat(out); err == nil {
 		return out, nil
@@ -315,13 +399,15 @@ func Build(cfg Config) (string, error) {
 // own, GOMAXPROCS at a time (a first build is otherwise one gcc on one
 // core for seconds, while the sweep waits), then linked.
 func compile(gcc string, args []string, out string) error {
-	var cflags, ldflags, srcs []string
+	var cflags, ldflags, srcs, archives []string
 	for _, a := range args {
 		switch {
 		case strings.HasPrefix(a, "-Wl,"):
 			ldflags = append(ldflags, a)
 		case strings.HasPrefix(a, "-"):
 			cflags = append(cflags, a)
+		case strings.HasSuffix(a, ".a"):
+			archives = append(archives, a) // mbedTLS 3's libmbedcrypto: linked, not compiled
 		default:
 			srcs = append(srcs, a)
 		}
@@ -357,7 +443,7 @@ func compile(gcc string, args []string, out string) error {
 	if err := errors.Join(errs...); err != nil {
 		return err
 	}
-	cmd := exec.Command(gcc, append(append(ldflags, "-o", out), objs...)...)
+	cmd := exec.Command(gcc, append(append(append(ldflags, "-o", out), objs...), archives...)...)
 	if b, err := cmd.CombinedOutput(); err != nil {
 		return fmt.Errorf("mcubootoracle: link: %v\n%s", err, b)
 	}

@@ -6,8 +6,10 @@
 // sources from the vendor tree (../shared/vendor/mcuboot, or
 // $RAMPART_MCUBOOT) with gcc into a shared library for one MCUboot
 // configuration (upgrade mode, BOOT_MAX_ALIGN, BOOT_MAX_IMG_SECTORS, image
-// count, signature type, encrypted images with ECIES-P256 or ECIES-X25519
-// key exchange), cached by a hash of its inputs, and Open loads it
+// count, signature type, encrypted images with ECIES-P256, ECIES-X25519,
+// AES-KW or RSA-OAEP key exchange and AES-128 or AES-256; the last two need
+// MCUboot's mbedTLS backend, built against the mbedTLS 3 tree
+// $RAMPART_MBEDTLS3 names), cached by a hash of its inputs, and Open loads it
 // with dlopen. MCUboot's flash callbacks read, write and erase a
 // *flash.Device, so both bootloaders see the same map, write alignment and
 // erased value, and a write MCUboot makes that the model refuses is

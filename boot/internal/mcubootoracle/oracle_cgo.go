@@ -151,7 +151,7 @@ func load(cfg Config, path string) (*Oracle, error) {
 			return nil, fmt.Errorf("mcubootoracle: %s: no symbol %s", path, s.name)
 		}
 	}
-	if cfg.Strategy == RAMLoad {
+	if cfg.Strategy == RAMLoad || cfg.Strategy == RAMLoadRevert {
 		for _, s := range []struct {
 			name string
 			dst  *unsafe.Pointer

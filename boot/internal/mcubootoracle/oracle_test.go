@@ -20,6 +20,10 @@ func TestConfigArgsRejectsBadConfigs(t *testing.T) {
 		{Strategy: SwapMove, MaxAlign: 4, MaxSectors: 8, Images: 1},
 		{Strategy: SwapMove, MaxAlign: 8, MaxSectors: 0, Images: 1},
 		{Strategy: "swap-sideways", MaxAlign: 8, MaxSectors: 8, Images: 1},
+		// RSA-OAEP without encrypted images, AES-256 with AES-KW: not
+		// built (nor without RAMPART_MBEDTLS3).
+		{Strategy: SwapMove, MaxAlign: 8, MaxSectors: 8, Images: 1, RSA: true},
+		{Strategy: SwapMove, MaxAlign: 8, MaxSectors: 8, Images: 1, Encrypted: true, KW: true, AES256: true},
 	} {
 		if _, err := c.args("/src", "/glue.c"); err == nil {
 			t.Errorf("%+v: accepted", c)

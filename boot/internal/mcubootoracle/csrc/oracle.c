@@ -101,8 +101,8 @@ int oracle_set_key(const uint8_t *der, unsigned int n)
 }
 
 #ifdef MCUBOOT_ENC_IMAGES
-/* The device's private decrypt key: PKCS#8 DER, set by the test. */
-static uint8_t enc_key_buf[1024];
+/* The device's private decrypt key: PKCS#8 DER (PKCS#1 for RSA), set by the test. */
+static uint8_t enc_key_buf[4096];
 static unsigned int enc_key_len;
 const struct bootutil_key bootutil_enc_key = {.key = enc_key_buf, .len = &enc_key_len};
 #endif
