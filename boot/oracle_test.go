@@ -79,7 +79,7 @@ func newOracleRigDec(t testing.TB, cfg *Config, signer crypto.Signer, dec any) *
 		Images: len(cfg.Images), DowngradePrevention: cfg.DowngradePrevention, Encrypted: cfg.EncryptedImages,
 		X25519: cfg.EncryptedImages && x25519, KW: cfg.EncryptedImages && kw,
 		SigMemo: *oracleMemo,
-		RSA: cfg.EncryptedImages && isRSA, AES256: cfg.EncryptedImages && cfg.EncryptedKeyBits == 256,
+		RSA:     cfg.EncryptedImages && isRSA, AES256: cfg.EncryptedImages && cfg.EncryptedKeyBits == 256,
 	}
 	o, err := mcubootoracle.Open(ocfg)
 	if errors.Is(err, mcubootoracle.ErrNoMbedTLS3) {
