@@ -3,6 +3,7 @@ package fleet
 import (
 	"bytes"
 	"context"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"hash/fnv"
@@ -17,6 +18,7 @@ import (
 	"rampart/adminapi"
 	"rampart/fleet/ca"
 	"rampart/fleet/cluster"
+	"rampart/fleet/enroll"
 	"rampart/fleet/store"
 	"rampart/internal/secfile"
 )
@@ -119,6 +121,31 @@ func openSharedCA(ctx context.Context, db *store.DB, dir string, pass []byte, we
 // trip besides the transaction every enrollment commits anyway (before,
 // a JetStream KV Create per enrollment). The node holding the maintenance
 // lease deletes the expired ones (pruneUsedNonces).
+
+// olderNodesNonces is the used-nonce set of the previous release's nodes
+// (the cluster's nonce bucket) for a clustered server, nil otherwise. It
+// records a nonce there only while such a node is live
+// (cluster.Node.UseOnceWithOlder): during a rolling upgrade a nonce is
+// then single across both releases; after it, no round trip.
+func (s *Server) olderNodesNonces(clustered bool) enroll.UsedNonceSet {
+	if !clustered {
+		return nil
+	}
+	return olderNodesNonces{s}
+}
+
+type olderNodesNonces struct{ s *Server }
+
+func (o olderNodesNonces) Use(ctx context.Context, id [16]byte, _ time.Time) error {
+	if o.s.node == nil {
+		return nil // not joined yet: nothing served
+	}
+	err := o.s.node.UseOnceWithOlder(ctx, hex.EncodeToString(id[:]))
+	if errors.Is(err, cluster.ErrUsed) {
+		return enroll.ErrNonceReplayed
+	}
+	return err
+}
 
 // pruneUsedNonces deletes the used nonces that expired, every minute,
 // until ctx ends.

@@ -82,6 +82,9 @@ type NodeInfo struct {
 	Devices   int64     `json:"devices"`
 	Leases    []string  `json:"leases,omitempty"`
 	Heartbeat time.Time `json:"heartbeat"`
+	// Protocol is what the node speaks between nodes (mixed.go): 0, absent,
+	// for the previous release.
+	Protocol int `json:"protocol,omitempty"`
 }
 
 // Node is this process's membership of the cluster.
@@ -94,8 +97,9 @@ type Node struct {
 
 	nodes, presence, nonces jetstream.KeyValue
 
-	live atomic.Int64               // nodes seen at the last heartbeat (at least 1)
-	seen atomic.Pointer[[]NodeInfo] // the live nodes at the last heartbeat
+	live  atomic.Int64               // nodes seen at the last heartbeat (at least 1)
+	older atomic.Bool                // a node of the previous release was live at the last heartbeat (mixed.go)
+	seen  atomic.Pointer[[]NodeInfo] // the live nodes at the last heartbeat
 
 	mu        sync.Mutex
 	subs      []*nats.Subscription
@@ -321,7 +325,7 @@ func (n *Node) heartbeats(ctx context.Context) {
 // beat writes this node's entry and counts the live nodes.
 func (n *Node) beat(ctx context.Context) error {
 	mqtt, enroll := n.advertised()
-	info := NodeInfo{Name: n.cfg.Node, Version: n.cfg.Version, MQTT: mqtt, Enroll: enroll, Started: n.started, Heartbeat: n.cfg.Now().UTC()}
+	info := NodeInfo{Name: n.cfg.Node, Version: n.cfg.Version, MQTT: mqtt, Enroll: enroll, Started: n.started, Heartbeat: n.cfg.Now().UTC(), Protocol: protocol}
 	if n.cfg.Devices != nil {
 		info.Devices = n.cfg.Devices()
 	}
@@ -338,6 +342,7 @@ func (n *Node) beat(ctx context.Context) error {
 	}
 	n.live.Store(int64(max(len(all), 1)))
 	n.seen.Store(&all)
+	n.older.Store(anyOlder(all))
 	return nil
 }
 
@@ -523,6 +528,9 @@ type message struct {
 	Payload []byte    `json:"payload,omitempty"`
 	Expires time.Time `json:"expires,omitzero"`
 	What    string    `json:"what,omitempty"`
+	// Copy marks a core NATS copy of a bus message, sent for the nodes
+	// of the previous release (mixed.go): the others read the bus.
+	Copy bool `json:"copy,omitempty"`
 }
 
 func (n *Node) publish(subject string, m message) error {
@@ -542,7 +550,7 @@ func (n *Node) subscribe(subject string, f func(message)) error {
 		if len(msg.Data) > maxBusMessage || json.Unmarshal(msg.Data, &m) != nil || m.From == n.cfg.Node {
 			return
 		}
-		if subject != SubjectChanged && (m.Device == "" || len(m.Device) > maxDeviceID) {
+		if subject != SubjectChanged && (m.Device == "" || len(m.Device) > maxDeviceID || m.Copy) {
 			return
 		}
 		f(m)
@@ -575,7 +583,12 @@ const (
 // the message, or, when the stream does not answer within a few seconds,
 // once it is sent on core NATS (bus.go, publishUrgent).
 func (n *Node) Disconnect(deviceID, reason string) error {
-	return n.publishUrgent(SubjectDisconnect, deviceID, message{Reason: reason})
+	m := message{Reason: reason}
+	if err := n.publishUrgent(SubjectDisconnect, deviceID, m); err != nil {
+		return err
+	}
+	n.copyForOlder(SubjectDisconnect, deviceID, m)
+	return nil
 }
 
 // OnDisconnect calls f for each disconnect another node asks for.
@@ -591,11 +604,16 @@ func (n *Node) OnDisconnect(f func(deviceID, reason string)) error {
 // so the device's old sessions are refused at their next connection and
 // ended by a node's recheck whatever becomes of the message.)
 func (n *Node) Superseded(deviceID, serial string) error {
-	msg, err := n.busMsg(SubjectSuperseded, deviceID, message{Reason: serial})
+	m := message{Reason: serial}
+	msg, err := n.busMsg(SubjectSuperseded, deviceID, m)
 	if err != nil {
 		return err
 	}
-	return n.enqueue(msg)
+	if err := n.enqueue(msg); err != nil {
+		return err
+	}
+	n.copyForOlder(SubjectSuperseded, deviceID, m)
+	return nil
 }
 
 // OnSuperseded calls f for each superseded certificate another node
@@ -609,11 +627,16 @@ func (n *Node) OnSuperseded(f func(deviceID, serial string)) error {
 // queued for the bus stream, in order with the jobs queued before
 // (bus_sender.go); it waits only while the queue is full.
 func (n *Node) Job(deviceID string, payload []byte, expires time.Time) error {
-	msg, err := n.busMsg(SubjectJobs, deviceID, message{Payload: payload, Expires: expires})
+	m := message{Payload: payload, Expires: expires}
+	msg, err := n.busMsg(SubjectJobs, deviceID, m)
 	if err != nil {
 		return err
 	}
-	return n.enqueue(msg)
+	if err := n.enqueue(msg); err != nil {
+		return err
+	}
+	n.copyForOlder(SubjectJobs, deviceID, m)
+	return nil
 }
 
 // OnJob calls f for each job another node publishes (a job past its
