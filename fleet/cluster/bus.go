@@ -152,7 +152,7 @@ func (n *Node) consumeDurable(kind string, f func(message)) error {
 			n.cfg.Log.Debug("bus consumer", "kind", kind, "err", err)
 		}))
 	if err != nil {
-		return fmt.Errorf("cluster: bus consumer %s: %w", kind, err)
+		return fmt.Errorf("cluster: bus consumer %s: %w", kind, n.explainDenied(err))
 	}
 	n.mu.Lock()
 	n.consumers = append(n.consumers, cc)

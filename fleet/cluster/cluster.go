@@ -91,6 +91,7 @@ type NodeInfo struct {
 type Node struct {
 	cfg     Config
 	nc      *nats.Conn
+	denied  *permissionLog // the subjects the servers refused (permissions.go)
 	js      jetstream.JetStream
 	started time.Time
 	prefix  string // rampart.<cluster>.
@@ -161,6 +162,7 @@ func Connect(ctx context.Context, cfg Config) (*Node, error) {
 		cfg.Now = time.Now
 	}
 	log := cfg.Log
+	denied := &permissionLog{}
 	authOpts, err := cfg.Auth.options()
 	if err != nil {
 		return nil, err
@@ -177,6 +179,7 @@ func Connect(ctx context.Context, cfg Config) (*Node, error) {
 				log.Warn("NATS disconnected", "err", err)
 			}
 		}),
+		nats.ErrorHandler(denied.handler(log.Error)),
 		nats.ReconnectHandler(func(c *nats.Conn) {
 			log.Info("NATS reconnected", "server", c.ConnectedUrlRedacted())
 			if cfg.OnReconnect != nil {
@@ -191,7 +194,7 @@ func Connect(ctx context.Context, cfg Config) (*Node, error) {
 	if err != nil {
 		return nil, fmt.Errorf("cluster: connect %s: %w", strings.Join(cfg.URLs, ","), cfg.Auth.explain(err))
 	}
-	n := &Node{cfg: cfg, nc: nc, started: cfg.Now().UTC(), prefix: "rampart." + cfg.Cluster + ".", own: map[string]ownEntry{},
+	n := &Node{cfg: cfg, nc: nc, denied: denied, started: cfg.Now().UTC(), prefix: "rampart." + cfg.Cluster + ".", own: map[string]ownEntry{},
 		outbox: make(chan *nats.Msg, busQueue), senderDone: make(chan struct{})}
 	n.live.Store(1)
 	if n.js, err = jetstream.New(nc); err != nil {
@@ -232,13 +235,15 @@ func Connect(ctx context.Context, cfg Config) (*Node, error) {
 			err = nil
 		}
 	}
+	if err == nil {
+		err = n.beat(ctx)
+	}
+	if err == nil {
+		err = n.probePermissions(ctx)
+	}
 	if err != nil {
 		nc.Close()
-		return nil, err
-	}
-	if err := n.beat(ctx); err != nil {
-		nc.Close()
-		return nil, err
+		return nil, n.explainDenied(err)
 	}
 	hctx, cancel := context.WithCancel(context.Background())
 	n.stop, n.done = cancel, make(chan struct{})
@@ -561,6 +566,11 @@ func (n *Node) subscribe(subject string, f func(message)) error {
 	// The subscription is registered with the server before return, so
 	// a message published after this call reaches it.
 	if err := n.nc.Flush(); err != nil {
+		s.Unsubscribe()
+		return fmt.Errorf("cluster: subscribe %s: %w", subject, err)
+	}
+	// A denied subscription is reported before the flush's answer.
+	if err := n.deniedNow(n.prefix + subject); err != nil {
 		s.Unsubscribe()
 		return fmt.Errorf("cluster: subscribe %s: %w", subject, err)
 	}
