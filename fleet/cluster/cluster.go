@@ -110,6 +110,7 @@ type Node struct {
 	done      chan struct{}
 	lastSweep time.Time   // heartbeats goroutine only (presence.go)
 	sweeping  atomic.Bool // a sweep runs
+	sweepDue  atomic.Bool // a node left while a sweep ran: sweep again
 
 	ownMu sync.Mutex
 	own   map[string]ownEntry // presence entries this node wrote (presence_batch.go)
