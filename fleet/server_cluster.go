@@ -206,7 +206,7 @@ func (s *Server) recheckSessions() {
 func (s *Server) subscribeCluster() error {
 	return errors.Join(
 		s.node.OnDisconnect(func(id, reason string) { s.broker.Disconnect(id, reason) }),
-		s.node.OnSuperseded(func(id, serial string) { s.broker.Supersede(id, serial) }),
+		s.node.OnSuperseded(s.supersededElsewhere),
 		s.node.OnJob(func(id string, payload []byte, exp time.Time) {
 			if err := s.broker.PublishJob(id, payload, exp); err != nil {
 				s.log.Warn("job from another node not stored", "device", id, "err", err)
@@ -214,6 +214,26 @@ func (s *Server) subscribeCluster() error {
 		}),
 		s.node.OnChanged(func(what string) { s.log.Debug("changed on another node", "what", what) }),
 	)
+}
+
+// supersededElsewhere applies a certificate another node issued
+// (Broker.Supersede), unless that certificate was itself superseded since
+// (revoked in the store: each enrollment revokes the device's others in
+// its transaction). The bus orders one node's messages for a device, not
+// two nodes': a device that renewed at one node and then at another may
+// have the older renewal's message arrive last, and applied it would end
+// the session of the newest certificate and, for a minute, refuse every
+// new one on this node as superseded by the older (300-device runs:
+// devices lost for the rest of a campaign). A store read per message from
+// another node; a read that fails applies the message (as before).
+func (s *Server) supersededElsewhere(deviceID, serial string) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	if c, err := s.db.Certificate(ctx, serial); err == nil && !c.Revoked.IsZero() {
+		s.log.Info("superseded certificate message out of date: ignored", "device", deviceID, "serial", serial)
+		return
+	}
+	s.broker.Supersede(deviceID, serial)
 }
 
 // disconnect ends deviceID's session on this node and, in a cluster, on
