@@ -28,9 +28,8 @@ type previousRelease struct {
 	stop   chan struct{}
 	done   chan struct{}
 
-	mu   sync.Mutex
-	got  map[string][]string // kind -> devices received on core NATS
-	sent int
+	mu  sync.Mutex
+	got map[string][]string // kind -> devices received on core NATS
 }
 
 // startPreviousRelease joins c as node name of the previous release; it
