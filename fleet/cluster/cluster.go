@@ -5,7 +5,10 @@
 // if absent), and the cross-node messages: disconnect a device, store a
 // job on every node's broker (both through the JetStream stream "bus", so
 // that none is lost when a node's NATS connection moves: bus.go), drop
-// caches after a change.
+// caches after a change. While a node of the previous release is live it
+// also bridges to that release's subjects and nonce bucket (mixed.go); a
+// node checks at Connect that its NATS user may use every subject it needs
+// (permissions.go).
 //
 // It only carries facts between nodes: it must never decide anything about
 // a device (the store of record is PostgreSQL, fleet/store; the decisions
