@@ -348,3 +348,48 @@ func TestClusterMissedDisconnect(t *testing.T) {
 		return err == nil && len(l) == 1 && strings.Contains(l[0].Reason, "suspended")
 	})
 }
+
+// TestClusterStaleSupersededIgnored: a device renewed twice; the message
+// announcing its first renewal's certificate reaches a node after the
+// second (the bus orders two nodes' messages for one device with each
+// other only by chance). The node holding the device's session with the
+// newest certificate keeps it and accepts new ones. Fails on the code
+// that applied every superseded message: the session ended "superseded
+// by" the older certificate, and new ones were refused for a minute.
+func TestClusterStaleSupersededIgnored(t *testing.T) {
+	p := newClusterPair(t, false)
+	a, b := p.a, p.b
+	waitFor(t, 10*time.Second, "both nodes live", func() bool { return a.srv.node.Live() == 2 && b.srv.node.Live() == 2 })
+	d := a.newDevices(1)[0]
+	d.f = b
+	if err := d.enroll(false); err != nil {
+		t.Fatal(err)
+	}
+	older := ca.Serial(d.cert.SerialNumber)
+	if err := d.enroll(true); err != nil {
+		t.Fatal(err)
+	}
+	if ca.Serial(d.cert.SerialNumber) == older {
+		t.Fatal("the renewal kept the serial")
+	}
+	d.f = a
+	c, _, err := d.mqtt("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Disconnect(&paho.Disconnect{})
+	waitFor(t, 5*time.Second, "a holds d", func() bool { return a.srv.broker.Connected() == 1 })
+	// The late message: b announces the older certificate again.
+	if err := b.srv.node.Superseded(d.id, older); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(2 * time.Second) // the bus delivers within milliseconds here
+	if n := a.srv.broker.Connected(); n != 1 {
+		t.Fatalf("a holds %d sessions after the out-of-date message, want d's", n)
+	}
+	c2, _, err := d.mqtt("")
+	if err != nil {
+		t.Fatalf("a new session with the newest certificate: %v", err)
+	}
+	c2.Disconnect(&paho.Disconnect{})
+}

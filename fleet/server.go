@@ -262,7 +262,7 @@ func New(cfg *Config, o Options) (*Server, error) {
 	s.enroll, err = enroll.NewService(enroll.Config{Store: s.db, CA: s.ca, Rand: o.Rand, Now: o.Now, Log: log.With("component", "enroll"),
 		NonceTTL: cfg.NonceTTL.Duration, CertTTL: cfg.CA.CertTTL.Duration, OnDecision: s.metrics.decision,
 		NonceRate: netlimit.Rate{PerSecond: cfg.Limits.NonceRate, Burst: cfg.Limits.NonceBurst}, MaxSources: cfg.Limits.Sources, Refusals: s.refusals,
-		NonceKey: nonceKey, NoncesInStore: cfg.Clustered(),
+		NonceKey: nonceKey, NoncesInStore: cfg.Clustered(), UsedNonces: s.olderNodesNonces(cfg.Clustered()),
 		OnIssued: func(id, serial string) { s.supersede(id, serial) }, MQTTEndpoints: s.mqttEndpoints})
 	if err != nil {
 		return fail(err)

@@ -3,6 +3,7 @@ package fleet
 import (
 	"bytes"
 	"context"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"hash/fnv"
@@ -17,6 +18,7 @@ import (
 	"rampart/adminapi"
 	"rampart/fleet/ca"
 	"rampart/fleet/cluster"
+	"rampart/fleet/enroll"
 	"rampart/fleet/store"
 	"rampart/internal/secfile"
 )
@@ -120,6 +122,31 @@ func openSharedCA(ctx context.Context, db *store.DB, dir string, pass []byte, we
 // a JetStream KV Create per enrollment). The node holding the maintenance
 // lease deletes the expired ones (pruneUsedNonces).
 
+// olderNodesNonces is the used-nonce set of the previous release's nodes
+// (the cluster's nonce bucket) for a clustered server, nil otherwise. It
+// records a nonce there only while such a node is live
+// (cluster.Node.UseOnceWithOlder): during a rolling upgrade a nonce is
+// then single across both releases; after it, no round trip.
+func (s *Server) olderNodesNonces(clustered bool) enroll.UsedNonceSet {
+	if !clustered {
+		return nil
+	}
+	return olderNodesNonces{s}
+}
+
+type olderNodesNonces struct{ s *Server }
+
+func (o olderNodesNonces) Use(ctx context.Context, id [16]byte, _ time.Time) error {
+	if o.s.node == nil {
+		return nil // not joined yet: nothing served
+	}
+	err := o.s.node.UseOnceWithOlder(ctx, hex.EncodeToString(id[:]))
+	if errors.Is(err, cluster.ErrUsed) {
+		return enroll.ErrNonceReplayed
+	}
+	return err
+}
+
 // pruneUsedNonces deletes the used nonces that expired, every minute,
 // until ctx ends.
 func (s *Server) pruneUsedNonces(ctx context.Context) {
@@ -179,7 +206,7 @@ func (s *Server) recheckSessions() {
 func (s *Server) subscribeCluster() error {
 	return errors.Join(
 		s.node.OnDisconnect(func(id, reason string) { s.broker.Disconnect(id, reason) }),
-		s.node.OnSuperseded(func(id, serial string) { s.broker.Supersede(id, serial) }),
+		s.node.OnSuperseded(s.supersededElsewhere),
 		s.node.OnJob(func(id string, payload []byte, exp time.Time) {
 			if err := s.broker.PublishJob(id, payload, exp); err != nil {
 				s.log.Warn("job from another node not stored", "device", id, "err", err)
@@ -187,6 +214,26 @@ func (s *Server) subscribeCluster() error {
 		}),
 		s.node.OnChanged(func(what string) { s.log.Debug("changed on another node", "what", what) }),
 	)
+}
+
+// supersededElsewhere applies a certificate another node issued
+// (Broker.Supersede), unless that certificate was itself superseded since
+// (revoked in the store: each enrollment revokes the device's others in
+// its transaction). The bus orders one node's messages for a device, not
+// two nodes': a device that renewed at one node and then at another may
+// have the older renewal's message arrive last, and applied it would end
+// the session of the newest certificate and, for a minute, refuse every
+// new one on this node as superseded by the older (300-device runs:
+// devices lost for the rest of a campaign). A store read per message from
+// another node; a read that fails applies the message (as before).
+func (s *Server) supersededElsewhere(deviceID, serial string) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	if c, err := s.db.Certificate(ctx, serial); err == nil && !c.Revoked.IsZero() {
+		s.log.Info("superseded certificate message out of date: ignored", "device", deviceID, "serial", serial)
+		return
+	}
+	s.broker.Supersede(deviceID, serial)
 }
 
 // disconnect ends deviceID's session on this node and, in a cluster, on

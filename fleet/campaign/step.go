@@ -47,8 +47,15 @@ func (e *Engine) Step(ctx context.Context) error {
 			}
 		}
 		if State(c.rec.State) == Running {
-			for _, d := range e.unanswered(c, now) {
+			again := e.unanswered(c, now)
+			for _, d := range again {
 				jobs = append(jobs, c.pending(base, d))
+			}
+			if len(again) > 0 {
+				// Each of these is a job that should have reached its
+				// device already: the log line counts them
+				// (fleet/clustertest counts re-sends).
+				e.cfg.Log.Warn("campaign jobs published again: unanswered", "campaign", c.rec.ID, "devices", len(again), "after", unansweredAfter)
 			}
 		}
 	}

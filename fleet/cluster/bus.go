@@ -149,10 +149,13 @@ func (n *Node) consumeDurable(kind string, f func(message)) error {
 		}
 	}, jetstream.PullHeartbeat(busHeartbeat), jetstream.PullExpiry(5*busHeartbeat),
 		jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) {
-			n.cfg.Log.Debug("bus consumer", "kind", kind, "err", err)
+			// Warn, not Debug: a consumer that stops delivering (its
+			// recreation failed) is otherwise invisible, and its node
+			// then misses every job, disconnect and certificate.
+			n.cfg.Log.Warn("bus consumer", "kind", kind, "err", err)
 		}))
 	if err != nil {
-		return fmt.Errorf("cluster: bus consumer %s: %w", kind, err)
+		return fmt.Errorf("cluster: bus consumer %s: %w", kind, n.explainDenied(err))
 	}
 	n.mu.Lock()
 	n.consumers = append(n.consumers, cc)

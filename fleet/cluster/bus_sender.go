@@ -23,37 +23,93 @@ const busQueue = 8192
 // busPipeline bounds the publishes in flight at once.
 const busPipeline = 256
 
+// busRetryEvery is how often the sender publishes again what the stream
+// did not acknowledge within busPublishFor.
+const busRetryEvery = time.Second
+
 // runSender publishes what Job queues until the queue is closed, then
 // returns after what was queued is sent (or has failed).
+//
+// A message the stream does not acknowledge within busPublishFor (a
+// stream without a quorum, a NATS cluster too loaded to answer) is kept
+// and published again every busRetryEvery until it is acknowledged or a
+// newer message for the same device and kind supersedes it. Before, it
+// was dropped with a warning: its job then reached the other nodes'
+// devices only when the evaluator re-sent it, 30 s later, which is how
+// 300-device runs on a loaded machine lost whole steps' jobs
+// (TestBusMessageKeptUntilStored).
 func (n *Node) runSender() {
 	defer close(n.senderDone)
-	for first := range n.outbox {
-		batch := []*nats.Msg{first}
-	fill:
-		for len(batch) < busPipeline {
-			select {
-			case m, ok := <-n.outbox:
-				if !ok {
-					break fill
+	retry := map[string]*nats.Msg{} // by subject: the latest unacknowledged
+	tick := time.NewTicker(busRetryEvery)
+	defer tick.Stop()
+	for {
+		var batch []*nats.Msg
+		select {
+		case first, ok := <-n.outbox:
+			if !ok {
+				if len(retry) > 0 {
+					n.cfg.Log.Warn("messages not acknowledged by the bus stream at close: they are published again when their devices connect", "messages", len(retry))
+				}
+				return
+			}
+			batch = n.fillBatch(first)
+		case <-tick.C:
+			if len(retry) == 0 {
+				continue
+			}
+			for subj, m := range retry {
+				if len(batch) == busPipeline {
+					break
 				}
 				batch = append(batch, m)
-			default:
-				break fill
+				delete(retry, subj)
 			}
 		}
-		n.sendBatch(batch)
+		failed := n.sendBatch(batch)
+		// In queue order: a later message for a subject supersedes an
+		// earlier one, acknowledged or not.
+		for i, m := range batch {
+			if failed[i] {
+				retry[m.Subject] = m
+			} else {
+				delete(retry, m.Subject)
+			}
+		}
 	}
 }
 
+// fillBatch is first and what else is queued now, up to busPipeline.
+func (n *Node) fillBatch(first *nats.Msg) []*nats.Msg {
+	batch := []*nats.Msg{first}
+	for len(batch) < busPipeline {
+		select {
+		case m, ok := <-n.outbox:
+			if !ok {
+				return batch
+			}
+			batch = append(batch, m)
+		default:
+			return batch
+		}
+	}
+	return batch
+}
+
 // sendBatch publishes batch asynchronously, then publishes again, one at
-// a time with retries, each message whose acknowledgement failed.
-func (n *Node) sendBatch(batch []*nats.Msg) {
+// a time with retries for at most busPublishFor in all, each message
+// whose acknowledgement failed. It reports which were not acknowledged.
+func (n *Node) sendBatch(batch []*nats.Msg) []bool {
 	acks := make([]jetstream.PubAckFuture, len(batch))
 	for i, m := range batch {
 		acks[i], _ = n.js.PublishMsgAsync(m) // nil: retried below
 	}
+	failed := make([]bool, len(batch))
 	timeout := time.NewTimer(5 * time.Second)
 	defer timeout.Stop()
+	deadline := time.Now().Add(busPublishFor)
+	var lastErr error
+	kept := 0
 	for i, a := range acks {
 		if a != nil {
 			select {
@@ -63,10 +119,18 @@ func (n *Node) sendBatch(batch []*nats.Msg) {
 			case <-timeout.C:
 			}
 		}
-		if err := n.publishRetrying(batch[i], busPublishFor); err != nil {
-			n.cfg.Log.Warn("message not sent to the other nodes", "subject", batch[i].Subject, "err", err)
+		if lastErr != nil && time.Now().After(deadline) {
+			failed[i], kept = true, kept+1 // the stream is not answering: no more waits in this batch
+			continue
+		}
+		if err := n.publishRetrying(batch[i], time.Until(deadline)); err != nil {
+			failed[i], kept, lastErr = true, kept+1, err
 		}
 	}
+	if kept > 0 {
+		n.cfg.Log.Warn("messages not yet stored for the other nodes: kept, and published again", "messages", kept, "err", lastErr)
+	}
+	return failed
 }
 
 // enqueue hands m to the sender.

@@ -2,6 +2,7 @@ package cluster_test
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"sync"
 	"testing"
@@ -247,4 +248,44 @@ func TestDisconnectWithoutQuorum(t *testing.T) {
 	case <-time.After(15 * time.Second):
 		t.Fatal("the disconnect never reached b")
 	}
+}
+
+// TestBusMessageKeptUntilStored: a job the bus stream refuses for longer
+// than busPublishFor (here: the stream is gone, "no response from
+// stream", until a node joining creates it again) is kept and published
+// again until the stream stores it; of two jobs for one device queued
+// meanwhile, the later is the one stored. Fails on the code that dropped
+// the message with a warning after busPublishFor.
+func TestBusMessageKeptUntilStored(t *testing.T) {
+	c := natstest.Start(t, 1)
+	a := join(t, c, "a", 1)
+	ctx := context.Background()
+	js, _ := jetstream.New(a.Conn())
+	if err := js.DeleteStream(ctx, "rampart-bus"); err != nil {
+		t.Fatal(err)
+	}
+	exp := time.Now().Add(time.Hour)
+	for _, j := range [][2]string{{"dev-k", "job"}, {"dev-s", "first"}, {"dev-s", "second"}} {
+		if err := a.Job(j[0], []byte(j[1]), exp); err != nil {
+			t.Fatal(err)
+		}
+	}
+	time.Sleep(12 * time.Second) // past busPublishFor: the old sender gave up here
+	join(t, c, "b", 1)           // creates the bus stream again
+	stored := func(dev string) string {
+		st, err := js.Stream(ctx, "rampart-bus")
+		if err != nil {
+			return ""
+		}
+		m, err := st.GetLastMsgForSubject(ctx, fmt.Sprintf("rampart.rampart.jobs.%x", dev))
+		if err != nil {
+			return ""
+		}
+		var v struct{ Payload []byte }
+		json.Unmarshal(m.Data, &v)
+		return string(v.Payload)
+	}
+	eventually(t, 15*time.Second, "the jobs queued while the stream refused them are stored", func() bool {
+		return stored("dev-k") == "job" && stored("dev-s") == "second"
+	})
 }

@@ -5,7 +5,10 @@
 // if absent), and the cross-node messages: disconnect a device, store a
 // job on every node's broker (both through the JetStream stream "bus", so
 // that none is lost when a node's NATS connection moves: bus.go), drop
-// caches after a change.
+// caches after a change. While a node of the previous release is live it
+// also bridges to that release's subjects and nonce bucket (mixed.go); a
+// node checks at Connect that its NATS user may use every subject it needs
+// (permissions.go).
 //
 // It only carries facts between nodes: it must never decide anything about
 // a device (the store of record is PostgreSQL, fleet/store; the decisions
@@ -82,20 +85,25 @@ type NodeInfo struct {
 	Devices   int64     `json:"devices"`
 	Leases    []string  `json:"leases,omitempty"`
 	Heartbeat time.Time `json:"heartbeat"`
+	// Protocol is what the node speaks between nodes (mixed.go): 0, absent,
+	// for the previous release.
+	Protocol int `json:"protocol,omitempty"`
 }
 
 // Node is this process's membership of the cluster.
 type Node struct {
 	cfg     Config
 	nc      *nats.Conn
+	denied  *permissionLog // the subjects the servers refused (permissions.go)
 	js      jetstream.JetStream
 	started time.Time
 	prefix  string // rampart.<cluster>.
 
 	nodes, presence, nonces jetstream.KeyValue
 
-	live atomic.Int64               // nodes seen at the last heartbeat (at least 1)
-	seen atomic.Pointer[[]NodeInfo] // the live nodes at the last heartbeat
+	live  atomic.Int64               // nodes seen at the last heartbeat (at least 1)
+	older atomic.Bool                // a node of the previous release was live at the last heartbeat (mixed.go)
+	seen  atomic.Pointer[[]NodeInfo] // the live nodes at the last heartbeat
 
 	mu        sync.Mutex
 	subs      []*nats.Subscription
@@ -105,6 +113,7 @@ type Node struct {
 	done      chan struct{}
 	lastSweep time.Time   // heartbeats goroutine only (presence.go)
 	sweeping  atomic.Bool // a sweep runs
+	sweepDue  atomic.Bool // a node left while a sweep ran: sweep again
 
 	ownMu sync.Mutex
 	own   map[string]ownEntry // presence entries this node wrote (presence_batch.go)
@@ -157,6 +166,7 @@ func Connect(ctx context.Context, cfg Config) (*Node, error) {
 		cfg.Now = time.Now
 	}
 	log := cfg.Log
+	denied := &permissionLog{}
 	authOpts, err := cfg.Auth.options()
 	if err != nil {
 		return nil, err
@@ -173,6 +183,7 @@ func Connect(ctx context.Context, cfg Config) (*Node, error) {
 				log.Warn("NATS disconnected", "err", err)
 			}
 		}),
+		nats.ErrorHandler(denied.handler(log.Error)),
 		nats.ReconnectHandler(func(c *nats.Conn) {
 			log.Info("NATS reconnected", "server", c.ConnectedUrlRedacted())
 			if cfg.OnReconnect != nil {
@@ -187,7 +198,7 @@ func Connect(ctx context.Context, cfg Config) (*Node, error) {
 	if err != nil {
 		return nil, fmt.Errorf("cluster: connect %s: %w", strings.Join(cfg.URLs, ","), cfg.Auth.explain(err))
 	}
-	n := &Node{cfg: cfg, nc: nc, started: cfg.Now().UTC(), prefix: "rampart." + cfg.Cluster + ".", own: map[string]ownEntry{},
+	n := &Node{cfg: cfg, nc: nc, denied: denied, started: cfg.Now().UTC(), prefix: "rampart." + cfg.Cluster + ".", own: map[string]ownEntry{},
 		outbox: make(chan *nats.Msg, busQueue), senderDone: make(chan struct{})}
 	n.live.Store(1)
 	if n.js, err = jetstream.New(nc); err != nil {
@@ -228,13 +239,15 @@ func Connect(ctx context.Context, cfg Config) (*Node, error) {
 			err = nil
 		}
 	}
+	if err == nil {
+		err = n.beat(ctx)
+	}
+	if err == nil {
+		err = n.probePermissions(ctx)
+	}
 	if err != nil {
 		nc.Close()
-		return nil, err
-	}
-	if err := n.beat(ctx); err != nil {
-		nc.Close()
-		return nil, err
+		return nil, n.explainDenied(err)
 	}
 	hctx, cancel := context.WithCancel(context.Background())
 	n.stop, n.done = cancel, make(chan struct{})
@@ -321,7 +334,7 @@ func (n *Node) heartbeats(ctx context.Context) {
 // beat writes this node's entry and counts the live nodes.
 func (n *Node) beat(ctx context.Context) error {
 	mqtt, enroll := n.advertised()
-	info := NodeInfo{Name: n.cfg.Node, Version: n.cfg.Version, MQTT: mqtt, Enroll: enroll, Started: n.started, Heartbeat: n.cfg.Now().UTC()}
+	info := NodeInfo{Name: n.cfg.Node, Version: n.cfg.Version, MQTT: mqtt, Enroll: enroll, Started: n.started, Heartbeat: n.cfg.Now().UTC(), Protocol: protocol}
 	if n.cfg.Devices != nil {
 		info.Devices = n.cfg.Devices()
 	}
@@ -338,6 +351,7 @@ func (n *Node) beat(ctx context.Context) error {
 	}
 	n.live.Store(int64(max(len(all), 1)))
 	n.seen.Store(&all)
+	n.older.Store(anyOlder(all))
 	return nil
 }
 
@@ -523,6 +537,9 @@ type message struct {
 	Payload []byte    `json:"payload,omitempty"`
 	Expires time.Time `json:"expires,omitzero"`
 	What    string    `json:"what,omitempty"`
+	// Copy marks a core NATS copy of a bus message, sent for the nodes
+	// of the previous release (mixed.go): the others read the bus.
+	Copy bool `json:"copy,omitempty"`
 }
 
 func (n *Node) publish(subject string, m message) error {
@@ -542,7 +559,7 @@ func (n *Node) subscribe(subject string, f func(message)) error {
 		if len(msg.Data) > maxBusMessage || json.Unmarshal(msg.Data, &m) != nil || m.From == n.cfg.Node {
 			return
 		}
-		if subject != SubjectChanged && (m.Device == "" || len(m.Device) > maxDeviceID) {
+		if subject != SubjectChanged && (m.Device == "" || len(m.Device) > maxDeviceID || m.Copy) {
 			return
 		}
 		f(m)
@@ -553,6 +570,11 @@ func (n *Node) subscribe(subject string, f func(message)) error {
 	// The subscription is registered with the server before return, so
 	// a message published after this call reaches it.
 	if err := n.nc.Flush(); err != nil {
+		s.Unsubscribe()
+		return fmt.Errorf("cluster: subscribe %s: %w", subject, err)
+	}
+	// A denied subscription is reported before the flush's answer.
+	if err := n.deniedNow(n.prefix + subject); err != nil {
 		s.Unsubscribe()
 		return fmt.Errorf("cluster: subscribe %s: %w", subject, err)
 	}
@@ -575,7 +597,12 @@ const (
 // the message, or, when the stream does not answer within a few seconds,
 // once it is sent on core NATS (bus.go, publishUrgent).
 func (n *Node) Disconnect(deviceID, reason string) error {
-	return n.publishUrgent(SubjectDisconnect, deviceID, message{Reason: reason})
+	m := message{Reason: reason}
+	if err := n.publishUrgent(SubjectDisconnect, deviceID, m); err != nil {
+		return err
+	}
+	n.copyForOlder(SubjectDisconnect, deviceID, m)
+	return nil
 }
 
 // OnDisconnect calls f for each disconnect another node asks for.
@@ -591,11 +618,16 @@ func (n *Node) OnDisconnect(f func(deviceID, reason string)) error {
 // so the device's old sessions are refused at their next connection and
 // ended by a node's recheck whatever becomes of the message.)
 func (n *Node) Superseded(deviceID, serial string) error {
-	msg, err := n.busMsg(SubjectSuperseded, deviceID, message{Reason: serial})
+	m := message{Reason: serial}
+	msg, err := n.busMsg(SubjectSuperseded, deviceID, m)
 	if err != nil {
 		return err
 	}
-	return n.enqueue(msg)
+	if err := n.enqueue(msg); err != nil {
+		return err
+	}
+	n.copyForOlder(SubjectSuperseded, deviceID, m)
+	return nil
 }
 
 // OnSuperseded calls f for each superseded certificate another node
@@ -609,11 +641,16 @@ func (n *Node) OnSuperseded(f func(deviceID, serial string)) error {
 // queued for the bus stream, in order with the jobs queued before
 // (bus_sender.go); it waits only while the queue is full.
 func (n *Node) Job(deviceID string, payload []byte, expires time.Time) error {
-	msg, err := n.busMsg(SubjectJobs, deviceID, message{Payload: payload, Expires: expires})
+	m := message{Payload: payload, Expires: expires}
+	msg, err := n.busMsg(SubjectJobs, deviceID, m)
 	if err != nil {
 		return err
 	}
-	return n.enqueue(msg)
+	if err := n.enqueue(msg); err != nil {
+		return err
+	}
+	n.copyForOlder(SubjectJobs, deviceID, m)
+	return nil
 }
 
 // OnJob calls f for each job another node publishes (a job past its

@@ -90,11 +90,17 @@ func (n *Node) maybeSweep(ctx context.Context, before, now []NodeInfo) {
 	left := slices.ContainsFunc(before, func(b NodeInfo) bool {
 		return !slices.ContainsFunc(now, func(a NodeInfo) bool { return a.Name == b.Name })
 	})
+	left = n.sweepDue.Swap(false) || left
 	if !left && time.Since(n.lastSweep) < presenceSweepEvery {
 		return
 	}
 	if !n.sweeping.CompareAndSwap(false, true) {
-		return // the last one still runs
+		// The last one still runs, and may have read the registry
+		// before the node left: sweep again at the next heartbeat.
+		if left {
+			n.sweepDue.Store(true)
+		}
+		return
 	}
 	n.lastSweep = time.Now()
 	// Off the heartbeat goroutine: a sweep of many entries must not

@@ -43,6 +43,7 @@ var (
 	bench       = flag.Bool("cluster.bench", false, "run the scale-out benchmark (1, 2, 3 nodes against one node on PostgreSQL)")
 	devicesFlag = flag.Int("cluster.devices", 0, "devices in the long tests and the benchmark (default 300)")
 	keepLogs    = flag.Bool("cluster.logs", false, "print every node's log at the end of each test")
+	logDir      = flag.String("cluster.logdir", "", "copy every node's log into this directory at the end of each test (TEST-NODE.log)")
 )
 
 // envPostgres names the PostgreSQL server the tests create databases on.
@@ -374,6 +375,9 @@ func (c *testCluster) stopAll() {
 	for _, n := range c.nodes {
 		n.kill()
 	}
+	if *logDir != "" {
+		c.copyLogs(*logDir)
+	}
 	if c.t.Failed() || *keepLogs {
 		for _, n := range c.nodes {
 			b, _ := os.ReadFile(n.logPath)
@@ -619,4 +623,23 @@ func exitErr(ps *os.ProcessState) error {
 		return nil
 	}
 	return fmt.Errorf("exited: %s", ps.String())
+}
+
+// copyLogs copies every node's log to dir as TEST-NODE.log, to be read
+// after the test's temporary directory is gone (-cluster.logdir).
+func (c *testCluster) copyLogs(dir string) {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		c.t.Logf("-cluster.logdir: %v", err)
+		return
+	}
+	test := strings.NewReplacer("/", "_", " ", "_").Replace(c.t.Name())
+	for _, n := range c.nodes {
+		b, err := os.ReadFile(n.logPath)
+		if err == nil {
+			err = os.WriteFile(filepath.Join(dir, test+"-"+n.name+".log"), b, 0o600)
+		}
+		if err != nil {
+			c.t.Logf("-cluster.logdir: %s: %v", n.name, err)
+		}
+	}
 }

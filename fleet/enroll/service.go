@@ -48,8 +48,11 @@ type Config struct {
 	// its own. Only an enrollment that issues a certificate uses its
 	// nonce; a refused one (device state, firmware) leaves it unused
 	// until it expires, which grants nothing: the certificate is only
-	// ever issued for the CSR key the device's token binds. UsedNonces
-	// and MaxUsedNonces are then unused.
+	// ever issued for the CSR key the device's token binds.
+	// MaxUsedNonces is then unused; UsedNonces, when set, is consulted
+	// as well (before the certificate is issued): a cluster in a rolling
+	// upgrade whose nodes of the previous release record nonces there
+	// only (fleet/cluster, mixed.go).
 	NoncesInStore bool
 	// NonceRate limits nonce requests per source (IPv4 address, IPv6
 	// /64); default 20/s, bursts of 100.
@@ -325,8 +328,9 @@ func (s *Service) Enroll(ctx context.Context, raw deviceproto.RawRequest, renew 
 	}
 	// Only now is the nonce recorded as used: a token of an endorsed
 	// device binds it, so no one without one can fill the used set.
-	// (NoncesInStore: with the certificate, below.)
-	if !s.cfg.NoncesInStore {
+	// (NoncesInStore: with the certificate, below, and in UsedNonces
+	// too when set.)
+	if !s.cfg.NoncesInStore || s.cfg.UsedNonces != nil {
 		if ref := s.nonces.use(ctx, nonceID, nonceExp); ref != nil {
 			return deviceID, nil, ref
 		}
