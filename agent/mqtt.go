@@ -72,7 +72,20 @@ func (a *Agent) Connect(ctx context.Context) error {
 		}
 		return fmt.Errorf("agent: mqtt: %s: connect: %w", addr, err)
 	}
-	sa, err := c.Subscribe(cctx, &paho.Subscribe{Subscriptions: []paho.SubscribeOptions{{Topic: deviceproto.JobsTopic(id), QoS: 1}}})
+	// paho's Subscribe waits for its SUBACK until the context ends, even
+	// when the connection is gone: a node killed between CONNACK and
+	// SUBACK would hold the device for the whole timeout, far past its
+	// reconnect backoff. The session's loss ends the wait.
+	sctx, scancel := context.WithCancel(cctx)
+	defer scancel()
+	go func() {
+		select {
+		case <-lost:
+			scancel()
+		case <-sctx.Done():
+		}
+	}()
+	sa, err := c.Subscribe(sctx, &paho.Subscribe{Subscriptions: []paho.SubscribeOptions{{Topic: deviceproto.JobsTopic(id), QoS: 1}}})
 	if err != nil || len(sa.Reasons) != 1 || sa.Reasons[0] >= 0x80 {
 		c.Disconnect(&paho.Disconnect{})
 		return fmt.Errorf("agent: mqtt: subscribe %s: %v", deviceproto.JobsTopic(id), err)
