@@ -219,36 +219,6 @@ func (io *slotIO) readTLVSizes(s *slot) (uint16, uint16, error) {
 	return binary.LittleEndian.Uint16(b), binary.LittleEndian.Uint16(b[2:]), nil
 }
 
-// offsetStatusInit is swap_status_init for swap-offset: swap_info,
-// image_ok when the secondary's is set, swap_size, the TLV sizes, [the
-// body keys], magic.
-func (io *slotIO) offsetStatusInit(i int, im imageLayout, dst *slot, t SwapType, size uint32, tlv [2]uint16, sc swapCrypt) error {
-	secT, err := io.trailer(im.secondary)
-	if err != nil {
-		return err
-	}
-	if t != SwapNone {
-		if err := io.writeSwapInfo(dst, t, i); err != nil {
-			return err
-		}
-	}
-	if secT.ImageOK == FlagSet {
-		if err := io.writeFlag(dst, io.l.imageOKOff(dst.size)); err != nil {
-			return err
-		}
-	}
-	if err := io.writeSwapSize(dst, size); err != nil {
-		return err
-	}
-	if err := io.writeTLVSizes(dst, tlv[0], tlv[1]); err != nil {
-		return err
-	}
-	if err := io.writeSwapKeys(dst, sc); err != nil {
-		return err
-	}
-	return io.writeMagic(dst)
-}
-
 // startOffsetSwap is swap_run's start for a swap with no record yet:
 // the revert fixup (an unset secondary trailer gets copy_done and a
 // status, so the revert survives the primary trailer's erase), the primary
@@ -267,7 +237,7 @@ func (io *slotIO) startOffsetSwap(i int, im imageLayout, t SwapType, size uint32
 			if err := io.writeFlag(im.secondary, io.l.copyDoneOff(im.secondary.size)); err != nil {
 				return err
 			}
-			if err := io.offsetStatusInit(i, im, im.secondary, t, size, tlv, sc); err != nil {
+			if err := io.statusInit(i, im, im.secondary, t, size, &tlv, sc); err != nil {
 				return err
 			}
 		}
@@ -276,7 +246,7 @@ func (io *slotIO) startOffsetSwap(i int, im imageLayout, t SwapType, size uint32
 		if err := io.eraseTrailer(im.primary); err != nil {
 			return err
 		}
-		if err := io.offsetStatusInit(i, im, im.primary, t, size, tlv, sc); err != nil {
+		if err := io.statusInit(i, im, im.primary, t, size, &tlv, sc); err != nil {
 			return err
 		}
 	}

@@ -279,14 +279,14 @@ func (io *slotIO) swapChunk(i int, im imageLayout, c scratchChunk, idx, state in
 		if idx == 0 {
 			// The scratch keeps the swap type while the primary trailer
 			// is erased.
-			if err := io.statusInit(i, im, scr, t, size, sc.keys); err != nil {
+			if err := io.statusInit(i, im, scr, t, size, nil, swapCrypt{keys: sc.keys}); err != nil {
 				return err
 			}
 			if !useScratch {
 				if err := io.eraseTrailer(pri); err != nil {
 					return err
 				}
-				if err := io.statusInit(i, im, pri, t, size, sc.keys); err != nil {
+				if err := io.statusInit(i, im, pri, t, size, nil, swapCrypt{keys: sc.keys}); err != nil {
 					return err
 				}
 				if err := io.eraseRegion(scr, 0, scr.size, false); err != nil {
@@ -391,10 +391,11 @@ func (io *slotIO) moveScratchTrailer(i int, im imageLayout, at, size uint32) err
 	return io.writeMagic(pri)
 }
 
-// statusInit is swap_status_init: swap_info, image_ok when the
-// secondary's is set, swap_size, [the body keys], then the magic, into
-// area dst.
-func (io *slotIO) statusInit(i int, im imageLayout, dst *slot, t SwapType, size uint32, keys [2][]byte) error {
+// statusInit is swap_status_init, into area dst: swap_info, image_ok
+// when the secondary's is set, swap_size, the TLV sizes (swap-offset
+// only: tlv non-nil), the body keys when images are encrypted, then the
+// magic. Swap-scratch and swap-offset both initialise their status here.
+func (io *slotIO) statusInit(i int, im imageLayout, dst *slot, t SwapType, size uint32, tlv *[2]uint16, sc swapCrypt) error {
 	secT, err := io.trailer(im.secondary)
 	if err != nil {
 		return err
@@ -412,10 +413,13 @@ func (io *slotIO) statusInit(i int, im imageLayout, dst *slot, t SwapType, size 
 	if err := io.writeSwapSize(dst, size); err != nil {
 		return err
 	}
-	if io.l.encrypted {
-		if err := io.writeEncKeys(dst, keys); err != nil {
+	if tlv != nil {
+		if err := io.writeTLVSizes(dst, tlv[0], tlv[1]); err != nil {
 			return err
 		}
+	}
+	if err := io.writeSwapKeys(dst, sc); err != nil {
+		return err
 	}
 	return io.writeMagic(dst)
 }
