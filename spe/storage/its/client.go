@@ -75,6 +75,12 @@ func (c Client) UIDs(client int32) ([]psa.StorageUID, error) {
 	if len(rep.Out) > 0 {
 		b = rep.Out[0]
 	}
+	return decodeUIDs(b)
+}
+
+// decodeUIDs reads StorageOpUIDs' answer: little-endian 64-bit uids,
+// nothing else (encodeUIDs writes it).
+func decodeUIDs(b []byte) ([]psa.StorageUID, error) {
 	if len(b)%8 != 0 {
 		return nil, fmt.Errorf("its: list of %d bytes: %w", len(b), ipc.ErrDataCorrupt)
 	}
@@ -83,4 +89,13 @@ func (c Client) UIDs(client int32) ([]psa.StorageUID, error) {
 		uids = append(uids, psa.StorageUID(binary.LittleEndian.Uint64(b)))
 	}
 	return uids, nil
+}
+
+// encodeUIDs writes StorageOpUIDs' answer.
+func encodeUIDs(uids []psa.StorageUID) []byte {
+	b := make([]byte, 0, 8*len(uids))
+	for _, u := range uids {
+		b = binary.LittleEndian.AppendUint64(b, uint64(u))
+	}
+	return b
 }

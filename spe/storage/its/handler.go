@@ -1,7 +1,6 @@
 package its
 
 import (
-	"encoding/binary"
 	"errors"
 
 	"rampart/ipc"
@@ -131,10 +130,7 @@ func (s *Service) listOwn(m *spe.Message) ipc.Status {
 	if err != nil {
 		return Status(err)
 	}
-	b := make([]byte, 0, 8*len(uids))
-	for _, u := range uids {
-		b = binary.LittleEndian.AppendUint64(b, uint64(u))
-	}
+	b := encodeUIDs(uids)
 	if len(b) > int(m.OutSize[0]) {
 		return ipc.ErrBufferTooSmall
 	}
