@@ -72,20 +72,7 @@ func (a *Agent) Connect(ctx context.Context) error {
 		}
 		return fmt.Errorf("agent: mqtt: %s: connect: %w", addr, err)
 	}
-	// paho's Subscribe waits for its SUBACK until the context ends, even
-	// when the connection is gone: a node killed between CONNACK and
-	// SUBACK would hold the device for the whole timeout, far past its
-	// reconnect backoff. The session's loss ends the wait.
-	sctx, scancel := context.WithCancel(cctx)
-	defer scancel()
-	go func() {
-		select {
-		case <-lost:
-			scancel()
-		case <-sctx.Done():
-		}
-	}()
-	sa, err := c.Subscribe(sctx, &paho.Subscribe{Subscriptions: []paho.SubscribeOptions{{Topic: deviceproto.JobsTopic(id), QoS: 1}}})
+	sa, err := subscribeUntilLost(cctx, c, lost, &paho.Subscribe{Subscriptions: []paho.SubscribeOptions{{Topic: deviceproto.JobsTopic(id), QoS: 1}}})
 	if err != nil || len(sa.Reasons) != 1 || sa.Reasons[0] >= 0x80 {
 		c.Disconnect(&paho.Disconnect{})
 		return fmt.Errorf("agent: mqtt: subscribe %s: %v", deviceproto.JobsTopic(id), err)
@@ -98,6 +85,24 @@ func (a *Agent) Connect(ctx context.Context) error {
 		old.Disconnect(&paho.Disconnect{})
 	}
 	return nil
+}
+
+// subscribeUntilLost subscribes, and stops waiting for the SUBACK when
+// the session is lost. paho's Subscribe waits until its context ends,
+// even with the connection gone: a node killed between CONNACK and SUBACK
+// would hold the device for the whole timeout, far past its reconnect
+// backoff.
+func subscribeUntilLost(ctx context.Context, c *paho.Client, lost <-chan struct{}, s *paho.Subscribe) (*paho.Suback, error) {
+	sctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	go func() {
+		select {
+		case <-lost:
+			cancel()
+		case <-sctx.Done():
+		}
+	}()
+	return c.Subscribe(sctx, s)
 }
 
 // MQTT 5 reason codes that send a device to another server.

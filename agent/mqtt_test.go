@@ -1,0 +1,62 @@
+package agent
+
+import (
+	"context"
+	"errors"
+	"net"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/eclipse/paho.golang/packets"
+	"github.com/eclipse/paho.golang/paho"
+)
+
+// TestSubscribeEndsWhenSessionLost: a server that answers CONNECT, then
+// ends the session with a DISCONNECT instead of a SUBACK and leaves the
+// connection open (a node shutting down, or taking the session over),
+// ends the subscription's wait when the session is lost. paho alone waits
+// for the SUBACK until its packet timeout (10 s), past the device's
+// reconnect backoff; it then answers a deadline, not the session's end.
+func TestSubscribeEndsWhenSessionLost(t *testing.T) {
+	client, server := net.Pipe()
+	defer client.Close()
+	defer server.Close()
+	go func() {
+		if _, err := packets.ReadPacket(server); err != nil { // CONNECT
+			return
+		}
+		if _, err := packets.NewControlPacket(packets.CONNACK).WriteTo(server); err != nil {
+			return
+		}
+		if _, err := packets.ReadPacket(server); err != nil { // SUBSCRIBE
+			return
+		}
+		packets.NewControlPacket(packets.DISCONNECT).WriteTo(server)
+		for { // the connection stays open: nothing more is answered
+			if _, err := packets.ReadPacket(server); err != nil {
+				return
+			}
+		}
+	}()
+	lost := make(chan struct{})
+	var once sync.Once
+	signal := func() { once.Do(func() { close(lost) }) }
+	c := paho.NewClient(paho.ClientConfig{
+		Conn:               packets.NewThreadSafeConn(client),
+		OnClientError:      func(error) { signal() },
+		OnServerDisconnect: func(*paho.Disconnect) { signal() },
+		PacketTimeout:      time.Minute,
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if _, err := c.Connect(ctx, &paho.Connect{ClientID: "dev", KeepAlive: 60, CleanStart: true}); err != nil {
+		t.Fatal(err)
+	}
+	_, err := subscribeUntilLost(ctx, c, lost, &paho.Subscribe{Subscriptions: []paho.SubscribeOptions{{Topic: "devices/dev/jobs", QoS: 1}}})
+	// paho may also see the connection end after the DISCONNECT first, and
+	// answer that instead; only the packet timeout's deadline is wrong.
+	if err == nil || errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("subscription ended with %v, want the end of the lost session", err)
+	}
+}
