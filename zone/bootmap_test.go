@@ -16,19 +16,7 @@ func TestFlashMapIsBootConfig(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	files, err := zone.Generate(zone.Analyze(p))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var data []byte
-	for _, f := range files {
-		if f.Name == "flash_map.yaml" {
-			data = f.Data
-		}
-	}
-	if data == nil {
-		t.Fatal("no flash_map.yaml generated")
-	}
+	data := generatedFlashMap(t, p)
 	cfg, err := boot.ParseConfig(data, false)
 	if err != nil {
 		t.Fatalf("%v\n%s", err, data)
@@ -44,25 +32,12 @@ func TestFlashMapIsBootConfig(t *testing.T) {
 // A flash map with strategy swap-scratch generates a boot map that uses its
 // scratch area; without a scratch area the analysis refuses it.
 func TestFlashMapSwapScratch(t *testing.T) {
-	src, err := os.ReadFile("testdata/an521-tfm.yaml")
-	if err != nil {
-		t.Fatal(err)
-	}
-	text := strings.Replace(string(src), "  trailer_size: 0x1000\n", "  trailer_size: 0x1000\n  strategy: swap-scratch\n", 1)
+	text := an521WithStrategy(t, "swap-scratch")
 	p, err := zone.ParseProject([]byte(text), "scratch.yaml")
 	if err != nil {
 		t.Fatal(err)
 	}
-	files, err := zone.Generate(zone.Analyze(p))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var data []byte
-	for _, f := range files {
-		if f.Name == "flash_map.yaml" {
-			data = f.Data
-		}
-	}
+	data := generatedFlashMap(t, p)
 	cfg, err := boot.ParseConfig(data, false)
 	if err != nil {
 		t.Fatalf("%v\n%s", err, data)
@@ -85,25 +60,12 @@ func TestFlashMapSwapScratch(t *testing.T) {
 // accepts; a secondary slot smaller than the primary is refused (the update
 // is written one sector into it).
 func TestFlashMapSwapOffset(t *testing.T) {
-	src, err := os.ReadFile("testdata/an521-tfm.yaml")
-	if err != nil {
-		t.Fatal(err)
-	}
-	text := strings.Replace(string(src), "  trailer_size: 0x1000\n", "  trailer_size: 0x1000\n  strategy: swap-offset\n", 1)
+	text := an521WithStrategy(t, "swap-offset")
 	p, err := zone.ParseProject([]byte(text), "offset.yaml")
 	if err != nil {
 		t.Fatal(err)
 	}
-	files, err := zone.Generate(zone.Analyze(p))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var data []byte
-	for _, f := range files {
-		if f.Name == "flash_map.yaml" {
-			data = f.Data
-		}
-	}
+	data := generatedFlashMap(t, p)
 	cfg, err := boot.ParseConfig(data, false)
 	if err != nil {
 		t.Fatalf("%v\n%s", err, data)
@@ -123,4 +85,31 @@ func TestFlashMapSwapOffset(t *testing.T) {
 	if err := zone.Analyze(p).Err(); err == nil || !strings.Contains(err.Error(), "with swap-offset the secondary slot") {
 		t.Fatalf("analysis of a swap-offset secondary smaller than its primary: %v", err)
 	}
+}
+
+// generatedFlashMap runs the analysis and generator on p and returns the
+// flash_map.yaml it writes, failing the test when there is none.
+func generatedFlashMap(t *testing.T, p *zone.Project) []byte {
+	t.Helper()
+	files, err := zone.Generate(zone.Analyze(p))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range files {
+		if f.Name == "flash_map.yaml" {
+			return f.Data
+		}
+	}
+	t.Fatal("no flash_map.yaml generated")
+	return nil
+}
+
+// an521WithStrategy is the AN521 project text with its upgrade strategy set.
+func an521WithStrategy(t *testing.T, strategy string) string {
+	t.Helper()
+	src, err := os.ReadFile("testdata/an521-tfm.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return strings.Replace(string(src), "  trailer_size: 0x1000\n", "  trailer_size: 0x1000\n  strategy: "+strategy+"\n", 1)
 }
