@@ -67,6 +67,9 @@ func TestSingleNodeKill9AndRestart(t *testing.T) {
 		restarted := time.Now()
 		bad := fd.waitAll(30*time.Second, fd.devs, func(sd *simDevice) bool { return sd.connected() && sd.dials.Load() > dials[sd] })
 		if len(bad) > 0 {
+			for _, sd := range bad[:min(len(bad), 5)] {
+				t.Logf("%s (connected=%v): agent log:\n%s", sd, sd.connected(), sd.log.tail(3000))
+			}
 			t.Errorf("after %s and restart: %d of %d devices not reconnected within 30s", how, len(bad), len(fd.devs))
 		}
 		logf(t, "devices reconnected %s after the restart", time.Since(restarted).Round(time.Millisecond))
