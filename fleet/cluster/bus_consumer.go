@@ -33,8 +33,20 @@ const busWatchEvery = 2 * time.Second
 
 // busStallAfter is how long a bus consumer may stay behind its stream
 // without delivering anything before it is recreated: longer than the
-// library's own recovery (two missed heartbeats, then a recreation) needs.
-const busStallAfter = 5 * time.Second
+// library's own recovery (two missed heartbeats, then a recreation) needs
+// on a loaded machine. With 5 s, a -cluster.long run whose NATS stream
+// leader was killed under load recreated consumers every few seconds
+// while the library was still recovering them, and each recreation (a
+// JetStream API call to a cluster electing leaders) timed out or started
+// over: churn, not repair. After a recreation that did not help, the next
+// waits twice as long, up to busStallMax.
+const (
+	busStallAfter = 15 * time.Second
+	busStallMax   = 2 * time.Minute
+)
+
+// busRecreateWithin bounds the creation of a replacement consumer.
+const busRecreateWithin = 10 * time.Second
 
 // busConsumer reads one kind of message from the bus stream.
 type busConsumer struct {
@@ -45,11 +57,12 @@ type busConsumer struct {
 	stream jetstream.Stream
 	cancel context.CancelFunc // ends watch
 
-	mu     sync.Mutex
-	cc     jetstream.ConsumeContext
-	last   uint64    // stream sequence of the last message delivered (or the one before the start)
-	behind time.Time // since when the stream holds a message past last with none delivered; zero when not behind
-	closed bool
+	mu       sync.Mutex
+	cc       jetstream.ConsumeContext
+	last     uint64        // stream sequence of the last message delivered (or the one before the start)
+	behind   time.Time     // since when the stream holds a message past last with none delivered; zero when not behind
+	patience time.Duration // how long behind counts as stalled: busStallAfter, doubled after each recreation that did not help
+	closed   bool
 }
 
 // start makes an ordered consumer from the sequence after b.last and
@@ -98,7 +111,7 @@ func (b *busConsumer) handle(msg jetstream.Msg) {
 		b.mu.Unlock()
 		return
 	}
-	b.last, b.behind = md.Sequence.Stream, time.Time{}
+	b.last, b.behind, b.patience = md.Sequence.Stream, time.Time{}, busStallAfter
 	b.mu.Unlock()
 	if m, ok := b.n.busMessage(b.kind, msg.Subject(), msg.Data()); ok {
 		b.f(m)
@@ -127,7 +140,10 @@ func (b *busConsumer) stalled(ctx context.Context, now time.Time) bool {
 		b.behind = now
 		return false
 	}
-	return now.Sub(b.behind) >= busStallAfter
+	if b.patience == 0 {
+		b.patience = busStallAfter
+	}
+	return now.Sub(b.behind) >= b.patience
 }
 
 // watch checks the consumer every busWatchEvery until ctx ends, and
@@ -142,16 +158,26 @@ func (b *busConsumer) watch(ctx context.Context) {
 		case <-tick.C:
 		}
 		cctx, cancel := context.WithTimeout(ctx, busWatchEvery)
-		if b.stalled(cctx, time.Now()) {
-			b.mu.Lock()
-			last, since := b.last, time.Since(b.behind)
-			b.mu.Unlock()
-			b.n.cfg.Log.Warn("bus consumer stalled behind its stream: recreated", "kind", b.kind, "last_delivered", last, "behind_for", since.Round(time.Millisecond))
-			if err := b.start(cctx); err != nil {
-				b.n.cfg.Log.Warn("bus consumer not recreated: tried again", "kind", b.kind, "err", err)
-			}
-		}
+		stalled := b.stalled(cctx, time.Now())
 		cancel()
+		if stalled {
+			b.recreate(ctx)
+		}
+	}
+}
+
+// recreate replaces a stalled consumer and makes the next stall wait
+// twice as long (until a message is delivered).
+func (b *busConsumer) recreate(ctx context.Context) {
+	b.mu.Lock()
+	last, since := b.last, time.Since(b.behind)
+	b.patience = min(2*b.patience, busStallMax)
+	b.mu.Unlock()
+	b.n.cfg.Log.Warn("bus consumer stalled behind its stream: recreated", "kind", b.kind, "last_delivered", last, "behind_for", since.Round(time.Millisecond))
+	cctx, cancel := context.WithTimeout(ctx, busRecreateWithin)
+	defer cancel()
+	if err := b.start(cctx); err != nil {
+		b.n.cfg.Log.Warn("bus consumer not recreated: tried again", "kind", b.kind, "err", err)
 	}
 }
 

@@ -172,3 +172,32 @@ func (fs *failoverSample) report() string {
 		float64(fs.dials)/float64(len(fs.devs)), fs.nodeCPU.Round(time.Millisecond), fs.nodeCPU.Seconds()/secs,
 		(fs.nodeCPU / time.Duration(n)).Round(10*time.Microsecond), fs.selfCPU.Round(time.Millisecond), fs.selfCPU.Seconds()/secs, &fs.pg, loadavg())
 }
+
+// eachWithin polls cond every 20 ms for every device of devs until each
+// has held it once, or until within after began. It returns the devices
+// that never did and when the last of the others first did. A device in
+// the middle of an update renews its certificate after the install,
+// which ends its session for a moment wherever it is; all devices
+// connected at one instant is therefore not what "every device came back"
+// means while a campaign runs, but each one connected at some moment.
+func eachWithin(devs []*simDevice, began time.Time, within time.Duration, cond func(*simDevice) bool) (late []*simDevice, last time.Duration) {
+	back := make([]bool, len(devs))
+	for left := len(devs); ; {
+		for i, sd := range devs {
+			if !back[i] && cond(sd) {
+				back[i], left = true, left-1
+				last = time.Since(began)
+			}
+		}
+		if left == 0 || time.Since(began) > within {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	for i, sd := range devs {
+		if !back[i] {
+			late = append(late, sd)
+		}
+	}
+	return late, last
+}
