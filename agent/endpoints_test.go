@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"crypto/x509"
 	"errors"
 	"log/slog"
 	"net/http"
@@ -160,5 +161,35 @@ func TestConfirmReattestsElsewhere(t *testing.T) {
 	}
 	if len(asked) != 2 {
 		t.Fatalf("the other node was asked %d times (%q) in 4 attempts, want every other attempt", len(asked), asked)
+	}
+}
+
+// TestRefusalOfReplacedCertificate: a broker's refusal of a certificate
+// the agent has replaced since it dialed (its renewal committed, which
+// ended the old session, before the answer reached the agent) neither
+// moves the next connection to another endpoint nor forces another
+// renewal; a refusal of the current certificate does both, and another
+// failure moves the endpoint only. Before, every refusal did both: the
+// devices of a killed node that were mid-update renewed twice and
+// reconnected through the dead node's endpoint (clustertest
+// TestClusterKillNodeMidCampaign).
+func TestRefusalOfReplacedCertificate(t *testing.T) {
+	old, current := &x509.Certificate{Raw: []byte("old")}, &x509.Certificate{Raw: []byte("current")}
+	a := &Agent{cfg: Config{Dir: t.TempDir(), MQTTAddr: "node-0.example:8883", Log: slog.New(slog.DiscardHandler)},
+		state: &State{MQTTEndpoints: []string{"node-1.example:8883", "node-2.example:8883"}}, cert: current}
+	e := a.pickEndpoint()
+	a.connectFailed(e, old, true)
+	if got := a.pickEndpoint(); got != e || a.forceRenew {
+		t.Fatalf("refusal of the replaced certificate: next endpoint %s (want %s), forced renewal %v (want false)", got, e, a.forceRenew)
+	}
+	a.connectFailed(e, current, true)
+	if got := a.pickEndpoint(); got == e || !a.forceRenew {
+		t.Fatalf("refusal of the current certificate: next endpoint %s (want another than %s), forced renewal %v (want true)", got, e, a.forceRenew)
+	}
+	a.forceRenew = false
+	e = a.pickEndpoint()
+	a.connectFailed(e, current, false)
+	if got := a.pickEndpoint(); got == e || a.forceRenew {
+		t.Fatalf("other failure: next endpoint %s (want another than %s), forced renewal %v (want false)", got, e, a.forceRenew)
 	}
 }

@@ -2,6 +2,7 @@ package agent
 
 import (
 	"context"
+	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -58,18 +59,14 @@ func (a *Agent) Connect(ctx context.Context) error {
 	ca, err := c.Connect(cctx, &paho.Connect{ClientID: id, KeepAlive: 60, CleanStart: true})
 	if err != nil {
 		conn.Close()
-		a.endpointFailed(addr)
 		if ca != nil && ca.ReasonCode >= 0x80 {
+			a.endpointFailed(addr)
 			if ca.Properties != nil {
 				a.serverReference(ca.ReasonCode, ca.Properties.ServerReference)
 			}
 			return fmt.Errorf("agent: mqtt: %s: connect refused: reason %#x", addr, ca.ReasonCode)
 		}
-		if certificateRefused(err) {
-			a.mu.Lock()
-			a.forceRenew = true
-			a.mu.Unlock()
-		}
+		a.connectFailed(addr, cert, certificateRefused(err))
 		return fmt.Errorf("agent: mqtt: %s: connect: %w", addr, err)
 	}
 	sa, err := subscribeUntilLost(cctx, c, lost, &paho.Subscribe{Subscriptions: []paho.SubscribeOptions{{Topic: deviceproto.JobsTopic(id), QoS: 1}}})
@@ -85,6 +82,29 @@ func (a *Agent) Connect(ctx context.Context) error {
 		old.Disconnect(&paho.Disconnect{})
 	}
 	return nil
+}
+
+// connectFailed records a connection to addr with cert that did not open
+// a session; certRefused: the broker refused the certificate. A refusal
+// of a certificate the agent has replaced since it dialed says nothing
+// about addr or about the new certificate: an update's re-attestation
+// renews the certificate, the broker ends the old one's session as soon
+// as the renewal commits, and the reconnection may dial with the old one
+// before the renewal's answer arrives. Counted as usual, that refusal
+// moved the next attempt to another endpoint (in a cluster that had just
+// lost a node, often the dead one: a refused dial and a backoff more)
+// and forced a second renewal, 10-15 s later, that ended the new session
+// again (TestRefusalOfReplacedCertificate).
+func (a *Agent) connectFailed(addr string, cert *x509.Certificate, certRefused bool) {
+	a.mu.Lock()
+	replaced := a.cert != cert
+	if certRefused && !replaced {
+		a.forceRenew = true
+	}
+	a.mu.Unlock()
+	if !(certRefused && replaced) {
+		a.endpointFailed(addr)
+	}
 }
 
 // subscribeUntilLost subscribes, and stops waiting for the SUBACK when

@@ -137,28 +137,15 @@ func (n *Node) consumeDurable(kind string, f func(message)) error {
 	if err != nil {
 		return fmt.Errorf("cluster: bus: %w", err)
 	}
-	cons, err := st.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{
-		FilterSubjects: []string{n.prefix + kind + ".*"},
-		DeliverPolicy:  jetstream.DeliverByStartSequencePolicy, OptStartSeq: info.State.LastSeq + 1})
-	if err != nil {
-		return fmt.Errorf("cluster: bus consumer %s: %w", kind, err)
+	b := &busConsumer{n: n, kind: kind, filter: n.prefix + kind + ".*", f: f, stream: st, last: info.State.LastSeq}
+	if err := b.start(ctx); err != nil {
+		return err
 	}
-	cc, err := cons.Consume(func(msg jetstream.Msg) {
-		if m, ok := n.busMessage(kind, msg.Subject(), msg.Data()); ok {
-			f(m)
-		}
-	}, jetstream.PullHeartbeat(busHeartbeat), jetstream.PullExpiry(5*busHeartbeat),
-		jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) {
-			// Warn, not Debug: a consumer that stops delivering (its
-			// recreation failed) is otherwise invisible, and its node
-			// then misses every job, disconnect and certificate.
-			n.cfg.Log.Warn("bus consumer", "kind", kind, "err", err)
-		}))
-	if err != nil {
-		return fmt.Errorf("cluster: bus consumer %s: %w", kind, n.explainDenied(err))
-	}
+	wctx, cancel := context.WithCancel(context.Background())
+	b.cancel = cancel
+	go b.watch(wctx)
 	n.mu.Lock()
-	n.consumers = append(n.consumers, cc)
+	n.consumers = append(n.consumers, b)
 	n.mu.Unlock()
 	return nil
 }
@@ -196,8 +183,8 @@ func (n *Node) onDevice(kind string, f func(message)) error {
 func (n *Node) stopConsumers() {
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	for _, c := range n.consumers {
-		c.Stop()
+	for _, b := range n.consumers {
+		b.stop()
 	}
 	n.consumers = nil
 }

@@ -107,7 +107,7 @@ type Node struct {
 
 	mu        sync.Mutex
 	subs      []*nats.Subscription
-	consumers []jetstream.ConsumeContext
+	consumers []*busConsumer
 
 	stop      context.CancelFunc
 	done      chan struct{}

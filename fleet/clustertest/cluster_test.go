@@ -42,7 +42,12 @@ func TestSingleNodeKill9AndRestart(t *testing.T) {
 		bctx, stopBurst := context.WithCancel(ctx)
 		wait := fd.burst(bctx, 0)
 		before := fd.acked()
-		waitAcked(fd, before+20*len(fd.devs), 30*time.Second)
+		// A setup wait, not a bound of the issue: the kill must land in
+		// the middle of a burst. At load average 30 on two shared cores,
+		// with the campaign's downloads and renewals under way, 300
+		// devices took more than 30 s for 20 messages each (5,267 of
+		// 6,000 in one run), which failed the test before the kill.
+		waitAcked(fd, before+20*len(fd.devs), 2*time.Minute)
 		if cs, err := c.api(0).Campaign(ctx, "ct-single", false); err == nil {
 			logf(t, "%s mid-burst (%d acknowledged so far), campaign %s %v", how, fd.acked(), cs.State, cs.Counts)
 			if how == "SIGKILL" && cs.State == adminapi.CampaignCompleted {
@@ -60,11 +65,16 @@ func TestSingleNodeKill9AndRestart(t *testing.T) {
 		}
 		nd.start()
 		restarted := time.Now()
-		bad := fd.waitAll(30*time.Second, fd.devs, func(sd *simDevice) bool { return sd.connected() && sd.dials.Load() > dials[sd] })
+		// Each device must have a new session within 30 s of the
+		// restart (not all at one instant: see eachWithin).
+		bad, last := eachWithin(fd.devs, restarted, 30*time.Second, func(sd *simDevice) bool { return sd.connected() && sd.dials.Load() > dials[sd] })
 		if len(bad) > 0 {
+			for _, sd := range bad[:min(len(bad), 5)] {
+				t.Logf("%s (connected=%v): agent log:\n%s", sd, sd.connected(), sd.log.tail(3000))
+			}
 			t.Errorf("after %s and restart: %d of %d devices not reconnected within 30s", how, len(bad), len(fd.devs))
 		}
-		logf(t, "devices reconnected %s after the restart", time.Since(restarted).Round(time.Millisecond))
+		logf(t, "every device had a new session %s after the restart", last.Round(time.Millisecond))
 		after := fd.acked()
 		waitAcked(fd, after+5*len(fd.devs), 30*time.Second)
 		stopBurst()
