@@ -31,6 +31,16 @@ type tlsListener struct {
 	writeTimeout time.Duration // each write to a client (conn)
 	perSource    int           // handshakes in progress from one IP address
 	log          *slog.Logger
+	// slots bounds the handshakes running at once (admission.go); nil:
+	// no bound.
+	slots *fairSem
+	// verify is the handshake's certificate check for a connection from
+	// src (Broker.admit): busy when it found no authentication slot, and
+	// then passed the handshake without checking the store.
+	verify func(cs tls.ConnectionState, src netip.Addr) (busy bool, err error)
+	// onRefused counts a connection refused for load (metrics); may be nil.
+	onRefused func(action string)
+	stop      chan struct{} // closed by stopAccepting and Close: waits for a slot end
 
 	mu      sync.Mutex
 	ln      net.Listener
@@ -52,7 +62,7 @@ type tlsListener struct {
 var _ listeners.Listener = (*tlsListener)(nil)
 
 func newTLSListener(id, address string, cfg *tls.Config, timeout time.Duration) *tlsListener {
-	return &tlsListener{id: id, address: address, cfg: cfg, timeout: timeout, shakes: map[net.Conn]struct{}{}, sources: map[netip.Addr]int{}, live: map[net.Conn]struct{}{}}
+	return &tlsListener{id: id, address: address, cfg: cfg, timeout: timeout, stop: make(chan struct{}), shakes: map[net.Conn]struct{}{}, sources: map[netip.Addr]int{}, live: map[net.Conn]struct{}{}}
 }
 
 func (l *tlsListener) ID() string       { return l.id }
@@ -109,6 +119,7 @@ func (l *tlsListener) Serve(establish listeners.EstablishFn) {
 			l.mu.Unlock()
 			l.log.Debug("mqtt connection refused: too many handshakes from one address", "remote", src.String(), "limit", l.perSource)
 			c.Close()
+			l.refused("mqtt.accept.source")
 			continue
 		}
 		l.shakes[c] = struct{}{}
@@ -128,12 +139,26 @@ func sourceOf(c net.Conn) netip.Addr {
 
 func (l *tlsListener) handshake(c net.Conn, src netip.Addr, establish listeners.EstablishFn) {
 	defer l.wg.Done()
-	tc := tls.Server(c, l.cfg)
+	// A slot first: waiting costs the node nothing but the descriptor.
+	// Half the handshake timeout, so that the handshake of a connection
+	// that waited long still ends before the device's own dial timeout
+	// (15 s for rampart agent).
+	if l.slots != nil && !l.slots.acquire(src, l.timeout/2, l.stop) {
+		l.log.Debug("mqtt connection closed: no handshake slot in time", "remote", c.RemoteAddr().String())
+		l.refused("mqtt.handshake.busy")
+		l.forget(c, src)
+		c.Close()
+		return
+	}
+	tc, busy := l.server(c, src)
 	// A deadline rather than HandshakeContext, which would start one more
 	// goroutine per connection to watch the context.
 	started := time.Now() // before VerifyConnection reads the store
 	c.SetDeadline(started.Add(l.timeout))
 	err := tc.Handshake()
+	if l.slots != nil {
+		l.slots.release(src)
+	}
 	if err != nil {
 		l.log.Debug("mqtt tls handshake failed", "remote", c.RemoteAddr().String(), "err", err)
 	}
@@ -142,10 +167,7 @@ func (l *tlsListener) handshake(c net.Conn, src netip.Addr, establish listeners.
 	c.SetDeadline(time.Now().Add(l.timeout))
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	delete(l.shakes, c)
-	if l.sources[src]--; l.sources[src] <= 0 {
-		delete(l.sources, src)
-	}
+	l.forgetLocked(c, src)
 	if err != nil || l.closed || l.stopped {
 		c.Close()
 		return
@@ -153,7 +175,7 @@ func (l *tlsListener) handshake(c net.Conn, src netip.Addr, establish listeners.
 	// Registered before Close can run, so a connection handed over just
 	// as the broker stops is closed by Close rather than left attached.
 	l.live[c] = struct{}{}
-	mc := &conn{Conn: tc, writeTimeout: l.writeTimeout, handshakeStart: started}
+	mc := &conn{Conn: tc, writeTimeout: l.writeTimeout, handshakeStart: started, busy: *busy, admitted: !*busy}
 	go func() {
 		if err := establish(l.id, mc); err != nil {
 			l.log.Debug("mqtt connection ended", "err", err)
@@ -162,6 +184,53 @@ func (l *tlsListener) handshake(c net.Conn, src netip.Addr, establish listeners.
 		delete(l.live, c)
 		l.mu.Unlock()
 	}()
+}
+
+// server wraps c in a TLS server whose certificate check is l.verify for
+// this connection's source; *busy tells, after the handshake, whether the
+// check found no authentication slot (then the connection is not
+// authenticated and its CONNECT is answered "server busy").
+func (l *tlsListener) server(c net.Conn, src netip.Addr) (*tls.Conn, *bool) {
+	busy := new(bool)
+	if l.verify == nil {
+		return tls.Server(c, l.cfg), busy
+	}
+	cfg := l.cfg.Clone()
+	cfg.VerifyConnection = func(cs tls.ConnectionState) error {
+		b, err := l.verify(cs, src)
+		*busy = b
+		return err
+	}
+	return tls.Server(c, cfg), busy
+}
+
+// forget ends the accounting of a connection's handshake.
+func (l *tlsListener) forget(c net.Conn, src netip.Addr) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.forgetLocked(c, src)
+}
+
+func (l *tlsListener) forgetLocked(c net.Conn, src netip.Addr) {
+	delete(l.shakes, c)
+	if l.sources[src]--; l.sources[src] <= 0 {
+		delete(l.sources, src)
+	}
+}
+
+func (l *tlsListener) refused(action string) {
+	if l.onRefused != nil {
+		l.onRefused(action)
+	}
+}
+
+// endWaits ends every wait for a handshake slot (once).
+func (l *tlsListener) endWaits() {
+	select {
+	case <-l.stop:
+	default:
+		close(l.stop)
+	}
 }
 
 func (l *tlsListener) isClosed() bool {
@@ -176,6 +245,7 @@ func (l *tlsListener) stopAccepting() {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.stopped = true
+	l.endWaits()
 	if l.ln != nil {
 		l.ln.Close()
 	}
@@ -190,6 +260,7 @@ func (l *tlsListener) Close(closeClients listeners.CloseFn) {
 	l.mu.Lock()
 	first := !l.closed
 	l.closed = true
+	l.endWaits()
 	if l.ln != nil {
 		l.ln.Close()
 	}
@@ -225,6 +296,11 @@ type conn struct {
 	*tls.Conn
 	writeTimeout   time.Duration
 	handshakeStart time.Time // when the TLS handshake began (credentials.go)
+	// admitted: the handshake checked the certificate against the store;
+	// busy: it found no authentication slot and checked nothing, so the
+	// CONNECT is answered "server busy" (hook.OnConnect). peerCert
+	// trusts the certificate of an admitted connection only.
+	admitted, busy bool
 }
 
 // SetDeadline is mochi's keepalive deadline, refreshed before each packet
