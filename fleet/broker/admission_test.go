@@ -4,9 +4,15 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
 	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
 	"fmt"
-	"math/rand/v2"
+	"math/big"
+	mrand "math/rand/v2"
 	"net"
 	"net/netip"
 	"sync"
@@ -117,7 +123,7 @@ func stormClient(tb *testBroker, cert tls.Certificate, id string, v byte, src ne
 			return nil
 		case busy:
 			refused.Add(1)
-			time.Sleep(time.Duration(rand.Int64N(int64(20 * time.Millisecond))))
+			time.Sleep(time.Duration(mrand.Int64N(int64(20 * time.Millisecond))))
 		default:
 			return fmt.Errorf("%s (version %d): CONNACK %#x, want 0 or %#x", id, v, ack.ReasonCode, busy)
 		}
@@ -227,4 +233,69 @@ func queued(s *fairSem, src netip.Addr) int {
 		return q.Len()
 	}
 	return 0
+}
+
+// "Server busy" is no way around the certificate check: a connection that
+// found no authentication slot is answered 0x89 and closed, whatever its
+// certificate, and the same certificate is refused at the handshake once
+// a slot is free. A certificate of no fleet never takes a slot (it is
+// refused by the crypto check before).
+func TestBusyIsNoBypass(t *testing.T) {
+	gate := make(chan struct{})
+	var holding atomic.Int32
+	tb := startBrokerWith(t, &fakeSink{arrived: make(chan struct{}, 1)}, func(c *Config) {
+		c.MaxAuthentications = 2 // 1 per source
+		c.AuthWait = 10 * time.Millisecond
+		c.inAuthentication = func(string) {
+			holding.Add(1)
+			<-gate
+		}
+	})
+	src := netip.MustParseAddr("127.0.0.2")
+	holder := tb.device(t, "holder")
+	go connectFrom(tb, holder, "holder", 5, src) // holds the source's one slot
+	waitFor(t, "the slot held", func() bool { return holding.Load() == 1 })
+
+	// Issued by the fleet CA, never recorded (so refused by the store check).
+	stranger := tb.unrecorded(t, "stranger")
+	ack, err := connectFrom(tb, stranger, "stranger", 5, src)
+	if err != nil || ack.ReasonCode != 0x89 {
+		t.Fatalf("unrecorded certificate while the slot is held: %+v %v, want CONNACK 0x89", ack, err)
+	}
+	// Not of the fleet at all: refused at the handshake, no slot taken.
+	if _, err := connectFrom(tb, selfSigned(t, "outsider"), "outsider", 5, src); err == nil {
+		t.Fatal("a certificate of no fleet passed the handshake")
+	}
+	if holding.Load() != 1 {
+		t.Fatalf("%d authentications ran, want only the holder's", holding.Load())
+	}
+	close(gate)
+	if _, err := connectFrom(tb, stranger, "stranger", 5, src); err == nil {
+		t.Fatal("unrecorded certificate passed the handshake once a slot was free")
+	}
+}
+
+// unrecorded returns a device certificate of the fleet CA that the store
+// has no record of.
+func (tb *testBroker) unrecorded(t *testing.T, id string) tls.Certificate {
+	t.Helper()
+	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	cert, err := tb.ca.IssueDevice(&key.PublicKey, id, []byte(id), time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tls.Certificate{Certificate: [][]byte{cert.Raw}, PrivateKey: key}
+}
+
+// selfSigned returns a client certificate no fleet CA issued.
+func selfSigned(t *testing.T, cn string) tls.Certificate {
+	t.Helper()
+	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: cn}, NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}, KeyUsage: x509.KeyUsageDigitalSignature}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}
 }
