@@ -103,8 +103,9 @@ type Config struct {
 	MaxHandshakesPerSource int
 	// Admission control for connection storms (admission.go).
 	// MaxHandshakes bounds the TLS handshakes running at once (default
-	// 64): an accepted connection waits for a slot for up to half of
-	// HandshakeTimeout, and is closed if none comes. MaxAuthentications
+	// 512), each from its ClientHello to its end: a connection waits for
+	// a slot for up to half of HandshakeTimeout, and is closed if none
+	// comes. MaxAuthentications
 	// bounds the authentications (the certificate's store reads) running
 	// at once (default: half the store's pool, at least 2), and AuthWait
 	// how long one waits for a slot (default 500 ms) before its CONNECT
@@ -143,7 +144,7 @@ func Defaults() Config {
 	return Config{BufferSize: 512, Window: 64, MaxInflight: 64, MaxPacketSize: DefaultMaxPacketSize, HandshakeTimeout: 10 * time.Second,
 		MessageRate: 1000, MaxSubscriptions: 16, MaxRetainedBytes: deviceproto.MaxOutcomeSize, MaxKeepalive: 600 * time.Second,
 		WriteTimeout: 30 * time.Second, MaxHandshakesPerSource: 256, AuditWindow: time.Minute,
-		MaxHandshakes: 64, AuthWait: 500 * time.Millisecond}
+		MaxHandshakes: 512, AuthWait: 500 * time.Millisecond}
 }
 
 // DefaultMaxAuthentications is Config.MaxAuthentications's default for

@@ -139,24 +139,13 @@ func sourceOf(c net.Conn) netip.Addr {
 
 func (l *tlsListener) handshake(c net.Conn, src netip.Addr, establish listeners.EstablishFn) {
 	defer l.wg.Done()
-	// A slot first: waiting costs the node nothing but the descriptor.
-	// Half the handshake timeout, so that the handshake of a connection
-	// that waited long still ends before the device's own dial timeout
-	// (15 s for rampart agent).
-	if l.slots != nil && !l.slots.acquire(src, l.timeout/2, l.stop) {
-		l.log.Debug("mqtt connection closed: no handshake slot in time", "remote", c.RemoteAddr().String())
-		l.refused("mqtt.handshake.busy")
-		l.forget(c, src)
-		c.Close()
-		return
-	}
-	tc, busy := l.server(c, src)
+	tc, st := l.server(c, src)
 	// A deadline rather than HandshakeContext, which would start one more
 	// goroutine per connection to watch the context.
 	started := time.Now() // before VerifyConnection reads the store
 	c.SetDeadline(started.Add(l.timeout))
 	err := tc.Handshake()
-	if l.slots != nil {
+	if st.slot {
 		l.slots.release(src)
 	}
 	if err != nil {
@@ -175,7 +164,7 @@ func (l *tlsListener) handshake(c net.Conn, src netip.Addr, establish listeners.
 	// Registered before Close can run, so a connection handed over just
 	// as the broker stops is closed by Close rather than left attached.
 	l.live[c] = struct{}{}
-	mc := &conn{Conn: tc, writeTimeout: l.writeTimeout, handshakeStart: started, busy: *busy, admitted: !*busy}
+	mc := &conn{Conn: tc, writeTimeout: l.writeTimeout, handshakeStart: started, busy: st.busy, admitted: !st.busy}
 	go func() {
 		if err := establish(l.id, mc); err != nil {
 			l.log.Debug("mqtt connection ended", "err", err)
@@ -186,31 +175,50 @@ func (l *tlsListener) handshake(c net.Conn, src netip.Addr, establish listeners.
 	}()
 }
 
-// server wraps c in a TLS server whose certificate check is l.verify for
-// this connection's source; *busy tells, after the handshake, whether the
-// check found no authentication slot (then the connection is not
-// authenticated and its CONNECT is answered "server busy").
-func (l *tlsListener) server(c net.Conn, src netip.Addr) (*tls.Conn, *bool) {
-	busy := new(bool)
-	if l.verify == nil {
-		return tls.Server(c, l.cfg), busy
+// shakeState is what a connection's handshake found out (handshake).
+type shakeState struct {
+	slot bool // it holds a handshake slot, to give back when it ends
+	busy bool // no authentication slot: not authenticated, CONNECT answered "server busy"
+}
+
+// errNoSlot ends a handshake that found no slot in time.
+var errNoSlot = errors.New("broker: no handshake slot in time")
+
+// server wraps c in a TLS server for this connection. The handshake slot
+// (admission.go) is taken once the ClientHello has arrived
+// (GetConfigForClient), so that neither a client slow to send it nor the
+// wait for it holds a slot: the slot covers the server's crypto, one
+// round trip and the certificate check. No slot within half the handshake
+// timeout: the handshake fails before any crypto, and the connection is
+// closed. The certificate check is l.verify with the connection's source.
+func (l *tlsListener) server(c net.Conn, src netip.Addr) (*tls.Conn, *shakeState) {
+	st := &shakeState{}
+	if l.verify == nil && l.slots == nil {
+		return tls.Server(c, l.cfg), st
 	}
 	cfg := l.cfg.Clone()
-	cfg.VerifyConnection = func(cs tls.ConnectionState) error {
-		b, err := l.verify(cs, src)
-		*busy = b
-		return err
+	if l.verify != nil {
+		cfg.VerifyConnection = func(cs tls.ConnectionState) error {
+			b, err := l.verify(cs, src)
+			st.busy = b
+			return err
+		}
 	}
-	return tls.Server(c, cfg), busy
+	if l.slots == nil {
+		return tls.Server(c, cfg), st
+	}
+	outer := &tls.Config{GetConfigForClient: func(*tls.ClientHelloInfo) (*tls.Config, error) {
+		if !l.slots.acquire(src, l.timeout/2, l.stop) {
+			l.refused("mqtt.handshake.busy")
+			return nil, errNoSlot
+		}
+		st.slot = true
+		return cfg, nil
+	}}
+	return tls.Server(c, outer), st
 }
 
-// forget ends the accounting of a connection's handshake.
-func (l *tlsListener) forget(c net.Conn, src netip.Addr) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	l.forgetLocked(c, src)
-}
-
+// forgetLocked ends the accounting of a connection's handshake.
 func (l *tlsListener) forgetLocked(c net.Conn, src netip.Addr) {
 	delete(l.shakes, c)
 	if l.sources[src]--; l.sources[src] <= 0 {
