@@ -299,3 +299,31 @@ func selfSigned(t *testing.T, cn string) tls.Certificate {
 	}
 	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}
 }
+
+// Connections that never send their ClientHello hold no handshake slot:
+// with one slot per source, a source's idle connections do not keep its
+// next real device out. With the slot taken at accept (the first
+// version), the idle ones held it until their handshake timeout.
+func TestIdleConnectionsHoldNoHandshakeSlot(t *testing.T) {
+	tb := startBrokerWith(t, &fakeSink{arrived: make(chan struct{}, 1)}, func(c *Config) {
+		c.MaxHandshakes = 2 // 1 per source
+		c.HandshakeTimeout = time.Minute
+	})
+	src := netip.MustParseAddr("127.0.0.2")
+	d := &net.Dialer{LocalAddr: net.TCPAddrFromAddrPort(netip.AddrPortFrom(src, 0))}
+	for range 4 {
+		c, err := d.Dial("tcp", tb.addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { c.Close() })
+	}
+	cert := tb.device(t, "real")
+	ack, err := connectFrom(tb, cert, "real", 5, src)
+	if err != nil || ack.ReasonCode != 0 {
+		t.Fatalf("device behind idle connections of its source: %+v %v, want connected", ack, err)
+	}
+	if n := tb.lis.slots.inUse(); n != 0 {
+		t.Fatalf("%d handshake slots held by connections that sent nothing", n)
+	}
+}
