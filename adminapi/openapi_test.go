@@ -26,7 +26,7 @@ func init() {
 	for _, v := range []any{Error{}, Device{}, Certificate{}, DeviceDetail{}, TransitionRequest{}, TransitionResult{},
 		Endorsement{}, ImportResult{}, RefusedEndorsement{}, Release{}, AuditEntry{}, Point{},
 		CampaignSpec{}, CampaignFilter{}, CampaignPhase{}, CampaignWindow{}, CampaignSummary{}, PhaseSummary{}, DeviceProgress{}, Node{},
-		OwnerKey{}, VoucherImport{}, ExtendRequest{}, ExtendResult{}, ReleaseRequest{}, ReleaseResult{}, DeviceExport{}, RotateRequest{}, Rotation{}} {
+		OwnerKey{}, VoucherImport{}, ExtendRequest{}, ExtendResult{}, ReleaseRequest{}, ReleaseResult{}, DeviceExport{}, RotateRequest{}, Rotation{}, RetiringKey{}} {
 		t := reflect.TypeOf(v)
 		schemaTypes[t.Name()] = t
 	}
@@ -63,6 +63,7 @@ var enums = map[reflect.Type][]string{
 var fieldEnums = map[string][]string{
 	"AuditEntry.decision": {Allow, Deny},
 	"Rotation.state":      {"", "staged", "active", "retired"},
+	"RetiringKey.state":   {"retiring", "retired"},
 }
 
 func strs[T ~string](l []T) []string {

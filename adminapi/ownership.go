@@ -129,3 +129,21 @@ func (c *Client) Rotation(ctx context.Context) (*Rotation, error) {
 	var out Rotation
 	return &out, c.get(ctx, "/api/v1/ca/rotation", nil, &out)
 }
+
+// RetiringKey is a release key being rotated out, as GET
+// /api/v1/release-keys/retiring answers: "retiring" (still trusted for
+// releases) while an active device's last attestation does not report
+// its fuse revoked, "retired" (its releases refused) once none does.
+type RetiringKey struct {
+	Key     string   `json:"key"`  // its PEM file on the server
+	Fuse    int      `json:"fuse"` // its index in the devices' provisioned key set
+	State   string   `json:"state"`
+	Active  int      `json:"active_devices"`
+	Holders []string `json:"holders"` // active devices still holding it
+}
+
+// RetiringKeys returns the retiring release keys and who holds them.
+func (c *Client) RetiringKeys(ctx context.Context) ([]RetiringKey, error) {
+	var out []RetiringKey
+	return out, c.get(ctx, "/api/v1/release-keys/retiring", nil, &out)
+}

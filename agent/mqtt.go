@@ -64,7 +64,7 @@ func (a *Agent) Connect(ctx context.Context) error {
 			if ca.Properties != nil {
 				a.serverReference(ca.ReasonCode, ca.Properties.ServerReference)
 			}
-			return fmt.Errorf("agent: mqtt: %s: connect refused: reason %#x", addr, ca.ReasonCode)
+			return connackError(addr, ca.ReasonCode)
 		}
 		a.connectFailed(addr, cert, certificateRefused(err))
 		return fmt.Errorf("agent: mqtt: %s: connect: %w", addr, err)
@@ -123,6 +123,28 @@ func subscribeUntilLost(ctx context.Context, c *paho.Client, lost <-chan struct{
 		}
 	}()
 	return c.Subscribe(sctx, s)
+}
+
+// ErrServerBusy is a CONNACK telling the device to come back later: the
+// node is admitting connections at the rate it can authenticate them
+// (MQTT 5 0x89 server busy, 0x88 server unavailable; docs/fleet-server.md,
+// "Connection storms"). It is transient: Run retries after its backoff,
+// with full jitter so that the refused devices of a storm spread out, at
+// the next endpoint.
+var ErrServerBusy = errors.New("agent: mqtt: server busy")
+
+// Reason codes of a CONNACK that asks the device to retry later.
+const (
+	reasonServerUnavailable = 0x88
+	reasonServerBusy        = 0x89
+)
+
+// connackError is the error of a CONNACK with refusal code.
+func connackError(addr string, code byte) error {
+	if code == reasonServerBusy || code == reasonServerUnavailable {
+		return fmt.Errorf("%w: %s: CONNACK reason %#x; retrying after the backoff", ErrServerBusy, addr, code)
+	}
+	return fmt.Errorf("agent: mqtt: %s: connect refused: reason %#x", addr, code)
 }
 
 // MQTT 5 reason codes that send a device to another server.

@@ -60,3 +60,19 @@ func TestSubscribeEndsWhenSessionLost(t *testing.T) {
 		t.Fatalf("subscription ended with %v, want the end of the lost session", err)
 	}
 }
+
+// A CONNACK "server busy" (0x89, as a node admitting a reconnection storm
+// answers) or "server unavailable" (0x88) is transient: Connect's error
+// says so, and Run retries it after the backoff instead of giving up.
+func TestConnackBusyIsTransient(t *testing.T) {
+	for _, code := range []byte{0x88, 0x89} {
+		err := connackError("node:8883", code)
+		if !errors.Is(err, ErrServerBusy) || IsFatal(err) {
+			t.Errorf("CONNACK %#x: %v: want ErrServerBusy, not fatal", code, err)
+		}
+	}
+	err := connackError("node:8883", 0x87)
+	if errors.Is(err, ErrServerBusy) {
+		t.Errorf("CONNACK 0x87 (not authorized) taken for busy: %v", err)
+	}
+}

@@ -432,7 +432,7 @@ func newFleetReleasesCmd(env *Env, o *fleetOpts) *cobra.Command {
 		Use:     "releases",
 		Short:   "List and register firmware releases (the reference measurements)",
 		Example: "  rampart fleet releases register spe-1.2.3.signed.bin --comment \"Q4 release\"",
-		Args:    exactArgs(0, "a subcommand (list, register)"),
+		Args:    exactArgs(0, "a subcommand (list, register, key-status)"),
 		RunE:    func(cmd *cobra.Command, _ []string) error { return cmd.Help() },
 	}
 	list := &cobra.Command{
@@ -461,7 +461,30 @@ func newFleetReleasesCmd(env *Env, o *fleetOpts) *cobra.Command {
 		},
 	}
 	reg.Flags().StringVar(&comment, "comment", "", "free text kept with the release")
-	cmd.AddCommand(list, reg)
+	keys := &cobra.Command{
+		Use:   "key-status",
+		Short: "Show each retiring release key and the active devices that still hold it",
+		Long: `A retiring release key (the server's retiring_release_keys) stays trusted for releases
+while an active device's last attestation does not report its key fuse revoked; once every
+active device reports it revoked it is retired and its releases are refused. This lists each
+retiring key, its state and the devices still holding it (--json for the whole list).`,
+		Example: "  rampart fleet releases key-status\n  rampart fleet releases key-status --json",
+		Args:    exactArgs(0, "no arguments"),
+		RunE: func(_ *cobra.Command, _ []string) error {
+			c, err := o.client(env)
+			if err != nil {
+				return err
+			}
+			return printList(env, o, c.RetiringKeys, "KEY\tFUSE\tSTATE\tHOLDERS\tOF ACTIVE\tSTILL HELD BY", func(k adminapi.RetiringKey) string {
+				held := strings.Join(k.Holders[:min(len(k.Holders), 10)], " ")
+				if len(k.Holders) > 10 {
+					held += fmt.Sprintf(" and %d more", len(k.Holders)-10)
+				}
+				return fmt.Sprintf("%s\t%d\t%s\t%d\t%d\t%s", k.Key, k.Fuse, k.State, len(k.Holders), k.Active, held)
+			})
+		},
+	}
+	cmd.AddCommand(list, reg, keys)
 	return cmd
 }
 

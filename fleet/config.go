@@ -15,6 +15,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"rampart/fleet/api"
+	"rampart/fleet/trust"
 	"rampart/internal/yamlerr"
 )
 
@@ -62,6 +63,14 @@ type Config struct {
 	// RetiredReleaseKeys are PEM files of release keys rotated out: an
 	// image they sign is refused (docs/ownership-and-rotation.md).
 	RetiredReleaseKeys []string `yaml:"retired_release_keys"`
+	// RetiringReleaseKeys are release keys being rotated out: trusted for
+	// releases until every active device attests the key's fuse (its bit
+	// in the release-key fuse claim) revoked, refused after
+	// (docs/ownership-and-rotation.md, section 9; fleet/trust RetiringKey).
+	RetiringReleaseKeys []struct {
+		Key  string `yaml:"key"`  // PEM file path
+		Fuse int    `yaml:"fuse"` // the key's index in the devices' provisioned key set, 0..31
+	} `yaml:"retiring_release_keys"`
 	// APITokens admit admin API callers; only SHA-256 digests are stored.
 	APITokens []api.TokenConfig `yaml:"api_tokens"`
 	Telemetry struct {
@@ -113,6 +122,7 @@ type Config struct {
 	manufacturerKeys map[string]*ecdsa.PublicKey
 	releaseKeys      []any
 	retiredKeys      []any // RetiredReleaseKeys, loaded
+	retiringKeys     []trust.RetiringKey
 }
 
 // Duration is a time.Duration written as "90s", "24h".
@@ -171,6 +181,9 @@ func ParseConfig(file string, data []byte) (*Config, error) {
 	}
 	for i := range c.RetiredReleaseKeys {
 		c.RetiredReleaseKeys[i] = rel(c.RetiredReleaseKeys[i])
+	}
+	for i := range c.RetiringReleaseKeys {
+		c.RetiringReleaseKeys[i].Key = rel(c.RetiringReleaseKeys[i].Key)
 	}
 	if c.Cluster != nil {
 		c.Cluster.resolveFiles(rel)

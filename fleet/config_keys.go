@@ -7,6 +7,7 @@ import (
 	"os"
 
 	"rampart/attest"
+	"rampart/fleet/trust"
 	"rampart/image"
 )
 
@@ -71,6 +72,39 @@ func (c *Config) validateReleaseKeys(bad report) {
 			}
 		}
 		c.retiredKeys = append(c.retiredKeys, k)
+	}
+	c.validateRetiringKeys(bad)
+}
+
+// validateRetiringKeys loads the release keys being rotated out: a key
+// also trusted or retired outright, or two on one fuse, is an error.
+func (c *Config) validateRetiringKeys(bad report) {
+	c.retiringKeys = nil
+	fuses := map[int]bool{}
+	for i, r := range c.RetiringReleaseKeys {
+		p := fmt.Sprintf("retiring_release_keys.%d", i)
+		if r.Fuse < 0 || r.Fuse > 31 {
+			bad(p+".fuse", "%d: want 0..31 (the key's index in the devices' provisioned key set)", r.Fuse)
+		} else if fuses[r.Fuse] {
+			bad(p+".fuse", "%d: another retiring key has this fuse", r.Fuse)
+		}
+		fuses[r.Fuse] = true
+		b, err := os.ReadFile(r.Key)
+		if err != nil {
+			bad(p+".key", "%v", err)
+			continue
+		}
+		k, err := image.ParseKeyPEM(b)
+		if err != nil {
+			bad(p+".key", "%s: %v", r.Key, err)
+			continue
+		}
+		for _, t := range append(append([]any{}, c.releaseKeys...), c.retiredKeys...) {
+			if sameKey(t, k) {
+				bad(p+".key", "%s is also in release_keys or retired_release_keys", r.Key)
+			}
+		}
+		c.retiringKeys = append(c.retiringKeys, trust.RetiringKey{Key: k, Name: r.Key, Fuse: r.Fuse})
 	}
 }
 

@@ -39,6 +39,15 @@ type MQTTLimits struct {
 	// MaxHandshakesPerSource: TLS handshakes in progress from one IP
 	// address; more connections are closed at once.
 	MaxHandshakesPerSource int `yaml:"max_handshakes_per_source"`
+	// Admission control in a reconnection storm (docs/fleet-server.md,
+	// "Connection storms"). MaxHandshakes: TLS handshakes running at
+	// once. MaxAuthentications: authentications (store reads) running at
+	// once; 0: half the store's connection pool, at least 2. AuthWait:
+	// how long a connection waits for an authentication slot before its
+	// CONNECT is answered "server busy".
+	MaxHandshakes      int      `yaml:"max_handshakes"`
+	MaxAuthentications int      `yaml:"max_authentications"`
+	AuthWait           Duration `yaml:"auth_wait"`
 }
 
 // defaultMQTT are the broker's defaults.
@@ -46,7 +55,8 @@ var defaultMQTT = func() MQTTLimits {
 	d := broker.Defaults()
 	return MQTTLimits{MaxPacketSize: d.MaxPacketSize, MaxRetainedBytes: d.MaxRetainedBytes, MaxSubscriptions: d.MaxSubscriptions,
 		MessageRate: d.MessageRate, ReceiveMaximum: d.Window, MaxInflight: d.MaxInflight, MaxKeepalive: Duration{d.MaxKeepalive},
-		WriteTimeout: Duration{d.WriteTimeout}, HandshakeTimeout: Duration{d.HandshakeTimeout}, MaxHandshakesPerSource: d.MaxHandshakesPerSource}
+		WriteTimeout: Duration{d.WriteTimeout}, HandshakeTimeout: Duration{d.HandshakeTimeout}, MaxHandshakesPerSource: d.MaxHandshakesPerSource,
+		MaxHandshakes: d.MaxHandshakes, AuthWait: Duration{d.AuthWait}}
 }()
 
 // validate applies the defaults to the zero fields of m and checks the
@@ -81,6 +91,11 @@ func (m *MQTTLimits) validate(bad report) {
 	dur(&m.WriteTimeout, d.WriteTimeout, "write_timeout", 100*time.Millisecond, 10*time.Minute)
 	dur(&m.HandshakeTimeout, d.HandshakeTimeout, "handshake_timeout", 100*time.Millisecond, 5*time.Minute)
 	num(&m.MaxHandshakesPerSource, d.MaxHandshakesPerSource, "max_handshakes_per_source", 1, 65536)
+	num(&m.MaxHandshakes, d.MaxHandshakes, "max_handshakes", 1, 65536)
+	if m.MaxAuthentications < 0 || m.MaxAuthentications > 4096 { // 0: derived from the store's pool
+		bad("mqtt.max_authentications", "%d: want 0 (half the store's pool) or 1..4096", m.MaxAuthentications)
+	}
+	dur(&m.AuthWait, d.AuthWait, "auth_wait", time.Millisecond, time.Minute)
 }
 
 // brokerConfig copies the limits into the broker's configuration.
@@ -89,4 +104,5 @@ func (m *MQTTLimits) brokerConfig(c *broker.Config) {
 	c.MessageRate, c.Window, c.MaxInflight = m.MessageRate, m.ReceiveMaximum, m.MaxInflight
 	c.MaxKeepalive, c.WriteTimeout, c.HandshakeTimeout = m.MaxKeepalive.Duration, m.WriteTimeout.Duration, m.HandshakeTimeout.Duration
 	c.MaxHandshakesPerSource = m.MaxHandshakesPerSource
+	c.MaxHandshakes, c.MaxAuthentications, c.AuthWait = m.MaxHandshakes, m.MaxAuthentications, m.AuthWait.Duration
 }

@@ -35,7 +35,11 @@ func TestConfigErrorsNameFileLine(t *testing.T) {
 		"mqtt write":    {"data_dir: d\nmqtt:\n  write_timeout: 1ms\n", "c.yaml:3:3: mqtt.write_timeout"},
 		"mqtt shake":    {"data_dir: d\nmqtt:\n  handshake_timeout: 1h\n", "mqtt.handshake_timeout"},
 		"mqtt sources":  {"data_dir: d\nmqtt:\n  max_handshakes_per_source: -2\n", "c.yaml:3:3: mqtt.max_handshakes_per_source"},
-		"mqtt unknown":  {"data_dir: d\nmqtt:\n  max_will: 3\n", "c.yaml:3:3: mqtt.max_will: unknown field \"max_will\" (known fields: handshake_timeout,"},
+		"mqtt shakes":   {"data_dir: d\nmqtt:\n  max_handshakes: -1\n", "c.yaml:3:3: mqtt.max_handshakes"},
+		"mqtt auths":    {"data_dir: d\nmqtt:\n  max_authentications: 5000\n", "c.yaml:3:3: mqtt.max_authentications"},
+		"mqtt wait":     {"data_dir: d\nmqtt:\n  auth_wait: 2m\n", "c.yaml:3:3: mqtt.auth_wait"},
+		"retiring fuse": {"data_dir: d\nretiring_release_keys:\n  - {key: nope.pem, fuse: 40}\n", "c.yaml:3:21: retiring_release_keys[0].fuse: 40: want 0..31"},
+		"mqtt unknown":  {"data_dir: d\nmqtt:\n  max_will: 3\n", "c.yaml:3:3: mqtt.max_will: unknown field \"max_will\" (known fields: auth_wait, handshake_timeout,"},
 		"empty env":     {"data_dir: d\ndatabase: env:RAMPART_TEST_SURELY_UNSET_VARIABLE\n", "c.yaml:2:1: database"},
 	} {
 		_, err := ParseConfig(filepath.Join(dir, "c.yaml"), []byte(tc.text))

@@ -316,7 +316,7 @@ func New(cfg *Config, o Options) (*Server, error) {
 		s.writer.Close()
 		return fail(err)
 	}
-	s.api, err = api.New(api.Deps{Transfer: s.transfer, CA: caRotator{s}, Store: s.db, Disconnect: s.disconnect, Manufacturers: cfg.manufacturerKeys, ReleaseKeys: cfg.releaseKeys, RetiredReleaseKeys: cfg.retiredKeys,
+	s.api, err = api.New(api.Deps{Transfer: s.transfer, CA: caRotator{s}, Store: s.db, Disconnect: s.disconnect, Manufacturers: cfg.manufacturerKeys, ReleaseKeys: cfg.releaseKeys, RetiredReleaseKeys: cfg.retiredKeys, RetiringReleaseKeys: cfg.retiringKeys,
 		Campaigns: s.camps, Tokens: cfg.APITokens, Metrics: s.metrics.handler(), Log: log.With("component", "api"), OnRequest: s.metrics.request,
 		Refusals: s.refusals, Nodes: s.nodes, Draining: s.drain.draining.Load, Ready: s.opts.Ready})
 	if err != nil {

@@ -40,6 +40,9 @@ type Deps struct {
 	ReleaseKeys   []any
 	// RetiredReleaseKeys sign nothing the server registers any more.
 	RetiredReleaseKeys []any
+	// RetiringReleaseKeys are trusted while an active device still holds
+	// them, then refused (fleet/trust RetiringKey).
+	RetiringReleaseKeys []trust.RetiringKey
 	// Campaigns runs firmware update campaigns; nil disables the
 	// campaign routes and release uploads keep only the measurement.
 	Campaigns *campaign.Engine
@@ -112,6 +115,7 @@ func New(d Deps) (*API, error) {
 	a.route("POST /api/v1/endorsements", Admin, a.importEndorsements)
 	a.route("GET /api/v1/releases", Viewer, a.listReleases)
 	a.route("POST /api/v1/releases", Admin, a.registerRelease)
+	a.route("GET /api/v1/release-keys/retiring", Viewer, a.retiringKeys)
 	a.route("GET /api/v1/nodes", Viewer, a.listNodes)
 	a.route("GET /api/v1/campaigns", Viewer, a.campaigns(a.listCampaigns))
 	a.route("POST /api/v1/campaigns", Operator, a.campaigns(a.createCampaign))
@@ -416,7 +420,12 @@ func (a *API) registerRelease(w http.ResponseWriter, r *http.Request) {
 		writeErr(w, http.StatusRequestEntityTooLarge, "body: %v", err)
 		return
 	}
-	if err := trust.CheckNotRetired(data, a.d.RetiredReleaseKeys); err != nil {
+	keys, retired, err := trust.ReleaseKeysNow(r.Context(), a.d.Store, a.d.ReleaseKeys, a.d.RetiredReleaseKeys, a.d.RetiringReleaseKeys)
+	if err != nil {
+		a.storeErr(w, err)
+		return
+	}
+	if err := trust.CheckNotRetired(data, retired); err != nil {
 		if aerr := a.d.Store.Audit(r.Context(), &store.AuditEntry{Actor: actor(r), Action: "releases.register", Decision: store.Deny, Reason: err.Error()}); aerr != nil {
 			a.d.Log.Error("audit write failed", "err", aerr)
 		}
@@ -426,7 +435,7 @@ func (a *API) registerRelease(w http.ResponseWriter, r *http.Request) {
 	var rel *store.Release
 	if a.d.Campaigns != nil {
 		var sha string
-		rel, sha, err = campaign.Upload(r.Context(), a.d.Store, data, a.d.ReleaseKeys, r.URL.Query().Get("force") == "true", r.URL.Query().Get("comment"), actor(r))
+		rel, sha, err = campaign.Upload(r.Context(), a.d.Store, data, keys, r.URL.Query().Get("force") == "true", r.URL.Query().Get("comment"), actor(r))
 		if err == nil {
 			// The content address only: the image URL devices use needs a
 			// per-device download token, so no URL is advertised here.
@@ -439,7 +448,7 @@ func (a *API) registerRelease(w http.ResponseWriter, r *http.Request) {
 			}
 		}
 	} else {
-		rel, err = trust.RegisterRelease(r.Context(), a.d.Store, data, a.d.ReleaseKeys, r.URL.Query().Get("comment"), actor(r))
+		rel, err = trust.RegisterRelease(r.Context(), a.d.Store, data, keys, r.URL.Query().Get("comment"), actor(r))
 	}
 	if errors.Is(err, campaign.ErrRollback) {
 		a.fail(w, http.StatusConflict, err)

@@ -101,6 +101,20 @@ type Config struct {
 	// MaxHandshakesPerSource bounds the TLS handshakes in progress from
 	// one IP address (default 256); more are closed at once.
 	MaxHandshakesPerSource int
+	// Admission control for connection storms (admission.go).
+	// MaxHandshakes bounds the TLS handshakes running at once (default
+	// 512), each from its ClientHello to its end: a connection waits for
+	// a slot for up to half of HandshakeTimeout, and is closed if none
+	// comes. MaxAuthentications
+	// bounds the authentications (the certificate's store reads) running
+	// at once (default: half the store's pool, at least 2), and AuthWait
+	// how long one waits for a slot (default 500 ms) before its CONNECT
+	// is answered "server busy" (MQTT 5 0x89, 3.1.1 0x03). One source
+	// holds at most half of either's slots, and slots freed go to the
+	// waiting sources in turn.
+	MaxHandshakes      int
+	MaxAuthentications int
+	AuthWait           time.Duration
 	// Refusals coalesces the refusal audit entries (audit.go): the fleet
 	// server shares one among all its listeners, and runs and flushes
 	// it. When nil the broker makes its own (at most 4,096 bursts, window
@@ -115,6 +129,9 @@ type Config struct {
 	// afterAuthenticate, when set (tests), runs for a connection that
 	// passed its handshake and CONNECT checks, before mochi registers it.
 	afterAuthenticate func(id string)
+	// inAuthentication, when set (tests), runs while a connection holds
+	// an authentication slot, before the store reads.
+	inAuthentication func(id string)
 }
 
 // DefaultMaxPacketSize is Config.MaxPacketSize's default.
@@ -126,7 +143,16 @@ const DefaultMaxPacketSize = 64 << 10
 func Defaults() Config {
 	return Config{BufferSize: 512, Window: 64, MaxInflight: 64, MaxPacketSize: DefaultMaxPacketSize, HandshakeTimeout: 10 * time.Second,
 		MessageRate: 1000, MaxSubscriptions: 16, MaxRetainedBytes: deviceproto.MaxOutcomeSize, MaxKeepalive: 600 * time.Second,
-		WriteTimeout: 30 * time.Second, MaxHandshakesPerSource: 256, AuditWindow: time.Minute}
+		WriteTimeout: 30 * time.Second, MaxHandshakesPerSource: 256, AuditWindow: time.Minute,
+		MaxHandshakes: 512, AuthWait: 500 * time.Millisecond}
+}
+
+// DefaultMaxAuthentications is Config.MaxAuthentications's default for
+// db: half its connection pool, so that authentications in a storm
+// leave the other half to telemetry, enrollment and the health checks;
+// at least 2.
+func DefaultMaxAuthentications(db *store.DB) int {
+	return max(2, db.PoolSize()/2)
 }
 
 // Broker is a running MQTT broker.
@@ -150,6 +176,8 @@ type Broker struct {
 	countQoS0    func(error)  // the Sink's completion for QoS 0 telemetry
 	jobs         *mqtt.Client // the server's own client publishing jobs (PublishJob)
 
+	auth      *fairSem                 // authentication slots (admission.go)
+	busy      atomic.Int64             // connections refused for load, all kinds (Busy)
 	recent    recent                   // recent renewals and drops of devices (credentials.go)
 	draining  atomic.Bool              // Drain has begun (drain.go)
 	refs      atomic.Pointer[[]string] // other nodes' MQTT endpoints, for Server Reference (drain.go)
@@ -188,6 +216,9 @@ func New(cfg Config) (*Broker, error) {
 	setDefault(&cfg.MaxKeepalive, d.MaxKeepalive)
 	setDefault(&cfg.WriteTimeout, d.WriteTimeout)
 	setDefault(&cfg.AuditWindow, d.AuditWindow)
+	setDefault(&cfg.MaxHandshakes, d.MaxHandshakes)
+	setDefault(&cfg.MaxAuthentications, DefaultMaxAuthentications(cfg.Store))
+	setDefault(&cfg.AuthWait, d.AuthWait)
 	cfg.MaxKeepalive = min(max(cfg.MaxKeepalive, time.Second), 65535*time.Second)
 	b := &Broker{cfg: cfg, window: cfg.Window, limits: defaultLimits, keepalive: uint16(cfg.MaxKeepalive / time.Second), started: time.Now()}
 	b.limits.retainedBytes = cfg.MaxRetainedBytes
@@ -196,6 +227,7 @@ func New(cfg Config) (*Broker, error) {
 		b.refusals = newRefusals(&cfg)
 	}
 	b.recent.m = map[string]credChange{}
+	b.auth = newFairSem(cfg.MaxAuthentications, cfg.MaxAuthentications/2)
 	b.countQoS0 = func(err error) {
 		if err == nil {
 			b.published.Add(1)
@@ -241,8 +273,10 @@ func New(cfg Config) (*Broker, error) {
 func (b *Broker) Start() error {
 	tc := tlsconf.Server(b.cfg.Certificate)
 	tc.ClientAuth = tls.RequireAnyClientCert // verified in VerifyConnection, so that refusals are audited
-	tc.VerifyConnection = b.verifyPeer
 	b.lis = newTLSListener("mqtts", b.cfg.Address, tc, b.cfg.HandshakeTimeout)
+	b.lis.verify = b.admit // per connection, with its source (admission.go)
+	b.lis.slots = newFairSem(b.cfg.MaxHandshakes, b.cfg.MaxHandshakes/2)
+	b.lis.onRefused = b.refusedForLoad
 	b.lis.writeTimeout, b.lis.perSource = b.cfg.WriteTimeout, b.cfg.MaxHandshakesPerSource
 	b.lis.closeClients = b.closeClients
 	if err := b.srv.AddListener(b.lis); err != nil {

@@ -20,7 +20,7 @@ var errNoSink = errors.New("broker: no telemetry sink configured")
 // connection state: call it once per connection.
 func peerCert(cl *mqtt.Client) (*x509.Certificate, bool) {
 	tc, ok := cl.Net.Conn.(*conn)
-	if !ok {
+	if !ok || !tc.admitted {
 		return nil, false
 	}
 	cs := tc.ConnectionState()
@@ -84,6 +84,9 @@ func (h *hook) Provides(x byte) bool {
 // (MQTT 3.1.1: 0x05 not authorized) and an audit entry; the Will is never
 // published, since the connection ends before mochi reads from it.
 func (h *hook) OnConnect(cl *mqtt.Client, pk packets.Packet) error {
+	if c, ok := cl.Net.Conn.(*conn); ok && c.busy { // before anything else (admission.go)
+		return h.b.refuseBusy(cl)
+	}
 	id, ok := peerID(cl)
 	if !ok || id != cl.ID || !validDeviceID(id) {
 		return nil

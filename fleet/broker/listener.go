@@ -31,6 +31,16 @@ type tlsListener struct {
 	writeTimeout time.Duration // each write to a client (conn)
 	perSource    int           // handshakes in progress from one IP address
 	log          *slog.Logger
+	// slots bounds the handshakes running at once (admission.go); nil:
+	// no bound.
+	slots *fairSem
+	// verify is the handshake's certificate check for a connection from
+	// src (Broker.admit): busy when it found no authentication slot, and
+	// then passed the handshake without checking the store.
+	verify func(cs tls.ConnectionState, src netip.Addr) (busy bool, err error)
+	// onRefused counts a connection refused for load (metrics); may be nil.
+	onRefused func(action string)
+	stop      chan struct{} // closed by stopAccepting and Close: waits for a slot end
 
 	mu      sync.Mutex
 	ln      net.Listener
@@ -52,7 +62,7 @@ type tlsListener struct {
 var _ listeners.Listener = (*tlsListener)(nil)
 
 func newTLSListener(id, address string, cfg *tls.Config, timeout time.Duration) *tlsListener {
-	return &tlsListener{id: id, address: address, cfg: cfg, timeout: timeout, shakes: map[net.Conn]struct{}{}, sources: map[netip.Addr]int{}, live: map[net.Conn]struct{}{}}
+	return &tlsListener{id: id, address: address, cfg: cfg, timeout: timeout, stop: make(chan struct{}), shakes: map[net.Conn]struct{}{}, sources: map[netip.Addr]int{}, live: map[net.Conn]struct{}{}}
 }
 
 func (l *tlsListener) ID() string       { return l.id }
@@ -109,6 +119,7 @@ func (l *tlsListener) Serve(establish listeners.EstablishFn) {
 			l.mu.Unlock()
 			l.log.Debug("mqtt connection refused: too many handshakes from one address", "remote", src.String(), "limit", l.perSource)
 			c.Close()
+			l.refused("mqtt.accept.source")
 			continue
 		}
 		l.shakes[c] = struct{}{}
@@ -128,12 +139,15 @@ func sourceOf(c net.Conn) netip.Addr {
 
 func (l *tlsListener) handshake(c net.Conn, src netip.Addr, establish listeners.EstablishFn) {
 	defer l.wg.Done()
-	tc := tls.Server(c, l.cfg)
+	tc, st := l.server(c, src)
 	// A deadline rather than HandshakeContext, which would start one more
 	// goroutine per connection to watch the context.
 	started := time.Now() // before VerifyConnection reads the store
 	c.SetDeadline(started.Add(l.timeout))
 	err := tc.Handshake()
+	if st.slot {
+		l.slots.release(src)
+	}
 	if err != nil {
 		l.log.Debug("mqtt tls handshake failed", "remote", c.RemoteAddr().String(), "err", err)
 	}
@@ -142,10 +156,7 @@ func (l *tlsListener) handshake(c net.Conn, src netip.Addr, establish listeners.
 	c.SetDeadline(time.Now().Add(l.timeout))
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	delete(l.shakes, c)
-	if l.sources[src]--; l.sources[src] <= 0 {
-		delete(l.sources, src)
-	}
+	l.forgetLocked(c, src)
 	if err != nil || l.closed || l.stopped {
 		c.Close()
 		return
@@ -153,7 +164,7 @@ func (l *tlsListener) handshake(c net.Conn, src netip.Addr, establish listeners.
 	// Registered before Close can run, so a connection handed over just
 	// as the broker stops is closed by Close rather than left attached.
 	l.live[c] = struct{}{}
-	mc := &conn{Conn: tc, writeTimeout: l.writeTimeout, handshakeStart: started}
+	mc := &conn{Conn: tc, writeTimeout: l.writeTimeout, handshakeStart: started, busy: st.busy, admitted: !st.busy}
 	go func() {
 		if err := establish(l.id, mc); err != nil {
 			l.log.Debug("mqtt connection ended", "err", err)
@@ -162,6 +173,72 @@ func (l *tlsListener) handshake(c net.Conn, src netip.Addr, establish listeners.
 		delete(l.live, c)
 		l.mu.Unlock()
 	}()
+}
+
+// shakeState is what a connection's handshake found out (handshake).
+type shakeState struct {
+	slot bool // it holds a handshake slot, to give back when it ends
+	busy bool // no authentication slot: not authenticated, CONNECT answered "server busy"
+}
+
+// errNoSlot ends a handshake that found no slot in time.
+var errNoSlot = errors.New("broker: no handshake slot in time")
+
+// server wraps c in a TLS server for this connection. The handshake slot
+// (admission.go) is taken once the ClientHello has arrived
+// (GetConfigForClient), so that neither a client slow to send it nor the
+// wait for it holds a slot: the slot covers the server's crypto, one
+// round trip and the certificate check. No slot within half the handshake
+// timeout: the handshake fails before any crypto, and the connection is
+// closed. The certificate check is l.verify with the connection's source.
+func (l *tlsListener) server(c net.Conn, src netip.Addr) (*tls.Conn, *shakeState) {
+	st := &shakeState{}
+	if l.verify == nil && l.slots == nil {
+		return tls.Server(c, l.cfg), st
+	}
+	cfg := l.cfg.Clone()
+	if l.verify != nil {
+		cfg.VerifyConnection = func(cs tls.ConnectionState) error {
+			b, err := l.verify(cs, src)
+			st.busy = b
+			return err
+		}
+	}
+	if l.slots == nil {
+		return tls.Server(c, cfg), st
+	}
+	outer := &tls.Config{GetConfigForClient: func(*tls.ClientHelloInfo) (*tls.Config, error) {
+		if !l.slots.acquire(src, l.timeout/2, l.stop) {
+			l.refused("mqtt.handshake.busy")
+			return nil, errNoSlot
+		}
+		st.slot = true
+		return cfg, nil
+	}}
+	return tls.Server(c, outer), st
+}
+
+// forgetLocked ends the accounting of a connection's handshake.
+func (l *tlsListener) forgetLocked(c net.Conn, src netip.Addr) {
+	delete(l.shakes, c)
+	if l.sources[src]--; l.sources[src] <= 0 {
+		delete(l.sources, src)
+	}
+}
+
+func (l *tlsListener) refused(action string) {
+	if l.onRefused != nil {
+		l.onRefused(action)
+	}
+}
+
+// endWaits ends every wait for a handshake slot (once).
+func (l *tlsListener) endWaits() {
+	select {
+	case <-l.stop:
+	default:
+		close(l.stop)
+	}
 }
 
 func (l *tlsListener) isClosed() bool {
@@ -176,6 +253,7 @@ func (l *tlsListener) stopAccepting() {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.stopped = true
+	l.endWaits()
 	if l.ln != nil {
 		l.ln.Close()
 	}
@@ -190,6 +268,7 @@ func (l *tlsListener) Close(closeClients listeners.CloseFn) {
 	l.mu.Lock()
 	first := !l.closed
 	l.closed = true
+	l.endWaits()
 	if l.ln != nil {
 		l.ln.Close()
 	}
@@ -225,6 +304,11 @@ type conn struct {
 	*tls.Conn
 	writeTimeout   time.Duration
 	handshakeStart time.Time // when the TLS handshake began (credentials.go)
+	// admitted: the handshake checked the certificate against the store;
+	// busy: it found no authentication slot and checked nothing, so the
+	// CONNECT is answered "server busy" (hook.OnConnect). peerCert
+	// trusts the certificate of an admitted connection only.
+	admitted, busy bool
 }
 
 // SetDeadline is mochi's keepalive deadline, refreshed before each packet

@@ -298,11 +298,33 @@ func (e *Engine) addLocked(c *camp) {
 	}
 }
 
+// noRotation refuses a campaign while a CA rotation is staged or active:
+// its devices are being re-enrolled (and reconnect) at the rotation's
+// pace, and an update's re-attestation would race their re-enrollment,
+// each step of one ending the session the other needs. Wait until
+// `rampart fleet ca status` says retired.
+func (e *Engine) noRotation(ctx context.Context) error {
+	r, err := e.cfg.Store.CARotation(ctx)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if r.State == store.RotationStaged || r.State == store.RotationActive {
+		return fmt.Errorf("campaign: a fleet CA rotation (generation %d) is %s: start campaigns once it is retired (rampart fleet ca status): %w", r.Generation, r.State, ErrState)
+	}
+	return nil
+}
+
 // Create selects the targets, splits them into phases, stores the campaign
 // and starts it (or waits for approval when its first phase asks).
 func (e *Engine) Create(ctx context.Context, sp Spec, actor string) (*Summary, error) {
 	sp.Defaults()
 	if err := sp.Validate(); err != nil {
+		return nil, err
+	}
+	if err := e.noRotation(ctx); err != nil {
 		return nil, err
 	}
 	c, err := e.prepare(ctx, sp)

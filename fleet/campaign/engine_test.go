@@ -657,3 +657,35 @@ func TestJobsOfAFailedStepPublishedNext(t *testing.T) {
 		t.Fatalf("%d jobs published by the next step, want the 4 the failed step decided", n)
 	}
 }
+
+// A campaign is refused, with a clear error, while a fleet CA rotation is
+// staged or active, and accepted again once the rotation is retired. On
+// the old code it was created mid-rotation.
+func TestCampaignRefusedDuringCARotation(t *testing.T) {
+	b := newBench(t, 4)
+	ctx := context.Background()
+	e := b.engine(t)
+	spec := campaign.Spec{ID: "rot", Release: b.release, Filter: campaign.Filter{States: []store.State{store.Registered}},
+		Phases: []campaign.Phase{{Percent: 100}}, MaxConcurrent: 4}
+	rot := &store.CARotation{Generation: 2, CertPEM: []byte("new"), KeyPEM: []byte("key"), PrevCertPEM: []byte("old"), CrossPEM: []byte("cross"), Rate: 600}
+	if err := b.db.StartCARotation(ctx, rot, nil); err != nil {
+		t.Fatal(err)
+	}
+	for _, step := range []struct{ from, to string }{{"", store.RotationStaged}, {store.RotationStaged, store.RotationActive}} {
+		if step.from != "" {
+			if ok, err := b.db.AdvanceCARotation(ctx, 2, step.from, step.to, nil); err != nil || !ok {
+				t.Fatalf("advance to %s: %v %v", step.to, ok, err)
+			}
+		}
+		_, err := e.Create(ctx, spec, "test")
+		if !errors.Is(err, campaign.ErrState) || !strings.Contains(err.Error(), "CA rotation") || !strings.Contains(err.Error(), step.to) {
+			t.Fatalf("campaign while the rotation is %s: %v, want a refusal naming the rotation", step.to, err)
+		}
+	}
+	if ok, err := b.db.AdvanceCARotation(ctx, 2, store.RotationActive, store.RotationRetired, nil); err != nil || !ok {
+		t.Fatalf("retire: %v %v", ok, err)
+	}
+	if _, err := e.Create(ctx, spec, "test"); err != nil {
+		t.Fatalf("campaign after the rotation retired: %v", err)
+	}
+}

@@ -334,3 +334,30 @@ func (s *DB) CertificateClaims(ctx context.Context, deviceID string) (map[string
 	}
 	return out, rows.Err()
 }
+
+// ActiveDeviceClaims returns, for every active device, the attestation
+// claims stored with its newest certificate not revoked ("" when that
+// certificate has none, or the device has no such certificate): what each
+// device last attested, for the release-key rotation's status
+// (fleet/trust RetiringKey). One query.
+func (s *DB) ActiveDeviceClaims(ctx context.Context) (map[string]string, error) {
+	rows, err := s.sql.QueryContext(ctx, s.q(`SELECT d.device_id, COALESCE(c.claims, ''), COALESCE(c.not_before_ms, 0) FROM devices d
+		LEFT JOIN certificates c ON c.device_id = d.device_id AND c.revoked_ms = 0 WHERE d.state = ?`), string(Active))
+	if err != nil {
+		return nil, fmt.Errorf("store: active device claims: %w", err)
+	}
+	defer rows.Close()
+	out := map[string]string{}
+	newest := map[string]int64{}
+	for rows.Next() {
+		var id, claims string
+		var nb int64
+		if err := rows.Scan(&id, &claims, &nb); err != nil {
+			return nil, fmt.Errorf("store: active device claims: %w", err)
+		}
+		if old, seen := newest[id]; !seen || nb > old {
+			out[id], newest[id] = claims, nb
+		}
+	}
+	return out, rows.Err()
+}

@@ -185,6 +185,11 @@ func (s *DB) closeDBs() error {
 // Dialect reports which database is behind s.
 func (s *DB) Dialect() Dialect { return s.dialect }
 
+// PoolSize is how many connections the store opens at most for its reads
+// and writes (16 on PostgreSQL, 1 on SQLite): the broker sizes its
+// authentication bound below it (broker.Config.MaxAuthentications).
+func (s *DB) PoolSize() int { return s.sql.Stats().MaxOpenConnections }
+
 // Close closes the database.
 func (s *DB) Close() error {
 	s.closeStmts()
