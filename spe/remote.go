@@ -366,6 +366,29 @@ func (r *Remote) restart() {
 	}
 }
 
+// Kill ends the process at once (SIGKILL) and returns once it is gone, its
+// memory with it; the SPM then starts it again as after a crash.
+// Decommissioning uses it so that no process keeps a key in memory.
+func (r *Remote) Kill(wait time.Duration) error {
+	r.mu.Lock()
+	rc := r.cur
+	r.mu.Unlock()
+	if rc == nil {
+		return nil
+	}
+	if err := rc.cmd.Process.Kill(); err != nil && !errors.Is(err, os.ErrProcessDone) {
+		return fmt.Errorf("spe: partition %s: %w", r.opt.Name, err)
+	}
+	// The link ends when the kernel closes the process's descriptors,
+	// which it does after releasing its memory.
+	select {
+	case <-rc.done:
+		return nil
+	case <-time.After(wait):
+		return fmt.Errorf("spe: partition %s did not end within %v of SIGKILL", r.opt.Name, wait)
+	}
+}
+
 // stop ends the process for good (Server.Shutdown).
 func (r *Remote) stop() {
 	r.mu.Lock()

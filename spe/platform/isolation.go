@@ -126,10 +126,15 @@ func StartIsolated(srv *spe.Server, iso Isolated) ([]*spe.Remote, error) {
 			return remotes, err
 		}
 	} else {
+		retire := &spmRetire{srv: srv}
+		if err := srv.Register(spmRetireManifest, map[string]spe.Handler{"SPM_RETIRE": retire}); err != nil {
+			return nil, err
+		}
 		for _, g := range level3Groups(iso.Spec) {
 			if err := start(g.name, g.manifests, g.callers); err != nil {
 				return remotes, err
 			}
+			retire.add(remotes[len(remotes)-1])
 		}
 	}
 	apps := spe.Applications()
@@ -230,14 +235,15 @@ func RunPartition(conn io.ReadWriteCloser) error {
 // openLevel3 opens one PRoT process group of level 3 on srv.
 func openLevel3(srv *spe.Server, link *spe.PartitionLink, h hello) (*Platform, error) {
 	spec := h.Spec
-	if h.Group != GroupPlatform {
-		spec.DeviceDir = "" // only the platform group acts on the device
+	if h.Group != GroupFWU {
+		spec.DeviceDir = "" // only FWU's process acts on the device
 	}
 	opt, err := spec.Options()
 	if err != nil {
 		return nil, err
 	}
 	opt.Into, opt.Group, opt.Caller = srv, h.Group, link.Caller
+	opt.FWUMeasures = h.Group == GroupAttestation && h.Spec.DeviceDir != ""
 	return Open(opt)
 }
 

@@ -20,25 +20,30 @@ import (
 	"rampart/spe/storage/ps"
 )
 
-// At isolation level 3 the PSA root of trust runs as one process per
-// partition, except where partitions share a device or state in memory
-// that no call can carry (docs/spe-isolation.md, section 2):
+// At isolation level 3 every partition of the PSA root of trust runs in a
+// process of its own (docs/spe-isolation.md, section 1):
 //
 //   - GroupRootKey: the root key partition, the HUK's only process;
+//   - GroupLifecycle: the lifecycle state, which runs decommissioning;
+//   - GroupITS: ITS (in GroupFWU with ITSOnFlash: ITS and FWU write the
+//     same flash);
 //   - GroupCrypto: the crypto service, which gets its store key by a call;
-//   - GroupITS: ITS (in GroupPlatform with ITSOnFlash: ITS and FWU write
-//     the same flash);
 //   - GroupPS: PS, which gets each object key by a call and keeps its
 //     version records in ITS by calls;
-//   - GroupPlatform: lifecycle, attestation (the IAK's only process),
-//     audit and FWU, which share the device, this boot's measurements
-//     and the lifecycle state.
+//   - GroupAudit: the audit log and its checkpoint key;
+//   - GroupFWU: firmware update, the only process that acts on the device
+//     (with a device only);
+//   - GroupAttestation: attestation, the IAK's only process, which asks
+//     lifecycle for the state and FWU for this boot's measurements by calls.
 const (
-	GroupRootKey  = "prot:rootkey"
-	GroupCrypto   = "prot:crypto"
-	GroupITS      = "prot:its"
-	GroupPS       = "prot:ps"
-	GroupPlatform = "prot:platform"
+	GroupRootKey     = "prot:rootkey"
+	GroupLifecycle   = "prot:lifecycle"
+	GroupCrypto      = "prot:crypto"
+	GroupITS         = "prot:its"
+	GroupPS          = "prot:ps"
+	GroupAudit       = "prot:audit"
+	GroupFWU         = "prot:fwu"
+	GroupAttestation = "prot:attestation"
 )
 
 // Partition IDs of the platform partitions that call others at level 3:
@@ -57,29 +62,31 @@ type level3Group struct {
 	callers   map[int32]*spe.PartitionManifest
 }
 
+// one is a group of one partition that calls as id (0: calls nothing).
+func one(name string, m *spe.PartitionManifest, id int32) level3Group {
+	g := level3Group{name: name, manifests: []spe.PartitionManifest{*m}}
+	if id != 0 {
+		g.callers = map[int32]*spe.PartitionManifest{id: m}
+	}
+	return g
+}
+
 // level3Groups returns the PRoT processes of level 3, in the order they
 // start (each after those it calls while opening).
 func level3Groups(spec Spec) []level3Group {
-	withDevice := spec.DeviceDir != ""
-	platform := []spe.PartitionManifest{lifecycle.Manifest, attestation.Manifest, auditsvc.Manifest}
-	if withDevice {
-		platform = append(platform, fwu.Manifest)
-	}
-	gs := []level3Group{{name: GroupRootKey, manifests: []spe.PartitionManifest{rootkey.Manifest}}}
+	gs := []level3Group{one(GroupRootKey, &rootkey.Manifest, 0), one(GroupLifecycle, &lifecycle.Manifest, LifecyclePartitionID)}
 	if !spec.ITSOnFlash {
-		gs = append(gs, level3Group{name: GroupITS, manifests: []spe.PartitionManifest{its.Manifest}})
-	} else {
-		platform = append(platform, its.Manifest)
+		gs = append(gs, one(GroupITS, &its.Manifest, 0))
 	}
-	return append(gs,
-		level3Group{name: GroupCrypto, manifests: []spe.PartitionManifest{crypto.Manifest},
-			callers: map[int32]*spe.PartitionManifest{CryptoPartitionID: &crypto.Manifest}},
-		level3Group{name: GroupPS, manifests: []spe.PartitionManifest{ps.Manifest},
-			callers: map[int32]*spe.PartitionManifest{ps.PartitionClientID: &ps.Manifest}},
-		level3Group{name: GroupPlatform, manifests: platform, callers: map[int32]*spe.PartitionManifest{
-			LifecyclePartitionID: &lifecycle.Manifest, AttestationPartitionID: &attestation.Manifest,
-			auditsvc.AnchorClientID: &auditsvc.Manifest}},
-	)
+	if spec.DeviceDir != "" {
+		fg := one(GroupFWU, &fwu.Manifest, 0)
+		if spec.ITSOnFlash {
+			fg.manifests = append(fg.manifests, its.Manifest)
+		}
+		gs = append(gs, fg)
+	}
+	return append(gs, one(GroupCrypto, &crypto.Manifest, CryptoPartitionID), one(GroupPS, &ps.Manifest, ps.PartitionClientID),
+		one(GroupAudit, &auditsvc.Manifest, auditsvc.AnchorClientID), one(GroupAttestation, &attestation.Manifest, AttestationPartitionID))
 }
 
 // isLevel3PRoT reports whether group is one of level 3's PRoT processes.
@@ -108,7 +115,7 @@ func (p *Platform) runs(part string) bool {
 	case g == "":
 		return part != GroupRootKey // levels 1 and 2: all, with the HUK in memory
 	case part == GroupITS && p.opt.ITSOnFlash:
-		return g == GroupPlatform
+		return g == GroupFWU
 	}
 	return g == part
 }

@@ -15,6 +15,7 @@ import (
 	"rampart/attest"
 	"rampart/boot"
 	"rampart/ipc"
+	"rampart/psaclient"
 	"rampart/spe"
 	"rampart/spe/attestation"
 	"rampart/spe/audit"
@@ -97,6 +98,9 @@ type Options struct {
 	// psa.LifetimePersistentTPM (docs/roots-of-trust.md); nil keeps the
 	// first two in StateDir and refuses the third.
 	RoT *rot.TPM
+	// FWUMeasures, at level 3, says the device is in the FWU partition's
+	// process: attestation asks it for this boot's measurements.
+	FWUMeasures bool
 }
 
 // Platform is an assembled SPE.
@@ -137,7 +141,7 @@ func Open(opt Options) (*Platform, error) {
 	if err := storage.PrivateDir(opt.StateDir); err != nil {
 		return nil, fmt.Errorf("platform: state directory: %w", err)
 	}
-	if opt.Group != "" && opt.Group != GroupPlatform {
+	if opt.Group != "" && opt.Group != GroupLifecycle {
 		return p.openPart()
 	}
 	lcStore, err := storage.Open(filepath.Join(opt.StateDir, LifecycleDir), storage.Options{Fault: opt.StorageFault})
@@ -165,6 +169,10 @@ func Open(opt Options) (*Platform, error) {
 	if p.Lifecycle.State().Major() == attest.LifecycleDecommissioned {
 		return p, nil
 	}
+	if opt.Group == GroupLifecycle {
+		p.auditTransitions(psaclient.NewAudit(p.calls.get(LifecyclePartitionID)))
+		return p, nil
+	}
 	if err := p.openServices(); err != nil {
 		p.Close()
 		return nil, err
@@ -184,8 +192,20 @@ func (p *Platform) openPart() (*Platform, error) {
 		p.Server = spe.New(p.opt.Server)
 	}
 	dead, err := decommissioned(p.opt.StateDir)
-	if err != nil || dead {
+	if err != nil {
 		return p, err
+	}
+	if dead {
+		// Level 3's decommissioning restarts this process: ITS on the
+		// device's flash, which only FWU's process reaches, is erased now.
+		if p.runs(GroupITS) && p.opt.ITSOnFlash {
+			st, err := p.openITSStore()
+			if err != nil {
+				return p, err
+			}
+			return p, st.Destroy()
+		}
+		return p, nil
 	}
 	if err := p.openServices(); err != nil {
 		p.Close()
@@ -221,8 +241,23 @@ func (p *Platform) openServices() error {
 			return err
 		}
 	}
-	if p.runs(GroupPlatform) {
-		if err := p.openAttestationAndAudit(); err != nil {
+	if p.runs(GroupFWU) && opt.Device != nil {
+		if err := p.bootDevice(); err != nil {
+			return err
+		}
+	}
+	if p.runs(GroupAttestation) {
+		if err := p.openAttestation(); err != nil {
+			return err
+		}
+	}
+	if p.runs(GroupAudit) {
+		if err := p.openAudit(); err != nil {
+			return err
+		}
+	}
+	if p.runs(GroupFWU) && opt.Device != nil {
+		if err := p.openFWU(); err != nil {
 			return err
 		}
 	}
@@ -242,10 +277,13 @@ func (p *Platform) register() error {
 		rs = append(rs, p.PS)
 	}
 	if p.Attestation != nil {
-		rs = append(rs, p.Attestation, p.Audit)
+		rs = append(rs, p.Attestation)
+	}
+	if p.Audit != nil {
+		rs = append(rs, p.Audit)
 	}
 	if p.FWU != nil {
-		rs = append(rs, p.FWU)
+		rs = append(rs, p.bootStateHandler())
 	}
 	for _, r := range rs {
 		if err := r.Register(p.Server); err != nil {
@@ -315,38 +353,81 @@ func (p *Platform) openPS() error {
 	return nil
 }
 
-// openAttestationAndAudit opens the partitions that share the device, the
-// boot's measurements and the lifecycle state: attestation, audit, FWU.
-func (p *Platform) openAttestationAndAudit() error {
-	opt := p.opt
-	var err error
-	if p.attestS, err = storage.Open(filepath.Join(opt.StateDir, AttestDir), storage.Options{Fault: opt.StorageFault}); err != nil {
-		return fmt.Errorf("platform: %w", err)
-	}
-	if opt.Device != nil && p.last == nil {
-		if p.last, err = opt.Device.Boot.Boot(); err != nil {
+// bootDevice runs the bootloader, unless the SPE was started with the
+// result of its boot, and measures it (the process that holds the device).
+func (p *Platform) bootDevice() error {
+	if p.last == nil {
+		var err error
+		if p.last, err = p.opt.Device.Boot.Boot(); err != nil {
 			return fmt.Errorf("platform: boot: %w", err)
 		}
 	}
-	if err := p.measureBoot(); err != nil {
+	return p.measureBoot()
+}
+
+// openAttestStore opens the store of the IAK and the audit key.
+func (p *Platform) openAttestStore() error {
+	if p.attestS != nil {
+		return nil
+	}
+	var err error
+	if p.attestS, err = storage.Open(filepath.Join(p.opt.StateDir, AttestDir), storage.Options{Fault: p.opt.StorageFault}); err != nil {
+		return fmt.Errorf("platform: %w", err)
+	}
+	return nil
+}
+
+// openAttestation opens the attestation partition: the IAK. At level 3 it
+// reads the lifecycle state and this boot's measurements by calls.
+func (p *Platform) openAttestation() error {
+	opt := p.opt
+	if err := p.openAttestStore(); err != nil {
 		return err
 	}
-	aopt := attestation.Options{Store: p.attestS, HUK: p.huk, Lifecycle: p.Lifecycle.State, BootRecords: p.bootRecords, Rand: opt.Rand}
+	aopt := attestation.Options{Store: p.attestS, HUK: p.huk, Lifecycle: p.lifecycleState, BootRecords: p.bootRecords, Rand: opt.Rand}
 	if opt.RoT != nil {
 		aopt.External = tpmIAK{opt.RoT}
 	}
+	var err error
 	if p.huk == nil {
 		if aopt.SealKey, err = p.derive(AttestationPartitionID, attestation.SealKeyLabel); err != nil {
 			return fmt.Errorf("platform: attestation sealing key: %w", err)
 		}
 		defer clear(aopt.SealKey)
 	}
-	if opt.Device != nil {
+	switch {
+	case opt.Device != nil:
 		aopt.KeyFuses = p.keyFuses
+	case opt.FWUMeasures:
+		aopt.Measurements = remoteBootState{p.calls.get(AttestationPartitionID)}.get
 	}
-	p.Attestation, err = attestation.New(aopt)
-	if err != nil {
+	if p.Attestation, err = attestation.New(aopt); err != nil {
 		return fmt.Errorf("platform: %w", err)
+	}
+	return nil
+}
+
+// lifecycleState is the lifecycle state for attestation: from the manager
+// in this process, or by a call to the lifecycle partition (level 3). A
+// failed call reads as unknown, for which no token is signed.
+func (p *Platform) lifecycleState() attest.Lifecycle {
+	if p.Lifecycle != nil {
+		return p.Lifecycle.State()
+	}
+	st, err := psaclient.NewLifecycle(p.calls.get(AttestationPartitionID)).Get()
+	if err != nil {
+		return attest.LifecycleUnknown
+	}
+	return attest.Lifecycle(st)
+}
+
+// openAudit opens the audit log with its checkpoint key, and records every
+// lifecycle transition of this process's lifecycle manager in it (level
+// 3: the lifecycle partition appends them by calls).
+func (p *Platform) openAudit() error {
+	opt := p.opt
+	if err := p.openAttestStore(); err != nil {
+		return err
 	}
 	auditKey, err := p.auditKey()
 	if err != nil {
@@ -362,23 +443,46 @@ func (p *Platform) openAttestationAndAudit() error {
 	if err != nil {
 		return fmt.Errorf("platform: %w", err)
 	}
+	if p.Lifecycle != nil {
+		p.auditTransitions(auditAppender{p.Audit})
+	}
+	return nil
+}
+
+// appender adds a record to the audit log as the lifecycle partition.
+type appender interface {
+	Append(event string, data []byte) error
+}
+
+// auditAppender appends to the audit log in this process.
+type auditAppender struct{ s *auditsvc.Service }
+
+func (a auditAppender) Append(event string, data []byte) error {
+	return a.s.Append(LifecyclePartitionID, event, data)
+}
+
+// auditTransitions writes every lifecycle transition to the audit log.
+func (p *Platform) auditTransitions(a appender) {
 	p.Lifecycle.OnTransition(func(from, to lifecycle.State) {
 		// Best effort: a failed append makes the log refuse further use,
 		// which its readers see; the transition itself is already recorded.
-		_ = p.Audit.Append(LifecyclePartitionID, "lifecycle.transition", []byte(from.String()+" -> "+to.String()))
+		_ = a.Append("lifecycle.transition", []byte(from.String()+" -> "+to.String()))
 	})
-	if opt.Device != nil {
-		fwuStore, err := storage.Open(filepath.Join(opt.StateDir, FWUDir), storage.Options{Fault: opt.StorageFault})
-		if err != nil {
-			return fmt.Errorf("platform: %w", err)
-		}
-		p.FWU, err = fwu.New(fwu.Options{
-			Store: fwuStore, Flash: opt.Device.Flash, Config: opt.Device.Config, Boot: opt.Device.Boot,
-			Keys: opt.Device.Keys, LastBoot: p.last, Reboot: p.Reboot, Lock: &p.devLock,
-		})
-		if err != nil {
-			return fmt.Errorf("platform: %w", err)
-		}
+}
+
+// openFWU opens firmware update on the device.
+func (p *Platform) openFWU() error {
+	opt := p.opt
+	fwuStore, err := storage.Open(filepath.Join(opt.StateDir, FWUDir), storage.Options{Fault: opt.StorageFault})
+	if err != nil {
+		return fmt.Errorf("platform: %w", err)
+	}
+	p.FWU, err = fwu.New(fwu.Options{
+		Store: fwuStore, Flash: opt.Device.Flash, Config: opt.Device.Config, Boot: opt.Device.Boot,
+		Keys: opt.Device.Keys, LastBoot: p.last, Reboot: p.Reboot, Lock: &p.devLock,
+	})
+	if err != nil {
+		return fmt.Errorf("platform: %w", err)
 	}
 	return nil
 }
@@ -565,6 +669,12 @@ func (p *Platform) destroy() error {
 	}
 	dir := p.opt.StateDir
 	var errs []error
+	if p.opt.Group == GroupLifecycle {
+		// Level 3: every other PRoT process is killed first (and so holds
+		// no key any more), then restarted by the SPM: on the
+		// decommissioned device it opens nothing.
+		errs = append(errs, p.retireProcesses())
+	}
 	errs = append(errs, storage.ShredFile(filepath.Join(dir, HUKFile)))
 	if p.opt.RoT != nil {
 		// The keys live only in the TPM: evicting them (the HUK, the IAK
@@ -581,22 +691,7 @@ func (p *Platform) destroy() error {
 		errs = append(errs, storage.Shred(filepath.Join(dir, d)))
 	}
 	clear(p.huk)
-	if p.opt.Group == GroupPlatform {
-		errs = append(errs, p.retireRootKey())
-	}
 	return errors.Join(errs...)
-}
-
-// retireRootKey makes the root key partition forget the HUK (level 3,
-// whose file destroy shreds). A root key partition that serves nothing
-// (started on a device already decommissioned) refuses the call: nothing
-// to retire.
-func (p *Platform) retireRootKey() error {
-	err := rootkey.Client{T: p.calls.get(LifecyclePartitionID)}.Retire()
-	if err != nil && !errors.Is(err, ipc.ErrConnectionRefused) {
-		return fmt.Errorf("platform: retiring the root key: %w", err)
-	}
-	return nil
 }
 
 // Close closes the audit log (sealing it with a checkpoint).
