@@ -11,7 +11,7 @@ import (
 // TestBootStateRoundTrip: what FWU answers is what attestation reads.
 func TestBootStateRoundTrip(t *testing.T) {
 	cs := []swcomponent.Component{{MeasurementType: "BL2", MeasurementValue: make([]byte, 32), SignerID: make([]byte, 32), Version: "1.2.3"},
-		{MeasurementType: "NSPE", MeasurementValue: []byte{1, 2, 3, 4}}}
+		{MeasurementType: "NSPE", MeasurementValue: []byte{1, 2, 3, 4}, SignerID: []byte{5, 6}}}
 	bs := bootState{KeyFuses: &attest.KeyFuses{Pending: 1, Revoked: 4}}
 	for _, c := range cs {
 		b, _ := c.MarshalCBOR()
@@ -44,7 +44,7 @@ func TestBootStateRoundTrip(t *testing.T) {
 // partition's process answers; a hostile one must not crash it, and what
 // parses encodes again to records that parse the same.
 func FuzzParseBootState(f *testing.F) {
-	c := swcomponent.Component{MeasurementType: "BL2", MeasurementValue: make([]byte, 32)}
+	c := swcomponent.Component{MeasurementType: "BL2", MeasurementValue: make([]byte, 32), SignerID: make([]byte, 32)}
 	rec, _ := c.MarshalCBOR()
 	seed, _ := json.Marshal(bootState{Records: [][]byte{rec}, KeyFuses: &attest.KeyFuses{Activated: 2}})
 	f.Add(seed)
