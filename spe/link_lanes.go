@@ -46,15 +46,40 @@ type linkLane struct {
 type lanePool struct {
 	mu     sync.RWMutex // held shared by a call on a lane, exclusively to unmap
 	region *shmring.Region
-	free   chan *linkLane
+	fmu    sync.Mutex
+	free   []*linkLane // a stack: the lane used last is taken first
 }
 
 func newLanePool(r *shmring.Region, spin time.Duration) *lanePool {
-	p := &lanePool{region: r, free: make(chan *linkLane, len(r.Lanes()))}
+	p := &lanePool{region: r}
 	for _, l := range r.Lanes() {
-		p.free <- &linkLane{lane: l, w: shmring.NewWaiter(spin)}
+		p.free = append(p.free, &linkLane{lane: l, w: shmring.NewWaiter(spin)})
 	}
 	return p
+}
+
+// take returns a free lane, or nil. It is the lane used last: its server
+// in the partition process has just answered and is still spinning for
+// the next request, so the call needs no doorbell and no wake-up. (Taking
+// the lanes in turn, as a FIFO would, gave each server four round trips'
+// wait: past its spin, asleep, woken by a system call every time.)
+func (p *lanePool) take() *linkLane {
+	p.fmu.Lock()
+	defer p.fmu.Unlock()
+	n := len(p.free)
+	if n == 0 {
+		return nil
+	}
+	l := p.free[n-1]
+	p.free = p.free[:n-1]
+	return l
+}
+
+// put returns l to the pool, on top.
+func (p *lanePool) put(l *linkLane) {
+	p.fmu.Lock()
+	p.free = append(p.free, l)
+	p.fmu.Unlock()
 }
 
 // close wakes every call waiting on a lane, waits for them, and unmaps.
@@ -81,10 +106,8 @@ func (p *lanePool) call(session uint64, client int32, frame []byte, outTotal int
 	if p == nil {
 		return nil, errNoLane
 	}
-	var l *linkLane
-	select {
-	case l = <-p.free:
-	default:
+	l := p.take()
+	if l == nil {
 		return nil, errNoLane
 	}
 	p.mu.RLock()
@@ -94,7 +117,7 @@ func (p *lanePool) call(session uint64, client int32, frame []byte, outTotal int
 	}
 	l.out = appendLinkFrame(l.out[:0], linkCall, session, client, frame)
 	if len(l.out) > l.lane.Req.Size() || outTotal+linkHeader+1024 > int64(l.lane.Rep.Size()) {
-		p.free <- l
+		p.put(l)
 		return nil, errNoLane
 	}
 	l.lane.Req.Put(l.out)
@@ -119,7 +142,7 @@ func (p *lanePool) call(session uint64, client int32, frame []byte, outTotal int
 		return nil, fmt.Errorf("%w: op %d for session %d on a lane", errLink, f.op, f.session)
 	}
 	b := append([]byte(nil), f.payload...)
-	p.free <- l
+	p.put(l)
 	return b, nil
 }
 

@@ -35,6 +35,9 @@ type RemoteOptions struct {
 	Command func() *exec.Cmd
 	// Hello is what the process is told to run (its first frame).
 	Hello []byte
+	// HelloFunc, when set, makes the hello of each start instead (what a
+	// process is told may change between its runs: decommissioning).
+	HelloFunc func() []byte
 	// StartTimeout bounds a start (default 30 s).
 	StartTimeout time.Duration
 	// CallTimeout bounds one forwarded call (default 60 s): a process that
@@ -194,7 +197,11 @@ func (r *Remote) handshake(rc *remoteConn, br *bufio.Reader, shmHello []byte) er
 			return fmt.Errorf("spe: partition %s: lanes: %w", r.opt.Name, err)
 		}
 	}
-	if err := rc.send(linkHello, 0, 0, r.opt.Hello); err != nil {
+	hello := r.opt.Hello
+	if r.opt.HelloFunc != nil {
+		hello = r.opt.HelloFunc()
+	}
+	if err := rc.send(linkHello, 0, 0, hello); err != nil {
 		return fmt.Errorf("spe: partition %s: hello: %w", r.opt.Name, err)
 	}
 	rc.conn.SetReadDeadline(time.Now().Add(r.opt.StartTimeout))

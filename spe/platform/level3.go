@@ -6,7 +6,6 @@ import (
 	"strings"
 	"sync"
 
-	"rampart/attest"
 	"rampart/ipc"
 	"rampart/spe"
 	"rampart/spe/attestation"
@@ -74,7 +73,9 @@ func one(name string, m *spe.PartitionManifest, id int32) level3Group {
 // level3Groups returns the PRoT processes of level 3, in the order they
 // start (each after those it calls while opening).
 func level3Groups(spec Spec) []level3Group {
-	gs := []level3Group{one(GroupRootKey, &rootkey.Manifest, 0), one(GroupLifecycle, &lifecycle.Manifest, LifecyclePartitionID)}
+	// Lifecycle first: on a decommissioned device it tells the SPM so
+	// (decommissioning again), and every later process opens nothing.
+	gs := []level3Group{one(GroupLifecycle, &lifecycle.Manifest, LifecyclePartitionID), one(GroupRootKey, &rootkey.Manifest, 0)}
 	if !spec.ITSOnFlash {
 		gs = append(gs, one(GroupITS, &its.Manifest, 0))
 	}
@@ -165,14 +166,37 @@ func (p *Platform) itsFor(id int32) interface {
 	return its.Client{T: p.calls.get(id), Self: id}
 }
 
-// decommissioned reads the lifecycle state without writing (a level-3
-// process other than the lifecycle partition's).
-func decommissioned(stateDir string) (bool, error) {
-	m, err := lifecycle.Open(storage.Reader(filepath.Join(stateDir, LifecycleDir)))
-	if err != nil {
-		return false, fmt.Errorf("platform: %w", err)
+// shredOwn destroys what one level-3 PRoT process keeps (decommissioning:
+// the SPM started it again on the decommissioned device). Each process
+// shreds its own, since with a user per partition no other may.
+func shredOwn(group string, spec Spec) error {
+	shred := storage.Shred
+	if spec.UserPerPartition {
+		shred = storage.ShredContents // the state directory is not its to write
 	}
-	return m.State().Major() == attest.LifecycleDecommissioned, nil
+	dirs := map[string]string{GroupCrypto: KeysDir, GroupITS: ITSDir, GroupPS: PSDir, GroupAudit: AuditDir,
+		GroupAttestation: AttestDir, GroupFWU: FWUDir}
+	switch {
+	case group == GroupRootKey:
+		return storage.ShredFile(filepath.Join(spec.StateDir, HUKFile))
+	case group == GroupFWU && spec.ITSOnFlash:
+		if err := shred(filepath.Join(spec.StateDir, FWUDir)); err != nil {
+			return err
+		}
+		opt, err := spec.Options()
+		if err != nil {
+			return err
+		}
+		p := &Platform{opt: opt}
+		st, err := p.openITSStore()
+		if err != nil {
+			return err
+		}
+		return st.Destroy()
+	case dirs[group] != "":
+		return shred(filepath.Join(spec.StateDir, dirs[group]))
+	}
+	return nil
 }
 
 // openRootKey opens the root key partition: the HUK, made on the first
@@ -181,10 +205,14 @@ func (p *Platform) openRootKey() error {
 	if err := checkRoT(p.opt.StateDir, nil); err != nil {
 		return err
 	}
-	if err := ensureHUK(p.opt.StateDir, p.opt.Rand, p.opt.StorageFault); err != nil {
+	if err := ensureHUK(p.opt.StateDir, p.opt.Rand, p.opt.StorageFault, p.opt.SharedStateDir); err != nil {
 		return err
 	}
-	huk, err := crypto.LoadOrCreateHUK(filepath.Join(p.opt.StateDir, HUKFile), p.opt.Rand)
+	load := crypto.LoadOrCreateHUK
+	if p.opt.SharedStateDir {
+		load = crypto.LoadOrCreateHUKSearchable
+	}
+	huk, err := load(filepath.Join(p.opt.StateDir, HUKFile), p.opt.Rand)
 	if err != nil {
 		return fmt.Errorf("platform: %w", err)
 	}

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"path/filepath"
 	"sync"
 	"time"
@@ -42,6 +43,7 @@ const (
 	FWUDir       = "fwu"
 	AuditDir     = "audit"
 	AuditLogFile = "audit.log"
+	AuditKeyDir  = "key" // in AuditDir: the audit checkpoint key, sealed
 )
 
 // LifecyclePartitionID is the secure client ID lifecycle events are audited under.
@@ -98,6 +100,12 @@ type Options struct {
 	// psa.LifetimePersistentTPM (docs/roots-of-trust.md); nil keeps the
 	// first two in StateDir and refuses the third.
 	RoT *rot.TPM
+	// SharedStateDir, at level 3 with a user per partition: StateDir
+	// belongs to the root key partition's user (mode 0711), each process
+	// owns only its own subdirectories.
+	SharedStateDir bool
+	// Decommissioned, at level 3, is what the SPM said of the device.
+	Decommissioned bool
 	// FWUMeasures, at level 3, says the device is in the FWU partition's
 	// process: attestation asks it for this boot's measurements.
 	FWUMeasures bool
@@ -136,9 +144,7 @@ func Open(opt Options) (*Platform, error) {
 	}
 	p := &Platform{opt: opt, last: opt.LastBoot}
 	p.calls.new = opt.Caller
-	// The state directory is the SPE's alone, whatever its mode was; one
-	// others could write to is refused.
-	if err := storage.PrivateDir(opt.StateDir); err != nil {
+	if err := checkStateDir(opt); err != nil {
 		return nil, fmt.Errorf("platform: state directory: %w", err)
 	}
 	if opt.Group != "" && opt.Group != GroupLifecycle {
@@ -191,21 +197,8 @@ func (p *Platform) openPart() (*Platform, error) {
 	if p.Server == nil {
 		p.Server = spe.New(p.opt.Server)
 	}
-	dead, err := decommissioned(p.opt.StateDir)
-	if err != nil {
-		return p, err
-	}
-	if dead {
-		// Level 3's decommissioning restarts this process: ITS on the
-		// device's flash, which only FWU's process reaches, is erased now.
-		if p.runs(GroupITS) && p.opt.ITSOnFlash {
-			st, err := p.openITSStore()
-			if err != nil {
-				return p, err
-			}
-			return p, st.Destroy()
-		}
-		return p, nil
+	if p.opt.Decommissioned {
+		return p, nil // RunPartition shredded its state
 	}
 	if err := p.openServices(); err != nil {
 		p.Close()
@@ -307,7 +300,7 @@ func (p *Platform) loadHUK() error {
 		}
 		return nil
 	}
-	if err := ensureHUK(opt.StateDir, opt.Rand, opt.StorageFault); err != nil {
+	if err := ensureHUK(opt.StateDir, opt.Rand, opt.StorageFault, false); err != nil {
 		return err
 	}
 	if p.huk, err = crypto.LoadOrCreateHUK(filepath.Join(opt.StateDir, HUKFile), opt.Rand); err != nil {
@@ -426,15 +419,12 @@ func (p *Platform) lifecycleState() attest.Lifecycle {
 // 3: the lifecycle partition appends them by calls).
 func (p *Platform) openAudit() error {
 	opt := p.opt
-	if err := p.openAttestStore(); err != nil {
-		return err
+	if err := storage.PrivateDir(filepath.Join(opt.StateDir, AuditDir)); err != nil {
+		return fmt.Errorf("platform: %w", err)
 	}
 	auditKey, err := p.auditKey()
 	if err != nil {
 		return err
-	}
-	if err := storage.PrivateDir(filepath.Join(opt.StateDir, AuditDir)); err != nil {
-		return fmt.Errorf("platform: %w", err)
 	}
 	p.Audit, err = auditsvc.Open(auditsvc.Options{
 		Path: filepath.Join(opt.StateDir, AuditDir, AuditLogFile), Signer: auditKey, Readers: opt.AuditReaders,
@@ -516,9 +506,16 @@ func (p *Platform) openITSStore() (storage.Backend, error) {
 // auditKey loads (or, on first start, generates) the audit checkpoint key,
 // sealed under the HUK like the IAK.
 func (p *Platform) auditKey() (*ecdsa.PrivateKey, error) {
-	get := func() ([]byte, error) { return p.attestS.GetSealed(auditKeyObject, auditKeyLabel, p.huk) }
+	if err := moveAuditKey(p.opt.StateDir); err != nil {
+		return nil, fmt.Errorf("platform: audit key: %w", err)
+	}
+	st, err := storage.Open(filepath.Join(p.opt.StateDir, AuditDir, AuditKeyDir), storage.Options{Fault: p.opt.StorageFault})
+	if err != nil {
+		return nil, fmt.Errorf("platform: audit key: %w", err)
+	}
+	get := func() ([]byte, error) { return st.GetSealed(auditKeyObject, auditKeyLabel, p.huk) }
 	put := func(der []byte) error {
-		return p.attestS.PutSealed(auditKeyObject, auditKeyLabel, p.huk, der, p.opt.Rand)
+		return st.PutSealed(auditKeyObject, auditKeyLabel, p.huk, der, p.opt.Rand)
 	}
 	if p.huk == nil { // level 3: the sealing key from the root key partition
 		key, err := p.derive(auditsvc.AnchorClientID, storage.SealLabel(auditKeyLabel))
@@ -526,9 +523,9 @@ func (p *Platform) auditKey() (*ecdsa.PrivateKey, error) {
 			return nil, fmt.Errorf("platform: audit key: %w", err)
 		}
 		defer clear(key)
-		get = func() ([]byte, error) { return p.attestS.GetSealedWithKey(auditKeyObject, auditKeyLabel, key) }
+		get = func() ([]byte, error) { return st.GetSealedWithKey(auditKeyObject, auditKeyLabel, key) }
 		put = func(der []byte) error {
-			return p.attestS.PutSealedWithKey(auditKeyObject, auditKeyLabel, key, der, p.opt.Rand)
+			return st.PutSealedWithKey(auditKeyObject, auditKeyLabel, key, der, p.opt.Rand)
 		}
 	}
 	der, err := get()
@@ -558,6 +555,49 @@ func (p *Platform) auditKey() (*ecdsa.PrivateKey, error) {
 		return nil, errors.New("platform: audit key is not ECDSA")
 	}
 	return ek, nil
+}
+
+// checkStateDir checks the state directory before anything is opened in
+// it: the SPE's alone (0700), refused when others could write to it. At
+// level 3 with a user per partition it belongs to the root key
+// partition's user, 0711: that process checks it so; the others, which own
+// only their subdirectories, check that nobody but its owner can write it.
+func checkStateDir(opt Options) error {
+	switch {
+	case !opt.SharedStateDir:
+		return storage.PrivateDir(opt.StateDir)
+	case opt.Group == GroupRootKey:
+		return storage.SearchableDir(opt.StateDir)
+	}
+	fi, err := os.Stat(opt.StateDir)
+	if err != nil {
+		return err
+	}
+	if !fi.IsDir() || fi.Mode().Perm()&0o022 != 0 {
+		return fmt.Errorf("%w: %s has mode %v", storage.ErrExposed, opt.StateDir, fi.Mode())
+	}
+	return nil
+}
+
+// moveAuditKey moves the audit key from the attestation store, where
+// earlier versions kept it, to audit's own directory (with a user per
+// partition at level 3 the audit process may not enter the attestation
+// store). A rename: the sealed object opens the same there.
+func moveAuditKey(stateDir string) error {
+	old := filepath.Join(stateDir, AttestDir, auditKeyObject)
+	if _, err := os.Lstat(old); err != nil {
+		return nil // none there, or not this process's to see
+	}
+	// Made 0700, not checked: the SPM (root) moves it for another user;
+	// the store's Open checks it.
+	dir := filepath.Join(stateDir, AuditDir, AuditKeyDir)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return err
+	}
+	if _, err := os.Lstat(filepath.Join(dir, auditKeyObject)); err == nil {
+		return storage.ShredFile(old) // moved before; a copy left by a crash
+	}
+	return os.Rename(old, filepath.Join(dir, auditKeyObject))
 }
 
 // HUK returns the hardware unique key (provisioning and tests only).
@@ -667,14 +707,14 @@ func (p *Platform) destroy() error {
 	for _, sd := range p.shutdowners() {
 		sd.Shutdown()
 	}
+	if p.opt.Group == GroupLifecycle {
+		// Level 3: the SPM kills every other PRoT process (none holds a
+		// key any more) and starts it again on the decommissioned device,
+		// where it shreds its own state (shredOwn) and opens nothing.
+		return p.retireProcesses()
+	}
 	dir := p.opt.StateDir
 	var errs []error
-	if p.opt.Group == GroupLifecycle {
-		// Level 3: every other PRoT process is killed first (and so holds
-		// no key any more), then restarted by the SPM: on the
-		// decommissioned device it opens nothing.
-		errs = append(errs, p.retireProcesses())
-	}
 	errs = append(errs, storage.ShredFile(filepath.Join(dir, HUKFile)))
 	if p.opt.RoT != nil {
 		// The keys live only in the TPM: evicting them (the HUK, the IAK

@@ -4,9 +4,12 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
+	"rampart/attest"
 	"rampart/ipc"
+	"rampart/psaclient"
 	"rampart/spe"
 	"rampart/spe/rootkey"
 )
@@ -32,6 +35,7 @@ const killWait = 10 * time.Second
 // opens nothing), and to take their services out of the SPM.
 type spmRetire struct {
 	srv     *spe.Server
+	done    atomic.Bool // the device is decommissioned: every start is told so
 	mu      sync.Mutex
 	remotes []*spe.Remote
 }
@@ -49,13 +53,24 @@ func (h *spmRetire) Call(m *spe.Message) ipc.Status {
 	if m.NumIn() != 0 || len(m.OutSize) != 0 {
 		return ipc.ErrProgrammerError
 	}
+	h.done.Store(true)
 	h.mu.Lock()
 	rs := append([]*spe.Remote(nil), h.remotes...)
 	h.mu.Unlock()
 	var errs []error
 	for _, r := range rs {
-		if isLevel3PRoT(r.Name()) && r.Name() != GroupLifecycle {
-			errs = append(errs, r.Kill(killWait))
+		if !isLevel3PRoT(r.Name()) || r.Name() == GroupLifecycle {
+			continue
+		}
+		old := r.PID()
+		if err := r.Kill(killWait); err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		// Started again, it shreds its own state before it answers ready:
+		// once every process is back, the destruction is complete.
+		if !waitNewPID(r, old, killWait) {
+			errs = append(errs, fmt.Errorf("platform: %s did not start again after decommissioning", r.Name()))
 		}
 	}
 	// Their calls in progress failed with the processes: Retire waits for
@@ -65,6 +80,41 @@ func (h *spmRetire) Call(m *spe.Message) ipc.Status {
 		return m.Fail(ipc.ErrGenericError, err)
 	}
 	return ipc.Success
+}
+
+// spmClientID is the secure client ID the SPM reads the lifecycle state as.
+const spmClientID int32 = 0xf000
+
+// learnState asks the lifecycle partition, just started, for the state
+// before any other PRoT process starts: the call waits until it has opened
+// (and, on a decommissioned device, finished decommissioning again), and a
+// decommissioned state makes every later start open nothing.
+func (h *spmRetire) learnState() error {
+	c, err := h.srv.Local(spmClientID)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	st, err := psaclient.NewLifecycle(c).Get()
+	if err != nil {
+		return fmt.Errorf("platform: the lifecycle partition: %w", err)
+	}
+	if attest.Lifecycle(st).Major() == attest.LifecycleDecommissioned {
+		h.done.Store(true)
+	}
+	return nil
+}
+
+// waitNewPID waits until r serves under a pid other than old.
+func waitNewPID(r *spe.Remote, old int, d time.Duration) bool {
+	deadline := time.Now().Add(d)
+	for time.Now().Before(deadline) {
+		if pid := r.PID(); pid != 0 && pid != old {
+			return true
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	return false
 }
 
 // retireProcesses asks the SPM, as the lifecycle partition, to end every
