@@ -14,6 +14,7 @@ import (
 	"rampart/attest"
 	"rampart/ipc"
 	"rampart/psaclient"
+	"rampart/spe"
 	"rampart/spe/platform"
 	"rampart/spe/sensor"
 )
@@ -167,5 +168,18 @@ func wantOwner(t *testing.T, path string, uid int, mode os.FileMode) {
 	}
 	if st := fi.Sys().(*syscall.Stat_t); int(st.Uid) != uid || fi.Mode().Perm() != mode {
 		t.Errorf("%s: uid %d mode %v, want uid %d mode %v", path, st.Uid, fi.Mode().Perm(), uid, mode)
+	}
+}
+
+// TestPRoTGroupsConfigurable: every PRoT process of level 3 can be given
+// a user in the configuration (spe keeps its own list of the names, as it
+// cannot import this package).
+func TestPRoTGroupsConfigurable(t *testing.T) {
+	for _, g := range []string{platform.GroupRootKey, platform.GroupLifecycle, platform.GroupITS, platform.GroupCrypto,
+		platform.GroupPS, platform.GroupAudit, platform.GroupFWU, platform.GroupAttestation} {
+		cfg := fmt.Sprintf(`{"socket": "x", "state_dir": "y", "clients": [{"uid": 1, "client_id": -3}], "isolation": 3, "partition_uids": {%q: 900}}`, g)
+		if _, err := spe.ParseConfig("spe.json", []byte(cfg)); err != nil {
+			t.Errorf("%s: %v", g, err)
+		}
 	}
 }
