@@ -46,40 +46,15 @@ type linkLane struct {
 type lanePool struct {
 	mu     sync.RWMutex // held shared by a call on a lane, exclusively to unmap
 	region *shmring.Region
-	fmu    sync.Mutex
-	free   []*linkLane // a stack: the lane used last is taken first
+	free   chan *linkLane
 }
 
 func newLanePool(r *shmring.Region, spin time.Duration) *lanePool {
-	p := &lanePool{region: r}
+	p := &lanePool{region: r, free: make(chan *linkLane, len(r.Lanes()))}
 	for _, l := range r.Lanes() {
-		p.free = append(p.free, &linkLane{lane: l, w: shmring.NewWaiter(spin)})
+		p.free <- &linkLane{lane: l, w: shmring.NewWaiter(spin)}
 	}
 	return p
-}
-
-// take returns a free lane, or nil. It is the lane used last: its server
-// in the partition process has just answered and is still spinning for
-// the next request, so the call needs no doorbell and no wake-up. (Taking
-// the lanes in turn, as a FIFO would, gave each server four round trips'
-// wait: past its spin, asleep, woken by a system call every time.)
-func (p *lanePool) take() *linkLane {
-	p.fmu.Lock()
-	defer p.fmu.Unlock()
-	n := len(p.free)
-	if n == 0 {
-		return nil
-	}
-	l := p.free[n-1]
-	p.free = p.free[:n-1]
-	return l
-}
-
-// put returns l to the pool, on top.
-func (p *lanePool) put(l *linkLane) {
-	p.fmu.Lock()
-	p.free = append(p.free, l)
-	p.fmu.Unlock()
 }
 
 // close wakes every call waiting on a lane, waits for them, and unmaps.
@@ -106,8 +81,10 @@ func (p *lanePool) call(session uint64, client int32, frame []byte, outTotal int
 	if p == nil {
 		return nil, errNoLane
 	}
-	l := p.take()
-	if l == nil {
+	var l *linkLane
+	select {
+	case l = <-p.free:
+	default:
 		return nil, errNoLane
 	}
 	p.mu.RLock()
@@ -117,7 +94,7 @@ func (p *lanePool) call(session uint64, client int32, frame []byte, outTotal int
 	}
 	l.out = appendLinkFrame(l.out[:0], linkCall, session, client, frame)
 	if len(l.out) > l.lane.Req.Size() || outTotal+linkHeader+1024 > int64(l.lane.Rep.Size()) {
-		p.put(l)
+		p.free <- l
 		return nil, errNoLane
 	}
 	l.lane.Req.Put(l.out)
@@ -142,7 +119,7 @@ func (p *lanePool) call(session uint64, client int32, frame []byte, outTotal int
 		return nil, fmt.Errorf("%w: op %d for session %d on a lane", errLink, f.op, f.session)
 	}
 	b := append([]byte(nil), f.payload...)
-	p.put(l)
+	p.free <- l
 	return b, nil
 }
 
