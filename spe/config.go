@@ -54,8 +54,10 @@ type Config struct {
 	// socket; 3 runs each application partition in a process of its own.
 	Isolation int `json:"isolation,omitempty"`
 	// PartitionUIDs maps partition processes ("prot", "app" at level 2,
-	// "app:<partition name>" at level 3) to the uid each runs as (its gid
-	// too): the SPE must start as root, and gives each its own state.
+	// "app:<partition name>" at level 3, and there each PRoT process:
+	// "prot:crypto" and the others of level3PRoT, which default to "prot")
+	// to the uid each runs as (its gid too): the SPE must start as root,
+	// and gives each its own state.
 	PartitionUIDs map[string]int `json:"partition_uids,omitempty"`
 	// AppsDir holds the application partitions' own directories (default
 	// state_dir/apps); with partition_uids it must be outside state_dir.
@@ -106,8 +108,8 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("spe: config: partition_uids: needs isolation 2 or 3 (at level 1 every partition is the SPE's process): %w", ErrConfig)
 	}
 	for g, uid := range c.PartitionUIDs {
-		if g != "prot" && g != "app" && !strings.HasPrefix(g, "app:") {
-			return fmt.Errorf("spe: config: partition_uids: %q is no partition process (prot, app, app:<partition name>): %w", g, ErrConfig)
+		if g != "prot" && g != "app" && !strings.HasPrefix(g, "app:") && !(c.Level() == 3 && level3PRoT[g]) {
+			return fmt.Errorf("spe: config: partition_uids: %q is no partition process (prot, app, app:<partition name>; at level 3 also prot:rootkey, prot:crypto, ...): %w", g, ErrConfig)
 		}
 		if uid <= 0 {
 			return fmt.Errorf("spe: config: partition_uids.%s: %d, want a uid other than root: %w", g, uid, ErrConfig)
@@ -199,4 +201,11 @@ func ParseConfig(name string, data []byte) (*Config, error) {
 		return nil, fmt.Errorf("%s: %w", name, err)
 	}
 	return &c, nil
+}
+
+// level3PRoT are the PSA root of trust's processes at isolation level 3
+// (spe/platform's groups), which partition_uids may name one by one.
+var level3PRoT = map[string]bool{
+	"prot:rootkey": true, "prot:lifecycle": true, "prot:its": true, "prot:crypto": true,
+	"prot:ps": true, "prot:audit": true, "prot:fwu": true, "prot:attestation": true,
 }

@@ -35,6 +35,9 @@ type RemoteOptions struct {
 	Command func() *exec.Cmd
 	// Hello is what the process is told to run (its first frame).
 	Hello []byte
+	// HelloFunc, when set, makes the hello of each start instead (what a
+	// process is told may change between its runs: decommissioning).
+	HelloFunc func() []byte
 	// StartTimeout bounds a start (default 30 s).
 	StartTimeout time.Duration
 	// CallTimeout bounds one forwarded call (default 60 s): a process that
@@ -194,7 +197,11 @@ func (r *Remote) handshake(rc *remoteConn, br *bufio.Reader, shmHello []byte) er
 			return fmt.Errorf("spe: partition %s: lanes: %w", r.opt.Name, err)
 		}
 	}
-	if err := rc.send(linkHello, 0, 0, r.opt.Hello); err != nil {
+	hello := r.opt.Hello
+	if r.opt.HelloFunc != nil {
+		hello = r.opt.HelloFunc()
+	}
+	if err := rc.send(linkHello, 0, 0, hello); err != nil {
 		return fmt.Errorf("spe: partition %s: hello: %w", r.opt.Name, err)
 	}
 	rc.conn.SetReadDeadline(time.Now().Add(r.opt.StartTimeout))
@@ -363,6 +370,29 @@ func (r *Remote) restart() {
 		if wait < 5*time.Second {
 			wait *= 2
 		}
+	}
+}
+
+// Kill ends the process at once (SIGKILL) and returns once it is gone, its
+// memory with it; the SPM then starts it again as after a crash.
+// Decommissioning uses it so that no process keeps a key in memory.
+func (r *Remote) Kill(wait time.Duration) error {
+	r.mu.Lock()
+	rc := r.cur
+	r.mu.Unlock()
+	if rc == nil {
+		return nil
+	}
+	if err := rc.cmd.Process.Kill(); err != nil && !errors.Is(err, os.ErrProcessDone) {
+		return fmt.Errorf("spe: partition %s: %w", r.opt.Name, err)
+	}
+	// The link ends when the kernel closes the process's descriptors,
+	// which it does after releasing its memory.
+	select {
+	case <-rc.done:
+		return nil
+	case <-time.After(wait):
+		return fmt.Errorf("spe: partition %s did not end within %v of SIGKILL", r.opt.Name, wait)
 	}
 }
 

@@ -53,3 +53,10 @@ func (s *Server) Retire(partitions ...string) {
 		svc.gate.Unlock()
 	}
 }
+
+// RetireSID is the partition manager's own decommissioning service at
+// isolation level 3 (spe/platform registers it for the lifecycle partition
+// alone): it kills every other PSA root-of-trust process, which the SPM
+// then starts again on the decommissioned device, and retires their
+// services in the SPM.
+const RetireSID = 0x0000f002

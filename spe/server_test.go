@@ -569,6 +569,8 @@ func TestConfig(t *testing.T) {
 		"uids at level 1": {`{"socket": "x", "state_dir": "y", "clients": [{"uid": 1, "client_id": -3}], "partition_uids": {"prot": 900}}`, "partition_uids: needs isolation 2 or 3"},
 		"uid of root":     {`{"socket": "x", "state_dir": "y", "clients": [{"uid": 1, "client_id": -3}], "isolation": 3, "partition_uids": {"prot": 0}}`, "partition_uids.prot: 0"},
 		"unknown process": {`{"socket": "x", "state_dir": "y", "clients": [{"uid": 1, "client_id": -3}], "isolation": 3, "partition_uids": {"crypto": 9}}`, `"crypto" is no partition process`},
+		"PRoT group at 2": {`{"socket": "x", "state_dir": "y", "clients": [{"uid": 1, "client_id": -3}], "isolation": 2, "partition_uids": {"prot:crypto": 9}}`, `"prot:crypto" is no partition process`},
+		"unknown group":   {`{"socket": "x", "state_dir": "y", "clients": [{"uid": 1, "client_id": -3}], "isolation": 3, "partition_uids": {"prot:nothing": 9}}`, `"prot:nothing" is no partition process`},
 		"unknown limit":   {`{"socket": "x", "state_dir": "y", "clients": [{"uid": 1, "client_id": -3}], "limits": {"crypto": {"keys": 1}}}`, "keys"},
 	} {
 		_, err := spe.ParseConfig("spe.json", []byte(tc.text))

@@ -22,9 +22,10 @@ var Manifest = spe.PartitionManifest{
 	FrameworkVersion: "1.1",
 	Name:             "RAMPART_SP_INITIAL_ATTESTATION",
 	Type:             spe.PSARoT,
-	// The root key partition for the IAK's sealing key at isolation
-	// level 3 (in memory at levels 1 and 2).
-	Dependencies: []uint32{psa.RootKeySID},
+	// At isolation level 3: the root key partition for the IAK's sealing
+	// key, lifecycle for the state and FWU for this boot's measurements
+	// (in memory at levels 1 and 2).
+	Dependencies: []uint32{psa.RootKeySID, psa.LifecycleSID, psa.FWUSID},
 	Services: []spe.ServiceManifest{{
 		Name: "INITIAL_ATTESTATION", SID: psa.AttestSID, Version: psa.AttestVersion, VersionPolicy: spe.Strict,
 		Stateless: true, NonSecureClients: true,
@@ -48,6 +49,11 @@ type Options struct {
 	// become the token's release-key-fuses claim (attest.KeyFusesClaim);
 	// nil (an SPE without a bootloader device) leaves the claim out.
 	KeyFuses func() *attest.KeyFuses
+	// Measurements, when set, replaces BootRecords and KeyFuses: both
+	// come from another process by one call (isolation level 3, where
+	// the FWU partition holds the device), and a failed call fails the
+	// token instead of leaving its claims out.
+	Measurements func() ([]swcomponent.Component, *attest.KeyFuses, error)
 	// BootSeed is this boot's seed (8..32 bytes); nil draws 32 random bytes.
 	BootSeed []byte
 	// Rand is used for the boot seed and ECDSA signatures; nil means crypto/rand.
@@ -73,7 +79,7 @@ func New(opt Options) (*Service, error) {
 	if opt.Rand == nil {
 		opt.Rand = rand.Reader
 	}
-	if opt.Lifecycle == nil || opt.BootRecords == nil {
+	if opt.Lifecycle == nil || (opt.BootRecords == nil && opt.Measurements == nil) {
 		return nil, errors.New("attestation: Lifecycle and BootRecords are required")
 	}
 	if opt.BootSeed == nil {
@@ -207,10 +213,12 @@ func (s *Service) claims(client int32, challenge []byte, profile attest.Profile)
 		CertificationReference: id.CertificationReference,
 		VerificationService:    id.VerificationService,
 	}
-	if s.opt.KeyFuses != nil {
-		c.KeyFuses = s.opt.KeyFuses()
+	records, fuses, err := s.measurements()
+	if err != nil {
+		return nil, nil, fmt.Errorf("attestation: boot measurements: %w: %w", err, ipc.ErrServiceFailure)
 	}
-	for _, r := range s.opt.BootRecords() {
+	c.KeyFuses = fuses
+	for _, r := range records {
 		c.SoftwareComponents = append(c.SoftwareComponents, r.Clone())
 	}
 	if len(c.SoftwareComponents) == 0 {
@@ -220,6 +228,18 @@ func (s *Service) claims(client int32, challenge []byte, profile attest.Profile)
 		c.NoSoftwareMeasurements = true
 	}
 	return c, key, nil
+}
+
+// measurements returns this boot's records and key fuses.
+func (s *Service) measurements() ([]swcomponent.Component, *attest.KeyFuses, error) {
+	if s.opt.Measurements != nil {
+		return s.opt.Measurements()
+	}
+	var fuses *attest.KeyFuses
+	if s.opt.KeyFuses != nil {
+		fuses = s.opt.KeyFuses()
+	}
+	return s.opt.BootRecords(), fuses, nil
 }
 
 // Token signs a token for client over challenge in profile.

@@ -30,6 +30,20 @@ func LoadOrCreateHUK(path string, rand io.Reader) ([]byte, error) {
 	if err := storage.PrivateDir(filepath.Dir(path)); err != nil {
 		return nil, fmt.Errorf("crypto: hardware unique key directory: %w", err)
 	}
+	return loadOrCreateHUK(path, rand)
+}
+
+// LoadOrCreateHUKSearchable is LoadOrCreateHUK in a directory other users
+// may enter but not list or write (storage.SearchableDir): the state
+// directory at isolation level 3 with a user per partition.
+func LoadOrCreateHUKSearchable(path string, rand io.Reader) ([]byte, error) {
+	if err := storage.SearchableDir(filepath.Dir(path)); err != nil {
+		return nil, fmt.Errorf("crypto: hardware unique key directory: %w", err)
+	}
+	return loadOrCreateHUK(path, rand)
+}
+
+func loadOrCreateHUK(path string, rand io.Reader) ([]byte, error) {
 	f, err := os.OpenFile(path, os.O_RDONLY, 0)
 	if errors.Is(err, fs.ErrNotExist) {
 		huk := make([]byte, HUKSize)

@@ -68,9 +68,13 @@ func New(opt Options) (*Service, error) {
 	huk := opt.HUK
 	if opt.StateDir != "" {
 		// The state directory is the SPE's alone: made 0700 whatever it
-		// was, refused when others could have written to it.
-		if err := storage.PrivateDir(opt.StateDir); err != nil {
-			return nil, fmt.Errorf("crypto: state directory: %w", err)
+		// was, refused when others could have written to it. With a store
+		// key (isolation level 3) it is the platform's to check: it may
+		// belong to the root key partition's user.
+		if opt.StoreKey == nil {
+			if err := storage.PrivateDir(opt.StateDir); err != nil {
+				return nil, fmt.Errorf("crypto: state directory: %w", err)
+			}
 		}
 		dir = filepath.Join(opt.StateDir, "keys")
 		if huk == nil && opt.StoreKey == nil {

@@ -13,9 +13,10 @@ var Manifest = spe.PartitionManifest{
 	FrameworkVersion: "1.1",
 	Name:             "RAMPART_SP_LIFECYCLE",
 	Type:             spe.PSARoT,
-	// Decommissioning retires the root key partition's HUK (isolation
-	// level 3); every transition is written to the audit log.
-	Dependencies: []uint32{psa.RootKeySID, psa.AuditSID},
+	// Decommissioning asks the partition manager to end every other PRoT
+	// process (isolation level 3); every transition is written to the
+	// audit log.
+	Dependencies: []uint32{spe.RetireSID, psa.AuditSID},
 	Services: []spe.ServiceManifest{{
 		Name: "LIFECYCLE", SID: psa.LifecycleSID, Version: psa.LifecycleVersion, VersionPolicy: spe.Strict,
 		Stateless: true, NonSecureClients: true,

@@ -7,7 +7,6 @@ import (
 	"testing"
 
 	"rampart/attest"
-	"rampart/boot"
 	"rampart/ipc"
 	"rampart/psa"
 	"rampart/psaclient"
@@ -42,8 +41,18 @@ func TestDecommissionLevel3(t *testing.T) {
 	if st, err := psaclient.NewLifecycle(again.dial(t)).Get(); err != nil || attest.Lifecycle(st).Major() != attest.LifecycleDecommissioned {
 		t.Fatalf("lifecycle after the restart: %#x %v", st, err)
 	}
-	for _, sid := range []uint32{psa.CryptoSID, psa.ITSSID, psa.PSSID} {
-		if st, _ := stateless(t, again.dial(t), sid, 1, nil); st != ipc.ErrConnectionRefused {
+	wantRetired(t, again)
+}
+
+// keyHolderSIDs are the services decommissioning takes away.
+var keyHolderSIDs = []uint32{psa.CryptoSID, psa.ITSSID, psa.PSSID, psa.AttestSID, psa.AuditSID, psa.FWUSID}
+
+// wantRetired checks that every key holder's SID refuses a stateless call,
+// whether the SPM retired it or its restarted process serves nothing.
+func wantRetired(t *testing.T, e *isoSPE) {
+	t.Helper()
+	for _, sid := range keyHolderSIDs {
+		if st, _ := stateless(t, e.dial(t), sid, 1, nil); st != ipc.ErrConnectionRefused {
 			t.Errorf("SID %#x on a decommissioned device: %v, want PSA_ERROR_CONNECTION_REFUSED", sid, st)
 		}
 	}
@@ -53,20 +62,7 @@ func TestDecommissionLevel3(t *testing.T) {
 // in the platform process (ITS and FWU write the same flash), and PS and
 // audit reach it there by SID.
 func TestLevel3ITSOnFlash(t *testing.T) {
-	root := t.TempDir()
-	devDir, stateDir := filepath.Join(root, "device"), filepath.Join(root, "state")
-	cfg, err := boot.ParseConfig([]byte(flashMapWithITS), true)
-	if err != nil {
-		t.Fatal(err)
-	}
-	d, err := boot.CreateDevice(devDir, cfg, []any{&bootKey.PublicKey}, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := d.Boot.Install(0, boot.Primary, signed(t, "1.0.0", 4000)); err != nil {
-		t.Fatal(err)
-	}
-	d.Close()
+	devDir, stateDir := newFlashITSDevice(t)
 	provisionDevice(t, devDir, stateDir)
 	e := startIsolated(t, platform.Isolated{Level: 3, Spec: platform.Spec{StateDir: stateDir, DeviceDir: devDir, ITSOnFlash: true}})
 	for _, r := range e.remotes {

@@ -17,11 +17,11 @@ import (
 // directory fsync) so that a power cut leaves no key or a whole key, never a
 // short file the next start would refuse. crypto.LoadOrCreateHUK then only
 // loads it (and checks its mode).
-func ensureHUK(stateDir string, rand io.Reader, fault storage.FaultFunc) error {
+func ensureHUK(stateDir string, rand io.Reader, fault storage.FaultFunc, searchable bool) error {
 	if _, err := os.Lstat(filepath.Join(stateDir, HUKFile)); !errors.Is(err, fs.ErrNotExist) {
 		return nil // present (or unreadable: LoadOrCreateHUK reports it)
 	}
-	st, err := storage.Open(stateDir, storage.Options{Fault: fault})
+	st, err := storage.Open(stateDir, storage.Options{Fault: fault, Searchable: searchable})
 	if err != nil {
 		return fmt.Errorf("platform: hardware unique key: %w", err)
 	}

@@ -34,8 +34,16 @@ type Spec struct {
 	PSLimits        its.Limits    `json:"ps_limits"`
 	// AppsDir holds one directory per application partition (default
 	// StateDir/apps). With partition users it must lie outside StateDir,
-	// which only the PRoT's user may enter.
+	// which only the PRoT's users may enter.
 	AppsDir string `json:"apps_dir,omitempty"`
+	// UserPerPartition (level 3, set by the SPM): the PRoT processes run
+	// as several users, each owning its own subdirectories of StateDir,
+	// which belongs to the root key partition's user and is 0711.
+	UserPerPartition bool `json:"user_per_partition,omitempty"`
+	// Decommissioned (level 3, set by the SPM for each start of a process
+	// once the lifecycle partition has decommissioned the device): the
+	// process shreds its own state and opens nothing.
+	Decommissioned bool `json:"decommissioned,omitempty"`
 }
 
 func (s Spec) appsDir() string {
@@ -48,7 +56,8 @@ func (s Spec) appsDir() string {
 // Options returns the platform options of s, opening its device.
 func (s Spec) Options() (Options, error) {
 	opt := Options{StateDir: s.StateDir, ITSOnFlash: s.ITSOnFlash, LifecycleAdmins: s.LifecycleAdmins,
-		AuditReaders: s.AuditReaders, CryptoLimits: s.CryptoLimits, ITSLimits: s.ITSLimits, PSLimits: s.PSLimits}
+		AuditReaders: s.AuditReaders, CryptoLimits: s.CryptoLimits, ITSLimits: s.ITSLimits, PSLimits: s.PSLimits,
+		SharedStateDir: s.UserPerPartition, Decommissioned: s.Decommissioned}
 	if s.DeviceDir != "" {
 		dev, err := OpenDevice(s.DeviceDir)
 		if err != nil {
@@ -103,18 +112,28 @@ func StartIsolated(srv *spe.Server, iso Isolated) ([]*spe.Remote, error) {
 		return nil, fmt.Errorf("platform: isolation level %d has no partition processes", iso.Level)
 	}
 	var remotes []*spe.Remote
+	retire := &spmRetire{srv: srv}
+	if iso.Level == 3 {
+		var err error
+		if iso.Spec.UserPerPartition, err = prepareUsers(iso.Spec, iso.Users); err != nil {
+			return nil, err
+		}
+	}
 	start := func(group string, ms []spe.PartitionManifest, parts map[int32]*spe.PartitionManifest) error {
-		b, err := json.Marshal(hello{Group: group, Spec: iso.Spec})
-		if err != nil {
-			return err
+		helloOf := func() []byte {
+			spec := iso.Spec
+			spec.Decommissioned = retire.done.Load()
+			b, _ := json.Marshal(hello{Group: group, Spec: spec}) // a struct of plain fields
+			return b
 		}
 		command := func() *exec.Cmd { return iso.Command(group) }
-		if uid, ok := iso.Users[userGroup(group)]; ok {
+		if uid, ok := userOf(iso.Users, group); ok {
+			var err error
 			if command, err = asUser(iso.Spec, group, ms, uid, command); err != nil {
 				return err
 			}
 		}
-		r, err := srv.StartRemote(spe.RemoteOptions{Name: group, Manifests: ms, Partitions: parts, Hello: b, Command: command})
+		r, err := srv.StartRemote(spe.RemoteOptions{Name: group, Manifests: ms, Partitions: parts, HelloFunc: helloOf, Command: command})
 		if err != nil {
 			return err
 		}
@@ -126,9 +145,18 @@ func StartIsolated(srv *spe.Server, iso Isolated) ([]*spe.Remote, error) {
 			return remotes, err
 		}
 	} else {
+		if err := srv.Register(spmRetireManifest, map[string]spe.Handler{"SPM_RETIRE": retire}); err != nil {
+			return nil, err
+		}
 		for _, g := range level3Groups(iso.Spec) {
 			if err := start(g.name, g.manifests, g.callers); err != nil {
 				return remotes, err
+			}
+			retire.add(remotes[len(remotes)-1])
+			if g.name == GroupLifecycle {
+				if err := retire.learnState(); err != nil {
+					return remotes, err
+				}
 			}
 		}
 	}
@@ -196,6 +224,15 @@ func RunPartition(conn io.ReadWriteCloser) error {
 		return fmt.Errorf("platform: partition hello: %w", err)
 	}
 	srv := spe.New(spe.Options{})
+	if isLevel3PRoT(h.Group) && h.Spec.Decommissioned {
+		// Decommissioning restarted it: it shreds its own state before it
+		// answers ready (the SPM waits for that), and serves nothing.
+		err := shredOwn(h.Group, h.Spec)
+		if err == nil {
+			err = spe.SandboxProfile(spe.WithFiles)
+		}
+		return link.Serve(srv, err)
+	}
 	if isLevel3PRoT(h.Group) {
 		// It opens through calls to other partitions, which need the link
 		// served: it says ready first, and calls wait until it opened.
@@ -230,14 +267,15 @@ func RunPartition(conn io.ReadWriteCloser) error {
 // openLevel3 opens one PRoT process group of level 3 on srv.
 func openLevel3(srv *spe.Server, link *spe.PartitionLink, h hello) (*Platform, error) {
 	spec := h.Spec
-	if h.Group != GroupPlatform {
-		spec.DeviceDir = "" // only the platform group acts on the device
+	if h.Group != GroupFWU {
+		spec.DeviceDir = "" // only FWU's process acts on the device
 	}
 	opt, err := spec.Options()
 	if err != nil {
 		return nil, err
 	}
 	opt.Into, opt.Group, opt.Caller = srv, h.Group, link.Caller
+	opt.FWUMeasures = h.Group == GroupAttestation && h.Spec.DeviceDir != ""
 	return Open(opt)
 }
 

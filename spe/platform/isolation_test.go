@@ -315,7 +315,7 @@ func serviceRound(t *testing.T, e *isoSPE) {
 // TestIsolationLevels serves one provisioned device at levels 1, 2 and 3
 // with the same services, and counts the partition processes of each.
 func TestIsolationLevels(t *testing.T) {
-	for level, procs := range map[int]int{1: 0, 2: 2, 3: 7} {
+	for level, procs := range map[int]int{1: 0, 2: 2, 3: 10} {
 		t.Run(fmt.Sprintf("level%d", level), func(t *testing.T) {
 			devDir, stateDir := newDevice(t)
 			provisionDevice(t, devDir, stateDir)

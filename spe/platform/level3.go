@@ -6,7 +6,6 @@ import (
 	"strings"
 	"sync"
 
-	"rampart/attest"
 	"rampart/ipc"
 	"rampart/spe"
 	"rampart/spe/attestation"
@@ -20,25 +19,30 @@ import (
 	"rampart/spe/storage/ps"
 )
 
-// At isolation level 3 the PSA root of trust runs as one process per
-// partition, except where partitions share a device or state in memory
-// that no call can carry (docs/spe-isolation.md, section 2):
+// At isolation level 3 every partition of the PSA root of trust runs in a
+// process of its own (docs/spe-isolation.md, section 1):
 //
 //   - GroupRootKey: the root key partition, the HUK's only process;
+//   - GroupLifecycle: the lifecycle state, which runs decommissioning;
+//   - GroupITS: ITS (in GroupFWU with ITSOnFlash: ITS and FWU write the
+//     same flash);
 //   - GroupCrypto: the crypto service, which gets its store key by a call;
-//   - GroupITS: ITS (in GroupPlatform with ITSOnFlash: ITS and FWU write
-//     the same flash);
 //   - GroupPS: PS, which gets each object key by a call and keeps its
 //     version records in ITS by calls;
-//   - GroupPlatform: lifecycle, attestation (the IAK's only process),
-//     audit and FWU, which share the device, this boot's measurements
-//     and the lifecycle state.
+//   - GroupAudit: the audit log and its checkpoint key;
+//   - GroupFWU: firmware update, the only process that acts on the device
+//     (with a device only);
+//   - GroupAttestation: attestation, the IAK's only process, which asks
+//     lifecycle for the state and FWU for this boot's measurements by calls.
 const (
-	GroupRootKey  = "prot:rootkey"
-	GroupCrypto   = "prot:crypto"
-	GroupITS      = "prot:its"
-	GroupPS       = "prot:ps"
-	GroupPlatform = "prot:platform"
+	GroupRootKey     = "prot:rootkey"
+	GroupLifecycle   = "prot:lifecycle"
+	GroupCrypto      = "prot:crypto"
+	GroupITS         = "prot:its"
+	GroupPS          = "prot:ps"
+	GroupAudit       = "prot:audit"
+	GroupFWU         = "prot:fwu"
+	GroupAttestation = "prot:attestation"
 )
 
 // Partition IDs of the platform partitions that call others at level 3:
@@ -57,29 +61,33 @@ type level3Group struct {
 	callers   map[int32]*spe.PartitionManifest
 }
 
+// one is a group of one partition that calls as id (0: calls nothing).
+func one(name string, m *spe.PartitionManifest, id int32) level3Group {
+	g := level3Group{name: name, manifests: []spe.PartitionManifest{*m}}
+	if id != 0 {
+		g.callers = map[int32]*spe.PartitionManifest{id: m}
+	}
+	return g
+}
+
 // level3Groups returns the PRoT processes of level 3, in the order they
 // start (each after those it calls while opening).
 func level3Groups(spec Spec) []level3Group {
-	withDevice := spec.DeviceDir != ""
-	platform := []spe.PartitionManifest{lifecycle.Manifest, attestation.Manifest, auditsvc.Manifest}
-	if withDevice {
-		platform = append(platform, fwu.Manifest)
-	}
-	gs := []level3Group{{name: GroupRootKey, manifests: []spe.PartitionManifest{rootkey.Manifest}}}
+	// Lifecycle first: on a decommissioned device it tells the SPM so
+	// (decommissioning again), and every later process opens nothing.
+	gs := []level3Group{one(GroupLifecycle, &lifecycle.Manifest, LifecyclePartitionID), one(GroupRootKey, &rootkey.Manifest, 0)}
 	if !spec.ITSOnFlash {
-		gs = append(gs, level3Group{name: GroupITS, manifests: []spe.PartitionManifest{its.Manifest}})
-	} else {
-		platform = append(platform, its.Manifest)
+		gs = append(gs, one(GroupITS, &its.Manifest, 0))
 	}
-	return append(gs,
-		level3Group{name: GroupCrypto, manifests: []spe.PartitionManifest{crypto.Manifest},
-			callers: map[int32]*spe.PartitionManifest{CryptoPartitionID: &crypto.Manifest}},
-		level3Group{name: GroupPS, manifests: []spe.PartitionManifest{ps.Manifest},
-			callers: map[int32]*spe.PartitionManifest{ps.PartitionClientID: &ps.Manifest}},
-		level3Group{name: GroupPlatform, manifests: platform, callers: map[int32]*spe.PartitionManifest{
-			LifecyclePartitionID: &lifecycle.Manifest, AttestationPartitionID: &attestation.Manifest,
-			auditsvc.AnchorClientID: &auditsvc.Manifest}},
-	)
+	if spec.DeviceDir != "" {
+		fg := one(GroupFWU, &fwu.Manifest, 0)
+		if spec.ITSOnFlash {
+			fg.manifests = append(fg.manifests, its.Manifest)
+		}
+		gs = append(gs, fg)
+	}
+	return append(gs, one(GroupCrypto, &crypto.Manifest, CryptoPartitionID), one(GroupPS, &ps.Manifest, ps.PartitionClientID),
+		one(GroupAudit, &auditsvc.Manifest, auditsvc.AnchorClientID), one(GroupAttestation, &attestation.Manifest, AttestationPartitionID))
 }
 
 // isLevel3PRoT reports whether group is one of level 3's PRoT processes.
@@ -108,7 +116,7 @@ func (p *Platform) runs(part string) bool {
 	case g == "":
 		return part != GroupRootKey // levels 1 and 2: all, with the HUK in memory
 	case part == GroupITS && p.opt.ITSOnFlash:
-		return g == GroupPlatform
+		return g == GroupFWU
 	}
 	return g == part
 }
@@ -158,14 +166,37 @@ func (p *Platform) itsFor(id int32) interface {
 	return its.Client{T: p.calls.get(id), Self: id}
 }
 
-// decommissioned reads the lifecycle state without writing (a level-3
-// process other than the lifecycle partition's).
-func decommissioned(stateDir string) (bool, error) {
-	m, err := lifecycle.Open(storage.Reader(filepath.Join(stateDir, LifecycleDir)))
-	if err != nil {
-		return false, fmt.Errorf("platform: %w", err)
+// shredOwn destroys what one level-3 PRoT process keeps (decommissioning:
+// the SPM started it again on the decommissioned device). Each process
+// shreds its own, since with a user per partition no other may.
+func shredOwn(group string, spec Spec) error {
+	shred := storage.Shred
+	if spec.UserPerPartition {
+		shred = storage.ShredContents // the state directory is not its to write
 	}
-	return m.State().Major() == attest.LifecycleDecommissioned, nil
+	dirs := map[string]string{GroupCrypto: KeysDir, GroupITS: ITSDir, GroupPS: PSDir, GroupAudit: AuditDir,
+		GroupAttestation: AttestDir, GroupFWU: FWUDir}
+	switch {
+	case group == GroupRootKey:
+		return storage.ShredFile(filepath.Join(spec.StateDir, HUKFile))
+	case group == GroupFWU && spec.ITSOnFlash:
+		if err := shred(filepath.Join(spec.StateDir, FWUDir)); err != nil {
+			return err
+		}
+		opt, err := spec.Options()
+		if err != nil {
+			return err
+		}
+		p := &Platform{opt: opt}
+		st, err := p.openITSStore()
+		if err != nil {
+			return err
+		}
+		return st.Destroy()
+	case dirs[group] != "":
+		return shred(filepath.Join(spec.StateDir, dirs[group]))
+	}
+	return nil
 }
 
 // openRootKey opens the root key partition: the HUK, made on the first
@@ -174,10 +205,14 @@ func (p *Platform) openRootKey() error {
 	if err := checkRoT(p.opt.StateDir, nil); err != nil {
 		return err
 	}
-	if err := ensureHUK(p.opt.StateDir, p.opt.Rand, p.opt.StorageFault); err != nil {
+	if err := ensureHUK(p.opt.StateDir, p.opt.Rand, p.opt.StorageFault, p.opt.SharedStateDir); err != nil {
 		return err
 	}
-	huk, err := crypto.LoadOrCreateHUK(filepath.Join(p.opt.StateDir, HUKFile), p.opt.Rand)
+	load := crypto.LoadOrCreateHUK
+	if p.opt.SharedStateDir {
+		load = crypto.LoadOrCreateHUKSearchable
+	}
+	huk, err := load(filepath.Join(p.opt.StateDir, HUKFile), p.opt.Rand)
 	if err != nil {
 		return fmt.Errorf("platform: %w", err)
 	}

@@ -1,10 +1,7 @@
 package platform
 
 import (
-	"crypto/ecdsa"
-	"crypto/elliptic"
 	"crypto/rand"
-	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
@@ -15,9 +12,9 @@ import (
 	"rampart/attest"
 	"rampart/boot"
 	"rampart/ipc"
+	"rampart/psaclient"
 	"rampart/spe"
 	"rampart/spe/attestation"
-	"rampart/spe/audit"
 	"rampart/spe/auditsvc"
 	"rampart/spe/crypto"
 	"rampart/spe/fwu"
@@ -41,6 +38,7 @@ const (
 	FWUDir       = "fwu"
 	AuditDir     = "audit"
 	AuditLogFile = "audit.log"
+	AuditKeyDir  = "key" // in AuditDir: the audit checkpoint key, sealed
 )
 
 // LifecyclePartitionID is the secure client ID lifecycle events are audited under.
@@ -97,6 +95,15 @@ type Options struct {
 	// psa.LifetimePersistentTPM (docs/roots-of-trust.md); nil keeps the
 	// first two in StateDir and refuses the third.
 	RoT *rot.TPM
+	// SharedStateDir, at level 3 with a user per partition: StateDir
+	// belongs to the root key partition's user (mode 0711), each process
+	// owns only its own subdirectories.
+	SharedStateDir bool
+	// Decommissioned, at level 3, is what the SPM said of the device.
+	Decommissioned bool
+	// FWUMeasures, at level 3, says the device is in the FWU partition's
+	// process: attestation asks it for this boot's measurements.
+	FWUMeasures bool
 }
 
 // Platform is an assembled SPE.
@@ -132,12 +139,10 @@ func Open(opt Options) (*Platform, error) {
 	}
 	p := &Platform{opt: opt, last: opt.LastBoot}
 	p.calls.new = opt.Caller
-	// The state directory is the SPE's alone, whatever its mode was; one
-	// others could write to is refused.
-	if err := storage.PrivateDir(opt.StateDir); err != nil {
+	if err := checkStateDir(opt); err != nil {
 		return nil, fmt.Errorf("platform: state directory: %w", err)
 	}
-	if opt.Group != "" && opt.Group != GroupPlatform {
+	if opt.Group != "" && opt.Group != GroupLifecycle {
 		return p.openPart()
 	}
 	lcStore, err := storage.Open(filepath.Join(opt.StateDir, LifecycleDir), storage.Options{Fault: opt.StorageFault})
@@ -165,6 +170,10 @@ func Open(opt Options) (*Platform, error) {
 	if p.Lifecycle.State().Major() == attest.LifecycleDecommissioned {
 		return p, nil
 	}
+	if opt.Group == GroupLifecycle {
+		p.auditTransitions(psaclient.NewAudit(p.calls.get(LifecyclePartitionID)))
+		return p, nil
+	}
 	if err := p.openServices(); err != nil {
 		p.Close()
 		return nil, err
@@ -183,9 +192,8 @@ func (p *Platform) openPart() (*Platform, error) {
 	if p.Server == nil {
 		p.Server = spe.New(p.opt.Server)
 	}
-	dead, err := decommissioned(p.opt.StateDir)
-	if err != nil || dead {
-		return p, err
+	if p.opt.Decommissioned {
+		return p, nil // RunPartition shredded its state
 	}
 	if err := p.openServices(); err != nil {
 		p.Close()
@@ -221,8 +229,23 @@ func (p *Platform) openServices() error {
 			return err
 		}
 	}
-	if p.runs(GroupPlatform) {
-		if err := p.openAttestationAndAudit(); err != nil {
+	if p.runs(GroupFWU) && opt.Device != nil {
+		if err := p.bootDevice(); err != nil {
+			return err
+		}
+	}
+	if p.runs(GroupAttestation) {
+		if err := p.openAttestation(); err != nil {
+			return err
+		}
+	}
+	if p.runs(GroupAudit) {
+		if err := p.openAudit(); err != nil {
+			return err
+		}
+	}
+	if p.runs(GroupFWU) && opt.Device != nil {
+		if err := p.openFWU(); err != nil {
 			return err
 		}
 	}
@@ -242,10 +265,13 @@ func (p *Platform) register() error {
 		rs = append(rs, p.PS)
 	}
 	if p.Attestation != nil {
-		rs = append(rs, p.Attestation, p.Audit)
+		rs = append(rs, p.Attestation)
+	}
+	if p.Audit != nil {
+		rs = append(rs, p.Audit)
 	}
 	if p.FWU != nil {
-		rs = append(rs, p.FWU)
+		rs = append(rs, p.bootStateHandler())
 	}
 	for _, r := range rs {
 		if err := r.Register(p.Server); err != nil {
@@ -269,7 +295,7 @@ func (p *Platform) loadHUK() error {
 		}
 		return nil
 	}
-	if err := ensureHUK(opt.StateDir, opt.Rand, opt.StorageFault); err != nil {
+	if err := ensureHUK(opt.StateDir, opt.Rand, opt.StorageFault, false); err != nil {
 		return err
 	}
 	if p.huk, err = crypto.LoadOrCreateHUK(filepath.Join(opt.StateDir, HUKFile), opt.Rand); err != nil {
@@ -313,147 +339,6 @@ func (p *Platform) openPS() error {
 		return fmt.Errorf("platform: %w", err)
 	}
 	return nil
-}
-
-// openAttestationAndAudit opens the partitions that share the device, the
-// boot's measurements and the lifecycle state: attestation, audit, FWU.
-func (p *Platform) openAttestationAndAudit() error {
-	opt := p.opt
-	var err error
-	if p.attestS, err = storage.Open(filepath.Join(opt.StateDir, AttestDir), storage.Options{Fault: opt.StorageFault}); err != nil {
-		return fmt.Errorf("platform: %w", err)
-	}
-	if opt.Device != nil && p.last == nil {
-		if p.last, err = opt.Device.Boot.Boot(); err != nil {
-			return fmt.Errorf("platform: boot: %w", err)
-		}
-	}
-	if err := p.measureBoot(); err != nil {
-		return err
-	}
-	aopt := attestation.Options{Store: p.attestS, HUK: p.huk, Lifecycle: p.Lifecycle.State, BootRecords: p.bootRecords, Rand: opt.Rand}
-	if opt.RoT != nil {
-		aopt.External = tpmIAK{opt.RoT}
-	}
-	if p.huk == nil {
-		if aopt.SealKey, err = p.derive(AttestationPartitionID, attestation.SealKeyLabel); err != nil {
-			return fmt.Errorf("platform: attestation sealing key: %w", err)
-		}
-		defer clear(aopt.SealKey)
-	}
-	if opt.Device != nil {
-		aopt.KeyFuses = p.keyFuses
-	}
-	p.Attestation, err = attestation.New(aopt)
-	if err != nil {
-		return fmt.Errorf("platform: %w", err)
-	}
-	auditKey, err := p.auditKey()
-	if err != nil {
-		return err
-	}
-	if err := storage.PrivateDir(filepath.Join(opt.StateDir, AuditDir)); err != nil {
-		return fmt.Errorf("platform: %w", err)
-	}
-	p.Audit, err = auditsvc.Open(auditsvc.Options{
-		Path: filepath.Join(opt.StateDir, AuditDir, AuditLogFile), Signer: auditKey, Readers: opt.AuditReaders,
-		Log: audit.Options{Now: opt.Now, CheckpointEvery: 16}, Anchor: &auditsvc.ITSAnchor{ITS: p.itsFor(auditsvc.AnchorClientID)},
-	})
-	if err != nil {
-		return fmt.Errorf("platform: %w", err)
-	}
-	p.Lifecycle.OnTransition(func(from, to lifecycle.State) {
-		// Best effort: a failed append makes the log refuse further use,
-		// which its readers see; the transition itself is already recorded.
-		_ = p.Audit.Append(LifecyclePartitionID, "lifecycle.transition", []byte(from.String()+" -> "+to.String()))
-	})
-	if opt.Device != nil {
-		fwuStore, err := storage.Open(filepath.Join(opt.StateDir, FWUDir), storage.Options{Fault: opt.StorageFault})
-		if err != nil {
-			return fmt.Errorf("platform: %w", err)
-		}
-		p.FWU, err = fwu.New(fwu.Options{
-			Store: fwuStore, Flash: opt.Device.Flash, Config: opt.Device.Config, Boot: opt.Device.Boot,
-			Keys: opt.Device.Keys, LastBoot: p.last, Reboot: p.Reboot, Lock: &p.devLock,
-		})
-		if err != nil {
-			return fmt.Errorf("platform: %w", err)
-		}
-	}
-	return nil
-}
-
-// openITSStore opens ITS's backend: the device's "its" flash area with
-// ITSOnFlash, else state/its.
-func (p *Platform) openITSStore() (storage.Backend, error) {
-	opt := p.opt
-	if !opt.ITSOnFlash {
-		st, err := storage.Open(filepath.Join(opt.StateDir, ITSDir), storage.Options{Fault: opt.StorageFault})
-		if err != nil {
-			return nil, fmt.Errorf("platform: %w", err)
-		}
-		return st, nil
-	}
-	if opt.Device == nil {
-		return nil, errors.New("platform: ITS on flash needs a device")
-	}
-	for _, a := range opt.Device.Config.Storage {
-		if a.Name == "its" {
-			fs, err := storage.OpenFlash(opt.Device.Flash, uint32(a.Offset), uint32(a.Size), storage.FlashOptions{Lock: &p.devLock})
-			if err != nil {
-				return nil, fmt.Errorf("platform: %w", err)
-			}
-			return fs, nil
-		}
-	}
-	return nil, errors.New(`platform: ITS on flash: the flash map has no storage area named "its"`)
-}
-
-// auditKey loads (or, on first start, generates) the audit checkpoint key,
-// sealed under the HUK like the IAK.
-func (p *Platform) auditKey() (*ecdsa.PrivateKey, error) {
-	get := func() ([]byte, error) { return p.attestS.GetSealed(auditKeyObject, auditKeyLabel, p.huk) }
-	put := func(der []byte) error {
-		return p.attestS.PutSealed(auditKeyObject, auditKeyLabel, p.huk, der, p.opt.Rand)
-	}
-	if p.huk == nil { // level 3: the sealing key from the root key partition
-		key, err := p.derive(auditsvc.AnchorClientID, storage.SealLabel(auditKeyLabel))
-		if err != nil {
-			return nil, fmt.Errorf("platform: audit key: %w", err)
-		}
-		defer clear(key)
-		get = func() ([]byte, error) { return p.attestS.GetSealedWithKey(auditKeyObject, auditKeyLabel, key) }
-		put = func(der []byte) error {
-			return p.attestS.PutSealedWithKey(auditKeyObject, auditKeyLabel, key, der, p.opt.Rand)
-		}
-	}
-	der, err := get()
-	if errors.Is(err, storage.ErrNotExist) {
-		k, err := ecdsa.GenerateKey(elliptic.P256(), p.opt.Rand)
-		if err != nil {
-			return nil, fmt.Errorf("platform: audit key: %w", err)
-		}
-		der, err := x509.MarshalPKCS8PrivateKey(k)
-		if err != nil {
-			return nil, err
-		}
-		if err := put(der); err != nil {
-			return nil, fmt.Errorf("platform: audit key: %w", err)
-		}
-		return k, nil
-	}
-	if err != nil {
-		return nil, fmt.Errorf("platform: audit key: %w", err)
-	}
-	k, err := x509.ParsePKCS8PrivateKey(der)
-	if err != nil {
-		return nil, fmt.Errorf("platform: audit key: %w", err)
-	}
-	ek, ok := k.(*ecdsa.PrivateKey)
-	if !ok {
-		return nil, errors.New("platform: audit key is not ECDSA")
-	}
-	return ek, nil
 }
 
 // HUK returns the hardware unique key (provisioning and tests only).
@@ -563,6 +448,12 @@ func (p *Platform) destroy() error {
 	for _, sd := range p.shutdowners() {
 		sd.Shutdown()
 	}
+	if p.opt.Group == GroupLifecycle {
+		// Level 3: the SPM kills every other PRoT process (none holds a
+		// key any more) and starts it again on the decommissioned device,
+		// where it shreds its own state (shredOwn) and opens nothing.
+		return p.retireProcesses()
+	}
 	dir := p.opt.StateDir
 	var errs []error
 	errs = append(errs, storage.ShredFile(filepath.Join(dir, HUKFile)))
@@ -581,22 +472,7 @@ func (p *Platform) destroy() error {
 		errs = append(errs, storage.Shred(filepath.Join(dir, d)))
 	}
 	clear(p.huk)
-	if p.opt.Group == GroupPlatform {
-		errs = append(errs, p.retireRootKey())
-	}
 	return errors.Join(errs...)
-}
-
-// retireRootKey makes the root key partition forget the HUK (level 3,
-// whose file destroy shreds). A root key partition that serves nothing
-// (started on a device already decommissioned) refuses the call: nothing
-// to retire.
-func (p *Platform) retireRootKey() error {
-	err := rootkey.Client{T: p.calls.get(LifecyclePartitionID)}.Retire()
-	if err != nil && !errors.Is(err, ipc.ErrConnectionRefused) {
-		return fmt.Errorf("platform: retiring the root key: %w", err)
-	}
-	return nil
 }
 
 // Close closes the audit log (sealing it with a checkpoint).

@@ -370,12 +370,12 @@ const flashMapWithITS = `{
   "storage": [{"name": "its", "offset": "0x25000", "size": "0x4000"}]
 }`
 
-// TestITSOnFlash keeps ITS (PS records, audit anchor) in the device's "its"
-// flash area: objects survive a restart, an update runs beside it, and
-// decommissioning erases the area.
-func TestITSOnFlash(t *testing.T) {
+// newFlashITSDevice makes a device whose flash map has an "its" area,
+// with version 1.0.0 installed (TestITSOnFlash, TestLevel3ITSOnFlash).
+func newFlashITSDevice(t *testing.T) (devDir, stateDir string) {
+	t.Helper()
 	root := t.TempDir()
-	devDir, stateDir := filepath.Join(root, "device"), filepath.Join(root, "state")
+	devDir, stateDir = filepath.Join(root, "device"), filepath.Join(root, "state")
 	cfg, err := boot.ParseConfig([]byte(flashMapWithITS), true)
 	if err != nil {
 		t.Fatal(err)
@@ -388,6 +388,14 @@ func TestITSOnFlash(t *testing.T) {
 		t.Fatal(err)
 	}
 	d.Close()
+	return devDir, stateDir
+}
+
+// TestITSOnFlash keeps ITS (PS records, audit anchor) in the device's "its"
+// flash area: objects survive a restart, an update runs beside it, and
+// decommissioning erases the area.
+func TestITSOnFlash(t *testing.T) {
+	devDir, stateDir := newFlashITSDevice(t)
 	openFlashPlatform := func() (*platform.Platform, *boot.Device) {
 		d, err := platform.OpenDevice(devDir)
 		if err != nil {

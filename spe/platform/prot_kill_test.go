@@ -150,3 +150,72 @@ func statusOf(err error) ipc.Status {
 	}
 	return ipc.ErrCommunicationFailure
 }
+
+// TestKillPlatformPartitionMidCall does to each of lifecycle, audit, FWU
+// and attestation (one process each at level 3) what
+// TestKillPRoTPartitionMidCall does to crypto: stopped, a call in it,
+// killed: that caller gets PSA_ERROR_SERVICE_FAILURE, crypto, ITS and PS
+// keep serving, and the restarted process answers the same call.
+func TestKillPlatformPartitionMidCall(t *testing.T) {
+	devDir, stateDir := newDevice(t)
+	provisionDevice(t, devDir, stateDir)
+	e := startLevel(t, 3, devDir, stateDir)
+	calls := []struct {
+		group string
+		sid   uint32
+		typ   int32
+		in    [][]byte
+		out   []uint32
+	}{
+		{platform.GroupLifecycle, psa.LifecycleSID, int32(psa.LifecycleOpGet), nil, []uint32{2}},
+		{platform.GroupAudit, psa.AuditSID, int32(psa.AuditOpPublicKey), nil, []uint32{256}},
+		{platform.GroupFWU, psa.FWUSID, int32(psa.FWUOpQuery), [][]byte{{0}}, []uint32{psa.FWUComponentInfoSize}},
+		{platform.GroupAttestation, psa.AttestSID, int32(psa.AttestOpGetToken), [][]byte{make([]byte, 32)}, []uint32{4096}},
+	}
+	for _, call := range calls {
+		t.Run(call.group, func(t *testing.T) {
+			do := func() ipc.Status {
+				st, _ := stateless(t, e.dial(t), call.sid, call.typ, call.in, call.out...)
+				return st
+			}
+			if st := do(); st != ipc.Success {
+				t.Fatalf("before: %v", st)
+			}
+			r := e.remote(t, call.group)
+			pid := r.PID()
+			if err := syscall.Kill(pid, syscall.SIGSTOP); err != nil {
+				t.Fatal(err)
+			}
+			waitStopped(t, pid)
+			res := make(chan ipc.Status, 1)
+			go func() { res <- do() }()
+			time.Sleep(200 * time.Millisecond) // the call reaches the stopped process's link
+			if err := probeKill(pid); err != nil {
+				t.Fatal(err)
+			}
+			select {
+			case st := <-res:
+				if st != ipc.ErrServiceFailure {
+					t.Fatalf("call on a killed process: %v, want PSA_ERROR_SERVICE_FAILURE", st)
+				}
+			case <-time.After(10 * time.Second):
+				t.Fatal("the caller of a killed process was left waiting")
+			}
+			c, err := psaclient.NewClient(e.dial(t))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := c.GenerateRandom(16); err != nil {
+				t.Errorf("crypto while %s was down: %v", call.group, err)
+			}
+			if err := psaclient.NewPS(e.dial(t)).Set(10, []byte("x"), 0); err != nil {
+				t.Errorf("PS while %s was down: %v", call.group, err)
+			}
+			waitRestarted(t, r, pid)
+			if st := do(); st != ipc.Success {
+				t.Fatalf("after the restart: %v", st)
+			}
+		})
+	}
+	storageRound(t, e)
+}

@@ -39,6 +39,31 @@ func Shred(dir string) error {
 	return nil
 }
 
+// ShredContents is Shred that keeps dir itself, empty: for a directory
+// whose parent its owner may not write (the state directory at isolation
+// level 3 with a user per partition).
+func ShredContents(dir string) error {
+	ents, err := os.ReadDir(dir)
+	if os.IsNotExist(err) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("storage: shred %s: %w", dir, err)
+	}
+	for _, e := range ents {
+		p := filepath.Join(dir, e.Name())
+		if e.IsDir() {
+			err = Shred(p)
+		} else {
+			err = ShredFile(p)
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // ShredFile overwrites the file at p with zeros, syncs it and removes it.
 // A missing file is not an error.
 func ShredFile(p string) error {

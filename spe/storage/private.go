@@ -37,6 +37,34 @@ func PrivateDir(dir string) error {
 	return tighten(dir, true) // the owner, should another user have made it meanwhile
 }
 
+// SearchableDir is PrivateDir for a state directory shared by processes of
+// several users (isolation level 3 with a user per partition): it must
+// belong to the SPE's user and be writable by nobody else, and its mode is
+// made 0711, so the other users may enter it (to reach their own
+// subdirectories) but not list it.
+func SearchableDir(dir string) error {
+	fi, err := os.Stat(dir)
+	if err != nil {
+		return fmt.Errorf("storage: %w", err)
+	}
+	if !fi.IsDir() {
+		return fmt.Errorf("storage: %s: not a directory", dir)
+	}
+	if st, ok := fi.Sys().(*syscall.Stat_t); ok && int(st.Uid) != os.Geteuid() {
+		return fmt.Errorf("%w: %s belongs to uid %d, not to the SPE's user (uid %d)", ErrExposed, dir, st.Uid, os.Geteuid())
+	}
+	if mode := fi.Mode().Perm(); mode&0o022 != 0 {
+		return fmt.Errorf("%w: %s has mode %v: others could have changed it", ErrExposed, dir, mode)
+	} else if mode != 0o711 {
+		// Straight to 0711, never through 0700: the other users'
+		// processes may be entering it meanwhile.
+		if err := os.Chmod(dir, 0o711); err != nil {
+			return fmt.Errorf("storage: %w", err)
+		}
+	}
+	return nil
+}
+
 // PrivateFiles applies PrivateFile to every regular file directly in dir.
 func PrivateFiles(dir string) error {
 	ents, err := os.ReadDir(dir)

@@ -31,6 +31,9 @@ type Options struct {
 	// Fault, when set, runs before every step that changes the disk; an error
 	// from it stops the operation there, as a power cut would (see Fault).
 	Fault FaultFunc
+	// Searchable keeps the directory 0711 (SearchableDir) instead of 0700:
+	// a state directory whose subdirectories belong to other users.
+	Searchable bool
 }
 
 // Store is a directory of atomically replaced objects. It is safe for
@@ -47,7 +50,11 @@ type Store struct {
 // were (0700 and 0600, see PrivateDir and PrivateFile); a store others could
 // write to, or holding another user's files, is refused.
 func Open(dir string, opt Options) (*Store, error) {
-	if err := PrivateDir(dir); err != nil {
+	check := PrivateDir
+	if opt.Searchable {
+		check = SearchableDir
+	}
+	if err := check(dir); err != nil {
 		return nil, err
 	}
 	if err := PrivateFiles(dir); err != nil {
