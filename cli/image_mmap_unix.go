@@ -13,11 +13,17 @@ import (
 // short-lived). If the file is truncated while mapped, reading past its new
 // end faults; the CLI only reads the bytes, so the worst case is a crash,
 // never a wrong verdict about bytes it did not see.
+//
+// Every byte is read (hashed, and written by sign), so the mapping is
+// populated at once where the system can (imageMapPopulate): one system
+// call instead of a page fault every 64 KiB, which is about a sixth of the
+// process's CPU for 16 MiB on a virtual machine, where each fault is a trap
+// to the hypervisor.
 func imageMapFile(f *os.File, size int64) ([]byte, bool) {
 	if size < 1<<20 || size > imageMaxFile {
 		return nil, false
 	}
-	b, err := syscall.Mmap(int(f.Fd()), 0, int(size), syscall.PROT_READ, syscall.MAP_SHARED)
+	b, err := syscall.Mmap(int(f.Fd()), 0, int(size), syscall.PROT_READ, syscall.MAP_SHARED|imageMapPopulate)
 	if err != nil {
 		return nil, false
 	}

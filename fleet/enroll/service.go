@@ -355,7 +355,10 @@ func (s *Service) Enroll(ctx context.Context, raw deviceproto.RawRequest, renew 
 		return deviceID, nil, refuse(deviceproto.CodeInternal, "%v", err)
 	}
 	from := enrollFrom
-	if renew {
+	if renew || dev.State == store.Active {
+		// The decision was made on an active device's endorsement: it is
+		// recorded only if the device is still active (the store then
+		// leaves its state column, and that index, unwritten).
 		from = renewFrom
 	}
 	rec := &store.Certificate{Serial: ca.Serial(cert.Serial), DeviceID: dev.ID, NotBefore: cert.NotBefore, NotAfter: cert.NotAfter, DER: cert.DER, Claims: claimsJSON(claims)}

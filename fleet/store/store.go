@@ -244,7 +244,7 @@ func (s *DB) exec(ctx context.Context, x execer, query string, args ...any) (sql
 // database/sql re-prepares a statement on each further pooled connection
 // (PostgreSQL) the first time it runs there, on that connection.
 func preparedQueries() []string {
-	return append([]string{qInsertCert, qSupersedeCerts, qInsertAudit, qUseNonce}, activateQuery[1:]...)
+	return append([]string{qInsertCert, qSupersedeCerts, qInsertAudit, qUseNonce, qRenewActive}, activateQuery[1:]...)
 }
 
 // readQueries are prepared on the read pool (rd).

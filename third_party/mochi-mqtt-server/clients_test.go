@@ -395,7 +395,7 @@ func TestClientClearExpiredInflights(t *testing.T) {
 }
 
 func TestClientResendInflightMessages(t *testing.T) {
-	pk1 := packets.TPacketData[packets.Puback].Get(packets.TPuback)
+	pk1 := packets.TPacketData()[packets.Puback].Get(packets.TPuback)
 	cl, r, w := newTestClient()
 
 	cl.State.Inflight.Set(*pk1.Packet)
@@ -415,7 +415,7 @@ func TestClientResendInflightMessages(t *testing.T) {
 }
 
 func TestClientResendInflightMessagesWriteFailure(t *testing.T) {
-	pk1 := packets.TPacketData[packets.Publish].Get(packets.TPublishQos1Dup)
+	pk1 := packets.TPacketData()[packets.Publish].Get(packets.TPublishQos1Dup)
 	cl, r, _ := newTestClient()
 	_ = r.Close()
 
@@ -474,7 +474,7 @@ func TestClientReadFixedHeaderPacketOversized(t *testing.T) {
 	defer cl.Stop(errClientStop)
 
 	go func() {
-		_, _ = r.Write(packets.TPacketData[packets.Publish].Get(packets.TPublishQos1Dup).RawBytes)
+		_, _ = r.Write(packets.TPacketData()[packets.Publish].Get(packets.TPublishQos1Dup).RawBytes)
 		_ = r.Close()
 	}()
 
@@ -786,8 +786,8 @@ func TestClientWritePacketBuffer(t *testing.T) {
 	cl.ops.options.ClientNetWriteBufferSize = 10
 	defer cl.Stop(errClientStop)
 
-	small := packets.TPacketData[packets.Publish].Get(packets.TPublishNoPayload).Packet
-	large := packets.TPacketData[packets.Publish].Get(packets.TPublishBasic).Packet
+	small := packets.TPacketData()[packets.Publish].Get(packets.TPublishNoPayload).Packet
+	large := packets.TPacketData()[packets.Publish].Get(packets.TPublishBasic).Packet
 
 	cl.State.outbound <- small
 
@@ -841,7 +841,7 @@ func TestClientWritePacketBuffer(t *testing.T) {
 func TestWriteClientOversizePacket(t *testing.T) {
 	cl, _, _ := newTestClient()
 	cl.Properties.Props.MaximumPacketSize = 2
-	pk := *packets.TPacketData[packets.Publish].Get(packets.TPublishDropOversize).Packet
+	pk := *packets.TPacketData()[packets.Publish].Get(packets.TPublishDropOversize).Packet
 	err := cl.WritePacket(pk)
 	require.Error(t, err)
 	require.ErrorIs(t, packets.ErrPacketTooLarge, err)
@@ -911,27 +911,27 @@ func TestClientWritePacketInvalidPacket(t *testing.T) {
 
 var (
 	pkTable = []packets.TPacketCase{
-		packets.TPacketData[packets.Connect].Get(packets.TConnectMqtt311),
-		packets.TPacketData[packets.Connack].Get(packets.TConnackAcceptedMqtt5),
-		packets.TPacketData[packets.Connack].Get(packets.TConnackAcceptedNoSession),
-		packets.TPacketData[packets.Publish].Get(packets.TPublishBasic),
-		packets.TPacketData[packets.Publish].Get(packets.TPublishMqtt5),
-		packets.TPacketData[packets.Puback].Get(packets.TPuback),
-		packets.TPacketData[packets.Pubrec].Get(packets.TPubrec),
-		packets.TPacketData[packets.Pubrel].Get(packets.TPubrel),
-		packets.TPacketData[packets.Pubcomp].Get(packets.TPubcomp),
-		packets.TPacketData[packets.Subscribe].Get(packets.TSubscribe),
-		packets.TPacketData[packets.Subscribe].Get(packets.TSubscribeMqtt5),
-		packets.TPacketData[packets.Suback].Get(packets.TSuback),
-		packets.TPacketData[packets.Suback].Get(packets.TSubackMqtt5),
-		packets.TPacketData[packets.Unsubscribe].Get(packets.TUnsubscribe),
-		packets.TPacketData[packets.Unsubscribe].Get(packets.TUnsubscribeMqtt5),
-		packets.TPacketData[packets.Unsuback].Get(packets.TUnsuback),
-		packets.TPacketData[packets.Unsuback].Get(packets.TUnsubackMqtt5),
-		packets.TPacketData[packets.Pingreq].Get(packets.TPingreq),
-		packets.TPacketData[packets.Pingresp].Get(packets.TPingresp),
-		packets.TPacketData[packets.Disconnect].Get(packets.TDisconnect),
-		packets.TPacketData[packets.Disconnect].Get(packets.TDisconnectMqtt5),
-		packets.TPacketData[packets.Auth].Get(packets.TAuth),
+		packets.TPacketData()[packets.Connect].Get(packets.TConnectMqtt311),
+		packets.TPacketData()[packets.Connack].Get(packets.TConnackAcceptedMqtt5),
+		packets.TPacketData()[packets.Connack].Get(packets.TConnackAcceptedNoSession),
+		packets.TPacketData()[packets.Publish].Get(packets.TPublishBasic),
+		packets.TPacketData()[packets.Publish].Get(packets.TPublishMqtt5),
+		packets.TPacketData()[packets.Puback].Get(packets.TPuback),
+		packets.TPacketData()[packets.Pubrec].Get(packets.TPubrec),
+		packets.TPacketData()[packets.Pubrel].Get(packets.TPubrel),
+		packets.TPacketData()[packets.Pubcomp].Get(packets.TPubcomp),
+		packets.TPacketData()[packets.Subscribe].Get(packets.TSubscribe),
+		packets.TPacketData()[packets.Subscribe].Get(packets.TSubscribeMqtt5),
+		packets.TPacketData()[packets.Suback].Get(packets.TSuback),
+		packets.TPacketData()[packets.Suback].Get(packets.TSubackMqtt5),
+		packets.TPacketData()[packets.Unsubscribe].Get(packets.TUnsubscribe),
+		packets.TPacketData()[packets.Unsubscribe].Get(packets.TUnsubscribeMqtt5),
+		packets.TPacketData()[packets.Unsuback].Get(packets.TUnsuback),
+		packets.TPacketData()[packets.Unsuback].Get(packets.TUnsubackMqtt5),
+		packets.TPacketData()[packets.Pingreq].Get(packets.TPingreq),
+		packets.TPacketData()[packets.Pingresp].Get(packets.TPingresp),
+		packets.TPacketData()[packets.Disconnect].Get(packets.TDisconnect),
+		packets.TPacketData()[packets.Disconnect].Get(packets.TDisconnectMqtt5),
+		packets.TPacketData()[packets.Auth].Get(packets.TAuth),
 	}
 )

@@ -433,11 +433,11 @@ func TestServerReadConnectionPacket(t *testing.T) {
 	}()
 
 	go func() {
-		_, _ = r.Write(packets.TPacketData[packets.Connect].Get(packets.TConnectMqtt311).RawBytes)
+		_, _ = r.Write(packets.TPacketData()[packets.Connect].Get(packets.TConnectMqtt311).RawBytes)
 		_ = r.Close()
 	}()
 
-	require.Equal(t, *packets.TPacketData[packets.Connect].Get(packets.TConnectMqtt311).Packet, <-o)
+	require.Equal(t, *packets.TPacketData()[packets.Connect].Get(packets.TConnectMqtt311).Packet, <-o)
 }
 
 func TestServerReadConnectionPacketBadFixedHeader(t *testing.T) {
@@ -454,7 +454,7 @@ func TestServerReadConnectionPacketBadFixedHeader(t *testing.T) {
 	}()
 
 	go func() {
-		_, _ = r.Write(packets.TPacketData[packets.Connect].Get(packets.TConnectMalFixedHeader).RawBytes)
+		_, _ = r.Write(packets.TPacketData()[packets.Connect].Get(packets.TConnectMalFixedHeader).RawBytes)
 		_ = r.Close()
 	}()
 
@@ -471,7 +471,7 @@ func TestServerReadConnectionPacketBadPacketType(t *testing.T) {
 	s.Clients.Add(cl)
 
 	go func() {
-		_, _ = r.Write(packets.TPacketData[packets.Connack].Get(packets.TConnackAcceptedNoSession).RawBytes)
+		_, _ = r.Write(packets.TPacketData()[packets.Connack].Get(packets.TConnackAcceptedNoSession).RawBytes)
 		_ = r.Close()
 	}()
 
@@ -488,7 +488,7 @@ func TestServerReadConnectionPacketBadPacket(t *testing.T) {
 	s.Clients.Add(cl)
 
 	go func() {
-		_, _ = r.Write(packets.TPacketData[packets.Connect].Get(packets.TConnectMalProtocolName).RawBytes)
+		_, _ = r.Write(packets.TPacketData()[packets.Connect].Get(packets.TConnectMalProtocolName).RawBytes)
 		_ = r.Close()
 	}()
 
@@ -508,8 +508,8 @@ func TestEstablishConnection(t *testing.T) {
 	}()
 
 	go func() {
-		_, _ = w.Write(packets.TPacketData[packets.Connect].Get(packets.TConnectClean).RawBytes)
-		_, _ = w.Write(packets.TPacketData[packets.Disconnect].Get(packets.TDisconnect).RawBytes)
+		_, _ = w.Write(packets.TPacketData()[packets.Connect].Get(packets.TConnectClean).RawBytes)
+		_, _ = w.Write(packets.TPacketData()[packets.Disconnect].Get(packets.TDisconnect).RawBytes)
 	}()
 
 	// receive the connack
@@ -530,13 +530,13 @@ func TestEstablishConnection(t *testing.T) {
 	// 	require.ErrorIs(t, v.StopCause(), packets.CodeDisconnect) // true error is disconnect
 	// }
 
-	require.Equal(t, packets.TPacketData[packets.Connack].Get(packets.TConnackAcceptedNoSession).RawBytes, <-recv)
+	require.Equal(t, packets.TPacketData()[packets.Connack].Get(packets.TConnackAcceptedNoSession).RawBytes, <-recv)
 
 	_ = w.Close()
 	_ = r.Close()
 
 	// client must be deleted on session close if Clean = true
-	_, ok := s.Clients.Get(packets.TPacketData[packets.Connect].Get(packets.TConnectClean).Packet.Connect.ClientIdentifier)
+	_, ok := s.Clients.Get(packets.TPacketData()[packets.Connect].Get(packets.TConnectClean).Packet.Connect.ClientIdentifier)
 	require.False(t, ok)
 }
 
@@ -551,7 +551,7 @@ func TestEstablishConnectionAckFailure(t *testing.T) {
 	}()
 
 	go func() {
-		_, _ = w.Write(packets.TPacketData[packets.Connect].Get(packets.TConnectClean).RawBytes)
+		_, _ = w.Write(packets.TPacketData()[packets.Connect].Get(packets.TConnectClean).RawBytes)
 		_ = w.Close()
 	}()
 
@@ -573,8 +573,8 @@ func TestEstablishConnectionReadError(t *testing.T) {
 	}()
 
 	go func() {
-		_, _ = w.Write(packets.TPacketData[packets.Connect].Get(packets.TConnectMqtt5).RawBytes)
-		_, _ = w.Write(packets.TPacketData[packets.Connect].Get(packets.TConnectClean).RawBytes) // second connect error
+		_, _ = w.Write(packets.TPacketData()[packets.Connect].Get(packets.TConnectMqtt5).RawBytes)
+		_, _ = w.Write(packets.TPacketData()[packets.Connect].Get(packets.TConnectClean).RawBytes) // second connect error
 	}()
 
 	// receive the connack
@@ -589,14 +589,14 @@ func TestEstablishConnectionReadError(t *testing.T) {
 	require.Error(t, err)
 
 	// Retrieve the client corresponding to the Client Identifier.
-	retrievedCl, ok := s.Clients.Get(packets.TPacketData[packets.Connect].Get(packets.TConnectMqtt5).Packet.Connect.ClientIdentifier)
+	retrievedCl, ok := s.Clients.Get(packets.TPacketData()[packets.Connect].Get(packets.TConnectMqtt5).Packet.Connect.ClientIdentifier)
 	require.True(t, ok)
 	require.ErrorIs(t, retrievedCl.StopCause(), packets.ErrProtocolViolationSecondConnect) // true error is disconnect
 
 	ret := <-recv
 	require.Equal(t, append(
-		packets.TPacketData[packets.Connack].Get(packets.TConnackMinCleanMqtt5).RawBytes,
-		packets.TPacketData[packets.Disconnect].Get(packets.TDisconnectSecondConnect).RawBytes...),
+		packets.TPacketData()[packets.Connack].Get(packets.TConnackMinCleanMqtt5).RawBytes,
+		packets.TPacketData()[packets.Disconnect].Get(packets.TDisconnectSecondConnect).RawBytes...),
 		ret,
 	)
 
@@ -611,9 +611,9 @@ func TestEstablishConnectionInheritExisting(t *testing.T) {
 	cl, r0, _ := newTestClient()
 	cl.Properties.ProtocolVersion = 5
 	cl.Properties.Username = []byte("mochi")
-	cl.ID = packets.TPacketData[packets.Connect].Get(packets.TConnectMqtt311).Packet.Connect.ClientIdentifier
+	cl.ID = packets.TPacketData()[packets.Connect].Get(packets.TConnectMqtt311).Packet.Connect.ClientIdentifier
 	cl.State.Subscriptions.Add("a/b/c", packets.Subscription{Filter: "a/b/c", Qos: 1})
-	cl.State.Inflight.Set(*packets.TPacketData[packets.Publish].Get(packets.TPublishQos1).Packet)
+	cl.State.Inflight.Set(*packets.TPacketData()[packets.Publish].Get(packets.TPublishQos1).Packet)
 	s.Clients.Add(cl)
 
 	r, w := net.Pipe()
@@ -624,9 +624,9 @@ func TestEstablishConnectionInheritExisting(t *testing.T) {
 	}()
 
 	go func() {
-		_, _ = w.Write(packets.TPacketData[packets.Connect].Get(packets.TConnectMqtt311).RawBytes)
+		_, _ = w.Write(packets.TPacketData()[packets.Connect].Get(packets.TConnectMqtt311).RawBytes)
 		time.Sleep(time.Millisecond) // we want to receive the queued inflight, so we need to wait a moment before sending the disconnect.
-		_, _ = w.Write(packets.TPacketData[packets.Disconnect].Get(packets.TDisconnect).RawBytes)
+		_, _ = w.Write(packets.TPacketData()[packets.Disconnect].Get(packets.TDisconnect).RawBytes)
 	}()
 
 	// receive the disconnect session takeover
@@ -649,22 +649,22 @@ func TestEstablishConnectionInheritExisting(t *testing.T) {
 	require.NoError(t, err)
 
 	// Retrieve the client corresponding to the Client Identifier.
-	retrievedCl, ok := s.Clients.Get(packets.TPacketData[packets.Connect].Get(packets.TConnectMqtt311).Packet.Connect.ClientIdentifier)
+	retrievedCl, ok := s.Clients.Get(packets.TPacketData()[packets.Connect].Get(packets.TConnectMqtt311).Packet.Connect.ClientIdentifier)
 	require.True(t, ok)
 	require.ErrorIs(t, retrievedCl.StopCause(), packets.CodeDisconnect) // true error is disconnect
 
 	connackPlusPacket := append(
-		packets.TPacketData[packets.Connack].Get(packets.TConnackAcceptedSessionExists).RawBytes,
-		packets.TPacketData[packets.Publish].Get(packets.TPublishQos1Dup).RawBytes...,
+		packets.TPacketData()[packets.Connack].Get(packets.TConnackAcceptedSessionExists).RawBytes,
+		packets.TPacketData()[packets.Publish].Get(packets.TPublishQos1Dup).RawBytes...,
 	)
 	require.Equal(t, connackPlusPacket, <-recv)
-	require.Equal(t, packets.TPacketData[packets.Disconnect].Get(packets.TDisconnectTakeover).RawBytes, <-takeover)
+	require.Equal(t, packets.TPacketData()[packets.Disconnect].Get(packets.TDisconnectTakeover).RawBytes, <-takeover)
 
 	time.Sleep(time.Microsecond * 100)
 	_ = w.Close()
 	_ = r.Close()
 
-	clw, ok := s.Clients.Get(packets.TPacketData[packets.Connect].Get(packets.TConnectMqtt311).Packet.Connect.ClientIdentifier)
+	clw, ok := s.Clients.Get(packets.TPacketData()[packets.Connect].Get(packets.TConnectMqtt311).Packet.Connect.ClientIdentifier)
 	require.True(t, ok)
 	require.NotEmpty(t, clw.State.Subscriptions)
 	require.True(t, cl.IsTakenOver())
@@ -716,7 +716,7 @@ func TestEstablishConnectionInheritExistingTrueTakeover(t *testing.T) {
 
 	// Get the first client pointer
 	time.Sleep(time.Millisecond * 50)
-	cl1, ok := s.Clients.Get(packets.TPacketData[packets.Connect].Get(packets.TConnectUserPass).Packet.Connect.ClientIdentifier)
+	cl1, ok := s.Clients.Get(packets.TPacketData()[packets.Connect].Get(packets.TConnectUserPass).Packet.Connect.ClientIdentifier)
 	require.True(t, ok)
 	cl1.State.Subscriptions.Add("a/b/c", packets.Subscription{Filter: "a/b/c", Qos: 1})
 	cl1.State.Subscriptions.Add("d/e/f", packets.Subscription{Filter: "d/e/f", Qos: 0})
@@ -730,9 +730,9 @@ func TestEstablishConnectionInheritExistingTrueTakeover(t *testing.T) {
 		o2 <- err
 	}()
 	go func() {
-		x := packets.TPacketData[packets.Connect].Get(packets.TConnectUserPass).RawBytes[:]
+		x := packets.TPacketData()[packets.Connect].Get(packets.TConnectUserPass).RawBytes[:]
 		x[19] = '.' // differentiate username bytes in debugging
-		_, _ = w2.Write(packets.TPacketData[packets.Connect].Get(packets.TConnectUserPass).RawBytes)
+		_, _ = w2.Write(packets.TPacketData()[packets.Connect].Get(packets.TConnectUserPass).RawBytes)
 	}()
 
 	// receive the second connack
@@ -760,7 +760,7 @@ func TestEstablishConnectionInheritExistingTrueTakeover(t *testing.T) {
 	require.NotEmpty(t, clp2.State.Subscriptions.GetAll())
 	require.Empty(t, clp1.State.Subscriptions.GetAll())
 
-	_, _ = w2.Write(packets.TPacketData[packets.Disconnect].Get(packets.TDisconnect).RawBytes)
+	_, _ = w2.Write(packets.TPacketData()[packets.Disconnect].Get(packets.TDisconnect).RawBytes)
 	require.NoError(t, <-o2)
 
 	require.True(t, clp1.IsTakenOver())
@@ -774,7 +774,7 @@ func TestEstablishConnectionResentPendingInflightsError(t *testing.T) {
 	n := time.Now().Unix()
 	cl, r0, _ := newTestClient()
 	cl.Properties.ProtocolVersion = 5
-	cl.ID = packets.TPacketData[packets.Connect].Get(packets.TConnectMqtt311).Packet.Connect.ClientIdentifier
+	cl.ID = packets.TPacketData()[packets.Connect].Get(packets.TConnectMqtt311).Packet.Connect.ClientIdentifier
 	cl.State.Inflight = NewInflights()
 	cl.State.Inflight.Set(packets.Packet{PacketID: 2, Created: n - 2}) // no packet type
 	s.Clients.Add(cl)
@@ -786,7 +786,7 @@ func TestEstablishConnectionResentPendingInflightsError(t *testing.T) {
 	}()
 
 	go func() {
-		_, _ = w.Write(packets.TPacketData[packets.Connect].Get(packets.TConnectMqtt311).RawBytes)
+		_, _ = w.Write(packets.TPacketData()[packets.Connect].Get(packets.TConnectMqtt311).RawBytes)
 	}()
 
 	go func() {
@@ -809,7 +809,7 @@ func TestEstablishConnectionInheritExistingClean(t *testing.T) {
 	defer s.Close()
 
 	cl, r0, _ := newTestClient()
-	cl.ID = packets.TPacketData[packets.Connect].Get(packets.TConnectMqtt311).Packet.Connect.ClientIdentifier
+	cl.ID = packets.TPacketData()[packets.Connect].Get(packets.TConnectMqtt311).Packet.Connect.ClientIdentifier
 	cl.Properties.Clean = true
 	cl.State.Subscriptions.Add("a/b/c", packets.Subscription{Filter: "a/b/c", Qos: 1})
 	s.Clients.Add(cl)
@@ -821,8 +821,8 @@ func TestEstablishConnectionInheritExistingClean(t *testing.T) {
 	}()
 
 	go func() {
-		_, _ = w.Write(packets.TPacketData[packets.Connect].Get(packets.TConnectMqtt311).RawBytes)
-		_, _ = w.Write(packets.TPacketData[packets.Disconnect].Get(packets.TDisconnect).RawBytes)
+		_, _ = w.Write(packets.TPacketData()[packets.Connect].Get(packets.TConnectMqtt311).RawBytes)
+		_, _ = w.Write(packets.TPacketData()[packets.Disconnect].Get(packets.TDisconnect).RawBytes)
 	}()
 
 	// receive the disconnect
@@ -845,19 +845,19 @@ func TestEstablishConnectionInheritExistingClean(t *testing.T) {
 	require.NoError(t, err)
 
 	// Retrieve the client corresponding to the Client Identifier.
-	retrievedCl, ok := s.Clients.Get(packets.TPacketData[packets.Connect].Get(packets.TConnectMqtt311).Packet.Connect.ClientIdentifier)
+	retrievedCl, ok := s.Clients.Get(packets.TPacketData()[packets.Connect].Get(packets.TConnectMqtt311).Packet.Connect.ClientIdentifier)
 	require.True(t, ok)
 	require.ErrorIs(t, retrievedCl.StopCause(), packets.CodeDisconnect) // true error is disconnect
 
-	require.Equal(t, packets.TPacketData[packets.Connack].Get(packets.TConnackAcceptedNoSession).RawBytes, <-recv)
-	require.Equal(t, packets.TPacketData[packets.Disconnect].Get(packets.TDisconnect).RawBytes, <-takeover)
+	require.Equal(t, packets.TPacketData()[packets.Connack].Get(packets.TConnackAcceptedNoSession).RawBytes, <-recv)
+	require.Equal(t, packets.TPacketData()[packets.Disconnect].Get(packets.TDisconnect).RawBytes, <-takeover)
 
 	require.True(t, cl.IsTakenOver())
 
 	_ = w.Close()
 	_ = r.Close()
 
-	clw, ok := s.Clients.Get(packets.TPacketData[packets.Connect].Get(packets.TConnectMqtt311).Packet.Connect.ClientIdentifier)
+	clw, ok := s.Clients.Get(packets.TPacketData()[packets.Connect].Get(packets.TConnectMqtt311).Packet.Connect.ClientIdentifier)
 	require.True(t, ok)
 	require.Equal(t, 0, clw.State.Subscriptions.Len())
 
@@ -876,8 +876,8 @@ func TestEstablishConnectionBadAuthentication(t *testing.T) {
 	}()
 
 	go func() {
-		_, _ = w.Write(packets.TPacketData[packets.Connect].Get(packets.TConnectClean).RawBytes)
-		_, _ = w.Write(packets.TPacketData[packets.Disconnect].Get(packets.TDisconnect).RawBytes)
+		_, _ = w.Write(packets.TPacketData()[packets.Connect].Get(packets.TConnectClean).RawBytes)
+		_, _ = w.Write(packets.TPacketData()[packets.Disconnect].Get(packets.TDisconnect).RawBytes)
 	}()
 
 	// receive the connack
@@ -891,7 +891,7 @@ func TestEstablishConnectionBadAuthentication(t *testing.T) {
 	err := <-o
 	require.Error(t, err)
 	require.ErrorIs(t, err, packets.ErrBadUsernameOrPassword)
-	require.Equal(t, packets.TPacketData[packets.Connack].Get(packets.TConnackBadUsernamePasswordNoSession).RawBytes, <-recv)
+	require.Equal(t, packets.TPacketData()[packets.Connack].Get(packets.TConnackBadUsernamePasswordNoSession).RawBytes, <-recv)
 
 	_ = w.Close()
 	_ = r.Close()
@@ -910,7 +910,7 @@ func TestEstablishConnectionBadAuthenticationAckFailure(t *testing.T) {
 	}()
 
 	go func() {
-		_, _ = w.Write(packets.TPacketData[packets.Connect].Get(packets.TConnectClean).RawBytes)
+		_, _ = w.Write(packets.TPacketData()[packets.Connect].Get(packets.TConnectClean).RawBytes)
 		_ = w.Close()
 	}()
 
@@ -931,8 +931,8 @@ func TestServerEstablishConnectionInvalidConnect(t *testing.T) {
 	}()
 
 	go func() {
-		_, _ = w.Write(packets.TPacketData[packets.Connect].Get(packets.TConnectMalReservedBit).RawBytes)
-		_, _ = w.Write(packets.TPacketData[packets.Disconnect].Get(packets.TDisconnect).RawBytes)
+		_, _ = w.Write(packets.TPacketData()[packets.Connect].Get(packets.TConnectMalReservedBit).RawBytes)
+		_, _ = w.Write(packets.TPacketData()[packets.Disconnect].Get(packets.TDisconnect).RawBytes)
 	}()
 
 	// receive the connack
@@ -946,7 +946,7 @@ func TestServerEstablishConnectionInvalidConnect(t *testing.T) {
 	err := <-o
 	require.Error(t, err)
 	require.ErrorIs(t, packets.ErrProtocolViolationReservedBit, err)
-	require.Equal(t, packets.TPacketData[packets.Connack].Get(packets.TConnackProtocolViolationNoSession).RawBytes, <-recv)
+	require.Equal(t, packets.TPacketData()[packets.Connack].Get(packets.TConnackProtocolViolationNoSession).RawBytes, <-recv)
 
 	_ = r.Close()
 }
@@ -968,7 +968,7 @@ func TestEstablishConnectionMaximumClientsReached(t *testing.T) {
 	}()
 
 	go func() {
-		_, _ = w.Write(packets.TPacketData[packets.Connect].Get(packets.TConnectClean).RawBytes)
+		_, _ = w.Write(packets.TPacketData()[packets.Connect].Get(packets.TConnectClean).RawBytes)
 	}()
 
 	// receive the connack
@@ -997,8 +997,8 @@ func TestServerEstablishConnectionZeroByteUsernameIsValid(t *testing.T) {
 	}()
 
 	go func() {
-		_, _ = w.Write(packets.TPacketData[packets.Connect].Get(packets.TConnectZeroByteUsername).RawBytes)
-		_, _ = w.Write(packets.TPacketData[packets.Disconnect].Get(packets.TDisconnect).RawBytes)
+		_, _ = w.Write(packets.TPacketData()[packets.Connect].Get(packets.TConnectZeroByteUsername).RawBytes)
+		_, _ = w.Write(packets.TPacketData()[packets.Disconnect].Get(packets.TDisconnect).RawBytes)
 	}()
 
 	// receive the connack error
@@ -1023,7 +1023,7 @@ func TestServerEstablishConnectionInvalidConnectAckFailure(t *testing.T) {
 	}()
 
 	go func() {
-		_, _ = w.Write(packets.TPacketData[packets.Connect].Get(packets.TConnectMalReservedBit).RawBytes)
+		_, _ = w.Write(packets.TPacketData()[packets.Connect].Get(packets.TConnectMalReservedBit).RawBytes)
 		_ = w.Close()
 	}()
 
@@ -1044,8 +1044,8 @@ func TestServerEstablishConnectionBadPacket(t *testing.T) {
 	}()
 
 	go func() {
-		_, _ = w.Write(packets.TPacketData[packets.Connect].Get(packets.TConnackBadProtocolVersion).RawBytes)
-		_, _ = w.Write(packets.TPacketData[packets.Disconnect].Get(packets.TDisconnect).RawBytes)
+		_, _ = w.Write(packets.TPacketData()[packets.Connect].Get(packets.TConnackBadProtocolVersion).RawBytes)
+		_, _ = w.Write(packets.TPacketData()[packets.Disconnect].Get(packets.TDisconnect).RawBytes)
 	}()
 
 	err := <-o
@@ -1069,7 +1069,7 @@ func TestServerEstablishConnectionOnConnectError(t *testing.T) {
 	}()
 
 	go func() {
-		_, _ = w.Write(packets.TPacketData[packets.Connect].Get(packets.TConnectClean).RawBytes)
+		_, _ = w.Write(packets.TPacketData()[packets.Connect].Get(packets.TConnectClean).RawBytes)
 	}()
 
 	err = <-o
@@ -1095,7 +1095,7 @@ func TestServerSendConnack(t *testing.T) {
 
 	buf, err := io.ReadAll(r)
 	require.NoError(t, err)
-	require.Equal(t, packets.TPacketData[packets.Connack].Get(packets.TConnackMinMqtt5).RawBytes, buf)
+	require.Equal(t, packets.TPacketData()[packets.Connack].Get(packets.TConnackMinMqtt5).RawBytes, buf)
 }
 
 func TestServerSendConnackFailureReason(t *testing.T) {
@@ -1110,7 +1110,7 @@ func TestServerSendConnackFailureReason(t *testing.T) {
 
 	buf, err := io.ReadAll(r)
 	require.NoError(t, err)
-	require.Equal(t, packets.TPacketData[packets.Connack].Get(packets.TConnackInvalidMinMqtt5).RawBytes, buf)
+	require.Equal(t, packets.TPacketData()[packets.Connack].Get(packets.TConnackInvalidMinMqtt5).RawBytes, buf)
 }
 
 func TestServerSendConnackWithServerKeepalive(t *testing.T) {
@@ -1127,11 +1127,11 @@ func TestServerSendConnackWithServerKeepalive(t *testing.T) {
 
 	buf, err := io.ReadAll(r)
 	require.NoError(t, err)
-	require.Equal(t, packets.TPacketData[packets.Connack].Get(packets.TConnackServerKeepalive).RawBytes, buf)
+	require.Equal(t, packets.TPacketData()[packets.Connack].Get(packets.TConnackServerKeepalive).RawBytes, buf)
 }
 
 func TestServerValidateConnect(t *testing.T) {
-	packet := *packets.TPacketData[packets.Connect].Get(packets.TConnectMqtt5).Packet
+	packet := *packets.TPacketData()[packets.Connect].Get(packets.TConnectMqtt5).Packet
 	invalidBitPacket := packet
 	invalidBitPacket.ReservedBit = 1
 	packetCleanIdPacket := packet
@@ -1206,7 +1206,7 @@ func TestServerSendConnackAdjustedExpiryInterval(t *testing.T) {
 
 	buf, err := io.ReadAll(r)
 	require.NoError(t, err)
-	require.Equal(t, packets.TPacketData[packets.Connack].Get(packets.TConnackAcceptedAdjustedExpiryInterval).RawBytes, buf)
+	require.Equal(t, packets.TPacketData()[packets.Connack].Get(packets.TConnackAcceptedAdjustedExpiryInterval).RawBytes, buf)
 }
 
 func TestInheritClientSession(t *testing.T) {
@@ -1269,7 +1269,7 @@ func TestServerProcessPacketConnect(t *testing.T) {
 	s := newServer()
 	cl, _, _ := newTestClient()
 
-	err := s.processPacket(cl, *packets.TPacketData[packets.Connect].Get(packets.TConnectClean).Packet)
+	err := s.processPacket(cl, *packets.TPacketData()[packets.Connect].Get(packets.TConnectClean).Packet)
 	require.Error(t, err)
 }
 
@@ -1278,14 +1278,14 @@ func TestServerProcessPacketPingreq(t *testing.T) {
 	cl, r, w := newTestClient()
 
 	go func() {
-		err := s.processPacket(cl, *packets.TPacketData[packets.Pingreq].Get(packets.TPingreq).Packet)
+		err := s.processPacket(cl, *packets.TPacketData()[packets.Pingreq].Get(packets.TPingreq).Packet)
 		require.NoError(t, err)
 		_ = w.Close()
 	}()
 
 	buf, err := io.ReadAll(r)
 	require.NoError(t, err)
-	require.Equal(t, packets.TPacketData[packets.Pingresp].Get(packets.TPingresp).RawBytes, buf)
+	require.Equal(t, packets.TPacketData()[packets.Pingresp].Get(packets.TPingresp).RawBytes, buf)
 }
 
 func TestServerProcessPacketPingreqError(t *testing.T) {
@@ -1293,7 +1293,7 @@ func TestServerProcessPacketPingreqError(t *testing.T) {
 	cl, _, _ := newTestClient()
 	cl.Stop(packets.CodeDisconnect)
 
-	err := s.processPacket(cl, *packets.TPacketData[packets.Pingreq].Get(packets.TPingreq).Packet)
+	err := s.processPacket(cl, *packets.TPacketData()[packets.Pingreq].Get(packets.TPingreq).Packet)
 	require.Error(t, err)
 	require.ErrorIs(t, cl.StopCause(), packets.CodeDisconnect)
 }
@@ -1302,7 +1302,7 @@ func TestServerProcessPacketPublishInvalid(t *testing.T) {
 	s := newServer()
 	cl, _, _ := newTestClient()
 
-	err := s.processPacket(cl, *packets.TPacketData[packets.Publish].Get(packets.TPublishInvalidQosMustPacketID).Packet)
+	err := s.processPacket(cl, *packets.TPacketData()[packets.Publish].Get(packets.TPublishInvalidQosMustPacketID).Packet)
 	require.Error(t, err)
 	require.ErrorIs(t, err, packets.ErrProtocolViolationNoPacketID)
 }
@@ -1332,14 +1332,14 @@ func TestInjectPacketPublishAndReceive(t *testing.T) {
 	}()
 
 	go func() {
-		err := s.InjectPacket(sender, *packets.TPacketData[packets.Publish].Get(packets.TPublishBasic).Packet)
+		err := s.InjectPacket(sender, *packets.TPacketData()[packets.Publish].Get(packets.TPublishBasic).Packet)
 		require.NoError(t, err)
 		_ = w1.Close()
 		time.Sleep(time.Millisecond * 10)
 		_ = w2.Close()
 	}()
 
-	require.Equal(t, packets.TPacketData[packets.Publish].Get(packets.TPublishBasic).RawBytes, <-receiverBuf)
+	require.Equal(t, packets.TPacketData()[packets.Publish].Get(packets.TPublishBasic).RawBytes, <-receiverBuf)
 }
 
 func TestServerPublishAndReceive(t *testing.T) {
@@ -1368,7 +1368,7 @@ func TestServerPublishAndReceive(t *testing.T) {
 	}()
 
 	go func() {
-		pkx := *packets.TPacketData[packets.Publish].Get(packets.TPublishBasic).Packet
+		pkx := *packets.TPacketData()[packets.Publish].Get(packets.TPublishBasic).Packet
 		err := s.Publish(pkx.TopicName, pkx.Payload, pkx.FixedHeader.Retain, pkx.FixedHeader.Qos)
 		require.NoError(t, err)
 		_ = w1.Close()
@@ -1376,12 +1376,12 @@ func TestServerPublishAndReceive(t *testing.T) {
 		_ = w2.Close()
 	}()
 
-	require.Equal(t, packets.TPacketData[packets.Publish].Get(packets.TPublishBasic).RawBytes, <-receiverBuf)
+	require.Equal(t, packets.TPacketData()[packets.Publish].Get(packets.TPublishBasic).RawBytes, <-receiverBuf)
 }
 
 func TestServerPublishNoInlineClient(t *testing.T) {
 	s := newServer()
-	pkx := *packets.TPacketData[packets.Publish].Get(packets.TPublishBasic).Packet
+	pkx := *packets.TPacketData()[packets.Publish].Get(packets.TPublishBasic).Packet
 	err := s.Publish(pkx.TopicName, pkx.Payload, pkx.FixedHeader.Retain, pkx.FixedHeader.Qos)
 	require.Error(t, err)
 	require.ErrorIs(t, err, ErrInlineClientNotEnabled)
@@ -1392,7 +1392,7 @@ func TestInjectPacketError(t *testing.T) {
 	defer s.Close()
 	cl, _, _ := newTestClient()
 	cl.Net.Inline = true
-	pkx := *packets.TPacketData[packets.Subscribe].Get(packets.TSubscribe).Packet
+	pkx := *packets.TPacketData()[packets.Subscribe].Get(packets.TSubscribe).Packet
 	pkx.Filters = packets.Subscriptions{}
 	err := s.InjectPacket(cl, pkx)
 	require.Error(t, err)
@@ -1403,7 +1403,7 @@ func TestInjectPacketPublishInvalidTopic(t *testing.T) {
 	defer s.Close()
 	cl, _, _ := newTestClient()
 	cl.Net.Inline = true
-	pkx := *packets.TPacketData[packets.Publish].Get(packets.TPublishBasic).Packet
+	pkx := *packets.TPacketData()[packets.Publish].Get(packets.TPublishBasic).Packet
 	pkx.TopicName = "$SYS/test"
 	err := s.InjectPacket(cl, pkx)
 	require.NoError(t, err) // bypass topic validity and acl checks
@@ -1434,14 +1434,14 @@ func TestServerProcessPacketPublishAndReceive(t *testing.T) {
 	}()
 
 	go func() {
-		err := s.processPacket(sender, *packets.TPacketData[packets.Publish].Get(packets.TPublishRetain).Packet)
+		err := s.processPacket(sender, *packets.TPacketData()[packets.Publish].Get(packets.TPublishRetain).Packet)
 		require.NoError(t, err)
 		time.Sleep(time.Millisecond * 10)
 		_ = w1.Close()
 		_ = w2.Close()
 	}()
 
-	require.Equal(t, packets.TPacketData[packets.Publish].Get(packets.TPublishBasic).RawBytes, <-receiverBuf)
+	require.Equal(t, packets.TPacketData()[packets.Publish].Get(packets.TPublishBasic).RawBytes, <-receiverBuf)
 	require.Equal(t, 1, len(s.Topics.Messages("a/b/c")))
 }
 
@@ -1493,7 +1493,7 @@ func TestServerProcessPacketAndNextImmediate(t *testing.T) {
 	s := newServer()
 	cl, r, w := newTestClient()
 
-	next := *packets.TPacketData[packets.Publish].Get(packets.TPublishQos1).Packet
+	next := *packets.TPacketData()[packets.Publish].Get(packets.TPublishQos1).Packet
 	next.Expiry = -1
 	cl.State.Inflight.Set(next)
 	atomic.StoreInt64(&s.Info.Inflight, 1)
@@ -1501,14 +1501,14 @@ func TestServerProcessPacketAndNextImmediate(t *testing.T) {
 	require.Equal(t, int32(5), cl.State.Inflight.sendQuota)
 
 	go func() {
-		err := s.processPacket(cl, *packets.TPacketData[packets.Publish].Get(packets.TPublishBasic).Packet)
+		err := s.processPacket(cl, *packets.TPacketData()[packets.Publish].Get(packets.TPublishBasic).Packet)
 		require.NoError(t, err)
 		_ = w.Close()
 	}()
 
 	buf, err := io.ReadAll(r)
 	require.NoError(t, err)
-	require.Equal(t, packets.TPacketData[packets.Publish].Get(packets.TPublishQos1).RawBytes, buf)
+	require.Equal(t, packets.TPacketData()[packets.Publish].Get(packets.TPublishQos1).RawBytes, buf)
 	require.Equal(t, int64(0), atomic.LoadInt64(&s.Info.Inflight))
 	require.Equal(t, int32(4), cl.State.Inflight.sendQuota)
 }
@@ -1522,7 +1522,7 @@ func TestServerProcessPublishAckFailure(t *testing.T) {
 	s.Clients.Add(cl)
 
 	_ = w.Close()
-	err := s.processPublish(cl, *packets.TPacketData[packets.Publish].Get(packets.TPublishQos2).Packet)
+	err := s.processPublish(cl, *packets.TPacketData()[packets.Publish].Get(packets.TPublishQos2).Packet)
 	require.Error(t, err)
 	require.ErrorIs(t, err, io.ErrClosedPipe)
 }
@@ -1540,7 +1540,7 @@ func TestServerProcessPublishOnPublishAckErrorRWError(t *testing.T) {
 	s.Clients.Add(cl)
 	_ = w.Close()
 
-	err = s.processPublish(cl, *packets.TPacketData[packets.Publish].Get(packets.TPublishQos1).Packet)
+	err = s.processPublish(cl, *packets.TPacketData()[packets.Publish].Get(packets.TPublishQos1).Packet)
 	require.Error(t, err)
 	require.ErrorIs(t, err, io.ErrClosedPipe)
 }
@@ -1560,14 +1560,14 @@ func TestServerProcessPublishOnPublishAckErrorContinue(t *testing.T) {
 	s.Clients.Add(cl)
 
 	go func() {
-		err := s.processPacket(cl, *packets.TPacketData[packets.Publish].Get(packets.TPublishQos1).Packet)
+		err := s.processPacket(cl, *packets.TPacketData()[packets.Publish].Get(packets.TPublishQos1).Packet)
 		require.NoError(t, err)
 		_ = w.Close()
 	}()
 
 	buf, err := io.ReadAll(r)
 	require.NoError(t, err)
-	require.Equal(t, packets.TPacketData[packets.Puback].Get(packets.TPubackUnexpectedError).RawBytes, buf)
+	require.Equal(t, packets.TPacketData()[packets.Puback].Get(packets.TPubackUnexpectedError).RawBytes, buf)
 }
 
 func TestServerProcessPublishOnPublishPkIgnore(t *testing.T) {
@@ -1599,7 +1599,7 @@ func TestServerProcessPublishOnPublishPkIgnore(t *testing.T) {
 	}()
 
 	go func() {
-		err := s.processPacket(cl, *packets.TPacketData[packets.Publish].Get(packets.TPublishQos1).Packet)
+		err := s.processPacket(cl, *packets.TPacketData()[packets.Publish].Get(packets.TPublishQos1).Packet)
 		require.NoError(t, err)
 		_ = w.Close()
 		_ = w2.Close()
@@ -1607,7 +1607,7 @@ func TestServerProcessPublishOnPublishPkIgnore(t *testing.T) {
 
 	buf, err := io.ReadAll(r)
 	require.NoError(t, err)
-	require.Equal(t, packets.TPacketData[packets.Puback].Get(packets.TPuback).RawBytes, buf)
+	require.Equal(t, packets.TPacketData()[packets.Puback].Get(packets.TPuback).RawBytes, buf)
 	require.Equal(t, []byte{}, <-receiverBuf)
 	require.Equal(t, 0, len(s.Topics.Messages("a/b/c")))
 }
@@ -1623,7 +1623,7 @@ func TestServerProcessPacketPublishMaximumReceive(t *testing.T) {
 	s.Clients.Add(cl)
 
 	go func() {
-		err := s.processPacket(cl, *packets.TPacketData[packets.Publish].Get(packets.TPublishQos1).Packet)
+		err := s.processPacket(cl, *packets.TPacketData()[packets.Publish].Get(packets.TPublishQos1).Packet)
 		require.Error(t, err)
 		require.ErrorIs(t, err, packets.ErrReceiveMaximum)
 		_ = w.Close()
@@ -1631,7 +1631,7 @@ func TestServerProcessPacketPublishMaximumReceive(t *testing.T) {
 
 	buf, err := io.ReadAll(r)
 	require.NoError(t, err)
-	require.Equal(t, packets.TPacketData[packets.Disconnect].Get(packets.TDisconnectReceiveMaximum).RawBytes, buf)
+	require.Equal(t, packets.TPacketData()[packets.Disconnect].Get(packets.TDisconnectReceiveMaximum).RawBytes, buf)
 }
 
 func TestServerProcessPublishInvalidTopic(t *testing.T) {
@@ -1639,7 +1639,7 @@ func TestServerProcessPublishInvalidTopic(t *testing.T) {
 	_ = s.Serve()
 	defer s.Close()
 	cl, _, _ := newTestClient()
-	err := s.processPublish(cl, *packets.TPacketData[packets.Publish].Get(packets.TPublishSpecDenySysTopic).Packet)
+	err := s.processPublish(cl, *packets.TPacketData()[packets.Publish].Get(packets.TPublishSpecDenySysTopic).Packet)
 	require.NoError(t, err) // $SYS Topics should be ignored?
 }
 
@@ -1655,7 +1655,7 @@ func TestServerProcessPublishACLCheckDeny(t *testing.T) {
 		{
 			name:             "v4_QOS0",
 			protocolVersion:  4,
-			pk:               *packets.TPacketData[packets.Publish].Get(packets.TPublishBasic).Packet,
+			pk:               *packets.TPacketData()[packets.Publish].Get(packets.TPublishBasic).Packet,
 			expectErr:        nil,
 			expectReponse:    nil,
 			expectDisconnect: false,
@@ -1663,7 +1663,7 @@ func TestServerProcessPublishACLCheckDeny(t *testing.T) {
 		{
 			name:             "v4_QOS1",
 			protocolVersion:  4,
-			pk:               *packets.TPacketData[packets.Publish].Get(packets.TPublishQos1).Packet,
+			pk:               *packets.TPacketData()[packets.Publish].Get(packets.TPublishQos1).Packet,
 			expectErr:        packets.ErrNotAuthorized,
 			expectReponse:    nil,
 			expectDisconnect: true,
@@ -1671,7 +1671,7 @@ func TestServerProcessPublishACLCheckDeny(t *testing.T) {
 		{
 			name:             "v4_QOS2",
 			protocolVersion:  4,
-			pk:               *packets.TPacketData[packets.Publish].Get(packets.TPublishQos2).Packet,
+			pk:               *packets.TPacketData()[packets.Publish].Get(packets.TPublishQos2).Packet,
 			expectErr:        packets.ErrNotAuthorized,
 			expectReponse:    nil,
 			expectDisconnect: true,
@@ -1679,7 +1679,7 @@ func TestServerProcessPublishACLCheckDeny(t *testing.T) {
 		{
 			name:             "v5_QOS0",
 			protocolVersion:  5,
-			pk:               *packets.TPacketData[packets.Publish].Get(packets.TPublishBasicMqtt5).Packet,
+			pk:               *packets.TPacketData()[packets.Publish].Get(packets.TPublishBasicMqtt5).Packet,
 			expectErr:        nil,
 			expectReponse:    nil,
 			expectDisconnect: false,
@@ -1687,17 +1687,17 @@ func TestServerProcessPublishACLCheckDeny(t *testing.T) {
 		{
 			name:             "v5_QOS1",
 			protocolVersion:  5,
-			pk:               *packets.TPacketData[packets.Publish].Get(packets.TPublishQos1Mqtt5).Packet,
+			pk:               *packets.TPacketData()[packets.Publish].Get(packets.TPublishQos1Mqtt5).Packet,
 			expectErr:        nil,
-			expectReponse:    packets.TPacketData[packets.Puback].Get(packets.TPubrecMqtt5NotAuthorized).RawBytes,
+			expectReponse:    packets.TPacketData()[packets.Puback].Get(packets.TPubrecMqtt5NotAuthorized).RawBytes,
 			expectDisconnect: false,
 		},
 		{
 			name:             "v5_QOS2",
 			protocolVersion:  5,
-			pk:               *packets.TPacketData[packets.Publish].Get(packets.TPublishQos2Mqtt5).Packet,
+			pk:               *packets.TPacketData()[packets.Publish].Get(packets.TPublishQos2Mqtt5).Packet,
 			expectErr:        nil,
-			expectReponse:    packets.TPacketData[packets.Pubrec].Get(packets.TPubrecMqtt5NotAuthorized).RawBytes,
+			expectReponse:    packets.TPacketData()[packets.Pubrec].Get(packets.TPubrecMqtt5NotAuthorized).RawBytes,
 			expectDisconnect: false,
 		},
 	}
@@ -1752,7 +1752,7 @@ func TestServerProcessPublishOnMessageRecvRejected(t *testing.T) {
 	_ = s.Serve()
 	defer s.Close()
 	cl, _, _ := newTestClient()
-	err = s.processPublish(cl, *packets.TPacketData[packets.Publish].Get(packets.TPublishBasic).Packet)
+	err = s.processPublish(cl, *packets.TPacketData()[packets.Publish].Get(packets.TPublishBasic).Packet)
 	require.NoError(t, err) // packets rejected silently
 }
 
@@ -1761,7 +1761,7 @@ func TestServerProcessPacketPublishQos0(t *testing.T) {
 	cl, r, w := newTestClient()
 
 	go func() {
-		err := s.processPacket(cl, *packets.TPacketData[packets.Publish].Get(packets.TPublishBasic).Packet)
+		err := s.processPacket(cl, *packets.TPacketData()[packets.Publish].Get(packets.TPublishBasic).Packet)
 		require.NoError(t, err)
 		_ = w.Close()
 	}()
@@ -1778,14 +1778,14 @@ func TestServerProcessPacketPublishQos1PacketIDInUse(t *testing.T) {
 	atomic.StoreInt64(&s.Info.Inflight, 1)
 
 	go func() {
-		err := s.processPacket(cl, *packets.TPacketData[packets.Publish].Get(packets.TPublishQos1).Packet)
+		err := s.processPacket(cl, *packets.TPacketData()[packets.Publish].Get(packets.TPublishQos1).Packet)
 		require.NoError(t, err)
 		_ = w.Close()
 	}()
 
 	buf, err := io.ReadAll(r)
 	require.NoError(t, err)
-	require.Equal(t, packets.TPacketData[packets.Puback].Get(packets.TPuback).RawBytes, buf)
+	require.Equal(t, packets.TPacketData()[packets.Puback].Get(packets.TPuback).RawBytes, buf)
 	require.Equal(t, int64(0), atomic.LoadInt64(&s.Info.Inflight))
 }
 
@@ -1797,14 +1797,14 @@ func TestServerProcessPacketPublishQos2PacketIDInUse(t *testing.T) {
 	atomic.StoreInt64(&s.Info.Inflight, 1)
 
 	go func() {
-		err := s.processPacket(cl, *packets.TPacketData[packets.Publish].Get(packets.TPublishQos2Mqtt5).Packet)
+		err := s.processPacket(cl, *packets.TPacketData()[packets.Publish].Get(packets.TPublishQos2Mqtt5).Packet)
 		require.NoError(t, err)
 		_ = w.Close()
 	}()
 
 	buf, err := io.ReadAll(r)
 	require.NoError(t, err)
-	require.Equal(t, packets.TPacketData[packets.Pubrec].Get(packets.TPubrecMqtt5IDInUse).RawBytes, buf)
+	require.Equal(t, packets.TPacketData()[packets.Pubrec].Get(packets.TPubrecMqtt5IDInUse).RawBytes, buf)
 	require.Equal(t, int64(1), atomic.LoadInt64(&s.Info.Inflight))
 }
 
@@ -1813,14 +1813,14 @@ func TestServerProcessPacketPublishQos1(t *testing.T) {
 	cl, r, w := newTestClient()
 
 	go func() {
-		err := s.processPacket(cl, *packets.TPacketData[packets.Publish].Get(packets.TPublishQos1).Packet)
+		err := s.processPacket(cl, *packets.TPacketData()[packets.Publish].Get(packets.TPublishQos1).Packet)
 		require.NoError(t, err)
 		_ = w.Close()
 	}()
 
 	buf, err := io.ReadAll(r)
 	require.NoError(t, err)
-	require.Equal(t, packets.TPacketData[packets.Puback].Get(packets.TPuback).RawBytes, buf)
+	require.Equal(t, packets.TPacketData()[packets.Puback].Get(packets.TPuback).RawBytes, buf)
 }
 
 func TestServerProcessPacketPublishQos2(t *testing.T) {
@@ -1828,14 +1828,14 @@ func TestServerProcessPacketPublishQos2(t *testing.T) {
 	cl, r, w := newTestClient()
 
 	go func() {
-		err := s.processPacket(cl, *packets.TPacketData[packets.Publish].Get(packets.TPublishQos2).Packet)
+		err := s.processPacket(cl, *packets.TPacketData()[packets.Publish].Get(packets.TPublishQos2).Packet)
 		require.NoError(t, err)
 		_ = w.Close()
 	}()
 
 	buf, err := io.ReadAll(r)
 	require.NoError(t, err)
-	require.Equal(t, packets.TPacketData[packets.Pubrec].Get(packets.TPubrec).RawBytes, buf)
+	require.Equal(t, packets.TPacketData()[packets.Pubrec].Get(packets.TPubrec).RawBytes, buf)
 }
 
 func TestServerProcessPacketPublishDowngradeQos(t *testing.T) {
@@ -1844,14 +1844,14 @@ func TestServerProcessPacketPublishDowngradeQos(t *testing.T) {
 	cl, r, w := newTestClient()
 
 	go func() {
-		err := s.processPacket(cl, *packets.TPacketData[packets.Publish].Get(packets.TPublishQos2).Packet)
+		err := s.processPacket(cl, *packets.TPacketData()[packets.Publish].Get(packets.TPublishQos2).Packet)
 		require.NoError(t, err)
 		_ = w.Close()
 	}()
 
 	buf, err := io.ReadAll(r)
 	require.NoError(t, err)
-	require.Equal(t, packets.TPacketData[packets.Puback].Get(packets.TPuback).RawBytes, buf)
+	require.Equal(t, packets.TPacketData()[packets.Puback].Get(packets.TPuback).RawBytes, buf)
 }
 
 func TestPublishToSubscribersSelfNoLocal(t *testing.T) {
@@ -1862,7 +1862,7 @@ func TestPublishToSubscribersSelfNoLocal(t *testing.T) {
 	require.True(t, subbed)
 
 	go func() {
-		pkx := *packets.TPacketData[packets.Publish].Get(packets.TPublishBasic).Packet
+		pkx := *packets.TPacketData()[packets.Publish].Get(packets.TPublishBasic).Packet
 		pkx.Origin = cl.ID
 		s.publishToSubscribers(pkx)
 		time.Sleep(time.Millisecond)
@@ -1916,24 +1916,24 @@ func TestPublishToSubscribers(t *testing.T) {
 	}()
 
 	go func() {
-		s.publishToSubscribers(*packets.TPacketData[packets.Publish].Get(packets.TPublishBasic).Packet)
+		s.publishToSubscribers(*packets.TPacketData()[packets.Publish].Get(packets.TPublishBasic).Packet)
 		time.Sleep(time.Millisecond)
 		_ = w1.Close()
 		_ = w2.Close()
 		_ = w3.Close()
 	}()
 
-	require.Equal(t, packets.TPacketData[packets.Publish].Get(packets.TPublishBasic).RawBytes, <-cl1Recv)
+	require.Equal(t, packets.TPacketData()[packets.Publish].Get(packets.TPublishBasic).RawBytes, <-cl1Recv)
 	rcv2 := <-cl2Recv
 	rcv3 := <-cl3Recv
 
 	ok := false
 	if len(rcv2) > 0 {
-		require.Equal(t, packets.TPacketData[packets.Publish].Get(packets.TPublishBasic).RawBytes, rcv2)
+		require.Equal(t, packets.TPacketData()[packets.Publish].Get(packets.TPublishBasic).RawBytes, rcv2)
 		require.Equal(t, []byte{}, rcv3)
 		ok = true
 	} else if len(rcv3) > 0 {
-		require.Equal(t, packets.TPacketData[packets.Publish].Get(packets.TPublishBasic).RawBytes, rcv3)
+		require.Equal(t, packets.TPacketData()[packets.Publish].Get(packets.TPublishBasic).RawBytes, rcv3)
 		require.Equal(t, []byte{}, rcv2)
 		ok = true
 	}
@@ -1957,7 +1957,7 @@ func TestPublishToSubscribersMessageExpiryDelta(t *testing.T) {
 	}()
 
 	go func() {
-		pkx := *packets.TPacketData[packets.Publish].Get(packets.TPublishBasic).Packet
+		pkx := *packets.TPacketData()[packets.Publish].Get(packets.TPublishBasic).Packet
 		pkx.Created = time.Now().Unix() - 30
 		s.publishToSubscribers(pkx)
 		time.Sleep(time.Millisecond)
@@ -1983,7 +1983,7 @@ func TestPublishToSubscribersIdentifiers(t *testing.T) {
 	require.True(t, subbed)
 
 	go func() {
-		s.publishToSubscribers(*packets.TPacketData[packets.Publish].Get(packets.TPublishBasic).Packet)
+		s.publishToSubscribers(*packets.TPacketData()[packets.Publish].Get(packets.TPublishBasic).Packet)
 		time.Sleep(time.Millisecond)
 		_ = w.Close()
 	}()
@@ -1995,7 +1995,7 @@ func TestPublishToSubscribersIdentifiers(t *testing.T) {
 		receiverBuf <- buf
 	}()
 
-	require.Equal(t, packets.TPacketData[packets.Publish].Get(packets.TPublishSubscriberIdentifier).RawBytes, <-receiverBuf)
+	require.Equal(t, packets.TPacketData()[packets.Publish].Get(packets.TPublishSubscriberIdentifier).RawBytes, <-receiverBuf)
 }
 
 func TestPublishToSubscribersPkIgnore(t *testing.T) {
@@ -2006,7 +2006,7 @@ func TestPublishToSubscribersPkIgnore(t *testing.T) {
 	require.True(t, subbed)
 
 	go func() {
-		pk := *packets.TPacketData[packets.Publish].Get(packets.TPublishBasic).Packet
+		pk := *packets.TPacketData()[packets.Publish].Get(packets.TPublishBasic).Packet
 		pk.Ignore = true
 		s.publishToSubscribers(pk)
 		time.Sleep(time.Millisecond)
@@ -2035,7 +2035,7 @@ func TestPublishToClientServerDowngradeQos(t *testing.T) {
 	cl.State.packetID = 6 // just to match the same packet id (7) in the fixtures
 
 	go func() {
-		pkx := *packets.TPacketData[packets.Publish].Get(packets.TPublishQos1).Packet
+		pkx := *packets.TPacketData()[packets.Publish].Get(packets.TPublishQos1).Packet
 		pkx.FixedHeader.Qos = 2
 		_, _ = s.publishToClient(cl, packets.Subscription{Filter: "a/b/c", Qos: 2}, pkx)
 		time.Sleep(time.Microsecond * 100)
@@ -2049,7 +2049,7 @@ func TestPublishToClientServerDowngradeQos(t *testing.T) {
 		receiverBuf <- buf
 	}()
 
-	require.Equal(t, packets.TPacketData[packets.Publish].Get(packets.TPublishQos1).RawBytes, <-receiverBuf)
+	require.Equal(t, packets.TPacketData()[packets.Publish].Get(packets.TPublishQos1).RawBytes, <-receiverBuf)
 }
 
 func TestPublishToClientSubscriptionDowngradeQos(t *testing.T) {
@@ -2064,7 +2064,7 @@ func TestPublishToClientSubscriptionDowngradeQos(t *testing.T) {
 	cl.State.packetID = 6 // just to match the same packet id (7) in the fixtures
 
 	go func() {
-		pkx := *packets.TPacketData[packets.Publish].Get(packets.TPublishQos1).Packet
+		pkx := *packets.TPacketData()[packets.Publish].Get(packets.TPublishQos1).Packet
 		pkx.FixedHeader.Qos = 2
 		_, _ = s.publishToClient(cl, packets.Subscription{Filter: "a/b/c", Qos: 1}, pkx)
 		time.Sleep(time.Microsecond * 100)
@@ -2078,7 +2078,7 @@ func TestPublishToClientSubscriptionDowngradeQos(t *testing.T) {
 		receiverBuf <- buf
 	}()
 
-	require.Equal(t, packets.TPacketData[packets.Publish].Get(packets.TPublishQos1).RawBytes, <-receiverBuf)
+	require.Equal(t, packets.TPacketData()[packets.Publish].Get(packets.TPublishQos1).RawBytes, <-receiverBuf)
 }
 
 func TestPublishToClientExceedClientWritesPending(t *testing.T) {
@@ -2131,7 +2131,7 @@ func TestPublishToClientServerTopicAlias(t *testing.T) {
 	s.Clients.Add(cl)
 
 	go func() {
-		pkx := *packets.TPacketData[packets.Publish].Get(packets.TPublishBasicMqtt5).Packet
+		pkx := *packets.TPacketData()[packets.Publish].Get(packets.TPublishBasicMqtt5).Packet
 		_, _ = s.publishToClient(cl, packets.Subscription{Filter: pkx.TopicName}, pkx)
 		_, _ = s.publishToClient(cl, packets.Subscription{Filter: pkx.TopicName}, pkx)
 		time.Sleep(time.Millisecond)
@@ -2146,10 +2146,10 @@ func TestPublishToClientServerTopicAlias(t *testing.T) {
 	}()
 
 	ret := <-receiverBuf
-	pk1 := make([]byte, len(packets.TPacketData[packets.Publish].Get(packets.TPublishBasicMqtt5).RawBytes))
-	pk2 := make([]byte, len(packets.TPacketData[packets.Publish].Get(packets.TPublishBasicMqtt5).RawBytes)-5)
-	copy(pk1, ret[:len(packets.TPacketData[packets.Publish].Get(packets.TPublishBasicMqtt5).RawBytes)])
-	copy(pk2, ret[len(packets.TPacketData[packets.Publish].Get(packets.TPublishBasicMqtt5).RawBytes):])
+	pk1 := make([]byte, len(packets.TPacketData()[packets.Publish].Get(packets.TPublishBasicMqtt5).RawBytes))
+	pk2 := make([]byte, len(packets.TPacketData()[packets.Publish].Get(packets.TPublishBasicMqtt5).RawBytes)-5)
+	copy(pk1, ret[:len(packets.TPacketData()[packets.Publish].Get(packets.TPublishBasicMqtt5).RawBytes)])
+	copy(pk2, ret[len(packets.TPacketData()[packets.Publish].Get(packets.TPublishBasicMqtt5).RawBytes):])
 	require.Equal(t, append(pk1, pk2...), ret)
 }
 
@@ -2158,7 +2158,7 @@ func TestPublishToClientMqtt3RetainFalseLeverageNoConn(t *testing.T) {
 	cl, _, _ := newTestClient()
 	cl.Net.Conn = nil
 
-	out, err := s.publishToClient(cl, packets.Subscription{Filter: "a/b/c", RetainAsPublished: true}, *packets.TPacketData[packets.Publish].Get(packets.TPublishRetain).Packet)
+	out, err := s.publishToClient(cl, packets.Subscription{Filter: "a/b/c", RetainAsPublished: true}, *packets.TPacketData()[packets.Publish].Get(packets.TPublishRetain).Packet)
 	require.False(t, out.FixedHeader.Retain)
 	require.Error(t, err)
 	require.ErrorIs(t, err, packets.CodeDisconnect)
@@ -2170,7 +2170,7 @@ func TestPublishToClientMqtt5RetainAsPublishedTrueLeverageNoConn(t *testing.T) {
 	cl.Properties.ProtocolVersion = 5
 	cl.Net.Conn = nil
 
-	out, err := s.publishToClient(cl, packets.Subscription{Filter: "a/b/c", RetainAsPublished: true}, *packets.TPacketData[packets.Publish].Get(packets.TPublishRetain).Packet)
+	out, err := s.publishToClient(cl, packets.Subscription{Filter: "a/b/c", RetainAsPublished: true}, *packets.TPacketData()[packets.Publish].Get(packets.TPublishRetain).Packet)
 	require.True(t, out.FixedHeader.Retain)
 	require.Error(t, err)
 	require.ErrorIs(t, err, packets.CodeDisconnect)
@@ -2186,7 +2186,7 @@ func TestPublishToClientExceedMaximumInflight(t *testing.T) {
 		cl.State.Inflight.Set(packets.Packet{PacketID: i})
 	}
 
-	_, err := s.publishToClient(cl, packets.Subscription{Filter: "a/b/c", Qos: 1}, *packets.TPacketData[packets.Publish].Get(packets.TPublishQos1).Packet)
+	_, err := s.publishToClient(cl, packets.Subscription{Filter: "a/b/c", Qos: 1}, *packets.TPacketData()[packets.Publish].Get(packets.TPublishQos1).Packet)
 	require.Error(t, err)
 	require.ErrorIs(t, err, packets.ErrQuotaExceeded)
 	require.Equal(t, int64(1), atomic.LoadInt64(&s.Info.InflightDropped))
@@ -2199,7 +2199,7 @@ func TestPublishToClientExhaustedPacketID(t *testing.T) {
 		cl.State.Inflight.Set(packets.Packet{PacketID: uint16(i)})
 	}
 
-	_, err := s.publishToClient(cl, packets.Subscription{Filter: "a/b/c", Qos: 1}, *packets.TPacketData[packets.Publish].Get(packets.TPublishQos1).Packet)
+	_, err := s.publishToClient(cl, packets.Subscription{Filter: "a/b/c", Qos: 1}, *packets.TPacketData()[packets.Publish].Get(packets.TPublishQos1).Packet)
 	require.Error(t, err)
 	require.ErrorIs(t, err, packets.ErrQuotaExceeded)
 	require.Equal(t, int64(1), atomic.LoadInt64(&s.Info.InflightDropped))
@@ -2213,7 +2213,7 @@ func TestPublishToClientACLNotAuthorized(t *testing.T) {
 	require.NoError(t, err)
 	cl, _, _ := newTestClient()
 
-	_, err = s.publishToClient(cl, packets.Subscription{Filter: "a/b/c"}, *packets.TPacketData[packets.Publish].Get(packets.TPublishBasic).Packet)
+	_, err = s.publishToClient(cl, packets.Subscription{Filter: "a/b/c"}, *packets.TPacketData()[packets.Publish].Get(packets.TPublishBasic).Packet)
 	require.Error(t, err)
 	require.ErrorIs(t, err, packets.ErrNotAuthorized)
 }
@@ -2223,7 +2223,7 @@ func TestPublishToClientNoConn(t *testing.T) {
 	cl, _, _ := newTestClient()
 	cl.Net.Conn = nil
 
-	_, err := s.publishToClient(cl, packets.Subscription{Filter: "a/b/c"}, *packets.TPacketData[packets.Publish].Get(packets.TPublishQos1).Packet)
+	_, err := s.publishToClient(cl, packets.Subscription{Filter: "a/b/c"}, *packets.TPacketData()[packets.Publish].Get(packets.TPublishQos1).Packet)
 	require.Error(t, err)
 	require.ErrorIs(t, err, packets.CodeDisconnect)
 }
@@ -2240,7 +2240,7 @@ func TestProcessPublishWithTopicAlias(t *testing.T) {
 	cl2.State.TopicAliases.Inbound.Set(1, "a/b/c")
 
 	go func() {
-		pkx := *packets.TPacketData[packets.Publish].Get(packets.TPublishMqtt5).Packet
+		pkx := *packets.TPacketData()[packets.Publish].Get(packets.TPublishMqtt5).Packet
 		pkx.Properties.SubscriptionIdentifier = []int{} // must not contain from client to server
 		pkx.TopicName = ""
 		pkx.Properties.TopicAlias = 1
@@ -2252,7 +2252,7 @@ func TestProcessPublishWithTopicAlias(t *testing.T) {
 
 	buf, err := io.ReadAll(r)
 	require.NoError(t, err)
-	require.Equal(t, packets.TPacketData[packets.Publish].Get(packets.TPublishBasic).RawBytes, buf)
+	require.Equal(t, packets.TPacketData()[packets.Publish].Get(packets.TPublishBasic).RawBytes, buf)
 }
 
 func TestPublishToSubscribersExhaustedSendQuota(t *testing.T) {
@@ -2267,7 +2267,7 @@ func TestPublishToSubscribersExhaustedSendQuota(t *testing.T) {
 	// coverage: subscriber publish errors are non-returnable
 	// can we hook into log/slog ?
 	_ = r.Close()
-	pkx := *packets.TPacketData[packets.Publish].Get(packets.TPublishQos1).Packet
+	pkx := *packets.TPacketData()[packets.Publish].Get(packets.TPublishQos1).Packet
 	pkx.PacketID = 0
 	s.publishToSubscribers(pkx)
 	time.Sleep(time.Millisecond)
@@ -2288,7 +2288,7 @@ func TestPublishToSubscribersExhaustedPacketIDs(t *testing.T) {
 	// coverage: subscriber publish errors are non-returnable
 	// can we hook into log/slog ?
 	_ = r.Close()
-	pkx := *packets.TPacketData[packets.Publish].Get(packets.TPublishQos1).Packet
+	pkx := *packets.TPacketData()[packets.Publish].Get(packets.TPublishQos1).Packet
 	pkx.PacketID = 0
 	s.publishToSubscribers(pkx)
 	time.Sleep(time.Millisecond)
@@ -2305,7 +2305,7 @@ func TestPublishToSubscribersNoConnection(t *testing.T) {
 	// coverage: subscriber publish errors are non-returnable
 	// can we hook into log/slog ?
 	_ = r.Close()
-	s.publishToSubscribers(*packets.TPacketData[packets.Publish].Get(packets.TPublishBasic).Packet)
+	s.publishToSubscribers(*packets.TPacketData()[packets.Publish].Get(packets.TPublishBasic).Packet)
 	time.Sleep(time.Millisecond)
 	_ = w.Close()
 }
@@ -2318,7 +2318,7 @@ func TestPublishRetainedToClient(t *testing.T) {
 	subbed := s.Topics.Subscribe(cl.ID, packets.Subscription{Filter: "a/b/c", Qos: 2})
 	require.True(t, subbed)
 
-	retained := s.Topics.RetainMessage(*packets.TPacketData[packets.Publish].Get(packets.TPublishRetainMqtt5).Packet)
+	retained := s.Topics.RetainMessage(*packets.TPacketData()[packets.Publish].Get(packets.TPublishRetainMqtt5).Packet)
 	require.Equal(t, int64(1), retained)
 
 	go func() {
@@ -2329,7 +2329,7 @@ func TestPublishRetainedToClient(t *testing.T) {
 
 	buf, err := io.ReadAll(r)
 	require.NoError(t, err)
-	require.Equal(t, packets.TPacketData[packets.Publish].Get(packets.TPublishRetain).RawBytes, buf)
+	require.Equal(t, packets.TPacketData()[packets.Publish].Get(packets.TPublishRetain).RawBytes, buf)
 }
 
 func TestPublishRetainedToClientIsShared(t *testing.T) {
@@ -2360,7 +2360,7 @@ func TestPublishRetainedToClientError(t *testing.T) {
 	subbed := s.Topics.Subscribe(cl.ID, sub)
 	require.True(t, subbed)
 
-	retained := s.Topics.RetainMessage(*packets.TPacketData[packets.Publish].Get(packets.TPublishRetain).Packet)
+	retained := s.Topics.RetainMessage(*packets.TPacketData()[packets.Publish].Get(packets.TPublishRetain).Packet)
 	require.Equal(t, int64(1), retained)
 
 	_ = w.Close()
@@ -2373,7 +2373,7 @@ func TestNoRetainMessageIfUnavailable(t *testing.T) {
 	cl, _, _ := newTestClient()
 	s.Clients.Add(cl)
 
-	s.retainMessage(new(Client), *packets.TPacketData[packets.Publish].Get(packets.TPublishRetain).Packet)
+	s.retainMessage(new(Client), *packets.TPacketData()[packets.Publish].Get(packets.TPublishRetain).Packet)
 	require.Equal(t, int64(0), atomic.LoadInt64(&s.Info.Retained))
 }
 
@@ -2382,7 +2382,7 @@ func TestNoRetainMessageIfPkIgnore(t *testing.T) {
 	cl, _, _ := newTestClient()
 	s.Clients.Add(cl)
 
-	pk := *packets.TPacketData[packets.Publish].Get(packets.TPublishRetain).Packet
+	pk := *packets.TPacketData()[packets.Publish].Get(packets.TPublishRetain).Packet
 	pk.Ignore = true
 	s.retainMessage(new(Client), pk)
 	require.Equal(t, int64(0), atomic.LoadInt64(&s.Info.Retained))
@@ -2393,7 +2393,7 @@ func TestNoRetainMessage(t *testing.T) {
 	cl, _, _ := newTestClient()
 	s.Clients.Add(cl)
 
-	s.retainMessage(new(Client), *packets.TPacketData[packets.Publish].Get(packets.TPublishRetain).Packet)
+	s.retainMessage(new(Client), *packets.TPacketData()[packets.Publish].Get(packets.TPublishRetain).Packet)
 	require.Equal(t, int64(1), atomic.LoadInt64(&s.Info.Retained))
 }
 
@@ -2401,11 +2401,11 @@ func TestServerProcessPacketPuback(t *testing.T) {
 	tt := ProtocolTest{
 		{
 			protocolVersion: 4,
-			in:              packets.TPacketData[packets.Puback].Get(packets.TPuback),
+			in:              packets.TPacketData()[packets.Puback].Get(packets.TPuback),
 		},
 		{
 			protocolVersion: 5,
-			in:              packets.TPacketData[packets.Puback].Get(packets.TPubackMqtt5),
+			in:              packets.TPacketData()[packets.Puback].Get(packets.TPubackMqtt5),
 		},
 	}
 
@@ -2439,7 +2439,7 @@ func TestServerProcessPacketPubackNoPacketID(t *testing.T) {
 	cl.State.Inflight.sendQuota = 3
 	cl.State.Inflight.receiveQuota = 3
 
-	pk := *packets.TPacketData[packets.Puback].Get(packets.TPuback).Packet
+	pk := *packets.TPacketData()[packets.Puback].Get(packets.TPuback).Packet
 	err := s.processPacket(cl, pk)
 	require.NoError(t, err)
 
@@ -2464,11 +2464,11 @@ func TestServerProcessPacketPubrec(t *testing.T) {
 		recv <- buf
 	}()
 
-	err := s.processPacket(cl, *packets.TPacketData[packets.Pubrec].Get(packets.TPubrec).Packet)
+	err := s.processPacket(cl, *packets.TPacketData()[packets.Pubrec].Get(packets.TPubrec).Packet)
 	require.NoError(t, err)
 	_ = w.Close()
 
-	require.Equal(t, packets.TPacketData[packets.Pubrel].Get(packets.TPubrel).RawBytes, <-recv)
+	require.Equal(t, packets.TPacketData()[packets.Pubrel].Get(packets.TPubrel).RawBytes, <-recv)
 
 	require.Equal(t, int32(2), atomic.LoadInt32(&cl.State.Inflight.receiveQuota))
 	require.Equal(t, int32(3), atomic.LoadInt32(&cl.State.Inflight.sendQuota))
@@ -2491,12 +2491,12 @@ func TestServerProcessPacketPubrecNoPacketID(t *testing.T) {
 		recv <- buf
 	}()
 
-	pk := *packets.TPacketData[packets.Pubrec].Get(packets.TPubrec).Packet // not sending properties
+	pk := *packets.TPacketData()[packets.Pubrec].Get(packets.TPubrec).Packet // not sending properties
 	err := s.processPacket(cl, pk)
 	require.NoError(t, err)
 	_ = w.Close()
 
-	require.Equal(t, packets.TPacketData[packets.Pubrel].Get(packets.TPubrelMqtt5AckNoPacket).RawBytes, <-recv)
+	require.Equal(t, packets.TPacketData()[packets.Pubrel].Get(packets.TPubrelMqtt5AckNoPacket).RawBytes, <-recv)
 
 	require.Equal(t, int32(3), atomic.LoadInt32(&cl.State.Inflight.sendQuota))
 	require.Equal(t, int32(3), atomic.LoadInt32(&cl.State.Inflight.receiveQuota))
@@ -2507,7 +2507,7 @@ func TestServerProcessPacketPubrecInvalidReason(t *testing.T) {
 	s := newServer()
 	cl, _, _ := newTestClient()
 	cl.State.Inflight.Set(packets.Packet{PacketID: pID})
-	err := s.processPacket(cl, *packets.TPacketData[packets.Pubrec].Get(packets.TPubrecInvalidReason).Packet)
+	err := s.processPacket(cl, *packets.TPacketData()[packets.Pubrec].Get(packets.TPubrecInvalidReason).Packet)
 	require.NoError(t, err)
 	require.Equal(t, int64(-1), atomic.LoadInt64(&s.Info.Inflight))
 	_, ok := cl.State.Inflight.Get(pID)
@@ -2520,7 +2520,7 @@ func TestServerProcessPacketPubrecFailure(t *testing.T) {
 	cl, _, _ := newTestClient()
 	cl.State.Inflight.Set(packets.Packet{PacketID: pID})
 	cl.Stop(packets.CodeDisconnect)
-	err := s.processPacket(cl, *packets.TPacketData[packets.Pubrec].Get(packets.TPubrec).Packet)
+	err := s.processPacket(cl, *packets.TPacketData()[packets.Pubrec].Get(packets.TPubrec).Packet)
 	require.Error(t, err)
 	require.ErrorIs(t, cl.StopCause(), packets.CodeDisconnect)
 }
@@ -2542,14 +2542,14 @@ func TestServerProcessPacketPubrel(t *testing.T) {
 		recv <- buf
 	}()
 
-	err := s.processPacket(cl, *packets.TPacketData[packets.Pubrel].Get(packets.TPubrel).Packet)
+	err := s.processPacket(cl, *packets.TPacketData()[packets.Pubrel].Get(packets.TPubrel).Packet)
 	require.NoError(t, err)
 	_ = w.Close()
 
 	require.Equal(t, int32(4), atomic.LoadInt32(&cl.State.Inflight.receiveQuota))
 	require.Equal(t, int32(4), atomic.LoadInt32(&cl.State.Inflight.sendQuota))
 
-	require.Equal(t, packets.TPacketData[packets.Pubcomp].Get(packets.TPubcomp).RawBytes, <-recv)
+	require.Equal(t, packets.TPacketData()[packets.Pubcomp].Get(packets.TPubcomp).RawBytes, <-recv)
 
 	require.Equal(t, int64(0), atomic.LoadInt64(&s.Info.Inflight))
 	_, ok := cl.State.Inflight.Get(pID)
@@ -2570,12 +2570,12 @@ func TestServerProcessPacketPubrelNoPacketID(t *testing.T) {
 		recv <- buf
 	}()
 
-	pk := *packets.TPacketData[packets.Pubrel].Get(packets.TPubrel).Packet // not sending properties
+	pk := *packets.TPacketData()[packets.Pubrel].Get(packets.TPubrel).Packet // not sending properties
 	err := s.processPacket(cl, pk)
 	require.NoError(t, err)
 	_ = w.Close()
 
-	require.Equal(t, packets.TPacketData[packets.Pubcomp].Get(packets.TPubcompMqtt5AckNoPacket).RawBytes, <-recv)
+	require.Equal(t, packets.TPacketData()[packets.Pubcomp].Get(packets.TPubcompMqtt5AckNoPacket).RawBytes, <-recv)
 
 	require.Equal(t, int32(3), atomic.LoadInt32(&cl.State.Inflight.sendQuota))
 	require.Equal(t, int32(3), atomic.LoadInt32(&cl.State.Inflight.receiveQuota))
@@ -2587,7 +2587,7 @@ func TestServerProcessPacketPubrelFailure(t *testing.T) {
 	cl, _, _ := newTestClient()
 	cl.State.Inflight.Set(packets.Packet{PacketID: pID})
 	cl.Stop(packets.CodeDisconnect)
-	err := s.processPacket(cl, *packets.TPacketData[packets.Pubrel].Get(packets.TPubrel).Packet)
+	err := s.processPacket(cl, *packets.TPacketData()[packets.Pubrel].Get(packets.TPubrel).Packet)
 	require.Error(t, err)
 	require.ErrorIs(t, cl.StopCause(), packets.CodeDisconnect)
 }
@@ -2597,7 +2597,7 @@ func TestServerProcessPacketPubrelBadReason(t *testing.T) {
 	s := newServer()
 	cl, _, _ := newTestClient()
 	cl.State.Inflight.Set(packets.Packet{PacketID: pID})
-	err := s.processPacket(cl, *packets.TPacketData[packets.Pubrel].Get(packets.TPubrelInvalidReason).Packet)
+	err := s.processPacket(cl, *packets.TPacketData()[packets.Pubrel].Get(packets.TPubrelInvalidReason).Packet)
 	require.NoError(t, err)
 	require.Equal(t, int64(-1), atomic.LoadInt64(&s.Info.Inflight))
 	_, ok := cl.State.Inflight.Get(pID)
@@ -2608,11 +2608,11 @@ func TestServerProcessPacketPubcomp(t *testing.T) {
 	tt := ProtocolTest{
 		{
 			protocolVersion: 4,
-			in:              packets.TPacketData[packets.Pubcomp].Get(packets.TPubcomp),
+			in:              packets.TPacketData()[packets.Pubcomp].Get(packets.TPubcomp),
 		},
 		{
 			protocolVersion: 5,
-			in:              packets.TPacketData[packets.Pubcomp].Get(packets.TPubcompMqtt5),
+			in:              packets.TPacketData()[packets.Pubcomp].Get(packets.TPubcompMqtt5),
 		},
 	}
 
@@ -2645,8 +2645,8 @@ func TestServerProcessInboundQos2Flow(t *testing.T) {
 	tt := ProtocolTest{
 		{
 			protocolVersion: 5,
-			in:              packets.TPacketData[packets.Publish].Get(packets.TPublishQos2),
-			out:             packets.TPacketData[packets.Pubrec].Get(packets.TPubrec),
+			in:              packets.TPacketData()[packets.Publish].Get(packets.TPublishQos2),
+			out:             packets.TPacketData()[packets.Pubrec].Get(packets.TPubrec),
 			data: map[string]any{
 				"sendquota": int32(3),
 				"recvquota": int32(2),
@@ -2655,8 +2655,8 @@ func TestServerProcessInboundQos2Flow(t *testing.T) {
 		},
 		{
 			protocolVersion: 5,
-			in:              packets.TPacketData[packets.Pubrel].Get(packets.TPubrel),
-			out:             packets.TPacketData[packets.Pubcomp].Get(packets.TPubcomp),
+			in:              packets.TPacketData()[packets.Pubrel].Get(packets.TPubrel),
+			out:             packets.TPacketData()[packets.Pubcomp].Get(packets.TPubcomp),
 			data: map[string]any{
 				"sendquota": int32(4),
 				"recvquota": int32(3),
@@ -2707,8 +2707,8 @@ func TestServerProcessOutboundQos2Flow(t *testing.T) {
 	tt := ProtocolTest{
 		{
 			protocolVersion: 5,
-			in:              packets.TPacketData[packets.Publish].Get(packets.TPublishQos2),
-			out:             packets.TPacketData[packets.Publish].Get(packets.TPublishQos2),
+			in:              packets.TPacketData()[packets.Publish].Get(packets.TPublishQos2),
+			out:             packets.TPacketData()[packets.Publish].Get(packets.TPublishQos2),
 			data: map[string]any{
 				"sendquota": int32(2),
 				"recvquota": int32(3),
@@ -2717,8 +2717,8 @@ func TestServerProcessOutboundQos2Flow(t *testing.T) {
 		},
 		{
 			protocolVersion: 5,
-			in:              packets.TPacketData[packets.Pubrec].Get(packets.TPubrec),
-			out:             packets.TPacketData[packets.Pubrel].Get(packets.TPubrel),
+			in:              packets.TPacketData()[packets.Pubrec].Get(packets.TPubrec),
+			out:             packets.TPacketData()[packets.Pubrel].Get(packets.TPubrel),
 			data: map[string]any{
 				"sendquota": int32(2),
 				"recvquota": int32(2),
@@ -2727,7 +2727,7 @@ func TestServerProcessOutboundQos2Flow(t *testing.T) {
 		},
 		{
 			protocolVersion: 5,
-			in:              packets.TPacketData[packets.Pubcomp].Get(packets.TPubcomp),
+			in:              packets.TPacketData()[packets.Pubcomp].Get(packets.TPubcomp),
 			data: map[string]any{
 				"sendquota": int32(3),
 				"recvquota": int32(3),
@@ -2787,14 +2787,14 @@ func TestServerProcessPacketSubscribe(t *testing.T) {
 	cl, r, w := newTestClient()
 	cl.Properties.ProtocolVersion = 5
 	go func() {
-		err := s.processPacket(cl, *packets.TPacketData[packets.Subscribe].Get(packets.TSubscribeMqtt5).Packet)
+		err := s.processPacket(cl, *packets.TPacketData()[packets.Subscribe].Get(packets.TSubscribeMqtt5).Packet)
 		require.NoError(t, err)
 		_ = w.Close()
 	}()
 
 	buf, err := io.ReadAll(r)
 	require.NoError(t, err)
-	require.Equal(t, packets.TPacketData[packets.Suback].Get(packets.TSubackMqtt5).RawBytes, buf)
+	require.Equal(t, packets.TPacketData()[packets.Suback].Get(packets.TSubackMqtt5).RawBytes, buf)
 }
 
 func TestServerProcessPacketSubscribePacketIDInUse(t *testing.T) {
@@ -2803,7 +2803,7 @@ func TestServerProcessPacketSubscribePacketIDInUse(t *testing.T) {
 	cl.Properties.ProtocolVersion = 5
 	cl.State.Inflight.Set(packets.Packet{PacketID: 15, FixedHeader: packets.FixedHeader{Type: packets.Publish}})
 
-	pkx := *packets.TPacketData[packets.Subscribe].Get(packets.TSubscribeMqtt5).Packet
+	pkx := *packets.TPacketData()[packets.Subscribe].Get(packets.TSubscribeMqtt5).Packet
 	pkx.PacketID = 15
 	go func() {
 		err := s.processPacket(cl, pkx)
@@ -2813,7 +2813,7 @@ func TestServerProcessPacketSubscribePacketIDInUse(t *testing.T) {
 
 	buf, err := io.ReadAll(r)
 	require.NoError(t, err)
-	require.Equal(t, packets.TPacketData[packets.Suback].Get(packets.TSubackPacketIDInUse).RawBytes, buf)
+	require.Equal(t, packets.TPacketData()[packets.Suback].Get(packets.TSubackPacketIDInUse).RawBytes, buf)
 }
 
 func TestServerProcessPacketSubscribeInvalid(t *testing.T) {
@@ -2821,7 +2821,7 @@ func TestServerProcessPacketSubscribeInvalid(t *testing.T) {
 	cl, _, _ := newTestClient()
 	cl.Properties.ProtocolVersion = 5
 
-	err := s.processPacket(cl, *packets.TPacketData[packets.Subscribe].Get(packets.TSubscribeSpecQosMustPacketID).Packet)
+	err := s.processPacket(cl, *packets.TPacketData()[packets.Subscribe].Get(packets.TSubscribeSpecQosMustPacketID).Packet)
 	require.Error(t, err)
 	require.ErrorIs(t, err, packets.ErrProtocolViolationNoPacketID)
 }
@@ -2832,14 +2832,14 @@ func TestServerProcessPacketSubscribeInvalidFilter(t *testing.T) {
 	cl.Properties.ProtocolVersion = 5
 
 	go func() {
-		err := s.processPacket(cl, *packets.TPacketData[packets.Subscribe].Get(packets.TSubscribeInvalidFilter).Packet)
+		err := s.processPacket(cl, *packets.TPacketData()[packets.Subscribe].Get(packets.TSubscribeInvalidFilter).Packet)
 		require.NoError(t, err)
 		_ = w.Close()
 	}()
 
 	buf, err := io.ReadAll(r)
 	require.NoError(t, err)
-	require.Equal(t, packets.TPacketData[packets.Suback].Get(packets.TSubackInvalidFilter).RawBytes, buf)
+	require.Equal(t, packets.TPacketData()[packets.Suback].Get(packets.TSubackInvalidFilter).RawBytes, buf)
 }
 
 func TestServerProcessPacketSubscribeInvalidSharedNoLocal(t *testing.T) {
@@ -2848,25 +2848,25 @@ func TestServerProcessPacketSubscribeInvalidSharedNoLocal(t *testing.T) {
 	cl.Properties.ProtocolVersion = 5
 
 	go func() {
-		err := s.processPacket(cl, *packets.TPacketData[packets.Subscribe].Get(packets.TSubscribeInvalidSharedNoLocal).Packet)
+		err := s.processPacket(cl, *packets.TPacketData()[packets.Subscribe].Get(packets.TSubscribeInvalidSharedNoLocal).Packet)
 		require.NoError(t, err)
 		_ = w.Close()
 	}()
 
 	buf, err := io.ReadAll(r)
 	require.NoError(t, err)
-	require.Equal(t, packets.TPacketData[packets.Suback].Get(packets.TSubackInvalidSharedNoLocal).RawBytes, buf)
+	require.Equal(t, packets.TPacketData()[packets.Suback].Get(packets.TSubackInvalidSharedNoLocal).RawBytes, buf)
 }
 
 func TestServerProcessSubscribeWithRetain(t *testing.T) {
 	s := newServer()
 	cl, r, w := newTestClient()
 
-	retained := s.Topics.RetainMessage(*packets.TPacketData[packets.Publish].Get(packets.TPublishRetain).Packet)
+	retained := s.Topics.RetainMessage(*packets.TPacketData()[packets.Publish].Get(packets.TPublishRetain).Packet)
 	require.Equal(t, int64(1), retained)
 
 	go func() {
-		err := s.processPacket(cl, *packets.TPacketData[packets.Subscribe].Get(packets.TSubscribe).Packet)
+		err := s.processPacket(cl, *packets.TPacketData()[packets.Subscribe].Get(packets.TSubscribe).Packet)
 		require.NoError(t, err)
 
 		time.Sleep(time.Millisecond)
@@ -2876,8 +2876,8 @@ func TestServerProcessSubscribeWithRetain(t *testing.T) {
 	buf, err := io.ReadAll(r)
 	require.NoError(t, err)
 	require.Equal(t, append(
-		packets.TPacketData[packets.Suback].Get(packets.TSuback).RawBytes,
-		packets.TPacketData[packets.Publish].Get(packets.TPublishRetain).RawBytes...,
+		packets.TPacketData()[packets.Suback].Get(packets.TSuback).RawBytes,
+		packets.TPacketData()[packets.Publish].Get(packets.TPublishRetain).RawBytes...,
 	), buf)
 }
 
@@ -2887,7 +2887,7 @@ func TestServerProcessSubscribeDowngradeQos(t *testing.T) {
 	cl, r, w := newTestClient()
 
 	go func() {
-		err := s.processPacket(cl, *packets.TPacketData[packets.Subscribe].Get(packets.TSubscribeMany).Packet)
+		err := s.processPacket(cl, *packets.TPacketData()[packets.Subscribe].Get(packets.TSubscribeMany).Packet)
 		require.NoError(t, err)
 
 		time.Sleep(time.Millisecond)
@@ -2905,11 +2905,11 @@ func TestServerProcessSubscribeWithRetainHandling1(t *testing.T) {
 	s.Topics.Subscribe(cl.ID, packets.Subscription{Filter: "a/b/c"})
 	s.Clients.Add(cl)
 
-	retained := s.Topics.RetainMessage(*packets.TPacketData[packets.Publish].Get(packets.TPublishRetain).Packet)
+	retained := s.Topics.RetainMessage(*packets.TPacketData()[packets.Publish].Get(packets.TPublishRetain).Packet)
 	require.Equal(t, int64(1), retained)
 
 	go func() {
-		err := s.processPacket(cl, *packets.TPacketData[packets.Subscribe].Get(packets.TSubscribeRetainHandling1).Packet)
+		err := s.processPacket(cl, *packets.TPacketData()[packets.Subscribe].Get(packets.TSubscribeRetainHandling1).Packet)
 		require.NoError(t, err)
 
 		time.Sleep(time.Millisecond)
@@ -2918,7 +2918,7 @@ func TestServerProcessSubscribeWithRetainHandling1(t *testing.T) {
 
 	buf, err := io.ReadAll(r)
 	require.NoError(t, err)
-	require.Equal(t, packets.TPacketData[packets.Suback].Get(packets.TSuback).RawBytes, buf)
+	require.Equal(t, packets.TPacketData()[packets.Suback].Get(packets.TSuback).RawBytes, buf)
 }
 
 func TestServerProcessSubscribeWithRetainHandling2(t *testing.T) {
@@ -2926,11 +2926,11 @@ func TestServerProcessSubscribeWithRetainHandling2(t *testing.T) {
 	cl, r, w := newTestClient()
 	s.Clients.Add(cl)
 
-	retained := s.Topics.RetainMessage(*packets.TPacketData[packets.Publish].Get(packets.TPublishRetain).Packet)
+	retained := s.Topics.RetainMessage(*packets.TPacketData()[packets.Publish].Get(packets.TPublishRetain).Packet)
 	require.Equal(t, int64(1), retained)
 
 	go func() {
-		err := s.processPacket(cl, *packets.TPacketData[packets.Subscribe].Get(packets.TSubscribeRetainHandling2).Packet)
+		err := s.processPacket(cl, *packets.TPacketData()[packets.Subscribe].Get(packets.TSubscribeRetainHandling2).Packet)
 		require.NoError(t, err)
 
 		time.Sleep(time.Millisecond)
@@ -2939,7 +2939,7 @@ func TestServerProcessSubscribeWithRetainHandling2(t *testing.T) {
 
 	buf, err := io.ReadAll(r)
 	require.NoError(t, err)
-	require.Equal(t, packets.TPacketData[packets.Suback].Get(packets.TSuback).RawBytes, buf)
+	require.Equal(t, packets.TPacketData()[packets.Suback].Get(packets.TSuback).RawBytes, buf)
 }
 
 func TestServerProcessSubscribeWithNotRetainAsPublished(t *testing.T) {
@@ -2947,11 +2947,11 @@ func TestServerProcessSubscribeWithNotRetainAsPublished(t *testing.T) {
 	cl, r, w := newTestClient()
 	s.Clients.Add(cl)
 
-	retained := s.Topics.RetainMessage(*packets.TPacketData[packets.Publish].Get(packets.TPublishRetain).Packet)
+	retained := s.Topics.RetainMessage(*packets.TPacketData()[packets.Publish].Get(packets.TPublishRetain).Packet)
 	require.Equal(t, int64(1), retained)
 
 	go func() {
-		err := s.processPacket(cl, *packets.TPacketData[packets.Subscribe].Get(packets.TSubscribeRetainAsPublished).Packet)
+		err := s.processPacket(cl, *packets.TPacketData()[packets.Subscribe].Get(packets.TSubscribeRetainAsPublished).Packet)
 		require.NoError(t, err)
 
 		time.Sleep(time.Millisecond)
@@ -2961,8 +2961,8 @@ func TestServerProcessSubscribeWithNotRetainAsPublished(t *testing.T) {
 	buf, err := io.ReadAll(r)
 	require.NoError(t, err)
 	require.Equal(t, append(
-		packets.TPacketData[packets.Suback].Get(packets.TSuback).RawBytes,
-		packets.TPacketData[packets.Publish].Get(packets.TPublishRetain).RawBytes...,
+		packets.TPacketData()[packets.Suback].Get(packets.TSuback).RawBytes,
+		packets.TPacketData()[packets.Publish].Get(packets.TPublishRetain).RawBytes...,
 	), buf)
 }
 
@@ -2970,7 +2970,7 @@ func TestServerProcessSubscribeNoConnection(t *testing.T) {
 	s := newServer()
 	cl, r, _ := newTestClient()
 	_ = r.Close()
-	err := s.processSubscribe(cl, *packets.TPacketData[packets.Subscribe].Get(packets.TSubscribe).Packet)
+	err := s.processSubscribe(cl, *packets.TPacketData()[packets.Subscribe].Get(packets.TSubscribe).Packet)
 	require.Error(t, err)
 	require.ErrorIs(t, err, io.ErrClosedPipe)
 }
@@ -2984,14 +2984,14 @@ func TestServerProcessSubscribeACLCheckDeny(t *testing.T) {
 	cl.Properties.ProtocolVersion = 5
 
 	go func() {
-		err := s.processSubscribe(cl, *packets.TPacketData[packets.Subscribe].Get(packets.TSubscribe).Packet)
+		err := s.processSubscribe(cl, *packets.TPacketData()[packets.Subscribe].Get(packets.TSubscribe).Packet)
 		require.NoError(t, err)
 		_ = w.Close()
 	}()
 
 	buf, err := io.ReadAll(r)
 	require.NoError(t, err)
-	require.Equal(t, packets.TPacketData[packets.Suback].Get(packets.TSubackDeny).RawBytes, buf)
+	require.Equal(t, packets.TPacketData()[packets.Suback].Get(packets.TSubackDeny).RawBytes, buf)
 }
 
 func TestServerProcessSubscribeACLCheckDenyObscure(t *testing.T) {
@@ -3004,14 +3004,14 @@ func TestServerProcessSubscribeACLCheckDenyObscure(t *testing.T) {
 	cl.Properties.ProtocolVersion = 5
 
 	go func() {
-		err := s.processSubscribe(cl, *packets.TPacketData[packets.Subscribe].Get(packets.TSubscribe).Packet)
+		err := s.processSubscribe(cl, *packets.TPacketData()[packets.Subscribe].Get(packets.TSubscribe).Packet)
 		require.NoError(t, err)
 		_ = w.Close()
 	}()
 
 	buf, err := io.ReadAll(r)
 	require.NoError(t, err)
-	require.Equal(t, packets.TPacketData[packets.Suback].Get(packets.TSubackUnspecifiedErrorMqtt5).RawBytes, buf)
+	require.Equal(t, packets.TPacketData()[packets.Suback].Get(packets.TSubackUnspecifiedErrorMqtt5).RawBytes, buf)
 }
 
 func TestServerProcessSubscribeErrorDowngrade(t *testing.T) {
@@ -3021,14 +3021,14 @@ func TestServerProcessSubscribeErrorDowngrade(t *testing.T) {
 	cl.State.packetID = 1 // just to match the same packet id (7) in the fixtures
 
 	go func() {
-		err := s.processPacket(cl, *packets.TPacketData[packets.Subscribe].Get(packets.TSubscribeInvalidSharedNoLocal).Packet)
+		err := s.processPacket(cl, *packets.TPacketData()[packets.Subscribe].Get(packets.TSubscribeInvalidSharedNoLocal).Packet)
 		require.NoError(t, err)
 		_ = w.Close()
 	}()
 
 	buf, err := io.ReadAll(r)
 	require.NoError(t, err)
-	require.Equal(t, packets.TPacketData[packets.Suback].Get(packets.TSubackUnspecifiedError).RawBytes, buf)
+	require.Equal(t, packets.TPacketData()[packets.Suback].Get(packets.TSubackUnspecifiedError).RawBytes, buf)
 }
 
 func TestServerProcessPacketUnsubscribe(t *testing.T) {
@@ -3037,14 +3037,14 @@ func TestServerProcessPacketUnsubscribe(t *testing.T) {
 	cl.Properties.ProtocolVersion = 5
 	s.Topics.Subscribe(cl.ID, packets.Subscription{Filter: "a/b", Qos: 0})
 	go func() {
-		err := s.processPacket(cl, *packets.TPacketData[packets.Unsubscribe].Get(packets.TUnsubscribeMqtt5).Packet)
+		err := s.processPacket(cl, *packets.TPacketData()[packets.Unsubscribe].Get(packets.TUnsubscribeMqtt5).Packet)
 		require.NoError(t, err)
 		_ = w.Close()
 	}()
 
 	buf, err := io.ReadAll(r)
 	require.NoError(t, err)
-	require.Equal(t, packets.TPacketData[packets.Unsuback].Get(packets.TUnsubackMqtt5).RawBytes, buf)
+	require.Equal(t, packets.TPacketData()[packets.Unsuback].Get(packets.TUnsubackMqtt5).RawBytes, buf)
 	require.Equal(t, int64(-1), atomic.LoadInt64(&s.Info.Subscriptions))
 }
 
@@ -3054,21 +3054,21 @@ func TestServerProcessPacketUnsubscribePackedIDInUse(t *testing.T) {
 	cl.Properties.ProtocolVersion = 5
 	cl.State.Inflight.Set(packets.Packet{PacketID: 15, FixedHeader: packets.FixedHeader{Type: packets.Publish}})
 	go func() {
-		err := s.processPacket(cl, *packets.TPacketData[packets.Unsubscribe].Get(packets.TUnsubscribeMqtt5).Packet)
+		err := s.processPacket(cl, *packets.TPacketData()[packets.Unsubscribe].Get(packets.TUnsubscribeMqtt5).Packet)
 		require.NoError(t, err)
 		_ = w.Close()
 	}()
 
 	buf, err := io.ReadAll(r)
 	require.NoError(t, err)
-	require.Equal(t, packets.TPacketData[packets.Unsuback].Get(packets.TUnsubackPacketIDInUse).RawBytes, buf)
+	require.Equal(t, packets.TPacketData()[packets.Unsuback].Get(packets.TUnsubackPacketIDInUse).RawBytes, buf)
 	require.Equal(t, int64(0), atomic.LoadInt64(&s.Info.Subscriptions))
 }
 
 func TestServerProcessPacketUnsubscribeInvalid(t *testing.T) {
 	s := newServer()
 	cl, _, _ := newTestClient()
-	err := s.processPacket(cl, *packets.TPacketData[packets.Unsubscribe].Get(packets.TUnsubscribeSpecQosMustPacketID).Packet)
+	err := s.processPacket(cl, *packets.TPacketData()[packets.Unsubscribe].Get(packets.TUnsubscribeSpecQosMustPacketID).Packet)
 	require.Error(t, err)
 	require.ErrorIs(t, err, packets.ErrProtocolViolationNoPacketID)
 }
@@ -3076,7 +3076,7 @@ func TestServerProcessPacketUnsubscribeInvalid(t *testing.T) {
 func TestServerReceivePacketError(t *testing.T) {
 	s := newServer()
 	cl, _, _ := newTestClient()
-	err := s.receivePacket(cl, *packets.TPacketData[packets.Unsubscribe].Get(packets.TUnsubscribeSpecQosMustPacketID).Packet)
+	err := s.receivePacket(cl, *packets.TPacketData()[packets.Unsubscribe].Get(packets.TUnsubscribeSpecQosMustPacketID).Packet)
 	require.Error(t, err)
 	require.ErrorIs(t, err, packets.ErrProtocolViolationNoPacketID)
 }
@@ -3089,7 +3089,7 @@ func TestServerRecievePacketDisconnectClientZeroNonZero(t *testing.T) {
 	cl.Properties.Props.RequestProblemInfo = 0
 	cl.Properties.Props.RequestProblemInfoFlag = true
 	go func() {
-		err := s.receivePacket(cl, *packets.TPacketData[packets.Disconnect].Get(packets.TDisconnectMqtt5).Packet)
+		err := s.receivePacket(cl, *packets.TPacketData()[packets.Disconnect].Get(packets.TDisconnectMqtt5).Packet)
 		require.Error(t, err)
 		require.ErrorIs(t, err, packets.ErrProtocolViolationZeroNonZeroExpiry)
 		_ = w.Close()
@@ -3097,7 +3097,7 @@ func TestServerRecievePacketDisconnectClientZeroNonZero(t *testing.T) {
 
 	buf, err := io.ReadAll(r)
 	require.NoError(t, err)
-	require.Equal(t, packets.TPacketData[packets.Disconnect].Get(packets.TDisconnectZeroNonZeroExpiry).RawBytes, buf)
+	require.Equal(t, packets.TPacketData()[packets.Disconnect].Get(packets.TDisconnectZeroNonZeroExpiry).RawBytes, buf)
 }
 
 func TestServerRecievePacketDisconnectClient(t *testing.T) {
@@ -3112,7 +3112,7 @@ func TestServerRecievePacketDisconnectClient(t *testing.T) {
 
 	buf, err := io.ReadAll(r)
 	require.NoError(t, err)
-	require.Equal(t, packets.TPacketData[packets.Disconnect].Get(packets.TDisconnect).RawBytes, buf)
+	require.Equal(t, packets.TPacketData()[packets.Disconnect].Get(packets.TDisconnect).RawBytes, buf)
 }
 
 func TestServerProcessPacketDisconnect(t *testing.T) {
@@ -3124,7 +3124,7 @@ func TestServerProcessPacketDisconnect(t *testing.T) {
 	s.loop.willDelayed.Add(cl.ID, packets.Packet{TopicName: "a/b/c", Payload: []byte("hello")})
 	require.Equal(t, 1, s.loop.willDelayed.Len())
 
-	err := s.processPacket(cl, *packets.TPacketData[packets.Disconnect].Get(packets.TDisconnectMqtt5).Packet)
+	err := s.processPacket(cl, *packets.TPacketData()[packets.Disconnect].Get(packets.TDisconnectMqtt5).Packet)
 	require.NoError(t, err)
 
 	require.Equal(t, 0, s.loop.willDelayed.Len())
@@ -3140,7 +3140,7 @@ func TestServerProcessPacketDisconnectNonZeroExpiryViolation(t *testing.T) {
 	cl.Properties.Props.RequestProblemInfo = 0
 	cl.Properties.Props.RequestProblemInfoFlag = true
 
-	err := s.processPacket(cl, *packets.TPacketData[packets.Disconnect].Get(packets.TDisconnectMqtt5).Packet)
+	err := s.processPacket(cl, *packets.TPacketData()[packets.Disconnect].Get(packets.TDisconnectMqtt5).Packet)
 	require.Error(t, err)
 	require.ErrorIs(t, err, packets.ErrProtocolViolationZeroNonZeroExpiry)
 }
@@ -3154,7 +3154,7 @@ func TestServerProcessPacketDisconnectDisconnectWithWillMessage(t *testing.T) {
 	s.loop.willDelayed.Add(cl.ID, packets.Packet{TopicName: "a/b/c", Payload: []byte("hello")})
 	require.Equal(t, 1, s.loop.willDelayed.Len())
 
-	err := s.processPacket(cl, *packets.TPacketData[packets.Disconnect].Get(packets.TDisconnectMqtt5DisconnectWithWillMessage).Packet)
+	err := s.processPacket(cl, *packets.TPacketData()[packets.Disconnect].Get(packets.TDisconnectMqtt5DisconnectWithWillMessage).Packet)
 	require.Error(t, err)
 
 	require.Equal(t, 1, s.loop.willDelayed.Len())
@@ -3166,7 +3166,7 @@ func TestServerProcessPacketAuth(t *testing.T) {
 	cl, r, w := newTestClient()
 
 	go func() {
-		err := s.processPacket(cl, *packets.TPacketData[packets.Auth].Get(packets.TAuth).Packet)
+		err := s.processPacket(cl, *packets.TPacketData()[packets.Auth].Get(packets.TAuth).Packet)
 		require.NoError(t, err)
 		_ = w.Close()
 	}()
@@ -3179,7 +3179,7 @@ func TestServerProcessPacketAuth(t *testing.T) {
 func TestServerProcessPacketAuthInvalidReason(t *testing.T) {
 	s := newServer()
 	cl, _, _ := newTestClient()
-	pkx := *packets.TPacketData[packets.Auth].Get(packets.TAuth).Packet
+	pkx := *packets.TPacketData()[packets.Auth].Get(packets.TAuth).Packet
 	pkx.ReasonCode = 99
 	err := s.processPacket(cl, pkx)
 	require.Error(t, err)
@@ -3195,7 +3195,7 @@ func TestServerProcessPacketAuthFailure(t *testing.T) {
 	err := s.AddHook(hook, nil)
 	require.NoError(t, err)
 
-	err = s.processAuth(cl, *packets.TPacketData[packets.Auth].Get(packets.TAuth).Packet)
+	err = s.processAuth(cl, *packets.TPacketData()[packets.Auth].Get(packets.TAuth).Packet)
 	require.Error(t, err)
 	require.ErrorIs(t, errTestHook, err)
 }
@@ -3236,7 +3236,7 @@ func TestServerSendLWT(t *testing.T) {
 		_ = w2.Close()
 	}()
 
-	require.Equal(t, packets.TPacketData[packets.Publish].Get(packets.TPublishBasic).RawBytes, <-receiverBuf)
+	require.Equal(t, packets.TPacketData()[packets.Publish].Get(packets.TPublishBasic).RawBytes, <-receiverBuf)
 }
 
 func TestServerSendLWTRetain(t *testing.T) {
@@ -3276,7 +3276,7 @@ func TestServerSendLWTRetain(t *testing.T) {
 		_ = w2.Close()
 	}()
 
-	require.Equal(t, packets.TPacketData[packets.Publish].Get(packets.TPublishBasic).RawBytes, <-receiverBuf)
+	require.Equal(t, packets.TPacketData()[packets.Publish].Get(packets.TPublishBasic).RawBytes, <-receiverBuf)
 }
 
 func TestServerSendLWTDelayed(t *testing.T) {
@@ -3317,7 +3317,7 @@ func TestServerSendLWTDelayed(t *testing.T) {
 		recv <- buf
 	}()
 
-	require.Equal(t, packets.TPacketData[packets.Publish].Get(packets.TPublishBasic).RawBytes, <-recv)
+	require.Equal(t, packets.TPacketData()[packets.Publish].Get(packets.TPublishBasic).RawBytes, <-recv)
 }
 
 func TestServerReadStore(t *testing.T) {
@@ -3493,7 +3493,7 @@ func TestServerClose(t *testing.T) {
 	_ = s.Close()
 	time.Sleep(time.Millisecond)
 	require.Equal(t, false, listener.(*listeners.MockListener).IsServing())
-	require.Equal(t, packets.TPacketData[packets.Disconnect].Get(packets.TDisconnectShuttingDown).RawBytes, <-recv)
+	require.Equal(t, packets.TPacketData()[packets.Disconnect].Get(packets.TDisconnectShuttingDown).RawBytes, <-recv)
 }
 
 func TestServerClearExpiredInflights(t *testing.T) {
@@ -3753,7 +3753,7 @@ func TestPublishToInlineSubscriber(t *testing.T) {
 	require.Nil(t, err)
 
 	go func() {
-		pkx := *packets.TPacketData[packets.Publish].Get(packets.TPublishBasic).Packet
+		pkx := *packets.TPacketData()[packets.Publish].Get(packets.TPublishBasic).Packet
 		s.publishToSubscribers(pkx)
 	}()
 
@@ -3786,10 +3786,10 @@ func TestPublishToInlineSubscribersDifferentFilter(t *testing.T) {
 	require.Nil(t, err)
 
 	go func() {
-		pkx := *packets.TPacketData[packets.Publish].Get(packets.TPublishBasic).Packet
+		pkx := *packets.TPacketData()[packets.Publish].Get(packets.TPublishBasic).Packet
 		s.publishToSubscribers(pkx)
 
-		pkx = *packets.TPacketData[packets.Publish].Get(packets.TPublishCopyBasic).Packet
+		pkx = *packets.TPacketData()[packets.Publish].Get(packets.TPublishCopyBasic).Packet
 		s.publishToSubscribers(pkx)
 	}()
 
@@ -3824,7 +3824,7 @@ func TestPublishToInlineSubscribersDifferentIdentifier(t *testing.T) {
 	require.Nil(t, err)
 
 	go func() {
-		pkx := *packets.TPacketData[packets.Publish].Get(packets.TPublishBasic).Packet
+		pkx := *packets.TPacketData()[packets.Publish].Get(packets.TPublishBasic).Packet
 		s.publishToSubscribers(pkx)
 	}()
 
@@ -3838,7 +3838,7 @@ func TestServerSubscribeWithRetain(t *testing.T) {
 	subNumber := 1
 	finishCh := make(chan bool, subNumber)
 
-	retained := s.Topics.RetainMessage(*packets.TPacketData[packets.Publish].Get(packets.TPublishRetain).Packet)
+	retained := s.Topics.RetainMessage(*packets.TPacketData()[packets.Publish].Get(packets.TPublishRetain).Packet)
 	require.Equal(t, int64(1), retained)
 
 	err := s.Subscribe("a/b/c", 1, func(cl *Client, sub packets.Subscription, pk packets.Packet) {
@@ -3858,9 +3858,9 @@ func TestServerSubscribeWithRetainDifferentFilter(t *testing.T) {
 	subNumber := 2
 	finishCh := make(chan bool, subNumber)
 
-	retained := s.Topics.RetainMessage(*packets.TPacketData[packets.Publish].Get(packets.TPublishRetain).Packet)
+	retained := s.Topics.RetainMessage(*packets.TPacketData()[packets.Publish].Get(packets.TPublishRetain).Packet)
 	require.Equal(t, int64(1), retained)
-	retained = s.Topics.RetainMessage(*packets.TPacketData[packets.Publish].Get(packets.TPublishCopyBasic).Packet)
+	retained = s.Topics.RetainMessage(*packets.TPacketData()[packets.Publish].Get(packets.TPublishCopyBasic).Packet)
 	require.Equal(t, int64(1), retained)
 
 	err := s.Subscribe("a/b/c", 1, func(cl *Client, sub packets.Subscription, pk packets.Packet) {
@@ -3893,7 +3893,7 @@ func TestServerSubscribeWithRetainDifferentIdentifier(t *testing.T) {
 	subNumber := 2
 	finishCh := make(chan bool, subNumber)
 
-	retained := s.Topics.RetainMessage(*packets.TPacketData[packets.Publish].Get(packets.TPublishRetain).Packet)
+	retained := s.Topics.RetainMessage(*packets.TPacketData()[packets.Publish].Get(packets.TPublishRetain).Packet)
 	require.Equal(t, int64(1), retained)
 
 	err := s.Subscribe("a/b/c", 1, func(cl *Client, sub packets.Subscription, pk packets.Packet) {

@@ -34,26 +34,26 @@ var packetList = []byte{
 }
 
 var pkTable = []TPacketCase{
-	TPacketData[Connect].Get(TConnectMqtt311),
-	TPacketData[Connect].Get(TConnectMqtt5),
-	TPacketData[Connect].Get(TConnectUserPassLWT),
-	TPacketData[Connack].Get(TConnackAcceptedMqtt5),
-	TPacketData[Connack].Get(TConnackAcceptedNoSession),
-	TPacketData[Publish].Get(TPublishBasic),
-	TPacketData[Publish].Get(TPublishMqtt5),
-	TPacketData[Puback].Get(TPuback),
-	TPacketData[Pubrec].Get(TPubrec),
-	TPacketData[Pubrel].Get(TPubrel),
-	TPacketData[Pubcomp].Get(TPubcomp),
-	TPacketData[Subscribe].Get(TSubscribe),
-	TPacketData[Subscribe].Get(TSubscribeMqtt5),
-	TPacketData[Suback].Get(TSuback),
-	TPacketData[Unsubscribe].Get(TUnsubscribe),
-	TPacketData[Unsubscribe].Get(TUnsubscribeMqtt5),
-	TPacketData[Pingreq].Get(TPingreq),
-	TPacketData[Pingresp].Get(TPingresp),
-	TPacketData[Disconnect].Get(TDisconnect),
-	TPacketData[Disconnect].Get(TDisconnectMqtt5),
+	TPacketData()[Connect].Get(TConnectMqtt311),
+	TPacketData()[Connect].Get(TConnectMqtt5),
+	TPacketData()[Connect].Get(TConnectUserPassLWT),
+	TPacketData()[Connack].Get(TConnackAcceptedMqtt5),
+	TPacketData()[Connack].Get(TConnackAcceptedNoSession),
+	TPacketData()[Publish].Get(TPublishBasic),
+	TPacketData()[Publish].Get(TPublishMqtt5),
+	TPacketData()[Puback].Get(TPuback),
+	TPacketData()[Pubrec].Get(TPubrec),
+	TPacketData()[Pubrel].Get(TPubrel),
+	TPacketData()[Pubcomp].Get(TPubcomp),
+	TPacketData()[Subscribe].Get(TSubscribe),
+	TPacketData()[Subscribe].Get(TSubscribeMqtt5),
+	TPacketData()[Suback].Get(TSuback),
+	TPacketData()[Unsubscribe].Get(TUnsubscribe),
+	TPacketData()[Unsubscribe].Get(TUnsubscribeMqtt5),
+	TPacketData()[Pingreq].Get(TPingreq),
+	TPacketData()[Pingresp].Get(TPingresp),
+	TPacketData()[Disconnect].Get(TDisconnect),
+	TPacketData()[Disconnect].Get(TDisconnectMqtt5),
 }
 
 func TestNewPackets(t *testing.T) {
@@ -142,8 +142,8 @@ func TestSubscriptionOptionsEncodeDecode(t *testing.T) {
 
 func TestPacketEncode(t *testing.T) {
 	for _, pkt := range packetList {
-		require.Contains(t, TPacketData, pkt)
-		for _, wanted := range TPacketData[pkt] {
+		require.Contains(t, TPacketData(), pkt)
+		for _, wanted := range TPacketData()[pkt] {
 			t.Run(fmt.Sprintf("%s %s", PacketNames[pkt], wanted.Desc), func(t *testing.T) {
 				if !encodeTestOK(wanted) {
 					return
@@ -209,8 +209,8 @@ func TestPacketEncode(t *testing.T) {
 
 func TestPacketDecode(t *testing.T) {
 	for _, pkt := range packetList {
-		require.Contains(t, TPacketData, pkt)
-		for _, wanted := range TPacketData[pkt] {
+		require.Contains(t, TPacketData(), pkt)
+		for _, wanted := range TPacketData()[pkt] {
 			t.Run(fmt.Sprintf("%s %s", PacketNames[pkt], wanted.Desc), func(t *testing.T) {
 				if !decodeTestOK(wanted) {
 					return
@@ -312,8 +312,8 @@ func TestPacketDecode(t *testing.T) {
 
 func TestValidate(t *testing.T) {
 	for _, pkt := range packetList {
-		require.Contains(t, TPacketData, pkt)
-		for _, wanted := range TPacketData[pkt] {
+		require.Contains(t, TPacketData(), pkt)
+		for _, wanted := range TPacketData()[pkt] {
 			t.Run(fmt.Sprintf("%s %s", PacketNames[pkt], wanted.Desc), func(t *testing.T) {
 				if wanted.Group == "validate" || wanted.Primary {
 					pk := wanted.Packet
