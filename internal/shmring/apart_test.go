@@ -33,7 +33,9 @@ func TestMoveApart(t *testing.T) {
 	}
 	atomic.StoreUint32(s.peerCPU, uint32(c)+1)
 	now := time.Now()
-	w.moveApart(s, now)
+	if !w.moveApart(s, now) {
+		t.Fatal("moved, but not worth spinning on")
+	}
 	if got, _ := cpuNow(); got == c || w.Moved.Load() != 1 {
 		t.Fatalf("still on CPU %d after a move off it (moves %d)", got, w.Moved.Load())
 	}
@@ -44,9 +46,8 @@ func TestMoveApart(t *testing.T) {
 	}
 	c, _ = cpuNow()
 	atomic.StoreUint32(s.peerCPU, uint32(c)+1)
-	w.moveApart(s, now.Add(apartEvery/2))
-	if w.Moved.Load() != 1 {
-		t.Fatal("moved twice within apartEvery")
+	if w.moveApart(s, now.Add(apartEvery/2)) || w.Moved.Load() != 1 {
+		t.Fatal("moved twice within apartEvery, or spins on the peer's CPU")
 	}
 }
 
@@ -59,8 +60,7 @@ func TestNoMoveWhenApart(t *testing.T) {
 	c, _ := cpuNow()
 	atomic.StoreUint32(s.peerCPU, uint32(c)+2) // another CPU (or none)
 	w := &Waiter{Apart: true}
-	w.moveApart(s, time.Now())
-	if w.Moved.Load() != 0 {
+	if !w.moveApart(s, time.Now()) || w.Moved.Load() != 0 {
 		t.Fatal("moved though the peer is elsewhere")
 	}
 }

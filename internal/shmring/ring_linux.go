@@ -359,15 +359,22 @@ func (s *Slot) publishCPU() {
 // only a hint.
 func (s *Slot) peerLastCPU() int { return int(atomic.LoadUint32(s.peerCPU)) - 1 }
 
-// cpuNow is the CPU the calling thread runs on (one system call: this CPU
-// has no RDPID, and Go does not call the vDSO's getcpu).
+// cpuNow is the CPU the calling thread runs on (one system call: Go does
+// not call the vDSO's getcpu). After a refusal (a seccomp filter without
+// getcpu, which may log each refused call) it is not asked again.
 func cpuNow() (int, bool) {
+	if noGetcpu.Load() {
+		return 0, false
+	}
 	var cpu uint32
 	if _, _, e := unix.RawSyscall(unix.SYS_GETCPU, uintptr(unsafe.Pointer(&cpu)), 0, 0); e != 0 {
+		noGetcpu.Store(true)
 		return 0, false
 	}
 	return int(cpu), true
 }
+
+var noGetcpu atomic.Bool
 
 // moveOff moves the calling thread off CPU cpu when another is allowed:
 // it narrows the thread's affinity to the others (the kernel migrates it

@@ -30,7 +30,8 @@ const (
 
 // An Apart waiter checks, once a wait has spun apartAfter, whether it runs
 // on the CPU its peer last reported, and moves off it at most once every
-// apartEvery. A reader publishes its CPU every publishEvery waits and
+// apartEvery; when it cannot move, it stops spinning and sleeps (the peer
+// could not run on that CPU while it spins). A reader publishes its CPU every publishEvery waits and
 // after each sleep (one getcpu system call).
 const (
 	apartAfter   = 4 * time.Microsecond
@@ -154,7 +155,9 @@ func (w *Waiter) spin(s *Slot, last uint32, until time.Time) bool {
 		}
 		if apart && !now.Before(apartAt) {
 			apart = false
-			w.moveApart(s, now)
+			if !w.moveApart(s, now) {
+				return false
+			}
 		}
 		if !now.Before(nextYield) {
 			osYield()
@@ -168,15 +171,23 @@ func (w *Waiter) spin(s *Slot, last uint32, until time.Time) bool {
 }
 
 // moveApart moves the thread off the CPU its peer last reported, when it
-// runs there too (at most once every apartEvery: the peer's word may be
-// stale, and a hostile peer's word costs this side nothing more).
-func (w *Waiter) moveApart(s *Slot, now time.Time) {
+// runs there too, at most once every apartEvery (the peer's word may be
+// stale; with as many busy peers as CPUs there is nowhere better to go). It
+// reports whether spinning on is worth it: false when the thread shares
+// the peer's CPU and stays there. A hostile peer's word costs this side at
+// most that: a move a millisecond, or a sleep instead of a spin.
+func (w *Waiter) moveApart(s *Slot, now time.Time) bool {
 	c, ok := cpuNow()
-	if !ok || c != s.peerLastCPU() || now.Sub(w.moved) < apartEvery {
-		return
+	if !ok || c != s.peerLastCPU() {
+		return true
+	}
+	if now.Sub(w.moved) < apartEvery {
+		return false
 	}
 	w.moved = now
-	if moveOff(c) {
-		w.Moved.Add(1)
+	if !moveOff(c) {
+		return false
 	}
+	w.Moved.Add(1)
+	return true
 }
