@@ -21,7 +21,7 @@ type DialOptions struct {
 	// asked for. RAMPART_SPE_SHM=0 sets it for Dial.
 	Socket bool
 	// Spin bounds how long a call on the shared-memory lane spins for its
-	// reply before sleeping on the futex: 0 means shmring.SpinFromEnv()
+	// reply before sleeping on its doorbell: 0 means shmring.SpinFromEnv()
 	// (RAMPART_SPE_SPIN, default shmring.DefaultSpin), negative never spins.
 	Spin time.Duration
 }
@@ -152,7 +152,7 @@ func (c *Conn) roundTripLane() error {
 	return err
 }
 
-// laneStopped is checked between futex sleeps: the connection was closed
+// laneStopped is checked between doorbell sleeps: the connection was closed
 // here, or the SPE hung up (the socket is the lane's liveness channel).
 func (c *Conn) laneStopped() bool {
 	if c.closed.Load() {

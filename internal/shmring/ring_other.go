@@ -8,7 +8,7 @@ import (
 	"time"
 )
 
-// The shared-memory link needs memfd and futex: Linux only. Elsewhere
+// The shared-memory link needs memfd and eventfd: Linux only. Elsewhere
 // every caller falls back to the socket.
 
 const (

@@ -39,7 +39,7 @@ const (
 	publishEvery = 32
 )
 
-// sleepSlice is how long one futex sleep lasts before the reader checks
+// sleepSlice is how long one doorbell sleep lasts before the reader checks
 // its stop condition and deadline again.
 const sleepSlice = 50 * time.Millisecond
 
