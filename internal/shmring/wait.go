@@ -12,7 +12,7 @@ import (
 // unless RAMPART_SPE_SPIN (a Go duration, "0" to never spin) says
 // otherwise. 50 µs covers an ECDSA P-256 signature on the SPE's side on an
 // ordinary core, so a client waiting for one rarely sleeps; a reader whose
-// recent waits were longer than its bound spins only an eighth of it
+// last wait lasted more than idleAfter times its bound spins only an eighth of it
 // (adaptive), so an idle peer costs at most that per wait.
 const DefaultSpin = 50 * time.Microsecond
 
@@ -30,8 +30,7 @@ const (
 
 // An Apart waiter checks, once a wait has spun apartAfter, whether it runs
 // on the CPU its peer last reported, and moves off it at most once every
-// apartEvery; when it cannot move, it stops spinning and sleeps (the peer
-// could not run on that CPU while it spins). A reader publishes its CPU every publishEvery waits and
+// apartEvery. A reader publishes its CPU every publishEvery waits and
 // after each sleep (one getcpu system call).
 const (
 	apartAfter   = 4 * time.Microsecond
@@ -60,10 +59,13 @@ func SpinFromEnv() time.Duration {
 // Waiter is one reader's waiting policy: spin up to Spin (bounded), then
 // sleep on the doorbell. It adapts: after a wait longer than Spin it spins
 // only Spin/8 the next time, after a shorter one the whole Spin again.
+// "Longer" means more than idleAfter×Spin: a peer that answers a little
+// after the spin (a signature slowed down by a loaded machine) is still
+// worth the whole spin, while one that is idle between calls is not.
 // One goroutine at a time uses a Waiter.
 type Waiter struct {
 	Spin  time.Duration
-	short bool // the last wait outlasted Spin
+	short bool // the last wait outlasted idleAfter×Spin
 
 	// Apart makes the waiter move its thread off the CPU its peer last
 	// ran on when it finds itself there while spinning: two threads that
@@ -130,10 +132,20 @@ func (w *Waiter) wait(s *Slot, last uint32, stop func() bool, deadline time.Time
 			return ErrTimeout
 		}
 	}
-	w.short = time.Since(start) > w.Spin
+	w.settle(time.Since(start))
 	s.publishCPU() // woken, perhaps on another CPU
 	return nil
 }
+
+// idleAfter is how many times its spin a wait must last for the waiter to
+// take its peer for idle. At 1 (the first version) a client whose
+// signatures took a little over the spin on a loaded machine spun an
+// eighth of it the next time, slept, and so kept taking more than the spin:
+// every call then paid the doorbell's wake-up.
+const idleAfter = 4
+
+// settle records how long a wait lasted (it slept: the spin did not meet it).
+func (w *Waiter) settle(waited time.Duration) { w.short = waited > idleAfter*w.Spin }
 
 // spin busy-waits for a new sequence until until, yielding now and then
 // (yieldEvery, goschedEvery) and, for an Apart waiter, moving off its
@@ -155,9 +167,7 @@ func (w *Waiter) spin(s *Slot, last uint32, until time.Time) bool {
 		}
 		if apart && !now.Before(apartAt) {
 			apart = false
-			if !w.moveApart(s, now) {
-				return false
-			}
+			w.moveApart(s, now)
 		}
 		if !now.Before(nextYield) {
 			osYield()
@@ -172,22 +182,19 @@ func (w *Waiter) spin(s *Slot, last uint32, until time.Time) bool {
 
 // moveApart moves the thread off the CPU its peer last reported, when it
 // runs there too, at most once every apartEvery (the peer's word may be
-// stale; with as many busy peers as CPUs there is nowhere better to go). It
-// reports whether spinning on is worth it: false when the thread shares
-// the peer's CPU and stays there. A hostile peer's word costs this side at
-// most that: a move a millisecond, or a sleep instead of a spin.
-func (w *Waiter) moveApart(s *Slot, now time.Time) bool {
+// stale; with as many busy peers as CPUs there is nowhere better to go).
+// A thread that stays on its peer's CPU spins on, yielding it every
+// yieldEvery: sleeping instead was slower (the word, refreshed every
+// publishEvery waits, is often stale, and a sleep costs a wake-up of tens
+// of µs here; TestSignClients, 21:32). A hostile peer's word costs this
+// side at most a move a millisecond.
+func (w *Waiter) moveApart(s *Slot, now time.Time) {
 	c, ok := cpuNow()
-	if !ok || c != s.peerLastCPU() {
-		return true
-	}
-	if now.Sub(w.moved) < apartEvery {
-		return false
+	if !ok || c != s.peerLastCPU() || now.Sub(w.moved) < apartEvery {
+		return
 	}
 	w.moved = now
-	if !moveOff(c) {
-		return false
+	if moveOff(c) {
+		w.Moved.Add(1)
 	}
-	w.Moved.Add(1)
-	return true
 }
