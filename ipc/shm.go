@@ -21,7 +21,7 @@ type DialOptions struct {
 	// asked for. RAMPART_SPE_SHM=0 sets it for Dial.
 	Socket bool
 	// Spin bounds how long a call on the shared-memory lane spins for its
-	// reply before sleeping on the futex: 0 means shmring.SpinFromEnv()
+	// reply before sleeping on its doorbell: 0 means shmring.SpinFromEnv()
 	// (RAMPART_SPE_SPIN, default shmring.DefaultSpin), negative never spins.
 	Spin time.Duration
 }
@@ -96,6 +96,7 @@ func (c *Conn) shareMemory(spin time.Duration) {
 		return
 	}
 	c.region, c.lane, c.waiter = r, r.Lanes()[0], shmring.NewWaiter(spin)
+	c.waiter.Apart = true // the caller moves off the SPE's CPU, never the SPE
 }
 
 // readWithRights reads one reply frame and the file descriptors sent with
@@ -151,7 +152,7 @@ func (c *Conn) roundTripLane() error {
 	return err
 }
 
-// laneStopped is checked between futex sleeps: the connection was closed
+// laneStopped is checked between doorbell sleeps: the connection was closed
 // here, or the SPE hung up (the socket is the lane's liveness channel).
 func (c *Conn) laneStopped() bool {
 	if c.closed.Load() {
@@ -170,10 +171,11 @@ func (c *Conn) laneStopped() bool {
 var errRefused = errors.New("ipc: the SPE refused the connection")
 
 // LaneWaits counts this connection's waits for a reply on the lane: those
-// met while spinning and those that slept on the futex (for benchmarks).
-func (c *Conn) LaneWaits() (spun, slept uint64) {
+// met while spinning, those that slept on the doorbell, and the moves off
+// the SPE's CPU (for benchmarks).
+func (c *Conn) LaneWaits() (spun, slept, moved uint64) {
 	if c.waiter == nil {
-		return 0, 0
+		return 0, 0, 0
 	}
-	return c.waiter.Spun.Load(), c.waiter.Slept.Load()
+	return c.waiter.Spun.Load(), c.waiter.Slept.Load(), c.waiter.Moved.Load()
 }

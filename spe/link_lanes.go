@@ -52,7 +52,9 @@ type lanePool struct {
 func newLanePool(r *shmring.Region, spin time.Duration) *lanePool {
 	p := &lanePool{region: r, free: make(chan *linkLane, len(r.Lanes()))}
 	for _, l := range r.Lanes() {
-		p.free <- &linkLane{lane: l, w: shmring.NewWaiter(spin)}
+		w := shmring.NewWaiter(spin)
+		w.Apart = true // the SPM is the caller: it moves off the partition's CPU
+		p.free <- &linkLane{lane: l, w: w}
 	}
 	return p
 }

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 
@@ -64,6 +65,11 @@ func TestSandboxHelper(t *testing.T) {
 		if !errors.Is(err, unix.EPERM) {
 			t.Errorf("%s after the sandbox: %v, want EPERM", what, err)
 		}
+	}
+	// A lane's reader publishes the CPU it runs on (internal/shmring).
+	var cpu uint32
+	if _, _, e := unix.RawSyscall(unix.SYS_GETCPU, uintptr(unsafe.Pointer(&cpu)), 0, 0); e != 0 {
+		t.Errorf("getcpu after the sandbox: %v", e)
 	}
 	// What a partition does keeps working: goroutines on new threads,
 	// timers, randomness, and with files its state.

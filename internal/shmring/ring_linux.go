@@ -32,6 +32,7 @@ const (
 	wSeq      = 0
 	wLen      = 4
 	wSleeping = 8
+	wCPU      = 12 // the CPU the slot's reader last ran on, plus one (0: unknown)
 	lineSize  = 128
 )
 
@@ -198,10 +199,12 @@ func mapRegion(fds []int, lanes, slot, size int) (*Region, error) {
 		req := os.NewFile(uintptr(fds[1+2*i]), "shmring-req")
 		rep := os.NewFile(uintptr(fds[2+2*i]), "shmring-rep")
 		r.bells = append(r.bells, req, rep)
-		r.lanes = append(r.lanes, &Lane{
+		l := &Lane{
 			Req: newSlot(b[0:lineSize], b[ctlSize:ctlSize+slot], req),
 			Rep: newSlot(b[lineSize:2*lineSize], b[ctlSize+slot:], rep),
-		})
+		}
+		l.Req.peerCPU, l.Rep.peerCPU = l.Rep.cpu, l.Req.cpu
+		r.lanes = append(r.lanes, l)
 	}
 	return r, nil
 }
@@ -234,6 +237,7 @@ type Lane struct {
 // Slot is one direction of a lane: one writer, one reader.
 type Slot struct {
 	seq, length, sleeping *uint32
+	cpu, peerCPU          *uint32 // this slot's reader's CPU word, and the other slot's
 	data                  []byte
 	bell                  *os.File // the eventfd the reader sleeps on
 	next                  uint32   // the writer's own count: never read back from shared memory
@@ -245,6 +249,7 @@ func newSlot(ctl, data []byte, bell *os.File) *Slot {
 		seq:      (*uint32)(unsafe.Pointer(&ctl[wSeq])),
 		length:   (*uint32)(unsafe.Pointer(&ctl[wLen])),
 		sleeping: (*uint32)(unsafe.Pointer(&ctl[wSleeping])),
+		cpu:      (*uint32)(unsafe.Pointer(&ctl[wCPU])),
 		data:     data,
 	}
 }
@@ -339,4 +344,52 @@ func CloseFiles(files []*os.File) {
 	for _, f := range files {
 		f.Close()
 	}
+}
+
+// publishCPU writes the CPU this reader runs on into the slot's CPU word,
+// for the peer's Apart waiter.
+func (s *Slot) publishCPU() {
+	if c, ok := cpuNow(); ok {
+		atomic.StoreUint32(s.cpu, uint32(c)+1)
+	}
+}
+
+// peerLastCPU is the CPU the other slot's reader (this slot's writer)
+// last reported, or -1. The word is the peer's to write: any value is
+// only a hint.
+func (s *Slot) peerLastCPU() int { return int(atomic.LoadUint32(s.peerCPU)) - 1 }
+
+// cpuNow is the CPU the calling thread runs on (one system call: Go does
+// not call the vDSO's getcpu). After a refusal (a seccomp filter without
+// getcpu, which may log each refused call) it is not asked again.
+func cpuNow() (int, bool) {
+	if noGetcpu.Load() {
+		return 0, false
+	}
+	var cpu uint32
+	if _, _, e := unix.RawSyscall(unix.SYS_GETCPU, uintptr(unsafe.Pointer(&cpu)), 0, 0); e != 0 {
+		noGetcpu.Store(true)
+		return 0, false
+	}
+	return int(cpu), true
+}
+
+var noGetcpu atomic.Bool
+
+// moveOff moves the calling thread off CPU cpu when another is allowed:
+// it narrows the thread's affinity to the others (the kernel migrates it
+// at once) and then restores the affinity it had, so the thread is never
+// left pinned and the scheduler may place it anywhere again later.
+func moveOff(cpu int) bool {
+	var set unix.CPUSet
+	if unix.SchedGetaffinity(0, &set) != nil || !set.IsSet(cpu) || set.Count() < 2 {
+		return false
+	}
+	others := set
+	others.Clear(cpu)
+	if unix.SchedSetaffinity(0, &others) != nil {
+		return false
+	}
+	unix.SchedSetaffinity(0, &set)
+	return true
 }

@@ -8,7 +8,7 @@ import (
 	"time"
 )
 
-// The shared-memory link needs memfd and futex: Linux only. Elsewhere
+// The shared-memory link needs memfd and eventfd: Linux only. Elsewhere
 // every caller falls back to the socket.
 
 const (
@@ -28,6 +28,11 @@ var (
 type Region struct{}
 type Lane struct{ Req, Rep *Slot }
 type Slot struct{ seq, sleeping *uint32 }
+
+func (s *Slot) publishCPU()      {}
+func (s *Slot) peerLastCPU() int { return -1 }
+func cpuNow() (int, bool)        { return 0, false }
+func moveOff(int) bool           { return false }
 
 func (s *Slot) sleep(time.Duration) {}
 

@@ -12,11 +12,33 @@ import (
 // unless RAMPART_SPE_SPIN (a Go duration, "0" to never spin) says
 // otherwise. 50 µs covers an ECDSA P-256 signature on the SPE's side on an
 // ordinary core, so a client waiting for one rarely sleeps; a reader whose
-// recent waits were longer than its bound spins only an eighth of it
+// last wait lasted more than idleAfter times its bound spins only an eighth of it
 // (adaptive), so an idle peer costs at most that per wait.
 const DefaultSpin = 50 * time.Microsecond
 
-// sleepSlice is how long one futex sleep lasts before the reader checks
+// While spinning, a reader gives its core to other threads (sched_yield:
+// on a shared core the peer it waits for may be queued behind it) every
+// yieldEvery, and its Go processor to the process's other goroutines (the
+// SPE's other sessions) every goschedEvery. Gosched is kept rare: each one
+// puts the goroutine on the global run queue and wakes an idle processor,
+// a futex wake-up and a thread that finds nothing to do (3 to 5 futex calls
+// a round trip when it ran every 512 loads, TestCrossProcessEcho).
+const (
+	yieldEvery   = 2 * time.Microsecond
+	goschedEvery = 20 * time.Microsecond
+)
+
+// An Apart waiter checks, once a wait has spun apartAfter, whether it runs
+// on the CPU its peer last reported, and moves off it at most once every
+// apartEvery. A reader publishes its CPU every publishEvery waits and
+// after each sleep (one getcpu system call).
+const (
+	apartAfter   = 4 * time.Microsecond
+	apartEvery   = time.Millisecond
+	publishEvery = 32
+)
+
+// sleepSlice is how long one doorbell sleep lasts before the reader checks
 // its stop condition and deadline again.
 const sleepSlice = 50 * time.Millisecond
 
@@ -35,15 +57,30 @@ func SpinFromEnv() time.Duration {
 }
 
 // Waiter is one reader's waiting policy: spin up to Spin (bounded), then
-// sleep on the futex. It adapts: after a wait longer than Spin it spins
+// sleep on the doorbell. It adapts: after a wait longer than Spin it spins
 // only Spin/8 the next time, after a shorter one the whole Spin again.
+// "Longer" means more than idleAfter×Spin: a peer that answers a little
+// after the spin (a signature slowed down by a loaded machine) is still
+// worth the whole spin, while one that is idle between calls is not.
 // One goroutine at a time uses a Waiter.
 type Waiter struct {
 	Spin  time.Duration
-	short bool // the last wait outlasted Spin
+	short bool // the last wait outlasted idleAfter×Spin
 
-	// Counters for benchmarks: waits met while spinning, and sleeps.
-	Spun, Slept atomic.Uint64
+	// Apart makes the waiter move its thread off the CPU its peer last
+	// ran on when it finds itself there while spinning: two threads that
+	// hand frames to each other on one CPU each wait for the other to be
+	// scheduled (the kernel's wake-up affinity puts them together, and
+	// nothing separates two threads that never sleep), while on two CPUs
+	// a round trip costs no scheduling at all. Set it on one side of a
+	// lane only, the caller's, so that the two never chase each other.
+	Apart bool
+	n     uint64    // waits so far
+	moved time.Time // the last move
+
+	// Counters for benchmarks: waits met while spinning, sleeps, and moves
+	// off the peer's CPU.
+	Spun, Slept, Moved atomic.Uint64
 }
 
 // NewWaiter returns a Waiter that spins at most spin.
@@ -56,6 +93,9 @@ func (w *Waiter) wait(s *Slot, last uint32, stop func() bool, deadline time.Time
 		return nil
 	}
 	start := time.Now()
+	if w.n++; w.n%publishEvery == 1 {
+		s.publishCPU()
+	}
 	budget := w.Spin
 	if w.short {
 		budget /= 8
@@ -92,27 +132,69 @@ func (w *Waiter) wait(s *Slot, last uint32, stop func() bool, deadline time.Time
 			return ErrTimeout
 		}
 	}
-	w.short = time.Since(start) > w.Spin
+	w.settle(time.Since(start))
+	s.publishCPU() // woken, perhaps on another CPU
 	return nil
 }
 
-// spin busy-waits for a new sequence until until; every few hundred loads
-// it yields the processor to the process's other goroutines (the SPE's
-// other sessions) and to other threads (sched_yield: on a shared core the
-// peer it waits for may be queued behind it).
+// idleAfter is how many times its spin a wait must last for the waiter to
+// take its peer for idle. At 1 (the first version) a client whose
+// signatures took a little over the spin on a loaded machine spun an
+// eighth of it the next time, slept, and so kept taking more than the spin:
+// every call then paid the doorbell's wake-up.
+const idleAfter = 4
+
+// settle records how long a wait lasted (it slept: the spin did not meet it).
+func (w *Waiter) settle(waited time.Duration) { w.short = waited > idleAfter*w.Spin }
+
+// spin busy-waits for a new sequence until until, yielding now and then
+// (yieldEvery, goschedEvery) and, for an Apart waiter, moving off its
+// peer's CPU.
 func (w *Waiter) spin(s *Slot, last uint32, until time.Time) bool {
+	start := time.Now()
+	nextYield, nextGosched := start.Add(yieldEvery), start.Add(goschedEvery)
+	apartAt, apart := start.Add(apartAfter), w.Apart
 	for i := 1; ; i++ {
 		if atomic.LoadUint32(s.seq) != last {
 			return true
 		}
-		if i%64 == 0 {
-			if !time.Now().Before(until) {
-				return false
-			}
-			if i%512 == 0 {
-				runtime.Gosched()
-				osYield()
-			}
+		if i%64 != 0 {
+			continue
 		}
+		now := time.Now()
+		if !now.Before(until) {
+			return false
+		}
+		if apart && !now.Before(apartAt) {
+			apart = false
+			w.moveApart(s, now)
+		}
+		if !now.Before(nextYield) {
+			osYield()
+			nextYield = now.Add(yieldEvery)
+		}
+		if !now.Before(nextGosched) {
+			runtime.Gosched()
+			nextGosched = now.Add(goschedEvery)
+		}
+	}
+}
+
+// moveApart moves the thread off the CPU its peer last reported, when it
+// runs there too, at most once every apartEvery (the peer's word may be
+// stale; with as many busy peers as CPUs there is nowhere better to go).
+// A thread that stays on its peer's CPU spins on, yielding it every
+// yieldEvery: sleeping instead was slower (the word, refreshed every
+// publishEvery waits, is often stale, and a sleep costs a wake-up of tens
+// of µs here; TestSignClients, 21:32). A hostile peer's word costs this
+// side at most a move a millisecond.
+func (w *Waiter) moveApart(s *Slot, now time.Time) {
+	c, ok := cpuNow()
+	if !ok || c != s.peerLastCPU() || now.Sub(w.moved) < apartEvery {
+		return
+	}
+	w.moved = now
+	if moveOff(c) {
+		w.Moved.Add(1)
 	}
 }

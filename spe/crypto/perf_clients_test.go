@@ -70,6 +70,7 @@ func TestSignClients(t *testing.T) {
 		for _, name := range []string{"in-process", "sign shm", "sign socket", "empty call shm", "empty call socket", "shm echo", "socket echo"} {
 			t.Logf("%d client(s): %-17s %6.1f µs/op wall, %6.1f µs CPU/op (both processes)", clients, name, med(m[name]), med(cpu[name]))
 		}
+		t.Logf("%d client(s): sign shm's waits for a reply: %s", clients, laneWaits.take())
 		t.Logf("%d client(s): rate ÷ in-process: shm %.2f, socket %.2f (goal >= 0.8); empty call ÷ socket echo: shm %.2f, socket %.2f (medians of %d rounds of %d ops a client)",
 			clients, med(rateShm), med(rateSock), med(rttShm), med(rttSock), len(rateShm), ops)
 	}
@@ -113,11 +114,38 @@ func procCPU(pid int) int64 {
 	return sum
 }
 
+// laneWaits sums the lane waits of speSigner's connections over shared
+// memory: met spinning, slept, and moves off the SPE's CPU.
+var laneWaits waitSums
+
+type waitSums struct {
+	sync.Mutex
+	conns []*ipc.Conn
+}
+
+// take reports the sums and forgets the connections.
+func (lw *waitSums) take() string {
+	lw.Lock()
+	defer lw.Unlock()
+	var spun, slept, moved uint64
+	for _, c := range lw.conns {
+		a, b, m := c.LaneWaits()
+		spun, slept, moved = spun+a, slept+b, moved+m
+	}
+	lw.conns = nil
+	return fmt.Sprintf("spun %d, slept %d, moved off the SPE's CPU %d", spun, slept, moved)
+}
+
 // speSigner is one client of the SPE at sock with its own P-256 key.
 func speSigner(t *testing.T, sock string, opt ipc.DialOptions) func() {
 	conn, err := ipc.DialWith(sock, opt)
 	if err != nil {
 		t.Fatal(err)
+	}
+	if conn.SharedMemory() {
+		laneWaits.Lock()
+		laneWaits.conns = append(laneWaits.conns, conn)
+		laneWaits.Unlock()
 	}
 	c, err := psaclient.NewClient(conn)
 	if err != nil {

@@ -80,6 +80,7 @@ func shmEchoCaller(t *testing.T, sock string) func() {
 	t.Cleanup(func() { r.Close() })
 	reqLen, _ := emptyCallFrames()
 	lane, w, req := r.Lanes()[0], shmring.NewWaiter(shmring.SpinFromEnv()), make([]byte, reqLen)
+	w.Apart = true // as ipc's client waits
 	var last uint32
 	var buf []byte
 	return func() {
