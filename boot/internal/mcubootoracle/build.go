@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"runtime"
 	"slices"
 	"sort"
@@ -77,27 +78,44 @@ type Config struct {
 	// from the tree $RAMPART_MBEDTLS3 names (MbedTLS3).
 	RSA    bool
 	AES256 bool
+	// KXMemo links csrc/kxmemo.c around the ECDH of ECIES-P256
+	// (TinyCrypt's uECC_shared_secret) or ECIES-X25519 (fiat's X25519),
+	// with Encrypted on TinyCrypt only: each distinct (private key, peer
+	// key) is exchanged by MCUboot's code once per loaded library and its
+	// shared secret given again after that (every boot that loads a body
+	// key runs one).
+	KXMemo bool
 }
 
 // ErrNoMbedTLS3 is returned for RSA or AES256 configurations when
 // RAMPART_MBEDTLS3 does not name an mbedTLS 3 tree.
-var ErrNoMbedTLS3 = errors.New("mcubootoracle: RAMPART_MBEDTLS3 does not name an mbedTLS 3 tree (include/mbedtls/version.h, lib/libmbedcrypto.a)")
+var ErrNoMbedTLS3 = errors.New("mcubootoracle: RAMPART_MBEDTLS3 does not name an mbedTLS 3 tree (include/mbedtls/build_info.h, lib/libmbedcrypto.a)")
 
 // MbedTLS3 is the mbedTLS 3 tree $RAMPART_MBEDTLS3 names: a directory
 // with include/ and lib/libmbedcrypto.a, such as Debian trixie's
-// libmbedtls-dev unpacked (dpkg -x) with its usr/lib/<triplet> as lib.
+// libmbedtls-dev unpacked (dpkg -x) with its usr/lib/<triplet> as lib
+// (.ci/mbedtls3 fetches it). A 2.x tree (bookworm's) is refused here, so
+// the tests skip rather than fail to compile MCUboot's RSA code.
 func MbedTLS3() (string, error) {
 	d := os.Getenv("RAMPART_MBEDTLS3")
 	if d == "" {
 		return "", ErrNoMbedTLS3
 	}
-	for _, f := range []string{"include/mbedtls/version.h", "lib/libmbedcrypto.a"} {
-		if _, err := os.Stat(filepath.Join(d, f)); err != nil {
-			return "", fmt.Errorf("%w: %v", ErrNoMbedTLS3, err)
-		}
+	if _, err := os.Stat(filepath.Join(d, "lib", "libmbedcrypto.a")); err != nil {
+		return "", fmt.Errorf("%w: %v", ErrNoMbedTLS3, err)
+	}
+	// mbedTLS 3 defines its version in build_info.h, which 2.x lacks.
+	b, err := os.ReadFile(filepath.Join(d, "include", "mbedtls", "build_info.h"))
+	if err != nil {
+		return "", fmt.Errorf("%w: %v", ErrNoMbedTLS3, err)
+	}
+	if !mbedTLSMajor3.Match(b) {
+		return "", fmt.Errorf("%w: %s/include/mbedtls/build_info.h does not define MBEDTLS_VERSION_MAJOR 3", ErrNoMbedTLS3, d)
 	}
 	return d, nil
 }
+
+var mbedTLSMajor3 = regexp.MustCompile(`(?m)^#define MBEDTLS_VERSION_MAJOR\s+3\s*$`)
 
 // mbedTLS reports whether cfg needs MCUboot's mbedTLS backend.
 func (cfg Config) mbedTLS() bool { return cfg.RSA || cfg.AES256 }
@@ -236,6 +254,17 @@ func (cfg Config) args(src, glue string) ([]string, error) {
 	if cfg.SigMemo {
 		a = append(a, "-Wl,--wrap=bootutil_verify_sig", filepath.Join(filepath.Dir(glue), "sigmemo.c"))
 	}
+	if cfg.KXMemo {
+		switch {
+		case !cfg.Encrypted || cfg.KW || m3 != "":
+			return nil, errors.New("mcubootoracle: KXMemo is for ECIES-P256 or ECIES-X25519 on TinyCrypt only")
+		case cfg.X25519:
+			a = append(a, "-DORACLE_KX_X25519", "-Wl,--wrap=X25519")
+		default:
+			a = append(a, "-DORACLE_KX_P256", "-Wl,--wrap=uECC_shared_secret")
+		}
+		a = append(a, filepath.Join(filepath.Dir(glue), "kxmemo.c"))
+	}
 	if cfg.DowngradePrevention {
 		// By version, as Rampart (not by security counter).
 		a = append(a, "-DMCUBOOT_DOWNGRADE_PREVENTION", "-DMCUBOOT_DOWNGRADE_PREVENTION_SECURITY_COUNTER=0")
@@ -359,6 +388,9 @@ func Build(cfg Config) (string, error) {
 	if cfg.AES256 {
 		kw += "-aes256"
 	}
+	if cfg.KXMemo {
+		kw += "-kxmemo"
+	}
 	out := filepath.Join(dir, fmt.Sprintf("mcuboot-%s-a%d-s%d-i%d-d%v-e%v-x%v%s-%s.so", cfg.Strategy, cfg.MaxAlign, cfg.MaxSectors, cfg.Images, cfg.DowngradePrevention, cfg.Encrypted, cfg.X25519, kw, key))
 	if _, err := os.Stat(out); err == nil {
 		return out, nil
@@ -460,7 +492,7 @@ func cacheKey(cfg Config, src, glue string, args []string) (string, error) {
 	for _, extra := range []struct {
 		use  bool
 		file string
-	}{{cfg.Strategy == RAMLoad || cfg.Strategy == RAMLoadRevert, "ram.c"}, {cfg.KW, "kwstubs.c"}, {cfg.SigMemo, "sigmemo.c"}, {cfg.RSA, "compat/rsa_alt_helpers.h"}, {cfg.mbedTLS(), "mbedtls3.c"}} {
+	}{{cfg.Strategy == RAMLoad || cfg.Strategy == RAMLoadRevert, "ram.c"}, {cfg.KW, "kwstubs.c"}, {cfg.SigMemo, "sigmemo.c"}, {cfg.KXMemo, "kxmemo.c"}, {cfg.RSA, "compat/rsa_alt_helpers.h"}, {cfg.mbedTLS(), "mbedtls3.c"}} {
 		if !extra.use {
 			continue
 		}
@@ -472,7 +504,7 @@ func cacheKey(cfg Config, src, glue string, args []string) (string, error) {
 	}
 	if cfg.mbedTLS() {
 		// The mbedTLS 3 the library links: its version and archive.
-		for _, f := range []string{"include/mbedtls/version.h", "lib/libmbedcrypto.a"} {
+		for _, f := range []string{"include/mbedtls/build_info.h", "lib/libmbedcrypto.a"} {
 			if err := hashFile(h, filepath.Join(m3, f), f); err != nil {
 				return "", err
 			}

@@ -1,6 +1,7 @@
 package mcubootoracle
 
 import (
+	"errors"
 	"os"
 	"path/filepath"
 	"testing"
@@ -73,5 +74,56 @@ func TestCacheKeyIgnoresLocation(t *testing.T) {
 	treeMu.Unlock()
 	if key(cfgs[0], src, glue) == key(cfgs[0], src2, glue2) {
 		t.Error("a changed MCUboot source kept the key")
+	}
+}
+
+// TestMbedTLS3RefusesOtherTrees: RAMPART_MBEDTLS3 naming an mbedTLS 2.28
+// tree (bookworm's: no build_info.h), or a 3.x header without the library,
+// is ErrNoMbedTLS3, so the RSA-OAEP/AES-256 tests skip instead of failing
+// to compile; a 3.x tree with its library is taken.
+func TestMbedTLS3RefusesOtherTrees(t *testing.T) {
+	tree := func(buildInfo string, lib bool) string {
+		d := t.TempDir()
+		if err := os.MkdirAll(filepath.Join(d, "include", "mbedtls"), 0o700); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.MkdirAll(filepath.Join(d, "lib"), 0o700); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(d, "include", "mbedtls", "version.h"), []byte("#define MBEDTLS_VERSION_MAJOR  2\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if buildInfo != "" {
+			if err := os.WriteFile(filepath.Join(d, "include", "mbedtls", "build_info.h"), []byte(buildInfo), 0o600); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if lib {
+			if err := os.WriteFile(filepath.Join(d, "lib", "libmbedcrypto.a"), []byte("!<arch>\n"), 0o600); err != nil {
+				t.Fatal(err)
+			}
+		}
+		return d
+	}
+	v3 := "#define MBEDTLS_VERSION_MAJOR  3\n#define MBEDTLS_VERSION_MINOR  6\n"
+	for _, c := range []struct {
+		name string
+		dir  string
+		ok   bool
+	}{
+		{"unset", "", false},
+		{"2.28", tree("", true), false},
+		{"major 30", tree("#define MBEDTLS_VERSION_MAJOR  30\n", true), false},
+		{"3.6 without libmbedcrypto.a", tree(v3, false), false},
+		{"3.6", tree(v3, true), true},
+	} {
+		t.Setenv("RAMPART_MBEDTLS3", c.dir)
+		d, err := MbedTLS3()
+		if c.ok && (err != nil || d != c.dir) {
+			t.Errorf("%s: %q, %v; want the tree", c.name, d, err)
+		}
+		if !c.ok && !errors.Is(err, ErrNoMbedTLS3) {
+			t.Errorf("%s: %q, %v; want ErrNoMbedTLS3", c.name, d, err)
+		}
 	}
 }
