@@ -400,6 +400,7 @@ func TestMCUbootDifferentialEncrypted(t *testing.T) {
 				}
 				or := newOracleRig(t, cfg, ecdsaKey)
 				runDifferential(t, or, sc, im, chains, &counts)
+				checkKXMemo(t, or, sc)
 			})
 		}
 	}
@@ -505,7 +506,9 @@ func TestMCUbootDifferentialEncryptedX25519(t *testing.T) {
 			t.Run(name, func(t *testing.T) {
 				cfg := c.ls.config(sc.strategy, c.align, c.erased, sc.images)
 				cfg.EncryptedImages = true
-				runDifferential(t, newOracleRigDec(t, cfg, testKey, x25519Key), sc, im, chains, &counts)
+				or := newOracleRigDec(t, cfg, testKey, x25519Key)
+				runDifferential(t, or, sc, im, chains, &counts)
+				checkKXMemo(t, or, sc)
 			})
 		}
 	}
@@ -545,4 +548,18 @@ func TestMCUbootDifferentialEncryptedKW(t *testing.T) {
 	}
 	t.Logf("sweep=%s: %d AES-KW-encrypted scenario runs, %d cut points, %d boots (Rampart and MCUboot), all agreeing",
 		*sweepFlag, counts.scenarios, counts.cutPoints, counts.boots)
+}
+
+// checkKXMemo: after a test-and-revert scenario (several boots that load
+// the same body key), MCUboot's ECDH ran at least once for real and was
+// answered from the key-exchange memo at least once (-oracle.kxmemo); the
+// differential comparison that preceded shows the answers were MCUboot's.
+func checkKXMemo(t *testing.T, or *oracleRig, sc scenario) {
+	t.Helper()
+	if !or.ocfg.KXMemo || sc.name != encScenarios()[0].name {
+		return
+	}
+	if hits, misses := or.o.KXMemoStats(); hits == 0 || misses == 0 {
+		t.Errorf("key-exchange memo: %d answers from the memo, %d ECDH run; want both above zero", hits, misses)
+	}
 }
