@@ -110,8 +110,12 @@ func (b *Bootloader) bootDirectXIP(res *Result) error {
 // ram-load: the first image (by index) whose chosen image has a DEPENDENCY
 // TLV that the other images' chosen versions do not meet, with that
 // dependency, or -1. As MCUboot, a dependency on an image index the device
-// does not have is never met, and the build number is not compared.
+// does not have is never met, the build number is not compared, and one
+// image's dependencies are not looked at.
 func xipUnmetDependency(choices []xipChoice) (int, image.Dependency) {
+	if len(choices) < 2 {
+		return -1, image.Dependency{} // MCUboot checks only with MCUBOOT_IMAGE_NUMBER > 1
+	}
 	for i, c := range choices {
 		for _, d := range c.v.deps {
 			if int(d.ImageID) >= len(choices) || choices[d.ImageID].v.version().Compare(d.Version, false) < 0 {
