@@ -407,8 +407,14 @@ func (b *Bootloader) primaryImage(i int) (*validImage, error) {
 }
 
 // checkDependencies cancels upgrades whose DEPENDENCY TLVs would not hold
-// once the upgrades that remain are done, until no more are cancelled.
+// once the upgrades that remain are done, until no more are cancelled
+// (two images or more).
 func (b *Bootloader) checkDependencies(st []imageState, res *Result) {
+	if len(st) < 2 {
+		// MCUboot builds boot_verify_dependencies only for
+		// MCUBOOT_IMAGE_NUMBER > 1: one image's DEPENDENCY TLVs are ignored.
+		return
+	}
 	needed := false
 	for i := range st {
 		needed = needed || (st[i].cand != nil && len(st[i].cand.deps) > 0)

@@ -47,28 +47,42 @@ type xipChoice struct {
 	name    SlotName
 	v       *validImage
 	imageOK bool // the trailer's image_ok when chosen (revert only)
+	index   int  // 0 primary, 1 secondary
 }
 
 // bootDirectXIP chooses and validates every image's slot (erasing what
-// MCUboot erases), then raises the counters and measures the images.
+// MCUboot erases), checks the images' dependencies, then raises the
+// counters and measures the images.
 func (b *Bootloader) bootDirectXIP(res *Result) error {
-	choices := make([]xipChoice, len(b.l.images))
-	loaded := make([][2]uint32, len(b.l.images))
+	n := len(b.l.images)
+	choices := make([]xipChoice, n)
+	loaded := make([][2]uint32, n)
+	refused := make([][2]bool, n) // slots out of the running, as MCUboot's slot_available
 	clear(b.ram)
-	var bad []error
-	for i := range b.l.images {
-		c, err := b.chooseXIP(i, &res.Images[i], loaded)
-		if errors.Is(err, flash.ErrPowerCut) {
-			return err
+	for {
+		var bad []error
+		for i := range b.l.images {
+			if choices[i].v != nil {
+				continue // still chosen: MCUboot loads only images without an active slot
+			}
+			c, err := b.chooseXIP(i, &res.Images[i], loaded, &refused[i])
+			if errors.Is(err, flash.ErrPowerCut) {
+				return err
+			}
+			if err != nil {
+				bad = append(bad, fmt.Errorf("image %d: %w", i, err))
+				continue
+			}
+			choices[i] = c
 		}
-		if err != nil {
-			bad = append(bad, fmt.Errorf("image %d: %w", i, err))
-			continue
+		if len(bad) > 0 {
+			return fmt.Errorf("%w: %w", ErrNoBootableImage, errors.Join(bad...))
 		}
-		choices[i] = c
-	}
-	if len(bad) > 0 {
-		return fmt.Errorf("%w: %w", ErrNoBootableImage, errors.Join(bad...))
+		i, d := xipUnmetDependency(choices)
+		if i < 0 {
+			break
+		}
+		b.dropXIPChoice(i, d, &choices[i], &res.Images[i], loaded, &refused[i])
 	}
 	for i, c := range choices {
 		r := &res.Images[i]
@@ -92,9 +106,44 @@ func (b *Bootloader) bootDirectXIP(res *Result) error {
 	return b.applyKeyRotationXIP(choices, res)
 }
 
+// xipUnmetDependency is boot_verify_dependencies for direct-XIP and
+// ram-load: the first image (by index) whose chosen image has a DEPENDENCY
+// TLV that the other images' chosen versions do not meet, with that
+// dependency, or -1. As MCUboot, a dependency on an image index the device
+// does not have is never met, the build number is not compared, and one
+// image's dependencies are not looked at.
+func xipUnmetDependency(choices []xipChoice) (int, image.Dependency) {
+	if len(choices) < 2 {
+		return -1, image.Dependency{} // MCUboot checks only with MCUBOOT_IMAGE_NUMBER > 1
+	}
+	for i, c := range choices {
+		for _, d := range c.v.deps {
+			if int(d.ImageID) >= len(choices) || choices[d.ImageID].v.version().Compare(d.Version, false) < 0 {
+				return i, d
+			}
+		}
+	}
+	return -1, image.Dependency{}
+}
+
+// dropXIPChoice takes image i's chosen slot out of the running after its
+// dependency d failed, as MCUboot does: the image is cleared from RAM
+// (ram-load) and the slot marked unavailable, but not erased; the next
+// round chooses among the image's other slots.
+func (b *Bootloader) dropXIPChoice(i int, d image.Dependency, c *xipChoice, r *ImageReport, loaded [][2]uint32, refused *[2]bool) {
+	r.note("%s slot: %v: dependency %s not satisfied: trying the other slot", c.name, ErrDependency, d)
+	if b.l.strategy.ramLoad() && loaded[i][1] != 0 {
+		b.clearRAM(loaded[i][0], loaded[i][1])
+		loaded[i] = [2]uint32{}
+		r.LoadAddr, r.LoadSize = 0, 0
+	}
+	refused[c.index] = true
+	*c = xipChoice{}
+}
+
 // chooseXIP is boot_load_and_validate_images for image i; with ram-load
 // it loads the chosen image into RAM and records where in loaded[i].
-func (b *Bootloader) chooseXIP(i int, r *ImageReport, loaded [][2]uint32) (xipChoice, error) {
+func (b *Bootloader) chooseXIP(i int, r *ImageReport, loaded [][2]uint32, refused *[2]bool) (xipChoice, error) {
 	im := b.l.images[i]
 	slots := []*slot{im.primary, im.secondary}
 	names := []SlotName{Primary, Secondary}
@@ -105,7 +154,7 @@ func (b *Bootloader) chooseXIP(i int, r *ImageReport, loaded [][2]uint32) (xipCh
 		if err != nil {
 			return xipChoice{}, err
 		}
-		hdrs[k], avail[k] = h, ok
+		hdrs[k], avail[k] = h, ok && !refused[k]
 	}
 	for {
 		k := -1
@@ -121,17 +170,17 @@ func (b *Bootloader) chooseXIP(i int, r *ImageReport, loaded [][2]uint32) (xipCh
 		s := slots[k]
 		if hdrs[k].Flags&image.FlagROMFixed != 0 && hdrs[k].LoadAddr != s.off {
 			r.note("%s slot: image built for %#x, not this slot: skipped", names[k], hdrs[k].LoadAddr)
-			avail[k] = false
+			avail[k], refused[k] = false, true
 			continue
 		}
-		c := xipChoice{slot: s, name: names[k]}
+		c := xipChoice{slot: s, name: names[k], index: k}
 		if b.l.xipRevert() {
 			ok, imageOK, err := b.selectOrErase(s, names[k], r)
 			if err != nil {
 				return xipChoice{}, err
 			}
 			if !ok {
-				avail[k] = false
+				avail[k], refused[k] = false, true
 				continue
 			}
 			c.imageOK = imageOK
@@ -150,7 +199,7 @@ func (b *Bootloader) chooseXIP(i int, r *ImageReport, loaded [][2]uint32) (xipCh
 				if err := b.io.eraseRegion(s, 0, s.size, false); err != nil {
 					return xipChoice{}, err
 				}
-				avail[k] = false
+				avail[k], refused[k] = false, true
 				continue
 			}
 			data = ram
@@ -168,7 +217,7 @@ func (b *Bootloader) chooseXIP(i int, r *ImageReport, loaded [][2]uint32) (xipCh
 			if err := b.io.eraseRegion(s, 0, s.size, false); err != nil {
 				return xipChoice{}, err
 			}
-			avail[k] = false
+			avail[k], refused[k] = false, true
 			continue
 		}
 		c.v = v

@@ -375,36 +375,62 @@ func encScenarios() []scenario {
 // operations and bytes (docs/boot.md §10b). The fast subset is one layout;
 // -sweep=full runs every layout, alignment and erased value.
 func TestMCUbootDifferentialEncrypted(t *testing.T) {
-	full := *sweepFlag == "full"
-	var counts diffCounts
-	chains := 2
-	if full {
-		chains = 20
-	}
 	v1 := makeEncImageKey(t, "1.0.0", 1, 5000, 11, true, ecdsaKey)
 	v2 := makeEncImageKey(t, "2.0.0", 2, 6000, 21, true, ecdsaKey)
-	im := &imageSet{old: [][]byte{v1.plain}, new: [][]byte{v2.wire}}
+	runEncDiff(t, encDiff{what: "encrypted", dec: encKey, signer: ecdsaKey, scs: encScenarios(), chains: [2]int{2, 20},
+		im: &imageSet{old: [][]byte{v1.plain}, new: [][]byte{v2.wire}},
+		// The fast subset: every scenario on one configuration (two
+		// MCUboot builds, shared with the imgtool test).
+		fast: func(ci, _ int) bool { return ci == 1 }})
+}
+
+// encDiff is one key exchange of the encrypted differential sweeps.
+type encDiff struct {
+	what   string // for the log
+	prefix string // of the subtests' names
+	dec    any    // the device's decrypt key
+	signer crypto.Signer
+	bits   int // AES key size: 128 (0) or 256
+	im     *imageSet
+	scs    []scenario
+	chains [2]int                // random chains of cuts: fast, full
+	fast   func(ci, si int) bool // the fast subset: sweepConfigs index, scenario index
+}
+
+// runEncDiff runs d's scenarios on every sweep configuration (with
+// -sweep=full; otherwise d.fast's) on Rampart and MCUboot built for d's key
+// exchange, cut before every operation.
+func runEncDiff(t *testing.T, d encDiff) {
+	t.Helper()
+	full := *sweepFlag == "full"
+	chains := d.chains[0]
+	if full {
+		chains = d.chains[1]
+	}
+	var counts diffCounts
 	for ci, c := range sweepConfigs(true) {
-		for _, sc := range encScenarios() {
-			name := fmt.Sprintf("%s/align%d/erased%02x/%s", c.ls.name, c.align, c.erased, sc.name)
-			// The fast subset: every scenario on one configuration (two
-			// MCUboot builds, shared with the imgtool test).
-			if !full && ci != 1 {
+		for si, sc := range d.scs {
+			if !full && !d.fast(ci, si) {
 				continue
 			}
+			name := fmt.Sprintf("%s%s/align%d/erased%02x/%s", d.prefix, c.ls.name, c.align, c.erased, sc.name)
 			t.Run(name, func(t *testing.T) {
 				cfg := c.ls.config(sc.strategy, c.align, c.erased, sc.images)
 				cfg.EncryptedImages = true
+				if d.bits == 256 {
+					cfg.EncryptedKeyBits = 256
+				}
 				if err := cfg.Validate(); err != nil {
 					t.Fatal(err)
 				}
-				or := newOracleRig(t, cfg, ecdsaKey)
-				runDifferential(t, or, sc, im, chains, &counts)
+				or := newOracleRigDec(t, cfg, d.signer, d.dec)
+				runDifferential(t, or, sc, d.im, chains, &counts)
+				checkKXMemo(t, or, sc)
 			})
 		}
 	}
-	t.Logf("sweep=%s: %d encrypted scenario runs, %d cut points, %d boots (Rampart and MCUboot), all agreeing",
-		*sweepFlag, counts.scenarios, counts.cutPoints, counts.boots)
+	t.Logf("sweep=%s: %d %s scenario runs, %d cut points, %d boots (Rampart and MCUboot), all agreeing",
+		*sweepFlag, counts.scenarios, d.what, counts.cutPoints, counts.boots)
 }
 
 // TestMCUbootDifferentialImgtoolEncrypted runs the encrypted scenarios with
@@ -485,32 +511,13 @@ func TestMCUbootDifferentialImgtoolEncrypted(t *testing.T) {
 // (fiat's curve25519) and, as imgtool pairs X25519 with them, Ed25519
 // signatures; the device's X25519 key provisioned in both.
 func TestMCUbootDifferentialEncryptedX25519(t *testing.T) {
-	full := *sweepFlag == "full"
-	chains := 1
-	if full {
-		chains = 20
-	}
-	var counts diffCounts
 	v1 := makeEncImageFor(t, "1.0.0", 1, 5000, 11, x25519Key, testKey)
 	v2 := makeEncImageFor(t, "2.0.0", 2, 6000, 21, x25519Key, testKey)
-	im := &imageSet{old: [][]byte{v1.plain}, new: [][]byte{v2.wire}}
-	for ci, c := range sweepConfigs(true) {
-		for si, sc := range encScenarios() {
-			// The fast subset: the test and revert (decrypting and
-			// encrypting again), one MCUboot build.
-			if !full && (ci != 2 || si != 0) {
-				continue
-			}
-			name := fmt.Sprintf("%s/align%d/erased%02x/%s", c.ls.name, c.align, c.erased, sc.name)
-			t.Run(name, func(t *testing.T) {
-				cfg := c.ls.config(sc.strategy, c.align, c.erased, sc.images)
-				cfg.EncryptedImages = true
-				runDifferential(t, newOracleRigDec(t, cfg, testKey, x25519Key), sc, im, chains, &counts)
-			})
-		}
-	}
-	t.Logf("sweep=%s: %d X25519-encrypted scenario runs, %d cut points, %d boots (Rampart and MCUboot), all agreeing",
-		*sweepFlag, counts.scenarios, counts.cutPoints, counts.boots)
+	runEncDiff(t, encDiff{what: "X25519-encrypted", dec: x25519Key, signer: testKey, scs: encScenarios(), chains: [2]int{1, 20},
+		im: &imageSet{old: [][]byte{v1.plain}, new: [][]byte{v2.wire}},
+		// The fast subset: the test and revert (decrypting and
+		// encrypting again), one MCUboot build.
+		fast: func(ci, si int) bool { return ci == 2 && si == 0 }})
 }
 
 // kwKey is the device's AES-KW key-encryption key (MCUBOOT_ENCRYPT_KW).
@@ -521,28 +528,23 @@ var kwKey = []byte("rampart-kw-key16")
 // same 16-byte key-encryption key in both. imgtool cannot make such images
 // (it has no AES-KW), so Rampart's signer wraps the key.
 func TestMCUbootDifferentialEncryptedKW(t *testing.T) {
-	full := *sweepFlag == "full"
-	chains := 1
-	if full {
-		chains = 20
-	}
-	var counts diffCounts
 	v1 := makeEncImageFor(t, "1.0.0", 1, 5000, 12, kwKey, ecdsaKey)
 	v2 := makeEncImageFor(t, "2.0.0", 2, 6000, 22, kwKey, ecdsaKey)
-	im := &imageSet{old: [][]byte{v1.plain}, new: [][]byte{v2.wire}}
-	for ci, c := range sweepConfigs(true) {
-		for si, sc := range encScenarios() {
-			if !full && (ci != 0 || si != 0) {
-				continue
-			}
-			name := fmt.Sprintf("%s/align%d/erased%02x/%s", c.ls.name, c.align, c.erased, sc.name)
-			t.Run(name, func(t *testing.T) {
-				cfg := c.ls.config(sc.strategy, c.align, c.erased, sc.images)
-				cfg.EncryptedImages = true
-				runDifferential(t, newOracleRigDec(t, cfg, ecdsaKey, kwKey), sc, im, chains, &counts)
-			})
-		}
+	runEncDiff(t, encDiff{what: "AES-KW-encrypted", dec: kwKey, signer: ecdsaKey, scs: encScenarios(), chains: [2]int{1, 20},
+		im:   &imageSet{old: [][]byte{v1.plain}, new: [][]byte{v2.wire}},
+		fast: func(ci, si int) bool { return ci == 0 && si == 0 }})
+}
+
+// checkKXMemo: after a test-and-revert scenario (several boots that load
+// the same body key), MCUboot's ECDH ran at least once for real and was
+// answered from the key-exchange memo at least once (-oracle.kxmemo); the
+// differential comparison that preceded shows the answers were MCUboot's.
+func checkKXMemo(t *testing.T, or *oracleRig, sc scenario) {
+	t.Helper()
+	if !or.ocfg.KXMemo || sc.name != encScenarios()[0].name {
+		return
 	}
-	t.Logf("sweep=%s: %d AES-KW-encrypted scenario runs, %d cut points, %d boots (Rampart and MCUboot), all agreeing",
-		*sweepFlag, counts.scenarios, counts.cutPoints, counts.boots)
+	if hits, misses := or.o.KXMemoStats(); hits == 0 || misses == 0 {
+		t.Errorf("key-exchange memo: %d answers from the memo, %d ECDH run; want both above zero", hits, misses)
+	}
 }

@@ -26,13 +26,17 @@ type rotation struct {
 	v1, v2, v3, oldAfter, newEarly []byte
 }
 
-func newRotation(t testing.TB) rotation {
+func newRotation(t testing.TB) rotation { return newRotationAt(t, 0) }
+
+// newRotationAt signs the rotation's images; load, when not zero, is their
+// RAM load address (ram-load).
+func newRotationAt(t testing.TB, load uint32) rotation {
 	rot, err := RotateKeyTLV(otherKey.Public())
 	if err != nil {
 		t.Fatal(err)
 	}
 	mk := func(ver string, sc uint32, key crypto.Signer, tlvs ...image.TLV) []byte {
-		return makeImage(t, imgSpec{ver: ver, secCnt: sc, size: 5000, key: key, seed: uint64(sc) + 7, tlvs: tlvs})
+		return makeImage(t, imgSpec{ver: ver, secCnt: sc, size: 5000, key: key, seed: uint64(sc) + 7, tlvs: tlvs, loadAddr: load})
 	}
 	return rotation{
 		v1:       mk("1.0.0", 1, testKey),
@@ -43,9 +47,13 @@ func newRotation(t testing.TB) rotation {
 	}
 }
 
-func newRotationRig(t testing.TB, rt rotation) *rig {
+func newRotationRig(t testing.TB, rt rotation) *rig { return newRotationRigIn(t, SwapMove, rt) }
+
+// newRotationRigIn is a one-image device under strategy s with the new key
+// pending, running v1 (confirmed, with direct-XIP revert).
+func newRotationRigIn(t testing.TB, s Strategy, rt rotation) *rig {
 	t.Helper()
-	cfg := layouts[0].config(SwapMove, 8, 0xff, 1)
+	cfg := layouts[0].config(s, 8, 0xff, 1)
 	dev, err := flash.New(cfg.Flash)
 	if err != nil {
 		t.Fatal(err)
@@ -60,6 +68,9 @@ func newRotationRig(t testing.TB, rt rotation) *rig {
 	}
 	r := &rig{t: t, cfg: cfg, dev: dev, ctr: ctr, bl: bl}
 	r.install(0, Primary, rt.v1)
+	if s == DirectXIPRevert {
+		r.confirmTrailer(0, Primary)
+	}
 	r.boot()
 	return r
 }
@@ -120,10 +131,18 @@ func checkKeyState(t testing.TB, r *rig, res *Result, where string) {
 // power is cut before flash operation cut (0: never). After a cut the
 // device boots, must run an authentic image with a consistent key state,
 // and the client starts the interrupted delivery again unless it is done.
-func runRotation(t *testing.T, rt rotation, cut int, tear bool) (ops int) {
-	r := newRotationRig(t, rt)
+//
+// Under strategy s: swap-move's client requests the upgrade in the
+// secondary (deliver), direct-XIP's and ram-load's write the slot not
+// running (deliverXIP).
+func runRotation(t *testing.T, s Strategy, rt rotation, cut int, tear bool) (ops int) {
+	r := newRotationRigIn(t, s, rt)
 	r.dev.SetFault(&flash.Fault{CutBefore: cut, Tear: tear, TearNum: 1, TearDen: 2})
-	where := fmt.Sprintf("cut %d tear %v", cut, tear)
+	where := fmt.Sprintf("%s cut %d tear %v", s, cut, tear)
+	send, running := deliver, func(r *rig, want string, _ *Result) bool { return permanentlyRunning(r, want) }
+	if s.directXIP() {
+		send, running = deliverXIP, xipPermanentlyRunning
+	}
 	for _, d := range []struct {
 		img  []byte
 		want string
@@ -132,7 +151,7 @@ func runRotation(t *testing.T, rt rotation, cut int, tear bool) (ops int) {
 			if attempt > 3 {
 				t.Fatalf("%s: %s not delivered after %d attempts", where, d.want, attempt)
 			}
-			err := deliver(r, d.img, d.want)
+			err := send(r, d.img, d.want)
 			ops += r.dev.Ops()
 			if err == nil {
 				break
@@ -146,7 +165,7 @@ func runRotation(t *testing.T, rt rotation, cut int, tear bool) (ops int) {
 				t.Fatalf("%s: boot after the cut: %v\n%s", where, err, notes(res))
 			}
 			checkKeyState(t, r, res, where)
-			if permanentlyRunning(r, d.want) {
+			if running(r, d.want, res) {
 				break
 			}
 		}
@@ -253,15 +272,15 @@ func TestKeyRotationRefusals(t *testing.T) {
 // the key fuses in a consistent state, and the rotation completes.
 func TestKeyRotationPowerCut(t *testing.T) {
 	rt := newRotation(t)
-	total := runRotation(t, rt, 0, false)
+	total := runRotation(t, SwapMove, rt, 0, false)
 	if total < 20 {
 		t.Fatalf("only %d flash operations: the sweep would test nothing", total)
 	}
 	for cut := 1; cut <= total; cut++ {
-		runRotation(t, rt, cut, false)
+		runRotation(t, SwapMove, rt, cut, false)
 	}
 	for cut := 1; cut <= total; cut += 3 {
-		runRotation(t, rt, cut, true)
+		runRotation(t, SwapMove, rt, cut, true)
 	}
 	t.Logf("%d cut points", total)
 }

@@ -1,13 +1,8 @@
 package boot
 
 import (
-	"crypto"
-	"errors"
 	"fmt"
 	"testing"
-
-	"rampart/flash"
-	"rampart/image"
 )
 
 // Release-key rotation under direct-XIP (with and without revert) and
@@ -19,48 +14,10 @@ var xipStrategies = []Strategy{DirectXIP, DirectXIPRevert, RAMLoad}
 // newXIPRotation is newRotation's images for strategy s (ram-load images
 // carry a load address).
 func newXIPRotation(t testing.TB, s Strategy) rotation {
-	rot, err := RotateKeyTLV(otherKey.Public())
-	if err != nil {
-		t.Fatal(err)
-	}
-	var load uint32
 	if s == RAMLoad {
-		load = testRAMStart
+		return newRotationAt(t, testRAMStart)
 	}
-	mk := func(ver string, sc uint32, key crypto.Signer, tlvs ...image.TLV) []byte {
-		return makeImage(t, imgSpec{ver: ver, secCnt: sc, size: 5000, key: key, seed: uint64(sc) + 7, tlvs: tlvs, loadAddr: load})
-	}
-	return rotation{
-		v1:       mk("1.0.0", 1, testKey),
-		v2:       mk("2.0.0", 2, testKey, rot),
-		v3:       mk("3.0.0", 3, otherKey),
-		oldAfter: mk("4.0.0", 4, testKey),
-		newEarly: mk("1.5.0", 1, otherKey),
-	}
-}
-
-func newXIPRotationRig(t testing.TB, s Strategy, rt rotation) *rig {
-	t.Helper()
-	cfg := layouts[0].config(s, 8, 0xff, 1)
-	dev, err := flash.New(cfg.Flash)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctr := NewCounters(1, 0)
-	if err := ctr.MarkPending(newKeyIdx); err != nil {
-		t.Fatal(err)
-	}
-	bl, err := New(dev, cfg, []any{testKey.Public(), otherKey.Public()}, ctr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	r := &rig{t: t, cfg: cfg, dev: dev, ctr: ctr, bl: bl}
-	r.install(0, Primary, rt.v1)
-	if s == DirectXIPRevert {
-		r.confirmTrailer(0, Primary)
-	}
-	r.boot()
-	return r
+	return newRotationAt(t, 0)
 }
 
 // deliverXIP is the update client of direct-XIP and ram-load: it writes
@@ -104,7 +61,7 @@ func TestKeyRotationXIP(t *testing.T) {
 	for _, s := range xipStrategies {
 		t.Run(string(s), func(t *testing.T) {
 			rt := newXIPRotation(t, s)
-			r := newXIPRotationRig(t, s, rt)
+			r := newRotationRigIn(t, s, rt)
 			// The pending key's image does not boot.
 			r.install(0, Secondary, rt.newEarly)
 			if res := r.boot(); res.Images[0].Version != "1.0.0+0" || r.ctr.KeyStatuses(2) != "0:active 1:pending" {
@@ -157,56 +114,16 @@ func TestKeyRotationXIPPowerCut(t *testing.T) {
 	for _, s := range xipStrategies {
 		t.Run(string(s), func(t *testing.T) {
 			rt := newXIPRotation(t, s)
-			total := runXIPRotation(t, s, rt, 0, false)
+			total := runRotation(t, s, rt, 0, false)
 			for cut := 1; cut <= total; cut++ {
-				runXIPRotation(t, s, rt, cut, false)
+				runRotation(t, s, rt, cut, false)
 			}
 			for cut := 1; cut <= total; cut += 3 {
-				runXIPRotation(t, s, rt, cut, true)
+				runRotation(t, s, rt, cut, true)
 			}
 			t.Logf("%s: %d cut points", s, total)
 		})
 	}
-}
-
-// runXIPRotation is runRotation with deliverXIP.
-func runXIPRotation(t *testing.T, s Strategy, rt rotation, cut int, tear bool) (ops int) {
-	r := newXIPRotationRig(t, s, rt)
-	r.dev.SetFault(&flash.Fault{CutBefore: cut, Tear: tear, TearNum: 1, TearDen: 2})
-	where := fmt.Sprintf("%s cut %d tear %v", s, cut, tear)
-	for _, d := range []struct {
-		img  []byte
-		want string
-	}{{rt.v2, "2.0.0+0"}, {rt.v3, "3.0.0+0"}} {
-		for attempt := 0; ; attempt++ {
-			if attempt > 3 {
-				t.Fatalf("%s: %s not delivered after %d attempts", where, d.want, attempt)
-			}
-			err := deliverXIP(r, d.img, d.want)
-			ops += r.dev.Ops()
-			if err == nil {
-				break
-			}
-			if !errors.Is(err, flash.ErrPowerCut) {
-				t.Fatalf("%s: delivering %s: %v", where, d.want, err)
-			}
-			r.dev.PowerOn()
-			res, err := r.bl.Boot()
-			if err != nil {
-				t.Fatalf("%s: boot after the cut: %v\n%s", where, err, notes(res))
-			}
-			checkKeyState(t, r, res, where)
-			if xipPermanentlyRunning(r, d.want, res) {
-				break
-			}
-		}
-	}
-	res := r.boot()
-	checkKeyState(t, r, res, where)
-	if r.ctr.KeyStatuses(2) != "0:revoked 1:active" {
-		t.Fatalf("%s: keys %s at the end, want 0:revoked 1:active\n%s", where, r.ctr.KeyStatuses(2), notes(res))
-	}
-	return ops
 }
 
 // xipPermanentlyRunning: the device runs want from a slot it keeps (with

@@ -34,9 +34,10 @@ type modeCase struct {
 	fast string
 }
 
-// ramImage signs a ram-load image for loadAddr and, when dec is not nil,
-// encrypts it for dec's public half (as makeEncImageFor).
-func ramImage(t testing.TB, ver string, secCnt uint32, size int, seed uint64, loadAddr uint32, dec any, key crypto.Signer) []byte {
+// ramImage signs a ram-load image for loadAddr, with deps as its
+// DEPENDENCY TLVs, and, when dec is not nil, encrypts it for dec's public
+// half (as makeEncImageFor).
+func ramImage(t testing.TB, ver string, secCnt uint32, size int, seed uint64, loadAddr uint32, dec any, key crypto.Signer, deps ...image.Dependency) []byte {
 	t.Helper()
 	r := rand.New(rand.NewPCG(seed, uint64(size)))
 	fw := make([]byte, size)
@@ -48,7 +49,7 @@ func ramImage(t testing.TB, ver string, secCnt uint32, size int, seed uint64, lo
 		t.Fatal(err)
 	}
 	o := &image.SignOptions{Key: key, HeaderSize: 32, PadHeader: true, Version: v, SecurityCounter: &secCnt,
-		LoadAddr: loadAddr, Rand: rand.NewChaCha8([32]byte{byte(seed), 0x52})}
+		LoadAddr: loadAddr, Dependencies: deps, Rand: rand.NewChaCha8([32]byte{byte(seed), 0x52})}
 	switch k := dec.(type) {
 	case *ecdsa.PrivateKey:
 		o.EncryptKey = &k.PublicKey
@@ -91,6 +92,25 @@ func xipSet(n int) func(t testing.TB, cfg *Config) *imageSet {
 		for i := range n {
 			s.old = append(s.old, makeImage(t, imgSpec{ver: "1.0.0", secCnt: 1, size: 5000 + 300*i, seed: uint64(50 + i), key: ecdsaKey}))
 			s.new = append(s.new, makeImage(t, imgSpec{ver: "2.0.0", secCnt: 2, size: 6000 + 500*i, seed: uint64(60 + i), key: ecdsaKey}))
+		}
+		return s
+	}
+}
+
+// depSet is xipSet(len(deps)), or ramSet(len(deps), ...) with ram, whose
+// new images carry deps[i] as DEPENDENCY TLVs.
+func depSet(ram bool, deps ...[]image.Dependency) func(t testing.TB, cfg *Config) *imageSet {
+	return func(t testing.TB, _ *Config) *imageSet {
+		s := &imageSet{}
+		for i := range deps {
+			if ram {
+				base := uint32(testRAMStart + i*0x8000)
+				s.old = append(s.old, ramImage(t, "1.0.0", 1, 5000+300*i, uint64(30+i), base, nil, ecdsaKey))
+				s.new = append(s.new, ramImage(t, "2.0.0", 2, 6000+500*i, uint64(40+i), base+0x100, nil, ecdsaKey, deps[i]...))
+				continue
+			}
+			s.old = append(s.old, makeImage(t, imgSpec{ver: "1.0.0", secCnt: 1, size: 5000 + 300*i, seed: uint64(50 + i), key: ecdsaKey}))
+			s.new = append(s.new, makeImage(t, imgSpec{ver: "2.0.0", secCnt: 2, size: 6000 + 500*i, deps: deps[i], seed: uint64(60 + i), key: ecdsaKey}))
 		}
 		return s
 	}
@@ -167,7 +187,12 @@ func modeCases() []modeCase {
 	testConfirm := func(n int) []step {
 		return append(append([]step{bootStep(rep(n, "2.0.0+0")...)}, confirmSteps(n)...), bootStep(rep(n, "2.0.0+0")...), bootStep(rep(n, "2.0.0+0")...))
 	}
-	twice := func(n int, v string) []step { return []step{bootStep(rep(n, v)...), bootStep(rep(n, v)...)} }
+	twice := func(n int, v ...string) []step {
+		if len(v) == 1 {
+			v = rep(n, v[0])
+		}
+		return []step{bootStep(v...), bootStep(v...)}
+	}
 	wrongKey := func(r *rig, im *imageSet) {
 		r.install(0, Primary, im.old[0])
 		r.install(0, Secondary, ramImage(r.t, "3.0.0", 3, 6000, 77, testRAMStart+0x200, otherEncKey, ecdsaKey))
@@ -253,6 +278,36 @@ func modeCases() []modeCase {
 			signer: ecdsaKey, images: xipSet(2), fast: u},
 		{sc: scenario{name: "xip-revert-test-confirm-2img", mayLoseUpgrade: true, strategy: DirectXIPRevert, images: 2, setup: bothSlots(true, false), steps: testConfirm(2)},
 			signer: ecdsaKey, images: xipSet(2), fast: s},
+		// Dependencies in place and in RAM (loader.c's
+		// boot_verify_dependencies for direct-XIP and ram-load): a chosen
+		// image whose DEPENDENCY TLV the other chosen images do not meet
+		// is dropped (cleared from RAM, its slot not erased) and the
+		// image's other slot tried. Image 0 is the one that falls back,
+		// so that the slot MCUboot boots it from is compared; with ram-load
+		// the RAM shows both images' choices, with revert the trailers.
+		{sc: scenario{name: "xip-dep-unmet-2img", strategy: DirectXIP, images: 2, setup: bothSlots(false, false), steps: twice(2, "1.0.0+0", "2.0.0+0")},
+			signer: ecdsaKey, images: depSet(false, []image.Dependency{{ImageID: 1, Version: image.Version{Major: 3}}}, nil), fast: m},
+		{sc: scenario{name: "xip-dep-met-2img", strategy: DirectXIP, images: 2, setup: bothSlots(false, false), steps: twice(2, "2.0.0+0", "2.0.0+0")},
+			signer: ecdsaKey, images: depSet(false, []image.Dependency{{ImageID: 1, Version: image.Version{Major: 2}}}, nil)},
+		// The slot chosen first got its copy_done before its dependency
+		// failed: the next boot erases it as chosen and not confirmed.
+		{sc: scenario{name: "xip-revert-dep-unmet-2img", mayLoseUpgrade: true, strategy: DirectXIPRevert, images: 2, setup: bothSlots(true, false),
+			steps: []step{bootStep("1.0.0+0", "2.0.0+0"), bootStep("1.0.0+0", "1.0.0+0"), bootStep("1.0.0+0", "1.0.0+0")}},
+			signer: ecdsaKey, images: depSet(false, []image.Dependency{{ImageID: 1, Version: image.Version{Major: 3}}}, nil), fast: u},
+		// An image index the device does not have: never met.
+		{sc: scenario{name: "ram-load-dep-bad-id-2img", strategy: RAMLoad, images: 2, setup: bothSlots(false, false), steps: twice(2, "1.0.0+0", "2.0.0+0")},
+			signer: ecdsaKey, images: depSet(true, []image.Dependency{{ImageID: 1, Version: image.Version{Major: 1}}, {ImageID: 7, Version: image.Version{Major: 1}}}, nil), fast: s},
+		// Image 1's new version needs image 0's, whose secondary is
+		// tampered: image 0 boots its old version, so image 1 falls back.
+		{sc: scenario{name: "ram-load-dep-chain-2img", strategy: RAMLoad, images: 2, setup: tamperSecondary, steps: twice(2, "1.0.0+0", "1.0.0+0")},
+			signer: ecdsaKey, images: depSet(true, nil, []image.Dependency{{ImageID: 0, Version: image.Version{Major: 2}}}), fast: u},
+		// One image: MCUboot builds its dependency check only for
+		// MCUBOOT_IMAGE_NUMBER > 1, so a single image's DEPENDENCY TLVs,
+		// even on an image it does not have, are ignored in every mode.
+		{sc: scenario{name: "xip-dep-ignored-1img", strategy: DirectXIP, images: 1, setup: bothSlots(false, false), steps: twice(1, "2.0.0+0")},
+			signer: ecdsaKey, images: depSet(false, []image.Dependency{{ImageID: 1, Version: image.Version{Major: 3}}}), fast: u},
+		{sc: scenario{name: "swap-dep-ignored-1img", strategy: SwapMove, images: 1, setup: stage(false), steps: testRevert(1)},
+			signer: ecdsaKey, images: depSet(false, []image.Dependency{{ImageID: 1, Version: image.Version{Major: 3}}}), fast: m},
 		{sc: scenario{name: "ram-load-2img", strategy: RAMLoad, images: 2, setup: bothSlots(false, false), steps: twice(2, "2.0.0+0")},
 			signer: ecdsaKey, images: ramSet(2, nil, ecdsaKey, false), fast: u},
 		{sc: scenario{name: "ram-load-tampered-2img", strategy: RAMLoad, images: 2, setup: tamperSecondary, steps: []step{bootStep("1.0.0+0", "2.0.0+0"), bootStep("1.0.0+0", "2.0.0+0")}},
@@ -357,12 +412,6 @@ func encImageBits(t testing.TB, ver string, secCnt uint32, size int, seed uint64
 // encrypted swap-move, swap-scratch and overwrite scenarios, cut at every
 // operation.
 func TestMCUbootDifferentialEncryptedMbedTLS3(t *testing.T) {
-	full := *sweepFlag == "full"
-	chains := 1
-	if full {
-		chains = 10
-	}
-	var counts diffCounts
 	rsaSign, rsaDec := rsaKeys()
 	for _, kx := range []struct {
 		name   string
@@ -372,31 +421,12 @@ func TestMCUbootDifferentialEncryptedMbedTLS3(t *testing.T) {
 	}{{"rsa-oaep", rsaDec, rsaSign, 128}, {"ecies-p256-aes256", encKey, ecdsaKey, 256}, {"rsa-oaep-aes256", rsaDec, rsaSign, 256}} {
 		_, v1p := encImageBits(t, "1.0.0", 1, 5000, 13, kx.dec, kx.signer, kx.bits)
 		v2w, _ := encImageBits(t, "2.0.0", 2, 6000, 23, kx.dec, kx.signer, kx.bits)
-		im := &imageSet{old: [][]byte{v1p}, new: [][]byte{v2w}}
 		scs := append(encScenarios(), scenario{name: "scratch-enc-test-revert-1img", strategy: SwapScratch, images: 1, setup: stage(false),
 			steps: []step{bootStep("2.0.0+0"), bootStep("1.0.0+0"), bootStep("1.0.0+0")}})
-		for ci, c := range sweepConfigs(true) {
-			for si, sc := range scs {
-				// The fast subset: a test and revert with swap-move, one
-				// configuration, per key exchange.
-				if !full && (ci != 1 || si != 0) {
-					continue
-				}
-				name := fmt.Sprintf("%s/%s/align%d/erased%02x/%s", kx.name, c.ls.name, c.align, c.erased, sc.name)
-				t.Run(name, func(t *testing.T) {
-					cfg := c.ls.config(sc.strategy, c.align, c.erased, sc.images)
-					cfg.EncryptedImages = true
-					if kx.bits == 256 {
-						cfg.EncryptedKeyBits = 256
-					}
-					if err := cfg.Validate(); err != nil {
-						t.Fatal(err)
-					}
-					runDifferential(t, newOracleRigDec(t, cfg, kx.signer, kx.dec), sc, im, chains, &counts)
-				})
-			}
-		}
+		runEncDiff(t, encDiff{what: kx.name, prefix: kx.name + "/", dec: kx.dec, signer: kx.signer, bits: kx.bits, scs: scs, chains: [2]int{1, 10},
+			im: &imageSet{old: [][]byte{v1p}, new: [][]byte{v2w}},
+			// The fast subset: a test and revert with swap-move, one
+			// configuration, per key exchange.
+			fast: func(ci, si int) bool { return ci == 1 && si == 0 }})
 	}
-	t.Logf("sweep=%s: %d RSA-OAEP/AES-256 scenario runs, %d cut points, %d boots (Rampart and MCUboot), all agreeing",
-		*sweepFlag, counts.scenarios, counts.cutPoints, counts.boots)
 }

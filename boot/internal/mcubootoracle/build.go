@@ -5,9 +5,11 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"runtime"
 	"slices"
 	"sort"
@@ -76,27 +78,44 @@ type Config struct {
 	// from the tree $RAMPART_MBEDTLS3 names (MbedTLS3).
 	RSA    bool
 	AES256 bool
+	// KXMemo links csrc/kxmemo.c around the ECDH of ECIES-P256
+	// (TinyCrypt's uECC_shared_secret) or ECIES-X25519 (fiat's X25519),
+	// with Encrypted on TinyCrypt only: each distinct (private key, peer
+	// key) is exchanged by MCUboot's code once per loaded library and its
+	// shared secret given again after that (every boot that loads a body
+	// key runs one).
+	KXMemo bool
 }
 
 // ErrNoMbedTLS3 is returned for RSA or AES256 configurations when
 // RAMPART_MBEDTLS3 does not name an mbedTLS 3 tree.
-var ErrNoMbedTLS3 = errors.New("mcubootoracle: RAMPART_MBEDTLS3 does not name an mbedTLS 3 tree (include/mbedtls/version.h, lib/libmbedcrypto.a)")
+var ErrNoMbedTLS3 = errors.New("mcubootoracle: RAMPART_MBEDTLS3 does not name an mbedTLS 3 tree (include/mbedtls/build_info.h, lib/libmbedcrypto.a)")
 
 // MbedTLS3 is the mbedTLS 3 tree $RAMPART_MBEDTLS3 names: a directory
 // with include/ and lib/libmbedcrypto.a, such as Debian trixie's
-// libmbedtls-dev unpacked (dpkg -x) with its usr/lib/<triplet> as lib.
+// libmbedtls-dev unpacked (dpkg -x) with its usr/lib/<triplet> as lib
+// (.ci/mbedtls3 fetches it). A 2.x tree (bookworm's) is refused here, so
+// the tests skip rather than fail to compile MCUboot's RSA code.
 func MbedTLS3() (string, error) {
 	d := os.Getenv("RAMPART_MBEDTLS3")
 	if d == "" {
 		return "", ErrNoMbedTLS3
 	}
-	for _, f := range []string{"include/mbedtls/version.h", "lib/libmbedcrypto.a"} {
-		if _, err := os.Stat(filepath.Join(d, f)); err != nil {
-			return "", fmt.Errorf("%w: %v", ErrNoMbedTLS3, err)
-		}
+	if _, err := os.Stat(filepath.Join(d, "lib", "libmbedcrypto.a")); err != nil {
+		return "", fmt.Errorf("%w: %v", ErrNoMbedTLS3, err)
+	}
+	// mbedTLS 3 defines its version in build_info.h, which 2.x lacks.
+	b, err := os.ReadFile(filepath.Join(d, "include", "mbedtls", "build_info.h"))
+	if err != nil {
+		return "", fmt.Errorf("%w: %v", ErrNoMbedTLS3, err)
+	}
+	if !mbedTLSMajor3.Match(b) {
+		return "", fmt.Errorf("%w: %s/include/mbedtls/build_info.h does not define MBEDTLS_VERSION_MAJOR 3", ErrNoMbedTLS3, d)
 	}
 	return d, nil
 }
+
+var mbedTLSMajor3 = regexp.MustCompile(`(?m)^#define MBEDTLS_VERSION_MAJOR\s+3\s*$`)
 
 // mbedTLS reports whether cfg needs MCUboot's mbedTLS backend.
 func (cfg Config) mbedTLS() bool { return cfg.RSA || cfg.AES256 }
@@ -235,6 +254,17 @@ func (cfg Config) args(src, glue string) ([]string, error) {
 	if cfg.SigMemo {
 		a = append(a, "-Wl,--wrap=bootutil_verify_sig", filepath.Join(filepath.Dir(glue), "sigmemo.c"))
 	}
+	if cfg.KXMemo {
+		switch {
+		case !cfg.Encrypted || cfg.KW || m3 != "":
+			return nil, errors.New("mcubootoracle: KXMemo is for ECIES-P256 or ECIES-X25519 on TinyCrypt only")
+		case cfg.X25519:
+			a = append(a, "-DORACLE_KX_X25519", "-Wl,--wrap=X25519")
+		default:
+			a = append(a, "-DORACLE_KX_P256", "-Wl,--wrap=uECC_shared_secret")
+		}
+		a = append(a, filepath.Join(filepath.Dir(glue), "kxmemo.c"))
+	}
 	if cfg.DowngradePrevention {
 		// By version, as Rampart (not by security counter).
 		a = append(a, "-DMCUBOOT_DOWNGRADE_PREVENTION", "-DMCUBOOT_DOWNGRADE_PREVENTION_SECURITY_COUNTER=0")
@@ -333,27 +363,10 @@ func Build(cfg Config) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	h := sha256.New()
-	fmt.Fprintln(h, strings.Join(append(buildFlags(), args...), "\x00"))
-	if err := hashTree(h, src, glue); err != nil {
+	key, err := cacheKey(cfg, src, glue, args)
+	if err != nil {
 		return "", err
 	}
-	for _, extra := range []struct {
-		use  bool
-		file string
-	}{{cfg.Strategy == RAMLoad || cfg.Strategy == RAMLoadRevert, "ram.c"}, {cfg.KW, "kwstubs.c"}, {cfg.SigMemo, "sigmemo.c"}, {cfg.RSA, "compat/rsa_alt_helpers.h"}, {cfg.mbedTLS(), "mbedtls3.c"}} {
-		if !extra.use {
-			continue
-		}
-		// Glue of some configurations only, hashed for them only (the
-		// others' cached libraries stay valid).
-		fi, err := os.Stat(filepath.Join(filepath.Dir(glue), extra.file))
-		if err != nil {
-			return "", err
-		}
-		fmt.Fprintf(h, "%s %d %d\n", extra.file, fi.Size(), fi.ModTime().UnixNano())
-	}
-	key := hex.EncodeToString(h.Sum(nil))[:24]
 	cache, err := os.UserCacheDir()
 	if err != nil {
 		cache = os.TempDir()
@@ -374,6 +387,9 @@ func Build(cfg Config) (string, error) {
 	}
 	if cfg.AES256 {
 		kw += "-aes256"
+	}
+	if cfg.KXMemo {
+		kw += "-kxmemo"
 	}
 	out := filepath.Join(dir, fmt.Sprintf("mcuboot-%s-a%d-s%d-i%d-d%v-e%v-x%v%s-%s.so", cfg.Strategy, cfg.MaxAlign, cfg.MaxSectors, cfg.Images, cfg.DowngradePrevention, cfg.Encrypted, cfg.X25519, kw, key))
 	if _, err := os.Stat(out); err == nil {
@@ -457,9 +473,77 @@ func buildFlags() []string {
 	return []string{"-shared", "-fPIC", "-O2", "-g", "-std=c99", "-Wall", "-Wl,-Bsymbolic"}
 }
 
-// hashTree hashes the names, sizes and modification times of the C
-// sources and headers under MCUboot's tree and the glue.
-func hashTree(h interface{ Write([]byte) (int, error) }, src, glue string) error {
+// cacheKey names cfg's library in the cache: a hash of the compiler
+// arguments and of the contents of every source and header they may read,
+// with the trees' locations taken out of both. So a library built from one
+// checkout (or one MCUboot tree) serves every other with the same sources,
+// wherever it lies and whatever its files' modification times (a clean
+// clone, a CI checkout, a worktree).
+func cacheKey(cfg Config, src, glue string, args []string) (string, error) {
+	h := sha256.New()
+	glueDir := filepath.Dir(glue)
+	m3, _ := MbedTLS3() // used in args only where cfg needs it
+	fmt.Fprintln(h, strings.Join(append(buildFlags(), relocate(args, src, glueDir, m3)...), "\x00"))
+	tree, err := treeDigest(src, glue)
+	if err != nil {
+		return "", err
+	}
+	h.Write(tree)
+	for _, extra := range []struct {
+		use  bool
+		file string
+	}{{cfg.Strategy == RAMLoad || cfg.Strategy == RAMLoadRevert, "ram.c"}, {cfg.KW, "kwstubs.c"}, {cfg.SigMemo, "sigmemo.c"}, {cfg.KXMemo, "kxmemo.c"}, {cfg.RSA, "compat/rsa_alt_helpers.h"}, {cfg.mbedTLS(), "mbedtls3.c"}} {
+		if !extra.use {
+			continue
+		}
+		// Glue of some configurations only, hashed for them only (the
+		// others' cached libraries stay valid).
+		if err := hashFile(h, filepath.Join(glueDir, extra.file), extra.file); err != nil {
+			return "", err
+		}
+	}
+	if cfg.mbedTLS() {
+		// The mbedTLS 3 the library links: its version and archive.
+		for _, f := range []string{"include/mbedtls/build_info.h", "lib/libmbedcrypto.a"} {
+			if err := hashFile(h, filepath.Join(m3, f), f); err != nil {
+				return "", err
+			}
+		}
+	}
+	return hex.EncodeToString(h.Sum(nil))[:24], nil
+}
+
+// relocate writes the trees' locations in args as names ($MCUBOOT,
+// $GLUE, $MBEDTLS3), so they stay out of the cache key.
+func relocate(args []string, src, glueDir, m3 string) []string {
+	out := make([]string, len(args))
+	for i, a := range args {
+		for _, r := range []struct{ dir, name string }{{src, "$MCUBOOT"}, {glueDir, "$GLUE"}, {m3, "$MBEDTLS3"}} {
+			if r.dir != "" {
+				a = strings.ReplaceAll(a, r.dir, r.name)
+			}
+		}
+		out[i] = a
+	}
+	return out
+}
+
+var (
+	treeMu      sync.Mutex
+	treeDigests = map[string][]byte{}
+)
+
+// treeDigest is the hash of the relative names and contents of the C
+// sources and headers under MCUboot's tree and of the glue, computed once
+// per process for each (tree, glue): about 1.4 MB read, a few
+// milliseconds, where a sweep asks for hundreds of libraries.
+func treeDigest(src, glue string) ([]byte, error) {
+	treeMu.Lock()
+	defer treeMu.Unlock()
+	k := src + "\x00" + glue
+	if d, ok := treeDigests[k]; ok {
+		return d, nil
+	}
 	var files []string
 	for _, d := range []string{"boot/bootutil", "ext/tinycrypt/lib", "ext/tinycrypt-sha512/lib", "ext/fiat", "ext/mbedtls-asn1", "sim/mcuboot-sys/csupport"} {
 		err := filepath.WalkDir(filepath.Join(src, d), func(p string, e os.DirEntry, err error) error {
@@ -472,17 +556,35 @@ func hashTree(h interface{ Write([]byte) (int, error) }, src, glue string) error
 			return nil
 		})
 		if err != nil {
-			return err
+			return nil, err
 		}
 	}
-	files = append(files, glue)
 	sort.Strings(files)
+	h := sha256.New()
 	for _, f := range files {
-		fi, err := os.Stat(f)
+		rel, err := filepath.Rel(src, f)
 		if err != nil {
-			return err
+			return nil, err
 		}
-		fmt.Fprintf(h, "%s %d %d\n", f, fi.Size(), fi.ModTime().UnixNano())
+		if err := hashFile(h, f, filepath.ToSlash(rel)); err != nil {
+			return nil, err
+		}
 	}
+	if err := hashFile(h, glue, "$GLUE/"+filepath.Base(glue)); err != nil {
+		return nil, err
+	}
+	d := h.Sum(nil)
+	treeDigests[k] = d
+	return d, nil
+}
+
+// hashFile writes name, the size and the SHA-256 of the file at path to h.
+func hashFile(h io.Writer, path, name string) error {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return err
+	}
+	sum := sha256.Sum256(b)
+	fmt.Fprintf(h, "%s %d %x\n", name, len(b), sum)
 	return nil
 }

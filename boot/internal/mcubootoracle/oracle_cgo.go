@@ -62,6 +62,7 @@ type Oracle struct {
 	counters                          unsafe.Pointer
 	setRAM, ram                       unsafe.Pointer // RAMLoad only
 	memoStats                         unsafe.Pointer // SigMemo only
+	kxStats                           unsafe.Pointer // KXMemo only
 	ramSize                           uint32
 	// LogLevel is MCUboot's log level during a boot: 0 off, 1 errors ... 4 debug.
 	LogLevel int
@@ -164,12 +165,19 @@ func load(cfg Config, path string) (*Oracle, error) {
 			}
 		}
 	}
-	if cfg.SigMemo {
-		cn := C.CString("oracle_sig_memo_stats")
-		o.memoStats = C.dlsym(h, cn)
+	for _, s := range []struct {
+		use  bool
+		name string
+		dst  *unsafe.Pointer
+	}{{cfg.SigMemo, "oracle_sig_memo_stats", &o.memoStats}, {cfg.KXMemo, "oracle_kx_memo_stats", &o.kxStats}} {
+		if !s.use {
+			continue
+		}
+		cn := C.CString(s.name)
+		*s.dst = C.dlsym(h, cn)
 		C.free(unsafe.Pointer(cn))
-		if o.memoStats == nil {
-			return nil, fmt.Errorf("mcubootoracle: %s: no symbol oracle_sig_memo_stats", path)
+		if *s.dst == nil {
+			return nil, fmt.Errorf("mcubootoracle: %s: no symbol %s", path, s.name)
 		}
 	}
 	loaded[path] = o
@@ -202,14 +210,20 @@ func (o *Oracle) RAM() []byte {
 
 // SigMemoStats reports how many signature verifications of a SigMemo
 // library were answered from its memo and how many ran MCUboot's code.
-func (o *Oracle) SigMemoStats() (hits, misses uint64) {
+func (o *Oracle) SigMemoStats() (hits, misses uint64) { return o.stats(o.memoStats) }
+
+// KXMemoStats reports how many key exchanges of a KXMemo library were
+// answered from its memo and how many ran MCUboot's code.
+func (o *Oracle) KXMemoStats() (hits, misses uint64) { return o.stats(o.kxStats) }
+
+func (o *Oracle) stats(f unsafe.Pointer) (hits, misses uint64) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	if o.memoStats == nil {
+	if f == nil {
 		return 0, 0
 	}
 	var h, m C.uint64_t
-	C.call_memo_stats(o.memoStats, &h, &m)
+	C.call_memo_stats(f, &h, &m)
 	return uint64(h), uint64(m)
 }
 

@@ -43,3 +43,6 @@ func (o *Oracle) RAM() []byte { return nil }
 
 // SigMemoStats is zero.
 func (o *Oracle) SigMemoStats() (hits, misses uint64) { return 0, 0 }
+
+// KXMemoStats is zero.
+func (o *Oracle) KXMemoStats() (hits, misses uint64) { return 0, 0 }
