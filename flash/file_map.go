@@ -63,4 +63,3 @@ func (b *fileBacking) unmap() error {
 	b.mapped = nil
 	return err
 }
-
