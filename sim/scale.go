@@ -114,7 +114,7 @@ func RunCampaignSharded(ctx context.Context, opt Options, procs int, spawn Spawn
 
 // watchCampaign polls the campaign's status until every device has a
 // verdict (or the timeout), noting when every device had passed each
-// status; it reports whether the campaign finished.
+// status (or failed); it reports whether the campaign finished.
 func watchCampaign(ctx context.Context, f *Fleet, opt Options, start time.Time, rep *Report) bool {
 	return poll(ctx, opt.Timeout, func() bool {
 		sum, err := f.CampaignStatus(ctx, CampaignID)
@@ -126,7 +126,10 @@ func watchCampaign(ctx context.Context, f *Fleet, opt Options, start time.Time, 
 			rep.Campaign[string(k)] = v
 		}
 		at := time.Since(start)
-		passed := 0 // devices at or beyond the step, from the last back
+		// Devices at or beyond the step, from the last back; a device
+		// that failed or reverted will pass no further step, so it counts
+		// as past every step (the report lists the failures).
+		passed := rep.Campaign["failed"] + rep.Campaign["reverted"]
 		for i := len(campaignSteps) - 1; i >= 0; i-- {
 			s := string(campaignSteps[i])
 			passed += rep.Campaign[s]
