@@ -37,11 +37,16 @@ starts a fleet server in-process on 127.0.0.1, onboards every device by attestat
 lets them publish telemetry over mutual-TLS MQTT, optionally rolls out firmware v2
 with injected faults, and reports how many onboarded and reported and what it cost
 (CPU and memory of the process, which holds the server and the devices).
+With --server-process (and --update --campaign) the server is a rampart server
+process of its own and the devices run in --processes device processes that take
+the campaign's job over MQTT; the report gives the campaign's time, its phases
+and the CPU per device of the server and of the device processes.
 Exit 0 when every device onboarded, reported and (with --update) ended as expected.`,
 		Example: `  rampart sim --devices 1000
   rampart sim --devices 50 --update --flaky 0.2 --power-cuts 3 --tampered 2 --clock-skew 2
   rampart sim --devices 1000 --update --campaign --tampered 10
-  rampart sim --devices 10000 --processes 3 --json`,
+  rampart sim --devices 10000 --processes 3 --json
+  rampart sim --devices 1000 --processes 4 --update --campaign --server-process --slot-size 1064960 --image-size 1048576`,
 		Args: exactArgs(0, "no arguments"),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if opt.Devices <= 0 {
