@@ -43,7 +43,11 @@ func (b *Bootloader) State() ([]ImageState, error) {
 				return nil, err
 			}
 			p.dst.Trailer = t
-			data, err := b.io.readSlot(p.s)
+			read := b.io.readImage
+			if p.s == im.secondary && b.l.strategy == SwapOffset {
+				read = b.io.readSlot // the image starts further in
+			}
+			data, err := read(p.s)
 			if err != nil {
 				return nil, err
 			}

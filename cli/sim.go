@@ -8,7 +8,9 @@ import (
 	"os"
 	"os/exec"
 	"os/signal"
+	"runtime/pprof"
 	"strconv"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -23,6 +25,8 @@ func newSimCmd(env *Env) *cobra.Command {
 	var dir string
 	var asJSON, quiet bool
 	var procs int
+	var serverProc bool
+	var cpuProfile string
 	var joinPath string
 	cmd := &cobra.Command{
 		Use:   "sim",
@@ -33,11 +37,16 @@ starts a fleet server in-process on 127.0.0.1, onboards every device by attestat
 lets them publish telemetry over mutual-TLS MQTT, optionally rolls out firmware v2
 with injected faults, and reports how many onboarded and reported and what it cost
 (CPU and memory of the process, which holds the server and the devices).
+With --server-process (and --update --campaign) the server is a rampart server
+process of its own and the devices run in --processes device processes that take
+the campaign's job over MQTT; the report gives the campaign's time, its phases
+and the CPU per device of the server and of the device processes.
 Exit 0 when every device onboarded, reported and (with --update) ended as expected.`,
 		Example: `  rampart sim --devices 1000
   rampart sim --devices 50 --update --flaky 0.2 --power-cuts 3 --tampered 2 --clock-skew 2
   rampart sim --devices 1000 --update --campaign --tampered 10
-  rampart sim --devices 10000 --processes 3 --json`,
+  rampart sim --devices 10000 --processes 3 --json
+  rampart sim --devices 1000 --processes 4 --update --campaign --server-process --slot-size 1064960 --image-size 1048576`,
 		Args: exactArgs(0, "no arguments"),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if opt.Devices <= 0 {
@@ -59,6 +68,17 @@ Exit 0 when every device onboarded, reported and (with --update) ended as expect
 			}
 			ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 			defer stop()
+			if cpuProfile != "" {
+				pf, err := secfile.OpenFile(cpuProfile, os.O_WRONLY|os.O_CREATE|os.O_TRUNC)
+				if err != nil {
+					return fail(ExitError, err, "")
+				}
+				defer pf.Close()
+				if err := pprof.StartCPUProfile(pf); err != nil {
+					return fail(ExitError, err, "")
+				}
+				defer pprof.StopCPUProfile()
+			}
 			var rep *sim.Report
 			var err error
 			switch {
@@ -69,6 +89,7 @@ Exit 0 when every device onboarded, reported and (with --update) ended as expect
 					return fail(ExitUsage, err, "")
 				}
 				opt.Progress = nil
+				opt.Onboarded = func(r *sim.Report) { json.NewEncoder(env.Stdout).Encode(r) }
 				opt.Hold = func(r *sim.Report) {
 					json.NewEncoder(env.Stdout).Encode(r)
 					io.Copy(io.Discard, env.Stdin)
@@ -77,16 +98,23 @@ Exit 0 when every device onboarded, reported and (with --update) ended as expect
 					return fail(ExitError, err, "")
 				}
 				return nil
+			case serverProc:
+				if !opt.Update || !opt.Campaign || opt.Faults.Tampered > 0 {
+					return usageError("--server-process: only with --update --campaign, without --tampered")
+				}
+				exe, xerr := os.Executable()
+				if xerr != nil {
+					return fail(ExitError, xerr, "")
+				}
+				rep, err = sim.RunCampaignSharded(ctx, opt, procs, deviceSpawn(ctx, exe, opt, true, cpuProfile), func(cfg string) *exec.Cmd {
+					return exec.Command(exe, "server", "--config", cfg)
+				})
 			case procs > 1:
 				exe, xerr := os.Executable()
 				if xerr != nil {
 					return fail(ExitError, xerr, "")
 				}
-				rep, err = sim.RunSharded(ctx, opt, procs, func(join string, n, off int, d string) *exec.Cmd {
-					return exec.CommandContext(ctx, exe, "sim", "--join", join, "--devices", strconv.Itoa(n), "--offset", strconv.Itoa(off),
-						"--dir", d, "--onboarding", strconv.Itoa(opt.Onboarding), "--interval", opt.Interval.String(), "--timeout", opt.Timeout.String(), "--flaky", fmt.Sprint(opt.Faults.FlakyNetwork),
-						"--reconnect-max", opt.ReconnectMax.String())
-				})
+				rep, err = sim.RunSharded(ctx, opt, procs, deviceSpawn(ctx, exe, opt, false, cpuProfile))
 			default:
 				rep, err = sim.Run(ctx, opt)
 			}
@@ -112,7 +140,9 @@ Exit 0 when every device onboarded, reported and (with --update) ended as expect
 					fmt.Fprintf(w, "campaign      %v (the fleet's verdicts)\n", rep.Campaign)
 				}
 				fmt.Fprintf(w, "clock-skewed  %d reporting\n", rep.ClockSkewed)
-				if rep.Processes > 0 {
+				if rep.Phases != nil {
+					printCampaignRun(w, rep)
+				} else if rep.Processes > 0 {
 					fmt.Fprintf(w, "server        CPU %v over %v, max RSS %d MiB, heap %d MiB, %d broker connections\n",
 						rep.CPU.Round(1e6), rep.Wall.Round(1e6), rep.MaxRSSBytes>>20, rep.HeapBytes>>20, rep.BrokerConns)
 					fmt.Fprintf(w, "devices       in %d processes: CPU %v, max RSS %d MiB (sum)\n", rep.Processes, rep.DeviceCPU.Round(1e6), rep.DeviceRSSBytes>>20)
@@ -145,10 +175,47 @@ Exit 0 when every device onboarded, reported and (with --update) ended as expect
 	f.IntVar(&opt.Onboarding, "onboarding", 0, "devices enrolling and connecting at once (default 64 per CPU)")
 	f.BoolVar(&asJSON, "json", false, "print the report as JSON")
 	f.BoolVar(&quiet, "quiet", false, "no progress line")
+	f.IntVar(&opt.SlotSize, "slot-size", 0, "each device's update slot in bytes (default 12 KiB; e.g. 1064960 for a 1 MiB image and its trailer)")
+	f.IntVar(&opt.ImageSize, "image-size", 0, "the update's firmware size in bytes (default 4500)")
+	f.IntVar(&opt.MaxConcurrent, "max-concurrent", 0, "with --campaign: the campaign's max_concurrent (default every device)")
+	f.BoolVar(&serverProc, "server-process", false, "with --update --campaign: run the fleet server as a rampart server process of its own, the devices in --processes device processes, and only operate from this one (the campaign's time, phases and CPU per device)")
 	f.IntVar(&procs, "processes", 1, "run the devices in this many child processes, the server in this one (each process has its own descriptor limit; CPU and memory are then the server's alone)")
+	f.StringVar(&cpuProfile, "cpuprofile", "", "write this process's CPU profile here (device processes: FILE.proc<N>)")
 	f.StringVar(&joinPath, "join", "", "internal: be a device process of a sharded run")
 	f.IntVar(&opt.Offset, "offset", 0, "internal: first device number")
 	f.MarkHidden("join")
 	f.MarkHidden("offset")
 	return cmd
+}
+
+// deviceSpawn starts a device process of a sharded run (rampart sim
+// --join) with this run's device options; with campaign it takes the
+// campaign the parent starts.
+func deviceSpawn(ctx context.Context, exe string, opt sim.Options, campaign bool, cpuProfile string) sim.Spawn {
+	return func(join string, n, off int, d string) *exec.Cmd {
+		args := []string{"sim", "--join", join, "--devices", strconv.Itoa(n), "--offset", strconv.Itoa(off),
+			"--dir", d, "--onboarding", strconv.Itoa(opt.Onboarding), "--interval", opt.Interval.String(), "--timeout", opt.Timeout.String(), "--flaky", fmt.Sprint(opt.Faults.FlakyNetwork),
+			"--reconnect-max", opt.ReconnectMax.String(), "--slot-size", strconv.Itoa(opt.SlotSize)}
+		if campaign {
+			args = append(args, "--update", "--campaign")
+		}
+		if cpuProfile != "" {
+			args = append(args, "--cpuprofile", fmt.Sprintf("%s.proc%d", cpuProfile, off))
+		}
+		return exec.CommandContext(ctx, exe, args...)
+	}
+}
+
+// printCampaignRun prints a sharded campaign run's figures.
+func printCampaignRun(w io.Writer, rep *sim.Report) {
+	fmt.Fprintf(w, "campaign      %d devices in %v; every device past:", rep.Devices, rep.Rollout.Round(1e6))
+	for _, s := range []string{"notified", "downloading", "downloaded", "installing", "rebooted", "verified"} {
+		if d, ok := rep.Phases[s]; ok {
+			fmt.Fprintf(w, " %s %v", s, d.Round(1e6))
+		}
+	}
+	fmt.Fprintf(w, "\nre-attested   %d after the campaign began; devices' own outcomes: %d updated, %d failed\n", rep.Reattested, rep.Updated, rep.UpdateFailed)
+	per := func(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) / float64(rep.Devices) }
+	fmt.Fprintf(w, "CPU           server %v (%.2f ms a device), devices %v in %d processes (%.2f ms a device), server max RSS %d MiB\n",
+		rep.CPU.Round(1e6), per(rep.CPU), rep.DeviceCPU.Round(1e6), rep.Processes, per(rep.DeviceCPU), rep.MaxRSSBytes>>20)
 }

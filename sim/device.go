@@ -37,6 +37,29 @@ const flashMap = `{
      "secondary": {"offset": "0x5000", "size": "0x3000"}}]
 }`
 
+// bigSector is the sector size of a device made with a slot size (4 KiB,
+// as the internal flash of the parts MCUboot most often runs on).
+const bigSector = 4096
+
+// flashMapFor is the flash map of a device whose secondary slot holds
+// slot bytes (rounded up to whole sectors; image and trailer must fit),
+// the primary one sector more (swap-using-move). Its flash erases to 0x00,
+// as some parts' does: the device's file then starts sparse and an erase
+// of never-written sectors writes nothing, so ten thousand devices with
+// 1 MiB slots cost the disk what they write, not 2 MiB each at the factory
+// (flash.MapThreshold: such a device is mapped, not held in memory).
+func flashMapFor(slot int) string {
+	n := (slot + bigSector - 1) / bigSector
+	return fmt.Sprintf(`{
+  "flash": {"sectors": [{"size": %d, "count": %d}], "write_align": 8, "erased_value": 0},
+  "strategy": "swap-move", "max_align": 8, "downgrade_prevention": true,
+  "bootloader": {"offset": 0, "size": %d},
+  "images": [{"id": 0, "name": "SPE",
+     "primary": {"offset": "%#x", "size": "%#x"},
+     "secondary": {"offset": "%#x", "size": "%#x"}}]
+}`, bigSector, 2+2*n, bigSector, bigSector, (n+1)*bigSector, (n+2)*bigSector, n*bigSector)
+}
+
 // ImplementationID is the simulated devices' PSA RoT implementation ID.
 var ImplementationID = bytes.Repeat([]byte{0x52}, 32)
 
@@ -71,6 +94,9 @@ type ManufactureOptions struct {
 	// as the next release key: pending until an update signed by the
 	// current one activates it (docs/boot.md §7a).
 	NextRelease *ecdsa.PublicKey
+	// SlotSize, when set, is the secondary slot's size in bytes
+	// (flashMapFor); 0 keeps the small 12 KiB slot.
+	SlotSize int
 }
 
 // Manufacture makes a device at the factory: its flash with firmware
@@ -84,6 +110,12 @@ func Manufacture(dir string, index int, f *Fleet, firmware []byte) (*Device, err
 func ManufactureWith(dir string, index int, f *Fleet, firmware []byte, o ManufactureOptions) (*Device, error) {
 	d := &Device{Index: index, Dir: dir}
 	fm := flashMap
+	if o.SlotSize > 0 {
+		if o.Strategy == boot.OverwriteOnly {
+			return nil, fmt.Errorf("sim: device %d: a slot size is only for swap-move", index)
+		}
+		fm = flashMapFor(o.SlotSize)
+	}
 	if o.Strategy != "" {
 		fm = strings.Replace(fm, `"strategy": "swap-move"`, `"strategy": "`+string(o.Strategy)+`"`, 1)
 	}

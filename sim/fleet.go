@@ -127,21 +127,7 @@ func StartFleet(o FleetOptions) (*Fleet, error) {
 		}
 		retiredKeys = "\nretired_release_keys: [retired.pub.pem]"
 	}
-	cfgText := fmt.Sprintf(`data_dir: fleet-data
-listen: {enroll: "127.0.0.1:0", admin: "127.0.0.1:0", mqtt: "127.0.0.1:0"}
-ca: {name: Rampart simulated fleet CA, cert_ttl: %s}
-manufacturers: [{name: sim, public_key: manufacturer.pub.pem}]
-release_keys: [release.pub.pem]
-api_tokens: [{name: sim, role: admin, sha256: %s}%s]%s
-telemetry: {max_delay: 2ms}
-log: {level: warn, format: text}
-# Every simulated device comes from 127.0.0.1: one source for the
-# per-source limits, which are meant for devices on the Internet.
-limits: {nonce_rate: 1000000, nonce_burst: 1000000, failure_rate: 1000000, failure_burst: 1000000}
-# Device processes (--processes) import endorsements through the admin
-# API in parallel, all from 127.0.0.1 too.
-http: {enroll: {max_conns: 100000, max_conns_per_source: 100000}, admin: {max_conns: 4096, max_conns_per_source: 4096}}
-`, o.CertTTL, fleet.TokenSHA256(AdminToken), extraTokens(o.Tokens), retiredKeys)
+	cfgText := fleetConfig(o.CertTTL, [3]string{"127.0.0.1:0", "127.0.0.1:0", "127.0.0.1:0"}, extraTokens(o.Tokens), retiredKeys)
 	path := filepath.Join(o.Dir, "server.yaml")
 	if err := secfile.WriteFile(path, []byte(cfgText)); err != nil {
 		return nil, err
@@ -195,6 +181,29 @@ http: {enroll: {max_conns: 100000, max_conns_per_source: 100000}, admin: {max_co
 		WriteTimeout: 30 * time.Second, IdleTimeout: 60 * time.Second}
 	go f.imgSrv.Serve(f.imgLis)
 	return f, nil
+}
+
+// fleetConfig is a simulated fleet's configuration: its listeners
+// (enroll, admin, MQTT), the sim manufacturer and release key (in the
+// files StartFleet writes), the admin token, limits for a fleet whose
+// devices all come from 127.0.0.1; tokens end the api_tokens list, tail
+// ends the file.
+func fleetConfig(certTTL time.Duration, listen [3]string, tokens, tail string) string {
+	return fmt.Sprintf(`data_dir: fleet-data
+listen: {enroll: %q, admin: %q, mqtt: %q}
+ca: {name: Rampart simulated fleet CA, cert_ttl: %s}
+manufacturers: [{name: sim, public_key: manufacturer.pub.pem}]
+release_keys: [release.pub.pem]
+api_tokens: [{name: sim, role: admin, sha256: %s}%s]%s
+telemetry: {max_delay: 2ms}
+log: {level: warn, format: text}
+# Every simulated device comes from 127.0.0.1: one source for the
+# per-source limits, which are meant for devices on the Internet.
+limits: {nonce_rate: 1000000, nonce_burst: 1000000, failure_rate: 1000000, failure_burst: 1000000}
+# Device processes (--processes) import endorsements through the admin
+# API in parallel, all from 127.0.0.1 too.
+http: {enroll: {max_conns: 100000, max_conns_per_source: 100000}, admin: {max_conns: 4096, max_conns_per_source: 4096}}
+`, listen[0], listen[1], listen[2], certTTL, fleet.TokenSHA256(AdminToken), tokens, tail)
 }
 
 // imageTLS is the image server's TLS configuration: a certificate for

@@ -13,6 +13,9 @@ import (
 // campaign), with the tampered devices sent a corrupted image, waits for
 // every device to finish, and counts how each ended.
 func (r *run) rollOut(ctx context.Context) error {
+	if r.opt.Join != nil {
+		return r.awaitCampaign(ctx)
+	}
 	start := time.Now()
 	jobID, err := r.publishRollout(ctx)
 	if err != nil {
@@ -26,6 +29,26 @@ func (r *run) rollOut(ctx context.Context) error {
 		r.awaitCampaignVerdicts(ctx)
 	}
 	r.tallyUpdates(jobID)
+	return nil
+}
+
+// awaitCampaign is a device process's part of a campaign run: it tells
+// the parent every device reports (Onboarded), then waits until every
+// device has finished the job the campaign's engine sends it over MQTT,
+// as a real agent gets it, and counts how each ended. The fleet's verdicts
+// are the parent's to read.
+func (r *run) awaitCampaign(ctx context.Context) error {
+	r.tally()
+	if r.opt.Onboarded != nil {
+		on := *r.rep
+		r.opt.Onboarded(&on)
+	}
+	start := time.Now()
+	if !poll(ctx, r.opt.Timeout, func() bool { return r.countFinished("") == len(r.devs) }) {
+		r.rep.Errors = append(r.rep.Errors, "campaign jobs timed out")
+	}
+	r.rep.Rollout = time.Since(start)
+	r.tallyUpdates("")
 	return nil
 }
 
@@ -44,7 +67,7 @@ func (r *run) publishRollout(ctx context.Context) (jobID string, err error) {
 				tamper[a.DeviceID()] = true
 			}
 		}
-		return "", r.f.StartCampaign(ctx, "sim-rollout", r.v2, tamper, len(r.devs))
+		return "", r.f.StartCampaign(ctx, "sim-rollout", r.v2, tamper, r.opt.MaxConcurrent)
 	}
 	var pubErr atomic.Int64
 	parallel(r.opt.Workers, len(r.devs), func(i int) {

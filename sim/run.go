@@ -49,6 +49,19 @@ type Options struct {
 	// ReconnectMax caps each device's wait before a retry or reconnection
 	// (default 5s; agent.Backoff.Max).
 	ReconnectMax time.Duration
+	// SlotSize, when set, is each device's secondary slot in bytes
+	// (ManufactureOptions.SlotSize); ImageSize is the update's firmware
+	// size (default 4500 bytes, which the default 12 KiB slot holds).
+	SlotSize  int
+	ImageSize int
+	// Onboarded, in a device process of a campaign run (Join with Update
+	// and Campaign), receives the report once every device reports; the
+	// process then waits for every device's job from the campaign the
+	// parent starts, and Hold gets the final report.
+	Onboarded func(*Report)
+	// MaxConcurrent is the campaign's max_concurrent (default: every
+	// device at once).
+	MaxConcurrent int
 }
 
 // Report is what a run achieved and cost.
@@ -82,13 +95,22 @@ type Report struct {
 	DeviceCPU      time.Duration `json:"device_cpu_ns,omitempty"`
 	DeviceRSSBytes int64         `json:"device_max_rss_bytes_sum,omitempty"`
 	Wall           time.Duration `json:"wall_ns,omitempty"`
+	// Campaign runs (RunCampaignSharded): when every device had passed
+	// each status, from the campaign's creation, and how many devices the
+	// fleet saw re-attest after it.
+	Phases     map[string]time.Duration `json:"campaign_phases_ns,omitempty"`
+	Reattested int                      `json:"reattested,omitempty"`
 }
 
 // OK reports whether every device onboarded, reported and, when an update
-// ran, ended as expected (tampered images refused, the rest updated).
+// ran, ended as expected (tampered images refused, the rest updated; in a
+// campaign run, every device verified by the fleet and re-attested).
 func (r *Report) OK() bool {
 	if r.Onboarded != r.Devices || r.Reporting != r.Devices {
 		return false
+	}
+	if r.Phases != nil { // a campaign run: every device verified by the fleet, re-attested, and updated by its own account
+		return r.Campaign["verified"] == r.Devices && r.Reattested == r.Devices && r.Updated == r.Devices && r.UpdateFailed == 0
 	}
 	return r.UpdateFailed == 0
 }
@@ -139,7 +161,7 @@ func Run(ctx context.Context, opt Options) (*Report, error) {
 	if err := r.manufacture(ctx); err != nil {
 		return r.rep, err
 	}
-	cpu0 := proc.CPU()
+	r.cpu0 = proc.CPU()
 	powerOff := r.powerOn(ctx)
 	defer powerOff()
 	r.onboard(ctx)
@@ -148,7 +170,7 @@ func Run(ctx context.Context, opt Options) (*Report, error) {
 			return r.rep, err
 		}
 	}
-	r.tally(cpu0)
+	r.tally()
 	if opt.Hold != nil {
 		opt.Hold(r.rep)
 	}
@@ -164,6 +186,7 @@ type run struct {
 	devs   []*simDevice
 	prog   *progress
 	rep    *Report
+	cpu0   time.Duration // the process's CPU when the devices powered on
 }
 
 // withDefaults checks opt and fills in its defaults.
@@ -171,8 +194,16 @@ func (opt Options) withDefaults() (Options, error) {
 	if opt.Devices <= 0 {
 		return opt, errors.New("sim: devices: want at least 1")
 	}
-	if opt.Join != nil && opt.Update {
-		return opt, errors.New("sim: update: only with the server in this process")
+	if opt.Join != nil && opt.Update && (!opt.Campaign || opt.Faults.Tampered > 0) {
+		// A device process takes its job from the campaign of the fleet
+		// it joined; tampering needs the server's hook, in this process.
+		return opt, errors.New("sim: update: a device process takes only a campaign, without --tampered")
+	}
+	if opt.ImageSize <= 0 {
+		opt.ImageSize = 4500
+	}
+	if opt.MaxConcurrent <= 0 {
+		opt.MaxConcurrent = opt.Devices
 	}
 	if opt.Interval <= 0 {
 		opt.Interval = 30 * time.Second
@@ -208,7 +239,7 @@ func (r *run) openFleet(ctx context.Context) (closeFleet func(), err error) {
 		closeFleet()
 		return nil, err
 	}
-	if r.v2, err = r.f.SignFirmware("2.0.0", 4500); err != nil {
+	if r.v2, err = r.f.SignFirmware("2.0.0", r.opt.ImageSize); err != nil {
 		closeFleet()
 		return nil, err
 	}
@@ -231,7 +262,7 @@ func (r *run) manufacture(ctx context.Context) error {
 	var mErr error
 	var mu sync.Mutex
 	parallel(opt.Workers, opt.Devices, func(i int) {
-		d, err := Manufacture(filepath.Join(opt.Dir, "devices", fmt.Sprintf("%05d", i)), opt.Offset+i, r.f, r.v1)
+		d, err := ManufactureWith(filepath.Join(opt.Dir, "devices", fmt.Sprintf("%05d", i)), opt.Offset+i, r.f, r.v1, ManufactureOptions{SlotSize: opt.SlotSize})
 		mu.Lock()
 		defer mu.Unlock()
 		if err != nil {
@@ -305,10 +336,11 @@ func (r *run) countReporting() bool {
 }
 
 // tally counts what the devices achieved (onboarded, reporting, samples)
-// and what the run cost since cpu0 (CPU, memory, goroutines,
-// connections).
-func (r *run) tally(cpu0 time.Duration) {
+// and what the run cost since the devices powered on (CPU, memory,
+// goroutines, connections); a second call counts afresh.
+func (r *run) tally() {
 	rep := r.rep
+	rep.Onboarded, rep.Reporting, rep.ClockSkewed, rep.Telemetry = 0, 0, 0, 0
 	r.countReporting()
 	for _, sd := range r.devs {
 		if a := sd.agent.Load(); a != nil {
@@ -324,7 +356,7 @@ func (r *run) tally(cpu0 time.Duration) {
 			rep.Telemetry += sd.published()
 		}
 	}
-	rep.CPU = proc.CPU() - cpu0
+	rep.CPU = proc.CPU() - r.cpu0
 	var ms runtime.MemStats
 	runtime.ReadMemStats(&ms)
 	rep.HeapBytes = ms.HeapInuse

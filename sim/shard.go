@@ -99,69 +99,14 @@ func RunSharded(ctx context.Context, opt Options, procs int, spawn Spawn) (*Repo
 	if err := f.RegisterRelease(ctx, v1, "sim"); err != nil {
 		return nil, err
 	}
-	mk, _ := x509.MarshalPKCS8PrivateKey(f.Mfr)
-	bk, _ := x509.MarshalPKIXPublicKey(&f.Release.PublicKey)
-	jf := JoinFile{EnrollURL: f.EnrollURL, EnrollFallbacks: f.EnrollFallbacks, MQTTAddr: f.MQTTAddr, AdminURL: f.AdminURL,
-		CAPEM:     pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: f.Server.CA().Certificate().Raw}),
-		MfrKeyDER: mk, BootKey: bk, Firmware: v1}
-	b, _ := json.Marshal(jf)
-	joinPath := filepath.Join(opt.Dir, "join.json")
-	if err := secfile.WriteFile(joinPath, b); err != nil { // holds the manufacturer's private key
-		return nil, err
-	}
 	cpu0 := proc.CPU()
 	start := time.Now()
 	rep := &Report{Devices: opt.Devices, ServerInProc: true}
-	var mu sync.Mutex
-	var wg sync.WaitGroup
-	var stdins []io.WriteCloser
-	var cmds []*exec.Cmd
-	var errs error
-	per := opt.Devices / procs
-	for p := range procs {
-		n := per
-		if p == procs-1 {
-			n = opt.Devices - per*(procs-1)
-		}
-		dir := filepath.Join(opt.Dir, fmt.Sprintf("proc%d", p))
-		if err := secfile.MkdirAll(dir); err != nil {
-			return nil, err
-		}
-		cmd := spawn(joinPath, n, p*per, dir)
-		in, _ := cmd.StdinPipe()
-		out, _ := cmd.StdoutPipe()
-		if opt.Progress != nil {
-			cmd.Stderr = opt.Progress
-		}
-		if err := cmd.Start(); err != nil {
-			return nil, fmt.Errorf("sim: device process %d: %w", p, err)
-		}
-		stdins, cmds = append(stdins, in), append(cmds, cmd)
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			var r Report
-			if err := json.NewDecoder(bufio.NewReader(out)).Decode(&r); err != nil {
-				mu.Lock()
-				errs = errors.Join(errs, fmt.Errorf("sim: device process %d: report: %w", p, err))
-				mu.Unlock()
-				return
-			}
-			go io.Copy(io.Discard, out)
-			mu.Lock()
-			defer mu.Unlock()
-			rep.Manufactured += r.Manufactured
-			rep.Onboarded += r.Onboarded
-			rep.Reporting += r.Reporting
-			rep.Telemetry += r.Telemetry
-			rep.DeviceCPU += r.CPU
-			rep.DeviceRSSBytes += r.MaxRSSBytes
-			rep.Manufacture = max(rep.Manufacture, r.Manufacture)
-			rep.Onboard = max(rep.Onboard, r.Onboard)
-			rep.Errors = append(rep.Errors, r.Errors...)
-		}()
+	sh, err := startShards(opt, procs, spawn, f, v1)
+	if err != nil {
+		return nil, err
 	}
-	wg.Wait()
+	err = sh.collect(rep)
 	rep.Processes = procs
 	rep.Wall = time.Since(start)
 	rep.CPU = proc.CPU() - cpu0
@@ -171,13 +116,133 @@ func RunSharded(ctx context.Context, opt Options, procs int, spawn Spawn) (*Repo
 	rep.MaxRSSBytes = proc.MaxRSS()
 	rep.Goroutines = runtime.NumGoroutine()
 	rep.BrokerConns = f.Server.Broker().Connected()
-	for _, in := range stdins {
+	sh.stop()
+	return rep, err
+}
+
+// shards are the device processes of a sharded run. Each writes one JSON
+// report once its devices all report (and, in a campaign run, a second
+// once they have all finished their job), then waits for its stdin to
+// close.
+type shards struct {
+	cmds   []*exec.Cmd
+	stdins []io.WriteCloser
+	outs   []*json.Decoder
+}
+
+// startShards writes the join file for the fleet f serves and starts the
+// device processes.
+func startShards(opt Options, procs int, spawn Spawn, f *Fleet, v1 []byte) (*shards, error) {
+	mk, _ := x509.MarshalPKCS8PrivateKey(f.Mfr)
+	bk, _ := x509.MarshalPKIXPublicKey(&f.Release.PublicKey)
+	var caPEM []byte
+	for _, c := range f.Anchors()[:1] {
+		caPEM = pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: c.Raw})
+	}
+	jf := JoinFile{EnrollURL: f.EnrollURL, EnrollFallbacks: f.EnrollFallbacks, MQTTAddr: f.MQTTAddr, AdminURL: f.AdminURL,
+		CAPEM: caPEM, MfrKeyDER: mk, BootKey: bk, Firmware: v1}
+	b, _ := json.Marshal(jf)
+	joinPath := filepath.Join(opt.Dir, "join.json")
+	if err := secfile.WriteFile(joinPath, b); err != nil { // holds the manufacturer's private key
+		return nil, err
+	}
+	sh := &shards{}
+	per := opt.Devices / procs
+	for p := range procs {
+		n := per
+		if p == procs-1 {
+			n = opt.Devices - per*(procs-1)
+		}
+		dir := filepath.Join(opt.Dir, fmt.Sprintf("proc%d", p))
+		if err := secfile.MkdirAll(dir); err != nil {
+			sh.stop()
+			return nil, err
+		}
+		cmd := spawn(joinPath, n, p*per, dir)
+		in, _ := cmd.StdinPipe()
+		out, _ := cmd.StdoutPipe()
+		if opt.Progress != nil {
+			cmd.Stderr = opt.Progress
+		}
+		if err := cmd.Start(); err != nil {
+			sh.stop()
+			return nil, fmt.Errorf("sim: device process %d: %w", p, err)
+		}
+		sh.cmds, sh.stdins = append(sh.cmds, cmd), append(sh.stdins, in)
+		sh.outs = append(sh.outs, json.NewDecoder(bufio.NewReader(out)))
+	}
+	return sh, nil
+}
+
+// next reads every device process's next report, in parallel, and hands
+// each to add under one lock.
+func (sh *shards) next(add func(r *Report)) error {
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	var errs error
+	for p, dec := range sh.outs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			var r Report
+			err := dec.Decode(&r)
+			mu.Lock()
+			defer mu.Unlock()
+			if err != nil {
+				errs = errors.Join(errs, fmt.Errorf("sim: device process %d: report: %w", p, err))
+				return
+			}
+			add(&r)
+		}()
+	}
+	wg.Wait()
+	return errs
+}
+
+// collect sums the device processes' onboarding reports into rep.
+func (sh *shards) collect(rep *Report) error {
+	return sh.next(func(r *Report) {
+		rep.Manufactured += r.Manufactured
+		rep.Onboarded += r.Onboarded
+		rep.Reporting += r.Reporting
+		rep.Telemetry += r.Telemetry
+		rep.DeviceCPU += r.CPU
+		rep.DeviceRSSBytes += r.MaxRSSBytes
+		rep.Manufacture = max(rep.Manufacture, r.Manufacture)
+		rep.Onboard = max(rep.Onboard, r.Onboard)
+		rep.Errors = append(rep.Errors, r.Errors...)
+	})
+}
+
+// collectUpdates sums the device processes' final reports of a campaign
+// run into rep: how each device's job ended, by its own agent.
+func (sh *shards) collectUpdates(rep *Report) error {
+	rep.DeviceRSSBytes = 0
+	return sh.next(func(r *Report) {
+		rep.Updated += r.Updated
+		rep.UpdateFailed += r.UpdateFailed
+		rep.DeviceRSSBytes += r.MaxRSSBytes
+		rep.Errors = append(rep.Errors, r.Errors...)
+	})
+}
+
+func (sh *shards) pids() []int {
+	var out []int
+	for _, c := range sh.cmds {
+		out = append(out, c.Process.Pid)
+	}
+	return out
+}
+
+// stop closes the device processes' stdin (they exit) and waits for them.
+func (sh *shards) stop() {
+	for _, in := range sh.stdins {
 		in.Close()
 	}
-	for _, c := range cmds {
+	for _, c := range sh.cmds {
 		c.Wait()
 	}
-	return rep, errs
+	sh.stdins, sh.cmds = nil, nil
 }
 
 // ReadJoinFile reads a JoinFile written by RunSharded.
