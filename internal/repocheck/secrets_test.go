@@ -32,6 +32,7 @@ var publicOutputs = map[string]string{
 	"cli/spe_provision.go:newSpeProvisionCmd": "endorsement lists: device public keys",
 	"cli/spe_trace.go:newSpeTraceRenderCmd":   "a sequence diagram of a trace: calls and statuses, never a call's data",
 	"spe/platform/users.go:asUser":            "apps_dir, which the partitions' users may only search (0711); each partition's directory in it is 0700",
+	"spe/platform/users.go:prepareUsers":      "the state directory's root with a user per PRoT process: 0711 so each process's user may only search it; each directory in it is 0700, owned by its process",
 	"cli/threat.go:newThreatInitCmd":          "a threat model document",
 	"cli/threat.go:threatOutput":              "a threat model document",
 	"cli/zone.go:newZoneGenerateCmd":          "generated headers and linker scripts",

@@ -10,7 +10,7 @@ import (
 	"path/filepath"
 
 	"rampart/attest"
-	"rampart/psaclient"
+	"rampart/internal/secfile"
 	"rampart/spe/attestation"
 	"rampart/spe/audit"
 	"rampart/spe/auditsvc"
@@ -84,7 +84,7 @@ func (p *Platform) lifecycleState() attest.Lifecycle {
 	if p.Lifecycle != nil {
 		return p.Lifecycle.State()
 	}
-	st, err := psaclient.NewLifecycle(p.calls.get(AttestationPartitionID)).Get()
+	st, err := lifecycle.Client{T: p.calls.get(AttestationPartitionID)}.Get()
 	if err != nil {
 		return attest.LifecycleUnknown
 	}
@@ -268,7 +268,7 @@ func moveAuditKey(stateDir string) error {
 	// Made 0700, not checked: the SPM (root) moves it for another user;
 	// the store's Open checks it.
 	dir := filepath.Join(stateDir, AuditDir, AuditKeyDir)
-	if err := os.MkdirAll(dir, 0o700); err != nil {
+	if err := secfile.MkdirAll(dir); err != nil {
 		return err
 	}
 	if _, err := os.Lstat(filepath.Join(dir, auditKeyObject)); err == nil {

@@ -12,7 +12,6 @@ import (
 	"rampart/attest"
 	"rampart/boot"
 	"rampart/ipc"
-	"rampart/psaclient"
 	"rampart/spe"
 	"rampart/spe/attestation"
 	"rampart/spe/auditsvc"
@@ -171,7 +170,7 @@ func Open(opt Options) (*Platform, error) {
 		return p, nil
 	}
 	if opt.Group == GroupLifecycle {
-		p.auditTransitions(psaclient.NewAudit(p.calls.get(LifecyclePartitionID)))
+		p.auditTransitions(auditsvc.Client{T: p.calls.get(LifecyclePartitionID)})
 		return p, nil
 	}
 	if err := p.openServices(); err != nil {

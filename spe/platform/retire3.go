@@ -9,8 +9,8 @@ import (
 
 	"rampart/attest"
 	"rampart/ipc"
-	"rampart/psaclient"
 	"rampart/spe"
+	"rampart/spe/lifecycle"
 	"rampart/spe/rootkey"
 )
 
@@ -95,7 +95,7 @@ func (h *spmRetire) learnState() error {
 		return err
 	}
 	defer c.Close()
-	st, err := psaclient.NewLifecycle(c).Get()
+	st, err := lifecycle.Client{T: c}.Get()
 	if err != nil {
 		return fmt.Errorf("platform: the lifecycle partition: %w", err)
 	}
