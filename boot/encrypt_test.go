@@ -429,8 +429,8 @@ func runEncDiff(t *testing.T, d encDiff) {
 			})
 		}
 	}
-	t.Logf("sweep=%s: %d %s scenario runs, %d cut points, %d boots (Rampart and MCUboot), all agreeing",
-		*sweepFlag, counts.scenarios, d.what, counts.cutPoints, counts.boots)
+	t.Logf("sweep=%s: %d %s scenario runs, %d cut points, %d boots (Rampart and MCUboot), %s",
+		*sweepFlag, counts.scenarios, d.what, counts.cutPoints, counts.boots, agreement(t))
 }
 
 // TestMCUbootDifferentialImgtoolEncrypted runs the encrypted scenarios with
@@ -503,7 +503,7 @@ func TestMCUbootDifferentialImgtoolEncrypted(t *testing.T) {
 			runDifferential(t, newOracleRig(t, cfg, ecdsaKey), sc, im, 1, &counts)
 		})
 	}
-	t.Logf("imgtool-encrypted: %d scenario runs, %d cut points, %d boots (Rampart and MCUboot), all agreeing", counts.scenarios, counts.cutPoints, counts.boots)
+	t.Logf("imgtool-encrypted: %d scenario runs, %d cut points, %d boots (Rampart and MCUboot), %s", counts.scenarios, counts.cutPoints, counts.boots, agreement(t))
 }
 
 // TestMCUbootDifferentialEncryptedX25519 is TestMCUbootDifferentialEncrypted

@@ -540,5 +540,5 @@ func TestMCUbootDifferentialRotationTLV(t *testing.T) {
 			runDifferential(t, newOracleRig(t, cfg, ecdsaKey), sc, set, 1, &counts)
 		})
 	}
-	t.Logf("rotation TLV: %d scenario runs, %d cut points, %d boots (Rampart and MCUboot), all agreeing", counts.scenarios, counts.cutPoints, counts.boots)
+	t.Logf("rotation TLV: %d scenario runs, %d cut points, %d boots (Rampart and MCUboot), %s", counts.scenarios, counts.cutPoints, counts.boots, agreement(t))
 }

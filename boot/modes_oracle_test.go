@@ -347,8 +347,8 @@ func TestMCUbootDifferentialModes(t *testing.T) {
 			})
 		}
 	}
-	t.Logf("sweep=%s: %d scenario runs, %d cut points, %d boots (Rampart and MCUboot), all agreeing",
-		*sweepFlag, counts.scenarios, counts.cutPoints, counts.boots)
+	t.Logf("sweep=%s: %d scenario runs, %d cut points, %d boots (Rampart and MCUboot), %s",
+		*sweepFlag, counts.scenarios, counts.cutPoints, counts.boots, agreement(t))
 }
 
 // rsaKeys are MCUboot's RSA-2048 test keys from image/testdata: the

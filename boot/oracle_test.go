@@ -756,8 +756,8 @@ func TestMCUbootDifferential(t *testing.T) {
 			})
 		}
 	}
-	t.Logf("sweep=%s: %d scenario runs, %d cut points (%d of them in %d random chains of 2-5 cuts), %s, all agreeing",
-		*sweepFlag, counts.scenarios, counts.cutPoints, counts.cutPoints-counts.singles, counts.chains, counts.bootsLine())
+	t.Logf("sweep=%s: %d scenario runs, %d cut points (%d of them in %d random chains of 2-5 cuts), %s, %s",
+		*sweepFlag, counts.scenarios, counts.cutPoints, counts.cutPoints-counts.singles, counts.chains, counts.bootsLine(), agreement(t))
 }
 
 var oracleStride = flag.Int("oracle.stride", 8, "BenchmarkMCUbootDifferential1MiB: cut before every n-th operation")
@@ -887,7 +887,7 @@ func TestMCUbootDifferentialImgtool(t *testing.T) {
 			runDifferential(t, newOracleRig(t, cfg, ecdsaKey), sc, im, 3, &counts)
 		})
 	}
-	t.Logf("imgtool-signed: %d scenario runs, %d cut points, %d boots (Rampart and MCUboot), all agreeing", counts.scenarios, counts.cutPoints, counts.boots)
+	t.Logf("imgtool-signed: %d scenario runs, %d cut points, %d boots (Rampart and MCUboot), %s", counts.scenarios, counts.cutPoints, counts.boots, agreement(t))
 }
 
 // scenarioBody is the body size of a scenario's new image: 6000 bytes, or
@@ -911,4 +911,13 @@ func ramImageSet(t testing.TB) *imageSet {
 		old: [][]byte{makeImage(t, imgSpec{ver: "1.0.0", secCnt: 1, size: 5000, seed: 10, key: ecdsaKey, loadAddr: testRAMStart})},
 		new: [][]byte{makeImage(t, imgSpec{ver: "2.0.0", secCnt: 2, size: 6000, seed: 20, key: ecdsaKey, loadAddr: testRAMStart + 0x100})},
 	}
+}
+
+// agreement ends a sweep's summary line: "all agreeing" only when no
+// scenario of the test failed, so a summary never contradicts its failures.
+func agreement(t *testing.T) string {
+	if t.Failed() {
+		return "SOME DISAGREEING (see the failures above)"
+	}
+	return "all agreeing"
 }
