@@ -61,3 +61,22 @@ func claimsJSON(c *attest.Claims) string {
 	b, _ := json.Marshal(r)
 	return string(b)
 }
+
+// RecordedKeyFuses reads the release-key fuses back from a claims record
+// (store.Certificate.Claims) that claimsJSON wrote: false when the record
+// is empty, is not a claims record, or its token carried no fuse claim.
+// It lives beside the writer so that the record's format is known in one
+// place.
+func RecordedKeyFuses(claims string) (attest.KeyFuses, bool) {
+	if claims == "" {
+		return attest.KeyFuses{}, false
+	}
+	var r struct {
+		ReleaseKeys *releaseKeysRecord `json:"release_keys"`
+	}
+	if json.Unmarshal([]byte(claims), &r) != nil || r.ReleaseKeys == nil {
+		return attest.KeyFuses{}, false
+	}
+	k := r.ReleaseKeys
+	return attest.KeyFuses{Pending: k.Pending, Activated: k.Activated, Retiring: k.Retiring, Revoked: k.Revoked}, true
+}

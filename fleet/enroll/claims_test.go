@@ -28,3 +28,37 @@ func TestClaimsRecordKeepsKeyFuses(t *testing.T) {
 		t.Fatal("release_keys recorded for a token without the claim")
 	}
 }
+
+// TestRecordedKeyFusesReadsWhatClaimsJSONWrote: the fuses come back from
+// the record as the token carried them, and a record without them, an
+// empty one and one that is not JSON read as unknown.
+func TestRecordedKeyFusesReadsWhatClaimsJSONWrote(t *testing.T) {
+	want := attest.KeyFuses{Pending: 0b110, Activated: 0b010, Retiring: 0b001, Revoked: 0b100}
+	got, ok := RecordedKeyFuses(claimsJSON(&attest.Claims{ClientID: -1, KeyFuses: &want}))
+	if !ok || got != want {
+		t.Fatalf("RecordedKeyFuses = %+v, %v; want %+v", got, ok, want)
+	}
+	for _, rec := range []string{claimsJSON(&attest.Claims{ClientID: -1}), "", "{", `{"release_keys":null}`} {
+		if _, ok := RecordedKeyFuses(rec); ok {
+			t.Errorf("RecordedKeyFuses(%q) reported fuses", rec)
+		}
+	}
+}
+
+// FuzzRecordedKeyFuses: any stored text reads without a panic, and fuses it
+// reports survive a write and read back.
+func FuzzRecordedKeyFuses(f *testing.F) {
+	f.Add(claimsJSON(&attest.Claims{ClientID: -1, KeyFuses: &attest.KeyFuses{Revoked: 1}}))
+	f.Add(`{"release_keys":{"revoked":4294967295}}`)
+	f.Add("")
+	f.Fuzz(func(t *testing.T, rec string) {
+		k, ok := RecordedKeyFuses(rec)
+		if !ok {
+			return
+		}
+		again, ok := RecordedKeyFuses(claimsJSON(&attest.Claims{KeyFuses: &k}))
+		if !ok || again != k {
+			t.Fatalf("fuses %+v read back as %+v, %v", k, again, ok)
+		}
+	})
+}

@@ -2,10 +2,10 @@ package trust
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"sort"
 
+	"rampart/fleet/enroll"
 	"rampart/fleet/store"
 )
 
@@ -50,9 +50,9 @@ func RetiringStatus(ctx context.Context, db *store.DB, keys []RetiringKey) ([]Ke
 		out[i] = KeyStatus{Name: k.Name, Fuse: k.Fuse, Active: len(claims), Holders: []string{}}
 	}
 	for id, c := range claims {
-		revoked, known := revokedFuses(c)
+		fuses, known := enroll.RecordedKeyFuses(c)
 		for i, k := range keys {
-			if !known || revoked&(1<<uint(k.Fuse)) == 0 {
+			if !known || fuses.Revoked&(1<<uint(k.Fuse)) == 0 {
 				out[i].Holders = append(out[i].Holders, id)
 			}
 		}
@@ -61,23 +61,6 @@ func RetiringStatus(ctx context.Context, db *store.DB, keys []RetiringKey) ([]Ke
 		sort.Strings(out[i].Holders)
 	}
 	return out, nil
-}
-
-// revokedFuses returns the revoked key bits of a claims record, and false
-// when the record has no release_keys (or is not one).
-func revokedFuses(claims string) (uint32, bool) {
-	if claims == "" {
-		return 0, false
-	}
-	var r struct {
-		ReleaseKeys *struct {
-			Revoked uint32 `json:"revoked"`
-		} `json:"release_keys"`
-	}
-	if json.Unmarshal([]byte(claims), &r) != nil || r.ReleaseKeys == nil {
-		return 0, false
-	}
-	return r.ReleaseKeys.Revoked, true
 }
 
 // ReleaseKeysNow returns the keys a new release may be signed with and
