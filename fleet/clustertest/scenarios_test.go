@@ -119,8 +119,10 @@ func scenarioKillNATSStreamLeader(t *testing.T, c *testCluster, fd *fleetDevices
 		t.Fatalf("%d of %d new devices not enrolled and connected within 2 minutes of the loss of nats%d", len(bad), len(added), lead)
 	}
 	for _, st := range streams {
-		if i := c.nats.StreamLeader(st); i < 0 {
-			t.Errorf("stream %s has no leader after nats%d died", st, lead)
+		if i := c.nats.WaitStreamLeader(st, 30*time.Second); i < 0 {
+			t.Errorf("stream %s has no leader 30 s after nats%d died", st, lead)
+		} else {
+			logf(t, "stream %s led by nats%d", st, i)
 		}
 	}
 	waitAcked(fd, fd.acked()+3*len(fd.devs), 30*time.Second)

@@ -179,6 +179,20 @@ func (c *Cluster) StreamLeader(stream string) int {
 	return -1
 }
 
+// WaitStreamLeader waits up to d for a running server to lead stream and
+// returns its index, or -1. A raft group notices a dead leader only after
+// its election timeout (nats-server draws it between 4 and 9 s), so a
+// leader is looked for over time, not at one instant.
+func (c *Cluster) WaitStreamLeader(stream string, d time.Duration) int {
+	deadline := time.Now().Add(d)
+	for {
+		if i := c.StreamLeader(stream); i >= 0 || !time.Now().Before(deadline) {
+			return i
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
 // WaitFormed reports whether, within d, a meta leader leads a group of
 // every configured server, each current and routed to all the others:
 // only then does the loss of one server leave a quorum that elects
