@@ -5,6 +5,7 @@ import (
 	"strconv"
 
 	"rampart/internal/cborscan"
+	"rampart/internal/keyfuse"
 )
 
 // KeyFusesClaim is the CBOR key of Rampart's release-key fuse claim, in
@@ -38,19 +39,8 @@ const (
 )
 
 // Status names key k's state: active, pending, retiring or revoked (the
-// bootloader's names, docs/boot.md §7a).
-func (f *KeyFuses) Status(k int) string {
-	b := uint32(1) << uint(k&31)
-	switch {
-	case f.Revoked&b != 0:
-		return "revoked"
-	case f.Pending&b != 0 && f.Activated&b == 0:
-		return "pending"
-	case f.Retiring&b != 0:
-		return "retiring"
-	}
-	return "active"
-}
+// bootloader's names and rule, docs/boot.md §7a).
+func (f *KeyFuses) Status(k int) string { return keyfuse.Words(*f).Status(k) }
 
 // StatusList names the state of every key with a fuse programmed, "0:retiring
 // 1:active"; a key without any (provisioned active at the factory) is
@@ -79,13 +69,7 @@ func (f *KeyFuses) cborMap() map[int64]uint32 {
 
 // Usable reports whether key k may sign images that boot (the
 // bootloader's rule): not revoked, and not pending unless activated.
-func (f *KeyFuses) Usable(k int) bool {
-	if k < 0 || k >= 32 {
-		return false
-	}
-	b := uint32(1) << uint(k)
-	return f.Revoked&b == 0 && (f.Pending&b == 0 || f.Activated&b != 0)
-}
+func (f *KeyFuses) Usable(k int) bool { return keyfuse.Words(*f).Usable(k) }
 
 // decodeKeyFuses reads the claim: a map of at most 8 entries whose known
 // fields are unsigned integers of 32 bits; unknown fields are ignored (a

@@ -5,11 +5,13 @@ import (
 	"fmt"
 	"math/bits"
 	"strings"
+
+	"rampart/internal/keyfuse"
 )
 
 // MaxKeys bounds the provisioned key set: each key has one bit in each
 // key-fuse word.
-const MaxKeys = 32
+const MaxKeys = keyfuse.MaxKeys
 
 // ErrKeyFuse is returned for a key-fuse operation on a key index out of range.
 var ErrKeyFuse = errors.New("boot: otp: key fuse")
@@ -42,29 +44,10 @@ func keyBit(k int) (uint32, error) {
 }
 
 // KeyUsable reports whether key k may sign images that boot.
-func (f KeyFuses) KeyUsable(k int) bool {
-	b, err := keyBit(k)
-	if err != nil {
-		return false
-	}
-	return f.Revoked&b == 0 && (f.Pending&b == 0 || f.Activated&b != 0)
-}
+func (f KeyFuses) KeyUsable(k int) bool { return keyfuse.Words(f).Usable(k) }
 
 // KeyStatus names key k's state: active, pending, retiring or revoked.
-func (f KeyFuses) KeyStatus(k int) string {
-	b, err := keyBit(k)
-	switch {
-	case err != nil:
-		return "invalid"
-	case f.Revoked&b != 0:
-		return "revoked"
-	case f.Pending&b != 0 && f.Activated&b == 0:
-		return "pending"
-	case f.Retiring&b != 0:
-		return "retiring"
-	}
-	return "active"
-}
+func (f KeyFuses) KeyStatus(k int) string { return keyfuse.Words(f).Status(k) }
 
 // KeyStatuses names the state of each of n keys, "0:active 1:pending".
 func (f KeyFuses) KeyStatuses(n int) string {
