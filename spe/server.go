@@ -190,9 +190,12 @@ type session struct {
 	name string
 	// inService is the time the last call spent in its handler (tracing).
 	inService serviceTimer
-	mu        sync.Mutex
-	handles   map[uint64]*service
-	closed    bool
+	// serial keeps a partition process's calls of one SPM session one at
+	// a time, whether they came from the SPM or on a direct lane.
+	serial  sync.Mutex
+	mu      sync.Mutex
+	handles map[uint64]*service
+	closed  bool
 }
 
 func (ss *session) get(h uint64) (*service, bool) {
@@ -362,7 +365,7 @@ func (s *Server) dispatch(ss *session, req *ipc.Request) (rep *ipc.Reply, held *
 		}
 		held = svc
 		rep.Status, rep.Out = s.call(ss, svc, req)
-	case ipc.KindSharedMemory:
+	case ipc.KindSharedMemory, ipc.KindDirectLane:
 		// Only a socket connection can be handed a memfd (serveConn
 		// answers it there); an in-process or forwarded session cannot.
 		rep.Status = ipc.ErrNotSupported

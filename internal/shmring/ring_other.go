@@ -50,3 +50,6 @@ func (s *Slot) Take(last uint32, buf []byte, w *Waiter, stop func() bool, deadli
 	return last, buf, errNotLinux
 }
 func osYield() {}
+
+func (l *Lane) State() uint32   { return 0 }
+func (l *Lane) SetState(uint32) {}
