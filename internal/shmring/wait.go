@@ -16,10 +16,19 @@ import (
 // (adaptive), so an idle peer costs at most that per wait.
 const DefaultSpin = 50 * time.Microsecond
 
-// While spinning, a reader gives its core to other threads (sched_yield:
-// on a shared core the peer it waits for may be queued behind it) every
-// yieldEvery, and its Go processor to the process's other goroutines (the
-// SPE's other sessions) every goschedEvery. Gosched is kept rare: each one
+// While spinning, a reader gives its Go processor to the process's other
+// goroutines (the SPE's other sessions) every goschedEvery, and its core
+// to other threads (sched_yield) every yieldEvery only when it found
+// itself on its peer's CPU and could not move off it (Apart waiters: the
+// peer may be queued behind it). A yield in any other case helps nobody
+// and costs much: on an EEVDF kernel (Linux 6.6 on) a spinner that has run
+// its share is no longer eligible, so its yield hands the core to any
+// other runnable thread, a niced build's included, for that thread's whole
+// slice (milliseconds). Yielding every 2 µs unconditionally, a level-1
+// round trip over the lane took 118-178 µs against 12 µs over the socket
+// under niced load 9-20, and 5.4 µs without the yields (TestIsolationCost,
+// 23:13-23:32 UTC, docs/spe-isolation.md section 6); yielding only when
+// getcpu said the peer last ran on this CPU, 32 µs. Gosched is kept rare: each one
 // puts the goroutine on the global run queue and wakes an idle processor,
 // a futex wake-up and a thread that finds nothing to do (3 to 5 futex calls
 // a round trip when it ran every 512 loads, TestCrossProcessEcho).
@@ -77,6 +86,7 @@ type Waiter struct {
 	Apart bool
 	n     uint64    // waits so far
 	moved time.Time // the last move
+	stuck bool      // on the peer's CPU at the last check, and could not move: yield while spinning
 
 	// Counters for benchmarks: waits met while spinning, sleeps, and moves
 	// off the peer's CPU.
@@ -169,7 +179,7 @@ func (w *Waiter) spin(s *Slot, last uint32, until time.Time) bool {
 			apart = false
 			w.moveApart(s, now)
 		}
-		if !now.Before(nextYield) {
+		if w.stuck && !now.Before(nextYield) {
 			osYield()
 			nextYield = now.Add(yieldEvery)
 		}
@@ -183,18 +193,24 @@ func (w *Waiter) spin(s *Slot, last uint32, until time.Time) bool {
 // moveApart moves the thread off the CPU its peer last reported, when it
 // runs there too, at most once every apartEvery (the peer's word may be
 // stale; with as many busy peers as CPUs there is nowhere better to go).
-// A thread that stays on its peer's CPU spins on, yielding it every
-// yieldEvery: sleeping instead was slower (the word, refreshed every
+// A thread that stays on its peer's CPU (it cannot move) spins on,
+// yielding it every yieldEvery: sleeping instead was slower (the word, refreshed every
 // publishEvery waits, is often stale, and a sleep costs a wake-up of tens
 // of µs here; TestSignClients, 21:32). A hostile peer's word costs this
 // side at most a move a millisecond.
 func (w *Waiter) moveApart(s *Slot, now time.Time) {
+	if now.Sub(w.moved) < apartEvery {
+		return
+	}
 	c, ok := cpuNow()
-	if !ok || c != s.peerLastCPU() || now.Sub(w.moved) < apartEvery {
+	w.stuck = false
+	if !ok || c != s.peerLastCPU() {
 		return
 	}
 	w.moved = now
 	if moveOff(c) {
 		w.Moved.Add(1)
+	} else {
+		w.stuck = true
 	}
 }
