@@ -28,6 +28,7 @@ type fdReader struct {
 
 func (r *fdReader) Read(p []byte) (int, error) {
 	n, oobn, _, _, err := r.uc.ReadMsgUnix(p, r.oob)
+	n = max(n, 0) // the socket's error may come with -1
 	if oobn > 0 {
 		if msgs, perr := unix.ParseSocketControlMessage(r.oob[:oobn]); perr == nil {
 			for _, m := range msgs {
