@@ -61,6 +61,7 @@ type grant struct {
 	id      uint32
 	session uint64
 	sid     uint32
+	handle  uint64
 	region  *shmring.Region
 	revoked bool
 }
@@ -140,7 +141,7 @@ func (r *Remote) grant(ss *session, sid uint32, handle uint64) ([]*os.File, erro
 	}
 	region.Rearm()
 	g.next++
-	gr := &grant{id: g.next, session: ss.info.ID, sid: sid, region: region}
+	gr := &grant{id: g.next, session: ss.info.ID, sid: sid, handle: handle, region: region}
 	if g.byID == nil {
 		g.byID, g.issued = map[uint32]*grant{}, map[uint64]int{}
 	}
@@ -258,6 +259,16 @@ func (s *Server) revokeDirect(sids map[uint32]bool) {
 		if rc != nil {
 			rc.revokeWhere(func(g *grant) bool { return sids == nil || sids[g.sid] })
 		}
+	}
+}
+
+// revokeHandle revokes the direct lanes of a handle that was closed.
+func (r *Remote) revokeHandle(session, handle uint64) {
+	r.mu.Lock()
+	rc := r.cur
+	r.mu.Unlock()
+	if rc != nil {
+		rc.revokeWhere(func(g *grant) bool { return g.session == session && g.handle == handle })
 	}
 }
 

@@ -351,11 +351,15 @@ func (s *Server) dispatch(ss *session, req *ipc.Request) (rep *ipc.Reply, held *
 		rep.Handle = h
 	case ipc.KindClose:
 		ss.mu.Lock()
-		_, ok := ss.handles[req.Handle]
+		svc, ok := ss.handles[req.Handle]
 		delete(ss.handles, req.Handle)
 		ss.mu.Unlock()
 		if !ok {
 			rep.Status = ipc.ErrProgrammerError
+			break
+		}
+		if h, remote := svc.handler.(*remoteHandler); remote {
+			h.r.revokeHandle(ss.info.ID, req.Handle) // its direct lane too
 		}
 	case ipc.KindCall:
 		svc, ok := ss.get(req.Handle)

@@ -247,7 +247,8 @@ func TestDirectLaneCallsAsItsClient(t *testing.T) {
 }
 
 // TestDirectLaneRevoked: the SPM revokes a direct lane when its service is
-// retired (decommissioning) and when tracing starts; the partition process
+// retired (decommissioning), when tracing starts and when its handle is
+// closed; the partition process
 // stops serving it (the lane's state says so even to a client that
 // ignores the word), calls take the SPM's path again (retired: BAD_STATE;
 // tracing: recorded), no lane is granted for a retired service, and a lane
@@ -312,6 +313,20 @@ func TestDirectLaneRevoked(t *testing.T) {
 		if _, st := raw.askLane(t, h); st != ipc.ErrBadState {
 			t.Fatalf("a lane to a retired service: %v, want BAD_STATE", st)
 		}
+	})
+	t.Run("handle closed", func(t *testing.T) {
+		e := startLevel3Clients(t)
+		raw := dialRaw(t, e.sock)
+		h := raw.connectCrypto(t)
+		region, _ := raw.askLane(t, h)
+		var last uint32
+		if rep := laneCall(t, region, h, &last); rep.Status != ipc.Success {
+			t.Fatal(rep.Status)
+		}
+		if rep, _ := raw.do(t, &ipc.Request{Kind: ipc.KindClose, Handle: h}); rep.Status != ipc.Success {
+			t.Fatal(rep.Status)
+		}
+		waitState(t, region, 1) // a closed handle is served on no lane
 	})
 	t.Run("process ended", func(t *testing.T) {
 		e := startLevel3Clients(t)
