@@ -14,8 +14,8 @@ import (
 	"rampart/spe/rootkey"
 )
 
-// spmRetireManifest declares the SPM's decommissioning service (level 3):
-// the lifecycle partition is its only client.
+// spmRetireManifest declares the SPM's decommissioning service (levels 2
+// and 3): the lifecycle partition is its only client.
 var spmRetireManifest = spe.PartitionManifest{
 	FrameworkVersion: "1.1",
 	Name:             "RAMPART_SPM_RETIRE",
