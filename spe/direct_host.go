@@ -65,6 +65,10 @@ type servedLane struct {
 	handle  uint64
 	region  *shmring.Region
 	stop    atomic.Bool
+	// ended: its session ended (or the link): a call not yet answered is
+	// not run, and no session is made for it again.
+	ended atomic.Bool
+	done  chan struct{} // closed when its server returns
 }
 
 // bind starts serving a direct lane the SPM granted (linkBind). A lane it
@@ -87,7 +91,7 @@ func (l *PartitionLink) bind(srv *Server, f linkFrame) error {
 		b, _ := json.Marshal(bindMsg{ID: m.ID})
 		return l.send(linkBindFailed, f.session, f.client, b)
 	}
-	d := &servedLane{id: m.ID, session: f.session, client: f.client, sid: m.SID, handle: m.Handle, region: region}
+	d := &servedLane{id: m.ID, session: f.session, client: f.client, sid: m.SID, handle: m.Handle, region: region, done: make(chan struct{})}
 	l.mu.Lock()
 	if l.closed {
 		l.mu.Unlock()
@@ -106,16 +110,21 @@ func (l *PartitionLink) bind(srv *Server, f linkFrame) error {
 	return nil
 }
 
-// unbind stops the lanes that match (linkUnbind, linkEnd, the link's end).
-func (l *PartitionLink) unbind(match func(*servedLane) bool) {
+// unbind stops the lanes that match (linkUnbind; with ended, linkEnd and
+// the link's end) and returns them.
+func (l *PartitionLink) unbind(match func(*servedLane) bool, ended bool) []*servedLane {
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	var out []*servedLane
 	for id, d := range l.direct {
 		if match(d) {
+			d.ended.Store(ended)
 			d.end()
 			delete(l.direct, id)
+			out = append(out, d)
 		}
 	}
+	return out
 }
 
 // end tells the lane's server to stop and wakes it.
@@ -129,6 +138,7 @@ func (d *servedLane) end() {
 // parsed. When revoked it answers a request already written, then marks
 // the lane drained: a request the client sees unanswered then was not run.
 func (l *PartitionLink) serveDirect(srv *Server, d *servedLane) {
+	defer close(d.done)
 	lane := d.region.Lanes()[0]
 	w := shmring.NewWaiter(shmring.SpinFromEnv())
 	stop := func() bool { return d.stop.Load() || l.isClosed() }
@@ -146,7 +156,7 @@ func (l *PartitionLink) serveDirect(srv *Server, d *servedLane) {
 	if l.isClosed() {
 		return // the process ends: the SPM marks the lane dead
 	}
-	if lane.Req.Published() != last {
+	if lane.Req.Published() != last && !d.ended.Load() {
 		var err error
 		last, in, err = lane.Req.Take(last, in, w, nil, time.Time{})
 		lane.Rep.Put(l.answerDirect(srv, d, in, err, out[:0]))
@@ -154,6 +164,23 @@ func (l *PartitionLink) serveDirect(srv *Server, d *servedLane) {
 	lane.SetState(directDrained)
 	lane.Rep.Wake()
 	d.region.Close()
+}
+
+// directSession is the lane's session, unless it ended: a call on a
+// lane must not make a session again after the SPM ended it (nothing
+// would end that one).
+func (l *PartitionLink) directSession(srv *Server, d *servedLane) *session {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if d.ended.Load() { // set under mu by unbind
+		return nil
+	}
+	if ss := l.sessions[d.session]; ss != nil {
+		return ss
+	}
+	ss := srv.adoptSession(d.client)
+	l.sessions[d.session] = ss
+	return ss
 }
 
 // answerDirect runs one call from a direct lane: a call (kind 0x03) on the
@@ -173,7 +200,11 @@ func (l *PartitionLink) answerDirect(srv *Server, d *servedLane, frame []byte, t
 		rep.Status = ipc.ErrBadState
 		return ipc.AppendReply(dst, rep)
 	}
-	ss := l.session(srv, d.session, d.client)
+	ss := l.directSession(srv, d)
+	if ss == nil { // the session ended meanwhile
+		rep.Status = ipc.ErrServiceFailure
+		return ipc.AppendReply(dst, rep)
+	}
 	ss.serial.Lock() // one call of a session at a time, whichever way it came
 	rep.Status, rep.Out = srv.call(ss, svc, req)
 	dst = ipc.AppendReply(dst, rep)

@@ -147,16 +147,21 @@ func (l *PartitionLink) Serve(srv *Server, startErr error) error {
 			if err != nil {
 				return err
 			}
-			l.unbind(func(d *servedLane) bool { return d.id == m.ID && d.session == f.session })
+			l.unbind(func(d *servedLane) bool { return d.id == m.ID && d.session == f.session }, false)
 		case linkEnd:
-			l.unbind(func(d *servedLane) bool { return d.session == f.session })
-			l.mu.Lock()
-			ss := l.sessions[f.session]
-			delete(l.sessions, f.session)
-			l.mu.Unlock()
-			if ss != nil {
-				srv.closeSession(ss)
+			lanes := l.unbind(func(d *servedLane) bool { return d.session == f.session }, true)
+			if len(lanes) == 0 {
+				l.endSession(srv, f.session)
+				break
 			}
+			// A call on a direct lane may be running (and calling through
+			// this loop): the session ends once it is done.
+			go func(id uint64) {
+				for _, d := range lanes {
+					<-d.done
+				}
+				l.endSession(srv, id)
+			}(f.session)
 		case linkOutReply:
 			l.mu.Lock()
 			ch := l.out[f.session]
@@ -213,7 +218,7 @@ func (l *PartitionLink) shut(srv *Server) {
 	l.sessions = map[uint64]*session{}
 	l.mu.Unlock()
 	close(l.done)
-	l.unbind(func(*servedLane) bool { return true })
+	l.unbind(func(*servedLane) bool { return true }, true)
 	if l.lanes != nil {
 		for _, lane := range l.lanes.Lanes() {
 			lane.Req.Wake() // the lane servers see done; the process exits (the region stays mapped)
@@ -221,6 +226,18 @@ func (l *PartitionLink) shut(srv *Server) {
 	}
 	for _, s := range ss {
 		srv.closeSession(s)
+	}
+}
+
+// endSession forgets the SPM's session id: the services free what they
+// kept for it.
+func (l *PartitionLink) endSession(srv *Server, id uint64) {
+	l.mu.Lock()
+	ss := l.sessions[id]
+	delete(l.sessions, id)
+	l.mu.Unlock()
+	if ss != nil {
+		srv.closeSession(ss)
 	}
 }
 
