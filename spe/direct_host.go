@@ -157,8 +157,7 @@ func (l *PartitionLink) serveDirect(srv *Server, d *servedLane) {
 		return // the process ends: the SPM marks the lane dead
 	}
 	if lane.Req.Published() != last && !d.ended.Load() {
-		var err error
-		last, in, err = lane.Req.Take(last, in, w, nil, time.Time{})
+		_, in, err := lane.Req.Take(last, in, w, nil, time.Time{})
 		lane.Rep.Put(l.answerDirect(srv, d, in, err, out[:0]))
 	}
 	lane.SetState(directDrained)

@@ -325,9 +325,6 @@ func (s *Slot) Take(last uint32, buf []byte, w *Waiter, stop func() bool, deadli
 // Published is the slot's current sequence number (what Take compares to).
 func (s *Slot) Published() uint32 { return atomic.LoadUint32(s.seq) }
 
-// osYield gives the core to another runnable thread, if there is one.
-func osYield() { unix.Syscall(unix.SYS_SCHED_YIELD, 0, 0, 0) }
-
 // Rearm makes the doorbells non-blocking again (os/exec made them blocking
 // when it passed the peer's copies to a child: they share the open file
 // description), so the Go poller serves them.
