@@ -130,7 +130,7 @@ func (r *Remote) grant(ss *session, sid uint32, handle uint64) ([]*os.File, erro
 	}
 	g := &rc.direct
 	g.mu.Lock()
-	if g.issued[ss.info.ID] >= maxGrantsPerSession {
+	if g.issued[ss.info.ID] >= maxGrantsPerSession || len(g.byID) >= r.s.opt.MaxDirectLanes {
 		g.mu.Unlock()
 		return nil, errNoDirect
 	}

@@ -41,6 +41,12 @@ type Options struct {
 	// gives partition processes (isolation levels 2 and 3) no lanes: every
 	// call then takes a socket.
 	NoSharedMemory bool
+	// MaxDirectLanes bounds the direct lanes (docs/spe-isolation.md
+	// section 1) that one run of a partition process serves at a time,
+	// revoked ones included until their session ends: each costs a
+	// goroutine and a mapping there and descriptors in both processes
+	// (default 256). Past it, calls take the SPM's path.
+	MaxDirectLanes int
 	// Spin bounds how long a shared-memory lane's server spins for the next
 	// request before it sleeps on the futex (adaptive, see shmring.Waiter):
 	// 0 means shmring.SpinFromEnv(), negative never spins.
@@ -108,6 +114,9 @@ func New(opt Options) *Server {
 	}
 	if opt.MaxSessionsPerClient <= 0 {
 		opt.MaxSessionsPerClient = 64
+	}
+	if opt.MaxDirectLanes <= 0 {
+		opt.MaxDirectLanes = 256
 	}
 	if opt.WriteTimeout <= 0 {
 		opt.WriteTimeout = 30 * time.Second

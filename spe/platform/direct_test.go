@@ -29,14 +29,18 @@ import (
 
 const cryptoPartition = "RAMPART_SP_CRYPTO"
 
-func startLevel3Clients(t *testing.T) *isoSPE {
+func startLevel3Clients(t *testing.T, tune ...func(*spe.Options)) *isoSPE {
 	t.Helper()
 	devDir, stateDir := newDevice(t)
 	provisionDevice(t, devDir, stateDir)
 	var n atomic.Int32
 	identify := func(int, int) (int32, error) { return -n.Add(1), nil }
 	e := &isoSPE{level: 3}
-	e.srv = spe.New(spe.Options{Identify: identify, Logf: log.New(os.Stderr, "spe level 3: ", 0).Printf})
+	opt := spe.Options{Identify: identify, Logf: log.New(os.Stderr, "spe level 3: ", 0).Printf}
+	for _, f := range tune {
+		f(&opt)
+	}
+	e.srv = spe.New(opt)
 	var err error
 	e.remotes, err = platform.StartIsolated(e.srv, platform.Isolated{Level: 3, Command: partitionCommand,
 		Spec: platform.Spec{StateDir: stateDir, DeviceDir: devDir}})
@@ -342,4 +346,33 @@ func TestDirectLaneRevoked(t *testing.T) {
 		}
 		waitState(t, region, 2)
 	})
+}
+
+// TestDirectLanesBounded: a partition process serves at most
+// MaxDirectLanes direct lanes (each costs it a goroutine, a mapping and
+// descriptors): past it a client is refused one and its calls take the
+// SPM's path; a session's end frees its lanes.
+func TestDirectLanesBounded(t *testing.T) {
+	e := startLevel3Clients(t, func(o *spe.Options) { o.MaxDirectLanes = 2 })
+	first, second := dialRaw(t, e.sock), dialRaw(t, e.sock)
+	for range 2 {
+		if region, st := first.askLane(t, first.connectCrypto(t)); region == nil {
+			t.Fatalf("a lane within the bound: %v", st)
+		}
+	}
+	h := second.connectCrypto(t)
+	if _, st := second.askLane(t, h); st != ipc.ErrNotSupported {
+		t.Fatalf("a lane past the bound: %v, want NOT_SUPPORTED", st)
+	}
+	first.c.Close()
+	deadline := time.Now().Add(30 * time.Second)
+	for e.srv.DirectLanes() != 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d lanes left after their session ended", e.srv.DirectLanes())
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	if region, st := second.askLane(t, h); region == nil {
+		t.Fatalf("a lane once the others' session ended: %v", st)
+	}
 }
