@@ -69,6 +69,12 @@ type Conn struct {
 	// lane's handshake: the first call returns it, later ones fail.
 	refused *Reply
 	broken  error // the handshake left the stream unusable
+
+	// Direct lanes to partition processes, by handle (direct.go); a nil
+	// entry: asked and refused, or revoked.
+	direct      map[uint64]*directLane
+	noDirect    bool
+	directCalls atomic.Uint64
 }
 
 // Dial connects to the SPE's Unix socket at path, with a shared-memory lane
@@ -98,12 +104,29 @@ func (c *Conn) RoundTrip(req *Request) (*Reply, error) {
 	if c.broken != nil {
 		return nil, fmt.Errorf("ipc: round trip: %w", c.broken)
 	}
+	var d *directLane
+	if req.Kind == KindCall {
+		d = c.directFor(req.Handle)
+	}
 	c.seq++
 	req.Seq = c.seq
 	var err error
 	c.wbuf, err = AppendRequest(c.wbuf[:0], req, c.lim)
 	if err != nil {
 		return nil, err
+	}
+	if d != nil && c.fits(req, d.lane) {
+		retry, err := c.roundTripDirect(req, d)
+		if err != nil {
+			return nil, fmt.Errorf("ipc: call over a direct lane: %w", err)
+		}
+		if !retry {
+			return c.checkReply(req)
+		}
+	}
+	if req.Kind == KindClose && c.direct != nil {
+		c.dropDirect(req.Handle)
+		delete(c.direct, req.Handle)
 	}
 	if c.fitsLane(req) {
 		if err := c.roundTripLane(); err != nil {
@@ -176,6 +199,9 @@ func (c *Conn) Close() error {
 			c.mu.Lock()
 			c.region.Close()
 			c.lane = nil
+			for h := range c.direct {
+				c.dropDirect(h)
+			}
 			c.mu.Unlock()
 		}()
 	}

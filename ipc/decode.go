@@ -120,7 +120,7 @@ func ParseRequest(frame []byte, lim Limits) (*Request, error) {
 	case KindConnect:
 		q.SID = r.u32("sid")
 		q.Version = r.u32("version")
-	case KindClose:
+	case KindClose, KindDirectLane:
 		q.Handle = r.u64("handle")
 	case KindSharedMemory:
 	case KindCall, KindStateless:
@@ -201,7 +201,7 @@ func ParseReply(frame []byte, lim Limits) (*Reply, error) {
 		p.Version = r.u32("version")
 	case KindConnect:
 		p.Handle = r.u64("handle")
-	case KindSharedMemory:
+	case KindSharedMemory, KindDirectLane:
 		p.Slot = r.u32("slot")
 	case KindClose, KindError:
 	case KindCall, KindStateless:

@@ -41,8 +41,13 @@ const (
 	// reply carries the slot size and, over the Unix socket, the memfd
 	// (SCM_RIGHTS). docs/spe-ipc.md section 1.
 	KindSharedMemory Kind = 0x06
-	KindReply        Kind = 0x80 // set on every reply
-	KindError        Kind = 0xff // reply to a frame that could not be decoded
+	// KindDirectLane asks the partition manager for a direct lane to the
+	// partition process serving a handle (body: the handle); the reply
+	// carries the slot size and, over the Unix socket, the lane's memfd
+	// (SCM_RIGHTS). docs/spe-isolation.md section 1, "Direct lanes".
+	KindDirectLane Kind = 0x07
+	KindReply      Kind = 0x80 // set on every reply
+	KindError      Kind = 0xff // reply to a frame that could not be decoded
 )
 
 func (k Kind) String() string {
@@ -59,6 +64,8 @@ func (k Kind) String() string {
 		return "stateless"
 	case KindSharedMemory:
 		return "shared_memory"
+	case KindDirectLane:
+		return "direct_lane"
 	}
 	if k == KindError {
 		return "error"
@@ -161,7 +168,7 @@ func AppendRequest(dst []byte, r *Request, lim Limits) ([]byte, error) {
 	case KindConnect:
 		b = le.AppendUint32(b, r.SID)
 		b = le.AppendUint32(b, r.Version)
-	case KindClose:
+	case KindClose, KindDirectLane:
 		b = le.AppendUint64(b, r.Handle)
 	case KindSharedMemory:
 	case KindCall, KindStateless:
@@ -222,7 +229,7 @@ func AppendReply(dst []byte, r *Reply) []byte {
 		b = le.AppendUint32(b, r.Version)
 	case KindConnect:
 		b = le.AppendUint64(b, r.Handle)
-	case KindSharedMemory:
+	case KindSharedMemory, KindDirectLane:
 		b = le.AppendUint32(b, r.Slot)
 	case KindCall, KindStateless:
 		b = append(b, byte(len(r.Out)), 0, 0, 0)

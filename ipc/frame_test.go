@@ -26,6 +26,7 @@ func sampleRequests() map[string]*Request {
 		"stateless": {Kind: KindStateless, Seq: 6, SID: 0x80, Version: 1, Type: 0x501, In: [][]byte{[]byte("hello")}, OutSize: []uint32{32}},
 		"empty":     {Kind: KindStateless, Seq: 7, SID: 0x0f000001, Version: 1, Type: 0},
 		"shm":       {Kind: KindSharedMemory, Seq: 8},
+		"direct":    {Kind: KindDirectLane, Seq: 10, Handle: 0x0123456789abcdef},
 	}
 }
 
@@ -38,6 +39,7 @@ func sampleReplies() map[string]*Reply {
 		"r-error":   {Kind: KindError, Seq: 9, Status: ErrProgrammerError},
 		"r-state":   {Kind: KindStateless, Seq: 6, Out: [][]byte{{}, {4}}},
 		"r-shm":     {Kind: KindSharedMemory, Seq: 8, Slot: 65536},
+		"r-direct":  {Kind: KindDirectLane, Seq: 10, Slot: 65536},
 	}
 }
 

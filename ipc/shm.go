@@ -20,6 +20,10 @@ type DialOptions struct {
 	// Socket keeps every call on the Unix socket: no shared-memory lane is
 	// asked for. RAMPART_SPE_SHM=0 sets it for Dial.
 	Socket bool
+	// NoDirect keeps calls on a handle going through the partition manager
+	// even where it would grant a direct lane to the partition's process
+	// (isolation levels 2 and 3). RAMPART_SPE_DIRECT=0 sets it for Dial.
+	NoDirect bool
 	// Spin bounds how long a call on the shared-memory lane spins for its
 	// reply before sleeping on its doorbell: 0 means shmring.SpinFromEnv()
 	// (RAMPART_SPE_SPIN, default shmring.DefaultSpin), negative never spins.
@@ -38,6 +42,7 @@ func DialWith(path string, opt DialOptions) (*Conn, error) {
 		return nil, fmt.Errorf("ipc: dial %s: %w", path, err)
 	}
 	conn := NewConn(c, Limits{})
+	conn.noDirect = opt.NoDirect
 	if !opt.Socket {
 		spin := opt.Spin
 		if spin == 0 {
@@ -50,7 +55,7 @@ func DialWith(path string, opt DialOptions) (*Conn, error) {
 
 // dialOptionsFromEnv is what Dial uses.
 func dialOptionsFromEnv() DialOptions {
-	return DialOptions{Socket: os.Getenv("RAMPART_SPE_SHM") == "0"}
+	return DialOptions{Socket: os.Getenv("RAMPART_SPE_SHM") == "0", NoDirect: os.Getenv("RAMPART_SPE_DIRECT") == "0"}
 }
 
 // SharedMemory reports whether calls can take the shared-memory lane.
@@ -130,15 +135,19 @@ func (c *Conn) readWithRights(uc *net.UnixConn) (*Reply, []int, error) {
 }
 
 // fitsLane reports whether req's frame and its largest reply fit a slot.
-func (c *Conn) fitsLane(req *Request) bool {
-	if c.lane == nil || len(c.wbuf) > c.lane.Req.Size() {
+func (c *Conn) fitsLane(req *Request) bool { return c.lane != nil && c.fits(req, c.lane) }
+
+// fits reports whether req's frame (in c.wbuf) and its largest reply fit
+// l's slots.
+func (c *Conn) fits(req *Request, l *shmring.Lane) bool {
+	if len(c.wbuf) > l.Req.Size() {
 		return false
 	}
 	need := int64(replyOverhead)
 	for _, n := range req.OutSize {
 		need += int64(n)
 	}
-	return need <= int64(c.lane.Rep.Size())
+	return need <= int64(l.Rep.Size())
 }
 
 // roundTripLane sends the encoded request (c.wbuf) through shared memory

@@ -10,6 +10,8 @@ import (
 	"sync"
 	"sync/atomic"
 
+	"golang.org/x/sys/unix"
+
 	"rampart/internal/shmring"
 	"rampart/ipc"
 )
@@ -43,12 +45,22 @@ type PartitionLink struct {
 	// starts the opening.
 	opened     chan struct{}
 	afterReady func()
+
+	fr     *fdReader              // nil when the link is not a Unix socket: no direct lanes
+	direct map[uint32]*servedLane // direct lanes served (direct_host.go), guarded by mu
 }
 
 // NewPartitionLink wraps the partition process's end of the link.
 func NewPartitionLink(conn io.ReadWriteCloser, lim ipc.Limits) *PartitionLink {
-	return &PartitionLink{conn: conn, br: bufio.NewReaderSize(conn, 64<<10), lim: lim,
+	l := &PartitionLink{conn: conn, lim: lim,
 		sessions: map[uint64]*session{}, out: map[uint64]chan []byte{}, done: make(chan struct{})}
+	var r io.Reader = conn
+	if uc, ok := conn.(*net.UnixConn); ok {
+		l.fr = &fdReader{uc: uc, oob: make([]byte, unix.CmsgSpace(4*16))}
+		r = l.fr
+	}
+	l.br = bufio.NewReaderSize(r, 64<<10)
+	return l
 }
 
 // Hello reads the SPM's first frame: what this process is to run (after
@@ -126,14 +138,30 @@ func (l *PartitionLink) Serve(srv *Server, startErr error) error {
 		case linkCall:
 			frame := append([]byte(nil), f.payload...)
 			go l.call(srv, f.session, f.client, frame)
-		case linkEnd:
-			l.mu.Lock()
-			ss := l.sessions[f.session]
-			delete(l.sessions, f.session)
-			l.mu.Unlock()
-			if ss != nil {
-				srv.closeSession(ss)
+		case linkBind:
+			if err := l.bind(srv, f); err != nil {
+				return err
 			}
+		case linkUnbind:
+			m, err := bindPayload(f.payload)
+			if err != nil {
+				return err
+			}
+			l.unbind(func(d *servedLane) bool { return d.id == m.ID && d.session == f.session }, false)
+		case linkEnd:
+			lanes := l.unbind(func(d *servedLane) bool { return d.session == f.session }, true)
+			if len(lanes) == 0 {
+				l.endSession(srv, f.session)
+				break
+			}
+			// A call on a direct lane may be running (and calling through
+			// this loop): the session ends once it is done.
+			go func(id uint64) {
+				for _, d := range lanes {
+					<-d.done
+				}
+				l.endSession(srv, id)
+			}(f.session)
 		case linkOutReply:
 			l.mu.Lock()
 			ch := l.out[f.session]
@@ -190,6 +218,7 @@ func (l *PartitionLink) shut(srv *Server) {
 	l.sessions = map[uint64]*session{}
 	l.mu.Unlock()
 	close(l.done)
+	l.unbind(func(*servedLane) bool { return true }, true)
 	if l.lanes != nil {
 		for _, lane := range l.lanes.Lanes() {
 			lane.Req.Wake() // the lane servers see done; the process exits (the region stays mapped)
@@ -197,6 +226,18 @@ func (l *PartitionLink) shut(srv *Server) {
 	}
 	for _, s := range ss {
 		srv.closeSession(s)
+	}
+}
+
+// endSession forgets the SPM's session id: the services free what they
+// kept for it.
+func (l *PartitionLink) endSession(srv *Server, id uint64) {
+	l.mu.Lock()
+	ss := l.sessions[id]
+	delete(l.sessions, id)
+	l.mu.Unlock()
+	if ss != nil {
+		srv.closeSession(ss)
 	}
 }
 
@@ -237,9 +278,11 @@ func (l *PartitionLink) answer(srv *Server, sessionID uint64, client int32, fram
 			break
 		}
 		ss := l.session(srv, sessionID, client)
+		ss.serial.Lock()
 		rep.Status, rep.Out = srv.call(ss, svc, req)
 		out = ipc.AppendReply(nil, rep)
 		svc.gate.RUnlock()
+		ss.serial.Unlock()
 	}
 	return out
 }

@@ -32,6 +32,12 @@ const (
 	linkHello    byte = 7 // SPM → partition: what to run (JSON), the first frame
 	linkReady    byte = 8 // partition → SPM: started, or why not (JSON)
 	linkShm      byte = 9 // SPM → partition, before linkHello: the shared-memory lanes it passed (JSON)
+	// Direct lanes (direct.go): linkBind carries a lane's descriptors
+	// (SCM_RIGHTS) and, in the header, the session and client it serves.
+	linkBind       byte = 10 // SPM → partition: serve this direct lane (JSON bindMsg)
+	linkUnbind     byte = 11 // SPM → partition: stop serving it (JSON bindMsg, id only)
+	linkBindFailed byte = 12 // partition → SPM: it could not map the lane (JSON bindMsg, id only)
+	linkMaxOp           = linkBindFailed
 )
 
 // errLink is wrapped by every malformed link frame: the link is then
@@ -71,7 +77,7 @@ func parseLinkHeader(h []byte, lim ipc.Limits) (int, error) {
 	if n < linkHeader-4 || n+4 > maxLinkFrame(lim) {
 		return 0, fmt.Errorf("%w: length %d", errLink, n)
 	}
-	if h[5] != 0 || h[6] != 0 || h[7] != 0 || h[4] == 0 || h[4] > linkShm {
+	if h[5] != 0 || h[6] != 0 || h[7] != 0 || h[4] == 0 || h[4] > linkMaxOp {
 		return 0, fmt.Errorf("%w: op %d", errLink, h[4])
 	}
 	return n - (linkHeader - 4), nil

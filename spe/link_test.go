@@ -26,7 +26,7 @@ func TestLinkFrameRoundTrip(t *testing.T) {
 	}
 	for name, bad := range map[string]func([]byte){
 		"op 0":      func(b []byte) { b[4] = 0 },
-		"op 10":     func(b []byte) { b[4] = 10 },
+		"op 13":     func(b []byte) { b[4] = 13 },
 		"reserved":  func(b []byte) { b[6] = 1 },
 		"short":     func(b []byte) { b[0], b[1], b[2], b[3] = 3, 0, 0, 0 },
 		"oversized": func(b []byte) { b[0], b[1], b[2], b[3] = 0xff, 0xff, 0xff, 0x7f },

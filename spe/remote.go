@@ -76,7 +76,8 @@ type remoteConn struct {
 	touched map[uint64]bool     // SPM sessions that reached the process
 	out     map[uint64]*session // the process's own sessions (its calls)
 
-	lanes *lanePool // nil: every call over the socket
+	lanes  *lanePool    // nil: every call over the socket
+	direct directGrants // the direct lanes of clients to this run (direct.go)
 }
 
 // StartRemote starts a partition process and registers its partitions'
@@ -278,6 +279,12 @@ func (r *Remote) handle(rc *remoteConn, f linkFrame) bool {
 			}
 			_ = rc.send(linkOutReply, f.session, f.client, out)
 		}()
+	case linkBindFailed:
+		m, err := bindPayload(f.payload)
+		if err != nil {
+			return false
+		}
+		rc.bindFailed(m.ID)
 	case linkOutEnd:
 		rc.mu.Lock()
 		ss := rc.out[f.session]
@@ -330,6 +337,7 @@ func (r *Remote) down(rc *remoteConn) {
 	rc.conn.Close()
 	close(rc.done)
 	rc.lanes.close()
+	rc.runEnded()
 	// A process told to stop (its link closed) gets a moment to close what
 	// it holds (the audit log's checkpoint); a dead one is reaped at once.
 	exited := make(chan struct{})
@@ -420,6 +428,7 @@ func (r *Remote) SessionClosed(info SessionInfo) {
 	was := rc.touched[info.ID]
 	delete(rc.touched, info.ID)
 	rc.mu.Unlock()
+	rc.sessionEnded(info.ID)
 	if was {
 		_ = rc.send(linkEnd, info.ID, info.Client, nil)
 	}

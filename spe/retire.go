@@ -40,6 +40,11 @@ func (s *Server) Retire(partitions ...string) {
 	}
 	s.partitions = kept
 	s.mu.Unlock()
+	sids := map[uint32]bool{}
+	for _, svc := range gone {
+		sids[svc.manifest.SID] = true
+	}
+	s.revokeDirect(sids) // a retired SID is unreachable over a direct lane too
 	for _, svc := range gone {
 		svc.gate.Lock()
 		svc.retired = true

@@ -41,6 +41,12 @@ type Options struct {
 	// gives partition processes (isolation levels 2 and 3) no lanes: every
 	// call then takes a socket.
 	NoSharedMemory bool
+	// MaxDirectLanes bounds the direct lanes (docs/spe-isolation.md
+	// section 1) that one run of a partition process serves at a time,
+	// revoked ones included until their session ends: each costs a
+	// goroutine and a mapping there and descriptors in both processes
+	// (default 256). Past it, calls take the SPM's path.
+	MaxDirectLanes int
 	// Spin bounds how long a shared-memory lane's server spins for the next
 	// request before it sleeps on the futex (adaptive, see shmring.Waiter):
 	// 0 means shmring.SpinFromEnv(), negative never spins.
@@ -108,6 +114,9 @@ func New(opt Options) *Server {
 	}
 	if opt.MaxSessionsPerClient <= 0 {
 		opt.MaxSessionsPerClient = 64
+	}
+	if opt.MaxDirectLanes <= 0 {
+		opt.MaxDirectLanes = 256
 	}
 	if opt.WriteTimeout <= 0 {
 		opt.WriteTimeout = 30 * time.Second
@@ -190,9 +199,12 @@ type session struct {
 	name string
 	// inService is the time the last call spent in its handler (tracing).
 	inService serviceTimer
-	mu        sync.Mutex
-	handles   map[uint64]*service
-	closed    bool
+	// serial keeps a partition process's calls of one SPM session one at
+	// a time, whether they came from the SPM or on a direct lane.
+	serial  sync.Mutex
+	mu      sync.Mutex
+	handles map[uint64]*service
+	closed  bool
 }
 
 func (ss *session) get(h uint64) (*service, bool) {
@@ -348,11 +360,15 @@ func (s *Server) dispatch(ss *session, req *ipc.Request) (rep *ipc.Reply, held *
 		rep.Handle = h
 	case ipc.KindClose:
 		ss.mu.Lock()
-		_, ok := ss.handles[req.Handle]
+		svc, ok := ss.handles[req.Handle]
 		delete(ss.handles, req.Handle)
 		ss.mu.Unlock()
 		if !ok {
 			rep.Status = ipc.ErrProgrammerError
+			break
+		}
+		if h, remote := svc.handler.(*remoteHandler); remote {
+			h.r.revokeHandle(ss.info.ID, req.Handle) // its direct lane too
 		}
 	case ipc.KindCall:
 		svc, ok := ss.get(req.Handle)
@@ -362,7 +378,7 @@ func (s *Server) dispatch(ss *session, req *ipc.Request) (rep *ipc.Reply, held *
 		}
 		held = svc
 		rep.Status, rep.Out = s.call(ss, svc, req)
-	case ipc.KindSharedMemory:
+	case ipc.KindSharedMemory, ipc.KindDirectLane:
 		// Only a socket connection can be handed a memfd (serveConn
 		// answers it there); an in-process or forwarded session cannot.
 		rep.Status = ipc.ErrNotSupported

@@ -317,6 +317,12 @@ func (s *Server) serveConn(c net.Conn) {
 				continue
 			}
 		}
+		if len(in) >= ipc.HeaderSize && ipc.Kind(in[5]) == ipc.KindDirectLane {
+			if req, err := ipc.ParseRequest(in, s.opt.Limits); err == nil {
+				s.directLane(ss, c, req, &mu)
+				continue
+			}
+		}
 		mu.Lock()
 		out = s.handleFrame(ss, in, out[:0])
 		mu.Unlock()

@@ -57,6 +57,9 @@ func (s *Server) StartTrace(capacity int) {
 	}
 	capacity = min(capacity, MaxTraceCapacity)
 	s.trace.Store(&tracer{ring: make([]TraceEvent, capacity)})
+	// A call on a direct lane would pass by the SPM unrecorded: revoke them
+	// (their clients take the SPM's path); none is granted while tracing.
+	s.revokeDirect(nil)
 }
 
 // StopTrace stops recording; the events recorded stay readable.

@@ -34,6 +34,8 @@ const (
 	wSleeping = 8
 	wCPU      = 12 // the CPU the slot's reader last ran on, plus one (0: unknown)
 	lineSize  = 128
+	// the lane's own line (the third): its state word (Lane.State)
+	wState = 2 * lineSize
 )
 
 // Errors of a lane.
@@ -200,8 +202,9 @@ func mapRegion(fds []int, lanes, slot, size int) (*Region, error) {
 		rep := os.NewFile(uintptr(fds[2+2*i]), "shmring-rep")
 		r.bells = append(r.bells, req, rep)
 		l := &Lane{
-			Req: newSlot(b[0:lineSize], b[ctlSize:ctlSize+slot], req),
-			Rep: newSlot(b[lineSize:2*lineSize], b[ctlSize+slot:], rep),
+			Req:   newSlot(b[0:lineSize], b[ctlSize:ctlSize+slot], req),
+			Rep:   newSlot(b[lineSize:2*lineSize], b[ctlSize+slot:], rep),
+			state: (*uint32)(unsafe.Pointer(&b[wState])),
 		}
 		l.Req.peerCPU, l.Rep.peerCPU = l.Rep.cpu, l.Req.cpu
 		r.lanes = append(r.lanes, l)
@@ -232,7 +235,16 @@ func (r *Region) Close() error {
 // reads Rep; the server the other way round.
 type Lane struct {
 	Req, Rep *Slot
+	state    *uint32
 }
+
+// State is the lane's state word (0 when created). Its meaning is the
+// user's (the SPE's direct lanes: docs/spe-isolation.md); either side may
+// write it, so it is only ever a hint to the side that reads it.
+func (l *Lane) State() uint32 { return atomic.LoadUint32(l.state) }
+
+// SetState stores the lane's state word.
+func (l *Lane) SetState(v uint32) { atomic.StoreUint32(l.state, v) }
 
 // Slot is one direction of a lane: one writer, one reader.
 type Slot struct {
@@ -312,9 +324,6 @@ func (s *Slot) Take(last uint32, buf []byte, w *Waiter, stop func() bool, deadli
 
 // Published is the slot's current sequence number (what Take compares to).
 func (s *Slot) Published() uint32 { return atomic.LoadUint32(s.seq) }
-
-// osYield gives the core to another runnable thread, if there is one.
-func osYield() { unix.Syscall(unix.SYS_SCHED_YIELD, 0, 0, 0) }
 
 // Rearm makes the doorbells non-blocking again (os/exec made them blocking
 // when it passed the peer's copies to a child: they share the open file

@@ -49,4 +49,6 @@ func (s *Slot) Published() uint32                        { return 0 }
 func (s *Slot) Take(last uint32, buf []byte, w *Waiter, stop func() bool, deadline time.Time) (uint32, []byte, error) {
 	return last, buf, errNotLinux
 }
-func osYield() {}
+
+func (l *Lane) State() uint32   { return 0 }
+func (l *Lane) SetState(uint32) {}

@@ -16,17 +16,20 @@ import (
 // (adaptive), so an idle peer costs at most that per wait.
 const DefaultSpin = 50 * time.Microsecond
 
-// While spinning, a reader gives its core to other threads (sched_yield:
-// on a shared core the peer it waits for may be queued behind it) every
-// yieldEvery, and its Go processor to the process's other goroutines (the
-// SPE's other sessions) every goschedEvery. Gosched is kept rare: each one
-// puts the goroutine on the global run queue and wakes an idle processor,
-// a futex wake-up and a thread that finds nothing to do (3 to 5 futex calls
-// a round trip when it ran every 512 loads, TestCrossProcessEcho).
-const (
-	yieldEvery   = 2 * time.Microsecond
-	goschedEvery = 20 * time.Microsecond
-)
+// While spinning, a reader gives its Go processor to the process's other
+// goroutines (the SPE's other sessions) every goschedEvery, and never its
+// core (sched_yield): on an EEVDF kernel (Linux 6.6 on) a spinner that has
+// run its share is no longer eligible, so its yield hands the core to any
+// other runnable thread, a niced build's included, for that thread's whole
+// slice (milliseconds). Under niced load 9-20 on this project's 2-core
+// machine (TestIsolationCost, 23:13-23:59 UTC, docs/spe-isolation.md
+// section 6), a level-1 round trip over the lane took 118-178 µs yielding
+// every 2 µs, 18-48 µs yielding only when stuck on the peer's CPU, 32 µs
+// yielding only when getcpu said the peer last ran there, and 5.4-6.8 µs
+// never yielding (12-13 µs over the socket). Two threads on one CPU are
+// separated by the Apart waiter instead, and a spin that does not meet its
+// frame ends in a sleep, which lets a queued peer run.
+const goschedEvery = 20 * time.Microsecond
 
 // An Apart waiter checks, once a wait has spun apartAfter, whether it runs
 // on the CPU its peer last reported, and moves off it at most once every
@@ -147,12 +150,12 @@ const idleAfter = 4
 // settle records how long a wait lasted (it slept: the spin did not meet it).
 func (w *Waiter) settle(waited time.Duration) { w.short = waited > idleAfter*w.Spin }
 
-// spin busy-waits for a new sequence until until, yielding now and then
-// (yieldEvery, goschedEvery) and, for an Apart waiter, moving off its
-// peer's CPU.
+// spin busy-waits for a new sequence until until, giving its Go processor
+// away now and then (goschedEvery) and, for an Apart waiter, moving off
+// its peer's CPU.
 func (w *Waiter) spin(s *Slot, last uint32, until time.Time) bool {
 	start := time.Now()
-	nextYield, nextGosched := start.Add(yieldEvery), start.Add(goschedEvery)
+	nextGosched := start.Add(goschedEvery)
 	apartAt, apart := start.Add(apartAfter), w.Apart
 	for i := 1; ; i++ {
 		if atomic.LoadUint32(s.seq) != last {
@@ -169,10 +172,6 @@ func (w *Waiter) spin(s *Slot, last uint32, until time.Time) bool {
 			apart = false
 			w.moveApart(s, now)
 		}
-		if !now.Before(nextYield) {
-			osYield()
-			nextYield = now.Add(yieldEvery)
-		}
 		if !now.Before(nextGosched) {
 			runtime.Gosched()
 			nextGosched = now.Add(goschedEvery)
@@ -183,14 +182,17 @@ func (w *Waiter) spin(s *Slot, last uint32, until time.Time) bool {
 // moveApart moves the thread off the CPU its peer last reported, when it
 // runs there too, at most once every apartEvery (the peer's word may be
 // stale; with as many busy peers as CPUs there is nowhere better to go).
-// A thread that stays on its peer's CPU spins on, yielding it every
-// yieldEvery: sleeping instead was slower (the word, refreshed every
-// publishEvery waits, is often stale, and a sleep costs a wake-up of tens
-// of µs here; TestSignClients, 21:32). A hostile peer's word costs this
-// side at most a move a millisecond.
+// A thread that stays on its peer's CPU (it cannot move) spins on until
+// its spin ends: sleeping at once instead was slower (the word, refreshed
+// every publishEvery waits, is often stale, and a sleep costs a wake-up of
+// tens of µs here; TestSignClients, 21:32). A hostile peer's word costs
+// this side at most a move a millisecond.
 func (w *Waiter) moveApart(s *Slot, now time.Time) {
+	if now.Sub(w.moved) < apartEvery {
+		return
+	}
 	c, ok := cpuNow()
-	if !ok || c != s.peerLastCPU() || now.Sub(w.moved) < apartEvery {
+	if !ok || c != s.peerLastCPU() {
 		return
 	}
 	w.moved = now

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"rampart/ipc"
 	"rampart/psa"
 	"rampart/psaclient"
 	"rampart/spe/platform"
@@ -23,12 +24,17 @@ type levelBench struct {
 	key psa.KeyID
 }
 
-func newLevelBench(t *testing.T, level int, socketOnly bool) *levelBench {
+func newLevelBench(t *testing.T, level int, socketOnly, noDirect bool) *levelBench {
 	t.Helper()
 	devDir, stateDir := newDevice(t)
 	provisionDevice(t, devDir, stateDir)
 	e := startIsolatedWith(t, platform.Isolated{Level: level, Spec: platform.Spec{StateDir: stateDir, DeviceDir: devDir}}, socketOnly)
-	c, err := psaclient.NewClient(e.dial(t))
+	conn, err := ipc.DialWith(e.sock, ipc.DialOptions{NoDirect: noDirect})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	c, err := psaclient.NewClient(conn)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -72,18 +78,22 @@ func TestIsolationCost(t *testing.T) {
 		t.Skip("a benchmark: run with -spe.bench")
 	}
 	type bcase struct {
-		level  int
-		socket bool
+		level    int
+		socket   bool
+		noDirect bool // through the SPM: no direct lane to the partition's process
 	}
 	var cases []bcase
 	for _, socket := range []bool{false, true} {
 		for _, l := range []int{1, 2, 3} {
-			cases = append(cases, bcase{l, socket})
+			cases = append(cases, bcase{l, socket, false})
+			if l > 1 && !socket {
+				cases = append(cases, bcase{l, socket, true})
+			}
 		}
 	}
 	benches := map[bcase]*levelBench{}
 	for _, c := range cases {
-		benches[c] = newLevelBench(t, c.level, c.socket)
+		benches[c] = newLevelBench(t, c.level, c.socket, c.noDirect)
 	}
 	load0, _ := os.ReadFile("/proc/loadavg")
 	const rounds = 5
@@ -102,10 +112,13 @@ func TestIsolationCost(t *testing.T) {
 	fmt.Fprintf(&b, "load average after  %s", load)
 	fmt.Fprintf(&b, "transport  level  round trip (median of %d)  ratio  ECDSA P-256 signs/s  ratio\n", rounds)
 	for _, c := range cases {
-		base := bcase{1, c.socket}
+		base := bcase{1, c.socket, false}
 		name := "shm"
-		if c.socket {
+		switch {
+		case c.socket:
 			name = "socket"
+		case c.noDirect:
+			name = "shm-spm"
 		}
 		r, s := median(rt[c]), median(sg[c])
 		fmt.Fprintf(&b, "%-9s  %5d  %26v  %5.2f  %19.0f  %5.2f\n", name, c.level, time.Duration(r), r/median(rt[base]), 1e9/s, median(sg[base])/s)

@@ -141,8 +141,20 @@ func StartIsolated(srv *spe.Server, iso Isolated) ([]*spe.Remote, error) {
 		return nil
 	}
 	if iso.Level == 2 {
-		if err := start(GroupPRoT, PRoTManifests(iso.Spec.DeviceDir != ""), nil); err != nil {
+		// The lifecycle partition, in the PRoT process, may call the SPM's
+		// retire service (and audit, in the same process, never through it).
+		retire.level2 = true
+		if err := srv.Register(spmRetireManifest, map[string]spe.Handler{"SPM_RETIRE": retire}); err != nil {
+			return nil, err
+		}
+		if err := start(GroupPRoT, PRoTManifests(iso.Spec.DeviceDir != ""), map[int32]*spe.PartitionManifest{LifecyclePartitionID: &lifecycle.Manifest}); err != nil {
 			return remotes, err
+		}
+		if err := retire.learnState(); err != nil {
+			return remotes, err
+		}
+		if retire.done.Load() {
+			srv.Retire(keyHolders...) // a decommissioned device serves none, as at levels 1 and 3
 		}
 	} else {
 		if err := srv.Register(spmRetireManifest, map[string]spe.Handler{"SPM_RETIRE": retire}); err != nil {
@@ -288,6 +300,7 @@ func openGroup(srv *spe.Server, link *spe.PartitionLink, h hello) (func(), error
 			return nil, err
 		}
 		opt.Into = srv
+		opt.RetireInSPM = func() error { return retireInSPM(link.Caller(LifecyclePartitionID)) }
 		p, err := Open(opt)
 		if err != nil {
 			return nil, err

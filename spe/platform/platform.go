@@ -89,6 +89,12 @@ type Options struct {
 	// session the partition manager limits to that partition's manifest
 	// dependencies): how a level-3 group gets derived keys and ITS.
 	Caller func(partition int32) ipc.Transport
+	// RetireInSPM, at isolation level 2 (the PRoT process), asks the
+	// partition manager to retire the key holders' SIDs once
+	// decommissioning has retired and shredded them here: the SPM routes
+	// by SID, and would otherwise keep routing them (a connect succeeding,
+	// its calls refused by this process).
+	RetireInSPM func() error
 	// RoT, when set, is the TPM holding the hardware unique key, the
 	// attestation key and the persistent PSA keys created with
 	// psa.LifetimePersistentTPM (docs/roots-of-trust.md); nil keeps the
@@ -471,6 +477,11 @@ func (p *Platform) destroy() error {
 		errs = append(errs, storage.Shred(filepath.Join(dir, d)))
 	}
 	clear(p.huk)
+	if p.opt.RetireInSPM != nil && p.Server != nil {
+		// (At a start on a decommissioned device the SPM learns the state
+		// itself, before this process has answered ready.)
+		errs = append(errs, p.opt.RetireInSPM())
+	}
 	return errors.Join(errs...)
 }
 

@@ -14,8 +14,8 @@ import (
 	"rampart/spe/rootkey"
 )
 
-// spmRetireManifest declares the SPM's decommissioning service (level 3):
-// the lifecycle partition is its only client.
+// spmRetireManifest declares the SPM's decommissioning service (levels 2
+// and 3): the lifecycle partition is its only client.
 var spmRetireManifest = spe.PartitionManifest{
 	FrameworkVersion: "1.1",
 	Name:             "RAMPART_SPM_RETIRE",
@@ -36,6 +36,7 @@ const killWait = 10 * time.Second
 type spmRetire struct {
 	srv     *spe.Server
 	done    atomic.Bool // the device is decommissioned: every start is told so
+	level2  bool        // one PRoT process, which retired its services itself: retire them here only
 	mu      sync.Mutex
 	remotes []*spe.Remote
 }
@@ -54,6 +55,12 @@ func (h *spmRetire) Call(m *spe.Message) ipc.Status {
 		return ipc.ErrProgrammerError
 	}
 	h.done.Store(true)
+	if h.level2 {
+		// The caller's process has retired, wiped and shredded them; the
+		// SPM stops routing their SIDs (and revokes their direct lanes).
+		h.srv.Retire(keyHolders...)
+		return ipc.Success
+	}
 	h.mu.Lock()
 	rs := append([]*spe.Remote(nil), h.remotes...)
 	h.mu.Unlock()
@@ -120,7 +127,14 @@ func waitNewPID(r *spe.Remote, old int, d time.Duration) bool {
 // retireProcesses asks the SPM, as the lifecycle partition, to end every
 // other PRoT process (level 3 decommissioning).
 func (p *Platform) retireProcesses() error {
-	rep, err := p.calls.get(LifecyclePartitionID).RoundTrip(&ipc.Request{Kind: ipc.KindStateless, SID: spe.RetireSID, Version: 1})
+	return retireInSPM(p.calls.get(LifecyclePartitionID))
+}
+
+// retireInSPM calls the SPM's retire service as the lifecycle partition:
+// at level 3 it ends every other PRoT process and retires their SIDs, at
+// level 2 it retires the key holders' SIDs.
+func retireInSPM(c ipc.Transport) error {
+	rep, err := c.RoundTrip(&ipc.Request{Kind: ipc.KindStateless, SID: spe.RetireSID, Version: 1})
 	if err == nil && rep.Status != ipc.Success {
 		err = rep.Status
 	}
