@@ -203,9 +203,11 @@ func TestClusterTwoNodes(t *testing.T) {
 	// The NATS server leading the nonce bucket's stream stops: enrollment
 	// (whose nonces are recorded there) goes on through both nodes once
 	// the remaining two have elected a new leader.
-	leader := p.nats.StreamLeader("KV_rampart-nonces")
+	// The NATS servers restarted above: the bucket's raft group elects
+	// its leader within its election timeout, not at once.
+	leader := p.nats.WaitStreamLeader("KV_rampart-nonces", 30*time.Second)
 	if leader < 0 {
-		t.Fatal("no leader for the nonce bucket")
+		t.Fatal("no leader for the nonce bucket within 30 s")
 	}
 	p.nats.Stop(leader)
 	for _, f := range []*fixture{a, b} {
