@@ -37,13 +37,16 @@ type Agent struct {
 	mqttCert    *x509.Certificate // the certificate the MQTT session was opened with
 	mqttAddr    string            // the endpoint of the MQTT session
 	lost        chan struct{}     // closed when the current MQTT session is lost
-	jobs        chan jobMsg
-	transfers   chan []byte    // transfer messages for the session loop (transfer.go)
-	trusts      chan []byte    // trust messages for the session loop (trust.go)
-	forceRenew  bool           // the broker refused the certificate: re-enroll (trust.go)
-	fleetRoots  *x509.CertPool // state.Fleet's CA certificates, parsed
-	ep          endpointState  // which MQTT endpoint the next connection tries (endpoints.go)
-	mirror      int            // which download endpoint the next attempt tries (download.go)
+	// told is set when the broker ended the current session with a
+	// DISCONNECT: a session lost without one was cut (its node died).
+	told       *atomic.Bool
+	jobs       chan jobMsg
+	transfers  chan []byte    // transfer messages for the session loop (transfer.go)
+	trusts     chan []byte    // trust messages for the session loop (trust.go)
+	forceRenew bool           // the broker refused the certificate: re-enroll (trust.go)
+	fleetRoots *x509.CertPool // state.Fleet's CA certificates, parsed
+	ep         endpointState  // which MQTT endpoint the next connection tries (endpoints.go)
+	mirror     int            // which download endpoint the next attempt tries (download.go)
 
 	started   time.Time
 	published atomic.Int64
@@ -214,7 +217,7 @@ func (a *Agent) dialTLS(ctx context.Context) (net.Conn, *x509.Certificate, strin
 	}
 	raw, err := a.cfg.Dial(ctx, "tcp", addr)
 	if err != nil {
-		a.endpointFailed(addr)
+		a.endpointDown(addr)
 		return nil, nil, addr, fmt.Errorf("agent: mqtt: %w", err)
 	}
 	tc := a.tlsConfig(name)
@@ -224,7 +227,7 @@ func (a *Agent) dialTLS(ctx context.Context) (net.Conn, *x509.Certificate, strin
 	defer cancel()
 	if err := conn.HandshakeContext(hctx); err != nil {
 		raw.Close()
-		a.endpointFailed(addr)
+		a.endpointDown(addr)
 		return nil, nil, addr, fmt.Errorf("agent: mqtt: %s: tls: %w", addr, err)
 	}
 	return conn, cert, addr, nil

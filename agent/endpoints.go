@@ -3,6 +3,7 @@ package agent
 import (
 	"slices"
 	"strings"
+	"time"
 
 	"rampart/deviceproto"
 )
@@ -26,7 +27,24 @@ import (
 type endpointState struct {
 	next     int    // index in endpointsLocked of the next endpoint tried
 	referred string // a Server Reference, tried once, first
+	// down is when each endpoint (lower case) last looked down: its dial
+	// or TLS handshake failed, or a session there was cut without a
+	// DISCONNECT. A session opened there forgets it.
+	down map[string]time.Time
 }
+
+// recentlyDown is how long an endpoint that looked down is passed over
+// while another has not looked down as recently. A node that refuses a
+// device with a DISCONNECT or a CONNACK (busy, draining, a renewal that
+// superseded the session's certificate) is alive and only moves the
+// rotation on; a node killed a few seconds ago is not, and the rotation
+// alone sent a device whose session on a survivor ended back to it: one
+// more refused dial and one more backoff before the next survivor
+// (clustertest TestClusterKillNodeMidCampaign at load 30-50). The skip
+// only reorders the endpoints the fleet named, each still authenticated
+// by its certificate; when every endpoint looked down lately the one
+// that did longest ago is tried, so a fleet that recovers is found.
+const recentlyDown = 10 * time.Second
 
 // MQTTEndpoints are the endpoints the agent connects to, in order.
 func (a *Agent) MQTTEndpoints() []string {
@@ -54,8 +72,7 @@ func (a *Agent) pickEndpoint() string {
 		a.ep.referred = ""
 		return r
 	}
-	l := a.endpointsLocked()
-	return l[a.ep.next%len(l)]
+	return a.currentLocked()
 }
 
 // nextEndpoint is the endpoint the next connection will try (logs).
@@ -65,8 +82,34 @@ func (a *Agent) nextEndpoint() string {
 	if a.ep.referred != "" {
 		return a.ep.referred
 	}
+	return a.currentLocked()
+}
+
+// currentLocked moves the rotation to the first endpoint from the
+// current one that has not looked down within recentlyDown, or, when
+// each has, to the one that did longest ago, and returns it.
+func (a *Agent) currentLocked() string {
 	l := a.endpointsLocked()
-	return l[a.ep.next%len(l)]
+	now := a.now()
+	best, oldest := -1, now
+	for k := range l {
+		i := (a.ep.next + k) % len(l)
+		at, ok := a.ep.down[strings.ToLower(l[i])]
+		if !ok || now.Sub(at) >= recentlyDown {
+			best = i
+			break
+		}
+		if best < 0 || at.Before(oldest) {
+			best, oldest = i, at
+		}
+	}
+	a.ep.next = best
+	return l[best]
+}
+
+// worked forgets that addr looked down: a session opened there.
+func (e *endpointState) worked(addr string) {
+	delete(e.down, strings.ToLower(addr))
 }
 
 // endpointFailed moves the next attempt past addr, if addr is the current
@@ -74,10 +117,26 @@ func (a *Agent) nextEndpoint() string {
 func (a *Agent) endpointFailed(addr string) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
+	a.failedLocked(addr)
+}
+
+func (a *Agent) failedLocked(addr string) {
 	l := a.endpointsLocked()
 	if strings.EqualFold(l[a.ep.next%len(l)], addr) {
 		a.ep.next = (a.ep.next + 1) % len(l)
 	}
+}
+
+// endpointDown is endpointFailed for an endpoint that looks down (see
+// endpointState.down): it is also passed over for recentlyDown.
+func (a *Agent) endpointDown(addr string) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.ep.down == nil {
+		a.ep.down = make(map[string]time.Time)
+	}
+	a.ep.down[strings.ToLower(addr)] = a.now()
+	a.failedLocked(addr)
 }
 
 // referTo records a broker's Server Reference (MQTT 5 reason 0x9C or 0x9D):
@@ -120,4 +179,12 @@ func (a *Agent) learnEndpointsLocked(l []string) {
 	if len(l) > 0 {
 		a.state.MQTTEndpoints = slices.Clone(l)
 	}
+}
+
+// now is Config.Now (time.Now in an Agent built without New).
+func (a *Agent) now() time.Time {
+	if a.cfg.Now != nil {
+		return a.cfg.Now()
+	}
+	return time.Now()
 }

@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strconv"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -191,5 +192,75 @@ func TestRefusalOfReplacedCertificate(t *testing.T) {
 	a.connectFailed(e, current, false)
 	if got := a.pickEndpoint(); got == e || a.forceRenew {
 		t.Fatalf("other failure: next endpoint %s (want another than %s), forced renewal %v (want false)", got, e, a.forceRenew)
+	}
+}
+
+// TestRecentlyDownEndpointSkipped: an endpoint that looked down a few
+// seconds ago (its dial refused: a dead node) is passed over while
+// another has not; an endpoint that refused with a CONNACK or ended a
+// session with a DISCONNECT (alive: busy, draining) only moves the
+// rotation on, as before. When every endpoint looked down lately the one
+// that did longest ago is tried, and a session opened at an endpoint, or
+// recentlyDown passing, forgets it. Before, the rotation went to the dead
+// node's endpoint whenever it came next.
+func TestRecentlyDownEndpointSkipped(t *testing.T) {
+	now := time.Date(2026, 12, 7, 23, 0, 0, 0, time.UTC)
+	a := &Agent{cfg: Config{Dir: t.TempDir(), MQTTAddr: "node-0.example:8883", Log: slog.New(slog.DiscardHandler), Now: func() time.Time { return now }},
+		state: &State{MQTTEndpoints: []string{"node-1.example:8883", "node-2.example:8883"}}}
+	const n0, n1, n2 = "node-0.example:8883", "node-1.example:8883", "node-2.example:8883"
+	next := func(d time.Duration, want, why string) {
+		t.Helper()
+		now = now.Add(d)
+		if got := a.pickEndpoint(); got != want {
+			t.Fatalf("%s: next endpoint %s, want %s", why, got, want)
+		}
+	}
+	// t=0: node-0 is killed; the device's dial there is refused.
+	a.endpointDown(n0)
+	next(0, n1, "node-0 down (t=0)")
+	// t=2: node-1 ends the session (DISCONNECT), node-2 answers busy
+	// (CONNACK 0x89): the rotation's next is node-0, down 3 s ago: node-1.
+	a.endpointFailed(n1)
+	next(2*time.Second, n2, "node-1 ended the session (t=2)")
+	a.endpointFailed(n2)
+	next(time.Second, n1, "node-2 busy (t=3), node-0 down 3 s ago")
+	// Every endpoint looked down lately: the one that did longest ago.
+	a.endpointDown(n1)
+	next(time.Second, n2, "node-1 down too (t=4)")
+	a.endpointDown(n2)
+	next(time.Second, n0, "node-2 down too (t=5): node-0 looked down longest ago")
+	a.endpointDown(n0)
+	next(0, n1, "node-0 refused again (t=5): node-1 looked down longest ago")
+	// A session opened at node-2 (Connect) forgets that it looked down.
+	a.mu.Lock()
+	a.ep.worked(n2)
+	a.ep.next = 0
+	a.mu.Unlock()
+	next(0, n2, "node-2 served a session since")
+	// A failure older than recentlyDown counts no more.
+	a.ep.next = 0
+	next(recentlyDown, n0, "node-0 looked down recentlyDown ago")
+}
+
+// TestCutSessionMarksEndpointDown: a session cut without a DISCONNECT
+// (its node died) marks its endpoint down, so the next connections pass
+// it over; one the broker ended with a DISCONNECT (alive) only moves the
+// rotation on.
+func TestCutSessionMarksEndpointDown(t *testing.T) {
+	for _, told := range []bool{false, true} {
+		a := &Agent{cfg: Config{Dir: t.TempDir(), MQTTAddr: "node-0.example:8883", Log: slog.New(slog.DiscardHandler)},
+			state: &State{MQTTEndpoints: []string{"node-1.example:8883"}}}
+		lost := make(chan struct{})
+		close(lost)
+		a.mqttAddr, a.lost, a.told = "node-0.example:8883", lost, new(atomic.Bool)
+		a.told.Store(told)
+		a.sessionLost()
+		_, down := a.ep.down["node-0.example:8883"]
+		if down == told {
+			t.Errorf("session ended with a DISCONNECT %v: endpoint marked down %v", told, down)
+		}
+		if got := a.pickEndpoint(); got != "node-1.example:8883" {
+			t.Errorf("session ended with a DISCONNECT %v: next endpoint %s", told, got)
+		}
 	}
 }

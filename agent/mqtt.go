@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/eclipse/paho.golang/packets"
@@ -27,6 +28,7 @@ func (a *Agent) Connect(ctx context.Context) error {
 		return err
 	}
 	lost := make(chan struct{})
+	told := new(atomic.Bool)
 	var once = make(chan struct{}, 1)
 	signal := func() {
 		select {
@@ -39,6 +41,7 @@ func (a *Agent) Connect(ctx context.Context) error {
 		Conn:          packets.NewThreadSafeConn(conn),
 		OnClientError: func(error) { signal() },
 		OnServerDisconnect: func(d *paho.Disconnect) {
+			told.Store(true)
 			if d.Properties != nil {
 				a.serverReference(d.ReasonCode, d.Properties.ServerReference)
 			} else {
@@ -76,7 +79,8 @@ func (a *Agent) Connect(ctx context.Context) error {
 	}
 	a.mu.Lock()
 	old := a.mqtt
-	a.mqtt, a.mqttCert, a.mqttAddr, a.lost = c, cert, addr, lost
+	a.mqtt, a.mqttCert, a.mqttAddr, a.lost, a.told = c, cert, addr, lost, told
+	a.ep.worked(addr)
 	a.mu.Unlock()
 	if old != nil {
 		old.Disconnect(&paho.Disconnect{})
@@ -163,14 +167,33 @@ func (a *Agent) serverReference(code byte, ref string) {
 
 // sessionLost moves the next connection past the endpoint of the session
 // that ended (once per session): the devices of a node that went away try
-// another at once.
+// another at once. A session cut without a DISCONNECT also marks its
+// endpoint down for a while (endpoints.go, recentlyDown).
 func (a *Agent) sessionLost() {
 	a.mu.Lock()
 	addr := a.mqttAddr
 	a.mqttAddr = ""
+	cut := a.told != nil && !a.told.Load() && isClosed(a.lost)
 	a.mu.Unlock()
-	if addr != "" {
+	switch {
+	case addr == "":
+	case cut:
+		a.endpointDown(addr)
+	default:
 		a.endpointFailed(addr)
+	}
+}
+
+// isClosed reports whether ch is closed (nil: no).
+func isClosed(ch <-chan struct{}) bool {
+	if ch == nil {
+		return false
+	}
+	select {
+	case <-ch:
+		return true
+	default:
+		return false
 	}
 }
 

@@ -203,9 +203,11 @@ func TestClusterTwoNodes(t *testing.T) {
 	// The NATS server leading the nonce bucket's stream stops: enrollment
 	// (whose nonces are recorded there) goes on through both nodes once
 	// the remaining two have elected a new leader.
-	leader := p.nats.StreamLeader("KV_rampart-nonces")
+	// The NATS servers restarted above: the bucket's raft group elects
+	// its leader within its election timeout, not at once.
+	leader := p.nats.WaitStreamLeader("KV_rampart-nonces", 30*time.Second)
 	if leader < 0 {
-		t.Fatal("no leader for the nonce bucket")
+		t.Fatal("no leader for the nonce bucket within 30 s")
 	}
 	p.nats.Stop(leader)
 	for _, f := range []*fixture{a, b} {
@@ -380,7 +382,7 @@ func TestClusterStaleSupersededIgnored(t *testing.T) {
 	defer c.Disconnect(&paho.Disconnect{})
 	waitFor(t, 5*time.Second, "a holds d", func() bool { return a.srv.broker.Connected() == 1 })
 	// The late message: b announces the older certificate again.
-	if err := b.srv.node.Superseded(d.id, older); err != nil {
+	if err := b.srv.node.Superseded(d.id, older, 0); err != nil {
 		t.Fatal(err)
 	}
 	time.Sleep(2 * time.Second) // the bus delivers within milliseconds here
@@ -392,4 +394,46 @@ func TestClusterStaleSupersededIgnored(t *testing.T) {
 		t.Fatalf("a new session with the newest certificate: %v", err)
 	}
 	c2.Disconnect(&paho.Disconnect{})
+}
+
+// TestClusterRenewalGraceAcrossNodes: a device connected to node a renews
+// through node b (enrollment behind a load balancer): a gives the old
+// certificate's session the renewal's grace that b gave it (the
+// superseded message carries it), so the device keeps its session until
+// it reconnects with the new certificate, which takes it over. Fails on
+// the code that ended it at once on every node but the issuing one.
+func TestClusterRenewalGraceAcrossNodes(t *testing.T) {
+	p := newClusterPair(t, false)
+	a, b := p.a, p.b
+	waitFor(t, 10*time.Second, "both nodes live", func() bool { return a.srv.node.Live() == 2 && b.srv.node.Live() == 2 })
+	d := a.newDevices(1)[0]
+	if err := d.enroll(false); err != nil {
+		t.Fatal(err)
+	}
+	c, _, err := d.mqtt("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Disconnect(&paho.Disconnect{})
+	waitFor(t, 5*time.Second, "a holds d", func() bool { return a.srv.broker.Connected() == 1 })
+	d.f = b
+	if err := d.enroll(true); err != nil {
+		t.Fatal(err)
+	}
+	d.f = a
+	time.Sleep(2 * time.Second) // the bus delivers within milliseconds here; the grace is 15 s
+	ctx := context.Background()
+	if pr, err := c.Publish(ctx, &paho.Publish{Topic: deviceproto.TelemetryTopic(d.id), QoS: 1, Payload: []byte(`{"values":{"x":0}}`)}); err != nil || pr.ReasonCode != 0 {
+		t.Fatalf("publish on the old session within the renewal's grace: %+v %v", pr, err)
+	}
+	c2, _, err := d.mqtt("")
+	if err != nil {
+		t.Fatalf("renewed certificate at a: %v", err)
+	}
+	defer c2.Disconnect(&paho.Disconnect{})
+	select {
+	case <-c.Done():
+	case <-time.After(time.Minute): // against hangs
+		t.Fatal("the new certificate's session did not take the old one over")
+	}
 }

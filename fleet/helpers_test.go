@@ -39,18 +39,19 @@ const (
 // fixture is a running fleet server with one manufacturer, one release key
 // and one registered release.
 type fixture struct {
-	t       *testing.T
-	srv     *Server
-	dir     string
-	mfr     *ecdsa.PrivateKey
-	relKey  *ecdsa.PrivateKey
-	release []byte // signed image
-	relInfo component
-	http    *http.Client
-	cfgPath string
-	backend string
-	clock   atomic.Int64  // offset added to the server clock
-	jobTTL  time.Duration // validity of the jobs the server signs (default when 0)
+	t            *testing.T
+	srv          *Server
+	dir          string
+	mfr          *ecdsa.PrivateKey
+	relKey       *ecdsa.PrivateKey
+	release      []byte // signed image
+	relInfo      component
+	http         *http.Client
+	cfgPath      string
+	backend      string
+	clock        atomic.Int64  // offset added to the server clock
+	jobTTL       time.Duration // validity of the jobs the server signs (default when 0)
+	renewalGrace time.Duration // Options.RenewalGrace
 	// onlyListedNATS: the node connects only to its configured NATS URLs.
 	onlyListedNATS bool
 	// Where the server listens and the CA it uses (in-process or child).
@@ -110,11 +111,17 @@ log:
 func newFixture(t *testing.T, backend string) *fixture {
 	t.Helper()
 	f := prepareFixture(t, backend)
+	f.startRegistered()
+	return f
+}
+
+// startRegistered starts the server and registers the fixture's release.
+func (f *fixture) startRegistered() {
+	f.t.Helper()
 	f.start()
 	if _, err := trust.RegisterRelease(context.Background(), f.srv.Store(), f.release, f.srv.cfg.releaseKeys, "test", "test"); err != nil {
-		t.Fatal(err)
+		f.t.Fatal(err)
 	}
-	return f
 }
 
 // prepareFixture writes the keys, the configuration and a signed release,
@@ -152,7 +159,7 @@ func (f *fixture) start() {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv, err := New(cfg, Options{Passphrase: []byte(testPassphrase), Rand: rand.Reader, JobTTL: f.jobTTL, ClusterOnlyListedNATS: f.onlyListedNATS,
+	srv, err := New(cfg, Options{Passphrase: []byte(testPassphrase), Rand: rand.Reader, JobTTL: f.jobTTL, RenewalGrace: f.renewalGrace, ClusterOnlyListedNATS: f.onlyListedNATS,
 		Now: func() time.Time { return time.Now().Add(time.Duration(f.clock.Load())) }})
 	if err != nil {
 		t.Fatal(err)

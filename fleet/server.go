@@ -56,6 +56,10 @@ type Options struct {
 	// JobTTL is how long a signed job stays valid (deviceproto.DefaultJobTTL
 	// when 0; tests shorten it).
 	JobTTL time.Duration
+	// RenewalGrace is how long the session of a certificate its device
+	// replaced by a renewal lives on (renewalGrace when 0; tests change
+	// it; never more than renewalGrace).
+	RenewalGrace time.Duration
 	// ClusterOnlyListedNATS: connect only to the NATS URLs of the
 	// configuration, not to the servers the NATS cluster advertises
 	// (tests cut a node off with it).
@@ -263,7 +267,7 @@ func New(cfg *Config, o Options) (*Server, error) {
 		NonceTTL: cfg.NonceTTL.Duration, CertTTL: cfg.CA.CertTTL.Duration, OnDecision: s.metrics.decision,
 		NonceRate: netlimit.Rate{PerSecond: cfg.Limits.NonceRate, Burst: cfg.Limits.NonceBurst}, MaxSources: cfg.Limits.Sources, Refusals: s.refusals,
 		NonceKey: nonceKey, NoncesInStore: cfg.Clustered(), UsedNonces: s.olderNodesNonces(cfg.Clustered()),
-		OnIssued: func(id, serial string) { s.supersede(id, serial) }, MQTTEndpoints: s.mqttEndpoints})
+		OnIssued: s.supersede, MQTTEndpoints: s.mqttEndpoints})
 	if err != nil {
 		return fail(err)
 	}

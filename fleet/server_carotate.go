@@ -272,12 +272,40 @@ func (s *Server) pendingDevices(ctx context.Context) (pending, active []string, 
 // reconnects with the new one as soon as it has it): a bound, not a wait.
 const rotationGrace = 15 * time.Second
 
+// renewalGrace is how long the session a device opened with the
+// certificate it has just replaced by a renewal lives on: until the
+// device reconnects with the new one (which takes the session over) or
+// for this long, as for a CA rotation's re-enrollment.
+//
+// Why a grace, and why it is safe. The renewal of an update's
+// re-attestation used to end the device's session at its commit: the
+// device was offline until the answer travelled back and it reconnected,
+// and after a node's death, with survivors and the store slow, that loss
+// sent it round the endpoints again (clustertest KillNodeMidCampaign and
+// SingleNodeKill9AndRestart missed their bounds at load 30-50). What the
+// grace keeps open is only the session already authenticated by the old
+// certificate, of the device that has just proved itself again with a
+// fresh attestation token: a new connection with the old certificate is
+// refused at once (broker.SupersedeAfter), the certificate is revoked in
+// the store in the renewal's transaction, and the session still ends at
+// the old certificate's expiry. A renewal is not how a compromise is
+// answered: revoking, suspending or decommissioning the device ends its
+// sessions at once on every node (broker.Disconnect, whatever grace is
+// running), and such a device's renewal is refused (it must be active).
+const renewalGrace = 15 * time.Second
+
 // supersedeGrace is the grace of the session of deviceID's earlier
 // certificate once it was issued a new one: rotationGrace for a device
 // this node told to re-enroll for the CA rotation within renotifyAfter,
-// else none (a renewal, or a re-enrollment after a revocation, ends it at
-// once).
-func (s *Server) supersedeGrace(deviceID string) time.Duration {
+// renewalGrace (Options.RenewalGrace) for the device's own renewal, else
+// none (a re-enrollment ends it at once).
+func (s *Server) supersedeGrace(deviceID string, renewal bool) time.Duration {
+	if renewal {
+		if g := s.opts.RenewalGrace; g != 0 {
+			return min(g, renewalGrace)
+		}
+		return renewalGrace
+	}
 	r := s.rot
 	if r == nil {
 		return 0

@@ -225,15 +225,17 @@ func (s *Server) subscribeCluster() error {
 // the session of the newest certificate and, for a minute, refuse every
 // new one on this node as superseded by the older (300-device runs:
 // devices lost for the rest of a campaign). A store read per message from
-// another node; a read that fails applies the message (as before).
-func (s *Server) supersededElsewhere(deviceID, serial string) {
+// another node; a read that fails applies the message (as before). The
+// grace the issuing node gave the old session (supersedeGrace) applies
+// here too, bounded by the longest this node would give.
+func (s *Server) supersededElsewhere(deviceID, serial string, grace time.Duration) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
 	if c, err := s.db.Certificate(ctx, serial); err == nil && !c.Revoked.IsZero() {
 		s.log.Info("superseded certificate message out of date: ignored", "device", deviceID, "serial", serial)
 		return
 	}
-	s.broker.Supersede(deviceID, serial)
+	s.broker.SupersedeAfter(deviceID, serial, min(grace, max(renewalGrace, rotationGrace)))
 }
 
 // disconnect ends deviceID's session on this node and, in a cluster, on
@@ -250,11 +252,13 @@ func (s *Server) disconnect(deviceID, reason string) bool {
 }
 
 // supersede ends the sessions of deviceID that use a certificate other
-// than serial, on every node.
-func (s *Server) supersede(deviceID, serial string) {
-	s.broker.SupersedeAfter(deviceID, serial, s.supersedeGrace(deviceID))
+// than serial, on every node, after the grace supersedeGrace gives them
+// (renewal: the device's own renewal).
+func (s *Server) supersede(deviceID, serial string, renewal bool) {
+	grace := s.supersedeGrace(deviceID, renewal)
+	s.broker.SupersedeAfter(deviceID, serial, grace)
 	if s.node != nil {
-		if err := s.node.Superseded(deviceID, serial); err != nil {
+		if err := s.node.Superseded(deviceID, serial, grace); err != nil {
 			s.log.Error("superseded certificate not sent to the other nodes", "device", deviceID, "err", err)
 		}
 	}

@@ -12,50 +12,126 @@ import (
 
 	"rampart/deviceproto"
 	"rampart/fleet/ca"
+	"rampart/fleet/store/storetest"
 )
 
-// TestRenewalEndsOldSession: renewal revokes the certificate it replaces
-// and ends the MQTT session still using it (before, the old certificate
-// stayed valid and its session went on); the old certificate is then
-// refused, the new one connects and publishes.
+// TestRenewalEndsOldSession: renewal revokes the certificate it replaces:
+// a new connection with the old certificate is refused at once, and the
+// MQTT session still using it ends when the device reconnects with the
+// new one (which takes it over) or, failing that, after the renewal's
+// grace (before the grace, at the renewal's commit: an update's
+// re-attestation left the device offline until it reconnected). The new
+// certificate connects and publishes.
 func TestRenewalEndsOldSession(t *testing.T) {
-	eachBackend(t, func(t *testing.T, f *fixture) {
-		d := f.newDevices(1)[0]
-		if err := d.enroll(false); err != nil {
-			t.Fatal(err)
-		}
-		oldCert := d.tlsCert()
-		c, _, err := d.mqtt("")
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer c.Disconnect(&paho.Disconnect{})
-		if err := d.enroll(true); err != nil {
-			t.Fatal(err)
-		}
-		select {
-		case <-c.Done():
-		case <-time.After(time.Minute): // against hangs
-			t.Fatal("the session of the superseded certificate is still open")
-		}
-		ctx := context.Background()
-		rec, err := f.srv.Store().Certificate(ctx, ca.Serial(oldCert.Leaf.SerialNumber))
-		if err != nil || rec.Revoked.IsZero() {
-			t.Fatalf("old certificate after renewal: %+v, %v", rec, err)
-		}
-		if e := f.lastAudit("mqtt.session", d.id); !strings.Contains(e.Reason, "superseded") {
-			t.Fatalf("audit: %+v", e)
-		}
-		mustConnectFail(t, f, oldCert, d.id, "superseded certificate")
-		c2, _, err := d.mqtt("")
-		if err != nil {
-			t.Fatalf("renewed certificate: %v", err)
-		}
-		defer c2.Disconnect(&paho.Disconnect{})
-		if pr, err := c2.Publish(ctx, &paho.Publish{Topic: deviceproto.TelemetryTopic(d.id), QoS: 1, Payload: []byte(`{"values":{"x":1}}`)}); err != nil || pr.ReasonCode != 0 {
-			t.Fatalf("publish with the renewed certificate: %+v %v", pr, err)
-		}
-	})
+	for _, b := range storetest.Backends {
+		t.Run(b, func(t *testing.T) {
+			f := prepareFixture(t, b)
+			f.renewalGrace = time.Hour // no session here may end by its grace
+			f.startRegistered()
+			d := f.newDevices(1)[0]
+			if err := d.enroll(false); err != nil {
+				t.Fatal(err)
+			}
+			oldCert := d.tlsCert()
+			c, _, err := d.mqtt("")
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Disconnect(&paho.Disconnect{})
+			if err := d.enroll(true); err != nil {
+				t.Fatal(err)
+			}
+			ctx := context.Background()
+			rec, err := f.srv.Store().Certificate(ctx, ca.Serial(oldCert.Leaf.SerialNumber))
+			if err != nil || rec.Revoked.IsZero() {
+				t.Fatalf("old certificate after renewal: %+v, %v", rec, err)
+			}
+			mustConnectFail(t, f, oldCert, d.id, "superseded certificate")
+			// The old session serves within its grace (on the old code it
+			// was ended at the renewal's commit).
+			if pr, err := c.Publish(ctx, &paho.Publish{Topic: deviceproto.TelemetryTopic(d.id), QoS: 1, Payload: []byte(`{"values":{"x":0}}`)}); err != nil || pr.ReasonCode != 0 {
+				t.Fatalf("publish on the old session within the renewal's grace: %+v %v", pr, err)
+			}
+			c2, _, err := d.mqtt("")
+			if err != nil {
+				t.Fatalf("renewed certificate: %v", err)
+			}
+			defer c2.Disconnect(&paho.Disconnect{})
+			select {
+			case <-c.Done():
+			case <-time.After(time.Minute): // against hangs
+				t.Fatal("the new certificate's session did not take the old one over")
+			}
+			if pr, err := c2.Publish(ctx, &paho.Publish{Topic: deviceproto.TelemetryTopic(d.id), QoS: 1, Payload: []byte(`{"values":{"x":1}}`)}); err != nil || pr.ReasonCode != 0 {
+				t.Fatalf("publish with the renewed certificate: %+v %v", pr, err)
+			}
+		})
+	}
+}
+
+// TestRenewalGraceEnds: without a reconnection the old certificate's
+// session ends when the renewal's grace passes, audited as superseded.
+func TestRenewalGraceEnds(t *testing.T) {
+	f := prepareFixture(t, "sqlite")
+	f.renewalGrace = 300 * time.Millisecond
+	f.startRegistered()
+	d := f.newDevices(1)[0]
+	if err := d.enroll(false); err != nil {
+		t.Fatal(err)
+	}
+	c, _, err := d.mqtt("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Disconnect(&paho.Disconnect{})
+	if err := d.enroll(true); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-c.Done():
+	case <-time.After(time.Minute): // against hangs
+		t.Fatal("the session of the superseded certificate is still open after the grace")
+	}
+	if e := f.lastAudit("mqtt.session", d.id); !strings.Contains(e.Reason, "superseded") {
+		t.Fatalf("audit: %+v", e)
+	}
+}
+
+// TestRenewalGraceNotForDroppedDevice: a device suspended or
+// decommissioned while the old session of its renewal is in its grace
+// is disconnected at once (the grace here is an hour), and neither
+// certificate connects again.
+func TestRenewalGraceNotForDroppedDevice(t *testing.T) {
+	for _, action := range []string{"suspend", "decommission"} {
+		t.Run(action, func(t *testing.T) {
+			f := prepareFixture(t, "sqlite")
+			f.renewalGrace = time.Hour
+			f.startRegistered()
+			d := f.newDevices(1)[0]
+			if err := d.enroll(false); err != nil {
+				t.Fatal(err)
+			}
+			oldCert := d.tlsCert()
+			c, _, err := d.mqtt("")
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Disconnect(&paho.Disconnect{})
+			if err := d.enroll(true); err != nil {
+				t.Fatal(err)
+			}
+			if st, body := f.api("POST", "/api/v1/devices/"+d.id+"/"+action, adminToken, `{"reason":"reported stolen"}`); st != 200 {
+				t.Fatalf("%s: %d %s", action, st, body)
+			}
+			select {
+			case <-c.Done():
+			case <-time.After(time.Minute): // against hangs; the grace is an hour
+				t.Fatalf("%s device still connected within its renewal's grace", action)
+			}
+			mustConnectFail(t, f, oldCert, d.id, "old certificate of a "+action+"ed device")
+			mustConnectFail(t, f, d.tlsCert(), d.id, "renewed certificate of a "+action+"ed device")
+		})
+	}
 }
 
 // TestListenersTLSPolicy: the enrollment, admin and MQTT listeners all

@@ -537,6 +537,10 @@ type message struct {
 	Payload []byte    `json:"payload,omitempty"`
 	Expires time.Time `json:"expires,omitzero"`
 	What    string    `json:"what,omitempty"`
+	// GraceMS is, in a superseded message, how long the session of the
+	// old certificate may live on (Node.Superseded); a node of the
+	// previous release ignores it and ends the session at once.
+	GraceMS int64 `json:"grace_ms,omitempty"`
 	// Copy marks a core NATS copy of a bus message, sent for the nodes
 	// of the previous release (mixed.go): the others read the bus.
 	Copy bool `json:"copy,omitempty"`
@@ -611,14 +615,16 @@ func (n *Node) OnDisconnect(f func(deviceID, reason string)) error {
 }
 
 // Superseded asks every other node to end deviceID's sessions that use a
-// certificate other than serial (the device enrolled again). Every
-// enrollment sends one, and no one waits for it: it is queued for the bus
-// stream like a job (bus_sender.go), not published while the enrollment
-// waits. (The certificate it supersedes is revoked in the store already,
-// so the device's old sessions are refused at their next connection and
-// ended by a node's recheck whatever becomes of the message.)
-func (n *Node) Superseded(deviceID, serial string) error {
-	m := message{Reason: serial}
+// certificate other than serial (the device enrolled again), after grace
+// (0: at once; a CA rotation's or the device's own renewal, see
+// fleet.Server.supersedeGrace). Every enrollment sends one, and no one
+// waits for it: it is queued for the bus stream like a job
+// (bus_sender.go), not published while the enrollment waits. (The
+// certificate it supersedes is revoked in the store already, so the
+// device's old sessions are refused at their next connection and ended
+// by a node's recheck whatever becomes of the message.)
+func (n *Node) Superseded(deviceID, serial string, grace time.Duration) error {
+	m := message{Reason: serial, GraceMS: max(0, grace.Milliseconds())}
 	msg, err := n.busMsg(SubjectSuperseded, deviceID, m)
 	if err != nil {
 		return err
@@ -630,10 +636,17 @@ func (n *Node) Superseded(deviceID, serial string) error {
 	return nil
 }
 
+// maxGraceMS bounds a superseded message's grace before it is converted
+// (no overflow); the receiver bounds it again, to its own longest.
+const maxGraceMS = int64(time.Hour / time.Millisecond)
+
 // OnSuperseded calls f for each superseded certificate another node
-// announces.
-func (n *Node) OnSuperseded(f func(deviceID, serial string)) error {
-	return n.onDevice(SubjectSuperseded, func(m message) { f(m.Device, m.Reason) })
+// announces, with the grace it gave the old sessions (never negative;
+// the caller bounds it).
+func (n *Node) OnSuperseded(f func(deviceID, serial string, grace time.Duration)) error {
+	return n.onDevice(SubjectSuperseded, func(m message) {
+		f(m.Device, m.Reason, time.Duration(min(max(0, m.GraceMS), maxGraceMS))*time.Millisecond)
+	})
 }
 
 // Job gives every other node deviceID's job (payload, valid until

@@ -240,9 +240,9 @@ func TestSurvivesLossOfAServer(t *testing.T) {
 	if err := a.UseOnce(ctx, "before"); err != nil {
 		t.Fatal(err)
 	}
-	leader := c.StreamLeader("KV_rampart-nonces")
+	leader := c.WaitStreamLeader("KV_rampart-nonces", 30*time.Second)
 	if leader < 0 {
-		t.Fatal("no stream leader")
+		t.Fatal("no stream leader within 30 s")
 	}
 	c.Stop(leader)
 	eventually(t, 20*time.Second, "a key used after the leader stopped", func() bool {

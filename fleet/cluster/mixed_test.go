@@ -137,7 +137,7 @@ func TestPreviousReleaseGetsBusMessages(t *testing.T) {
 	if err := a.Disconnect("dev-2", "revoked"); err != nil {
 		t.Fatal(err)
 	}
-	if err := a.Superseded("dev-3", "serial"); err != nil {
+	if err := a.Superseded("dev-3", "serial", 0); err != nil {
 		t.Fatal(err)
 	}
 	eventually(t, 5*time.Second, "the previous release's node receives the job, the disconnect and the superseded certificate", func() bool {

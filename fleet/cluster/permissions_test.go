@@ -101,7 +101,7 @@ func TestDocumentedNATSPermissionsSuffice(t *testing.T) {
 		for _, err := range []error{
 			n.OnJob(func(id string, _ []byte, _ time.Time) { record(name + " job " + id) }),
 			n.OnDisconnect(func(id, _ string) { record(name + " disconnect " + id) }),
-			n.OnSuperseded(func(id, _ string) { record(name + " superseded " + id) }),
+			n.OnSuperseded(func(id, _ string, _ time.Duration) { record(name + " superseded " + id) }),
 			n.OnChanged(func(what string) { record(name + " changed " + what) }),
 		} {
 			if err != nil {
@@ -117,7 +117,7 @@ func TestDocumentedNATSPermissionsSuffice(t *testing.T) {
 		if err := from.Disconnect("d-"+from.Name(), "revoked"); err != nil {
 			t.Fatal(err)
 		}
-		if err := from.Superseded("d-"+from.Name(), "serial"); err != nil {
+		if err := from.Superseded("d-"+from.Name(), "serial", 0); err != nil {
 			t.Fatal(err)
 		}
 		if err := from.Changed("trust"); err != nil {

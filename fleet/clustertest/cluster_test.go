@@ -95,8 +95,11 @@ func TestSingleNodeKill9AndRestart(t *testing.T) {
 	// refused (the single-node form of TestClusterRevokeCrossNode).
 	other := fd.devs[2]
 	fd.revokeAndCheck(ctx, fd.devs[1], 0)
-	if !other.connected() {
-		t.Error("decommissioning one device disconnected another")
+	// Looked for over a few seconds, not at one instant: a device may be
+	// between two sessions for its own reasons (a renewal, a publish
+	// timeout on the loaded machine).
+	if late, _ := eachWithin([]*simDevice{other}, time.Now(), 10*time.Second, (*simDevice).connected); len(late) > 0 {
+		t.Error("decommissioning one device disconnected another (not connected again within 10 s)")
 	}
 }
 

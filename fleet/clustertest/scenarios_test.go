@@ -80,13 +80,17 @@ func TestClusterKillNodeMidCampaign(t *testing.T)  { runLong(t, "KillNodeMidCamp
 // through node A's API, is disconnected within 1 s and refused by every
 // node.
 func scenarioRevokeCrossNode(t *testing.T, c *testCluster, fd *fleetDevices) {
-	for _, sd := range fd.devs {
-		if sd.node(c) == 1 && sd.connected() {
-			fd.revokeAndCheck(context.Background(), sd, 0)
-			return
+	// A device of node1 is looked for over a few seconds, not at one
+	// instant (one may be between two sessions).
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		for _, sd := range fd.devs {
+			if sd.node(c) == 1 && sd.connected() {
+				fd.revokeAndCheck(context.Background(), sd, 0)
+				return
+			}
 		}
 	}
-	t.Fatal("no device connected to node1")
+	t.Fatal("no device connected to node1 within 10 s")
 }
 
 // scenarioCampaignAcrossNodes: a campaign created through one node reaches
@@ -103,6 +107,11 @@ func scenarioCampaignAcrossNodes(t *testing.T, c *testCluster, fd *fleetDevices)
 // enrollment (new devices), telemetry and campaigns continue.
 func scenarioKillNATSStreamLeader(t *testing.T, c *testCluster, fd *fleetDevices) {
 	ctx := context.Background()
+	// Each stream's leader is read at one instant: wait until every
+	// stream has one (a raft group elects within its election timeout).
+	if !c.nats.WaitLeaders(30 * time.Second) {
+		t.Fatalf("a JetStream stream has no leader after 30 s; streams: %v", c.nats.Streams())
+	}
 	lead, streams := c.nats.BusiestLeader()
 	if len(streams) == 0 {
 		t.Fatalf("the nodes created no JetStream stream (KV buckets for nonces, presence and nodes); streams: %v", c.nats.Streams())

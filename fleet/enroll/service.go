@@ -71,8 +71,12 @@ type Config struct {
 	// of the device in the same transaction (store.Certificate.Superseded;
 	// not for a first enrollment, whose device has no session to end: in
 	// a cluster that saves a bus message per enrollment). The server ends
-	// the MQTT sessions still using them (broker.Supersede). May be nil.
-	OnIssued func(deviceID, serial string)
+	// the MQTT sessions still using them (broker.Supersede). renewal is
+	// true for a renewal (PathSimpleReenrol) of an active device: the
+	// device itself, proved by a fresh attestation token, replaced its
+	// certificate (the server gives the old session a grace, see
+	// Server.supersedeGrace). May be nil.
+	OnIssued func(deviceID, serial string, renewal bool)
 	// MQTTEndpoints returns the MQTT endpoints (host:port) devices may
 	// use, sent with every certificate issued (deviceproto
 	// HeaderMQTTEndpoints); nil or empty sends none.
@@ -378,7 +382,10 @@ func (s *Service) Enroll(ctx context.Context, raw deviceproto.RawRequest, renew 
 		return deviceID, nil, refuse(deviceproto.CodeInternal, "record: %v", err)
 	}
 	if s.cfg.OnIssued != nil && rec.Superseded > 0 {
-		s.cfg.OnIssued(dev.ID, rec.Serial)
+		// A renewal is recorded only while the device is active
+		// (renewFrom): a device revoked, suspended or decommissioned
+		// before the commit was refused above.
+		s.cfg.OnIssued(dev.ID, rec.Serial, renew)
 	}
 	s.cfg.Log.Info("device enrolled", "action", action, "device", dev.ID, "serial", rec.Serial)
 	if s.cfg.OnDecision != nil {

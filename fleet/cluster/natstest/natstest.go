@@ -193,6 +193,38 @@ func (c *Cluster) WaitStreamLeader(stream string, d time.Duration) int {
 	}
 }
 
+// WaitLeaders reports whether, within d, every stream has a leader
+// among the running servers (after a server stopped or restarted, each
+// raft group elects one only after its election timeout).
+func (c *Cluster) WaitLeaders(d time.Duration) bool {
+	deadline := time.Now().Add(d)
+	for {
+		all := true
+		for _, st := range c.Streams() {
+			if c.StreamLeader(st) < 0 {
+				all = false
+				break
+			}
+		}
+		if all || !time.Now().Before(deadline) {
+			return all
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// WaitMetaLeader waits up to d for a running server to lead the meta
+// group and returns its index, or -1.
+func (c *Cluster) WaitMetaLeader(d time.Duration) int {
+	deadline := time.Now().Add(d)
+	for {
+		if i := c.MetaLeader(); i >= 0 || !time.Now().Before(deadline) {
+			return i
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
 // WaitFormed reports whether, within d, a meta leader leads a group of
 // every configured server, each current and routed to all the others:
 // only then does the loss of one server leave a quorum that elects

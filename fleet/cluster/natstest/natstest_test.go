@@ -13,7 +13,10 @@ func TestClusterElectsAndSurvivesLeaderLoss(t *testing.T) {
 	if !c.WaitFormed(30 * time.Second) {
 		t.Fatal("the three servers did not form a JetStream cluster within 30s")
 	}
-	lead := c.MetaLeader()
+	lead := c.WaitMetaLeader(30 * time.Second)
+	if lead < 0 {
+		t.Fatal("no meta leader within 30s of the cluster forming")
+	}
 	c.Stop(lead)
 	deadline := time.Now().Add(30 * time.Second)
 	for i := c.MetaLeader(); i < 0 || i == lead; i = c.MetaLeader() {
