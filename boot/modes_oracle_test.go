@@ -401,6 +401,7 @@ func TestMCUbootDifferentialModes(t *testing.T) {
 				continue
 			}
 			t.Run(where+"/"+mc.sc.name, func(t *testing.T) {
+				parallelScenario(t)
 				cfg := c.ls.config(mc.sc.strategy, c.align, c.erased, mc.sc.images)
 				cfg.EncryptedImages = mc.dec != nil
 				if err := cfg.Validate(); err != nil {
@@ -415,8 +416,11 @@ func TestMCUbootDifferentialModes(t *testing.T) {
 			})
 		}
 	}
-	t.Logf("sweep=%s: %d scenario runs, %d cut points, %s, %s",
-		*sweepFlag, counts.scenarios, counts.cutPoints, counts.bootsLine(), agreement(t))
+	// After the parallel scenarios.
+	t.Cleanup(func() {
+		t.Logf("sweep=%s: %d scenario runs, %d cut points, %s, %s",
+			*sweepFlag, counts.scenarios, counts.cutPoints, counts.bootsLine(), agreement(t))
+	})
 }
 
 // rsaKeys are MCUboot's RSA-2048 test keys from image/testdata: the

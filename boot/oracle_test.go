@@ -83,7 +83,7 @@ func newOracleRigDec(t testing.TB, cfg *Config, signer crypto.Signer, dec any) *
 		RSA:     cfg.EncryptedImages && isRSA, AES256: cfg.EncryptedImages && cfg.EncryptedKeyBits == 256,
 	}
 	ocfg.KXMemo = *oracleKXMemo && cfg.EncryptedImages && !kw && !ocfg.RSA && !ocfg.AES256
-	o, err := mcubootoracle.Open(ocfg)
+	o, err := acquireLib(t, ocfg)
 	if errors.Is(err, mcubootoracle.ErrNoMbedTLS3) {
 		t.Skipf("MCUboot differential test skipped: %v (see docs/boot.md §10b)", err)
 	}
@@ -265,7 +265,11 @@ func (c diffCounts) bootsLine() string {
 // already compared. The cut runs are shared out among -oracle.workers
 // workers, each with its own devices and its own copy of MCUboot's library
 // (MCUboot keeps its state in globals).
-func runDifferential(t *testing.T, or *oracleRig, sc scenario, im *imageSet, chains int, counts *diffCounts) {
+func runDifferential(t *testing.T, or *oracleRig, sc scenario, im *imageSet, chains int, sum *diffCounts) {
+	// The scenario's own counts, added to the sweep's (which scenarios
+	// running in parallel share) when it ends, failed or not.
+	counts := &diffCounts{}
+	defer sum.add(counts)
 	base := newRig(t, or.cfg)
 	sc.setup(base, im)
 	sc.mayBrick = offsetOneSectorImage(or.cfg, im)
@@ -314,7 +318,7 @@ func runDifferential(t *testing.T, or *oracleRig, sc scenario, im *imageSet, cha
 	workers := []*diffWorker{w0}
 	w0.boots = 0
 	for k := 1; k < min(diffWorkers(), len(jobs)); k++ {
-		workers = append(workers, newDiffWorker(t, or.copyFor(t, k)))
+		workers = append(workers, newDiffWorker(t, or.copyFor(t)))
 	}
 	var next atomic.Int64
 	var failed atomic.Bool
@@ -364,10 +368,10 @@ func diffWorkers() int {
 	return runtime.GOMAXPROCS(0)
 }
 
-// copyFor returns the rig with its own copy k of the MCUboot library.
-func (r *oracleRig) copyFor(t testing.TB, k int) *oracleRig {
+// copyFor returns the rig with its own copy of the MCUboot library.
+func (r *oracleRig) copyFor(t testing.TB) *oracleRig {
 	t.Helper()
-	o, err := mcubootoracle.OpenCopy(r.ocfg, k)
+	o, err := acquireLib(t, r.ocfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -769,6 +773,7 @@ func TestMCUbootDifferential(t *testing.T) {
 				continue
 			}
 			t.Run(name, func(t *testing.T) {
+				parallelScenario(t)
 				cfg := c.ls.config(sc.strategy, c.align, c.erased, sc.images)
 				cfg.DowngradePrevention = sc.downgrade
 				or := newOracleRig(t, cfg, ecdsaKey)
@@ -780,8 +785,11 @@ func TestMCUbootDifferential(t *testing.T) {
 			})
 		}
 	}
-	t.Logf("sweep=%s: %d scenario runs, %d cut points (%d of them in %d random chains of 2-5 cuts), %s, %s",
-		*sweepFlag, counts.scenarios, counts.cutPoints, counts.cutPoints-counts.singles, counts.chains, counts.bootsLine(), agreement(t))
+	// After the parallel scenarios.
+	t.Cleanup(func() {
+		t.Logf("sweep=%s: %d scenario runs, %d cut points (%d of them in %d random chains of 2-5 cuts), %s, %s",
+			*sweepFlag, counts.scenarios, counts.cutPoints, counts.cutPoints-counts.singles, counts.chains, counts.bootsLine(), agreement(t))
+	})
 }
 
 var oracleStride = flag.Int("oracle.stride", 8, "BenchmarkMCUbootDifferential1MiB: cut before every n-th operation")
