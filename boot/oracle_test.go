@@ -35,11 +35,12 @@ import (
 // devices byte-identical too, so each cut point is compared twice: right
 // after the cut and after the reboots that follow.
 var (
-	oracleCut    = flag.String("oracle.cut", "", "differential test: replay only this cut point, or chain of cuts (12,3,40), after the uncut run")
-	oracleMulti  = flag.Bool("oracle.multicut", false, "differential test: also cut two-image swap-move runs (they differ by design, docs/boot.md)")
-	oracleLog    = flag.Int("oracle.log", 0, "differential test: MCUboot's log level (0 off .. 4 debug)")
-	oracleMemo   = flag.Bool("oracle.memo", true, "differential test: MCUboot verifies each distinct (key, digest, signature) once per library copy and answers again from a memo (false: every boot runs TinyCrypt's verification)")
-	oracleKXMemo = flag.Bool("oracle.kxmemo", true, "differential test: MCUboot's ECIES-P256 and ECIES-X25519 run the ECDH of each distinct key pair once per library copy and answer again from a memo (false: at every boot that loads a body key)")
+	oracleCut     = flag.String("oracle.cut", "", "differential test: replay only this cut point, or chain of cuts (12,3,40), after the uncut run")
+	oracleMulti   = flag.Bool("oracle.multicut", false, "differential test: also cut two-image swap-move runs (they differ by design, docs/boot.md)")
+	oracleLog     = flag.Int("oracle.log", 0, "differential test: MCUboot's log level (0 off .. 4 debug)")
+	oracleMemo    = flag.Bool("oracle.memo", true, "differential test: MCUboot verifies each distinct (key, digest, signature) once per library copy and answers again from a memo (false: every boot runs TinyCrypt's verification)")
+	oracleFastAES = flag.Bool("oracle.fastaes", true, "differential test: MCUboot's TinyCrypt computes AES-128 blocks with the CPU's AES instructions (the same function; false: TinyCrypt's byte-wise code)")
+	oracleKXMemo  = flag.Bool("oracle.kxmemo", true, "differential test: MCUboot's ECIES-P256 and ECIES-X25519 run the ECDH of each distinct key pair once per library copy and answer again from a memo (false: at every boot that loads a body key)")
 )
 
 // oracleRig is one configuration run on both bootloaders.
@@ -83,6 +84,7 @@ func newOracleRigDec(t testing.TB, cfg *Config, signer crypto.Signer, dec any) *
 		RSA:     cfg.EncryptedImages && isRSA, AES256: cfg.EncryptedImages && cfg.EncryptedKeyBits == 256,
 	}
 	ocfg.KXMemo = *oracleKXMemo && cfg.EncryptedImages && !kw && !ocfg.RSA && !ocfg.AES256
+	ocfg.FastAES = *oracleFastAES && cfg.EncryptedImages && !ocfg.RSA && !ocfg.AES256
 	o, err := acquireLib(t, ocfg)
 	if errors.Is(err, mcubootoracle.ErrNoMbedTLS3) {
 		t.Skipf("MCUboot differential test skipped: %v (see docs/boot.md §10b)", err)
