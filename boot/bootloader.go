@@ -230,20 +230,19 @@ func (b *Bootloader) Boot() (*Result, error) {
 			}
 		}
 	}
-	// Phase 4: validate what will run, raise counters, measure.
-	var bad []error
+	// Phase 4: validate what will run, raise counters, measure, image
+	// after image. As MCUboot's context_boot_go, the first image whose
+	// primary is not bootable stops the boot: the images after it are not
+	// validated and their counters are not raised.
 	for i := range n {
 		if err := b.admit(i, &st[i], &res.Images[i]); err != nil {
 			if errors.Is(err, flash.ErrPowerCut) {
 				return res, err
 			}
-			bad = append(bad, fmt.Errorf("image %d: %w", i, err))
+			// The reason stays in the chain (errors.Is finds
+			// ErrNoSecurityCounter, ErrUnsigned, ...).
+			return res, fmt.Errorf("%w: image %d: %w", ErrNoBootableImage, i, err)
 		}
-	}
-	if len(bad) > 0 {
-		// Each image's reason stays in the chain (errors.Is finds
-		// ErrNoSecurityCounter, ErrUnsigned, ...).
-		return res, fmt.Errorf("%w: %w", ErrNoBootableImage, errors.Join(bad...))
 	}
 	// Phase 5: release-key rotation, only once everything boots.
 	if err := b.applyKeyRotation(st, res); err != nil {
@@ -404,53 +403,6 @@ func (b *Bootloader) primaryImage(i int) (*validImage, error) {
 		return nil, err
 	}
 	return b.validate(pri, i, b.l.primaryMax(im), false)
-}
-
-// checkDependencies cancels upgrades whose DEPENDENCY TLVs would not hold
-// once the upgrades that remain are done, until no more are cancelled
-// (two images or more).
-func (b *Bootloader) checkDependencies(st []imageState, res *Result) {
-	if len(st) < 2 {
-		// MCUboot builds boot_verify_dependencies only for
-		// MCUBOOT_IMAGE_NUMBER > 1: one image's DEPENDENCY TLVs are ignored.
-		return
-	}
-	needed := false
-	for i := range st {
-		needed = needed || (st[i].cand != nil && len(st[i].cand.deps) > 0)
-	}
-	if !needed {
-		return
-	}
-	versions := make([]*image.Version, len(st))
-	for changed := true; changed; {
-		changed = false
-		for j := range st {
-			versions[j] = nil
-			if st[j].cand != nil && st[j].action != SwapNone {
-				v := st[j].cand.version()
-				versions[j] = &v
-			} else if p, err := b.primaryImage(j); err == nil {
-				v := p.version()
-				versions[j] = &v
-			}
-		}
-		for i := range st {
-			if st[i].cand == nil || st[i].action == SwapNone {
-				continue
-			}
-			for _, d := range st[i].cand.deps {
-				ok := int(d.ImageID) < len(st) && versions[d.ImageID] != nil && versions[d.ImageID].Compare(d.Version, false) >= 0
-				if !ok {
-					res.Images[i].note("upgrade not done: %v: dependency %s not satisfied", ErrDependency, d)
-					st[i].action = SwapNone
-					st[i].cand = nil
-					changed = true
-					break
-				}
-			}
-		}
-	}
 }
 
 // perform starts a new swap or overwrite for image i.

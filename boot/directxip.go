@@ -60,7 +60,6 @@ func (b *Bootloader) bootDirectXIP(res *Result) error {
 	refused := make([][2]bool, n) // slots out of the running, as MCUboot's slot_available
 	clear(b.ram)
 	for {
-		var bad []error
 		for i := range b.l.images {
 			if choices[i].v != nil {
 				continue // still chosen: MCUboot loads only images without an active slot
@@ -70,19 +69,18 @@ func (b *Bootloader) bootDirectXIP(res *Result) error {
 				return err
 			}
 			if err != nil {
-				bad = append(bad, fmt.Errorf("image %d: %w", i, err))
-				continue
+				// MCUboot's boot_load_and_validate_images stops at the
+				// first image without a slot: the images after it are
+				// not looked at (nothing erased, loaded or marked).
+				return fmt.Errorf("%w: image %d: %w", ErrNoBootableImage, i, err)
 			}
 			choices[i] = c
 		}
-		if len(bad) > 0 {
-			return fmt.Errorf("%w: %w", ErrNoBootableImage, errors.Join(bad...))
-		}
-		i, d := xipUnmetDependency(choices)
+		i, why := xipUnmetDependency(choices)
 		if i < 0 {
 			break
 		}
-		b.dropXIPChoice(i, d, &choices[i], &res.Images[i], loaded, &refused[i])
+		b.dropXIPChoice(i, why, &choices[i], &res.Images[i], loaded, &refused[i])
 	}
 	for i, c := range choices {
 		r := &res.Images[i]
@@ -108,30 +106,33 @@ func (b *Bootloader) bootDirectXIP(res *Result) error {
 
 // xipUnmetDependency is boot_verify_dependencies for direct-XIP and
 // ram-load: the first image (by index) whose chosen image has a DEPENDENCY
-// TLV that the other images' chosen versions do not meet, with that
-// dependency, or -1. As MCUboot, a dependency on an image index the device
-// does not have is never met, the build number is not compared, and one
-// image's dependencies are not looked at.
-func xipUnmetDependency(choices []xipChoice) (int, image.Dependency) {
+// TLV that the other images' chosen versions do not meet, or one that is
+// not 12 bytes long, with why, or -1. As MCUboot, a dependency on an image
+// index the device does not have is never met, the build number is not
+// compared, and one image's dependencies are not looked at.
+func xipUnmetDependency(choices []xipChoice) (int, error) {
 	if len(choices) < 2 {
-		return -1, image.Dependency{} // MCUboot checks only with MCUBOOT_IMAGE_NUMBER > 1
+		return -1, nil // MCUboot checks only with MCUBOOT_IMAGE_NUMBER > 1
 	}
 	for i, c := range choices {
+		if c.v.depsErr != nil {
+			return i, c.v.depsErr
+		}
 		for _, d := range c.v.deps {
 			if int(d.ImageID) >= len(choices) || choices[d.ImageID].v.version().Compare(d.Version, false) < 0 {
-				return i, d
+				return i, fmt.Errorf("%w: dependency %s not satisfied", ErrDependency, d)
 			}
 		}
 	}
-	return -1, image.Dependency{}
+	return -1, nil
 }
 
 // dropXIPChoice takes image i's chosen slot out of the running after its
-// dependency d failed, as MCUboot does: the image is cleared from RAM
-// (ram-load) and the slot marked unavailable, but not erased; the next
-// round chooses among the image's other slots.
-func (b *Bootloader) dropXIPChoice(i int, d image.Dependency, c *xipChoice, r *ImageReport, loaded [][2]uint32, refused *[2]bool) {
-	r.note("%s slot: %v: dependency %s not satisfied: trying the other slot", c.name, ErrDependency, d)
+// dependency check failed (why), as MCUboot does: the image is cleared
+// from RAM (ram-load) and the slot marked unavailable, but not erased; the
+// next round chooses among the image's other slots.
+func (b *Bootloader) dropXIPChoice(i int, why error, c *xipChoice, r *ImageReport, loaded [][2]uint32, refused *[2]bool) {
+	r.note("%s slot: %v: trying the other slot", c.name, why)
 	if b.l.strategy.ramLoad() && loaded[i][1] != 0 {
 		b.clearRAM(loaded[i][0], loaded[i][1])
 		loaded[i] = [2]uint32{}

@@ -415,6 +415,7 @@ func runEncDiff(t *testing.T, d encDiff) {
 			}
 			name := fmt.Sprintf("%s%s/align%d/erased%02x/%s", d.prefix, c.ls.name, c.align, c.erased, sc.name)
 			t.Run(name, func(t *testing.T) {
+				parallelScenario(t)
 				cfg := c.ls.config(sc.strategy, c.align, c.erased, sc.images)
 				cfg.EncryptedImages = true
 				if d.bits == 256 {
@@ -429,8 +430,11 @@ func runEncDiff(t *testing.T, d encDiff) {
 			})
 		}
 	}
-	t.Logf("sweep=%s: %d %s scenario runs, %d cut points, %d boots (Rampart and MCUboot), %s",
-		*sweepFlag, counts.scenarios, d.what, counts.cutPoints, counts.boots, agreement(t))
+	// After the parallel scenarios.
+	t.Cleanup(func() {
+		t.Logf("sweep=%s: %d %s scenario runs, %d cut points, %s, %s",
+			*sweepFlag, counts.scenarios, d.what, counts.cutPoints, counts.bootsLine(), agreement(t))
+	})
 }
 
 // TestMCUbootDifferentialImgtoolEncrypted runs the encrypted scenarios with

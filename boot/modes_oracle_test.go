@@ -134,6 +134,53 @@ func encSwapSet(n int, dec any, key crypto.Signer, big bool) func(t testing.TB, 
 	}
 }
 
+// malformedDepSet is two images whose image 0 new version carries a
+// DEPENDENCY TLV of 8 bytes (badDepImage); with ram, signed for ram-load
+// at ramSet's addresses.
+func malformedDepSet(ram bool) func(t testing.TB, cfg *Config) *imageSet {
+	return func(t testing.TB, _ *Config) *imageSet {
+		s := &imageSet{}
+		for i := range 2 {
+			o := imgSpec{ver: "1.0.0", secCnt: 1, size: 5000 + 300*i, seed: uint64(50 + i), key: ecdsaKey}
+			n := imgSpec{ver: "2.0.0", secCnt: 2, size: 6000 + 500*i, seed: uint64(60 + i), key: ecdsaKey}
+			if ram {
+				o.loadAddr = uint32(testRAMStart + i*0x8000)
+				n.loadAddr = o.loadAddr + 0x100
+			}
+			s.old = append(s.old, makeImage(t, o))
+			if i == 0 {
+				s.new = append(s.new, badDepImage(t, n))
+			} else {
+				s.new = append(s.new, makeImage(t, n))
+			}
+		}
+		return s
+	}
+}
+
+// flipped is b with its byte 3000 changed.
+func flipped(b []byte) []byte {
+	b = bytes.Clone(b)
+	b[3000] ^= 0x40
+	return b
+}
+
+// noSlotForImage0 leaves image 0 without a valid slot and gives image 1 a
+// valid primary and a tampered secondary of a higher version.
+func noSlotForImage0(r *rig, im *imageSet) {
+	r.install(0, Primary, flipped(im.old[0]))
+	r.install(0, Secondary, flipped(im.new[0]))
+	r.install(1, Primary, im.old[1])
+	r.install(1, Secondary, flipped(im.new[1]))
+}
+
+// badPrimary0 installs image 0's old version tampered and image 1's as it
+// is, without requests.
+func badPrimary0(r *rig, im *imageSet) {
+	r.install(0, Primary, flipped(im.old[0]))
+	r.install(1, Primary, im.old[1])
+}
+
 // tamperedStage is stage(false) with image 0's new body flipped.
 func tamperedStage(r *rig, im *imageSet) {
 	stage(false)(r, im)
@@ -222,7 +269,7 @@ func modeCases() []modeCase {
 		{sc: scenario{name: "offset-enc-kw-test-revert-1img", mayLoseUpgrade: true, strategy: SwapOffset, images: 1, setup: stage(false), steps: revert(1)},
 			dec: kwKey, signer: ecdsaKey, images: encSwapSet(1, kwKey, ecdsaKey, false)},
 		{sc: scenario{name: "offset-enc-test-revert-2img", strategy: SwapOffset, images: 2, mayLoseUpgrade: true, setup: stage(false), steps: revert(2)},
-			dec: encKey, signer: ecdsaKey, images: encSwapSet(2, encKey, ecdsaKey, false)},
+			dec: encKey, signer: ecdsaKey, images: encSwapSet(2, encKey, ecdsaKey, false), fast: m},
 		// Encrypted swap-scratch: decrypted from the scratch into the
 		// primary, the old image encrypted again into the secondary.
 		{sc: scenario{name: "scratch-enc-test-revert-1img", strategy: SwapScratch, images: 1, setup: stage(false), steps: revert(1)},
@@ -308,6 +355,27 @@ func modeCases() []modeCase {
 			signer: ecdsaKey, images: depSet(false, []image.Dependency{{ImageID: 1, Version: image.Version{Major: 3}}}), fast: u},
 		{sc: scenario{name: "swap-dep-ignored-1img", strategy: SwapMove, images: 1, setup: stage(false), steps: testRevert(1)},
 			signer: ecdsaKey, images: depSet(false, []image.Dependency{{ImageID: 1, Version: image.Version{Major: 3}}}), fast: m},
+		// A DEPENDENCY TLV of 8 bytes in image 0's new version: the image
+		// is valid, the dependency check fails (BOOT_EBADIMAGE). With the
+		// swap modes every upgrade is cancelled; in place and in RAM the
+		// slot is dropped, not erased, and image 0 falls back.
+		{sc: scenario{name: "scratch-dep-malformed-2img", strategy: SwapScratch, images: 2, setup: stage(false), steps: twice(2, "1.0.0+0")},
+			signer: ecdsaKey, images: malformedDepSet(false), fast: u},
+		{sc: scenario{name: "offset-dep-malformed-2img", strategy: SwapOffset, images: 2, setup: stage(false), steps: twice(2, "1.0.0+0")},
+			signer: ecdsaKey, images: malformedDepSet(false), fast: s},
+		{sc: scenario{name: "xip-dep-malformed-2img", strategy: DirectXIP, images: 2, setup: bothSlots(false, false), steps: twice(2, "1.0.0+0", "2.0.0+0")},
+			signer: ecdsaKey, images: malformedDepSet(false), fast: m},
+		{sc: scenario{name: "ram-load-dep-malformed-2img", strategy: RAMLoad, images: 2, setup: bothSlots(false, false), steps: twice(2, "1.0.0+0", "2.0.0+0")},
+			signer: ecdsaKey, images: malformedDepSet(true), fast: u},
+		// Image 0 has no slot to boot: MCUboot stops there, so image 1's
+		// tampered secondary is not looked at (not erased), and in the
+		// swap modes image 1's counter is not raised.
+		{sc: scenario{name: "xip-no-slot-2img", strategy: DirectXIP, images: 2, setup: noSlotForImage0, steps: []step{noBootStep(), noBootStep()}},
+			signer: ecdsaKey, images: xipSet(2), fast: s},
+		{sc: scenario{name: "ram-load-no-slot-2img", strategy: RAMLoad, images: 2, setup: noSlotForImage0, steps: []step{noBootStep(), noBootStep()}},
+			signer: ecdsaKey, images: ramSet(2, nil, ecdsaKey, false), fast: m},
+		{sc: scenario{name: "scratch-no-image-0-2img", strategy: SwapScratch, images: 2, setup: badPrimary0, steps: []step{noBootStep(), noBootStep()}},
+			signer: ecdsaKey, images: xipSet(2), fast: u},
 		{sc: scenario{name: "ram-load-2img", strategy: RAMLoad, images: 2, setup: bothSlots(false, false), steps: twice(2, "2.0.0+0")},
 			signer: ecdsaKey, images: ramSet(2, nil, ecdsaKey, false), fast: u},
 		{sc: scenario{name: "ram-load-tampered-2img", strategy: RAMLoad, images: 2, setup: tamperSecondary, steps: []step{bootStep("1.0.0+0", "2.0.0+0"), bootStep("1.0.0+0", "2.0.0+0")}},
@@ -333,6 +401,7 @@ func TestMCUbootDifferentialModes(t *testing.T) {
 				continue
 			}
 			t.Run(where+"/"+mc.sc.name, func(t *testing.T) {
+				parallelScenario(t)
 				cfg := c.ls.config(mc.sc.strategy, c.align, c.erased, mc.sc.images)
 				cfg.EncryptedImages = mc.dec != nil
 				if err := cfg.Validate(); err != nil {
@@ -347,8 +416,11 @@ func TestMCUbootDifferentialModes(t *testing.T) {
 			})
 		}
 	}
-	t.Logf("sweep=%s: %d scenario runs, %d cut points, %d boots (Rampart and MCUboot), %s",
-		*sweepFlag, counts.scenarios, counts.cutPoints, counts.boots, agreement(t))
+	// After the parallel scenarios.
+	t.Cleanup(func() {
+		t.Logf("sweep=%s: %d scenario runs, %d cut points, %s, %s",
+			*sweepFlag, counts.scenarios, counts.cutPoints, counts.bootsLine(), agreement(t))
+	})
 }
 
 // rsaKeys are MCUboot's RSA-2048 test keys from image/testdata: the

@@ -20,10 +20,14 @@ var sweepFlag = flag.String("sweep", "fast", "power-cut sweep size: fast (a subs
 type step struct {
 	boot    []string
 	confirm int
+	// none: the boot finds no bootable image (the differential test's
+	// scenarios only).
+	none bool
 }
 
 func bootStep(v ...string) step { return step{boot: v, confirm: -1} }
 func confirmStep(i int) step    { return step{confirm: i} }
+func noBootStep() step          { return step{boot: []string{}, confirm: -1, none: true} }
 
 // scenario is an upgrade story: setup (never interrupted) then steps, after
 // which each image's primary and secondary slots hold the given images and
@@ -50,6 +54,12 @@ type scenario struct {
 	// upgrade (two-image swap-offset, docs/boot.md §5c), so the
 	// differential test checks only that both agree, not the versions.
 	mayLoseUpgrade bool
+	// mayBrick: after a power cut both bootloaders may be left with no
+	// bootable image, and that agreement ends the run (MCUboot's
+	// swap-offset defect with an image in one sector, which Rampart
+	// reproduces: TestMCUbootSwapOffsetOneSectorCut, docs/boot.md §5c).
+	// Set by runDifferential, not by the scenario tables.
+	mayBrick bool
 }
 
 // imageSet holds the scenario's images: old[i] and new[i] for image i.

@@ -34,6 +34,7 @@ type validImage struct {
 	rotateTo int // the key its rotation TLV names, or -1
 	secCnt   uint32
 	deps     []image.Dependency
+	depsErr  error // a DEPENDENCY TLV that is not 12 bytes long
 }
 
 func (v *validImage) version() image.Version { return v.img.Header.Ver }
@@ -53,7 +54,7 @@ func (b *Bootloader) validate(data []byte, index, maxSize int, secondary bool) (
 	if img.Size() > maxSize {
 		return nil, fmt.Errorf("%w: %d bytes, at most %d fit beside the trailer", ErrTooLarge, img.Size(), maxSize)
 	}
-	opts := image.VerifyOptions{Keys: b.keys}
+	opts := image.VerifyOptions{Keys: b.keys, SkipDependencies: true}
 	if img.Header.Flags.Encrypted() {
 		switch {
 		case !b.l.encrypted:
@@ -103,9 +104,8 @@ func (b *Bootloader) validate(data []byte, index, maxSize int, secondary bool) (
 	if min := b.counters.Get(index); sc < min {
 		return nil, fmt.Errorf("%w: image has %d, image %d's counter is %d", ErrRollback, sc, index, min)
 	}
-	deps, err := img.Dependencies()
-	if err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrInvalidImage, err)
-	}
-	return &validImage{img: img, size: img.Size(), hash: v.Hash, digest: v.Digest, signerID: signer, keyIndex: v.KeyIndex, rotateTo: rotateTo, secCnt: sc, deps: deps}, nil
+	// A malformed DEPENDENCY TLV does not make the image invalid: as
+	// MCUboot, it fails the dependency check instead (with two images).
+	deps, depsErr := protectedDeps(img)
+	return &validImage{img: img, size: img.Size(), hash: v.Hash, digest: v.Digest, signerID: signer, keyIndex: v.KeyIndex, rotateTo: rotateTo, secCnt: sc, deps: deps, depsErr: depsErr}, nil
 }

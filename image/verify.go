@@ -31,6 +31,10 @@ type VerifyOptions struct {
 	// is plaintext: an image made with imgtool --clear, or one already
 	// decrypted into the primary slot (MCUboot only decrypts the secondary).
 	BodyInClear bool
+	// SkipDependencies leaves the DEPENDENCY TLVs unchecked: a bootloader
+	// checks them itself, as MCUboot does outside its image validation (a
+	// malformed one fails its dependency check, not the image).
+	SkipDependencies bool
 }
 
 // Verified describes an image that passed [Image.Verify].
@@ -96,18 +100,21 @@ func (img *Image) hashTLV() (TLV, error) {
 }
 
 // Verify checks, in this order: the protected TLVs' well-formedness (SEC_CNT
-// and DEPENDENCY only in the protected area), the single hash TLV against the
-// hash of [Image.HashedRegion] (decrypting the body first when the image is
-// encrypted), and, when opts.Keys is not empty, that a KEYHASH or PUBKEY
-// entry names one of the keys and the signature TLV after it verifies. One
+// and, unless opts.SkipDependencies, DEPENDENCY only in the protected
+// area), the single hash TLV against the hash of [Image.HashedRegion]
+// (decrypting the body first when the image is encrypted), and, when
+// opts.Keys is not empty, that a KEYHASH or PUBKEY entry names one of the
+// keys and the signature TLV after it verifies. One
 // valid signature suffices, as in MCUboot; a KEYHASH must be as long as the
 // image hash (MCUboot would accept a prefix).
 func (img *Image) Verify(opts VerifyOptions) (*Verified, error) {
 	if _, _, err := img.SecurityCounter(); err != nil {
 		return nil, err
 	}
-	if _, err := img.Dependencies(); err != nil {
-		return nil, err
+	if !opts.SkipDependencies {
+		if _, err := img.Dependencies(); err != nil {
+			return nil, err
+		}
 	}
 	ht, err := img.hashTLV()
 	if err != nil {

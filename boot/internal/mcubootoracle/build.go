@@ -85,6 +85,10 @@ type Config struct {
 	// shared secret given again after that (every boot that loads a body
 	// key runs one).
 	KXMemo bool
+	// FastAES links csrc/fastaes.c around TinyCrypt's tc_aes_encrypt, with
+	// Encrypted on TinyCrypt only: the same AES-128 block function, with
+	// the CPU's AES instructions (TinyCrypt's own without them).
+	FastAES bool
 }
 
 // ErrNoMbedTLS3 is returned for RSA or AES256 configurations when
@@ -265,6 +269,12 @@ func (cfg Config) args(src, glue string) ([]string, error) {
 		}
 		a = append(a, filepath.Join(filepath.Dir(glue), "kxmemo.c"))
 	}
+	if cfg.FastAES {
+		if !cfg.Encrypted || m3 != "" {
+			return nil, errors.New("mcubootoracle: FastAES is for encrypted images on TinyCrypt only")
+		}
+		a = append(a, "-Wl,--wrap=tc_aes_encrypt", filepath.Join(filepath.Dir(glue), "fastaes.c"))
+	}
 	if cfg.DowngradePrevention {
 		// By version, as Rampart (not by security counter).
 		a = append(a, "-DMCUBOOT_DOWNGRADE_PREVENTION", "-DMCUBOOT_DOWNGRADE_PREVENTION_SECURITY_COUNTER=0")
@@ -391,6 +401,9 @@ func Build(cfg Config) (string, error) {
 	if cfg.KXMemo {
 		kw += "-kxmemo"
 	}
+	if cfg.FastAES {
+		kw += "-fastaes"
+	}
 	out := filepath.Join(dir, fmt.Sprintf("mcuboot-%s-a%d-s%d-i%d-d%v-e%v-x%v%s-%s.so", cfg.Strategy, cfg.MaxAlign, cfg.MaxSectors, cfg.Images, cfg.DowngradePrevention, cfg.Encrypted, cfg.X25519, kw, key))
 	if _, err := os.Stat(out); err == nil {
 		return out, nil
@@ -492,7 +505,7 @@ func cacheKey(cfg Config, src, glue string, args []string) (string, error) {
 	for _, extra := range []struct {
 		use  bool
 		file string
-	}{{cfg.Strategy == RAMLoad || cfg.Strategy == RAMLoadRevert, "ram.c"}, {cfg.KW, "kwstubs.c"}, {cfg.SigMemo, "sigmemo.c"}, {cfg.KXMemo, "kxmemo.c"}, {cfg.RSA, "compat/rsa_alt_helpers.h"}, {cfg.mbedTLS(), "mbedtls3.c"}} {
+	}{{cfg.Strategy == RAMLoad || cfg.Strategy == RAMLoadRevert, "ram.c"}, {cfg.KW, "kwstubs.c"}, {cfg.SigMemo, "sigmemo.c"}, {cfg.KXMemo, "kxmemo.c"}, {cfg.FastAES, "fastaes.c"}, {cfg.RSA, "compat/rsa_alt_helpers.h"}, {cfg.mbedTLS(), "mbedtls3.c"}} {
 		if !extra.use {
 			continue
 		}

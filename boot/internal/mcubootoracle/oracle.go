@@ -54,6 +54,10 @@ type Result struct {
 	// misaligned write, a write to programmed bytes, an erase that is not
 	// whole sectors): MCUboot broke a rule of the flash part.
 	FlashErr error
+	// ReadsRefused counts MCUboot's reads past the end of the device,
+	// which failed (MCUboot's simulator refuses them too) and which MCUboot
+	// handled as read errors.
+	ReadsRefused int
 }
 
 func (r Result) String() string {
