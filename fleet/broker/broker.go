@@ -129,6 +129,9 @@ type Config struct {
 	// afterAuthenticate, when set (tests), runs for a connection that
 	// passed its handshake and CONNECT checks, before mochi registers it.
 	afterAuthenticate func(id string)
+	// beforeSession, when set (tests), runs after CONNACK went out and
+	// before the session is registered (OnSessionEstablished).
+	beforeSession func(id string)
 	// inAuthentication, when set (tests), runs while a connection holds
 	// an authentication slot, before the store reads.
 	inAuthentication func(id string)

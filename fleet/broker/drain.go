@@ -4,6 +4,7 @@ import (
 	"context"
 	"math/rand/v2"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	mqtt "github.com/mochi-mqtt/server/v2"
@@ -84,9 +85,13 @@ func (b *Broker) owed() int {
 	return n
 }
 
-// waitSessions waits until no device session remains.
+// waitSessions waits until no device session remains, counting the
+// connections mochi has answered CONNACK but not yet handed to
+// OnSessionEstablished: under load that gap lasts milliseconds, and a
+// drain that ended in it left the device to the server's close (DISCONNECT
+// 0x8B) instead of the hook's move away (0x9C with a Server Reference).
 func (b *Broker) waitSessions(ctx context.Context) error {
-	for b.connected.Load() > 0 {
+	for b.connected.Load() > 0 || atomic.LoadInt64(&b.srv.Info.ClientsConnected) > 0 {
 		if err := sleepCtx(ctx, drainPoll); err != nil {
 			return err
 		}

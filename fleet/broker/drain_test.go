@@ -120,3 +120,42 @@ func TestDrainRacingSessionStart(t *testing.T) {
 		t.Fatalf("after a drain racing its session: closed %v, %v reason %#x reference %q", ok, d.FixedHeader.Type, d.ReasonCode, d.Properties.ServerReference)
 	}
 }
+
+// TestDrainWaitsForSessionPastConnack: a drain that begins after a
+// device's CONNACK but before its session is registered does not end
+// until that session has been told to use another server. Before, the
+// drain saw no session and returned at once, and the server's shutdown
+// that follows a drain closed the device with DISCONNECT 0x8B
+// (TestClusterDrainRefersToPeer failed so under load).
+func TestDrainWaitsForSessionPastConnack(t *testing.T) {
+	var tb *testBroker
+	drained := make(chan error, 1)
+	tb = startBrokerWith(t, newFakeSink(), func(c *Config) {
+		c.beforeSession = func(string) {
+			go func() { drained <- tb.Drain(context.Background(), []string{"node-2.example:8883"}) }()
+			waitFor(t, "the drain to begin", tb.Draining)
+			select {
+			case err := <-drained:
+				drained <- err
+				t.Error("the drain ended while a session past CONNACK was not yet registered")
+			case <-time.After(300 * time.Millisecond):
+			}
+		}
+	})
+	c, ack, err := tb.connectWith(t, tb.device(t, "dev-gap"), "dev-gap", 5, nil)
+	if err != nil || ack.ReasonCode != 0 {
+		t.Fatalf("connack %#x, err %v", ack.ReasonCode, err)
+	}
+	d, ok := c.closed()
+	if !ok || d.FixedHeader.Type != packets.Disconnect || d.ReasonCode != packets.ErrUseAnotherServer.Code || d.Properties.ServerReference != "node-2.example:8883" {
+		t.Fatalf("closed %v, %v reason %#x reference %q; want DISCONNECT 0x9C naming node-2.example:8883", ok, d.FixedHeader.Type, d.ReasonCode, d.Properties.ServerReference)
+	}
+	select {
+	case err := <-drained:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(time.Minute): // against hangs
+		t.Fatal("the drain did not end after the session moved away")
+	}
+}

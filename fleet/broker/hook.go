@@ -139,6 +139,9 @@ func (h *hook) OnConnectAuthenticate(cl *mqtt.Client, pk packets.Packet) bool {
 // certificate: it ends when the certificate expires or is superseded
 // (credentials.go).
 func (h *hook) OnSessionEstablished(cl *mqtt.Client, _ packets.Packet) {
+	if f := h.b.cfg.beforeSession; f != nil {
+		f(cl.ID)
+	}
 	s := newSession(h.b, cl, cl.ID)
 	if c, ok := peerCert(cl); ok {
 		s.serial, s.notAfter = ca.Serial(c.SerialNumber), c.NotAfter
