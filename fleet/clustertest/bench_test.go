@@ -171,12 +171,14 @@ func benchOne(t *testing.T, c *testCluster, fd *fleetDevices, row *benchRow) {
 	}
 	row.idle0 = idleRate()
 	// Enrollment: every device at once.
+	stopPerf := c.perfPhase(t, row.name, "enroll")
 	cpu0, pg0, began := c.cpuAll(), postgresCPU(), time.Now()
 	fd.start(0, len(fd.devs))
 	if bad := fd.waitAll(phaseTimeout(len(fd.devs)), fd.devs, func(sd *simDevice) bool { return sd.id() != "" }); len(bad) > 0 {
 		t.Fatalf("%d devices not enrolled within %s", len(bad), phaseTimeout(len(fd.devs)))
 	}
 	took := time.Since(began)
+	stopPerf()
 	row.enrollS = float64(len(fd.devs)) / took.Seconds()
 	row.cpuEnr = net(c.cpuAll()-cpu0, took, row.idle0) / time.Duration(len(fd.devs))
 	row.pgEnr = (postgresCPU() - pg0) / time.Duration(len(fd.devs))
@@ -196,9 +198,11 @@ func benchOne(t *testing.T, c *testCluster, fd *fleetDevices, row *benchRow) {
 	}
 	cpu1, acked0, pg1 := c.cpuAll(), fd.acked(), postgresCPU()
 	bctx, stop := context.WithTimeout(ctx, *benchBurst)
+	stopPerf = c.perfPhase(t, row.name, "telemetry")
 	began = time.Now()
 	msgs := fd.burst(bctx, 0)()
 	took = time.Since(began)
+	stopPerf()
 	stop()
 	if msgs == 0 {
 		t.Fatal("no telemetry acknowledged")
