@@ -21,6 +21,7 @@ import (
 
 var (
 	benchBurst        = flag.Duration("cluster.burst", 10*time.Second, "benchmark: length of the telemetry burst of each configuration")
+	benchBaseAgain    = flag.Bool("cluster.base-again", false, "benchmark: run the baseline (one node on PostgreSQL, no cluster) once more at the end, with devices that enrolled before, as every cluster configuration's are")
 	benchFailoverOnly = flag.Bool("cluster.failover-only", false, "benchmark: enroll the devices, then only time the failover (no telemetry or reconnection phase; for a large -cluster.devices)")
 )
 
@@ -81,6 +82,17 @@ func TestClusterBench(t *testing.T) {
 		nodes int
 		nats  bool
 	}{{"postgres, no cluster", 1, false}, {"cluster 1 node", 1, true}, {"cluster 2 nodes", 2, true}, {"cluster 3 nodes", 3, true}}
+	if *benchBaseAgain {
+		// The first configuration's devices enroll for the first time in
+		// their life, the others' are adopted from the one before
+		// (fleetDevices.adopt): this row is the baseline in their
+		// condition.
+		configs = append(configs, struct {
+			name  string
+			nodes int
+			nats  bool
+		}{"postgres, no cluster, again", 1, false})
+	}
 	for _, cf := range configs {
 		row := benchRow{name: cf.name, nodes: cf.nodes, devices: n}
 		if cf.nats {
@@ -134,6 +146,13 @@ func (c *testCluster) cpuAll() time.Duration {
 	return d
 }
 
+// selfCPU is the CPU time of the test process so far: the simulated
+// devices and, in a cluster, the NATS servers.
+func selfCPU() time.Duration {
+	v, _ := proc.CPUTicks(os.Getpid())
+	return time.Duration(v) * proc.ClockTick
+}
+
 // postgresCPU is the CPU time so far of every process named postgres on
 // this machine (the server and its backends): the store's cost, an upper
 // bound when other clients use the same server.
@@ -171,16 +190,19 @@ func benchOne(t *testing.T, c *testCluster, fd *fleetDevices, row *benchRow) {
 	}
 	row.idle0 = idleRate()
 	// Enrollment: every device at once.
-	cpu0, pg0, began := c.cpuAll(), postgresCPU(), time.Now()
+	stopPerf := c.perfPhase(t, row.name, "enroll")
+	cpu0, pg0, self0, began := c.cpuAll(), postgresCPU(), selfCPU(), time.Now()
 	fd.start(0, len(fd.devs))
 	if bad := fd.waitAll(phaseTimeout(len(fd.devs)), fd.devs, func(sd *simDevice) bool { return sd.id() != "" }); len(bad) > 0 {
 		t.Fatalf("%d devices not enrolled within %s", len(bad), phaseTimeout(len(fd.devs)))
 	}
 	took := time.Since(began)
+	stopPerf()
 	row.enrollS = float64(len(fd.devs)) / took.Seconds()
 	row.cpuEnr = net(c.cpuAll()-cpu0, took, row.idle0) / time.Duration(len(fd.devs))
 	row.pgEnr = (postgresCPU() - pg0) / time.Duration(len(fd.devs))
-	logf(t, "%s: %d enrollments in %s", row.name, len(fd.devs), took.Round(time.Millisecond))
+	logf(t, "%s: %d enrollments in %s; the test process (devices, NATS servers) used %.2f cores meanwhile, the nodes %.2f",
+		row.name, len(fd.devs), took.Round(time.Millisecond), float64(selfCPU()-self0)/float64(took), float64(c.cpuAll()-cpu0)/float64(took))
 	fd.onboarded(phaseTimeout(len(fd.devs)))
 	time.Sleep(time.Second) // let the first publishes and the connects settle
 	if *benchFailoverOnly {
@@ -196,9 +218,11 @@ func benchOne(t *testing.T, c *testCluster, fd *fleetDevices, row *benchRow) {
 	}
 	cpu1, acked0, pg1 := c.cpuAll(), fd.acked(), postgresCPU()
 	bctx, stop := context.WithTimeout(ctx, *benchBurst)
+	stopPerf = c.perfPhase(t, row.name, "telemetry")
 	began = time.Now()
 	msgs := fd.burst(bctx, 0)()
 	took = time.Since(began)
+	stopPerf()
 	stop()
 	if msgs == 0 {
 		t.Fatal("no telemetry acknowledged")
