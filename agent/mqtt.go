@@ -59,7 +59,7 @@ func (a *Agent) Connect(ctx context.Context) error {
 	})
 	cctx, cancel := context.WithTimeout(ctx, 15*time.Second)
 	defer cancel()
-	ca, err := c.Connect(cctx, &paho.Connect{ClientID: id, KeepAlive: 60, CleanStart: true})
+	ca, err := c.Connect(cctx, connectPacket(id))
 	if err != nil {
 		conn.Close()
 		if ca != nil && ca.ReasonCode >= 0x80 {
@@ -86,6 +86,21 @@ func (a *Agent) Connect(ctx context.Context) error {
 		old.Disconnect(&paho.Disconnect{})
 	}
 	return nil
+}
+
+// receiveMaximum is the agent's MQTT 5 Receive Maximum: how many QoS 1
+// messages the broker may have in flight to it. The agent receives only
+// its job notifications, one at a time; without the property paho sizes
+// its queue of received messages for 65,535 (a 512 KiB channel buffer per
+// connection, a third of a simulated device's heap:
+// TestConnectionHeapBounded).
+const receiveMaximum = 16
+
+// connectPacket is the agent's CONNECT.
+func connectPacket(id string) *paho.Connect {
+	rm := uint16(receiveMaximum)
+	return &paho.Connect{ClientID: id, KeepAlive: 60, CleanStart: true,
+		Properties: &paho.ConnectProperties{ReceiveMaximum: &rm}}
 }
 
 // connectFailed records a connection to addr with cert that did not open

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net"
+	"runtime"
 	"sync"
 	"testing"
 	"time"
@@ -75,4 +76,56 @@ func TestConnackBusyIsTransient(t *testing.T) {
 	if errors.Is(err, ErrServerBusy) {
 		t.Errorf("CONNACK 0x87 (not authorized) taken for busy: %v", err)
 	}
+}
+
+// TestConnectionHeapBounded: an agent's MQTT session holds a bounded
+// heap. paho sizes its queue of received messages by the CONNECT's
+// Receive Maximum, 65,535 when the property is absent: 512 KiB of
+// channel buffer per connection, which made a simulated device process
+// hold a third of its heap in empty channels. The broker must see the
+// bound too (it may not send more than that in flight).
+func TestConnectionHeapBounded(t *testing.T) {
+	const clients = 20
+	seen := make(chan *packets.Connect, clients)
+	var conns []*paho.Client
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	for i := 0; i < clients; i++ {
+		client, server := net.Pipe()
+		defer client.Close()
+		defer server.Close()
+		go func() {
+			cp, err := packets.ReadPacket(server)
+			if err != nil {
+				return
+			}
+			seen <- cp.Content.(*packets.Connect)
+			if _, err := packets.NewControlPacket(packets.CONNACK).WriteTo(server); err != nil {
+				return
+			}
+			for {
+				if _, err := packets.ReadPacket(server); err != nil {
+					return
+				}
+			}
+		}()
+		c := paho.NewClient(paho.ClientConfig{Conn: packets.NewThreadSafeConn(client)})
+		if _, err := c.Connect(context.Background(), connectPacket("dev")); err != nil {
+			t.Fatal(err)
+		}
+		conns = append(conns, c)
+	}
+	runtime.GC()
+	runtime.ReadMemStats(&after)
+	per := (int64(after.HeapAlloc) - int64(before.HeapAlloc)) / clients
+	t.Logf("heap per connection: %d bytes", per)
+	if per > 64<<10 {
+		t.Errorf("each MQTT session holds %d bytes of heap, want at most 64 KiB", per)
+	}
+	cp := <-seen
+	if cp.Properties == nil || cp.Properties.ReceiveMaximum == nil || *cp.Properties.ReceiveMaximum != receiveMaximum {
+		t.Errorf("CONNECT's Receive Maximum: %+v, want %d", cp.Properties, receiveMaximum)
+	}
+	runtime.KeepAlive(conns)
 }

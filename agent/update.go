@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"math"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -249,10 +250,19 @@ func (a *Agent) confirm(ctx context.Context, j deviceproto.Job) (*deviceproto.Ou
 // stage hands the downloaded image to the SPE's FWU service, which
 // verifies it (signature, key, security counter) before it can be installed.
 func (a *Agent) stage(j deviceproto.Job) error {
-	data, err := os.ReadFile(filepath.Join(a.cfg.Dir, DownloadFile))
+	// The image goes to the SPE a block at a time from the file, not read
+	// whole first: a megabyte held per device while the SPE works through
+	// it (a simulator process stages thousands at once).
+	f, err := os.Open(filepath.Join(a.cfg.Dir, DownloadFile))
 	if err != nil {
 		return fmt.Errorf("agent: stage: %w", err)
 	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return fmt.Errorf("agent: stage: %w", err)
+	}
+	size := fi.Size()
 	info, err := a.fwu.Query(component)
 	if err != nil {
 		return fmt.Errorf("agent: fwu: %w", err)
@@ -273,15 +283,19 @@ func (a *Agent) stage(j deviceproto.Job) error {
 	default:
 		return fmt.Errorf("agent: fwu: component in state %s", info.State)
 	}
-	if uint32(len(data)) > info.MaxSize && info.MaxSize > 0 {
-		return fatal(fmt.Errorf("agent: stage: image of %d bytes, the slot takes %d", len(data), info.MaxSize))
+	if size > int64(info.MaxSize) && info.MaxSize > 0 || size > math.MaxUint32 {
+		return fatal(fmt.Errorf("agent: stage: image of %d bytes, the slot takes %d", size, info.MaxSize))
 	}
 	if err := a.fwu.Start(component); err != nil {
 		return fmt.Errorf("agent: fwu: start: %w", err)
 	}
-	for off := 0; off < len(data); off += writeBlock {
-		end := min(off+writeBlock, len(data))
-		if err := a.fwu.Write(component, uint32(off), data[off:end]); err != nil {
+	block := make([]byte, writeBlock)
+	for off := int64(0); off < size; off += writeBlock {
+		b := block[:min(writeBlock, size-off)]
+		if _, err := f.ReadAt(b, off); err != nil {
+			return fmt.Errorf("agent: stage: %w", err)
+		}
+		if err := a.fwu.Write(component, uint32(off), b); err != nil {
 			return fmt.Errorf("agent: fwu: write at %d: %w", off, err)
 		}
 	}

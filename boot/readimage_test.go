@@ -4,6 +4,8 @@ import (
 	"encoding/binary"
 	"fmt"
 	"testing"
+
+	"rampart/image"
 )
 
 // TestReadImageValidatesAsWholeSlot: State reads only the image's extent of
@@ -52,6 +54,32 @@ func TestReadImageValidatesAsWholeSlot(t *testing.T) {
 			if name == "valid" && len(part) >= len(whole) {
 				t.Errorf("valid image: read %d bytes of a %d-byte slot", len(part), len(whole))
 			}
+		}
+	}
+}
+
+// TestReadImageErasedSlot: an erased slot is read no further than its
+// header, and State still calls it empty. Every FWU query of a device
+// whose secondary slot was empty used to copy the whole slot (a megabyte
+// for the simulator's update slots) to look at its first 32 bytes.
+func TestReadImageErasedSlot(t *testing.T) {
+	ls := layoutSpec{name: "readimage", bootSector: 4096, slotSector: []uint32{4096}, priSectors: []int{257}, secSectors: []int{256}, storageSector: 4096}
+	for _, erased := range []byte{0x00, 0xff} {
+		r := newRig(t, ls.config(SwapMove, 8, erased, 1))
+		s := r.bl.l.images[0].secondary
+		part, err := r.bl.io.readImage(s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(part) > image.HeaderSize {
+			t.Errorf("erased %#x: read %d bytes of an erased %d-byte slot, want at most the header", erased, len(part), s.size)
+		}
+		st, err := r.bl.State()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st[0].Secondary.Problem != "empty" || st[0].Secondary.Valid {
+			t.Errorf("erased %#x: secondary slot %+v, want empty", erased, st[0].Secondary)
 		}
 	}
 }

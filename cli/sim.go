@@ -26,7 +26,7 @@ func newSimCmd(env *Env) *cobra.Command {
 	var asJSON, quiet bool
 	var procs int
 	var serverProc bool
-	var cpuProfile string
+	var cpuProfile, heapProfile string
 	var joinPath string
 	cmd := &cobra.Command{
 		Use:   "sim",
@@ -79,6 +79,9 @@ Exit 0 when every device onboarded, reported and (with --update) ended as expect
 				}
 				defer pprof.StopCPUProfile()
 			}
+			if heapProfile != "" {
+				defer heapOnSignal(heapProfile)()
+			}
 			var rep *sim.Report
 			var err error
 			switch {
@@ -106,7 +109,7 @@ Exit 0 when every device onboarded, reported and (with --update) ended as expect
 				if xerr != nil {
 					return fail(ExitError, xerr, "")
 				}
-				rep, err = sim.RunCampaignSharded(ctx, opt, procs, deviceSpawn(ctx, exe, opt, true, cpuProfile), func(cfg string) *exec.Cmd {
+				rep, err = sim.RunCampaignSharded(ctx, opt, procs, deviceSpawn(ctx, exe, opt, true, profiles{cpuProfile, heapProfile}), func(cfg string) *exec.Cmd {
 					return exec.Command(exe, "server", "--config", cfg)
 				})
 			case procs > 1:
@@ -114,7 +117,7 @@ Exit 0 when every device onboarded, reported and (with --update) ended as expect
 				if xerr != nil {
 					return fail(ExitError, xerr, "")
 				}
-				rep, err = sim.RunSharded(ctx, opt, procs, deviceSpawn(ctx, exe, opt, false, cpuProfile))
+				rep, err = sim.RunSharded(ctx, opt, procs, deviceSpawn(ctx, exe, opt, false, profiles{cpuProfile, heapProfile}))
 			default:
 				rep, err = sim.Run(ctx, opt)
 			}
@@ -181,6 +184,7 @@ Exit 0 when every device onboarded, reported and (with --update) ended as expect
 	f.BoolVar(&serverProc, "server-process", false, "with --update --campaign: run the fleet server as a rampart server process of its own, the devices in --processes device processes, and only operate from this one (the campaign's time, phases and CPU per device)")
 	f.IntVar(&procs, "processes", 1, "run the devices in this many child processes, the server in this one (each process has its own descriptor limit; CPU and memory are then the server's alone)")
 	f.StringVar(&cpuProfile, "cpuprofile", "", "write this process's CPU profile here (device processes: FILE.proc<N>)")
+	f.StringVar(&heapProfile, "heapprofile", "", "on each SIGUSR1, write this process's live heap profile to FILE.<k> (device processes: FILE.proc<N>.<k>)")
 	f.StringVar(&joinPath, "join", "", "internal: be a device process of a sharded run")
 	f.IntVar(&opt.Offset, "offset", 0, "internal: first device number")
 	f.MarkHidden("join")
@@ -191,7 +195,7 @@ Exit 0 when every device onboarded, reported and (with --update) ended as expect
 // deviceSpawn starts a device process of a sharded run (rampart sim
 // --join) with this run's device options; with campaign it takes the
 // campaign the parent starts.
-func deviceSpawn(ctx context.Context, exe string, opt sim.Options, campaign bool, cpuProfile string) sim.Spawn {
+func deviceSpawn(ctx context.Context, exe string, opt sim.Options, campaign bool, prof profiles) sim.Spawn {
 	return func(join string, n, off int, d string) *exec.Cmd {
 		args := []string{"sim", "--join", join, "--devices", strconv.Itoa(n), "--offset", strconv.Itoa(off),
 			"--dir", d, "--onboarding", strconv.Itoa(opt.Onboarding), "--interval", opt.Interval.String(), "--timeout", opt.Timeout.String(), "--flaky", fmt.Sprint(opt.Faults.FlakyNetwork),
@@ -199,12 +203,19 @@ func deviceSpawn(ctx context.Context, exe string, opt sim.Options, campaign bool
 		if campaign {
 			args = append(args, "--update", "--campaign")
 		}
-		if cpuProfile != "" {
-			args = append(args, "--cpuprofile", fmt.Sprintf("%s.proc%d", cpuProfile, off))
+		if prof.cpu != "" {
+			args = append(args, "--cpuprofile", fmt.Sprintf("%s.proc%d", prof.cpu, off))
+		}
+		if prof.heap != "" {
+			args = append(args, "--heapprofile", fmt.Sprintf("%s.proc%d", prof.heap, off))
 		}
 		return exec.CommandContext(ctx, exe, args...)
 	}
 }
+
+// profiles are the profile files a run's device processes write (empty:
+// none).
+type profiles struct{ cpu, heap string }
 
 // printCampaignRun prints a sharded campaign run's figures.
 func printCampaignRun(w io.Writer, rep *sim.Report) {

@@ -18,7 +18,6 @@ import (
 	"rampart/attest"
 	"rampart/boot"
 	"rampart/internal/secfile"
-	"rampart/ipc"
 	"rampart/spe/platform"
 	"rampart/spe/provision"
 )
@@ -218,7 +217,7 @@ func (d *Device) StartAgent(f *Fleet, o AgentOptions) (*agent.Agent, error) {
 	p := d.plat
 	a, err := agent.New(agent.Config{
 		Dir:               d.agentDir(),
-		SPE:               func() (ipc.Transport, error) { return p.Server.Local(-1) },
+		SPE:               gatedLocal(p),
 		EnrollURL:         f.EnrollURL,
 		EnrollFallbacks:   f.EnrollFallbacks,
 		MQTTAddr:          f.MQTTAddr,
