@@ -34,6 +34,15 @@ import (
 // Both are fairSems: a slot freed goes to the sources with waiters in
 // turn, and one source holds at most half the slots, so one address
 // opening thousands of connections delays the others by at most its turn.
+//
+// A handshake slot is also reclaimed (tlsListener.reclaim): a client that
+// sends its ClientHello and then stalls would hold its slot until the
+// handshake timeout, and two addresses doing so on every slot they could
+// get held them all. Past Config.HandshakeSlotBudget, while another source
+// waits, the connection is closed and its slot freed. Only when another
+// source waits: the devices of one address (a NAT, or the simulator's
+// 10,000 on loopback), slow to answer in a storm, are never cut off in
+// favour of each other.
 
 // fairSem is a counting semaphore whose waiters are served round-robin by
 // source address, with a cap on the slots one source holds at once.
@@ -146,6 +155,20 @@ func (s *fairSem) dropSource(src netip.Addr) {
 	s.turns.Remove(s.turn[src])
 	delete(s.turn, src)
 	delete(s.waiting, src)
+}
+
+// waitersBesides returns how many acquires from sources other than src
+// are waiting.
+func (s *fairSem) waitersBesides(src netip.Addr) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n := 0
+	for a, q := range s.waiting {
+		if a != src {
+			n += q.Len()
+		}
+	}
+	return n
 }
 
 // inUse returns the slots held (tests).
