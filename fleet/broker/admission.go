@@ -186,8 +186,9 @@ func (s *fairSem) inUse() int {
 // audit entry: it is the node's load, not the device, and an audit write
 // per refusal would add store writes to a storm). Actions:
 // mqtt.busy (CONNACK server busy), mqtt.handshake.busy (closed before its
-// handshake, no slot in time), mqtt.accept.source (closed at accept, its
-// source over max_handshakes_per_source).
+// handshake, no slot in time), mqtt.handshake.reclaimed (closed holding a
+// slot past its budget while another source waited), mqtt.accept.source
+// (closed at accept, its source over max_handshakes_per_source).
 func (b *Broker) refusedForLoad(action string) {
 	b.busy.Add(1)
 	if b.cfg.OnDeny != nil {

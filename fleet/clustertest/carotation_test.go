@@ -250,7 +250,8 @@ func percentile(ds []time.Duration, q float64) time.Duration {
 
 // mqttRefusals reads node i's counters of connections refused for load
 // (rampart_mqtt_denied_total with actions mqtt.busy, mqtt.handshake.busy,
-// mqtt.accept.source) from its /metrics, since it last started.
+// mqtt.handshake.reclaimed, mqtt.accept.source) from its /metrics, since
+// it last started.
 func (c *testCluster) mqttRefusals(i int) map[string]int {
 	req, err := http.NewRequest("GET", "https://"+c.nodes[i].admin+"/metrics", nil)
 	if err != nil {
@@ -268,7 +269,7 @@ func (c *testCluster) mqttRefusals(i int) map[string]int {
 	sc := bufio.NewScanner(resp.Body)
 	for sc.Scan() {
 		line := sc.Text()
-		for _, a := range []string{"mqtt.busy", "mqtt.handshake.busy", "mqtt.accept.source"} {
+		for _, a := range []string{"mqtt.busy", "mqtt.handshake.busy", "mqtt.handshake.reclaimed", "mqtt.accept.source"} {
 			prefix := `rampart_mqtt_denied_total{action="` + a + `"} `
 			if v, ok := strings.CutPrefix(line, prefix); ok {
 				f, _ := strconv.ParseFloat(v, 64)
