@@ -52,8 +52,14 @@ func (l *tlsListener) reclaim(now time.Time) {
 	}
 	slices.SortFunc(over, func(a, b hold) int { return a.since.Compare(b.since) })
 	closed := 0
+	others := map[netip.Addr]int{} // waitersBesides by source, read once each
 	for _, h := range over {
-		if l.slots.waitersBesides(h.src) <= closed {
+		w, ok := others[h.src]
+		if !ok {
+			w = l.slots.waitersBesides(h.src)
+			others[h.src] = w
+		}
+		if w <= closed {
 			continue
 		}
 		delete(l.slotted, h.c)
