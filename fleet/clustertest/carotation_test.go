@@ -147,6 +147,7 @@ func TestCARotationBench(t *testing.T) {
 	cpuQ := nd.cpu()
 	time.Sleep(quiet)
 	background := float64(nd.cpu()-cpuQ) / float64(quiet) // CPU seconds a second
+	logf(t, "background with every device connected: %.1f%% of a core over %s; load average %s", 100*background, quiet, loadavg())
 
 	r, err := c.api(0).RotateCA(ctx, adminapi.RotateRequest{Rate: *rotationRate})
 	if err != nil {
