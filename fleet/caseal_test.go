@@ -66,6 +66,11 @@ func (f *fixture) restart() {
 // its job) and an owner key.
 func sealingFleet(t *testing.T, backend string) (*fixture, deviceproto.Job) {
 	f := newFixture(t, backend)
+	return f, startCampaign(t, f)
+}
+
+// startCampaign starts a campaign for a new device and returns its job.
+func startCampaign(t *testing.T, f *fixture) deviceproto.Job {
 	ctx := context.Background()
 	v, _ := image.ParseVersion("2.0.0")
 	sc := v.SecurityCounter()
@@ -88,7 +93,7 @@ func sealingFleet(t *testing.T, backend string) (*fixture, deviceproto.Job) {
 	}
 	j := u.job(t)
 	u.download(t, j)
-	return f, j
+	return j
 }
 
 // download fetches the job's image from the server as it runs now (its
@@ -201,5 +206,39 @@ func TestRotationAfterEmergencyKeepsSeal(t *testing.T) {
 			}
 			f.downloadAgain(t, j)
 		})
+	}
+}
+
+// TestEmergencyRotationResealsCluster: with the CA shared in the store (a
+// cluster), the node that switches first re-seals; the other, restarted,
+// loads the sealing CA from the store: it loads the campaigns (a key that
+// does not open stops a clustered node), serves the job's image, has the
+// same owner key, and both nodes derive the same nonce key, not the leaked
+// key's.
+func TestEmergencyRotationResealsCluster(t *testing.T) {
+	p := newClusterPair(t, false)
+	ctx := context.Background()
+	j := startCampaign(t, p.a)
+	leaked := derived(t, p.a.srv.ca)
+	leakedNonce, _ := p.a.srv.ca.DeriveSecret(labelNonceKey)
+	owner := p.a.srv.Transfer().OwnerKey()
+	if _, err := p.a.srv.RotateCA(ctx, true, 60000, "test"); err != nil {
+		t.Fatal(err)
+	}
+	p.a.restart()
+	p.b.restart()
+	if c, o := leaked.opens(t, p.b.srv.Store()); c || o {
+		t.Fatalf("after an emergency rotation the leaked key's secrets open campaigns %v, owner key %v", c, o)
+	}
+	na, _ := p.a.srv.secretCA().DeriveSecret(labelNonceKey)
+	nb, _ := p.b.srv.secretCA().DeriveSecret(labelNonceKey)
+	if !bytes.Equal(na, nb) || bytes.Equal(na, leakedNonce) {
+		t.Fatalf("nonce keys: the nodes agree %v, equal to the leaked key's %v", bytes.Equal(na, nb), bytes.Equal(na, leakedNonce))
+	}
+	for _, f := range []*fixture{p.a, p.b} {
+		f.downloadAgain(t, j)
+		if !f.srv.Transfer().OwnerKey().Equal(owner) {
+			t.Fatal("the owner key changed")
+		}
 	}
 }
