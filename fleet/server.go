@@ -98,6 +98,7 @@ type Server struct {
 	enroll     *enroll.Service
 	transfer   *transfer.Service // ownership transfer (server_transfer.go)
 	origCA     *ca.CA            // the CA before any rotation (server_carotate.go)
+	sealCA     *ca.CA            // the CA of the latest emergency rotation, which derives the sealing secrets (server_caseal.go)
 	rot        *rotation         // the CA rotation, nil without one
 	pass       []byte            // the CA passphrase: a rotation encrypts the successor's key
 	writer     *telemetry.Writer
@@ -232,7 +233,7 @@ func New(cfg *Config, o Options) (*Server, error) {
 		// Every node authenticates nonces under the same key, derived
 		// from the shared CA, and records their use in the store, in
 		// the enrollment's transaction (server_cluster.go).
-		if nonceKey, err = s.secretCA().DeriveSecret("enroll nonce key"); err != nil {
+		if nonceKey, err = s.secretCA().DeriveSecret(labelNonceKey); err != nil {
 			return fail(err)
 		}
 		s.certifyNodeEndpoints(ctx)
@@ -297,7 +298,7 @@ func New(cfg *Config, o Options) (*Server, error) {
 	}
 	cc.Store, cc.Publish, cc.ImageBase, cc.Now, cc.Log, cc.Jobs = s.db, s.publishJob, s.imageBase, o.Now, log.With("component", "campaign"), s.jobs
 	// Download keys are stored sealed under a secret only the CA key gives.
-	if cc.KeySecret, err = s.secretCA().DeriveSecret("campaign download keys"); err != nil {
+	if cc.KeySecret, err = s.secretCA().DeriveSecret(labelCampaignKeys); err != nil {
 		s.writer.Close()
 		return fail(err)
 	}

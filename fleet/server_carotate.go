@@ -61,10 +61,15 @@ type rotation struct {
 var ErrRotation = errors.New("fleet: CA rotation")
 
 // secretCA is the CA whose key derives the server's sealing secrets
-// (campaign download keys, the cluster's nonce key): the original CA,
-// whatever rotations happened since, so that a rotation never loses a
-// sealed secret (docs/ownership-and-rotation.md).
+// (campaign download keys, the owner key, the cluster's nonce key): the
+// CA of the latest emergency rotation (sealCA, from the store's ca_seal),
+// or without one the original CA, whatever normal rotations happened
+// since, so that a rotation never loses a sealed secret and an emergency
+// one leaves none under the leaked key (docs/ownership-and-rotation.md).
 func (s *Server) secretCA() *ca.CA {
+	if s.sealCA != nil {
+		return s.sealCA
+	}
 	if s.origCA != nil {
 		return s.origCA
 	}
@@ -74,6 +79,9 @@ func (s *Server) secretCA() *ca.CA {
 // applyRotation switches the node to the rotated CA, if the store holds a
 // rotation; the first node to start after `rotate` activates it.
 func (s *Server) applyRotation(ctx context.Context, pass []byte, o ca.Options) error {
+	if err := s.loadSealCA(ctx, pass, o); err != nil {
+		return err
+	}
 	r, err := s.db.CARotation(ctx)
 	if errors.Is(err, store.ErrNotFound) {
 		return nil
@@ -99,9 +107,14 @@ func (s *Server) applyRotation(ctx context.Context, pass []byte, o ca.Options) e
 		next.Accept(prev)
 	}
 	if r.State == store.RotationStaged {
-		moved, err := s.db.AdvanceCARotation(ctx, r.Generation, store.RotationStaged, store.RotationActive,
-			&store.AuditEntry{Actor: "server", Action: "ca.rotation.activate", Subject: next.Certificate().Subject.CommonName, Decision: store.Allow,
-				Reason: fmt.Sprintf("generation %d active (emergency %v)", r.Generation, r.Emergency)})
+		audit := &store.AuditEntry{Actor: "server", Action: "ca.rotation.activate", Subject: next.Certificate().Subject.CommonName, Decision: store.Allow,
+			Reason: fmt.Sprintf("generation %d active (emergency %v)", r.Generation, r.Emergency)}
+		var moved bool
+		if r.Emergency {
+			moved, err = s.activateEmergency(ctx, r, next, pass, o, audit)
+		} else {
+			moved, err = s.db.AdvanceCARotation(ctx, r.Generation, store.RotationStaged, store.RotationActive, audit)
+		}
 		if err != nil {
 			return err
 		}

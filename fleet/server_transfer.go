@@ -10,7 +10,7 @@ import (
 // startTransfer loads (or creates) the fleet's owner key and wires the
 // ownership service (docs/ownership-and-rotation.md).
 func (s *Server) startTransfer(ctx context.Context) error {
-	secret, err := s.secretCA().DeriveSecret("ownership owner key")
+	secret, err := s.secretCA().DeriveSecret(labelOwnerKey)
 	if err != nil {
 		return err
 	}

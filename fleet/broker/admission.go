@@ -34,6 +34,15 @@ import (
 // Both are fairSems: a slot freed goes to the sources with waiters in
 // turn, and one source holds at most half the slots, so one address
 // opening thousands of connections delays the others by at most its turn.
+//
+// A handshake slot is also reclaimed (tlsListener.reclaim): a client that
+// sends its ClientHello and then stalls would hold its slot until the
+// handshake timeout, and two addresses doing so on every slot they could
+// get held them all. Past Config.HandshakeSlotBudget, while another source
+// waits, the connection is closed and its slot freed. Only when another
+// source waits: the devices of one address (a NAT, or the simulator's
+// 10,000 on loopback), slow to answer in a storm, are never cut off in
+// favour of each other.
 
 // fairSem is a counting semaphore whose waiters are served round-robin by
 // source address, with a cap on the slots one source holds at once.
@@ -148,6 +157,20 @@ func (s *fairSem) dropSource(src netip.Addr) {
 	delete(s.waiting, src)
 }
 
+// waitersBesides returns how many acquires from sources other than src
+// are waiting.
+func (s *fairSem) waitersBesides(src netip.Addr) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n := 0
+	for a, q := range s.waiting {
+		if a != src {
+			n += q.Len()
+		}
+	}
+	return n
+}
+
 // inUse returns the slots held (tests).
 func (s *fairSem) inUse() int {
 	s.mu.Lock()
@@ -163,8 +186,9 @@ func (s *fairSem) inUse() int {
 // audit entry: it is the node's load, not the device, and an audit write
 // per refusal would add store writes to a storm). Actions:
 // mqtt.busy (CONNACK server busy), mqtt.handshake.busy (closed before its
-// handshake, no slot in time), mqtt.accept.source (closed at accept, its
-// source over max_handshakes_per_source).
+// handshake, no slot in time), mqtt.handshake.reclaimed (closed holding a
+// slot past its budget while another source waited), mqtt.accept.source
+// (closed at accept, its source over max_handshakes_per_source).
 func (b *Broker) refusedForLoad(action string) {
 	b.busy.Add(1)
 	if b.cfg.OnDeny != nil {

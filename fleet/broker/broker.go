@@ -115,6 +115,13 @@ type Config struct {
 	MaxHandshakes      int
 	MaxAuthentications int
 	AuthWait           time.Duration
+	// HandshakeSlotBudget is how long a handshake may hold its slot while
+	// another source waits for one (default a quarter of
+	// HandshakeTimeout, so that a waiter, which waits half of it, gets a
+	// slot): past it the connection is closed and the slot goes to the
+	// waiting sources in turn, so peers that send a ClientHello and then
+	// stall cannot hold every slot for the whole handshake timeout.
+	HandshakeSlotBudget time.Duration
 	// Refusals coalesces the refusal audit entries (audit.go): the fleet
 	// server shares one among all its listeners, and runs and flushes
 	// it. When nil the broker makes its own (at most 4,096 bursts, window
@@ -209,6 +216,9 @@ func New(cfg Config) (*Broker, error) {
 	if cfg.HandshakeTimeout <= 0 {
 		cfg.HandshakeTimeout = d.HandshakeTimeout
 	}
+	if cfg.HandshakeSlotBudget <= 0 {
+		cfg.HandshakeSlotBudget = cfg.HandshakeTimeout / 4
+	}
 	setDefault(&cfg.MaxInflight, d.MaxInflight)
 	cfg.MaxInflight = min(cfg.MaxInflight, 65535)
 	setDefault(&cfg.MaxPacketSize, d.MaxPacketSize)
@@ -279,6 +289,7 @@ func (b *Broker) Start() error {
 	b.lis = newTLSListener("mqtts", b.cfg.Address, tc, b.cfg.HandshakeTimeout)
 	b.lis.verify = b.admit // per connection, with its source (admission.go)
 	b.lis.slots = newFairSem(b.cfg.MaxHandshakes, b.cfg.MaxHandshakes/2)
+	b.lis.slotBudget = b.cfg.HandshakeSlotBudget
 	b.lis.onRefused = b.refusedForLoad
 	b.lis.writeTimeout, b.lis.perSource = b.cfg.WriteTimeout, b.cfg.MaxHandshakesPerSource
 	b.lis.closeClients = b.closeClients

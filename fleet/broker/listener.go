@@ -34,6 +34,9 @@ type tlsListener struct {
 	// slots bounds the handshakes running at once (admission.go); nil:
 	// no bound.
 	slots *fairSem
+	// slotBudget: a handshake holding a slot longer while another source
+	// waits is closed (reclaim); 0: never.
+	slotBudget time.Duration
 	// verify is the handshake's certificate check for a connection from
 	// src (Broker.admit): busy when it found no authentication slot, and
 	// then passed the handshake without checking the store.
@@ -47,6 +50,7 @@ type tlsListener struct {
 	closed  bool
 	stopped bool                  // stopAccepting: no new connections, established ones kept
 	shakes  map[net.Conn]struct{} // connections in their handshake
+	slotted map[net.Conn]slotHold // those of them holding a handshake slot
 	sources map[netip.Addr]int    // handshakes in progress per source address
 	live    map[net.Conn]struct{} // handed to mochi, establish not yet returned
 	wg      sync.WaitGroup        // handshake goroutines
@@ -62,7 +66,7 @@ type tlsListener struct {
 var _ listeners.Listener = (*tlsListener)(nil)
 
 func newTLSListener(id, address string, cfg *tls.Config, timeout time.Duration) *tlsListener {
-	return &tlsListener{id: id, address: address, cfg: cfg, timeout: timeout, stop: make(chan struct{}), shakes: map[net.Conn]struct{}{}, sources: map[netip.Addr]int{}, live: map[net.Conn]struct{}{}}
+	return &tlsListener{id: id, address: address, cfg: cfg, timeout: timeout, stop: make(chan struct{}), shakes: map[net.Conn]struct{}{}, slotted: map[net.Conn]slotHold{}, sources: map[netip.Addr]int{}, live: map[net.Conn]struct{}{}}
 }
 
 func (l *tlsListener) ID() string       { return l.id }
@@ -90,6 +94,9 @@ func (l *tlsListener) Init(log *slog.Logger) error {
 
 // Serve accepts until Close.
 func (l *tlsListener) Serve(establish listeners.EstablishFn) {
+	if l.slots != nil && l.slotBudget > 0 {
+		go l.reclaimLoop()
+	}
 	var backoff time.Duration
 	for {
 		c, err := l.ln.Accept()
@@ -146,6 +153,9 @@ func (l *tlsListener) handshake(c net.Conn, src netip.Addr, establish listeners.
 	c.SetDeadline(started.Add(l.timeout))
 	err := tc.Handshake()
 	if st.slot {
+		l.mu.Lock()
+		delete(l.slotted, c)
+		l.mu.Unlock()
 		l.slots.release(src)
 	}
 	if err != nil {
@@ -213,6 +223,9 @@ func (l *tlsListener) server(c net.Conn, src netip.Addr) (*tls.Conn, *shakeState
 			return nil, errNoSlot
 		}
 		st.slot = true
+		l.mu.Lock()
+		l.slotted[c] = slotHold{src: src, since: time.Now()}
+		l.mu.Unlock()
 		return cfg, nil
 	}}
 	return tls.Server(c, outer), st

@@ -194,6 +194,16 @@ var migrations = []string{
 		activated_ms BIGINT NOT NULL DEFAULT 0,
 		retired_ms BIGINT NOT NULL DEFAULT 0
 	);`,
+	// 10: the CA whose key derives the server's sealing secrets once an
+	// emergency rotation replaced the original (caseal.go,
+	// docs/ownership-and-rotation.md; one row at most).
+	`CREATE TABLE ca_seal (
+		id INTEGER PRIMARY KEY CHECK (id = 1),
+		generation INTEGER NOT NULL,
+		cert_pem TEXT NOT NULL,
+		key_pem TEXT NOT NULL,
+		sealed_ms BIGINT NOT NULL
+	);`,
 }
 
 // migrationCode runs Go code inside a migration's transaction, after its

@@ -32,8 +32,10 @@ import (
 // which a build without it would not: not compatible. 8 (used_nonces) and
 // 9 (ownership_key, ownership_vouchers, ca_rotation) add tables older
 // builds never read (an older build ignores a CA rotation:
-// docs/ownership-and-rotation.md).
-var keepsCompatibility = map[int]bool{4: true, 6: true, 7: true, 8: true, 9: true}
+// docs/ownership-and-rotation.md). 10 (ca_seal) adds a table older builds
+// never read; after an emergency rotation an older build cannot open the
+// owner key and refuses to start (it ignores the rotation anyway).
+var keepsCompatibility = map[int]bool{4: true, 6: true, 7: true, 8: true, 9: true, 10: true}
 
 // compatibleFrom is the compatible_from recorded for schema version v.
 func compatibleFrom(v int) int {

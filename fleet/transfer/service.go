@@ -106,11 +106,10 @@ func LoadOwnerKey(ctx context.Context, db *store.DB, secret []byte, rnd io.Reade
 		if merr != nil {
 			return nil, fmt.Errorf("transfer: owner key: %w", merr)
 		}
-		nonce := make([]byte, aead.NonceSize())
-		if _, err := io.ReadFull(rnd, nonce); err != nil {
-			return nil, fmt.Errorf("transfer: owner key: %w", err)
+		blob, serr := sealOwner(aead, der, rnd)
+		if serr != nil {
+			return nil, serr
 		}
-		blob := pem.EncodeToMemory(&pem.Block{Type: ownerKeyPEM, Bytes: aead.Seal(nonce, nonce, der, []byte(ownerKeyPEM))})
 		if _, err = db.PutOwnerKeyIfAbsent(ctx, blob); err != nil {
 			return nil, err
 		}
@@ -119,13 +118,9 @@ func LoadOwnerKey(ctx context.Context, db *store.DB, secret []byte, rnd io.Reade
 	if err != nil {
 		return nil, err
 	}
-	b, _ := pem.Decode(sealed)
-	if b == nil || b.Type != ownerKeyPEM || len(b.Bytes) < aead.NonceSize() {
-		return nil, errors.New("transfer: owner key: not a sealed owner key")
-	}
-	der, err := aead.Open(nil, b.Bytes[:aead.NonceSize()], b.Bytes[aead.NonceSize():], []byte(ownerKeyPEM))
+	der, err := openOwner(aead, sealed)
 	if err != nil {
-		return nil, fmt.Errorf("transfer: owner key: does not open under this CA's secret: %w", err)
+		return nil, err
 	}
 	k, err := x509.ParsePKCS8PrivateKey(der)
 	if err != nil {
@@ -136,6 +131,58 @@ func LoadOwnerKey(ctx context.Context, db *store.DB, secret []byte, rnd io.Reade
 		return nil, errors.New("transfer: owner key: not ECDSA")
 	}
 	return ek, nil
+}
+
+// ResealOwnerKey returns the sealed owner key opened under oldSecret and
+// sealed under newSecret (an emergency CA rotation: the key is kept,
+// docs/ownership-and-rotation.md says why).
+func ResealOwnerKey(sealed, oldSecret, newSecret []byte, rnd io.Reader) ([]byte, error) {
+	if rnd == nil {
+		rnd = rand.Reader
+	}
+	oldAEAD, err := ownerAEAD(oldSecret)
+	if err != nil {
+		return nil, err
+	}
+	newAEAD, err := ownerAEAD(newSecret)
+	if err != nil {
+		return nil, err
+	}
+	der, err := openOwner(oldAEAD, sealed)
+	if err != nil {
+		return nil, err
+	}
+	return sealOwner(newAEAD, der, rnd)
+}
+
+// OwnerKeyOpens reports whether a sealed owner key opens under secret.
+func OwnerKeyOpens(sealed, secret []byte) bool {
+	aead, err := ownerAEAD(secret)
+	if err != nil {
+		return false
+	}
+	_, err = openOwner(aead, sealed)
+	return err == nil
+}
+
+func sealOwner(aead cipher.AEAD, der []byte, rnd io.Reader) ([]byte, error) {
+	nonce := make([]byte, aead.NonceSize())
+	if _, err := io.ReadFull(rnd, nonce); err != nil {
+		return nil, fmt.Errorf("transfer: owner key: %w", err)
+	}
+	return pem.EncodeToMemory(&pem.Block{Type: ownerKeyPEM, Bytes: aead.Seal(nonce, nonce, der, []byte(ownerKeyPEM))}), nil
+}
+
+func openOwner(aead cipher.AEAD, sealed []byte) ([]byte, error) {
+	b, _ := pem.Decode(sealed)
+	if b == nil || b.Type != ownerKeyPEM || len(b.Bytes) < aead.NonceSize() {
+		return nil, errors.New("transfer: owner key: not a sealed owner key")
+	}
+	der, err := aead.Open(nil, b.Bytes[:aead.NonceSize()], b.Bytes[aead.NonceSize():], []byte(ownerKeyPEM))
+	if err != nil {
+		return nil, fmt.Errorf("transfer: owner key: does not open under this CA's secret: %w", err)
+	}
+	return der, nil
 }
 
 // ownerKeyPEM is the PEM type of the sealed owner key (and its AAD).
