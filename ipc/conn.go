@@ -105,8 +105,9 @@ func (c *Conn) RoundTrip(req *Request) (*Reply, error) {
 		return nil, fmt.Errorf("ipc: round trip: %w", c.broken)
 	}
 	var d *directLane
-	if req.Kind == KindCall {
-		d = c.directFor(req.Handle)
+	key, direct := laneKey(req)
+	if direct {
+		d = c.directFor(key)
 	}
 	c.seq++
 	req.Seq = c.seq
@@ -116,7 +117,7 @@ func (c *Conn) RoundTrip(req *Request) (*Reply, error) {
 		return nil, err
 	}
 	if d != nil && c.fits(req, d.lane) {
-		retry, err := c.roundTripDirect(req, d)
+		retry, err := c.roundTripDirect(req, key, d)
 		if err != nil {
 			return nil, fmt.Errorf("ipc: call over a direct lane: %w", err)
 		}

@@ -22,6 +22,32 @@ const (
 	directRevoking = 3 // no new call; one in progress is still answered
 )
 
+// StatelessLane is the key a direct lane for stateless calls to sid at
+// version is asked and kept under: KindDirectLane's handle field with bit
+// 63 set (connection handles never have it), the version in bits 32-62
+// and the SID below. The manager grants it after the checks it makes on a
+// stateless call to sid.
+func StatelessLane(sid, version uint32) uint64 {
+	return 1<<63 | uint64(version&0x7fffffff)<<32 | uint64(sid)
+}
+
+// StatelessLaneOf splits a StatelessLane key; ok is false for a
+// connection handle.
+func StatelessLaneOf(key uint64) (sid, version uint32, ok bool) {
+	return uint32(key), uint32(key>>32) & 0x7fffffff, key&(1<<63) != 0
+}
+
+// laneKey is the key req's direct lane is kept under, if it may have one.
+func laneKey(req *Request) (uint64, bool) {
+	switch req.Kind {
+	case KindCall:
+		return req.Handle, true
+	case KindStateless:
+		return StatelessLane(req.SID, req.Version), req.Version>>31 == 0
+	}
+	return 0, false
+}
+
 // directLane is a connection's lane for one handle.
 type directLane struct {
 	region *shmring.Region
@@ -30,8 +56,9 @@ type directLane struct {
 	last   uint32
 }
 
-// directFor returns handle's direct lane, asking the manager for one the
-// first time the handle is called; nil: calls take the manager's path.
+// directFor returns the direct lane kept under handle (a connection handle
+// or a StatelessLane key), asking the manager for one the first time;
+// nil: calls take the manager's path.
 func (c *Conn) directFor(handle uint64) *directLane {
 	if c.lane == nil || c.noDirect {
 		return nil // no shared memory at all, or the client declined
@@ -95,7 +122,7 @@ func (c *Conn) dropDirect(handle uint64) {
 // roundTripDirect sends the encoded call (c.wbuf) on d and waits for its
 // reply in c.rbuf. retry: the process stopped serving the lane without
 // running the call; send it by the manager.
-func (c *Conn) roundTripDirect(req *Request, d *directLane) (retry bool, err error) {
+func (c *Conn) roundTripDirect(req *Request, key uint64, d *directLane) (retry bool, err error) {
 	if err := d.lane.Req.Put(c.wbuf); err != nil {
 		return true, nil
 	}
@@ -113,12 +140,12 @@ func (c *Conn) roundTripDirect(req *Request, d *directLane) (retry bool, err err
 		return false, err
 	}
 	st := d.lane.State()
-	c.dropDirect(req.Handle)
+	c.dropDirect(key)
 	switch st {
 	case directDrained:
 		return true, nil
 	case directDead:
-		c.rbuf = AppendReply(c.rbuf[:0], &Reply{Kind: KindCall, Seq: req.Seq, Status: ErrServiceFailure})
+		c.rbuf = AppendReply(c.rbuf[:0], &Reply{Kind: req.Kind, Seq: req.Seq, Status: ErrServiceFailure})
 		return false, nil
 	}
 	return false, err // the connection ended

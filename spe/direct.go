@@ -97,9 +97,9 @@ func (s *Server) directLane(ss *session, c net.Conn, req *ipc.Request, mu *sync.
 
 // grantDirect checks a direct lane's request and makes the lane.
 func (s *Server) grantDirect(ss *session, c net.Conn, handle uint64) ([]*os.File, ipc.Status) {
-	svc, ok := ss.get(handle)
-	if !ok {
-		return nil, ipc.ErrProgrammerError // not this connection's handle
+	svc, st := s.directService(ss, handle)
+	if st != ipc.Success {
+		return nil, st
 	}
 	h, remote := svc.handler.(*remoteHandler)
 	if _, unixConn := c.(*net.UnixConn); !remote || !unixConn || s.opt.NoSharedMemory || s.trace.Load() != nil {
@@ -116,6 +116,25 @@ func (s *Server) grantDirect(ss *session, c net.Conn, handle uint64) ([]*os.File
 		return nil, ipc.ErrNotSupported
 	}
 	return files, ipc.Success
+}
+
+// directService is the service a direct lane's request names: a handle of
+// ss, or a stateless SID (ipc.StatelessLane) that ss could call now, by
+// the checks dispatch makes on a stateless call.
+func (s *Server) directService(ss *session, key uint64) (*service, ipc.Status) {
+	sid, version, stateless := ipc.StatelessLaneOf(key)
+	if !stateless {
+		svc, ok := ss.get(key)
+		if !ok {
+			return nil, ipc.ErrProgrammerError // not this connection's handle
+		}
+		return svc, ipc.Success
+	}
+	svc := s.lookup(sid)
+	if svc == nil || !ss.reaches(sid) || !svc.manifest.Stateless || !svc.manifest.allows(ss.info.Client) || !svc.manifest.accepts(version) {
+		return nil, ipc.ErrConnectionRefused
+	}
+	return svc, ipc.Success
 }
 
 // grant makes a direct lane for a handle of ss on svc sid and binds it in

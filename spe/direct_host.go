@@ -182,21 +182,34 @@ func (l *PartitionLink) directSession(srv *Server, d *servedLane) *session {
 	return ss
 }
 
-// answerDirect runs one call from a direct lane: a call (kind 0x03) on the
-// lane's handle, of the lane's session and client; anything else is a
-// programmer error, as a call on another handle is at the SPM.
+// serves reports whether req is a call the lane was granted for: a call
+// (kind 0x03) on its handle, or a stateless call (kind 0x05) to its SID at
+// the version the SPM checked (ipc.StatelessLane).
+func (d *servedLane) serves(req *ipc.Request) bool {
+	if sid, version, stateless := ipc.StatelessLaneOf(d.handle); stateless {
+		return req.Kind == ipc.KindStateless && req.SID == sid && sid == d.sid && req.Version == version
+	}
+	return req.Kind == ipc.KindCall && req.Handle == d.handle
+}
+
+// answerDirect runs one call from a direct lane that it serves, as a
+// call of the lane's session and client; anything else is a programmer
+// error, as a call on another handle is at the SPM.
 func (l *PartitionLink) answerDirect(srv *Server, d *servedLane, frame []byte, takeErr error, dst []byte) []byte {
 	if l.opened != nil {
 		<-l.opened
 	}
 	req, err := ipc.ParseRequest(frame, l.lim)
-	if takeErr != nil || err != nil || req.Kind != ipc.KindCall || req.Handle != d.handle {
+	if takeErr != nil || err != nil || !d.serves(req) {
 		return ipc.AppendReply(dst, &ipc.Reply{Kind: ipc.KindError, Seq: ipc.PeekSeq(frame), Status: ipc.ErrProgrammerError})
 	}
-	rep := &ipc.Reply{Kind: ipc.KindCall, Seq: req.Seq}
+	rep := &ipc.Reply{Kind: req.Kind, Seq: req.Seq}
 	svc := srv.lookup(d.sid)
-	if svc == nil { // retired in this process (decommissioning at level 2)
-		rep.Status = ipc.ErrBadState
+	if svc == nil { // retired in this process (decommissioning at level 2), or it serves nothing
+		rep.Status = ipc.ErrBadState // as a call on a handle to a retired service answers
+		if req.Kind == ipc.KindStateless {
+			rep.Status = ipc.ErrConnectionRefused // as the process answers one forwarded by the SPM
+		}
 		return ipc.AppendReply(dst, rep)
 	}
 	ss := l.directSession(srv, d)

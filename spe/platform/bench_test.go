@@ -22,6 +22,7 @@ var benchLevels = flag.Bool("spe.bench", false, "run TestIsolationCost: round tr
 type levelBench struct {
 	c   *psaclient.Client
 	key psa.KeyID
+	its *psaclient.ITS // its own connection, as a separate ITS client would have
 }
 
 func newLevelBench(t *testing.T, level int, socketOnly, noDirect bool) *levelBench {
@@ -43,7 +44,25 @@ func newLevelBench(t *testing.T, level int, socketOnly, noDirect bool) *levelBen
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &levelBench{c: c, key: key}
+	itsConn, err := ipc.DialWith(e.sock, ipc.DialOptions{NoDirect: noDirect})
+	if err != nil {
+		t.Fatal(err)
+	}
+	its := psaclient.NewITS(itsConn)
+	t.Cleanup(func() { its.Close() })
+	if err := its.Set(1, make([]byte, 16), 0); err != nil {
+		t.Fatal(err)
+	}
+	return &levelBench{c: c, key: key, its: its}
+}
+
+// stateless is the round trip of a stateless call: an ITS get of 16 bytes.
+func (l *levelBench) stateless(b *testing.B) {
+	for b.Loop() {
+		if _, err := l.its.Get(1, 0, 16); err != nil {
+			b.Fatal(err)
+		}
+	}
 }
 
 // roundTrip is the cheapest call a partition serves: 16 random bytes.
@@ -65,7 +84,7 @@ func (l *levelBench) sign(b *testing.B) {
 }
 
 // TestIsolationCost measures, in one run, the round trip (generate_random
-// of 16 bytes) and the ECDSA P-256 sign rate through the SPE at levels 1,
+// of 16 bytes), a stateless call's round trip (ITS get of 16 bytes) and the ECDSA P-256 sign rate through the SPE at levels 1,
 // 2 and 3, with the shared-memory lanes (client to SPM, SPM to partition
 // process) and with sockets only, in interleaved rounds (so a change of
 // the machine's load hits every case), and reports the medians and the
@@ -97,20 +116,22 @@ func TestIsolationCost(t *testing.T) {
 	}
 	load0, _ := os.ReadFile("/proc/loadavg")
 	const rounds = 5
-	rt, sg := map[bcase][]float64{}, map[bcase][]float64{}
+	rt, sg, st := map[bcase][]float64{}, map[bcase][]float64{}, map[bcase][]float64{}
 	for range rounds {
 		for _, c := range cases {
 			r := testing.Benchmark(benches[c].roundTrip)
 			s := testing.Benchmark(benches[c].sign)
+			g := testing.Benchmark(benches[c].stateless)
 			rt[c] = append(rt[c], float64(r.NsPerOp()))
 			sg[c] = append(sg[c], float64(s.NsPerOp()))
+			st[c] = append(st[c], float64(g.NsPerOp()))
 		}
 	}
 	load, _ := os.ReadFile("/proc/loadavg")
 	var b strings.Builder
 	fmt.Fprintf(&b, "load average before %s", load0)
 	fmt.Fprintf(&b, "load average after  %s", load)
-	fmt.Fprintf(&b, "transport  level  round trip (median of %d)  ratio  ECDSA P-256 signs/s  ratio\n", rounds)
+	fmt.Fprintf(&b, "transport  level  round trip (median of %d)  ratio  ECDSA P-256 signs/s  ratio  ITS get (stateless)  ratio\n", rounds)
 	for _, c := range cases {
 		base := bcase{1, c.socket, false}
 		name := "shm"
@@ -120,8 +141,9 @@ func TestIsolationCost(t *testing.T) {
 		case c.noDirect:
 			name = "shm-spm"
 		}
-		r, s := median(rt[c]), median(sg[c])
-		fmt.Fprintf(&b, "%-9s  %5d  %26v  %5.2f  %19.0f  %5.2f\n", name, c.level, time.Duration(r), r/median(rt[base]), 1e9/s, median(sg[base])/s)
+		r, s, g := median(rt[c]), median(sg[c]), median(st[c])
+		fmt.Fprintf(&b, "%-9s  %5d  %26v  %5.2f  %19.0f  %5.2f  %19v  %5.2f\n", name, c.level, time.Duration(r), r/median(rt[base]),
+			1e9/s, median(sg[base])/s, time.Duration(g), g/median(st[base]))
 	}
 	t.Log("\n" + b.String())
 }

@@ -151,9 +151,16 @@ func (r *rawClient) askLane(t *testing.T, handle uint64) (*shmring.Region, ipc.S
 // reply (a 30 s deadline: a lane nobody serves fails the test).
 func laneCall(t *testing.T, region *shmring.Region, handle uint64, last *uint32) *ipc.Reply {
 	t.Helper()
+	return laneRequest(t, region, &ipc.Request{Kind: ipc.KindCall, Seq: 99, Handle: handle,
+		Type: int32(psa.OpGenerateRandom), OutSize: []uint32{16}}, last)
+}
+
+// laneRequest sends req on a direct lane and returns the reply (a 30 s
+// deadline: a lane nobody serves fails the test).
+func laneRequest(t *testing.T, region *shmring.Region, req *ipc.Request, last *uint32) *ipc.Reply {
+	t.Helper()
 	lane := region.Lanes()[0]
-	b, err := ipc.AppendRequest(nil, &ipc.Request{Kind: ipc.KindCall, Seq: 99, Handle: handle,
-		Type: int32(psa.OpGenerateRandom), OutSize: []uint32{16}}, ipc.Limits{})
+	b, err := ipc.AppendRequest(nil, req, ipc.Limits{})
 	if err != nil {
 		t.Fatal(err)
 	}
