@@ -40,6 +40,27 @@ func (f *fixture) lastAudit(action, subject string) *store.AuditEntry {
 	return l[0]
 }
 
+// waitAudit waits up to a minute for the newest audit entry of action
+// and subject to name want in its reason: the broker audits a session's
+// end after the connection closes, so a client can see the close first.
+func (f *fixture) waitAudit(action, subject, want string) *store.AuditEntry {
+	f.t.Helper()
+	var last *store.AuditEntry
+	for deadline := time.Now().Add(time.Minute); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+		l, err := f.srv.Store().AuditLog(context.Background(), store.AuditFilter{Action: action, Subject: subject, Limit: 1})
+		if err != nil {
+			f.t.Fatal(err)
+		}
+		if len(l) > 0 {
+			if last = l[0]; strings.Contains(last.Reason, want) {
+				return last
+			}
+		}
+	}
+	f.t.Fatalf("no audit entry for %s %q naming %q within a minute (newest: %+v)", action, subject, want, last)
+	return nil
+}
+
 func TestEnrollConnectPublish(t *testing.T) {
 	eachBackend(t, func(t *testing.T, f *fixture) {
 		devs := f.newDevices(2)

@@ -92,9 +92,7 @@ func TestRenewalGraceEnds(t *testing.T) {
 	case <-time.After(time.Minute): // against hangs
 		t.Fatal("the session of the superseded certificate is still open after the grace")
 	}
-	if e := f.lastAudit("mqtt.session", d.id); !strings.Contains(e.Reason, "superseded") {
-		t.Fatalf("audit: %+v", e)
-	}
+	f.waitAudit("mqtt.session", d.id, "superseded")
 }
 
 // TestRenewalGraceNotForDroppedDevice: a device suspended or
