@@ -57,8 +57,8 @@ type Options struct {
 	// when 0; tests shorten it).
 	JobTTL time.Duration
 	// RenewalGrace is how long the session of a certificate its device
-	// replaced by a renewal lives on (renewalGrace when 0; tests change
-	// it; never more than renewalGrace).
+	// replaced by a renewal lives on (0: none, the default, see
+	// supersedeGrace; never more than renewalGrace).
 	RenewalGrace time.Duration
 	// ClusterOnlyListedNATS: connect only to the NATS URLs of the
 	// configuration, not to the servers the NATS cluster advertises
