@@ -6,7 +6,6 @@ import (
 	"log"
 	"net"
 	"os"
-	"path/filepath"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -48,22 +47,23 @@ func startLevel3Clients(t *testing.T, tune ...func(*spe.Options)) *isoSPE {
 		e.srv.Shutdown()
 		t.Fatal(err)
 	}
-	sockDir, err := os.MkdirTemp("", "spe-direct")
+	e.serve(t, "spe-direct")
+	return e
+}
+
+// directCryptoClient dials e as a psaclient whose first call (random
+// bytes) went over a direct lane.
+func (e *isoSPE) directCryptoClient(t *testing.T) (*ipc.Conn, *psaclient.Client) {
+	t.Helper()
+	conn := e.dial(t)
+	c, err := psaclient.NewClient(conn)
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { os.RemoveAll(sockDir) })
-	e.sock = filepath.Join(sockDir, "run", "spe.sock")
-	if err := e.srv.Listen(e.sock); err != nil {
-		t.Fatal(err)
+	if _, err := c.GenerateRandom(16); err != nil || conn.DirectCalls() != 1 {
+		t.Fatalf("%v, %d direct calls", err, conn.DirectCalls())
 	}
-	done := make(chan error, 1)
-	go func() { done <- e.srv.Serve() }()
-	t.Cleanup(func() {
-		e.srv.Shutdown()
-		<-done
-	})
-	return e
+	return conn, c
 }
 
 // rawClient speaks the wire format by hand, as a hostile client could:
@@ -267,18 +267,7 @@ func TestDirectLaneCallsAsItsClient(t *testing.T) {
 func TestDirectLaneRevoked(t *testing.T) {
 	t.Run("tracing", func(t *testing.T) {
 		e := startLevel3Clients(t)
-		conn, err := ipc.Dial(e.sock)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer conn.Close()
-		c, err := psaclient.NewClient(conn)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, err := c.GenerateRandom(16); err != nil || conn.DirectCalls() != 1 {
-			t.Fatalf("%v, %d direct calls", err, conn.DirectCalls())
-		}
+		conn, c := e.directCryptoClient(t)
 		raw := dialRaw(t, e.sock)
 		h := raw.connectCrypto(t)
 		region, _ := raw.askLane(t, h)
@@ -301,18 +290,7 @@ func TestDirectLaneRevoked(t *testing.T) {
 	})
 	t.Run("retired", func(t *testing.T) {
 		e := startLevel3Clients(t)
-		conn, err := ipc.Dial(e.sock)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer conn.Close()
-		c, err := psaclient.NewClient(conn)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, err := c.GenerateRandom(16); err != nil || conn.DirectCalls() != 1 {
-			t.Fatalf("%v, %d direct calls", err, conn.DirectCalls())
-		}
+		_, c := e.directCryptoClient(t)
 		raw := dialRaw(t, e.sock)
 		h := raw.connectCrypto(t)
 		region, _ := raw.askLane(t, h)

@@ -173,7 +173,15 @@ func startIsolatedWith(t *testing.T, iso platform.Isolated, socketOnly bool) *is
 			t.Fatal(err)
 		}
 	}
-	sockDir, err := os.MkdirTemp("", "spe-iso")
+	e.serve(t, "spe-iso")
+	return e
+}
+
+// serve listens on a socket in a fresh directory (short enough for a
+// Unix socket path) and serves e.srv until the test ends.
+func (e *isoSPE) serve(t *testing.T, prefix string) {
+	t.Helper()
+	sockDir, err := os.MkdirTemp("", prefix)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -190,7 +198,6 @@ func startIsolatedWith(t *testing.T, iso platform.Isolated, socketOnly bool) *is
 			t.Errorf("serve: %v", err)
 		}
 	})
-	return e
 }
 
 func (e *isoSPE) dial(t *testing.T) *ipc.Conn {
