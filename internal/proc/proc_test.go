@@ -3,6 +3,7 @@ package proc
 import (
 	"os"
 	"testing"
+	"time"
 )
 
 func TestSelf(t *testing.T) {
@@ -42,5 +43,32 @@ func TestGonePID(t *testing.T) {
 	}
 	if _, err := OpenFileLimit(gone); err == nil {
 		t.Error("OpenFileLimit of a missing process: no error")
+	}
+}
+
+// TestThreadCPU: the threads' CPU of this process grows while it works
+// and is of the order of getrusage's figure; an absent process is an
+// error.
+func TestThreadCPU(t *testing.T) {
+	before, err := ThreadCPU(os.Getpid())
+	if err != nil {
+		t.Fatal(err)
+	}
+	x := 0
+	for start := time.Now(); time.Since(start) < 30*time.Millisecond; {
+		x++
+	}
+	after, err := ThreadCPU(os.Getpid())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if after <= before || x == 0 {
+		t.Fatalf("thread CPU %v then %v after 30 ms of work", before, after)
+	}
+	if self := CPU(); after > 2*self+time.Second {
+		t.Fatalf("thread CPU %v, far above getrusage's %v", after, self)
+	}
+	if _, err := ThreadCPU(1 << 30); err == nil {
+		t.Fatal("no error for a process that does not exist")
 	}
 }

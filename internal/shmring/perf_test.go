@@ -7,11 +7,11 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
-	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
+
+	"rampart/internal/proc"
 )
 
 var (
@@ -141,25 +141,11 @@ func loadavg() string {
 }
 
 // selfCPU is this process's user and system time in ns.
-func selfCPU() int64 {
-	var ru syscall.Rusage
-	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
-	return ru.Utime.Nano() + ru.Stime.Nano()
-}
+func selfCPU() int64 { return int64(proc.CPU()) }
 
-// procCPU is the time on CPU of every thread of process pid, in ns.
+// procCPU is the time on CPU of every thread of process pid, in ns (0
+// when it cannot be read).
 func procCPU(pid int) int64 {
-	dirs, _ := os.ReadDir(fmt.Sprintf("/proc/%d/task", pid))
-	var sum int64
-	for _, d := range dirs {
-		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/task/%s/schedstat", pid, d.Name()))
-		if err != nil {
-			continue
-		}
-		if f := strings.Fields(string(b)); len(f) > 0 {
-			v, _ := strconv.ParseInt(f[0], 10, 64)
-			sum += v
-		}
-	}
-	return sum
+	d, _ := proc.ThreadCPU(pid)
+	return int64(d)
 }

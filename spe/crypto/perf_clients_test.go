@@ -10,13 +10,12 @@ import (
 	"net"
 	"os"
 	"slices"
-	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
+	"rampart/internal/proc"
 	"rampart/internal/shmring"
 	"rampart/ipc"
 	"rampart/psa"
@@ -87,31 +86,13 @@ func perClientCPU(t *testing.T, n, ops int, setup func(*testing.T) func(), pid i
 }
 
 // selfCPU is this process's user and system time in ns.
-func selfCPU() int64 {
-	var ru syscall.Rusage
-	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
-	return ru.Utime.Nano() + ru.Stime.Nano()
-}
+func selfCPU() int64 { return int64(proc.CPU()) }
 
-// procCPU is the time on CPU of every thread of process pid, in ns
-// (/proc/PID/task/*/schedstat, first field).
+// procCPU is the time on CPU of every thread of process pid, in ns (0
+// when it cannot be read).
 func procCPU(pid int) int64 {
-	if pid == 0 {
-		return 0
-	}
-	dirs, _ := os.ReadDir(fmt.Sprintf("/proc/%d/task", pid))
-	var sum int64
-	for _, d := range dirs {
-		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/task/%s/schedstat", pid, d.Name()))
-		if err != nil {
-			continue
-		}
-		if f := strings.Fields(string(b)); len(f) > 0 {
-			v, _ := strconv.ParseInt(f[0], 10, 64)
-			sum += v
-		}
-	}
-	return sum
+	d, _ := proc.ThreadCPU(pid)
+	return int64(d)
 }
 
 // laneWaits sums the lane waits of speSigner's connections over shared
