@@ -172,3 +172,33 @@ func TestStatelessLaneRevoked(t *testing.T) {
 		}
 	})
 }
+
+// TestStatelessLanesBoundedPerSession: a client that asks for the same
+// stateless lane again and again (each grant costs the partition process
+// a goroutine and a mapping) gets at most the per-session number of
+// grants; the next is refused, and the service still serves others.
+func TestStatelessLanesBoundedPerSession(t *testing.T) {
+	e := startLevel3Clients(t)
+	raw := dialRaw(t, e.sock)
+	key := ipc.StatelessLane(psa.ITSSID, psa.ITSVersion)
+	granted := 0
+	for range 200 {
+		region, st := raw.askLane(t, key)
+		if region == nil {
+			if st != ipc.ErrNotSupported {
+				t.Fatalf("after %d grants: refused with %v, want NOT_SUPPORTED", granted, st)
+			}
+			break
+		}
+		granted++
+	}
+	if granted == 0 || granted >= 200 {
+		t.Fatalf("%d stateless lanes granted to one session asking 200 times: want a bound", granted)
+	}
+	t.Logf("one session got %d grants before the bound", granted)
+	its := psaclient.NewITS(e.dial(t))
+	defer its.Close()
+	if err := its.Set(3, []byte("still served"), 0); err != nil {
+		t.Fatalf("ITS for another client after one session hit the bound: %v", err)
+	}
+}
