@@ -3,6 +3,7 @@ package spe
 import (
 	"bufio"
 	"bytes"
+	"encoding/json"
 	"errors"
 	"io"
 	"testing"
@@ -89,6 +90,31 @@ func FuzzLaneFrame(f *testing.F) {
 		}
 		if again := appendLinkFrame(nil, fr.op, fr.session, fr.client, fr.payload); !bytes.Equal(again, data) {
 			t.Fatal("round trip changed the frame")
+		}
+	})
+}
+
+// FuzzBindPayload parses hostile direct-lane bind payloads (the SPM reads
+// linkBindFailed's from a partition process that may be compromised): no
+// panic, errors are link errors, and what parses writes back the same.
+func FuzzBindPayload(f *testing.F) {
+	f.Add([]byte(`{"id":3,"sid":4098,"handle":7,"slot":4096}`))
+	f.Add([]byte(`{"id":1}`))
+	f.Add([]byte(`{"id":-1,"sid":"x"}`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		m, err := bindPayload(data)
+		if err != nil {
+			if !errors.Is(err, errLink) {
+				t.Fatalf("unexpected error kind: %v", err)
+			}
+			return
+		}
+		b, err := json.Marshal(m)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if again, err := bindPayload(b); err != nil || again != m {
+			t.Fatalf("round trip: %+v, %v; want %+v", again, err, m)
 		}
 	})
 }
